@@ -1,0 +1,1 @@
+//! Starts govmomi's vSphere simulator for tests.

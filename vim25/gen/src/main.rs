@@ -1,0 +1,2 @@
+//! vim25 code generator.
+fn main() {}

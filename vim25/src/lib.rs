@@ -1,0 +1,1 @@
+//! Typed vSphere (vim25) SOAP client.
