@@ -1,1 +1,48 @@
 //! Typed vSphere (vim25) SOAP client.
+//!
+//! - [`types`]: every data object, fault and enum of the vim25 schema (generated), with
+//!   `Any…` enums for polymorphic slots and [`xml::AnyValue`] for `anyType`.
+//! - [`methods`]: one async function per operation (generated).
+//! - [`mo`]: managed objects with their properties, filled from a property collector.
+//! - [`meta`]: the API version that introduced every type, field, value and method.
+//! - [`xml`]: the streaming codec; [`soap`]: envelopes, the [`soap::Transport`] seam
+//!   and faults.
+//!
+//! ```
+//! use vim25::types::{AnyVirtualDevice, VirtualDeviceConfigSpec, VirtualDeviceConfigSpecOperation, VirtualVmxnet3};
+//!
+//! // Build a device change without boilerplate: base fields through Deref, subtypes
+//! // into the polymorphic slot with `into()`.
+//! let mut nic = VirtualVmxnet3::default();
+//! nic.key = -100;
+//! let change = VirtualDeviceConfigSpec {
+//!     operation: Some(VirtualDeviceConfigSpecOperation::Add),
+//!     device: nic.into(),
+//!     ..Default::default()
+//! };
+//! match &change.device {
+//!     AnyVirtualDevice::VirtualVmxnet3(v) => assert_eq!(v.key, -100),
+//!     other => panic!("unexpected {}", other.type_name()),
+//! }
+//! ```
+
+#[path = "generated/mod.rs"]
+#[allow(missing_docs)]
+mod generated;
+
+pub mod error;
+pub mod meta_support;
+pub mod mo_support;
+pub mod soap;
+pub mod xml;
+
+pub use error::Error;
+pub use generated::versions::Version;
+pub use generated::{meta, methods, mo};
+
+/// Every data object, fault and enum of the schema, by its schema name, plus the
+/// `Any…` enums of polymorphic slots and [`ManagedObjectReference`].
+pub mod types {
+    pub use crate::generated::all::*;
+    pub use crate::xml::ManagedObjectReference;
+}

@@ -1,0 +1,731 @@
+//! The unified model the emitter works from: the XSD's structure joined with pyVmomi's
+//! versions, secret flags and managed objects.
+
+use crate::schema::{read_typeinfo, read_xsd, Py, XsdElement};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+/// A field's value type, before `Option`/`Vec` wrapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ty {
+    /// A primitive: (Rust type, XSD local name).
+    Prim(&'static str, &'static str),
+    /// `xsd:anyType`.
+    Any,
+    /// `ManagedObjectReference`.
+    Mor,
+    /// A string enum of the schema.
+    Enum(String),
+    /// A data object; `poly` when the type has subtypes (then its `AnyX` enum is used).
+    Data { name: String, poly: bool },
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub wire: String,
+    pub rust: String,
+    pub ty: Ty,
+    pub optional: bool,
+    pub list: bool,
+    /// Boxed to break a recursive containment.
+    pub boxed: bool,
+    pub version: usize,
+    pub secret: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DataType {
+    pub name: String,
+    pub parent: Option<String>,
+    pub fields: Vec<Field>,
+    pub version: usize,
+    pub is_fault: bool,
+    /// Direct subtypes.
+    pub children: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnumType {
+    pub name: String,
+    pub version: usize,
+    /// (wire value, Rust variant, version).
+    pub values: Vec<(String, String, usize)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub wire: String,
+    pub rust: String,
+    pub ty: Ty,
+    pub optional: bool,
+    pub list: bool,
+    pub version: usize,
+    pub secret: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Method {
+    pub wire: String,
+    pub rust: String,
+    /// The managed object type that owns it.
+    pub owner: String,
+    pub version: usize,
+    pub params: Vec<Param>,
+    /// The `returnval` (type, optional, list), if any.
+    pub ret: Option<(Ty, bool, bool)>,
+    /// For `_Task` methods, the wire type of the task's result (`info.result`).
+    pub task_result: Option<String>,
+    pub faults: Vec<String>,
+    pub idempotent: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MoProp {
+    pub wire: String,
+    pub rust: String,
+    pub ty: Ty,
+    pub list: bool,
+    pub version: usize,
+    /// The managed type that declares it (a parent for inherited properties).
+    pub declared_in: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ManagedType {
+    pub name: String,
+    pub parent: Option<String>,
+    pub version: usize,
+    /// All properties, inherited ones first.
+    pub props: Vec<MoProp>,
+    pub methods: Vec<String>,
+}
+
+/// API versions in ascending order: (Rust variant, wire string).
+#[derive(Debug)]
+pub struct Model {
+    pub versions: Vec<(String, String)>,
+    pub data: BTreeMap<String, DataType>,
+    pub enums: BTreeMap<String, EnumType>,
+    pub methods: Vec<Method>,
+    pub managed: BTreeMap<String, ManagedType>,
+}
+
+impl Model {
+    /// Every transitive subtype of `name`, in name order.
+    pub fn descendants(&self, name: &str) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        let mut todo = vec![name.to_string()];
+        while let Some(n) = todo.pop() {
+            for c in &self.data[&n].children {
+                if out.insert(c.clone()) {
+                    todo.push(c.clone());
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+}
+
+const KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
+    "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
+    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
+    "return", "self", "static", "struct", "super", "trait", "true", "try", "type", "typeof",
+    "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+];
+
+/// The Rust name of a wire name: `snake_case`, a trailing `_` for keywords.
+///
+/// A `_` goes before an upper-case letter that follows a lower-case letter or digit,
+/// and before the last capital of a run that is followed by a lower-case letter
+/// (`numCPU` → `num_cpu`, `IPAddress` → `ip_address`, `PowerOnVM_Task` →
+/// `power_on_vm_task`).
+pub fn snake(wire: &str) -> String {
+    let c: Vec<char> = wire.chars().collect();
+    let mut out = String::new();
+    for i in 0..c.len() {
+        let ch = c[i];
+        if ch.is_ascii_uppercase() && i > 0 {
+            let prev = c[i - 1];
+            let next_lower = c.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
+                out.push('_');
+            }
+        }
+        if ch == '_' || ch == '-' || ch == '.' {
+            if !out.is_empty() && !out.ends_with('_') {
+                out.push('_');
+            }
+            continue;
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    let out = out.trim_matches('_').to_string();
+    if KEYWORDS.contains(&out.as_str()) {
+        format!("{out}_")
+    } else {
+        out
+    }
+}
+
+/// The Rust variant name of an enum value: alphanumeric runs, each capitalised.
+pub fn variant(value: &str) -> String {
+    let mut out = String::new();
+    for part in value.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let mut cs = part.chars();
+        if let Some(f) = cs.next() {
+            out.push(f.to_ascii_uppercase());
+            out.extend(cs);
+        }
+    }
+    if out.is_empty() {
+        out.push_str("Empty");
+    }
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, 'V');
+    }
+    if out == "Self" {
+        out.push('_');
+    }
+    out
+}
+
+fn prim(local: &str) -> Option<Ty> {
+    Some(match local {
+        "string" | "anyURI" => Ty::Prim(
+            "String",
+            if local == "string" {
+                "string"
+            } else {
+                "anyURI"
+            },
+        ),
+        "boolean" => Ty::Prim("bool", "boolean"),
+        "int" => Ty::Prim("i32", "int"),
+        "long" => Ty::Prim("i64", "long"),
+        "short" => Ty::Prim("i16", "short"),
+        "byte" => Ty::Prim("i8", "byte"),
+        "float" => Ty::Prim("f32", "float"),
+        "double" => Ty::Prim("f64", "double"),
+        "dateTime" => Ty::Prim("DateTime", "dateTime"),
+        "base64Binary" => Ty::Prim("Vec<u8>", "base64Binary"),
+        "anyType" => Ty::Any,
+        _ => return None,
+    })
+}
+
+/// Loads the whole model from `shared/vsphere-wsdl`.
+pub fn load(root: &Path) -> Model {
+    let xsd = read_xsd(&root.join("vim25"));
+    let ti = root.join("pyvmomi-typeinfo/9.1.1.0");
+    let mut calls = Vec::new();
+    for f in [
+        "_typeinfo_core.py",
+        "_typeinfo_query.py",
+        "_typeinfo_vim.py",
+    ] {
+        calls.extend(read_typeinfo(&ti.join(f)));
+    }
+    let old_calls = read_typeinfo(&root.join("pyvmomi-typeinfo/8.0.3.0.1/_typeinfo_vim.py"));
+
+    // Versions: ordered by how many ancestors each has.
+    let mut version_wire: HashMap<String, String> = HashMap::new();
+    let mut depth: HashMap<String, usize> = HashMap::new();
+    for c in &calls {
+        match c.func.as_str() {
+            "AddVersion" if c.args[1].str() == "vim25" => {
+                version_wire.insert(c.args[0].str().into(), c.args[2].str().into());
+            }
+            "AddVersionParent" => *depth.entry(c.args[0].str().into()).or_default() += 1,
+            _ => {}
+        }
+    }
+    let mut vs: Vec<(usize, String)> = version_wire
+        .values()
+        .map(|w| {
+            let id = version_wire.iter().find(|(_, v)| *v == w).unwrap().0;
+            (depth[id], w.clone())
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    vs.sort();
+    let versions: Vec<(String, String)> = vs
+        .iter()
+        .map(|(_, w)| (format!("V{}", w.replace('.', "_")), w.clone()))
+        .collect();
+    let vindex = |id: &str| -> usize {
+        match version_wire.get(id) {
+            Some(w) => versions.iter().position(|(_, v)| v == w).unwrap(),
+            None => 0, // vmodl core and query versions predate every vim25 release
+        }
+    };
+
+    // pyVmomi data: names, versions, flags.
+    let mut vmodl_to_wsdl: HashMap<String, String> = HashMap::new();
+    let mut dt_version: HashMap<String, usize> = HashMap::new();
+    let mut prop_info: HashMap<(String, String), (usize, u32)> = HashMap::new();
+    let mut enum_version: HashMap<String, usize> = HashMap::new();
+    let mut managed_calls = Vec::new();
+    for c in &calls {
+        match c.func.as_str() {
+            "CreateDataType" => {
+                let wsdl = c.args[1].str().to_string();
+                vmodl_to_wsdl.insert(c.args[0].str().into(), wsdl.clone());
+                dt_version.insert(wsdl.clone(), vindex(c.args[3].str()));
+                for p in c.args[4].seq() {
+                    let p = p.seq();
+                    prop_info.insert(
+                        (wsdl.clone(), p[0].str().into()),
+                        (vindex(p[2].str()), p[3].flags()),
+                    );
+                }
+            }
+            "CreateEnumType" => {
+                vmodl_to_wsdl.insert(c.args[0].str().into(), c.args[1].str().into());
+                enum_version.insert(c.args[1].str().into(), vindex(c.args[2].str()));
+            }
+            "CreateManagedType" => {
+                vmodl_to_wsdl.insert(c.args[0].str().into(), c.args[1].str().into());
+                managed_calls.push(c);
+            }
+            _ => {}
+        }
+    }
+    let mut old_enum_values: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for c in &old_calls {
+        if c.func == "CreateEnumType" {
+            let vals = c.args[3]
+                .seq()
+                .iter()
+                .map(|v| v.str().to_string())
+                .collect();
+            old_enum_values.insert(c.args[1].str().into(), vals);
+        }
+    }
+    let managed_names: BTreeSet<String> = managed_calls
+        .iter()
+        .map(|c| c.args[1].str().to_string())
+        .chain(["ManagedObject".to_string()])
+        .collect();
+
+    // Data types from the XSD (request types and ArrayOf wrappers are not data types).
+    let request_types: BTreeSet<&str> = xsd
+        .operations
+        .iter()
+        .map(|o| o.request_type.as_str())
+        .collect();
+    let is_data = |n: &str| {
+        xsd.complex.contains_key(n)
+            && !n.starts_with("ArrayOf")
+            && !request_types.contains(n)
+            && n != "ManagedObjectReference"
+            && n != "DynamicData"
+            && n != "DynamicArray"
+    };
+    let mut data: BTreeMap<String, DataType> = BTreeMap::new();
+    for (name, c) in &xsd.complex {
+        if !is_data(name) {
+            continue;
+        }
+        let parent = c
+            .base
+            .as_deref()
+            .map(|b| b.split(':').nth(1).unwrap_or(b).to_string())
+            .filter(|b| b != "DynamicData");
+        data.insert(
+            name.clone(),
+            DataType {
+                name: name.clone(),
+                parent,
+                fields: Vec::new(),
+                version: dt_version.get(name).copied().unwrap_or(0),
+                is_fault: false,
+                children: Vec::new(),
+            },
+        );
+    }
+    let names: Vec<String> = data.keys().cloned().collect();
+    for n in &names {
+        if let Some(p) = data[n].parent.clone() {
+            data.get_mut(&p)
+                .unwrap_or_else(|| panic!("{n} extends unknown {p}"))
+                .children
+                .push(n.clone());
+        }
+    }
+    for n in &names {
+        let mut cur = Some(n.clone());
+        while let Some(c) = cur {
+            if c == "MethodFault" {
+                data.get_mut(n).unwrap().is_fault = true;
+                break;
+            }
+            cur = data[&c].parent.clone();
+        }
+    }
+    let ty_of = |data: &BTreeMap<String, DataType>, t: &str| -> Option<Ty> {
+        let (prefix, local) = t.split_once(':').unwrap_or(("", t));
+        if prefix == "xsd" {
+            return Some(prim(local).unwrap_or_else(|| panic!("primitive {t}")));
+        }
+        if prefix != "vim25" {
+            return None; // vSAN extension groups live on their own endpoint
+        }
+        if local == "ManagedObjectReference" {
+            return Some(Ty::Mor);
+        }
+        if xsd.enums.contains_key(local) {
+            return Some(Ty::Enum(local.into()));
+        }
+        let d = data
+            .get(local)
+            .unwrap_or_else(|| panic!("unknown type {t}"));
+        Some(Ty::Data {
+            name: local.into(),
+            poly: !d.children.is_empty(),
+        })
+    };
+    for n in &names {
+        let mut fields = Vec::new();
+        for el in &xsd.complex[n].elements {
+            let Some(ty) = ty_of(&data, &el.ty) else {
+                continue;
+            };
+            let (version, flags) = prop_info
+                .get(&(n.clone(), el.name.clone()))
+                .copied()
+                .unwrap_or((data[n].version, 0));
+            fields.push(Field {
+                wire: el.name.clone(),
+                rust: snake(&el.name),
+                ty,
+                optional: el.optional,
+                list: el.list,
+                boxed: false,
+                version: version.max(data[n].version),
+                secret: flags & 8 != 0,
+            });
+        }
+        let mut seen = BTreeSet::new();
+        for f in &fields {
+            assert!(f.rust != "base_", "{n}.{} collides", f.wire);
+            assert!(
+                seen.insert(f.rust.clone()),
+                "{n}: two fields named {}",
+                f.rust
+            );
+        }
+        data.get_mut(n).unwrap().fields = fields;
+    }
+    mark_boxes(&mut data);
+
+    // Enums.
+    let mut enums = BTreeMap::new();
+    for (name, values) in &xsd.enums {
+        let version = enum_version.get(name).copied().unwrap_or(0);
+        let old = old_enum_values.get(name);
+        let v9 = versions.iter().position(|(_, w)| w == "9.0.0.0").unwrap();
+        let mut used = BTreeSet::new();
+        let vals = values
+            .iter()
+            .map(|v| {
+                let mut var = variant(v);
+                if var == "Unrecognized" || used.contains(&var) {
+                    let base = var.clone();
+                    let mut i = 2;
+                    while used.contains(&var) || var == "Unrecognized" {
+                        var = format!("{base}{i}");
+                        i += 1;
+                    }
+                }
+                used.insert(var.clone());
+                // pyVmomi tags enums, not values: a value missing from the 8.0.3 type
+                // info of an older enum arrived with 9.0.
+                let vv = match old {
+                    Some(o) if !o.contains(v) && version < v9 => v9,
+                    _ => version,
+                };
+                (v.clone(), var, vv)
+            })
+            .collect();
+        enums.insert(
+            name.clone(),
+            EnumType {
+                name: name.clone(),
+                version,
+                values: vals,
+            },
+        );
+    }
+
+    // Managed objects and methods.
+    let wsdl_of = |vmodl: &str| -> String {
+        vmodl_to_wsdl
+            .get(vmodl)
+            .cloned()
+            .unwrap_or_else(|| vmodl.rsplit('.').next().unwrap().to_string())
+    };
+    let py_ty = |data: &BTreeMap<String, DataType>, t: &str| -> (Ty, bool) {
+        let (t, list) = match t.strip_suffix("[]") {
+            Some(s) => (s, true),
+            None => (t, false),
+        };
+        let ty = match t {
+            "vmodl.DateTime" => Ty::Prim("DateTime", "dateTime"),
+            "vmodl.Binary" => Ty::Prim("Vec<u8>", "base64Binary"),
+            "vmodl.TypeName" | "vmodl.PropertyPath" | "vmodl.MethodName" | "vmodl.URI" => {
+                Ty::Prim("String", "string")
+            }
+            "vmodl.ManagedObject" => Ty::Mor,
+            _ => match prim(t) {
+                Some(p) => p,
+                None => {
+                    let w = wsdl_of(t);
+                    if managed_names.contains(&w) {
+                        Ty::Mor
+                    } else {
+                        ty_of(data, &format!("vim25:{w}")).expect("vim25 type")
+                    }
+                }
+            },
+        };
+        (ty, list)
+    };
+    let mut method_owner: HashMap<String, (String, usize, Option<String>)> = HashMap::new();
+    let mut managed: BTreeMap<String, ManagedType> = BTreeMap::new();
+    let mut own_props: HashMap<String, Vec<MoProp>> = HashMap::new();
+    let mut parents: HashMap<String, Option<String>> = HashMap::new();
+    for c in &managed_calls {
+        let name = c.args[1].str().to_string();
+        let parent = Some(wsdl_of(c.args[2].str())).filter(|p| p != "ManagedObject");
+        parents.insert(name.clone(), parent.clone());
+        let props = c.args[4]
+            .seq()
+            .iter()
+            .map(|p| {
+                let p = p.seq();
+                let (ty, list) = py_ty(&data, p[1].str());
+                MoProp {
+                    wire: p[0].str().into(),
+                    rust: snake(p[0].str()),
+                    ty,
+                    list,
+                    version: vindex(p[2].str()),
+                    declared_in: name.clone(),
+                }
+            })
+            .collect();
+        own_props.insert(name.clone(), props);
+        let mut methods = Vec::new();
+        for m in c.args[5].seq() {
+            let m = m.seq();
+            let wire = m[1].str().to_string();
+            let ret = m[4].seq();
+            let task_result = match &ret[2] {
+                Py::Str(s) if ret[1].str() == "vim.Task" => Some(s.clone()),
+                _ => None,
+            };
+            method_owner.insert(
+                wire.clone(),
+                (name.clone(), vindex(m[2].str()), task_result),
+            );
+            methods.push(wire);
+        }
+        managed.insert(
+            name.clone(),
+            ManagedType {
+                name: name.clone(),
+                parent,
+                version: vindex(c.args[3].str()),
+                props: Vec::new(),
+                methods,
+            },
+        );
+    }
+    for name in managed.keys().cloned().collect::<Vec<_>>() {
+        let mut chain = vec![name.clone()];
+        while let Some(Some(p)) = parents.get(chain.last().unwrap()) {
+            chain.push(p.clone());
+        }
+        let mut props = Vec::new();
+        for t in chain.iter().rev() {
+            props.extend(own_props[t].iter().cloned());
+        }
+        assert!(
+            props.iter().all(|p| p.rust != "obj"),
+            "{name} has a property named obj"
+        );
+        managed.get_mut(&name).unwrap().props = props;
+    }
+
+    let mut methods = Vec::new();
+    let mut seen = BTreeSet::new();
+    for op in &xsd.operations {
+        let (owner, version, task_result) = method_owner
+            .get(&op.name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no managed type owns {}", op.name));
+        let req = &xsd.complex[&op.request_type];
+        let params = req
+            .elements
+            .iter()
+            .skip(1)
+            .map(|el: &XsdElement| {
+                let ty = ty_of(&data, &el.ty).expect("vim25 parameter type");
+                let mut rust = snake(&el.name);
+                if rust == "client" || rust == "this" {
+                    rust.push('_');
+                }
+                Param {
+                    wire: el.name.clone(),
+                    rust,
+                    ty,
+                    optional: el.optional,
+                    list: el.list,
+                    version,
+                    secret: is_secret_param(&el.name),
+                }
+            })
+            .collect();
+        let ret = op.returnval.as_ref().map(|r| {
+            (
+                ty_of(&data, &r.ty).expect("vim25 return type"),
+                r.optional,
+                r.list,
+            )
+        });
+        let rust = snake(&op.name);
+        assert!(seen.insert(rust.clone()), "two methods named {rust}");
+        methods.push(Method {
+            wire: op.name.clone(),
+            idempotent: is_idempotent(&op.name),
+            rust,
+            owner,
+            version,
+            params,
+            ret,
+            task_result: task_result.map(|t| wsdl_of(t.trim_end_matches("[]"))),
+            faults: op.faults.clone(),
+        });
+    }
+
+    Model {
+        versions,
+        data,
+        enums,
+        methods,
+        managed,
+    }
+}
+
+/// Parameters whose values are credentials: masked in traces.
+fn is_secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.contains("password") || n.contains("token") || n == "key" || n.contains("secret")
+}
+
+/// Calls that only read, and so may be sent again after a re-login or a network error.
+fn is_idempotent(op: &str) -> bool {
+    if op.ends_with("_Task") || op == "ContinueRetrievePropertiesEx" {
+        return false;
+    }
+    [
+        "Retrieve", "Query", "Find", "Current", "Fetch", "Has", "Read", "Browse", "Check",
+        "Validate", "Estimate", "Lookup", "Evaluate", "Compute",
+    ]
+    .iter()
+    .any(|p| op.starts_with(p))
+}
+
+/// Marks the fields that must be boxed because a type would otherwise contain itself
+/// (inline fields and the inherited base form the containment graph).
+fn mark_boxes(data: &mut BTreeMap<String, DataType>) {
+    let names: Vec<String> = data.keys().cloned().collect();
+    let idx: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut edges: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+    for (i, n) in names.iter().enumerate() {
+        let d = &data[n];
+        if let Some(p) = &d.parent {
+            edges[i].push(idx[p.as_str()]);
+        }
+        for f in &d.fields {
+            if let Ty::Data { name, poly: false } = &f.ty {
+                if !f.list {
+                    edges[i].push(idx[name.as_str()]);
+                }
+            }
+        }
+    }
+    let comp = tarjan(&edges);
+    for (i, n) in names.iter().enumerate() {
+        let d = data.get_mut(n).unwrap();
+        for f in &mut d.fields {
+            if let Ty::Data { name, poly: false } = &f.ty {
+                if !f.list && comp[idx[name.as_str()]] == comp[i] {
+                    f.boxed = true;
+                }
+            }
+        }
+    }
+}
+
+/// Strongly connected components (iterative Tarjan); returns the component of each node.
+fn tarjan(edges: &[Vec<usize>]) -> Vec<usize> {
+    let n = edges.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on = vec![false; n];
+    let mut comp = vec![usize::MAX; n];
+    let mut stack = Vec::new();
+    let mut next = 0;
+    let mut ncomp = 0;
+    for s in 0..n {
+        if index[s] != usize::MAX {
+            continue;
+        }
+        let mut work = vec![(s, 0usize)];
+        while let Some(&mut (v, ref mut ei)) = work.last_mut() {
+            if *ei == 0 && index[v] == usize::MAX {
+                index[v] = next;
+                low[v] = next;
+                next += 1;
+                stack.push(v);
+                on[v] = true;
+            }
+            if *ei < edges[v].len() {
+                let w = edges[v][*ei];
+                *ei += 1;
+                if index[w] == usize::MAX {
+                    work.push((w, 0));
+                } else if on[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(u, _)) = work.last() {
+                low[u] = low[u].min(low[v]);
+            }
+            if low[v] == index[v] {
+                loop {
+                    let w = stack.pop().unwrap();
+                    on[w] = false;
+                    comp[w] = ncomp;
+                    if w == v {
+                        break;
+                    }
+                }
+                ncomp += 1;
+            }
+        }
+    }
+    comp
+}

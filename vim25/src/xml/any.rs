@@ -1,0 +1,367 @@
+//! `xsd:anyType` values and type-erased data objects.
+
+use super::encode::{base64_text, f32_text, float_text};
+use super::{
+    ComplexType, DateTime, Decode, DecodeError, Decoder, Encode, Encoder, ManagedObjectReference,
+    Start,
+};
+use std::any::Any;
+use std::fmt::Debug;
+
+/// Any data object or fault, type-erased (what an `anyType` slot holds). Downcast with
+/// [`downcast_ref`](trait.DataObject.html#method.downcast_ref).
+pub trait DataObject: Debug + Send + Sync + 'static {
+    /// The schema type name.
+    fn type_name(&self) -> &'static str;
+    /// For downcasting.
+    fn as_any(&self) -> &dyn Any;
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn DataObject>;
+    /// Equality with another erased object (same type and equal fields).
+    fn eq_dyn(&self, other: &dyn DataObject) -> bool;
+    /// Writes the fields.
+    fn encode_fields_dyn(&self, e: &mut Encoder);
+}
+
+impl<T: ComplexType + Debug + Clone + PartialEq + Send + Sync + 'static> DataObject for T {
+    fn type_name(&self) -> &'static str {
+        T::TYPE_NAME
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn clone_box(&self) -> Box<dyn DataObject> {
+        Box::new(self.clone())
+    }
+    fn eq_dyn(&self, other: &dyn DataObject) -> bool {
+        other.as_any().downcast_ref::<T>() == Some(self)
+    }
+    fn encode_fields_dyn(&self, e: &mut Encoder) {
+        self.encode_fields(e);
+    }
+}
+
+impl dyn DataObject {
+    /// The object as `T`, if it is one.
+    pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
+        self.as_any().downcast_ref()
+    }
+}
+
+impl Clone for Box<dyn DataObject> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+impl PartialEq for Box<dyn DataObject> {
+    fn eq(&self, other: &Self) -> bool {
+        self.eq_dyn(&**other)
+    }
+}
+
+/// Decodes an element as data object `T`, boxed and erased.
+pub type DataObjectDecoder =
+    for<'a, 'b> fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Result<Box<dyn DataObject>, DecodeError>;
+
+/// The registry entry for `T`.
+pub fn decode_data_object<'a, T>(
+    d: &mut Decoder<'a>,
+    s: &Start<'a>,
+) -> Result<Box<dyn DataObject>, DecodeError>
+where
+    T: ComplexType + Debug + Clone + PartialEq + Send + Sync + 'static,
+{
+    Ok(Box::new(d.complex::<T>(s)?))
+}
+
+fn lookup_data_object(name: &str) -> Option<DataObjectDecoder> {
+    let table = crate::generated::registry::DATA_OBJECTS;
+    table
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| table[i].1)
+}
+
+fn is_enum(name: &str) -> bool {
+    crate::meta::ENUMS
+        .binary_search_by(|e| e.name.cmp(name))
+        .is_ok()
+}
+
+/// The value of an `xsd:anyType` slot (`OptionValue.value`, `DynamicProperty.val`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum AnyValue {
+    /// No value (an empty slot or `xsi:nil`).
+    #[default]
+    Null,
+    /// `xsd:string`, or untyped text.
+    String(String),
+    /// `xsd:boolean`.
+    Bool(bool),
+    /// `xsd:byte`.
+    Byte(i8),
+    /// `xsd:short`.
+    Short(i16),
+    /// `xsd:int`.
+    Int(i32),
+    /// `xsd:long`.
+    Long(i64),
+    /// `xsd:float`.
+    Float(f32),
+    /// `xsd:double`.
+    Double(f64),
+    /// `xsd:dateTime`.
+    DateTime(DateTime),
+    /// `xsd:base64Binary`.
+    Binary(Vec<u8>),
+    /// `xsd:anyURI`.
+    Uri(String),
+    /// A managed object reference.
+    Mor(ManagedObjectReference),
+    /// A value of a schema enum, with the enum's name.
+    Enum {
+        /// The enum type (`VirtualMachinePowerState`).
+        type_name: String,
+        /// The wire value (`poweredOn`).
+        value: String,
+    },
+    /// A data object or fault.
+    Object(Box<dyn DataObject>),
+    /// An `ArrayOfX`: `item_type` is `X` (`string`, `ManagedObjectReference`,
+    /// `VirtualDevice`).
+    Array {
+        /// The element type named by the array type.
+        item_type: String,
+        /// The elements.
+        items: Vec<AnyValue>,
+    },
+    /// A type this client does not know; its content was skipped.
+    Unknown {
+        /// The `xsi:type` the server sent.
+        type_name: String,
+    },
+}
+
+impl AnyValue {
+    /// The string, if it is one (`String` or `Uri`).
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            AnyValue::String(s) | AnyValue::Uri(s) => Some(s),
+            AnyValue::Enum { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The data object as `T`, if it is one.
+    pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
+        match self {
+            AnyValue::Object(o) => o.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    fn decode_typed<'a>(
+        d: &mut Decoder<'a>,
+        s: &Start<'a>,
+        t: &str,
+    ) -> Result<AnyValue, DecodeError> {
+        Ok(match t {
+            "string" | "TypeName" | "PropertyPath" | "MethodName" => {
+                AnyValue::String(String::decode(d, s)?)
+            }
+            "boolean" => AnyValue::Bool(bool::decode(d, s)?),
+            "byte" => AnyValue::Byte(i8::decode(d, s)?),
+            "short" => AnyValue::Short(i16::decode(d, s)?),
+            "int" => AnyValue::Int(i32::decode(d, s)?),
+            "long" => AnyValue::Long(i64::decode(d, s)?),
+            "float" => AnyValue::Float(f32::decode(d, s)?),
+            "double" => AnyValue::Double(f64::decode(d, s)?),
+            "dateTime" => AnyValue::DateTime(DateTime::decode(d, s)?),
+            "base64Binary" => AnyValue::Binary(Vec::<u8>::decode(d, s)?),
+            "anyURI" => AnyValue::Uri(String::decode(d, s)?),
+            "ManagedObjectReference" => AnyValue::Mor(ManagedObjectReference::decode(d, s)?),
+            _ if t.starts_with("ArrayOf") => {
+                let item = array_item_type(&t["ArrayOf".len()..]);
+                let mut items = Vec::new();
+                if !s.is_empty() {
+                    while let Some(child) = d.next_child()? {
+                        let ct = child.xsi_type().unwrap_or(item);
+                        items.push(AnyValue::decode_typed(d, &child, ct)?);
+                    }
+                }
+                AnyValue::Array {
+                    item_type: item.to_string(),
+                    items,
+                }
+            }
+            _ => {
+                if let Some(dec) = lookup_data_object(t) {
+                    AnyValue::Object(dec(d, s)?)
+                } else if is_enum(t) {
+                    AnyValue::Enum {
+                        type_name: t.to_string(),
+                        value: d.text(s)?.trim().to_string(),
+                    }
+                } else {
+                    d.skip(s)?;
+                    AnyValue::Unknown {
+                        type_name: t.to_string(),
+                    }
+                }
+            }
+        })
+    }
+
+    fn wire_type(&self) -> Option<String> {
+        Some(match self {
+            AnyValue::Null => return None,
+            AnyValue::String(_) => "xsd:string".into(),
+            AnyValue::Bool(_) => "xsd:boolean".into(),
+            AnyValue::Byte(_) => "xsd:byte".into(),
+            AnyValue::Short(_) => "xsd:short".into(),
+            AnyValue::Int(_) => "xsd:int".into(),
+            AnyValue::Long(_) => "xsd:long".into(),
+            AnyValue::Float(_) => "xsd:float".into(),
+            AnyValue::Double(_) => "xsd:double".into(),
+            AnyValue::DateTime(_) => "xsd:dateTime".into(),
+            AnyValue::Binary(_) => "xsd:base64Binary".into(),
+            AnyValue::Uri(_) => "xsd:anyURI".into(),
+            AnyValue::Mor(_) => "ManagedObjectReference".into(),
+            AnyValue::Enum { type_name, .. } => type_name.clone(),
+            AnyValue::Object(o) => o.type_name().into(),
+            AnyValue::Array { item_type, .. } => format!("ArrayOf{}", array_type_suffix(item_type)),
+            AnyValue::Unknown { type_name } => type_name.clone(),
+        })
+    }
+
+    fn encode_content(&self, e: &mut Encoder, name: &str, xsi: Option<&str>) {
+        match self {
+            AnyValue::Null => {}
+            AnyValue::String(s) | AnyValue::Uri(s) => e.leaf(name, xsi, s),
+            AnyValue::Enum { value, .. } => e.leaf(name, xsi, value),
+            AnyValue::Bool(b) => e.leaf(name, xsi, if *b { "true" } else { "false" }),
+            AnyValue::Byte(v) => e.leaf(name, xsi, &v.to_string()),
+            AnyValue::Short(v) => e.leaf(name, xsi, &v.to_string()),
+            AnyValue::Int(v) => e.leaf(name, xsi, &v.to_string()),
+            AnyValue::Long(v) => e.leaf(name, xsi, &v.to_string()),
+            AnyValue::Float(v) => e.leaf(name, xsi, &f32_text(*v)),
+            AnyValue::Double(v) => e.leaf(name, xsi, &float_text(*v)),
+            AnyValue::DateTime(v) => e.leaf(name, xsi, v.as_str()),
+            AnyValue::Binary(v) => e.leaf(name, xsi, &base64_text(v)),
+            AnyValue::Mor(r) => e.mor(name, r, xsi.is_some()),
+            AnyValue::Object(o) => {
+                e.start(name, xsi);
+                o.encode_fields_dyn(e);
+                e.end(name);
+            }
+            AnyValue::Array { item_type, items } => {
+                e.start(name, xsi);
+                for it in items {
+                    // Elements carry their own type only where it differs from the
+                    // array's (a subtype in an array of a base type).
+                    let t = it.wire_type();
+                    let plain = t.as_deref().map(strip_xsd) == Some(item_type.as_str());
+                    let child_xsi = if plain { None } else { t.as_deref() };
+                    it.encode_content(e, item_type, child_xsi);
+                }
+                e.end(name);
+            }
+            AnyValue::Unknown { .. } => {
+                e.start(name, xsi);
+                e.end(name);
+            }
+        }
+    }
+}
+
+fn strip_xsd(t: &str) -> &str {
+    t.strip_prefix("xsd:").unwrap_or(t)
+}
+
+/// `ArrayOfString` holds `string` elements, `ArrayOfInt` `int`, and so on: the XSD
+/// primitive arrays capitalise their suffix.
+fn array_item_type(suffix: &str) -> &str {
+    match suffix {
+        "String" => "string",
+        "Boolean" => "boolean",
+        "Byte" => "byte",
+        "Short" => "short",
+        "Int" => "int",
+        "Long" => "long",
+        "Float" => "float",
+        "Double" => "double",
+        "DateTime" => "dateTime",
+        "Base64Binary" => "base64Binary",
+        "AnyURI" => "anyURI",
+        "AnyType" => "anyType",
+        other => other,
+    }
+}
+
+fn array_type_suffix(item: &str) -> String {
+    let mut c = item.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+impl Decode for AnyValue {
+    fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
+        if s.attr(b"xsi:nil") == Some(b"true") {
+            d.skip(s)?;
+            return Ok(AnyValue::Null);
+        }
+        match s.xsi_type() {
+            Some(t) => AnyValue::decode_typed(d, s, t),
+            None => Ok(AnyValue::String(String::decode(d, s)?)),
+        }
+    }
+}
+
+impl Encode for AnyValue {
+    fn encode(&self, e: &mut Encoder, name: &str) {
+        if matches!(self, AnyValue::Null) {
+            return;
+        }
+        let t = self.wire_type();
+        self.encode_content(e, name, t.as_deref());
+    }
+}
+
+impl From<&str> for AnyValue {
+    fn from(s: &str) -> Self {
+        AnyValue::String(s.to_string())
+    }
+}
+
+impl From<String> for AnyValue {
+    fn from(s: String) -> Self {
+        AnyValue::String(s)
+    }
+}
+
+impl From<bool> for AnyValue {
+    fn from(b: bool) -> Self {
+        AnyValue::Bool(b)
+    }
+}
+
+impl From<i32> for AnyValue {
+    fn from(v: i32) -> Self {
+        AnyValue::Int(v)
+    }
+}
+
+impl From<i64> for AnyValue {
+    fn from(v: i64) -> Self {
+        AnyValue::Long(v)
+    }
+}
+
+impl From<ManagedObjectReference> for AnyValue {
+    fn from(r: ManagedObjectReference) -> Self {
+        AnyValue::Mor(r)
+    }
+}

@@ -1,0 +1,516 @@
+//! The streaming decoder.
+
+use super::{ComplexType, DateTime, Decode};
+use base64::Engine;
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use std::borrow::Cow;
+use std::fmt;
+
+/// Nesting deeper than this is refused (it protects the stack from hostile input).
+const MAX_DEPTH: usize = 256;
+
+/// Bad input: what was wrong, at which element path and byte offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// What was wrong.
+    pub message: String,
+    /// The open elements, outermost first (`Envelope/Body/RetrievePropertiesExResponse`).
+    pub path: String,
+    /// Byte offset in the input.
+    pub offset: u64,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at /{} (byte {})",
+            self.message, self.path, self.offset
+        )
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// The start tag of an element being decoded.
+#[derive(Debug, Clone)]
+pub struct Start<'a> {
+    local: &'a [u8],
+    attrs: &'a [u8],
+    xsi_type: Option<&'a str>,
+    empty: bool,
+}
+
+impl<'a> Start<'a> {
+    /// The element's local name (prefix removed).
+    pub fn name(&self) -> &'a [u8] {
+        self.local
+    }
+
+    /// The local part of its `xsi:type`, if any (`VirtualVmxnet3`, `string`).
+    pub fn xsi_type(&self) -> Option<&'a str> {
+        self.xsi_type
+    }
+
+    /// The same start tag, read as if its `xsi:type` were `t`.
+    pub fn with_xsi_type(&self, t: &'a str) -> Start<'a> {
+        Start {
+            xsi_type: Some(t),
+            ..self.clone()
+        }
+    }
+
+    /// Whether it was written `<x/>`.
+    pub fn is_empty(&self) -> bool {
+        self.empty
+    }
+
+    /// The raw value of an unprefixed attribute.
+    pub fn attr(&self, key: &[u8]) -> Option<&'a [u8]> {
+        attrs(self.attrs).find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// An unprefixed attribute as a string, entity references resolved.
+    pub fn attr_string(&self, key: &[u8]) -> Result<Option<String>, DecodeError> {
+        let Some(raw) = self.attr(key) else {
+            return Ok(None);
+        };
+        let s = std::str::from_utf8(raw).map_err(|_| DecodeError {
+            message: "attribute is not UTF-8".into(),
+            path: String::from_utf8_lossy(self.local).into_owned(),
+            offset: 0,
+        })?;
+        Ok(Some(unescape(s).into_owned()))
+    }
+}
+
+/// Iterates `key="value"` pairs of a start tag's attribute text. Malformed text ends
+/// the iteration (quick-xml has already checked the tag).
+fn attrs(mut s: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    std::iter::from_fn(move || {
+        let start = s.iter().position(|b| !b.is_ascii_whitespace())?;
+        s = &s[start..];
+        let eq = s.iter().position(|&b| b == b'=')?;
+        let key = trim(&s[..eq]);
+        let rest = &s[eq + 1..];
+        let q = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+        let quote = rest[q];
+        if quote != b'"' && quote != b'\'' {
+            return None;
+        }
+        let body = &rest[q + 1..];
+        let end = body.iter().position(|&b| b == quote)?;
+        let value = &body[..end];
+        s = &body[end + 1..];
+        Some((key, value))
+    })
+}
+
+fn trim(mut b: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = b {
+        if first.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = b {
+        if last.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+fn local(qname: &[u8]) -> &[u8] {
+    match qname.iter().rposition(|&b| b == b':') {
+        Some(i) => &qname[i + 1..],
+        None => qname,
+    }
+}
+
+/// Resolves the five predefined entities and character references.
+fn unescape(s: &str) -> Cow<'_, str> {
+    if !s.contains('&') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        match after.find(';') {
+            Some(j) => {
+                match resolve_entity(&after[..j]) {
+                    Some(c) => out.push(c),
+                    None => out.push_str(&rest[i..i + j + 2]),
+                }
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str(&rest[i..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+fn resolve_entity(name: &str) -> Option<char> {
+    Some(match name {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        _ => {
+            let n = if let Some(h) = name.strip_prefix("#x") {
+                u32::from_str_radix(h, 16).ok()?
+            } else {
+                name.strip_prefix('#')?.parse().ok()?
+            };
+            char::from_u32(n)?
+        }
+    })
+}
+
+/// A streaming decoder over a complete response held in memory.
+pub struct Decoder<'a> {
+    input: &'a [u8],
+    reader: Reader<&'a [u8]>,
+    path: Vec<&'a [u8]>,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder over `input`.
+    pub fn new(input: &'a [u8]) -> Self {
+        let mut reader = Reader::from_reader(input);
+        let c = reader.config_mut();
+        c.trim_text(false);
+        c.check_end_names = true;
+        c.expand_empty_elements = false;
+        Decoder {
+            input,
+            reader,
+            path: Vec::with_capacity(16),
+        }
+    }
+
+    /// An error at the current position.
+    pub fn error(&self, message: impl Into<String>) -> DecodeError {
+        let mut path = String::new();
+        for (i, p) in self.path.iter().enumerate() {
+            if i > 0 {
+                path.push('/');
+            }
+            path.push_str(&String::from_utf8_lossy(p));
+        }
+        DecodeError {
+            message: message.into(),
+            path,
+            offset: self.reader.buffer_position(),
+        }
+    }
+
+    fn xml_error(&self, e: quick_xml::Error) -> DecodeError {
+        self.error(format!("malformed XML: {e}"))
+    }
+
+    /// The slice of the input that `tag` (borrowed from it by the reader) covers, with
+    /// the input's lifetime.
+    fn reborrow(&self, tag: &[u8]) -> Result<&'a [u8], DecodeError> {
+        let base = self.input.as_ptr() as usize;
+        let at = (tag.as_ptr() as usize).wrapping_sub(base);
+        self.input
+            .get(at..at.wrapping_add(tag.len()))
+            .filter(|s| s.as_ptr() == tag.as_ptr())
+            .ok_or_else(|| self.error("start tag not borrowed from the input"))
+    }
+
+    fn start_of(&self, tag: &[u8], name_len: usize, empty: bool) -> Result<Start<'a>, DecodeError> {
+        let buf = self.reborrow(tag)?;
+        let local = local(&buf[..name_len]);
+        let attr_text = &buf[name_len..];
+        let mut xsi_type = None;
+        for (k, v) in attrs(attr_text) {
+            // Any prefixed `type` attribute is taken as xsi:type: vSphere binds the
+            // prefix to the schema-instance namespace, and `type` of another namespace
+            // has no meaning in this API.
+            if k.len() > 5 && k.ends_with(b":type") {
+                let v = std::str::from_utf8(v).map_err(|_| self.error("xsi:type is not UTF-8"))?;
+                xsi_type = Some(match v.rfind(':') {
+                    Some(i) => &v[i + 1..],
+                    None => v,
+                });
+            }
+        }
+        Ok(Start {
+            local,
+            attrs: attr_text,
+            xsi_type,
+            empty,
+        })
+    }
+
+    /// The next child element of the element being decoded, or `None` at its end tag.
+    /// Text between child elements is ignored.
+    pub fn next_child(&mut self) -> Result<Option<Start<'a>>, DecodeError> {
+        loop {
+            let ev = self.reader.read_event().map_err(|e| self.xml_error(e))?;
+            match ev {
+                Event::Start(e) => {
+                    let name_len = e.name().as_ref().len();
+                    let s = self.start_of(&e, name_len, false)?;
+                    if self.path.len() >= MAX_DEPTH {
+                        return Err(self.error("elements nested too deeply"));
+                    }
+                    self.path.push(s.local);
+                    return Ok(Some(s));
+                }
+                Event::Empty(e) => {
+                    let name_len = e.name().as_ref().len();
+                    return self.start_of(&e, name_len, true).map(Some);
+                }
+                Event::End(_) => {
+                    self.path.pop();
+                    return Ok(None);
+                }
+                Event::Eof => {
+                    return if self.path.is_empty() {
+                        Ok(None)
+                    } else {
+                        Err(self.error("unexpected end of input"))
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Skips the element `s` and everything inside it.
+    pub fn skip(&mut self, s: &Start<'a>) -> Result<(), DecodeError> {
+        if s.empty {
+            return Ok(());
+        }
+        let mut depth = 0usize;
+        loop {
+            match self.reader.read_event().map_err(|e| self.xml_error(e))? {
+                Event::Start(_) => depth += 1,
+                Event::End(_) => {
+                    if depth == 0 {
+                        self.path.pop();
+                        return Ok(());
+                    }
+                    depth -= 1;
+                }
+                Event::Eof => return Err(self.error("unexpected end of input")),
+                _ => {}
+            }
+        }
+    }
+
+    /// The text content of the leaf element `s`, entity references resolved.
+    pub fn text(&mut self, s: &Start<'a>) -> Result<Cow<'a, str>, DecodeError> {
+        if s.empty {
+            return Ok(Cow::Borrowed(""));
+        }
+        let mut acc: Option<Cow<'a, str>> = None;
+        loop {
+            let ev = self.reader.read_event().map_err(|e| self.xml_error(e))?;
+            let piece: Cow<'a, str> = match ev {
+                Event::Text(t) => self.utf8(t.into_inner())?,
+                Event::CData(t) => self.utf8(t.into_inner())?,
+                Event::GeneralRef(r) => {
+                    let name = self.utf8(r.into_inner())?;
+                    match resolve_entity(&name) {
+                        Some(c) => Cow::Owned(c.to_string()),
+                        None => return Err(self.error(format!("unknown entity &{name};"))),
+                    }
+                }
+                Event::End(_) => {
+                    self.path.pop();
+                    return Ok(acc.unwrap_or(Cow::Borrowed("")));
+                }
+                Event::Start(_) | Event::Empty(_) => {
+                    return Err(self.error("element found where text was expected"))
+                }
+                Event::Eof => return Err(self.error("unexpected end of input")),
+                _ => continue,
+            };
+            acc = Some(match acc {
+                None => piece,
+                Some(prev) => Cow::Owned(prev.into_owned() + &piece),
+            });
+        }
+    }
+
+    fn utf8(&self, b: Cow<'a, [u8]>) -> Result<Cow<'a, str>, DecodeError> {
+        match b {
+            Cow::Borrowed(b) => std::str::from_utf8(b)
+                .map(Cow::Borrowed)
+                .map_err(|_| self.error("text is not UTF-8")),
+            Cow::Owned(v) => String::from_utf8(v)
+                .map(Cow::Owned)
+                .map_err(|_| self.error("text is not UTF-8")),
+        }
+    }
+
+    /// Decodes the element `s` as the data object `T`, field by field.
+    pub fn complex<T: ComplexType>(&mut self, s: &Start<'a>) -> Result<T, DecodeError> {
+        let mut v = T::default();
+        if s.empty {
+            return Ok(v);
+        }
+        while let Some(child) = self.next_child()? {
+            if !v.decode_field(self, &child)? {
+                self.skip(&child)?;
+            }
+        }
+        Ok(v)
+    }
+
+    /// Decodes a required field.
+    pub fn req<T: Decode>(&mut self, slot: &mut T, s: &Start<'a>) -> Result<(), DecodeError> {
+        *slot = T::decode(self, s)?;
+        Ok(())
+    }
+
+    /// Decodes an optional field.
+    pub fn opt<T: Decode>(
+        &mut self,
+        slot: &mut Option<T>,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        *slot = Some(T::decode(self, s)?);
+        Ok(())
+    }
+
+    /// Decodes one more element of a repeated field.
+    pub fn list<T: Decode>(&mut self, slot: &mut Vec<T>, s: &Start<'a>) -> Result<(), DecodeError> {
+        slot.push(T::decode(self, s)?);
+        Ok(())
+    }
+
+    /// Decodes a property-collector value (`<val xsi:type="T">`) of a single value.
+    pub fn prop<T: Decode>(
+        &mut self,
+        slot: &mut Option<T>,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        self.opt(slot, s)
+    }
+
+    /// Decodes a property-collector value holding an array (`<val
+    /// xsi:type="ArrayOfT"><T>…</T>…</val>`).
+    pub fn prop_list<T: Decode>(
+        &mut self,
+        slot: &mut Option<Vec<T>>,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        let mut items = Vec::new();
+        if !s.empty {
+            while let Some(child) = self.next_child()? {
+                items.push(T::decode(self, &child)?);
+            }
+        }
+        *slot = Some(items);
+        Ok(())
+    }
+
+    /// After the last element: only whitespace, comments or processing instructions
+    /// may follow.
+    pub fn expect_end_of_input(&mut self) -> Result<(), DecodeError> {
+        loop {
+            match self.reader.read_event().map_err(|e| self.xml_error(e))? {
+                Event::Eof => return Ok(()),
+                Event::Text(t) if t.iter().all(|b| b.is_ascii_whitespace()) => {}
+                Event::Comment(_) | Event::PI(_) => {}
+                _ => return Err(self.error("content after the document element")),
+            }
+        }
+    }
+
+    /// Parses the text of `s` with `f`, naming `what` in the error.
+    pub fn parse_text<T>(
+        &mut self,
+        s: &Start<'a>,
+        what: &str,
+        f: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<T, DecodeError> {
+        let t = self.text(s)?;
+        let v = f(t.trim());
+        v.ok_or_else(|| {
+            let shown: String = t.chars().take(40).collect();
+            self.error(format!("invalid {what}: {shown:?}"))
+        })
+    }
+}
+
+impl Decode for String {
+    fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
+        Ok(d.text(s)?.into_owned())
+    }
+}
+
+impl Decode for bool {
+    fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
+        d.parse_text(s, "boolean", |t| match t {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        })
+    }
+}
+
+macro_rules! decode_number {
+    ($($t:ty => $what:literal),*) => {$(
+        impl Decode for $t {
+            fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
+                d.parse_text(s, $what, |t| t.parse().ok())
+            }
+        }
+    )*};
+}
+decode_number!(i8 => "byte", i16 => "short", i32 => "int", i64 => "long");
+
+macro_rules! decode_float {
+    ($($t:ty => $what:literal),*) => {$(
+        impl Decode for $t {
+            fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
+                d.parse_text(s, $what, |t| match t {
+                    "INF" => Some(<$t>::INFINITY),
+                    "-INF" => Some(<$t>::NEG_INFINITY),
+                    "NaN" => Some(<$t>::NAN),
+                    _ => t.parse().ok(),
+                })
+            }
+        }
+    )*};
+}
+decode_float!(f32 => "float", f64 => "double");
+
+impl Decode for DateTime {
+    fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
+        Ok(DateTime(d.text(s)?.trim().to_string()))
+    }
+}
+
+impl Decode for Vec<u8> {
+    fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
+        let t = d.text(s)?;
+        let compact: Vec<u8> = t.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(&compact)
+            .map_err(|e| d.error(format!("invalid base64Binary: {e}")))
+    }
+}
+
+impl<T: Decode> Decode for Box<T> {
+    fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
+        T::decode(d, s).map(Box::new)
+    }
+}

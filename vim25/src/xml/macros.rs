@@ -1,0 +1,146 @@
+//! Macros the generated code expands, so that each generated type stays a few lines.
+
+/// `Decode` and `Encode` for a data object through its `ComplexType` impl.
+macro_rules! complex_codec {
+    ($t:ident) => {
+        impl $crate::xml::Decode for $t {
+            fn decode<'a>(
+                d: &mut $crate::xml::Decoder<'a>,
+                s: &$crate::xml::Start<'a>,
+            ) -> Result<Self, $crate::xml::DecodeError> {
+                d.complex(s)
+            }
+        }
+        impl $crate::xml::Encode for $t {
+            fn encode(&self, e: &mut $crate::xml::Encoder, name: &str) {
+                e.complex(name, None, self);
+            }
+        }
+    };
+}
+
+/// `Deref`/`DerefMut` from a data object to its base, so base fields read directly.
+macro_rules! inherits {
+    ($t:ident, $p:ident) => {
+        impl std::ops::Deref for $t {
+            type Target = $p;
+            fn deref(&self) -> &$p {
+                &self.base_
+            }
+        }
+        impl std::ops::DerefMut for $t {
+            fn deref_mut(&mut self) -> &mut $p {
+                &mut self.base_
+            }
+        }
+    };
+}
+
+/// Default, codec and `Display` of an open string enum.
+macro_rules! enum_codec {
+    ($t:ident, $first:ident) => {
+        impl Default for $t {
+            fn default() -> Self {
+                $t::$first
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = std::convert::Infallible;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Ok($t::from_wire(s))
+            }
+        }
+        impl $crate::xml::Decode for $t {
+            fn decode<'a>(
+                d: &mut $crate::xml::Decoder<'a>,
+                s: &$crate::xml::Start<'a>,
+            ) -> Result<Self, $crate::xml::DecodeError> {
+                Ok($t::from_wire(d.text(s)?.trim()))
+            }
+        }
+        impl $crate::xml::Encode for $t {
+            fn encode(&self, e: &mut $crate::xml::Encoder, name: &str) {
+                e.leaf(name, None, self.as_str());
+            }
+        }
+    };
+}
+
+/// Everything of a polymorphic slot enum `AnyB` over base `B` and its subtypes.
+macro_rules! poly_codec {
+    ($any:ident, $base:ident; $($t:ident),+) => {
+        impl Default for $any {
+            fn default() -> Self {
+                $any::$base(Box::default())
+            }
+        }
+        impl $any {
+            /// The wire type name of the value held (`xsi:type`).
+            pub fn type_name(&self) -> &str {
+                match self {
+                    $($any::$t(_) => stringify!($t),)+
+                    $any::Unknown(u) => &u.type_name,
+                }
+            }
+            /// The value held, as a type-erased data object.
+            pub fn as_data_object(&self) -> &dyn $crate::xml::DataObject {
+                match self {
+                    $($any::$t(v) => &**v,)+
+                    $any::Unknown(u) => &u.value,
+                }
+            }
+        }
+        impl std::ops::Deref for $any {
+            type Target = $base;
+            fn deref(&self) -> &$base {
+                match self {
+                    $($any::$t(v) => { let r: &$base = v; r })+
+                    $any::Unknown(u) => &u.value,
+                }
+            }
+        }
+        impl std::ops::DerefMut for $any {
+            fn deref_mut(&mut self) -> &mut $base {
+                match self {
+                    $($any::$t(v) => { let r: &mut $base = v; r })+
+                    $any::Unknown(u) => &mut u.value,
+                }
+            }
+        }
+        $(impl From<$t> for $any {
+            fn from(v: $t) -> Self {
+                $any::$t(Box::new(v))
+            }
+        })+
+        impl $crate::xml::Decode for $any {
+            fn decode<'a>(
+                d: &mut $crate::xml::Decoder<'a>,
+                s: &$crate::xml::Start<'a>,
+            ) -> Result<Self, $crate::xml::DecodeError> {
+                Ok(match s.xsi_type() {
+                    None => $any::$base(Box::new(d.complex(s)?)),
+                    $(Some(stringify!($t)) => $any::$t(Box::new(d.complex(s)?)),)+
+                    Some(other) => $any::Unknown(Box::new($crate::xml::Unknown {
+                        type_name: other.to_string(),
+                        value: d.complex(s)?,
+                    })),
+                })
+            }
+        }
+        impl $crate::xml::Encode for $any {
+            fn encode(&self, e: &mut $crate::xml::Encoder, name: &str) {
+                match self {
+                    $($any::$t(v) => e.complex(name, Some(stringify!($t)), &**v),)+
+                    $any::Unknown(u) => e.complex(name, Some(&u.type_name), &u.value),
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use {complex_codec, enum_codec, inherits, poly_codec};

@@ -1,0 +1,160 @@
+//! The streaming XML codec the generated types are built on.
+//!
+//! Decoding walks quick-xml events over a borrowed byte slice straight into typed
+//! values: no DOM, no intermediate tree. Elements a type does not know are skipped on
+//! purpose (newer servers send fields older clients lack). Every failure is a
+//! [`DecodeError`] carrying the element path and byte offset; no input panics.
+//!
+//! Encoding writes elements in schema order with `xsi:type` where a slot is
+//! polymorphic, and leaves out fields that the negotiated API version does not know.
+//!
+//! ```
+//! use vim25::types::{AnyVirtualDevice, VirtualVmxnet3};
+//! use vim25::xml::{decode_element, encode_element};
+//!
+//! let mut nic = VirtualVmxnet3::default();
+//! nic.key = 4000; // a field of VirtualDevice, reached through Deref
+//! let dev: AnyVirtualDevice = nic.into();
+//! let xml = encode_element("device", &dev, vim25::Version::LATEST);
+//! assert!(xml.contains(r#"xsi:type="VirtualVmxnet3""#));
+//! let back: AnyVirtualDevice = decode_element(xml.as_bytes()).unwrap();
+//! assert_eq!(back, dev);
+//! ```
+
+mod any;
+mod decode;
+mod encode;
+mod macros;
+
+pub use any::{decode_data_object, AnyValue, DataObject, DataObjectDecoder};
+pub use decode::{DecodeError, Decoder, Start};
+pub use encode::Encoder;
+pub(crate) use macros::{complex_codec, enum_codec, inherits, poly_codec};
+
+use std::fmt;
+
+/// A value that decodes from an element (the start tag has been read).
+pub trait Decode: Sized {
+    /// Decodes the element that `start` opened, consuming through its end tag.
+    fn decode<'a>(d: &mut Decoder<'a>, start: &Start<'a>) -> Result<Self, DecodeError>;
+}
+
+/// A value that encodes as one element named `name`.
+pub trait Encode {
+    /// Writes `<name …>…</name>`.
+    fn encode(&self, e: &mut Encoder, name: &str);
+}
+
+/// A data object or fault of the schema: decodes and encodes its fields one by one,
+/// delegating to its base type for inherited fields.
+pub trait ComplexType: Default {
+    /// The schema name (`VirtualMachineConfigSpec`).
+    const TYPE_NAME: &'static str;
+    /// Decodes the child element `s` into the matching field. `Ok(false)` when no field
+    /// (own or inherited) has that name.
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>)
+        -> Result<bool, DecodeError>;
+    /// Writes every field, inherited ones first, in schema order.
+    fn encode_fields(&self, e: &mut Encoder);
+}
+
+/// A value whose wire type the client does not know, decoded as its nearest known
+/// base `T` (the type the slot declares). Fields only the unknown type has are skipped;
+/// the type name is kept so that encoding sends it back with the same `xsi:type`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Unknown<T> {
+    /// The `xsi:type` the server sent.
+    pub type_name: String,
+    /// The fields of the known base.
+    pub value: T,
+}
+
+/// An `xsd:dateTime` as the server wrote it (`2026-11-23T12:00:00.123Z`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DateTime(pub String);
+
+impl DateTime {
+    /// The lexical form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Stands in for a secret in `Debug` output.
+#[derive(Clone, Copy)]
+pub struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A reference to a managed object: its type and its server-side id (`vm-42`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ManagedObjectReference {
+    /// The managed object type (`VirtualMachine`).
+    pub type_: String,
+    /// The id (`vm-42`).
+    pub value: String,
+}
+
+impl ManagedObjectReference {
+    /// A reference to the object `value` of type `type_`.
+    pub fn new(type_: impl Into<String>, value: impl Into<String>) -> Self {
+        ManagedObjectReference {
+            type_: type_.into(),
+            value: value.into(),
+        }
+    }
+}
+
+impl fmt::Display for ManagedObjectReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.type_, self.value)
+    }
+}
+
+impl Decode for ManagedObjectReference {
+    fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
+        let type_ = s.attr_string(b"type")?.unwrap_or_default();
+        let value = d.text(s)?.into_owned();
+        Ok(ManagedObjectReference { type_, value })
+    }
+}
+
+impl Encode for ManagedObjectReference {
+    fn encode(&self, e: &mut Encoder, name: &str) {
+        e.mor(name, self, false);
+    }
+}
+
+/// Decodes one standalone element (for example a captured `returnval`) as `T`.
+pub fn decode_element<T: Decode>(xml: &[u8]) -> Result<T, DecodeError> {
+    let mut d = Decoder::new(xml);
+    let start = d
+        .next_child()?
+        .ok_or_else(|| d.error("no element in input"))?;
+    let v = T::decode(&mut d, &start)?;
+    d.expect_end_of_input()?;
+    Ok(v)
+}
+
+/// Encodes `value` as one element named `name`, with the namespace declarations a
+/// standalone document needs.
+pub fn encode_element<T: Encode + ?Sized>(
+    name: &str,
+    value: &T,
+    version: crate::Version,
+) -> String {
+    let mut e = Encoder::new(version);
+    e.set_root_namespaces(true);
+    value.encode(&mut e, name);
+    e.into_string()
+}
