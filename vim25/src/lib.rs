@@ -26,6 +26,7 @@
 //! }
 //! ```
 
+#[rustfmt::skip]
 #[path = "generated/mod.rs"]
 #[allow(missing_docs)]
 mod generated;

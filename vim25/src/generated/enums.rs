@@ -32,17 +32,7 @@ pub enum ActionParameter {
 }
 impl ActionParameter {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "targetName",
-        "alarmName",
-        "oldStatus",
-        "newStatus",
-        "triggeringSummary",
-        "declaringSummary",
-        "eventDescription",
-        "target",
-        "alarm",
-    ];
+    pub const VALUES: &'static [&'static str] = &["targetName", "alarmName", "oldStatus", "newStatus", "triggeringSummary", "declaringSummary", "eventDescription", "target", "alarm", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -115,16 +105,7 @@ pub enum ActionType {
 }
 impl ActionType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "MigrationV1",
-        "VmPowerV1",
-        "HostPowerV1",
-        "HostMaintenanceV1",
-        "StorageMigrationV1",
-        "StoragePlacementV1",
-        "PlacementV1",
-        "HostInfraUpdateHaV1",
-    ];
+    pub const VALUES: &'static [&'static str] = &["MigrationV1", "VmPowerV1", "HostPowerV1", "HostMaintenanceV1", "StorageMigrationV1", "StoragePlacementV1", "PlacementV1", "HostInfraUpdateHaV1", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -182,7 +163,7 @@ pub enum AffinityType {
 }
 impl AffinityType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["memory", "cpu"];
+    pub const VALUES: &'static [&'static str] = &["memory", "cpu", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -236,17 +217,7 @@ pub enum AgentInstallFailedReason {
 }
 impl AgentInstallFailedReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "NotEnoughSpaceOnDevice",
-        "PrepareToUpgradeFailed",
-        "AgentNotRunning",
-        "AgentNotReachable",
-        "InstallTimedout",
-        "SignatureVerificationFailed",
-        "AgentUploadFailed",
-        "AgentUploadTimedout",
-        "UnknownInstallerError",
-    ];
+    pub const VALUES: &'static [&'static str] = &["NotEnoughSpaceOnDevice", "PrepareToUpgradeFailed", "AgentNotRunning", "AgentNotReachable", "InstallTimedout", "SignatureVerificationFailed", "AgentUploadFailed", "AgentUploadTimedout", "UnknownInstallerError", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -309,8 +280,7 @@ pub enum AlarmFilterSpecAlarmTypeByEntity {
 }
 impl AlarmFilterSpecAlarmTypeByEntity {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["entityTypeAll", "entityTypeHost", "entityTypeVm"];
+    pub const VALUES: &'static [&'static str] = &["entityTypeAll", "entityTypeHost", "entityTypeVm", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -355,8 +325,7 @@ pub enum AlarmFilterSpecAlarmTypeByTrigger {
 }
 impl AlarmFilterSpecAlarmTypeByTrigger {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["triggerTypeAll", "triggerTypeEvent", "triggerTypeMetric"];
+    pub const VALUES: &'static [&'static str] = &["triggerTypeAll", "triggerTypeEvent", "triggerTypeMetric", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -401,7 +370,7 @@ pub enum AnswerFileValidationInfoStatus {
 }
 impl AnswerFileValidationInfoStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["success", "failed", "failed_defaults"];
+    pub const VALUES: &'static [&'static str] = &["success", "failed", "failed_defaults", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -456,16 +425,7 @@ pub enum ApplyHostProfileConfigurationResultStatus {
 }
 impl ApplyHostProfileConfigurationResultStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "success",
-        "failed",
-        "reboot_failed",
-        "stateless_reboot_failed",
-        "check_compliance_failed",
-        "state_not_satisfied",
-        "exit_maintenancemode_failed",
-        "canceled",
-    ];
+    pub const VALUES: &'static [&'static str] = &["success", "failed", "reboot_failed", "stateless_reboot_failed", "check_compliance_failed", "state_not_satisfied", "exit_maintenancemode_failed", "canceled", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -525,7 +485,7 @@ pub enum ArrayUpdateOperation {
 }
 impl ArrayUpdateOperation {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["add", "remove", "edit"];
+    pub const VALUES: &'static [&'static str] = &["add", "remove", "edit", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -568,7 +528,7 @@ pub enum AuthenticationRequiredAuthenticationScheme {
 }
 impl AuthenticationRequiredAuthenticationScheme {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["Basic", "Bearer"];
+    pub const VALUES: &'static [&'static str] = &["Basic", "Bearer", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -612,12 +572,7 @@ pub enum AuthenticationRequiredErrorType {
 }
 impl AuthenticationRequiredErrorType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "invalid_request",
-        "invalid_token",
-        "insufficient_scope",
-        "registration_required",
-    ];
+    pub const VALUES: &'static [&'static str] = &["invalid_request", "invalid_token", "insufficient_scope", "registration_required", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -671,14 +626,7 @@ pub enum AutoStartAction {
 }
 impl AutoStartAction {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "none",
-        "systemDefault",
-        "powerOn",
-        "powerOff",
-        "guestShutdown",
-        "suspend",
-    ];
+    pub const VALUES: &'static [&'static str] = &["none", "systemDefault", "powerOn", "powerOff", "guestShutdown", "suspend", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -732,7 +680,7 @@ pub enum AutoStartWaitHeartbeatSetting {
 }
 impl AutoStartWaitHeartbeatSetting {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["yes", "no", "systemDefault"];
+    pub const VALUES: &'static [&'static str] = &["yes", "no", "systemDefault", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -777,7 +725,7 @@ pub enum BaseConfigInfoDiskFileBackingInfoProvisioningType {
 }
 impl BaseConfigInfoDiskFileBackingInfoProvisioningType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["thin", "eagerZeroedThick", "lazyZeroedThick"];
+    pub const VALUES: &'static [&'static str] = &["thin", "eagerZeroedThick", "lazyZeroedThick", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -820,7 +768,7 @@ pub enum BatchResultResult {
 }
 impl BatchResultResult {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["success", "fail"];
+    pub const VALUES: &'static [&'static str] = &["success", "fail", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -858,7 +806,7 @@ pub enum CannotEnableVmcpForClusterReason {
 }
 impl CannotEnableVmcpForClusterReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["APDTimeoutDisabled"];
+    pub const VALUES: &'static [&'static str] = &["APDTimeoutDisabled", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -895,7 +843,7 @@ pub enum CannotMoveFaultToleranceVmMoveType {
 }
 impl CannotMoveFaultToleranceVmMoveType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["resourcePool", "cluster"];
+    pub const VALUES: &'static [&'static str] = &["resourcePool", "cluster", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -939,8 +887,7 @@ pub enum CannotPowerOffVmInClusterOperation {
 }
 impl CannotPowerOffVmInClusterOperation {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["suspend", "powerOff", "guestShutdown", "guestSuspend"];
+    pub const VALUES: &'static [&'static str] = &["suspend", "powerOff", "guestShutdown", "guestSuspend", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -996,15 +943,7 @@ pub enum CannotUseNetworkReason {
 }
 impl CannotUseNetworkReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "NetworkReservationNotSupported",
-        "MismatchedNetworkPolicies",
-        "MismatchedDvsVersionOrVendor",
-        "VMotionToUnsupportedNetworkType",
-        "NetworkUnderMaintenance",
-        "MismatchedEnsMode",
-        "MismatchedRealTimeDvs",
-    ];
+    pub const VALUES: &'static [&'static str] = &["NetworkReservationNotSupported", "MismatchedNetworkPolicies", "MismatchedDvsVersionOrVendor", "VMotionToUnsupportedNetworkType", "NetworkUnderMaintenance", "MismatchedEnsMode", "MismatchedRealTimeDvs", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1065,13 +1004,7 @@ pub enum CheckTestType {
 }
 impl CheckTestType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "sourceTests",
-        "hostTests",
-        "resourcePoolTests",
-        "datastoreTests",
-        "networkTests",
-    ];
+    pub const VALUES: &'static [&'static str] = &["sourceTests", "hostTests", "resourcePoolTests", "datastoreTests", "networkTests", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1122,7 +1055,7 @@ pub enum ClusterComputeResourceHCIWorkflowState {
 }
 impl ClusterComputeResourceHCIWorkflowState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["in_progress", "done", "invalid"];
+    pub const VALUES: &'static [&'static str] = &["in_progress", "done", "invalid", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1167,7 +1100,7 @@ pub enum ClusterComputeResourceVcsHealthStatus {
 }
 impl ClusterComputeResourceVcsHealthStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["healthy", "degraded", "nonhealthy"];
+    pub const VALUES: &'static [&'static str] = &["healthy", "degraded", "nonhealthy", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1210,7 +1143,7 @@ pub enum ClusterCryptoConfigInfoCryptoMode {
 }
 impl ClusterCryptoConfigInfoCryptoMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["onDemand", "forceEnable"];
+    pub const VALUES: &'static [&'static str] = &["onDemand", "forceEnable", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1262,16 +1195,7 @@ pub enum ClusterDasAamNodeStateDasState {
 }
 impl ClusterDasAamNodeStateDasState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "uninitialized",
-        "initialized",
-        "configuring",
-        "unconfiguring",
-        "running",
-        "error",
-        "agentShutdown",
-        "nodeFailed",
-    ];
+    pub const VALUES: &'static [&'static str] = &["uninitialized", "initialized", "configuring", "unconfiguring", "running", "error", "agentShutdown", "nodeFailed", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1331,11 +1255,7 @@ pub enum ClusterDasConfigInfoHBDatastoreCandidate {
 }
 impl ClusterDasConfigInfoHBDatastoreCandidate {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "userSelectedDs",
-        "allFeasibleDs",
-        "allFeasibleDsWithUserPreference",
-    ];
+    pub const VALUES: &'static [&'static str] = &["userSelectedDs", "allFeasibleDs", "allFeasibleDsWithUserPreference", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1378,7 +1298,7 @@ pub enum ClusterDasConfigInfoServiceState {
 }
 impl ClusterDasConfigInfoServiceState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["disabled", "enabled"];
+    pub const VALUES: &'static [&'static str] = &["disabled", "enabled", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1420,11 +1340,7 @@ pub enum ClusterDasConfigInfoVmMonitoringState {
 }
 impl ClusterDasConfigInfoVmMonitoringState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "vmMonitoringDisabled",
-        "vmMonitoringOnly",
-        "vmAndAppMonitoring",
-    ];
+    pub const VALUES: &'static [&'static str] = &["vmMonitoringDisabled", "vmMonitoringOnly", "vmAndAppMonitoring", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1485,19 +1401,7 @@ pub enum ClusterDasFdmAvailabilityState {
 }
 impl ClusterDasFdmAvailabilityState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "uninitialized",
-        "election",
-        "master",
-        "connectedToMaster",
-        "networkPartitionedFromMaster",
-        "networkIsolated",
-        "hostDown",
-        "initializationError",
-        "uninitializationError",
-        "fdmUnreachable",
-        "retry",
-    ];
+    pub const VALUES: &'static [&'static str] = &["uninitialized", "election", "master", "connectedToMaster", "networkPartitionedFromMaster", "networkIsolated", "hostDown", "initializationError", "uninitializationError", "fdmUnreachable", "retry", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1568,8 +1472,7 @@ pub enum ClusterDasVmSettingsIsolationResponse {
 }
 impl ClusterDasVmSettingsIsolationResponse {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["none", "powerOff", "shutdown", "clusterIsolationResponse"];
+    pub const VALUES: &'static [&'static str] = &["none", "powerOff", "shutdown", "clusterIsolationResponse", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1625,15 +1528,7 @@ pub enum ClusterDasVmSettingsRestartPriority {
 }
 impl ClusterDasVmSettingsRestartPriority {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "disabled",
-        "lowest",
-        "low",
-        "medium",
-        "high",
-        "highest",
-        "clusterRestartPriority",
-    ];
+    pub const VALUES: &'static [&'static str] = &["disabled", "lowest", "low", "medium", "high", "highest", "clusterRestartPriority", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1690,8 +1585,7 @@ pub enum ClusterHostInfraUpdateHaModeActionOperationType {
 }
 impl ClusterHostInfraUpdateHaModeActionOperationType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["enterQuarantine", "exitQuarantine", "enterMaintenance"];
+    pub const VALUES: &'static [&'static str] = &["enterQuarantine", "exitQuarantine", "enterMaintenance", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1720,10 +1614,7 @@ impl ClusterHostInfraUpdateHaModeActionOperationType {
         })
     }
 }
-crate::xml::enum_codec!(
-    ClusterHostInfraUpdateHaModeActionOperationType,
-    EnterQuarantine
-);
+crate::xml::enum_codec!(ClusterHostInfraUpdateHaModeActionOperationType, EnterQuarantine);
 
 /// Enum `ClusterInfraUpdateHaConfigInfoBehaviorType` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1737,7 +1628,7 @@ pub enum ClusterInfraUpdateHaConfigInfoBehaviorType {
 }
 impl ClusterInfraUpdateHaConfigInfoBehaviorType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["Manual", "Automated"];
+    pub const VALUES: &'static [&'static str] = &["Manual", "Automated", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1777,7 +1668,7 @@ pub enum ClusterInfraUpdateHaConfigInfoRemediationType {
 }
 impl ClusterInfraUpdateHaConfigInfoRemediationType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["QuarantineMode", "MaintenanceMode"];
+    pub const VALUES: &'static [&'static str] = &["QuarantineMode", "MaintenanceMode", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1803,10 +1694,7 @@ impl ClusterInfraUpdateHaConfigInfoRemediationType {
         })
     }
 }
-crate::xml::enum_codec!(
-    ClusterInfraUpdateHaConfigInfoRemediationType,
-    QuarantineMode
-);
+crate::xml::enum_codec!(ClusterInfraUpdateHaConfigInfoRemediationType, QuarantineMode);
 
 /// Enum `ClusterPowerOnVmOption` of the vSphere API (since 4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1820,7 +1708,7 @@ pub enum ClusterPowerOnVmOption {
 }
 impl ClusterPowerOnVmOption {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["OverrideAutomationLevel", "ReserveResources"];
+    pub const VALUES: &'static [&'static str] = &["OverrideAutomationLevel", "ReserveResources", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1864,7 +1752,7 @@ pub enum ClusterProfileServiceType {
 }
 impl ClusterProfileServiceType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["DRS", "HA", "DPM", "FT"];
+    pub const VALUES: &'static [&'static str] = &["DRS", "HA", "DPM", "FT", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1910,7 +1798,7 @@ pub enum ClusterSystemVMsConfigInfoDeploymentMode {
 }
 impl ClusterSystemVMsConfigInfoDeploymentMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["SYSTEM_MANAGED", "ABSENT"];
+    pub const VALUES: &'static [&'static str] = &["SYSTEM_MANAGED", "ABSENT", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1956,13 +1844,7 @@ pub enum ClusterVmComponentProtectionSettingsStorageVmReaction {
 }
 impl ClusterVmComponentProtectionSettingsStorageVmReaction {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "disabled",
-        "warning",
-        "restartConservative",
-        "restartAggressive",
-        "clusterDefault",
-    ];
+    pub const VALUES: &'static [&'static str] = &["disabled", "warning", "restartConservative", "restartAggressive", "clusterDefault", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -1997,10 +1879,7 @@ impl ClusterVmComponentProtectionSettingsStorageVmReaction {
         })
     }
 }
-crate::xml::enum_codec!(
-    ClusterVmComponentProtectionSettingsStorageVmReaction,
-    Disabled
-);
+crate::xml::enum_codec!(ClusterVmComponentProtectionSettingsStorageVmReaction, Disabled);
 
 /// Enum `ClusterVmComponentProtectionSettingsVmReactionOnAPDCleared` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2016,7 +1895,7 @@ pub enum ClusterVmComponentProtectionSettingsVmReactionOnAPDCleared {
 }
 impl ClusterVmComponentProtectionSettingsVmReactionOnAPDCleared {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["none", "reset", "useClusterDefault"];
+    pub const VALUES: &'static [&'static str] = &["none", "reset", "useClusterDefault", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2045,10 +1924,7 @@ impl ClusterVmComponentProtectionSettingsVmReactionOnAPDCleared {
         })
     }
 }
-crate::xml::enum_codec!(
-    ClusterVmComponentProtectionSettingsVmReactionOnAPDCleared,
-    None
-);
+crate::xml::enum_codec!(ClusterVmComponentProtectionSettingsVmReactionOnAPDCleared, None);
 
 /// Enum `ClusterVmReadinessReadyCondition` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2068,13 +1944,7 @@ pub enum ClusterVmReadinessReadyCondition {
 }
 impl ClusterVmReadinessReadyCondition {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "none",
-        "poweredOn",
-        "guestHbStatusGreen",
-        "appHbStatusGreen",
-        "useClusterDefault",
-    ];
+    pub const VALUES: &'static [&'static str] = &["none", "poweredOn", "guestHbStatusGreen", "appHbStatusGreen", "useClusterDefault", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2127,8 +1997,7 @@ pub enum ComplianceResultStatus {
 }
 impl ComplianceResultStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["compliant", "nonCompliant", "unknown", "running"];
+    pub const VALUES: &'static [&'static str] = &["compliant", "nonCompliant", "unknown", "running", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2176,7 +2045,7 @@ pub enum ComputeResourceHostSPBMLicenseInfoHostSPBMLicenseState {
 }
 impl ComputeResourceHostSPBMLicenseInfoHostSPBMLicenseState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["licensed", "unlicensed", "unknown"];
+    pub const VALUES: &'static [&'static str] = &["licensed", "unlicensed", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2205,10 +2074,7 @@ impl ComputeResourceHostSPBMLicenseInfoHostSPBMLicenseState {
         })
     }
 }
-crate::xml::enum_codec!(
-    ComputeResourceHostSPBMLicenseInfoHostSPBMLicenseState,
-    Licensed
-);
+crate::xml::enum_codec!(ComputeResourceHostSPBMLicenseInfoHostSPBMLicenseState, Licensed);
 
 /// Enum `ComputeResourceNetworkBootMode` of the vSphere API (since 9.0.0.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2222,7 +2088,7 @@ pub enum ComputeResourceNetworkBootMode {
 }
 impl ComputeResourceNetworkBootMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["bootstrap", "stateless"];
+    pub const VALUES: &'static [&'static str] = &["bootstrap", "stateless", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2264,7 +2130,7 @@ pub enum ConfigSpecOperation {
 }
 impl ConfigSpecOperation {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["add", "edit", "remove"];
+    pub const VALUES: &'static [&'static str] = &["add", "edit", "remove", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2309,7 +2175,7 @@ pub enum CryptoManagerHostKeyManagementType {
 }
 impl CryptoManagerHostKeyManagementType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["unknown", "internal", "external"];
+    pub const VALUES: &'static [&'static str] = &["unknown", "internal", "external", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2368,18 +2234,7 @@ pub enum CryptoManagerKmipCryptoKeyStatusKeyUnavailableReason {
 }
 impl CryptoManagerKmipCryptoKeyStatusKeyUnavailableReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "KeyStateMissingInCache",
-        "KeyStateClusterInvalid",
-        "KeyStateClusterUnreachable",
-        "KeyStateMissingInKMS",
-        "KeyStateNotActiveOrEnabled",
-        "KeyStateManagedByTrustAuthority",
-        "KeyStateManagedByNKP",
-        "NoPermissionToAccessKeyProvider",
-        "WrappingKeyMissingInKMS",
-        "WrappingKeyNotActiveOrEnabled",
-    ];
+    pub const VALUES: &'static [&'static str] = &["KeyStateMissingInCache", "KeyStateClusterInvalid", "KeyStateClusterUnreachable", "KeyStateMissingInKMS", "KeyStateNotActiveOrEnabled", "KeyStateManagedByTrustAuthority", "KeyStateManagedByNKP", "NoPermissionToAccessKeyProvider", "WrappingKeyMissingInKMS", "WrappingKeyNotActiveOrEnabled", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2429,10 +2284,7 @@ impl CryptoManagerKmipCryptoKeyStatusKeyUnavailableReason {
         })
     }
 }
-crate::xml::enum_codec!(
-    CryptoManagerKmipCryptoKeyStatusKeyUnavailableReason,
-    KeyStateMissingInCache
-);
+crate::xml::enum_codec!(CryptoManagerKmipCryptoKeyStatusKeyUnavailableReason, KeyStateMissingInCache);
 
 /// Enum `CustomizationFailedReasonCode` of the vSphere API (since 7.0.0.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2450,12 +2302,7 @@ pub enum CustomizationFailedReasonCode {
 }
 impl CustomizationFailedReasonCode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "userDefinedScriptDisabled",
-        "customizationDisabled",
-        "rawDataIsNotSupported",
-        "wrongMetadataFormat",
-    ];
+    pub const VALUES: &'static [&'static str] = &["userDefinedScriptDisabled", "customizationDisabled", "rawDataIsNotSupported", "wrongMetadataFormat", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2501,7 +2348,7 @@ pub enum CustomizationLicenseDataMode {
 }
 impl CustomizationLicenseDataMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["perServer", "perSeat"];
+    pub const VALUES: &'static [&'static str] = &["perServer", "perSeat", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2543,8 +2390,7 @@ pub enum CustomizationNetBIOSMode {
 }
 impl CustomizationNetBIOSMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["enableNetBIOSViaDhcp", "enableNetBIOS", "disableNetBIOS"];
+    pub const VALUES: &'static [&'static str] = &["enableNetBIOSViaDhcp", "enableNetBIOS", "disableNetBIOS", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2589,7 +2435,7 @@ pub enum CustomizationSysprepRebootOption {
 }
 impl CustomizationSysprepRebootOption {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["reboot", "noreboot", "shutdown"];
+    pub const VALUES: &'static [&'static str] = &["reboot", "noreboot", "shutdown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2636,12 +2482,7 @@ pub enum DVPortStatusVmDirectPathGen2InactiveReasonNetwork {
 }
 impl DVPortStatusVmDirectPathGen2InactiveReasonNetwork {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "portNptIncompatibleDvs",
-        "portNptNoCompatibleNics",
-        "portNptNoVirtualFunctionsAvailable",
-        "portNptDisabledForPort",
-    ];
+    pub const VALUES: &'static [&'static str] = &["portNptIncompatibleDvs", "portNptNoCompatibleNics", "portNptNoVirtualFunctionsAvailable", "portNptDisabledForPort", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2673,10 +2514,7 @@ impl DVPortStatusVmDirectPathGen2InactiveReasonNetwork {
         })
     }
 }
-crate::xml::enum_codec!(
-    DVPortStatusVmDirectPathGen2InactiveReasonNetwork,
-    PortNptIncompatibleDvs
-);
+crate::xml::enum_codec!(DVPortStatusVmDirectPathGen2InactiveReasonNetwork, PortNptIncompatibleDvs);
 
 /// Enum `DVPortStatusVmDirectPathGen2InactiveReasonOther` of the vSphere API (since 4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2690,8 +2528,7 @@ pub enum DVPortStatusVmDirectPathGen2InactiveReasonOther {
 }
 impl DVPortStatusVmDirectPathGen2InactiveReasonOther {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["portNptIncompatibleHost", "portNptIncompatibleConnectee"];
+    pub const VALUES: &'static [&'static str] = &["portNptIncompatibleHost", "portNptIncompatibleConnectee", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2717,10 +2554,7 @@ impl DVPortStatusVmDirectPathGen2InactiveReasonOther {
         })
     }
 }
-crate::xml::enum_codec!(
-    DVPortStatusVmDirectPathGen2InactiveReasonOther,
-    PortNptIncompatibleHost
-);
+crate::xml::enum_codec!(DVPortStatusVmDirectPathGen2InactiveReasonOther, PortNptIncompatibleHost);
 
 /// Enum `DVSFilterSpecLinkConfig` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2734,7 +2568,7 @@ pub enum DVSFilterSpecLinkConfig {
 }
 impl DVSFilterSpecLinkConfig {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["blocked", "unblocked"];
+    pub const VALUES: &'static [&'static str] = &["blocked", "unblocked", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2774,7 +2608,7 @@ pub enum DVSFilterSpecLinkState {
 }
 impl DVSFilterSpecLinkState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["down", "up"];
+    pub const VALUES: &'static [&'static str] = &["down", "up", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2814,7 +2648,7 @@ pub enum DVSMacLimitPolicyType {
 }
 impl DVSMacLimitPolicyType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["allow", "drop"];
+    pub const VALUES: &'static [&'static str] = &["allow", "drop", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2872,19 +2706,7 @@ pub enum DasConfigFaultDasConfigFaultReason {
 }
 impl DasConfigFaultDasConfigFaultReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "HostNetworkMisconfiguration",
-        "HostMisconfiguration",
-        "InsufficientPrivileges",
-        "NoPrimaryAgentAvailable",
-        "Other",
-        "NoDatastoresConfigured",
-        "CreateConfigVvolFailed",
-        "VSanNotSupportedOnHost",
-        "DasNetworkMisconfiguration",
-        "SetDesiredImageSpecFailed",
-        "ApplyHAVibsOnClusterFailed",
-    ];
+    pub const VALUES: &'static [&'static str] = &["HostNetworkMisconfiguration", "HostMisconfiguration", "InsufficientPrivileges", "NoPrimaryAgentAvailable", "Other", "NoDatastoresConfigured", "CreateConfigVvolFailed", "VSanNotSupportedOnHost", "DasNetworkMisconfiguration", "SetDesiredImageSpecFailed", "ApplyHAVibsOnClusterFailed", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -2937,10 +2759,7 @@ impl DasConfigFaultDasConfigFaultReason {
         })
     }
 }
-crate::xml::enum_codec!(
-    DasConfigFaultDasConfigFaultReason,
-    HostNetworkMisconfiguration
-);
+crate::xml::enum_codec!(DasConfigFaultDasConfigFaultReason, HostNetworkMisconfiguration);
 
 /// Enum `DasVmPriority` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2958,7 +2777,7 @@ pub enum DasVmPriority {
 }
 impl DasVmPriority {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["disabled", "low", "medium", "high"];
+    pub const VALUES: &'static [&'static str] = &["disabled", "low", "medium", "high", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3004,7 +2823,7 @@ pub enum DatastoreAccessible {
 }
 impl DatastoreAccessible {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["True", "False"];
+    pub const VALUES: &'static [&'static str] = &["True", "False", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3046,7 +2865,7 @@ pub enum DatastoreSectorFormat {
 }
 impl DatastoreSectorFormat {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["native_512", "emulated_512", "native_4k"];
+    pub const VALUES: &'static [&'static str] = &["native_512", "emulated_512", "native_4k", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3091,7 +2910,7 @@ pub enum DatastoreSummaryMaintenanceModeState {
 }
 impl DatastoreSummaryMaintenanceModeState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["normal", "enteringMaintenance", "inMaintenance"];
+    pub const VALUES: &'static [&'static str] = &["normal", "enteringMaintenance", "inMaintenance", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3144,15 +2963,7 @@ pub enum DayOfWeek {
 }
 impl DayOfWeek {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "sunday",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-    ];
+    pub const VALUES: &'static [&'static str] = &["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3209,7 +3020,7 @@ pub enum DeviceNotSupportedReason {
 }
 impl DeviceNotSupportedReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["host", "guest", "ft"];
+    pub const VALUES: &'static [&'static str] = &["host", "guest", "ft", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3252,7 +3063,7 @@ pub enum DeviceProtocol {
 }
 impl DeviceProtocol {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["NVMe", "SCSI"];
+    pub const VALUES: &'static [&'static str] = &["NVMe", "SCSI", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3302,15 +3113,7 @@ pub enum DiagnosticManagerLogCreator {
 }
 impl DiagnosticManagerLogCreator {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "vpxd",
-        "vpxa",
-        "hostd",
-        "serverd",
-        "install",
-        "vpxClient",
-        "recordLog",
-    ];
+    pub const VALUES: &'static [&'static str] = &["vpxd", "vpxa", "hostd", "serverd", "install", "vpxClient", "recordLog", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3363,7 +3166,7 @@ pub enum DiagnosticManagerLogFormat {
 }
 impl DiagnosticManagerLogFormat {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["plain"];
+    pub const VALUES: &'static [&'static str] = &["plain", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3400,7 +3203,7 @@ pub enum DiagnosticPartitionStorageType {
 }
 impl DiagnosticPartitionStorageType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["directAttached", "networkAttached"];
+    pub const VALUES: &'static [&'static str] = &["directAttached", "networkAttached", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3440,7 +3243,7 @@ pub enum DiagnosticPartitionType {
 }
 impl DiagnosticPartitionType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["singleHost", "multiHost"];
+    pub const VALUES: &'static [&'static str] = &["singleHost", "multiHost", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3478,7 +3281,7 @@ pub enum DisallowedChangeByServiceDisallowedChange {
 }
 impl DisallowedChangeByServiceDisallowedChange {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["hotExtendDisk"];
+    pub const VALUES: &'static [&'static str] = &["hotExtendDisk", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3515,7 +3318,7 @@ pub enum DistributedVirtualPortgroupBackingType {
 }
 impl DistributedVirtualPortgroupBackingType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["standard", "nsx"];
+    pub const VALUES: &'static [&'static str] = &["standard", "nsx", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3557,7 +3360,7 @@ pub enum DistributedVirtualPortgroupMetaTagName {
 }
 impl DistributedVirtualPortgroupMetaTagName {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["dvsName", "portgroupName", "portIndex"];
+    pub const VALUES: &'static [&'static str] = &["dvsName", "portgroupName", "portIndex", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3602,7 +3405,7 @@ pub enum DistributedVirtualPortgroupPortgroupType {
 }
 impl DistributedVirtualPortgroupPortgroupType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["earlyBinding", "lateBinding", "ephemeral"];
+    pub const VALUES: &'static [&'static str] = &["earlyBinding", "lateBinding", "ephemeral", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3667,21 +3470,7 @@ pub enum DistributedVirtualSwitchHostInfrastructureTrafficClass {
 }
 impl DistributedVirtualSwitchHostInfrastructureTrafficClass {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "management",
-        "faultTolerance",
-        "vmotion",
-        "virtualMachine",
-        "iSCSI",
-        "nfs",
-        "hbr",
-        "vsan",
-        "vdp",
-        "backupNfc",
-        "nvmetcp",
-        "provisioning",
-        "vSANiSCSI",
-    ];
+    pub const VALUES: &'static [&'static str] = &["management", "faultTolerance", "vmotion", "virtualMachine", "iSCSI", "nfs", "hbr", "vsan", "vdp", "backupNfc", "nvmetcp", "provisioning", "vSANiSCSI", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3740,10 +3529,7 @@ impl DistributedVirtualSwitchHostInfrastructureTrafficClass {
         })
     }
 }
-crate::xml::enum_codec!(
-    DistributedVirtualSwitchHostInfrastructureTrafficClass,
-    Management
-);
+crate::xml::enum_codec!(DistributedVirtualSwitchHostInfrastructureTrafficClass, Management);
 
 /// Enum `DistributedVirtualSwitchHostMemberHostComponentState` of the vSphere API (since 4.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -3765,14 +3551,7 @@ pub enum DistributedVirtualSwitchHostMemberHostComponentState {
 }
 impl DistributedVirtualSwitchHostMemberHostComponentState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "up",
-        "pending",
-        "outOfSync",
-        "warning",
-        "disconnected",
-        "down",
-    ];
+    pub const VALUES: &'static [&'static str] = &["up", "pending", "outOfSync", "warning", "disconnected", "down", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3826,7 +3605,7 @@ pub enum DistributedVirtualSwitchHostMemberHostPerfNicOffloadStateStatus {
 }
 impl DistributedVirtualSwitchHostMemberHostPerfNicOffloadStateStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["SUCCEEDED", "IN_PROGRESS", "FAILED"];
+    pub const VALUES: &'static [&'static str] = &["SUCCEEDED", "IN_PROGRESS", "FAILED", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3855,10 +3634,7 @@ impl DistributedVirtualSwitchHostMemberHostPerfNicOffloadStateStatus {
         })
     }
 }
-crate::xml::enum_codec!(
-    DistributedVirtualSwitchHostMemberHostPerfNicOffloadStateStatus,
-    SUCCEEDED
-);
+crate::xml::enum_codec!(DistributedVirtualSwitchHostMemberHostPerfNicOffloadStateStatus, SUCCEEDED);
 
 /// Enum `DistributedVirtualSwitchHostMemberHostUplinkStateState` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -3872,7 +3648,7 @@ pub enum DistributedVirtualSwitchHostMemberHostUplinkStateState {
 }
 impl DistributedVirtualSwitchHostMemberHostUplinkStateState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["active", "standby"];
+    pub const VALUES: &'static [&'static str] = &["active", "standby", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3898,10 +3674,7 @@ impl DistributedVirtualSwitchHostMemberHostUplinkStateState {
         })
     }
 }
-crate::xml::enum_codec!(
-    DistributedVirtualSwitchHostMemberHostUplinkStateState,
-    Active
-);
+crate::xml::enum_codec!(DistributedVirtualSwitchHostMemberHostUplinkStateState, Active);
 
 /// Enum `DistributedVirtualSwitchHostMemberTransportZoneType` of the vSphere API (since 7.0.0.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -3915,7 +3688,7 @@ pub enum DistributedVirtualSwitchHostMemberTransportZoneType {
 }
 impl DistributedVirtualSwitchHostMemberTransportZoneType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["vlan", "overlay"];
+    pub const VALUES: &'static [&'static str] = &["vlan", "overlay", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3955,7 +3728,7 @@ pub enum DistributedVirtualSwitchNetworkResourceControlVersion {
 }
 impl DistributedVirtualSwitchNetworkResourceControlVersion {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["version2", "version3"];
+    pub const VALUES: &'static [&'static str] = &["version2", "version3", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -3981,10 +3754,7 @@ impl DistributedVirtualSwitchNetworkResourceControlVersion {
         })
     }
 }
-crate::xml::enum_codec!(
-    DistributedVirtualSwitchNetworkResourceControlVersion,
-    Version2
-);
+crate::xml::enum_codec!(DistributedVirtualSwitchNetworkResourceControlVersion, Version2);
 
 /// Enum `DistributedVirtualSwitchNicTeamingPolicyMode` of the vSphere API (since 4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -4004,13 +3774,7 @@ pub enum DistributedVirtualSwitchNicTeamingPolicyMode {
 }
 impl DistributedVirtualSwitchNicTeamingPolicyMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "loadbalance_ip",
-        "loadbalance_srcmac",
-        "loadbalance_srcid",
-        "failover_explicit",
-        "loadbalance_loadbased",
-    ];
+    pub const VALUES: &'static [&'static str] = &["loadbalance_ip", "loadbalance_srcmac", "loadbalance_srcid", "failover_explicit", "loadbalance_loadbased", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4065,13 +3829,7 @@ pub enum DistributedVirtualSwitchPortConnecteeConnecteeType {
 }
 impl DistributedVirtualSwitchPortConnecteeConnecteeType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "pnic",
-        "vmVnic",
-        "hostConsoleVnic",
-        "hostVmkVnic",
-        "systemCrxVnic",
-    ];
+    pub const VALUES: &'static [&'static str] = &["pnic", "vmVnic", "hostConsoleVnic", "hostVmkVnic", "systemCrxVnic", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4126,13 +3884,7 @@ pub enum DistributedVirtualSwitchProductSpecOperationType {
 }
 impl DistributedVirtualSwitchProductSpecOperationType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "preInstall",
-        "upgrade",
-        "notifyAvailableUpgrade",
-        "proceedWithUpgrade",
-        "updateBundleInfo",
-    ];
+    pub const VALUES: &'static [&'static str] = &["preInstall", "upgrade", "notifyAvailableUpgrade", "proceedWithUpgrade", "updateBundleInfo", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4181,7 +3933,7 @@ pub enum DpmBehavior {
 }
 impl DpmBehavior {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["manual", "automated"];
+    pub const VALUES: &'static [&'static str] = &["manual", "automated", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4223,7 +3975,7 @@ pub enum DrsBehavior {
 }
 impl DrsBehavior {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["manual", "partiallyAutomated", "fullyAutomated"];
+    pub const VALUES: &'static [&'static str] = &["manual", "partiallyAutomated", "fullyAutomated", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4266,7 +4018,7 @@ pub enum DrsInjectorWorkloadCorrelationState {
 }
 impl DrsInjectorWorkloadCorrelationState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["Correlated", "Uncorrelated"];
+    pub const VALUES: &'static [&'static str] = &["Correlated", "Uncorrelated", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4312,13 +4064,7 @@ pub enum DrsRecommendationReasonCode {
 }
 impl DrsRecommendationReasonCode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "fairnessCpuAvg",
-        "fairnessMemAvg",
-        "jointAffin",
-        "antiAffin",
-        "hostMaint",
-    ];
+    pub const VALUES: &'static [&'static str] = &["fairnessCpuAvg", "fairnessMemAvg", "jointAffin", "antiAffin", "hostMaint", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4371,7 +4117,7 @@ pub enum DvsEventPortBlockState {
 }
 impl DvsEventPortBlockState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["unset", "blocked", "unblocked", "unknown"];
+    pub const VALUES: &'static [&'static str] = &["unset", "blocked", "unblocked", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4417,7 +4163,7 @@ pub enum DvsFilterOnFailure {
 }
 impl DvsFilterOnFailure {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["failOpen", "failClosed"];
+    pub const VALUES: &'static [&'static str] = &["failOpen", "failClosed", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4459,7 +4205,7 @@ pub enum DvsNetworkRuleDirectionType {
 }
 impl DvsNetworkRuleDirectionType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["incomingPackets", "outgoingPackets", "both"];
+    pub const VALUES: &'static [&'static str] = &["incomingPackets", "outgoingPackets", "both", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4504,11 +4250,7 @@ pub enum EntityImportType {
 }
 impl EntityImportType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "createEntityWithNewIdentifier",
-        "createEntityWithOriginalIdentifier",
-        "applyToEntitySpecified",
-    ];
+    pub const VALUES: &'static [&'static str] = &["createEntityWithNewIdentifier", "createEntityWithOriginalIdentifier", "applyToEntitySpecified", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4551,8 +4293,7 @@ pub enum EntityType {
 }
 impl EntityType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["distributedVirtualSwitch", "distributedVirtualPortgroup"];
+    pub const VALUES: &'static [&'static str] = &["distributedVirtualSwitch", "distributedVirtualPortgroup", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4600,14 +4341,7 @@ pub enum EventAlarmExpressionComparisonOperator {
 }
 impl EventAlarmExpressionComparisonOperator {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "equals",
-        "notEqualTo",
-        "startsWith",
-        "doesNotStartWith",
-        "endsWith",
-        "doesNotEndWith",
-    ];
+    pub const VALUES: &'static [&'static str] = &["equals", "notEqualTo", "startsWith", "doesNotStartWith", "endsWith", "doesNotEndWith", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4663,7 +4397,7 @@ pub enum EventCategory {
 }
 impl EventCategory {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["info", "warning", "error", "user"];
+    pub const VALUES: &'static [&'static str] = &["info", "warning", "error", "user", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4713,7 +4447,7 @@ pub enum EventEventSeverity {
 }
 impl EventEventSeverity {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["error", "warning", "info", "user"];
+    pub const VALUES: &'static [&'static str] = &["error", "warning", "info", "user", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4761,7 +4495,7 @@ pub enum EventFilterSpecRecursionOption {
 }
 impl EventFilterSpecRecursionOption {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["self", "children", "all"];
+    pub const VALUES: &'static [&'static str] = &["self", "children", "all", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4808,7 +4542,7 @@ pub enum FibreChannelPortType {
 }
 impl FibreChannelPortType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["fabric", "loop", "pointToPoint", "unknown"];
+    pub const VALUES: &'static [&'static str] = &["fabric", "loop", "pointToPoint", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4856,11 +4590,7 @@ pub enum FileSystemMountInfoVStorageSupportStatus {
 }
 impl FileSystemMountInfoVStorageSupportStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "vStorageSupported",
-        "vStorageUnsupported",
-        "vStorageUnknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["vStorageSupported", "vStorageUnsupported", "vStorageUnknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4903,7 +4633,7 @@ pub enum FolderDesiredHostState {
 }
 impl FolderDesiredHostState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["maintenance", "non_maintenance"];
+    pub const VALUES: &'static [&'static str] = &["maintenance", "non_maintenance", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -4955,16 +4685,7 @@ pub enum FolderExternallyManagedFolderType {
 }
 impl FolderExternallyManagedFolderType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "PROJECT_ROOT",
-        "PROJECT",
-        "VPC_ROOT",
-        "VPC",
-        "SUBNET",
-        "SEGMENT",
-        "SUPERVISOR",
-        "VSPHERE_POD",
-    ];
+    pub const VALUES: &'static [&'static str] = &["PROJECT_ROOT", "PROJECT", "VPC_ROOT", "VPC", "SUBNET", "SEGMENT", "SUPERVISOR", "VSPHERE_POD", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5024,7 +4745,7 @@ pub enum FtIssuesOnHostHostSelectionType {
 }
 impl FtIssuesOnHostHostSelectionType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["user", "vc", "drs"];
+    pub const VALUES: &'static [&'static str] = &["user", "vc", "drs", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5069,7 +4790,7 @@ pub enum GuestFileType {
 }
 impl GuestFileType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["file", "directory", "symlink"];
+    pub const VALUES: &'static [&'static str] = &["file", "directory", "symlink", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5114,7 +4835,7 @@ pub enum GuestInfoAppStateType {
 }
 impl GuestInfoAppStateType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["none", "appStateOk", "appStateNeedReset"];
+    pub const VALUES: &'static [&'static str] = &["none", "appStateOk", "appStateNeedReset", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5163,13 +4884,7 @@ pub enum GuestInfoCustomizationStatus {
 }
 impl GuestInfoCustomizationStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "TOOLSDEPLOYPKG_IDLE",
-        "TOOLSDEPLOYPKG_PENDING",
-        "TOOLSDEPLOYPKG_RUNNING",
-        "TOOLSDEPLOYPKG_SUCCEEDED",
-        "TOOLSDEPLOYPKG_FAILED",
-    ];
+    pub const VALUES: &'static [&'static str] = &["TOOLSDEPLOYPKG_IDLE", "TOOLSDEPLOYPKG_PENDING", "TOOLSDEPLOYPKG_RUNNING", "TOOLSDEPLOYPKG_SUCCEEDED", "TOOLSDEPLOYPKG_FAILED", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5218,7 +4933,7 @@ pub enum GuestOsDescriptorFirmwareType {
 }
 impl GuestOsDescriptorFirmwareType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["bios", "efi"];
+    pub const VALUES: &'static [&'static str] = &["bios", "efi", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5268,15 +4983,7 @@ pub enum GuestOsDescriptorSupportLevel {
 }
 impl GuestOsDescriptorSupportLevel {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "experimental",
-        "legacy",
-        "terminated",
-        "supported",
-        "unsupported",
-        "deprecated",
-        "techPreview",
-    ];
+    pub const VALUES: &'static [&'static str] = &["experimental", "legacy", "terminated", "supported", "unsupported", "deprecated", "techPreview", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5329,7 +5036,7 @@ pub enum GuestQuiesceEndGuestQuiesceError {
 }
 impl GuestQuiesceEndGuestQuiesceError {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["failure"];
+    pub const VALUES: &'static [&'static str] = &["failure", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5368,7 +5075,7 @@ pub enum GuestRegKeyWowSpec {
 }
 impl GuestRegKeyWowSpec {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["WOWNative", "WOW32", "WOW64"];
+    pub const VALUES: &'static [&'static str] = &["WOWNative", "WOW32", "WOW64", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5417,7 +5124,7 @@ pub enum HealthUpdateInfoComponentType {
 }
 impl HealthUpdateInfoComponentType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["Memory", "Power", "Fan", "Network", "Storage"];
+    pub const VALUES: &'static [&'static str] = &["Memory", "Power", "Fan", "Network", "Storage", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5472,13 +5179,7 @@ pub enum HostAccessMode {
 }
 impl HostAccessMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "accessNone",
-        "accessAdmin",
-        "accessNoAccess",
-        "accessReadOnly",
-        "accessOther",
-    ];
+    pub const VALUES: &'static [&'static str] = &["accessNone", "accessAdmin", "accessNoAccess", "accessReadOnly", "accessOther", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5525,7 +5226,7 @@ pub enum HostActiveDirectoryAuthenticationCertificateDigest {
 }
 impl HostActiveDirectoryAuthenticationCertificateDigest {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["SHA1"];
+    pub const VALUES: &'static [&'static str] = &["SHA1", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5572,15 +5273,7 @@ pub enum HostActiveDirectoryInfoDomainMembershipStatus {
 }
 impl HostActiveDirectoryInfoDomainMembershipStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "unknown",
-        "ok",
-        "noServers",
-        "clientTrustBroken",
-        "serverTrustBroken",
-        "inconsistentTrust",
-        "otherProblem",
-    ];
+    pub const VALUES: &'static [&'static str] = &["unknown", "ok", "noServers", "clientTrustBroken", "serverTrustBroken", "inconsistentTrust", "otherProblem", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5635,7 +5328,7 @@ pub enum HostBIOSInfoFirmwareType {
 }
 impl HostBIOSInfoFirmwareType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["BIOS", "UEFI"];
+    pub const VALUES: &'static [&'static str] = &["BIOS", "UEFI", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5677,7 +5370,7 @@ pub enum HostCapabilityDRTMTypes {
 }
 impl HostCapabilityDRTMTypes {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["none", "intelTxt", "amdSkinit"];
+    pub const VALUES: &'static [&'static str] = &["none", "intelTxt", "amdSkinit", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5734,17 +5427,7 @@ pub enum HostCapabilityFtUnsupportedReason {
 }
 impl HostCapabilityFtUnsupportedReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "vMotionNotLicensed",
-        "missingVMotionNic",
-        "missingFTLoggingNic",
-        "ftNotLicensed",
-        "haAgentIssue",
-        "unsupportedProduct",
-        "cpuHvUnsupported",
-        "cpuHwmmuUnsupported",
-        "cpuHvDisabled",
-    ];
+    pub const VALUES: &'static [&'static str] = &["vMotionNotLicensed", "missingVMotionNic", "missingFTLoggingNic", "ftNotLicensed", "haAgentIssue", "unsupportedProduct", "cpuHvUnsupported", "cpuHwmmuUnsupported", "cpuHvDisabled", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5807,7 +5490,7 @@ pub enum HostCapabilityUnmapMethodSupported {
 }
 impl HostCapabilityUnmapMethodSupported {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["priority", "fixed", "dynamic"];
+    pub const VALUES: &'static [&'static str] = &["priority", "fixed", "dynamic", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5852,11 +5535,7 @@ pub enum HostCapabilityVmDirectPathGen2UnsupportedReason {
 }
 impl HostCapabilityVmDirectPathGen2UnsupportedReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "hostNptIncompatibleProduct",
-        "hostNptIncompatibleHardware",
-        "hostNptDisabled",
-    ];
+    pub const VALUES: &'static [&'static str] = &["hostNptIncompatibleProduct", "hostNptIncompatibleHardware", "hostNptDisabled", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5885,10 +5564,7 @@ impl HostCapabilityVmDirectPathGen2UnsupportedReason {
         })
     }
 }
-crate::xml::enum_codec!(
-    HostCapabilityVmDirectPathGen2UnsupportedReason,
-    HostNptIncompatibleProduct
-);
+crate::xml::enum_codec!(HostCapabilityVmDirectPathGen2UnsupportedReason, HostNptIncompatibleProduct);
 
 /// Enum `HostCertificateManagerCertificateInfoCertificateStatus` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -5910,14 +5586,7 @@ pub enum HostCertificateManagerCertificateInfoCertificateStatus {
 }
 impl HostCertificateManagerCertificateInfoCertificateStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "unknown",
-        "expired",
-        "expiring",
-        "expiringShortly",
-        "expirationImminent",
-        "good",
-    ];
+    pub const VALUES: &'static [&'static str] = &["unknown", "expired", "expiring", "expiringShortly", "expirationImminent", "good", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -5955,10 +5624,7 @@ impl HostCertificateManagerCertificateInfoCertificateStatus {
         })
     }
 }
-crate::xml::enum_codec!(
-    HostCertificateManagerCertificateInfoCertificateStatus,
-    Unknown
-);
+crate::xml::enum_codec!(HostCertificateManagerCertificateInfoCertificateStatus, Unknown);
 
 /// Enum `HostCertificateManagerCertificateKind` of the vSphere API (since 8.0.1.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -5972,7 +5638,7 @@ pub enum HostCertificateManagerCertificateKind {
 }
 impl HostCertificateManagerCertificateKind {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["Machine", "VASAClient"];
+    pub const VALUES: &'static [&'static str] = &["Machine", "VASAClient", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6014,7 +5680,7 @@ pub enum HostCertificateManagerCryptoAlgorithm {
 }
 impl HostCertificateManagerCryptoAlgorithm {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["RSA_2048", "RSA_3072", "RSA_4096"];
+    pub const VALUES: &'static [&'static str] = &["RSA_2048", "RSA_3072", "RSA_4096", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6057,7 +5723,7 @@ pub enum HostConfigChangeMode {
 }
 impl HostConfigChangeMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["modify", "replace"];
+    pub const VALUES: &'static [&'static str] = &["modify", "replace", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6101,7 +5767,7 @@ pub enum HostConfigChangeOperation {
 }
 impl HostConfigChangeOperation {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["add", "remove", "edit", "ignore"];
+    pub const VALUES: &'static [&'static str] = &["add", "remove", "edit", "ignore", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6147,7 +5813,7 @@ pub enum HostConfigChangeOwner {
 }
 impl HostConfigChangeOwner {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["NSX", "VSAN"];
+    pub const VALUES: &'static [&'static str] = &["NSX", "VSAN", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6191,7 +5857,7 @@ pub enum HostCpuPackageVendor {
 }
 impl HostCpuPackageVendor {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["unknown", "intel", "amd", "hygon"];
+    pub const VALUES: &'static [&'static str] = &["unknown", "intel", "amd", "hygon", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6239,7 +5905,7 @@ pub enum HostCpuPowerManagementInfoPolicyType {
 }
 impl HostCpuPowerManagementInfoPolicyType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["off", "staticPolicy", "dynamicPolicy"];
+    pub const VALUES: &'static [&'static str] = &["off", "staticPolicy", "dynamicPolicy", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6284,7 +5950,7 @@ pub enum HostCpuSchedulerInfoCpuSchedulerPolicyInfo {
 }
 impl HostCpuSchedulerInfoCpuSchedulerPolicyInfo {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["systemDefault", "scav1", "scav2"];
+    pub const VALUES: &'static [&'static str] = &["systemDefault", "scav1", "scav2", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6331,8 +5997,7 @@ pub enum HostCryptoState {
 }
 impl HostCryptoState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["incapable", "prepared", "safe", "pendingIncapable"];
+    pub const VALUES: &'static [&'static str] = &["incapable", "prepared", "safe", "pendingIncapable", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6378,7 +6043,7 @@ pub enum HostDVSConfigSpecSwitchMode {
 }
 impl HostDVSConfigSpecSwitchMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["normal", "mux"];
+    pub const VALUES: &'static [&'static str] = &["normal", "mux", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6430,16 +6095,7 @@ pub enum HostDasErrorEventHostDasErrorReason {
 }
 impl HostDasErrorEventHostDasErrorReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "configFailed",
-        "timeout",
-        "communicationInitFailed",
-        "healthCheckScriptFailed",
-        "agentFailed",
-        "agentShutdown",
-        "isolationAddressUnpingable",
-        "other",
-    ];
+    pub const VALUES: &'static [&'static str] = &["configFailed", "timeout", "communicationInitFailed", "healthCheckScriptFailed", "agentFailed", "agentShutdown", "isolationAddressUnpingable", "other", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6497,7 +6153,7 @@ pub enum HostDateTimeInfoProtocol {
 }
 impl HostDateTimeInfoProtocol {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["ntp", "ptp"];
+    pub const VALUES: &'static [&'static str] = &["ntp", "ptp", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6545,8 +6201,7 @@ pub enum HostDigestInfoDigestMethodType {
 }
 impl HostDigestInfoDigestMethodType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["SHA1", "MD5", "SHA256", "SHA384", "SHA512", "SM3_256"];
+    pub const VALUES: &'static [&'static str] = &["SHA1", "MD5", "SHA256", "SHA384", "SHA512", "SM3_256", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6602,8 +6257,7 @@ pub enum HostDigestVerificationSetting {
 }
 impl HostDigestVerificationSetting {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["digestDisabled", "headerOnly", "dataOnly", "headerAndData"];
+    pub const VALUES: &'static [&'static str] = &["digestDisabled", "headerOnly", "dataOnly", "headerAndData", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6663,17 +6317,7 @@ pub enum HostDisconnectedEventReasonCode {
 }
 impl HostDisconnectedEventReasonCode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "sslThumbprintVerifyFailed",
-        "licenseExpired",
-        "agentUpgrade",
-        "userRequest",
-        "insufficientLicenses",
-        "agentOutOfDate",
-        "passwordDecryptFailure",
-        "unknown",
-        "vcVRAMCapacityExceeded",
-    ];
+    pub const VALUES: &'static [&'static str] = &["sslThumbprintVerifyFailed", "licenseExpired", "agentUpgrade", "userRequest", "insufficientLicenses", "agentOutOfDate", "passwordDecryptFailure", "unknown", "vcVRAMCapacityExceeded", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6736,7 +6380,7 @@ pub enum HostDiskPartitionInfoPartitionFormat {
 }
 impl HostDiskPartitionInfoPartitionFormat {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["gpt", "mbr", "unknown"];
+    pub const VALUES: &'static [&'static str] = &["gpt", "mbr", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6791,16 +6435,7 @@ pub enum HostDiskPartitionInfoType {
 }
 impl HostDiskPartitionInfoType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "none",
-        "vmfs",
-        "linuxNative",
-        "linuxSwap",
-        "extended",
-        "ntfs",
-        "vmkDiagnostic",
-        "vffs",
-    ];
+    pub const VALUES: &'static [&'static str] = &["none", "vmfs", "linuxNative", "linuxSwap", "extended", "ntfs", "vmkDiagnostic", "vffs", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6860,7 +6495,7 @@ pub enum HostDistributedVirtualSwitchManagerFailoverReason {
 }
 impl HostDistributedVirtualSwitchManagerFailoverReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["crash", "linkDown", "userInitiated"];
+    pub const VALUES: &'static [&'static str] = &["crash", "linkDown", "userInitiated", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6901,7 +6536,7 @@ pub enum HostDistributedVirtualSwitchManagerFailoverStage {
 }
 impl HostDistributedVirtualSwitchManagerFailoverStage {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["STAGE_1"];
+    pub const VALUES: &'static [&'static str] = &["STAGE_1", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6936,7 +6571,7 @@ pub enum HostFeatureVersionKey {
 }
 impl HostFeatureVersionKey {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["faultTolerance"];
+    pub const VALUES: &'static [&'static str] = &["faultTolerance", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -6989,9 +6624,7 @@ pub enum HostFileSystemVolumeFileSystemType {
 }
 impl HostFileSystemVolumeFileSystemType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "VMFS", "NFS", "NFS41", "CIFS", "vsan", "VFFS", "VVOL", "PMEM", "vsanD", "OTHER",
-    ];
+    pub const VALUES: &'static [&'static str] = &["VMFS", "NFS", "NFS41", "CIFS", "vsan", "VFFS", "VVOL", "PMEM", "vsanD", "OTHER", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7055,7 +6688,7 @@ pub enum HostFirewallRuleDirection {
 }
 impl HostFirewallRuleDirection {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["inbound", "outbound"];
+    pub const VALUES: &'static [&'static str] = &["inbound", "outbound", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7095,7 +6728,7 @@ pub enum HostFirewallRulePortType {
 }
 impl HostFirewallRulePortType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["src", "dst"];
+    pub const VALUES: &'static [&'static str] = &["src", "dst", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7135,7 +6768,7 @@ pub enum HostFirewallRuleProtocol {
 }
 impl HostFirewallRuleProtocol {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["tcp", "udp"];
+    pub const VALUES: &'static [&'static str] = &["tcp", "udp", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7179,8 +6812,7 @@ pub enum HostFirewallSystemRuleSetId {
 }
 impl HostFirewallSystemRuleSetId {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["faultTolerance", "fdm", "updateManager", "vpxHeartbeats"];
+    pub const VALUES: &'static [&'static str] = &["faultTolerance", "fdm", "updateManager", "vpxHeartbeats", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7224,7 +6856,7 @@ pub enum HostFirewallSystemServiceName {
 }
 impl HostFirewallSystemServiceName {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["vpxa"];
+    pub const VALUES: &'static [&'static str] = &["vpxa", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7263,7 +6895,7 @@ pub enum HostFruFruType {
 }
 impl HostFruFruType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["undefined", "board", "product"];
+    pub const VALUES: &'static [&'static str] = &["undefined", "board", "product", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7306,7 +6938,7 @@ pub enum HostGraphicsConfigGraphicsType {
 }
 impl HostGraphicsConfigGraphicsType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["shared", "sharedDirect"];
+    pub const VALUES: &'static [&'static str] = &["shared", "sharedDirect", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7346,7 +6978,7 @@ pub enum HostGraphicsConfigSharedPassthruAssignmentPolicy {
 }
 impl HostGraphicsConfigSharedPassthruAssignmentPolicy {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["performance", "consolidation"];
+    pub const VALUES: &'static [&'static str] = &["performance", "consolidation", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7372,10 +7004,7 @@ impl HostGraphicsConfigSharedPassthruAssignmentPolicy {
         })
     }
 }
-crate::xml::enum_codec!(
-    HostGraphicsConfigSharedPassthruAssignmentPolicy,
-    Performance
-);
+crate::xml::enum_codec!(HostGraphicsConfigSharedPassthruAssignmentPolicy, Performance);
 
 /// Enum `HostGraphicsConfigVgpuMode` of the vSphere API (since 8.0.3.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -7389,7 +7018,7 @@ pub enum HostGraphicsConfigVgpuMode {
 }
 impl HostGraphicsConfigVgpuMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["sameSize", "mixedSize"];
+    pub const VALUES: &'static [&'static str] = &["sameSize", "mixedSize", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7433,7 +7062,7 @@ pub enum HostGraphicsInfoGraphicsType {
 }
 impl HostGraphicsInfoGraphicsType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["basic", "shared", "direct", "sharedDirect"];
+    pub const VALUES: &'static [&'static str] = &["basic", "shared", "direct", "sharedDirect", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7483,8 +7112,7 @@ pub enum HostGraphicsInfoVgpuMode {
 }
 impl HostGraphicsInfoVgpuMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["none", "sameSize", "mixedSize", "multiInstanceGpu"];
+    pub const VALUES: &'static [&'static str] = &["none", "sameSize", "mixedSize", "multiInstanceGpu", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7534,7 +7162,7 @@ pub enum HostHardwareElementStatus {
 }
 impl HostHardwareElementStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["Unknown", "Green", "Yellow", "Red"];
+    pub const VALUES: &'static [&'static str] = &["Unknown", "Green", "Yellow", "Red", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7578,7 +7206,7 @@ pub enum HostHasComponentFailureHostComponentType {
 }
 impl HostHasComponentFailureHostComponentType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["Datastore"];
+    pub const VALUES: &'static [&'static str] = &["Datastore", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7619,12 +7247,7 @@ pub enum HostImageAcceptanceLevel {
 }
 impl HostImageAcceptanceLevel {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "vmware_certified",
-        "vmware_accepted",
-        "partner",
-        "community",
-    ];
+    pub const VALUES: &'static [&'static str] = &["vmware_certified", "vmware_accepted", "partner", "community", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7670,7 +7293,7 @@ pub enum HostIncompatibleForFaultToleranceReason {
 }
 impl HostIncompatibleForFaultToleranceReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["product", "processor"];
+    pub const VALUES: &'static [&'static str] = &["product", "processor", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7710,7 +7333,7 @@ pub enum HostIncompatibleForRecordReplayReason {
 }
 impl HostIncompatibleForRecordReplayReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["product", "processor"];
+    pub const VALUES: &'static [&'static str] = &["product", "processor", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7754,12 +7377,7 @@ pub enum HostInternetScsiHbaChapAuthenticationType {
 }
 impl HostInternetScsiHbaChapAuthenticationType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "chapProhibited",
-        "chapDiscouraged",
-        "chapPreferred",
-        "chapRequired",
-    ];
+    pub const VALUES: &'static [&'static str] = &["chapProhibited", "chapDiscouraged", "chapPreferred", "chapRequired", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7809,12 +7427,7 @@ pub enum HostInternetScsiHbaDigestType {
 }
 impl HostInternetScsiHbaDigestType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "digestProhibited",
-        "digestDiscouraged",
-        "digestPreferred",
-        "digestRequired",
-    ];
+    pub const VALUES: &'static [&'static str] = &["digestProhibited", "digestDiscouraged", "digestPreferred", "digestRequired", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7864,7 +7477,7 @@ pub enum HostInternetScsiHbaIscsiIpv6AddressAddressConfigurationType {
 }
 impl HostInternetScsiHbaIscsiIpv6AddressAddressConfigurationType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["DHCP", "AutoConfigured", "Static", "Other"];
+    pub const VALUES: &'static [&'static str] = &["DHCP", "AutoConfigured", "Static", "Other", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7896,10 +7509,7 @@ impl HostInternetScsiHbaIscsiIpv6AddressAddressConfigurationType {
         })
     }
 }
-crate::xml::enum_codec!(
-    HostInternetScsiHbaIscsiIpv6AddressAddressConfigurationType,
-    DHCP
-);
+crate::xml::enum_codec!(HostInternetScsiHbaIscsiIpv6AddressAddressConfigurationType, DHCP);
 
 /// Enum `HostInternetScsiHbaIscsiIpv6AddressIPv6AddressOperation` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -7913,7 +7523,7 @@ pub enum HostInternetScsiHbaIscsiIpv6AddressIPv6AddressOperation {
 }
 impl HostInternetScsiHbaIscsiIpv6AddressIPv6AddressOperation {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["add", "remove"];
+    pub const VALUES: &'static [&'static str] = &["add", "remove", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -7955,7 +7565,7 @@ pub enum HostInternetScsiHbaNetworkBindingSupportType {
 }
 impl HostInternetScsiHbaNetworkBindingSupportType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["notsupported", "optional", "required"];
+    pub const VALUES: &'static [&'static str] = &["notsupported", "optional", "required", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8004,13 +7614,7 @@ pub enum HostInternetScsiHbaStaticTargetTargetDiscoveryMethod {
 }
 impl HostInternetScsiHbaStaticTargetTargetDiscoveryMethod {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "staticMethod",
-        "sendTargetMethod",
-        "slpMethod",
-        "isnsMethod",
-        "unknownMethod",
-    ];
+    pub const VALUES: &'static [&'static str] = &["staticMethod", "sendTargetMethod", "slpMethod", "isnsMethod", "unknownMethod", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8045,10 +7649,7 @@ impl HostInternetScsiHbaStaticTargetTargetDiscoveryMethod {
         })
     }
 }
-crate::xml::enum_codec!(
-    HostInternetScsiHbaStaticTargetTargetDiscoveryMethod,
-    StaticMethod
-);
+crate::xml::enum_codec!(HostInternetScsiHbaStaticTargetTargetDiscoveryMethod, StaticMethod);
 
 /// Enum `HostIpConfigIpV6AddressConfigType` of the vSphere API (since 4.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -8068,7 +7669,7 @@ pub enum HostIpConfigIpV6AddressConfigType {
 }
 impl HostIpConfigIpV6AddressConfigType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["other", "manual", "dhcp", "linklayer", "random"];
+    pub const VALUES: &'static [&'static str] = &["other", "manual", "dhcp", "linklayer", "random", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8127,15 +7728,7 @@ pub enum HostIpConfigIpV6AddressStatus {
 }
 impl HostIpConfigIpV6AddressStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "preferred",
-        "deprecated",
-        "invalid",
-        "inaccessible",
-        "unknown",
-        "tentative",
-        "duplicate",
-    ];
+    pub const VALUES: &'static [&'static str] = &["preferred", "deprecated", "invalid", "inaccessible", "unknown", "tentative", "duplicate", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8200,15 +7793,7 @@ pub enum HostLicensableResourceKey {
 }
 impl HostLicensableResourceKey {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "numCpuPackages",
-        "numCpuCores",
-        "memorySize",
-        "memoryForVms",
-        "numVmsStarted",
-        "numVmsStarting",
-        "vsanCapacity",
-    ];
+    pub const VALUES: &'static [&'static str] = &["numCpuPackages", "numCpuCores", "memorySize", "memoryForVms", "numVmsStarted", "numVmsStarting", "vsanCapacity", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8265,8 +7850,7 @@ pub enum HostLockdownMode {
 }
 impl HostLockdownMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["lockdownDisabled", "lockdownNormal", "lockdownStrict"];
+    pub const VALUES: &'static [&'static str] = &["lockdownDisabled", "lockdownNormal", "lockdownStrict", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8311,7 +7895,7 @@ pub enum HostLowLevelProvisioningManagerFileType {
 }
 impl HostLowLevelProvisioningManagerFileType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["File", "VirtualDisk", "Directory"];
+    pub const VALUES: &'static [&'static str] = &["File", "VirtualDisk", "Directory", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8354,7 +7938,7 @@ pub enum HostLowLevelProvisioningManagerReloadTarget {
 }
 impl HostLowLevelProvisioningManagerReloadTarget {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["currentConfig", "snapshotConfig"];
+    pub const VALUES: &'static [&'static str] = &["currentConfig", "snapshotConfig", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8392,7 +7976,7 @@ pub enum HostMaintenanceSpecPurpose {
 }
 impl HostMaintenanceSpecPurpose {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["hostUpgrade"];
+    pub const VALUES: &'static [&'static str] = &["hostUpgrade", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8429,7 +8013,7 @@ pub enum HostMemberRuntimeInfoNsxNetworkMigrationAvailabilityInfoMigrationSeveri
 }
 impl HostMemberRuntimeInfoNsxNetworkMigrationAvailabilityInfoMigrationSeverity {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["warning", "error"];
+    pub const VALUES: &'static [&'static str] = &["warning", "error", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8455,10 +8039,7 @@ impl HostMemberRuntimeInfoNsxNetworkMigrationAvailabilityInfoMigrationSeverity {
         })
     }
 }
-crate::xml::enum_codec!(
-    HostMemberRuntimeInfoNsxNetworkMigrationAvailabilityInfoMigrationSeverity,
-    Warning
-);
+crate::xml::enum_codec!(HostMemberRuntimeInfoNsxNetworkMigrationAvailabilityInfoMigrationSeverity, Warning);
 
 /// Enum `HostMemoryTierFlags` of the vSphere API (since 7.0.3.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -8476,12 +8057,7 @@ pub enum HostMemoryTierFlags {
 }
 impl HostMemoryTierFlags {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "memoryTier",
-        "persistentTier",
-        "cachingTier",
-        "unmappableTier",
-    ];
+    pub const VALUES: &'static [&'static str] = &["memoryTier", "persistentTier", "cachingTier", "unmappableTier", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8529,7 +8105,7 @@ pub enum HostMemoryTierType {
 }
 impl HostMemoryTierType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["DRAM", "PMem", "NVMe"];
+    pub const VALUES: &'static [&'static str] = &["DRAM", "PMem", "NVMe", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8574,8 +8150,7 @@ pub enum HostMemoryTieringType {
 }
 impl HostMemoryTieringType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["noTiering", "hardwareTiering", "softwareTiering"];
+    pub const VALUES: &'static [&'static str] = &["noTiering", "hardwareTiering", "softwareTiering", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8620,11 +8195,7 @@ pub enum HostMountInfoInaccessibleReason {
 }
 impl HostMountInfoInaccessibleReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "AllPathsDown_Start",
-        "AllPathsDown_Timeout",
-        "PermanentDeviceLoss",
-    ];
+    pub const VALUES: &'static [&'static str] = &["AllPathsDown_Start", "AllPathsDown_Timeout", "PermanentDeviceLoss", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8681,17 +8252,7 @@ pub enum HostMountInfoMountFailedReason {
 }
 impl HostMountInfoMountFailedReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "CONNECT_FAILURE",
-        "MOUNT_NOT_SUPPORTED",
-        "NFS_NOT_SUPPORTED",
-        "MOUNT_DENIED",
-        "MOUNT_NOT_DIR",
-        "VOLUME_LIMIT_EXCEEDED",
-        "CONN_LIMIT_EXCEEDED",
-        "MOUNT_EXISTS",
-        "OTHERS",
-    ];
+    pub const VALUES: &'static [&'static str] = &["CONNECT_FAILURE", "MOUNT_NOT_SUPPORTED", "NFS_NOT_SUPPORTED", "MOUNT_DENIED", "MOUNT_NOT_DIR", "VOLUME_LIMIT_EXCEEDED", "CONN_LIMIT_EXCEEDED", "MOUNT_EXISTS", "OTHERS", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8752,7 +8313,7 @@ pub enum HostMountMode {
 }
 impl HostMountMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["readWrite", "readOnly"];
+    pub const VALUES: &'static [&'static str] = &["readWrite", "readOnly", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8796,7 +8357,7 @@ pub enum HostNasVolumeSecurityType {
 }
 impl HostNasVolumeSecurityType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["AUTH_SYS", "SEC_KRB5", "SEC_KRB5I", "SEC_KRB5P"];
+    pub const VALUES: &'static [&'static str] = &["AUTH_SYS", "SEC_KRB5", "SEC_KRB5I", "SEC_KRB5P", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8842,7 +8403,7 @@ pub enum HostNetStackInstanceCongestionControlAlgorithmType {
 }
 impl HostNetStackInstanceCongestionControlAlgorithmType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["newreno", "cubic"];
+    pub const VALUES: &'static [&'static str] = &["newreno", "cubic", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8890,14 +8451,7 @@ pub enum HostNetStackInstanceSystemStackKey {
 }
 impl HostNetStackInstanceSystemStackKey {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "defaultTcpipStack",
-        "vmotion",
-        "vSphereProvisioning",
-        "mirror",
-        "ops",
-        "vnetworking",
-    ];
+    pub const VALUES: &'static [&'static str] = &["defaultTcpipStack", "vmotion", "vSphereProvisioning", "mirror", "ops", "vnetworking", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -8953,7 +8507,7 @@ pub enum HostNumericSensorHealthState {
 }
 impl HostNumericSensorHealthState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["unknown", "green", "yellow", "red"];
+    pub const VALUES: &'static [&'static str] = &["unknown", "green", "yellow", "red", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9021,21 +8575,7 @@ pub enum HostNumericSensorType {
 }
 impl HostNumericSensorType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "fan",
-        "power",
-        "temperature",
-        "voltage",
-        "other",
-        "processor",
-        "memory",
-        "storage",
-        "systemBoard",
-        "battery",
-        "bios",
-        "cable",
-        "watchdog",
-    ];
+    pub const VALUES: &'static [&'static str] = &["fan", "power", "temperature", "voltage", "other", "processor", "memory", "storage", "systemBoard", "battery", "bios", "cable", "watchdog", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9108,7 +8648,7 @@ pub enum HostNvmeDiscoveryLogSubsystemType {
 }
 impl HostNvmeDiscoveryLogSubsystemType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["discovery", "nvm"];
+    pub const VALUES: &'static [&'static str] = &["discovery", "nvm", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9150,11 +8690,7 @@ pub enum HostNvmeDiscoveryLogTransportRequirements {
 }
 impl HostNvmeDiscoveryLogTransportRequirements {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "secureChannelRequired",
-        "secureChannelNotRequired",
-        "requirementsNotSpecified",
-    ];
+    pub const VALUES: &'static [&'static str] = &["secureChannelRequired", "secureChannelNotRequired", "requirementsNotSpecified", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9183,10 +8719,7 @@ impl HostNvmeDiscoveryLogTransportRequirements {
         })
     }
 }
-crate::xml::enum_codec!(
-    HostNvmeDiscoveryLogTransportRequirements,
-    SecureChannelRequired
-);
+crate::xml::enum_codec!(HostNvmeDiscoveryLogTransportRequirements, SecureChannelRequired);
 
 /// Enum `HostNvmeTransportParametersNvmeAddressFamily` of the vSphere API (since 7.0.0.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -9208,8 +8741,7 @@ pub enum HostNvmeTransportParametersNvmeAddressFamily {
 }
 impl HostNvmeTransportParametersNvmeAddressFamily {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["ipv4", "ipv6", "infiniBand", "fc", "loopback", "unknown"];
+    pub const VALUES: &'static [&'static str] = &["ipv4", "ipv6", "infiniBand", "fc", "loopback", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9269,14 +8801,7 @@ pub enum HostNvmeTransportType {
 }
 impl HostNvmeTransportType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "pcie",
-        "fibreChannel",
-        "rdma",
-        "tcp",
-        "loopback",
-        "unsupported",
-    ];
+    pub const VALUES: &'static [&'static str] = &["pcie", "fibreChannel", "rdma", "tcp", "loopback", "unsupported", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9332,7 +8857,7 @@ pub enum HostOpaqueSwitchOpaqueSwitchState {
 }
 impl HostOpaqueSwitchOpaqueSwitchState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["up", "warning", "down", "maintenance"];
+    pub const VALUES: &'static [&'static str] = &["up", "warning", "down", "maintenance", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9376,7 +8901,7 @@ pub enum HostPartialMaintenanceModeId {
 }
 impl HostPartialMaintenanceModeId {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["quickPatchPartialMM"];
+    pub const VALUES: &'static [&'static str] = &["quickPatchPartialMM", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9417,12 +8942,7 @@ pub enum HostPartialMaintenanceModeStatus {
 }
 impl HostPartialMaintenanceModeStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "notInPartialMM",
-        "enteringPartialMM",
-        "exitingPartialMM",
-        "inPartialMM",
-    ];
+    pub const VALUES: &'static [&'static str] = &["notInPartialMM", "enteringPartialMM", "exitingPartialMM", "inPartialMM", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9468,7 +8988,7 @@ pub enum HostPatchManagerInstallState {
 }
 impl HostPatchManagerInstallState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["hostRestarted", "imageActive"];
+    pub const VALUES: &'static [&'static str] = &["hostRestarted", "imageActive", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9518,15 +9038,7 @@ pub enum HostPatchManagerIntegrityStatus {
 }
 impl HostPatchManagerIntegrityStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "validated",
-        "keyNotFound",
-        "keyRevoked",
-        "keyExpired",
-        "digestMismatch",
-        "notEnoughSignatures",
-        "validationError",
-    ];
+    pub const VALUES: &'static [&'static str] = &["validated", "keyNotFound", "keyRevoked", "keyExpired", "digestMismatch", "notEnoughSignatures", "validationError", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9589,14 +9101,7 @@ pub enum HostPatchManagerReason {
 }
 impl HostPatchManagerReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "obsoleted",
-        "missingPatch",
-        "missingLib",
-        "hasDependentPatch",
-        "conflictPatch",
-        "conflictLib",
-    ];
+    pub const VALUES: &'static [&'static str] = &["obsoleted", "missingPatch", "missingLib", "hasDependentPatch", "conflictPatch", "conflictLib", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9658,15 +9163,7 @@ pub enum HostPciPassthruInfoDirectPathDeviceMode {
 }
 impl HostPciPassthruInfoDirectPathDeviceMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "none",
-        "host",
-        "directPath",
-        "enhancedDirectPath",
-        "vGpuSameSize",
-        "vGpuMixedSize",
-        "systemSelect",
-    ];
+    pub const VALUES: &'static [&'static str] = &["none", "host", "directPath", "enhancedDirectPath", "vGpuSameSize", "vGpuMixedSize", "systemSelect", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9721,7 +9218,7 @@ pub enum HostPowerOperationType {
 }
 impl HostPowerOperationType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["powerOn", "powerOff"];
+    pub const VALUES: &'static [&'static str] = &["powerOn", "powerOff", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9763,7 +9260,7 @@ pub enum HostProfileManagerAnswerFileStatus {
 }
 impl HostProfileManagerAnswerFileStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["valid", "invalid", "unknown"];
+    pub const VALUES: &'static [&'static str] = &["valid", "invalid", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9806,7 +9303,7 @@ pub enum HostProfileManagerCompositionResultResultElementStatus {
 }
 impl HostProfileManagerCompositionResultResultElementStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["success", "error"];
+    pub const VALUES: &'static [&'static str] = &["success", "error", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9832,10 +9329,7 @@ impl HostProfileManagerCompositionResultResultElementStatus {
         })
     }
 }
-crate::xml::enum_codec!(
-    HostProfileManagerCompositionResultResultElementStatus,
-    Success
-);
+crate::xml::enum_codec!(HostProfileManagerCompositionResultResultElementStatus, Success);
 
 /// Enum `HostProfileManagerCompositionValidationResultResultElementStatus` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -9849,7 +9343,7 @@ pub enum HostProfileManagerCompositionValidationResultResultElementStatus {
 }
 impl HostProfileManagerCompositionValidationResultResultElementStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["success", "error"];
+    pub const VALUES: &'static [&'static str] = &["success", "error", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9875,10 +9369,7 @@ impl HostProfileManagerCompositionValidationResultResultElementStatus {
         })
     }
 }
-crate::xml::enum_codec!(
-    HostProfileManagerCompositionValidationResultResultElementStatus,
-    Success
-);
+crate::xml::enum_codec!(HostProfileManagerCompositionValidationResultResultElementStatus, Success);
 
 /// Enum `HostProfileManagerTaskListRequirement` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -9892,7 +9383,7 @@ pub enum HostProfileManagerTaskListRequirement {
 }
 impl HostProfileManagerTaskListRequirement {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["maintenanceModeRequired", "rebootRequired"];
+    pub const VALUES: &'static [&'static str] = &["maintenanceModeRequired", "rebootRequired", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9918,10 +9409,7 @@ impl HostProfileManagerTaskListRequirement {
         })
     }
 }
-crate::xml::enum_codec!(
-    HostProfileManagerTaskListRequirement,
-    MaintenanceModeRequired
-);
+crate::xml::enum_codec!(HostProfileManagerTaskListRequirement, MaintenanceModeRequired);
 
 /// Enum `HostProfileValidationFailureInfoUpdateType` of the vSphere API (since 6.7).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -9939,7 +9427,7 @@ pub enum HostProfileValidationFailureInfoUpdateType {
 }
 impl HostProfileValidationFailureInfoUpdateType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["HostBased", "Import", "Edit", "Compose"];
+    pub const VALUES: &'static [&'static str] = &["HostBased", "Import", "Edit", "Compose", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -9987,7 +9475,7 @@ pub enum HostProfileValidationState {
 }
 impl HostProfileValidationState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["Ready", "Running", "Failed"];
+    pub const VALUES: &'static [&'static str] = &["Ready", "Running", "Failed", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10030,7 +9518,7 @@ pub enum HostProtocolEndpointPEType {
 }
 impl HostProtocolEndpointPEType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["block", "nas"];
+    pub const VALUES: &'static [&'static str] = &["block", "nas", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10072,7 +9560,7 @@ pub enum HostProtocolEndpointProtocolEndpointType {
 }
 impl HostProtocolEndpointProtocolEndpointType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["scsi", "nfs", "nfs4x"];
+    pub const VALUES: &'static [&'static str] = &["scsi", "nfs", "nfs4x", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10117,7 +9605,7 @@ pub enum HostPtpConfigDeviceType {
 }
 impl HostPtpConfigDeviceType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["none", "virtualNic", "pciPassthruNic"];
+    pub const VALUES: &'static [&'static str] = &["none", "virtualNic", "pciPassthruNic", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10160,7 +9648,7 @@ pub enum HostQualifiedNameType {
 }
 impl HostQualifiedNameType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["nvmeQualifiedName", "vvolNvmeQualifiedName"];
+    pub const VALUES: &'static [&'static str] = &["nvmeQualifiedName", "vvolNvmeQualifiedName", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10208,8 +9696,7 @@ pub enum HostRdmaDeviceConnectionState {
 }
 impl HostRdmaDeviceConnectionState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["unknown", "down", "init", "armed", "active", "activeDefer"];
+    pub const VALUES: &'static [&'static str] = &["unknown", "down", "init", "armed", "active", "activeDefer", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10269,14 +9756,7 @@ pub enum HostReplayUnsupportedReason {
 }
 impl HostReplayUnsupportedReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "incompatibleProduct",
-        "incompatibleCpu",
-        "hvDisabled",
-        "cpuidLimitSet",
-        "oldBIOS",
-        "unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["incompatibleProduct", "incompatibleCpu", "hvDisabled", "cpuidLimitSet", "oldBIOS", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10332,8 +9812,7 @@ pub enum HostRuntimeInfoNetStackInstanceRuntimeInfoState {
 }
 impl HostRuntimeInfoNetStackInstanceRuntimeInfoState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["inactive", "active", "deactivating", "activating"];
+    pub const VALUES: &'static [&'static str] = &["inactive", "active", "deactivating", "activating", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10379,7 +9858,7 @@ pub enum HostRuntimeInfoStateEncryptionInfoProtectionMode {
 }
 impl HostRuntimeInfoStateEncryptionInfoProtectionMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["none", "tpm"];
+    pub const VALUES: &'static [&'static str] = &["none", "tpm", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10421,7 +9900,7 @@ pub enum HostRuntimeInfoStatelessNvdsMigrationState {
 }
 impl HostRuntimeInfoStatelessNvdsMigrationState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["ready", "notNeeded", "unknown"];
+    pub const VALUES: &'static [&'static str] = &["ready", "notNeeded", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10466,7 +9945,7 @@ pub enum HostServicePolicy {
 }
 impl HostServicePolicy {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["on", "automatic", "off"];
+    pub const VALUES: &'static [&'static str] = &["on", "automatic", "off", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10513,8 +9992,7 @@ pub enum HostSevInfoSevState {
 }
 impl HostSevInfoSevState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["uninitialized", "initialized", "working", "disabledBios"];
+    pub const VALUES: &'static [&'static str] = &["uninitialized", "initialized", "working", "disabledBios", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10562,7 +10040,7 @@ pub enum HostSgxInfoFlcModes {
 }
 impl HostSgxInfoFlcModes {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["off", "locked", "unlocked"];
+    pub const VALUES: &'static [&'static str] = &["off", "locked", "unlocked", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10617,16 +10095,7 @@ pub enum HostSgxInfoSgxStates {
 }
 impl HostSgxInfoSgxStates {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "notPresent",
-        "disabledBIOS",
-        "disabledCFW101",
-        "disabledCPUMismatch",
-        "disabledNoFLC",
-        "disabledNUMAUnsup",
-        "disabledMaxEPCRegs",
-        "enabled",
-    ];
+    pub const VALUES: &'static [&'static str] = &["notPresent", "disabledBIOS", "disabledCFW101", "disabledCPUMismatch", "disabledNoFLC", "disabledNUMAUnsup", "disabledMaxEPCRegs", "enabled", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10686,7 +10155,7 @@ pub enum HostSgxRegistrationInfoRegistrationStatus {
 }
 impl HostSgxRegistrationInfoRegistrationStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["notApplicable", "incomplete", "complete"];
+    pub const VALUES: &'static [&'static str] = &["notApplicable", "incomplete", "complete", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10729,7 +10198,7 @@ pub enum HostSgxRegistrationInfoRegistrationType {
 }
 impl HostSgxRegistrationInfoRegistrationType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["manifest", "addPackage"];
+    pub const VALUES: &'static [&'static str] = &["manifest", "addPackage", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10771,7 +10240,7 @@ pub enum HostSnmpAgentCapability {
 }
 impl HostSnmpAgentCapability {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["COMPLETE", "DIAGNOSTICS", "CONFIGURATION"];
+    pub const VALUES: &'static [&'static str] = &["COMPLETE", "DIAGNOSTICS", "CONFIGURATION", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10818,7 +10287,7 @@ pub enum HostStandbyMode {
 }
 impl HostStandbyMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["entering", "exiting", "in", "none"];
+    pub const VALUES: &'static [&'static str] = &["entering", "exiting", "in", "none", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10864,7 +10333,7 @@ pub enum HostStorageProtocol {
 }
 impl HostStorageProtocol {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["scsi", "nvme"];
+    pub const VALUES: &'static [&'static str] = &["scsi", "nvme", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10906,7 +10375,7 @@ pub enum HostSystemConnectionState {
 }
 impl HostSystemConnectionState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["connected", "notResponding", "disconnected"];
+    pub const VALUES: &'static [&'static str] = &["connected", "notResponding", "disconnected", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -10955,13 +10424,7 @@ pub enum HostSystemIdentificationInfoIdentifier {
 }
 impl HostSystemIdentificationInfoIdentifier {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "AssetTag",
-        "ServiceTag",
-        "OemSpecificString",
-        "EnclosureSerialNumberTag",
-        "SerialNumberTag",
-    ];
+    pub const VALUES: &'static [&'static str] = &["AssetTag", "ServiceTag", "OemSpecificString", "EnclosureSerialNumberTag", "SerialNumberTag", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11014,7 +10477,7 @@ pub enum HostSystemPowerState {
 }
 impl HostSystemPowerState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["poweredOn", "poweredOff", "standBy", "unknown"];
+    pub const VALUES: &'static [&'static str] = &["poweredOn", "poweredOff", "standBy", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11068,14 +10531,7 @@ pub enum HostSystemRemediationStateState {
 }
 impl HostSystemRemediationStateState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "remediationReady",
-        "precheckRemediationRunning",
-        "precheckRemediationComplete",
-        "precheckRemediationFailed",
-        "remediationRunning",
-        "remediationFailed",
-    ];
+    pub const VALUES: &'static [&'static str] = &["remediationReady", "precheckRemediationRunning", "precheckRemediationComplete", "precheckRemediationFailed", "remediationRunning", "remediationFailed", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11133,13 +10589,7 @@ pub enum HostTdxInfoTdxState {
 }
 impl HostTdxInfoTdxState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "initializing",
-        "initialized",
-        "configured",
-        "ready",
-        "disabledBios",
-    ];
+    pub const VALUES: &'static [&'static str] = &["initializing", "initialized", "configured", "ready", "disabledBios", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11188,7 +10638,7 @@ pub enum HostTpmAttestationInfoAcceptanceStatus {
 }
 impl HostTpmAttestationInfoAcceptanceStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["notAccepted", "accepted"];
+    pub const VALUES: &'static [&'static str] = &["notAccepted", "accepted", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11230,7 +10680,7 @@ pub enum HostTrustAuthorityAttestationInfoAttestationStatus {
 }
 impl HostTrustAuthorityAttestationInfoAttestationStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["attested", "notAttested", "unknown"];
+    pub const VALUES: &'static [&'static str] = &["attested", "notAttested", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11273,7 +10723,7 @@ pub enum HostUnresolvedVmfsExtentUnresolvedReason {
 }
 impl HostUnresolvedVmfsExtentUnresolvedReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["diskIdMismatch", "uuidConflict"];
+    pub const VALUES: &'static [&'static str] = &["diskIdMismatch", "uuidConflict", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11313,7 +10763,7 @@ pub enum HostUnresolvedVmfsResolutionSpecVmfsUuidResolution {
 }
 impl HostUnresolvedVmfsResolutionSpecVmfsUuidResolution {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["resignature", "forceMount"];
+    pub const VALUES: &'static [&'static str] = &["resignature", "forceMount", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11339,10 +10789,7 @@ impl HostUnresolvedVmfsResolutionSpecVmfsUuidResolution {
         })
     }
 }
-crate::xml::enum_codec!(
-    HostUnresolvedVmfsResolutionSpecVmfsUuidResolution,
-    Resignature
-);
+crate::xml::enum_codec!(HostUnresolvedVmfsResolutionSpecVmfsUuidResolution, Resignature);
 
 /// Enum `HostVirtualNicManagerNicType` of the vSphere API (since 4.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -11380,22 +10827,7 @@ pub enum HostVirtualNicManagerNicType {
 }
 impl HostVirtualNicManagerNicType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "vmotion",
-        "faultToleranceLogging",
-        "vSphereReplication",
-        "vSphereReplicationNFC",
-        "management",
-        "vsan",
-        "vSphereProvisioning",
-        "vsanWitness",
-        "vSphereBackupNFC",
-        "ptp",
-        "nvmeTcp",
-        "nvmeRdma",
-        "vsanExternal",
-        "vnetworking",
-    ];
+    pub const VALUES: &'static [&'static str] = &["vmotion", "faultToleranceLogging", "vSphereReplication", "vSphereReplicationNFC", "management", "vsan", "vSphereProvisioning", "vsanWitness", "vSphereBackupNFC", "ptp", "nvmeTcp", "nvmeRdma", "vsanExternal", "vnetworking", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11473,7 +10905,7 @@ pub enum HostVmciAccessManagerMode {
 }
 impl HostVmciAccessManagerMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["grant", "replace", "revoke"];
+    pub const VALUES: &'static [&'static str] = &["grant", "replace", "revoke", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11516,7 +10948,7 @@ pub enum HostVmfsVolumeUnmapBandwidthPolicy {
 }
 impl HostVmfsVolumeUnmapBandwidthPolicy {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["fixed", "dynamic"];
+    pub const VALUES: &'static [&'static str] = &["fixed", "dynamic", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11556,7 +10988,7 @@ pub enum HostVmfsVolumeUnmapPriority {
 }
 impl HostVmfsVolumeUnmapPriority {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["none", "low"];
+    pub const VALUES: &'static [&'static str] = &["none", "low", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11596,7 +11028,7 @@ pub enum HttpNfcLeaseManifestEntryChecksumType {
 }
 impl HttpNfcLeaseManifestEntryChecksumType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["sha1", "sha256"];
+    pub const VALUES: &'static [&'static str] = &["sha1", "sha256", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11636,7 +11068,7 @@ pub enum HttpNfcLeaseMode {
 }
 impl HttpNfcLeaseMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["pushOrGet", "pull"];
+    pub const VALUES: &'static [&'static str] = &["pushOrGet", "pull", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11680,7 +11112,7 @@ pub enum HttpNfcLeaseState {
 }
 impl HttpNfcLeaseState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["initializing", "ready", "done", "error"];
+    pub const VALUES: &'static [&'static str] = &["initializing", "ready", "done", "error", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11726,7 +11158,7 @@ pub enum IncompatibleHostForVmReplicationIncompatibleReason {
 }
 impl IncompatibleHostForVmReplicationIncompatibleReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["rpo", "netCompression"];
+    pub const VALUES: &'static [&'static str] = &["rpo", "netCompression", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11768,7 +11200,7 @@ pub enum InternetScsiSnsDiscoveryMethod {
 }
 impl InternetScsiSnsDiscoveryMethod {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["isnsStatic", "isnsDhcp", "isnsSlp"];
+    pub const VALUES: &'static [&'static str] = &["isnsStatic", "isnsDhcp", "isnsSlp", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11813,8 +11245,7 @@ pub enum InvalidDasConfigArgumentEntryForInvalidArgument {
 }
 impl InvalidDasConfigArgumentEntryForInvalidArgument {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["admissionControl", "userHeartbeatDs", "vmConfig"];
+    pub const VALUES: &'static [&'static str] = &["admissionControl", "userHeartbeatDs", "vmConfig", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11843,10 +11274,7 @@ impl InvalidDasConfigArgumentEntryForInvalidArgument {
         })
     }
 }
-crate::xml::enum_codec!(
-    InvalidDasConfigArgumentEntryForInvalidArgument,
-    AdmissionControl
-);
+crate::xml::enum_codec!(InvalidDasConfigArgumentEntryForInvalidArgument, AdmissionControl);
 
 /// Enum `InvalidProfileReferenceHostReason` of the vSphere API (since 5.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -11860,7 +11288,7 @@ pub enum InvalidProfileReferenceHostReason {
 }
 impl InvalidProfileReferenceHostReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["incompatibleVersion", "missingReferenceHost"];
+    pub const VALUES: &'static [&'static str] = &["incompatibleVersion", "missingReferenceHost", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11902,7 +11330,7 @@ pub enum IoFilterOperation {
 }
 impl IoFilterOperation {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["install", "uninstall", "upgrade"];
+    pub const VALUES: &'static [&'static str] = &["install", "uninstall", "upgrade", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -11957,16 +11385,7 @@ pub enum IoFilterType {
 }
 impl IoFilterType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "cache",
-        "replication",
-        "encryption",
-        "compression",
-        "inspection",
-        "datastoreIoControl",
-        "dataProvider",
-        "dataCapture",
-    ];
+    pub const VALUES: &'static [&'static str] = &["cache", "replication", "encryption", "compression", "inspection", "datastoreIoControl", "dataProvider", "dataCapture", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12028,7 +11447,7 @@ pub enum IscsiPortInfoPathStatus {
 }
 impl IscsiPortInfoPathStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["notUsed", "active", "standBy", "lastActive"];
+    pub const VALUES: &'static [&'static str] = &["notUsed", "active", "standBy", "lastActive", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12074,7 +11493,7 @@ pub enum KmipClusterInfoKeyType {
 }
 impl KmipClusterInfoKeyType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["rawKey", "wrappedKey"];
+    pub const VALUES: &'static [&'static str] = &["rawKey", "wrappedKey", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12118,8 +11537,7 @@ pub enum KmipClusterInfoKmsManagementType {
 }
 impl KmipClusterInfoKmsManagementType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["unknown", "vCenter", "trustAuthority", "nativeProvider"];
+    pub const VALUES: &'static [&'static str] = &["unknown", "vCenter", "trustAuthority", "nativeProvider", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12171,7 +11589,7 @@ pub enum LatencySensitivitySensitivityLevel {
 }
 impl LatencySensitivitySensitivityLevel {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["low", "normal", "medium", "high", "custom"];
+    pub const VALUES: &'static [&'static str] = &["low", "normal", "medium", "high", "custom", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12224,21 +11642,14 @@ pub enum LicenseAssignmentFailedReason {
 }
 impl LicenseAssignmentFailedReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "keyEntityMismatch",
-        "downgradeDisallowed",
-        "inventoryNotManageableByVirtualCenter",
-        "hostsUnmanageableByVirtualCenterWithoutLicenseServer",
-    ];
+    pub const VALUES: &'static [&'static str] = &["keyEntityMismatch", "downgradeDisallowed", "inventoryNotManageableByVirtualCenter", "hostsUnmanageableByVirtualCenterWithoutLicenseServer", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
             Self::KeyEntityMismatch => "keyEntityMismatch",
             Self::DowngradeDisallowed => "downgradeDisallowed",
             Self::InventoryNotManageableByVirtualCenter => "inventoryNotManageableByVirtualCenter",
-            Self::HostsUnmanageableByVirtualCenterWithoutLicenseServer => {
-                "hostsUnmanageableByVirtualCenterWithoutLicenseServer"
-            }
+            Self::HostsUnmanageableByVirtualCenterWithoutLicenseServer => "hostsUnmanageableByVirtualCenterWithoutLicenseServer",
             Self::Unrecognized(v) => v,
         }
     }
@@ -12248,9 +11659,7 @@ impl LicenseAssignmentFailedReason {
             "keyEntityMismatch" => Self::KeyEntityMismatch,
             "downgradeDisallowed" => Self::DowngradeDisallowed,
             "inventoryNotManageableByVirtualCenter" => Self::InventoryNotManageableByVirtualCenter,
-            "hostsUnmanageableByVirtualCenterWithoutLicenseServer" => {
-                Self::HostsUnmanageableByVirtualCenterWithoutLicenseServer
-            }
+            "hostsUnmanageableByVirtualCenterWithoutLicenseServer" => Self::HostsUnmanageableByVirtualCenterWithoutLicenseServer,
             other => Self::Unrecognized(other.to_string()),
         }
     }
@@ -12281,7 +11690,7 @@ pub enum LicenseFeatureInfoSourceRestriction {
 }
 impl LicenseFeatureInfoSourceRestriction {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["unrestricted", "served", "file"];
+    pub const VALUES: &'static [&'static str] = &["unrestricted", "served", "file", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12326,7 +11735,7 @@ pub enum LicenseFeatureInfoState {
 }
 impl LicenseFeatureInfoState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["enabled", "disabled", "optional"];
+    pub const VALUES: &'static [&'static str] = &["enabled", "disabled", "optional", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12375,7 +11784,7 @@ pub enum LicenseFeatureInfoUnit {
 }
 impl LicenseFeatureInfoUnit {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["host", "cpuCore", "cpuPackage", "server", "vm"];
+    pub const VALUES: &'static [&'static str] = &["host", "cpuCore", "cpuPackage", "server", "vm", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12454,25 +11863,7 @@ pub enum LicenseManagerLicenseKey {
 }
 impl LicenseManagerLicenseKey {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "esxFull",
-        "esxVmtn",
-        "esxExpress",
-        "san",
-        "iscsi",
-        "nas",
-        "vsmp",
-        "backup",
-        "vc",
-        "vcExpress",
-        "esxHost",
-        "gsxHost",
-        "serverHost",
-        "drsPower",
-        "vmotion",
-        "drs",
-        "das",
-    ];
+    pub const VALUES: &'static [&'static str] = &["esxFull", "esxVmtn", "esxExpress", "san", "iscsi", "nas", "vsmp", "backup", "vc", "vcExpress", "esxHost", "gsxHost", "serverHost", "drsPower", "vmotion", "drs", "das", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12561,7 +11952,7 @@ pub enum LicenseManagerState {
 }
 impl LicenseManagerState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["initializing", "normal", "marginal", "fault"];
+    pub const VALUES: &'static [&'static str] = &["initializing", "normal", "marginal", "fault", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12611,8 +12002,7 @@ pub enum LicenseReservationInfoState {
 }
 impl LicenseReservationInfoState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["notUsed", "noLicense", "unlicensedUse", "licensed"];
+    pub const VALUES: &'static [&'static str] = &["notUsed", "noLicense", "unlicensedUse", "licensed", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12662,7 +12052,7 @@ pub enum LinkDiscoveryProtocolConfigOperationType {
 }
 impl LinkDiscoveryProtocolConfigOperationType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["none", "listen", "advertise", "both"];
+    pub const VALUES: &'static [&'static str] = &["none", "listen", "advertise", "both", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12708,7 +12098,7 @@ pub enum LinkDiscoveryProtocolConfigProtocolType {
 }
 impl LinkDiscoveryProtocolConfigProtocolType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["cdp", "lldp"];
+    pub const VALUES: &'static [&'static str] = &["cdp", "lldp", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -12752,7 +12142,7 @@ pub enum ManagedEntityStatus {
 }
 impl ManagedEntityStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["gray", "green", "yellow", "red"];
+    pub const VALUES: &'static [&'static str] = &["gray", "green", "yellow", "red", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -13074,148 +12464,7 @@ pub enum ManagedObjectType {
 }
 impl ManagedObjectType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "PropertyCollector",
-        "PropertyFilter",
-        "AuthorizationManager",
-        "CertificateManager",
-        "ClusterComputeResource",
-        "ComputeResource",
-        "CustomFieldsManager",
-        "CustomizationSpecManager",
-        "Datacenter",
-        "Datastore",
-        "DatastoreNamespaceManager",
-        "DiagnosticManager",
-        "DirectPathProfileManager",
-        "DistributedVirtualSwitch",
-        "EnvironmentBrowser",
-        "ExtensibleManagedObject",
-        "ExtensionManager",
-        "FileManager",
-        "Folder",
-        "HealthUpdateManager",
-        "HistoryCollector",
-        "HostSystem",
-        "HttpNfcLease",
-        "IoFilterManager",
-        "IpPoolManager",
-        "LicenseAssignmentManager",
-        "LicenseManager",
-        "LocalizationManager",
-        "ManagedEntity",
-        "Network",
-        "OpaqueNetwork",
-        "OverheadMemoryManager",
-        "OvfManager",
-        "PerformanceManager",
-        "ResourcePlanningManager",
-        "ResourcePool",
-        "SearchIndex",
-        "ServiceInstance",
-        "ServiceManager",
-        "SessionManager",
-        "SimpleCommand",
-        "SiteInfoManager",
-        "StoragePod",
-        "StorageQueryManager",
-        "StorageResourceManager",
-        "Task",
-        "TaskHistoryCollector",
-        "TaskManager",
-        "TransitGateway",
-        "UserDirectory",
-        "VirtualApp",
-        "VirtualDiskManager",
-        "VirtualMachine",
-        "VirtualizationManager",
-        "VsanUpgradeSystem",
-        "Alarm",
-        "AlarmManager",
-        "ClusterEVCManager",
-        "DistributedVirtualPortgroup",
-        "DistributedVirtualSwitchManager",
-        "VmwareDistributedVirtualSwitch",
-        "CryptoManager",
-        "CryptoManagerHost",
-        "CryptoManagerHostKMS",
-        "CryptoManagerKmip",
-        "EventHistoryCollector",
-        "EventManager",
-        "HostActiveDirectoryAuthentication",
-        "HostAssignableHardwareManager",
-        "HostAuthenticationManager",
-        "HostAuthenticationStore",
-        "HostAutoStartManager",
-        "HostBootDeviceSystem",
-        "HostCacheConfigurationManager",
-        "HostCertificateManager",
-        "HostCpuSchedulerSystem",
-        "HostDatastoreBrowser",
-        "HostDatastoreSystem",
-        "HostDateTimeSystem",
-        "HostDiagnosticSystem",
-        "HostDirectoryStore",
-        "HostEsxAgentHostManager",
-        "HostFirewallSystem",
-        "HostFirmwareSystem",
-        "HostGraphicsManager",
-        "HostHealthStatusSystem",
-        "HostAccessManager",
-        "HostImageConfigManager",
-        "IscsiManager",
-        "HostKernelModuleSystem",
-        "HostLocalAccountManager",
-        "HostLocalAuthentication",
-        "HostMemorySystem",
-        "MessageBusProxy",
-        "HostNetworkSystem",
-        "HostNvdimmSystem",
-        "HostPatchManager",
-        "HostPciPassthruSystem",
-        "HostPowerSystem",
-        "HostServiceSystem",
-        "HostSnmpSystem",
-        "HostStorageSystem",
-        "HostVFlashManager",
-        "HostVMotionSystem",
-        "HostVirtualNicManager",
-        "HostVsanInternalSystem",
-        "HostVsanSystem",
-        "OptionManager",
-        "ProfileComplianceManager",
-        "Profile",
-        "ProfileManager",
-        "ClusterProfile",
-        "ClusterProfileManager",
-        "HostProfile",
-        "HostSpecificationManager",
-        "HostProfileManager",
-        "ScheduledTask",
-        "ScheduledTaskManager",
-        "TenantTenantManager",
-        "FailoverClusterConfigurator",
-        "FailoverClusterManager",
-        "ContainerView",
-        "InventoryView",
-        "ListView",
-        "ManagedObjectView",
-        "View",
-        "ViewManager",
-        "VirtualMachineGuestCustomizationManager",
-        "VirtualMachineSnapshot",
-        "VirtualMachineCompatibilityChecker",
-        "VirtualMachineProvisioningChecker",
-        "GuestAliasManager",
-        "GuestAuthManager",
-        "GuestFileManager",
-        "GuestOperationsManager",
-        "GuestProcessManager",
-        "GuestWindowsRegistryManager",
-        "VStorageObjectManagerBase",
-        "HostVStorageObjectManager",
-        "VcenterVStorageObjectManager",
-    ];
+    pub const VALUES: &'static [&'static str] = &["PropertyCollector", "PropertyFilter", "AuthorizationManager", "CertificateManager", "ClusterComputeResource", "ComputeResource", "CustomFieldsManager", "CustomizationSpecManager", "Datacenter", "Datastore", "DatastoreNamespaceManager", "DiagnosticManager", "DirectPathProfileManager", "DistributedVirtualSwitch", "EnvironmentBrowser", "ExtensibleManagedObject", "ExtensionManager", "FileManager", "Folder", "HealthUpdateManager", "HistoryCollector", "HostSystem", "HttpNfcLease", "IoFilterManager", "IpPoolManager", "LicenseAssignmentManager", "LicenseManager", "LocalizationManager", "ManagedEntity", "Network", "OpaqueNetwork", "OverheadMemoryManager", "OvfManager", "PerformanceManager", "ResourcePlanningManager", "ResourcePool", "SearchIndex", "ServiceInstance", "ServiceManager", "SessionManager", "SimpleCommand", "SiteInfoManager", "StoragePod", "StorageQueryManager", "StorageResourceManager", "Task", "TaskHistoryCollector", "TaskManager", "TransitGateway", "UserDirectory", "VirtualApp", "VirtualDiskManager", "VirtualMachine", "VirtualizationManager", "VsanUpgradeSystem", "Alarm", "AlarmManager", "ClusterEVCManager", "DistributedVirtualPortgroup", "DistributedVirtualSwitchManager", "VmwareDistributedVirtualSwitch", "CryptoManager", "CryptoManagerHost", "CryptoManagerHostKMS", "CryptoManagerKmip", "EventHistoryCollector", "EventManager", "HostActiveDirectoryAuthentication", "HostAssignableHardwareManager", "HostAuthenticationManager", "HostAuthenticationStore", "HostAutoStartManager", "HostBootDeviceSystem", "HostCacheConfigurationManager", "HostCertificateManager", "HostCpuSchedulerSystem", "HostDatastoreBrowser", "HostDatastoreSystem", "HostDateTimeSystem", "HostDiagnosticSystem", "HostDirectoryStore", "HostEsxAgentHostManager", "HostFirewallSystem", "HostFirmwareSystem", "HostGraphicsManager", "HostHealthStatusSystem", "HostAccessManager", "HostImageConfigManager", "IscsiManager", "HostKernelModuleSystem", "HostLocalAccountManager", "HostLocalAuthentication", "HostMemorySystem", "MessageBusProxy", "HostNetworkSystem", "HostNvdimmSystem", "HostPatchManager", "HostPciPassthruSystem", "HostPowerSystem", "HostServiceSystem", "HostSnmpSystem", "HostStorageSystem", "HostVFlashManager", "HostVMotionSystem", "HostVirtualNicManager", "HostVsanInternalSystem", "HostVsanSystem", "OptionManager", "ProfileComplianceManager", "Profile", "ProfileManager", "ClusterProfile", "ClusterProfileManager", "HostProfile", "HostSpecificationManager", "HostProfileManager", "ScheduledTask", "ScheduledTaskManager", "TenantTenantManager", "FailoverClusterConfigurator", "FailoverClusterManager", "ContainerView", "InventoryView", "ListView", "ManagedObjectView", "View", "ViewManager", "VirtualMachineGuestCustomizationManager", "VirtualMachineSnapshot", "VirtualMachineCompatibilityChecker", "VirtualMachineProvisioningChecker", "GuestAliasManager", "GuestAuthManager", "GuestFileManager", "GuestOperationsManager", "GuestProcessManager", "GuestWindowsRegistryManager", "VStorageObjectManagerBase", "HostVStorageObjectManager", "VcenterVStorageObjectManager", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -13346,9 +12595,7 @@ impl ManagedObjectType {
             Self::ManagedObjectView => "ManagedObjectView",
             Self::View => "View",
             Self::ViewManager => "ViewManager",
-            Self::VirtualMachineGuestCustomizationManager => {
-                "VirtualMachineGuestCustomizationManager"
-            }
+            Self::VirtualMachineGuestCustomizationManager => "VirtualMachineGuestCustomizationManager",
             Self::VirtualMachineSnapshot => "VirtualMachineSnapshot",
             Self::VirtualMachineCompatibilityChecker => "VirtualMachineCompatibilityChecker",
             Self::VirtualMachineProvisioningChecker => "VirtualMachineProvisioningChecker",
@@ -13494,9 +12741,7 @@ impl ManagedObjectType {
             "ManagedObjectView" => Self::ManagedObjectView,
             "View" => Self::View,
             "ViewManager" => Self::ViewManager,
-            "VirtualMachineGuestCustomizationManager" => {
-                Self::VirtualMachineGuestCustomizationManager
-            }
+            "VirtualMachineGuestCustomizationManager" => Self::VirtualMachineGuestCustomizationManager,
             "VirtualMachineSnapshot" => Self::VirtualMachineSnapshot,
             "VirtualMachineCompatibilityChecker" => Self::VirtualMachineCompatibilityChecker,
             "VirtualMachineProvisioningChecker" => Self::VirtualMachineProvisioningChecker,
@@ -13673,7 +12918,7 @@ pub enum MetricAlarmOperator {
 }
 impl MetricAlarmOperator {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["isAbove", "isBelow"];
+    pub const VALUES: &'static [&'static str] = &["isAbove", "isBelow", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -13719,8 +12964,7 @@ pub enum MultipathState {
 }
 impl MultipathState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["standby", "active", "disabled", "dead", "unknown"];
+    pub const VALUES: &'static [&'static str] = &["standby", "active", "disabled", "dead", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -13773,8 +13017,7 @@ pub enum NetBIOSConfigInfoMode {
 }
 impl NetBIOSConfigInfoMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["unknown", "enabled", "disabled", "enabledViaDHCP"];
+    pub const VALUES: &'static [&'static str] = &["unknown", "enabled", "disabled", "enabledViaDHCP", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -13826,7 +13069,7 @@ pub enum NetIpConfigInfoIpAddressOrigin {
 }
 impl NetIpConfigInfoIpAddressOrigin {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["other", "manual", "dhcp", "linklayer", "random"];
+    pub const VALUES: &'static [&'static str] = &["other", "manual", "dhcp", "linklayer", "random", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -13885,15 +13128,7 @@ pub enum NetIpConfigInfoIpAddressStatus {
 }
 impl NetIpConfigInfoIpAddressStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "preferred",
-        "deprecated",
-        "invalid",
-        "inaccessible",
-        "unknown",
-        "tentative",
-        "duplicate",
-    ];
+    pub const VALUES: &'static [&'static str] = &["preferred", "deprecated", "invalid", "inaccessible", "unknown", "tentative", "duplicate", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -13952,7 +13187,7 @@ pub enum NetIpStackInfoEntryType {
 }
 impl NetIpStackInfoEntryType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["other", "invalid", "dynamic", "manual"];
+    pub const VALUES: &'static [&'static str] = &["other", "invalid", "dynamic", "manual", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14002,7 +13237,7 @@ pub enum NetIpStackInfoPreference {
 }
 impl NetIpStackInfoPreference {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["reserved", "low", "medium", "high"];
+    pub const VALUES: &'static [&'static str] = &["reserved", "low", "medium", "high", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14048,7 +13283,7 @@ pub enum NotSupportedDeviceForFTDeviceType {
 }
 impl NotSupportedDeviceForFTDeviceType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["virtualVmxnet3", "paraVirtualSCSIController"];
+    pub const VALUES: &'static [&'static str] = &["virtualVmxnet3", "paraVirtualSCSIController", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14088,7 +13323,7 @@ pub enum NumVirtualCpusIncompatibleReason {
 }
 impl NumVirtualCpusIncompatibleReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["recordReplay", "faultTolerance"];
+    pub const VALUES: &'static [&'static str] = &["recordReplay", "faultTolerance", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14128,7 +13363,7 @@ pub enum NvdimmInterleaveSetState {
 }
 impl NvdimmInterleaveSetState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["invalid", "active"];
+    pub const VALUES: &'static [&'static str] = &["invalid", "active", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14174,13 +13409,7 @@ pub enum NvdimmNamespaceDetailsHealthStatus {
 }
 impl NvdimmNamespaceDetailsHealthStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "normal",
-        "missing",
-        "labelMissing",
-        "interleaveBroken",
-        "labelInconsistent",
-    ];
+    pub const VALUES: &'static [&'static str] = &["normal", "missing", "labelMissing", "interleaveBroken", "labelInconsistent", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14231,7 +13460,7 @@ pub enum NvdimmNamespaceDetailsState {
 }
 impl NvdimmNamespaceDetailsState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["invalid", "notInUse", "inUse"];
+    pub const VALUES: &'static [&'static str] = &["invalid", "notInUse", "inUse", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14284,15 +13513,7 @@ pub enum NvdimmNamespaceHealthStatus {
 }
 impl NvdimmNamespaceHealthStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "normal",
-        "missing",
-        "labelMissing",
-        "interleaveBroken",
-        "labelInconsistent",
-        "bttCorrupt",
-        "badBlockSize",
-    ];
+    pub const VALUES: &'static [&'static str] = &["normal", "missing", "labelMissing", "interleaveBroken", "labelInconsistent", "bttCorrupt", "badBlockSize", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14349,7 +13570,7 @@ pub enum NvdimmNamespaceState {
 }
 impl NvdimmNamespaceState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["invalid", "notInUse", "inUse"];
+    pub const VALUES: &'static [&'static str] = &["invalid", "notInUse", "inUse", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14392,7 +13613,7 @@ pub enum NvdimmNamespaceType {
 }
 impl NvdimmNamespaceType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["blockNamespace", "persistentNamespace"];
+    pub const VALUES: &'static [&'static str] = &["blockNamespace", "persistentNamespace", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14432,7 +13653,7 @@ pub enum NvdimmNvdimmHealthInfoState {
 }
 impl NvdimmNvdimmHealthInfoState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["normal", "error"];
+    pub const VALUES: &'static [&'static str] = &["normal", "error", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14484,16 +13705,7 @@ pub enum NvdimmRangeType {
 }
 impl NvdimmRangeType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "volatileRange",
-        "persistentRange",
-        "controlRange",
-        "blockRange",
-        "volatileVirtualDiskRange",
-        "volatileVirtualCDRange",
-        "persistentVirtualDiskRange",
-        "persistentVirtualCDRange",
-    ];
+    pub const VALUES: &'static [&'static str] = &["volatileRange", "persistentRange", "controlRange", "blockRange", "volatileVirtualDiskRange", "volatileVirtualCDRange", "persistentVirtualDiskRange", "persistentVirtualCDRange", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14553,7 +13765,7 @@ pub enum ObjectUpdateKind {
 }
 impl ObjectUpdateKind {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["modify", "enter", "leave"];
+    pub const VALUES: &'static [&'static str] = &["modify", "enter", "leave", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14598,8 +13810,7 @@ pub enum OvfConsumerOstNodeType {
 }
 impl OvfConsumerOstNodeType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["envelope", "virtualSystem", "virtualSystemCollection"];
+    pub const VALUES: &'static [&'static str] = &["envelope", "virtualSystem", "virtualSystemCollection", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14658,18 +13869,7 @@ pub enum OvfCreateImportSpecParamsDiskProvisioningType {
 }
 impl OvfCreateImportSpecParamsDiskProvisioningType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "monolithicSparse",
-        "monolithicFlat",
-        "twoGbMaxExtentSparse",
-        "twoGbMaxExtentFlat",
-        "thin",
-        "thick",
-        "seSparse",
-        "eagerZeroedThick",
-        "sparse",
-        "flat",
-    ];
+    pub const VALUES: &'static [&'static str] = &["monolithicSparse", "monolithicFlat", "twoGbMaxExtentSparse", "twoGbMaxExtentFlat", "thin", "thick", "seSparse", "eagerZeroedThick", "sparse", "flat", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14719,10 +13919,7 @@ impl OvfCreateImportSpecParamsDiskProvisioningType {
         })
     }
 }
-crate::xml::enum_codec!(
-    OvfCreateImportSpecParamsDiskProvisioningType,
-    MonolithicSparse
-);
+crate::xml::enum_codec!(OvfCreateImportSpecParamsDiskProvisioningType, MonolithicSparse);
 
 /// Enum `PerfFormat` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -14736,7 +13933,7 @@ pub enum PerfFormat {
 }
 impl PerfFormat {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["normal", "csv"];
+    pub const VALUES: &'static [&'static str] = &["normal", "csv", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14778,7 +13975,7 @@ pub enum PerfStatsType {
 }
 impl PerfStatsType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["absolute", "delta", "rate"];
+    pub const VALUES: &'static [&'static str] = &["absolute", "delta", "rate", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14829,14 +14026,7 @@ pub enum PerfSummaryType {
 }
 impl PerfSummaryType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "average",
-        "maximum",
-        "minimum",
-        "latest",
-        "summation",
-        "none",
-    ];
+    pub const VALUES: &'static [&'static str] = &["average", "maximum", "minimum", "latest", "summation", "none", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -14914,23 +14104,7 @@ pub enum PerformanceManagerUnit {
 }
 impl PerformanceManagerUnit {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "percent",
-        "kiloBytes",
-        "megaBytes",
-        "megaHertz",
-        "number",
-        "microsecond",
-        "millisecond",
-        "second",
-        "kiloBytesPerSecond",
-        "megaBytesPerSecond",
-        "watt",
-        "joule",
-        "teraBytes",
-        "celsius",
-        "nanosecond",
-    ];
+    pub const VALUES: &'static [&'static str] = &["percent", "kiloBytes", "megaBytes", "megaHertz", "number", "microsecond", "millisecond", "second", "kiloBytesPerSecond", "megaBytesPerSecond", "watt", "joule", "teraBytes", "celsius", "nanosecond", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15009,7 +14183,7 @@ pub enum PhysicalNicResourcePoolSchedulerDisallowedReason {
 }
 impl PhysicalNicResourcePoolSchedulerDisallowedReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["userOptOut", "hardwareUnsupported"];
+    pub const VALUES: &'static [&'static str] = &["userOptOut", "hardwareUnsupported", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15047,7 +14221,7 @@ pub enum PhysicalNicVmDirectPathGen2SupportedMode {
 }
 impl PhysicalNicVmDirectPathGen2SupportedMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["upt"];
+    pub const VALUES: &'static [&'static str] = &["upt", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15086,7 +14260,7 @@ pub enum PlaceVmsXClusterSpecPlacementType {
 }
 impl PlaceVmsXClusterSpecPlacementType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["createAndPowerOn", "reconfigure", "relocate"];
+    pub const VALUES: &'static [&'static str] = &["createAndPowerOn", "reconfigure", "relocate", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15133,7 +14307,7 @@ pub enum PlacementAffinityRuleRuleScope {
 }
 impl PlacementAffinityRuleRuleScope {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["cluster", "host", "storagePod", "datastore"];
+    pub const VALUES: &'static [&'static str] = &["cluster", "host", "storagePod", "datastore", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15183,12 +14357,7 @@ pub enum PlacementAffinityRuleRuleType {
 }
 impl PlacementAffinityRuleRuleType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "affinity",
-        "antiAffinity",
-        "softAffinity",
-        "softAntiAffinity",
-    ];
+    pub const VALUES: &'static [&'static str] = &["affinity", "antiAffinity", "softAffinity", "softAntiAffinity", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15238,7 +14407,7 @@ pub enum PlacementSpecPlacementType {
 }
 impl PlacementSpecPlacementType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["create", "reconfigure", "relocate", "clone"];
+    pub const VALUES: &'static [&'static str] = &["create", "reconfigure", "relocate", "clone", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15288,8 +14457,7 @@ pub enum PortGroupConnecteeType {
 }
 impl PortGroupConnecteeType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["virtualMachine", "systemManagement", "host", "unknown"];
+    pub const VALUES: &'static [&'static str] = &["virtualMachine", "systemManagement", "host", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15337,7 +14505,7 @@ pub enum ProfileExecuteResultStatus {
 }
 impl ProfileExecuteResultStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["success", "needInput", "error"];
+    pub const VALUES: &'static [&'static str] = &["success", "needInput", "error", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15388,14 +14556,7 @@ pub enum ProfileNumericComparator {
 }
 impl ProfileNumericComparator {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "lessThan",
-        "lessThanEqual",
-        "equal",
-        "notEqual",
-        "greaterThanEqual",
-        "greaterThan",
-    ];
+    pub const VALUES: &'static [&'static str] = &["lessThan", "lessThanEqual", "equal", "notEqual", "greaterThanEqual", "greaterThan", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15453,13 +14614,7 @@ pub enum ProfileParameterMetadataRelationType {
 }
 impl ProfileParameterMetadataRelationType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "dynamic_relation",
-        "extensible_relation",
-        "localizable_relation",
-        "static_relation",
-        "validation_relation",
-    ];
+    pub const VALUES: &'static [&'static str] = &["dynamic_relation", "extensible_relation", "localizable_relation", "static_relation", "validation_relation", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15512,7 +14667,7 @@ pub enum PropertyChangeOp {
 }
 impl PropertyChangeOp {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["add", "remove", "assign", "indirectRemove"];
+    pub const VALUES: &'static [&'static str] = &["add", "remove", "assign", "indirectRemove", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15560,11 +14715,7 @@ pub enum QuarantineModeFaultFaultType {
 }
 impl QuarantineModeFaultFaultType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "NoCompatibleNonQuarantinedHost",
-        "CorrectionDisallowed",
-        "CorrectionImpact",
-    ];
+    pub const VALUES: &'static [&'static str] = &["NoCompatibleNonQuarantinedHost", "CorrectionDisallowed", "CorrectionImpact", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15609,7 +14760,7 @@ pub enum QuiesceMode {
 }
 impl QuiesceMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["application", "filesystem", "none"];
+    pub const VALUES: &'static [&'static str] = &["application", "filesystem", "none", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15720,44 +14871,7 @@ pub enum RecommendationReasonCode {
 }
 impl RecommendationReasonCode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "fairnessCpuAvg",
-        "fairnessMemAvg",
-        "jointAffin",
-        "antiAffin",
-        "hostMaint",
-        "enterStandby",
-        "reservationCpu",
-        "reservationMem",
-        "powerOnVm",
-        "powerSaving",
-        "increaseCapacity",
-        "checkResource",
-        "unreservedCapacity",
-        "vmHostHardAffinity",
-        "vmHostSoftAffinity",
-        "balanceDatastoreSpaceUsage",
-        "balanceDatastoreIOLoad",
-        "balanceDatastoreIOPSReservation",
-        "datastoreMaint",
-        "virtualDiskJointAffin",
-        "virtualDiskAntiAffin",
-        "datastoreSpaceOutage",
-        "storagePlacement",
-        "iolbDisabledInternal",
-        "xvmotionPlacement",
-        "networkBandwidthReservation",
-        "hostInDegradation",
-        "hostExitDegradation",
-        "maxVmsConstraint",
-        "ftConstraints",
-        "vmHostAffinityPolicy",
-        "vmHostAntiAffinityPolicy",
-        "vmAntiAffinityPolicy",
-        "balanceVsanUsage",
-        "ahPlacementOptimization",
-        "vmxUpgrade",
-    ];
+    pub const VALUES: &'static [&'static str] = &["fairnessCpuAvg", "fairnessMemAvg", "jointAffin", "antiAffin", "hostMaint", "enterStandby", "reservationCpu", "reservationMem", "powerOnVm", "powerSaving", "increaseCapacity", "checkResource", "unreservedCapacity", "vmHostHardAffinity", "vmHostSoftAffinity", "balanceDatastoreSpaceUsage", "balanceDatastoreIOLoad", "balanceDatastoreIOPSReservation", "datastoreMaint", "virtualDiskJointAffin", "virtualDiskAntiAffin", "datastoreSpaceOutage", "storagePlacement", "iolbDisabledInternal", "xvmotionPlacement", "networkBandwidthReservation", "hostInDegradation", "hostExitDegradation", "maxVmsConstraint", "ftConstraints", "vmHostAffinityPolicy", "vmHostAntiAffinityPolicy", "vmAntiAffinityPolicy", "balanceVsanUsage", "ahPlacementOptimization", "vmxUpgrade", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15897,7 +15011,7 @@ pub enum RecommendationType {
 }
 impl RecommendationType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["V1"];
+    pub const VALUES: &'static [&'static str] = &["V1", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15944,15 +15058,7 @@ pub enum ReplicationDiskConfigFaultReasonForFault {
 }
 impl ReplicationDiskConfigFaultReasonForFault {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "diskNotFound",
-        "diskTypeNotSupported",
-        "invalidDiskKey",
-        "invalidDiskReplicationId",
-        "duplicateDiskReplicationId",
-        "invalidPersistentFilePath",
-        "reconfigureDiskReplicationIdNotAllowed",
-    ];
+    pub const VALUES: &'static [&'static str] = &["diskNotFound", "diskTypeNotSupported", "invalidDiskKey", "invalidDiskReplicationId", "duplicateDiskReplicationId", "invalidPersistentFilePath", "reconfigureDiskReplicationIdNotAllowed", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -15962,9 +15068,7 @@ impl ReplicationDiskConfigFaultReasonForFault {
             Self::InvalidDiskReplicationId => "invalidDiskReplicationId",
             Self::DuplicateDiskReplicationId => "duplicateDiskReplicationId",
             Self::InvalidPersistentFilePath => "invalidPersistentFilePath",
-            Self::ReconfigureDiskReplicationIdNotAllowed => {
-                "reconfigureDiskReplicationIdNotAllowed"
-            }
+            Self::ReconfigureDiskReplicationIdNotAllowed => "reconfigureDiskReplicationIdNotAllowed",
             Self::Unrecognized(v) => v,
         }
     }
@@ -15977,9 +15081,7 @@ impl ReplicationDiskConfigFaultReasonForFault {
             "invalidDiskReplicationId" => Self::InvalidDiskReplicationId,
             "duplicateDiskReplicationId" => Self::DuplicateDiskReplicationId,
             "invalidPersistentFilePath" => Self::InvalidPersistentFilePath,
-            "reconfigureDiskReplicationIdNotAllowed" => {
-                Self::ReconfigureDiskReplicationIdNotAllowed
-            }
+            "reconfigureDiskReplicationIdNotAllowed" => Self::ReconfigureDiskReplicationIdNotAllowed,
             other => Self::Unrecognized(other.to_string()),
         }
     }
@@ -16041,25 +15143,7 @@ pub enum ReplicationVmConfigFaultReasonForFault {
 }
 impl ReplicationVmConfigFaultReasonForFault {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "incompatibleHwVersion",
-        "invalidVmReplicationId",
-        "invalidGenerationNumber",
-        "outOfBoundsRpoValue",
-        "invalidDestinationIpAddress",
-        "invalidDestinationPort",
-        "invalidExtraVmOptions",
-        "staleGenerationNumber",
-        "reconfigureVmReplicationIdNotAllowed",
-        "cannotRetrieveVmReplicationConfiguration",
-        "replicationAlreadyEnabled",
-        "invalidPriorConfiguration",
-        "replicationNotEnabled",
-        "replicationConfigurationFailed",
-        "encryptedVm",
-        "invalidThumbprint",
-        "incompatibleDevice",
-    ];
+    pub const VALUES: &'static [&'static str] = &["incompatibleHwVersion", "invalidVmReplicationId", "invalidGenerationNumber", "outOfBoundsRpoValue", "invalidDestinationIpAddress", "invalidDestinationPort", "invalidExtraVmOptions", "staleGenerationNumber", "reconfigureVmReplicationIdNotAllowed", "cannotRetrieveVmReplicationConfiguration", "replicationAlreadyEnabled", "invalidPriorConfiguration", "replicationNotEnabled", "replicationConfigurationFailed", "encryptedVm", "invalidThumbprint", "incompatibleDevice", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16072,9 +15156,7 @@ impl ReplicationVmConfigFaultReasonForFault {
             Self::InvalidExtraVmOptions => "invalidExtraVmOptions",
             Self::StaleGenerationNumber => "staleGenerationNumber",
             Self::ReconfigureVmReplicationIdNotAllowed => "reconfigureVmReplicationIdNotAllowed",
-            Self::CannotRetrieveVmReplicationConfiguration => {
-                "cannotRetrieveVmReplicationConfiguration"
-            }
+            Self::CannotRetrieveVmReplicationConfiguration => "cannotRetrieveVmReplicationConfiguration",
             Self::ReplicationAlreadyEnabled => "replicationAlreadyEnabled",
             Self::InvalidPriorConfiguration => "invalidPriorConfiguration",
             Self::ReplicationNotEnabled => "replicationNotEnabled",
@@ -16097,9 +15179,7 @@ impl ReplicationVmConfigFaultReasonForFault {
             "invalidExtraVmOptions" => Self::InvalidExtraVmOptions,
             "staleGenerationNumber" => Self::StaleGenerationNumber,
             "reconfigureVmReplicationIdNotAllowed" => Self::ReconfigureVmReplicationIdNotAllowed,
-            "cannotRetrieveVmReplicationConfiguration" => {
-                Self::CannotRetrieveVmReplicationConfiguration
-            }
+            "cannotRetrieveVmReplicationConfiguration" => Self::CannotRetrieveVmReplicationConfiguration,
             "replicationAlreadyEnabled" => Self::ReplicationAlreadyEnabled,
             "invalidPriorConfiguration" => Self::InvalidPriorConfiguration,
             "replicationNotEnabled" => Self::ReplicationNotEnabled,
@@ -16134,10 +15214,7 @@ impl ReplicationVmConfigFaultReasonForFault {
         })
     }
 }
-crate::xml::enum_codec!(
-    ReplicationVmConfigFaultReasonForFault,
-    IncompatibleHwVersion
-);
+crate::xml::enum_codec!(ReplicationVmConfigFaultReasonForFault, IncompatibleHwVersion);
 
 /// Enum `ReplicationVmFaultReasonForFault` of the vSphere API (since 5.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -16165,17 +15242,7 @@ pub enum ReplicationVmFaultReasonForFault {
 }
 impl ReplicationVmFaultReasonForFault {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "notConfigured",
-        "poweredOff",
-        "suspended",
-        "poweredOn",
-        "offlineReplicating",
-        "invalidState",
-        "invalidInstanceId",
-        "closeDiskError",
-        "groupExist",
-    ];
+    pub const VALUES: &'static [&'static str] = &["notConfigured", "poweredOff", "suspended", "poweredOn", "offlineReplicating", "invalidState", "invalidInstanceId", "closeDiskError", "groupExist", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16236,7 +15303,7 @@ pub enum ReplicationVmInProgressFaultActivity {
 }
 impl ReplicationVmInProgressFaultActivity {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["fullSync", "delta"];
+    pub const VALUES: &'static [&'static str] = &["fullSync", "delta", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16284,8 +15351,7 @@ pub enum ReplicationVmState {
 }
 impl ReplicationVmState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["none", "paused", "syncing", "idle", "active", "error"];
+    pub const VALUES: &'static [&'static str] = &["none", "paused", "syncing", "idle", "active", "error", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16337,7 +15403,7 @@ pub enum ResourceConfigSpecScaleSharesBehavior {
 }
 impl ResourceConfigSpecScaleSharesBehavior {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["disabled", "scaleCpuAndMemoryShares"];
+    pub const VALUES: &'static [&'static str] = &["disabled", "scaleCpuAndMemoryShares", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16379,7 +15445,7 @@ pub enum ScheduledHardwareUpgradeInfoHardwareUpgradePolicy {
 }
 impl ScheduledHardwareUpgradeInfoHardwareUpgradePolicy {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["never", "onSoftPowerOff", "always"];
+    pub const VALUES: &'static [&'static str] = &["never", "onSoftPowerOff", "always", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16426,7 +15492,7 @@ pub enum ScheduledHardwareUpgradeInfoHardwareUpgradeStatus {
 }
 impl ScheduledHardwareUpgradeInfoHardwareUpgradeStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["none", "pending", "success", "failed"];
+    pub const VALUES: &'static [&'static str] = &["none", "pending", "success", "failed", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16478,13 +15544,7 @@ pub enum ScsiDiskType {
 }
 impl ScsiDiskType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "native512",
-        "emulated512",
-        "native4k",
-        "SoftwareEmulated4k",
-        "unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["native512", "emulated512", "native4k", "SoftwareEmulated4k", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16537,12 +15597,7 @@ pub enum ScsiLunDescriptorQuality {
 }
 impl ScsiLunDescriptorQuality {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "highQuality",
-        "mediumQuality",
-        "lowQuality",
-        "unknownQuality",
-    ];
+    pub const VALUES: &'static [&'static str] = &["highQuality", "mediumQuality", "lowQuality", "unknownQuality", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16592,12 +15647,7 @@ pub enum ScsiLunLunReservationStatus {
 }
 impl ScsiLunLunReservationStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "LUN_RESERVED_UNKNOWN",
-        "LUN_RESERVED_YES",
-        "LUN_RESERVED_NO",
-        "LUN_RESERVED_NOT_SUPPORTED",
-    ];
+    pub const VALUES: &'static [&'static str] = &["LUN_RESERVED_UNKNOWN", "LUN_RESERVED_YES", "LUN_RESERVED_NO", "LUN_RESERVED_NOT_SUPPORTED", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16655,16 +15705,7 @@ pub enum ScsiLunState {
 }
 impl ScsiLunState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "unknownState",
-        "ok",
-        "error",
-        "off",
-        "quiesced",
-        "degraded",
-        "lostCommunication",
-        "timeout",
-    ];
+    pub const VALUES: &'static [&'static str] = &["unknownState", "ok", "error", "off", "quiesced", "degraded", "lostCommunication", "timeout", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16744,21 +15785,7 @@ pub enum ScsiLunType {
 }
 impl ScsiLunType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "disk",
-        "tape",
-        "printer",
-        "processor",
-        "worm",
-        "cdrom",
-        "scanner",
-        "opticalDevice",
-        "mediaChanger",
-        "communications",
-        "storageArrayController",
-        "enclosure",
-        "unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["disk", "tape", "printer", "processor", "worm", "cdrom", "scanner", "opticalDevice", "mediaChanger", "communications", "storageArrayController", "enclosure", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16833,11 +15860,7 @@ pub enum ScsiLunVStorageSupportStatus {
 }
 impl ScsiLunVStorageSupportStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "vStorageSupported",
-        "vStorageUnsupported",
-        "vStorageUnknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["vStorageSupported", "vStorageUnsupported", "vStorageUnknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16880,7 +15903,7 @@ pub enum SearchIndexPredicateArrayOperator {
 }
 impl SearchIndexPredicateArrayOperator {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["AllElements", "AnyElement"];
+    pub const VALUES: &'static [&'static str] = &["AllElements", "AnyElement", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -16936,18 +15959,7 @@ pub enum SearchIndexPredicateComparisonOperator {
 }
 impl SearchIndexPredicateComparisonOperator {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "Equal",
-        "NotEqual",
-        "Greater",
-        "GreaterOrEqual",
-        "Less",
-        "LessOrEqual",
-        "In",
-        "NotIn",
-        "Like",
-        "NotLike",
-    ];
+    pub const VALUES: &'static [&'static str] = &["Equal", "NotEqual", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "In", "NotIn", "Like", "NotLike", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17039,24 +16051,7 @@ pub enum SearchIndexQuerySpecResourceType {
 }
 impl SearchIndexQuerySpecResourceType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "ClusterComputeResource",
-        "ComputeResource",
-        "Datacenter",
-        "Datastore",
-        "DistributedVirtualPortgroup",
-        "DistributedVirtualSwitch",
-        "Folder",
-        "HostSystem",
-        "Network",
-        "OpaqueNetwork",
-        "ResourcePool",
-        "ServiceInstance",
-        "StoragePod",
-        "VirtualApp",
-        "VirtualMachine",
-        "VmwareDistributedVirtualSwitch",
-    ];
+    pub const VALUES: &'static [&'static str] = &["ClusterComputeResource", "ComputeResource", "Datacenter", "Datastore", "DistributedVirtualPortgroup", "DistributedVirtualSwitch", "Folder", "HostSystem", "Network", "OpaqueNetwork", "ResourcePool", "ServiceInstance", "StoragePod", "VirtualApp", "VirtualMachine", "VmwareDistributedVirtualSwitch", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17140,11 +16135,7 @@ pub enum SessionManagerGenericServiceTicketTicketType {
 }
 impl SessionManagerGenericServiceTicketTicketType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "HttpNfcServiceTicket",
-        "HostServiceTicket",
-        "VcServiceTicket",
-    ];
+    pub const VALUES: &'static [&'static str] = &["HttpNfcServiceTicket", "HostServiceTicket", "VcServiceTicket", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17173,10 +16164,7 @@ impl SessionManagerGenericServiceTicketTicketType {
         })
     }
 }
-crate::xml::enum_codec!(
-    SessionManagerGenericServiceTicketTicketType,
-    HttpNfcServiceTicket
-);
+crate::xml::enum_codec!(SessionManagerGenericServiceTicketTicketType, HttpNfcServiceTicket);
 
 /// Enum `SessionManagerHttpServiceRequestSpecMethod` of the vSphere API (since 5.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -17202,16 +16190,7 @@ pub enum SessionManagerHttpServiceRequestSpecMethod {
 }
 impl SessionManagerHttpServiceRequestSpecMethod {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "httpOptions",
-        "httpGet",
-        "httpHead",
-        "httpPost",
-        "httpPut",
-        "httpDelete",
-        "httpTrace",
-        "httpConnect",
-    ];
+    pub const VALUES: &'static [&'static str] = &["httpOptions", "httpGet", "httpHead", "httpPost", "httpPut", "httpDelete", "httpTrace", "httpConnect", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17273,7 +16252,7 @@ pub enum SharesLevel {
 }
 impl SharesLevel {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["low", "normal", "high", "custom"];
+    pub const VALUES: &'static [&'static str] = &["low", "normal", "high", "custom", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17321,7 +16300,7 @@ pub enum SimpleCommandEncoding {
 }
 impl SimpleCommandEncoding {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["CSV", "HEX", "STRING"];
+    pub const VALUES: &'static [&'static str] = &["CSV", "HEX", "STRING", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17368,8 +16347,7 @@ pub enum SlpDiscoveryMethod {
 }
 impl SlpDiscoveryMethod {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["slpDhcp", "slpAutoUnicast", "slpAutoMulticast", "slpManual"];
+    pub const VALUES: &'static [&'static str] = &["slpDhcp", "slpAutoUnicast", "slpAutoMulticast", "slpManual", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17421,13 +16399,7 @@ pub enum SoftwarePackageConstraint {
 }
 impl SoftwarePackageConstraint {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "equals",
-        "lessThan",
-        "lessThanEqual",
-        "greaterThanEqual",
-        "greaterThan",
-    ];
+    pub const VALUES: &'static [&'static str] = &["equals", "lessThan", "lessThanEqual", "greaterThanEqual", "greaterThan", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17478,7 +16450,7 @@ pub enum SoftwarePackageVibType {
 }
 impl SoftwarePackageVibType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["bootbank", "tools", "meta"];
+    pub const VALUES: &'static [&'static str] = &["bootbank", "tools", "meta", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17521,7 +16493,7 @@ pub enum StateAlarmOperator {
 }
 impl StateAlarmOperator {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["isEqual", "isUnequal"];
+    pub const VALUES: &'static [&'static str] = &["isEqual", "isUnequal", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17561,7 +16533,7 @@ pub enum StorageDrsPodConfigInfoBehavior {
 }
 impl StorageDrsPodConfigInfoBehavior {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["manual", "automated"];
+    pub const VALUES: &'static [&'static str] = &["manual", "automated", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17601,7 +16573,7 @@ pub enum StorageDrsSpaceLoadBalanceConfigSpaceThresholdMode {
 }
 impl StorageDrsSpaceLoadBalanceConfigSpaceThresholdMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["utilization", "freeSpace"];
+    pub const VALUES: &'static [&'static str] = &["utilization", "freeSpace", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17627,10 +16599,7 @@ impl StorageDrsSpaceLoadBalanceConfigSpaceThresholdMode {
         })
     }
 }
-crate::xml::enum_codec!(
-    StorageDrsSpaceLoadBalanceConfigSpaceThresholdMode,
-    Utilization
-);
+crate::xml::enum_codec!(StorageDrsSpaceLoadBalanceConfigSpaceThresholdMode, Utilization);
 
 /// Enum `StorageIORMThresholdMode` of the vSphere API (since 5.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -17644,7 +16613,7 @@ pub enum StorageIORMThresholdMode {
 }
 impl StorageIORMThresholdMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["automatic", "manual"];
+    pub const VALUES: &'static [&'static str] = &["automatic", "manual", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17688,7 +16657,7 @@ pub enum StoragePlacementSpecPlacementType {
 }
 impl StoragePlacementSpecPlacementType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["create", "reconfigure", "relocate", "clone"];
+    pub const VALUES: &'static [&'static str] = &["create", "reconfigure", "relocate", "clone", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17736,7 +16705,7 @@ pub enum TaskFilterSpecRecursionOption {
 }
 impl TaskFilterSpecRecursionOption {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["self", "children", "all"];
+    pub const VALUES: &'static [&'static str] = &["self", "children", "all", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17781,7 +16750,7 @@ pub enum TaskFilterSpecTimeOption {
 }
 impl TaskFilterSpecTimeOption {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["queuedTime", "startedTime", "completedTime"];
+    pub const VALUES: &'static [&'static str] = &["queuedTime", "startedTime", "completedTime", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17828,7 +16797,7 @@ pub enum TaskInfoState {
 }
 impl TaskInfoState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["queued", "running", "success", "error"];
+    pub const VALUES: &'static [&'static str] = &["queued", "running", "success", "error", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17874,7 +16843,7 @@ pub enum ThirdPartyLicenseAssignmentFailedReason {
 }
 impl ThirdPartyLicenseAssignmentFailedReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["licenseAssignmentFailed", "moduleNotInstalled"];
+    pub const VALUES: &'static [&'static str] = &["licenseAssignmentFailed", "moduleNotInstalled", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17900,10 +16869,7 @@ impl ThirdPartyLicenseAssignmentFailedReason {
         })
     }
 }
-crate::xml::enum_codec!(
-    ThirdPartyLicenseAssignmentFailedReason,
-    LicenseAssignmentFailed
-);
+crate::xml::enum_codec!(ThirdPartyLicenseAssignmentFailedReason, LicenseAssignmentFailed);
 
 /// Enum `UpgradePolicy` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -17917,7 +16883,7 @@ pub enum UpgradePolicy {
 }
 impl UpgradePolicy {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["manual", "upgradeAtPowerCycle"];
+    pub const VALUES: &'static [&'static str] = &["manual", "upgradeAtPowerCycle", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -17963,8 +16929,7 @@ pub enum VAppAutoStartAction {
 }
 impl VAppAutoStartAction {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["none", "powerOn", "powerOff", "guestShutdown", "suspend"];
+    pub const VALUES: &'static [&'static str] = &["none", "powerOn", "powerOff", "guestShutdown", "suspend", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18015,7 +16980,7 @@ pub enum VAppCloneSpecProvisioningType {
 }
 impl VAppCloneSpecProvisioningType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["sameAsSource", "thin", "thick"];
+    pub const VALUES: &'static [&'static str] = &["sameAsSource", "thin", "thick", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18058,7 +17023,7 @@ pub enum VAppIPAssignmentInfoAllocationSchemes {
 }
 impl VAppIPAssignmentInfoAllocationSchemes {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["dhcp", "ovfenv"];
+    pub const VALUES: &'static [&'static str] = &["dhcp", "ovfenv", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18102,12 +17067,7 @@ pub enum VAppIPAssignmentInfoIpAllocationPolicy {
 }
 impl VAppIPAssignmentInfoIpAllocationPolicy {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "dhcpPolicy",
-        "transientPolicy",
-        "fixedPolicy",
-        "fixedAllocatedPolicy",
-    ];
+    pub const VALUES: &'static [&'static str] = &["dhcpPolicy", "transientPolicy", "fixedPolicy", "fixedAllocatedPolicy", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18153,7 +17113,7 @@ pub enum VAppIPAssignmentInfoProtocols {
 }
 impl VAppIPAssignmentInfoProtocols {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["IPv4", "IPv6"];
+    pub const VALUES: &'static [&'static str] = &["IPv4", "IPv6", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18199,13 +17159,7 @@ pub enum VFlashModuleNotSupportedReason {
 }
 impl VFlashModuleNotSupportedReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "CacheModeNotSupported",
-        "CacheConsistencyTypeNotSupported",
-        "CacheBlockSizeNotSupported",
-        "CacheReservationNotSupported",
-        "DiskSizeNotSupported",
-    ];
+    pub const VALUES: &'static [&'static str] = &["CacheModeNotSupported", "CacheConsistencyTypeNotSupported", "CacheBlockSizeNotSupported", "CacheReservationNotSupported", "DiskSizeNotSupported", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18254,7 +17208,7 @@ pub enum VMotionCompatibilityType {
 }
 impl VMotionCompatibilityType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["cpu", "software"];
+    pub const VALUES: &'static [&'static str] = &["cpu", "software", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18298,12 +17252,7 @@ pub enum VMwareDVSTeamingMatchStatus {
 }
 impl VMwareDVSTeamingMatchStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "iphashMatch",
-        "nonIphashMatch",
-        "iphashMismatch",
-        "nonIphashMismatch",
-    ];
+    pub const VALUES: &'static [&'static str] = &["iphashMatch", "nonIphashMatch", "iphashMismatch", "nonIphashMismatch", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18351,7 +17300,7 @@ pub enum VMwareDVSVspanSessionEncapType {
 }
 impl VMwareDVSVspanSessionEncapType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["gre", "erspan2", "erspan3"];
+    pub const VALUES: &'static [&'static str] = &["gre", "erspan2", "erspan3", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18400,13 +17349,7 @@ pub enum VMwareDVSVspanSessionType {
 }
 impl VMwareDVSVspanSessionType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "mixedDestMirror",
-        "dvPortMirror",
-        "remoteMirrorSource",
-        "remoteMirrorDest",
-        "encapsulatedRemoteMirrorSource",
-    ];
+    pub const VALUES: &'static [&'static str] = &["mixedDestMirror", "dvPortMirror", "remoteMirrorSource", "remoteMirrorDest", "encapsulatedRemoteMirrorSource", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18455,7 +17398,7 @@ pub enum VMwareDvsLacpApiVersion {
 }
 impl VMwareDvsLacpApiVersion {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["singleLag", "multipleLag"];
+    pub const VALUES: &'static [&'static str] = &["singleLag", "multipleLag", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18531,28 +17474,7 @@ pub enum VMwareDvsLacpLoadBalanceAlgorithm {
 }
 impl VMwareDvsLacpLoadBalanceAlgorithm {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "srcMac",
-        "destMac",
-        "srcDestMac",
-        "destIpVlan",
-        "srcIpVlan",
-        "srcDestIpVlan",
-        "destTcpUdpPort",
-        "srcTcpUdpPort",
-        "srcDestTcpUdpPort",
-        "destIpTcpUdpPort",
-        "srcIpTcpUdpPort",
-        "srcDestIpTcpUdpPort",
-        "destIpTcpUdpPortVlan",
-        "srcIpTcpUdpPortVlan",
-        "srcDestIpTcpUdpPortVlan",
-        "destIp",
-        "srcIp",
-        "srcDestIp",
-        "vlan",
-        "srcPortId",
-    ];
+    pub const VALUES: &'static [&'static str] = &["srcMac", "destMac", "srcDestMac", "destIpVlan", "srcIpVlan", "srcDestIpVlan", "destTcpUdpPort", "srcTcpUdpPort", "srcDestTcpUdpPort", "destIpTcpUdpPort", "srcIpTcpUdpPort", "srcDestIpTcpUdpPort", "destIpTcpUdpPortVlan", "srcIpTcpUdpPortVlan", "srcDestIpTcpUdpPortVlan", "destIp", "srcIp", "srcDestIp", "vlan", "srcPortId", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18646,7 +17568,7 @@ pub enum VMwareDvsMulticastFilteringMode {
 }
 impl VMwareDvsMulticastFilteringMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["legacyFiltering", "snooping"];
+    pub const VALUES: &'static [&'static str] = &["legacyFiltering", "snooping", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18686,7 +17608,7 @@ pub enum VMwareUplinkLacpMode {
 }
 impl VMwareUplinkLacpMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["active", "passive"];
+    pub const VALUES: &'static [&'static str] = &["active", "passive", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18726,7 +17648,7 @@ pub enum VMwareUplinkLacpTimeoutMode {
 }
 impl VMwareUplinkLacpTimeoutMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["fast", "slow"];
+    pub const VALUES: &'static [&'static str] = &["fast", "slow", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18764,7 +17686,7 @@ pub enum VStorageObjectConsumptionType {
 }
 impl VStorageObjectConsumptionType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["disk"];
+    pub const VALUES: &'static [&'static str] = &["disk", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18805,12 +17727,7 @@ pub enum ValidateMigrationTestType {
 }
 impl ValidateMigrationTestType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "sourceTests",
-        "compatibilityTests",
-        "diskAccessibilityTests",
-        "resourceTests",
-    ];
+    pub const VALUES: &'static [&'static str] = &["sourceTests", "compatibilityTests", "diskAccessibilityTests", "resourceTests", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18858,7 +17775,7 @@ pub enum VchaClusterMode {
 }
 impl VchaClusterMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["enabled", "disabled", "maintenance"];
+    pub const VALUES: &'static [&'static str] = &["enabled", "disabled", "maintenance", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18903,7 +17820,7 @@ pub enum VchaClusterState {
 }
 impl VchaClusterState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["healthy", "degraded", "isolated"];
+    pub const VALUES: &'static [&'static str] = &["healthy", "degraded", "isolated", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18948,7 +17865,7 @@ pub enum VchaNodeRole {
 }
 impl VchaNodeRole {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["active", "passive", "witness"];
+    pub const VALUES: &'static [&'static str] = &["active", "passive", "witness", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -18991,7 +17908,7 @@ pub enum VchaNodeState {
 }
 impl VchaNodeState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["up", "down"];
+    pub const VALUES: &'static [&'static str] = &["up", "down", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19035,8 +17952,7 @@ pub enum VchaState {
 }
 impl VchaState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["configured", "notConfigured", "invalid", "prepared"];
+    pub const VALUES: &'static [&'static str] = &["configured", "notConfigured", "invalid", "prepared", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19106,22 +18022,7 @@ pub enum VimClusterVSANStretchedClusterConfigIssueEnum {
 }
 impl VimClusterVSANStretchedClusterConfigIssueEnum {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "ClusterWithoutOneWitnessHost",
-        "ClusterWithoutTwoDataFaultDomains",
-        "ClusterWithMultipleUnicastAgents",
-        "WitnessPreferredFaultDomainInvalid",
-        "WitnessPreferredFaultDomainNotExist",
-        "WitnessInsideVcCluster",
-        "WitnessFaultDomainInvalid",
-        "HostUnicastAgentUnset",
-        "WitnessWithNoDiskMapping",
-        "HostWithNoStretchedClusterSupport",
-        "HostWithInvalidUnicastAgent",
-        "SharedWitnessClusterDataHostNumExceed",
-        "SharedWitnessComponentLimitScaledDown",
-        "VSANStretchedClusterConfigIssueEnum_Unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["ClusterWithoutOneWitnessHost", "ClusterWithoutTwoDataFaultDomains", "ClusterWithMultipleUnicastAgents", "WitnessPreferredFaultDomainInvalid", "WitnessPreferredFaultDomainNotExist", "WitnessInsideVcCluster", "WitnessFaultDomainInvalid", "HostUnicastAgentUnset", "WitnessWithNoDiskMapping", "HostWithNoStretchedClusterSupport", "HostWithInvalidUnicastAgent", "SharedWitnessClusterDataHostNumExceed", "SharedWitnessComponentLimitScaledDown", "VSANStretchedClusterConfigIssueEnum_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19138,9 +18039,7 @@ impl VimClusterVSANStretchedClusterConfigIssueEnum {
             Self::HostWithInvalidUnicastAgent => "HostWithInvalidUnicastAgent",
             Self::SharedWitnessClusterDataHostNumExceed => "SharedWitnessClusterDataHostNumExceed",
             Self::SharedWitnessComponentLimitScaledDown => "SharedWitnessComponentLimitScaledDown",
-            Self::VSANStretchedClusterConfigIssueEnumUnknown => {
-                "VSANStretchedClusterConfigIssueEnum_Unknown"
-            }
+            Self::VSANStretchedClusterConfigIssueEnumUnknown => "VSANStretchedClusterConfigIssueEnum_Unknown",
             Self::Unrecognized(v) => v,
         }
     }
@@ -19160,9 +18059,7 @@ impl VimClusterVSANStretchedClusterConfigIssueEnum {
             "HostWithInvalidUnicastAgent" => Self::HostWithInvalidUnicastAgent,
             "SharedWitnessClusterDataHostNumExceed" => Self::SharedWitnessClusterDataHostNumExceed,
             "SharedWitnessComponentLimitScaledDown" => Self::SharedWitnessComponentLimitScaledDown,
-            "VSANStretchedClusterConfigIssueEnum_Unknown" => {
-                Self::VSANStretchedClusterConfigIssueEnumUnknown
-            }
+            "VSANStretchedClusterConfigIssueEnum_Unknown" => Self::VSANStretchedClusterConfigIssueEnumUnknown,
             other => Self::Unrecognized(other.to_string()),
         }
     }
@@ -19187,10 +18084,7 @@ impl VimClusterVSANStretchedClusterConfigIssueEnum {
         })
     }
 }
-crate::xml::enum_codec!(
-    VimClusterVSANStretchedClusterConfigIssueEnum,
-    ClusterWithoutOneWitnessHost
-);
+crate::xml::enum_codec!(VimClusterVSANStretchedClusterConfigIssueEnum, ClusterWithoutOneWitnessHost);
 
 /// Enum `VimClusterVsanDiskGroupCreationType` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -19210,13 +18104,7 @@ pub enum VimClusterVsanDiskGroupCreationType {
 }
 impl VimClusterVsanDiskGroupCreationType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "allflash",
-        "hybrid",
-        "vsandirect",
-        "pmem",
-        "VsanDiskGroupCreationType_Unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["allflash", "hybrid", "vsandirect", "pmem", "VsanDiskGroupCreationType_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19271,13 +18159,7 @@ pub enum VimVsanHostDiskMappingCreationType {
 }
 impl VimVsanHostDiskMappingCreationType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "hybrid",
-        "allFlash",
-        "vsandirect",
-        "pmem",
-        "DiskMappingCreationType_Unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["hybrid", "allFlash", "vsandirect", "pmem", "DiskMappingCreationType_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19328,7 +18210,7 @@ pub enum VimVsanHostTrafficType {
 }
 impl VimVsanHostTrafficType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["vsan", "witness", "TrafficType_Unknown"];
+    pub const VALUES: &'static [&'static str] = &["vsan", "witness", "TrafficType_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19373,7 +18255,7 @@ pub enum VimVsanVsanScanObjectsIssueType {
 }
 impl VimVsanVsanScanObjectsIssueType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["BROKEN_CHAIN", "LEAKED_OBJECT", "UNKNOWN"];
+    pub const VALUES: &'static [&'static str] = &["BROKEN_CHAIN", "LEAKED_OBJECT", "UNKNOWN", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19430,17 +18312,7 @@ pub enum VimVsanVsanVcsaDeploymentPhase {
 }
 impl VimVsanVsanVcsaDeploymentPhase {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "initializing",
-        "validation",
-        "vsanbootstrap",
-        "ovaunpack",
-        "vcsadeploy",
-        "vcconfig",
-        "done",
-        "failed",
-        "VsanVcsaDeploymentPhase_Unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["initializing", "validation", "vsanbootstrap", "ovaunpack", "vcsadeploy", "vcconfig", "done", "failed", "VsanVcsaDeploymentPhase_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19505,7 +18377,7 @@ pub enum VirtualAppVAppState {
 }
 impl VirtualAppVAppState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["started", "stopped", "starting", "stopping"];
+    pub const VALUES: &'static [&'static str] = &["started", "stopped", "starting", "stopping", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19551,7 +18423,7 @@ pub enum VirtualDeviceConfigSpecChangeMode {
 }
 impl VirtualDeviceConfigSpecChangeMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["fail", "skip"];
+    pub const VALUES: &'static [&'static str] = &["fail", "skip", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19593,7 +18465,7 @@ pub enum VirtualDeviceConfigSpecFileOperation {
 }
 impl VirtualDeviceConfigSpecFileOperation {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["create", "destroy", "replace"];
+    pub const VALUES: &'static [&'static str] = &["create", "destroy", "replace", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19638,7 +18510,7 @@ pub enum VirtualDeviceConfigSpecOperation {
 }
 impl VirtualDeviceConfigSpecOperation {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["add", "remove", "edit"];
+    pub const VALUES: &'static [&'static str] = &["add", "remove", "edit", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19683,7 +18555,7 @@ pub enum VirtualDeviceConnectInfoMigrateConnectOp {
 }
 impl VirtualDeviceConnectInfoMigrateConnectOp {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["connect", "disconnect", "unset"];
+    pub const VALUES: &'static [&'static str] = &["connect", "disconnect", "unset", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19730,8 +18602,7 @@ pub enum VirtualDeviceConnectInfoStatus {
 }
 impl VirtualDeviceConnectInfoStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["ok", "recoverableError", "unrecoverableError", "untried"];
+    pub const VALUES: &'static [&'static str] = &["ok", "recoverableError", "unrecoverableError", "untried", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19783,7 +18654,7 @@ pub enum VirtualDeviceFileExtension {
 }
 impl VirtualDeviceFileExtension {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["iso", "flp", "vmdk", "dsk", "rdm"];
+    pub const VALUES: &'static [&'static str] = &["iso", "flp", "vmdk", "dsk", "rdm", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19832,7 +18703,7 @@ pub enum VirtualDeviceURIBackingOptionDirection {
 }
 impl VirtualDeviceURIBackingOptionDirection {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["server", "client"];
+    pub const VALUES: &'static [&'static str] = &["server", "client", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19874,7 +18745,7 @@ pub enum VirtualDiskAdapterType {
 }
 impl VirtualDiskAdapterType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["ide", "busLogic", "lsiLogic"];
+    pub const VALUES: &'static [&'static str] = &["ide", "busLogic", "lsiLogic", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19917,7 +18788,7 @@ pub enum VirtualDiskCompatibilityMode {
 }
 impl VirtualDiskCompatibilityMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["virtualMode", "physicalMode"];
+    pub const VALUES: &'static [&'static str] = &["virtualMode", "physicalMode", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -19959,8 +18830,7 @@ pub enum VirtualDiskDeltaDiskFormat {
 }
 impl VirtualDiskDeltaDiskFormat {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["redoLogFormat", "nativeFormat", "seSparseFormat"];
+    pub const VALUES: &'static [&'static str] = &["redoLogFormat", "nativeFormat", "seSparseFormat", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20003,7 +18873,7 @@ pub enum VirtualDiskDeltaDiskFormatVariant {
 }
 impl VirtualDiskDeltaDiskFormatVariant {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["vmfsSparseVariant", "vsanSparseVariant"];
+    pub const VALUES: &'static [&'static str] = &["vmfsSparseVariant", "vsanSparseVariant", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20043,7 +18913,7 @@ pub enum VirtualDiskDiskChainBrokenIssue {
 }
 impl VirtualDiskDiskChainBrokenIssue {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["noIssue", "cidMismatch"];
+    pub const VALUES: &'static [&'static str] = &["noIssue", "cidMismatch", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20091,14 +18961,7 @@ pub enum VirtualDiskMode {
 }
 impl VirtualDiskMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "persistent",
-        "nonpersistent",
-        "undoable",
-        "independent_persistent",
-        "independent_nonpersistent",
-        "append",
-    ];
+    pub const VALUES: &'static [&'static str] = &["persistent", "nonpersistent", "undoable", "independent_persistent", "independent_nonpersistent", "append", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20152,7 +19015,7 @@ pub enum VirtualDiskRuleSpecRuleType {
 }
 impl VirtualDiskRuleSpecRuleType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["affinity", "antiAffinity", "disabled"];
+    pub const VALUES: &'static [&'static str] = &["affinity", "antiAffinity", "disabled", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20195,7 +19058,7 @@ pub enum VirtualDiskSharing {
 }
 impl VirtualDiskSharing {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["sharingNone", "sharingMultiWriter"];
+    pub const VALUES: &'static [&'static str] = &["sharingNone", "sharingMultiWriter", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20257,21 +19120,7 @@ pub enum VirtualDiskType {
 }
 impl VirtualDiskType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "preallocated",
-        "thin",
-        "seSparse",
-        "rdm",
-        "rdmp",
-        "raw",
-        "delta",
-        "sparse2Gb",
-        "thick2Gb",
-        "eagerZeroedThick",
-        "sparseMonolithic",
-        "flatMonolithic",
-        "thick",
-    ];
+    pub const VALUES: &'static [&'static str] = &["preallocated", "thin", "seSparse", "rdm", "rdmp", "raw", "delta", "sparse2Gb", "thick2Gb", "eagerZeroedThick", "sparseMonolithic", "flatMonolithic", "thick", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20344,7 +19193,7 @@ pub enum VirtualDiskVFlashCacheConfigInfoCacheConsistencyType {
 }
 impl VirtualDiskVFlashCacheConfigInfoCacheConsistencyType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["strong", "weak"];
+    pub const VALUES: &'static [&'static str] = &["strong", "weak", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20384,7 +19233,7 @@ pub enum VirtualDiskVFlashCacheConfigInfoCacheMode {
 }
 impl VirtualDiskVFlashCacheConfigInfoCacheMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["write_thru", "write_back"];
+    pub const VALUES: &'static [&'static str] = &["write_thru", "write_back", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20426,7 +19275,7 @@ pub enum VirtualEthernetCardLegacyNetworkDeviceName {
 }
 impl VirtualEthernetCardLegacyNetworkDeviceName {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["bridged", "nat", "hostonly"];
+    pub const VALUES: &'static [&'static str] = &["bridged", "nat", "hostonly", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20471,7 +19320,7 @@ pub enum VirtualEthernetCardMacType {
 }
 impl VirtualEthernetCardMacType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["manual", "generated", "assigned"];
+    pub const VALUES: &'static [&'static str] = &["manual", "generated", "assigned", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20514,7 +19363,7 @@ pub enum VirtualHardwareMotherboardLayout {
 }
 impl VirtualHardwareMotherboardLayout {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["i440bxHostBridge", "acpiHostBridges"];
+    pub const VALUES: &'static [&'static str] = &["i440bxHostBridge", "acpiHostBridges", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20556,8 +19405,7 @@ pub enum VirtualMachineAppHeartbeatStatusType {
 }
 impl VirtualMachineAppHeartbeatStatusType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["appStatusGray", "appStatusGreen", "appStatusRed"];
+    pub const VALUES: &'static [&'static str] = &["appStatusGray", "appStatusGreen", "appStatusRed", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20600,7 +19448,7 @@ pub enum VirtualMachineBootOptionsNetworkBootProtocolType {
 }
 impl VirtualMachineBootOptionsNetworkBootProtocolType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["ipv4", "ipv6"];
+    pub const VALUES: &'static [&'static str] = &["ipv4", "ipv6", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20638,7 +19486,7 @@ pub enum VirtualMachineCertThumbprintHashAlgorithm {
 }
 impl VirtualMachineCertThumbprintHashAlgorithm {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["sha256"];
+    pub const VALUES: &'static [&'static str] = &["sha256", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20675,7 +19523,7 @@ pub enum VirtualMachineCloneSpecTpmProvisionPolicy {
 }
 impl VirtualMachineCloneSpecTpmProvisionPolicy {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["copy", "replace"];
+    pub const VALUES: &'static [&'static str] = &["copy", "replace", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20717,7 +19565,7 @@ pub enum VirtualMachineConfigInfoNpivWwnType {
 }
 impl VirtualMachineConfigInfoNpivWwnType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["vc", "host", "external"];
+    pub const VALUES: &'static [&'static str] = &["vc", "host", "external", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20762,7 +19610,7 @@ pub enum VirtualMachineConfigInfoSwapPlacementType {
 }
 impl VirtualMachineConfigInfoSwapPlacementType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["inherit", "vmDirectory", "hostLocal"];
+    pub const VALUES: &'static [&'static str] = &["inherit", "vmDirectory", "hostLocal", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20807,11 +19655,7 @@ pub enum VirtualMachineConfigSpecEncryptedFtModes {
 }
 impl VirtualMachineConfigSpecEncryptedFtModes {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "ftEncryptionDisabled",
-        "ftEncryptionOpportunistic",
-        "ftEncryptionRequired",
-    ];
+    pub const VALUES: &'static [&'static str] = &["ftEncryptionDisabled", "ftEncryptionOpportunistic", "ftEncryptionRequired", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20840,10 +19684,7 @@ impl VirtualMachineConfigSpecEncryptedFtModes {
         })
     }
 }
-crate::xml::enum_codec!(
-    VirtualMachineConfigSpecEncryptedFtModes,
-    FtEncryptionDisabled
-);
+crate::xml::enum_codec!(VirtualMachineConfigSpecEncryptedFtModes, FtEncryptionDisabled);
 
 /// Enum `VirtualMachineConfigSpecEncryptedVMotionModes` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -20859,7 +19700,7 @@ pub enum VirtualMachineConfigSpecEncryptedVMotionModes {
 }
 impl VirtualMachineConfigSpecEncryptedVMotionModes {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["disabled", "opportunistic", "required"];
+    pub const VALUES: &'static [&'static str] = &["disabled", "opportunistic", "required", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20906,7 +19747,7 @@ pub enum VirtualMachineConfigSpecNpivWwnOp {
 }
 impl VirtualMachineConfigSpecNpivWwnOp {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["generate", "set", "remove", "extend"];
+    pub const VALUES: &'static [&'static str] = &["generate", "set", "remove", "extend", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -20958,13 +19799,7 @@ pub enum VirtualMachineConnectionState {
 }
 impl VirtualMachineConnectionState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "connected",
-        "disconnected",
-        "orphaned",
-        "inaccessible",
-        "invalid",
-    ];
+    pub const VALUES: &'static [&'static str] = &["connected", "disconnected", "orphaned", "inaccessible", "invalid", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -21013,7 +19848,7 @@ pub enum VirtualMachineCryptoState {
 }
 impl VirtualMachineCryptoState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["unlocked", "locked"];
+    pub const VALUES: &'static [&'static str] = &["unlocked", "locked", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -21043,8 +19878,7 @@ crate::xml::enum_codec!(VirtualMachineCryptoState, Unlocked);
 
 /// Enum `VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeStateVmDirectPathGen2InactiveReasonOther` of the vSphere API (since 4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeStateVmDirectPathGen2InactiveReasonOther
-{
+pub enum VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeStateVmDirectPathGen2InactiveReasonOther {
     /// `vmNptIncompatibleHost`
     VmNptIncompatibleHost,
     /// `vmNptIncompatibleNetwork`
@@ -21084,8 +19918,7 @@ crate::xml::enum_codec!(VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntim
 
 /// Enum `VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeStateVmDirectPathGen2InactiveReasonVm` of the vSphere API (since 4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeStateVmDirectPathGen2InactiveReasonVm
-{
+pub enum VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeStateVmDirectPathGen2InactiveReasonVm {
     /// `vmNptIncompatibleGuest`
     VmNptIncompatibleGuest,
     /// `vmNptIncompatibleGuestDriver`
@@ -21117,26 +19950,9 @@ pub enum VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeStateVmDirectP
     /// A value this client does not know (from a newer server).
     Unrecognized(String),
 }
-impl
-    VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeStateVmDirectPathGen2InactiveReasonVm
-{
+impl VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeStateVmDirectPathGen2InactiveReasonVm {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "vmNptIncompatibleGuest",
-        "vmNptIncompatibleGuestDriver",
-        "vmNptIncompatibleAdapterType",
-        "vmNptDisabledOrDisconnectedAdapter",
-        "vmNptIncompatibleAdapterFeatures",
-        "vmNptIncompatibleBackingType",
-        "vmNptInsufficientMemoryReservation",
-        "vmNptFaultToleranceOrRecordReplayConfigured",
-        "vmNptConflictingIOChainConfigured",
-        "vmNptMonitorBlocks",
-        "vmNptConflictingOperationInProgress",
-        "vmNptRuntimeError",
-        "vmNptOutOfIntrVector",
-        "vmNptVMCIActive",
-    ];
+    pub const VALUES: &'static [&'static str] = &["vmNptIncompatibleGuest", "vmNptIncompatibleGuestDriver", "vmNptIncompatibleAdapterType", "vmNptDisabledOrDisconnectedAdapter", "vmNptIncompatibleAdapterFeatures", "vmNptIncompatibleBackingType", "vmNptInsufficientMemoryReservation", "vmNptFaultToleranceOrRecordReplayConfigured", "vmNptConflictingIOChainConfigured", "vmNptMonitorBlocks", "vmNptConflictingOperationInProgress", "vmNptRuntimeError", "vmNptOutOfIntrVector", "vmNptVMCIActive", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -21147,9 +19963,7 @@ impl
             Self::VmNptIncompatibleAdapterFeatures => "vmNptIncompatibleAdapterFeatures",
             Self::VmNptIncompatibleBackingType => "vmNptIncompatibleBackingType",
             Self::VmNptInsufficientMemoryReservation => "vmNptInsufficientMemoryReservation",
-            Self::VmNptFaultToleranceOrRecordReplayConfigured => {
-                "vmNptFaultToleranceOrRecordReplayConfigured"
-            }
+            Self::VmNptFaultToleranceOrRecordReplayConfigured => "vmNptFaultToleranceOrRecordReplayConfigured",
             Self::VmNptConflictingIOChainConfigured => "vmNptConflictingIOChainConfigured",
             Self::VmNptMonitorBlocks => "vmNptMonitorBlocks",
             Self::VmNptConflictingOperationInProgress => "vmNptConflictingOperationInProgress",
@@ -21169,9 +19983,7 @@ impl
             "vmNptIncompatibleAdapterFeatures" => Self::VmNptIncompatibleAdapterFeatures,
             "vmNptIncompatibleBackingType" => Self::VmNptIncompatibleBackingType,
             "vmNptInsufficientMemoryReservation" => Self::VmNptInsufficientMemoryReservation,
-            "vmNptFaultToleranceOrRecordReplayConfigured" => {
-                Self::VmNptFaultToleranceOrRecordReplayConfigured
-            }
+            "vmNptFaultToleranceOrRecordReplayConfigured" => Self::VmNptFaultToleranceOrRecordReplayConfigured,
             "vmNptConflictingIOChainConfigured" => Self::VmNptConflictingIOChainConfigured,
             "vmNptMonitorBlocks" => Self::VmNptMonitorBlocks,
             "vmNptConflictingOperationInProgress" => Self::VmNptConflictingOperationInProgress,
@@ -21202,10 +20014,7 @@ impl
         })
     }
 }
-crate::xml::enum_codec!(
-    VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeStateVmDirectPathGen2InactiveReasonVm,
-    VmNptIncompatibleGuest
-);
+crate::xml::enum_codec!(VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeStateVmDirectPathGen2InactiveReasonVm, VmNptIncompatibleGuest);
 
 /// Enum `VirtualMachineFaultToleranceState` of the vSphere API (since 4.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -21227,14 +20036,7 @@ pub enum VirtualMachineFaultToleranceState {
 }
 impl VirtualMachineFaultToleranceState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "notConfigured",
-        "disabled",
-        "enabled",
-        "needSecondary",
-        "starting",
-        "running",
-    ];
+    pub const VALUES: &'static [&'static str] = &["notConfigured", "disabled", "enabled", "needSecondary", "starting", "running", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -21288,7 +20090,7 @@ pub enum VirtualMachineFaultToleranceType {
 }
 impl VirtualMachineFaultToleranceType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["unset", "recordReplay", "checkpointing"];
+    pub const VALUES: &'static [&'static str] = &["unset", "recordReplay", "checkpointing", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -21377,33 +20179,7 @@ pub enum VirtualMachineFileLayoutExFileType {
 }
 impl VirtualMachineFileLayoutExFileType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "config",
-        "extendedConfig",
-        "diskDescriptor",
-        "diskExtent",
-        "digestDescriptor",
-        "digestExtent",
-        "diskReplicationState",
-        "log",
-        "stat",
-        "namespaceData",
-        "dataSetsDiskModeStore",
-        "dataSetsVmModeStore",
-        "nvram",
-        "snapshotData",
-        "snapshotMemory",
-        "snapshotList",
-        "snapshotManifestList",
-        "suspend",
-        "suspendMemory",
-        "swap",
-        "uwswap",
-        "core",
-        "screenshot",
-        "ftMetadata",
-        "guestCustomization",
-    ];
+    pub const VALUES: &'static [&'static str] = &["config", "extendedConfig", "diskDescriptor", "diskExtent", "digestDescriptor", "digestExtent", "diskReplicationState", "log", "stat", "namespaceData", "dataSetsDiskModeStore", "dataSetsVmModeStore", "nvram", "snapshotData", "snapshotMemory", "snapshotList", "snapshotManifestList", "suspend", "suspendMemory", "swap", "uwswap", "core", "screenshot", "ftMetadata", "guestCustomization", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -21514,7 +20290,7 @@ pub enum VirtualMachineFlagInfoMonitorType {
 }
 impl VirtualMachineFlagInfoMonitorType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["release", "debug", "stats"];
+    pub const VALUES: &'static [&'static str] = &["release", "debug", "stats", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -21559,7 +20335,7 @@ pub enum VirtualMachineFlagInfoVirtualExecUsage {
 }
 impl VirtualMachineFlagInfoVirtualExecUsage {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["hvAuto", "hvOn", "hvOff"];
+    pub const VALUES: &'static [&'static str] = &["hvAuto", "hvOn", "hvOff", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -21604,7 +20380,7 @@ pub enum VirtualMachineFlagInfoVirtualMmuUsage {
 }
 impl VirtualMachineFlagInfoVirtualMmuUsage {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["automatic", "on", "off"];
+    pub const VALUES: &'static [&'static str] = &["automatic", "on", "off", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -21649,7 +20425,7 @@ pub enum VirtualMachineForkConfigInfoChildType {
 }
 impl VirtualMachineForkConfigInfoChildType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["none", "persistent", "nonpersistent"];
+    pub const VALUES: &'static [&'static str] = &["none", "persistent", "nonpersistent", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -21692,7 +20468,7 @@ pub enum VirtualMachineGuestArchitecture {
 }
 impl VirtualMachineGuestArchitecture {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["x86", "arm"];
+    pub const VALUES: &'static [&'static str] = &["x86", "arm", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -21740,14 +20516,7 @@ pub enum VirtualMachineGuestOsFamily {
 }
 impl VirtualMachineGuestOsFamily {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "windowsGuest",
-        "linuxGuest",
-        "netwareGuest",
-        "solarisGuest",
-        "darwinGuestFamily",
-        "otherGuestFamily",
-    ];
+    pub const VALUES: &'static [&'static str] = &["windowsGuest", "linuxGuest", "netwareGuest", "solarisGuest", "darwinGuestFamily", "otherGuestFamily", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -22215,218 +20984,7 @@ pub enum VirtualMachineGuestOsIdentifier {
 }
 impl VirtualMachineGuestOsIdentifier {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "dosGuest",
-        "win31Guest",
-        "win95Guest",
-        "win98Guest",
-        "winMeGuest",
-        "winNTGuest",
-        "win2000ProGuest",
-        "win2000ServGuest",
-        "win2000AdvServGuest",
-        "winXPHomeGuest",
-        "winXPProGuest",
-        "winXPPro64Guest",
-        "winNetWebGuest",
-        "winNetStandardGuest",
-        "winNetEnterpriseGuest",
-        "winNetDatacenterGuest",
-        "winNetBusinessGuest",
-        "winNetStandard64Guest",
-        "winNetEnterprise64Guest",
-        "winLonghornGuest",
-        "winLonghorn64Guest",
-        "winNetDatacenter64Guest",
-        "winVistaGuest",
-        "winVista64Guest",
-        "windows7Guest",
-        "windows7_64Guest",
-        "windows7Server64Guest",
-        "windows8Guest",
-        "windows8_64Guest",
-        "windows8Server64Guest",
-        "windows9Guest",
-        "windows9_64Guest",
-        "windows9Server64Guest",
-        "windows11_64Guest",
-        "windows12_64Guest",
-        "windowsHyperVGuest",
-        "windows2019srv_64Guest",
-        "windows2019srvNext_64Guest",
-        "windows2022srvNext_64Guest",
-        "freebsdGuest",
-        "freebsd64Guest",
-        "freebsd11Guest",
-        "freebsd11_64Guest",
-        "freebsd12Guest",
-        "freebsd12_64Guest",
-        "freebsd13Guest",
-        "freebsd13_64Guest",
-        "freebsd14Guest",
-        "freebsd14_64Guest",
-        "freebsd15Guest",
-        "freebsd15_64Guest",
-        "redhatGuest",
-        "rhel2Guest",
-        "rhel3Guest",
-        "rhel3_64Guest",
-        "rhel4Guest",
-        "rhel4_64Guest",
-        "rhel5Guest",
-        "rhel5_64Guest",
-        "rhel6Guest",
-        "rhel6_64Guest",
-        "rhel7Guest",
-        "rhel7_64Guest",
-        "rhel8_64Guest",
-        "rhel9_64Guest",
-        "rhel10_64Guest",
-        "centosGuest",
-        "centos64Guest",
-        "centos6Guest",
-        "centos6_64Guest",
-        "centos7Guest",
-        "centos7_64Guest",
-        "centos8_64Guest",
-        "centos9_64Guest",
-        "oracleLinuxGuest",
-        "oracleLinux64Guest",
-        "oracleLinux6Guest",
-        "oracleLinux6_64Guest",
-        "oracleLinux7Guest",
-        "oracleLinux7_64Guest",
-        "oracleLinux8_64Guest",
-        "oracleLinux9_64Guest",
-        "oracleLinux10_64Guest",
-        "suseGuest",
-        "suse64Guest",
-        "slesGuest",
-        "sles64Guest",
-        "sles10Guest",
-        "sles10_64Guest",
-        "sles11Guest",
-        "sles11_64Guest",
-        "sles12Guest",
-        "sles12_64Guest",
-        "sles15_64Guest",
-        "sles16_64Guest",
-        "nld9Guest",
-        "oesGuest",
-        "sjdsGuest",
-        "mandrakeGuest",
-        "mandrivaGuest",
-        "mandriva64Guest",
-        "turboLinuxGuest",
-        "turboLinux64Guest",
-        "ubuntuGuest",
-        "ubuntu64Guest",
-        "debian4Guest",
-        "debian4_64Guest",
-        "debian5Guest",
-        "debian5_64Guest",
-        "debian6Guest",
-        "debian6_64Guest",
-        "debian7Guest",
-        "debian7_64Guest",
-        "debian8Guest",
-        "debian8_64Guest",
-        "debian9Guest",
-        "debian9_64Guest",
-        "debian10Guest",
-        "debian10_64Guest",
-        "debian11Guest",
-        "debian11_64Guest",
-        "debian12Guest",
-        "debian12_64Guest",
-        "debian13Guest",
-        "debian13_64Guest",
-        "asianux3Guest",
-        "asianux3_64Guest",
-        "asianux4Guest",
-        "asianux4_64Guest",
-        "asianux5_64Guest",
-        "asianux7_64Guest",
-        "asianux8_64Guest",
-        "asianux9_64Guest",
-        "miraclelinux_64Guest",
-        "pardus_64Guest",
-        "opensuseGuest",
-        "opensuse64Guest",
-        "fedoraGuest",
-        "fedora64Guest",
-        "coreos64Guest",
-        "vmwarePhoton64Guest",
-        "other24xLinuxGuest",
-        "other26xLinuxGuest",
-        "otherLinuxGuest",
-        "other3xLinuxGuest",
-        "other4xLinuxGuest",
-        "other5xLinuxGuest",
-        "other6xLinuxGuest",
-        "other7xLinuxGuest",
-        "genericLinuxGuest",
-        "other24xLinux64Guest",
-        "other26xLinux64Guest",
-        "other3xLinux64Guest",
-        "other4xLinux64Guest",
-        "other5xLinux64Guest",
-        "other6xLinux64Guest",
-        "other7xLinux64Guest",
-        "otherLinux64Guest",
-        "solaris6Guest",
-        "solaris7Guest",
-        "solaris8Guest",
-        "solaris9Guest",
-        "solaris10Guest",
-        "solaris10_64Guest",
-        "solaris11_64Guest",
-        "fusionos_64Guest",
-        "prolinux_64Guest",
-        "kylinlinux_64Guest",
-        "os2Guest",
-        "eComStationGuest",
-        "eComStation2Guest",
-        "netware4Guest",
-        "netware5Guest",
-        "netware6Guest",
-        "openServer5Guest",
-        "openServer6Guest",
-        "unixWare7Guest",
-        "darwinGuest",
-        "darwin64Guest",
-        "darwin10Guest",
-        "darwin10_64Guest",
-        "darwin11Guest",
-        "darwin11_64Guest",
-        "darwin12_64Guest",
-        "darwin13_64Guest",
-        "darwin14_64Guest",
-        "darwin15_64Guest",
-        "darwin16_64Guest",
-        "darwin17_64Guest",
-        "darwin18_64Guest",
-        "darwin19_64Guest",
-        "darwin20_64Guest",
-        "darwin21_64Guest",
-        "darwin22_64Guest",
-        "darwin23_64Guest",
-        "vmkernelGuest",
-        "vmkernel5Guest",
-        "vmkernel6Guest",
-        "vmkernel65Guest",
-        "vmkernel7Guest",
-        "vmkernel8Guest",
-        "vmkernel9Guest",
-        "amazonlinux2_64Guest",
-        "amazonlinux3_64Guest",
-        "crxPod1Guest",
-        "crxSys1Guest",
-        "rockylinux_64Guest",
-        "almalinux_64Guest",
-        "otherGuest",
-        "otherGuest64",
-    ];
+    pub const VALUES: &'static [&'static str] = &["dosGuest", "win31Guest", "win95Guest", "win98Guest", "winMeGuest", "winNTGuest", "win2000ProGuest", "win2000ServGuest", "win2000AdvServGuest", "winXPHomeGuest", "winXPProGuest", "winXPPro64Guest", "winNetWebGuest", "winNetStandardGuest", "winNetEnterpriseGuest", "winNetDatacenterGuest", "winNetBusinessGuest", "winNetStandard64Guest", "winNetEnterprise64Guest", "winLonghornGuest", "winLonghorn64Guest", "winNetDatacenter64Guest", "winVistaGuest", "winVista64Guest", "windows7Guest", "windows7_64Guest", "windows7Server64Guest", "windows8Guest", "windows8_64Guest", "windows8Server64Guest", "windows9Guest", "windows9_64Guest", "windows9Server64Guest", "windows11_64Guest", "windows12_64Guest", "windowsHyperVGuest", "windows2019srv_64Guest", "windows2019srvNext_64Guest", "windows2022srvNext_64Guest", "freebsdGuest", "freebsd64Guest", "freebsd11Guest", "freebsd11_64Guest", "freebsd12Guest", "freebsd12_64Guest", "freebsd13Guest", "freebsd13_64Guest", "freebsd14Guest", "freebsd14_64Guest", "freebsd15Guest", "freebsd15_64Guest", "redhatGuest", "rhel2Guest", "rhel3Guest", "rhel3_64Guest", "rhel4Guest", "rhel4_64Guest", "rhel5Guest", "rhel5_64Guest", "rhel6Guest", "rhel6_64Guest", "rhel7Guest", "rhel7_64Guest", "rhel8_64Guest", "rhel9_64Guest", "rhel10_64Guest", "centosGuest", "centos64Guest", "centos6Guest", "centos6_64Guest", "centos7Guest", "centos7_64Guest", "centos8_64Guest", "centos9_64Guest", "oracleLinuxGuest", "oracleLinux64Guest", "oracleLinux6Guest", "oracleLinux6_64Guest", "oracleLinux7Guest", "oracleLinux7_64Guest", "oracleLinux8_64Guest", "oracleLinux9_64Guest", "oracleLinux10_64Guest", "suseGuest", "suse64Guest", "slesGuest", "sles64Guest", "sles10Guest", "sles10_64Guest", "sles11Guest", "sles11_64Guest", "sles12Guest", "sles12_64Guest", "sles15_64Guest", "sles16_64Guest", "nld9Guest", "oesGuest", "sjdsGuest", "mandrakeGuest", "mandrivaGuest", "mandriva64Guest", "turboLinuxGuest", "turboLinux64Guest", "ubuntuGuest", "ubuntu64Guest", "debian4Guest", "debian4_64Guest", "debian5Guest", "debian5_64Guest", "debian6Guest", "debian6_64Guest", "debian7Guest", "debian7_64Guest", "debian8Guest", "debian8_64Guest", "debian9Guest", "debian9_64Guest", "debian10Guest", "debian10_64Guest", "debian11Guest", "debian11_64Guest", "debian12Guest", "debian12_64Guest", "debian13Guest", "debian13_64Guest", "asianux3Guest", "asianux3_64Guest", "asianux4Guest", "asianux4_64Guest", "asianux5_64Guest", "asianux7_64Guest", "asianux8_64Guest", "asianux9_64Guest", "miraclelinux_64Guest", "pardus_64Guest", "opensuseGuest", "opensuse64Guest", "fedoraGuest", "fedora64Guest", "coreos64Guest", "vmwarePhoton64Guest", "other24xLinuxGuest", "other26xLinuxGuest", "otherLinuxGuest", "other3xLinuxGuest", "other4xLinuxGuest", "other5xLinuxGuest", "other6xLinuxGuest", "other7xLinuxGuest", "genericLinuxGuest", "other24xLinux64Guest", "other26xLinux64Guest", "other3xLinux64Guest", "other4xLinux64Guest", "other5xLinux64Guest", "other6xLinux64Guest", "other7xLinux64Guest", "otherLinux64Guest", "solaris6Guest", "solaris7Guest", "solaris8Guest", "solaris9Guest", "solaris10Guest", "solaris10_64Guest", "solaris11_64Guest", "fusionos_64Guest", "prolinux_64Guest", "kylinlinux_64Guest", "os2Guest", "eComStationGuest", "eComStation2Guest", "netware4Guest", "netware5Guest", "netware6Guest", "openServer5Guest", "openServer6Guest", "unixWare7Guest", "darwinGuest", "darwin64Guest", "darwin10Guest", "darwin10_64Guest", "darwin11Guest", "darwin11_64Guest", "darwin12_64Guest", "darwin13_64Guest", "darwin14_64Guest", "darwin15_64Guest", "darwin16_64Guest", "darwin17_64Guest", "darwin18_64Guest", "darwin19_64Guest", "darwin20_64Guest", "darwin21_64Guest", "darwin22_64Guest", "darwin23_64Guest", "vmkernelGuest", "vmkernel5Guest", "vmkernel6Guest", "vmkernel65Guest", "vmkernel7Guest", "vmkernel8Guest", "vmkernel9Guest", "amazonlinux2_64Guest", "amazonlinux3_64Guest", "crxPod1Guest", "crxSys1Guest", "rockylinux_64Guest", "almalinux_64Guest", "otherGuest", "otherGuest64", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23098,14 +21656,7 @@ pub enum VirtualMachineGuestState {
 }
 impl VirtualMachineGuestState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "running",
-        "shuttingDown",
-        "resetting",
-        "standby",
-        "notRunning",
-        "unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["running", "shuttingDown", "resetting", "standby", "notRunning", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23159,7 +21710,7 @@ pub enum VirtualMachineHtSharing {
 }
 impl VirtualMachineHtSharing {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["any", "none", "internal"];
+    pub const VALUES: &'static [&'static str] = &["any", "none", "internal", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23204,7 +21755,7 @@ pub enum VirtualMachineMemoryAllocationPolicy {
 }
 impl VirtualMachineMemoryAllocationPolicy {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["swapNone", "swapSome", "swapMost"];
+    pub const VALUES: &'static [&'static str] = &["swapNone", "swapSome", "swapMost", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23247,7 +21798,7 @@ pub enum VirtualMachineMetadataManagerVmMetadataOp {
 }
 impl VirtualMachineMetadataManagerVmMetadataOp {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["Update", "Remove"];
+    pub const VALUES: &'static [&'static str] = &["Update", "Remove", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23285,7 +21836,7 @@ pub enum VirtualMachineMetadataManagerVmMetadataOwnerOwner {
 }
 impl VirtualMachineMetadataManagerVmMetadataOwnerOwner {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["ComVmwareVsphereHA"];
+    pub const VALUES: &'static [&'static str] = &["ComVmwareVsphereHA", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23308,10 +21859,7 @@ impl VirtualMachineMetadataManagerVmMetadataOwnerOwner {
         })
     }
 }
-crate::xml::enum_codec!(
-    VirtualMachineMetadataManagerVmMetadataOwnerOwner,
-    ComVmwareVsphereHA
-);
+crate::xml::enum_codec!(VirtualMachineMetadataManagerVmMetadataOwnerOwner, ComVmwareVsphereHA);
 
 /// Enum `VirtualMachineMovePriority` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -23327,7 +21875,7 @@ pub enum VirtualMachineMovePriority {
 }
 impl VirtualMachineMovePriority {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["lowPriority", "highPriority", "defaultPriority"];
+    pub const VALUES: &'static [&'static str] = &["lowPriority", "highPriority", "defaultPriority", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23380,15 +21928,7 @@ pub enum VirtualMachineNeedSecondaryReason {
 }
 impl VirtualMachineNeedSecondaryReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "initializing",
-        "divergence",
-        "lostConnection",
-        "partialHardwareFailure",
-        "userAction",
-        "checkpointError",
-        "other",
-    ];
+    pub const VALUES: &'static [&'static str] = &["initializing", "divergence", "lostConnection", "partialHardwareFailure", "userAction", "checkpointError", "other", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23447,7 +21987,7 @@ pub enum VirtualMachinePowerOffBehavior {
 }
 impl VirtualMachinePowerOffBehavior {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["powerOff", "revert", "prompt", "take"];
+    pub const VALUES: &'static [&'static str] = &["powerOff", "revert", "prompt", "take", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23495,7 +22035,7 @@ pub enum VirtualMachinePowerOpType {
 }
 impl VirtualMachinePowerOpType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["soft", "hard", "preset"];
+    pub const VALUES: &'static [&'static str] = &["soft", "hard", "preset", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23540,7 +22080,7 @@ pub enum VirtualMachinePowerState {
 }
 impl VirtualMachinePowerState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["poweredOff", "poweredOn", "suspended"];
+    pub const VALUES: &'static [&'static str] = &["poweredOff", "poweredOn", "suspended", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23585,7 +22125,7 @@ pub enum VirtualMachineRecordReplayState {
 }
 impl VirtualMachineRecordReplayState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["recording", "replaying", "inactive"];
+    pub const VALUES: &'static [&'static str] = &["recording", "replaying", "inactive", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23634,13 +22174,7 @@ pub enum VirtualMachineRelocateDiskMoveOptions {
 }
 impl VirtualMachineRelocateDiskMoveOptions {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "moveAllDiskBackingsAndAllowSharing",
-        "moveAllDiskBackingsAndDisallowSharing",
-        "moveChildMostDiskBacking",
-        "createNewChildDiskBacking",
-        "moveAllDiskBackingsAndConsolidate",
-    ];
+    pub const VALUES: &'static [&'static str] = &["moveAllDiskBackingsAndAllowSharing", "moveAllDiskBackingsAndDisallowSharing", "moveChildMostDiskBacking", "createNewChildDiskBacking", "moveAllDiskBackingsAndConsolidate", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23675,10 +22209,7 @@ impl VirtualMachineRelocateDiskMoveOptions {
         })
     }
 }
-crate::xml::enum_codec!(
-    VirtualMachineRelocateDiskMoveOptions,
-    MoveAllDiskBackingsAndAllowSharing
-);
+crate::xml::enum_codec!(VirtualMachineRelocateDiskMoveOptions, MoveAllDiskBackingsAndAllowSharing);
 
 /// Enum `VirtualMachineRelocateTransformation` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -23692,7 +22223,7 @@ pub enum VirtualMachineRelocateTransformation {
 }
 impl VirtualMachineRelocateTransformation {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["flat", "sparse"];
+    pub const VALUES: &'static [&'static str] = &["flat", "sparse", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23752,20 +22283,7 @@ pub enum VirtualMachineScsiPassthroughType {
 }
 impl VirtualMachineScsiPassthroughType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "disk",
-        "tape",
-        "printer",
-        "processor",
-        "worm",
-        "cdrom",
-        "scanner",
-        "optical",
-        "media",
-        "com",
-        "raid",
-        "unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["disk", "tape", "printer", "processor", "worm", "cdrom", "scanner", "optical", "media", "com", "raid", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23835,7 +22353,7 @@ pub enum VirtualMachineSgxInfoFlcModes {
 }
 impl VirtualMachineSgxInfoFlcModes {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["locked", "unlocked"];
+    pub const VALUES: &'static [&'static str] = &["locked", "unlocked", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23875,7 +22393,7 @@ pub enum VirtualMachineStandbyActionType {
 }
 impl VirtualMachineStandbyActionType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["checkpoint", "powerOnSuspend"];
+    pub const VALUES: &'static [&'static str] = &["checkpoint", "powerOnSuspend", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23915,7 +22433,7 @@ pub enum VirtualMachineTargetInfoConfigurationTag {
 }
 impl VirtualMachineTargetInfoConfigurationTag {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["compliant", "clusterWide"];
+    pub const VALUES: &'static [&'static str] = &["compliant", "clusterWide", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -23963,14 +22481,7 @@ pub enum VirtualMachineTicketType {
 }
 impl VirtualMachineTicketType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "mks",
-        "device",
-        "guestControl",
-        "webmks",
-        "guestIntegrity",
-        "webRemoteDevice",
-    ];
+    pub const VALUES: &'static [&'static str] = &["mks", "device", "guestControl", "webmks", "guestIntegrity", "webRemoteDevice", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24028,13 +22539,7 @@ pub enum VirtualMachineToolsInstallType {
 }
 impl VirtualMachineToolsInstallType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "guestToolsTypeUnknown",
-        "guestToolsTypeMSI",
-        "guestToolsTypeTar",
-        "guestToolsTypeOSP",
-        "guestToolsTypeOpenVMTools",
-    ];
+    pub const VALUES: &'static [&'static str] = &["guestToolsTypeUnknown", "guestToolsTypeMSI", "guestToolsTypeTar", "guestToolsTypeOSP", "guestToolsTypeOpenVMTools", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24085,11 +22590,7 @@ pub enum VirtualMachineToolsRunningStatus {
 }
 impl VirtualMachineToolsRunningStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "guestToolsNotRunning",
-        "guestToolsRunning",
-        "guestToolsExecutingScripts",
-    ];
+    pub const VALUES: &'static [&'static str] = &["guestToolsNotRunning", "guestToolsRunning", "guestToolsExecutingScripts", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24136,12 +22637,7 @@ pub enum VirtualMachineToolsStatus {
 }
 impl VirtualMachineToolsStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "toolsNotInstalled",
-        "toolsNotRunning",
-        "toolsOld",
-        "toolsOk",
-    ];
+    pub const VALUES: &'static [&'static str] = &["toolsNotInstalled", "toolsNotRunning", "toolsOld", "toolsOk", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24201,17 +22697,7 @@ pub enum VirtualMachineToolsVersionStatus {
 }
 impl VirtualMachineToolsVersionStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "guestToolsNotInstalled",
-        "guestToolsNeedUpgrade",
-        "guestToolsCurrent",
-        "guestToolsUnmanaged",
-        "guestToolsTooOld",
-        "guestToolsSupportedOld",
-        "guestToolsSupportedNew",
-        "guestToolsTooNew",
-        "guestToolsBlacklisted",
-    ];
+    pub const VALUES: &'static [&'static str] = &["guestToolsNotInstalled", "guestToolsNeedUpgrade", "guestToolsCurrent", "guestToolsUnmanaged", "guestToolsTooOld", "guestToolsSupportedOld", "guestToolsSupportedNew", "guestToolsTooNew", "guestToolsBlacklisted", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24306,27 +22792,7 @@ pub enum VirtualMachineUsbInfoFamily {
 }
 impl VirtualMachineUsbInfoFamily {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "audio",
-        "hid",
-        "hid_bootable",
-        "physical",
-        "communication",
-        "imaging",
-        "printer",
-        "storage",
-        "hub",
-        "smart_card",
-        "security",
-        "video",
-        "wireless",
-        "bluetooth",
-        "wusb",
-        "pda",
-        "vendor_specific",
-        "other",
-        "unknownFamily",
-    ];
+    pub const VALUES: &'static [&'static str] = &["audio", "hid", "hid_bootable", "physical", "communication", "imaging", "printer", "storage", "hub", "smart_card", "security", "video", "wireless", "bluetooth", "wusb", "pda", "vendor_specific", "other", "unknownFamily", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24427,15 +22893,7 @@ pub enum VirtualMachineUsbInfoSpeed {
 }
 impl VirtualMachineUsbInfoSpeed {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "low",
-        "full",
-        "high",
-        "superSpeed",
-        "superSpeedPlus",
-        "superSpeed20Gbps",
-        "unknownSpeed",
-    ];
+    pub const VALUES: &'static [&'static str] = &["low", "full", "high", "superSpeed", "superSpeedPlus", "superSpeed20Gbps", "unknownSpeed", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24490,7 +22948,7 @@ pub enum VirtualMachineVMCIDeviceAction {
 }
 impl VirtualMachineVMCIDeviceAction {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["allow", "deny"];
+    pub const VALUES: &'static [&'static str] = &["allow", "deny", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24532,7 +22990,7 @@ pub enum VirtualMachineVMCIDeviceDirection {
 }
 impl VirtualMachineVMCIDeviceDirection {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["guest", "host", "anyDirection"];
+    pub const VALUES: &'static [&'static str] = &["guest", "host", "anyDirection", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24583,14 +23041,7 @@ pub enum VirtualMachineVMCIDeviceProtocol {
 }
 impl VirtualMachineVMCIDeviceProtocol {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "hypervisor",
-        "doorbell",
-        "queuepair",
-        "datagram",
-        "stream",
-        "anyProtocol",
-    ];
+    pub const VALUES: &'static [&'static str] = &["hypervisor", "doorbell", "queuepair", "datagram", "stream", "anyProtocol", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24646,7 +23097,7 @@ pub enum VirtualMachineVendorDeviceGroupInfoComponentDeviceInfoComponentType {
 }
 impl VirtualMachineVendorDeviceGroupInfoComponentDeviceInfoComponentType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["pciPassthru", "nvidiaVgpu", "sriovNic", "dvx"];
+    pub const VALUES: &'static [&'static str] = &["pciPassthru", "nvidiaVgpu", "sriovNic", "dvx", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24678,10 +23129,7 @@ impl VirtualMachineVendorDeviceGroupInfoComponentDeviceInfoComponentType {
         })
     }
 }
-crate::xml::enum_codec!(
-    VirtualMachineVendorDeviceGroupInfoComponentDeviceInfoComponentType,
-    PciPassthru
-);
+crate::xml::enum_codec!(VirtualMachineVendorDeviceGroupInfoComponentDeviceInfoComponentType, PciPassthru);
 
 /// Enum `VirtualMachineVgpuProfileInfoProfileClass` of the vSphere API (since 7.0.3.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -24695,7 +23143,7 @@ pub enum VirtualMachineVgpuProfileInfoProfileClass {
 }
 impl VirtualMachineVgpuProfileInfoProfileClass {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["compute", "quadro"];
+    pub const VALUES: &'static [&'static str] = &["compute", "quadro", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24735,7 +23183,7 @@ pub enum VirtualMachineVgpuProfileInfoProfileSharing {
 }
 impl VirtualMachineVgpuProfileInfoProfileSharing {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["timeSliced", "mig"];
+    pub const VALUES: &'static [&'static str] = &["timeSliced", "mig", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24777,7 +23225,7 @@ pub enum VirtualMachineVideoCardUse3dRenderer {
 }
 impl VirtualMachineVideoCardUse3dRenderer {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["automatic", "software", "hardware"];
+    pub const VALUES: &'static [&'static str] = &["automatic", "software", "hardware", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24826,8 +23274,7 @@ pub enum VirtualMachineVirtualDeviceSwapDeviceSwapStatus {
 }
 impl VirtualMachineVirtualDeviceSwapDeviceSwapStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["none", "scheduled", "inprogress", "failed", "completed"];
+    pub const VALUES: &'static [&'static str] = &["none", "scheduled", "inprogress", "failed", "completed", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24876,8 +23323,7 @@ pub enum VirtualMachineVirtualPMemSnapshotMode {
 }
 impl VirtualMachineVirtualPMemSnapshotMode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["independent_persistent", "independent_eraseonrevert"];
+    pub const VALUES: &'static [&'static str] = &["independent_persistent", "independent_eraseonrevert", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24919,8 +23365,7 @@ pub enum VirtualMachineWindowsQuiesceSpecVssBackupContext {
 }
 impl VirtualMachineWindowsQuiesceSpecVssBackupContext {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["ctx_auto", "ctx_backup", "ctx_file_share_backup"];
+    pub const VALUES: &'static [&'static str] = &["ctx_auto", "ctx_backup", "ctx_file_share_backup", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -24963,7 +23408,7 @@ pub enum VirtualNVMEControllerSharing {
 }
 impl VirtualNVMEControllerSharing {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["noSharing", "physicalSharing"];
+    pub const VALUES: &'static [&'static str] = &["noSharing", "physicalSharing", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25015,16 +23460,7 @@ pub enum VirtualPointingDeviceHostChoice {
 }
 impl VirtualPointingDeviceHostChoice {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "autodetect",
-        "intellimouseExplorer",
-        "intellimousePs2",
-        "logitechMouseman",
-        "microsoft_serial",
-        "mouseSystems",
-        "mousemanSerial",
-        "ps2",
-    ];
+    pub const VALUES: &'static [&'static str] = &["autodetect", "intellimouseExplorer", "intellimousePs2", "logitechMouseman", "microsoft_serial", "mouseSystems", "mousemanSerial", "ps2", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25084,7 +23520,7 @@ pub enum VirtualSCSISharing {
 }
 impl VirtualSCSISharing {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["noSharing", "virtualSharing", "physicalSharing"];
+    pub const VALUES: &'static [&'static str] = &["noSharing", "virtualSharing", "physicalSharing", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25127,7 +23563,7 @@ pub enum VirtualSerialPortEndPoint {
 }
 impl VirtualSerialPortEndPoint {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["client", "server"];
+    pub const VALUES: &'static [&'static str] = &["client", "server", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25171,7 +23607,7 @@ pub enum VirtualVmxnet3StrictLatencyConfigDisableOffload {
 }
 impl VirtualVmxnet3StrictLatencyConfigDisableOffload {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["NONE", "TSO", "LRO", "TSO_LRO"];
+    pub const VALUES: &'static [&'static str] = &["NONE", "TSO", "LRO", "TSO_LRO", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25217,7 +23653,7 @@ pub enum VirtualVmxnet3VrdmaOptionDeviceProtocols {
 }
 impl VirtualVmxnet3VrdmaOptionDeviceProtocols {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["rocev1", "rocev2"];
+    pub const VALUES: &'static [&'static str] = &["rocev1", "rocev2", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25261,12 +23697,7 @@ pub enum VmDasBeingResetEventReasonCode {
 }
 impl VmDasBeingResetEventReasonCode {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "vmtoolsHeartbeatFailure",
-        "appHeartbeatFailure",
-        "appImmediateResetRequest",
-        "vmcpResetApdCleared",
-    ];
+    pub const VALUES: &'static [&'static str] = &["vmtoolsHeartbeatFailure", "appHeartbeatFailure", "appImmediateResetRequest", "vmcpResetApdCleared", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25316,12 +23747,7 @@ pub enum VmFailedStartingSecondaryEventFailureReason {
 }
 impl VmFailedStartingSecondaryEventFailureReason {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "incompatibleHost",
-        "loginFailed",
-        "registerVmFailed",
-        "migrateFailed",
-    ];
+    pub const VALUES: &'static [&'static str] = &["incompatibleHost", "loginFailed", "registerVmFailed", "migrateFailed", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25353,10 +23779,7 @@ impl VmFailedStartingSecondaryEventFailureReason {
         })
     }
 }
-crate::xml::enum_codec!(
-    VmFailedStartingSecondaryEventFailureReason,
-    IncompatibleHost
-);
+crate::xml::enum_codec!(VmFailedStartingSecondaryEventFailureReason, IncompatibleHost);
 
 /// Enum `VmFaultToleranceConfigIssueReasonForIssue` of the vSphere API (since 4.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -25444,47 +23867,7 @@ pub enum VmFaultToleranceConfigIssueReasonForIssue {
 }
 impl VmFaultToleranceConfigIssueReasonForIssue {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "haNotEnabled",
-        "moreThanOneSecondary",
-        "recordReplayNotSupported",
-        "replayNotSupported",
-        "templateVm",
-        "multipleVCPU",
-        "hostInactive",
-        "ftUnsupportedHardware",
-        "ftUnsupportedProduct",
-        "missingVMotionNic",
-        "missingFTLoggingNic",
-        "thinDisk",
-        "verifySSLCertificateFlagNotSet",
-        "hasSnapshots",
-        "noConfig",
-        "ftSecondaryVm",
-        "hasLocalDisk",
-        "esxAgentVm",
-        "video3dEnabled",
-        "hasUnsupportedDisk",
-        "insufficientBandwidth",
-        "hasNestedHVConfiguration",
-        "hasVFlashConfiguration",
-        "unsupportedProduct",
-        "cpuHvUnsupported",
-        "cpuHwmmuUnsupported",
-        "cpuHvDisabled",
-        "hasEFIFirmware",
-        "tooManyVCPUs",
-        "tooMuchMemory",
-        "vMotionNotLicensed",
-        "ftNotLicensed",
-        "haAgentIssue",
-        "unsupportedSPBM",
-        "hasLinkedCloneDisk",
-        "unsupportedPMemHAFailOver",
-        "unsupportedEncryptedDisk",
-        "ftMetroClusterNotEditable",
-        "noHostGroupConfigured",
-    ];
+    pub const VALUES: &'static [&'static str] = &["haNotEnabled", "moreThanOneSecondary", "recordReplayNotSupported", "replayNotSupported", "templateVm", "multipleVCPU", "hostInactive", "ftUnsupportedHardware", "ftUnsupportedProduct", "missingVMotionNic", "missingFTLoggingNic", "thinDisk", "verifySSLCertificateFlagNotSet", "hasSnapshots", "noConfig", "ftSecondaryVm", "hasLocalDisk", "esxAgentVm", "video3dEnabled", "hasUnsupportedDisk", "insufficientBandwidth", "hasNestedHVConfiguration", "hasVFlashConfiguration", "unsupportedProduct", "cpuHvUnsupported", "cpuHwmmuUnsupported", "cpuHvDisabled", "hasEFIFirmware", "tooManyVCPUs", "tooMuchMemory", "vMotionNotLicensed", "ftNotLicensed", "haAgentIssue", "unsupportedSPBM", "hasLinkedCloneDisk", "unsupportedPMemHAFailOver", "unsupportedEncryptedDisk", "ftMetroClusterNotEditable", "noHostGroupConfigured", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25641,13 +24024,7 @@ pub enum VmFaultToleranceInvalidFileBackingDeviceType {
 }
 impl VmFaultToleranceInvalidFileBackingDeviceType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "virtualFloppy",
-        "virtualCdrom",
-        "virtualSerialPort",
-        "virtualParallelPort",
-        "virtualDisk",
-    ];
+    pub const VALUES: &'static [&'static str] = &["virtualFloppy", "virtualCdrom", "virtualSerialPort", "virtualParallelPort", "virtualDisk", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25696,31 +24073,20 @@ pub enum VmPlacementPolicyVmPlacementPolicyStrictness {
 }
 impl VmPlacementPolicyVmPlacementPolicyStrictness {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "PreferredDuringPlacementPreferredDuringExecution",
-        "RequiredDuringPlacementPreferredDuringExecution",
-    ];
+    pub const VALUES: &'static [&'static str] = &["PreferredDuringPlacementPreferredDuringExecution", "RequiredDuringPlacementPreferredDuringExecution", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
-            Self::PreferredDuringPlacementPreferredDuringExecution => {
-                "PreferredDuringPlacementPreferredDuringExecution"
-            }
-            Self::RequiredDuringPlacementPreferredDuringExecution => {
-                "RequiredDuringPlacementPreferredDuringExecution"
-            }
+            Self::PreferredDuringPlacementPreferredDuringExecution => "PreferredDuringPlacementPreferredDuringExecution",
+            Self::RequiredDuringPlacementPreferredDuringExecution => "RequiredDuringPlacementPreferredDuringExecution",
             Self::Unrecognized(v) => v,
         }
     }
     /// The value for a wire string; unknown strings become `Unrecognized`.
     pub fn from_wire(v: &str) -> Self {
         match v {
-            "PreferredDuringPlacementPreferredDuringExecution" => {
-                Self::PreferredDuringPlacementPreferredDuringExecution
-            }
-            "RequiredDuringPlacementPreferredDuringExecution" => {
-                Self::RequiredDuringPlacementPreferredDuringExecution
-            }
+            "PreferredDuringPlacementPreferredDuringExecution" => Self::PreferredDuringPlacementPreferredDuringExecution,
+            "RequiredDuringPlacementPreferredDuringExecution" => Self::RequiredDuringPlacementPreferredDuringExecution,
             other => Self::Unrecognized(other.to_string()),
         }
     }
@@ -25733,10 +24099,7 @@ impl VmPlacementPolicyVmPlacementPolicyStrictness {
         })
     }
 }
-crate::xml::enum_codec!(
-    VmPlacementPolicyVmPlacementPolicyStrictness,
-    PreferredDuringPlacementPreferredDuringExecution
-);
+crate::xml::enum_codec!(VmPlacementPolicyVmPlacementPolicyStrictness, PreferredDuringPlacementPreferredDuringExecution);
 
 /// Enum `VmPlacementPolicyVmPlacementPolicyTopology` of the vSphere API (since 9.1.0.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -25752,7 +24115,7 @@ pub enum VmPlacementPolicyVmPlacementPolicyTopology {
 }
 impl VmPlacementPolicyVmPlacementPolicyTopology {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["Host", "ClusterComputeResource", "VSphereZone"];
+    pub const VALUES: &'static [&'static str] = &["Host", "ClusterComputeResource", "VSphereZone", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25795,7 +24158,7 @@ pub enum VmShutdownOnIsolationEventOperation {
 }
 impl VmShutdownOnIsolationEventOperation {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["shutdown", "poweredOff"];
+    pub const VALUES: &'static [&'static str] = &["shutdown", "poweredOff", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -25837,7 +24200,7 @@ pub enum VmwareDistributedVirtualSwitchPvlanPortType {
 }
 impl VmwareDistributedVirtualSwitchPvlanPortType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["promiscuous", "isolated", "community"];
+    pub const VALUES: &'static [&'static str] = &["promiscuous", "isolated", "community", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -26166,153 +24529,7 @@ pub enum VsanCapabilityType {
 }
 impl VsanCapabilityType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "capability",
-        "allflash",
-        "stretchedcluster",
-        "dataefficiency",
-        "clusterconfig",
-        "upgrade",
-        "objectidentities",
-        "iscsitargets",
-        "witnessmanagement",
-        "perfsvcverbosemode",
-        "encryption",
-        "decomwhatif",
-        "throttleresync",
-        "unicastmode",
-        "device4ksupport",
-        "nestedfd",
-        "complianceprecheck",
-        "vumintegration",
-        "firmwareupdate",
-        "fullStackFw",
-        "configassist",
-        "umap",
-        "localdataprotection",
-        "archivaldataprotection",
-        "pr1741414fixed",
-        "cloudhealth",
-        "perfanalysis",
-        "fcd",
-        "healthcheck2018q2",
-        "enhancedresyncapi",
-        "genericnestedfd",
-        "hostaffinity",
-        "perfsvcautoconfig",
-        "unicasttest",
-        "vsanrdma",
-        "vumbaselinerecommendation",
-        "supportinsight",
-        "netperftest",
-        "masspropertycollector",
-        "whatifcapacity",
-        "historicalcapacity",
-        "policyassociation",
-        "policyhostapi",
-        "diagnosticmode",
-        "purgeinaccessiblevmswapobjects",
-        "recreatediskgroup",
-        "repairtimerinresyncstats",
-        "clusteradvancedoptions",
-        "updatevumreleasecatalogoffline",
-        "performanceforsupport",
-        "gethcllastupdateonvc",
-        "automaticrebalance",
-        "verbosemodeconfiguration",
-        "resyncetaimprovement",
-        "fileservices",
-        "fileservicekerberos",
-        "fileservicesmb",
-        "fileservicenfsv3",
-        "fileservicesc",
-        "fileservicesnapshot",
-        "fileserviceowe",
-        "fileservice80",
-        "fileservicescale",
-        "resourceprecheck",
-        "upgraderesourceprecheck",
-        "vitonlineresize",
-        "vitstretchedcluster",
-        "largecapacitydrive",
-        "nondatamovementdfc",
-        "cnsvolumes",
-        "filevolumes",
-        "diagnosticsfeedback",
-        "hostreservedcapacity",
-        "vmlevelcapacity",
-        "improvedcapacityscreen",
-        "slackspacecapacity",
-        "sharedwitness",
-        "VsanCapabilityType_Unknown",
-        "supportApiVersion",
-        "vsanmetadatanode",
-        "pmanintegration",
-        "wcpappplatform",
-        "diskresourceprecheck",
-        "metricsconfig",
-        "ioinsight",
-        "apidevversionenabled",
-        "nativelargeclustersupport",
-        "historicalhealth",
-        "dataintransitencryption",
-        "perfsvctwoyaxisgraph",
-        "compressiononly",
-        "remotedatastore",
-        "vsanmanagedvmfs",
-        "capacityreservation",
-        "securewipe",
-        "validateconfigspec",
-        "vsananalyticsevents",
-        "vsandefaultgatewaysupported",
-        "pspairgap",
-        "vsanmanagedpmem",
-        "capacityevaluationonvc",
-        "readlocalitytodrs",
-        "vsanencrkmx",
-        "vsan2encr",
-        "dit4sw",
-        "vsanclient",
-        "capacityoversubscription",
-        "vsandiagnostics",
-        "capacitycustomizablethresholds",
-        "hcimeshpolicy",
-        "topcontributors",
-        "vsandirectdiskdecom",
-        "diskmgmtredesign",
-        "datapersistresourcecheck",
-        "clusterpoweraction",
-        "clusterpowerselfcontain",
-        "duplicatepciidfix",
-        "healthcorrelation",
-        "volumerelocation",
-        "iodiagnostics",
-        "vsanrebuildtrim",
-        "elasticpolicy",
-        "vsanEsaConfigure",
-        "hdcsintegration",
-        "vsanesasingletier",
-        "vsanperfhighresolution",
-        "cnsreconfigpolicy",
-        "vsanhostdomlatencysort",
-        "sha256thumbprint",
-        "minrebalancethreshold",
-        "vsan2hcimesh",
-        "dfcobjectsmanagement",
-        "healthremediation",
-        "hcimeshstretchedcluster",
-        "vsanxvchcimesh",
-        "vsan2deeprekey",
-        "vsandsdefaultpolicy",
-        "vsanperfsvc80u2",
-        "vsankeyexpiration",
-        "vsanxvchcimeshv2",
-        "dhci",
-        "snapservice",
-        "vsan2disableencryption",
-        "iodiagmultiplevms",
-        "vsanxvchcimeshv3",
-    ];
+    pub const VALUES: &'static [&'static str] = &["capability", "allflash", "stretchedcluster", "dataefficiency", "clusterconfig", "upgrade", "objectidentities", "iscsitargets", "witnessmanagement", "perfsvcverbosemode", "encryption", "decomwhatif", "throttleresync", "unicastmode", "device4ksupport", "nestedfd", "complianceprecheck", "vumintegration", "firmwareupdate", "fullStackFw", "configassist", "umap", "localdataprotection", "archivaldataprotection", "pr1741414fixed", "cloudhealth", "perfanalysis", "fcd", "healthcheck2018q2", "enhancedresyncapi", "genericnestedfd", "hostaffinity", "perfsvcautoconfig", "unicasttest", "vsanrdma", "vumbaselinerecommendation", "supportinsight", "netperftest", "masspropertycollector", "whatifcapacity", "historicalcapacity", "policyassociation", "policyhostapi", "diagnosticmode", "purgeinaccessiblevmswapobjects", "recreatediskgroup", "repairtimerinresyncstats", "clusteradvancedoptions", "updatevumreleasecatalogoffline", "performanceforsupport", "gethcllastupdateonvc", "automaticrebalance", "verbosemodeconfiguration", "resyncetaimprovement", "fileservices", "fileservicekerberos", "fileservicesmb", "fileservicenfsv3", "fileservicesc", "fileservicesnapshot", "fileserviceowe", "fileservice80", "fileservicescale", "resourceprecheck", "upgraderesourceprecheck", "vitonlineresize", "vitstretchedcluster", "largecapacitydrive", "nondatamovementdfc", "cnsvolumes", "filevolumes", "diagnosticsfeedback", "hostreservedcapacity", "vmlevelcapacity", "improvedcapacityscreen", "slackspacecapacity", "sharedwitness", "VsanCapabilityType_Unknown", "supportApiVersion", "vsanmetadatanode", "pmanintegration", "wcpappplatform", "diskresourceprecheck", "metricsconfig", "ioinsight", "apidevversionenabled", "nativelargeclustersupport", "historicalhealth", "dataintransitencryption", "perfsvctwoyaxisgraph", "compressiononly", "remotedatastore", "vsanmanagedvmfs", "capacityreservation", "securewipe", "validateconfigspec", "vsananalyticsevents", "vsandefaultgatewaysupported", "pspairgap", "vsanmanagedpmem", "capacityevaluationonvc", "readlocalitytodrs", "vsanencrkmx", "vsan2encr", "dit4sw", "vsanclient", "capacityoversubscription", "vsandiagnostics", "capacitycustomizablethresholds", "hcimeshpolicy", "topcontributors", "vsandirectdiskdecom", "diskmgmtredesign", "datapersistresourcecheck", "clusterpoweraction", "clusterpowerselfcontain", "duplicatepciidfix", "healthcorrelation", "volumerelocation", "iodiagnostics", "vsanrebuildtrim", "elasticpolicy", "vsanEsaConfigure", "hdcsintegration", "vsanesasingletier", "vsanperfhighresolution", "cnsreconfigpolicy", "vsanhostdomlatencysort", "sha256thumbprint", "minrebalancethreshold", "vsan2hcimesh", "dfcobjectsmanagement", "healthremediation", "hcimeshstretchedcluster", "vsanxvchcimesh", "vsan2deeprekey", "vsandsdefaultpolicy", "vsanperfsvc80u2", "vsankeyexpiration", "vsanxvchcimeshv2", "dhci", "snapservice", "vsan2disableencryption", "iodiagmultiplevms", "vsanxvchcimeshv3", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -26843,41 +25060,7 @@ pub enum VsanClusterHealthActionIdEnum {
 }
 impl VsanClusterHealthActionIdEnum {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "RepairClusterObjectsAction",
-        "UploadHclDb",
-        "UpdateHclDbFromInternet",
-        "EnableHealthService",
-        "DiskBalance",
-        "StopDiskBalance",
-        "RemediateDedup",
-        "UpgradeVsanDiskFormat",
-        "CreateDVS",
-        "ConfigureHA",
-        "ConfigureDRS",
-        "ConfigureVSAN",
-        "ClaimVSANDisks",
-        "ClusterUpgrade",
-        "CreateVMKnic",
-        "CreateVMKnicWithVMotion",
-        "RunBurnInTest",
-        "EnableIscsiTargetService",
-        "EnablePerformanceServiceAction",
-        "RemediateClusterConfig",
-        "EnableCeip",
-        "LoginVumIsoDepot",
-        "PurgeInaccessSwapObjs",
-        "UploadReleaseCatalog",
-        "ConfigureAutomaticRebalance",
-        "RemediateFileService",
-        "RelayoutVsanObjects",
-        "RemediateFileServiceImbalance",
-        "SelectNvme",
-        "CreateFileServiceDomain",
-        "RemediateIscsiLunsRuntimeStatus",
-        "ShallowRekey",
-        "VsanClusterHealthActionIdEnum_Unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["RepairClusterObjectsAction", "UploadHclDb", "UpdateHclDbFromInternet", "EnableHealthService", "DiskBalance", "StopDiskBalance", "RemediateDedup", "UpgradeVsanDiskFormat", "CreateDVS", "ConfigureHA", "ConfigureDRS", "ConfigureVSAN", "ClaimVSANDisks", "ClusterUpgrade", "CreateVMKnic", "CreateVMKnicWithVMotion", "RunBurnInTest", "EnableIscsiTargetService", "EnablePerformanceServiceAction", "RemediateClusterConfig", "EnableCeip", "LoginVumIsoDepot", "PurgeInaccessSwapObjs", "UploadReleaseCatalog", "ConfigureAutomaticRebalance", "RemediateFileService", "RelayoutVsanObjects", "RemediateFileServiceImbalance", "SelectNvme", "CreateFileServiceDomain", "RemediateIscsiLunsRuntimeStatus", "ShallowRekey", "VsanClusterHealthActionIdEnum_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -27012,7 +25195,7 @@ pub enum VsanDiskIssueType {
 }
 impl VsanDiskIssueType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["nonExist", "stampMismatch", "unknown"];
+    pub const VALUES: &'static [&'static str] = &["nonExist", "stampMismatch", "unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -27063,14 +25246,7 @@ pub enum VsanHealthLogLevelEnum {
 }
 impl VsanHealthLogLevelEnum {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "INFO",
-        "WARNING",
-        "ERROR",
-        "DEBUG",
-        "CRITICAL",
-        "VsanHealthLogLevelEnum_Unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["INFO", "WARNING", "ERROR", "DEBUG", "CRITICAL", "VsanHealthLogLevelEnum_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -27124,8 +25300,7 @@ pub enum VsanHostDecommissionModeObjectAction {
 }
 impl VsanHostDecommissionModeObjectAction {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["noAction", "ensureObjectAccessibility", "evacuateAllData"];
+    pub const VALUES: &'static [&'static str] = &["noAction", "ensureObjectAccessibility", "evacuateAllData", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -27170,7 +25345,7 @@ pub enum VsanHostDiskResultState {
 }
 impl VsanHostDiskResultState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["inUse", "eligible", "ineligible"];
+    pub const VALUES: &'static [&'static str] = &["inUse", "eligible", "ineligible", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -27215,7 +25390,7 @@ pub enum VsanHostHealthState {
 }
 impl VsanHostHealthState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["unknown", "healthy", "unhealthy"];
+    pub const VALUES: &'static [&'static str] = &["unknown", "healthy", "unhealthy", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -27274,18 +25449,7 @@ pub enum VsanHostNodeState {
 }
 impl VsanHostNodeState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "error",
-        "disabled",
-        "agent",
-        "master",
-        "backup",
-        "starting",
-        "stopping",
-        "enteringMaintenanceMode",
-        "exitingMaintenanceMode",
-        "decommissioning",
-    ];
+    pub const VALUES: &'static [&'static str] = &["error", "disabled", "agent", "master", "backup", "starting", "stopping", "enteringMaintenanceMode", "exitingMaintenanceMode", "decommissioning", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -27351,8 +25515,7 @@ pub enum VsanIscsiLUNStatus {
 }
 impl VsanIscsiLUNStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["Online", "Offline", "VsanIscsiLUNStatus_Unknown"];
+    pub const VALUES: &'static [&'static str] = &["Online", "Offline", "VsanIscsiLUNStatus_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -27399,12 +25562,7 @@ pub enum VsanIscsiTargetAuthType {
 }
 impl VsanIscsiTargetAuthType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "NoAuth",
-        "CHAP",
-        "CHAP_Mutual",
-        "VsanIscsiTargetAuthType_Unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["NoAuth", "CHAP", "CHAP_Mutual", "VsanIscsiTargetAuthType_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -27452,19 +25610,13 @@ pub enum VsanIscsiTargetServiceProcessStatus {
 }
 impl VsanIscsiTargetServiceProcessStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "Running",
-        "Stopped",
-        "VsanIscsiTargetServiceProcessStatus_Unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["Running", "Stopped", "VsanIscsiTargetServiceProcessStatus_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
             Self::Running => "Running",
             Self::Stopped => "Stopped",
-            Self::VsanIscsiTargetServiceProcessStatusUnknown => {
-                "VsanIscsiTargetServiceProcessStatus_Unknown"
-            }
+            Self::VsanIscsiTargetServiceProcessStatusUnknown => "VsanIscsiTargetServiceProcessStatus_Unknown",
             Self::Unrecognized(v) => v,
         }
     }
@@ -27473,9 +25625,7 @@ impl VsanIscsiTargetServiceProcessStatus {
         match v {
             "Running" => Self::Running,
             "Stopped" => Self::Stopped,
-            "VsanIscsiTargetServiceProcessStatus_Unknown" => {
-                Self::VsanIscsiTargetServiceProcessStatusUnknown
-            }
+            "VsanIscsiTargetServiceProcessStatus_Unknown" => Self::VsanIscsiTargetServiceProcessStatusUnknown,
             other => Self::Unrecognized(other.to_string()),
         }
     }
@@ -27531,51 +25681,24 @@ pub enum VsanObjectHealthState {
 }
 impl VsanObjectHealthState {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "inaccessible",
-        "reducedavailabilitywithnorebuild",
-        "reducedavailabilitywithnorebuilddelaytimer",
-        "reducedavailabilitywithactiverebuild",
-        "datamove",
-        "nonavailabilityrelatedreconfig",
-        "nonavailabilityrelatedincompliance",
-        "healthy",
-        "reducedavailabilitywithpolicypending",
-        "reducedavailabilitywithpolicypendingfailed",
-        "reducedavailabilitywithpausedrebuild",
-        "nonavailabilityrelatedincompliancewithpolicypending",
-        "nonavailabilityrelatedincompliancewithpolicypendingfailed",
-        "nonavailabilityrelatedincompliancewithpausedrebuild",
-        "remoteAccessible",
-        "VsanObjectHealthState_Unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["inaccessible", "reducedavailabilitywithnorebuild", "reducedavailabilitywithnorebuilddelaytimer", "reducedavailabilitywithactiverebuild", "datamove", "nonavailabilityrelatedreconfig", "nonavailabilityrelatedincompliance", "healthy", "reducedavailabilitywithpolicypending", "reducedavailabilitywithpolicypendingfailed", "reducedavailabilitywithpausedrebuild", "nonavailabilityrelatedincompliancewithpolicypending", "nonavailabilityrelatedincompliancewithpolicypendingfailed", "nonavailabilityrelatedincompliancewithpausedrebuild", "remoteAccessible", "VsanObjectHealthState_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
             Self::Inaccessible => "inaccessible",
             Self::Reducedavailabilitywithnorebuild => "reducedavailabilitywithnorebuild",
-            Self::Reducedavailabilitywithnorebuilddelaytimer => {
-                "reducedavailabilitywithnorebuilddelaytimer"
-            }
+            Self::Reducedavailabilitywithnorebuilddelaytimer => "reducedavailabilitywithnorebuilddelaytimer",
             Self::Reducedavailabilitywithactiverebuild => "reducedavailabilitywithactiverebuild",
             Self::Datamove => "datamove",
             Self::Nonavailabilityrelatedreconfig => "nonavailabilityrelatedreconfig",
             Self::Nonavailabilityrelatedincompliance => "nonavailabilityrelatedincompliance",
             Self::Healthy => "healthy",
             Self::Reducedavailabilitywithpolicypending => "reducedavailabilitywithpolicypending",
-            Self::Reducedavailabilitywithpolicypendingfailed => {
-                "reducedavailabilitywithpolicypendingfailed"
-            }
+            Self::Reducedavailabilitywithpolicypendingfailed => "reducedavailabilitywithpolicypendingfailed",
             Self::Reducedavailabilitywithpausedrebuild => "reducedavailabilitywithpausedrebuild",
-            Self::Nonavailabilityrelatedincompliancewithpolicypending => {
-                "nonavailabilityrelatedincompliancewithpolicypending"
-            }
-            Self::Nonavailabilityrelatedincompliancewithpolicypendingfailed => {
-                "nonavailabilityrelatedincompliancewithpolicypendingfailed"
-            }
-            Self::Nonavailabilityrelatedincompliancewithpausedrebuild => {
-                "nonavailabilityrelatedincompliancewithpausedrebuild"
-            }
+            Self::Nonavailabilityrelatedincompliancewithpolicypending => "nonavailabilityrelatedincompliancewithpolicypending",
+            Self::Nonavailabilityrelatedincompliancewithpolicypendingfailed => "nonavailabilityrelatedincompliancewithpolicypendingfailed",
+            Self::Nonavailabilityrelatedincompliancewithpausedrebuild => "nonavailabilityrelatedincompliancewithpausedrebuild",
             Self::RemoteAccessible => "remoteAccessible",
             Self::VsanObjectHealthStateUnknown => "VsanObjectHealthState_Unknown",
             Self::Unrecognized(v) => v,
@@ -27586,28 +25709,18 @@ impl VsanObjectHealthState {
         match v {
             "inaccessible" => Self::Inaccessible,
             "reducedavailabilitywithnorebuild" => Self::Reducedavailabilitywithnorebuild,
-            "reducedavailabilitywithnorebuilddelaytimer" => {
-                Self::Reducedavailabilitywithnorebuilddelaytimer
-            }
+            "reducedavailabilitywithnorebuilddelaytimer" => Self::Reducedavailabilitywithnorebuilddelaytimer,
             "reducedavailabilitywithactiverebuild" => Self::Reducedavailabilitywithactiverebuild,
             "datamove" => Self::Datamove,
             "nonavailabilityrelatedreconfig" => Self::Nonavailabilityrelatedreconfig,
             "nonavailabilityrelatedincompliance" => Self::Nonavailabilityrelatedincompliance,
             "healthy" => Self::Healthy,
             "reducedavailabilitywithpolicypending" => Self::Reducedavailabilitywithpolicypending,
-            "reducedavailabilitywithpolicypendingfailed" => {
-                Self::Reducedavailabilitywithpolicypendingfailed
-            }
+            "reducedavailabilitywithpolicypendingfailed" => Self::Reducedavailabilitywithpolicypendingfailed,
             "reducedavailabilitywithpausedrebuild" => Self::Reducedavailabilitywithpausedrebuild,
-            "nonavailabilityrelatedincompliancewithpolicypending" => {
-                Self::Nonavailabilityrelatedincompliancewithpolicypending
-            }
-            "nonavailabilityrelatedincompliancewithpolicypendingfailed" => {
-                Self::Nonavailabilityrelatedincompliancewithpolicypendingfailed
-            }
-            "nonavailabilityrelatedincompliancewithpausedrebuild" => {
-                Self::Nonavailabilityrelatedincompliancewithpausedrebuild
-            }
+            "nonavailabilityrelatedincompliancewithpolicypending" => Self::Nonavailabilityrelatedincompliancewithpolicypending,
+            "nonavailabilityrelatedincompliancewithpolicypendingfailed" => Self::Nonavailabilityrelatedincompliancewithpolicypendingfailed,
+            "nonavailabilityrelatedincompliancewithpausedrebuild" => Self::Nonavailabilityrelatedincompliancewithpausedrebuild,
             "remoteAccessible" => Self::RemoteAccessible,
             "VsanObjectHealthState_Unknown" => Self::VsanObjectHealthStateUnknown,
             other => Self::Unrecognized(other.to_string()),
@@ -27722,46 +25835,7 @@ pub enum VsanObjectTypeEnum {
 }
 impl VsanObjectTypeEnum {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "vmswap",
-        "vdisk",
-        "namespace",
-        "vmem",
-        "statsdb",
-        "iscsiTarget",
-        "iscsiLun",
-        "other",
-        "fileSystemOverhead",
-        "dedupOverhead",
-        "spaceUnderDedupConsideration",
-        "checksumOverhead",
-        "improvedVirtualDisk",
-        "transientSpace",
-        "slackSpaceCapRequiredForHost",
-        "resynPauseThresholdForHost",
-        "minSpaceRequiredForVsanOp",
-        "hostRebuildCapacity",
-        "physicalTransientSpace",
-        "haMetadataObject",
-        "fileServiceRoot",
-        "attachedCnsVolBlock",
-        "detachedCnsVolBlock",
-        "attachedCnsVolFile",
-        "detachedCnsVolFile",
-        "cnsVolFile",
-        "fileShare",
-        "extension",
-        "hbrDisk",
-        "hbrCfg",
-        "hbrPersist",
-        "traceobject",
-        "esaObjectOverhead",
-        "pgNamespace",
-        "clusterDBNamespace",
-        "aggregatedSystemObjects",
-        "nativeObjectStore",
-        "VsanObjectTypeEnum_Unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["vmswap", "vdisk", "namespace", "vmem", "statsdb", "iscsiTarget", "iscsiLun", "other", "fileSystemOverhead", "dedupOverhead", "spaceUnderDedupConsideration", "checksumOverhead", "improvedVirtualDisk", "transientSpace", "slackSpaceCapRequiredForHost", "resynPauseThresholdForHost", "minSpaceRequiredForVsanOp", "hostRebuildCapacity", "physicalTransientSpace", "haMetadataObject", "fileServiceRoot", "attachedCnsVolBlock", "detachedCnsVolBlock", "attachedCnsVolFile", "detachedCnsVolFile", "cnsVolFile", "fileShare", "extension", "hbrDisk", "hbrCfg", "hbrPersist", "traceobject", "esaObjectOverhead", "pgNamespace", "clusterDBNamespace", "aggregatedSystemObjects", "nativeObjectStore", "VsanObjectTypeEnum_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -27913,8 +25987,7 @@ pub enum VsanPerfStatsType {
 }
 impl VsanPerfStatsType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["absolute", "delta", "rate", "VsanPerfStatsType_Unknown"];
+    pub const VALUES: &'static [&'static str] = &["absolute", "delta", "rate", "VsanPerfStatsType_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -27976,18 +26049,7 @@ pub enum VsanPerfStatsUnitType {
 }
 impl VsanPerfStatsUnitType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "number",
-        "time_ms",
-        "percentage",
-        "size_bytes",
-        "rate_bytes",
-        "permille",
-        "time_s",
-        "time_us",
-        "time_ns",
-        "VsanPerfStatsUnitType_Unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["number", "time_ms", "percentage", "size_bytes", "rate_bytes", "permille", "time_s", "time_us", "time_ns", "VsanPerfStatsUnitType_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -28061,15 +26123,7 @@ pub enum VsanPerfSummaryType {
 }
 impl VsanPerfSummaryType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "average",
-        "maximum",
-        "minimum",
-        "latest",
-        "summation",
-        "none",
-        "VsanPerfSummaryType_Unknown",
-    ];
+    pub const VALUES: &'static [&'static str] = &["average", "maximum", "minimum", "latest", "summation", "none", "VsanPerfSummaryType_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -28126,8 +26180,7 @@ pub enum VsanPerfThresholdDirectionType {
 }
 impl VsanPerfThresholdDirectionType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["upper", "lower", "VsanPerfThresholdDirectionType_Unknown"];
+    pub const VALUES: &'static [&'static str] = &["upper", "lower", "VsanPerfThresholdDirectionType_Unknown", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -28174,8 +26227,7 @@ pub enum VsanStorageComplianceStatus {
 }
 impl VsanStorageComplianceStatus {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] =
-        &["compliant", "nonCompliant", "unknown", "notApplicable"];
+    pub const VALUES: &'static [&'static str] = &["compliant", "nonCompliant", "unknown", "notApplicable", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -28221,7 +26273,7 @@ pub enum VsanUpgradeSystemUpgradeHistoryDiskGroupOpType {
 }
 impl VsanUpgradeSystemUpgradeHistoryDiskGroupOpType {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["add", "remove"];
+    pub const VALUES: &'static [&'static str] = &["add", "remove", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -28263,7 +26315,7 @@ pub enum VslmVsoPostRelocateChangeMetadataOperation {
 }
 impl VslmVsoPostRelocateChangeMetadataOperation {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["UPDATE", "RESET", "NO_OP"];
+    pub const VALUES: &'static [&'static str] = &["UPDATE", "RESET", "NO_OP", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -28312,7 +26364,7 @@ pub enum WeekOfMonth {
 }
 impl WeekOfMonth {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["first", "second", "third", "fourth", "last"];
+    pub const VALUES: &'static [&'static str] = &["first", "second", "third", "fourth", "last", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -28361,7 +26413,7 @@ pub enum WillLoseHAProtectionResolution {
 }
 impl WillLoseHAProtectionResolution {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &["svmotion", "relocate"];
+    pub const VALUES: &'static [&'static str] = &["svmotion", "relocate", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -28445,32 +26497,7 @@ pub enum vslmDiskInfoFlag {
 }
 impl vslmDiskInfoFlag {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "id",
-        "descriptorVersion",
-        "backingObjectId",
-        "path",
-        "parentPath",
-        "name",
-        "deviceName",
-        "capacity",
-        "allocated",
-        "type",
-        "consumers",
-        "tentativeState",
-        "createTime",
-        "ioFilter",
-        "controlFlags",
-        "keepAfterVmDelete",
-        "relocationDisabled",
-        "keyId",
-        "keyProviderId",
-        "nativeSnapshotSupported",
-        "cbtEnabled",
-        "virtualDiskFormat",
-        "sharedFileBacking",
-        "linkedCloneDetails",
-    ];
+    pub const VALUES: &'static [&'static str] = &["id", "descriptorVersion", "backingObjectId", "path", "parentPath", "name", "deviceName", "capacity", "allocated", "type", "consumers", "tentativeState", "createTime", "ioFilter", "controlFlags", "keepAfterVmDelete", "relocationDisabled", "keyId", "keyProviderId", "nativeSnapshotSupported", "cbtEnabled", "virtualDiskFormat", "sharedFileBacking", "linkedCloneDetails", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -28578,11 +26605,7 @@ pub enum vslmVStorageObjectControlFlag {
 }
 impl vslmVStorageObjectControlFlag {
     /// Every value the schema defines, in schema order.
-    pub const VALUES: &'static [&'static str] = &[
-        "keepAfterDeleteVm",
-        "disableRelocation",
-        "enableChangedBlockTracking",
-    ];
+    pub const VALUES: &'static [&'static str] = &["keepAfterDeleteVm", "disableRelocation", "enableChangedBlockTracking", ];
     /// The wire value.
     pub fn as_str(&self) -> &str {
         match self {
@@ -28612,3 +26635,4 @@ impl vslmVStorageObjectControlFlag {
     }
 }
 crate::xml::enum_codec!(vslmVStorageObjectControlFlag, KeepAfterDeleteVm);
+

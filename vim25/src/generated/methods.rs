@@ -2,251 +2,151 @@
 // type info. Do not edit: regenerate with `cargo run -p vim25-gen`.
 //! One async function per vim25 operation: the target object, then the parameters.
 #![allow(clippy::all, unused_imports)]
-use crate::soap::{invoke, Transport};
 use crate::types::*;
 use crate::xml::{AnyValue, DateTime, Encoder};
+use crate::soap::{invoke, Transport};
 use crate::Error;
 
 /// Calls `AddAuthorizationRole` on a `AuthorizationManager` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `InvalidName`, `RuntimeFault`.
-pub async fn add_authorization_role(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    priv_ids: &[String],
-) -> Result<i32, Error> {
+pub async fn add_authorization_role(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, priv_ids: &[String]) -> Result<i32, Error> {
     let mut e = Encoder::request("AddAuthorizationRole", this, client.version());
     e.param("name", name);
     e.param_list("privIds", priv_ids);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveAuthorizationRole` on a `AuthorizationManager` (since 2.5).
 ///
 /// Declared faults: `NotFound`, `RemoveFailed`, `RuntimeFault`.
-pub async fn remove_authorization_role(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    role_id: i32,
-    fail_if_used: bool,
-) -> Result<(), Error> {
+pub async fn remove_authorization_role(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, role_id: i32, fail_if_used: bool) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveAuthorizationRole", this, client.version());
     e.param("roleId", &role_id);
     e.param("failIfUsed", &fail_if_used);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateAuthorizationRole` on a `AuthorizationManager` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `InvalidName`, `NotFound`, `RuntimeFault`.
-pub async fn update_authorization_role(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    role_id: i32,
-    new_name: &str,
-    priv_ids: &[String],
-) -> Result<(), Error> {
+pub async fn update_authorization_role(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, role_id: i32, new_name: &str, priv_ids: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateAuthorizationRole", this, client.version());
     e.param("roleId", &role_id);
     e.param("newName", new_name);
     e.param_list("privIds", priv_ids);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `MergePermissions` on a `AuthorizationManager` (since 2.5).
 ///
 /// Declared faults: `AuthMinimumAdminPermission`, `NotFound`, `RuntimeFault`.
-pub async fn merge_permissions(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    src_role_id: i32,
-    dst_role_id: i32,
-) -> Result<(), Error> {
+pub async fn merge_permissions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, src_role_id: i32, dst_role_id: i32) -> Result<(), Error> {
     let mut e = Encoder::request("MergePermissions", this, client.version());
     e.param("srcRoleId", &src_role_id);
     e.param("dstRoleId", &dst_role_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RetrieveRolePermissions` on a `AuthorizationManager` (since 2.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn retrieve_role_permissions(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    role_id: i32,
-) -> Result<Vec<Permission>, Error> {
+pub async fn retrieve_role_permissions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, role_id: i32) -> Result<Vec<Permission>, Error> {
     let mut e = Encoder::request("RetrieveRolePermissions", this, client.version());
     e.param("roleId", &role_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RetrieveEntityPermissions` on a `AuthorizationManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_entity_permissions(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-    inherited: bool,
-) -> Result<Vec<Permission>, Error> {
+pub async fn retrieve_entity_permissions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference, inherited: bool) -> Result<Vec<Permission>, Error> {
     let mut e = Encoder::request("RetrieveEntityPermissions", this, client.version());
     e.param("entity", entity);
     e.param("inherited", &inherited);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RetrieveAllPermissions` on a `AuthorizationManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_all_permissions(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<Permission>, Error> {
+pub async fn retrieve_all_permissions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<Permission>, Error> {
     let e = Encoder::request("RetrieveAllPermissions", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `SetEntityPermissions` on a `AuthorizationManager` (since 2.5).
 ///
 /// Declared faults: `AuthMinimumAdminPermission`, `NotFound`, `UserNotFound`, `RuntimeFault`.
-pub async fn set_entity_permissions(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-    permission: &[Permission],
-) -> Result<(), Error> {
+pub async fn set_entity_permissions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference, permission: &[Permission]) -> Result<(), Error> {
     let mut e = Encoder::request("SetEntityPermissions", this, client.version());
     e.param("entity", entity);
     e.param_list("permission", permission);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ResetEntityPermissions` on a `AuthorizationManager` (since 2.5).
 ///
 /// Declared faults: `AuthMinimumAdminPermission`, `NotFound`, `UserNotFound`, `RuntimeFault`.
-pub async fn reset_entity_permissions(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-    permission: &[Permission],
-) -> Result<(), Error> {
+pub async fn reset_entity_permissions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference, permission: &[Permission]) -> Result<(), Error> {
     let mut e = Encoder::request("ResetEntityPermissions", this, client.version());
     e.param("entity", entity);
     e.param_list("permission", permission);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveEntityPermission` on a `AuthorizationManager` (since 2.5).
 ///
 /// Declared faults: `AuthMinimumAdminPermission`, `NotFound`, `RuntimeFault`.
-pub async fn remove_entity_permission(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-    user: &str,
-    is_group: bool,
-) -> Result<(), Error> {
+pub async fn remove_entity_permission(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference, user: &str, is_group: bool) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveEntityPermission", this, client.version());
     e.param("entity", entity);
     e.param("user", user);
     e.param("isGroup", &is_group);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HasPrivilegeOnEntity` on a `AuthorizationManager` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn has_privilege_on_entity(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-    session_id: &str,
-    priv_id: &[String],
-) -> Result<Vec<bool>, Error> {
+pub async fn has_privilege_on_entity(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference, session_id: &str, priv_id: &[String]) -> Result<Vec<bool>, Error> {
     let mut e = Encoder::request("HasPrivilegeOnEntity", this, client.version());
     e.param("entity", entity);
     e.param("sessionId", session_id);
     e.param_list("privId", priv_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `HasPrivilegeOnEntities` on a `AuthorizationManager` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn has_privilege_on_entities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &[ManagedObjectReference],
-    session_id: &str,
-    priv_id: &[String],
-) -> Result<Vec<EntityPrivilege>, Error> {
+pub async fn has_privilege_on_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference], session_id: &str, priv_id: &[String]) -> Result<Vec<EntityPrivilege>, Error> {
     let mut e = Encoder::request("HasPrivilegeOnEntities", this, client.version());
     e.param_list("entity", entity);
     e.param("sessionId", session_id);
     e.param_list("privId", priv_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `HasUserPrivilegeOnEntities` on a `AuthorizationManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn has_user_privilege_on_entities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entities: &[ManagedObjectReference],
-    user_name: &str,
-    priv_id: &[String],
-) -> Result<Vec<EntityPrivilege>, Error> {
+pub async fn has_user_privilege_on_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entities: &[ManagedObjectReference], user_name: &str, priv_id: &[String]) -> Result<Vec<EntityPrivilege>, Error> {
     let mut e = Encoder::request("HasUserPrivilegeOnEntities", this, client.version());
     e.param_list("entities", entities);
     e.param("userName", user_name);
     e.param_list("privId", priv_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `FetchUserPrivilegeOnEntities` on a `AuthorizationManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn fetch_user_privilege_on_entities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entities: &[ManagedObjectReference],
-    user_name: &str,
-) -> Result<Vec<UserPrivilegeResult>, Error> {
+pub async fn fetch_user_privilege_on_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entities: &[ManagedObjectReference], user_name: &str) -> Result<Vec<UserPrivilegeResult>, Error> {
     let mut e = Encoder::request("FetchUserPrivilegeOnEntities", this, client.version());
     e.param_list("entities", entities);
     e.param("userName", user_name);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `CertMgrRefreshCACertificatesAndCRLs_Task` on a `CertificateManager` (since 6.0).
@@ -254,20 +154,10 @@ pub async fn fetch_user_privilege_on_entities(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn cert_mgr_refresh_ca_certificates_and_cr_ls_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "CertMgrRefreshCACertificatesAndCRLs_Task",
-        this,
-        client.version(),
-    );
+pub async fn cert_mgr_refresh_ca_certificates_and_cr_ls_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("CertMgrRefreshCACertificatesAndCRLs_Task", this, client.version());
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CertMgrRefreshCertificates_Task` on a `CertificateManager` (since 6.0).
@@ -275,16 +165,10 @@ pub async fn cert_mgr_refresh_ca_certificates_and_cr_ls_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn cert_mgr_refresh_certificates_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn cert_mgr_refresh_certificates_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CertMgrRefreshCertificates_Task", this, client.version());
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CertMgrRevokeCertificates_Task` on a `CertificateManager` (since 6.0).
@@ -292,16 +176,10 @@ pub async fn cert_mgr_refresh_certificates_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn cert_mgr_revoke_certificates_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn cert_mgr_revoke_certificates_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CertMgrRevokeCertificates_Task", this, client.version());
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ConfigureHCI_Task` on a `ClusterComputeResource` (since 6.7.1).
@@ -309,18 +187,11 @@ pub async fn cert_mgr_revoke_certificates_task(
 /// Returns a `Task`; its `info.result` is a `ClusterComputeResourceClusterConfigResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn configure_hci_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster_spec: &ClusterComputeResourceHCIConfigSpec,
-    host_inputs: &[ClusterComputeResourceHostConfigurationInput],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn configure_hci_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster_spec: &ClusterComputeResourceHCIConfigSpec, host_inputs: &[ClusterComputeResourceHostConfigurationInput]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ConfigureHCI_Task", this, client.version());
     e.param("clusterSpec", cluster_spec);
     e.param_list("hostInputs", host_inputs);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ExtendHCI_Task` on a `ClusterComputeResource` (since 6.7.1).
@@ -328,48 +199,29 @@ pub async fn configure_hci_task(
 /// Returns a `Task`; its `info.result` is a `ClusterComputeResourceClusterConfigResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn extend_hci_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host_inputs: &[ClusterComputeResourceHostConfigurationInput],
-    v_san_config_spec: Option<&AnySDDCBase>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn extend_hci_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host_inputs: &[ClusterComputeResourceHostConfigurationInput], v_san_config_spec: Option<&AnySDDCBase>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ExtendHCI_Task", this, client.version());
     e.param_list("hostInputs", host_inputs);
     e.param_opt("vSanConfigSpec", v_san_config_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AbandonHciWorkflow` on a `ClusterComputeResource` (since 6.7.1).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn abandon_hci_workflow(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn abandon_hci_workflow(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("AbandonHciWorkflow", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ValidateHCIConfiguration` on a `ClusterComputeResource` (since 6.7.1).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn validate_hci_configuration(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    hci_config_spec: Option<&ClusterComputeResourceHCIConfigSpec>,
-    hosts: &[ManagedObjectReference],
-) -> Result<Vec<AnyClusterComputeResourceValidationResultBase>, Error> {
+pub async fn validate_hci_configuration(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hci_config_spec: Option<&ClusterComputeResourceHCIConfigSpec>, hosts: &[ManagedObjectReference]) -> Result<Vec<AnyClusterComputeResourceValidationResultBase>, Error> {
     let mut e = Encoder::request("ValidateHCIConfiguration", this, client.version());
     e.param_opt("hciConfigSpec", hci_config_spec);
     e.param_list("hosts", hosts);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ReconfigureCluster_Task` on a `ClusterComputeResource` (since 2.5).
@@ -377,65 +229,39 @@ pub async fn validate_hci_configuration(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reconfigure_cluster_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &ClusterConfigSpec,
-    modify: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reconfigure_cluster_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &ClusterConfigSpec, modify: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconfigureCluster_Task", this, client.version());
     e.param("spec", spec);
     e.param("modify", &modify);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ApplyRecommendation` on a `ClusterComputeResource` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn apply_recommendation(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: &str,
-) -> Result<(), Error> {
+pub async fn apply_recommendation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("ApplyRecommendation", this, client.version());
     e.param("key", key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CancelRecommendation` on a `ClusterComputeResource` (since 4.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn cancel_recommendation(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: &str,
-) -> Result<(), Error> {
+pub async fn cancel_recommendation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("CancelRecommendation", this, client.version());
     e.param("key", key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RecommendHostsForVm` on a `ClusterComputeResource` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn recommend_hosts_for_vm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    pool: Option<&ManagedObjectReference>,
-) -> Result<Vec<ClusterHostRecommendation>, Error> {
+pub async fn recommend_hosts_for_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, pool: Option<&ManagedObjectReference>) -> Result<Vec<ClusterHostRecommendation>, Error> {
     let mut e = Encoder::request("RecommendHostsForVm", this, client.version());
     e.param("vm", vm);
     e.param_opt("pool", pool);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `AddHost_Task` on a `ClusterComputeResource` (since 2.5).
@@ -443,22 +269,13 @@ pub async fn recommend_hosts_for_vm(
 /// Returns a `Task`; its `info.result` is a `HostSystem`.
 ///
 /// Declared faults: `DuplicateName`, `HostConnectFault`, `InvalidLogin`, `RuntimeFault`.
-pub async fn add_host_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &HostConnectSpec,
-    as_connected: bool,
-    resource_pool: Option<&ManagedObjectReference>,
-    license: Option<&str>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn add_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostConnectSpec, as_connected: bool, resource_pool: Option<&ManagedObjectReference>, license: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("AddHost_Task", this, client.version());
     e.param("spec", spec);
     e.param("asConnected", &as_connected);
     e.param_opt("resourcePool", resource_pool);
     e.param_opt("license", license);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MoveInto_Task` on a `ClusterComputeResource` (since 2.5).
@@ -466,16 +283,10 @@ pub async fn add_host_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `DuplicateName`, `InvalidState`, `TooManyHosts`, `RuntimeFault`.
-pub async fn move_into_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn move_into_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MoveInto_Task", this, client.version());
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MoveHostInto_Task` on a `ClusterComputeResource` (since 2.5).
@@ -483,106 +294,64 @@ pub async fn move_into_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `TooManyHosts`, `RuntimeFault`.
-pub async fn move_host_into_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-    resource_pool: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn move_host_into_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference, resource_pool: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MoveHostInto_Task", this, client.version());
     e.param("host", host);
     e.param_opt("resourcePool", resource_pool);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RefreshRecommendation` on a `ClusterComputeResource` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh_recommendation(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_recommendation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshRecommendation", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `EvcManager` on a `ClusterComputeResource` (since 6.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn evc_manager(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Option<ManagedObjectReference>, Error> {
+pub async fn evc_manager(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<ManagedObjectReference>, Error> {
     let e = Encoder::request("EvcManager", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), false).await?.returnval_opt()
 }
 
 /// Calls `RetrieveDasAdvancedRuntimeInfo` on a `ClusterComputeResource` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_das_advanced_runtime_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Option<AnyClusterDasAdvancedRuntimeInfo>, Error> {
+pub async fn retrieve_das_advanced_runtime_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<AnyClusterDasAdvancedRuntimeInfo>, Error> {
     let e = Encoder::request("RetrieveDasAdvancedRuntimeInfo", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `ClusterEnterMaintenanceMode` on a `ClusterComputeResource` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn cluster_enter_maintenance_mode(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &[ManagedObjectReference],
-    option: &[AnyOptionValue],
-    info: Option<&ClusterComputeResourceMaintenanceInfo>,
-) -> Result<ClusterEnterMaintenanceResult, Error> {
+pub async fn cluster_enter_maintenance_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference], option: &[AnyOptionValue], info: Option<&ClusterComputeResourceMaintenanceInfo>) -> Result<ClusterEnterMaintenanceResult, Error> {
     let mut e = Encoder::request("ClusterEnterMaintenanceMode", this, client.version());
     e.param_list("host", host);
     e.param_list("option", option);
     e.param_opt("info", info);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `PlaceVm` on a `ClusterComputeResource` (since 6.0).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn place_vm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    placement_spec: &PlacementSpec,
-) -> Result<PlacementResult, Error> {
+pub async fn place_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, placement_spec: &PlacementSpec) -> Result<PlacementResult, Error> {
     let mut e = Encoder::request("PlaceVm", this, client.version());
     e.param("placementSpec", placement_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `FindRulesForVm` on a `ClusterComputeResource` (since 6.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn find_rules_for_vm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-) -> Result<Vec<AnyClusterRuleInfo>, Error> {
+pub async fn find_rules_for_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference) -> Result<Vec<AnyClusterRuleInfo>, Error> {
     let mut e = Encoder::request("FindRulesForVm", this, client.version());
     e.param("vm", vm);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `StampAllRulesWithUuid_Task` on a `ClusterComputeResource` (since 6.0).
@@ -590,57 +359,35 @@ pub async fn find_rules_for_vm(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn stamp_all_rules_with_uuid_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn stamp_all_rules_with_uuid_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("StampAllRulesWithUuid_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `GetResourceUsage` on a `ClusterComputeResource` (since 6.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn get_resource_usage(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ClusterResourceUsageSummary, Error> {
+pub async fn get_resource_usage(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ClusterResourceUsageSummary, Error> {
     let e = Encoder::request("GetResourceUsage", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `SetCryptoMode` on a `ClusterComputeResource` (since 7.0.0.0).
 ///
 /// Declared faults: `InvalidArgument`, `InvalidRequest`, `RuntimeFault`.
-pub async fn set_crypto_mode(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    crypto_mode: &str,
-    policy: Option<&ClusterComputeResourceCryptoModePolicy>,
-) -> Result<(), Error> {
+pub async fn set_crypto_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, crypto_mode: &str, policy: Option<&ClusterComputeResourceCryptoModePolicy>) -> Result<(), Error> {
     let mut e = Encoder::request("SetCryptoMode", this, client.version());
     e.param("cryptoMode", crypto_mode);
     e.param_opt("policy", policy);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `GetSystemVMsRestrictedDatastores` on a `ClusterComputeResource` (since 7.0.3.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn get_system_v_ms_restricted_datastores(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn get_system_v_ms_restricted_datastores(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<ManagedObjectReference>, Error> {
     let e = Encoder::request("GetSystemVMsRestrictedDatastores", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `EnableNetworkBoot_Task` on a `ComputeResource` (since 9.0.0.0).
@@ -648,16 +395,10 @@ pub async fn get_system_v_ms_restricted_datastores(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn enable_network_boot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    network_boot_mode: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn enable_network_boot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, network_boot_mode: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("EnableNetworkBoot_Task", this, client.version());
     e.param("networkBootMode", network_boot_mode);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DisableNetworkBoot_Task` on a `ComputeResource` (since 9.0.0.0).
@@ -665,14 +406,9 @@ pub async fn enable_network_boot_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn disable_network_boot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn disable_network_boot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("DisableNetworkBoot_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ReconfigureComputeResource_Task` on a `ComputeResource` (since 2.5).
@@ -680,289 +416,169 @@ pub async fn disable_network_boot_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reconfigure_compute_resource_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &AnyComputeResourceConfigSpec,
-    modify: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reconfigure_compute_resource_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &AnyComputeResourceConfigSpec, modify: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconfigureComputeResource_Task", this, client.version());
     e.param("spec", spec);
     e.param("modify", &modify);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AddCustomFieldDef` on a `CustomFieldsManager` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `InvalidPrivilege`, `RuntimeFault`.
-pub async fn add_custom_field_def(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    mo_type: Option<&str>,
-    field_def_policy: Option<&PrivilegePolicyDef>,
-    field_policy: Option<&PrivilegePolicyDef>,
-) -> Result<CustomFieldDef, Error> {
+pub async fn add_custom_field_def(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, mo_type: Option<&str>, field_def_policy: Option<&PrivilegePolicyDef>, field_policy: Option<&PrivilegePolicyDef>) -> Result<CustomFieldDef, Error> {
     let mut e = Encoder::request("AddCustomFieldDef", this, client.version());
     e.param("name", name);
     e.param_opt("moType", mo_type);
     e.param_opt("fieldDefPolicy", field_def_policy);
     e.param_opt("fieldPolicy", field_policy);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveCustomFieldDef` on a `CustomFieldsManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn remove_custom_field_def(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: i32,
-) -> Result<(), Error> {
+pub async fn remove_custom_field_def(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: i32) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveCustomFieldDef", this, client.version());
     e.param("key", &key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RenameCustomFieldDef` on a `CustomFieldsManager` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `RuntimeFault`.
-pub async fn rename_custom_field_def(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: i32,
-    name: &str,
-) -> Result<(), Error> {
+pub async fn rename_custom_field_def(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: i32, name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RenameCustomFieldDef", this, client.version());
     e.param("key", &key);
     e.param("name", name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SetField` on a `CustomFieldsManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn set_field(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-    key: i32,
-    value: &str,
-) -> Result<(), Error> {
+pub async fn set_field(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference, key: i32, value: &str) -> Result<(), Error> {
     let mut e = Encoder::request("SetField", this, client.version());
     e.param("entity", entity);
     e.param("key", &key);
     e.param("value", value);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DoesCustomizationSpecExist` on a `CustomizationSpecManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn does_customization_spec_exist(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-) -> Result<bool, Error> {
+pub async fn does_customization_spec_exist(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<bool, Error> {
     let mut e = Encoder::request("DoesCustomizationSpecExist", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `GetCustomizationSpec` on a `CustomizationSpecManager` (since 2.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn get_customization_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-) -> Result<CustomizationSpecItem, Error> {
+pub async fn get_customization_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<CustomizationSpecItem, Error> {
     let mut e = Encoder::request("GetCustomizationSpec", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateCustomizationSpec` on a `CustomizationSpecManager` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `CustomizationFault`, `RuntimeFault`.
-pub async fn create_customization_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    item: &CustomizationSpecItem,
-) -> Result<(), Error> {
+pub async fn create_customization_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, item: &CustomizationSpecItem) -> Result<(), Error> {
     let mut e = Encoder::request("CreateCustomizationSpec", this, client.version());
     e.param("item", item);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `OverwriteCustomizationSpec` on a `CustomizationSpecManager` (since 2.5).
 ///
 /// Declared faults: `ConcurrentAccess`, `CustomizationFault`, `NotFound`, `RuntimeFault`.
-pub async fn overwrite_customization_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    item: &CustomizationSpecItem,
-) -> Result<(), Error> {
+pub async fn overwrite_customization_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, item: &CustomizationSpecItem) -> Result<(), Error> {
     let mut e = Encoder::request("OverwriteCustomizationSpec", this, client.version());
     e.param("item", item);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DeleteCustomizationSpec` on a `CustomizationSpecManager` (since 2.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn delete_customization_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-) -> Result<(), Error> {
+pub async fn delete_customization_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteCustomizationSpec", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DuplicateCustomizationSpec` on a `CustomizationSpecManager` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `NotFound`, `RuntimeFault`.
-pub async fn duplicate_customization_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    new_name: &str,
-) -> Result<(), Error> {
+pub async fn duplicate_customization_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, new_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DuplicateCustomizationSpec", this, client.version());
     e.param("name", name);
     e.param("newName", new_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RenameCustomizationSpec` on a `CustomizationSpecManager` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `NotFound`, `RuntimeFault`.
-pub async fn rename_customization_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    new_name: &str,
-) -> Result<(), Error> {
+pub async fn rename_customization_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, new_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RenameCustomizationSpec", this, client.version());
     e.param("name", name);
     e.param("newName", new_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CustomizationSpecItemToXml` on a `CustomizationSpecManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn customization_spec_item_to_xml(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    item: &CustomizationSpecItem,
-) -> Result<String, Error> {
+pub async fn customization_spec_item_to_xml(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, item: &CustomizationSpecItem) -> Result<String, Error> {
     let mut e = Encoder::request("CustomizationSpecItemToXml", this, client.version());
     e.param("item", item);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `XmlToCustomizationSpecItem` on a `CustomizationSpecManager` (since 2.5).
 ///
 /// Declared faults: `CustomizationFault`, `RuntimeFault`.
-pub async fn xml_to_customization_spec_item(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec_item_xml: &str,
-) -> Result<CustomizationSpecItem, Error> {
+pub async fn xml_to_customization_spec_item(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec_item_xml: &str) -> Result<CustomizationSpecItem, Error> {
     let mut e = Encoder::request("XmlToCustomizationSpecItem", this, client.version());
     e.param("specItemXml", spec_item_xml);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckCustomizationResources` on a `CustomizationSpecManager` (since 2.5).
 ///
 /// Declared faults: `CustomizationFault`, `RuntimeFault`.
-pub async fn check_customization_resources(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    guest_os: &str,
-) -> Result<(), Error> {
+pub async fn check_customization_resources(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, guest_os: &str) -> Result<(), Error> {
     let mut e = Encoder::request("CheckCustomizationResources", this, client.version());
     e.param("guestOs", guest_os);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), true).await?.returnval_unit()
 }
 
 /// Calls `IsGuestOsCustomizable` on a `CustomizationSpecManager` (since 9.0.0.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn is_guest_os_customizable(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    guest_id: &str,
-) -> Result<bool, Error> {
+pub async fn is_guest_os_customizable(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, guest_id: &str) -> Result<bool, Error> {
     let mut e = Encoder::request("IsGuestOsCustomizable", this, client.version());
     e.param("guestId", guest_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `BatchQueryConnectInfo` on a `Datacenter` (since 6.7.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn batch_query_connect_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host_specs: &[HostConnectSpec],
-) -> Result<Vec<DatacenterBasicConnectInfo>, Error> {
+pub async fn batch_query_connect_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host_specs: &[HostConnectSpec]) -> Result<Vec<DatacenterBasicConnectInfo>, Error> {
     let mut e = Encoder::request("BatchQueryConnectInfo", this, client.version());
     e.param_list("hostSpecs", host_specs);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `QueryConnectionInfo` on a `Datacenter` (since 2.5).
 ///
 /// Declared faults: `HostConnectFault`, `InvalidLogin`, `RuntimeFault`.
-pub async fn query_connection_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    hostname: &str,
-    port: i32,
-    username: &str,
-    password: &str,
-    ssl_thumbprint: Option<&str>,
-    ssl_certificate: Option<&str>,
-) -> Result<HostConnectInfo, Error> {
+pub async fn query_connection_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hostname: &str, port: i32, username: &str, password: &str, ssl_thumbprint: Option<&str>, ssl_certificate: Option<&str>) -> Result<HostConnectInfo, Error> {
     let mut e = Encoder::request("QueryConnectionInfo", this, client.version());
     e.param("hostname", hostname);
     e.param("port", &port);
@@ -970,24 +586,16 @@ pub async fn query_connection_info(
     e.param("password", password);
     e.param_opt("sslThumbprint", ssl_thumbprint);
     e.param_opt("sslCertificate", ssl_certificate);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryConnectionInfoViaSpec` on a `Datacenter` (since 6.0).
 ///
 /// Declared faults: `HostConnectFault`, `InvalidLogin`, `RuntimeFault`.
-pub async fn query_connection_info_via_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &HostConnectSpec,
-) -> Result<HostConnectInfo, Error> {
+pub async fn query_connection_info_via_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostConnectSpec) -> Result<HostConnectInfo, Error> {
     let mut e = Encoder::request("QueryConnectionInfoViaSpec", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `PowerOnMultiVM_Task` on a `Datacenter` (since 2.5).
@@ -995,35 +603,19 @@ pub async fn query_connection_info_via_spec(
 /// Returns a `Task`; its `info.result` is a `ClusterPowerOnVmResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn power_on_multi_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &[ManagedObjectReference],
-    option: &[AnyOptionValue],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn power_on_multi_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &[ManagedObjectReference], option: &[AnyOptionValue]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("PowerOnMultiVM_Task", this, client.version());
     e.param_list("vm", vm);
     e.param_list("option", option);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `queryDatacenterConfigOptionDescriptor` on a `Datacenter` (since 5.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_datacenter_config_option_descriptor(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<VirtualMachineConfigOptionDescriptor>, Error> {
-    let e = Encoder::request(
-        "queryDatacenterConfigOptionDescriptor",
-        this,
-        client.version(),
-    );
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+pub async fn query_datacenter_config_option_descriptor(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VirtualMachineConfigOptionDescriptor>, Error> {
+    let e = Encoder::request("queryDatacenterConfigOptionDescriptor", this, client.version());
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `ReconfigureDatacenter_Task` on a `Datacenter` (since 5.1).
@@ -1031,44 +623,27 @@ pub async fn query_datacenter_config_option_descriptor(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reconfigure_datacenter_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &DatacenterConfigSpec,
-    modify: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reconfigure_datacenter_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &DatacenterConfigSpec, modify: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconfigureDatacenter_Task", this, client.version());
     e.param("spec", spec);
     e.param("modify", &modify);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RefreshDatastore` on a `Datastore` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn refresh_datastore(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshDatastore", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RefreshDatastoreStorageInfo` on a `Datastore` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh_datastore_storage_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_datastore_storage_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshDatastoreStorageInfo", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateVirtualMachineFiles_Task` on a `Datastore` (since 4.1).
@@ -1076,57 +651,35 @@ pub async fn refresh_datastore_storage_info(
 /// Returns a `Task`; its `info.result` is a `UpdateVirtualMachineFilesResult`.
 ///
 /// Declared faults: `InvalidDatastore`, `PlatformConfigFault`, `ResourceInUse`, `TaskInProgress`, `RuntimeFault`.
-pub async fn update_virtual_machine_files_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    mount_path_datastore_mapping: &[DatastoreMountPathDatastorePair],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn update_virtual_machine_files_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, mount_path_datastore_mapping: &[DatastoreMountPathDatastorePair]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateVirtualMachineFiles_Task", this, client.version());
     e.param_list("mountPathDatastoreMapping", mount_path_datastore_mapping);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RenameDatastore` on a `Datastore` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `InvalidName`, `RuntimeFault`.
-pub async fn rename_datastore(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    new_name: &str,
-) -> Result<(), Error> {
+pub async fn rename_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, new_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RenameDatastore", this, client.version());
     e.param("newName", new_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DestroyDatastore` on a `Datastore` (since 2.5).
 ///
 /// Declared faults: `ResourceInUse`, `RuntimeFault`.
-pub async fn destroy_datastore(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn destroy_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyDatastore", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DatastoreEnterMaintenanceMode` on a `Datastore` (since 5.0).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn datastore_enter_maintenance_mode(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<StoragePlacementResult, Error> {
+pub async fn datastore_enter_maintenance_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<StoragePlacementResult, Error> {
     let e = Encoder::request("DatastoreEnterMaintenanceMode", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DatastoreExitMaintenanceMode_Task` on a `Datastore` (since 5.0).
@@ -1134,27 +687,17 @@ pub async fn datastore_enter_maintenance_mode(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn datastore_exit_maintenance_mode_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn datastore_exit_maintenance_mode_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("DatastoreExitMaintenanceMode_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `IsClusteredVmdkEnabled` on a `Datastore` (since 7.0.0.0).
 ///
 /// Declared faults: `InvalidDatastore`, `RuntimeFault`.
-pub async fn is_clustered_vmdk_enabled(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<bool, Error> {
+pub async fn is_clustered_vmdk_enabled(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<bool, Error> {
     let e = Encoder::request("IsClusteredVmdkEnabled", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateVVolVirtualMachineFiles_Task` on a `Datastore` (since 6.5).
@@ -1162,143 +705,84 @@ pub async fn is_clustered_vmdk_enabled(
 /// Returns a `Task`; its `info.result` is a `VVolVmConfigFileUpdateResult`.
 ///
 /// Declared faults: `InvalidDatastore`, `PlatformConfigFault`, `TaskInProgress`, `NotSupported`, `RuntimeFault`.
-pub async fn update_v_vol_virtual_machine_files_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    failover_pair: &[DatastoreVVolContainerFailoverPair],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn update_v_vol_virtual_machine_files_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, failover_pair: &[DatastoreVVolContainerFailoverPair]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateVVolVirtualMachineFiles_Task", this, client.version());
     e.param_list("failoverPair", failover_pair);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateDirectory` on a `DatastoreNamespaceManager` (since 5.5).
 ///
 /// Declared faults: `CannotCreateFile`, `FileAlreadyExists`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn create_directory(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-    display_name: Option<&str>,
-    policy: Option<&str>,
-    size: Option<i64>,
-) -> Result<String, Error> {
+pub async fn create_directory(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference, display_name: Option<&str>, policy: Option<&str>, size: Option<i64>) -> Result<String, Error> {
     let mut e = Encoder::request("CreateDirectory", this, client.version());
     e.param("datastore", datastore);
     e.param_opt("displayName", display_name);
     e.param_opt("policy", policy);
     e.param_opt("size", size.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DeleteDirectory` on a `DatastoreNamespaceManager` (since 5.5).
 ///
 /// Declared faults: `FileFault`, `FileNotFound`, `InvalidDatastore`, `InvalidDatastorePath`, `RuntimeFault`.
-pub async fn delete_directory(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datacenter: Option<&ManagedObjectReference>,
-    datastore_path: &str,
-) -> Result<(), Error> {
+pub async fn delete_directory(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datacenter: Option<&ManagedObjectReference>, datastore_path: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteDirectory", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("datastorePath", datastore_path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ConvertNamespacePathToUuidPath` on a `DatastoreNamespaceManager` (since 6.5).
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidDatastorePath`, `RuntimeFault`.
-pub async fn convert_namespace_path_to_uuid_path(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datacenter: Option<&ManagedObjectReference>,
-    namespace_url: &str,
-) -> Result<String, Error> {
+pub async fn convert_namespace_path_to_uuid_path(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datacenter: Option<&ManagedObjectReference>, namespace_url: &str) -> Result<String, Error> {
     let mut e = Encoder::request("ConvertNamespacePathToUuidPath", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("namespaceUrl", namespace_url);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `IncreaseDirectorySize` on a `DatastoreNamespaceManager` (since 8.0.1.0).
 ///
 /// Declared faults: `FileFault`, `FileNotFound`, `InvalidDatastore`, `InvalidArgument`, `NotSupported`, `RuntimeFault`.
-pub async fn increase_directory_size(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datacenter: Option<&ManagedObjectReference>,
-    stable_name: &str,
-    size: i64,
-) -> Result<(), Error> {
+pub async fn increase_directory_size(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datacenter: Option<&ManagedObjectReference>, stable_name: &str, size: i64) -> Result<(), Error> {
     let mut e = Encoder::request("IncreaseDirectorySize", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("stableName", stable_name);
     e.param("size", &size);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryDirectoryInfo` on a `DatastoreNamespaceManager` (since 8.0.1.0).
 ///
 /// Declared faults: `FileFault`, `FileNotFound`, `InvalidDatastore`, `NotSupported`, `RuntimeFault`.
-pub async fn query_directory_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datacenter: Option<&ManagedObjectReference>,
-    stable_name: &str,
-) -> Result<DatastoreNamespaceManagerDirectoryInfo, Error> {
+pub async fn query_directory_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datacenter: Option<&ManagedObjectReference>, stable_name: &str) -> Result<DatastoreNamespaceManagerDirectoryInfo, Error> {
     let mut e = Encoder::request("QueryDirectoryInfo", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("stableName", stable_name);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryDescriptions` on a `DiagnosticManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_descriptions(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-) -> Result<Vec<DiagnosticManagerLogDescriptor>, Error> {
+pub async fn query_descriptions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<Vec<DiagnosticManagerLogDescriptor>, Error> {
     let mut e = Encoder::request("QueryDescriptions", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `BrowseDiagnosticLog` on a `DiagnosticManager` (since 2.5).
 ///
 /// Declared faults: `CannotAccessFile`, `RuntimeFault`.
-pub async fn browse_diagnostic_log(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    key: &str,
-    start: Option<i32>,
-    lines: Option<i32>,
-) -> Result<DiagnosticManagerLogHeader, Error> {
+pub async fn browse_diagnostic_log(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>, key: &str, start: Option<i32>, lines: Option<i32>) -> Result<DiagnosticManagerLogHeader, Error> {
     let mut e = Encoder::request("BrowseDiagnosticLog", this, client.version());
     e.param_opt("host", host);
     e.param("key", key);
     e.param_opt("start", start.as_ref());
     e.param_opt("lines", lines.as_ref());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `GenerateLogBundles_Task` on a `DiagnosticManager` (since 2.5).
@@ -1306,174 +790,102 @@ pub async fn browse_diagnostic_log(
 /// Returns a `Task`; its `info.result` is a `DiagnosticManagerBundleInfo`.
 ///
 /// Declared faults: `LogBundlingFailed`, `TaskInProgress`, `RuntimeFault`.
-pub async fn generate_log_bundles_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    include_default: bool,
-    host: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn generate_log_bundles_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, include_default: bool, host: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("GenerateLogBundles_Task", this, client.version());
     e.param("includeDefault", &include_default);
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `FetchAuditRecords` on a `DiagnosticManager` (since 7.0.3.0).
 ///
 /// Declared faults: `InvalidState`, `SystemError`, `RuntimeFault`.
-pub async fn fetch_audit_records(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    token: Option<&str>,
-) -> Result<DiagnosticManagerAuditRecordResult, Error> {
+pub async fn fetch_audit_records(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, token: Option<&str>) -> Result<DiagnosticManagerAuditRecordResult, Error> {
     let mut e = Encoder::request("FetchAuditRecords", this, client.version());
     e.param_opt("token", token);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `EmitSyslogMark` on a `DiagnosticManager` (since 8.0.0.2).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn emit_syslog_mark(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    message: &str,
-) -> Result<(), Error> {
+pub async fn emit_syslog_mark(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, message: &str) -> Result<(), Error> {
     let mut e = Encoder::request("EmitSyslogMark", this, client.version());
     e.param("message", message);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DirectPathProfileManagerCreate` on a `DirectPathProfileManager` (since 9.0.0.0).
 ///
 /// Declared faults: `AlreadyExists`, `InvalidArgument`, `RuntimeFault`.
-pub async fn direct_path_profile_manager_create(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &DirectPathProfileManagerCreateSpec,
-) -> Result<String, Error> {
+pub async fn direct_path_profile_manager_create(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &DirectPathProfileManagerCreateSpec) -> Result<String, Error> {
     let mut e = Encoder::request("DirectPathProfileManagerCreate", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DirectPathProfileManagerUpdate` on a `DirectPathProfileManager` (since 9.0.0.0).
 ///
 /// Declared faults: `AlreadyExists`, `NotFound`, `InvalidArgument`, `RuntimeFault`.
-pub async fn direct_path_profile_manager_update(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &str,
-    spec: &DirectPathProfileManagerUpdateSpec,
-) -> Result<(), Error> {
+pub async fn direct_path_profile_manager_update(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str, spec: &DirectPathProfileManagerUpdateSpec) -> Result<(), Error> {
     let mut e = Encoder::request("DirectPathProfileManagerUpdate", this, client.version());
     e.param("id", id);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DirectPathProfileManagerDelete` on a `DirectPathProfileManager` (since 9.0.0.0).
 ///
 /// Declared faults: `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn direct_path_profile_manager_delete(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &str,
-) -> Result<(), Error> {
+pub async fn direct_path_profile_manager_delete(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DirectPathProfileManagerDelete", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DirectPathProfileManagerList` on a `DirectPathProfileManager` (since 9.0.0.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn direct_path_profile_manager_list(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_spec: &DirectPathProfileManagerFilterSpec,
-) -> Result<Vec<DirectPathProfileInfo>, Error> {
+pub async fn direct_path_profile_manager_list(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_spec: &DirectPathProfileManagerFilterSpec) -> Result<Vec<DirectPathProfileInfo>, Error> {
     let mut e = Encoder::request("DirectPathProfileManagerList", this, client.version());
     e.param("filterSpec", filter_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `DirectPathProfileManagerQueryCapacity` on a `DirectPathProfileManager` (since 9.0.0.0).
 ///
 /// Declared faults: `InvalidArgument`, `RuntimeFault`.
-pub async fn direct_path_profile_manager_query_capacity(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    target: &AnyDirectPathProfileManagerTargetEntity,
-    query_spec: &[AnyDirectPathProfileManagerCapacityQuerySpec],
-) -> Result<Vec<AnyDirectPathProfileManagerCapacityResult>, Error> {
-    let mut e = Encoder::request(
-        "DirectPathProfileManagerQueryCapacity",
-        this,
-        client.version(),
-    );
+pub async fn direct_path_profile_manager_query_capacity(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, target: &AnyDirectPathProfileManagerTargetEntity, query_spec: &[AnyDirectPathProfileManagerCapacityQuerySpec]) -> Result<Vec<AnyDirectPathProfileManagerCapacityResult>, Error> {
+    let mut e = Encoder::request("DirectPathProfileManagerQueryCapacity", this, client.version());
     e.param("target", target);
     e.param_list("querySpec", query_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `FetchDVPortKeys` on a `DistributedVirtualSwitch` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn fetch_dv_port_keys(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    criteria: Option<&DistributedVirtualSwitchPortCriteria>,
-) -> Result<Vec<String>, Error> {
+pub async fn fetch_dv_port_keys(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, criteria: Option<&DistributedVirtualSwitchPortCriteria>) -> Result<Vec<String>, Error> {
     let mut e = Encoder::request("FetchDVPortKeys", this, client.version());
     e.param_opt("criteria", criteria);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `FetchDVPorts` on a `DistributedVirtualSwitch` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn fetch_dv_ports(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    criteria: Option<&DistributedVirtualSwitchPortCriteria>,
-) -> Result<Vec<DistributedVirtualPort>, Error> {
+pub async fn fetch_dv_ports(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, criteria: Option<&DistributedVirtualSwitchPortCriteria>) -> Result<Vec<DistributedVirtualPort>, Error> {
     let mut e = Encoder::request("FetchDVPorts", this, client.version());
     e.param_opt("criteria", criteria);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryUsedVlanIdInDvs` on a `DistributedVirtualSwitch` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_used_vlan_id_in_dvs(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<i32>, Error> {
+pub async fn query_used_vlan_id_in_dvs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<i32>, Error> {
     let e = Encoder::request("QueryUsedVlanIdInDvs", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ReconfigureDvs_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -1481,16 +893,10 @@ pub async fn query_used_vlan_id_in_dvs(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `AlreadyExists`, `ConcurrentAccess`, `DuplicateName`, `DvsFault`, `DvsNotAuthorized`, `InvalidName`, `InvalidState`, `LimitExceeded`, `NotFound`, `ResourceInUse`, `ResourceNotAvailable`, `RuntimeFault`.
-pub async fn reconfigure_dvs_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &AnyDVSConfigSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reconfigure_dvs_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &AnyDVSConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconfigureDvs_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `PerformDvsProductSpecOperation_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -1498,22 +904,11 @@ pub async fn reconfigure_dvs_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `DvsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn perform_dvs_product_spec_operation_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    operation: &str,
-    product_spec: Option<&DistributedVirtualSwitchProductSpec>,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "PerformDvsProductSpecOperation_Task",
-        this,
-        client.version(),
-    );
+pub async fn perform_dvs_product_spec_operation_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, operation: &str, product_spec: Option<&DistributedVirtualSwitchProductSpec>) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("PerformDvsProductSpecOperation_Task", this, client.version());
     e.param("operation", operation);
     e.param_opt("productSpec", product_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MergeDvs_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -1521,16 +916,10 @@ pub async fn perform_dvs_product_spec_operation_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `DvsFault`, `InvalidHostState`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn merge_dvs_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    dvs: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn merge_dvs_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, dvs: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MergeDvs_Task", this, client.version());
     e.param("dvs", dvs);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AddDVPortgroup_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -1538,16 +927,10 @@ pub async fn merge_dvs_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `DuplicateName`, `DvsFault`, `InvalidName`, `RuntimeFault`.
-pub async fn add_dv_portgroup_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &[DVPortgroupConfigSpec],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn add_dv_portgroup_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &[DVPortgroupConfigSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("AddDVPortgroup_Task", this, client.version());
     e.param_list("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MoveDVPort_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -1555,33 +938,20 @@ pub async fn add_dv_portgroup_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `ConcurrentAccess`, `DvsFault`, `NotFound`, `RuntimeFault`.
-pub async fn move_dv_port_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    port_key: &[String],
-    destination_portgroup_key: Option<&str>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn move_dv_port_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, port_key: &[String], destination_portgroup_key: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MoveDVPort_Task", this, client.version());
     e.param_list("portKey", port_key);
     e.param_opt("destinationPortgroupKey", destination_portgroup_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateDvsCapability` on a `DistributedVirtualSwitch` (since 4.0).
 ///
 /// Declared faults: `DvsFault`, `RuntimeFault`.
-pub async fn update_dvs_capability(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    capability: &DVSCapability,
-) -> Result<(), Error> {
+pub async fn update_dvs_capability(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, capability: &DVSCapability) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateDvsCapability", this, client.version());
     e.param("capability", capability);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureDVPort_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -1589,31 +959,19 @@ pub async fn update_dvs_capability(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `ConcurrentAccess`, `DvsFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn reconfigure_dv_port_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    port: &[DVPortConfigSpec],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reconfigure_dv_port_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, port: &[DVPortConfigSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconfigureDVPort_Task", this, client.version());
     e.param_list("port", port);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RefreshDVPortState` on a `DistributedVirtualSwitch` (since 4.0).
 ///
 /// Declared faults: `DvsFault`, `NotFound`, `RuntimeFault`.
-pub async fn refresh_dv_port_state(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    port_keys: &[String],
-) -> Result<(), Error> {
+pub async fn refresh_dv_port_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, port_keys: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("RefreshDVPortState", this, client.version());
     e.param_list("portKeys", port_keys);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RectifyDvsHost_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -1621,61 +979,37 @@ pub async fn refresh_dv_port_state(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `DvsFault`, `NotFound`, `RuntimeFault`.
-pub async fn rectify_dvs_host_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    hosts: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn rectify_dvs_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hosts: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RectifyDvsHost_Task", this, client.version());
     e.param_list("hosts", hosts);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateNetworkResourcePool` on a `DistributedVirtualSwitch` (since 4.1).
 ///
 /// Declared faults: `ConcurrentAccess`, `DvsFault`, `InvalidName`, `NotFound`, `RuntimeFault`.
-pub async fn update_network_resource_pool(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config_spec: &[DVSNetworkResourcePoolConfigSpec],
-) -> Result<(), Error> {
+pub async fn update_network_resource_pool(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config_spec: &[DVSNetworkResourcePoolConfigSpec]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateNetworkResourcePool", this, client.version());
     e.param_list("configSpec", config_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AddNetworkResourcePool` on a `DistributedVirtualSwitch` (since 5.0).
 ///
 /// Declared faults: `DvsFault`, `InvalidName`, `RuntimeFault`.
-pub async fn add_network_resource_pool(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config_spec: &[DVSNetworkResourcePoolConfigSpec],
-) -> Result<(), Error> {
+pub async fn add_network_resource_pool(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config_spec: &[DVSNetworkResourcePoolConfigSpec]) -> Result<(), Error> {
     let mut e = Encoder::request("AddNetworkResourcePool", this, client.version());
     e.param_list("configSpec", config_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveNetworkResourcePool` on a `DistributedVirtualSwitch` (since 5.0).
 ///
 /// Declared faults: `DvsFault`, `InvalidName`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn remove_network_resource_pool(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: &[String],
-) -> Result<(), Error> {
+pub async fn remove_network_resource_pool(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveNetworkResourcePool", this, client.version());
     e.param_list("key", key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DvsReconfigureVmVnicNetworkResourcePool_Task` on a `DistributedVirtualSwitch` (since 6.0).
@@ -1683,35 +1017,19 @@ pub async fn remove_network_resource_pool(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `ConcurrentAccess`, `ConflictingConfiguration`, `DvsFault`, `InvalidName`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn dvs_reconfigure_vm_vnic_network_resource_pool_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config_spec: &[DvsVmVnicResourcePoolConfigSpec],
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "DvsReconfigureVmVnicNetworkResourcePool_Task",
-        this,
-        client.version(),
-    );
+pub async fn dvs_reconfigure_vm_vnic_network_resource_pool_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config_spec: &[DvsVmVnicResourcePoolConfigSpec]) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("DvsReconfigureVmVnicNetworkResourcePool_Task", this, client.version());
     e.param_list("configSpec", config_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `EnableNetworkResourceManagement` on a `DistributedVirtualSwitch` (since 4.1).
 ///
 /// Declared faults: `DvsFault`, `RuntimeFault`.
-pub async fn enable_network_resource_management(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    enable: bool,
-) -> Result<(), Error> {
+pub async fn enable_network_resource_management(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, enable: bool) -> Result<(), Error> {
     let mut e = Encoder::request("EnableNetworkResourceManagement", this, client.version());
     e.param("enable", &enable);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DVSRollback_Task` on a `DistributedVirtualSwitch` (since 5.1).
@@ -1719,16 +1037,10 @@ pub async fn enable_network_resource_management(
 /// Returns a `Task`; its `info.result` is a `DVSConfigSpec`.
 ///
 /// Declared faults: `DvsFault`, `RollbackFailure`, `RuntimeFault`.
-pub async fn dvs_rollback_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity_backup: Option<&EntityBackupConfig>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn dvs_rollback_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity_backup: Option<&EntityBackupConfig>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DVSRollback_Task", this, client.version());
     e.param_opt("entityBackup", entity_backup);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateDVPortgroup_Task` on a `DistributedVirtualSwitch` (since 5.1).
@@ -1736,16 +1048,10 @@ pub async fn dvs_rollback_task(
 /// Returns a `Task`; its `info.result` is a `DistributedVirtualPortgroup`.
 ///
 /// Declared faults: `DuplicateName`, `DvsFault`, `InvalidName`, `RuntimeFault`.
-pub async fn create_dv_portgroup_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &DVPortgroupConfigSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_dv_portgroup_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &DVPortgroupConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateDVPortgroup_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateDVSHealthCheckConfig_Task` on a `DistributedVirtualSwitch` (since 5.1).
@@ -1753,277 +1059,166 @@ pub async fn create_dv_portgroup_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `DvsFault`, `RuntimeFault`.
-pub async fn update_dvs_health_check_config_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    health_check_config: &[AnyDVSHealthCheckConfig],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn update_dvs_health_check_config_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, health_check_config: &[AnyDVSHealthCheckConfig]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateDVSHealthCheckConfig_Task", this, client.version());
     e.param_list("healthCheckConfig", health_check_config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `LookupDvPortGroup` on a `DistributedVirtualSwitch` (since 5.1).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn lookup_dv_port_group(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    portgroup_key: &str,
-) -> Result<Option<ManagedObjectReference>, Error> {
+pub async fn lookup_dv_port_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, portgroup_key: &str) -> Result<Option<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("LookupDvPortGroup", this, client.version());
     e.param("portgroupKey", portgroup_key);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `QueryConfigOptionDescriptor` on a `EnvironmentBrowser` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_config_option_descriptor(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<VirtualMachineConfigOptionDescriptor>, Error> {
+pub async fn query_config_option_descriptor(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VirtualMachineConfigOptionDescriptor>, Error> {
     let e = Encoder::request("QueryConfigOptionDescriptor", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryConfigOption` on a `EnvironmentBrowser` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_config_option(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: Option<&str>,
-    host: Option<&ManagedObjectReference>,
-) -> Result<Option<VirtualMachineConfigOption>, Error> {
+pub async fn query_config_option(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: Option<&str>, host: Option<&ManagedObjectReference>) -> Result<Option<VirtualMachineConfigOption>, Error> {
     let mut e = Encoder::request("QueryConfigOption", this, client.version());
     e.param_opt("key", key);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `QueryConfigOptionEx` on a `EnvironmentBrowser` (since 6.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_config_option_ex(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: Option<&EnvironmentBrowserConfigOptionQuerySpec>,
-) -> Result<Option<VirtualMachineConfigOption>, Error> {
+pub async fn query_config_option_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: Option<&EnvironmentBrowserConfigOptionQuerySpec>) -> Result<Option<VirtualMachineConfigOption>, Error> {
     let mut e = Encoder::request("QueryConfigOptionEx", this, client.version());
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `QueryConfigTarget` on a `EnvironmentBrowser` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_config_target(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-) -> Result<Option<ConfigTarget>, Error> {
+pub async fn query_config_target(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<Option<ConfigTarget>, Error> {
     let mut e = Encoder::request("QueryConfigTarget", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `QueryTargetCapabilities` on a `EnvironmentBrowser` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_target_capabilities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-) -> Result<Option<HostCapability>, Error> {
+pub async fn query_target_capabilities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<Option<HostCapability>, Error> {
     let mut e = Encoder::request("QueryTargetCapabilities", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `setCustomValue` on a `ExtensibleManagedObject` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn set_custom_value(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: &str,
-    value: &str,
-) -> Result<(), Error> {
+pub async fn set_custom_value(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &str, value: &str) -> Result<(), Error> {
     let mut e = Encoder::request("setCustomValue", this, client.version());
     e.param("key", key);
     e.param("value", value);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UnregisterExtension` on a `ExtensionManager` (since 2.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn unregister_extension(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    extension_key: &str,
-) -> Result<(), Error> {
+pub async fn unregister_extension(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UnregisterExtension", this, client.version());
     e.param("extensionKey", extension_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `FindExtension` on a `ExtensionManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn find_extension(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    extension_key: &str,
-) -> Result<Option<Extension>, Error> {
+pub async fn find_extension(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_key: &str) -> Result<Option<Extension>, Error> {
     let mut e = Encoder::request("FindExtension", this, client.version());
     e.param("extensionKey", extension_key);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `RegisterExtension` on a `ExtensionManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn register_extension(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    extension: &Extension,
-) -> Result<(), Error> {
+pub async fn register_extension(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension: &Extension) -> Result<(), Error> {
     let mut e = Encoder::request("RegisterExtension", this, client.version());
     e.param("extension", extension);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateExtension` on a `ExtensionManager` (since 2.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn update_extension(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    extension: &Extension,
-) -> Result<(), Error> {
+pub async fn update_extension(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension: &Extension) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateExtension", this, client.version());
     e.param("extension", extension);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `GetPublicKey` on a `ExtensionManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn get_public_key(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<String, Error> {
+pub async fn get_public_key(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("GetPublicKey", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `SetPublicKey` on a `ExtensionManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn set_public_key(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    extension_key: &str,
-    public_key: &str,
-) -> Result<(), Error> {
+pub async fn set_public_key(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_key: &str, public_key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("SetPublicKey", this, client.version());
     e.param("extensionKey", extension_key);
     e.param("publicKey", public_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SetExtensionCertificate` on a `ExtensionManager` (since 4.0).
 ///
 /// Declared faults: `NoClientCertificate`, `NotFound`, `RuntimeFault`.
-pub async fn set_extension_certificate(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    extension_key: &str,
-    certificate_pem: Option<&str>,
-) -> Result<(), Error> {
+pub async fn set_extension_certificate(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_key: &str, certificate_pem: Option<&str>) -> Result<(), Error> {
     let mut e = Encoder::request("SetExtensionCertificate", this, client.version());
     e.param("extensionKey", extension_key);
     e.param_opt("certificatePem", certificate_pem);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SetServiceAccount` on a `ExtensionManager` (since 8.0.2.0).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn set_service_account(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    extension_key: &str,
-    service_account: &str,
-) -> Result<(), Error> {
+pub async fn set_service_account(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_key: &str, service_account: &str) -> Result<(), Error> {
     let mut e = Encoder::request("SetServiceAccount", this, client.version());
     e.param("extensionKey", extension_key);
     e.param("serviceAccount", service_account);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryManagedBy` on a `ExtensionManager` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_managed_by(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    extension_key: &str,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn query_managed_by(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_key: &str) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryManagedBy", this, client.version());
     e.param("extensionKey", extension_key);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryExtensionIpAllocationUsage` on a `ExtensionManager` (since 5.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_extension_ip_allocation_usage(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    extension_keys: &[String],
-) -> Result<Vec<ExtensionManagerIpAllocationUsage>, Error> {
+pub async fn query_extension_ip_allocation_usage(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_keys: &[String]) -> Result<Vec<ExtensionManagerIpAllocationUsage>, Error> {
     let mut e = Encoder::request("QueryExtensionIpAllocationUsage", this, client.version());
     e.param_list("extensionKeys", extension_keys);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `MoveDatastoreFile_Task` on a `FileManager` (since 2.5).
@@ -2031,24 +1226,14 @@ pub async fn query_extension_ip_allocation_usage(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn move_datastore_file_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    source_name: &str,
-    source_datacenter: Option<&ManagedObjectReference>,
-    destination_name: &str,
-    destination_datacenter: Option<&ManagedObjectReference>,
-    force: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn move_datastore_file_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, source_name: &str, source_datacenter: Option<&ManagedObjectReference>, destination_name: &str, destination_datacenter: Option<&ManagedObjectReference>, force: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MoveDatastoreFile_Task", this, client.version());
     e.param("sourceName", source_name);
     e.param_opt("sourceDatacenter", source_datacenter);
     e.param("destinationName", destination_name);
     e.param_opt("destinationDatacenter", destination_datacenter);
     e.param_opt("force", force.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CopyDatastoreFile_Task` on a `FileManager` (since 2.5).
@@ -2056,24 +1241,14 @@ pub async fn move_datastore_file_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn copy_datastore_file_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    source_name: &str,
-    source_datacenter: Option<&ManagedObjectReference>,
-    destination_name: &str,
-    destination_datacenter: Option<&ManagedObjectReference>,
-    force: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn copy_datastore_file_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, source_name: &str, source_datacenter: Option<&ManagedObjectReference>, destination_name: &str, destination_datacenter: Option<&ManagedObjectReference>, force: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CopyDatastoreFile_Task", this, client.version());
     e.param("sourceName", source_name);
     e.param_opt("sourceDatacenter", source_datacenter);
     e.param("destinationName", destination_name);
     e.param_opt("destinationDatacenter", destination_datacenter);
     e.param_opt("force", force.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DeleteDatastoreFile_Task` on a `FileManager` (since 2.5).
@@ -2081,91 +1256,52 @@ pub async fn copy_datastore_file_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn delete_datastore_file_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn delete_datastore_file_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DeleteDatastoreFile_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MakeDirectory` on a `FileManager` (since 2.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn make_directory(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-    create_parent_directories: Option<bool>,
-) -> Result<(), Error> {
+pub async fn make_directory(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>, create_parent_directories: Option<bool>) -> Result<(), Error> {
     let mut e = Encoder::request("MakeDirectory", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    e.param_opt(
-        "createParentDirectories",
-        create_parent_directories.as_ref(),
-    );
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    e.param_opt("createParentDirectories", create_parent_directories.as_ref());
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ChangeOwner` on a `FileManager` (since 4.0).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `UserNotFound`, `RuntimeFault`.
-pub async fn change_owner(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-    owner: &str,
-) -> Result<(), Error> {
+pub async fn change_owner(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>, owner: &str) -> Result<(), Error> {
     let mut e = Encoder::request("ChangeOwner", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
     e.param("owner", owner);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryFileLockInfo` on a `FileManager` (since 8.0.2.0).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn query_file_lock_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    path: &str,
-    host: Option<&ManagedObjectReference>,
-) -> Result<FileLockInfoResult, Error> {
+pub async fn query_file_lock_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, path: &str, host: Option<&ManagedObjectReference>) -> Result<FileLockInfoResult, Error> {
     let mut e = Encoder::request("QueryFileLockInfo", this, client.version());
     e.param("path", path);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `CreateFolder` on a `Folder` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `InvalidName`, `RuntimeFault`.
-pub async fn create_folder(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_folder(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateFolder", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MoveIntoFolder_Task` on a `Folder` (since 2.5).
@@ -2173,16 +1309,10 @@ pub async fn create_folder(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `DuplicateName`, `InvalidFolder`, `InvalidState`, `RuntimeFault`.
-pub async fn move_into_folder_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    list: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn move_into_folder_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, list: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MoveIntoFolder_Task", this, client.version());
     e.param_list("list", list);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateVM_Task` on a `Folder` (since 2.5).
@@ -2190,20 +1320,12 @@ pub async fn move_into_folder_task(
 /// Returns a `Task`; its `info.result` is a `VirtualMachine`.
 ///
 /// Declared faults: `AlreadyExists`, `DuplicateName`, `FileFault`, `InsufficientResourcesFault`, `InvalidDatastore`, `InvalidName`, `InvalidState`, `OutOfBounds`, `VmConfigFault`, `RuntimeFault`.
-pub async fn create_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &VirtualMachineConfigSpec,
-    pool: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &VirtualMachineConfigSpec, pool: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateVM_Task", this, client.version());
     e.param("config", config);
     e.param("pool", pool);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RegisterVM_Task` on a `Folder` (since 2.5).
@@ -2211,58 +1333,34 @@ pub async fn create_vm_task(
 /// Returns a `Task`; its `info.result` is a `VirtualMachine`.
 ///
 /// Declared faults: `AlreadyExists`, `DuplicateName`, `FileFault`, `InsufficientResourcesFault`, `InvalidDatastore`, `InvalidName`, `InvalidState`, `NotFound`, `OutOfBounds`, `VmConfigFault`, `RuntimeFault`.
-pub async fn register_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    path: &str,
-    name: Option<&str>,
-    as_template: bool,
-    pool: Option<&ManagedObjectReference>,
-    host: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn register_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, path: &str, name: Option<&str>, as_template: bool, pool: Option<&ManagedObjectReference>, host: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RegisterVM_Task", this, client.version());
     e.param("path", path);
     e.param_opt("name", name);
     e.param("asTemplate", &as_template);
     e.param_opt("pool", pool);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateCluster` on a `Folder` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `InvalidName`, `RuntimeFault`.
-pub async fn create_cluster(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    spec: &ClusterConfigSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_cluster(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, spec: &ClusterConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateCluster", this, client.version());
     e.param("name", name);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateClusterEx` on a `Folder` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `InvalidName`, `RuntimeFault`.
-pub async fn create_cluster_ex(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    spec: &ClusterConfigSpecEx,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_cluster_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, spec: &ClusterConfigSpecEx) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateClusterEx", this, client.version());
     e.param("name", name);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AddStandaloneHost_Task` on a `Folder` (since 2.5).
@@ -2270,37 +1368,22 @@ pub async fn create_cluster_ex(
 /// Returns a `Task`; its `info.result` is a `ComputeResource`.
 ///
 /// Declared faults: `DuplicateName`, `HostConnectFault`, `InvalidLogin`, `RuntimeFault`.
-pub async fn add_standalone_host_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &HostConnectSpec,
-    comp_res_spec: Option<&AnyComputeResourceConfigSpec>,
-    add_connected: bool,
-    license: Option<&str>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn add_standalone_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostConnectSpec, comp_res_spec: Option<&AnyComputeResourceConfigSpec>, add_connected: bool, license: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("AddStandaloneHost_Task", this, client.version());
     e.param("spec", spec);
     e.param_opt("compResSpec", comp_res_spec);
     e.param("addConnected", &add_connected);
     e.param_opt("license", license);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateDatacenter` on a `Folder` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `InvalidName`, `RuntimeFault`.
-pub async fn create_datacenter(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_datacenter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateDatacenter", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UnregisterAndDestroy_Task` on a `Folder` (since 2.5).
@@ -2308,14 +1391,9 @@ pub async fn create_datacenter(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `ConcurrentAccess`, `InvalidState`, `RuntimeFault`.
-pub async fn unregister_and_destroy_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn unregister_and_destroy_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("UnregisterAndDestroy_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateDVS_Task` on a `Folder` (since 4.0).
@@ -2323,31 +1401,19 @@ pub async fn unregister_and_destroy_task(
 /// Returns a `Task`; its `info.result` is a `DistributedVirtualSwitch`.
 ///
 /// Declared faults: `DuplicateName`, `DvsFault`, `DvsNotAuthorized`, `InvalidName`, `NotFound`, `RuntimeFault`.
-pub async fn create_dvs_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &DVSCreateSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_dvs_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &DVSCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateDVS_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateStoragePod` on a `Folder` (since 5.0).
 ///
 /// Declared faults: `DuplicateName`, `InvalidName`, `RuntimeFault`.
-pub async fn create_storage_pod(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_storage_pod(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateStoragePod", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `BatchAddStandaloneHosts_Task` on a `Folder` (since 6.7.1).
@@ -2355,20 +1421,12 @@ pub async fn create_storage_pod(
 /// Returns a `Task`; its `info.result` is a `FolderBatchAddStandaloneHostsResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn batch_add_standalone_hosts_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    new_hosts: &[FolderNewHostSpec],
-    comp_res_spec: Option<&AnyComputeResourceConfigSpec>,
-    add_connected: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn batch_add_standalone_hosts_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, new_hosts: &[FolderNewHostSpec], comp_res_spec: Option<&AnyComputeResourceConfigSpec>, add_connected: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("BatchAddStandaloneHosts_Task", this, client.version());
     e.param_list("newHosts", new_hosts);
     e.param_opt("compResSpec", comp_res_spec);
     e.param("addConnected", &add_connected);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `BatchAddHostsToCluster_Task` on a `Folder` (since 6.7.1).
@@ -2376,467 +1434,279 @@ pub async fn batch_add_standalone_hosts_task(
 /// Returns a `Task`; its `info.result` is a `FolderBatchAddHostsToClusterResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn batch_add_hosts_to_cluster_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &ManagedObjectReference,
-    new_hosts: &[FolderNewHostSpec],
-    existing_hosts: &[ManagedObjectReference],
-    comp_res_spec: Option<&AnyComputeResourceConfigSpec>,
-    desired_state: Option<&str>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn batch_add_hosts_to_cluster_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &ManagedObjectReference, new_hosts: &[FolderNewHostSpec], existing_hosts: &[ManagedObjectReference], comp_res_spec: Option<&AnyComputeResourceConfigSpec>, desired_state: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("BatchAddHostsToCluster_Task", this, client.version());
     e.param("cluster", cluster);
     e.param_list("newHosts", new_hosts);
     e.param_list("existingHosts", existing_hosts);
     e.param_opt("compResSpec", comp_res_spec);
     e.param_opt("desiredState", desired_state);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RegisterHealthUpdateProvider` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn register_health_update_provider(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    health_update_info: &[HealthUpdateInfo],
-) -> Result<String, Error> {
+pub async fn register_health_update_provider(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, health_update_info: &[HealthUpdateInfo]) -> Result<String, Error> {
     let mut e = Encoder::request("RegisterHealthUpdateProvider", this, client.version());
     e.param("name", name);
     e.param_list("healthUpdateInfo", health_update_info);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UnregisterHealthUpdateProvider` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn unregister_health_update_provider(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    provider_id: &str,
-) -> Result<(), Error> {
+pub async fn unregister_health_update_provider(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UnregisterHealthUpdateProvider", this, client.version());
     e.param("providerId", provider_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryProviderList` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_provider_list(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<String>, Error> {
+pub async fn query_provider_list(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("QueryProviderList", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `HasProvider` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn has_provider(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &str,
-) -> Result<bool, Error> {
+pub async fn has_provider(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<bool, Error> {
     let mut e = Encoder::request("HasProvider", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryProviderName` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_provider_name(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &str,
-) -> Result<String, Error> {
+pub async fn query_provider_name(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<String, Error> {
     let mut e = Encoder::request("QueryProviderName", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryHealthUpdateInfos` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_health_update_infos(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    provider_id: &str,
-) -> Result<Vec<HealthUpdateInfo>, Error> {
+pub async fn query_health_update_infos(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str) -> Result<Vec<HealthUpdateInfo>, Error> {
     let mut e = Encoder::request("QueryHealthUpdateInfos", this, client.version());
     e.param("providerId", provider_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `AddMonitoredEntities` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn add_monitored_entities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    provider_id: &str,
-    entities: &[ManagedObjectReference],
-) -> Result<(), Error> {
+pub async fn add_monitored_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str, entities: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("AddMonitoredEntities", this, client.version());
     e.param("providerId", provider_id);
     e.param_list("entities", entities);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveMonitoredEntities` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn remove_monitored_entities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    provider_id: &str,
-    entities: &[ManagedObjectReference],
-) -> Result<(), Error> {
+pub async fn remove_monitored_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str, entities: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveMonitoredEntities", this, client.version());
     e.param("providerId", provider_id);
     e.param_list("entities", entities);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryMonitoredEntities` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_monitored_entities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    provider_id: &str,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn query_monitored_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryMonitoredEntities", this, client.version());
     e.param("providerId", provider_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `HasMonitoredEntity` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn has_monitored_entity(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    provider_id: &str,
-    entity: &ManagedObjectReference,
-) -> Result<bool, Error> {
+pub async fn has_monitored_entity(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str, entity: &ManagedObjectReference) -> Result<bool, Error> {
     let mut e = Encoder::request("HasMonitoredEntity", this, client.version());
     e.param("providerId", provider_id);
     e.param("entity", entity);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryUnmonitoredHosts` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_unmonitored_hosts(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    provider_id: &str,
-    cluster: &ManagedObjectReference,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn query_unmonitored_hosts(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str, cluster: &ManagedObjectReference) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryUnmonitoredHosts", this, client.version());
     e.param("providerId", provider_id);
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `PostHealthUpdates` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn post_health_updates(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    provider_id: &str,
-    updates: &[HealthUpdate],
-) -> Result<(), Error> {
+pub async fn post_health_updates(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str, updates: &[HealthUpdate]) -> Result<(), Error> {
     let mut e = Encoder::request("PostHealthUpdates", this, client.version());
     e.param("providerId", provider_id);
     e.param_list("updates", updates);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryHealthUpdates` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_health_updates(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    provider_id: &str,
-) -> Result<Vec<HealthUpdate>, Error> {
+pub async fn query_health_updates(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str) -> Result<Vec<HealthUpdate>, Error> {
     let mut e = Encoder::request("QueryHealthUpdates", this, client.version());
     e.param("providerId", provider_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `AddFilter` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn add_filter(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    provider_id: &str,
-    filter_name: &str,
-    info_ids: &[String],
-) -> Result<String, Error> {
+pub async fn add_filter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str, filter_name: &str, info_ids: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("AddFilter", this, client.version());
     e.param("providerId", provider_id);
     e.param("filterName", filter_name);
     e.param_list("infoIds", info_ids);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryFilterList` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_filter_list(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    provider_id: &str,
-) -> Result<Vec<String>, Error> {
+pub async fn query_filter_list(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str) -> Result<Vec<String>, Error> {
     let mut e = Encoder::request("QueryFilterList", this, client.version());
     e.param("providerId", provider_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryFilterName` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_filter_name(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_id: &str,
-) -> Result<String, Error> {
+pub async fn query_filter_name(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str) -> Result<String, Error> {
     let mut e = Encoder::request("QueryFilterName", this, client.version());
     e.param("filterId", filter_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryFilterInfoIds` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_filter_info_ids(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_id: &str,
-) -> Result<Vec<String>, Error> {
+pub async fn query_filter_info_ids(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str) -> Result<Vec<String>, Error> {
     let mut e = Encoder::request("QueryFilterInfoIds", this, client.version());
     e.param("filterId", filter_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryFilterEntities` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_filter_entities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_id: &str,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn query_filter_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryFilterEntities", this, client.version());
     e.param("filterId", filter_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `AddFilterEntities` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn add_filter_entities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_id: &str,
-    entities: &[ManagedObjectReference],
-) -> Result<(), Error> {
+pub async fn add_filter_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str, entities: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("AddFilterEntities", this, client.version());
     e.param("filterId", filter_id);
     e.param_list("entities", entities);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveFilterEntities` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn remove_filter_entities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_id: &str,
-    entities: &[ManagedObjectReference],
-) -> Result<(), Error> {
+pub async fn remove_filter_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str, entities: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveFilterEntities", this, client.version());
     e.param("filterId", filter_id);
     e.param_list("entities", entities);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveFilter` on a `HealthUpdateManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn remove_filter(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_id: &str,
-) -> Result<(), Error> {
+pub async fn remove_filter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveFilter", this, client.version());
     e.param("filterId", filter_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SetCollectorPageSize` on a `HistoryCollector` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn set_collector_page_size(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    max_count: i32,
-) -> Result<(), Error> {
+pub async fn set_collector_page_size(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<(), Error> {
     let mut e = Encoder::request("SetCollectorPageSize", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RewindCollector` on a `HistoryCollector` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn rewind_collector(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn rewind_collector(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RewindCollector", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ResetCollector` on a `HistoryCollector` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reset_collector(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn reset_collector(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ResetCollector", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DestroyCollector` on a `HistoryCollector` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn destroy_collector(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn destroy_collector(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyCollector", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryTpmAttestationReport` on a `HostSystem` (since 5.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_tpm_attestation_report(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Option<HostTpmAttestationReport>, Error> {
+pub async fn query_tpm_attestation_report(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<HostTpmAttestationReport>, Error> {
     let e = Encoder::request("QueryTpmAttestationReport", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `QueryHostConnectionInfo` on a `HostSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_host_connection_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<HostConnectInfo, Error> {
+pub async fn query_host_connection_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<HostConnectInfo, Error> {
     let e = Encoder::request("QueryHostConnectionInfo", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `UpdateSystemResources` on a `HostSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_system_resources(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    resource_info: &HostSystemResourceInfo,
-) -> Result<(), Error> {
+pub async fn update_system_resources(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, resource_info: &HostSystemResourceInfo) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateSystemResources", this, client.version());
     e.param("resourceInfo", resource_info);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateSystemSwapConfiguration` on a `HostSystem` (since 5.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_system_swap_configuration(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    sys_swap_config: &HostSystemSwapConfiguration,
-) -> Result<(), Error> {
+pub async fn update_system_swap_configuration(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, sys_swap_config: &HostSystemSwapConfiguration) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateSystemSwapConfiguration", this, client.version());
     e.param("sysSwapConfig", sys_swap_config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReconnectHost_Task` on a `HostSystem` (since 2.5).
@@ -2844,18 +1714,11 @@ pub async fn update_system_swap_configuration(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HostConnectFault`, `InvalidLogin`, `InvalidName`, `InvalidState`, `RuntimeFault`.
-pub async fn reconnect_host_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cnx_spec: Option<&HostConnectSpec>,
-    reconnect_spec: Option<&HostSystemReconnectSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reconnect_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cnx_spec: Option<&HostConnectSpec>, reconnect_spec: Option<&HostSystemReconnectSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconnectHost_Task", this, client.version());
     e.param_opt("cnxSpec", cnx_spec);
     e.param_opt("reconnectSpec", reconnect_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DisconnectHost_Task` on a `HostSystem` (since 2.5).
@@ -2863,14 +1726,9 @@ pub async fn reconnect_host_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn disconnect_host_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn disconnect_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("DisconnectHost_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `EnterMaintenanceMode_Task` on a `HostSystem` (since 2.5).
@@ -2878,20 +1736,12 @@ pub async fn disconnect_host_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `Timedout`, `RuntimeFault`.
-pub async fn enter_maintenance_mode_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    timeout: i32,
-    evacuate_powered_off_vms: Option<bool>,
-    maintenance_spec: Option<&HostMaintenanceSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn enter_maintenance_mode_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, timeout: i32, evacuate_powered_off_vms: Option<bool>, maintenance_spec: Option<&HostMaintenanceSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("EnterMaintenanceMode_Task", this, client.version());
     e.param("timeout", &timeout);
     e.param_opt("evacuatePoweredOffVms", evacuate_powered_off_vms.as_ref());
     e.param_opt("maintenanceSpec", maintenance_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ExitMaintenanceMode_Task` on a `HostSystem` (since 2.5).
@@ -2899,16 +1749,10 @@ pub async fn enter_maintenance_mode_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `Timedout`, `RuntimeFault`.
-pub async fn exit_maintenance_mode_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    timeout: i32,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn exit_maintenance_mode_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, timeout: i32) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ExitMaintenanceMode_Task", this, client.version());
     e.param("timeout", &timeout);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RebootHost_Task` on a `HostSystem` (since 2.5).
@@ -2916,16 +1760,10 @@ pub async fn exit_maintenance_mode_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn reboot_host_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    force: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reboot_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, force: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RebootHost_Task", this, client.version());
     e.param("force", &force);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ShutdownHost_Task` on a `HostSystem` (since 2.5).
@@ -2933,16 +1771,10 @@ pub async fn reboot_host_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn shutdown_host_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    force: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn shutdown_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, force: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ShutdownHost_Task", this, client.version());
     e.param("force", &force);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `PowerDownHostToStandBy_Task` on a `HostSystem` (since 2.5).
@@ -2950,18 +1782,11 @@ pub async fn shutdown_host_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HostPowerOpFailed`, `InvalidState`, `Timedout`, `NotSupported`, `RequestCanceled`, `RuntimeFault`.
-pub async fn power_down_host_to_stand_by_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    timeout_sec: i32,
-    evacuate_powered_off_vms: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn power_down_host_to_stand_by_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, timeout_sec: i32, evacuate_powered_off_vms: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("PowerDownHostToStandBy_Task", this, client.version());
     e.param("timeoutSec", &timeout_sec);
     e.param_opt("evacuatePoweredOffVms", evacuate_powered_off_vms.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `PowerUpHostFromStandBy_Task` on a `HostSystem` (since 2.5).
@@ -2969,50 +1794,30 @@ pub async fn power_down_host_to_stand_by_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HostPowerOpFailed`, `InvalidState`, `Timedout`, `NotSupported`, `RuntimeFault`.
-pub async fn power_up_host_from_stand_by_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    timeout_sec: i32,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn power_up_host_from_stand_by_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, timeout_sec: i32) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("PowerUpHostFromStandBy_Task", this, client.version());
     e.param("timeoutSec", &timeout_sec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryMemoryOverhead` on a `HostSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_memory_overhead(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    memory_size: i64,
-    video_ram_size: Option<i32>,
-    num_vcpus: i32,
-) -> Result<i64, Error> {
+pub async fn query_memory_overhead(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, memory_size: i64, video_ram_size: Option<i32>, num_vcpus: i32) -> Result<i64, Error> {
     let mut e = Encoder::request("QueryMemoryOverhead", this, client.version());
     e.param("memorySize", &memory_size);
     e.param_opt("videoRamSize", video_ram_size.as_ref());
     e.param("numVcpus", &num_vcpus);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryMemoryOverheadEx` on a `HostSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_memory_overhead_ex(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm_config_info: &VirtualMachineConfigInfo,
-) -> Result<i64, Error> {
+pub async fn query_memory_overhead_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm_config_info: &VirtualMachineConfigInfo) -> Result<i64, Error> {
     let mut e = Encoder::request("QueryMemoryOverheadEx", this, client.version());
     e.param("vmConfigInfo", vm_config_info);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `ReconfigureHostForDAS_Task` on a `HostSystem` (since 2.5).
@@ -3020,152 +1825,93 @@ pub async fn query_memory_overhead_ex(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `DasConfigFault`, `RuntimeFault`.
-pub async fn reconfigure_host_for_das_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reconfigure_host_for_das_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("ReconfigureHostForDAS_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateFlags` on a `HostSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_flags(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    flag_info: &HostFlagInfo,
-) -> Result<(), Error> {
+pub async fn update_flags(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, flag_info: &HostFlagInfo) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateFlags", this, client.version());
     e.param("flagInfo", flag_info);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `EnterLockdownMode` on a `HostSystem` (since 4.1).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn enter_lockdown_mode(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn enter_lockdown_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("EnterLockdownMode", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ExitLockdownMode` on a `HostSystem` (since 4.1).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn exit_lockdown_mode(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn exit_lockdown_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ExitLockdownMode", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AcquireCimServicesTicket` on a `HostSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn acquire_cim_services_ticket(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<HostServiceTicket, Error> {
+pub async fn acquire_cim_services_ticket(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<HostServiceTicket, Error> {
     let e = Encoder::request("AcquireCimServicesTicket", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateIpmi` on a `HostSystem` (since 4.0).
 ///
 /// Declared faults: `InvalidIpmiLoginInfo`, `InvalidIpmiMacAddress`, `RuntimeFault`.
-pub async fn update_ipmi(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    ipmi_info: &HostIpmiInfo,
-) -> Result<(), Error> {
+pub async fn update_ipmi(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, ipmi_info: &HostIpmiInfo) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateIpmi", this, client.version());
     e.param("ipmiInfo", ipmi_info);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RetrieveHardwareUptime` on a `HostSystem` (since 4.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_hardware_uptime(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<i64, Error> {
+pub async fn retrieve_hardware_uptime(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<i64, Error> {
     let e = Encoder::request("RetrieveHardwareUptime", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `PrepareCrypto` on a `HostSystem` (since 6.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn prepare_crypto(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn prepare_crypto(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("PrepareCrypto", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `EnableCrypto` on a `HostSystem` (since 6.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn enable_crypto(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key_plain: &CryptoKeyPlain,
-) -> Result<(), Error> {
+pub async fn enable_crypto(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key_plain: &CryptoKeyPlain) -> Result<(), Error> {
     let mut e = Encoder::request("EnableCrypto", this, client.version());
     e.param("keyPlain", key_plain);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ConfigureCryptoKey` on a `HostSystem` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn configure_crypto_key(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key_id: Option<&CryptoKeyId>,
-) -> Result<(), Error> {
+pub async fn configure_crypto_key(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key_id: Option<&CryptoKeyId>) -> Result<(), Error> {
     let mut e = Encoder::request("ConfigureCryptoKey", this, client.version());
     e.param_opt("keyId", key_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryProductLockerLocation` on a `HostSystem` (since 6.7.1).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn query_product_locker_location(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<String, Error> {
+pub async fn query_product_locker_location(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("QueryProductLockerLocation", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `UpdateProductLockerLocation_Task` on a `HostSystem` (since 6.7.1).
@@ -3173,104 +1919,61 @@ pub async fn query_product_locker_location(
 /// Returns a `Task`; its `info.result` is a `string`.
 ///
 /// Declared faults: `FileNotFound`, `HostConfigFault`, `TaskInProgress`, `InvalidArgument`, `RuntimeFault`.
-pub async fn update_product_locker_location_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    path: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn update_product_locker_location_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, path: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateProductLockerLocation_Task", this, client.version());
     e.param("path", path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveFreeEpcMemory` on a `HostSystem` (since 7.0.0.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_free_epc_memory(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<i64, Error> {
+pub async fn retrieve_free_epc_memory(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<i64, Error> {
     let e = Encoder::request("RetrieveFreeEpcMemory", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `HttpNfcLeaseGetManifest` on a `HttpNfcLease` (since 4.1).
 ///
 /// Declared faults: `InvalidState`, `Timedout`, `RuntimeFault`.
-pub async fn http_nfc_lease_get_manifest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<HttpNfcLeaseManifestEntry>, Error> {
+pub async fn http_nfc_lease_get_manifest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HttpNfcLeaseManifestEntry>, Error> {
     let e = Encoder::request("HttpNfcLeaseGetManifest", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `HttpNfcLeaseSetManifestChecksumType` on a `HttpNfcLease` (since 6.7).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn http_nfc_lease_set_manifest_checksum_type(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device_urls_to_checksum_types: &[KeyValue],
-) -> Result<(), Error> {
-    let mut e = Encoder::request(
-        "HttpNfcLeaseSetManifestChecksumType",
-        this,
-        client.version(),
-    );
+pub async fn http_nfc_lease_set_manifest_checksum_type(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device_urls_to_checksum_types: &[KeyValue]) -> Result<(), Error> {
+    let mut e = Encoder::request("HttpNfcLeaseSetManifestChecksumType", this, client.version());
     e.param_list("deviceUrlsToChecksumTypes", device_urls_to_checksum_types);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HttpNfcLeaseComplete` on a `HttpNfcLease` (since 4.0).
 ///
 /// Declared faults: `InvalidState`, `Timedout`, `RuntimeFault`.
-pub async fn http_nfc_lease_complete(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn http_nfc_lease_complete(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("HttpNfcLeaseComplete", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HttpNfcLeaseAbort` on a `HttpNfcLease` (since 4.0).
 ///
 /// Declared faults: `InvalidState`, `Timedout`, `RuntimeFault`.
-pub async fn http_nfc_lease_abort(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    fault: Option<&LocalizedMethodFault>,
-) -> Result<(), Error> {
+pub async fn http_nfc_lease_abort(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, fault: Option<&LocalizedMethodFault>) -> Result<(), Error> {
     let mut e = Encoder::request("HttpNfcLeaseAbort", this, client.version());
     e.param_opt("fault", fault);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HttpNfcLeaseProgress` on a `HttpNfcLease` (since 4.0).
 ///
 /// Declared faults: `Timedout`, `RuntimeFault`.
-pub async fn http_nfc_lease_progress(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    percent: i32,
-) -> Result<(), Error> {
+pub async fn http_nfc_lease_progress(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, percent: i32) -> Result<(), Error> {
     let mut e = Encoder::request("HttpNfcLeaseProgress", this, client.version());
     e.param("percent", &percent);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HttpNfcLeasePullFromUrls_Task` on a `HttpNfcLease` (since 6.7).
@@ -3278,33 +1981,20 @@ pub async fn http_nfc_lease_progress(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HttpFault`, `InvalidState`, `SSLVerifyFault`, `RuntimeFault`.
-pub async fn http_nfc_lease_pull_from_urls_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    files: &[HttpNfcLeaseSourceFile],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn http_nfc_lease_pull_from_urls_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, files: &[HttpNfcLeaseSourceFile]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("HttpNfcLeasePullFromUrls_Task", this, client.version());
     e.param_list("files", files);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HttpNfcLeaseProbeUrls` on a `HttpNfcLease` (since 7.0.2.0).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn http_nfc_lease_probe_urls(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    files: &[HttpNfcLeaseSourceFile],
-    timeout: Option<i32>,
-) -> Result<Vec<HttpNfcLeaseProbeResult>, Error> {
+pub async fn http_nfc_lease_probe_urls(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, files: &[HttpNfcLeaseSourceFile], timeout: Option<i32>) -> Result<Vec<HttpNfcLeaseProbeResult>, Error> {
     let mut e = Encoder::request("HttpNfcLeaseProbeUrls", this, client.version());
     e.param_list("files", files);
     e.param_opt("timeout", timeout.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `InstallIoFilter_Task` on a `IoFilterManager` (since 6.0).
@@ -3312,20 +2002,12 @@ pub async fn http_nfc_lease_probe_urls(
 /// Returns a `Task`; its `info.result` is a `ClusterIoFilterInfo`.
 ///
 /// Declared faults: `AlreadyExists`, `RuntimeFault`.
-pub async fn install_io_filter_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vib_url: &str,
-    comp_res: &ManagedObjectReference,
-    vib_ssl_trust: Option<&AnyIoFilterManagerSslTrust>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn install_io_filter_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vib_url: &str, comp_res: &ManagedObjectReference, vib_ssl_trust: Option<&AnyIoFilterManagerSslTrust>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("InstallIoFilter_Task", this, client.version());
     e.param("vibUrl", vib_url);
     e.param("compRes", comp_res);
     e.param_opt("vibSslTrust", vib_ssl_trust);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UninstallIoFilter_Task` on a `IoFilterManager` (since 6.0).
@@ -3333,18 +2015,11 @@ pub async fn install_io_filter_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FilterInUse`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn uninstall_io_filter_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_id: &str,
-    comp_res: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn uninstall_io_filter_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str, comp_res: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UninstallIoFilter_Task", this, client.version());
     e.param("filterId", filter_id);
     e.param("compRes", comp_res);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpgradeIoFilter_Task` on a `IoFilterManager` (since 6.0).
@@ -3352,54 +2027,32 @@ pub async fn uninstall_io_filter_task(
 /// Returns a `Task`; its `info.result` is a `ClusterIoFilterInfo`.
 ///
 /// Declared faults: `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn upgrade_io_filter_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_id: &str,
-    comp_res: &ManagedObjectReference,
-    vib_url: &str,
-    vib_ssl_trust: Option<&AnyIoFilterManagerSslTrust>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn upgrade_io_filter_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str, comp_res: &ManagedObjectReference, vib_url: &str, vib_ssl_trust: Option<&AnyIoFilterManagerSslTrust>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpgradeIoFilter_Task", this, client.version());
     e.param("filterId", filter_id);
     e.param("compRes", comp_res);
     e.param("vibUrl", vib_url);
     e.param_opt("vibSslTrust", vib_ssl_trust);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryIoFilterIssues` on a `IoFilterManager` (since 6.0).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_io_filter_issues(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_id: &str,
-    comp_res: &ManagedObjectReference,
-) -> Result<IoFilterQueryIssueResult, Error> {
+pub async fn query_io_filter_issues(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str, comp_res: &ManagedObjectReference) -> Result<IoFilterQueryIssueResult, Error> {
     let mut e = Encoder::request("QueryIoFilterIssues", this, client.version());
     e.param("filterId", filter_id);
     e.param("compRes", comp_res);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryIoFilterInfo` on a `IoFilterManager` (since 6.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_io_filter_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    comp_res: &ManagedObjectReference,
-) -> Result<Vec<ClusterIoFilterInfo>, Error> {
+pub async fn query_io_filter_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, comp_res: &ManagedObjectReference) -> Result<Vec<ClusterIoFilterInfo>, Error> {
     let mut e = Encoder::request("QueryIoFilterInfo", this, client.version());
     e.param("compRes", comp_res);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ResolveInstallationErrorsOnHost_Task` on a `IoFilterManager` (since 6.0).
@@ -3407,22 +2060,11 @@ pub async fn query_io_filter_info(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn resolve_installation_errors_on_host_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_id: &str,
-    host: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "ResolveInstallationErrorsOnHost_Task",
-        this,
-        client.version(),
-    );
+pub async fn resolve_installation_errors_on_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str, host: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("ResolveInstallationErrorsOnHost_Task", this, client.version());
     e.param("filterId", filter_id);
     e.param("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ResolveInstallationErrorsOnCluster_Task` on a `IoFilterManager` (since 6.0).
@@ -3430,39 +2072,21 @@ pub async fn resolve_installation_errors_on_host_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn resolve_installation_errors_on_cluster_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_id: &str,
-    cluster: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "ResolveInstallationErrorsOnCluster_Task",
-        this,
-        client.version(),
-    );
+pub async fn resolve_installation_errors_on_cluster_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str, cluster: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("ResolveInstallationErrorsOnCluster_Task", this, client.version());
     e.param("filterId", filter_id);
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryDisksUsingFilter` on a `IoFilterManager` (since 6.0).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_disks_using_filter(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter_id: &str,
-    comp_res: &ManagedObjectReference,
-) -> Result<Vec<VirtualDiskId>, Error> {
+pub async fn query_disks_using_filter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str, comp_res: &ManagedObjectReference) -> Result<Vec<VirtualDiskId>, Error> {
     let mut e = Encoder::request("QueryDisksUsingFilter", this, client.version());
     e.param("filterId", filter_id);
     e.param("compRes", comp_res);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `InitiateTransitionToVLCM_Task` on a `IoFilterManager` (since 9.0.0.0).
@@ -3470,452 +2094,267 @@ pub async fn query_disks_using_filter(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidArgument`, `RuntimeFault`.
-pub async fn initiate_transition_to_vlcm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn initiate_transition_to_vlcm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("InitiateTransitionToVLCM_Task", this, client.version());
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryIpPools` on a `IpPoolManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_ip_pools(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    dc: &ManagedObjectReference,
-) -> Result<Vec<IpPool>, Error> {
+pub async fn query_ip_pools(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, dc: &ManagedObjectReference) -> Result<Vec<IpPool>, Error> {
     let mut e = Encoder::request("QueryIpPools", this, client.version());
     e.param("dc", dc);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `CreateIpPool` on a `IpPoolManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn create_ip_pool(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    dc: &ManagedObjectReference,
-    pool: &IpPool,
-) -> Result<i32, Error> {
+pub async fn create_ip_pool(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, dc: &ManagedObjectReference, pool: &IpPool) -> Result<i32, Error> {
     let mut e = Encoder::request("CreateIpPool", this, client.version());
     e.param("dc", dc);
     e.param("pool", pool);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateIpPool` on a `IpPoolManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_ip_pool(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    dc: &ManagedObjectReference,
-    pool: &IpPool,
-) -> Result<(), Error> {
+pub async fn update_ip_pool(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, dc: &ManagedObjectReference, pool: &IpPool) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateIpPool", this, client.version());
     e.param("dc", dc);
     e.param("pool", pool);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DestroyIpPool` on a `IpPoolManager` (since 4.0).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn destroy_ip_pool(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    dc: &ManagedObjectReference,
-    id: i32,
-    force: bool,
-) -> Result<(), Error> {
+pub async fn destroy_ip_pool(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, dc: &ManagedObjectReference, id: i32, force: bool) -> Result<(), Error> {
     let mut e = Encoder::request("DestroyIpPool", this, client.version());
     e.param("dc", dc);
     e.param("id", &id);
     e.param("force", &force);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AllocateIpv4Address` on a `IpPoolManager` (since 5.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn allocate_ipv4_address(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    dc: &ManagedObjectReference,
-    pool_id: i32,
-    allocation_id: &str,
-) -> Result<String, Error> {
+pub async fn allocate_ipv4_address(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, dc: &ManagedObjectReference, pool_id: i32, allocation_id: &str) -> Result<String, Error> {
     let mut e = Encoder::request("AllocateIpv4Address", this, client.version());
     e.param("dc", dc);
     e.param("poolId", &pool_id);
     e.param("allocationId", allocation_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AllocateIpv6Address` on a `IpPoolManager` (since 5.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn allocate_ipv6_address(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    dc: &ManagedObjectReference,
-    pool_id: i32,
-    allocation_id: &str,
-) -> Result<String, Error> {
+pub async fn allocate_ipv6_address(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, dc: &ManagedObjectReference, pool_id: i32, allocation_id: &str) -> Result<String, Error> {
     let mut e = Encoder::request("AllocateIpv6Address", this, client.version());
     e.param("dc", dc);
     e.param("poolId", &pool_id);
     e.param("allocationId", allocation_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ReleaseIpAllocation` on a `IpPoolManager` (since 5.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn release_ip_allocation(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    dc: &ManagedObjectReference,
-    pool_id: i32,
-    allocation_id: &str,
-) -> Result<(), Error> {
+pub async fn release_ip_allocation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, dc: &ManagedObjectReference, pool_id: i32, allocation_id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("ReleaseIpAllocation", this, client.version());
     e.param("dc", dc);
     e.param("poolId", &pool_id);
     e.param("allocationId", allocation_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryIPAllocations` on a `IpPoolManager` (since 5.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_ip_allocations(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    dc: &ManagedObjectReference,
-    pool_id: i32,
-    extension_key: &str,
-) -> Result<Vec<IpPoolManagerIpAllocation>, Error> {
+pub async fn query_ip_allocations(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, dc: &ManagedObjectReference, pool_id: i32, extension_key: &str) -> Result<Vec<IpPoolManagerIpAllocation>, Error> {
     let mut e = Encoder::request("QueryIPAllocations", this, client.version());
     e.param("dc", dc);
     e.param("poolId", &pool_id);
     e.param("extensionKey", extension_key);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `UpdateAssignedLicense` on a `LicenseAssignmentManager` (since 4.0).
 ///
 /// Declared faults: `LicenseEntityNotFound`, `RuntimeFault`.
-pub async fn update_assigned_license(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &str,
-    license_key: &str,
-    entity_display_name: Option<&str>,
-) -> Result<LicenseManagerLicenseInfo, Error> {
+pub async fn update_assigned_license(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &str, license_key: &str, entity_display_name: Option<&str>) -> Result<LicenseManagerLicenseInfo, Error> {
     let mut e = Encoder::request("UpdateAssignedLicense", this, client.version());
     e.param("entity", entity);
     e.param("licenseKey", license_key);
     e.param_opt("entityDisplayName", entity_display_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveAssignedLicense` on a `LicenseAssignmentManager` (since 4.0).
 ///
 /// Declared faults: `LicenseEntityNotFound`, `RuntimeFault`.
-pub async fn remove_assigned_license(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity_id: &str,
-) -> Result<(), Error> {
+pub async fn remove_assigned_license(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity_id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveAssignedLicense", this, client.version());
     e.param("entityId", entity_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryAssignedLicenses` on a `LicenseAssignmentManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_assigned_licenses(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity_id: Option<&str>,
-) -> Result<Vec<LicenseAssignmentManagerLicenseAssignment>, Error> {
+pub async fn query_assigned_licenses(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity_id: Option<&str>) -> Result<Vec<LicenseAssignmentManagerLicenseAssignment>, Error> {
     let mut e = Encoder::request("QueryAssignedLicenses", this, client.version());
     e.param_opt("entityId", entity_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QuerySupportedFeatures` on a `LicenseManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_supported_features(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-) -> Result<Vec<LicenseFeatureInfo>, Error> {
+pub async fn query_supported_features(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<Vec<LicenseFeatureInfo>, Error> {
     let mut e = Encoder::request("QuerySupportedFeatures", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryLicenseSourceAvailability` on a `LicenseManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_license_source_availability(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-) -> Result<Vec<LicenseAvailabilityInfo>, Error> {
+pub async fn query_license_source_availability(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<Vec<LicenseAvailabilityInfo>, Error> {
     let mut e = Encoder::request("QueryLicenseSourceAvailability", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryLicenseUsage` on a `LicenseManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_license_usage(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-) -> Result<LicenseUsageInfo, Error> {
+pub async fn query_license_usage(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<LicenseUsageInfo, Error> {
     let mut e = Encoder::request("QueryLicenseUsage", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `SetLicenseEdition` on a `LicenseManager` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `LicenseServerUnavailable`, `RuntimeFault`.
-pub async fn set_license_edition(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    feature_key: Option<&str>,
-) -> Result<(), Error> {
+pub async fn set_license_edition(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>, feature_key: Option<&str>) -> Result<(), Error> {
     let mut e = Encoder::request("SetLicenseEdition", this, client.version());
     e.param_opt("host", host);
     e.param_opt("featureKey", feature_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CheckLicenseFeature` on a `LicenseManager` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn check_license_feature(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    feature_key: &str,
-) -> Result<bool, Error> {
+pub async fn check_license_feature(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>, feature_key: &str) -> Result<bool, Error> {
     let mut e = Encoder::request("CheckLicenseFeature", this, client.version());
     e.param_opt("host", host);
     e.param("featureKey", feature_key);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `EnableFeature` on a `LicenseManager` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `LicenseServerUnavailable`, `RuntimeFault`.
-pub async fn enable_feature(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    feature_key: &str,
-) -> Result<bool, Error> {
+pub async fn enable_feature(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>, feature_key: &str) -> Result<bool, Error> {
     let mut e = Encoder::request("EnableFeature", this, client.version());
     e.param_opt("host", host);
     e.param("featureKey", feature_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DisableFeature` on a `LicenseManager` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `LicenseServerUnavailable`, `RuntimeFault`.
-pub async fn disable_feature(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    feature_key: &str,
-) -> Result<bool, Error> {
+pub async fn disable_feature(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>, feature_key: &str) -> Result<bool, Error> {
     let mut e = Encoder::request("DisableFeature", this, client.version());
     e.param_opt("host", host);
     e.param("featureKey", feature_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ConfigureLicenseSource` on a `LicenseManager` (since 2.5).
 ///
 /// Declared faults: `CannotAccessLocalSource`, `InvalidLicense`, `LicenseServerUnavailable`, `RuntimeFault`.
-pub async fn configure_license_source(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    license_source: &AnyLicenseSource,
-) -> Result<(), Error> {
+pub async fn configure_license_source(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>, license_source: &AnyLicenseSource) -> Result<(), Error> {
     let mut e = Encoder::request("ConfigureLicenseSource", this, client.version());
     e.param_opt("host", host);
     e.param("licenseSource", license_source);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateLicense` on a `LicenseManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_license(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    license_key: &str,
-    labels: &[KeyValue],
-) -> Result<LicenseManagerLicenseInfo, Error> {
+pub async fn update_license(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, license_key: &str, labels: &[KeyValue]) -> Result<LicenseManagerLicenseInfo, Error> {
     let mut e = Encoder::request("UpdateLicense", this, client.version());
     e.param("licenseKey", license_key);
     e.param_list("labels", labels);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AddLicense` on a `LicenseManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn add_license(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    license_key: &str,
-    labels: &[KeyValue],
-) -> Result<LicenseManagerLicenseInfo, Error> {
+pub async fn add_license(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, license_key: &str, labels: &[KeyValue]) -> Result<LicenseManagerLicenseInfo, Error> {
     let mut e = Encoder::request("AddLicense", this, client.version());
     e.param("licenseKey", license_key);
     e.param_list("labels", labels);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveLicense` on a `LicenseManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn remove_license(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    license_key: &str,
-) -> Result<(), Error> {
+pub async fn remove_license(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, license_key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveLicense", this, client.version());
     e.param("licenseKey", license_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DecodeLicense` on a `LicenseManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn decode_license(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    license_key: &str,
-) -> Result<LicenseManagerLicenseInfo, Error> {
+pub async fn decode_license(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, license_key: &str) -> Result<LicenseManagerLicenseInfo, Error> {
     let mut e = Encoder::request("DecodeLicense", this, client.version());
     e.param("licenseKey", license_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateLicenseLabel` on a `LicenseManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_license_label(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    license_key: &str,
-    label_key: &str,
-    label_value: &str,
-) -> Result<(), Error> {
+pub async fn update_license_label(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, license_key: &str, label_key: &str, label_value: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateLicenseLabel", this, client.version());
     e.param("licenseKey", license_key);
     e.param("labelKey", label_key);
     e.param("labelValue", label_value);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveLicenseLabel` on a `LicenseManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn remove_license_label(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    license_key: &str,
-    label_key: &str,
-) -> Result<(), Error> {
+pub async fn remove_license_label(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, license_key: &str, label_key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveLicenseLabel", this, client.version());
     e.param("licenseKey", license_key);
     e.param("labelKey", label_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `Reload` on a `ManagedEntity` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reload(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn reload(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("Reload", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `Rename_Task` on a `ManagedEntity` (since 2.5).
@@ -3923,16 +2362,10 @@ pub async fn reload(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `DuplicateName`, `InvalidName`, `RuntimeFault`.
-pub async fn rename_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    new_name: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn rename_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, new_name: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("Rename_Task", this, client.version());
     e.param("newName", new_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `Destroy_Task` on a `ManagedEntity` (since 2.5).
@@ -3940,402 +2373,239 @@ pub async fn rename_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `VimFault`, `RuntimeFault`.
-pub async fn destroy_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn destroy_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("Destroy_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DestroyNetwork` on a `Network` (since 2.5).
 ///
 /// Declared faults: `ResourceInUse`, `RuntimeFault`.
-pub async fn destroy_network(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn destroy_network(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyNetwork", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `LookupVmOverheadMemory` on a `OverheadMemoryManager` (since 6.0).
 ///
 /// Declared faults: `NotFound`, `InvalidArgument`, `InvalidType`, `ManagedObjectNotFound`, `RuntimeFault`.
-pub async fn lookup_vm_overhead_memory(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-) -> Result<i64, Error> {
+pub async fn lookup_vm_overhead_memory(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, host: &ManagedObjectReference) -> Result<i64, Error> {
     let mut e = Encoder::request("LookupVmOverheadMemory", this, client.version());
     e.param("vm", vm);
     e.param("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `ValidateHost` on a `OvfManager` (since 4.0).
 ///
 /// Declared faults: `ConcurrentAccess`, `FileFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn validate_host(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    ovf_descriptor: &str,
-    host: &ManagedObjectReference,
-    vhp: &OvfValidateHostParams,
-) -> Result<OvfValidateHostResult, Error> {
+pub async fn validate_host(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, ovf_descriptor: &str, host: &ManagedObjectReference, vhp: &OvfValidateHostParams) -> Result<OvfValidateHostResult, Error> {
     let mut e = Encoder::request("ValidateHost", this, client.version());
     e.param("ovfDescriptor", ovf_descriptor);
     e.param("host", host);
     e.param("vhp", vhp);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `ParseDescriptor` on a `OvfManager` (since 4.0).
 ///
 /// Declared faults: `ConcurrentAccess`, `FileFault`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn parse_descriptor(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    ovf_descriptor: &str,
-    pdp: &OvfParseDescriptorParams,
-) -> Result<OvfParseDescriptorResult, Error> {
+pub async fn parse_descriptor(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, ovf_descriptor: &str, pdp: &OvfParseDescriptorParams) -> Result<OvfParseDescriptorResult, Error> {
     let mut e = Encoder::request("ParseDescriptor", this, client.version());
     e.param("ovfDescriptor", ovf_descriptor);
     e.param("pdp", pdp);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateImportSpec` on a `OvfManager` (since 4.0).
 ///
 /// Declared faults: `ConcurrentAccess`, `FileFault`, `InvalidDatastore`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn create_import_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    ovf_descriptor: &str,
-    resource_pool: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-    cisp: &AnyOvfCreateImportSpecParams,
-) -> Result<OvfCreateImportSpecResult, Error> {
+pub async fn create_import_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, ovf_descriptor: &str, resource_pool: &ManagedObjectReference, datastore: &ManagedObjectReference, cisp: &AnyOvfCreateImportSpecParams) -> Result<OvfCreateImportSpecResult, Error> {
     let mut e = Encoder::request("CreateImportSpec", this, client.version());
     e.param("ovfDescriptor", ovf_descriptor);
     e.param("resourcePool", resource_pool);
     e.param("datastore", datastore);
     e.param("cisp", cisp);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateDescriptor` on a `OvfManager` (since 4.0).
 ///
 /// Declared faults: `ConcurrentAccess`, `FileFault`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn create_descriptor(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    obj: &ManagedObjectReference,
-    cdp: &OvfCreateDescriptorParams,
-) -> Result<OvfCreateDescriptorResult, Error> {
+pub async fn create_descriptor(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, obj: &ManagedObjectReference, cdp: &OvfCreateDescriptorParams) -> Result<OvfCreateDescriptorResult, Error> {
     let mut e = Encoder::request("CreateDescriptor", this, client.version());
     e.param("obj", obj);
     e.param("cdp", cdp);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryPerfProviderSummary` on a `PerformanceManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_perf_provider_summary(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-) -> Result<PerfProviderSummary, Error> {
+pub async fn query_perf_provider_summary(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference) -> Result<PerfProviderSummary, Error> {
     let mut e = Encoder::request("QueryPerfProviderSummary", this, client.version());
     e.param("entity", entity);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryAvailablePerfMetric` on a `PerformanceManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_available_perf_metric(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-    begin_time: Option<&DateTime>,
-    end_time: Option<&DateTime>,
-    interval_id: Option<i32>,
-) -> Result<Vec<PerfMetricId>, Error> {
+pub async fn query_available_perf_metric(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference, begin_time: Option<&DateTime>, end_time: Option<&DateTime>, interval_id: Option<i32>) -> Result<Vec<PerfMetricId>, Error> {
     let mut e = Encoder::request("QueryAvailablePerfMetric", this, client.version());
     e.param("entity", entity);
     e.param_opt("beginTime", begin_time);
     e.param_opt("endTime", end_time);
     e.param_opt("intervalId", interval_id.as_ref());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryPerfCounter` on a `PerformanceManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_perf_counter(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    counter_id: &[i32],
-) -> Result<Vec<PerfCounterInfo>, Error> {
+pub async fn query_perf_counter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, counter_id: &[i32]) -> Result<Vec<PerfCounterInfo>, Error> {
     let mut e = Encoder::request("QueryPerfCounter", this, client.version());
     e.param_list("counterId", counter_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryPerfCounterByLevel` on a `PerformanceManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_perf_counter_by_level(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    level: i32,
-) -> Result<Vec<PerfCounterInfo>, Error> {
+pub async fn query_perf_counter_by_level(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, level: i32) -> Result<Vec<PerfCounterInfo>, Error> {
     let mut e = Encoder::request("QueryPerfCounterByLevel", this, client.version());
     e.param("level", &level);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryPerf` on a `PerformanceManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_perf(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    query_spec: &[PerfQuerySpec],
-) -> Result<Vec<AnyPerfEntityMetricBase>, Error> {
+pub async fn query_perf(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, query_spec: &[PerfQuerySpec]) -> Result<Vec<AnyPerfEntityMetricBase>, Error> {
     let mut e = Encoder::request("QueryPerf", this, client.version());
     e.param_list("querySpec", query_spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryPerfComposite` on a `PerformanceManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_perf_composite(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    query_spec: &PerfQuerySpec,
-) -> Result<PerfCompositeMetric, Error> {
+pub async fn query_perf_composite(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, query_spec: &PerfQuerySpec) -> Result<PerfCompositeMetric, Error> {
     let mut e = Encoder::request("QueryPerfComposite", this, client.version());
     e.param("querySpec", query_spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `CreatePerfInterval` on a `PerformanceManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn create_perf_interval(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    interval_id: &PerfInterval,
-) -> Result<(), Error> {
+pub async fn create_perf_interval(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, interval_id: &PerfInterval) -> Result<(), Error> {
     let mut e = Encoder::request("CreatePerfInterval", this, client.version());
     e.param("intervalId", interval_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemovePerfInterval` on a `PerformanceManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn remove_perf_interval(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    sample_period: i32,
-) -> Result<(), Error> {
+pub async fn remove_perf_interval(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, sample_period: i32) -> Result<(), Error> {
     let mut e = Encoder::request("RemovePerfInterval", this, client.version());
     e.param("samplePeriod", &sample_period);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdatePerfInterval` on a `PerformanceManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_perf_interval(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    interval: &PerfInterval,
-) -> Result<(), Error> {
+pub async fn update_perf_interval(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, interval: &PerfInterval) -> Result<(), Error> {
     let mut e = Encoder::request("UpdatePerfInterval", this, client.version());
     e.param("interval", interval);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateCounterLevelMapping` on a `PerformanceManager` (since 4.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_counter_level_mapping(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    counter_level_map: &[PerformanceManagerCounterLevelMapping],
-) -> Result<(), Error> {
+pub async fn update_counter_level_mapping(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, counter_level_map: &[PerformanceManagerCounterLevelMapping]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateCounterLevelMapping", this, client.version());
     e.param_list("counterLevelMap", counter_level_map);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ResetCounterLevelMapping` on a `PerformanceManager` (since 4.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reset_counter_level_mapping(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    counters: &[i32],
-) -> Result<(), Error> {
+pub async fn reset_counter_level_mapping(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, counters: &[i32]) -> Result<(), Error> {
     let mut e = Encoder::request("ResetCounterLevelMapping", this, client.version());
     e.param_list("counters", counters);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `EstimateDatabaseSize` on a `ResourcePlanningManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn estimate_database_size(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    db_size_param: &DatabaseSizeParam,
-) -> Result<DatabaseSizeEstimate, Error> {
+pub async fn estimate_database_size(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, db_size_param: &DatabaseSizeParam) -> Result<DatabaseSizeEstimate, Error> {
     let mut e = Encoder::request("EstimateDatabaseSize", this, client.version());
     e.param("dbSizeParam", db_size_param);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `UpdateConfig` on a `ResourcePool` (since 2.5).
 ///
 /// Declared faults: `ConcurrentAccess`, `DuplicateName`, `InsufficientResourcesFault`, `InvalidName`, `RuntimeFault`.
-pub async fn update_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: Option<&str>,
-    config: Option<&ResourceConfigSpec>,
-) -> Result<(), Error> {
+pub async fn update_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: Option<&str>, config: Option<&ResourceConfigSpec>) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateConfig", this, client.version());
     e.param_opt("name", name);
     e.param_opt("config", config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `MoveIntoResourcePool` on a `ResourcePool` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `InsufficientResourcesFault`, `RuntimeFault`.
-pub async fn move_into_resource_pool(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    list: &[ManagedObjectReference],
-) -> Result<(), Error> {
+pub async fn move_into_resource_pool(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, list: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("MoveIntoResourcePool", this, client.version());
     e.param_list("list", list);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateChildResourceConfiguration` on a `ResourcePool` (since 2.5).
 ///
 /// Declared faults: `InsufficientResourcesFault`, `InvalidState`, `RuntimeFault`.
-pub async fn update_child_resource_configuration(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &[ResourceConfigSpec],
-) -> Result<(), Error> {
+pub async fn update_child_resource_configuration(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &[ResourceConfigSpec]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateChildResourceConfiguration", this, client.version());
     e.param_list("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CreateResourcePool` on a `ResourcePool` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `InsufficientResourcesFault`, `InvalidName`, `RuntimeFault`.
-pub async fn create_resource_pool(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    spec: &ResourceConfigSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_resource_pool(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, spec: &ResourceConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateResourcePool", this, client.version());
     e.param("name", name);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DestroyChildren` on a `ResourcePool` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn destroy_children(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn destroy_children(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyChildren", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CreateVApp` on a `ResourcePool` (since 4.0).
 ///
 /// Declared faults: `DuplicateName`, `InsufficientResourcesFault`, `InvalidName`, `InvalidState`, `VmConfigFault`, `RuntimeFault`.
-pub async fn create_v_app(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    res_spec: &ResourceConfigSpec,
-    config_spec: &VAppConfigSpec,
-    vm_folder: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_v_app(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, res_spec: &ResourceConfigSpec, config_spec: &VAppConfigSpec, vm_folder: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateVApp", this, client.version());
     e.param("name", name);
     e.param("resSpec", res_spec);
     e.param("configSpec", config_spec);
     e.param_opt("vmFolder", vm_folder);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateChildVM_Task` on a `ResourcePool` (since 4.0).
@@ -4343,18 +2613,11 @@ pub async fn create_v_app(
 /// Returns a `Task`; its `info.result` is a `VirtualMachine`.
 ///
 /// Declared faults: `FileFault`, `InsufficientResourcesFault`, `InvalidDatastore`, `InvalidName`, `OutOfBounds`, `VmConfigFault`, `RuntimeFault`.
-pub async fn create_child_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &VirtualMachineConfigSpec,
-    host: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_child_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &VirtualMachineConfigSpec, host: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateChildVM_Task", this, client.version());
     e.param("config", config);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RegisterChildVM_Task` on a `ResourcePool` (since 4.0).
@@ -4362,638 +2625,378 @@ pub async fn create_child_vm_task(
 /// Returns a `Task`; its `info.result` is a `VirtualMachine`.
 ///
 /// Declared faults: `AlreadyExists`, `FileFault`, `InsufficientResourcesFault`, `InvalidDatastore`, `InvalidName`, `NotFound`, `OutOfBounds`, `VmConfigFault`, `RuntimeFault`.
-pub async fn register_child_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    path: &str,
-    name: Option<&str>,
-    host: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn register_child_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, path: &str, name: Option<&str>, host: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RegisterChildVM_Task", this, client.version());
     e.param("path", path);
     e.param_opt("name", name);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ImportVApp` on a `ResourcePool` (since 4.0).
 ///
 /// Declared faults: `DuplicateName`, `FileFault`, `InsufficientResourcesFault`, `InvalidDatastore`, `InvalidName`, `OutOfBounds`, `VmConfigFault`, `RuntimeFault`.
-pub async fn import_v_app(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &AnyImportSpec,
-    folder: Option<&ManagedObjectReference>,
-    host: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn import_v_app(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &AnyImportSpec, folder: Option<&ManagedObjectReference>, host: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ImportVApp", this, client.version());
     e.param("spec", spec);
     e.param_opt("folder", folder);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryResourceConfigOption` on a `ResourcePool` (since 4.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_resource_config_option(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ResourceConfigOption, Error> {
+pub async fn query_resource_config_option(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ResourceConfigOption, Error> {
     let e = Encoder::request("QueryResourceConfigOption", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `RefreshRuntime` on a `ResourcePool` (since 4.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh_runtime(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_runtime(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshRuntime", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `FindByUuid` on a `SearchIndex` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn find_by_uuid(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datacenter: Option<&ManagedObjectReference>,
-    uuid: &str,
-    vm_search: bool,
-    instance_uuid: Option<bool>,
-) -> Result<Option<ManagedObjectReference>, Error> {
+pub async fn find_by_uuid(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datacenter: Option<&ManagedObjectReference>, uuid: &str, vm_search: bool, instance_uuid: Option<bool>) -> Result<Option<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("FindByUuid", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("uuid", uuid);
     e.param("vmSearch", &vm_search);
     e.param_opt("instanceUuid", instance_uuid.as_ref());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `FindByDatastorePath` on a `SearchIndex` (since 2.5).
 ///
 /// Declared faults: `InvalidDatastore`, `RuntimeFault`.
-pub async fn find_by_datastore_path(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datacenter: &ManagedObjectReference,
-    path: &str,
-) -> Result<Option<ManagedObjectReference>, Error> {
+pub async fn find_by_datastore_path(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datacenter: &ManagedObjectReference, path: &str) -> Result<Option<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("FindByDatastorePath", this, client.version());
     e.param("datacenter", datacenter);
     e.param("path", path);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `FindByDnsName` on a `SearchIndex` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn find_by_dns_name(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datacenter: Option<&ManagedObjectReference>,
-    dns_name: &str,
-    vm_search: bool,
-) -> Result<Option<ManagedObjectReference>, Error> {
+pub async fn find_by_dns_name(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datacenter: Option<&ManagedObjectReference>, dns_name: &str, vm_search: bool) -> Result<Option<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("FindByDnsName", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("dnsName", dns_name);
     e.param("vmSearch", &vm_search);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `FindByIp` on a `SearchIndex` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn find_by_ip(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datacenter: Option<&ManagedObjectReference>,
-    ip: &str,
-    vm_search: bool,
-) -> Result<Option<ManagedObjectReference>, Error> {
+pub async fn find_by_ip(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datacenter: Option<&ManagedObjectReference>, ip: &str, vm_search: bool) -> Result<Option<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("FindByIp", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("ip", ip);
     e.param("vmSearch", &vm_search);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `FindByInventoryPath` on a `SearchIndex` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn find_by_inventory_path(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    inventory_path: &str,
-) -> Result<Option<ManagedObjectReference>, Error> {
+pub async fn find_by_inventory_path(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, inventory_path: &str) -> Result<Option<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("FindByInventoryPath", this, client.version());
     e.param("inventoryPath", inventory_path);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `FindChild` on a `SearchIndex` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn find_child(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-    name: &str,
-) -> Result<Option<ManagedObjectReference>, Error> {
+pub async fn find_child(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference, name: &str) -> Result<Option<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("FindChild", this, client.version());
     e.param("entity", entity);
     e.param("name", name);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `FindAllByUuid` on a `SearchIndex` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn find_all_by_uuid(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datacenter: Option<&ManagedObjectReference>,
-    uuid: &str,
-    vm_search: bool,
-    instance_uuid: Option<bool>,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn find_all_by_uuid(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datacenter: Option<&ManagedObjectReference>, uuid: &str, vm_search: bool, instance_uuid: Option<bool>) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("FindAllByUuid", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("uuid", uuid);
     e.param("vmSearch", &vm_search);
     e.param_opt("instanceUuid", instance_uuid.as_ref());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `FindAllByDnsName` on a `SearchIndex` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn find_all_by_dns_name(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datacenter: Option<&ManagedObjectReference>,
-    dns_name: &str,
-    vm_search: bool,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn find_all_by_dns_name(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datacenter: Option<&ManagedObjectReference>, dns_name: &str, vm_search: bool) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("FindAllByDnsName", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("dnsName", dns_name);
     e.param("vmSearch", &vm_search);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `FindAllByIp` on a `SearchIndex` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn find_all_by_ip(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datacenter: Option<&ManagedObjectReference>,
-    ip: &str,
-    vm_search: bool,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn find_all_by_ip(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datacenter: Option<&ManagedObjectReference>, ip: &str, vm_search: bool) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("FindAllByIp", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("ip", ip);
     e.param("vmSearch", &vm_search);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `Query` on a `SearchIndex` (since 9.1.0.0).
 ///
 /// Declared faults: `InvalidArgument`, `RuntimeFault`.
-pub async fn query(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    query_spec: &SearchIndexQuerySpec,
-) -> Result<SearchIndexResultSet, Error> {
+pub async fn query(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, query_spec: &SearchIndexQuerySpec) -> Result<SearchIndexResultSet, Error> {
     let mut e = Encoder::request("Query", this, client.version());
     e.param("querySpec", query_spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryNext` on a `SearchIndex` (since 9.1.0.0).
 ///
 /// Declared faults: `InvalidArgument`, `RuntimeFault`.
-pub async fn query_next(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    iteration_spec: &SearchIndexIterationSpec,
-) -> Result<SearchIndexResultSet, Error> {
+pub async fn query_next(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, iteration_spec: &SearchIndexIterationSpec) -> Result<SearchIndexResultSet, Error> {
     let mut e = Encoder::request("QueryNext", this, client.version());
     e.param("iterationSpec", iteration_spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `CurrentTime` on a `ServiceInstance` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn current_time(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<DateTime, Error> {
+pub async fn current_time(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<DateTime, Error> {
     let e = Encoder::request("CurrentTime", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `RetrieveServiceContent` on a `ServiceInstance` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_service_content(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ServiceContent, Error> {
+pub async fn retrieve_service_content(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ServiceContent, Error> {
     let e = Encoder::request("RetrieveServiceContent", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `ValidateMigration` on a `ServiceInstance` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn validate_migration(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &[ManagedObjectReference],
-    state: Option<&VirtualMachinePowerState>,
-    test_type: &[String],
-    pool: Option<&ManagedObjectReference>,
-    host: Option<&ManagedObjectReference>,
-) -> Result<Vec<AnyEvent>, Error> {
+pub async fn validate_migration(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &[ManagedObjectReference], state: Option<&VirtualMachinePowerState>, test_type: &[String], pool: Option<&ManagedObjectReference>, host: Option<&ManagedObjectReference>) -> Result<Vec<AnyEvent>, Error> {
     let mut e = Encoder::request("ValidateMigration", this, client.version());
     e.param_list("vm", vm);
     e.param_opt("state", state);
     e.param_list("testType", test_type);
     e.param_opt("pool", pool);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryVMotionCompatibility` on a `ServiceInstance` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_v_motion_compatibility(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    host: &[ManagedObjectReference],
-    compatibility: &[String],
-) -> Result<Vec<HostVMotionCompatibility>, Error> {
+pub async fn query_v_motion_compatibility(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, host: &[ManagedObjectReference], compatibility: &[String]) -> Result<Vec<HostVMotionCompatibility>, Error> {
     let mut e = Encoder::request("QueryVMotionCompatibility", this, client.version());
     e.param("vm", vm);
     e.param_list("host", host);
     e.param_list("compatibility", compatibility);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RetrieveProductComponents` on a `ServiceInstance` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_product_components(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<ProductComponentInfo>, Error> {
+pub async fn retrieve_product_components(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<ProductComponentInfo>, Error> {
     let e = Encoder::request("RetrieveProductComponents", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryServiceList` on a `ServiceManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_service_list(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    service_name: Option<&str>,
-    location: &[String],
-) -> Result<Vec<ServiceManagerServiceInfo>, Error> {
+pub async fn query_service_list(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, service_name: Option<&str>, location: &[String]) -> Result<Vec<ServiceManagerServiceInfo>, Error> {
     let mut e = Encoder::request("QueryServiceList", this, client.version());
     e.param_opt("serviceName", service_name);
     e.param_list("location", location);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `UpdateServiceMessage` on a `SessionManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_service_message(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    message: &str,
-) -> Result<(), Error> {
+pub async fn update_service_message(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, message: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateServiceMessage", this, client.version());
     e.param("message", message);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `LoginByToken` on a `SessionManager` (since 5.1).
 ///
 /// Declared faults: `InvalidLocale`, `InvalidLogin`, `RuntimeFault`.
-pub async fn login_by_token(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    locale: Option<&str>,
-) -> Result<UserSession, Error> {
+pub async fn login_by_token(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, locale: Option<&str>) -> Result<UserSession, Error> {
     let mut e = Encoder::request("LoginByToken", this, client.version());
     e.param_opt("locale", locale);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `Login` on a `SessionManager` (since 2.5).
 ///
 /// Declared faults: `InvalidLocale`, `InvalidLogin`, `RuntimeFault`.
-pub async fn login(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    user_name: &str,
-    password: &str,
-    locale: Option<&str>,
-) -> Result<UserSession, Error> {
+pub async fn login(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user_name: &str, password: &str, locale: Option<&str>) -> Result<UserSession, Error> {
     let mut e = Encoder::request("Login", this, client.version());
     e.param("userName", user_name);
     e.param("password", password);
     e.param_opt("locale", locale);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `LoginBySSPI` on a `SessionManager` (since 2.5).
 ///
 /// Declared faults: `InvalidLocale`, `InvalidLogin`, `SSPIChallenge`, `RuntimeFault`.
-pub async fn login_by_sspi(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    base64_token: &str,
-    locale: Option<&str>,
-) -> Result<UserSession, Error> {
+pub async fn login_by_sspi(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, base64_token: &str, locale: Option<&str>) -> Result<UserSession, Error> {
     let mut e = Encoder::request("LoginBySSPI", this, client.version());
     e.param("base64Token", base64_token);
     e.param_opt("locale", locale);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `Logout` on a `SessionManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn logout(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn logout(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("Logout", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AcquireLocalTicket` on a `SessionManager` (since 2.5).
 ///
 /// Declared faults: `InvalidLogin`, `RuntimeFault`.
-pub async fn acquire_local_ticket(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    user_name: &str,
-) -> Result<SessionManagerLocalTicket, Error> {
+pub async fn acquire_local_ticket(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user_name: &str) -> Result<SessionManagerLocalTicket, Error> {
     let mut e = Encoder::request("AcquireLocalTicket", this, client.version());
     e.param("userName", user_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AcquireGenericServiceTicket` on a `SessionManager` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn acquire_generic_service_ticket(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &AnySessionManagerServiceRequestSpec,
-) -> Result<SessionManagerGenericServiceTicket, Error> {
+pub async fn acquire_generic_service_ticket(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &AnySessionManagerServiceRequestSpec) -> Result<SessionManagerGenericServiceTicket, Error> {
     let mut e = Encoder::request("AcquireGenericServiceTicket", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `TerminateSession` on a `SessionManager` (since 2.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn terminate_session(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    session_id: &[String],
-) -> Result<(), Error> {
+pub async fn terminate_session(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, session_id: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("TerminateSession", this, client.version());
     e.param_list("sessionId", session_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SetLocale` on a `SessionManager` (since 2.5).
 ///
 /// Declared faults: `InvalidLocale`, `RuntimeFault`.
-pub async fn set_locale(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    locale: &str,
-) -> Result<(), Error> {
+pub async fn set_locale(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, locale: &str) -> Result<(), Error> {
     let mut e = Encoder::request("SetLocale", this, client.version());
     e.param("locale", locale);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `LoginExtensionBySubjectName` on a `SessionManager` (since 2.5).
 ///
 /// Declared faults: `InvalidLocale`, `InvalidLogin`, `NoClientCertificate`, `NoSubjectName`, `NotFound`, `RuntimeFault`.
-pub async fn login_extension_by_subject_name(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    extension_key: &str,
-    locale: Option<&str>,
-) -> Result<UserSession, Error> {
+pub async fn login_extension_by_subject_name(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_key: &str, locale: Option<&str>) -> Result<UserSession, Error> {
     let mut e = Encoder::request("LoginExtensionBySubjectName", this, client.version());
     e.param("extensionKey", extension_key);
     e.param_opt("locale", locale);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `LoginExtensionByCertificate` on a `SessionManager` (since 4.0).
 ///
 /// Declared faults: `InvalidLocale`, `InvalidLogin`, `NoClientCertificate`, `RuntimeFault`.
-pub async fn login_extension_by_certificate(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    extension_key: &str,
-    locale: Option<&str>,
-) -> Result<UserSession, Error> {
+pub async fn login_extension_by_certificate(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_key: &str, locale: Option<&str>) -> Result<UserSession, Error> {
     let mut e = Encoder::request("LoginExtensionByCertificate", this, client.version());
     e.param("extensionKey", extension_key);
     e.param_opt("locale", locale);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ImpersonateUser` on a `SessionManager` (since 2.5).
 ///
 /// Declared faults: `InvalidLocale`, `InvalidLogin`, `RuntimeFault`.
-pub async fn impersonate_user(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    user_name: &str,
-    locale: Option<&str>,
-) -> Result<UserSession, Error> {
+pub async fn impersonate_user(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user_name: &str, locale: Option<&str>) -> Result<UserSession, Error> {
     let mut e = Encoder::request("ImpersonateUser", this, client.version());
     e.param("userName", user_name);
     e.param_opt("locale", locale);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `SessionIsActive` on a `SessionManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn session_is_active(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    session_id: &str,
-    user_name: &str,
-) -> Result<bool, Error> {
+pub async fn session_is_active(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, session_id: &str, user_name: &str) -> Result<bool, Error> {
     let mut e = Encoder::request("SessionIsActive", this, client.version());
     e.param("sessionID", session_id);
     e.param("userName", user_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AcquireCloneTicket` on a `SessionManager` (since 2.5u2).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn acquire_clone_ticket(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<String, Error> {
+pub async fn acquire_clone_ticket(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("AcquireCloneTicket", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CloneSession` on a `SessionManager` (since 2.5u2).
 ///
 /// Declared faults: `InvalidLogin`, `RuntimeFault`.
-pub async fn clone_session(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    clone_ticket: &str,
-) -> Result<UserSession, Error> {
+pub async fn clone_session(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, clone_ticket: &str) -> Result<UserSession, Error> {
     let mut e = Encoder::request("CloneSession", this, client.version());
     e.param("cloneTicket", clone_ticket);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ExecuteSimpleCommand` on a `SimpleCommand` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn execute_simple_command(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    arguments: &[String],
-) -> Result<String, Error> {
+pub async fn execute_simple_command(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, arguments: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("ExecuteSimpleCommand", this, client.version());
     e.param_list("arguments", arguments);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `GetSiteInfo` on a `SiteInfoManager` (since 7.0.0.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn get_site_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<SiteInfo, Error> {
+pub async fn get_site_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<SiteInfo, Error> {
     let e = Encoder::request("GetSiteInfo", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryHostsWithAttachedLun` on a `StorageQueryManager` (since 6.7.2).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_hosts_with_attached_lun(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    lun_uuid: &str,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn query_hosts_with_attached_lun(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &str) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryHostsWithAttachedLun", this, client.version());
     e.param("lunUuid", lun_uuid);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ConfigureDatastoreIORM_Task` on a `StorageResourceManager` (since 4.1).
@@ -5001,48 +3004,29 @@ pub async fn query_hosts_with_attached_lun(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `IORMNotSupportedHostOnDatastore`, `InaccessibleDatastore`, `RuntimeFault`.
-pub async fn configure_datastore_iorm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-    spec: &StorageIORMConfigSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn configure_datastore_iorm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference, spec: &StorageIORMConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ConfigureDatastoreIORM_Task", this, client.version());
     e.param("datastore", datastore);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryIORMConfigOption` on a `StorageResourceManager` (since 4.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_iorm_config_option(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-) -> Result<StorageIORMConfigOption, Error> {
+pub async fn query_iorm_config_option(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference) -> Result<StorageIORMConfigOption, Error> {
     let mut e = Encoder::request("QueryIORMConfigOption", this, client.version());
     e.param("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryDatastorePerformanceSummary` on a `StorageResourceManager` (since 5.1).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_datastore_performance_summary(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-) -> Result<Vec<StoragePerformanceSummary>, Error> {
+pub async fn query_datastore_performance_summary(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<Vec<StoragePerformanceSummary>, Error> {
     let mut e = Encoder::request("QueryDatastorePerformanceSummary", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ApplyStorageDrsRecommendationToPod_Task` on a `StorageResourceManager` (since 5.0).
@@ -5050,22 +3034,11 @@ pub async fn query_datastore_performance_summary(
 /// Returns a `Task`; its `info.result` is a `ApplyStorageRecommendationResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn apply_storage_drs_recommendation_to_pod_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    pod: &ManagedObjectReference,
-    key: &str,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "ApplyStorageDrsRecommendationToPod_Task",
-        this,
-        client.version(),
-    );
+pub async fn apply_storage_drs_recommendation_to_pod_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pod: &ManagedObjectReference, key: &str) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("ApplyStorageDrsRecommendationToPod_Task", this, client.version());
     e.param("pod", pod);
     e.param("key", key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ApplyStorageDrsRecommendation_Task` on a `StorageResourceManager` (since 5.0).
@@ -5073,46 +3046,28 @@ pub async fn apply_storage_drs_recommendation_to_pod_task(
 /// Returns a `Task`; its `info.result` is a `ApplyStorageRecommendationResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn apply_storage_drs_recommendation_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn apply_storage_drs_recommendation_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ApplyStorageDrsRecommendation_Task", this, client.version());
     e.param_list("key", key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CancelStorageDrsRecommendation` on a `StorageResourceManager` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn cancel_storage_drs_recommendation(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: &[String],
-) -> Result<(), Error> {
+pub async fn cancel_storage_drs_recommendation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("CancelStorageDrsRecommendation", this, client.version());
     e.param_list("key", key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RefreshStorageDrsRecommendation` on a `StorageResourceManager` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh_storage_drs_recommendation(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    pod: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_storage_drs_recommendation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pod: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("RefreshStorageDrsRecommendation", this, client.version());
     e.param("pod", pod);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RefreshStorageDrsRecommendationsForPod_Task` on a `StorageResourceManager` (since 6.7).
@@ -5120,20 +3075,10 @@ pub async fn refresh_storage_drs_recommendation(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidArgument`, `RuntimeFault`.
-pub async fn refresh_storage_drs_recommendations_for_pod_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    pod: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "RefreshStorageDrsRecommendationsForPod_Task",
-        this,
-        client.version(),
-    );
+pub async fn refresh_storage_drs_recommendations_for_pod_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pod: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("RefreshStorageDrsRecommendationsForPod_Task", this, client.version());
     e.param("pod", pod);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ConfigureStorageDrsForPod_Task` on a `StorageResourceManager` (since 5.0).
@@ -5141,195 +3086,111 @@ pub async fn refresh_storage_drs_recommendations_for_pod_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn configure_storage_drs_for_pod_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    pod: &ManagedObjectReference,
-    spec: &StorageDrsConfigSpec,
-    modify: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn configure_storage_drs_for_pod_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pod: &ManagedObjectReference, spec: &StorageDrsConfigSpec, modify: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ConfigureStorageDrsForPod_Task", this, client.version());
     e.param("pod", pod);
     e.param("spec", spec);
     e.param("modify", &modify);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ValidateStoragePodConfig` on a `StorageResourceManager` (since 6.7).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn validate_storage_pod_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    pod: &ManagedObjectReference,
-    spec: &StorageDrsConfigSpec,
-) -> Result<Option<LocalizedMethodFault>, Error> {
+pub async fn validate_storage_pod_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pod: &ManagedObjectReference, spec: &StorageDrsConfigSpec) -> Result<Option<LocalizedMethodFault>, Error> {
     let mut e = Encoder::request("ValidateStoragePodConfig", this, client.version());
     e.param("pod", pod);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `RecommendDatastores` on a `StorageResourceManager` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn recommend_datastores(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    storage_spec: &StoragePlacementSpec,
-) -> Result<StoragePlacementResult, Error> {
+pub async fn recommend_datastores(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, storage_spec: &StoragePlacementSpec) -> Result<StoragePlacementResult, Error> {
     let mut e = Encoder::request("RecommendDatastores", this, client.version());
     e.param("storageSpec", storage_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CancelTask` on a `Task` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn cancel_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn cancel_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("CancelTask", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateProgress` on a `Task` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `OutOfBounds`, `RuntimeFault`.
-pub async fn update_progress(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    percent_done: i32,
-) -> Result<(), Error> {
+pub async fn update_progress(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, percent_done: i32) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateProgress", this, client.version());
     e.param("percentDone", &percent_done);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SetTaskState` on a `Task` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn set_task_state(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    state: &TaskInfoState,
-    result: Option<&AnyValue>,
-    fault: Option<&LocalizedMethodFault>,
-) -> Result<(), Error> {
+pub async fn set_task_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, state: &TaskInfoState, result: Option<&AnyValue>, fault: Option<&LocalizedMethodFault>) -> Result<(), Error> {
     let mut e = Encoder::request("SetTaskState", this, client.version());
     e.param("state", state);
     e.param_opt("result", result);
     e.param_opt("fault", fault);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SetTaskDescription` on a `Task` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn set_task_description(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    description: &LocalizableMessage,
-) -> Result<(), Error> {
+pub async fn set_task_description(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, description: &LocalizableMessage) -> Result<(), Error> {
     let mut e = Encoder::request("SetTaskDescription", this, client.version());
     e.param("description", description);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReadNextTasks` on a `TaskHistoryCollector` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn read_next_tasks(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    max_count: i32,
-) -> Result<Vec<TaskInfo>, Error> {
+pub async fn read_next_tasks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<Vec<TaskInfo>, Error> {
     let mut e = Encoder::request("ReadNextTasks", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ReadPreviousTasks` on a `TaskHistoryCollector` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn read_previous_tasks(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    max_count: i32,
-) -> Result<Vec<TaskInfo>, Error> {
+pub async fn read_previous_tasks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<Vec<TaskInfo>, Error> {
     let mut e = Encoder::request("ReadPreviousTasks", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `CreateCollectorForTasks` on a `TaskManager` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn create_collector_for_tasks(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter: &TaskFilterSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_collector_for_tasks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter: &TaskFilterSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateCollectorForTasks", this, client.version());
     e.param("filter", filter);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateCollectorWithInfoFilterForTasks` on a `TaskManager` (since 8.0.3.0).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn create_collector_with_info_filter_for_tasks(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter: &TaskFilterSpec,
-    info_filter: Option<&TaskInfoFilterSpec>,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "CreateCollectorWithInfoFilterForTasks",
-        this,
-        client.version(),
-    );
+pub async fn create_collector_with_info_filter_for_tasks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter: &TaskFilterSpec, info_filter: Option<&TaskInfoFilterSpec>) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("CreateCollectorWithInfoFilterForTasks", this, client.version());
     e.param("filter", filter);
     e.param_opt("infoFilter", info_filter);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateTask` on a `TaskManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn create_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    obj: &ManagedObjectReference,
-    task_type_id: &str,
-    initiated_by: Option<&str>,
-    cancelable: bool,
-    parent_task_key: Option<&str>,
-    activation_id: Option<&str>,
-) -> Result<TaskInfo, Error> {
+pub async fn create_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, obj: &ManagedObjectReference, task_type_id: &str, initiated_by: Option<&str>, cancelable: bool, parent_task_key: Option<&str>, activation_id: Option<&str>) -> Result<TaskInfo, Error> {
     let mut e = Encoder::request("CreateTask", this, client.version());
     e.param("obj", obj);
     e.param("taskTypeId", task_type_id);
@@ -5337,44 +3198,24 @@ pub async fn create_task(
     e.param("cancelable", &cancelable);
     e.param_opt("parentTaskKey", parent_task_key);
     e.param_opt("activationId", activation_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ReadNextTasksByViewSpec` on a `TaskManager` (since 9.0.0.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn read_next_tasks_by_view_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    view_spec: &AnyTaskManagerTaskViewSpec,
-    filter_spec: &TaskFilterSpec,
-    info_filter_spec: Option<&TaskInfoFilterSpec>,
-) -> Result<Vec<TaskInfo>, Error> {
+pub async fn read_next_tasks_by_view_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, view_spec: &AnyTaskManagerTaskViewSpec, filter_spec: &TaskFilterSpec, info_filter_spec: Option<&TaskInfoFilterSpec>) -> Result<Vec<TaskInfo>, Error> {
     let mut e = Encoder::request("ReadNextTasksByViewSpec", this, client.version());
     e.param("viewSpec", view_spec);
     e.param("filterSpec", filter_spec);
     e.param_opt("infoFilterSpec", info_filter_spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RetrieveUserGroups` on a `UserDirectory` (since 2.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn retrieve_user_groups(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    domain: Option<&str>,
-    search_str: &str,
-    belongs_to_group: Option<&str>,
-    belongs_to_user: Option<&str>,
-    exact_match: bool,
-    find_users: bool,
-    find_groups: bool,
-) -> Result<Vec<AnyUserSearchResult>, Error> {
+pub async fn retrieve_user_groups(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, domain: Option<&str>, search_str: &str, belongs_to_group: Option<&str>, belongs_to_user: Option<&str>, exact_match: bool, find_users: bool, find_groups: bool) -> Result<Vec<AnyUserSearchResult>, Error> {
     let mut e = Encoder::request("RetrieveUserGroups", this, client.version());
     e.param_opt("domain", domain);
     e.param("searchStr", search_str);
@@ -5383,41 +3224,26 @@ pub async fn retrieve_user_groups(
     e.param("exactMatch", &exact_match);
     e.param("findUsers", &find_users);
     e.param("findGroups", &find_groups);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `UpdateVAppConfig` on a `VirtualApp` (since 4.0).
 ///
 /// Declared faults: `ConcurrentAccess`, `DuplicateName`, `FileFault`, `InsufficientResourcesFault`, `InvalidDatastore`, `InvalidName`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn update_v_app_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &VAppConfigSpec,
-) -> Result<(), Error> {
+pub async fn update_v_app_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VAppConfigSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateVAppConfig", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateLinkedChildren` on a `VirtualApp` (since 4.1).
 ///
 /// Declared faults: `ConcurrentAccess`, `RuntimeFault`.
-pub async fn update_linked_children(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    add_change_set: &[VirtualAppLinkInfo],
-    remove_set: &[ManagedObjectReference],
-) -> Result<(), Error> {
+pub async fn update_linked_children(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, add_change_set: &[VirtualAppLinkInfo], remove_set: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateLinkedChildren", this, client.version());
     e.param_list("addChangeSet", add_change_set);
     e.param_list("removeSet", remove_set);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CloneVApp_Task` on a `VirtualApp` (since 4.0).
@@ -5425,33 +3251,20 @@ pub async fn update_linked_children(
 /// Returns a `Task`; its `info.result` is a `VirtualApp`.
 ///
 /// Declared faults: `FileFault`, `InsufficientResourcesFault`, `InvalidDatastore`, `InvalidState`, `MigrationFault`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn clone_v_app_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    target: &ManagedObjectReference,
-    spec: &VAppCloneSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn clone_v_app_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, target: &ManagedObjectReference, spec: &VAppCloneSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CloneVApp_Task", this, client.version());
     e.param("name", name);
     e.param("target", target);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ExportVApp` on a `VirtualApp` (since 4.0).
 ///
 /// Declared faults: `FileFault`, `InvalidPowerState`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn export_v_app(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn export_v_app(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("ExportVApp", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `PowerOnVApp_Task` on a `VirtualApp` (since 4.0).
@@ -5459,14 +3272,9 @@ pub async fn export_v_app(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InsufficientResourcesFault`, `InvalidState`, `TaskInProgress`, `VAppConfigFault`, `VmConfigFault`, `RuntimeFault`.
-pub async fn power_on_v_app_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn power_on_v_app_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("PowerOnVApp_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `PowerOffVApp_Task` on a `VirtualApp` (since 4.0).
@@ -5474,16 +3282,10 @@ pub async fn power_on_v_app_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `VAppConfigFault`, `RuntimeFault`.
-pub async fn power_off_v_app_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    force: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn power_off_v_app_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, force: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("PowerOffVApp_Task", this, client.version());
     e.param("force", &force);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `SuspendVApp_Task` on a `VirtualApp` (since 4.1).
@@ -5491,14 +3293,9 @@ pub async fn power_off_v_app_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `VAppConfigFault`, `RuntimeFault`.
-pub async fn suspend_v_app_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn suspend_v_app_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("SuspendVApp_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `unregisterVApp_Task` on a `VirtualApp` (since 4.0).
@@ -5506,14 +3303,9 @@ pub async fn suspend_v_app_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `ConcurrentAccess`, `InvalidState`, `RuntimeFault`.
-pub async fn unregister_v_app_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn unregister_v_app_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("unregisterVApp_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -5521,20 +3313,12 @@ pub async fn unregister_v_app_task(
 /// Returns a `Task`; its `info.result` is a `string`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn create_virtual_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-    spec: &AnyVirtualDiskSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_virtual_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>, spec: &AnyVirtualDiskSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DeleteVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -5542,18 +3326,11 @@ pub async fn create_virtual_disk_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn delete_virtual_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn delete_virtual_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DeleteVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MoveVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -5561,16 +3338,7 @@ pub async fn delete_virtual_disk_task(
 /// Returns a `Task`; its `info.result` is a `string`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn move_virtual_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    source_name: &str,
-    source_datacenter: Option<&ManagedObjectReference>,
-    dest_name: &str,
-    dest_datacenter: Option<&ManagedObjectReference>,
-    force: Option<bool>,
-    profile: &[AnyVirtualMachineProfileSpec],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn move_virtual_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, source_name: &str, source_datacenter: Option<&ManagedObjectReference>, dest_name: &str, dest_datacenter: Option<&ManagedObjectReference>, force: Option<bool>, profile: &[AnyVirtualMachineProfileSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MoveVirtualDisk_Task", this, client.version());
     e.param("sourceName", source_name);
     e.param_opt("sourceDatacenter", source_datacenter);
@@ -5578,9 +3346,7 @@ pub async fn move_virtual_disk_task(
     e.param_opt("destDatacenter", dest_datacenter);
     e.param_opt("force", force.as_ref());
     e.param_list("profile", profile);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CopyVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -5588,16 +3354,7 @@ pub async fn move_virtual_disk_task(
 /// Returns a `Task`; its `info.result` is a `string`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidDiskFormat`, `RuntimeFault`.
-pub async fn copy_virtual_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    source_name: &str,
-    source_datacenter: Option<&ManagedObjectReference>,
-    dest_name: &str,
-    dest_datacenter: Option<&ManagedObjectReference>,
-    dest_spec: Option<&AnyVirtualDiskSpec>,
-    force: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn copy_virtual_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, source_name: &str, source_datacenter: Option<&ManagedObjectReference>, dest_name: &str, dest_datacenter: Option<&ManagedObjectReference>, dest_spec: Option<&AnyVirtualDiskSpec>, force: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CopyVirtualDisk_Task", this, client.version());
     e.param("sourceName", source_name);
     e.param_opt("sourceDatacenter", source_datacenter);
@@ -5605,9 +3362,7 @@ pub async fn copy_virtual_disk_task(
     e.param_opt("destDatacenter", dest_datacenter);
     e.param_opt("destSpec", dest_spec);
     e.param_opt("force", force.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ExtendVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -5615,39 +3370,23 @@ pub async fn copy_virtual_disk_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn extend_virtual_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-    new_capacity_kb: i64,
-    eager_zero: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn extend_virtual_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>, new_capacity_kb: i64, eager_zero: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ExtendVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
     e.param("newCapacityKb", &new_capacity_kb);
     e.param_opt("eagerZero", eager_zero.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryVirtualDiskFragmentation` on a `VirtualDiskManager` (since 2.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn query_virtual_disk_fragmentation(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-) -> Result<i32, Error> {
+pub async fn query_virtual_disk_fragmentation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>) -> Result<i32, Error> {
     let mut e = Encoder::request("QueryVirtualDiskFragmentation", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `DefragmentVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -5655,18 +3394,11 @@ pub async fn query_virtual_disk_fragmentation(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn defragment_virtual_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn defragment_virtual_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DefragmentVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ShrinkVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -5674,20 +3406,12 @@ pub async fn defragment_virtual_disk_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn shrink_virtual_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-    copy: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn shrink_virtual_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>, copy: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ShrinkVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
     e.param_opt("copy", copy.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `InflateVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -5695,18 +3419,11 @@ pub async fn shrink_virtual_disk_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn inflate_virtual_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn inflate_virtual_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("InflateVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `EagerZeroVirtualDisk_Task` on a `VirtualDiskManager` (since 4.0).
@@ -5714,18 +3431,11 @@ pub async fn inflate_virtual_disk_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn eager_zero_virtual_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn eager_zero_virtual_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("EagerZeroVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ZeroFillVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -5733,120 +3443,71 @@ pub async fn eager_zero_virtual_disk_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn zero_fill_virtual_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn zero_fill_virtual_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ZeroFillVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `SetVirtualDiskUuid` on a `VirtualDiskManager` (since 2.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn set_virtual_disk_uuid(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-    uuid: &str,
-) -> Result<(), Error> {
+pub async fn set_virtual_disk_uuid(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>, uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("SetVirtualDiskUuid", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
     e.param("uuid", uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryVirtualDiskUuid` on a `VirtualDiskManager` (since 2.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn query_virtual_disk_uuid(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-) -> Result<String, Error> {
+pub async fn query_virtual_disk_uuid(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>) -> Result<String, Error> {
     let mut e = Encoder::request("QueryVirtualDiskUuid", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryVirtualDiskGeometry` on a `VirtualDiskManager` (since 2.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn query_virtual_disk_geometry(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-) -> Result<HostDiskDimensionsChs, Error> {
+pub async fn query_virtual_disk_geometry(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>) -> Result<HostDiskDimensionsChs, Error> {
     let mut e = Encoder::request("QueryVirtualDiskGeometry", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `ImportUnmanagedSnapshot` on a `VirtualDiskManager` (since 6.0).
 ///
 /// Declared faults: `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn import_unmanaged_snapshot(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vdisk: &str,
-    datacenter: Option<&ManagedObjectReference>,
-    vvol_id: &str,
-) -> Result<(), Error> {
+pub async fn import_unmanaged_snapshot(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vdisk: &str, datacenter: Option<&ManagedObjectReference>, vvol_id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("ImportUnmanagedSnapshot", this, client.version());
     e.param("vdisk", vdisk);
     e.param_opt("datacenter", datacenter);
     e.param("vvolId", vvol_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReleaseManagedSnapshot` on a `VirtualDiskManager` (since 6.5).
 ///
 /// Declared faults: `FileNotFound`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn release_managed_snapshot(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vdisk: &str,
-    datacenter: Option<&ManagedObjectReference>,
-) -> Result<(), Error> {
+pub async fn release_managed_snapshot(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vdisk: &str, datacenter: Option<&ManagedObjectReference>) -> Result<(), Error> {
     let mut e = Encoder::request("ReleaseManagedSnapshot", this, client.version());
     e.param("vdisk", vdisk);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RefreshStorageInfo` on a `VirtualMachine` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh_storage_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_storage_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshStorageInfo", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CreateSnapshot_Task` on a `VirtualMachine` (since 2.5).
@@ -5854,22 +3515,13 @@ pub async fn refresh_storage_info(
 /// Returns a `Task`; its `info.result` is a `VirtualMachineSnapshot`.
 ///
 /// Declared faults: `FileFault`, `InvalidName`, `InvalidState`, `SnapshotFault`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn create_snapshot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    description: Option<&str>,
-    memory: bool,
-    quiesce: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_snapshot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, description: Option<&str>, memory: bool, quiesce: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateSnapshot_Task", this, client.version());
     e.param("name", name);
     e.param_opt("description", description);
     e.param("memory", &memory);
     e.param("quiesce", &quiesce);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateSnapshotEx_Task` on a `VirtualMachine` (since 6.5).
@@ -5877,22 +3529,13 @@ pub async fn create_snapshot_task(
 /// Returns a `Task`; its `info.result` is a `VirtualMachineSnapshot`.
 ///
 /// Declared faults: `FileFault`, `InvalidName`, `InvalidState`, `SnapshotFault`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn create_snapshot_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    description: Option<&str>,
-    memory: bool,
-    quiesce_spec: Option<&AnyVirtualMachineGuestQuiesceSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_snapshot_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, description: Option<&str>, memory: bool, quiesce_spec: Option<&AnyVirtualMachineGuestQuiesceSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateSnapshotEx_Task", this, client.version());
     e.param("name", name);
     e.param_opt("description", description);
     e.param("memory", &memory);
     e.param_opt("quiesceSpec", quiesce_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RevertToCurrentSnapshot_Task` on a `VirtualMachine` (since 2.5).
@@ -5900,18 +3543,11 @@ pub async fn create_snapshot_ex_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InsufficientResourcesFault`, `InvalidState`, `NotFound`, `SnapshotFault`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn revert_to_current_snapshot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    suppress_power_on: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn revert_to_current_snapshot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>, suppress_power_on: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RevertToCurrentSnapshot_Task", this, client.version());
     e.param_opt("host", host);
     e.param_opt("suppressPowerOn", suppress_power_on.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveAllSnapshots_Task` on a `VirtualMachine` (since 2.5).
@@ -5919,18 +3555,11 @@ pub async fn revert_to_current_snapshot_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `SnapshotFault`, `TaskInProgress`, `RuntimeFault`.
-pub async fn remove_all_snapshots_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    consolidate: Option<bool>,
-    spec: Option<&SnapshotSelectionSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn remove_all_snapshots_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, consolidate: Option<bool>, spec: Option<&SnapshotSelectionSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RemoveAllSnapshots_Task", this, client.version());
     e.param_opt("consolidate", consolidate.as_ref());
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ConsolidateVMDisks_Task` on a `VirtualMachine` (since 5.0).
@@ -5938,14 +3567,9 @@ pub async fn remove_all_snapshots_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn consolidate_vm_disks_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn consolidate_vm_disks_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("ConsolidateVMDisks_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `EstimateStorageForConsolidateSnapshots_Task` on a `VirtualMachine` (since 5.0).
@@ -5953,18 +3577,9 @@ pub async fn consolidate_vm_disks_task(
 /// Returns a `Task`; its `info.result` is a `StorageRequirement`.
 ///
 /// Declared faults: `FileFault`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn estimate_storage_for_consolidate_snapshots_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
-    let e = Encoder::request(
-        "EstimateStorageForConsolidateSnapshots_Task",
-        this,
-        client.version(),
-    );
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+pub async fn estimate_storage_for_consolidate_snapshots_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
+    let e = Encoder::request("EstimateStorageForConsolidateSnapshots_Task", this, client.version());
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ReconfigVM_Task` on a `VirtualMachine` (since 2.5).
@@ -5972,16 +3587,10 @@ pub async fn estimate_storage_for_consolidate_snapshots_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `ConcurrentAccess`, `DuplicateName`, `FileFault`, `InsufficientResourcesFault`, `InvalidDatastore`, `InvalidName`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn reconfig_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &VirtualMachineConfigSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reconfig_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VirtualMachineConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconfigVM_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpgradeVM_Task` on a `VirtualMachine` (since 2.5).
@@ -5989,29 +3598,18 @@ pub async fn reconfig_vm_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `AlreadyUpgraded`, `InvalidState`, `NoDiskFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn upgrade_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    version: Option<&str>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn upgrade_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, version: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpgradeVM_Task", this, client.version());
     e.param_opt("version", version);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ExtractOvfEnvironment` on a `VirtualMachine` (since 4.0).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn extract_ovf_environment(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<String, Error> {
+pub async fn extract_ovf_environment(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("ExtractOvfEnvironment", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `PowerOnVM_Task` on a `VirtualMachine` (since 2.5).
@@ -6019,16 +3617,10 @@ pub async fn extract_ovf_environment(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InsufficientResourcesFault`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn power_on_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn power_on_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("PowerOnVM_Task", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `PowerOffVM_Task` on a `VirtualMachine` (since 2.5).
@@ -6036,14 +3628,9 @@ pub async fn power_on_vm_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn power_off_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn power_off_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("PowerOffVM_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `SuspendVM_Task` on a `VirtualMachine` (since 2.5).
@@ -6051,14 +3638,9 @@ pub async fn power_off_vm_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn suspend_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn suspend_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("SuspendVM_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ResetVM_Task` on a `VirtualMachine` (since 2.5).
@@ -6066,70 +3648,43 @@ pub async fn suspend_vm_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn reset_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reset_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("ResetVM_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ShutdownGuest` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `ToolsUnavailable`, `RuntimeFault`.
-pub async fn shutdown_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn shutdown_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ShutdownGuest", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RebootGuest` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `ToolsUnavailable`, `RuntimeFault`.
-pub async fn reboot_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn reboot_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RebootGuest", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `StandbyGuest` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `ToolsUnavailable`, `RuntimeFault`.
-pub async fn standby_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn standby_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("StandbyGuest", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AnswerVM` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `ConcurrentAccess`, `RuntimeFault`.
-pub async fn answer_vm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    question_id: &str,
-    answer_choice: &str,
-) -> Result<(), Error> {
+pub async fn answer_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, question_id: &str, answer_choice: &str) -> Result<(), Error> {
     let mut e = Encoder::request("AnswerVM", this, client.version());
     e.param("questionId", question_id);
     e.param("answerChoice", answer_choice);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CustomizeVM_Task` on a `VirtualMachine` (since 2.5).
@@ -6137,31 +3692,19 @@ pub async fn answer_vm(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `CustomizationFault`, `RuntimeFault`.
-pub async fn customize_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &CustomizationSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn customize_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &CustomizationSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CustomizeVM_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckCustomizationSpec` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `CustomizationFault`, `RuntimeFault`.
-pub async fn check_customization_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &CustomizationSpec,
-) -> Result<(), Error> {
+pub async fn check_customization_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &CustomizationSpec) -> Result<(), Error> {
     let mut e = Encoder::request("CheckCustomizationSpec", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), true).await?.returnval_unit()
 }
 
 /// Calls `MigrateVM_Task` on a `VirtualMachine` (since 2.5).
@@ -6169,22 +3712,13 @@ pub async fn check_customization_spec(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InsufficientResourcesFault`, `InvalidState`, `MigrationFault`, `Timedout`, `VmConfigFault`, `RuntimeFault`.
-pub async fn migrate_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    pool: Option<&ManagedObjectReference>,
-    host: Option<&ManagedObjectReference>,
-    priority: &VirtualMachineMovePriority,
-    state: Option<&VirtualMachinePowerState>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn migrate_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pool: Option<&ManagedObjectReference>, host: Option<&ManagedObjectReference>, priority: &VirtualMachineMovePriority, state: Option<&VirtualMachinePowerState>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MigrateVM_Task", this, client.version());
     e.param_opt("pool", pool);
     e.param_opt("host", host);
     e.param("priority", priority);
     e.param_opt("state", state);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RelocateVM_Task` on a `VirtualMachine` (since 2.5).
@@ -6192,18 +3726,11 @@ pub async fn migrate_vm_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InsufficientResourcesFault`, `InvalidDatastore`, `InvalidState`, `MigrationFault`, `Timedout`, `VmConfigFault`, `RuntimeFault`.
-pub async fn relocate_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &VirtualMachineRelocateSpec,
-    priority: Option<&VirtualMachineMovePriority>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn relocate_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VirtualMachineRelocateSpec, priority: Option<&VirtualMachineMovePriority>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RelocateVM_Task", this, client.version());
     e.param("spec", spec);
     e.param_opt("priority", priority);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CloneVM_Task` on a `VirtualMachine` (since 2.5).
@@ -6211,20 +3738,12 @@ pub async fn relocate_vm_task(
 /// Returns a `Task`; its `info.result` is a `VirtualMachine`.
 ///
 /// Declared faults: `CustomizationFault`, `FileFault`, `InsufficientResourcesFault`, `InvalidDatastore`, `InvalidState`, `MigrationFault`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn clone_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    folder: &ManagedObjectReference,
-    name: &str,
-    spec: &VirtualMachineCloneSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn clone_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, folder: &ManagedObjectReference, name: &str, spec: &VirtualMachineCloneSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CloneVM_Task", this, client.version());
     e.param("folder", folder);
     e.param("name", name);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `InstantClone_Task` on a `VirtualMachine` (since 6.7).
@@ -6232,111 +3751,68 @@ pub async fn clone_vm_task(
 /// Returns a `Task`; its `info.result` is a `VirtualMachine`.
 ///
 /// Declared faults: `DisallowedMigrationDeviceAttached`, `FileFault`, `InsufficientResourcesFault`, `InvalidDatastore`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn instant_clone_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &VirtualMachineInstantCloneSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn instant_clone_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VirtualMachineInstantCloneSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("InstantClone_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ExportVm` on a `VirtualMachine` (since 4.0).
 ///
 /// Declared faults: `FileFault`, `InvalidPowerState`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn export_vm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn export_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("ExportVm", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MarkAsTemplate` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `FileFault`, `InvalidState`, `VmConfigFault`, `RuntimeFault`.
-pub async fn mark_as_template(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn mark_as_template(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("MarkAsTemplate", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `MarkAsVirtualMachine` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `VmConfigFault`, `RuntimeFault`.
-pub async fn mark_as_virtual_machine(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    pool: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-) -> Result<(), Error> {
+pub async fn mark_as_virtual_machine(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pool: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<(), Error> {
     let mut e = Encoder::request("MarkAsVirtualMachine", this, client.version());
     e.param("pool", pool);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UnregisterVM` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `InvalidPowerState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn unregister_vm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn unregister_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("UnregisterVM", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ResetGuestInformation` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn reset_guest_information(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn reset_guest_information(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ResetGuestInformation", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `MountToolsInstaller` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `VmConfigFault`, `VmToolsUpgradeFault`, `RuntimeFault`.
-pub async fn mount_tools_installer(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn mount_tools_installer(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("MountToolsInstaller", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UnmountToolsInstaller` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `VmConfigFault`, `RuntimeFault`.
-pub async fn unmount_tools_installer(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn unmount_tools_installer(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("UnmountToolsInstaller", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpgradeTools_Task` on a `VirtualMachine` (since 2.5).
@@ -6344,102 +3820,62 @@ pub async fn unmount_tools_installer(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `ToolsUnavailable`, `VmConfigFault`, `VmToolsUpgradeFault`, `RuntimeFault`.
-pub async fn upgrade_tools_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    installer_options: Option<&str>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn upgrade_tools_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, installer_options: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpgradeTools_Task", this, client.version());
     e.param_opt("installerOptions", installer_options);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AcquireMksTicket` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn acquire_mks_ticket(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<VirtualMachineMksTicket, Error> {
+pub async fn acquire_mks_ticket(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<VirtualMachineMksTicket, Error> {
     let e = Encoder::request("AcquireMksTicket", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryConnections` on a `VirtualMachine` (since 7.0.1.0).
 ///
 /// Declared faults: `InvalidState`, `Timedout`, `VmConfigFault`, `RuntimeFault`.
-pub async fn query_connections(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<AnyVirtualMachineConnection>, Error> {
+pub async fn query_connections(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<AnyVirtualMachineConnection>, Error> {
     let e = Encoder::request("QueryConnections", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `DropConnections` on a `VirtualMachine` (since 7.0.1.0).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn drop_connections(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    list_of_connections: &[AnyVirtualMachineConnection],
-) -> Result<bool, Error> {
+pub async fn drop_connections(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, list_of_connections: &[AnyVirtualMachineConnection]) -> Result<bool, Error> {
     let mut e = Encoder::request("DropConnections", this, client.version());
     e.param_list("listOfConnections", list_of_connections);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AcquireTicket` on a `VirtualMachine` (since 4.1).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn acquire_ticket(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    ticket_type: &str,
-) -> Result<VirtualMachineTicket, Error> {
+pub async fn acquire_ticket(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, ticket_type: &str) -> Result<VirtualMachineTicket, Error> {
     let mut e = Encoder::request("AcquireTicket", this, client.version());
     e.param("ticketType", ticket_type);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `SetScreenResolution` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `ToolsUnavailable`, `RuntimeFault`.
-pub async fn set_screen_resolution(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    width: i32,
-    height: i32,
-) -> Result<(), Error> {
+pub async fn set_screen_resolution(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, width: i32, height: i32) -> Result<(), Error> {
     let mut e = Encoder::request("SetScreenResolution", this, client.version());
     e.param("width", &width);
     e.param("height", &height);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DefragmentAllDisks` on a `VirtualMachine` (since 2.5).
 ///
 /// Declared faults: `FileFault`, `InvalidPowerState`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn defragment_all_disks(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn defragment_all_disks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DefragmentAllDisks", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CreateSecondaryVM_Task` on a `VirtualMachine` (since 4.0).
@@ -6447,16 +3883,10 @@ pub async fn defragment_all_disks(
 /// Returns a `Task`; its `info.result` is a `FaultToleranceSecondaryOpResult`.
 ///
 /// Declared faults: `FileFault`, `InsufficientResourcesFault`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `VmFaultToleranceIssue`, `RuntimeFault`.
-pub async fn create_secondary_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_secondary_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateSecondaryVM_Task", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateSecondaryVMEx_Task` on a `VirtualMachine` (since 6.0).
@@ -6464,18 +3894,11 @@ pub async fn create_secondary_vm_task(
 /// Returns a `Task`; its `info.result` is a `FaultToleranceSecondaryOpResult`.
 ///
 /// Declared faults: `FileFault`, `InsufficientResourcesFault`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `VmFaultToleranceIssue`, `RuntimeFault`.
-pub async fn create_secondary_vm_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    spec: Option<&FaultToleranceConfigSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_secondary_vm_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>, spec: Option<&FaultToleranceConfigSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateSecondaryVMEx_Task", this, client.version());
     e.param_opt("host", host);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `TurnOffFaultToleranceForVM_Task` on a `VirtualMachine` (since 4.0).
@@ -6483,14 +3906,9 @@ pub async fn create_secondary_vm_ex_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `VmFaultToleranceIssue`, `RuntimeFault`.
-pub async fn turn_off_fault_tolerance_for_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn turn_off_fault_tolerance_for_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("TurnOffFaultToleranceForVM_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MakePrimaryVM_Task` on a `VirtualMachine` (since 4.0).
@@ -6498,16 +3916,10 @@ pub async fn turn_off_fault_tolerance_for_vm_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `VmFaultToleranceIssue`, `RuntimeFault`.
-pub async fn make_primary_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn make_primary_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MakePrimaryVM_Task", this, client.version());
     e.param("vm", vm);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `TerminateFaultTolerantVM_Task` on a `VirtualMachine` (since 4.0).
@@ -6515,16 +3927,10 @@ pub async fn make_primary_vm_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `VmFaultToleranceIssue`, `RuntimeFault`.
-pub async fn terminate_fault_tolerant_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn terminate_fault_tolerant_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("TerminateFaultTolerantVM_Task", this, client.version());
     e.param_opt("vm", vm);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DisableSecondaryVM_Task` on a `VirtualMachine` (since 4.0).
@@ -6532,16 +3938,10 @@ pub async fn terminate_fault_tolerant_vm_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `VmFaultToleranceIssue`, `RuntimeFault`.
-pub async fn disable_secondary_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn disable_secondary_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DisableSecondaryVM_Task", this, client.version());
     e.param("vm", vm);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `EnableSecondaryVM_Task` on a `VirtualMachine` (since 4.0).
@@ -6549,33 +3949,20 @@ pub async fn disable_secondary_vm_task(
 /// Returns a `Task`; its `info.result` is a `FaultToleranceSecondaryOpResult`.
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `VmConfigFault`, `VmFaultToleranceIssue`, `RuntimeFault`.
-pub async fn enable_secondary_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn enable_secondary_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("EnableSecondaryVM_Task", this, client.version());
     e.param("vm", vm);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `SetDisplayTopology` on a `VirtualMachine` (since 2.5u2server).
 ///
 /// Declared faults: `InvalidState`, `ToolsUnavailable`, `RuntimeFault`.
-pub async fn set_display_topology(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    displays: &[VirtualMachineDisplayTopology],
-) -> Result<(), Error> {
+pub async fn set_display_topology(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, displays: &[VirtualMachineDisplayTopology]) -> Result<(), Error> {
     let mut e = Encoder::request("SetDisplayTopology", this, client.version());
     e.param_list("displays", displays);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `StartRecording_Task` on a `VirtualMachine` (since 4.0).
@@ -6583,18 +3970,11 @@ pub async fn set_display_topology(
 /// Returns a `Task`; its `info.result` is a `VirtualMachineSnapshot`.
 ///
 /// Declared faults: `FileFault`, `HostIncompatibleForRecordReplay`, `InvalidName`, `InvalidPowerState`, `InvalidState`, `RecordReplayDisabled`, `SnapshotFault`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn start_recording_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    description: Option<&str>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn start_recording_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, description: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("StartRecording_Task", this, client.version());
     e.param("name", name);
     e.param_opt("description", description);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `StopRecording_Task` on a `VirtualMachine` (since 4.0).
@@ -6602,14 +3982,9 @@ pub async fn start_recording_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidPowerState`, `InvalidState`, `SnapshotFault`, `TaskInProgress`, `RuntimeFault`.
-pub async fn stop_recording_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn stop_recording_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("StopRecording_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `StartReplaying_Task` on a `VirtualMachine` (since 4.0).
@@ -6617,16 +3992,10 @@ pub async fn stop_recording_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `HostIncompatibleForRecordReplay`, `InvalidPowerState`, `InvalidState`, `NotFound`, `RecordReplayDisabled`, `SnapshotFault`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn start_replaying_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    replay_snapshot: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn start_replaying_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, replay_snapshot: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("StartReplaying_Task", this, client.version());
     e.param("replaySnapshot", replay_snapshot);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `StopReplaying_Task` on a `VirtualMachine` (since 4.0).
@@ -6634,14 +4003,9 @@ pub async fn start_replaying_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidPowerState`, `InvalidState`, `SnapshotFault`, `TaskInProgress`, `RuntimeFault`.
-pub async fn stop_replaying_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn stop_replaying_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("StopReplaying_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `PromoteDisks_Task` on a `VirtualMachine` (since 4.0).
@@ -6649,18 +4013,11 @@ pub async fn stop_replaying_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidPowerState`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn promote_disks_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    unlink: bool,
-    disks: &[VirtualDisk],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn promote_disks_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, unlink: bool, disks: &[VirtualDisk]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("PromoteDisks_Task", this, client.version());
     e.param("unlink", &unlink);
     e.param_list("disks", disks);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateScreenshot_Task` on a `VirtualMachine` (since 4.0).
@@ -6668,63 +4025,38 @@ pub async fn promote_disks_task(
 /// Returns a `Task`; its `info.result` is a `string`.
 ///
 /// Declared faults: `FileFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn create_screenshot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_screenshot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("CreateScreenshot_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `PutUsbScanCodes` on a `VirtualMachine` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn put_usb_scan_codes(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &UsbScanCodeSpec,
-) -> Result<i32, Error> {
+pub async fn put_usb_scan_codes(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &UsbScanCodeSpec) -> Result<i32, Error> {
     let mut e = Encoder::request("PutUsbScanCodes", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryChangedDiskAreas` on a `VirtualMachine` (since 4.0).
 ///
 /// Declared faults: `FileFault`, `NotFound`, `RuntimeFault`.
-pub async fn query_changed_disk_areas(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    snapshot: Option<&ManagedObjectReference>,
-    device_key: i32,
-    start_offset: i64,
-    change_id: &str,
-) -> Result<DiskChangeInfo, Error> {
+pub async fn query_changed_disk_areas(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, snapshot: Option<&ManagedObjectReference>, device_key: i32, start_offset: i64, change_id: &str) -> Result<DiskChangeInfo, Error> {
     let mut e = Encoder::request("QueryChangedDiskAreas", this, client.version());
     e.param_opt("snapshot", snapshot);
     e.param("deviceKey", &device_key);
     e.param("startOffset", &start_offset);
     e.param("changeId", change_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryUnownedFiles` on a `VirtualMachine` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_unowned_files(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<String>, Error> {
+pub async fn query_unowned_files(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("QueryUnownedFiles", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `reloadVirtualMachineFromPath_Task` on a `VirtualMachine` (since 4.1).
@@ -6732,70 +4064,43 @@ pub async fn query_unowned_files(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `AlreadyExists`, `FileFault`, `InvalidPowerState`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn reload_virtual_machine_from_path_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    configuration_path: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reload_virtual_machine_from_path_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, configuration_path: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("reloadVirtualMachineFromPath_Task", this, client.version());
     e.param("configurationPath", configuration_path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryFaultToleranceCompatibility` on a `VirtualMachine` (since 4.1).
 ///
 /// Declared faults: `InvalidState`, `VmConfigFault`, `RuntimeFault`.
-pub async fn query_fault_tolerance_compatibility(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<LocalizedMethodFault>, Error> {
+pub async fn query_fault_tolerance_compatibility(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<LocalizedMethodFault>, Error> {
     let e = Encoder::request("QueryFaultToleranceCompatibility", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryFaultToleranceCompatibilityEx` on a `VirtualMachine` (since 6.0).
 ///
 /// Declared faults: `InvalidState`, `VmConfigFault`, `RuntimeFault`.
-pub async fn query_fault_tolerance_compatibility_ex(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    for_legacy_ft: Option<bool>,
-) -> Result<Vec<LocalizedMethodFault>, Error> {
+pub async fn query_fault_tolerance_compatibility_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, for_legacy_ft: Option<bool>) -> Result<Vec<LocalizedMethodFault>, Error> {
     let mut e = Encoder::request("QueryFaultToleranceCompatibilityEx", this, client.version());
     e.param_opt("forLegacyFt", for_legacy_ft.as_ref());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `TerminateVM` on a `VirtualMachine` (since 5.0).
 ///
 /// Declared faults: `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn terminate_vm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn terminate_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("TerminateVM", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SendNMI` on a `VirtualMachine` (since 6.0).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn send_nmi(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn send_nmi(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("SendNMI", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AttachDisk_Task` on a `VirtualMachine` (since 6.5).
@@ -6803,22 +4108,13 @@ pub async fn send_nmi(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `DeviceUnsupportedForVmVersion`, `FileFault`, `InvalidController`, `InvalidDatastore`, `InvalidState`, `MissingController`, `NotFound`, `VmConfigFault`, `RuntimeFault`.
-pub async fn attach_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    disk_id: &ID,
-    datastore: &ManagedObjectReference,
-    controller_key: Option<i32>,
-    unit_number: Option<i32>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn attach_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disk_id: &ID, datastore: &ManagedObjectReference, controller_key: Option<i32>, unit_number: Option<i32>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("AttachDisk_Task", this, client.version());
     e.param("diskId", disk_id);
     e.param("datastore", datastore);
     e.param_opt("controllerKey", controller_key.as_ref());
     e.param_opt("unitNumber", unit_number.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DetachDisk_Task` on a `VirtualMachine` (since 6.5).
@@ -6826,16 +4122,10 @@ pub async fn attach_disk_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidState`, `NotFound`, `VmConfigFault`, `RuntimeFault`.
-pub async fn detach_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    disk_id: &ID,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn detach_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disk_id: &ID) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DetachDisk_Task", this, client.version());
     e.param("diskId", disk_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ApplyEvcModeVM_Task` on a `VirtualMachine` (since 6.7).
@@ -6843,18 +4133,11 @@ pub async fn detach_disk_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn apply_evc_mode_vm_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    mask: &[HostFeatureMask],
-    complete_masks: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn apply_evc_mode_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, mask: &[HostFeatureMask], complete_masks: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ApplyEvcModeVM_Task", this, client.version());
     e.param_list("mask", mask);
     e.param_opt("completeMasks", complete_masks.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CryptoUnlock_Task` on a `VirtualMachine` (since 6.7).
@@ -6862,14 +4145,9 @@ pub async fn apply_evc_mode_vm_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `NotSupported`, `RuntimeFault`.
-pub async fn crypto_unlock_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn crypto_unlock_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("CryptoUnlock_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RepairVmDiskChains_Task` on a `VirtualMachine` (since 9.1.0.0).
@@ -6877,46 +4155,28 @@ pub async fn crypto_unlock_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InsufficientResourcesFault`, `InvalidPowerState`, `TaskInProgress`, `VmConfigFault`, `NotSupported`, `SystemError`, `RuntimeFault`.
-pub async fn repair_vm_disk_chains_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn repair_vm_disk_chains_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("RepairVmDiskChains_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `PerformVsanUpgradePreflightCheck` on a `VsanUpgradeSystem` (since 6.0).
 ///
 /// Declared faults: `VsanFault`, `RuntimeFault`.
-pub async fn perform_vsan_upgrade_preflight_check(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &ManagedObjectReference,
-    downgrade_format: Option<bool>,
-) -> Result<AnyVsanUpgradeSystemPreflightCheckResult, Error> {
+pub async fn perform_vsan_upgrade_preflight_check(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &ManagedObjectReference, downgrade_format: Option<bool>) -> Result<AnyVsanUpgradeSystemPreflightCheckResult, Error> {
     let mut e = Encoder::request("PerformVsanUpgradePreflightCheck", this, client.version());
     e.param("cluster", cluster);
     e.param_opt("downgradeFormat", downgrade_format.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryVsanUpgradeStatus` on a `VsanUpgradeSystem` (since 6.0).
 ///
 /// Declared faults: `VsanFault`, `RuntimeFault`.
-pub async fn query_vsan_upgrade_status(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &ManagedObjectReference,
-) -> Result<AnyVsanUpgradeSystemUpgradeStatus, Error> {
+pub async fn query_vsan_upgrade_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &ManagedObjectReference) -> Result<AnyVsanUpgradeSystemUpgradeStatus, Error> {
     let mut e = Encoder::request("QueryVsanUpgradeStatus", this, client.version());
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `PerformVsanUpgrade_Task` on a `VsanUpgradeSystem` (since 6.0).
@@ -6924,197 +4184,117 @@ pub async fn query_vsan_upgrade_status(
 /// Returns a `Task`; its `info.result` is a `VsanUpgradeSystemUpgradeStatus`.
 ///
 /// Declared faults: `VsanFault`, `RuntimeFault`.
-pub async fn perform_vsan_upgrade_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &ManagedObjectReference,
-    perform_object_upgrade: Option<bool>,
-    downgrade_format: Option<bool>,
-    allow_reduced_redundancy: Option<bool>,
-    exclude_hosts: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn perform_vsan_upgrade_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &ManagedObjectReference, perform_object_upgrade: Option<bool>, downgrade_format: Option<bool>, allow_reduced_redundancy: Option<bool>, exclude_hosts: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("PerformVsanUpgrade_Task", this, client.version());
     e.param("cluster", cluster);
     e.param_opt("performObjectUpgrade", perform_object_upgrade.as_ref());
     e.param_opt("downgradeFormat", downgrade_format.as_ref());
     e.param_opt("allowReducedRedundancy", allow_reduced_redundancy.as_ref());
     e.param_list("excludeHosts", exclude_hosts);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveAlarm` on a `Alarm` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn remove_alarm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn remove_alarm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RemoveAlarm", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureAlarm` on a `Alarm` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `InvalidName`, `RuntimeFault`.
-pub async fn reconfigure_alarm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &AnyAlarmSpec,
-) -> Result<(), Error> {
+pub async fn reconfigure_alarm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &AnyAlarmSpec) -> Result<(), Error> {
     let mut e = Encoder::request("ReconfigureAlarm", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CreateAlarm` on a `AlarmManager` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `InvalidName`, `RuntimeFault`.
-pub async fn create_alarm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-    spec: &AnyAlarmSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_alarm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference, spec: &AnyAlarmSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateAlarm", this, client.version());
     e.param("entity", entity);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `GetAlarm` on a `AlarmManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn get_alarm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: Option<&ManagedObjectReference>,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn get_alarm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: Option<&ManagedObjectReference>) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("GetAlarm", this, client.version());
     e.param_opt("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `AreAlarmActionsEnabled` on a `AlarmManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn are_alarm_actions_enabled(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-) -> Result<bool, Error> {
+pub async fn are_alarm_actions_enabled(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference) -> Result<bool, Error> {
     let mut e = Encoder::request("AreAlarmActionsEnabled", this, client.version());
     e.param("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `EnableAlarmActions` on a `AlarmManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn enable_alarm_actions(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-    enabled: bool,
-) -> Result<(), Error> {
+pub async fn enable_alarm_actions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference, enabled: bool) -> Result<(), Error> {
     let mut e = Encoder::request("EnableAlarmActions", this, client.version());
     e.param("entity", entity);
     e.param("enabled", &enabled);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `GetAlarmState` on a `AlarmManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn get_alarm_state(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-) -> Result<Vec<AlarmState>, Error> {
+pub async fn get_alarm_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference) -> Result<Vec<AlarmState>, Error> {
     let mut e = Encoder::request("GetAlarmState", this, client.version());
     e.param("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `AcknowledgeAlarm` on a `AlarmManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn acknowledge_alarm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    alarm: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn acknowledge_alarm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, alarm: &ManagedObjectReference, entity: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("AcknowledgeAlarm", this, client.version());
     e.param("alarm", alarm);
     e.param("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ClearTriggeredAlarms` on a `AlarmManager` (since 6.7).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn clear_triggered_alarms(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter: &AlarmFilterSpec,
-) -> Result<(), Error> {
+pub async fn clear_triggered_alarms(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter: &AlarmFilterSpec) -> Result<(), Error> {
     let mut e = Encoder::request("ClearTriggeredAlarms", this, client.version());
     e.param("filter", filter);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DisableAlarm` on a `AlarmManager` (since 6.9.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn disable_alarm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    alarm: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn disable_alarm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, alarm: &ManagedObjectReference, entity: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("DisableAlarm", this, client.version());
     e.param("alarm", alarm);
     e.param("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `EnableAlarm` on a `AlarmManager` (since 6.9.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn enable_alarm(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    alarm: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn enable_alarm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, alarm: &ManagedObjectReference, entity: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("EnableAlarm", this, client.version());
     e.param("alarm", alarm);
     e.param("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ConfigureEvcMode_Task` on a `ClusterEVCManager` (since 6.0).
@@ -7122,18 +4302,11 @@ pub async fn enable_alarm(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `EVCConfigFault`, `RuntimeFault`.
-pub async fn configure_evc_mode_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    evc_mode_key: &str,
-    evc_graphics_mode_key: Option<&str>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn configure_evc_mode_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, evc_mode_key: &str, evc_graphics_mode_key: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ConfigureEvcMode_Task", this, client.version());
     e.param("evcModeKey", evc_mode_key);
     e.param_opt("evcGraphicsModeKey", evc_graphics_mode_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DisableEvcMode_Task` on a `ClusterEVCManager` (since 6.0).
@@ -7141,14 +4314,9 @@ pub async fn configure_evc_mode_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn disable_evc_mode_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn disable_evc_mode_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("DisableEvcMode_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckConfigureEvcMode_Task` on a `ClusterEVCManager` (since 6.0).
@@ -7156,18 +4324,11 @@ pub async fn disable_evc_mode_task(
 /// Returns a `Task`; its `info.result` is a `ClusterEVCManagerCheckResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn check_configure_evc_mode_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    evc_mode_key: &str,
-    evc_graphics_mode_key: Option<&str>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_configure_evc_mode_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, evc_mode_key: &str, evc_graphics_mode_key: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckConfigureEvcMode_Task", this, client.version());
     e.param("evcModeKey", evc_mode_key);
     e.param_opt("evcGraphicsModeKey", evc_graphics_mode_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckAddHostEvc_Task` on a `ClusterEVCManager` (since 6.0).
@@ -7175,16 +4336,10 @@ pub async fn check_configure_evc_mode_task(
 /// Returns a `Task`; its `info.result` is a `ClusterEVCManagerCheckResult`.
 ///
 /// Declared faults: `HostConnectFault`, `InvalidLogin`, `RuntimeFault`.
-pub async fn check_add_host_evc_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cnx_spec: &HostConnectSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_add_host_evc_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cnx_spec: &HostConnectSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckAddHostEvc_Task", this, client.version());
     e.param("cnxSpec", cnx_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ReconfigureDVPortgroup_Task` on a `DistributedVirtualPortgroup` (since 4.0).
@@ -7192,16 +4347,10 @@ pub async fn check_add_host_evc_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `ConcurrentAccess`, `DuplicateName`, `DvsFault`, `InvalidName`, `RuntimeFault`.
-pub async fn reconfigure_dv_portgroup_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &DVPortgroupConfigSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reconfigure_dv_portgroup_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &DVPortgroupConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconfigureDVPortgroup_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DVPortgroupRollback_Task` on a `DistributedVirtualPortgroup` (since 5.1).
@@ -7209,182 +4358,108 @@ pub async fn reconfigure_dv_portgroup_task(
 /// Returns a `Task`; its `info.result` is a `DVPortgroupConfigSpec`.
 ///
 /// Declared faults: `DvsFault`, `RollbackFailure`, `RuntimeFault`.
-pub async fn dv_portgroup_rollback_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity_backup: Option<&EntityBackupConfig>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn dv_portgroup_rollback_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity_backup: Option<&EntityBackupConfig>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DVPortgroupRollback_Task", this, client.version());
     e.param_opt("entityBackup", entity_backup);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryAvailableDvsSpec` on a `DistributedVirtualSwitchManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_available_dvs_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    recommended: Option<bool>,
-) -> Result<Vec<DistributedVirtualSwitchProductSpec>, Error> {
+pub async fn query_available_dvs_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, recommended: Option<bool>) -> Result<Vec<DistributedVirtualSwitchProductSpec>, Error> {
     let mut e = Encoder::request("QueryAvailableDvsSpec", this, client.version());
     e.param_opt("recommended", recommended.as_ref());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QuerySupportedNetworkOffloadSpec` on a `DistributedVirtualSwitchManager` (since 8.0.0.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_supported_network_offload_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    switch_product_spec: &DistributedVirtualSwitchProductSpec,
-) -> Result<Vec<DistributedVirtualSwitchNetworkOffloadSpec>, Error> {
+pub async fn query_supported_network_offload_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, switch_product_spec: &DistributedVirtualSwitchProductSpec) -> Result<Vec<DistributedVirtualSwitchNetworkOffloadSpec>, Error> {
     let mut e = Encoder::request("QuerySupportedNetworkOffloadSpec", this, client.version());
     e.param("switchProductSpec", switch_product_spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryCompatibleVmnicsFromHosts` on a `DistributedVirtualSwitchManager` (since 8.0.0.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_compatible_vmnics_from_hosts(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    hosts: &[ManagedObjectReference],
-    dvs: &ManagedObjectReference,
-) -> Result<Vec<DVSManagerPhysicalNicsList>, Error> {
+pub async fn query_compatible_vmnics_from_hosts(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hosts: &[ManagedObjectReference], dvs: &ManagedObjectReference) -> Result<Vec<DVSManagerPhysicalNicsList>, Error> {
     let mut e = Encoder::request("QueryCompatibleVmnicsFromHosts", this, client.version());
     e.param_list("hosts", hosts);
     e.param("dvs", dvs);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryCompatibleHostForNewDvs` on a `DistributedVirtualSwitchManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_compatible_host_for_new_dvs(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    container: &ManagedObjectReference,
-    recursive: bool,
-    switch_product_spec: Option<&DistributedVirtualSwitchProductSpec>,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn query_compatible_host_for_new_dvs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, container: &ManagedObjectReference, recursive: bool, switch_product_spec: Option<&DistributedVirtualSwitchProductSpec>) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryCompatibleHostForNewDvs", this, client.version());
     e.param("container", container);
     e.param("recursive", &recursive);
     e.param_opt("switchProductSpec", switch_product_spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryCompatibleHostForExistingDvs` on a `DistributedVirtualSwitchManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_compatible_host_for_existing_dvs(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    container: &ManagedObjectReference,
-    recursive: bool,
-    dvs: &ManagedObjectReference,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn query_compatible_host_for_existing_dvs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, container: &ManagedObjectReference, recursive: bool, dvs: &ManagedObjectReference) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryCompatibleHostForExistingDvs", this, client.version());
     e.param("container", container);
     e.param("recursive", &recursive);
     e.param("dvs", dvs);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryDvsCompatibleHostSpec` on a `DistributedVirtualSwitchManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_dvs_compatible_host_spec(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    switch_product_spec: Option<&DistributedVirtualSwitchProductSpec>,
-) -> Result<Vec<DistributedVirtualSwitchHostProductSpec>, Error> {
+pub async fn query_dvs_compatible_host_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, switch_product_spec: Option<&DistributedVirtualSwitchProductSpec>) -> Result<Vec<DistributedVirtualSwitchHostProductSpec>, Error> {
     let mut e = Encoder::request("QueryDvsCompatibleHostSpec", this, client.version());
     e.param_opt("switchProductSpec", switch_product_spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryDvsFeatureCapability` on a `DistributedVirtualSwitchManager` (since 4.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_dvs_feature_capability(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    switch_product_spec: Option<&DistributedVirtualSwitchProductSpec>,
-) -> Result<Option<AnyDVSFeatureCapability>, Error> {
+pub async fn query_dvs_feature_capability(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, switch_product_spec: Option<&DistributedVirtualSwitchProductSpec>) -> Result<Option<AnyDVSFeatureCapability>, Error> {
     let mut e = Encoder::request("QueryDvsFeatureCapability", this, client.version());
     e.param_opt("switchProductSpec", switch_product_spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `QueryDvsByUuid` on a `DistributedVirtualSwitchManager` (since 4.0).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_dvs_by_uuid(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    uuid: &str,
-) -> Result<Option<ManagedObjectReference>, Error> {
+pub async fn query_dvs_by_uuid(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuid: &str) -> Result<Option<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryDvsByUuid", this, client.version());
     e.param("uuid", uuid);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `QueryDvsConfigTarget` on a `DistributedVirtualSwitchManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_dvs_config_target(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    dvs: Option<&ManagedObjectReference>,
-) -> Result<DVSManagerDvsConfigTarget, Error> {
+pub async fn query_dvs_config_target(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>, dvs: Option<&ManagedObjectReference>) -> Result<DVSManagerDvsConfigTarget, Error> {
     let mut e = Encoder::request("QueryDvsConfigTarget", this, client.version());
     e.param_opt("host", host);
     e.param_opt("dvs", dvs);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryDvsCheckCompatibility` on a `DistributedVirtualSwitchManager` (since 4.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_dvs_check_compatibility(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host_container: &DistributedVirtualSwitchManagerHostContainer,
-    dvs_product_spec: Option<&DistributedVirtualSwitchManagerDvsProductSpec>,
-    host_filter_spec: &[AnyDistributedVirtualSwitchManagerHostDvsFilterSpec],
-) -> Result<Vec<DistributedVirtualSwitchManagerCompatibilityResult>, Error> {
+pub async fn query_dvs_check_compatibility(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host_container: &DistributedVirtualSwitchManagerHostContainer, dvs_product_spec: Option<&DistributedVirtualSwitchManagerDvsProductSpec>, host_filter_spec: &[AnyDistributedVirtualSwitchManagerHostDvsFilterSpec]) -> Result<Vec<DistributedVirtualSwitchManagerCompatibilityResult>, Error> {
     let mut e = Encoder::request("QueryDvsCheckCompatibility", this, client.version());
     e.param("hostContainer", host_container);
     e.param_opt("dvsProductSpec", dvs_product_spec);
     e.param_list("hostFilterSpec", host_filter_spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RectifyDvsOnHost_Task` on a `DistributedVirtualSwitchManager` (since 5.0).
@@ -7392,16 +4467,10 @@ pub async fn query_dvs_check_compatibility(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `DvsFault`, `RuntimeFault`.
-pub async fn rectify_dvs_on_host_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    hosts: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn rectify_dvs_on_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hosts: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RectifyDvsOnHost_Task", this, client.version());
     e.param_list("hosts", hosts);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DVSManagerExportEntity_Task` on a `DistributedVirtualSwitchManager` (since 5.1).
@@ -7409,16 +4478,10 @@ pub async fn rectify_dvs_on_host_task(
 /// Returns a `Task`; its `info.result` is a `EntityBackupConfig`.
 ///
 /// Declared faults: `BackupBlobWriteFailure`, `NotFound`, `RuntimeFault`.
-pub async fn dvs_manager_export_entity_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    selection_set: &[AnySelectionSet],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn dvs_manager_export_entity_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, selection_set: &[AnySelectionSet]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DVSManagerExportEntity_Task", this, client.version());
     e.param_list("selectionSet", selection_set);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DVSManagerImportEntity_Task` on a `DistributedVirtualSwitchManager` (since 5.1).
@@ -7426,50 +4489,30 @@ pub async fn dvs_manager_export_entity_task(
 /// Returns a `Task`; its `info.result` is a `DistributedVirtualSwitchManagerImportResult`.
 ///
 /// Declared faults: `DvsFault`, `NotFound`, `RuntimeFault`.
-pub async fn dvs_manager_import_entity_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity_backup: &[EntityBackupConfig],
-    import_type: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn dvs_manager_import_entity_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity_backup: &[EntityBackupConfig], import_type: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DVSManagerImportEntity_Task", this, client.version());
     e.param_list("entityBackup", entity_backup);
     e.param("importType", import_type);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DVSManagerLookupDvPortGroup` on a `DistributedVirtualSwitchManager` (since 5.1).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn dvs_manager_lookup_dv_port_group(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    switch_uuid: &str,
-    portgroup_key: &str,
-) -> Result<Option<ManagedObjectReference>, Error> {
+pub async fn dvs_manager_lookup_dv_port_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, switch_uuid: &str, portgroup_key: &str) -> Result<Option<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("DVSManagerLookupDvPortGroup", this, client.version());
     e.param("switchUuid", switch_uuid);
     e.param("portgroupKey", portgroup_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), false).await?.returnval_opt()
 }
 
 /// Calls `GetVpcNetworkSpan` on a `DistributedVirtualSwitchManager` (since 9.1.0.0).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn get_vpc_network_span(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    span_id: Option<&str>,
-) -> Result<Vec<DistributedVirtualSwitchManagerSpanInfo>, Error> {
+pub async fn get_vpc_network_span(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, span_id: Option<&str>) -> Result<Vec<DistributedVirtualSwitchManagerSpanInfo>, Error> {
     let mut e = Encoder::request("GetVpcNetworkSpan", this, client.version());
     e.param_opt("spanId", span_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `UpdateDVSLacpGroupConfig_Task` on a `VmwareDistributedVirtualSwitch` (since 5.5).
@@ -7477,123 +4520,74 @@ pub async fn get_vpc_network_span(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `DvsFault`, `RuntimeFault`.
-pub async fn update_dvs_lacp_group_config_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    lacp_group_spec: &[VMwareDvsLacpGroupSpec],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn update_dvs_lacp_group_config_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lacp_group_spec: &[VMwareDvsLacpGroupSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateDVSLacpGroupConfig_Task", this, client.version());
     e.param_list("lacpGroupSpec", lacp_group_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AddKey` on a `CryptoManager` (since 6.5).
 ///
 /// Declared faults: `AlreadyExists`, `InvalidState`, `RuntimeFault`.
-pub async fn add_key(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: &CryptoKeyPlain,
-) -> Result<(), Error> {
+pub async fn add_key(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &CryptoKeyPlain) -> Result<(), Error> {
     let mut e = Encoder::request("AddKey", this, client.version());
     e.param("key", key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AddKeys` on a `CryptoManager` (since 6.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn add_keys(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    keys: &[CryptoKeyPlain],
-) -> Result<Vec<CryptoKeyResult>, Error> {
+pub async fn add_keys(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, keys: &[CryptoKeyPlain]) -> Result<Vec<CryptoKeyResult>, Error> {
     let mut e = Encoder::request("AddKeys", this, client.version());
     e.param_list("keys", keys);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `RemoveKey` on a `CryptoManager` (since 6.5).
 ///
 /// Declared faults: `ResourceInUse`, `RuntimeFault`.
-pub async fn remove_key(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: &CryptoKeyId,
-    force: bool,
-) -> Result<(), Error> {
+pub async fn remove_key(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &CryptoKeyId, force: bool) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveKey", this, client.version());
     e.param("key", key);
     e.param("force", &force);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveKeys` on a `CryptoManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn remove_keys(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    keys: &[CryptoKeyId],
-    force: bool,
-) -> Result<Vec<CryptoKeyResult>, Error> {
+pub async fn remove_keys(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, keys: &[CryptoKeyId], force: bool) -> Result<Vec<CryptoKeyResult>, Error> {
     let mut e = Encoder::request("RemoveKeys", this, client.version());
     e.param_list("keys", keys);
     e.param("force", &force);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `ListKeys` on a `CryptoManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn list_keys(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    limit: Option<i32>,
-) -> Result<Vec<CryptoKeyId>, Error> {
+pub async fn list_keys(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, limit: Option<i32>) -> Result<Vec<CryptoKeyId>, Error> {
     let mut e = Encoder::request("ListKeys", this, client.version());
     e.param_opt("limit", limit.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `CryptoManagerHostPrepare` on a `CryptoManagerHost` (since 6.7).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn crypto_manager_host_prepare(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn crypto_manager_host_prepare(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("CryptoManagerHostPrepare", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CryptoManagerHostEnable` on a `CryptoManagerHost` (since 6.7).
 ///
 /// Declared faults: `AlreadyExists`, `InvalidState`, `RuntimeFault`.
-pub async fn crypto_manager_host_enable(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    initial_key: &CryptoKeyPlain,
-) -> Result<(), Error> {
+pub async fn crypto_manager_host_enable(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, initial_key: &CryptoKeyPlain) -> Result<(), Error> {
     let mut e = Encoder::request("CryptoManagerHostEnable", this, client.version());
     e.param("initialKey", initial_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ChangeKey_Task` on a `CryptoManagerHost` (since 6.7).
@@ -7601,121 +4595,73 @@ pub async fn crypto_manager_host_enable(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn change_key_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    new_key: &CryptoKeyPlain,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn change_key_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, new_key: &CryptoKeyPlain) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ChangeKey_Task", this, client.version());
     e.param("newKey", new_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CryptoManagerHostDisable` on a `CryptoManagerHost` (since 7.0.0.0).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn crypto_manager_host_disable(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn crypto_manager_host_disable(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("CryptoManagerHostDisable", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `GetCryptoKeyStatus` on a `CryptoManagerHost` (since 8.0.1.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn get_crypto_key_status(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    keys: &[CryptoKeyId],
-) -> Result<Vec<CryptoManagerHostKeyStatus>, Error> {
+pub async fn get_crypto_key_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, keys: &[CryptoKeyId]) -> Result<Vec<CryptoManagerHostKeyStatus>, Error> {
     let mut e = Encoder::request("GetCryptoKeyStatus", this, client.version());
     e.param_list("keys", keys);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `RegisterKmipServer` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn register_kmip_server(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    server: &KmipServerSpec,
-) -> Result<(), Error> {
+pub async fn register_kmip_server(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, server: &KmipServerSpec) -> Result<(), Error> {
     let mut e = Encoder::request("RegisterKmipServer", this, client.version());
     e.param("server", server);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `MarkDefault` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn mark_default(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster_id: &KeyProviderId,
-) -> Result<(), Error> {
+pub async fn mark_default(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster_id: &KeyProviderId) -> Result<(), Error> {
     let mut e = Encoder::request("MarkDefault", this, client.version());
     e.param("clusterId", cluster_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateKmipServer` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_kmip_server(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    server: &KmipServerSpec,
-) -> Result<(), Error> {
+pub async fn update_kmip_server(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, server: &KmipServerSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateKmipServer", this, client.version());
     e.param("server", server);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveKmipServer` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn remove_kmip_server(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster_id: &KeyProviderId,
-    server_name: &str,
-) -> Result<(), Error> {
+pub async fn remove_kmip_server(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster_id: &KeyProviderId, server_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveKmipServer", this, client.version());
     e.param("clusterId", cluster_id);
     e.param("serverName", server_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ListKmipServers` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn list_kmip_servers(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    limit: Option<i32>,
-) -> Result<Vec<KmipClusterInfo>, Error> {
+pub async fn list_kmip_servers(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, limit: Option<i32>) -> Result<Vec<KmipClusterInfo>, Error> {
     let mut e = Encoder::request("ListKmipServers", this, client.version());
     e.param_opt("limit", limit.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `RetrieveKmipServersStatus_Task` on a `CryptoManagerKmip` (since 6.5).
@@ -7723,446 +4669,264 @@ pub async fn list_kmip_servers(
 /// Returns a `Task`; its `info.result` is a `CryptoManagerKmipClusterStatus`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_kmip_servers_status_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    clusters: &[KmipClusterInfo],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn retrieve_kmip_servers_status_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, clusters: &[KmipClusterInfo]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RetrieveKmipServersStatus_Task", this, client.version());
     e.param_list("clusters", clusters);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `GenerateKey` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn generate_key(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key_provider: Option<&KeyProviderId>,
-    spec: Option<&CryptoManagerKmipCustomAttributeSpec>,
-    key_spec: Option<&CryptoManagerKmipGenerateKeySpec>,
-) -> Result<CryptoKeyResult, Error> {
+pub async fn generate_key(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key_provider: Option<&KeyProviderId>, spec: Option<&CryptoManagerKmipCustomAttributeSpec>, key_spec: Option<&CryptoManagerKmipGenerateKeySpec>) -> Result<CryptoKeyResult, Error> {
     let mut e = Encoder::request("GenerateKey", this, client.version());
     e.param_opt("keyProvider", key_provider);
     e.param_opt("spec", spec);
     e.param_opt("keySpec", key_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveKmipServerCert` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_kmip_server_cert(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key_provider: &KeyProviderId,
-    server: &KmipServerInfo,
-) -> Result<CryptoManagerKmipServerCertInfo, Error> {
+pub async fn retrieve_kmip_server_cert(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key_provider: &KeyProviderId, server: &KmipServerInfo) -> Result<CryptoManagerKmipServerCertInfo, Error> {
     let mut e = Encoder::request("RetrieveKmipServerCert", this, client.version());
     e.param("keyProvider", key_provider);
     e.param("server", server);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `UploadKmipServerCert` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn upload_kmip_server_cert(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &KeyProviderId,
-    certificate: &str,
-) -> Result<(), Error> {
+pub async fn upload_kmip_server_cert(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &KeyProviderId, certificate: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UploadKmipServerCert", this, client.version());
     e.param("cluster", cluster);
     e.param("certificate", certificate);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `GenerateSelfSignedClientCert` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn generate_self_signed_client_cert(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &KeyProviderId,
-    request: Option<&CryptoManagerKmipCertSignRequest>,
-) -> Result<String, Error> {
+pub async fn generate_self_signed_client_cert(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &KeyProviderId, request: Option<&CryptoManagerKmipCertSignRequest>) -> Result<String, Error> {
     let mut e = Encoder::request("GenerateSelfSignedClientCert", this, client.version());
     e.param("cluster", cluster);
     e.param_opt("request", request);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `GenerateClientCsr` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn generate_client_csr(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &KeyProviderId,
-    request: Option<&CryptoManagerKmipCertSignRequest>,
-) -> Result<String, Error> {
+pub async fn generate_client_csr(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &KeyProviderId, request: Option<&CryptoManagerKmipCertSignRequest>) -> Result<String, Error> {
     let mut e = Encoder::request("GenerateClientCsr", this, client.version());
     e.param("cluster", cluster);
     e.param_opt("request", request);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveSelfSignedClientCert` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_self_signed_client_cert(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &KeyProviderId,
-) -> Result<String, Error> {
+pub async fn retrieve_self_signed_client_cert(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &KeyProviderId) -> Result<String, Error> {
     let mut e = Encoder::request("RetrieveSelfSignedClientCert", this, client.version());
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `RetrieveClientCsr` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_client_csr(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &KeyProviderId,
-) -> Result<String, Error> {
+pub async fn retrieve_client_csr(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &KeyProviderId) -> Result<String, Error> {
     let mut e = Encoder::request("RetrieveClientCsr", this, client.version());
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `RetrieveClientCert` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_client_cert(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &KeyProviderId,
-) -> Result<String, Error> {
+pub async fn retrieve_client_cert(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &KeyProviderId) -> Result<String, Error> {
     let mut e = Encoder::request("RetrieveClientCert", this, client.version());
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `UpdateSelfSignedClientCert` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_self_signed_client_cert(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &KeyProviderId,
-    certificate: &str,
-) -> Result<(), Error> {
+pub async fn update_self_signed_client_cert(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &KeyProviderId, certificate: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateSelfSignedClientCert", this, client.version());
     e.param("cluster", cluster);
     e.param("certificate", certificate);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateKmsSignedCsrClientCert` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_kms_signed_csr_client_cert(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &KeyProviderId,
-    certificate: &str,
-) -> Result<(), Error> {
+pub async fn update_kms_signed_csr_client_cert(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &KeyProviderId, certificate: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateKmsSignedCsrClientCert", this, client.version());
     e.param("cluster", cluster);
     e.param("certificate", certificate);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UploadClientCert` on a `CryptoManagerKmip` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn upload_client_cert(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: &KeyProviderId,
-    certificate: &str,
-    private_key: &str,
-) -> Result<(), Error> {
+pub async fn upload_client_cert(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &KeyProviderId, certificate: &str, private_key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UploadClientCert", this, client.version());
     e.param("cluster", cluster);
     e.param("certificate", certificate);
     e.param("privateKey", private_key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `IsKmsClusterActive` on a `CryptoManagerKmip` (since 7.0.0.0).
 ///
 /// Declared faults: `InvalidArgument`, `RuntimeFault`.
-pub async fn is_kms_cluster_active(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster: Option<&KeyProviderId>,
-) -> Result<bool, Error> {
+pub async fn is_kms_cluster_active(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: Option<&KeyProviderId>) -> Result<bool, Error> {
     let mut e = Encoder::request("IsKmsClusterActive", this, client.version());
     e.param_opt("cluster", cluster);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `SetDefaultKmsCluster` on a `CryptoManagerKmip` (since 7.0.0.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn set_default_kms_cluster(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: Option<&ManagedObjectReference>,
-    cluster_id: Option<&KeyProviderId>,
-) -> Result<(), Error> {
+pub async fn set_default_kms_cluster(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: Option<&ManagedObjectReference>, cluster_id: Option<&KeyProviderId>) -> Result<(), Error> {
     let mut e = Encoder::request("SetDefaultKmsCluster", this, client.version());
     e.param_opt("entity", entity);
     e.param_opt("clusterId", cluster_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `GetDefaultKmsCluster` on a `CryptoManagerKmip` (since 7.0.0.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn get_default_kms_cluster(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: Option<&ManagedObjectReference>,
-    defaults_to_parent: Option<bool>,
-) -> Result<Option<KeyProviderId>, Error> {
+pub async fn get_default_kms_cluster(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: Option<&ManagedObjectReference>, defaults_to_parent: Option<bool>) -> Result<Option<KeyProviderId>, Error> {
     let mut e = Encoder::request("GetDefaultKmsCluster", this, client.version());
     e.param_opt("entity", entity);
     e.param_opt("defaultsToParent", defaults_to_parent.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), false).await?.returnval_opt()
 }
 
 /// Calls `QueryCryptoKeyStatus` on a `CryptoManagerKmip` (since 6.7.2).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_crypto_key_status(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key_ids: &[CryptoKeyId],
-    check_key_bit_map: i32,
-) -> Result<Vec<CryptoManagerKmipCryptoKeyStatus>, Error> {
+pub async fn query_crypto_key_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key_ids: &[CryptoKeyId], check_key_bit_map: i32) -> Result<Vec<CryptoManagerKmipCryptoKeyStatus>, Error> {
     let mut e = Encoder::request("QueryCryptoKeyStatus", this, client.version());
     e.param_list("keyIds", key_ids);
     e.param("checkKeyBitMap", &check_key_bit_map);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RegisterKmsCluster` on a `CryptoManagerKmip` (since 7.0.0.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn register_kms_cluster(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster_id: &KeyProviderId,
-    management_type: Option<&str>,
-) -> Result<(), Error> {
+pub async fn register_kms_cluster(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster_id: &KeyProviderId, management_type: Option<&str>) -> Result<(), Error> {
     let mut e = Encoder::request("RegisterKmsCluster", this, client.version());
     e.param("clusterId", cluster_id);
     e.param_opt("managementType", management_type);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UnregisterKmsCluster` on a `CryptoManagerKmip` (since 7.0.0.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn unregister_kms_cluster(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cluster_id: &KeyProviderId,
-) -> Result<(), Error> {
+pub async fn unregister_kms_cluster(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster_id: &KeyProviderId) -> Result<(), Error> {
     let mut e = Encoder::request("UnregisterKmsCluster", this, client.version());
     e.param("clusterId", cluster_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ListKmsClusters` on a `CryptoManagerKmip` (since 7.0.0.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn list_kms_clusters(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    include_kms_servers: Option<bool>,
-    management_type_filter: Option<i32>,
-    status_filter: Option<i32>,
-) -> Result<Vec<KmipClusterInfo>, Error> {
+pub async fn list_kms_clusters(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, include_kms_servers: Option<bool>, management_type_filter: Option<i32>, status_filter: Option<i32>) -> Result<Vec<KmipClusterInfo>, Error> {
     let mut e = Encoder::request("ListKmsClusters", this, client.version());
     e.param_opt("includeKmsServers", include_kms_servers.as_ref());
     e.param_opt("managementTypeFilter", management_type_filter.as_ref());
     e.param_opt("statusFilter", status_filter.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `SetKeyCustomAttributes` on a `CryptoManagerKmip` (since 8.0.1.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn set_key_custom_attributes(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key_id: &CryptoKeyId,
-    spec: &CryptoManagerKmipCustomAttributeSpec,
-) -> Result<CryptoKeyResult, Error> {
+pub async fn set_key_custom_attributes(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key_id: &CryptoKeyId, spec: &CryptoManagerKmipCustomAttributeSpec) -> Result<CryptoKeyResult, Error> {
     let mut e = Encoder::request("SetKeyCustomAttributes", this, client.version());
     e.param("keyId", key_id);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ReadNextEvents` on a `EventHistoryCollector` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn read_next_events(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    max_count: i32,
-) -> Result<Vec<AnyEvent>, Error> {
+pub async fn read_next_events(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<Vec<AnyEvent>, Error> {
     let mut e = Encoder::request("ReadNextEvents", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ReadPreviousEvents` on a `EventHistoryCollector` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn read_previous_events(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    max_count: i32,
-) -> Result<Vec<AnyEvent>, Error> {
+pub async fn read_previous_events(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<Vec<AnyEvent>, Error> {
     let mut e = Encoder::request("ReadPreviousEvents", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RetrieveArgumentDescription` on a `EventManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_argument_description(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    event_type_id: &str,
-) -> Result<Vec<EventArgDesc>, Error> {
+pub async fn retrieve_argument_description(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, event_type_id: &str) -> Result<Vec<EventArgDesc>, Error> {
     let mut e = Encoder::request("RetrieveArgumentDescription", this, client.version());
     e.param("eventTypeId", event_type_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `CreateCollectorForEvents` on a `EventManager` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn create_collector_for_events(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter: &EventFilterSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_collector_for_events(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter: &EventFilterSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateCollectorForEvents", this, client.version());
     e.param("filter", filter);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `LogUserEvent` on a `EventManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn log_user_event(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-    msg: &str,
-) -> Result<(), Error> {
+pub async fn log_user_event(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference, msg: &str) -> Result<(), Error> {
     let mut e = Encoder::request("LogUserEvent", this, client.version());
     e.param("entity", entity);
     e.param("msg", msg);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryEvents` on a `EventManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_events(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    filter: &EventFilterSpec,
-    event_view_spec: Option<&AnyEventManagerEventViewSpec>,
-) -> Result<Vec<AnyEvent>, Error> {
+pub async fn query_events(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter: &EventFilterSpec, event_view_spec: Option<&AnyEventManagerEventViewSpec>) -> Result<Vec<AnyEvent>, Error> {
     let mut e = Encoder::request("QueryEvents", this, client.version());
     e.param("filter", filter);
     e.param_opt("eventViewSpec", event_view_spec);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `PostEvent` on a `EventManager` (since 2.5).
 ///
 /// Declared faults: `InvalidEvent`, `RuntimeFault`.
-pub async fn post_event(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    event_to_post: &AnyEvent,
-    task_info: Option<&TaskInfo>,
-) -> Result<(), Error> {
+pub async fn post_event(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, event_to_post: &AnyEvent, task_info: Option<&TaskInfo>) -> Result<(), Error> {
     let mut e = Encoder::request("PostEvent", this, client.version());
     e.param("eventToPost", event_to_post);
     e.param_opt("taskInfo", task_info);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `JoinDomain_Task` on a `HostActiveDirectoryAuthentication` (since 4.1).
@@ -8170,20 +4934,12 @@ pub async fn post_event(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `ActiveDirectoryFault`, `HostConfigFault`, `InvalidLogin`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn join_domain_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    domain_name: &str,
-    user_name: &str,
-    password: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn join_domain_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, domain_name: &str, user_name: &str, password: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("JoinDomain_Task", this, client.version());
     e.param("domainName", domain_name);
     e.param("userName", user_name);
     e.param("password", password);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `JoinDomainWithCAM_Task` on a `HostActiveDirectoryAuthentication` (since 5.0).
@@ -8191,18 +4947,11 @@ pub async fn join_domain_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `ActiveDirectoryFault`, `HostConfigFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn join_domain_with_cam_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    domain_name: &str,
-    cam_server: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn join_domain_with_cam_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, domain_name: &str, cam_server: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("JoinDomainWithCAM_Task", this, client.version());
     e.param("domainName", domain_name);
     e.param("camServer", cam_server);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ImportCertificateForCAM_Task` on a `HostActiveDirectoryAuthentication` (since 5.0).
@@ -8210,18 +4959,11 @@ pub async fn join_domain_with_cam_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `ActiveDirectoryFault`, `FileNotFound`, `RuntimeFault`.
-pub async fn import_certificate_for_cam_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cert_path: &str,
-    cam_server: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn import_certificate_for_cam_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cert_path: &str, cam_server: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ImportCertificateForCAM_Task", this, client.version());
     e.param("certPath", cert_path);
     e.param("camServer", cam_server);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `LeaveCurrentDomain_Task` on a `HostActiveDirectoryAuthentication` (since 4.1).
@@ -8229,265 +4971,156 @@ pub async fn import_certificate_for_cam_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `ActiveDirectoryFault`, `AuthMinimumAdminPermission`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn leave_current_domain_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    force: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn leave_current_domain_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, force: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("LeaveCurrentDomain_Task", this, client.version());
     e.param("force", &force);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `EnableSmartCardAuthentication` on a `HostActiveDirectoryAuthentication` (since 6.0).
 ///
 /// Declared faults: `ActiveDirectoryFault`, `HostConfigFault`, `RuntimeFault`.
-pub async fn enable_smart_card_authentication(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn enable_smart_card_authentication(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("EnableSmartCardAuthentication", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `InstallSmartCardTrustAnchor` on a `HostActiveDirectoryAuthentication` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn install_smart_card_trust_anchor(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cert: &str,
-) -> Result<(), Error> {
+pub async fn install_smart_card_trust_anchor(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cert: &str) -> Result<(), Error> {
     let mut e = Encoder::request("InstallSmartCardTrustAnchor", this, client.version());
     e.param("cert", cert);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReplaceSmartCardTrustAnchors` on a `HostActiveDirectoryAuthentication` (since 6.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn replace_smart_card_trust_anchors(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    certs: &[String],
-) -> Result<(), Error> {
+pub async fn replace_smart_card_trust_anchors(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, certs: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("ReplaceSmartCardTrustAnchors", this, client.version());
     e.param_list("certs", certs);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveSmartCardTrustAnchor` on a `HostActiveDirectoryAuthentication` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn remove_smart_card_trust_anchor(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    issuer: &str,
-    serial: &str,
-) -> Result<(), Error> {
+pub async fn remove_smart_card_trust_anchor(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, issuer: &str, serial: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveSmartCardTrustAnchor", this, client.version());
     e.param("issuer", issuer);
     e.param("serial", serial);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveSmartCardTrustAnchorByFingerprint` on a `HostActiveDirectoryAuthentication` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn remove_smart_card_trust_anchor_by_fingerprint(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    fingerprint: &str,
-    digest: &str,
-) -> Result<(), Error> {
-    let mut e = Encoder::request(
-        "RemoveSmartCardTrustAnchorByFingerprint",
-        this,
-        client.version(),
-    );
+pub async fn remove_smart_card_trust_anchor_by_fingerprint(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, fingerprint: &str, digest: &str) -> Result<(), Error> {
+    let mut e = Encoder::request("RemoveSmartCardTrustAnchorByFingerprint", this, client.version());
     e.param("fingerprint", fingerprint);
     e.param("digest", digest);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveSmartCardTrustAnchorCertificate` on a `HostActiveDirectoryAuthentication` (since 9.0.0.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn remove_smart_card_trust_anchor_certificate(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    certificate: &str,
-) -> Result<(), Error> {
-    let mut e = Encoder::request(
-        "RemoveSmartCardTrustAnchorCertificate",
-        this,
-        client.version(),
-    );
+pub async fn remove_smart_card_trust_anchor_certificate(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, certificate: &str) -> Result<(), Error> {
+    let mut e = Encoder::request("RemoveSmartCardTrustAnchorCertificate", this, client.version());
     e.param("certificate", certificate);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ListSmartCardTrustAnchors` on a `HostActiveDirectoryAuthentication` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn list_smart_card_trust_anchors(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<String>, Error> {
+pub async fn list_smart_card_trust_anchors(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("ListSmartCardTrustAnchors", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `DisableSmartCardAuthentication` on a `HostActiveDirectoryAuthentication` (since 6.0).
 ///
 /// Declared faults: `ActiveDirectoryFault`, `HostConfigFault`, `RuntimeFault`.
-pub async fn disable_smart_card_authentication(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn disable_smart_card_authentication(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DisableSmartCardAuthentication", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DownloadDescriptionTree` on a `HostAssignableHardwareManager` (since 7.0.0.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn download_description_tree(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<u8>, Error> {
+pub async fn download_description_tree(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<u8>, Error> {
     let e = Encoder::request("DownloadDescriptionTree", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveDynamicPassthroughInfo` on a `HostAssignableHardwareManager` (since 7.0.0.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_dynamic_passthrough_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<VirtualMachineDynamicPassthroughInfo>, Error> {
+pub async fn retrieve_dynamic_passthrough_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VirtualMachineDynamicPassthroughInfo>, Error> {
     let e = Encoder::request("RetrieveDynamicPassthroughInfo", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RetrieveVendorDeviceGroupInfo` on a `HostAssignableHardwareManager` (since 8.0.0.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_vendor_device_group_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<VirtualMachineVendorDeviceGroupInfo>, Error> {
+pub async fn retrieve_vendor_device_group_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VirtualMachineVendorDeviceGroupInfo>, Error> {
     let e = Encoder::request("RetrieveVendorDeviceGroupInfo", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `UpdateAssignableHardwareConfig` on a `HostAssignableHardwareManager` (since 7.0.0.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn update_assignable_hardware_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &HostAssignableHardwareConfig,
-) -> Result<(), Error> {
+pub async fn update_assignable_hardware_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &HostAssignableHardwareConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateAssignableHardwareConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureAutostart` on a `HostAutoStartManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reconfigure_autostart(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &HostAutoStartManagerConfig,
-) -> Result<(), Error> {
+pub async fn reconfigure_autostart(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostAutoStartManagerConfig) -> Result<(), Error> {
     let mut e = Encoder::request("ReconfigureAutostart", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AutoStartPowerOn` on a `HostAutoStartManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn auto_start_power_on(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn auto_start_power_on(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("AutoStartPowerOn", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AutoStartPowerOff` on a `HostAutoStartManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn auto_start_power_off(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn auto_start_power_off(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("AutoStartPowerOff", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryBootDevices` on a `HostBootDeviceSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_boot_devices(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Option<HostBootDeviceInfo>, Error> {
+pub async fn query_boot_devices(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<HostBootDeviceInfo>, Error> {
     let e = Encoder::request("QueryBootDevices", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `UpdateBootDevice` on a `HostBootDeviceSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_boot_device(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: &str,
-) -> Result<(), Error> {
+pub async fn update_boot_device(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateBootDevice", this, client.version());
     e.param("key", key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ConfigureHostCache_Task` on a `HostCacheConfigurationManager` (since 5.0).
@@ -8495,181 +5128,107 @@ pub async fn update_boot_device(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn configure_host_cache_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &HostCacheConfigurationSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn configure_host_cache_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostCacheConfigurationSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ConfigureHostCache_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveCertificateInfoList` on a `HostCertificateManager` (since 8.0.1.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_certificate_info_list(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<HostCertificateManagerCertificateInfo>, Error> {
+pub async fn retrieve_certificate_info_list(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostCertificateManagerCertificateInfo>, Error> {
     let e = Encoder::request("RetrieveCertificateInfoList", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `GenerateCertificateSigningRequest` on a `HostCertificateManager` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn generate_certificate_signing_request(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    use_ip_address_as_common_name: bool,
-    spec: Option<&HostCertificateManagerCertificateSpec>,
-) -> Result<String, Error> {
+pub async fn generate_certificate_signing_request(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, use_ip_address_as_common_name: bool, spec: Option<&HostCertificateManagerCertificateSpec>) -> Result<String, Error> {
     let mut e = Encoder::request("GenerateCertificateSigningRequest", this, client.version());
     e.param("useIpAddressAsCommonName", &use_ip_address_as_common_name);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `GenerateCertificateSigningRequestByDn` on a `HostCertificateManager` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn generate_certificate_signing_request_by_dn(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    distinguished_name: &str,
-    spec: Option<&HostCertificateManagerCertificateSpec>,
-) -> Result<String, Error> {
-    let mut e = Encoder::request(
-        "GenerateCertificateSigningRequestByDn",
-        this,
-        client.version(),
-    );
+pub async fn generate_certificate_signing_request_by_dn(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, distinguished_name: &str, spec: Option<&HostCertificateManagerCertificateSpec>) -> Result<String, Error> {
+    let mut e = Encoder::request("GenerateCertificateSigningRequestByDn", this, client.version());
     e.param("distinguishedName", distinguished_name);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ProvisionServerPrivateKey` on a `HostCertificateManager` (since 8.0.3.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn provision_server_private_key(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: &str,
-) -> Result<(), Error> {
+pub async fn provision_server_private_key(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("ProvisionServerPrivateKey", this, client.version());
     e.param("key", key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `InstallServerCertificate` on a `HostCertificateManager` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn install_server_certificate(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cert: &str,
-) -> Result<(), Error> {
+pub async fn install_server_certificate(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cert: &str) -> Result<(), Error> {
     let mut e = Encoder::request("InstallServerCertificate", this, client.version());
     e.param("cert", cert);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReplaceCACertificatesAndCRLs` on a `HostCertificateManager` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn replace_ca_certificates_and_cr_ls(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    ca_cert: &[String],
-    ca_crl: &[String],
-) -> Result<(), Error> {
+pub async fn replace_ca_certificates_and_cr_ls(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, ca_cert: &[String], ca_crl: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("ReplaceCACertificatesAndCRLs", this, client.version());
     e.param_list("caCert", ca_cert);
     e.param_list("caCrl", ca_crl);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `NotifyAffectedServices` on a `HostCertificateManager` (since 6.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn notify_affected_services(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    services: &[String],
-) -> Result<(), Error> {
+pub async fn notify_affected_services(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, services: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("NotifyAffectedServices", this, client.version());
     e.param_list("services", services);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ListCACertificates` on a `HostCertificateManager` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn list_ca_certificates(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<String>, Error> {
+pub async fn list_ca_certificates(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("ListCACertificates", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `ListCACertificateRevocationLists` on a `HostCertificateManager` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn list_ca_certificate_revocation_lists(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<String>, Error> {
+pub async fn list_ca_certificate_revocation_lists(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("ListCACertificateRevocationLists", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `EnableHyperThreading` on a `HostCpuSchedulerSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn enable_hyper_threading(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn enable_hyper_threading(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("EnableHyperThreading", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DisableHyperThreading` on a `HostCpuSchedulerSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn disable_hyper_threading(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn disable_hyper_threading(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DisableHyperThreading", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SearchDatastore_Task` on a `HostDatastoreBrowser` (since 2.5).
@@ -8677,18 +5236,11 @@ pub async fn disable_hyper_threading(
 /// Returns a `Task`; its `info.result` is a `HostDatastoreBrowserSearchResults`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn search_datastore_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore_path: &str,
-    search_spec: Option<&HostDatastoreBrowserSearchSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn search_datastore_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore_path: &str, search_spec: Option<&HostDatastoreBrowserSearchSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("SearchDatastore_Task", this, client.version());
     e.param("datastorePath", datastore_path);
     e.param_opt("searchSpec", search_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `SearchDatastoreSubFolders_Task` on a `HostDatastoreBrowser` (since 2.5).
@@ -8696,311 +5248,183 @@ pub async fn search_datastore_task(
 /// Returns a `Task`; its `info.result` is a `HostDatastoreBrowserSearchResults`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn search_datastore_sub_folders_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore_path: &str,
-    search_spec: Option<&HostDatastoreBrowserSearchSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn search_datastore_sub_folders_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore_path: &str, search_spec: Option<&HostDatastoreBrowserSearchSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("SearchDatastoreSubFolders_Task", this, client.version());
     e.param("datastorePath", datastore_path);
     e.param_opt("searchSpec", search_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DeleteFile` on a `HostDatastoreBrowser` (since 2.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn delete_file(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore_path: &str,
-) -> Result<(), Error> {
+pub async fn delete_file(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore_path: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteFile", this, client.version());
     e.param("datastorePath", datastore_path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateLocalSwapDatastore` on a `HostDatastoreSystem` (since 2.5).
 ///
 /// Declared faults: `DatastoreNotWritableOnHost`, `InaccessibleDatastore`, `RuntimeFault`.
-pub async fn update_local_swap_datastore(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: Option<&ManagedObjectReference>,
-) -> Result<(), Error> {
+pub async fn update_local_swap_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: Option<&ManagedObjectReference>) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateLocalSwapDatastore", this, client.version());
     e.param_opt("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryAvailableDisksForVmfs` on a `HostDatastoreSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn query_available_disks_for_vmfs(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: Option<&ManagedObjectReference>,
-) -> Result<Vec<HostScsiDisk>, Error> {
+pub async fn query_available_disks_for_vmfs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: Option<&ManagedObjectReference>) -> Result<Vec<HostScsiDisk>, Error> {
     let mut e = Encoder::request("QueryAvailableDisksForVmfs", this, client.version());
     e.param_opt("datastore", datastore);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryVmfsDatastoreCreateOptions` on a `HostDatastoreSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn query_vmfs_datastore_create_options(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device_path: &str,
-    vmfs_major_version: Option<i32>,
-) -> Result<Vec<VmfsDatastoreOption>, Error> {
+pub async fn query_vmfs_datastore_create_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device_path: &str, vmfs_major_version: Option<i32>) -> Result<Vec<VmfsDatastoreOption>, Error> {
     let mut e = Encoder::request("QueryVmfsDatastoreCreateOptions", this, client.version());
     e.param("devicePath", device_path);
     e.param_opt("vmfsMajorVersion", vmfs_major_version.as_ref());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `CreateVmfsDatastore` on a `HostDatastoreSystem` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `HostConfigFault`, `RuntimeFault`.
-pub async fn create_vmfs_datastore(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &VmfsDatastoreCreateSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_vmfs_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VmfsDatastoreCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateVmfsDatastore", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryVmfsDatastoreExtendOptions` on a `HostDatastoreSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn query_vmfs_datastore_extend_options(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-    device_path: &str,
-    suppress_expand_candidates: Option<bool>,
-) -> Result<Vec<VmfsDatastoreOption>, Error> {
+pub async fn query_vmfs_datastore_extend_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference, device_path: &str, suppress_expand_candidates: Option<bool>) -> Result<Vec<VmfsDatastoreOption>, Error> {
     let mut e = Encoder::request("QueryVmfsDatastoreExtendOptions", this, client.version());
     e.param("datastore", datastore);
     e.param("devicePath", device_path);
-    e.param_opt(
-        "suppressExpandCandidates",
-        suppress_expand_candidates.as_ref(),
-    );
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    e.param_opt("suppressExpandCandidates", suppress_expand_candidates.as_ref());
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryVmfsDatastoreExpandOptions` on a `HostDatastoreSystem` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn query_vmfs_datastore_expand_options(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-) -> Result<Vec<VmfsDatastoreOption>, Error> {
+pub async fn query_vmfs_datastore_expand_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<Vec<VmfsDatastoreOption>, Error> {
     let mut e = Encoder::request("QueryVmfsDatastoreExpandOptions", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ExtendVmfsDatastore` on a `HostDatastoreSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn extend_vmfs_datastore(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-    spec: &VmfsDatastoreExtendSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn extend_vmfs_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference, spec: &VmfsDatastoreExtendSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ExtendVmfsDatastore", this, client.version());
     e.param("datastore", datastore);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `EnableClusteredVmdkSupport` on a `HostDatastoreSystem` (since 7.0.0.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn enable_clustered_vmdk_support(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn enable_clustered_vmdk_support(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("EnableClusteredVmdkSupport", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DisableClusteredVmdkSupport` on a `HostDatastoreSystem` (since 7.0.0.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn disable_clustered_vmdk_support(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn disable_clustered_vmdk_support(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("DisableClusteredVmdkSupport", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ExpandVmfsDatastore` on a `HostDatastoreSystem` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn expand_vmfs_datastore(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-    spec: &VmfsDatastoreExpandSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn expand_vmfs_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference, spec: &VmfsDatastoreExpandSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ExpandVmfsDatastore", this, client.version());
     e.param("datastore", datastore);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateNasDatastore` on a `HostDatastoreSystem` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `DuplicateName`, `HostConfigFault`, `RuntimeFault`.
-pub async fn create_nas_datastore(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &HostNasVolumeSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_nas_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostNasVolumeSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateNasDatastore", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateLocalDatastore` on a `HostDatastoreSystem` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `FileNotFound`, `HostConfigFault`, `InvalidName`, `RuntimeFault`.
-pub async fn create_local_datastore(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    path: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_local_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, path: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateLocalDatastore", this, client.version());
     e.param("name", name);
     e.param("path", path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateVvolDatastore` on a `HostDatastoreSystem` (since 6.0).
 ///
 /// Declared faults: `DuplicateName`, `HostConfigFault`, `InvalidName`, `NotFound`, `RuntimeFault`.
-pub async fn create_vvol_datastore(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &HostDatastoreSystemVvolDatastoreSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_vvol_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostDatastoreSystemVvolDatastoreSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateVvolDatastore", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveDatastore` on a `HostDatastoreSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn remove_datastore(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn remove_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveDatastore", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SetMaxQueueDepth` on a `HostDatastoreSystem` (since 8.0.0.1).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn set_max_queue_depth(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-    max_qdepth: i64,
-) -> Result<(), Error> {
+pub async fn set_max_queue_depth(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference, max_qdepth: i64) -> Result<(), Error> {
     let mut e = Encoder::request("SetMaxQueueDepth", this, client.version());
     e.param("datastore", datastore);
     e.param("maxQdepth", &max_qdepth);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ResolveNfsServerHostName` on a `HostDatastoreSystem` (since 9.1.0.0).
 ///
 /// Declared faults: `PlatformConfigFault`, `RuntimeFault`.
-pub async fn resolve_nfs_server_host_name(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host_name: &str,
-    volume_name: Option<&str>,
-    force: Option<bool>,
-    is_nfs41: Option<bool>,
-) -> Result<(), Error> {
+pub async fn resolve_nfs_server_host_name(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host_name: &str, volume_name: Option<&str>, force: Option<bool>, is_nfs41: Option<bool>) -> Result<(), Error> {
     let mut e = Encoder::request("ResolveNfsServerHostName", this, client.version());
     e.param("hostName", host_name);
     e.param_opt("volumeName", volume_name);
     e.param_opt("force", force.as_ref());
     e.param_opt("isNFS41", is_nfs41.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryMaxQueueDepth` on a `HostDatastoreSystem` (since 8.0.0.1).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_max_queue_depth(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-) -> Result<i64, Error> {
+pub async fn query_max_queue_depth(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<i64, Error> {
     let mut e = Encoder::request("QueryMaxQueueDepth", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `RemoveDatastoreEx_Task` on a `HostDatastoreSystem` (since 6.0).
@@ -9008,46 +5432,28 @@ pub async fn query_max_queue_depth(
 /// Returns a `Task`; its `info.result` is a `HostDatastoreSystemDatastoreResult`.
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn remove_datastore_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn remove_datastore_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RemoveDatastoreEx_Task", this, client.version());
     e.param_list("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ConfigureDatastorePrincipal` on a `HostDatastoreSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidState`, `RuntimeFault`.
-pub async fn configure_datastore_principal(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    user_name: &str,
-    password: Option<&str>,
-) -> Result<(), Error> {
+pub async fn configure_datastore_principal(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user_name: &str, password: Option<&str>) -> Result<(), Error> {
     let mut e = Encoder::request("ConfigureDatastorePrincipal", this, client.version());
     e.param("userName", user_name);
     e.param_opt("password", password);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryUnresolvedVmfsVolumes` on a `HostDatastoreSystem` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_unresolved_vmfs_volumes(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<HostUnresolvedVmfsVolume>, Error> {
+pub async fn query_unresolved_vmfs_volumes(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostUnresolvedVmfsVolume>, Error> {
     let e = Encoder::request("QueryUnresolvedVmfsVolumes", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ResignatureUnresolvedVmfsVolume_Task` on a `HostDatastoreSystem` (since 4.0).
@@ -9055,1282 +5461,763 @@ pub async fn query_unresolved_vmfs_volumes(
 /// Returns a `Task`; its `info.result` is a `HostResignatureRescanResult`.
 ///
 /// Declared faults: `HostConfigFault`, `VmfsAmbiguousMount`, `RuntimeFault`.
-pub async fn resignature_unresolved_vmfs_volume_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    resolution_spec: &HostUnresolvedVmfsResignatureSpec,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "ResignatureUnresolvedVmfsVolume_Task",
-        this,
-        client.version(),
-    );
+pub async fn resignature_unresolved_vmfs_volume_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, resolution_spec: &HostUnresolvedVmfsResignatureSpec) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("ResignatureUnresolvedVmfsVolume_Task", this, client.version());
     e.param("resolutionSpec", resolution_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateDateTimeConfig` on a `HostDateTimeSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn update_date_time_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &HostDateTimeConfig,
-) -> Result<(), Error> {
+pub async fn update_date_time_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &HostDateTimeConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateDateTimeConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryAvailableTimeZones` on a `HostDateTimeSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_available_time_zones(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<HostDateTimeSystemTimeZone>, Error> {
+pub async fn query_available_time_zones(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostDateTimeSystemTimeZone>, Error> {
     let e = Encoder::request("QueryAvailableTimeZones", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryDateTime` on a `HostDateTimeSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_date_time(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<DateTime, Error> {
+pub async fn query_date_time(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<DateTime, Error> {
     let e = Encoder::request("QueryDateTime", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `UpdateDateTime` on a `HostDateTimeSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn update_date_time(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    date_time: &DateTime,
-) -> Result<(), Error> {
+pub async fn update_date_time(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, date_time: &DateTime) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateDateTime", this, client.version());
     e.param("dateTime", date_time);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RefreshDateTimeSystem` on a `HostDateTimeSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh_date_time_system(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_date_time_system(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshDateTimeSystem", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `TestTimeService` on a `HostDateTimeSystem` (since 7.0.3.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn test_time_service(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Option<HostDateTimeSystemServiceTestResult>, Error> {
+pub async fn test_time_service(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<HostDateTimeSystemServiceTestResult>, Error> {
     let e = Encoder::request("TestTimeService", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), false).await?.returnval_opt()
 }
 
 /// Calls `QueryAvailablePartition` on a `HostDiagnosticSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn query_available_partition(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<HostDiagnosticPartition>, Error> {
+pub async fn query_available_partition(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostDiagnosticPartition>, Error> {
     let e = Encoder::request("QueryAvailablePartition", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `SelectActivePartition` on a `HostDiagnosticSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn select_active_partition(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    partition: Option<&HostScsiDiskPartition>,
-) -> Result<(), Error> {
+pub async fn select_active_partition(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, partition: Option<&HostScsiDiskPartition>) -> Result<(), Error> {
     let mut e = Encoder::request("SelectActivePartition", this, client.version());
     e.param_opt("partition", partition);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryPartitionCreateOptions` on a `HostDiagnosticSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn query_partition_create_options(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    storage_type: &str,
-    diagnostic_type: &str,
-) -> Result<Vec<HostDiagnosticPartitionCreateOption>, Error> {
+pub async fn query_partition_create_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, storage_type: &str, diagnostic_type: &str) -> Result<Vec<HostDiagnosticPartitionCreateOption>, Error> {
     let mut e = Encoder::request("QueryPartitionCreateOptions", this, client.version());
     e.param("storageType", storage_type);
     e.param("diagnosticType", diagnostic_type);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryPartitionCreateDesc` on a `HostDiagnosticSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn query_partition_create_desc(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    disk_uuid: &str,
-    diagnostic_type: &str,
-) -> Result<HostDiagnosticPartitionCreateDescription, Error> {
+pub async fn query_partition_create_desc(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disk_uuid: &str, diagnostic_type: &str) -> Result<HostDiagnosticPartitionCreateDescription, Error> {
     let mut e = Encoder::request("QueryPartitionCreateDesc", this, client.version());
     e.param("diskUuid", disk_uuid);
     e.param("diagnosticType", diagnostic_type);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `CreateDiagnosticPartition` on a `HostDiagnosticSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn create_diagnostic_partition(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &HostDiagnosticPartitionCreateSpec,
-) -> Result<(), Error> {
+pub async fn create_diagnostic_partition(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostDiagnosticPartitionCreateSpec) -> Result<(), Error> {
     let mut e = Encoder::request("CreateDiagnosticPartition", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `EsxAgentHostManagerUpdateConfig` on a `HostEsxAgentHostManager` (since 5.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn esx_agent_host_manager_update_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config_info: &HostEsxAgentHostManagerConfigInfo,
-) -> Result<(), Error> {
+pub async fn esx_agent_host_manager_update_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config_info: &HostEsxAgentHostManagerConfigInfo) -> Result<(), Error> {
     let mut e = Encoder::request("EsxAgentHostManagerUpdateConfig", this, client.version());
     e.param("configInfo", config_info);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateDefaultPolicy` on a `HostFirewallSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_default_policy(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    default_policy: &HostFirewallDefaultPolicy,
-) -> Result<(), Error> {
+pub async fn update_default_policy(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, default_policy: &HostFirewallDefaultPolicy) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateDefaultPolicy", this, client.version());
     e.param("defaultPolicy", default_policy);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `EnableRuleset` on a `HostFirewallSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn enable_ruleset(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &str,
-) -> Result<(), Error> {
+pub async fn enable_ruleset(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("EnableRuleset", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DisableRuleset` on a `HostFirewallSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn disable_ruleset(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &str,
-) -> Result<(), Error> {
+pub async fn disable_ruleset(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DisableRuleset", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateRuleset` on a `HostFirewallSystem` (since 5.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_ruleset(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &str,
-    spec: &HostFirewallRulesetRulesetSpec,
-) -> Result<(), Error> {
+pub async fn update_ruleset(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str, spec: &HostFirewallRulesetRulesetSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateRuleset", this, client.version());
     e.param("id", id);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RefreshFirewall` on a `HostFirewallSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh_firewall(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_firewall(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshFirewall", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ResetFirmwareToFactoryDefaults` on a `HostFirmwareSystem` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn reset_firmware_to_factory_defaults(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn reset_firmware_to_factory_defaults(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ResetFirmwareToFactoryDefaults", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `BackupFirmwareConfiguration` on a `HostFirmwareSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn backup_firmware_configuration(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<String, Error> {
+pub async fn backup_firmware_configuration(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("BackupFirmwareConfiguration", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryFirmwareConfigUploadURL` on a `HostFirmwareSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_firmware_config_upload_url(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<String, Error> {
+pub async fn query_firmware_config_upload_url(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("QueryFirmwareConfigUploadURL", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `RestoreFirmwareConfiguration` on a `HostFirmwareSystem` (since 2.5).
 ///
 /// Declared faults: `FileFault`, `InvalidBundle`, `InvalidState`, `MismatchedBundle`, `RuntimeFault`.
-pub async fn restore_firmware_configuration(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    force: bool,
-) -> Result<(), Error> {
+pub async fn restore_firmware_configuration(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, force: bool) -> Result<(), Error> {
     let mut e = Encoder::request("RestoreFirmwareConfiguration", this, client.version());
     e.param("force", &force);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RetrieveVgpuDeviceInfo` on a `HostGraphicsManager` (since 7.0.3.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_vgpu_device_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<VirtualMachineVgpuDeviceInfo>, Error> {
+pub async fn retrieve_vgpu_device_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VirtualMachineVgpuDeviceInfo>, Error> {
     let e = Encoder::request("RetrieveVgpuDeviceInfo", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RetrieveVgpuProfileInfo` on a `HostGraphicsManager` (since 7.0.3.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_vgpu_profile_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<VirtualMachineVgpuProfileInfo>, Error> {
+pub async fn retrieve_vgpu_profile_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VirtualMachineVgpuProfileInfo>, Error> {
     let e = Encoder::request("RetrieveVgpuProfileInfo", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RefreshGraphicsManager` on a `HostGraphicsManager` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh_graphics_manager(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_graphics_manager(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshGraphicsManager", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `IsSharedGraphicsActive` on a `HostGraphicsManager` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn is_shared_graphics_active(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<bool, Error> {
+pub async fn is_shared_graphics_active(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<bool, Error> {
     let e = Encoder::request("IsSharedGraphicsActive", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateGraphicsConfig` on a `HostGraphicsManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_graphics_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &HostGraphicsConfig,
-) -> Result<(), Error> {
+pub async fn update_graphics_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &HostGraphicsConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateGraphicsConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RefreshHealthStatusSystem` on a `HostHealthStatusSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh_health_status_system(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_health_status_system(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshHealthStatusSystem", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ResetSystemHealthInfo` on a `HostHealthStatusSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reset_system_health_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn reset_system_health_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ResetSystemHealthInfo", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ClearSystemEventLog` on a `HostHealthStatusSystem` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn clear_system_event_log(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn clear_system_event_log(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ClearSystemEventLog", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `FetchSystemEventLog` on a `HostHealthStatusSystem` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn fetch_system_event_log(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<SystemEventInfo>, Error> {
+pub async fn fetch_system_event_log(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<SystemEventInfo>, Error> {
     let e = Encoder::request("FetchSystemEventLog", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RetrieveHostAccessControlEntries` on a `HostAccessManager` (since 6.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_host_access_control_entries(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<HostAccessControlEntry>, Error> {
+pub async fn retrieve_host_access_control_entries(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostAccessControlEntry>, Error> {
     let e = Encoder::request("RetrieveHostAccessControlEntries", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ChangeAccessMode` on a `HostAccessManager` (since 6.0).
 ///
 /// Declared faults: `AuthMinimumAdminPermission`, `UserNotFound`, `RuntimeFault`.
-pub async fn change_access_mode(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    principal: &str,
-    is_group: bool,
-    access_mode: &HostAccessMode,
-) -> Result<(), Error> {
+pub async fn change_access_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, principal: &str, is_group: bool, access_mode: &HostAccessMode) -> Result<(), Error> {
     let mut e = Encoder::request("ChangeAccessMode", this, client.version());
     e.param("principal", principal);
     e.param("isGroup", &is_group);
     e.param("accessMode", access_mode);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QuerySystemUsers` on a `HostAccessManager` (since 6.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_system_users(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<String>, Error> {
+pub async fn query_system_users(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("QuerySystemUsers", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `UpdateSystemUsers` on a `HostAccessManager` (since 6.0).
 ///
 /// Declared faults: `UserNotFound`, `RuntimeFault`.
-pub async fn update_system_users(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    users: &[String],
-) -> Result<(), Error> {
+pub async fn update_system_users(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, users: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateSystemUsers", this, client.version());
     e.param_list("users", users);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryLockdownExceptions` on a `HostAccessManager` (since 6.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_lockdown_exceptions(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<String>, Error> {
+pub async fn query_lockdown_exceptions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("QueryLockdownExceptions", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `UpdateLockdownExceptions` on a `HostAccessManager` (since 6.0).
 ///
 /// Declared faults: `AuthMinimumAdminPermission`, `UserNotFound`, `RuntimeFault`.
-pub async fn update_lockdown_exceptions(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    users: &[String],
-) -> Result<(), Error> {
+pub async fn update_lockdown_exceptions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, users: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateLockdownExceptions", this, client.version());
     e.param_list("users", users);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ChangeLockdownMode` on a `HostAccessManager` (since 6.0).
 ///
 /// Declared faults: `AuthMinimumAdminPermission`, `RuntimeFault`.
-pub async fn change_lockdown_mode(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    mode: &HostLockdownMode,
-) -> Result<(), Error> {
+pub async fn change_lockdown_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, mode: &HostLockdownMode) -> Result<(), Error> {
     let mut e = Encoder::request("ChangeLockdownMode", this, client.version());
     e.param("mode", mode);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HostImageConfigGetAcceptance` on a `HostImageConfigManager` (since 5.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn host_image_config_get_acceptance(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<String, Error> {
+pub async fn host_image_config_get_acceptance(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("HostImageConfigGetAcceptance", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostImageConfigGetProfile` on a `HostImageConfigManager` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn host_image_config_get_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<HostImageProfileSummary, Error> {
+pub async fn host_image_config_get_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<HostImageProfileSummary, Error> {
     let e = Encoder::request("HostImageConfigGetProfile", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateHostImageAcceptanceLevel` on a `HostImageConfigManager` (since 5.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn update_host_image_acceptance_level(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    new_acceptance_level: &str,
-) -> Result<(), Error> {
+pub async fn update_host_image_acceptance_level(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, new_acceptance_level: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateHostImageAcceptanceLevel", this, client.version());
     e.param("newAcceptanceLevel", new_acceptance_level);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `fetchSoftwarePackages` on a `HostImageConfigManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn fetch_software_packages(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<SoftwarePackage>, Error> {
+pub async fn fetch_software_packages(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<SoftwarePackage>, Error> {
     let e = Encoder::request("fetchSoftwarePackages", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `installDate` on a `HostImageConfigManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn install_date(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<DateTime, Error> {
+pub async fn install_date(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<DateTime, Error> {
     let e = Encoder::request("installDate", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryVnicStatus` on a `IscsiManager` (since 5.0).
 ///
 /// Declared faults: `IscsiFault`, `RuntimeFault`.
-pub async fn query_vnic_status(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vnic_device: &str,
-) -> Result<IscsiStatus, Error> {
+pub async fn query_vnic_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vnic_device: &str) -> Result<IscsiStatus, Error> {
     let mut e = Encoder::request("QueryVnicStatus", this, client.version());
     e.param("vnicDevice", vnic_device);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryPnicStatus` on a `IscsiManager` (since 5.0).
 ///
 /// Declared faults: `IscsiFault`, `RuntimeFault`.
-pub async fn query_pnic_status(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    pnic_device: &str,
-) -> Result<IscsiStatus, Error> {
+pub async fn query_pnic_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pnic_device: &str) -> Result<IscsiStatus, Error> {
     let mut e = Encoder::request("QueryPnicStatus", this, client.version());
     e.param("pnicDevice", pnic_device);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryBoundVnics` on a `IscsiManager` (since 5.0).
 ///
 /// Declared faults: `IscsiFault`, `NotFound`, `RuntimeFault`.
-pub async fn query_bound_vnics(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_name: &str,
-) -> Result<Vec<IscsiPortInfo>, Error> {
+pub async fn query_bound_vnics(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_name: &str) -> Result<Vec<IscsiPortInfo>, Error> {
     let mut e = Encoder::request("QueryBoundVnics", this, client.version());
     e.param("iScsiHbaName", i_scsi_hba_name);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryCandidateNics` on a `IscsiManager` (since 5.0).
 ///
 /// Declared faults: `IscsiFault`, `NotFound`, `RuntimeFault`.
-pub async fn query_candidate_nics(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_name: &str,
-) -> Result<Vec<IscsiPortInfo>, Error> {
+pub async fn query_candidate_nics(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_name: &str) -> Result<Vec<IscsiPortInfo>, Error> {
     let mut e = Encoder::request("QueryCandidateNics", this, client.version());
     e.param("iScsiHbaName", i_scsi_hba_name);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `BindVnic` on a `IscsiManager` (since 5.0).
 ///
 /// Declared faults: `IscsiFault`, `IscsiFaultInvalidVnic`, `IscsiFaultVnicAlreadyBound`, `IscsiFaultVnicHasMultipleUplinks`, `IscsiFaultVnicHasNoUplinks`, `IscsiFaultVnicHasWrongUplink`, `IscsiFaultVnicNotFound`, `NotFound`, `PlatformConfigFault`, `RuntimeFault`.
-pub async fn bind_vnic(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_name: &str,
-    vnic_device: &str,
-) -> Result<(), Error> {
+pub async fn bind_vnic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_name: &str, vnic_device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("BindVnic", this, client.version());
     e.param("iScsiHbaName", i_scsi_hba_name);
     e.param("vnicDevice", vnic_device);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UnbindVnic` on a `IscsiManager` (since 5.0).
 ///
 /// Declared faults: `IscsiFault`, `IscsiFaultVnicHasActivePaths`, `IscsiFaultVnicIsLastPath`, `IscsiFaultVnicNotBound`, `NotFound`, `PlatformConfigFault`, `RuntimeFault`.
-pub async fn unbind_vnic(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_name: &str,
-    vnic_device: &str,
-    force: bool,
-) -> Result<(), Error> {
+pub async fn unbind_vnic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_name: &str, vnic_device: &str, force: bool) -> Result<(), Error> {
     let mut e = Encoder::request("UnbindVnic", this, client.version());
     e.param("iScsiHbaName", i_scsi_hba_name);
     e.param("vnicDevice", vnic_device);
     e.param("force", &force);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryMigrationDependencies` on a `IscsiManager` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_migration_dependencies(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    pnic_device: &[String],
-) -> Result<IscsiMigrationDependency, Error> {
+pub async fn query_migration_dependencies(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pnic_device: &[String]) -> Result<IscsiMigrationDependency, Error> {
     let mut e = Encoder::request("QueryMigrationDependencies", this, client.version());
     e.param_list("pnicDevice", pnic_device);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryModules` on a `HostKernelModuleSystem` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_modules(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<KernelModuleInfo>, Error> {
+pub async fn query_modules(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<KernelModuleInfo>, Error> {
     let e = Encoder::request("QueryModules", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `UpdateModuleOptionString` on a `HostKernelModuleSystem` (since 2.5u2).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn update_module_option_string(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    options: &str,
-) -> Result<(), Error> {
+pub async fn update_module_option_string(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, options: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateModuleOptionString", this, client.version());
     e.param("name", name);
     e.param("options", options);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryConfiguredModuleOptionString` on a `HostKernelModuleSystem` (since 2.5u2).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn query_configured_module_option_string(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-) -> Result<String, Error> {
+pub async fn query_configured_module_option_string(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<String, Error> {
     let mut e = Encoder::request("QueryConfiguredModuleOptionString", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `CreateUser` on a `HostLocalAccountManager` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `RuntimeFault`.
-pub async fn create_user(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    user: &AnyHostAccountSpec,
-) -> Result<(), Error> {
+pub async fn create_user(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user: &AnyHostAccountSpec) -> Result<(), Error> {
     let mut e = Encoder::request("CreateUser", this, client.version());
     e.param("user", user);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateUser` on a `HostLocalAccountManager` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `UserNotFound`, `RuntimeFault`.
-pub async fn update_user(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    user: &AnyHostAccountSpec,
-) -> Result<(), Error> {
+pub async fn update_user(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user: &AnyHostAccountSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateUser", this, client.version());
     e.param("user", user);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CreateGroup` on a `HostLocalAccountManager` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `RuntimeFault`.
-pub async fn create_group(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    group: &AnyHostAccountSpec,
-) -> Result<(), Error> {
+pub async fn create_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, group: &AnyHostAccountSpec) -> Result<(), Error> {
     let mut e = Encoder::request("CreateGroup", this, client.version());
     e.param("group", group);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveUser` on a `HostLocalAccountManager` (since 2.5).
 ///
 /// Declared faults: `UserNotFound`, `RuntimeFault`.
-pub async fn remove_user(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    user_name: &str,
-) -> Result<(), Error> {
+pub async fn remove_user(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveUser", this, client.version());
     e.param("userName", user_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveGroup` on a `HostLocalAccountManager` (since 2.5).
 ///
 /// Declared faults: `UserNotFound`, `RuntimeFault`.
-pub async fn remove_group(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    group_name: &str,
-) -> Result<(), Error> {
+pub async fn remove_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, group_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveGroup", this, client.version());
     e.param("groupName", group_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AssignUserToGroup` on a `HostLocalAccountManager` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `UserNotFound`, `RuntimeFault`.
-pub async fn assign_user_to_group(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    user: &str,
-    group: &str,
-) -> Result<(), Error> {
+pub async fn assign_user_to_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user: &str, group: &str) -> Result<(), Error> {
     let mut e = Encoder::request("AssignUserToGroup", this, client.version());
     e.param("user", user);
     e.param("group", group);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UnassignUserFromGroup` on a `HostLocalAccountManager` (since 2.5).
 ///
 /// Declared faults: `UserNotFound`, `RuntimeFault`.
-pub async fn unassign_user_from_group(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    user: &str,
-    group: &str,
-) -> Result<(), Error> {
+pub async fn unassign_user_from_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user: &str, group: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UnassignUserFromGroup", this, client.version());
     e.param("user", user);
     e.param("group", group);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ChangePassword` on a `HostLocalAccountManager` (since 6.7.2).
 ///
 /// Declared faults: `InvalidLogin`, `RuntimeFault`.
-pub async fn change_password(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    user: &str,
-    old_password: &str,
-    new_password: &str,
-) -> Result<(), Error> {
+pub async fn change_password(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user: &str, old_password: &str, new_password: &str) -> Result<(), Error> {
     let mut e = Encoder::request("ChangePassword", this, client.version());
     e.param("user", user);
     e.param("oldPassword", old_password);
     e.param("newPassword", new_password);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureServiceConsoleReservation` on a `HostMemorySystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reconfigure_service_console_reservation(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    cfg_bytes: i64,
-) -> Result<(), Error> {
-    let mut e = Encoder::request(
-        "ReconfigureServiceConsoleReservation",
-        this,
-        client.version(),
-    );
+pub async fn reconfigure_service_console_reservation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cfg_bytes: i64) -> Result<(), Error> {
+    let mut e = Encoder::request("ReconfigureServiceConsoleReservation", this, client.version());
     e.param("cfgBytes", &cfg_bytes);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureVirtualMachineReservation` on a `HostMemorySystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reconfigure_virtual_machine_reservation(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &VirtualMachineMemoryReservationSpec,
-) -> Result<(), Error> {
-    let mut e = Encoder::request(
-        "ReconfigureVirtualMachineReservation",
-        this,
-        client.version(),
-    );
+pub async fn reconfigure_virtual_machine_reservation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VirtualMachineMemoryReservationSpec) -> Result<(), Error> {
+    let mut e = Encoder::request("ReconfigureVirtualMachineReservation", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateNetworkConfig` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn update_network_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &HostNetworkConfig,
-    change_mode: &str,
-) -> Result<HostNetworkConfigResult, Error> {
+pub async fn update_network_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &HostNetworkConfig, change_mode: &str) -> Result<HostNetworkConfigResult, Error> {
     let mut e = Encoder::request("UpdateNetworkConfig", this, client.version());
     e.param("config", config);
     e.param("changeMode", change_mode);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateDnsConfig` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_dns_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &AnyHostDnsConfig,
-) -> Result<(), Error> {
+pub async fn update_dns_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &AnyHostDnsConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateDnsConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateIpRouteConfig` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidState`, `RuntimeFault`.
-pub async fn update_ip_route_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &AnyHostIpRouteConfig,
-) -> Result<(), Error> {
+pub async fn update_ip_route_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &AnyHostIpRouteConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateIpRouteConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateConsoleIpRouteConfig` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn update_console_ip_route_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &AnyHostIpRouteConfig,
-) -> Result<(), Error> {
+pub async fn update_console_ip_route_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &AnyHostIpRouteConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateConsoleIpRouteConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateIpRouteTableConfig` on a `HostNetworkSystem` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn update_ip_route_table_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &HostIpRouteTableConfig,
-) -> Result<(), Error> {
+pub async fn update_ip_route_table_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &HostIpRouteTableConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateIpRouteTableConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AddVirtualSwitch` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `HostConfigFault`, `ResourceInUse`, `RuntimeFault`.
-pub async fn add_virtual_switch(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vswitch_name: &str,
-    spec: Option<&HostVirtualSwitchSpec>,
-) -> Result<(), Error> {
+pub async fn add_virtual_switch(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vswitch_name: &str, spec: Option<&HostVirtualSwitchSpec>) -> Result<(), Error> {
     let mut e = Encoder::request("AddVirtualSwitch", this, client.version());
     e.param("vswitchName", vswitch_name);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveVirtualSwitch` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn remove_virtual_switch(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vswitch_name: &str,
-) -> Result<(), Error> {
+pub async fn remove_virtual_switch(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vswitch_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveVirtualSwitch", this, client.version());
     e.param("vswitchName", vswitch_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateVirtualSwitch` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn update_virtual_switch(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vswitch_name: &str,
-    spec: &HostVirtualSwitchSpec,
-) -> Result<(), Error> {
+pub async fn update_virtual_switch(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vswitch_name: &str, spec: &HostVirtualSwitchSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateVirtualSwitch", this, client.version());
     e.param("vswitchName", vswitch_name);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AddPortGroup` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn add_port_group(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    portgrp: &HostPortGroupSpec,
-) -> Result<(), Error> {
+pub async fn add_port_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, portgrp: &HostPortGroupSpec) -> Result<(), Error> {
     let mut e = Encoder::request("AddPortGroup", this, client.version());
     e.param("portgrp", portgrp);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemovePortGroup` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn remove_port_group(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    pg_name: &str,
-) -> Result<(), Error> {
+pub async fn remove_port_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pg_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemovePortGroup", this, client.version());
     e.param("pgName", pg_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdatePortGroup` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_port_group(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    pg_name: &str,
-    portgrp: &HostPortGroupSpec,
-) -> Result<(), Error> {
+pub async fn update_port_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pg_name: &str, portgrp: &HostPortGroupSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdatePortGroup", this, client.version());
     e.param("pgName", pg_name);
     e.param("portgrp", portgrp);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdatePhysicalNicLinkSpeed` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_physical_nic_link_speed(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device: &str,
-    link_speed: Option<&PhysicalNicLinkInfo>,
-) -> Result<(), Error> {
+pub async fn update_physical_nic_link_speed(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &str, link_speed: Option<&PhysicalNicLinkInfo>) -> Result<(), Error> {
     let mut e = Encoder::request("UpdatePhysicalNicLinkSpeed", this, client.version());
     e.param("device", device);
     e.param_opt("linkSpeed", link_speed);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryNetworkHint` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn query_network_hint(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device: &[String],
-) -> Result<Vec<PhysicalNicHintInfo>, Error> {
+pub async fn query_network_hint(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &[String]) -> Result<Vec<PhysicalNicHintInfo>, Error> {
     let mut e = Encoder::request("QueryNetworkHint", this, client.version());
     e.param_list("device", device);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `AddVirtualNic` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `HostConfigFault`, `InvalidState`, `RuntimeFault`.
-pub async fn add_virtual_nic(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    portgroup: &str,
-    nic: &HostVirtualNicSpec,
-) -> Result<String, Error> {
+pub async fn add_virtual_nic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, portgroup: &str, nic: &HostVirtualNicSpec) -> Result<String, Error> {
     let mut e = Encoder::request("AddVirtualNic", this, client.version());
     e.param("portgroup", portgroup);
     e.param("nic", nic);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveVirtualNic` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn remove_virtual_nic(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device: &str,
-) -> Result<(), Error> {
+pub async fn remove_virtual_nic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveVirtualNic", this, client.version());
     e.param("device", device);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateVirtualNic` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn update_virtual_nic(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device: &str,
-    nic: &HostVirtualNicSpec,
-) -> Result<(), Error> {
+pub async fn update_virtual_nic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &str, nic: &HostVirtualNicSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateVirtualNic", this, client.version());
     e.param("device", device);
     e.param("nic", nic);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AddServiceConsoleVirtualNic` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn add_service_console_virtual_nic(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    portgroup: &str,
-    nic: &HostVirtualNicSpec,
-) -> Result<String, Error> {
+pub async fn add_service_console_virtual_nic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, portgroup: &str, nic: &HostVirtualNicSpec) -> Result<String, Error> {
     let mut e = Encoder::request("AddServiceConsoleVirtualNic", this, client.version());
     e.param("portgroup", portgroup);
     e.param("nic", nic);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveServiceConsoleVirtualNic` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn remove_service_console_virtual_nic(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device: &str,
-) -> Result<(), Error> {
+pub async fn remove_service_console_virtual_nic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveServiceConsoleVirtualNic", this, client.version());
     e.param("device", device);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateServiceConsoleVirtualNic` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn update_service_console_virtual_nic(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device: &str,
-    nic: &HostVirtualNicSpec,
-) -> Result<(), Error> {
+pub async fn update_service_console_virtual_nic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &str, nic: &HostVirtualNicSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateServiceConsoleVirtualNic", this, client.version());
     e.param("device", device);
     e.param("nic", nic);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RestartServiceConsoleVirtualNic` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn restart_service_console_virtual_nic(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device: &str,
-) -> Result<(), Error> {
+pub async fn restart_service_console_virtual_nic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RestartServiceConsoleVirtualNic", this, client.version());
     e.param("device", device);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RefreshNetworkSystem` on a `HostNetworkSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh_network_system(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_network_system(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshNetworkSystem", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `startDpuFailover` on a `HostNetworkSystem` (since 8.0.3.0).
 ///
 /// Declared faults: `InvalidArgument`, `RuntimeFault`.
-pub async fn start_dpu_failover(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    dvs_name: &str,
-    target_dpu_alias: Option<&str>,
-) -> Result<(), Error> {
+pub async fn start_dpu_failover(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, dvs_name: &str, target_dpu_alias: Option<&str>) -> Result<(), Error> {
     let mut e = Encoder::request("startDpuFailover", this, client.version());
     e.param("dvsName", dvs_name);
     e.param_opt("targetDpuAlias", target_dpu_alias);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CreateNvdimmNamespace_Task` on a `HostNvdimmSystem` (since 6.7).
@@ -10338,16 +6225,10 @@ pub async fn start_dpu_failover(
 /// Returns a `Task`; its `info.result` is a `NvdimmGuid`.
 ///
 /// Declared faults: `AlreadyExists`, `HostConfigFault`, `InvalidHostState`, `RuntimeFault`.
-pub async fn create_nvdimm_namespace_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    create_spec: &NvdimmNamespaceCreateSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_nvdimm_namespace_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, create_spec: &NvdimmNamespaceCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateNvdimmNamespace_Task", this, client.version());
     e.param("createSpec", create_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateNvdimmPMemNamespace_Task` on a `HostNvdimmSystem` (since 6.7.1).
@@ -10355,16 +6236,10 @@ pub async fn create_nvdimm_namespace_task(
 /// Returns a `Task`; its `info.result` is a `NvdimmGuid`.
 ///
 /// Declared faults: `AlreadyExists`, `HostConfigFault`, `InvalidHostState`, `RuntimeFault`.
-pub async fn create_nvdimm_p_mem_namespace_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    create_spec: &NvdimmPMemNamespaceCreateSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_nvdimm_p_mem_namespace_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, create_spec: &NvdimmPMemNamespaceCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateNvdimmPMemNamespace_Task", this, client.version());
     e.param("createSpec", create_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DeleteNvdimmNamespace_Task` on a `HostNvdimmSystem` (since 6.7).
@@ -10372,16 +6247,10 @@ pub async fn create_nvdimm_p_mem_namespace_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HostConfigFault`, `InvalidHostState`, `NotFound`, `RuntimeFault`.
-pub async fn delete_nvdimm_namespace_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    delete_spec: &NvdimmNamespaceDeleteSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn delete_nvdimm_namespace_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, delete_spec: &NvdimmNamespaceDeleteSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DeleteNvdimmNamespace_Task", this, client.version());
     e.param("deleteSpec", delete_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DeleteNvdimmBlockNamespaces_Task` on a `HostNvdimmSystem` (since 6.7).
@@ -10389,14 +6258,9 @@ pub async fn delete_nvdimm_namespace_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HostConfigFault`, `InvalidHostState`, `NotFound`, `RuntimeFault`.
-pub async fn delete_nvdimm_block_namespaces_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn delete_nvdimm_block_namespaces_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("DeleteNvdimmBlockNamespaces_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckHostPatch_Task` on a `HostPatchManager` (since 4.0).
@@ -10404,20 +6268,12 @@ pub async fn delete_nvdimm_block_namespaces_task(
 /// Returns a `Task`; its `info.result` is a `HostPatchManagerResult`.
 ///
 /// Declared faults: `InvalidState`, `PlatformConfigFault`, `TaskInProgress`, `RequestCanceled`, `RuntimeFault`.
-pub async fn check_host_patch_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    meta_urls: &[String],
-    bundle_urls: &[String],
-    spec: Option<&HostPatchManagerPatchManagerOperationSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_host_patch_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, meta_urls: &[String], bundle_urls: &[String], spec: Option<&HostPatchManagerPatchManagerOperationSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckHostPatch_Task", this, client.version());
     e.param_list("metaUrls", meta_urls);
     e.param_list("bundleUrls", bundle_urls);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ScanHostPatch_Task` on a `HostPatchManager` (since 2.5).
@@ -10425,18 +6281,11 @@ pub async fn check_host_patch_task(
 /// Returns a `Task`; its `info.result` is a `HostPatchManagerStatus`.
 ///
 /// Declared faults: `PatchMetadataInvalid`, `PlatformConfigFault`, `RequestCanceled`, `RuntimeFault`.
-pub async fn scan_host_patch_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    repository: &HostPatchManagerLocator,
-    update_id: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn scan_host_patch_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, repository: &HostPatchManagerLocator, update_id: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ScanHostPatch_Task", this, client.version());
     e.param("repository", repository);
     e.param_list("updateID", update_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ScanHostPatchV2_Task` on a `HostPatchManager` (since 4.0).
@@ -10444,20 +6293,12 @@ pub async fn scan_host_patch_task(
 /// Returns a `Task`; its `info.result` is a `HostPatchManagerResult`.
 ///
 /// Declared faults: `InvalidState`, `PlatformConfigFault`, `TaskInProgress`, `RequestCanceled`, `RuntimeFault`.
-pub async fn scan_host_patch_v2_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    meta_urls: &[String],
-    bundle_urls: &[String],
-    spec: Option<&HostPatchManagerPatchManagerOperationSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn scan_host_patch_v2_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, meta_urls: &[String], bundle_urls: &[String], spec: Option<&HostPatchManagerPatchManagerOperationSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ScanHostPatchV2_Task", this, client.version());
     e.param_list("metaUrls", meta_urls);
     e.param_list("bundleUrls", bundle_urls);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `StageHostPatch_Task` on a `HostPatchManager` (since 4.0).
@@ -10465,22 +6306,13 @@ pub async fn scan_host_patch_v2_task(
 /// Returns a `Task`; its `info.result` is a `HostPatchManagerResult`.
 ///
 /// Declared faults: `InvalidState`, `PlatformConfigFault`, `TaskInProgress`, `RequestCanceled`, `RuntimeFault`.
-pub async fn stage_host_patch_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    meta_urls: &[String],
-    bundle_urls: &[String],
-    vib_urls: &[String],
-    spec: Option<&HostPatchManagerPatchManagerOperationSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn stage_host_patch_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, meta_urls: &[String], bundle_urls: &[String], vib_urls: &[String], spec: Option<&HostPatchManagerPatchManagerOperationSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("StageHostPatch_Task", this, client.version());
     e.param_list("metaUrls", meta_urls);
     e.param_list("bundleUrls", bundle_urls);
     e.param_list("vibUrls", vib_urls);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `InstallHostPatch_Task` on a `HostPatchManager` (since 2.5).
@@ -10488,20 +6320,12 @@ pub async fn stage_host_patch_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `NoDiskSpace`, `PatchBinariesNotFound`, `PatchInstallFailed`, `PatchMetadataInvalid`, `PatchNotApplicable`, `RebootRequired`, `TaskInProgress`, `RuntimeFault`.
-pub async fn install_host_patch_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    repository: &HostPatchManagerLocator,
-    update_id: &str,
-    force: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn install_host_patch_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, repository: &HostPatchManagerLocator, update_id: &str, force: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("InstallHostPatch_Task", this, client.version());
     e.param("repository", repository);
     e.param("updateID", update_id);
     e.param_opt("force", force.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `InstallHostPatchV2_Task` on a `HostPatchManager` (since 4.0).
@@ -10509,22 +6333,13 @@ pub async fn install_host_patch_task(
 /// Returns a `Task`; its `info.result` is a `HostPatchManagerResult`.
 ///
 /// Declared faults: `InvalidState`, `PlatformConfigFault`, `TaskInProgress`, `RequestCanceled`, `RuntimeFault`.
-pub async fn install_host_patch_v2_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    meta_urls: &[String],
-    bundle_urls: &[String],
-    vib_urls: &[String],
-    spec: Option<&HostPatchManagerPatchManagerOperationSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn install_host_patch_v2_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, meta_urls: &[String], bundle_urls: &[String], vib_urls: &[String], spec: Option<&HostPatchManagerPatchManagerOperationSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("InstallHostPatchV2_Task", this, client.version());
     e.param_list("metaUrls", meta_urls);
     e.param_list("bundleUrls", bundle_urls);
     e.param_list("vibUrls", vib_urls);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UninstallHostPatch_Task` on a `HostPatchManager` (since 4.0).
@@ -10532,18 +6347,11 @@ pub async fn install_host_patch_v2_task(
 /// Returns a `Task`; its `info.result` is a `HostPatchManagerResult`.
 ///
 /// Declared faults: `InvalidState`, `PlatformConfigFault`, `TaskInProgress`, `RuntimeFault`.
-pub async fn uninstall_host_patch_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    bulletin_ids: &[String],
-    spec: Option<&HostPatchManagerPatchManagerOperationSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn uninstall_host_patch_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, bulletin_ids: &[String], spec: Option<&HostPatchManagerPatchManagerOperationSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UninstallHostPatch_Task", this, client.version());
     e.param_list("bulletinIds", bulletin_ids);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryHostPatch_Task` on a `HostPatchManager` (since 4.0).
@@ -10551,292 +6359,175 @@ pub async fn uninstall_host_patch_task(
 /// Returns a `Task`; its `info.result` is a `HostPatchManagerResult`.
 ///
 /// Declared faults: `InvalidState`, `PlatformConfigFault`, `TaskInProgress`, `RequestCanceled`, `RuntimeFault`.
-pub async fn query_host_patch_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: Option<&HostPatchManagerPatchManagerOperationSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn query_host_patch_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: Option<&HostPatchManagerPatchManagerOperationSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("QueryHostPatch_Task", this, client.version());
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `Refresh` on a `HostPciPassthruSystem` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("Refresh", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdatePassthruConfig` on a `HostPciPassthruSystem` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn update_passthru_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &[AnyHostPciPassthruConfig],
-) -> Result<(), Error> {
+pub async fn update_passthru_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &[AnyHostPciPassthruConfig]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdatePassthruConfig", this, client.version());
     e.param_list("config", config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ConfigurePowerPolicy` on a `HostPowerSystem` (since 4.1).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn configure_power_policy(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    key: i32,
-) -> Result<(), Error> {
+pub async fn configure_power_policy(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: i32) -> Result<(), Error> {
     let mut e = Encoder::request("ConfigurePowerPolicy", this, client.version());
     e.param("key", &key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateServicePolicy` on a `HostServiceSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_service_policy(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &str,
-    policy: &str,
-) -> Result<(), Error> {
+pub async fn update_service_policy(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str, policy: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateServicePolicy", this, client.version());
     e.param("id", id);
     e.param("policy", policy);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `StartService` on a `HostServiceSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn start_service(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &str,
-) -> Result<(), Error> {
+pub async fn start_service(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("StartService", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `StopService` on a `HostServiceSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn stop_service(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &str,
-) -> Result<(), Error> {
+pub async fn stop_service(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("StopService", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RestartService` on a `HostServiceSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn restart_service(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &str,
-) -> Result<(), Error> {
+pub async fn restart_service(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RestartService", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UninstallService` on a `HostServiceSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn uninstall_service(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &str,
-) -> Result<(), Error> {
+pub async fn uninstall_service(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UninstallService", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RefreshServices` on a `HostServiceSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh_services(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_services(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshServices", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureSnmpAgent` on a `HostSnmpSystem` (since 2.5).
 ///
 /// Declared faults: `InsufficientResourcesFault`, `NotFound`, `RuntimeFault`.
-pub async fn reconfigure_snmp_agent(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &HostSnmpConfigSpec,
-) -> Result<(), Error> {
+pub async fn reconfigure_snmp_agent(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostSnmpConfigSpec) -> Result<(), Error> {
     let mut e = Encoder::request("ReconfigureSnmpAgent", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SendTestNotification` on a `HostSnmpSystem` (since 2.5).
 ///
 /// Declared faults: `InsufficientResourcesFault`, `NotFound`, `RuntimeFault`.
-pub async fn send_test_notification(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn send_test_notification(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("SendTestNotification", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RetrieveDiskPartitionInfo` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_disk_partition_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device_path: &[String],
-) -> Result<Vec<HostDiskPartitionInfo>, Error> {
+pub async fn retrieve_disk_partition_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device_path: &[String]) -> Result<Vec<HostDiskPartitionInfo>, Error> {
     let mut e = Encoder::request("RetrieveDiskPartitionInfo", this, client.version());
     e.param_list("devicePath", device_path);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ComputeDiskPartitionInfo` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn compute_disk_partition_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device_path: &str,
-    layout: &HostDiskPartitionLayout,
-    partition_format: Option<&str>,
-) -> Result<HostDiskPartitionInfo, Error> {
+pub async fn compute_disk_partition_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device_path: &str, layout: &HostDiskPartitionLayout, partition_format: Option<&str>) -> Result<HostDiskPartitionInfo, Error> {
     let mut e = Encoder::request("ComputeDiskPartitionInfo", this, client.version());
     e.param("devicePath", device_path);
     e.param("layout", layout);
     e.param_opt("partitionFormat", partition_format);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `ComputeDiskPartitionInfoForResize` on a `HostStorageSystem` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn compute_disk_partition_info_for_resize(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    partition: &HostScsiDiskPartition,
-    block_range: &HostDiskPartitionBlockRange,
-    partition_format: Option<&str>,
-) -> Result<HostDiskPartitionInfo, Error> {
+pub async fn compute_disk_partition_info_for_resize(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, partition: &HostScsiDiskPartition, block_range: &HostDiskPartitionBlockRange, partition_format: Option<&str>) -> Result<HostDiskPartitionInfo, Error> {
     let mut e = Encoder::request("ComputeDiskPartitionInfoForResize", this, client.version());
     e.param("partition", partition);
     e.param("blockRange", block_range);
     e.param_opt("partitionFormat", partition_format);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `UpdateDiskPartitions` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_disk_partitions(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device_path: &str,
-    spec: &HostDiskPartitionSpec,
-) -> Result<(), Error> {
+pub async fn update_disk_partitions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device_path: &str, spec: &HostDiskPartitionSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateDiskPartitions", this, client.version());
     e.param("devicePath", device_path);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `FormatVmfs` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `AlreadyExists`, `HostConfigFault`, `RuntimeFault`.
-pub async fn format_vmfs(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    create_spec: &HostVmfsSpec,
-) -> Result<HostVmfsVolume, Error> {
+pub async fn format_vmfs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, create_spec: &HostVmfsSpec) -> Result<HostVmfsVolume, Error> {
     let mut e = Encoder::request("FormatVmfs", this, client.version());
     e.param("createSpec", create_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MountVmfsVolume` on a `HostStorageSystem` (since 5.0).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidState`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn mount_vmfs_volume(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vmfs_uuid: &str,
-) -> Result<(), Error> {
+pub async fn mount_vmfs_volume(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("MountVmfsVolume", this, client.version());
     e.param("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UnmountVmfsVolume` on a `HostStorageSystem` (since 5.0).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidState`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn unmount_vmfs_volume(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vmfs_uuid: &str,
-) -> Result<(), Error> {
+pub async fn unmount_vmfs_volume(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UnmountVmfsVolume", this, client.version());
     e.param("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UnmountVmfsVolumeEx_Task` on a `HostStorageSystem` (since 6.0).
@@ -10844,16 +6535,10 @@ pub async fn unmount_vmfs_volume(
 /// Returns a `Task`; its `info.result` is a `HostStorageSystemVmfsVolumeResult`.
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn unmount_vmfs_volume_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vmfs_uuid: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn unmount_vmfs_volume_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UnmountVmfsVolumeEx_Task", this, client.version());
     e.param_list("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MountVmfsVolumeEx_Task` on a `HostStorageSystem` (since 6.0).
@@ -10861,16 +6546,10 @@ pub async fn unmount_vmfs_volume_ex_task(
 /// Returns a `Task`; its `info.result` is a `HostStorageSystemVmfsVolumeResult`.
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn mount_vmfs_volume_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vmfs_uuid: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn mount_vmfs_volume_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MountVmfsVolumeEx_Task", this, client.version());
     e.param_list("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UnmapVmfsVolumeEx_Task` on a `HostStorageSystem` (since 6.0).
@@ -10878,138 +6557,81 @@ pub async fn mount_vmfs_volume_ex_task(
 /// Returns a `Task`; its `info.result` is a `HostStorageSystemVmfsVolumeResult`.
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn unmap_vmfs_volume_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vmfs_uuid: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn unmap_vmfs_volume_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UnmapVmfsVolumeEx_Task", this, client.version());
     e.param_list("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DeleteVmfsVolumeState` on a `HostStorageSystem` (since 5.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn delete_vmfs_volume_state(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vmfs_uuid: &str,
-) -> Result<(), Error> {
+pub async fn delete_vmfs_volume_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteVmfsVolumeState", this, client.version());
     e.param("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RescanVmfs` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn rescan_vmfs(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn rescan_vmfs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RescanVmfs", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AttachVmfsExtent` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn attach_vmfs_extent(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vmfs_path: &str,
-    extent: &HostScsiDiskPartition,
-) -> Result<(), Error> {
+pub async fn attach_vmfs_extent(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_path: &str, extent: &HostScsiDiskPartition) -> Result<(), Error> {
     let mut e = Encoder::request("AttachVmfsExtent", this, client.version());
     e.param("vmfsPath", vmfs_path);
     e.param("extent", extent);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ExpandVmfsExtent` on a `HostStorageSystem` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn expand_vmfs_extent(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vmfs_path: &str,
-    extent: &HostScsiDiskPartition,
-) -> Result<(), Error> {
+pub async fn expand_vmfs_extent(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_path: &str, extent: &HostScsiDiskPartition) -> Result<(), Error> {
     let mut e = Encoder::request("ExpandVmfsExtent", this, client.version());
     e.param("vmfsPath", vmfs_path);
     e.param("extent", extent);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpgradeVmfs` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn upgrade_vmfs(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vmfs_path: &str,
-) -> Result<(), Error> {
+pub async fn upgrade_vmfs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_path: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpgradeVmfs", this, client.version());
     e.param("vmfsPath", vmfs_path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpgradeVmLayout` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn upgrade_vm_layout(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn upgrade_vm_layout(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("UpgradeVmLayout", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryUnresolvedVmfsVolume` on a `HostStorageSystem` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_unresolved_vmfs_volume(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<HostUnresolvedVmfsVolume>, Error> {
+pub async fn query_unresolved_vmfs_volume(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostUnresolvedVmfsVolume>, Error> {
     let e = Encoder::request("QueryUnresolvedVmfsVolume", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ResolveMultipleUnresolvedVmfsVolumes` on a `HostStorageSystem` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn resolve_multiple_unresolved_vmfs_volumes(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    resolution_spec: &[HostUnresolvedVmfsResolutionSpec],
-) -> Result<Vec<HostUnresolvedVmfsResolutionResult>, Error> {
-    let mut e = Encoder::request(
-        "ResolveMultipleUnresolvedVmfsVolumes",
-        this,
-        client.version(),
-    );
+pub async fn resolve_multiple_unresolved_vmfs_volumes(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, resolution_spec: &[HostUnresolvedVmfsResolutionSpec]) -> Result<Vec<HostUnresolvedVmfsResolutionResult>, Error> {
+    let mut e = Encoder::request("ResolveMultipleUnresolvedVmfsVolumes", this, client.version());
     e.param_list("resolutionSpec", resolution_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `ResolveMultipleUnresolvedVmfsVolumesEx_Task` on a `HostStorageSystem` (since 5.5).
@@ -11017,403 +6639,232 @@ pub async fn resolve_multiple_unresolved_vmfs_volumes(
 /// Returns a `Task`; its `info.result` is a `HostUnresolvedVmfsResolutionResult`.
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn resolve_multiple_unresolved_vmfs_volumes_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    resolution_spec: &[HostUnresolvedVmfsResolutionSpec],
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "ResolveMultipleUnresolvedVmfsVolumesEx_Task",
-        this,
-        client.version(),
-    );
+pub async fn resolve_multiple_unresolved_vmfs_volumes_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, resolution_spec: &[HostUnresolvedVmfsResolutionSpec]) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("ResolveMultipleUnresolvedVmfsVolumesEx_Task", this, client.version());
     e.param_list("resolutionSpec", resolution_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UnmountForceMountedVmfsVolume` on a `HostStorageSystem` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn unmount_force_mounted_vmfs_volume(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vmfs_uuid: &str,
-) -> Result<(), Error> {
+pub async fn unmount_force_mounted_vmfs_volume(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UnmountForceMountedVmfsVolume", this, client.version());
     e.param("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RescanHba` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn rescan_hba(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    hba_device: &str,
-) -> Result<(), Error> {
+pub async fn rescan_hba(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hba_device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RescanHba", this, client.version());
     e.param("hbaDevice", hba_device);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RescanAllHba` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn rescan_all_hba(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn rescan_all_hba(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RescanAllHba", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateSoftwareInternetScsiEnabled` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn update_software_internet_scsi_enabled(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    enabled: bool,
-) -> Result<(), Error> {
+pub async fn update_software_internet_scsi_enabled(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, enabled: bool) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateSoftwareInternetScsiEnabled", this, client.version());
     e.param("enabled", &enabled);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiDiscoveryProperties` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_internet_scsi_discovery_properties(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_device: &str,
-    discovery_properties: &HostInternetScsiHbaDiscoveryProperties,
-) -> Result<(), Error> {
-    let mut e = Encoder::request(
-        "UpdateInternetScsiDiscoveryProperties",
-        this,
-        client.version(),
-    );
+pub async fn update_internet_scsi_discovery_properties(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_device: &str, discovery_properties: &HostInternetScsiHbaDiscoveryProperties) -> Result<(), Error> {
+    let mut e = Encoder::request("UpdateInternetScsiDiscoveryProperties", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param("discoveryProperties", discovery_properties);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiAuthenticationProperties` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_internet_scsi_authentication_properties(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_device: &str,
-    authentication_properties: &HostInternetScsiHbaAuthenticationProperties,
-    target_set: Option<&HostInternetScsiHbaTargetSet>,
-) -> Result<(), Error> {
-    let mut e = Encoder::request(
-        "UpdateInternetScsiAuthenticationProperties",
-        this,
-        client.version(),
-    );
+pub async fn update_internet_scsi_authentication_properties(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_device: &str, authentication_properties: &HostInternetScsiHbaAuthenticationProperties, target_set: Option<&HostInternetScsiHbaTargetSet>) -> Result<(), Error> {
+    let mut e = Encoder::request("UpdateInternetScsiAuthenticationProperties", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param("authenticationProperties", authentication_properties);
     e.param_opt("targetSet", target_set);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiDigestProperties` on a `HostStorageSystem` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_internet_scsi_digest_properties(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_device: &str,
-    target_set: Option<&HostInternetScsiHbaTargetSet>,
-    digest_properties: &HostInternetScsiHbaDigestProperties,
-) -> Result<(), Error> {
+pub async fn update_internet_scsi_digest_properties(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_device: &str, target_set: Option<&HostInternetScsiHbaTargetSet>, digest_properties: &HostInternetScsiHbaDigestProperties) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateInternetScsiDigestProperties", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param_opt("targetSet", target_set);
     e.param("digestProperties", digest_properties);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiAdvancedOptions` on a `HostStorageSystem` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_internet_scsi_advanced_options(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_device: &str,
-    target_set: Option<&HostInternetScsiHbaTargetSet>,
-    options: &[HostInternetScsiHbaParamValue],
-) -> Result<(), Error> {
+pub async fn update_internet_scsi_advanced_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_device: &str, target_set: Option<&HostInternetScsiHbaTargetSet>, options: &[HostInternetScsiHbaParamValue]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateInternetScsiAdvancedOptions", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param_opt("targetSet", target_set);
     e.param_list("options", options);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiIPProperties` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_internet_scsi_ip_properties(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_device: &str,
-    ip_properties: &HostInternetScsiHbaIPProperties,
-) -> Result<(), Error> {
+pub async fn update_internet_scsi_ip_properties(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_device: &str, ip_properties: &HostInternetScsiHbaIPProperties) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateInternetScsiIPProperties", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param("ipProperties", ip_properties);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiName` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_internet_scsi_name(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_device: &str,
-    i_scsi_name: &str,
-) -> Result<(), Error> {
+pub async fn update_internet_scsi_name(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_device: &str, i_scsi_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateInternetScsiName", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param("iScsiName", i_scsi_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiAlias` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_internet_scsi_alias(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_device: &str,
-    i_scsi_alias: &str,
-) -> Result<(), Error> {
+pub async fn update_internet_scsi_alias(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_device: &str, i_scsi_alias: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateInternetScsiAlias", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param("iScsiAlias", i_scsi_alias);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AddInternetScsiSendTargets` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn add_internet_scsi_send_targets(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_device: &str,
-    targets: &[HostInternetScsiHbaSendTarget],
-) -> Result<(), Error> {
+pub async fn add_internet_scsi_send_targets(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_device: &str, targets: &[HostInternetScsiHbaSendTarget]) -> Result<(), Error> {
     let mut e = Encoder::request("AddInternetScsiSendTargets", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param_list("targets", targets);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveInternetScsiSendTargets` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn remove_internet_scsi_send_targets(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_device: &str,
-    targets: &[HostInternetScsiHbaSendTarget],
-    force: Option<bool>,
-) -> Result<(), Error> {
+pub async fn remove_internet_scsi_send_targets(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_device: &str, targets: &[HostInternetScsiHbaSendTarget], force: Option<bool>) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveInternetScsiSendTargets", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param_list("targets", targets);
     e.param_opt("force", force.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AddInternetScsiStaticTargets` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn add_internet_scsi_static_targets(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_device: &str,
-    targets: &[HostInternetScsiHbaStaticTarget],
-) -> Result<(), Error> {
+pub async fn add_internet_scsi_static_targets(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_device: &str, targets: &[HostInternetScsiHbaStaticTarget]) -> Result<(), Error> {
     let mut e = Encoder::request("AddInternetScsiStaticTargets", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param_list("targets", targets);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveInternetScsiStaticTargets` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn remove_internet_scsi_static_targets(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    i_scsi_hba_device: &str,
-    targets: &[HostInternetScsiHbaStaticTarget],
-) -> Result<(), Error> {
+pub async fn remove_internet_scsi_static_targets(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_device: &str, targets: &[HostInternetScsiHbaStaticTarget]) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveInternetScsiStaticTargets", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param_list("targets", targets);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `EnableMultipathPath` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn enable_multipath_path(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    path_name: &str,
-) -> Result<(), Error> {
+pub async fn enable_multipath_path(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, path_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("EnableMultipathPath", this, client.version());
     e.param("pathName", path_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DisableMultipathPath` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn disable_multipath_path(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    path_name: &str,
-) -> Result<(), Error> {
+pub async fn disable_multipath_path(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, path_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DisableMultipathPath", this, client.version());
     e.param("pathName", path_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SetMultipathLunPolicy` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn set_multipath_lun_policy(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    lun_id: &str,
-    policy: &AnyHostMultipathInfoLogicalUnitPolicy,
-) -> Result<(), Error> {
+pub async fn set_multipath_lun_policy(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_id: &str, policy: &AnyHostMultipathInfoLogicalUnitPolicy) -> Result<(), Error> {
     let mut e = Encoder::request("SetMultipathLunPolicy", this, client.version());
     e.param("lunId", lun_id);
     e.param("policy", policy);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateHppMultipathLunPolicy` on a `HostStorageSystem` (since 7.0.0.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_hpp_multipath_lun_policy(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    lun_id: &str,
-    policy: &HostMultipathInfoHppLogicalUnitPolicy,
-) -> Result<(), Error> {
+pub async fn update_hpp_multipath_lun_policy(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_id: &str, policy: &HostMultipathInfoHppLogicalUnitPolicy) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateHppMultipathLunPolicy", this, client.version());
     e.param("lunId", lun_id);
     e.param("policy", policy);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryPathSelectionPolicyOptions` on a `HostStorageSystem` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn query_path_selection_policy_options(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<HostPathSelectionPolicyOption>, Error> {
+pub async fn query_path_selection_policy_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostPathSelectionPolicyOption>, Error> {
     let e = Encoder::request("QueryPathSelectionPolicyOptions", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryStorageArrayTypePolicyOptions` on a `HostStorageSystem` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn query_storage_array_type_policy_options(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<HostStorageArrayTypePolicyOption>, Error> {
+pub async fn query_storage_array_type_policy_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostStorageArrayTypePolicyOption>, Error> {
     let e = Encoder::request("QueryStorageArrayTypePolicyOptions", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `UpdateScsiLunDisplayName` on a `HostStorageSystem` (since 4.0).
 ///
 /// Declared faults: `DuplicateName`, `HostConfigFault`, `InvalidName`, `NotFound`, `RuntimeFault`.
-pub async fn update_scsi_lun_display_name(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    lun_uuid: &str,
-    display_name: &str,
-) -> Result<(), Error> {
+pub async fn update_scsi_lun_display_name(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &str, display_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateScsiLunDisplayName", this, client.version());
     e.param("lunUuid", lun_uuid);
     e.param("displayName", display_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DetachScsiLun` on a `HostStorageSystem` (since 5.0).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidState`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn detach_scsi_lun(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    lun_uuid: &str,
-) -> Result<(), Error> {
+pub async fn detach_scsi_lun(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DetachScsiLun", this, client.version());
     e.param("lunUuid", lun_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DetachScsiLunEx_Task` on a `HostStorageSystem` (since 6.0).
@@ -11421,46 +6872,28 @@ pub async fn detach_scsi_lun(
 /// Returns a `Task`; its `info.result` is a `HostStorageSystemScsiLunResult`.
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn detach_scsi_lun_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    lun_uuid: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn detach_scsi_lun_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DetachScsiLunEx_Task", this, client.version());
     e.param_list("lunUuid", lun_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DeleteScsiLunState` on a `HostStorageSystem` (since 5.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn delete_scsi_lun_state(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    lun_canonical_name: &str,
-) -> Result<(), Error> {
+pub async fn delete_scsi_lun_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_canonical_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteScsiLunState", this, client.version());
     e.param("lunCanonicalName", lun_canonical_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AttachScsiLun` on a `HostStorageSystem` (since 5.0).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn attach_scsi_lun(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    lun_uuid: &str,
-) -> Result<(), Error> {
+pub async fn attach_scsi_lun(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("AttachScsiLun", this, client.version());
     e.param("lunUuid", lun_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AttachScsiLunEx_Task` on a `HostStorageSystem` (since 6.0).
@@ -11468,241 +6901,145 @@ pub async fn attach_scsi_lun(
 /// Returns a `Task`; its `info.result` is a `HostStorageSystemScsiLunResult`.
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn attach_scsi_lun_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    lun_uuid: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn attach_scsi_lun_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("AttachScsiLunEx_Task", this, client.version());
     e.param_list("lunUuid", lun_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RefreshStorageSystem` on a `HostStorageSystem` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn refresh_storage_system(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn refresh_storage_system(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshStorageSystem", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DiscoverFcoeHbas` on a `HostStorageSystem` (since 5.0).
 ///
 /// Declared faults: `FcoeFaultPnicHasNoPortSet`, `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn discover_fcoe_hbas(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    fcoe_spec: &FcoeConfigFcoeSpecification,
-) -> Result<(), Error> {
+pub async fn discover_fcoe_hbas(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, fcoe_spec: &FcoeConfigFcoeSpecification) -> Result<(), Error> {
     let mut e = Encoder::request("DiscoverFcoeHbas", this, client.version());
     e.param("fcoeSpec", fcoe_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `MarkForRemoval` on a `HostStorageSystem` (since 5.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn mark_for_removal(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    hba_name: &str,
-    remove: bool,
-) -> Result<(), Error> {
+pub async fn mark_for_removal(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hba_name: &str, remove: bool) -> Result<(), Error> {
     let mut e = Encoder::request("MarkForRemoval", this, client.version());
     e.param("hbaName", hba_name);
     e.param("remove", &remove);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `FormatVffs` on a `HostStorageSystem` (since 5.5).
 ///
 /// Declared faults: `AlreadyExists`, `HostConfigFault`, `ResourceInUse`, `RuntimeFault`.
-pub async fn format_vffs(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    create_spec: &HostVffsSpec,
-) -> Result<HostVffsVolume, Error> {
+pub async fn format_vffs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, create_spec: &HostVffsSpec) -> Result<HostVffsVolume, Error> {
     let mut e = Encoder::request("FormatVffs", this, client.version());
     e.param("createSpec", create_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ExtendVffs` on a `HostStorageSystem` (since 5.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn extend_vffs(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vffs_path: &str,
-    device_path: &str,
-    spec: Option<&HostDiskPartitionSpec>,
-) -> Result<(), Error> {
+pub async fn extend_vffs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vffs_path: &str, device_path: &str, spec: Option<&HostDiskPartitionSpec>) -> Result<(), Error> {
     let mut e = Encoder::request("ExtendVffs", this, client.version());
     e.param("vffsPath", vffs_path);
     e.param("devicePath", device_path);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DestroyVffs` on a `HostStorageSystem` (since 5.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn destroy_vffs(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vffs_path: &str,
-) -> Result<(), Error> {
+pub async fn destroy_vffs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vffs_path: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DestroyVffs", this, client.version());
     e.param("vffsPath", vffs_path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `MountVffsVolume` on a `HostStorageSystem` (since 5.5).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidState`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn mount_vffs_volume(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vffs_uuid: &str,
-) -> Result<(), Error> {
+pub async fn mount_vffs_volume(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vffs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("MountVffsVolume", this, client.version());
     e.param("vffsUuid", vffs_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UnmountVffsVolume` on a `HostStorageSystem` (since 5.5).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidState`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn unmount_vffs_volume(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vffs_uuid: &str,
-) -> Result<(), Error> {
+pub async fn unmount_vffs_volume(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vffs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UnmountVffsVolume", this, client.version());
     e.param("vffsUuid", vffs_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DeleteVffsVolumeState` on a `HostStorageSystem` (since 5.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn delete_vffs_volume_state(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vffs_uuid: &str,
-) -> Result<(), Error> {
+pub async fn delete_vffs_volume_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vffs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteVffsVolumeState", this, client.version());
     e.param("vffsUuid", vffs_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RescanVffs` on a `HostStorageSystem` (since 5.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn rescan_vffs(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn rescan_vffs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RescanVffs", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryAvailableSsds` on a `HostStorageSystem` (since 5.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn query_available_ssds(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vffs_path: Option<&str>,
-) -> Result<Vec<HostScsiDisk>, Error> {
+pub async fn query_available_ssds(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vffs_path: Option<&str>) -> Result<Vec<HostScsiDisk>, Error> {
     let mut e = Encoder::request("QueryAvailableSsds", this, client.version());
     e.param_opt("vffsPath", vffs_path);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `SetNFSUser` on a `HostStorageSystem` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn set_nfs_user(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    user: &str,
-    password: &str,
-) -> Result<(), Error> {
+pub async fn set_nfs_user(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user: &str, password: &str) -> Result<(), Error> {
     let mut e = Encoder::request("SetNFSUser", this, client.version());
     e.param("user", user);
     e.param("password", password);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ChangeNFSUserPassword` on a `HostStorageSystem` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn change_nfs_user_password(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    password: &str,
-) -> Result<(), Error> {
+pub async fn change_nfs_user_password(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, password: &str) -> Result<(), Error> {
     let mut e = Encoder::request("ChangeNFSUserPassword", this, client.version());
     e.param("password", password);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryNFSUser` on a `HostStorageSystem` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn query_nfs_user(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Option<HostNasVolumeUserInfo>, Error> {
+pub async fn query_nfs_user(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<HostNasVolumeUserInfo>, Error> {
     let e = Encoder::request("QueryNFSUser", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `ClearNFSUser` on a `HostStorageSystem` (since 6.0).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn clear_nfs_user(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn clear_nfs_user(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ClearNFSUser", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `TurnDiskLocatorLedOn_Task` on a `HostStorageSystem` (since 6.0).
@@ -11710,16 +7047,10 @@ pub async fn clear_nfs_user(
 /// Returns a `Task`; its `info.result` is a `HostStorageSystemDiskLocatorLedResult`.
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn turn_disk_locator_led_on_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    scsi_disk_uuids: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn turn_disk_locator_led_on_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, scsi_disk_uuids: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("TurnDiskLocatorLedOn_Task", this, client.version());
     e.param_list("scsiDiskUuids", scsi_disk_uuids);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `TurnDiskLocatorLedOff_Task` on a `HostStorageSystem` (since 6.0).
@@ -11727,16 +7058,10 @@ pub async fn turn_disk_locator_led_on_task(
 /// Returns a `Task`; its `info.result` is a `HostStorageSystemDiskLocatorLedResult`.
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn turn_disk_locator_led_off_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    scsi_disk_uuids: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn turn_disk_locator_led_off_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, scsi_disk_uuids: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("TurnDiskLocatorLedOff_Task", this, client.version());
     e.param_list("scsiDiskUuids", scsi_disk_uuids);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MarkAsSsd_Task` on a `HostStorageSystem` (since 6.0).
@@ -11744,16 +7069,10 @@ pub async fn turn_disk_locator_led_off_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn mark_as_ssd_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    scsi_disk_uuid: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn mark_as_ssd_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, scsi_disk_uuid: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MarkAsSsd_Task", this, client.version());
     e.param("scsiDiskUuid", scsi_disk_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MarkAsNonSsd_Task` on a `HostStorageSystem` (since 6.0).
@@ -11761,16 +7080,10 @@ pub async fn mark_as_ssd_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn mark_as_non_ssd_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    scsi_disk_uuid: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn mark_as_non_ssd_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, scsi_disk_uuid: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MarkAsNonSsd_Task", this, client.version());
     e.param("scsiDiskUuid", scsi_disk_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MarkAsLocal_Task` on a `HostStorageSystem` (since 6.0).
@@ -11778,16 +7091,10 @@ pub async fn mark_as_non_ssd_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn mark_as_local_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    scsi_disk_uuid: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn mark_as_local_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, scsi_disk_uuid: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MarkAsLocal_Task", this, client.version());
     e.param("scsiDiskUuid", scsi_disk_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `MarkAsNonLocal_Task` on a `HostStorageSystem` (since 6.0).
@@ -11795,80 +7102,48 @@ pub async fn mark_as_local_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn mark_as_non_local_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    scsi_disk_uuid: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn mark_as_non_local_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, scsi_disk_uuid: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MarkAsNonLocal_Task", this, client.version());
     e.param("scsiDiskUuid", scsi_disk_uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateVmfsUnmapPriority` on a `HostStorageSystem` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_vmfs_unmap_priority(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vmfs_uuid: &str,
-    unmap_priority: &str,
-) -> Result<(), Error> {
+pub async fn update_vmfs_unmap_priority(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &str, unmap_priority: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateVmfsUnmapPriority", this, client.version());
     e.param("vmfsUuid", vmfs_uuid);
     e.param("unmapPriority", unmap_priority);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateVmfsUnmapBandwidth` on a `HostStorageSystem` (since 6.7).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_vmfs_unmap_bandwidth(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vmfs_uuid: &str,
-    unmap_bandwidth_spec: &VmfsUnmapBandwidthSpec,
-) -> Result<(), Error> {
+pub async fn update_vmfs_unmap_bandwidth(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &str, unmap_bandwidth_spec: &VmfsUnmapBandwidthSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateVmfsUnmapBandwidth", this, client.version());
     e.param("vmfsUuid", vmfs_uuid);
     e.param("unmapBandwidthSpec", unmap_bandwidth_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryVmfsConfigOption` on a `HostStorageSystem` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_vmfs_config_option(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<VmfsConfigOption>, Error> {
+pub async fn query_vmfs_config_option(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VmfsConfigOption>, Error> {
     let e = Encoder::request("QueryVmfsConfigOption", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `MarkPerenniallyReserved` on a `HostStorageSystem` (since 6.7.2).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn mark_perennially_reserved(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    lun_uuid: &str,
-    state: bool,
-) -> Result<(), Error> {
+pub async fn mark_perennially_reserved(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &str, state: bool) -> Result<(), Error> {
     let mut e = Encoder::request("MarkPerenniallyReserved", this, client.version());
     e.param("lunUuid", lun_uuid);
     e.param("state", &state);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `MarkPerenniallyReservedEx_Task` on a `HostStorageSystem` (since 6.7.2).
@@ -11876,123 +7151,74 @@ pub async fn mark_perennially_reserved(
 /// Returns a `Task`; its `info.result` is a `HostStorageSystemScsiLunResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn mark_perennially_reserved_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    lun_uuid: &[String],
-    state: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn mark_perennially_reserved_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &[String], state: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MarkPerenniallyReservedEx_Task", this, client.version());
     e.param_list("lunUuid", lun_uuid);
     e.param("state", &state);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateNvmeOverRdmaAdapter` on a `HostStorageSystem` (since 7.0.0.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn create_nvme_over_rdma_adapter(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    rdma_device_name: &str,
-) -> Result<(), Error> {
+pub async fn create_nvme_over_rdma_adapter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, rdma_device_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("CreateNvmeOverRdmaAdapter", this, client.version());
     e.param("rdmaDeviceName", rdma_device_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveNvmeOverRdmaAdapter` on a `HostStorageSystem` (since 7.0.0.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn remove_nvme_over_rdma_adapter(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    hba_device_name: &str,
-) -> Result<(), Error> {
+pub async fn remove_nvme_over_rdma_adapter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hba_device_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveNvmeOverRdmaAdapter", this, client.version());
     e.param("hbaDeviceName", hba_device_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CreateSoftwareAdapter` on a `HostStorageSystem` (since 7.0.3.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn create_software_adapter(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &AnyHostHbaCreateSpec,
-) -> Result<(), Error> {
+pub async fn create_software_adapter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &AnyHostHbaCreateSpec) -> Result<(), Error> {
     let mut e = Encoder::request("CreateSoftwareAdapter", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveSoftwareAdapter` on a `HostStorageSystem` (since 7.0.3.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn remove_software_adapter(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    hba_device_name: &str,
-) -> Result<(), Error> {
+pub async fn remove_software_adapter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hba_device_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveSoftwareAdapter", this, client.version());
     e.param("hbaDeviceName", hba_device_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DiscoverNvmeControllers` on a `HostStorageSystem` (since 7.0.0.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn discover_nvme_controllers(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    discover_spec: &HostNvmeDiscoverSpec,
-) -> Result<HostNvmeDiscoveryLog, Error> {
+pub async fn discover_nvme_controllers(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, discover_spec: &HostNvmeDiscoverSpec) -> Result<HostNvmeDiscoveryLog, Error> {
     let mut e = Encoder::request("DiscoverNvmeControllers", this, client.version());
     e.param("discoverSpec", discover_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ConnectNvmeController` on a `HostStorageSystem` (since 7.0.0.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn connect_nvme_controller(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    connect_spec: &HostNvmeConnectSpec,
-) -> Result<(), Error> {
+pub async fn connect_nvme_controller(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, connect_spec: &HostNvmeConnectSpec) -> Result<(), Error> {
     let mut e = Encoder::request("ConnectNvmeController", this, client.version());
     e.param("connectSpec", connect_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DisconnectNvmeController` on a `HostStorageSystem` (since 7.0.0.0).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn disconnect_nvme_controller(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    disconnect_spec: &HostNvmeDisconnectSpec,
-) -> Result<(), Error> {
+pub async fn disconnect_nvme_controller(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disconnect_spec: &HostNvmeDisconnectSpec) -> Result<(), Error> {
     let mut e = Encoder::request("DisconnectNvmeController", this, client.version());
     e.param("disconnectSpec", disconnect_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ConnectNvmeControllerEx_Task` on a `HostStorageSystem` (since 7.0.3.0).
@@ -12000,16 +7226,10 @@ pub async fn disconnect_nvme_controller(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn connect_nvme_controller_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    connect_spec: &[HostNvmeConnectSpec],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn connect_nvme_controller_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, connect_spec: &[HostNvmeConnectSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ConnectNvmeControllerEx_Task", this, client.version());
     e.param_list("connectSpec", connect_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DisconnectNvmeControllerEx_Task` on a `HostStorageSystem` (since 7.0.3.0).
@@ -12017,16 +7237,10 @@ pub async fn connect_nvme_controller_ex_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn disconnect_nvme_controller_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    disconnect_spec: &[HostNvmeDisconnectSpec],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn disconnect_nvme_controller_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disconnect_spec: &[HostNvmeDisconnectSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DisconnectNvmeControllerEx_Task", this, client.version());
     e.param_list("disconnectSpec", disconnect_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ConfigureVFlashResourceEx_Task` on a `HostVFlashManager` (since 5.5).
@@ -12034,420 +7248,251 @@ pub async fn disconnect_nvme_controller_ex_task(
 /// Returns a `Task`; its `info.result` is a `HostVFlashResourceConfigurationResult`.
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn configure_v_flash_resource_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device_path: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn configure_v_flash_resource_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device_path: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ConfigureVFlashResourceEx_Task", this, client.version());
     e.param_list("devicePath", device_path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostConfigureVFlashResource` on a `HostVFlashManager` (since 5.5).
 ///
 /// Declared faults: `HostConfigFault`, `ResourceInUse`, `RuntimeFault`.
-pub async fn host_configure_v_flash_resource(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &HostVFlashManagerVFlashResourceConfigSpec,
-) -> Result<(), Error> {
+pub async fn host_configure_v_flash_resource(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostVFlashManagerVFlashResourceConfigSpec) -> Result<(), Error> {
     let mut e = Encoder::request("HostConfigureVFlashResource", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HostRemoveVFlashResource` on a `HostVFlashManager` (since 5.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
-pub async fn host_remove_v_flash_resource(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn host_remove_v_flash_resource(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("HostRemoveVFlashResource", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HostConfigVFlashCache` on a `HostVFlashManager` (since 5.5).
 ///
 /// Declared faults: `HostConfigFault`, `InaccessibleVFlashSource`, `ResourceInUse`, `RuntimeFault`.
-pub async fn host_config_v_flash_cache(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &HostVFlashManagerVFlashCacheConfigSpec,
-) -> Result<(), Error> {
+pub async fn host_config_v_flash_cache(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostVFlashManagerVFlashCacheConfigSpec) -> Result<(), Error> {
     let mut e = Encoder::request("HostConfigVFlashCache", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HostGetVFlashModuleDefaultConfig` on a `HostVFlashManager` (since 5.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn host_get_v_flash_module_default_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    v_flash_module: &str,
-) -> Result<VirtualDiskVFlashCacheConfigInfo, Error> {
+pub async fn host_get_v_flash_module_default_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, v_flash_module: &str) -> Result<VirtualDiskVFlashCacheConfigInfo, Error> {
     let mut e = Encoder::request("HostGetVFlashModuleDefaultConfig", this, client.version());
     e.param("vFlashModule", v_flash_module);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateIpConfig` on a `HostVMotionSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
-pub async fn update_ip_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    ip_config: &HostIpConfig,
-) -> Result<(), Error> {
+pub async fn update_ip_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, ip_config: &HostIpConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateIpConfig", this, client.version());
     e.param("ipConfig", ip_config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SelectVnic` on a `HostVMotionSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn select_vnic(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    device: &str,
-) -> Result<(), Error> {
+pub async fn select_vnic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("SelectVnic", this, client.version());
     e.param("device", device);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DeselectVnic` on a `HostVMotionSystem` (since 2.5).
 ///
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
-pub async fn deselect_vnic(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn deselect_vnic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DeselectVnic", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryNetConfig` on a `HostVirtualNicManager` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidArgument`, `RuntimeFault`.
-pub async fn query_net_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    nic_type: &str,
-) -> Result<Option<VirtualNicManagerNetConfig>, Error> {
+pub async fn query_net_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, nic_type: &str) -> Result<Option<VirtualNicManagerNetConfig>, Error> {
     let mut e = Encoder::request("QueryNetConfig", this, client.version());
     e.param("nicType", nic_type);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `SelectVnicForNicType` on a `HostVirtualNicManager` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidArgument`, `RuntimeFault`.
-pub async fn select_vnic_for_nic_type(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    nic_type: &str,
-    device: &str,
-) -> Result<(), Error> {
+pub async fn select_vnic_for_nic_type(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, nic_type: &str, device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("SelectVnicForNicType", this, client.version());
     e.param("nicType", nic_type);
     e.param("device", device);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DeselectVnicForNicType` on a `HostVirtualNicManager` (since 4.0).
 ///
 /// Declared faults: `HostConfigFault`, `InvalidArgument`, `RuntimeFault`.
-pub async fn deselect_vnic_for_nic_type(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    nic_type: &str,
-    device: &str,
-) -> Result<(), Error> {
+pub async fn deselect_vnic_for_nic_type(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, nic_type: &str, device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeselectVnicForNicType", this, client.version());
     e.param("nicType", nic_type);
     e.param("device", device);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryCmmds` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_cmmds(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    queries: &[HostVsanInternalSystemCmmdsQuery],
-) -> Result<String, Error> {
+pub async fn query_cmmds(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, queries: &[HostVsanInternalSystemCmmdsQuery]) -> Result<String, Error> {
     let mut e = Encoder::request("QueryCmmds", this, client.version());
     e.param_list("queries", queries);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryPhysicalVsanDisks` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_physical_vsan_disks(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    props: &[String],
-) -> Result<String, Error> {
+pub async fn query_physical_vsan_disks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, props: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("QueryPhysicalVsanDisks", this, client.version());
     e.param_list("props", props);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryVsanObjects` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_vsan_objects(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    uuids: &[String],
-) -> Result<String, Error> {
+pub async fn query_vsan_objects(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuids: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("QueryVsanObjects", this, client.version());
     e.param_list("uuids", uuids);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `QueryObjectsOnPhysicalVsanDisk` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_objects_on_physical_vsan_disk(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    disks: &[String],
-) -> Result<String, Error> {
+pub async fn query_objects_on_physical_vsan_disk(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disks: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("QueryObjectsOnPhysicalVsanDisk", this, client.version());
     e.param_list("disks", disks);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `AbdicateDomOwnership` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn abdicate_dom_ownership(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    uuids: &[String],
-) -> Result<Vec<String>, Error> {
+pub async fn abdicate_dom_ownership(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuids: &[String]) -> Result<Vec<String>, Error> {
     let mut e = Encoder::request("AbdicateDomOwnership", this, client.version());
     e.param_list("uuids", uuids);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `QueryVsanStatistics` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_vsan_statistics(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    labels: &[String],
-) -> Result<String, Error> {
+pub async fn query_vsan_statistics(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, labels: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("QueryVsanStatistics", this, client.version());
     e.param_list("labels", labels);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `ReconfigureDomObject` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reconfigure_dom_object(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    uuid: &str,
-    policy: &str,
-) -> Result<(), Error> {
+pub async fn reconfigure_dom_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuid: &str, policy: &str) -> Result<(), Error> {
     let mut e = Encoder::request("ReconfigureDomObject", this, client.version());
     e.param("uuid", uuid);
     e.param("policy", policy);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QuerySyncingVsanObjects` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_syncing_vsan_objects(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    uuids: &[String],
-) -> Result<String, Error> {
+pub async fn query_syncing_vsan_objects(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuids: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("QuerySyncingVsanObjects", this, client.version());
     e.param_list("uuids", uuids);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `RunVsanPhysicalDiskDiagnostics` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn run_vsan_physical_disk_diagnostics(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    disks: &[String],
-) -> Result<Vec<HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult>, Error> {
+pub async fn run_vsan_physical_disk_diagnostics(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disks: &[String]) -> Result<Vec<HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult>, Error> {
     let mut e = Encoder::request("RunVsanPhysicalDiskDiagnostics", this, client.version());
     e.param_list("disks", disks);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `GetVsanObjExtAttrs` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `VimFault`, `RuntimeFault`.
-pub async fn get_vsan_obj_ext_attrs(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    uuids: &[String],
-) -> Result<String, Error> {
+pub async fn get_vsan_obj_ext_attrs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuids: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("GetVsanObjExtAttrs", this, client.version());
     e.param_list("uuids", uuids);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ReconfigurationSatisfiable` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `VimFault`, `RuntimeFault`.
-pub async fn reconfiguration_satisfiable(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    pcbs: &[VsanPolicyChangeBatch],
-    ignore_satisfiability: Option<bool>,
-) -> Result<Vec<VsanPolicySatisfiability>, Error> {
+pub async fn reconfiguration_satisfiable(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pcbs: &[VsanPolicyChangeBatch], ignore_satisfiability: Option<bool>) -> Result<Vec<VsanPolicySatisfiability>, Error> {
     let mut e = Encoder::request("ReconfigurationSatisfiable", this, client.version());
     e.param_list("pcbs", pcbs);
     e.param_opt("ignoreSatisfiability", ignore_satisfiability.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `CanProvisionObjects` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `VimFault`, `RuntimeFault`.
-pub async fn can_provision_objects(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    npbs: &[VsanNewPolicyBatch],
-    ignore_satisfiability: Option<bool>,
-) -> Result<Vec<VsanPolicySatisfiability>, Error> {
+pub async fn can_provision_objects(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, npbs: &[VsanNewPolicyBatch], ignore_satisfiability: Option<bool>) -> Result<Vec<VsanPolicySatisfiability>, Error> {
     let mut e = Encoder::request("CanProvisionObjects", this, client.version());
     e.param_list("npbs", npbs);
     e.param_opt("ignoreSatisfiability", ignore_satisfiability.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `DeleteVsanObjects` on a `HostVsanInternalSystem` (since 5.5).
 ///
 /// Declared faults: `VimFault`, `RuntimeFault`.
-pub async fn delete_vsan_objects(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    uuids: &[String],
-    force: Option<bool>,
-) -> Result<Vec<HostVsanInternalSystemDeleteVsanObjectsResult>, Error> {
+pub async fn delete_vsan_objects(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuids: &[String], force: Option<bool>) -> Result<Vec<HostVsanInternalSystemDeleteVsanObjectsResult>, Error> {
     let mut e = Encoder::request("DeleteVsanObjects", this, client.version());
     e.param_list("uuids", uuids);
     e.param_opt("force", force.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `UpgradeVsanObjects` on a `HostVsanInternalSystem` (since 6.0).
 ///
 /// Declared faults: `VsanFault`, `RuntimeFault`.
-pub async fn upgrade_vsan_objects(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    uuids: &[String],
-    new_version: i32,
-) -> Result<Vec<HostVsanInternalSystemVsanObjectOperationResult>, Error> {
+pub async fn upgrade_vsan_objects(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuids: &[String], new_version: i32) -> Result<Vec<HostVsanInternalSystemVsanObjectOperationResult>, Error> {
     let mut e = Encoder::request("UpgradeVsanObjects", this, client.version());
     e.param_list("uuids", uuids);
     e.param("newVersion", &new_version);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `QueryVsanObjectUuidsByFilter` on a `HostVsanInternalSystem` (since 6.0).
 ///
 /// Declared faults: `VsanFault`, `RuntimeFault`.
-pub async fn query_vsan_object_uuids_by_filter(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    uuids: &[String],
-    limit: Option<i32>,
-    version: Option<i32>,
-) -> Result<Vec<String>, Error> {
+pub async fn query_vsan_object_uuids_by_filter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuids: &[String], limit: Option<i32>, version: Option<i32>) -> Result<Vec<String>, Error> {
     let mut e = Encoder::request("QueryVsanObjectUuidsByFilter", this, client.version());
     e.param_list("uuids", uuids);
     e.param_opt("limit", limit.as_ref());
     e.param_opt("version", version.as_ref());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryDisksForVsan` on a `HostVsanSystem` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_disks_for_vsan(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    canonical_name: &[String],
-) -> Result<Vec<VsanHostDiskResult>, Error> {
+pub async fn query_disks_for_vsan(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, canonical_name: &[String]) -> Result<Vec<VsanHostDiskResult>, Error> {
     let mut e = Encoder::request("QueryDisksForVsan", this, client.version());
     e.param_list("canonicalName", canonical_name);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `AddDisks_Task` on a `HostVsanSystem` (since 5.5).
@@ -12455,16 +7500,10 @@ pub async fn query_disks_for_vsan(
 /// Returns a `Task`; its `info.result` is a `VsanHostDiskMapResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn add_disks_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    disk: &[HostScsiDisk],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn add_disks_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disk: &[HostScsiDisk]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("AddDisks_Task", this, client.version());
     e.param_list("disk", disk);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `InitializeDisks_Task` on a `HostVsanSystem` (since 5.5).
@@ -12472,16 +7511,10 @@ pub async fn add_disks_task(
 /// Returns a `Task`; its `info.result` is a `VsanHostDiskMapResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn initialize_disks_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    mapping: &[VsanHostDiskMapping],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn initialize_disks_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, mapping: &[VsanHostDiskMapping]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("InitializeDisks_Task", this, client.version());
     e.param_list("mapping", mapping);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveDisk_Task` on a `HostVsanSystem` (since 5.5).
@@ -12489,20 +7522,12 @@ pub async fn initialize_disks_task(
 /// Returns a `Task`; its `info.result` is a `VsanHostDiskResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn remove_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    disk: &[HostScsiDisk],
-    maintenance_spec: Option<&HostMaintenanceSpec>,
-    timeout: Option<i32>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn remove_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disk: &[HostScsiDisk], maintenance_spec: Option<&HostMaintenanceSpec>, timeout: Option<i32>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RemoveDisk_Task", this, client.version());
     e.param_list("disk", disk);
     e.param_opt("maintenanceSpec", maintenance_spec);
     e.param_opt("timeout", timeout.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveDiskMapping_Task` on a `HostVsanSystem` (since 5.5).
@@ -12510,20 +7535,12 @@ pub async fn remove_disk_task(
 /// Returns a `Task`; its `info.result` is a `VsanHostDiskMapResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn remove_disk_mapping_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    mapping: &[VsanHostDiskMapping],
-    maintenance_spec: Option<&HostMaintenanceSpec>,
-    timeout: Option<i32>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn remove_disk_mapping_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, mapping: &[VsanHostDiskMapping], maintenance_spec: Option<&HostMaintenanceSpec>, timeout: Option<i32>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RemoveDiskMapping_Task", this, client.version());
     e.param_list("mapping", mapping);
     e.param_opt("maintenanceSpec", maintenance_spec);
     e.param_opt("timeout", timeout.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UnmountDiskMapping_Task` on a `HostVsanSystem` (since 6.0).
@@ -12531,16 +7548,10 @@ pub async fn remove_disk_mapping_task(
 /// Returns a `Task`; its `info.result` is a `VsanHostDiskMapResult`.
 ///
 /// Declared faults: `InvalidState`, `VsanFault`, `RuntimeFault`.
-pub async fn unmount_disk_mapping_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    mapping: &[VsanHostDiskMapping],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn unmount_disk_mapping_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, mapping: &[VsanHostDiskMapping]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UnmountDiskMapping_Task", this, client.version());
     e.param_list("mapping", mapping);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateVsan_Task` on a `HostVsanSystem` (since 5.5).
@@ -12548,29 +7559,18 @@ pub async fn unmount_disk_mapping_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_vsan_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &VsanHostConfigInfo,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn update_vsan_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &VsanHostConfigInfo) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateVsan_Task", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryHostStatus` on a `HostVsanSystem` (since 5.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_host_status(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<VsanHostClusterStatus, Error> {
+pub async fn query_host_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<VsanHostClusterStatus, Error> {
     let e = Encoder::request("QueryHostStatus", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `EvacuateVsanNode_Task` on a `HostVsanSystem` (since 6.0).
@@ -12578,18 +7578,11 @@ pub async fn query_host_status(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `Timedout`, `VsanFault`, `RequestCanceled`, `RuntimeFault`.
-pub async fn evacuate_vsan_node_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    maintenance_spec: &HostMaintenanceSpec,
-    timeout: i32,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn evacuate_vsan_node_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, maintenance_spec: &HostMaintenanceSpec, timeout: i32) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("EvacuateVsanNode_Task", this, client.version());
     e.param("maintenanceSpec", maintenance_spec);
     e.param("timeout", &timeout);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RecommissionVsanNode_Task` on a `HostVsanSystem` (since 6.0).
@@ -12597,44 +7590,27 @@ pub async fn evacuate_vsan_node_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidState`, `VsanFault`, `RuntimeFault`.
-pub async fn recommission_vsan_node_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn recommission_vsan_node_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("RecommissionVsanNode_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryOptions` on a `OptionManager` (since 2.5).
 ///
 /// Declared faults: `InvalidName`, `RuntimeFault`.
-pub async fn query_options(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: Option<&str>,
-) -> Result<Vec<AnyOptionValue>, Error> {
+pub async fn query_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: Option<&str>) -> Result<Vec<AnyOptionValue>, Error> {
     let mut e = Encoder::request("QueryOptions", this, client.version());
     e.param_opt("name", name);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `UpdateOptions` on a `OptionManager` (since 2.5).
 ///
 /// Declared faults: `InvalidName`, `RuntimeFault`.
-pub async fn update_options(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    changed_value: &[AnyOptionValue],
-) -> Result<(), Error> {
+pub async fn update_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, changed_value: &[AnyOptionValue]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateOptions", this, client.version());
     e.param_list("changedValue", changed_value);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CheckCompliance_Task` on a `ProfileComplianceManager` (since 4.0).
@@ -12642,125 +7618,75 @@ pub async fn update_options(
 /// Returns a `Task`; its `info.result` is a `ComplianceResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn check_compliance_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    profile: &[ManagedObjectReference],
-    entity: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_compliance_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, profile: &[ManagedObjectReference], entity: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckCompliance_Task", this, client.version());
     e.param_list("profile", profile);
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryComplianceStatus` on a `ProfileComplianceManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_compliance_status(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    profile: &[ManagedObjectReference],
-    entity: &[ManagedObjectReference],
-) -> Result<Vec<ComplianceResult>, Error> {
+pub async fn query_compliance_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, profile: &[ManagedObjectReference], entity: &[ManagedObjectReference]) -> Result<Vec<ComplianceResult>, Error> {
     let mut e = Encoder::request("QueryComplianceStatus", this, client.version());
     e.param_list("profile", profile);
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ClearComplianceStatus` on a `ProfileComplianceManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn clear_compliance_status(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    profile: &[ManagedObjectReference],
-    entity: &[ManagedObjectReference],
-) -> Result<(), Error> {
+pub async fn clear_compliance_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, profile: &[ManagedObjectReference], entity: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("ClearComplianceStatus", this, client.version());
     e.param_list("profile", profile);
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `QueryExpressionMetadata` on a `ProfileComplianceManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_expression_metadata(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    expression_name: &[String],
-    profile: Option<&ManagedObjectReference>,
-) -> Result<Vec<ProfileExpressionMetadata>, Error> {
+pub async fn query_expression_metadata(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, expression_name: &[String], profile: Option<&ManagedObjectReference>) -> Result<Vec<ProfileExpressionMetadata>, Error> {
     let mut e = Encoder::request("QueryExpressionMetadata", this, client.version());
     e.param_list("expressionName", expression_name);
     e.param_opt("profile", profile);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RetrieveDescription` on a `Profile` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_description(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Option<ProfileDescription>, Error> {
+pub async fn retrieve_description(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<ProfileDescription>, Error> {
     let e = Encoder::request("RetrieveDescription", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `DestroyProfile` on a `Profile` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn destroy_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn destroy_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyProfile", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AssociateProfile` on a `Profile` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn associate_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &[ManagedObjectReference],
-) -> Result<(), Error> {
+pub async fn associate_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("AssociateProfile", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DissociateProfile` on a `Profile` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn dissociate_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &[ManagedObjectReference],
-) -> Result<(), Error> {
+pub async fn dissociate_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("DissociateProfile", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CheckProfileCompliance_Task` on a `Profile` (since 4.0).
@@ -12768,251 +7694,150 @@ pub async fn dissociate_profile(
 /// Returns a `Task`; its `info.result` is a `ComplianceResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn check_profile_compliance_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_profile_compliance_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckProfileCompliance_Task", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ExportProfile` on a `Profile` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn export_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<String, Error> {
+pub async fn export_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("ExportProfile", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateProfile` on a `ProfileManager` (since 4.0).
 ///
 /// Declared faults: `DuplicateName`, `RuntimeFault`.
-pub async fn create_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    create_spec: &AnyProfileCreateSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, create_spec: &AnyProfileCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateProfile", this, client.version());
     e.param("createSpec", create_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryPolicyMetadata` on a `ProfileManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_policy_metadata(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    policy_name: &[String],
-    profile: Option<&ManagedObjectReference>,
-) -> Result<Vec<ProfilePolicyMetadata>, Error> {
+pub async fn query_policy_metadata(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, policy_name: &[String], profile: Option<&ManagedObjectReference>) -> Result<Vec<ProfilePolicyMetadata>, Error> {
     let mut e = Encoder::request("QueryPolicyMetadata", this, client.version());
     e.param_list("policyName", policy_name);
     e.param_opt("profile", profile);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `FindAssociatedProfile` on a `ProfileManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn find_associated_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn find_associated_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("FindAssociatedProfile", this, client.version());
     e.param("entity", entity);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `UpdateClusterProfile` on a `ClusterProfile` (since 4.0).
 ///
 /// Declared faults: `DuplicateName`, `RuntimeFault`.
-pub async fn update_cluster_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &AnyClusterProfileConfigSpec,
-) -> Result<(), Error> {
+pub async fn update_cluster_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &AnyClusterProfileConfigSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateClusterProfile", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HostProfileResetValidationState` on a `HostProfile` (since 6.7).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn host_profile_reset_validation_state(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn host_profile_reset_validation_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("HostProfileResetValidationState", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateReferenceHost` on a `HostProfile` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn update_reference_host(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-) -> Result<(), Error> {
+pub async fn update_reference_host(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateReferenceHost", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateHostProfile` on a `HostProfile` (since 4.0).
 ///
 /// Declared faults: `DuplicateName`, `ProfileUpdateFailed`, `RuntimeFault`.
-pub async fn update_host_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config: &AnyHostProfileConfigSpec,
-) -> Result<(), Error> {
+pub async fn update_host_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &AnyHostProfileConfigSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateHostProfile", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ExecuteHostProfile` on a `HostProfile` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn execute_host_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-    deferred_param: &[ProfileDeferredPolicyOptionParameter],
-) -> Result<AnyProfileExecuteResult, Error> {
+pub async fn execute_host_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference, deferred_param: &[ProfileDeferredPolicyOptionParameter]) -> Result<AnyProfileExecuteResult, Error> {
     let mut e = Encoder::request("ExecuteHostProfile", this, client.version());
     e.param("host", host);
     e.param_list("deferredParam", deferred_param);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateHostSpecification` on a `HostSpecificationManager` (since 6.5).
 ///
 /// Declared faults: `HostSpecificationOperationFailed`, `RuntimeFault`.
-pub async fn update_host_specification(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-    host_spec: &HostSpecification,
-) -> Result<(), Error> {
+pub async fn update_host_specification(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference, host_spec: &HostSpecification) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateHostSpecification", this, client.version());
     e.param("host", host);
     e.param("hostSpec", host_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateHostSubSpecification` on a `HostSpecificationManager` (since 6.5).
 ///
 /// Declared faults: `HostSpecificationOperationFailed`, `RuntimeFault`.
-pub async fn update_host_sub_specification(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-    host_sub_spec: &HostSubSpecification,
-) -> Result<(), Error> {
+pub async fn update_host_sub_specification(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference, host_sub_spec: &HostSubSpecification) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateHostSubSpecification", this, client.version());
     e.param("host", host);
     e.param("hostSubSpec", host_sub_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RetrieveHostSpecification` on a `HostSpecificationManager` (since 6.5).
 ///
 /// Declared faults: `HostSpecificationOperationFailed`, `RuntimeFault`.
-pub async fn retrieve_host_specification(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-    from_host: bool,
-) -> Result<HostSpecification, Error> {
+pub async fn retrieve_host_specification(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference, from_host: bool) -> Result<HostSpecification, Error> {
     let mut e = Encoder::request("RetrieveHostSpecification", this, client.version());
     e.param("host", host);
     e.param("fromHost", &from_host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `DeleteHostSubSpecification` on a `HostSpecificationManager` (since 6.5).
 ///
 /// Declared faults: `HostSpecificationOperationFailed`, `RuntimeFault`.
-pub async fn delete_host_sub_specification(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-    sub_spec_name: &str,
-) -> Result<(), Error> {
+pub async fn delete_host_sub_specification(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference, sub_spec_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteHostSubSpecification", this, client.version());
     e.param("host", host);
     e.param("subSpecName", sub_spec_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DeleteHostSpecification` on a `HostSpecificationManager` (since 6.5).
 ///
 /// Declared faults: `HostSpecificationOperationFailed`, `RuntimeFault`.
-pub async fn delete_host_specification(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn delete_host_specification(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteHostSpecification", this, client.version());
     e.param("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HostSpecGetUpdatedHosts` on a `HostSpecificationManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn host_spec_get_updated_hosts(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    start_change_id: Option<&str>,
-    end_change_id: Option<&str>,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn host_spec_get_updated_hosts(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, start_change_id: Option<&str>, end_change_id: Option<&str>) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("HostSpecGetUpdatedHosts", this, client.version());
     e.param_opt("startChangeID", start_change_id);
     e.param_opt("endChangeID", end_change_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `ApplyHostConfig_Task` on a `HostProfileManager` (since 4.0).
@@ -13020,37 +7845,22 @@ pub async fn host_spec_get_updated_hosts(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `HostConfigFailed`, `InvalidState`, `RuntimeFault`.
-pub async fn apply_host_config_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-    config_spec: &HostConfigSpec,
-    user_input: &[ProfileDeferredPolicyOptionParameter],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn apply_host_config_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference, config_spec: &HostConfigSpec, user_input: &[ProfileDeferredPolicyOptionParameter]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ApplyHostConfig_Task", this, client.version());
     e.param("host", host);
     e.param("configSpec", config_spec);
     e.param_list("userInput", user_input);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `GenerateConfigTaskList` on a `HostProfileManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn generate_config_task_list(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config_spec: &HostConfigSpec,
-    host: &ManagedObjectReference,
-) -> Result<HostProfileManagerConfigTaskList, Error> {
+pub async fn generate_config_task_list(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config_spec: &HostConfigSpec, host: &ManagedObjectReference) -> Result<HostProfileManagerConfigTaskList, Error> {
     let mut e = Encoder::request("GenerateConfigTaskList", this, client.version());
     e.param("configSpec", config_spec);
     e.param("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `GenerateHostProfileTaskList_Task` on a `HostProfileManager` (since 5.5).
@@ -13058,69 +7868,41 @@ pub async fn generate_config_task_list(
 /// Returns a `Task`; its `info.result` is a `HostProfileManagerConfigTaskList`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn generate_host_profile_task_list_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config_spec: &HostConfigSpec,
-    host: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn generate_host_profile_task_list_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config_spec: &HostConfigSpec, host: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("GenerateHostProfileTaskList_Task", this, client.version());
     e.param("configSpec", config_spec);
     e.param("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryHostProfileMetadata` on a `HostProfileManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_host_profile_metadata(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    profile_name: &[String],
-    profile: Option<&ManagedObjectReference>,
-) -> Result<Vec<ProfileMetadata>, Error> {
+pub async fn query_host_profile_metadata(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, profile_name: &[String], profile: Option<&ManagedObjectReference>) -> Result<Vec<ProfileMetadata>, Error> {
     let mut e = Encoder::request("QueryHostProfileMetadata", this, client.version());
     e.param_list("profileName", profile_name);
     e.param_opt("profile", profile);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `QueryProfileStructure` on a `HostProfileManager` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_profile_structure(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    profile: Option<&ManagedObjectReference>,
-) -> Result<ProfileProfileStructure, Error> {
+pub async fn query_profile_structure(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, profile: Option<&ManagedObjectReference>) -> Result<ProfileProfileStructure, Error> {
     let mut e = Encoder::request("QueryProfileStructure", this, client.version());
     e.param_opt("profile", profile);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `CreateDefaultProfile` on a `HostProfileManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn create_default_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    profile_type: &str,
-    profile_type_name: Option<&str>,
-    profile: Option<&ManagedObjectReference>,
-) -> Result<AnyApplyProfile, Error> {
+pub async fn create_default_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, profile_type: &str, profile_type_name: Option<&str>, profile: Option<&ManagedObjectReference>) -> Result<AnyApplyProfile, Error> {
     let mut e = Encoder::request("CreateDefaultProfile", this, client.version());
     e.param("profileType", profile_type);
     e.param_opt("profileTypeName", profile_type_name);
     e.param_opt("profile", profile);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateAnswerFile_Task` on a `HostProfileManager` (since 5.0).
@@ -13128,50 +7910,30 @@ pub async fn create_default_profile(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `AnswerFileUpdateFailed`, `RuntimeFault`.
-pub async fn update_answer_file_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-    config_spec: &AnyAnswerFileCreateSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn update_answer_file_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference, config_spec: &AnyAnswerFileCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateAnswerFile_Task", this, client.version());
     e.param("host", host);
     e.param("configSpec", config_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveAnswerFile` on a `HostProfileManager` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_answer_file(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-) -> Result<Option<AnswerFile>, Error> {
+pub async fn retrieve_answer_file(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference) -> Result<Option<AnswerFile>, Error> {
     let mut e = Encoder::request("RetrieveAnswerFile", this, client.version());
     e.param("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `RetrieveAnswerFileForProfile` on a `HostProfileManager` (since 5.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_answer_file_for_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-    apply_profile: &HostApplyProfile,
-) -> Result<Option<AnswerFile>, Error> {
+pub async fn retrieve_answer_file_for_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference, apply_profile: &HostApplyProfile) -> Result<Option<AnswerFile>, Error> {
     let mut e = Encoder::request("RetrieveAnswerFileForProfile", this, client.version());
     e.param("host", host);
     e.param("applyProfile", apply_profile);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `ExportAnswerFile_Task` on a `HostProfileManager` (since 5.0).
@@ -13179,16 +7941,10 @@ pub async fn retrieve_answer_file_for_profile(
 /// Returns a `Task`; its `info.result` is a `string`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn export_answer_file_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn export_answer_file_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ExportAnswerFile_Task", this, client.version());
     e.param("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckAnswerFileStatus_Task` on a `HostProfileManager` (since 5.0).
@@ -13196,67 +7952,38 @@ pub async fn export_answer_file_task(
 /// Returns a `Task`; its `info.result` is a `AnswerFileStatusResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn check_answer_file_status_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_answer_file_status_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckAnswerFileStatus_Task", this, client.version());
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryAnswerFileStatus` on a `HostProfileManager` (since 5.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_answer_file_status(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: &[ManagedObjectReference],
-) -> Result<Vec<AnswerFileStatusResult>, Error> {
+pub async fn query_answer_file_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference]) -> Result<Vec<AnswerFileStatusResult>, Error> {
     let mut e = Encoder::request("QueryAnswerFileStatus", this, client.version());
     e.param_list("host", host);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RetrieveHostCustomizations` on a `HostProfileManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_host_customizations(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    hosts: &[ManagedObjectReference],
-) -> Result<Vec<StructuredCustomizations>, Error> {
+pub async fn retrieve_host_customizations(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hosts: &[ManagedObjectReference]) -> Result<Vec<StructuredCustomizations>, Error> {
     let mut e = Encoder::request("RetrieveHostCustomizations", this, client.version());
     e.param_list("hosts", hosts);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `RetrieveHostCustomizationsForProfile` on a `HostProfileManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_host_customizations_for_profile(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    hosts: &[ManagedObjectReference],
-    apply_profile: &HostApplyProfile,
-) -> Result<Vec<StructuredCustomizations>, Error> {
-    let mut e = Encoder::request(
-        "RetrieveHostCustomizationsForProfile",
-        this,
-        client.version(),
-    );
+pub async fn retrieve_host_customizations_for_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hosts: &[ManagedObjectReference], apply_profile: &HostApplyProfile) -> Result<Vec<StructuredCustomizations>, Error> {
+    let mut e = Encoder::request("RetrieveHostCustomizationsForProfile", this, client.version());
     e.param_list("hosts", hosts);
     e.param("applyProfile", apply_profile);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `GenerateHostConfigTaskSpec_Task` on a `HostProfileManager` (since 6.5).
@@ -13264,16 +7991,10 @@ pub async fn retrieve_host_customizations_for_profile(
 /// Returns a `Task`; its `info.result` is a `ApplyHostProfileConfigurationSpec`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn generate_host_config_task_spec_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    hosts_info: &[StructuredCustomizations],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn generate_host_config_task_spec_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hosts_info: &[StructuredCustomizations]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("GenerateHostConfigTaskSpec_Task", this, client.version());
     e.param_list("hostsInfo", hosts_info);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ApplyEntitiesConfig_Task` on a `HostProfileManager` (since 6.5).
@@ -13281,16 +8002,10 @@ pub async fn generate_host_config_task_spec_task(
 /// Returns a `Task`; its `info.result` is a `ApplyHostProfileConfigurationResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn apply_entities_config_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    apply_config_specs: &[ApplyHostProfileConfigurationSpec],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn apply_entities_config_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, apply_config_specs: &[ApplyHostProfileConfigurationSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ApplyEntitiesConfig_Task", this, client.version());
     e.param_list("applyConfigSpecs", apply_config_specs);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ValidateHostProfileComposition_Task` on a `HostProfileManager` (since 6.5).
@@ -13298,22 +8013,8 @@ pub async fn apply_entities_config_task(
 /// Returns a `Task`; its `info.result` is a `HostProfileManagerCompositionValidationResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn validate_host_profile_composition_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    source: &ManagedObjectReference,
-    targets: &[ManagedObjectReference],
-    to_be_merged: Option<&HostApplyProfile>,
-    to_replace_with: Option<&HostApplyProfile>,
-    to_be_deleted: Option<&HostApplyProfile>,
-    enable_status_to_be_copied: Option<&HostApplyProfile>,
-    error_only: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "ValidateHostProfileComposition_Task",
-        this,
-        client.version(),
-    );
+pub async fn validate_host_profile_composition_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, source: &ManagedObjectReference, targets: &[ManagedObjectReference], to_be_merged: Option<&HostApplyProfile>, to_replace_with: Option<&HostApplyProfile>, to_be_deleted: Option<&HostApplyProfile>, enable_status_to_be_copied: Option<&HostApplyProfile>, error_only: Option<bool>) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("ValidateHostProfileComposition_Task", this, client.version());
     e.param("source", source);
     e.param_list("targets", targets);
     e.param_opt("toBeMerged", to_be_merged);
@@ -13321,9 +8022,7 @@ pub async fn validate_host_profile_composition_task(
     e.param_opt("toBeDeleted", to_be_deleted);
     e.param_opt("enableStatusToBeCopied", enable_status_to_be_copied);
     e.param_opt("errorOnly", error_only.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CompositeHostProfile_Task` on a `HostProfileManager` (since 6.5).
@@ -13331,16 +8030,7 @@ pub async fn validate_host_profile_composition_task(
 /// Returns a `Task`; its `info.result` is a `HostProfileManagerCompositionResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn composite_host_profile_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    source: &ManagedObjectReference,
-    targets: &[ManagedObjectReference],
-    to_be_merged: Option<&HostApplyProfile>,
-    to_be_replaced_with: Option<&HostApplyProfile>,
-    to_be_deleted: Option<&HostApplyProfile>,
-    enable_status_to_be_copied: Option<&HostApplyProfile>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn composite_host_profile_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, source: &ManagedObjectReference, targets: &[ManagedObjectReference], to_be_merged: Option<&HostApplyProfile>, to_be_replaced_with: Option<&HostApplyProfile>, to_be_deleted: Option<&HostApplyProfile>, enable_status_to_be_copied: Option<&HostApplyProfile>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CompositeHostProfile_Task", this, client.version());
     e.param("source", source);
     e.param_list("targets", targets);
@@ -13348,157 +8038,96 @@ pub async fn composite_host_profile_task(
     e.param_opt("toBeReplacedWith", to_be_replaced_with);
     e.param_opt("toBeDeleted", to_be_deleted);
     e.param_opt("enableStatusToBeCopied", enable_status_to_be_copied);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveScheduledTask` on a `ScheduledTask` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn remove_scheduled_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn remove_scheduled_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RemoveScheduledTask", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureScheduledTask` on a `ScheduledTask` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `InvalidName`, `InvalidState`, `RuntimeFault`.
-pub async fn reconfigure_scheduled_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &AnyScheduledTaskSpec,
-) -> Result<(), Error> {
+pub async fn reconfigure_scheduled_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &AnyScheduledTaskSpec) -> Result<(), Error> {
     let mut e = Encoder::request("ReconfigureScheduledTask", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RunScheduledTask` on a `ScheduledTask` (since 2.5).
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn run_scheduled_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn run_scheduled_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RunScheduledTask", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CreateScheduledTask` on a `ScheduledTaskManager` (since 2.5).
 ///
 /// Declared faults: `DuplicateName`, `InvalidName`, `RuntimeFault`.
-pub async fn create_scheduled_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &ManagedObjectReference,
-    spec: &AnyScheduledTaskSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_scheduled_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference, spec: &AnyScheduledTaskSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateScheduledTask", this, client.version());
     e.param("entity", entity);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveEntityScheduledTask` on a `ScheduledTaskManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_entity_scheduled_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: Option<&ManagedObjectReference>,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn retrieve_entity_scheduled_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: Option<&ManagedObjectReference>) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("RetrieveEntityScheduledTask", this, client.version());
     e.param_opt("entity", entity);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `CreateObjectScheduledTask` on a `ScheduledTaskManager` (since 4.0).
 ///
 /// Declared faults: `DuplicateName`, `InvalidName`, `RuntimeFault`.
-pub async fn create_object_scheduled_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    obj: &ManagedObjectReference,
-    spec: &AnyScheduledTaskSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_object_scheduled_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, obj: &ManagedObjectReference, spec: &AnyScheduledTaskSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateObjectScheduledTask", this, client.version());
     e.param("obj", obj);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveObjectScheduledTask` on a `ScheduledTaskManager` (since 4.0).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_object_scheduled_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    obj: Option<&ManagedObjectReference>,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn retrieve_object_scheduled_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, obj: Option<&ManagedObjectReference>) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("RetrieveObjectScheduledTask", this, client.version());
     e.param_opt("obj", obj);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `MarkServiceProviderEntities` on a `TenantTenantManager` (since 6.9.1).
 ///
 /// Declared faults: `AuthMinimumAdminPermission`, `ManagedObjectNotFound`, `RuntimeFault`.
-pub async fn mark_service_provider_entities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &[ManagedObjectReference],
-) -> Result<(), Error> {
+pub async fn mark_service_provider_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("MarkServiceProviderEntities", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UnmarkServiceProviderEntities` on a `TenantTenantManager` (since 6.9.1).
 ///
 /// Declared faults: `ManagedObjectNotFound`, `RuntimeFault`.
-pub async fn unmark_service_provider_entities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &[ManagedObjectReference],
-) -> Result<(), Error> {
+pub async fn unmark_service_provider_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("UnmarkServiceProviderEntities", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RetrieveServiceProviderEntities` on a `TenantTenantManager` (since 6.9.1).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_service_provider_entities(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn retrieve_service_provider_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<ManagedObjectReference>, Error> {
     let e = Encoder::request("RetrieveServiceProviderEntities", this, client.version());
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `prepareVcha_Task` on a `FailoverClusterConfigurator` (since 6.5).
@@ -13506,16 +8135,10 @@ pub async fn retrieve_service_provider_entities(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn prepare_vcha_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    network_spec: &VchaClusterNetworkSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn prepare_vcha_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, network_spec: &VchaClusterNetworkSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("prepareVcha_Task", this, client.version());
     e.param("networkSpec", network_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `deployVcha_Task` on a `FailoverClusterConfigurator` (since 6.5).
@@ -13523,16 +8146,10 @@ pub async fn prepare_vcha_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn deploy_vcha_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    deployment_spec: &VchaClusterDeploymentSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn deploy_vcha_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, deployment_spec: &VchaClusterDeploymentSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("deployVcha_Task", this, client.version());
     e.param("deploymentSpec", deployment_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `configureVcha_Task` on a `FailoverClusterConfigurator` (since 6.5).
@@ -13540,16 +8157,10 @@ pub async fn deploy_vcha_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn configure_vcha_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    config_spec: &VchaClusterConfigSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn configure_vcha_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config_spec: &VchaClusterConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("configureVcha_Task", this, client.version());
     e.param("configSpec", config_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `createPassiveNode_Task` on a `FailoverClusterConfigurator` (since 6.5).
@@ -13557,18 +8168,11 @@ pub async fn configure_vcha_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn create_passive_node_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    passive_deployment_spec: &PassiveNodeDeploymentSpec,
-    source_vc_spec: &SourceNodeSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_passive_node_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, passive_deployment_spec: &PassiveNodeDeploymentSpec, source_vc_spec: &SourceNodeSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("createPassiveNode_Task", this, client.version());
     e.param("passiveDeploymentSpec", passive_deployment_spec);
     e.param("sourceVcSpec", source_vc_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `createWitnessNode_Task` on a `FailoverClusterConfigurator` (since 6.5).
@@ -13576,31 +8180,19 @@ pub async fn create_passive_node_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn create_witness_node_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    witness_deployment_spec: &AnyNodeDeploymentSpec,
-    source_vc_spec: &SourceNodeSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_witness_node_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, witness_deployment_spec: &AnyNodeDeploymentSpec, source_vc_spec: &SourceNodeSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("createWitnessNode_Task", this, client.version());
     e.param("witnessDeploymentSpec", witness_deployment_spec);
     e.param("sourceVcSpec", source_vc_spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `getVchaConfig` on a `FailoverClusterConfigurator` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn get_vcha_config(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<VchaClusterConfigInfo, Error> {
+pub async fn get_vcha_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<VchaClusterConfigInfo, Error> {
     let e = Encoder::request("getVchaConfig", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `destroyVcha_Task` on a `FailoverClusterConfigurator` (since 6.5).
@@ -13608,14 +8200,9 @@ pub async fn get_vcha_config(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn destroy_vcha_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn destroy_vcha_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("destroyVcha_Task", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `setClusterMode_Task` on a `FailoverClusterManager` (since 6.5).
@@ -13623,42 +8210,26 @@ pub async fn destroy_vcha_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn set_cluster_mode_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    mode: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn set_cluster_mode_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, mode: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("setClusterMode_Task", this, client.version());
     e.param("mode", mode);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `getClusterMode` on a `FailoverClusterManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn get_cluster_mode(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<String, Error> {
+pub async fn get_cluster_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("getClusterMode", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `GetVchaClusterHealth` on a `FailoverClusterManager` (since 6.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn get_vcha_cluster_health(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<VchaClusterHealth, Error> {
+pub async fn get_vcha_cluster_health(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<VchaClusterHealth, Error> {
     let e = Encoder::request("GetVchaClusterHealth", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `initiateFailover_Task` on a `FailoverClusterManager` (since 6.5).
@@ -13666,168 +8237,101 @@ pub async fn get_vcha_cluster_health(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn initiate_failover_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    planned: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn initiate_failover_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, planned: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("initiateFailover_Task", this, client.version());
     e.param("planned", &planned);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `OpenInventoryViewFolder` on a `InventoryView` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn open_inventory_view_folder(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &[ManagedObjectReference],
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn open_inventory_view_folder(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("OpenInventoryViewFolder", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `CloseInventoryViewFolder` on a `InventoryView` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn close_inventory_view_folder(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    entity: &[ManagedObjectReference],
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn close_inventory_view_folder(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("CloseInventoryViewFolder", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `ModifyListView` on a `ListView` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn modify_list_view(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    add: &[ManagedObjectReference],
-    remove: &[ManagedObjectReference],
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn modify_list_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, add: &[ManagedObjectReference], remove: &[ManagedObjectReference]) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("ModifyListView", this, client.version());
     e.param_list("add", add);
     e.param_list("remove", remove);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `ResetListView` on a `ListView` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reset_list_view(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    obj: &[ManagedObjectReference],
-) -> Result<Vec<ManagedObjectReference>, Error> {
+pub async fn reset_list_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, obj: &[ManagedObjectReference]) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("ResetListView", this, client.version());
     e.param_list("obj", obj);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `ResetListViewFromView` on a `ListView` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn reset_list_view_from_view(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    view: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn reset_list_view_from_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, view: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("ResetListViewFromView", this, client.version());
     e.param("view", view);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DestroyView` on a `View` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn destroy_view(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn destroy_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyView", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CreateInventoryView` on a `ViewManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn create_inventory_view(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_inventory_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("CreateInventoryView", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateContainerView` on a `ViewManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn create_container_view(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    container: &ManagedObjectReference,
-    type_: &[String],
-    recursive: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_container_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, container: &ManagedObjectReference, type_: &[String], recursive: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateContainerView", this, client.version());
     e.param("container", container);
     e.param_list("type", type_);
     e.param("recursive", &recursive);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateListView` on a `ViewManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn create_list_view(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    obj: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_list_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, obj: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateListView", this, client.version());
     e.param_list("obj", obj);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateListViewFromView` on a `ViewManager` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn create_list_view_from_view(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    view: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_list_view_from_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, view: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateListViewFromView", this, client.version());
     e.param("view", view);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CustomizeGuest_Task` on a `VirtualMachineGuestCustomizationManager` (since 6.8.7).
@@ -13835,22 +8339,13 @@ pub async fn create_list_view_from_view(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `CustomizationFault`, `GuestPermissionDenied`, `InvalidGuestLogin`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn customize_guest_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    spec: &CustomizationSpec,
-    config_params: &[AnyOptionValue],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn customize_guest_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, spec: &CustomizationSpec, config_params: &[AnyOptionValue]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CustomizeGuest_Task", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("spec", spec);
     e.param_list("configParams", config_params);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `StartGuestNetwork_Task` on a `VirtualMachineGuestCustomizationManager` (since 6.8.7).
@@ -13858,18 +8353,11 @@ pub async fn customize_guest_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `CustomizationFault`, `GuestPermissionDenied`, `InvalidGuestLogin`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn start_guest_network_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn start_guest_network_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("StartGuestNetwork_Task", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AbortCustomization_Task` on a `VirtualMachineGuestCustomizationManager` (since 6.8.7).
@@ -13877,18 +8365,11 @@ pub async fn start_guest_network_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `CustomizationFault`, `GuestPermissionDenied`, `InvalidGuestLogin`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn abort_customization_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn abort_customization_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("AbortCustomization_Task", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RevertToSnapshot_Task` on a `VirtualMachineSnapshot` (since 2.5).
@@ -13896,18 +8377,11 @@ pub async fn abort_customization_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InsufficientResourcesFault`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
-pub async fn revert_to_snapshot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    suppress_power_on: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn revert_to_snapshot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>, suppress_power_on: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RevertToSnapshot_Task", this, client.version());
     e.param_opt("host", host);
     e.param_opt("suppressPowerOn", suppress_power_on.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RemoveSnapshot_Task` on a `VirtualMachineSnapshot` (since 2.5).
@@ -13915,48 +8389,29 @@ pub async fn revert_to_snapshot_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `TaskInProgress`, `RuntimeFault`.
-pub async fn remove_snapshot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    remove_children: bool,
-    consolidate: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn remove_snapshot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, remove_children: bool, consolidate: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RemoveSnapshot_Task", this, client.version());
     e.param("removeChildren", &remove_children);
     e.param_opt("consolidate", consolidate.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RenameSnapshot` on a `VirtualMachineSnapshot` (since 2.5).
 ///
 /// Declared faults: `InvalidName`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn rename_snapshot(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: Option<&str>,
-    description: Option<&str>,
-) -> Result<(), Error> {
+pub async fn rename_snapshot(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: Option<&str>, description: Option<&str>) -> Result<(), Error> {
     let mut e = Encoder::request("RenameSnapshot", this, client.version());
     e.param_opt("name", name);
     e.param_opt("description", description);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ExportSnapshot` on a `VirtualMachineSnapshot` (since 5.5).
 ///
 /// Declared faults: `FileFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn export_snapshot(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn export_snapshot(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("ExportSnapshot", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckCompatibility_Task` on a `VirtualMachineCompatibilityChecker` (since 4.0).
@@ -13964,22 +8419,13 @@ pub async fn export_snapshot(
 /// Returns a `Task`; its `info.result` is a `CheckResult`.
 ///
 /// Declared faults: `DatacenterMismatch`, `InvalidState`, `InvalidArgument`, `RuntimeFault`.
-pub async fn check_compatibility_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    pool: Option<&ManagedObjectReference>,
-    test_type: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_compatibility_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, host: Option<&ManagedObjectReference>, pool: Option<&ManagedObjectReference>, test_type: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckCompatibility_Task", this, client.version());
     e.param("vm", vm);
     e.param_opt("host", host);
     e.param_opt("pool", pool);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckVmConfig_Task` on a `VirtualMachineCompatibilityChecker` (since 6.7).
@@ -13987,24 +8433,14 @@ pub async fn check_compatibility_task(
 /// Returns a `Task`; its `info.result` is a `CheckResult`.
 ///
 /// Declared faults: `DatacenterMismatch`, `InvalidArgument`, `RuntimeFault`.
-pub async fn check_vm_config_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &VirtualMachineConfigSpec,
-    vm: Option<&ManagedObjectReference>,
-    host: Option<&ManagedObjectReference>,
-    pool: Option<&ManagedObjectReference>,
-    test_type: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_vm_config_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VirtualMachineConfigSpec, vm: Option<&ManagedObjectReference>, host: Option<&ManagedObjectReference>, pool: Option<&ManagedObjectReference>, test_type: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckVmConfig_Task", this, client.version());
     e.param("spec", spec);
     e.param_opt("vm", vm);
     e.param_opt("host", host);
     e.param_opt("pool", pool);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckPowerOn_Task` on a `VirtualMachineCompatibilityChecker` (since 6.7).
@@ -14012,22 +8448,13 @@ pub async fn check_vm_config_task(
 /// Returns a `Task`; its `info.result` is a `CheckResult`.
 ///
 /// Declared faults: `DatacenterMismatch`, `InvalidArgument`, `RuntimeFault`.
-pub async fn check_power_on_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    pool: Option<&ManagedObjectReference>,
-    test_type: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_power_on_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, host: Option<&ManagedObjectReference>, pool: Option<&ManagedObjectReference>, test_type: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckPowerOn_Task", this, client.version());
     e.param("vm", vm);
     e.param_opt("host", host);
     e.param_opt("pool", pool);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryVMotionCompatibilityEx_Task` on a `VirtualMachineProvisioningChecker` (since 4.0).
@@ -14035,18 +8462,11 @@ pub async fn check_power_on_task(
 /// Returns a `Task`; its `info.result` is a `CheckResult`.
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn query_v_motion_compatibility_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &[ManagedObjectReference],
-    host: &[ManagedObjectReference],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn query_v_motion_compatibility_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &[ManagedObjectReference], host: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("QueryVMotionCompatibilityEx_Task", this, client.version());
     e.param_list("vm", vm);
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckMigrate_Task` on a `VirtualMachineProvisioningChecker` (since 4.0).
@@ -14054,24 +8474,14 @@ pub async fn query_v_motion_compatibility_ex_task(
 /// Returns a `Task`; its `info.result` is a `CheckResult`.
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn check_migrate_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    host: Option<&ManagedObjectReference>,
-    pool: Option<&ManagedObjectReference>,
-    state: Option<&VirtualMachinePowerState>,
-    test_type: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_migrate_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, host: Option<&ManagedObjectReference>, pool: Option<&ManagedObjectReference>, state: Option<&VirtualMachinePowerState>, test_type: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckMigrate_Task", this, client.version());
     e.param("vm", vm);
     e.param_opt("host", host);
     e.param_opt("pool", pool);
     e.param_opt("state", state);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckRelocate_Task` on a `VirtualMachineProvisioningChecker` (since 4.0).
@@ -14079,20 +8489,12 @@ pub async fn check_migrate_task(
 /// Returns a `Task`; its `info.result` is a `CheckResult`.
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn check_relocate_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    spec: &VirtualMachineRelocateSpec,
-    test_type: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_relocate_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, spec: &VirtualMachineRelocateSpec, test_type: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckRelocate_Task", this, client.version());
     e.param("vm", vm);
     e.param("spec", spec);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckClone_Task` on a `VirtualMachineProvisioningChecker` (since 4.0).
@@ -14100,24 +8502,14 @@ pub async fn check_relocate_task(
 /// Returns a `Task`; its `info.result` is a `CheckResult`.
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn check_clone_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    folder: &ManagedObjectReference,
-    name: &str,
-    spec: &VirtualMachineCloneSpec,
-    test_type: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_clone_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, folder: &ManagedObjectReference, name: &str, spec: &VirtualMachineCloneSpec, test_type: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckClone_Task", this, client.version());
     e.param("vm", vm);
     e.param("folder", folder);
     e.param("name", name);
     e.param("spec", spec);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CheckInstantClone_Task` on a `VirtualMachineProvisioningChecker` (since 6.7).
@@ -14125,35 +8517,18 @@ pub async fn check_clone_task(
 /// Returns a `Task`; its `info.result` is a `CheckResult`.
 ///
 /// Declared faults: `InvalidState`, `RuntimeFault`.
-pub async fn check_instant_clone_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    spec: &VirtualMachineInstantCloneSpec,
-    test_type: &[String],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn check_instant_clone_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, spec: &VirtualMachineInstantCloneSpec, test_type: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckInstantClone_Task", this, client.version());
     e.param("vm", vm);
     e.param("spec", spec);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `AddGuestAlias` on a `GuestAliasManager` (since 6.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn add_guest_alias(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    username: &str,
-    map_cert: bool,
-    base64_cert: &str,
-    alias_info: &GuestAuthAliasInfo,
-) -> Result<(), Error> {
+pub async fn add_guest_alias(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, username: &str, map_cert: bool, base64_cert: &str, alias_info: &GuestAuthAliasInfo) -> Result<(), Error> {
     let mut e = Encoder::request("AddGuestAlias", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
@@ -14161,308 +8536,176 @@ pub async fn add_guest_alias(
     e.param("mapCert", &map_cert);
     e.param("base64Cert", base64_cert);
     e.param("aliasInfo", alias_info);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveGuestAlias` on a `GuestAliasManager` (since 6.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn remove_guest_alias(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    username: &str,
-    base64_cert: &str,
-    subject: &AnyGuestAuthSubject,
-) -> Result<(), Error> {
+pub async fn remove_guest_alias(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, username: &str, base64_cert: &str, subject: &AnyGuestAuthSubject) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveGuestAlias", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("username", username);
     e.param("base64Cert", base64_cert);
     e.param("subject", subject);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `RemoveGuestAliasByCert` on a `GuestAliasManager` (since 6.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn remove_guest_alias_by_cert(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    username: &str,
-    base64_cert: &str,
-) -> Result<(), Error> {
+pub async fn remove_guest_alias_by_cert(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, username: &str, base64_cert: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveGuestAliasByCert", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("username", username);
     e.param("base64Cert", base64_cert);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ListGuestAliases` on a `GuestAliasManager` (since 6.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn list_guest_aliases(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    username: &str,
-) -> Result<Vec<GuestAliases>, Error> {
+pub async fn list_guest_aliases(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, username: &str) -> Result<Vec<GuestAliases>, Error> {
     let mut e = Encoder::request("ListGuestAliases", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("username", username);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `ListGuestMappedAliases` on a `GuestAliasManager` (since 6.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn list_guest_mapped_aliases(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-) -> Result<Vec<GuestMappedAliases>, Error> {
+pub async fn list_guest_mapped_aliases(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication) -> Result<Vec<GuestMappedAliases>, Error> {
     let mut e = Encoder::request("ListGuestMappedAliases", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `ValidateCredentialsInGuest` on a `GuestAuthManager` (since 5.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn validate_credentials_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-) -> Result<(), Error> {
+pub async fn validate_credentials_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication) -> Result<(), Error> {
     let mut e = Encoder::request("ValidateCredentialsInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), true).await?.returnval_unit()
 }
 
 /// Calls `AcquireCredentialsInGuest` on a `GuestAuthManager` (since 5.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn acquire_credentials_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    requested_auth: &AnyGuestAuthentication,
-    session_id: Option<i64>,
-) -> Result<AnyGuestAuthentication, Error> {
+pub async fn acquire_credentials_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, requested_auth: &AnyGuestAuthentication, session_id: Option<i64>) -> Result<AnyGuestAuthentication, Error> {
     let mut e = Encoder::request("AcquireCredentialsInGuest", this, client.version());
     e.param("vm", vm);
     e.param("requestedAuth", requested_auth);
     e.param_opt("sessionID", session_id.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ReleaseCredentialsInGuest` on a `GuestAuthManager` (since 5.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn release_credentials_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-) -> Result<(), Error> {
+pub async fn release_credentials_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication) -> Result<(), Error> {
     let mut e = Encoder::request("ReleaseCredentialsInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `MakeDirectoryInGuest` on a `GuestFileManager` (since 5.0).
 ///
 /// Declared faults: `FileFault`, `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn make_directory_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    directory_path: &str,
-    create_parent_directories: bool,
-) -> Result<(), Error> {
+pub async fn make_directory_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, directory_path: &str, create_parent_directories: bool) -> Result<(), Error> {
     let mut e = Encoder::request("MakeDirectoryInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("directoryPath", directory_path);
     e.param("createParentDirectories", &create_parent_directories);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DeleteFileInGuest` on a `GuestFileManager` (since 5.0).
 ///
 /// Declared faults: `FileFault`, `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn delete_file_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    file_path: &str,
-) -> Result<(), Error> {
+pub async fn delete_file_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, file_path: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteFileInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("filePath", file_path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DeleteDirectoryInGuest` on a `GuestFileManager` (since 5.0).
 ///
 /// Declared faults: `FileFault`, `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn delete_directory_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    directory_path: &str,
-    recursive: bool,
-) -> Result<(), Error> {
+pub async fn delete_directory_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, directory_path: &str, recursive: bool) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteDirectoryInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("directoryPath", directory_path);
     e.param("recursive", &recursive);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `MoveDirectoryInGuest` on a `GuestFileManager` (since 5.0).
 ///
 /// Declared faults: `FileFault`, `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn move_directory_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    src_directory_path: &str,
-    dst_directory_path: &str,
-) -> Result<(), Error> {
+pub async fn move_directory_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, src_directory_path: &str, dst_directory_path: &str) -> Result<(), Error> {
     let mut e = Encoder::request("MoveDirectoryInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("srcDirectoryPath", src_directory_path);
     e.param("dstDirectoryPath", dst_directory_path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `MoveFileInGuest` on a `GuestFileManager` (since 5.0).
 ///
 /// Declared faults: `FileFault`, `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn move_file_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    src_file_path: &str,
-    dst_file_path: &str,
-    overwrite: bool,
-) -> Result<(), Error> {
+pub async fn move_file_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, src_file_path: &str, dst_file_path: &str, overwrite: bool) -> Result<(), Error> {
     let mut e = Encoder::request("MoveFileInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("srcFilePath", src_file_path);
     e.param("dstFilePath", dst_file_path);
     e.param("overwrite", &overwrite);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CreateTemporaryFileInGuest` on a `GuestFileManager` (since 5.0).
 ///
 /// Declared faults: `FileFault`, `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn create_temporary_file_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    prefix: &str,
-    suffix: &str,
-    directory_path: Option<&str>,
-) -> Result<String, Error> {
+pub async fn create_temporary_file_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, prefix: &str, suffix: &str, directory_path: Option<&str>) -> Result<String, Error> {
     let mut e = Encoder::request("CreateTemporaryFileInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("prefix", prefix);
     e.param("suffix", suffix);
     e.param_opt("directoryPath", directory_path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateTemporaryDirectoryInGuest` on a `GuestFileManager` (since 5.0).
 ///
 /// Declared faults: `FileFault`, `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn create_temporary_directory_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    prefix: &str,
-    suffix: &str,
-    directory_path: Option<&str>,
-) -> Result<String, Error> {
+pub async fn create_temporary_directory_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, prefix: &str, suffix: &str, directory_path: Option<&str>) -> Result<String, Error> {
     let mut e = Encoder::request("CreateTemporaryDirectoryInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("prefix", prefix);
     e.param("suffix", suffix);
     e.param_opt("directoryPath", directory_path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ListFilesInGuest` on a `GuestFileManager` (since 5.0).
 ///
 /// Declared faults: `FileFault`, `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn list_files_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    file_path: &str,
-    index: Option<i32>,
-    max_results: Option<i32>,
-    match_pattern: Option<&str>,
-) -> Result<GuestListFileInfo, Error> {
+pub async fn list_files_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, file_path: &str, index: Option<i32>, max_results: Option<i32>, match_pattern: Option<&str>) -> Result<GuestListFileInfo, Error> {
     let mut e = Encoder::request("ListFilesInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
@@ -14470,64 +8713,36 @@ pub async fn list_files_in_guest(
     e.param_opt("index", index.as_ref());
     e.param_opt("maxResults", max_results.as_ref());
     e.param_opt("matchPattern", match_pattern);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ChangeFileAttributesInGuest` on a `GuestFileManager` (since 5.0).
 ///
 /// Declared faults: `FileFault`, `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn change_file_attributes_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    guest_file_path: &str,
-    file_attributes: &AnyGuestFileAttributes,
-) -> Result<(), Error> {
+pub async fn change_file_attributes_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, guest_file_path: &str, file_attributes: &AnyGuestFileAttributes) -> Result<(), Error> {
     let mut e = Encoder::request("ChangeFileAttributesInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("guestFilePath", guest_file_path);
     e.param("fileAttributes", file_attributes);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `InitiateFileTransferFromGuest` on a `GuestFileManager` (since 5.0).
 ///
 /// Declared faults: `FileFault`, `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn initiate_file_transfer_from_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    guest_file_path: &str,
-) -> Result<FileTransferInformation, Error> {
+pub async fn initiate_file_transfer_from_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, guest_file_path: &str) -> Result<FileTransferInformation, Error> {
     let mut e = Encoder::request("InitiateFileTransferFromGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("guestFilePath", guest_file_path);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `InitiateFileTransferToGuest` on a `GuestFileManager` (since 5.0).
 ///
 /// Declared faults: `FileFault`, `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn initiate_file_transfer_to_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    guest_file_path: &str,
-    file_attributes: &AnyGuestFileAttributes,
-    file_size: i64,
-    overwrite: bool,
-) -> Result<String, Error> {
+pub async fn initiate_file_transfer_to_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, guest_file_path: &str, file_attributes: &AnyGuestFileAttributes, file_size: i64, overwrite: bool) -> Result<String, Error> {
     let mut e = Encoder::request("InitiateFileTransferToGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
@@ -14535,213 +8750,124 @@ pub async fn initiate_file_transfer_to_guest(
     e.param("fileAttributes", file_attributes);
     e.param("fileSize", &file_size);
     e.param("overwrite", &overwrite);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `StartProgramInGuest` on a `GuestProcessManager` (since 5.0).
 ///
 /// Declared faults: `FileFault`, `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn start_program_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    spec: &AnyGuestProgramSpec,
-) -> Result<i64, Error> {
+pub async fn start_program_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, spec: &AnyGuestProgramSpec) -> Result<i64, Error> {
     let mut e = Encoder::request("StartProgramInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ListProcessesInGuest` on a `GuestProcessManager` (since 5.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn list_processes_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    pids: &[i64],
-) -> Result<Vec<GuestProcessInfo>, Error> {
+pub async fn list_processes_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, pids: &[i64]) -> Result<Vec<GuestProcessInfo>, Error> {
     let mut e = Encoder::request("ListProcessesInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param_list("pids", pids);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `TerminateProcessInGuest` on a `GuestProcessManager` (since 5.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn terminate_process_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    pid: i64,
-) -> Result<(), Error> {
+pub async fn terminate_process_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, pid: i64) -> Result<(), Error> {
     let mut e = Encoder::request("TerminateProcessInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("pid", &pid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ReadEnvironmentVariableInGuest` on a `GuestProcessManager` (since 5.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn read_environment_variable_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    names: &[String],
-) -> Result<Vec<String>, Error> {
+pub async fn read_environment_variable_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, names: &[String]) -> Result<Vec<String>, Error> {
     let mut e = Encoder::request("ReadEnvironmentVariableInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param_list("names", names);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `CreateRegistryKeyInGuest` on a `GuestWindowsRegistryManager` (since 6.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn create_registry_key_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    key_name: &GuestRegKeyNameSpec,
-    is_volatile: bool,
-    class_type: Option<&str>,
-) -> Result<(), Error> {
+pub async fn create_registry_key_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, key_name: &GuestRegKeyNameSpec, is_volatile: bool, class_type: Option<&str>) -> Result<(), Error> {
     let mut e = Encoder::request("CreateRegistryKeyInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("keyName", key_name);
     e.param("isVolatile", &is_volatile);
     e.param_opt("classType", class_type);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ListRegistryKeysInGuest` on a `GuestWindowsRegistryManager` (since 6.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn list_registry_keys_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    key_name: &GuestRegKeyNameSpec,
-    recursive: bool,
-    match_pattern: Option<&str>,
-) -> Result<Vec<GuestRegKeyRecordSpec>, Error> {
+pub async fn list_registry_keys_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, key_name: &GuestRegKeyNameSpec, recursive: bool, match_pattern: Option<&str>) -> Result<Vec<GuestRegKeyRecordSpec>, Error> {
     let mut e = Encoder::request("ListRegistryKeysInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("keyName", key_name);
     e.param("recursive", &recursive);
     e.param_opt("matchPattern", match_pattern);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `DeleteRegistryKeyInGuest` on a `GuestWindowsRegistryManager` (since 6.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn delete_registry_key_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    key_name: &GuestRegKeyNameSpec,
-    recursive: bool,
-) -> Result<(), Error> {
+pub async fn delete_registry_key_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, key_name: &GuestRegKeyNameSpec, recursive: bool) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteRegistryKeyInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("keyName", key_name);
     e.param("recursive", &recursive);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `SetRegistryValueInGuest` on a `GuestWindowsRegistryManager` (since 6.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn set_registry_value_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    value: &GuestRegValueSpec,
-) -> Result<(), Error> {
+pub async fn set_registry_value_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, value: &GuestRegValueSpec) -> Result<(), Error> {
     let mut e = Encoder::request("SetRegistryValueInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("value", value);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ListRegistryValuesInGuest` on a `GuestWindowsRegistryManager` (since 6.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn list_registry_values_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    key_name: &GuestRegKeyNameSpec,
-    expand_strings: bool,
-    match_pattern: Option<&str>,
-) -> Result<Vec<GuestRegValueSpec>, Error> {
+pub async fn list_registry_values_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, key_name: &GuestRegKeyNameSpec, expand_strings: bool, match_pattern: Option<&str>) -> Result<Vec<GuestRegValueSpec>, Error> {
     let mut e = Encoder::request("ListRegistryValuesInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("keyName", key_name);
     e.param("expandStrings", &expand_strings);
     e.param_opt("matchPattern", match_pattern);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `DeleteRegistryValueInGuest` on a `GuestWindowsRegistryManager` (since 6.0).
 ///
 /// Declared faults: `GuestOperationsFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
-pub async fn delete_registry_value_in_guest(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    vm: &ManagedObjectReference,
-    auth: &AnyGuestAuthentication,
-    value_name: &GuestRegValueNameSpec,
-) -> Result<(), Error> {
+pub async fn delete_registry_value_in_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference, auth: &AnyGuestAuthentication, value_name: &GuestRegValueNameSpec) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteRegistryValueInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("valueName", value_name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `VStorageObjectExtendDiskEx_Task` on a `VStorageObjectManagerBase` (since 8.0.2.0).
@@ -14749,39 +8875,23 @@ pub async fn delete_registry_value_in_guest(
 /// Returns a `Task`; its `info.result` is a `vslmVClockInfo`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn v_storage_object_extend_disk_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    new_capacity_in_mb: i64,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn v_storage_object_extend_disk_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, new_capacity_in_mb: i64) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("VStorageObjectExtendDiskEx_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("newCapacityInMB", &new_capacity_in_mb);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RenameVStorageObjectEx` on a `VStorageObjectManagerBase` (since 8.0.2.0).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn rename_v_storage_object_ex(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    name: &str,
-) -> Result<vslmVClockInfo, Error> {
+pub async fn rename_v_storage_object_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, name: &str) -> Result<vslmVClockInfo, Error> {
     let mut e = Encoder::request("RenameVStorageObjectEx", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("name", name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `VStorageObjectCreateSnapshotEx_Task` on a `VStorageObjectManagerBase` (since 8.0.2.0).
@@ -14789,26 +8899,13 @@ pub async fn rename_v_storage_object_ex(
 /// Returns a `Task`; its `info.result` is a `VStorageObjectSnapshot`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn v_storage_object_create_snapshot_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    description: &str,
-    snapshot_id: Option<&ID>,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "VStorageObjectCreateSnapshotEx_Task",
-        this,
-        client.version(),
-    );
+pub async fn v_storage_object_create_snapshot_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, description: &str, snapshot_id: Option<&ID>) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("VStorageObjectCreateSnapshotEx_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("description", description);
     e.param_opt("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `VStorageObjectDeleteSnapshotEx_Task` on a `VStorageObjectManagerBase` (since 8.0.2.0).
@@ -14816,24 +8913,12 @@ pub async fn v_storage_object_create_snapshot_ex_task(
 /// Returns a `Task`; its `info.result` is a `vslmVClockInfo`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn v_storage_object_delete_snapshot_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: &ID,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "VStorageObjectDeleteSnapshotEx_Task",
-        this,
-        client.version(),
-    );
+pub async fn v_storage_object_delete_snapshot_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: &ID) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("VStorageObjectDeleteSnapshotEx_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `VStorageObjectDeleteSnapshotEx2_Task` on a `VStorageObjectManagerBase` (since 9.0.0.0).
@@ -14841,24 +8926,12 @@ pub async fn v_storage_object_delete_snapshot_ex_task(
 /// Returns a `Task`; its `info.result` is a `VStorageObjectSnapshot`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn v_storage_object_delete_snapshot_ex2_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: &ID,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "VStorageObjectDeleteSnapshotEx2_Task",
-        this,
-        client.version(),
-    );
+pub async fn v_storage_object_delete_snapshot_ex2_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: &ID) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("VStorageObjectDeleteSnapshotEx2_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RevertVStorageObjectEx_Task` on a `VStorageObjectManagerBase` (since 8.0.2.0).
@@ -14866,20 +8939,12 @@ pub async fn v_storage_object_delete_snapshot_ex2_task(
 /// Returns a `Task`; its `info.result` is a `vslmVClockInfo`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn revert_v_storage_object_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: &ID,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn revert_v_storage_object_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: &ID) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RevertVStorageObjectEx_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RepairVStorageObjectChain_Task` on a `VStorageObjectManagerBase` (since 9.1.0.0).
@@ -14887,18 +8952,11 @@ pub async fn revert_v_storage_object_ex_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn repair_v_storage_object_chain_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn repair_v_storage_object_chain_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RepairVStorageObjectChain_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UnregisterDisk_Task` on a `VStorageObjectManagerBase` (since 9.1.0.0).
@@ -14906,18 +8964,11 @@ pub async fn repair_v_storage_object_chain_task(
 /// Returns a `Task`; its `info.result` is a `vslmVClockInfo`.
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn unregister_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn unregister_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UnregisterDisk_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostCreateDisk_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -14925,37 +8976,22 @@ pub async fn unregister_disk_task(
 /// Returns a `Task`; its `info.result` is a `VStorageObject`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn host_create_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &VslmCreateSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn host_create_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VslmCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("HostCreateDisk_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostRegisterDisk` on a `HostVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `AlreadyExists`, `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn host_register_disk(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    path: &str,
-    name: Option<&str>,
-    modify_control_flags: Option<bool>,
-    id: Option<&ID>,
-) -> Result<VStorageObject, Error> {
+pub async fn host_register_disk(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, path: &str, name: Option<&str>, modify_control_flags: Option<bool>, id: Option<&ID>) -> Result<VStorageObject, Error> {
     let mut e = Encoder::request("HostRegisterDisk", this, client.version());
     e.param("path", path);
     e.param_opt("name", name);
     e.param_opt("modifyControlFlags", modify_control_flags.as_ref());
     e.param_opt("id", id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostExtendDisk_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -14963,20 +8999,12 @@ pub async fn host_register_disk(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn host_extend_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    new_capacity_in_mb: i64,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn host_extend_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, new_capacity_in_mb: i64) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("HostExtendDisk_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("newCapacityInMB", &new_capacity_in_mb);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostInflateDisk_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -14984,56 +9012,31 @@ pub async fn host_extend_disk_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn host_inflate_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn host_inflate_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("HostInflateDisk_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostRenameVStorageObject` on a `HostVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn host_rename_v_storage_object(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    name: &str,
-) -> Result<(), Error> {
+pub async fn host_rename_v_storage_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("HostRenameVStorageObject", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("name", name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HostRetrieveVStorageInfrastructureObjectPolicy` on a `HostVStorageObjectManager` (since 6.7).
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn host_retrieve_v_storage_infrastructure_object_policy(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-) -> Result<Vec<vslmInfrastructureObjectPolicy>, Error> {
-    let mut e = Encoder::request(
-        "HostRetrieveVStorageInfrastructureObjectPolicy",
-        this,
-        client.version(),
-    );
+pub async fn host_retrieve_v_storage_infrastructure_object_policy(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<Vec<vslmInfrastructureObjectPolicy>, Error> {
+    let mut e = Encoder::request("HostRetrieveVStorageInfrastructureObjectPolicy", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `HostDeleteVStorageObject_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -15041,71 +9044,42 @@ pub async fn host_retrieve_v_storage_infrastructure_object_policy(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn host_delete_v_storage_object_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    is_lc_parent_attached: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn host_delete_v_storage_object_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, is_lc_parent_attached: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("HostDeleteVStorageObject_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_opt("isLcParentAttached", is_lc_parent_attached.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostRetrieveVStorageObject` on a `HostVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn host_retrieve_v_storage_object(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    disk_info_flags: &[String],
-) -> Result<VStorageObject, Error> {
+pub async fn host_retrieve_v_storage_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, disk_info_flags: &[String]) -> Result<VStorageObject, Error> {
     let mut e = Encoder::request("HostRetrieveVStorageObject", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("diskInfoFlags", disk_info_flags);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostRetrieveVStorageObjectState` on a `HostVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn host_retrieve_v_storage_object_state(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-) -> Result<VStorageObjectStateInfo, Error> {
+pub async fn host_retrieve_v_storage_object_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference) -> Result<VStorageObjectStateInfo, Error> {
     let mut e = Encoder::request("HostRetrieveVStorageObjectState", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostListVStorageObject` on a `HostVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `InvalidDatastore`, `RuntimeFault`.
-pub async fn host_list_v_storage_object(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-) -> Result<Vec<ID>, Error> {
+pub async fn host_list_v_storage_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<Vec<ID>, Error> {
     let mut e = Encoder::request("HostListVStorageObject", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `HostCloneVStorageObject_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -15113,20 +9087,12 @@ pub async fn host_list_v_storage_object(
 /// Returns a `Task`; its `info.result` is a `VStorageObject`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn host_clone_v_storage_object_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    spec: &VslmCloneSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn host_clone_v_storage_object_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, spec: &VslmCloneSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("HostCloneVStorageObject_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostRelocateVStorageObject_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -15134,64 +9100,35 @@ pub async fn host_clone_v_storage_object_task(
 /// Returns a `Task`; its `info.result` is a `VStorageObject`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn host_relocate_v_storage_object_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    spec: &VslmRelocateSpec,
-    is_lc_parent_attached: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn host_relocate_v_storage_object_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, spec: &VslmRelocateSpec, is_lc_parent_attached: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("HostRelocateVStorageObject_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("spec", spec);
     e.param_opt("isLcParentAttached", is_lc_parent_attached.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostSetVStorageObjectControlFlags` on a `HostVStorageObjectManager` (since 6.7).
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn host_set_v_storage_object_control_flags(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    control_flags: &[String],
-) -> Result<(), Error> {
+pub async fn host_set_v_storage_object_control_flags(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, control_flags: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("HostSetVStorageObjectControlFlags", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("controlFlags", control_flags);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HostClearVStorageObjectControlFlags` on a `HostVStorageObjectManager` (since 6.7).
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn host_clear_v_storage_object_control_flags(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    control_flags: &[String],
-) -> Result<(), Error> {
-    let mut e = Encoder::request(
-        "HostClearVStorageObjectControlFlags",
-        this,
-        client.version(),
-    );
+pub async fn host_clear_v_storage_object_control_flags(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, control_flags: &[String]) -> Result<(), Error> {
+    let mut e = Encoder::request("HostClearVStorageObjectControlFlags", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("controlFlags", control_flags);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HostReconcileDatastoreInventory_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -15199,43 +9136,21 @@ pub async fn host_clear_v_storage_object_control_flags(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn host_reconcile_datastore_inventory_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-    deep_cleansing: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "HostReconcileDatastoreInventory_Task",
-        this,
-        client.version(),
-    );
+pub async fn host_reconcile_datastore_inventory_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference, deep_cleansing: Option<bool>) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("HostReconcileDatastoreInventory_Task", this, client.version());
     e.param("datastore", datastore);
     e.param_opt("deepCleansing", deep_cleansing.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostScheduleReconcileDatastoreInventory` on a `HostVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn host_schedule_reconcile_datastore_inventory(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-    deep_cleansing: Option<bool>,
-) -> Result<(), Error> {
-    let mut e = Encoder::request(
-        "HostScheduleReconcileDatastoreInventory",
-        this,
-        client.version(),
-    );
+pub async fn host_schedule_reconcile_datastore_inventory(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference, deep_cleansing: Option<bool>) -> Result<(), Error> {
+    let mut e = Encoder::request("HostScheduleReconcileDatastoreInventory", this, client.version());
     e.param("datastore", datastore);
     e.param_opt("deepCleansing", deep_cleansing.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `HostVStorageObjectCreateSnapshot_Task` on a `HostVStorageObjectManager` (since 6.7).
@@ -15243,24 +9158,12 @@ pub async fn host_schedule_reconcile_datastore_inventory(
 /// Returns a `Task`; its `info.result` is a `ID`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn host_v_storage_object_create_snapshot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    description: &str,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "HostVStorageObjectCreateSnapshot_Task",
-        this,
-        client.version(),
-    );
+pub async fn host_v_storage_object_create_snapshot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, description: &str) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("HostVStorageObjectCreateSnapshot_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("description", description);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostVStorageObjectDeleteSnapshot_Task` on a `HostVStorageObjectManager` (since 6.7).
@@ -15268,45 +9171,22 @@ pub async fn host_v_storage_object_create_snapshot_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn host_v_storage_object_delete_snapshot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: &ID,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "HostVStorageObjectDeleteSnapshot_Task",
-        this,
-        client.version(),
-    );
+pub async fn host_v_storage_object_delete_snapshot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: &ID) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("HostVStorageObjectDeleteSnapshot_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostVStorageObjectRetrieveSnapshotInfo` on a `HostVStorageObjectManager` (since 6.7).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn host_v_storage_object_retrieve_snapshot_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-) -> Result<VStorageObjectSnapshotInfo, Error> {
-    let mut e = Encoder::request(
-        "HostVStorageObjectRetrieveSnapshotInfo",
-        this,
-        client.version(),
-    );
+pub async fn host_v_storage_object_retrieve_snapshot_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference) -> Result<VStorageObjectSnapshotInfo, Error> {
+    let mut e = Encoder::request("HostVStorageObjectRetrieveSnapshotInfo", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostVStorageObjectCreateDiskFromSnapshot_Task` on a `HostVStorageObjectManager` (since 6.7).
@@ -15314,26 +9194,8 @@ pub async fn host_v_storage_object_retrieve_snapshot_info(
 /// Returns a `Task`; its `info.result` is a `VStorageObject`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn host_v_storage_object_create_disk_from_snapshot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: &ID,
-    name: &str,
-    profile: &[AnyVirtualMachineProfileSpec],
-    crypto: Option<&AnyCryptoSpec>,
-    path: Option<&str>,
-    provisioning_type: Option<&str>,
-    is_linked_clone: Option<bool>,
-    target_id: Option<&ID>,
-    target_datastore: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "HostVStorageObjectCreateDiskFromSnapshot_Task",
-        this,
-        client.version(),
-    );
+pub async fn host_v_storage_object_create_disk_from_snapshot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: &ID, name: &str, profile: &[AnyVirtualMachineProfileSpec], crypto: Option<&AnyCryptoSpec>, path: Option<&str>, provisioning_type: Option<&str>, is_linked_clone: Option<bool>, target_id: Option<&ID>, target_datastore: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("HostVStorageObjectCreateDiskFromSnapshot_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
@@ -15345,9 +9207,7 @@ pub async fn host_v_storage_object_create_disk_from_snapshot_task(
     e.param_opt("isLinkedClone", is_linked_clone.as_ref());
     e.param_opt("targetId", target_id);
     e.param_opt("targetDatastore", target_datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostVStorageObjectRevert_Task` on a `HostVStorageObjectManager` (since 6.7).
@@ -15355,20 +9215,12 @@ pub async fn host_v_storage_object_create_disk_from_snapshot_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn host_v_storage_object_revert_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: &ID,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn host_v_storage_object_revert_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: &ID) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("HostVStorageObjectRevert_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostUpdateVStorageObjectMetadata_Task` on a `HostVStorageObjectManager` (since 6.7.2).
@@ -15376,72 +9228,37 @@ pub async fn host_v_storage_object_revert_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn host_update_v_storage_object_metadata_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    metadata: &[KeyValue],
-    delete_keys: &[String],
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "HostUpdateVStorageObjectMetadata_Task",
-        this,
-        client.version(),
-    );
+pub async fn host_update_v_storage_object_metadata_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, metadata: &[KeyValue], delete_keys: &[String]) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("HostUpdateVStorageObjectMetadata_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("metadata", metadata);
     e.param_list("deleteKeys", delete_keys);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostRetrieveVStorageObjectMetadata` on a `HostVStorageObjectManager` (since 6.7.2).
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn host_retrieve_v_storage_object_metadata(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: Option<&ID>,
-    prefix: Option<&str>,
-) -> Result<Vec<KeyValue>, Error> {
+pub async fn host_retrieve_v_storage_object_metadata(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: Option<&ID>, prefix: Option<&str>) -> Result<Vec<KeyValue>, Error> {
     let mut e = Encoder::request("HostRetrieveVStorageObjectMetadata", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_opt("snapshotId", snapshot_id);
     e.param_opt("prefix", prefix);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `HostRetrieveVStorageObjectMetadataValue` on a `HostVStorageObjectManager` (since 6.7.2).
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `KeyNotFound`, `NotFound`, `RuntimeFault`.
-pub async fn host_retrieve_v_storage_object_metadata_value(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: Option<&ID>,
-    key: &str,
-) -> Result<String, Error> {
-    let mut e = Encoder::request(
-        "HostRetrieveVStorageObjectMetadataValue",
-        this,
-        client.version(),
-    );
+pub async fn host_retrieve_v_storage_object_metadata_value(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: Option<&ID>, key: &str) -> Result<String, Error> {
+    let mut e = Encoder::request("HostRetrieveVStorageObjectMetadataValue", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_opt("snapshotId", snapshot_id);
     e.param("key", key);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostDeleteVStorageObjectEx_Task` on a `HostVStorageObjectManager` (since 7.0.2.0).
@@ -15449,20 +9266,12 @@ pub async fn host_retrieve_v_storage_object_metadata_value(
 /// Returns a `Task`; its `info.result` is a `vslmVClockInfo`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn host_delete_v_storage_object_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    is_lc_parent_attached: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn host_delete_v_storage_object_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, is_lc_parent_attached: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("HostDeleteVStorageObjectEx_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_opt("isLcParentAttached", is_lc_parent_attached.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostUpdateVStorageObjectMetadataEx_Task` on a `HostVStorageObjectManager` (since 7.0.2.0).
@@ -15470,26 +9279,13 @@ pub async fn host_delete_v_storage_object_ex_task(
 /// Returns a `Task`; its `info.result` is a `VStorageObject`.
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn host_update_v_storage_object_metadata_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    metadata: &[KeyValue],
-    delete_keys: &[String],
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "HostUpdateVStorageObjectMetadataEx_Task",
-        this,
-        client.version(),
-    );
+pub async fn host_update_v_storage_object_metadata_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, metadata: &[KeyValue], delete_keys: &[String]) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("HostUpdateVStorageObjectMetadataEx_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("metadata", metadata);
     e.param_list("deleteKeys", delete_keys);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostSetVirtualDiskUuid_Task` on a `HostVStorageObjectManager` (since 8.0.3.0).
@@ -15497,33 +9293,20 @@ pub async fn host_update_v_storage_object_metadata_ex_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn host_set_virtual_disk_uuid_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    uuid: Option<&str>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn host_set_virtual_disk_uuid_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, uuid: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("HostSetVirtualDiskUuid_Task", this, client.version());
     e.param("name", name);
     e.param_opt("uuid", uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `HostQueryVirtualDiskUuid` on a `HostVStorageObjectManager` (since 8.0.3.0).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn host_query_virtual_disk_uuid(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-) -> Result<String, Error> {
+pub async fn host_query_virtual_disk_uuid(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<String, Error> {
     let mut e = Encoder::request("HostQueryVirtualDiskUuid", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateDisk_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -15531,35 +9314,21 @@ pub async fn host_query_virtual_disk_uuid(
 /// Returns a `Task`; its `info.result` is a `VStorageObject`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn create_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &VslmCreateSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VslmCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateDisk_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RegisterDisk` on a `VcenterVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `AlreadyExists`, `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn register_disk(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    path: &str,
-    name: Option<&str>,
-    id: Option<&ID>,
-) -> Result<VStorageObject, Error> {
+pub async fn register_disk(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, path: &str, name: Option<&str>, id: Option<&ID>) -> Result<VStorageObject, Error> {
     let mut e = Encoder::request("RegisterDisk", this, client.version());
     e.param("path", path);
     e.param_opt("name", name);
     e.param_opt("id", id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ExtendDisk_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -15567,20 +9336,12 @@ pub async fn register_disk(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn extend_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    new_capacity_in_mb: i64,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn extend_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, new_capacity_in_mb: i64) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ExtendDisk_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("newCapacityInMB", &new_capacity_in_mb);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `InflateDisk_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -15588,37 +9349,22 @@ pub async fn extend_disk_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn inflate_disk_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn inflate_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("InflateDisk_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RenameVStorageObject` on a `VcenterVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn rename_v_storage_object(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    name: &str,
-) -> Result<(), Error> {
+pub async fn rename_v_storage_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RenameVStorageObject", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("name", name);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `UpdateVStorageObjectPolicy_Task` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -15626,20 +9372,12 @@ pub async fn rename_v_storage_object(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn update_v_storage_object_policy_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    profile: &[AnyVirtualMachineProfileSpec],
-) -> Result<ManagedObjectReference, Error> {
+pub async fn update_v_storage_object_policy_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, profile: &[AnyVirtualMachineProfileSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateVStorageObjectPolicy_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("profile", profile);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateVStorageObjectCrypto_Task` on a `VcenterVStorageObjectManager` (since 7.0.0.0).
@@ -15647,22 +9385,13 @@ pub async fn update_v_storage_object_policy_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn update_v_storage_object_crypto_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    profile: &[AnyVirtualMachineProfileSpec],
-    disks_crypto: Option<&DiskCryptoSpec>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn update_v_storage_object_crypto_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, profile: &[AnyVirtualMachineProfileSpec], disks_crypto: Option<&DiskCryptoSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateVStorageObjectCrypto_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("profile", profile);
     e.param_opt("disksCrypto", disks_crypto);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `UpdateVStorageInfrastructureObjectPolicy_Task` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -15670,39 +9399,19 @@ pub async fn update_v_storage_object_crypto_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn update_v_storage_infrastructure_object_policy_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &vslmInfrastructureObjectPolicySpec,
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "UpdateVStorageInfrastructureObjectPolicy_Task",
-        this,
-        client.version(),
-    );
+pub async fn update_v_storage_infrastructure_object_policy_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &vslmInfrastructureObjectPolicySpec) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("UpdateVStorageInfrastructureObjectPolicy_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveVStorageInfrastructureObjectPolicy` on a `VcenterVStorageObjectManager` (since 6.7).
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn retrieve_v_storage_infrastructure_object_policy(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-) -> Result<Vec<vslmInfrastructureObjectPolicy>, Error> {
-    let mut e = Encoder::request(
-        "RetrieveVStorageInfrastructureObjectPolicy",
-        this,
-        client.version(),
-    );
+pub async fn retrieve_v_storage_infrastructure_object_policy(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<Vec<vslmInfrastructureObjectPolicy>, Error> {
+    let mut e = Encoder::request("RetrieveVStorageInfrastructureObjectPolicy", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `DeleteVStorageObject_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -15710,84 +9419,50 @@ pub async fn retrieve_v_storage_infrastructure_object_policy(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn delete_v_storage_object_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn delete_v_storage_object_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DeleteVStorageObject_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveVStorageObject` on a `VcenterVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn retrieve_v_storage_object(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    disk_info_flags: &[String],
-) -> Result<VStorageObject, Error> {
+pub async fn retrieve_v_storage_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, disk_info_flags: &[String]) -> Result<VStorageObject, Error> {
     let mut e = Encoder::request("RetrieveVStorageObject", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("diskInfoFlags", disk_info_flags);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `RetrieveVStorageObjectState` on a `VcenterVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn retrieve_v_storage_object_state(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-) -> Result<VStorageObjectStateInfo, Error> {
+pub async fn retrieve_v_storage_object_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference) -> Result<VStorageObjectStateInfo, Error> {
     let mut e = Encoder::request("RetrieveVStorageObjectState", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `RetrieveVStorageObjectAssociations` on a `VcenterVStorageObjectManager` (since 6.7).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn retrieve_v_storage_object_associations(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    ids: &[RetrieveVStorageObjSpec],
-) -> Result<Vec<VStorageObjectAssociations>, Error> {
+pub async fn retrieve_v_storage_object_associations(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, ids: &[RetrieveVStorageObjSpec]) -> Result<Vec<VStorageObjectAssociations>, Error> {
     let mut e = Encoder::request("RetrieveVStorageObjectAssociations", this, client.version());
     e.param_list("ids", ids);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `ListVStorageObject` on a `VcenterVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `InvalidDatastore`, `RuntimeFault`.
-pub async fn list_v_storage_object(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-) -> Result<Vec<ID>, Error> {
+pub async fn list_v_storage_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<Vec<ID>, Error> {
     let mut e = Encoder::request("ListVStorageObject", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `CloneVStorageObject_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -15795,20 +9470,12 @@ pub async fn list_v_storage_object(
 /// Returns a `Task`; its `info.result` is a `VStorageObject`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn clone_v_storage_object_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    spec: &VslmCloneSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn clone_v_storage_object_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, spec: &VslmCloneSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CloneVStorageObject_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RelocateVStorageObject_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -15816,128 +9483,75 @@ pub async fn clone_v_storage_object_task(
 /// Returns a `Task`; its `info.result` is a `VStorageObject`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn relocate_v_storage_object_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    spec: &VslmRelocateSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn relocate_v_storage_object_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, spec: &VslmRelocateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RelocateVStorageObject_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `SetVStorageObjectControlFlags` on a `VcenterVStorageObjectManager` (since 6.7).
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn set_v_storage_object_control_flags(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    control_flags: &[String],
-) -> Result<(), Error> {
+pub async fn set_v_storage_object_control_flags(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, control_flags: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("SetVStorageObjectControlFlags", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("controlFlags", control_flags);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ClearVStorageObjectControlFlags` on a `VcenterVStorageObjectManager` (since 6.7).
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn clear_v_storage_object_control_flags(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    control_flags: &[String],
-) -> Result<(), Error> {
+pub async fn clear_v_storage_object_control_flags(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, control_flags: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("ClearVStorageObjectControlFlags", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("controlFlags", control_flags);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `AttachTagToVStorageObject` on a `VcenterVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn attach_tag_to_v_storage_object(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    category: &str,
-    tag: &str,
-) -> Result<(), Error> {
+pub async fn attach_tag_to_v_storage_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, category: &str, tag: &str) -> Result<(), Error> {
     let mut e = Encoder::request("AttachTagToVStorageObject", this, client.version());
     e.param("id", id);
     e.param("category", category);
     e.param("tag", tag);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DetachTagFromVStorageObject` on a `VcenterVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn detach_tag_from_v_storage_object(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    category: &str,
-    tag: &str,
-) -> Result<(), Error> {
+pub async fn detach_tag_from_v_storage_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, category: &str, tag: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DetachTagFromVStorageObject", this, client.version());
     e.param("id", id);
     e.param("category", category);
     e.param("tag", tag);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `ListVStorageObjectsAttachedToTag` on a `VcenterVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn list_v_storage_objects_attached_to_tag(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    category: &str,
-    tag: &str,
-) -> Result<Vec<ID>, Error> {
+pub async fn list_v_storage_objects_attached_to_tag(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, category: &str, tag: &str) -> Result<Vec<ID>, Error> {
     let mut e = Encoder::request("ListVStorageObjectsAttachedToTag", this, client.version());
     e.param("category", category);
     e.param("tag", tag);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `ListTagsAttachedToVStorageObject` on a `VcenterVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `NotFound`, `RuntimeFault`.
-pub async fn list_tags_attached_to_v_storage_object(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-) -> Result<Vec<VslmTagEntry>, Error> {
+pub async fn list_tags_attached_to_v_storage_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID) -> Result<Vec<VslmTagEntry>, Error> {
     let mut e = Encoder::request("ListTagsAttachedToVStorageObject", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), false).await?.returnval_list()
 }
 
 /// Calls `ReconcileDatastoreInventory_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -15945,39 +9559,21 @@ pub async fn list_tags_attached_to_v_storage_object(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn reconcile_datastore_inventory_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-    deep_cleansing: Option<bool>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reconcile_datastore_inventory_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference, deep_cleansing: Option<bool>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconcileDatastoreInventory_Task", this, client.version());
     e.param("datastore", datastore);
     e.param_opt("deepCleansing", deep_cleansing.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `ScheduleReconcileDatastoreInventory` on a `VcenterVStorageObjectManager` (since 6.5).
 ///
 /// Declared faults: `InvalidDatastore`, `NotFound`, `RuntimeFault`.
-pub async fn schedule_reconcile_datastore_inventory(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    datastore: &ManagedObjectReference,
-    deep_cleansing: Option<bool>,
-) -> Result<(), Error> {
-    let mut e = Encoder::request(
-        "ScheduleReconcileDatastoreInventory",
-        this,
-        client.version(),
-    );
+pub async fn schedule_reconcile_datastore_inventory(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference, deep_cleansing: Option<bool>) -> Result<(), Error> {
+    let mut e = Encoder::request("ScheduleReconcileDatastoreInventory", this, client.version());
     e.param("datastore", datastore);
     e.param_opt("deepCleansing", deep_cleansing.as_ref());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `VStorageObjectCreateSnapshot_Task` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -15985,20 +9581,12 @@ pub async fn schedule_reconcile_datastore_inventory(
 /// Returns a `Task`; its `info.result` is a `ID`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn v_storage_object_create_snapshot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    description: &str,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn v_storage_object_create_snapshot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, description: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("VStorageObjectCreateSnapshot_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("description", description);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DeleteSnapshot_Task` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -16006,37 +9594,22 @@ pub async fn v_storage_object_create_snapshot_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn delete_snapshot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: &ID,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn delete_snapshot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: &ID) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DeleteSnapshot_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveSnapshotInfo` on a `VcenterVStorageObjectManager` (since 6.7).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn retrieve_snapshot_info(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-) -> Result<VStorageObjectSnapshotInfo, Error> {
+pub async fn retrieve_snapshot_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference) -> Result<VStorageObjectSnapshotInfo, Error> {
     let mut e = Encoder::request("RetrieveSnapshotInfo", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `CreateDiskFromSnapshot_Task` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -16044,20 +9617,7 @@ pub async fn retrieve_snapshot_info(
 /// Returns a `Task`; its `info.result` is a `VStorageObject`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn create_disk_from_snapshot_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: &ID,
-    name: &str,
-    profile: &[AnyVirtualMachineProfileSpec],
-    crypto: Option<&AnyCryptoSpec>,
-    path: Option<&str>,
-    is_linked_clone: Option<bool>,
-    target_id: Option<&ID>,
-    target_datastore: Option<&ManagedObjectReference>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_disk_from_snapshot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: &ID, name: &str, profile: &[AnyVirtualMachineProfileSpec], crypto: Option<&AnyCryptoSpec>, path: Option<&str>, is_linked_clone: Option<bool>, target_id: Option<&ID>, target_datastore: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateDiskFromSnapshot_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
@@ -16069,9 +9629,7 @@ pub async fn create_disk_from_snapshot_task(
     e.param_opt("isLinkedClone", is_linked_clone.as_ref());
     e.param_opt("targetId", target_id);
     e.param_opt("targetDatastore", target_datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RevertVStorageObject_Task` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -16079,66 +9637,36 @@ pub async fn create_disk_from_snapshot_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn revert_v_storage_object_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: &ID,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn revert_v_storage_object_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: &ID) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RevertVStorageObject_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveSnapshotDetails` on a `VcenterVStorageObjectManager` (since 6.7).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn retrieve_snapshot_details(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: &ID,
-) -> Result<VStorageObjectSnapshotDetails, Error> {
+pub async fn retrieve_snapshot_details(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: &ID) -> Result<VStorageObjectSnapshotDetails, Error> {
     let mut e = Encoder::request("RetrieveSnapshotDetails", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `VstorageObjectVCenterQueryChangedDiskAreas` on a `VcenterVStorageObjectManager` (since 6.7).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `InvalidArgument`, `RuntimeFault`.
-pub async fn vstorage_object_v_center_query_changed_disk_areas(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    snapshot_id: &ID,
-    start_offset: i64,
-    change_id: &str,
-) -> Result<DiskChangeInfo, Error> {
-    let mut e = Encoder::request(
-        "VstorageObjectVCenterQueryChangedDiskAreas",
-        this,
-        client.version(),
-    );
+pub async fn vstorage_object_v_center_query_changed_disk_areas(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, snapshot_id: &ID, start_offset: i64, change_id: &str) -> Result<DiskChangeInfo, Error> {
+    let mut e = Encoder::request("VstorageObjectVCenterQueryChangedDiskAreas", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
     e.param("startOffset", &start_offset);
     e.param("changeId", change_id);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DeleteVStorageObjectEx_Task` on a `VcenterVStorageObjectManager` (since 7.0.2.0).
@@ -16146,18 +9674,11 @@ pub async fn vstorage_object_v_center_query_changed_disk_areas(
 /// Returns a `Task`; its `info.result` is a `vslmVClockInfo`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `NotFound`, `TaskInProgress`, `RuntimeFault`.
-pub async fn delete_v_storage_object_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn delete_v_storage_object_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DeleteVStorageObjectEx_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `VCenterUpdateVStorageObjectMetadataEx_Task` on a `VcenterVStorageObjectManager` (since 7.0.2.0).
@@ -16165,26 +9686,13 @@ pub async fn delete_v_storage_object_ex_task(
 /// Returns a `Task`; its `info.result` is a `VStorageObject`.
 ///
 /// Declared faults: `InvalidDatastore`, `InvalidState`, `NotFound`, `RuntimeFault`.
-pub async fn v_center_update_v_storage_object_metadata_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    id: &ID,
-    datastore: &ManagedObjectReference,
-    metadata: &[KeyValue],
-    delete_keys: &[String],
-) -> Result<ManagedObjectReference, Error> {
-    let mut e = Encoder::request(
-        "VCenterUpdateVStorageObjectMetadataEx_Task",
-        this,
-        client.version(),
-    );
+pub async fn v_center_update_v_storage_object_metadata_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID, datastore: &ManagedObjectReference, metadata: &[KeyValue], delete_keys: &[String]) -> Result<ManagedObjectReference, Error> {
+    let mut e = Encoder::request("VCenterUpdateVStorageObjectMetadataEx_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("metadata", metadata);
     e.param_list("deleteKeys", delete_keys);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `SetVirtualDiskUuidEx_Task` on a `VcenterVStorageObjectManager` (since 8.0.3.0).
@@ -16192,37 +9700,22 @@ pub async fn v_center_update_v_storage_object_metadata_ex_task(
 /// Returns a `Task`; its `info.result` is a `void`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn set_virtual_disk_uuid_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-    uuid: Option<&str>,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn set_virtual_disk_uuid_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>, uuid: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("SetVirtualDiskUuidEx_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
     e.param_opt("uuid", uuid);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `QueryVirtualDiskUuidEx` on a `VcenterVStorageObjectManager` (since 8.0.3.0).
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `RuntimeFault`.
-pub async fn query_virtual_disk_uuid_ex(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    name: &str,
-    datacenter: Option<&ManagedObjectReference>,
-) -> Result<String, Error> {
+pub async fn query_virtual_disk_uuid_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str, datacenter: Option<&ManagedObjectReference>) -> Result<String, Error> {
     let mut e = Encoder::request("QueryVirtualDiskUuidEx", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), true).await?.returnval_req()
 }
 
 /// Calls `ReconcileDatastoreInventoryEx_Task` on a `VcenterVStorageObjectManager` (since 9.0.0.0).
@@ -16230,192 +9723,116 @@ pub async fn query_virtual_disk_uuid_ex(
 /// Returns a `Task`; its `info.result` is a `VStorageObjectReconcileResult`.
 ///
 /// Declared faults: `FileFault`, `InvalidDatastore`, `InvalidState`, `InvalidArgument`, `RuntimeFault`.
-pub async fn reconcile_datastore_inventory_ex_task(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &VStorageObjectReconcileSpec,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn reconcile_datastore_inventory_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VStorageObjectReconcileSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconcileDatastoreInventoryEx_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CreateFilter` on a `PropertyCollector` (since 2.5).
 ///
 /// Declared faults: `InvalidProperty`, `RuntimeFault`.
-pub async fn create_filter(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec: &PropertyFilterSpec,
-    partial_updates: bool,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_filter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &PropertyFilterSpec, partial_updates: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateFilter", this, client.version());
     e.param("spec", spec);
     e.param("partialUpdates", &partial_updates);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `RetrieveProperties` on a `PropertyCollector` (since 2.5).
 ///
 /// Declared faults: `InvalidProperty`, `RuntimeFault`.
-pub async fn retrieve_properties(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec_set: &[PropertyFilterSpec],
-) -> Result<Vec<ObjectContent>, Error> {
+pub async fn retrieve_properties(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec_set: &[PropertyFilterSpec]) -> Result<Vec<ObjectContent>, Error> {
     let mut e = Encoder::request("RetrieveProperties", this, client.version());
     e.param_list("specSet", spec_set);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_list()
+    invoke(client, e.finish_request(), true).await?.returnval_list()
 }
 
 /// Calls `CheckForUpdates` on a `PropertyCollector` (since 2.5).
 ///
 /// Declared faults: `InvalidCollectorVersion`, `RuntimeFault`.
-pub async fn check_for_updates(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    version: Option<&str>,
-) -> Result<Option<UpdateSet>, Error> {
+pub async fn check_for_updates(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, version: Option<&str>) -> Result<Option<UpdateSet>, Error> {
     let mut e = Encoder::request("CheckForUpdates", this, client.version());
     e.param_opt("version", version);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `WaitForUpdates` on a `PropertyCollector` (since 2.5).
 ///
 /// Declared faults: `InvalidCollectorVersion`, `RuntimeFault`.
-pub async fn wait_for_updates(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    version: Option<&str>,
-) -> Result<UpdateSet, Error> {
+pub async fn wait_for_updates(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, version: Option<&str>) -> Result<UpdateSet, Error> {
     let mut e = Encoder::request("WaitForUpdates", this, client.version());
     e.param_opt("version", version);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CancelWaitForUpdates` on a `PropertyCollector` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn cancel_wait_for_updates(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn cancel_wait_for_updates(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("CancelWaitForUpdates", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `WaitForUpdatesEx` on a `PropertyCollector` (since 2.5).
 ///
 /// Declared faults: `InvalidCollectorVersion`, `RuntimeFault`.
-pub async fn wait_for_updates_ex(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    version: Option<&str>,
-    options: Option<&WaitOptions>,
-) -> Result<Option<UpdateSet>, Error> {
+pub async fn wait_for_updates_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, version: Option<&str>, options: Option<&WaitOptions>) -> Result<Option<UpdateSet>, Error> {
     let mut e = Encoder::request("WaitForUpdatesEx", this, client.version());
     e.param_opt("version", version);
     e.param_opt("options", options);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), false).await?.returnval_opt()
 }
 
 /// Calls `RetrievePropertiesEx` on a `PropertyCollector` (since 2.5).
 ///
 /// Declared faults: `InvalidProperty`, `RuntimeFault`.
-pub async fn retrieve_properties_ex(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    spec_set: &[PropertyFilterSpec],
-    options: &RetrieveOptions,
-) -> Result<Option<RetrieveResult>, Error> {
+pub async fn retrieve_properties_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec_set: &[PropertyFilterSpec], options: &RetrieveOptions) -> Result<Option<RetrieveResult>, Error> {
     let mut e = Encoder::request("RetrievePropertiesEx", this, client.version());
     e.param_list("specSet", spec_set);
     e.param("options", options);
-    invoke(client, e.finish_request(), true)
-        .await?
-        .returnval_opt()
+    invoke(client, e.finish_request(), true).await?.returnval_opt()
 }
 
 /// Calls `ContinueRetrievePropertiesEx` on a `PropertyCollector` (since 2.5).
 ///
 /// Declared faults: `InvalidProperty`, `RuntimeFault`.
-pub async fn continue_retrieve_properties_ex(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    token: &str,
-) -> Result<RetrieveResult, Error> {
+pub async fn continue_retrieve_properties_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, token: &str) -> Result<RetrieveResult, Error> {
     let mut e = Encoder::request("ContinueRetrievePropertiesEx", this, client.version());
     e.param("token", token);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `CancelRetrievePropertiesEx` on a `PropertyCollector` (since 2.5).
 ///
 /// Declared faults: `InvalidProperty`, `RuntimeFault`.
-pub async fn cancel_retrieve_properties_ex(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-    token: &str,
-) -> Result<(), Error> {
+pub async fn cancel_retrieve_properties_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, token: &str) -> Result<(), Error> {
     let mut e = Encoder::request("CancelRetrievePropertiesEx", this, client.version());
     e.param("token", token);
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `CreatePropertyCollector` on a `PropertyCollector` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn create_property_collector(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<ManagedObjectReference, Error> {
+pub async fn create_property_collector(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("CreatePropertyCollector", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_req()
+    invoke(client, e.finish_request(), false).await?.returnval_req()
 }
 
 /// Calls `DestroyPropertyCollector` on a `PropertyCollector` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn destroy_property_collector(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn destroy_property_collector(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyPropertyCollector", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
 
 /// Calls `DestroyPropertyFilter` on a `PropertyFilter` (since 2.5).
 ///
 /// Declared faults: `RuntimeFault`.
-pub async fn destroy_property_filter(
-    client: &(impl Transport + ?Sized),
-    this: &ManagedObjectReference,
-) -> Result<(), Error> {
+pub async fn destroy_property_filter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyPropertyFilter", this, client.version());
-    invoke(client, e.finish_request(), false)
-        .await?
-        .returnval_unit()
+    invoke(client, e.finish_request(), false).await?.returnval_unit()
 }
+

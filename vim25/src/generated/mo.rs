@@ -3,10 +3,10 @@
 //! Managed objects with their properties (inherited ones included), as a property
 //! collector's `ObjectContent` fills them.
 #![allow(clippy::all, unused_imports)]
-use crate::mo_support::ManagedObject;
 use crate::types::*;
-use crate::xml::{AnyValue, DateTime, DecodeError, Decoder, Start};
 use crate::Version;
+use crate::xml::{AnyValue, DateTime, DecodeError, Decoder, Start};
+use crate::mo_support::ManagedObject;
 
 /// Managed object `Alarm` (since 2.5): the properties a property collector returned.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24,7 +24,7 @@ pub struct Alarm {
 }
 impl ManagedObject for Alarm {
     const TYPE_NAME: &'static str = "Alarm";
-    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "info"];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "info", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -34,12 +34,7 @@ impl ManagedObject for Alarm {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -64,7 +59,7 @@ pub struct AlarmManager {
 }
 impl ManagedObject for AlarmManager {
     const TYPE_NAME: &'static str = "AlarmManager";
-    const PROPERTIES: &'static [&'static str] = &["defaultExpression", "description"];
+    const PROPERTIES: &'static [&'static str] = &["defaultExpression", "description", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -74,12 +69,7 @@ impl ManagedObject for AlarmManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "defaultExpression" => d.prop_list(&mut self.default_expression, s)?,
             "description" => d.prop(&mut self.description, s)?,
@@ -105,7 +95,7 @@ pub struct AuthorizationManager {
 }
 impl ManagedObject for AuthorizationManager {
     const TYPE_NAME: &'static str = "AuthorizationManager";
-    const PROPERTIES: &'static [&'static str] = &["privilegeList", "roleList", "description"];
+    const PROPERTIES: &'static [&'static str] = &["privilegeList", "roleList", "description", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -115,12 +105,7 @@ impl ManagedObject for AuthorizationManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "privilegeList" => d.prop_list(&mut self.privilege_list, s)?,
             "roleList" => d.prop_list(&mut self.role_list, s)?,
@@ -151,12 +136,7 @@ impl ManagedObject for CertificateManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -240,42 +220,7 @@ pub struct ClusterComputeResource {
 }
 impl ManagedObject for ClusterComputeResource {
     const TYPE_NAME: &'static str = "ClusterComputeResource";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "resourcePool",
-        "host",
-        "datastore",
-        "network",
-        "summary",
-        "environmentBrowser",
-        "configurationEx",
-        "lifecycleManaged",
-        "configManagerEnabled",
-        "networkBootMode",
-        "configuration",
-        "recommendation",
-        "drsRecommendation",
-        "summaryEx",
-        "hciConfig",
-        "migrationHistory",
-        "actionHistory",
-        "drsFault",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "resourcePool", "host", "datastore", "network", "summary", "environmentBrowser", "configurationEx", "lifecycleManaged", "configManagerEnabled", "networkBootMode", "configuration", "recommendation", "drsRecommendation", "summaryEx", "hciConfig", "migrationHistory", "actionHistory", "drsFault", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -285,12 +230,7 @@ impl ManagedObject for ClusterComputeResource {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -350,8 +290,7 @@ pub struct ClusterEVCManager {
 }
 impl ManagedObject for ClusterEVCManager {
     const TYPE_NAME: &'static str = "ClusterEVCManager";
-    const PROPERTIES: &'static [&'static str] =
-        &["value", "availableField", "managedCluster", "evcState"];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "managedCluster", "evcState", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -361,12 +300,7 @@ impl ManagedObject for ClusterEVCManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -402,15 +336,7 @@ pub struct ClusterProfile {
 }
 impl ManagedObject for ClusterProfile {
     const TYPE_NAME: &'static str = "ClusterProfile";
-    const PROPERTIES: &'static [&'static str] = &[
-        "config",
-        "description",
-        "name",
-        "createdTime",
-        "modifiedTime",
-        "entity",
-        "complianceStatus",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["config", "description", "name", "createdTime", "modifiedTime", "entity", "complianceStatus", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -420,12 +346,7 @@ impl ManagedObject for ClusterProfile {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "config" => d.prop(&mut self.config, s)?,
             "description" => d.prop(&mut self.description, s)?,
@@ -452,7 +373,7 @@ pub struct ClusterProfileManager {
 }
 impl ManagedObject for ClusterProfileManager {
     const TYPE_NAME: &'static str = "ClusterProfileManager";
-    const PROPERTIES: &'static [&'static str] = &["profile"];
+    const PROPERTIES: &'static [&'static str] = &["profile", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -462,12 +383,7 @@ impl ManagedObject for ClusterProfileManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "profile" => d.prop_list(&mut self.profile, s)?,
             _ => return Ok(false),
@@ -538,34 +454,7 @@ pub struct ComputeResource {
 }
 impl ManagedObject for ComputeResource {
     const TYPE_NAME: &'static str = "ComputeResource";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "resourcePool",
-        "host",
-        "datastore",
-        "network",
-        "summary",
-        "environmentBrowser",
-        "configurationEx",
-        "lifecycleManaged",
-        "configManagerEnabled",
-        "networkBootMode",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "resourcePool", "host", "datastore", "network", "summary", "environmentBrowser", "configurationEx", "lifecycleManaged", "configManagerEnabled", "networkBootMode", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -575,12 +464,7 @@ impl ManagedObject for ComputeResource {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -632,7 +516,7 @@ pub struct ContainerView {
 }
 impl ManagedObject for ContainerView {
     const TYPE_NAME: &'static str = "ContainerView";
-    const PROPERTIES: &'static [&'static str] = &["view", "container", "type", "recursive"];
+    const PROPERTIES: &'static [&'static str] = &["view", "container", "type", "recursive", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -642,12 +526,7 @@ impl ManagedObject for ContainerView {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "view" => d.prop_list(&mut self.view, s)?,
             "container" => d.prop(&mut self.container, s)?,
@@ -671,7 +550,7 @@ pub struct CryptoManager {
 }
 impl ManagedObject for CryptoManager {
     const TYPE_NAME: &'static str = "CryptoManager";
-    const PROPERTIES: &'static [&'static str] = &["enabled"];
+    const PROPERTIES: &'static [&'static str] = &["enabled", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -681,12 +560,7 @@ impl ManagedObject for CryptoManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "enabled" => d.prop(&mut self.enabled, s)?,
             _ => return Ok(false),
@@ -707,7 +581,7 @@ pub struct CryptoManagerHost {
 }
 impl ManagedObject for CryptoManagerHost {
     const TYPE_NAME: &'static str = "CryptoManagerHost";
-    const PROPERTIES: &'static [&'static str] = &["enabled"];
+    const PROPERTIES: &'static [&'static str] = &["enabled", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -717,12 +591,7 @@ impl ManagedObject for CryptoManagerHost {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "enabled" => d.prop(&mut self.enabled, s)?,
             _ => return Ok(false),
@@ -743,7 +612,7 @@ pub struct CryptoManagerHostKMS {
 }
 impl ManagedObject for CryptoManagerHostKMS {
     const TYPE_NAME: &'static str = "CryptoManagerHostKMS";
-    const PROPERTIES: &'static [&'static str] = &["enabled"];
+    const PROPERTIES: &'static [&'static str] = &["enabled", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -753,12 +622,7 @@ impl ManagedObject for CryptoManagerHostKMS {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "enabled" => d.prop(&mut self.enabled, s)?,
             _ => return Ok(false),
@@ -781,7 +645,7 @@ pub struct CryptoManagerKmip {
 }
 impl ManagedObject for CryptoManagerKmip {
     const TYPE_NAME: &'static str = "CryptoManagerKmip";
-    const PROPERTIES: &'static [&'static str] = &["enabled", "kmipServers"];
+    const PROPERTIES: &'static [&'static str] = &["enabled", "kmipServers", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -791,12 +655,7 @@ impl ManagedObject for CryptoManagerKmip {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "enabled" => d.prop(&mut self.enabled, s)?,
             "kmipServers" => d.prop_list(&mut self.kmip_servers, s)?,
@@ -818,7 +677,7 @@ pub struct CustomFieldsManager {
 }
 impl ManagedObject for CustomFieldsManager {
     const TYPE_NAME: &'static str = "CustomFieldsManager";
-    const PROPERTIES: &'static [&'static str] = &["field"];
+    const PROPERTIES: &'static [&'static str] = &["field", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -828,12 +687,7 @@ impl ManagedObject for CustomFieldsManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "field" => d.prop_list(&mut self.field, s)?,
             _ => return Ok(false),
@@ -856,7 +710,7 @@ pub struct CustomizationSpecManager {
 }
 impl ManagedObject for CustomizationSpecManager {
     const TYPE_NAME: &'static str = "CustomizationSpecManager";
-    const PROPERTIES: &'static [&'static str] = &["info", "encryptionKey"];
+    const PROPERTIES: &'static [&'static str] = &["info", "encryptionKey", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -866,12 +720,7 @@ impl ManagedObject for CustomizationSpecManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "info" => d.prop_list(&mut self.info, s)?,
             "encryptionKey" => d.prop_list(&mut self.encryption_key, s)?,
@@ -937,31 +786,7 @@ pub struct Datacenter {
 }
 impl ManagedObject for Datacenter {
     const TYPE_NAME: &'static str = "Datacenter";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "vmFolder",
-        "hostFolder",
-        "datastoreFolder",
-        "networkFolder",
-        "datastore",
-        "network",
-        "configuration",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "vmFolder", "hostFolder", "datastoreFolder", "networkFolder", "datastore", "network", "configuration", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -971,12 +796,7 @@ impl ManagedObject for Datacenter {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -1063,31 +883,7 @@ pub struct Datastore {
 }
 impl ManagedObject for Datastore {
     const TYPE_NAME: &'static str = "Datastore";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "info",
-        "summary",
-        "host",
-        "vm",
-        "browser",
-        "capability",
-        "iormConfiguration",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "info", "summary", "host", "vm", "browser", "capability", "iormConfiguration", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -1097,12 +893,7 @@ impl ManagedObject for Datastore {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -1153,12 +944,7 @@ impl ManagedObject for DatastoreNamespaceManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -1184,12 +970,7 @@ impl ManagedObject for DiagnosticManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -1215,12 +996,7 @@ impl ManagedObject for DirectPathProfileManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -1280,30 +1056,7 @@ pub struct DistributedVirtualPortgroup {
 }
 impl ManagedObject for DistributedVirtualPortgroup {
     const TYPE_NAME: &'static str = "DistributedVirtualPortgroup";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "summary",
-        "host",
-        "vm",
-        "key",
-        "config",
-        "portKeys",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "summary", "host", "vm", "key", "config", "portKeys", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -1313,12 +1066,7 @@ impl ManagedObject for DistributedVirtualPortgroup {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -1404,31 +1152,7 @@ pub struct DistributedVirtualSwitch {
 }
 impl ManagedObject for DistributedVirtualSwitch {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitch";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "uuid",
-        "capability",
-        "summary",
-        "config",
-        "networkResourcePool",
-        "portgroup",
-        "runtime",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "uuid", "capability", "summary", "config", "networkResourcePool", "portgroup", "runtime", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -1438,12 +1162,7 @@ impl ManagedObject for DistributedVirtualSwitch {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -1494,12 +1213,7 @@ impl ManagedObject for DistributedVirtualSwitchManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -1517,7 +1231,7 @@ pub struct EnvironmentBrowser {
 }
 impl ManagedObject for EnvironmentBrowser {
     const TYPE_NAME: &'static str = "EnvironmentBrowser";
-    const PROPERTIES: &'static [&'static str] = &["datastoreBrowser"];
+    const PROPERTIES: &'static [&'static str] = &["datastoreBrowser", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -1527,12 +1241,7 @@ impl ManagedObject for EnvironmentBrowser {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "datastoreBrowser" => d.prop(&mut self.datastore_browser, s)?,
             _ => return Ok(false),
@@ -1557,7 +1266,7 @@ pub struct EventHistoryCollector {
 }
 impl ManagedObject for EventHistoryCollector {
     const TYPE_NAME: &'static str = "EventHistoryCollector";
-    const PROPERTIES: &'static [&'static str] = &["filter", "latestPage", "initialized"];
+    const PROPERTIES: &'static [&'static str] = &["filter", "latestPage", "initialized", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -1567,12 +1276,7 @@ impl ManagedObject for EventHistoryCollector {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "filter" => d.prop(&mut self.filter, s)?,
             "latestPage" => d.prop_list(&mut self.latest_page, s)?,
@@ -1599,7 +1303,7 @@ pub struct EventManager {
 }
 impl ManagedObject for EventManager {
     const TYPE_NAME: &'static str = "EventManager";
-    const PROPERTIES: &'static [&'static str] = &["description", "latestEvent", "maxCollector"];
+    const PROPERTIES: &'static [&'static str] = &["description", "latestEvent", "maxCollector", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -1609,12 +1313,7 @@ impl ManagedObject for EventManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "description" => d.prop(&mut self.description, s)?,
             "latestEvent" => d.prop(&mut self.latest_event, s)?,
@@ -1639,7 +1338,7 @@ pub struct ExtensibleManagedObject {
 }
 impl ManagedObject for ExtensibleManagedObject {
     const TYPE_NAME: &'static str = "ExtensibleManagedObject";
-    const PROPERTIES: &'static [&'static str] = &["value", "availableField"];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -1649,12 +1348,7 @@ impl ManagedObject for ExtensibleManagedObject {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -1676,7 +1370,7 @@ pub struct ExtensionManager {
 }
 impl ManagedObject for ExtensionManager {
     const TYPE_NAME: &'static str = "ExtensionManager";
-    const PROPERTIES: &'static [&'static str] = &["extensionList"];
+    const PROPERTIES: &'static [&'static str] = &["extensionList", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -1686,12 +1380,7 @@ impl ManagedObject for ExtensionManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "extensionList" => d.prop_list(&mut self.extension_list, s)?,
             _ => return Ok(false),
@@ -1712,7 +1401,7 @@ pub struct FailoverClusterConfigurator {
 }
 impl ManagedObject for FailoverClusterConfigurator {
     const TYPE_NAME: &'static str = "FailoverClusterConfigurator";
-    const PROPERTIES: &'static [&'static str] = &["disabledConfigureMethod"];
+    const PROPERTIES: &'static [&'static str] = &["disabledConfigureMethod", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -1722,12 +1411,7 @@ impl ManagedObject for FailoverClusterConfigurator {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "disabledConfigureMethod" => d.prop_list(&mut self.disabled_configure_method, s)?,
             _ => return Ok(false),
@@ -1748,7 +1432,7 @@ pub struct FailoverClusterManager {
 }
 impl ManagedObject for FailoverClusterManager {
     const TYPE_NAME: &'static str = "FailoverClusterManager";
-    const PROPERTIES: &'static [&'static str] = &["disabledClusterMethod"];
+    const PROPERTIES: &'static [&'static str] = &["disabledClusterMethod", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -1758,12 +1442,7 @@ impl ManagedObject for FailoverClusterManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "disabledClusterMethod" => d.prop_list(&mut self.disabled_cluster_method, s)?,
             _ => return Ok(false),
@@ -1792,12 +1471,7 @@ impl ManagedObject for FileManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -1853,28 +1527,7 @@ pub struct Folder {
 }
 impl ManagedObject for Folder {
     const TYPE_NAME: &'static str = "Folder";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "childType",
-        "childEntity",
-        "namespace",
-        "externallyManagedFolderInfo",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "childType", "childEntity", "namespace", "externallyManagedFolderInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -1884,12 +1537,7 @@ impl ManagedObject for Folder {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -1937,12 +1585,7 @@ impl ManagedObject for GuestAliasManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -1968,12 +1611,7 @@ impl ManagedObject for GuestAuthManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -1999,12 +1637,7 @@ impl ManagedObject for GuestFileManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -2030,13 +1663,7 @@ pub struct GuestOperationsManager {
 }
 impl ManagedObject for GuestOperationsManager {
     const TYPE_NAME: &'static str = "GuestOperationsManager";
-    const PROPERTIES: &'static [&'static str] = &[
-        "authManager",
-        "fileManager",
-        "processManager",
-        "guestWindowsRegistryManager",
-        "aliasManager",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["authManager", "fileManager", "processManager", "guestWindowsRegistryManager", "aliasManager", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2046,12 +1673,7 @@ impl ManagedObject for GuestOperationsManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "authManager" => d.prop(&mut self.auth_manager, s)?,
             "fileManager" => d.prop(&mut self.file_manager, s)?,
@@ -2084,12 +1706,7 @@ impl ManagedObject for GuestProcessManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -2115,12 +1732,7 @@ impl ManagedObject for GuestWindowsRegistryManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -2146,12 +1758,7 @@ impl ManagedObject for HealthUpdateManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -2169,7 +1776,7 @@ pub struct HistoryCollector {
 }
 impl ManagedObject for HistoryCollector {
     const TYPE_NAME: &'static str = "HistoryCollector";
-    const PROPERTIES: &'static [&'static str] = &["filter"];
+    const PROPERTIES: &'static [&'static str] = &["filter", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2179,12 +1786,7 @@ impl ManagedObject for HistoryCollector {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "filter" => d.prop(&mut self.filter, s)?,
             _ => return Ok(false),
@@ -2205,7 +1807,7 @@ pub struct HostAccessManager {
 }
 impl ManagedObject for HostAccessManager {
     const TYPE_NAME: &'static str = "HostAccessManager";
-    const PROPERTIES: &'static [&'static str] = &["lockdownMode"];
+    const PROPERTIES: &'static [&'static str] = &["lockdownMode", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2215,12 +1817,7 @@ impl ManagedObject for HostAccessManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "lockdownMode" => d.prop(&mut self.lockdown_mode, s)?,
             _ => return Ok(false),
@@ -2241,7 +1838,7 @@ pub struct HostActiveDirectoryAuthentication {
 }
 impl ManagedObject for HostActiveDirectoryAuthentication {
     const TYPE_NAME: &'static str = "HostActiveDirectoryAuthentication";
-    const PROPERTIES: &'static [&'static str] = &["info"];
+    const PROPERTIES: &'static [&'static str] = &["info", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2251,12 +1848,7 @@ impl ManagedObject for HostActiveDirectoryAuthentication {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "info" => d.prop(&mut self.info, s)?,
             _ => return Ok(false),
@@ -2279,7 +1871,7 @@ pub struct HostAssignableHardwareManager {
 }
 impl ManagedObject for HostAssignableHardwareManager {
     const TYPE_NAME: &'static str = "HostAssignableHardwareManager";
-    const PROPERTIES: &'static [&'static str] = &["binding", "config"];
+    const PROPERTIES: &'static [&'static str] = &["binding", "config", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2289,12 +1881,7 @@ impl ManagedObject for HostAssignableHardwareManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "binding" => d.prop_list(&mut self.binding, s)?,
             "config" => d.prop(&mut self.config, s)?,
@@ -2318,7 +1905,7 @@ pub struct HostAuthenticationManager {
 }
 impl ManagedObject for HostAuthenticationManager {
     const TYPE_NAME: &'static str = "HostAuthenticationManager";
-    const PROPERTIES: &'static [&'static str] = &["info", "supportedStore"];
+    const PROPERTIES: &'static [&'static str] = &["info", "supportedStore", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2328,12 +1915,7 @@ impl ManagedObject for HostAuthenticationManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "info" => d.prop(&mut self.info, s)?,
             "supportedStore" => d.prop_list(&mut self.supported_store, s)?,
@@ -2355,7 +1937,7 @@ pub struct HostAuthenticationStore {
 }
 impl ManagedObject for HostAuthenticationStore {
     const TYPE_NAME: &'static str = "HostAuthenticationStore";
-    const PROPERTIES: &'static [&'static str] = &["info"];
+    const PROPERTIES: &'static [&'static str] = &["info", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2365,12 +1947,7 @@ impl ManagedObject for HostAuthenticationStore {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "info" => d.prop(&mut self.info, s)?,
             _ => return Ok(false),
@@ -2391,7 +1968,7 @@ pub struct HostAutoStartManager {
 }
 impl ManagedObject for HostAutoStartManager {
     const TYPE_NAME: &'static str = "HostAutoStartManager";
-    const PROPERTIES: &'static [&'static str] = &["config"];
+    const PROPERTIES: &'static [&'static str] = &["config", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2401,12 +1978,7 @@ impl ManagedObject for HostAutoStartManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "config" => d.prop(&mut self.config, s)?,
             _ => return Ok(false),
@@ -2435,12 +2007,7 @@ impl ManagedObject for HostBootDeviceSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -2458,7 +2025,7 @@ pub struct HostCacheConfigurationManager {
 }
 impl ManagedObject for HostCacheConfigurationManager {
     const TYPE_NAME: &'static str = "HostCacheConfigurationManager";
-    const PROPERTIES: &'static [&'static str] = &["cacheConfigurationInfo"];
+    const PROPERTIES: &'static [&'static str] = &["cacheConfigurationInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2468,12 +2035,7 @@ impl ManagedObject for HostCacheConfigurationManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "cacheConfigurationInfo" => d.prop_list(&mut self.cache_configuration_info, s)?,
             _ => return Ok(false),
@@ -2494,7 +2056,7 @@ pub struct HostCertificateManager {
 }
 impl ManagedObject for HostCertificateManager {
     const TYPE_NAME: &'static str = "HostCertificateManager";
-    const PROPERTIES: &'static [&'static str] = &["certificateInfo"];
+    const PROPERTIES: &'static [&'static str] = &["certificateInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2504,12 +2066,7 @@ impl ManagedObject for HostCertificateManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "certificateInfo" => d.prop(&mut self.certificate_info, s)?,
             _ => return Ok(false),
@@ -2536,12 +2093,7 @@ pub struct HostCpuSchedulerSystem {
 }
 impl ManagedObject for HostCpuSchedulerSystem {
     const TYPE_NAME: &'static str = "HostCpuSchedulerSystem";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "cpuSchedulerInfo",
-        "hyperthreadInfo",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "cpuSchedulerInfo", "hyperthreadInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2551,12 +2103,7 @@ impl ManagedObject for HostCpuSchedulerSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -2582,7 +2129,7 @@ pub struct HostDatastoreBrowser {
 }
 impl ManagedObject for HostDatastoreBrowser {
     const TYPE_NAME: &'static str = "HostDatastoreBrowser";
-    const PROPERTIES: &'static [&'static str] = &["datastore", "supportedType"];
+    const PROPERTIES: &'static [&'static str] = &["datastore", "supportedType", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2592,12 +2139,7 @@ impl ManagedObject for HostDatastoreBrowser {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "datastore" => d.prop_list(&mut self.datastore, s)?,
             "supportedType" => d.prop_list(&mut self.supported_type, s)?,
@@ -2621,7 +2163,7 @@ pub struct HostDatastoreSystem {
 }
 impl ManagedObject for HostDatastoreSystem {
     const TYPE_NAME: &'static str = "HostDatastoreSystem";
-    const PROPERTIES: &'static [&'static str] = &["datastore", "capabilities"];
+    const PROPERTIES: &'static [&'static str] = &["datastore", "capabilities", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2631,12 +2173,7 @@ impl ManagedObject for HostDatastoreSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "datastore" => d.prop_list(&mut self.datastore, s)?,
             "capabilities" => d.prop(&mut self.capabilities, s)?,
@@ -2658,7 +2195,7 @@ pub struct HostDateTimeSystem {
 }
 impl ManagedObject for HostDateTimeSystem {
     const TYPE_NAME: &'static str = "HostDateTimeSystem";
-    const PROPERTIES: &'static [&'static str] = &["dateTimeInfo"];
+    const PROPERTIES: &'static [&'static str] = &["dateTimeInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2668,12 +2205,7 @@ impl ManagedObject for HostDateTimeSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "dateTimeInfo" => d.prop(&mut self.date_time_info, s)?,
             _ => return Ok(false),
@@ -2694,7 +2226,7 @@ pub struct HostDiagnosticSystem {
 }
 impl ManagedObject for HostDiagnosticSystem {
     const TYPE_NAME: &'static str = "HostDiagnosticSystem";
-    const PROPERTIES: &'static [&'static str] = &["activePartition"];
+    const PROPERTIES: &'static [&'static str] = &["activePartition", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2704,12 +2236,7 @@ impl ManagedObject for HostDiagnosticSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "activePartition" => d.prop(&mut self.active_partition, s)?,
             _ => return Ok(false),
@@ -2730,7 +2257,7 @@ pub struct HostDirectoryStore {
 }
 impl ManagedObject for HostDirectoryStore {
     const TYPE_NAME: &'static str = "HostDirectoryStore";
-    const PROPERTIES: &'static [&'static str] = &["info"];
+    const PROPERTIES: &'static [&'static str] = &["info", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2740,12 +2267,7 @@ impl ManagedObject for HostDirectoryStore {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "info" => d.prop(&mut self.info, s)?,
             _ => return Ok(false),
@@ -2766,7 +2288,7 @@ pub struct HostEsxAgentHostManager {
 }
 impl ManagedObject for HostEsxAgentHostManager {
     const TYPE_NAME: &'static str = "HostEsxAgentHostManager";
-    const PROPERTIES: &'static [&'static str] = &["configInfo"];
+    const PROPERTIES: &'static [&'static str] = &["configInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2776,12 +2298,7 @@ impl ManagedObject for HostEsxAgentHostManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "configInfo" => d.prop(&mut self.config_info, s)?,
             _ => return Ok(false),
@@ -2806,7 +2323,7 @@ pub struct HostFirewallSystem {
 }
 impl ManagedObject for HostFirewallSystem {
     const TYPE_NAME: &'static str = "HostFirewallSystem";
-    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "firewallInfo"];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "firewallInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2816,12 +2333,7 @@ impl ManagedObject for HostFirewallSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -2852,12 +2364,7 @@ impl ManagedObject for HostFirmwareSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -2885,14 +2392,7 @@ pub struct HostGraphicsManager {
 }
 impl ManagedObject for HostGraphicsManager {
     const TYPE_NAME: &'static str = "HostGraphicsManager";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "graphicsInfo",
-        "graphicsConfig",
-        "sharedPassthruGpuTypes",
-        "sharedGpuCapabilities",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "graphicsInfo", "graphicsConfig", "sharedPassthruGpuTypes", "sharedGpuCapabilities", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2902,12 +2402,7 @@ impl ManagedObject for HostGraphicsManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -2933,7 +2428,7 @@ pub struct HostHealthStatusSystem {
 }
 impl ManagedObject for HostHealthStatusSystem {
     const TYPE_NAME: &'static str = "HostHealthStatusSystem";
-    const PROPERTIES: &'static [&'static str] = &["runtime"];
+    const PROPERTIES: &'static [&'static str] = &["runtime", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -2943,12 +2438,7 @@ impl ManagedObject for HostHealthStatusSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "runtime" => d.prop(&mut self.runtime, s)?,
             _ => return Ok(false),
@@ -2977,12 +2467,7 @@ impl ManagedObject for HostImageConfigManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -3008,12 +2493,7 @@ impl ManagedObject for HostKernelModuleSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -3039,12 +2519,7 @@ impl ManagedObject for HostLocalAccountManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -3062,7 +2537,7 @@ pub struct HostLocalAuthentication {
 }
 impl ManagedObject for HostLocalAuthentication {
     const TYPE_NAME: &'static str = "HostLocalAuthentication";
-    const PROPERTIES: &'static [&'static str] = &["info"];
+    const PROPERTIES: &'static [&'static str] = &["info", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3072,12 +2547,7 @@ impl ManagedObject for HostLocalAuthentication {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "info" => d.prop(&mut self.info, s)?,
             _ => return Ok(false),
@@ -3104,12 +2574,7 @@ pub struct HostMemorySystem {
 }
 impl ManagedObject for HostMemorySystem {
     const TYPE_NAME: &'static str = "HostMemorySystem";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "consoleReservationInfo",
-        "virtualMachineReservationInfo",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "consoleReservationInfo", "virtualMachineReservationInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3119,19 +2584,12 @@ impl ManagedObject for HostMemorySystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
             "consoleReservationInfo" => d.prop(&mut self.console_reservation_info, s)?,
-            "virtualMachineReservationInfo" => {
-                d.prop(&mut self.virtual_machine_reservation_info, s)?
-            }
+            "virtualMachineReservationInfo" => d.prop(&mut self.virtual_machine_reservation_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3166,17 +2624,7 @@ pub struct HostNetworkSystem {
 }
 impl ManagedObject for HostNetworkSystem {
     const TYPE_NAME: &'static str = "HostNetworkSystem";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "capabilities",
-        "networkInfo",
-        "offloadCapabilities",
-        "networkConfig",
-        "dnsConfig",
-        "ipRouteConfig",
-        "consoleIpRouteConfig",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "capabilities", "networkInfo", "offloadCapabilities", "networkConfig", "dnsConfig", "ipRouteConfig", "consoleIpRouteConfig", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3186,12 +2634,7 @@ impl ManagedObject for HostNetworkSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -3220,7 +2663,7 @@ pub struct HostNvdimmSystem {
 }
 impl ManagedObject for HostNvdimmSystem {
     const TYPE_NAME: &'static str = "HostNvdimmSystem";
-    const PROPERTIES: &'static [&'static str] = &["nvdimmSystemInfo"];
+    const PROPERTIES: &'static [&'static str] = &["nvdimmSystemInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3230,12 +2673,7 @@ impl ManagedObject for HostNvdimmSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "nvdimmSystemInfo" => d.prop(&mut self.nvdimm_system_info, s)?,
             _ => return Ok(false),
@@ -3264,12 +2702,7 @@ impl ManagedObject for HostPatchManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -3293,12 +2726,7 @@ pub struct HostPciPassthruSystem {
 }
 impl ManagedObject for HostPciPassthruSystem {
     const TYPE_NAME: &'static str = "HostPciPassthruSystem";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "pciPassthruInfo",
-        "sriovDevicePoolInfo",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "pciPassthruInfo", "sriovDevicePoolInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3308,12 +2736,7 @@ impl ManagedObject for HostPciPassthruSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -3339,7 +2762,7 @@ pub struct HostPowerSystem {
 }
 impl ManagedObject for HostPowerSystem {
     const TYPE_NAME: &'static str = "HostPowerSystem";
-    const PROPERTIES: &'static [&'static str] = &["capability", "info"];
+    const PROPERTIES: &'static [&'static str] = &["capability", "info", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3349,12 +2772,7 @@ impl ManagedObject for HostPowerSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "capability" => d.prop(&mut self.capability, s)?,
             "info" => d.prop(&mut self.info, s)?,
@@ -3398,20 +2816,7 @@ pub struct HostProfile {
 }
 impl ManagedObject for HostProfile {
     const TYPE_NAME: &'static str = "HostProfile";
-    const PROPERTIES: &'static [&'static str] = &[
-        "config",
-        "description",
-        "name",
-        "createdTime",
-        "modifiedTime",
-        "entity",
-        "complianceStatus",
-        "validationState",
-        "validationStateUpdateTime",
-        "validationFailureInfo",
-        "complianceCheckTime",
-        "referenceHost",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["config", "description", "name", "createdTime", "modifiedTime", "entity", "complianceStatus", "validationState", "validationStateUpdateTime", "validationFailureInfo", "complianceCheckTime", "referenceHost", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3421,12 +2826,7 @@ impl ManagedObject for HostProfile {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "config" => d.prop(&mut self.config, s)?,
             "description" => d.prop(&mut self.description, s)?,
@@ -3458,7 +2858,7 @@ pub struct HostProfileManager {
 }
 impl ManagedObject for HostProfileManager {
     const TYPE_NAME: &'static str = "HostProfileManager";
-    const PROPERTIES: &'static [&'static str] = &["profile"];
+    const PROPERTIES: &'static [&'static str] = &["profile", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3468,12 +2868,7 @@ impl ManagedObject for HostProfileManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "profile" => d.prop_list(&mut self.profile, s)?,
             _ => return Ok(false),
@@ -3498,7 +2893,7 @@ pub struct HostServiceSystem {
 }
 impl ManagedObject for HostServiceSystem {
     const TYPE_NAME: &'static str = "HostServiceSystem";
-    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "serviceInfo"];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "serviceInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3508,12 +2903,7 @@ impl ManagedObject for HostServiceSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -3538,7 +2928,7 @@ pub struct HostSnmpSystem {
 }
 impl ManagedObject for HostSnmpSystem {
     const TYPE_NAME: &'static str = "HostSnmpSystem";
-    const PROPERTIES: &'static [&'static str] = &["configuration", "limits"];
+    const PROPERTIES: &'static [&'static str] = &["configuration", "limits", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3548,12 +2938,7 @@ impl ManagedObject for HostSnmpSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "configuration" => d.prop(&mut self.configuration, s)?,
             "limits" => d.prop(&mut self.limits, s)?,
@@ -3583,12 +2968,7 @@ impl ManagedObject for HostSpecificationManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -3616,14 +2996,7 @@ pub struct HostStorageSystem {
 }
 impl ManagedObject for HostStorageSystem {
     const TYPE_NAME: &'static str = "HostStorageSystem";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "storageDeviceInfo",
-        "fileSystemVolumeInfo",
-        "systemFile",
-        "multipathStateInfo",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "storageDeviceInfo", "fileSystemVolumeInfo", "systemFile", "multipathStateInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3633,12 +3006,7 @@ impl ManagedObject for HostStorageSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -3732,43 +3100,7 @@ pub struct HostSystem {
 }
 impl ManagedObject for HostSystem {
     const TYPE_NAME: &'static str = "HostSystem";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "runtime",
-        "summary",
-        "hardware",
-        "capability",
-        "licensableResource",
-        "remediationState",
-        "precheckRemediationResult",
-        "remediationResult",
-        "complianceCheckState",
-        "complianceCheckResult",
-        "configManager",
-        "config",
-        "vm",
-        "datastore",
-        "network",
-        "datastoreBrowser",
-        "systemResources",
-        "answerFileValidationState",
-        "answerFileValidationResult",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "runtime", "summary", "hardware", "capability", "licensableResource", "remediationState", "precheckRemediationResult", "remediationResult", "complianceCheckState", "complianceCheckResult", "configManager", "config", "vm", "datastore", "network", "datastoreBrowser", "systemResources", "answerFileValidationState", "answerFileValidationResult", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3778,12 +3110,7 @@ impl ManagedObject for HostSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -3838,7 +3165,7 @@ pub struct HostVFlashManager {
 }
 impl ManagedObject for HostVFlashManager {
     const TYPE_NAME: &'static str = "HostVFlashManager";
-    const PROPERTIES: &'static [&'static str] = &["vFlashConfigInfo"];
+    const PROPERTIES: &'static [&'static str] = &["vFlashConfigInfo", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3848,12 +3175,7 @@ impl ManagedObject for HostVFlashManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "vFlashConfigInfo" => d.prop(&mut self.v_flash_config_info, s)?,
             _ => return Ok(false),
@@ -3880,8 +3202,7 @@ pub struct HostVMotionSystem {
 }
 impl ManagedObject for HostVMotionSystem {
     const TYPE_NAME: &'static str = "HostVMotionSystem";
-    const PROPERTIES: &'static [&'static str] =
-        &["value", "availableField", "netConfig", "ipConfig"];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "netConfig", "ipConfig", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3891,12 +3212,7 @@ impl ManagedObject for HostVMotionSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -3928,12 +3244,7 @@ impl ManagedObject for HostVStorageObjectManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -3955,7 +3266,7 @@ pub struct HostVirtualNicManager {
 }
 impl ManagedObject for HostVirtualNicManager {
     const TYPE_NAME: &'static str = "HostVirtualNicManager";
-    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "info"];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "info", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -3965,12 +3276,7 @@ impl ManagedObject for HostVirtualNicManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -4001,12 +3307,7 @@ impl ManagedObject for HostVsanInternalSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -4024,7 +3325,7 @@ pub struct HostVsanSystem {
 }
 impl ManagedObject for HostVsanSystem {
     const TYPE_NAME: &'static str = "HostVsanSystem";
-    const PROPERTIES: &'static [&'static str] = &["config"];
+    const PROPERTIES: &'static [&'static str] = &["config", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4034,12 +3335,7 @@ impl ManagedObject for HostVsanSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "config" => d.prop(&mut self.config, s)?,
             _ => return Ok(false),
@@ -4072,15 +3368,7 @@ pub struct HttpNfcLease {
 }
 impl ManagedObject for HttpNfcLease {
     const TYPE_NAME: &'static str = "HttpNfcLease";
-    const PROPERTIES: &'static [&'static str] = &[
-        "initializeProgress",
-        "transferProgress",
-        "mode",
-        "capabilities",
-        "info",
-        "state",
-        "error",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["initializeProgress", "transferProgress", "mode", "capabilities", "info", "state", "error", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4090,12 +3378,7 @@ impl ManagedObject for HttpNfcLease {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "initializeProgress" => d.prop(&mut self.initialize_progress, s)?,
             "transferProgress" => d.prop(&mut self.transfer_progress, s)?,
@@ -4122,7 +3405,7 @@ pub struct InventoryView {
 }
 impl ManagedObject for InventoryView {
     const TYPE_NAME: &'static str = "InventoryView";
-    const PROPERTIES: &'static [&'static str] = &["view"];
+    const PROPERTIES: &'static [&'static str] = &["view", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4132,12 +3415,7 @@ impl ManagedObject for InventoryView {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "view" => d.prop_list(&mut self.view, s)?,
             _ => return Ok(false),
@@ -4166,12 +3444,7 @@ impl ManagedObject for IoFilterManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -4197,12 +3470,7 @@ impl ManagedObject for IpPoolManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -4228,12 +3496,7 @@ impl ManagedObject for IscsiManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -4259,12 +3522,7 @@ impl ManagedObject for LicenseAssignmentManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -4296,16 +3554,7 @@ pub struct LicenseManager {
 }
 impl ManagedObject for LicenseManager {
     const TYPE_NAME: &'static str = "LicenseManager";
-    const PROPERTIES: &'static [&'static str] = &[
-        "source",
-        "sourceAvailable",
-        "diagnostics",
-        "featureInfo",
-        "licensedEdition",
-        "licenses",
-        "licenseAssignmentManager",
-        "evaluation",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["source", "sourceAvailable", "diagnostics", "featureInfo", "licensedEdition", "licenses", "licenseAssignmentManager", "evaluation", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4315,12 +3564,7 @@ impl ManagedObject for LicenseManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "source" => d.prop(&mut self.source, s)?,
             "sourceAvailable" => d.prop(&mut self.source_available, s)?,
@@ -4348,7 +3592,7 @@ pub struct ListView {
 }
 impl ManagedObject for ListView {
     const TYPE_NAME: &'static str = "ListView";
-    const PROPERTIES: &'static [&'static str] = &["view"];
+    const PROPERTIES: &'static [&'static str] = &["view", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4358,12 +3602,7 @@ impl ManagedObject for ListView {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "view" => d.prop_list(&mut self.view, s)?,
             _ => return Ok(false),
@@ -4384,7 +3623,7 @@ pub struct LocalizationManager {
 }
 impl ManagedObject for LocalizationManager {
     const TYPE_NAME: &'static str = "LocalizationManager";
-    const PROPERTIES: &'static [&'static str] = &["catalog"];
+    const PROPERTIES: &'static [&'static str] = &["catalog", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4394,12 +3633,7 @@ impl ManagedObject for LocalizationManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "catalog" => d.prop_list(&mut self.catalog, s)?,
             _ => return Ok(false),
@@ -4450,24 +3684,7 @@ pub struct ManagedEntity {
 }
 impl ManagedObject for ManagedEntity {
     const TYPE_NAME: &'static str = "ManagedEntity";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4477,12 +3694,7 @@ impl ManagedObject for ManagedEntity {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -4518,7 +3730,7 @@ pub struct ManagedObjectView {
 }
 impl ManagedObject for ManagedObjectView {
     const TYPE_NAME: &'static str = "ManagedObjectView";
-    const PROPERTIES: &'static [&'static str] = &["view"];
+    const PROPERTIES: &'static [&'static str] = &["view", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4528,12 +3740,7 @@ impl ManagedObject for ManagedObjectView {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "view" => d.prop_list(&mut self.view, s)?,
             _ => return Ok(false),
@@ -4562,12 +3769,7 @@ impl ManagedObject for MessageBusProxy {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -4621,27 +3823,7 @@ pub struct Network {
 }
 impl ManagedObject for Network {
     const TYPE_NAME: &'static str = "Network";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "summary",
-        "host",
-        "vm",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "summary", "host", "vm", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4651,12 +3833,7 @@ impl ManagedObject for Network {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -4735,29 +3912,7 @@ pub struct OpaqueNetwork {
 }
 impl ManagedObject for OpaqueNetwork {
     const TYPE_NAME: &'static str = "OpaqueNetwork";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "summary",
-        "host",
-        "vm",
-        "capability",
-        "extraConfig",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "summary", "host", "vm", "capability", "extraConfig", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4767,12 +3922,7 @@ impl ManagedObject for OpaqueNetwork {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -4815,7 +3965,7 @@ pub struct OptionManager {
 }
 impl ManagedObject for OptionManager {
     const TYPE_NAME: &'static str = "OptionManager";
-    const PROPERTIES: &'static [&'static str] = &["supportedOption", "setting"];
+    const PROPERTIES: &'static [&'static str] = &["supportedOption", "setting", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4825,12 +3975,7 @@ impl ManagedObject for OptionManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "supportedOption" => d.prop_list(&mut self.supported_option, s)?,
             "setting" => d.prop_list(&mut self.setting, s)?,
@@ -4860,12 +4005,7 @@ impl ManagedObject for OverheadMemoryManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -4885,7 +4025,7 @@ pub struct OvfManager {
 }
 impl ManagedObject for OvfManager {
     const TYPE_NAME: &'static str = "OvfManager";
-    const PROPERTIES: &'static [&'static str] = &["ovfImportOption", "ovfExportOption"];
+    const PROPERTIES: &'static [&'static str] = &["ovfImportOption", "ovfExportOption", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4895,12 +4035,7 @@ impl ManagedObject for OvfManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "ovfImportOption" => d.prop_list(&mut self.ovf_import_option, s)?,
             "ovfExportOption" => d.prop_list(&mut self.ovf_export_option, s)?,
@@ -4926,8 +4061,7 @@ pub struct PerformanceManager {
 }
 impl ManagedObject for PerformanceManager {
     const TYPE_NAME: &'static str = "PerformanceManager";
-    const PROPERTIES: &'static [&'static str] =
-        &["description", "historicalInterval", "perfCounter"];
+    const PROPERTIES: &'static [&'static str] = &["description", "historicalInterval", "perfCounter", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4937,12 +4071,7 @@ impl ManagedObject for PerformanceManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "description" => d.prop(&mut self.description, s)?,
             "historicalInterval" => d.prop_list(&mut self.historical_interval, s)?,
@@ -4977,15 +4106,7 @@ pub struct Profile {
 }
 impl ManagedObject for Profile {
     const TYPE_NAME: &'static str = "Profile";
-    const PROPERTIES: &'static [&'static str] = &[
-        "config",
-        "description",
-        "name",
-        "createdTime",
-        "modifiedTime",
-        "entity",
-        "complianceStatus",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["config", "description", "name", "createdTime", "modifiedTime", "entity", "complianceStatus", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -4995,12 +4116,7 @@ impl ManagedObject for Profile {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "config" => d.prop(&mut self.config, s)?,
             "description" => d.prop(&mut self.description, s)?,
@@ -5035,12 +4151,7 @@ impl ManagedObject for ProfileComplianceManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -5058,7 +4169,7 @@ pub struct ProfileManager {
 }
 impl ManagedObject for ProfileManager {
     const TYPE_NAME: &'static str = "ProfileManager";
-    const PROPERTIES: &'static [&'static str] = &["profile"];
+    const PROPERTIES: &'static [&'static str] = &["profile", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5068,12 +4179,7 @@ impl ManagedObject for ProfileManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "profile" => d.prop_list(&mut self.profile, s)?,
             _ => return Ok(false),
@@ -5094,7 +4200,7 @@ pub struct PropertyCollector {
 }
 impl ManagedObject for PropertyCollector {
     const TYPE_NAME: &'static str = "PropertyCollector";
-    const PROPERTIES: &'static [&'static str] = &["filter"];
+    const PROPERTIES: &'static [&'static str] = &["filter", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5104,12 +4210,7 @@ impl ManagedObject for PropertyCollector {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "filter" => d.prop_list(&mut self.filter, s)?,
             _ => return Ok(false),
@@ -5132,7 +4233,7 @@ pub struct PropertyFilter {
 }
 impl ManagedObject for PropertyFilter {
     const TYPE_NAME: &'static str = "PropertyFilter";
-    const PROPERTIES: &'static [&'static str] = &["spec", "partialUpdates"];
+    const PROPERTIES: &'static [&'static str] = &["spec", "partialUpdates", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5142,12 +4243,7 @@ impl ManagedObject for PropertyFilter {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "spec" => d.prop(&mut self.spec, s)?,
             "partialUpdates" => d.prop(&mut self.partial_updates, s)?,
@@ -5177,12 +4273,7 @@ impl ManagedObject for ResourcePlanningManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -5246,32 +4337,7 @@ pub struct ResourcePool {
 }
 impl ManagedObject for ResourcePool {
     const TYPE_NAME: &'static str = "ResourcePool";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "summary",
-        "runtime",
-        "owner",
-        "resourcePool",
-        "vm",
-        "config",
-        "namespace",
-        "childConfiguration",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "summary", "runtime", "owner", "resourcePool", "vm", "config", "namespace", "childConfiguration", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5281,12 +4347,7 @@ impl ManagedObject for ResourcePool {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -5334,7 +4395,7 @@ pub struct ScheduledTask {
 }
 impl ManagedObject for ScheduledTask {
     const TYPE_NAME: &'static str = "ScheduledTask";
-    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "info"];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "info", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5344,12 +4405,7 @@ impl ManagedObject for ScheduledTask {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -5374,7 +4430,7 @@ pub struct ScheduledTaskManager {
 }
 impl ManagedObject for ScheduledTaskManager {
     const TYPE_NAME: &'static str = "ScheduledTaskManager";
-    const PROPERTIES: &'static [&'static str] = &["scheduledTask", "description"];
+    const PROPERTIES: &'static [&'static str] = &["scheduledTask", "description", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5384,12 +4440,7 @@ impl ManagedObject for ScheduledTaskManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "scheduledTask" => d.prop_list(&mut self.scheduled_task, s)?,
             "description" => d.prop(&mut self.description, s)?,
@@ -5419,12 +4470,7 @@ impl ManagedObject for SearchIndex {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -5446,7 +4492,7 @@ pub struct ServiceInstance {
 }
 impl ManagedObject for ServiceInstance {
     const TYPE_NAME: &'static str = "ServiceInstance";
-    const PROPERTIES: &'static [&'static str] = &["serverClock", "capability", "content"];
+    const PROPERTIES: &'static [&'static str] = &["serverClock", "capability", "content", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5456,12 +4502,7 @@ impl ManagedObject for ServiceInstance {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "serverClock" => d.prop(&mut self.server_clock, s)?,
             "capability" => d.prop(&mut self.capability, s)?,
@@ -5484,7 +4525,7 @@ pub struct ServiceManager {
 }
 impl ManagedObject for ServiceManager {
     const TYPE_NAME: &'static str = "ServiceManager";
-    const PROPERTIES: &'static [&'static str] = &["service"];
+    const PROPERTIES: &'static [&'static str] = &["service", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5494,12 +4535,7 @@ impl ManagedObject for ServiceManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "service" => d.prop_list(&mut self.service, s)?,
             _ => return Ok(false),
@@ -5530,14 +4566,7 @@ pub struct SessionManager {
 }
 impl ManagedObject for SessionManager {
     const TYPE_NAME: &'static str = "SessionManager";
-    const PROPERTIES: &'static [&'static str] = &[
-        "sessionList",
-        "currentSession",
-        "message",
-        "messageLocaleList",
-        "supportedLocaleList",
-        "defaultLocale",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["sessionList", "currentSession", "message", "messageLocaleList", "supportedLocaleList", "defaultLocale", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5547,12 +4576,7 @@ impl ManagedObject for SessionManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "sessionList" => d.prop_list(&mut self.session_list, s)?,
             "currentSession" => d.prop(&mut self.current_session, s)?,
@@ -5580,7 +4604,7 @@ pub struct SimpleCommand {
 }
 impl ManagedObject for SimpleCommand {
     const TYPE_NAME: &'static str = "SimpleCommand";
-    const PROPERTIES: &'static [&'static str] = &["encodingType", "entity"];
+    const PROPERTIES: &'static [&'static str] = &["encodingType", "entity", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5590,12 +4614,7 @@ impl ManagedObject for SimpleCommand {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "encodingType" => d.prop(&mut self.encoding_type, s)?,
             "entity" => d.prop(&mut self.entity, s)?,
@@ -5625,12 +4644,7 @@ impl ManagedObject for SiteInfoManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -5690,30 +4704,7 @@ pub struct StoragePod {
 }
 impl ManagedObject for StoragePod {
     const TYPE_NAME: &'static str = "StoragePod";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "childType",
-        "childEntity",
-        "namespace",
-        "externallyManagedFolderInfo",
-        "summary",
-        "podStorageDrsEntry",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "childType", "childEntity", "namespace", "externallyManagedFolderInfo", "summary", "podStorageDrsEntry", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5723,12 +4714,7 @@ impl ManagedObject for StoragePod {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -5778,12 +4764,7 @@ impl ManagedObject for StorageQueryManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -5809,12 +4790,7 @@ impl ManagedObject for StorageResourceManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -5836,7 +4812,7 @@ pub struct Task {
 }
 impl ManagedObject for Task {
     const TYPE_NAME: &'static str = "Task";
-    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "info"];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "info", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5846,12 +4822,7 @@ impl ManagedObject for Task {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -5876,7 +4847,7 @@ pub struct TaskHistoryCollector {
 }
 impl ManagedObject for TaskHistoryCollector {
     const TYPE_NAME: &'static str = "TaskHistoryCollector";
-    const PROPERTIES: &'static [&'static str] = &["filter", "latestPage"];
+    const PROPERTIES: &'static [&'static str] = &["filter", "latestPage", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5886,12 +4857,7 @@ impl ManagedObject for TaskHistoryCollector {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "filter" => d.prop(&mut self.filter, s)?,
             "latestPage" => d.prop_list(&mut self.latest_page, s)?,
@@ -5917,7 +4883,7 @@ pub struct TaskManager {
 }
 impl ManagedObject for TaskManager {
     const TYPE_NAME: &'static str = "TaskManager";
-    const PROPERTIES: &'static [&'static str] = &["recentTask", "description", "maxCollector"];
+    const PROPERTIES: &'static [&'static str] = &["recentTask", "description", "maxCollector", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -5927,12 +4893,7 @@ impl ManagedObject for TaskManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
             "description" => d.prop(&mut self.description, s)?,
@@ -5963,12 +4924,7 @@ impl ManagedObject for TenantTenantManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -6018,25 +4974,7 @@ pub struct TransitGateway {
 }
 impl ManagedObject for TransitGateway {
     const TYPE_NAME: &'static str = "TransitGateway";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "config",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "config", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -6046,12 +4984,7 @@ impl ManagedObject for TransitGateway {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -6088,7 +5021,7 @@ pub struct UserDirectory {
 }
 impl ManagedObject for UserDirectory {
     const TYPE_NAME: &'static str = "UserDirectory";
-    const PROPERTIES: &'static [&'static str] = &["domainList"];
+    const PROPERTIES: &'static [&'static str] = &["domainList", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -6098,12 +5031,7 @@ impl ManagedObject for UserDirectory {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "domainList" => d.prop_list(&mut self.domain_list, s)?,
             _ => return Ok(false),
@@ -6132,12 +5060,7 @@ impl ManagedObject for VStorageObjectManagerBase {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -6163,12 +5086,7 @@ impl ManagedObject for VcenterVStorageObjectManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -6194,12 +5112,7 @@ impl ManagedObject for View {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -6217,7 +5130,7 @@ pub struct ViewManager {
 }
 impl ManagedObject for ViewManager {
     const TYPE_NAME: &'static str = "ViewManager";
-    const PROPERTIES: &'static [&'static str] = &["viewList"];
+    const PROPERTIES: &'static [&'static str] = &["viewList", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -6227,12 +5140,7 @@ impl ManagedObject for ViewManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "viewList" => d.prop_list(&mut self.view_list, s)?,
             _ => return Ok(false),
@@ -6311,38 +5219,7 @@ pub struct VirtualApp {
 }
 impl ManagedObject for VirtualApp {
     const TYPE_NAME: &'static str = "VirtualApp";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "summary",
-        "runtime",
-        "owner",
-        "resourcePool",
-        "vm",
-        "config",
-        "namespace",
-        "childConfiguration",
-        "parentFolder",
-        "datastore",
-        "network",
-        "vAppConfig",
-        "parentVApp",
-        "childLink",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "summary", "runtime", "owner", "resourcePool", "vm", "config", "namespace", "childConfiguration", "parentFolder", "datastore", "network", "vAppConfig", "parentVApp", "childLink", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -6352,12 +5229,7 @@ impl ManagedObject for VirtualApp {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -6415,12 +5287,7 @@ impl ManagedObject for VirtualDiskManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -6502,41 +5369,7 @@ pub struct VirtualMachine {
 }
 impl ManagedObject for VirtualMachine {
     const TYPE_NAME: &'static str = "VirtualMachine";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "capability",
-        "config",
-        "layout",
-        "layoutEx",
-        "storage",
-        "environmentBrowser",
-        "resourcePool",
-        "parentVApp",
-        "resourceConfig",
-        "runtime",
-        "guest",
-        "summary",
-        "datastore",
-        "network",
-        "snapshot",
-        "rootSnapshot",
-        "guestHeartbeatStatus",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "capability", "config", "layout", "layoutEx", "storage", "environmentBrowser", "resourcePool", "parentVApp", "resourceConfig", "runtime", "guest", "summary", "datastore", "network", "snapshot", "rootSnapshot", "guestHeartbeatStatus", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -6546,12 +5379,7 @@ impl ManagedObject for VirtualMachine {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -6612,12 +5440,7 @@ impl ManagedObject for VirtualMachineCompatibilityChecker {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -6643,12 +5466,7 @@ impl ManagedObject for VirtualMachineGuestCustomizationManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -6674,12 +5492,7 @@ impl ManagedObject for VirtualMachineProvisioningChecker {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -6705,8 +5518,7 @@ pub struct VirtualMachineSnapshot {
 }
 impl ManagedObject for VirtualMachineSnapshot {
     const TYPE_NAME: &'static str = "VirtualMachineSnapshot";
-    const PROPERTIES: &'static [&'static str] =
-        &["value", "availableField", "config", "childSnapshot", "vm"];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "config", "childSnapshot", "vm", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -6716,12 +5528,7 @@ impl ManagedObject for VirtualMachineSnapshot {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -6754,12 +5561,7 @@ impl ManagedObject for VirtualizationManager {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
@@ -6821,31 +5623,7 @@ pub struct VmwareDistributedVirtualSwitch {
 }
 impl ManagedObject for VmwareDistributedVirtualSwitch {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitch";
-    const PROPERTIES: &'static [&'static str] = &[
-        "value",
-        "availableField",
-        "parent",
-        "customValue",
-        "overallStatus",
-        "configStatus",
-        "configIssue",
-        "effectiveRole",
-        "permission",
-        "name",
-        "disabledMethod",
-        "recentTask",
-        "declaredAlarmState",
-        "triggeredAlarmState",
-        "alarmActionsEnabled",
-        "tag",
-        "uuid",
-        "capability",
-        "summary",
-        "config",
-        "networkResourcePool",
-        "portgroup",
-        "runtime",
-    ];
+    const PROPERTIES: &'static [&'static str] = &["value", "availableField", "parent", "customValue", "overallStatus", "configStatus", "configIssue", "effectiveRole", "permission", "name", "disabledMethod", "recentTask", "declaredAlarmState", "triggeredAlarmState", "alarmActionsEnabled", "tag", "uuid", "capability", "summary", "config", "networkResourcePool", "portgroup", "runtime", ];
     fn obj(&self) -> &ManagedObjectReference {
         &self.obj
     }
@@ -6855,12 +5633,7 @@ impl ManagedObject for VmwareDistributedVirtualSwitch {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
             "availableField" => d.prop_list(&mut self.available_field, s)?,
@@ -6911,13 +5684,9 @@ impl ManagedObject for VsanUpgradeSystem {
     fn other_mut(&mut self) -> &mut Vec<DynamicProperty> {
         &mut self.other
     }
-    fn decode_property<'a>(
-        &mut self,
-        name: &str,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (name, d, s);
         Ok(false)
     }
 }
+

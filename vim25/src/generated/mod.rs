@@ -2,12 +2,6 @@
 // type info. Do not edit: regenerate with `cargo run -p vim25-gen`.
 //! Generated code: types, enums, methods, managed objects and metadata.
 
-mod enums;
-pub mod meta;
-pub mod methods;
-pub mod mo;
-mod poly;
-pub(crate) mod registry;
 mod types_0;
 mod types_1;
 mod types_2;
@@ -16,12 +10,16 @@ mod types_4;
 mod types_5;
 mod types_6;
 mod types_7;
+mod enums;
+mod poly;
+pub(crate) mod registry;
 pub mod versions;
+pub mod methods;
+pub mod mo;
+pub mod meta;
 
 /// Every data object, fault, enum and polymorphic slot.
 pub mod all {
-    pub use super::enums::*;
-    pub use super::poly::*;
     pub use super::types_0::*;
     pub use super::types_1::*;
     pub use super::types_2::*;
@@ -30,4 +28,6 @@ pub mod all {
     pub use super::types_5::*;
     pub use super::types_6::*;
     pub use super::types_7::*;
+    pub use super::enums::*;
+    pub use super::poly::*;
 }

@@ -514,13 +514,9 @@ pub enum AnyClusterComputeResourceValidationResultBase {
     /// A [`ClusterComputeResourceValidationResultBase`].
     ClusterComputeResourceValidationResultBase(Box<ClusterComputeResourceValidationResultBase>),
     /// A [`ClusterComputeResourceDVSConfigurationValidation`].
-    ClusterComputeResourceDVSConfigurationValidation(
-        Box<ClusterComputeResourceDVSConfigurationValidation>,
-    ),
+    ClusterComputeResourceDVSConfigurationValidation(Box<ClusterComputeResourceDVSConfigurationValidation>),
     /// A [`ClusterComputeResourceHostConfigurationValidation`].
-    ClusterComputeResourceHostConfigurationValidation(
-        Box<ClusterComputeResourceHostConfigurationValidation>,
-    ),
+    ClusterComputeResourceHostConfigurationValidation(Box<ClusterComputeResourceHostConfigurationValidation>),
     /// A subtype this client does not know, decoded as `ClusterComputeResourceValidationResultBase`.
     Unknown(Box<Unknown<ClusterComputeResourceValidationResultBase>>),
 }
@@ -556,9 +552,7 @@ pub enum AnyClusterDasAdmissionControlPolicy {
     /// A [`ClusterFailoverLevelAdmissionControlPolicy`].
     ClusterFailoverLevelAdmissionControlPolicy(Box<ClusterFailoverLevelAdmissionControlPolicy>),
     /// A [`ClusterFailoverResourcesAdmissionControlPolicy`].
-    ClusterFailoverResourcesAdmissionControlPolicy(
-        Box<ClusterFailoverResourcesAdmissionControlPolicy>,
-    ),
+    ClusterFailoverResourcesAdmissionControlPolicy(Box<ClusterFailoverResourcesAdmissionControlPolicy>),
     /// A subtype this client does not know, decoded as `ClusterDasAdmissionControlPolicy`.
     Unknown(Box<Unknown<ClusterDasAdmissionControlPolicy>>),
 }
@@ -870,13 +864,9 @@ pub enum AnyCryptoManagerKmipCryptoKeyStatusKeyInfo {
     /// A [`CryptoManagerKmipCryptoKeyStatusKeyInfo`].
     CryptoManagerKmipCryptoKeyStatusKeyInfo(Box<CryptoManagerKmipCryptoKeyStatusKeyInfo>),
     /// A [`CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo`].
-    CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo(
-        Box<CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo>,
-    ),
+    CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo(Box<CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo>),
     /// A [`CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo`].
-    CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo(
-        Box<CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo>,
-    ),
+    CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo(Box<CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo>),
     /// A subtype this client does not know, decoded as `CryptoManagerKmipCryptoKeyStatusKeyInfo`.
     Unknown(Box<Unknown<CryptoManagerKmipCryptoKeyStatusKeyInfo>>),
 }
@@ -1566,9 +1556,7 @@ pub enum AnyDirectPathProfileManagerCapacityQuerySpec {
     /// A [`DirectPathProfileManagerCapacityQuerySpec`].
     DirectPathProfileManagerCapacityQuerySpec(Box<DirectPathProfileManagerCapacityQuerySpec>),
     /// A [`DirectPathProfileManagerCapacityQueryByDeviceConfig`].
-    DirectPathProfileManagerCapacityQueryByDeviceConfig(
-        Box<DirectPathProfileManagerCapacityQueryByDeviceConfig>,
-    ),
+    DirectPathProfileManagerCapacityQueryByDeviceConfig(Box<DirectPathProfileManagerCapacityQueryByDeviceConfig>),
     /// A [`DirectPathProfileManagerCapacityQueryById`].
     DirectPathProfileManagerCapacityQueryById(Box<DirectPathProfileManagerCapacityQueryById>),
     /// A [`DirectPathProfileManagerCapacityQueryByName`].
@@ -1604,17 +1592,11 @@ pub enum AnyDirectPathProfileManagerDirectPathConfig {
     /// A [`DirectPathProfileManagerDvxDirectPathConfig`].
     DirectPathProfileManagerDvxDirectPathConfig(Box<DirectPathProfileManagerDvxDirectPathConfig>),
     /// A [`DirectPathProfileManagerDynamicDirectPathConfig`].
-    DirectPathProfileManagerDynamicDirectPathConfig(
-        Box<DirectPathProfileManagerDynamicDirectPathConfig>,
-    ),
+    DirectPathProfileManagerDynamicDirectPathConfig(Box<DirectPathProfileManagerDynamicDirectPathConfig>),
     /// A [`DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig`].
-    DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig(
-        Box<DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig>,
-    ),
+    DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig(Box<DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig>),
     /// A [`DirectPathProfileManagerVmiopDirectPathConfig`].
-    DirectPathProfileManagerVmiopDirectPathConfig(
-        Box<DirectPathProfileManagerVmiopDirectPathConfig>,
-    ),
+    DirectPathProfileManagerVmiopDirectPathConfig(Box<DirectPathProfileManagerVmiopDirectPathConfig>),
     /// A subtype this client does not know, decoded as `DirectPathProfileManagerDirectPathConfig`.
     Unknown(Box<Unknown<DirectPathProfileManagerDirectPathConfig>>),
 }
@@ -1658,9 +1640,7 @@ pub enum AnyDistributedVirtualSwitchHostMemberBacking {
     /// A [`DistributedVirtualSwitchHostMemberBacking`].
     DistributedVirtualSwitchHostMemberBacking(Box<DistributedVirtualSwitchHostMemberBacking>),
     /// A [`DistributedVirtualSwitchHostMemberPnicBacking`].
-    DistributedVirtualSwitchHostMemberPnicBacking(
-        Box<DistributedVirtualSwitchHostMemberPnicBacking>,
-    ),
+    DistributedVirtualSwitchHostMemberPnicBacking(Box<DistributedVirtualSwitchHostMemberPnicBacking>),
     /// A subtype this client does not know, decoded as `DistributedVirtualSwitchHostMemberBacking`.
     Unknown(Box<Unknown<DistributedVirtualSwitchHostMemberBacking>>),
 }
@@ -1672,21 +1652,13 @@ crate::xml::poly_codec!(AnyDistributedVirtualSwitchHostMemberBacking, Distribute
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDistributedVirtualSwitchManagerHostDvsFilterSpec {
     /// A [`DistributedVirtualSwitchManagerHostDvsFilterSpec`].
-    DistributedVirtualSwitchManagerHostDvsFilterSpec(
-        Box<DistributedVirtualSwitchManagerHostDvsFilterSpec>,
-    ),
+    DistributedVirtualSwitchManagerHostDvsFilterSpec(Box<DistributedVirtualSwitchManagerHostDvsFilterSpec>),
     /// A [`DistributedVirtualSwitchManagerHostArrayFilter`].
-    DistributedVirtualSwitchManagerHostArrayFilter(
-        Box<DistributedVirtualSwitchManagerHostArrayFilter>,
-    ),
+    DistributedVirtualSwitchManagerHostArrayFilter(Box<DistributedVirtualSwitchManagerHostArrayFilter>),
     /// A [`DistributedVirtualSwitchManagerHostContainerFilter`].
-    DistributedVirtualSwitchManagerHostContainerFilter(
-        Box<DistributedVirtualSwitchManagerHostContainerFilter>,
-    ),
+    DistributedVirtualSwitchManagerHostContainerFilter(Box<DistributedVirtualSwitchManagerHostContainerFilter>),
     /// A [`DistributedVirtualSwitchManagerHostDvsMembershipFilter`].
-    DistributedVirtualSwitchManagerHostDvsMembershipFilter(
-        Box<DistributedVirtualSwitchManagerHostDvsMembershipFilter>,
-    ),
+    DistributedVirtualSwitchManagerHostDvsMembershipFilter(Box<DistributedVirtualSwitchManagerHostDvsMembershipFilter>),
     /// A subtype this client does not know, decoded as `DistributedVirtualSwitchManagerHostDvsFilterSpec`.
     Unknown(Box<Unknown<DistributedVirtualSwitchManagerHostDvsFilterSpec>>),
 }
@@ -4478,9 +4450,7 @@ pub enum AnyHostSystemSwapConfigurationSystemSwapOption {
     /// A [`HostSystemSwapConfigurationHostCacheOption`].
     HostSystemSwapConfigurationHostCacheOption(Box<HostSystemSwapConfigurationHostCacheOption>),
     /// A [`HostSystemSwapConfigurationHostLocalSwapOption`].
-    HostSystemSwapConfigurationHostLocalSwapOption(
-        Box<HostSystemSwapConfigurationHostLocalSwapOption>,
-    ),
+    HostSystemSwapConfigurationHostLocalSwapOption(Box<HostSystemSwapConfigurationHostLocalSwapOption>),
     /// A subtype this client does not know, decoded as `HostSystemSwapConfigurationSystemSwapOption`.
     Unknown(Box<Unknown<HostSystemSwapConfigurationSystemSwapOption>>),
 }
@@ -5124,9 +5094,7 @@ pub enum AnyKmipClusterInfoKeyInfo {
     /// A [`KmipClusterInfoWrappingKeyIdKeyInfo`].
     KmipClusterInfoWrappingKeyIdKeyInfo(Box<KmipClusterInfoWrappingKeyIdKeyInfo>),
     /// A [`KmipClusterInfoWrappingRotationIntervalKeyInfo`].
-    KmipClusterInfoWrappingRotationIntervalKeyInfo(
-        Box<KmipClusterInfoWrappingRotationIntervalKeyInfo>,
-    ),
+    KmipClusterInfoWrappingRotationIntervalKeyInfo(Box<KmipClusterInfoWrappingRotationIntervalKeyInfo>),
     /// A subtype this client does not know, decoded as `KmipClusterInfoKeyInfo`.
     Unknown(Box<Unknown<KmipClusterInfoKeyInfo>>),
 }
@@ -5142,9 +5110,7 @@ pub enum AnyKmipServerSpecKeySpec {
     /// A [`KmipServerSpecWrappingKeyIdKeySpec`].
     KmipServerSpecWrappingKeyIdKeySpec(Box<KmipServerSpecWrappingKeyIdKeySpec>),
     /// A [`KmipServerSpecWrappingRotationIntervalKeySpec`].
-    KmipServerSpecWrappingRotationIntervalKeySpec(
-        Box<KmipServerSpecWrappingRotationIntervalKeySpec>,
-    ),
+    KmipServerSpecWrappingRotationIntervalKeySpec(Box<KmipServerSpecWrappingRotationIntervalKeySpec>),
     /// A subtype this client does not know, decoded as `KmipServerSpecKeySpec`.
     Unknown(Box<Unknown<KmipServerSpecKeySpec>>),
 }
@@ -10366,9 +10332,7 @@ pub enum AnyVirtualDeviceBackingInfo {
     /// A [`VirtualDiskSparseVer2BackingInfo`].
     VirtualDiskSparseVer2BackingInfo(Box<VirtualDiskSparseVer2BackingInfo>),
     /// A [`VirtualEthernetCardDistributedVirtualPortBackingInfo`].
-    VirtualEthernetCardDistributedVirtualPortBackingInfo(
-        Box<VirtualEthernetCardDistributedVirtualPortBackingInfo>,
-    ),
+    VirtualEthernetCardDistributedVirtualPortBackingInfo(Box<VirtualEthernetCardDistributedVirtualPortBackingInfo>),
     /// A [`VirtualEthernetCardLegacyNetworkBackingInfo`].
     VirtualEthernetCardLegacyNetworkBackingInfo(Box<VirtualEthernetCardLegacyNetworkBackingInfo>),
     /// A [`VirtualEthernetCardNetworkBackingInfo`].
@@ -10462,9 +10426,7 @@ pub enum AnyVirtualDeviceBackingOption {
     /// A [`VirtualDiskLocalPMemBackingOption`].
     VirtualDiskLocalPMemBackingOption(Box<VirtualDiskLocalPMemBackingOption>),
     /// A [`VirtualDiskPartitionedRawDiskVer2BackingOption`].
-    VirtualDiskPartitionedRawDiskVer2BackingOption(
-        Box<VirtualDiskPartitionedRawDiskVer2BackingOption>,
-    ),
+    VirtualDiskPartitionedRawDiskVer2BackingOption(Box<VirtualDiskPartitionedRawDiskVer2BackingOption>),
     /// A [`VirtualDiskRawDiskMappingVer1BackingOption`].
     VirtualDiskRawDiskMappingVer1BackingOption(Box<VirtualDiskRawDiskMappingVer1BackingOption>),
     /// A [`VirtualDiskRawDiskVer2BackingOption`].
@@ -10478,15 +10440,11 @@ pub enum AnyVirtualDeviceBackingOption {
     /// A [`VirtualEthernetCardDVPortBackingOption`].
     VirtualEthernetCardDVPortBackingOption(Box<VirtualEthernetCardDVPortBackingOption>),
     /// A [`VirtualEthernetCardLegacyNetworkBackingOption`].
-    VirtualEthernetCardLegacyNetworkBackingOption(
-        Box<VirtualEthernetCardLegacyNetworkBackingOption>,
-    ),
+    VirtualEthernetCardLegacyNetworkBackingOption(Box<VirtualEthernetCardLegacyNetworkBackingOption>),
     /// A [`VirtualEthernetCardNetworkBackingOption`].
     VirtualEthernetCardNetworkBackingOption(Box<VirtualEthernetCardNetworkBackingOption>),
     /// A [`VirtualEthernetCardOpaqueNetworkBackingOption`].
-    VirtualEthernetCardOpaqueNetworkBackingOption(
-        Box<VirtualEthernetCardOpaqueNetworkBackingOption>,
-    ),
+    VirtualEthernetCardOpaqueNetworkBackingOption(Box<VirtualEthernetCardOpaqueNetworkBackingOption>),
     /// A [`VirtualFloppyDeviceBackingOption`].
     VirtualFloppyDeviceBackingOption(Box<VirtualFloppyDeviceBackingOption>),
     /// A [`VirtualFloppyImageBackingOption`].
@@ -10510,9 +10468,7 @@ pub enum AnyVirtualDeviceBackingOption {
     /// A [`VirtualPointingDeviceBackingOption`].
     VirtualPointingDeviceBackingOption(Box<VirtualPointingDeviceBackingOption>),
     /// A [`VirtualPrecisionClockSystemClockBackingOption`].
-    VirtualPrecisionClockSystemClockBackingOption(
-        Box<VirtualPrecisionClockSystemClockBackingOption>,
-    ),
+    VirtualPrecisionClockSystemClockBackingOption(Box<VirtualPrecisionClockSystemClockBackingOption>),
     /// A [`VirtualSCSIPassthroughDeviceBackingOption`].
     VirtualSCSIPassthroughDeviceBackingOption(Box<VirtualSCSIPassthroughDeviceBackingOption>),
     /// A [`VirtualSerialPortDeviceBackingOption`].
@@ -10628,17 +10584,13 @@ pub enum AnyVirtualDeviceDeviceBackingOption {
     /// A [`VirtualCdromRemoteAtapiBackingOption`].
     VirtualCdromRemoteAtapiBackingOption(Box<VirtualCdromRemoteAtapiBackingOption>),
     /// A [`VirtualDiskPartitionedRawDiskVer2BackingOption`].
-    VirtualDiskPartitionedRawDiskVer2BackingOption(
-        Box<VirtualDiskPartitionedRawDiskVer2BackingOption>,
-    ),
+    VirtualDiskPartitionedRawDiskVer2BackingOption(Box<VirtualDiskPartitionedRawDiskVer2BackingOption>),
     /// A [`VirtualDiskRawDiskMappingVer1BackingOption`].
     VirtualDiskRawDiskMappingVer1BackingOption(Box<VirtualDiskRawDiskMappingVer1BackingOption>),
     /// A [`VirtualDiskRawDiskVer2BackingOption`].
     VirtualDiskRawDiskVer2BackingOption(Box<VirtualDiskRawDiskVer2BackingOption>),
     /// A [`VirtualEthernetCardLegacyNetworkBackingOption`].
-    VirtualEthernetCardLegacyNetworkBackingOption(
-        Box<VirtualEthernetCardLegacyNetworkBackingOption>,
-    ),
+    VirtualEthernetCardLegacyNetworkBackingOption(Box<VirtualEthernetCardLegacyNetworkBackingOption>),
     /// A [`VirtualEthernetCardNetworkBackingOption`].
     VirtualEthernetCardNetworkBackingOption(Box<VirtualEthernetCardNetworkBackingOption>),
     /// A [`VirtualFloppyDeviceBackingOption`].
@@ -10968,9 +10920,7 @@ pub enum AnyVirtualDiskRawDiskVer2BackingOption {
     /// A [`VirtualDiskRawDiskVer2BackingOption`].
     VirtualDiskRawDiskVer2BackingOption(Box<VirtualDiskRawDiskVer2BackingOption>),
     /// A [`VirtualDiskPartitionedRawDiskVer2BackingOption`].
-    VirtualDiskPartitionedRawDiskVer2BackingOption(
-        Box<VirtualDiskPartitionedRawDiskVer2BackingOption>,
-    ),
+    VirtualDiskPartitionedRawDiskVer2BackingOption(Box<VirtualDiskPartitionedRawDiskVer2BackingOption>),
     /// A subtype this client does not know, decoded as `VirtualDiskRawDiskVer2BackingOption`.
     Unknown(Box<Unknown<VirtualDiskRawDiskVer2BackingOption>>),
 }
@@ -11164,13 +11114,9 @@ pub enum AnyVirtualMachineBootOptionsBootableDevice {
     /// A [`VirtualMachineBootOptionsBootableDiskDevice`].
     VirtualMachineBootOptionsBootableDiskDevice(Box<VirtualMachineBootOptionsBootableDiskDevice>),
     /// A [`VirtualMachineBootOptionsBootableEthernetDevice`].
-    VirtualMachineBootOptionsBootableEthernetDevice(
-        Box<VirtualMachineBootOptionsBootableEthernetDevice>,
-    ),
+    VirtualMachineBootOptionsBootableEthernetDevice(Box<VirtualMachineBootOptionsBootableEthernetDevice>),
     /// A [`VirtualMachineBootOptionsBootableFloppyDevice`].
-    VirtualMachineBootOptionsBootableFloppyDevice(
-        Box<VirtualMachineBootOptionsBootableFloppyDevice>,
-    ),
+    VirtualMachineBootOptionsBootableFloppyDevice(Box<VirtualMachineBootOptionsBootableFloppyDevice>),
     /// A subtype this client does not know, decoded as `VirtualMachineBootOptionsBootableDevice`.
     Unknown(Box<Unknown<VirtualMachineBootOptionsBootableDevice>>),
 }
@@ -11196,13 +11142,9 @@ crate::xml::poly_codec!(AnyVirtualMachineConnection, VirtualMachineConnection; V
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineDeviceRuntimeInfoDeviceRuntimeState {
     /// A [`VirtualMachineDeviceRuntimeInfoDeviceRuntimeState`].
-    VirtualMachineDeviceRuntimeInfoDeviceRuntimeState(
-        Box<VirtualMachineDeviceRuntimeInfoDeviceRuntimeState>,
-    ),
+    VirtualMachineDeviceRuntimeInfoDeviceRuntimeState(Box<VirtualMachineDeviceRuntimeInfoDeviceRuntimeState>),
     /// A [`VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState`].
-    VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState(
-        Box<VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState>,
-    ),
+    VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState(Box<VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState>),
     /// A subtype this client does not know, decoded as `VirtualMachineDeviceRuntimeInfoDeviceRuntimeState`.
     Unknown(Box<Unknown<VirtualMachineDeviceRuntimeInfoDeviceRuntimeState>>),
 }
@@ -11354,9 +11296,7 @@ pub enum AnyVirtualMachineVirtualDeviceGroupsDeviceGroup {
     /// A [`VirtualMachineVirtualDeviceGroupsDeviceGroup`].
     VirtualMachineVirtualDeviceGroupsDeviceGroup(Box<VirtualMachineVirtualDeviceGroupsDeviceGroup>),
     /// A [`VirtualMachineVirtualDeviceGroupsVendorDeviceGroup`].
-    VirtualMachineVirtualDeviceGroupsVendorDeviceGroup(
-        Box<VirtualMachineVirtualDeviceGroupsVendorDeviceGroup>,
-    ),
+    VirtualMachineVirtualDeviceGroupsVendorDeviceGroup(Box<VirtualMachineVirtualDeviceGroupsVendorDeviceGroup>),
     /// A subtype this client does not know, decoded as `VirtualMachineVirtualDeviceGroupsDeviceGroup`.
     Unknown(Box<Unknown<VirtualMachineVirtualDeviceGroupsDeviceGroup>>),
 }
@@ -12630,9 +12570,7 @@ pub enum AnyVsanUpgradeSystemPreflightCheckIssue {
     /// A [`VsanUpgradeSystemAPIBrokenIssue`].
     VsanUpgradeSystemAPIBrokenIssue(Box<VsanUpgradeSystemAPIBrokenIssue>),
     /// A [`VsanUpgradeSystemAutoClaimEnabledOnHostsIssue`].
-    VsanUpgradeSystemAutoClaimEnabledOnHostsIssue(
-        Box<VsanUpgradeSystemAutoClaimEnabledOnHostsIssue>,
-    ),
+    VsanUpgradeSystemAutoClaimEnabledOnHostsIssue(Box<VsanUpgradeSystemAutoClaimEnabledOnHostsIssue>),
     /// A [`VsanUpgradeSystemHostsDisconnectedIssue`].
     VsanUpgradeSystemHostsDisconnectedIssue(Box<VsanUpgradeSystemHostsDisconnectedIssue>),
     /// A [`VsanUpgradeSystemMissingHostsInClusterIssue`].
@@ -12644,9 +12582,7 @@ pub enum AnyVsanUpgradeSystemPreflightCheckIssue {
     /// A [`VsanUpgradeSystemRogueHostsInClusterIssue`].
     VsanUpgradeSystemRogueHostsInClusterIssue(Box<VsanUpgradeSystemRogueHostsInClusterIssue>),
     /// A [`VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue`].
-    VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue(
-        Box<VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue>,
-    ),
+    VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue(Box<VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue>),
     /// A [`VsanUpgradeSystemWrongEsxVersionIssue`].
     VsanUpgradeSystemWrongEsxVersionIssue(Box<VsanUpgradeSystemWrongEsxVersionIssue>),
     /// A subtype this client does not know, decoded as `VsanUpgradeSystemPreflightCheckIssue`.
@@ -12729,3 +12665,4 @@ pub enum AnyVslmMigrateSpec {
     Unknown(Box<Unknown<VslmMigrateSpec>>),
 }
 crate::xml::poly_codec!(AnyVslmMigrateSpec, VslmMigrateSpec; VslmMigrateSpec, VslmCloneSpec, VslmRelocateSpec);
+

@@ -42,11 +42,7 @@ pub struct AboutInfo {
 }
 impl ComplexType for AboutInfo {
     const TYPE_NAME: &'static str = "AboutInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"fullName" => d.req(&mut self.full_name, s)?,
@@ -72,9 +68,7 @@ impl ComplexType for AboutInfo {
         e.req("fullName", &self.full_name);
         e.req("vendor", &self.vendor);
         e.req("version", &self.version);
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("patchLevel", &self.patch_level);
-        }
+        if e.knows(Version::V7_0_2_0) { e.opt("patchLevel", &self.patch_level); }
         e.req("build", &self.build);
         e.opt("localeVersion", &self.locale_version);
         e.opt("localeBuild", &self.locale_build);
@@ -82,15 +76,9 @@ impl ComplexType for AboutInfo {
         e.req("productLineId", &self.product_line_id);
         e.req("apiType", &self.api_type);
         e.req("apiVersion", &self.api_version);
-        if e.knows(Version::V4_0) {
-            e.opt("instanceUuid", &self.instance_uuid);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("licenseProductName", &self.license_product_name);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("licenseProductVersion", &self.license_product_version);
-        }
+        if e.knows(Version::V4_0) { e.opt("instanceUuid", &self.instance_uuid); }
+        if e.knows(Version::V4_0) { e.opt("licenseProductName", &self.license_product_name); }
+        if e.knows(Version::V4_0) { e.opt("licenseProductVersion", &self.license_product_version); }
     }
 }
 crate::xml::complex_codec!(AboutInfo);
@@ -109,11 +97,7 @@ pub struct AccountCreatedEvent {
 }
 impl ComplexType for AccountCreatedEvent {
     const TYPE_NAME: &'static str = "AccountCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spec" => d.req(&mut self.spec, s)?,
             b"group" => d.req(&mut self.group, s)?,
@@ -144,11 +128,7 @@ pub struct AccountRemovedEvent {
 }
 impl ComplexType for AccountRemovedEvent {
     const TYPE_NAME: &'static str = "AccountRemovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"account" => d.req(&mut self.account, s)?,
             b"group" => d.req(&mut self.group, s)?,
@@ -181,11 +161,7 @@ pub struct AccountUpdatedEvent {
 }
 impl ComplexType for AccountUpdatedEvent {
     const TYPE_NAME: &'static str = "AccountUpdatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spec" => d.req(&mut self.spec, s)?,
             b"group" => d.req(&mut self.group, s)?,
@@ -198,9 +174,7 @@ impl ComplexType for AccountUpdatedEvent {
         self.base_.encode_fields(e);
         e.req("spec", &self.spec);
         e.req("group", &self.group);
-        if e.knows(Version::V6_5) {
-            e.opt("prevDescription", &self.prev_description);
-        }
+        if e.knows(Version::V6_5) { e.opt("prevDescription", &self.prev_description); }
     }
 }
 crate::xml::complex_codec!(AccountUpdatedEvent);
@@ -210,14 +184,11 @@ crate::xml::inherits!(AccountUpdatedEvent, HostEvent);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyAction`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Action {}
+pub struct Action {
+}
 impl ComplexType for Action {
     const TYPE_NAME: &'static str = "Action";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -241,11 +212,7 @@ pub struct ActiveDirectoryFault {
 }
 impl ComplexType for ActiveDirectoryFault {
     const TYPE_NAME: &'static str = "ActiveDirectoryFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"errorCode" => d.opt(&mut self.error_code, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -270,11 +237,7 @@ pub struct ActiveDirectoryProfile {
 }
 impl ComplexType for ActiveDirectoryProfile {
     const TYPE_NAME: &'static str = "ActiveDirectoryProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -300,11 +263,7 @@ pub struct ActiveVMsBlockingEVC {
 }
 impl ComplexType for ActiveVMsBlockingEVC {
     const TYPE_NAME: &'static str = "ActiveVMsBlockingEVC";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"evcMode" => d.opt(&mut self.evc_mode, s)?,
             b"host" => d.list(&mut self.host, s)?,
@@ -315,15 +274,9 @@ impl ComplexType for ActiveVMsBlockingEVC {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V4_0) {
-            e.opt("evcMode", &self.evc_mode);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("host", &self.host);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("hostName", &self.host_name);
-        }
+        if e.knows(Version::V4_0) { e.opt("evcMode", &self.evc_mode); }
+        if e.knows(Version::V4_0) { e.list("host", &self.host); }
+        if e.knows(Version::V4_0) { e.list("hostName", &self.host_name); }
     }
 }
 crate::xml::complex_codec!(ActiveVMsBlockingEVC);
@@ -339,11 +292,7 @@ pub struct AdminDisabled {
 }
 impl ComplexType for AdminDisabled {
     const TYPE_NAME: &'static str = "AdminDisabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -363,11 +312,7 @@ pub struct AdminNotDisabled {
 }
 impl ComplexType for AdminNotDisabled {
     const TYPE_NAME: &'static str = "AdminNotDisabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -387,11 +332,7 @@ pub struct AdminPasswordNotChangedEvent {
 }
 impl ComplexType for AdminPasswordNotChangedEvent {
     const TYPE_NAME: &'static str = "AdminPasswordNotChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -413,11 +354,7 @@ pub struct AffinityConfigured {
 }
 impl ComplexType for AffinityConfigured {
     const TYPE_NAME: &'static str = "AffinityConfigured";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configuredAffinity" => d.list(&mut self.configured_affinity, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -444,11 +381,7 @@ pub struct AfterStartupTaskScheduler {
 }
 impl ComplexType for AfterStartupTaskScheduler {
     const TYPE_NAME: &'static str = "AfterStartupTaskScheduler";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"minute" => d.req(&mut self.minute, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -479,11 +412,7 @@ pub struct AgentInstallFailed {
 }
 impl ComplexType for AgentInstallFailed {
     const TYPE_NAME: &'static str = "AgentInstallFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             b"statusCode" => d.opt(&mut self.status_code, s)?,
@@ -494,15 +423,9 @@ impl ComplexType for AgentInstallFailed {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V4_0) {
-            e.opt("reason", &self.reason);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("statusCode", &self.status_code);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("installerOutput", &self.installer_output);
-        }
+        if e.knows(Version::V4_0) { e.opt("reason", &self.reason); }
+        if e.knows(Version::V4_0) { e.opt("statusCode", &self.status_code); }
+        if e.knows(Version::V4_0) { e.opt("installerOutput", &self.installer_output); }
     }
 }
 crate::xml::complex_codec!(AgentInstallFailed);
@@ -522,11 +445,7 @@ pub struct AlarmAcknowledgedEvent {
 }
 impl ComplexType for AlarmAcknowledgedEvent {
     const TYPE_NAME: &'static str = "AlarmAcknowledgedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
             b"entity" => d.req(&mut self.entity, s)?,
@@ -547,14 +466,11 @@ crate::xml::inherits!(AlarmAcknowledgedEvent, AlarmEvent);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyAlarmAction`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct AlarmAction {}
+pub struct AlarmAction {
+}
 impl ComplexType for AlarmAction {
     const TYPE_NAME: &'static str = "AlarmAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -578,11 +494,7 @@ pub struct AlarmActionTriggeredEvent {
 }
 impl ComplexType for AlarmActionTriggeredEvent {
     const TYPE_NAME: &'static str = "AlarmActionTriggeredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
             b"entity" => d.req(&mut self.entity, s)?,
@@ -615,11 +527,7 @@ pub struct AlarmClearedEvent {
 }
 impl ComplexType for AlarmClearedEvent {
     const TYPE_NAME: &'static str = "AlarmClearedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
             b"entity" => d.req(&mut self.entity, s)?,
@@ -650,11 +558,7 @@ pub struct AlarmCreatedEvent {
 }
 impl ComplexType for AlarmCreatedEvent {
     const TYPE_NAME: &'static str = "AlarmCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -695,11 +599,7 @@ pub struct AlarmDescription {
 }
 impl ComplexType for AlarmDescription {
     const TYPE_NAME: &'static str = "AlarmDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expr" => d.list(&mut self.expr, s)?,
             b"stateOperator" => d.list(&mut self.state_operator, s)?,
@@ -708,9 +608,7 @@ impl ComplexType for AlarmDescription {
             b"virtualMachinePowerState" => d.list(&mut self.virtual_machine_power_state, s)?,
             b"datastoreConnectionState" => d.list(&mut self.datastore_connection_state, s)?,
             b"hostSystemPowerState" => d.list(&mut self.host_system_power_state, s)?,
-            b"virtualMachineGuestHeartbeatStatus" => {
-                d.list(&mut self.virtual_machine_guest_heartbeat_status, s)?
-            }
+            b"virtualMachineGuestHeartbeatStatus" => d.list(&mut self.virtual_machine_guest_heartbeat_status, s)?,
             b"entityStatus" => d.list(&mut self.entity_status, s)?,
             b"action" => d.list(&mut self.action, s)?,
             _ => return Ok(false),
@@ -721,26 +619,11 @@ impl ComplexType for AlarmDescription {
         e.list("expr", &self.expr);
         e.list("stateOperator", &self.state_operator);
         e.list("metricOperator", &self.metric_operator);
-        e.list(
-            "hostSystemConnectionState",
-            &self.host_system_connection_state,
-        );
-        e.list(
-            "virtualMachinePowerState",
-            &self.virtual_machine_power_state,
-        );
-        if e.knows(Version::V4_0) {
-            e.list("datastoreConnectionState", &self.datastore_connection_state);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("hostSystemPowerState", &self.host_system_power_state);
-        }
-        if e.knows(Version::V4_0) {
-            e.list(
-                "virtualMachineGuestHeartbeatStatus",
-                &self.virtual_machine_guest_heartbeat_status,
-            );
-        }
+        e.list("hostSystemConnectionState", &self.host_system_connection_state);
+        e.list("virtualMachinePowerState", &self.virtual_machine_power_state);
+        if e.knows(Version::V4_0) { e.list("datastoreConnectionState", &self.datastore_connection_state); }
+        if e.knows(Version::V4_0) { e.list("hostSystemPowerState", &self.host_system_power_state); }
+        if e.knows(Version::V4_0) { e.list("virtualMachineGuestHeartbeatStatus", &self.virtual_machine_guest_heartbeat_status); }
         e.list("entityStatus", &self.entity_status);
         e.list("action", &self.action);
     }
@@ -761,11 +644,7 @@ pub struct AlarmEmailCompletedEvent {
 }
 impl ComplexType for AlarmEmailCompletedEvent {
     const TYPE_NAME: &'static str = "AlarmEmailCompletedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"to" => d.req(&mut self.to, s)?,
@@ -798,11 +677,7 @@ pub struct AlarmEmailFailedEvent {
 }
 impl ComplexType for AlarmEmailFailedEvent {
     const TYPE_NAME: &'static str = "AlarmEmailFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"to" => d.req(&mut self.to, s)?,
@@ -835,11 +710,7 @@ pub struct AlarmEvent {
 }
 impl ComplexType for AlarmEvent {
     const TYPE_NAME: &'static str = "AlarmEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"alarm" => d.req(&mut self.alarm, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -866,11 +737,7 @@ pub struct AlarmEventArgument {
 }
 impl ComplexType for AlarmEventArgument {
     const TYPE_NAME: &'static str = "AlarmEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"alarm" => d.req(&mut self.alarm, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -889,14 +756,11 @@ crate::xml::inherits!(AlarmEventArgument, EntityEventArgument);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyAlarmExpression`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct AlarmExpression {}
+pub struct AlarmExpression {
+}
 impl ComplexType for AlarmExpression {
     const TYPE_NAME: &'static str = "AlarmExpression";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -918,11 +782,7 @@ pub struct AlarmFilterSpec {
 }
 impl ComplexType for AlarmFilterSpec {
     const TYPE_NAME: &'static str = "AlarmFilterSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"status" => d.list(&mut self.status, s)?,
             b"typeEntity" => d.opt(&mut self.type_entity, s)?,
@@ -961,11 +821,7 @@ pub struct AlarmInfo {
 }
 impl ComplexType for AlarmInfo {
     const TYPE_NAME: &'static str = "AlarmInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"alarm" => d.req(&mut self.alarm, s)?,
@@ -1004,11 +860,7 @@ pub struct AlarmReconfiguredEvent {
 }
 impl ComplexType for AlarmReconfiguredEvent {
     const TYPE_NAME: &'static str = "AlarmReconfiguredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"configChanges" => d.opt(&mut self.config_changes, s)?,
@@ -1019,9 +871,7 @@ impl ComplexType for AlarmReconfiguredEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("entity", &self.entity);
-        if e.knows(Version::V6_5) {
-            e.opt("configChanges", &self.config_changes);
-        }
+        if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
 crate::xml::complex_codec!(AlarmReconfiguredEvent);
@@ -1039,11 +889,7 @@ pub struct AlarmRemovedEvent {
 }
 impl ComplexType for AlarmRemovedEvent {
     const TYPE_NAME: &'static str = "AlarmRemovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1072,11 +918,7 @@ pub struct AlarmScriptCompleteEvent {
 }
 impl ComplexType for AlarmScriptCompleteEvent {
     const TYPE_NAME: &'static str = "AlarmScriptCompleteEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"script" => d.req(&mut self.script, s)?,
@@ -1109,11 +951,7 @@ pub struct AlarmScriptFailedEvent {
 }
 impl ComplexType for AlarmScriptFailedEvent {
     const TYPE_NAME: &'static str = "AlarmScriptFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"script" => d.req(&mut self.script, s)?,
@@ -1142,11 +980,7 @@ pub struct AlarmSetting {
 }
 impl ComplexType for AlarmSetting {
     const TYPE_NAME: &'static str = "AlarmSetting";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"toleranceRange" => d.req(&mut self.tolerance_range, s)?,
             b"reportingFrequency" => d.req(&mut self.reporting_frequency, s)?,
@@ -1173,11 +1007,7 @@ pub struct AlarmSnmpCompletedEvent {
 }
 impl ComplexType for AlarmSnmpCompletedEvent {
     const TYPE_NAME: &'static str = "AlarmSnmpCompletedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1206,11 +1036,7 @@ pub struct AlarmSnmpFailedEvent {
 }
 impl ComplexType for AlarmSnmpFailedEvent {
     const TYPE_NAME: &'static str = "AlarmSnmpFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"reason" => d.req(&mut self.reason, s)?,
@@ -1251,11 +1077,7 @@ pub struct AlarmSpec {
 }
 impl ComplexType for AlarmSpec {
     const TYPE_NAME: &'static str = "AlarmSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"systemName" => d.opt(&mut self.system_name, s)?,
@@ -1271,16 +1093,12 @@ impl ComplexType for AlarmSpec {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("name", &self.name);
-        if e.knows(Version::V5_0) {
-            e.opt("systemName", &self.system_name);
-        }
+        if e.knows(Version::V5_0) { e.opt("systemName", &self.system_name); }
         e.req("description", &self.description);
         e.req("enabled", &self.enabled);
         e.req("expression", &self.expression);
         e.opt("action", &self.action);
-        if e.knows(Version::V4_0) {
-            e.opt("actionFrequency", &self.action_frequency);
-        }
+        if e.knows(Version::V4_0) { e.opt("actionFrequency", &self.action_frequency); }
         e.opt("setting", &self.setting);
     }
 }
@@ -1312,11 +1130,7 @@ pub struct AlarmState {
 }
 impl ComplexType for AlarmState {
     const TYPE_NAME: &'static str = "AlarmState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"entity" => d.req(&mut self.entity, s)?,
@@ -1338,21 +1152,11 @@ impl ComplexType for AlarmState {
         e.req("alarm", &self.alarm);
         e.req("overallStatus", &self.overall_status);
         e.req("time", &self.time);
-        if e.knows(Version::V4_0) {
-            e.opt("acknowledged", &self.acknowledged);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("acknowledgedByUser", &self.acknowledged_by_user);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("acknowledgedTime", &self.acknowledged_time);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("eventKey", &self.event_key);
-        }
-        if e.knows(Version::V6_9_1) {
-            e.opt("disabled", &self.disabled);
-        }
+        if e.knows(Version::V4_0) { e.opt("acknowledged", &self.acknowledged); }
+        if e.knows(Version::V4_0) { e.opt("acknowledgedByUser", &self.acknowledged_by_user); }
+        if e.knows(Version::V4_0) { e.opt("acknowledgedTime", &self.acknowledged_time); }
+        if e.knows(Version::V6_0) { e.opt("eventKey", &self.event_key); }
+        if e.knows(Version::V6_9_1) { e.opt("disabled", &self.disabled); }
     }
 }
 crate::xml::complex_codec!(AlarmState);
@@ -1375,11 +1179,7 @@ pub struct AlarmStatusChangedEvent {
 }
 impl ComplexType for AlarmStatusChangedEvent {
     const TYPE_NAME: &'static str = "AlarmStatusChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
             b"entity" => d.req(&mut self.entity, s)?,
@@ -1422,11 +1222,7 @@ pub struct AlarmTriggeringAction {
 }
 impl ComplexType for AlarmTriggeringAction {
     const TYPE_NAME: &'static str = "AlarmTriggeringAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"action" => d.req(&mut self.action, s)?,
             b"transitionSpecs" => d.list(&mut self.transition_specs, s)?,
@@ -1441,9 +1237,7 @@ impl ComplexType for AlarmTriggeringAction {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("action", &self.action);
-        if e.knows(Version::V4_0) {
-            e.list("transitionSpecs", &self.transition_specs);
-        }
+        if e.knows(Version::V4_0) { e.list("transitionSpecs", &self.transition_specs); }
         e.req("green2yellow", &self.green2yellow);
         e.req("yellow2red", &self.yellow2red);
         e.req("red2yellow", &self.red2yellow);
@@ -1465,11 +1259,7 @@ pub struct AlarmTriggeringActionTransitionSpec {
 }
 impl ComplexType for AlarmTriggeringActionTransitionSpec {
     const TYPE_NAME: &'static str = "AlarmTriggeringActionTransitionSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startState" => d.req(&mut self.start_state, s)?,
             b"finalState" => d.req(&mut self.final_state, s)?,
@@ -1496,11 +1286,7 @@ pub struct AllVirtualMachinesLicensedEvent {
 }
 impl ComplexType for AllVirtualMachinesLicensedEvent {
     const TYPE_NAME: &'static str = "AllVirtualMachinesLicensedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1520,11 +1306,7 @@ pub struct AlreadyAuthenticatedSessionEvent {
 }
 impl ComplexType for AlreadyAuthenticatedSessionEvent {
     const TYPE_NAME: &'static str = "AlreadyAuthenticatedSessionEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1546,11 +1328,7 @@ pub struct AlreadyBeingManaged {
 }
 impl ComplexType for AlreadyBeingManaged {
     const TYPE_NAME: &'static str = "AlreadyBeingManaged";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1577,11 +1355,7 @@ pub struct AlreadyConnected {
 }
 impl ComplexType for AlreadyConnected {
     const TYPE_NAME: &'static str = "AlreadyConnected";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1608,11 +1382,7 @@ pub struct AlreadyExists {
 }
 impl ComplexType for AlreadyExists {
     const TYPE_NAME: &'static str = "AlreadyExists";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1637,11 +1407,7 @@ pub struct AlreadyUpgraded {
 }
 impl ComplexType for AlreadyUpgraded {
     const TYPE_NAME: &'static str = "AlreadyUpgraded";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1663,11 +1429,7 @@ pub struct AndAlarmExpression {
 }
 impl ComplexType for AndAlarmExpression {
     const TYPE_NAME: &'static str = "AndAlarmExpression";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expression" => d.list(&mut self.expression, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1694,11 +1456,7 @@ pub struct AnswerFile {
 }
 impl ComplexType for AnswerFile {
     const TYPE_NAME: &'static str = "AnswerFile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userInput" => d.list(&mut self.user_input, s)?,
             b"createdTime" => d.req(&mut self.created_time, s)?,
@@ -1725,11 +1483,7 @@ pub struct AnswerFileCreateSpec {
 }
 impl ComplexType for AnswerFileCreateSpec {
     const TYPE_NAME: &'static str = "AnswerFileCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"validating" => d.opt(&mut self.validating, s)?,
             _ => return Ok(false),
@@ -1737,9 +1491,7 @@ impl ComplexType for AnswerFileCreateSpec {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V6_0) {
-            e.opt("validating", &self.validating);
-        }
+        if e.knows(Version::V6_0) { e.opt("validating", &self.validating); }
     }
 }
 crate::xml::complex_codec!(AnswerFileCreateSpec);
@@ -1756,11 +1508,7 @@ pub struct AnswerFileOptionsCreateSpec {
 }
 impl ComplexType for AnswerFileOptionsCreateSpec {
     const TYPE_NAME: &'static str = "AnswerFileOptionsCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userInput" => d.list(&mut self.user_input, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1787,11 +1535,7 @@ pub struct AnswerFileSerializedCreateSpec {
 }
 impl ComplexType for AnswerFileSerializedCreateSpec {
     const TYPE_NAME: &'static str = "AnswerFileSerializedCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"answerFileConfigString" => d.req(&mut self.answer_file_config_string, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1816,11 +1560,7 @@ pub struct AnswerFileStatusError {
 }
 impl ComplexType for AnswerFileStatusError {
     const TYPE_NAME: &'static str = "AnswerFileStatusError";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userInputPath" => d.req(&mut self.user_input_path, s)?,
             b"errMsg" => d.req(&mut self.err_msg, s)?,
@@ -1849,11 +1589,7 @@ pub struct AnswerFileStatusResult {
 }
 impl ComplexType for AnswerFileStatusResult {
     const TYPE_NAME: &'static str = "AnswerFileStatusResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"checkedTime" => d.req(&mut self.checked_time, s)?,
             b"host" => d.req(&mut self.host, s)?,
@@ -1884,11 +1620,7 @@ pub struct AnswerFileUpdateFailed {
 }
 impl ComplexType for AnswerFileUpdateFailed {
     const TYPE_NAME: &'static str = "AnswerFileUpdateFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failure" => d.list(&mut self.failure, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1913,11 +1645,7 @@ pub struct AnswerFileUpdateFailure {
 }
 impl ComplexType for AnswerFileUpdateFailure {
     const TYPE_NAME: &'static str = "AnswerFileUpdateFailure";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userInputPath" => d.req(&mut self.user_input_path, s)?,
             b"errMsg" => d.req(&mut self.err_msg, s)?,
@@ -1942,11 +1670,7 @@ pub struct ApplicationQuiesceFault {
 }
 impl ComplexType for ApplicationQuiesceFault {
     const TYPE_NAME: &'static str = "ApplicationQuiesceFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1972,11 +1696,7 @@ pub struct ApplyHostProfileConfigurationResult {
 }
 impl ComplexType for ApplyHostProfileConfigurationResult {
     const TYPE_NAME: &'static str = "ApplyHostProfileConfigurationResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startTime" => d.req(&mut self.start_time, s)?,
             b"completeTime" => d.req(&mut self.complete_time, s)?,
@@ -2019,11 +1739,7 @@ pub struct ApplyHostProfileConfigurationSpec {
 }
 impl ComplexType for ApplyHostProfileConfigurationSpec {
     const TYPE_NAME: &'static str = "ApplyHostProfileConfigurationSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"taskListRequirement" => d.list(&mut self.task_list_requirement, s)?,
@@ -2078,11 +1794,7 @@ pub struct ApplyProfile {
 }
 impl ComplexType for ApplyProfile {
     const TYPE_NAME: &'static str = "ApplyProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
             b"policy" => d.list(&mut self.policy, s)?,
@@ -2102,33 +1814,15 @@ impl ComplexType for ApplyProfile {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("enabled", &self.enabled);
         e.list("policy", &self.policy);
-        if e.knows(Version::V5_0) {
-            e.opt("profileTypeName", &self.profile_type_name);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("profileVersion", &self.profile_version);
-        }
-        if e.knows(Version::V5_0) {
-            e.list("property", &self.property);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("favorite", &self.favorite);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("toBeMerged", &self.to_be_merged);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("toReplaceWith", &self.to_replace_with);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("toBeDeleted", &self.to_be_deleted);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("copyEnableStatus", &self.copy_enable_status);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("hidden", &self.hidden);
-        }
+        if e.knows(Version::V5_0) { e.opt("profileTypeName", &self.profile_type_name); }
+        if e.knows(Version::V5_0) { e.opt("profileVersion", &self.profile_version); }
+        if e.knows(Version::V5_0) { e.list("property", &self.property); }
+        if e.knows(Version::V6_5) { e.opt("favorite", &self.favorite); }
+        if e.knows(Version::V6_5) { e.opt("toBeMerged", &self.to_be_merged); }
+        if e.knows(Version::V6_5) { e.opt("toReplaceWith", &self.to_replace_with); }
+        if e.knows(Version::V6_5) { e.opt("toBeDeleted", &self.to_be_deleted); }
+        if e.knows(Version::V6_5) { e.opt("copyEnableStatus", &self.copy_enable_status); }
+        if e.knows(Version::V6_7) { e.opt("hidden", &self.hidden); }
     }
 }
 crate::xml::complex_codec!(ApplyProfile);
@@ -2141,11 +1835,7 @@ pub struct ApplyStorageRecommendationResult {
 }
 impl ComplexType for ApplyStorageRecommendationResult {
     const TYPE_NAME: &'static str = "ApplyStorageRecommendationResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
             _ => return Ok(false),
@@ -2170,11 +1860,7 @@ pub struct ArrayUpdateSpec {
 }
 impl ComplexType for ArrayUpdateSpec {
     const TYPE_NAME: &'static str = "ArrayUpdateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
             b"removeKey" => d.opt(&mut self.remove_key, s)?,
@@ -2199,11 +1885,7 @@ pub struct AuthMinimumAdminPermission {
 }
 impl ComplexType for AuthMinimumAdminPermission {
     const TYPE_NAME: &'static str = "AuthMinimumAdminPermission";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2225,11 +1907,7 @@ pub struct AuthenticationProfile {
 }
 impl ComplexType for AuthenticationProfile {
     const TYPE_NAME: &'static str = "AuthenticationProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"activeDirectory" => d.opt(&mut self.active_directory, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2256,11 +1934,7 @@ pub struct AuthenticationRequired {
 }
 impl ComplexType for AuthenticationRequired {
     const TYPE_NAME: &'static str = "AuthenticationRequired";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"authenticate" => d.list(&mut self.authenticate, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2293,11 +1967,7 @@ pub struct AuthenticationRequiredChallenge {
 }
 impl ComplexType for AuthenticationRequiredChallenge {
     const TYPE_NAME: &'static str = "AuthenticationRequiredChallenge";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scheme" => d.req(&mut self.scheme, s)?,
             b"realm" => d.opt(&mut self.realm, s)?,
@@ -2330,11 +2000,7 @@ pub struct AuthorizationDescription {
 }
 impl ComplexType for AuthorizationDescription {
     const TYPE_NAME: &'static str = "AuthorizationDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privilege" => d.list(&mut self.privilege, s)?,
             b"privilegeGroup" => d.list(&mut self.privilege_group, s)?,
@@ -2361,11 +2027,7 @@ pub struct AuthorizationEvent {
 }
 impl ComplexType for AuthorizationEvent {
     const TYPE_NAME: &'static str = "AuthorizationEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2389,11 +2051,7 @@ pub struct AuthorizationPrivilege {
 }
 impl ComplexType for AuthorizationPrivilege {
     const TYPE_NAME: &'static str = "AuthorizationPrivilege";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privId" => d.req(&mut self.priv_id, s)?,
             b"onParent" => d.req(&mut self.on_parent, s)?,
@@ -2428,11 +2086,7 @@ pub struct AuthorizationRole {
 }
 impl ComplexType for AuthorizationRole {
     const TYPE_NAME: &'static str = "AuthorizationRole";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"roleId" => d.req(&mut self.role_id, s)?,
             b"system" => d.req(&mut self.system, s)?,
@@ -2469,11 +2123,7 @@ pub struct AutoStartDefaults {
 }
 impl ComplexType for AutoStartDefaults {
     const TYPE_NAME: &'static str = "AutoStartDefaults";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"startDelay" => d.opt(&mut self.start_delay, s)?,
@@ -2514,11 +2164,7 @@ pub struct AutoStartPowerInfo {
 }
 impl ComplexType for AutoStartPowerInfo {
     const TYPE_NAME: &'static str = "AutoStartPowerInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"startOrder" => d.req(&mut self.start_order, s)?,
@@ -2559,11 +2205,7 @@ pub struct BackupBlobReadFailure {
 }
 impl ComplexType for BackupBlobReadFailure {
     const TYPE_NAME: &'static str = "BackupBlobReadFailure";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityName" => d.req(&mut self.entity_name, s)?,
             b"entityType" => d.req(&mut self.entity_type, s)?,
@@ -2598,11 +2240,7 @@ pub struct BackupBlobWriteFailure {
 }
 impl ComplexType for BackupBlobWriteFailure {
     const TYPE_NAME: &'static str = "BackupBlobWriteFailure";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityName" => d.req(&mut self.entity_name, s)?,
             b"entityType" => d.req(&mut self.entity_type, s)?,
@@ -2633,11 +2271,7 @@ pub struct BadUsernameSessionEvent {
 }
 impl ComplexType for BadUsernameSessionEvent {
     const TYPE_NAME: &'static str = "BadUsernameSessionEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2682,11 +2316,7 @@ pub struct BaseConfigInfo {
 }
 impl ComplexType for BaseConfigInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -2707,31 +2337,14 @@ impl ComplexType for BaseConfigInfo {
         e.req("id", &self.id);
         e.req("name", &self.name);
         e.req("createTime", &self.create_time);
-        if e.knows(Version::V6_7) {
-            e.opt("keepAfterDeleteVm", &self.keep_after_delete_vm);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("relocationDisabled", &self.relocation_disabled);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("nativeSnapshotSupported", &self.native_snapshot_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "changedBlockTrackingEnabled",
-                &self.changed_block_tracking_enabled,
-            );
-        }
+        if e.knows(Version::V6_7) { e.opt("keepAfterDeleteVm", &self.keep_after_delete_vm); }
+        if e.knows(Version::V6_7) { e.opt("relocationDisabled", &self.relocation_disabled); }
+        if e.knows(Version::V6_7) { e.opt("nativeSnapshotSupported", &self.native_snapshot_supported); }
+        if e.knows(Version::V6_7) { e.opt("changedBlockTrackingEnabled", &self.changed_block_tracking_enabled); }
         e.req("backing", &self.backing);
-        if e.knows(Version::V7_0_2_0) {
-            e.list("metadata", &self.metadata);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("vclock", &self.vclock);
-        }
-        if e.knows(Version::V6_7) {
-            e.list("iofilter", &self.iofilter);
-        }
+        if e.knows(Version::V7_0_2_0) { e.list("metadata", &self.metadata); }
+        if e.knows(Version::V7_0_2_0) { e.opt("vclock", &self.vclock); }
+        if e.knows(Version::V6_7) { e.list("iofilter", &self.iofilter); }
     }
 }
 crate::xml::complex_codec!(BaseConfigInfo);
@@ -2746,11 +2359,7 @@ pub struct BaseConfigInfoBackingInfo {
 }
 impl ComplexType for BaseConfigInfoBackingInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfoBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             _ => return Ok(false),
@@ -2775,11 +2384,7 @@ pub struct BaseConfigInfoDiskFileBackingInfo {
 }
 impl ComplexType for BaseConfigInfoDiskFileBackingInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfoDiskFileBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"provisioningType" => d.req(&mut self.provisioning_type, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2792,10 +2397,7 @@ impl ComplexType for BaseConfigInfoDiskFileBackingInfo {
     }
 }
 crate::xml::complex_codec!(BaseConfigInfoDiskFileBackingInfo);
-crate::xml::inherits!(
-    BaseConfigInfoDiskFileBackingInfo,
-    BaseConfigInfoFileBackingInfo
-);
+crate::xml::inherits!(BaseConfigInfoDiskFileBackingInfo, BaseConfigInfoFileBackingInfo);
 
 /// Data object `BaseConfigInfoFileBackingInfo` of the vSphere API (since 6.5).
 ///
@@ -2821,11 +2423,7 @@ pub struct BaseConfigInfoFileBackingInfo {
 }
 impl ComplexType for BaseConfigInfoFileBackingInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfoFileBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filePath" => d.req(&mut self.file_path, s)?,
             b"backingObjectId" => d.opt(&mut self.backing_object_id, s)?,
@@ -2843,12 +2441,8 @@ impl ComplexType for BaseConfigInfoFileBackingInfo {
         e.opt("backingObjectId", &self.backing_object_id);
         e.opt("parent", &self.parent);
         e.opt("deltaSizeInMB", &self.delta_size_in_mb);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("keyId", &self.key_id);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("sharedFileBacking", &self.shared_file_backing);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("keyId", &self.key_id); }
+        if e.knows(Version::V9_1_0_0) { e.opt("sharedFileBacking", &self.shared_file_backing); }
     }
 }
 crate::xml::complex_codec!(BaseConfigInfoFileBackingInfo);
@@ -2868,11 +2462,7 @@ pub struct BaseConfigInfoRawDiskMappingBackingInfo {
 }
 impl ComplexType for BaseConfigInfoRawDiskMappingBackingInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfoRawDiskMappingBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lunUuid" => d.req(&mut self.lun_uuid, s)?,
             b"compatibilityMode" => d.req(&mut self.compatibility_mode, s)?,
@@ -2887,10 +2477,7 @@ impl ComplexType for BaseConfigInfoRawDiskMappingBackingInfo {
     }
 }
 crate::xml::complex_codec!(BaseConfigInfoRawDiskMappingBackingInfo);
-crate::xml::inherits!(
-    BaseConfigInfoRawDiskMappingBackingInfo,
-    BaseConfigInfoFileBackingInfo
-);
+crate::xml::inherits!(BaseConfigInfoRawDiskMappingBackingInfo, BaseConfigInfoFileBackingInfo);
 
 /// Data object `BatchResult` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -2906,11 +2493,7 @@ pub struct BatchResult {
 }
 impl ComplexType for BatchResult {
     const TYPE_NAME: &'static str = "BatchResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"result" => d.req(&mut self.result, s)?,
             b"hostKey" => d.req(&mut self.host_key, s)?,
@@ -2939,11 +2522,7 @@ pub struct BlockedByFirewall {
 }
 impl ComplexType for BlockedByFirewall {
     const TYPE_NAME: &'static str = "BlockedByFirewall";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2967,11 +2546,7 @@ pub struct BoolOption {
 }
 impl ComplexType for BoolOption {
     const TYPE_NAME: &'static str = "BoolOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supported" => d.req(&mut self.supported, s)?,
             b"defaultValue" => d.req(&mut self.default_value, s)?,
@@ -3000,11 +2575,7 @@ pub struct BoolPolicy {
 }
 impl ComplexType for BoolPolicy {
     const TYPE_NAME: &'static str = "BoolPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3029,11 +2600,7 @@ pub struct CAMServerRefusedConnection {
 }
 impl ComplexType for CAMServerRefusedConnection {
     const TYPE_NAME: &'static str = "CAMServerRefusedConnection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3053,11 +2620,7 @@ pub struct CanceledHostOperationEvent {
 }
 impl ComplexType for CanceledHostOperationEvent {
     const TYPE_NAME: &'static str = "CanceledHostOperationEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3077,11 +2640,7 @@ pub struct CannotAccessFile {
 }
 impl ComplexType for CannotAccessFile {
     const TYPE_NAME: &'static str = "CannotAccessFile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3101,11 +2660,7 @@ pub struct CannotAccessLocalSource {
 }
 impl ComplexType for CannotAccessLocalSource {
     const TYPE_NAME: &'static str = "CannotAccessLocalSource";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3129,11 +2684,7 @@ pub struct CannotAccessNetwork {
 }
 impl ComplexType for CannotAccessNetwork {
     const TYPE_NAME: &'static str = "CannotAccessNetwork";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.opt(&mut self.network, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3142,9 +2693,7 @@ impl ComplexType for CannotAccessNetwork {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V6_0) {
-            e.opt("network", &self.network);
-        }
+        if e.knows(Version::V6_0) { e.opt("network", &self.network); }
     }
 }
 crate::xml::complex_codec!(CannotAccessNetwork);
@@ -3162,11 +2711,7 @@ pub struct CannotAccessVmComponent {
 }
 impl ComplexType for CannotAccessVmComponent {
     const TYPE_NAME: &'static str = "CannotAccessVmComponent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3188,11 +2733,7 @@ pub struct CannotAccessVmConfig {
 }
 impl ComplexType for CannotAccessVmConfig {
     const TYPE_NAME: &'static str = "CannotAccessVmConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3225,11 +2766,7 @@ pub struct CannotAccessVmDevice {
 }
 impl ComplexType for CannotAccessVmDevice {
     const TYPE_NAME: &'static str = "CannotAccessVmDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             b"backing" => d.req(&mut self.backing, s)?,
@@ -3262,11 +2799,7 @@ pub struct CannotAccessVmDisk {
 }
 impl ComplexType for CannotAccessVmDisk {
     const TYPE_NAME: &'static str = "CannotAccessVmDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.req(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3291,11 +2824,7 @@ pub struct CannotAddHostWithFTVmAsStandalone {
 }
 impl ComplexType for CannotAddHostWithFTVmAsStandalone {
     const TYPE_NAME: &'static str = "CannotAddHostWithFTVmAsStandalone";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3315,11 +2844,7 @@ pub struct CannotAddHostWithFTVmToDifferentCluster {
 }
 impl ComplexType for CannotAddHostWithFTVmToDifferentCluster {
     const TYPE_NAME: &'static str = "CannotAddHostWithFTVmToDifferentCluster";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3339,11 +2864,7 @@ pub struct CannotAddHostWithFTVmToNonHACluster {
 }
 impl ComplexType for CannotAddHostWithFTVmToNonHACluster {
     const TYPE_NAME: &'static str = "CannotAddHostWithFTVmToNonHACluster";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3367,11 +2888,7 @@ pub struct CannotChangeDrsBehaviorForFtSecondary {
 }
 impl ComplexType for CannotChangeDrsBehaviorForFtSecondary {
     const TYPE_NAME: &'static str = "CannotChangeDrsBehaviorForFtSecondary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -3402,11 +2919,7 @@ pub struct CannotChangeHaSettingsForFtSecondary {
 }
 impl ComplexType for CannotChangeHaSettingsForFtSecondary {
     const TYPE_NAME: &'static str = "CannotChangeHaSettingsForFtSecondary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -3433,11 +2946,7 @@ pub struct CannotChangeVsanClusterUuid {
 }
 impl ComplexType for CannotChangeVsanClusterUuid {
     const TYPE_NAME: &'static str = "CannotChangeVsanClusterUuid";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3457,11 +2966,7 @@ pub struct CannotChangeVsanNodeUuid {
 }
 impl ComplexType for CannotChangeVsanNodeUuid {
     const TYPE_NAME: &'static str = "CannotChangeVsanNodeUuid";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3485,11 +2990,7 @@ pub struct CannotComputeFTCompatibleHosts {
 }
 impl ComplexType for CannotComputeFTCompatibleHosts {
     const TYPE_NAME: &'static str = "CannotComputeFTCompatibleHosts";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -3516,11 +3017,7 @@ pub struct CannotCreateFile {
 }
 impl ComplexType for CannotCreateFile {
     const TYPE_NAME: &'static str = "CannotCreateFile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3540,11 +3037,7 @@ pub struct CannotDecryptPasswords {
 }
 impl ComplexType for CannotDecryptPasswords {
     const TYPE_NAME: &'static str = "CannotDecryptPasswords";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3564,11 +3057,7 @@ pub struct CannotDeleteFile {
 }
 impl ComplexType for CannotDeleteFile {
     const TYPE_NAME: &'static str = "CannotDeleteFile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3588,11 +3077,7 @@ pub struct CannotDisableDrsOnClustersWithVApps {
 }
 impl ComplexType for CannotDisableDrsOnClustersWithVApps {
     const TYPE_NAME: &'static str = "CannotDisableDrsOnClustersWithVApps";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3612,11 +3097,7 @@ pub struct CannotDisableSnapshot {
 }
 impl ComplexType for CannotDisableSnapshot {
     const TYPE_NAME: &'static str = "CannotDisableSnapshot";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3638,11 +3119,7 @@ pub struct CannotDisconnectHostWithFaultToleranceVm {
 }
 impl ComplexType for CannotDisconnectHostWithFaultToleranceVm {
     const TYPE_NAME: &'static str = "CannotDisconnectHostWithFaultToleranceVm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3673,11 +3150,7 @@ pub struct CannotEnableVmcpForCluster {
 }
 impl ComplexType for CannotEnableVmcpForCluster {
     const TYPE_NAME: &'static str = "CannotEnableVmcpForCluster";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -3706,11 +3179,7 @@ pub struct CannotModifyConfigCpuRequirements {
 }
 impl ComplexType for CannotModifyConfigCpuRequirements {
     const TYPE_NAME: &'static str = "CannotModifyConfigCpuRequirements";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3734,11 +3203,7 @@ pub struct CannotMoveFaultToleranceVm {
 }
 impl ComplexType for CannotMoveFaultToleranceVm {
     const TYPE_NAME: &'static str = "CannotMoveFaultToleranceVm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"moveType" => d.req(&mut self.move_type, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -3765,11 +3230,7 @@ pub struct CannotMoveHostWithFaultToleranceVm {
 }
 impl ComplexType for CannotMoveHostWithFaultToleranceVm {
     const TYPE_NAME: &'static str = "CannotMoveHostWithFaultToleranceVm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3791,11 +3252,7 @@ pub struct CannotMoveVmWithDeltaDisk {
 }
 impl ComplexType for CannotMoveVmWithDeltaDisk {
     const TYPE_NAME: &'static str = "CannotMoveVmWithDeltaDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3820,11 +3277,7 @@ pub struct CannotMoveVmWithNativeDeltaDisk {
 }
 impl ComplexType for CannotMoveVmWithNativeDeltaDisk {
     const TYPE_NAME: &'static str = "CannotMoveVmWithNativeDeltaDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3846,11 +3299,7 @@ pub struct CannotMoveVsanEnabledHost {
 }
 impl ComplexType for CannotMoveVsanEnabledHost {
     const TYPE_NAME: &'static str = "CannotMoveVsanEnabledHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3870,11 +3319,7 @@ pub struct CannotPlaceWithoutPrerequisiteMoves {
 }
 impl ComplexType for CannotPlaceWithoutPrerequisiteMoves {
     const TYPE_NAME: &'static str = "CannotPlaceWithoutPrerequisiteMoves";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3900,11 +3345,7 @@ pub struct CannotPowerOffVmInCluster {
 }
 impl ComplexType for CannotPowerOffVmInCluster {
     const TYPE_NAME: &'static str = "CannotPowerOffVmInCluster";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
             b"vm" => d.req(&mut self.vm, s)?,
@@ -3933,11 +3374,7 @@ pub struct CannotReconfigureVsanWhenHaEnabled {
 }
 impl ComplexType for CannotReconfigureVsanWhenHaEnabled {
     const TYPE_NAME: &'static str = "CannotReconfigureVsanWhenHaEnabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3967,11 +3404,7 @@ pub struct CannotUseNetwork {
 }
 impl ComplexType for CannotUseNetwork {
     const TYPE_NAME: &'static str = "CannotUseNetwork";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             b"backing" => d.req(&mut self.backing, s)?,
@@ -3988,9 +3421,7 @@ impl ComplexType for CannotUseNetwork {
         e.req("backing", &self.backing);
         e.req("connected", &self.connected);
         e.req("reason", &self.reason);
-        if e.knows(Version::V6_0) {
-            e.opt("network", &self.network);
-        }
+        if e.knows(Version::V6_0) { e.opt("network", &self.network); }
     }
 }
 crate::xml::complex_codec!(CannotUseNetwork);
@@ -4032,27 +3463,19 @@ pub struct Capability {
 }
 impl ComplexType for Capability {
     const TYPE_NAME: &'static str = "Capability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"provisioningSupported" => d.req(&mut self.provisioning_supported, s)?,
             b"multiHostSupported" => d.req(&mut self.multi_host_supported, s)?,
             b"userShellAccessSupported" => d.req(&mut self.user_shell_access_supported, s)?,
             b"supportedEVCMode" => d.list(&mut self.supported_evc_mode, s)?,
             b"supportedEVCGraphicsMode" => d.list(&mut self.supported_evc_graphics_mode, s)?,
-            b"networkBackupAndRestoreSupported" => {
-                d.opt(&mut self.network_backup_and_restore_supported, s)?
-            }
+            b"networkBackupAndRestoreSupported" => d.opt(&mut self.network_backup_and_restore_supported, s)?,
             b"ftDrsWithoutEvcSupported" => d.opt(&mut self.ft_drs_without_evc_supported, s)?,
             b"hciWorkflowSupported" => d.opt(&mut self.hci_workflow_supported, s)?,
             b"computePolicyVersion" => d.opt(&mut self.compute_policy_version, s)?,
             b"clusterPlacementSupported" => d.opt(&mut self.cluster_placement_supported, s)?,
-            b"lifecycleManagementSupported" => {
-                d.opt(&mut self.lifecycle_management_supported, s)?
-            }
+            b"lifecycleManagementSupported" => d.opt(&mut self.lifecycle_management_supported, s)?,
             b"hostSeedingSupported" => d.opt(&mut self.host_seeding_supported, s)?,
             b"scalableSharesSupported" => d.opt(&mut self.scalable_shares_supported, s)?,
             b"hadcsSupported" => d.opt(&mut self.hadcs_supported, s)?,
@@ -4064,61 +3487,19 @@ impl ComplexType for Capability {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("provisioningSupported", &self.provisioning_supported);
         e.req("multiHostSupported", &self.multi_host_supported);
-        e.req(
-            "userShellAccessSupported",
-            &self.user_shell_access_supported,
-        );
-        if e.knows(Version::V4_0) {
-            e.list("supportedEVCMode", &self.supported_evc_mode);
-        }
-        if e.knows(Version::V7_0_1_0) {
-            e.list(
-                "supportedEVCGraphicsMode",
-                &self.supported_evc_graphics_mode,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "networkBackupAndRestoreSupported",
-                &self.network_backup_and_restore_supported,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "ftDrsWithoutEvcSupported",
-                &self.ft_drs_without_evc_supported,
-            );
-        }
-        if e.knows(Version::V6_7_1) {
-            e.opt("hciWorkflowSupported", &self.hci_workflow_supported);
-        }
-        if e.knows(Version::V6_8_7) {
-            e.opt("computePolicyVersion", &self.compute_policy_version);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt(
-                "clusterPlacementSupported",
-                &self.cluster_placement_supported,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt(
-                "lifecycleManagementSupported",
-                &self.lifecycle_management_supported,
-            );
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("hostSeedingSupported", &self.host_seeding_supported);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("scalableSharesSupported", &self.scalable_shares_supported);
-        }
-        if e.knows(Version::V7_0_1_1) {
-            e.opt("hadcsSupported", &self.hadcs_supported);
-        }
-        if e.knows(Version::V7_0_3_1) {
-            e.opt("configMgmtSupported", &self.config_mgmt_supported);
-        }
+        e.req("userShellAccessSupported", &self.user_shell_access_supported);
+        if e.knows(Version::V4_0) { e.list("supportedEVCMode", &self.supported_evc_mode); }
+        if e.knows(Version::V7_0_1_0) { e.list("supportedEVCGraphicsMode", &self.supported_evc_graphics_mode); }
+        if e.knows(Version::V5_1) { e.opt("networkBackupAndRestoreSupported", &self.network_backup_and_restore_supported); }
+        if e.knows(Version::V6_7) { e.opt("ftDrsWithoutEvcSupported", &self.ft_drs_without_evc_supported); }
+        if e.knows(Version::V6_7_1) { e.opt("hciWorkflowSupported", &self.hci_workflow_supported); }
+        if e.knows(Version::V6_8_7) { e.opt("computePolicyVersion", &self.compute_policy_version); }
+        if e.knows(Version::V7_0_0_0) { e.opt("clusterPlacementSupported", &self.cluster_placement_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("lifecycleManagementSupported", &self.lifecycle_management_supported); }
+        if e.knows(Version::V7_0_2_0) { e.opt("hostSeedingSupported", &self.host_seeding_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("scalableSharesSupported", &self.scalable_shares_supported); }
+        if e.knows(Version::V7_0_1_1) { e.opt("hadcsSupported", &self.hadcs_supported); }
+        if e.knows(Version::V7_0_3_1) { e.opt("configMgmtSupported", &self.config_mgmt_supported); }
     }
 }
 crate::xml::complex_codec!(Capability);
@@ -4135,11 +3516,7 @@ pub struct ChangesInfoEventArgument {
 }
 impl ComplexType for ChangesInfoEventArgument {
     const TYPE_NAME: &'static str = "ChangesInfoEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"modified" => d.opt(&mut self.modified, s)?,
             b"added" => d.opt(&mut self.added, s)?,
@@ -4170,11 +3547,7 @@ pub struct CheckResult {
 }
 impl ComplexType for CheckResult {
     const TYPE_NAME: &'static str = "CheckResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
             b"host" => d.opt(&mut self.host, s)?,
@@ -4207,11 +3580,7 @@ pub struct ChoiceOption {
 }
 impl ComplexType for ChoiceOption {
     const TYPE_NAME: &'static str = "ChoiceOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"choiceInfo" => d.list(&mut self.choice_info, s)?,
             b"defaultIndex" => d.opt(&mut self.default_index, s)?,
@@ -4238,11 +3607,7 @@ pub struct ClockSkew {
 }
 impl ComplexType for ClockSkew {
     const TYPE_NAME: &'static str = "ClockSkew";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4262,11 +3627,7 @@ pub struct CloneFromSnapshotNotSupported {
 }
 impl ComplexType for CloneFromSnapshotNotSupported {
     const TYPE_NAME: &'static str = "CloneFromSnapshotNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4288,11 +3649,7 @@ pub struct ClusterAction {
 }
 impl ComplexType for ClusterAction {
     const TYPE_NAME: &'static str = "ClusterAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"target" => d.opt(&mut self.target, s)?,
@@ -4317,11 +3674,7 @@ pub struct ClusterActionHistory {
 }
 impl ComplexType for ClusterActionHistory {
     const TYPE_NAME: &'static str = "ClusterActionHistory";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"action" => d.req(&mut self.action, s)?,
             b"time" => d.req(&mut self.time, s)?,
@@ -4348,11 +3701,7 @@ pub struct ClusterAffinityRuleSpec {
 }
 impl ComplexType for ClusterAffinityRuleSpec {
     const TYPE_NAME: &'static str = "ClusterAffinityRuleSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.list(&mut self.vm, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4379,11 +3728,7 @@ pub struct ClusterAntiAffinityRuleSpec {
 }
 impl ComplexType for ClusterAntiAffinityRuleSpec {
     const TYPE_NAME: &'static str = "ClusterAntiAffinityRuleSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.list(&mut self.vm, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4408,11 +3753,7 @@ pub struct ClusterAttemptedVmInfo {
 }
 impl ComplexType for ClusterAttemptedVmInfo {
     const TYPE_NAME: &'static str = "ClusterAttemptedVmInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"task" => d.opt(&mut self.task, s)?,
@@ -4445,11 +3786,7 @@ pub struct ClusterClusterInitialPlacementAction {
 }
 impl ComplexType for ClusterClusterInitialPlacementAction {
     const TYPE_NAME: &'static str = "ClusterClusterInitialPlacementAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetHost" => d.opt(&mut self.target_host, s)?,
             b"pool" => d.req(&mut self.pool, s)?,
@@ -4463,9 +3800,7 @@ impl ComplexType for ClusterClusterInitialPlacementAction {
         self.base_.encode_fields(e);
         e.opt("targetHost", &self.target_host);
         e.req("pool", &self.pool);
-        if e.knows(Version::V9_1_0_0) {
-            e.list("availableNetworks", &self.available_networks);
-        }
+        if e.knows(Version::V9_1_0_0) { e.list("availableNetworks", &self.available_networks); }
         e.opt("configSpec", &self.config_spec);
     }
 }
@@ -4484,11 +3819,7 @@ pub struct ClusterComplianceCheckedEvent {
 }
 impl ComplexType for ClusterComplianceCheckedEvent {
     const TYPE_NAME: &'static str = "ClusterComplianceCheckedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.req(&mut self.profile, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4513,11 +3844,7 @@ pub struct ClusterComputeResourceClusterConfigResult {
 }
 impl ComplexType for ClusterComputeResourceClusterConfigResult {
     const TYPE_NAME: &'static str = "ClusterComputeResourceClusterConfigResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failedHosts" => d.list(&mut self.failed_hosts, s)?,
             b"configuredHosts" => d.list(&mut self.configured_hosts, s)?,
@@ -4542,11 +3869,7 @@ pub struct ClusterComputeResourceCryptoModePolicy {
 }
 impl ComplexType for ClusterComputeResourceCryptoModePolicy {
     const TYPE_NAME: &'static str = "ClusterComputeResourceCryptoModePolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.opt(&mut self.key_id, s)?,
             b"providerId" => d.opt(&mut self.provider_id, s)?,
@@ -4575,11 +3898,7 @@ pub struct ClusterComputeResourceDVSConfigurationValidation {
 }
 impl ComplexType for ClusterComputeResourceDVSConfigurationValidation {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDVSConfigurationValidation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isDvsValid" => d.req(&mut self.is_dvs_valid, s)?,
             b"isDvpgValid" => d.req(&mut self.is_dvpg_valid, s)?,
@@ -4594,10 +3913,7 @@ impl ComplexType for ClusterComputeResourceDVSConfigurationValidation {
     }
 }
 crate::xml::complex_codec!(ClusterComputeResourceDVSConfigurationValidation);
-crate::xml::inherits!(
-    ClusterComputeResourceDVSConfigurationValidation,
-    ClusterComputeResourceValidationResultBase
-);
+crate::xml::inherits!(ClusterComputeResourceDVSConfigurationValidation, ClusterComputeResourceValidationResultBase);
 
 /// Data object `ClusterComputeResourceDVSSetting` of the vSphere API (since 6.7.1).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -4611,11 +3927,7 @@ pub struct ClusterComputeResourceDVSSetting {
 }
 impl ComplexType for ClusterComputeResourceDVSSetting {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDVSSetting";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvSwitch" => d.req(&mut self.dv_switch, s)?,
             b"pnicDevices" => d.list(&mut self.pnic_devices, s)?,
@@ -4642,11 +3954,7 @@ pub struct ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping {
 }
 impl ComplexType for ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvPortgroup" => d.req(&mut self.dv_portgroup, s)?,
             b"service" => d.req(&mut self.service, s)?,
@@ -4675,11 +3983,7 @@ pub struct ClusterComputeResourceDvsProfile {
 }
 impl ComplexType for ClusterComputeResourceDvsProfile {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDvsProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsName" => d.opt(&mut self.dvs_name, s)?,
             b"dvSwitch" => d.opt(&mut self.dv_switch, s)?,
@@ -4709,13 +4013,8 @@ pub struct ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping {
     pub service: String,
 }
 impl ComplexType for ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping {
-    const TYPE_NAME: &'static str =
-        "ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    const TYPE_NAME: &'static str = "ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping";
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvPortgroupSpec" => d.opt(&mut self.dv_portgroup_spec, s)?,
             b"dvPortgroup" => d.opt(&mut self.dv_portgroup, s)?,
@@ -4746,11 +4045,7 @@ pub struct ClusterComputeResourceHCIConfigInfo {
 }
 impl ComplexType for ClusterComputeResourceHCIConfigInfo {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHCIConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"workflowState" => d.req(&mut self.workflow_state, s)?,
             b"dvsSetting" => d.list(&mut self.dvs_setting, s)?,
@@ -4783,11 +4078,7 @@ pub struct ClusterComputeResourceHCIConfigSpec {
 }
 impl ComplexType for ClusterComputeResourceHCIConfigSpec {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHCIConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsProf" => d.list(&mut self.dvs_prof, s)?,
             b"hostConfigProfile" => d.opt(&mut self.host_config_profile, s)?,
@@ -4818,17 +4109,11 @@ pub struct ClusterComputeResourceHostConfigurationInput {
 }
 impl ComplexType for ClusterComputeResourceHostConfigurationInput {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostConfigurationInput";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"hostVmkNics" => d.list(&mut self.host_vmk_nics, s)?,
-            b"allowedInNonMaintenanceMode" => {
-                d.opt(&mut self.allowed_in_non_maintenance_mode, s)?
-            }
+            b"allowedInNonMaintenanceMode" => d.opt(&mut self.allowed_in_non_maintenance_mode, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4836,10 +4121,7 @@ impl ComplexType for ClusterComputeResourceHostConfigurationInput {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("host", &self.host);
         e.list("hostVmkNics", &self.host_vmk_nics);
-        e.opt(
-            "allowedInNonMaintenanceMode",
-            &self.allowed_in_non_maintenance_mode,
-        );
+        e.opt("allowedInNonMaintenanceMode", &self.allowed_in_non_maintenance_mode);
     }
 }
 crate::xml::complex_codec!(ClusterComputeResourceHostConfigurationInput);
@@ -4854,11 +4136,7 @@ pub struct ClusterComputeResourceHostConfigurationProfile {
 }
 impl ComplexType for ClusterComputeResourceHostConfigurationProfile {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostConfigurationProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dateTimeConfig" => d.opt(&mut self.date_time_config, s)?,
             b"lockdownMode" => d.opt(&mut self.lockdown_mode, s)?,
@@ -4893,11 +4171,7 @@ pub struct ClusterComputeResourceHostConfigurationValidation {
 }
 impl ComplexType for ClusterComputeResourceHostConfigurationValidation {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostConfigurationValidation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"isDvsSettingValid" => d.opt(&mut self.is_dvs_setting_valid, s)?,
@@ -4918,10 +4192,7 @@ impl ComplexType for ClusterComputeResourceHostConfigurationValidation {
     }
 }
 crate::xml::complex_codec!(ClusterComputeResourceHostConfigurationValidation);
-crate::xml::inherits!(
-    ClusterComputeResourceHostConfigurationValidation,
-    ClusterComputeResourceValidationResultBase
-);
+crate::xml::inherits!(ClusterComputeResourceHostConfigurationValidation, ClusterComputeResourceValidationResultBase);
 
 /// Data object `ClusterComputeResourceHostEvacuationInfo` of the vSphere API (since 8.0.3.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -4933,11 +4204,7 @@ pub struct ClusterComputeResourceHostEvacuationInfo {
 }
 impl ComplexType for ClusterComputeResourceHostEvacuationInfo {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostEvacuationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"action" => d.list(&mut self.action, s)?,
@@ -4962,11 +4229,7 @@ pub struct ClusterComputeResourceHostVmkNicInfo {
 }
 impl ComplexType for ClusterComputeResourceHostVmkNicInfo {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostVmkNicInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nicSpec" => d.req(&mut self.nic_spec, s)?,
             b"service" => d.req(&mut self.service, s)?,
@@ -4991,11 +4254,7 @@ pub struct ClusterComputeResourceMaintenanceInfo {
 }
 impl ComplexType for ClusterComputeResourceMaintenanceInfo {
     const TYPE_NAME: &'static str = "ClusterComputeResourceMaintenanceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partialMMId" => d.opt(&mut self.partial_mm_id, s)?,
             b"hostEvacInfo" => d.list(&mut self.host_evac_info, s)?,
@@ -5048,11 +4307,7 @@ pub struct ClusterComputeResourceSummary {
 }
 impl ComplexType for ClusterComputeResourceSummary {
     const TYPE_NAME: &'static str = "ClusterComputeResourceSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentFailoverLevel" => d.req(&mut self.current_failover_level, s)?,
             b"admissionControlInfo" => d.opt(&mut self.admission_control_info, s)?,
@@ -5065,9 +4320,7 @@ impl ComplexType for ClusterComputeResourceSummary {
             b"currentEVCModeKey" => d.opt(&mut self.current_evc_mode_key, s)?,
             b"currentEVCGraphicsModeKey" => d.opt(&mut self.current_evc_graphics_mode_key, s)?,
             b"dasData" => d.opt(&mut self.das_data, s)?,
-            b"clusterMaintenanceModeStatus" => {
-                d.opt(&mut self.cluster_maintenance_mode_status, s)?
-            }
+            b"clusterMaintenanceModeStatus" => d.opt(&mut self.cluster_maintenance_mode_status, s)?,
             b"vcsHealthStatus" => d.opt(&mut self.vcs_health_status, s)?,
             b"vcsSlots" => d.list(&mut self.vcs_slots, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5077,52 +4330,19 @@ impl ComplexType for ClusterComputeResourceSummary {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("currentFailoverLevel", &self.current_failover_level);
-        if e.knows(Version::V4_0) {
-            e.opt("admissionControlInfo", &self.admission_control_info);
-        }
+        if e.knows(Version::V4_0) { e.opt("admissionControlInfo", &self.admission_control_info); }
         e.req("numVmotions", &self.num_vmotions);
-        if e.knows(Version::V4_0) {
-            e.opt("targetBalance", &self.target_balance);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("currentBalance", &self.current_balance);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("drsScore", &self.drs_score);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.list(
-                "numVmsPerDrsScoreBucket",
-                &self.num_vms_per_drs_score_bucket,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("usageSummary", &self.usage_summary);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("currentEVCModeKey", &self.current_evc_mode_key);
-        }
-        if e.knows(Version::V7_0_1_0) {
-            e.opt(
-                "currentEVCGraphicsModeKey",
-                &self.current_evc_graphics_mode_key,
-            );
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("dasData", &self.das_data);
-        }
-        if e.knows(Version::V7_0_0_2) {
-            e.opt(
-                "clusterMaintenanceModeStatus",
-                &self.cluster_maintenance_mode_status,
-            );
-        }
-        if e.knows(Version::V7_0_1_1) {
-            e.opt("vcsHealthStatus", &self.vcs_health_status);
-        }
-        if e.knows(Version::V7_0_1_1) {
-            e.list("vcsSlots", &self.vcs_slots);
-        }
+        if e.knows(Version::V4_0) { e.opt("targetBalance", &self.target_balance); }
+        if e.knows(Version::V4_0) { e.opt("currentBalance", &self.current_balance); }
+        if e.knows(Version::V7_0_0_0) { e.opt("drsScore", &self.drs_score); }
+        if e.knows(Version::V7_0_0_0) { e.list("numVmsPerDrsScoreBucket", &self.num_vms_per_drs_score_bucket); }
+        if e.knows(Version::V6_0) { e.opt("usageSummary", &self.usage_summary); }
+        if e.knows(Version::V4_0) { e.opt("currentEVCModeKey", &self.current_evc_mode_key); }
+        if e.knows(Version::V7_0_1_0) { e.opt("currentEVCGraphicsModeKey", &self.current_evc_graphics_mode_key); }
+        if e.knows(Version::V5_0) { e.opt("dasData", &self.das_data); }
+        if e.knows(Version::V7_0_0_2) { e.opt("clusterMaintenanceModeStatus", &self.cluster_maintenance_mode_status); }
+        if e.knows(Version::V7_0_1_1) { e.opt("vcsHealthStatus", &self.vcs_health_status); }
+        if e.knows(Version::V7_0_1_1) { e.list("vcsSlots", &self.vcs_slots); }
     }
 }
 crate::xml::complex_codec!(ClusterComputeResourceSummary);
@@ -5140,11 +4360,7 @@ pub struct ClusterComputeResourceVCProfile {
 }
 impl ComplexType for ClusterComputeResourceVCProfile {
     const TYPE_NAME: &'static str = "ClusterComputeResourceVCProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterSpec" => d.opt(&mut self.cluster_spec, s)?,
             b"evcModeKey" => d.opt(&mut self.evc_mode_key, s)?,
@@ -5156,9 +4372,7 @@ impl ComplexType for ClusterComputeResourceVCProfile {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("clusterSpec", &self.cluster_spec);
         e.opt("evcModeKey", &self.evc_mode_key);
-        if e.knows(Version::V7_0_1_0) {
-            e.opt("evcGraphicsModeKey", &self.evc_graphics_mode_key);
-        }
+        if e.knows(Version::V7_0_1_0) { e.opt("evcGraphicsModeKey", &self.evc_graphics_mode_key); }
     }
 }
 crate::xml::complex_codec!(ClusterComputeResourceVCProfile);
@@ -5173,11 +4387,7 @@ pub struct ClusterComputeResourceValidationResultBase {
 }
 impl ComplexType for ClusterComputeResourceValidationResultBase {
     const TYPE_NAME: &'static str = "ClusterComputeResourceValidationResultBase";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.list(&mut self.info, s)?,
             _ => return Ok(false),
@@ -5204,11 +4414,7 @@ pub struct ClusterComputeResourceVcsSlots {
 }
 impl ComplexType for ClusterComputeResourceVcsSlots {
     const TYPE_NAME: &'static str = "ClusterComputeResourceVcsSlots";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemId" => d.opt(&mut self.system_id, s)?,
             b"host" => d.req(&mut self.host, s)?,
@@ -5219,13 +4425,9 @@ impl ComplexType for ClusterComputeResourceVcsSlots {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("systemId", &self.system_id);
-        }
+        if e.knows(Version::V7_0_3_0) { e.opt("systemId", &self.system_id); }
         e.req("host", &self.host);
-        if e.knows(Version::V7_0_3_0) {
-            e.list("datastore", &self.datastore);
-        }
+        if e.knows(Version::V7_0_3_0) { e.list("datastore", &self.datastore); }
         e.req("totalSlots", &self.total_slots);
     }
 }
@@ -5247,11 +4449,7 @@ pub struct ClusterConfigInfo {
 }
 impl ComplexType for ClusterConfigInfo {
     const TYPE_NAME: &'static str = "ClusterConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dasConfig" => d.req(&mut self.das_config, s)?,
             b"dasVmConfig" => d.list(&mut self.das_vm_config, s)?,
@@ -5316,11 +4514,7 @@ pub struct ClusterConfigInfoEx {
 }
 impl ComplexType for ClusterConfigInfoEx {
     const TYPE_NAME: &'static str = "ClusterConfigInfoEx";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemVMsConfig" => d.opt(&mut self.system_v_ms_config, s)?,
             b"dasConfig" => d.req(&mut self.das_config, s)?,
@@ -5345,43 +4539,23 @@ impl ComplexType for ClusterConfigInfoEx {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("systemVMsConfig", &self.system_v_ms_config);
-        }
+        if e.knows(Version::V7_0_3_0) { e.opt("systemVMsConfig", &self.system_v_ms_config); }
         e.req("dasConfig", &self.das_config);
         e.list("dasVmConfig", &self.das_vm_config);
         e.req("drsConfig", &self.drs_config);
         e.list("drsVmConfig", &self.drs_vm_config);
         e.list("rule", &self.rule);
-        if e.knows(Version::V6_5) {
-            e.opt("orchestration", &self.orchestration);
-        }
-        if e.knows(Version::V6_5) {
-            e.list("vmOrchestration", &self.vm_orchestration);
-        }
+        if e.knows(Version::V6_5) { e.opt("orchestration", &self.orchestration); }
+        if e.knows(Version::V6_5) { e.list("vmOrchestration", &self.vm_orchestration); }
         e.opt("dpmConfigInfo", &self.dpm_config_info);
         e.list("dpmHostConfig", &self.dpm_host_config);
-        if e.knows(Version::V5_5) {
-            e.opt("vsanConfigInfo", &self.vsan_config_info);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("vsanHostConfig", &self.vsan_host_config);
-        }
-        if e.knows(Version::V4_1) {
-            e.list("group", &self.group);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("infraUpdateHaConfig", &self.infra_update_ha_config);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("proactiveDrsConfig", &self.proactive_drs_config);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("cryptoConfig", &self.crypto_config);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("vsanCoreConfig", &self.vsan_core_config);
-        }
+        if e.knows(Version::V5_5) { e.opt("vsanConfigInfo", &self.vsan_config_info); }
+        if e.knows(Version::V5_5) { e.list("vsanHostConfig", &self.vsan_host_config); }
+        if e.knows(Version::V4_1) { e.list("group", &self.group); }
+        if e.knows(Version::V6_5) { e.opt("infraUpdateHaConfig", &self.infra_update_ha_config); }
+        if e.knows(Version::V6_5) { e.opt("proactiveDrsConfig", &self.proactive_drs_config); }
+        if e.knows(Version::V7_0_0_0) { e.opt("cryptoConfig", &self.crypto_config); }
+        if e.knows(Version::V9_0_0_0) { e.opt("vsanCoreConfig", &self.vsan_core_config); }
     }
 }
 crate::xml::complex_codec!(ClusterConfigInfoEx);
@@ -5403,11 +4577,7 @@ pub struct ClusterConfigSpec {
 }
 impl ComplexType for ClusterConfigSpec {
     const TYPE_NAME: &'static str = "ClusterConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dasConfig" => d.opt(&mut self.das_config, s)?,
             b"dasVmConfigSpec" => d.list(&mut self.das_vm_config_spec, s)?,
@@ -5474,11 +4644,7 @@ pub struct ClusterConfigSpecEx {
 }
 impl ComplexType for ClusterConfigSpecEx {
     const TYPE_NAME: &'static str = "ClusterConfigSpecEx";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemVMsConfig" => d.opt(&mut self.system_v_ms_config, s)?,
             b"dasConfig" => d.opt(&mut self.das_config, s)?,
@@ -5504,46 +4670,24 @@ impl ComplexType for ClusterConfigSpecEx {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("systemVMsConfig", &self.system_v_ms_config);
-        }
+        if e.knows(Version::V7_0_3_0) { e.opt("systemVMsConfig", &self.system_v_ms_config); }
         e.opt("dasConfig", &self.das_config);
         e.list("dasVmConfigSpec", &self.das_vm_config_spec);
         e.opt("drsConfig", &self.drs_config);
         e.list("drsVmConfigSpec", &self.drs_vm_config_spec);
         e.list("rulesSpec", &self.rules_spec);
-        if e.knows(Version::V6_5) {
-            e.opt("orchestration", &self.orchestration);
-        }
-        if e.knows(Version::V6_5) {
-            e.list("vmOrchestrationSpec", &self.vm_orchestration_spec);
-        }
+        if e.knows(Version::V6_5) { e.opt("orchestration", &self.orchestration); }
+        if e.knows(Version::V6_5) { e.list("vmOrchestrationSpec", &self.vm_orchestration_spec); }
         e.opt("dpmConfig", &self.dpm_config);
         e.list("dpmHostConfigSpec", &self.dpm_host_config_spec);
-        if e.knows(Version::V5_5) {
-            e.opt("vsanConfig", &self.vsan_config);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("vsanHostConfigSpec", &self.vsan_host_config_spec);
-        }
-        if e.knows(Version::V4_1) {
-            e.list("groupSpec", &self.group_spec);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("infraUpdateHaConfig", &self.infra_update_ha_config);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("proactiveDrsConfig", &self.proactive_drs_config);
-        }
-        if e.knows(Version::V6_7_1) {
-            e.opt("inHciWorkflow", &self.in_hci_workflow);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("cryptoConfig", &self.crypto_config);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("vsanCoreConfigSpec", &self.vsan_core_config_spec);
-        }
+        if e.knows(Version::V5_5) { e.opt("vsanConfig", &self.vsan_config); }
+        if e.knows(Version::V5_5) { e.list("vsanHostConfigSpec", &self.vsan_host_config_spec); }
+        if e.knows(Version::V4_1) { e.list("groupSpec", &self.group_spec); }
+        if e.knows(Version::V6_5) { e.opt("infraUpdateHaConfig", &self.infra_update_ha_config); }
+        if e.knows(Version::V6_5) { e.opt("proactiveDrsConfig", &self.proactive_drs_config); }
+        if e.knows(Version::V6_7_1) { e.opt("inHciWorkflow", &self.in_hci_workflow); }
+        if e.knows(Version::V7_0_0_0) { e.opt("cryptoConfig", &self.crypto_config); }
+        if e.knows(Version::V9_0_0_0) { e.opt("vsanCoreConfigSpec", &self.vsan_core_config_spec); }
     }
 }
 crate::xml::complex_codec!(ClusterConfigSpecEx);
@@ -5561,11 +4705,7 @@ pub struct ClusterCreatedEvent {
 }
 impl ComplexType for ClusterCreatedEvent {
     const TYPE_NAME: &'static str = "ClusterCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.req(&mut self.parent, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5590,11 +4730,7 @@ pub struct ClusterCryptoConfigInfo {
 }
 impl ComplexType for ClusterCryptoConfigInfo {
     const TYPE_NAME: &'static str = "ClusterCryptoConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cryptoMode" => d.opt(&mut self.crypto_mode, s)?,
             b"policy" => d.opt(&mut self.policy, s)?,
@@ -5604,9 +4740,7 @@ impl ComplexType for ClusterCryptoConfigInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("cryptoMode", &self.crypto_mode);
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("policy", &self.policy);
-        }
+        if e.knows(Version::V8_0_3_0) { e.opt("policy", &self.policy); }
     }
 }
 crate::xml::complex_codec!(ClusterCryptoConfigInfo);
@@ -5625,11 +4759,7 @@ pub struct ClusterDasAamHostInfo {
 }
 impl ComplexType for ClusterDasAamHostInfo {
     const TYPE_NAME: &'static str = "ClusterDasAamHostInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostDasState" => d.list(&mut self.host_das_state, s)?,
             b"primaryHosts" => d.list(&mut self.primary_hosts, s)?,
@@ -5660,11 +4790,7 @@ pub struct ClusterDasAamNodeState {
 }
 impl ComplexType for ClusterDasAamNodeState {
     const TYPE_NAME: &'static str = "ClusterDasAamNodeState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -5687,14 +4813,11 @@ crate::xml::complex_codec!(ClusterDasAamNodeState);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasAdmissionControlInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ClusterDasAdmissionControlInfo {}
+pub struct ClusterDasAdmissionControlInfo {
+}
 impl ComplexType for ClusterDasAdmissionControlInfo {
     const TYPE_NAME: &'static str = "ClusterDasAdmissionControlInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -5716,35 +4839,17 @@ pub struct ClusterDasAdmissionControlPolicy {
 }
 impl ComplexType for ClusterDasAdmissionControlPolicy {
     const TYPE_NAME: &'static str = "ClusterDasAdmissionControlPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"resourceReductionToToleratePercent" => {
-                d.opt(&mut self.resource_reduction_to_tolerate_percent, s)?
-            }
-            b"pMemAdmissionControlEnabled" => {
-                d.opt(&mut self.p_mem_admission_control_enabled, s)?
-            }
+            b"resourceReductionToToleratePercent" => d.opt(&mut self.resource_reduction_to_tolerate_percent, s)?,
+            b"pMemAdmissionControlEnabled" => d.opt(&mut self.p_mem_admission_control_enabled, s)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V6_5) {
-            e.opt(
-                "resourceReductionToToleratePercent",
-                &self.resource_reduction_to_tolerate_percent,
-            );
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "pMemAdmissionControlEnabled",
-                &self.p_mem_admission_control_enabled,
-            );
-        }
+        if e.knows(Version::V6_5) { e.opt("resourceReductionToToleratePercent", &self.resource_reduction_to_tolerate_percent); }
+        if e.knows(Version::V7_0_2_0) { e.opt("pMemAdmissionControlEnabled", &self.p_mem_admission_control_enabled); }
     }
 }
 crate::xml::complex_codec!(ClusterDasAdmissionControlPolicy);
@@ -5763,11 +4868,7 @@ pub struct ClusterDasAdvancedRuntimeInfo {
 }
 impl ComplexType for ClusterDasAdvancedRuntimeInfo {
     const TYPE_NAME: &'static str = "ClusterDasAdvancedRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dasHostInfo" => d.opt(&mut self.das_host_info, s)?,
             b"vmcpSupported" => d.opt(&mut self.vmcp_supported, s)?,
@@ -5778,12 +4879,8 @@ impl ComplexType for ClusterDasAdvancedRuntimeInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("dasHostInfo", &self.das_host_info);
-        if e.knows(Version::V6_0) {
-            e.opt("vmcpSupported", &self.vmcp_supported);
-        }
-        if e.knows(Version::V5_0) {
-            e.list("heartbeatDatastoreInfo", &self.heartbeat_datastore_info);
-        }
+        if e.knows(Version::V6_0) { e.opt("vmcpSupported", &self.vmcp_supported); }
+        if e.knows(Version::V5_0) { e.list("heartbeatDatastoreInfo", &self.heartbeat_datastore_info); }
     }
 }
 crate::xml::complex_codec!(ClusterDasAdvancedRuntimeInfo);
@@ -5798,11 +4895,7 @@ pub struct ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo {
 }
 impl ComplexType for ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo {
     const TYPE_NAME: &'static str = "ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storageAPDSupported" => d.req(&mut self.storage_apd_supported, s)?,
             b"storagePDLSupported" => d.req(&mut self.storage_pdl_supported, s)?,
@@ -5845,11 +4938,7 @@ pub struct ClusterDasConfigInfo {
 }
 impl ComplexType for ClusterDasConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDasConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"vmMonitoring" => d.opt(&mut self.vm_monitoring, s)?,
@@ -5868,31 +4957,16 @@ impl ComplexType for ClusterDasConfigInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("enabled", &self.enabled);
-        if e.knows(Version::V4_0) {
-            e.opt("vmMonitoring", &self.vm_monitoring);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("hostMonitoring", &self.host_monitoring);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("vmComponentProtecting", &self.vm_component_protecting);
-        }
+        if e.knows(Version::V4_0) { e.opt("vmMonitoring", &self.vm_monitoring); }
+        if e.knows(Version::V4_0) { e.opt("hostMonitoring", &self.host_monitoring); }
+        if e.knows(Version::V6_0) { e.opt("vmComponentProtecting", &self.vm_component_protecting); }
         e.opt("failoverLevel", &self.failover_level);
-        if e.knows(Version::V4_0) {
-            e.opt("admissionControlPolicy", &self.admission_control_policy);
-        }
+        if e.knows(Version::V4_0) { e.opt("admissionControlPolicy", &self.admission_control_policy); }
         e.opt("admissionControlEnabled", &self.admission_control_enabled);
         e.opt("defaultVmSettings", &self.default_vm_settings);
         e.list("option", &self.option);
-        if e.knows(Version::V5_0) {
-            e.list("heartbeatDatastore", &self.heartbeat_datastore);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "hBDatastoreCandidatePolicy",
-                &self.h_b_datastore_candidate_policy,
-            );
-        }
+        if e.knows(Version::V5_0) { e.list("heartbeatDatastore", &self.heartbeat_datastore); }
+        if e.knows(Version::V5_0) { e.opt("hBDatastoreCandidatePolicy", &self.h_b_datastore_candidate_policy); }
     }
 }
 crate::xml::complex_codec!(ClusterDasConfigInfo);
@@ -5901,14 +4975,11 @@ crate::xml::complex_codec!(ClusterDasConfigInfo);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasData`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ClusterDasData {}
+pub struct ClusterDasData {
+}
 impl ComplexType for ClusterDasData {
     const TYPE_NAME: &'static str = "ClusterDasData";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -5934,11 +5005,7 @@ pub struct ClusterDasDataSummary {
 }
 impl ComplexType for ClusterDasDataSummary {
     const TYPE_NAME: &'static str = "ClusterDasDataSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostListVersion" => d.req(&mut self.host_list_version, s)?,
             b"clusterConfigVersion" => d.req(&mut self.cluster_config_version, s)?,
@@ -5985,11 +5052,7 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfo {
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfo {
     const TYPE_NAME: &'static str = "ClusterDasFailoverLevelAdvancedRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"slotInfo" => d.req(&mut self.slot_info, s)?,
             b"totalSlots" => d.req(&mut self.total_slots, s)?,
@@ -6014,19 +5077,11 @@ impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfo {
         e.req("totalHosts", &self.total_hosts);
         e.req("totalGoodHosts", &self.total_good_hosts);
         e.list("hostSlots", &self.host_slots);
-        if e.knows(Version::V5_1) {
-            e.list(
-                "vmsRequiringMultipleSlots",
-                &self.vms_requiring_multiple_slots,
-            );
-        }
+        if e.knows(Version::V5_1) { e.list("vmsRequiringMultipleSlots", &self.vms_requiring_multiple_slots); }
     }
 }
 crate::xml::complex_codec!(ClusterDasFailoverLevelAdvancedRuntimeInfo);
-crate::xml::inherits!(
-    ClusterDasFailoverLevelAdvancedRuntimeInfo,
-    ClusterDasAdvancedRuntimeInfo
-);
+crate::xml::inherits!(ClusterDasFailoverLevelAdvancedRuntimeInfo, ClusterDasAdvancedRuntimeInfo);
 
 /// Data object `ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots` of the vSphere API (since 4.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -6038,11 +5093,7 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots {
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots {
     const TYPE_NAME: &'static str = "ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"slots" => d.req(&mut self.slots, s)?,
@@ -6069,11 +5120,7 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo {
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo {
     const TYPE_NAME: &'static str = "ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numVcpus" => d.req(&mut self.num_vcpus, s)?,
             b"cpuMHz" => d.req(&mut self.cpu_m_hz, s)?,
@@ -6100,11 +5147,7 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots {
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots {
     const TYPE_NAME: &'static str = "ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"slots" => d.req(&mut self.slots, s)?,
@@ -6129,11 +5172,7 @@ pub struct ClusterDasFdmHostState {
 }
 impl ComplexType for ClusterDasFdmHostState {
     const TYPE_NAME: &'static str = "ClusterDasFdmHostState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
             b"stateReporter" => d.opt(&mut self.state_reporter, s)?,
@@ -6152,14 +5191,11 @@ crate::xml::complex_codec!(ClusterDasFdmHostState);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasHostInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ClusterDasHostInfo {}
+pub struct ClusterDasHostInfo {
+}
 impl ComplexType for ClusterDasHostInfo {
     const TYPE_NAME: &'static str = "ClusterDasHostInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -6179,11 +5215,7 @@ pub struct ClusterDasHostRecommendation {
 }
 impl ComplexType for ClusterDasHostRecommendation {
     const TYPE_NAME: &'static str = "ClusterDasHostRecommendation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"drsRating" => d.opt(&mut self.drs_rating, s)?,
@@ -6212,11 +5244,7 @@ pub struct ClusterDasVmConfigInfo {
 }
 impl ComplexType for ClusterDasVmConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDasVmConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"restartPriority" => d.opt(&mut self.restart_priority, s)?,
@@ -6247,11 +5275,7 @@ pub struct ClusterDasVmConfigSpec {
 }
 impl ComplexType for ClusterDasVmConfigSpec {
     const TYPE_NAME: &'static str = "ClusterDasVmConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6282,41 +5306,23 @@ pub struct ClusterDasVmSettings {
 }
 impl ComplexType for ClusterDasVmSettings {
     const TYPE_NAME: &'static str = "ClusterDasVmSettings";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"restartPriority" => d.opt(&mut self.restart_priority, s)?,
             b"restartPriorityTimeout" => d.opt(&mut self.restart_priority_timeout, s)?,
             b"isolationResponse" => d.opt(&mut self.isolation_response, s)?,
             b"vmToolsMonitoringSettings" => d.opt(&mut self.vm_tools_monitoring_settings, s)?,
-            b"vmComponentProtectionSettings" => {
-                d.opt(&mut self.vm_component_protection_settings, s)?
-            }
+            b"vmComponentProtectionSettings" => d.opt(&mut self.vm_component_protection_settings, s)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("restartPriority", &self.restart_priority);
-        if e.knows(Version::V6_5) {
-            e.opt("restartPriorityTimeout", &self.restart_priority_timeout);
-        }
+        if e.knows(Version::V6_5) { e.opt("restartPriorityTimeout", &self.restart_priority_timeout); }
         e.opt("isolationResponse", &self.isolation_response);
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "vmToolsMonitoringSettings",
-                &self.vm_tools_monitoring_settings,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "vmComponentProtectionSettings",
-                &self.vm_component_protection_settings,
-            );
-        }
+        if e.knows(Version::V4_0) { e.opt("vmToolsMonitoringSettings", &self.vm_tools_monitoring_settings); }
+        if e.knows(Version::V6_0) { e.opt("vmComponentProtectionSettings", &self.vm_component_protection_settings); }
     }
 }
 crate::xml::complex_codec!(ClusterDasVmSettings);
@@ -6333,11 +5339,7 @@ pub struct ClusterDatastoreUpdateSpec {
 }
 impl ComplexType for ClusterDatastoreUpdateSpec {
     const TYPE_NAME: &'static str = "ClusterDatastoreUpdateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6366,11 +5368,7 @@ pub struct ClusterDependencyRuleInfo {
 }
 impl ComplexType for ClusterDependencyRuleInfo {
     const TYPE_NAME: &'static str = "ClusterDependencyRuleInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmGroup" => d.req(&mut self.vm_group, s)?,
             b"dependsOnVmGroup" => d.req(&mut self.depends_on_vm_group, s)?,
@@ -6397,11 +5395,7 @@ pub struct ClusterDestroyedEvent {
 }
 impl ComplexType for ClusterDestroyedEvent {
     const TYPE_NAME: &'static str = "ClusterDestroyedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6425,11 +5419,7 @@ pub struct ClusterDpmConfigInfo {
 }
 impl ComplexType for ClusterDpmConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDpmConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"defaultDpmBehavior" => d.opt(&mut self.default_dpm_behavior, s)?,
@@ -6442,9 +5432,7 @@ impl ComplexType for ClusterDpmConfigInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("enabled", &self.enabled);
         e.opt("defaultDpmBehavior", &self.default_dpm_behavior);
-        if e.knows(Version::V4_0) {
-            e.opt("hostPowerActionRate", &self.host_power_action_rate);
-        }
+        if e.knows(Version::V4_0) { e.opt("hostPowerActionRate", &self.host_power_action_rate); }
         e.list("option", &self.option);
     }
 }
@@ -6462,11 +5450,7 @@ pub struct ClusterDpmHostConfigInfo {
 }
 impl ComplexType for ClusterDpmHostConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDpmHostConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -6495,11 +5479,7 @@ pub struct ClusterDpmHostConfigSpec {
 }
 impl ComplexType for ClusterDpmHostConfigSpec {
     const TYPE_NAME: &'static str = "ClusterDpmHostConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6532,11 +5512,7 @@ pub struct ClusterDrsConfigInfo {
 }
 impl ComplexType for ClusterDrsConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDrsConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"enableVmBehaviorOverrides" => d.opt(&mut self.enable_vm_behavior_overrides, s)?,
@@ -6550,17 +5526,10 @@ impl ComplexType for ClusterDrsConfigInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("enabled", &self.enabled);
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "enableVmBehaviorOverrides",
-                &self.enable_vm_behavior_overrides,
-            );
-        }
+        if e.knows(Version::V4_0) { e.opt("enableVmBehaviorOverrides", &self.enable_vm_behavior_overrides); }
         e.opt("defaultVmBehavior", &self.default_vm_behavior);
         e.opt("vmotionRate", &self.vmotion_rate);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("scaleDescendantsShares", &self.scale_descendants_shares);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("scaleDescendantsShares", &self.scale_descendants_shares); }
         e.list("option", &self.option);
     }
 }
@@ -6576,11 +5545,7 @@ pub struct ClusterDrsFaults {
 }
 impl ComplexType for ClusterDrsFaults {
     const TYPE_NAME: &'static str = "ClusterDrsFaults";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             b"faultsByVm" => d.list(&mut self.faults_by_vm, s)?,
@@ -6607,11 +5572,7 @@ pub struct ClusterDrsFaultsFaultsByVirtualDisk {
 }
 impl ComplexType for ClusterDrsFaultsFaultsByVirtualDisk {
     const TYPE_NAME: &'static str = "ClusterDrsFaultsFaultsByVirtualDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.opt(&mut self.disk, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6624,10 +5585,7 @@ impl ComplexType for ClusterDrsFaultsFaultsByVirtualDisk {
     }
 }
 crate::xml::complex_codec!(ClusterDrsFaultsFaultsByVirtualDisk);
-crate::xml::inherits!(
-    ClusterDrsFaultsFaultsByVirtualDisk,
-    ClusterDrsFaultsFaultsByVm
-);
+crate::xml::inherits!(ClusterDrsFaultsFaultsByVirtualDisk, ClusterDrsFaultsFaultsByVm);
 
 /// Data object `ClusterDrsFaultsFaultsByVm` of the vSphere API (since 4.0).
 ///
@@ -6641,11 +5599,7 @@ pub struct ClusterDrsFaultsFaultsByVm {
 }
 impl ComplexType for ClusterDrsFaultsFaultsByVm {
     const TYPE_NAME: &'static str = "ClusterDrsFaultsFaultsByVm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
             b"fault" => d.list(&mut self.fault, s)?,
@@ -6688,11 +5642,7 @@ pub struct ClusterDrsMigration {
 }
 impl ComplexType for ClusterDrsMigration {
     const TYPE_NAME: &'static str = "ClusterDrsMigration";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"time" => d.req(&mut self.time, s)?,
@@ -6741,11 +5691,7 @@ pub struct ClusterDrsRecommendation {
 }
 impl ComplexType for ClusterDrsRecommendation {
     const TYPE_NAME: &'static str = "ClusterDrsRecommendation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"rating" => d.req(&mut self.rating, s)?,
@@ -6778,11 +5724,7 @@ pub struct ClusterDrsVmConfigInfo {
 }
 impl ComplexType for ClusterDrsVmConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDrsVmConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -6811,11 +5753,7 @@ pub struct ClusterDrsVmConfigSpec {
 }
 impl ComplexType for ClusterDrsVmConfigSpec {
     const TYPE_NAME: &'static str = "ClusterDrsVmConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6842,11 +5780,7 @@ pub struct ClusterEVCManagerCheckResult {
 }
 impl ComplexType for ClusterEVCManagerCheckResult {
     const TYPE_NAME: &'static str = "ClusterEVCManagerCheckResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"evcModeKey" => d.req(&mut self.evc_mode_key, s)?,
             b"error" => d.req(&mut self.error, s)?,
@@ -6881,11 +5815,7 @@ pub struct ClusterEVCManagerEVCState {
 }
 impl ComplexType for ClusterEVCManagerEVCState {
     const TYPE_NAME: &'static str = "ClusterEVCManagerEVCState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supportedEVCMode" => d.list(&mut self.supported_evc_mode, s)?,
             b"currentEVCModeKey" => d.opt(&mut self.current_evc_mode_key, s)?,
@@ -6918,11 +5848,7 @@ pub struct ClusterEnterMaintenanceResult {
 }
 impl ComplexType for ClusterEnterMaintenanceResult {
     const TYPE_NAME: &'static str = "ClusterEnterMaintenanceResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"recommendations" => d.list(&mut self.recommendations, s)?,
             b"fault" => d.opt(&mut self.fault, s)?,
@@ -6949,11 +5875,7 @@ pub struct ClusterEvent {
 }
 impl ComplexType for ClusterEvent {
     const TYPE_NAME: &'static str = "ClusterEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6975,11 +5897,7 @@ pub struct ClusterFailoverHostAdmissionControlInfo {
 }
 impl ComplexType for ClusterFailoverHostAdmissionControlInfo {
     const TYPE_NAME: &'static str = "ClusterFailoverHostAdmissionControlInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostStatus" => d.list(&mut self.host_status, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6992,10 +5910,7 @@ impl ComplexType for ClusterFailoverHostAdmissionControlInfo {
     }
 }
 crate::xml::complex_codec!(ClusterFailoverHostAdmissionControlInfo);
-crate::xml::inherits!(
-    ClusterFailoverHostAdmissionControlInfo,
-    ClusterDasAdmissionControlInfo
-);
+crate::xml::inherits!(ClusterFailoverHostAdmissionControlInfo, ClusterDasAdmissionControlInfo);
 
 /// Data object `ClusterFailoverHostAdmissionControlInfoHostStatus` of the vSphere API (since 4.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7007,11 +5922,7 @@ pub struct ClusterFailoverHostAdmissionControlInfoHostStatus {
 }
 impl ComplexType for ClusterFailoverHostAdmissionControlInfoHostStatus {
     const TYPE_NAME: &'static str = "ClusterFailoverHostAdmissionControlInfoHostStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"status" => d.req(&mut self.status, s)?,
@@ -7040,11 +5951,7 @@ pub struct ClusterFailoverHostAdmissionControlPolicy {
 }
 impl ComplexType for ClusterFailoverHostAdmissionControlPolicy {
     const TYPE_NAME: &'static str = "ClusterFailoverHostAdmissionControlPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failoverHosts" => d.list(&mut self.failover_hosts, s)?,
             b"failoverLevel" => d.opt(&mut self.failover_level, s)?,
@@ -7055,16 +5962,11 @@ impl ComplexType for ClusterFailoverHostAdmissionControlPolicy {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.list("failoverHosts", &self.failover_hosts);
-        if e.knows(Version::V6_5) {
-            e.opt("failoverLevel", &self.failover_level);
-        }
+        if e.knows(Version::V6_5) { e.opt("failoverLevel", &self.failover_level); }
     }
 }
 crate::xml::complex_codec!(ClusterFailoverHostAdmissionControlPolicy);
-crate::xml::inherits!(
-    ClusterFailoverHostAdmissionControlPolicy,
-    ClusterDasAdmissionControlPolicy
-);
+crate::xml::inherits!(ClusterFailoverHostAdmissionControlPolicy, ClusterDasAdmissionControlPolicy);
 
 /// Data object `ClusterFailoverLevelAdmissionControlInfo` of the vSphere API (since 4.0).
 ///
@@ -7078,11 +5980,7 @@ pub struct ClusterFailoverLevelAdmissionControlInfo {
 }
 impl ComplexType for ClusterFailoverLevelAdmissionControlInfo {
     const TYPE_NAME: &'static str = "ClusterFailoverLevelAdmissionControlInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentFailoverLevel" => d.req(&mut self.current_failover_level, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7095,10 +5993,7 @@ impl ComplexType for ClusterFailoverLevelAdmissionControlInfo {
     }
 }
 crate::xml::complex_codec!(ClusterFailoverLevelAdmissionControlInfo);
-crate::xml::inherits!(
-    ClusterFailoverLevelAdmissionControlInfo,
-    ClusterDasAdmissionControlInfo
-);
+crate::xml::inherits!(ClusterFailoverLevelAdmissionControlInfo, ClusterDasAdmissionControlInfo);
 
 /// Data object `ClusterFailoverLevelAdmissionControlPolicy` of the vSphere API (since 4.0).
 ///
@@ -7114,11 +6009,7 @@ pub struct ClusterFailoverLevelAdmissionControlPolicy {
 }
 impl ComplexType for ClusterFailoverLevelAdmissionControlPolicy {
     const TYPE_NAME: &'static str = "ClusterFailoverLevelAdmissionControlPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failoverLevel" => d.req(&mut self.failover_level, s)?,
             b"slotPolicy" => d.opt(&mut self.slot_policy, s)?,
@@ -7129,16 +6020,11 @@ impl ComplexType for ClusterFailoverLevelAdmissionControlPolicy {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("failoverLevel", &self.failover_level);
-        if e.knows(Version::V5_1) {
-            e.opt("slotPolicy", &self.slot_policy);
-        }
+        if e.knows(Version::V5_1) { e.opt("slotPolicy", &self.slot_policy); }
     }
 }
 crate::xml::complex_codec!(ClusterFailoverLevelAdmissionControlPolicy);
-crate::xml::inherits!(
-    ClusterFailoverLevelAdmissionControlPolicy,
-    ClusterDasAdmissionControlPolicy
-);
+crate::xml::inherits!(ClusterFailoverLevelAdmissionControlPolicy, ClusterDasAdmissionControlPolicy);
 
 /// Data object `ClusterFailoverResourcesAdmissionControlInfo` of the vSphere API (since 4.0).
 ///
@@ -7156,48 +6042,24 @@ pub struct ClusterFailoverResourcesAdmissionControlInfo {
 }
 impl ComplexType for ClusterFailoverResourcesAdmissionControlInfo {
     const TYPE_NAME: &'static str = "ClusterFailoverResourcesAdmissionControlInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"currentCpuFailoverResourcesPercent" => {
-                d.req(&mut self.current_cpu_failover_resources_percent, s)?
-            }
-            b"currentMemoryFailoverResourcesPercent" => {
-                d.req(&mut self.current_memory_failover_resources_percent, s)?
-            }
-            b"currentPMemFailoverResourcesPercent" => {
-                d.opt(&mut self.current_p_mem_failover_resources_percent, s)?
-            }
+            b"currentCpuFailoverResourcesPercent" => d.req(&mut self.current_cpu_failover_resources_percent, s)?,
+            b"currentMemoryFailoverResourcesPercent" => d.req(&mut self.current_memory_failover_resources_percent, s)?,
+            b"currentPMemFailoverResourcesPercent" => d.opt(&mut self.current_p_mem_failover_resources_percent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        e.req(
-            "currentCpuFailoverResourcesPercent",
-            &self.current_cpu_failover_resources_percent,
-        );
-        e.req(
-            "currentMemoryFailoverResourcesPercent",
-            &self.current_memory_failover_resources_percent,
-        );
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "currentPMemFailoverResourcesPercent",
-                &self.current_p_mem_failover_resources_percent,
-            );
-        }
+        e.req("currentCpuFailoverResourcesPercent", &self.current_cpu_failover_resources_percent);
+        e.req("currentMemoryFailoverResourcesPercent", &self.current_memory_failover_resources_percent);
+        if e.knows(Version::V7_0_2_0) { e.opt("currentPMemFailoverResourcesPercent", &self.current_p_mem_failover_resources_percent); }
     }
 }
 crate::xml::complex_codec!(ClusterFailoverResourcesAdmissionControlInfo);
-crate::xml::inherits!(
-    ClusterFailoverResourcesAdmissionControlInfo,
-    ClusterDasAdmissionControlInfo
-);
+crate::xml::inherits!(ClusterFailoverResourcesAdmissionControlInfo, ClusterDasAdmissionControlInfo);
 
 /// Data object `ClusterFailoverResourcesAdmissionControlPolicy` of the vSphere API (since 4.0).
 ///
@@ -7221,63 +6083,30 @@ pub struct ClusterFailoverResourcesAdmissionControlPolicy {
 }
 impl ComplexType for ClusterFailoverResourcesAdmissionControlPolicy {
     const TYPE_NAME: &'static str = "ClusterFailoverResourcesAdmissionControlPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cpuFailoverResourcesPercent" => d.req(&mut self.cpu_failover_resources_percent, s)?,
-            b"memoryFailoverResourcesPercent" => {
-                d.req(&mut self.memory_failover_resources_percent, s)?
-            }
+            b"memoryFailoverResourcesPercent" => d.req(&mut self.memory_failover_resources_percent, s)?,
             b"failoverLevel" => d.opt(&mut self.failover_level, s)?,
             b"autoComputePercentages" => d.opt(&mut self.auto_compute_percentages, s)?,
-            b"pMemFailoverResourcesPercent" => {
-                d.opt(&mut self.p_mem_failover_resources_percent, s)?
-            }
-            b"autoComputePMemFailoverResourcesPercent" => {
-                d.opt(&mut self.auto_compute_p_mem_failover_resources_percent, s)?
-            }
+            b"pMemFailoverResourcesPercent" => d.opt(&mut self.p_mem_failover_resources_percent, s)?,
+            b"autoComputePMemFailoverResourcesPercent" => d.opt(&mut self.auto_compute_p_mem_failover_resources_percent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        e.req(
-            "cpuFailoverResourcesPercent",
-            &self.cpu_failover_resources_percent,
-        );
-        e.req(
-            "memoryFailoverResourcesPercent",
-            &self.memory_failover_resources_percent,
-        );
-        if e.knows(Version::V6_5) {
-            e.opt("failoverLevel", &self.failover_level);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("autoComputePercentages", &self.auto_compute_percentages);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "pMemFailoverResourcesPercent",
-                &self.p_mem_failover_resources_percent,
-            );
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "autoComputePMemFailoverResourcesPercent",
-                &self.auto_compute_p_mem_failover_resources_percent,
-            );
-        }
+        e.req("cpuFailoverResourcesPercent", &self.cpu_failover_resources_percent);
+        e.req("memoryFailoverResourcesPercent", &self.memory_failover_resources_percent);
+        if e.knows(Version::V6_5) { e.opt("failoverLevel", &self.failover_level); }
+        if e.knows(Version::V6_5) { e.opt("autoComputePercentages", &self.auto_compute_percentages); }
+        if e.knows(Version::V7_0_2_0) { e.opt("pMemFailoverResourcesPercent", &self.p_mem_failover_resources_percent); }
+        if e.knows(Version::V7_0_2_0) { e.opt("autoComputePMemFailoverResourcesPercent", &self.auto_compute_p_mem_failover_resources_percent); }
     }
 }
 crate::xml::complex_codec!(ClusterFailoverResourcesAdmissionControlPolicy);
-crate::xml::inherits!(
-    ClusterFailoverResourcesAdmissionControlPolicy,
-    ClusterDasAdmissionControlPolicy
-);
+crate::xml::inherits!(ClusterFailoverResourcesAdmissionControlPolicy, ClusterDasAdmissionControlPolicy);
 
 /// Data object `ClusterFixedSizeSlotPolicy` of the vSphere API (since 5.1).
 ///
@@ -7293,11 +6122,7 @@ pub struct ClusterFixedSizeSlotPolicy {
 }
 impl ComplexType for ClusterFixedSizeSlotPolicy {
     const TYPE_NAME: &'static str = "ClusterFixedSizeSlotPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cpu" => d.req(&mut self.cpu, s)?,
             b"memory" => d.req(&mut self.memory, s)?,
@@ -7328,11 +6153,7 @@ pub struct ClusterFtVmHostRuleInfo {
 }
 impl ComplexType for ClusterFtVmHostRuleInfo {
     const TYPE_NAME: &'static str = "ClusterFtVmHostRuleInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmGroupName" => d.req(&mut self.vm_group_name, s)?,
             b"hostGroupName" => d.list(&mut self.host_group_name, s)?,
@@ -7363,11 +6184,7 @@ pub struct ClusterGroupInfo {
 }
 impl ComplexType for ClusterGroupInfo {
     const TYPE_NAME: &'static str = "ClusterGroupInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"userCreated" => d.opt(&mut self.user_created, s)?,
@@ -7378,12 +6195,8 @@ impl ComplexType for ClusterGroupInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("name", &self.name);
-        if e.knows(Version::V5_0) {
-            e.opt("userCreated", &self.user_created);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("uniqueID", &self.unique_id);
-        }
+        if e.knows(Version::V5_0) { e.opt("userCreated", &self.user_created); }
+        if e.knows(Version::V6_0) { e.opt("uniqueID", &self.unique_id); }
     }
 }
 crate::xml::complex_codec!(ClusterGroupInfo);
@@ -7400,11 +6213,7 @@ pub struct ClusterGroupSpec {
 }
 impl ComplexType for ClusterGroupSpec {
     const TYPE_NAME: &'static str = "ClusterGroupSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7431,11 +6240,7 @@ pub struct ClusterHostGroup {
 }
 impl ComplexType for ClusterHostGroup {
     const TYPE_NAME: &'static str = "ClusterHostGroup";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.list(&mut self.host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7462,11 +6267,7 @@ pub struct ClusterHostInfraUpdateHaModeAction {
 }
 impl ComplexType for ClusterHostInfraUpdateHaModeAction {
     const TYPE_NAME: &'static str = "ClusterHostInfraUpdateHaModeAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operationType" => d.req(&mut self.operation_type, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7499,11 +6300,7 @@ pub struct ClusterHostPowerAction {
 }
 impl ComplexType for ClusterHostPowerAction {
     const TYPE_NAME: &'static str = "ClusterHostPowerAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operationType" => d.req(&mut self.operation_type, s)?,
             b"powerConsumptionWatt" => d.opt(&mut self.power_consumption_watt, s)?,
@@ -7534,11 +6331,7 @@ pub struct ClusterHostRecommendation {
 }
 impl ComplexType for ClusterHostRecommendation {
     const TYPE_NAME: &'static str = "ClusterHostRecommendation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"rating" => d.req(&mut self.rating, s)?,
@@ -7569,11 +6362,7 @@ pub struct ClusterInfraUpdateHaConfigInfo {
 }
 impl ComplexType for ClusterInfraUpdateHaConfigInfo {
     const TYPE_NAME: &'static str = "ClusterInfraUpdateHaConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"behavior" => d.opt(&mut self.behavior, s)?,
@@ -7608,11 +6397,7 @@ pub struct ClusterInitialPlacementAction {
 }
 impl ComplexType for ClusterInitialPlacementAction {
     const TYPE_NAME: &'static str = "ClusterInitialPlacementAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetHost" => d.req(&mut self.target_host, s)?,
             b"pool" => d.opt(&mut self.pool, s)?,
@@ -7643,11 +6428,7 @@ pub struct ClusterIoFilterInfo {
 }
 impl ComplexType for ClusterIoFilterInfo {
     const TYPE_NAME: &'static str = "ClusterIoFilterInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opType" => d.req(&mut self.op_type, s)?,
             b"vibUrl" => d.opt(&mut self.vib_url, s)?,
@@ -7658,9 +6439,7 @@ impl ComplexType for ClusterIoFilterInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("opType", &self.op_type);
-        if e.knows(Version::V6_5) {
-            e.opt("vibUrl", &self.vib_url);
-        }
+        if e.knows(Version::V6_5) { e.opt("vibUrl", &self.vib_url); }
     }
 }
 crate::xml::complex_codec!(ClusterIoFilterInfo);
@@ -7678,11 +6457,7 @@ pub struct ClusterMigrationAction {
 }
 impl ComplexType for ClusterMigrationAction {
     const TYPE_NAME: &'static str = "ClusterMigrationAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"drsMigration" => d.opt(&mut self.drs_migration, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7707,11 +6482,7 @@ pub struct ClusterNetworkConfigSpec {
 }
 impl ComplexType for ClusterNetworkConfigSpec {
     const TYPE_NAME: &'static str = "ClusterNetworkConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networkPortGroup" => d.req(&mut self.network_port_group, s)?,
             b"ipSettings" => d.req(&mut self.ip_settings, s)?,
@@ -7736,11 +6507,7 @@ pub struct ClusterNotAttemptedVmInfo {
 }
 impl ComplexType for ClusterNotAttemptedVmInfo {
     const TYPE_NAME: &'static str = "ClusterNotAttemptedVmInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"fault" => d.req(&mut self.fault, s)?,
@@ -7763,11 +6530,7 @@ pub struct ClusterOrchestrationInfo {
 }
 impl ComplexType for ClusterOrchestrationInfo {
     const TYPE_NAME: &'static str = "ClusterOrchestrationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultVmReadiness" => d.opt(&mut self.default_vm_readiness, s)?,
             _ => return Ok(false),
@@ -7792,11 +6555,7 @@ pub struct ClusterOvercommittedEvent {
 }
 impl ComplexType for ClusterOvercommittedEvent {
     const TYPE_NAME: &'static str = "ClusterOvercommittedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7818,11 +6577,7 @@ pub struct ClusterPowerOnVmResult {
 }
 impl ComplexType for ClusterPowerOnVmResult {
     const TYPE_NAME: &'static str = "ClusterPowerOnVmResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"attempted" => d.list(&mut self.attempted, s)?,
             b"notAttempted" => d.list(&mut self.not_attempted, s)?,
@@ -7851,11 +6606,7 @@ pub struct ClusterPreemptibleVmPairInfo {
 }
 impl ComplexType for ClusterPreemptibleVmPairInfo {
     const TYPE_NAME: &'static str = "ClusterPreemptibleVmPairInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
             b"monitoredVm" => d.req(&mut self.monitored_vm, s)?,
@@ -7884,11 +6635,7 @@ pub struct ClusterPreemptibleVmPairSpec {
 }
 impl ComplexType for ClusterPreemptibleVmPairSpec {
     const TYPE_NAME: &'static str = "ClusterPreemptibleVmPairSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7911,11 +6658,7 @@ pub struct ClusterProactiveDrsConfigInfo {
 }
 impl ComplexType for ClusterProactiveDrsConfigInfo {
     const TYPE_NAME: &'static str = "ClusterProactiveDrsConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             _ => return Ok(false),
@@ -7940,11 +6683,7 @@ pub struct ClusterProfileCompleteConfigSpec {
 }
 impl ComplexType for ClusterProfileCompleteConfigSpec {
     const TYPE_NAME: &'static str = "ClusterProfileCompleteConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"complyProfile" => d.opt(&mut self.comply_profile, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7971,11 +6710,7 @@ pub struct ClusterProfileConfigInfo {
 }
 impl ComplexType for ClusterProfileConfigInfo {
     const TYPE_NAME: &'static str = "ClusterProfileConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"complyProfile" => d.opt(&mut self.comply_profile, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8002,11 +6737,7 @@ pub struct ClusterProfileConfigServiceCreateSpec {
 }
 impl ComplexType for ClusterProfileConfigServiceCreateSpec {
     const TYPE_NAME: &'static str = "ClusterProfileConfigServiceCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceType" => d.list(&mut self.service_type, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8019,10 +6750,7 @@ impl ComplexType for ClusterProfileConfigServiceCreateSpec {
     }
 }
 crate::xml::complex_codec!(ClusterProfileConfigServiceCreateSpec);
-crate::xml::inherits!(
-    ClusterProfileConfigServiceCreateSpec,
-    ClusterProfileConfigSpec
-);
+crate::xml::inherits!(ClusterProfileConfigServiceCreateSpec, ClusterProfileConfigSpec);
 
 /// Data object `ClusterProfileConfigSpec` of the vSphere API (since 4.0).
 ///
@@ -8036,11 +6764,7 @@ pub struct ClusterProfileConfigSpec {
 }
 impl ComplexType for ClusterProfileConfigSpec {
     const TYPE_NAME: &'static str = "ClusterProfileConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8062,11 +6786,7 @@ pub struct ClusterProfileCreateSpec {
 }
 impl ComplexType for ClusterProfileCreateSpec {
     const TYPE_NAME: &'static str = "ClusterProfileCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8104,11 +6824,7 @@ pub struct ClusterRecommendation {
 }
 impl ComplexType for ClusterRecommendation {
     const TYPE_NAME: &'static str = "ClusterRecommendation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -8132,12 +6848,8 @@ impl ComplexType for ClusterRecommendation {
         e.req("rating", &self.rating);
         e.req("reason", &self.reason);
         e.req("reasonText", &self.reason_text);
-        if e.knows(Version::V6_0) {
-            e.opt("warningText", &self.warning_text);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("warningDetails", &self.warning_details);
-        }
+        if e.knows(Version::V6_0) { e.opt("warningText", &self.warning_text); }
+        if e.knows(Version::V6_0) { e.opt("warningDetails", &self.warning_details); }
         e.list("prerequisite", &self.prerequisite);
         e.list("action", &self.action);
         e.opt("target", &self.target);
@@ -8157,11 +6869,7 @@ pub struct ClusterReconfiguredEvent {
 }
 impl ComplexType for ClusterReconfiguredEvent {
     const TYPE_NAME: &'static str = "ClusterReconfiguredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configChanges" => d.opt(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8170,9 +6878,7 @@ impl ComplexType for ClusterReconfiguredEvent {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V6_5) {
-            e.opt("configChanges", &self.config_changes);
-        }
+        if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
 crate::xml::complex_codec!(ClusterReconfiguredEvent);
@@ -8200,11 +6906,7 @@ pub struct ClusterResourceUsageSummary {
 }
 impl ComplexType for ClusterResourceUsageSummary {
     const TYPE_NAME: &'static str = "ClusterResourceUsageSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cpuUsedMHz" => d.req(&mut self.cpu_used_m_hz, s)?,
             b"cpuCapacityMHz" => d.req(&mut self.cpu_capacity_m_hz, s)?,
@@ -8223,12 +6925,8 @@ impl ComplexType for ClusterResourceUsageSummary {
         e.req("cpuCapacityMHz", &self.cpu_capacity_m_hz);
         e.req("memUsedMB", &self.mem_used_mb);
         e.req("memCapacityMB", &self.mem_capacity_mb);
-        if e.knows(Version::V6_7) {
-            e.opt("pMemAvailableMB", &self.p_mem_available_mb);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("pMemCapacityMB", &self.p_mem_capacity_mb);
-        }
+        if e.knows(Version::V6_7) { e.opt("pMemAvailableMB", &self.p_mem_available_mb); }
+        if e.knows(Version::V6_7) { e.opt("pMemCapacityMB", &self.p_mem_capacity_mb); }
         e.req("storageUsedMB", &self.storage_used_mb);
         e.req("storageCapacityMB", &self.storage_capacity_mb);
     }
@@ -8259,11 +6957,7 @@ pub struct ClusterRuleInfo {
 }
 impl ComplexType for ClusterRuleInfo {
     const TYPE_NAME: &'static str = "ClusterRuleInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"status" => d.opt(&mut self.status, s)?,
@@ -8282,18 +6976,10 @@ impl ComplexType for ClusterRuleInfo {
         e.opt("status", &self.status);
         e.opt("enabled", &self.enabled);
         e.opt("name", &self.name);
-        if e.knows(Version::V4_1) {
-            e.opt("mandatory", &self.mandatory);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("userCreated", &self.user_created);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("inCompliance", &self.in_compliance);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("ruleUuid", &self.rule_uuid);
-        }
+        if e.knows(Version::V4_1) { e.opt("mandatory", &self.mandatory); }
+        if e.knows(Version::V4_1) { e.opt("userCreated", &self.user_created); }
+        if e.knows(Version::V4_1) { e.opt("inCompliance", &self.in_compliance); }
+        if e.knows(Version::V6_0) { e.opt("ruleUuid", &self.rule_uuid); }
     }
 }
 crate::xml::complex_codec!(ClusterRuleInfo);
@@ -8310,11 +6996,7 @@ pub struct ClusterRuleSpec {
 }
 impl ComplexType for ClusterRuleSpec {
     const TYPE_NAME: &'static str = "ClusterRuleSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8333,14 +7015,11 @@ crate::xml::inherits!(ClusterRuleSpec, ArrayUpdateSpec);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyClusterSlotPolicy`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ClusterSlotPolicy {}
+pub struct ClusterSlotPolicy {
+}
 impl ComplexType for ClusterSlotPolicy {
     const TYPE_NAME: &'static str = "ClusterSlotPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -8366,11 +7045,7 @@ pub struct ClusterStatusChangedEvent {
 }
 impl ComplexType for ClusterStatusChangedEvent {
     const TYPE_NAME: &'static str = "ClusterStatusChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldStatus" => d.req(&mut self.old_status, s)?,
             b"newStatus" => d.req(&mut self.new_status, s)?,
@@ -8401,11 +7076,7 @@ pub struct ClusterSystemVMsConfigInfo {
 }
 impl ComplexType for ClusterSystemVMsConfigInfo {
     const TYPE_NAME: &'static str = "ClusterSystemVMsConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowedDatastores" => d.list(&mut self.allowed_datastores, s)?,
             b"notAllowedDatastores" => d.list(&mut self.not_allowed_datastores, s)?,
@@ -8418,13 +7089,8 @@ impl ComplexType for ClusterSystemVMsConfigInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("allowedDatastores", &self.allowed_datastores);
         e.list("notAllowedDatastores", &self.not_allowed_datastores);
-        e.list(
-            "dsTagCategoriesToExclude",
-            &self.ds_tag_categories_to_exclude,
-        );
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("deploymentMode", &self.deployment_mode);
-        }
+        e.list("dsTagCategoriesToExclude", &self.ds_tag_categories_to_exclude);
+        if e.knows(Version::V8_0_2_0) { e.opt("deploymentMode", &self.deployment_mode); }
     }
 }
 crate::xml::complex_codec!(ClusterSystemVMsConfigInfo);
@@ -8443,11 +7109,7 @@ pub struct ClusterSystemVMsConfigSpec {
 }
 impl ComplexType for ClusterSystemVMsConfigSpec {
     const TYPE_NAME: &'static str = "ClusterSystemVMsConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowedDatastores" => d.list(&mut self.allowed_datastores, s)?,
             b"notAllowedDatastores" => d.list(&mut self.not_allowed_datastores, s)?,
@@ -8460,13 +7122,8 @@ impl ComplexType for ClusterSystemVMsConfigSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("allowedDatastores", &self.allowed_datastores);
         e.list("notAllowedDatastores", &self.not_allowed_datastores);
-        e.list(
-            "dsTagCategoriesToExclude",
-            &self.ds_tag_categories_to_exclude,
-        );
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("deploymentMode", &self.deployment_mode);
-        }
+        e.list("dsTagCategoriesToExclude", &self.ds_tag_categories_to_exclude);
+        if e.knows(Version::V8_0_2_0) { e.opt("deploymentMode", &self.deployment_mode); }
     }
 }
 crate::xml::complex_codec!(ClusterSystemVMsConfigSpec);
@@ -8483,11 +7140,7 @@ pub struct ClusterTagCategoryUpdateSpec {
 }
 impl ComplexType for ClusterTagCategoryUpdateSpec {
     const TYPE_NAME: &'static str = "ClusterTagCategoryUpdateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"category" => d.opt(&mut self.category, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8540,19 +7193,13 @@ pub struct ClusterUsageSummary {
 }
 impl ComplexType for ClusterUsageSummary {
     const TYPE_NAME: &'static str = "ClusterUsageSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"totalCpuCapacityMhz" => d.req(&mut self.total_cpu_capacity_mhz, s)?,
             b"totalMemCapacityMB" => d.req(&mut self.total_mem_capacity_mb, s)?,
             b"cpuReservationMhz" => d.req(&mut self.cpu_reservation_mhz, s)?,
             b"memReservationMB" => d.req(&mut self.mem_reservation_mb, s)?,
-            b"poweredOffCpuReservationMhz" => {
-                d.opt(&mut self.powered_off_cpu_reservation_mhz, s)?
-            }
+            b"poweredOffCpuReservationMhz" => d.opt(&mut self.powered_off_cpu_reservation_mhz, s)?,
             b"poweredOffMemReservationMB" => d.opt(&mut self.powered_off_mem_reservation_mb, s)?,
             b"cpuDemandMhz" => d.req(&mut self.cpu_demand_mhz, s)?,
             b"memDemandMB" => d.req(&mut self.mem_demand_mb, s)?,
@@ -8573,14 +7220,8 @@ impl ComplexType for ClusterUsageSummary {
         e.req("totalMemCapacityMB", &self.total_mem_capacity_mb);
         e.req("cpuReservationMhz", &self.cpu_reservation_mhz);
         e.req("memReservationMB", &self.mem_reservation_mb);
-        e.opt(
-            "poweredOffCpuReservationMhz",
-            &self.powered_off_cpu_reservation_mhz,
-        );
-        e.opt(
-            "poweredOffMemReservationMB",
-            &self.powered_off_mem_reservation_mb,
-        );
+        e.opt("poweredOffCpuReservationMhz", &self.powered_off_cpu_reservation_mhz);
+        e.opt("poweredOffMemReservationMB", &self.powered_off_mem_reservation_mb);
         e.req("cpuDemandMhz", &self.cpu_demand_mhz);
         e.req("memDemandMB", &self.mem_demand_mb);
         e.req("statsGenNumber", &self.stats_gen_number);
@@ -8588,15 +7229,9 @@ impl ComplexType for ClusterUsageSummary {
         e.req("memEntitledMB", &self.mem_entitled_mb);
         e.req("poweredOffVmCount", &self.powered_off_vm_count);
         e.req("totalVmCount", &self.total_vm_count);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("tier0MemCapacityMB", &self.tier0_mem_capacity_mb);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("reservedTier0MemMB", &self.reserved_tier0_mem_mb);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("unreservedTier0MemMB", &self.unreserved_tier0_mem_mb);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("tier0MemCapacityMB", &self.tier0_mem_capacity_mb); }
+        if e.knows(Version::V9_0_0_0) { e.opt("reservedTier0MemMB", &self.reserved_tier0_mem_mb); }
+        if e.knows(Version::V9_0_0_0) { e.opt("unreservedTier0MemMB", &self.unreserved_tier0_mem_mb); }
     }
 }
 crate::xml::complex_codec!(ClusterUsageSummary);
@@ -8617,11 +7252,7 @@ pub struct ClusterVmComponentProtectionSettings {
 }
 impl ComplexType for ClusterVmComponentProtectionSettings {
     const TYPE_NAME: &'static str = "ClusterVmComponentProtectionSettings";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmStorageProtectionForAPD" => d.opt(&mut self.vm_storage_protection_for_apd, s)?,
             b"enableAPDTimeoutForHosts" => d.opt(&mut self.enable_apd_timeout_for_hosts, s)?,
@@ -8633,23 +7264,11 @@ impl ComplexType for ClusterVmComponentProtectionSettings {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt(
-            "vmStorageProtectionForAPD",
-            &self.vm_storage_protection_for_apd,
-        );
-        e.opt(
-            "enableAPDTimeoutForHosts",
-            &self.enable_apd_timeout_for_hosts,
-        );
-        e.opt(
-            "vmTerminateDelayForAPDSec",
-            &self.vm_terminate_delay_for_apd_sec,
-        );
+        e.opt("vmStorageProtectionForAPD", &self.vm_storage_protection_for_apd);
+        e.opt("enableAPDTimeoutForHosts", &self.enable_apd_timeout_for_hosts);
+        e.opt("vmTerminateDelayForAPDSec", &self.vm_terminate_delay_for_apd_sec);
         e.opt("vmReactionOnAPDCleared", &self.vm_reaction_on_apd_cleared);
-        e.opt(
-            "vmStorageProtectionForPDL",
-            &self.vm_storage_protection_for_pdl,
-        );
+        e.opt("vmStorageProtectionForPDL", &self.vm_storage_protection_for_pdl);
     }
 }
 crate::xml::complex_codec!(ClusterVmComponentProtectionSettings);
@@ -8666,11 +7285,7 @@ pub struct ClusterVmGroup {
 }
 impl ComplexType for ClusterVmGroup {
     const TYPE_NAME: &'static str = "ClusterVmGroup";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.list(&mut self.vm, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8701,11 +7316,7 @@ pub struct ClusterVmHostRuleInfo {
 }
 impl ComplexType for ClusterVmHostRuleInfo {
     const TYPE_NAME: &'static str = "ClusterVmHostRuleInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmGroupName" => d.opt(&mut self.vm_group_name, s)?,
             b"affineHostGroupName" => d.opt(&mut self.affine_host_group_name, s)?,
@@ -8734,11 +7345,7 @@ pub struct ClusterVmOrchestrationInfo {
 }
 impl ComplexType for ClusterVmOrchestrationInfo {
     const TYPE_NAME: &'static str = "ClusterVmOrchestrationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vmReadiness" => d.req(&mut self.vm_readiness, s)?,
@@ -8765,11 +7372,7 @@ pub struct ClusterVmOrchestrationSpec {
 }
 impl ComplexType for ClusterVmOrchestrationSpec {
     const TYPE_NAME: &'static str = "ClusterVmOrchestrationSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8794,11 +7397,7 @@ pub struct ClusterVmReadiness {
 }
 impl ComplexType for ClusterVmReadiness {
     const TYPE_NAME: &'static str = "ClusterVmReadiness";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"readyCondition" => d.opt(&mut self.ready_condition, s)?,
             b"postReadyDelay" => d.opt(&mut self.post_ready_delay, s)?,
@@ -8833,11 +7432,7 @@ pub struct ClusterVmToolsMonitoringSettings {
 }
 impl ComplexType for ClusterVmToolsMonitoringSettings {
     const TYPE_NAME: &'static str = "ClusterVmToolsMonitoringSettings";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"vmMonitoring" => d.opt(&mut self.vm_monitoring, s)?,
@@ -8852,9 +7447,7 @@ impl ComplexType for ClusterVmToolsMonitoringSettings {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("enabled", &self.enabled);
-        if e.knows(Version::V4_1) {
-            e.opt("vmMonitoring", &self.vm_monitoring);
-        }
+        if e.knows(Version::V4_1) { e.opt("vmMonitoring", &self.vm_monitoring); }
         e.opt("clusterSettings", &self.cluster_settings);
         e.opt("failureInterval", &self.failure_interval);
         e.opt("minUpTime", &self.min_up_time);
@@ -8874,11 +7467,7 @@ pub struct CollectorAddressUnset {
 }
 impl ComplexType for CollectorAddressUnset {
     const TYPE_NAME: &'static str = "CollectorAddressUnset";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8902,11 +7491,7 @@ pub struct ComplianceFailure {
 }
 impl ComplexType for ComplianceFailure {
     const TYPE_NAME: &'static str = "ComplianceFailure";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failureType" => d.req(&mut self.failure_type, s)?,
             b"message" => d.req(&mut self.message, s)?,
@@ -8920,9 +7505,7 @@ impl ComplexType for ComplianceFailure {
         e.req("failureType", &self.failure_type);
         e.req("message", &self.message);
         e.opt("expressionName", &self.expression_name);
-        if e.knows(Version::V6_5) {
-            e.list("failureValues", &self.failure_values);
-        }
+        if e.knows(Version::V6_5) { e.list("failureValues", &self.failure_values); }
     }
 }
 crate::xml::complex_codec!(ComplianceFailure);
@@ -8941,11 +7524,7 @@ pub struct ComplianceFailureComplianceFailureValues {
 }
 impl ComplexType for ComplianceFailureComplianceFailureValues {
     const TYPE_NAME: &'static str = "ComplianceFailureComplianceFailureValues";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"comparisonIdentifier" => d.req(&mut self.comparison_identifier, s)?,
             b"profileInstance" => d.opt(&mut self.profile_instance, s)?,
@@ -8974,11 +7553,7 @@ pub struct ComplianceLocator {
 }
 impl ComplexType for ComplianceLocator {
     const TYPE_NAME: &'static str = "ComplianceLocator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expressionName" => d.req(&mut self.expression_name, s)?,
             b"applyPath" => d.req(&mut self.apply_path, s)?,
@@ -9003,11 +7578,7 @@ pub struct ComplianceProfile {
 }
 impl ComplexType for ComplianceProfile {
     const TYPE_NAME: &'static str = "ComplianceProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expression" => d.list(&mut self.expression, s)?,
             b"rootExpression" => d.req(&mut self.root_expression, s)?,
@@ -9038,11 +7609,7 @@ pub struct ComplianceResult {
 }
 impl ComplexType for ComplianceResult {
     const TYPE_NAME: &'static str = "ComplianceResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.opt(&mut self.profile, s)?,
             b"complianceStatus" => d.req(&mut self.compliance_status, s)?,
@@ -9075,11 +7642,7 @@ pub struct CompositePolicyOption {
 }
 impl ComplexType for CompositePolicyOption {
     const TYPE_NAME: &'static str = "CompositePolicyOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"option" => d.list(&mut self.option, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9110,11 +7673,7 @@ pub struct ComputeResourceConfigInfo {
 }
 impl ComplexType for ComputeResourceConfigInfo {
     const TYPE_NAME: &'static str = "ComputeResourceConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmSwapPlacement" => d.req(&mut self.vm_swap_placement, s)?,
             b"spbmEnabled" => d.opt(&mut self.spbm_enabled, s)?,
@@ -9126,21 +7685,9 @@ impl ComplexType for ComputeResourceConfigInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("vmSwapPlacement", &self.vm_swap_placement);
-        if e.knows(Version::V5_0) {
-            e.opt("spbmEnabled", &self.spbm_enabled);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "defaultHardwareVersionKey",
-                &self.default_hardware_version_key,
-            );
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "maximumHardwareVersionKey",
-                &self.maximum_hardware_version_key,
-            );
-        }
+        if e.knows(Version::V5_0) { e.opt("spbmEnabled", &self.spbm_enabled); }
+        if e.knows(Version::V5_1) { e.opt("defaultHardwareVersionKey", &self.default_hardware_version_key); }
+        if e.knows(Version::V7_0_2_0) { e.opt("maximumHardwareVersionKey", &self.maximum_hardware_version_key); }
     }
 }
 crate::xml::complex_codec!(ComputeResourceConfigInfo);
@@ -9171,11 +7718,7 @@ pub struct ComputeResourceConfigSpec {
 }
 impl ComplexType for ComputeResourceConfigSpec {
     const TYPE_NAME: &'static str = "ComputeResourceConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmSwapPlacement" => d.opt(&mut self.vm_swap_placement, s)?,
             b"spbmEnabled" => d.opt(&mut self.spbm_enabled, s)?,
@@ -9192,36 +7735,14 @@ impl ComplexType for ComputeResourceConfigSpec {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("vmSwapPlacement", &self.vm_swap_placement);
-        if e.knows(Version::V5_0) {
-            e.opt("spbmEnabled", &self.spbm_enabled);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "defaultHardwareVersionKey",
-                &self.default_hardware_version_key,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("desiredSoftwareSpec", &self.desired_software_spec);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "maximumHardwareVersionKey",
-                &self.maximum_hardware_version_key,
-            );
-        }
-        if e.knows(Version::V7_0_3_1) {
-            e.opt("enableConfigManager", &self.enable_config_manager);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("hostSeedSpec", &self.host_seed_spec);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("softwareSpecId", &self.software_spec_id);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("networkBootMode", &self.network_boot_mode);
-        }
+        if e.knows(Version::V5_0) { e.opt("spbmEnabled", &self.spbm_enabled); }
+        if e.knows(Version::V5_1) { e.opt("defaultHardwareVersionKey", &self.default_hardware_version_key); }
+        if e.knows(Version::V7_0_0_0) { e.opt("desiredSoftwareSpec", &self.desired_software_spec); }
+        if e.knows(Version::V7_0_2_0) { e.opt("maximumHardwareVersionKey", &self.maximum_hardware_version_key); }
+        if e.knows(Version::V7_0_3_1) { e.opt("enableConfigManager", &self.enable_config_manager); }
+        if e.knows(Version::V8_0_3_0) { e.opt("hostSeedSpec", &self.host_seed_spec); }
+        if e.knows(Version::V9_0_0_0) { e.opt("softwareSpecId", &self.software_spec_id); }
+        if e.knows(Version::V9_0_0_0) { e.opt("networkBootMode", &self.network_boot_mode); }
     }
 }
 crate::xml::complex_codec!(ComputeResourceConfigSpec);
@@ -9238,11 +7759,7 @@ pub struct ComputeResourceEventArgument {
 }
 impl ComplexType for ComputeResourceEventArgument {
     const TYPE_NAME: &'static str = "ComputeResourceEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"computeResource" => d.req(&mut self.compute_resource, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9267,11 +7784,7 @@ pub struct ComputeResourceHostSPBMLicenseInfo {
 }
 impl ComplexType for ComputeResourceHostSPBMLicenseInfo {
     const TYPE_NAME: &'static str = "ComputeResourceHostSPBMLicenseInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"licenseState" => d.req(&mut self.license_state, s)?,
@@ -9294,11 +7807,7 @@ pub struct ComputeResourceHostSeedSpec {
 }
 impl ComplexType for ComputeResourceHostSeedSpec {
     const TYPE_NAME: &'static str = "ComputeResourceHostSeedSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"singleHostSpec" => d.req(&mut self.single_host_spec, s)?,
             _ => return Ok(false),
@@ -9321,11 +7830,7 @@ pub struct ComputeResourceHostSeedSpecSingleHostSpec {
 }
 impl ComplexType for ComputeResourceHostSeedSpecSingleHostSpec {
     const TYPE_NAME: &'static str = "ComputeResourceHostSeedSpecSingleHostSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newHostCnxSpec" => d.opt(&mut self.new_host_cnx_spec, s)?,
             b"existingHost" => d.opt(&mut self.existing_host, s)?,
@@ -9366,11 +7871,7 @@ pub struct ComputeResourceSummary {
 }
 impl ComplexType for ComputeResourceSummary {
     const TYPE_NAME: &'static str = "ComputeResourceSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"totalCpu" => d.req(&mut self.total_cpu, s)?,
             b"totalMemory" => d.req(&mut self.total_memory, s)?,
@@ -9409,11 +7910,7 @@ pub struct ConcurrentAccess {
 }
 impl ComplexType for ConcurrentAccess {
     const TYPE_NAME: &'static str = "ConcurrentAccess";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9513,11 +8010,7 @@ pub struct ConfigTarget {
 }
 impl ComplexType for ConfigTarget {
     const TYPE_NAME: &'static str = "ConfigTarget";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numCpus" => d.req(&mut self.num_cpus, s)?,
             b"numCpuCores" => d.req(&mut self.num_cpu_cores, s)?,
@@ -9548,9 +8041,7 @@ impl ComplexType for ConfigTarget {
             b"sriov" => d.list(&mut self.sriov, s)?,
             b"vFlashModule" => d.list(&mut self.v_flash_module, s)?,
             b"sharedGpuPassthroughTypes" => d.list(&mut self.shared_gpu_passthrough_types, s)?,
-            b"availablePersistentMemoryReservationMB" => {
-                d.opt(&mut self.available_persistent_memory_reservation_mb, s)?
-            }
+            b"availablePersistentMemoryReservationMB" => d.opt(&mut self.available_persistent_memory_reservation_mb, s)?,
             b"dynamicPassthrough" => d.list(&mut self.dynamic_passthrough, s)?,
             b"sgxTargetInfo" => d.opt(&mut self.sgx_target_info, s)?,
             b"precisionClockInfo" => d.list(&mut self.precision_clock_info, s)?,
@@ -9571,29 +8062,14 @@ impl ComplexType for ConfigTarget {
         e.req("numCpus", &self.num_cpus);
         e.req("numCpuCores", &self.num_cpu_cores);
         e.req("numNumaNodes", &self.num_numa_nodes);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("maxCpusPerHost", &self.max_cpus_per_host);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("smcPresent", &self.smc_present);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("maxCpusPerHost", &self.max_cpus_per_host); }
+        if e.knows(Version::V5_0) { e.opt("smcPresent", &self.smc_present); }
         e.list("datastore", &self.datastore);
         e.list("network", &self.network);
-        if e.knows(Version::V5_5) {
-            e.list("opaqueNetwork", &self.opaque_network);
-        }
-        if e.knows(Version::V4_0) {
-            e.list(
-                "distributedVirtualPortgroup",
-                &self.distributed_virtual_portgroup,
-            );
-        }
-        if e.knows(Version::V4_0) {
-            e.list("distributedVirtualSwitch", &self.distributed_virtual_switch);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.list("subnetInfo", &self.subnet_info);
-        }
+        if e.knows(Version::V5_5) { e.list("opaqueNetwork", &self.opaque_network); }
+        if e.knows(Version::V4_0) { e.list("distributedVirtualPortgroup", &self.distributed_virtual_portgroup); }
+        if e.knows(Version::V4_0) { e.list("distributedVirtualSwitch", &self.distributed_virtual_switch); }
+        if e.knows(Version::V9_0_0_0) { e.list("subnetInfo", &self.subnet_info); }
         e.list("cdRom", &self.cd_rom);
         e.list("serial", &self.serial);
         e.list("parallel", &self.parallel);
@@ -9605,68 +8081,26 @@ impl ComplexType for ConfigTarget {
         e.list("scsiDisk", &self.scsi_disk);
         e.list("ideDisk", &self.ide_disk);
         e.req("maxMemMBOptimalPerf", &self.max_mem_mb_optimal_perf);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("supportedMaxMemMB", &self.supported_max_mem_mb);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("supportedMaxMemMB", &self.supported_max_mem_mb); }
         e.opt("resourcePool", &self.resource_pool);
         e.opt("autoVmotion", &self.auto_vmotion);
-        if e.knows(Version::V4_0) {
-            e.list("pciPassthrough", &self.pci_passthrough);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("sriov", &self.sriov);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("vFlashModule", &self.v_flash_module);
-        }
-        if e.knows(Version::V6_0) {
-            e.list(
-                "sharedGpuPassthroughTypes",
-                &self.shared_gpu_passthrough_types,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "availablePersistentMemoryReservationMB",
-                &self.available_persistent_memory_reservation_mb,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.list("dynamicPassthrough", &self.dynamic_passthrough);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("sgxTargetInfo", &self.sgx_target_info);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.list("precisionClockInfo", &self.precision_clock_info);
-        }
-        if e.knows(Version::V7_0_1_0) {
-            e.opt("sevSupported", &self.sev_supported);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.list("vgpuDeviceInfo", &self.vgpu_device_info);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.list("vgpuProfileInfo", &self.vgpu_profile_info);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.list("vendorDeviceGroupInfo", &self.vendor_device_group_info);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("maxSimultaneousThreads", &self.max_simultaneous_threads);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.list("dvxClassInfo", &self.dvx_class_info);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sevSnpSupported", &self.sev_snp_supported);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("tdxSupported", &self.tdx_supported);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.list("vMotionBandwidth", &self.v_motion_bandwidth);
-        }
+        if e.knows(Version::V4_0) { e.list("pciPassthrough", &self.pci_passthrough); }
+        if e.knows(Version::V5_5) { e.list("sriov", &self.sriov); }
+        if e.knows(Version::V5_5) { e.list("vFlashModule", &self.v_flash_module); }
+        if e.knows(Version::V6_0) { e.list("sharedGpuPassthroughTypes", &self.shared_gpu_passthrough_types); }
+        if e.knows(Version::V6_7) { e.opt("availablePersistentMemoryReservationMB", &self.available_persistent_memory_reservation_mb); }
+        if e.knows(Version::V7_0_0_0) { e.list("dynamicPassthrough", &self.dynamic_passthrough); }
+        if e.knows(Version::V7_0_0_0) { e.opt("sgxTargetInfo", &self.sgx_target_info); }
+        if e.knows(Version::V7_0_0_0) { e.list("precisionClockInfo", &self.precision_clock_info); }
+        if e.knows(Version::V7_0_1_0) { e.opt("sevSupported", &self.sev_supported); }
+        if e.knows(Version::V7_0_3_0) { e.list("vgpuDeviceInfo", &self.vgpu_device_info); }
+        if e.knows(Version::V7_0_3_0) { e.list("vgpuProfileInfo", &self.vgpu_profile_info); }
+        if e.knows(Version::V8_0_0_1) { e.list("vendorDeviceGroupInfo", &self.vendor_device_group_info); }
+        if e.knows(Version::V8_0_0_1) { e.opt("maxSimultaneousThreads", &self.max_simultaneous_threads); }
+        if e.knows(Version::V8_0_0_1) { e.list("dvxClassInfo", &self.dvx_class_info); }
+        if e.knows(Version::V9_0_0_0) { e.opt("sevSnpSupported", &self.sev_snp_supported); }
+        if e.knows(Version::V9_0_0_0) { e.opt("tdxSupported", &self.tdx_supported); }
+        if e.knows(Version::V9_1_0_0) { e.list("vMotionBandwidth", &self.v_motion_bandwidth); }
     }
 }
 crate::xml::complex_codec!(ConfigTarget);
@@ -9683,11 +8117,7 @@ pub struct ConflictingConfiguration {
 }
 impl ComplexType for ConflictingConfiguration {
     const TYPE_NAME: &'static str = "ConflictingConfiguration";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configInConflict" => d.list(&mut self.config_in_conflict, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9712,11 +8142,7 @@ pub struct ConflictingConfigurationConfig {
 }
 impl ComplexType for ConflictingConfigurationConfig {
     const TYPE_NAME: &'static str = "ConflictingConfigurationConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
             b"propertyPath" => d.req(&mut self.property_path, s)?,
@@ -9745,11 +8171,7 @@ pub struct ConflictingDatastoreFound {
 }
 impl ComplexType for ConflictingDatastoreFound {
     const TYPE_NAME: &'static str = "ConflictingDatastoreFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"url" => d.req(&mut self.url, s)?,
@@ -9780,11 +8202,7 @@ pub struct ConnectedIso {
 }
 impl ComplexType for ConnectedIso {
     const TYPE_NAME: &'static str = "ConnectedIso";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cdrom" => d.req(&mut self.cdrom, s)?,
             b"filename" => d.req(&mut self.filename, s)?,
@@ -9811,11 +8229,7 @@ pub struct CpuCompatibilityUnknown {
 }
 impl ComplexType for CpuCompatibilityUnknown {
     const TYPE_NAME: &'static str = "CpuCompatibilityUnknown";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9835,11 +8249,7 @@ pub struct CpuHotPlugNotSupported {
 }
 impl ComplexType for CpuHotPlugNotSupported {
     const TYPE_NAME: &'static str = "CpuHotPlugNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9871,11 +8281,7 @@ pub struct CpuIncompatible {
 }
 impl ComplexType for CpuIncompatible {
     const TYPE_NAME: &'static str = "CpuIncompatible";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"level" => d.req(&mut self.level, s)?,
             b"registerName" => d.req(&mut self.register_name, s)?,
@@ -9924,11 +8330,7 @@ pub struct CpuIncompatible1ECX {
 }
 impl ComplexType for CpuIncompatible1ECX {
     const TYPE_NAME: &'static str = "CpuIncompatible1ECX";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sse3" => d.req(&mut self.sse3, s)?,
             b"pclmulqdq" => d.opt(&mut self.pclmulqdq, s)?,
@@ -9945,15 +8347,11 @@ impl ComplexType for CpuIncompatible1ECX {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("sse3", &self.sse3);
-        if e.knows(Version::V5_0) {
-            e.opt("pclmulqdq", &self.pclmulqdq);
-        }
+        if e.knows(Version::V5_0) { e.opt("pclmulqdq", &self.pclmulqdq); }
         e.req("ssse3", &self.ssse3);
         e.req("sse41", &self.sse41);
         e.req("sse42", &self.sse42);
-        if e.knows(Version::V5_0) {
-            e.opt("aes", &self.aes);
-        }
+        if e.knows(Version::V5_0) { e.opt("aes", &self.aes); }
         e.req("other", &self.other);
         e.req("otherOnly", &self.other_only);
     }
@@ -9983,11 +8381,7 @@ pub struct CpuIncompatible81EDX {
 }
 impl ComplexType for CpuIncompatible81EDX {
     const TYPE_NAME: &'static str = "CpuIncompatible81EDX";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nx" => d.req(&mut self.nx, s)?,
             b"ffxsr" => d.req(&mut self.ffxsr, s)?,
@@ -10026,11 +8420,7 @@ pub struct CreateTaskAction {
 }
 impl ComplexType for CreateTaskAction {
     const TYPE_NAME: &'static str = "CreateTaskAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"taskTypeId" => d.req(&mut self.task_type_id, s)?,
             b"cancelable" => d.req(&mut self.cancelable, s)?,
@@ -10057,11 +8447,7 @@ pub struct CryptoKeyId {
 }
 impl ComplexType for CryptoKeyId {
     const TYPE_NAME: &'static str = "CryptoKeyId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
             b"providerId" => d.opt(&mut self.provider_id, s)?,
@@ -10097,11 +8483,7 @@ impl std::fmt::Debug for CryptoKeyPlain {
 }
 impl ComplexType for CryptoKeyPlain {
     const TYPE_NAME: &'static str = "CryptoKeyPlain";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
             b"algorithm" => d.req(&mut self.algorithm, s)?,
@@ -10132,11 +8514,7 @@ pub struct CryptoKeyResult {
 }
 impl ComplexType for CryptoKeyResult {
     const TYPE_NAME: &'static str = "CryptoKeyResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
             b"success" => d.req(&mut self.success, s)?,
@@ -10150,9 +8528,7 @@ impl ComplexType for CryptoKeyResult {
         e.req("keyId", &self.key_id);
         e.req("success", &self.success);
         e.opt("reason", &self.reason);
-        if e.knows(Version::V7_0_1_0) {
-            e.opt("fault", &self.fault);
-        }
+        if e.knows(Version::V7_0_1_0) { e.opt("fault", &self.fault); }
     }
 }
 crate::xml::complex_codec!(CryptoKeyResult);
@@ -10171,11 +8547,7 @@ pub struct CryptoManagerHostKeyStatus {
 }
 impl ComplexType for CryptoManagerHostKeyStatus {
     const TYPE_NAME: &'static str = "CryptoManagerHostKeyStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
             b"present" => d.req(&mut self.present, s)?,
@@ -10189,9 +8561,7 @@ impl ComplexType for CryptoManagerHostKeyStatus {
         e.req("keyId", &self.key_id);
         e.req("present", &self.present);
         e.opt("managementType", &self.management_type);
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("accessGranted", &self.access_granted);
-        }
+        if e.knows(Version::V8_0_3_0) { e.opt("accessGranted", &self.access_granted); }
     }
 }
 crate::xml::complex_codec!(CryptoManagerHostKeyStatus);
@@ -10216,11 +8586,7 @@ pub struct CryptoManagerKmipCertSignRequest {
 }
 impl ComplexType for CryptoManagerKmipCertSignRequest {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCertSignRequest";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"commonName" => d.opt(&mut self.common_name, s)?,
             b"organization" => d.opt(&mut self.organization, s)?,
@@ -10269,11 +8635,7 @@ pub struct CryptoManagerKmipCertificateInfo {
 }
 impl ComplexType for CryptoManagerKmipCertificateInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCertificateInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"subject" => d.req(&mut self.subject, s)?,
             b"issuer" => d.req(&mut self.issuer, s)?,
@@ -10318,11 +8680,7 @@ pub struct CryptoManagerKmipClusterStatus {
 }
 impl ComplexType for CryptoManagerKmipClusterStatus {
     const TYPE_NAME: &'static str = "CryptoManagerKmipClusterStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterId" => d.req(&mut self.cluster_id, s)?,
             b"overallStatus" => d.opt(&mut self.overall_status, s)?,
@@ -10335,12 +8693,8 @@ impl ComplexType for CryptoManagerKmipClusterStatus {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("clusterId", &self.cluster_id);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("overallStatus", &self.overall_status);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("managementType", &self.management_type);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("overallStatus", &self.overall_status); }
+        if e.knows(Version::V7_0_0_0) { e.opt("managementType", &self.management_type); }
         e.list("servers", &self.servers);
         e.opt("clientCertInfo", &self.client_cert_info);
     }
@@ -10367,11 +8721,7 @@ pub struct CryptoManagerKmipCryptoKeyStatus {
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatus {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCryptoKeyStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
             b"keyAvailable" => d.opt(&mut self.key_available, s)?,
@@ -10388,9 +8738,7 @@ impl ComplexType for CryptoManagerKmipCryptoKeyStatus {
         e.req("keyId", &self.key_id);
         e.opt("keyAvailable", &self.key_available);
         e.opt("reason", &self.reason);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("keyInfo", &self.key_info);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("keyInfo", &self.key_info); }
         e.list("encryptedVMs", &self.encrypted_v_ms);
         e.list("affectedHosts", &self.affected_hosts);
         e.list("referencedByTags", &self.referenced_by_tags);
@@ -10408,11 +8756,7 @@ pub struct CryptoManagerKmipCryptoKeyStatusKeyInfo {
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatusKeyInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCryptoKeyStatusKeyInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
             _ => return Ok(false),
@@ -10437,11 +8781,7 @@ pub struct CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo {
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configuredTime" => d.opt(&mut self.configured_time, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10454,10 +8794,7 @@ impl ComplexType for CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo {
     }
 }
 crate::xml::complex_codec!(CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo);
-crate::xml::inherits!(
-    CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo,
-    CryptoManagerKmipCryptoKeyStatusKeyInfo
-);
+crate::xml::inherits!(CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo, CryptoManagerKmipCryptoKeyStatusKeyInfo);
 
 /// Data object `CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo` of the vSphere API (since 9.0.0.0).
 ///
@@ -10472,13 +8809,8 @@ pub struct CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo {
     pub rotate_time: Option<DateTime>,
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo {
-    const TYPE_NAME: &'static str =
-        "CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    const TYPE_NAME: &'static str = "CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo";
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"createTime" => d.opt(&mut self.create_time, s)?,
             b"rotateTime" => d.opt(&mut self.rotate_time, s)?,
@@ -10493,10 +8825,7 @@ impl ComplexType for CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKey
     }
 }
 crate::xml::complex_codec!(CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo);
-crate::xml::inherits!(
-    CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo,
-    CryptoManagerKmipCryptoKeyStatusKeyInfo
-);
+crate::xml::inherits!(CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo, CryptoManagerKmipCryptoKeyStatusKeyInfo);
 
 /// Data object `CryptoManagerKmipCustomAttributeSpec` of the vSphere API (since 8.0.1.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -10506,11 +8835,7 @@ pub struct CryptoManagerKmipCustomAttributeSpec {
 }
 impl ComplexType for CryptoManagerKmipCustomAttributeSpec {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCustomAttributeSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"attributes" => d.list(&mut self.attributes, s)?,
             _ => return Ok(false),
@@ -10531,11 +8856,7 @@ pub struct CryptoManagerKmipGenerateKeySpec {
 }
 impl ComplexType for CryptoManagerKmipGenerateKeySpec {
     const TYPE_NAME: &'static str = "CryptoManagerKmipGenerateKeySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyType" => d.opt(&mut self.key_type, s)?,
             _ => return Ok(false),
@@ -10560,11 +8881,7 @@ pub struct CryptoManagerKmipServerCertInfo {
 }
 impl ComplexType for CryptoManagerKmipServerCertInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipServerCertInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"certificate" => d.req(&mut self.certificate, s)?,
             b"certInfo" => d.opt(&mut self.cert_info, s)?,
@@ -10599,11 +8916,7 @@ pub struct CryptoManagerKmipServerStatus {
 }
 impl ComplexType for CryptoManagerKmipServerStatus {
     const TYPE_NAME: &'static str = "CryptoManagerKmipServerStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"status" => d.req(&mut self.status, s)?,
@@ -10630,14 +8943,11 @@ crate::xml::complex_codec!(CryptoManagerKmipServerStatus);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCryptoSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CryptoSpec {}
+pub struct CryptoSpec {
+}
 impl ComplexType for CryptoSpec {
     const TYPE_NAME: &'static str = "CryptoSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -10657,11 +8967,7 @@ pub struct CryptoSpecDecrypt {
 }
 impl ComplexType for CryptoSpecDecrypt {
     const TYPE_NAME: &'static str = "CryptoSpecDecrypt";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10683,11 +8989,7 @@ pub struct CryptoSpecDeepRecrypt {
 }
 impl ComplexType for CryptoSpecDeepRecrypt {
     const TYPE_NAME: &'static str = "CryptoSpecDeepRecrypt";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newKeyId" => d.req(&mut self.new_key_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10714,11 +9016,7 @@ pub struct CryptoSpecEncrypt {
 }
 impl ComplexType for CryptoSpecEncrypt {
     const TYPE_NAME: &'static str = "CryptoSpecEncrypt";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cryptoKeyId" => d.req(&mut self.crypto_key_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10745,11 +9043,7 @@ pub struct CryptoSpecNoOp {
 }
 impl ComplexType for CryptoSpecNoOp {
     const TYPE_NAME: &'static str = "CryptoSpecNoOp";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10771,11 +9065,7 @@ pub struct CryptoSpecRegister {
 }
 impl ComplexType for CryptoSpecRegister {
     const TYPE_NAME: &'static str = "CryptoSpecRegister";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cryptoKeyId" => d.req(&mut self.crypto_key_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10802,11 +9092,7 @@ pub struct CryptoSpecShallowRecrypt {
 }
 impl ComplexType for CryptoSpecShallowRecrypt {
     const TYPE_NAME: &'static str = "CryptoSpecShallowRecrypt";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newKeyId" => d.req(&mut self.new_key_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10839,11 +9125,7 @@ pub struct CustomFieldDef {
 }
 impl ComplexType for CustomFieldDef {
     const TYPE_NAME: &'static str = "CustomFieldDef";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -10876,11 +9158,7 @@ pub struct CustomFieldDefAddedEvent {
 }
 impl ComplexType for CustomFieldDefAddedEvent {
     const TYPE_NAME: &'static str = "CustomFieldDefAddedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10906,11 +9184,7 @@ pub struct CustomFieldDefEvent {
 }
 impl ComplexType for CustomFieldDefEvent {
     const TYPE_NAME: &'static str = "CustomFieldDefEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fieldKey" => d.req(&mut self.field_key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -10937,11 +9211,7 @@ pub struct CustomFieldDefRemovedEvent {
 }
 impl ComplexType for CustomFieldDefRemovedEvent {
     const TYPE_NAME: &'static str = "CustomFieldDefRemovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10963,11 +9233,7 @@ pub struct CustomFieldDefRenamedEvent {
 }
 impl ComplexType for CustomFieldDefRenamedEvent {
     const TYPE_NAME: &'static str = "CustomFieldDefRenamedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newName" => d.req(&mut self.new_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10994,11 +9260,7 @@ pub struct CustomFieldEvent {
 }
 impl ComplexType for CustomFieldEvent {
     const TYPE_NAME: &'static str = "CustomFieldEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11020,11 +9282,7 @@ pub struct CustomFieldStringValue {
 }
 impl ComplexType for CustomFieldStringValue {
     const TYPE_NAME: &'static str = "CustomFieldStringValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11049,11 +9307,7 @@ pub struct CustomFieldValue {
 }
 impl ComplexType for CustomFieldValue {
     const TYPE_NAME: &'static str = "CustomFieldValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return Ok(false),
@@ -11086,11 +9340,7 @@ pub struct CustomFieldValueChangedEvent {
 }
 impl ComplexType for CustomFieldValueChangedEvent {
     const TYPE_NAME: &'static str = "CustomFieldValueChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"fieldKey" => d.req(&mut self.field_key, s)?,
@@ -11107,9 +9357,7 @@ impl ComplexType for CustomFieldValueChangedEvent {
         e.req("fieldKey", &self.field_key);
         e.req("name", &self.name);
         e.req("value", &self.value);
-        if e.knows(Version::V6_5) {
-            e.opt("prevState", &self.prev_state);
-        }
+        if e.knows(Version::V6_5) { e.opt("prevState", &self.prev_state); }
     }
 }
 crate::xml::complex_codec!(CustomFieldValueChangedEvent);
@@ -11125,11 +9373,7 @@ pub struct CustomizationAdapterMapping {
 }
 impl ComplexType for CustomizationAdapterMapping {
     const TYPE_NAME: &'static str = "CustomizationAdapterMapping";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"macAddress" => d.opt(&mut self.mac_address, s)?,
             b"adapter" => d.req(&mut self.adapter, s)?,
@@ -11154,11 +9398,7 @@ pub struct CustomizationAutoIpV6Generator {
 }
 impl ComplexType for CustomizationAutoIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationAutoIpV6Generator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11182,11 +9422,7 @@ pub struct CustomizationCloudinitPrep {
 }
 impl ComplexType for CustomizationCloudinitPrep {
     const TYPE_NAME: &'static str = "CustomizationCloudinitPrep";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"metadata" => d.req(&mut self.metadata, s)?,
             b"userdata" => d.opt(&mut self.userdata, s)?,
@@ -11215,11 +9451,7 @@ pub struct CustomizationCustomIpGenerator {
 }
 impl ComplexType for CustomizationCustomIpGenerator {
     const TYPE_NAME: &'static str = "CustomizationCustomIpGenerator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"argument" => d.opt(&mut self.argument, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11246,11 +9478,7 @@ pub struct CustomizationCustomIpV6Generator {
 }
 impl ComplexType for CustomizationCustomIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationCustomIpV6Generator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"argument" => d.opt(&mut self.argument, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11277,11 +9505,7 @@ pub struct CustomizationCustomName {
 }
 impl ComplexType for CustomizationCustomName {
     const TYPE_NAME: &'static str = "CustomizationCustomName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"argument" => d.opt(&mut self.argument, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11306,11 +9530,7 @@ pub struct CustomizationDhcpIpGenerator {
 }
 impl ComplexType for CustomizationDhcpIpGenerator {
     const TYPE_NAME: &'static str = "CustomizationDhcpIpGenerator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11330,11 +9550,7 @@ pub struct CustomizationDhcpIpV6Generator {
 }
 impl ComplexType for CustomizationDhcpIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationDhcpIpV6Generator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11354,11 +9570,7 @@ pub struct CustomizationDisableIpV4 {
 }
 impl ComplexType for CustomizationDisableIpV4 {
     const TYPE_NAME: &'static str = "CustomizationDisableIpV4";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11382,11 +9594,7 @@ pub struct CustomizationEvent {
 }
 impl ComplexType for CustomizationEvent {
     const TYPE_NAME: &'static str = "CustomizationEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"logLocation" => d.opt(&mut self.log_location, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11415,11 +9623,7 @@ pub struct CustomizationFailed {
 }
 impl ComplexType for CustomizationFailed {
     const TYPE_NAME: &'static str = "CustomizationFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11428,9 +9632,7 @@ impl ComplexType for CustomizationFailed {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("reason", &self.reason);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("reason", &self.reason); }
     }
 }
 crate::xml::complex_codec!(CustomizationFailed);
@@ -11448,11 +9650,7 @@ pub struct CustomizationFault {
 }
 impl ComplexType for CustomizationFault {
     const TYPE_NAME: &'static str = "CustomizationFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11474,11 +9672,7 @@ pub struct CustomizationFixedIp {
 }
 impl ComplexType for CustomizationFixedIp {
     const TYPE_NAME: &'static str = "CustomizationFixedIp";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11507,11 +9701,7 @@ pub struct CustomizationFixedIpV6 {
 }
 impl ComplexType for CustomizationFixedIpV6 {
     const TYPE_NAME: &'static str = "CustomizationFixedIpV6";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             b"subnetMask" => d.req(&mut self.subnet_mask, s)?,
@@ -11540,11 +9730,7 @@ pub struct CustomizationFixedName {
 }
 impl ComplexType for CustomizationFixedName {
     const TYPE_NAME: &'static str = "CustomizationFixedName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11569,11 +9755,7 @@ pub struct CustomizationGlobalIPSettings {
 }
 impl ComplexType for CustomizationGlobalIPSettings {
     const TYPE_NAME: &'static str = "CustomizationGlobalIPSettings";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dnsSuffixList" => d.list(&mut self.dns_suffix_list, s)?,
             b"dnsServerList" => d.list(&mut self.dns_server_list, s)?,
@@ -11596,11 +9778,7 @@ pub struct CustomizationGuiRunOnce {
 }
 impl ComplexType for CustomizationGuiRunOnce {
     const TYPE_NAME: &'static str = "CustomizationGuiRunOnce";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"commandList" => d.list(&mut self.command_list, s)?,
             _ => return Ok(false),
@@ -11627,11 +9805,7 @@ pub struct CustomizationGuiUnattended {
 }
 impl ComplexType for CustomizationGuiUnattended {
     const TYPE_NAME: &'static str = "CustomizationGuiUnattended";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"password" => d.opt(&mut self.password, s)?,
             b"timeZone" => d.req(&mut self.time_zone, s)?,
@@ -11674,11 +9848,7 @@ pub struct CustomizationIPSettings {
 }
 impl ComplexType for CustomizationIPSettings {
     const TYPE_NAME: &'static str = "CustomizationIPSettings";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ip" => d.req(&mut self.ip, s)?,
             b"subnetMask" => d.opt(&mut self.subnet_mask, s)?,
@@ -11697,9 +9867,7 @@ impl ComplexType for CustomizationIPSettings {
         e.req("ip", &self.ip);
         e.opt("subnetMask", &self.subnet_mask);
         e.list("gateway", &self.gateway);
-        if e.knows(Version::V4_0) {
-            e.opt("ipV6Spec", &self.ip_v6_spec);
-        }
+        if e.knows(Version::V4_0) { e.opt("ipV6Spec", &self.ip_v6_spec); }
         e.list("dnsServerList", &self.dns_server_list);
         e.opt("dnsDomain", &self.dns_domain);
         e.opt("primaryWINS", &self.primary_wins);
@@ -11719,11 +9887,7 @@ pub struct CustomizationIPSettingsIpV6AddressSpec {
 }
 impl ComplexType for CustomizationIPSettingsIpV6AddressSpec {
     const TYPE_NAME: &'static str = "CustomizationIPSettingsIpV6AddressSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ip" => d.list(&mut self.ip, s)?,
             b"gateway" => d.list(&mut self.gateway, s)?,
@@ -11754,11 +9918,7 @@ pub struct CustomizationIdentification {
 }
 impl ComplexType for CustomizationIdentification {
     const TYPE_NAME: &'static str = "CustomizationIdentification";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"joinWorkgroup" => d.opt(&mut self.join_workgroup, s)?,
             b"joinDomain" => d.opt(&mut self.join_domain, s)?,
@@ -11774,9 +9934,7 @@ impl ComplexType for CustomizationIdentification {
         e.opt("joinDomain", &self.join_domain);
         e.opt("domainAdmin", &self.domain_admin);
         e.opt("domainAdminPassword", &self.domain_admin_password);
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("domainOU", &self.domain_ou);
-        }
+        if e.knows(Version::V8_0_2_0) { e.opt("domainOU", &self.domain_ou); }
     }
 }
 crate::xml::complex_codec!(CustomizationIdentification);
@@ -11785,14 +9943,11 @@ crate::xml::complex_codec!(CustomizationIdentification);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationIdentitySettings`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CustomizationIdentitySettings {}
+pub struct CustomizationIdentitySettings {
+}
 impl ComplexType for CustomizationIdentitySettings {
     const TYPE_NAME: &'static str = "CustomizationIdentitySettings";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -11806,14 +9961,11 @@ crate::xml::complex_codec!(CustomizationIdentitySettings);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationIpGenerator`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CustomizationIpGenerator {}
+pub struct CustomizationIpGenerator {
+}
 impl ComplexType for CustomizationIpGenerator {
     const TYPE_NAME: &'static str = "CustomizationIpGenerator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -11827,14 +9979,11 @@ crate::xml::complex_codec!(CustomizationIpGenerator);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationIpV6Generator`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CustomizationIpV6Generator {}
+pub struct CustomizationIpV6Generator {
+}
 impl ComplexType for CustomizationIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationIpV6Generator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -11854,11 +10003,7 @@ pub struct CustomizationLicenseFilePrintData {
 }
 impl ComplexType for CustomizationLicenseFilePrintData {
     const TYPE_NAME: &'static str = "CustomizationLicenseFilePrintData";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoMode" => d.req(&mut self.auto_mode, s)?,
             b"autoUsers" => d.opt(&mut self.auto_users, s)?,
@@ -11883,11 +10028,7 @@ pub struct CustomizationLinuxFlexPrep {
 }
 impl ComplexType for CustomizationLinuxFlexPrep {
     const TYPE_NAME: &'static str = "CustomizationLinuxFlexPrep";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11907,11 +10048,7 @@ pub struct CustomizationLinuxIdentityFailed {
 }
 impl ComplexType for CustomizationLinuxIdentityFailed {
     const TYPE_NAME: &'static str = "CustomizationLinuxIdentityFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11931,11 +10068,7 @@ pub struct CustomizationLinuxOptions {
 }
 impl ComplexType for CustomizationLinuxOptions {
     const TYPE_NAME: &'static str = "CustomizationLinuxOptions";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11973,20 +10106,14 @@ pub struct CustomizationLinuxPrep {
 }
 impl ComplexType for CustomizationLinuxPrep {
     const TYPE_NAME: &'static str = "CustomizationLinuxPrep";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             b"domain" => d.req(&mut self.domain, s)?,
             b"timeZone" => d.opt(&mut self.time_zone, s)?,
             b"hwClockUTC" => d.opt(&mut self.hw_clock_utc, s)?,
             b"scriptText" => d.opt(&mut self.script_text, s)?,
-            b"compatibleCustomizationMethod" => {
-                d.opt(&mut self.compatible_customization_method, s)?
-            }
+            b"compatibleCustomizationMethod" => d.opt(&mut self.compatible_customization_method, s)?,
             b"resetPassword" => d.opt(&mut self.reset_password, s)?,
             b"password" => d.opt(&mut self.password, s)?,
             b"extraConfig" => d.list(&mut self.extra_config, s)?,
@@ -11998,30 +10125,13 @@ impl ComplexType for CustomizationLinuxPrep {
         self.base_.encode_fields(e);
         e.req("hostName", &self.host_name);
         e.req("domain", &self.domain);
-        if e.knows(Version::V4_0) {
-            e.opt("timeZone", &self.time_zone);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("hwClockUTC", &self.hw_clock_utc);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("scriptText", &self.script_text);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt(
-                "compatibleCustomizationMethod",
-                &self.compatible_customization_method,
-            );
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("resetPassword", &self.reset_password);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("password", &self.password);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.list("extraConfig", &self.extra_config);
-        }
+        if e.knows(Version::V4_0) { e.opt("timeZone", &self.time_zone); }
+        if e.knows(Version::V4_0) { e.opt("hwClockUTC", &self.hw_clock_utc); }
+        if e.knows(Version::V7_0_0_0) { e.opt("scriptText", &self.script_text); }
+        if e.knows(Version::V8_0_3_0) { e.opt("compatibleCustomizationMethod", &self.compatible_customization_method); }
+        if e.knows(Version::V9_1_0_0) { e.opt("resetPassword", &self.reset_password); }
+        if e.knows(Version::V9_1_0_0) { e.opt("password", &self.password); }
+        if e.knows(Version::V9_1_0_0) { e.list("extraConfig", &self.extra_config); }
     }
 }
 crate::xml::complex_codec!(CustomizationLinuxPrep);
@@ -12031,14 +10141,11 @@ crate::xml::inherits!(CustomizationLinuxPrep, CustomizationIdentitySettings);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationName`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CustomizationName {}
+pub struct CustomizationName {
+}
 impl ComplexType for CustomizationName {
     const TYPE_NAME: &'static str = "CustomizationName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -12058,11 +10165,7 @@ pub struct CustomizationNetworkSetupFailed {
 }
 impl ComplexType for CustomizationNetworkSetupFailed {
     const TYPE_NAME: &'static str = "CustomizationNetworkSetupFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12076,14 +10179,11 @@ crate::xml::inherits!(CustomizationNetworkSetupFailed, CustomizationFailed);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationOptions`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CustomizationOptions {}
+pub struct CustomizationOptions {
+}
 impl ComplexType for CustomizationOptions {
     const TYPE_NAME: &'static str = "CustomizationOptions";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -12111,11 +10211,7 @@ impl std::fmt::Debug for CustomizationPassword {
 }
 impl ComplexType for CustomizationPassword {
     const TYPE_NAME: &'static str = "CustomizationPassword";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
             b"plainText" => d.req(&mut self.plain_text, s)?,
@@ -12140,11 +10236,7 @@ pub struct CustomizationPending {
 }
 impl ComplexType for CustomizationPending {
     const TYPE_NAME: &'static str = "CustomizationPending";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12166,11 +10258,7 @@ pub struct CustomizationPrefixName {
 }
 impl ComplexType for CustomizationPrefixName {
     const TYPE_NAME: &'static str = "CustomizationPrefixName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"base" => d.req(&mut self.base, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12201,11 +10289,7 @@ pub struct CustomizationSpec {
 }
 impl ComplexType for CustomizationSpec {
     const TYPE_NAME: &'static str = "CustomizationSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"options" => d.opt(&mut self.options, s)?,
             b"identity" => d.req(&mut self.identity, s)?,
@@ -12242,11 +10326,7 @@ pub struct CustomizationSpecInfo {
 }
 impl ComplexType for CustomizationSpecInfo {
     const TYPE_NAME: &'static str = "CustomizationSpecInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -12277,11 +10357,7 @@ pub struct CustomizationSpecItem {
 }
 impl ComplexType for CustomizationSpecItem {
     const TYPE_NAME: &'static str = "CustomizationSpecItem";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.req(&mut self.info, s)?,
             b"spec" => d.req(&mut self.spec, s)?,
@@ -12306,11 +10382,7 @@ pub struct CustomizationStartedEvent {
 }
 impl ComplexType for CustomizationStartedEvent {
     const TYPE_NAME: &'static str = "CustomizationStartedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12330,11 +10402,7 @@ pub struct CustomizationStatelessIpV6Generator {
 }
 impl ComplexType for CustomizationStatelessIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationStatelessIpV6Generator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12342,10 +10410,7 @@ impl ComplexType for CustomizationStatelessIpV6Generator {
     }
 }
 crate::xml::complex_codec!(CustomizationStatelessIpV6Generator);
-crate::xml::inherits!(
-    CustomizationStatelessIpV6Generator,
-    CustomizationIpV6Generator
-);
+crate::xml::inherits!(CustomizationStatelessIpV6Generator, CustomizationIpV6Generator);
 
 /// Data object `CustomizationSucceeded` of the vSphere API (since 2.5).
 ///
@@ -12357,11 +10422,7 @@ pub struct CustomizationSucceeded {
 }
 impl ComplexType for CustomizationSucceeded {
     const TYPE_NAME: &'static str = "CustomizationSucceeded";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12397,11 +10458,7 @@ pub struct CustomizationSysprep {
 }
 impl ComplexType for CustomizationSysprep {
     const TYPE_NAME: &'static str = "CustomizationSysprep";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"guiUnattended" => d.req(&mut self.gui_unattended, s)?,
             b"userData" => d.req(&mut self.user_data, s)?,
@@ -12422,15 +10479,9 @@ impl ComplexType for CustomizationSysprep {
         e.opt("guiRunOnce", &self.gui_run_once);
         e.req("identification", &self.identification);
         e.opt("licenseFilePrintData", &self.license_file_print_data);
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("scriptText", &self.script_text);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("resetPassword", &self.reset_password);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.list("extraConfig", &self.extra_config);
-        }
+        if e.knows(Version::V9_1_0_0) { e.opt("scriptText", &self.script_text); }
+        if e.knows(Version::V9_1_0_0) { e.opt("resetPassword", &self.reset_password); }
+        if e.knows(Version::V9_1_0_0) { e.list("extraConfig", &self.extra_config); }
     }
 }
 crate::xml::complex_codec!(CustomizationSysprep);
@@ -12450,11 +10501,7 @@ pub struct CustomizationSysprepFailed {
 }
 impl ComplexType for CustomizationSysprepFailed {
     const TYPE_NAME: &'static str = "CustomizationSysprepFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sysprepVersion" => d.req(&mut self.sysprep_version, s)?,
             b"systemVersion" => d.req(&mut self.system_version, s)?,
@@ -12483,11 +10530,7 @@ pub struct CustomizationSysprepText {
 }
 impl ComplexType for CustomizationSysprepText {
     const TYPE_NAME: &'static str = "CustomizationSysprepText";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12512,11 +10555,7 @@ pub struct CustomizationUnknownFailure {
 }
 impl ComplexType for CustomizationUnknownFailure {
     const TYPE_NAME: &'static str = "CustomizationUnknownFailure";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12536,11 +10575,7 @@ pub struct CustomizationUnknownIpGenerator {
 }
 impl ComplexType for CustomizationUnknownIpGenerator {
     const TYPE_NAME: &'static str = "CustomizationUnknownIpGenerator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12560,11 +10595,7 @@ pub struct CustomizationUnknownIpV6Generator {
 }
 impl ComplexType for CustomizationUnknownIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationUnknownIpV6Generator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12572,10 +10603,7 @@ impl ComplexType for CustomizationUnknownIpV6Generator {
     }
 }
 crate::xml::complex_codec!(CustomizationUnknownIpV6Generator);
-crate::xml::inherits!(
-    CustomizationUnknownIpV6Generator,
-    CustomizationIpV6Generator
-);
+crate::xml::inherits!(CustomizationUnknownIpV6Generator, CustomizationIpV6Generator);
 
 /// Data object `CustomizationUnknownName` of the vSphere API (since 2.5).
 ///
@@ -12587,11 +10615,7 @@ pub struct CustomizationUnknownName {
 }
 impl ComplexType for CustomizationUnknownName {
     const TYPE_NAME: &'static str = "CustomizationUnknownName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12615,11 +10639,7 @@ pub struct CustomizationUserData {
 }
 impl ComplexType for CustomizationUserData {
     const TYPE_NAME: &'static str = "CustomizationUserData";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fullName" => d.req(&mut self.full_name, s)?,
             b"orgName" => d.req(&mut self.org_name, s)?,
@@ -12648,11 +10668,7 @@ pub struct CustomizationVirtualMachineName {
 }
 impl ComplexType for CustomizationVirtualMachineName {
     const TYPE_NAME: &'static str = "CustomizationVirtualMachineName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12678,11 +10694,7 @@ pub struct CustomizationWinOptions {
 }
 impl ComplexType for CustomizationWinOptions {
     const TYPE_NAME: &'static str = "CustomizationWinOptions";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeSID" => d.req(&mut self.change_sid, s)?,
             b"deleteAccounts" => d.req(&mut self.delete_accounts, s)?,
@@ -12711,11 +10723,7 @@ pub struct CustomizationWindowsFlexPrep {
 }
 impl ComplexType for CustomizationWindowsFlexPrep {
     const TYPE_NAME: &'static str = "CustomizationWindowsFlexPrep";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12741,11 +10749,7 @@ pub struct DVPortConfigInfo {
 }
 impl ComplexType for DVPortConfigInfo {
     const TYPE_NAME: &'static str = "DVPortConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
             b"scope" => d.list(&mut self.scope, s)?,
@@ -12786,11 +10790,7 @@ pub struct DVPortConfigSpec {
 }
 impl ComplexType for DVPortConfigSpec {
     const TYPE_NAME: &'static str = "DVPortConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
             b"key" => d.opt(&mut self.key, s)?,
@@ -12825,11 +10825,7 @@ pub struct DVPortNotSupported {
 }
 impl ComplexType for DVPortNotSupported {
     const TYPE_NAME: &'static str = "DVPortNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12861,11 +10857,7 @@ pub struct DVPortSetting {
 }
 impl ComplexType for DVPortSetting {
     const TYPE_NAME: &'static str = "DVPortSetting";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"blocked" => d.opt(&mut self.blocked, s)?,
             b"vmDirectPathGen2Allowed" => d.opt(&mut self.vm_direct_path_gen2_allowed, s)?,
@@ -12880,18 +10872,12 @@ impl ComplexType for DVPortSetting {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("blocked", &self.blocked);
-        if e.knows(Version::V4_1) {
-            e.opt("vmDirectPathGen2Allowed", &self.vm_direct_path_gen2_allowed);
-        }
+        if e.knows(Version::V4_1) { e.opt("vmDirectPathGen2Allowed", &self.vm_direct_path_gen2_allowed); }
         e.opt("inShapingPolicy", &self.in_shaping_policy);
         e.opt("outShapingPolicy", &self.out_shaping_policy);
         e.opt("vendorSpecificConfig", &self.vendor_specific_config);
-        if e.knows(Version::V5_0) {
-            e.opt("networkResourcePoolKey", &self.network_resource_pool_key);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("filterPolicy", &self.filter_policy);
-        }
+        if e.knows(Version::V5_0) { e.opt("networkResourcePoolKey", &self.network_resource_pool_key); }
+        if e.knows(Version::V5_5) { e.opt("filterPolicy", &self.filter_policy); }
     }
 }
 crate::xml::complex_codec!(DVPortSetting);
@@ -12908,11 +10894,7 @@ pub struct DVPortState {
 }
 impl ComplexType for DVPortState {
     const TYPE_NAME: &'static str = "DVPortState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
             b"stats" => d.req(&mut self.stats, s)?,
@@ -12959,11 +10941,7 @@ pub struct DVPortStatus {
 }
 impl ComplexType for DVPortStatus {
     const TYPE_NAME: &'static str = "DVPortStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"linkUp" => d.req(&mut self.link_up, s)?,
             b"blocked" => d.req(&mut self.blocked, s)?,
@@ -12974,15 +10952,9 @@ impl ComplexType for DVPortStatus {
             b"macAddress" => d.opt(&mut self.mac_address, s)?,
             b"statusDetail" => d.opt(&mut self.status_detail, s)?,
             b"vmDirectPathGen2Active" => d.opt(&mut self.vm_direct_path_gen2_active, s)?,
-            b"vmDirectPathGen2InactiveReasonNetwork" => {
-                d.list(&mut self.vm_direct_path_gen2_inactive_reason_network, s)?
-            }
-            b"vmDirectPathGen2InactiveReasonOther" => {
-                d.list(&mut self.vm_direct_path_gen2_inactive_reason_other, s)?
-            }
-            b"vmDirectPathGen2InactiveReasonExtended" => {
-                d.opt(&mut self.vm_direct_path_gen2_inactive_reason_extended, s)?
-            }
+            b"vmDirectPathGen2InactiveReasonNetwork" => d.list(&mut self.vm_direct_path_gen2_inactive_reason_network, s)?,
+            b"vmDirectPathGen2InactiveReasonOther" => d.list(&mut self.vm_direct_path_gen2_inactive_reason_other, s)?,
+            b"vmDirectPathGen2InactiveReasonExtended" => d.opt(&mut self.vm_direct_path_gen2_inactive_reason_extended, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12995,30 +10967,11 @@ impl ComplexType for DVPortStatus {
         e.opt("mtu", &self.mtu);
         e.opt("linkPeer", &self.link_peer);
         e.opt("macAddress", &self.mac_address);
-        if e.knows(Version::V4_1) {
-            e.opt("statusDetail", &self.status_detail);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("vmDirectPathGen2Active", &self.vm_direct_path_gen2_active);
-        }
-        if e.knows(Version::V4_1) {
-            e.list(
-                "vmDirectPathGen2InactiveReasonNetwork",
-                &self.vm_direct_path_gen2_inactive_reason_network,
-            );
-        }
-        if e.knows(Version::V4_1) {
-            e.list(
-                "vmDirectPathGen2InactiveReasonOther",
-                &self.vm_direct_path_gen2_inactive_reason_other,
-            );
-        }
-        if e.knows(Version::V4_1) {
-            e.opt(
-                "vmDirectPathGen2InactiveReasonExtended",
-                &self.vm_direct_path_gen2_inactive_reason_extended,
-            );
-        }
+        if e.knows(Version::V4_1) { e.opt("statusDetail", &self.status_detail); }
+        if e.knows(Version::V4_1) { e.opt("vmDirectPathGen2Active", &self.vm_direct_path_gen2_active); }
+        if e.knows(Version::V4_1) { e.list("vmDirectPathGen2InactiveReasonNetwork", &self.vm_direct_path_gen2_inactive_reason_network); }
+        if e.knows(Version::V4_1) { e.list("vmDirectPathGen2InactiveReasonOther", &self.vm_direct_path_gen2_inactive_reason_other); }
+        if e.knows(Version::V4_1) { e.opt("vmDirectPathGen2InactiveReasonExtended", &self.vm_direct_path_gen2_inactive_reason_extended); }
     }
 }
 crate::xml::complex_codec!(DVPortStatus);
@@ -13073,11 +11026,7 @@ pub struct DVPortgroupConfigInfo {
 }
 impl ComplexType for DVPortgroupConfigInfo {
     const TYPE_NAME: &'static str = "DVPortgroupConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -13093,9 +11042,7 @@ impl ComplexType for DVPortgroupConfigInfo {
             b"vendorSpecificConfig" => d.list(&mut self.vendor_specific_config, s)?,
             b"configVersion" => d.opt(&mut self.config_version, s)?,
             b"autoExpand" => d.opt(&mut self.auto_expand, s)?,
-            b"vmVnicNetworkResourcePoolKey" => {
-                d.opt(&mut self.vm_vnic_network_resource_pool_key, s)?
-            }
+            b"vmVnicNetworkResourcePoolKey" => d.opt(&mut self.vm_vnic_network_resource_pool_key, s)?,
             b"uplink" => d.opt(&mut self.uplink, s)?,
             b"transportZoneUuid" => d.opt(&mut self.transport_zone_uuid, s)?,
             b"transportZoneName" => d.opt(&mut self.transport_zone_name, s)?,
@@ -13115,44 +11062,21 @@ impl ComplexType for DVPortgroupConfigInfo {
         e.opt("defaultPortConfig", &self.default_port_config);
         e.opt("description", &self.description);
         e.req("type", &self.type_);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("backingType", &self.backing_type);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("backingType", &self.backing_type); }
         e.req("policy", &self.policy);
         e.opt("portNameFormat", &self.port_name_format);
         e.list("scope", &self.scope);
         e.list("vendorSpecificConfig", &self.vendor_specific_config);
         e.opt("configVersion", &self.config_version);
-        if e.knows(Version::V5_0) {
-            e.opt("autoExpand", &self.auto_expand);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "vmVnicNetworkResourcePoolKey",
-                &self.vm_vnic_network_resource_pool_key,
-            );
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("uplink", &self.uplink);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("transportZoneUuid", &self.transport_zone_uuid);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("transportZoneName", &self.transport_zone_name);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("logicalSwitchUuid", &self.logical_switch_uuid);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("segmentId", &self.segment_id);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("subnetId", &self.subnet_id);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("nsxConfig", &self.nsx_config);
-        }
+        if e.knows(Version::V5_0) { e.opt("autoExpand", &self.auto_expand); }
+        if e.knows(Version::V6_0) { e.opt("vmVnicNetworkResourcePoolKey", &self.vm_vnic_network_resource_pool_key); }
+        if e.knows(Version::V6_5) { e.opt("uplink", &self.uplink); }
+        if e.knows(Version::V7_0_0_0) { e.opt("transportZoneUuid", &self.transport_zone_uuid); }
+        if e.knows(Version::V7_0_0_0) { e.opt("transportZoneName", &self.transport_zone_name); }
+        if e.knows(Version::V7_0_0_0) { e.opt("logicalSwitchUuid", &self.logical_switch_uuid); }
+        if e.knows(Version::V7_0_0_0) { e.opt("segmentId", &self.segment_id); }
+        if e.knows(Version::V9_0_0_0) { e.opt("subnetId", &self.subnet_id); }
+        if e.knows(Version::V9_1_0_0) { e.opt("nsxConfig", &self.nsx_config); }
     }
 }
 crate::xml::complex_codec!(DVPortgroupConfigInfo);
@@ -13201,11 +11125,7 @@ pub struct DVPortgroupConfigSpec {
 }
 impl ComplexType for DVPortgroupConfigSpec {
     const TYPE_NAME: &'static str = "DVPortgroupConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configVersion" => d.opt(&mut self.config_version, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -13219,9 +11139,7 @@ impl ComplexType for DVPortgroupConfigSpec {
             b"policy" => d.opt(&mut self.policy, s)?,
             b"vendorSpecificConfig" => d.list(&mut self.vendor_specific_config, s)?,
             b"autoExpand" => d.opt(&mut self.auto_expand, s)?,
-            b"vmVnicNetworkResourcePoolKey" => {
-                d.opt(&mut self.vm_vnic_network_resource_pool_key, s)?
-            }
+            b"vmVnicNetworkResourcePoolKey" => d.opt(&mut self.vm_vnic_network_resource_pool_key, s)?,
             b"transportZoneUuid" => d.opt(&mut self.transport_zone_uuid, s)?,
             b"transportZoneName" => d.opt(&mut self.transport_zone_name, s)?,
             b"logicalSwitchUuid" => d.opt(&mut self.logical_switch_uuid, s)?,
@@ -13240,39 +11158,18 @@ impl ComplexType for DVPortgroupConfigSpec {
         e.opt("defaultPortConfig", &self.default_port_config);
         e.opt("description", &self.description);
         e.opt("type", &self.type_);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("backingType", &self.backing_type);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("backingType", &self.backing_type); }
         e.list("scope", &self.scope);
         e.opt("policy", &self.policy);
         e.list("vendorSpecificConfig", &self.vendor_specific_config);
-        if e.knows(Version::V5_0) {
-            e.opt("autoExpand", &self.auto_expand);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "vmVnicNetworkResourcePoolKey",
-                &self.vm_vnic_network_resource_pool_key,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("transportZoneUuid", &self.transport_zone_uuid);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("transportZoneName", &self.transport_zone_name);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("logicalSwitchUuid", &self.logical_switch_uuid);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("segmentId", &self.segment_id);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("subnetId", &self.subnet_id);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("nsxConfig", &self.nsx_config);
-        }
+        if e.knows(Version::V5_0) { e.opt("autoExpand", &self.auto_expand); }
+        if e.knows(Version::V6_0) { e.opt("vmVnicNetworkResourcePoolKey", &self.vm_vnic_network_resource_pool_key); }
+        if e.knows(Version::V7_0_0_0) { e.opt("transportZoneUuid", &self.transport_zone_uuid); }
+        if e.knows(Version::V7_0_0_0) { e.opt("transportZoneName", &self.transport_zone_name); }
+        if e.knows(Version::V7_0_0_0) { e.opt("logicalSwitchUuid", &self.logical_switch_uuid); }
+        if e.knows(Version::V7_0_0_0) { e.opt("segmentId", &self.segment_id); }
+        if e.knows(Version::V9_0_0_0) { e.opt("subnetId", &self.subnet_id); }
+        if e.knows(Version::V9_1_0_0) { e.opt("nsxConfig", &self.nsx_config); }
     }
 }
 crate::xml::complex_codec!(DVPortgroupConfigSpec);
@@ -13287,11 +11184,7 @@ pub struct DVPortgroupCreatedEvent {
 }
 impl ComplexType for DVPortgroupCreatedEvent {
     const TYPE_NAME: &'static str = "DVPortgroupCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13311,11 +11204,7 @@ pub struct DVPortgroupDestroyedEvent {
 }
 impl ComplexType for DVPortgroupDestroyedEvent {
     const TYPE_NAME: &'static str = "DVPortgroupDestroyedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13337,11 +11226,7 @@ pub struct DVPortgroupEvent {
 }
 impl ComplexType for DVPortgroupEvent {
     const TYPE_NAME: &'static str = "DVPortgroupEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13363,11 +11248,7 @@ pub struct DVPortgroupNsxConfig {
 }
 impl ComplexType for DVPortgroupNsxConfig {
     const TYPE_NAME: &'static str = "DVPortgroupNsxConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanIdExtended" => d.opt(&mut self.vlan_id_extended, s)?,
             b"subnetAddresses" => d.opt(&mut self.subnet_addresses, s)?,
@@ -13392,11 +11273,7 @@ pub struct DVPortgroupNsxSubnetAddressInfo {
 }
 impl ComplexType for DVPortgroupNsxSubnetAddressInfo {
     const TYPE_NAME: &'static str = "DVPortgroupNsxSubnetAddressInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cidr" => d.list(&mut self.cidr, s)?,
             _ => return Ok(false),
@@ -13431,25 +11308,15 @@ pub struct DVPortgroupPolicy {
 }
 impl ComplexType for DVPortgroupPolicy {
     const TYPE_NAME: &'static str = "DVPortgroupPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"blockOverrideAllowed" => d.req(&mut self.block_override_allowed, s)?,
             b"shapingOverrideAllowed" => d.req(&mut self.shaping_override_allowed, s)?,
             b"vendorConfigOverrideAllowed" => d.req(&mut self.vendor_config_override_allowed, s)?,
             b"livePortMovingAllowed" => d.req(&mut self.live_port_moving_allowed, s)?,
-            b"portConfigResetAtDisconnect" => {
-                d.req(&mut self.port_config_reset_at_disconnect, s)?
-            }
-            b"networkResourcePoolOverrideAllowed" => {
-                d.opt(&mut self.network_resource_pool_override_allowed, s)?
-            }
-            b"trafficFilterOverrideAllowed" => {
-                d.opt(&mut self.traffic_filter_override_allowed, s)?
-            }
+            b"portConfigResetAtDisconnect" => d.req(&mut self.port_config_reset_at_disconnect, s)?,
+            b"networkResourcePoolOverrideAllowed" => d.opt(&mut self.network_resource_pool_override_allowed, s)?,
+            b"trafficFilterOverrideAllowed" => d.opt(&mut self.traffic_filter_override_allowed, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13457,27 +11324,11 @@ impl ComplexType for DVPortgroupPolicy {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("blockOverrideAllowed", &self.block_override_allowed);
         e.req("shapingOverrideAllowed", &self.shaping_override_allowed);
-        e.req(
-            "vendorConfigOverrideAllowed",
-            &self.vendor_config_override_allowed,
-        );
+        e.req("vendorConfigOverrideAllowed", &self.vendor_config_override_allowed);
         e.req("livePortMovingAllowed", &self.live_port_moving_allowed);
-        e.req(
-            "portConfigResetAtDisconnect",
-            &self.port_config_reset_at_disconnect,
-        );
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "networkResourcePoolOverrideAllowed",
-                &self.network_resource_pool_override_allowed,
-            );
-        }
-        if e.knows(Version::V5_5) {
-            e.opt(
-                "trafficFilterOverrideAllowed",
-                &self.traffic_filter_override_allowed,
-            );
-        }
+        e.req("portConfigResetAtDisconnect", &self.port_config_reset_at_disconnect);
+        if e.knows(Version::V5_0) { e.opt("networkResourcePoolOverrideAllowed", &self.network_resource_pool_override_allowed); }
+        if e.knows(Version::V5_5) { e.opt("trafficFilterOverrideAllowed", &self.traffic_filter_override_allowed); }
     }
 }
 crate::xml::complex_codec!(DVPortgroupPolicy);
@@ -13496,11 +11347,7 @@ pub struct DVPortgroupReconfiguredEvent {
 }
 impl ComplexType for DVPortgroupReconfiguredEvent {
     const TYPE_NAME: &'static str = "DVPortgroupReconfiguredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.req(&mut self.config_spec, s)?,
             b"configChanges" => d.opt(&mut self.config_changes, s)?,
@@ -13511,9 +11358,7 @@ impl ComplexType for DVPortgroupReconfiguredEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("configSpec", &self.config_spec);
-        if e.knows(Version::V6_5) {
-            e.opt("configChanges", &self.config_changes);
-        }
+        if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
 crate::xml::complex_codec!(DVPortgroupReconfiguredEvent);
@@ -13533,11 +11378,7 @@ pub struct DVPortgroupRenamedEvent {
 }
 impl ComplexType for DVPortgroupRenamedEvent {
     const TYPE_NAME: &'static str = "DVPortgroupRenamedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
             b"newName" => d.req(&mut self.new_name, s)?,
@@ -13568,11 +11409,7 @@ pub struct DVPortgroupSelection {
 }
 impl ComplexType for DVPortgroupSelection {
     const TYPE_NAME: &'static str = "DVPortgroupSelection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsUuid" => d.req(&mut self.dvs_uuid, s)?,
             b"portgroupKey" => d.list(&mut self.portgroup_key, s)?,
@@ -13597,11 +11434,7 @@ pub struct DVSBackupRestoreCapability {
 }
 impl ComplexType for DVSBackupRestoreCapability {
     const TYPE_NAME: &'static str = "DVSBackupRestoreCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backupRestoreSupported" => d.req(&mut self.backup_restore_supported, s)?,
             _ => return Ok(false),
@@ -13630,20 +11463,12 @@ pub struct DVSCapability {
 }
 impl ComplexType for DVSCapability {
     const TYPE_NAME: &'static str = "DVSCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsOperationSupported" => d.opt(&mut self.dvs_operation_supported, s)?,
-            b"dvPortGroupOperationSupported" => {
-                d.opt(&mut self.dv_port_group_operation_supported, s)?
-            }
+            b"dvPortGroupOperationSupported" => d.opt(&mut self.dv_port_group_operation_supported, s)?,
             b"dvPortOperationSupported" => d.opt(&mut self.dv_port_operation_supported, s)?,
-            b"compatibleHostComponentProductInfo" => {
-                d.list(&mut self.compatible_host_component_product_info, s)?
-            }
+            b"compatibleHostComponentProductInfo" => d.list(&mut self.compatible_host_component_product_info, s)?,
             b"featuresSupported" => d.opt(&mut self.features_supported, s)?,
             _ => return Ok(false),
         }
@@ -13651,21 +11476,10 @@ impl ComplexType for DVSCapability {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("dvsOperationSupported", &self.dvs_operation_supported);
-        e.opt(
-            "dvPortGroupOperationSupported",
-            &self.dv_port_group_operation_supported,
-        );
-        e.opt(
-            "dvPortOperationSupported",
-            &self.dv_port_operation_supported,
-        );
-        e.list(
-            "compatibleHostComponentProductInfo",
-            &self.compatible_host_component_product_info,
-        );
-        if e.knows(Version::V4_1) {
-            e.opt("featuresSupported", &self.features_supported);
-        }
+        e.opt("dvPortGroupOperationSupported", &self.dv_port_group_operation_supported);
+        e.opt("dvPortOperationSupported", &self.dv_port_operation_supported);
+        e.list("compatibleHostComponentProductInfo", &self.compatible_host_component_product_info);
+        if e.knows(Version::V4_1) { e.opt("featuresSupported", &self.features_supported); }
     }
 }
 crate::xml::complex_codec!(DVSCapability);
@@ -13732,11 +11546,7 @@ pub struct DVSConfigInfo {
 }
 impl ComplexType for DVSConfigInfo {
     const TYPE_NAME: &'static str = "DVSConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -13757,26 +11567,14 @@ impl ComplexType for DVSConfigInfo {
             b"contact" => d.req(&mut self.contact, s)?,
             b"switchIpAddress" => d.opt(&mut self.switch_ip_address, s)?,
             b"createTime" => d.req(&mut self.create_time, s)?,
-            b"networkResourceManagementEnabled" => {
-                d.opt(&mut self.network_resource_management_enabled, s)?
-            }
-            b"defaultProxySwitchMaxNumPorts" => {
-                d.opt(&mut self.default_proxy_switch_max_num_ports, s)?
-            }
+            b"networkResourceManagementEnabled" => d.opt(&mut self.network_resource_management_enabled, s)?,
+            b"defaultProxySwitchMaxNumPorts" => d.opt(&mut self.default_proxy_switch_max_num_ports, s)?,
             b"healthCheckConfig" => d.list(&mut self.health_check_config, s)?,
-            b"infrastructureTrafficResourceConfig" => {
-                d.list(&mut self.infrastructure_traffic_resource_config, s)?
-            }
-            b"netResourcePoolTrafficResourceConfig" => {
-                d.list(&mut self.net_resource_pool_traffic_resource_config, s)?
-            }
-            b"networkResourceControlVersion" => {
-                d.opt(&mut self.network_resource_control_version, s)?
-            }
+            b"infrastructureTrafficResourceConfig" => d.list(&mut self.infrastructure_traffic_resource_config, s)?,
+            b"netResourcePoolTrafficResourceConfig" => d.list(&mut self.net_resource_pool_traffic_resource_config, s)?,
+            b"networkResourceControlVersion" => d.opt(&mut self.network_resource_control_version, s)?,
             b"vmVnicNetworkResourcePool" => d.list(&mut self.vm_vnic_network_resource_pool, s)?,
-            b"pnicCapacityRatioForReservation" => {
-                d.opt(&mut self.pnic_capacity_ratio_for_reservation, s)?
-            }
+            b"pnicCapacityRatioForReservation" => d.opt(&mut self.pnic_capacity_ratio_for_reservation, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13799,55 +11597,16 @@ impl ComplexType for DVSConfigInfo {
         e.opt("description", &self.description);
         e.req("configVersion", &self.config_version);
         e.req("contact", &self.contact);
-        if e.knows(Version::V5_0) {
-            e.opt("switchIpAddress", &self.switch_ip_address);
-        }
+        if e.knows(Version::V5_0) { e.opt("switchIpAddress", &self.switch_ip_address); }
         e.req("createTime", &self.create_time);
-        if e.knows(Version::V4_1) {
-            e.opt(
-                "networkResourceManagementEnabled",
-                &self.network_resource_management_enabled,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "defaultProxySwitchMaxNumPorts",
-                &self.default_proxy_switch_max_num_ports,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.list("healthCheckConfig", &self.health_check_config);
-        }
-        if e.knows(Version::V6_0) {
-            e.list(
-                "infrastructureTrafficResourceConfig",
-                &self.infrastructure_traffic_resource_config,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.list(
-                "netResourcePoolTrafficResourceConfig",
-                &self.net_resource_pool_traffic_resource_config,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "networkResourceControlVersion",
-                &self.network_resource_control_version,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.list(
-                "vmVnicNetworkResourcePool",
-                &self.vm_vnic_network_resource_pool,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "pnicCapacityRatioForReservation",
-                &self.pnic_capacity_ratio_for_reservation,
-            );
-        }
+        if e.knows(Version::V4_1) { e.opt("networkResourceManagementEnabled", &self.network_resource_management_enabled); }
+        if e.knows(Version::V5_1) { e.opt("defaultProxySwitchMaxNumPorts", &self.default_proxy_switch_max_num_ports); }
+        if e.knows(Version::V5_1) { e.list("healthCheckConfig", &self.health_check_config); }
+        if e.knows(Version::V6_0) { e.list("infrastructureTrafficResourceConfig", &self.infrastructure_traffic_resource_config); }
+        if e.knows(Version::V6_7) { e.list("netResourcePoolTrafficResourceConfig", &self.net_resource_pool_traffic_resource_config); }
+        if e.knows(Version::V6_0) { e.opt("networkResourceControlVersion", &self.network_resource_control_version); }
+        if e.knows(Version::V6_0) { e.list("vmVnicNetworkResourcePool", &self.vm_vnic_network_resource_pool); }
+        if e.knows(Version::V6_0) { e.opt("pnicCapacityRatioForReservation", &self.pnic_capacity_ratio_for_reservation); }
     }
 }
 crate::xml::complex_codec!(DVSConfigInfo);
@@ -13896,11 +11655,7 @@ pub struct DVSConfigSpec {
 }
 impl ComplexType for DVSConfigSpec {
     const TYPE_NAME: &'static str = "DVSConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configVersion" => d.opt(&mut self.config_version, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -13916,18 +11671,10 @@ impl ComplexType for DVSConfigSpec {
             b"vendorSpecificConfig" => d.list(&mut self.vendor_specific_config, s)?,
             b"contact" => d.opt(&mut self.contact, s)?,
             b"switchIpAddress" => d.opt(&mut self.switch_ip_address, s)?,
-            b"defaultProxySwitchMaxNumPorts" => {
-                d.opt(&mut self.default_proxy_switch_max_num_ports, s)?
-            }
-            b"infrastructureTrafficResourceConfig" => {
-                d.list(&mut self.infrastructure_traffic_resource_config, s)?
-            }
-            b"netResourcePoolTrafficResourceConfig" => {
-                d.list(&mut self.net_resource_pool_traffic_resource_config, s)?
-            }
-            b"networkResourceControlVersion" => {
-                d.opt(&mut self.network_resource_control_version, s)?
-            }
+            b"defaultProxySwitchMaxNumPorts" => d.opt(&mut self.default_proxy_switch_max_num_ports, s)?,
+            b"infrastructureTrafficResourceConfig" => d.list(&mut self.infrastructure_traffic_resource_config, s)?,
+            b"netResourcePoolTrafficResourceConfig" => d.list(&mut self.net_resource_pool_traffic_resource_config, s)?,
+            b"networkResourceControlVersion" => d.opt(&mut self.network_resource_control_version, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13946,33 +11693,11 @@ impl ComplexType for DVSConfigSpec {
         e.opt("policy", &self.policy);
         e.list("vendorSpecificConfig", &self.vendor_specific_config);
         e.opt("contact", &self.contact);
-        if e.knows(Version::V5_0) {
-            e.opt("switchIpAddress", &self.switch_ip_address);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "defaultProxySwitchMaxNumPorts",
-                &self.default_proxy_switch_max_num_ports,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.list(
-                "infrastructureTrafficResourceConfig",
-                &self.infrastructure_traffic_resource_config,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.list(
-                "netResourcePoolTrafficResourceConfig",
-                &self.net_resource_pool_traffic_resource_config,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "networkResourceControlVersion",
-                &self.network_resource_control_version,
-            );
-        }
+        if e.knows(Version::V5_0) { e.opt("switchIpAddress", &self.switch_ip_address); }
+        if e.knows(Version::V5_1) { e.opt("defaultProxySwitchMaxNumPorts", &self.default_proxy_switch_max_num_ports); }
+        if e.knows(Version::V6_0) { e.list("infrastructureTrafficResourceConfig", &self.infrastructure_traffic_resource_config); }
+        if e.knows(Version::V6_7) { e.list("netResourcePoolTrafficResourceConfig", &self.net_resource_pool_traffic_resource_config); }
+        if e.knows(Version::V6_0) { e.opt("networkResourceControlVersion", &self.network_resource_control_version); }
     }
 }
 crate::xml::complex_codec!(DVSConfigSpec);
@@ -13987,11 +11712,7 @@ pub struct DVSContactInfo {
 }
 impl ComplexType for DVSContactInfo {
     const TYPE_NAME: &'static str = "DVSContactInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
             b"contact" => d.opt(&mut self.contact, s)?,
@@ -14018,11 +11739,7 @@ pub struct DVSCreateSpec {
 }
 impl ComplexType for DVSCreateSpec {
     const TYPE_NAME: &'static str = "DVSCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.req(&mut self.config_spec, s)?,
             b"productInfo" => d.opt(&mut self.product_info, s)?,
@@ -14063,11 +11780,7 @@ pub struct DVSFailureCriteria {
 }
 impl ComplexType for DVSFailureCriteria {
     const TYPE_NAME: &'static str = "DVSFailureCriteria";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"checkSpeed" => d.opt(&mut self.check_speed, s)?,
             b"speed" => d.opt(&mut self.speed, s)?,
@@ -14122,23 +11835,13 @@ pub struct DVSFeatureCapability {
 }
 impl ComplexType for DVSFeatureCapability {
     const TYPE_NAME: &'static str = "DVSFeatureCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"networkResourceManagementSupported" => {
-                d.req(&mut self.network_resource_management_supported, s)?
-            }
+            b"networkResourceManagementSupported" => d.req(&mut self.network_resource_management_supported, s)?,
             b"vmDirectPathGen2Supported" => d.opt(&mut self.vm_direct_path_gen2_supported, s)?,
             b"nicTeamingPolicy" => d.list(&mut self.nic_teaming_policy, s)?,
-            b"networkResourcePoolHighShareValue" => {
-                d.opt(&mut self.network_resource_pool_high_share_value, s)?
-            }
-            b"networkResourceManagementCapability" => {
-                d.opt(&mut self.network_resource_management_capability, s)?
-            }
+            b"networkResourcePoolHighShareValue" => d.opt(&mut self.network_resource_pool_high_share_value, s)?,
+            b"networkResourceManagementCapability" => d.opt(&mut self.network_resource_management_capability, s)?,
             b"healthCheckCapability" => d.opt(&mut self.health_check_capability, s)?,
             b"rollbackCapability" => d.opt(&mut self.rollback_capability, s)?,
             b"backupRestoreCapability" => d.opt(&mut self.backup_restore_capability, s)?,
@@ -14149,40 +11852,16 @@ impl ComplexType for DVSFeatureCapability {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.req(
-            "networkResourceManagementSupported",
-            &self.network_resource_management_supported,
-        );
-        e.opt(
-            "vmDirectPathGen2Supported",
-            &self.vm_direct_path_gen2_supported,
-        );
+        e.req("networkResourceManagementSupported", &self.network_resource_management_supported);
+        e.opt("vmDirectPathGen2Supported", &self.vm_direct_path_gen2_supported);
         e.list("nicTeamingPolicy", &self.nic_teaming_policy);
-        e.opt(
-            "networkResourcePoolHighShareValue",
-            &self.network_resource_pool_high_share_value,
-        );
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "networkResourceManagementCapability",
-                &self.network_resource_management_capability,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("healthCheckCapability", &self.health_check_capability);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("rollbackCapability", &self.rollback_capability);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("backupRestoreCapability", &self.backup_restore_capability);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("networkFilterSupported", &self.network_filter_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("macLearningSupported", &self.mac_learning_supported);
-        }
+        e.opt("networkResourcePoolHighShareValue", &self.network_resource_pool_high_share_value);
+        if e.knows(Version::V5_0) { e.opt("networkResourceManagementCapability", &self.network_resource_management_capability); }
+        if e.knows(Version::V5_1) { e.opt("healthCheckCapability", &self.health_check_capability); }
+        if e.knows(Version::V5_1) { e.opt("rollbackCapability", &self.rollback_capability); }
+        if e.knows(Version::V5_1) { e.opt("backupRestoreCapability", &self.backup_restore_capability); }
+        if e.knows(Version::V5_5) { e.opt("networkFilterSupported", &self.network_filter_supported); }
+        if e.knows(Version::V6_7) { e.opt("macLearningSupported", &self.mac_learning_supported); }
     }
 }
 crate::xml::complex_codec!(DVSFeatureCapability);
@@ -14191,14 +11870,11 @@ crate::xml::complex_codec!(DVSFeatureCapability);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVSFilterSpecConnecteeSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DVSFilterSpecConnecteeSpec {}
+pub struct DVSFilterSpecConnecteeSpec {
+}
 impl ComplexType for DVSFilterSpecConnecteeSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecConnecteeSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -14220,11 +11896,7 @@ pub struct DVSFilterSpecPnicConnecteeSpec {
 }
 impl ComplexType for DVSFilterSpecPnicConnecteeSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecPnicConnecteeSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicNameSpec" => d.opt(&mut self.pnic_name_spec, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14251,11 +11923,7 @@ pub struct DVSFilterSpecPvlanSpec {
 }
 impl ComplexType for DVSFilterSpecPvlanSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecPvlanSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pvlanId" => d.opt(&mut self.pvlan_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14282,11 +11950,7 @@ pub struct DVSFilterSpecTrunkVlanSpec {
 }
 impl ComplexType for DVSFilterSpecTrunkVlanSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecTrunkVlanSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"range" => d.opt(&mut self.range, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14313,11 +11977,7 @@ pub struct DVSFilterSpecVlanIdSpec {
 }
 impl ComplexType for DVSFilterSpecVlanIdSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecVlanIdSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanId" => d.opt(&mut self.vlan_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14336,14 +11996,11 @@ crate::xml::inherits!(DVSFilterSpecVlanIdSpec, DVSFilterSpecVlanSpec);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVSFilterSpecVlanSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DVSFilterSpecVlanSpec {}
+pub struct DVSFilterSpecVlanSpec {
+}
 impl ComplexType for DVSFilterSpecVlanSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecVlanSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -14365,11 +12022,7 @@ pub struct DVSFilterSpecVmConnecteeSpec {
 }
 impl ComplexType for DVSFilterSpecVmConnecteeSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecVmConnecteeSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmNameSpec" => d.opt(&mut self.vm_name_spec, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14396,11 +12049,7 @@ pub struct DVSFilterSpecVmknicConnecteeSpec {
 }
 impl ComplexType for DVSFilterSpecVmknicConnecteeSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecVmknicConnecteeSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmknicNameSpec" => d.opt(&mut self.vmknic_name_spec, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14419,14 +12068,11 @@ crate::xml::inherits!(DVSFilterSpecVmknicConnecteeSpec, DVSFilterSpecConnecteeSp
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVSHealthCheckCapability`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DVSHealthCheckCapability {}
+pub struct DVSHealthCheckCapability {
+}
 impl ComplexType for DVSHealthCheckCapability {
     const TYPE_NAME: &'static str = "DVSHealthCheckCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -14448,11 +12094,7 @@ pub struct DVSHealthCheckConfig {
 }
 impl ComplexType for DVSHealthCheckConfig {
     const TYPE_NAME: &'static str = "DVSHealthCheckConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enable" => d.opt(&mut self.enable, s)?,
             b"interval" => d.opt(&mut self.interval, s)?,
@@ -14481,11 +12123,7 @@ pub struct DVSHostLocalPortInfo {
 }
 impl ComplexType for DVSHostLocalPortInfo {
     const TYPE_NAME: &'static str = "DVSHostLocalPortInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchUuid" => d.req(&mut self.switch_uuid, s)?,
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -14522,11 +12160,7 @@ pub struct DVSMacLearningPolicy {
 }
 impl ComplexType for DVSMacLearningPolicy {
     const TYPE_NAME: &'static str = "DVSMacLearningPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
             b"allowUnicastFlooding" => d.opt(&mut self.allow_unicast_flooding, s)?,
@@ -14565,11 +12199,7 @@ pub struct DVSMacManagementPolicy {
 }
 impl ComplexType for DVSMacManagementPolicy {
     const TYPE_NAME: &'static str = "DVSMacManagementPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowPromiscuous" => d.opt(&mut self.allow_promiscuous, s)?,
             b"macChanges" => d.opt(&mut self.mac_changes, s)?,
@@ -14600,11 +12230,7 @@ pub struct DVSManagerDvsConfigTarget {
 }
 impl ComplexType for DVSManagerDvsConfigTarget {
     const TYPE_NAME: &'static str = "DVSManagerDvsConfigTarget";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"distributedVirtualPortgroup" => d.list(&mut self.distributed_virtual_portgroup, s)?,
             b"distributedVirtualSwitch" => d.list(&mut self.distributed_virtual_switch, s)?,
@@ -14613,10 +12239,7 @@ impl ComplexType for DVSManagerDvsConfigTarget {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.list(
-            "distributedVirtualPortgroup",
-            &self.distributed_virtual_portgroup,
-        );
+        e.list("distributedVirtualPortgroup", &self.distributed_virtual_portgroup);
         e.list("distributedVirtualSwitch", &self.distributed_virtual_switch);
     }
 }
@@ -14632,11 +12255,7 @@ pub struct DVSManagerPhysicalNicsList {
 }
 impl ComplexType for DVSManagerPhysicalNicsList {
     const TYPE_NAME: &'static str = "DVSManagerPhysicalNicsList";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"physicalNics" => d.list(&mut self.physical_nics, s)?,
@@ -14663,11 +12282,7 @@ pub struct DVSNameArrayUplinkPortPolicy {
 }
 impl ComplexType for DVSNameArrayUplinkPortPolicy {
     const TYPE_NAME: &'static str = "DVSNameArrayUplinkPortPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uplinkPortName" => d.list(&mut self.uplink_port_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14700,58 +12315,25 @@ pub struct DVSNetworkResourceManagementCapability {
 }
 impl ComplexType for DVSNetworkResourceManagementCapability {
     const TYPE_NAME: &'static str = "DVSNetworkResourceManagementCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"networkResourceManagementSupported" => {
-                d.req(&mut self.network_resource_management_supported, s)?
-            }
-            b"networkResourcePoolHighShareValue" => {
-                d.req(&mut self.network_resource_pool_high_share_value, s)?
-            }
+            b"networkResourceManagementSupported" => d.req(&mut self.network_resource_management_supported, s)?,
+            b"networkResourcePoolHighShareValue" => d.req(&mut self.network_resource_pool_high_share_value, s)?,
             b"qosSupported" => d.req(&mut self.qos_supported, s)?,
-            b"userDefinedNetworkResourcePoolsSupported" => {
-                d.req(&mut self.user_defined_network_resource_pools_supported, s)?
-            }
-            b"networkResourceControlVersion3Supported" => {
-                d.opt(&mut self.network_resource_control_version3_supported, s)?
-            }
-            b"userDefinedInfraTrafficPoolSupported" => {
-                d.opt(&mut self.user_defined_infra_traffic_pool_supported, s)?
-            }
+            b"userDefinedNetworkResourcePoolsSupported" => d.req(&mut self.user_defined_network_resource_pools_supported, s)?,
+            b"networkResourceControlVersion3Supported" => d.opt(&mut self.network_resource_control_version3_supported, s)?,
+            b"userDefinedInfraTrafficPoolSupported" => d.opt(&mut self.user_defined_infra_traffic_pool_supported, s)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.req(
-            "networkResourceManagementSupported",
-            &self.network_resource_management_supported,
-        );
-        e.req(
-            "networkResourcePoolHighShareValue",
-            &self.network_resource_pool_high_share_value,
-        );
+        e.req("networkResourceManagementSupported", &self.network_resource_management_supported);
+        e.req("networkResourcePoolHighShareValue", &self.network_resource_pool_high_share_value);
         e.req("qosSupported", &self.qos_supported);
-        e.req(
-            "userDefinedNetworkResourcePoolsSupported",
-            &self.user_defined_network_resource_pools_supported,
-        );
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "networkResourceControlVersion3Supported",
-                &self.network_resource_control_version3_supported,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "userDefinedInfraTrafficPoolSupported",
-                &self.user_defined_infra_traffic_pool_supported,
-            );
-        }
+        e.req("userDefinedNetworkResourcePoolsSupported", &self.user_defined_network_resource_pools_supported);
+        if e.knows(Version::V6_0) { e.opt("networkResourceControlVersion3Supported", &self.network_resource_control_version3_supported); }
+        if e.knows(Version::V6_7) { e.opt("userDefinedInfraTrafficPoolSupported", &self.user_defined_infra_traffic_pool_supported); }
     }
 }
 crate::xml::complex_codec!(DVSNetworkResourceManagementCapability);
@@ -14772,11 +12354,7 @@ pub struct DVSNetworkResourcePool {
 }
 impl ComplexType for DVSNetworkResourcePool {
     const TYPE_NAME: &'static str = "DVSNetworkResourcePool";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -14809,11 +12387,7 @@ pub struct DVSNetworkResourcePoolAllocationInfo {
 }
 impl ComplexType for DVSNetworkResourcePoolAllocationInfo {
     const TYPE_NAME: &'static str = "DVSNetworkResourcePoolAllocationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.opt(&mut self.limit, s)?,
             b"shares" => d.opt(&mut self.shares, s)?,
@@ -14825,9 +12399,7 @@ impl ComplexType for DVSNetworkResourcePoolAllocationInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("limit", &self.limit);
         e.opt("shares", &self.shares);
-        if e.knows(Version::V5_0) {
-            e.opt("priorityTag", &self.priority_tag);
-        }
+        if e.knows(Version::V5_0) { e.opt("priorityTag", &self.priority_tag); }
     }
 }
 crate::xml::complex_codec!(DVSNetworkResourcePoolAllocationInfo);
@@ -14848,11 +12420,7 @@ pub struct DVSNetworkResourcePoolConfigSpec {
 }
 impl ComplexType for DVSNetworkResourcePoolConfigSpec {
     const TYPE_NAME: &'static str = "DVSNetworkResourcePoolConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"configVersion" => d.opt(&mut self.config_version, s)?,
@@ -14867,12 +12435,8 @@ impl ComplexType for DVSNetworkResourcePoolConfigSpec {
         e.req("key", &self.key);
         e.opt("configVersion", &self.config_version);
         e.opt("allocationInfo", &self.allocation_info);
-        if e.knows(Version::V5_0) {
-            e.opt("name", &self.name);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("description", &self.description);
-        }
+        if e.knows(Version::V5_0) { e.opt("name", &self.name); }
+        if e.knows(Version::V5_0) { e.opt("description", &self.description); }
     }
 }
 crate::xml::complex_codec!(DVSNetworkResourcePoolConfigSpec);
@@ -14889,11 +12453,7 @@ pub struct DVSPolicy {
 }
 impl ComplexType for DVSPolicy {
     const TYPE_NAME: &'static str = "DVSPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoPreInstallAllowed" => d.opt(&mut self.auto_pre_install_allowed, s)?,
             b"autoUpgradeAllowed" => d.opt(&mut self.auto_upgrade_allowed, s)?,
@@ -14918,11 +12478,7 @@ pub struct DVSRollbackCapability {
 }
 impl ComplexType for DVSRollbackCapability {
     const TYPE_NAME: &'static str = "DVSRollbackCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rollbackSupported" => d.req(&mut self.rollback_supported, s)?,
             _ => return Ok(false),
@@ -14945,11 +12501,7 @@ pub struct DVSRuntimeInfo {
 }
 impl ComplexType for DVSRuntimeInfo {
     const TYPE_NAME: &'static str = "DVSRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostMemberRuntime" => d.list(&mut self.host_member_runtime, s)?,
             b"resourceRuntimeInfo" => d.opt(&mut self.resource_runtime_info, s)?,
@@ -14959,9 +12511,7 @@ impl ComplexType for DVSRuntimeInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("hostMemberRuntime", &self.host_member_runtime);
-        if e.knows(Version::V6_0) {
-            e.opt("resourceRuntimeInfo", &self.resource_runtime_info);
-        }
+        if e.knows(Version::V6_0) { e.opt("resourceRuntimeInfo", &self.resource_runtime_info); }
     }
 }
 crate::xml::complex_codec!(DVSRuntimeInfo);
@@ -14982,11 +12532,7 @@ pub struct DVSSecurityPolicy {
 }
 impl ComplexType for DVSSecurityPolicy {
     const TYPE_NAME: &'static str = "DVSSecurityPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowPromiscuous" => d.opt(&mut self.allow_promiscuous, s)?,
             b"macChanges" => d.opt(&mut self.mac_changes, s)?,
@@ -15017,11 +12563,7 @@ pub struct DVSSelection {
 }
 impl ComplexType for DVSSelection {
     const TYPE_NAME: &'static str = "DVSSelection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsUuid" => d.req(&mut self.dvs_uuid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -15035,3 +12577,4 @@ impl ComplexType for DVSSelection {
 }
 crate::xml::complex_codec!(DVSSelection);
 crate::xml::inherits!(DVSSelection, SelectionSet);
+

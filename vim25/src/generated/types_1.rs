@@ -34,11 +34,7 @@ pub struct DVSSummary {
 }
 impl ComplexType for DVSSummary {
     const TYPE_NAME: &'static str = "DVSSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -66,9 +62,7 @@ impl ComplexType for DVSSummary {
         e.list("portgroupName", &self.portgroup_name);
         e.opt("description", &self.description);
         e.opt("contact", &self.contact);
-        if e.knows(Version::V5_5) {
-            e.opt("numHosts", &self.num_hosts);
-        }
+        if e.knows(Version::V5_5) { e.opt("numHosts", &self.num_hosts); }
     }
 }
 crate::xml::complex_codec!(DVSSummary);
@@ -91,11 +85,7 @@ pub struct DVSTrafficShapingPolicy {
 }
 impl ComplexType for DVSTrafficShapingPolicy {
     const TYPE_NAME: &'static str = "DVSTrafficShapingPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"averageBandwidth" => d.opt(&mut self.average_bandwidth, s)?,
@@ -120,14 +110,11 @@ crate::xml::inherits!(DVSTrafficShapingPolicy, InheritablePolicy);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDVSUplinkPortPolicy`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DVSUplinkPortPolicy {}
+pub struct DVSUplinkPortPolicy {
+}
 impl ComplexType for DVSUplinkPortPolicy {
     const TYPE_NAME: &'static str = "DVSUplinkPortPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -149,11 +136,7 @@ pub struct DVSVendorSpecificConfig {
 }
 impl ComplexType for DVSVendorSpecificConfig {
     const TYPE_NAME: &'static str = "DVSVendorSpecificConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyValue" => d.list(&mut self.key_value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -184,11 +167,7 @@ pub struct DVSVmVnicNetworkResourcePool {
 }
 impl ComplexType for DVSVmVnicNetworkResourcePool {
     const TYPE_NAME: &'static str = "DVSVmVnicNetworkResourcePool";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -223,11 +202,7 @@ pub struct DailyTaskScheduler {
 }
 impl ComplexType for DailyTaskScheduler {
     const TYPE_NAME: &'static str = "DailyTaskScheduler";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hour" => d.req(&mut self.hour, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -252,11 +227,7 @@ pub struct DasAdmissionControlDisabledEvent {
 }
 impl ComplexType for DasAdmissionControlDisabledEvent {
     const TYPE_NAME: &'static str = "DasAdmissionControlDisabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -276,11 +247,7 @@ pub struct DasAdmissionControlEnabledEvent {
 }
 impl ComplexType for DasAdmissionControlEnabledEvent {
     const TYPE_NAME: &'static str = "DasAdmissionControlEnabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -300,11 +267,7 @@ pub struct DasAgentFoundEvent {
 }
 impl ComplexType for DasAgentFoundEvent {
     const TYPE_NAME: &'static str = "DasAgentFoundEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -324,11 +287,7 @@ pub struct DasAgentUnavailableEvent {
 }
 impl ComplexType for DasAgentUnavailableEvent {
     const TYPE_NAME: &'static str = "DasAgentUnavailableEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -348,11 +307,7 @@ pub struct DasClusterIsolatedEvent {
 }
 impl ComplexType for DasClusterIsolatedEvent {
     const TYPE_NAME: &'static str = "DasClusterIsolatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -378,11 +333,7 @@ pub struct DasConfigFault {
 }
 impl ComplexType for DasConfigFault {
     const TYPE_NAME: &'static str = "DasConfigFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             b"output" => d.opt(&mut self.output, s)?,
@@ -393,15 +344,9 @@ impl ComplexType for DasConfigFault {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V4_0) {
-            e.opt("reason", &self.reason);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("output", &self.output);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("event", &self.event);
-        }
+        if e.knows(Version::V4_0) { e.opt("reason", &self.reason); }
+        if e.knows(Version::V4_0) { e.opt("output", &self.output); }
+        if e.knows(Version::V4_0) { e.list("event", &self.event); }
     }
 }
 crate::xml::complex_codec!(DasConfigFault);
@@ -417,11 +362,7 @@ pub struct DasDisabledEvent {
 }
 impl ComplexType for DasDisabledEvent {
     const TYPE_NAME: &'static str = "DasDisabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -441,11 +382,7 @@ pub struct DasEnabledEvent {
 }
 impl ComplexType for DasEnabledEvent {
     const TYPE_NAME: &'static str = "DasEnabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -465,11 +402,7 @@ pub struct DasHeartbeatDatastoreInfo {
 }
 impl ComplexType for DasHeartbeatDatastoreInfo {
     const TYPE_NAME: &'static str = "DasHeartbeatDatastoreInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -496,11 +429,7 @@ pub struct DasHostFailedEvent {
 }
 impl ComplexType for DasHostFailedEvent {
     const TYPE_NAME: &'static str = "DasHostFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failedHost" => d.req(&mut self.failed_host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -527,11 +456,7 @@ pub struct DasHostIsolatedEvent {
 }
 impl ComplexType for DasHostIsolatedEvent {
     const TYPE_NAME: &'static str = "DasHostIsolatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isolatedHost" => d.req(&mut self.isolated_host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -556,11 +481,7 @@ pub struct DatabaseError {
 }
 impl ComplexType for DatabaseError {
     const TYPE_NAME: &'static str = "DatabaseError";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -578,11 +499,7 @@ pub struct DatabaseSizeEstimate {
 }
 impl ComplexType for DatabaseSizeEstimate {
     const TYPE_NAME: &'static str = "DatabaseSizeEstimate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"size" => d.req(&mut self.size, s)?,
             _ => return Ok(false),
@@ -605,11 +522,7 @@ pub struct DatabaseSizeParam {
 }
 impl ComplexType for DatabaseSizeParam {
     const TYPE_NAME: &'static str = "DatabaseSizeParam";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inventoryDesc" => d.req(&mut self.inventory_desc, s)?,
             b"perfStatsDesc" => d.opt(&mut self.perf_stats_desc, s)?,
@@ -646,11 +559,7 @@ pub struct DatacenterBasicConnectInfo {
 }
 impl ComplexType for DatacenterBasicConnectInfo {
     const TYPE_NAME: &'static str = "DatacenterBasicConnectInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.opt(&mut self.hostname, s)?,
             b"error" => d.opt(&mut self.error, s)?,
@@ -687,11 +596,7 @@ pub struct DatacenterConfigInfo {
 }
 impl ComplexType for DatacenterConfigInfo {
     const TYPE_NAME: &'static str = "DatacenterConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultHardwareVersionKey" => d.opt(&mut self.default_hardware_version_key, s)?,
             b"maximumHardwareVersionKey" => d.opt(&mut self.maximum_hardware_version_key, s)?,
@@ -700,16 +605,8 @@ impl ComplexType for DatacenterConfigInfo {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt(
-            "defaultHardwareVersionKey",
-            &self.default_hardware_version_key,
-        );
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "maximumHardwareVersionKey",
-                &self.maximum_hardware_version_key,
-            );
-        }
+        e.opt("defaultHardwareVersionKey", &self.default_hardware_version_key);
+        if e.knows(Version::V7_0_2_0) { e.opt("maximumHardwareVersionKey", &self.maximum_hardware_version_key); }
     }
 }
 crate::xml::complex_codec!(DatacenterConfigInfo);
@@ -724,11 +621,7 @@ pub struct DatacenterConfigSpec {
 }
 impl ComplexType for DatacenterConfigSpec {
     const TYPE_NAME: &'static str = "DatacenterConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultHardwareVersionKey" => d.opt(&mut self.default_hardware_version_key, s)?,
             b"maximumHardwareVersionKey" => d.opt(&mut self.maximum_hardware_version_key, s)?,
@@ -737,16 +630,8 @@ impl ComplexType for DatacenterConfigSpec {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt(
-            "defaultHardwareVersionKey",
-            &self.default_hardware_version_key,
-        );
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "maximumHardwareVersionKey",
-                &self.maximum_hardware_version_key,
-            );
-        }
+        e.opt("defaultHardwareVersionKey", &self.default_hardware_version_key);
+        if e.knows(Version::V7_0_2_0) { e.opt("maximumHardwareVersionKey", &self.maximum_hardware_version_key); }
     }
 }
 crate::xml::complex_codec!(DatacenterConfigSpec);
@@ -763,11 +648,7 @@ pub struct DatacenterCreatedEvent {
 }
 impl ComplexType for DatacenterCreatedEvent {
     const TYPE_NAME: &'static str = "DatacenterCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.req(&mut self.parent, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -794,11 +675,7 @@ pub struct DatacenterEvent {
 }
 impl ComplexType for DatacenterEvent {
     const TYPE_NAME: &'static str = "DatacenterEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -820,11 +697,7 @@ pub struct DatacenterEventArgument {
 }
 impl ComplexType for DatacenterEventArgument {
     const TYPE_NAME: &'static str = "DatacenterEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datacenter" => d.req(&mut self.datacenter, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -853,11 +726,7 @@ pub struct DatacenterMismatch {
 }
 impl ComplexType for DatacenterMismatch {
     const TYPE_NAME: &'static str = "DatacenterMismatch";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"invalidArgument" => d.list(&mut self.invalid_argument, s)?,
             b"expectedDatacenter" => d.req(&mut self.expected_datacenter, s)?,
@@ -884,11 +753,7 @@ pub struct DatacenterMismatchArgument {
 }
 impl ComplexType for DatacenterMismatchArgument {
     const TYPE_NAME: &'static str = "DatacenterMismatchArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"inputDatacenter" => d.opt(&mut self.input_datacenter, s)?,
@@ -917,11 +782,7 @@ pub struct DatacenterRenamedEvent {
 }
 impl ComplexType for DatacenterRenamedEvent {
     const TYPE_NAME: &'static str = "DatacenterRenamedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
             b"newName" => d.req(&mut self.new_name, s)?,
@@ -968,22 +829,14 @@ pub struct DatastoreCapability {
 }
 impl ComplexType for DatastoreCapability {
     const TYPE_NAME: &'static str = "DatastoreCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"directoryHierarchySupported" => d.req(&mut self.directory_hierarchy_supported, s)?,
             b"rawDiskMappingsSupported" => d.req(&mut self.raw_disk_mappings_supported, s)?,
-            b"perFileThinProvisioningSupported" => {
-                d.req(&mut self.per_file_thin_provisioning_supported, s)?
-            }
+            b"perFileThinProvisioningSupported" => d.req(&mut self.per_file_thin_provisioning_supported, s)?,
             b"storageIORMSupported" => d.opt(&mut self.storage_iorm_supported, s)?,
             b"nativeSnapshotSupported" => d.opt(&mut self.native_snapshot_supported, s)?,
-            b"topLevelDirectoryCreateSupported" => {
-                d.opt(&mut self.top_level_directory_create_supported, s)?
-            }
+            b"topLevelDirectoryCreateSupported" => d.opt(&mut self.top_level_directory_create_supported, s)?,
             b"seSparseSupported" => d.opt(&mut self.se_sparse_supported, s)?,
             b"vmfsSparseSupported" => d.opt(&mut self.vmfs_sparse_supported, s)?,
             b"vsanSparseSupported" => d.opt(&mut self.vsan_sparse_supported, s)?,
@@ -995,48 +848,18 @@ impl ComplexType for DatastoreCapability {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.req(
-            "directoryHierarchySupported",
-            &self.directory_hierarchy_supported,
-        );
-        e.req(
-            "rawDiskMappingsSupported",
-            &self.raw_disk_mappings_supported,
-        );
-        e.req(
-            "perFileThinProvisioningSupported",
-            &self.per_file_thin_provisioning_supported,
-        );
-        if e.knows(Version::V4_1) {
-            e.opt("storageIORMSupported", &self.storage_iorm_supported);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("nativeSnapshotSupported", &self.native_snapshot_supported);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt(
-                "topLevelDirectoryCreateSupported",
-                &self.top_level_directory_create_supported,
-            );
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("seSparseSupported", &self.se_sparse_supported);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("vmfsSparseSupported", &self.vmfs_sparse_supported);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("vsanSparseSupported", &self.vsan_sparse_supported);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("upitSupported", &self.upit_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("vmdkExpandSupported", &self.vmdk_expand_supported);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("clusteredVmdkSupported", &self.clustered_vmdk_supported);
-        }
+        e.req("directoryHierarchySupported", &self.directory_hierarchy_supported);
+        e.req("rawDiskMappingsSupported", &self.raw_disk_mappings_supported);
+        e.req("perFileThinProvisioningSupported", &self.per_file_thin_provisioning_supported);
+        if e.knows(Version::V4_1) { e.opt("storageIORMSupported", &self.storage_iorm_supported); }
+        if e.knows(Version::V5_1) { e.opt("nativeSnapshotSupported", &self.native_snapshot_supported); }
+        if e.knows(Version::V5_5) { e.opt("topLevelDirectoryCreateSupported", &self.top_level_directory_create_supported); }
+        if e.knows(Version::V5_5) { e.opt("seSparseSupported", &self.se_sparse_supported); }
+        if e.knows(Version::V6_5) { e.opt("vmfsSparseSupported", &self.vmfs_sparse_supported); }
+        if e.knows(Version::V6_5) { e.opt("vsanSparseSupported", &self.vsan_sparse_supported); }
+        if e.knows(Version::V6_5) { e.opt("upitSupported", &self.upit_supported); }
+        if e.knows(Version::V6_7) { e.opt("vmdkExpandSupported", &self.vmdk_expand_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("clusteredVmdkSupported", &self.clustered_vmdk_supported); }
     }
 }
 crate::xml::complex_codec!(DatastoreCapability);
@@ -1055,11 +878,7 @@ pub struct DatastoreCapacityIncreasedEvent {
 }
 impl ComplexType for DatastoreCapacityIncreasedEvent {
     const TYPE_NAME: &'static str = "DatastoreCapacityIncreasedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldCapacity" => d.req(&mut self.old_capacity, s)?,
             b"newCapacity" => d.req(&mut self.new_capacity, s)?,
@@ -1086,11 +905,7 @@ pub struct DatastoreDestroyedEvent {
 }
 impl ComplexType for DatastoreDestroyedEvent {
     const TYPE_NAME: &'static str = "DatastoreDestroyedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1112,11 +927,7 @@ pub struct DatastoreDiscoveredEvent {
 }
 impl ComplexType for DatastoreDiscoveredEvent {
     const TYPE_NAME: &'static str = "DatastoreDiscoveredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1141,11 +952,7 @@ pub struct DatastoreDuplicatedEvent {
 }
 impl ComplexType for DatastoreDuplicatedEvent {
     const TYPE_NAME: &'static str = "DatastoreDuplicatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1169,11 +976,7 @@ pub struct DatastoreEvent {
 }
 impl ComplexType for DatastoreEvent {
     const TYPE_NAME: &'static str = "DatastoreEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1200,11 +1003,7 @@ pub struct DatastoreEventArgument {
 }
 impl ComplexType for DatastoreEventArgument {
     const TYPE_NAME: &'static str = "DatastoreEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1233,11 +1032,7 @@ pub struct DatastoreFileCopiedEvent {
 }
 impl ComplexType for DatastoreFileCopiedEvent {
     const TYPE_NAME: &'static str = "DatastoreFileCopiedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceDatastore" => d.req(&mut self.source_datastore, s)?,
             b"sourceFile" => d.req(&mut self.source_file, s)?,
@@ -1264,11 +1059,7 @@ pub struct DatastoreFileDeletedEvent {
 }
 impl ComplexType for DatastoreFileDeletedEvent {
     const TYPE_NAME: &'static str = "DatastoreFileDeletedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1296,11 +1087,7 @@ pub struct DatastoreFileEvent {
 }
 impl ComplexType for DatastoreFileEvent {
     const TYPE_NAME: &'static str = "DatastoreFileEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetFile" => d.req(&mut self.target_file, s)?,
             b"sourceOfOperation" => d.opt(&mut self.source_of_operation, s)?,
@@ -1312,12 +1099,8 @@ impl ComplexType for DatastoreFileEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("targetFile", &self.target_file);
-        if e.knows(Version::V6_5) {
-            e.opt("sourceOfOperation", &self.source_of_operation);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("succeeded", &self.succeeded);
-        }
+        if e.knows(Version::V6_5) { e.opt("sourceOfOperation", &self.source_of_operation); }
+        if e.knows(Version::V6_5) { e.opt("succeeded", &self.succeeded); }
     }
 }
 crate::xml::complex_codec!(DatastoreFileEvent);
@@ -1337,11 +1120,7 @@ pub struct DatastoreFileMovedEvent {
 }
 impl ComplexType for DatastoreFileMovedEvent {
     const TYPE_NAME: &'static str = "DatastoreFileMovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceDatastore" => d.req(&mut self.source_datastore, s)?,
             b"sourceFile" => d.req(&mut self.source_file, s)?,
@@ -1368,11 +1147,7 @@ pub struct DatastoreHostMount {
 }
 impl ComplexType for DatastoreHostMount {
     const TYPE_NAME: &'static str = "DatastoreHostMount";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"mountInfo" => d.req(&mut self.mount_info, s)?,
@@ -1397,11 +1172,7 @@ pub struct DatastoreIORMReconfiguredEvent {
 }
 impl ComplexType for DatastoreIORMReconfiguredEvent {
     const TYPE_NAME: &'static str = "DatastoreIORMReconfiguredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1443,11 +1214,7 @@ pub struct DatastoreInfo {
 }
 impl ComplexType for DatastoreInfo {
     const TYPE_NAME: &'static str = "DatastoreInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"url" => d.req(&mut self.url, s)?,
@@ -1470,30 +1237,14 @@ impl ComplexType for DatastoreInfo {
         e.req("url", &self.url);
         e.req("freeSpace", &self.free_space);
         e.req("maxFileSize", &self.max_file_size);
-        if e.knows(Version::V5_5) {
-            e.opt("maxVirtualDiskCapacity", &self.max_virtual_disk_capacity);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("maxMemoryFileSize", &self.max_memory_file_size);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("timestamp", &self.timestamp);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("containerId", &self.container_id);
-        }
-        if e.knows(Version::V6_7_1) {
-            e.opt("aliasOf", &self.alias_of);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.list("supportedVDiskFormats", &self.supported_v_disk_formats);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("logicalSectorSize", &self.logical_sector_size);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("physicalSectorSize", &self.physical_sector_size);
-        }
+        if e.knows(Version::V5_5) { e.opt("maxVirtualDiskCapacity", &self.max_virtual_disk_capacity); }
+        if e.knows(Version::V6_0) { e.opt("maxMemoryFileSize", &self.max_memory_file_size); }
+        if e.knows(Version::V4_0) { e.opt("timestamp", &self.timestamp); }
+        if e.knows(Version::V5_5) { e.opt("containerId", &self.container_id); }
+        if e.knows(Version::V6_7_1) { e.opt("aliasOf", &self.alias_of); }
+        if e.knows(Version::V9_0_0_0) { e.list("supportedVDiskFormats", &self.supported_v_disk_formats); }
+        if e.knows(Version::V9_0_0_0) { e.opt("logicalSectorSize", &self.logical_sector_size); }
+        if e.knows(Version::V9_0_0_0) { e.opt("physicalSectorSize", &self.physical_sector_size); }
     }
 }
 crate::xml::complex_codec!(DatastoreInfo);
@@ -1508,11 +1259,7 @@ pub struct DatastoreMountPathDatastorePair {
 }
 impl ComplexType for DatastoreMountPathDatastorePair {
     const TYPE_NAME: &'static str = "DatastoreMountPathDatastorePair";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldMountPath" => d.req(&mut self.old_mount_path, s)?,
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -1537,11 +1284,7 @@ pub struct DatastoreNamespaceManagerDirectoryInfo {
 }
 impl ComplexType for DatastoreNamespaceManagerDirectoryInfo {
     const TYPE_NAME: &'static str = "DatastoreNamespaceManagerDirectoryInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacity" => d.req(&mut self.capacity, s)?,
             b"used" => d.req(&mut self.used, s)?,
@@ -1570,11 +1313,7 @@ pub struct DatastoreNotWritableOnHost {
 }
 impl ComplexType for DatastoreNotWritableOnHost {
     const TYPE_NAME: &'static str = "DatastoreNotWritableOnHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1597,11 +1336,7 @@ pub struct DatastoreOption {
 }
 impl ComplexType for DatastoreOption {
     const TYPE_NAME: &'static str = "DatastoreOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unsupportedVolumes" => d.list(&mut self.unsupported_volumes, s)?,
             _ => return Ok(false),
@@ -1626,11 +1361,7 @@ pub struct DatastorePrincipalConfigured {
 }
 impl ComplexType for DatastorePrincipalConfigured {
     const TYPE_NAME: &'static str = "DatastorePrincipalConfigured";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastorePrincipal" => d.req(&mut self.datastore_principal, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1657,11 +1388,7 @@ pub struct DatastoreRemovedOnHostEvent {
 }
 impl ComplexType for DatastoreRemovedOnHostEvent {
     const TYPE_NAME: &'static str = "DatastoreRemovedOnHostEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1690,11 +1417,7 @@ pub struct DatastoreRenamedEvent {
 }
 impl ComplexType for DatastoreRenamedEvent {
     const TYPE_NAME: &'static str = "DatastoreRenamedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
             b"newName" => d.req(&mut self.new_name, s)?,
@@ -1725,11 +1448,7 @@ pub struct DatastoreRenamedOnHostEvent {
 }
 impl ComplexType for DatastoreRenamedOnHostEvent {
     const TYPE_NAME: &'static str = "DatastoreRenamedOnHostEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
             b"newName" => d.req(&mut self.new_name, s)?,
@@ -1772,11 +1491,7 @@ pub struct DatastoreSummary {
 }
 impl ComplexType for DatastoreSummary {
     const TYPE_NAME: &'static str = "DatastoreSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -1798,15 +1513,11 @@ impl ComplexType for DatastoreSummary {
         e.req("url", &self.url);
         e.req("capacity", &self.capacity);
         e.req("freeSpace", &self.free_space);
-        if e.knows(Version::V4_0) {
-            e.opt("uncommitted", &self.uncommitted);
-        }
+        if e.knows(Version::V4_0) { e.opt("uncommitted", &self.uncommitted); }
         e.req("accessible", &self.accessible);
         e.opt("multipleHostAccess", &self.multiple_host_access);
         e.req("type", &self.type_);
-        if e.knows(Version::V5_0) {
-            e.opt("maintenanceMode", &self.maintenance_mode);
-        }
+        if e.knows(Version::V5_0) { e.opt("maintenanceMode", &self.maintenance_mode); }
     }
 }
 crate::xml::complex_codec!(DatastoreSummary);
@@ -1823,11 +1534,7 @@ pub struct DatastoreVVolContainerFailoverPair {
 }
 impl ComplexType for DatastoreVVolContainerFailoverPair {
     const TYPE_NAME: &'static str = "DatastoreVVolContainerFailoverPair";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"srcContainer" => d.opt(&mut self.src_container, s)?,
             b"tgtContainer" => d.req(&mut self.tgt_container, s)?,
@@ -1854,11 +1561,7 @@ pub struct DateTimeProfile {
 }
 impl ComplexType for DateTimeProfile {
     const TYPE_NAME: &'static str = "DateTimeProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1882,11 +1585,7 @@ pub struct DeltaDiskFormatNotSupported {
 }
 impl ComplexType for DeltaDiskFormatNotSupported {
     const TYPE_NAME: &'static str = "DeltaDiskFormatNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.list(&mut self.datastore, s)?,
             b"deltaDiskFormat" => d.req(&mut self.delta_disk_format, s)?,
@@ -1915,11 +1614,7 @@ pub struct Description {
 }
 impl ComplexType for Description {
     const TYPE_NAME: &'static str = "Description";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"label" => d.req(&mut self.label, s)?,
             b"summary" => d.req(&mut self.summary, s)?,
@@ -1948,11 +1643,7 @@ pub struct DesiredSoftwareSpec {
 }
 impl ComplexType for DesiredSoftwareSpec {
     const TYPE_NAME: &'static str = "DesiredSoftwareSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"baseImageSpec" => d.req(&mut self.base_image_spec, s)?,
             b"vendorAddOnSpec" => d.opt(&mut self.vendor_add_on_spec, s)?,
@@ -1965,12 +1656,8 @@ impl ComplexType for DesiredSoftwareSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("baseImageSpec", &self.base_image_spec);
         e.opt("vendorAddOnSpec", &self.vendor_add_on_spec);
-        if e.knows(Version::V7_0_2_0) {
-            e.list("components", &self.components);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.list("removedComponents", &self.removed_components);
-        }
+        if e.knows(Version::V7_0_2_0) { e.list("components", &self.components); }
+        if e.knows(Version::V8_0_3_0) { e.list("removedComponents", &self.removed_components); }
     }
 }
 crate::xml::complex_codec!(DesiredSoftwareSpec);
@@ -1983,11 +1670,7 @@ pub struct DesiredSoftwareSpecBaseImageSpec {
 }
 impl ComplexType for DesiredSoftwareSpecBaseImageSpec {
     const TYPE_NAME: &'static str = "DesiredSoftwareSpecBaseImageSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             _ => return Ok(false),
@@ -2010,11 +1693,7 @@ pub struct DesiredSoftwareSpecComponentSpec {
 }
 impl ComplexType for DesiredSoftwareSpecComponentSpec {
     const TYPE_NAME: &'static str = "DesiredSoftwareSpecComponentSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"version" => d.opt(&mut self.version, s)?,
@@ -2039,11 +1718,7 @@ pub struct DesiredSoftwareSpecVendorAddOnSpec {
 }
 impl ComplexType for DesiredSoftwareSpecVendorAddOnSpec {
     const TYPE_NAME: &'static str = "DesiredSoftwareSpecVendorAddOnSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"version" => d.req(&mut self.version, s)?,
@@ -2068,11 +1743,7 @@ pub struct DestinationSwitchFull {
 }
 impl ComplexType for DestinationSwitchFull {
     const TYPE_NAME: &'static str = "DestinationSwitchFull";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2094,11 +1765,7 @@ pub struct DestinationVsanDisabled {
 }
 impl ComplexType for DestinationVsanDisabled {
     const TYPE_NAME: &'static str = "DestinationVsanDisabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destinationCluster" => d.req(&mut self.destination_cluster, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2125,11 +1792,7 @@ pub struct DeviceBackedVirtualDiskSpec {
 }
 impl ComplexType for DeviceBackedVirtualDiskSpec {
     const TYPE_NAME: &'static str = "DeviceBackedVirtualDiskSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2158,11 +1821,7 @@ pub struct DeviceBackingNotSupported {
 }
 impl ComplexType for DeviceBackingNotSupported {
     const TYPE_NAME: &'static str = "DeviceBackingNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backing" => d.req(&mut self.backing, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2189,11 +1848,7 @@ pub struct DeviceControllerNotSupported {
 }
 impl ComplexType for DeviceControllerNotSupported {
     const TYPE_NAME: &'static str = "DeviceControllerNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"controller" => d.req(&mut self.controller, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2216,11 +1871,7 @@ pub struct DeviceGroupId {
 }
 impl ComplexType for DeviceGroupId {
     const TYPE_NAME: &'static str = "DeviceGroupId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             _ => return Ok(false),
@@ -2243,11 +1894,7 @@ pub struct DeviceHotPlugNotSupported {
 }
 impl ComplexType for DeviceHotPlugNotSupported {
     const TYPE_NAME: &'static str = "DeviceHotPlugNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2267,11 +1914,7 @@ pub struct DeviceNotFound {
 }
 impl ComplexType for DeviceNotFound {
     const TYPE_NAME: &'static str = "DeviceNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2297,11 +1940,7 @@ pub struct DeviceNotSupported {
 }
 impl ComplexType for DeviceNotSupported {
     const TYPE_NAME: &'static str = "DeviceNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -2328,11 +1967,7 @@ pub struct DeviceUnsupportedForVmPlatform {
 }
 impl ComplexType for DeviceUnsupportedForVmPlatform {
     const TYPE_NAME: &'static str = "DeviceUnsupportedForVmPlatform";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2356,11 +1991,7 @@ pub struct DeviceUnsupportedForVmVersion {
 }
 impl ComplexType for DeviceUnsupportedForVmVersion {
     const TYPE_NAME: &'static str = "DeviceUnsupportedForVmVersion";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentVersion" => d.req(&mut self.current_version, s)?,
             b"expectedVersion" => d.req(&mut self.expected_version, s)?,
@@ -2387,11 +2018,7 @@ pub struct DiagnosticManagerAuditRecordResult {
 }
 impl ComplexType for DiagnosticManagerAuditRecordResult {
     const TYPE_NAME: &'static str = "DiagnosticManagerAuditRecordResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"records" => d.list(&mut self.records, s)?,
             b"nextToken" => d.req(&mut self.next_token, s)?,
@@ -2416,11 +2043,7 @@ pub struct DiagnosticManagerBundleInfo {
 }
 impl ComplexType for DiagnosticManagerBundleInfo {
     const TYPE_NAME: &'static str = "DiagnosticManagerBundleInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"system" => d.opt(&mut self.system, s)?,
             b"url" => d.req(&mut self.url, s)?,
@@ -2453,11 +2076,7 @@ pub struct DiagnosticManagerLogDescriptor {
 }
 impl ComplexType for DiagnosticManagerLogDescriptor {
     const TYPE_NAME: &'static str = "DiagnosticManagerLogDescriptor";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"fileName" => d.req(&mut self.file_name, s)?,
@@ -2492,11 +2111,7 @@ pub struct DiagnosticManagerLogHeader {
 }
 impl ComplexType for DiagnosticManagerLogHeader {
     const TYPE_NAME: &'static str = "DiagnosticManagerLogHeader";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lineStart" => d.req(&mut self.line_start, s)?,
             b"lineEnd" => d.req(&mut self.line_end, s)?,
@@ -2523,11 +2138,7 @@ pub struct DigestNotSupported {
 }
 impl ComplexType for DigestNotSupported {
     const TYPE_NAME: &'static str = "DigestNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2553,11 +2164,7 @@ pub struct DirectPathProfileInfo {
 }
 impl ComplexType for DirectPathProfileInfo {
     const TYPE_NAME: &'static str = "DirectPathProfileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -2598,11 +2205,7 @@ pub struct DirectPathProfileManagerCapacityInfo {
 }
 impl ComplexType for DirectPathProfileManagerCapacityInfo {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.req(&mut self.profile, s)?,
             b"consumed" => d.req(&mut self.consumed, s)?,
@@ -2623,10 +2226,7 @@ impl ComplexType for DirectPathProfileManagerCapacityInfo {
     }
 }
 crate::xml::complex_codec!(DirectPathProfileManagerCapacityInfo);
-crate::xml::inherits!(
-    DirectPathProfileManagerCapacityInfo,
-    DirectPathProfileManagerCapacityResult
-);
+crate::xml::inherits!(DirectPathProfileManagerCapacityInfo, DirectPathProfileManagerCapacityResult);
 
 /// Data object `DirectPathProfileManagerCapacityQueryByDeviceConfig` of the vSphere API (since 9.0.0.0).
 ///
@@ -2640,11 +2240,7 @@ pub struct DirectPathProfileManagerCapacityQueryByDeviceConfig {
 }
 impl ComplexType for DirectPathProfileManagerCapacityQueryByDeviceConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityQueryByDeviceConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceConfig" => d.req(&mut self.device_config, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2657,10 +2253,7 @@ impl ComplexType for DirectPathProfileManagerCapacityQueryByDeviceConfig {
     }
 }
 crate::xml::complex_codec!(DirectPathProfileManagerCapacityQueryByDeviceConfig);
-crate::xml::inherits!(
-    DirectPathProfileManagerCapacityQueryByDeviceConfig,
-    DirectPathProfileManagerCapacityQuerySpec
-);
+crate::xml::inherits!(DirectPathProfileManagerCapacityQueryByDeviceConfig, DirectPathProfileManagerCapacityQuerySpec);
 
 /// Data object `DirectPathProfileManagerCapacityQueryById` of the vSphere API (since 9.0.0.0).
 ///
@@ -2674,11 +2267,7 @@ pub struct DirectPathProfileManagerCapacityQueryById {
 }
 impl ComplexType for DirectPathProfileManagerCapacityQueryById {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityQueryById";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2691,10 +2280,7 @@ impl ComplexType for DirectPathProfileManagerCapacityQueryById {
     }
 }
 crate::xml::complex_codec!(DirectPathProfileManagerCapacityQueryById);
-crate::xml::inherits!(
-    DirectPathProfileManagerCapacityQueryById,
-    DirectPathProfileManagerCapacityQuerySpec
-);
+crate::xml::inherits!(DirectPathProfileManagerCapacityQueryById, DirectPathProfileManagerCapacityQuerySpec);
 
 /// Data object `DirectPathProfileManagerCapacityQueryByName` of the vSphere API (since 9.0.0.0).
 ///
@@ -2708,11 +2294,7 @@ pub struct DirectPathProfileManagerCapacityQueryByName {
 }
 impl ComplexType for DirectPathProfileManagerCapacityQueryByName {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityQueryByName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2725,23 +2307,17 @@ impl ComplexType for DirectPathProfileManagerCapacityQueryByName {
     }
 }
 crate::xml::complex_codec!(DirectPathProfileManagerCapacityQueryByName);
-crate::xml::inherits!(
-    DirectPathProfileManagerCapacityQueryByName,
-    DirectPathProfileManagerCapacityQuerySpec
-);
+crate::xml::inherits!(DirectPathProfileManagerCapacityQueryByName, DirectPathProfileManagerCapacityQuerySpec);
 
 /// Data object `DirectPathProfileManagerCapacityQuerySpec` of the vSphere API (since 9.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerCapacityQuerySpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DirectPathProfileManagerCapacityQuerySpec {}
+pub struct DirectPathProfileManagerCapacityQuerySpec {
+}
 impl ComplexType for DirectPathProfileManagerCapacityQuerySpec {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityQuerySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -2755,14 +2331,11 @@ crate::xml::complex_codec!(DirectPathProfileManagerCapacityQuerySpec);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerCapacityResult`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DirectPathProfileManagerCapacityResult {}
+pub struct DirectPathProfileManagerCapacityResult {
+}
 impl ComplexType for DirectPathProfileManagerCapacityResult {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -2786,11 +2359,7 @@ pub struct DirectPathProfileManagerCapacityUnknown {
 }
 impl ComplexType for DirectPathProfileManagerCapacityUnknown {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityUnknown";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"querySpec" => d.req(&mut self.query_spec, s)?,
             b"faultList" => d.list(&mut self.fault_list, s)?,
@@ -2805,10 +2374,7 @@ impl ComplexType for DirectPathProfileManagerCapacityUnknown {
     }
 }
 crate::xml::complex_codec!(DirectPathProfileManagerCapacityUnknown);
-crate::xml::inherits!(
-    DirectPathProfileManagerCapacityUnknown,
-    DirectPathProfileManagerCapacityResult
-);
+crate::xml::inherits!(DirectPathProfileManagerCapacityUnknown, DirectPathProfileManagerCapacityResult);
 
 /// Data object `DirectPathProfileManagerCreateSpec` of the vSphere API (since 9.0.0.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -2822,11 +2388,7 @@ pub struct DirectPathProfileManagerCreateSpec {
 }
 impl ComplexType for DirectPathProfileManagerCreateSpec {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"description" => d.opt(&mut self.description, s)?,
@@ -2847,14 +2409,11 @@ crate::xml::complex_codec!(DirectPathProfileManagerCreateSpec);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerDirectPathConfig`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DirectPathProfileManagerDirectPathConfig {}
+pub struct DirectPathProfileManagerDirectPathConfig {
+}
 impl ComplexType for DirectPathProfileManagerDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerDirectPathConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -2876,11 +2435,7 @@ pub struct DirectPathProfileManagerDvxDirectPathConfig {
 }
 impl ComplexType for DirectPathProfileManagerDvxDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerDvxDirectPathConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvxBacking" => d.req(&mut self.dvx_backing, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2893,10 +2448,7 @@ impl ComplexType for DirectPathProfileManagerDvxDirectPathConfig {
     }
 }
 crate::xml::complex_codec!(DirectPathProfileManagerDvxDirectPathConfig);
-crate::xml::inherits!(
-    DirectPathProfileManagerDvxDirectPathConfig,
-    DirectPathProfileManagerDirectPathConfig
-);
+crate::xml::inherits!(DirectPathProfileManagerDvxDirectPathConfig, DirectPathProfileManagerDirectPathConfig);
 
 /// Data object `DirectPathProfileManagerDynamicDirectPathConfig` of the vSphere API (since 9.0.0.0).
 ///
@@ -2910,11 +2462,7 @@ pub struct DirectPathProfileManagerDynamicDirectPathConfig {
 }
 impl ComplexType for DirectPathProfileManagerDynamicDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerDynamicDirectPathConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dynamicDirectPathBacking" => d.req(&mut self.dynamic_direct_path_backing, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2923,17 +2471,11 @@ impl ComplexType for DirectPathProfileManagerDynamicDirectPathConfig {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        e.req(
-            "dynamicDirectPathBacking",
-            &self.dynamic_direct_path_backing,
-        );
+        e.req("dynamicDirectPathBacking", &self.dynamic_direct_path_backing);
     }
 }
 crate::xml::complex_codec!(DirectPathProfileManagerDynamicDirectPathConfig);
-crate::xml::inherits!(
-    DirectPathProfileManagerDynamicDirectPathConfig,
-    DirectPathProfileManagerDirectPathConfig
-);
+crate::xml::inherits!(DirectPathProfileManagerDynamicDirectPathConfig, DirectPathProfileManagerDirectPathConfig);
 
 /// Data object `DirectPathProfileManagerFilterSpec` of the vSphere API (since 9.0.0.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -2947,11 +2489,7 @@ pub struct DirectPathProfileManagerFilterSpec {
 }
 impl ComplexType for DirectPathProfileManagerFilterSpec {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerFilterSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ids" => d.list(&mut self.ids, s)?,
             b"names" => d.list(&mut self.names, s)?,
@@ -2980,11 +2518,7 @@ pub struct DirectPathProfileManagerTargetCluster {
 }
 impl ComplexType for DirectPathProfileManagerTargetCluster {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerTargetCluster";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cluster" => d.req(&mut self.cluster, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2997,23 +2531,17 @@ impl ComplexType for DirectPathProfileManagerTargetCluster {
     }
 }
 crate::xml::complex_codec!(DirectPathProfileManagerTargetCluster);
-crate::xml::inherits!(
-    DirectPathProfileManagerTargetCluster,
-    DirectPathProfileManagerTargetEntity
-);
+crate::xml::inherits!(DirectPathProfileManagerTargetCluster, DirectPathProfileManagerTargetEntity);
 
 /// Data object `DirectPathProfileManagerTargetEntity` of the vSphere API (since 9.0.0.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerTargetEntity`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DirectPathProfileManagerTargetEntity {}
+pub struct DirectPathProfileManagerTargetEntity {
+}
 impl ComplexType for DirectPathProfileManagerTargetEntity {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerTargetEntity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -3035,11 +2563,7 @@ pub struct DirectPathProfileManagerTargetHost {
 }
 impl ComplexType for DirectPathProfileManagerTargetHost {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerTargetHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3052,10 +2576,7 @@ impl ComplexType for DirectPathProfileManagerTargetHost {
     }
 }
 crate::xml::complex_codec!(DirectPathProfileManagerTargetHost);
-crate::xml::inherits!(
-    DirectPathProfileManagerTargetHost,
-    DirectPathProfileManagerTargetEntity
-);
+crate::xml::inherits!(DirectPathProfileManagerTargetHost, DirectPathProfileManagerTargetEntity);
 
 /// Data object `DirectPathProfileManagerUpdateSpec` of the vSphere API (since 9.0.0.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -3067,11 +2588,7 @@ pub struct DirectPathProfileManagerUpdateSpec {
 }
 impl ComplexType for DirectPathProfileManagerUpdateSpec {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerUpdateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
             b"description" => d.opt(&mut self.description, s)?,
@@ -3098,11 +2615,7 @@ pub struct DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig {
 }
 impl ComplexType for DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceGroupName" => d.req(&mut self.device_group_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3115,10 +2628,7 @@ impl ComplexType for DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig 
     }
 }
 crate::xml::complex_codec!(DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig);
-crate::xml::inherits!(
-    DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig,
-    DirectPathProfileManagerDirectPathConfig
-);
+crate::xml::inherits!(DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig, DirectPathProfileManagerDirectPathConfig);
 
 /// Data object `DirectPathProfileManagerVmiopDirectPathConfig` of the vSphere API (since 9.0.0.0).
 ///
@@ -3132,11 +2642,7 @@ pub struct DirectPathProfileManagerVmiopDirectPathConfig {
 }
 impl ComplexType for DirectPathProfileManagerVmiopDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerVmiopDirectPathConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vgpuProfile" => d.req(&mut self.vgpu_profile, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3149,10 +2655,7 @@ impl ComplexType for DirectPathProfileManagerVmiopDirectPathConfig {
     }
 }
 crate::xml::complex_codec!(DirectPathProfileManagerVmiopDirectPathConfig);
-crate::xml::inherits!(
-    DirectPathProfileManagerVmiopDirectPathConfig,
-    DirectPathProfileManagerDirectPathConfig
-);
+crate::xml::inherits!(DirectPathProfileManagerVmiopDirectPathConfig, DirectPathProfileManagerDirectPathConfig);
 
 /// Fault `DirectoryNotEmpty` of the vSphere API (since 5.0).
 ///
@@ -3164,11 +2667,7 @@ pub struct DirectoryNotEmpty {
 }
 impl ComplexType for DirectoryNotEmpty {
     const TYPE_NAME: &'static str = "DirectoryNotEmpty";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3188,11 +2687,7 @@ pub struct DisableAdminNotSupported {
 }
 impl ComplexType for DisableAdminNotSupported {
     const TYPE_NAME: &'static str = "DisableAdminNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3216,11 +2711,7 @@ pub struct DisallowedChangeByService {
 }
 impl ComplexType for DisallowedChangeByService {
     const TYPE_NAME: &'static str = "DisallowedChangeByService";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceName" => d.req(&mut self.service_name, s)?,
             b"disallowedChange" => d.opt(&mut self.disallowed_change, s)?,
@@ -3247,11 +2738,7 @@ pub struct DisallowedDiskModeChange {
 }
 impl ComplexType for DisallowedDiskModeChange {
     const TYPE_NAME: &'static str = "DisallowedDiskModeChange";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3273,11 +2760,7 @@ pub struct DisallowedMigrationDeviceAttached {
 }
 impl ComplexType for DisallowedMigrationDeviceAttached {
     const TYPE_NAME: &'static str = "DisallowedMigrationDeviceAttached";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.req(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3306,11 +2789,7 @@ pub struct DisallowedOperationOnFailoverHost {
 }
 impl ComplexType for DisallowedOperationOnFailoverHost {
     const TYPE_NAME: &'static str = "DisallowedOperationOnFailoverHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -3337,11 +2816,7 @@ pub struct DisconnectedHostsBlockingEVC {
 }
 impl ComplexType for DisconnectedHostsBlockingEVC {
     const TYPE_NAME: &'static str = "DisconnectedHostsBlockingEVC";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3361,11 +2836,7 @@ pub struct DiskChangeExtent {
 }
 impl ComplexType for DiskChangeExtent {
     const TYPE_NAME: &'static str = "DiskChangeExtent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"start" => d.req(&mut self.start, s)?,
             b"length" => d.req(&mut self.length, s)?,
@@ -3392,11 +2863,7 @@ pub struct DiskChangeInfo {
 }
 impl ComplexType for DiskChangeInfo {
     const TYPE_NAME: &'static str = "DiskChangeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startOffset" => d.req(&mut self.start_offset, s)?,
             b"length" => d.req(&mut self.length, s)?,
@@ -3423,11 +2890,7 @@ pub struct DiskCryptoSpec {
 }
 impl ComplexType for DiskCryptoSpec {
     const TYPE_NAME: &'static str = "DiskCryptoSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.opt(&mut self.parent, s)?,
             b"crypto" => d.req(&mut self.crypto, s)?,
@@ -3452,11 +2915,7 @@ pub struct DiskHasPartitions {
 }
 impl ComplexType for DiskHasPartitions {
     const TYPE_NAME: &'static str = "DiskHasPartitions";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3476,11 +2935,7 @@ pub struct DiskIsLastRemainingNonSSD {
 }
 impl ComplexType for DiskIsLastRemainingNonSSD {
     const TYPE_NAME: &'static str = "DiskIsLastRemainingNonSSD";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3500,11 +2955,7 @@ pub struct DiskIsNonLocal {
 }
 impl ComplexType for DiskIsNonLocal {
     const TYPE_NAME: &'static str = "DiskIsNonLocal";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3524,11 +2975,7 @@ pub struct DiskIsUSB {
 }
 impl ComplexType for DiskIsUSB {
     const TYPE_NAME: &'static str = "DiskIsUSB";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3548,11 +2995,7 @@ pub struct DiskMoveTypeNotSupported {
 }
 impl ComplexType for DiskMoveTypeNotSupported {
     const TYPE_NAME: &'static str = "DiskMoveTypeNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3576,11 +3019,7 @@ pub struct DiskNotSupported {
 }
 impl ComplexType for DiskNotSupported {
     const TYPE_NAME: &'static str = "DiskNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.req(&mut self.disk, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3605,11 +3044,7 @@ pub struct DiskTooSmall {
 }
 impl ComplexType for DiskTooSmall {
     const TYPE_NAME: &'static str = "DiskTooSmall";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3653,11 +3088,7 @@ pub struct DistributedVirtualPort {
 }
 impl ComplexType for DistributedVirtualPort {
     const TYPE_NAME: &'static str = "DistributedVirtualPort";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"config" => d.req(&mut self.config, s)?,
@@ -3689,15 +3120,9 @@ impl ComplexType for DistributedVirtualPort {
         e.opt("state", &self.state);
         e.opt("connectionCookie", &self.connection_cookie);
         e.req("lastStatusChange", &self.last_status_change);
-        if e.knows(Version::V5_1) {
-            e.opt("hostLocalPort", &self.host_local_port);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("externalId", &self.external_id);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("segmentPortId", &self.segment_port_id);
-        }
+        if e.knows(Version::V5_1) { e.opt("hostLocalPort", &self.host_local_port); }
+        if e.knows(Version::V7_0_0_0) { e.opt("externalId", &self.external_id); }
+        if e.knows(Version::V7_0_0_0) { e.opt("segmentPortId", &self.segment_port_id); }
     }
 }
 crate::xml::complex_codec!(DistributedVirtualPort);
@@ -3732,11 +3157,7 @@ pub struct DistributedVirtualPortgroupInfo {
 }
 impl ComplexType for DistributedVirtualPortgroupInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualPortgroupInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchName" => d.req(&mut self.switch_name, s)?,
             b"switchUuid" => d.req(&mut self.switch_uuid, s)?,
@@ -3762,24 +3183,11 @@ impl ComplexType for DistributedVirtualPortgroupInfo {
         e.req("portgroupType", &self.portgroup_type);
         e.req("uplinkPortgroup", &self.uplink_portgroup);
         e.req("portgroup", &self.portgroup);
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "networkReservationSupported",
-                &self.network_reservation_supported,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("backingType", &self.backing_type);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("logicalSwitchUuid", &self.logical_switch_uuid);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("segmentId", &self.segment_id);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("subnetId", &self.subnet_id);
-        }
+        if e.knows(Version::V6_0) { e.opt("networkReservationSupported", &self.network_reservation_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("backingType", &self.backing_type); }
+        if e.knows(Version::V7_0_0_0) { e.opt("logicalSwitchUuid", &self.logical_switch_uuid); }
+        if e.knows(Version::V7_0_0_0) { e.opt("segmentId", &self.segment_id); }
+        if e.knows(Version::V9_0_0_0) { e.opt("subnetId", &self.subnet_id); }
     }
 }
 crate::xml::complex_codec!(DistributedVirtualPortgroupInfo);
@@ -3794,11 +3202,7 @@ pub struct DistributedVirtualPortgroupNsxPortgroupOperationResult {
 }
 impl ComplexType for DistributedVirtualPortgroupNsxPortgroupOperationResult {
     const TYPE_NAME: &'static str = "DistributedVirtualPortgroupNsxPortgroupOperationResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portgroups" => d.list(&mut self.portgroups, s)?,
             b"problems" => d.list(&mut self.problems, s)?,
@@ -3823,11 +3227,7 @@ pub struct DistributedVirtualPortgroupProblem {
 }
 impl ComplexType for DistributedVirtualPortgroupProblem {
     const TYPE_NAME: &'static str = "DistributedVirtualPortgroupProblem";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"logicalSwitchUuid" => d.req(&mut self.logical_switch_uuid, s)?,
             b"fault" => d.req(&mut self.fault, s)?,
@@ -3860,11 +3260,7 @@ pub struct DistributedVirtualSwitchHostMember {
 }
 impl ComplexType for DistributedVirtualSwitchHostMember {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMember";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runtimeState" => d.opt(&mut self.runtime_state, s)?,
             b"config" => d.req(&mut self.config, s)?,
@@ -3877,16 +3273,12 @@ impl ComplexType for DistributedVirtualSwitchHostMember {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V5_0) {
-            e.opt("runtimeState", &self.runtime_state);
-        }
+        if e.knows(Version::V5_0) { e.opt("runtimeState", &self.runtime_state); }
         e.req("config", &self.config);
         e.opt("productInfo", &self.product_info);
         e.list("uplinkPortKey", &self.uplink_port_key);
         e.req("status", &self.status);
-        if e.knows(Version::V4_1) {
-            e.opt("statusDetail", &self.status_detail);
-        }
+        if e.knows(Version::V4_1) { e.opt("statusDetail", &self.status_detail); }
     }
 }
 crate::xml::complex_codec!(DistributedVirtualSwitchHostMember);
@@ -3895,14 +3287,11 @@ crate::xml::complex_codec!(DistributedVirtualSwitchHostMember);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDistributedVirtualSwitchHostMemberBacking`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DistributedVirtualSwitchHostMemberBacking {}
+pub struct DistributedVirtualSwitchHostMemberBacking {
+}
 impl ComplexType for DistributedVirtualSwitchHostMemberBacking {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberBacking";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -3940,11 +3329,7 @@ pub struct DistributedVirtualSwitchHostMemberConfigInfo {
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberConfigInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
             b"maxProxySwitchPorts" => d.req(&mut self.max_proxy_switch_ports, s)?,
@@ -3966,27 +3351,13 @@ impl ComplexType for DistributedVirtualSwitchHostMemberConfigInfo {
         e.req("maxProxySwitchPorts", &self.max_proxy_switch_ports);
         e.list("vendorSpecificConfig", &self.vendor_specific_config);
         e.req("backing", &self.backing);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("nsxSwitch", &self.nsx_switch);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("ensEnabled", &self.ens_enabled);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("ensInterruptEnabled", &self.ens_interrupt_enabled);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.list("transportZones", &self.transport_zones);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.list("nsxtUsedUplinkNames", &self.nsxt_used_uplink_names);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("networkOffloadingEnabled", &self.network_offloading_enabled);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("teplessMode", &self.tepless_mode);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("nsxSwitch", &self.nsx_switch); }
+        if e.knows(Version::V7_0_0_0) { e.opt("ensEnabled", &self.ens_enabled); }
+        if e.knows(Version::V7_0_0_0) { e.opt("ensInterruptEnabled", &self.ens_interrupt_enabled); }
+        if e.knows(Version::V7_0_0_0) { e.list("transportZones", &self.transport_zones); }
+        if e.knows(Version::V7_0_0_0) { e.list("nsxtUsedUplinkNames", &self.nsxt_used_uplink_names); }
+        if e.knows(Version::V8_0_0_1) { e.opt("networkOffloadingEnabled", &self.network_offloading_enabled); }
+        if e.knows(Version::V9_1_0_0) { e.opt("teplessMode", &self.tepless_mode); }
     }
 }
 crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberConfigInfo);
@@ -4007,11 +3378,7 @@ pub struct DistributedVirtualSwitchHostMemberConfigSpec {
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberConfigSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
             b"host" => d.req(&mut self.host, s)?,
@@ -4044,11 +3411,7 @@ pub struct DistributedVirtualSwitchHostMemberHostPerfNicOffloadState {
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberHostPerfNicOffloadState {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberHostPerfNicOffloadState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
             b"runtimeStatus" => d.opt(&mut self.runtime_status, s)?,
@@ -4075,11 +3438,7 @@ pub struct DistributedVirtualSwitchHostMemberHostUplinkState {
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberHostUplinkState {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberHostUplinkState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uplinkName" => d.req(&mut self.uplink_name, s)?,
             b"state" => d.req(&mut self.state, s)?,
@@ -4106,11 +3465,7 @@ pub struct DistributedVirtualSwitchHostMemberPnicBacking {
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberPnicBacking {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberPnicBacking";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicSpec" => d.list(&mut self.pnic_spec, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4123,10 +3478,7 @@ impl ComplexType for DistributedVirtualSwitchHostMemberPnicBacking {
     }
 }
 crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberPnicBacking);
-crate::xml::inherits!(
-    DistributedVirtualSwitchHostMemberPnicBacking,
-    DistributedVirtualSwitchHostMemberBacking
-);
+crate::xml::inherits!(DistributedVirtualSwitchHostMemberPnicBacking, DistributedVirtualSwitchHostMemberBacking);
 
 /// Data object `DistributedVirtualSwitchHostMemberPnicSpec` of the vSphere API (since 4.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -4142,11 +3494,7 @@ pub struct DistributedVirtualSwitchHostMemberPnicSpec {
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberPnicSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberPnicSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicDevice" => d.req(&mut self.pnic_device, s)?,
             b"uplinkPortKey" => d.opt(&mut self.uplink_port_key, s)?,
@@ -4173,11 +3521,7 @@ pub struct DistributedVirtualSwitchHostMemberRuntimeState {
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberRuntimeState {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberRuntimeState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentMaxProxySwitchPorts" => d.req(&mut self.current_max_proxy_switch_ports, s)?,
             _ => return Ok(false),
@@ -4185,10 +3529,7 @@ impl ComplexType for DistributedVirtualSwitchHostMemberRuntimeState {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.req(
-            "currentMaxProxySwitchPorts",
-            &self.current_max_proxy_switch_ports,
-        );
+        e.req("currentMaxProxySwitchPorts", &self.current_max_proxy_switch_ports);
     }
 }
 crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberRuntimeState);
@@ -4203,11 +3544,7 @@ pub struct DistributedVirtualSwitchHostMemberTransportZoneInfo {
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberTransportZoneInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberTransportZoneInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -4232,11 +3569,7 @@ pub struct DistributedVirtualSwitchHostProductSpec {
 }
 impl ComplexType for DistributedVirtualSwitchHostProductSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostProductSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"productLineId" => d.opt(&mut self.product_line_id, s)?,
             b"version" => d.opt(&mut self.version, s)?,
@@ -4265,11 +3598,7 @@ pub struct DistributedVirtualSwitchInfo {
 }
 impl ComplexType for DistributedVirtualSwitchInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchName" => d.req(&mut self.switch_name, s)?,
             b"switchUuid" => d.req(&mut self.switch_uuid, s)?,
@@ -4283,12 +3612,7 @@ impl ComplexType for DistributedVirtualSwitchInfo {
         e.req("switchName", &self.switch_name);
         e.req("switchUuid", &self.switch_uuid);
         e.req("distributedVirtualSwitch", &self.distributed_virtual_switch);
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "networkReservationSupported",
-                &self.network_reservation_supported,
-            );
-        }
+        if e.knows(Version::V6_0) { e.opt("networkReservationSupported", &self.network_reservation_supported); }
     }
 }
 crate::xml::complex_codec!(DistributedVirtualSwitchInfo);
@@ -4303,11 +3627,7 @@ pub struct DistributedVirtualSwitchKeyedOpaqueBlob {
 }
 impl ComplexType for DistributedVirtualSwitchKeyedOpaqueBlob {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchKeyedOpaqueBlob";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"opaqueData" => d.req(&mut self.opaque_data, s)?,
@@ -4332,11 +3652,7 @@ pub struct DistributedVirtualSwitchManagerCompatibilityResult {
 }
 impl ComplexType for DistributedVirtualSwitchManagerCompatibilityResult {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerCompatibilityResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"error" => d.list(&mut self.error, s)?,
@@ -4361,11 +3677,7 @@ pub struct DistributedVirtualSwitchManagerDvsProductSpec {
 }
 impl ComplexType for DistributedVirtualSwitchManagerDvsProductSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerDvsProductSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newSwitchProductSpec" => d.opt(&mut self.new_switch_product_spec, s)?,
             b"distributedVirtualSwitch" => d.opt(&mut self.distributed_virtual_switch, s)?,
@@ -4392,11 +3704,7 @@ pub struct DistributedVirtualSwitchManagerHostArrayFilter {
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostArrayFilter {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostArrayFilter";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.list(&mut self.host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4409,10 +3717,7 @@ impl ComplexType for DistributedVirtualSwitchManagerHostArrayFilter {
     }
 }
 crate::xml::complex_codec!(DistributedVirtualSwitchManagerHostArrayFilter);
-crate::xml::inherits!(
-    DistributedVirtualSwitchManagerHostArrayFilter,
-    DistributedVirtualSwitchManagerHostDvsFilterSpec
-);
+crate::xml::inherits!(DistributedVirtualSwitchManagerHostArrayFilter, DistributedVirtualSwitchManagerHostDvsFilterSpec);
 
 /// Data object `DistributedVirtualSwitchManagerHostContainer` of the vSphere API (since 4.1).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -4424,11 +3729,7 @@ pub struct DistributedVirtualSwitchManagerHostContainer {
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostContainer {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostContainer";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"container" => d.req(&mut self.container, s)?,
             b"recursive" => d.req(&mut self.recursive, s)?,
@@ -4455,11 +3756,7 @@ pub struct DistributedVirtualSwitchManagerHostContainerFilter {
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostContainerFilter {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostContainerFilter";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostContainer" => d.req(&mut self.host_container, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4472,10 +3769,7 @@ impl ComplexType for DistributedVirtualSwitchManagerHostContainerFilter {
     }
 }
 crate::xml::complex_codec!(DistributedVirtualSwitchManagerHostContainerFilter);
-crate::xml::inherits!(
-    DistributedVirtualSwitchManagerHostContainerFilter,
-    DistributedVirtualSwitchManagerHostDvsFilterSpec
-);
+crate::xml::inherits!(DistributedVirtualSwitchManagerHostContainerFilter, DistributedVirtualSwitchManagerHostDvsFilterSpec);
 
 /// Data object `DistributedVirtualSwitchManagerHostDvsFilterSpec` of the vSphere API (since 4.1).
 ///
@@ -4487,11 +3781,7 @@ pub struct DistributedVirtualSwitchManagerHostDvsFilterSpec {
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostDvsFilterSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostDvsFilterSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inclusive" => d.req(&mut self.inclusive, s)?,
             _ => return Ok(false),
@@ -4516,11 +3806,7 @@ pub struct DistributedVirtualSwitchManagerHostDvsMembershipFilter {
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostDvsMembershipFilter {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostDvsMembershipFilter";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"distributedVirtualSwitch" => d.req(&mut self.distributed_virtual_switch, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4533,10 +3819,7 @@ impl ComplexType for DistributedVirtualSwitchManagerHostDvsMembershipFilter {
     }
 }
 crate::xml::complex_codec!(DistributedVirtualSwitchManagerHostDvsMembershipFilter);
-crate::xml::inherits!(
-    DistributedVirtualSwitchManagerHostDvsMembershipFilter,
-    DistributedVirtualSwitchManagerHostDvsFilterSpec
-);
+crate::xml::inherits!(DistributedVirtualSwitchManagerHostDvsMembershipFilter, DistributedVirtualSwitchManagerHostDvsFilterSpec);
 
 /// Data object `DistributedVirtualSwitchManagerImportResult` of the vSphere API (since 5.1).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -4550,11 +3833,7 @@ pub struct DistributedVirtualSwitchManagerImportResult {
 }
 impl ComplexType for DistributedVirtualSwitchManagerImportResult {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerImportResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"distributedVirtualSwitch" => d.list(&mut self.distributed_virtual_switch, s)?,
             b"distributedVirtualPortgroup" => d.list(&mut self.distributed_virtual_portgroup, s)?,
@@ -4565,10 +3844,7 @@ impl ComplexType for DistributedVirtualSwitchManagerImportResult {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("distributedVirtualSwitch", &self.distributed_virtual_switch);
-        e.list(
-            "distributedVirtualPortgroup",
-            &self.distributed_virtual_portgroup,
-        );
+        e.list("distributedVirtualPortgroup", &self.distributed_virtual_portgroup);
         e.list("importFault", &self.import_fault);
     }
 }
@@ -4586,11 +3862,7 @@ pub struct DistributedVirtualSwitchManagerSpanInfo {
 }
 impl ComplexType for DistributedVirtualSwitchManagerSpanInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerSpanInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ID" => d.req(&mut self.id, s)?,
             b"clusters" => d.list(&mut self.clusters, s)?,
@@ -4621,11 +3893,7 @@ pub struct DistributedVirtualSwitchNetworkOffloadSpec {
 }
 impl ComplexType for DistributedVirtualSwitchNetworkOffloadSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchNetworkOffloadSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -4639,9 +3907,7 @@ impl ComplexType for DistributedVirtualSwitchNetworkOffloadSpec {
         e.req("id", &self.id);
         e.opt("name", &self.name);
         e.list("types", &self.types);
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("dpuCapability", &self.dpu_capability);
-        }
+        if e.knows(Version::V9_1_0_0) { e.opt("dpuCapability", &self.dpu_capability); }
     }
 }
 crate::xml::complex_codec!(DistributedVirtualSwitchNetworkOffloadSpec);
@@ -4660,11 +3926,7 @@ pub struct DistributedVirtualSwitchPortConnectee {
 }
 impl ComplexType for DistributedVirtualSwitchPortConnectee {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchPortConnectee";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"connectedEntity" => d.opt(&mut self.connected_entity, s)?,
             b"nicKey" => d.opt(&mut self.nic_key, s)?,
@@ -4697,11 +3959,7 @@ pub struct DistributedVirtualSwitchPortConnection {
 }
 impl ComplexType for DistributedVirtualSwitchPortConnection {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchPortConnection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchUuid" => d.req(&mut self.switch_uuid, s)?,
             b"portgroupKey" => d.opt(&mut self.portgroup_key, s)?,
@@ -4744,11 +4002,7 @@ pub struct DistributedVirtualSwitchPortCriteria {
 }
 impl ComplexType for DistributedVirtualSwitchPortCriteria {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchPortCriteria";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"connected" => d.opt(&mut self.connected, s)?,
             b"active" => d.opt(&mut self.active, s)?,
@@ -4767,16 +4021,12 @@ impl ComplexType for DistributedVirtualSwitchPortCriteria {
         e.opt("connected", &self.connected);
         e.opt("active", &self.active);
         e.opt("uplinkPort", &self.uplink_port);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("nsxPort", &self.nsx_port);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("nsxPort", &self.nsx_port); }
         e.opt("scope", &self.scope);
         e.list("portgroupKey", &self.portgroup_key);
         e.opt("inside", &self.inside);
         e.list("portKey", &self.port_key);
-        if e.knows(Version::V6_5) {
-            e.list("host", &self.host);
-        }
+        if e.knows(Version::V6_5) { e.list("host", &self.host); }
     }
 }
 crate::xml::complex_codec!(DistributedVirtualSwitchPortCriteria);
@@ -4823,11 +4073,7 @@ pub struct DistributedVirtualSwitchPortStatistics {
 }
 impl ComplexType for DistributedVirtualSwitchPortStatistics {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchPortStatistics";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"packetsInMulticast" => d.req(&mut self.packets_in_multicast, s)?,
             b"packetsOutMulticast" => d.req(&mut self.packets_out_multicast, s)?,
@@ -4868,12 +4114,8 @@ impl ComplexType for DistributedVirtualSwitchPortStatistics {
         e.req("packetsOutDropped", &self.packets_out_dropped);
         e.req("packetsInException", &self.packets_in_exception);
         e.req("packetsOutException", &self.packets_out_exception);
-        if e.knows(Version::V6_5) {
-            e.opt("bytesInFromPnic", &self.bytes_in_from_pnic);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("bytesOutToPnic", &self.bytes_out_to_pnic);
-        }
+        if e.knows(Version::V6_5) { e.opt("bytesInFromPnic", &self.bytes_in_from_pnic); }
+        if e.knows(Version::V6_5) { e.opt("bytesOutToPnic", &self.bytes_out_to_pnic); }
     }
 }
 crate::xml::complex_codec!(DistributedVirtualSwitchPortStatistics);
@@ -4898,11 +4140,7 @@ pub struct DistributedVirtualSwitchProductSpec {
 }
 impl ComplexType for DistributedVirtualSwitchProductSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchProductSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
             b"vendor" => d.opt(&mut self.vendor, s)?,
@@ -4939,11 +4177,7 @@ pub struct DomainNotFound {
 }
 impl ComplexType for DomainNotFound {
     const TYPE_NAME: &'static str = "DomainNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"domainName" => d.req(&mut self.domain_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4974,11 +4208,7 @@ pub struct DpuStatusInfo {
 }
 impl ComplexType for DpuStatusInfo {
     const TYPE_NAME: &'static str = "DpuStatusInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dpuId" => d.req(&mut self.dpu_id, s)?,
             b"fru" => d.opt(&mut self.fru, s)?,
@@ -5013,11 +4243,7 @@ pub struct DpuStatusInfoOperationalInfo {
 }
 impl ComplexType for DpuStatusInfoOperationalInfo {
     const TYPE_NAME: &'static str = "DpuStatusInfoOperationalInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sensorId" => d.req(&mut self.sensor_id, s)?,
             b"healthState" => d.opt(&mut self.health_state, s)?,
@@ -5048,11 +4274,7 @@ pub struct DrsDisabledEvent {
 }
 impl ComplexType for DrsDisabledEvent {
     const TYPE_NAME: &'static str = "DrsDisabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5072,11 +4294,7 @@ pub struct DrsDisabledOnVm {
 }
 impl ComplexType for DrsDisabledOnVm {
     const TYPE_NAME: &'static str = "DrsDisabledOnVm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5098,11 +4316,7 @@ pub struct DrsEnabledEvent {
 }
 impl ComplexType for DrsEnabledEvent {
     const TYPE_NAME: &'static str = "DrsEnabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"behavior" => d.req(&mut self.behavior, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5127,11 +4341,7 @@ pub struct DrsEnteredStandbyModeEvent {
 }
 impl ComplexType for DrsEnteredStandbyModeEvent {
     const TYPE_NAME: &'static str = "DrsEnteredStandbyModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5151,11 +4361,7 @@ pub struct DrsEnteringStandbyModeEvent {
 }
 impl ComplexType for DrsEnteringStandbyModeEvent {
     const TYPE_NAME: &'static str = "DrsEnteringStandbyModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5175,11 +4381,7 @@ pub struct DrsExitStandbyModeFailedEvent {
 }
 impl ComplexType for DrsExitStandbyModeFailedEvent {
     const TYPE_NAME: &'static str = "DrsExitStandbyModeFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5199,11 +4401,7 @@ pub struct DrsExitedStandbyModeEvent {
 }
 impl ComplexType for DrsExitedStandbyModeEvent {
     const TYPE_NAME: &'static str = "DrsExitedStandbyModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5223,11 +4421,7 @@ pub struct DrsExitingStandbyModeEvent {
 }
 impl ComplexType for DrsExitingStandbyModeEvent {
     const TYPE_NAME: &'static str = "DrsExitingStandbyModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5247,11 +4441,7 @@ pub struct DrsInvocationFailedEvent {
 }
 impl ComplexType for DrsInvocationFailedEvent {
     const TYPE_NAME: &'static str = "DrsInvocationFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5271,11 +4461,7 @@ pub struct DrsRecoveredFromFailureEvent {
 }
 impl ComplexType for DrsRecoveredFromFailureEvent {
     const TYPE_NAME: &'static str = "DrsRecoveredFromFailureEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5297,11 +4483,7 @@ pub struct DrsResourceConfigureFailedEvent {
 }
 impl ComplexType for DrsResourceConfigureFailedEvent {
     const TYPE_NAME: &'static str = "DrsResourceConfigureFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5326,11 +4508,7 @@ pub struct DrsResourceConfigureSyncedEvent {
 }
 impl ComplexType for DrsResourceConfigureSyncedEvent {
     const TYPE_NAME: &'static str = "DrsResourceConfigureSyncedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5350,11 +4528,7 @@ pub struct DrsRuleComplianceEvent {
 }
 impl ComplexType for DrsRuleComplianceEvent {
     const TYPE_NAME: &'static str = "DrsRuleComplianceEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5374,11 +4548,7 @@ pub struct DrsRuleViolationEvent {
 }
 impl ComplexType for DrsRuleViolationEvent {
     const TYPE_NAME: &'static str = "DrsRuleViolationEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5398,11 +4568,7 @@ pub struct DrsSoftRuleViolationEvent {
 }
 impl ComplexType for DrsSoftRuleViolationEvent {
     const TYPE_NAME: &'static str = "DrsSoftRuleViolationEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5422,11 +4588,7 @@ pub struct DrsVmMigratedEvent {
 }
 impl ComplexType for DrsVmMigratedEvent {
     const TYPE_NAME: &'static str = "DrsVmMigratedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5446,11 +4608,7 @@ pub struct DrsVmPoweredOnEvent {
 }
 impl ComplexType for DrsVmPoweredOnEvent {
     const TYPE_NAME: &'static str = "DrsVmPoweredOnEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5472,11 +4630,7 @@ pub struct DrsVmotionIncompatibleFault {
 }
 impl ComplexType for DrsVmotionIncompatibleFault {
     const TYPE_NAME: &'static str = "DrsVmotionIncompatibleFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5489,10 +4643,7 @@ impl ComplexType for DrsVmotionIncompatibleFault {
     }
 }
 crate::xml::complex_codec!(DrsVmotionIncompatibleFault);
-crate::xml::inherits!(
-    DrsVmotionIncompatibleFault,
-    VirtualHardwareCompatibilityIssue
-);
+crate::xml::inherits!(DrsVmotionIncompatibleFault, VirtualHardwareCompatibilityIssue);
 
 /// Fault `DuplicateDisks` of the vSphere API (since 5.5).
 ///
@@ -5504,11 +4655,7 @@ pub struct DuplicateDisks {
 }
 impl ComplexType for DuplicateDisks {
     const TYPE_NAME: &'static str = "DuplicateDisks";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5532,11 +4679,7 @@ pub struct DuplicateIpDetectedEvent {
 }
 impl ComplexType for DuplicateIpDetectedEvent {
     const TYPE_NAME: &'static str = "DuplicateIpDetectedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"duplicateIP" => d.req(&mut self.duplicate_ip, s)?,
             b"macAddress" => d.req(&mut self.mac_address, s)?,
@@ -5567,11 +4710,7 @@ pub struct DuplicateName {
 }
 impl ComplexType for DuplicateName {
     const TYPE_NAME: &'static str = "DuplicateName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"object" => d.req(&mut self.object, s)?,
@@ -5600,11 +4739,7 @@ pub struct DuplicateVsanNetworkInterface {
 }
 impl ComplexType for DuplicateVsanNetworkInterface {
     const TYPE_NAME: &'static str = "DuplicateVsanNetworkInterface";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5631,11 +4766,7 @@ pub struct DvpgImportEvent {
 }
 impl ComplexType for DvpgImportEvent {
     const TYPE_NAME: &'static str = "DvpgImportEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"importType" => d.req(&mut self.import_type, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5660,11 +4791,7 @@ pub struct DvpgRestoreEvent {
 }
 impl ComplexType for DvpgRestoreEvent {
     const TYPE_NAME: &'static str = "DvpgRestoreEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5684,11 +4811,7 @@ pub struct DvsAcceptNetworkRuleAction {
 }
 impl ComplexType for DvsAcceptNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsAcceptNetworkRuleAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5710,11 +4833,7 @@ pub struct DvsApplyOperationFault {
 }
 impl ComplexType for DvsApplyOperationFault {
     const TYPE_NAME: &'static str = "DvsApplyOperationFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"objectFault" => d.list(&mut self.object_fault, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5741,11 +4860,7 @@ pub struct DvsApplyOperationFaultFaultOnObject {
 }
 impl ComplexType for DvsApplyOperationFaultFaultOnObject {
     const TYPE_NAME: &'static str = "DvsApplyOperationFaultFaultOnObject";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"objectId" => d.req(&mut self.object_id, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -5772,11 +4887,7 @@ pub struct DvsCopyNetworkRuleAction {
 }
 impl ComplexType for DvsCopyNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsCopyNetworkRuleAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5798,11 +4909,7 @@ pub struct DvsCreatedEvent {
 }
 impl ComplexType for DvsCreatedEvent {
     const TYPE_NAME: &'static str = "DvsCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.req(&mut self.parent, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5827,11 +4934,7 @@ pub struct DvsDestroyedEvent {
 }
 impl ComplexType for DvsDestroyedEvent {
     const TYPE_NAME: &'static str = "DvsDestroyedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5851,11 +4954,7 @@ pub struct DvsDropNetworkRuleAction {
 }
 impl ComplexType for DvsDropNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsDropNetworkRuleAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5877,11 +4976,7 @@ pub struct DvsEvent {
 }
 impl ComplexType for DvsEvent {
     const TYPE_NAME: &'static str = "DvsEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5903,11 +4998,7 @@ pub struct DvsEventArgument {
 }
 impl ComplexType for DvsEventArgument {
     const TYPE_NAME: &'static str = "DvsEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvs" => d.req(&mut self.dvs, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5934,11 +5025,7 @@ pub struct DvsFault {
 }
 impl ComplexType for DvsFault {
     const TYPE_NAME: &'static str = "DvsFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5970,11 +5057,7 @@ pub struct DvsFilterConfig {
 }
 impl ComplexType for DvsFilterConfig {
     const TYPE_NAME: &'static str = "DvsFilterConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"agentName" => d.opt(&mut self.agent_name, s)?,
@@ -6009,11 +5092,7 @@ pub struct DvsFilterConfigSpec {
 }
 impl ComplexType for DvsFilterConfigSpec {
     const TYPE_NAME: &'static str = "DvsFilterConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6036,11 +5115,7 @@ pub struct DvsFilterParameter {
 }
 impl ComplexType for DvsFilterParameter {
     const TYPE_NAME: &'static str = "DvsFilterParameter";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parameters" => d.list(&mut self.parameters, s)?,
             _ => return Ok(false),
@@ -6065,11 +5140,7 @@ pub struct DvsFilterPolicy {
 }
 impl ComplexType for DvsFilterPolicy {
     const TYPE_NAME: &'static str = "DvsFilterPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filterConfig" => d.list(&mut self.filter_config, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6096,11 +5167,7 @@ pub struct DvsGreEncapNetworkRuleAction {
 }
 impl ComplexType for DvsGreEncapNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsGreEncapNetworkRuleAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"encapsulationIp" => d.req(&mut self.encapsulation_ip, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6131,11 +5198,7 @@ pub struct DvsHealthStatusChangeEvent {
 }
 impl ComplexType for DvsHealthStatusChangeEvent {
     const TYPE_NAME: &'static str = "DvsHealthStatusChangeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchUuid" => d.req(&mut self.switch_uuid, s)?,
             b"healthResult" => d.opt(&mut self.health_result, s)?,
@@ -6164,11 +5227,7 @@ pub struct DvsHostBackInSyncEvent {
 }
 impl ComplexType for DvsHostBackInSyncEvent {
     const TYPE_NAME: &'static str = "DvsHostBackInSyncEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostBackInSync" => d.req(&mut self.host_back_in_sync, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6195,11 +5254,7 @@ pub struct DvsHostInfrastructureTrafficResource {
 }
 impl ComplexType for DvsHostInfrastructureTrafficResource {
     const TYPE_NAME: &'static str = "DvsHostInfrastructureTrafficResource";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"description" => d.opt(&mut self.description, s)?,
@@ -6228,11 +5283,7 @@ pub struct DvsHostInfrastructureTrafficResourceAllocation {
 }
 impl ComplexType for DvsHostInfrastructureTrafficResourceAllocation {
     const TYPE_NAME: &'static str = "DvsHostInfrastructureTrafficResourceAllocation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.opt(&mut self.limit, s)?,
             b"shares" => d.opt(&mut self.shares, s)?,
@@ -6261,11 +5312,7 @@ pub struct DvsHostJoinedEvent {
 }
 impl ComplexType for DvsHostJoinedEvent {
     const TYPE_NAME: &'static str = "DvsHostJoinedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostJoined" => d.req(&mut self.host_joined, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6292,11 +5339,7 @@ pub struct DvsHostLeftEvent {
 }
 impl ComplexType for DvsHostLeftEvent {
     const TYPE_NAME: &'static str = "DvsHostLeftEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostLeft" => d.req(&mut self.host_left, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6331,11 +5374,7 @@ pub struct DvsHostStatusUpdated {
 }
 impl ComplexType for DvsHostStatusUpdated {
     const TYPE_NAME: &'static str = "DvsHostStatusUpdated";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostMember" => d.req(&mut self.host_member, s)?,
             b"oldStatus" => d.opt(&mut self.old_status, s)?,
@@ -6368,11 +5407,7 @@ pub struct DvsHostVNicProfile {
 }
 impl ComplexType for DvsHostVNicProfile {
     const TYPE_NAME: &'static str = "DvsHostVNicProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6394,11 +5429,7 @@ pub struct DvsHostWentOutOfSyncEvent {
 }
 impl ComplexType for DvsHostWentOutOfSyncEvent {
     const TYPE_NAME: &'static str = "DvsHostWentOutOfSyncEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostOutOfSync" => d.req(&mut self.host_out_of_sync, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6425,11 +5456,7 @@ pub struct DvsImportEvent {
 }
 impl ComplexType for DvsImportEvent {
     const TYPE_NAME: &'static str = "DvsImportEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"importType" => d.req(&mut self.import_type, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6466,11 +5493,7 @@ pub struct DvsIpNetworkRuleQualifier {
 }
 impl ComplexType for DvsIpNetworkRuleQualifier {
     const TYPE_NAME: &'static str = "DvsIpNetworkRuleQualifier";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceAddress" => d.opt(&mut self.source_address, s)?,
             b"destinationAddress" => d.opt(&mut self.destination_address, s)?,
@@ -6507,11 +5530,7 @@ pub struct DvsIpPort {
 }
 impl ComplexType for DvsIpPort {
     const TYPE_NAME: &'static str = "DvsIpPort";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6535,11 +5554,7 @@ pub struct DvsIpPortRange {
 }
 impl ComplexType for DvsIpPortRange {
     const TYPE_NAME: &'static str = "DvsIpPortRange";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startPortNumber" => d.req(&mut self.start_port_number, s)?,
             b"endPortNumber" => d.req(&mut self.end_port_number, s)?,
@@ -6566,11 +5581,7 @@ pub struct DvsLogNetworkRuleAction {
 }
 impl ComplexType for DvsLogNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsLogNetworkRuleAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6598,11 +5609,7 @@ pub struct DvsMacNetworkRuleQualifier {
 }
 impl ComplexType for DvsMacNetworkRuleQualifier {
     const TYPE_NAME: &'static str = "DvsMacNetworkRuleQualifier";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceAddress" => d.opt(&mut self.source_address, s)?,
             b"destinationAddress" => d.opt(&mut self.destination_address, s)?,
@@ -6635,11 +5642,7 @@ pub struct DvsMacRewriteNetworkRuleAction {
 }
 impl ComplexType for DvsMacRewriteNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsMacRewriteNetworkRuleAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rewriteMac" => d.req(&mut self.rewrite_mac, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6668,11 +5671,7 @@ pub struct DvsMergedEvent {
 }
 impl ComplexType for DvsMergedEvent {
     const TYPE_NAME: &'static str = "DvsMergedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceDvs" => d.req(&mut self.source_dvs, s)?,
             b"destinationDvs" => d.req(&mut self.destination_dvs, s)?,
@@ -6693,14 +5692,11 @@ crate::xml::inherits!(DvsMergedEvent, DvsEvent);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyDvsNetworkRuleAction`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DvsNetworkRuleAction {}
+pub struct DvsNetworkRuleAction {
+}
 impl ComplexType for DvsNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsNetworkRuleAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -6720,11 +5716,7 @@ pub struct DvsNetworkRuleQualifier {
 }
 impl ComplexType for DvsNetworkRuleQualifier {
     const TYPE_NAME: &'static str = "DvsNetworkRuleQualifier";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             _ => return Ok(false),
@@ -6751,11 +5743,7 @@ pub struct DvsNotAuthorized {
 }
 impl ComplexType for DvsNotAuthorized {
     const TYPE_NAME: &'static str = "DvsNotAuthorized";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sessionExtensionKey" => d.opt(&mut self.session_extension_key, s)?,
             b"dvsExtensionKey" => d.opt(&mut self.dvs_extension_key, s)?,
@@ -6784,11 +5772,7 @@ pub struct DvsOperationBulkFault {
 }
 impl ComplexType for DvsOperationBulkFault {
     const TYPE_NAME: &'static str = "DvsOperationBulkFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostFault" => d.list(&mut self.host_fault, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6813,11 +5797,7 @@ pub struct DvsOperationBulkFaultFaultOnHost {
 }
 impl ComplexType for DvsOperationBulkFaultFaultOnHost {
     const TYPE_NAME: &'static str = "DvsOperationBulkFaultFaultOnHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"fault" => d.req(&mut self.fault, s)?,
@@ -6842,11 +5822,7 @@ pub struct DvsOutOfSyncHostArgument {
 }
 impl ComplexType for DvsOutOfSyncHostArgument {
     const TYPE_NAME: &'static str = "DvsOutOfSyncHostArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"outOfSyncHost" => d.req(&mut self.out_of_sync_host, s)?,
             b"configParamters" => d.list(&mut self.config_paramters, s)?,
@@ -6879,11 +5855,7 @@ pub struct DvsPortBlockedEvent {
 }
 impl ComplexType for DvsPortBlockedEvent {
     const TYPE_NAME: &'static str = "DvsPortBlockedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             b"statusDetail" => d.opt(&mut self.status_detail, s)?,
@@ -6896,15 +5868,9 @@ impl ComplexType for DvsPortBlockedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("portKey", &self.port_key);
-        if e.knows(Version::V4_1) {
-            e.opt("statusDetail", &self.status_detail);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("runtimeInfo", &self.runtime_info);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("prevBlockState", &self.prev_block_state);
-        }
+        if e.knows(Version::V4_1) { e.opt("statusDetail", &self.status_detail); }
+        if e.knows(Version::V5_1) { e.opt("runtimeInfo", &self.runtime_info); }
+        if e.knows(Version::V6_5) { e.opt("prevBlockState", &self.prev_block_state); }
     }
 }
 crate::xml::complex_codec!(DvsPortBlockedEvent);
@@ -6924,11 +5890,7 @@ pub struct DvsPortConnectedEvent {
 }
 impl ComplexType for DvsPortConnectedEvent {
     const TYPE_NAME: &'static str = "DvsPortConnectedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             b"connectee" => d.opt(&mut self.connectee, s)?,
@@ -6957,11 +5919,7 @@ pub struct DvsPortCreatedEvent {
 }
 impl ComplexType for DvsPortCreatedEvent {
     const TYPE_NAME: &'static str = "DvsPortCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.list(&mut self.port_key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6988,11 +5946,7 @@ pub struct DvsPortDeletedEvent {
 }
 impl ComplexType for DvsPortDeletedEvent {
     const TYPE_NAME: &'static str = "DvsPortDeletedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.list(&mut self.port_key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7021,11 +5975,7 @@ pub struct DvsPortDisconnectedEvent {
 }
 impl ComplexType for DvsPortDisconnectedEvent {
     const TYPE_NAME: &'static str = "DvsPortDisconnectedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             b"connectee" => d.opt(&mut self.connectee, s)?,
@@ -7056,11 +6006,7 @@ pub struct DvsPortEnteredPassthruEvent {
 }
 impl ComplexType for DvsPortEnteredPassthruEvent {
     const TYPE_NAME: &'static str = "DvsPortEnteredPassthruEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
@@ -7071,9 +6017,7 @@ impl ComplexType for DvsPortEnteredPassthruEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("portKey", &self.port_key);
-        if e.knows(Version::V5_1) {
-            e.opt("runtimeInfo", &self.runtime_info);
-        }
+        if e.knows(Version::V5_1) { e.opt("runtimeInfo", &self.runtime_info); }
     }
 }
 crate::xml::complex_codec!(DvsPortEnteredPassthruEvent);
@@ -7093,11 +6037,7 @@ pub struct DvsPortExitedPassthruEvent {
 }
 impl ComplexType for DvsPortExitedPassthruEvent {
     const TYPE_NAME: &'static str = "DvsPortExitedPassthruEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
@@ -7108,9 +6048,7 @@ impl ComplexType for DvsPortExitedPassthruEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("portKey", &self.port_key);
-        if e.knows(Version::V5_1) {
-            e.opt("runtimeInfo", &self.runtime_info);
-        }
+        if e.knows(Version::V5_1) { e.opt("runtimeInfo", &self.runtime_info); }
     }
 }
 crate::xml::complex_codec!(DvsPortExitedPassthruEvent);
@@ -7132,11 +6070,7 @@ pub struct DvsPortJoinPortgroupEvent {
 }
 impl ComplexType for DvsPortJoinPortgroupEvent {
     const TYPE_NAME: &'static str = "DvsPortJoinPortgroupEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             b"portgroupKey" => d.req(&mut self.portgroup_key, s)?,
@@ -7171,11 +6105,7 @@ pub struct DvsPortLeavePortgroupEvent {
 }
 impl ComplexType for DvsPortLeavePortgroupEvent {
     const TYPE_NAME: &'static str = "DvsPortLeavePortgroupEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             b"portgroupKey" => d.req(&mut self.portgroup_key, s)?,
@@ -7208,11 +6138,7 @@ pub struct DvsPortLinkDownEvent {
 }
 impl ComplexType for DvsPortLinkDownEvent {
     const TYPE_NAME: &'static str = "DvsPortLinkDownEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
@@ -7223,9 +6149,7 @@ impl ComplexType for DvsPortLinkDownEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("portKey", &self.port_key);
-        if e.knows(Version::V5_1) {
-            e.opt("runtimeInfo", &self.runtime_info);
-        }
+        if e.knows(Version::V5_1) { e.opt("runtimeInfo", &self.runtime_info); }
     }
 }
 crate::xml::complex_codec!(DvsPortLinkDownEvent);
@@ -7245,11 +6169,7 @@ pub struct DvsPortLinkUpEvent {
 }
 impl ComplexType for DvsPortLinkUpEvent {
     const TYPE_NAME: &'static str = "DvsPortLinkUpEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
@@ -7260,9 +6180,7 @@ impl ComplexType for DvsPortLinkUpEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("portKey", &self.port_key);
-        if e.knows(Version::V5_1) {
-            e.opt("runtimeInfo", &self.runtime_info);
-        }
+        if e.knows(Version::V5_1) { e.opt("runtimeInfo", &self.runtime_info); }
     }
 }
 crate::xml::complex_codec!(DvsPortLinkUpEvent);
@@ -7282,11 +6200,7 @@ pub struct DvsPortReconfiguredEvent {
 }
 impl ComplexType for DvsPortReconfiguredEvent {
     const TYPE_NAME: &'static str = "DvsPortReconfiguredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.list(&mut self.port_key, s)?,
             b"configChanges" => d.list(&mut self.config_changes, s)?,
@@ -7297,9 +6211,7 @@ impl ComplexType for DvsPortReconfiguredEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.list("portKey", &self.port_key);
-        if e.knows(Version::V6_5) {
-            e.list("configChanges", &self.config_changes);
-        }
+        if e.knows(Version::V6_5) { e.list("configChanges", &self.config_changes); }
     }
 }
 crate::xml::complex_codec!(DvsPortReconfiguredEvent);
@@ -7319,11 +6231,7 @@ pub struct DvsPortRuntimeChangeEvent {
 }
 impl ComplexType for DvsPortRuntimeChangeEvent {
     const TYPE_NAME: &'static str = "DvsPortRuntimeChangeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             b"runtimeInfo" => d.req(&mut self.runtime_info, s)?,
@@ -7356,11 +6264,7 @@ pub struct DvsPortUnblockedEvent {
 }
 impl ComplexType for DvsPortUnblockedEvent {
     const TYPE_NAME: &'static str = "DvsPortUnblockedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
@@ -7372,12 +6276,8 @@ impl ComplexType for DvsPortUnblockedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("portKey", &self.port_key);
-        if e.knows(Version::V5_1) {
-            e.opt("runtimeInfo", &self.runtime_info);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("prevBlockState", &self.prev_block_state);
-        }
+        if e.knows(Version::V5_1) { e.opt("runtimeInfo", &self.runtime_info); }
+        if e.knows(Version::V6_5) { e.opt("prevBlockState", &self.prev_block_state); }
     }
 }
 crate::xml::complex_codec!(DvsPortUnblockedEvent);
@@ -7395,11 +6295,7 @@ pub struct DvsPortVendorSpecificStateChangeEvent {
 }
 impl ComplexType for DvsPortVendorSpecificStateChangeEvent {
     const TYPE_NAME: &'static str = "DvsPortVendorSpecificStateChangeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7430,11 +6326,7 @@ pub struct DvsProfile {
 }
 impl ComplexType for DvsProfile {
     const TYPE_NAME: &'static str = "DvsProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -7463,11 +6355,7 @@ pub struct DvsPuntNetworkRuleAction {
 }
 impl ComplexType for DvsPuntNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsPuntNetworkRuleAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7489,11 +6377,7 @@ pub struct DvsRateLimitNetworkRuleAction {
 }
 impl ComplexType for DvsRateLimitNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsRateLimitNetworkRuleAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"packetsPerSecond" => d.req(&mut self.packets_per_second, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7522,11 +6406,7 @@ pub struct DvsReconfiguredEvent {
 }
 impl ComplexType for DvsReconfiguredEvent {
     const TYPE_NAME: &'static str = "DvsReconfiguredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.req(&mut self.config_spec, s)?,
             b"configChanges" => d.opt(&mut self.config_changes, s)?,
@@ -7537,9 +6417,7 @@ impl ComplexType for DvsReconfiguredEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("configSpec", &self.config_spec);
-        if e.knows(Version::V6_5) {
-            e.opt("configChanges", &self.config_changes);
-        }
+        if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
 crate::xml::complex_codec!(DvsReconfiguredEvent);
@@ -7559,11 +6437,7 @@ pub struct DvsRenamedEvent {
 }
 impl ComplexType for DvsRenamedEvent {
     const TYPE_NAME: &'static str = "DvsRenamedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
             b"newName" => d.req(&mut self.new_name, s)?,
@@ -7596,19 +6470,13 @@ pub struct DvsResourceRuntimeInfo {
 }
 impl ComplexType for DvsResourceRuntimeInfo {
     const TYPE_NAME: &'static str = "DvsResourceRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacity" => d.opt(&mut self.capacity, s)?,
             b"usage" => d.opt(&mut self.usage, s)?,
             b"available" => d.opt(&mut self.available, s)?,
             b"allocatedResource" => d.list(&mut self.allocated_resource, s)?,
-            b"vmVnicNetworkResourcePoolRuntime" => {
-                d.list(&mut self.vm_vnic_network_resource_pool_runtime, s)?
-            }
+            b"vmVnicNetworkResourcePoolRuntime" => d.list(&mut self.vm_vnic_network_resource_pool_runtime, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7618,10 +6486,7 @@ impl ComplexType for DvsResourceRuntimeInfo {
         e.opt("usage", &self.usage);
         e.opt("available", &self.available);
         e.list("allocatedResource", &self.allocated_resource);
-        e.list(
-            "vmVnicNetworkResourcePoolRuntime",
-            &self.vm_vnic_network_resource_pool_runtime,
-        );
+        e.list("vmVnicNetworkResourcePoolRuntime", &self.vm_vnic_network_resource_pool_runtime);
     }
 }
 crate::xml::complex_codec!(DvsResourceRuntimeInfo);
@@ -7636,11 +6501,7 @@ pub struct DvsRestoreEvent {
 }
 impl ComplexType for DvsRestoreEvent {
     const TYPE_NAME: &'static str = "DvsRestoreEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7664,11 +6525,7 @@ pub struct DvsScopeViolated {
 }
 impl ComplexType for DvsScopeViolated {
     const TYPE_NAME: &'static str = "DvsScopeViolated";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scope" => d.list(&mut self.scope, s)?,
             b"entity" => d.req(&mut self.entity, s)?,
@@ -7695,11 +6552,7 @@ pub struct DvsServiceConsoleVNicProfile {
 }
 impl ComplexType for DvsServiceConsoleVNicProfile {
     const TYPE_NAME: &'static str = "DvsServiceConsoleVNicProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7721,11 +6574,7 @@ pub struct DvsSingleIpPort {
 }
 impl ComplexType for DvsSingleIpPort {
     const TYPE_NAME: &'static str = "DvsSingleIpPort";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portNumber" => d.req(&mut self.port_number, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7752,11 +6601,7 @@ pub struct DvsSystemTrafficNetworkRuleQualifier {
 }
 impl ComplexType for DvsSystemTrafficNetworkRuleQualifier {
     const TYPE_NAME: &'static str = "DvsSystemTrafficNetworkRuleQualifier";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"typeOfSystemTraffic" => d.opt(&mut self.type_of_system_traffic, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7769,10 +6614,7 @@ impl ComplexType for DvsSystemTrafficNetworkRuleQualifier {
     }
 }
 crate::xml::complex_codec!(DvsSystemTrafficNetworkRuleQualifier);
-crate::xml::inherits!(
-    DvsSystemTrafficNetworkRuleQualifier,
-    DvsNetworkRuleQualifier
-);
+crate::xml::inherits!(DvsSystemTrafficNetworkRuleQualifier, DvsNetworkRuleQualifier);
 
 /// Data object `DvsTrafficFilterConfig` of the vSphere API (since 5.5).
 ///
@@ -7788,11 +6630,7 @@ pub struct DvsTrafficFilterConfig {
 }
 impl ComplexType for DvsTrafficFilterConfig {
     const TYPE_NAME: &'static str = "DvsTrafficFilterConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"trafficRuleset" => d.opt(&mut self.traffic_ruleset, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7819,11 +6657,7 @@ pub struct DvsTrafficFilterConfigSpec {
 }
 impl ComplexType for DvsTrafficFilterConfigSpec {
     const TYPE_NAME: &'static str = "DvsTrafficFilterConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7856,11 +6690,7 @@ pub struct DvsTrafficRule {
 }
 impl ComplexType for DvsTrafficRule {
     const TYPE_NAME: &'static str = "DvsTrafficRule";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"description" => d.opt(&mut self.description, s)?,
@@ -7897,11 +6727,7 @@ pub struct DvsTrafficRuleset {
 }
 impl ComplexType for DvsTrafficRuleset {
     const TYPE_NAME: &'static str = "DvsTrafficRuleset";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -7934,11 +6760,7 @@ pub struct DvsUpdateTagNetworkRuleAction {
 }
 impl ComplexType for DvsUpdateTagNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsUpdateTagNetworkRuleAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"qosTag" => d.opt(&mut self.qos_tag, s)?,
             b"dscpTag" => d.opt(&mut self.dscp_tag, s)?,
@@ -7967,11 +6789,7 @@ pub struct DvsUpgradeAvailableEvent {
 }
 impl ComplexType for DvsUpgradeAvailableEvent {
     const TYPE_NAME: &'static str = "DvsUpgradeAvailableEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"productInfo" => d.req(&mut self.product_info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7998,11 +6816,7 @@ pub struct DvsUpgradeInProgressEvent {
 }
 impl ComplexType for DvsUpgradeInProgressEvent {
     const TYPE_NAME: &'static str = "DvsUpgradeInProgressEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"productInfo" => d.req(&mut self.product_info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8029,11 +6843,7 @@ pub struct DvsUpgradeRejectedEvent {
 }
 impl ComplexType for DvsUpgradeRejectedEvent {
     const TYPE_NAME: &'static str = "DvsUpgradeRejectedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"productInfo" => d.req(&mut self.product_info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8060,11 +6870,7 @@ pub struct DvsUpgradedEvent {
 }
 impl ComplexType for DvsUpgradedEvent {
     const TYPE_NAME: &'static str = "DvsUpgradedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"productInfo" => d.req(&mut self.product_info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8095,11 +6901,7 @@ pub struct DvsVNicProfile {
 }
 impl ComplexType for DvsVNicProfile {
     const TYPE_NAME: &'static str = "DvsVNicProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"ipConfig" => d.req(&mut self.ip_config, s)?,
@@ -8136,11 +6938,7 @@ pub struct DvsVmVnicNetworkResourcePoolRuntimeInfo {
 }
 impl ComplexType for DvsVmVnicNetworkResourcePoolRuntimeInfo {
     const TYPE_NAME: &'static str = "DvsVmVnicNetworkResourcePoolRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -8173,11 +6971,7 @@ pub struct DvsVmVnicResourceAllocation {
 }
 impl ComplexType for DvsVmVnicResourceAllocation {
     const TYPE_NAME: &'static str = "DvsVmVnicResourceAllocation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reservationQuota" => d.opt(&mut self.reservation_quota, s)?,
             _ => return Ok(false),
@@ -8208,11 +7002,7 @@ pub struct DvsVmVnicResourcePoolConfigSpec {
 }
 impl ComplexType for DvsVmVnicResourcePoolConfigSpec {
     const TYPE_NAME: &'static str = "DvsVmVnicResourcePoolConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
             b"key" => d.opt(&mut self.key, s)?,
@@ -8247,11 +7037,7 @@ pub struct DvsVnicAllocatedResource {
 }
 impl ComplexType for DvsVnicAllocatedResource {
     const TYPE_NAME: &'static str = "DvsVnicAllocatedResource";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vnicKey" => d.req(&mut self.vnic_key, s)?,
@@ -8278,11 +7064,7 @@ pub struct DynamicProperty {
 }
 impl ComplexType for DynamicProperty {
     const TYPE_NAME: &'static str = "DynamicProperty";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"val" => d.req(&mut self.val, s)?,
@@ -8311,11 +7093,7 @@ pub struct EVCAdmissionFailed {
 }
 impl ComplexType for EVCAdmissionFailed {
     const TYPE_NAME: &'static str = "EVCAdmissionFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faults" => d.list(&mut self.faults, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8324,9 +7102,7 @@ impl ComplexType for EVCAdmissionFailed {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V5_1) {
-            e.list("faults", &self.faults);
-        }
+        if e.knows(Version::V5_1) { e.list("faults", &self.faults); }
     }
 }
 crate::xml::complex_codec!(EVCAdmissionFailed);
@@ -8344,11 +7120,7 @@ pub struct EVCAdmissionFailedCPUFeaturesForMode {
 }
 impl ComplexType for EVCAdmissionFailedCPUFeaturesForMode {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUFeaturesForMode";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentEVCModeKey" => d.req(&mut self.current_evc_mode_key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8373,11 +7145,7 @@ pub struct EVCAdmissionFailedCPUModel {
 }
 impl ComplexType for EVCAdmissionFailedCPUModel {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUModel";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8399,11 +7167,7 @@ pub struct EVCAdmissionFailedCPUModelForMode {
 }
 impl ComplexType for EVCAdmissionFailedCPUModelForMode {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUModelForMode";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentEVCModeKey" => d.req(&mut self.current_evc_mode_key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8432,11 +7196,7 @@ pub struct EVCAdmissionFailedCPUVendor {
 }
 impl ComplexType for EVCAdmissionFailedCPUVendor {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUVendor";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterCPUVendor" => d.req(&mut self.cluster_cpu_vendor, s)?,
             b"hostCPUVendor" => d.req(&mut self.host_cpu_vendor, s)?,
@@ -8463,11 +7223,7 @@ pub struct EVCAdmissionFailedCPUVendorUnknown {
 }
 impl ComplexType for EVCAdmissionFailedCPUVendorUnknown {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUVendorUnknown";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8487,11 +7243,7 @@ pub struct EVCAdmissionFailedHostDisconnected {
 }
 impl ComplexType for EVCAdmissionFailedHostDisconnected {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedHostDisconnected";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8511,11 +7263,7 @@ pub struct EVCAdmissionFailedHostSoftware {
 }
 impl ComplexType for EVCAdmissionFailedHostSoftware {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedHostSoftware";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8535,11 +7283,7 @@ pub struct EVCAdmissionFailedHostSoftwareForMode {
 }
 impl ComplexType for EVCAdmissionFailedHostSoftwareForMode {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedHostSoftwareForMode";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8559,11 +7303,7 @@ pub struct EVCAdmissionFailedVmActive {
 }
 impl ComplexType for EVCAdmissionFailedVmActive {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedVmActive";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8587,11 +7327,7 @@ pub struct EVCConfigFault {
 }
 impl ComplexType for EVCConfigFault {
     const TYPE_NAME: &'static str = "EVCConfigFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faults" => d.list(&mut self.faults, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8600,9 +7336,7 @@ impl ComplexType for EVCConfigFault {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V5_1) {
-            e.list("faults", &self.faults);
-        }
+        if e.knows(Version::V5_1) { e.list("faults", &self.faults); }
     }
 }
 crate::xml::complex_codec!(EVCConfigFault);
@@ -8632,11 +7366,7 @@ pub struct EVCMode {
 }
 impl ComplexType for EVCMode {
     const TYPE_NAME: &'static str = "EVCMode";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"guaranteedCPUFeatures" => d.list(&mut self.guaranteed_cpu_features, s)?,
             b"featureCapability" => d.list(&mut self.feature_capability, s)?,
@@ -8651,22 +7381,12 @@ impl ComplexType for EVCMode {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V4_1) {
-            e.list("guaranteedCPUFeatures", &self.guaranteed_cpu_features);
-        }
-        if e.knows(Version::V5_1) {
-            e.list("featureCapability", &self.feature_capability);
-        }
-        if e.knows(Version::V5_1) {
-            e.list("featureMask", &self.feature_mask);
-        }
-        if e.knows(Version::V5_1) {
-            e.list("featureRequirement", &self.feature_requirement);
-        }
+        if e.knows(Version::V4_1) { e.list("guaranteedCPUFeatures", &self.guaranteed_cpu_features); }
+        if e.knows(Version::V5_1) { e.list("featureCapability", &self.feature_capability); }
+        if e.knows(Version::V5_1) { e.list("featureMask", &self.feature_mask); }
+        if e.knows(Version::V5_1) { e.list("featureRequirement", &self.feature_requirement); }
         e.req("vendor", &self.vendor);
-        if e.knows(Version::V4_1) {
-            e.list("track", &self.track);
-        }
+        if e.knows(Version::V4_1) { e.list("track", &self.track); }
         e.req("vendorTier", &self.vendor_tier);
     }
 }
@@ -8687,11 +7407,7 @@ pub struct EVCModeIllegalByVendor {
 }
 impl ComplexType for EVCModeIllegalByVendor {
     const TYPE_NAME: &'static str = "EVCModeIllegalByVendor";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterCPUVendor" => d.req(&mut self.cluster_cpu_vendor, s)?,
             b"modeCPUVendor" => d.req(&mut self.mode_cpu_vendor, s)?,
@@ -8724,11 +7440,7 @@ pub struct EVCModeUnsupportedByHosts {
 }
 impl ComplexType for EVCModeUnsupportedByHosts {
     const TYPE_NAME: &'static str = "EVCModeUnsupportedByHosts";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"evcMode" => d.opt(&mut self.evc_mode, s)?,
             b"host" => d.list(&mut self.host, s)?,
@@ -8761,11 +7473,7 @@ pub struct EVCUnsupportedByHostHardware {
 }
 impl ComplexType for EVCUnsupportedByHostHardware {
     const TYPE_NAME: &'static str = "EVCUnsupportedByHostHardware";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.list(&mut self.host, s)?,
             b"hostName" => d.list(&mut self.host_name, s)?,
@@ -8796,11 +7504,7 @@ pub struct EVCUnsupportedByHostSoftware {
 }
 impl ComplexType for EVCUnsupportedByHostSoftware {
     const TYPE_NAME: &'static str = "EVCUnsupportedByHostSoftware";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.list(&mut self.host, s)?,
             b"hostName" => d.list(&mut self.host_name, s)?,
@@ -8827,11 +7531,7 @@ pub struct EightHostLimitViolated {
 }
 impl ComplexType for EightHostLimitViolated {
     const TYPE_NAME: &'static str = "EightHostLimitViolated";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8855,11 +7555,7 @@ pub struct ElementDescription {
 }
 impl ComplexType for ElementDescription {
     const TYPE_NAME: &'static str = "ElementDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8886,11 +7582,7 @@ pub struct EncryptionKeyRequired {
 }
 impl ComplexType for EncryptionKeyRequired {
     const TYPE_NAME: &'static str = "EncryptionKeyRequired";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"requiredKey" => d.list(&mut self.required_key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8915,11 +7607,7 @@ pub struct EnteredMaintenanceModeEvent {
 }
 impl ComplexType for EnteredMaintenanceModeEvent {
     const TYPE_NAME: &'static str = "EnteredMaintenanceModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8941,11 +7629,7 @@ pub struct EnteredStandbyModeEvent {
 }
 impl ComplexType for EnteredStandbyModeEvent {
     const TYPE_NAME: &'static str = "EnteredStandbyModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8965,11 +7649,7 @@ pub struct EnteringMaintenanceModeEvent {
 }
 impl ComplexType for EnteringMaintenanceModeEvent {
     const TYPE_NAME: &'static str = "EnteringMaintenanceModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8991,11 +7671,7 @@ pub struct EnteringStandbyModeEvent {
 }
 impl ComplexType for EnteringStandbyModeEvent {
     const TYPE_NAME: &'static str = "EnteringStandbyModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9007,14 +7683,11 @@ crate::xml::inherits!(EnteringStandbyModeEvent, HostEvent);
 
 /// Data object `EntityBackup` of the vSphere API (since 5.1).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct EntityBackup {}
+pub struct EntityBackup {
+}
 impl ComplexType for EntityBackup {
     const TYPE_NAME: &'static str = "EntityBackup";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -9042,11 +7715,7 @@ pub struct EntityBackupConfig {
 }
 impl ComplexType for EntityBackupConfig {
     const TYPE_NAME: &'static str = "EntityBackupConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityType" => d.req(&mut self.entity_type, s)?,
             b"configBlob" => d.req(&mut self.config_blob, s)?,
@@ -9083,11 +7752,7 @@ pub struct EntityEventArgument {
 }
 impl ComplexType for EntityEventArgument {
     const TYPE_NAME: &'static str = "EntityEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9112,11 +7777,7 @@ pub struct EntityPrivilege {
 }
 impl ComplexType for EntityPrivilege {
     const TYPE_NAME: &'static str = "EntityPrivilege";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"privAvailability" => d.list(&mut self.priv_availability, s)?,
@@ -9141,11 +7802,7 @@ pub struct EnumDescription {
 }
 impl ComplexType for EnumDescription {
     const TYPE_NAME: &'static str = "EnumDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"tags" => d.list(&mut self.tags, s)?,
@@ -9172,11 +7829,7 @@ pub struct EnvironmentBrowserConfigOptionQuerySpec {
 }
 impl ComplexType for EnvironmentBrowserConfigOptionQuerySpec {
     const TYPE_NAME: &'static str = "EnvironmentBrowserConfigOptionQuerySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"host" => d.opt(&mut self.host, s)?,
@@ -9203,11 +7856,7 @@ pub struct ErrorUpgradeEvent {
 }
 impl ComplexType for ErrorUpgradeEvent {
     const TYPE_NAME: &'static str = "ErrorUpgradeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9229,11 +7878,7 @@ pub struct EvaluationLicenseSource {
 }
 impl ComplexType for EvaluationLicenseSource {
     const TYPE_NAME: &'static str = "EvaluationLicenseSource";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remainingHours" => d.opt(&mut self.remaining_hours, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9286,11 +7931,7 @@ pub struct Event {
 }
 impl ComplexType for Event {
     const TYPE_NAME: &'static str = "Event";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"chainId" => d.req(&mut self.chain_id, s)?,
@@ -9320,25 +7961,13 @@ impl ComplexType for Event {
         e.opt("computeResource", &self.compute_resource);
         e.opt("host", &self.host);
         e.opt("vm", &self.vm);
-        if e.knows(Version::V4_0) {
-            e.opt("ds", &self.ds);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("net", &self.net);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("dvs", &self.dvs);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("tgw", &self.tgw);
-        }
+        if e.knows(Version::V4_0) { e.opt("ds", &self.ds); }
+        if e.knows(Version::V4_0) { e.opt("net", &self.net); }
+        if e.knows(Version::V4_0) { e.opt("dvs", &self.dvs); }
+        if e.knows(Version::V9_1_0_0) { e.opt("tgw", &self.tgw); }
         e.opt("fullFormattedMessage", &self.full_formatted_message);
-        if e.knows(Version::V4_0) {
-            e.opt("changeTag", &self.change_tag);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("auditId", &self.audit_id);
-        }
+        if e.knows(Version::V4_0) { e.opt("changeTag", &self.change_tag); }
+        if e.knows(Version::V9_1_0_0) { e.opt("auditId", &self.audit_id); }
     }
 }
 crate::xml::complex_codec!(Event);
@@ -9363,11 +7992,7 @@ pub struct EventAlarmExpression {
 }
 impl ComplexType for EventAlarmExpression {
     const TYPE_NAME: &'static str = "EventAlarmExpression";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"comparisons" => d.list(&mut self.comparisons, s)?,
             b"eventType" => d.req(&mut self.event_type, s)?,
@@ -9380,17 +8005,11 @@ impl ComplexType for EventAlarmExpression {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V4_0) {
-            e.list("comparisons", &self.comparisons);
-        }
+        if e.knows(Version::V4_0) { e.list("comparisons", &self.comparisons); }
         e.req("eventType", &self.event_type);
         e.opt("eventTypeId", &self.event_type_id);
-        if e.knows(Version::V4_0) {
-            e.opt("objectType", &self.object_type);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("status", &self.status);
-        }
+        if e.knows(Version::V4_0) { e.opt("objectType", &self.object_type); }
+        if e.knows(Version::V4_0) { e.opt("status", &self.status); }
     }
 }
 crate::xml::complex_codec!(EventAlarmExpression);
@@ -9408,11 +8027,7 @@ pub struct EventAlarmExpressionComparison {
 }
 impl ComplexType for EventAlarmExpressionComparison {
     const TYPE_NAME: &'static str = "EventAlarmExpressionComparison";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"attributeName" => d.req(&mut self.attribute_name, s)?,
             b"operator" => d.req(&mut self.operator, s)?,
@@ -9441,11 +8056,7 @@ pub struct EventArgDesc {
 }
 impl ComplexType for EventArgDesc {
     const TYPE_NAME: &'static str = "EventArgDesc";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -9466,14 +8077,11 @@ crate::xml::complex_codec!(EventArgDesc);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyEventArgument`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct EventArgument {}
+pub struct EventArgument {
+}
 impl ComplexType for EventArgument {
     const TYPE_NAME: &'static str = "EventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -9495,11 +8103,7 @@ pub struct EventDescription {
 }
 impl ComplexType for EventDescription {
     const TYPE_NAME: &'static str = "EventDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"category" => d.list(&mut self.category, s)?,
             b"eventInfo" => d.list(&mut self.event_info, s)?,
@@ -9511,9 +8115,7 @@ impl ComplexType for EventDescription {
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("category", &self.category);
         e.list("eventInfo", &self.event_info);
-        if e.knows(Version::V4_0) {
-            e.list("enumeratedTypes", &self.enumerated_types);
-        }
+        if e.knows(Version::V4_0) { e.list("enumeratedTypes", &self.enumerated_types); }
     }
 }
 crate::xml::complex_codec!(EventDescription);
@@ -9542,11 +8144,7 @@ pub struct EventDescriptionEventDetail {
 }
 impl ComplexType for EventDescriptionEventDetail {
     const TYPE_NAME: &'static str = "EventDescriptionEventDetail";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"description" => d.opt(&mut self.description, s)?,
@@ -9563,18 +8161,14 @@ impl ComplexType for EventDescriptionEventDetail {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("key", &self.key);
-        if e.knows(Version::V4_0) {
-            e.opt("description", &self.description);
-        }
+        if e.knows(Version::V4_0) { e.opt("description", &self.description); }
         e.req("category", &self.category);
         e.req("formatOnDatacenter", &self.format_on_datacenter);
         e.req("formatOnComputeResource", &self.format_on_compute_resource);
         e.req("formatOnHost", &self.format_on_host);
         e.req("formatOnVm", &self.format_on_vm);
         e.req("fullFormat", &self.full_format);
-        if e.knows(Version::V4_1) {
-            e.opt("longDescription", &self.long_description);
-        }
+        if e.knows(Version::V4_1) { e.opt("longDescription", &self.long_description); }
     }
 }
 crate::xml::complex_codec!(EventDescriptionEventDetail);
@@ -9605,11 +8199,7 @@ pub struct EventEx {
 }
 impl ComplexType for EventEx {
     const TYPE_NAME: &'static str = "EventEx";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"eventTypeId" => d.req(&mut self.event_type_id, s)?,
             b"severity" => d.opt(&mut self.severity, s)?,
@@ -9631,12 +8221,8 @@ impl ComplexType for EventEx {
         e.list("arguments", &self.arguments);
         e.opt("objectId", &self.object_id);
         e.opt("objectType", &self.object_type);
-        if e.knows(Version::V4_1) {
-            e.opt("objectName", &self.object_name);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("fault", &self.fault);
-        }
+        if e.knows(Version::V4_1) { e.opt("objectName", &self.object_name); }
+        if e.knows(Version::V4_1) { e.opt("fault", &self.fault); }
     }
 }
 crate::xml::complex_codec!(EventEx);
@@ -9678,11 +8264,7 @@ pub struct EventFilterSpec {
 }
 impl ComplexType for EventFilterSpec {
     const TYPE_NAME: &'static str = "EventFilterSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
             b"time" => d.opt(&mut self.time, s)?,
@@ -9713,24 +8295,12 @@ impl ComplexType for EventFilterSpec {
         e.opt("disableFullMessage", &self.disable_full_message);
         e.list("category", &self.category);
         e.list("type", &self.type_);
-        if e.knows(Version::V4_0) {
-            e.list("tag", &self.tag);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("eventTypeId", &self.event_type_id);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("maxCount", &self.max_count);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("delayedInit", &self.delayed_init);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("auditable", &self.auditable);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.list("auditId", &self.audit_id);
-        }
+        if e.knows(Version::V4_0) { e.list("tag", &self.tag); }
+        if e.knows(Version::V4_0) { e.list("eventTypeId", &self.event_type_id); }
+        if e.knows(Version::V6_5) { e.opt("maxCount", &self.max_count); }
+        if e.knows(Version::V8_0_3_0) { e.opt("delayedInit", &self.delayed_init); }
+        if e.knows(Version::V9_1_0_0) { e.opt("auditable", &self.auditable); }
+        if e.knows(Version::V9_1_0_0) { e.list("auditId", &self.audit_id); }
     }
 }
 crate::xml::complex_codec!(EventFilterSpec);
@@ -9745,11 +8315,7 @@ pub struct EventFilterSpecByEntity {
 }
 impl ComplexType for EventFilterSpecByEntity {
     const TYPE_NAME: &'static str = "EventFilterSpecByEntity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"recursion" => d.req(&mut self.recursion, s)?,
@@ -9774,11 +8340,7 @@ pub struct EventFilterSpecByTime {
 }
 impl ComplexType for EventFilterSpecByTime {
     const TYPE_NAME: &'static str = "EventFilterSpecByTime";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"beginTime" => d.opt(&mut self.begin_time, s)?,
             b"endTime" => d.opt(&mut self.end_time, s)?,
@@ -9803,11 +8365,7 @@ pub struct EventFilterSpecByUsername {
 }
 impl ComplexType for EventFilterSpecByUsername {
     const TYPE_NAME: &'static str = "EventFilterSpecByUsername";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemUser" => d.req(&mut self.system_user, s)?,
             b"userList" => d.list(&mut self.user_list, s)?,
@@ -9826,14 +8384,11 @@ crate::xml::complex_codec!(EventFilterSpecByUsername);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyEventManagerEventViewSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct EventManagerEventViewSpec {}
+pub struct EventManagerEventViewSpec {
+}
 impl ComplexType for EventManagerEventViewSpec {
     const TYPE_NAME: &'static str = "EventManagerEventViewSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -9857,11 +8412,7 @@ pub struct EventManagerViewByStartId {
 }
 impl ComplexType for EventManagerViewByStartId {
     const TYPE_NAME: &'static str = "EventManagerViewByStartId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startEventId" => d.req(&mut self.start_event_id, s)?,
             b"isForward" => d.req(&mut self.is_forward, s)?,
@@ -9888,11 +8439,7 @@ pub struct ExitMaintenanceModeEvent {
 }
 impl ComplexType for ExitMaintenanceModeEvent {
     const TYPE_NAME: &'static str = "ExitMaintenanceModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9914,11 +8461,7 @@ pub struct ExitStandbyModeFailedEvent {
 }
 impl ComplexType for ExitStandbyModeFailedEvent {
     const TYPE_NAME: &'static str = "ExitStandbyModeFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9940,11 +8483,7 @@ pub struct ExitedStandbyModeEvent {
 }
 impl ComplexType for ExitedStandbyModeEvent {
     const TYPE_NAME: &'static str = "ExitedStandbyModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9966,11 +8505,7 @@ pub struct ExitingStandbyModeEvent {
 }
 impl ComplexType for ExitingStandbyModeEvent {
     const TYPE_NAME: &'static str = "ExitingStandbyModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9990,11 +8525,7 @@ pub struct ExpiredAddonLicense {
 }
 impl ComplexType for ExpiredAddonLicense {
     const TYPE_NAME: &'static str = "ExpiredAddonLicense";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10014,11 +8545,7 @@ pub struct ExpiredEditionLicense {
 }
 impl ComplexType for ExpiredEditionLicense {
     const TYPE_NAME: &'static str = "ExpiredEditionLicense";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10046,11 +8573,7 @@ pub struct ExpiredFeatureLicense {
 }
 impl ComplexType for ExpiredFeatureLicense {
     const TYPE_NAME: &'static str = "ExpiredFeatureLicense";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"feature" => d.req(&mut self.feature, s)?,
             b"count" => d.req(&mut self.count, s)?,
@@ -10083,11 +8606,7 @@ pub struct ExtExtendedProductInfo {
 }
 impl ComplexType for ExtExtendedProductInfo {
     const TYPE_NAME: &'static str = "ExtExtendedProductInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"companyUrl" => d.opt(&mut self.company_url, s)?,
             b"productUrl" => d.opt(&mut self.product_url, s)?,
@@ -10120,11 +8639,7 @@ pub struct ExtManagedEntityInfo {
 }
 impl ComplexType for ExtManagedEntityInfo {
     const TYPE_NAME: &'static str = "ExtManagedEntityInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"smallIconUrl" => d.opt(&mut self.small_icon_url, s)?,
@@ -10137,9 +8652,7 @@ impl ComplexType for ExtManagedEntityInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("type", &self.type_);
         e.opt("smallIconUrl", &self.small_icon_url);
-        if e.knows(Version::V5_1) {
-            e.opt("iconUrl", &self.icon_url);
-        }
+        if e.knows(Version::V5_1) { e.opt("iconUrl", &self.icon_url); }
         e.opt("description", &self.description);
     }
 }
@@ -10155,11 +8668,7 @@ pub struct ExtSolutionManagerInfo {
 }
 impl ComplexType for ExtSolutionManagerInfo {
     const TYPE_NAME: &'static str = "ExtSolutionManagerInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tab" => d.list(&mut self.tab, s)?,
             b"smallIconUrl" => d.opt(&mut self.small_icon_url, s)?,
@@ -10184,11 +8693,7 @@ pub struct ExtSolutionManagerInfoTabInfo {
 }
 impl ComplexType for ExtSolutionManagerInfoTabInfo {
     const TYPE_NAME: &'static str = "ExtSolutionManagerInfoTabInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"label" => d.req(&mut self.label, s)?,
             b"url" => d.req(&mut self.url, s)?,
@@ -10217,11 +8722,7 @@ pub struct ExtendedDescription {
 }
 impl ComplexType for ExtendedDescription {
     const TYPE_NAME: &'static str = "ExtendedDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"messageCatalogKeyPrefix" => d.req(&mut self.message_catalog_key_prefix, s)?,
             b"messageArg" => d.list(&mut self.message_arg, s)?,
@@ -10252,11 +8753,7 @@ pub struct ExtendedElementDescription {
 }
 impl ComplexType for ExtendedElementDescription {
     const TYPE_NAME: &'static str = "ExtendedElementDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"messageCatalogKeyPrefix" => d.req(&mut self.message_catalog_key_prefix, s)?,
             b"messageArg" => d.list(&mut self.message_arg, s)?,
@@ -10289,11 +8786,7 @@ pub struct ExtendedEvent {
 }
 impl ComplexType for ExtendedEvent {
     const TYPE_NAME: &'static str = "ExtendedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"eventTypeId" => d.req(&mut self.event_type_id, s)?,
             b"managedObject" => d.req(&mut self.managed_object, s)?,
@@ -10322,11 +8815,7 @@ pub struct ExtendedEventPair {
 }
 impl ComplexType for ExtendedEventPair {
     const TYPE_NAME: &'static str = "ExtendedEventPair";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"value" => d.req(&mut self.value, s)?,
@@ -10355,11 +8844,7 @@ pub struct ExtendedFault {
 }
 impl ComplexType for ExtendedFault {
     const TYPE_NAME: &'static str = "ExtendedFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultTypeId" => d.req(&mut self.fault_type_id, s)?,
             b"data" => d.list(&mut self.data, s)?,
@@ -10422,11 +8907,7 @@ pub struct Extension {
 }
 impl ComplexType for Extension {
     const TYPE_NAME: &'static str = "Extension";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"description" => d.req(&mut self.description, s)?,
             b"key" => d.req(&mut self.key, s)?,
@@ -10455,12 +8936,8 @@ impl ComplexType for Extension {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("description", &self.description);
         e.req("key", &self.key);
-        if e.knows(Version::V4_0) {
-            e.opt("company", &self.company);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("type", &self.type_);
-        }
+        if e.knows(Version::V4_0) { e.opt("company", &self.company); }
+        if e.knows(Version::V4_0) { e.opt("type", &self.type_); }
         e.req("version", &self.version);
         e.opt("subjectName", &self.subject_name);
         e.list("server", &self.server);
@@ -10471,24 +8948,12 @@ impl ComplexType for Extension {
         e.list("privilegeList", &self.privilege_list);
         e.list("resourceList", &self.resource_list);
         e.req("lastHeartbeatTime", &self.last_heartbeat_time);
-        if e.knows(Version::V4_0) {
-            e.opt("healthInfo", &self.health_info);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("ovfConsumerInfo", &self.ovf_consumer_info);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("extendedProductInfo", &self.extended_product_info);
-        }
-        if e.knows(Version::V5_0) {
-            e.list("managedEntityInfo", &self.managed_entity_info);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("shownInSolutionManager", &self.shown_in_solution_manager);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("solutionManagerInfo", &self.solution_manager_info);
-        }
+        if e.knows(Version::V4_0) { e.opt("healthInfo", &self.health_info); }
+        if e.knows(Version::V5_0) { e.opt("ovfConsumerInfo", &self.ovf_consumer_info); }
+        if e.knows(Version::V5_0) { e.opt("extendedProductInfo", &self.extended_product_info); }
+        if e.knows(Version::V5_0) { e.list("managedEntityInfo", &self.managed_entity_info); }
+        if e.knows(Version::V5_0) { e.opt("shownInSolutionManager", &self.shown_in_solution_manager); }
+        if e.knows(Version::V5_0) { e.opt("solutionManagerInfo", &self.solution_manager_info); }
     }
 }
 crate::xml::complex_codec!(Extension);
@@ -10509,11 +8974,7 @@ pub struct ExtensionClientInfo {
 }
 impl ComplexType for ExtensionClientInfo {
     const TYPE_NAME: &'static str = "ExtensionClientInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -10544,11 +9005,7 @@ pub struct ExtensionEventTypeInfo {
 }
 impl ComplexType for ExtensionEventTypeInfo {
     const TYPE_NAME: &'static str = "ExtensionEventTypeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"eventID" => d.req(&mut self.event_id, s)?,
             b"eventTypeSchema" => d.opt(&mut self.event_type_schema, s)?,
@@ -10558,9 +9015,7 @@ impl ComplexType for ExtensionEventTypeInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("eventID", &self.event_id);
-        if e.knows(Version::V4_0) {
-            e.opt("eventTypeSchema", &self.event_type_schema);
-        }
+        if e.knows(Version::V4_0) { e.opt("eventTypeSchema", &self.event_type_schema); }
     }
 }
 crate::xml::complex_codec!(ExtensionEventTypeInfo);
@@ -10573,11 +9028,7 @@ pub struct ExtensionFaultTypeInfo {
 }
 impl ComplexType for ExtensionFaultTypeInfo {
     const TYPE_NAME: &'static str = "ExtensionFaultTypeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultID" => d.req(&mut self.fault_id, s)?,
             _ => return Ok(false),
@@ -10598,11 +9049,7 @@ pub struct ExtensionHealthInfo {
 }
 impl ComplexType for ExtensionHealthInfo {
     const TYPE_NAME: &'static str = "ExtensionHealthInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"url" => d.req(&mut self.url, s)?,
             _ => return Ok(false),
@@ -10625,11 +9072,7 @@ pub struct ExtensionManagerIpAllocationUsage {
 }
 impl ComplexType for ExtensionManagerIpAllocationUsage {
     const TYPE_NAME: &'static str = "ExtensionManagerIpAllocationUsage";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extensionKey" => d.req(&mut self.extension_key, s)?,
             b"numAddresses" => d.req(&mut self.num_addresses, s)?,
@@ -10654,11 +9097,7 @@ pub struct ExtensionOvfConsumerInfo {
 }
 impl ComplexType for ExtensionOvfConsumerInfo {
     const TYPE_NAME: &'static str = "ExtensionOvfConsumerInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"callbackUrl" => d.req(&mut self.callback_url, s)?,
             b"sectionType" => d.list(&mut self.section_type, s)?,
@@ -10683,11 +9122,7 @@ pub struct ExtensionPrivilegeInfo {
 }
 impl ComplexType for ExtensionPrivilegeInfo {
     const TYPE_NAME: &'static str = "ExtensionPrivilegeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privID" => d.req(&mut self.priv_id, s)?,
             b"privGroupName" => d.req(&mut self.priv_group_name, s)?,
@@ -10714,11 +9149,7 @@ pub struct ExtensionResourceInfo {
 }
 impl ComplexType for ExtensionResourceInfo {
     const TYPE_NAME: &'static str = "ExtensionResourceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"locale" => d.req(&mut self.locale, s)?,
             b"module" => d.req(&mut self.module, s)?,
@@ -10755,11 +9186,7 @@ pub struct ExtensionServerInfo {
 }
 impl ComplexType for ExtensionServerInfo {
     const TYPE_NAME: &'static str = "ExtensionServerInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"url" => d.req(&mut self.url, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -10778,12 +9205,8 @@ impl ComplexType for ExtensionServerInfo {
         e.req("company", &self.company);
         e.req("type", &self.type_);
         e.list("adminEmail", &self.admin_email);
-        if e.knows(Version::V4_1) {
-            e.opt("serverThumbprint", &self.server_thumbprint);
-        }
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("serverCertificate", &self.server_certificate);
-        }
+        if e.knows(Version::V4_1) { e.opt("serverThumbprint", &self.server_thumbprint); }
+        if e.knows(Version::V8_0_2_0) { e.opt("serverCertificate", &self.server_certificate); }
     }
 }
 crate::xml::complex_codec!(ExtensionServerInfo);
@@ -10796,11 +9219,7 @@ pub struct ExtensionTaskTypeInfo {
 }
 impl ComplexType for ExtensionTaskTypeInfo {
     const TYPE_NAME: &'static str = "ExtensionTaskTypeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"taskID" => d.req(&mut self.task_id, s)?,
             _ => return Ok(false),
@@ -10829,11 +9248,7 @@ pub struct FailToEnableSPBM {
 }
 impl ComplexType for FailToEnableSPBM {
     const TYPE_NAME: &'static str = "FailToEnableSPBM";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cs" => d.req(&mut self.cs, s)?,
             b"csName" => d.req(&mut self.cs_name, s)?,
@@ -10868,11 +9283,7 @@ pub struct FailToLockFaultToleranceVMs {
 }
 impl ComplexType for FailToLockFaultToleranceVMs {
     const TYPE_NAME: &'static str = "FailToLockFaultToleranceVMs";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
             b"vm" => d.req(&mut self.vm, s)?,
@@ -10901,11 +9312,7 @@ pub struct FailoverLevelRestored {
 }
 impl ComplexType for FailoverLevelRestored {
     const TYPE_NAME: &'static str = "FailoverLevelRestored";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10927,11 +9334,7 @@ pub struct FailoverNodeInfo {
 }
 impl ComplexType for FailoverNodeInfo {
     const TYPE_NAME: &'static str = "FailoverNodeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterIpSettings" => d.req(&mut self.cluster_ip_settings, s)?,
             b"failoverIp" => d.opt(&mut self.failover_ip, s)?,
@@ -10956,11 +9359,7 @@ pub struct FaultDomainId {
 }
 impl ComplexType for FaultDomainId {
     const TYPE_NAME: &'static str = "FaultDomainId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             _ => return Ok(false),
@@ -10987,11 +9386,7 @@ pub struct FaultToleranceAntiAffinityViolated {
 }
 impl ComplexType for FaultToleranceAntiAffinityViolated {
     const TYPE_NAME: &'static str = "FaultToleranceAntiAffinityViolated";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             b"host" => d.req(&mut self.host, s)?,
@@ -11022,11 +9417,7 @@ pub struct FaultToleranceCannotEditMem {
 }
 impl ComplexType for FaultToleranceCannotEditMem {
     const TYPE_NAME: &'static str = "FaultToleranceCannotEditMem";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
             b"vm" => d.req(&mut self.vm, s)?,
@@ -11059,11 +9450,7 @@ pub struct FaultToleranceConfigInfo {
 }
 impl ComplexType for FaultToleranceConfigInfo {
     const TYPE_NAME: &'static str = "FaultToleranceConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"role" => d.req(&mut self.role, s)?,
             b"instanceUuids" => d.list(&mut self.instance_uuids, s)?,
@@ -11077,9 +9464,7 @@ impl ComplexType for FaultToleranceConfigInfo {
         e.req("role", &self.role);
         e.list("instanceUuids", &self.instance_uuids);
         e.list("configPaths", &self.config_paths);
-        if e.knows(Version::V6_0) {
-            e.opt("orphaned", &self.orphaned);
-        }
+        if e.knows(Version::V6_0) { e.opt("orphaned", &self.orphaned); }
     }
 }
 crate::xml::complex_codec!(FaultToleranceConfigInfo);
@@ -11098,11 +9483,7 @@ pub struct FaultToleranceConfigSpec {
 }
 impl ComplexType for FaultToleranceConfigSpec {
     const TYPE_NAME: &'static str = "FaultToleranceConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"metaDataPath" => d.opt(&mut self.meta_data_path, s)?,
             b"secondaryVmSpec" => d.opt(&mut self.secondary_vm_spec, s)?,
@@ -11115,12 +9496,8 @@ impl ComplexType for FaultToleranceConfigSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("metaDataPath", &self.meta_data_path);
         e.opt("secondaryVmSpec", &self.secondary_vm_spec);
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("metroFtEnabled", &self.metro_ft_enabled);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("metroFtHostGroup", &self.metro_ft_host_group);
-        }
+        if e.knows(Version::V8_0_3_0) { e.opt("metroFtEnabled", &self.metro_ft_enabled); }
+        if e.knows(Version::V8_0_3_0) { e.opt("metroFtHostGroup", &self.metro_ft_host_group); }
     }
 }
 crate::xml::complex_codec!(FaultToleranceConfigSpec);
@@ -11141,11 +9518,7 @@ pub struct FaultToleranceCpuIncompatible {
 }
 impl ComplexType for FaultToleranceCpuIncompatible {
     const TYPE_NAME: &'static str = "FaultToleranceCpuIncompatible";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"model" => d.req(&mut self.model, s)?,
             b"family" => d.req(&mut self.family, s)?,
@@ -11174,11 +9547,7 @@ pub struct FaultToleranceDiskSpec {
 }
 impl ComplexType for FaultToleranceDiskSpec {
     const TYPE_NAME: &'static str = "FaultToleranceDiskSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.req(&mut self.disk, s)?,
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -11201,11 +9570,7 @@ pub struct FaultToleranceMetaSpec {
 }
 impl ComplexType for FaultToleranceMetaSpec {
     const TYPE_NAME: &'static str = "FaultToleranceMetaSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"metaDataDatastore" => d.req(&mut self.meta_data_datastore, s)?,
             _ => return Ok(false),
@@ -11230,11 +9595,7 @@ pub struct FaultToleranceNeedsThickDisk {
 }
 impl ComplexType for FaultToleranceNeedsThickDisk {
     const TYPE_NAME: &'static str = "FaultToleranceNeedsThickDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11261,11 +9622,7 @@ pub struct FaultToleranceNotLicensed {
 }
 impl ComplexType for FaultToleranceNotLicensed {
     const TYPE_NAME: &'static str = "FaultToleranceNotLicensed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11292,11 +9649,7 @@ pub struct FaultToleranceNotSameBuild {
 }
 impl ComplexType for FaultToleranceNotSameBuild {
     const TYPE_NAME: &'static str = "FaultToleranceNotSameBuild";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"build" => d.req(&mut self.build, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11323,11 +9676,7 @@ pub struct FaultTolerancePrimaryConfigInfo {
 }
 impl ComplexType for FaultTolerancePrimaryConfigInfo {
     const TYPE_NAME: &'static str = "FaultTolerancePrimaryConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"secondaries" => d.list(&mut self.secondaries, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11356,11 +9705,7 @@ pub struct FaultTolerancePrimaryPowerOnNotAttempted {
 }
 impl ComplexType for FaultTolerancePrimaryPowerOnNotAttempted {
     const TYPE_NAME: &'static str = "FaultTolerancePrimaryPowerOnNotAttempted";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"secondaryVm" => d.req(&mut self.secondary_vm, s)?,
             b"primaryVm" => d.req(&mut self.primary_vm, s)?,
@@ -11375,10 +9720,7 @@ impl ComplexType for FaultTolerancePrimaryPowerOnNotAttempted {
     }
 }
 crate::xml::complex_codec!(FaultTolerancePrimaryPowerOnNotAttempted);
-crate::xml::inherits!(
-    FaultTolerancePrimaryPowerOnNotAttempted,
-    VmFaultToleranceIssue
-);
+crate::xml::inherits!(FaultTolerancePrimaryPowerOnNotAttempted, VmFaultToleranceIssue);
 
 /// Data object `FaultToleranceSecondaryConfigInfo` of the vSphere API (since 4.0).
 ///
@@ -11392,11 +9734,7 @@ pub struct FaultToleranceSecondaryConfigInfo {
 }
 impl ComplexType for FaultToleranceSecondaryConfigInfo {
     const TYPE_NAME: &'static str = "FaultToleranceSecondaryConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"primaryVM" => d.req(&mut self.primary_vm, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11423,11 +9761,7 @@ pub struct FaultToleranceSecondaryOpResult {
 }
 impl ComplexType for FaultToleranceSecondaryOpResult {
     const TYPE_NAME: &'static str = "FaultToleranceSecondaryOpResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"powerOnAttempted" => d.req(&mut self.power_on_attempted, s)?,
@@ -11454,11 +9788,7 @@ pub struct FaultToleranceVMConfigSpec {
 }
 impl ComplexType for FaultToleranceVMConfigSpec {
     const TYPE_NAME: &'static str = "FaultToleranceVMConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmConfig" => d.opt(&mut self.vm_config, s)?,
             b"disks" => d.list(&mut self.disks, s)?,
@@ -11487,11 +9817,7 @@ pub struct FaultToleranceVmNotDasProtected {
 }
 impl ComplexType for FaultToleranceVmNotDasProtected {
     const TYPE_NAME: &'static str = "FaultToleranceVmNotDasProtected";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -11518,11 +9844,7 @@ pub struct FaultsByHost {
 }
 impl ComplexType for FaultsByHost {
     const TYPE_NAME: &'static str = "FaultsByHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"faults" => d.list(&mut self.faults, s)?,
@@ -11547,11 +9869,7 @@ pub struct FaultsByVM {
 }
 impl ComplexType for FaultsByVM {
     const TYPE_NAME: &'static str = "FaultsByVM";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"faults" => d.list(&mut self.faults, s)?,
@@ -11582,11 +9900,7 @@ pub struct FcoeConfig {
 }
 impl ComplexType for FcoeConfig {
     const TYPE_NAME: &'static str = "FcoeConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"priorityClass" => d.req(&mut self.priority_class, s)?,
             b"sourceMac" => d.req(&mut self.source_mac, s)?,
@@ -11619,11 +9933,7 @@ pub struct FcoeConfigFcoeCapabilities {
 }
 impl ComplexType for FcoeConfigFcoeCapabilities {
     const TYPE_NAME: &'static str = "FcoeConfigFcoeCapabilities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"priorityClass" => d.req(&mut self.priority_class, s)?,
             b"sourceMacAddress" => d.req(&mut self.source_mac_address, s)?,
@@ -11654,11 +9964,7 @@ pub struct FcoeConfigFcoeSpecification {
 }
 impl ComplexType for FcoeConfigFcoeSpecification {
     const TYPE_NAME: &'static str = "FcoeConfigFcoeSpecification";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"underlyingPnic" => d.req(&mut self.underlying_pnic, s)?,
             b"priorityClass" => d.opt(&mut self.priority_class, s)?,
@@ -11687,11 +9993,7 @@ pub struct FcoeConfigVlanRange {
 }
 impl ComplexType for FcoeConfigVlanRange {
     const TYPE_NAME: &'static str = "FcoeConfigVlanRange";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanLow" => d.req(&mut self.vlan_low, s)?,
             b"vlanHigh" => d.req(&mut self.vlan_high, s)?,
@@ -11718,11 +10020,7 @@ pub struct FcoeFault {
 }
 impl ComplexType for FcoeFault {
     const TYPE_NAME: &'static str = "FcoeFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11744,11 +10042,7 @@ pub struct FcoeFaultPnicHasNoPortSet {
 }
 impl ComplexType for FcoeFaultPnicHasNoPortSet {
     const TYPE_NAME: &'static str = "FcoeFaultPnicHasNoPortSet";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nicDevice" => d.req(&mut self.nic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11779,11 +10073,7 @@ pub struct FeatureEVCMode {
 }
 impl ComplexType for FeatureEVCMode {
     const TYPE_NAME: &'static str = "FeatureEVCMode";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mask" => d.list(&mut self.mask, s)?,
             b"capability" => d.list(&mut self.capability, s)?,
@@ -11818,11 +10108,7 @@ pub struct FeatureRequirementsNotMet {
 }
 impl ComplexType for FeatureRequirementsNotMet {
     const TYPE_NAME: &'static str = "FeatureRequirementsNotMet";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"featureRequirement" => d.list(&mut self.feature_requirement, s)?,
             b"vm" => d.opt(&mut self.vm, s)?,
@@ -11851,11 +10137,7 @@ pub struct FileAlreadyExists {
 }
 impl ComplexType for FileAlreadyExists {
     const TYPE_NAME: &'static str = "FileAlreadyExists";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11875,11 +10157,7 @@ pub struct FileBackedPortNotSupported {
 }
 impl ComplexType for FileBackedPortNotSupported {
     const TYPE_NAME: &'static str = "FileBackedPortNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11909,11 +10187,7 @@ pub struct FileBackedVirtualDiskSpec {
 }
 impl ComplexType for FileBackedVirtualDiskSpec {
     const TYPE_NAME: &'static str = "FileBackedVirtualDiskSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacityKb" => d.req(&mut self.capacity_kb, s)?,
             b"profile" => d.list(&mut self.profile, s)?,
@@ -11926,15 +10200,9 @@ impl ComplexType for FileBackedVirtualDiskSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("capacityKb", &self.capacity_kb);
-        if e.knows(Version::V5_5) {
-            e.list("profile", &self.profile);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("crypto", &self.crypto);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sectorFormat", &self.sector_format);
-        }
+        if e.knows(Version::V5_5) { e.list("profile", &self.profile); }
+        if e.knows(Version::V6_5) { e.opt("crypto", &self.crypto); }
+        if e.knows(Version::V9_0_0_0) { e.opt("sectorFormat", &self.sector_format); }
     }
 }
 crate::xml::complex_codec!(FileBackedVirtualDiskSpec);
@@ -11954,11 +10222,7 @@ pub struct FileFault {
 }
 impl ComplexType for FileFault {
     const TYPE_NAME: &'static str = "FileFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"file" => d.req(&mut self.file, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11991,11 +10255,7 @@ pub struct FileInfo {
 }
 impl ComplexType for FileInfo {
     const TYPE_NAME: &'static str = "FileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.req(&mut self.path, s)?,
             b"friendlyName" => d.opt(&mut self.friendly_name, s)?,
@@ -12008,14 +10268,10 @@ impl ComplexType for FileInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("path", &self.path);
-        if e.knows(Version::V6_5) {
-            e.opt("friendlyName", &self.friendly_name);
-        }
+        if e.knows(Version::V6_5) { e.opt("friendlyName", &self.friendly_name); }
         e.opt("fileSize", &self.file_size);
         e.opt("modification", &self.modification);
-        if e.knows(Version::V4_0) {
-            e.opt("owner", &self.owner);
-        }
+        if e.knows(Version::V4_0) { e.opt("owner", &self.owner); }
     }
 }
 crate::xml::complex_codec!(FileInfo);
@@ -12046,11 +10302,7 @@ pub struct FileLockInfo {
 }
 impl ComplexType for FileLockInfo {
     const TYPE_NAME: &'static str = "FileLockInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filePath" => d.req(&mut self.file_path, s)?,
             b"host" => d.req(&mut self.host, s)?,
@@ -12091,11 +10343,7 @@ pub struct FileLockInfoResult {
 }
 impl ComplexType for FileLockInfoResult {
     const TYPE_NAME: &'static str = "FileLockInfoResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lockInfo" => d.list(&mut self.lock_info, s)?,
             b"fault" => d.opt(&mut self.fault, s)?,
@@ -12120,11 +10368,7 @@ pub struct FileLocked {
 }
 impl ComplexType for FileLocked {
     const TYPE_NAME: &'static str = "FileLocked";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12144,11 +10388,7 @@ pub struct FileNameTooLong {
 }
 impl ComplexType for FileNameTooLong {
     const TYPE_NAME: &'static str = "FileNameTooLong";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12168,11 +10408,7 @@ pub struct FileNotFound {
 }
 impl ComplexType for FileNotFound {
     const TYPE_NAME: &'static str = "FileNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12192,11 +10428,7 @@ pub struct FileNotWritable {
 }
 impl ComplexType for FileNotWritable {
     const TYPE_NAME: &'static str = "FileNotWritable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12210,14 +10442,11 @@ crate::xml::inherits!(FileNotWritable, FileFault);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyFileQuery`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FileQuery {}
+pub struct FileQuery {
+}
 impl ComplexType for FileQuery {
     const TYPE_NAME: &'static str = "FileQuery";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -12241,11 +10470,7 @@ pub struct FileQueryFlags {
 }
 impl ComplexType for FileQueryFlags {
     const TYPE_NAME: &'static str = "FileQueryFlags";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileType" => d.req(&mut self.file_type, s)?,
             b"fileSize" => d.req(&mut self.file_size, s)?,
@@ -12259,9 +10484,7 @@ impl ComplexType for FileQueryFlags {
         e.req("fileType", &self.file_type);
         e.req("fileSize", &self.file_size);
         e.req("modification", &self.modification);
-        if e.knows(Version::V4_0) {
-            e.opt("fileOwner", &self.file_owner);
-        }
+        if e.knows(Version::V4_0) { e.opt("fileOwner", &self.file_owner); }
     }
 }
 crate::xml::complex_codec!(FileQueryFlags);
@@ -12282,11 +10505,7 @@ pub struct FileTooLarge {
 }
 impl ComplexType for FileTooLarge {
     const TYPE_NAME: &'static str = "FileTooLarge";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"fileSize" => d.req(&mut self.file_size, s)?,
@@ -12317,11 +10536,7 @@ pub struct FileTransferInformation {
 }
 impl ComplexType for FileTransferInformation {
     const TYPE_NAME: &'static str = "FileTransferInformation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"attributes" => d.req(&mut self.attributes, s)?,
             b"size" => d.req(&mut self.size, s)?,
@@ -12348,11 +10563,7 @@ pub struct FilesystemQuiesceFault {
 }
 impl ComplexType for FilesystemQuiesceFault {
     const TYPE_NAME: &'static str = "FilesystemQuiesceFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12374,11 +10585,7 @@ pub struct FilterInUse {
 }
 impl ComplexType for FilterInUse {
     const TYPE_NAME: &'static str = "FilterInUse";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.list(&mut self.disk, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12405,11 +10612,7 @@ pub struct FirewallProfile {
 }
 impl ComplexType for FirewallProfile {
     const TYPE_NAME: &'static str = "FirewallProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ruleset" => d.list(&mut self.ruleset, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12436,11 +10639,7 @@ pub struct FirewallProfileRulesetProfile {
 }
 impl ComplexType for FirewallProfileRulesetProfile {
     const TYPE_NAME: &'static str = "FirewallProfileRulesetProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12471,11 +10670,7 @@ pub struct FloatOption {
 }
 impl ComplexType for FloatOption {
     const TYPE_NAME: &'static str = "FloatOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"min" => d.req(&mut self.min, s)?,
             b"max" => d.req(&mut self.max, s)?,
@@ -12504,11 +10699,7 @@ pub struct FloppyImageFileInfo {
 }
 impl ComplexType for FloppyImageFileInfo {
     const TYPE_NAME: &'static str = "FloppyImageFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12528,11 +10719,7 @@ pub struct FloppyImageFileQuery {
 }
 impl ComplexType for FloppyImageFileQuery {
     const TYPE_NAME: &'static str = "FloppyImageFileQuery";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12554,11 +10741,7 @@ pub struct FolderBatchAddHostsToClusterResult {
 }
 impl ComplexType for FolderBatchAddHostsToClusterResult {
     const TYPE_NAME: &'static str = "FolderBatchAddHostsToClusterResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostsAddedToCluster" => d.list(&mut self.hosts_added_to_cluster, s)?,
             b"hostsFailedInventoryAdd" => d.list(&mut self.hosts_failed_inventory_add, s)?,
@@ -12570,10 +10753,7 @@ impl ComplexType for FolderBatchAddHostsToClusterResult {
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("hostsAddedToCluster", &self.hosts_added_to_cluster);
         e.list("hostsFailedInventoryAdd", &self.hosts_failed_inventory_add);
-        e.list(
-            "hostsFailedMoveToCluster",
-            &self.hosts_failed_move_to_cluster,
-        );
+        e.list("hostsFailedMoveToCluster", &self.hosts_failed_move_to_cluster);
     }
 }
 crate::xml::complex_codec!(FolderBatchAddHostsToClusterResult);
@@ -12588,11 +10768,7 @@ pub struct FolderBatchAddStandaloneHostsResult {
 }
 impl ComplexType for FolderBatchAddStandaloneHostsResult {
     const TYPE_NAME: &'static str = "FolderBatchAddStandaloneHostsResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"addedHosts" => d.list(&mut self.added_hosts, s)?,
             b"hostsFailedInventoryAdd" => d.list(&mut self.hosts_failed_inventory_add, s)?,
@@ -12619,11 +10795,7 @@ pub struct FolderEventArgument {
 }
 impl ComplexType for FolderEventArgument {
     const TYPE_NAME: &'static str = "FolderEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"folder" => d.req(&mut self.folder, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12648,11 +10820,7 @@ pub struct FolderExternallyManagedFolderInfo {
 }
 impl ComplexType for FolderExternallyManagedFolderInfo {
     const TYPE_NAME: &'static str = "FolderExternallyManagedFolderInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -12681,11 +10849,7 @@ pub struct FolderFailedHostResult {
 }
 impl ComplexType for FolderFailedHostResult {
     const TYPE_NAME: &'static str = "FolderFailedHostResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
             b"host" => d.opt(&mut self.host, s)?,
@@ -12714,11 +10878,7 @@ pub struct FolderFileInfo {
 }
 impl ComplexType for FolderFileInfo {
     const TYPE_NAME: &'static str = "FolderFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12738,11 +10898,7 @@ pub struct FolderFileQuery {
 }
 impl ComplexType for FolderFileQuery {
     const TYPE_NAME: &'static str = "FolderFileQuery";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12762,11 +10918,7 @@ pub struct FolderNewHostSpec {
 }
 impl ComplexType for FolderNewHostSpec {
     const TYPE_NAME: &'static str = "FolderNewHostSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostCnxSpec" => d.req(&mut self.host_cnx_spec, s)?,
             b"esxLicense" => d.opt(&mut self.esx_license, s)?,
@@ -12797,11 +10949,7 @@ pub struct FtIssuesOnHost {
 }
 impl ComplexType for FtIssuesOnHost {
     const TYPE_NAME: &'static str = "FtIssuesOnHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -12836,11 +10984,7 @@ pub struct FtVmHostRuleViolation {
 }
 impl ComplexType for FtVmHostRuleViolation {
     const TYPE_NAME: &'static str = "FtVmHostRuleViolation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -12869,11 +11013,7 @@ pub struct FullStorageVMotionNotSupported {
 }
 impl ComplexType for FullStorageVMotionNotSupported {
     const TYPE_NAME: &'static str = "FullStorageVMotionNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12903,11 +11043,7 @@ pub struct GatewayConnectFault {
 }
 impl ComplexType for GatewayConnectFault {
     const TYPE_NAME: &'static str = "GatewayConnectFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"gatewayType" => d.req(&mut self.gateway_type, s)?,
             b"gatewayId" => d.req(&mut self.gateway_id, s)?,
@@ -12938,11 +11074,7 @@ pub struct GatewayHostNotReachable {
 }
 impl ComplexType for GatewayHostNotReachable {
     const TYPE_NAME: &'static str = "GatewayHostNotReachable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12962,11 +11094,7 @@ pub struct GatewayNotFound {
 }
 impl ComplexType for GatewayNotFound {
     const TYPE_NAME: &'static str = "GatewayNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12986,11 +11114,7 @@ pub struct GatewayNotReachable {
 }
 impl ComplexType for GatewayNotReachable {
     const TYPE_NAME: &'static str = "GatewayNotReachable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13010,11 +11134,7 @@ pub struct GatewayOperationRefused {
 }
 impl ComplexType for GatewayOperationRefused {
     const TYPE_NAME: &'static str = "GatewayOperationRefused";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13038,11 +11158,7 @@ pub struct GatewayToHostAuthFault {
 }
 impl ComplexType for GatewayToHostAuthFault {
     const TYPE_NAME: &'static str = "GatewayToHostAuthFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"invalidProperties" => d.list(&mut self.invalid_properties, s)?,
             b"missingProperties" => d.list(&mut self.missing_properties, s)?,
@@ -13075,11 +11191,7 @@ pub struct GatewayToHostConnectFault {
 }
 impl ComplexType for GatewayToHostConnectFault {
     const TYPE_NAME: &'static str = "GatewayToHostConnectFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"port" => d.opt(&mut self.port, s)?,
@@ -13110,11 +11222,7 @@ pub struct GatewayToHostTrustVerifyFault {
 }
 impl ComplexType for GatewayToHostTrustVerifyFault {
     const TYPE_NAME: &'static str = "GatewayToHostTrustVerifyFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"verificationToken" => d.req(&mut self.verification_token, s)?,
             b"propertiesToVerify" => d.list(&mut self.properties_to_verify, s)?,
@@ -13145,11 +11253,7 @@ pub struct GeneralEvent {
 }
 impl ComplexType for GeneralEvent {
     const TYPE_NAME: &'static str = "GeneralEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13174,11 +11278,7 @@ pub struct GeneralHostErrorEvent {
 }
 impl ComplexType for GeneralHostErrorEvent {
     const TYPE_NAME: &'static str = "GeneralHostErrorEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13198,11 +11298,7 @@ pub struct GeneralHostInfoEvent {
 }
 impl ComplexType for GeneralHostInfoEvent {
     const TYPE_NAME: &'static str = "GeneralHostInfoEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13222,11 +11318,7 @@ pub struct GeneralHostWarningEvent {
 }
 impl ComplexType for GeneralHostWarningEvent {
     const TYPE_NAME: &'static str = "GeneralHostWarningEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13248,11 +11340,7 @@ pub struct GeneralUserEvent {
 }
 impl ComplexType for GeneralUserEvent {
     const TYPE_NAME: &'static str = "GeneralUserEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13277,11 +11365,7 @@ pub struct GeneralVmErrorEvent {
 }
 impl ComplexType for GeneralVmErrorEvent {
     const TYPE_NAME: &'static str = "GeneralVmErrorEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13290,3 +11374,4 @@ impl ComplexType for GeneralVmErrorEvent {
 }
 crate::xml::complex_codec!(GeneralVmErrorEvent);
 crate::xml::inherits!(GeneralVmErrorEvent, GeneralEvent);
+

@@ -16,11 +16,7 @@ pub struct GeneralVmInfoEvent {
 }
 impl ComplexType for GeneralVmInfoEvent {
     const TYPE_NAME: &'static str = "GeneralVmInfoEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -40,11 +36,7 @@ pub struct GeneralVmWarningEvent {
 }
 impl ComplexType for GeneralVmWarningEvent {
     const TYPE_NAME: &'static str = "GeneralVmWarningEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -66,11 +58,7 @@ pub struct GenericDrsFault {
 }
 impl ComplexType for GenericDrsFault {
     const TYPE_NAME: &'static str = "GenericDrsFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostFaults" => d.list(&mut self.host_faults, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -97,11 +85,7 @@ pub struct GenericVmConfigFault {
 }
 impl ComplexType for GenericVmConfigFault {
     const TYPE_NAME: &'static str = "GenericVmConfigFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -128,11 +112,7 @@ pub struct GhostDvsProxySwitchDetectedEvent {
 }
 impl ComplexType for GhostDvsProxySwitchDetectedEvent {
     const TYPE_NAME: &'static str = "GhostDvsProxySwitchDetectedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchUuid" => d.list(&mut self.switch_uuid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -159,11 +139,7 @@ pub struct GhostDvsProxySwitchRemovedEvent {
 }
 impl ComplexType for GhostDvsProxySwitchRemovedEvent {
     const TYPE_NAME: &'static str = "GhostDvsProxySwitchRemovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchUuid" => d.list(&mut self.switch_uuid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -192,11 +168,7 @@ pub struct GlobalMessageChangedEvent {
 }
 impl ComplexType for GlobalMessageChangedEvent {
     const TYPE_NAME: &'static str = "GlobalMessageChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
             b"prevMessage" => d.opt(&mut self.prev_message, s)?,
@@ -207,9 +179,7 @@ impl ComplexType for GlobalMessageChangedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("message", &self.message);
-        if e.knows(Version::V6_5) {
-            e.opt("prevMessage", &self.prev_message);
-        }
+        if e.knows(Version::V6_5) { e.opt("prevMessage", &self.prev_message); }
     }
 }
 crate::xml::complex_codec!(GlobalMessageChangedEvent);
@@ -227,11 +197,7 @@ pub struct GroupAlarmAction {
 }
 impl ComplexType for GroupAlarmAction {
     const TYPE_NAME: &'static str = "GroupAlarmAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"action" => d.list(&mut self.action, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -256,11 +222,7 @@ pub struct GuestAliases {
 }
 impl ComplexType for GuestAliases {
     const TYPE_NAME: &'static str = "GuestAliases";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"base64Cert" => d.req(&mut self.base64_cert, s)?,
             b"aliases" => d.list(&mut self.aliases, s)?,
@@ -285,11 +247,7 @@ pub struct GuestAuthAliasInfo {
 }
 impl ComplexType for GuestAuthAliasInfo {
     const TYPE_NAME: &'static str = "GuestAuthAliasInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"subject" => d.req(&mut self.subject, s)?,
             b"comment" => d.req(&mut self.comment, s)?,
@@ -314,11 +272,7 @@ pub struct GuestAuthAnySubject {
 }
 impl ComplexType for GuestAuthAnySubject {
     const TYPE_NAME: &'static str = "GuestAuthAnySubject";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -340,11 +294,7 @@ pub struct GuestAuthNamedSubject {
 }
 impl ComplexType for GuestAuthNamedSubject {
     const TYPE_NAME: &'static str = "GuestAuthNamedSubject";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -363,14 +313,11 @@ crate::xml::inherits!(GuestAuthNamedSubject, GuestAuthSubject);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGuestAuthSubject`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct GuestAuthSubject {}
+pub struct GuestAuthSubject {
+}
 impl ComplexType for GuestAuthSubject {
     const TYPE_NAME: &'static str = "GuestAuthSubject";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -390,11 +337,7 @@ pub struct GuestAuthentication {
 }
 impl ComplexType for GuestAuthentication {
     const TYPE_NAME: &'static str = "GuestAuthentication";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"interactiveSession" => d.req(&mut self.interactive_session, s)?,
             _ => return Ok(false),
@@ -421,11 +364,7 @@ pub struct GuestAuthenticationChallenge {
 }
 impl ComplexType for GuestAuthenticationChallenge {
     const TYPE_NAME: &'static str = "GuestAuthenticationChallenge";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serverChallenge" => d.req(&mut self.server_challenge, s)?,
             b"sessionID" => d.req(&mut self.session_id, s)?,
@@ -452,11 +391,7 @@ pub struct GuestComponentsOutOfDate {
 }
 impl ComplexType for GuestComponentsOutOfDate {
     const TYPE_NAME: &'static str = "GuestComponentsOutOfDate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -482,11 +417,7 @@ pub struct GuestDiskInfo {
 }
 impl ComplexType for GuestDiskInfo {
     const TYPE_NAME: &'static str = "GuestDiskInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskPath" => d.opt(&mut self.disk_path, s)?,
             b"capacity" => d.opt(&mut self.capacity, s)?,
@@ -501,12 +432,8 @@ impl ComplexType for GuestDiskInfo {
         e.opt("diskPath", &self.disk_path);
         e.opt("capacity", &self.capacity);
         e.opt("freeSpace", &self.free_space);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("filesystemType", &self.filesystem_type);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.list("mappings", &self.mappings);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("filesystemType", &self.filesystem_type); }
+        if e.knows(Version::V7_0_0_0) { e.list("mappings", &self.mappings); }
     }
 }
 crate::xml::complex_codec!(GuestDiskInfo);
@@ -525,11 +452,7 @@ pub struct GuestFileAttributes {
 }
 impl ComplexType for GuestFileAttributes {
     const TYPE_NAME: &'static str = "GuestFileAttributes";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"modificationTime" => d.opt(&mut self.modification_time, s)?,
             b"accessTime" => d.opt(&mut self.access_time, s)?,
@@ -560,11 +483,7 @@ pub struct GuestFileInfo {
 }
 impl ComplexType for GuestFileInfo {
     const TYPE_NAME: &'static str = "GuestFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.req(&mut self.path, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -643,11 +562,7 @@ pub struct GuestInfo {
 }
 impl ComplexType for GuestInfo {
     const TYPE_NAME: &'static str = "GuestInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"toolsStatus" => d.opt(&mut self.tools_status, s)?,
             b"toolsVersionStatus" => d.opt(&mut self.tools_version_status, s)?,
@@ -671,9 +586,7 @@ impl ComplexType for GuestInfo {
             b"guestKernelCrashed" => d.opt(&mut self.guest_kernel_crashed, s)?,
             b"appState" => d.opt(&mut self.app_state, s)?,
             b"guestOperationsReady" => d.opt(&mut self.guest_operations_ready, s)?,
-            b"interactiveGuestOperationsReady" => {
-                d.opt(&mut self.interactive_guest_operations_ready, s)?
-            }
+            b"interactiveGuestOperationsReady" => d.opt(&mut self.interactive_guest_operations_ready, s)?,
             b"guestStateChangeSupported" => d.opt(&mut self.guest_state_change_supported, s)?,
             b"generationInfo" => d.list(&mut self.generation_info, s)?,
             b"hwVersion" => d.opt(&mut self.hw_version, s)?,
@@ -684,70 +597,32 @@ impl ComplexType for GuestInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("toolsStatus", &self.tools_status);
-        if e.knows(Version::V4_0) {
-            e.opt("toolsVersionStatus", &self.tools_version_status);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("toolsVersionStatus2", &self.tools_version_status2);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("toolsRunningStatus", &self.tools_running_status);
-        }
+        if e.knows(Version::V4_0) { e.opt("toolsVersionStatus", &self.tools_version_status); }
+        if e.knows(Version::V5_0) { e.opt("toolsVersionStatus2", &self.tools_version_status2); }
+        if e.knows(Version::V4_0) { e.opt("toolsRunningStatus", &self.tools_running_status); }
         e.opt("toolsVersion", &self.tools_version);
-        if e.knows(Version::V6_5) {
-            e.opt("toolsInstallType", &self.tools_install_type);
-        }
+        if e.knows(Version::V6_5) { e.opt("toolsInstallType", &self.tools_install_type); }
         e.opt("guestId", &self.guest_id);
         e.opt("guestFamily", &self.guest_family);
         e.opt("guestFullName", &self.guest_full_name);
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("guestRebootStatus", &self.guest_reboot_status);
-        }
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("guestDetailedData", &self.guest_detailed_data);
-        }
+        if e.knows(Version::V9_1_0_0) { e.opt("guestRebootStatus", &self.guest_reboot_status); }
+        if e.knows(Version::V8_0_2_0) { e.opt("guestDetailedData", &self.guest_detailed_data); }
         e.opt("hostName", &self.host_name);
         e.opt("ipAddress", &self.ip_address);
         e.list("net", &self.net);
-        if e.knows(Version::V4_1) {
-            e.list("ipStack", &self.ip_stack);
-        }
+        if e.knows(Version::V4_1) { e.list("ipStack", &self.ip_stack); }
         e.list("disk", &self.disk);
         e.opt("screen", &self.screen);
         e.req("guestState", &self.guest_state);
-        if e.knows(Version::V4_1) {
-            e.opt("appHeartbeatStatus", &self.app_heartbeat_status);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("guestKernelCrashed", &self.guest_kernel_crashed);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("appState", &self.app_state);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("guestOperationsReady", &self.guest_operations_ready);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "interactiveGuestOperationsReady",
-                &self.interactive_guest_operations_ready,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "guestStateChangeSupported",
-                &self.guest_state_change_supported,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.list("generationInfo", &self.generation_info);
-        }
-        if e.knows(Version::V6_9_1) {
-            e.opt("hwVersion", &self.hw_version);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("customizationInfo", &self.customization_info);
-        }
+        if e.knows(Version::V4_1) { e.opt("appHeartbeatStatus", &self.app_heartbeat_status); }
+        if e.knows(Version::V6_0) { e.opt("guestKernelCrashed", &self.guest_kernel_crashed); }
+        if e.knows(Version::V5_5) { e.opt("appState", &self.app_state); }
+        if e.knows(Version::V5_0) { e.opt("guestOperationsReady", &self.guest_operations_ready); }
+        if e.knows(Version::V5_0) { e.opt("interactiveGuestOperationsReady", &self.interactive_guest_operations_ready); }
+        if e.knows(Version::V6_0) { e.opt("guestStateChangeSupported", &self.guest_state_change_supported); }
+        if e.knows(Version::V5_1) { e.list("generationInfo", &self.generation_info); }
+        if e.knows(Version::V6_9_1) { e.opt("hwVersion", &self.hw_version); }
+        if e.knows(Version::V7_0_2_0) { e.opt("customizationInfo", &self.customization_info); }
     }
 }
 crate::xml::complex_codec!(GuestInfo);
@@ -766,11 +641,7 @@ pub struct GuestInfoCustomizationInfo {
 }
 impl ComplexType for GuestInfoCustomizationInfo {
     const TYPE_NAME: &'static str = "GuestInfoCustomizationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"customizationStatus" => d.req(&mut self.customization_status, s)?,
             b"startTime" => d.opt(&mut self.start_time, s)?,
@@ -799,11 +670,7 @@ pub struct GuestInfoNamespaceGenerationInfo {
 }
 impl ComplexType for GuestInfoNamespaceGenerationInfo {
     const TYPE_NAME: &'static str = "GuestInfoNamespaceGenerationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"generationNo" => d.req(&mut self.generation_no, s)?,
@@ -826,11 +693,7 @@ pub struct GuestInfoVirtualDiskMapping {
 }
 impl ComplexType for GuestInfoVirtualDiskMapping {
     const TYPE_NAME: &'static str = "GuestInfoVirtualDiskMapping";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return Ok(false),
@@ -853,11 +716,7 @@ pub struct GuestListFileInfo {
 }
 impl ComplexType for GuestListFileInfo {
     const TYPE_NAME: &'static str = "GuestListFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"files" => d.list(&mut self.files, s)?,
             b"remaining" => d.req(&mut self.remaining, s)?,
@@ -884,11 +743,7 @@ pub struct GuestMappedAliases {
 }
 impl ComplexType for GuestMappedAliases {
     const TYPE_NAME: &'static str = "GuestMappedAliases";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"base64Cert" => d.req(&mut self.base64_cert, s)?,
             b"username" => d.req(&mut self.username, s)?,
@@ -915,11 +770,7 @@ pub struct GuestMultipleMappings {
 }
 impl ComplexType for GuestMultipleMappings {
     const TYPE_NAME: &'static str = "GuestMultipleMappings";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -951,11 +802,7 @@ pub struct GuestNicInfo {
 }
 impl ComplexType for GuestNicInfo {
     const TYPE_NAME: &'static str = "GuestNicInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.opt(&mut self.network, s)?,
             b"ipAddress" => d.list(&mut self.ip_address, s)?,
@@ -975,15 +822,9 @@ impl ComplexType for GuestNicInfo {
         e.opt("macAddress", &self.mac_address);
         e.req("connected", &self.connected);
         e.req("deviceConfigId", &self.device_config_id);
-        if e.knows(Version::V4_1) {
-            e.opt("dnsConfig", &self.dns_config);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("ipConfig", &self.ip_config);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("netBIOSConfig", &self.net_bios_config);
-        }
+        if e.knows(Version::V4_1) { e.opt("dnsConfig", &self.dns_config); }
+        if e.knows(Version::V4_1) { e.opt("ipConfig", &self.ip_config); }
+        if e.knows(Version::V4_1) { e.opt("netBIOSConfig", &self.net_bios_config); }
     }
 }
 crate::xml::complex_codec!(GuestNicInfo);
@@ -1000,11 +841,7 @@ pub struct GuestOperationsFault {
 }
 impl ComplexType for GuestOperationsFault {
     const TYPE_NAME: &'static str = "GuestOperationsFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1024,11 +861,7 @@ pub struct GuestOperationsUnavailable {
 }
 impl ComplexType for GuestOperationsUnavailable {
     const TYPE_NAME: &'static str = "GuestOperationsUnavailable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1172,11 +1005,7 @@ pub struct GuestOsDescriptor {
 }
 impl ComplexType for GuestOsDescriptor {
     const TYPE_NAME: &'static str = "GuestOsDescriptor";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"family" => d.req(&mut self.family, s)?,
@@ -1188,9 +1017,7 @@ impl ComplexType for GuestOsDescriptor {
             b"supportedMaxMemMB" => d.req(&mut self.supported_max_mem_mb, s)?,
             b"recommendedMemMB" => d.req(&mut self.recommended_mem_mb, s)?,
             b"recommendedColorDepth" => d.req(&mut self.recommended_color_depth, s)?,
-            b"supportedDiskControllerList" => {
-                d.list(&mut self.supported_disk_controller_list, s)?
-            }
+            b"supportedDiskControllerList" => d.list(&mut self.supported_disk_controller_list, s)?,
             b"recommendedSCSIController" => d.opt(&mut self.recommended_scsi_controller, s)?,
             b"recommendedDiskController" => d.req(&mut self.recommended_disk_controller, s)?,
             b"supportedNumDisks" => d.req(&mut self.supported_num_disks, s)?,
@@ -1220,53 +1047,27 @@ impl ComplexType for GuestOsDescriptor {
             b"vRAMSizeInKB" => d.opt(&mut self.v_ram_size_in_kb, s)?,
             b"numSupportedFloppyDevices" => d.opt(&mut self.num_supported_floppy_devices, s)?,
             b"wakeOnLanEthernetCard" => d.list(&mut self.wake_on_lan_ethernet_card, s)?,
-            b"supportsPvscsiControllerForBoot" => {
-                d.opt(&mut self.supports_pvscsi_controller_for_boot, s)?
-            }
+            b"supportsPvscsiControllerForBoot" => d.opt(&mut self.supports_pvscsi_controller_for_boot, s)?,
             b"diskUuidEnabled" => d.opt(&mut self.disk_uuid_enabled, s)?,
             b"supportsHotPlugPCI" => d.opt(&mut self.supports_hot_plug_pci, s)?,
             b"supportsSecureBoot" => d.opt(&mut self.supports_secure_boot, s)?,
             b"defaultSecureBoot" => d.opt(&mut self.default_secure_boot, s)?,
             b"persistentMemorySupported" => d.opt(&mut self.persistent_memory_supported, s)?,
-            b"supportedMinPersistentMemoryMB" => {
-                d.opt(&mut self.supported_min_persistent_memory_mb, s)?
-            }
-            b"supportedMaxPersistentMemoryMB" => {
-                d.opt(&mut self.supported_max_persistent_memory_mb, s)?
-            }
-            b"recommendedPersistentMemoryMB" => {
-                d.opt(&mut self.recommended_persistent_memory_mb, s)?
-            }
-            b"persistentMemoryHotAddSupported" => {
-                d.opt(&mut self.persistent_memory_hot_add_supported, s)?
-            }
-            b"persistentMemoryHotRemoveSupported" => {
-                d.opt(&mut self.persistent_memory_hot_remove_supported, s)?
-            }
-            b"persistentMemoryColdGrowthSupported" => {
-                d.opt(&mut self.persistent_memory_cold_growth_supported, s)?
-            }
-            b"persistentMemoryColdGrowthGranularityMB" => {
-                d.opt(&mut self.persistent_memory_cold_growth_granularity_mb, s)?
-            }
-            b"persistentMemoryHotGrowthSupported" => {
-                d.opt(&mut self.persistent_memory_hot_growth_supported, s)?
-            }
-            b"persistentMemoryHotGrowthGranularityMB" => {
-                d.opt(&mut self.persistent_memory_hot_growth_granularity_mb, s)?
-            }
-            b"numRecommendedPhysicalSockets" => {
-                d.opt(&mut self.num_recommended_physical_sockets, s)?
-            }
-            b"numRecommendedCoresPerSocket" => {
-                d.opt(&mut self.num_recommended_cores_per_socket, s)?
-            }
+            b"supportedMinPersistentMemoryMB" => d.opt(&mut self.supported_min_persistent_memory_mb, s)?,
+            b"supportedMaxPersistentMemoryMB" => d.opt(&mut self.supported_max_persistent_memory_mb, s)?,
+            b"recommendedPersistentMemoryMB" => d.opt(&mut self.recommended_persistent_memory_mb, s)?,
+            b"persistentMemoryHotAddSupported" => d.opt(&mut self.persistent_memory_hot_add_supported, s)?,
+            b"persistentMemoryHotRemoveSupported" => d.opt(&mut self.persistent_memory_hot_remove_supported, s)?,
+            b"persistentMemoryColdGrowthSupported" => d.opt(&mut self.persistent_memory_cold_growth_supported, s)?,
+            b"persistentMemoryColdGrowthGranularityMB" => d.opt(&mut self.persistent_memory_cold_growth_granularity_mb, s)?,
+            b"persistentMemoryHotGrowthSupported" => d.opt(&mut self.persistent_memory_hot_growth_supported, s)?,
+            b"persistentMemoryHotGrowthGranularityMB" => d.opt(&mut self.persistent_memory_hot_growth_granularity_mb, s)?,
+            b"numRecommendedPhysicalSockets" => d.opt(&mut self.num_recommended_physical_sockets, s)?,
+            b"numRecommendedCoresPerSocket" => d.opt(&mut self.num_recommended_cores_per_socket, s)?,
             b"vvtdSupported" => d.opt(&mut self.vvtd_supported, s)?,
             b"vbsSupported" => d.opt(&mut self.vbs_supported, s)?,
             b"vsgxSupported" => d.opt(&mut self.vsgx_supported, s)?,
-            b"vsgxRemoteAttestationSupported" => {
-                d.opt(&mut self.vsgx_remote_attestation_supported, s)?
-            }
+            b"vsgxRemoteAttestationSupported" => d.opt(&mut self.vsgx_remote_attestation_supported, s)?,
             b"supportsTPM20" => d.opt(&mut self.supports_tpm20, s)?,
             b"recommendedTPM20" => d.opt(&mut self.recommended_tpm20, s)?,
             b"vwdtSupported" => d.opt(&mut self.vwdt_supported, s)?,
@@ -1279,224 +1080,66 @@ impl ComplexType for GuestOsDescriptor {
         e.req("family", &self.family);
         e.req("fullName", &self.full_name);
         e.req("supportedMaxCPUs", &self.supported_max_cp_us);
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "numSupportedPhysicalSockets",
-                &self.num_supported_physical_sockets,
-            );
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "numSupportedCoresPerSocket",
-                &self.num_supported_cores_per_socket,
-            );
-        }
+        if e.knows(Version::V5_0) { e.opt("numSupportedPhysicalSockets", &self.num_supported_physical_sockets); }
+        if e.knows(Version::V5_0) { e.opt("numSupportedCoresPerSocket", &self.num_supported_cores_per_socket); }
         e.req("supportedMinMemMB", &self.supported_min_mem_mb);
         e.req("supportedMaxMemMB", &self.supported_max_mem_mb);
         e.req("recommendedMemMB", &self.recommended_mem_mb);
         e.req("recommendedColorDepth", &self.recommended_color_depth);
-        e.list(
-            "supportedDiskControllerList",
-            &self.supported_disk_controller_list,
-        );
-        e.opt(
-            "recommendedSCSIController",
-            &self.recommended_scsi_controller,
-        );
-        e.req(
-            "recommendedDiskController",
-            &self.recommended_disk_controller,
-        );
+        e.list("supportedDiskControllerList", &self.supported_disk_controller_list);
+        e.opt("recommendedSCSIController", &self.recommended_scsi_controller);
+        e.req("recommendedDiskController", &self.recommended_disk_controller);
         e.req("supportedNumDisks", &self.supported_num_disks);
         e.req("recommendedDiskSizeMB", &self.recommended_disk_size_mb);
-        if e.knows(Version::V5_5) {
-            e.opt(
-                "recommendedCdromController",
-                &self.recommended_cdrom_controller,
-            );
-        }
+        if e.knows(Version::V5_5) { e.opt("recommendedCdromController", &self.recommended_cdrom_controller); }
         e.list("supportedEthernetCard", &self.supported_ethernet_card);
         e.opt("recommendedEthernetCard", &self.recommended_ethernet_card);
         e.opt("supportsSlaveDisk", &self.supports_slave_disk);
         e.list("cpuFeatureMask", &self.cpu_feature_mask);
-        if e.knows(Version::V5_0) {
-            e.opt("smcRequired", &self.smc_required);
-        }
+        if e.knows(Version::V5_0) { e.opt("smcRequired", &self.smc_required); }
         e.req("supportsWakeOnLan", &self.supports_wake_on_lan);
-        if e.knows(Version::V2_5u2server) {
-            e.opt("supportsVMI", &self.supports_vmi);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("supportsMemoryHotAdd", &self.supports_memory_hot_add);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("supportsCpuHotAdd", &self.supports_cpu_hot_add);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("supportsCpuHotRemove", &self.supports_cpu_hot_remove);
-        }
-        if e.knows(Version::V5_0) {
-            e.list("supportedFirmware", &self.supported_firmware);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("recommendedFirmware", &self.recommended_firmware);
-        }
-        if e.knows(Version::V5_0) {
-            e.list(
-                "supportedUSBControllerList",
-                &self.supported_usb_controller_list,
-            );
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("recommendedUSBController", &self.recommended_usb_controller);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("supports3D", &self.supports3_d);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("recommended3D", &self.recommended3_d);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("smcRecommended", &self.smc_recommended);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("ich7mRecommended", &self.ich7m_recommended);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("usbRecommended", &self.usb_recommended);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("supportLevel", &self.support_level);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("supportedForCreate", &self.supported_for_create);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("vRAMSizeInKB", &self.v_ram_size_in_kb);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "numSupportedFloppyDevices",
-                &self.num_supported_floppy_devices,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.list("wakeOnLanEthernetCard", &self.wake_on_lan_ethernet_card);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "supportsPvscsiControllerForBoot",
-                &self.supports_pvscsi_controller_for_boot,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("diskUuidEnabled", &self.disk_uuid_enabled);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("supportsHotPlugPCI", &self.supports_hot_plug_pci);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("supportsSecureBoot", &self.supports_secure_boot);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("defaultSecureBoot", &self.default_secure_boot);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "persistentMemorySupported",
-                &self.persistent_memory_supported,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "supportedMinPersistentMemoryMB",
-                &self.supported_min_persistent_memory_mb,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "supportedMaxPersistentMemoryMB",
-                &self.supported_max_persistent_memory_mb,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "recommendedPersistentMemoryMB",
-                &self.recommended_persistent_memory_mb,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "persistentMemoryHotAddSupported",
-                &self.persistent_memory_hot_add_supported,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "persistentMemoryHotRemoveSupported",
-                &self.persistent_memory_hot_remove_supported,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "persistentMemoryColdGrowthSupported",
-                &self.persistent_memory_cold_growth_supported,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "persistentMemoryColdGrowthGranularityMB",
-                &self.persistent_memory_cold_growth_granularity_mb,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "persistentMemoryHotGrowthSupported",
-                &self.persistent_memory_hot_growth_supported,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "persistentMemoryHotGrowthGranularityMB",
-                &self.persistent_memory_hot_growth_granularity_mb,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "numRecommendedPhysicalSockets",
-                &self.num_recommended_physical_sockets,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "numRecommendedCoresPerSocket",
-                &self.num_recommended_cores_per_socket,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("vvtdSupported", &self.vvtd_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("vbsSupported", &self.vbs_supported);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("vsgxSupported", &self.vsgx_supported);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt(
-                "vsgxRemoteAttestationSupported",
-                &self.vsgx_remote_attestation_supported,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("supportsTPM20", &self.supports_tpm20);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("recommendedTPM20", &self.recommended_tpm20);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("vwdtSupported", &self.vwdt_supported);
-        }
+        if e.knows(Version::V2_5u2server) { e.opt("supportsVMI", &self.supports_vmi); }
+        if e.knows(Version::V2_5u2server) { e.opt("supportsMemoryHotAdd", &self.supports_memory_hot_add); }
+        if e.knows(Version::V2_5u2server) { e.opt("supportsCpuHotAdd", &self.supports_cpu_hot_add); }
+        if e.knows(Version::V2_5u2server) { e.opt("supportsCpuHotRemove", &self.supports_cpu_hot_remove); }
+        if e.knows(Version::V5_0) { e.list("supportedFirmware", &self.supported_firmware); }
+        if e.knows(Version::V5_0) { e.opt("recommendedFirmware", &self.recommended_firmware); }
+        if e.knows(Version::V5_0) { e.list("supportedUSBControllerList", &self.supported_usb_controller_list); }
+        if e.knows(Version::V5_0) { e.opt("recommendedUSBController", &self.recommended_usb_controller); }
+        if e.knows(Version::V5_0) { e.opt("supports3D", &self.supports3_d); }
+        if e.knows(Version::V5_1) { e.opt("recommended3D", &self.recommended3_d); }
+        if e.knows(Version::V5_0) { e.opt("smcRecommended", &self.smc_recommended); }
+        if e.knows(Version::V5_0) { e.opt("ich7mRecommended", &self.ich7m_recommended); }
+        if e.knows(Version::V5_0) { e.opt("usbRecommended", &self.usb_recommended); }
+        if e.knows(Version::V5_0) { e.opt("supportLevel", &self.support_level); }
+        if e.knows(Version::V5_0) { e.opt("supportedForCreate", &self.supported_for_create); }
+        if e.knows(Version::V5_0) { e.opt("vRAMSizeInKB", &self.v_ram_size_in_kb); }
+        if e.knows(Version::V6_0) { e.opt("numSupportedFloppyDevices", &self.num_supported_floppy_devices); }
+        if e.knows(Version::V6_0) { e.list("wakeOnLanEthernetCard", &self.wake_on_lan_ethernet_card); }
+        if e.knows(Version::V6_0) { e.opt("supportsPvscsiControllerForBoot", &self.supports_pvscsi_controller_for_boot); }
+        if e.knows(Version::V6_0) { e.opt("diskUuidEnabled", &self.disk_uuid_enabled); }
+        if e.knows(Version::V6_0) { e.opt("supportsHotPlugPCI", &self.supports_hot_plug_pci); }
+        if e.knows(Version::V6_5) { e.opt("supportsSecureBoot", &self.supports_secure_boot); }
+        if e.knows(Version::V6_5) { e.opt("defaultSecureBoot", &self.default_secure_boot); }
+        if e.knows(Version::V6_7) { e.opt("persistentMemorySupported", &self.persistent_memory_supported); }
+        if e.knows(Version::V6_7) { e.opt("supportedMinPersistentMemoryMB", &self.supported_min_persistent_memory_mb); }
+        if e.knows(Version::V6_7) { e.opt("supportedMaxPersistentMemoryMB", &self.supported_max_persistent_memory_mb); }
+        if e.knows(Version::V6_7) { e.opt("recommendedPersistentMemoryMB", &self.recommended_persistent_memory_mb); }
+        if e.knows(Version::V6_7) { e.opt("persistentMemoryHotAddSupported", &self.persistent_memory_hot_add_supported); }
+        if e.knows(Version::V6_7) { e.opt("persistentMemoryHotRemoveSupported", &self.persistent_memory_hot_remove_supported); }
+        if e.knows(Version::V6_7) { e.opt("persistentMemoryColdGrowthSupported", &self.persistent_memory_cold_growth_supported); }
+        if e.knows(Version::V6_7) { e.opt("persistentMemoryColdGrowthGranularityMB", &self.persistent_memory_cold_growth_granularity_mb); }
+        if e.knows(Version::V6_7) { e.opt("persistentMemoryHotGrowthSupported", &self.persistent_memory_hot_growth_supported); }
+        if e.knows(Version::V6_7) { e.opt("persistentMemoryHotGrowthGranularityMB", &self.persistent_memory_hot_growth_granularity_mb); }
+        if e.knows(Version::V6_7) { e.opt("numRecommendedPhysicalSockets", &self.num_recommended_physical_sockets); }
+        if e.knows(Version::V6_7) { e.opt("numRecommendedCoresPerSocket", &self.num_recommended_cores_per_socket); }
+        if e.knows(Version::V6_7) { e.opt("vvtdSupported", &self.vvtd_supported); }
+        if e.knows(Version::V6_7) { e.opt("vbsSupported", &self.vbs_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("vsgxSupported", &self.vsgx_supported); }
+        if e.knows(Version::V8_0_0_1) { e.opt("vsgxRemoteAttestationSupported", &self.vsgx_remote_attestation_supported); }
+        if e.knows(Version::V6_7) { e.opt("supportsTPM20", &self.supports_tpm20); }
+        if e.knows(Version::V8_0_0_1) { e.opt("recommendedTPM20", &self.recommended_tpm20); }
+        if e.knows(Version::V7_0_0_0) { e.opt("vwdtSupported", &self.vwdt_supported); }
     }
 }
 crate::xml::complex_codec!(GuestOsDescriptor);
@@ -1511,11 +1154,7 @@ pub struct GuestPermissionDenied {
 }
 impl ComplexType for GuestPermissionDenied {
     const TYPE_NAME: &'static str = "GuestPermissionDenied";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1541,11 +1180,7 @@ pub struct GuestPosixFileAttributes {
 }
 impl ComplexType for GuestPosixFileAttributes {
     const TYPE_NAME: &'static str = "GuestPosixFileAttributes";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ownerId" => d.opt(&mut self.owner_id, s)?,
             b"groupId" => d.opt(&mut self.group_id, s)?,
@@ -1584,11 +1219,7 @@ pub struct GuestProcessInfo {
 }
 impl ComplexType for GuestProcessInfo {
     const TYPE_NAME: &'static str = "GuestProcessInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"pid" => d.req(&mut self.pid, s)?,
@@ -1625,11 +1256,7 @@ pub struct GuestProcessNotFound {
 }
 impl ComplexType for GuestProcessNotFound {
     const TYPE_NAME: &'static str = "GuestProcessNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pid" => d.req(&mut self.pid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1660,11 +1287,7 @@ pub struct GuestProgramSpec {
 }
 impl ComplexType for GuestProgramSpec {
     const TYPE_NAME: &'static str = "GuestProgramSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"programPath" => d.req(&mut self.program_path, s)?,
             b"arguments" => d.req(&mut self.arguments, s)?,
@@ -1693,11 +1316,7 @@ pub struct GuestRegKeyNameSpec {
 }
 impl ComplexType for GuestRegKeyNameSpec {
     const TYPE_NAME: &'static str = "GuestRegKeyNameSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"registryPath" => d.req(&mut self.registry_path, s)?,
             b"wowBitness" => d.req(&mut self.wow_bitness, s)?,
@@ -1722,11 +1341,7 @@ pub struct GuestRegKeyRecordSpec {
 }
 impl ComplexType for GuestRegKeyRecordSpec {
     const TYPE_NAME: &'static str = "GuestRegKeyRecordSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"fault" => d.opt(&mut self.fault, s)?,
@@ -1753,11 +1368,7 @@ pub struct GuestRegKeySpec {
 }
 impl ComplexType for GuestRegKeySpec {
     const TYPE_NAME: &'static str = "GuestRegKeySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyName" => d.req(&mut self.key_name, s)?,
             b"classType" => d.req(&mut self.class_type, s)?,
@@ -1786,11 +1397,7 @@ pub struct GuestRegValueBinarySpec {
 }
 impl ComplexType for GuestRegValueBinarySpec {
     const TYPE_NAME: &'static str = "GuestRegValueBinarySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1809,14 +1416,11 @@ crate::xml::inherits!(GuestRegValueBinarySpec, GuestRegValueDataSpec);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyGuestRegValueDataSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct GuestRegValueDataSpec {}
+pub struct GuestRegValueDataSpec {
+}
 impl ComplexType for GuestRegValueDataSpec {
     const TYPE_NAME: &'static str = "GuestRegValueDataSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -1838,11 +1442,7 @@ pub struct GuestRegValueDwordSpec {
 }
 impl ComplexType for GuestRegValueDwordSpec {
     const TYPE_NAME: &'static str = "GuestRegValueDwordSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1869,11 +1469,7 @@ pub struct GuestRegValueExpandStringSpec {
 }
 impl ComplexType for GuestRegValueExpandStringSpec {
     const TYPE_NAME: &'static str = "GuestRegValueExpandStringSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1900,11 +1496,7 @@ pub struct GuestRegValueMultiStringSpec {
 }
 impl ComplexType for GuestRegValueMultiStringSpec {
     const TYPE_NAME: &'static str = "GuestRegValueMultiStringSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.list(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1929,11 +1521,7 @@ pub struct GuestRegValueNameSpec {
 }
 impl ComplexType for GuestRegValueNameSpec {
     const TYPE_NAME: &'static str = "GuestRegValueNameSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyName" => d.req(&mut self.key_name, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -1960,11 +1548,7 @@ pub struct GuestRegValueQwordSpec {
 }
 impl ComplexType for GuestRegValueQwordSpec {
     const TYPE_NAME: &'static str = "GuestRegValueQwordSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1989,11 +1573,7 @@ pub struct GuestRegValueSpec {
 }
 impl ComplexType for GuestRegValueSpec {
     const TYPE_NAME: &'static str = "GuestRegValueSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"data" => d.req(&mut self.data, s)?,
@@ -2020,11 +1600,7 @@ pub struct GuestRegValueStringSpec {
 }
 impl ComplexType for GuestRegValueStringSpec {
     const TYPE_NAME: &'static str = "GuestRegValueStringSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2053,11 +1629,7 @@ pub struct GuestRegistryFault {
 }
 impl ComplexType for GuestRegistryFault {
     const TYPE_NAME: &'static str = "GuestRegistryFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"windowsSystemErrorCode" => d.req(&mut self.windows_system_error_code, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2082,11 +1654,7 @@ pub struct GuestRegistryKeyAlreadyExists {
 }
 impl ComplexType for GuestRegistryKeyAlreadyExists {
     const TYPE_NAME: &'static str = "GuestRegistryKeyAlreadyExists";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2110,11 +1678,7 @@ pub struct GuestRegistryKeyFault {
 }
 impl ComplexType for GuestRegistryKeyFault {
     const TYPE_NAME: &'static str = "GuestRegistryKeyFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyName" => d.req(&mut self.key_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2139,11 +1703,7 @@ pub struct GuestRegistryKeyHasSubkeys {
 }
 impl ComplexType for GuestRegistryKeyHasSubkeys {
     const TYPE_NAME: &'static str = "GuestRegistryKeyHasSubkeys";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2163,11 +1723,7 @@ pub struct GuestRegistryKeyInvalid {
 }
 impl ComplexType for GuestRegistryKeyInvalid {
     const TYPE_NAME: &'static str = "GuestRegistryKeyInvalid";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2187,11 +1743,7 @@ pub struct GuestRegistryKeyParentVolatile {
 }
 impl ComplexType for GuestRegistryKeyParentVolatile {
     const TYPE_NAME: &'static str = "GuestRegistryKeyParentVolatile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2217,11 +1769,7 @@ pub struct GuestRegistryValueFault {
 }
 impl ComplexType for GuestRegistryValueFault {
     const TYPE_NAME: &'static str = "GuestRegistryValueFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyName" => d.req(&mut self.key_name, s)?,
             b"valueName" => d.req(&mut self.value_name, s)?,
@@ -2248,11 +1796,7 @@ pub struct GuestRegistryValueNotFound {
 }
 impl ComplexType for GuestRegistryValueNotFound {
     const TYPE_NAME: &'static str = "GuestRegistryValueNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2272,11 +1816,7 @@ pub struct GuestScreenInfo {
 }
 impl ComplexType for GuestScreenInfo {
     const TYPE_NAME: &'static str = "GuestScreenInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"width" => d.req(&mut self.width, s)?,
             b"height" => d.req(&mut self.height, s)?,
@@ -2305,11 +1845,7 @@ pub struct GuestStackInfo {
 }
 impl ComplexType for GuestStackInfo {
     const TYPE_NAME: &'static str = "GuestStackInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dnsConfig" => d.opt(&mut self.dns_config, s)?,
             b"ipRouteConfig" => d.opt(&mut self.ip_route_config, s)?,
@@ -2344,11 +1880,7 @@ pub struct GuestWindowsFileAttributes {
 }
 impl ComplexType for GuestWindowsFileAttributes {
     const TYPE_NAME: &'static str = "GuestWindowsFileAttributes";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hidden" => d.opt(&mut self.hidden, s)?,
             b"readOnly" => d.opt(&mut self.read_only, s)?,
@@ -2379,11 +1911,7 @@ pub struct GuestWindowsProgramSpec {
 }
 impl ComplexType for GuestWindowsProgramSpec {
     const TYPE_NAME: &'static str = "GuestWindowsProgramSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startMinimized" => d.req(&mut self.start_minimized, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2408,11 +1936,7 @@ pub struct HAErrorsAtDest {
 }
 impl ComplexType for HAErrorsAtDest {
     const TYPE_NAME: &'static str = "HAErrorsAtDest";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2456,11 +1980,7 @@ pub struct HbrDiskMigrationAction {
 }
 impl ComplexType for HbrDiskMigrationAction {
     const TYPE_NAME: &'static str = "HbrDiskMigrationAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"collectionId" => d.req(&mut self.collection_id, s)?,
             b"collectionName" => d.req(&mut self.collection_name, s)?,
@@ -2511,11 +2031,7 @@ pub struct HbrManagerReplicationVmInfo {
 }
 impl ComplexType for HbrManagerReplicationVmInfo {
     const TYPE_NAME: &'static str = "HbrManagerReplicationVmInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
             b"progressInfo" => d.opt(&mut self.progress_info, s)?,
@@ -2552,18 +2068,12 @@ pub struct HbrManagerVmReplicationCapability {
 }
 impl ComplexType for HbrManagerVmReplicationCapability {
     const TYPE_NAME: &'static str = "HbrManagerVmReplicationCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"supportedQuiesceMode" => d.req(&mut self.supported_quiesce_mode, s)?,
             b"compressionSupported" => d.req(&mut self.compression_supported, s)?,
-            b"maxSupportedSourceDiskCapacity" => {
-                d.req(&mut self.max_supported_source_disk_capacity, s)?
-            }
+            b"maxSupportedSourceDiskCapacity" => d.req(&mut self.max_supported_source_disk_capacity, s)?,
             b"minRpo" => d.opt(&mut self.min_rpo, s)?,
             b"fault" => d.opt(&mut self.fault, s)?,
             _ => return Ok(false),
@@ -2574,10 +2084,7 @@ impl ComplexType for HbrManagerVmReplicationCapability {
         e.req("vm", &self.vm);
         e.req("supportedQuiesceMode", &self.supported_quiesce_mode);
         e.req("compressionSupported", &self.compression_supported);
-        e.req(
-            "maxSupportedSourceDiskCapacity",
-            &self.max_supported_source_disk_capacity,
-        );
+        e.req("maxSupportedSourceDiskCapacity", &self.max_supported_source_disk_capacity);
         e.opt("minRpo", &self.min_rpo);
         e.opt("fault", &self.fault);
     }
@@ -2588,14 +2095,11 @@ crate::xml::complex_codec!(HbrManagerVmReplicationCapability);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHbrReplicationTargetSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HbrReplicationTargetSpec {}
+pub struct HbrReplicationTargetSpec {
+}
 impl ComplexType for HbrReplicationTargetSpec {
     const TYPE_NAME: &'static str = "HbrReplicationTargetSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -2615,11 +2119,7 @@ pub struct HbrTargetSpec {
 }
 impl ComplexType for HbrTargetSpec {
     const TYPE_NAME: &'static str = "HbrTargetSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetIP" => d.req(&mut self.target_ip, s)?,
             b"certificate" => d.req(&mut self.certificate, s)?,
@@ -2646,11 +2146,7 @@ pub struct HbrTargetSpecReplacement {
 }
 impl ComplexType for HbrTargetSpecReplacement {
     const TYPE_NAME: &'static str = "HbrTargetSpecReplacement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spec" => d.list(&mut self.spec, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2685,11 +2181,7 @@ pub struct HealthStatusChangedEvent {
 }
 impl ComplexType for HealthStatusChangedEvent {
     const TYPE_NAME: &'static str = "HealthStatusChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"componentId" => d.req(&mut self.component_id, s)?,
             b"oldStatus" => d.req(&mut self.old_status, s)?,
@@ -2706,9 +2198,7 @@ impl ComplexType for HealthStatusChangedEvent {
         e.req("oldStatus", &self.old_status);
         e.req("newStatus", &self.new_status);
         e.req("componentName", &self.component_name);
-        if e.knows(Version::V6_0) {
-            e.opt("serviceId", &self.service_id);
-        }
+        if e.knows(Version::V6_0) { e.opt("serviceId", &self.service_id); }
     }
 }
 crate::xml::complex_codec!(HealthStatusChangedEvent);
@@ -2724,11 +2214,7 @@ pub struct HealthSystemRuntime {
 }
 impl ComplexType for HealthSystemRuntime {
     const TYPE_NAME: &'static str = "HealthSystemRuntime";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemHealthInfo" => d.opt(&mut self.system_health_info, s)?,
             b"hardwareStatusInfo" => d.opt(&mut self.hardware_status_info, s)?,
@@ -2759,11 +2245,7 @@ pub struct HealthUpdate {
 }
 impl ComplexType for HealthUpdate {
     const TYPE_NAME: &'static str = "HealthUpdate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"healthUpdateInfoId" => d.req(&mut self.health_update_info_id, s)?,
@@ -2796,11 +2278,7 @@ pub struct HealthUpdateInfo {
 }
 impl ComplexType for HealthUpdateInfo {
     const TYPE_NAME: &'static str = "HealthUpdateInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"componentType" => d.req(&mut self.component_type, s)?,
@@ -2827,11 +2305,7 @@ pub struct HeterogenousHostsBlockingEVC {
 }
 impl ComplexType for HeterogenousHostsBlockingEVC {
     const TYPE_NAME: &'static str = "HeterogenousHostsBlockingEVC";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2853,11 +2327,7 @@ pub struct HostAccessControlEntry {
 }
 impl ComplexType for HostAccessControlEntry {
     const TYPE_NAME: &'static str = "HostAccessControlEntry";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"principal" => d.req(&mut self.principal, s)?,
             b"group" => d.req(&mut self.group, s)?,
@@ -2886,11 +2356,7 @@ pub struct HostAccessRestrictedToManagementServer {
 }
 impl ComplexType for HostAccessRestrictedToManagementServer {
     const TYPE_NAME: &'static str = "HostAccessRestrictedToManagementServer";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"managementServer" => d.req(&mut self.management_server, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2928,11 +2394,7 @@ impl std::fmt::Debug for HostAccountSpec {
 }
 impl ComplexType for HostAccountSpec {
     const TYPE_NAME: &'static str = "HostAccountSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"password" => d.opt(&mut self.password, s)?,
@@ -2959,11 +2421,7 @@ pub struct HostActiveDirectory {
 }
 impl ComplexType for HostActiveDirectory {
     const TYPE_NAME: &'static str = "HostActiveDirectory";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.req(&mut self.change_operation, s)?,
             b"spec" => d.opt(&mut self.spec, s)?,
@@ -2996,18 +2454,12 @@ pub struct HostActiveDirectoryInfo {
 }
 impl ComplexType for HostActiveDirectoryInfo {
     const TYPE_NAME: &'static str = "HostActiveDirectoryInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"joinedDomain" => d.opt(&mut self.joined_domain, s)?,
             b"trustedDomain" => d.list(&mut self.trusted_domain, s)?,
             b"domainMembershipStatus" => d.opt(&mut self.domain_membership_status, s)?,
-            b"smartCardAuthenticationEnabled" => {
-                d.opt(&mut self.smart_card_authentication_enabled, s)?
-            }
+            b"smartCardAuthenticationEnabled" => d.opt(&mut self.smart_card_authentication_enabled, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3017,12 +2469,7 @@ impl ComplexType for HostActiveDirectoryInfo {
         e.opt("joinedDomain", &self.joined_domain);
         e.list("trustedDomain", &self.trusted_domain);
         e.opt("domainMembershipStatus", &self.domain_membership_status);
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "smartCardAuthenticationEnabled",
-                &self.smart_card_authentication_enabled,
-            );
-        }
+        if e.knows(Version::V6_0) { e.opt("smartCardAuthenticationEnabled", &self.smart_card_authentication_enabled); }
     }
 }
 crate::xml::complex_codec!(HostActiveDirectoryInfo);
@@ -3057,21 +2504,14 @@ impl std::fmt::Debug for HostActiveDirectorySpec {
         d.field("cam_server", &self.cam_server);
         d.field("thumbprint", &self.thumbprint);
         d.field("certificate", &self.certificate);
-        d.field(
-            "smart_card_authentication_enabled",
-            &self.smart_card_authentication_enabled,
-        );
+        d.field("smart_card_authentication_enabled", &self.smart_card_authentication_enabled);
         d.field("smart_card_trust_anchors", &self.smart_card_trust_anchors);
         d.finish()
     }
 }
 impl ComplexType for HostActiveDirectorySpec {
     const TYPE_NAME: &'static str = "HostActiveDirectorySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"domainName" => d.opt(&mut self.domain_name, s)?,
             b"userName" => d.opt(&mut self.user_name, s)?,
@@ -3079,9 +2519,7 @@ impl ComplexType for HostActiveDirectorySpec {
             b"camServer" => d.opt(&mut self.cam_server, s)?,
             b"thumbprint" => d.opt(&mut self.thumbprint, s)?,
             b"certificate" => d.opt(&mut self.certificate, s)?,
-            b"smartCardAuthenticationEnabled" => {
-                d.opt(&mut self.smart_card_authentication_enabled, s)?
-            }
+            b"smartCardAuthenticationEnabled" => d.opt(&mut self.smart_card_authentication_enabled, s)?,
             b"smartCardTrustAnchors" => d.list(&mut self.smart_card_trust_anchors, s)?,
             _ => return Ok(false),
         }
@@ -3091,24 +2529,11 @@ impl ComplexType for HostActiveDirectorySpec {
         e.opt("domainName", &self.domain_name);
         e.opt("userName", &self.user_name);
         e.opt("password", &self.password);
-        if e.knows(Version::V5_0) {
-            e.opt("camServer", &self.cam_server);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("thumbprint", &self.thumbprint);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("certificate", &self.certificate);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "smartCardAuthenticationEnabled",
-                &self.smart_card_authentication_enabled,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.list("smartCardTrustAnchors", &self.smart_card_trust_anchors);
-        }
+        if e.knows(Version::V5_0) { e.opt("camServer", &self.cam_server); }
+        if e.knows(Version::V5_0) { e.opt("thumbprint", &self.thumbprint); }
+        if e.knows(Version::V8_0_3_0) { e.opt("certificate", &self.certificate); }
+        if e.knows(Version::V6_0) { e.opt("smartCardAuthenticationEnabled", &self.smart_card_authentication_enabled); }
+        if e.knows(Version::V6_0) { e.list("smartCardTrustAnchors", &self.smart_card_trust_anchors); }
     }
 }
 crate::xml::complex_codec!(HostActiveDirectorySpec);
@@ -3125,11 +2550,7 @@ pub struct HostAddFailedEvent {
 }
 impl ComplexType for HostAddFailedEvent {
     const TYPE_NAME: &'static str = "HostAddFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3154,11 +2575,7 @@ pub struct HostAddedEvent {
 }
 impl ComplexType for HostAddedEvent {
     const TYPE_NAME: &'static str = "HostAddedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3178,11 +2595,7 @@ pub struct HostAdminDisableEvent {
 }
 impl ComplexType for HostAdminDisableEvent {
     const TYPE_NAME: &'static str = "HostAdminDisableEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3202,11 +2615,7 @@ pub struct HostAdminEnableEvent {
 }
 impl ComplexType for HostAdminEnableEvent {
     const TYPE_NAME: &'static str = "HostAdminEnableEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3248,11 +2657,7 @@ pub struct HostApplyProfile {
 }
 impl ComplexType for HostApplyProfile {
     const TYPE_NAME: &'static str = "HostApplyProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memory" => d.opt(&mut self.memory, s)?,
             b"storage" => d.opt(&mut self.storage, s)?,
@@ -3281,9 +2686,7 @@ impl ComplexType for HostApplyProfile {
         e.list("option", &self.option);
         e.list("userAccount", &self.user_account);
         e.list("usergroupAccount", &self.usergroup_account);
-        if e.knows(Version::V4_1) {
-            e.opt("authentication", &self.authentication);
-        }
+        if e.knows(Version::V4_1) { e.opt("authentication", &self.authentication); }
     }
 }
 crate::xml::complex_codec!(HostApplyProfile);
@@ -3303,11 +2706,7 @@ pub struct HostAssignableHardwareBinding {
 }
 impl ComplexType for HostAssignableHardwareBinding {
     const TYPE_NAME: &'static str = "HostAssignableHardwareBinding";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceId" => d.req(&mut self.instance_id, s)?,
             b"vm" => d.req(&mut self.vm, s)?,
@@ -3320,12 +2719,8 @@ impl ComplexType for HostAssignableHardwareBinding {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("instanceId", &self.instance_id);
         e.req("vm", &self.vm);
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("pciId", &self.pci_id);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("deviceKey", &self.device_key);
-        }
+        if e.knows(Version::V9_1_0_0) { e.opt("pciId", &self.pci_id); }
+        if e.knows(Version::V9_1_0_0) { e.opt("deviceKey", &self.device_key); }
     }
 }
 crate::xml::complex_codec!(HostAssignableHardwareBinding);
@@ -3338,11 +2733,7 @@ pub struct HostAssignableHardwareConfig {
 }
 impl ComplexType for HostAssignableHardwareConfig {
     const TYPE_NAME: &'static str = "HostAssignableHardwareConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"attributeOverride" => d.list(&mut self.attribute_override, s)?,
             _ => return Ok(false),
@@ -3367,11 +2758,7 @@ pub struct HostAssignableHardwareConfigAttributeOverride {
 }
 impl ComplexType for HostAssignableHardwareConfigAttributeOverride {
     const TYPE_NAME: &'static str = "HostAssignableHardwareConfigAttributeOverride";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceId" => d.req(&mut self.instance_id, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -3400,11 +2787,7 @@ pub struct HostAuthenticationInfo {
 }
 impl ComplexType for HostAuthenticationInfo {
     const TYPE_NAME: &'static str = "HostAuthenticationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"principal" => d.req(&mut self.principal, s)?,
             b"ownerTag" => d.req(&mut self.owner_tag, s)?,
@@ -3429,11 +2812,7 @@ pub struct HostAuthenticationManagerInfo {
 }
 impl ComplexType for HostAuthenticationManagerInfo {
     const TYPE_NAME: &'static str = "HostAuthenticationManagerInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"authConfig" => d.list(&mut self.auth_config, s)?,
             _ => return Ok(false),
@@ -3456,11 +2835,7 @@ pub struct HostAuthenticationStoreInfo {
 }
 impl ComplexType for HostAuthenticationStoreInfo {
     const TYPE_NAME: &'static str = "HostAuthenticationStoreInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
             _ => return Ok(false),
@@ -3483,11 +2858,7 @@ pub struct HostAutoStartManagerConfig {
 }
 impl ComplexType for HostAutoStartManagerConfig {
     const TYPE_NAME: &'static str = "HostAutoStartManagerConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaults" => d.opt(&mut self.defaults, s)?,
             b"powerInfo" => d.list(&mut self.power_info, s)?,
@@ -3524,11 +2895,7 @@ pub struct HostBIOSInfo {
 }
 impl ComplexType for HostBIOSInfo {
     const TYPE_NAME: &'static str = "HostBIOSInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"biosVersion" => d.opt(&mut self.bios_version, s)?,
             b"releaseDate" => d.opt(&mut self.release_date, s)?,
@@ -3545,24 +2912,12 @@ impl ComplexType for HostBIOSInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("biosVersion", &self.bios_version);
         e.opt("releaseDate", &self.release_date);
-        if e.knows(Version::V6_5) {
-            e.opt("vendor", &self.vendor);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("majorRelease", &self.major_release);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("minorRelease", &self.minor_release);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("firmwareMajorRelease", &self.firmware_major_release);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("firmwareMinorRelease", &self.firmware_minor_release);
-        }
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("firmwareType", &self.firmware_type);
-        }
+        if e.knows(Version::V6_5) { e.opt("vendor", &self.vendor); }
+        if e.knows(Version::V6_5) { e.opt("majorRelease", &self.major_release); }
+        if e.knows(Version::V6_5) { e.opt("minorRelease", &self.minor_release); }
+        if e.knows(Version::V6_5) { e.opt("firmwareMajorRelease", &self.firmware_major_release); }
+        if e.knows(Version::V6_5) { e.opt("firmwareMinorRelease", &self.firmware_minor_release); }
+        if e.knows(Version::V8_0_2_0) { e.opt("firmwareType", &self.firmware_type); }
     }
 }
 crate::xml::complex_codec!(HostBIOSInfo);
@@ -3577,11 +2932,7 @@ pub struct HostBlockAdapterTargetTransport {
 }
 impl ComplexType for HostBlockAdapterTargetTransport {
     const TYPE_NAME: &'static str = "HostBlockAdapterTargetTransport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3601,11 +2952,7 @@ pub struct HostBlockHba {
 }
 impl ComplexType for HostBlockHba {
     const TYPE_NAME: &'static str = "HostBlockHba";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3625,11 +2972,7 @@ pub struct HostBootDevice {
 }
 impl ComplexType for HostBootDevice {
     const TYPE_NAME: &'static str = "HostBootDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -3654,11 +2997,7 @@ pub struct HostBootDeviceInfo {
 }
 impl ComplexType for HostBootDeviceInfo {
     const TYPE_NAME: &'static str = "HostBootDeviceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bootDevices" => d.list(&mut self.boot_devices, s)?,
             b"currentBootDeviceKey" => d.opt(&mut self.current_boot_device_key, s)?,
@@ -3683,11 +3022,7 @@ pub struct HostCacheConfigurationInfo {
 }
 impl ComplexType for HostCacheConfigurationInfo {
     const TYPE_NAME: &'static str = "HostCacheConfigurationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"swapSize" => d.req(&mut self.swap_size, s)?,
@@ -3712,11 +3047,7 @@ pub struct HostCacheConfigurationSpec {
 }
 impl ComplexType for HostCacheConfigurationSpec {
     const TYPE_NAME: &'static str = "HostCacheConfigurationSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"swapSize" => d.req(&mut self.swap_size, s)?,
@@ -4069,18 +3400,10 @@ pub struct HostCapability {
 }
 impl ComplexType for HostCapability {
     const TYPE_NAME: &'static str = "HostCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"recursiveResourcePoolsSupported" => {
-                d.req(&mut self.recursive_resource_pools_supported, s)?
-            }
-            b"cpuMemoryResourceConfigurationSupported" => {
-                d.req(&mut self.cpu_memory_resource_configuration_supported, s)?
-            }
+            b"recursiveResourcePoolsSupported" => d.req(&mut self.recursive_resource_pools_supported, s)?,
+            b"cpuMemoryResourceConfigurationSupported" => d.req(&mut self.cpu_memory_resource_configuration_supported, s)?,
             b"rebootSupported" => d.req(&mut self.reboot_supported, s)?,
             b"shutdownSupported" => d.req(&mut self.shutdown_supported, s)?,
             b"vmotionSupported" => d.req(&mut self.vmotion_supported, s)?,
@@ -4099,33 +3422,19 @@ impl ComplexType for HostCapability {
             b"highGuestMemSupported" => d.req(&mut self.high_guest_mem_supported, s)?,
             b"maintenanceModeSupported" => d.req(&mut self.maintenance_mode_supported, s)?,
             b"suspendedRelocateSupported" => d.req(&mut self.suspended_relocate_supported, s)?,
-            b"restrictedSnapshotRelocateSupported" => {
-                d.req(&mut self.restricted_snapshot_relocate_supported, s)?
-            }
+            b"restrictedSnapshotRelocateSupported" => d.req(&mut self.restricted_snapshot_relocate_supported, s)?,
             b"perVmSwapFiles" => d.req(&mut self.per_vm_swap_files, s)?,
             b"localSwapDatastoreSupported" => d.req(&mut self.local_swap_datastore_supported, s)?,
-            b"unsharedSwapVMotionSupported" => {
-                d.req(&mut self.unshared_swap_v_motion_supported, s)?
-            }
-            b"backgroundSnapshotsSupported" => {
-                d.req(&mut self.background_snapshots_supported, s)?
-            }
-            b"preAssignedPCIUnitNumbersSupported" => {
-                d.req(&mut self.pre_assigned_pci_unit_numbers_supported, s)?
-            }
+            b"unsharedSwapVMotionSupported" => d.req(&mut self.unshared_swap_v_motion_supported, s)?,
+            b"backgroundSnapshotsSupported" => d.req(&mut self.background_snapshots_supported, s)?,
+            b"preAssignedPCIUnitNumbersSupported" => d.req(&mut self.pre_assigned_pci_unit_numbers_supported, s)?,
             b"screenshotSupported" => d.req(&mut self.screenshot_supported, s)?,
             b"scaledScreenshotSupported" => d.req(&mut self.scaled_screenshot_supported, s)?,
             b"storageVMotionSupported" => d.opt(&mut self.storage_v_motion_supported, s)?,
-            b"vmotionWithStorageVMotionSupported" => {
-                d.opt(&mut self.vmotion_with_storage_v_motion_supported, s)?
-            }
-            b"vmotionAcrossNetworkSupported" => {
-                d.opt(&mut self.vmotion_across_network_supported, s)?
-            }
+            b"vmotionWithStorageVMotionSupported" => d.opt(&mut self.vmotion_with_storage_v_motion_supported, s)?,
+            b"vmotionAcrossNetworkSupported" => d.opt(&mut self.vmotion_across_network_supported, s)?,
             b"maxNumDisksSVMotion" => d.opt(&mut self.max_num_disks_sv_motion, s)?,
-            b"maxVirtualDiskDescVersionSupported" => {
-                d.opt(&mut self.max_virtual_disk_desc_version_supported, s)?
-            }
+            b"maxVirtualDiskDescVersionSupported" => d.opt(&mut self.max_virtual_disk_desc_version_supported, s)?,
             b"hbrNicSelectionSupported" => d.opt(&mut self.hbr_nic_selection_supported, s)?,
             b"vrNfcNicSelectionSupported" => d.opt(&mut self.vr_nfc_nic_selection_supported, s)?,
             b"recordReplaySupported" => d.opt(&mut self.record_replay_supported, s)?,
@@ -4136,14 +3445,10 @@ impl ComplexType for HostCapability {
             b"ftCompatibilityIssues" => d.list(&mut self.ft_compatibility_issues, s)?,
             b"smpFtCompatibilityIssues" => d.list(&mut self.smp_ft_compatibility_issues, s)?,
             b"maxVcpusPerFtVm" => d.opt(&mut self.max_vcpus_per_ft_vm, s)?,
-            b"loginBySSLThumbprintSupported" => {
-                d.opt(&mut self.login_by_ssl_thumbprint_supported, s)?
-            }
+            b"loginBySSLThumbprintSupported" => d.opt(&mut self.login_by_ssl_thumbprint_supported, s)?,
             b"cloneFromSnapshotSupported" => d.opt(&mut self.clone_from_snapshot_supported, s)?,
             b"deltaDiskBackingsSupported" => d.opt(&mut self.delta_disk_backings_supported, s)?,
-            b"perVMNetworkTrafficShapingSupported" => {
-                d.opt(&mut self.per_vm_network_traffic_shaping_supported, s)?
-            }
+            b"perVMNetworkTrafficShapingSupported" => d.opt(&mut self.per_vm_network_traffic_shaping_supported, s)?,
             b"tpmSupported" => d.opt(&mut self.tpm_supported, s)?,
             b"tpmVersion" => d.opt(&mut self.tpm_version, s)?,
             b"txtEnabled" => d.opt(&mut self.txt_enabled, s)?,
@@ -4152,12 +3457,8 @@ impl ComplexType for HostCapability {
             b"virtualExecUsageSupported" => d.opt(&mut self.virtual_exec_usage_supported, s)?,
             b"storageIORMSupported" => d.opt(&mut self.storage_iorm_supported, s)?,
             b"vmDirectPathGen2Supported" => d.opt(&mut self.vm_direct_path_gen2_supported, s)?,
-            b"vmDirectPathGen2UnsupportedReason" => {
-                d.list(&mut self.vm_direct_path_gen2_unsupported_reason, s)?
-            }
-            b"vmDirectPathGen2UnsupportedReasonExtended" => {
-                d.opt(&mut self.vm_direct_path_gen2_unsupported_reason_extended, s)?
-            }
+            b"vmDirectPathGen2UnsupportedReason" => d.list(&mut self.vm_direct_path_gen2_unsupported_reason, s)?,
+            b"vmDirectPathGen2UnsupportedReasonExtended" => d.opt(&mut self.vm_direct_path_gen2_unsupported_reason_extended, s)?,
             b"supportedVmfsMajorVersion" => d.list(&mut self.supported_vmfs_major_version, s)?,
             b"vStorageCapable" => d.opt(&mut self.v_storage_capable, s)?,
             b"snapshotRelayoutSupported" => d.opt(&mut self.snapshot_relayout_supported, s)?,
@@ -4166,47 +3467,29 @@ impl ComplexType for HostCapability {
             b"maxHostRunningVms" => d.opt(&mut self.max_host_running_vms, s)?,
             b"maxHostSupportedVcpus" => d.opt(&mut self.max_host_supported_vcpus, s)?,
             b"vmfsDatastoreMountCapable" => d.opt(&mut self.vmfs_datastore_mount_capable, s)?,
-            b"eightPlusHostVmfsSharedAccessSupported" => {
-                d.opt(&mut self.eight_plus_host_vmfs_shared_access_supported, s)?
-            }
+            b"eightPlusHostVmfsSharedAccessSupported" => d.opt(&mut self.eight_plus_host_vmfs_shared_access_supported, s)?,
             b"nestedHVSupported" => d.opt(&mut self.nested_hv_supported, s)?,
             b"vPMCSupported" => d.opt(&mut self.v_pmc_supported, s)?,
-            b"interVMCommunicationThroughVMCISupported" => {
-                d.opt(&mut self.inter_vm_communication_through_vmci_supported, s)?
-            }
-            b"scheduledHardwareUpgradeSupported" => {
-                d.opt(&mut self.scheduled_hardware_upgrade_supported, s)?
-            }
-            b"featureCapabilitiesSupported" => {
-                d.opt(&mut self.feature_capabilities_supported, s)?
-            }
+            b"interVMCommunicationThroughVMCISupported" => d.opt(&mut self.inter_vm_communication_through_vmci_supported, s)?,
+            b"scheduledHardwareUpgradeSupported" => d.opt(&mut self.scheduled_hardware_upgrade_supported, s)?,
+            b"featureCapabilitiesSupported" => d.opt(&mut self.feature_capabilities_supported, s)?,
             b"latencySensitivitySupported" => d.opt(&mut self.latency_sensitivity_supported, s)?,
             b"storagePolicySupported" => d.opt(&mut self.storage_policy_supported, s)?,
             b"accel3dSupported" => d.opt(&mut self.accel3d_supported, s)?,
             b"reliableMemoryAware" => d.opt(&mut self.reliable_memory_aware, s)?,
-            b"multipleNetworkStackInstanceSupported" => {
-                d.opt(&mut self.multiple_network_stack_instance_supported, s)?
-            }
+            b"multipleNetworkStackInstanceSupported" => d.opt(&mut self.multiple_network_stack_instance_supported, s)?,
             b"messageBusProxySupported" => d.opt(&mut self.message_bus_proxy_supported, s)?,
             b"vsanSupported" => d.opt(&mut self.vsan_supported, s)?,
             b"vFlashSupported" => d.opt(&mut self.v_flash_supported, s)?,
             b"hostAccessManagerSupported" => d.opt(&mut self.host_access_manager_supported, s)?,
-            b"provisioningNicSelectionSupported" => {
-                d.opt(&mut self.provisioning_nic_selection_supported, s)?
-            }
+            b"provisioningNicSelectionSupported" => d.opt(&mut self.provisioning_nic_selection_supported, s)?,
             b"nfs41Supported" => d.opt(&mut self.nfs41_supported, s)?,
             b"nfs41Krb5iSupported" => d.opt(&mut self.nfs41_krb5i_supported, s)?,
-            b"turnDiskLocatorLedSupported" => {
-                d.opt(&mut self.turn_disk_locator_led_supported, s)?
-            }
-            b"virtualVolumeDatastoreSupported" => {
-                d.opt(&mut self.virtual_volume_datastore_supported, s)?
-            }
+            b"turnDiskLocatorLedSupported" => d.opt(&mut self.turn_disk_locator_led_supported, s)?,
+            b"virtualVolumeDatastoreSupported" => d.opt(&mut self.virtual_volume_datastore_supported, s)?,
             b"markAsSsdSupported" => d.opt(&mut self.mark_as_ssd_supported, s)?,
             b"markAsLocalSupported" => d.opt(&mut self.mark_as_local_supported, s)?,
-            b"smartCardAuthenticationSupported" => {
-                d.opt(&mut self.smart_card_authentication_supported, s)?
-            }
+            b"smartCardAuthenticationSupported" => d.opt(&mut self.smart_card_authentication_supported, s)?,
             b"pMemSupported" => d.opt(&mut self.p_mem_supported, s)?,
             b"pMemSnapshotSupported" => d.opt(&mut self.p_mem_snapshot_supported, s)?,
             b"cryptoSupported" => d.opt(&mut self.crypto_supported, s)?,
@@ -4215,21 +3498,11 @@ impl ComplexType for HostCapability {
             b"upitSupported" => d.opt(&mut self.upit_supported, s)?,
             b"cpuHwMmuSupported" => d.opt(&mut self.cpu_hw_mmu_supported, s)?,
             b"encryptedVMotionSupported" => d.opt(&mut self.encrypted_v_motion_supported, s)?,
-            b"encryptionChangeOnAddRemoveSupported" => {
-                d.opt(&mut self.encryption_change_on_add_remove_supported, s)?
-            }
-            b"encryptionHotOperationSupported" => {
-                d.opt(&mut self.encryption_hot_operation_supported, s)?
-            }
-            b"encryptionWithSnapshotsSupported" => {
-                d.opt(&mut self.encryption_with_snapshots_supported, s)?
-            }
-            b"encryptionFaultToleranceSupported" => {
-                d.opt(&mut self.encryption_fault_tolerance_supported, s)?
-            }
-            b"encryptionMemorySaveSupported" => {
-                d.opt(&mut self.encryption_memory_save_supported, s)?
-            }
+            b"encryptionChangeOnAddRemoveSupported" => d.opt(&mut self.encryption_change_on_add_remove_supported, s)?,
+            b"encryptionHotOperationSupported" => d.opt(&mut self.encryption_hot_operation_supported, s)?,
+            b"encryptionWithSnapshotsSupported" => d.opt(&mut self.encryption_with_snapshots_supported, s)?,
+            b"encryptionFaultToleranceSupported" => d.opt(&mut self.encryption_fault_tolerance_supported, s)?,
+            b"encryptionMemorySaveSupported" => d.opt(&mut self.encryption_memory_save_supported, s)?,
             b"encryptionRDMSupported" => d.opt(&mut self.encryption_rdm_supported, s)?,
             b"encryptionVFlashSupported" => d.opt(&mut self.encryption_v_flash_supported, s)?,
             b"encryptionCBRCSupported" => d.opt(&mut self.encryption_cbrc_supported, s)?,
@@ -4247,46 +3520,26 @@ impl ComplexType for HostCapability {
             b"assignableHardwareSupported" => d.opt(&mut self.assignable_hardware_supported, s)?,
             b"suspendToMemorySupported" => d.opt(&mut self.suspend_to_memory_supported, s)?,
             b"useFeatureReqsForOldHWv" => d.opt(&mut self.use_feature_reqs_for_old_h_wv, s)?,
-            b"markPerenniallyReservedSupported" => {
-                d.opt(&mut self.mark_perennially_reserved_supported, s)?
-            }
+            b"markPerenniallyReservedSupported" => d.opt(&mut self.mark_perennially_reserved_supported, s)?,
             b"hppPspSupported" => d.opt(&mut self.hpp_psp_supported, s)?,
-            b"deviceRebindWithoutRebootSupported" => {
-                d.opt(&mut self.device_rebind_without_reboot_supported, s)?
-            }
-            b"storagePolicyChangeSupported" => {
-                d.opt(&mut self.storage_policy_change_supported, s)?
-            }
-            b"precisionTimeProtocolSupported" => {
-                d.opt(&mut self.precision_time_protocol_supported, s)?
-            }
-            b"remoteDeviceVMotionSupported" => {
-                d.opt(&mut self.remote_device_v_motion_supported, s)?
-            }
+            b"deviceRebindWithoutRebootSupported" => d.opt(&mut self.device_rebind_without_reboot_supported, s)?,
+            b"storagePolicyChangeSupported" => d.opt(&mut self.storage_policy_change_supported, s)?,
+            b"precisionTimeProtocolSupported" => d.opt(&mut self.precision_time_protocol_supported, s)?,
+            b"remoteDeviceVMotionSupported" => d.opt(&mut self.remote_device_v_motion_supported, s)?,
             b"maxSupportedVmMemory" => d.opt(&mut self.max_supported_vm_memory, s)?,
             b"ahDeviceHintsSupported" => d.opt(&mut self.ah_device_hints_supported, s)?,
             b"nvmeOverTcpSupported" => d.opt(&mut self.nvme_over_tcp_supported, s)?,
-            b"nvmeStorageFabricServicesSupported" => {
-                d.opt(&mut self.nvme_storage_fabric_services_supported, s)?
-            }
+            b"nvmeStorageFabricServicesSupported" => d.opt(&mut self.nvme_storage_fabric_services_supported, s)?,
             b"assignHwPciConfigSupported" => d.opt(&mut self.assign_hw_pci_config_supported, s)?,
             b"timeConfigSupported" => d.opt(&mut self.time_config_supported, s)?,
-            b"nvmeBatchOperationsSupported" => {
-                d.opt(&mut self.nvme_batch_operations_supported, s)?
-            }
+            b"nvmeBatchOperationsSupported" => d.opt(&mut self.nvme_batch_operations_supported, s)?,
             b"pMemFailoverSupported" => d.opt(&mut self.p_mem_failover_supported, s)?,
-            b"hostConfigEncryptionSupported" => {
-                d.opt(&mut self.host_config_encryption_supported, s)?
-            }
-            b"maxSupportedSimultaneousThreads" => {
-                d.opt(&mut self.max_supported_simultaneous_threads, s)?
-            }
+            b"hostConfigEncryptionSupported" => d.opt(&mut self.host_config_encryption_supported, s)?,
+            b"maxSupportedSimultaneousThreads" => d.opt(&mut self.max_supported_simultaneous_threads, s)?,
             b"ptpConfigSupported" => d.opt(&mut self.ptp_config_supported, s)?,
             b"maxSupportedPtpPorts" => d.opt(&mut self.max_supported_ptp_ports, s)?,
             b"sgxRegistrationSupported" => d.opt(&mut self.sgx_registration_supported, s)?,
-            b"pMemIndependentSnapshotSupported" => {
-                d.opt(&mut self.p_mem_independent_snapshot_supported, s)?
-            }
+            b"pMemIndependentSnapshotSupported" => d.opt(&mut self.p_mem_independent_snapshot_supported, s)?,
             b"iommuSLDirtyCapable" => d.opt(&mut self.iommu_sl_dirty_capable, s)?,
             b"vmknicBindingSupported" => d.opt(&mut self.vmknic_binding_supported, s)?,
             b"ultralowFixedUnmapSupported" => d.opt(&mut self.ultralow_fixed_unmap_supported, s)?,
@@ -4299,9 +3552,7 @@ impl ComplexType for HostCapability {
             b"vmknicBindingOnNFSv41" => d.opt(&mut self.vmknic_binding_on_nf_sv41, s)?,
             b"vpStatusCheckSupported" => d.opt(&mut self.vp_status_check_supported, s)?,
             b"e2e4knSupported" => d.opt(&mut self.e2e4kn_supported, s)?,
-            b"vsanDedicatedVmkNicSupported" => {
-                d.opt(&mut self.vsan_dedicated_vmk_nic_supported, s)?
-            }
+            b"vsanDedicatedVmkNicSupported" => d.opt(&mut self.vsan_dedicated_vmk_nic_supported, s)?,
             b"nConnectSupported" => d.opt(&mut self.n_connect_supported, s)?,
             b"userKeySupported" => d.opt(&mut self.user_key_supported, s)?,
             b"ndcmSupported" => d.opt(&mut self.ndcm_supported, s)?,
@@ -4312,9 +3563,7 @@ impl ComplexType for HostCapability {
             b"npivSupported" => d.opt(&mut self.npiv_supported, s)?,
             b"entitlementSupported" => d.opt(&mut self.entitlement_supported, s)?,
             b"monitorUnrestricted" => d.opt(&mut self.monitor_unrestricted, s)?,
-            b"vnetworkingNicSelectionSupported" => {
-                d.opt(&mut self.vnetworking_nic_selection_supported, s)?
-            }
+            b"vnetworkingNicSelectionSupported" => d.opt(&mut self.vnetworking_nic_selection_supported, s)?,
             b"directPathInfoSupported" => d.opt(&mut self.direct_path_info_supported, s)?,
             b"fcdLinkedCloneSupported" => d.opt(&mut self.fcd_linked_clone_supported, s)?,
             b"ehvQuickBootSupported" => d.opt(&mut self.ehv_quick_boot_supported, s)?,
@@ -4324,31 +3573,18 @@ impl ComplexType for HostCapability {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.req(
-            "recursiveResourcePoolsSupported",
-            &self.recursive_resource_pools_supported,
-        );
-        e.req(
-            "cpuMemoryResourceConfigurationSupported",
-            &self.cpu_memory_resource_configuration_supported,
-        );
+        e.req("recursiveResourcePoolsSupported", &self.recursive_resource_pools_supported);
+        e.req("cpuMemoryResourceConfigurationSupported", &self.cpu_memory_resource_configuration_supported);
         e.req("rebootSupported", &self.reboot_supported);
         e.req("shutdownSupported", &self.shutdown_supported);
         e.req("vmotionSupported", &self.vmotion_supported);
         e.req("standbySupported", &self.standby_supported);
-        if e.knows(Version::V4_0) {
-            e.opt("ipmiSupported", &self.ipmi_supported);
-        }
+        if e.knows(Version::V4_0) { e.opt("ipmiSupported", &self.ipmi_supported); }
         e.opt("maxSupportedVMs", &self.max_supported_v_ms);
         e.opt("maxRunningVMs", &self.max_running_v_ms);
         e.opt("maxSupportedVcpus", &self.max_supported_vcpus);
-        if e.knows(Version::V5_1) {
-            e.opt("maxRegisteredVMs", &self.max_registered_v_ms);
-        }
-        e.req(
-            "datastorePrincipalSupported",
-            &self.datastore_principal_supported,
-        );
+        if e.knows(Version::V5_1) { e.opt("maxRegisteredVMs", &self.max_registered_v_ms); }
+        e.req("datastorePrincipalSupported", &self.datastore_principal_supported);
         e.req("sanSupported", &self.san_supported);
         e.req("nfsSupported", &self.nfs_supported);
         e.req("iscsiSupported", &self.iscsi_supported);
@@ -4356,624 +3592,153 @@ impl ComplexType for HostCapability {
         e.req("nicTeamingSupported", &self.nic_teaming_supported);
         e.req("highGuestMemSupported", &self.high_guest_mem_supported);
         e.req("maintenanceModeSupported", &self.maintenance_mode_supported);
-        e.req(
-            "suspendedRelocateSupported",
-            &self.suspended_relocate_supported,
-        );
-        e.req(
-            "restrictedSnapshotRelocateSupported",
-            &self.restricted_snapshot_relocate_supported,
-        );
+        e.req("suspendedRelocateSupported", &self.suspended_relocate_supported);
+        e.req("restrictedSnapshotRelocateSupported", &self.restricted_snapshot_relocate_supported);
         e.req("perVmSwapFiles", &self.per_vm_swap_files);
-        e.req(
-            "localSwapDatastoreSupported",
-            &self.local_swap_datastore_supported,
-        );
-        e.req(
-            "unsharedSwapVMotionSupported",
-            &self.unshared_swap_v_motion_supported,
-        );
-        e.req(
-            "backgroundSnapshotsSupported",
-            &self.background_snapshots_supported,
-        );
-        e.req(
-            "preAssignedPCIUnitNumbersSupported",
-            &self.pre_assigned_pci_unit_numbers_supported,
-        );
+        e.req("localSwapDatastoreSupported", &self.local_swap_datastore_supported);
+        e.req("unsharedSwapVMotionSupported", &self.unshared_swap_v_motion_supported);
+        e.req("backgroundSnapshotsSupported", &self.background_snapshots_supported);
+        e.req("preAssignedPCIUnitNumbersSupported", &self.pre_assigned_pci_unit_numbers_supported);
         e.req("screenshotSupported", &self.screenshot_supported);
-        e.req(
-            "scaledScreenshotSupported",
-            &self.scaled_screenshot_supported,
-        );
-        if e.knows(Version::V4_0) {
-            e.opt("storageVMotionSupported", &self.storage_v_motion_supported);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "vmotionWithStorageVMotionSupported",
-                &self.vmotion_with_storage_v_motion_supported,
-            );
-        }
-        if e.knows(Version::V5_5) {
-            e.opt(
-                "vmotionAcrossNetworkSupported",
-                &self.vmotion_across_network_supported,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("maxNumDisksSVMotion", &self.max_num_disks_sv_motion);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt(
-                "maxVirtualDiskDescVersionSupported",
-                &self.max_virtual_disk_desc_version_supported,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "hbrNicSelectionSupported",
-                &self.hbr_nic_selection_supported,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "vrNfcNicSelectionSupported",
-                &self.vr_nfc_nic_selection_supported,
-            );
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("recordReplaySupported", &self.record_replay_supported);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("ftSupported", &self.ft_supported);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("replayUnsupportedReason", &self.replay_unsupported_reason);
-        }
-        if e.knows(Version::V4_1) {
-            e.list(
-                "replayCompatibilityIssues",
-                &self.replay_compatibility_issues,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("smpFtSupported", &self.smp_ft_supported);
-        }
-        if e.knows(Version::V4_1) {
-            e.list("ftCompatibilityIssues", &self.ft_compatibility_issues);
-        }
-        if e.knows(Version::V6_0) {
-            e.list(
-                "smpFtCompatibilityIssues",
-                &self.smp_ft_compatibility_issues,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("maxVcpusPerFtVm", &self.max_vcpus_per_ft_vm);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "loginBySSLThumbprintSupported",
-                &self.login_by_ssl_thumbprint_supported,
-            );
-        }
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "cloneFromSnapshotSupported",
-                &self.clone_from_snapshot_supported,
-            );
-        }
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "deltaDiskBackingsSupported",
-                &self.delta_disk_backings_supported,
-            );
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt(
-                "perVMNetworkTrafficShapingSupported",
-                &self.per_vm_network_traffic_shaping_supported,
-            );
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("tpmSupported", &self.tpm_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("tpmVersion", &self.tpm_version);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("txtEnabled", &self.txt_enabled);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("drtmType", &self.drtm_type);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("supportedCpuFeature", &self.supported_cpu_feature);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "virtualExecUsageSupported",
-                &self.virtual_exec_usage_supported,
-            );
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("storageIORMSupported", &self.storage_iorm_supported);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt(
-                "vmDirectPathGen2Supported",
-                &self.vm_direct_path_gen2_supported,
-            );
-        }
-        if e.knows(Version::V4_1) {
-            e.list(
-                "vmDirectPathGen2UnsupportedReason",
-                &self.vm_direct_path_gen2_unsupported_reason,
-            );
-        }
-        if e.knows(Version::V4_1) {
-            e.opt(
-                "vmDirectPathGen2UnsupportedReasonExtended",
-                &self.vm_direct_path_gen2_unsupported_reason_extended,
-            );
-        }
-        if e.knows(Version::V5_0) {
-            e.list(
-                "supportedVmfsMajorVersion",
-                &self.supported_vmfs_major_version,
-            );
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("vStorageCapable", &self.v_storage_capable);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "snapshotRelayoutSupported",
-                &self.snapshot_relayout_supported,
-            );
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "firewallIpRulesSupported",
-                &self.firewall_ip_rules_supported,
-            );
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "servicePackageInfoSupported",
-                &self.service_package_info_supported,
-            );
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("maxHostRunningVms", &self.max_host_running_vms);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("maxHostSupportedVcpus", &self.max_host_supported_vcpus);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "vmfsDatastoreMountCapable",
-                &self.vmfs_datastore_mount_capable,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "eightPlusHostVmfsSharedAccessSupported",
-                &self.eight_plus_host_vmfs_shared_access_supported,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("nestedHVSupported", &self.nested_hv_supported);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("vPMCSupported", &self.v_pmc_supported);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "interVMCommunicationThroughVMCISupported",
-                &self.inter_vm_communication_through_vmci_supported,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "scheduledHardwareUpgradeSupported",
-                &self.scheduled_hardware_upgrade_supported,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "featureCapabilitiesSupported",
-                &self.feature_capabilities_supported,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "latencySensitivitySupported",
-                &self.latency_sensitivity_supported,
-            );
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("storagePolicySupported", &self.storage_policy_supported);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("accel3dSupported", &self.accel3d_supported);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("reliableMemoryAware", &self.reliable_memory_aware);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt(
-                "multipleNetworkStackInstanceSupported",
-                &self.multiple_network_stack_instance_supported,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "messageBusProxySupported",
-                &self.message_bus_proxy_supported,
-            );
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("vsanSupported", &self.vsan_supported);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("vFlashSupported", &self.v_flash_supported);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "hostAccessManagerSupported",
-                &self.host_access_manager_supported,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "provisioningNicSelectionSupported",
-                &self.provisioning_nic_selection_supported,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("nfs41Supported", &self.nfs41_supported);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("nfs41Krb5iSupported", &self.nfs41_krb5i_supported);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "turnDiskLocatorLedSupported",
-                &self.turn_disk_locator_led_supported,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "virtualVolumeDatastoreSupported",
-                &self.virtual_volume_datastore_supported,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("markAsSsdSupported", &self.mark_as_ssd_supported);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("markAsLocalSupported", &self.mark_as_local_supported);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "smartCardAuthenticationSupported",
-                &self.smart_card_authentication_supported,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("pMemSupported", &self.p_mem_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("pMemSnapshotSupported", &self.p_mem_snapshot_supported);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("cryptoSupported", &self.crypto_supported);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt(
-                "oneKVolumeAPIsSupported",
-                &self.one_k_volume_ap_is_supported,
-            );
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("gatewayOnNicSupported", &self.gateway_on_nic_supported);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("upitSupported", &self.upit_supported);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("cpuHwMmuSupported", &self.cpu_hw_mmu_supported);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt(
-                "encryptedVMotionSupported",
-                &self.encrypted_v_motion_supported,
-            );
-        }
-        if e.knows(Version::V6_5) {
-            e.opt(
-                "encryptionChangeOnAddRemoveSupported",
-                &self.encryption_change_on_add_remove_supported,
-            );
-        }
-        if e.knows(Version::V6_5) {
-            e.opt(
-                "encryptionHotOperationSupported",
-                &self.encryption_hot_operation_supported,
-            );
-        }
-        if e.knows(Version::V6_5) {
-            e.opt(
-                "encryptionWithSnapshotsSupported",
-                &self.encryption_with_snapshots_supported,
-            );
-        }
-        if e.knows(Version::V6_5) {
-            e.opt(
-                "encryptionFaultToleranceSupported",
-                &self.encryption_fault_tolerance_supported,
-            );
-        }
-        if e.knows(Version::V6_5) {
-            e.opt(
-                "encryptionMemorySaveSupported",
-                &self.encryption_memory_save_supported,
-            );
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("encryptionRDMSupported", &self.encryption_rdm_supported);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt(
-                "encryptionVFlashSupported",
-                &self.encryption_v_flash_supported,
-            );
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("encryptionCBRCSupported", &self.encryption_cbrc_supported);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("encryptionHBRSupported", &self.encryption_hbr_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("ftEfiSupported", &self.ft_efi_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("unmapMethodSupported", &self.unmap_method_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("maxMemMBPerFtVm", &self.max_mem_mb_per_ft_vm);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("virtualMmuUsageIgnored", &self.virtual_mmu_usage_ignored);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("virtualExecUsageIgnored", &self.virtual_exec_usage_ignored);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("vmCreateDateSupported", &self.vm_create_date_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("vmfs3EOLSupported", &self.vmfs3_eol_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("ftVmcpSupported", &self.ft_vmcp_supported);
-        }
-        if e.knows(Version::V6_7_1) {
-            e.opt("quickBootSupported", &self.quick_boot_supported);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("encryptedFtSupported", &self.encrypted_ft_supported);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt(
-                "assignableHardwareSupported",
-                &self.assignable_hardware_supported,
-            );
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "suspendToMemorySupported",
-                &self.suspend_to_memory_supported,
-            );
-        }
-        if e.knows(Version::V6_8_7) {
-            e.opt(
-                "useFeatureReqsForOldHWv",
-                &self.use_feature_reqs_for_old_h_wv,
-            );
-        }
-        if e.knows(Version::V6_7_2) {
-            e.opt(
-                "markPerenniallyReservedSupported",
-                &self.mark_perennially_reserved_supported,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("hppPspSupported", &self.hpp_psp_supported);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt(
-                "deviceRebindWithoutRebootSupported",
-                &self.device_rebind_without_reboot_supported,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt(
-                "storagePolicyChangeSupported",
-                &self.storage_policy_change_supported,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt(
-                "precisionTimeProtocolSupported",
-                &self.precision_time_protocol_supported,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt(
-                "remoteDeviceVMotionSupported",
-                &self.remote_device_v_motion_supported,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("maxSupportedVmMemory", &self.max_supported_vm_memory);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("ahDeviceHintsSupported", &self.ah_device_hints_supported);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("nvmeOverTcpSupported", &self.nvme_over_tcp_supported);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt(
-                "nvmeStorageFabricServicesSupported",
-                &self.nvme_storage_fabric_services_supported,
-            );
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "assignHwPciConfigSupported",
-                &self.assign_hw_pci_config_supported,
-            );
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("timeConfigSupported", &self.time_config_supported);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt(
-                "nvmeBatchOperationsSupported",
-                &self.nvme_batch_operations_supported,
-            );
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("pMemFailoverSupported", &self.p_mem_failover_supported);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "hostConfigEncryptionSupported",
-                &self.host_config_encryption_supported,
-            );
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt(
-                "maxSupportedSimultaneousThreads",
-                &self.max_supported_simultaneous_threads,
-            );
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("ptpConfigSupported", &self.ptp_config_supported);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("maxSupportedPtpPorts", &self.max_supported_ptp_ports);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("sgxRegistrationSupported", &self.sgx_registration_supported);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt(
-                "pMemIndependentSnapshotSupported",
-                &self.p_mem_independent_snapshot_supported,
-            );
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("iommuSLDirtyCapable", &self.iommu_sl_dirty_capable);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("vmknicBindingSupported", &self.vmknic_binding_supported);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt(
-                "ultralowFixedUnmapSupported",
-                &self.ultralow_fixed_unmap_supported,
-            );
-        }
-        if e.knows(Version::V8_0_0_0) {
-            e.opt("nvmeVvolSupported", &self.nvme_vvol_supported);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("fptHotplugSupported", &self.fpt_hotplug_supported);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("mconnectSupported", &self.mconnect_supported);
-        }
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("vsanNicMgmtSupported", &self.vsan_nic_mgmt_supported);
-        }
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("vvolNQNSupported", &self.vvol_nqn_supported);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("stretchedSCSupported", &self.stretched_sc_supported);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("vmknicBindingOnNFSv41", &self.vmknic_binding_on_nf_sv41);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("vpStatusCheckSupported", &self.vp_status_check_supported);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("e2e4knSupported", &self.e2e4kn_supported);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt(
-                "vsanDedicatedVmkNicSupported",
-                &self.vsan_dedicated_vmk_nic_supported,
-            );
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("nConnectSupported", &self.n_connect_supported);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("userKeySupported", &self.user_key_supported);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("ndcmSupported", &self.ndcm_supported);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("uefiSecureBoot", &self.uefi_secure_boot);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt(
-                "vpxdVmxGenerationSupported",
-                &self.vpxd_vmx_generation_supported,
-            );
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("nfs41Krb5pSupported", &self.nfs41_krb5p_supported);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("cimSupported", &self.cim_supported);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("npivSupported", &self.npiv_supported);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("entitlementSupported", &self.entitlement_supported);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("monitorUnrestricted", &self.monitor_unrestricted);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt(
-                "vnetworkingNicSelectionSupported",
-                &self.vnetworking_nic_selection_supported,
-            );
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("directPathInfoSupported", &self.direct_path_info_supported);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("fcdLinkedCloneSupported", &self.fcd_linked_clone_supported);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("ehvQuickBootSupported", &self.ehv_quick_boot_supported);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("nestedHvTieringEnabled", &self.nested_hv_tiering_enabled);
-        }
+        e.req("scaledScreenshotSupported", &self.scaled_screenshot_supported);
+        if e.knows(Version::V4_0) { e.opt("storageVMotionSupported", &self.storage_v_motion_supported); }
+        if e.knows(Version::V4_0) { e.opt("vmotionWithStorageVMotionSupported", &self.vmotion_with_storage_v_motion_supported); }
+        if e.knows(Version::V5_5) { e.opt("vmotionAcrossNetworkSupported", &self.vmotion_across_network_supported); }
+        if e.knows(Version::V6_0) { e.opt("maxNumDisksSVMotion", &self.max_num_disks_sv_motion); }
+        if e.knows(Version::V8_0_1_0) { e.opt("maxVirtualDiskDescVersionSupported", &self.max_virtual_disk_desc_version_supported); }
+        if e.knows(Version::V5_1) { e.opt("hbrNicSelectionSupported", &self.hbr_nic_selection_supported); }
+        if e.knows(Version::V6_0) { e.opt("vrNfcNicSelectionSupported", &self.vr_nfc_nic_selection_supported); }
+        if e.knows(Version::V4_0) { e.opt("recordReplaySupported", &self.record_replay_supported); }
+        if e.knows(Version::V4_0) { e.opt("ftSupported", &self.ft_supported); }
+        if e.knows(Version::V4_0) { e.opt("replayUnsupportedReason", &self.replay_unsupported_reason); }
+        if e.knows(Version::V4_1) { e.list("replayCompatibilityIssues", &self.replay_compatibility_issues); }
+        if e.knows(Version::V6_0) { e.opt("smpFtSupported", &self.smp_ft_supported); }
+        if e.knows(Version::V4_1) { e.list("ftCompatibilityIssues", &self.ft_compatibility_issues); }
+        if e.knows(Version::V6_0) { e.list("smpFtCompatibilityIssues", &self.smp_ft_compatibility_issues); }
+        if e.knows(Version::V6_0) { e.opt("maxVcpusPerFtVm", &self.max_vcpus_per_ft_vm); }
+        if e.knows(Version::V4_0) { e.opt("loginBySSLThumbprintSupported", &self.login_by_ssl_thumbprint_supported); }
+        if e.knows(Version::V4_0) { e.opt("cloneFromSnapshotSupported", &self.clone_from_snapshot_supported); }
+        if e.knows(Version::V4_0) { e.opt("deltaDiskBackingsSupported", &self.delta_disk_backings_supported); }
+        if e.knows(Version::V2_5u2server) { e.opt("perVMNetworkTrafficShapingSupported", &self.per_vm_network_traffic_shaping_supported); }
+        if e.knows(Version::V4_0) { e.opt("tpmSupported", &self.tpm_supported); }
+        if e.knows(Version::V6_7) { e.opt("tpmVersion", &self.tpm_version); }
+        if e.knows(Version::V6_7) { e.opt("txtEnabled", &self.txt_enabled); }
+        if e.knows(Version::V9_1_0_0) { e.opt("drtmType", &self.drtm_type); }
+        if e.knows(Version::V4_0) { e.list("supportedCpuFeature", &self.supported_cpu_feature); }
+        if e.knows(Version::V4_0) { e.opt("virtualExecUsageSupported", &self.virtual_exec_usage_supported); }
+        if e.knows(Version::V4_1) { e.opt("storageIORMSupported", &self.storage_iorm_supported); }
+        if e.knows(Version::V4_1) { e.opt("vmDirectPathGen2Supported", &self.vm_direct_path_gen2_supported); }
+        if e.knows(Version::V4_1) { e.list("vmDirectPathGen2UnsupportedReason", &self.vm_direct_path_gen2_unsupported_reason); }
+        if e.knows(Version::V4_1) { e.opt("vmDirectPathGen2UnsupportedReasonExtended", &self.vm_direct_path_gen2_unsupported_reason_extended); }
+        if e.knows(Version::V5_0) { e.list("supportedVmfsMajorVersion", &self.supported_vmfs_major_version); }
+        if e.knows(Version::V4_1) { e.opt("vStorageCapable", &self.v_storage_capable); }
+        if e.knows(Version::V5_0) { e.opt("snapshotRelayoutSupported", &self.snapshot_relayout_supported); }
+        if e.knows(Version::V5_0) { e.opt("firewallIpRulesSupported", &self.firewall_ip_rules_supported); }
+        if e.knows(Version::V5_0) { e.opt("servicePackageInfoSupported", &self.service_package_info_supported); }
+        if e.knows(Version::V5_0) { e.opt("maxHostRunningVms", &self.max_host_running_vms); }
+        if e.knows(Version::V5_0) { e.opt("maxHostSupportedVcpus", &self.max_host_supported_vcpus); }
+        if e.knows(Version::V5_0) { e.opt("vmfsDatastoreMountCapable", &self.vmfs_datastore_mount_capable); }
+        if e.knows(Version::V5_1) { e.opt("eightPlusHostVmfsSharedAccessSupported", &self.eight_plus_host_vmfs_shared_access_supported); }
+        if e.knows(Version::V5_1) { e.opt("nestedHVSupported", &self.nested_hv_supported); }
+        if e.knows(Version::V5_1) { e.opt("vPMCSupported", &self.v_pmc_supported); }
+        if e.knows(Version::V5_1) { e.opt("interVMCommunicationThroughVMCISupported", &self.inter_vm_communication_through_vmci_supported); }
+        if e.knows(Version::V5_1) { e.opt("scheduledHardwareUpgradeSupported", &self.scheduled_hardware_upgrade_supported); }
+        if e.knows(Version::V5_1) { e.opt("featureCapabilitiesSupported", &self.feature_capabilities_supported); }
+        if e.knows(Version::V5_1) { e.opt("latencySensitivitySupported", &self.latency_sensitivity_supported); }
+        if e.knows(Version::V5_5) { e.opt("storagePolicySupported", &self.storage_policy_supported); }
+        if e.knows(Version::V5_1) { e.opt("accel3dSupported", &self.accel3d_supported); }
+        if e.knows(Version::V5_5) { e.opt("reliableMemoryAware", &self.reliable_memory_aware); }
+        if e.knows(Version::V5_5) { e.opt("multipleNetworkStackInstanceSupported", &self.multiple_network_stack_instance_supported); }
+        if e.knows(Version::V6_0) { e.opt("messageBusProxySupported", &self.message_bus_proxy_supported); }
+        if e.knows(Version::V5_5) { e.opt("vsanSupported", &self.vsan_supported); }
+        if e.knows(Version::V5_5) { e.opt("vFlashSupported", &self.v_flash_supported); }
+        if e.knows(Version::V6_0) { e.opt("hostAccessManagerSupported", &self.host_access_manager_supported); }
+        if e.knows(Version::V6_0) { e.opt("provisioningNicSelectionSupported", &self.provisioning_nic_selection_supported); }
+        if e.knows(Version::V6_0) { e.opt("nfs41Supported", &self.nfs41_supported); }
+        if e.knows(Version::V6_5) { e.opt("nfs41Krb5iSupported", &self.nfs41_krb5i_supported); }
+        if e.knows(Version::V6_0) { e.opt("turnDiskLocatorLedSupported", &self.turn_disk_locator_led_supported); }
+        if e.knows(Version::V6_0) { e.opt("virtualVolumeDatastoreSupported", &self.virtual_volume_datastore_supported); }
+        if e.knows(Version::V6_0) { e.opt("markAsSsdSupported", &self.mark_as_ssd_supported); }
+        if e.knows(Version::V6_0) { e.opt("markAsLocalSupported", &self.mark_as_local_supported); }
+        if e.knows(Version::V6_0) { e.opt("smartCardAuthenticationSupported", &self.smart_card_authentication_supported); }
+        if e.knows(Version::V6_7) { e.opt("pMemSupported", &self.p_mem_supported); }
+        if e.knows(Version::V6_7) { e.opt("pMemSnapshotSupported", &self.p_mem_snapshot_supported); }
+        if e.knows(Version::V6_5) { e.opt("cryptoSupported", &self.crypto_supported); }
+        if e.knows(Version::V6_5) { e.opt("oneKVolumeAPIsSupported", &self.one_k_volume_ap_is_supported); }
+        if e.knows(Version::V6_5) { e.opt("gatewayOnNicSupported", &self.gateway_on_nic_supported); }
+        if e.knows(Version::V6_5) { e.opt("upitSupported", &self.upit_supported); }
+        if e.knows(Version::V6_5) { e.opt("cpuHwMmuSupported", &self.cpu_hw_mmu_supported); }
+        if e.knows(Version::V6_5) { e.opt("encryptedVMotionSupported", &self.encrypted_v_motion_supported); }
+        if e.knows(Version::V6_5) { e.opt("encryptionChangeOnAddRemoveSupported", &self.encryption_change_on_add_remove_supported); }
+        if e.knows(Version::V6_5) { e.opt("encryptionHotOperationSupported", &self.encryption_hot_operation_supported); }
+        if e.knows(Version::V6_5) { e.opt("encryptionWithSnapshotsSupported", &self.encryption_with_snapshots_supported); }
+        if e.knows(Version::V6_5) { e.opt("encryptionFaultToleranceSupported", &self.encryption_fault_tolerance_supported); }
+        if e.knows(Version::V6_5) { e.opt("encryptionMemorySaveSupported", &self.encryption_memory_save_supported); }
+        if e.knows(Version::V6_5) { e.opt("encryptionRDMSupported", &self.encryption_rdm_supported); }
+        if e.knows(Version::V6_5) { e.opt("encryptionVFlashSupported", &self.encryption_v_flash_supported); }
+        if e.knows(Version::V6_5) { e.opt("encryptionCBRCSupported", &self.encryption_cbrc_supported); }
+        if e.knows(Version::V6_5) { e.opt("encryptionHBRSupported", &self.encryption_hbr_supported); }
+        if e.knows(Version::V6_7) { e.opt("ftEfiSupported", &self.ft_efi_supported); }
+        if e.knows(Version::V6_7) { e.opt("unmapMethodSupported", &self.unmap_method_supported); }
+        if e.knows(Version::V6_7) { e.opt("maxMemMBPerFtVm", &self.max_mem_mb_per_ft_vm); }
+        if e.knows(Version::V6_7) { e.opt("virtualMmuUsageIgnored", &self.virtual_mmu_usage_ignored); }
+        if e.knows(Version::V6_7) { e.opt("virtualExecUsageIgnored", &self.virtual_exec_usage_ignored); }
+        if e.knows(Version::V6_7) { e.opt("vmCreateDateSupported", &self.vm_create_date_supported); }
+        if e.knows(Version::V6_7) { e.opt("vmfs3EOLSupported", &self.vmfs3_eol_supported); }
+        if e.knows(Version::V6_7) { e.opt("ftVmcpSupported", &self.ft_vmcp_supported); }
+        if e.knows(Version::V6_7_1) { e.opt("quickBootSupported", &self.quick_boot_supported); }
+        if e.knows(Version::V7_0_2_0) { e.opt("encryptedFtSupported", &self.encrypted_ft_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("assignableHardwareSupported", &self.assignable_hardware_supported); }
+        if e.knows(Version::V7_0_2_0) { e.opt("suspendToMemorySupported", &self.suspend_to_memory_supported); }
+        if e.knows(Version::V6_8_7) { e.opt("useFeatureReqsForOldHWv", &self.use_feature_reqs_for_old_h_wv); }
+        if e.knows(Version::V6_7_2) { e.opt("markPerenniallyReservedSupported", &self.mark_perennially_reserved_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("hppPspSupported", &self.hpp_psp_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("deviceRebindWithoutRebootSupported", &self.device_rebind_without_reboot_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("storagePolicyChangeSupported", &self.storage_policy_change_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("precisionTimeProtocolSupported", &self.precision_time_protocol_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("remoteDeviceVMotionSupported", &self.remote_device_v_motion_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("maxSupportedVmMemory", &self.max_supported_vm_memory); }
+        if e.knows(Version::V7_0_2_0) { e.opt("ahDeviceHintsSupported", &self.ah_device_hints_supported); }
+        if e.knows(Version::V7_0_3_0) { e.opt("nvmeOverTcpSupported", &self.nvme_over_tcp_supported); }
+        if e.knows(Version::V7_0_3_0) { e.opt("nvmeStorageFabricServicesSupported", &self.nvme_storage_fabric_services_supported); }
+        if e.knows(Version::V7_0_2_0) { e.opt("assignHwPciConfigSupported", &self.assign_hw_pci_config_supported); }
+        if e.knows(Version::V7_0_3_0) { e.opt("timeConfigSupported", &self.time_config_supported); }
+        if e.knows(Version::V7_0_3_0) { e.opt("nvmeBatchOperationsSupported", &self.nvme_batch_operations_supported); }
+        if e.knows(Version::V7_0_2_0) { e.opt("pMemFailoverSupported", &self.p_mem_failover_supported); }
+        if e.knows(Version::V7_0_2_0) { e.opt("hostConfigEncryptionSupported", &self.host_config_encryption_supported); }
+        if e.knows(Version::V8_0_0_1) { e.opt("maxSupportedSimultaneousThreads", &self.max_supported_simultaneous_threads); }
+        if e.knows(Version::V7_0_3_0) { e.opt("ptpConfigSupported", &self.ptp_config_supported); }
+        if e.knows(Version::V7_0_3_0) { e.opt("maxSupportedPtpPorts", &self.max_supported_ptp_ports); }
+        if e.knows(Version::V8_0_0_1) { e.opt("sgxRegistrationSupported", &self.sgx_registration_supported); }
+        if e.knows(Version::V7_0_3_0) { e.opt("pMemIndependentSnapshotSupported", &self.p_mem_independent_snapshot_supported); }
+        if e.knows(Version::V8_0_0_1) { e.opt("iommuSLDirtyCapable", &self.iommu_sl_dirty_capable); }
+        if e.knows(Version::V8_0_1_0) { e.opt("vmknicBindingSupported", &self.vmknic_binding_supported); }
+        if e.knows(Version::V8_0_0_1) { e.opt("ultralowFixedUnmapSupported", &self.ultralow_fixed_unmap_supported); }
+        if e.knows(Version::V8_0_0_0) { e.opt("nvmeVvolSupported", &self.nvme_vvol_supported); }
+        if e.knows(Version::V8_0_1_0) { e.opt("fptHotplugSupported", &self.fpt_hotplug_supported); }
+        if e.knows(Version::V8_0_1_0) { e.opt("mconnectSupported", &self.mconnect_supported); }
+        if e.knows(Version::V8_0_2_0) { e.opt("vsanNicMgmtSupported", &self.vsan_nic_mgmt_supported); }
+        if e.knows(Version::V8_0_2_0) { e.opt("vvolNQNSupported", &self.vvol_nqn_supported); }
+        if e.knows(Version::V8_0_3_0) { e.opt("stretchedSCSupported", &self.stretched_sc_supported); }
+        if e.knows(Version::V8_0_3_0) { e.opt("vmknicBindingOnNFSv41", &self.vmknic_binding_on_nf_sv41); }
+        if e.knows(Version::V8_0_3_0) { e.opt("vpStatusCheckSupported", &self.vp_status_check_supported); }
+        if e.knows(Version::V9_0_0_0) { e.opt("e2e4knSupported", &self.e2e4kn_supported); }
+        if e.knows(Version::V9_0_0_0) { e.opt("vsanDedicatedVmkNicSupported", &self.vsan_dedicated_vmk_nic_supported); }
+        if e.knows(Version::V8_0_3_0) { e.opt("nConnectSupported", &self.n_connect_supported); }
+        if e.knows(Version::V8_0_3_0) { e.opt("userKeySupported", &self.user_key_supported); }
+        if e.knows(Version::V8_0_3_0) { e.opt("ndcmSupported", &self.ndcm_supported); }
+        if e.knows(Version::V8_0_3_0) { e.opt("uefiSecureBoot", &self.uefi_secure_boot); }
+        if e.knows(Version::V9_0_0_0) { e.opt("vpxdVmxGenerationSupported", &self.vpxd_vmx_generation_supported); }
+        if e.knows(Version::V9_0_0_0) { e.opt("nfs41Krb5pSupported", &self.nfs41_krb5p_supported); }
+        if e.knows(Version::V9_0_0_0) { e.opt("cimSupported", &self.cim_supported); }
+        if e.knows(Version::V9_0_0_0) { e.opt("npivSupported", &self.npiv_supported); }
+        if e.knows(Version::V9_0_0_0) { e.opt("entitlementSupported", &self.entitlement_supported); }
+        if e.knows(Version::V9_1_0_0) { e.opt("monitorUnrestricted", &self.monitor_unrestricted); }
+        if e.knows(Version::V9_1_0_0) { e.opt("vnetworkingNicSelectionSupported", &self.vnetworking_nic_selection_supported); }
+        if e.knows(Version::V9_1_0_0) { e.opt("directPathInfoSupported", &self.direct_path_info_supported); }
+        if e.knows(Version::V9_1_0_0) { e.opt("fcdLinkedCloneSupported", &self.fcd_linked_clone_supported); }
+        if e.knows(Version::V9_1_0_0) { e.opt("ehvQuickBootSupported", &self.ehv_quick_boot_supported); }
+        if e.knows(Version::V9_1_0_0) { e.opt("nestedHvTieringEnabled", &self.nested_hv_tiering_enabled); }
     }
 }
 crate::xml::complex_codec!(HostCapability);
@@ -4996,11 +3761,7 @@ pub struct HostCertificateManagerCertificateInfo {
 }
 impl ComplexType for HostCertificateManagerCertificateInfo {
     const TYPE_NAME: &'static str = "HostCertificateManagerCertificateInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"kind" => d.opt(&mut self.kind, s)?,
             b"issuer" => d.opt(&mut self.issuer, s)?,
@@ -5013,9 +3774,7 @@ impl ComplexType for HostCertificateManagerCertificateInfo {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("kind", &self.kind);
-        }
+        if e.knows(Version::V8_0_1_0) { e.opt("kind", &self.kind); }
         e.opt("issuer", &self.issuer);
         e.opt("notBefore", &self.not_before);
         e.opt("notAfter", &self.not_after);
@@ -5037,11 +3796,7 @@ pub struct HostCertificateManagerCertificateSpec {
 }
 impl ComplexType for HostCertificateManagerCertificateSpec {
     const TYPE_NAME: &'static str = "HostCertificateManagerCertificateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"kind" => d.req(&mut self.kind, s)?,
             b"subjectAlternativeNames" => d.list(&mut self.subject_alternative_names, s)?,
@@ -5052,12 +3807,8 @@ impl ComplexType for HostCertificateManagerCertificateSpec {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("kind", &self.kind);
-        if e.knows(Version::V9_0_0_0) {
-            e.list("subjectAlternativeNames", &self.subject_alternative_names);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("cryptoAlgorithm", &self.crypto_algorithm);
-        }
+        if e.knows(Version::V9_0_0_0) { e.list("subjectAlternativeNames", &self.subject_alternative_names); }
+        if e.knows(Version::V9_1_0_0) { e.opt("cryptoAlgorithm", &self.crypto_algorithm); }
     }
 }
 crate::xml::complex_codec!(HostCertificateManagerCertificateSpec);
@@ -5072,11 +3823,7 @@ pub struct HostCnxFailedAccountFailedEvent {
 }
 impl ComplexType for HostCnxFailedAccountFailedEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedAccountFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5098,11 +3845,7 @@ pub struct HostCnxFailedAlreadyManagedEvent {
 }
 impl ComplexType for HostCnxFailedAlreadyManagedEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedAlreadyManagedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serverName" => d.req(&mut self.server_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5127,11 +3870,7 @@ pub struct HostCnxFailedBadCcagentEvent {
 }
 impl ComplexType for HostCnxFailedBadCcagentEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedBadCcagentEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5151,11 +3890,7 @@ pub struct HostCnxFailedBadUsernameEvent {
 }
 impl ComplexType for HostCnxFailedBadUsernameEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedBadUsernameEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5175,11 +3910,7 @@ pub struct HostCnxFailedBadVersionEvent {
 }
 impl ComplexType for HostCnxFailedBadVersionEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedBadVersionEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5199,11 +3930,7 @@ pub struct HostCnxFailedCcagentUpgradeEvent {
 }
 impl ComplexType for HostCnxFailedCcagentUpgradeEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedCcagentUpgradeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5223,11 +3950,7 @@ pub struct HostCnxFailedEvent {
 }
 impl ComplexType for HostCnxFailedEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5247,11 +3970,7 @@ pub struct HostCnxFailedNetworkErrorEvent {
 }
 impl ComplexType for HostCnxFailedNetworkErrorEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNetworkErrorEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5271,11 +3990,7 @@ pub struct HostCnxFailedNoAccessEvent {
 }
 impl ComplexType for HostCnxFailedNoAccessEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNoAccessEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5295,11 +4010,7 @@ pub struct HostCnxFailedNoConnectionEvent {
 }
 impl ComplexType for HostCnxFailedNoConnectionEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNoConnectionEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5319,11 +4030,7 @@ pub struct HostCnxFailedNoLicenseEvent {
 }
 impl ComplexType for HostCnxFailedNoLicenseEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNoLicenseEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5343,11 +4050,7 @@ pub struct HostCnxFailedNotFoundEvent {
 }
 impl ComplexType for HostCnxFailedNotFoundEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNotFoundEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5367,11 +4070,7 @@ pub struct HostCnxFailedTimeoutEvent {
 }
 impl ComplexType for HostCnxFailedTimeoutEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedTimeoutEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5393,11 +4092,7 @@ pub struct HostCommunication {
 }
 impl ComplexType for HostCommunication {
     const TYPE_NAME: &'static str = "HostCommunication";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5419,11 +4114,7 @@ pub struct HostComplianceCheckedEvent {
 }
 impl ComplexType for HostComplianceCheckedEvent {
     const TYPE_NAME: &'static str = "HostComplianceCheckedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.req(&mut self.profile, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5448,11 +4139,7 @@ pub struct HostCompliantEvent {
 }
 impl ComplexType for HostCompliantEvent {
     const TYPE_NAME: &'static str = "HostCompliantEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5472,11 +4159,7 @@ pub struct HostConfigAppliedEvent {
 }
 impl ComplexType for HostConfigAppliedEvent {
     const TYPE_NAME: &'static str = "HostConfigAppliedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5488,14 +4171,11 @@ crate::xml::inherits!(HostConfigAppliedEvent, HostEvent);
 
 /// Data object `HostConfigChange` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostConfigChange {}
+pub struct HostConfigChange {
+}
 impl ComplexType for HostConfigChange {
     const TYPE_NAME: &'static str = "HostConfigChange";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -5517,11 +4197,7 @@ pub struct HostConfigFailed {
 }
 impl ComplexType for HostConfigFailed {
     const TYPE_NAME: &'static str = "HostConfigFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failure" => d.list(&mut self.failure, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5548,11 +4224,7 @@ pub struct HostConfigFault {
 }
 impl ComplexType for HostConfigFault {
     const TYPE_NAME: &'static str = "HostConfigFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5686,11 +4358,7 @@ pub struct HostConfigInfo {
 }
 impl ComplexType for HostConfigInfo {
     const TYPE_NAME: &'static str = "HostConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"product" => d.req(&mut self.product, s)?,
@@ -5758,145 +4426,63 @@ impl ComplexType for HostConfigInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("host", &self.host);
         e.req("product", &self.product);
-        if e.knows(Version::V6_5) {
-            e.opt("deploymentInfo", &self.deployment_info);
-        }
+        if e.knows(Version::V6_5) { e.opt("deploymentInfo", &self.deployment_info); }
         e.opt("hyperThread", &self.hyper_thread);
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("cpuScheduler", &self.cpu_scheduler);
-        }
+        if e.knows(Version::V8_0_3_0) { e.opt("cpuScheduler", &self.cpu_scheduler); }
         e.opt("consoleReservation", &self.console_reservation);
-        e.opt(
-            "virtualMachineReservation",
-            &self.virtual_machine_reservation,
-        );
+        e.opt("virtualMachineReservation", &self.virtual_machine_reservation);
         e.opt("storageDevice", &self.storage_device);
-        if e.knows(Version::V4_0) {
-            e.opt("multipathState", &self.multipath_state);
-        }
+        if e.knows(Version::V4_0) { e.opt("multipathState", &self.multipath_state); }
         e.opt("fileSystemVolume", &self.file_system_volume);
-        if e.knows(Version::V4_1) {
-            e.list("systemFile", &self.system_file);
-        }
+        if e.knows(Version::V4_1) { e.list("systemFile", &self.system_file); }
         e.opt("network", &self.network);
         e.opt("vmotion", &self.vmotion);
-        if e.knows(Version::V4_0) {
-            e.opt("virtualNicManagerInfo", &self.virtual_nic_manager_info);
-        }
+        if e.knows(Version::V4_0) { e.opt("virtualNicManagerInfo", &self.virtual_nic_manager_info); }
         e.opt("capabilities", &self.capabilities);
         e.opt("datastoreCapabilities", &self.datastore_capabilities);
         e.opt("offloadCapabilities", &self.offload_capabilities);
         e.opt("service", &self.service);
         e.opt("firewall", &self.firewall);
         e.opt("autoStart", &self.auto_start);
-        e.opt(
-            "activeDiagnosticPartition",
-            &self.active_diagnostic_partition,
-        );
+        e.opt("activeDiagnosticPartition", &self.active_diagnostic_partition);
         e.list("option", &self.option);
         e.list("optionDef", &self.option_def);
         e.opt("datastorePrincipal", &self.datastore_principal);
         e.opt("localSwapDatastore", &self.local_swap_datastore);
-        if e.knows(Version::V5_1) {
-            e.opt("systemSwapConfiguration", &self.system_swap_configuration);
-        }
+        if e.knows(Version::V5_1) { e.opt("systemSwapConfiguration", &self.system_swap_configuration); }
         e.opt("systemResources", &self.system_resources);
         e.opt("dateTimeInfo", &self.date_time_info);
         e.opt("flags", &self.flags);
         e.opt("adminDisabled", &self.admin_disabled);
-        if e.knows(Version::V6_0) {
-            e.opt("lockdownMode", &self.lockdown_mode);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("ipmi", &self.ipmi);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("sslThumbprintInfo", &self.ssl_thumbprint_info);
-        }
-        if e.knows(Version::V5_0) {
-            e.list("sslThumbprintData", &self.ssl_thumbprint_data);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.list("authenticationData", &self.authentication_data);
-        }
-        if e.knows(Version::V5_0) {
-            e.list("certificate", &self.certificate);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("pciPassthruInfo", &self.pci_passthru_info);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt(
-                "authenticationManagerInfo",
-                &self.authentication_manager_info,
-            );
-        }
-        if e.knows(Version::V4_1) {
-            e.list("featureVersion", &self.feature_version);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("powerSystemCapability", &self.power_system_capability);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("powerSystemInfo", &self.power_system_info);
-        }
-        if e.knows(Version::V5_0) {
-            e.list("cacheConfigurationInfo", &self.cache_configuration_info);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("wakeOnLanCapable", &self.wake_on_lan_capable);
-        }
-        if e.knows(Version::V5_1) {
-            e.list("featureCapability", &self.feature_capability);
-        }
-        if e.knows(Version::V5_1) {
-            e.list("maskedFeatureCapability", &self.masked_feature_capability);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("vFlashConfigInfo", &self.v_flash_config_info);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("vsanHostConfig", &self.vsan_host_config);
-        }
-        if e.knows(Version::V6_0) {
-            e.list("domainList", &self.domain_list);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("scriptCheckSum", &self.script_check_sum);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("hostConfigCheckSum", &self.host_config_check_sum);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("descriptionTreeCheckSum", &self.description_tree_check_sum);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("graphicsInfo", &self.graphics_info);
-        }
-        if e.knows(Version::V6_0) {
-            e.list("sharedPassthruGpuTypes", &self.shared_passthru_gpu_types);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("graphicsConfig", &self.graphics_config);
-        }
-        if e.knows(Version::V6_7) {
-            e.list("sharedGpuCapabilities", &self.shared_gpu_capabilities);
-        }
-        if e.knows(Version::V6_0) {
-            e.list("ioFilterInfo", &self.io_filter_info);
-        }
-        if e.knows(Version::V6_5) {
-            e.list("sriovDevicePool", &self.sriov_device_pool);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.list(
-                "assignableHardwareBinding",
-                &self.assignable_hardware_binding,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("assignableHardwareConfig", &self.assignable_hardware_config);
-        }
+        if e.knows(Version::V6_0) { e.opt("lockdownMode", &self.lockdown_mode); }
+        if e.knows(Version::V4_0) { e.opt("ipmi", &self.ipmi); }
+        if e.knows(Version::V4_0) { e.opt("sslThumbprintInfo", &self.ssl_thumbprint_info); }
+        if e.knows(Version::V5_0) { e.list("sslThumbprintData", &self.ssl_thumbprint_data); }
+        if e.knows(Version::V9_0_0_0) { e.list("authenticationData", &self.authentication_data); }
+        if e.knows(Version::V5_0) { e.list("certificate", &self.certificate); }
+        if e.knows(Version::V4_0) { e.list("pciPassthruInfo", &self.pci_passthru_info); }
+        if e.knows(Version::V4_1) { e.opt("authenticationManagerInfo", &self.authentication_manager_info); }
+        if e.knows(Version::V4_1) { e.list("featureVersion", &self.feature_version); }
+        if e.knows(Version::V4_1) { e.opt("powerSystemCapability", &self.power_system_capability); }
+        if e.knows(Version::V4_1) { e.opt("powerSystemInfo", &self.power_system_info); }
+        if e.knows(Version::V5_0) { e.list("cacheConfigurationInfo", &self.cache_configuration_info); }
+        if e.knows(Version::V5_0) { e.opt("wakeOnLanCapable", &self.wake_on_lan_capable); }
+        if e.knows(Version::V5_1) { e.list("featureCapability", &self.feature_capability); }
+        if e.knows(Version::V5_1) { e.list("maskedFeatureCapability", &self.masked_feature_capability); }
+        if e.knows(Version::V5_5) { e.opt("vFlashConfigInfo", &self.v_flash_config_info); }
+        if e.knows(Version::V5_5) { e.opt("vsanHostConfig", &self.vsan_host_config); }
+        if e.knows(Version::V6_0) { e.list("domainList", &self.domain_list); }
+        if e.knows(Version::V6_0) { e.opt("scriptCheckSum", &self.script_check_sum); }
+        if e.knows(Version::V6_0) { e.opt("hostConfigCheckSum", &self.host_config_check_sum); }
+        if e.knows(Version::V7_0_0_0) { e.opt("descriptionTreeCheckSum", &self.description_tree_check_sum); }
+        if e.knows(Version::V5_5) { e.list("graphicsInfo", &self.graphics_info); }
+        if e.knows(Version::V6_0) { e.list("sharedPassthruGpuTypes", &self.shared_passthru_gpu_types); }
+        if e.knows(Version::V6_5) { e.opt("graphicsConfig", &self.graphics_config); }
+        if e.knows(Version::V6_7) { e.list("sharedGpuCapabilities", &self.shared_gpu_capabilities); }
+        if e.knows(Version::V6_0) { e.list("ioFilterInfo", &self.io_filter_info); }
+        if e.knows(Version::V6_5) { e.list("sriovDevicePool", &self.sriov_device_pool); }
+        if e.knows(Version::V7_0_0_0) { e.list("assignableHardwareBinding", &self.assignable_hardware_binding); }
+        if e.knows(Version::V7_0_0_0) { e.opt("assignableHardwareConfig", &self.assignable_hardware_config); }
     }
 }
 crate::xml::complex_codec!(HostConfigInfo);
@@ -5985,11 +4571,7 @@ pub struct HostConfigManager {
 }
 impl ComplexType for HostConfigManager {
     const TYPE_NAME: &'static str = "HostConfigManager";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cpuScheduler" => d.opt(&mut self.cpu_scheduler, s)?,
             b"datastoreSystem" => d.opt(&mut self.datastore_system, s)?,
@@ -6041,9 +4623,7 @@ impl ComplexType for HostConfigManager {
         e.opt("storageSystem", &self.storage_system);
         e.opt("networkSystem", &self.network_system);
         e.opt("vmotionSystem", &self.vmotion_system);
-        if e.knows(Version::V4_0) {
-            e.opt("virtualNicManager", &self.virtual_nic_manager);
-        }
+        if e.knows(Version::V4_0) { e.opt("virtualNicManager", &self.virtual_nic_manager); }
         e.opt("serviceSystem", &self.service_system);
         e.opt("firewallSystem", &self.firewall_system);
         e.opt("advancedOption", &self.advanced_option);
@@ -6052,78 +4632,30 @@ impl ComplexType for HostConfigManager {
         e.opt("snmpSystem", &self.snmp_system);
         e.opt("dateTimeSystem", &self.date_time_system);
         e.opt("patchManager", &self.patch_manager);
-        if e.knows(Version::V5_0) {
-            e.opt("imageConfigManager", &self.image_config_manager);
-        }
+        if e.knows(Version::V5_0) { e.opt("imageConfigManager", &self.image_config_manager); }
         e.opt("bootDeviceSystem", &self.boot_device_system);
         e.opt("firmwareSystem", &self.firmware_system);
         e.opt("healthStatusSystem", &self.health_status_system);
-        if e.knows(Version::V4_0) {
-            e.opt("pciPassthruSystem", &self.pci_passthru_system);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("licenseManager", &self.license_manager);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("kernelModuleSystem", &self.kernel_module_system);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("authenticationManager", &self.authentication_manager);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("powerSystem", &self.power_system);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "cacheConfigurationManager",
-                &self.cache_configuration_manager,
-            );
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("esxAgentHostManager", &self.esx_agent_host_manager);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("iscsiManager", &self.iscsi_manager);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("vFlashManager", &self.v_flash_manager);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("vsanSystem", &self.vsan_system);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("messageBusProxy", &self.message_bus_proxy);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("userDirectory", &self.user_directory);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("accountManager", &self.account_manager);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("hostAccessManager", &self.host_access_manager);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("graphicsManager", &self.graphics_manager);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("vsanInternalSystem", &self.vsan_internal_system);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("certificateManager", &self.certificate_manager);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("cryptoManager", &self.crypto_manager);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("nvdimmSystem", &self.nvdimm_system);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt(
-                "assignableHardwareManager",
-                &self.assignable_hardware_manager,
-            );
-        }
+        if e.knows(Version::V4_0) { e.opt("pciPassthruSystem", &self.pci_passthru_system); }
+        if e.knows(Version::V4_0) { e.opt("licenseManager", &self.license_manager); }
+        if e.knows(Version::V4_0) { e.opt("kernelModuleSystem", &self.kernel_module_system); }
+        if e.knows(Version::V4_1) { e.opt("authenticationManager", &self.authentication_manager); }
+        if e.knows(Version::V4_1) { e.opt("powerSystem", &self.power_system); }
+        if e.knows(Version::V5_0) { e.opt("cacheConfigurationManager", &self.cache_configuration_manager); }
+        if e.knows(Version::V5_0) { e.opt("esxAgentHostManager", &self.esx_agent_host_manager); }
+        if e.knows(Version::V5_0) { e.opt("iscsiManager", &self.iscsi_manager); }
+        if e.knows(Version::V5_5) { e.opt("vFlashManager", &self.v_flash_manager); }
+        if e.knows(Version::V5_5) { e.opt("vsanSystem", &self.vsan_system); }
+        if e.knows(Version::V6_0) { e.opt("messageBusProxy", &self.message_bus_proxy); }
+        if e.knows(Version::V6_0) { e.opt("userDirectory", &self.user_directory); }
+        if e.knows(Version::V6_0) { e.opt("accountManager", &self.account_manager); }
+        if e.knows(Version::V6_0) { e.opt("hostAccessManager", &self.host_access_manager); }
+        if e.knows(Version::V5_5) { e.opt("graphicsManager", &self.graphics_manager); }
+        if e.knows(Version::V5_5) { e.opt("vsanInternalSystem", &self.vsan_internal_system); }
+        if e.knows(Version::V6_0) { e.opt("certificateManager", &self.certificate_manager); }
+        if e.knows(Version::V6_5) { e.opt("cryptoManager", &self.crypto_manager); }
+        if e.knows(Version::V6_7) { e.opt("nvdimmSystem", &self.nvdimm_system); }
+        if e.knows(Version::V7_0_0_0) { e.opt("assignableHardwareManager", &self.assignable_hardware_manager); }
     }
 }
 crate::xml::complex_codec!(HostConfigManager);
@@ -6172,11 +4704,7 @@ pub struct HostConfigSpec {
 }
 impl ComplexType for HostConfigSpec {
     const TYPE_NAME: &'static str = "HostConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nasDatastore" => d.list(&mut self.nas_datastore, s)?,
             b"network" => d.opt(&mut self.network, s)?,
@@ -6217,18 +4745,10 @@ impl ComplexType for HostConfigSpec {
         e.list("userAccount", &self.user_account);
         e.list("usergroupAccount", &self.usergroup_account);
         e.opt("memory", &self.memory);
-        if e.knows(Version::V4_1) {
-            e.list("activeDirectory", &self.active_directory);
-        }
-        if e.knows(Version::V5_0) {
-            e.list("genericConfig", &self.generic_config);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("graphicsConfig", &self.graphics_config);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("assignableHardwareConfig", &self.assignable_hardware_config);
-        }
+        if e.knows(Version::V4_1) { e.list("activeDirectory", &self.active_directory); }
+        if e.knows(Version::V5_0) { e.list("genericConfig", &self.generic_config); }
+        if e.knows(Version::V6_5) { e.opt("graphicsConfig", &self.graphics_config); }
+        if e.knows(Version::V7_0_0_0) { e.opt("assignableHardwareConfig", &self.assignable_hardware_config); }
     }
 }
 crate::xml::complex_codec!(HostConfigSpec);
@@ -6259,11 +4779,7 @@ pub struct HostConfigSummary {
 }
 impl ComplexType for HostConfigSummary {
     const TYPE_NAME: &'static str = "HostConfigSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"port" => d.req(&mut self.port, s)?,
@@ -6282,26 +4798,14 @@ impl ComplexType for HostConfigSummary {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("name", &self.name);
         e.req("port", &self.port);
-        if e.knows(Version::V4_0) {
-            e.opt("sslThumbprint", &self.ssl_thumbprint);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sslCertificate", &self.ssl_certificate);
-        }
+        if e.knows(Version::V4_0) { e.opt("sslThumbprint", &self.ssl_thumbprint); }
+        if e.knows(Version::V9_0_0_0) { e.opt("sslCertificate", &self.ssl_certificate); }
         e.opt("product", &self.product);
         e.req("vmotionEnabled", &self.vmotion_enabled);
-        if e.knows(Version::V4_0) {
-            e.opt("faultToleranceEnabled", &self.fault_tolerance_enabled);
-        }
-        if e.knows(Version::V4_1) {
-            e.list("featureVersion", &self.feature_version);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("agentVmDatastore", &self.agent_vm_datastore);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("agentVmNetwork", &self.agent_vm_network);
-        }
+        if e.knows(Version::V4_0) { e.opt("faultToleranceEnabled", &self.fault_tolerance_enabled); }
+        if e.knows(Version::V4_1) { e.list("featureVersion", &self.feature_version); }
+        if e.knows(Version::V5_0) { e.opt("agentVmDatastore", &self.agent_vm_datastore); }
+        if e.knows(Version::V5_0) { e.opt("agentVmNetwork", &self.agent_vm_network); }
     }
 }
 crate::xml::complex_codec!(HostConfigSummary);
@@ -6318,11 +4822,7 @@ pub struct HostConnectFault {
 }
 impl ComplexType for HostConnectFault {
     const TYPE_NAME: &'static str = "HostConnectFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6358,11 +4858,7 @@ pub struct HostConnectInfo {
 }
 impl ComplexType for HostConnectInfo {
     const TYPE_NAME: &'static str = "HostConnectInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serverIp" => d.opt(&mut self.server_ip, s)?,
             b"inDasCluster" => d.opt(&mut self.in_das_cluster, s)?,
@@ -6380,21 +4876,15 @@ impl ComplexType for HostConnectInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("serverIp", &self.server_ip);
-        if e.knows(Version::V5_0) {
-            e.opt("inDasCluster", &self.in_das_cluster);
-        }
+        if e.knows(Version::V5_0) { e.opt("inDasCluster", &self.in_das_cluster); }
         e.req("host", &self.host);
         e.list("vm", &self.vm);
         e.opt("vimAccountNameRequired", &self.vim_account_name_required);
         e.opt("clusterSupported", &self.cluster_supported);
         e.list("network", &self.network);
         e.list("datastore", &self.datastore);
-        if e.knows(Version::V4_0) {
-            e.opt("license", &self.license);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("capability", &self.capability);
-        }
+        if e.knows(Version::V4_0) { e.opt("license", &self.license); }
+        if e.knows(Version::V6_0) { e.opt("capability", &self.capability); }
     }
 }
 crate::xml::complex_codec!(HostConnectInfo);
@@ -6409,11 +4899,7 @@ pub struct HostConnectInfoNetworkInfo {
 }
 impl ComplexType for HostConnectInfoNetworkInfo {
     const TYPE_NAME: &'static str = "HostConnectInfoNetworkInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"summary" => d.req(&mut self.summary, s)?,
             _ => return Ok(false),
@@ -6477,11 +4963,7 @@ impl std::fmt::Debug for HostConnectSpec {
 }
 impl ComplexType for HostConnectSpec {
     const TYPE_NAME: &'static str = "HostConnectSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
             b"port" => d.opt(&mut self.port, s)?,
@@ -6504,24 +4986,16 @@ impl ComplexType for HostConnectSpec {
         e.opt("hostName", &self.host_name);
         e.opt("port", &self.port);
         e.opt("sslThumbprint", &self.ssl_thumbprint);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sslCertificate", &self.ssl_certificate);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("sslCertificate", &self.ssl_certificate); }
         e.opt("userName", &self.user_name);
         e.opt("password", &self.password);
         e.opt("vmFolder", &self.vm_folder);
         e.req("force", &self.force);
         e.opt("vimAccountName", &self.vim_account_name);
         e.opt("vimAccountPassword", &self.vim_account_password);
-        if e.knows(Version::V4_0) {
-            e.opt("managementIp", &self.management_ip);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("lockdownMode", &self.lockdown_mode);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("hostGateway", &self.host_gateway);
-        }
+        if e.knows(Version::V4_0) { e.opt("managementIp", &self.management_ip); }
+        if e.knows(Version::V6_0) { e.opt("lockdownMode", &self.lockdown_mode); }
+        if e.knows(Version::V6_0) { e.opt("hostGateway", &self.host_gateway); }
     }
 }
 crate::xml::complex_codec!(HostConnectSpec);
@@ -6536,11 +5010,7 @@ pub struct HostConnectedEvent {
 }
 impl ComplexType for HostConnectedEvent {
     const TYPE_NAME: &'static str = "HostConnectedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6560,11 +5030,7 @@ pub struct HostConnectionLostEvent {
 }
 impl ComplexType for HostConnectionLostEvent {
     const TYPE_NAME: &'static str = "HostConnectionLostEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6592,11 +5058,7 @@ pub struct HostCpuIdInfo {
 }
 impl ComplexType for HostCpuIdInfo {
     const TYPE_NAME: &'static str = "HostCpuIdInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"level" => d.req(&mut self.level, s)?,
             b"vendor" => d.opt(&mut self.vendor, s)?,
@@ -6633,11 +5095,7 @@ pub struct HostCpuInfo {
 }
 impl ComplexType for HostCpuInfo {
     const TYPE_NAME: &'static str = "HostCpuInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numCpuPackages" => d.req(&mut self.num_cpu_packages, s)?,
             b"numCpuCores" => d.req(&mut self.num_cpu_cores, s)?,
@@ -6682,11 +5140,7 @@ pub struct HostCpuPackage {
 }
 impl ComplexType for HostCpuPackage {
     const TYPE_NAME: &'static str = "HostCpuPackage";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"index" => d.req(&mut self.index, s)?,
             b"vendor" => d.req(&mut self.vendor, s)?,
@@ -6710,15 +5164,9 @@ impl ComplexType for HostCpuPackage {
         e.req("description", &self.description);
         e.list("threadId", &self.thread_id);
         e.list("cpuFeature", &self.cpu_feature);
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("family", &self.family);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("model", &self.model);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("stepping", &self.stepping);
-        }
+        if e.knows(Version::V8_0_3_0) { e.opt("family", &self.family); }
+        if e.knows(Version::V8_0_3_0) { e.opt("model", &self.model); }
+        if e.knows(Version::V8_0_3_0) { e.opt("stepping", &self.stepping); }
     }
 }
 crate::xml::complex_codec!(HostCpuPackage);
@@ -6733,11 +5181,7 @@ pub struct HostCpuPowerManagementInfo {
 }
 impl ComplexType for HostCpuPowerManagementInfo {
     const TYPE_NAME: &'static str = "HostCpuPowerManagementInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentPolicy" => d.opt(&mut self.current_policy, s)?,
             b"hardwareSupport" => d.opt(&mut self.hardware_support, s)?,
@@ -6760,11 +5204,7 @@ pub struct HostCpuSchedulerInfo {
 }
 impl ComplexType for HostCpuSchedulerInfo {
     const TYPE_NAME: &'static str = "HostCpuSchedulerInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.req(&mut self.policy, s)?,
             _ => return Ok(false),
@@ -6787,11 +5227,7 @@ pub struct HostDasDisabledEvent {
 }
 impl ComplexType for HostDasDisabledEvent {
     const TYPE_NAME: &'static str = "HostDasDisabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6811,11 +5247,7 @@ pub struct HostDasDisablingEvent {
 }
 impl ComplexType for HostDasDisablingEvent {
     const TYPE_NAME: &'static str = "HostDasDisablingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6835,11 +5267,7 @@ pub struct HostDasEnabledEvent {
 }
 impl ComplexType for HostDasEnabledEvent {
     const TYPE_NAME: &'static str = "HostDasEnabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6859,11 +5287,7 @@ pub struct HostDasEnablingEvent {
 }
 impl ComplexType for HostDasEnablingEvent {
     const TYPE_NAME: &'static str = "HostDasEnablingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6887,11 +5311,7 @@ pub struct HostDasErrorEvent {
 }
 impl ComplexType for HostDasErrorEvent {
     const TYPE_NAME: &'static str = "HostDasErrorEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.opt(&mut self.message, s)?,
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -6902,9 +5322,7 @@ impl ComplexType for HostDasErrorEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("message", &self.message);
-        if e.knows(Version::V4_0) {
-            e.opt("reason", &self.reason);
-        }
+        if e.knows(Version::V4_0) { e.opt("reason", &self.reason); }
     }
 }
 crate::xml::complex_codec!(HostDasErrorEvent);
@@ -6922,11 +5340,7 @@ pub struct HostDasEvent {
 }
 impl ComplexType for HostDasEvent {
     const TYPE_NAME: &'static str = "HostDasEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6946,11 +5360,7 @@ pub struct HostDasOkEvent {
 }
 impl ComplexType for HostDasOkEvent {
     const TYPE_NAME: &'static str = "HostDasOkEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6970,11 +5380,7 @@ pub struct HostDataTransportConnectionInfo {
 }
 impl ComplexType for HostDataTransportConnectionInfo {
     const TYPE_NAME: &'static str = "HostDataTransportConnectionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"staticMemoryConsumed" => d.req(&mut self.static_memory_consumed, s)?,
             _ => return Ok(false),
@@ -6999,11 +5405,7 @@ pub struct HostDatastoreBrowserSearchResults {
 }
 impl ComplexType for HostDatastoreBrowserSearchResults {
     const TYPE_NAME: &'static str = "HostDatastoreBrowserSearchResults";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
             b"folderPath" => d.opt(&mut self.folder_path, s)?,
@@ -7036,11 +5438,7 @@ pub struct HostDatastoreBrowserSearchSpec {
 }
 impl ComplexType for HostDatastoreBrowserSearchSpec {
     const TYPE_NAME: &'static str = "HostDatastoreBrowserSearchSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"query" => d.list(&mut self.query, s)?,
             b"details" => d.opt(&mut self.details, s)?,
@@ -7071,11 +5469,7 @@ pub struct HostDatastoreConnectInfo {
 }
 impl ComplexType for HostDatastoreConnectInfo {
     const TYPE_NAME: &'static str = "HostDatastoreConnectInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"summary" => d.req(&mut self.summary, s)?,
             _ => return Ok(false),
@@ -7100,11 +5494,7 @@ pub struct HostDatastoreExistsConnectInfo {
 }
 impl ComplexType for HostDatastoreExistsConnectInfo {
     const TYPE_NAME: &'static str = "HostDatastoreExistsConnectInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newDatastoreName" => d.req(&mut self.new_datastore_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7131,11 +5521,7 @@ pub struct HostDatastoreNameConflictConnectInfo {
 }
 impl ComplexType for HostDatastoreNameConflictConnectInfo {
     const TYPE_NAME: &'static str = "HostDatastoreNameConflictConnectInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newDatastoreName" => d.req(&mut self.new_datastore_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7148,10 +5534,7 @@ impl ComplexType for HostDatastoreNameConflictConnectInfo {
     }
 }
 crate::xml::complex_codec!(HostDatastoreNameConflictConnectInfo);
-crate::xml::inherits!(
-    HostDatastoreNameConflictConnectInfo,
-    HostDatastoreConnectInfo
-);
+crate::xml::inherits!(HostDatastoreNameConflictConnectInfo, HostDatastoreConnectInfo);
 
 /// Data object `HostDatastoreSystemCapabilities` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7167,38 +5550,21 @@ pub struct HostDatastoreSystemCapabilities {
 }
 impl ComplexType for HostDatastoreSystemCapabilities {
     const TYPE_NAME: &'static str = "HostDatastoreSystemCapabilities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nfsMountCreationRequired" => d.req(&mut self.nfs_mount_creation_required, s)?,
             b"nfsMountCreationSupported" => d.req(&mut self.nfs_mount_creation_supported, s)?,
             b"localDatastoreSupported" => d.req(&mut self.local_datastore_supported, s)?,
-            b"vmfsExtentExpansionSupported" => {
-                d.opt(&mut self.vmfs_extent_expansion_supported, s)?
-            }
+            b"vmfsExtentExpansionSupported" => d.opt(&mut self.vmfs_extent_expansion_supported, s)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.req(
-            "nfsMountCreationRequired",
-            &self.nfs_mount_creation_required,
-        );
-        e.req(
-            "nfsMountCreationSupported",
-            &self.nfs_mount_creation_supported,
-        );
+        e.req("nfsMountCreationRequired", &self.nfs_mount_creation_required);
+        e.req("nfsMountCreationSupported", &self.nfs_mount_creation_supported);
         e.req("localDatastoreSupported", &self.local_datastore_supported);
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "vmfsExtentExpansionSupported",
-                &self.vmfs_extent_expansion_supported,
-            );
-        }
+        if e.knows(Version::V4_0) { e.opt("vmfsExtentExpansionSupported", &self.vmfs_extent_expansion_supported); }
     }
 }
 crate::xml::complex_codec!(HostDatastoreSystemCapabilities);
@@ -7213,11 +5579,7 @@ pub struct HostDatastoreSystemDatastoreResult {
 }
 impl ComplexType for HostDatastoreSystemDatastoreResult {
     const TYPE_NAME: &'static str = "HostDatastoreSystemDatastoreResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"fault" => d.opt(&mut self.fault, s)?,
@@ -7242,11 +5604,7 @@ pub struct HostDatastoreSystemVvolDatastoreSpec {
 }
 impl ComplexType for HostDatastoreSystemVvolDatastoreSpec {
     const TYPE_NAME: &'static str = "HostDatastoreSystemVvolDatastoreSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"scId" => d.req(&mut self.sc_id, s)?,
@@ -7283,11 +5641,7 @@ pub struct HostDateTimeConfig {
 }
 impl ComplexType for HostDateTimeConfig {
     const TYPE_NAME: &'static str = "HostDateTimeConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timeZone" => d.opt(&mut self.time_zone, s)?,
             b"ntpConfig" => d.opt(&mut self.ntp_config, s)?,
@@ -7304,24 +5658,12 @@ impl ComplexType for HostDateTimeConfig {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("timeZone", &self.time_zone);
         e.opt("ntpConfig", &self.ntp_config);
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("ptpConfig", &self.ptp_config);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("protocol", &self.protocol);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("enabled", &self.enabled);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("disableEvents", &self.disable_events);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("disableFallback", &self.disable_fallback);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("resetToFactoryDefaults", &self.reset_to_factory_defaults);
-        }
+        if e.knows(Version::V7_0_3_0) { e.opt("ptpConfig", &self.ptp_config); }
+        if e.knows(Version::V7_0_3_0) { e.opt("protocol", &self.protocol); }
+        if e.knows(Version::V7_0_3_0) { e.opt("enabled", &self.enabled); }
+        if e.knows(Version::V7_0_3_0) { e.opt("disableEvents", &self.disable_events); }
+        if e.knows(Version::V7_0_3_0) { e.opt("disableFallback", &self.disable_fallback); }
+        if e.knows(Version::V7_0_3_0) { e.opt("resetToFactoryDefaults", &self.reset_to_factory_defaults); }
     }
 }
 crate::xml::complex_codec!(HostDateTimeConfig);
@@ -7362,11 +5704,7 @@ pub struct HostDateTimeInfo {
 }
 impl ComplexType for HostDateTimeInfo {
     const TYPE_NAME: &'static str = "HostDateTimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timeZone" => d.req(&mut self.time_zone, s)?,
             b"systemClockProtocol" => d.opt(&mut self.system_clock_protocol, s)?,
@@ -7389,46 +5727,20 @@ impl ComplexType for HostDateTimeInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("timeZone", &self.time_zone);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("systemClockProtocol", &self.system_clock_protocol);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("systemClockProtocol", &self.system_clock_protocol); }
         e.opt("ntpConfig", &self.ntp_config);
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("ptpConfig", &self.ptp_config);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("enabled", &self.enabled);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("disableEvents", &self.disable_events);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("disableFallback", &self.disable_fallback);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("inFallbackState", &self.in_fallback_state);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("serviceSync", &self.service_sync);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("lastSyncTime", &self.last_sync_time);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("remoteNtpServer", &self.remote_ntp_server);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("ntpRunTime", &self.ntp_run_time);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("ptpRunTime", &self.ptp_run_time);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("ntpDuration", &self.ntp_duration);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("ptpDuration", &self.ptp_duration);
-        }
+        if e.knows(Version::V7_0_3_0) { e.opt("ptpConfig", &self.ptp_config); }
+        if e.knows(Version::V7_0_3_0) { e.opt("enabled", &self.enabled); }
+        if e.knows(Version::V7_0_3_0) { e.opt("disableEvents", &self.disable_events); }
+        if e.knows(Version::V7_0_3_0) { e.opt("disableFallback", &self.disable_fallback); }
+        if e.knows(Version::V7_0_3_0) { e.opt("inFallbackState", &self.in_fallback_state); }
+        if e.knows(Version::V7_0_3_0) { e.opt("serviceSync", &self.service_sync); }
+        if e.knows(Version::V7_0_3_0) { e.opt("lastSyncTime", &self.last_sync_time); }
+        if e.knows(Version::V7_0_3_0) { e.opt("remoteNtpServer", &self.remote_ntp_server); }
+        if e.knows(Version::V7_0_3_0) { e.opt("ntpRunTime", &self.ntp_run_time); }
+        if e.knows(Version::V7_0_3_0) { e.opt("ptpRunTime", &self.ptp_run_time); }
+        if e.knows(Version::V7_0_3_0) { e.opt("ntpDuration", &self.ntp_duration); }
+        if e.knows(Version::V7_0_3_0) { e.opt("ptpDuration", &self.ptp_duration); }
     }
 }
 crate::xml::complex_codec!(HostDateTimeInfo);
@@ -7443,11 +5755,7 @@ pub struct HostDateTimeSystemServiceTestResult {
 }
 impl ComplexType for HostDateTimeSystemServiceTestResult {
     const TYPE_NAME: &'static str = "HostDateTimeSystemServiceTestResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"workingNormally" => d.req(&mut self.working_normally, s)?,
             b"report" => d.list(&mut self.report, s)?,
@@ -7476,11 +5784,7 @@ pub struct HostDateTimeSystemTimeZone {
 }
 impl ComplexType for HostDateTimeSystemTimeZone {
     const TYPE_NAME: &'static str = "HostDateTimeSystemTimeZone";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -7507,11 +5811,7 @@ pub struct HostDeploymentInfo {
 }
 impl ComplexType for HostDeploymentInfo {
     const TYPE_NAME: &'static str = "HostDeploymentInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bootedFromStatelessCache" => d.opt(&mut self.booted_from_stateless_cache, s)?,
             _ => return Ok(false),
@@ -7519,10 +5819,7 @@ impl ComplexType for HostDeploymentInfo {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt(
-            "bootedFromStatelessCache",
-            &self.booted_from_stateless_cache,
-        );
+        e.opt("bootedFromStatelessCache", &self.booted_from_stateless_cache);
     }
 }
 crate::xml::complex_codec!(HostDeploymentInfo);
@@ -7539,11 +5836,7 @@ pub struct HostDevice {
 }
 impl ComplexType for HostDevice {
     const TYPE_NAME: &'static str = "HostDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
             b"deviceType" => d.req(&mut self.device_type, s)?,
@@ -7568,11 +5861,7 @@ pub struct HostDhcpService {
 }
 impl ComplexType for HostDhcpService {
     const TYPE_NAME: &'static str = "HostDhcpService";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"spec" => d.req(&mut self.spec, s)?,
@@ -7599,11 +5888,7 @@ pub struct HostDhcpServiceConfig {
 }
 impl ComplexType for HostDhcpServiceConfig {
     const TYPE_NAME: &'static str = "HostDhcpServiceConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
             b"key" => d.req(&mut self.key, s)?,
@@ -7642,11 +5927,7 @@ pub struct HostDhcpServiceSpec {
 }
 impl ComplexType for HostDhcpServiceSpec {
     const TYPE_NAME: &'static str = "HostDhcpServiceSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"virtualSwitch" => d.req(&mut self.virtual_switch, s)?,
             b"defaultLeaseDuration" => d.req(&mut self.default_lease_duration, s)?,
@@ -7687,11 +5968,7 @@ pub struct HostDiagnosticPartition {
 }
 impl ComplexType for HostDiagnosticPartition {
     const TYPE_NAME: &'static str = "HostDiagnosticPartition";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storageType" => d.req(&mut self.storage_type, s)?,
             b"diagnosticType" => d.req(&mut self.diagnostic_type, s)?,
@@ -7722,11 +5999,7 @@ pub struct HostDiagnosticPartitionCreateDescription {
 }
 impl ComplexType for HostDiagnosticPartitionCreateDescription {
     const TYPE_NAME: &'static str = "HostDiagnosticPartitionCreateDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"layout" => d.req(&mut self.layout, s)?,
             b"diskUuid" => d.req(&mut self.disk_uuid, s)?,
@@ -7755,11 +6028,7 @@ pub struct HostDiagnosticPartitionCreateOption {
 }
 impl ComplexType for HostDiagnosticPartitionCreateOption {
     const TYPE_NAME: &'static str = "HostDiagnosticPartitionCreateOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storageType" => d.req(&mut self.storage_type, s)?,
             b"diagnosticType" => d.req(&mut self.diagnostic_type, s)?,
@@ -7792,11 +6061,7 @@ pub struct HostDiagnosticPartitionCreateSpec {
 }
 impl ComplexType for HostDiagnosticPartitionCreateSpec {
     const TYPE_NAME: &'static str = "HostDiagnosticPartitionCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storageType" => d.req(&mut self.storage_type, s)?,
             b"diagnosticType" => d.req(&mut self.diagnostic_type, s)?,
@@ -7831,11 +6096,7 @@ pub struct HostDigestInfo {
 }
 impl ComplexType for HostDigestInfo {
     const TYPE_NAME: &'static str = "HostDigestInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"digestMethod" => d.req(&mut self.digest_method, s)?,
             b"digestValue" => d.list(&mut self.digest_value, s)?,
@@ -7864,11 +6125,7 @@ pub struct HostDirectoryStoreInfo {
 }
 impl ComplexType for HostDirectoryStoreInfo {
     const TYPE_NAME: &'static str = "HostDirectoryStoreInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7890,11 +6147,7 @@ pub struct HostDisconnectedEvent {
 }
 impl ComplexType for HostDisconnectedEvent {
     const TYPE_NAME: &'static str = "HostDisconnectedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7903,9 +6156,7 @@ impl ComplexType for HostDisconnectedEvent {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V4_0) {
-            e.opt("reason", &self.reason);
-        }
+        if e.knows(Version::V4_0) { e.opt("reason", &self.reason); }
     }
 }
 crate::xml::complex_codec!(HostDisconnectedEvent);
@@ -7923,11 +6174,7 @@ pub struct HostDiskConfigurationResult {
 }
 impl ComplexType for HostDiskConfigurationResult {
     const TYPE_NAME: &'static str = "HostDiskConfigurationResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"devicePath" => d.opt(&mut self.device_path, s)?,
             b"success" => d.opt(&mut self.success, s)?,
@@ -7946,14 +6193,11 @@ crate::xml::complex_codec!(HostDiskConfigurationResult);
 
 /// Data object `HostDiskDimensions` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostDiskDimensions {}
+pub struct HostDiskDimensions {
+}
 impl ComplexType for HostDiskDimensions {
     const TYPE_NAME: &'static str = "HostDiskDimensions";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -7975,11 +6219,7 @@ pub struct HostDiskDimensionsChs {
 }
 impl ComplexType for HostDiskDimensionsChs {
     const TYPE_NAME: &'static str = "HostDiskDimensionsChs";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cylinder" => d.req(&mut self.cylinder, s)?,
             b"head" => d.req(&mut self.head, s)?,
@@ -8006,11 +6246,7 @@ pub struct HostDiskDimensionsLba {
 }
 impl ComplexType for HostDiskDimensionsLba {
     const TYPE_NAME: &'static str = "HostDiskDimensionsLba";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"blockSize" => d.req(&mut self.block_size, s)?,
             b"block" => d.req(&mut self.block, s)?,
@@ -8037,11 +6273,7 @@ pub struct HostDiskMappingInfo {
 }
 impl ComplexType for HostDiskMappingInfo {
     const TYPE_NAME: &'static str = "HostDiskMappingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"physicalPartition" => d.opt(&mut self.physical_partition, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -8068,11 +6300,7 @@ pub struct HostDiskMappingOption {
 }
 impl ComplexType for HostDiskMappingOption {
     const TYPE_NAME: &'static str = "HostDiskMappingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"physicalPartition" => d.list(&mut self.physical_partition, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -8099,11 +6327,7 @@ pub struct HostDiskMappingPartitionInfo {
 }
 impl ComplexType for HostDiskMappingPartitionInfo {
     const TYPE_NAME: &'static str = "HostDiskMappingPartitionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"fileSystem" => d.req(&mut self.file_system, s)?,
@@ -8132,11 +6356,7 @@ pub struct HostDiskMappingPartitionOption {
 }
 impl ComplexType for HostDiskMappingPartitionOption {
     const TYPE_NAME: &'static str = "HostDiskMappingPartitionOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"fileSystem" => d.req(&mut self.file_system, s)?,
@@ -8175,11 +6395,7 @@ pub struct HostDiskPartitionAttributes {
 }
 impl ComplexType for HostDiskPartitionAttributes {
     const TYPE_NAME: &'static str = "HostDiskPartitionAttributes";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partition" => d.req(&mut self.partition, s)?,
             b"startSector" => d.req(&mut self.start_sector, s)?,
@@ -8198,14 +6414,10 @@ impl ComplexType for HostDiskPartitionAttributes {
         e.req("startSector", &self.start_sector);
         e.req("endSector", &self.end_sector);
         e.req("type", &self.type_);
-        if e.knows(Version::V5_0) {
-            e.opt("guid", &self.guid);
-        }
+        if e.knows(Version::V5_0) { e.opt("guid", &self.guid); }
         e.req("logical", &self.logical);
         e.req("attributes", &self.attributes);
-        if e.knows(Version::V5_0) {
-            e.opt("partitionAlignment", &self.partition_alignment);
-        }
+        if e.knows(Version::V5_0) { e.opt("partitionAlignment", &self.partition_alignment); }
     }
 }
 crate::xml::complex_codec!(HostDiskPartitionAttributes);
@@ -8224,11 +6436,7 @@ pub struct HostDiskPartitionBlockRange {
 }
 impl ComplexType for HostDiskPartitionBlockRange {
     const TYPE_NAME: &'static str = "HostDiskPartitionBlockRange";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partition" => d.opt(&mut self.partition, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -8259,11 +6467,7 @@ pub struct HostDiskPartitionInfo {
 }
 impl ComplexType for HostDiskPartitionInfo {
     const TYPE_NAME: &'static str = "HostDiskPartitionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
             b"spec" => d.req(&mut self.spec, s)?,
@@ -8290,11 +6494,7 @@ pub struct HostDiskPartitionLayout {
 }
 impl ComplexType for HostDiskPartitionLayout {
     const TYPE_NAME: &'static str = "HostDiskPartitionLayout";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"total" => d.opt(&mut self.total, s)?,
             b"partition" => d.list(&mut self.partition, s)?,
@@ -8325,11 +6525,7 @@ pub struct HostDiskPartitionSpec {
 }
 impl ComplexType for HostDiskPartitionSpec {
     const TYPE_NAME: &'static str = "HostDiskPartitionSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partitionFormat" => d.opt(&mut self.partition_format, s)?,
             b"chs" => d.opt(&mut self.chs, s)?,
@@ -8341,15 +6537,11 @@ impl ComplexType for HostDiskPartitionSpec {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V5_0) {
-            e.opt("partitionFormat", &self.partition_format);
-        }
+        if e.knows(Version::V5_0) { e.opt("partitionFormat", &self.partition_format); }
         e.opt("chs", &self.chs);
         e.opt("totalSectors", &self.total_sectors);
         e.list("partition", &self.partition);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sectorSize", &self.sector_size);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("sectorSize", &self.sector_size); }
     }
 }
 crate::xml::complex_codec!(HostDiskPartitionSpec);
@@ -8376,11 +6568,7 @@ pub struct HostDnsConfig {
 }
 impl ComplexType for HostDnsConfig {
     const TYPE_NAME: &'static str = "HostDnsConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dhcp" => d.req(&mut self.dhcp, s)?,
             b"virtualNicDevice" => d.opt(&mut self.virtual_nic_device, s)?,
@@ -8396,9 +6584,7 @@ impl ComplexType for HostDnsConfig {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("dhcp", &self.dhcp);
         e.opt("virtualNicDevice", &self.virtual_nic_device);
-        if e.knows(Version::V6_7) {
-            e.opt("ipv6VirtualNicDevice", &self.ipv6_virtual_nic_device);
-        }
+        if e.knows(Version::V6_7) { e.opt("ipv6VirtualNicDevice", &self.ipv6_virtual_nic_device); }
         e.req("hostName", &self.host_name);
         e.req("domainName", &self.domain_name);
         e.list("address", &self.address);
@@ -8421,11 +6607,7 @@ pub struct HostDnsConfigSpec {
 }
 impl ComplexType for HostDnsConfigSpec {
     const TYPE_NAME: &'static str = "HostDnsConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"virtualNicConnection" => d.opt(&mut self.virtual_nic_connection, s)?,
             b"virtualNicConnectionV6" => d.opt(&mut self.virtual_nic_connection_v6, s)?,
@@ -8436,9 +6618,7 @@ impl ComplexType for HostDnsConfigSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("virtualNicConnection", &self.virtual_nic_connection);
-        if e.knows(Version::V6_7) {
-            e.opt("virtualNicConnectionV6", &self.virtual_nic_connection_v6);
-        }
+        if e.knows(Version::V6_7) { e.opt("virtualNicConnectionV6", &self.virtual_nic_connection_v6); }
     }
 }
 crate::xml::complex_codec!(HostDnsConfigSpec);
@@ -8458,11 +6638,7 @@ pub struct HostDvxClass {
 }
 impl ComplexType for HostDvxClass {
     const TYPE_NAME: &'static str = "HostDvxClass";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceClass" => d.req(&mut self.device_class, s)?,
             b"checkpointSupported" => d.req(&mut self.checkpoint_supported, s)?,
@@ -8493,11 +6669,7 @@ pub struct HostEnableAdminFailedEvent {
 }
 impl ComplexType for HostEnableAdminFailedEvent {
     const TYPE_NAME: &'static str = "HostEnableAdminFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"permissions" => d.list(&mut self.permissions, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8522,11 +6694,7 @@ pub struct HostEnterMaintenanceResult {
 }
 impl ComplexType for HostEnterMaintenanceResult {
     const TYPE_NAME: &'static str = "HostEnterMaintenanceResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmFaults" => d.list(&mut self.vm_faults, s)?,
             b"hostFaults" => d.list(&mut self.host_faults, s)?,
@@ -8551,11 +6719,7 @@ pub struct HostEsxAgentHostManagerConfigInfo {
 }
 impl ComplexType for HostEsxAgentHostManagerConfigInfo {
     const TYPE_NAME: &'static str = "HostEsxAgentHostManagerConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"agentVmDatastore" => d.opt(&mut self.agent_vm_datastore, s)?,
             b"agentVmNetwork" => d.opt(&mut self.agent_vm_network, s)?,
@@ -8582,11 +6746,7 @@ pub struct HostEvent {
 }
 impl ComplexType for HostEvent {
     const TYPE_NAME: &'static str = "HostEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8608,11 +6768,7 @@ pub struct HostEventArgument {
 }
 impl ComplexType for HostEventArgument {
     const TYPE_NAME: &'static str = "HostEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8639,11 +6795,7 @@ pub struct HostExtraNetworksEvent {
 }
 impl ComplexType for HostExtraNetworksEvent {
     const TYPE_NAME: &'static str = "HostExtraNetworksEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ips" => d.opt(&mut self.ips, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8668,11 +6820,7 @@ pub struct HostFaultToleranceManagerComponentHealthInfo {
 }
 impl ComplexType for HostFaultToleranceManagerComponentHealthInfo {
     const TYPE_NAME: &'static str = "HostFaultToleranceManagerComponentHealthInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isStorageHealthy" => d.req(&mut self.is_storage_healthy, s)?,
             b"isNetworkHealthy" => d.req(&mut self.is_network_healthy, s)?,
@@ -8699,11 +6847,7 @@ pub struct HostFeatureCapability {
 }
 impl ComplexType for HostFeatureCapability {
     const TYPE_NAME: &'static str = "HostFeatureCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"featureName" => d.req(&mut self.feature_name, s)?,
@@ -8732,11 +6876,7 @@ pub struct HostFeatureMask {
 }
 impl ComplexType for HostFeatureMask {
     const TYPE_NAME: &'static str = "HostFeatureMask";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"featureName" => d.req(&mut self.feature_name, s)?,
@@ -8763,11 +6903,7 @@ pub struct HostFeatureVersionInfo {
 }
 impl ComplexType for HostFeatureVersionInfo {
     const TYPE_NAME: &'static str = "HostFeatureVersionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"value" => d.req(&mut self.value, s)?,
@@ -8802,11 +6938,7 @@ pub struct HostFibreChannelHba {
 }
 impl ComplexType for HostFibreChannelHba {
     const TYPE_NAME: &'static str = "HostFibreChannelHba";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portWorldWideName" => d.req(&mut self.port_world_wide_name, s)?,
             b"nodeWorldWideName" => d.req(&mut self.node_world_wide_name, s)?,
@@ -8845,11 +6977,7 @@ pub struct HostFibreChannelOverEthernetHba {
 }
 impl ComplexType for HostFibreChannelOverEthernetHba {
     const TYPE_NAME: &'static str = "HostFibreChannelOverEthernetHba";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"underlyingNic" => d.req(&mut self.underlying_nic, s)?,
             b"linkInfo" => d.req(&mut self.link_info, s)?,
@@ -8882,11 +7010,7 @@ pub struct HostFibreChannelOverEthernetHbaLinkInfo {
 }
 impl ComplexType for HostFibreChannelOverEthernetHbaLinkInfo {
     const TYPE_NAME: &'static str = "HostFibreChannelOverEthernetHbaLinkInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnportMac" => d.req(&mut self.vnport_mac, s)?,
             b"fcfMac" => d.req(&mut self.fcf_mac, s)?,
@@ -8919,11 +7043,7 @@ pub struct HostFibreChannelOverEthernetTargetTransport {
 }
 impl ComplexType for HostFibreChannelOverEthernetTargetTransport {
     const TYPE_NAME: &'static str = "HostFibreChannelOverEthernetTargetTransport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnportMac" => d.req(&mut self.vnport_mac, s)?,
             b"fcfMac" => d.req(&mut self.fcf_mac, s)?,
@@ -8940,10 +7060,7 @@ impl ComplexType for HostFibreChannelOverEthernetTargetTransport {
     }
 }
 crate::xml::complex_codec!(HostFibreChannelOverEthernetTargetTransport);
-crate::xml::inherits!(
-    HostFibreChannelOverEthernetTargetTransport,
-    HostFibreChannelTargetTransport
-);
+crate::xml::inherits!(HostFibreChannelOverEthernetTargetTransport, HostFibreChannelTargetTransport);
 
 /// Data object `HostFibreChannelTargetTransport` of the vSphere API (since 2.5).
 ///
@@ -8961,11 +7078,7 @@ pub struct HostFibreChannelTargetTransport {
 }
 impl ComplexType for HostFibreChannelTargetTransport {
     const TYPE_NAME: &'static str = "HostFibreChannelTargetTransport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portWorldWideName" => d.req(&mut self.port_world_wide_name, s)?,
             b"nodeWorldWideName" => d.req(&mut self.node_world_wide_name, s)?,
@@ -8992,11 +7105,7 @@ pub struct HostFileAccess {
 }
 impl ComplexType for HostFileAccess {
     const TYPE_NAME: &'static str = "HostFileAccess";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"who" => d.req(&mut self.who, s)?,
             b"what" => d.req(&mut self.what, s)?,
@@ -9023,11 +7132,7 @@ pub struct HostFileSystemMountInfo {
 }
 impl ComplexType for HostFileSystemMountInfo {
     const TYPE_NAME: &'static str = "HostFileSystemMountInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mountInfo" => d.req(&mut self.mount_info, s)?,
             b"volume" => d.req(&mut self.volume, s)?,
@@ -9039,9 +7144,7 @@ impl ComplexType for HostFileSystemMountInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("mountInfo", &self.mount_info);
         e.req("volume", &self.volume);
-        if e.knows(Version::V4_1) {
-            e.opt("vStorageSupport", &self.v_storage_support);
-        }
+        if e.knows(Version::V4_1) { e.opt("vStorageSupport", &self.v_storage_support); }
     }
 }
 crate::xml::complex_codec!(HostFileSystemMountInfo);
@@ -9060,11 +7163,7 @@ pub struct HostFileSystemVolume {
 }
 impl ComplexType for HostFileSystemVolume {
     const TYPE_NAME: &'static str = "HostFileSystemVolume";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -9091,11 +7190,7 @@ pub struct HostFileSystemVolumeInfo {
 }
 impl ComplexType for HostFileSystemVolumeInfo {
     const TYPE_NAME: &'static str = "HostFileSystemVolumeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"volumeTypeList" => d.list(&mut self.volume_type_list, s)?,
             b"mountInfo" => d.list(&mut self.mount_info, s)?,
@@ -9120,11 +7215,7 @@ pub struct HostFirewallConfig {
 }
 impl ComplexType for HostFirewallConfig {
     const TYPE_NAME: &'static str = "HostFirewallConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rule" => d.list(&mut self.rule, s)?,
             b"defaultBlockingPolicy" => d.req(&mut self.default_blocking_policy, s)?,
@@ -9151,11 +7242,7 @@ pub struct HostFirewallConfigRuleSetConfig {
 }
 impl ComplexType for HostFirewallConfigRuleSetConfig {
     const TYPE_NAME: &'static str = "HostFirewallConfigRuleSetConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rulesetId" => d.req(&mut self.ruleset_id, s)?,
             b"enabled" => d.req(&mut self.enabled, s)?,
@@ -9167,9 +7254,7 @@ impl ComplexType for HostFirewallConfigRuleSetConfig {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("rulesetId", &self.ruleset_id);
         e.req("enabled", &self.enabled);
-        if e.knows(Version::V5_0) {
-            e.opt("allowedHosts", &self.allowed_hosts);
-        }
+        if e.knows(Version::V5_0) { e.opt("allowedHosts", &self.allowed_hosts); }
     }
 }
 crate::xml::complex_codec!(HostFirewallConfigRuleSetConfig);
@@ -9184,11 +7269,7 @@ pub struct HostFirewallDefaultPolicy {
 }
 impl ComplexType for HostFirewallDefaultPolicy {
     const TYPE_NAME: &'static str = "HostFirewallDefaultPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"incomingBlocked" => d.opt(&mut self.incoming_blocked, s)?,
             b"outgoingBlocked" => d.opt(&mut self.outgoing_blocked, s)?,
@@ -9213,11 +7294,7 @@ pub struct HostFirewallInfo {
 }
 impl ComplexType for HostFirewallInfo {
     const TYPE_NAME: &'static str = "HostFirewallInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultPolicy" => d.req(&mut self.default_policy, s)?,
             b"ruleset" => d.list(&mut self.ruleset, s)?,
@@ -9248,11 +7325,7 @@ pub struct HostFirewallRule {
 }
 impl ComplexType for HostFirewallRule {
     const TYPE_NAME: &'static str = "HostFirewallRule";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"port" => d.req(&mut self.port, s)?,
             b"endPort" => d.opt(&mut self.end_port, s)?,
@@ -9267,9 +7340,7 @@ impl ComplexType for HostFirewallRule {
         e.req("port", &self.port);
         e.opt("endPort", &self.end_port);
         e.req("direction", &self.direction);
-        if e.knows(Version::V5_0) {
-            e.opt("portType", &self.port_type);
-        }
+        if e.knows(Version::V5_0) { e.opt("portType", &self.port_type); }
         e.req("protocol", &self.protocol);
     }
 }
@@ -9299,11 +7370,7 @@ pub struct HostFirewallRuleset {
 }
 impl ComplexType for HostFirewallRuleset {
     const TYPE_NAME: &'static str = "HostFirewallRuleset";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"label" => d.req(&mut self.label, s)?,
@@ -9325,15 +7392,9 @@ impl ComplexType for HostFirewallRuleset {
         e.list("rule", &self.rule);
         e.opt("service", &self.service);
         e.req("enabled", &self.enabled);
-        if e.knows(Version::V5_0) {
-            e.opt("allowedHosts", &self.allowed_hosts);
-        }
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("userControllable", &self.user_controllable);
-        }
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("ipListUserConfigurable", &self.ip_list_user_configurable);
-        }
+        if e.knows(Version::V5_0) { e.opt("allowedHosts", &self.allowed_hosts); }
+        if e.knows(Version::V8_0_2_0) { e.opt("userControllable", &self.user_controllable); }
+        if e.knows(Version::V8_0_2_0) { e.opt("ipListUserConfigurable", &self.ip_list_user_configurable); }
     }
 }
 crate::xml::complex_codec!(HostFirewallRuleset);
@@ -9350,11 +7411,7 @@ pub struct HostFirewallRulesetIpList {
 }
 impl ComplexType for HostFirewallRulesetIpList {
     const TYPE_NAME: &'static str = "HostFirewallRulesetIpList";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.list(&mut self.ip_address, s)?,
             b"ipNetwork" => d.list(&mut self.ip_network, s)?,
@@ -9381,11 +7438,7 @@ pub struct HostFirewallRulesetIpNetwork {
 }
 impl ComplexType for HostFirewallRulesetIpNetwork {
     const TYPE_NAME: &'static str = "HostFirewallRulesetIpNetwork";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             b"prefixLength" => d.req(&mut self.prefix_length, s)?,
@@ -9408,11 +7461,7 @@ pub struct HostFirewallRulesetRulesetSpec {
 }
 impl ComplexType for HostFirewallRulesetRulesetSpec {
     const TYPE_NAME: &'static str = "HostFirewallRulesetRulesetSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowedHosts" => d.req(&mut self.allowed_hosts, s)?,
             _ => return Ok(false),
@@ -9433,11 +7482,7 @@ pub struct HostFlagInfo {
 }
 impl ComplexType for HostFlagInfo {
     const TYPE_NAME: &'static str = "HostFlagInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backgroundSnapshotsEnabled" => d.opt(&mut self.background_snapshots_enabled, s)?,
             _ => return Ok(false),
@@ -9445,10 +7490,7 @@ impl ComplexType for HostFlagInfo {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt(
-            "backgroundSnapshotsEnabled",
-            &self.background_snapshots_enabled,
-        );
+        e.opt("backgroundSnapshotsEnabled", &self.background_snapshots_enabled);
     }
 }
 crate::xml::complex_codec!(HostFlagInfo);
@@ -9463,11 +7505,7 @@ pub struct HostForceMountedInfo {
 }
 impl ComplexType for HostForceMountedInfo {
     const TYPE_NAME: &'static str = "HostForceMountedInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"persist" => d.req(&mut self.persist, s)?,
             b"mounted" => d.req(&mut self.mounted, s)?,
@@ -9500,11 +7538,7 @@ pub struct HostFru {
 }
 impl ComplexType for HostFru {
     const TYPE_NAME: &'static str = "HostFru";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"partName" => d.req(&mut self.part_name, s)?,
@@ -9541,11 +7575,7 @@ pub struct HostGatewaySpec {
 }
 impl ComplexType for HostGatewaySpec {
     const TYPE_NAME: &'static str = "HostGatewaySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"gatewayType" => d.req(&mut self.gateway_type, s)?,
             b"gatewayId" => d.opt(&mut self.gateway_id, s)?,
@@ -9574,11 +7604,7 @@ pub struct HostGetShortNameFailedEvent {
 }
 impl ComplexType for HostGetShortNameFailedEvent {
     const TYPE_NAME: &'static str = "HostGetShortNameFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9600,16 +7626,10 @@ pub struct HostGraphicsConfig {
 }
 impl ComplexType for HostGraphicsConfig {
     const TYPE_NAME: &'static str = "HostGraphicsConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostDefaultGraphicsType" => d.req(&mut self.host_default_graphics_type, s)?,
-            b"sharedPassthruAssignmentPolicy" => {
-                d.req(&mut self.shared_passthru_assignment_policy, s)?
-            }
+            b"sharedPassthruAssignmentPolicy" => d.req(&mut self.shared_passthru_assignment_policy, s)?,
             b"deviceType" => d.list(&mut self.device_type, s)?,
             _ => return Ok(false),
         }
@@ -9617,10 +7637,7 @@ impl ComplexType for HostGraphicsConfig {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("hostDefaultGraphicsType", &self.host_default_graphics_type);
-        e.req(
-            "sharedPassthruAssignmentPolicy",
-            &self.shared_passthru_assignment_policy,
-        );
+        e.req("sharedPassthruAssignmentPolicy", &self.shared_passthru_assignment_policy);
         e.list("deviceType", &self.device_type);
     }
 }
@@ -9638,11 +7655,7 @@ pub struct HostGraphicsConfigDeviceType {
 }
 impl ComplexType for HostGraphicsConfigDeviceType {
     const TYPE_NAME: &'static str = "HostGraphicsConfigDeviceType";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceId" => d.req(&mut self.device_id, s)?,
             b"graphicsType" => d.req(&mut self.graphics_type, s)?,
@@ -9654,9 +7667,7 @@ impl ComplexType for HostGraphicsConfigDeviceType {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("deviceId", &self.device_id);
         e.req("graphicsType", &self.graphics_type);
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("vgpuMode", &self.vgpu_mode);
-        }
+        if e.knows(Version::V8_0_3_0) { e.opt("vgpuMode", &self.vgpu_mode); }
     }
 }
 crate::xml::complex_codec!(HostGraphicsConfigDeviceType);
@@ -9681,11 +7692,7 @@ pub struct HostGraphicsInfo {
 }
 impl ComplexType for HostGraphicsInfo {
     const TYPE_NAME: &'static str = "HostGraphicsInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
             b"vendorName" => d.req(&mut self.vendor_name, s)?,
@@ -9703,9 +7710,7 @@ impl ComplexType for HostGraphicsInfo {
         e.req("vendorName", &self.vendor_name);
         e.req("pciId", &self.pci_id);
         e.req("graphicsType", &self.graphics_type);
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("vgpuMode", &self.vgpu_mode);
-        }
+        if e.knows(Version::V8_0_3_0) { e.opt("vgpuMode", &self.vgpu_mode); }
         e.req("memorySizeInKB", &self.memory_size_in_kb);
         e.list("vm", &self.vm);
     }
@@ -9724,11 +7729,7 @@ pub struct HostHardwareElementInfo {
 }
 impl ComplexType for HostHardwareElementInfo {
     const TYPE_NAME: &'static str = "HostHardwareElementInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"status" => d.req(&mut self.status, s)?,
@@ -9785,11 +7786,7 @@ pub struct HostHardwareInfo {
 }
 impl ComplexType for HostHardwareInfo {
     const TYPE_NAME: &'static str = "HostHardwareInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemInfo" => d.req(&mut self.system_info, s)?,
             b"cpuPowerManagementInfo" => d.opt(&mut self.cpu_power_management_info, s)?,
@@ -9815,43 +7812,23 @@ impl ComplexType for HostHardwareInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("systemInfo", &self.system_info);
-        if e.knows(Version::V4_0) {
-            e.opt("cpuPowerManagementInfo", &self.cpu_power_management_info);
-        }
+        if e.knows(Version::V4_0) { e.opt("cpuPowerManagementInfo", &self.cpu_power_management_info); }
         e.req("cpuInfo", &self.cpu_info);
         e.list("cpuPkg", &self.cpu_pkg);
         e.req("memorySize", &self.memory_size);
         e.opt("numaInfo", &self.numa_info);
-        if e.knows(Version::V5_0) {
-            e.opt("smcPresent", &self.smc_present);
-        }
+        if e.knows(Version::V5_0) { e.opt("smcPresent", &self.smc_present); }
         e.list("pciDevice", &self.pci_device);
-        if e.knows(Version::V8_0_0_1) {
-            e.list("dvxClasses", &self.dvx_classes);
-        }
+        if e.knows(Version::V8_0_0_1) { e.list("dvxClasses", &self.dvx_classes); }
         e.list("cpuFeature", &self.cpu_feature);
         e.opt("biosInfo", &self.bios_info);
-        if e.knows(Version::V5_5) {
-            e.opt("reliableMemoryInfo", &self.reliable_memory_info);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("persistentMemoryInfo", &self.persistent_memory_info);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("sgxInfo", &self.sgx_info);
-        }
-        if e.knows(Version::V7_0_1_0) {
-            e.opt("sevInfo", &self.sev_info);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("memoryTieringType", &self.memory_tiering_type);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.list("memoryTierInfo", &self.memory_tier_info);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("tdxInfo", &self.tdx_info);
-        }
+        if e.knows(Version::V5_5) { e.opt("reliableMemoryInfo", &self.reliable_memory_info); }
+        if e.knows(Version::V6_7) { e.opt("persistentMemoryInfo", &self.persistent_memory_info); }
+        if e.knows(Version::V7_0_0_0) { e.opt("sgxInfo", &self.sgx_info); }
+        if e.knows(Version::V7_0_1_0) { e.opt("sevInfo", &self.sev_info); }
+        if e.knows(Version::V7_0_3_0) { e.opt("memoryTieringType", &self.memory_tiering_type); }
+        if e.knows(Version::V7_0_3_0) { e.list("memoryTierInfo", &self.memory_tier_info); }
+        if e.knows(Version::V9_0_0_0) { e.opt("tdxInfo", &self.tdx_info); }
     }
 }
 crate::xml::complex_codec!(HostHardwareInfo);
@@ -9870,11 +7847,7 @@ pub struct HostHardwareStatusInfo {
 }
 impl ComplexType for HostHardwareStatusInfo {
     const TYPE_NAME: &'static str = "HostHardwareStatusInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memoryStatusInfo" => d.list(&mut self.memory_status_info, s)?,
             b"cpuStatusInfo" => d.list(&mut self.cpu_status_info, s)?,
@@ -9888,9 +7861,7 @@ impl ComplexType for HostHardwareStatusInfo {
         e.list("memoryStatusInfo", &self.memory_status_info);
         e.list("cpuStatusInfo", &self.cpu_status_info);
         e.list("storageStatusInfo", &self.storage_status_info);
-        if e.knows(Version::V8_0_0_1) {
-            e.list("dpuStatusInfo", &self.dpu_status_info);
-        }
+        if e.knows(Version::V8_0_0_1) { e.list("dpuStatusInfo", &self.dpu_status_info); }
     }
 }
 crate::xml::complex_codec!(HostHardwareStatusInfo);
@@ -9927,11 +7898,7 @@ pub struct HostHardwareSummary {
 }
 impl ComplexType for HostHardwareSummary {
     const TYPE_NAME: &'static str = "HostHardwareSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vendor" => d.req(&mut self.vendor, s)?,
             b"model" => d.req(&mut self.model, s)?,
@@ -9953,9 +7920,7 @@ impl ComplexType for HostHardwareSummary {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("vendor", &self.vendor);
         e.req("model", &self.model);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("family", &self.family);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("family", &self.family); }
         e.req("uuid", &self.uuid);
         e.list("otherIdentifyingInfo", &self.other_identifying_info);
         e.req("memorySize", &self.memory_size);
@@ -9986,11 +7951,7 @@ pub struct HostHasComponentFailure {
 }
 impl ComplexType for HostHasComponentFailure {
     const TYPE_NAME: &'static str = "HostHasComponentFailure";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             b"componentType" => d.req(&mut self.component_type, s)?,
@@ -10013,14 +7974,11 @@ crate::xml::inherits!(HostHasComponentFailure, VimFault);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostHbaCreateSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostHbaCreateSpec {}
+pub struct HostHbaCreateSpec {
+}
 impl ComplexType for HostHbaCreateSpec {
     const TYPE_NAME: &'static str = "HostHbaCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -10058,11 +8016,7 @@ pub struct HostHostBusAdapter {
 }
 impl ComplexType for HostHostBusAdapter {
     const TYPE_NAME: &'static str = "HostHostBusAdapter";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"device" => d.req(&mut self.device, s)?,
@@ -10086,15 +8040,9 @@ impl ComplexType for HostHostBusAdapter {
         e.req("model", &self.model);
         e.opt("driver", &self.driver);
         e.opt("pci", &self.pci);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("storageProtocol", &self.storage_protocol);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("driverVersion", &self.driver_version);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("firmwareVersion", &self.firmware_version);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("storageProtocol", &self.storage_protocol); }
+        if e.knows(Version::V9_1_0_0) { e.opt("driverVersion", &self.driver_version); }
+        if e.knows(Version::V9_1_0_0) { e.opt("firmwareVersion", &self.firmware_version); }
     }
 }
 crate::xml::complex_codec!(HostHostBusAdapter);
@@ -10111,11 +8059,7 @@ pub struct HostHyperThreadScheduleInfo {
 }
 impl ComplexType for HostHyperThreadScheduleInfo {
     const TYPE_NAME: &'static str = "HostHyperThreadScheduleInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"available" => d.req(&mut self.available, s)?,
             b"active" => d.req(&mut self.active, s)?,
@@ -10142,11 +8086,7 @@ pub struct HostImageProfileSummary {
 }
 impl ComplexType for HostImageProfileSummary {
     const TYPE_NAME: &'static str = "HostImageProfileSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"vendor" => d.req(&mut self.vendor, s)?,
@@ -10171,11 +8111,7 @@ pub struct HostInAuditModeEvent {
 }
 impl ComplexType for HostInAuditModeEvent {
     const TYPE_NAME: &'static str = "HostInAuditModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10195,11 +8131,7 @@ pub struct HostInDomain {
 }
 impl ComplexType for HostInDomain {
     const TYPE_NAME: &'static str = "HostInDomain";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10223,11 +8155,7 @@ pub struct HostIncompatibleForFaultTolerance {
 }
 impl ComplexType for HostIncompatibleForFaultTolerance {
     const TYPE_NAME: &'static str = "HostIncompatibleForFaultTolerance";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -10258,11 +8186,7 @@ pub struct HostIncompatibleForRecordReplay {
 }
 impl ComplexType for HostIncompatibleForRecordReplay {
     const TYPE_NAME: &'static str = "HostIncompatibleForRecordReplay";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -10327,11 +8251,7 @@ pub struct HostInternetScsiHba {
 }
 impl ComplexType for HostInternetScsiHba {
     const TYPE_NAME: &'static str = "HostInternetScsiHba";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isSoftwareBased" => d.req(&mut self.is_software_based, s)?,
             b"canBeDisabled" => d.opt(&mut self.can_be_disabled, s)?,
@@ -10359,33 +8279,18 @@ impl ComplexType for HostInternetScsiHba {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("isSoftwareBased", &self.is_software_based);
-        if e.knows(Version::V5_0) {
-            e.opt("canBeDisabled", &self.can_be_disabled);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("networkBindingSupport", &self.network_binding_support);
-        }
+        if e.knows(Version::V5_0) { e.opt("canBeDisabled", &self.can_be_disabled); }
+        if e.knows(Version::V5_0) { e.opt("networkBindingSupport", &self.network_binding_support); }
         e.req("discoveryCapabilities", &self.discovery_capabilities);
         e.req("discoveryProperties", &self.discovery_properties);
-        e.req(
-            "authenticationCapabilities",
-            &self.authentication_capabilities,
-        );
+        e.req("authenticationCapabilities", &self.authentication_capabilities);
         e.req("authenticationProperties", &self.authentication_properties);
-        if e.knows(Version::V4_0) {
-            e.opt("digestCapabilities", &self.digest_capabilities);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("digestProperties", &self.digest_properties);
-        }
+        if e.knows(Version::V4_0) { e.opt("digestCapabilities", &self.digest_capabilities); }
+        if e.knows(Version::V4_0) { e.opt("digestProperties", &self.digest_properties); }
         e.req("ipCapabilities", &self.ip_capabilities);
         e.req("ipProperties", &self.ip_properties);
-        if e.knows(Version::V4_0) {
-            e.list("supportedAdvancedOptions", &self.supported_advanced_options);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("advancedOptions", &self.advanced_options);
-        }
+        if e.knows(Version::V4_0) { e.list("supportedAdvancedOptions", &self.supported_advanced_options); }
+        if e.knows(Version::V4_0) { e.list("advancedOptions", &self.advanced_options); }
         e.req("iScsiName", &self.i_scsi_name);
         e.opt("iScsiAlias", &self.i_scsi_alias);
         e.list("configuredSendTarget", &self.configured_send_target);
@@ -10417,11 +8322,7 @@ pub struct HostInternetScsiHbaAuthenticationCapabilities {
 }
 impl ComplexType for HostInternetScsiHbaAuthenticationCapabilities {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaAuthenticationCapabilities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"chapAuthSettable" => d.req(&mut self.chap_auth_settable, s)?,
             b"krb5AuthSettable" => d.req(&mut self.krb5_auth_settable, s)?,
@@ -10439,18 +8340,9 @@ impl ComplexType for HostInternetScsiHbaAuthenticationCapabilities {
         e.req("krb5AuthSettable", &self.krb5_auth_settable);
         e.req("srpAuthSettable", &self.srp_auth_settable);
         e.req("spkmAuthSettable", &self.spkm_auth_settable);
-        if e.knows(Version::V4_0) {
-            e.opt("mutualChapSettable", &self.mutual_chap_settable);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("targetChapSettable", &self.target_chap_settable);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "targetMutualChapSettable",
-                &self.target_mutual_chap_settable,
-            );
-        }
+        if e.knows(Version::V4_0) { e.opt("mutualChapSettable", &self.mutual_chap_settable); }
+        if e.knows(Version::V4_0) { e.opt("targetChapSettable", &self.target_chap_settable); }
+        if e.knows(Version::V4_0) { e.opt("targetMutualChapSettable", &self.target_mutual_chap_settable); }
     }
 }
 crate::xml::complex_codec!(HostInternetScsiHbaAuthenticationCapabilities);
@@ -10487,21 +8379,14 @@ impl std::fmt::Debug for HostInternetScsiHbaAuthenticationProperties {
         d.field("chap_inherited", &self.chap_inherited);
         d.field("mutual_chap_name", &self.mutual_chap_name);
         d.field("mutual_chap_secret", &crate::xml::Redacted);
-        d.field(
-            "mutual_chap_authentication_type",
-            &self.mutual_chap_authentication_type,
-        );
+        d.field("mutual_chap_authentication_type", &self.mutual_chap_authentication_type);
         d.field("mutual_chap_inherited", &self.mutual_chap_inherited);
         d.finish()
     }
 }
 impl ComplexType for HostInternetScsiHbaAuthenticationProperties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaAuthenticationProperties";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"chapAuthEnabled" => d.req(&mut self.chap_auth_enabled, s)?,
             b"chapName" => d.opt(&mut self.chap_name, s)?,
@@ -10510,9 +8395,7 @@ impl ComplexType for HostInternetScsiHbaAuthenticationProperties {
             b"chapInherited" => d.opt(&mut self.chap_inherited, s)?,
             b"mutualChapName" => d.opt(&mut self.mutual_chap_name, s)?,
             b"mutualChapSecret" => d.opt(&mut self.mutual_chap_secret, s)?,
-            b"mutualChapAuthenticationType" => {
-                d.opt(&mut self.mutual_chap_authentication_type, s)?
-            }
+            b"mutualChapAuthenticationType" => d.opt(&mut self.mutual_chap_authentication_type, s)?,
             b"mutualChapInherited" => d.opt(&mut self.mutual_chap_inherited, s)?,
             _ => return Ok(false),
         }
@@ -10522,27 +8405,12 @@ impl ComplexType for HostInternetScsiHbaAuthenticationProperties {
         e.req("chapAuthEnabled", &self.chap_auth_enabled);
         e.opt("chapName", &self.chap_name);
         e.opt("chapSecret", &self.chap_secret);
-        if e.knows(Version::V4_0) {
-            e.opt("chapAuthenticationType", &self.chap_authentication_type);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("chapInherited", &self.chap_inherited);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("mutualChapName", &self.mutual_chap_name);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("mutualChapSecret", &self.mutual_chap_secret);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "mutualChapAuthenticationType",
-                &self.mutual_chap_authentication_type,
-            );
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("mutualChapInherited", &self.mutual_chap_inherited);
-        }
+        if e.knows(Version::V4_0) { e.opt("chapAuthenticationType", &self.chap_authentication_type); }
+        if e.knows(Version::V4_0) { e.opt("chapInherited", &self.chap_inherited); }
+        if e.knows(Version::V4_0) { e.opt("mutualChapName", &self.mutual_chap_name); }
+        if e.knows(Version::V4_0) { e.opt("mutualChapSecret", &self.mutual_chap_secret); }
+        if e.knows(Version::V4_0) { e.opt("mutualChapAuthenticationType", &self.mutual_chap_authentication_type); }
+        if e.knows(Version::V4_0) { e.opt("mutualChapInherited", &self.mutual_chap_inherited); }
     }
 }
 crate::xml::complex_codec!(HostInternetScsiHbaAuthenticationProperties);
@@ -10561,11 +8429,7 @@ pub struct HostInternetScsiHbaDigestCapabilities {
 }
 impl ComplexType for HostInternetScsiHbaDigestCapabilities {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaDigestCapabilities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"headerDigestSettable" => d.opt(&mut self.header_digest_settable, s)?,
             b"dataDigestSettable" => d.opt(&mut self.data_digest_settable, s)?,
@@ -10578,14 +8442,8 @@ impl ComplexType for HostInternetScsiHbaDigestCapabilities {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("headerDigestSettable", &self.header_digest_settable);
         e.opt("dataDigestSettable", &self.data_digest_settable);
-        e.opt(
-            "targetHeaderDigestSettable",
-            &self.target_header_digest_settable,
-        );
-        e.opt(
-            "targetDataDigestSettable",
-            &self.target_data_digest_settable,
-        );
+        e.opt("targetHeaderDigestSettable", &self.target_header_digest_settable);
+        e.opt("targetDataDigestSettable", &self.target_data_digest_settable);
     }
 }
 crate::xml::complex_codec!(HostInternetScsiHbaDigestCapabilities);
@@ -10604,11 +8462,7 @@ pub struct HostInternetScsiHbaDigestProperties {
 }
 impl ComplexType for HostInternetScsiHbaDigestProperties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaDigestProperties";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"headerDigestType" => d.opt(&mut self.header_digest_type, s)?,
             b"headerDigestInherited" => d.opt(&mut self.header_digest_inherited, s)?,
@@ -10641,20 +8495,12 @@ pub struct HostInternetScsiHbaDiscoveryCapabilities {
 }
 impl ComplexType for HostInternetScsiHbaDiscoveryCapabilities {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaDiscoveryCapabilities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"iSnsDiscoverySettable" => d.req(&mut self.i_sns_discovery_settable, s)?,
             b"slpDiscoverySettable" => d.req(&mut self.slp_discovery_settable, s)?,
-            b"staticTargetDiscoverySettable" => {
-                d.req(&mut self.static_target_discovery_settable, s)?
-            }
-            b"sendTargetsDiscoverySettable" => {
-                d.req(&mut self.send_targets_discovery_settable, s)?
-            }
+            b"staticTargetDiscoverySettable" => d.req(&mut self.static_target_discovery_settable, s)?,
+            b"sendTargetsDiscoverySettable" => d.req(&mut self.send_targets_discovery_settable, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10662,14 +8508,8 @@ impl ComplexType for HostInternetScsiHbaDiscoveryCapabilities {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("iSnsDiscoverySettable", &self.i_sns_discovery_settable);
         e.req("slpDiscoverySettable", &self.slp_discovery_settable);
-        e.req(
-            "staticTargetDiscoverySettable",
-            &self.static_target_discovery_settable,
-        );
-        e.req(
-            "sendTargetsDiscoverySettable",
-            &self.send_targets_discovery_settable,
-        );
+        e.req("staticTargetDiscoverySettable", &self.static_target_discovery_settable);
+        e.req("sendTargetsDiscoverySettable", &self.send_targets_discovery_settable);
     }
 }
 crate::xml::complex_codec!(HostInternetScsiHbaDiscoveryCapabilities);
@@ -10696,11 +8536,7 @@ pub struct HostInternetScsiHbaDiscoveryProperties {
 }
 impl ComplexType for HostInternetScsiHbaDiscoveryProperties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaDiscoveryProperties";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"iSnsDiscoveryEnabled" => d.req(&mut self.i_sns_discovery_enabled, s)?,
             b"iSnsDiscoveryMethod" => d.opt(&mut self.i_sns_discovery_method, s)?,
@@ -10708,9 +8544,7 @@ impl ComplexType for HostInternetScsiHbaDiscoveryProperties {
             b"slpDiscoveryEnabled" => d.req(&mut self.slp_discovery_enabled, s)?,
             b"slpDiscoveryMethod" => d.opt(&mut self.slp_discovery_method, s)?,
             b"slpHost" => d.opt(&mut self.slp_host, s)?,
-            b"staticTargetDiscoveryEnabled" => {
-                d.req(&mut self.static_target_discovery_enabled, s)?
-            }
+            b"staticTargetDiscoveryEnabled" => d.req(&mut self.static_target_discovery_enabled, s)?,
             b"sendTargetsDiscoveryEnabled" => d.req(&mut self.send_targets_discovery_enabled, s)?,
             _ => return Ok(false),
         }
@@ -10723,14 +8557,8 @@ impl ComplexType for HostInternetScsiHbaDiscoveryProperties {
         e.req("slpDiscoveryEnabled", &self.slp_discovery_enabled);
         e.opt("slpDiscoveryMethod", &self.slp_discovery_method);
         e.opt("slpHost", &self.slp_host);
-        e.req(
-            "staticTargetDiscoveryEnabled",
-            &self.static_target_discovery_enabled,
-        );
-        e.req(
-            "sendTargetsDiscoveryEnabled",
-            &self.send_targets_discovery_enabled,
-        );
+        e.req("staticTargetDiscoveryEnabled", &self.static_target_discovery_enabled);
+        e.req("sendTargetsDiscoveryEnabled", &self.send_targets_discovery_enabled);
     }
 }
 crate::xml::complex_codec!(HostInternetScsiHbaDiscoveryProperties);
@@ -10781,24 +8609,14 @@ pub struct HostInternetScsiHbaIPCapabilities {
 }
 impl ComplexType for HostInternetScsiHbaIPCapabilities {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaIPCapabilities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"addressSettable" => d.req(&mut self.address_settable, s)?,
-            b"ipConfigurationMethodSettable" => {
-                d.req(&mut self.ip_configuration_method_settable, s)?
-            }
+            b"ipConfigurationMethodSettable" => d.req(&mut self.ip_configuration_method_settable, s)?,
             b"subnetMaskSettable" => d.req(&mut self.subnet_mask_settable, s)?,
             b"defaultGatewaySettable" => d.req(&mut self.default_gateway_settable, s)?,
-            b"primaryDnsServerAddressSettable" => {
-                d.req(&mut self.primary_dns_server_address_settable, s)?
-            }
-            b"alternateDnsServerAddressSettable" => {
-                d.req(&mut self.alternate_dns_server_address_settable, s)?
-            }
+            b"primaryDnsServerAddressSettable" => d.req(&mut self.primary_dns_server_address_settable, s)?,
+            b"alternateDnsServerAddressSettable" => d.req(&mut self.alternate_dns_server_address_settable, s)?,
             b"ipv6Supported" => d.opt(&mut self.ipv6_supported, s)?,
             b"arpRedirectSettable" => d.opt(&mut self.arp_redirect_settable, s)?,
             b"mtuSettable" => d.opt(&mut self.mtu_settable, s)?,
@@ -10808,100 +8626,36 @@ impl ComplexType for HostInternetScsiHbaIPCapabilities {
             b"ipv6EnableSettable" => d.opt(&mut self.ipv6_enable_settable, s)?,
             b"ipv6PrefixLengthSettable" => d.opt(&mut self.ipv6_prefix_length_settable, s)?,
             b"ipv6PrefixLength" => d.opt(&mut self.ipv6_prefix_length, s)?,
-            b"ipv6DhcpConfigurationSettable" => {
-                d.opt(&mut self.ipv6_dhcp_configuration_settable, s)?
-            }
-            b"ipv6LinkLocalAutoConfigurationSettable" => {
-                d.opt(&mut self.ipv6_link_local_auto_configuration_settable, s)?
-            }
-            b"ipv6RouterAdvertisementConfigurationSettable" => d.opt(
-                &mut self.ipv6_router_advertisement_configuration_settable,
-                s,
-            )?,
+            b"ipv6DhcpConfigurationSettable" => d.opt(&mut self.ipv6_dhcp_configuration_settable, s)?,
+            b"ipv6LinkLocalAutoConfigurationSettable" => d.opt(&mut self.ipv6_link_local_auto_configuration_settable, s)?,
+            b"ipv6RouterAdvertisementConfigurationSettable" => d.opt(&mut self.ipv6_router_advertisement_configuration_settable, s)?,
             b"ipv6DefaultGatewaySettable" => d.opt(&mut self.ipv6_default_gateway_settable, s)?,
-            b"ipv6MaxStaticAddressesSupported" => {
-                d.opt(&mut self.ipv6_max_static_addresses_supported, s)?
-            }
+            b"ipv6MaxStaticAddressesSupported" => d.opt(&mut self.ipv6_max_static_addresses_supported, s)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("addressSettable", &self.address_settable);
-        e.req(
-            "ipConfigurationMethodSettable",
-            &self.ip_configuration_method_settable,
-        );
+        e.req("ipConfigurationMethodSettable", &self.ip_configuration_method_settable);
         e.req("subnetMaskSettable", &self.subnet_mask_settable);
         e.req("defaultGatewaySettable", &self.default_gateway_settable);
-        e.req(
-            "primaryDnsServerAddressSettable",
-            &self.primary_dns_server_address_settable,
-        );
-        e.req(
-            "alternateDnsServerAddressSettable",
-            &self.alternate_dns_server_address_settable,
-        );
-        if e.knows(Version::V4_0) {
-            e.opt("ipv6Supported", &self.ipv6_supported);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("arpRedirectSettable", &self.arp_redirect_settable);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("mtuSettable", &self.mtu_settable);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("hostNameAsTargetAddress", &self.host_name_as_target_address);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("nameAliasSettable", &self.name_alias_settable);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("ipv4EnableSettable", &self.ipv4_enable_settable);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("ipv6EnableSettable", &self.ipv6_enable_settable);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "ipv6PrefixLengthSettable",
-                &self.ipv6_prefix_length_settable,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("ipv6PrefixLength", &self.ipv6_prefix_length);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "ipv6DhcpConfigurationSettable",
-                &self.ipv6_dhcp_configuration_settable,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "ipv6LinkLocalAutoConfigurationSettable",
-                &self.ipv6_link_local_auto_configuration_settable,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "ipv6RouterAdvertisementConfigurationSettable",
-                &self.ipv6_router_advertisement_configuration_settable,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "ipv6DefaultGatewaySettable",
-                &self.ipv6_default_gateway_settable,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "ipv6MaxStaticAddressesSupported",
-                &self.ipv6_max_static_addresses_supported,
-            );
-        }
+        e.req("primaryDnsServerAddressSettable", &self.primary_dns_server_address_settable);
+        e.req("alternateDnsServerAddressSettable", &self.alternate_dns_server_address_settable);
+        if e.knows(Version::V4_0) { e.opt("ipv6Supported", &self.ipv6_supported); }
+        if e.knows(Version::V4_0) { e.opt("arpRedirectSettable", &self.arp_redirect_settable); }
+        if e.knows(Version::V4_0) { e.opt("mtuSettable", &self.mtu_settable); }
+        if e.knows(Version::V4_0) { e.opt("hostNameAsTargetAddress", &self.host_name_as_target_address); }
+        if e.knows(Version::V4_1) { e.opt("nameAliasSettable", &self.name_alias_settable); }
+        if e.knows(Version::V6_0) { e.opt("ipv4EnableSettable", &self.ipv4_enable_settable); }
+        if e.knows(Version::V6_0) { e.opt("ipv6EnableSettable", &self.ipv6_enable_settable); }
+        if e.knows(Version::V6_0) { e.opt("ipv6PrefixLengthSettable", &self.ipv6_prefix_length_settable); }
+        if e.knows(Version::V6_0) { e.opt("ipv6PrefixLength", &self.ipv6_prefix_length); }
+        if e.knows(Version::V6_0) { e.opt("ipv6DhcpConfigurationSettable", &self.ipv6_dhcp_configuration_settable); }
+        if e.knows(Version::V6_0) { e.opt("ipv6LinkLocalAutoConfigurationSettable", &self.ipv6_link_local_auto_configuration_settable); }
+        if e.knows(Version::V6_0) { e.opt("ipv6RouterAdvertisementConfigurationSettable", &self.ipv6_router_advertisement_configuration_settable); }
+        if e.knows(Version::V6_0) { e.opt("ipv6DefaultGatewaySettable", &self.ipv6_default_gateway_settable); }
+        if e.knows(Version::V6_0) { e.opt("ipv6MaxStaticAddressesSupported", &self.ipv6_max_static_addresses_supported); }
     }
 }
 crate::xml::complex_codec!(HostInternetScsiHbaIPCapabilities);
@@ -10944,11 +8698,7 @@ pub struct HostInternetScsiHbaIPProperties {
 }
 impl ComplexType for HostInternetScsiHbaIPProperties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaIPProperties";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mac" => d.opt(&mut self.mac, s)?,
             b"address" => d.opt(&mut self.address, s)?,
@@ -10977,37 +8727,16 @@ impl ComplexType for HostInternetScsiHbaIPProperties {
         e.opt("subnetMask", &self.subnet_mask);
         e.opt("defaultGateway", &self.default_gateway);
         e.opt("primaryDnsServerAddress", &self.primary_dns_server_address);
-        e.opt(
-            "alternateDnsServerAddress",
-            &self.alternate_dns_server_address,
-        );
-        if e.knows(Version::V4_0) {
-            e.opt("ipv6Address", &self.ipv6_address);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("ipv6SubnetMask", &self.ipv6_subnet_mask);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("ipv6DefaultGateway", &self.ipv6_default_gateway);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("arpRedirectEnabled", &self.arp_redirect_enabled);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("mtu", &self.mtu);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("jumboFramesEnabled", &self.jumbo_frames_enabled);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("ipv4Enabled", &self.ipv4_enabled);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("ipv6Enabled", &self.ipv6_enabled);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("ipv6properties", &self.ipv6properties);
-        }
+        e.opt("alternateDnsServerAddress", &self.alternate_dns_server_address);
+        if e.knows(Version::V4_0) { e.opt("ipv6Address", &self.ipv6_address); }
+        if e.knows(Version::V4_0) { e.opt("ipv6SubnetMask", &self.ipv6_subnet_mask); }
+        if e.knows(Version::V4_0) { e.opt("ipv6DefaultGateway", &self.ipv6_default_gateway); }
+        if e.knows(Version::V4_0) { e.opt("arpRedirectEnabled", &self.arp_redirect_enabled); }
+        if e.knows(Version::V4_0) { e.opt("mtu", &self.mtu); }
+        if e.knows(Version::V4_0) { e.opt("jumboFramesEnabled", &self.jumbo_frames_enabled); }
+        if e.knows(Version::V6_0) { e.opt("ipv4Enabled", &self.ipv4_enabled); }
+        if e.knows(Version::V6_0) { e.opt("ipv6Enabled", &self.ipv6_enabled); }
+        if e.knows(Version::V6_0) { e.opt("ipv6properties", &self.ipv6properties); }
     }
 }
 crate::xml::complex_codec!(HostInternetScsiHbaIPProperties);
@@ -11028,22 +8757,12 @@ pub struct HostInternetScsiHbaIPv6Properties {
 }
 impl ComplexType for HostInternetScsiHbaIPv6Properties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaIPv6Properties";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"iscsiIpv6Address" => d.list(&mut self.iscsi_ipv6_address, s)?,
-            b"ipv6DhcpConfigurationEnabled" => {
-                d.opt(&mut self.ipv6_dhcp_configuration_enabled, s)?
-            }
-            b"ipv6LinkLocalAutoConfigurationEnabled" => {
-                d.opt(&mut self.ipv6_link_local_auto_configuration_enabled, s)?
-            }
-            b"ipv6RouterAdvertisementConfigurationEnabled" => {
-                d.opt(&mut self.ipv6_router_advertisement_configuration_enabled, s)?
-            }
+            b"ipv6DhcpConfigurationEnabled" => d.opt(&mut self.ipv6_dhcp_configuration_enabled, s)?,
+            b"ipv6LinkLocalAutoConfigurationEnabled" => d.opt(&mut self.ipv6_link_local_auto_configuration_enabled, s)?,
+            b"ipv6RouterAdvertisementConfigurationEnabled" => d.opt(&mut self.ipv6_router_advertisement_configuration_enabled, s)?,
             b"ipv6DefaultGateway" => d.opt(&mut self.ipv6_default_gateway, s)?,
             _ => return Ok(false),
         }
@@ -11051,18 +8770,9 @@ impl ComplexType for HostInternetScsiHbaIPv6Properties {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("iscsiIpv6Address", &self.iscsi_ipv6_address);
-        e.opt(
-            "ipv6DhcpConfigurationEnabled",
-            &self.ipv6_dhcp_configuration_enabled,
-        );
-        e.opt(
-            "ipv6LinkLocalAutoConfigurationEnabled",
-            &self.ipv6_link_local_auto_configuration_enabled,
-        );
-        e.opt(
-            "ipv6RouterAdvertisementConfigurationEnabled",
-            &self.ipv6_router_advertisement_configuration_enabled,
-        );
+        e.opt("ipv6DhcpConfigurationEnabled", &self.ipv6_dhcp_configuration_enabled);
+        e.opt("ipv6LinkLocalAutoConfigurationEnabled", &self.ipv6_link_local_auto_configuration_enabled);
+        e.opt("ipv6RouterAdvertisementConfigurationEnabled", &self.ipv6_router_advertisement_configuration_enabled);
         e.opt("ipv6DefaultGateway", &self.ipv6_default_gateway);
     }
 }
@@ -11082,11 +8792,7 @@ pub struct HostInternetScsiHbaIscsiIpv6Address {
 }
 impl ComplexType for HostInternetScsiHbaIscsiIpv6Address {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaIscsiIpv6Address";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
             b"prefixLength" => d.req(&mut self.prefix_length, s)?,
@@ -11117,11 +8823,7 @@ pub struct HostInternetScsiHbaParamValue {
 }
 impl ComplexType for HostInternetScsiHbaParamValue {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaParamValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isInherited" => d.opt(&mut self.is_inherited, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11156,11 +8858,7 @@ pub struct HostInternetScsiHbaSendTarget {
 }
 impl ComplexType for HostInternetScsiHbaSendTarget {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaSendTarget";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
             b"port" => d.opt(&mut self.port, s)?,
@@ -11176,21 +8874,11 @@ impl ComplexType for HostInternetScsiHbaSendTarget {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("address", &self.address);
         e.opt("port", &self.port);
-        if e.knows(Version::V4_0) {
-            e.opt("authenticationProperties", &self.authentication_properties);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("digestProperties", &self.digest_properties);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("supportedAdvancedOptions", &self.supported_advanced_options);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("advancedOptions", &self.advanced_options);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("parent", &self.parent);
-        }
+        if e.knows(Version::V4_0) { e.opt("authenticationProperties", &self.authentication_properties); }
+        if e.knows(Version::V4_0) { e.opt("digestProperties", &self.digest_properties); }
+        if e.knows(Version::V4_0) { e.list("supportedAdvancedOptions", &self.supported_advanced_options); }
+        if e.knows(Version::V4_0) { e.list("advancedOptions", &self.advanced_options); }
+        if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
     }
 }
 crate::xml::complex_codec!(HostInternetScsiHbaSendTarget);
@@ -11219,11 +8907,7 @@ pub struct HostInternetScsiHbaStaticTarget {
 }
 impl ComplexType for HostInternetScsiHbaStaticTarget {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaStaticTarget";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
             b"port" => d.opt(&mut self.port, s)?,
@@ -11242,24 +8926,12 @@ impl ComplexType for HostInternetScsiHbaStaticTarget {
         e.req("address", &self.address);
         e.opt("port", &self.port);
         e.req("iScsiName", &self.i_scsi_name);
-        if e.knows(Version::V5_1) {
-            e.opt("discoveryMethod", &self.discovery_method);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("authenticationProperties", &self.authentication_properties);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("digestProperties", &self.digest_properties);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("supportedAdvancedOptions", &self.supported_advanced_options);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("advancedOptions", &self.advanced_options);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("parent", &self.parent);
-        }
+        if e.knows(Version::V5_1) { e.opt("discoveryMethod", &self.discovery_method); }
+        if e.knows(Version::V4_0) { e.opt("authenticationProperties", &self.authentication_properties); }
+        if e.knows(Version::V4_0) { e.opt("digestProperties", &self.digest_properties); }
+        if e.knows(Version::V4_0) { e.list("supportedAdvancedOptions", &self.supported_advanced_options); }
+        if e.knows(Version::V4_0) { e.list("advancedOptions", &self.advanced_options); }
+        if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
     }
 }
 crate::xml::complex_codec!(HostInternetScsiHbaStaticTarget);
@@ -11274,11 +8946,7 @@ pub struct HostInternetScsiHbaTargetSet {
 }
 impl ComplexType for HostInternetScsiHbaTargetSet {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaTargetSet";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"staticTargets" => d.list(&mut self.static_targets, s)?,
             b"sendTargets" => d.list(&mut self.send_targets, s)?,
@@ -11309,11 +8977,7 @@ pub struct HostInternetScsiTargetTransport {
 }
 impl ComplexType for HostInternetScsiTargetTransport {
     const TYPE_NAME: &'static str = "HostInternetScsiTargetTransport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"iScsiName" => d.req(&mut self.i_scsi_name, s)?,
             b"iScsiAlias" => d.req(&mut self.i_scsi_alias, s)?,
@@ -11344,11 +9008,7 @@ pub struct HostInventoryFull {
 }
 impl ComplexType for HostInventoryFull {
     const TYPE_NAME: &'static str = "HostInventoryFull";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacity" => d.req(&mut self.capacity, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11375,11 +9035,7 @@ pub struct HostInventoryFullEvent {
 }
 impl ComplexType for HostInventoryFullEvent {
     const TYPE_NAME: &'static str = "HostInventoryFullEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacity" => d.req(&mut self.capacity, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11404,11 +9060,7 @@ pub struct HostInventoryUnreadableEvent {
 }
 impl ComplexType for HostInventoryUnreadableEvent {
     const TYPE_NAME: &'static str = "HostInventoryUnreadableEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11430,11 +9082,7 @@ pub struct HostIoFilterInfo {
 }
 impl ComplexType for HostIoFilterInfo {
     const TYPE_NAME: &'static str = "HostIoFilterInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"available" => d.req(&mut self.available, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11463,11 +9111,7 @@ pub struct HostIpChangedEvent {
 }
 impl ComplexType for HostIpChangedEvent {
     const TYPE_NAME: &'static str = "HostIpChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldIP" => d.req(&mut self.old_ip, s)?,
             b"newIP" => d.req(&mut self.new_ip, s)?,
@@ -11498,11 +9142,7 @@ pub struct HostIpConfig {
 }
 impl ComplexType for HostIpConfig {
     const TYPE_NAME: &'static str = "HostIpConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dhcp" => d.req(&mut self.dhcp, s)?,
             b"ipAddress" => d.opt(&mut self.ip_address, s)?,
@@ -11516,9 +9156,7 @@ impl ComplexType for HostIpConfig {
         e.req("dhcp", &self.dhcp);
         e.opt("ipAddress", &self.ip_address);
         e.opt("subnetMask", &self.subnet_mask);
-        if e.knows(Version::V4_0) {
-            e.opt("ipV6Config", &self.ip_v6_config);
-        }
+        if e.knows(Version::V4_0) { e.opt("ipV6Config", &self.ip_v6_config); }
     }
 }
 crate::xml::complex_codec!(HostIpConfig);
@@ -11541,11 +9179,7 @@ pub struct HostIpConfigIpV6Address {
 }
 impl ComplexType for HostIpConfigIpV6Address {
     const TYPE_NAME: &'static str = "HostIpConfigIpV6Address";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             b"prefixLength" => d.req(&mut self.prefix_length, s)?,
@@ -11580,11 +9214,7 @@ pub struct HostIpConfigIpV6AddressConfiguration {
 }
 impl ComplexType for HostIpConfigIpV6AddressConfiguration {
     const TYPE_NAME: &'static str = "HostIpConfigIpV6AddressConfiguration";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipV6Address" => d.list(&mut self.ip_v6_address, s)?,
             b"autoConfigurationEnabled" => d.opt(&mut self.auto_configuration_enabled, s)?,
@@ -11615,11 +9245,7 @@ pub struct HostIpInconsistentEvent {
 }
 impl ComplexType for HostIpInconsistentEvent {
     const TYPE_NAME: &'static str = "HostIpInconsistentEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             b"ipAddress2" => d.req(&mut self.ip_address2, s)?,
@@ -11652,11 +9278,7 @@ pub struct HostIpRouteConfig {
 }
 impl ComplexType for HostIpRouteConfig {
     const TYPE_NAME: &'static str = "HostIpRouteConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultGateway" => d.opt(&mut self.default_gateway, s)?,
             b"gatewayDevice" => d.opt(&mut self.gateway_device, s)?,
@@ -11669,12 +9291,8 @@ impl ComplexType for HostIpRouteConfig {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("defaultGateway", &self.default_gateway);
         e.opt("gatewayDevice", &self.gateway_device);
-        if e.knows(Version::V4_0) {
-            e.opt("ipV6DefaultGateway", &self.ip_v6_default_gateway);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("ipV6GatewayDevice", &self.ip_v6_gateway_device);
-        }
+        if e.knows(Version::V4_0) { e.opt("ipV6DefaultGateway", &self.ip_v6_default_gateway); }
+        if e.knows(Version::V4_0) { e.opt("ipV6GatewayDevice", &self.ip_v6_gateway_device); }
     }
 }
 crate::xml::complex_codec!(HostIpRouteConfig);
@@ -11693,16 +9311,10 @@ pub struct HostIpRouteConfigSpec {
 }
 impl ComplexType for HostIpRouteConfigSpec {
     const TYPE_NAME: &'static str = "HostIpRouteConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"gatewayDeviceConnection" => d.opt(&mut self.gateway_device_connection, s)?,
-            b"ipV6GatewayDeviceConnection" => {
-                d.opt(&mut self.ip_v6_gateway_device_connection, s)?
-            }
+            b"ipV6GatewayDeviceConnection" => d.opt(&mut self.ip_v6_gateway_device_connection, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11710,10 +9322,7 @@ impl ComplexType for HostIpRouteConfigSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("gatewayDeviceConnection", &self.gateway_device_connection);
-        e.opt(
-            "ipV6GatewayDeviceConnection",
-            &self.ip_v6_gateway_device_connection,
-        );
+        e.opt("ipV6GatewayDeviceConnection", &self.ip_v6_gateway_device_connection);
     }
 }
 crate::xml::complex_codec!(HostIpRouteConfigSpec);
@@ -11733,11 +9342,7 @@ pub struct HostIpRouteEntry {
 }
 impl ComplexType for HostIpRouteEntry {
     const TYPE_NAME: &'static str = "HostIpRouteEntry";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             b"prefixLength" => d.req(&mut self.prefix_length, s)?,
@@ -11751,9 +9356,7 @@ impl ComplexType for HostIpRouteEntry {
         e.req("network", &self.network);
         e.req("prefixLength", &self.prefix_length);
         e.req("gateway", &self.gateway);
-        if e.knows(Version::V4_1) {
-            e.opt("deviceName", &self.device_name);
-        }
+        if e.knows(Version::V4_1) { e.opt("deviceName", &self.device_name); }
     }
 }
 crate::xml::complex_codec!(HostIpRouteEntry);
@@ -11768,11 +9371,7 @@ pub struct HostIpRouteOp {
 }
 impl ComplexType for HostIpRouteOp {
     const TYPE_NAME: &'static str = "HostIpRouteOp";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.req(&mut self.change_operation, s)?,
             b"route" => d.req(&mut self.route, s)?,
@@ -11797,11 +9396,7 @@ pub struct HostIpRouteTableConfig {
 }
 impl ComplexType for HostIpRouteTableConfig {
     const TYPE_NAME: &'static str = "HostIpRouteTableConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipRoute" => d.list(&mut self.ip_route, s)?,
             b"ipv6Route" => d.list(&mut self.ipv6_route, s)?,
@@ -11826,11 +9421,7 @@ pub struct HostIpRouteTableInfo {
 }
 impl ComplexType for HostIpRouteTableInfo {
     const TYPE_NAME: &'static str = "HostIpRouteTableInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipRoute" => d.list(&mut self.ip_route, s)?,
             b"ipv6Route" => d.list(&mut self.ipv6_route, s)?,
@@ -11855,11 +9446,7 @@ pub struct HostIpToShortNameFailedEvent {
 }
 impl ComplexType for HostIpToShortNameFailedEvent {
     const TYPE_NAME: &'static str = "HostIpToShortNameFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11893,11 +9480,7 @@ impl std::fmt::Debug for HostIpmiInfo {
 }
 impl ComplexType for HostIpmiInfo {
     const TYPE_NAME: &'static str = "HostIpmiInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bmcIpAddress" => d.opt(&mut self.bmc_ip_address, s)?,
             b"bmcMacAddress" => d.opt(&mut self.bmc_mac_address, s)?,
@@ -11928,11 +9511,7 @@ pub struct HostIsolationIpPingFailedEvent {
 }
 impl ComplexType for HostIsolationIpPingFailedEvent {
     const TYPE_NAME: &'static str = "HostIsolationIpPingFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isolationIp" => d.req(&mut self.isolation_ip, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11955,11 +9534,7 @@ pub struct HostLicensableResourceInfo {
 }
 impl ComplexType for HostLicensableResourceInfo {
     const TYPE_NAME: &'static str = "HostLicensableResourceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resource" => d.list(&mut self.resource, s)?,
             _ => return Ok(false),
@@ -11984,11 +9559,7 @@ pub struct HostLicenseConnectInfo {
 }
 impl ComplexType for HostLicenseConnectInfo {
     const TYPE_NAME: &'static str = "HostLicenseConnectInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"license" => d.req(&mut self.license, s)?,
             b"evaluation" => d.req(&mut self.evaluation, s)?,
@@ -12000,9 +9571,7 @@ impl ComplexType for HostLicenseConnectInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("license", &self.license);
         e.req("evaluation", &self.evaluation);
-        if e.knows(Version::V5_0) {
-            e.opt("resource", &self.resource);
-        }
+        if e.knows(Version::V5_0) { e.opt("resource", &self.resource); }
     }
 }
 crate::xml::complex_codec!(HostLicenseConnectInfo);
@@ -12017,11 +9586,7 @@ pub struct HostLicenseExpiredEvent {
 }
 impl ComplexType for HostLicenseExpiredEvent {
     const TYPE_NAME: &'static str = "HostLicenseExpiredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12045,11 +9610,7 @@ pub struct HostLicenseSpec {
 }
 impl ComplexType for HostLicenseSpec {
     const TYPE_NAME: &'static str = "HostLicenseSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.opt(&mut self.source, s)?,
             b"editionKey" => d.opt(&mut self.edition_key, s)?,
@@ -12108,11 +9669,7 @@ pub struct HostListSummary {
 }
 impl ComplexType for HostListSummary {
     const TYPE_NAME: &'static str = "HostListSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
             b"hardware" => d.opt(&mut self.hardware, s)?,
@@ -12130,9 +9687,7 @@ impl ComplexType for HostListSummary {
             b"currentEVCGraphicsModeKey" => d.opt(&mut self.current_evc_graphics_mode_key, s)?,
             b"gateway" => d.opt(&mut self.gateway, s)?,
             b"tpmAttestation" => d.opt(&mut self.tpm_attestation, s)?,
-            b"trustAuthorityAttestationInfos" => {
-                d.list(&mut self.trust_authority_attestation_infos, s)?
-            }
+            b"trustAuthorityAttestationInfos" => d.list(&mut self.trust_authority_attestation_infos, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12145,38 +9700,16 @@ impl ComplexType for HostListSummary {
         e.req("quickStats", &self.quick_stats);
         e.req("overallStatus", &self.overall_status);
         e.req("rebootRequired", &self.reboot_required);
-        if e.knows(Version::V9_1_0_0) {
-            e.list("rebootRequiredReason", &self.reboot_required_reason);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("maintenanceModeRequired", &self.maintenance_mode_required);
-        }
+        if e.knows(Version::V9_1_0_0) { e.list("rebootRequiredReason", &self.reboot_required_reason); }
+        if e.knows(Version::V9_1_0_0) { e.opt("maintenanceModeRequired", &self.maintenance_mode_required); }
         e.list("customValue", &self.custom_value);
         e.opt("managementServerIp", &self.management_server_ip);
-        if e.knows(Version::V4_0) {
-            e.opt("maxEVCModeKey", &self.max_evc_mode_key);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("currentEVCModeKey", &self.current_evc_mode_key);
-        }
-        if e.knows(Version::V7_0_1_0) {
-            e.opt(
-                "currentEVCGraphicsModeKey",
-                &self.current_evc_graphics_mode_key,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("gateway", &self.gateway);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("tpmAttestation", &self.tpm_attestation);
-        }
-        if e.knows(Version::V7_0_1_0) {
-            e.list(
-                "trustAuthorityAttestationInfos",
-                &self.trust_authority_attestation_infos,
-            );
-        }
+        if e.knows(Version::V4_0) { e.opt("maxEVCModeKey", &self.max_evc_mode_key); }
+        if e.knows(Version::V4_0) { e.opt("currentEVCModeKey", &self.current_evc_mode_key); }
+        if e.knows(Version::V7_0_1_0) { e.opt("currentEVCGraphicsModeKey", &self.current_evc_graphics_mode_key); }
+        if e.knows(Version::V6_0) { e.opt("gateway", &self.gateway); }
+        if e.knows(Version::V6_7) { e.opt("tpmAttestation", &self.tpm_attestation); }
+        if e.knows(Version::V7_0_1_0) { e.list("trustAuthorityAttestationInfos", &self.trust_authority_attestation_infos); }
     }
 }
 crate::xml::complex_codec!(HostListSummary);
@@ -12191,11 +9724,7 @@ pub struct HostListSummaryGatewaySummary {
 }
 impl ComplexType for HostListSummaryGatewaySummary {
     const TYPE_NAME: &'static str = "HostListSummaryGatewaySummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"gatewayType" => d.req(&mut self.gateway_type, s)?,
             b"gatewayId" => d.req(&mut self.gateway_id, s)?,
@@ -12228,11 +9757,7 @@ pub struct HostListSummaryQuickStats {
 }
 impl ComplexType for HostListSummaryQuickStats {
     const TYPE_NAME: &'static str = "HostListSummaryQuickStats";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallCpuUsage" => d.opt(&mut self.overall_cpu_usage, s)?,
             b"overallMemoryUsage" => d.opt(&mut self.overall_memory_usage, s)?,
@@ -12248,16 +9773,9 @@ impl ComplexType for HostListSummaryQuickStats {
         e.opt("overallCpuUsage", &self.overall_cpu_usage);
         e.opt("overallMemoryUsage", &self.overall_memory_usage);
         e.opt("distributedCpuFairness", &self.distributed_cpu_fairness);
-        e.opt(
-            "distributedMemoryFairness",
-            &self.distributed_memory_fairness,
-        );
-        if e.knows(Version::V6_7) {
-            e.opt("availablePMemCapacity", &self.available_p_mem_capacity);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("uptime", &self.uptime);
-        }
+        e.opt("distributedMemoryFairness", &self.distributed_memory_fairness);
+        if e.knows(Version::V6_7) { e.opt("availablePMemCapacity", &self.available_p_mem_capacity); }
+        if e.knows(Version::V4_1) { e.opt("uptime", &self.uptime); }
     }
 }
 crate::xml::complex_codec!(HostListSummaryQuickStats);
@@ -12272,11 +9790,7 @@ pub struct HostLocalAuthenticationInfo {
 }
 impl ComplexType for HostLocalAuthenticationInfo {
     const TYPE_NAME: &'static str = "HostLocalAuthenticationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12298,11 +9812,7 @@ pub struct HostLocalFileSystemVolume {
 }
 impl ComplexType for HostLocalFileSystemVolume {
     const TYPE_NAME: &'static str = "HostLocalFileSystemVolume";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12327,11 +9837,7 @@ pub struct HostLocalFileSystemVolumeSpec {
 }
 impl ComplexType for HostLocalFileSystemVolumeSpec {
     const TYPE_NAME: &'static str = "HostLocalFileSystemVolumeSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             b"localPath" => d.req(&mut self.local_path, s)?,
@@ -12358,11 +9864,7 @@ pub struct HostLocalPortCreatedEvent {
 }
 impl ComplexType for HostLocalPortCreatedEvent {
     const TYPE_NAME: &'static str = "HostLocalPortCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostLocalPort" => d.req(&mut self.host_local_port, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12393,11 +9895,7 @@ pub struct HostLowLevelProvisioningManagerDiskLayoutSpec {
 }
 impl ComplexType for HostLowLevelProvisioningManagerDiskLayoutSpec {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerDiskLayoutSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"controllerType" => d.req(&mut self.controller_type, s)?,
             b"busNumber" => d.req(&mut self.bus_number, s)?,
@@ -12428,11 +9926,7 @@ pub struct HostLowLevelProvisioningManagerFileDeleteResult {
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileDeleteResult {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerFileDeleteResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileName" => d.req(&mut self.file_name, s)?,
             b"fault" => d.req(&mut self.fault, s)?,
@@ -12457,11 +9951,7 @@ pub struct HostLowLevelProvisioningManagerFileDeleteSpec {
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileDeleteSpec {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerFileDeleteSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileName" => d.req(&mut self.file_name, s)?,
             b"fileType" => d.req(&mut self.file_type, s)?,
@@ -12488,11 +9978,7 @@ pub struct HostLowLevelProvisioningManagerFileReserveResult {
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileReserveResult {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerFileReserveResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"baseName" => d.req(&mut self.base_name, s)?,
             b"parentDir" => d.req(&mut self.parent_dir, s)?,
@@ -12523,11 +10009,7 @@ pub struct HostLowLevelProvisioningManagerFileReserveSpec {
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileReserveSpec {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerFileReserveSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"baseName" => d.req(&mut self.base_name, s)?,
             b"parentDir" => d.req(&mut self.parent_dir, s)?,
@@ -12560,11 +10042,7 @@ pub struct HostLowLevelProvisioningManagerSnapshotLayoutSpec {
 }
 impl ComplexType for HostLowLevelProvisioningManagerSnapshotLayoutSpec {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerSnapshotLayoutSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"srcFilename" => d.req(&mut self.src_filename, s)?,
@@ -12597,11 +10075,7 @@ pub struct HostLowLevelProvisioningManagerVmMigrationStatus {
 }
 impl ComplexType for HostLowLevelProvisioningManagerVmMigrationStatus {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerVmMigrationStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"migrationId" => d.req(&mut self.migration_id, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -12634,11 +10108,7 @@ pub struct HostLowLevelProvisioningManagerVmRecoveryInfo {
 }
 impl ComplexType for HostLowLevelProvisioningManagerVmRecoveryInfo {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerVmRecoveryInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             b"biosUUID" => d.req(&mut self.bios_uuid, s)?,
@@ -12669,11 +10139,7 @@ pub struct HostMaintenanceSpec {
 }
 impl ComplexType for HostMaintenanceSpec {
     const TYPE_NAME: &'static str = "HostMaintenanceSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanMode" => d.opt(&mut self.vsan_mode, s)?,
             b"purpose" => d.opt(&mut self.purpose, s)?,
@@ -12684,12 +10150,8 @@ impl ComplexType for HostMaintenanceSpec {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("vsanMode", &self.vsan_mode);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("purpose", &self.purpose);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("evacMode", &self.evac_mode);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("purpose", &self.purpose); }
+        if e.knows(Version::V9_1_0_0) { e.opt("evacMode", &self.evac_mode); }
     }
 }
 crate::xml::complex_codec!(HostMaintenanceSpec);
@@ -12702,11 +10164,7 @@ pub struct HostMaintenanceSpecEvacuationMode {
 }
 impl ComplexType for HostMaintenanceSpecEvacuationMode {
     const TYPE_NAME: &'static str = "HostMaintenanceSpecEvacuationMode";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"workloadNonDisruptive" => d.req(&mut self.workload_non_disruptive, s)?,
             _ => return Ok(false),
@@ -12729,11 +10187,7 @@ pub struct HostMemberHealthCheckResult {
 }
 impl ComplexType for HostMemberHealthCheckResult {
     const TYPE_NAME: &'static str = "HostMemberHealthCheckResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"summary" => d.opt(&mut self.summary, s)?,
             _ => return Ok(false),
@@ -12764,16 +10218,11 @@ pub struct HostMemberRuntimeInfo {
     /// `hostUplinkState`: [`DistributedVirtualSwitchHostMemberHostUplinkState`] (since 8.0.3.0).
     pub host_uplink_state: Vec<DistributedVirtualSwitchHostMemberHostUplinkState>,
     /// `hostPerfNicOffloadState`: [`DistributedVirtualSwitchHostMemberHostPerfNicOffloadState`] (since 9.1.0.0).
-    pub host_perf_nic_offload_state:
-        Option<DistributedVirtualSwitchHostMemberHostPerfNicOffloadState>,
+    pub host_perf_nic_offload_state: Option<DistributedVirtualSwitchHostMemberHostPerfNicOffloadState>,
 }
 impl ComplexType for HostMemberRuntimeInfo {
     const TYPE_NAME: &'static str = "HostMemberRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"status" => d.opt(&mut self.status, s)?,
@@ -12791,19 +10240,11 @@ impl ComplexType for HostMemberRuntimeInfo {
         e.req("host", &self.host);
         e.opt("status", &self.status);
         e.opt("statusDetail", &self.status_detail);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("nsxtStatus", &self.nsxt_status);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("nsxtStatusDetail", &self.nsxt_status_detail);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("nsxtStatus", &self.nsxt_status); }
+        if e.knows(Version::V7_0_0_0) { e.opt("nsxtStatusDetail", &self.nsxt_status_detail); }
         e.list("healthCheckResult", &self.health_check_result);
-        if e.knows(Version::V8_0_3_0) {
-            e.list("hostUplinkState", &self.host_uplink_state);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("hostPerfNicOffloadState", &self.host_perf_nic_offload_state);
-        }
+        if e.knows(Version::V8_0_3_0) { e.list("hostUplinkState", &self.host_uplink_state); }
+        if e.knows(Version::V9_1_0_0) { e.opt("hostPerfNicOffloadState", &self.host_perf_nic_offload_state); }
     }
 }
 crate::xml::complex_codec!(HostMemberRuntimeInfo);
@@ -12822,11 +10263,7 @@ pub struct HostMemberUplinkHealthCheckResult {
 }
 impl ComplexType for HostMemberUplinkHealthCheckResult {
     const TYPE_NAME: &'static str = "HostMemberUplinkHealthCheckResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uplinkPortKey" => d.req(&mut self.uplink_port_key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12839,10 +10276,7 @@ impl ComplexType for HostMemberUplinkHealthCheckResult {
     }
 }
 crate::xml::complex_codec!(HostMemberUplinkHealthCheckResult);
-crate::xml::inherits!(
-    HostMemberUplinkHealthCheckResult,
-    HostMemberHealthCheckResult
-);
+crate::xml::inherits!(HostMemberUplinkHealthCheckResult, HostMemberHealthCheckResult);
 
 /// Data object `HostMemoryProfile` of the vSphere API (since 4.0).
 ///
@@ -12854,11 +10288,7 @@ pub struct HostMemoryProfile {
 }
 impl ComplexType for HostMemoryProfile {
     const TYPE_NAME: &'static str = "HostMemoryProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12876,11 +10306,7 @@ pub struct HostMemorySpec {
 }
 impl ComplexType for HostMemorySpec {
     const TYPE_NAME: &'static str = "HostMemorySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceConsoleReservation" => d.opt(&mut self.service_console_reservation, s)?,
             _ => return Ok(false),
@@ -12888,10 +10314,7 @@ impl ComplexType for HostMemorySpec {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt(
-            "serviceConsoleReservation",
-            &self.service_console_reservation,
-        );
+        e.opt("serviceConsoleReservation", &self.service_console_reservation);
     }
 }
 crate::xml::complex_codec!(HostMemorySpec);
@@ -12912,11 +10335,7 @@ pub struct HostMemoryTierInfo {
 }
 impl ComplexType for HostMemoryTierInfo {
     const TYPE_NAME: &'static str = "HostMemoryTierInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -12931,9 +10350,7 @@ impl ComplexType for HostMemoryTierInfo {
         e.req("name", &self.name);
         e.req("type", &self.type_);
         e.list("flags", &self.flags);
-        if e.knows(Version::V8_0_3_0) {
-            e.list("internalFlags", &self.internal_flags);
-        }
+        if e.knows(Version::V8_0_3_0) { e.list("internalFlags", &self.internal_flags); }
         e.req("size", &self.size);
     }
 }
@@ -12951,11 +10368,7 @@ pub struct HostMissingNetworksEvent {
 }
 impl ComplexType for HostMissingNetworksEvent {
     const TYPE_NAME: &'static str = "HostMissingNetworksEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ips" => d.opt(&mut self.ips, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12984,11 +10397,7 @@ pub struct HostMonitoringStateChangedEvent {
 }
 impl ComplexType for HostMonitoringStateChangedEvent {
     const TYPE_NAME: &'static str = "HostMonitoringStateChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
             b"prevState" => d.opt(&mut self.prev_state, s)?,
@@ -12999,9 +10408,7 @@ impl ComplexType for HostMonitoringStateChangedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("state", &self.state);
-        if e.knows(Version::V6_5) {
-            e.opt("prevState", &self.prev_state);
-        }
+        if e.knows(Version::V6_5) { e.opt("prevState", &self.prev_state); }
     }
 }
 crate::xml::complex_codec!(HostMonitoringStateChangedEvent);
@@ -13031,11 +10438,7 @@ pub struct HostMountInfo {
 }
 impl ComplexType for HostMountInfo {
     const TYPE_NAME: &'static str = "HostMountInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.opt(&mut self.path, s)?,
             b"accessMode" => d.req(&mut self.access_mode, s)?,
@@ -13053,25 +10456,13 @@ impl ComplexType for HostMountInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("path", &self.path);
         e.req("accessMode", &self.access_mode);
-        if e.knows(Version::V5_0) {
-            e.opt("mounted", &self.mounted);
-        }
+        if e.knows(Version::V5_0) { e.opt("mounted", &self.mounted); }
         e.opt("accessible", &self.accessible);
-        if e.knows(Version::V5_1) {
-            e.opt("inaccessibleReason", &self.inaccessible_reason);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("vmknicName", &self.vmknic_name);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("vmknicActive", &self.vmknic_active);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("mountFailedReason", &self.mount_failed_reason);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("numTcpConnections", &self.num_tcp_connections);
-        }
+        if e.knows(Version::V5_1) { e.opt("inaccessibleReason", &self.inaccessible_reason); }
+        if e.knows(Version::V8_0_1_0) { e.opt("vmknicName", &self.vmknic_name); }
+        if e.knows(Version::V8_0_1_0) { e.opt("vmknicActive", &self.vmknic_active); }
+        if e.knows(Version::V8_0_0_1) { e.opt("mountFailedReason", &self.mount_failed_reason); }
+        if e.knows(Version::V8_0_1_0) { e.opt("numTcpConnections", &self.num_tcp_connections); }
     }
 }
 crate::xml::complex_codec!(HostMountInfo);
@@ -13084,11 +10475,7 @@ pub struct HostMultipathInfo {
 }
 impl ComplexType for HostMultipathInfo {
     const TYPE_NAME: &'static str = "HostMultipathInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lun" => d.list(&mut self.lun, s)?,
             _ => return Ok(false),
@@ -13113,11 +10500,7 @@ pub struct HostMultipathInfoFixedLogicalUnitPolicy {
 }
 impl ComplexType for HostMultipathInfoFixedLogicalUnitPolicy {
     const TYPE_NAME: &'static str = "HostMultipathInfoFixedLogicalUnitPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"prefer" => d.req(&mut self.prefer, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13130,10 +10513,7 @@ impl ComplexType for HostMultipathInfoFixedLogicalUnitPolicy {
     }
 }
 crate::xml::complex_codec!(HostMultipathInfoFixedLogicalUnitPolicy);
-crate::xml::inherits!(
-    HostMultipathInfoFixedLogicalUnitPolicy,
-    HostMultipathInfoLogicalUnitPolicy
-);
+crate::xml::inherits!(HostMultipathInfoFixedLogicalUnitPolicy, HostMultipathInfoLogicalUnitPolicy);
 
 /// Data object `HostMultipathInfoHppLogicalUnitPolicy` of the vSphere API (since 7.0.0.0).
 ///
@@ -13155,11 +10535,7 @@ pub struct HostMultipathInfoHppLogicalUnitPolicy {
 }
 impl ComplexType for HostMultipathInfoHppLogicalUnitPolicy {
     const TYPE_NAME: &'static str = "HostMultipathInfoHppLogicalUnitPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bytes" => d.opt(&mut self.bytes, s)?,
             b"iops" => d.opt(&mut self.iops, s)?,
@@ -13180,10 +10556,7 @@ impl ComplexType for HostMultipathInfoHppLogicalUnitPolicy {
     }
 }
 crate::xml::complex_codec!(HostMultipathInfoHppLogicalUnitPolicy);
-crate::xml::inherits!(
-    HostMultipathInfoHppLogicalUnitPolicy,
-    HostMultipathInfoLogicalUnitPolicy
-);
+crate::xml::inherits!(HostMultipathInfoHppLogicalUnitPolicy, HostMultipathInfoLogicalUnitPolicy);
 
 /// Data object `HostMultipathInfoLogicalUnit` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -13203,11 +10576,7 @@ pub struct HostMultipathInfoLogicalUnit {
 }
 impl ComplexType for HostMultipathInfoLogicalUnit {
     const TYPE_NAME: &'static str = "HostMultipathInfoLogicalUnit";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"id" => d.req(&mut self.id, s)?,
@@ -13225,9 +10594,7 @@ impl ComplexType for HostMultipathInfoLogicalUnit {
         e.req("lun", &self.lun);
         e.list("path", &self.path);
         e.req("policy", &self.policy);
-        if e.knows(Version::V4_0) {
-            e.opt("storageArrayTypePolicy", &self.storage_array_type_policy);
-        }
+        if e.knows(Version::V4_0) { e.opt("storageArrayTypePolicy", &self.storage_array_type_policy); }
     }
 }
 crate::xml::complex_codec!(HostMultipathInfoLogicalUnit);
@@ -13242,11 +10609,7 @@ pub struct HostMultipathInfoLogicalUnitPolicy {
 }
 impl ComplexType for HostMultipathInfoLogicalUnitPolicy {
     const TYPE_NAME: &'static str = "HostMultipathInfoLogicalUnitPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.req(&mut self.policy, s)?,
             _ => return Ok(false),
@@ -13267,11 +10630,7 @@ pub struct HostMultipathInfoLogicalUnitStorageArrayTypePolicy {
 }
 impl ComplexType for HostMultipathInfoLogicalUnitStorageArrayTypePolicy {
     const TYPE_NAME: &'static str = "HostMultipathInfoLogicalUnitStorageArrayTypePolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.req(&mut self.policy, s)?,
             _ => return Ok(false),
@@ -13306,11 +10665,7 @@ pub struct HostMultipathInfoPath {
 }
 impl ComplexType for HostMultipathInfoPath {
     const TYPE_NAME: &'static str = "HostMultipathInfoPath";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -13328,12 +10683,8 @@ impl ComplexType for HostMultipathInfoPath {
         e.req("key", &self.key);
         e.req("name", &self.name);
         e.req("pathState", &self.path_state);
-        if e.knows(Version::V4_0) {
-            e.opt("state", &self.state);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("isWorkingPath", &self.is_working_path);
-        }
+        if e.knows(Version::V4_0) { e.opt("state", &self.state); }
+        if e.knows(Version::V4_0) { e.opt("isWorkingPath", &self.is_working_path); }
         e.req("adapter", &self.adapter);
         e.req("lun", &self.lun);
         e.opt("transport", &self.transport);
@@ -13349,11 +10700,7 @@ pub struct HostMultipathStateInfo {
 }
 impl ComplexType for HostMultipathStateInfo {
     const TYPE_NAME: &'static str = "HostMultipathStateInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.list(&mut self.path, s)?,
             _ => return Ok(false),
@@ -13376,11 +10723,7 @@ pub struct HostMultipathStateInfoPath {
 }
 impl ComplexType for HostMultipathStateInfoPath {
     const TYPE_NAME: &'static str = "HostMultipathStateInfoPath";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"pathState" => d.req(&mut self.path_state, s)?,
@@ -13417,11 +10760,7 @@ pub struct HostNasVolume {
 }
 impl ComplexType for HostNasVolume {
     const TYPE_NAME: &'static str = "HostNasVolume";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remoteHost" => d.req(&mut self.remote_host, s)?,
             b"remotePath" => d.req(&mut self.remote_path, s)?,
@@ -13438,15 +10777,9 @@ impl ComplexType for HostNasVolume {
         e.req("remoteHost", &self.remote_host);
         e.req("remotePath", &self.remote_path);
         e.opt("userName", &self.user_name);
-        if e.knows(Version::V6_0) {
-            e.list("remoteHostNames", &self.remote_host_names);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("securityType", &self.security_type);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("protocolEndpoint", &self.protocol_endpoint);
-        }
+        if e.knows(Version::V6_0) { e.list("remoteHostNames", &self.remote_host_names); }
+        if e.knows(Version::V6_0) { e.opt("securityType", &self.security_type); }
+        if e.knows(Version::V6_0) { e.opt("protocolEndpoint", &self.protocol_endpoint); }
     }
 }
 crate::xml::complex_codec!(HostNasVolume);
@@ -13462,11 +10795,7 @@ pub struct HostNasVolumeConfig {
 }
 impl ComplexType for HostNasVolumeConfig {
     const TYPE_NAME: &'static str = "HostNasVolumeConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
             b"spec" => d.opt(&mut self.spec, s)?,
@@ -13529,11 +10858,7 @@ impl std::fmt::Debug for HostNasVolumeSpec {
 }
 impl ComplexType for HostNasVolumeSpec {
     const TYPE_NAME: &'static str = "HostNasVolumeSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remoteHost" => d.req(&mut self.remote_host, s)?,
             b"remotePath" => d.req(&mut self.remote_path, s)?,
@@ -13559,21 +10884,11 @@ impl ComplexType for HostNasVolumeSpec {
         e.opt("type", &self.type_);
         e.opt("userName", &self.user_name);
         e.opt("password", &self.password);
-        if e.knows(Version::V6_0) {
-            e.list("remoteHostNames", &self.remote_host_names);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("securityType", &self.security_type);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("vmknicToBind", &self.vmknic_to_bind);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("vmknicBound", &self.vmknic_bound);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("connections", &self.connections);
-        }
+        if e.knows(Version::V6_0) { e.list("remoteHostNames", &self.remote_host_names); }
+        if e.knows(Version::V6_0) { e.opt("securityType", &self.security_type); }
+        if e.knows(Version::V8_0_1_0) { e.opt("vmknicToBind", &self.vmknic_to_bind); }
+        if e.knows(Version::V8_0_1_0) { e.opt("vmknicBound", &self.vmknic_bound); }
+        if e.knows(Version::V8_0_1_0) { e.opt("connections", &self.connections); }
     }
 }
 crate::xml::complex_codec!(HostNasVolumeSpec);
@@ -13586,11 +10901,7 @@ pub struct HostNasVolumeUserInfo {
 }
 impl ComplexType for HostNasVolumeUserInfo {
     const TYPE_NAME: &'static str = "HostNasVolumeUserInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"user" => d.req(&mut self.user, s)?,
             _ => return Ok(false),
@@ -13613,11 +10924,7 @@ pub struct HostNatService {
 }
 impl ComplexType for HostNatService {
     const TYPE_NAME: &'static str = "HostNatService";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"spec" => d.req(&mut self.spec, s)?,
@@ -13644,11 +10951,7 @@ pub struct HostNatServiceConfig {
 }
 impl ComplexType for HostNatServiceConfig {
     const TYPE_NAME: &'static str = "HostNatServiceConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
             b"key" => d.req(&mut self.key, s)?,
@@ -13687,11 +10990,7 @@ pub struct HostNatServiceNameServiceSpec {
 }
 impl ComplexType for HostNatServiceNameServiceSpec {
     const TYPE_NAME: &'static str = "HostNatServiceNameServiceSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dnsAutoDetect" => d.req(&mut self.dns_auto_detect, s)?,
             b"dnsPolicy" => d.req(&mut self.dns_policy, s)?,
@@ -13734,11 +11033,7 @@ pub struct HostNatServicePortForwardSpec {
 }
 impl ComplexType for HostNatServicePortForwardSpec {
     const TYPE_NAME: &'static str = "HostNatServicePortForwardSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -13781,11 +11076,7 @@ pub struct HostNatServiceSpec {
 }
 impl ComplexType for HostNatServiceSpec {
     const TYPE_NAME: &'static str = "HostNatServiceSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"virtualSwitch" => d.req(&mut self.virtual_switch, s)?,
             b"activeFtp" => d.req(&mut self.active_ftp, s)?,
@@ -13846,11 +11137,7 @@ pub struct HostNetCapabilities {
 }
 impl ComplexType for HostNetCapabilities {
     const TYPE_NAME: &'static str = "HostNetCapabilities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"canSetPhysicalNicLinkSpeed" => d.req(&mut self.can_set_physical_nic_link_speed, s)?,
             b"supportsNicTeaming" => d.req(&mut self.supports_nic_teaming, s)?,
@@ -13871,10 +11158,7 @@ impl ComplexType for HostNetCapabilities {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.req(
-            "canSetPhysicalNicLinkSpeed",
-            &self.can_set_physical_nic_link_speed,
-        );
+        e.req("canSetPhysicalNicLinkSpeed", &self.can_set_physical_nic_link_speed);
         e.req("supportsNicTeaming", &self.supports_nic_teaming);
         e.list("nicTeamingPolicy", &self.nic_teaming_policy);
         e.req("supportsVlan", &self.supports_vlan);
@@ -13886,12 +11170,8 @@ impl ComplexType for HostNetCapabilities {
         e.req("ipRouteConfigSupported", &self.ip_route_config_supported);
         e.req("dnsConfigSupported", &self.dns_config_supported);
         e.req("dhcpOnVnicSupported", &self.dhcp_on_vnic_supported);
-        if e.knows(Version::V4_0) {
-            e.opt("ipV6Supported", &self.ip_v6_supported);
-        }
-        if e.knows(Version::V7_0_1_0) {
-            e.opt("backupNfcNiocSupported", &self.backup_nfc_nioc_supported);
-        }
+        if e.knows(Version::V4_0) { e.opt("ipV6Supported", &self.ip_v6_supported); }
+        if e.knows(Version::V7_0_1_0) { e.opt("backupNfcNiocSupported", &self.backup_nfc_nioc_supported); }
     }
 }
 crate::xml::complex_codec!(HostNetCapabilities);
@@ -13908,11 +11188,7 @@ pub struct HostNetOffloadCapabilities {
 }
 impl ComplexType for HostNetOffloadCapabilities {
     const TYPE_NAME: &'static str = "HostNetOffloadCapabilities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"csumOffload" => d.opt(&mut self.csum_offload, s)?,
             b"tcpSegmentation" => d.opt(&mut self.tcp_segmentation, s)?,
@@ -13953,19 +11229,13 @@ pub struct HostNetStackInstance {
 }
 impl ComplexType for HostNetStackInstance {
     const TYPE_NAME: &'static str = "HostNetStackInstance";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"name" => d.opt(&mut self.name, s)?,
             b"dnsConfig" => d.opt(&mut self.dns_config, s)?,
             b"ipRouteConfig" => d.opt(&mut self.ip_route_config, s)?,
-            b"requestedMaxNumberOfConnections" => {
-                d.opt(&mut self.requested_max_number_of_connections, s)?
-            }
+            b"requestedMaxNumberOfConnections" => d.opt(&mut self.requested_max_number_of_connections, s)?,
             b"congestionControlAlgorithm" => d.opt(&mut self.congestion_control_algorithm, s)?,
             b"ipV6Enabled" => d.opt(&mut self.ip_v6_enabled, s)?,
             b"routeTableConfig" => d.opt(&mut self.route_table_config, s)?,
@@ -13979,19 +11249,11 @@ impl ComplexType for HostNetStackInstance {
         e.opt("name", &self.name);
         e.opt("dnsConfig", &self.dns_config);
         e.opt("ipRouteConfig", &self.ip_route_config);
-        e.opt(
-            "requestedMaxNumberOfConnections",
-            &self.requested_max_number_of_connections,
-        );
-        e.opt(
-            "congestionControlAlgorithm",
-            &self.congestion_control_algorithm,
-        );
+        e.opt("requestedMaxNumberOfConnections", &self.requested_max_number_of_connections);
+        e.opt("congestionControlAlgorithm", &self.congestion_control_algorithm);
         e.opt("ipV6Enabled", &self.ip_v6_enabled);
         e.opt("routeTableConfig", &self.route_table_config);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("owner", &self.owner);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("owner", &self.owner); }
     }
 }
 crate::xml::complex_codec!(HostNetStackInstance);
@@ -14032,11 +11294,7 @@ pub struct HostNetworkConfig {
 }
 impl ComplexType for HostNetworkConfig {
     const TYPE_NAME: &'static str = "HostNetworkConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vswitch" => d.list(&mut self.vswitch, s)?,
             b"proxySwitch" => d.list(&mut self.proxy_switch, s)?,
@@ -14059,9 +11317,7 @@ impl ComplexType for HostNetworkConfig {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("vswitch", &self.vswitch);
-        if e.knows(Version::V4_0) {
-            e.list("proxySwitch", &self.proxy_switch);
-        }
+        if e.knows(Version::V4_0) { e.list("proxySwitch", &self.proxy_switch); }
         e.list("portgroup", &self.portgroup);
         e.list("pnic", &self.pnic);
         e.list("vnic", &self.vnic);
@@ -14069,20 +11325,12 @@ impl ComplexType for HostNetworkConfig {
         e.opt("dnsConfig", &self.dns_config);
         e.opt("ipRouteConfig", &self.ip_route_config);
         e.opt("consoleIpRouteConfig", &self.console_ip_route_config);
-        if e.knows(Version::V4_0) {
-            e.opt("routeTableConfig", &self.route_table_config);
-        }
+        if e.knows(Version::V4_0) { e.opt("routeTableConfig", &self.route_table_config); }
         e.list("dhcp", &self.dhcp);
         e.list("nat", &self.nat);
-        if e.knows(Version::V4_0) {
-            e.opt("ipV6Enabled", &self.ip_v6_enabled);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("netStackSpec", &self.net_stack_spec);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("migrationStatus", &self.migration_status);
-        }
+        if e.knows(Version::V4_0) { e.opt("ipV6Enabled", &self.ip_v6_enabled); }
+        if e.knows(Version::V5_5) { e.list("netStackSpec", &self.net_stack_spec); }
+        if e.knows(Version::V7_0_2_0) { e.opt("migrationStatus", &self.migration_status); }
     }
 }
 crate::xml::complex_codec!(HostNetworkConfig);
@@ -14097,11 +11345,7 @@ pub struct HostNetworkConfigNetStackSpec {
 }
 impl ComplexType for HostNetworkConfigNetStackSpec {
     const TYPE_NAME: &'static str = "HostNetworkConfigNetStackSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"netStackInstance" => d.req(&mut self.net_stack_instance, s)?,
             b"operation" => d.opt(&mut self.operation, s)?,
@@ -14126,11 +11370,7 @@ pub struct HostNetworkConfigResult {
 }
 impl ComplexType for HostNetworkConfigResult {
     const TYPE_NAME: &'static str = "HostNetworkConfigResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.list(&mut self.vnic_device, s)?,
             b"consoleVnicDevice" => d.list(&mut self.console_vnic_device, s)?,
@@ -14193,11 +11433,7 @@ pub struct HostNetworkInfo {
 }
 impl ComplexType for HostNetworkInfo {
     const TYPE_NAME: &'static str = "HostNetworkInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vswitch" => d.list(&mut self.vswitch, s)?,
             b"proxySwitch" => d.list(&mut self.proxy_switch, s)?,
@@ -14226,51 +11462,26 @@ impl ComplexType for HostNetworkInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("vswitch", &self.vswitch);
-        if e.knows(Version::V4_0) {
-            e.list("proxySwitch", &self.proxy_switch);
-        }
+        if e.knows(Version::V4_0) { e.list("proxySwitch", &self.proxy_switch); }
         e.list("portgroup", &self.portgroup);
         e.list("pnic", &self.pnic);
-        if e.knows(Version::V7_0_0_0) {
-            e.list("rdmaDevice", &self.rdma_device);
-        }
+        if e.knows(Version::V7_0_0_0) { e.list("rdmaDevice", &self.rdma_device); }
         e.list("vnic", &self.vnic);
         e.list("consoleVnic", &self.console_vnic);
         e.opt("dnsConfig", &self.dns_config);
         e.opt("ipRouteConfig", &self.ip_route_config);
         e.opt("consoleIpRouteConfig", &self.console_ip_route_config);
-        if e.knows(Version::V4_0) {
-            e.opt("routeTableInfo", &self.route_table_info);
-        }
+        if e.knows(Version::V4_0) { e.opt("routeTableInfo", &self.route_table_info); }
         e.list("dhcp", &self.dhcp);
         e.list("nat", &self.nat);
-        if e.knows(Version::V4_0) {
-            e.opt("ipV6Enabled", &self.ip_v6_enabled);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("atBootIpV6Enabled", &self.at_boot_ip_v6_enabled);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("netStackInstance", &self.net_stack_instance);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("opaqueSwitch", &self.opaque_switch);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("opaqueNetwork", &self.opaque_network);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("nsxTransportNodeId", &self.nsx_transport_node_id);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "nvdsToVdsMigrationRequired",
-                &self.nvds_to_vds_migration_required,
-            );
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("migrationStatus", &self.migration_status);
-        }
+        if e.knows(Version::V4_0) { e.opt("ipV6Enabled", &self.ip_v6_enabled); }
+        if e.knows(Version::V4_1) { e.opt("atBootIpV6Enabled", &self.at_boot_ip_v6_enabled); }
+        if e.knows(Version::V5_5) { e.list("netStackInstance", &self.net_stack_instance); }
+        if e.knows(Version::V5_5) { e.list("opaqueSwitch", &self.opaque_switch); }
+        if e.knows(Version::V5_5) { e.list("opaqueNetwork", &self.opaque_network); }
+        if e.knows(Version::V7_0_0_0) { e.opt("nsxTransportNodeId", &self.nsx_transport_node_id); }
+        if e.knows(Version::V7_0_2_0) { e.opt("nvdsToVdsMigrationRequired", &self.nvds_to_vds_migration_required); }
+        if e.knows(Version::V7_0_2_0) { e.opt("migrationStatus", &self.migration_status); }
     }
 }
 crate::xml::complex_codec!(HostNetworkInfo);
@@ -14289,11 +11500,7 @@ pub struct HostNetworkPolicy {
 }
 impl ComplexType for HostNetworkPolicy {
     const TYPE_NAME: &'static str = "HostNetworkPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"security" => d.opt(&mut self.security, s)?,
             b"nicTeaming" => d.opt(&mut self.nic_teaming, s)?,
@@ -14320,11 +11527,7 @@ pub struct HostNetworkResourceRuntime {
 }
 impl ComplexType for HostNetworkResourceRuntime {
     const TYPE_NAME: &'static str = "HostNetworkResourceRuntime";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicResourceInfo" => d.list(&mut self.pnic_resource_info, s)?,
             _ => return Ok(false),
@@ -14349,11 +11552,7 @@ pub struct HostNetworkSecurityPolicy {
 }
 impl ComplexType for HostNetworkSecurityPolicy {
     const TYPE_NAME: &'static str = "HostNetworkSecurityPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowPromiscuous" => d.opt(&mut self.allow_promiscuous, s)?,
             b"macChanges" => d.opt(&mut self.mac_changes, s)?,
@@ -14384,11 +11583,7 @@ pub struct HostNetworkTrafficShapingPolicy {
 }
 impl ComplexType for HostNetworkTrafficShapingPolicy {
     const TYPE_NAME: &'static str = "HostNetworkTrafficShapingPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"averageBandwidth" => d.opt(&mut self.average_bandwidth, s)?,
@@ -14417,11 +11612,7 @@ pub struct HostNewNetworkConnectInfo {
 }
 impl ComplexType for HostNewNetworkConnectInfo {
     const TYPE_NAME: &'static str = "HostNewNetworkConnectInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14443,11 +11634,7 @@ pub struct HostNfcConnectionInfo {
 }
 impl ComplexType for HostNfcConnectionInfo {
     const TYPE_NAME: &'static str = "HostNfcConnectionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"streamingMemoryConsumed" => d.opt(&mut self.streaming_memory_consumed, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14482,11 +11669,7 @@ pub struct HostNicFailureCriteria {
 }
 impl ComplexType for HostNicFailureCriteria {
     const TYPE_NAME: &'static str = "HostNicFailureCriteria";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"checkSpeed" => d.opt(&mut self.check_speed, s)?,
             b"speed" => d.opt(&mut self.speed, s)?,
@@ -14521,11 +11704,7 @@ pub struct HostNicOrderPolicy {
 }
 impl ComplexType for HostNicOrderPolicy {
     const TYPE_NAME: &'static str = "HostNicOrderPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"activeNic" => d.list(&mut self.active_nic, s)?,
             b"standbyNic" => d.list(&mut self.standby_nic, s)?,
@@ -14558,11 +11737,7 @@ pub struct HostNicTeamingPolicy {
 }
 impl ComplexType for HostNicTeamingPolicy {
     const TYPE_NAME: &'static str = "HostNicTeamingPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.opt(&mut self.policy, s)?,
             b"reversePolicy" => d.opt(&mut self.reverse_policy, s)?,
@@ -14597,11 +11772,7 @@ pub struct HostNoAvailableNetworksEvent {
 }
 impl ComplexType for HostNoAvailableNetworksEvent {
     const TYPE_NAME: &'static str = "HostNoAvailableNetworksEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ips" => d.opt(&mut self.ips, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14626,11 +11797,7 @@ pub struct HostNoHAEnabledPortGroupsEvent {
 }
 impl ComplexType for HostNoHAEnabledPortGroupsEvent {
     const TYPE_NAME: &'static str = "HostNoHAEnabledPortGroupsEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14650,11 +11817,7 @@ pub struct HostNoRedundantManagementNetworkEvent {
 }
 impl ComplexType for HostNoRedundantManagementNetworkEvent {
     const TYPE_NAME: &'static str = "HostNoRedundantManagementNetworkEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14674,11 +11837,7 @@ pub struct HostNonCompliantEvent {
 }
 impl ComplexType for HostNonCompliantEvent {
     const TYPE_NAME: &'static str = "HostNonCompliantEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14698,11 +11857,7 @@ pub struct HostNotConnected {
 }
 impl ComplexType for HostNotConnected {
     const TYPE_NAME: &'static str = "HostNotConnected";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14722,11 +11877,7 @@ pub struct HostNotInClusterEvent {
 }
 impl ComplexType for HostNotInClusterEvent {
     const TYPE_NAME: &'static str = "HostNotInClusterEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14746,11 +11897,7 @@ pub struct HostNotReachable {
 }
 impl ComplexType for HostNotReachable {
     const TYPE_NAME: &'static str = "HostNotReachable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14770,11 +11917,7 @@ pub struct HostNtpConfig {
 }
 impl ComplexType for HostNtpConfig {
     const TYPE_NAME: &'static str = "HostNtpConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"server" => d.list(&mut self.server, s)?,
             b"configFile" => d.list(&mut self.config_file, s)?,
@@ -14784,9 +11927,7 @@ impl ComplexType for HostNtpConfig {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("server", &self.server);
-        if e.knows(Version::V6_0) {
-            e.list("configFile", &self.config_file);
-        }
+        if e.knows(Version::V6_0) { e.list("configFile", &self.config_file); }
     }
 }
 crate::xml::complex_codec!(HostNtpConfig);
@@ -14803,11 +11944,7 @@ pub struct HostNumaInfo {
 }
 impl ComplexType for HostNumaInfo {
     const TYPE_NAME: &'static str = "HostNumaInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"numNodes" => d.req(&mut self.num_nodes, s)?,
@@ -14842,11 +11979,7 @@ pub struct HostNumaNode {
 }
 impl ComplexType for HostNumaNode {
     const TYPE_NAME: &'static str = "HostNumaNode";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"typeId" => d.req(&mut self.type_id, s)?,
             b"cpuID" => d.list(&mut self.cpu_id, s)?,
@@ -14861,14 +11994,10 @@ impl ComplexType for HostNumaNode {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("typeId", &self.type_id);
         e.list("cpuID", &self.cpu_id);
-        if e.knows(Version::V8_0_0_0) {
-            e.opt("memorySize", &self.memory_size);
-        }
+        if e.knows(Version::V8_0_0_0) { e.opt("memorySize", &self.memory_size); }
         e.req("memoryRangeBegin", &self.memory_range_begin);
         e.req("memoryRangeLength", &self.memory_range_length);
-        if e.knows(Version::V6_7) {
-            e.list("pciId", &self.pci_id);
-        }
+        if e.knows(Version::V6_7) { e.list("pciId", &self.pci_id); }
     }
 }
 crate::xml::complex_codec!(HostNumaNode);
@@ -14901,11 +12030,7 @@ pub struct HostNumericSensorInfo {
 }
 impl ComplexType for HostNumericSensorInfo {
     const TYPE_NAME: &'static str = "HostNumericSensorInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"healthState" => d.opt(&mut self.health_state, s)?,
@@ -14930,18 +12055,10 @@ impl ComplexType for HostNumericSensorInfo {
         e.req("baseUnits", &self.base_units);
         e.opt("rateUnits", &self.rate_units);
         e.req("sensorType", &self.sensor_type);
-        if e.knows(Version::V6_5) {
-            e.opt("id", &self.id);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("sensorNumber", &self.sensor_number);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("timeStamp", &self.time_stamp);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("fru", &self.fru);
-        }
+        if e.knows(Version::V6_5) { e.opt("id", &self.id); }
+        if e.knows(Version::V8_0_0_1) { e.opt("sensorNumber", &self.sensor_number); }
+        if e.knows(Version::V6_5) { e.opt("timeStamp", &self.time_stamp); }
+        if e.knows(Version::V8_0_0_1) { e.opt("fru", &self.fru); }
     }
 }
 crate::xml::complex_codec!(HostNumericSensorInfo);
@@ -14964,11 +12081,7 @@ pub struct HostNvmeConnectSpec {
 }
 impl ComplexType for HostNvmeConnectSpec {
     const TYPE_NAME: &'static str = "HostNvmeConnectSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"subnqn" => d.req(&mut self.subnqn, s)?,
             b"controllerId" => d.opt(&mut self.controller_id, s)?,
@@ -15023,11 +12136,7 @@ pub struct HostNvmeController {
 }
 impl ComplexType for HostNvmeController {
     const TYPE_NAME: &'static str = "HostNvmeController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"controllerNumber" => d.req(&mut self.controller_number, s)?,
@@ -15078,11 +12187,7 @@ pub struct HostNvmeDisconnectSpec {
 }
 impl ComplexType for HostNvmeDisconnectSpec {
     const TYPE_NAME: &'static str = "HostNvmeDisconnectSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hbaName" => d.req(&mut self.hba_name, s)?,
             b"subnqn" => d.opt(&mut self.subnqn, s)?,
@@ -15113,11 +12218,7 @@ pub struct HostNvmeDiscoverSpec {
 }
 impl ComplexType for HostNvmeDiscoverSpec {
     const TYPE_NAME: &'static str = "HostNvmeDiscoverSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoConnect" => d.opt(&mut self.auto_connect, s)?,
             b"rootDiscoveryController" => d.opt(&mut self.root_discovery_controller, s)?,
@@ -15128,9 +12229,7 @@ impl ComplexType for HostNvmeDiscoverSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("autoConnect", &self.auto_connect);
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("rootDiscoveryController", &self.root_discovery_controller);
-        }
+        if e.knows(Version::V7_0_3_0) { e.opt("rootDiscoveryController", &self.root_discovery_controller); }
     }
 }
 crate::xml::complex_codec!(HostNvmeDiscoverSpec);
@@ -15146,11 +12245,7 @@ pub struct HostNvmeDiscoveryLog {
 }
 impl ComplexType for HostNvmeDiscoveryLog {
     const TYPE_NAME: &'static str = "HostNvmeDiscoveryLog";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entry" => d.list(&mut self.entry, s)?,
             b"complete" => d.req(&mut self.complete, s)?,
@@ -15187,11 +12282,7 @@ pub struct HostNvmeDiscoveryLogEntry {
 }
 impl ComplexType for HostNvmeDiscoveryLogEntry {
     const TYPE_NAME: &'static str = "HostNvmeDiscoveryLogEntry";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"subnqn" => d.req(&mut self.subnqn, s)?,
             b"subsystemType" => d.req(&mut self.subsystem_type, s)?,
@@ -15234,11 +12325,7 @@ pub struct HostNvmeNamespace {
 }
 impl ComplexType for HostNvmeNamespace {
     const TYPE_NAME: &'static str = "HostNvmeNamespace";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -15279,11 +12366,7 @@ pub struct HostNvmeOpaqueTransportParameters {
 }
 impl ComplexType for HostNvmeOpaqueTransportParameters {
     const TYPE_NAME: &'static str = "HostNvmeOpaqueTransportParameters";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"trtype" => d.req(&mut self.trtype, s)?,
             b"traddr" => d.req(&mut self.traddr, s)?,
@@ -15304,10 +12387,7 @@ impl ComplexType for HostNvmeOpaqueTransportParameters {
     }
 }
 crate::xml::complex_codec!(HostNvmeOpaqueTransportParameters);
-crate::xml::inherits!(
-    HostNvmeOpaqueTransportParameters,
-    HostNvmeTransportParameters
-);
+crate::xml::inherits!(HostNvmeOpaqueTransportParameters, HostNvmeTransportParameters);
 
 /// Data object `HostNvmeOverFibreChannelParameters` of the vSphere API (since 7.0.0.0).
 ///
@@ -15323,11 +12403,7 @@ pub struct HostNvmeOverFibreChannelParameters {
 }
 impl ComplexType for HostNvmeOverFibreChannelParameters {
     const TYPE_NAME: &'static str = "HostNvmeOverFibreChannelParameters";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeWorldWideName" => d.req(&mut self.node_world_wide_name, s)?,
             b"portWorldWideName" => d.req(&mut self.port_world_wide_name, s)?,
@@ -15342,10 +12418,7 @@ impl ComplexType for HostNvmeOverFibreChannelParameters {
     }
 }
 crate::xml::complex_codec!(HostNvmeOverFibreChannelParameters);
-crate::xml::inherits!(
-    HostNvmeOverFibreChannelParameters,
-    HostNvmeTransportParameters
-);
+crate::xml::inherits!(HostNvmeOverFibreChannelParameters, HostNvmeTransportParameters);
 
 /// Data object `HostNvmeOverRdmaParameters` of the vSphere API (since 7.0.0.0).
 ///
@@ -15363,11 +12436,7 @@ pub struct HostNvmeOverRdmaParameters {
 }
 impl ComplexType for HostNvmeOverRdmaParameters {
     const TYPE_NAME: &'static str = "HostNvmeOverRdmaParameters";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
             b"addressFamily" => d.opt(&mut self.address_family, s)?,
@@ -15402,11 +12471,7 @@ pub struct HostNvmeOverTcpParameters {
 }
 impl ComplexType for HostNvmeOverTcpParameters {
     const TYPE_NAME: &'static str = "HostNvmeOverTcpParameters";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
             b"portNumber" => d.opt(&mut self.port_number, s)?,
@@ -15437,11 +12502,7 @@ pub struct HostNvmeSpec {
 }
 impl ComplexType for HostNvmeSpec {
     const TYPE_NAME: &'static str = "HostNvmeSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hbaName" => d.req(&mut self.hba_name, s)?,
             b"transportParameters" => d.req(&mut self.transport_parameters, s)?,
@@ -15464,11 +12525,7 @@ pub struct HostNvmeTopology {
 }
 impl ComplexType for HostNvmeTopology {
     const TYPE_NAME: &'static str = "HostNvmeTopology";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adapter" => d.list(&mut self.adapter, s)?,
             _ => return Ok(false),
@@ -15493,11 +12550,7 @@ pub struct HostNvmeTopologyInterface {
 }
 impl ComplexType for HostNvmeTopologyInterface {
     const TYPE_NAME: &'static str = "HostNvmeTopologyInterface";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"adapter" => d.req(&mut self.adapter, s)?,
@@ -15518,14 +12571,11 @@ crate::xml::complex_codec!(HostNvmeTopologyInterface);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostNvmeTransportParameters`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostNvmeTransportParameters {}
+pub struct HostNvmeTransportParameters {
+}
 impl ComplexType for HostNvmeTransportParameters {
     const TYPE_NAME: &'static str = "HostNvmeTransportParameters";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -15553,11 +12603,7 @@ pub struct HostOpaqueNetworkInfo {
 }
 impl ComplexType for HostOpaqueNetworkInfo {
     const TYPE_NAME: &'static str = "HostOpaqueNetworkInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opaqueNetworkId" => d.req(&mut self.opaque_network_id, s)?,
             b"opaqueNetworkName" => d.req(&mut self.opaque_network_name, s)?,
@@ -15573,15 +12619,9 @@ impl ComplexType for HostOpaqueNetworkInfo {
         e.req("opaqueNetworkId", &self.opaque_network_id);
         e.req("opaqueNetworkName", &self.opaque_network_name);
         e.req("opaqueNetworkType", &self.opaque_network_type);
-        if e.knows(Version::V6_0) {
-            e.list("pnicZone", &self.pnic_zone);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("capability", &self.capability);
-        }
-        if e.knows(Version::V6_5) {
-            e.list("extraConfig", &self.extra_config);
-        }
+        if e.knows(Version::V6_0) { e.list("pnicZone", &self.pnic_zone); }
+        if e.knows(Version::V6_5) { e.opt("capability", &self.capability); }
+        if e.knows(Version::V6_5) { e.list("extraConfig", &self.extra_config); }
     }
 }
 crate::xml::complex_codec!(HostOpaqueNetworkInfo);
@@ -15608,11 +12648,7 @@ pub struct HostOpaqueSwitch {
 }
 impl ComplexType for HostOpaqueSwitch {
     const TYPE_NAME: &'static str = "HostOpaqueSwitch";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -15630,21 +12666,11 @@ impl ComplexType for HostOpaqueSwitch {
         e.req("key", &self.key);
         e.opt("name", &self.name);
         e.list("pnic", &self.pnic);
-        if e.knows(Version::V6_0) {
-            e.list("pnicZone", &self.pnic_zone);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("status", &self.status);
-        }
-        if e.knows(Version::V6_0) {
-            e.list("vtep", &self.vtep);
-        }
-        if e.knows(Version::V6_5) {
-            e.list("extraConfig", &self.extra_config);
-        }
-        if e.knows(Version::V6_7) {
-            e.list("featureCapability", &self.feature_capability);
-        }
+        if e.knows(Version::V6_0) { e.list("pnicZone", &self.pnic_zone); }
+        if e.knows(Version::V6_0) { e.opt("status", &self.status); }
+        if e.knows(Version::V6_0) { e.list("vtep", &self.vtep); }
+        if e.knows(Version::V6_5) { e.list("extraConfig", &self.extra_config); }
+        if e.knows(Version::V6_7) { e.list("featureCapability", &self.feature_capability); }
     }
 }
 crate::xml::complex_codec!(HostOpaqueSwitch);
@@ -15659,11 +12685,7 @@ pub struct HostOpaqueSwitchPhysicalNicZone {
 }
 impl ComplexType for HostOpaqueSwitchPhysicalNicZone {
     const TYPE_NAME: &'static str = "HostOpaqueSwitchPhysicalNicZone";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"pnicDevice" => d.list(&mut self.pnic_device, s)?,
@@ -15688,11 +12710,7 @@ pub struct HostOvercommittedEvent {
 }
 impl ComplexType for HostOvercommittedEvent {
     const TYPE_NAME: &'static str = "HostOvercommittedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -15716,11 +12734,7 @@ pub struct HostPMemVolume {
 }
 impl ComplexType for HostPMemVolume {
     const TYPE_NAME: &'static str = "HostPMemVolume";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"version" => d.req(&mut self.version, s)?,
@@ -15747,11 +12761,7 @@ pub struct HostParallelScsiHba {
 }
 impl ComplexType for HostParallelScsiHba {
     const TYPE_NAME: &'static str = "HostParallelScsiHba";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -15771,11 +12781,7 @@ pub struct HostParallelScsiTargetTransport {
 }
 impl ComplexType for HostParallelScsiTargetTransport {
     const TYPE_NAME: &'static str = "HostParallelScsiTargetTransport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -15795,11 +12801,7 @@ pub struct HostPartialMaintenanceModeRuntimeInfo {
 }
 impl ComplexType for HostPartialMaintenanceModeRuntimeInfo {
     const TYPE_NAME: &'static str = "HostPartialMaintenanceModeRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"hostStatus" => d.req(&mut self.host_status, s)?,
@@ -15824,11 +12826,7 @@ pub struct HostPatchManagerLocator {
 }
 impl ComplexType for HostPatchManagerLocator {
     const TYPE_NAME: &'static str = "HostPatchManagerLocator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"url" => d.req(&mut self.url, s)?,
             b"proxy" => d.opt(&mut self.proxy, s)?,
@@ -15870,11 +12868,7 @@ impl std::fmt::Debug for HostPatchManagerPatchManagerOperationSpec {
 }
 impl ComplexType for HostPatchManagerPatchManagerOperationSpec {
     const TYPE_NAME: &'static str = "HostPatchManagerPatchManagerOperationSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"proxy" => d.opt(&mut self.proxy, s)?,
             b"port" => d.opt(&mut self.port, s)?,
@@ -15907,11 +12901,7 @@ pub struct HostPatchManagerResult {
 }
 impl ComplexType for HostPatchManagerResult {
     const TYPE_NAME: &'static str = "HostPatchManagerResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             b"status" => d.list(&mut self.status, s)?,
@@ -15956,11 +12946,7 @@ pub struct HostPatchManagerStatus {
 }
 impl ComplexType for HostPatchManagerStatus {
     const TYPE_NAME: &'static str = "HostPatchManagerStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"applicable" => d.req(&mut self.applicable, s)?,
@@ -16003,11 +12989,7 @@ pub struct HostPatchManagerStatusPrerequisitePatch {
 }
 impl ComplexType for HostPatchManagerStatusPrerequisitePatch {
     const TYPE_NAME: &'static str = "HostPatchManagerStatusPrerequisitePatch";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"installState" => d.list(&mut self.install_state, s)?,
@@ -16030,11 +13012,7 @@ pub struct HostPathSelectionPolicyOption {
 }
 impl ComplexType for HostPathSelectionPolicyOption {
     const TYPE_NAME: &'static str = "HostPathSelectionPolicyOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.req(&mut self.policy, s)?,
             _ => return Ok(false),
@@ -16085,11 +13063,7 @@ pub struct HostPciDevice {
 }
 impl ComplexType for HostPciDevice {
     const TYPE_NAME: &'static str = "HostPciDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"classId" => d.req(&mut self.class_id, s)?,
@@ -16116,28 +13090,18 @@ impl ComplexType for HostPciDevice {
         e.req("classId", &self.class_id);
         e.req("bus", &self.bus);
         e.req("slot", &self.slot);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("physicalSlot", &self.physical_slot);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("slotDescription", &self.slot_description);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("physicalSlot", &self.physical_slot); }
+        if e.knows(Version::V9_0_0_0) { e.opt("slotDescription", &self.slot_description); }
         e.req("function", &self.function);
         e.req("vendorId", &self.vendor_id);
         e.req("subVendorId", &self.sub_vendor_id);
         e.req("vendorName", &self.vendor_name);
         e.req("deviceId", &self.device_id);
         e.req("subDeviceId", &self.sub_device_id);
-        if e.knows(Version::V4_0) {
-            e.opt("parentBridge", &self.parent_bridge);
-        }
+        if e.knows(Version::V4_0) { e.opt("parentBridge", &self.parent_bridge); }
         e.req("deviceName", &self.device_name);
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("deviceClassName", &self.device_class_name);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("directPathInfo", &self.direct_path_info);
-        }
+        if e.knows(Version::V8_0_3_0) { e.opt("deviceClassName", &self.device_class_name); }
+        if e.knows(Version::V9_1_0_0) { e.opt("directPathInfo", &self.direct_path_info); }
     }
 }
 crate::xml::complex_codec!(HostPciDevice);
@@ -16156,11 +13120,7 @@ pub struct HostPciDeviceDirectPathInfo {
 }
 impl ComplexType for HostPciDeviceDirectPathInfo {
     const TYPE_NAME: &'static str = "HostPciDeviceDirectPathInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"interconnectType" => d.opt(&mut self.interconnect_type, s)?,
             b"driverName" => d.opt(&mut self.driver_name, s)?,
@@ -16195,11 +13155,7 @@ pub struct HostPciPassthruConfig {
 }
 impl ComplexType for HostPciPassthruConfig {
     const TYPE_NAME: &'static str = "HostPciPassthruConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"passthruEnabled" => d.req(&mut self.passthru_enabled, s)?,
@@ -16212,12 +13168,8 @@ impl ComplexType for HostPciPassthruConfig {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("id", &self.id);
         e.req("passthruEnabled", &self.passthru_enabled);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("applyNow", &self.apply_now);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("hardwareLabel", &self.hardware_label);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("applyNow", &self.apply_now); }
+        if e.knows(Version::V7_0_2_0) { e.opt("hardwareLabel", &self.hardware_label); }
     }
 }
 crate::xml::complex_codec!(HostPciPassthruConfig);
@@ -16244,11 +13196,7 @@ pub struct HostPciPassthruInfo {
 }
 impl ComplexType for HostPciPassthruInfo {
     const TYPE_NAME: &'static str = "HostPciPassthruInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"dependentDevice" => d.req(&mut self.dependent_device, s)?,
@@ -16267,12 +13215,8 @@ impl ComplexType for HostPciPassthruInfo {
         e.req("passthruEnabled", &self.passthru_enabled);
         e.req("passthruCapable", &self.passthru_capable);
         e.req("passthruActive", &self.passthru_active);
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("hardwareLabel", &self.hardware_label);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("directPathState", &self.direct_path_state);
-        }
+        if e.knows(Version::V7_0_2_0) { e.opt("hardwareLabel", &self.hardware_label); }
+        if e.knows(Version::V9_1_0_0) { e.opt("directPathState", &self.direct_path_state); }
     }
 }
 crate::xml::complex_codec!(HostPciPassthruInfo);
@@ -16289,11 +13233,7 @@ pub struct HostPciPassthruInfoDirectPathState {
 }
 impl ComplexType for HostPciPassthruInfoDirectPathState {
     const TYPE_NAME: &'static str = "HostPciPassthruInfoDirectPathState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mode" => d.req(&mut self.mode, s)?,
             b"configurableModes" => d.list(&mut self.configurable_modes, s)?,
@@ -16320,11 +13260,7 @@ pub struct HostPcieHba {
 }
 impl ComplexType for HostPcieHba {
     const TYPE_NAME: &'static str = "HostPcieHba";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -16344,11 +13280,7 @@ pub struct HostPcieTargetTransport {
 }
 impl ComplexType for HostPcieTargetTransport {
     const TYPE_NAME: &'static str = "HostPcieTargetTransport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -16368,11 +13300,7 @@ pub struct HostPersistentMemoryInfo {
 }
 impl ComplexType for HostPersistentMemoryInfo {
     const TYPE_NAME: &'static str = "HostPersistentMemoryInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacityInMB" => d.opt(&mut self.capacity_in_mb, s)?,
             b"volumeUUID" => d.opt(&mut self.volume_uuid, s)?,
@@ -16399,11 +13327,7 @@ pub struct HostPlacedVirtualNicIdentifier {
 }
 impl ComplexType for HostPlacedVirtualNicIdentifier {
     const TYPE_NAME: &'static str = "HostPlacedVirtualNicIdentifier";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vnicKey" => d.req(&mut self.vnic_key, s)?,
@@ -16436,11 +13360,7 @@ pub struct HostPlugStoreTopology {
 }
 impl ComplexType for HostPlugStoreTopology {
     const TYPE_NAME: &'static str = "HostPlugStoreTopology";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adapter" => d.list(&mut self.adapter, s)?,
             b"path" => d.list(&mut self.path, s)?,
@@ -16473,11 +13393,7 @@ pub struct HostPlugStoreTopologyAdapter {
 }
 impl ComplexType for HostPlugStoreTopologyAdapter {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyAdapter";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"adapter" => d.req(&mut self.adapter, s)?,
@@ -16506,11 +13422,7 @@ pub struct HostPlugStoreTopologyDevice {
 }
 impl ComplexType for HostPlugStoreTopologyDevice {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"lun" => d.req(&mut self.lun, s)?,
@@ -16549,11 +13461,7 @@ pub struct HostPlugStoreTopologyPath {
 }
 impl ComplexType for HostPlugStoreTopologyPath {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyPath";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -16594,11 +13502,7 @@ pub struct HostPlugStoreTopologyPlugin {
 }
 impl ComplexType for HostPlugStoreTopologyPlugin {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyPlugin";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -16627,11 +13531,7 @@ pub struct HostPlugStoreTopologyTarget {
 }
 impl ComplexType for HostPlugStoreTopologyTarget {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyTarget";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"transport" => d.opt(&mut self.transport, s)?,
@@ -16660,19 +13560,11 @@ pub struct HostPnicNetworkResourceInfo {
 }
 impl ComplexType for HostPnicNetworkResourceInfo {
     const TYPE_NAME: &'static str = "HostPnicNetworkResourceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicDevice" => d.req(&mut self.pnic_device, s)?,
-            b"availableBandwidthForVMTraffic" => {
-                d.opt(&mut self.available_bandwidth_for_vm_traffic, s)?
-            }
-            b"unusedBandwidthForVMTraffic" => {
-                d.opt(&mut self.unused_bandwidth_for_vm_traffic, s)?
-            }
+            b"availableBandwidthForVMTraffic" => d.opt(&mut self.available_bandwidth_for_vm_traffic, s)?,
+            b"unusedBandwidthForVMTraffic" => d.opt(&mut self.unused_bandwidth_for_vm_traffic, s)?,
             b"placedVirtualNics" => d.list(&mut self.placed_virtual_nics, s)?,
             _ => return Ok(false),
         }
@@ -16680,14 +13572,8 @@ impl ComplexType for HostPnicNetworkResourceInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("pnicDevice", &self.pnic_device);
-        e.opt(
-            "availableBandwidthForVMTraffic",
-            &self.available_bandwidth_for_vm_traffic,
-        );
-        e.opt(
-            "unusedBandwidthForVMTraffic",
-            &self.unused_bandwidth_for_vm_traffic,
-        );
+        e.opt("availableBandwidthForVMTraffic", &self.available_bandwidth_for_vm_traffic);
+        e.opt("unusedBandwidthForVMTraffic", &self.unused_bandwidth_for_vm_traffic);
         e.list("placedVirtualNics", &self.placed_virtual_nics);
     }
 }
@@ -16709,11 +13595,7 @@ pub struct HostPortGroup {
 }
 impl ComplexType for HostPortGroup {
     const TYPE_NAME: &'static str = "HostPortGroup";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"port" => d.list(&mut self.port, s)?,
@@ -16744,11 +13626,7 @@ pub struct HostPortGroupConfig {
 }
 impl ComplexType for HostPortGroupConfig {
     const TYPE_NAME: &'static str = "HostPortGroupConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
             b"spec" => d.opt(&mut self.spec, s)?,
@@ -16775,11 +13653,7 @@ pub struct HostPortGroupPort {
 }
 impl ComplexType for HostPortGroupPort {
     const TYPE_NAME: &'static str = "HostPortGroupPort";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"mac" => d.list(&mut self.mac, s)?,
@@ -16808,11 +13682,7 @@ pub struct HostPortGroupProfile {
 }
 impl ComplexType for HostPortGroupProfile {
     const TYPE_NAME: &'static str = "HostPortGroupProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipConfig" => d.req(&mut self.ip_config, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -16841,11 +13711,7 @@ pub struct HostPortGroupSpec {
 }
 impl ComplexType for HostPortGroupSpec {
     const TYPE_NAME: &'static str = "HostPortGroupSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"vlanId" => d.req(&mut self.vlan_id, s)?,
@@ -16878,11 +13744,7 @@ pub struct HostPosixAccountSpec {
 }
 impl ComplexType for HostPosixAccountSpec {
     const TYPE_NAME: &'static str = "HostPosixAccountSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"posixId" => d.opt(&mut self.posix_id, s)?,
             b"shellAccess" => d.opt(&mut self.shell_access, s)?,
@@ -16911,11 +13773,7 @@ pub struct HostPowerOpFailed {
 }
 impl ComplexType for HostPowerOpFailed {
     const TYPE_NAME: &'static str = "HostPowerOpFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -16939,11 +13797,7 @@ pub struct HostPowerPolicy {
 }
 impl ComplexType for HostPowerPolicy {
     const TYPE_NAME: &'static str = "HostPowerPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -16974,11 +13828,7 @@ pub struct HostPrimaryAgentNotShortNameEvent {
 }
 impl ComplexType for HostPrimaryAgentNotShortNameEvent {
     const TYPE_NAME: &'static str = "HostPrimaryAgentNotShortNameEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"primaryAgent" => d.req(&mut self.primary_agent, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -17005,11 +13855,7 @@ pub struct HostProfileAppliedEvent {
 }
 impl ComplexType for HostProfileAppliedEvent {
     const TYPE_NAME: &'static str = "HostProfileAppliedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.req(&mut self.profile, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -17048,17 +13894,11 @@ pub struct HostProfileCompleteConfigSpec {
 }
 impl ComplexType for HostProfileCompleteConfigSpec {
     const TYPE_NAME: &'static str = "HostProfileCompleteConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"applyProfile" => d.opt(&mut self.apply_profile, s)?,
             b"customComplyProfile" => d.opt(&mut self.custom_comply_profile, s)?,
-            b"disabledExpressionListChanged" => {
-                d.req(&mut self.disabled_expression_list_changed, s)?
-            }
+            b"disabledExpressionListChanged" => d.req(&mut self.disabled_expression_list_changed, s)?,
             b"disabledExpressionList" => d.list(&mut self.disabled_expression_list, s)?,
             b"validatorHost" => d.opt(&mut self.validator_host, s)?,
             b"validating" => d.opt(&mut self.validating, s)?,
@@ -17071,20 +13911,11 @@ impl ComplexType for HostProfileCompleteConfigSpec {
         self.base_.encode_fields(e);
         e.opt("applyProfile", &self.apply_profile);
         e.opt("customComplyProfile", &self.custom_comply_profile);
-        e.req(
-            "disabledExpressionListChanged",
-            &self.disabled_expression_list_changed,
-        );
+        e.req("disabledExpressionListChanged", &self.disabled_expression_list_changed);
         e.list("disabledExpressionList", &self.disabled_expression_list);
-        if e.knows(Version::V5_0) {
-            e.opt("validatorHost", &self.validator_host);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("validating", &self.validating);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("hostConfig", &self.host_config);
-        }
+        if e.knows(Version::V5_0) { e.opt("validatorHost", &self.validator_host); }
+        if e.knows(Version::V6_0) { e.opt("validating", &self.validating); }
+        if e.knows(Version::V6_5) { e.opt("hostConfig", &self.host_config); }
     }
 }
 crate::xml::complex_codec!(HostProfileCompleteConfigSpec);
@@ -17112,11 +13943,7 @@ pub struct HostProfileConfigInfo {
 }
 impl ComplexType for HostProfileConfigInfo {
     const TYPE_NAME: &'static str = "HostProfileConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"applyProfile" => d.opt(&mut self.apply_profile, s)?,
             b"defaultComplyProfile" => d.opt(&mut self.default_comply_profile, s)?,
@@ -17135,9 +13962,7 @@ impl ComplexType for HostProfileConfigInfo {
         e.list("defaultComplyLocator", &self.default_comply_locator);
         e.opt("customComplyProfile", &self.custom_comply_profile);
         e.list("disabledExpressionList", &self.disabled_expression_list);
-        if e.knows(Version::V6_5) {
-            e.opt("description", &self.description);
-        }
+        if e.knows(Version::V6_5) { e.opt("description", &self.description); }
     }
 }
 crate::xml::complex_codec!(HostProfileConfigInfo);
@@ -17155,11 +13980,7 @@ pub struct HostProfileConfigSpec {
 }
 impl ComplexType for HostProfileConfigSpec {
     const TYPE_NAME: &'static str = "HostProfileConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -17183,11 +14004,7 @@ pub struct HostProfileHostBasedConfigSpec {
 }
 impl ComplexType for HostProfileHostBasedConfigSpec {
     const TYPE_NAME: &'static str = "HostProfileHostBasedConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"useHostProfileEngine" => d.opt(&mut self.use_host_profile_engine, s)?,
@@ -17198,9 +14015,7 @@ impl ComplexType for HostProfileHostBasedConfigSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("host", &self.host);
-        if e.knows(Version::V5_0) {
-            e.opt("useHostProfileEngine", &self.use_host_profile_engine);
-        }
+        if e.knows(Version::V5_0) { e.opt("useHostProfileEngine", &self.use_host_profile_engine); }
     }
 }
 crate::xml::complex_codec!(HostProfileHostBasedConfigSpec);
@@ -17216,11 +14031,7 @@ pub struct HostProfileManagerCompositionResult {
 }
 impl ComplexType for HostProfileManagerCompositionResult {
     const TYPE_NAME: &'static str = "HostProfileManagerCompositionResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"errors" => d.list(&mut self.errors, s)?,
             b"results" => d.list(&mut self.results, s)?,
@@ -17234,3 +14045,4 @@ impl ComplexType for HostProfileManagerCompositionResult {
     }
 }
 crate::xml::complex_codec!(HostProfileManagerCompositionResult);
+

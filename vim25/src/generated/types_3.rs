@@ -18,11 +18,7 @@ pub struct HostProfileManagerCompositionResultResultElement {
 }
 impl ComplexType for HostProfileManagerCompositionResultResultElement {
     const TYPE_NAME: &'static str = "HostProfileManagerCompositionResultResultElement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"target" => d.req(&mut self.target, s)?,
             b"status" => d.req(&mut self.status, s)?,
@@ -49,11 +45,7 @@ pub struct HostProfileManagerCompositionValidationResult {
 }
 impl ComplexType for HostProfileManagerCompositionValidationResult {
     const TYPE_NAME: &'static str = "HostProfileManagerCompositionValidationResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"results" => d.list(&mut self.results, s)?,
             b"errors" => d.list(&mut self.errors, s)?,
@@ -94,11 +86,7 @@ pub struct HostProfileManagerCompositionValidationResultResultElement {
 }
 impl ComplexType for HostProfileManagerCompositionValidationResultResultElement {
     const TYPE_NAME: &'static str = "HostProfileManagerCompositionValidationResultResultElement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"target" => d.req(&mut self.target, s)?,
             b"status" => d.req(&mut self.status, s)?,
@@ -118,14 +106,8 @@ impl ComplexType for HostProfileManagerCompositionValidationResultResultElement 
         e.req("target", &self.target);
         e.req("status", &self.status);
         e.list("errors", &self.errors);
-        e.opt(
-            "sourceDiffForToBeMerged",
-            &self.source_diff_for_to_be_merged,
-        );
-        e.opt(
-            "targetDiffForToBeMerged",
-            &self.target_diff_for_to_be_merged,
-        );
+        e.opt("sourceDiffForToBeMerged", &self.source_diff_for_to_be_merged);
+        e.opt("targetDiffForToBeMerged", &self.target_diff_for_to_be_merged);
         e.opt("toBeAdded", &self.to_be_added);
         e.opt("toBeDeleted", &self.to_be_deleted);
         e.opt("toBeDisabled", &self.to_be_disabled);
@@ -147,11 +129,7 @@ pub struct HostProfileManagerConfigTaskList {
 }
 impl ComplexType for HostProfileManagerConfigTaskList {
     const TYPE_NAME: &'static str = "HostProfileManagerConfigTaskList";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.opt(&mut self.config_spec, s)?,
             b"taskDescription" => d.list(&mut self.task_description, s)?,
@@ -163,9 +141,7 @@ impl ComplexType for HostProfileManagerConfigTaskList {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("configSpec", &self.config_spec);
         e.list("taskDescription", &self.task_description);
-        if e.knows(Version::V6_0) {
-            e.list("taskListRequirement", &self.task_list_requirement);
-        }
+        if e.knows(Version::V6_0) { e.list("taskListRequirement", &self.task_list_requirement); }
     }
 }
 crate::xml::complex_codec!(HostProfileManagerConfigTaskList);
@@ -180,11 +156,7 @@ pub struct HostProfileManagerHostToConfigSpecMap {
 }
 impl ComplexType for HostProfileManagerHostToConfigSpecMap {
     const TYPE_NAME: &'static str = "HostProfileManagerHostToConfigSpecMap";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"configSpec" => d.req(&mut self.config_spec, s)?,
@@ -213,11 +185,7 @@ pub struct HostProfileSerializedHostProfileSpec {
 }
 impl ComplexType for HostProfileSerializedHostProfileSpec {
     const TYPE_NAME: &'static str = "HostProfileSerializedHostProfileSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"validatorHost" => d.opt(&mut self.validator_host, s)?,
             b"validating" => d.opt(&mut self.validating, s)?,
@@ -228,16 +196,11 @@ impl ComplexType for HostProfileSerializedHostProfileSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("validatorHost", &self.validator_host);
-        if e.knows(Version::V6_0) {
-            e.opt("validating", &self.validating);
-        }
+        if e.knows(Version::V6_0) { e.opt("validating", &self.validating); }
     }
 }
 crate::xml::complex_codec!(HostProfileSerializedHostProfileSpec);
-crate::xml::inherits!(
-    HostProfileSerializedHostProfileSpec,
-    ProfileSerializedCreateSpec
-);
+crate::xml::inherits!(HostProfileSerializedHostProfileSpec, ProfileSerializedCreateSpec);
 
 /// Data object `HostProfileValidationFailureInfo` of the vSphere API (since 6.7).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -259,11 +222,7 @@ pub struct HostProfileValidationFailureInfo {
 }
 impl ComplexType for HostProfileValidationFailureInfo {
     const TYPE_NAME: &'static str = "HostProfileValidationFailureInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"annotation" => d.req(&mut self.annotation, s)?,
@@ -292,14 +251,11 @@ crate::xml::complex_codec!(HostProfileValidationFailureInfo);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostProfilesEntityCustomizations`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostProfilesEntityCustomizations {}
+pub struct HostProfilesEntityCustomizations {
+}
 impl ComplexType for HostProfilesEntityCustomizations {
     const TYPE_NAME: &'static str = "HostProfilesEntityCustomizations";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -341,11 +297,7 @@ pub struct HostProtocolEndpoint {
 }
 impl ComplexType for HostProtocolEndpoint {
     const TYPE_NAME: &'static str = "HostProtocolEndpoint";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"peType" => d.req(&mut self.pe_type, s)?,
             b"type" => d.opt(&mut self.type_, s)?,
@@ -366,33 +318,18 @@ impl ComplexType for HostProtocolEndpoint {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("peType", &self.pe_type);
-        if e.knows(Version::V6_5) {
-            e.opt("type", &self.type_);
-        }
+        if e.knows(Version::V6_5) { e.opt("type", &self.type_); }
         e.req("uuid", &self.uuid);
         e.list("hostKey", &self.host_key);
         e.opt("storageArray", &self.storage_array);
         e.opt("nfsServer", &self.nfs_server);
         e.opt("nfsDir", &self.nfs_dir);
-        if e.knows(Version::V6_5) {
-            e.opt("nfsServerScope", &self.nfs_server_scope);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("nfsServerMajor", &self.nfs_server_major);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("nfsServerAuthType", &self.nfs_server_auth_type);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("nfsServerUser", &self.nfs_server_user);
-        }
+        if e.knows(Version::V6_5) { e.opt("nfsServerScope", &self.nfs_server_scope); }
+        if e.knows(Version::V6_5) { e.opt("nfsServerMajor", &self.nfs_server_major); }
+        if e.knows(Version::V6_5) { e.opt("nfsServerAuthType", &self.nfs_server_auth_type); }
+        if e.knows(Version::V6_5) { e.opt("nfsServerUser", &self.nfs_server_user); }
         e.opt("deviceId", &self.device_id);
-        if e.knows(Version::V8_0_3_0) {
-            e.opt(
-                "usedByStretchedContainer",
-                &self.used_by_stretched_container,
-            );
-        }
+        if e.knows(Version::V8_0_3_0) { e.opt("usedByStretchedContainer", &self.used_by_stretched_container); }
     }
 }
 crate::xml::complex_codec!(HostProtocolEndpoint);
@@ -447,18 +384,13 @@ pub struct HostProxySwitch {
     /// `autoDeployOwned`: xsd:boolean (since 9.1.0.0).
     pub auto_deploy_owned: Option<bool>,
     /// `hostPerfNicOffloadState`: [`DistributedVirtualSwitchHostMemberHostPerfNicOffloadState`] (since 9.1.0.0).
-    pub host_perf_nic_offload_state:
-        Option<DistributedVirtualSwitchHostMemberHostPerfNicOffloadState>,
+    pub host_perf_nic_offload_state: Option<DistributedVirtualSwitchHostMemberHostPerfNicOffloadState>,
     /// `teplessMode`: xsd:boolean (since 9.1.0.0).
     pub tepless_mode: Option<bool>,
 }
 impl ComplexType for HostProxySwitch {
     const TYPE_NAME: &'static str = "HostProxySwitch";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsUuid" => d.req(&mut self.dvs_uuid, s)?,
             b"dvsName" => d.req(&mut self.dvs_name, s)?,
@@ -494,62 +426,27 @@ impl ComplexType for HostProxySwitch {
         e.req("dvsName", &self.dvs_name);
         e.req("key", &self.key);
         e.req("numPorts", &self.num_ports);
-        if e.knows(Version::V5_0) {
-            e.opt("configNumPorts", &self.config_num_ports);
-        }
+        if e.knows(Version::V5_0) { e.opt("configNumPorts", &self.config_num_ports); }
         e.req("numPortsAvailable", &self.num_ports_available);
         e.list("uplinkPort", &self.uplink_port);
         e.opt("mtu", &self.mtu);
         e.list("pnic", &self.pnic);
         e.req("spec", &self.spec);
-        if e.knows(Version::V5_5) {
-            e.list("hostLag", &self.host_lag);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt(
-                "networkReservationSupported",
-                &self.network_reservation_supported,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("nsxtEnabled", &self.nsxt_enabled);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("ensEnabled", &self.ens_enabled);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("ensInterruptEnabled", &self.ens_interrupt_enabled);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.list("transportZones", &self.transport_zones);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.list("nsxUsedUplinkPort", &self.nsx_used_uplink_port);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("nsxtStatus", &self.nsxt_status);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("nsxtStatusDetail", &self.nsxt_status_detail);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("ensInfo", &self.ens_info);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("networkOffloadingEnabled", &self.network_offloading_enabled);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.list("hostUplinkState", &self.host_uplink_state);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("autoDeployOwned", &self.auto_deploy_owned);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("hostPerfNicOffloadState", &self.host_perf_nic_offload_state);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("teplessMode", &self.tepless_mode);
-        }
+        if e.knows(Version::V5_5) { e.list("hostLag", &self.host_lag); }
+        if e.knows(Version::V5_5) { e.opt("networkReservationSupported", &self.network_reservation_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("nsxtEnabled", &self.nsxt_enabled); }
+        if e.knows(Version::V7_0_0_0) { e.opt("ensEnabled", &self.ens_enabled); }
+        if e.knows(Version::V7_0_0_0) { e.opt("ensInterruptEnabled", &self.ens_interrupt_enabled); }
+        if e.knows(Version::V7_0_0_0) { e.list("transportZones", &self.transport_zones); }
+        if e.knows(Version::V7_0_0_0) { e.list("nsxUsedUplinkPort", &self.nsx_used_uplink_port); }
+        if e.knows(Version::V7_0_0_0) { e.opt("nsxtStatus", &self.nsxt_status); }
+        if e.knows(Version::V7_0_0_0) { e.opt("nsxtStatusDetail", &self.nsxt_status_detail); }
+        if e.knows(Version::V8_0_0_1) { e.opt("ensInfo", &self.ens_info); }
+        if e.knows(Version::V8_0_0_1) { e.opt("networkOffloadingEnabled", &self.network_offloading_enabled); }
+        if e.knows(Version::V8_0_3_0) { e.list("hostUplinkState", &self.host_uplink_state); }
+        if e.knows(Version::V9_1_0_0) { e.opt("autoDeployOwned", &self.auto_deploy_owned); }
+        if e.knows(Version::V9_1_0_0) { e.opt("hostPerfNicOffloadState", &self.host_perf_nic_offload_state); }
+        if e.knows(Version::V9_1_0_0) { e.opt("teplessMode", &self.tepless_mode); }
     }
 }
 crate::xml::complex_codec!(HostProxySwitch);
@@ -566,11 +463,7 @@ pub struct HostProxySwitchConfig {
 }
 impl ComplexType for HostProxySwitchConfig {
     const TYPE_NAME: &'static str = "HostProxySwitchConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -603,11 +496,7 @@ pub struct HostProxySwitchEnsInfo {
 }
 impl ComplexType for HostProxySwitchEnsInfo {
     const TYPE_NAME: &'static str = "HostProxySwitchEnsInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opsVersion" => d.req(&mut self.ops_version, s)?,
             b"numPSOps" => d.req(&mut self.num_ps_ops, s)?,
@@ -640,11 +529,7 @@ pub struct HostProxySwitchHostLagConfig {
 }
 impl ComplexType for HostProxySwitchHostLagConfig {
     const TYPE_NAME: &'static str = "HostProxySwitchHostLagConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lagKey" => d.req(&mut self.lag_key, s)?,
             b"lagName" => d.opt(&mut self.lag_name, s)?,
@@ -669,11 +554,7 @@ pub struct HostProxySwitchSpec {
 }
 impl ComplexType for HostProxySwitchSpec {
     const TYPE_NAME: &'static str = "HostProxySwitchSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backing" => d.opt(&mut self.backing, s)?,
             _ => return Ok(false),
@@ -696,11 +577,7 @@ pub struct HostPtpConfig {
 }
 impl ComplexType for HostPtpConfig {
     const TYPE_NAME: &'static str = "HostPtpConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"domain" => d.opt(&mut self.domain, s)?,
             b"port" => d.list(&mut self.port, s)?,
@@ -729,11 +606,7 @@ pub struct HostPtpConfigPtpPort {
 }
 impl ComplexType for HostPtpConfigPtpPort {
     const TYPE_NAME: &'static str = "HostPtpConfigPtpPort";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"index" => d.req(&mut self.index, s)?,
             b"deviceType" => d.opt(&mut self.device_type, s)?,
@@ -762,11 +635,7 @@ pub struct HostQualifiedName {
 }
 impl ComplexType for HostQualifiedName {
     const TYPE_NAME: &'static str = "HostQualifiedName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -801,11 +670,7 @@ pub struct HostRdmaDevice {
 }
 impl ComplexType for HostRdmaDevice {
     const TYPE_NAME: &'static str = "HostRdmaDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"device" => d.req(&mut self.device, s)?,
@@ -834,14 +699,11 @@ crate::xml::complex_codec!(HostRdmaDevice);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostRdmaDeviceBacking`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostRdmaDeviceBacking {}
+pub struct HostRdmaDeviceBacking {
+}
 impl ComplexType for HostRdmaDeviceBacking {
     const TYPE_NAME: &'static str = "HostRdmaDeviceBacking";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -863,11 +725,7 @@ pub struct HostRdmaDeviceCapability {
 }
 impl ComplexType for HostRdmaDeviceCapability {
     const TYPE_NAME: &'static str = "HostRdmaDeviceCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"roceV1Capable" => d.req(&mut self.roce_v1_capable, s)?,
             b"roceV2Capable" => d.req(&mut self.roce_v2_capable, s)?,
@@ -896,11 +754,7 @@ pub struct HostRdmaDeviceConnectionInfo {
 }
 impl ComplexType for HostRdmaDeviceConnectionInfo {
     const TYPE_NAME: &'static str = "HostRdmaDeviceConnectionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
             b"mtu" => d.req(&mut self.mtu, s)?,
@@ -929,11 +783,7 @@ pub struct HostRdmaDevicePnicBacking {
 }
 impl ComplexType for HostRdmaDevicePnicBacking {
     const TYPE_NAME: &'static str = "HostRdmaDevicePnicBacking";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pairedUplink" => d.req(&mut self.paired_uplink, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -960,11 +810,7 @@ pub struct HostRdmaHba {
 }
 impl ComplexType for HostRdmaHba {
     const TYPE_NAME: &'static str = "HostRdmaHba";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"associatedRdmaDevice" => d.opt(&mut self.associated_rdma_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -989,11 +835,7 @@ pub struct HostRdmaTargetTransport {
 }
 impl ComplexType for HostRdmaTargetTransport {
     const TYPE_NAME: &'static str = "HostRdmaTargetTransport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1013,11 +855,7 @@ pub struct HostReconnectionFailedEvent {
 }
 impl ComplexType for HostReconnectionFailedEvent {
     const TYPE_NAME: &'static str = "HostReconnectionFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1035,11 +873,7 @@ pub struct HostReliableMemoryInfo {
 }
 impl ComplexType for HostReliableMemoryInfo {
     const TYPE_NAME: &'static str = "HostReliableMemoryInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memorySize" => d.req(&mut self.memory_size, s)?,
             _ => return Ok(false),
@@ -1062,11 +896,7 @@ pub struct HostRemovedEvent {
 }
 impl ComplexType for HostRemovedEvent {
     const TYPE_NAME: &'static str = "HostRemovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1086,11 +916,7 @@ pub struct HostResignatureRescanResult {
 }
 impl ComplexType for HostResignatureRescanResult {
     const TYPE_NAME: &'static str = "HostResignatureRescanResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rescan" => d.list(&mut self.rescan, s)?,
             b"result" => d.req(&mut self.result, s)?,
@@ -1149,11 +975,7 @@ pub struct HostRuntimeInfo {
 }
 impl ComplexType for HostRuntimeInfo {
     const TYPE_NAME: &'static str = "HostRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"connectionState" => d.req(&mut self.connection_state, s)?,
             b"powerState" => d.req(&mut self.power_state, s)?,
@@ -1181,60 +1003,23 @@ impl ComplexType for HostRuntimeInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("connectionState", &self.connection_state);
         e.req("powerState", &self.power_state);
-        if e.knows(Version::V4_1) {
-            e.opt("standbyMode", &self.standby_mode);
-        }
+        if e.knows(Version::V4_1) { e.opt("standbyMode", &self.standby_mode); }
         e.req("inMaintenanceMode", &self.in_maintenance_mode);
-        if e.knows(Version::V6_5) {
-            e.opt("inQuarantineMode", &self.in_quarantine_mode);
-        }
+        if e.knows(Version::V6_5) { e.opt("inQuarantineMode", &self.in_quarantine_mode); }
         e.opt("bootTime", &self.boot_time);
         e.opt("healthSystemRuntime", &self.health_system_runtime);
-        if e.knows(Version::V5_0) {
-            e.opt("dasHostState", &self.das_host_state);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("tpmPcrValues", &self.tpm_pcr_values);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("vsanRuntimeInfo", &self.vsan_runtime_info);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("networkRuntimeInfo", &self.network_runtime_info);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt(
-                "vFlashResourceRuntimeInfo",
-                &self.v_flash_resource_runtime_info,
-            );
-        }
-        if e.knows(Version::V5_5) {
-            e.opt(
-                "hostMaxVirtualDiskCapacity",
-                &self.host_max_virtual_disk_capacity,
-            );
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("cryptoState", &self.crypto_state);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("cryptoKeyId", &self.crypto_key_id);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "statelessNvdsMigrationReady",
-                &self.stateless_nvds_migration_ready,
-            );
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.list("partialMaintenanceMode", &self.partial_maintenance_mode);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("stateEncryption", &self.state_encryption);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("podVMInfo", &self.pod_vm_info);
-        }
+        if e.knows(Version::V5_0) { e.opt("dasHostState", &self.das_host_state); }
+        if e.knows(Version::V4_0) { e.list("tpmPcrValues", &self.tpm_pcr_values); }
+        if e.knows(Version::V5_5) { e.opt("vsanRuntimeInfo", &self.vsan_runtime_info); }
+        if e.knows(Version::V5_5) { e.opt("networkRuntimeInfo", &self.network_runtime_info); }
+        if e.knows(Version::V5_5) { e.opt("vFlashResourceRuntimeInfo", &self.v_flash_resource_runtime_info); }
+        if e.knows(Version::V5_5) { e.opt("hostMaxVirtualDiskCapacity", &self.host_max_virtual_disk_capacity); }
+        if e.knows(Version::V6_5) { e.opt("cryptoState", &self.crypto_state); }
+        if e.knows(Version::V6_5) { e.opt("cryptoKeyId", &self.crypto_key_id); }
+        if e.knows(Version::V7_0_2_0) { e.opt("statelessNvdsMigrationReady", &self.stateless_nvds_migration_ready); }
+        if e.knows(Version::V8_0_3_0) { e.list("partialMaintenanceMode", &self.partial_maintenance_mode); }
+        if e.knows(Version::V7_0_3_0) { e.opt("stateEncryption", &self.state_encryption); }
+        if e.knows(Version::V9_1_0_0) { e.opt("podVMInfo", &self.pod_vm_info); }
     }
 }
 crate::xml::complex_codec!(HostRuntimeInfo);
@@ -1255,11 +1040,7 @@ pub struct HostRuntimeInfoNetStackInstanceRuntimeInfo {
 }
 impl ComplexType for HostRuntimeInfoNetStackInstanceRuntimeInfo {
     const TYPE_NAME: &'static str = "HostRuntimeInfoNetStackInstanceRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"netStackInstanceKey" => d.req(&mut self.net_stack_instance_key, s)?,
             b"state" => d.opt(&mut self.state, s)?,
@@ -1290,28 +1071,17 @@ pub struct HostRuntimeInfoNetworkRuntimeInfo {
 }
 impl ComplexType for HostRuntimeInfoNetworkRuntimeInfo {
     const TYPE_NAME: &'static str = "HostRuntimeInfoNetworkRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"netStackInstanceRuntimeInfo" => {
-                d.list(&mut self.net_stack_instance_runtime_info, s)?
-            }
+            b"netStackInstanceRuntimeInfo" => d.list(&mut self.net_stack_instance_runtime_info, s)?,
             b"networkResourceRuntime" => d.opt(&mut self.network_resource_runtime, s)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.list(
-            "netStackInstanceRuntimeInfo",
-            &self.net_stack_instance_runtime_info,
-        );
-        if e.knows(Version::V6_0) {
-            e.opt("networkResourceRuntime", &self.network_resource_runtime);
-        }
+        e.list("netStackInstanceRuntimeInfo", &self.net_stack_instance_runtime_info);
+        if e.knows(Version::V6_0) { e.opt("networkResourceRuntime", &self.network_resource_runtime); }
     }
 }
 crate::xml::complex_codec!(HostRuntimeInfoNetworkRuntimeInfo);
@@ -1328,11 +1098,7 @@ pub struct HostRuntimeInfoStateEncryptionInfo {
 }
 impl ComplexType for HostRuntimeInfoStateEncryptionInfo {
     const TYPE_NAME: &'static str = "HostRuntimeInfoStateEncryptionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"protectionMode" => d.req(&mut self.protection_mode, s)?,
             b"requireSecureBoot" => d.opt(&mut self.require_secure_boot, s)?,
@@ -1344,10 +1110,7 @@ impl ComplexType for HostRuntimeInfoStateEncryptionInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("protectionMode", &self.protection_mode);
         e.opt("requireSecureBoot", &self.require_secure_boot);
-        e.opt(
-            "requireExecInstalledOnly",
-            &self.require_exec_installed_only,
-        );
+        e.opt("requireExecInstalledOnly", &self.require_exec_installed_only);
     }
 }
 crate::xml::complex_codec!(HostRuntimeInfoStateEncryptionInfo);
@@ -1380,11 +1143,7 @@ pub struct HostScsiDisk {
 }
 impl ComplexType for HostScsiDisk {
     const TYPE_NAME: &'static str = "HostScsiDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacity" => d.req(&mut self.capacity, s)?,
             b"devicePath" => d.req(&mut self.device_path, s)?,
@@ -1403,27 +1162,13 @@ impl ComplexType for HostScsiDisk {
         self.base_.encode_fields(e);
         e.req("capacity", &self.capacity);
         e.req("devicePath", &self.device_path);
-        if e.knows(Version::V5_0) {
-            e.opt("ssd", &self.ssd);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("localDisk", &self.local_disk);
-        }
-        if e.knows(Version::V6_0) {
-            e.list("physicalLocation", &self.physical_location);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("emulatedDIXDIFEnabled", &self.emulated_dixdif_enabled);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("vsanDiskInfo", &self.vsan_disk_info);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("scsiDiskType", &self.scsi_disk_type);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("usedByMemoryTiering", &self.used_by_memory_tiering);
-        }
+        if e.knows(Version::V5_0) { e.opt("ssd", &self.ssd); }
+        if e.knows(Version::V6_0) { e.opt("localDisk", &self.local_disk); }
+        if e.knows(Version::V6_0) { e.list("physicalLocation", &self.physical_location); }
+        if e.knows(Version::V6_0) { e.opt("emulatedDIXDIFEnabled", &self.emulated_dixdif_enabled); }
+        if e.knows(Version::V6_0) { e.opt("vsanDiskInfo", &self.vsan_disk_info); }
+        if e.knows(Version::V6_5) { e.opt("scsiDiskType", &self.scsi_disk_type); }
+        if e.knows(Version::V8_0_3_0) { e.opt("usedByMemoryTiering", &self.used_by_memory_tiering); }
     }
 }
 crate::xml::complex_codec!(HostScsiDisk);
@@ -1439,11 +1184,7 @@ pub struct HostScsiDiskPartition {
 }
 impl ComplexType for HostScsiDiskPartition {
     const TYPE_NAME: &'static str = "HostScsiDiskPartition";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskName" => d.req(&mut self.disk_name, s)?,
             b"partition" => d.req(&mut self.partition, s)?,
@@ -1466,11 +1207,7 @@ pub struct HostScsiTopology {
 }
 impl ComplexType for HostScsiTopology {
     const TYPE_NAME: &'static str = "HostScsiTopology";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adapter" => d.list(&mut self.adapter, s)?,
             _ => return Ok(false),
@@ -1495,11 +1232,7 @@ pub struct HostScsiTopologyInterface {
 }
 impl ComplexType for HostScsiTopologyInterface {
     const TYPE_NAME: &'static str = "HostScsiTopologyInterface";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"adapter" => d.req(&mut self.adapter, s)?,
@@ -1528,11 +1261,7 @@ pub struct HostScsiTopologyLun {
 }
 impl ComplexType for HostScsiTopologyLun {
     const TYPE_NAME: &'static str = "HostScsiTopologyLun";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"lun" => d.req(&mut self.lun, s)?,
@@ -1563,11 +1292,7 @@ pub struct HostScsiTopologyTarget {
 }
 impl ComplexType for HostScsiTopologyTarget {
     const TYPE_NAME: &'static str = "HostScsiTopologyTarget";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"target" => d.req(&mut self.target, s)?,
@@ -1607,11 +1332,7 @@ impl std::fmt::Debug for HostSecuritySpec {
 }
 impl ComplexType for HostSecuritySpec {
     const TYPE_NAME: &'static str = "HostSecuritySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adminPassword" => d.opt(&mut self.admin_password, s)?,
             b"removePermission" => d.list(&mut self.remove_permission, s)?,
@@ -1622,12 +1343,8 @@ impl ComplexType for HostSecuritySpec {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("adminPassword", &self.admin_password);
-        if e.knows(Version::V4_1) {
-            e.list("removePermission", &self.remove_permission);
-        }
-        if e.knows(Version::V4_1) {
-            e.list("addPermission", &self.add_permission);
-        }
+        if e.knows(Version::V4_1) { e.list("removePermission", &self.remove_permission); }
+        if e.knows(Version::V4_1) { e.list("addPermission", &self.add_permission); }
     }
 }
 crate::xml::complex_codec!(HostSecuritySpec);
@@ -1644,11 +1361,7 @@ pub struct HostSerialAttachedHba {
 }
 impl ComplexType for HostSerialAttachedHba {
     const TYPE_NAME: &'static str = "HostSerialAttachedHba";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeWorldWideName" => d.req(&mut self.node_world_wide_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1673,11 +1386,7 @@ pub struct HostSerialAttachedTargetTransport {
 }
 impl ComplexType for HostSerialAttachedTargetTransport {
     const TYPE_NAME: &'static str = "HostSerialAttachedTargetTransport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1709,11 +1418,7 @@ pub struct HostService {
 }
 impl ComplexType for HostService {
     const TYPE_NAME: &'static str = "HostService";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"label" => d.req(&mut self.label, s)?,
@@ -1735,9 +1440,7 @@ impl ComplexType for HostService {
         e.req("running", &self.running);
         e.list("ruleset", &self.ruleset);
         e.req("policy", &self.policy);
-        if e.knows(Version::V5_0) {
-            e.opt("sourcePackage", &self.source_package);
-        }
+        if e.knows(Version::V5_0) { e.opt("sourcePackage", &self.source_package); }
     }
 }
 crate::xml::complex_codec!(HostService);
@@ -1752,11 +1455,7 @@ pub struct HostServiceConfig {
 }
 impl ComplexType for HostServiceConfig {
     const TYPE_NAME: &'static str = "HostServiceConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceId" => d.req(&mut self.service_id, s)?,
             b"startupPolicy" => d.req(&mut self.startup_policy, s)?,
@@ -1779,11 +1478,7 @@ pub struct HostServiceInfo {
 }
 impl ComplexType for HostServiceInfo {
     const TYPE_NAME: &'static str = "HostServiceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"service" => d.list(&mut self.service, s)?,
             _ => return Ok(false),
@@ -1806,11 +1501,7 @@ pub struct HostServiceSourcePackage {
 }
 impl ComplexType for HostServiceSourcePackage {
     const TYPE_NAME: &'static str = "HostServiceSourcePackage";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourcePackageName" => d.req(&mut self.source_package_name, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -1858,11 +1549,7 @@ impl std::fmt::Debug for HostServiceTicket {
 }
 impl ComplexType for HostServiceTicket {
     const TYPE_NAME: &'static str = "HostServiceTicket";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
             b"port" => d.opt(&mut self.port, s)?,
@@ -1879,9 +1566,7 @@ impl ComplexType for HostServiceTicket {
         e.opt("host", &self.host);
         e.opt("port", &self.port);
         e.opt("sslThumbprint", &self.ssl_thumbprint);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sslCertificate", &self.ssl_certificate);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("sslCertificate", &self.ssl_certificate); }
         e.req("service", &self.service);
         e.req("serviceVersion", &self.service_version);
         e.req("sessionId", &self.session_id);
@@ -1903,11 +1588,7 @@ pub struct HostSevInfo {
 }
 impl ComplexType for HostSevInfo {
     const TYPE_NAME: &'static str = "HostSevInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sevState" => d.req(&mut self.sev_state, s)?,
             b"maxSevEsGuests" => d.req(&mut self.max_sev_es_guests, s)?,
@@ -1920,12 +1601,8 @@ impl ComplexType for HostSevInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("sevState", &self.sev_state);
         e.req("maxSevEsGuests", &self.max_sev_es_guests);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("snpState", &self.snp_state);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("snpSupported", &self.snp_supported);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("snpState", &self.snp_state); }
+        if e.knows(Version::V9_0_0_0) { e.opt("snpSupported", &self.snp_supported); }
     }
 }
 crate::xml::complex_codec!(HostSevInfo);
@@ -1946,11 +1623,7 @@ pub struct HostSgxInfo {
 }
 impl ComplexType for HostSgxInfo {
     const TYPE_NAME: &'static str = "HostSgxInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sgxState" => d.req(&mut self.sgx_state, s)?,
             b"totalEpcMemory" => d.req(&mut self.total_epc_memory, s)?,
@@ -1966,9 +1639,7 @@ impl ComplexType for HostSgxInfo {
         e.req("totalEpcMemory", &self.total_epc_memory);
         e.req("flcMode", &self.flc_mode);
         e.opt("lePubKeyHash", &self.le_pub_key_hash);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("registrationInfo", &self.registration_info);
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("registrationInfo", &self.registration_info); }
     }
 }
 crate::xml::complex_codec!(HostSgxInfo);
@@ -1991,11 +1662,7 @@ pub struct HostSgxRegistrationInfo {
 }
 impl ComplexType for HostSgxRegistrationInfo {
     const TYPE_NAME: &'static str = "HostSgxRegistrationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"status" => d.opt(&mut self.status, s)?,
             b"biosError" => d.opt(&mut self.bios_error, s)?,
@@ -2034,11 +1701,7 @@ pub struct HostSharedGpuCapabilities {
 }
 impl ComplexType for HostSharedGpuCapabilities {
     const TYPE_NAME: &'static str = "HostSharedGpuCapabilities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vgpu" => d.req(&mut self.vgpu, s)?,
             b"diskSnapshotSupported" => d.req(&mut self.disk_snapshot_supported, s)?,
@@ -2073,11 +1736,7 @@ pub struct HostShortNameInconsistentEvent {
 }
 impl ComplexType for HostShortNameInconsistentEvent {
     const TYPE_NAME: &'static str = "HostShortNameInconsistentEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"shortName" => d.req(&mut self.short_name, s)?,
             b"shortName2" => d.req(&mut self.short_name2, s)?,
@@ -2106,11 +1765,7 @@ pub struct HostShortNameToIpFailedEvent {
 }
 impl ComplexType for HostShortNameToIpFailedEvent {
     const TYPE_NAME: &'static str = "HostShortNameToIpFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"shortName" => d.req(&mut self.short_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2137,11 +1792,7 @@ pub struct HostShutdownEvent {
 }
 impl ComplexType for HostShutdownEvent {
     const TYPE_NAME: &'static str = "HostShutdownEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2172,11 +1823,7 @@ pub struct HostSnmpConfigSpec {
 }
 impl ComplexType for HostSnmpConfigSpec {
     const TYPE_NAME: &'static str = "HostSnmpConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"port" => d.opt(&mut self.port, s)?,
@@ -2192,9 +1839,7 @@ impl ComplexType for HostSnmpConfigSpec {
         e.opt("port", &self.port);
         e.list("readOnlyCommunities", &self.read_only_communities);
         e.list("trapTargets", &self.trap_targets);
-        if e.knows(Version::V5_0) {
-            e.list("option", &self.option);
-        }
+        if e.knows(Version::V5_0) { e.list("option", &self.option); }
     }
 }
 crate::xml::complex_codec!(HostSnmpConfigSpec);
@@ -2211,11 +1856,7 @@ pub struct HostSnmpDestination {
 }
 impl ComplexType for HostSnmpDestination {
     const TYPE_NAME: &'static str = "HostSnmpDestination";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             b"port" => d.req(&mut self.port, s)?,
@@ -2248,11 +1889,7 @@ pub struct HostSnmpSystemAgentLimits {
 }
 impl ComplexType for HostSnmpSystemAgentLimits {
     const TYPE_NAME: &'static str = "HostSnmpSystemAgentLimits";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxReadOnlyCommunities" => d.req(&mut self.max_read_only_communities, s)?,
             b"maxTrapDestinations" => d.req(&mut self.max_trap_destinations, s)?,
@@ -2268,9 +1905,7 @@ impl ComplexType for HostSnmpSystemAgentLimits {
         e.req("maxTrapDestinations", &self.max_trap_destinations);
         e.req("maxCommunityLength", &self.max_community_length);
         e.req("maxBufferSize", &self.max_buffer_size);
-        if e.knows(Version::V4_0) {
-            e.opt("capability", &self.capability);
-        }
+        if e.knows(Version::V4_0) { e.opt("capability", &self.capability); }
     }
 }
 crate::xml::complex_codec!(HostSnmpSystemAgentLimits);
@@ -2291,11 +1926,7 @@ pub struct HostSpecification {
 }
 impl ComplexType for HostSpecification {
     const TYPE_NAME: &'static str = "HostSpecification";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"createdTime" => d.req(&mut self.created_time, s)?,
             b"lastModified" => d.opt(&mut self.last_modified, s)?,
@@ -2326,11 +1957,7 @@ pub struct HostSpecificationChangedEvent {
 }
 impl ComplexType for HostSpecificationChangedEvent {
     const TYPE_NAME: &'static str = "HostSpecificationChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2352,11 +1979,7 @@ pub struct HostSpecificationOperationFailed {
 }
 impl ComplexType for HostSpecificationOperationFailed {
     const TYPE_NAME: &'static str = "HostSpecificationOperationFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2381,11 +2004,7 @@ pub struct HostSpecificationRequireEvent {
 }
 impl ComplexType for HostSpecificationRequireEvent {
     const TYPE_NAME: &'static str = "HostSpecificationRequireEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2407,11 +2026,7 @@ pub struct HostSpecificationUpdateEvent {
 }
 impl ComplexType for HostSpecificationUpdateEvent {
     const TYPE_NAME: &'static str = "HostSpecificationUpdateEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostSpec" => d.req(&mut self.host_spec, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2440,11 +2055,7 @@ pub struct HostSriovConfig {
 }
 impl ComplexType for HostSriovConfig {
     const TYPE_NAME: &'static str = "HostSriovConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sriovEnabled" => d.req(&mut self.sriov_enabled, s)?,
             b"numVirtualFunction" => d.req(&mut self.num_virtual_function, s)?,
@@ -2471,11 +2082,7 @@ pub struct HostSriovDevicePoolInfo {
 }
 impl ComplexType for HostSriovDevicePoolInfo {
     const TYPE_NAME: &'static str = "HostSriovDevicePoolInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return Ok(false),
@@ -2510,11 +2117,7 @@ pub struct HostSriovInfo {
 }
 impl ComplexType for HostSriovInfo {
     const TYPE_NAME: &'static str = "HostSriovInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sriovEnabled" => d.req(&mut self.sriov_enabled, s)?,
             b"sriovCapable" => d.req(&mut self.sriov_capable, s)?,
@@ -2531,15 +2134,9 @@ impl ComplexType for HostSriovInfo {
         e.req("sriovEnabled", &self.sriov_enabled);
         e.req("sriovCapable", &self.sriov_capable);
         e.req("sriovActive", &self.sriov_active);
-        e.req(
-            "numVirtualFunctionRequested",
-            &self.num_virtual_function_requested,
-        );
+        e.req("numVirtualFunctionRequested", &self.num_virtual_function_requested);
         e.req("numVirtualFunction", &self.num_virtual_function);
-        e.req(
-            "maxVirtualFunctionSupported",
-            &self.max_virtual_function_supported,
-        );
+        e.req("maxVirtualFunctionSupported", &self.max_virtual_function_supported);
     }
 }
 crate::xml::complex_codec!(HostSriovInfo);
@@ -2561,11 +2158,7 @@ pub struct HostSriovNetworkDevicePoolInfo {
 }
 impl ComplexType for HostSriovNetworkDevicePoolInfo {
     const TYPE_NAME: &'static str = "HostSriovNetworkDevicePoolInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchKey" => d.opt(&mut self.switch_key, s)?,
             b"switchUuid" => d.opt(&mut self.switch_uuid, s)?,
@@ -2596,11 +2189,7 @@ pub struct HostSslThumbprintInfo {
 }
 impl ComplexType for HostSslThumbprintInfo {
     const TYPE_NAME: &'static str = "HostSslThumbprintInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"principal" => d.req(&mut self.principal, s)?,
             b"ownerTag" => d.opt(&mut self.owner_tag, s)?,
@@ -2611,9 +2200,7 @@ impl ComplexType for HostSslThumbprintInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("principal", &self.principal);
-        if e.knows(Version::V5_0) {
-            e.opt("ownerTag", &self.owner_tag);
-        }
+        if e.knows(Version::V5_0) { e.opt("ownerTag", &self.owner_tag); }
         e.list("sslThumbprints", &self.ssl_thumbprints);
     }
 }
@@ -2629,11 +2216,7 @@ pub struct HostStatusChangedEvent {
 }
 impl ComplexType for HostStatusChangedEvent {
     const TYPE_NAME: &'static str = "HostStatusChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2651,11 +2234,7 @@ pub struct HostStorageArrayTypePolicyOption {
 }
 impl ComplexType for HostStorageArrayTypePolicyOption {
     const TYPE_NAME: &'static str = "HostStorageArrayTypePolicyOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.req(&mut self.policy, s)?,
             _ => return Ok(false),
@@ -2688,11 +2267,7 @@ pub struct HostStorageDeviceInfo {
 }
 impl ComplexType for HostStorageDeviceInfo {
     const TYPE_NAME: &'static str = "HostStorageDeviceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostBusAdapter" => d.list(&mut self.host_bus_adapter, s)?,
             b"scsiLun" => d.list(&mut self.scsi_lun, s)?,
@@ -2709,17 +2284,10 @@ impl ComplexType for HostStorageDeviceInfo {
         e.list("hostBusAdapter", &self.host_bus_adapter);
         e.list("scsiLun", &self.scsi_lun);
         e.opt("scsiTopology", &self.scsi_topology);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("nvmeTopology", &self.nvme_topology);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("nvmeTopology", &self.nvme_topology); }
         e.opt("multipathInfo", &self.multipath_info);
-        if e.knows(Version::V4_0) {
-            e.opt("plugStoreTopology", &self.plug_store_topology);
-        }
-        e.req(
-            "softwareInternetScsiEnabled",
-            &self.software_internet_scsi_enabled,
-        );
+        if e.knows(Version::V4_0) { e.opt("plugStoreTopology", &self.plug_store_topology); }
+        e.req("softwareInternetScsiEnabled", &self.software_internet_scsi_enabled);
     }
 }
 crate::xml::complex_codec!(HostStorageDeviceInfo);
@@ -2736,11 +2304,7 @@ pub struct HostStorageElementInfo {
 }
 impl ComplexType for HostStorageElementInfo {
     const TYPE_NAME: &'static str = "HostStorageElementInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operationalInfo" => d.list(&mut self.operational_info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2765,11 +2329,7 @@ pub struct HostStorageOperationalInfo {
 }
 impl ComplexType for HostStorageOperationalInfo {
     const TYPE_NAME: &'static str = "HostStorageOperationalInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"property" => d.req(&mut self.property, s)?,
             b"value" => d.req(&mut self.value, s)?,
@@ -2794,11 +2354,7 @@ pub struct HostStorageSystemDiskLocatorLedResult {
 }
 impl ComplexType for HostStorageSystemDiskLocatorLedResult {
     const TYPE_NAME: &'static str = "HostStorageSystemDiskLocatorLedResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"fault" => d.req(&mut self.fault, s)?,
@@ -2823,11 +2379,7 @@ pub struct HostStorageSystemScsiLunResult {
 }
 impl ComplexType for HostStorageSystemScsiLunResult {
     const TYPE_NAME: &'static str = "HostStorageSystemScsiLunResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"fault" => d.opt(&mut self.fault, s)?,
@@ -2852,11 +2404,7 @@ pub struct HostStorageSystemVmfsVolumeResult {
 }
 impl ComplexType for HostStorageSystemVmfsVolumeResult {
     const TYPE_NAME: &'static str = "HostStorageSystemVmfsVolumeResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"fault" => d.opt(&mut self.fault, s)?,
@@ -2885,11 +2433,7 @@ pub struct HostSubSpecification {
 }
 impl ComplexType for HostSubSpecification {
     const TYPE_NAME: &'static str = "HostSubSpecification";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"createdTime" => d.req(&mut self.created_time, s)?,
@@ -2903,9 +2447,7 @@ impl ComplexType for HostSubSpecification {
         e.req("name", &self.name);
         e.req("createdTime", &self.created_time);
         e.list("data", &self.data);
-        if e.knows(Version::V6_7) {
-            e.opt("binaryData", &self.binary_data);
-        }
+        if e.knows(Version::V6_7) { e.opt("binaryData", &self.binary_data); }
     }
 }
 crate::xml::complex_codec!(HostSubSpecification);
@@ -2922,11 +2464,7 @@ pub struct HostSubSpecificationDeleteEvent {
 }
 impl ComplexType for HostSubSpecificationDeleteEvent {
     const TYPE_NAME: &'static str = "HostSubSpecificationDeleteEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"subSpecName" => d.req(&mut self.sub_spec_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2953,11 +2491,7 @@ pub struct HostSubSpecificationUpdateEvent {
 }
 impl ComplexType for HostSubSpecificationUpdateEvent {
     const TYPE_NAME: &'static str = "HostSubSpecificationUpdateEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostSubSpec" => d.req(&mut self.host_sub_spec, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2984,11 +2518,7 @@ pub struct HostSyncFailedEvent {
 }
 impl ComplexType for HostSyncFailedEvent {
     const TYPE_NAME: &'static str = "HostSyncFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3013,11 +2543,7 @@ pub struct HostSystemComplianceCheckState {
 }
 impl ComplexType for HostSystemComplianceCheckState {
     const TYPE_NAME: &'static str = "HostSystemComplianceCheckState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
             b"checkTime" => d.req(&mut self.check_time, s)?,
@@ -3040,11 +2566,7 @@ pub struct HostSystemHealthInfo {
 }
 impl ComplexType for HostSystemHealthInfo {
     const TYPE_NAME: &'static str = "HostSystemHealthInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numericSensorInfo" => d.list(&mut self.numeric_sensor_info, s)?,
             _ => return Ok(false),
@@ -3067,11 +2589,7 @@ pub struct HostSystemIdentificationInfo {
 }
 impl ComplexType for HostSystemIdentificationInfo {
     const TYPE_NAME: &'static str = "HostSystemIdentificationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"identifierValue" => d.req(&mut self.identifier_value, s)?,
             b"identifierType" => d.req(&mut self.identifier_type, s)?,
@@ -3112,11 +2630,7 @@ pub struct HostSystemInfo {
 }
 impl ComplexType for HostSystemInfo {
     const TYPE_NAME: &'static str = "HostSystemInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vendor" => d.req(&mut self.vendor, s)?,
             b"model" => d.req(&mut self.model, s)?,
@@ -3135,26 +2649,14 @@ impl ComplexType for HostSystemInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("vendor", &self.vendor);
         e.req("model", &self.model);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("family", &self.family);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("family", &self.family); }
         e.req("uuid", &self.uuid);
         e.list("otherIdentifyingInfo", &self.other_identifying_info);
-        if e.knows(Version::V6_7) {
-            e.opt("serialNumber", &self.serial_number);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.list("qualifiedName", &self.qualified_name);
-        }
-        if e.knows(Version::V8_0_0_0) {
-            e.opt("vvolHostNQN", &self.vvol_host_nqn);
-        }
-        if e.knows(Version::V8_0_0_0) {
-            e.opt("vvolHostId", &self.vvol_host_id);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("bootCommandLine", &self.boot_command_line);
-        }
+        if e.knows(Version::V6_7) { e.opt("serialNumber", &self.serial_number); }
+        if e.knows(Version::V7_0_3_0) { e.list("qualifiedName", &self.qualified_name); }
+        if e.knows(Version::V8_0_0_0) { e.opt("vvolHostNQN", &self.vvol_host_nqn); }
+        if e.knows(Version::V8_0_0_0) { e.opt("vvolHostId", &self.vvol_host_id); }
+        if e.knows(Version::V8_0_3_0) { e.opt("bootCommandLine", &self.boot_command_line); }
     }
 }
 crate::xml::complex_codec!(HostSystemInfo);
@@ -3167,11 +2669,7 @@ pub struct HostSystemReconnectSpec {
 }
 impl ComplexType for HostSystemReconnectSpec {
     const TYPE_NAME: &'static str = "HostSystemReconnectSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"syncState" => d.opt(&mut self.sync_state, s)?,
             _ => return Ok(false),
@@ -3194,11 +2692,7 @@ pub struct HostSystemRemediationState {
 }
 impl ComplexType for HostSystemRemediationState {
     const TYPE_NAME: &'static str = "HostSystemRemediationState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
             b"operationTime" => d.req(&mut self.operation_time, s)?,
@@ -3225,11 +2719,7 @@ pub struct HostSystemResourceInfo {
 }
 impl ComplexType for HostSystemResourceInfo {
     const TYPE_NAME: &'static str = "HostSystemResourceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"config" => d.opt(&mut self.config, s)?,
@@ -3254,11 +2744,7 @@ pub struct HostSystemSwapConfiguration {
 }
 impl ComplexType for HostSystemSwapConfiguration {
     const TYPE_NAME: &'static str = "HostSystemSwapConfiguration";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"option" => d.list(&mut self.option, s)?,
             _ => return Ok(false),
@@ -3283,11 +2769,7 @@ pub struct HostSystemSwapConfigurationDatastoreOption {
 }
 impl ComplexType for HostSystemSwapConfigurationDatastoreOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationDatastoreOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3300,10 +2782,7 @@ impl ComplexType for HostSystemSwapConfigurationDatastoreOption {
     }
 }
 crate::xml::complex_codec!(HostSystemSwapConfigurationDatastoreOption);
-crate::xml::inherits!(
-    HostSystemSwapConfigurationDatastoreOption,
-    HostSystemSwapConfigurationSystemSwapOption
-);
+crate::xml::inherits!(HostSystemSwapConfigurationDatastoreOption, HostSystemSwapConfigurationSystemSwapOption);
 
 /// Data object `HostSystemSwapConfigurationDisabledOption` of the vSphere API (since 5.1).
 ///
@@ -3315,11 +2794,7 @@ pub struct HostSystemSwapConfigurationDisabledOption {
 }
 impl ComplexType for HostSystemSwapConfigurationDisabledOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationDisabledOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3327,10 +2802,7 @@ impl ComplexType for HostSystemSwapConfigurationDisabledOption {
     }
 }
 crate::xml::complex_codec!(HostSystemSwapConfigurationDisabledOption);
-crate::xml::inherits!(
-    HostSystemSwapConfigurationDisabledOption,
-    HostSystemSwapConfigurationSystemSwapOption
-);
+crate::xml::inherits!(HostSystemSwapConfigurationDisabledOption, HostSystemSwapConfigurationSystemSwapOption);
 
 /// Data object `HostSystemSwapConfigurationHostCacheOption` of the vSphere API (since 5.1).
 ///
@@ -3342,11 +2814,7 @@ pub struct HostSystemSwapConfigurationHostCacheOption {
 }
 impl ComplexType for HostSystemSwapConfigurationHostCacheOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationHostCacheOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3354,10 +2822,7 @@ impl ComplexType for HostSystemSwapConfigurationHostCacheOption {
     }
 }
 crate::xml::complex_codec!(HostSystemSwapConfigurationHostCacheOption);
-crate::xml::inherits!(
-    HostSystemSwapConfigurationHostCacheOption,
-    HostSystemSwapConfigurationSystemSwapOption
-);
+crate::xml::inherits!(HostSystemSwapConfigurationHostCacheOption, HostSystemSwapConfigurationSystemSwapOption);
 
 /// Data object `HostSystemSwapConfigurationHostLocalSwapOption` of the vSphere API (since 5.1).
 ///
@@ -3369,11 +2834,7 @@ pub struct HostSystemSwapConfigurationHostLocalSwapOption {
 }
 impl ComplexType for HostSystemSwapConfigurationHostLocalSwapOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationHostLocalSwapOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3381,10 +2842,7 @@ impl ComplexType for HostSystemSwapConfigurationHostLocalSwapOption {
     }
 }
 crate::xml::complex_codec!(HostSystemSwapConfigurationHostLocalSwapOption);
-crate::xml::inherits!(
-    HostSystemSwapConfigurationHostLocalSwapOption,
-    HostSystemSwapConfigurationSystemSwapOption
-);
+crate::xml::inherits!(HostSystemSwapConfigurationHostLocalSwapOption, HostSystemSwapConfigurationSystemSwapOption);
 
 /// Data object `HostSystemSwapConfigurationSystemSwapOption` of the vSphere API (since 5.1).
 ///
@@ -3396,11 +2854,7 @@ pub struct HostSystemSwapConfigurationSystemSwapOption {
 }
 impl ComplexType for HostSystemSwapConfigurationSystemSwapOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationSystemSwapOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return Ok(false),
@@ -3417,14 +2871,11 @@ crate::xml::complex_codec!(HostSystemSwapConfigurationSystemSwapOption);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostTargetTransport`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostTargetTransport {}
+pub struct HostTargetTransport {
+}
 impl ComplexType for HostTargetTransport {
     const TYPE_NAME: &'static str = "HostTargetTransport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -3446,11 +2897,7 @@ pub struct HostTcpHba {
 }
 impl ComplexType for HostTcpHba {
     const TYPE_NAME: &'static str = "HostTcpHba";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"associatedPnic" => d.opt(&mut self.associated_pnic, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3477,11 +2924,7 @@ pub struct HostTcpHbaCreateSpec {
 }
 impl ComplexType for HostTcpHbaCreateSpec {
     const TYPE_NAME: &'static str = "HostTcpHbaCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnic" => d.req(&mut self.pnic, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3506,11 +2949,7 @@ pub struct HostTcpTargetTransport {
 }
 impl ComplexType for HostTcpTargetTransport {
     const TYPE_NAME: &'static str = "HostTcpTargetTransport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3530,11 +2969,7 @@ pub struct HostTdxInfo {
 }
 impl ComplexType for HostTdxInfo {
     const TYPE_NAME: &'static str = "HostTdxInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tdxState" => d.req(&mut self.tdx_state, s)?,
             b"numTDXPrivateKeyIDs" => d.req(&mut self.num_tdx_private_key_i_ds, s)?,
@@ -3561,11 +2996,7 @@ pub struct HostTpmAttestationInfo {
 }
 impl ComplexType for HostTpmAttestationInfo {
     const TYPE_NAME: &'static str = "HostTpmAttestationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"time" => d.req(&mut self.time, s)?,
             b"status" => d.req(&mut self.status, s)?,
@@ -3594,11 +3025,7 @@ pub struct HostTpmAttestationReport {
 }
 impl ComplexType for HostTpmAttestationReport {
     const TYPE_NAME: &'static str = "HostTpmAttestationReport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tpmPcrValues" => d.list(&mut self.tpm_pcr_values, s)?,
             b"tpmEvents" => d.list(&mut self.tpm_events, s)?,
@@ -3625,11 +3052,7 @@ pub struct HostTpmBootCompleteEventDetails {
 }
 impl ComplexType for HostTpmBootCompleteEventDetails {
     const TYPE_NAME: &'static str = "HostTpmBootCompleteEventDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3653,11 +3076,7 @@ pub struct HostTpmBootSecurityOptionEventDetails {
 }
 impl ComplexType for HostTpmBootSecurityOptionEventDetails {
     const TYPE_NAME: &'static str = "HostTpmBootSecurityOptionEventDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bootSecurityOption" => d.req(&mut self.boot_security_option, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3684,11 +3103,7 @@ pub struct HostTpmCommandEventDetails {
 }
 impl ComplexType for HostTpmCommandEventDetails {
     const TYPE_NAME: &'static str = "HostTpmCommandEventDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"commandLine" => d.req(&mut self.command_line, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3715,11 +3130,7 @@ pub struct HostTpmDigestInfo {
 }
 impl ComplexType for HostTpmDigestInfo {
     const TYPE_NAME: &'static str = "HostTpmDigestInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pcrNumber" => d.req(&mut self.pcr_number, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3746,11 +3157,7 @@ pub struct HostTpmEventDetails {
 }
 impl ComplexType for HostTpmEventDetails {
     const TYPE_NAME: &'static str = "HostTpmEventDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dataHash" => d.list(&mut self.data_hash, s)?,
             b"dataHashMethod" => d.opt(&mut self.data_hash_method, s)?,
@@ -3760,9 +3167,7 @@ impl ComplexType for HostTpmEventDetails {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("dataHash", &self.data_hash);
-        if e.knows(Version::V6_7) {
-            e.opt("dataHashMethod", &self.data_hash_method);
-        }
+        if e.knows(Version::V6_7) { e.opt("dataHashMethod", &self.data_hash_method); }
     }
 }
 crate::xml::complex_codec!(HostTpmEventDetails);
@@ -3777,11 +3182,7 @@ pub struct HostTpmEventLogEntry {
 }
 impl ComplexType for HostTpmEventLogEntry {
     const TYPE_NAME: &'static str = "HostTpmEventLogEntry";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pcrIndex" => d.req(&mut self.pcr_index, s)?,
             b"eventDetails" => d.req(&mut self.event_details, s)?,
@@ -3806,11 +3207,7 @@ pub struct HostTpmNvTagEventDetails {
 }
 impl ComplexType for HostTpmNvTagEventDetails {
     const TYPE_NAME: &'static str = "HostTpmNvTagEventDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3818,10 +3215,7 @@ impl ComplexType for HostTpmNvTagEventDetails {
     }
 }
 crate::xml::complex_codec!(HostTpmNvTagEventDetails);
-crate::xml::inherits!(
-    HostTpmNvTagEventDetails,
-    HostTpmBootSecurityOptionEventDetails
-);
+crate::xml::inherits!(HostTpmNvTagEventDetails, HostTpmBootSecurityOptionEventDetails);
 
 /// Data object `HostTpmOptionEventDetails` of the vSphere API (since 5.1).
 ///
@@ -3837,11 +3231,7 @@ pub struct HostTpmOptionEventDetails {
 }
 impl ComplexType for HostTpmOptionEventDetails {
     const TYPE_NAME: &'static str = "HostTpmOptionEventDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"optionsFileName" => d.req(&mut self.options_file_name, s)?,
             b"bootOptions" => d.list(&mut self.boot_options, s)?,
@@ -3868,11 +3258,7 @@ pub struct HostTpmSignerEventDetails {
 }
 impl ComplexType for HostTpmSignerEventDetails {
     const TYPE_NAME: &'static str = "HostTpmSignerEventDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3880,10 +3266,7 @@ impl ComplexType for HostTpmSignerEventDetails {
     }
 }
 crate::xml::complex_codec!(HostTpmSignerEventDetails);
-crate::xml::inherits!(
-    HostTpmSignerEventDetails,
-    HostTpmBootSecurityOptionEventDetails
-);
+crate::xml::inherits!(HostTpmSignerEventDetails, HostTpmBootSecurityOptionEventDetails);
 
 /// Data object `HostTpmSoftwareComponentEventDetails` of the vSphere API (since 5.1).
 ///
@@ -3903,11 +3286,7 @@ pub struct HostTpmSoftwareComponentEventDetails {
 }
 impl ComplexType for HostTpmSoftwareComponentEventDetails {
     const TYPE_NAME: &'static str = "HostTpmSoftwareComponentEventDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"componentName" => d.req(&mut self.component_name, s)?,
             b"vibName" => d.req(&mut self.vib_name, s)?,
@@ -3940,11 +3319,7 @@ pub struct HostTpmSystemVersionEventDetails {
 }
 impl ComplexType for HostTpmSystemVersionEventDetails {
     const TYPE_NAME: &'static str = "HostTpmSystemVersionEventDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemVersion" => d.req(&mut self.system_version, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3971,11 +3346,7 @@ pub struct HostTpmVersionEventDetails {
 }
 impl ComplexType for HostTpmVersionEventDetails {
     const TYPE_NAME: &'static str = "HostTpmVersionEventDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4006,11 +3377,7 @@ pub struct HostTrustAuthorityAttestationInfo {
 }
 impl ComplexType for HostTrustAuthorityAttestationInfo {
     const TYPE_NAME: &'static str = "HostTrustAuthorityAttestationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"attestationStatus" => d.req(&mut self.attestation_status, s)?,
             b"serviceId" => d.opt(&mut self.service_id, s)?,
@@ -4053,11 +3420,7 @@ pub struct HostUnresolvedVmfsExtent {
 }
 impl ComplexType for HostUnresolvedVmfsExtent {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsExtent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             b"devicePath" => d.req(&mut self.device_path, s)?,
@@ -4092,11 +3455,7 @@ pub struct HostUnresolvedVmfsResignatureSpec {
 }
 impl ComplexType for HostUnresolvedVmfsResignatureSpec {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsResignatureSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extentDevicePath" => d.list(&mut self.extent_device_path, s)?,
             _ => return Ok(false),
@@ -4121,11 +3480,7 @@ pub struct HostUnresolvedVmfsResolutionResult {
 }
 impl ComplexType for HostUnresolvedVmfsResolutionResult {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsResolutionResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spec" => d.req(&mut self.spec, s)?,
             b"vmfs" => d.opt(&mut self.vmfs, s)?,
@@ -4152,11 +3507,7 @@ pub struct HostUnresolvedVmfsResolutionSpec {
 }
 impl ComplexType for HostUnresolvedVmfsResolutionSpec {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsResolutionSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extentDevicePath" => d.list(&mut self.extent_device_path, s)?,
             b"uuidResolution" => d.req(&mut self.uuid_resolution, s)?,
@@ -4187,11 +3538,7 @@ pub struct HostUnresolvedVmfsVolume {
 }
 impl ComplexType for HostUnresolvedVmfsVolume {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsVolume";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extent" => d.list(&mut self.extent, s)?,
             b"vmfsLabel" => d.req(&mut self.vmfs_label, s)?,
@@ -4224,11 +3571,7 @@ pub struct HostUnresolvedVmfsVolumeResolveStatus {
 }
 impl ComplexType for HostUnresolvedVmfsVolumeResolveStatus {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsVolumeResolveStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resolvable" => d.req(&mut self.resolvable, s)?,
             b"incompleteExtents" => d.opt(&mut self.incomplete_extents, s)?,
@@ -4255,11 +3598,7 @@ pub struct HostUpgradeFailedEvent {
 }
 impl ComplexType for HostUpgradeFailedEvent {
     const TYPE_NAME: &'static str = "HostUpgradeFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4279,11 +3618,7 @@ pub struct HostUserWorldSwapNotEnabledEvent {
 }
 impl ComplexType for HostUserWorldSwapNotEnabledEvent {
     const TYPE_NAME: &'static str = "HostUserWorldSwapNotEnabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4297,8 +3632,7 @@ crate::xml::inherits!(HostUserWorldSwapNotEnabledEvent, HostEvent);
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostVFlashManagerVFlashCacheConfigInfo {
     /// `vFlashModuleConfigOption`: [`HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption`].
-    pub v_flash_module_config_option:
-        Vec<HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption>,
+    pub v_flash_module_config_option: Vec<HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption>,
     /// `defaultVFlashModule`: xsd:string.
     pub default_v_flash_module: Option<String>,
     /// `swapCacheReservationInGB`: xsd:long.
@@ -4306,11 +3640,7 @@ pub struct HostVFlashManagerVFlashCacheConfigInfo {
 }
 impl ComplexType for HostVFlashManagerVFlashCacheConfigInfo {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashCacheConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vFlashModuleConfigOption" => d.list(&mut self.v_flash_module_config_option, s)?,
             b"defaultVFlashModule" => d.opt(&mut self.default_v_flash_module, s)?,
@@ -4320,15 +3650,9 @@ impl ComplexType for HostVFlashManagerVFlashCacheConfigInfo {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.list(
-            "vFlashModuleConfigOption",
-            &self.v_flash_module_config_option,
-        );
+        e.list("vFlashModuleConfigOption", &self.v_flash_module_config_option);
         e.opt("defaultVFlashModule", &self.default_v_flash_module);
-        e.opt(
-            "swapCacheReservationInGB",
-            &self.swap_cache_reservation_in_gb,
-        );
+        e.opt("swapCacheReservationInGB", &self.swap_cache_reservation_in_gb);
     }
 }
 crate::xml::complex_codec!(HostVFlashManagerVFlashCacheConfigInfo);
@@ -4354,13 +3678,8 @@ pub struct HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption {
     pub max_disk_size_in_kb: i64,
 }
 impl ComplexType for HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption {
-    const TYPE_NAME: &'static str =
-        "HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    const TYPE_NAME: &'static str = "HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption";
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vFlashModule" => d.req(&mut self.v_flash_module, s)?,
             b"vFlashModuleVersion" => d.req(&mut self.v_flash_module_version, s)?,
@@ -4377,10 +3696,7 @@ impl ComplexType for HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOpt
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("vFlashModule", &self.v_flash_module);
         e.req("vFlashModuleVersion", &self.v_flash_module_version);
-        e.req(
-            "minSupportedModuleVersion",
-            &self.min_supported_module_version,
-        );
+        e.req("minSupportedModuleVersion", &self.min_supported_module_version);
         e.req("cacheConsistencyType", &self.cache_consistency_type);
         e.req("cacheMode", &self.cache_mode);
         e.req("blockSizeInKBOption", &self.block_size_in_kb_option);
@@ -4400,11 +3716,7 @@ pub struct HostVFlashManagerVFlashCacheConfigSpec {
 }
 impl ComplexType for HostVFlashManagerVFlashCacheConfigSpec {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashCacheConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultVFlashModule" => d.req(&mut self.default_v_flash_module, s)?,
             b"swapCacheReservationInGB" => d.req(&mut self.swap_cache_reservation_in_gb, s)?,
@@ -4414,10 +3726,7 @@ impl ComplexType for HostVFlashManagerVFlashCacheConfigSpec {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("defaultVFlashModule", &self.default_v_flash_module);
-        e.req(
-            "swapCacheReservationInGB",
-            &self.swap_cache_reservation_in_gb,
-        );
+        e.req("swapCacheReservationInGB", &self.swap_cache_reservation_in_gb);
     }
 }
 crate::xml::complex_codec!(HostVFlashManagerVFlashCacheConfigSpec);
@@ -4432,11 +3741,7 @@ pub struct HostVFlashManagerVFlashConfigInfo {
 }
 impl ComplexType for HostVFlashManagerVFlashConfigInfo {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vFlashResourceConfigInfo" => d.opt(&mut self.v_flash_resource_config_info, s)?,
             b"vFlashCacheConfigInfo" => d.opt(&mut self.v_flash_cache_config_info, s)?,
@@ -4445,10 +3750,7 @@ impl ComplexType for HostVFlashManagerVFlashConfigInfo {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt(
-            "vFlashResourceConfigInfo",
-            &self.v_flash_resource_config_info,
-        );
+        e.opt("vFlashResourceConfigInfo", &self.v_flash_resource_config_info);
         e.opt("vFlashCacheConfigInfo", &self.v_flash_cache_config_info);
     }
 }
@@ -4464,11 +3766,7 @@ pub struct HostVFlashManagerVFlashResourceConfigInfo {
 }
 impl ComplexType for HostVFlashManagerVFlashResourceConfigInfo {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashResourceConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vffs" => d.opt(&mut self.vffs, s)?,
             b"capacity" => d.req(&mut self.capacity, s)?,
@@ -4491,11 +3789,7 @@ pub struct HostVFlashManagerVFlashResourceConfigSpec {
 }
 impl ComplexType for HostVFlashManagerVFlashResourceConfigSpec {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashResourceConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vffsUuid" => d.req(&mut self.vffs_uuid, s)?,
             _ => return Ok(false),
@@ -4524,11 +3818,7 @@ pub struct HostVFlashManagerVFlashResourceRunTimeInfo {
 }
 impl ComplexType for HostVFlashManagerVFlashResourceRunTimeInfo {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashResourceRunTimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"usage" => d.req(&mut self.usage, s)?,
             b"capacity" => d.req(&mut self.capacity, s)?,
@@ -4561,11 +3851,7 @@ pub struct HostVFlashResourceConfigurationResult {
 }
 impl ComplexType for HostVFlashResourceConfigurationResult {
     const TYPE_NAME: &'static str = "HostVFlashResourceConfigurationResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"devicePath" => d.list(&mut self.device_path, s)?,
             b"vffs" => d.opt(&mut self.vffs, s)?,
@@ -4592,11 +3878,7 @@ pub struct HostVMotionCompatibility {
 }
 impl ComplexType for HostVMotionCompatibility {
     const TYPE_NAME: &'static str = "HostVMotionCompatibility";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"compatibility" => d.list(&mut self.compatibility, s)?,
@@ -4621,11 +3903,7 @@ pub struct HostVMotionConfig {
 }
 impl ComplexType for HostVMotionConfig {
     const TYPE_NAME: &'static str = "HostVMotionConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmotionNicKey" => d.opt(&mut self.vmotion_nic_key, s)?,
             b"enabled" => d.req(&mut self.enabled, s)?,
@@ -4650,11 +3928,7 @@ pub struct HostVMotionInfo {
 }
 impl ComplexType for HostVMotionInfo {
     const TYPE_NAME: &'static str = "HostVMotionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"netConfig" => d.opt(&mut self.net_config, s)?,
             b"ipConfig" => d.opt(&mut self.ip_config, s)?,
@@ -4695,11 +3969,7 @@ pub struct HostVMotionManagerDstInstantCloneResult {
 }
 impl ComplexType for HostVMotionManagerDstInstantCloneResult {
     const TYPE_NAME: &'static str = "HostVMotionManagerDstInstantCloneResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dstVmId" => d.opt(&mut self.dst_vm_id, s)?,
             b"startTime" => d.opt(&mut self.start_time, s)?,
@@ -4746,11 +4016,7 @@ pub struct HostVMotionManagerSrcInstantCloneResult {
 }
 impl ComplexType for HostVMotionManagerSrcInstantCloneResult {
     const TYPE_NAME: &'static str = "HostVMotionManagerSrcInstantCloneResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startTime" => d.opt(&mut self.start_time, s)?,
             b"quiesceTime" => d.opt(&mut self.quiesce_time, s)?,
@@ -4781,11 +4047,7 @@ pub struct HostVMotionNetConfig {
 }
 impl ComplexType for HostVMotionNetConfig {
     const TYPE_NAME: &'static str = "HostVMotionNetConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"candidateVnic" => d.list(&mut self.candidate_vnic, s)?,
             b"selectedVnic" => d.opt(&mut self.selected_vnic, s)?,
@@ -4810,11 +4072,7 @@ pub struct HostVfatVolume {
 }
 impl ComplexType for HostVfatVolume {
     const TYPE_NAME: &'static str = "HostVfatVolume";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4838,11 +4096,7 @@ pub struct HostVffsSpec {
 }
 impl ComplexType for HostVffsSpec {
     const TYPE_NAME: &'static str = "HostVffsSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"devicePath" => d.req(&mut self.device_path, s)?,
             b"partition" => d.opt(&mut self.partition, s)?,
@@ -4879,11 +4133,7 @@ pub struct HostVffsVolume {
 }
 impl ComplexType for HostVffsVolume {
     const TYPE_NAME: &'static str = "HostVffsVolume";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"majorVersion" => d.req(&mut self.major_version, s)?,
             b"version" => d.req(&mut self.version, s)?,
@@ -4922,11 +4172,7 @@ pub struct HostVirtualNic {
 }
 impl ComplexType for HostVirtualNic {
     const TYPE_NAME: &'static str = "HostVirtualNic";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             b"key" => d.req(&mut self.key, s)?,
@@ -4944,9 +4190,7 @@ impl ComplexType for HostVirtualNic {
         e.req("portgroup", &self.portgroup);
         e.req("spec", &self.spec);
         e.opt("port", &self.port);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("owner", &self.owner);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("owner", &self.owner); }
     }
 }
 crate::xml::complex_codec!(HostVirtualNic);
@@ -4965,11 +4209,7 @@ pub struct HostVirtualNicConfig {
 }
 impl ComplexType for HostVirtualNicConfig {
     const TYPE_NAME: &'static str = "HostVirtualNicConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
             b"device" => d.opt(&mut self.device, s)?,
@@ -5000,11 +4240,7 @@ pub struct HostVirtualNicConnection {
 }
 impl ComplexType for HostVirtualNicConnection {
     const TYPE_NAME: &'static str = "HostVirtualNicConnection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portgroup" => d.opt(&mut self.portgroup, s)?,
             b"dvPort" => d.opt(&mut self.dv_port, s)?,
@@ -5016,9 +4252,7 @@ impl ComplexType for HostVirtualNicConnection {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("portgroup", &self.portgroup);
         e.opt("dvPort", &self.dv_port);
-        if e.knows(Version::V6_7) {
-            e.opt("opNetwork", &self.op_network);
-        }
+        if e.knows(Version::V6_7) { e.opt("opNetwork", &self.op_network); }
     }
 }
 crate::xml::complex_codec!(HostVirtualNicConnection);
@@ -5031,11 +4265,7 @@ pub struct HostVirtualNicIpRouteSpec {
 }
 impl ComplexType for HostVirtualNicIpRouteSpec {
     const TYPE_NAME: &'static str = "HostVirtualNicIpRouteSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipRouteConfig" => d.opt(&mut self.ip_route_config, s)?,
             _ => return Ok(false),
@@ -5056,11 +4286,7 @@ pub struct HostVirtualNicManagerInfo {
 }
 impl ComplexType for HostVirtualNicManagerInfo {
     const TYPE_NAME: &'static str = "HostVirtualNicManagerInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"netConfig" => d.list(&mut self.net_config, s)?,
             _ => return Ok(false),
@@ -5083,11 +4309,7 @@ pub struct HostVirtualNicManagerNicTypeSelection {
 }
 impl ComplexType for HostVirtualNicManagerNicTypeSelection {
     const TYPE_NAME: &'static str = "HostVirtualNicManagerNicTypeSelection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnic" => d.req(&mut self.vnic, s)?,
             b"nicType" => d.list(&mut self.nic_type, s)?,
@@ -5112,11 +4334,7 @@ pub struct HostVirtualNicOpaqueNetworkSpec {
 }
 impl ComplexType for HostVirtualNicOpaqueNetworkSpec {
     const TYPE_NAME: &'static str = "HostVirtualNicOpaqueNetworkSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opaqueNetworkId" => d.req(&mut self.opaque_network_id, s)?,
             b"opaqueNetworkType" => d.req(&mut self.opaque_network_type, s)?,
@@ -5163,11 +4381,7 @@ pub struct HostVirtualNicSpec {
 }
 impl ComplexType for HostVirtualNicSpec {
     const TYPE_NAME: &'static str = "HostVirtualNicSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ip" => d.opt(&mut self.ip, s)?,
             b"mac" => d.opt(&mut self.mac, s)?,
@@ -5189,39 +4403,17 @@ impl ComplexType for HostVirtualNicSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("ip", &self.ip);
         e.opt("mac", &self.mac);
-        if e.knows(Version::V4_0) {
-            e.opt("distributedVirtualPort", &self.distributed_virtual_port);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("portgroup", &self.portgroup);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("mtu", &self.mtu);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("tsoEnabled", &self.tso_enabled);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("netStackInstanceKey", &self.net_stack_instance_key);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("opaqueNetwork", &self.opaque_network);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("externalId", &self.external_id);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("pinnedPnic", &self.pinned_pnic);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("ipRouteSpec", &self.ip_route_spec);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("systemOwned", &self.system_owned);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("dpuId", &self.dpu_id);
-        }
+        if e.knows(Version::V4_0) { e.opt("distributedVirtualPort", &self.distributed_virtual_port); }
+        if e.knows(Version::V4_0) { e.opt("portgroup", &self.portgroup); }
+        if e.knows(Version::V4_0) { e.opt("mtu", &self.mtu); }
+        if e.knows(Version::V4_0) { e.opt("tsoEnabled", &self.tso_enabled); }
+        if e.knows(Version::V5_5) { e.opt("netStackInstanceKey", &self.net_stack_instance_key); }
+        if e.knows(Version::V6_0) { e.opt("opaqueNetwork", &self.opaque_network); }
+        if e.knows(Version::V6_0) { e.opt("externalId", &self.external_id); }
+        if e.knows(Version::V6_0) { e.opt("pinnedPnic", &self.pinned_pnic); }
+        if e.knows(Version::V6_5) { e.opt("ipRouteSpec", &self.ip_route_spec); }
+        if e.knows(Version::V7_0_0_0) { e.opt("systemOwned", &self.system_owned); }
+        if e.knows(Version::V8_0_0_1) { e.opt("dpuId", &self.dpu_id); }
     }
 }
 crate::xml::complex_codec!(HostVirtualNicSpec);
@@ -5248,11 +4440,7 @@ pub struct HostVirtualSwitch {
 }
 impl ComplexType for HostVirtualSwitch {
     const TYPE_NAME: &'static str = "HostVirtualSwitch";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"key" => d.req(&mut self.key, s)?,
@@ -5291,11 +4479,7 @@ pub struct HostVirtualSwitchAutoBridge {
 }
 impl ComplexType for HostVirtualSwitchAutoBridge {
     const TYPE_NAME: &'static str = "HostVirtualSwitchAutoBridge";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"excludedNicDevice" => d.list(&mut self.excluded_nic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5318,11 +4502,7 @@ pub struct HostVirtualSwitchBeaconConfig {
 }
 impl ComplexType for HostVirtualSwitchBeaconConfig {
     const TYPE_NAME: &'static str = "HostVirtualSwitchBeaconConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"interval" => d.req(&mut self.interval, s)?,
             _ => return Ok(false),
@@ -5351,11 +4531,7 @@ pub struct HostVirtualSwitchBondBridge {
 }
 impl ComplexType for HostVirtualSwitchBondBridge {
     const TYPE_NAME: &'static str = "HostVirtualSwitchBondBridge";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nicDevice" => d.list(&mut self.nic_device, s)?,
             b"beacon" => d.opt(&mut self.beacon, s)?,
@@ -5368,12 +4544,7 @@ impl ComplexType for HostVirtualSwitchBondBridge {
         self.base_.encode_fields(e);
         e.list("nicDevice", &self.nic_device);
         e.opt("beacon", &self.beacon);
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "linkDiscoveryProtocolConfig",
-                &self.link_discovery_protocol_config,
-            );
-        }
+        if e.knows(Version::V4_0) { e.opt("linkDiscoveryProtocolConfig", &self.link_discovery_protocol_config); }
     }
 }
 crate::xml::complex_codec!(HostVirtualSwitchBondBridge);
@@ -5383,14 +4554,11 @@ crate::xml::inherits!(HostVirtualSwitchBondBridge, HostVirtualSwitchBridge);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyHostVirtualSwitchBridge`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostVirtualSwitchBridge {}
+pub struct HostVirtualSwitchBridge {
+}
 impl ComplexType for HostVirtualSwitchBridge {
     const TYPE_NAME: &'static str = "HostVirtualSwitchBridge";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -5412,11 +4580,7 @@ pub struct HostVirtualSwitchConfig {
 }
 impl ComplexType for HostVirtualSwitchConfig {
     const TYPE_NAME: &'static str = "HostVirtualSwitchConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -5445,11 +4609,7 @@ pub struct HostVirtualSwitchSimpleBridge {
 }
 impl ComplexType for HostVirtualSwitchSimpleBridge {
     const TYPE_NAME: &'static str = "HostVirtualSwitchSimpleBridge";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nicDevice" => d.req(&mut self.nic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5478,11 +4638,7 @@ pub struct HostVirtualSwitchSpec {
 }
 impl ComplexType for HostVirtualSwitchSpec {
     const TYPE_NAME: &'static str = "HostVirtualSwitchSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numPorts" => d.req(&mut self.num_ports, s)?,
             b"bridge" => d.opt(&mut self.bridge, s)?,
@@ -5513,11 +4669,7 @@ pub struct HostVmciAccessManagerAccessSpec {
 }
 impl ComplexType for HostVmciAccessManagerAccessSpec {
     const TYPE_NAME: &'static str = "HostVmciAccessManagerAccessSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"services" => d.list(&mut self.services, s)?,
@@ -5544,11 +4696,7 @@ pub struct HostVmfsRescanResult {
 }
 impl ComplexType for HostVmfsRescanResult {
     const TYPE_NAME: &'static str = "HostVmfsRescanResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"fault" => d.opt(&mut self.fault, s)?,
@@ -5585,11 +4733,7 @@ pub struct HostVmfsSpec {
 }
 impl ComplexType for HostVmfsSpec {
     const TYPE_NAME: &'static str = "HostVmfsSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extent" => d.req(&mut self.extent, s)?,
             b"blockSizeMb" => d.opt(&mut self.block_size_mb, s)?,
@@ -5608,18 +4752,10 @@ impl ComplexType for HostVmfsSpec {
         e.opt("blockSizeMb", &self.block_size_mb);
         e.req("majorVersion", &self.major_version);
         e.req("volumeName", &self.volume_name);
-        if e.knows(Version::V6_5) {
-            e.opt("blockSize", &self.block_size);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("unmapGranularity", &self.unmap_granularity);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("unmapPriority", &self.unmap_priority);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("unmapBandwidthSpec", &self.unmap_bandwidth_spec);
-        }
+        if e.knows(Version::V6_5) { e.opt("blockSize", &self.block_size); }
+        if e.knows(Version::V6_5) { e.opt("unmapGranularity", &self.unmap_granularity); }
+        if e.knows(Version::V6_5) { e.opt("unmapPriority", &self.unmap_priority); }
+        if e.knows(Version::V6_7) { e.opt("unmapBandwidthSpec", &self.unmap_bandwidth_spec); }
     }
 }
 crate::xml::complex_codec!(HostVmfsSpec);
@@ -5664,11 +4800,7 @@ pub struct HostVmfsVolume {
 }
 impl ComplexType for HostVmfsVolume {
     const TYPE_NAME: &'static str = "HostVmfsVolume";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"blockSizeMb" => d.req(&mut self.block_size_mb, s)?,
             b"blockSize" => d.opt(&mut self.block_size, s)?,
@@ -5692,36 +4824,20 @@ impl ComplexType for HostVmfsVolume {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("blockSizeMb", &self.block_size_mb);
-        if e.knows(Version::V6_5) {
-            e.opt("blockSize", &self.block_size);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("unmapGranularity", &self.unmap_granularity);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("unmapPriority", &self.unmap_priority);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("unmapBandwidthSpec", &self.unmap_bandwidth_spec);
-        }
+        if e.knows(Version::V6_5) { e.opt("blockSize", &self.block_size); }
+        if e.knows(Version::V6_5) { e.opt("unmapGranularity", &self.unmap_granularity); }
+        if e.knows(Version::V6_5) { e.opt("unmapPriority", &self.unmap_priority); }
+        if e.knows(Version::V6_7) { e.opt("unmapBandwidthSpec", &self.unmap_bandwidth_spec); }
         e.req("maxBlocks", &self.max_blocks);
         e.req("majorVersion", &self.major_version);
         e.req("version", &self.version);
         e.req("uuid", &self.uuid);
         e.list("extent", &self.extent);
         e.req("vmfsUpgradable", &self.vmfs_upgradable);
-        if e.knows(Version::V4_0) {
-            e.opt("forceMountedInfo", &self.force_mounted_info);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("ssd", &self.ssd);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("local", &self.local);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("scsiDiskType", &self.scsi_disk_type);
-        }
+        if e.knows(Version::V4_0) { e.opt("forceMountedInfo", &self.force_mounted_info); }
+        if e.knows(Version::V5_0) { e.opt("ssd", &self.ssd); }
+        if e.knows(Version::V5_5) { e.opt("local", &self.local); }
+        if e.knows(Version::V6_5) { e.opt("scsiDiskType", &self.scsi_disk_type); }
     }
 }
 crate::xml::complex_codec!(HostVmfsVolume);
@@ -5741,11 +4857,7 @@ pub struct HostVnicConnectedToCustomizedDVPortEvent {
 }
 impl ComplexType for HostVnicConnectedToCustomizedDVPortEvent {
     const TYPE_NAME: &'static str = "HostVnicConnectedToCustomizedDVPortEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnic" => d.req(&mut self.vnic, s)?,
             b"prevPortKey" => d.opt(&mut self.prev_port_key, s)?,
@@ -5756,9 +4868,7 @@ impl ComplexType for HostVnicConnectedToCustomizedDVPortEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("vnic", &self.vnic);
-        if e.knows(Version::V6_5) {
-            e.opt("prevPortKey", &self.prev_port_key);
-        }
+        if e.knows(Version::V6_5) { e.opt("prevPortKey", &self.prev_port_key); }
     }
 }
 crate::xml::complex_codec!(HostVnicConnectedToCustomizedDVPortEvent);
@@ -5776,11 +4886,7 @@ pub struct HostVsanInternalSystemCmmdsQuery {
 }
 impl ComplexType for HostVsanInternalSystemCmmdsQuery {
     const TYPE_NAME: &'static str = "HostVsanInternalSystemCmmdsQuery";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.opt(&mut self.type_, s)?,
             b"uuid" => d.opt(&mut self.uuid, s)?,
@@ -5809,11 +4915,7 @@ pub struct HostVsanInternalSystemDeleteVsanObjectsResult {
 }
 impl ComplexType for HostVsanInternalSystemDeleteVsanObjectsResult {
     const TYPE_NAME: &'static str = "HostVsanInternalSystemDeleteVsanObjectsResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"success" => d.req(&mut self.success, s)?,
@@ -5840,11 +4942,7 @@ pub struct HostVsanInternalSystemVsanObjectOperationResult {
 }
 impl ComplexType for HostVsanInternalSystemVsanObjectOperationResult {
     const TYPE_NAME: &'static str = "HostVsanInternalSystemVsanObjectOperationResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"failureReason" => d.list(&mut self.failure_reason, s)?,
@@ -5871,11 +4969,7 @@ pub struct HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult {
 }
 impl ComplexType for HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult {
     const TYPE_NAME: &'static str = "HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskUuid" => d.req(&mut self.disk_uuid, s)?,
             b"success" => d.req(&mut self.success, s)?,
@@ -5904,11 +4998,7 @@ pub struct HostVvolNQN {
 }
 impl ComplexType for HostVvolNQN {
     const TYPE_NAME: &'static str = "HostVvolNQN";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetNQN" => d.req(&mut self.target_nqn, s)?,
             b"storageArray" => d.req(&mut self.storage_array, s)?,
@@ -5951,11 +5041,7 @@ pub struct HostVvolVolume {
 }
 impl ComplexType for HostVvolVolume {
     const TYPE_NAME: &'static str = "HostVvolVolume";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scId" => d.req(&mut self.sc_id, s)?,
             b"hostPE" => d.list(&mut self.host_pe, s)?,
@@ -5973,20 +5059,12 @@ impl ComplexType for HostVvolVolume {
         self.base_.encode_fields(e);
         e.req("scId", &self.sc_id);
         e.list("hostPE", &self.host_pe);
-        if e.knows(Version::V8_0_2_0) {
-            e.list("hostVvolNQN", &self.host_vvol_nqn);
-        }
+        if e.knows(Version::V8_0_2_0) { e.list("hostVvolNQN", &self.host_vvol_nqn); }
         e.list("vasaProviderInfo", &self.vasa_provider_info);
         e.list("storageArray", &self.storage_array);
-        if e.knows(Version::V8_0_0_0) {
-            e.opt("protocolEndpointType", &self.protocol_endpoint_type);
-        }
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("vvolNQNFieldsAvailable", &self.vvol_nqn_fields_available);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("stretched", &self.stretched);
-        }
+        if e.knows(Version::V8_0_0_0) { e.opt("protocolEndpointType", &self.protocol_endpoint_type); }
+        if e.knows(Version::V8_0_2_0) { e.opt("vvolNQNFieldsAvailable", &self.vvol_nqn_fields_available); }
+        if e.knows(Version::V8_0_3_0) { e.opt("stretched", &self.stretched); }
     }
 }
 crate::xml::complex_codec!(HostVvolVolume);
@@ -6002,11 +5080,7 @@ pub struct HostVvolVolumeHostVvolNQN {
 }
 impl ComplexType for HostVvolVolumeHostVvolNQN {
     const TYPE_NAME: &'static str = "HostVvolVolumeHostVvolNQN";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
             b"vvolNQN" => d.list(&mut self.vvol_nqn, s)?,
@@ -6039,11 +5113,7 @@ pub struct HostVvolVolumeSpecification {
 }
 impl ComplexType for HostVvolVolumeSpecification {
     const TYPE_NAME: &'static str = "HostVvolVolumeSpecification";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxSizeInMB" => d.req(&mut self.max_size_in_mb, s)?,
             b"volumeName" => d.req(&mut self.volume_name, s)?,
@@ -6061,9 +5131,7 @@ impl ComplexType for HostVvolVolumeSpecification {
         e.list("vasaProviderInfo", &self.vasa_provider_info);
         e.list("storageArray", &self.storage_array);
         e.req("uuid", &self.uuid);
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("stretched", &self.stretched);
-        }
+        if e.knows(Version::V8_0_3_0) { e.opt("stretched", &self.stretched); }
     }
 }
 crate::xml::complex_codec!(HostVvolVolumeSpecification);
@@ -6086,11 +5154,7 @@ pub struct HostWwnChangedEvent {
 }
 impl ComplexType for HostWwnChangedEvent {
     const TYPE_NAME: &'static str = "HostWwnChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldNodeWwns" => d.list(&mut self.old_node_wwns, s)?,
             b"oldPortWwns" => d.list(&mut self.old_port_wwns, s)?,
@@ -6127,11 +5191,7 @@ pub struct HostWwnConflictEvent {
 }
 impl ComplexType for HostWwnConflictEvent {
     const TYPE_NAME: &'static str = "HostWwnConflictEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictedVms" => d.list(&mut self.conflicted_vms, s)?,
             b"conflictedHosts" => d.list(&mut self.conflicted_hosts, s)?,
@@ -6160,11 +5220,7 @@ pub struct HotSnapshotMoveNotSupported {
 }
 impl ComplexType for HotSnapshotMoveNotSupported {
     const TYPE_NAME: &'static str = "HotSnapshotMoveNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6188,11 +5244,7 @@ pub struct HourlyTaskScheduler {
 }
 impl ComplexType for HourlyTaskScheduler {
     const TYPE_NAME: &'static str = "HourlyTaskScheduler";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"minute" => d.req(&mut self.minute, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6221,11 +5273,7 @@ pub struct HttpFault {
 }
 impl ComplexType for HttpFault {
     const TYPE_NAME: &'static str = "HttpFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"statusCode" => d.req(&mut self.status_code, s)?,
             b"statusMessage" => d.req(&mut self.status_message, s)?,
@@ -6252,11 +5300,7 @@ pub struct HttpNfcLeaseCapabilities {
 }
 impl ComplexType for HttpNfcLeaseCapabilities {
     const TYPE_NAME: &'static str = "HttpNfcLeaseCapabilities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pullModeSupported" => d.req(&mut self.pull_mode_supported, s)?,
             b"corsSupported" => d.req(&mut self.cors_supported, s)?,
@@ -6281,11 +5325,7 @@ pub struct HttpNfcLeaseDatastoreLeaseInfo {
 }
 impl ComplexType for HttpNfcLeaseDatastoreLeaseInfo {
     const TYPE_NAME: &'static str = "HttpNfcLeaseDatastoreLeaseInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastoreKey" => d.req(&mut self.datastore_key, s)?,
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -6324,11 +5364,7 @@ pub struct HttpNfcLeaseDeviceUrl {
 }
 impl ComplexType for HttpNfcLeaseDeviceUrl {
     const TYPE_NAME: &'static str = "HttpNfcLeaseDeviceUrl";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"importKey" => d.req(&mut self.import_key, s)?,
@@ -6348,21 +5384,11 @@ impl ComplexType for HttpNfcLeaseDeviceUrl {
         e.req("importKey", &self.import_key);
         e.req("url", &self.url);
         e.req("sslThumbprint", &self.ssl_thumbprint);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sslCertificate", &self.ssl_certificate);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("disk", &self.disk);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("targetId", &self.target_id);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("datastoreKey", &self.datastore_key);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("fileSize", &self.file_size);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("sslCertificate", &self.ssl_certificate); }
+        if e.knows(Version::V4_1) { e.opt("disk", &self.disk); }
+        if e.knows(Version::V4_1) { e.opt("targetId", &self.target_id); }
+        if e.knows(Version::V4_1) { e.opt("datastoreKey", &self.datastore_key); }
+        if e.knows(Version::V4_1) { e.opt("fileSize", &self.file_size); }
     }
 }
 crate::xml::complex_codec!(HttpNfcLeaseDeviceUrl);
@@ -6377,11 +5403,7 @@ pub struct HttpNfcLeaseHostInfo {
 }
 impl ComplexType for HttpNfcLeaseHostInfo {
     const TYPE_NAME: &'static str = "HttpNfcLeaseHostInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"url" => d.req(&mut self.url, s)?,
             b"sslThumbprint" => d.req(&mut self.ssl_thumbprint, s)?,
@@ -6414,11 +5436,7 @@ pub struct HttpNfcLeaseInfo {
 }
 impl ComplexType for HttpNfcLeaseInfo {
     const TYPE_NAME: &'static str = "HttpNfcLeaseInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lease" => d.req(&mut self.lease, s)?,
             b"entity" => d.req(&mut self.entity, s)?,
@@ -6436,9 +5454,7 @@ impl ComplexType for HttpNfcLeaseInfo {
         e.list("deviceUrl", &self.device_url);
         e.req("totalDiskCapacityInKB", &self.total_disk_capacity_in_kb);
         e.req("leaseTimeout", &self.lease_timeout);
-        if e.knows(Version::V4_1) {
-            e.list("hostMap", &self.host_map);
-        }
+        if e.knows(Version::V4_1) { e.list("hostMap", &self.host_map); }
     }
 }
 crate::xml::complex_codec!(HttpNfcLeaseInfo);
@@ -6465,11 +5481,7 @@ pub struct HttpNfcLeaseManifestEntry {
 }
 impl ComplexType for HttpNfcLeaseManifestEntry {
     const TYPE_NAME: &'static str = "HttpNfcLeaseManifestEntry";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"sha1" => d.req(&mut self.sha1, s)?,
@@ -6486,12 +5498,8 @@ impl ComplexType for HttpNfcLeaseManifestEntry {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("key", &self.key);
         e.req("sha1", &self.sha1);
-        if e.knows(Version::V6_7) {
-            e.opt("checksum", &self.checksum);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("checksumType", &self.checksum_type);
-        }
+        if e.knows(Version::V6_7) { e.opt("checksum", &self.checksum); }
+        if e.knows(Version::V6_7) { e.opt("checksumType", &self.checksum_type); }
         e.req("size", &self.size);
         e.req("disk", &self.disk);
         e.opt("capacity", &self.capacity);
@@ -6508,11 +5516,7 @@ pub struct HttpNfcLeaseProbeResult {
 }
 impl ComplexType for HttpNfcLeaseProbeResult {
     const TYPE_NAME: &'static str = "HttpNfcLeaseProbeResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serverAccessible" => d.req(&mut self.server_accessible, s)?,
             _ => return Ok(false),
@@ -6547,11 +5551,7 @@ pub struct HttpNfcLeaseSourceFile {
 }
 impl ComplexType for HttpNfcLeaseSourceFile {
     const TYPE_NAME: &'static str = "HttpNfcLeaseSourceFile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetDeviceId" => d.req(&mut self.target_device_id, s)?,
             b"url" => d.req(&mut self.url, s)?,
@@ -6571,9 +5571,7 @@ impl ComplexType for HttpNfcLeaseSourceFile {
         e.opt("memberName", &self.member_name);
         e.req("create", &self.create);
         e.opt("sslThumbprint", &self.ssl_thumbprint);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sslCertificate", &self.ssl_certificate);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("sslCertificate", &self.ssl_certificate); }
         e.list("httpHeaders", &self.http_headers);
         e.opt("size", &self.size);
     }
@@ -6588,11 +5586,7 @@ pub struct ID {
 }
 impl ComplexType for ID {
     const TYPE_NAME: &'static str = "ID";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             _ => return Ok(false),
@@ -6615,11 +5609,7 @@ pub struct IDEDiskNotSupported {
 }
 impl ComplexType for IDEDiskNotSupported {
     const TYPE_NAME: &'static str = "IDEDiskNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6645,11 +5635,7 @@ pub struct IORMNotSupportedHostOnDatastore {
 }
 impl ComplexType for IORMNotSupportedHostOnDatastore {
     const TYPE_NAME: &'static str = "IORMNotSupportedHostOnDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"datastoreName" => d.req(&mut self.datastore_name, s)?,
@@ -6678,11 +5664,7 @@ pub struct IScsiBootFailureEvent {
 }
 impl ComplexType for IScsiBootFailureEvent {
     const TYPE_NAME: &'static str = "IScsiBootFailureEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6704,11 +5686,7 @@ pub struct ImportHostAddFailure {
 }
 impl ComplexType for ImportHostAddFailure {
     const TYPE_NAME: &'static str = "ImportHostAddFailure";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostIp" => d.list(&mut self.host_ip, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6735,11 +5713,7 @@ pub struct ImportOperationBulkFault {
 }
 impl ComplexType for ImportOperationBulkFault {
     const TYPE_NAME: &'static str = "ImportOperationBulkFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"importFaults" => d.list(&mut self.import_faults, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6766,11 +5740,7 @@ pub struct ImportOperationBulkFaultFaultOnImport {
 }
 impl ComplexType for ImportOperationBulkFaultFaultOnImport {
     const TYPE_NAME: &'static str = "ImportOperationBulkFaultFaultOnImport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityType" => d.opt(&mut self.entity_type, s)?,
             b"key" => d.opt(&mut self.key, s)?,
@@ -6799,11 +5769,7 @@ pub struct ImportSpec {
 }
 impl ComplexType for ImportSpec {
     const TYPE_NAME: &'static str = "ImportSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityConfig" => d.opt(&mut self.entity_config, s)?,
             b"instantiationOst" => d.opt(&mut self.instantiation_ost, s)?,
@@ -6813,9 +5779,7 @@ impl ComplexType for ImportSpec {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("entityConfig", &self.entity_config);
-        if e.knows(Version::V5_0) {
-            e.opt("instantiationOst", &self.instantiation_ost);
-        }
+        if e.knows(Version::V5_0) { e.opt("instantiationOst", &self.instantiation_ost); }
     }
 }
 crate::xml::complex_codec!(ImportSpec);
@@ -6830,11 +5794,7 @@ pub struct InUseFeatureManipulationDisallowed {
 }
 impl ComplexType for InUseFeatureManipulationDisallowed {
     const TYPE_NAME: &'static str = "InUseFeatureManipulationDisallowed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6858,11 +5818,7 @@ pub struct InaccessibleDatastore {
 }
 impl ComplexType for InaccessibleDatastore {
     const TYPE_NAME: &'static str = "InaccessibleDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"detail" => d.opt(&mut self.detail, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6871,9 +5827,7 @@ impl ComplexType for InaccessibleDatastore {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V5_0) {
-            e.opt("detail", &self.detail);
-        }
+        if e.knows(Version::V5_0) { e.opt("detail", &self.detail); }
     }
 }
 crate::xml::complex_codec!(InaccessibleDatastore);
@@ -6889,11 +5843,7 @@ pub struct InaccessibleFTMetadataDatastore {
 }
 impl ComplexType for InaccessibleFTMetadataDatastore {
     const TYPE_NAME: &'static str = "InaccessibleFTMetadataDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6915,11 +5865,7 @@ pub struct InaccessibleVFlashSource {
 }
 impl ComplexType for InaccessibleVFlashSource {
     const TYPE_NAME: &'static str = "InaccessibleVFlashSource";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6946,11 +5892,7 @@ pub struct IncompatibleDefaultDevice {
 }
 impl ComplexType for IncompatibleDefaultDevice {
     const TYPE_NAME: &'static str = "IncompatibleDefaultDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6979,11 +5921,7 @@ pub struct IncompatibleHostForFtSecondary {
 }
 impl ComplexType for IncompatibleHostForFtSecondary {
     const TYPE_NAME: &'static str = "IncompatibleHostForFtSecondary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"error" => d.list(&mut self.error, s)?,
@@ -7016,11 +5954,7 @@ pub struct IncompatibleHostForVmReplication {
 }
 impl ComplexType for IncompatibleHostForVmReplication {
     const TYPE_NAME: &'static str = "IncompatibleHostForVmReplication";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -7051,11 +5985,7 @@ pub struct IncompatibleSetting {
 }
 impl ComplexType for IncompatibleSetting {
     const TYPE_NAME: &'static str = "IncompatibleSetting";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictingProperty" => d.req(&mut self.conflicting_property, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7080,11 +6010,7 @@ pub struct IncorrectFileType {
 }
 impl ComplexType for IncorrectFileType {
     const TYPE_NAME: &'static str = "IncorrectFileType";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7104,11 +6030,7 @@ pub struct IncorrectHostInformation {
 }
 impl ComplexType for IncorrectHostInformation {
     const TYPE_NAME: &'static str = "IncorrectHostInformation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7128,11 +6050,7 @@ pub struct IncorrectHostInformationEvent {
 }
 impl ComplexType for IncorrectHostInformationEvent {
     const TYPE_NAME: &'static str = "IncorrectHostInformationEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7152,11 +6070,7 @@ pub struct IndependentDiskVMotionNotSupported {
 }
 impl ComplexType for IndependentDiskVMotionNotSupported {
     const TYPE_NAME: &'static str = "IndependentDiskVMotionNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7164,10 +6078,7 @@ impl ComplexType for IndependentDiskVMotionNotSupported {
     }
 }
 crate::xml::complex_codec!(IndependentDiskVMotionNotSupported);
-crate::xml::inherits!(
-    IndependentDiskVMotionNotSupported,
-    MigrationFeatureNotSupported
-);
+crate::xml::inherits!(IndependentDiskVMotionNotSupported, MigrationFeatureNotSupported);
 
 /// Data object `InfoUpgradeEvent` of the vSphere API (since 2.5).
 ///
@@ -7179,11 +6090,7 @@ pub struct InfoUpgradeEvent {
 }
 impl ComplexType for InfoUpgradeEvent {
     const TYPE_NAME: &'static str = "InfoUpgradeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7203,11 +6110,7 @@ pub struct InheritablePolicy {
 }
 impl ComplexType for InheritablePolicy {
     const TYPE_NAME: &'static str = "InheritablePolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inherited" => d.req(&mut self.inherited, s)?,
             _ => return Ok(false),
@@ -7236,11 +6139,7 @@ pub struct InsufficientAgentVmsDeployed {
 }
 impl ComplexType for InsufficientAgentVmsDeployed {
     const TYPE_NAME: &'static str = "InsufficientAgentVmsDeployed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             b"requiredNumAgentVms" => d.req(&mut self.required_num_agent_vms, s)?,
@@ -7273,11 +6172,7 @@ pub struct InsufficientCpuResourcesFault {
 }
 impl ComplexType for InsufficientCpuResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientCpuResourcesFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unreserved" => d.req(&mut self.unreserved, s)?,
             b"requested" => d.req(&mut self.requested, s)?,
@@ -7304,11 +6199,7 @@ pub struct InsufficientDisks {
 }
 impl ComplexType for InsufficientDisks {
     const TYPE_NAME: &'static str = "InsufficientDisks";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7328,11 +6219,7 @@ pub struct InsufficientFailoverResourcesEvent {
 }
 impl ComplexType for InsufficientFailoverResourcesEvent {
     const TYPE_NAME: &'static str = "InsufficientFailoverResourcesEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7352,11 +6239,7 @@ pub struct InsufficientFailoverResourcesFault {
 }
 impl ComplexType for InsufficientFailoverResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientFailoverResourcesFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7364,10 +6247,7 @@ impl ComplexType for InsufficientFailoverResourcesFault {
     }
 }
 crate::xml::complex_codec!(InsufficientFailoverResourcesFault);
-crate::xml::inherits!(
-    InsufficientFailoverResourcesFault,
-    InsufficientResourcesFault
-);
+crate::xml::inherits!(InsufficientFailoverResourcesFault, InsufficientResourcesFault);
 
 /// Fault `InsufficientGraphicsResourcesFault` of the vSphere API (since 6.0).
 ///
@@ -7379,11 +6259,7 @@ pub struct InsufficientGraphicsResourcesFault {
 }
 impl ComplexType for InsufficientGraphicsResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientGraphicsResourcesFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7391,10 +6267,7 @@ impl ComplexType for InsufficientGraphicsResourcesFault {
     }
 }
 crate::xml::complex_codec!(InsufficientGraphicsResourcesFault);
-crate::xml::inherits!(
-    InsufficientGraphicsResourcesFault,
-    InsufficientResourcesFault
-);
+crate::xml::inherits!(InsufficientGraphicsResourcesFault, InsufficientResourcesFault);
 
 /// Fault `InsufficientHostCapacityFault` of the vSphere API (since 2.5).
 ///
@@ -7410,11 +6283,7 @@ pub struct InsufficientHostCapacityFault {
 }
 impl ComplexType for InsufficientHostCapacityFault {
     const TYPE_NAME: &'static str = "InsufficientHostCapacityFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7443,11 +6312,7 @@ pub struct InsufficientHostCpuCapacityFault {
 }
 impl ComplexType for InsufficientHostCpuCapacityFault {
     const TYPE_NAME: &'static str = "InsufficientHostCpuCapacityFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unreserved" => d.req(&mut self.unreserved, s)?,
             b"requested" => d.req(&mut self.requested, s)?,
@@ -7462,10 +6327,7 @@ impl ComplexType for InsufficientHostCpuCapacityFault {
     }
 }
 crate::xml::complex_codec!(InsufficientHostCpuCapacityFault);
-crate::xml::inherits!(
-    InsufficientHostCpuCapacityFault,
-    InsufficientHostCapacityFault
-);
+crate::xml::inherits!(InsufficientHostCpuCapacityFault, InsufficientHostCapacityFault);
 
 /// Fault `InsufficientHostMemoryCapacityFault` of the vSphere API (since 4.0).
 ///
@@ -7481,11 +6343,7 @@ pub struct InsufficientHostMemoryCapacityFault {
 }
 impl ComplexType for InsufficientHostMemoryCapacityFault {
     const TYPE_NAME: &'static str = "InsufficientHostMemoryCapacityFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unreserved" => d.req(&mut self.unreserved, s)?,
             b"requested" => d.req(&mut self.requested, s)?,
@@ -7500,10 +6358,7 @@ impl ComplexType for InsufficientHostMemoryCapacityFault {
     }
 }
 crate::xml::complex_codec!(InsufficientHostMemoryCapacityFault);
-crate::xml::inherits!(
-    InsufficientHostMemoryCapacityFault,
-    InsufficientHostCapacityFault
-);
+crate::xml::inherits!(InsufficientHostMemoryCapacityFault, InsufficientHostCapacityFault);
 
 /// Fault `InsufficientMemoryResourcesFault` of the vSphere API (since 2.5).
 ///
@@ -7519,11 +6374,7 @@ pub struct InsufficientMemoryResourcesFault {
 }
 impl ComplexType for InsufficientMemoryResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientMemoryResourcesFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unreserved" => d.req(&mut self.unreserved, s)?,
             b"requested" => d.req(&mut self.requested, s)?,
@@ -7550,11 +6401,7 @@ pub struct InsufficientNetworkCapacity {
 }
 impl ComplexType for InsufficientNetworkCapacity {
     const TYPE_NAME: &'static str = "InsufficientNetworkCapacity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7586,11 +6433,7 @@ pub struct InsufficientNetworkResourcePoolCapacity {
 }
 impl ComplexType for InsufficientNetworkResourcePoolCapacity {
     const TYPE_NAME: &'static str = "InsufficientNetworkResourcePoolCapacity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsName" => d.req(&mut self.dvs_name, s)?,
             b"dvsUuid" => d.req(&mut self.dvs_uuid, s)?,
@@ -7613,10 +6456,7 @@ impl ComplexType for InsufficientNetworkResourcePoolCapacity {
     }
 }
 crate::xml::complex_codec!(InsufficientNetworkResourcePoolCapacity);
-crate::xml::inherits!(
-    InsufficientNetworkResourcePoolCapacity,
-    InsufficientResourcesFault
-);
+crate::xml::inherits!(InsufficientNetworkResourcePoolCapacity, InsufficientResourcesFault);
 
 /// Fault `InsufficientPerCpuCapacity` of the vSphere API (since 2.5).
 ///
@@ -7628,11 +6468,7 @@ pub struct InsufficientPerCpuCapacity {
 }
 impl ComplexType for InsufficientPerCpuCapacity {
     const TYPE_NAME: &'static str = "InsufficientPerCpuCapacity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7654,11 +6490,7 @@ pub struct InsufficientResourcesFault {
 }
 impl ComplexType for InsufficientResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientResourcesFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7682,11 +6514,7 @@ pub struct InsufficientStandbyCpuResource {
 }
 impl ComplexType for InsufficientStandbyCpuResource {
     const TYPE_NAME: &'static str = "InsufficientStandbyCpuResource";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"available" => d.req(&mut self.available, s)?,
             b"requested" => d.req(&mut self.requested, s)?,
@@ -7717,11 +6545,7 @@ pub struct InsufficientStandbyMemoryResource {
 }
 impl ComplexType for InsufficientStandbyMemoryResource {
     const TYPE_NAME: &'static str = "InsufficientStandbyMemoryResource";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"available" => d.req(&mut self.available, s)?,
             b"requested" => d.req(&mut self.requested, s)?,
@@ -7736,10 +6560,7 @@ impl ComplexType for InsufficientStandbyMemoryResource {
     }
 }
 crate::xml::complex_codec!(InsufficientStandbyMemoryResource);
-crate::xml::inherits!(
-    InsufficientStandbyMemoryResource,
-    InsufficientStandbyResource
-);
+crate::xml::inherits!(InsufficientStandbyMemoryResource, InsufficientStandbyResource);
 
 /// Fault `InsufficientStandbyResource` of the vSphere API (since 4.0).
 ///
@@ -7753,11 +6574,7 @@ pub struct InsufficientStandbyResource {
 }
 impl ComplexType for InsufficientStandbyResource {
     const TYPE_NAME: &'static str = "InsufficientStandbyResource";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7783,11 +6600,7 @@ pub struct InsufficientStorageIops {
 }
 impl ComplexType for InsufficientStorageIops {
     const TYPE_NAME: &'static str = "InsufficientStorageIops";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unreservedIops" => d.req(&mut self.unreserved_iops, s)?,
             b"requestedIops" => d.req(&mut self.requested_iops, s)?,
@@ -7816,11 +6629,7 @@ pub struct InsufficientStorageSpace {
 }
 impl ComplexType for InsufficientStorageSpace {
     const TYPE_NAME: &'static str = "InsufficientStorageSpace";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7848,11 +6657,7 @@ pub struct InsufficientVFlashResourcesFault {
 }
 impl ComplexType for InsufficientVFlashResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientVFlashResourcesFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"freeSpaceInMB" => d.opt(&mut self.free_space_in_mb, s)?,
             b"freeSpace" => d.req(&mut self.free_space, s)?,
@@ -7864,13 +6669,9 @@ impl ComplexType for InsufficientVFlashResourcesFault {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V6_0) {
-            e.opt("freeSpaceInMB", &self.free_space_in_mb);
-        }
+        if e.knows(Version::V6_0) { e.opt("freeSpaceInMB", &self.free_space_in_mb); }
         e.req("freeSpace", &self.free_space);
-        if e.knows(Version::V6_0) {
-            e.opt("requestedSpaceInMB", &self.requested_space_in_mb);
-        }
+        if e.knows(Version::V6_0) { e.opt("requestedSpaceInMB", &self.requested_space_in_mb); }
         e.req("requestedSpace", &self.requested_space);
     }
 }
@@ -7889,11 +6690,7 @@ pub struct IntExpression {
 }
 impl ComplexType for IntExpression {
     const TYPE_NAME: &'static str = "IntExpression";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7924,11 +6721,7 @@ pub struct IntOption {
 }
 impl ComplexType for IntOption {
     const TYPE_NAME: &'static str = "IntOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"min" => d.req(&mut self.min, s)?,
             b"max" => d.req(&mut self.max, s)?,
@@ -7959,11 +6752,7 @@ pub struct IntPolicy {
 }
 impl ComplexType for IntPolicy {
     const TYPE_NAME: &'static str = "IntPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7988,11 +6777,7 @@ pub struct InvalidAffinitySettingFault {
 }
 impl ComplexType for InvalidAffinitySettingFault {
     const TYPE_NAME: &'static str = "InvalidAffinitySettingFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8016,11 +6801,7 @@ pub struct InvalidArgument {
 }
 impl ComplexType for InvalidArgument {
     const TYPE_NAME: &'static str = "InvalidArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"invalidProperty" => d.opt(&mut self.invalid_property, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8045,11 +6826,7 @@ pub struct InvalidBmcRole {
 }
 impl ComplexType for InvalidBmcRole {
     const TYPE_NAME: &'static str = "InvalidBmcRole";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8069,11 +6846,7 @@ pub struct InvalidBundle {
 }
 impl ComplexType for InvalidBundle {
     const TYPE_NAME: &'static str = "InvalidBundle";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8093,11 +6866,7 @@ pub struct InvalidCAMCertificate {
 }
 impl ComplexType for InvalidCAMCertificate {
     const TYPE_NAME: &'static str = "InvalidCAMCertificate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8121,11 +6890,7 @@ pub struct InvalidCAMServer {
 }
 impl ComplexType for InvalidCAMServer {
     const TYPE_NAME: &'static str = "InvalidCAMServer";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"camServer" => d.req(&mut self.cam_server, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8150,11 +6915,7 @@ pub struct InvalidClientCertificate {
 }
 impl ComplexType for InvalidClientCertificate {
     const TYPE_NAME: &'static str = "InvalidClientCertificate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8174,11 +6935,7 @@ pub struct InvalidCollectorVersion {
 }
 impl ComplexType for InvalidCollectorVersion {
     const TYPE_NAME: &'static str = "InvalidCollectorVersion";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8200,11 +6957,7 @@ pub struct InvalidController {
 }
 impl ComplexType for InvalidController {
     const TYPE_NAME: &'static str = "InvalidController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"controllerKey" => d.req(&mut self.controller_key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8233,11 +6986,7 @@ pub struct InvalidDasConfigArgument {
 }
 impl ComplexType for InvalidDasConfigArgument {
     const TYPE_NAME: &'static str = "InvalidDasConfigArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entry" => d.opt(&mut self.entry, s)?,
             b"clusterName" => d.opt(&mut self.cluster_name, s)?,
@@ -8268,11 +7017,7 @@ pub struct InvalidDasRestartPriorityForFtVm {
 }
 impl ComplexType for InvalidDasRestartPriorityForFtVm {
     const TYPE_NAME: &'static str = "InvalidDasRestartPriorityForFtVm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -8305,11 +7050,7 @@ pub struct InvalidDatastore {
 }
 impl ComplexType for InvalidDatastore {
     const TYPE_NAME: &'static str = "InvalidDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -8338,11 +7079,7 @@ pub struct InvalidDatastorePath {
 }
 impl ComplexType for InvalidDatastorePath {
     const TYPE_NAME: &'static str = "InvalidDatastorePath";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastorePath" => d.req(&mut self.datastore_path, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8369,11 +7106,7 @@ pub struct InvalidDatastoreState {
 }
 impl ComplexType for InvalidDatastoreState {
     const TYPE_NAME: &'static str = "InvalidDatastoreState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastoreName" => d.opt(&mut self.datastore_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8398,11 +7131,7 @@ pub struct InvalidDeviceBacking {
 }
 impl ComplexType for InvalidDeviceBacking {
     const TYPE_NAME: &'static str = "InvalidDeviceBacking";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8426,11 +7155,7 @@ pub struct InvalidDeviceOperation {
 }
 impl ComplexType for InvalidDeviceOperation {
     const TYPE_NAME: &'static str = "InvalidDeviceOperation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"badOp" => d.opt(&mut self.bad_op, s)?,
             b"badFileOp" => d.opt(&mut self.bad_file_op, s)?,
@@ -8461,11 +7186,7 @@ pub struct InvalidDeviceSpec {
 }
 impl ComplexType for InvalidDeviceSpec {
     const TYPE_NAME: &'static str = "InvalidDeviceSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceIndex" => d.req(&mut self.device_index, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8490,11 +7211,7 @@ pub struct InvalidDiskFormat {
 }
 impl ComplexType for InvalidDiskFormat {
     const TYPE_NAME: &'static str = "InvalidDiskFormat";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8518,11 +7235,7 @@ pub struct InvalidDrsBehaviorForFtVm {
 }
 impl ComplexType for InvalidDrsBehaviorForFtVm {
     const TYPE_NAME: &'static str = "InvalidDrsBehaviorForFtVm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -8551,11 +7264,7 @@ pub struct InvalidEditionEvent {
 }
 impl ComplexType for InvalidEditionEvent {
     const TYPE_NAME: &'static str = "InvalidEditionEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"feature" => d.req(&mut self.feature, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8582,11 +7291,7 @@ pub struct InvalidEditionLicense {
 }
 impl ComplexType for InvalidEditionLicense {
     const TYPE_NAME: &'static str = "InvalidEditionLicense";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"feature" => d.req(&mut self.feature, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8611,11 +7316,7 @@ pub struct InvalidEvent {
 }
 impl ComplexType for InvalidEvent {
     const TYPE_NAME: &'static str = "InvalidEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8639,11 +7340,7 @@ pub struct InvalidFolder {
 }
 impl ComplexType for InvalidFolder {
     const TYPE_NAME: &'static str = "InvalidFolder";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"target" => d.req(&mut self.target, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8670,11 +7367,7 @@ pub struct InvalidFormat {
 }
 impl ComplexType for InvalidFormat {
     const TYPE_NAME: &'static str = "InvalidFormat";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8694,11 +7387,7 @@ pub struct InvalidGuestLogin {
 }
 impl ComplexType for InvalidGuestLogin {
     const TYPE_NAME: &'static str = "InvalidGuestLogin";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8718,11 +7407,7 @@ pub struct InvalidHostConnectionState {
 }
 impl ComplexType for InvalidHostConnectionState {
     const TYPE_NAME: &'static str = "InvalidHostConnectionState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8742,11 +7427,7 @@ pub struct InvalidHostName {
 }
 impl ComplexType for InvalidHostName {
     const TYPE_NAME: &'static str = "InvalidHostName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8770,11 +7451,7 @@ pub struct InvalidHostState {
 }
 impl ComplexType for InvalidHostState {
     const TYPE_NAME: &'static str = "InvalidHostState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8801,11 +7478,7 @@ pub struct InvalidIndexArgument {
 }
 impl ComplexType for InvalidIndexArgument {
     const TYPE_NAME: &'static str = "InvalidIndexArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8832,11 +7505,7 @@ pub struct InvalidIpfixConfig {
 }
 impl ComplexType for InvalidIpfixConfig {
     const TYPE_NAME: &'static str = "InvalidIpfixConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"property" => d.opt(&mut self.property, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8861,11 +7530,7 @@ pub struct InvalidIpmiLoginInfo {
 }
 impl ComplexType for InvalidIpmiLoginInfo {
     const TYPE_NAME: &'static str = "InvalidIpmiLoginInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8889,11 +7554,7 @@ pub struct InvalidIpmiMacAddress {
 }
 impl ComplexType for InvalidIpmiMacAddress {
     const TYPE_NAME: &'static str = "InvalidIpmiMacAddress";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userProvidedMacAddress" => d.req(&mut self.user_provided_mac_address, s)?,
             b"observedMacAddress" => d.req(&mut self.observed_mac_address, s)?,
@@ -8922,11 +7583,7 @@ pub struct InvalidLicense {
 }
 impl ComplexType for InvalidLicense {
     const TYPE_NAME: &'static str = "InvalidLicense";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseContent" => d.req(&mut self.license_content, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8951,11 +7608,7 @@ pub struct InvalidLocale {
 }
 impl ComplexType for InvalidLocale {
     const TYPE_NAME: &'static str = "InvalidLocale";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8977,11 +7630,7 @@ pub struct InvalidLogin {
 }
 impl ComplexType for InvalidLogin {
     const TYPE_NAME: &'static str = "InvalidLogin";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9005,11 +7654,7 @@ pub struct InvalidName {
 }
 impl ComplexType for InvalidName {
     const TYPE_NAME: &'static str = "InvalidName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"entity" => d.opt(&mut self.entity, s)?,
@@ -9038,11 +7683,7 @@ pub struct InvalidNasCredentials {
 }
 impl ComplexType for InvalidNasCredentials {
     const TYPE_NAME: &'static str = "InvalidNasCredentials";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userName" => d.req(&mut self.user_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9067,11 +7708,7 @@ pub struct InvalidNetworkInType {
 }
 impl ComplexType for InvalidNetworkInType {
     const TYPE_NAME: &'static str = "InvalidNetworkInType";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9095,11 +7732,7 @@ pub struct InvalidNetworkResource {
 }
 impl ComplexType for InvalidNetworkResource {
     const TYPE_NAME: &'static str = "InvalidNetworkResource";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remoteHost" => d.req(&mut self.remote_host, s)?,
             b"remotePath" => d.req(&mut self.remote_path, s)?,
@@ -9128,11 +7761,7 @@ pub struct InvalidOperationOnSecondaryVm {
 }
 impl ComplexType for InvalidOperationOnSecondaryVm {
     const TYPE_NAME: &'static str = "InvalidOperationOnSecondaryVm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9161,11 +7790,7 @@ pub struct InvalidPowerState {
 }
 impl ComplexType for InvalidPowerState {
     const TYPE_NAME: &'static str = "InvalidPowerState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"requestedState" => d.opt(&mut self.requested_state, s)?,
             b"existingState" => d.req(&mut self.existing_state, s)?,
@@ -9194,11 +7819,7 @@ pub struct InvalidPrivilege {
 }
 impl ComplexType for InvalidPrivilege {
     const TYPE_NAME: &'static str = "InvalidPrivilege";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privilege" => d.req(&mut self.privilege, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9231,11 +7852,7 @@ pub struct InvalidProfileReferenceHost {
 }
 impl ComplexType for InvalidProfileReferenceHost {
     const TYPE_NAME: &'static str = "InvalidProfileReferenceHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             b"host" => d.opt(&mut self.host, s)?,
@@ -9250,9 +7867,7 @@ impl ComplexType for InvalidProfileReferenceHost {
         e.opt("reason", &self.reason);
         e.opt("host", &self.host);
         e.opt("profile", &self.profile);
-        if e.knows(Version::V6_5) {
-            e.opt("profileName", &self.profile_name);
-        }
+        if e.knows(Version::V6_5) { e.opt("profileName", &self.profile_name); }
     }
 }
 crate::xml::complex_codec!(InvalidProfileReferenceHost);
@@ -9270,11 +7885,7 @@ pub struct InvalidProperty {
 }
 impl ComplexType for InvalidProperty {
     const TYPE_NAME: &'static str = "InvalidProperty";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9299,11 +7910,7 @@ pub struct InvalidPropertyType {
 }
 impl ComplexType for InvalidPropertyType {
     const TYPE_NAME: &'static str = "InvalidPropertyType";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9325,11 +7932,7 @@ pub struct InvalidPropertyValue {
 }
 impl ComplexType for InvalidPropertyValue {
     const TYPE_NAME: &'static str = "InvalidPropertyValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9351,11 +7954,7 @@ pub struct InvalidRequest {
 }
 impl ComplexType for InvalidRequest {
     const TYPE_NAME: &'static str = "InvalidRequest";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9375,11 +7974,7 @@ pub struct InvalidResourcePoolStructureFault {
 }
 impl ComplexType for InvalidResourcePoolStructureFault {
     const TYPE_NAME: &'static str = "InvalidResourcePoolStructureFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9387,10 +7982,7 @@ impl ComplexType for InvalidResourcePoolStructureFault {
     }
 }
 crate::xml::complex_codec!(InvalidResourcePoolStructureFault);
-crate::xml::inherits!(
-    InvalidResourcePoolStructureFault,
-    InsufficientResourcesFault
-);
+crate::xml::inherits!(InvalidResourcePoolStructureFault, InsufficientResourcesFault);
 
 /// Fault `InvalidScheduledTask` of the vSphere API (since 8.0.2.0).
 ///
@@ -9402,11 +7994,7 @@ pub struct InvalidScheduledTask {
 }
 impl ComplexType for InvalidScheduledTask {
     const TYPE_NAME: &'static str = "InvalidScheduledTask";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9426,11 +8014,7 @@ pub struct InvalidSnapshotFormat {
 }
 impl ComplexType for InvalidSnapshotFormat {
     const TYPE_NAME: &'static str = "InvalidSnapshotFormat";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9452,11 +8036,7 @@ pub struct InvalidState {
 }
 impl ComplexType for InvalidState {
     const TYPE_NAME: &'static str = "InvalidState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9476,11 +8056,7 @@ pub struct InvalidToken {
 }
 impl ComplexType for InvalidToken {
     const TYPE_NAME: &'static str = "InvalidToken";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9502,11 +8078,7 @@ pub struct InvalidType {
 }
 impl ComplexType for InvalidType {
     const TYPE_NAME: &'static str = "InvalidType";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"argument" => d.opt(&mut self.argument, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9535,11 +8107,7 @@ pub struct InvalidVmConfig {
 }
 impl ComplexType for InvalidVmConfig {
     const TYPE_NAME: &'static str = "InvalidVmConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"property" => d.opt(&mut self.property, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9566,11 +8134,7 @@ pub struct InvalidVmState {
 }
 impl ComplexType for InvalidVmState {
     const TYPE_NAME: &'static str = "InvalidVmState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9611,11 +8175,7 @@ pub struct InventoryDescription {
 }
 impl ComplexType for InventoryDescription {
     const TYPE_NAME: &'static str = "InventoryDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numHosts" => d.req(&mut self.num_hosts, s)?,
             b"numVirtualMachines" => d.req(&mut self.num_virtual_machines, s)?,
@@ -9658,11 +8218,7 @@ pub struct InventoryHasStandardAloneHosts {
 }
 impl ComplexType for InventoryHasStandardAloneHosts {
     const TYPE_NAME: &'static str = "InventoryHasStandardAloneHosts";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9687,11 +8243,7 @@ pub struct IoFilterHostIssue {
 }
 impl ComplexType for IoFilterHostIssue {
     const TYPE_NAME: &'static str = "IoFilterHostIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"issue" => d.list(&mut self.issue, s)?,
@@ -9728,11 +8280,7 @@ pub struct IoFilterInfo {
 }
 impl ComplexType for IoFilterInfo {
     const TYPE_NAME: &'static str = "IoFilterInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -9750,9 +8298,7 @@ impl ComplexType for IoFilterInfo {
         e.req("name", &self.name);
         e.req("vendor", &self.vendor);
         e.req("version", &self.version);
-        if e.knows(Version::V6_5) {
-            e.opt("type", &self.type_);
-        }
+        if e.knows(Version::V6_5) { e.opt("type", &self.type_); }
         e.opt("summary", &self.summary);
         e.opt("releaseDate", &self.release_date);
     }
@@ -9763,14 +8309,11 @@ crate::xml::complex_codec!(IoFilterInfo);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyIoFilterManagerSslTrust`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct IoFilterManagerSslTrust {}
+pub struct IoFilterManagerSslTrust {
+}
 impl ComplexType for IoFilterManagerSslTrust {
     const TYPE_NAME: &'static str = "IoFilterManagerSslTrust";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -9790,11 +8333,7 @@ pub struct IoFilterQueryIssueResult {
 }
 impl ComplexType for IoFilterQueryIssueResult {
     const TYPE_NAME: &'static str = "IoFilterQueryIssueResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opType" => d.req(&mut self.op_type, s)?,
             b"hostIssue" => d.list(&mut self.host_issue, s)?,
@@ -9821,11 +8360,7 @@ pub struct IpAddress {
 }
 impl ComplexType for IpAddress {
     const TYPE_NAME: &'static str = "IpAddress";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9845,11 +8380,7 @@ pub struct IpAddressProfile {
 }
 impl ComplexType for IpAddressProfile {
     const TYPE_NAME: &'static str = "IpAddressProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9869,11 +8400,7 @@ pub struct IpHostnameGeneratorError {
 }
 impl ComplexType for IpHostnameGeneratorError {
     const TYPE_NAME: &'static str = "IpHostnameGeneratorError";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9915,11 +8442,7 @@ pub struct IpPool {
 }
 impl ComplexType for IpPool {
     const TYPE_NAME: &'static str = "IpPool";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -9948,18 +8471,10 @@ impl ComplexType for IpPool {
         e.opt("hostPrefix", &self.host_prefix);
         e.opt("httpProxy", &self.http_proxy);
         e.list("networkAssociation", &self.network_association);
-        if e.knows(Version::V5_1) {
-            e.opt("availableIpv4Addresses", &self.available_ipv4_addresses);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("availableIpv6Addresses", &self.available_ipv6_addresses);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("allocatedIpv4Addresses", &self.allocated_ipv4_addresses);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("allocatedIpv6Addresses", &self.allocated_ipv6_addresses);
-        }
+        if e.knows(Version::V5_1) { e.opt("availableIpv4Addresses", &self.available_ipv4_addresses); }
+        if e.knows(Version::V5_1) { e.opt("availableIpv6Addresses", &self.available_ipv6_addresses); }
+        if e.knows(Version::V5_1) { e.opt("allocatedIpv4Addresses", &self.allocated_ipv4_addresses); }
+        if e.knows(Version::V5_1) { e.opt("allocatedIpv6Addresses", &self.allocated_ipv6_addresses); }
     }
 }
 crate::xml::complex_codec!(IpPool);
@@ -9974,11 +8489,7 @@ pub struct IpPoolAssociation {
 }
 impl ComplexType for IpPoolAssociation {
     const TYPE_NAME: &'static str = "IpPoolAssociation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.opt(&mut self.network, s)?,
             b"networkName" => d.req(&mut self.network_name, s)?,
@@ -10013,11 +8524,7 @@ pub struct IpPoolIpPoolConfigInfo {
 }
 impl ComplexType for IpPoolIpPoolConfigInfo {
     const TYPE_NAME: &'static str = "IpPoolIpPoolConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"subnetAddress" => d.opt(&mut self.subnet_address, s)?,
             b"netmask" => d.opt(&mut self.netmask, s)?,
@@ -10052,11 +8559,7 @@ pub struct IpPoolManagerIpAllocation {
 }
 impl ComplexType for IpPoolManagerIpAllocation {
     const TYPE_NAME: &'static str = "IpPoolManagerIpAllocation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             b"allocationId" => d.req(&mut self.allocation_id, s)?,
@@ -10085,11 +8588,7 @@ pub struct IpRange {
 }
 impl ComplexType for IpRange {
     const TYPE_NAME: &'static str = "IpRange";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"addressPrefix" => d.req(&mut self.address_prefix, s)?,
             b"prefixLength" => d.opt(&mut self.prefix_length, s)?,
@@ -10118,11 +8617,7 @@ pub struct IpRouteProfile {
 }
 impl ComplexType for IpRouteProfile {
     const TYPE_NAME: &'static str = "IpRouteProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"staticRoute" => d.list(&mut self.static_route, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10149,11 +8644,7 @@ pub struct IscsiDependencyEntity {
 }
 impl ComplexType for IscsiDependencyEntity {
     const TYPE_NAME: &'static str = "IscsiDependencyEntity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicDevice" => d.req(&mut self.pnic_device, s)?,
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
@@ -10182,11 +8673,7 @@ pub struct IscsiFault {
 }
 impl ComplexType for IscsiFault {
     const TYPE_NAME: &'static str = "IscsiFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10208,11 +8695,7 @@ pub struct IscsiFaultInvalidVnic {
 }
 impl ComplexType for IscsiFaultInvalidVnic {
     const TYPE_NAME: &'static str = "IscsiFaultInvalidVnic";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10239,11 +8722,7 @@ pub struct IscsiFaultPnicInUse {
 }
 impl ComplexType for IscsiFaultPnicInUse {
     const TYPE_NAME: &'static str = "IscsiFaultPnicInUse";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicDevice" => d.req(&mut self.pnic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10270,11 +8749,7 @@ pub struct IscsiFaultVnicAlreadyBound {
 }
 impl ComplexType for IscsiFaultVnicAlreadyBound {
     const TYPE_NAME: &'static str = "IscsiFaultVnicAlreadyBound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10301,11 +8776,7 @@ pub struct IscsiFaultVnicHasActivePaths {
 }
 impl ComplexType for IscsiFaultVnicHasActivePaths {
     const TYPE_NAME: &'static str = "IscsiFaultVnicHasActivePaths";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10332,11 +8803,7 @@ pub struct IscsiFaultVnicHasMultipleUplinks {
 }
 impl ComplexType for IscsiFaultVnicHasMultipleUplinks {
     const TYPE_NAME: &'static str = "IscsiFaultVnicHasMultipleUplinks";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10363,11 +8830,7 @@ pub struct IscsiFaultVnicHasNoUplinks {
 }
 impl ComplexType for IscsiFaultVnicHasNoUplinks {
     const TYPE_NAME: &'static str = "IscsiFaultVnicHasNoUplinks";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10394,11 +8857,7 @@ pub struct IscsiFaultVnicHasWrongUplink {
 }
 impl ComplexType for IscsiFaultVnicHasWrongUplink {
     const TYPE_NAME: &'static str = "IscsiFaultVnicHasWrongUplink";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10425,11 +8884,7 @@ pub struct IscsiFaultVnicInUse {
 }
 impl ComplexType for IscsiFaultVnicInUse {
     const TYPE_NAME: &'static str = "IscsiFaultVnicInUse";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10456,11 +8911,7 @@ pub struct IscsiFaultVnicIsLastPath {
 }
 impl ComplexType for IscsiFaultVnicIsLastPath {
     const TYPE_NAME: &'static str = "IscsiFaultVnicIsLastPath";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10487,11 +8938,7 @@ pub struct IscsiFaultVnicNotBound {
 }
 impl ComplexType for IscsiFaultVnicNotBound {
     const TYPE_NAME: &'static str = "IscsiFaultVnicNotBound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10518,11 +8965,7 @@ pub struct IscsiFaultVnicNotFound {
 }
 impl ComplexType for IscsiFaultVnicNotFound {
     const TYPE_NAME: &'static str = "IscsiFaultVnicNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10549,11 +8992,7 @@ pub struct IscsiMigrationDependency {
 }
 impl ComplexType for IscsiMigrationDependency {
     const TYPE_NAME: &'static str = "IscsiMigrationDependency";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"migrationAllowed" => d.req(&mut self.migration_allowed, s)?,
             b"disallowReason" => d.opt(&mut self.disallow_reason, s)?,
@@ -10606,11 +9045,7 @@ pub struct IscsiPortInfo {
 }
 impl ComplexType for IscsiPortInfo {
     const TYPE_NAME: &'static str = "IscsiPortInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.opt(&mut self.vnic_device, s)?,
             b"vnic" => d.opt(&mut self.vnic, s)?,
@@ -10641,18 +9076,10 @@ impl ComplexType for IscsiPortInfo {
         e.opt("portgroupName", &self.portgroup_name);
         e.opt("portgroupKey", &self.portgroup_key);
         e.opt("portKey", &self.port_key);
-        if e.knows(Version::V6_5) {
-            e.opt("opaqueNetworkId", &self.opaque_network_id);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("opaqueNetworkType", &self.opaque_network_type);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("opaqueNetworkName", &self.opaque_network_name);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("externalId", &self.external_id);
-        }
+        if e.knows(Version::V6_5) { e.opt("opaqueNetworkId", &self.opaque_network_id); }
+        if e.knows(Version::V6_5) { e.opt("opaqueNetworkType", &self.opaque_network_type); }
+        if e.knows(Version::V6_5) { e.opt("opaqueNetworkName", &self.opaque_network_name); }
+        if e.knows(Version::V6_5) { e.opt("externalId", &self.external_id); }
         e.opt("complianceStatus", &self.compliance_status);
         e.opt("pathStatus", &self.path_status);
     }
@@ -10667,11 +9094,7 @@ pub struct IscsiStatus {
 }
 impl ComplexType for IscsiStatus {
     const TYPE_NAME: &'static str = "IscsiStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.list(&mut self.reason, s)?,
             _ => return Ok(false),
@@ -10694,11 +9117,7 @@ pub struct IsoImageFileInfo {
 }
 impl ComplexType for IsoImageFileInfo {
     const TYPE_NAME: &'static str = "IsoImageFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10718,11 +9137,7 @@ pub struct IsoImageFileQuery {
 }
 impl ComplexType for IsoImageFileQuery {
     const TYPE_NAME: &'static str = "IsoImageFileQuery";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10764,11 +9179,7 @@ pub struct KernelModuleInfo {
 }
 impl ComplexType for KernelModuleInfo {
     const TYPE_NAME: &'static str = "KernelModuleInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -10815,11 +9226,7 @@ pub struct KernelModuleSectionInfo {
 }
 impl ComplexType for KernelModuleSectionInfo {
     const TYPE_NAME: &'static str = "KernelModuleSectionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
             b"length" => d.opt(&mut self.length, s)?,
@@ -10844,11 +9251,7 @@ pub struct KeyAnyValue {
 }
 impl ComplexType for KeyAnyValue {
     const TYPE_NAME: &'static str = "KeyAnyValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"value" => d.req(&mut self.value, s)?,
@@ -10875,11 +9278,7 @@ pub struct KeyNotFound {
 }
 impl ComplexType for KeyNotFound {
     const TYPE_NAME: &'static str = "KeyNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10902,11 +9301,7 @@ pub struct KeyProviderId {
 }
 impl ComplexType for KeyProviderId {
     const TYPE_NAME: &'static str = "KeyProviderId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             _ => return Ok(false),
@@ -10929,11 +9324,7 @@ pub struct KeyValue {
 }
 impl ComplexType for KeyValue {
     const TYPE_NAME: &'static str = "KeyValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"value" => d.req(&mut self.value, s)?,
@@ -10974,11 +9365,7 @@ pub struct KmipClusterInfo {
 }
 impl ComplexType for KmipClusterInfo {
     const TYPE_NAME: &'static str = "KmipClusterInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterId" => d.req(&mut self.cluster_id, s)?,
             b"servers" => d.list(&mut self.servers, s)?,
@@ -10998,27 +9385,13 @@ impl ComplexType for KmipClusterInfo {
         e.req("clusterId", &self.cluster_id);
         e.list("servers", &self.servers);
         e.req("useAsDefault", &self.use_as_default);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("managementType", &self.management_type);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.list("useAsEntityDefault", &self.use_as_entity_default);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("hasBackup", &self.has_backup);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("tpmRequired", &self.tpm_required);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("keyId", &self.key_id);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("defaultKeyType", &self.default_key_type);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("keyInfo", &self.key_info);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("managementType", &self.management_type); }
+        if e.knows(Version::V7_0_0_0) { e.list("useAsEntityDefault", &self.use_as_entity_default); }
+        if e.knows(Version::V7_0_2_0) { e.opt("hasBackup", &self.has_backup); }
+        if e.knows(Version::V7_0_2_0) { e.opt("tpmRequired", &self.tpm_required); }
+        if e.knows(Version::V7_0_2_0) { e.opt("keyId", &self.key_id); }
+        if e.knows(Version::V9_0_0_0) { e.opt("defaultKeyType", &self.default_key_type); }
+        if e.knows(Version::V9_0_0_0) { e.opt("keyInfo", &self.key_info); }
     }
 }
 crate::xml::complex_codec!(KmipClusterInfo);
@@ -11027,14 +9400,11 @@ crate::xml::complex_codec!(KmipClusterInfo);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyKmipClusterInfoKeyInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct KmipClusterInfoKeyInfo {}
+pub struct KmipClusterInfoKeyInfo {
+}
 impl ComplexType for KmipClusterInfoKeyInfo {
     const TYPE_NAME: &'static str = "KmipClusterInfoKeyInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -11058,11 +9428,7 @@ pub struct KmipClusterInfoWrappingKeyIdKeyInfo {
 }
 impl ComplexType for KmipClusterInfoWrappingKeyIdKeyInfo {
     const TYPE_NAME: &'static str = "KmipClusterInfoWrappingKeyIdKeyInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
             b"configuredTime" => d.req(&mut self.configured_time, s)?,
@@ -11095,11 +9461,7 @@ pub struct KmipClusterInfoWrappingRotationIntervalKeyInfo {
 }
 impl ComplexType for KmipClusterInfoWrappingRotationIntervalKeyInfo {
     const TYPE_NAME: &'static str = "KmipClusterInfoWrappingRotationIntervalKeyInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.opt(&mut self.key_id, s)?,
             b"rotationInterval" => d.opt(&mut self.rotation_interval, s)?,
@@ -11116,10 +9478,7 @@ impl ComplexType for KmipClusterInfoWrappingRotationIntervalKeyInfo {
     }
 }
 crate::xml::complex_codec!(KmipClusterInfoWrappingRotationIntervalKeyInfo);
-crate::xml::inherits!(
-    KmipClusterInfoWrappingRotationIntervalKeyInfo,
-    KmipClusterInfoKeyInfo
-);
+crate::xml::inherits!(KmipClusterInfoWrappingRotationIntervalKeyInfo, KmipClusterInfoKeyInfo);
 
 /// Data object `KmipServerInfo` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -11147,11 +9506,7 @@ pub struct KmipServerInfo {
 }
 impl ComplexType for KmipServerInfo {
     const TYPE_NAME: &'static str = "KmipServerInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"address" => d.req(&mut self.address, s)?,
@@ -11209,11 +9564,7 @@ impl std::fmt::Debug for KmipServerSpec {
 }
 impl ComplexType for KmipServerSpec {
     const TYPE_NAME: &'static str = "KmipServerSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterId" => d.req(&mut self.cluster_id, s)?,
             b"info" => d.req(&mut self.info, s)?,
@@ -11228,12 +9579,8 @@ impl ComplexType for KmipServerSpec {
         e.req("clusterId", &self.cluster_id);
         e.req("info", &self.info);
         e.opt("password", &self.password);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("defaultKeyType", &self.default_key_type);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("keySpec", &self.key_spec);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("defaultKeyType", &self.default_key_type); }
+        if e.knows(Version::V9_0_0_0) { e.opt("keySpec", &self.key_spec); }
     }
 }
 crate::xml::complex_codec!(KmipServerSpec);
@@ -11242,14 +9589,11 @@ crate::xml::complex_codec!(KmipServerSpec);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyKmipServerSpecKeySpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct KmipServerSpecKeySpec {}
+pub struct KmipServerSpecKeySpec {
+}
 impl ComplexType for KmipServerSpecKeySpec {
     const TYPE_NAME: &'static str = "KmipServerSpecKeySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -11271,11 +9615,7 @@ pub struct KmipServerSpecWrappingKeyIdKeySpec {
 }
 impl ComplexType for KmipServerSpecWrappingKeyIdKeySpec {
     const TYPE_NAME: &'static str = "KmipServerSpecWrappingKeyIdKeySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11302,11 +9642,7 @@ pub struct KmipServerSpecWrappingRotationIntervalKeySpec {
 }
 impl ComplexType for KmipServerSpecWrappingRotationIntervalKeySpec {
     const TYPE_NAME: &'static str = "KmipServerSpecWrappingRotationIntervalKeySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rotationInterval" => d.opt(&mut self.rotation_interval, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11319,10 +9655,7 @@ impl ComplexType for KmipServerSpecWrappingRotationIntervalKeySpec {
     }
 }
 crate::xml::complex_codec!(KmipServerSpecWrappingRotationIntervalKeySpec);
-crate::xml::inherits!(
-    KmipServerSpecWrappingRotationIntervalKeySpec,
-    KmipServerSpecKeySpec
-);
+crate::xml::inherits!(KmipServerSpecWrappingRotationIntervalKeySpec, KmipServerSpecKeySpec);
 
 /// Data object `KmipServerStatus` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -11338,11 +9671,7 @@ pub struct KmipServerStatus {
 }
 impl ComplexType for KmipServerStatus {
     const TYPE_NAME: &'static str = "KmipServerStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterId" => d.req(&mut self.cluster_id, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -11373,11 +9702,7 @@ pub struct LargeRDMConversionNotSupported {
 }
 impl ComplexType for LargeRDMConversionNotSupported {
     const TYPE_NAME: &'static str = "LargeRDMConversionNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11408,11 +9733,7 @@ pub struct LargeRDMNotSupportedOnDatastore {
 }
 impl ComplexType for LargeRDMNotSupportedOnDatastore {
     const TYPE_NAME: &'static str = "LargeRDMNotSupportedOnDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -11441,11 +9762,7 @@ pub struct LatencySensitivity {
 }
 impl ComplexType for LatencySensitivity {
     const TYPE_NAME: &'static str = "LatencySensitivity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"level" => d.req(&mut self.level, s)?,
             b"sensitivity" => d.opt(&mut self.sensitivity, s)?,
@@ -11470,11 +9787,7 @@ pub struct LegacyNetworkInterfaceInUse {
 }
 impl ComplexType for LegacyNetworkInterfaceInUse {
     const TYPE_NAME: &'static str = "LegacyNetworkInterfaceInUse";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11496,11 +9809,7 @@ pub struct LicenseAssignmentFailed {
 }
 impl ComplexType for LicenseAssignmentFailed {
     const TYPE_NAME: &'static str = "LicenseAssignmentFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11531,11 +9840,7 @@ pub struct LicenseAssignmentManagerLicenseAssignment {
 }
 impl ComplexType for LicenseAssignmentManagerLicenseAssignment {
     const TYPE_NAME: &'static str = "LicenseAssignmentManagerLicenseAssignment";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityId" => d.req(&mut self.entity_id, s)?,
             b"scope" => d.opt(&mut self.scope, s)?,
@@ -11568,11 +9873,7 @@ pub struct LicenseAvailabilityInfo {
 }
 impl ComplexType for LicenseAvailabilityInfo {
     const TYPE_NAME: &'static str = "LicenseAvailabilityInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"feature" => d.req(&mut self.feature, s)?,
             b"total" => d.req(&mut self.total, s)?,
@@ -11613,11 +9914,7 @@ pub struct LicenseDiagnostics {
 }
 impl ComplexType for LicenseDiagnostics {
     const TYPE_NAME: &'static str = "LicenseDiagnostics";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceLastChanged" => d.req(&mut self.source_last_changed, s)?,
             b"sourceLost" => d.req(&mut self.source_lost, s)?,
@@ -11662,11 +9959,7 @@ pub struct LicenseDowngradeDisallowed {
 }
 impl ComplexType for LicenseDowngradeDisallowed {
     const TYPE_NAME: &'static str = "LicenseDowngradeDisallowed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"edition" => d.req(&mut self.edition, s)?,
             b"entityId" => d.req(&mut self.entity_id, s)?,
@@ -11697,11 +9990,7 @@ pub struct LicenseEntityNotFound {
 }
 impl ComplexType for LicenseEntityNotFound {
     const TYPE_NAME: &'static str = "LicenseEntityNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityId" => d.req(&mut self.entity_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11728,11 +10017,7 @@ pub struct LicenseEvent {
 }
 impl ComplexType for LicenseEvent {
     const TYPE_NAME: &'static str = "LicenseEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11754,11 +10039,7 @@ pub struct LicenseExpired {
 }
 impl ComplexType for LicenseExpired {
     const TYPE_NAME: &'static str = "LicenseExpired";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseKey" => d.req(&mut self.license_key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11785,11 +10066,7 @@ pub struct LicenseExpiredEvent {
 }
 impl ComplexType for LicenseExpiredEvent {
     const TYPE_NAME: &'static str = "LicenseExpiredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"feature" => d.req(&mut self.feature, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11828,11 +10105,7 @@ pub struct LicenseFeatureInfo {
 }
 impl ComplexType for LicenseFeatureInfo {
     const TYPE_NAME: &'static str = "LicenseFeatureInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"featureName" => d.req(&mut self.feature_name, s)?,
@@ -11871,11 +10144,7 @@ pub struct LicenseKeyEntityMismatch {
 }
 impl ComplexType for LicenseKeyEntityMismatch {
     const TYPE_NAME: &'static str = "LicenseKeyEntityMismatch";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11893,11 +10162,7 @@ pub struct LicenseManagerEvaluationInfo {
 }
 impl ComplexType for LicenseManagerEvaluationInfo {
     const TYPE_NAME: &'static str = "LicenseManagerEvaluationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"properties" => d.list(&mut self.properties, s)?,
             _ => return Ok(false),
@@ -11932,11 +10197,7 @@ pub struct LicenseManagerLicenseInfo {
 }
 impl ComplexType for LicenseManagerLicenseInfo {
     const TYPE_NAME: &'static str = "LicenseManagerLicenseInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseKey" => d.req(&mut self.license_key, s)?,
             b"editionKey" => d.req(&mut self.edition_key, s)?,
@@ -11975,11 +10236,7 @@ pub struct LicenseNonComplianceEvent {
 }
 impl ComplexType for LicenseNonComplianceEvent {
     const TYPE_NAME: &'static str = "LicenseNonComplianceEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"url" => d.req(&mut self.url, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12006,11 +10263,7 @@ pub struct LicenseReservationInfo {
 }
 impl ComplexType for LicenseReservationInfo {
     const TYPE_NAME: &'static str = "LicenseReservationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"state" => d.req(&mut self.state, s)?,
@@ -12037,11 +10290,7 @@ pub struct LicenseRestricted {
 }
 impl ComplexType for LicenseRestricted {
     const TYPE_NAME: &'static str = "LicenseRestricted";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12061,11 +10310,7 @@ pub struct LicenseRestrictedEvent {
 }
 impl ComplexType for LicenseRestrictedEvent {
     const TYPE_NAME: &'static str = "LicenseRestrictedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12087,11 +10332,7 @@ pub struct LicenseServerAvailableEvent {
 }
 impl ComplexType for LicenseServerAvailableEvent {
     const TYPE_NAME: &'static str = "LicenseServerAvailableEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseServer" => d.req(&mut self.license_server, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12118,11 +10359,7 @@ pub struct LicenseServerSource {
 }
 impl ComplexType for LicenseServerSource {
     const TYPE_NAME: &'static str = "LicenseServerSource";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseServer" => d.req(&mut self.license_server, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12149,11 +10386,7 @@ pub struct LicenseServerUnavailable {
 }
 impl ComplexType for LicenseServerUnavailable {
     const TYPE_NAME: &'static str = "LicenseServerUnavailable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseServer" => d.req(&mut self.license_server, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12180,11 +10413,7 @@ pub struct LicenseServerUnavailableEvent {
 }
 impl ComplexType for LicenseServerUnavailableEvent {
     const TYPE_NAME: &'static str = "LicenseServerUnavailableEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseServer" => d.req(&mut self.license_server, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12203,14 +10432,11 @@ crate::xml::inherits!(LicenseServerUnavailableEvent, LicenseEvent);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyLicenseSource`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LicenseSource {}
+pub struct LicenseSource {
+}
 impl ComplexType for LicenseSource {
     const TYPE_NAME: &'static str = "LicenseSource";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -12232,11 +10458,7 @@ pub struct LicenseSourceUnavailable {
 }
 impl ComplexType for LicenseSourceUnavailable {
     const TYPE_NAME: &'static str = "LicenseSourceUnavailable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseSource" => d.req(&mut self.license_source, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12265,11 +10487,7 @@ pub struct LicenseUsageInfo {
 }
 impl ComplexType for LicenseUsageInfo {
     const TYPE_NAME: &'static str = "LicenseUsageInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
             b"sourceAvailable" => d.req(&mut self.source_available, s)?,
@@ -12302,11 +10520,7 @@ pub struct LimitExceeded {
 }
 impl ComplexType for LimitExceeded {
     const TYPE_NAME: &'static str = "LimitExceeded";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"property" => d.opt(&mut self.property, s)?,
             b"limit" => d.opt(&mut self.limit, s)?,
@@ -12333,11 +10547,7 @@ pub struct LinkDiscoveryProtocolConfig {
 }
 impl ComplexType for LinkDiscoveryProtocolConfig {
     const TYPE_NAME: &'static str = "LinkDiscoveryProtocolConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"protocol" => d.req(&mut self.protocol, s)?,
             b"operation" => d.req(&mut self.operation, s)?,
@@ -12366,11 +10576,7 @@ pub struct LinkLayerDiscoveryProtocolInfo {
 }
 impl ComplexType for LinkLayerDiscoveryProtocolInfo {
     const TYPE_NAME: &'static str = "LinkLayerDiscoveryProtocolInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"chassisId" => d.req(&mut self.chassis_id, s)?,
             b"portId" => d.req(&mut self.port_id, s)?,
@@ -12399,11 +10605,7 @@ pub struct LinkProfile {
 }
 impl ComplexType for LinkProfile {
     const TYPE_NAME: &'static str = "LinkProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12423,11 +10625,7 @@ pub struct LinuxVolumeNotClean {
 }
 impl ComplexType for LinuxVolumeNotClean {
     const TYPE_NAME: &'static str = "LinuxVolumeNotClean";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12451,11 +10649,7 @@ pub struct LocalDatastoreCreatedEvent {
 }
 impl ComplexType for LocalDatastoreCreatedEvent {
     const TYPE_NAME: &'static str = "LocalDatastoreCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"datastoreUrl" => d.opt(&mut self.datastore_url, s)?,
@@ -12466,9 +10660,7 @@ impl ComplexType for LocalDatastoreCreatedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("datastore", &self.datastore);
-        if e.knows(Version::V6_5) {
-            e.opt("datastoreUrl", &self.datastore_url);
-        }
+        if e.knows(Version::V6_5) { e.opt("datastoreUrl", &self.datastore_url); }
     }
 }
 crate::xml::complex_codec!(LocalDatastoreCreatedEvent);
@@ -12486,11 +10678,7 @@ pub struct LocalDatastoreInfo {
 }
 impl ComplexType for LocalDatastoreInfo {
     const TYPE_NAME: &'static str = "LocalDatastoreInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.opt(&mut self.path, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12517,11 +10705,7 @@ pub struct LocalLicenseSource {
 }
 impl ComplexType for LocalLicenseSource {
     const TYPE_NAME: &'static str = "LocalLicenseSource";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseKeys" => d.req(&mut self.license_keys, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12546,11 +10730,7 @@ pub struct LocalTSMEnabledEvent {
 }
 impl ComplexType for LocalTSMEnabledEvent {
     const TYPE_NAME: &'static str = "LocalTSMEnabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12572,11 +10752,7 @@ pub struct LocalizableMessage {
 }
 impl ComplexType for LocalizableMessage {
     const TYPE_NAME: &'static str = "LocalizableMessage";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"arg" => d.list(&mut self.arg, s)?,
@@ -12613,11 +10789,7 @@ pub struct LocalizationManagerMessageCatalog {
 }
 impl ComplexType for LocalizationManagerMessageCatalog {
     const TYPE_NAME: &'static str = "LocalizationManagerMessageCatalog";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"moduleName" => d.req(&mut self.module_name, s)?,
             b"catalogName" => d.req(&mut self.catalog_name, s)?,
@@ -12637,9 +10809,7 @@ impl ComplexType for LocalizationManagerMessageCatalog {
         e.req("catalogUri", &self.catalog_uri);
         e.opt("lastModified", &self.last_modified);
         e.opt("md5sum", &self.md5sum);
-        if e.knows(Version::V5_0) {
-            e.opt("version", &self.version);
-        }
+        if e.knows(Version::V5_0) { e.opt("version", &self.version); }
     }
 }
 crate::xml::complex_codec!(LocalizationManagerMessageCatalog);
@@ -12654,11 +10824,7 @@ pub struct LocalizedMethodFault {
 }
 impl ComplexType for LocalizedMethodFault {
     const TYPE_NAME: &'static str = "LocalizedMethodFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.req(&mut self.fault, s)?,
             b"localizedMessage" => d.opt(&mut self.localized_message, s)?,
@@ -12685,11 +10851,7 @@ pub struct LockerMisconfiguredEvent {
 }
 impl ComplexType for LockerMisconfiguredEvent {
     const TYPE_NAME: &'static str = "LockerMisconfiguredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12718,11 +10880,7 @@ pub struct LockerReconfiguredEvent {
 }
 impl ComplexType for LockerReconfiguredEvent {
     const TYPE_NAME: &'static str = "LockerReconfiguredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldDatastore" => d.opt(&mut self.old_datastore, s)?,
             b"newDatastore" => d.opt(&mut self.new_datastore, s)?,
@@ -12749,11 +10907,7 @@ pub struct LogBundlingFailed {
 }
 impl ComplexType for LogBundlingFailed {
     const TYPE_NAME: &'static str = "LogBundlingFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12779,11 +10933,7 @@ pub struct LongOption {
 }
 impl ComplexType for LongOption {
     const TYPE_NAME: &'static str = "LongOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"min" => d.req(&mut self.min, s)?,
             b"max" => d.req(&mut self.max, s)?,
@@ -12814,11 +10964,7 @@ pub struct LongPolicy {
 }
 impl ComplexType for LongPolicy {
     const TYPE_NAME: &'static str = "LongPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12845,11 +10991,7 @@ pub struct MacAddress {
 }
 impl ComplexType for MacAddress {
     const TYPE_NAME: &'static str = "MacAddress";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12873,11 +11015,7 @@ pub struct MacRange {
 }
 impl ComplexType for MacRange {
     const TYPE_NAME: &'static str = "MacRange";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
             b"mask" => d.req(&mut self.mask, s)?,
@@ -12904,11 +11042,7 @@ pub struct MaintenanceModeFileMove {
 }
 impl ComplexType for MaintenanceModeFileMove {
     const TYPE_NAME: &'static str = "MaintenanceModeFileMove";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12928,11 +11062,7 @@ pub struct ManagedByInfo {
 }
 impl ComplexType for ManagedByInfo {
     const TYPE_NAME: &'static str = "ManagedByInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extensionKey" => d.req(&mut self.extension_key, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -12959,11 +11089,7 @@ pub struct ManagedEntityEventArgument {
 }
 impl ComplexType for ManagedEntityEventArgument {
     const TYPE_NAME: &'static str = "ManagedEntityEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12990,11 +11116,7 @@ pub struct ManagedObjectNotFound {
 }
 impl ComplexType for ManagedObjectNotFound {
     const TYPE_NAME: &'static str = "ManagedObjectNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"obj" => d.req(&mut self.obj, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13023,11 +11145,7 @@ pub struct MemoryFileFormatNotSupportedByDatastore {
 }
 impl ComplexType for MemoryFileFormatNotSupportedByDatastore {
     const TYPE_NAME: &'static str = "MemoryFileFormatNotSupportedByDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastoreName" => d.req(&mut self.datastore_name, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -13042,10 +11160,7 @@ impl ComplexType for MemoryFileFormatNotSupportedByDatastore {
     }
 }
 crate::xml::complex_codec!(MemoryFileFormatNotSupportedByDatastore);
-crate::xml::inherits!(
-    MemoryFileFormatNotSupportedByDatastore,
-    UnsupportedDatastore
-);
+crate::xml::inherits!(MemoryFileFormatNotSupportedByDatastore, UnsupportedDatastore);
 
 /// Fault `MemoryHotPlugNotSupported` of the vSphere API (since 4.0).
 ///
@@ -13057,11 +11172,7 @@ pub struct MemoryHotPlugNotSupported {
 }
 impl ComplexType for MemoryHotPlugNotSupported {
     const TYPE_NAME: &'static str = "MemoryHotPlugNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13087,11 +11198,7 @@ pub struct MemorySizeNotRecommended {
 }
 impl ComplexType for MemorySizeNotRecommended {
     const TYPE_NAME: &'static str = "MemorySizeNotRecommended";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memorySizeMB" => d.req(&mut self.memory_size_mb, s)?,
             b"minMemorySizeMB" => d.req(&mut self.min_memory_size_mb, s)?,
@@ -13126,11 +11233,7 @@ pub struct MemorySizeNotSupported {
 }
 impl ComplexType for MemorySizeNotSupported {
     const TYPE_NAME: &'static str = "MemorySizeNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memorySizeMB" => d.req(&mut self.memory_size_mb, s)?,
             b"minMemorySizeMB" => d.req(&mut self.min_memory_size_mb, s)?,
@@ -13165,11 +11268,7 @@ pub struct MemorySizeNotSupportedByDatastore {
 }
 impl ComplexType for MemorySizeNotSupportedByDatastore {
     const TYPE_NAME: &'static str = "MemorySizeNotSupportedByDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"memorySizeMB" => d.req(&mut self.memory_size_mb, s)?,
@@ -13186,10 +11285,7 @@ impl ComplexType for MemorySizeNotSupportedByDatastore {
     }
 }
 crate::xml::complex_codec!(MemorySizeNotSupportedByDatastore);
-crate::xml::inherits!(
-    MemorySizeNotSupportedByDatastore,
-    VirtualHardwareCompatibilityIssue
-);
+crate::xml::inherits!(MemorySizeNotSupportedByDatastore, VirtualHardwareCompatibilityIssue);
 
 /// Fault `MemorySnapshotOnIndependentDisk` of the vSphere API (since 2.5).
 ///
@@ -13201,11 +11297,7 @@ pub struct MemorySnapshotOnIndependentDisk {
 }
 impl ComplexType for MemorySnapshotOnIndependentDisk {
     const TYPE_NAME: &'static str = "MemorySnapshotOnIndependentDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13229,11 +11321,7 @@ pub struct MethodAction {
 }
 impl ComplexType for MethodAction {
     const TYPE_NAME: &'static str = "MethodAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"argument" => d.list(&mut self.argument, s)?,
@@ -13258,11 +11346,7 @@ pub struct MethodActionArgument {
 }
 impl ComplexType for MethodActionArgument {
     const TYPE_NAME: &'static str = "MethodActionArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
             _ => return Ok(false),
@@ -13287,11 +11371,7 @@ pub struct MethodAlreadyDisabledFault {
 }
 impl ComplexType for MethodAlreadyDisabledFault {
     const TYPE_NAME: &'static str = "MethodAlreadyDisabledFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceId" => d.req(&mut self.source_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13318,11 +11398,7 @@ pub struct MethodDescription {
 }
 impl ComplexType for MethodDescription {
     const TYPE_NAME: &'static str = "MethodDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13349,11 +11425,7 @@ pub struct MethodDisabled {
 }
 impl ComplexType for MethodDisabled {
     const TYPE_NAME: &'static str = "MethodDisabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.opt(&mut self.source, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13362,9 +11434,7 @@ impl ComplexType for MethodDisabled {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V4_1) {
-            e.opt("source", &self.source);
-        }
+        if e.knows(Version::V4_1) { e.opt("source", &self.source); }
     }
 }
 crate::xml::complex_codec!(MethodDisabled);
@@ -13382,11 +11452,7 @@ pub struct MethodFault {
 }
 impl ComplexType for MethodFault {
     const TYPE_NAME: &'static str = "MethodFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultCause" => d.opt(&mut self.fault_cause, s)?,
             b"faultMessage" => d.list(&mut self.fault_message, s)?,
@@ -13415,11 +11481,7 @@ pub struct MethodNotFound {
 }
 impl ComplexType for MethodNotFound {
     const TYPE_NAME: &'static str = "MethodNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"receiver" => d.req(&mut self.receiver, s)?,
             b"method" => d.req(&mut self.method, s)?,
@@ -13460,11 +11522,7 @@ pub struct MetricAlarmExpression {
 }
 impl ComplexType for MetricAlarmExpression {
     const TYPE_NAME: &'static str = "MetricAlarmExpression";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operator" => d.req(&mut self.operator, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -13483,13 +11541,9 @@ impl ComplexType for MetricAlarmExpression {
         e.req("type", &self.type_);
         e.req("metric", &self.metric);
         e.opt("yellow", &self.yellow);
-        if e.knows(Version::V4_0) {
-            e.opt("yellowInterval", &self.yellow_interval);
-        }
+        if e.knows(Version::V4_0) { e.opt("yellowInterval", &self.yellow_interval); }
         e.opt("red", &self.red);
-        if e.knows(Version::V4_0) {
-            e.opt("redInterval", &self.red_interval);
-        }
+        if e.knows(Version::V4_0) { e.opt("redInterval", &self.red_interval); }
     }
 }
 crate::xml::complex_codec!(MetricAlarmExpression);
@@ -13505,11 +11559,7 @@ pub struct MigrationDisabled {
 }
 impl ComplexType for MigrationDisabled {
     const TYPE_NAME: &'static str = "MigrationDisabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13529,11 +11579,7 @@ pub struct MigrationErrorEvent {
 }
 impl ComplexType for MigrationErrorEvent {
     const TYPE_NAME: &'static str = "MigrationErrorEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13557,11 +11603,7 @@ pub struct MigrationEvent {
 }
 impl ComplexType for MigrationEvent {
     const TYPE_NAME: &'static str = "MigrationEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.req(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13588,11 +11630,7 @@ pub struct MigrationFault {
 }
 impl ComplexType for MigrationFault {
     const TYPE_NAME: &'static str = "MigrationFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13620,11 +11658,7 @@ pub struct MigrationFeatureNotSupported {
 }
 impl ComplexType for MigrationFeatureNotSupported {
     const TYPE_NAME: &'static str = "MigrationFeatureNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"atSourceHost" => d.req(&mut self.at_source_host, s)?,
             b"failedHostName" => d.req(&mut self.failed_host_name, s)?,
@@ -13655,11 +11689,7 @@ pub struct MigrationHostErrorEvent {
 }
 impl ComplexType for MigrationHostErrorEvent {
     const TYPE_NAME: &'static str = "MigrationHostErrorEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dstHost" => d.req(&mut self.dst_host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13686,11 +11716,7 @@ pub struct MigrationHostWarningEvent {
 }
 impl ComplexType for MigrationHostWarningEvent {
     const TYPE_NAME: &'static str = "MigrationHostWarningEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dstHost" => d.req(&mut self.dst_host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13717,11 +11743,7 @@ pub struct MigrationNotReady {
 }
 impl ComplexType for MigrationNotReady {
     const TYPE_NAME: &'static str = "MigrationNotReady";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13735,3 +11757,4 @@ impl ComplexType for MigrationNotReady {
 }
 crate::xml::complex_codec!(MigrationNotReady);
 crate::xml::inherits!(MigrationNotReady, MigrationFault);
+

@@ -20,11 +20,7 @@ pub struct MigrationResourceErrorEvent {
 }
 impl ComplexType for MigrationResourceErrorEvent {
     const TYPE_NAME: &'static str = "MigrationResourceErrorEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dstPool" => d.req(&mut self.dst_pool, s)?,
             b"dstHost" => d.req(&mut self.dst_host, s)?,
@@ -55,11 +51,7 @@ pub struct MigrationResourceWarningEvent {
 }
 impl ComplexType for MigrationResourceWarningEvent {
     const TYPE_NAME: &'static str = "MigrationResourceWarningEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dstPool" => d.req(&mut self.dst_pool, s)?,
             b"dstHost" => d.req(&mut self.dst_host, s)?,
@@ -86,11 +78,7 @@ pub struct MigrationWarningEvent {
 }
 impl ComplexType for MigrationWarningEvent {
     const TYPE_NAME: &'static str = "MigrationWarningEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -118,11 +106,7 @@ pub struct MismatchedBundle {
 }
 impl ComplexType for MismatchedBundle {
     const TYPE_NAME: &'static str = "MismatchedBundle";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bundleUuid" => d.req(&mut self.bundle_uuid, s)?,
             b"hostUuid" => d.req(&mut self.host_uuid, s)?,
@@ -159,11 +143,7 @@ pub struct MismatchedNetworkPolicies {
 }
 impl ComplexType for MismatchedNetworkPolicies {
     const TYPE_NAME: &'static str = "MismatchedNetworkPolicies";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             b"backing" => d.req(&mut self.backing, s)?,
@@ -196,11 +176,7 @@ pub struct MismatchedVMotionNetworkNames {
 }
 impl ComplexType for MismatchedVMotionNetworkNames {
     const TYPE_NAME: &'static str = "MismatchedVMotionNetworkNames";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceNetwork" => d.req(&mut self.source_network, s)?,
             b"destNetwork" => d.req(&mut self.dest_network, s)?,
@@ -227,11 +203,7 @@ pub struct MissingBmcSupport {
 }
 impl ComplexType for MissingBmcSupport {
     const TYPE_NAME: &'static str = "MissingBmcSupport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -251,11 +223,7 @@ pub struct MissingController {
 }
 impl ComplexType for MissingController {
     const TYPE_NAME: &'static str = "MissingController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -275,11 +243,7 @@ pub struct MissingIpPool {
 }
 impl ComplexType for MissingIpPool {
     const TYPE_NAME: &'static str = "MissingIpPool";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -299,11 +263,7 @@ pub struct MissingLinuxCustResources {
 }
 impl ComplexType for MissingLinuxCustResources {
     const TYPE_NAME: &'static str = "MissingLinuxCustResources";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -323,11 +283,7 @@ pub struct MissingNetworkIpConfig {
 }
 impl ComplexType for MissingNetworkIpConfig {
     const TYPE_NAME: &'static str = "MissingNetworkIpConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -347,11 +303,7 @@ pub struct MissingObject {
 }
 impl ComplexType for MissingObject {
     const TYPE_NAME: &'static str = "MissingObject";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"obj" => d.req(&mut self.obj, s)?,
             b"fault" => d.req(&mut self.fault, s)?,
@@ -376,11 +328,7 @@ pub struct MissingPowerOffConfiguration {
 }
 impl ComplexType for MissingPowerOffConfiguration {
     const TYPE_NAME: &'static str = "MissingPowerOffConfiguration";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -400,11 +348,7 @@ pub struct MissingPowerOnConfiguration {
 }
 impl ComplexType for MissingPowerOnConfiguration {
     const TYPE_NAME: &'static str = "MissingPowerOnConfiguration";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -424,11 +368,7 @@ pub struct MissingProperty {
 }
 impl ComplexType for MissingProperty {
     const TYPE_NAME: &'static str = "MissingProperty";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.req(&mut self.path, s)?,
             b"fault" => d.req(&mut self.fault, s)?,
@@ -453,11 +393,7 @@ pub struct MissingWindowsCustResources {
 }
 impl ComplexType for MissingWindowsCustResources {
     const TYPE_NAME: &'static str = "MissingWindowsCustResources";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -479,11 +415,7 @@ pub struct MksConnectionLimitReached {
 }
 impl ComplexType for MksConnectionLimitReached {
     const TYPE_NAME: &'static str = "MksConnectionLimitReached";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"connectionLimit" => d.req(&mut self.connection_limit, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -516,11 +448,7 @@ pub struct ModeInfo {
 }
 impl ComplexType for ModeInfo {
     const TYPE_NAME: &'static str = "ModeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"browse" => d.opt(&mut self.browse, s)?,
             b"read" => d.req(&mut self.read, s)?,
@@ -555,11 +483,7 @@ pub struct MonthlyByDayTaskScheduler {
 }
 impl ComplexType for MonthlyByDayTaskScheduler {
     const TYPE_NAME: &'static str = "MonthlyByDayTaskScheduler";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"day" => d.req(&mut self.day, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -588,11 +512,7 @@ pub struct MonthlyByWeekdayTaskScheduler {
 }
 impl ComplexType for MonthlyByWeekdayTaskScheduler {
     const TYPE_NAME: &'static str = "MonthlyByWeekdayTaskScheduler";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"offset" => d.req(&mut self.offset, s)?,
             b"weekday" => d.req(&mut self.weekday, s)?,
@@ -621,11 +541,7 @@ pub struct MonthlyTaskScheduler {
 }
 impl ComplexType for MonthlyTaskScheduler {
     const TYPE_NAME: &'static str = "MonthlyTaskScheduler";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -649,11 +565,7 @@ pub struct MountError {
 }
 impl ComplexType for MountError {
     const TYPE_NAME: &'static str = "MountError";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"diskIndex" => d.req(&mut self.disk_index, s)?,
@@ -680,11 +592,7 @@ pub struct MtuMatchEvent {
 }
 impl ComplexType for MtuMatchEvent {
     const TYPE_NAME: &'static str = "MtuMatchEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -704,11 +612,7 @@ pub struct MtuMismatchEvent {
 }
 impl ComplexType for MtuMismatchEvent {
     const TYPE_NAME: &'static str = "MtuMismatchEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -728,11 +632,7 @@ pub struct MultiWriterNotSupported {
 }
 impl ComplexType for MultiWriterNotSupported {
     const TYPE_NAME: &'static str = "MultiWriterNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -754,11 +654,7 @@ pub struct MultipleCertificatesVerifyFault {
 }
 impl ComplexType for MultipleCertificatesVerifyFault {
     const TYPE_NAME: &'static str = "MultipleCertificatesVerifyFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"thumbprintData" => d.list(&mut self.thumbprint_data, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -783,11 +679,7 @@ pub struct MultipleCertificatesVerifyFaultThumbprintData {
 }
 impl ComplexType for MultipleCertificatesVerifyFaultThumbprintData {
     const TYPE_NAME: &'static str = "MultipleCertificatesVerifyFaultThumbprintData";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"port" => d.req(&mut self.port, s)?,
             b"thumbprint" => d.req(&mut self.thumbprint, s)?,
@@ -812,11 +704,7 @@ pub struct MultipleSnapshotsNotSupported {
 }
 impl ComplexType for MultipleSnapshotsNotSupported {
     const TYPE_NAME: &'static str = "MultipleSnapshotsNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -840,11 +728,7 @@ pub struct NASDatastoreCreatedEvent {
 }
 impl ComplexType for NASDatastoreCreatedEvent {
     const TYPE_NAME: &'static str = "NASDatastoreCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"datastoreUrl" => d.opt(&mut self.datastore_url, s)?,
@@ -855,9 +739,7 @@ impl ComplexType for NASDatastoreCreatedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("datastore", &self.datastore);
-        if e.knows(Version::V6_5) {
-            e.opt("datastoreUrl", &self.datastore_url);
-        }
+        if e.knows(Version::V6_5) { e.opt("datastoreUrl", &self.datastore_url); }
     }
 }
 crate::xml::complex_codec!(NASDatastoreCreatedEvent);
@@ -886,11 +768,7 @@ impl std::fmt::Debug for NamePasswordAuthentication {
 }
 impl ComplexType for NamePasswordAuthentication {
     const TYPE_NAME: &'static str = "NamePasswordAuthentication";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"username" => d.req(&mut self.username, s)?,
             b"password" => d.req(&mut self.password, s)?,
@@ -923,11 +801,7 @@ pub struct NamespaceFull {
 }
 impl ComplexType for NamespaceFull {
     const TYPE_NAME: &'static str = "NamespaceFull";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"currentMaxSize" => d.req(&mut self.current_max_size, s)?,
@@ -958,11 +832,7 @@ pub struct NamespaceLimitReached {
 }
 impl ComplexType for NamespaceLimitReached {
     const TYPE_NAME: &'static str = "NamespaceLimitReached";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.opt(&mut self.limit, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -989,11 +859,7 @@ pub struct NamespaceWriteProtected {
 }
 impl ComplexType for NamespaceWriteProtected {
     const TYPE_NAME: &'static str = "NamespaceWriteProtected";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1022,11 +888,7 @@ pub struct NasConfigFault {
 }
 impl ComplexType for NasConfigFault {
     const TYPE_NAME: &'static str = "NasConfigFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1055,11 +917,7 @@ pub struct NasConnectionLimitReached {
 }
 impl ComplexType for NasConnectionLimitReached {
     const TYPE_NAME: &'static str = "NasConnectionLimitReached";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remoteHost" => d.req(&mut self.remote_host, s)?,
             b"remotePath" => d.req(&mut self.remote_path, s)?,
@@ -1088,11 +946,7 @@ pub struct NasDatastoreInfo {
 }
 impl ComplexType for NasDatastoreInfo {
     const TYPE_NAME: &'static str = "NasDatastoreInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nas" => d.opt(&mut self.nas, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1123,11 +977,7 @@ pub struct NasSessionCredentialConflict {
 }
 impl ComplexType for NasSessionCredentialConflict {
     const TYPE_NAME: &'static str = "NasSessionCredentialConflict";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remoteHost" => d.req(&mut self.remote_host, s)?,
             b"remotePath" => d.req(&mut self.remote_path, s)?,
@@ -1158,11 +1008,7 @@ pub struct NasStorageProfile {
 }
 impl ComplexType for NasStorageProfile {
     const TYPE_NAME: &'static str = "NasStorageProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1191,11 +1037,7 @@ pub struct NasVolumeNotMounted {
 }
 impl ComplexType for NasVolumeNotMounted {
     const TYPE_NAME: &'static str = "NasVolumeNotMounted";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remoteHost" => d.req(&mut self.remote_host, s)?,
             b"remotePath" => d.req(&mut self.remote_path, s)?,
@@ -1222,11 +1064,7 @@ pub struct NegatableExpression {
 }
 impl ComplexType for NegatableExpression {
     const TYPE_NAME: &'static str = "NegatableExpression";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"negate" => d.opt(&mut self.negate, s)?,
             _ => return Ok(false),
@@ -1249,11 +1087,7 @@ pub struct NetBIOSConfigInfo {
 }
 impl ComplexType for NetBIOSConfigInfo {
     const TYPE_NAME: &'static str = "NetBIOSConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mode" => d.req(&mut self.mode, s)?,
             _ => return Ok(false),
@@ -1276,11 +1110,7 @@ pub struct NetDhcpConfigInfo {
 }
 impl ComplexType for NetDhcpConfigInfo {
     const TYPE_NAME: &'static str = "NetDhcpConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipv6" => d.opt(&mut self.ipv6, s)?,
             b"ipv4" => d.opt(&mut self.ipv4, s)?,
@@ -1305,11 +1135,7 @@ pub struct NetDhcpConfigInfoDhcpOptions {
 }
 impl ComplexType for NetDhcpConfigInfoDhcpOptions {
     const TYPE_NAME: &'static str = "NetDhcpConfigInfoDhcpOptions";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enable" => d.req(&mut self.enable, s)?,
             b"config" => d.list(&mut self.config, s)?,
@@ -1334,11 +1160,7 @@ pub struct NetDhcpConfigSpec {
 }
 impl ComplexType for NetDhcpConfigSpec {
     const TYPE_NAME: &'static str = "NetDhcpConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipv6" => d.opt(&mut self.ipv6, s)?,
             b"ipv4" => d.opt(&mut self.ipv4, s)?,
@@ -1365,11 +1187,7 @@ pub struct NetDhcpConfigSpecDhcpOptionsSpec {
 }
 impl ComplexType for NetDhcpConfigSpecDhcpOptionsSpec {
     const TYPE_NAME: &'static str = "NetDhcpConfigSpecDhcpOptionsSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enable" => d.opt(&mut self.enable, s)?,
             b"config" => d.list(&mut self.config, s)?,
@@ -1402,11 +1220,7 @@ pub struct NetDnsConfigInfo {
 }
 impl ComplexType for NetDnsConfigInfo {
     const TYPE_NAME: &'static str = "NetDnsConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dhcp" => d.req(&mut self.dhcp, s)?,
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -1443,11 +1257,7 @@ pub struct NetDnsConfigSpec {
 }
 impl ComplexType for NetDnsConfigSpec {
     const TYPE_NAME: &'static str = "NetDnsConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dhcp" => d.opt(&mut self.dhcp, s)?,
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -1480,11 +1290,7 @@ pub struct NetIpConfigInfo {
 }
 impl ComplexType for NetIpConfigInfo {
     const TYPE_NAME: &'static str = "NetIpConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.list(&mut self.ip_address, s)?,
             b"dhcp" => d.opt(&mut self.dhcp, s)?,
@@ -1517,11 +1323,7 @@ pub struct NetIpConfigInfoIpAddress {
 }
 impl ComplexType for NetIpConfigInfoIpAddress {
     const TYPE_NAME: &'static str = "NetIpConfigInfoIpAddress";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             b"prefixLength" => d.req(&mut self.prefix_length, s)?,
@@ -1554,11 +1356,7 @@ pub struct NetIpConfigSpec {
 }
 impl ComplexType for NetIpConfigSpec {
     const TYPE_NAME: &'static str = "NetIpConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.list(&mut self.ip_address, s)?,
             b"dhcp" => d.opt(&mut self.dhcp, s)?,
@@ -1587,11 +1385,7 @@ pub struct NetIpConfigSpecIpAddressSpec {
 }
 impl ComplexType for NetIpConfigSpecIpAddressSpec {
     const TYPE_NAME: &'static str = "NetIpConfigSpecIpAddressSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             b"prefixLength" => d.req(&mut self.prefix_length, s)?,
@@ -1616,11 +1410,7 @@ pub struct NetIpRouteConfigInfo {
 }
 impl ComplexType for NetIpRouteConfigInfo {
     const TYPE_NAME: &'static str = "NetIpRouteConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipRoute" => d.list(&mut self.ip_route, s)?,
             _ => return Ok(false),
@@ -1643,11 +1433,7 @@ pub struct NetIpRouteConfigInfoGateway {
 }
 impl ComplexType for NetIpRouteConfigInfoGateway {
     const TYPE_NAME: &'static str = "NetIpRouteConfigInfoGateway";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.opt(&mut self.ip_address, s)?,
             b"device" => d.opt(&mut self.device, s)?,
@@ -1674,11 +1460,7 @@ pub struct NetIpRouteConfigInfoIpRoute {
 }
 impl ComplexType for NetIpRouteConfigInfoIpRoute {
     const TYPE_NAME: &'static str = "NetIpRouteConfigInfoIpRoute";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             b"prefixLength" => d.req(&mut self.prefix_length, s)?,
@@ -1703,11 +1485,7 @@ pub struct NetIpRouteConfigSpec {
 }
 impl ComplexType for NetIpRouteConfigSpec {
     const TYPE_NAME: &'static str = "NetIpRouteConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipRoute" => d.list(&mut self.ip_route, s)?,
             _ => return Ok(false),
@@ -1730,11 +1508,7 @@ pub struct NetIpRouteConfigSpecGatewaySpec {
 }
 impl ComplexType for NetIpRouteConfigSpecGatewaySpec {
     const TYPE_NAME: &'static str = "NetIpRouteConfigSpecGatewaySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.opt(&mut self.ip_address, s)?,
             b"device" => d.opt(&mut self.device, s)?,
@@ -1763,11 +1537,7 @@ pub struct NetIpRouteConfigSpecIpRouteSpec {
 }
 impl ComplexType for NetIpRouteConfigSpecIpRouteSpec {
     const TYPE_NAME: &'static str = "NetIpRouteConfigSpecIpRouteSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             b"prefixLength" => d.req(&mut self.prefix_length, s)?,
@@ -1796,11 +1566,7 @@ pub struct NetIpStackInfo {
 }
 impl ComplexType for NetIpStackInfo {
     const TYPE_NAME: &'static str = "NetIpStackInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"neighbor" => d.list(&mut self.neighbor, s)?,
             b"defaultRouter" => d.list(&mut self.default_router, s)?,
@@ -1829,11 +1595,7 @@ pub struct NetIpStackInfoDefaultRouter {
 }
 impl ComplexType for NetIpStackInfoDefaultRouter {
     const TYPE_NAME: &'static str = "NetIpStackInfoDefaultRouter";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             b"device" => d.req(&mut self.device, s)?,
@@ -1866,11 +1628,7 @@ pub struct NetIpStackInfoNetToMedia {
 }
 impl ComplexType for NetIpStackInfoNetToMedia {
     const TYPE_NAME: &'static str = "NetIpStackInfoNetToMedia";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             b"physicalAddress" => d.req(&mut self.physical_address, s)?,
@@ -1905,11 +1663,7 @@ pub struct NetStackInstanceProfile {
 }
 impl ComplexType for NetStackInstanceProfile {
     const TYPE_NAME: &'static str = "NetStackInstanceProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"dnsConfig" => d.req(&mut self.dns_config, s)?,
@@ -1938,11 +1692,7 @@ pub struct NetworkCopyFault {
 }
 impl ComplexType for NetworkCopyFault {
     const TYPE_NAME: &'static str = "NetworkCopyFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1964,11 +1714,7 @@ pub struct NetworkDisruptedAndConfigRolledBack {
 }
 impl ComplexType for NetworkDisruptedAndConfigRolledBack {
     const TYPE_NAME: &'static str = "NetworkDisruptedAndConfigRolledBack";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1995,11 +1741,7 @@ pub struct NetworkEventArgument {
 }
 impl ComplexType for NetworkEventArgument {
     const TYPE_NAME: &'static str = "NetworkEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2024,11 +1766,7 @@ pub struct NetworkInaccessible {
 }
 impl ComplexType for NetworkInaccessible {
     const TYPE_NAME: &'static str = "NetworkInaccessible";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2048,11 +1786,7 @@ pub struct NetworkPolicyProfile {
 }
 impl ComplexType for NetworkPolicyProfile {
     const TYPE_NAME: &'static str = "NetworkPolicyProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2100,11 +1834,7 @@ pub struct NetworkProfile {
 }
 impl ComplexType for NetworkProfile {
     const TYPE_NAME: &'static str = "NetworkProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vswitch" => d.list(&mut self.vswitch, s)?,
             b"vmPortGroup" => d.list(&mut self.vm_port_group, s)?,
@@ -2137,15 +1867,9 @@ impl ComplexType for NetworkProfile {
         e.list("dvswitch", &self.dvswitch);
         e.list("dvsServiceConsoleNic", &self.dvs_service_console_nic);
         e.list("dvsHostNic", &self.dvs_host_nic);
-        if e.knows(Version::V6_7) {
-            e.list("nsxHostNic", &self.nsx_host_nic);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("netStackInstance", &self.net_stack_instance);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("opaqueSwitch", &self.opaque_switch);
-        }
+        if e.knows(Version::V6_7) { e.list("nsxHostNic", &self.nsx_host_nic); }
+        if e.knows(Version::V5_5) { e.list("netStackInstance", &self.net_stack_instance); }
+        if e.knows(Version::V7_0_0_0) { e.opt("opaqueSwitch", &self.opaque_switch); }
     }
 }
 crate::xml::complex_codec!(NetworkProfile);
@@ -2161,11 +1885,7 @@ pub struct NetworkProfileDnsConfigProfile {
 }
 impl ComplexType for NetworkProfileDnsConfigProfile {
     const TYPE_NAME: &'static str = "NetworkProfileDnsConfigProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2189,11 +1909,7 @@ pub struct NetworkRollbackEvent {
 }
 impl ComplexType for NetworkRollbackEvent {
     const TYPE_NAME: &'static str = "NetworkRollbackEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"methodName" => d.req(&mut self.method_name, s)?,
             b"transactionId" => d.req(&mut self.transaction_id, s)?,
@@ -2228,11 +1944,7 @@ pub struct NetworkSummary {
 }
 impl ComplexType for NetworkSummary {
     const TYPE_NAME: &'static str = "NetworkSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.opt(&mut self.network, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -2247,12 +1959,8 @@ impl ComplexType for NetworkSummary {
         e.opt("network", &self.network);
         e.req("name", &self.name);
         e.req("accessible", &self.accessible);
-        if e.knows(Version::V4_0) {
-            e.opt("ipPoolName", &self.ip_pool_name);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("ipPoolId", &self.ip_pool_id);
-        }
+        if e.knows(Version::V4_0) { e.opt("ipPoolName", &self.ip_pool_name); }
+        if e.knows(Version::V5_1) { e.opt("ipPoolId", &self.ip_pool_id); }
     }
 }
 crate::xml::complex_codec!(NetworkSummary);
@@ -2269,11 +1977,7 @@ pub struct NetworksMayNotBeTheSame {
 }
 impl ComplexType for NetworksMayNotBeTheSame {
     const TYPE_NAME: &'static str = "NetworksMayNotBeTheSame";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2302,11 +2006,7 @@ pub struct NicSettingMismatch {
 }
 impl ComplexType for NicSettingMismatch {
     const TYPE_NAME: &'static str = "NicSettingMismatch";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numberOfNicsInSpec" => d.req(&mut self.number_of_nics_in_spec, s)?,
             b"numberOfNicsInVM" => d.req(&mut self.number_of_nics_in_vm, s)?,
@@ -2335,11 +2035,7 @@ pub struct NoAccessUserEvent {
 }
 impl ComplexType for NoAccessUserEvent {
     const TYPE_NAME: &'static str = "NoAccessUserEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2366,11 +2062,7 @@ pub struct NoActiveHostInCluster {
 }
 impl ComplexType for NoActiveHostInCluster {
     const TYPE_NAME: &'static str = "NoActiveHostInCluster";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"computeResource" => d.req(&mut self.compute_resource, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2397,11 +2089,7 @@ pub struct NoAvailableIp {
 }
 impl ComplexType for NoAvailableIp {
     const TYPE_NAME: &'static str = "NoAvailableIp";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2426,11 +2114,7 @@ pub struct NoClientCertificate {
 }
 impl ComplexType for NoClientCertificate {
     const TYPE_NAME: &'static str = "NoClientCertificate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2450,11 +2134,7 @@ pub struct NoCompatibleDatastore {
 }
 impl ComplexType for NoCompatibleDatastore {
     const TYPE_NAME: &'static str = "NoCompatibleDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2476,11 +2156,7 @@ pub struct NoCompatibleHardAffinityHost {
 }
 impl ComplexType for NoCompatibleHardAffinityHost {
     const TYPE_NAME: &'static str = "NoCompatibleHardAffinityHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2511,11 +2187,7 @@ pub struct NoCompatibleHost {
 }
 impl ComplexType for NoCompatibleHost {
     const TYPE_NAME: &'static str = "NoCompatibleHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.list(&mut self.host, s)?,
             b"error" => d.list(&mut self.error, s)?,
@@ -2542,11 +2214,7 @@ pub struct NoCompatibleHostWithAccessToDevice {
 }
 impl ComplexType for NoCompatibleHostWithAccessToDevice {
     const TYPE_NAME: &'static str = "NoCompatibleHostWithAccessToDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2568,11 +2236,7 @@ pub struct NoCompatibleSoftAffinityHost {
 }
 impl ComplexType for NoCompatibleSoftAffinityHost {
     const TYPE_NAME: &'static str = "NoCompatibleSoftAffinityHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2597,11 +2261,7 @@ pub struct NoConnectedDatastore {
 }
 impl ComplexType for NoConnectedDatastore {
     const TYPE_NAME: &'static str = "NoConnectedDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2621,11 +2281,7 @@ pub struct NoDatastoresConfiguredEvent {
 }
 impl ComplexType for NoDatastoresConfiguredEvent {
     const TYPE_NAME: &'static str = "NoDatastoresConfiguredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2645,11 +2301,7 @@ pub struct NoDiskFound {
 }
 impl ComplexType for NoDiskFound {
     const TYPE_NAME: &'static str = "NoDiskFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2671,11 +2323,7 @@ pub struct NoDiskSpace {
 }
 impl ComplexType for NoDiskSpace {
     const TYPE_NAME: &'static str = "NoDiskSpace";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2700,11 +2348,7 @@ pub struct NoDisksToCustomize {
 }
 impl ComplexType for NoDisksToCustomize {
     const TYPE_NAME: &'static str = "NoDisksToCustomize";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2724,11 +2368,7 @@ pub struct NoGateway {
 }
 impl ComplexType for NoGateway {
     const TYPE_NAME: &'static str = "NoGateway";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2748,11 +2388,7 @@ pub struct NoGuestHeartbeat {
 }
 impl ComplexType for NoGuestHeartbeat {
     const TYPE_NAME: &'static str = "NoGuestHeartbeat";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2774,11 +2410,7 @@ pub struct NoHost {
 }
 impl ComplexType for NoHost {
     const TYPE_NAME: &'static str = "NoHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2807,11 +2439,7 @@ pub struct NoHostSuitableForFtSecondary {
 }
 impl ComplexType for NoHostSuitableForFtSecondary {
     const TYPE_NAME: &'static str = "NoHostSuitableForFtSecondary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -2840,11 +2468,7 @@ pub struct NoLicenseEvent {
 }
 impl ComplexType for NoLicenseEvent {
     const TYPE_NAME: &'static str = "NoLicenseEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"feature" => d.req(&mut self.feature, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2869,11 +2493,7 @@ pub struct NoLicenseServerConfigured {
 }
 impl ComplexType for NoLicenseServerConfigured {
     const TYPE_NAME: &'static str = "NoLicenseServerConfigured";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2893,11 +2513,7 @@ pub struct NoMaintenanceModeDrsRecommendationForVM {
 }
 impl ComplexType for NoMaintenanceModeDrsRecommendationForVM {
     const TYPE_NAME: &'static str = "NoMaintenanceModeDrsRecommendationForVM";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2917,11 +2533,7 @@ pub struct NoPeerHostFound {
 }
 impl ComplexType for NoPeerHostFound {
     const TYPE_NAME: &'static str = "NoPeerHostFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2949,11 +2561,7 @@ pub struct NoPermission {
 }
 impl ComplexType for NoPermission {
     const TYPE_NAME: &'static str = "NoPermission";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"object" => d.opt(&mut self.object, s)?,
             b"privilegeId" => d.opt(&mut self.privilege_id, s)?,
@@ -2966,9 +2574,7 @@ impl ComplexType for NoPermission {
         self.base_.encode_fields(e);
         e.opt("object", &self.object);
         e.opt("privilegeId", &self.privilege_id);
-        if e.knows(Version::V7_0_3_2) {
-            e.list("missingPrivileges", &self.missing_privileges);
-        }
+        if e.knows(Version::V7_0_3_2) { e.list("missingPrivileges", &self.missing_privileges); }
     }
 }
 crate::xml::complex_codec!(NoPermission);
@@ -2984,11 +2590,7 @@ pub struct NoPermissionEntityPrivileges {
 }
 impl ComplexType for NoPermissionEntityPrivileges {
     const TYPE_NAME: &'static str = "NoPermissionEntityPrivileges";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"privilegeIds" => d.list(&mut self.privilege_ids, s)?,
@@ -3013,11 +2615,7 @@ pub struct NoPermissionOnAD {
 }
 impl ComplexType for NoPermissionOnAD {
     const TYPE_NAME: &'static str = "NoPermissionOnAD";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3037,11 +2635,7 @@ pub struct NoPermissionOnHost {
 }
 impl ComplexType for NoPermissionOnHost {
     const TYPE_NAME: &'static str = "NoPermissionOnHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3063,11 +2657,7 @@ pub struct NoPermissionOnNasVolume {
 }
 impl ComplexType for NoPermissionOnNasVolume {
     const TYPE_NAME: &'static str = "NoPermissionOnNasVolume";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userName" => d.opt(&mut self.user_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3092,11 +2682,7 @@ pub struct NoSubjectName {
 }
 impl ComplexType for NoSubjectName {
     const TYPE_NAME: &'static str = "NoSubjectName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3116,11 +2702,7 @@ pub struct NoVcManagedIpConfigured {
 }
 impl ComplexType for NoVcManagedIpConfigured {
     const TYPE_NAME: &'static str = "NoVcManagedIpConfigured";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3140,11 +2722,7 @@ pub struct NoVirtualNic {
 }
 impl ComplexType for NoVirtualNic {
     const TYPE_NAME: &'static str = "NoVirtualNic";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3164,11 +2742,7 @@ pub struct NoVmInVApp {
 }
 impl ComplexType for NoVmInVApp {
     const TYPE_NAME: &'static str = "NoVmInVApp";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3204,11 +2778,7 @@ pub struct NodeDeploymentSpec {
 }
 impl ComplexType for NodeDeploymentSpec {
     const TYPE_NAME: &'static str = "NodeDeploymentSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"esxHost" => d.opt(&mut self.esx_host, s)?,
             b"datastore" => d.opt(&mut self.datastore, s)?,
@@ -3247,11 +2817,7 @@ pub struct NodeNetworkSpec {
 }
 impl ComplexType for NodeNetworkSpec {
     const TYPE_NAME: &'static str = "NodeNetworkSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipSettings" => d.req(&mut self.ip_settings, s)?,
             _ => return Ok(false),
@@ -3274,11 +2840,7 @@ pub struct NonADUserRequired {
 }
 impl ComplexType for NonADUserRequired {
     const TYPE_NAME: &'static str = "NonADUserRequired";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3300,11 +2862,7 @@ pub struct NonHomeRDMVMotionNotSupported {
 }
 impl ComplexType for NonHomeRDMVMotionNotSupported {
     const TYPE_NAME: &'static str = "NonHomeRDMVMotionNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3329,11 +2887,7 @@ pub struct NonPersistentDisksNotSupported {
 }
 impl ComplexType for NonPersistentDisksNotSupported {
     const TYPE_NAME: &'static str = "NonPersistentDisksNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3353,11 +2907,7 @@ pub struct NonVIWorkloadDetectedOnDatastoreEvent {
 }
 impl ComplexType for NonVIWorkloadDetectedOnDatastoreEvent {
     const TYPE_NAME: &'static str = "NonVIWorkloadDetectedOnDatastoreEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3379,11 +2929,7 @@ pub struct NonVmwareOuiMacNotSupportedHost {
 }
 impl ComplexType for NonVmwareOuiMacNotSupportedHost {
     const TYPE_NAME: &'static str = "NonVmwareOuiMacNotSupportedHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3408,11 +2954,7 @@ pub struct NotADirectory {
 }
 impl ComplexType for NotADirectory {
     const TYPE_NAME: &'static str = "NotADirectory";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3432,11 +2974,7 @@ pub struct NotAFile {
 }
 impl ComplexType for NotAFile {
     const TYPE_NAME: &'static str = "NotAFile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3456,11 +2994,7 @@ pub struct NotAuthenticated {
 }
 impl ComplexType for NotAuthenticated {
     const TYPE_NAME: &'static str = "NotAuthenticated";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3486,11 +3020,7 @@ pub struct NotEnoughCpus {
 }
 impl ComplexType for NotEnoughCpus {
     const TYPE_NAME: &'static str = "NotEnoughCpus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numCpuDest" => d.req(&mut self.num_cpu_dest, s)?,
             b"numCpuVm" => d.req(&mut self.num_cpu_vm, s)?,
@@ -3519,11 +3049,7 @@ pub struct NotEnoughLicenses {
 }
 impl ComplexType for NotEnoughLicenses {
     const TYPE_NAME: &'static str = "NotEnoughLicenses";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3545,11 +3071,7 @@ pub struct NotEnoughLogicalCpus {
 }
 impl ComplexType for NotEnoughLogicalCpus {
     const TYPE_NAME: &'static str = "NotEnoughLogicalCpus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3576,11 +3098,7 @@ pub struct NotEnoughResourcesToStartVmEvent {
 }
 impl ComplexType for NotEnoughResourcesToStartVmEvent {
     const TYPE_NAME: &'static str = "NotEnoughResourcesToStartVmEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3589,9 +3107,7 @@ impl ComplexType for NotEnoughResourcesToStartVmEvent {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V6_0) {
-            e.opt("reason", &self.reason);
-        }
+        if e.knows(Version::V6_0) { e.opt("reason", &self.reason); }
     }
 }
 crate::xml::complex_codec!(NotEnoughResourcesToStartVmEvent);
@@ -3607,11 +3123,7 @@ pub struct NotFound {
 }
 impl ComplexType for NotFound {
     const TYPE_NAME: &'static str = "NotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3631,11 +3143,7 @@ pub struct NotImplemented {
 }
 impl ComplexType for NotImplemented {
     const TYPE_NAME: &'static str = "NotImplemented";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3657,11 +3165,7 @@ pub struct NotSupported {
 }
 impl ComplexType for NotSupported {
     const TYPE_NAME: &'static str = "NotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3693,11 +3197,7 @@ pub struct NotSupportedDeviceForFT {
 }
 impl ComplexType for NotSupportedDeviceForFT {
     const TYPE_NAME: &'static str = "NotSupportedDeviceForFT";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -3738,11 +3238,7 @@ pub struct NotSupportedHost {
 }
 impl ComplexType for NotSupportedHost {
     const TYPE_NAME: &'static str = "NotSupportedHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"productName" => d.opt(&mut self.product_name, s)?,
             b"productVersion" => d.opt(&mut self.product_version, s)?,
@@ -3769,11 +3265,7 @@ pub struct NotSupportedHostForChecksum {
 }
 impl ComplexType for NotSupportedHostForChecksum {
     const TYPE_NAME: &'static str = "NotSupportedHostForChecksum";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3795,11 +3287,7 @@ pub struct NotSupportedHostForVFlash {
 }
 impl ComplexType for NotSupportedHostForVFlash {
     const TYPE_NAME: &'static str = "NotSupportedHostForVFlash";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3826,11 +3314,7 @@ pub struct NotSupportedHostForVmcp {
 }
 impl ComplexType for NotSupportedHostForVmcp {
     const TYPE_NAME: &'static str = "NotSupportedHostForVmcp";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3857,11 +3341,7 @@ pub struct NotSupportedHostForVmemFile {
 }
 impl ComplexType for NotSupportedHostForVmemFile {
     const TYPE_NAME: &'static str = "NotSupportedHostForVmemFile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3888,11 +3368,7 @@ pub struct NotSupportedHostForVsan {
 }
 impl ComplexType for NotSupportedHostForVsan {
     const TYPE_NAME: &'static str = "NotSupportedHostForVsan";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3919,11 +3395,7 @@ pub struct NotSupportedHostInCluster {
 }
 impl ComplexType for NotSupportedHostInCluster {
     const TYPE_NAME: &'static str = "NotSupportedHostInCluster";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3945,11 +3417,7 @@ pub struct NotSupportedHostInDvs {
 }
 impl ComplexType for NotSupportedHostInDvs {
     const TYPE_NAME: &'static str = "NotSupportedHostInDvs";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchProductSpec" => d.req(&mut self.switch_product_spec, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3978,11 +3446,7 @@ pub struct NotSupportedHostInHACluster {
 }
 impl ComplexType for NotSupportedHostInHACluster {
     const TYPE_NAME: &'static str = "NotSupportedHostInHACluster";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             b"build" => d.req(&mut self.build, s)?,
@@ -4009,11 +3473,7 @@ pub struct NotUserConfigurableProperty {
 }
 impl ComplexType for NotUserConfigurableProperty {
     const TYPE_NAME: &'static str = "NotUserConfigurableProperty";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4037,11 +3497,7 @@ pub struct NsxHostVNicProfile {
 }
 impl ComplexType for NsxHostVNicProfile {
     const TYPE_NAME: &'static str = "NsxHostVNicProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"ipConfig" => d.req(&mut self.ip_config, s)?,
@@ -4068,11 +3524,7 @@ pub struct NumPortsProfile {
 }
 impl ComplexType for NumPortsProfile {
     const TYPE_NAME: &'static str = "NumPortsProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4096,15 +3548,9 @@ pub struct NumVirtualCoresPerSocketNotSupported {
 }
 impl ComplexType for NumVirtualCoresPerSocketNotSupported {
     const TYPE_NAME: &'static str = "NumVirtualCoresPerSocketNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"maxSupportedCoresPerSocketDest" => {
-                d.req(&mut self.max_supported_cores_per_socket_dest, s)?
-            }
+            b"maxSupportedCoresPerSocketDest" => d.req(&mut self.max_supported_cores_per_socket_dest, s)?,
             b"numCoresPerSocketVm" => d.req(&mut self.num_cores_per_socket_vm, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -4112,18 +3558,12 @@ impl ComplexType for NumVirtualCoresPerSocketNotSupported {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        e.req(
-            "maxSupportedCoresPerSocketDest",
-            &self.max_supported_cores_per_socket_dest,
-        );
+        e.req("maxSupportedCoresPerSocketDest", &self.max_supported_cores_per_socket_dest);
         e.req("numCoresPerSocketVm", &self.num_cores_per_socket_vm);
     }
 }
 crate::xml::complex_codec!(NumVirtualCoresPerSocketNotSupported);
-crate::xml::inherits!(
-    NumVirtualCoresPerSocketNotSupported,
-    VirtualHardwareCompatibilityIssue
-);
+crate::xml::inherits!(NumVirtualCoresPerSocketNotSupported, VirtualHardwareCompatibilityIssue);
 
 /// Fault `NumVirtualCpusExceedsLimit` of the vSphere API (since 4.1).
 ///
@@ -4137,11 +3577,7 @@ pub struct NumVirtualCpusExceedsLimit {
 }
 impl ComplexType for NumVirtualCpusExceedsLimit {
     const TYPE_NAME: &'static str = "NumVirtualCpusExceedsLimit";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxSupportedVcpus" => d.req(&mut self.max_supported_vcpus, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4170,11 +3606,7 @@ pub struct NumVirtualCpusIncompatible {
 }
 impl ComplexType for NumVirtualCpusIncompatible {
     const TYPE_NAME: &'static str = "NumVirtualCpusIncompatible";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             b"numCpu" => d.req(&mut self.num_cpu, s)?,
@@ -4205,11 +3637,7 @@ pub struct NumVirtualCpusNotSupported {
 }
 impl ComplexType for NumVirtualCpusNotSupported {
     const TYPE_NAME: &'static str = "NumVirtualCpusNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxSupportedVcpusDest" => d.req(&mut self.max_supported_vcpus_dest, s)?,
             b"numCpuVm" => d.req(&mut self.num_cpu_vm, s)?,
@@ -4224,10 +3652,7 @@ impl ComplexType for NumVirtualCpusNotSupported {
     }
 }
 crate::xml::complex_codec!(NumVirtualCpusNotSupported);
-crate::xml::inherits!(
-    NumVirtualCpusNotSupported,
-    VirtualHardwareCompatibilityIssue
-);
+crate::xml::inherits!(NumVirtualCpusNotSupported, VirtualHardwareCompatibilityIssue);
 
 /// Data object `NumericRange` of the vSphere API (since 4.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -4239,11 +3664,7 @@ pub struct NumericRange {
 }
 impl ComplexType for NumericRange {
     const TYPE_NAME: &'static str = "NumericRange";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"start" => d.req(&mut self.start, s)?,
             b"end" => d.req(&mut self.end, s)?,
@@ -4284,11 +3705,7 @@ pub struct NvdimmDimmInfo {
 }
 impl ComplexType for NvdimmDimmInfo {
     const TYPE_NAME: &'static str = "NvdimmDimmInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dimmHandle" => d.req(&mut self.dimm_handle, s)?,
             b"healthInfo" => d.req(&mut self.health_info, s)?,
@@ -4309,15 +3726,9 @@ impl ComplexType for NvdimmDimmInfo {
         e.req("healthInfo", &self.health_info);
         e.req("totalCapacity", &self.total_capacity);
         e.req("persistentCapacity", &self.persistent_capacity);
-        e.req(
-            "availablePersistentCapacity",
-            &self.available_persistent_capacity,
-        );
+        e.req("availablePersistentCapacity", &self.available_persistent_capacity);
         e.req("volatileCapacity", &self.volatile_capacity);
-        e.req(
-            "availableVolatileCapacity",
-            &self.available_volatile_capacity,
-        );
+        e.req("availableVolatileCapacity", &self.available_volatile_capacity);
         e.req("blockCapacity", &self.block_capacity);
         e.list("regionInfo", &self.region_info);
         e.req("representationString", &self.representation_string);
@@ -4333,11 +3744,7 @@ pub struct NvdimmGuid {
 }
 impl ComplexType for NvdimmGuid {
     const TYPE_NAME: &'static str = "NvdimmGuid";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             _ => return Ok(false),
@@ -4378,11 +3785,7 @@ pub struct NvdimmHealthInfo {
 }
 impl ComplexType for NvdimmHealthInfo {
     const TYPE_NAME: &'static str = "NvdimmHealthInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"healthStatus" => d.req(&mut self.health_status, s)?,
             b"healthInformation" => d.req(&mut self.health_information, s)?,
@@ -4435,11 +3838,7 @@ pub struct NvdimmInterleaveSetInfo {
 }
 impl ComplexType for NvdimmInterleaveSetInfo {
     const TYPE_NAME: &'static str = "NvdimmInterleaveSetInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"setId" => d.req(&mut self.set_id, s)?,
             b"rangeType" => d.req(&mut self.range_type, s)?,
@@ -4480,11 +3879,7 @@ pub struct NvdimmNamespaceCreateSpec {
 }
 impl ComplexType for NvdimmNamespaceCreateSpec {
     const TYPE_NAME: &'static str = "NvdimmNamespaceCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"friendlyName" => d.opt(&mut self.friendly_name, s)?,
             b"blockSize" => d.req(&mut self.block_size, s)?,
@@ -4513,11 +3908,7 @@ pub struct NvdimmNamespaceDeleteSpec {
 }
 impl ComplexType for NvdimmNamespaceDeleteSpec {
     const TYPE_NAME: &'static str = "NvdimmNamespaceDeleteSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             _ => return Ok(false),
@@ -4550,11 +3941,7 @@ pub struct NvdimmNamespaceDetails {
 }
 impl ComplexType for NvdimmNamespaceDetails {
     const TYPE_NAME: &'static str = "NvdimmNamespaceDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"friendlyName" => d.req(&mut self.friendly_name, s)?,
@@ -4601,11 +3988,7 @@ pub struct NvdimmNamespaceInfo {
 }
 impl ComplexType for NvdimmNamespaceInfo {
     const TYPE_NAME: &'static str = "NvdimmNamespaceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"friendlyName" => d.req(&mut self.friendly_name, s)?,
@@ -4644,11 +4027,7 @@ pub struct NvdimmPMemNamespaceCreateSpec {
 }
 impl ComplexType for NvdimmPMemNamespaceCreateSpec {
     const TYPE_NAME: &'static str = "NvdimmPMemNamespaceCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"friendlyName" => d.opt(&mut self.friendly_name, s)?,
             b"size" => d.req(&mut self.size, s)?,
@@ -4683,11 +4062,7 @@ pub struct NvdimmRegionInfo {
 }
 impl ComplexType for NvdimmRegionInfo {
     const TYPE_NAME: &'static str = "NvdimmRegionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"regionId" => d.req(&mut self.region_id, s)?,
             b"setId" => d.req(&mut self.set_id, s)?,
@@ -4732,11 +4107,7 @@ pub struct NvdimmSummary {
 }
 impl ComplexType for NvdimmSummary {
     const TYPE_NAME: &'static str = "NvdimmSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numDimms" => d.req(&mut self.num_dimms, s)?,
             b"healthStatus" => d.req(&mut self.health_status, s)?,
@@ -4785,11 +4156,7 @@ pub struct NvdimmSystemInfo {
 }
 impl ComplexType for NvdimmSystemInfo {
     const TYPE_NAME: &'static str = "NvdimmSystemInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"summary" => d.opt(&mut self.summary, s)?,
             b"dimms" => d.list(&mut self.dimms, s)?,
@@ -4811,9 +4178,7 @@ impl ComplexType for NvdimmSystemInfo {
         e.list("iSetInfo", &self.i_set_info);
         e.list("namespace", &self.namespace);
         e.list("nsInfo", &self.ns_info);
-        if e.knows(Version::V6_7_1) {
-            e.list("nsDetails", &self.ns_details);
-        }
+        if e.knows(Version::V6_7_1) { e.list("nsDetails", &self.ns_details); }
     }
 }
 crate::xml::complex_codec!(NvdimmSystemInfo);
@@ -4830,11 +4195,7 @@ pub struct ObjectContent {
 }
 impl ComplexType for ObjectContent {
     const TYPE_NAME: &'static str = "ObjectContent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"obj" => d.req(&mut self.obj, s)?,
             b"propSet" => d.list(&mut self.prop_set, s)?,
@@ -4863,11 +4224,7 @@ pub struct ObjectSpec {
 }
 impl ComplexType for ObjectSpec {
     const TYPE_NAME: &'static str = "ObjectSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"obj" => d.req(&mut self.obj, s)?,
             b"skip" => d.opt(&mut self.skip, s)?,
@@ -4898,11 +4255,7 @@ pub struct ObjectUpdate {
 }
 impl ComplexType for ObjectUpdate {
     const TYPE_NAME: &'static str = "ObjectUpdate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"kind" => d.req(&mut self.kind, s)?,
             b"obj" => d.req(&mut self.obj, s)?,
@@ -4933,11 +4286,7 @@ pub struct OnceTaskScheduler {
 }
 impl ComplexType for OnceTaskScheduler {
     const TYPE_NAME: &'static str = "OnceTaskScheduler";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runAt" => d.opt(&mut self.run_at, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4960,11 +4309,7 @@ pub struct OpaqueNetworkCapability {
 }
 impl ComplexType for OpaqueNetworkCapability {
     const TYPE_NAME: &'static str = "OpaqueNetworkCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networkReservationSupported" => d.req(&mut self.network_reservation_supported, s)?,
             _ => return Ok(false),
@@ -4972,10 +4317,7 @@ impl ComplexType for OpaqueNetworkCapability {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.req(
-            "networkReservationSupported",
-            &self.network_reservation_supported,
-        );
+        e.req("networkReservationSupported", &self.network_reservation_supported);
     }
 }
 crate::xml::complex_codec!(OpaqueNetworkCapability);
@@ -4994,11 +4336,7 @@ pub struct OpaqueNetworkSummary {
 }
 impl ComplexType for OpaqueNetworkSummary {
     const TYPE_NAME: &'static str = "OpaqueNetworkSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opaqueNetworkId" => d.req(&mut self.opaque_network_id, s)?,
             b"opaqueNetworkType" => d.req(&mut self.opaque_network_type, s)?,
@@ -5029,11 +4367,7 @@ pub struct OpaqueNetworkTargetInfo {
 }
 impl ComplexType for OpaqueNetworkTargetInfo {
     const TYPE_NAME: &'static str = "OpaqueNetworkTargetInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             b"networkReservationSupported" => d.opt(&mut self.network_reservation_supported, s)?,
@@ -5044,12 +4378,7 @@ impl ComplexType for OpaqueNetworkTargetInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("network", &self.network);
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "networkReservationSupported",
-                &self.network_reservation_supported,
-            );
-        }
+        if e.knows(Version::V6_0) { e.opt("networkReservationSupported", &self.network_reservation_supported); }
     }
 }
 crate::xml::complex_codec!(OpaqueNetworkTargetInfo);
@@ -5065,11 +4394,7 @@ pub struct OpaqueSwitchProfile {
 }
 impl ComplexType for OpaqueSwitchProfile {
     const TYPE_NAME: &'static str = "OpaqueSwitchProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5089,11 +4414,7 @@ pub struct OperationDisabledByGuest {
 }
 impl ComplexType for OperationDisabledByGuest {
     const TYPE_NAME: &'static str = "OperationDisabledByGuest";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5113,11 +4434,7 @@ pub struct OperationDisallowedOnHost {
 }
 impl ComplexType for OperationDisallowedOnHost {
     const TYPE_NAME: &'static str = "OperationDisallowedOnHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5137,11 +4454,7 @@ pub struct OperationNotSupportedByGuest {
 }
 impl ComplexType for OperationNotSupportedByGuest {
     const TYPE_NAME: &'static str = "OperationNotSupportedByGuest";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5163,11 +4476,7 @@ pub struct OptionDef {
 }
 impl ComplexType for OptionDef {
     const TYPE_NAME: &'static str = "OptionDef";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"optionType" => d.req(&mut self.option_type, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5194,11 +4503,7 @@ pub struct OptionProfile {
 }
 impl ComplexType for OptionProfile {
     const TYPE_NAME: &'static str = "OptionProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5223,11 +4528,7 @@ pub struct OptionType {
 }
 impl ComplexType for OptionType {
     const TYPE_NAME: &'static str = "OptionType";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"valueIsReadonly" => d.opt(&mut self.value_is_readonly, s)?,
             _ => return Ok(false),
@@ -5252,11 +4553,7 @@ pub struct OptionValue {
 }
 impl ComplexType for OptionValue {
     const TYPE_NAME: &'static str = "OptionValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"value" => d.opt(&mut self.value, s)?,
@@ -5283,11 +4580,7 @@ pub struct OrAlarmExpression {
 }
 impl ComplexType for OrAlarmExpression {
     const TYPE_NAME: &'static str = "OrAlarmExpression";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expression" => d.list(&mut self.expression, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5314,11 +4607,7 @@ pub struct OutOfBounds {
 }
 impl ComplexType for OutOfBounds {
     const TYPE_NAME: &'static str = "OutOfBounds";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"argumentName" => d.req(&mut self.argument_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5345,11 +4634,7 @@ pub struct OutOfSyncDvsHost {
 }
 impl ComplexType for OutOfSyncDvsHost {
     const TYPE_NAME: &'static str = "OutOfSyncDvsHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostOutOfSync" => d.list(&mut self.host_out_of_sync, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5380,11 +4665,7 @@ pub struct OvfAttribute {
 }
 impl ComplexType for OvfAttribute {
     const TYPE_NAME: &'static str = "OvfAttribute";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"elementName" => d.req(&mut self.element_name, s)?,
             b"attributeName" => d.req(&mut self.attribute_name, s)?,
@@ -5413,11 +4694,7 @@ pub struct OvfConnectedDevice {
 }
 impl ComplexType for OvfConnectedDevice {
     const TYPE_NAME: &'static str = "OvfConnectedDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5439,11 +4716,7 @@ pub struct OvfConnectedDeviceFloppy {
 }
 impl ComplexType for OvfConnectedDeviceFloppy {
     const TYPE_NAME: &'static str = "OvfConnectedDeviceFloppy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filename" => d.req(&mut self.filename, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5470,11 +4743,7 @@ pub struct OvfConnectedDeviceIso {
 }
 impl ComplexType for OvfConnectedDeviceIso {
     const TYPE_NAME: &'static str = "OvfConnectedDeviceIso";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filename" => d.req(&mut self.filename, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5503,11 +4772,7 @@ pub struct OvfConstraint {
 }
 impl ComplexType for OvfConstraint {
     const TYPE_NAME: &'static str = "OvfConstraint";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5538,11 +4803,7 @@ pub struct OvfConsumerCallbackFault {
 }
 impl ComplexType for OvfConsumerCallbackFault {
     const TYPE_NAME: &'static str = "OvfConsumerCallbackFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extensionKey" => d.req(&mut self.extension_key, s)?,
             b"extensionName" => d.req(&mut self.extension_name, s)?,
@@ -5571,11 +4832,7 @@ pub struct OvfConsumerCommunicationError {
 }
 impl ComplexType for OvfConsumerCommunicationError {
     const TYPE_NAME: &'static str = "OvfConsumerCommunicationError";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"description" => d.req(&mut self.description, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5606,11 +4863,7 @@ pub struct OvfConsumerFault {
 }
 impl ComplexType for OvfConsumerFault {
     const TYPE_NAME: &'static str = "OvfConsumerFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"errorKey" => d.req(&mut self.error_key, s)?,
             b"message" => d.req(&mut self.message, s)?,
@@ -5643,11 +4896,7 @@ pub struct OvfConsumerInvalidSection {
 }
 impl ComplexType for OvfConsumerInvalidSection {
     const TYPE_NAME: &'static str = "OvfConsumerInvalidSection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lineNumber" => d.req(&mut self.line_number, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -5680,11 +4929,7 @@ pub struct OvfConsumerOstNode {
 }
 impl ComplexType for OvfConsumerOstNode {
     const TYPE_NAME: &'static str = "OvfConsumerOstNode";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -5715,11 +4960,7 @@ pub struct OvfConsumerOvfSection {
 }
 impl ComplexType for OvfConsumerOvfSection {
     const TYPE_NAME: &'static str = "OvfConsumerOvfSection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lineNumber" => d.req(&mut self.line_number, s)?,
             b"xml" => d.req(&mut self.xml, s)?,
@@ -5750,11 +4991,7 @@ pub struct OvfConsumerPowerOnFault {
 }
 impl ComplexType for OvfConsumerPowerOnFault {
     const TYPE_NAME: &'static str = "OvfConsumerPowerOnFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extensionKey" => d.req(&mut self.extension_key, s)?,
             b"extensionName" => d.req(&mut self.extension_name, s)?,
@@ -5785,11 +5022,7 @@ pub struct OvfConsumerUndeclaredSection {
 }
 impl ComplexType for OvfConsumerUndeclaredSection {
     const TYPE_NAME: &'static str = "OvfConsumerUndeclaredSection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"qualifiedSectionType" => d.req(&mut self.qualified_section_type, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5816,11 +5049,7 @@ pub struct OvfConsumerUndefinedPrefix {
 }
 impl ComplexType for OvfConsumerUndefinedPrefix {
     const TYPE_NAME: &'static str = "OvfConsumerUndefinedPrefix";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"prefix" => d.req(&mut self.prefix, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5851,11 +5080,7 @@ pub struct OvfConsumerValidationFault {
 }
 impl ComplexType for OvfConsumerValidationFault {
     const TYPE_NAME: &'static str = "OvfConsumerValidationFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extensionKey" => d.req(&mut self.extension_key, s)?,
             b"extensionName" => d.req(&mut self.extension_name, s)?,
@@ -5892,11 +5117,7 @@ pub struct OvfCpuCompatibility {
 }
 impl ComplexType for OvfCpuCompatibility {
     const TYPE_NAME: &'static str = "OvfCpuCompatibility";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"registerName" => d.req(&mut self.register_name, s)?,
             b"level" => d.req(&mut self.level, s)?,
@@ -5927,11 +5148,7 @@ pub struct OvfCpuCompatibilityCheckNotSupported {
 }
 impl ComplexType for OvfCpuCompatibilityCheckNotSupported {
     const TYPE_NAME: &'static str = "OvfCpuCompatibilityCheckNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5959,11 +5176,7 @@ pub struct OvfCreateDescriptorParams {
 }
 impl ComplexType for OvfCreateDescriptorParams {
     const TYPE_NAME: &'static str = "OvfCreateDescriptorParams";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ovfFiles" => d.list(&mut self.ovf_files, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -5979,15 +5192,9 @@ impl ComplexType for OvfCreateDescriptorParams {
         e.list("ovfFiles", &self.ovf_files);
         e.opt("name", &self.name);
         e.opt("description", &self.description);
-        if e.knows(Version::V4_1) {
-            e.opt("includeImageFiles", &self.include_image_files);
-        }
-        if e.knows(Version::V5_1) {
-            e.list("exportOption", &self.export_option);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("snapshot", &self.snapshot);
-        }
+        if e.knows(Version::V4_1) { e.opt("includeImageFiles", &self.include_image_files); }
+        if e.knows(Version::V5_1) { e.list("exportOption", &self.export_option); }
+        if e.knows(Version::V5_5) { e.opt("snapshot", &self.snapshot); }
     }
 }
 crate::xml::complex_codec!(OvfCreateDescriptorParams);
@@ -6006,11 +5213,7 @@ pub struct OvfCreateDescriptorResult {
 }
 impl ComplexType for OvfCreateDescriptorResult {
     const TYPE_NAME: &'static str = "OvfCreateDescriptorResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ovfDescriptor" => d.req(&mut self.ovf_descriptor, s)?,
             b"error" => d.list(&mut self.error, s)?,
@@ -6024,9 +5227,7 @@ impl ComplexType for OvfCreateDescriptorResult {
         e.req("ovfDescriptor", &self.ovf_descriptor);
         e.list("error", &self.error);
         e.list("warning", &self.warning);
-        if e.knows(Version::V4_1) {
-            e.opt("includeImageFiles", &self.include_image_files);
-        }
+        if e.knows(Version::V4_1) { e.opt("includeImageFiles", &self.include_image_files); }
     }
 }
 crate::xml::complex_codec!(OvfCreateDescriptorResult);
@@ -6061,11 +5262,7 @@ pub struct OvfCreateImportSpecParams {
 }
 impl ComplexType for OvfCreateImportSpecParams {
     const TYPE_NAME: &'static str = "OvfCreateImportSpecParams";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityName" => d.req(&mut self.entity_name, s)?,
             b"hostSystem" => d.opt(&mut self.host_system, s)?,
@@ -6088,15 +5285,9 @@ impl ComplexType for OvfCreateImportSpecParams {
         e.opt("ipAllocationPolicy", &self.ip_allocation_policy);
         e.opt("ipProtocol", &self.ip_protocol);
         e.list("propertyMapping", &self.property_mapping);
-        if e.knows(Version::V4_1) {
-            e.list("resourceMapping", &self.resource_mapping);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("diskProvisioning", &self.disk_provisioning);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("instantiationOst", &self.instantiation_ost);
-        }
+        if e.knows(Version::V4_1) { e.list("resourceMapping", &self.resource_mapping); }
+        if e.knows(Version::V4_1) { e.opt("diskProvisioning", &self.disk_provisioning); }
+        if e.knows(Version::V5_0) { e.opt("instantiationOst", &self.instantiation_ost); }
     }
 }
 crate::xml::complex_codec!(OvfCreateImportSpecParams);
@@ -6116,11 +5307,7 @@ pub struct OvfCreateImportSpecResult {
 }
 impl ComplexType for OvfCreateImportSpecResult {
     const TYPE_NAME: &'static str = "OvfCreateImportSpecResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"importSpec" => d.opt(&mut self.import_spec, s)?,
             b"fileItem" => d.list(&mut self.file_item, s)?,
@@ -6149,11 +5336,7 @@ pub struct OvfDatastoreMapping {
 }
 impl ComplexType for OvfDatastoreMapping {
     const TYPE_NAME: &'static str = "OvfDatastoreMapping";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -6180,11 +5363,7 @@ pub struct OvfDeploymentOption {
 }
 impl ComplexType for OvfDeploymentOption {
     const TYPE_NAME: &'static str = "OvfDeploymentOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"label" => d.req(&mut self.label, s)?,
@@ -6215,11 +5394,7 @@ pub struct OvfDiskMappingNotFound {
 }
 impl ComplexType for OvfDiskMappingNotFound {
     const TYPE_NAME: &'static str = "OvfDiskMappingNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskName" => d.req(&mut self.disk_name, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -6246,11 +5421,7 @@ pub struct OvfDiskOrderConstraint {
 }
 impl ComplexType for OvfDiskOrderConstraint {
     const TYPE_NAME: &'static str = "OvfDiskOrderConstraint";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6270,11 +5441,7 @@ pub struct OvfDuplicateElement {
 }
 impl ComplexType for OvfDuplicateElement {
     const TYPE_NAME: &'static str = "OvfDuplicateElement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6296,11 +5463,7 @@ pub struct OvfDuplicatedElementBoundary {
 }
 impl ComplexType for OvfDuplicatedElementBoundary {
     const TYPE_NAME: &'static str = "OvfDuplicatedElementBoundary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"boundary" => d.req(&mut self.boundary, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6327,11 +5490,7 @@ pub struct OvfDuplicatedPropertyIdExport {
 }
 impl ComplexType for OvfDuplicatedPropertyIdExport {
     const TYPE_NAME: &'static str = "OvfDuplicatedPropertyIdExport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fqid" => d.req(&mut self.fqid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6356,11 +5515,7 @@ pub struct OvfDuplicatedPropertyIdImport {
 }
 impl ComplexType for OvfDuplicatedPropertyIdImport {
     const TYPE_NAME: &'static str = "OvfDuplicatedPropertyIdImport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6384,11 +5539,7 @@ pub struct OvfElement {
 }
 impl ComplexType for OvfElement {
     const TYPE_NAME: &'static str = "OvfElement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6415,11 +5566,7 @@ pub struct OvfElementInvalidValue {
 }
 impl ComplexType for OvfElementInvalidValue {
     const TYPE_NAME: &'static str = "OvfElementInvalidValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6446,11 +5593,7 @@ pub struct OvfExport {
 }
 impl ComplexType for OvfExport {
     const TYPE_NAME: &'static str = "OvfExport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6470,11 +5613,7 @@ pub struct OvfExportFailed {
 }
 impl ComplexType for OvfExportFailed {
     const TYPE_NAME: &'static str = "OvfExportFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6496,11 +5635,7 @@ pub struct OvfFault {
 }
 impl ComplexType for OvfFault {
     const TYPE_NAME: &'static str = "OvfFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6530,11 +5665,7 @@ pub struct OvfFile {
 }
 impl ComplexType for OvfFile {
     const TYPE_NAME: &'static str = "OvfFile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceId" => d.req(&mut self.device_id, s)?,
             b"path" => d.req(&mut self.path, s)?,
@@ -6553,12 +5684,8 @@ impl ComplexType for OvfFile {
         e.opt("compressionMethod", &self.compression_method);
         e.opt("chunkSize", &self.chunk_size);
         e.req("size", &self.size);
-        if e.knows(Version::V4_1) {
-            e.opt("capacity", &self.capacity);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("populatedSize", &self.populated_size);
-        }
+        if e.knows(Version::V4_1) { e.opt("capacity", &self.capacity); }
+        if e.knows(Version::V4_1) { e.opt("populatedSize", &self.populated_size); }
     }
 }
 crate::xml::complex_codec!(OvfFile);
@@ -6583,11 +5710,7 @@ pub struct OvfFileItem {
 }
 impl ComplexType for OvfFileItem {
     const TYPE_NAME: &'static str = "OvfFileItem";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceId" => d.req(&mut self.device_id, s)?,
             b"path" => d.req(&mut self.path, s)?,
@@ -6622,11 +5745,7 @@ pub struct OvfHardwareCheck {
 }
 impl ComplexType for OvfHardwareCheck {
     const TYPE_NAME: &'static str = "OvfHardwareCheck";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6652,11 +5771,7 @@ pub struct OvfHardwareExport {
 }
 impl ComplexType for OvfHardwareExport {
     const TYPE_NAME: &'static str = "OvfHardwareExport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.opt(&mut self.device, s)?,
             b"vmPath" => d.req(&mut self.vm_path, s)?,
@@ -6685,11 +5800,7 @@ pub struct OvfHostResourceConstraint {
 }
 impl ComplexType for OvfHostResourceConstraint {
     const TYPE_NAME: &'static str = "OvfHostResourceConstraint";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6718,11 +5829,7 @@ pub struct OvfHostValueNotParsed {
 }
 impl ComplexType for OvfHostValueNotParsed {
     const TYPE_NAME: &'static str = "OvfHostValueNotParsed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"property" => d.req(&mut self.property, s)?,
             b"value" => d.req(&mut self.value, s)?,
@@ -6751,11 +5858,7 @@ pub struct OvfImport {
 }
 impl ComplexType for OvfImport {
     const TYPE_NAME: &'static str = "OvfImport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6775,11 +5878,7 @@ pub struct OvfImportFailed {
 }
 impl ComplexType for OvfImportFailed {
     const TYPE_NAME: &'static str = "OvfImportFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6817,11 +5916,7 @@ pub struct OvfImportParams {
 }
 impl ComplexType for OvfImportParams {
     const TYPE_NAME: &'static str = "OvfImportParams";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pushMode" => d.opt(&mut self.push_mode, s)?,
             b"signatureRequired" => d.opt(&mut self.signature_required, s)?,
@@ -6862,11 +5957,7 @@ pub struct OvfInternalError {
 }
 impl ComplexType for OvfInternalError {
     const TYPE_NAME: &'static str = "OvfInternalError";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6890,11 +5981,7 @@ pub struct OvfInvalidPackage {
 }
 impl ComplexType for OvfInvalidPackage {
     const TYPE_NAME: &'static str = "OvfInvalidPackage";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lineNumber" => d.req(&mut self.line_number, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6923,11 +6010,7 @@ pub struct OvfInvalidValue {
 }
 impl ComplexType for OvfInvalidValue {
     const TYPE_NAME: &'static str = "OvfInvalidValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6952,11 +6035,7 @@ pub struct OvfInvalidValueConfiguration {
 }
 impl ComplexType for OvfInvalidValueConfiguration {
     const TYPE_NAME: &'static str = "OvfInvalidValueConfiguration";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6976,11 +6055,7 @@ pub struct OvfInvalidValueEmpty {
 }
 impl ComplexType for OvfInvalidValueEmpty {
     const TYPE_NAME: &'static str = "OvfInvalidValueEmpty";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7000,11 +6075,7 @@ pub struct OvfInvalidValueFormatMalformed {
 }
 impl ComplexType for OvfInvalidValueFormatMalformed {
     const TYPE_NAME: &'static str = "OvfInvalidValueFormatMalformed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7024,11 +6095,7 @@ pub struct OvfInvalidValueReference {
 }
 impl ComplexType for OvfInvalidValueReference {
     const TYPE_NAME: &'static str = "OvfInvalidValueReference";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7050,11 +6117,7 @@ pub struct OvfInvalidVmName {
 }
 impl ComplexType for OvfInvalidVmName {
     const TYPE_NAME: &'static str = "OvfInvalidVmName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7085,11 +6148,7 @@ pub struct OvfManagerCommonParams {
 }
 impl ComplexType for OvfManagerCommonParams {
     const TYPE_NAME: &'static str = "OvfManagerCommonParams";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"locale" => d.req(&mut self.locale, s)?,
             b"deploymentOption" => d.req(&mut self.deployment_option, s)?,
@@ -7103,9 +6162,7 @@ impl ComplexType for OvfManagerCommonParams {
         e.req("locale", &self.locale);
         e.req("deploymentOption", &self.deployment_option);
         e.list("msgBundle", &self.msg_bundle);
-        if e.knows(Version::V5_1) {
-            e.list("importOption", &self.import_option);
-        }
+        if e.knows(Version::V5_1) { e.list("importOption", &self.import_option); }
     }
 }
 crate::xml::complex_codec!(OvfManagerCommonParams);
@@ -7126,11 +6183,7 @@ pub struct OvfMappedOsId {
 }
 impl ComplexType for OvfMappedOsId {
     const TYPE_NAME: &'static str = "OvfMappedOsId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ovfId" => d.req(&mut self.ovf_id, s)?,
             b"ovfDescription" => d.req(&mut self.ovf_description, s)?,
@@ -7159,11 +6212,7 @@ pub struct OvfMissingAttribute {
 }
 impl ComplexType for OvfMissingAttribute {
     const TYPE_NAME: &'static str = "OvfMissingAttribute";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7185,11 +6234,7 @@ pub struct OvfMissingElement {
 }
 impl ComplexType for OvfMissingElement {
     const TYPE_NAME: &'static str = "OvfMissingElement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7211,11 +6256,7 @@ pub struct OvfMissingElementNormalBoundary {
 }
 impl ComplexType for OvfMissingElementNormalBoundary {
     const TYPE_NAME: &'static str = "OvfMissingElementNormalBoundary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"boundary" => d.req(&mut self.boundary, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7244,11 +6285,7 @@ pub struct OvfMissingHardware {
 }
 impl ComplexType for OvfMissingHardware {
     const TYPE_NAME: &'static str = "OvfMissingHardware";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"resourceType" => d.req(&mut self.resource_type, s)?,
@@ -7275,11 +6312,7 @@ pub struct OvfNetworkInfo {
 }
 impl ComplexType for OvfNetworkInfo {
     const TYPE_NAME: &'static str = "OvfNetworkInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -7304,11 +6337,7 @@ pub struct OvfNetworkMapping {
 }
 impl ComplexType for OvfNetworkMapping {
     const TYPE_NAME: &'static str = "OvfNetworkMapping";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"network" => d.req(&mut self.network, s)?,
@@ -7333,11 +6362,7 @@ pub struct OvfNetworkMappingNotSupported {
 }
 impl ComplexType for OvfNetworkMappingNotSupported {
     const TYPE_NAME: &'static str = "OvfNetworkMappingNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7357,11 +6382,7 @@ pub struct OvfNoHostNic {
 }
 impl ComplexType for OvfNoHostNic {
     const TYPE_NAME: &'static str = "OvfNoHostNic";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7383,11 +6404,7 @@ pub struct OvfNoSpaceOnController {
 }
 impl ComplexType for OvfNoSpaceOnController {
     const TYPE_NAME: &'static str = "OvfNoSpaceOnController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.req(&mut self.parent, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7414,11 +6431,7 @@ pub struct OvfNoSupportedHardwareFamily {
 }
 impl ComplexType for OvfNoSupportedHardwareFamily {
     const TYPE_NAME: &'static str = "OvfNoSupportedHardwareFamily";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7443,11 +6456,7 @@ pub struct OvfOptionInfo {
 }
 impl ComplexType for OvfOptionInfo {
     const TYPE_NAME: &'static str = "OvfOptionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"option" => d.req(&mut self.option, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -7472,11 +6481,7 @@ pub struct OvfParseDescriptorParams {
 }
 impl ComplexType for OvfParseDescriptorParams {
     const TYPE_NAME: &'static str = "OvfParseDescriptorParams";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7528,11 +6533,7 @@ pub struct OvfParseDescriptorResult {
 }
 impl ComplexType for OvfParseDescriptorResult {
     const TYPE_NAME: &'static str = "OvfParseDescriptorResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"eula" => d.list(&mut self.eula, s)?,
             b"network" => d.list(&mut self.network, s)?,
@@ -7542,12 +6543,8 @@ impl ComplexType for OvfParseDescriptorResult {
             b"productInfo" => d.opt(&mut self.product_info, s)?,
             b"annotation" => d.req(&mut self.annotation, s)?,
             b"approximateDownloadSize" => d.opt(&mut self.approximate_download_size, s)?,
-            b"approximateFlatDeploymentSize" => {
-                d.opt(&mut self.approximate_flat_deployment_size, s)?
-            }
-            b"approximateSparseDeploymentSize" => {
-                d.opt(&mut self.approximate_sparse_deployment_size, s)?
-            }
+            b"approximateFlatDeploymentSize" => d.opt(&mut self.approximate_flat_deployment_size, s)?,
+            b"approximateSparseDeploymentSize" => d.opt(&mut self.approximate_sparse_deployment_size, s)?,
             b"defaultEntityName" => d.req(&mut self.default_entity_name, s)?,
             b"virtualApp" => d.req(&mut self.virtual_app, s)?,
             b"deploymentOption" => d.list(&mut self.deployment_option, s)?,
@@ -7569,24 +6566,14 @@ impl ComplexType for OvfParseDescriptorResult {
         e.opt("productInfo", &self.product_info);
         e.req("annotation", &self.annotation);
         e.opt("approximateDownloadSize", &self.approximate_download_size);
-        e.opt(
-            "approximateFlatDeploymentSize",
-            &self.approximate_flat_deployment_size,
-        );
-        e.opt(
-            "approximateSparseDeploymentSize",
-            &self.approximate_sparse_deployment_size,
-        );
+        e.opt("approximateFlatDeploymentSize", &self.approximate_flat_deployment_size);
+        e.opt("approximateSparseDeploymentSize", &self.approximate_sparse_deployment_size);
         e.req("defaultEntityName", &self.default_entity_name);
         e.req("virtualApp", &self.virtual_app);
         e.list("deploymentOption", &self.deployment_option);
         e.req("defaultDeploymentOption", &self.default_deployment_option);
-        if e.knows(Version::V4_1) {
-            e.list("entityName", &self.entity_name);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("annotatedOst", &self.annotated_ost);
-        }
+        if e.knows(Version::V4_1) { e.list("entityName", &self.entity_name); }
+        if e.knows(Version::V5_0) { e.opt("annotatedOst", &self.annotated_ost); }
         e.list("error", &self.error);
         e.list("warning", &self.warning);
     }
@@ -7609,11 +6596,7 @@ pub struct OvfProperty {
 }
 impl ComplexType for OvfProperty {
     const TYPE_NAME: &'static str = "OvfProperty";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"value" => d.req(&mut self.value, s)?,
@@ -7644,11 +6627,7 @@ pub struct OvfPropertyExport {
 }
 impl ComplexType for OvfPropertyExport {
     const TYPE_NAME: &'static str = "OvfPropertyExport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"value" => d.req(&mut self.value, s)?,
@@ -7675,11 +6654,7 @@ pub struct OvfPropertyNetwork {
 }
 impl ComplexType for OvfPropertyNetwork {
     const TYPE_NAME: &'static str = "OvfPropertyNetwork";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7701,11 +6676,7 @@ pub struct OvfPropertyNetworkExport {
 }
 impl ComplexType for OvfPropertyNetworkExport {
     const TYPE_NAME: &'static str = "OvfPropertyNetworkExport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7732,11 +6703,7 @@ pub struct OvfPropertyQualifier {
 }
 impl ComplexType for OvfPropertyQualifier {
     const TYPE_NAME: &'static str = "OvfPropertyQualifier";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"qualifier" => d.req(&mut self.qualifier, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7763,11 +6730,7 @@ pub struct OvfPropertyQualifierDuplicate {
 }
 impl ComplexType for OvfPropertyQualifierDuplicate {
     const TYPE_NAME: &'static str = "OvfPropertyQualifierDuplicate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"qualifier" => d.req(&mut self.qualifier, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7794,11 +6757,7 @@ pub struct OvfPropertyQualifierIgnored {
 }
 impl ComplexType for OvfPropertyQualifierIgnored {
     const TYPE_NAME: &'static str = "OvfPropertyQualifierIgnored";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"qualifier" => d.req(&mut self.qualifier, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7823,11 +6782,7 @@ pub struct OvfPropertyType {
 }
 impl ComplexType for OvfPropertyType {
     const TYPE_NAME: &'static str = "OvfPropertyType";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7847,11 +6802,7 @@ pub struct OvfPropertyValue {
 }
 impl ComplexType for OvfPropertyValue {
     const TYPE_NAME: &'static str = "OvfPropertyValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7875,11 +6826,7 @@ pub struct OvfResourceMap {
 }
 impl ComplexType for OvfResourceMap {
     const TYPE_NAME: &'static str = "OvfResourceMap";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
             b"parent" => d.opt(&mut self.parent, s)?,
@@ -7908,11 +6855,7 @@ pub struct OvfStorageProfileMapping {
 }
 impl ComplexType for OvfStorageProfileMapping {
     const TYPE_NAME: &'static str = "OvfStorageProfileMapping";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
             b"storageProfileId" => d.req(&mut self.storage_profile_id, s)?,
@@ -7939,11 +6882,7 @@ pub struct OvfSystemFault {
 }
 impl ComplexType for OvfSystemFault {
     const TYPE_NAME: &'static str = "OvfSystemFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7965,11 +6904,7 @@ pub struct OvfToXmlUnsupportedElement {
 }
 impl ComplexType for OvfToXmlUnsupportedElement {
     const TYPE_NAME: &'static str = "OvfToXmlUnsupportedElement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7996,11 +6931,7 @@ pub struct OvfUnableToExportDisk {
 }
 impl ComplexType for OvfUnableToExportDisk {
     const TYPE_NAME: &'static str = "OvfUnableToExportDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskName" => d.req(&mut self.disk_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8025,11 +6956,7 @@ pub struct OvfUnexpectedElement {
 }
 impl ComplexType for OvfUnexpectedElement {
     const TYPE_NAME: &'static str = "OvfUnexpectedElement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8053,11 +6980,7 @@ pub struct OvfUnknownDevice {
 }
 impl ComplexType for OvfUnknownDevice {
     const TYPE_NAME: &'static str = "OvfUnknownDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.opt(&mut self.device, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -8086,11 +7009,7 @@ pub struct OvfUnknownDeviceBacking {
 }
 impl ComplexType for OvfUnknownDeviceBacking {
     const TYPE_NAME: &'static str = "OvfUnknownDeviceBacking";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backing" => d.req(&mut self.backing, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8117,11 +7036,7 @@ pub struct OvfUnknownEntity {
 }
 impl ComplexType for OvfUnknownEntity {
     const TYPE_NAME: &'static str = "OvfUnknownEntity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lineNumber" => d.req(&mut self.line_number, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8152,11 +7067,7 @@ pub struct OvfUnsupportedAttribute {
 }
 impl ComplexType for OvfUnsupportedAttribute {
     const TYPE_NAME: &'static str = "OvfUnsupportedAttribute";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"elementName" => d.req(&mut self.element_name, s)?,
             b"attributeName" => d.req(&mut self.attribute_name, s)?,
@@ -8185,11 +7096,7 @@ pub struct OvfUnsupportedAttributeValue {
 }
 impl ComplexType for OvfUnsupportedAttributeValue {
     const TYPE_NAME: &'static str = "OvfUnsupportedAttributeValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8222,11 +7129,7 @@ pub struct OvfUnsupportedDeviceBackingInfo {
 }
 impl ComplexType for OvfUnsupportedDeviceBackingInfo {
     const TYPE_NAME: &'static str = "OvfUnsupportedDeviceBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"elementName" => d.opt(&mut self.element_name, s)?,
             b"instanceId" => d.opt(&mut self.instance_id, s)?,
@@ -8265,11 +7168,7 @@ pub struct OvfUnsupportedDeviceBackingOption {
 }
 impl ComplexType for OvfUnsupportedDeviceBackingOption {
     const TYPE_NAME: &'static str = "OvfUnsupportedDeviceBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"elementName" => d.opt(&mut self.element_name, s)?,
             b"instanceId" => d.opt(&mut self.instance_id, s)?,
@@ -8300,11 +7199,7 @@ pub struct OvfUnsupportedDeviceExport {
 }
 impl ComplexType for OvfUnsupportedDeviceExport {
     const TYPE_NAME: &'static str = "OvfUnsupportedDeviceExport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8328,11 +7223,7 @@ pub struct OvfUnsupportedDiskProvisioning {
 }
 impl ComplexType for OvfUnsupportedDiskProvisioning {
     const TYPE_NAME: &'static str = "OvfUnsupportedDiskProvisioning";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskProvisioning" => d.req(&mut self.disk_provisioning, s)?,
             b"supportedDiskProvisioning" => d.req(&mut self.supported_disk_provisioning, s)?,
@@ -8343,10 +7234,7 @@ impl ComplexType for OvfUnsupportedDiskProvisioning {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("diskProvisioning", &self.disk_provisioning);
-        e.req(
-            "supportedDiskProvisioning",
-            &self.supported_disk_provisioning,
-        );
+        e.req("supportedDiskProvisioning", &self.supported_disk_provisioning);
     }
 }
 crate::xml::complex_codec!(OvfUnsupportedDiskProvisioning);
@@ -8366,11 +7254,7 @@ pub struct OvfUnsupportedElement {
 }
 impl ComplexType for OvfUnsupportedElement {
     const TYPE_NAME: &'static str = "OvfUnsupportedElement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8397,11 +7281,7 @@ pub struct OvfUnsupportedElementValue {
 }
 impl ComplexType for OvfUnsupportedElementValue {
     const TYPE_NAME: &'static str = "OvfUnsupportedElementValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8430,11 +7310,7 @@ pub struct OvfUnsupportedPackage {
 }
 impl ComplexType for OvfUnsupportedPackage {
     const TYPE_NAME: &'static str = "OvfUnsupportedPackage";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lineNumber" => d.opt(&mut self.line_number, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8461,11 +7337,7 @@ pub struct OvfUnsupportedSection {
 }
 impl ComplexType for OvfUnsupportedSection {
     const TYPE_NAME: &'static str = "OvfUnsupportedSection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.req(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8498,11 +7370,7 @@ pub struct OvfUnsupportedSubType {
 }
 impl ComplexType for OvfUnsupportedSubType {
     const TYPE_NAME: &'static str = "OvfUnsupportedSubType";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"elementName" => d.req(&mut self.element_name, s)?,
             b"instanceId" => d.req(&mut self.instance_id, s)?,
@@ -8539,11 +7407,7 @@ pub struct OvfUnsupportedType {
 }
 impl ComplexType for OvfUnsupportedType {
     const TYPE_NAME: &'static str = "OvfUnsupportedType";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"instanceId" => d.req(&mut self.instance_id, s)?,
@@ -8572,11 +7436,7 @@ pub struct OvfValidateHostParams {
 }
 impl ComplexType for OvfValidateHostParams {
     const TYPE_NAME: &'static str = "OvfValidateHostParams";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8604,11 +7464,7 @@ pub struct OvfValidateHostResult {
 }
 impl ComplexType for OvfValidateHostResult {
     const TYPE_NAME: &'static str = "OvfValidateHostResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"downloadSize" => d.opt(&mut self.download_size, s)?,
             b"flatDeploymentSize" => d.opt(&mut self.flat_deployment_size, s)?,
@@ -8626,12 +7482,7 @@ impl ComplexType for OvfValidateHostResult {
         e.opt("sparseDeploymentSize", &self.sparse_deployment_size);
         e.list("error", &self.error);
         e.list("warning", &self.warning);
-        if e.knows(Version::V4_1) {
-            e.list(
-                "supportedDiskProvisioning",
-                &self.supported_disk_provisioning,
-            );
-        }
+        if e.knows(Version::V4_1) { e.list("supportedDiskProvisioning", &self.supported_disk_provisioning); }
     }
 }
 crate::xml::complex_codec!(OvfValidateHostResult);
@@ -8646,11 +7497,7 @@ pub struct OvfWrongElement {
 }
 impl ComplexType for OvfWrongElement {
     const TYPE_NAME: &'static str = "OvfWrongElement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8672,11 +7519,7 @@ pub struct OvfWrongNamespace {
 }
 impl ComplexType for OvfWrongNamespace {
     const TYPE_NAME: &'static str = "OvfWrongNamespace";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"namespaceName" => d.req(&mut self.namespace_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8703,11 +7546,7 @@ pub struct OvfXmlFormat {
 }
 impl ComplexType for OvfXmlFormat {
     const TYPE_NAME: &'static str = "OvfXmlFormat";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"description" => d.req(&mut self.description, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8734,11 +7573,7 @@ pub struct PMemDatastoreInfo {
 }
 impl ComplexType for PMemDatastoreInfo {
     const TYPE_NAME: &'static str = "PMemDatastoreInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pmem" => d.req(&mut self.pmem, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8763,11 +7598,7 @@ pub struct ParaVirtualSCSIController {
 }
 impl ComplexType for ParaVirtualSCSIController {
     const TYPE_NAME: &'static str = "ParaVirtualSCSIController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8787,11 +7618,7 @@ pub struct ParaVirtualSCSIControllerOption {
 }
 impl ComplexType for ParaVirtualSCSIControllerOption {
     const TYPE_NAME: &'static str = "ParaVirtualSCSIControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8813,11 +7640,7 @@ pub struct PassiveNodeDeploymentSpec {
 }
 impl ComplexType for PassiveNodeDeploymentSpec {
     const TYPE_NAME: &'static str = "PassiveNodeDeploymentSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failoverIpSettings" => d.opt(&mut self.failover_ip_settings, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8844,11 +7667,7 @@ pub struct PassiveNodeNetworkSpec {
 }
 impl ComplexType for PassiveNodeNetworkSpec {
     const TYPE_NAME: &'static str = "PassiveNodeNetworkSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failoverIpSettings" => d.opt(&mut self.failover_ip_settings, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8873,11 +7692,7 @@ pub struct PasswordExpired {
 }
 impl ComplexType for PasswordExpired {
     const TYPE_NAME: &'static str = "PasswordExpired";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8902,11 +7717,7 @@ impl std::fmt::Debug for PasswordField {
 }
 impl ComplexType for PasswordField {
     const TYPE_NAME: &'static str = "PasswordField";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
             _ => return Ok(false),
@@ -8929,11 +7740,7 @@ pub struct PatchAlreadyInstalled {
 }
 impl ComplexType for PatchAlreadyInstalled {
     const TYPE_NAME: &'static str = "PatchAlreadyInstalled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8957,11 +7764,7 @@ pub struct PatchBinariesNotFound {
 }
 impl ComplexType for PatchBinariesNotFound {
     const TYPE_NAME: &'static str = "PatchBinariesNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"patchID" => d.req(&mut self.patch_id, s)?,
             b"binary" => d.list(&mut self.binary, s)?,
@@ -8990,11 +7793,7 @@ pub struct PatchInstallFailed {
 }
 impl ComplexType for PatchInstallFailed {
     const TYPE_NAME: &'static str = "PatchInstallFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rolledBack" => d.req(&mut self.rolled_back, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9019,11 +7818,7 @@ pub struct PatchIntegrityError {
 }
 impl ComplexType for PatchIntegrityError {
     const TYPE_NAME: &'static str = "PatchIntegrityError";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9043,11 +7838,7 @@ pub struct PatchMetadataCorrupted {
 }
 impl ComplexType for PatchMetadataCorrupted {
     const TYPE_NAME: &'static str = "PatchMetadataCorrupted";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9073,11 +7864,7 @@ pub struct PatchMetadataInvalid {
 }
 impl ComplexType for PatchMetadataInvalid {
     const TYPE_NAME: &'static str = "PatchMetadataInvalid";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"patchID" => d.req(&mut self.patch_id, s)?,
             b"metaData" => d.list(&mut self.meta_data, s)?,
@@ -9104,11 +7891,7 @@ pub struct PatchMetadataNotFound {
 }
 impl ComplexType for PatchMetadataNotFound {
     const TYPE_NAME: &'static str = "PatchMetadataNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9132,11 +7915,7 @@ pub struct PatchMissingDependencies {
 }
 impl ComplexType for PatchMissingDependencies {
     const TYPE_NAME: &'static str = "PatchMissingDependencies";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"prerequisitePatch" => d.list(&mut self.prerequisite_patch, s)?,
             b"prerequisiteLib" => d.list(&mut self.prerequisite_lib, s)?,
@@ -9167,11 +7946,7 @@ pub struct PatchNotApplicable {
 }
 impl ComplexType for PatchNotApplicable {
     const TYPE_NAME: &'static str = "PatchNotApplicable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"patchID" => d.req(&mut self.patch_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9198,11 +7973,7 @@ pub struct PatchSuperseded {
 }
 impl ComplexType for PatchSuperseded {
     const TYPE_NAME: &'static str = "PatchSuperseded";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supersede" => d.list(&mut self.supersede, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9227,11 +7998,7 @@ pub struct PerfCompositeMetric {
 }
 impl ComplexType for PerfCompositeMetric {
     const TYPE_NAME: &'static str = "PerfCompositeMetric";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
             b"childEntity" => d.list(&mut self.child_entity, s)?,
@@ -9270,11 +8037,7 @@ pub struct PerfCounterInfo {
 }
 impl ComplexType for PerfCounterInfo {
     const TYPE_NAME: &'static str = "PerfCounterInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"nameInfo" => d.req(&mut self.name_info, s)?,
@@ -9297,9 +8060,7 @@ impl ComplexType for PerfCounterInfo {
         e.req("rollupType", &self.rollup_type);
         e.req("statsType", &self.stats_type);
         e.opt("level", &self.level);
-        if e.knows(Version::V4_1) {
-            e.opt("perDeviceLevel", &self.per_device_level);
-        }
+        if e.knows(Version::V4_1) { e.opt("perDeviceLevel", &self.per_device_level); }
         e.list("associatedCounterId", &self.associated_counter_id);
     }
 }
@@ -9319,11 +8080,7 @@ pub struct PerfEntityMetric {
 }
 impl ComplexType for PerfEntityMetric {
     const TYPE_NAME: &'static str = "PerfEntityMetric";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sampleInfo" => d.list(&mut self.sample_info, s)?,
             b"value" => d.list(&mut self.value, s)?,
@@ -9350,11 +8107,7 @@ pub struct PerfEntityMetricBase {
 }
 impl ComplexType for PerfEntityMetricBase {
     const TYPE_NAME: &'static str = "PerfEntityMetricBase";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             _ => return Ok(false),
@@ -9381,11 +8134,7 @@ pub struct PerfEntityMetricCSV {
 }
 impl ComplexType for PerfEntityMetricCSV {
     const TYPE_NAME: &'static str = "PerfEntityMetricCSV";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sampleInfoCSV" => d.req(&mut self.sample_info_csv, s)?,
             b"value" => d.list(&mut self.value, s)?,
@@ -9420,11 +8169,7 @@ pub struct PerfInterval {
 }
 impl ComplexType for PerfInterval {
     const TYPE_NAME: &'static str = "PerfInterval";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"samplingPeriod" => d.req(&mut self.sampling_period, s)?,
@@ -9457,11 +8202,7 @@ pub struct PerfMetricId {
 }
 impl ComplexType for PerfMetricId {
     const TYPE_NAME: &'static str = "PerfMetricId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"counterId" => d.req(&mut self.counter_id, s)?,
             b"instance" => d.req(&mut self.instance, s)?,
@@ -9488,11 +8229,7 @@ pub struct PerfMetricIntSeries {
 }
 impl ComplexType for PerfMetricIntSeries {
     const TYPE_NAME: &'static str = "PerfMetricIntSeries";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.list(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9517,11 +8254,7 @@ pub struct PerfMetricSeries {
 }
 impl ComplexType for PerfMetricSeries {
     const TYPE_NAME: &'static str = "PerfMetricSeries";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             _ => return Ok(false),
@@ -9546,11 +8279,7 @@ pub struct PerfMetricSeriesCSV {
 }
 impl ComplexType for PerfMetricSeriesCSV {
     const TYPE_NAME: &'static str = "PerfMetricSeriesCSV";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9579,11 +8308,7 @@ pub struct PerfProviderSummary {
 }
 impl ComplexType for PerfProviderSummary {
     const TYPE_NAME: &'static str = "PerfProviderSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"currentSupported" => d.req(&mut self.current_supported, s)?,
@@ -9622,11 +8347,7 @@ pub struct PerfQuerySpec {
 }
 impl ComplexType for PerfQuerySpec {
     const TYPE_NAME: &'static str = "PerfQuerySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"startTime" => d.opt(&mut self.start_time, s)?,
@@ -9661,11 +8382,7 @@ pub struct PerfSampleInfo {
 }
 impl ComplexType for PerfSampleInfo {
     const TYPE_NAME: &'static str = "PerfSampleInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timestamp" => d.req(&mut self.timestamp, s)?,
             b"interval" => d.req(&mut self.interval, s)?,
@@ -9690,11 +8407,7 @@ pub struct PerformanceDescription {
 }
 impl ComplexType for PerformanceDescription {
     const TYPE_NAME: &'static str = "PerformanceDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"counterType" => d.list(&mut self.counter_type, s)?,
             b"statsType" => d.list(&mut self.stats_type, s)?,
@@ -9721,11 +8434,7 @@ pub struct PerformanceManagerCounterLevelMapping {
 }
 impl ComplexType for PerformanceManagerCounterLevelMapping {
     const TYPE_NAME: &'static str = "PerformanceManagerCounterLevelMapping";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"counterId" => d.req(&mut self.counter_id, s)?,
             b"aggregateLevel" => d.opt(&mut self.aggregate_level, s)?,
@@ -9750,11 +8459,7 @@ pub struct PerformanceStatisticsDescription {
 }
 impl ComplexType for PerformanceStatisticsDescription {
     const TYPE_NAME: &'static str = "PerformanceStatisticsDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"intervals" => d.list(&mut self.intervals, s)?,
             _ => return Ok(false),
@@ -9783,11 +8488,7 @@ pub struct Permission {
 }
 impl ComplexType for Permission {
     const TYPE_NAME: &'static str = "Permission";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
             b"principal" => d.req(&mut self.principal, s)?,
@@ -9822,11 +8523,7 @@ pub struct PermissionAddedEvent {
 }
 impl ComplexType for PermissionAddedEvent {
     const TYPE_NAME: &'static str = "PermissionAddedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"role" => d.req(&mut self.role, s)?,
             b"propagate" => d.req(&mut self.propagate, s)?,
@@ -9861,11 +8558,7 @@ pub struct PermissionEvent {
 }
 impl ComplexType for PermissionEvent {
     const TYPE_NAME: &'static str = "PermissionEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"principal" => d.req(&mut self.principal, s)?,
@@ -9896,11 +8589,7 @@ pub struct PermissionProfile {
 }
 impl ComplexType for PermissionProfile {
     const TYPE_NAME: &'static str = "PermissionProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9925,11 +8614,7 @@ pub struct PermissionRemovedEvent {
 }
 impl ComplexType for PermissionRemovedEvent {
     const TYPE_NAME: &'static str = "PermissionRemovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9957,11 +8642,7 @@ pub struct PermissionUpdatedEvent {
 }
 impl ComplexType for PermissionUpdatedEvent {
     const TYPE_NAME: &'static str = "PermissionUpdatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"role" => d.req(&mut self.role, s)?,
             b"propagate" => d.req(&mut self.propagate, s)?,
@@ -9975,12 +8656,8 @@ impl ComplexType for PermissionUpdatedEvent {
         self.base_.encode_fields(e);
         e.req("role", &self.role);
         e.req("propagate", &self.propagate);
-        if e.knows(Version::V6_5) {
-            e.opt("prevRole", &self.prev_role);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("prevPropagate", &self.prev_propagate);
-        }
+        if e.knows(Version::V6_5) { e.opt("prevRole", &self.prev_role); }
+        if e.knows(Version::V6_5) { e.opt("prevPropagate", &self.prev_propagate); }
     }
 }
 crate::xml::complex_codec!(PermissionUpdatedEvent);
@@ -9996,11 +8673,7 @@ pub struct PhysCompatRDMNotSupported {
 }
 impl ComplexType for PhysCompatRDMNotSupported {
     const TYPE_NAME: &'static str = "PhysCompatRDMNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10060,11 +8733,7 @@ pub struct PhysicalNic {
 }
 impl ComplexType for PhysicalNic {
     const TYPE_NAME: &'static str = "PhysicalNic";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"device" => d.req(&mut self.device, s)?,
@@ -10079,19 +8748,11 @@ impl ComplexType for PhysicalNic {
             b"mac" => d.req(&mut self.mac, s)?,
             b"fcoeConfiguration" => d.opt(&mut self.fcoe_configuration, s)?,
             b"vmDirectPathGen2Supported" => d.opt(&mut self.vm_direct_path_gen2_supported, s)?,
-            b"vmDirectPathGen2SupportedMode" => {
-                d.opt(&mut self.vm_direct_path_gen2_supported_mode, s)?
-            }
-            b"resourcePoolSchedulerAllowed" => {
-                d.opt(&mut self.resource_pool_scheduler_allowed, s)?
-            }
-            b"resourcePoolSchedulerDisallowedReason" => {
-                d.list(&mut self.resource_pool_scheduler_disallowed_reason, s)?
-            }
+            b"vmDirectPathGen2SupportedMode" => d.opt(&mut self.vm_direct_path_gen2_supported_mode, s)?,
+            b"resourcePoolSchedulerAllowed" => d.opt(&mut self.resource_pool_scheduler_allowed, s)?,
+            b"resourcePoolSchedulerDisallowedReason" => d.list(&mut self.resource_pool_scheduler_disallowed_reason, s)?,
             b"autoNegotiateSupported" => d.opt(&mut self.auto_negotiate_supported, s)?,
-            b"enhancedNetworkingStackSupported" => {
-                d.opt(&mut self.enhanced_networking_stack_supported, s)?
-            }
+            b"enhancedNetworkingStackSupported" => d.opt(&mut self.enhanced_networking_stack_supported, s)?,
             b"ensInterruptSupported" => d.opt(&mut self.ens_interrupt_supported, s)?,
             b"rdmaDevice" => d.opt(&mut self.rdma_device, s)?,
             b"dpuId" => d.opt(&mut self.dpu_id, s)?,
@@ -10105,65 +8766,24 @@ impl ComplexType for PhysicalNic {
         e.req("device", &self.device);
         e.req("pci", &self.pci);
         e.opt("driver", &self.driver);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("driverVersion", &self.driver_version);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("firmwareVersion", &self.firmware_version);
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("driverVersion", &self.driver_version); }
+        if e.knows(Version::V8_0_0_1) { e.opt("firmwareVersion", &self.firmware_version); }
         e.opt("linkSpeed", &self.link_speed);
         e.list("validLinkSpecification", &self.valid_link_specification);
         e.req("spec", &self.spec);
         e.req("wakeOnLanSupported", &self.wake_on_lan_supported);
         e.req("mac", &self.mac);
-        if e.knows(Version::V5_0) {
-            e.opt("fcoeConfiguration", &self.fcoe_configuration);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt(
-                "vmDirectPathGen2Supported",
-                &self.vm_direct_path_gen2_supported,
-            );
-        }
-        if e.knows(Version::V4_1) {
-            e.opt(
-                "vmDirectPathGen2SupportedMode",
-                &self.vm_direct_path_gen2_supported_mode,
-            );
-        }
-        if e.knows(Version::V4_1) {
-            e.opt(
-                "resourcePoolSchedulerAllowed",
-                &self.resource_pool_scheduler_allowed,
-            );
-        }
-        if e.knows(Version::V4_1) {
-            e.list(
-                "resourcePoolSchedulerDisallowedReason",
-                &self.resource_pool_scheduler_disallowed_reason,
-            );
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("autoNegotiateSupported", &self.auto_negotiate_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "enhancedNetworkingStackSupported",
-                &self.enhanced_networking_stack_supported,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("ensInterruptSupported", &self.ens_interrupt_supported);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("rdmaDevice", &self.rdma_device);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("dpuId", &self.dpu_id);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("perfNicOffloadSupported", &self.perf_nic_offload_supported);
-        }
+        if e.knows(Version::V5_0) { e.opt("fcoeConfiguration", &self.fcoe_configuration); }
+        if e.knows(Version::V4_1) { e.opt("vmDirectPathGen2Supported", &self.vm_direct_path_gen2_supported); }
+        if e.knows(Version::V4_1) { e.opt("vmDirectPathGen2SupportedMode", &self.vm_direct_path_gen2_supported_mode); }
+        if e.knows(Version::V4_1) { e.opt("resourcePoolSchedulerAllowed", &self.resource_pool_scheduler_allowed); }
+        if e.knows(Version::V4_1) { e.list("resourcePoolSchedulerDisallowedReason", &self.resource_pool_scheduler_disallowed_reason); }
+        if e.knows(Version::V4_1) { e.opt("autoNegotiateSupported", &self.auto_negotiate_supported); }
+        if e.knows(Version::V6_7) { e.opt("enhancedNetworkingStackSupported", &self.enhanced_networking_stack_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("ensInterruptSupported", &self.ens_interrupt_supported); }
+        if e.knows(Version::V7_0_0_0) { e.opt("rdmaDevice", &self.rdma_device); }
+        if e.knows(Version::V8_0_0_1) { e.opt("dpuId", &self.dpu_id); }
+        if e.knows(Version::V9_1_0_0) { e.opt("perfNicOffloadSupported", &self.perf_nic_offload_supported); }
     }
 }
 crate::xml::complex_codec!(PhysicalNic);
@@ -10188,11 +8808,7 @@ pub struct PhysicalNicCdpDeviceCapability {
 }
 impl ComplexType for PhysicalNicCdpDeviceCapability {
     const TYPE_NAME: &'static str = "PhysicalNicCdpDeviceCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"router" => d.req(&mut self.router, s)?,
             b"transparentBridge" => d.req(&mut self.transparent_bridge, s)?,
@@ -10261,11 +8877,7 @@ pub struct PhysicalNicCdpInfo {
 }
 impl ComplexType for PhysicalNicCdpInfo {
     const TYPE_NAME: &'static str = "PhysicalNicCdpInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cdpVersion" => d.opt(&mut self.cdp_version, s)?,
             b"timeout" => d.opt(&mut self.timeout, s)?,
@@ -10324,11 +8936,7 @@ pub struct PhysicalNicConfig {
 }
 impl ComplexType for PhysicalNicConfig {
     const TYPE_NAME: &'static str = "PhysicalNicConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             b"spec" => d.req(&mut self.spec, s)?,
@@ -10353,11 +8961,7 @@ pub struct PhysicalNicHint {
 }
 impl ComplexType for PhysicalNicHint {
     const TYPE_NAME: &'static str = "PhysicalNicHint";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanId" => d.opt(&mut self.vlan_id, s)?,
             _ => return Ok(false),
@@ -10386,11 +8990,7 @@ pub struct PhysicalNicHintInfo {
 }
 impl ComplexType for PhysicalNicHintInfo {
     const TYPE_NAME: &'static str = "PhysicalNicHintInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             b"subnet" => d.list(&mut self.subnet, s)?,
@@ -10406,9 +9006,7 @@ impl ComplexType for PhysicalNicHintInfo {
         e.list("subnet", &self.subnet);
         e.list("network", &self.network);
         e.opt("connectedSwitchPort", &self.connected_switch_port);
-        if e.knows(Version::V5_0) {
-            e.opt("lldpInfo", &self.lldp_info);
-        }
+        if e.knows(Version::V5_0) { e.opt("lldpInfo", &self.lldp_info); }
     }
 }
 crate::xml::complex_codec!(PhysicalNicHintInfo);
@@ -10425,11 +9023,7 @@ pub struct PhysicalNicIpHint {
 }
 impl ComplexType for PhysicalNicIpHint {
     const TYPE_NAME: &'static str = "PhysicalNicIpHint";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipSubnet" => d.req(&mut self.ip_subnet, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10454,11 +9048,7 @@ pub struct PhysicalNicLinkInfo {
 }
 impl ComplexType for PhysicalNicLinkInfo {
     const TYPE_NAME: &'static str = "PhysicalNicLinkInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"speedMb" => d.req(&mut self.speed_mb, s)?,
             b"duplex" => d.req(&mut self.duplex, s)?,
@@ -10485,11 +9075,7 @@ pub struct PhysicalNicNameHint {
 }
 impl ComplexType for PhysicalNicNameHint {
     const TYPE_NAME: &'static str = "PhysicalNicNameHint";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10516,11 +9102,7 @@ pub struct PhysicalNicProfile {
 }
 impl ComplexType for PhysicalNicProfile {
     const TYPE_NAME: &'static str = "PhysicalNicProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10549,17 +9131,11 @@ pub struct PhysicalNicSpec {
 }
 impl ComplexType for PhysicalNicSpec {
     const TYPE_NAME: &'static str = "PhysicalNicSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ip" => d.opt(&mut self.ip, s)?,
             b"linkSpeed" => d.opt(&mut self.link_speed, s)?,
-            b"enableEnhancedNetworkingStack" => {
-                d.opt(&mut self.enable_enhanced_networking_stack, s)?
-            }
+            b"enableEnhancedNetworkingStack" => d.opt(&mut self.enable_enhanced_networking_stack, s)?,
             b"ensInterruptEnabled" => d.opt(&mut self.ens_interrupt_enabled, s)?,
             _ => return Ok(false),
         }
@@ -10568,15 +9144,8 @@ impl ComplexType for PhysicalNicSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("ip", &self.ip);
         e.opt("linkSpeed", &self.link_speed);
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "enableEnhancedNetworkingStack",
-                &self.enable_enhanced_networking_stack,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("ensInterruptEnabled", &self.ens_interrupt_enabled);
-        }
+        if e.knows(Version::V6_7) { e.opt("enableEnhancedNetworkingStack", &self.enable_enhanced_networking_stack); }
+        if e.knows(Version::V7_0_0_0) { e.opt("ensInterruptEnabled", &self.ens_interrupt_enabled); }
     }
 }
 crate::xml::complex_codec!(PhysicalNicSpec);
@@ -10593,11 +9162,7 @@ pub struct PinnedCertificate {
 }
 impl ComplexType for PinnedCertificate {
     const TYPE_NAME: &'static str = "PinnedCertificate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sslCertificate" => d.req(&mut self.ssl_certificate, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10620,11 +9185,7 @@ pub struct PlaceVmsXClusterSpecCandidateNetworks {
 }
 impl ComplexType for PlaceVmsXClusterSpecCandidateNetworks {
     const TYPE_NAME: &'static str = "PlaceVmsXClusterSpecCandidateNetworks";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networks" => d.list(&mut self.networks, s)?,
             _ => return Ok(false),
@@ -10653,11 +9214,7 @@ pub struct PlacementAction {
 }
 impl ComplexType for PlacementAction {
     const TYPE_NAME: &'static str = "PlacementAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
             b"targetHost" => d.opt(&mut self.target_host, s)?,
@@ -10690,11 +9247,7 @@ pub struct PlacementAffinityRule {
 }
 impl ComplexType for PlacementAffinityRule {
     const TYPE_NAME: &'static str = "PlacementAffinityRule";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ruleType" => d.req(&mut self.rule_type, s)?,
             b"ruleScope" => d.req(&mut self.rule_scope, s)?,
@@ -10733,11 +9286,7 @@ pub struct PlacementRankResult {
 }
 impl ComplexType for PlacementRankResult {
     const TYPE_NAME: &'static str = "PlacementRankResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"candidate" => d.req(&mut self.candidate, s)?,
@@ -10776,11 +9325,7 @@ pub struct PlacementRankSpec {
 }
 impl ComplexType for PlacementRankSpec {
     const TYPE_NAME: &'static str = "PlacementRankSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"specs" => d.list(&mut self.specs, s)?,
             b"clusters" => d.list(&mut self.clusters, s)?,
@@ -10809,11 +9354,7 @@ pub struct PlacementResult {
 }
 impl ComplexType for PlacementResult {
     const TYPE_NAME: &'static str = "PlacementResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"recommendations" => d.list(&mut self.recommendations, s)?,
             b"drsFault" => d.opt(&mut self.drs_fault, s)?,
@@ -10860,11 +9401,7 @@ pub struct PlacementSpec {
 }
 impl ComplexType for PlacementSpec {
     const TYPE_NAME: &'static str = "PlacementSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"priority" => d.opt(&mut self.priority, s)?,
             b"vm" => d.opt(&mut self.vm, s)?,
@@ -10891,10 +9428,7 @@ impl ComplexType for PlacementSpec {
         e.list("hosts", &self.hosts);
         e.list("datastores", &self.datastores);
         e.list("storagePods", &self.storage_pods);
-        e.opt(
-            "disallowPrerequisiteMoves",
-            &self.disallow_prerequisite_moves,
-        );
+        e.opt("disallowPrerequisiteMoves", &self.disallow_prerequisite_moves);
         e.list("rules", &self.rules);
         e.opt("key", &self.key);
         e.opt("placementType", &self.placement_type);
@@ -10918,11 +9452,7 @@ pub struct PlatformConfigFault {
 }
 impl ComplexType for PlatformConfigFault {
     const TYPE_NAME: &'static str = "PlatformConfigFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"text" => d.req(&mut self.text, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10949,11 +9479,7 @@ pub struct PnicUplinkProfile {
 }
 impl ComplexType for PnicUplinkProfile {
     const TYPE_NAME: &'static str = "PnicUplinkProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10982,11 +9508,7 @@ pub struct PodDiskLocator {
 }
 impl ComplexType for PodDiskLocator {
     const TYPE_NAME: &'static str = "PodDiskLocator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
             b"diskMoveType" => d.opt(&mut self.disk_move_type, s)?,
@@ -11000,9 +9522,7 @@ impl ComplexType for PodDiskLocator {
         e.req("diskId", &self.disk_id);
         e.opt("diskMoveType", &self.disk_move_type);
         e.opt("diskBackingInfo", &self.disk_backing_info);
-        if e.knows(Version::V5_5) {
-            e.list("profile", &self.profile);
-        }
+        if e.knows(Version::V5_5) { e.list("profile", &self.profile); }
     }
 }
 crate::xml::complex_codec!(PodDiskLocator);
@@ -11021,11 +9541,7 @@ pub struct PodStorageDrsEntry {
 }
 impl ComplexType for PodStorageDrsEntry {
     const TYPE_NAME: &'static str = "PodStorageDrsEntry";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storageDrsConfig" => d.req(&mut self.storage_drs_config, s)?,
             b"recommendation" => d.list(&mut self.recommendation, s)?,
@@ -11054,11 +9570,7 @@ pub struct PodVMInfo {
 }
 impl ComplexType for PodVMInfo {
     const TYPE_NAME: &'static str = "PodVMInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hasPageSharingPodVM" => d.req(&mut self.has_page_sharing_pod_vm, s)?,
             b"podVMOverheadInfo" => d.req(&mut self.pod_vm_overhead_info, s)?,
@@ -11085,33 +9597,19 @@ pub struct PodVMOverheadInfo {
 }
 impl ComplexType for PodVMOverheadInfo {
     const TYPE_NAME: &'static str = "PodVMOverheadInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"crxPageSharingSupported" => d.req(&mut self.crx_page_sharing_supported, s)?,
-            b"podVMOverheadWithoutPageSharing" => {
-                d.req(&mut self.pod_vm_overhead_without_page_sharing, s)?
-            }
-            b"podVMOverheadWithPageSharing" => {
-                d.req(&mut self.pod_vm_overhead_with_page_sharing, s)?
-            }
+            b"podVMOverheadWithoutPageSharing" => d.req(&mut self.pod_vm_overhead_without_page_sharing, s)?,
+            b"podVMOverheadWithPageSharing" => d.req(&mut self.pod_vm_overhead_with_page_sharing, s)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("crxPageSharingSupported", &self.crx_page_sharing_supported);
-        e.req(
-            "podVMOverheadWithoutPageSharing",
-            &self.pod_vm_overhead_without_page_sharing,
-        );
-        e.req(
-            "podVMOverheadWithPageSharing",
-            &self.pod_vm_overhead_with_page_sharing,
-        );
+        e.req("podVMOverheadWithoutPageSharing", &self.pod_vm_overhead_without_page_sharing);
+        e.req("podVMOverheadWithPageSharing", &self.pod_vm_overhead_with_page_sharing);
     }
 }
 crate::xml::complex_codec!(PodVMOverheadInfo);
@@ -11128,11 +9626,7 @@ pub struct PolicyOption {
 }
 impl ComplexType for PolicyOption {
     const TYPE_NAME: &'static str = "PolicyOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"parameter" => d.list(&mut self.parameter, s)?,
@@ -11169,11 +9663,7 @@ pub struct PortGroupProfile {
 }
 impl ComplexType for PortGroupProfile {
     const TYPE_NAME: &'static str = "PortGroupProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -11214,11 +9704,7 @@ pub struct PosixUserSearchResult {
 }
 impl ComplexType for PosixUserSearchResult {
     const TYPE_NAME: &'static str = "PosixUserSearchResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"shellAccess" => d.opt(&mut self.shell_access, s)?,
@@ -11232,12 +9718,8 @@ impl ComplexType for PosixUserSearchResult {
         self.base_.encode_fields(e);
         e.req("id", &self.id);
         e.opt("shellAccess", &self.shell_access);
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("lastPasswordChange", &self.last_password_change);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("maximumPasswordAge", &self.maximum_password_age);
-        }
+        if e.knows(Version::V9_1_0_0) { e.opt("lastPasswordChange", &self.last_password_change); }
+        if e.knows(Version::V9_1_0_0) { e.opt("maximumPasswordAge", &self.maximum_password_age); }
     }
 }
 crate::xml::complex_codec!(PosixUserSearchResult);
@@ -11263,11 +9745,7 @@ pub struct PowerOnFtSecondaryFailed {
 }
 impl ComplexType for PowerOnFtSecondaryFailed {
     const TYPE_NAME: &'static str = "PowerOnFtSecondaryFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -11306,11 +9784,7 @@ pub struct PowerOnFtSecondaryTimedout {
 }
 impl ComplexType for PowerOnFtSecondaryTimedout {
     const TYPE_NAME: &'static str = "PowerOnFtSecondaryTimedout";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -11337,11 +9811,7 @@ pub struct PowerSystemCapability {
 }
 impl ComplexType for PowerSystemCapability {
     const TYPE_NAME: &'static str = "PowerSystemCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"availablePolicy" => d.list(&mut self.available_policy, s)?,
             _ => return Ok(false),
@@ -11362,11 +9832,7 @@ pub struct PowerSystemInfo {
 }
 impl ComplexType for PowerSystemInfo {
     const TYPE_NAME: &'static str = "PowerSystemInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentPolicy" => d.req(&mut self.current_policy, s)?,
             _ => return Ok(false),
@@ -11389,11 +9855,7 @@ pub struct PrivilegeAvailability {
 }
 impl ComplexType for PrivilegeAvailability {
     const TYPE_NAME: &'static str = "PrivilegeAvailability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privId" => d.req(&mut self.priv_id, s)?,
             b"isGranted" => d.req(&mut self.is_granted, s)?,
@@ -11422,11 +9884,7 @@ pub struct PrivilegePolicyDef {
 }
 impl ComplexType for PrivilegePolicyDef {
     const TYPE_NAME: &'static str = "PrivilegePolicyDef";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"createPrivilege" => d.req(&mut self.create_privilege, s)?,
             b"readPrivilege" => d.req(&mut self.read_privilege, s)?,
@@ -11459,11 +9917,7 @@ pub struct ProductComponentInfo {
 }
 impl ComplexType for ProductComponentInfo {
     const TYPE_NAME: &'static str = "ProductComponentInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -11494,11 +9948,7 @@ pub struct ProfileApplyProfileElement {
 }
 impl ComplexType for ProfileApplyProfileElement {
     const TYPE_NAME: &'static str = "ProfileApplyProfileElement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11525,11 +9975,7 @@ pub struct ProfileApplyProfileProperty {
 }
 impl ComplexType for ProfileApplyProfileProperty {
     const TYPE_NAME: &'static str = "ProfileApplyProfileProperty";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"propertyName" => d.req(&mut self.property_name, s)?,
             b"array" => d.req(&mut self.array, s)?,
@@ -11556,11 +10002,7 @@ pub struct ProfileAssociatedEvent {
 }
 impl ComplexType for ProfileAssociatedEvent {
     const TYPE_NAME: &'static str = "ProfileAssociatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11580,11 +10022,7 @@ pub struct ProfileChangedEvent {
 }
 impl ComplexType for ProfileChangedEvent {
     const TYPE_NAME: &'static str = "ProfileChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11608,11 +10046,7 @@ pub struct ProfileCompositeExpression {
 }
 impl ComplexType for ProfileCompositeExpression {
     const TYPE_NAME: &'static str = "ProfileCompositeExpression";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operator" => d.req(&mut self.operator, s)?,
             b"expressionName" => d.list(&mut self.expression_name, s)?,
@@ -11641,11 +10075,7 @@ pub struct ProfileCompositePolicyOptionMetadata {
 }
 impl ComplexType for ProfileCompositePolicyOptionMetadata {
     const TYPE_NAME: &'static str = "ProfileCompositePolicyOptionMetadata";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"option" => d.list(&mut self.option, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11658,10 +10088,7 @@ impl ComplexType for ProfileCompositePolicyOptionMetadata {
     }
 }
 crate::xml::complex_codec!(ProfileCompositePolicyOptionMetadata);
-crate::xml::inherits!(
-    ProfileCompositePolicyOptionMetadata,
-    ProfilePolicyOptionMetadata
-);
+crate::xml::inherits!(ProfileCompositePolicyOptionMetadata, ProfilePolicyOptionMetadata);
 
 /// Data object `ProfileConfigInfo` of the vSphere API (since 4.0).
 ///
@@ -11677,11 +10104,7 @@ pub struct ProfileConfigInfo {
 }
 impl ComplexType for ProfileConfigInfo {
     const TYPE_NAME: &'static str = "ProfileConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"annotation" => d.opt(&mut self.annotation, s)?,
@@ -11712,11 +10135,7 @@ pub struct ProfileCreateSpec {
 }
 impl ComplexType for ProfileCreateSpec {
     const TYPE_NAME: &'static str = "ProfileCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
             b"annotation" => d.opt(&mut self.annotation, s)?,
@@ -11743,11 +10162,7 @@ pub struct ProfileCreatedEvent {
 }
 impl ComplexType for ProfileCreatedEvent {
     const TYPE_NAME: &'static str = "ProfileCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11767,11 +10182,7 @@ pub struct ProfileDeferredPolicyOptionParameter {
 }
 impl ComplexType for ProfileDeferredPolicyOptionParameter {
     const TYPE_NAME: &'static str = "ProfileDeferredPolicyOptionParameter";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inputPath" => d.req(&mut self.input_path, s)?,
             b"parameter" => d.list(&mut self.parameter, s)?,
@@ -11794,11 +10205,7 @@ pub struct ProfileDescription {
 }
 impl ComplexType for ProfileDescription {
     const TYPE_NAME: &'static str = "ProfileDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"section" => d.list(&mut self.section, s)?,
             _ => return Ok(false),
@@ -11821,11 +10228,7 @@ pub struct ProfileDescriptionSection {
 }
 impl ComplexType for ProfileDescriptionSection {
     const TYPE_NAME: &'static str = "ProfileDescriptionSection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"description" => d.req(&mut self.description, s)?,
             b"message" => d.list(&mut self.message, s)?,
@@ -11850,11 +10253,7 @@ pub struct ProfileDissociatedEvent {
 }
 impl ComplexType for ProfileDissociatedEvent {
     const TYPE_NAME: &'static str = "ProfileDissociatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11878,11 +10277,7 @@ pub struct ProfileEvent {
 }
 impl ComplexType for ProfileEvent {
     const TYPE_NAME: &'static str = "ProfileEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.req(&mut self.profile, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11911,11 +10306,7 @@ pub struct ProfileEventArgument {
 }
 impl ComplexType for ProfileEventArgument {
     const TYPE_NAME: &'static str = "ProfileEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.req(&mut self.profile, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -11942,11 +10333,7 @@ pub struct ProfileExecuteError {
 }
 impl ComplexType for ProfileExecuteError {
     const TYPE_NAME: &'static str = "ProfileExecuteError";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.opt(&mut self.path, s)?,
             b"message" => d.req(&mut self.message, s)?,
@@ -11979,11 +10366,7 @@ pub struct ProfileExecuteResult {
 }
 impl ComplexType for ProfileExecuteResult {
     const TYPE_NAME: &'static str = "ProfileExecuteResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"status" => d.req(&mut self.status, s)?,
             b"configSpec" => d.opt(&mut self.config_spec, s)?,
@@ -12018,11 +10401,7 @@ pub struct ProfileExpression {
 }
 impl ComplexType for ProfileExpression {
     const TYPE_NAME: &'static str = "ProfileExpression";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"displayName" => d.req(&mut self.display_name, s)?,
@@ -12049,11 +10428,7 @@ pub struct ProfileExpressionMetadata {
 }
 impl ComplexType for ProfileExpressionMetadata {
     const TYPE_NAME: &'static str = "ProfileExpressionMetadata";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expressionId" => d.req(&mut self.expression_id, s)?,
             b"parameter" => d.list(&mut self.parameter, s)?,
@@ -12088,11 +10463,7 @@ pub struct ProfileMetadata {
 }
 impl ComplexType for ProfileMetadata {
     const TYPE_NAME: &'static str = "ProfileMetadata";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"profileTypeName" => d.opt(&mut self.profile_type_name, s)?,
@@ -12107,22 +10478,12 @@ impl ComplexType for ProfileMetadata {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("key", &self.key);
-        if e.knows(Version::V5_0) {
-            e.opt("profileTypeName", &self.profile_type_name);
-        }
+        if e.knows(Version::V5_0) { e.opt("profileTypeName", &self.profile_type_name); }
         e.opt("description", &self.description);
-        if e.knows(Version::V5_0) {
-            e.list("sortSpec", &self.sort_spec);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("profileCategory", &self.profile_category);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("profileComponent", &self.profile_component);
-        }
-        if e.knows(Version::V6_7) {
-            e.list("operationMessages", &self.operation_messages);
-        }
+        if e.knows(Version::V5_0) { e.list("sortSpec", &self.sort_spec); }
+        if e.knows(Version::V5_1) { e.opt("profileCategory", &self.profile_category); }
+        if e.knows(Version::V5_1) { e.opt("profileComponent", &self.profile_component); }
+        if e.knows(Version::V6_7) { e.list("operationMessages", &self.operation_messages); }
     }
 }
 crate::xml::complex_codec!(ProfileMetadata);
@@ -12137,11 +10498,7 @@ pub struct ProfileMetadataProfileOperationMessage {
 }
 impl ComplexType for ProfileMetadataProfileOperationMessage {
     const TYPE_NAME: &'static str = "ProfileMetadataProfileOperationMessage";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operationName" => d.req(&mut self.operation_name, s)?,
             b"message" => d.req(&mut self.message, s)?,
@@ -12166,11 +10523,7 @@ pub struct ProfileMetadataProfileSortSpec {
 }
 impl ComplexType for ProfileMetadataProfileSortSpec {
     const TYPE_NAME: &'static str = "ProfileMetadataProfileSortSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policyId" => d.req(&mut self.policy_id, s)?,
             b"parameter" => d.req(&mut self.parameter, s)?,
@@ -12207,11 +10560,7 @@ pub struct ProfileParameterMetadata {
 }
 impl ComplexType for ProfileParameterMetadata {
     const TYPE_NAME: &'static str = "ProfileParameterMetadata";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -12230,18 +10579,10 @@ impl ComplexType for ProfileParameterMetadata {
         e.req("type", &self.type_);
         e.req("optional", &self.optional);
         e.opt("defaultValue", &self.default_value);
-        if e.knows(Version::V6_5) {
-            e.opt("hidden", &self.hidden);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("securitySensitive", &self.security_sensitive);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("readOnly", &self.read_only);
-        }
-        if e.knows(Version::V6_7) {
-            e.list("parameterRelations", &self.parameter_relations);
-        }
+        if e.knows(Version::V6_5) { e.opt("hidden", &self.hidden); }
+        if e.knows(Version::V6_5) { e.opt("securitySensitive", &self.security_sensitive); }
+        if e.knows(Version::V6_5) { e.opt("readOnly", &self.read_only); }
+        if e.knows(Version::V6_7) { e.list("parameterRelations", &self.parameter_relations); }
     }
 }
 crate::xml::complex_codec!(ProfileParameterMetadata);
@@ -12262,11 +10603,7 @@ pub struct ProfileParameterMetadataParameterRelationMetadata {
 }
 impl ComplexType for ProfileParameterMetadataParameterRelationMetadata {
     const TYPE_NAME: &'static str = "ProfileParameterMetadataParameterRelationMetadata";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"relationTypes" => d.list(&mut self.relation_types, s)?,
             b"values" => d.list(&mut self.values, s)?,
@@ -12297,11 +10634,7 @@ pub struct ProfilePolicy {
 }
 impl ComplexType for ProfilePolicy {
     const TYPE_NAME: &'static str = "ProfilePolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"policyOption" => d.req(&mut self.policy_option, s)?,
@@ -12326,11 +10659,7 @@ pub struct ProfilePolicyMetadata {
 }
 impl ComplexType for ProfilePolicyMetadata {
     const TYPE_NAME: &'static str = "ProfilePolicyMetadata";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"possibleOption" => d.list(&mut self.possible_option, s)?,
@@ -12357,11 +10686,7 @@ pub struct ProfilePolicyOptionMetadata {
 }
 impl ComplexType for ProfilePolicyOptionMetadata {
     const TYPE_NAME: &'static str = "ProfilePolicyOptionMetadata";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"parameter" => d.list(&mut self.parameter, s)?,
@@ -12386,11 +10711,7 @@ pub struct ProfileProfileStructure {
 }
 impl ComplexType for ProfileProfileStructure {
     const TYPE_NAME: &'static str = "ProfileProfileStructure";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profileTypeName" => d.req(&mut self.profile_type_name, s)?,
             b"child" => d.list(&mut self.child, s)?,
@@ -12417,11 +10738,7 @@ pub struct ProfileProfileStructureProperty {
 }
 impl ComplexType for ProfileProfileStructureProperty {
     const TYPE_NAME: &'static str = "ProfileProfileStructureProperty";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"propertyName" => d.req(&mut self.property_name, s)?,
             b"array" => d.req(&mut self.array, s)?,
@@ -12452,11 +10769,7 @@ pub struct ProfilePropertyPath {
 }
 impl ComplexType for ProfilePropertyPath {
     const TYPE_NAME: &'static str = "ProfilePropertyPath";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profilePath" => d.req(&mut self.profile_path, s)?,
             b"policyId" => d.opt(&mut self.policy_id, s)?,
@@ -12469,12 +10782,8 @@ impl ComplexType for ProfilePropertyPath {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("profilePath", &self.profile_path);
         e.opt("policyId", &self.policy_id);
-        if e.knows(Version::V5_1) {
-            e.opt("parameterId", &self.parameter_id);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("policyOptionId", &self.policy_option_id);
-        }
+        if e.knows(Version::V5_1) { e.opt("parameterId", &self.parameter_id); }
+        if e.knows(Version::V6_7) { e.opt("policyOptionId", &self.policy_option_id); }
     }
 }
 crate::xml::complex_codec!(ProfilePropertyPath);
@@ -12495,11 +10804,7 @@ pub struct ProfileReferenceHostChangedEvent {
 }
 impl ComplexType for ProfileReferenceHostChangedEvent {
     const TYPE_NAME: &'static str = "ProfileReferenceHostChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"referenceHost" => d.opt(&mut self.reference_host, s)?,
             b"referenceHostName" => d.opt(&mut self.reference_host_name, s)?,
@@ -12511,12 +10816,8 @@ impl ComplexType for ProfileReferenceHostChangedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("referenceHost", &self.reference_host);
-        if e.knows(Version::V6_5) {
-            e.opt("referenceHostName", &self.reference_host_name);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("prevReferenceHostName", &self.prev_reference_host_name);
-        }
+        if e.knows(Version::V6_5) { e.opt("referenceHostName", &self.reference_host_name); }
+        if e.knows(Version::V6_5) { e.opt("prevReferenceHostName", &self.prev_reference_host_name); }
     }
 }
 crate::xml::complex_codec!(ProfileReferenceHostChangedEvent);
@@ -12532,11 +10833,7 @@ pub struct ProfileRemovedEvent {
 }
 impl ComplexType for ProfileRemovedEvent {
     const TYPE_NAME: &'static str = "ProfileRemovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12560,11 +10857,7 @@ pub struct ProfileSerializedCreateSpec {
 }
 impl ComplexType for ProfileSerializedCreateSpec {
     const TYPE_NAME: &'static str = "ProfileSerializedCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profileConfigString" => d.req(&mut self.profile_config_string, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12593,11 +10886,7 @@ pub struct ProfileSimpleExpression {
 }
 impl ComplexType for ProfileSimpleExpression {
     const TYPE_NAME: &'static str = "ProfileSimpleExpression";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expressionType" => d.req(&mut self.expression_type, s)?,
             b"parameter" => d.list(&mut self.parameter, s)?,
@@ -12628,11 +10917,7 @@ pub struct ProfileUpdateFailed {
 }
 impl ComplexType for ProfileUpdateFailed {
     const TYPE_NAME: &'static str = "ProfileUpdateFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failure" => d.list(&mut self.failure, s)?,
             b"warnings" => d.list(&mut self.warnings, s)?,
@@ -12643,9 +10928,7 @@ impl ComplexType for ProfileUpdateFailed {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.list("failure", &self.failure);
-        if e.knows(Version::V6_7) {
-            e.list("warnings", &self.warnings);
-        }
+        if e.knows(Version::V6_7) { e.list("warnings", &self.warnings); }
     }
 }
 crate::xml::complex_codec!(ProfileUpdateFailed);
@@ -12661,11 +10944,7 @@ pub struct ProfileUpdateFailedUpdateFailure {
 }
 impl ComplexType for ProfileUpdateFailedUpdateFailure {
     const TYPE_NAME: &'static str = "ProfileUpdateFailedUpdateFailure";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profilePath" => d.req(&mut self.profile_path, s)?,
             b"errMsg" => d.req(&mut self.err_msg, s)?,
@@ -12692,11 +10971,7 @@ pub struct PropertyChange {
 }
 impl ComplexType for PropertyChange {
     const TYPE_NAME: &'static str = "PropertyChange";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"op" => d.req(&mut self.op, s)?,
@@ -12725,17 +11000,11 @@ pub struct PropertyFilterSpec {
 }
 impl ComplexType for PropertyFilterSpec {
     const TYPE_NAME: &'static str = "PropertyFilterSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"propSet" => d.list(&mut self.prop_set, s)?,
             b"objectSet" => d.list(&mut self.object_set, s)?,
-            b"reportMissingObjectsInResults" => {
-                d.opt(&mut self.report_missing_objects_in_results, s)?
-            }
+            b"reportMissingObjectsInResults" => d.opt(&mut self.report_missing_objects_in_results, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12743,10 +11012,7 @@ impl ComplexType for PropertyFilterSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("propSet", &self.prop_set);
         e.list("objectSet", &self.object_set);
-        e.opt(
-            "reportMissingObjectsInResults",
-            &self.report_missing_objects_in_results,
-        );
+        e.opt("reportMissingObjectsInResults", &self.report_missing_objects_in_results);
     }
 }
 crate::xml::complex_codec!(PropertyFilterSpec);
@@ -12763,11 +11029,7 @@ pub struct PropertyFilterUpdate {
 }
 impl ComplexType for PropertyFilterUpdate {
     const TYPE_NAME: &'static str = "PropertyFilterUpdate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filter" => d.req(&mut self.filter, s)?,
             b"objectSet" => d.list(&mut self.object_set, s)?,
@@ -12796,11 +11058,7 @@ pub struct PropertySpec {
 }
 impl ComplexType for PropertySpec {
     const TYPE_NAME: &'static str = "PropertySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"all" => d.opt(&mut self.all, s)?,
@@ -12831,11 +11089,7 @@ pub struct QuarantineModeFault {
 }
 impl ComplexType for QuarantineModeFault {
     const TYPE_NAME: &'static str = "QuarantineModeFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
             b"faultType" => d.req(&mut self.fault_type, s)?,
@@ -12864,11 +11118,7 @@ pub struct QuestionPending {
 }
 impl ComplexType for QuestionPending {
     const TYPE_NAME: &'static str = "QuestionPending";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"text" => d.req(&mut self.text, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12901,11 +11151,7 @@ pub struct QuiesceDatastoreIOForHAFailed {
 }
 impl ComplexType for QuiesceDatastoreIOForHAFailed {
     const TYPE_NAME: &'static str = "QuiesceDatastoreIOForHAFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -12938,11 +11184,7 @@ pub struct RDMConversionNotSupported {
 }
 impl ComplexType for RDMConversionNotSupported {
     const TYPE_NAME: &'static str = "RDMConversionNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12969,11 +11211,7 @@ pub struct RDMNotPreserved {
 }
 impl ComplexType for RDMNotPreserved {
     const TYPE_NAME: &'static str = "RDMNotPreserved";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13000,11 +11238,7 @@ pub struct RDMNotSupported {
 }
 impl ComplexType for RDMNotSupported {
     const TYPE_NAME: &'static str = "RDMNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13030,11 +11264,7 @@ pub struct RDMNotSupportedOnDatastore {
 }
 impl ComplexType for RDMNotSupportedOnDatastore {
     const TYPE_NAME: &'static str = "RDMNotSupportedOnDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -13063,11 +11293,7 @@ pub struct RDMPointsToInaccessibleDisk {
 }
 impl ComplexType for RDMPointsToInaccessibleDisk {
     const TYPE_NAME: &'static str = "RDMPointsToInaccessibleDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13087,11 +11313,7 @@ pub struct RawDiskNotSupported {
 }
 impl ComplexType for RawDiskNotSupported {
     const TYPE_NAME: &'static str = "RawDiskNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13111,11 +11333,7 @@ pub struct ReadHostResourcePoolTreeFailed {
 }
 impl ComplexType for ReadHostResourcePoolTreeFailed {
     const TYPE_NAME: &'static str = "ReadHostResourcePoolTreeFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13139,11 +11357,7 @@ pub struct ReadOnlyDisksWithLegacyDestination {
 }
 impl ComplexType for ReadOnlyDisksWithLegacyDestination {
     const TYPE_NAME: &'static str = "ReadOnlyDisksWithLegacyDestination";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"roDiskCount" => d.req(&mut self.ro_disk_count, s)?,
             b"timeoutDanger" => d.req(&mut self.timeout_danger, s)?,
@@ -13172,11 +11386,7 @@ pub struct RebootRequired {
 }
 impl ComplexType for RebootRequired {
     const TYPE_NAME: &'static str = "RebootRequired";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"patch" => d.opt(&mut self.patch, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13201,11 +11411,7 @@ pub struct RecordReplayDisabled {
 }
 impl ComplexType for RecordReplayDisabled {
     const TYPE_NAME: &'static str = "RecordReplayDisabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13233,11 +11439,7 @@ pub struct RecoveryEvent {
 }
 impl ComplexType for RecoveryEvent {
     const TYPE_NAME: &'static str = "RecoveryEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -13272,11 +11474,7 @@ pub struct RecurrentTaskScheduler {
 }
 impl ComplexType for RecurrentTaskScheduler {
     const TYPE_NAME: &'static str = "RecurrentTaskScheduler";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"interval" => d.req(&mut self.interval, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13303,11 +11501,7 @@ pub struct Relation {
 }
 impl ComplexType for Relation {
     const TYPE_NAME: &'static str = "Relation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"constraint" => d.opt(&mut self.constraint, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -13323,3 +11517,4 @@ impl ComplexType for Relation {
     }
 }
 crate::xml::complex_codec!(Relation);
+

@@ -16,11 +16,7 @@ pub struct RemoteDeviceNotSupported {
 }
 impl ComplexType for RemoteDeviceNotSupported {
     const TYPE_NAME: &'static str = "RemoteDeviceNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -40,11 +36,7 @@ pub struct RemoteTSMEnabledEvent {
 }
 impl ComplexType for RemoteTSMEnabledEvent {
     const TYPE_NAME: &'static str = "RemoteTSMEnabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -64,11 +56,7 @@ pub struct RemoveFailed {
 }
 impl ComplexType for RemoveFailed {
     const TYPE_NAME: &'static str = "RemoveFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -90,11 +78,7 @@ pub struct ReplicationConfigFault {
 }
 impl ComplexType for ReplicationConfigFault {
     const TYPE_NAME: &'static str = "ReplicationConfigFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -144,11 +128,7 @@ pub struct ReplicationConfigSpec {
 }
 impl ComplexType for ReplicationConfigSpec {
     const TYPE_NAME: &'static str = "ReplicationConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"generation" => d.req(&mut self.generation, s)?,
             b"vmReplicationId" => d.req(&mut self.vm_replication_id, s)?,
@@ -161,9 +141,7 @@ impl ComplexType for ReplicationConfigSpec {
             b"netCompressionEnabled" => d.opt(&mut self.net_compression_enabled, s)?,
             b"netEncryptionEnabled" => d.opt(&mut self.net_encryption_enabled, s)?,
             b"encryptionDestination" => d.opt(&mut self.encryption_destination, s)?,
-            b"additionalEncryptionDestination" => {
-                d.list(&mut self.additional_encryption_destination, s)?
-            }
+            b"additionalEncryptionDestination" => d.list(&mut self.additional_encryption_destination, s)?,
             b"encryptionPort" => d.opt(&mut self.encryption_port, s)?,
             b"remoteCertificateThumbprint" => d.opt(&mut self.remote_certificate_thumbprint, s)?,
             b"dataSetsReplicationEnabled" => d.opt(&mut self.data_sets_replication_enabled, s)?,
@@ -182,39 +160,14 @@ impl ComplexType for ReplicationConfigSpec {
         e.req("quiesceGuestEnabled", &self.quiesce_guest_enabled);
         e.req("paused", &self.paused);
         e.req("oppUpdatesEnabled", &self.opp_updates_enabled);
-        if e.knows(Version::V6_0) {
-            e.opt("netCompressionEnabled", &self.net_compression_enabled);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("netEncryptionEnabled", &self.net_encryption_enabled);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("encryptionDestination", &self.encryption_destination);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.list(
-                "additionalEncryptionDestination",
-                &self.additional_encryption_destination,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("encryptionPort", &self.encryption_port);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "remoteCertificateThumbprint",
-                &self.remote_certificate_thumbprint,
-            );
-        }
-        if e.knows(Version::V8_0_0_0) {
-            e.opt(
-                "dataSetsReplicationEnabled",
-                &self.data_sets_replication_enabled,
-            );
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("useHbrProxyHttpPreamble", &self.use_hbr_proxy_http_preamble);
-        }
+        if e.knows(Version::V6_0) { e.opt("netCompressionEnabled", &self.net_compression_enabled); }
+        if e.knows(Version::V6_7) { e.opt("netEncryptionEnabled", &self.net_encryption_enabled); }
+        if e.knows(Version::V6_7) { e.opt("encryptionDestination", &self.encryption_destination); }
+        if e.knows(Version::V9_1_0_0) { e.list("additionalEncryptionDestination", &self.additional_encryption_destination); }
+        if e.knows(Version::V6_7) { e.opt("encryptionPort", &self.encryption_port); }
+        if e.knows(Version::V6_7) { e.opt("remoteCertificateThumbprint", &self.remote_certificate_thumbprint); }
+        if e.knows(Version::V8_0_0_0) { e.opt("dataSetsReplicationEnabled", &self.data_sets_replication_enabled); }
+        if e.knows(Version::V9_1_0_0) { e.opt("useHbrProxyHttpPreamble", &self.use_hbr_proxy_http_preamble); }
         e.list("disk", &self.disk);
     }
 }
@@ -236,11 +189,7 @@ pub struct ReplicationDiskConfigFault {
 }
 impl ComplexType for ReplicationDiskConfigFault {
     const TYPE_NAME: &'static str = "ReplicationDiskConfigFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             b"vmRef" => d.opt(&mut self.vm_ref, s)?,
@@ -271,11 +220,7 @@ pub struct ReplicationFault {
 }
 impl ComplexType for ReplicationFault {
     const TYPE_NAME: &'static str = "ReplicationFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -295,11 +240,7 @@ pub struct ReplicationGroupId {
 }
 impl ComplexType for ReplicationGroupId {
     const TYPE_NAME: &'static str = "ReplicationGroupId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultDomainId" => d.req(&mut self.fault_domain_id, s)?,
             b"deviceGroupId" => d.req(&mut self.device_group_id, s)?,
@@ -324,11 +265,7 @@ pub struct ReplicationIncompatibleWithFT {
 }
 impl ComplexType for ReplicationIncompatibleWithFT {
     const TYPE_NAME: &'static str = "ReplicationIncompatibleWithFT";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -348,11 +285,7 @@ pub struct ReplicationInfoDiskSettings {
 }
 impl ComplexType for ReplicationInfoDiskSettings {
     const TYPE_NAME: &'static str = "ReplicationInfoDiskSettings";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"diskReplicationId" => d.req(&mut self.disk_replication_id, s)?,
@@ -381,11 +314,7 @@ pub struct ReplicationInvalidOptions {
 }
 impl ComplexType for ReplicationInvalidOptions {
     const TYPE_NAME: &'static str = "ReplicationInvalidOptions";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"options" => d.req(&mut self.options, s)?,
             b"entity" => d.opt(&mut self.entity, s)?,
@@ -412,11 +341,7 @@ pub struct ReplicationNotSupportedOnHost {
 }
 impl ComplexType for ReplicationNotSupportedOnHost {
     const TYPE_NAME: &'static str = "ReplicationNotSupportedOnHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -434,11 +359,7 @@ pub struct ReplicationSpec {
 }
 impl ComplexType for ReplicationSpec {
     const TYPE_NAME: &'static str = "ReplicationSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"replicationGroupId" => d.req(&mut self.replication_group_id, s)?,
             _ => return Ok(false),
@@ -465,11 +386,7 @@ pub struct ReplicationVmConfigFault {
 }
 impl ComplexType for ReplicationVmConfigFault {
     const TYPE_NAME: &'static str = "ReplicationVmConfigFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             b"vmRef" => d.opt(&mut self.vm_ref, s)?,
@@ -506,11 +423,7 @@ pub struct ReplicationVmFault {
 }
 impl ComplexType for ReplicationVmFault {
     const TYPE_NAME: &'static str = "ReplicationVmFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             b"state" => d.opt(&mut self.state, s)?,
@@ -545,11 +458,7 @@ pub struct ReplicationVmInProgressFault {
 }
 impl ComplexType for ReplicationVmInProgressFault {
     const TYPE_NAME: &'static str = "ReplicationVmInProgressFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"requestedActivity" => d.req(&mut self.requested_activity, s)?,
             b"inProgressActivity" => d.req(&mut self.in_progress_activity, s)?,
@@ -582,11 +491,7 @@ pub struct ReplicationVmProgressInfo {
 }
 impl ComplexType for ReplicationVmProgressInfo {
     const TYPE_NAME: &'static str = "ReplicationVmProgressInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"progress" => d.req(&mut self.progress, s)?,
             b"bytesTransferred" => d.req(&mut self.bytes_transferred, s)?,
@@ -617,11 +522,7 @@ pub struct RequestCanceled {
 }
 impl ComplexType for RequestCanceled {
     const TYPE_NAME: &'static str = "RequestCanceled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -647,11 +548,7 @@ pub struct ResourceAllocationInfo {
 }
 impl ComplexType for ResourceAllocationInfo {
     const TYPE_NAME: &'static str = "ResourceAllocationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reservation" => d.opt(&mut self.reservation, s)?,
             b"expandableReservation" => d.opt(&mut self.expandable_reservation, s)?,
@@ -680,11 +577,7 @@ pub struct ResourceAllocationOption {
 }
 impl ComplexType for ResourceAllocationOption {
     const TYPE_NAME: &'static str = "ResourceAllocationOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sharesOption" => d.req(&mut self.shares_option, s)?,
             _ => return Ok(false),
@@ -707,11 +600,7 @@ pub struct ResourceConfigOption {
 }
 impl ComplexType for ResourceConfigOption {
     const TYPE_NAME: &'static str = "ResourceConfigOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cpuAllocationOption" => d.req(&mut self.cpu_allocation_option, s)?,
             b"memoryAllocationOption" => d.req(&mut self.memory_allocation_option, s)?,
@@ -744,11 +633,7 @@ pub struct ResourceConfigSpec {
 }
 impl ComplexType for ResourceConfigSpec {
     const TYPE_NAME: &'static str = "ResourceConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
             b"changeVersion" => d.opt(&mut self.change_version, s)?,
@@ -766,9 +651,7 @@ impl ComplexType for ResourceConfigSpec {
         e.opt("lastModified", &self.last_modified);
         e.req("cpuAllocation", &self.cpu_allocation);
         e.req("memoryAllocation", &self.memory_allocation);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("scaleDescendantsShares", &self.scale_descendants_shares);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("scaleDescendantsShares", &self.scale_descendants_shares); }
     }
 }
 crate::xml::complex_codec!(ResourceConfigSpec);
@@ -789,11 +672,7 @@ pub struct ResourceInUse {
 }
 impl ComplexType for ResourceInUse {
     const TYPE_NAME: &'static str = "ResourceInUse";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.opt(&mut self.type_, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -826,11 +705,7 @@ pub struct ResourceNotAvailable {
 }
 impl ComplexType for ResourceNotAvailable {
     const TYPE_NAME: &'static str = "ResourceNotAvailable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"containerType" => d.opt(&mut self.container_type, s)?,
             b"containerName" => d.opt(&mut self.container_name, s)?,
@@ -861,11 +736,7 @@ pub struct ResourcePoolCreatedEvent {
 }
 impl ComplexType for ResourcePoolCreatedEvent {
     const TYPE_NAME: &'static str = "ResourcePoolCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.req(&mut self.parent, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -890,11 +761,7 @@ pub struct ResourcePoolDestroyedEvent {
 }
 impl ComplexType for ResourcePoolDestroyedEvent {
     const TYPE_NAME: &'static str = "ResourcePoolDestroyedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -918,11 +785,7 @@ pub struct ResourcePoolEvent {
 }
 impl ComplexType for ResourcePoolEvent {
     const TYPE_NAME: &'static str = "ResourcePoolEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resourcePool" => d.req(&mut self.resource_pool, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -949,11 +812,7 @@ pub struct ResourcePoolEventArgument {
 }
 impl ComplexType for ResourcePoolEventArgument {
     const TYPE_NAME: &'static str = "ResourcePoolEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resourcePool" => d.req(&mut self.resource_pool, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -982,11 +841,7 @@ pub struct ResourcePoolMovedEvent {
 }
 impl ComplexType for ResourcePoolMovedEvent {
     const TYPE_NAME: &'static str = "ResourcePoolMovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldParent" => d.req(&mut self.old_parent, s)?,
             b"newParent" => d.req(&mut self.new_parent, s)?,
@@ -1039,20 +894,14 @@ pub struct ResourcePoolQuickStats {
 }
 impl ComplexType for ResourcePoolQuickStats {
     const TYPE_NAME: &'static str = "ResourcePoolQuickStats";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallCpuUsage" => d.opt(&mut self.overall_cpu_usage, s)?,
             b"overallCpuDemand" => d.opt(&mut self.overall_cpu_demand, s)?,
             b"guestMemoryUsage" => d.opt(&mut self.guest_memory_usage, s)?,
             b"hostMemoryUsage" => d.opt(&mut self.host_memory_usage, s)?,
             b"distributedCpuEntitlement" => d.opt(&mut self.distributed_cpu_entitlement, s)?,
-            b"distributedMemoryEntitlement" => {
-                d.opt(&mut self.distributed_memory_entitlement, s)?
-            }
+            b"distributedMemoryEntitlement" => d.opt(&mut self.distributed_memory_entitlement, s)?,
             b"staticCpuEntitlement" => d.opt(&mut self.static_cpu_entitlement, s)?,
             b"staticMemoryEntitlement" => d.opt(&mut self.static_memory_entitlement, s)?,
             b"privateMemory" => d.opt(&mut self.private_memory, s)?,
@@ -1071,14 +920,8 @@ impl ComplexType for ResourcePoolQuickStats {
         e.opt("overallCpuDemand", &self.overall_cpu_demand);
         e.opt("guestMemoryUsage", &self.guest_memory_usage);
         e.opt("hostMemoryUsage", &self.host_memory_usage);
-        e.opt(
-            "distributedCpuEntitlement",
-            &self.distributed_cpu_entitlement,
-        );
-        e.opt(
-            "distributedMemoryEntitlement",
-            &self.distributed_memory_entitlement,
-        );
+        e.opt("distributedCpuEntitlement", &self.distributed_cpu_entitlement);
+        e.opt("distributedMemoryEntitlement", &self.distributed_memory_entitlement);
         e.opt("staticCpuEntitlement", &self.static_cpu_entitlement);
         e.opt("staticMemoryEntitlement", &self.static_memory_entitlement);
         e.opt("privateMemory", &self.private_memory);
@@ -1087,9 +930,7 @@ impl ComplexType for ResourcePoolQuickStats {
         e.opt("balloonedMemory", &self.ballooned_memory);
         e.opt("overheadMemory", &self.overhead_memory);
         e.opt("consumedOverheadMemory", &self.consumed_overhead_memory);
-        if e.knows(Version::V4_1) {
-            e.opt("compressedMemory", &self.compressed_memory);
-        }
+        if e.knows(Version::V4_1) { e.opt("compressedMemory", &self.compressed_memory); }
     }
 }
 crate::xml::complex_codec!(ResourcePoolQuickStats);
@@ -1106,11 +947,7 @@ pub struct ResourcePoolReconfiguredEvent {
 }
 impl ComplexType for ResourcePoolReconfiguredEvent {
     const TYPE_NAME: &'static str = "ResourcePoolReconfiguredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configChanges" => d.opt(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1119,9 +956,7 @@ impl ComplexType for ResourcePoolReconfiguredEvent {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V6_5) {
-            e.opt("configChanges", &self.config_changes);
-        }
+        if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
 crate::xml::complex_codec!(ResourcePoolReconfiguredEvent);
@@ -1145,11 +980,7 @@ pub struct ResourcePoolResourceUsage {
 }
 impl ComplexType for ResourcePoolResourceUsage {
     const TYPE_NAME: &'static str = "ResourcePoolResourceUsage";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reservationUsed" => d.req(&mut self.reservation_used, s)?,
             b"reservationUsedForVm" => d.req(&mut self.reservation_used_for_vm, s)?,
@@ -1186,11 +1017,7 @@ pub struct ResourcePoolRuntimeInfo {
 }
 impl ComplexType for ResourcePoolRuntimeInfo {
     const TYPE_NAME: &'static str = "ResourcePoolRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memory" => d.req(&mut self.memory, s)?,
             b"cpu" => d.req(&mut self.cpu, s)?,
@@ -1204,9 +1031,7 @@ impl ComplexType for ResourcePoolRuntimeInfo {
         e.req("memory", &self.memory);
         e.req("cpu", &self.cpu);
         e.req("overallStatus", &self.overall_status);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("sharesScalable", &self.shares_scalable);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("sharesScalable", &self.shares_scalable); }
     }
 }
 crate::xml::complex_codec!(ResourcePoolRuntimeInfo);
@@ -1229,11 +1054,7 @@ pub struct ResourcePoolSummary {
 }
 impl ComplexType for ResourcePoolSummary {
     const TYPE_NAME: &'static str = "ResourcePoolSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"config" => d.req(&mut self.config, s)?,
@@ -1248,12 +1069,8 @@ impl ComplexType for ResourcePoolSummary {
         e.req("name", &self.name);
         e.req("config", &self.config);
         e.req("runtime", &self.runtime);
-        if e.knows(Version::V4_0) {
-            e.opt("quickStats", &self.quick_stats);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("configuredMemoryMB", &self.configured_memory_mb);
-        }
+        if e.knows(Version::V4_0) { e.opt("quickStats", &self.quick_stats); }
+        if e.knows(Version::V4_0) { e.opt("configuredMemoryMB", &self.configured_memory_mb); }
     }
 }
 crate::xml::complex_codec!(ResourcePoolSummary);
@@ -1268,11 +1085,7 @@ pub struct ResourceViolatedEvent {
 }
 impl ComplexType for ResourceViolatedEvent {
     const TYPE_NAME: &'static str = "ResourceViolatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1294,11 +1107,7 @@ pub struct RestrictedByAdministrator {
 }
 impl ComplexType for RestrictedByAdministrator {
     const TYPE_NAME: &'static str = "RestrictedByAdministrator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"details" => d.req(&mut self.details, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1323,11 +1132,7 @@ pub struct RestrictedVersion {
 }
 impl ComplexType for RestrictedVersion {
     const TYPE_NAME: &'static str = "RestrictedVersion";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1345,11 +1150,7 @@ pub struct RetrieveOptions {
 }
 impl ComplexType for RetrieveOptions {
     const TYPE_NAME: &'static str = "RetrieveOptions";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxObjects" => d.opt(&mut self.max_objects, s)?,
             _ => return Ok(false),
@@ -1372,11 +1173,7 @@ pub struct RetrieveResult {
 }
 impl ComplexType for RetrieveResult {
     const TYPE_NAME: &'static str = "RetrieveResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"token" => d.opt(&mut self.token, s)?,
             b"objects" => d.list(&mut self.objects, s)?,
@@ -1401,11 +1198,7 @@ pub struct RetrieveVStorageObjSpec {
 }
 impl ComplexType for RetrieveVStorageObjSpec {
     const TYPE_NAME: &'static str = "RetrieveVStorageObjSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -1432,11 +1225,7 @@ pub struct RoleAddedEvent {
 }
 impl ComplexType for RoleAddedEvent {
     const TYPE_NAME: &'static str = "RoleAddedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privilegeList" => d.list(&mut self.privilege_list, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1465,11 +1254,7 @@ pub struct RoleEvent {
 }
 impl ComplexType for RoleEvent {
     const TYPE_NAME: &'static str = "RoleEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"role" => d.req(&mut self.role, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1498,11 +1283,7 @@ pub struct RoleEventArgument {
 }
 impl ComplexType for RoleEventArgument {
     const TYPE_NAME: &'static str = "RoleEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"roleId" => d.req(&mut self.role_id, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -1529,11 +1310,7 @@ pub struct RoleRemovedEvent {
 }
 impl ComplexType for RoleRemovedEvent {
     const TYPE_NAME: &'static str = "RoleRemovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1561,11 +1338,7 @@ pub struct RoleUpdatedEvent {
 }
 impl ComplexType for RoleUpdatedEvent {
     const TYPE_NAME: &'static str = "RoleUpdatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privilegeList" => d.list(&mut self.privilege_list, s)?,
             b"prevRoleName" => d.opt(&mut self.prev_role_name, s)?,
@@ -1578,15 +1351,9 @@ impl ComplexType for RoleUpdatedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.list("privilegeList", &self.privilege_list);
-        if e.knows(Version::V6_5) {
-            e.opt("prevRoleName", &self.prev_role_name);
-        }
-        if e.knows(Version::V6_5) {
-            e.list("privilegesAdded", &self.privileges_added);
-        }
-        if e.knows(Version::V6_5) {
-            e.list("privilegesRemoved", &self.privileges_removed);
-        }
+        if e.knows(Version::V6_5) { e.opt("prevRoleName", &self.prev_role_name); }
+        if e.knows(Version::V6_5) { e.list("privilegesAdded", &self.privileges_added); }
+        if e.knows(Version::V6_5) { e.list("privilegesRemoved", &self.privileges_removed); }
     }
 }
 crate::xml::complex_codec!(RoleUpdatedEvent);
@@ -1606,11 +1373,7 @@ pub struct RollbackEvent {
 }
 impl ComplexType for RollbackEvent {
     const TYPE_NAME: &'static str = "RollbackEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             b"methodName" => d.opt(&mut self.method_name, s)?,
@@ -1641,11 +1404,7 @@ pub struct RollbackFailure {
 }
 impl ComplexType for RollbackFailure {
     const TYPE_NAME: &'static str = "RollbackFailure";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityName" => d.req(&mut self.entity_name, s)?,
             b"entityType" => d.req(&mut self.entity_type, s)?,
@@ -1676,11 +1435,7 @@ pub struct RuleViolation {
 }
 impl ComplexType for RuleViolation {
     const TYPE_NAME: &'static str = "RuleViolation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
             b"rule" => d.opt(&mut self.rule, s)?,
@@ -1691,9 +1446,7 @@ impl ComplexType for RuleViolation {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("host", &self.host);
-        if e.knows(Version::V4_0) {
-            e.opt("rule", &self.rule);
-        }
+        if e.knows(Version::V4_0) { e.opt("rule", &self.rule); }
     }
 }
 crate::xml::complex_codec!(RuleViolation);
@@ -1711,11 +1464,7 @@ pub struct RunScriptAction {
 }
 impl ComplexType for RunScriptAction {
     const TYPE_NAME: &'static str = "RunScriptAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"script" => d.req(&mut self.script, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1742,11 +1491,7 @@ pub struct RuntimeFault {
 }
 impl ComplexType for RuntimeFault {
     const TYPE_NAME: &'static str = "RuntimeFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1779,11 +1524,7 @@ impl std::fmt::Debug for SAMLTokenAuthentication {
 }
 impl ComplexType for SAMLTokenAuthentication {
     const TYPE_NAME: &'static str = "SAMLTokenAuthentication";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"token" => d.req(&mut self.token, s)?,
             b"username" => d.opt(&mut self.username, s)?,
@@ -1804,14 +1545,11 @@ crate::xml::inherits!(SAMLTokenAuthentication, GuestAuthentication);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnySDDCBase`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SDDCBase {}
+pub struct SDDCBase {
+}
 impl ComplexType for SDDCBase {
     const TYPE_NAME: &'static str = "SDDCBase";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -1831,11 +1569,7 @@ pub struct SSLDisabledFault {
 }
 impl ComplexType for SSLDisabledFault {
     const TYPE_NAME: &'static str = "SSLDisabledFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1861,11 +1595,7 @@ pub struct SSLVerifyFault {
 }
 impl ComplexType for SSLVerifyFault {
     const TYPE_NAME: &'static str = "SSLVerifyFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"selfSigned" => d.req(&mut self.self_signed, s)?,
             b"thumbprint" => d.opt(&mut self.thumbprint, s)?,
@@ -1878,9 +1608,7 @@ impl ComplexType for SSLVerifyFault {
         self.base_.encode_fields(e);
         e.req("selfSigned", &self.self_signed);
         e.opt("thumbprint", &self.thumbprint);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("certificate", &self.certificate);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("certificate", &self.certificate); }
     }
 }
 crate::xml::complex_codec!(SSLVerifyFault);
@@ -1898,11 +1626,7 @@ pub struct SSPIAuthentication {
 }
 impl ComplexType for SSPIAuthentication {
     const TYPE_NAME: &'static str = "SSPIAuthentication";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sspiToken" => d.req(&mut self.sspi_token, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1929,11 +1653,7 @@ pub struct SSPIChallenge {
 }
 impl ComplexType for SSPIChallenge {
     const TYPE_NAME: &'static str = "SSPIChallenge";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"base64Token" => d.req(&mut self.base64_token, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1962,17 +1682,11 @@ pub struct ScheduledHardwareUpgradeInfo {
 }
 impl ComplexType for ScheduledHardwareUpgradeInfo {
     const TYPE_NAME: &'static str = "ScheduledHardwareUpgradeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"upgradePolicy" => d.opt(&mut self.upgrade_policy, s)?,
             b"versionKey" => d.opt(&mut self.version_key, s)?,
-            b"scheduledHardwareUpgradeStatus" => {
-                d.opt(&mut self.scheduled_hardware_upgrade_status, s)?
-            }
+            b"scheduledHardwareUpgradeStatus" => d.opt(&mut self.scheduled_hardware_upgrade_status, s)?,
             b"fault" => d.opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
@@ -1981,10 +1695,7 @@ impl ComplexType for ScheduledHardwareUpgradeInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("upgradePolicy", &self.upgrade_policy);
         e.opt("versionKey", &self.version_key);
-        e.opt(
-            "scheduledHardwareUpgradeStatus",
-            &self.scheduled_hardware_upgrade_status,
-        );
+        e.opt("scheduledHardwareUpgradeStatus", &self.scheduled_hardware_upgrade_status);
         e.opt("fault", &self.fault);
     }
 }
@@ -2000,11 +1711,7 @@ pub struct ScheduledTaskCompletedEvent {
 }
 impl ComplexType for ScheduledTaskCompletedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskCompletedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2024,11 +1731,7 @@ pub struct ScheduledTaskCreatedEvent {
 }
 impl ComplexType for ScheduledTaskCreatedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2054,11 +1757,7 @@ pub struct ScheduledTaskDescription {
 }
 impl ComplexType for ScheduledTaskDescription {
     const TYPE_NAME: &'static str = "ScheduledTaskDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"action" => d.list(&mut self.action, s)?,
             b"schedulerInfo" => d.list(&mut self.scheduler_info, s)?,
@@ -2091,11 +1790,7 @@ pub struct ScheduledTaskDetail {
 }
 impl ComplexType for ScheduledTaskDetail {
     const TYPE_NAME: &'static str = "ScheduledTaskDetail";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"frequency" => d.req(&mut self.frequency, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2122,11 +1817,7 @@ pub struct ScheduledTaskEmailCompletedEvent {
 }
 impl ComplexType for ScheduledTaskEmailCompletedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskEmailCompletedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"to" => d.req(&mut self.to, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2155,11 +1846,7 @@ pub struct ScheduledTaskEmailFailedEvent {
 }
 impl ComplexType for ScheduledTaskEmailFailedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskEmailFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"to" => d.req(&mut self.to, s)?,
             b"reason" => d.req(&mut self.reason, s)?,
@@ -2192,11 +1879,7 @@ pub struct ScheduledTaskEvent {
 }
 impl ComplexType for ScheduledTaskEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scheduledTask" => d.req(&mut self.scheduled_task, s)?,
             b"entity" => d.req(&mut self.entity, s)?,
@@ -2225,11 +1908,7 @@ pub struct ScheduledTaskEventArgument {
 }
 impl ComplexType for ScheduledTaskEventArgument {
     const TYPE_NAME: &'static str = "ScheduledTaskEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scheduledTask" => d.req(&mut self.scheduled_task, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2256,11 +1935,7 @@ pub struct ScheduledTaskFailedEvent {
 }
 impl ComplexType for ScheduledTaskFailedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2309,11 +1984,7 @@ pub struct ScheduledTaskInfo {
 }
 impl ComplexType for ScheduledTaskInfo {
     const TYPE_NAME: &'static str = "ScheduledTaskInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scheduledTask" => d.req(&mut self.scheduled_task, s)?,
             b"entity" => d.req(&mut self.entity, s)?,
@@ -2344,9 +2015,7 @@ impl ComplexType for ScheduledTaskInfo {
         e.opt("result", &self.result);
         e.opt("progress", &self.progress);
         e.opt("activeTask", &self.active_task);
-        if e.knows(Version::V4_0) {
-            e.opt("taskObject", &self.task_object);
-        }
+        if e.knows(Version::V4_0) { e.opt("taskObject", &self.task_object); }
     }
 }
 crate::xml::complex_codec!(ScheduledTaskInfo);
@@ -2364,11 +2033,7 @@ pub struct ScheduledTaskReconfiguredEvent {
 }
 impl ComplexType for ScheduledTaskReconfiguredEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskReconfiguredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configChanges" => d.opt(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2377,9 +2042,7 @@ impl ComplexType for ScheduledTaskReconfiguredEvent {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V6_5) {
-            e.opt("configChanges", &self.config_changes);
-        }
+        if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
 crate::xml::complex_codec!(ScheduledTaskReconfiguredEvent);
@@ -2395,11 +2058,7 @@ pub struct ScheduledTaskRemovedEvent {
 }
 impl ComplexType for ScheduledTaskRemovedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskRemovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2429,11 +2088,7 @@ pub struct ScheduledTaskSpec {
 }
 impl ComplexType for ScheduledTaskSpec {
     const TYPE_NAME: &'static str = "ScheduledTaskSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -2466,11 +2121,7 @@ pub struct ScheduledTaskStartedEvent {
 }
 impl ComplexType for ScheduledTaskStartedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskStartedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2540,11 +2191,7 @@ pub struct ScsiLun {
 }
 impl ComplexType for ScsiLun {
     const TYPE_NAME: &'static str = "ScsiLun";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -2578,13 +2225,9 @@ impl ComplexType for ScsiLun {
         self.base_.encode_fields(e);
         e.opt("key", &self.key);
         e.req("uuid", &self.uuid);
-        if e.knows(Version::V4_0) {
-            e.list("descriptor", &self.descriptor);
-        }
+        if e.knows(Version::V4_0) { e.list("descriptor", &self.descriptor); }
         e.opt("canonicalName", &self.canonical_name);
-        if e.knows(Version::V4_0) {
-            e.opt("displayName", &self.display_name);
-        }
+        if e.knows(Version::V4_0) { e.opt("displayName", &self.display_name); }
         e.req("lunType", &self.lun_type);
         e.opt("vendor", &self.vendor);
         e.opt("model", &self.model);
@@ -2596,30 +2239,14 @@ impl ComplexType for ScsiLun {
         e.list("standardInquiry", &self.standard_inquiry);
         e.opt("queueDepth", &self.queue_depth);
         e.list("operationalState", &self.operational_state);
-        if e.knows(Version::V4_0) {
-            e.opt("capabilities", &self.capabilities);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("vStorageSupport", &self.v_storage_support);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("protocolEndpoint", &self.protocol_endpoint);
-        }
-        if e.knows(Version::V6_7_2) {
-            e.opt("perenniallyReserved", &self.perennially_reserved);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("clusteredVmdkSupported", &self.clustered_vmdk_supported);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("applicationProtocol", &self.application_protocol);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("dispersedNs", &self.dispersed_ns);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("deviceReservation", &self.device_reservation);
-        }
+        if e.knows(Version::V4_0) { e.opt("capabilities", &self.capabilities); }
+        if e.knows(Version::V4_1) { e.opt("vStorageSupport", &self.v_storage_support); }
+        if e.knows(Version::V6_0) { e.opt("protocolEndpoint", &self.protocol_endpoint); }
+        if e.knows(Version::V6_7_2) { e.opt("perenniallyReserved", &self.perennially_reserved); }
+        if e.knows(Version::V7_0_0_0) { e.opt("clusteredVmdkSupported", &self.clustered_vmdk_supported); }
+        if e.knows(Version::V8_0_1_0) { e.opt("applicationProtocol", &self.application_protocol); }
+        if e.knows(Version::V8_0_1_0) { e.opt("dispersedNs", &self.dispersed_ns); }
+        if e.knows(Version::V8_0_3_0) { e.opt("deviceReservation", &self.device_reservation); }
     }
 }
 crate::xml::complex_codec!(ScsiLun);
@@ -2633,11 +2260,7 @@ pub struct ScsiLunCapabilities {
 }
 impl ComplexType for ScsiLunCapabilities {
     const TYPE_NAME: &'static str = "ScsiLunCapabilities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"updateDisplayNameSupported" => d.req(&mut self.update_display_name_supported, s)?,
             _ => return Ok(false),
@@ -2645,10 +2268,7 @@ impl ComplexType for ScsiLunCapabilities {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.req(
-            "updateDisplayNameSupported",
-            &self.update_display_name_supported,
-        );
+        e.req("updateDisplayNameSupported", &self.update_display_name_supported);
     }
 }
 crate::xml::complex_codec!(ScsiLunCapabilities);
@@ -2663,11 +2283,7 @@ pub struct ScsiLunDescriptor {
 }
 impl ComplexType for ScsiLunDescriptor {
     const TYPE_NAME: &'static str = "ScsiLunDescriptor";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"quality" => d.req(&mut self.quality, s)?,
             b"id" => d.req(&mut self.id, s)?,
@@ -2694,11 +2310,7 @@ pub struct ScsiLunDurableName {
 }
 impl ComplexType for ScsiLunDurableName {
     const TYPE_NAME: &'static str = "ScsiLunDurableName";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"namespace" => d.req(&mut self.namespace, s)?,
             b"namespaceId" => d.req(&mut self.namespace_id, s)?,
@@ -2727,11 +2339,7 @@ pub struct SeSparseVirtualDiskSpec {
 }
 impl ComplexType for SeSparseVirtualDiskSpec {
     const TYPE_NAME: &'static str = "SeSparseVirtualDiskSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"grainSizeKb" => d.opt(&mut self.grain_size_kb, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2754,11 +2362,7 @@ pub struct SearchIndexFilter {
 }
 impl ComplexType for SearchIndexFilter {
     const TYPE_NAME: &'static str = "SearchIndexFilter";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"predicates" => d.list(&mut self.predicates, s)?,
             _ => return Ok(false),
@@ -2781,11 +2385,7 @@ pub struct SearchIndexIterationSpec {
 }
 impl ComplexType for SearchIndexIterationSpec {
     const TYPE_NAME: &'static str = "SearchIndexIterationSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"marker" => d.opt(&mut self.marker, s)?,
             b"limit" => d.opt(&mut self.limit, s)?,
@@ -2808,11 +2408,7 @@ pub struct SearchIndexOptionalValue {
 }
 impl ComplexType for SearchIndexOptionalValue {
     const TYPE_NAME: &'static str = "SearchIndexOptionalValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
             _ => return Ok(false),
@@ -2841,11 +2437,7 @@ pub struct SearchIndexPredicate {
 }
 impl ComplexType for SearchIndexPredicate {
     const TYPE_NAME: &'static str = "SearchIndexPredicate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"propertyPath" => d.req(&mut self.property_path, s)?,
             b"operator" => d.req(&mut self.operator, s)?,
@@ -2882,11 +2474,7 @@ pub struct SearchIndexQuerySpec {
 }
 impl ComplexType for SearchIndexQuerySpec {
     const TYPE_NAME: &'static str = "SearchIndexQuerySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"properties" => d.list(&mut self.properties, s)?,
             b"resourceType" => d.req(&mut self.resource_type, s)?,
@@ -2915,11 +2503,7 @@ pub struct SearchIndexResourceItem {
 }
 impl ComplexType for SearchIndexResourceItem {
     const TYPE_NAME: &'static str = "SearchIndexResourceItem";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"propertyValues" => d.list(&mut self.property_values, s)?,
             _ => return Ok(false),
@@ -2946,11 +2530,7 @@ pub struct SearchIndexResultSet {
 }
 impl ComplexType for SearchIndexResultSet {
     const TYPE_NAME: &'static str = "SearchIndexResultSet";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"properties" => d.list(&mut self.properties, s)?,
             b"items" => d.list(&mut self.items, s)?,
@@ -2981,11 +2561,7 @@ pub struct SecondaryVmAlreadyDisabled {
 }
 impl ComplexType for SecondaryVmAlreadyDisabled {
     const TYPE_NAME: &'static str = "SecondaryVmAlreadyDisabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3012,11 +2588,7 @@ pub struct SecondaryVmAlreadyEnabled {
 }
 impl ComplexType for SecondaryVmAlreadyEnabled {
     const TYPE_NAME: &'static str = "SecondaryVmAlreadyEnabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3043,11 +2615,7 @@ pub struct SecondaryVmAlreadyRegistered {
 }
 impl ComplexType for SecondaryVmAlreadyRegistered {
     const TYPE_NAME: &'static str = "SecondaryVmAlreadyRegistered";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3074,11 +2642,7 @@ pub struct SecondaryVmNotRegistered {
 }
 impl ComplexType for SecondaryVmNotRegistered {
     const TYPE_NAME: &'static str = "SecondaryVmNotRegistered";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3105,11 +2669,7 @@ pub struct SecurityError {
 }
 impl ComplexType for SecurityError {
     const TYPE_NAME: &'static str = "SecurityError";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3131,11 +2691,7 @@ pub struct SecurityProfile {
 }
 impl ComplexType for SecurityProfile {
     const TYPE_NAME: &'static str = "SecurityProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"permission" => d.list(&mut self.permission, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3144,9 +2700,7 @@ impl ComplexType for SecurityProfile {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V4_1) {
-            e.list("permission", &self.permission);
-        }
+        if e.knows(Version::V4_1) { e.list("permission", &self.permission); }
     }
 }
 crate::xml::complex_codec!(SecurityProfile);
@@ -3156,14 +2710,11 @@ crate::xml::inherits!(SecurityProfile, ApplyProfile);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnySelectionSet`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SelectionSet {}
+pub struct SelectionSet {
+}
 impl ComplexType for SelectionSet {
     const TYPE_NAME: &'static str = "SelectionSet";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -3183,11 +2734,7 @@ pub struct SelectionSpec {
 }
 impl ComplexType for SelectionSpec {
     const TYPE_NAME: &'static str = "SelectionSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
             _ => return Ok(false),
@@ -3218,11 +2765,7 @@ pub struct SendEmailAction {
 }
 impl ComplexType for SendEmailAction {
     const TYPE_NAME: &'static str = "SendEmailAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"toList" => d.req(&mut self.to_list, s)?,
             b"ccList" => d.req(&mut self.cc_list, s)?,
@@ -3253,11 +2796,7 @@ pub struct SendSNMPAction {
 }
 impl ComplexType for SendSNMPAction {
     const TYPE_NAME: &'static str = "SendSNMPAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3279,11 +2818,7 @@ pub struct ServerLicenseExpiredEvent {
 }
 impl ComplexType for ServerLicenseExpiredEvent {
     const TYPE_NAME: &'static str = "ServerLicenseExpiredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"product" => d.req(&mut self.product, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3308,11 +2843,7 @@ pub struct ServerStartedSessionEvent {
 }
 impl ComplexType for ServerStartedSessionEvent {
     const TYPE_NAME: &'static str = "ServerStartedSessionEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3334,11 +2865,7 @@ pub struct ServiceConsolePortGroupProfile {
 }
 impl ComplexType for ServiceConsolePortGroupProfile {
     const TYPE_NAME: &'static str = "ServiceConsolePortGroupProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipConfig" => d.req(&mut self.ip_config, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3365,11 +2892,7 @@ pub struct ServiceConsoleReservationInfo {
 }
 impl ComplexType for ServiceConsoleReservationInfo {
     const TYPE_NAME: &'static str = "ServiceConsoleReservationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceConsoleReservedCfg" => d.req(&mut self.service_console_reserved_cfg, s)?,
             b"serviceConsoleReserved" => d.req(&mut self.service_console_reserved, s)?,
@@ -3379,10 +2902,7 @@ impl ComplexType for ServiceConsoleReservationInfo {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.req(
-            "serviceConsoleReservedCfg",
-            &self.service_console_reserved_cfg,
-        );
+        e.req("serviceConsoleReservedCfg", &self.service_console_reserved_cfg);
         e.req("serviceConsoleReserved", &self.service_console_reserved);
         e.req("unreserved", &self.unreserved);
     }
@@ -3497,11 +3017,7 @@ pub struct ServiceContent {
 }
 impl ComplexType for ServiceContent {
     const TYPE_NAME: &'static str = "ServiceContent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rootFolder" => d.req(&mut self.root_folder, s)?,
             b"propertyCollector" => d.req(&mut self.property_collector, s)?,
@@ -3567,9 +3083,7 @@ impl ComplexType for ServiceContent {
         e.opt("userDirectory", &self.user_directory);
         e.opt("sessionManager", &self.session_manager);
         e.opt("authorizationManager", &self.authorization_manager);
-        if e.knows(Version::V5_1) {
-            e.opt("serviceManager", &self.service_manager);
-        }
+        if e.knows(Version::V5_1) { e.opt("serviceManager", &self.service_manager); }
         e.opt("perfManager", &self.perf_manager);
         e.opt("scheduledTaskManager", &self.scheduled_task_manager);
         e.opt("alarmManager", &self.alarm_manager);
@@ -3577,107 +3091,41 @@ impl ComplexType for ServiceContent {
         e.opt("taskManager", &self.task_manager);
         e.opt("extensionManager", &self.extension_manager);
         e.opt("customizationSpecManager", &self.customization_spec_manager);
-        if e.knows(Version::V6_8_7) {
-            e.opt(
-                "guestCustomizationManager",
-                &self.guest_customization_manager,
-            );
-        }
+        if e.knows(Version::V6_8_7) { e.opt("guestCustomizationManager", &self.guest_customization_manager); }
         e.opt("customFieldsManager", &self.custom_fields_manager);
         e.opt("accountManager", &self.account_manager);
         e.opt("diagnosticManager", &self.diagnostic_manager);
         e.opt("licenseManager", &self.license_manager);
         e.opt("searchIndex", &self.search_index);
         e.opt("fileManager", &self.file_manager);
-        if e.knows(Version::V5_5) {
-            e.opt(
-                "datastoreNamespaceManager",
-                &self.datastore_namespace_manager,
-            );
-        }
+        if e.knows(Version::V5_5) { e.opt("datastoreNamespaceManager", &self.datastore_namespace_manager); }
         e.opt("virtualDiskManager", &self.virtual_disk_manager);
         e.opt("virtualizationManager", &self.virtualization_manager);
-        if e.knows(Version::V4_0) {
-            e.opt("snmpSystem", &self.snmp_system);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("vmProvisioningChecker", &self.vm_provisioning_checker);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("vmCompatibilityChecker", &self.vm_compatibility_checker);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("ovfManager", &self.ovf_manager);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("ipPoolManager", &self.ip_pool_manager);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("dvSwitchManager", &self.dv_switch_manager);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("hostProfileManager", &self.host_profile_manager);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("clusterProfileManager", &self.cluster_profile_manager);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("complianceManager", &self.compliance_manager);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("localizationManager", &self.localization_manager);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("storageResourceManager", &self.storage_resource_manager);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("guestOperationsManager", &self.guest_operations_manager);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("overheadMemoryManager", &self.overhead_memory_manager);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("certificateManager", &self.certificate_manager);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("ioFilterManager", &self.io_filter_manager);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("vStorageObjectManager", &self.v_storage_object_manager);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("hostSpecManager", &self.host_spec_manager);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("cryptoManager", &self.crypto_manager);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("healthUpdateManager", &self.health_update_manager);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt(
-                "failoverClusterConfigurator",
-                &self.failover_cluster_configurator,
-            );
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("failoverClusterManager", &self.failover_cluster_manager);
-        }
-        if e.knows(Version::V6_9_1) {
-            e.opt("tenantManager", &self.tenant_manager);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("siteInfoManager", &self.site_info_manager);
-        }
-        if e.knows(Version::V6_7_2) {
-            e.opt("storageQueryManager", &self.storage_query_manager);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt(
-                "directPathProfileManager",
-                &self.direct_path_profile_manager,
-            );
-        }
+        if e.knows(Version::V4_0) { e.opt("snmpSystem", &self.snmp_system); }
+        if e.knows(Version::V4_0) { e.opt("vmProvisioningChecker", &self.vm_provisioning_checker); }
+        if e.knows(Version::V4_0) { e.opt("vmCompatibilityChecker", &self.vm_compatibility_checker); }
+        if e.knows(Version::V4_0) { e.opt("ovfManager", &self.ovf_manager); }
+        if e.knows(Version::V4_0) { e.opt("ipPoolManager", &self.ip_pool_manager); }
+        if e.knows(Version::V4_0) { e.opt("dvSwitchManager", &self.dv_switch_manager); }
+        if e.knows(Version::V4_0) { e.opt("hostProfileManager", &self.host_profile_manager); }
+        if e.knows(Version::V4_0) { e.opt("clusterProfileManager", &self.cluster_profile_manager); }
+        if e.knows(Version::V4_0) { e.opt("complianceManager", &self.compliance_manager); }
+        if e.knows(Version::V4_0) { e.opt("localizationManager", &self.localization_manager); }
+        if e.knows(Version::V4_1) { e.opt("storageResourceManager", &self.storage_resource_manager); }
+        if e.knows(Version::V5_0) { e.opt("guestOperationsManager", &self.guest_operations_manager); }
+        if e.knows(Version::V6_0) { e.opt("overheadMemoryManager", &self.overhead_memory_manager); }
+        if e.knows(Version::V6_0) { e.opt("certificateManager", &self.certificate_manager); }
+        if e.knows(Version::V6_0) { e.opt("ioFilterManager", &self.io_filter_manager); }
+        if e.knows(Version::V6_5) { e.opt("vStorageObjectManager", &self.v_storage_object_manager); }
+        if e.knows(Version::V6_5) { e.opt("hostSpecManager", &self.host_spec_manager); }
+        if e.knows(Version::V6_5) { e.opt("cryptoManager", &self.crypto_manager); }
+        if e.knows(Version::V6_5) { e.opt("healthUpdateManager", &self.health_update_manager); }
+        if e.knows(Version::V6_5) { e.opt("failoverClusterConfigurator", &self.failover_cluster_configurator); }
+        if e.knows(Version::V6_5) { e.opt("failoverClusterManager", &self.failover_cluster_manager); }
+        if e.knows(Version::V6_9_1) { e.opt("tenantManager", &self.tenant_manager); }
+        if e.knows(Version::V7_0_0_0) { e.opt("siteInfoManager", &self.site_info_manager); }
+        if e.knows(Version::V6_7_2) { e.opt("storageQueryManager", &self.storage_query_manager); }
+        if e.knows(Version::V9_0_0_0) { e.opt("directPathProfileManager", &self.direct_path_profile_manager); }
     }
 }
 crate::xml::complex_codec!(ServiceContent);
@@ -3698,11 +3146,7 @@ pub struct ServiceLocator {
 }
 impl ComplexType for ServiceLocator {
     const TYPE_NAME: &'static str = "ServiceLocator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
             b"url" => d.req(&mut self.url, s)?,
@@ -3718,9 +3162,7 @@ impl ComplexType for ServiceLocator {
         e.req("url", &self.url);
         e.req("credential", &self.credential);
         e.opt("sslThumbprint", &self.ssl_thumbprint);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sslCertificate", &self.ssl_certificate);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("sslCertificate", &self.ssl_certificate); }
     }
 }
 crate::xml::complex_codec!(ServiceLocator);
@@ -3729,14 +3171,11 @@ crate::xml::complex_codec!(ServiceLocator);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyServiceLocatorCredential`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ServiceLocatorCredential {}
+pub struct ServiceLocatorCredential {
+}
 impl ComplexType for ServiceLocatorCredential {
     const TYPE_NAME: &'static str = "ServiceLocatorCredential";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -3769,11 +3208,7 @@ impl std::fmt::Debug for ServiceLocatorNamePassword {
 }
 impl ComplexType for ServiceLocatorNamePassword {
     const TYPE_NAME: &'static str = "ServiceLocatorNamePassword";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"username" => d.req(&mut self.username, s)?,
             b"password" => d.req(&mut self.password, s)?,
@@ -3810,11 +3245,7 @@ impl std::fmt::Debug for ServiceLocatorSAMLCredential {
 }
 impl ComplexType for ServiceLocatorSAMLCredential {
     const TYPE_NAME: &'static str = "ServiceLocatorSAMLCredential";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"token" => d.opt(&mut self.token, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3843,11 +3274,7 @@ pub struct ServiceManagerServiceInfo {
 }
 impl ComplexType for ServiceManagerServiceInfo {
     const TYPE_NAME: &'static str = "ServiceManagerServiceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceName" => d.req(&mut self.service_name, s)?,
             b"location" => d.list(&mut self.location, s)?,
@@ -3878,11 +3305,7 @@ pub struct ServiceProfile {
 }
 impl ComplexType for ServiceProfile {
     const TYPE_NAME: &'static str = "ServiceProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3909,11 +3332,7 @@ pub struct SessionEvent {
 }
 impl ComplexType for SessionEvent {
     const TYPE_NAME: &'static str = "SessionEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3953,11 +3372,7 @@ impl std::fmt::Debug for SessionManagerGenericServiceTicket {
 }
 impl ComplexType for SessionManagerGenericServiceTicket {
     const TYPE_NAME: &'static str = "SessionManagerGenericServiceTicket";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -3971,21 +3386,11 @@ impl ComplexType for SessionManagerGenericServiceTicket {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("id", &self.id);
-        if e.knows(Version::V5_1) {
-            e.opt("hostName", &self.host_name);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("sslThumbprint", &self.ssl_thumbprint);
-        }
-        if e.knows(Version::V7_0_3_1) {
-            e.list("certThumbprintList", &self.cert_thumbprint_list);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sslCertificate", &self.ssl_certificate);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("ticketType", &self.ticket_type);
-        }
+        if e.knows(Version::V5_1) { e.opt("hostName", &self.host_name); }
+        if e.knows(Version::V5_1) { e.opt("sslThumbprint", &self.ssl_thumbprint); }
+        if e.knows(Version::V7_0_3_1) { e.list("certThumbprintList", &self.cert_thumbprint_list); }
+        if e.knows(Version::V9_0_0_0) { e.opt("sslCertificate", &self.ssl_certificate); }
+        if e.knows(Version::V7_0_2_0) { e.opt("ticketType", &self.ticket_type); }
     }
 }
 crate::xml::complex_codec!(SessionManagerGenericServiceTicket);
@@ -4004,11 +3409,7 @@ pub struct SessionManagerHttpServiceRequestSpec {
 }
 impl ComplexType for SessionManagerHttpServiceRequestSpec {
     const TYPE_NAME: &'static str = "SessionManagerHttpServiceRequestSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"method" => d.opt(&mut self.method, s)?,
             b"url" => d.req(&mut self.url, s)?,
@@ -4023,10 +3424,7 @@ impl ComplexType for SessionManagerHttpServiceRequestSpec {
     }
 }
 crate::xml::complex_codec!(SessionManagerHttpServiceRequestSpec);
-crate::xml::inherits!(
-    SessionManagerHttpServiceRequestSpec,
-    SessionManagerServiceRequestSpec
-);
+crate::xml::inherits!(SessionManagerHttpServiceRequestSpec, SessionManagerServiceRequestSpec);
 
 /// Data object `SessionManagerLocalTicket` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -4038,11 +3436,7 @@ pub struct SessionManagerLocalTicket {
 }
 impl ComplexType for SessionManagerLocalTicket {
     const TYPE_NAME: &'static str = "SessionManagerLocalTicket";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userName" => d.req(&mut self.user_name, s)?,
             b"passwordFilePath" => d.req(&mut self.password_file_path, s)?,
@@ -4061,14 +3455,11 @@ crate::xml::complex_codec!(SessionManagerLocalTicket);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnySessionManagerServiceRequestSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SessionManagerServiceRequestSpec {}
+pub struct SessionManagerServiceRequestSpec {
+}
 impl ComplexType for SessionManagerServiceRequestSpec {
     const TYPE_NAME: &'static str = "SessionManagerServiceRequestSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -4090,11 +3481,7 @@ pub struct SessionManagerVmomiServiceRequestSpec {
 }
 impl ComplexType for SessionManagerVmomiServiceRequestSpec {
     const TYPE_NAME: &'static str = "SessionManagerVmomiServiceRequestSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"method" => d.req(&mut self.method, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4107,10 +3494,7 @@ impl ComplexType for SessionManagerVmomiServiceRequestSpec {
     }
 }
 crate::xml::complex_codec!(SessionManagerVmomiServiceRequestSpec);
-crate::xml::inherits!(
-    SessionManagerVmomiServiceRequestSpec,
-    SessionManagerServiceRequestSpec
-);
+crate::xml::inherits!(SessionManagerVmomiServiceRequestSpec, SessionManagerServiceRequestSpec);
 
 /// Fault `SessionNotFound` of the vSphere API (since 2.5).
 ///
@@ -4122,11 +3506,7 @@ pub struct SessionNotFound {
 }
 impl ComplexType for SessionNotFound {
     const TYPE_NAME: &'static str = "SessionNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4150,11 +3530,7 @@ pub struct SessionTerminatedEvent {
 }
 impl ComplexType for SessionTerminatedEvent {
     const TYPE_NAME: &'static str = "SessionTerminatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sessionId" => d.req(&mut self.session_id, s)?,
             b"terminatedUsername" => d.req(&mut self.terminated_username, s)?,
@@ -4181,11 +3557,7 @@ pub struct SharedBusControllerNotSupported {
 }
 impl ComplexType for SharedBusControllerNotSupported {
     const TYPE_NAME: &'static str = "SharedBusControllerNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4205,11 +3577,7 @@ pub struct SharesInfo {
 }
 impl ComplexType for SharesInfo {
     const TYPE_NAME: &'static str = "SharesInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"shares" => d.req(&mut self.shares, s)?,
             b"level" => d.req(&mut self.level, s)?,
@@ -4234,11 +3602,7 @@ pub struct SharesOption {
 }
 impl ComplexType for SharesOption {
     const TYPE_NAME: &'static str = "SharesOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sharesOption" => d.req(&mut self.shares_option, s)?,
             b"defaultLevel" => d.req(&mut self.default_level, s)?,
@@ -4265,11 +3629,7 @@ pub struct ShrinkDiskFault {
 }
 impl ComplexType for ShrinkDiskFault {
     const TYPE_NAME: &'static str = "ShrinkDiskFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.opt(&mut self.disk_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4296,11 +3656,7 @@ pub struct SingleIp {
 }
 impl ComplexType for SingleIp {
     const TYPE_NAME: &'static str = "SingleIp";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4327,11 +3683,7 @@ pub struct SingleMac {
 }
 impl ComplexType for SingleMac {
     const TYPE_NAME: &'static str = "SingleMac";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4348,14 +3700,11 @@ crate::xml::inherits!(SingleMac, MacAddress);
 
 /// Data object `SiteInfo` of the vSphere API (since 7.0.0.0).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SiteInfo {}
+pub struct SiteInfo {
+}
 impl ComplexType for SiteInfo {
     const TYPE_NAME: &'static str = "SiteInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -4375,11 +3724,7 @@ pub struct SnapshotCloneNotSupported {
 }
 impl ComplexType for SnapshotCloneNotSupported {
     const TYPE_NAME: &'static str = "SnapshotCloneNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4401,11 +3746,7 @@ pub struct SnapshotCopyNotSupported {
 }
 impl ComplexType for SnapshotCopyNotSupported {
     const TYPE_NAME: &'static str = "SnapshotCopyNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4425,11 +3766,7 @@ pub struct SnapshotDisabled {
 }
 impl ComplexType for SnapshotDisabled {
     const TYPE_NAME: &'static str = "SnapshotDisabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4451,11 +3788,7 @@ pub struct SnapshotFault {
 }
 impl ComplexType for SnapshotFault {
     const TYPE_NAME: &'static str = "SnapshotFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4477,11 +3810,7 @@ pub struct SnapshotIncompatibleDeviceInVm {
 }
 impl ComplexType for SnapshotIncompatibleDeviceInVm {
     const TYPE_NAME: &'static str = "SnapshotIncompatibleDeviceInVm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.req(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4506,11 +3835,7 @@ pub struct SnapshotLocked {
 }
 impl ComplexType for SnapshotLocked {
     const TYPE_NAME: &'static str = "SnapshotLocked";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4530,11 +3855,7 @@ pub struct SnapshotMoveFromNonHomeNotSupported {
 }
 impl ComplexType for SnapshotMoveFromNonHomeNotSupported {
     const TYPE_NAME: &'static str = "SnapshotMoveFromNonHomeNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4542,10 +3863,7 @@ impl ComplexType for SnapshotMoveFromNonHomeNotSupported {
     }
 }
 crate::xml::complex_codec!(SnapshotMoveFromNonHomeNotSupported);
-crate::xml::inherits!(
-    SnapshotMoveFromNonHomeNotSupported,
-    SnapshotCopyNotSupported
-);
+crate::xml::inherits!(SnapshotMoveFromNonHomeNotSupported, SnapshotCopyNotSupported);
 
 /// Fault `SnapshotMoveNotSupported` of the vSphere API (since 2.5).
 ///
@@ -4557,11 +3875,7 @@ pub struct SnapshotMoveNotSupported {
 }
 impl ComplexType for SnapshotMoveNotSupported {
     const TYPE_NAME: &'static str = "SnapshotMoveNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4581,11 +3895,7 @@ pub struct SnapshotMoveToNonHomeNotSupported {
 }
 impl ComplexType for SnapshotMoveToNonHomeNotSupported {
     const TYPE_NAME: &'static str = "SnapshotMoveToNonHomeNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4605,11 +3915,7 @@ pub struct SnapshotNoChange {
 }
 impl ComplexType for SnapshotNoChange {
     const TYPE_NAME: &'static str = "SnapshotNoChange";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4635,11 +3941,7 @@ pub struct SnapshotRevertIssue {
 }
 impl ComplexType for SnapshotRevertIssue {
     const TYPE_NAME: &'static str = "SnapshotRevertIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"snapshotName" => d.opt(&mut self.snapshot_name, s)?,
             b"event" => d.list(&mut self.event, s)?,
@@ -4666,11 +3968,7 @@ pub struct SnapshotSelectionSpec {
 }
 impl ComplexType for SnapshotSelectionSpec {
     const TYPE_NAME: &'static str = "SnapshotSelectionSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"retentionDays" => d.opt(&mut self.retention_days, s)?,
             _ => return Ok(false),
@@ -4695,11 +3993,7 @@ pub struct SoftRuleVioCorrectionDisallowed {
 }
 impl ComplexType for SoftRuleVioCorrectionDisallowed {
     const TYPE_NAME: &'static str = "SoftRuleVioCorrectionDisallowed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4726,11 +4020,7 @@ pub struct SoftRuleVioCorrectionImpact {
 }
 impl ComplexType for SoftRuleVioCorrectionImpact {
     const TYPE_NAME: &'static str = "SoftRuleVioCorrectionImpact";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4787,11 +4077,7 @@ pub struct SoftwarePackage {
 }
 impl ComplexType for SoftwarePackage {
     const TYPE_NAME: &'static str = "SoftwarePackage";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"version" => d.req(&mut self.version, s)?,
@@ -4830,10 +4116,7 @@ impl ComplexType for SoftwarePackage {
         e.list("replaces", &self.replaces);
         e.list("provides", &self.provides);
         e.opt("maintenanceModeRequired", &self.maintenance_mode_required);
-        e.list(
-            "hardwarePlatformsRequired",
-            &self.hardware_platforms_required,
-        );
+        e.list("hardwarePlatformsRequired", &self.hardware_platforms_required);
         e.req("capability", &self.capability);
         e.list("tag", &self.tag);
         e.list("payload", &self.payload);
@@ -4855,11 +4138,7 @@ pub struct SoftwarePackageCapability {
 }
 impl ComplexType for SoftwarePackageCapability {
     const TYPE_NAME: &'static str = "SoftwarePackageCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"liveInstallAllowed" => d.opt(&mut self.live_install_allowed, s)?,
             b"liveRemoveAllowed" => d.opt(&mut self.live_remove_allowed, s)?,
@@ -4888,11 +4167,7 @@ pub struct SolutionUserRequired {
 }
 impl ComplexType for SolutionUserRequired {
     const TYPE_NAME: &'static str = "SolutionUserRequired";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4912,11 +4187,7 @@ pub struct SourceNodeSpec {
 }
 impl ComplexType for SourceNodeSpec {
     const TYPE_NAME: &'static str = "SourceNodeSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"managementVc" => d.req(&mut self.management_vc, s)?,
             b"activeVc" => d.req(&mut self.active_vc, s)?,
@@ -4943,11 +4214,7 @@ pub struct SsdDiskNotAvailable {
 }
 impl ComplexType for SsdDiskNotAvailable {
     const TYPE_NAME: &'static str = "SsdDiskNotAvailable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"devicePath" => d.req(&mut self.device_path, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4982,11 +4249,7 @@ pub struct StateAlarmExpression {
 }
 impl ComplexType for StateAlarmExpression {
     const TYPE_NAME: &'static str = "StateAlarmExpression";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operator" => d.req(&mut self.operator, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -5021,11 +4284,7 @@ pub struct StaticRouteProfile {
 }
 impl ComplexType for StaticRouteProfile {
     const TYPE_NAME: &'static str = "StaticRouteProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5034,9 +4293,7 @@ impl ComplexType for StaticRouteProfile {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V5_1) {
-            e.opt("key", &self.key);
-        }
+        if e.knows(Version::V5_1) { e.opt("key", &self.key); }
     }
 }
 crate::xml::complex_codec!(StaticRouteProfile);
@@ -5058,50 +4315,23 @@ pub struct StorageDrsAutomationConfig {
 }
 impl ComplexType for StorageDrsAutomationConfig {
     const TYPE_NAME: &'static str = "StorageDrsAutomationConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"spaceLoadBalanceAutomationMode" => {
-                d.opt(&mut self.space_load_balance_automation_mode, s)?
-            }
-            b"ioLoadBalanceAutomationMode" => {
-                d.opt(&mut self.io_load_balance_automation_mode, s)?
-            }
-            b"ruleEnforcementAutomationMode" => {
-                d.opt(&mut self.rule_enforcement_automation_mode, s)?
-            }
-            b"policyEnforcementAutomationMode" => {
-                d.opt(&mut self.policy_enforcement_automation_mode, s)?
-            }
+            b"spaceLoadBalanceAutomationMode" => d.opt(&mut self.space_load_balance_automation_mode, s)?,
+            b"ioLoadBalanceAutomationMode" => d.opt(&mut self.io_load_balance_automation_mode, s)?,
+            b"ruleEnforcementAutomationMode" => d.opt(&mut self.rule_enforcement_automation_mode, s)?,
+            b"policyEnforcementAutomationMode" => d.opt(&mut self.policy_enforcement_automation_mode, s)?,
             b"vmEvacuationAutomationMode" => d.opt(&mut self.vm_evacuation_automation_mode, s)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt(
-            "spaceLoadBalanceAutomationMode",
-            &self.space_load_balance_automation_mode,
-        );
-        e.opt(
-            "ioLoadBalanceAutomationMode",
-            &self.io_load_balance_automation_mode,
-        );
-        e.opt(
-            "ruleEnforcementAutomationMode",
-            &self.rule_enforcement_automation_mode,
-        );
-        e.opt(
-            "policyEnforcementAutomationMode",
-            &self.policy_enforcement_automation_mode,
-        );
-        e.opt(
-            "vmEvacuationAutomationMode",
-            &self.vm_evacuation_automation_mode,
-        );
+        e.opt("spaceLoadBalanceAutomationMode", &self.space_load_balance_automation_mode);
+        e.opt("ioLoadBalanceAutomationMode", &self.io_load_balance_automation_mode);
+        e.opt("ruleEnforcementAutomationMode", &self.rule_enforcement_automation_mode);
+        e.opt("policyEnforcementAutomationMode", &self.policy_enforcement_automation_mode);
+        e.opt("vmEvacuationAutomationMode", &self.vm_evacuation_automation_mode);
     }
 }
 crate::xml::complex_codec!(StorageDrsAutomationConfig);
@@ -5116,11 +4346,7 @@ pub struct StorageDrsCannotMoveDiskInMultiWriterMode {
 }
 impl ComplexType for StorageDrsCannotMoveDiskInMultiWriterMode {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveDiskInMultiWriterMode";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5140,11 +4366,7 @@ pub struct StorageDrsCannotMoveFTVm {
 }
 impl ComplexType for StorageDrsCannotMoveFTVm {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveFTVm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5164,11 +4386,7 @@ pub struct StorageDrsCannotMoveIndependentDisk {
 }
 impl ComplexType for StorageDrsCannotMoveIndependentDisk {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveIndependentDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5188,11 +4406,7 @@ pub struct StorageDrsCannotMoveManuallyPlacedSwapFile {
 }
 impl ComplexType for StorageDrsCannotMoveManuallyPlacedSwapFile {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveManuallyPlacedSwapFile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5212,11 +4426,7 @@ pub struct StorageDrsCannotMoveManuallyPlacedVm {
 }
 impl ComplexType for StorageDrsCannotMoveManuallyPlacedVm {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveManuallyPlacedVm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5236,11 +4446,7 @@ pub struct StorageDrsCannotMoveSharedDisk {
 }
 impl ComplexType for StorageDrsCannotMoveSharedDisk {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveSharedDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5260,11 +4466,7 @@ pub struct StorageDrsCannotMoveTemplate {
 }
 impl ComplexType for StorageDrsCannotMoveTemplate {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveTemplate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5284,11 +4486,7 @@ pub struct StorageDrsCannotMoveVmInUserFolder {
 }
 impl ComplexType for StorageDrsCannotMoveVmInUserFolder {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveVmInUserFolder";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5308,11 +4506,7 @@ pub struct StorageDrsCannotMoveVmWithMountedCDROM {
 }
 impl ComplexType for StorageDrsCannotMoveVmWithMountedCDROM {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveVmWithMountedCDROM";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5332,11 +4526,7 @@ pub struct StorageDrsCannotMoveVmWithNoFilesInLayout {
 }
 impl ComplexType for StorageDrsCannotMoveVmWithNoFilesInLayout {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveVmWithNoFilesInLayout";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5356,11 +4546,7 @@ pub struct StorageDrsConfigInfo {
 }
 impl ComplexType for StorageDrsConfigInfo {
     const TYPE_NAME: &'static str = "StorageDrsConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"podConfig" => d.req(&mut self.pod_config, s)?,
             b"vmConfig" => d.list(&mut self.vm_config, s)?,
@@ -5385,11 +4571,7 @@ pub struct StorageDrsConfigSpec {
 }
 impl ComplexType for StorageDrsConfigSpec {
     const TYPE_NAME: &'static str = "StorageDrsConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"podConfigSpec" => d.opt(&mut self.pod_config_spec, s)?,
             b"vmConfigSpec" => d.list(&mut self.vm_config_spec, s)?,
@@ -5414,11 +4596,7 @@ pub struct StorageDrsDatacentersCannotShareDatastore {
 }
 impl ComplexType for StorageDrsDatacentersCannotShareDatastore {
     const TYPE_NAME: &'static str = "StorageDrsDatacentersCannotShareDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5438,11 +4616,7 @@ pub struct StorageDrsDisabledOnVm {
 }
 impl ComplexType for StorageDrsDisabledOnVm {
     const TYPE_NAME: &'static str = "StorageDrsDisabledOnVm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5464,11 +4638,7 @@ pub struct StorageDrsHbrDiskNotMovable {
 }
 impl ComplexType for StorageDrsHbrDiskNotMovable {
     const TYPE_NAME: &'static str = "StorageDrsHbrDiskNotMovable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nonMovableDiskIds" => d.req(&mut self.non_movable_disk_ids, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5493,11 +4663,7 @@ pub struct StorageDrsHmsMoveInProgress {
 }
 impl ComplexType for StorageDrsHmsMoveInProgress {
     const TYPE_NAME: &'static str = "StorageDrsHmsMoveInProgress";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5517,11 +4683,7 @@ pub struct StorageDrsHmsUnreachable {
 }
 impl ComplexType for StorageDrsHmsUnreachable {
     const TYPE_NAME: &'static str = "StorageDrsHmsUnreachable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5547,11 +4709,7 @@ pub struct StorageDrsIoLoadBalanceConfig {
 }
 impl ComplexType for StorageDrsIoLoadBalanceConfig {
     const TYPE_NAME: &'static str = "StorageDrsIoLoadBalanceConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reservablePercentThreshold" => d.opt(&mut self.reservable_percent_threshold, s)?,
             b"reservableIopsThreshold" => d.opt(&mut self.reservable_iops_threshold, s)?,
@@ -5563,23 +4721,11 @@ impl ComplexType for StorageDrsIoLoadBalanceConfig {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "reservablePercentThreshold",
-                &self.reservable_percent_threshold,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("reservableIopsThreshold", &self.reservable_iops_threshold);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("reservableThresholdMode", &self.reservable_threshold_mode);
-        }
+        if e.knows(Version::V6_0) { e.opt("reservablePercentThreshold", &self.reservable_percent_threshold); }
+        if e.knows(Version::V6_0) { e.opt("reservableIopsThreshold", &self.reservable_iops_threshold); }
+        if e.knows(Version::V6_0) { e.opt("reservableThresholdMode", &self.reservable_threshold_mode); }
         e.opt("ioLatencyThreshold", &self.io_latency_threshold);
-        e.opt(
-            "ioLoadImbalanceThreshold",
-            &self.io_load_imbalance_threshold,
-        );
+        e.opt("ioLoadImbalanceThreshold", &self.io_load_imbalance_threshold);
     }
 }
 crate::xml::complex_codec!(StorageDrsIoLoadBalanceConfig);
@@ -5594,11 +4740,7 @@ pub struct StorageDrsIolbDisabledInternally {
 }
 impl ComplexType for StorageDrsIolbDisabledInternally {
     const TYPE_NAME: &'static str = "StorageDrsIolbDisabledInternally";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5620,11 +4762,7 @@ pub struct StorageDrsOptionSpec {
 }
 impl ComplexType for StorageDrsOptionSpec {
     const TYPE_NAME: &'static str = "StorageDrsOptionSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"option" => d.opt(&mut self.option, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5649,11 +4787,7 @@ pub struct StorageDrsPlacementRankVmSpec {
 }
 impl ComplexType for StorageDrsPlacementRankVmSpec {
     const TYPE_NAME: &'static str = "StorageDrsPlacementRankVmSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmPlacementSpec" => d.req(&mut self.vm_placement_spec, s)?,
             b"vmClusters" => d.list(&mut self.vm_clusters, s)?,
@@ -5694,11 +4828,7 @@ pub struct StorageDrsPodConfigInfo {
 }
 impl ComplexType for StorageDrsPodConfigInfo {
     const TYPE_NAME: &'static str = "StorageDrsPodConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
             b"ioLoadBalanceEnabled" => d.req(&mut self.io_load_balance_enabled, s)?,
@@ -5722,9 +4852,7 @@ impl ComplexType for StorageDrsPodConfigInfo {
         e.opt("defaultIntraVmAffinity", &self.default_intra_vm_affinity);
         e.opt("spaceLoadBalanceConfig", &self.space_load_balance_config);
         e.opt("ioLoadBalanceConfig", &self.io_load_balance_config);
-        if e.knows(Version::V6_0) {
-            e.opt("automationOverrides", &self.automation_overrides);
-        }
+        if e.knows(Version::V6_0) { e.opt("automationOverrides", &self.automation_overrides); }
         e.list("rule", &self.rule);
         e.list("option", &self.option);
     }
@@ -5757,11 +4885,7 @@ pub struct StorageDrsPodConfigSpec {
 }
 impl ComplexType for StorageDrsPodConfigSpec {
     const TYPE_NAME: &'static str = "StorageDrsPodConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"ioLoadBalanceEnabled" => d.opt(&mut self.io_load_balance_enabled, s)?,
@@ -5785,9 +4909,7 @@ impl ComplexType for StorageDrsPodConfigSpec {
         e.opt("defaultIntraVmAffinity", &self.default_intra_vm_affinity);
         e.opt("spaceLoadBalanceConfig", &self.space_load_balance_config);
         e.opt("ioLoadBalanceConfig", &self.io_load_balance_config);
-        if e.knows(Version::V6_0) {
-            e.opt("automationOverrides", &self.automation_overrides);
-        }
+        if e.knows(Version::V6_0) { e.opt("automationOverrides", &self.automation_overrides); }
         e.list("rule", &self.rule);
         e.list("option", &self.option);
     }
@@ -5804,11 +4926,7 @@ pub struct StorageDrsPodSelectionSpec {
 }
 impl ComplexType for StorageDrsPodSelectionSpec {
     const TYPE_NAME: &'static str = "StorageDrsPodSelectionSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"initialVmConfig" => d.list(&mut self.initial_vm_config, s)?,
             b"storagePod" => d.opt(&mut self.storage_pod, s)?,
@@ -5833,11 +4951,7 @@ pub struct StorageDrsRelocateDisabled {
 }
 impl ComplexType for StorageDrsRelocateDisabled {
     const TYPE_NAME: &'static str = "StorageDrsRelocateDisabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5861,37 +4975,21 @@ pub struct StorageDrsSpaceLoadBalanceConfig {
 }
 impl ComplexType for StorageDrsSpaceLoadBalanceConfig {
     const TYPE_NAME: &'static str = "StorageDrsSpaceLoadBalanceConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spaceThresholdMode" => d.opt(&mut self.space_threshold_mode, s)?,
             b"spaceUtilizationThreshold" => d.opt(&mut self.space_utilization_threshold, s)?,
             b"freeSpaceThresholdGB" => d.opt(&mut self.free_space_threshold_gb, s)?,
-            b"minSpaceUtilizationDifference" => {
-                d.opt(&mut self.min_space_utilization_difference, s)?
-            }
+            b"minSpaceUtilizationDifference" => d.opt(&mut self.min_space_utilization_difference, s)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V6_0) {
-            e.opt("spaceThresholdMode", &self.space_threshold_mode);
-        }
-        e.opt(
-            "spaceUtilizationThreshold",
-            &self.space_utilization_threshold,
-        );
-        if e.knows(Version::V6_0) {
-            e.opt("freeSpaceThresholdGB", &self.free_space_threshold_gb);
-        }
-        e.opt(
-            "minSpaceUtilizationDifference",
-            &self.min_space_utilization_difference,
-        );
+        if e.knows(Version::V6_0) { e.opt("spaceThresholdMode", &self.space_threshold_mode); }
+        e.opt("spaceUtilizationThreshold", &self.space_utilization_threshold);
+        if e.knows(Version::V6_0) { e.opt("freeSpaceThresholdGB", &self.free_space_threshold_gb); }
+        e.opt("minSpaceUtilizationDifference", &self.min_space_utilization_difference);
     }
 }
 crate::xml::complex_codec!(StorageDrsSpaceLoadBalanceConfig);
@@ -5906,11 +5004,7 @@ pub struct StorageDrsStaleHmsCollection {
 }
 impl ComplexType for StorageDrsStaleHmsCollection {
     const TYPE_NAME: &'static str = "StorageDrsStaleHmsCollection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5930,11 +5024,7 @@ pub struct StorageDrsUnableToMoveFiles {
 }
 impl ComplexType for StorageDrsUnableToMoveFiles {
     const TYPE_NAME: &'static str = "StorageDrsUnableToMoveFiles";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5962,11 +5052,7 @@ pub struct StorageDrsVmConfigInfo {
 }
 impl ComplexType for StorageDrsVmConfigInfo {
     const TYPE_NAME: &'static str = "StorageDrsVmConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -5984,9 +5070,7 @@ impl ComplexType for StorageDrsVmConfigInfo {
         e.opt("behavior", &self.behavior);
         e.opt("intraVmAffinity", &self.intra_vm_affinity);
         e.opt("intraVmAntiAffinity", &self.intra_vm_anti_affinity);
-        if e.knows(Version::V6_7) {
-            e.list("virtualDiskRules", &self.virtual_disk_rules);
-        }
+        if e.knows(Version::V6_7) { e.list("virtualDiskRules", &self.virtual_disk_rules); }
     }
 }
 crate::xml::complex_codec!(StorageDrsVmConfigInfo);
@@ -6003,11 +5087,7 @@ pub struct StorageDrsVmConfigSpec {
 }
 impl ComplexType for StorageDrsVmConfigSpec {
     const TYPE_NAME: &'static str = "StorageDrsVmConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6034,11 +5114,7 @@ pub struct StorageIOAllocationInfo {
 }
 impl ComplexType for StorageIOAllocationInfo {
     const TYPE_NAME: &'static str = "StorageIOAllocationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.opt(&mut self.limit, s)?,
             b"shares" => d.opt(&mut self.shares, s)?,
@@ -6050,9 +5126,7 @@ impl ComplexType for StorageIOAllocationInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("limit", &self.limit);
         e.opt("shares", &self.shares);
-        if e.knows(Version::V5_5) {
-            e.opt("reservation", &self.reservation);
-        }
+        if e.knows(Version::V5_5) { e.opt("reservation", &self.reservation); }
     }
 }
 crate::xml::complex_codec!(StorageIOAllocationInfo);
@@ -6067,11 +5141,7 @@ pub struct StorageIOAllocationOption {
 }
 impl ComplexType for StorageIOAllocationOption {
     const TYPE_NAME: &'static str = "StorageIOAllocationOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limitOption" => d.req(&mut self.limit_option, s)?,
             b"sharesOption" => d.req(&mut self.shares_option, s)?,
@@ -6100,17 +5170,11 @@ pub struct StorageIORMConfigOption {
 }
 impl ComplexType for StorageIORMConfigOption {
     const TYPE_NAME: &'static str = "StorageIORMConfigOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabledOption" => d.req(&mut self.enabled_option, s)?,
             b"congestionThresholdOption" => d.req(&mut self.congestion_threshold_option, s)?,
-            b"statsCollectionEnabledOption" => {
-                d.opt(&mut self.stats_collection_enabled_option, s)?
-            }
+            b"statsCollectionEnabledOption" => d.opt(&mut self.stats_collection_enabled_option, s)?,
             b"reservationEnabledOption" => d.opt(&mut self.reservation_enabled_option, s)?,
             _ => return Ok(false),
         }
@@ -6118,19 +5182,9 @@ impl ComplexType for StorageIORMConfigOption {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("enabledOption", &self.enabled_option);
-        e.req(
-            "congestionThresholdOption",
-            &self.congestion_threshold_option,
-        );
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "statsCollectionEnabledOption",
-                &self.stats_collection_enabled_option,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("reservationEnabledOption", &self.reservation_enabled_option);
-        }
+        e.req("congestionThresholdOption", &self.congestion_threshold_option);
+        if e.knows(Version::V5_0) { e.opt("statsCollectionEnabledOption", &self.stats_collection_enabled_option); }
+        if e.knows(Version::V6_0) { e.opt("reservationEnabledOption", &self.reservation_enabled_option); }
     }
 }
 crate::xml::complex_codec!(StorageIORMConfigOption);
@@ -6157,11 +5211,7 @@ pub struct StorageIORMConfigSpec {
 }
 impl ComplexType for StorageIORMConfigSpec {
     const TYPE_NAME: &'static str = "StorageIORMConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"congestionThresholdMode" => d.opt(&mut self.congestion_threshold_mode, s)?,
@@ -6177,25 +5227,13 @@ impl ComplexType for StorageIORMConfigSpec {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("enabled", &self.enabled);
-        if e.knows(Version::V5_1) {
-            e.opt("congestionThresholdMode", &self.congestion_threshold_mode);
-        }
+        if e.knows(Version::V5_1) { e.opt("congestionThresholdMode", &self.congestion_threshold_mode); }
         e.opt("congestionThreshold", &self.congestion_threshold);
-        if e.knows(Version::V5_1) {
-            e.opt("percentOfPeakThroughput", &self.percent_of_peak_throughput);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("statsCollectionEnabled", &self.stats_collection_enabled);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("reservationEnabled", &self.reservation_enabled);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("statsAggregationDisabled", &self.stats_aggregation_disabled);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("reservableIopsThreshold", &self.reservable_iops_threshold);
-        }
+        if e.knows(Version::V5_1) { e.opt("percentOfPeakThroughput", &self.percent_of_peak_throughput); }
+        if e.knows(Version::V5_0) { e.opt("statsCollectionEnabled", &self.stats_collection_enabled); }
+        if e.knows(Version::V6_0) { e.opt("reservationEnabled", &self.reservation_enabled); }
+        if e.knows(Version::V5_0) { e.opt("statsAggregationDisabled", &self.stats_aggregation_disabled); }
+        if e.knows(Version::V6_0) { e.opt("reservableIopsThreshold", &self.reservable_iops_threshold); }
     }
 }
 crate::xml::complex_codec!(StorageIORMConfigSpec);
@@ -6222,11 +5260,7 @@ pub struct StorageIORMInfo {
 }
 impl ComplexType for StorageIORMInfo {
     const TYPE_NAME: &'static str = "StorageIORMInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
             b"congestionThresholdMode" => d.opt(&mut self.congestion_threshold_mode, s)?,
@@ -6242,25 +5276,13 @@ impl ComplexType for StorageIORMInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("enabled", &self.enabled);
-        if e.knows(Version::V5_1) {
-            e.opt("congestionThresholdMode", &self.congestion_threshold_mode);
-        }
+        if e.knows(Version::V5_1) { e.opt("congestionThresholdMode", &self.congestion_threshold_mode); }
         e.req("congestionThreshold", &self.congestion_threshold);
-        if e.knows(Version::V5_1) {
-            e.opt("percentOfPeakThroughput", &self.percent_of_peak_throughput);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("statsCollectionEnabled", &self.stats_collection_enabled);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("reservationEnabled", &self.reservation_enabled);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("statsAggregationDisabled", &self.stats_aggregation_disabled);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("reservableIopsThreshold", &self.reservable_iops_threshold);
-        }
+        if e.knows(Version::V5_1) { e.opt("percentOfPeakThroughput", &self.percent_of_peak_throughput); }
+        if e.knows(Version::V5_0) { e.opt("statsCollectionEnabled", &self.stats_collection_enabled); }
+        if e.knows(Version::V6_0) { e.opt("reservationEnabled", &self.reservation_enabled); }
+        if e.knows(Version::V5_0) { e.opt("statsAggregationDisabled", &self.stats_aggregation_disabled); }
+        if e.knows(Version::V6_0) { e.opt("reservableIopsThreshold", &self.reservable_iops_threshold); }
     }
 }
 crate::xml::complex_codec!(StorageIORMInfo);
@@ -6297,11 +5319,7 @@ pub struct StorageMigrationAction {
 }
 impl ComplexType for StorageMigrationAction {
     const TYPE_NAME: &'static str = "StorageMigrationAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"relocateSpec" => d.req(&mut self.relocate_spec, s)?,
@@ -6358,11 +5376,7 @@ pub struct StoragePerformanceSummary {
 }
 impl ComplexType for StoragePerformanceSummary {
     const TYPE_NAME: &'static str = "StoragePerformanceSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"interval" => d.req(&mut self.interval, s)?,
             b"percentile" => d.list(&mut self.percentile, s)?,
@@ -6415,11 +5429,7 @@ pub struct StoragePlacementAction {
 }
 impl ComplexType for StoragePlacementAction {
     const TYPE_NAME: &'static str = "StoragePlacementAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
             b"relocateSpec" => d.req(&mut self.relocate_spec, s)?,
@@ -6439,13 +5449,9 @@ impl ComplexType for StoragePlacementAction {
         e.req("relocateSpec", &self.relocate_spec);
         e.req("destination", &self.destination);
         e.opt("spaceUtilBefore", &self.space_util_before);
-        if e.knows(Version::V6_0) {
-            e.opt("spaceDemandBefore", &self.space_demand_before);
-        }
+        if e.knows(Version::V6_0) { e.opt("spaceDemandBefore", &self.space_demand_before); }
         e.opt("spaceUtilAfter", &self.space_util_after);
-        if e.knows(Version::V6_0) {
-            e.opt("spaceDemandAfter", &self.space_demand_after);
-        }
+        if e.knows(Version::V6_0) { e.opt("spaceDemandAfter", &self.space_demand_after); }
         e.opt("ioLatencyBefore", &self.io_latency_before);
     }
 }
@@ -6464,11 +5470,7 @@ pub struct StoragePlacementResult {
 }
 impl ComplexType for StoragePlacementResult {
     const TYPE_NAME: &'static str = "StoragePlacementResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"recommendations" => d.list(&mut self.recommendations, s)?,
             b"drsFault" => d.opt(&mut self.drs_fault, s)?,
@@ -6517,11 +5519,7 @@ pub struct StoragePlacementSpec {
 }
 impl ComplexType for StoragePlacementSpec {
     const TYPE_NAME: &'static str = "StoragePlacementSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"priority" => d.opt(&mut self.priority, s)?,
@@ -6552,18 +5550,8 @@ impl ComplexType for StoragePlacementSpec {
         e.opt("resourcePool", &self.resource_pool);
         e.opt("host", &self.host);
         e.opt("folder", &self.folder);
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "disallowPrerequisiteMoves",
-                &self.disallow_prerequisite_moves,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "resourceLeaseDurationSec",
-                &self.resource_lease_duration_sec,
-            );
-        }
+        if e.knows(Version::V5_1) { e.opt("disallowPrerequisiteMoves", &self.disallow_prerequisite_moves); }
+        if e.knows(Version::V5_1) { e.opt("resourceLeaseDurationSec", &self.resource_lease_duration_sec); }
     }
 }
 crate::xml::complex_codec!(StoragePlacementSpec);
@@ -6580,11 +5568,7 @@ pub struct StoragePodSummary {
 }
 impl ComplexType for StoragePodSummary {
     const TYPE_NAME: &'static str = "StoragePodSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"capacity" => d.req(&mut self.capacity, s)?,
@@ -6613,11 +5597,7 @@ pub struct StorageProfile {
 }
 impl ComplexType for StorageProfile {
     const TYPE_NAME: &'static str = "StorageProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nasStorage" => d.list(&mut self.nas_storage, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6642,11 +5622,7 @@ pub struct StorageRequirement {
 }
 impl ComplexType for StorageRequirement {
     const TYPE_NAME: &'static str = "StorageRequirement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"freeSpaceRequiredInKb" => d.req(&mut self.free_space_required_in_kb, s)?,
@@ -6673,11 +5649,7 @@ pub struct StorageResourceManagerStorageProfileStatistics {
 }
 impl ComplexType for StorageResourceManagerStorageProfileStatistics {
     const TYPE_NAME: &'static str = "StorageResourceManagerStorageProfileStatistics";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profileId" => d.req(&mut self.profile_id, s)?,
             b"totalSpaceMB" => d.req(&mut self.total_space_mb, s)?,
@@ -6704,11 +5676,7 @@ pub struct StorageVMotionNotSupported {
 }
 impl ComplexType for StorageVMotionNotSupported {
     const TYPE_NAME: &'static str = "StorageVMotionNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6730,11 +5698,7 @@ pub struct StorageVmotionIncompatible {
 }
 impl ComplexType for StorageVmotionIncompatible {
     const TYPE_NAME: &'static str = "StorageVmotionIncompatible";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6747,10 +5711,7 @@ impl ComplexType for StorageVmotionIncompatible {
     }
 }
 crate::xml::complex_codec!(StorageVmotionIncompatible);
-crate::xml::inherits!(
-    StorageVmotionIncompatible,
-    VirtualHardwareCompatibilityIssue
-);
+crate::xml::inherits!(StorageVmotionIncompatible, VirtualHardwareCompatibilityIssue);
 
 /// Data object `StringExpression` of the vSphere API (since 5.5).
 ///
@@ -6764,11 +5725,7 @@ pub struct StringExpression {
 }
 impl ComplexType for StringExpression {
     const TYPE_NAME: &'static str = "StringExpression";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6797,11 +5754,7 @@ pub struct StringOption {
 }
 impl ComplexType for StringOption {
     const TYPE_NAME: &'static str = "StringOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultValue" => d.req(&mut self.default_value, s)?,
             b"validCharacters" => d.opt(&mut self.valid_characters, s)?,
@@ -6830,11 +5783,7 @@ pub struct StringPolicy {
 }
 impl ComplexType for StringPolicy {
     const TYPE_NAME: &'static str = "StringPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6863,11 +5812,7 @@ pub struct StructuredCustomizations {
 }
 impl ComplexType for StructuredCustomizations {
     const TYPE_NAME: &'static str = "StructuredCustomizations";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"customizations" => d.opt(&mut self.customizations, s)?,
@@ -6904,11 +5849,7 @@ pub struct SubnetInfo {
 }
 impl ComplexType for SubnetInfo {
     const TYPE_NAME: &'static str = "SubnetInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"subnetFolderInfo" => d.req(&mut self.subnet_folder_info, s)?,
@@ -6941,11 +5882,7 @@ pub struct SubnetInfoFolderInfo {
 }
 impl ComplexType for SubnetInfoFolderInfo {
     const TYPE_NAME: &'static str = "SubnetInfoFolderInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"folder" => d.req(&mut self.folder, s)?,
@@ -6970,11 +5907,7 @@ pub struct SuspendedRelocateNotSupported {
 }
 impl ComplexType for SuspendedRelocateNotSupported {
     const TYPE_NAME: &'static str = "SuspendedRelocateNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -6994,11 +5927,7 @@ pub struct SwapDatastoreNotWritableOnHost {
 }
 impl ComplexType for SwapDatastoreNotWritableOnHost {
     const TYPE_NAME: &'static str = "SwapDatastoreNotWritableOnHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7018,11 +5947,7 @@ pub struct SwapDatastoreUnset {
 }
 impl ComplexType for SwapDatastoreUnset {
     const TYPE_NAME: &'static str = "SwapDatastoreUnset";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7042,11 +5967,7 @@ pub struct SwapPlacementOverrideNotSupported {
 }
 impl ComplexType for SwapPlacementOverrideNotSupported {
     const TYPE_NAME: &'static str = "SwapPlacementOverrideNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7066,11 +5987,7 @@ pub struct SwitchIpUnset {
 }
 impl ComplexType for SwitchIpUnset {
     const TYPE_NAME: &'static str = "SwitchIpUnset";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7090,11 +6007,7 @@ pub struct SwitchNotInUpgradeMode {
 }
 impl ComplexType for SwitchNotInUpgradeMode {
     const TYPE_NAME: &'static str = "SwitchNotInUpgradeMode";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7116,11 +6029,7 @@ pub struct SystemError {
 }
 impl ComplexType for SystemError {
     const TYPE_NAME: &'static str = "SystemError";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7151,11 +6060,7 @@ pub struct SystemEventInfo {
 }
 impl ComplexType for SystemEventInfo {
     const TYPE_NAME: &'static str = "SystemEventInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"recordId" => d.req(&mut self.record_id, s)?,
             b"when" => d.req(&mut self.when, s)?,
@@ -7184,11 +6089,7 @@ pub struct Tag {
 }
 impl ComplexType for Tag {
     const TYPE_NAME: &'static str = "Tag";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return Ok(false),
@@ -7211,11 +6112,7 @@ pub struct TagId {
 }
 impl ComplexType for TagId {
     const TYPE_NAME: &'static str = "TagId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nameId" => d.opt(&mut self.name_id, s)?,
             b"uuid" => d.opt(&mut self.uuid, s)?,
@@ -7240,11 +6137,7 @@ pub struct TagIdNameId {
 }
 impl ComplexType for TagIdNameId {
     const TYPE_NAME: &'static str = "TagIdNameId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tag" => d.req(&mut self.tag, s)?,
             b"category" => d.req(&mut self.category, s)?,
@@ -7271,11 +6164,7 @@ pub struct TagSpec {
 }
 impl ComplexType for TagSpec {
     const TYPE_NAME: &'static str = "TagSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7302,11 +6191,7 @@ pub struct TaskDescription {
 }
 impl ComplexType for TaskDescription {
     const TYPE_NAME: &'static str = "TaskDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"methodInfo" => d.list(&mut self.method_info, s)?,
             b"state" => d.list(&mut self.state, s)?,
@@ -7337,11 +6222,7 @@ pub struct TaskEvent {
 }
 impl ComplexType for TaskEvent {
     const TYPE_NAME: &'static str = "TaskEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.req(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7384,11 +6265,7 @@ pub struct TaskFilterSpec {
 }
 impl ComplexType for TaskFilterSpec {
     const TYPE_NAME: &'static str = "TaskFilterSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
             b"time" => d.opt(&mut self.time, s)?,
@@ -7409,24 +6286,14 @@ impl ComplexType for TaskFilterSpec {
         e.opt("entity", &self.entity);
         e.opt("time", &self.time);
         e.opt("userName", &self.user_name);
-        if e.knows(Version::V6_0) {
-            e.list("activationId", &self.activation_id);
-        }
+        if e.knows(Version::V6_0) { e.list("activationId", &self.activation_id); }
         e.list("state", &self.state);
         e.opt("alarm", &self.alarm);
         e.opt("scheduledTask", &self.scheduled_task);
-        if e.knows(Version::V4_0) {
-            e.list("eventChainId", &self.event_chain_id);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("tag", &self.tag);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("parentTaskKey", &self.parent_task_key);
-        }
-        if e.knows(Version::V4_0) {
-            e.list("rootTaskKey", &self.root_task_key);
-        }
+        if e.knows(Version::V4_0) { e.list("eventChainId", &self.event_chain_id); }
+        if e.knows(Version::V4_0) { e.list("tag", &self.tag); }
+        if e.knows(Version::V4_0) { e.list("parentTaskKey", &self.parent_task_key); }
+        if e.knows(Version::V4_0) { e.list("rootTaskKey", &self.root_task_key); }
     }
 }
 crate::xml::complex_codec!(TaskFilterSpec);
@@ -7441,11 +6308,7 @@ pub struct TaskFilterSpecByEntity {
 }
 impl ComplexType for TaskFilterSpecByEntity {
     const TYPE_NAME: &'static str = "TaskFilterSpecByEntity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"recursion" => d.req(&mut self.recursion, s)?,
@@ -7472,11 +6335,7 @@ pub struct TaskFilterSpecByTime {
 }
 impl ComplexType for TaskFilterSpecByTime {
     const TYPE_NAME: &'static str = "TaskFilterSpecByTime";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timeType" => d.req(&mut self.time_type, s)?,
             b"beginTime" => d.opt(&mut self.begin_time, s)?,
@@ -7503,11 +6362,7 @@ pub struct TaskFilterSpecByUsername {
 }
 impl ComplexType for TaskFilterSpecByUsername {
     const TYPE_NAME: &'static str = "TaskFilterSpecByUsername";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemUser" => d.req(&mut self.system_user, s)?,
             b"userList" => d.list(&mut self.user_list, s)?,
@@ -7536,11 +6391,7 @@ pub struct TaskInProgress {
 }
 impl ComplexType for TaskInProgress {
     const TYPE_NAME: &'static str = "TaskInProgress";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"task" => d.req(&mut self.task, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7609,11 +6460,7 @@ pub struct TaskInfo {
 }
 impl ComplexType for TaskInfo {
     const TYPE_NAME: &'static str = "TaskInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"task" => d.req(&mut self.task, s)?,
@@ -7646,9 +6493,7 @@ impl ComplexType for TaskInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("key", &self.key);
         e.req("task", &self.task);
-        if e.knows(Version::V4_0) {
-            e.opt("description", &self.description);
-        }
+        if e.knows(Version::V4_0) { e.opt("description", &self.description); }
         e.opt("name", &self.name);
         e.req("descriptionId", &self.description_id);
         e.opt("entity", &self.entity);
@@ -7660,26 +6505,16 @@ impl ComplexType for TaskInfo {
         e.opt("error", &self.error);
         e.opt("result", &self.result);
         e.opt("progress", &self.progress);
-        if e.knows(Version::V8_0_1_0) {
-            e.list("progressDetails", &self.progress_details);
-        }
+        if e.knows(Version::V8_0_1_0) { e.list("progressDetails", &self.progress_details); }
         e.req("reason", &self.reason);
         e.req("queueTime", &self.queue_time);
         e.opt("startTime", &self.start_time);
         e.opt("completeTime", &self.complete_time);
         e.req("eventChainId", &self.event_chain_id);
-        if e.knows(Version::V4_0) {
-            e.opt("changeTag", &self.change_tag);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("parentTaskKey", &self.parent_task_key);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("rootTaskKey", &self.root_task_key);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("activationId", &self.activation_id);
-        }
+        if e.knows(Version::V4_0) { e.opt("changeTag", &self.change_tag); }
+        if e.knows(Version::V4_0) { e.opt("parentTaskKey", &self.parent_task_key); }
+        if e.knows(Version::V4_0) { e.opt("rootTaskKey", &self.root_task_key); }
+        if e.knows(Version::V6_0) { e.opt("activationId", &self.activation_id); }
     }
 }
 crate::xml::complex_codec!(TaskInfo);
@@ -7692,11 +6527,7 @@ pub struct TaskInfoFilterSpec {
 }
 impl ComplexType for TaskInfoFilterSpec {
     const TYPE_NAME: &'static str = "TaskInfoFilterSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filterTaskResults" => d.opt(&mut self.filter_task_results, s)?,
             _ => return Ok(false),
@@ -7721,11 +6552,7 @@ pub struct TaskInfoFilterSpecFilterTaskResults {
 }
 impl ComplexType for TaskInfoFilterSpecFilterTaskResults {
     const TYPE_NAME: &'static str = "TaskInfoFilterSpecFilterTaskResults";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"removeAll" => d.opt(&mut self.remove_all, s)?,
             b"descriptionIds" => d.list(&mut self.description_ids, s)?,
@@ -7746,14 +6573,11 @@ crate::xml::complex_codec!(TaskInfoFilterSpecFilterTaskResults);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyTaskManagerTaskViewSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct TaskManagerTaskViewSpec {}
+pub struct TaskManagerTaskViewSpec {
+}
 impl ComplexType for TaskManagerTaskViewSpec {
     const TYPE_NAME: &'static str = "TaskManagerTaskViewSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -7777,11 +6601,7 @@ pub struct TaskManagerViewByStartId {
 }
 impl ComplexType for TaskManagerViewByStartId {
     const TYPE_NAME: &'static str = "TaskManagerViewByStartId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"count" => d.req(&mut self.count, s)?,
             b"startId" => d.req(&mut self.start_id, s)?,
@@ -7802,14 +6622,11 @@ crate::xml::inherits!(TaskManagerViewByStartId, TaskManagerTaskViewSpec);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyTaskReason`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct TaskReason {}
+pub struct TaskReason {
+}
 impl ComplexType for TaskReason {
     const TYPE_NAME: &'static str = "TaskReason";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -7837,11 +6654,7 @@ pub struct TaskReasonAlarm {
 }
 impl ComplexType for TaskReasonAlarm {
     const TYPE_NAME: &'static str = "TaskReasonAlarm";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"alarmName" => d.req(&mut self.alarm_name, s)?,
             b"alarm" => d.req(&mut self.alarm, s)?,
@@ -7876,11 +6689,7 @@ pub struct TaskReasonSchedule {
 }
 impl ComplexType for TaskReasonSchedule {
     const TYPE_NAME: &'static str = "TaskReasonSchedule";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"scheduledTask" => d.req(&mut self.scheduled_task, s)?,
@@ -7907,11 +6716,7 @@ pub struct TaskReasonSystem {
 }
 impl ComplexType for TaskReasonSystem {
     const TYPE_NAME: &'static str = "TaskReasonSystem";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7933,11 +6738,7 @@ pub struct TaskReasonUser {
 }
 impl ComplexType for TaskReasonUser {
     const TYPE_NAME: &'static str = "TaskReasonUser";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userName" => d.req(&mut self.user_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7964,11 +6765,7 @@ pub struct TaskScheduler {
 }
 impl ComplexType for TaskScheduler {
     const TYPE_NAME: &'static str = "TaskScheduler";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"activeTime" => d.opt(&mut self.active_time, s)?,
             b"expireTime" => d.opt(&mut self.expire_time, s)?,
@@ -7993,11 +6790,7 @@ pub struct TaskTimeoutEvent {
 }
 impl ComplexType for TaskTimeoutEvent {
     const TYPE_NAME: &'static str = "TaskTimeoutEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8017,11 +6810,7 @@ pub struct TeamingMatchEvent {
 }
 impl ComplexType for TeamingMatchEvent {
     const TYPE_NAME: &'static str = "TeamingMatchEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8041,11 +6830,7 @@ pub struct TeamingMisMatchEvent {
 }
 impl ComplexType for TeamingMisMatchEvent {
     const TYPE_NAME: &'static str = "TeamingMisMatchEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8065,11 +6850,7 @@ pub struct TemplateBeingUpgradedEvent {
 }
 impl ComplexType for TemplateBeingUpgradedEvent {
     const TYPE_NAME: &'static str = "TemplateBeingUpgradedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8089,11 +6870,7 @@ pub struct TemplateConfigFileInfo {
 }
 impl ComplexType for TemplateConfigFileInfo {
     const TYPE_NAME: &'static str = "TemplateConfigFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8113,11 +6890,7 @@ pub struct TemplateConfigFileQuery {
 }
 impl ComplexType for TemplateConfigFileQuery {
     const TYPE_NAME: &'static str = "TemplateConfigFileQuery";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8141,11 +6914,7 @@ pub struct TemplateUpgradeEvent {
 }
 impl ComplexType for TemplateUpgradeEvent {
     const TYPE_NAME: &'static str = "TemplateUpgradeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"legacyTemplate" => d.req(&mut self.legacy_template, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8172,11 +6941,7 @@ pub struct TemplateUpgradeFailedEvent {
 }
 impl ComplexType for TemplateUpgradeFailedEvent {
     const TYPE_NAME: &'static str = "TemplateUpgradeFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8201,11 +6966,7 @@ pub struct TemplateUpgradedEvent {
 }
 impl ComplexType for TemplateUpgradedEvent {
     const TYPE_NAME: &'static str = "TemplateUpgradedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8227,11 +6988,7 @@ pub struct TgwEventArgument {
 }
 impl ComplexType for TgwEventArgument {
     const TYPE_NAME: &'static str = "TgwEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tgw" => d.req(&mut self.tgw, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8262,11 +7019,7 @@ pub struct ThirdPartyLicenseAssignmentFailed {
 }
 impl ComplexType for ThirdPartyLicenseAssignmentFailed {
     const TYPE_NAME: &'static str = "ThirdPartyLicenseAssignmentFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"module" => d.req(&mut self.module, s)?,
@@ -8305,11 +7058,7 @@ impl std::fmt::Debug for TicketedSessionAuthentication {
 }
 impl ComplexType for TicketedSessionAuthentication {
     const TYPE_NAME: &'static str = "TicketedSessionAuthentication";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ticket" => d.req(&mut self.ticket, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8334,11 +7083,7 @@ pub struct TimedOutHostOperationEvent {
 }
 impl ComplexType for TimedOutHostOperationEvent {
     const TYPE_NAME: &'static str = "TimedOutHostOperationEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8360,11 +7105,7 @@ pub struct Timedout {
 }
 impl ComplexType for Timedout {
     const TYPE_NAME: &'static str = "Timedout";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8384,11 +7125,7 @@ pub struct TooManyConcurrentNativeClones {
 }
 impl ComplexType for TooManyConcurrentNativeClones {
     const TYPE_NAME: &'static str = "TooManyConcurrentNativeClones";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8408,11 +7145,7 @@ pub struct TooManyConsecutiveOverrides {
 }
 impl ComplexType for TooManyConsecutiveOverrides {
     const TYPE_NAME: &'static str = "TooManyConsecutiveOverrides";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8432,11 +7165,7 @@ pub struct TooManyDevices {
 }
 impl ComplexType for TooManyDevices {
     const TYPE_NAME: &'static str = "TooManyDevices";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8460,11 +7189,7 @@ pub struct TooManyDisksOnLegacyHost {
 }
 impl ComplexType for TooManyDisksOnLegacyHost {
     const TYPE_NAME: &'static str = "TooManyDisksOnLegacyHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskCount" => d.req(&mut self.disk_count, s)?,
             b"timeoutDanger" => d.req(&mut self.timeout_danger, s)?,
@@ -8491,11 +7216,7 @@ pub struct TooManyGuestLogons {
 }
 impl ComplexType for TooManyGuestLogons {
     const TYPE_NAME: &'static str = "TooManyGuestLogons";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8515,11 +7236,7 @@ pub struct TooManyHosts {
 }
 impl ComplexType for TooManyHosts {
     const TYPE_NAME: &'static str = "TooManyHosts";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8539,11 +7256,7 @@ pub struct TooManyNativeCloneLevels {
 }
 impl ComplexType for TooManyNativeCloneLevels {
     const TYPE_NAME: &'static str = "TooManyNativeCloneLevels";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8563,11 +7276,7 @@ pub struct TooManyNativeClonesOnFile {
 }
 impl ComplexType for TooManyNativeClonesOnFile {
     const TYPE_NAME: &'static str = "TooManyNativeClonesOnFile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8587,11 +7296,7 @@ pub struct TooManySnapshotLevels {
 }
 impl ComplexType for TooManySnapshotLevels {
     const TYPE_NAME: &'static str = "TooManySnapshotLevels";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8611,11 +7316,7 @@ pub struct ToolsAlreadyUpgraded {
 }
 impl ComplexType for ToolsAlreadyUpgraded {
     const TYPE_NAME: &'static str = "ToolsAlreadyUpgraded";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8635,11 +7336,7 @@ pub struct ToolsAutoUpgradeNotSupported {
 }
 impl ComplexType for ToolsAutoUpgradeNotSupported {
     const TYPE_NAME: &'static str = "ToolsAutoUpgradeNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8681,11 +7378,7 @@ pub struct ToolsConfigInfo {
 }
 impl ComplexType for ToolsConfigInfo {
     const TYPE_NAME: &'static str = "ToolsConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"toolsVersion" => d.opt(&mut self.tools_version, s)?,
             b"toolsInstallType" => d.opt(&mut self.tools_install_type, s)?,
@@ -8706,9 +7399,7 @@ impl ComplexType for ToolsConfigInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("toolsVersion", &self.tools_version);
-        if e.knows(Version::V6_5) {
-            e.opt("toolsInstallType", &self.tools_install_type);
-        }
+        if e.knows(Version::V6_5) { e.opt("toolsInstallType", &self.tools_install_type); }
         e.opt("afterPowerOn", &self.after_power_on);
         e.opt("afterResume", &self.after_resume);
         e.opt("beforeGuestStandby", &self.before_guest_standby);
@@ -8716,16 +7407,10 @@ impl ComplexType for ToolsConfigInfo {
         e.opt("beforeGuestReboot", &self.before_guest_reboot);
         e.opt("toolsUpgradePolicy", &self.tools_upgrade_policy);
         e.opt("pendingCustomization", &self.pending_customization);
-        if e.knows(Version::V6_5) {
-            e.opt("customizationKeyId", &self.customization_key_id);
-        }
-        if e.knows(Version::V7_0_1_0) {
-            e.opt("syncTimeWithHostAllowed", &self.sync_time_with_host_allowed);
-        }
+        if e.knows(Version::V6_5) { e.opt("customizationKeyId", &self.customization_key_id); }
+        if e.knows(Version::V7_0_1_0) { e.opt("syncTimeWithHostAllowed", &self.sync_time_with_host_allowed); }
         e.opt("syncTimeWithHost", &self.sync_time_with_host);
-        if e.knows(Version::V5_0) {
-            e.opt("lastInstallInfo", &self.last_install_info);
-        }
+        if e.knows(Version::V5_0) { e.opt("lastInstallInfo", &self.last_install_info); }
     }
 }
 crate::xml::complex_codec!(ToolsConfigInfo);
@@ -8740,11 +7425,7 @@ pub struct ToolsConfigInfoToolsLastInstallInfo {
 }
 impl ComplexType for ToolsConfigInfoToolsLastInstallInfo {
     const TYPE_NAME: &'static str = "ToolsConfigInfoToolsLastInstallInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"counter" => d.req(&mut self.counter, s)?,
             b"fault" => d.opt(&mut self.fault, s)?,
@@ -8769,11 +7450,7 @@ pub struct ToolsImageCopyFailed {
 }
 impl ComplexType for ToolsImageCopyFailed {
     const TYPE_NAME: &'static str = "ToolsImageCopyFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8793,11 +7470,7 @@ pub struct ToolsImageNotAvailable {
 }
 impl ComplexType for ToolsImageNotAvailable {
     const TYPE_NAME: &'static str = "ToolsImageNotAvailable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8817,11 +7490,7 @@ pub struct ToolsImageSignatureCheckFailed {
 }
 impl ComplexType for ToolsImageSignatureCheckFailed {
     const TYPE_NAME: &'static str = "ToolsImageSignatureCheckFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8841,11 +7510,7 @@ pub struct ToolsInstallationInProgress {
 }
 impl ComplexType for ToolsInstallationInProgress {
     const TYPE_NAME: &'static str = "ToolsInstallationInProgress";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8865,11 +7530,7 @@ pub struct ToolsUnavailable {
 }
 impl ComplexType for ToolsUnavailable {
     const TYPE_NAME: &'static str = "ToolsUnavailable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8889,11 +7550,7 @@ pub struct ToolsUpgradeCancelled {
 }
 impl ComplexType for ToolsUpgradeCancelled {
     const TYPE_NAME: &'static str = "ToolsUpgradeCancelled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8913,11 +7570,7 @@ pub struct TransitGatewayConfigInfo {
 }
 impl ComplexType for TransitGatewayConfigInfo {
     const TYPE_NAME: &'static str = "TransitGatewayConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ID" => d.req(&mut self.id, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -8940,11 +7593,7 @@ pub struct TransitGatewayConfigSpec {
 }
 impl ComplexType for TransitGatewayConfigSpec {
     const TYPE_NAME: &'static str = "TransitGatewayConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
             _ => return Ok(false),
@@ -8967,11 +7616,7 @@ pub struct TransitGatewayCreateSpec {
 }
 impl ComplexType for TransitGatewayCreateSpec {
     const TYPE_NAME: &'static str = "TransitGatewayCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ID" => d.req(&mut self.id, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -9004,11 +7649,7 @@ pub struct TraversalSpec {
 }
 impl ComplexType for TraversalSpec {
     const TYPE_NAME: &'static str = "TraversalSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"path" => d.req(&mut self.path, s)?,
@@ -9043,11 +7684,7 @@ pub struct TypeDescription {
 }
 impl ComplexType for TypeDescription {
     const TYPE_NAME: &'static str = "TypeDescription";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9076,11 +7713,7 @@ pub struct UnSupportedDatastoreForVFlash {
 }
 impl ComplexType for UnSupportedDatastoreForVFlash {
     const TYPE_NAME: &'static str = "UnSupportedDatastoreForVFlash";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastoreName" => d.req(&mut self.datastore_name, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -9107,11 +7740,7 @@ pub struct UncommittedUndoableDisk {
 }
 impl ComplexType for UncommittedUndoableDisk {
     const TYPE_NAME: &'static str = "UncommittedUndoableDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9131,11 +7760,7 @@ pub struct UnconfiguredPropertyValue {
 }
 impl ComplexType for UnconfiguredPropertyValue {
     const TYPE_NAME: &'static str = "UnconfiguredPropertyValue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9157,11 +7782,7 @@ pub struct UncustomizableGuest {
 }
 impl ComplexType for UncustomizableGuest {
     const TYPE_NAME: &'static str = "UncustomizableGuest";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uncustomizableGuestOS" => d.req(&mut self.uncustomizable_guest_os, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9186,11 +7807,7 @@ pub struct UnexpectedCustomizationFault {
 }
 impl ComplexType for UnexpectedCustomizationFault {
     const TYPE_NAME: &'static str = "UnexpectedCustomizationFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9214,11 +7831,7 @@ pub struct UnexpectedFault {
 }
 impl ComplexType for UnexpectedFault {
     const TYPE_NAME: &'static str = "UnexpectedFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultName" => d.req(&mut self.fault_name, s)?,
             b"fault" => d.opt(&mut self.fault, s)?,
@@ -9249,11 +7862,7 @@ pub struct UnlicensedVirtualMachinesEvent {
 }
 impl ComplexType for UnlicensedVirtualMachinesEvent {
     const TYPE_NAME: &'static str = "UnlicensedVirtualMachinesEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unlicensed" => d.req(&mut self.unlicensed, s)?,
             b"available" => d.req(&mut self.available, s)?,
@@ -9282,11 +7891,7 @@ pub struct UnlicensedVirtualMachinesFoundEvent {
 }
 impl ComplexType for UnlicensedVirtualMachinesFoundEvent {
     const TYPE_NAME: &'static str = "UnlicensedVirtualMachinesFoundEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"available" => d.req(&mut self.available, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9313,11 +7918,7 @@ pub struct UnrecognizedHost {
 }
 impl ComplexType for UnrecognizedHost {
     const TYPE_NAME: &'static str = "UnrecognizedHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9342,11 +7943,7 @@ pub struct UnsharedSwapVMotionNotSupported {
 }
 impl ComplexType for UnsharedSwapVMotionNotSupported {
     const TYPE_NAME: &'static str = "UnsharedSwapVMotionNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9354,10 +7951,7 @@ impl ComplexType for UnsharedSwapVMotionNotSupported {
     }
 }
 crate::xml::complex_codec!(UnsharedSwapVMotionNotSupported);
-crate::xml::inherits!(
-    UnsharedSwapVMotionNotSupported,
-    MigrationFeatureNotSupported
-);
+crate::xml::inherits!(UnsharedSwapVMotionNotSupported, MigrationFeatureNotSupported);
 
 /// Fault `UnsupportedDatastore` of the vSphere API (since 2.5).
 ///
@@ -9373,11 +7967,7 @@ pub struct UnsupportedDatastore {
 }
 impl ComplexType for UnsupportedDatastore {
     const TYPE_NAME: &'static str = "UnsupportedDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9404,11 +7994,7 @@ pub struct UnsupportedGuest {
 }
 impl ComplexType for UnsupportedGuest {
     const TYPE_NAME: &'static str = "UnsupportedGuest";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unsupportedGuestOS" => d.req(&mut self.unsupported_guest_os, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9435,11 +8021,7 @@ pub struct UnsupportedVimApiVersion {
 }
 impl ComplexType for UnsupportedVimApiVersion {
     const TYPE_NAME: &'static str = "UnsupportedVimApiVersion";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.opt(&mut self.version, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9464,11 +8046,7 @@ pub struct UnsupportedVmxLocation {
 }
 impl ComplexType for UnsupportedVmxLocation {
     const TYPE_NAME: &'static str = "UnsupportedVmxLocation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9488,11 +8066,7 @@ pub struct UntrustedCertificate {
 }
 impl ComplexType for UntrustedCertificate {
     const TYPE_NAME: &'static str = "UntrustedCertificate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9512,11 +8086,7 @@ pub struct UnusedVirtualDiskBlocksNotScrubbed {
 }
 impl ComplexType for UnusedVirtualDiskBlocksNotScrubbed {
     const TYPE_NAME: &'static str = "UnusedVirtualDiskBlocksNotScrubbed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9524,10 +8094,7 @@ impl ComplexType for UnusedVirtualDiskBlocksNotScrubbed {
     }
 }
 crate::xml::complex_codec!(UnusedVirtualDiskBlocksNotScrubbed);
-crate::xml::inherits!(
-    UnusedVirtualDiskBlocksNotScrubbed,
-    DeviceBackingNotSupported
-);
+crate::xml::inherits!(UnusedVirtualDiskBlocksNotScrubbed, DeviceBackingNotSupported);
 
 /// Data object `UpdateSet` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -9541,11 +8108,7 @@ pub struct UpdateSet {
 }
 impl ComplexType for UpdateSet {
     const TYPE_NAME: &'static str = "UpdateSet";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             b"filterSet" => d.list(&mut self.filter_set, s)?,
@@ -9570,11 +8133,7 @@ pub struct UpdateVirtualMachineFilesResult {
 }
 impl ComplexType for UpdateVirtualMachineFilesResult {
     const TYPE_NAME: &'static str = "UpdateVirtualMachineFilesResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failedVmFile" => d.list(&mut self.failed_vm_file, s)?,
             _ => return Ok(false),
@@ -9597,11 +8156,7 @@ pub struct UpdateVirtualMachineFilesResultFailedVmFileInfo {
 }
 impl ComplexType for UpdateVirtualMachineFilesResultFailedVmFileInfo {
     const TYPE_NAME: &'static str = "UpdateVirtualMachineFilesResultFailedVmFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmFile" => d.req(&mut self.vm_file, s)?,
             b"fault" => d.req(&mut self.fault, s)?,
@@ -9626,11 +8181,7 @@ pub struct UpdatedAgentBeingRestartedEvent {
 }
 impl ComplexType for UpdatedAgentBeingRestartedEvent {
     const TYPE_NAME: &'static str = "UpdatedAgentBeingRestartedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9654,11 +8205,7 @@ pub struct UpgradeEvent {
 }
 impl ComplexType for UpgradeEvent {
     const TYPE_NAME: &'static str = "UpgradeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9683,11 +8230,7 @@ pub struct UplinkPortMtuNotSupportEvent {
 }
 impl ComplexType for UplinkPortMtuNotSupportEvent {
     const TYPE_NAME: &'static str = "UplinkPortMtuNotSupportEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9707,11 +8250,7 @@ pub struct UplinkPortMtuSupportEvent {
 }
 impl ComplexType for UplinkPortMtuSupportEvent {
     const TYPE_NAME: &'static str = "UplinkPortMtuSupportEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9731,11 +8270,7 @@ pub struct UplinkPortVlanTrunkedEvent {
 }
 impl ComplexType for UplinkPortVlanTrunkedEvent {
     const TYPE_NAME: &'static str = "UplinkPortVlanTrunkedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9755,11 +8290,7 @@ pub struct UplinkPortVlanUntrunkedEvent {
 }
 impl ComplexType for UplinkPortVlanUntrunkedEvent {
     const TYPE_NAME: &'static str = "UplinkPortVlanUntrunkedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9777,11 +8308,7 @@ pub struct UsbScanCodeSpec {
 }
 impl ComplexType for UsbScanCodeSpec {
     const TYPE_NAME: &'static str = "UsbScanCodeSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyEvents" => d.list(&mut self.key_events, s)?,
             _ => return Ok(false),
@@ -9804,11 +8331,7 @@ pub struct UsbScanCodeSpecKeyEvent {
 }
 impl ComplexType for UsbScanCodeSpecKeyEvent {
     const TYPE_NAME: &'static str = "UsbScanCodeSpecKeyEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"usbHidCode" => d.req(&mut self.usb_hid_code, s)?,
             b"modifiers" => d.opt(&mut self.modifiers, s)?,
@@ -9845,11 +8368,7 @@ pub struct UsbScanCodeSpecModifierType {
 }
 impl ComplexType for UsbScanCodeSpecModifierType {
     const TYPE_NAME: &'static str = "UsbScanCodeSpecModifierType";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"leftControl" => d.opt(&mut self.left_control, s)?,
             b"leftShift" => d.opt(&mut self.left_shift, s)?,
@@ -9890,11 +8409,7 @@ pub struct UserAssignedToGroup {
 }
 impl ComplexType for UserAssignedToGroup {
     const TYPE_NAME: &'static str = "UserAssignedToGroup";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userLogin" => d.req(&mut self.user_login, s)?,
             b"group" => d.req(&mut self.group, s)?,
@@ -9923,11 +8438,7 @@ pub struct UserGroupProfile {
 }
 impl ComplexType for UserGroupProfile {
     const TYPE_NAME: &'static str = "UserGroupProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9954,11 +8465,7 @@ pub struct UserInputRequiredParameterMetadata {
 }
 impl ComplexType for UserInputRequiredParameterMetadata {
     const TYPE_NAME: &'static str = "UserInputRequiredParameterMetadata";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userInputParameter" => d.list(&mut self.user_input_parameter, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9971,10 +8478,7 @@ impl ComplexType for UserInputRequiredParameterMetadata {
     }
 }
 crate::xml::complex_codec!(UserInputRequiredParameterMetadata);
-crate::xml::inherits!(
-    UserInputRequiredParameterMetadata,
-    ProfilePolicyOptionMetadata
-);
+crate::xml::inherits!(UserInputRequiredParameterMetadata, ProfilePolicyOptionMetadata);
 
 /// Data object `UserLoginSessionEvent` of the vSphere API (since 2.5).
 ///
@@ -9994,11 +8498,7 @@ pub struct UserLoginSessionEvent {
 }
 impl ComplexType for UserLoginSessionEvent {
     const TYPE_NAME: &'static str = "UserLoginSessionEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             b"userAgent" => d.opt(&mut self.user_agent, s)?,
@@ -10011,9 +8511,7 @@ impl ComplexType for UserLoginSessionEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("ipAddress", &self.ip_address);
-        if e.knows(Version::V5_1) {
-            e.opt("userAgent", &self.user_agent);
-        }
+        if e.knows(Version::V5_1) { e.opt("userAgent", &self.user_agent); }
         e.req("locale", &self.locale);
         e.req("sessionId", &self.session_id);
     }
@@ -10041,11 +8539,7 @@ pub struct UserLogoutSessionEvent {
 }
 impl ComplexType for UserLogoutSessionEvent {
     const TYPE_NAME: &'static str = "UserLogoutSessionEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.opt(&mut self.ip_address, s)?,
             b"userAgent" => d.opt(&mut self.user_agent, s)?,
@@ -10058,21 +8552,11 @@ impl ComplexType for UserLogoutSessionEvent {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V5_1) {
-            e.opt("ipAddress", &self.ip_address);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("userAgent", &self.user_agent);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("callCount", &self.call_count);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("sessionId", &self.session_id);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("loginTime", &self.login_time);
-        }
+        if e.knows(Version::V5_1) { e.opt("ipAddress", &self.ip_address); }
+        if e.knows(Version::V5_1) { e.opt("userAgent", &self.user_agent); }
+        if e.knows(Version::V5_1) { e.opt("callCount", &self.call_count); }
+        if e.knows(Version::V5_1) { e.opt("sessionId", &self.session_id); }
+        if e.knows(Version::V5_1) { e.opt("loginTime", &self.login_time); }
     }
 }
 crate::xml::complex_codec!(UserLogoutSessionEvent);
@@ -10092,11 +8576,7 @@ pub struct UserNotFound {
 }
 impl ComplexType for UserNotFound {
     const TYPE_NAME: &'static str = "UserNotFound";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"principal" => d.req(&mut self.principal, s)?,
             b"unresolved" => d.req(&mut self.unresolved, s)?,
@@ -10125,11 +8605,7 @@ pub struct UserPasswordChanged {
 }
 impl ComplexType for UserPasswordChanged {
     const TYPE_NAME: &'static str = "UserPasswordChanged";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userLogin" => d.req(&mut self.user_login, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10154,11 +8630,7 @@ pub struct UserPrivilegeResult {
 }
 impl ComplexType for UserPrivilegeResult {
     const TYPE_NAME: &'static str = "UserPrivilegeResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
             b"privileges" => d.list(&mut self.privileges, s)?,
@@ -10185,11 +8657,7 @@ pub struct UserProfile {
 }
 impl ComplexType for UserProfile {
     const TYPE_NAME: &'static str = "UserProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10218,11 +8686,7 @@ pub struct UserSearchResult {
 }
 impl ComplexType for UserSearchResult {
     const TYPE_NAME: &'static str = "UserSearchResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"principal" => d.req(&mut self.principal, s)?,
             b"fullName" => d.opt(&mut self.full_name, s)?,
@@ -10267,11 +8731,7 @@ pub struct UserSession {
 }
 impl ComplexType for UserSession {
     const TYPE_NAME: &'static str = "UserSession";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"userName" => d.req(&mut self.user_name, s)?,
@@ -10296,18 +8756,10 @@ impl ComplexType for UserSession {
         e.req("lastActiveTime", &self.last_active_time);
         e.req("locale", &self.locale);
         e.req("messageLocale", &self.message_locale);
-        if e.knows(Version::V5_0) {
-            e.opt("extensionSession", &self.extension_session);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("ipAddress", &self.ip_address);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("userAgent", &self.user_agent);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("callCount", &self.call_count);
-        }
+        if e.knows(Version::V5_0) { e.opt("extensionSession", &self.extension_session); }
+        if e.knows(Version::V5_1) { e.opt("ipAddress", &self.ip_address); }
+        if e.knows(Version::V5_1) { e.opt("userAgent", &self.user_agent); }
+        if e.knows(Version::V5_1) { e.opt("callCount", &self.call_count); }
     }
 }
 crate::xml::complex_codec!(UserSession);
@@ -10326,11 +8778,7 @@ pub struct UserUnassignedFromGroup {
 }
 impl ComplexType for UserUnassignedFromGroup {
     const TYPE_NAME: &'static str = "UserUnassignedFromGroup";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userLogin" => d.req(&mut self.user_login, s)?,
             b"group" => d.req(&mut self.group, s)?,
@@ -10357,11 +8805,7 @@ pub struct UserUpgradeEvent {
 }
 impl ComplexType for UserUpgradeEvent {
     const TYPE_NAME: &'static str = "UserUpgradeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10387,11 +8831,7 @@ pub struct VASAStorageArray {
 }
 impl ComplexType for VASAStorageArray {
     const TYPE_NAME: &'static str = "VASAStorageArray";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -10407,9 +8847,7 @@ impl ComplexType for VASAStorageArray {
         e.req("uuid", &self.uuid);
         e.req("vendorId", &self.vendor_id);
         e.req("modelId", &self.model_id);
-        if e.knows(Version::V8_0_0_0) {
-            e.list("discoverySvcInfo", &self.discovery_svc_info);
-        }
+        if e.knows(Version::V8_0_0_0) { e.list("discoverySvcInfo", &self.discovery_svc_info); }
     }
 }
 crate::xml::complex_codec!(VASAStorageArray);
@@ -10424,11 +8862,7 @@ pub struct VASAStorageArrayDiscoveryFcTransport {
 }
 impl ComplexType for VASAStorageArrayDiscoveryFcTransport {
     const TYPE_NAME: &'static str = "VASAStorageArrayDiscoveryFcTransport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeWwn" => d.req(&mut self.node_wwn, s)?,
             b"portWwn" => d.req(&mut self.port_wwn, s)?,
@@ -10453,11 +8887,7 @@ pub struct VASAStorageArrayDiscoveryIpTransport {
 }
 impl ComplexType for VASAStorageArrayDiscoveryIpTransport {
     const TYPE_NAME: &'static str = "VASAStorageArrayDiscoveryIpTransport";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
             b"portNumber" => d.opt(&mut self.port_number, s)?,
@@ -10486,11 +8916,7 @@ pub struct VASAStorageArrayDiscoverySvcInfo {
 }
 impl ComplexType for VASAStorageArrayDiscoverySvcInfo {
     const TYPE_NAME: &'static str = "VASAStorageArrayDiscoverySvcInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portType" => d.req(&mut self.port_type, s)?,
             b"svcNqn" => d.req(&mut self.svc_nqn, s)?,
@@ -10531,11 +8957,7 @@ pub struct VAppCloneSpec {
 }
 impl ComplexType for VAppCloneSpec {
     const TYPE_NAME: &'static str = "VAppCloneSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"location" => d.req(&mut self.location, s)?,
             b"host" => d.opt(&mut self.host, s)?,
@@ -10556,12 +8978,8 @@ impl ComplexType for VAppCloneSpec {
         e.opt("vmFolder", &self.vm_folder);
         e.list("networkMapping", &self.network_mapping);
         e.list("property", &self.property);
-        if e.knows(Version::V4_1) {
-            e.list("resourceMapping", &self.resource_mapping);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("provisioning", &self.provisioning);
-        }
+        if e.knows(Version::V4_1) { e.list("resourceMapping", &self.resource_mapping); }
+        if e.knows(Version::V4_1) { e.opt("provisioning", &self.provisioning); }
     }
 }
 crate::xml::complex_codec!(VAppCloneSpec);
@@ -10576,11 +8994,7 @@ pub struct VAppCloneSpecNetworkMappingPair {
 }
 impl ComplexType for VAppCloneSpecNetworkMappingPair {
     const TYPE_NAME: &'static str = "VAppCloneSpecNetworkMappingPair";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
             b"destination" => d.req(&mut self.destination, s)?,
@@ -10609,11 +9023,7 @@ pub struct VAppCloneSpecResourceMap {
 }
 impl ComplexType for VAppCloneSpecResourceMap {
     const TYPE_NAME: &'static str = "VAppCloneSpecResourceMap";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
             b"parent" => d.opt(&mut self.parent, s)?,
@@ -10644,11 +9054,7 @@ pub struct VAppConfigFault {
 }
 impl ComplexType for VAppConfigFault {
     const TYPE_NAME: &'static str = "VAppConfigFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10676,11 +9082,7 @@ pub struct VAppConfigInfo {
 }
 impl ComplexType for VAppConfigInfo {
     const TYPE_NAME: &'static str = "VAppConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityConfig" => d.list(&mut self.entity_config, s)?,
             b"annotation" => d.req(&mut self.annotation, s)?,
@@ -10694,12 +9096,8 @@ impl ComplexType for VAppConfigInfo {
         self.base_.encode_fields(e);
         e.list("entityConfig", &self.entity_config);
         e.req("annotation", &self.annotation);
-        if e.knows(Version::V4_1) {
-            e.opt("instanceUuid", &self.instance_uuid);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("managedBy", &self.managed_by);
-        }
+        if e.knows(Version::V4_1) { e.opt("instanceUuid", &self.instance_uuid); }
+        if e.knows(Version::V5_0) { e.opt("managedBy", &self.managed_by); }
     }
 }
 crate::xml::complex_codec!(VAppConfigInfo);
@@ -10723,11 +9121,7 @@ pub struct VAppConfigSpec {
 }
 impl ComplexType for VAppConfigSpec {
     const TYPE_NAME: &'static str = "VAppConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityConfig" => d.list(&mut self.entity_config, s)?,
             b"annotation" => d.opt(&mut self.annotation, s)?,
@@ -10741,12 +9135,8 @@ impl ComplexType for VAppConfigSpec {
         self.base_.encode_fields(e);
         e.list("entityConfig", &self.entity_config);
         e.opt("annotation", &self.annotation);
-        if e.knows(Version::V4_1) {
-            e.opt("instanceUuid", &self.instance_uuid);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("managedBy", &self.managed_by);
-        }
+        if e.knows(Version::V4_1) { e.opt("instanceUuid", &self.instance_uuid); }
+        if e.knows(Version::V5_0) { e.opt("managedBy", &self.managed_by); }
     }
 }
 crate::xml::complex_codec!(VAppConfigSpec);
@@ -10776,11 +9166,7 @@ pub struct VAppEntityConfigInfo {
 }
 impl ComplexType for VAppEntityConfigInfo {
     const TYPE_NAME: &'static str = "VAppEntityConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"tag" => d.opt(&mut self.tag, s)?,
@@ -10804,9 +9190,7 @@ impl ComplexType for VAppEntityConfigInfo {
         e.opt("startAction", &self.start_action);
         e.opt("stopDelay", &self.stop_delay);
         e.opt("stopAction", &self.stop_action);
-        if e.knows(Version::V4_1) {
-            e.opt("destroyWithParent", &self.destroy_with_parent);
-        }
+        if e.knows(Version::V4_1) { e.opt("destroyWithParent", &self.destroy_with_parent); }
     }
 }
 crate::xml::complex_codec!(VAppEntityConfigInfo);
@@ -10825,11 +9209,7 @@ pub struct VAppIPAssignmentInfo {
 }
 impl ComplexType for VAppIPAssignmentInfo {
     const TYPE_NAME: &'static str = "VAppIPAssignmentInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supportedAllocationScheme" => d.list(&mut self.supported_allocation_scheme, s)?,
             b"ipAllocationPolicy" => d.opt(&mut self.ip_allocation_policy, s)?,
@@ -10840,10 +9220,7 @@ impl ComplexType for VAppIPAssignmentInfo {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.list(
-            "supportedAllocationScheme",
-            &self.supported_allocation_scheme,
-        );
+        e.list("supportedAllocationScheme", &self.supported_allocation_scheme);
         e.opt("ipAllocationPolicy", &self.ip_allocation_policy);
         e.list("supportedIpProtocol", &self.supported_ip_protocol);
         e.opt("ipProtocol", &self.ip_protocol);
@@ -10861,11 +9238,7 @@ pub struct VAppNotRunning {
 }
 impl ComplexType for VAppNotRunning {
     const TYPE_NAME: &'static str = "VAppNotRunning";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10885,11 +9258,7 @@ pub struct VAppOperationInProgress {
 }
 impl ComplexType for VAppOperationInProgress {
     const TYPE_NAME: &'static str = "VAppOperationInProgress";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10915,11 +9284,7 @@ pub struct VAppOvfSectionInfo {
 }
 impl ComplexType for VAppOvfSectionInfo {
     const TYPE_NAME: &'static str = "VAppOvfSectionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"namespace" => d.opt(&mut self.namespace, s)?,
@@ -10952,11 +9317,7 @@ pub struct VAppOvfSectionSpec {
 }
 impl ComplexType for VAppOvfSectionSpec {
     const TYPE_NAME: &'static str = "VAppOvfSectionSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10997,11 +9358,7 @@ pub struct VAppProductInfo {
 }
 impl ComplexType for VAppProductInfo {
     const TYPE_NAME: &'static str = "VAppProductInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"classId" => d.opt(&mut self.class_id, s)?,
@@ -11044,11 +9401,7 @@ pub struct VAppProductSpec {
 }
 impl ComplexType for VAppProductSpec {
     const TYPE_NAME: &'static str = "VAppProductSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11085,11 +9438,7 @@ pub struct VAppPropertyFault {
 }
 impl ComplexType for VAppPropertyFault {
     const TYPE_NAME: &'static str = "VAppPropertyFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"category" => d.req(&mut self.category, s)?,
@@ -11160,11 +9509,7 @@ impl std::fmt::Debug for VAppPropertyInfo {
 }
 impl ComplexType for VAppPropertyInfo {
     const TYPE_NAME: &'static str = "VAppPropertyInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"classId" => d.opt(&mut self.class_id, s)?,
@@ -11190,9 +9535,7 @@ impl ComplexType for VAppPropertyInfo {
         e.opt("category", &self.category);
         e.opt("label", &self.label);
         e.opt("type", &self.type_);
-        if e.knows(Version::V5_1) {
-            e.opt("typeReference", &self.type_reference);
-        }
+        if e.knows(Version::V5_1) { e.opt("typeReference", &self.type_reference); }
         e.opt("userConfigurable", &self.user_configurable);
         e.opt("defaultValue", &self.default_value);
         e.opt("value", &self.value);
@@ -11213,11 +9556,7 @@ pub struct VAppPropertySpec {
 }
 impl ComplexType for VAppPropertySpec {
     const TYPE_NAME: &'static str = "VAppPropertySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11242,11 +9581,7 @@ pub struct VAppTaskInProgress {
 }
 impl ComplexType for VAppTaskInProgress {
     const TYPE_NAME: &'static str = "VAppTaskInProgress";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11266,11 +9601,7 @@ pub struct VFlashCacheHotConfigNotSupported {
 }
 impl ComplexType for VFlashCacheHotConfigNotSupported {
     const TYPE_NAME: &'static str = "VFlashCacheHotConfigNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11298,11 +9629,7 @@ pub struct VFlashModuleNotSupported {
 }
 impl ComplexType for VFlashModuleNotSupported {
     const TYPE_NAME: &'static str = "VFlashModuleNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
             b"moduleName" => d.req(&mut self.module_name, s)?,
@@ -11341,11 +9668,7 @@ pub struct VFlashModuleVersionIncompatible {
 }
 impl ComplexType for VFlashModuleVersionIncompatible {
     const TYPE_NAME: &'static str = "VFlashModuleVersionIncompatible";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"moduleName" => d.req(&mut self.module_name, s)?,
             b"vmRequestModuleVersion" => d.req(&mut self.vm_request_module_version, s)?,
@@ -11380,11 +9703,7 @@ pub struct VMFSDatastoreCreatedEvent {
 }
 impl ComplexType for VMFSDatastoreCreatedEvent {
     const TYPE_NAME: &'static str = "VMFSDatastoreCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"datastoreUrl" => d.opt(&mut self.datastore_url, s)?,
@@ -11395,9 +9714,7 @@ impl ComplexType for VMFSDatastoreCreatedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("datastore", &self.datastore);
-        if e.knows(Version::V6_5) {
-            e.opt("datastoreUrl", &self.datastore_url);
-        }
+        if e.knows(Version::V6_5) { e.opt("datastoreUrl", &self.datastore_url); }
     }
 }
 crate::xml::complex_codec!(VMFSDatastoreCreatedEvent);
@@ -11415,11 +9732,7 @@ pub struct VMFSDatastoreExpandedEvent {
 }
 impl ComplexType for VMFSDatastoreExpandedEvent {
     const TYPE_NAME: &'static str = "VMFSDatastoreExpandedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11446,11 +9759,7 @@ pub struct VMFSDatastoreExtendedEvent {
 }
 impl ComplexType for VMFSDatastoreExtendedEvent {
     const TYPE_NAME: &'static str = "VMFSDatastoreExtendedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11475,11 +9784,7 @@ pub struct VMINotSupported {
 }
 impl ComplexType for VMINotSupported {
     const TYPE_NAME: &'static str = "VMINotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11499,11 +9804,7 @@ pub struct VMOnConflictDVPort {
 }
 impl ComplexType for VMOnConflictDVPort {
     const TYPE_NAME: &'static str = "VMOnConflictDVPort";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11523,11 +9824,7 @@ pub struct VMOnVirtualIntranet {
 }
 impl ComplexType for VMOnVirtualIntranet {
     const TYPE_NAME: &'static str = "VMOnVirtualIntranet";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11547,11 +9844,7 @@ pub struct VMotionAcrossNetworkNotSupported {
 }
 impl ComplexType for VMotionAcrossNetworkNotSupported {
     const TYPE_NAME: &'static str = "VMotionAcrossNetworkNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11559,10 +9852,7 @@ impl ComplexType for VMotionAcrossNetworkNotSupported {
     }
 }
 crate::xml::complex_codec!(VMotionAcrossNetworkNotSupported);
-crate::xml::inherits!(
-    VMotionAcrossNetworkNotSupported,
-    MigrationFeatureNotSupported
-);
+crate::xml::inherits!(VMotionAcrossNetworkNotSupported, MigrationFeatureNotSupported);
 
 /// Fault `VMotionInterfaceIssue` of the vSphere API (since 2.5).
 ///
@@ -11582,11 +9872,7 @@ pub struct VMotionInterfaceIssue {
 }
 impl ComplexType for VMotionInterfaceIssue {
     const TYPE_NAME: &'static str = "VMotionInterfaceIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"atSourceHost" => d.req(&mut self.at_source_host, s)?,
             b"failedHost" => d.req(&mut self.failed_host, s)?,
@@ -11615,11 +9901,7 @@ pub struct VMotionLicenseExpiredEvent {
 }
 impl ComplexType for VMotionLicenseExpiredEvent {
     const TYPE_NAME: &'static str = "VMotionLicenseExpiredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11641,11 +9923,7 @@ pub struct VMotionLinkCapacityLow {
 }
 impl ComplexType for VMotionLinkCapacityLow {
     const TYPE_NAME: &'static str = "VMotionLinkCapacityLow";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11672,11 +9950,7 @@ pub struct VMotionLinkDown {
 }
 impl ComplexType for VMotionLinkDown {
     const TYPE_NAME: &'static str = "VMotionLinkDown";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11701,11 +9975,7 @@ pub struct VMotionNotConfigured {
 }
 impl ComplexType for VMotionNotConfigured {
     const TYPE_NAME: &'static str = "VMotionNotConfigured";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11725,11 +9995,7 @@ pub struct VMotionNotLicensed {
 }
 impl ComplexType for VMotionNotLicensed {
     const TYPE_NAME: &'static str = "VMotionNotLicensed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11749,11 +10015,7 @@ pub struct VMotionNotSupported {
 }
 impl ComplexType for VMotionNotSupported {
     const TYPE_NAME: &'static str = "VMotionNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11773,11 +10035,7 @@ pub struct VMotionProtocolIncompatible {
 }
 impl ComplexType for VMotionProtocolIncompatible {
     const TYPE_NAME: &'static str = "VMotionProtocolIncompatible";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11819,11 +10077,7 @@ pub struct VMwareDVSConfigInfo {
 }
 impl ComplexType for VMwareDVSConfigInfo {
     const TYPE_NAME: &'static str = "VMwareDVSConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSession" => d.list(&mut self.vspan_session, s)?,
             b"pvlanConfig" => d.list(&mut self.pvlan_config, s)?,
@@ -11842,36 +10096,17 @@ impl ComplexType for VMwareDVSConfigInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V5_0) {
-            e.list("vspanSession", &self.vspan_session);
-        }
+        if e.knows(Version::V5_0) { e.list("vspanSession", &self.vspan_session); }
         e.list("pvlanConfig", &self.pvlan_config);
         e.req("maxMtu", &self.max_mtu);
-        e.opt(
-            "linkDiscoveryProtocolConfig",
-            &self.link_discovery_protocol_config,
-        );
-        if e.knows(Version::V5_0) {
-            e.opt("ipfixConfig", &self.ipfix_config);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("lacpGroupConfig", &self.lacp_group_config);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("lacpApiVersion", &self.lacp_api_version);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("multicastFilteringMode", &self.multicast_filtering_mode);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("networkOffloadSpecId", &self.network_offload_spec_id);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("networkOffloadConfig", &self.network_offload_config);
-        }
-        if e.knows(Version::V8_0_3_1) {
-            e.opt("realTimeConfig", &self.real_time_config);
-        }
+        e.opt("linkDiscoveryProtocolConfig", &self.link_discovery_protocol_config);
+        if e.knows(Version::V5_0) { e.opt("ipfixConfig", &self.ipfix_config); }
+        if e.knows(Version::V5_5) { e.list("lacpGroupConfig", &self.lacp_group_config); }
+        if e.knows(Version::V5_5) { e.opt("lacpApiVersion", &self.lacp_api_version); }
+        if e.knows(Version::V6_0) { e.opt("multicastFilteringMode", &self.multicast_filtering_mode); }
+        if e.knows(Version::V8_0_0_1) { e.opt("networkOffloadSpecId", &self.network_offload_spec_id); }
+        if e.knows(Version::V8_0_3_0) { e.opt("networkOffloadConfig", &self.network_offload_config); }
+        if e.knows(Version::V8_0_3_1) { e.opt("realTimeConfig", &self.real_time_config); }
     }
 }
 crate::xml::complex_codec!(VMwareDVSConfigInfo);
@@ -11907,11 +10142,7 @@ pub struct VMwareDVSConfigSpec {
 }
 impl ComplexType for VMwareDVSConfigSpec {
     const TYPE_NAME: &'static str = "VMwareDVSConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pvlanConfigSpec" => d.list(&mut self.pvlan_config_spec, s)?,
             b"vspanConfigSpec" => d.list(&mut self.vspan_config_spec, s)?,
@@ -11930,32 +10161,15 @@ impl ComplexType for VMwareDVSConfigSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.list("pvlanConfigSpec", &self.pvlan_config_spec);
-        if e.knows(Version::V5_0) {
-            e.list("vspanConfigSpec", &self.vspan_config_spec);
-        }
+        if e.knows(Version::V5_0) { e.list("vspanConfigSpec", &self.vspan_config_spec); }
         e.opt("maxMtu", &self.max_mtu);
-        e.opt(
-            "linkDiscoveryProtocolConfig",
-            &self.link_discovery_protocol_config,
-        );
-        if e.knows(Version::V5_0) {
-            e.opt("ipfixConfig", &self.ipfix_config);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("lacpApiVersion", &self.lacp_api_version);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("multicastFilteringMode", &self.multicast_filtering_mode);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("networkOffloadSpecId", &self.network_offload_spec_id);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("networkOffloadConfig", &self.network_offload_config);
-        }
-        if e.knows(Version::V8_0_3_1) {
-            e.opt("realTimeConfig", &self.real_time_config);
-        }
+        e.opt("linkDiscoveryProtocolConfig", &self.link_discovery_protocol_config);
+        if e.knows(Version::V5_0) { e.opt("ipfixConfig", &self.ipfix_config); }
+        if e.knows(Version::V5_5) { e.opt("lacpApiVersion", &self.lacp_api_version); }
+        if e.knows(Version::V6_0) { e.opt("multicastFilteringMode", &self.multicast_filtering_mode); }
+        if e.knows(Version::V8_0_0_1) { e.opt("networkOffloadSpecId", &self.network_offload_spec_id); }
+        if e.knows(Version::V8_0_3_0) { e.opt("networkOffloadConfig", &self.network_offload_config); }
+        if e.knows(Version::V8_0_3_1) { e.opt("realTimeConfig", &self.real_time_config); }
     }
 }
 crate::xml::complex_codec!(VMwareDVSConfigSpec);
@@ -11997,11 +10211,7 @@ pub struct VMwareDVSFeatureCapability {
 }
 impl ComplexType for VMwareDVSFeatureCapability {
     const TYPE_NAME: &'static str = "VMwareDVSFeatureCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSupported" => d.opt(&mut self.vspan_supported, s)?,
             b"lldpSupported" => d.opt(&mut self.lldp_supported, s)?,
@@ -12022,54 +10232,19 @@ impl ComplexType for VMwareDVSFeatureCapability {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V5_0) {
-            e.opt("vspanSupported", &self.vspan_supported);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("lldpSupported", &self.lldp_supported);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("ipfixSupported", &self.ipfix_supported);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("ipfixCapability", &self.ipfix_capability);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "multicastSnoopingSupported",
-                &self.multicast_snooping_supported,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("vspanCapability", &self.vspan_capability);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("lacpCapability", &self.lacp_capability);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("dpuCapability", &self.dpu_capability);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("nsxSupported", &self.nsx_supported);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("mtuCapability", &self.mtu_capability);
-        }
-        if e.knows(Version::V8_0_3_1) {
-            e.opt("realTimeConfigSupported", &self.real_time_config_supported);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt(
-                "perfNicOffloadCapability",
-                &self.perf_nic_offload_capability,
-            );
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt(
-                "systemTrafficCapabilities",
-                &self.system_traffic_capabilities,
-            );
-        }
+        if e.knows(Version::V5_0) { e.opt("vspanSupported", &self.vspan_supported); }
+        if e.knows(Version::V5_0) { e.opt("lldpSupported", &self.lldp_supported); }
+        if e.knows(Version::V5_0) { e.opt("ipfixSupported", &self.ipfix_supported); }
+        if e.knows(Version::V6_0) { e.opt("ipfixCapability", &self.ipfix_capability); }
+        if e.knows(Version::V6_0) { e.opt("multicastSnoopingSupported", &self.multicast_snooping_supported); }
+        if e.knows(Version::V5_1) { e.opt("vspanCapability", &self.vspan_capability); }
+        if e.knows(Version::V5_1) { e.opt("lacpCapability", &self.lacp_capability); }
+        if e.knows(Version::V8_0_0_1) { e.opt("dpuCapability", &self.dpu_capability); }
+        if e.knows(Version::V7_0_0_0) { e.opt("nsxSupported", &self.nsx_supported); }
+        if e.knows(Version::V7_0_2_0) { e.opt("mtuCapability", &self.mtu_capability); }
+        if e.knows(Version::V8_0_3_1) { e.opt("realTimeConfigSupported", &self.real_time_config_supported); }
+        if e.knows(Version::V9_1_0_0) { e.opt("perfNicOffloadCapability", &self.perf_nic_offload_capability); }
+        if e.knows(Version::V9_1_0_0) { e.opt("systemTrafficCapabilities", &self.system_traffic_capabilities); }
     }
 }
 crate::xml::complex_codec!(VMwareDVSFeatureCapability);
@@ -12089,11 +10264,7 @@ pub struct VMwareDVSHealthCheckCapability {
 }
 impl ComplexType for VMwareDVSHealthCheckCapability {
     const TYPE_NAME: &'static str = "VMwareDVSHealthCheckCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanMtuSupported" => d.req(&mut self.vlan_mtu_supported, s)?,
             b"teamingSupported" => d.req(&mut self.teaming_supported, s)?,
@@ -12122,11 +10293,7 @@ pub struct VMwareDVSHealthCheckConfig {
 }
 impl ComplexType for VMwareDVSHealthCheckConfig {
     const TYPE_NAME: &'static str = "VMwareDVSHealthCheckConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12152,11 +10319,7 @@ pub struct VMwareDVSMtuHealthCheckResult {
 }
 impl ComplexType for VMwareDVSMtuHealthCheckResult {
     const TYPE_NAME: &'static str = "VMwareDVSMtuHealthCheckResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mtuMismatch" => d.req(&mut self.mtu_mismatch, s)?,
             b"vlanSupportSwitchMtu" => d.list(&mut self.vlan_support_switch_mtu, s)?,
@@ -12173,10 +10336,7 @@ impl ComplexType for VMwareDVSMtuHealthCheckResult {
     }
 }
 crate::xml::complex_codec!(VMwareDVSMtuHealthCheckResult);
-crate::xml::inherits!(
-    VMwareDVSMtuHealthCheckResult,
-    HostMemberUplinkHealthCheckResult
-);
+crate::xml::inherits!(VMwareDVSMtuHealthCheckResult, HostMemberUplinkHealthCheckResult);
 
 /// Data object `VMwareDVSPortSetting` of the vSphere API (since 4.0).
 ///
@@ -12206,11 +10366,7 @@ pub struct VMwareDVSPortSetting {
 }
 impl ComplexType for VMwareDVSPortSetting {
     const TYPE_NAME: &'static str = "VMwareDVSPortSetting";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlan" => d.opt(&mut self.vlan, s)?,
             b"qosTag" => d.opt(&mut self.qos_tag, s)?,
@@ -12231,19 +10387,11 @@ impl ComplexType for VMwareDVSPortSetting {
         e.opt("qosTag", &self.qos_tag);
         e.opt("uplinkTeamingPolicy", &self.uplink_teaming_policy);
         e.opt("securityPolicy", &self.security_policy);
-        if e.knows(Version::V5_0) {
-            e.opt("ipfixEnabled", &self.ipfix_enabled);
-        }
+        if e.knows(Version::V5_0) { e.opt("ipfixEnabled", &self.ipfix_enabled); }
         e.opt("txUplink", &self.tx_uplink);
-        if e.knows(Version::V5_1) {
-            e.opt("lacpPolicy", &self.lacp_policy);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("macManagementPolicy", &self.mac_management_policy);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("VNI", &self.vni);
-        }
+        if e.knows(Version::V5_1) { e.opt("lacpPolicy", &self.lacp_policy); }
+        if e.knows(Version::V6_7) { e.opt("macManagementPolicy", &self.mac_management_policy); }
+        if e.knows(Version::V7_0_0_0) { e.opt("VNI", &self.vni); }
     }
 }
 crate::xml::complex_codec!(VMwareDVSPortSetting);
@@ -12269,23 +10417,13 @@ pub struct VMwareDVSPortgroupPolicy {
 }
 impl ComplexType for VMwareDVSPortgroupPolicy {
     const TYPE_NAME: &'static str = "VMwareDVSPortgroupPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanOverrideAllowed" => d.req(&mut self.vlan_override_allowed, s)?,
-            b"uplinkTeamingOverrideAllowed" => {
-                d.req(&mut self.uplink_teaming_override_allowed, s)?
-            }
-            b"securityPolicyOverrideAllowed" => {
-                d.req(&mut self.security_policy_override_allowed, s)?
-            }
+            b"uplinkTeamingOverrideAllowed" => d.req(&mut self.uplink_teaming_override_allowed, s)?,
+            b"securityPolicyOverrideAllowed" => d.req(&mut self.security_policy_override_allowed, s)?,
             b"ipfixOverrideAllowed" => d.opt(&mut self.ipfix_override_allowed, s)?,
-            b"macManagementOverrideAllowed" => {
-                d.opt(&mut self.mac_management_override_allowed, s)?
-            }
+            b"macManagementOverrideAllowed" => d.opt(&mut self.mac_management_override_allowed, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12293,23 +10431,10 @@ impl ComplexType for VMwareDVSPortgroupPolicy {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("vlanOverrideAllowed", &self.vlan_override_allowed);
-        e.req(
-            "uplinkTeamingOverrideAllowed",
-            &self.uplink_teaming_override_allowed,
-        );
-        e.req(
-            "securityPolicyOverrideAllowed",
-            &self.security_policy_override_allowed,
-        );
-        if e.knows(Version::V5_0) {
-            e.opt("ipfixOverrideAllowed", &self.ipfix_override_allowed);
-        }
-        if e.knows(Version::V6_7_1) {
-            e.opt(
-                "macManagementOverrideAllowed",
-                &self.mac_management_override_allowed,
-            );
-        }
+        e.req("uplinkTeamingOverrideAllowed", &self.uplink_teaming_override_allowed);
+        e.req("securityPolicyOverrideAllowed", &self.security_policy_override_allowed);
+        if e.knows(Version::V5_0) { e.opt("ipfixOverrideAllowed", &self.ipfix_override_allowed); }
+        if e.knows(Version::V6_7_1) { e.opt("macManagementOverrideAllowed", &self.mac_management_override_allowed); }
     }
 }
 crate::xml::complex_codec!(VMwareDVSPortgroupPolicy);
@@ -12325,11 +10450,7 @@ pub struct VMwareDVSPvlanConfigSpec {
 }
 impl ComplexType for VMwareDVSPvlanConfigSpec {
     const TYPE_NAME: &'static str = "VMwareDVSPvlanConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pvlanEntry" => d.req(&mut self.pvlan_entry, s)?,
             b"operation" => d.req(&mut self.operation, s)?,
@@ -12356,11 +10477,7 @@ pub struct VMwareDVSPvlanMapEntry {
 }
 impl ComplexType for VMwareDVSPvlanMapEntry {
     const TYPE_NAME: &'static str = "VMwareDVSPvlanMapEntry";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"primaryVlanId" => d.req(&mut self.primary_vlan_id, s)?,
             b"secondaryVlanId" => d.req(&mut self.secondary_vlan_id, s)?,
@@ -12387,11 +10504,7 @@ pub struct VMwareDVSTeamingHealthCheckConfig {
 }
 impl ComplexType for VMwareDVSTeamingHealthCheckConfig {
     const TYPE_NAME: &'static str = "VMwareDVSTeamingHealthCheckConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12399,10 +10512,7 @@ impl ComplexType for VMwareDVSTeamingHealthCheckConfig {
     }
 }
 crate::xml::complex_codec!(VMwareDVSTeamingHealthCheckConfig);
-crate::xml::inherits!(
-    VMwareDVSTeamingHealthCheckConfig,
-    VMwareDVSHealthCheckConfig
-);
+crate::xml::inherits!(VMwareDVSTeamingHealthCheckConfig, VMwareDVSHealthCheckConfig);
 
 /// Data object `VMwareDVSTeamingHealthCheckResult` of the vSphere API (since 5.1).
 ///
@@ -12416,11 +10526,7 @@ pub struct VMwareDVSTeamingHealthCheckResult {
 }
 impl ComplexType for VMwareDVSTeamingHealthCheckResult {
     const TYPE_NAME: &'static str = "VMwareDVSTeamingHealthCheckResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"teamingStatus" => d.req(&mut self.teaming_status, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12433,10 +10539,7 @@ impl ComplexType for VMwareDVSTeamingHealthCheckResult {
     }
 }
 crate::xml::complex_codec!(VMwareDVSTeamingHealthCheckResult);
-crate::xml::inherits!(
-    VMwareDVSTeamingHealthCheckResult,
-    HostMemberHealthCheckResult
-);
+crate::xml::inherits!(VMwareDVSTeamingHealthCheckResult, HostMemberHealthCheckResult);
 
 /// Data object `VMwareDVSVlanHealthCheckResult` of the vSphere API (since 5.1).
 ///
@@ -12452,11 +10555,7 @@ pub struct VMwareDVSVlanHealthCheckResult {
 }
 impl ComplexType for VMwareDVSVlanHealthCheckResult {
     const TYPE_NAME: &'static str = "VMwareDVSVlanHealthCheckResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"trunkedVlan" => d.list(&mut self.trunked_vlan, s)?,
             b"untrunkedVlan" => d.list(&mut self.untrunked_vlan, s)?,
@@ -12471,10 +10570,7 @@ impl ComplexType for VMwareDVSVlanHealthCheckResult {
     }
 }
 crate::xml::complex_codec!(VMwareDVSVlanHealthCheckResult);
-crate::xml::inherits!(
-    VMwareDVSVlanHealthCheckResult,
-    HostMemberUplinkHealthCheckResult
-);
+crate::xml::inherits!(VMwareDVSVlanHealthCheckResult, HostMemberUplinkHealthCheckResult);
 
 /// Data object `VMwareDVSVlanMtuHealthCheckConfig` of the vSphere API (since 5.1).
 ///
@@ -12486,11 +10582,7 @@ pub struct VMwareDVSVlanMtuHealthCheckConfig {
 }
 impl ComplexType for VMwareDVSVlanMtuHealthCheckConfig {
     const TYPE_NAME: &'static str = "VMwareDVSVlanMtuHealthCheckConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12498,10 +10590,7 @@ impl ComplexType for VMwareDVSVlanMtuHealthCheckConfig {
     }
 }
 crate::xml::complex_codec!(VMwareDVSVlanMtuHealthCheckConfig);
-crate::xml::inherits!(
-    VMwareDVSVlanMtuHealthCheckConfig,
-    VMwareDVSHealthCheckConfig
-);
+crate::xml::inherits!(VMwareDVSVlanMtuHealthCheckConfig, VMwareDVSHealthCheckConfig);
 
 /// Data object `VMwareDVSVspanCapability` of the vSphere API (since 5.1).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -12523,11 +10612,7 @@ pub struct VMwareDVSVspanCapability {
 }
 impl ComplexType for VMwareDVSVspanCapability {
     const TYPE_NAME: &'static str = "VMwareDVSVspanCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mixedDestSupported" => d.req(&mut self.mixed_dest_supported, s)?,
             b"dvportSupported" => d.req(&mut self.dvport_supported, s)?,
@@ -12545,16 +10630,9 @@ impl ComplexType for VMwareDVSVspanCapability {
         e.req("dvportSupported", &self.dvport_supported);
         e.req("remoteSourceSupported", &self.remote_source_supported);
         e.req("remoteDestSupported", &self.remote_dest_supported);
-        e.req(
-            "encapRemoteSourceSupported",
-            &self.encap_remote_source_supported,
-        );
-        if e.knows(Version::V6_5) {
-            e.opt("erspanProtocolSupported", &self.erspan_protocol_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("mirrorNetstackSupported", &self.mirror_netstack_supported);
-        }
+        e.req("encapRemoteSourceSupported", &self.encap_remote_source_supported);
+        if e.knows(Version::V6_5) { e.opt("erspanProtocolSupported", &self.erspan_protocol_supported); }
+        if e.knows(Version::V6_7) { e.opt("mirrorNetstackSupported", &self.mirror_netstack_supported); }
     }
 }
 crate::xml::complex_codec!(VMwareDVSVspanCapability);
@@ -12569,11 +10647,7 @@ pub struct VMwareDVSVspanConfigSpec {
 }
 impl ComplexType for VMwareDVSVspanConfigSpec {
     const TYPE_NAME: &'static str = "VMwareDVSVspanConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSession" => d.req(&mut self.vspan_session, s)?,
             b"operation" => d.req(&mut self.operation, s)?,
@@ -12598,11 +10672,7 @@ pub struct VMwareDvsDpuCapability {
 }
 impl ComplexType for VMwareDvsDpuCapability {
     const TYPE_NAME: &'static str = "VMwareDvsDpuCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networkOffloadSupported" => d.opt(&mut self.network_offload_supported, s)?,
             b"activeStandbyModeSupported" => d.opt(&mut self.active_standby_mode_supported, s)?,
@@ -12612,12 +10682,7 @@ impl ComplexType for VMwareDvsDpuCapability {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("networkOffloadSupported", &self.network_offload_supported);
-        if e.knows(Version::V8_0_3_0) {
-            e.opt(
-                "activeStandbyModeSupported",
-                &self.active_standby_mode_supported,
-            );
-        }
+        if e.knows(Version::V8_0_3_0) { e.opt("activeStandbyModeSupported", &self.active_standby_mode_supported); }
     }
 }
 crate::xml::complex_codec!(VMwareDvsDpuCapability);
@@ -12634,17 +10699,11 @@ pub struct VMwareDvsIpfixCapability {
 }
 impl ComplexType for VMwareDvsIpfixCapability {
     const TYPE_NAME: &'static str = "VMwareDvsIpfixCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipfixSupported" => d.opt(&mut self.ipfix_supported, s)?,
             b"ipv6ForIpfixSupported" => d.opt(&mut self.ipv6_for_ipfix_supported, s)?,
-            b"observationDomainIdSupported" => {
-                d.opt(&mut self.observation_domain_id_supported, s)?
-            }
+            b"observationDomainIdSupported" => d.opt(&mut self.observation_domain_id_supported, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12652,10 +10711,7 @@ impl ComplexType for VMwareDvsIpfixCapability {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("ipfixSupported", &self.ipfix_supported);
         e.opt("ipv6ForIpfixSupported", &self.ipv6_for_ipfix_supported);
-        e.opt(
-            "observationDomainIdSupported",
-            &self.observation_domain_id_supported,
-        );
+        e.opt("observationDomainIdSupported", &self.observation_domain_id_supported);
     }
 }
 crate::xml::complex_codec!(VMwareDvsIpfixCapability);
@@ -12672,11 +10728,7 @@ pub struct VMwareDvsLacpCapability {
 }
 impl ComplexType for VMwareDvsLacpCapability {
     const TYPE_NAME: &'static str = "VMwareDvsLacpCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lacpSupported" => d.opt(&mut self.lacp_supported, s)?,
             b"multiLacpGroupSupported" => d.opt(&mut self.multi_lacp_group_supported, s)?,
@@ -12687,12 +10739,8 @@ impl ComplexType for VMwareDvsLacpCapability {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("lacpSupported", &self.lacp_supported);
-        if e.knows(Version::V5_5) {
-            e.opt("multiLacpGroupSupported", &self.multi_lacp_group_supported);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("lacpFastModeSupported", &self.lacp_fast_mode_supported);
-        }
+        if e.knows(Version::V5_5) { e.opt("multiLacpGroupSupported", &self.multi_lacp_group_supported); }
+        if e.knows(Version::V7_0_2_0) { e.opt("lacpFastModeSupported", &self.lacp_fast_mode_supported); }
     }
 }
 crate::xml::complex_codec!(VMwareDvsLacpCapability);
@@ -12723,11 +10771,7 @@ pub struct VMwareDvsLacpGroupConfig {
 }
 impl ComplexType for VMwareDvsLacpGroupConfig {
     const TYPE_NAME: &'static str = "VMwareDvsLacpGroupConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -12753,9 +10797,7 @@ impl ComplexType for VMwareDvsLacpGroupConfig {
         e.opt("ipfix", &self.ipfix);
         e.list("uplinkName", &self.uplink_name);
         e.list("uplinkPortKey", &self.uplink_port_key);
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("timeoutMode", &self.timeout_mode);
-        }
+        if e.knows(Version::V7_0_2_0) { e.opt("timeoutMode", &self.timeout_mode); }
     }
 }
 crate::xml::complex_codec!(VMwareDvsLacpGroupConfig);
@@ -12770,11 +10812,7 @@ pub struct VMwareDvsLacpGroupSpec {
 }
 impl ComplexType for VMwareDvsLacpGroupSpec {
     const TYPE_NAME: &'static str = "VMwareDvsLacpGroupSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lacpGroupConfig" => d.req(&mut self.lacp_group_config, s)?,
             b"operation" => d.req(&mut self.operation, s)?,
@@ -12797,11 +10835,7 @@ pub struct VMwareDvsLagIpfixConfig {
 }
 impl ComplexType for VMwareDvsLagIpfixConfig {
     const TYPE_NAME: &'static str = "VMwareDvsLagIpfixConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipfixEnabled" => d.opt(&mut self.ipfix_enabled, s)?,
             _ => return Ok(false),
@@ -12822,11 +10856,7 @@ pub struct VMwareDvsLagVlanConfig {
 }
 impl ComplexType for VMwareDvsLagVlanConfig {
     const TYPE_NAME: &'static str = "VMwareDvsLagVlanConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanId" => d.list(&mut self.vlan_id, s)?,
             _ => return Ok(false),
@@ -12849,11 +10879,7 @@ pub struct VMwareDvsMtuCapability {
 }
 impl ComplexType for VMwareDvsMtuCapability {
     const TYPE_NAME: &'static str = "VMwareDvsMtuCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"minMtuSupported" => d.req(&mut self.min_mtu_supported, s)?,
             b"maxMtuSupported" => d.req(&mut self.max_mtu_supported, s)?,
@@ -12876,11 +10902,7 @@ pub struct VMwareDvsPerfNicOffloadCapability {
 }
 impl ComplexType for VMwareDvsPerfNicOffloadCapability {
     const TYPE_NAME: &'static str = "VMwareDvsPerfNicOffloadCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supported" => d.opt(&mut self.supported, s)?,
             _ => return Ok(false),
@@ -12901,11 +10923,7 @@ pub struct VMwareDvsSystemTrafficCapabilities {
 }
 impl ComplexType for VMwareDvsSystemTrafficCapabilities {
     const TYPE_NAME: &'static str = "VMwareDvsSystemTrafficCapabilities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemTrafficQualifiers" => d.list(&mut self.system_traffic_qualifiers, s)?,
             _ => return Ok(false),
@@ -12938,11 +10956,7 @@ pub struct VMwareIpfixConfig {
 }
 impl ComplexType for VMwareIpfixConfig {
     const TYPE_NAME: &'static str = "VMwareIpfixConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"collectorIpAddress" => d.opt(&mut self.collector_ip_address, s)?,
             b"collectorPort" => d.opt(&mut self.collector_port, s)?,
@@ -12958,9 +10972,7 @@ impl ComplexType for VMwareIpfixConfig {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("collectorIpAddress", &self.collector_ip_address);
         e.opt("collectorPort", &self.collector_port);
-        if e.knows(Version::V6_0) {
-            e.opt("observationDomainId", &self.observation_domain_id);
-        }
+        if e.knows(Version::V6_0) { e.opt("observationDomainId", &self.observation_domain_id); }
         e.req("activeFlowTimeout", &self.active_flow_timeout);
         e.opt("idleFlowTimeout", &self.idle_flow_timeout);
         e.req("samplingRate", &self.sampling_rate);
@@ -12983,11 +10995,7 @@ pub struct VMwareUplinkLacpPolicy {
 }
 impl ComplexType for VMwareUplinkLacpPolicy {
     const TYPE_NAME: &'static str = "VMwareUplinkLacpPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enable" => d.opt(&mut self.enable, s)?,
             b"mode" => d.opt(&mut self.mode, s)?,
@@ -13018,11 +11026,7 @@ pub struct VMwareUplinkPortOrderPolicy {
 }
 impl ComplexType for VMwareUplinkPortOrderPolicy {
     const TYPE_NAME: &'static str = "VMwareUplinkPortOrderPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"activeUplinkPort" => d.list(&mut self.active_uplink_port, s)?,
             b"standbyUplinkPort" => d.list(&mut self.standby_uplink_port, s)?,
@@ -13055,11 +11059,7 @@ pub struct VMwareVspanPort {
 }
 impl ComplexType for VMwareVspanPort {
     const TYPE_NAME: &'static str = "VMwareVspanPort";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.list(&mut self.port_key, s)?,
             b"uplinkPortName" => d.list(&mut self.uplink_port_name, s)?,
@@ -13073,16 +11073,9 @@ impl ComplexType for VMwareVspanPort {
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("portKey", &self.port_key);
         e.list("uplinkPortName", &self.uplink_port_name);
-        e.list(
-            "wildcardPortConnecteeType",
-            &self.wildcard_port_connectee_type,
-        );
-        if e.knows(Version::V5_1) {
-            e.list("vlans", &self.vlans);
-        }
-        if e.knows(Version::V5_1) {
-            e.list("ipAddress", &self.ip_address);
-        }
+        e.list("wildcardPortConnecteeType", &self.wildcard_port_connectee_type);
+        if e.knows(Version::V5_1) { e.list("vlans", &self.vlans); }
+        if e.knows(Version::V5_1) { e.list("ipAddress", &self.ip_address); }
     }
 }
 crate::xml::complex_codec!(VMwareVspanPort);
@@ -13129,11 +11122,7 @@ pub struct VMwareVspanSession {
 }
 impl ComplexType for VMwareVspanSession {
     const TYPE_NAME: &'static str = "VMwareVspanSession";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -13169,27 +11158,13 @@ impl ComplexType for VMwareVspanSession {
         e.req("stripOriginalVlan", &self.strip_original_vlan);
         e.opt("mirroredPacketLength", &self.mirrored_packet_length);
         e.req("normalTrafficAllowed", &self.normal_traffic_allowed);
-        if e.knows(Version::V5_1) {
-            e.opt("sessionType", &self.session_type);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("samplingRate", &self.sampling_rate);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("encapType", &self.encap_type);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("erspanId", &self.erspan_id);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("erspanCOS", &self.erspan_cos);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("erspanGraNanosec", &self.erspan_gra_nanosec);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("netstack", &self.netstack);
-        }
+        if e.knows(Version::V5_1) { e.opt("sessionType", &self.session_type); }
+        if e.knows(Version::V5_1) { e.opt("samplingRate", &self.sampling_rate); }
+        if e.knows(Version::V6_5) { e.opt("encapType", &self.encap_type); }
+        if e.knows(Version::V6_5) { e.opt("erspanId", &self.erspan_id); }
+        if e.knows(Version::V6_5) { e.opt("erspanCOS", &self.erspan_cos); }
+        if e.knows(Version::V6_5) { e.opt("erspanGraNanosec", &self.erspan_gra_nanosec); }
+        if e.knows(Version::V6_7) { e.opt("netstack", &self.netstack); }
     }
 }
 crate::xml::complex_codec!(VMwareVspanSession);
@@ -13204,11 +11179,7 @@ pub struct VSANStretchedClusterHostVirtualApplianceStatus {
 }
 impl ComplexType for VSANStretchedClusterHostVirtualApplianceStatus {
     const TYPE_NAME: &'static str = "VSANStretchedClusterHostVirtualApplianceStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vcCluster" => d.opt(&mut self.vc_cluster, s)?,
             b"isVirtualApp" => d.opt(&mut self.is_virtual_app, s)?,
@@ -13231,11 +11202,7 @@ pub struct VStorageObject {
 }
 impl ComplexType for VStorageObject {
     const TYPE_NAME: &'static str = "VStorageObject";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"config" => d.req(&mut self.config, s)?,
             _ => return Ok(false),
@@ -13260,11 +11227,7 @@ pub struct VStorageObjectAssociations {
 }
 impl ComplexType for VStorageObjectAssociations {
     const TYPE_NAME: &'static str = "VStorageObjectAssociations";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"vmDiskAssociations" => d.list(&mut self.vm_disk_associations, s)?,
@@ -13291,11 +11254,7 @@ pub struct VStorageObjectAssociationsVmDiskAssociations {
 }
 impl ComplexType for VStorageObjectAssociationsVmDiskAssociations {
     const TYPE_NAME: &'static str = "VStorageObjectAssociationsVmDiskAssociations";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmId" => d.req(&mut self.vm_id, s)?,
             b"diskKey" => d.req(&mut self.disk_key, s)?,
@@ -13322,11 +11281,7 @@ pub struct VStorageObjectAttachResult {
 }
 impl ComplexType for VStorageObjectAttachResult {
     const TYPE_NAME: &'static str = "VStorageObjectAttachResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"volumeId" => d.req(&mut self.volume_id, s)?,
             b"diskUUID" => d.opt(&mut self.disk_uuid, s)?,
@@ -13361,11 +11316,7 @@ pub struct VStorageObjectAttachSpec {
 }
 impl ComplexType for VStorageObjectAttachSpec {
     const TYPE_NAME: &'static str = "VStorageObjectAttachSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"volumeId" => d.req(&mut self.volume_id, s)?,
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -13412,11 +11363,7 @@ pub struct VStorageObjectConfigInfo {
 }
 impl ComplexType for VStorageObjectConfigInfo {
     const TYPE_NAME: &'static str = "VStorageObjectConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"descriptorVersion" => d.opt(&mut self.descriptor_version, s)?,
             b"capacityInMB" => d.req(&mut self.capacity_in_mb, s)?,
@@ -13431,21 +11378,13 @@ impl ComplexType for VStorageObjectConfigInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("descriptorVersion", &self.descriptor_version);
-        }
+        if e.knows(Version::V8_0_1_0) { e.opt("descriptorVersion", &self.descriptor_version); }
         e.req("capacityInMB", &self.capacity_in_mb);
         e.list("consumptionType", &self.consumption_type);
         e.list("consumerId", &self.consumer_id);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("virtualDiskFormat", &self.virtual_disk_format);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("linkedCloneBasePath", &self.linked_clone_base_path);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("linkedCloneParentId", &self.linked_clone_parent_id);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("virtualDiskFormat", &self.virtual_disk_format); }
+        if e.knows(Version::V9_1_0_0) { e.opt("linkedCloneBasePath", &self.linked_clone_base_path); }
+        if e.knows(Version::V9_1_0_0) { e.opt("linkedCloneParentId", &self.linked_clone_parent_id); }
     }
 }
 crate::xml::complex_codec!(VStorageObjectConfigInfo);
@@ -13459,11 +11398,7 @@ pub struct VStorageObjectReconcileResult {
 }
 impl ComplexType for VStorageObjectReconcileResult {
     const TYPE_NAME: &'static str = "VStorageObjectReconcileResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reconcileDetails" => d.list(&mut self.reconcile_details, s)?,
             _ => return Ok(false),
@@ -13486,11 +11421,7 @@ pub struct VStorageObjectReconcileResultInvalidDiskPath {
 }
 impl ComplexType for VStorageObjectReconcileResultInvalidDiskPath {
     const TYPE_NAME: &'static str = "VStorageObjectReconcileResultInvalidDiskPath";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.req(&mut self.path, s)?,
             b"reason" => d.req(&mut self.reason, s)?,
@@ -13527,20 +11458,14 @@ pub struct VStorageObjectReconcileResultReconcileDetail {
 }
 impl ComplexType for VStorageObjectReconcileResultReconcileDetail {
     const TYPE_NAME: &'static str = "VStorageObjectReconcileResultReconcileDetail";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
             b"reconcileReportPath" => d.opt(&mut self.reconcile_report_path, s)?,
             b"isReconciled" => d.opt(&mut self.is_reconciled, s)?,
             b"isDeepScanned" => d.opt(&mut self.is_deep_scanned, s)?,
             b"numberOfReconcileIssues" => d.opt(&mut self.number_of_reconcile_issues, s)?,
-            b"numberOfFcdsBeforeReconcile" => {
-                d.opt(&mut self.number_of_fcds_before_reconcile, s)?
-            }
+            b"numberOfFcdsBeforeReconcile" => d.opt(&mut self.number_of_fcds_before_reconcile, s)?,
             b"numberOfFcdsAfterReconcile" => d.opt(&mut self.number_of_fcds_after_reconcile, s)?,
             b"invalidDiskPaths" => d.list(&mut self.invalid_disk_paths, s)?,
             _ => return Ok(false),
@@ -13553,14 +11478,8 @@ impl ComplexType for VStorageObjectReconcileResultReconcileDetail {
         e.opt("isReconciled", &self.is_reconciled);
         e.opt("isDeepScanned", &self.is_deep_scanned);
         e.opt("numberOfReconcileIssues", &self.number_of_reconcile_issues);
-        e.opt(
-            "numberOfFcdsBeforeReconcile",
-            &self.number_of_fcds_before_reconcile,
-        );
-        e.opt(
-            "numberOfFcdsAfterReconcile",
-            &self.number_of_fcds_after_reconcile,
-        );
+        e.opt("numberOfFcdsBeforeReconcile", &self.number_of_fcds_before_reconcile);
+        e.opt("numberOfFcdsAfterReconcile", &self.number_of_fcds_after_reconcile);
         e.list("invalidDiskPaths", &self.invalid_disk_paths);
     }
 }
@@ -13584,11 +11503,7 @@ pub struct VStorageObjectReconcileSpec {
 }
 impl ComplexType for VStorageObjectReconcileSpec {
     const TYPE_NAME: &'static str = "VStorageObjectReconcileSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"includeDiskPaths" => d.list(&mut self.include_disk_paths, s)?,
@@ -13623,11 +11538,7 @@ pub struct VStorageObjectSnapshot {
 }
 impl ComplexType for VStorageObjectSnapshot {
     const TYPE_NAME: &'static str = "VStorageObjectSnapshot";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"vclock" => d.req(&mut self.vclock, s)?,
@@ -13639,9 +11550,7 @@ impl ComplexType for VStorageObjectSnapshot {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("id", &self.id);
         e.req("vclock", &self.vclock);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("usedCapacity", &self.used_capacity);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("usedCapacity", &self.used_capacity); }
     }
 }
 crate::xml::complex_codec!(VStorageObjectSnapshot);
@@ -13656,11 +11565,7 @@ pub struct VStorageObjectSnapshotDetails {
 }
 impl ComplexType for VStorageObjectSnapshotDetails {
     const TYPE_NAME: &'static str = "VStorageObjectSnapshotDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.opt(&mut self.path, s)?,
             b"changedBlockTrackingId" => d.opt(&mut self.changed_block_tracking_id, s)?,
@@ -13683,11 +11588,7 @@ pub struct VStorageObjectSnapshotInfo {
 }
 impl ComplexType for VStorageObjectSnapshotInfo {
     const TYPE_NAME: &'static str = "VStorageObjectSnapshotInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"snapshots" => d.list(&mut self.snapshots, s)?,
             _ => return Ok(false),
@@ -13714,11 +11615,7 @@ pub struct VStorageObjectSnapshotInfoVStorageObjectSnapshot {
 }
 impl ComplexType for VStorageObjectSnapshotInfoVStorageObjectSnapshot {
     const TYPE_NAME: &'static str = "VStorageObjectSnapshotInfoVStorageObjectSnapshot";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
             b"backingObjectId" => d.opt(&mut self.backing_object_id, s)?,
@@ -13745,11 +11642,7 @@ pub struct VStorageObjectStateInfo {
 }
 impl ComplexType for VStorageObjectStateInfo {
     const TYPE_NAME: &'static str = "VStorageObjectStateInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tentative" => d.opt(&mut self.tentative, s)?,
             _ => return Ok(false),
@@ -13772,11 +11665,7 @@ pub struct VVolHostPE {
 }
 impl ComplexType for VVolHostPE {
     const TYPE_NAME: &'static str = "VVolHostPE";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"protocolEndpoint" => d.list(&mut self.protocol_endpoint, s)?,
@@ -13801,11 +11690,7 @@ pub struct VVolVmConfigFileUpdateResult {
 }
 impl ComplexType for VVolVmConfigFileUpdateResult {
     const TYPE_NAME: &'static str = "VVolVmConfigFileUpdateResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"succeededVmConfigFile" => d.list(&mut self.succeeded_vm_config_file, s)?,
             b"failedVmConfigFile" => d.list(&mut self.failed_vm_config_file, s)?,
@@ -13832,11 +11717,7 @@ pub struct VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
 }
 impl ComplexType for VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
     const TYPE_NAME: &'static str = "VVolVmConfigFileUpdateResultFailedVmConfigFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetConfigVVolId" => d.req(&mut self.target_config_v_vol_id, s)?,
             b"dsPath" => d.opt(&mut self.ds_path, s)?,
@@ -13847,9 +11728,7 @@ impl ComplexType for VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("targetConfigVVolId", &self.target_config_v_vol_id);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("dsPath", &self.ds_path);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("dsPath", &self.ds_path); }
         e.req("fault", &self.fault);
     }
 }
@@ -13869,11 +11748,7 @@ pub struct VasaProviderContainerSpec {
 }
 impl ComplexType for VasaProviderContainerSpec {
     const TYPE_NAME: &'static str = "VasaProviderContainerSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vasaProviderInfo" => d.list(&mut self.vasa_provider_info, s)?,
             b"scId" => d.req(&mut self.sc_id, s)?,
@@ -13887,9 +11762,7 @@ impl ComplexType for VasaProviderContainerSpec {
         e.list("vasaProviderInfo", &self.vasa_provider_info);
         e.req("scId", &self.sc_id);
         e.req("deleted", &self.deleted);
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("stretched", &self.stretched);
-        }
+        if e.knows(Version::V8_0_3_0) { e.opt("stretched", &self.stretched); }
     }
 }
 crate::xml::complex_codec!(VasaProviderContainerSpec);
@@ -13906,11 +11779,7 @@ pub struct VcAgentUninstallFailedEvent {
 }
 impl ComplexType for VcAgentUninstallFailedEvent {
     const TYPE_NAME: &'static str = "VcAgentUninstallFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13935,11 +11804,7 @@ pub struct VcAgentUninstalledEvent {
 }
 impl ComplexType for VcAgentUninstalledEvent {
     const TYPE_NAME: &'static str = "VcAgentUninstalledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13961,11 +11826,7 @@ pub struct VcAgentUpgradeFailedEvent {
 }
 impl ComplexType for VcAgentUpgradeFailedEvent {
     const TYPE_NAME: &'static str = "VcAgentUpgradeFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13974,9 +11835,7 @@ impl ComplexType for VcAgentUpgradeFailedEvent {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V4_0) {
-            e.opt("reason", &self.reason);
-        }
+        if e.knows(Version::V4_0) { e.opt("reason", &self.reason); }
     }
 }
 crate::xml::complex_codec!(VcAgentUpgradeFailedEvent);
@@ -13992,11 +11851,7 @@ pub struct VcAgentUpgradedEvent {
 }
 impl ComplexType for VcAgentUpgradedEvent {
     const TYPE_NAME: &'static str = "VcAgentUpgradedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14020,11 +11875,7 @@ pub struct VchaClusterConfigInfo {
 }
 impl ComplexType for VchaClusterConfigInfo {
     const TYPE_NAME: &'static str = "VchaClusterConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failoverNodeInfo1" => d.opt(&mut self.failover_node_info1, s)?,
             b"failoverNodeInfo2" => d.opt(&mut self.failover_node_info2, s)?,
@@ -14053,11 +11904,7 @@ pub struct VchaClusterConfigSpec {
 }
 impl ComplexType for VchaClusterConfigSpec {
     const TYPE_NAME: &'static str = "VchaClusterConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"passiveIp" => d.req(&mut self.passive_ip, s)?,
             b"witnessIp" => d.req(&mut self.witness_ip, s)?,
@@ -14086,11 +11933,7 @@ pub struct VchaClusterDeploymentSpec {
 }
 impl ComplexType for VchaClusterDeploymentSpec {
     const TYPE_NAME: &'static str = "VchaClusterDeploymentSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"passiveDeploymentSpec" => d.req(&mut self.passive_deployment_spec, s)?,
             b"witnessDeploymentSpec" => d.req(&mut self.witness_deployment_spec, s)?,
@@ -14108,3 +11951,4 @@ impl ComplexType for VchaClusterDeploymentSpec {
     }
 }
 crate::xml::complex_codec!(VchaClusterDeploymentSpec);
+

@@ -18,11 +18,7 @@ pub struct VchaClusterHealth {
 }
 impl ComplexType for VchaClusterHealth {
     const TYPE_NAME: &'static str = "VchaClusterHealth";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runtimeInfo" => d.req(&mut self.runtime_info, s)?,
             b"healthMessages" => d.list(&mut self.health_messages, s)?,
@@ -49,11 +45,7 @@ pub struct VchaClusterNetworkSpec {
 }
 impl ComplexType for VchaClusterNetworkSpec {
     const TYPE_NAME: &'static str = "VchaClusterNetworkSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"witnessNetworkSpec" => d.req(&mut self.witness_network_spec, s)?,
             b"passiveNetworkSpec" => d.req(&mut self.passive_network_spec, s)?,
@@ -80,11 +72,7 @@ pub struct VchaClusterRuntimeInfo {
 }
 impl ComplexType for VchaClusterRuntimeInfo {
     const TYPE_NAME: &'static str = "VchaClusterRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterState" => d.req(&mut self.cluster_state, s)?,
             b"nodeInfo" => d.list(&mut self.node_info, s)?,
@@ -113,11 +101,7 @@ pub struct VchaNodeRuntimeInfo {
 }
 impl ComplexType for VchaNodeRuntimeInfo {
     const TYPE_NAME: &'static str = "VchaNodeRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeState" => d.req(&mut self.node_state, s)?,
             b"nodeRole" => d.req(&mut self.node_role, s)?,
@@ -144,11 +128,7 @@ pub struct VimAccountPasswordChangedEvent {
 }
 impl ComplexType for VimAccountPasswordChangedEvent {
     const TYPE_NAME: &'static str = "VimAccountPasswordChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -168,11 +148,7 @@ pub struct VimClusterVSANPreferredFaultDomainInfo {
 }
 impl ComplexType for VimClusterVSANPreferredFaultDomainInfo {
     const TYPE_NAME: &'static str = "VimClusterVSANPreferredFaultDomainInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"preferredFaultDomainName" => d.opt(&mut self.preferred_fault_domain_name, s)?,
             b"preferredFaultDomainId" => d.opt(&mut self.preferred_fault_domain_id, s)?,
@@ -181,10 +157,7 @@ impl ComplexType for VimClusterVSANPreferredFaultDomainInfo {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt(
-            "preferredFaultDomainName",
-            &self.preferred_fault_domain_name,
-        );
+        e.opt("preferredFaultDomainName", &self.preferred_fault_domain_name);
         e.opt("preferredFaultDomainId", &self.preferred_fault_domain_id);
     }
 }
@@ -204,11 +177,7 @@ pub struct VimClusterVSANStretchedClusterCapability {
 }
 impl ComplexType for VimClusterVSANStretchedClusterCapability {
     const TYPE_NAME: &'static str = "VimClusterVSANStretchedClusterCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostMoId" => d.req(&mut self.host_mo_id, s)?,
             b"connStatus" => d.opt(&mut self.conn_status, s)?,
@@ -241,11 +210,7 @@ pub struct VimClusterVSANStretchedClusterFaultDomainConfig {
 }
 impl ComplexType for VimClusterVSANStretchedClusterFaultDomainConfig {
     const TYPE_NAME: &'static str = "VimClusterVSANStretchedClusterFaultDomainConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"firstFdName" => d.req(&mut self.first_fd_name, s)?,
             b"firstFdHosts" => d.list(&mut self.first_fd_hosts, s)?,
@@ -282,11 +247,7 @@ pub struct VimClusterVSANWitnessHostInfo {
 }
 impl ComplexType for VimClusterVSANWitnessHostInfo {
     const TYPE_NAME: &'static str = "VimClusterVSANWitnessHostInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeUuid" => d.req(&mut self.node_uuid, s)?,
             b"faultDomainName" => d.opt(&mut self.fault_domain_name, s)?,
@@ -317,11 +278,7 @@ pub struct VimClusterVsanDiskMappingsConfigSpec {
 }
 impl ComplexType for VimClusterVsanDiskMappingsConfigSpec {
     const TYPE_NAME: &'static str = "VimClusterVsanDiskMappingsConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostDiskMappings" => d.list(&mut self.host_disk_mappings, s)?,
             _ => return Ok(false),
@@ -344,11 +301,7 @@ pub struct VimClusterVsanFaultDomainSpec {
 }
 impl ComplexType for VimClusterVsanFaultDomainSpec {
     const TYPE_NAME: &'static str = "VimClusterVsanFaultDomainSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -373,11 +326,7 @@ pub struct VimClusterVsanFaultDomainsConfigSpec {
 }
 impl ComplexType for VimClusterVsanFaultDomainsConfigSpec {
     const TYPE_NAME: &'static str = "VimClusterVsanFaultDomainsConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultDomains" => d.list(&mut self.fault_domains, s)?,
             b"witness" => d.opt(&mut self.witness, s)?,
@@ -406,11 +355,7 @@ pub struct VimClusterVsanHostDiskMapping {
 }
 impl ComplexType for VimClusterVsanHostDiskMapping {
     const TYPE_NAME: &'static str = "VimClusterVsanHostDiskMapping";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"cacheDisks" => d.list(&mut self.cache_disks, s)?,
@@ -441,11 +386,7 @@ pub struct VimClusterVsanWitnessSpec {
 }
 impl ComplexType for VimClusterVsanWitnessSpec {
     const TYPE_NAME: &'static str = "VimClusterVsanWitnessSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"preferredFaultDomainName" => d.req(&mut self.preferred_fault_domain_name, s)?,
@@ -456,10 +397,7 @@ impl ComplexType for VimClusterVsanWitnessSpec {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("host", &self.host);
-        e.req(
-            "preferredFaultDomainName",
-            &self.preferred_fault_domain_name,
-        );
+        e.req("preferredFaultDomainName", &self.preferred_fault_domain_name);
         e.opt("diskMapping", &self.disk_mapping);
     }
 }
@@ -477,11 +415,7 @@ pub struct VimFault {
 }
 impl ComplexType for VimFault {
     const TYPE_NAME: &'static str = "VimFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -499,11 +433,7 @@ pub struct VimHostVSANStretchedClusterHostCapability {
 }
 impl ComplexType for VimHostVSANStretchedClusterHostCapability {
     const TYPE_NAME: &'static str = "VimHostVSANStretchedClusterHostCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"featureVersion" => d.req(&mut self.feature_version, s)?,
             _ => return Ok(false),
@@ -534,11 +464,7 @@ pub struct VimVasaProvider {
 }
 impl ComplexType for VimVasaProvider {
     const TYPE_NAME: &'static str = "VimVasaProvider";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uid" => d.opt(&mut self.uid, s)?,
             b"url" => d.req(&mut self.url, s)?,
@@ -551,18 +477,12 @@ impl ComplexType for VimVasaProvider {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V6_7) {
-            e.opt("uid", &self.uid);
-        }
+        if e.knows(Version::V6_7) { e.opt("uid", &self.uid); }
         e.req("url", &self.url);
         e.opt("name", &self.name);
         e.opt("selfSignedCertificate", &self.self_signed_certificate);
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("vhostConfig", &self.vhost_config);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("versionId", &self.version_id);
-        }
+        if e.knows(Version::V8_0_1_0) { e.opt("vhostConfig", &self.vhost_config); }
+        if e.knows(Version::V8_0_1_0) { e.opt("versionId", &self.version_id); }
     }
 }
 crate::xml::complex_codec!(VimVasaProvider);
@@ -577,11 +497,7 @@ pub struct VimVasaProviderInfo {
 }
 impl ComplexType for VimVasaProviderInfo {
     const TYPE_NAME: &'static str = "VimVasaProviderInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"provider" => d.req(&mut self.provider, s)?,
             b"arrayState" => d.list(&mut self.array_state, s)?,
@@ -608,11 +524,7 @@ pub struct VimVasaProviderStatePerArray {
 }
 impl ComplexType for VimVasaProviderStatePerArray {
     const TYPE_NAME: &'static str = "VimVasaProviderStatePerArray";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"priority" => d.req(&mut self.priority, s)?,
             b"arrayId" => d.req(&mut self.array_id, s)?,
@@ -641,11 +553,7 @@ pub struct VimVasaProviderVirtualHostConfig {
 }
 impl ComplexType for VimVasaProviderVirtualHostConfig {
     const TYPE_NAME: &'static str = "VimVasaProviderVirtualHostConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vhostName" => d.opt(&mut self.vhost_name, s)?,
             b"serviceHost" => d.req(&mut self.service_host, s)?,
@@ -676,11 +584,7 @@ pub struct VimVsanDataEfficiencyCapacityState {
 }
 impl ComplexType for VimVsanDataEfficiencyCapacityState {
     const TYPE_NAME: &'static str = "VimVsanDataEfficiencyCapacityState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"logicalCapacity" => d.opt(&mut self.logical_capacity, s)?,
             b"logicalCapacityUsed" => d.opt(&mut self.logical_capacity_used, s)?,
@@ -713,11 +617,7 @@ pub struct VimVsanHostDiskMapInfoEx {
 }
 impl ComplexType for VimVsanHostDiskMapInfoEx {
     const TYPE_NAME: &'static str = "VimVsanHostDiskMapInfoEx";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mapping" => d.req(&mut self.mapping, s)?,
             b"isMounted" => d.req(&mut self.is_mounted, s)?,
@@ -750,11 +650,7 @@ pub struct VimVsanHostDiskMappingCreationSpec {
 }
 impl ComplexType for VimVsanHostDiskMappingCreationSpec {
     const TYPE_NAME: &'static str = "VimVsanHostDiskMappingCreationSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"cacheDisks" => d.list(&mut self.cache_disks, s)?,
@@ -781,11 +677,7 @@ pub struct VimVsanHostVsanDiskManagementSystemCapability {
 }
 impl ComplexType for VimVsanHostVsanDiskManagementSystemCapability {
     const TYPE_NAME: &'static str = "VimVsanHostVsanDiskManagementSystemCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             _ => return Ok(false),
@@ -810,11 +702,7 @@ pub struct VimVsanHostVsanHostCapability {
 }
 impl ComplexType for VimVsanHostVsanHostCapability {
     const TYPE_NAME: &'static str = "VimVsanHostVsanHostCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"isSupported" => d.req(&mut self.is_supported, s)?,
@@ -855,11 +743,7 @@ pub struct VimVsanReconfigSpec {
 }
 impl ComplexType for VimVsanReconfigSpec {
     const TYPE_NAME: &'static str = "VimVsanReconfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanClusterConfig" => d.opt(&mut self.vsan_cluster_config, s)?,
             b"dataEfficiencyConfig" => d.opt(&mut self.data_efficiency_config, s)?,
@@ -896,11 +780,7 @@ pub struct VirtualAHCIController {
 }
 impl ComplexType for VirtualAHCIController {
     const TYPE_NAME: &'static str = "VirtualAHCIController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -920,11 +800,7 @@ pub struct VirtualAHCIControllerOption {
 }
 impl ComplexType for VirtualAHCIControllerOption {
     const TYPE_NAME: &'static str = "VirtualAHCIControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -952,11 +828,7 @@ pub struct VirtualAppImportSpec {
 }
 impl ComplexType for VirtualAppImportSpec {
     const TYPE_NAME: &'static str = "VirtualAppImportSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"vAppConfigSpec" => d.req(&mut self.v_app_config_spec, s)?,
@@ -987,11 +859,7 @@ pub struct VirtualAppLinkInfo {
 }
 impl ComplexType for VirtualAppLinkInfo {
     const TYPE_NAME: &'static str = "VirtualAppLinkInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"destroyWithParent" => d.opt(&mut self.destroy_with_parent, s)?,
@@ -1026,11 +894,7 @@ pub struct VirtualAppSummary {
 }
 impl ComplexType for VirtualAppSummary {
     const TYPE_NAME: &'static str = "VirtualAppSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"product" => d.opt(&mut self.product, s)?,
             b"vAppState" => d.opt(&mut self.v_app_state, s)?,
@@ -1045,13 +909,9 @@ impl ComplexType for VirtualAppSummary {
         self.base_.encode_fields(e);
         e.opt("product", &self.product);
         e.opt("vAppState", &self.v_app_state);
-        if e.knows(Version::V4_1) {
-            e.opt("suspended", &self.suspended);
-        }
+        if e.knows(Version::V4_1) { e.opt("suspended", &self.suspended); }
         e.opt("installBootRequired", &self.install_boot_required);
-        if e.knows(Version::V4_1) {
-            e.opt("instanceUuid", &self.instance_uuid);
-        }
+        if e.knows(Version::V4_1) { e.opt("instanceUuid", &self.instance_uuid); }
     }
 }
 crate::xml::complex_codec!(VirtualAppSummary);
@@ -1067,11 +927,7 @@ pub struct VirtualBusLogicController {
 }
 impl ComplexType for VirtualBusLogicController {
     const TYPE_NAME: &'static str = "VirtualBusLogicController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1091,11 +947,7 @@ pub struct VirtualBusLogicControllerOption {
 }
 impl ComplexType for VirtualBusLogicControllerOption {
     const TYPE_NAME: &'static str = "VirtualBusLogicControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1115,11 +967,7 @@ pub struct VirtualCdrom {
 }
 impl ComplexType for VirtualCdrom {
     const TYPE_NAME: &'static str = "VirtualCdrom";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1139,11 +987,7 @@ pub struct VirtualCdromAtapiBackingInfo {
 }
 impl ComplexType for VirtualCdromAtapiBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromAtapiBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1163,11 +1007,7 @@ pub struct VirtualCdromAtapiBackingOption {
 }
 impl ComplexType for VirtualCdromAtapiBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromAtapiBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1175,10 +1015,7 @@ impl ComplexType for VirtualCdromAtapiBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualCdromAtapiBackingOption);
-crate::xml::inherits!(
-    VirtualCdromAtapiBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualCdromAtapiBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualCdromIsoBackingInfo` of the vSphere API (since 2.5).
 ///
@@ -1190,11 +1027,7 @@ pub struct VirtualCdromIsoBackingInfo {
 }
 impl ComplexType for VirtualCdromIsoBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromIsoBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1214,11 +1047,7 @@ pub struct VirtualCdromIsoBackingOption {
 }
 impl ComplexType for VirtualCdromIsoBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromIsoBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1238,11 +1067,7 @@ pub struct VirtualCdromOption {
 }
 impl ComplexType for VirtualCdromOption {
     const TYPE_NAME: &'static str = "VirtualCdromOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1264,11 +1089,7 @@ pub struct VirtualCdromPassthroughBackingInfo {
 }
 impl ComplexType for VirtualCdromPassthroughBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromPassthroughBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"exclusive" => d.req(&mut self.exclusive, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1281,10 +1102,7 @@ impl ComplexType for VirtualCdromPassthroughBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualCdromPassthroughBackingInfo);
-crate::xml::inherits!(
-    VirtualCdromPassthroughBackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualCdromPassthroughBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualCdromPassthroughBackingOption` of the vSphere API (since 2.5).
 ///
@@ -1298,11 +1116,7 @@ pub struct VirtualCdromPassthroughBackingOption {
 }
 impl ComplexType for VirtualCdromPassthroughBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromPassthroughBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"exclusive" => d.req(&mut self.exclusive, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1315,10 +1129,7 @@ impl ComplexType for VirtualCdromPassthroughBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualCdromPassthroughBackingOption);
-crate::xml::inherits!(
-    VirtualCdromPassthroughBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualCdromPassthroughBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualCdromRemoteAtapiBackingInfo` of the vSphere API (since 2.5).
 ///
@@ -1330,11 +1141,7 @@ pub struct VirtualCdromRemoteAtapiBackingInfo {
 }
 impl ComplexType for VirtualCdromRemoteAtapiBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromRemoteAtapiBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1342,10 +1149,7 @@ impl ComplexType for VirtualCdromRemoteAtapiBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualCdromRemoteAtapiBackingInfo);
-crate::xml::inherits!(
-    VirtualCdromRemoteAtapiBackingInfo,
-    VirtualDeviceRemoteDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualCdromRemoteAtapiBackingInfo, VirtualDeviceRemoteDeviceBackingInfo);
 
 /// Data object `VirtualCdromRemoteAtapiBackingOption` of the vSphere API (since 2.5).
 ///
@@ -1357,11 +1161,7 @@ pub struct VirtualCdromRemoteAtapiBackingOption {
 }
 impl ComplexType for VirtualCdromRemoteAtapiBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromRemoteAtapiBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1369,10 +1169,7 @@ impl ComplexType for VirtualCdromRemoteAtapiBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualCdromRemoteAtapiBackingOption);
-crate::xml::inherits!(
-    VirtualCdromRemoteAtapiBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualCdromRemoteAtapiBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualCdromRemotePassthroughBackingInfo` of the vSphere API (since 2.5).
 ///
@@ -1386,11 +1183,7 @@ pub struct VirtualCdromRemotePassthroughBackingInfo {
 }
 impl ComplexType for VirtualCdromRemotePassthroughBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromRemotePassthroughBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"exclusive" => d.req(&mut self.exclusive, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1403,10 +1196,7 @@ impl ComplexType for VirtualCdromRemotePassthroughBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualCdromRemotePassthroughBackingInfo);
-crate::xml::inherits!(
-    VirtualCdromRemotePassthroughBackingInfo,
-    VirtualDeviceRemoteDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualCdromRemotePassthroughBackingInfo, VirtualDeviceRemoteDeviceBackingInfo);
 
 /// Data object `VirtualCdromRemotePassthroughBackingOption` of the vSphere API (since 2.5).
 ///
@@ -1420,11 +1210,7 @@ pub struct VirtualCdromRemotePassthroughBackingOption {
 }
 impl ComplexType for VirtualCdromRemotePassthroughBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromRemotePassthroughBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"exclusive" => d.req(&mut self.exclusive, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1437,10 +1223,7 @@ impl ComplexType for VirtualCdromRemotePassthroughBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualCdromRemotePassthroughBackingOption);
-crate::xml::inherits!(
-    VirtualCdromRemotePassthroughBackingOption,
-    VirtualDeviceRemoteDeviceBackingOption
-);
+crate::xml::inherits!(VirtualCdromRemotePassthroughBackingOption, VirtualDeviceRemoteDeviceBackingOption);
 
 /// Data object `VirtualController` of the vSphere API (since 2.5).
 ///
@@ -1458,11 +1241,7 @@ pub struct VirtualController {
 }
 impl ComplexType for VirtualController {
     const TYPE_NAME: &'static str = "VirtualController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"busNumber" => d.req(&mut self.bus_number, s)?,
             b"device" => d.list(&mut self.device, s)?,
@@ -1495,11 +1274,7 @@ pub struct VirtualControllerOption {
 }
 impl ComplexType for VirtualControllerOption {
     const TYPE_NAME: &'static str = "VirtualControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"devices" => d.req(&mut self.devices, s)?,
             b"supportedDevice" => d.list(&mut self.supported_device, s)?,
@@ -1542,11 +1317,7 @@ pub struct VirtualDevice {
 }
 impl ComplexType for VirtualDevice {
     const TYPE_NAME: &'static str = "VirtualDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"deviceInfo" => d.opt(&mut self.device_info, s)?,
@@ -1566,17 +1337,11 @@ impl ComplexType for VirtualDevice {
         e.opt("deviceInfo", &self.device_info);
         e.opt("backing", &self.backing);
         e.opt("connectable", &self.connectable);
-        if e.knows(Version::V5_1) {
-            e.opt("slotInfo", &self.slot_info);
-        }
+        if e.knows(Version::V5_1) { e.opt("slotInfo", &self.slot_info); }
         e.opt("controllerKey", &self.controller_key);
         e.opt("unitNumber", &self.unit_number);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("numaNode", &self.numa_node);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("deviceGroupInfo", &self.device_group_info);
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("numaNode", &self.numa_node); }
+        if e.knows(Version::V8_0_0_1) { e.opt("deviceGroupInfo", &self.device_group_info); }
     }
 }
 crate::xml::complex_codec!(VirtualDevice);
@@ -1585,14 +1350,11 @@ crate::xml::complex_codec!(VirtualDevice);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceBackingInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct VirtualDeviceBackingInfo {}
+pub struct VirtualDeviceBackingInfo {
+}
 impl ComplexType for VirtualDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -1612,11 +1374,7 @@ pub struct VirtualDeviceBackingOption {
 }
 impl ComplexType for VirtualDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             _ => return Ok(false),
@@ -1633,14 +1391,11 @@ crate::xml::complex_codec!(VirtualDeviceBackingOption);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceBusSlotInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct VirtualDeviceBusSlotInfo {}
+pub struct VirtualDeviceBusSlotInfo {
+}
 impl ComplexType for VirtualDeviceBusSlotInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceBusSlotInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -1658,11 +1413,7 @@ pub struct VirtualDeviceBusSlotOption {
 }
 impl ComplexType for VirtualDeviceBusSlotOption {
     const TYPE_NAME: &'static str = "VirtualDeviceBusSlotOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             _ => return Ok(false),
@@ -1697,11 +1448,7 @@ pub struct VirtualDeviceConfigSpec {
 }
 impl ComplexType for VirtualDeviceConfigSpec {
     const TYPE_NAME: &'static str = "VirtualDeviceConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.opt(&mut self.operation, s)?,
             b"fileOperation" => d.opt(&mut self.file_operation, s)?,
@@ -1718,18 +1465,10 @@ impl ComplexType for VirtualDeviceConfigSpec {
         e.opt("operation", &self.operation);
         e.opt("fileOperation", &self.file_operation);
         e.req("device", &self.device);
-        if e.knows(Version::V5_5) {
-            e.list("profile", &self.profile);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("backing", &self.backing);
-        }
-        if e.knows(Version::V7_0_2_1) {
-            e.list("filterSpec", &self.filter_spec);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("changeMode", &self.change_mode);
-        }
+        if e.knows(Version::V5_5) { e.list("profile", &self.profile); }
+        if e.knows(Version::V6_5) { e.opt("backing", &self.backing); }
+        if e.knows(Version::V7_0_2_1) { e.list("filterSpec", &self.filter_spec); }
+        if e.knows(Version::V8_0_0_1) { e.opt("changeMode", &self.change_mode); }
     }
 }
 crate::xml::complex_codec!(VirtualDeviceConfigSpec);
@@ -1744,11 +1483,7 @@ pub struct VirtualDeviceConfigSpecBackingSpec {
 }
 impl ComplexType for VirtualDeviceConfigSpecBackingSpec {
     const TYPE_NAME: &'static str = "VirtualDeviceConfigSpecBackingSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.opt(&mut self.parent, s)?,
             b"crypto" => d.opt(&mut self.crypto, s)?,
@@ -1779,11 +1514,7 @@ pub struct VirtualDeviceConnectInfo {
 }
 impl ComplexType for VirtualDeviceConnectInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceConnectInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"migrateConnect" => d.opt(&mut self.migrate_connect, s)?,
             b"startConnected" => d.req(&mut self.start_connected, s)?,
@@ -1795,15 +1526,11 @@ impl ComplexType for VirtualDeviceConnectInfo {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V6_7) {
-            e.opt("migrateConnect", &self.migrate_connect);
-        }
+        if e.knows(Version::V6_7) { e.opt("migrateConnect", &self.migrate_connect); }
         e.req("startConnected", &self.start_connected);
         e.req("allowGuestControl", &self.allow_guest_control);
         e.req("connected", &self.connected);
-        if e.knows(Version::V4_0) {
-            e.opt("status", &self.status);
-        }
+        if e.knows(Version::V4_0) { e.opt("status", &self.status); }
     }
 }
 crate::xml::complex_codec!(VirtualDeviceConnectInfo);
@@ -1818,11 +1545,7 @@ pub struct VirtualDeviceConnectOption {
 }
 impl ComplexType for VirtualDeviceConnectOption {
     const TYPE_NAME: &'static str = "VirtualDeviceConnectOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startConnected" => d.req(&mut self.start_connected, s)?,
             b"allowGuestControl" => d.req(&mut self.allow_guest_control, s)?,
@@ -1853,11 +1576,7 @@ pub struct VirtualDeviceDeviceBackingInfo {
 }
 impl ComplexType for VirtualDeviceDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceDeviceBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
             b"useAutoDetect" => d.opt(&mut self.use_auto_detect, s)?,
@@ -1888,11 +1607,7 @@ pub struct VirtualDeviceDeviceBackingOption {
 }
 impl ComplexType for VirtualDeviceDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceDeviceBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoDetectAvailable" => d.req(&mut self.auto_detect_available, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1917,11 +1632,7 @@ pub struct VirtualDeviceDeviceGroupInfo {
 }
 impl ComplexType for VirtualDeviceDeviceGroupInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceDeviceGroupInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"groupInstanceKey" => d.req(&mut self.group_instance_key, s)?,
             b"sequenceId" => d.req(&mut self.sequence_id, s)?,
@@ -1954,11 +1665,7 @@ pub struct VirtualDeviceFileBackingInfo {
 }
 impl ComplexType for VirtualDeviceFileBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceFileBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileName" => d.req(&mut self.file_name, s)?,
             b"datastore" => d.opt(&mut self.datastore, s)?,
@@ -1971,9 +1678,7 @@ impl ComplexType for VirtualDeviceFileBackingInfo {
         self.base_.encode_fields(e);
         e.req("fileName", &self.file_name);
         e.opt("datastore", &self.datastore);
-        if e.knows(Version::V5_5) {
-            e.opt("backingObjectId", &self.backing_object_id);
-        }
+        if e.knows(Version::V5_5) { e.opt("backingObjectId", &self.backing_object_id); }
     }
 }
 crate::xml::complex_codec!(VirtualDeviceFileBackingInfo);
@@ -1993,11 +1698,7 @@ pub struct VirtualDeviceFileBackingOption {
 }
 impl ComplexType for VirtualDeviceFileBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceFileBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileNameExtensions" => d.opt(&mut self.file_name_extensions, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2044,11 +1745,7 @@ pub struct VirtualDeviceOption {
 }
 impl ComplexType for VirtualDeviceOption {
     const TYPE_NAME: &'static str = "VirtualDeviceOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"connectOption" => d.opt(&mut self.connect_option, s)?,
@@ -2069,25 +1766,16 @@ impl ComplexType for VirtualDeviceOption {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("type", &self.type_);
         e.opt("connectOption", &self.connect_option);
-        if e.knows(Version::V5_1) {
-            e.opt("busSlotOption", &self.bus_slot_option);
-        }
+        if e.knows(Version::V5_1) { e.opt("busSlotOption", &self.bus_slot_option); }
         e.opt("controllerType", &self.controller_type);
         e.opt("autoAssignController", &self.auto_assign_controller);
         e.list("backingOption", &self.backing_option);
-        e.opt(
-            "defaultBackingOptionIndex",
-            &self.default_backing_option_index,
-        );
+        e.opt("defaultBackingOptionIndex", &self.default_backing_option_index);
         e.list("licensingLimit", &self.licensing_limit);
         e.req("deprecated", &self.deprecated);
         e.req("plugAndPlay", &self.plug_and_play);
-        if e.knows(Version::V2_5u2server) {
-            e.opt("hotRemoveSupported", &self.hot_remove_supported);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("numaSupported", &self.numa_supported);
-        }
+        if e.knows(Version::V2_5u2server) { e.opt("hotRemoveSupported", &self.hot_remove_supported); }
+        if e.knows(Version::V8_0_0_1) { e.opt("numaSupported", &self.numa_supported); }
     }
 }
 crate::xml::complex_codec!(VirtualDeviceOption);
@@ -2106,11 +1794,7 @@ pub struct VirtualDevicePciBusSlotInfo {
 }
 impl ComplexType for VirtualDevicePciBusSlotInfo {
     const TYPE_NAME: &'static str = "VirtualDevicePciBusSlotInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pciSlotNumber" => d.req(&mut self.pci_slot_number, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2139,11 +1823,7 @@ pub struct VirtualDevicePipeBackingInfo {
 }
 impl ComplexType for VirtualDevicePipeBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDevicePipeBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pipeName" => d.req(&mut self.pipe_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2170,11 +1850,7 @@ pub struct VirtualDevicePipeBackingOption {
 }
 impl ComplexType for VirtualDevicePipeBackingOption {
     const TYPE_NAME: &'static str = "VirtualDevicePipeBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2200,11 +1876,7 @@ pub struct VirtualDeviceRemoteDeviceBackingInfo {
 }
 impl ComplexType for VirtualDeviceRemoteDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceRemoteDeviceBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
             b"useAutoDetect" => d.opt(&mut self.use_auto_detect, s)?,
@@ -2219,10 +1891,7 @@ impl ComplexType for VirtualDeviceRemoteDeviceBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualDeviceRemoteDeviceBackingInfo);
-crate::xml::inherits!(
-    VirtualDeviceRemoteDeviceBackingInfo,
-    VirtualDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualDeviceRemoteDeviceBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualDeviceRemoteDeviceBackingOption` of the vSphere API (since 2.5).
 ///
@@ -2238,11 +1907,7 @@ pub struct VirtualDeviceRemoteDeviceBackingOption {
 }
 impl ComplexType for VirtualDeviceRemoteDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceRemoteDeviceBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoDetectAvailable" => d.req(&mut self.auto_detect_available, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2255,10 +1920,7 @@ impl ComplexType for VirtualDeviceRemoteDeviceBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualDeviceRemoteDeviceBackingOption);
-crate::xml::inherits!(
-    VirtualDeviceRemoteDeviceBackingOption,
-    VirtualDeviceBackingOption
-);
+crate::xml::inherits!(VirtualDeviceRemoteDeviceBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualDeviceURIBackingInfo` of the vSphere API (since 4.1).
 ///
@@ -2278,11 +1940,7 @@ pub struct VirtualDeviceURIBackingInfo {
 }
 impl ComplexType for VirtualDeviceURIBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceURIBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceURI" => d.req(&mut self.service_uri, s)?,
             b"direction" => d.req(&mut self.direction, s)?,
@@ -2315,11 +1973,7 @@ pub struct VirtualDeviceURIBackingOption {
 }
 impl ComplexType for VirtualDeviceURIBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceURIBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"directions" => d.req(&mut self.directions, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2372,11 +2026,7 @@ pub struct VirtualDisk {
 }
 impl ComplexType for VirtualDisk {
     const TYPE_NAME: &'static str = "VirtualDisk";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacityInKB" => d.req(&mut self.capacity_in_kb, s)?,
             b"capacityInBytes" => d.opt(&mut self.capacity_in_bytes, s)?,
@@ -2399,46 +2049,19 @@ impl ComplexType for VirtualDisk {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("capacityInKB", &self.capacity_in_kb);
-        if e.knows(Version::V5_5) {
-            e.opt("capacityInBytes", &self.capacity_in_bytes);
-        }
+        if e.knows(Version::V5_5) { e.opt("capacityInBytes", &self.capacity_in_bytes); }
         e.opt("shares", &self.shares);
-        if e.knows(Version::V4_1) {
-            e.opt("storageIOAllocation", &self.storage_io_allocation);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("diskObjectId", &self.disk_object_id);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("vFlashCacheConfigInfo", &self.v_flash_cache_config_info);
-        }
-        if e.knows(Version::V6_0) {
-            e.list("iofilter", &self.iofilter);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("vDiskId", &self.v_disk_id);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("vDiskVersion", &self.v_disk_version);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("virtualDiskFormat", &self.virtual_disk_format);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "nativeUnmanagedLinkedClone",
-                &self.native_unmanaged_linked_clone,
-            );
-        }
-        if e.knows(Version::V7_0_2_1) {
-            e.list("independentFilters", &self.independent_filters);
-        }
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("guestReadOnly", &self.guest_read_only);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("diskChainBrokenIssue", &self.disk_chain_broken_issue);
-        }
+        if e.knows(Version::V4_1) { e.opt("storageIOAllocation", &self.storage_io_allocation); }
+        if e.knows(Version::V5_5) { e.opt("diskObjectId", &self.disk_object_id); }
+        if e.knows(Version::V5_5) { e.opt("vFlashCacheConfigInfo", &self.v_flash_cache_config_info); }
+        if e.knows(Version::V6_0) { e.list("iofilter", &self.iofilter); }
+        if e.knows(Version::V6_5) { e.opt("vDiskId", &self.v_disk_id); }
+        if e.knows(Version::V8_0_1_0) { e.opt("vDiskVersion", &self.v_disk_version); }
+        if e.knows(Version::V9_0_0_0) { e.opt("virtualDiskFormat", &self.virtual_disk_format); }
+        if e.knows(Version::V6_7) { e.opt("nativeUnmanagedLinkedClone", &self.native_unmanaged_linked_clone); }
+        if e.knows(Version::V7_0_2_1) { e.list("independentFilters", &self.independent_filters); }
+        if e.knows(Version::V8_0_2_0) { e.opt("guestReadOnly", &self.guest_read_only); }
+        if e.knows(Version::V9_1_0_0) { e.opt("diskChainBrokenIssue", &self.disk_chain_broken_issue); }
     }
 }
 crate::xml::complex_codec!(VirtualDisk);
@@ -2456,11 +2079,7 @@ pub struct VirtualDiskAntiAffinityRuleSpec {
 }
 impl ComplexType for VirtualDiskAntiAffinityRuleSpec {
     const TYPE_NAME: &'static str = "VirtualDiskAntiAffinityRuleSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.list(&mut self.disk_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2485,11 +2104,7 @@ pub struct VirtualDiskBlocksNotFullyProvisioned {
 }
 impl ComplexType for VirtualDiskBlocksNotFullyProvisioned {
     const TYPE_NAME: &'static str = "VirtualDiskBlocksNotFullyProvisioned";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2497,10 +2112,7 @@ impl ComplexType for VirtualDiskBlocksNotFullyProvisioned {
     }
 }
 crate::xml::complex_codec!(VirtualDiskBlocksNotFullyProvisioned);
-crate::xml::inherits!(
-    VirtualDiskBlocksNotFullyProvisioned,
-    DeviceBackingNotSupported
-);
+crate::xml::inherits!(VirtualDiskBlocksNotFullyProvisioned, DeviceBackingNotSupported);
 
 /// Data object `VirtualDiskConfigSpec` of the vSphere API (since 5.5).
 ///
@@ -2516,11 +2128,7 @@ pub struct VirtualDiskConfigSpec {
 }
 impl ComplexType for VirtualDiskConfigSpec {
     const TYPE_NAME: &'static str = "VirtualDiskConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMoveType" => d.opt(&mut self.disk_move_type, s)?,
             b"migrateCache" => d.opt(&mut self.migrate_cache, s)?,
@@ -2530,9 +2138,7 @@ impl ComplexType for VirtualDiskConfigSpec {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V6_0) {
-            e.opt("diskMoveType", &self.disk_move_type);
-        }
+        if e.knows(Version::V6_0) { e.opt("diskMoveType", &self.disk_move_type); }
         e.opt("migrateCache", &self.migrate_cache);
     }
 }
@@ -2549,11 +2155,7 @@ pub struct VirtualDiskDeltaDiskFormatsSupported {
 }
 impl ComplexType for VirtualDiskDeltaDiskFormatsSupported {
     const TYPE_NAME: &'static str = "VirtualDiskDeltaDiskFormatsSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastoreType" => d.req(&mut self.datastore_type, s)?,
             b"deltaDiskFormat" => d.req(&mut self.delta_disk_format, s)?,
@@ -2588,11 +2190,7 @@ pub struct VirtualDiskFlatVer1BackingInfo {
 }
 impl ComplexType for VirtualDiskFlatVer1BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskFlatVer1BackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
             b"split" => d.opt(&mut self.split, s)?,
@@ -2608,12 +2206,8 @@ impl ComplexType for VirtualDiskFlatVer1BackingInfo {
         e.req("diskMode", &self.disk_mode);
         e.opt("split", &self.split);
         e.opt("writeThrough", &self.write_through);
-        if e.knows(Version::V4_0) {
-            e.opt("contentId", &self.content_id);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("parent", &self.parent);
-        }
+        if e.knows(Version::V4_0) { e.opt("contentId", &self.content_id); }
+        if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
     }
 }
 crate::xml::complex_codec!(VirtualDiskFlatVer1BackingInfo);
@@ -2637,11 +2231,7 @@ pub struct VirtualDiskFlatVer1BackingOption {
 }
 impl ComplexType for VirtualDiskFlatVer1BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskFlatVer1BackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
             b"split" => d.req(&mut self.split, s)?,
@@ -2660,10 +2250,7 @@ impl ComplexType for VirtualDiskFlatVer1BackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualDiskFlatVer1BackingOption);
-crate::xml::inherits!(
-    VirtualDiskFlatVer1BackingOption,
-    VirtualDeviceFileBackingOption
-);
+crate::xml::inherits!(VirtualDiskFlatVer1BackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualDiskFlatVer2BackingInfo` of the vSphere API (since 2.5).
 ///
@@ -2705,11 +2292,7 @@ pub struct VirtualDiskFlatVer2BackingInfo {
 }
 impl ComplexType for VirtualDiskFlatVer2BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskFlatVer2BackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
             b"split" => d.opt(&mut self.split, s)?,
@@ -2736,37 +2319,17 @@ impl ComplexType for VirtualDiskFlatVer2BackingInfo {
         e.opt("split", &self.split);
         e.opt("writeThrough", &self.write_through);
         e.opt("thinProvisioned", &self.thin_provisioned);
-        if e.knows(Version::V4_0) {
-            e.opt("eagerlyScrub", &self.eagerly_scrub);
-        }
+        if e.knows(Version::V4_0) { e.opt("eagerlyScrub", &self.eagerly_scrub); }
         e.opt("uuid", &self.uuid);
-        if e.knows(Version::V4_0) {
-            e.opt("contentId", &self.content_id);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("changeId", &self.change_id);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("parent", &self.parent);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("deltaDiskFormat", &self.delta_disk_format);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("digestEnabled", &self.digest_enabled);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("deltaGrainSize", &self.delta_grain_size);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("deltaDiskFormatVariant", &self.delta_disk_format_variant);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("sharing", &self.sharing);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("keyId", &self.key_id);
-        }
+        if e.knows(Version::V4_0) { e.opt("contentId", &self.content_id); }
+        if e.knows(Version::V4_0) { e.opt("changeId", &self.change_id); }
+        if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
+        if e.knows(Version::V5_0) { e.opt("deltaDiskFormat", &self.delta_disk_format); }
+        if e.knows(Version::V5_0) { e.opt("digestEnabled", &self.digest_enabled); }
+        if e.knows(Version::V5_1) { e.opt("deltaGrainSize", &self.delta_grain_size); }
+        if e.knows(Version::V6_0) { e.opt("deltaDiskFormatVariant", &self.delta_disk_format_variant); }
+        if e.knows(Version::V6_0) { e.opt("sharing", &self.sharing); }
+        if e.knows(Version::V6_5) { e.opt("keyId", &self.key_id); }
     }
 }
 crate::xml::complex_codec!(VirtualDiskFlatVer2BackingInfo);
@@ -2804,11 +2367,7 @@ pub struct VirtualDiskFlatVer2BackingOption {
 }
 impl ComplexType for VirtualDiskFlatVer2BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskFlatVer2BackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
             b"split" => d.req(&mut self.split, s)?,
@@ -2833,31 +2392,15 @@ impl ComplexType for VirtualDiskFlatVer2BackingOption {
         e.req("growable", &self.growable);
         e.req("hotGrowable", &self.hot_growable);
         e.req("uuid", &self.uuid);
-        if e.knows(Version::V4_0) {
-            e.opt("thinProvisioned", &self.thin_provisioned);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("eagerlyScrub", &self.eagerly_scrub);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("deltaDiskFormat", &self.delta_disk_format);
-        }
-        if e.knows(Version::V5_1) {
-            e.list(
-                "deltaDiskFormatsSupported",
-                &self.delta_disk_formats_supported,
-            );
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("virtualDiskFormat", &self.virtual_disk_format);
-        }
+        if e.knows(Version::V4_0) { e.opt("thinProvisioned", &self.thin_provisioned); }
+        if e.knows(Version::V4_0) { e.opt("eagerlyScrub", &self.eagerly_scrub); }
+        if e.knows(Version::V5_0) { e.opt("deltaDiskFormat", &self.delta_disk_format); }
+        if e.knows(Version::V5_1) { e.list("deltaDiskFormatsSupported", &self.delta_disk_formats_supported); }
+        if e.knows(Version::V9_0_0_0) { e.opt("virtualDiskFormat", &self.virtual_disk_format); }
     }
 }
 crate::xml::complex_codec!(VirtualDiskFlatVer2BackingOption);
-crate::xml::inherits!(
-    VirtualDiskFlatVer2BackingOption,
-    VirtualDeviceFileBackingOption
-);
+crate::xml::inherits!(VirtualDiskFlatVer2BackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualDiskId` of the vSphere API (since 5.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -2869,11 +2412,7 @@ pub struct VirtualDiskId {
 }
 impl ComplexType for VirtualDiskId {
     const TYPE_NAME: &'static str = "VirtualDiskId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"diskId" => d.req(&mut self.disk_id, s)?,
@@ -2906,11 +2445,7 @@ pub struct VirtualDiskLocalPMemBackingInfo {
 }
 impl ComplexType for VirtualDiskLocalPMemBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskLocalPMemBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
             b"uuid" => d.opt(&mut self.uuid, s)?,
@@ -2929,10 +2464,7 @@ impl ComplexType for VirtualDiskLocalPMemBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualDiskLocalPMemBackingInfo);
-crate::xml::inherits!(
-    VirtualDiskLocalPMemBackingInfo,
-    VirtualDeviceFileBackingInfo
-);
+crate::xml::inherits!(VirtualDiskLocalPMemBackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualDiskLocalPMemBackingOption` of the vSphere API (since 6.7).
 ///
@@ -2952,11 +2484,7 @@ pub struct VirtualDiskLocalPMemBackingOption {
 }
 impl ComplexType for VirtualDiskLocalPMemBackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskLocalPMemBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
             b"growable" => d.req(&mut self.growable, s)?,
@@ -2975,10 +2503,7 @@ impl ComplexType for VirtualDiskLocalPMemBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualDiskLocalPMemBackingOption);
-crate::xml::inherits!(
-    VirtualDiskLocalPMemBackingOption,
-    VirtualDeviceFileBackingOption
-);
+crate::xml::inherits!(VirtualDiskLocalPMemBackingOption, VirtualDeviceFileBackingOption);
 
 /// Fault `VirtualDiskModeNotSupported` of the vSphere API (since 4.1).
 ///
@@ -2992,11 +2517,7 @@ pub struct VirtualDiskModeNotSupported {
 }
 impl ComplexType for VirtualDiskModeNotSupported {
     const TYPE_NAME: &'static str = "VirtualDiskModeNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mode" => d.req(&mut self.mode, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3027,11 +2548,7 @@ pub struct VirtualDiskOption {
 }
 impl ComplexType for VirtualDiskOption {
     const TYPE_NAME: &'static str = "VirtualDiskOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacityInKB" => d.req(&mut self.capacity_in_kb, s)?,
             b"ioAllocationOption" => d.opt(&mut self.io_allocation_option, s)?,
@@ -3043,12 +2560,8 @@ impl ComplexType for VirtualDiskOption {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("capacityInKB", &self.capacity_in_kb);
-        if e.knows(Version::V4_1) {
-            e.opt("ioAllocationOption", &self.io_allocation_option);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("vFlashCacheConfigOption", &self.v_flash_cache_config_option);
-        }
+        if e.knows(Version::V4_1) { e.opt("ioAllocationOption", &self.io_allocation_option); }
+        if e.knows(Version::V5_5) { e.opt("vFlashCacheConfigOption", &self.v_flash_cache_config_option); }
     }
 }
 crate::xml::complex_codec!(VirtualDiskOption);
@@ -3068,11 +2581,7 @@ pub struct VirtualDiskOptionVFlashCacheConfigOption {
 }
 impl ComplexType for VirtualDiskOptionVFlashCacheConfigOption {
     const TYPE_NAME: &'static str = "VirtualDiskOptionVFlashCacheConfigOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cacheConsistencyType" => d.req(&mut self.cache_consistency_type, s)?,
             b"cacheMode" => d.req(&mut self.cache_mode, s)?,
@@ -3103,11 +2612,7 @@ pub struct VirtualDiskPartitionedRawDiskVer2BackingInfo {
 }
 impl ComplexType for VirtualDiskPartitionedRawDiskVer2BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskPartitionedRawDiskVer2BackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partition" => d.list(&mut self.partition, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3120,10 +2625,7 @@ impl ComplexType for VirtualDiskPartitionedRawDiskVer2BackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualDiskPartitionedRawDiskVer2BackingInfo);
-crate::xml::inherits!(
-    VirtualDiskPartitionedRawDiskVer2BackingInfo,
-    VirtualDiskRawDiskVer2BackingInfo
-);
+crate::xml::inherits!(VirtualDiskPartitionedRawDiskVer2BackingInfo, VirtualDiskRawDiskVer2BackingInfo);
 
 /// Data object `VirtualDiskPartitionedRawDiskVer2BackingOption` of the vSphere API (since 2.5).
 ///
@@ -3135,11 +2637,7 @@ pub struct VirtualDiskPartitionedRawDiskVer2BackingOption {
 }
 impl ComplexType for VirtualDiskPartitionedRawDiskVer2BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskPartitionedRawDiskVer2BackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3147,10 +2645,7 @@ impl ComplexType for VirtualDiskPartitionedRawDiskVer2BackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualDiskPartitionedRawDiskVer2BackingOption);
-crate::xml::inherits!(
-    VirtualDiskPartitionedRawDiskVer2BackingOption,
-    VirtualDiskRawDiskVer2BackingOption
-);
+crate::xml::inherits!(VirtualDiskPartitionedRawDiskVer2BackingOption, VirtualDiskRawDiskVer2BackingOption);
 
 /// Data object `VirtualDiskRawDiskMappingVer1BackingInfo` of the vSphere API (since 2.5).
 ///
@@ -3184,11 +2679,7 @@ pub struct VirtualDiskRawDiskMappingVer1BackingInfo {
 }
 impl ComplexType for VirtualDiskRawDiskMappingVer1BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskRawDiskMappingVer1BackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lunUuid" => d.opt(&mut self.lun_uuid, s)?,
             b"deviceName" => d.opt(&mut self.device_name, s)?,
@@ -3212,31 +2703,16 @@ impl ComplexType for VirtualDiskRawDiskMappingVer1BackingInfo {
         e.opt("compatibilityMode", &self.compatibility_mode);
         e.opt("diskMode", &self.disk_mode);
         e.opt("uuid", &self.uuid);
-        if e.knows(Version::V4_0) {
-            e.opt("contentId", &self.content_id);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("changeId", &self.change_id);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("parent", &self.parent);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("deltaDiskFormat", &self.delta_disk_format);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("deltaGrainSize", &self.delta_grain_size);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("sharing", &self.sharing);
-        }
+        if e.knows(Version::V4_0) { e.opt("contentId", &self.content_id); }
+        if e.knows(Version::V4_0) { e.opt("changeId", &self.change_id); }
+        if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
+        if e.knows(Version::V6_7) { e.opt("deltaDiskFormat", &self.delta_disk_format); }
+        if e.knows(Version::V6_7) { e.opt("deltaGrainSize", &self.delta_grain_size); }
+        if e.knows(Version::V6_0) { e.opt("sharing", &self.sharing); }
     }
 }
 crate::xml::complex_codec!(VirtualDiskRawDiskMappingVer1BackingInfo);
-crate::xml::inherits!(
-    VirtualDiskRawDiskMappingVer1BackingInfo,
-    VirtualDeviceFileBackingInfo
-);
+crate::xml::inherits!(VirtualDiskRawDiskMappingVer1BackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualDiskRawDiskMappingVer1BackingOption` of the vSphere API (since 2.5).
 ///
@@ -3258,15 +2734,9 @@ pub struct VirtualDiskRawDiskMappingVer1BackingOption {
 }
 impl ComplexType for VirtualDiskRawDiskMappingVer1BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskRawDiskMappingVer1BackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"descriptorFileNameExtensions" => {
-                d.opt(&mut self.descriptor_file_name_extensions, s)?
-            }
+            b"descriptorFileNameExtensions" => d.opt(&mut self.descriptor_file_name_extensions, s)?,
             b"compatibilityMode" => d.req(&mut self.compatibility_mode, s)?,
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -3277,23 +2747,15 @@ impl ComplexType for VirtualDiskRawDiskMappingVer1BackingOption {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        e.opt(
-            "descriptorFileNameExtensions",
-            &self.descriptor_file_name_extensions,
-        );
+        e.opt("descriptorFileNameExtensions", &self.descriptor_file_name_extensions);
         e.req("compatibilityMode", &self.compatibility_mode);
         e.req("diskMode", &self.disk_mode);
         e.req("uuid", &self.uuid);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("virtualDiskFormat", &self.virtual_disk_format);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("virtualDiskFormat", &self.virtual_disk_format); }
     }
 }
 crate::xml::complex_codec!(VirtualDiskRawDiskMappingVer1BackingOption);
-crate::xml::inherits!(
-    VirtualDiskRawDiskMappingVer1BackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualDiskRawDiskMappingVer1BackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualDiskRawDiskVer2BackingInfo` of the vSphere API (since 2.5).
 ///
@@ -3315,11 +2777,7 @@ pub struct VirtualDiskRawDiskVer2BackingInfo {
 }
 impl ComplexType for VirtualDiskRawDiskVer2BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskRawDiskVer2BackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"descriptorFileName" => d.req(&mut self.descriptor_file_name, s)?,
             b"uuid" => d.opt(&mut self.uuid, s)?,
@@ -3333,19 +2791,12 @@ impl ComplexType for VirtualDiskRawDiskVer2BackingInfo {
         self.base_.encode_fields(e);
         e.req("descriptorFileName", &self.descriptor_file_name);
         e.opt("uuid", &self.uuid);
-        if e.knows(Version::V4_0) {
-            e.opt("changeId", &self.change_id);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("sharing", &self.sharing);
-        }
+        if e.knows(Version::V4_0) { e.opt("changeId", &self.change_id); }
+        if e.knows(Version::V6_0) { e.opt("sharing", &self.sharing); }
     }
 }
 crate::xml::complex_codec!(VirtualDiskRawDiskVer2BackingInfo);
-crate::xml::inherits!(
-    VirtualDiskRawDiskVer2BackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualDiskRawDiskVer2BackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualDiskRawDiskVer2BackingOption` of the vSphere API (since 2.5).
 ///
@@ -3363,15 +2814,9 @@ pub struct VirtualDiskRawDiskVer2BackingOption {
 }
 impl ComplexType for VirtualDiskRawDiskVer2BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskRawDiskVer2BackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"descriptorFileNameExtensions" => {
-                d.req(&mut self.descriptor_file_name_extensions, s)?
-            }
+            b"descriptorFileNameExtensions" => d.req(&mut self.descriptor_file_name_extensions, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -3379,18 +2824,12 @@ impl ComplexType for VirtualDiskRawDiskVer2BackingOption {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        e.req(
-            "descriptorFileNameExtensions",
-            &self.descriptor_file_name_extensions,
-        );
+        e.req("descriptorFileNameExtensions", &self.descriptor_file_name_extensions);
         e.req("uuid", &self.uuid);
     }
 }
 crate::xml::complex_codec!(VirtualDiskRawDiskVer2BackingOption);
-crate::xml::inherits!(
-    VirtualDiskRawDiskVer2BackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualDiskRawDiskVer2BackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualDiskRuleSpec` of the vSphere API (since 6.7).
 ///
@@ -3406,11 +2845,7 @@ pub struct VirtualDiskRuleSpec {
 }
 impl ComplexType for VirtualDiskRuleSpec {
     const TYPE_NAME: &'static str = "VirtualDiskRuleSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskRuleType" => d.req(&mut self.disk_rule_type, s)?,
             b"diskId" => d.list(&mut self.disk_id, s)?,
@@ -3457,11 +2892,7 @@ pub struct VirtualDiskSeSparseBackingInfo {
 }
 impl ComplexType for VirtualDiskSeSparseBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskSeSparseBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
             b"writeThrough" => d.opt(&mut self.write_through, s)?,
@@ -3488,9 +2919,7 @@ impl ComplexType for VirtualDiskSeSparseBackingInfo {
         e.opt("deltaDiskFormat", &self.delta_disk_format);
         e.opt("digestEnabled", &self.digest_enabled);
         e.opt("grainSize", &self.grain_size);
-        if e.knows(Version::V6_5) {
-            e.opt("keyId", &self.key_id);
-        }
+        if e.knows(Version::V6_5) { e.opt("keyId", &self.key_id); }
     }
 }
 crate::xml::complex_codec!(VirtualDiskSeSparseBackingInfo);
@@ -3520,11 +2949,7 @@ pub struct VirtualDiskSeSparseBackingOption {
 }
 impl ComplexType for VirtualDiskSeSparseBackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskSeSparseBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
             b"writeThrough" => d.req(&mut self.write_through, s)?,
@@ -3544,20 +2969,12 @@ impl ComplexType for VirtualDiskSeSparseBackingOption {
         e.req("growable", &self.growable);
         e.req("hotGrowable", &self.hot_growable);
         e.req("uuid", &self.uuid);
-        e.list(
-            "deltaDiskFormatsSupported",
-            &self.delta_disk_formats_supported,
-        );
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("virtualDiskFormat", &self.virtual_disk_format);
-        }
+        e.list("deltaDiskFormatsSupported", &self.delta_disk_formats_supported);
+        if e.knows(Version::V9_0_0_0) { e.opt("virtualDiskFormat", &self.virtual_disk_format); }
     }
 }
 crate::xml::complex_codec!(VirtualDiskSeSparseBackingOption);
-crate::xml::inherits!(
-    VirtualDiskSeSparseBackingOption,
-    VirtualDeviceFileBackingOption
-);
+crate::xml::inherits!(VirtualDiskSeSparseBackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualDiskSparseVer1BackingInfo` of the vSphere API (since 2.5).
 ///
@@ -3581,11 +2998,7 @@ pub struct VirtualDiskSparseVer1BackingInfo {
 }
 impl ComplexType for VirtualDiskSparseVer1BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskSparseVer1BackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
             b"split" => d.opt(&mut self.split, s)?,
@@ -3603,19 +3016,12 @@ impl ComplexType for VirtualDiskSparseVer1BackingInfo {
         e.opt("split", &self.split);
         e.opt("writeThrough", &self.write_through);
         e.opt("spaceUsedInKB", &self.space_used_in_kb);
-        if e.knows(Version::V4_0) {
-            e.opt("contentId", &self.content_id);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("parent", &self.parent);
-        }
+        if e.knows(Version::V4_0) { e.opt("contentId", &self.content_id); }
+        if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
     }
 }
 crate::xml::complex_codec!(VirtualDiskSparseVer1BackingInfo);
-crate::xml::inherits!(
-    VirtualDiskSparseVer1BackingInfo,
-    VirtualDeviceFileBackingInfo
-);
+crate::xml::inherits!(VirtualDiskSparseVer1BackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualDiskSparseVer1BackingOption` of the vSphere API (since 2.5).
 ///
@@ -3635,11 +3041,7 @@ pub struct VirtualDiskSparseVer1BackingOption {
 }
 impl ComplexType for VirtualDiskSparseVer1BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskSparseVer1BackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskModes" => d.req(&mut self.disk_modes, s)?,
             b"split" => d.req(&mut self.split, s)?,
@@ -3658,10 +3060,7 @@ impl ComplexType for VirtualDiskSparseVer1BackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualDiskSparseVer1BackingOption);
-crate::xml::inherits!(
-    VirtualDiskSparseVer1BackingOption,
-    VirtualDeviceFileBackingOption
-);
+crate::xml::inherits!(VirtualDiskSparseVer1BackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualDiskSparseVer2BackingInfo` of the vSphere API (since 2.5).
 ///
@@ -3691,11 +3090,7 @@ pub struct VirtualDiskSparseVer2BackingInfo {
 }
 impl ComplexType for VirtualDiskSparseVer2BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskSparseVer2BackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
             b"split" => d.opt(&mut self.split, s)?,
@@ -3717,25 +3112,14 @@ impl ComplexType for VirtualDiskSparseVer2BackingInfo {
         e.opt("writeThrough", &self.write_through);
         e.opt("spaceUsedInKB", &self.space_used_in_kb);
         e.opt("uuid", &self.uuid);
-        if e.knows(Version::V4_0) {
-            e.opt("contentId", &self.content_id);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("changeId", &self.change_id);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("parent", &self.parent);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("keyId", &self.key_id);
-        }
+        if e.knows(Version::V4_0) { e.opt("contentId", &self.content_id); }
+        if e.knows(Version::V4_0) { e.opt("changeId", &self.change_id); }
+        if e.knows(Version::V4_0) { e.opt("parent", &self.parent); }
+        if e.knows(Version::V6_5) { e.opt("keyId", &self.key_id); }
     }
 }
 crate::xml::complex_codec!(VirtualDiskSparseVer2BackingInfo);
-crate::xml::inherits!(
-    VirtualDiskSparseVer2BackingInfo,
-    VirtualDeviceFileBackingInfo
-);
+crate::xml::inherits!(VirtualDiskSparseVer2BackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualDiskSparseVer2BackingOption` of the vSphere API (since 2.5).
 ///
@@ -3761,11 +3145,7 @@ pub struct VirtualDiskSparseVer2BackingOption {
 }
 impl ComplexType for VirtualDiskSparseVer2BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskSparseVer2BackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
             b"split" => d.req(&mut self.split, s)?,
@@ -3786,16 +3166,11 @@ impl ComplexType for VirtualDiskSparseVer2BackingOption {
         e.req("growable", &self.growable);
         e.req("hotGrowable", &self.hot_growable);
         e.req("uuid", &self.uuid);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("virtualDiskFormat", &self.virtual_disk_format);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("virtualDiskFormat", &self.virtual_disk_format); }
     }
 }
 crate::xml::complex_codec!(VirtualDiskSparseVer2BackingOption);
-crate::xml::inherits!(
-    VirtualDiskSparseVer2BackingOption,
-    VirtualDeviceFileBackingOption
-);
+crate::xml::inherits!(VirtualDiskSparseVer2BackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualDiskSpec` of the vSphere API (since 2.5).
 ///
@@ -3809,11 +3184,7 @@ pub struct VirtualDiskSpec {
 }
 impl ComplexType for VirtualDiskSpec {
     const TYPE_NAME: &'static str = "VirtualDiskSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskType" => d.req(&mut self.disk_type, s)?,
             b"adapterType" => d.req(&mut self.adapter_type, s)?,
@@ -3844,11 +3215,7 @@ pub struct VirtualDiskVFlashCacheConfigInfo {
 }
 impl ComplexType for VirtualDiskVFlashCacheConfigInfo {
     const TYPE_NAME: &'static str = "VirtualDiskVFlashCacheConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vFlashModule" => d.opt(&mut self.v_flash_module, s)?,
             b"reservationInMB" => d.opt(&mut self.reservation_in_mb, s)?,
@@ -3879,11 +3246,7 @@ pub struct VirtualE1000 {
 }
 impl ComplexType for VirtualE1000 {
     const TYPE_NAME: &'static str = "VirtualE1000";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3903,11 +3266,7 @@ pub struct VirtualE1000Option {
 }
 impl ComplexType for VirtualE1000Option {
     const TYPE_NAME: &'static str = "VirtualE1000Option";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3927,11 +3286,7 @@ pub struct VirtualE1000e {
 }
 impl ComplexType for VirtualE1000e {
     const TYPE_NAME: &'static str = "VirtualE1000e";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3951,11 +3306,7 @@ pub struct VirtualE1000eOption {
 }
 impl ComplexType for VirtualE1000eOption {
     const TYPE_NAME: &'static str = "VirtualE1000eOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3975,11 +3326,7 @@ pub struct VirtualEnsoniq1371 {
 }
 impl ComplexType for VirtualEnsoniq1371 {
     const TYPE_NAME: &'static str = "VirtualEnsoniq1371";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3999,11 +3346,7 @@ pub struct VirtualEnsoniq1371Option {
 }
 impl ComplexType for VirtualEnsoniq1371Option {
     const TYPE_NAME: &'static str = "VirtualEnsoniq1371Option";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4039,11 +3382,7 @@ pub struct VirtualEthernetCard {
 }
 impl ComplexType for VirtualEthernetCard {
     const TYPE_NAME: &'static str = "VirtualEthernetCard";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"addressType" => d.opt(&mut self.address_type, s)?,
             b"macAddress" => d.opt(&mut self.mac_address, s)?,
@@ -4061,18 +3400,10 @@ impl ComplexType for VirtualEthernetCard {
         e.opt("addressType", &self.address_type);
         e.opt("macAddress", &self.mac_address);
         e.opt("wakeOnLanEnabled", &self.wake_on_lan_enabled);
-        if e.knows(Version::V6_0) {
-            e.opt("resourceAllocation", &self.resource_allocation);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("externalId", &self.external_id);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("uptCompatibilityEnabled", &self.upt_compatibility_enabled);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("subnetId", &self.subnet_id);
-        }
+        if e.knows(Version::V6_0) { e.opt("resourceAllocation", &self.resource_allocation); }
+        if e.knows(Version::V6_0) { e.opt("externalId", &self.external_id); }
+        if e.knows(Version::V6_0) { e.opt("uptCompatibilityEnabled", &self.upt_compatibility_enabled); }
+        if e.knows(Version::V9_0_0_0) { e.opt("subnetId", &self.subnet_id); }
     }
 }
 crate::xml::complex_codec!(VirtualEthernetCard);
@@ -4088,11 +3419,7 @@ pub struct VirtualEthernetCardDVPortBackingOption {
 }
 impl ComplexType for VirtualEthernetCardDVPortBackingOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardDVPortBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4100,10 +3427,7 @@ impl ComplexType for VirtualEthernetCardDVPortBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualEthernetCardDVPortBackingOption);
-crate::xml::inherits!(
-    VirtualEthernetCardDVPortBackingOption,
-    VirtualDeviceBackingOption
-);
+crate::xml::inherits!(VirtualEthernetCardDVPortBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualEthernetCardDistributedVirtualPortBackingInfo` of the vSphere API (since 4.0).
 ///
@@ -4117,11 +3441,7 @@ pub struct VirtualEthernetCardDistributedVirtualPortBackingInfo {
 }
 impl ComplexType for VirtualEthernetCardDistributedVirtualPortBackingInfo {
     const TYPE_NAME: &'static str = "VirtualEthernetCardDistributedVirtualPortBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"port" => d.req(&mut self.port, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4134,10 +3454,7 @@ impl ComplexType for VirtualEthernetCardDistributedVirtualPortBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualEthernetCardDistributedVirtualPortBackingInfo);
-crate::xml::inherits!(
-    VirtualEthernetCardDistributedVirtualPortBackingInfo,
-    VirtualDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualEthernetCardDistributedVirtualPortBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualEthernetCardLegacyNetworkBackingInfo` of the vSphere API (since 2.5).
 ///
@@ -4149,11 +3466,7 @@ pub struct VirtualEthernetCardLegacyNetworkBackingInfo {
 }
 impl ComplexType for VirtualEthernetCardLegacyNetworkBackingInfo {
     const TYPE_NAME: &'static str = "VirtualEthernetCardLegacyNetworkBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4161,10 +3474,7 @@ impl ComplexType for VirtualEthernetCardLegacyNetworkBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualEthernetCardLegacyNetworkBackingInfo);
-crate::xml::inherits!(
-    VirtualEthernetCardLegacyNetworkBackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualEthernetCardLegacyNetworkBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualEthernetCardLegacyNetworkBackingOption` of the vSphere API (since 2.5).
 ///
@@ -4176,11 +3486,7 @@ pub struct VirtualEthernetCardLegacyNetworkBackingOption {
 }
 impl ComplexType for VirtualEthernetCardLegacyNetworkBackingOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardLegacyNetworkBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4188,10 +3494,7 @@ impl ComplexType for VirtualEthernetCardLegacyNetworkBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualEthernetCardLegacyNetworkBackingOption);
-crate::xml::inherits!(
-    VirtualEthernetCardLegacyNetworkBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualEthernetCardLegacyNetworkBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualEthernetCardNetworkBackingInfo` of the vSphere API (since 2.5).
 ///
@@ -4207,11 +3510,7 @@ pub struct VirtualEthernetCardNetworkBackingInfo {
 }
 impl ComplexType for VirtualEthernetCardNetworkBackingInfo {
     const TYPE_NAME: &'static str = "VirtualEthernetCardNetworkBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.opt(&mut self.network, s)?,
             b"inPassthroughMode" => d.opt(&mut self.in_passthrough_mode, s)?,
@@ -4222,16 +3521,11 @@ impl ComplexType for VirtualEthernetCardNetworkBackingInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("network", &self.network);
-        if e.knows(Version::V2_5u2server) {
-            e.opt("inPassthroughMode", &self.in_passthrough_mode);
-        }
+        if e.knows(Version::V2_5u2server) { e.opt("inPassthroughMode", &self.in_passthrough_mode); }
     }
 }
 crate::xml::complex_codec!(VirtualEthernetCardNetworkBackingInfo);
-crate::xml::inherits!(
-    VirtualEthernetCardNetworkBackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualEthernetCardNetworkBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualEthernetCardNetworkBackingOption` of the vSphere API (since 2.5).
 ///
@@ -4243,11 +3537,7 @@ pub struct VirtualEthernetCardNetworkBackingOption {
 }
 impl ComplexType for VirtualEthernetCardNetworkBackingOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardNetworkBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4255,10 +3545,7 @@ impl ComplexType for VirtualEthernetCardNetworkBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualEthernetCardNetworkBackingOption);
-crate::xml::inherits!(
-    VirtualEthernetCardNetworkBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualEthernetCardNetworkBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Fault `VirtualEthernetCardNotSupported` of the vSphere API (since 2.5).
 ///
@@ -4270,11 +3557,7 @@ pub struct VirtualEthernetCardNotSupported {
 }
 impl ComplexType for VirtualEthernetCardNotSupported {
     const TYPE_NAME: &'static str = "VirtualEthernetCardNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4298,11 +3581,7 @@ pub struct VirtualEthernetCardOpaqueNetworkBackingInfo {
 }
 impl ComplexType for VirtualEthernetCardOpaqueNetworkBackingInfo {
     const TYPE_NAME: &'static str = "VirtualEthernetCardOpaqueNetworkBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opaqueNetworkId" => d.req(&mut self.opaque_network_id, s)?,
             b"opaqueNetworkType" => d.req(&mut self.opaque_network_type, s)?,
@@ -4317,10 +3596,7 @@ impl ComplexType for VirtualEthernetCardOpaqueNetworkBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualEthernetCardOpaqueNetworkBackingInfo);
-crate::xml::inherits!(
-    VirtualEthernetCardOpaqueNetworkBackingInfo,
-    VirtualDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualEthernetCardOpaqueNetworkBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualEthernetCardOpaqueNetworkBackingOption` of the vSphere API (since 5.5).
 ///
@@ -4332,11 +3608,7 @@ pub struct VirtualEthernetCardOpaqueNetworkBackingOption {
 }
 impl ComplexType for VirtualEthernetCardOpaqueNetworkBackingOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardOpaqueNetworkBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4344,10 +3616,7 @@ impl ComplexType for VirtualEthernetCardOpaqueNetworkBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualEthernetCardOpaqueNetworkBackingOption);
-crate::xml::inherits!(
-    VirtualEthernetCardOpaqueNetworkBackingOption,
-    VirtualDeviceBackingOption
-);
+crate::xml::inherits!(VirtualEthernetCardOpaqueNetworkBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualEthernetCardOption` of the vSphere API (since 2.5).
 ///
@@ -4371,11 +3640,7 @@ pub struct VirtualEthernetCardOption {
 }
 impl ComplexType for VirtualEthernetCardOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supportedOUI" => d.req(&mut self.supported_oui, s)?,
             b"macType" => d.req(&mut self.mac_type, s)?,
@@ -4391,15 +3656,8 @@ impl ComplexType for VirtualEthernetCardOption {
         e.req("supportedOUI", &self.supported_oui);
         e.req("macType", &self.mac_type);
         e.req("wakeOnLanEnabled", &self.wake_on_lan_enabled);
-        if e.knows(Version::V4_1) {
-            e.opt(
-                "vmDirectPathGen2Supported",
-                &self.vm_direct_path_gen2_supported,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("uptCompatibilityEnabled", &self.upt_compatibility_enabled);
-        }
+        if e.knows(Version::V4_1) { e.opt("vmDirectPathGen2Supported", &self.vm_direct_path_gen2_supported); }
+        if e.knows(Version::V6_0) { e.opt("uptCompatibilityEnabled", &self.upt_compatibility_enabled); }
     }
 }
 crate::xml::complex_codec!(VirtualEthernetCardOption);
@@ -4417,11 +3675,7 @@ pub struct VirtualEthernetCardResourceAllocation {
 }
 impl ComplexType for VirtualEthernetCardResourceAllocation {
     const TYPE_NAME: &'static str = "VirtualEthernetCardResourceAllocation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reservation" => d.opt(&mut self.reservation, s)?,
             b"share" => d.req(&mut self.share, s)?,
@@ -4448,11 +3702,7 @@ pub struct VirtualFloppy {
 }
 impl ComplexType for VirtualFloppy {
     const TYPE_NAME: &'static str = "VirtualFloppy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4472,11 +3722,7 @@ pub struct VirtualFloppyDeviceBackingInfo {
 }
 impl ComplexType for VirtualFloppyDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualFloppyDeviceBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4484,10 +3730,7 @@ impl ComplexType for VirtualFloppyDeviceBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualFloppyDeviceBackingInfo);
-crate::xml::inherits!(
-    VirtualFloppyDeviceBackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualFloppyDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualFloppyDeviceBackingOption` of the vSphere API (since 2.5).
 ///
@@ -4499,11 +3742,7 @@ pub struct VirtualFloppyDeviceBackingOption {
 }
 impl ComplexType for VirtualFloppyDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualFloppyDeviceBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4511,10 +3750,7 @@ impl ComplexType for VirtualFloppyDeviceBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualFloppyDeviceBackingOption);
-crate::xml::inherits!(
-    VirtualFloppyDeviceBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualFloppyDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualFloppyImageBackingInfo` of the vSphere API (since 2.5).
 ///
@@ -4526,11 +3762,7 @@ pub struct VirtualFloppyImageBackingInfo {
 }
 impl ComplexType for VirtualFloppyImageBackingInfo {
     const TYPE_NAME: &'static str = "VirtualFloppyImageBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4550,11 +3782,7 @@ pub struct VirtualFloppyImageBackingOption {
 }
 impl ComplexType for VirtualFloppyImageBackingOption {
     const TYPE_NAME: &'static str = "VirtualFloppyImageBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4562,10 +3790,7 @@ impl ComplexType for VirtualFloppyImageBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualFloppyImageBackingOption);
-crate::xml::inherits!(
-    VirtualFloppyImageBackingOption,
-    VirtualDeviceFileBackingOption
-);
+crate::xml::inherits!(VirtualFloppyImageBackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualFloppyOption` of the vSphere API (since 2.5).
 ///
@@ -4577,11 +3802,7 @@ pub struct VirtualFloppyOption {
 }
 impl ComplexType for VirtualFloppyOption {
     const TYPE_NAME: &'static str = "VirtualFloppyOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4601,11 +3822,7 @@ pub struct VirtualFloppyRemoteDeviceBackingInfo {
 }
 impl ComplexType for VirtualFloppyRemoteDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualFloppyRemoteDeviceBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4613,10 +3830,7 @@ impl ComplexType for VirtualFloppyRemoteDeviceBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualFloppyRemoteDeviceBackingInfo);
-crate::xml::inherits!(
-    VirtualFloppyRemoteDeviceBackingInfo,
-    VirtualDeviceRemoteDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualFloppyRemoteDeviceBackingInfo, VirtualDeviceRemoteDeviceBackingInfo);
 
 /// Data object `VirtualFloppyRemoteDeviceBackingOption` of the vSphere API (since 2.5).
 ///
@@ -4628,11 +3842,7 @@ pub struct VirtualFloppyRemoteDeviceBackingOption {
 }
 impl ComplexType for VirtualFloppyRemoteDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualFloppyRemoteDeviceBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4640,10 +3850,7 @@ impl ComplexType for VirtualFloppyRemoteDeviceBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualFloppyRemoteDeviceBackingOption);
-crate::xml::inherits!(
-    VirtualFloppyRemoteDeviceBackingOption,
-    VirtualDeviceRemoteDeviceBackingOption
-);
+crate::xml::inherits!(VirtualFloppyRemoteDeviceBackingOption, VirtualDeviceRemoteDeviceBackingOption);
 
 /// Data object `VirtualHardware` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -4669,11 +3876,7 @@ pub struct VirtualHardware {
 }
 impl ComplexType for VirtualHardware {
     const TYPE_NAME: &'static str = "VirtualHardware";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numCPU" => d.req(&mut self.num_cpu, s)?,
             b"numCoresPerSocket" => d.opt(&mut self.num_cores_per_socket, s)?,
@@ -4690,26 +3893,14 @@ impl ComplexType for VirtualHardware {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("numCPU", &self.num_cpu);
-        if e.knows(Version::V5_0) {
-            e.opt("numCoresPerSocket", &self.num_cores_per_socket);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("autoCoresPerSocket", &self.auto_cores_per_socket);
-        }
+        if e.knows(Version::V5_0) { e.opt("numCoresPerSocket", &self.num_cores_per_socket); }
+        if e.knows(Version::V8_0_0_1) { e.opt("autoCoresPerSocket", &self.auto_cores_per_socket); }
         e.req("memoryMB", &self.memory_mb);
-        if e.knows(Version::V5_0) {
-            e.opt("virtualICH7MPresent", &self.virtual_ich7_m_present);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("virtualSMCPresent", &self.virtual_smc_present);
-        }
+        if e.knows(Version::V5_0) { e.opt("virtualICH7MPresent", &self.virtual_ich7_m_present); }
+        if e.knows(Version::V5_0) { e.opt("virtualSMCPresent", &self.virtual_smc_present); }
         e.list("device", &self.device);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("motherboardLayout", &self.motherboard_layout);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("simultaneousThreads", &self.simultaneous_threads);
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("motherboardLayout", &self.motherboard_layout); }
+        if e.knows(Version::V8_0_0_1) { e.opt("simultaneousThreads", &self.simultaneous_threads); }
     }
 }
 crate::xml::complex_codec!(VirtualHardware);
@@ -4726,11 +3917,7 @@ pub struct VirtualHardwareCompatibilityIssue {
 }
 impl ComplexType for VirtualHardwareCompatibilityIssue {
     const TYPE_NAME: &'static str = "VirtualHardwareCompatibilityIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4802,11 +3989,7 @@ pub struct VirtualHardwareOption {
 }
 impl ComplexType for VirtualHardwareOption {
     const TYPE_NAME: &'static str = "VirtualHardwareOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hwVersion" => d.req(&mut self.hw_version, s)?,
             b"virtualDeviceOption" => d.list(&mut self.virtual_device_option, s)?,
@@ -4845,68 +4028,30 @@ impl ComplexType for VirtualHardwareOption {
         e.list("virtualDeviceOption", &self.virtual_device_option);
         e.req("deviceListReadonly", &self.device_list_readonly);
         e.list("numCPU", &self.num_cpu);
-        if e.knows(Version::V5_0) {
-            e.opt("numCoresPerSocket", &self.num_cores_per_socket);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("autoCoresPerSocket", &self.auto_cores_per_socket);
-        }
+        if e.knows(Version::V5_0) { e.opt("numCoresPerSocket", &self.num_cores_per_socket); }
+        if e.knows(Version::V8_0_0_1) { e.opt("autoCoresPerSocket", &self.auto_cores_per_socket); }
         e.req("numCpuReadonly", &self.num_cpu_readonly);
         e.req("memoryMB", &self.memory_mb);
         e.req("numPCIControllers", &self.num_pci_controllers);
         e.req("numIDEControllers", &self.num_ide_controllers);
         e.req("numUSBControllers", &self.num_usb_controllers);
-        if e.knows(Version::V5_0) {
-            e.opt("numUSBXHCIControllers", &self.num_usbxhci_controllers);
-        }
+        if e.knows(Version::V5_0) { e.opt("numUSBXHCIControllers", &self.num_usbxhci_controllers); }
         e.req("numSIOControllers", &self.num_sio_controllers);
         e.req("numPS2Controllers", &self.num_ps2_controllers);
         e.list("licensingLimit", &self.licensing_limit);
-        if e.knows(Version::V4_0) {
-            e.opt("numSupportedWwnPorts", &self.num_supported_wwn_ports);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("numSupportedWwnNodes", &self.num_supported_wwn_nodes);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("resourceConfigOption", &self.resource_config_option);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("numNVDIMMControllers", &self.num_nvdimm_controllers);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("numTPMDevices", &self.num_tpm_devices);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("numWDTDevices", &self.num_wdt_devices);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt(
-                "numPrecisionClockDevices",
-                &self.num_precision_clock_devices,
-            );
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("epcMemoryMB", &self.epc_memory_mb);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.list("acpiHostBridgesFirmware", &self.acpi_host_bridges_firmware);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt(
-                "numCpuSimultaneousThreads",
-                &self.num_cpu_simultaneous_threads,
-            );
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("numNumaNodes", &self.num_numa_nodes);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("numDeviceGroups", &self.num_device_groups);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.list("deviceGroupTypes", &self.device_group_types);
-        }
+        if e.knows(Version::V4_0) { e.opt("numSupportedWwnPorts", &self.num_supported_wwn_ports); }
+        if e.knows(Version::V4_0) { e.opt("numSupportedWwnNodes", &self.num_supported_wwn_nodes); }
+        if e.knows(Version::V4_1) { e.opt("resourceConfigOption", &self.resource_config_option); }
+        if e.knows(Version::V6_7) { e.opt("numNVDIMMControllers", &self.num_nvdimm_controllers); }
+        if e.knows(Version::V6_7) { e.opt("numTPMDevices", &self.num_tpm_devices); }
+        if e.knows(Version::V7_0_0_0) { e.opt("numWDTDevices", &self.num_wdt_devices); }
+        if e.knows(Version::V7_0_0_0) { e.opt("numPrecisionClockDevices", &self.num_precision_clock_devices); }
+        if e.knows(Version::V7_0_0_0) { e.opt("epcMemoryMB", &self.epc_memory_mb); }
+        if e.knows(Version::V8_0_0_1) { e.list("acpiHostBridgesFirmware", &self.acpi_host_bridges_firmware); }
+        if e.knows(Version::V8_0_0_1) { e.opt("numCpuSimultaneousThreads", &self.num_cpu_simultaneous_threads); }
+        if e.knows(Version::V8_0_0_1) { e.opt("numNumaNodes", &self.num_numa_nodes); }
+        if e.knows(Version::V8_0_0_1) { e.opt("numDeviceGroups", &self.num_device_groups); }
+        if e.knows(Version::V8_0_0_1) { e.list("deviceGroupTypes", &self.device_group_types); }
     }
 }
 crate::xml::complex_codec!(VirtualHardwareOption);
@@ -4925,11 +4070,7 @@ pub struct VirtualHardwareVersionNotSupported {
 }
 impl ComplexType for VirtualHardwareVersionNotSupported {
     const TYPE_NAME: &'static str = "VirtualHardwareVersionNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
             b"host" => d.req(&mut self.host, s)?,
@@ -4944,10 +4085,7 @@ impl ComplexType for VirtualHardwareVersionNotSupported {
     }
 }
 crate::xml::complex_codec!(VirtualHardwareVersionNotSupported);
-crate::xml::inherits!(
-    VirtualHardwareVersionNotSupported,
-    VirtualHardwareCompatibilityIssue
-);
+crate::xml::inherits!(VirtualHardwareVersionNotSupported, VirtualHardwareCompatibilityIssue);
 
 /// Data object `VirtualHdAudioCard` of the vSphere API (since 5.0).
 ///
@@ -4959,11 +4097,7 @@ pub struct VirtualHdAudioCard {
 }
 impl ComplexType for VirtualHdAudioCard {
     const TYPE_NAME: &'static str = "VirtualHdAudioCard";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4983,11 +4117,7 @@ pub struct VirtualHdAudioCardOption {
 }
 impl ComplexType for VirtualHdAudioCardOption {
     const TYPE_NAME: &'static str = "VirtualHdAudioCardOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5007,11 +4137,7 @@ pub struct VirtualIDEController {
 }
 impl ComplexType for VirtualIDEController {
     const TYPE_NAME: &'static str = "VirtualIDEController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5035,11 +4161,7 @@ pub struct VirtualIDEControllerOption {
 }
 impl ComplexType for VirtualIDEControllerOption {
     const TYPE_NAME: &'static str = "VirtualIDEControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numIDEDisks" => d.req(&mut self.num_ide_disks, s)?,
             b"numIDECdroms" => d.req(&mut self.num_ide_cdroms, s)?,
@@ -5066,11 +4188,7 @@ pub struct VirtualKeyboard {
 }
 impl ComplexType for VirtualKeyboard {
     const TYPE_NAME: &'static str = "VirtualKeyboard";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5090,11 +4208,7 @@ pub struct VirtualKeyboardOption {
 }
 impl ComplexType for VirtualKeyboardOption {
     const TYPE_NAME: &'static str = "VirtualKeyboardOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5114,11 +4228,7 @@ pub struct VirtualLsiLogicController {
 }
 impl ComplexType for VirtualLsiLogicController {
     const TYPE_NAME: &'static str = "VirtualLsiLogicController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5138,11 +4248,7 @@ pub struct VirtualLsiLogicControllerOption {
 }
 impl ComplexType for VirtualLsiLogicControllerOption {
     const TYPE_NAME: &'static str = "VirtualLsiLogicControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5162,11 +4268,7 @@ pub struct VirtualLsiLogicSASController {
 }
 impl ComplexType for VirtualLsiLogicSASController {
     const TYPE_NAME: &'static str = "VirtualLsiLogicSASController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5186,11 +4288,7 @@ pub struct VirtualLsiLogicSASControllerOption {
 }
 impl ComplexType for VirtualLsiLogicSASControllerOption {
     const TYPE_NAME: &'static str = "VirtualLsiLogicSASControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5198,10 +4296,7 @@ impl ComplexType for VirtualLsiLogicSASControllerOption {
     }
 }
 crate::xml::complex_codec!(VirtualLsiLogicSASControllerOption);
-crate::xml::inherits!(
-    VirtualLsiLogicSASControllerOption,
-    VirtualSCSIControllerOption
-);
+crate::xml::inherits!(VirtualLsiLogicSASControllerOption, VirtualSCSIControllerOption);
 
 /// Data object `VirtualMachineAffinityInfo` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -5211,11 +4306,7 @@ pub struct VirtualMachineAffinityInfo {
 }
 impl ComplexType for VirtualMachineAffinityInfo {
     const TYPE_NAME: &'static str = "VirtualMachineAffinityInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"affinitySet" => d.list(&mut self.affinity_set, s)?,
             _ => return Ok(false),
@@ -5232,14 +4323,11 @@ crate::xml::complex_codec!(VirtualMachineAffinityInfo);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineBaseIndependentFilterSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct VirtualMachineBaseIndependentFilterSpec {}
+pub struct VirtualMachineBaseIndependentFilterSpec {
+}
 impl ComplexType for VirtualMachineBaseIndependentFilterSpec {
     const TYPE_NAME: &'static str = "VirtualMachineBaseIndependentFilterSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -5269,11 +4357,7 @@ pub struct VirtualMachineBootOptions {
 }
 impl ComplexType for VirtualMachineBootOptions {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptions";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bootDelay" => d.opt(&mut self.boot_delay, s)?,
             b"enterBIOSSetup" => d.opt(&mut self.enter_bios_setup, s)?,
@@ -5289,21 +4373,11 @@ impl ComplexType for VirtualMachineBootOptions {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("bootDelay", &self.boot_delay);
         e.opt("enterBIOSSetup", &self.enter_bios_setup);
-        if e.knows(Version::V6_5) {
-            e.opt("efiSecureBootEnabled", &self.efi_secure_boot_enabled);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("bootRetryEnabled", &self.boot_retry_enabled);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("bootRetryDelay", &self.boot_retry_delay);
-        }
-        if e.knows(Version::V5_0) {
-            e.list("bootOrder", &self.boot_order);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("networkBootProtocol", &self.network_boot_protocol);
-        }
+        if e.knows(Version::V6_5) { e.opt("efiSecureBootEnabled", &self.efi_secure_boot_enabled); }
+        if e.knows(Version::V4_1) { e.opt("bootRetryEnabled", &self.boot_retry_enabled); }
+        if e.knows(Version::V4_1) { e.opt("bootRetryDelay", &self.boot_retry_delay); }
+        if e.knows(Version::V5_0) { e.list("bootOrder", &self.boot_order); }
+        if e.knows(Version::V6_0) { e.opt("networkBootProtocol", &self.network_boot_protocol); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineBootOptions);
@@ -5318,11 +4392,7 @@ pub struct VirtualMachineBootOptionsBootableCdromDevice {
 }
 impl ComplexType for VirtualMachineBootOptionsBootableCdromDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableCdromDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5330,23 +4400,17 @@ impl ComplexType for VirtualMachineBootOptionsBootableCdromDevice {
     }
 }
 crate::xml::complex_codec!(VirtualMachineBootOptionsBootableCdromDevice);
-crate::xml::inherits!(
-    VirtualMachineBootOptionsBootableCdromDevice,
-    VirtualMachineBootOptionsBootableDevice
-);
+crate::xml::inherits!(VirtualMachineBootOptionsBootableCdromDevice, VirtualMachineBootOptionsBootableDevice);
 
 /// Data object `VirtualMachineBootOptionsBootableDevice` of the vSphere API (since 5.0).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineBootOptionsBootableDevice`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct VirtualMachineBootOptionsBootableDevice {}
+pub struct VirtualMachineBootOptionsBootableDevice {
+}
 impl ComplexType for VirtualMachineBootOptionsBootableDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -5368,11 +4432,7 @@ pub struct VirtualMachineBootOptionsBootableDiskDevice {
 }
 impl ComplexType for VirtualMachineBootOptionsBootableDiskDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableDiskDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceKey" => d.req(&mut self.device_key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5385,10 +4445,7 @@ impl ComplexType for VirtualMachineBootOptionsBootableDiskDevice {
     }
 }
 crate::xml::complex_codec!(VirtualMachineBootOptionsBootableDiskDevice);
-crate::xml::inherits!(
-    VirtualMachineBootOptionsBootableDiskDevice,
-    VirtualMachineBootOptionsBootableDevice
-);
+crate::xml::inherits!(VirtualMachineBootOptionsBootableDiskDevice, VirtualMachineBootOptionsBootableDevice);
 
 /// Data object `VirtualMachineBootOptionsBootableEthernetDevice` of the vSphere API (since 5.0).
 ///
@@ -5402,11 +4459,7 @@ pub struct VirtualMachineBootOptionsBootableEthernetDevice {
 }
 impl ComplexType for VirtualMachineBootOptionsBootableEthernetDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableEthernetDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceKey" => d.req(&mut self.device_key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5419,10 +4472,7 @@ impl ComplexType for VirtualMachineBootOptionsBootableEthernetDevice {
     }
 }
 crate::xml::complex_codec!(VirtualMachineBootOptionsBootableEthernetDevice);
-crate::xml::inherits!(
-    VirtualMachineBootOptionsBootableEthernetDevice,
-    VirtualMachineBootOptionsBootableDevice
-);
+crate::xml::inherits!(VirtualMachineBootOptionsBootableEthernetDevice, VirtualMachineBootOptionsBootableDevice);
 
 /// Data object `VirtualMachineBootOptionsBootableFloppyDevice` of the vSphere API (since 5.0).
 ///
@@ -5434,11 +4484,7 @@ pub struct VirtualMachineBootOptionsBootableFloppyDevice {
 }
 impl ComplexType for VirtualMachineBootOptionsBootableFloppyDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableFloppyDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5446,10 +4492,7 @@ impl ComplexType for VirtualMachineBootOptionsBootableFloppyDevice {
     }
 }
 crate::xml::complex_codec!(VirtualMachineBootOptionsBootableFloppyDevice);
-crate::xml::inherits!(
-    VirtualMachineBootOptionsBootableFloppyDevice,
-    VirtualMachineBootOptionsBootableDevice
-);
+crate::xml::inherits!(VirtualMachineBootOptionsBootableFloppyDevice, VirtualMachineBootOptionsBootableDevice);
 
 /// Data object `VirtualMachineCapability` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -5561,18 +4604,12 @@ pub struct VirtualMachineCapability {
 }
 impl ComplexType for VirtualMachineCapability {
     const TYPE_NAME: &'static str = "VirtualMachineCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"snapshotOperationsSupported" => d.req(&mut self.snapshot_operations_supported, s)?,
             b"multipleSnapshotsSupported" => d.req(&mut self.multiple_snapshots_supported, s)?,
             b"snapshotConfigSupported" => d.req(&mut self.snapshot_config_supported, s)?,
-            b"poweredOffSnapshotsSupported" => {
-                d.req(&mut self.powered_off_snapshots_supported, s)?
-            }
+            b"poweredOffSnapshotsSupported" => d.req(&mut self.powered_off_snapshots_supported, s)?,
             b"memorySnapshotsSupported" => d.req(&mut self.memory_snapshots_supported, s)?,
             b"revertToSnapshotSupported" => d.req(&mut self.revert_to_snapshot_supported, s)?,
             b"quiescedSnapshotsSupported" => d.req(&mut self.quiesced_snapshots_supported, s)?,
@@ -5581,14 +4618,10 @@ impl ComplexType for VirtualMachineCapability {
             b"consolePreferencesSupported" => d.req(&mut self.console_preferences_supported, s)?,
             b"cpuFeatureMaskSupported" => d.req(&mut self.cpu_feature_mask_supported, s)?,
             b"s1AcpiManagementSupported" => d.req(&mut self.s1_acpi_management_supported, s)?,
-            b"settingScreenResolutionSupported" => {
-                d.req(&mut self.setting_screen_resolution_supported, s)?
-            }
+            b"settingScreenResolutionSupported" => d.req(&mut self.setting_screen_resolution_supported, s)?,
             b"toolsAutoUpdateSupported" => d.req(&mut self.tools_auto_update_supported, s)?,
             b"vmNpivWwnSupported" => d.req(&mut self.vm_npiv_wwn_supported, s)?,
-            b"npivWwnOnNonRdmVmSupported" => {
-                d.req(&mut self.npiv_wwn_on_non_rdm_vm_supported, s)?
-            }
+            b"npivWwnOnNonRdmVmSupported" => d.req(&mut self.npiv_wwn_on_non_rdm_vm_supported, s)?,
             b"vmNpivWwnDisableSupported" => d.opt(&mut self.vm_npiv_wwn_disable_supported, s)?,
             b"vmNpivWwnUpdateSupported" => d.opt(&mut self.vm_npiv_wwn_update_supported, s)?,
             b"swapPlacementSupported" => d.req(&mut self.swap_placement_supported, s)?,
@@ -5597,28 +4630,16 @@ impl ComplexType for VirtualMachineCapability {
             b"diskSharesSupported" => d.req(&mut self.disk_shares_supported, s)?,
             b"bootOptionsSupported" => d.req(&mut self.boot_options_supported, s)?,
             b"bootRetryOptionsSupported" => d.opt(&mut self.boot_retry_options_supported, s)?,
-            b"settingVideoRamSizeSupported" => {
-                d.req(&mut self.setting_video_ram_size_supported, s)?
-            }
-            b"settingDisplayTopologySupported" => {
-                d.opt(&mut self.setting_display_topology_supported, s)?
-            }
+            b"settingVideoRamSizeSupported" => d.req(&mut self.setting_video_ram_size_supported, s)?,
+            b"settingDisplayTopologySupported" => d.opt(&mut self.setting_display_topology_supported, s)?,
             b"recordReplaySupported" => d.opt(&mut self.record_replay_supported, s)?,
             b"changeTrackingSupported" => d.opt(&mut self.change_tracking_supported, s)?,
-            b"multipleCoresPerSocketSupported" => {
-                d.opt(&mut self.multiple_cores_per_socket_supported, s)?
-            }
-            b"hostBasedReplicationSupported" => {
-                d.opt(&mut self.host_based_replication_supported, s)?
-            }
+            b"multipleCoresPerSocketSupported" => d.opt(&mut self.multiple_cores_per_socket_supported, s)?,
+            b"hostBasedReplicationSupported" => d.opt(&mut self.host_based_replication_supported, s)?,
             b"guestAutoLockSupported" => d.opt(&mut self.guest_auto_lock_supported, s)?,
-            b"memoryReservationLockSupported" => {
-                d.opt(&mut self.memory_reservation_lock_supported, s)?
-            }
+            b"memoryReservationLockSupported" => d.opt(&mut self.memory_reservation_lock_supported, s)?,
             b"featureRequirementSupported" => d.opt(&mut self.feature_requirement_supported, s)?,
-            b"poweredOnMonitorTypeChangeSupported" => {
-                d.opt(&mut self.powered_on_monitor_type_change_supported, s)?
-            }
+            b"poweredOnMonitorTypeChangeSupported" => d.opt(&mut self.powered_on_monitor_type_change_supported, s)?,
             b"seSparseDiskSupported" => d.opt(&mut self.se_sparse_disk_supported, s)?,
             b"nestedHVSupported" => d.opt(&mut self.nested_hv_supported, s)?,
             b"vPMCSupported" => d.opt(&mut self.v_pmc_supported, s)?,
@@ -5626,18 +4647,12 @@ impl ComplexType for VirtualMachineCapability {
             b"perVmEvcSupported" => d.opt(&mut self.per_vm_evc_supported, s)?,
             b"virtualMmuUsageIgnored" => d.opt(&mut self.virtual_mmu_usage_ignored, s)?,
             b"virtualExecUsageIgnored" => d.opt(&mut self.virtual_exec_usage_ignored, s)?,
-            b"diskOnlySnapshotOnSuspendedVMSupported" => {
-                d.opt(&mut self.disk_only_snapshot_on_suspended_vm_supported, s)?
-            }
+            b"diskOnlySnapshotOnSuspendedVMSupported" => d.opt(&mut self.disk_only_snapshot_on_suspended_vm_supported, s)?,
             b"suspendToMemorySupported" => d.opt(&mut self.suspend_to_memory_supported, s)?,
-            b"toolsSyncTimeAllowSupported" => {
-                d.opt(&mut self.tools_sync_time_allow_supported, s)?
-            }
+            b"toolsSyncTimeAllowSupported" => d.opt(&mut self.tools_sync_time_allow_supported, s)?,
             b"sevSupported" => d.opt(&mut self.sev_supported, s)?,
             b"pmemFailoverSupported" => d.opt(&mut self.pmem_failover_supported, s)?,
-            b"requireSgxAttestationSupported" => {
-                d.opt(&mut self.require_sgx_attestation_supported, s)?
-            }
+            b"requireSgxAttestationSupported" => d.opt(&mut self.require_sgx_attestation_supported, s)?,
             b"changeModeDisksSupported" => d.opt(&mut self.change_mode_disks_supported, s)?,
             b"vendorDeviceGroupSupported" => d.opt(&mut self.vendor_device_group_supported, s)?,
             b"sevSnpSupported" => d.opt(&mut self.sev_snp_supported, s)?,
@@ -5648,202 +4663,58 @@ impl ComplexType for VirtualMachineCapability {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.req(
-            "snapshotOperationsSupported",
-            &self.snapshot_operations_supported,
-        );
-        e.req(
-            "multipleSnapshotsSupported",
-            &self.multiple_snapshots_supported,
-        );
+        e.req("snapshotOperationsSupported", &self.snapshot_operations_supported);
+        e.req("multipleSnapshotsSupported", &self.multiple_snapshots_supported);
         e.req("snapshotConfigSupported", &self.snapshot_config_supported);
-        e.req(
-            "poweredOffSnapshotsSupported",
-            &self.powered_off_snapshots_supported,
-        );
+        e.req("poweredOffSnapshotsSupported", &self.powered_off_snapshots_supported);
         e.req("memorySnapshotsSupported", &self.memory_snapshots_supported);
-        e.req(
-            "revertToSnapshotSupported",
-            &self.revert_to_snapshot_supported,
-        );
-        e.req(
-            "quiescedSnapshotsSupported",
-            &self.quiesced_snapshots_supported,
-        );
-        e.req(
-            "disableSnapshotsSupported",
-            &self.disable_snapshots_supported,
-        );
+        e.req("revertToSnapshotSupported", &self.revert_to_snapshot_supported);
+        e.req("quiescedSnapshotsSupported", &self.quiesced_snapshots_supported);
+        e.req("disableSnapshotsSupported", &self.disable_snapshots_supported);
         e.req("lockSnapshotsSupported", &self.lock_snapshots_supported);
-        e.req(
-            "consolePreferencesSupported",
-            &self.console_preferences_supported,
-        );
+        e.req("consolePreferencesSupported", &self.console_preferences_supported);
         e.req("cpuFeatureMaskSupported", &self.cpu_feature_mask_supported);
-        e.req(
-            "s1AcpiManagementSupported",
-            &self.s1_acpi_management_supported,
-        );
-        e.req(
-            "settingScreenResolutionSupported",
-            &self.setting_screen_resolution_supported,
-        );
-        e.req(
-            "toolsAutoUpdateSupported",
-            &self.tools_auto_update_supported,
-        );
+        e.req("s1AcpiManagementSupported", &self.s1_acpi_management_supported);
+        e.req("settingScreenResolutionSupported", &self.setting_screen_resolution_supported);
+        e.req("toolsAutoUpdateSupported", &self.tools_auto_update_supported);
         e.req("vmNpivWwnSupported", &self.vm_npiv_wwn_supported);
-        e.req(
-            "npivWwnOnNonRdmVmSupported",
-            &self.npiv_wwn_on_non_rdm_vm_supported,
-        );
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "vmNpivWwnDisableSupported",
-                &self.vm_npiv_wwn_disable_supported,
-            );
-        }
-        if e.knows(Version::V4_0) {
-            e.opt(
-                "vmNpivWwnUpdateSupported",
-                &self.vm_npiv_wwn_update_supported,
-            );
-        }
+        e.req("npivWwnOnNonRdmVmSupported", &self.npiv_wwn_on_non_rdm_vm_supported);
+        if e.knows(Version::V4_0) { e.opt("vmNpivWwnDisableSupported", &self.vm_npiv_wwn_disable_supported); }
+        if e.knows(Version::V4_0) { e.opt("vmNpivWwnUpdateSupported", &self.vm_npiv_wwn_update_supported); }
         e.req("swapPlacementSupported", &self.swap_placement_supported);
         e.req("toolsSyncTimeSupported", &self.tools_sync_time_supported);
-        e.req(
-            "virtualMmuUsageSupported",
-            &self.virtual_mmu_usage_supported,
-        );
+        e.req("virtualMmuUsageSupported", &self.virtual_mmu_usage_supported);
         e.req("diskSharesSupported", &self.disk_shares_supported);
         e.req("bootOptionsSupported", &self.boot_options_supported);
-        if e.knows(Version::V4_1) {
-            e.opt(
-                "bootRetryOptionsSupported",
-                &self.boot_retry_options_supported,
-            );
-        }
-        e.req(
-            "settingVideoRamSizeSupported",
-            &self.setting_video_ram_size_supported,
-        );
-        if e.knows(Version::V2_5u2server) {
-            e.opt(
-                "settingDisplayTopologySupported",
-                &self.setting_display_topology_supported,
-            );
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("recordReplaySupported", &self.record_replay_supported);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("changeTrackingSupported", &self.change_tracking_supported);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "multipleCoresPerSocketSupported",
-                &self.multiple_cores_per_socket_supported,
-            );
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "hostBasedReplicationSupported",
-                &self.host_based_replication_supported,
-            );
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("guestAutoLockSupported", &self.guest_auto_lock_supported);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "memoryReservationLockSupported",
-                &self.memory_reservation_lock_supported,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "featureRequirementSupported",
-                &self.feature_requirement_supported,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "poweredOnMonitorTypeChangeSupported",
-                &self.powered_on_monitor_type_change_supported,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("seSparseDiskSupported", &self.se_sparse_disk_supported);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("nestedHVSupported", &self.nested_hv_supported);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("vPMCSupported", &self.v_pmc_supported);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("secureBootSupported", &self.secure_boot_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("perVmEvcSupported", &self.per_vm_evc_supported);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("virtualMmuUsageIgnored", &self.virtual_mmu_usage_ignored);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("virtualExecUsageIgnored", &self.virtual_exec_usage_ignored);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "diskOnlySnapshotOnSuspendedVMSupported",
-                &self.disk_only_snapshot_on_suspended_vm_supported,
-            );
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt(
-                "suspendToMemorySupported",
-                &self.suspend_to_memory_supported,
-            );
-        }
-        if e.knows(Version::V7_0_1_0) {
-            e.opt(
-                "toolsSyncTimeAllowSupported",
-                &self.tools_sync_time_allow_supported,
-            );
-        }
-        if e.knows(Version::V7_0_1_0) {
-            e.opt("sevSupported", &self.sev_supported);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("pmemFailoverSupported", &self.pmem_failover_supported);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt(
-                "requireSgxAttestationSupported",
-                &self.require_sgx_attestation_supported,
-            );
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt(
-                "changeModeDisksSupported",
-                &self.change_mode_disks_supported,
-            );
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt(
-                "vendorDeviceGroupSupported",
-                &self.vendor_device_group_supported,
-            );
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sevSnpSupported", &self.sev_snp_supported);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("tdxSupported", &self.tdx_supported);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("ehvSecureBootSupported", &self.ehv_secure_boot_supported);
-        }
+        if e.knows(Version::V4_1) { e.opt("bootRetryOptionsSupported", &self.boot_retry_options_supported); }
+        e.req("settingVideoRamSizeSupported", &self.setting_video_ram_size_supported);
+        if e.knows(Version::V2_5u2server) { e.opt("settingDisplayTopologySupported", &self.setting_display_topology_supported); }
+        if e.knows(Version::V4_0) { e.opt("recordReplaySupported", &self.record_replay_supported); }
+        if e.knows(Version::V4_0) { e.opt("changeTrackingSupported", &self.change_tracking_supported); }
+        if e.knows(Version::V5_0) { e.opt("multipleCoresPerSocketSupported", &self.multiple_cores_per_socket_supported); }
+        if e.knows(Version::V5_0) { e.opt("hostBasedReplicationSupported", &self.host_based_replication_supported); }
+        if e.knows(Version::V5_0) { e.opt("guestAutoLockSupported", &self.guest_auto_lock_supported); }
+        if e.knows(Version::V5_0) { e.opt("memoryReservationLockSupported", &self.memory_reservation_lock_supported); }
+        if e.knows(Version::V5_1) { e.opt("featureRequirementSupported", &self.feature_requirement_supported); }
+        if e.knows(Version::V5_1) { e.opt("poweredOnMonitorTypeChangeSupported", &self.powered_on_monitor_type_change_supported); }
+        if e.knows(Version::V5_1) { e.opt("seSparseDiskSupported", &self.se_sparse_disk_supported); }
+        if e.knows(Version::V5_1) { e.opt("nestedHVSupported", &self.nested_hv_supported); }
+        if e.knows(Version::V5_1) { e.opt("vPMCSupported", &self.v_pmc_supported); }
+        if e.knows(Version::V6_5) { e.opt("secureBootSupported", &self.secure_boot_supported); }
+        if e.knows(Version::V6_7) { e.opt("perVmEvcSupported", &self.per_vm_evc_supported); }
+        if e.knows(Version::V6_7) { e.opt("virtualMmuUsageIgnored", &self.virtual_mmu_usage_ignored); }
+        if e.knows(Version::V6_7) { e.opt("virtualExecUsageIgnored", &self.virtual_exec_usage_ignored); }
+        if e.knows(Version::V6_7) { e.opt("diskOnlySnapshotOnSuspendedVMSupported", &self.disk_only_snapshot_on_suspended_vm_supported); }
+        if e.knows(Version::V7_0_2_0) { e.opt("suspendToMemorySupported", &self.suspend_to_memory_supported); }
+        if e.knows(Version::V7_0_1_0) { e.opt("toolsSyncTimeAllowSupported", &self.tools_sync_time_allow_supported); }
+        if e.knows(Version::V7_0_1_0) { e.opt("sevSupported", &self.sev_supported); }
+        if e.knows(Version::V7_0_2_0) { e.opt("pmemFailoverSupported", &self.pmem_failover_supported); }
+        if e.knows(Version::V8_0_0_1) { e.opt("requireSgxAttestationSupported", &self.require_sgx_attestation_supported); }
+        if e.knows(Version::V8_0_0_1) { e.opt("changeModeDisksSupported", &self.change_mode_disks_supported); }
+        if e.knows(Version::V8_0_1_0) { e.opt("vendorDeviceGroupSupported", &self.vendor_device_group_supported); }
+        if e.knows(Version::V9_0_0_0) { e.opt("sevSnpSupported", &self.sev_snp_supported); }
+        if e.knows(Version::V9_0_0_0) { e.opt("tdxSupported", &self.tdx_supported); }
+        if e.knows(Version::V9_1_0_0) { e.opt("ehvSecureBootSupported", &self.ehv_secure_boot_supported); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineCapability);
@@ -5860,11 +4731,7 @@ pub struct VirtualMachineCdromInfo {
 }
 impl ComplexType for VirtualMachineCdromInfo {
     const TYPE_NAME: &'static str = "VirtualMachineCdromInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"description" => d.opt(&mut self.description, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5873,9 +4740,7 @@ impl ComplexType for VirtualMachineCdromInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V6_5) {
-            e.opt("description", &self.description);
-        }
+        if e.knows(Version::V6_5) { e.opt("description", &self.description); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineCdromInfo);
@@ -5891,11 +4756,7 @@ pub struct VirtualMachineCertThumbprint {
 }
 impl ComplexType for VirtualMachineCertThumbprint {
     const TYPE_NAME: &'static str = "VirtualMachineCertThumbprint";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"thumbprint" => d.req(&mut self.thumbprint, s)?,
             b"hashAlgorithm" => d.opt(&mut self.hash_algorithm, s)?,
@@ -5932,11 +4793,7 @@ pub struct VirtualMachineCloneSpec {
 }
 impl ComplexType for VirtualMachineCloneSpec {
     const TYPE_NAME: &'static str = "VirtualMachineCloneSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"location" => d.req(&mut self.location, s)?,
             b"template" => d.req(&mut self.template, s)?,
@@ -5956,15 +4813,9 @@ impl ComplexType for VirtualMachineCloneSpec {
         e.opt("config", &self.config);
         e.opt("customization", &self.customization);
         e.req("powerOn", &self.power_on);
-        if e.knows(Version::V4_0) {
-            e.opt("snapshot", &self.snapshot);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("memory", &self.memory);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("tpmProvisionPolicy", &self.tpm_provision_policy);
-        }
+        if e.knows(Version::V4_0) { e.opt("snapshot", &self.snapshot); }
+        if e.knows(Version::V5_5) { e.opt("memory", &self.memory); }
+        if e.knows(Version::V8_0_0_1) { e.opt("tpmProvisionPolicy", &self.tpm_provision_policy); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineCloneSpec);
@@ -6149,11 +5000,7 @@ pub struct VirtualMachineConfigInfo {
 }
 impl ComplexType for VirtualMachineConfigInfo {
     const TYPE_NAME: &'static str = "VirtualMachineConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeVersion" => d.req(&mut self.change_version, s)?,
             b"modified" => d.req(&mut self.modified, s)?,
@@ -6208,15 +5055,11 @@ impl ComplexType for VirtualMachineConfigInfo {
             b"maxMksConnections" => d.opt(&mut self.max_mks_connections, s)?,
             b"guestAutoLockEnabled" => d.opt(&mut self.guest_auto_lock_enabled, s)?,
             b"managedBy" => d.opt(&mut self.managed_by, s)?,
-            b"memoryReservationLockedToMax" => {
-                d.opt(&mut self.memory_reservation_locked_to_max, s)?
-            }
+            b"memoryReservationLockedToMax" => d.opt(&mut self.memory_reservation_locked_to_max, s)?,
             b"initialOverhead" => d.opt(&mut self.initial_overhead, s)?,
             b"nestedHVEnabled" => d.opt(&mut self.nested_hv_enabled, s)?,
             b"vPMCEnabled" => d.opt(&mut self.v_pmc_enabled, s)?,
-            b"scheduledHardwareUpgradeInfo" => {
-                d.opt(&mut self.scheduled_hardware_upgrade_info, s)?
-            }
+            b"scheduledHardwareUpgradeInfo" => d.opt(&mut self.scheduled_hardware_upgrade_info, s)?,
             b"forkConfigInfo" => d.opt(&mut self.fork_config_info, s)?,
             b"vFlashCacheReservation" => d.opt(&mut self.v_flash_cache_reservation, s)?,
             b"vmxConfigChecksum" => d.opt(&mut self.vmx_config_checksum, s)?,
@@ -6234,16 +5077,12 @@ impl ComplexType for VirtualMachineConfigInfo {
             b"numaInfo" => d.opt(&mut self.numa_info, s)?,
             b"pmemFailoverEnabled" => d.opt(&mut self.pmem_failover_enabled, s)?,
             b"vmxStatsCollectionEnabled" => d.opt(&mut self.vmx_stats_collection_enabled, s)?,
-            b"vmOpNotificationToAppEnabled" => {
-                d.opt(&mut self.vm_op_notification_to_app_enabled, s)?
-            }
+            b"vmOpNotificationToAppEnabled" => d.opt(&mut self.vm_op_notification_to_app_enabled, s)?,
             b"vmOpNotificationTimeout" => d.opt(&mut self.vm_op_notification_timeout, s)?,
             b"deviceSwap" => d.opt(&mut self.device_swap, s)?,
             b"pmem" => d.opt(&mut self.pmem, s)?,
             b"deviceGroups" => d.opt(&mut self.device_groups, s)?,
-            b"fixedPassthruHotPlugEnabled" => {
-                d.opt(&mut self.fixed_passthru_hot_plug_enabled, s)?
-            }
+            b"fixedPassthruHotPlugEnabled" => d.opt(&mut self.fixed_passthru_hot_plug_enabled, s)?,
             b"metroFtEnabled" => d.opt(&mut self.metro_ft_enabled, s)?,
             b"vmxRuntimeConfig" => d.list(&mut self.vmx_runtime_config, s)?,
             b"metroFtHostGroup" => d.opt(&mut self.metro_ft_host_group, s)?,
@@ -6261,27 +5100,15 @@ impl ComplexType for VirtualMachineConfigInfo {
         e.req("guestFullName", &self.guest_full_name);
         e.req("version", &self.version);
         e.req("uuid", &self.uuid);
-        if e.knows(Version::V6_7) {
-            e.opt("createDate", &self.create_date);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("instanceUuid", &self.instance_uuid);
-        }
+        if e.knows(Version::V6_7) { e.opt("createDate", &self.create_date); }
+        if e.knows(Version::V4_0) { e.opt("instanceUuid", &self.instance_uuid); }
         e.list("npivNodeWorldWideName", &self.npiv_node_world_wide_name);
         e.list("npivPortWorldWideName", &self.npiv_port_world_wide_name);
         e.opt("npivWorldWideNameType", &self.npiv_world_wide_name_type);
-        if e.knows(Version::V4_0) {
-            e.opt("npivDesiredNodeWwns", &self.npiv_desired_node_wwns);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("npivDesiredPortWwns", &self.npiv_desired_port_wwns);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("npivTemporaryDisabled", &self.npiv_temporary_disabled);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("npivOnNonRdmDisks", &self.npiv_on_non_rdm_disks);
-        }
+        if e.knows(Version::V4_0) { e.opt("npivDesiredNodeWwns", &self.npiv_desired_node_wwns); }
+        if e.knows(Version::V4_0) { e.opt("npivDesiredPortWwns", &self.npiv_desired_port_wwns); }
+        if e.knows(Version::V4_0) { e.opt("npivTemporaryDisabled", &self.npiv_temporary_disabled); }
+        if e.knows(Version::V4_0) { e.opt("npivOnNonRdmDisks", &self.npiv_on_non_rdm_disks); }
         e.opt("locationId", &self.location_id);
         e.req("template", &self.template);
         e.req("guestId", &self.guest_id);
@@ -6292,36 +5119,17 @@ impl ComplexType for VirtualMachineConfigInfo {
         e.req("flags", &self.flags);
         e.opt("consolePreferences", &self.console_preferences);
         e.req("defaultPowerOps", &self.default_power_ops);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("rebootPowerOff", &self.reboot_power_off);
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("rebootPowerOff", &self.reboot_power_off); }
         e.req("hardware", &self.hardware);
-        if e.knows(Version::V7_0_0_0) {
-            e.list("vcpuConfig", &self.vcpu_config);
-        }
+        if e.knows(Version::V7_0_0_0) { e.list("vcpuConfig", &self.vcpu_config); }
         e.opt("cpuAllocation", &self.cpu_allocation);
         e.opt("memoryAllocation", &self.memory_allocation);
-        if e.knows(Version::V5_1) {
-            e.opt("latencySensitivity", &self.latency_sensitivity);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("memoryHotAddEnabled", &self.memory_hot_add_enabled);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("cpuHotAddEnabled", &self.cpu_hot_add_enabled);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("cpuHotRemoveEnabled", &self.cpu_hot_remove_enabled);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("hotPlugMemoryLimit", &self.hot_plug_memory_limit);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt(
-                "hotPlugMemoryIncrementSize",
-                &self.hot_plug_memory_increment_size,
-            );
-        }
+        if e.knows(Version::V5_1) { e.opt("latencySensitivity", &self.latency_sensitivity); }
+        if e.knows(Version::V2_5u2server) { e.opt("memoryHotAddEnabled", &self.memory_hot_add_enabled); }
+        if e.knows(Version::V2_5u2server) { e.opt("cpuHotAddEnabled", &self.cpu_hot_add_enabled); }
+        if e.knows(Version::V2_5u2server) { e.opt("cpuHotRemoveEnabled", &self.cpu_hot_remove_enabled); }
+        if e.knows(Version::V2_5u2server) { e.opt("hotPlugMemoryLimit", &self.hot_plug_memory_limit); }
+        if e.knows(Version::V2_5u2server) { e.opt("hotPlugMemoryIncrementSize", &self.hot_plug_memory_increment_size); }
         e.opt("cpuAffinity", &self.cpu_affinity);
         e.opt("memoryAffinity", &self.memory_affinity);
         e.opt("networkShaper", &self.network_shaper);
@@ -6330,150 +5138,49 @@ impl ComplexType for VirtualMachineConfigInfo {
         e.list("datastoreUrl", &self.datastore_url);
         e.opt("swapPlacement", &self.swap_placement);
         e.opt("bootOptions", &self.boot_options);
-        if e.knows(Version::V4_0) {
-            e.opt("ftInfo", &self.ft_info);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("repConfig", &self.rep_config);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("vAppConfig", &self.v_app_config);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("vAssertsEnabled", &self.v_asserts_enabled);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("changeTrackingEnabled", &self.change_tracking_enabled);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("firmware", &self.firmware);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("maxMksConnections", &self.max_mks_connections);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("guestAutoLockEnabled", &self.guest_auto_lock_enabled);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("managedBy", &self.managed_by);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "memoryReservationLockedToMax",
-                &self.memory_reservation_locked_to_max,
-            );
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("initialOverhead", &self.initial_overhead);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("nestedHVEnabled", &self.nested_hv_enabled);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("vPMCEnabled", &self.v_pmc_enabled);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "scheduledHardwareUpgradeInfo",
-                &self.scheduled_hardware_upgrade_info,
-            );
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("forkConfigInfo", &self.fork_config_info);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("vFlashCacheReservation", &self.v_flash_cache_reservation);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("vmxConfigChecksum", &self.vmx_config_checksum);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("messageBusTunnelEnabled", &self.message_bus_tunnel_enabled);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("vmStorageObjectId", &self.vm_storage_object_id);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("swapStorageObjectId", &self.swap_storage_object_id);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("keyId", &self.key_id);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("guestIntegrityInfo", &self.guest_integrity_info);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("migrateEncryption", &self.migrate_encryption);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("sgxInfo", &self.sgx_info);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("contentLibItemInfo", &self.content_lib_item_info);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("ftEncryptionMode", &self.ft_encryption_mode);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("guestMonitoringModeInfo", &self.guest_monitoring_mode_info);
-        }
-        if e.knows(Version::V7_0_1_0) {
-            e.opt("sevEnabled", &self.sev_enabled);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("numaInfo", &self.numa_info);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("pmemFailoverEnabled", &self.pmem_failover_enabled);
-        }
-        if e.knows(Version::V7_0_3_1) {
-            e.opt(
-                "vmxStatsCollectionEnabled",
-                &self.vmx_stats_collection_enabled,
-            );
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt(
-                "vmOpNotificationToAppEnabled",
-                &self.vm_op_notification_to_app_enabled,
-            );
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("vmOpNotificationTimeout", &self.vm_op_notification_timeout);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("deviceSwap", &self.device_swap);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("pmem", &self.pmem);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("deviceGroups", &self.device_groups);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt(
-                "fixedPassthruHotPlugEnabled",
-                &self.fixed_passthru_hot_plug_enabled,
-            );
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("metroFtEnabled", &self.metro_ft_enabled);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.list("vmxRuntimeConfig", &self.vmx_runtime_config);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("metroFtHostGroup", &self.metro_ft_host_group);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("tdxEnabled", &self.tdx_enabled);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sevSnpEnabled", &self.sev_snp_enabled);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("guestArchitecture", &self.guest_architecture);
-        }
+        if e.knows(Version::V4_0) { e.opt("ftInfo", &self.ft_info); }
+        if e.knows(Version::V6_0) { e.opt("repConfig", &self.rep_config); }
+        if e.knows(Version::V4_0) { e.opt("vAppConfig", &self.v_app_config); }
+        if e.knows(Version::V4_0) { e.opt("vAssertsEnabled", &self.v_asserts_enabled); }
+        if e.knows(Version::V4_0) { e.opt("changeTrackingEnabled", &self.change_tracking_enabled); }
+        if e.knows(Version::V5_0) { e.opt("firmware", &self.firmware); }
+        if e.knows(Version::V5_0) { e.opt("maxMksConnections", &self.max_mks_connections); }
+        if e.knows(Version::V5_0) { e.opt("guestAutoLockEnabled", &self.guest_auto_lock_enabled); }
+        if e.knows(Version::V5_0) { e.opt("managedBy", &self.managed_by); }
+        if e.knows(Version::V5_0) { e.opt("memoryReservationLockedToMax", &self.memory_reservation_locked_to_max); }
+        if e.knows(Version::V5_0) { e.opt("initialOverhead", &self.initial_overhead); }
+        if e.knows(Version::V5_1) { e.opt("nestedHVEnabled", &self.nested_hv_enabled); }
+        if e.knows(Version::V5_1) { e.opt("vPMCEnabled", &self.v_pmc_enabled); }
+        if e.knows(Version::V5_1) { e.opt("scheduledHardwareUpgradeInfo", &self.scheduled_hardware_upgrade_info); }
+        if e.knows(Version::V6_0) { e.opt("forkConfigInfo", &self.fork_config_info); }
+        if e.knows(Version::V5_5) { e.opt("vFlashCacheReservation", &self.v_flash_cache_reservation); }
+        if e.knows(Version::V6_0) { e.opt("vmxConfigChecksum", &self.vmx_config_checksum); }
+        if e.knows(Version::V6_0) { e.opt("messageBusTunnelEnabled", &self.message_bus_tunnel_enabled); }
+        if e.knows(Version::V6_0) { e.opt("vmStorageObjectId", &self.vm_storage_object_id); }
+        if e.knows(Version::V6_0) { e.opt("swapStorageObjectId", &self.swap_storage_object_id); }
+        if e.knows(Version::V6_5) { e.opt("keyId", &self.key_id); }
+        if e.knows(Version::V6_5) { e.opt("guestIntegrityInfo", &self.guest_integrity_info); }
+        if e.knows(Version::V6_5) { e.opt("migrateEncryption", &self.migrate_encryption); }
+        if e.knows(Version::V7_0_0_0) { e.opt("sgxInfo", &self.sgx_info); }
+        if e.knows(Version::V7_0_0_0) { e.opt("contentLibItemInfo", &self.content_lib_item_info); }
+        if e.knows(Version::V7_0_2_0) { e.opt("ftEncryptionMode", &self.ft_encryption_mode); }
+        if e.knows(Version::V7_0_0_0) { e.opt("guestMonitoringModeInfo", &self.guest_monitoring_mode_info); }
+        if e.knows(Version::V7_0_1_0) { e.opt("sevEnabled", &self.sev_enabled); }
+        if e.knows(Version::V8_0_0_1) { e.opt("numaInfo", &self.numa_info); }
+        if e.knows(Version::V7_0_2_0) { e.opt("pmemFailoverEnabled", &self.pmem_failover_enabled); }
+        if e.knows(Version::V7_0_3_1) { e.opt("vmxStatsCollectionEnabled", &self.vmx_stats_collection_enabled); }
+        if e.knows(Version::V7_0_3_0) { e.opt("vmOpNotificationToAppEnabled", &self.vm_op_notification_to_app_enabled); }
+        if e.knows(Version::V8_0_0_1) { e.opt("vmOpNotificationTimeout", &self.vm_op_notification_timeout); }
+        if e.knows(Version::V8_0_0_1) { e.opt("deviceSwap", &self.device_swap); }
+        if e.knows(Version::V7_0_3_0) { e.opt("pmem", &self.pmem); }
+        if e.knows(Version::V8_0_0_1) { e.opt("deviceGroups", &self.device_groups); }
+        if e.knows(Version::V8_0_1_0) { e.opt("fixedPassthruHotPlugEnabled", &self.fixed_passthru_hot_plug_enabled); }
+        if e.knows(Version::V8_0_3_0) { e.opt("metroFtEnabled", &self.metro_ft_enabled); }
+        if e.knows(Version::V9_0_0_0) { e.list("vmxRuntimeConfig", &self.vmx_runtime_config); }
+        if e.knows(Version::V8_0_3_0) { e.opt("metroFtHostGroup", &self.metro_ft_host_group); }
+        if e.knows(Version::V9_0_0_0) { e.opt("tdxEnabled", &self.tdx_enabled); }
+        if e.knows(Version::V9_0_0_0) { e.opt("sevSnpEnabled", &self.sev_snp_enabled); }
+        if e.knows(Version::V9_1_0_0) { e.opt("guestArchitecture", &self.guest_architecture); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineConfigInfo);
@@ -6488,11 +5195,7 @@ pub struct VirtualMachineConfigInfoDatastoreUrlPair {
 }
 impl ComplexType for VirtualMachineConfigInfoDatastoreUrlPair {
     const TYPE_NAME: &'static str = "VirtualMachineConfigInfoDatastoreUrlPair";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"url" => d.req(&mut self.url, s)?,
@@ -6517,11 +5220,7 @@ pub struct VirtualMachineConfigInfoOverheadInfo {
 }
 impl ComplexType for VirtualMachineConfigInfoOverheadInfo {
     const TYPE_NAME: &'static str = "VirtualMachineConfigInfoOverheadInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"initialMemoryReservation" => d.opt(&mut self.initial_memory_reservation, s)?,
             b"initialSwapReservation" => d.opt(&mut self.initial_swap_reservation, s)?,
@@ -6566,11 +5265,7 @@ pub struct VirtualMachineConfigOption {
 }
 impl ComplexType for VirtualMachineConfigOption {
     const TYPE_NAME: &'static str = "VirtualMachineConfigOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -6581,12 +5276,8 @@ impl ComplexType for VirtualMachineConfigOption {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"defaultDevice" => d.list(&mut self.default_device, s)?,
             b"supportedMonitorType" => d.list(&mut self.supported_monitor_type, s)?,
-            b"supportedOvfEnvironmentTransport" => {
-                d.list(&mut self.supported_ovf_environment_transport, s)?
-            }
-            b"supportedOvfInstallTransport" => {
-                d.list(&mut self.supported_ovf_install_transport, s)?
-            }
+            b"supportedOvfEnvironmentTransport" => d.list(&mut self.supported_ovf_environment_transport, s)?,
+            b"supportedOvfInstallTransport" => d.list(&mut self.supported_ovf_install_transport, s)?,
             b"propertyRelations" => d.list(&mut self.property_relations, s)?,
             _ => return Ok(false),
         }
@@ -6602,21 +5293,9 @@ impl ComplexType for VirtualMachineConfigOption {
         e.req("datastore", &self.datastore);
         e.list("defaultDevice", &self.default_device);
         e.list("supportedMonitorType", &self.supported_monitor_type);
-        if e.knows(Version::V4_0) {
-            e.list(
-                "supportedOvfEnvironmentTransport",
-                &self.supported_ovf_environment_transport,
-            );
-        }
-        if e.knows(Version::V4_0) {
-            e.list(
-                "supportedOvfInstallTransport",
-                &self.supported_ovf_install_transport,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.list("propertyRelations", &self.property_relations);
-        }
+        if e.knows(Version::V4_0) { e.list("supportedOvfEnvironmentTransport", &self.supported_ovf_environment_transport); }
+        if e.knows(Version::V4_0) { e.list("supportedOvfInstallTransport", &self.supported_ovf_install_transport); }
+        if e.knows(Version::V6_7) { e.list("propertyRelations", &self.property_relations); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineConfigOption);
@@ -6641,11 +5320,7 @@ pub struct VirtualMachineConfigOptionDescriptor {
 }
 impl ComplexType for VirtualMachineConfigOptionDescriptor {
     const TYPE_NAME: &'static str = "VirtualMachineConfigOptionDescriptor";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"description" => d.opt(&mut self.description, s)?,
@@ -6662,18 +5337,10 @@ impl ComplexType for VirtualMachineConfigOptionDescriptor {
         e.req("key", &self.key);
         e.opt("description", &self.description);
         e.list("host", &self.host);
-        if e.knows(Version::V2_5u2server) {
-            e.opt("createSupported", &self.create_supported);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("defaultConfigOption", &self.default_config_option);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("runSupported", &self.run_supported);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("upgradeSupported", &self.upgrade_supported);
-        }
+        if e.knows(Version::V2_5u2server) { e.opt("createSupported", &self.create_supported); }
+        if e.knows(Version::V2_5u2server) { e.opt("defaultConfigOption", &self.default_config_option); }
+        if e.knows(Version::V5_1) { e.opt("runSupported", &self.run_supported); }
+        if e.knows(Version::V5_1) { e.opt("upgradeSupported", &self.upgrade_supported); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineConfigOptionDescriptor);
@@ -6850,11 +5517,7 @@ pub struct VirtualMachineConfigSpec {
 }
 impl ComplexType for VirtualMachineConfigSpec {
     const TYPE_NAME: &'static str = "VirtualMachineConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeVersion" => d.opt(&mut self.change_version, s)?,
             b"name" => d.opt(&mut self.name, s)?,
@@ -6910,14 +5573,10 @@ impl ComplexType for VirtualMachineConfigSpec {
             b"maxMksConnections" => d.opt(&mut self.max_mks_connections, s)?,
             b"guestAutoLockEnabled" => d.opt(&mut self.guest_auto_lock_enabled, s)?,
             b"managedBy" => d.opt(&mut self.managed_by, s)?,
-            b"memoryReservationLockedToMax" => {
-                d.opt(&mut self.memory_reservation_locked_to_max, s)?
-            }
+            b"memoryReservationLockedToMax" => d.opt(&mut self.memory_reservation_locked_to_max, s)?,
             b"nestedHVEnabled" => d.opt(&mut self.nested_hv_enabled, s)?,
             b"vPMCEnabled" => d.opt(&mut self.v_pmc_enabled, s)?,
-            b"scheduledHardwareUpgradeInfo" => {
-                d.opt(&mut self.scheduled_hardware_upgrade_info, s)?
-            }
+            b"scheduledHardwareUpgradeInfo" => d.opt(&mut self.scheduled_hardware_upgrade_info, s)?,
             b"vmProfile" => d.list(&mut self.vm_profile, s)?,
             b"messageBusTunnelEnabled" => d.opt(&mut self.message_bus_tunnel_enabled, s)?,
             b"crypto" => d.opt(&mut self.crypto, s)?,
@@ -6930,17 +5589,13 @@ impl ComplexType for VirtualMachineConfigSpec {
             b"motherboardLayout" => d.opt(&mut self.motherboard_layout, s)?,
             b"pmemFailoverEnabled" => d.opt(&mut self.pmem_failover_enabled, s)?,
             b"vmxStatsCollectionEnabled" => d.opt(&mut self.vmx_stats_collection_enabled, s)?,
-            b"vmOpNotificationToAppEnabled" => {
-                d.opt(&mut self.vm_op_notification_to_app_enabled, s)?
-            }
+            b"vmOpNotificationToAppEnabled" => d.opt(&mut self.vm_op_notification_to_app_enabled, s)?,
             b"vmOpNotificationTimeout" => d.opt(&mut self.vm_op_notification_timeout, s)?,
             b"deviceSwap" => d.opt(&mut self.device_swap, s)?,
             b"simultaneousThreads" => d.opt(&mut self.simultaneous_threads, s)?,
             b"pmem" => d.opt(&mut self.pmem, s)?,
             b"deviceGroups" => d.opt(&mut self.device_groups, s)?,
-            b"fixedPassthruHotPlugEnabled" => {
-                d.opt(&mut self.fixed_passthru_hot_plug_enabled, s)?
-            }
+            b"fixedPassthruHotPlugEnabled" => d.opt(&mut self.fixed_passthru_hot_plug_enabled, s)?,
             b"metroFtEnabled" => d.opt(&mut self.metro_ft_enabled, s)?,
             b"metroFtHostGroup" => d.opt(&mut self.metro_ft_host_group, s)?,
             b"tdxEnabled" => d.opt(&mut self.tdx_enabled, s)?,
@@ -6955,28 +5610,16 @@ impl ComplexType for VirtualMachineConfigSpec {
         e.opt("changeVersion", &self.change_version);
         e.opt("name", &self.name);
         e.opt("version", &self.version);
-        if e.knows(Version::V6_7) {
-            e.opt("createDate", &self.create_date);
-        }
+        if e.knows(Version::V6_7) { e.opt("createDate", &self.create_date); }
         e.opt("uuid", &self.uuid);
-        if e.knows(Version::V4_0) {
-            e.opt("instanceUuid", &self.instance_uuid);
-        }
+        if e.knows(Version::V4_0) { e.opt("instanceUuid", &self.instance_uuid); }
         e.list("npivNodeWorldWideName", &self.npiv_node_world_wide_name);
         e.list("npivPortWorldWideName", &self.npiv_port_world_wide_name);
         e.opt("npivWorldWideNameType", &self.npiv_world_wide_name_type);
-        if e.knows(Version::V4_0) {
-            e.opt("npivDesiredNodeWwns", &self.npiv_desired_node_wwns);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("npivDesiredPortWwns", &self.npiv_desired_port_wwns);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("npivTemporaryDisabled", &self.npiv_temporary_disabled);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("npivOnNonRdmDisks", &self.npiv_on_non_rdm_disks);
-        }
+        if e.knows(Version::V4_0) { e.opt("npivDesiredNodeWwns", &self.npiv_desired_node_wwns); }
+        if e.knows(Version::V4_0) { e.opt("npivDesiredPortWwns", &self.npiv_desired_port_wwns); }
+        if e.knows(Version::V4_0) { e.opt("npivTemporaryDisabled", &self.npiv_temporary_disabled); }
+        if e.knows(Version::V4_0) { e.opt("npivOnNonRdmDisks", &self.npiv_on_non_rdm_disks); }
         e.opt("npivWorldWideNameOp", &self.npiv_world_wide_name_op);
         e.opt("locationId", &self.location_id);
         e.opt("guestId", &self.guest_id);
@@ -6987,38 +5630,20 @@ impl ComplexType for VirtualMachineConfigSpec {
         e.opt("flags", &self.flags);
         e.opt("consolePreferences", &self.console_preferences);
         e.opt("powerOpInfo", &self.power_op_info);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("rebootPowerOff", &self.reboot_power_off);
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("rebootPowerOff", &self.reboot_power_off); }
         e.opt("numCPUs", &self.num_cp_us);
-        if e.knows(Version::V7_0_0_0) {
-            e.list("vcpuConfig", &self.vcpu_config);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("numCoresPerSocket", &self.num_cores_per_socket);
-        }
+        if e.knows(Version::V7_0_0_0) { e.list("vcpuConfig", &self.vcpu_config); }
+        if e.knows(Version::V5_0) { e.opt("numCoresPerSocket", &self.num_cores_per_socket); }
         e.opt("memoryMB", &self.memory_mb);
-        if e.knows(Version::V2_5u2server) {
-            e.opt("memoryHotAddEnabled", &self.memory_hot_add_enabled);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("cpuHotAddEnabled", &self.cpu_hot_add_enabled);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("cpuHotRemoveEnabled", &self.cpu_hot_remove_enabled);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("virtualICH7MPresent", &self.virtual_ich7_m_present);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("virtualSMCPresent", &self.virtual_smc_present);
-        }
+        if e.knows(Version::V2_5u2server) { e.opt("memoryHotAddEnabled", &self.memory_hot_add_enabled); }
+        if e.knows(Version::V2_5u2server) { e.opt("cpuHotAddEnabled", &self.cpu_hot_add_enabled); }
+        if e.knows(Version::V2_5u2server) { e.opt("cpuHotRemoveEnabled", &self.cpu_hot_remove_enabled); }
+        if e.knows(Version::V5_0) { e.opt("virtualICH7MPresent", &self.virtual_ich7_m_present); }
+        if e.knows(Version::V5_0) { e.opt("virtualSMCPresent", &self.virtual_smc_present); }
         e.list("deviceChange", &self.device_change);
         e.opt("cpuAllocation", &self.cpu_allocation);
         e.opt("memoryAllocation", &self.memory_allocation);
-        if e.knows(Version::V5_1) {
-            e.opt("latencySensitivity", &self.latency_sensitivity);
-        }
+        if e.knows(Version::V5_1) { e.opt("latencySensitivity", &self.latency_sensitivity); }
         e.opt("cpuAffinity", &self.cpu_affinity);
         e.opt("memoryAffinity", &self.memory_affinity);
         e.opt("networkShaper", &self.network_shaper);
@@ -7026,138 +5651,45 @@ impl ComplexType for VirtualMachineConfigSpec {
         e.list("extraConfig", &self.extra_config);
         e.opt("swapPlacement", &self.swap_placement);
         e.opt("bootOptions", &self.boot_options);
-        if e.knows(Version::V4_0) {
-            e.opt("vAppConfig", &self.v_app_config);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("ftInfo", &self.ft_info);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("repConfig", &self.rep_config);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("vAppConfigRemoved", &self.v_app_config_removed);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("vAssertsEnabled", &self.v_asserts_enabled);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("changeTrackingEnabled", &self.change_tracking_enabled);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("firmware", &self.firmware);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("maxMksConnections", &self.max_mks_connections);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("guestAutoLockEnabled", &self.guest_auto_lock_enabled);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("managedBy", &self.managed_by);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt(
-                "memoryReservationLockedToMax",
-                &self.memory_reservation_locked_to_max,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("nestedHVEnabled", &self.nested_hv_enabled);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("vPMCEnabled", &self.v_pmc_enabled);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt(
-                "scheduledHardwareUpgradeInfo",
-                &self.scheduled_hardware_upgrade_info,
-            );
-        }
-        if e.knows(Version::V5_5) {
-            e.list("vmProfile", &self.vm_profile);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("messageBusTunnelEnabled", &self.message_bus_tunnel_enabled);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("crypto", &self.crypto);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("migrateEncryption", &self.migrate_encryption);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("sgxInfo", &self.sgx_info);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("ftEncryptionMode", &self.ft_encryption_mode);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("guestMonitoringModeInfo", &self.guest_monitoring_mode_info);
-        }
-        if e.knows(Version::V7_0_1_0) {
-            e.opt("sevEnabled", &self.sev_enabled);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("virtualNuma", &self.virtual_numa);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("motherboardLayout", &self.motherboard_layout);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("pmemFailoverEnabled", &self.pmem_failover_enabled);
-        }
-        if e.knows(Version::V7_0_3_1) {
-            e.opt(
-                "vmxStatsCollectionEnabled",
-                &self.vmx_stats_collection_enabled,
-            );
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt(
-                "vmOpNotificationToAppEnabled",
-                &self.vm_op_notification_to_app_enabled,
-            );
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("vmOpNotificationTimeout", &self.vm_op_notification_timeout);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("deviceSwap", &self.device_swap);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("simultaneousThreads", &self.simultaneous_threads);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("pmem", &self.pmem);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("deviceGroups", &self.device_groups);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt(
-                "fixedPassthruHotPlugEnabled",
-                &self.fixed_passthru_hot_plug_enabled,
-            );
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("metroFtEnabled", &self.metro_ft_enabled);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("metroFtHostGroup", &self.metro_ft_host_group);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("tdxEnabled", &self.tdx_enabled);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sevSnpEnabled", &self.sev_snp_enabled);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.list("tagSpecs", &self.tag_specs);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.list("vmPlacementPolicies", &self.vm_placement_policies);
-        }
+        if e.knows(Version::V4_0) { e.opt("vAppConfig", &self.v_app_config); }
+        if e.knows(Version::V4_0) { e.opt("ftInfo", &self.ft_info); }
+        if e.knows(Version::V6_0) { e.opt("repConfig", &self.rep_config); }
+        if e.knows(Version::V4_0) { e.opt("vAppConfigRemoved", &self.v_app_config_removed); }
+        if e.knows(Version::V4_0) { e.opt("vAssertsEnabled", &self.v_asserts_enabled); }
+        if e.knows(Version::V4_0) { e.opt("changeTrackingEnabled", &self.change_tracking_enabled); }
+        if e.knows(Version::V5_0) { e.opt("firmware", &self.firmware); }
+        if e.knows(Version::V5_0) { e.opt("maxMksConnections", &self.max_mks_connections); }
+        if e.knows(Version::V5_0) { e.opt("guestAutoLockEnabled", &self.guest_auto_lock_enabled); }
+        if e.knows(Version::V5_0) { e.opt("managedBy", &self.managed_by); }
+        if e.knows(Version::V5_0) { e.opt("memoryReservationLockedToMax", &self.memory_reservation_locked_to_max); }
+        if e.knows(Version::V5_1) { e.opt("nestedHVEnabled", &self.nested_hv_enabled); }
+        if e.knows(Version::V5_1) { e.opt("vPMCEnabled", &self.v_pmc_enabled); }
+        if e.knows(Version::V5_1) { e.opt("scheduledHardwareUpgradeInfo", &self.scheduled_hardware_upgrade_info); }
+        if e.knows(Version::V5_5) { e.list("vmProfile", &self.vm_profile); }
+        if e.knows(Version::V6_0) { e.opt("messageBusTunnelEnabled", &self.message_bus_tunnel_enabled); }
+        if e.knows(Version::V6_5) { e.opt("crypto", &self.crypto); }
+        if e.knows(Version::V6_5) { e.opt("migrateEncryption", &self.migrate_encryption); }
+        if e.knows(Version::V7_0_0_0) { e.opt("sgxInfo", &self.sgx_info); }
+        if e.knows(Version::V7_0_2_0) { e.opt("ftEncryptionMode", &self.ft_encryption_mode); }
+        if e.knows(Version::V7_0_0_0) { e.opt("guestMonitoringModeInfo", &self.guest_monitoring_mode_info); }
+        if e.knows(Version::V7_0_1_0) { e.opt("sevEnabled", &self.sev_enabled); }
+        if e.knows(Version::V8_0_0_1) { e.opt("virtualNuma", &self.virtual_numa); }
+        if e.knows(Version::V8_0_0_1) { e.opt("motherboardLayout", &self.motherboard_layout); }
+        if e.knows(Version::V7_0_2_0) { e.opt("pmemFailoverEnabled", &self.pmem_failover_enabled); }
+        if e.knows(Version::V7_0_3_1) { e.opt("vmxStatsCollectionEnabled", &self.vmx_stats_collection_enabled); }
+        if e.knows(Version::V7_0_3_0) { e.opt("vmOpNotificationToAppEnabled", &self.vm_op_notification_to_app_enabled); }
+        if e.knows(Version::V8_0_0_1) { e.opt("vmOpNotificationTimeout", &self.vm_op_notification_timeout); }
+        if e.knows(Version::V8_0_0_1) { e.opt("deviceSwap", &self.device_swap); }
+        if e.knows(Version::V8_0_0_1) { e.opt("simultaneousThreads", &self.simultaneous_threads); }
+        if e.knows(Version::V7_0_3_0) { e.opt("pmem", &self.pmem); }
+        if e.knows(Version::V8_0_0_1) { e.opt("deviceGroups", &self.device_groups); }
+        if e.knows(Version::V8_0_1_0) { e.opt("fixedPassthruHotPlugEnabled", &self.fixed_passthru_hot_plug_enabled); }
+        if e.knows(Version::V8_0_3_0) { e.opt("metroFtEnabled", &self.metro_ft_enabled); }
+        if e.knows(Version::V8_0_3_0) { e.opt("metroFtHostGroup", &self.metro_ft_host_group); }
+        if e.knows(Version::V9_0_0_0) { e.opt("tdxEnabled", &self.tdx_enabled); }
+        if e.knows(Version::V9_0_0_0) { e.opt("sevSnpEnabled", &self.sev_snp_enabled); }
+        if e.knows(Version::V9_1_0_0) { e.list("tagSpecs", &self.tag_specs); }
+        if e.knows(Version::V9_1_0_0) { e.list("vmPlacementPolicies", &self.vm_placement_policies); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineConfigSpec);
@@ -7210,11 +5742,7 @@ pub struct VirtualMachineConfigSummary {
 }
 impl ComplexType for VirtualMachineConfigSummary {
     const TYPE_NAME: &'static str = "VirtualMachineConfigSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"template" => d.req(&mut self.template, s)?,
@@ -7252,33 +5780,17 @@ impl ComplexType for VirtualMachineConfigSummary {
         e.opt("numEthernetCards", &self.num_ethernet_cards);
         e.opt("numVirtualDisks", &self.num_virtual_disks);
         e.opt("uuid", &self.uuid);
-        if e.knows(Version::V4_0) {
-            e.opt("instanceUuid", &self.instance_uuid);
-        }
+        if e.knows(Version::V4_0) { e.opt("instanceUuid", &self.instance_uuid); }
         e.opt("guestId", &self.guest_id);
         e.opt("guestFullName", &self.guest_full_name);
         e.opt("annotation", &self.annotation);
-        if e.knows(Version::V4_0) {
-            e.opt("product", &self.product);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("installBootRequired", &self.install_boot_required);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("ftInfo", &self.ft_info);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("managedBy", &self.managed_by);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("tpmPresent", &self.tpm_present);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("numVmiopBackings", &self.num_vmiop_backings);
-        }
-        if e.knows(Version::V6_9_1) {
-            e.opt("hwVersion", &self.hw_version);
-        }
+        if e.knows(Version::V4_0) { e.opt("product", &self.product); }
+        if e.knows(Version::V4_0) { e.opt("installBootRequired", &self.install_boot_required); }
+        if e.knows(Version::V4_0) { e.opt("ftInfo", &self.ft_info); }
+        if e.knows(Version::V5_0) { e.opt("managedBy", &self.managed_by); }
+        if e.knows(Version::V6_7) { e.opt("tpmPresent", &self.tpm_present); }
+        if e.knows(Version::V6_7) { e.opt("numVmiopBackings", &self.num_vmiop_backings); }
+        if e.knows(Version::V6_9_1) { e.opt("hwVersion", &self.hw_version); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineConfigSummary);
@@ -7297,11 +5809,7 @@ pub struct VirtualMachineConnection {
 }
 impl ComplexType for VirtualMachineConnection {
     const TYPE_NAME: &'static str = "VirtualMachineConnection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"label" => d.req(&mut self.label, s)?,
             b"client" => d.req(&mut self.client, s)?,
@@ -7330,11 +5838,7 @@ pub struct VirtualMachineConsolePreferences {
 }
 impl ComplexType for VirtualMachineConsolePreferences {
     const TYPE_NAME: &'static str = "VirtualMachineConsolePreferences";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"powerOnWhenOpened" => d.opt(&mut self.power_on_when_opened, s)?,
             b"enterFullScreenOnPowerOn" => d.opt(&mut self.enter_full_screen_on_power_on, s)?,
@@ -7345,14 +5849,8 @@ impl ComplexType for VirtualMachineConsolePreferences {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("powerOnWhenOpened", &self.power_on_when_opened);
-        e.opt(
-            "enterFullScreenOnPowerOn",
-            &self.enter_full_screen_on_power_on,
-        );
-        e.opt(
-            "closeOnPowerOffOrSuspend",
-            &self.close_on_power_off_or_suspend,
-        );
+        e.opt("enterFullScreenOnPowerOn", &self.enter_full_screen_on_power_on);
+        e.opt("closeOnPowerOffOrSuspend", &self.close_on_power_off_or_suspend);
     }
 }
 crate::xml::complex_codec!(VirtualMachineConsolePreferences);
@@ -7367,11 +5865,7 @@ pub struct VirtualMachineContentLibraryItemInfo {
 }
 impl ComplexType for VirtualMachineContentLibraryItemInfo {
     const TYPE_NAME: &'static str = "VirtualMachineContentLibraryItemInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"contentLibraryItemUuid" => d.req(&mut self.content_library_item_uuid, s)?,
             b"contentLibraryItemVersion" => d.opt(&mut self.content_library_item_version, s)?,
@@ -7381,10 +5875,7 @@ impl ComplexType for VirtualMachineContentLibraryItemInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("contentLibraryItemUuid", &self.content_library_item_uuid);
-        e.opt(
-            "contentLibraryItemVersion",
-            &self.content_library_item_version,
-        );
+        e.opt("contentLibraryItemVersion", &self.content_library_item_version);
     }
 }
 crate::xml::complex_codec!(VirtualMachineContentLibraryItemInfo);
@@ -7401,11 +5892,7 @@ pub struct VirtualMachineCpuIdInfoSpec {
 }
 impl ComplexType for VirtualMachineCpuIdInfoSpec {
     const TYPE_NAME: &'static str = "VirtualMachineCpuIdInfoSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7448,11 +5935,7 @@ pub struct VirtualMachineDatastoreInfo {
 }
 impl ComplexType for VirtualMachineDatastoreInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDatastoreInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"capability" => d.req(&mut self.capability, s)?,
@@ -7472,22 +5955,12 @@ impl ComplexType for VirtualMachineDatastoreInfo {
         e.req("datastore", &self.datastore);
         e.req("capability", &self.capability);
         e.req("maxFileSize", &self.max_file_size);
-        if e.knows(Version::V5_5) {
-            e.opt("maxVirtualDiskCapacity", &self.max_virtual_disk_capacity);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("maxPhysicalRDMFileSize", &self.max_physical_rdm_file_size);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("maxVirtualRDMFileSize", &self.max_virtual_rdm_file_size);
-        }
+        if e.knows(Version::V5_5) { e.opt("maxVirtualDiskCapacity", &self.max_virtual_disk_capacity); }
+        if e.knows(Version::V6_0) { e.opt("maxPhysicalRDMFileSize", &self.max_physical_rdm_file_size); }
+        if e.knows(Version::V6_0) { e.opt("maxVirtualRDMFileSize", &self.max_virtual_rdm_file_size); }
         e.req("mode", &self.mode);
-        if e.knows(Version::V5_0) {
-            e.opt("vStorageSupport", &self.v_storage_support);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.list("supportedVDiskFormats", &self.supported_v_disk_formats);
-        }
+        if e.knows(Version::V5_0) { e.opt("vStorageSupport", &self.v_storage_support); }
+        if e.knows(Version::V9_0_0_0) { e.list("supportedVDiskFormats", &self.supported_v_disk_formats); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineDatastoreInfo);
@@ -7503,11 +5976,7 @@ pub struct VirtualMachineDatastoreVolumeOption {
 }
 impl ComplexType for VirtualMachineDatastoreVolumeOption {
     const TYPE_NAME: &'static str = "VirtualMachineDatastoreVolumeOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileSystemType" => d.req(&mut self.file_system_type, s)?,
             b"majorVersion" => d.opt(&mut self.major_version, s)?,
@@ -7542,11 +6011,7 @@ pub struct VirtualMachineDefaultPowerOpInfo {
 }
 impl ComplexType for VirtualMachineDefaultPowerOpInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDefaultPowerOpInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"powerOffType" => d.opt(&mut self.power_off_type, s)?,
             b"suspendType" => d.opt(&mut self.suspend_type, s)?,
@@ -7581,11 +6046,7 @@ pub struct VirtualMachineDefaultProfileSpec {
 }
 impl ComplexType for VirtualMachineDefaultProfileSpec {
     const TYPE_NAME: &'static str = "VirtualMachineDefaultProfileSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7613,11 +6074,7 @@ pub struct VirtualMachineDefinedProfileSpec {
 }
 impl ComplexType for VirtualMachineDefinedProfileSpec {
     const TYPE_NAME: &'static str = "VirtualMachineDefinedProfileSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profileId" => d.req(&mut self.profile_id, s)?,
             b"replicationSpec" => d.opt(&mut self.replication_spec, s)?,
@@ -7630,13 +6087,9 @@ impl ComplexType for VirtualMachineDefinedProfileSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("profileId", &self.profile_id);
-        if e.knows(Version::V6_5) {
-            e.opt("replicationSpec", &self.replication_spec);
-        }
+        if e.knows(Version::V6_5) { e.opt("replicationSpec", &self.replication_spec); }
         e.opt("profileData", &self.profile_data);
-        if e.knows(Version::V6_7) {
-            e.list("profileParams", &self.profile_params);
-        }
+        if e.knows(Version::V6_7) { e.list("profileParams", &self.profile_params); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineDefinedProfileSpec);
@@ -7652,11 +6105,7 @@ pub struct VirtualMachineDeviceRuntimeInfo {
 }
 impl ComplexType for VirtualMachineDeviceRuntimeInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDeviceRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runtimeState" => d.req(&mut self.runtime_state, s)?,
             b"key" => d.req(&mut self.key, s)?,
@@ -7675,14 +6124,11 @@ crate::xml::complex_codec!(VirtualMachineDeviceRuntimeInfo);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineDeviceRuntimeInfoDeviceRuntimeState`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct VirtualMachineDeviceRuntimeInfoDeviceRuntimeState {}
+pub struct VirtualMachineDeviceRuntimeInfoDeviceRuntimeState {
+}
 impl ComplexType for VirtualMachineDeviceRuntimeInfoDeviceRuntimeState {
     const TYPE_NAME: &'static str = "VirtualMachineDeviceRuntimeInfoDeviceRuntimeState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -7721,24 +6167,13 @@ pub struct VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState {
     pub feature_requirement: Vec<VirtualMachineFeatureRequirement>,
 }
 impl ComplexType for VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState {
-    const TYPE_NAME: &'static str =
-        "VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    const TYPE_NAME: &'static str = "VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState";
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmDirectPathGen2Active" => d.opt(&mut self.vm_direct_path_gen2_active, s)?,
-            b"vmDirectPathGen2InactiveReasonVm" => {
-                d.list(&mut self.vm_direct_path_gen2_inactive_reason_vm, s)?
-            }
-            b"vmDirectPathGen2InactiveReasonOther" => {
-                d.list(&mut self.vm_direct_path_gen2_inactive_reason_other, s)?
-            }
-            b"vmDirectPathGen2InactiveReasonExtended" => {
-                d.opt(&mut self.vm_direct_path_gen2_inactive_reason_extended, s)?
-            }
+            b"vmDirectPathGen2InactiveReasonVm" => d.list(&mut self.vm_direct_path_gen2_inactive_reason_vm, s)?,
+            b"vmDirectPathGen2InactiveReasonOther" => d.list(&mut self.vm_direct_path_gen2_inactive_reason_other, s)?,
+            b"vmDirectPathGen2InactiveReasonExtended" => d.opt(&mut self.vm_direct_path_gen2_inactive_reason_extended, s)?,
             b"uptv2Active" => d.opt(&mut self.uptv2_active, s)?,
             b"uptv2InactiveReasonVm" => d.list(&mut self.uptv2_inactive_reason_vm, s)?,
             b"uptv2InactiveReasonOther" => d.list(&mut self.uptv2_inactive_reason_other, s)?,
@@ -7752,46 +6187,19 @@ impl ComplexType for VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeSt
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("vmDirectPathGen2Active", &self.vm_direct_path_gen2_active);
-        e.list(
-            "vmDirectPathGen2InactiveReasonVm",
-            &self.vm_direct_path_gen2_inactive_reason_vm,
-        );
-        e.list(
-            "vmDirectPathGen2InactiveReasonOther",
-            &self.vm_direct_path_gen2_inactive_reason_other,
-        );
-        e.opt(
-            "vmDirectPathGen2InactiveReasonExtended",
-            &self.vm_direct_path_gen2_inactive_reason_extended,
-        );
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("uptv2Active", &self.uptv2_active);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.list("uptv2InactiveReasonVm", &self.uptv2_inactive_reason_vm);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.list(
-                "uptv2InactiveReasonOther",
-                &self.uptv2_inactive_reason_other,
-            );
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("reservationStatus", &self.reservation_status);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("attachmentStatus", &self.attachment_status);
-        }
-        if e.knows(Version::V6_7) {
-            e.list("featureRequirement", &self.feature_requirement);
-        }
+        e.list("vmDirectPathGen2InactiveReasonVm", &self.vm_direct_path_gen2_inactive_reason_vm);
+        e.list("vmDirectPathGen2InactiveReasonOther", &self.vm_direct_path_gen2_inactive_reason_other);
+        e.opt("vmDirectPathGen2InactiveReasonExtended", &self.vm_direct_path_gen2_inactive_reason_extended);
+        if e.knows(Version::V8_0_0_1) { e.opt("uptv2Active", &self.uptv2_active); }
+        if e.knows(Version::V8_0_0_1) { e.list("uptv2InactiveReasonVm", &self.uptv2_inactive_reason_vm); }
+        if e.knows(Version::V8_0_0_1) { e.list("uptv2InactiveReasonOther", &self.uptv2_inactive_reason_other); }
+        if e.knows(Version::V5_5) { e.opt("reservationStatus", &self.reservation_status); }
+        if e.knows(Version::V6_7) { e.opt("attachmentStatus", &self.attachment_status); }
+        if e.knows(Version::V6_7) { e.list("featureRequirement", &self.feature_requirement); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState);
-crate::xml::inherits!(
-    VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState,
-    VirtualMachineDeviceRuntimeInfoDeviceRuntimeState
-);
+crate::xml::inherits!(VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState, VirtualMachineDeviceRuntimeInfoDeviceRuntimeState);
 
 /// Data object `VirtualMachineDiskDeviceInfo` of the vSphere API (since 2.5).
 ///
@@ -7809,11 +6217,7 @@ pub struct VirtualMachineDiskDeviceInfo {
 }
 impl ComplexType for VirtualMachineDiskDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDiskDeviceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacity" => d.opt(&mut self.capacity, s)?,
             b"vm" => d.list(&mut self.vm, s)?,
@@ -7844,11 +6248,7 @@ pub struct VirtualMachineDisplayTopology {
 }
 impl ComplexType for VirtualMachineDisplayTopology {
     const TYPE_NAME: &'static str = "VirtualMachineDisplayTopology";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"x" => d.req(&mut self.x, s)?,
             b"y" => d.req(&mut self.y, s)?,
@@ -7881,11 +6281,7 @@ pub struct VirtualMachineDvxClassInfo {
 }
 impl ComplexType for VirtualMachineDvxClassInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDvxClassInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceClass" => d.req(&mut self.device_class, s)?,
             b"vendorName" => d.req(&mut self.vendor_name, s)?,
@@ -7924,11 +6320,7 @@ pub struct VirtualMachineDynamicPassthroughInfo {
 }
 impl ComplexType for VirtualMachineDynamicPassthroughInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDynamicPassthroughInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vendorName" => d.req(&mut self.vendor_name, s)?,
             b"deviceName" => d.req(&mut self.device_name, s)?,
@@ -7949,10 +6341,7 @@ impl ComplexType for VirtualMachineDynamicPassthroughInfo {
     }
 }
 crate::xml::complex_codec!(VirtualMachineDynamicPassthroughInfo);
-crate::xml::inherits!(
-    VirtualMachineDynamicPassthroughInfo,
-    VirtualMachineTargetInfo
-);
+crate::xml::inherits!(VirtualMachineDynamicPassthroughInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineEmptyIndependentFilterSpec` of the vSphere API (since 7.0.2.1).
 ///
@@ -7964,11 +6353,7 @@ pub struct VirtualMachineEmptyIndependentFilterSpec {
 }
 impl ComplexType for VirtualMachineEmptyIndependentFilterSpec {
     const TYPE_NAME: &'static str = "VirtualMachineEmptyIndependentFilterSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7976,10 +6361,7 @@ impl ComplexType for VirtualMachineEmptyIndependentFilterSpec {
     }
 }
 crate::xml::complex_codec!(VirtualMachineEmptyIndependentFilterSpec);
-crate::xml::inherits!(
-    VirtualMachineEmptyIndependentFilterSpec,
-    VirtualMachineBaseIndependentFilterSpec
-);
+crate::xml::inherits!(VirtualMachineEmptyIndependentFilterSpec, VirtualMachineBaseIndependentFilterSpec);
 
 /// Data object `VirtualMachineEmptyProfileSpec` of the vSphere API (since 5.5).
 ///
@@ -7991,11 +6373,7 @@ pub struct VirtualMachineEmptyProfileSpec {
 }
 impl ComplexType for VirtualMachineEmptyProfileSpec {
     const TYPE_NAME: &'static str = "VirtualMachineEmptyProfileSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8017,11 +6395,7 @@ pub struct VirtualMachineFeatureRequirement {
 }
 impl ComplexType for VirtualMachineFeatureRequirement {
     const TYPE_NAME: &'static str = "VirtualMachineFeatureRequirement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"featureName" => d.req(&mut self.feature_name, s)?,
@@ -8054,11 +6428,7 @@ pub struct VirtualMachineFileInfo {
 }
 impl ComplexType for VirtualMachineFileInfo {
     const TYPE_NAME: &'static str = "VirtualMachineFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmPathName" => d.opt(&mut self.vm_path_name, s)?,
             b"snapshotDirectory" => d.opt(&mut self.snapshot_directory, s)?,
@@ -8074,9 +6444,7 @@ impl ComplexType for VirtualMachineFileInfo {
         e.opt("snapshotDirectory", &self.snapshot_directory);
         e.opt("suspendDirectory", &self.suspend_directory);
         e.opt("logDirectory", &self.log_directory);
-        if e.knows(Version::V6_0) {
-            e.opt("ftMetadataDirectory", &self.ft_metadata_directory);
-        }
+        if e.knows(Version::V6_0) { e.opt("ftMetadataDirectory", &self.ft_metadata_directory); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineFileInfo);
@@ -8097,11 +6465,7 @@ pub struct VirtualMachineFileLayout {
 }
 impl ComplexType for VirtualMachineFileLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayout";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configFile" => d.list(&mut self.config_file, s)?,
             b"logFile" => d.list(&mut self.log_file, s)?,
@@ -8132,11 +6496,7 @@ pub struct VirtualMachineFileLayoutDiskLayout {
 }
 impl ComplexType for VirtualMachineFileLayoutDiskLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutDiskLayout";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"diskFile" => d.list(&mut self.disk_file, s)?,
@@ -8165,11 +6525,7 @@ pub struct VirtualMachineFileLayoutEx {
 }
 impl ComplexType for VirtualMachineFileLayoutEx {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutEx";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"file" => d.list(&mut self.file, s)?,
             b"disk" => d.list(&mut self.disk, s)?,
@@ -8200,11 +6556,7 @@ pub struct VirtualMachineFileLayoutExDiskLayout {
 }
 impl ComplexType for VirtualMachineFileLayoutExDiskLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutExDiskLayout";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"virtualDiskFormat" => d.opt(&mut self.virtual_disk_format, s)?,
@@ -8215,9 +6567,7 @@ impl ComplexType for VirtualMachineFileLayoutExDiskLayout {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("key", &self.key);
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("virtualDiskFormat", &self.virtual_disk_format);
-        }
+        if e.knows(Version::V9_0_0_0) { e.opt("virtualDiskFormat", &self.virtual_disk_format); }
         e.list("chain", &self.chain);
     }
 }
@@ -8231,11 +6581,7 @@ pub struct VirtualMachineFileLayoutExDiskUnit {
 }
 impl ComplexType for VirtualMachineFileLayoutExDiskUnit {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutExDiskUnit";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileKey" => d.list(&mut self.file_key, s)?,
             _ => return Ok(false),
@@ -8268,11 +6614,7 @@ pub struct VirtualMachineFileLayoutExFileInfo {
 }
 impl ComplexType for VirtualMachineFileLayoutExFileInfo {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutExFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -8290,15 +6632,9 @@ impl ComplexType for VirtualMachineFileLayoutExFileInfo {
         e.req("name", &self.name);
         e.req("type", &self.type_);
         e.req("size", &self.size);
-        if e.knows(Version::V5_1) {
-            e.opt("uniqueSize", &self.unique_size);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("backingObjectId", &self.backing_object_id);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("accessible", &self.accessible);
-        }
+        if e.knows(Version::V5_1) { e.opt("uniqueSize", &self.unique_size); }
+        if e.knows(Version::V6_0) { e.opt("backingObjectId", &self.backing_object_id); }
+        if e.knows(Version::V6_0) { e.opt("accessible", &self.accessible); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineFileLayoutExFileInfo);
@@ -8317,11 +6653,7 @@ pub struct VirtualMachineFileLayoutExSnapshotLayout {
 }
 impl ComplexType for VirtualMachineFileLayoutExSnapshotLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutExSnapshotLayout";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"dataKey" => d.req(&mut self.data_key, s)?,
@@ -8334,9 +6666,7 @@ impl ComplexType for VirtualMachineFileLayoutExSnapshotLayout {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("key", &self.key);
         e.req("dataKey", &self.data_key);
-        if e.knows(Version::V6_0) {
-            e.opt("memoryKey", &self.memory_key);
-        }
+        if e.knows(Version::V6_0) { e.opt("memoryKey", &self.memory_key); }
         e.list("disk", &self.disk);
     }
 }
@@ -8352,11 +6682,7 @@ pub struct VirtualMachineFileLayoutSnapshotLayout {
 }
 impl ComplexType for VirtualMachineFileLayoutSnapshotLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutSnapshotLayout";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"snapshotFile" => d.list(&mut self.snapshot_file, s)?,
@@ -8411,11 +6737,7 @@ pub struct VirtualMachineFlagInfo {
 }
 impl ComplexType for VirtualMachineFlagInfo {
     const TYPE_NAME: &'static str = "VirtualMachineFlagInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disableAcceleration" => d.opt(&mut self.disable_acceleration, s)?,
             b"enableLogging" => d.opt(&mut self.enable_logging, s)?,
@@ -8449,28 +6771,13 @@ impl ComplexType for VirtualMachineFlagInfo {
         e.opt("snapshotLocked", &self.snapshot_locked);
         e.opt("diskUuidEnabled", &self.disk_uuid_enabled);
         e.opt("virtualMmuUsage", &self.virtual_mmu_usage);
-        if e.knows(Version::V4_0) {
-            e.opt("virtualExecUsage", &self.virtual_exec_usage);
-        }
-        e.opt(
-            "snapshotPowerOffBehavior",
-            &self.snapshot_power_off_behavior,
-        );
-        if e.knows(Version::V4_0) {
-            e.opt("recordReplayEnabled", &self.record_replay_enabled);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("faultToleranceType", &self.fault_tolerance_type);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("cbrcCacheEnabled", &self.cbrc_cache_enabled);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("vvtdEnabled", &self.vvtd_enabled);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("vbsEnabled", &self.vbs_enabled);
-        }
+        if e.knows(Version::V4_0) { e.opt("virtualExecUsage", &self.virtual_exec_usage); }
+        e.opt("snapshotPowerOffBehavior", &self.snapshot_power_off_behavior);
+        if e.knows(Version::V4_0) { e.opt("recordReplayEnabled", &self.record_replay_enabled); }
+        if e.knows(Version::V6_0) { e.opt("faultToleranceType", &self.fault_tolerance_type); }
+        if e.knows(Version::V6_5) { e.opt("cbrcCacheEnabled", &self.cbrc_cache_enabled); }
+        if e.knows(Version::V6_7) { e.opt("vvtdEnabled", &self.vvtd_enabled); }
+        if e.knows(Version::V6_7) { e.opt("vbsEnabled", &self.vbs_enabled); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineFlagInfo);
@@ -8485,11 +6792,7 @@ pub struct VirtualMachineFloppyInfo {
 }
 impl ComplexType for VirtualMachineFloppyInfo {
     const TYPE_NAME: &'static str = "VirtualMachineFloppyInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8513,11 +6816,7 @@ pub struct VirtualMachineForkConfigInfo {
 }
 impl ComplexType for VirtualMachineForkConfigInfo {
     const TYPE_NAME: &'static str = "VirtualMachineForkConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parentEnabled" => d.opt(&mut self.parent_enabled, s)?,
             b"childForkGroupId" => d.opt(&mut self.child_fork_group_id, s)?,
@@ -8530,9 +6829,7 @@ impl ComplexType for VirtualMachineForkConfigInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("parentEnabled", &self.parent_enabled);
         e.opt("childForkGroupId", &self.child_fork_group_id);
-        if e.knows(Version::V6_5) {
-            e.opt("parentForkGroupId", &self.parent_fork_group_id);
-        }
+        if e.knows(Version::V6_5) { e.opt("parentForkGroupId", &self.parent_fork_group_id); }
         e.opt("childType", &self.child_type);
     }
 }
@@ -8546,11 +6843,7 @@ pub struct VirtualMachineGuestIntegrityInfo {
 }
 impl ComplexType for VirtualMachineGuestIntegrityInfo {
     const TYPE_NAME: &'static str = "VirtualMachineGuestIntegrityInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             _ => return Ok(false),
@@ -8573,11 +6866,7 @@ pub struct VirtualMachineGuestMonitoringModeInfo {
 }
 impl ComplexType for VirtualMachineGuestMonitoringModeInfo {
     const TYPE_NAME: &'static str = "VirtualMachineGuestMonitoringModeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"gmmFile" => d.opt(&mut self.gmm_file, s)?,
             b"gmmAppliance" => d.opt(&mut self.gmm_appliance, s)?,
@@ -8602,11 +6891,7 @@ pub struct VirtualMachineGuestQuiesceSpec {
 }
 impl ComplexType for VirtualMachineGuestQuiesceSpec {
     const TYPE_NAME: &'static str = "VirtualMachineGuestQuiesceSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timeout" => d.opt(&mut self.timeout, s)?,
             _ => return Ok(false),
@@ -8631,11 +6916,7 @@ pub struct VirtualMachineGuestRebootStatus {
 }
 impl ComplexType for VirtualMachineGuestRebootStatus {
     const TYPE_NAME: &'static str = "VirtualMachineGuestRebootStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rebootRequested" => d.req(&mut self.reboot_requested, s)?,
             b"requestingComponents" => d.list(&mut self.requesting_components, s)?,
@@ -8676,11 +6957,7 @@ pub struct VirtualMachineGuestSummary {
 }
 impl ComplexType for VirtualMachineGuestSummary {
     const TYPE_NAME: &'static str = "VirtualMachineGuestSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"guestId" => d.opt(&mut self.guest_id, s)?,
             b"guestFullName" => d.opt(&mut self.guest_full_name, s)?,
@@ -8699,20 +6976,12 @@ impl ComplexType for VirtualMachineGuestSummary {
         e.opt("guestId", &self.guest_id);
         e.opt("guestFullName", &self.guest_full_name);
         e.opt("toolsStatus", &self.tools_status);
-        if e.knows(Version::V4_0) {
-            e.opt("toolsVersionStatus", &self.tools_version_status);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("toolsVersionStatus2", &self.tools_version_status2);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("toolsRunningStatus", &self.tools_running_status);
-        }
+        if e.knows(Version::V4_0) { e.opt("toolsVersionStatus", &self.tools_version_status); }
+        if e.knows(Version::V5_0) { e.opt("toolsVersionStatus2", &self.tools_version_status2); }
+        if e.knows(Version::V4_0) { e.opt("toolsRunningStatus", &self.tools_running_status); }
         e.opt("hostName", &self.host_name);
         e.opt("ipAddress", &self.ip_address);
-        if e.knows(Version::V6_9_1) {
-            e.opt("hwVersion", &self.hw_version);
-        }
+        if e.knows(Version::V6_9_1) { e.opt("hwVersion", &self.hw_version); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineGuestSummary);
@@ -8729,11 +6998,7 @@ pub struct VirtualMachineIdeDiskDeviceInfo {
 }
 impl ComplexType for VirtualMachineIdeDiskDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineIdeDiskDeviceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partitionTable" => d.list(&mut self.partition_table, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8746,10 +7011,7 @@ impl ComplexType for VirtualMachineIdeDiskDeviceInfo {
     }
 }
 crate::xml::complex_codec!(VirtualMachineIdeDiskDeviceInfo);
-crate::xml::inherits!(
-    VirtualMachineIdeDiskDeviceInfo,
-    VirtualMachineDiskDeviceInfo
-);
+crate::xml::inherits!(VirtualMachineIdeDiskDeviceInfo, VirtualMachineDiskDeviceInfo);
 
 /// Data object `VirtualMachineIdeDiskDevicePartitionInfo` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -8761,11 +7023,7 @@ pub struct VirtualMachineIdeDiskDevicePartitionInfo {
 }
 impl ComplexType for VirtualMachineIdeDiskDevicePartitionInfo {
     const TYPE_NAME: &'static str = "VirtualMachineIdeDiskDevicePartitionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"capacity" => d.req(&mut self.capacity, s)?,
@@ -8794,11 +7052,7 @@ pub struct VirtualMachineImportSpec {
 }
 impl ComplexType for VirtualMachineImportSpec {
     const TYPE_NAME: &'static str = "VirtualMachineImportSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.req(&mut self.config_spec, s)?,
             b"resPoolEntity" => d.opt(&mut self.res_pool_entity, s)?,
@@ -8809,9 +7063,7 @@ impl ComplexType for VirtualMachineImportSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("configSpec", &self.config_spec);
-        if e.knows(Version::V4_1) {
-            e.opt("resPoolEntity", &self.res_pool_entity);
-        }
+        if e.knows(Version::V4_1) { e.opt("resPoolEntity", &self.res_pool_entity); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineImportSpec);
@@ -8833,11 +7085,7 @@ pub struct VirtualMachineIndependentFilterSpec {
 }
 impl ComplexType for VirtualMachineIndependentFilterSpec {
     const TYPE_NAME: &'static str = "VirtualMachineIndependentFilterSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filterName" => d.req(&mut self.filter_name, s)?,
             b"filterClass" => d.opt(&mut self.filter_class, s)?,
@@ -8854,10 +7102,7 @@ impl ComplexType for VirtualMachineIndependentFilterSpec {
     }
 }
 crate::xml::complex_codec!(VirtualMachineIndependentFilterSpec);
-crate::xml::inherits!(
-    VirtualMachineIndependentFilterSpec,
-    VirtualMachineBaseIndependentFilterSpec
-);
+crate::xml::inherits!(VirtualMachineIndependentFilterSpec, VirtualMachineBaseIndependentFilterSpec);
 
 /// Data object `VirtualMachineInstantCloneSpec` of the vSphere API (since 6.7).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -8873,11 +7118,7 @@ pub struct VirtualMachineInstantCloneSpec {
 }
 impl ComplexType for VirtualMachineInstantCloneSpec {
     const TYPE_NAME: &'static str = "VirtualMachineInstantCloneSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"location" => d.req(&mut self.location, s)?,
@@ -8904,11 +7145,7 @@ pub struct VirtualMachineLegacyNetworkSwitchInfo {
 }
 impl ComplexType for VirtualMachineLegacyNetworkSwitchInfo {
     const TYPE_NAME: &'static str = "VirtualMachineLegacyNetworkSwitchInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return Ok(false),
@@ -8935,11 +7172,7 @@ pub struct VirtualMachineMemoryReservationInfo {
 }
 impl ComplexType for VirtualMachineMemoryReservationInfo {
     const TYPE_NAME: &'static str = "VirtualMachineMemoryReservationInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"virtualMachineMin" => d.req(&mut self.virtual_machine_min, s)?,
             b"virtualMachineMax" => d.req(&mut self.virtual_machine_max, s)?,
@@ -8968,11 +7201,7 @@ pub struct VirtualMachineMemoryReservationSpec {
 }
 impl ComplexType for VirtualMachineMemoryReservationSpec {
     const TYPE_NAME: &'static str = "VirtualMachineMemoryReservationSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"virtualMachineReserved" => d.opt(&mut self.virtual_machine_reserved, s)?,
             b"allocationPolicy" => d.opt(&mut self.allocation_policy, s)?,
@@ -8999,11 +7228,7 @@ pub struct VirtualMachineMessage {
 }
 impl ComplexType for VirtualMachineMessage {
     const TYPE_NAME: &'static str = "VirtualMachineMessage";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"argument" => d.list(&mut self.argument, s)?,
@@ -9015,9 +7240,7 @@ impl ComplexType for VirtualMachineMessage {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("id", &self.id);
         e.list("argument", &self.argument);
-        if e.knows(Version::V4_0) {
-            e.opt("text", &self.text);
-        }
+        if e.knows(Version::V4_0) { e.opt("text", &self.text); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineMessage);
@@ -9032,11 +7255,7 @@ pub struct VirtualMachineMetadataManagerVmMetadata {
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadata {
     const TYPE_NAME: &'static str = "VirtualMachineMetadataManagerVmMetadata";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmId" => d.req(&mut self.vm_id, s)?,
             b"metadata" => d.opt(&mut self.metadata, s)?,
@@ -9061,11 +7280,7 @@ pub struct VirtualMachineMetadataManagerVmMetadataInput {
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadataInput {
     const TYPE_NAME: &'static str = "VirtualMachineMetadataManagerVmMetadataInput";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
             b"vmMetadata" => d.req(&mut self.vm_metadata, s)?,
@@ -9088,11 +7303,7 @@ pub struct VirtualMachineMetadataManagerVmMetadataOwner {
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadataOwner {
     const TYPE_NAME: &'static str = "VirtualMachineMetadataManagerVmMetadataOwner";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return Ok(false),
@@ -9115,11 +7326,7 @@ pub struct VirtualMachineMetadataManagerVmMetadataResult {
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadataResult {
     const TYPE_NAME: &'static str = "VirtualMachineMetadataManagerVmMetadataResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmMetadata" => d.req(&mut self.vm_metadata, s)?,
             b"error" => d.opt(&mut self.error, s)?,
@@ -9144,11 +7351,7 @@ pub struct VirtualMachineMksConnection {
 }
 impl ComplexType for VirtualMachineMksConnection {
     const TYPE_NAME: &'static str = "VirtualMachineMksConnection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9185,11 +7388,7 @@ impl std::fmt::Debug for VirtualMachineMksTicket {
 }
 impl ComplexType for VirtualMachineMksTicket {
     const TYPE_NAME: &'static str = "VirtualMachineMksTicket";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ticket" => d.req(&mut self.ticket, s)?,
             b"cfgFile" => d.req(&mut self.cfg_file, s)?,
@@ -9224,11 +7423,7 @@ pub struct VirtualMachineNetworkInfo {
 }
 impl ComplexType for VirtualMachineNetworkInfo {
     const TYPE_NAME: &'static str = "VirtualMachineNetworkInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             b"vswitch" => d.opt(&mut self.vswitch, s)?,
@@ -9239,9 +7434,7 @@ impl ComplexType for VirtualMachineNetworkInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("network", &self.network);
-        if e.knows(Version::V6_5) {
-            e.opt("vswitch", &self.vswitch);
-        }
+        if e.knows(Version::V6_5) { e.opt("vswitch", &self.vswitch); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineNetworkInfo);
@@ -9261,11 +7454,7 @@ pub struct VirtualMachineNetworkShaperInfo {
 }
 impl ComplexType for VirtualMachineNetworkShaperInfo {
     const TYPE_NAME: &'static str = "VirtualMachineNetworkShaperInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"peakBps" => d.opt(&mut self.peak_bps, s)?,
@@ -9294,11 +7483,7 @@ pub struct VirtualMachineParallelInfo {
 }
 impl ComplexType for VirtualMachineParallelInfo {
     const TYPE_NAME: &'static str = "VirtualMachineParallelInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -9324,11 +7509,7 @@ pub struct VirtualMachinePciPassthroughInfo {
 }
 impl ComplexType for VirtualMachinePciPassthroughInfo {
     const TYPE_NAME: &'static str = "VirtualMachinePciPassthroughInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pciDevice" => d.req(&mut self.pci_device, s)?,
             b"systemId" => d.req(&mut self.system_id, s)?,
@@ -9357,11 +7538,7 @@ pub struct VirtualMachinePciSharedGpuPassthroughInfo {
 }
 impl ComplexType for VirtualMachinePciSharedGpuPassthroughInfo {
     const TYPE_NAME: &'static str = "VirtualMachinePciSharedGpuPassthroughInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vgpu" => d.req(&mut self.vgpu, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9374,10 +7551,7 @@ impl ComplexType for VirtualMachinePciSharedGpuPassthroughInfo {
     }
 }
 crate::xml::complex_codec!(VirtualMachinePciSharedGpuPassthroughInfo);
-crate::xml::inherits!(
-    VirtualMachinePciSharedGpuPassthroughInfo,
-    VirtualMachineTargetInfo
-);
+crate::xml::inherits!(VirtualMachinePciSharedGpuPassthroughInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachinePrecisionClockInfo` of the vSphere API (since 7.0.0.0).
 ///
@@ -9391,11 +7565,7 @@ pub struct VirtualMachinePrecisionClockInfo {
 }
 impl ComplexType for VirtualMachinePrecisionClockInfo {
     const TYPE_NAME: &'static str = "VirtualMachinePrecisionClockInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemClockProtocol" => d.opt(&mut self.system_clock_protocol, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9420,11 +7590,7 @@ pub struct VirtualMachineProfileDetails {
 }
 impl ComplexType for VirtualMachineProfileDetails {
     const TYPE_NAME: &'static str = "VirtualMachineProfileDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.list(&mut self.profile, s)?,
             b"diskProfileDetails" => d.list(&mut self.disk_profile_details, s)?,
@@ -9449,11 +7615,7 @@ pub struct VirtualMachineProfileDetailsDiskProfileDetails {
 }
 impl ComplexType for VirtualMachineProfileDetailsDiskProfileDetails {
     const TYPE_NAME: &'static str = "VirtualMachineProfileDetailsDiskProfileDetails";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
             b"profile" => d.list(&mut self.profile, s)?,
@@ -9478,11 +7640,7 @@ pub struct VirtualMachineProfileRawData {
 }
 impl ComplexType for VirtualMachineProfileRawData {
     const TYPE_NAME: &'static str = "VirtualMachineProfileRawData";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extensionKey" => d.req(&mut self.extension_key, s)?,
             b"objectData" => d.opt(&mut self.object_data, s)?,
@@ -9501,14 +7659,11 @@ crate::xml::complex_codec!(VirtualMachineProfileRawData);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineProfileSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct VirtualMachineProfileSpec {}
+pub struct VirtualMachineProfileSpec {
+}
 impl ComplexType for VirtualMachineProfileSpec {
     const TYPE_NAME: &'static str = "VirtualMachineProfileSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -9528,11 +7683,7 @@ pub struct VirtualMachinePropertyRelation {
 }
 impl ComplexType for VirtualMachinePropertyRelation {
     const TYPE_NAME: &'static str = "VirtualMachinePropertyRelation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"relations" => d.list(&mut self.relations, s)?,
@@ -9561,11 +7712,7 @@ pub struct VirtualMachineQuestionInfo {
 }
 impl ComplexType for VirtualMachineQuestionInfo {
     const TYPE_NAME: &'static str = "VirtualMachineQuestionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"text" => d.req(&mut self.text, s)?,
@@ -9638,11 +7785,7 @@ pub struct VirtualMachineQuickStats {
 }
 impl ComplexType for VirtualMachineQuickStats {
     const TYPE_NAME: &'static str = "VirtualMachineQuickStats";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallCpuUsage" => d.opt(&mut self.overall_cpu_usage, s)?,
             b"overallCpuDemand" => d.opt(&mut self.overall_cpu_demand, s)?,
@@ -9651,9 +7794,7 @@ impl ComplexType for VirtualMachineQuickStats {
             b"hostMemoryUsage" => d.opt(&mut self.host_memory_usage, s)?,
             b"guestHeartbeatStatus" => d.req(&mut self.guest_heartbeat_status, s)?,
             b"distributedCpuEntitlement" => d.opt(&mut self.distributed_cpu_entitlement, s)?,
-            b"distributedMemoryEntitlement" => {
-                d.opt(&mut self.distributed_memory_entitlement, s)?
-            }
+            b"distributedMemoryEntitlement" => d.opt(&mut self.distributed_memory_entitlement, s)?,
             b"staticCpuEntitlement" => d.opt(&mut self.static_cpu_entitlement, s)?,
             b"staticMemoryEntitlement" => d.opt(&mut self.static_memory_entitlement, s)?,
             b"grantedMemory" => d.opt(&mut self.granted_memory, s)?,
@@ -9676,71 +7817,29 @@ impl ComplexType for VirtualMachineQuickStats {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("overallCpuUsage", &self.overall_cpu_usage);
-        if e.knows(Version::V4_0) {
-            e.opt("overallCpuDemand", &self.overall_cpu_demand);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("overallCpuReadiness", &self.overall_cpu_readiness);
-        }
+        if e.knows(Version::V4_0) { e.opt("overallCpuDemand", &self.overall_cpu_demand); }
+        if e.knows(Version::V7_0_0_0) { e.opt("overallCpuReadiness", &self.overall_cpu_readiness); }
         e.opt("guestMemoryUsage", &self.guest_memory_usage);
         e.opt("hostMemoryUsage", &self.host_memory_usage);
         e.req("guestHeartbeatStatus", &self.guest_heartbeat_status);
-        e.opt(
-            "distributedCpuEntitlement",
-            &self.distributed_cpu_entitlement,
-        );
-        e.opt(
-            "distributedMemoryEntitlement",
-            &self.distributed_memory_entitlement,
-        );
-        if e.knows(Version::V4_0) {
-            e.opt("staticCpuEntitlement", &self.static_cpu_entitlement);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("staticMemoryEntitlement", &self.static_memory_entitlement);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("grantedMemory", &self.granted_memory);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("privateMemory", &self.private_memory);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("sharedMemory", &self.shared_memory);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("swappedMemory", &self.swapped_memory);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("balloonedMemory", &self.ballooned_memory);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("consumedOverheadMemory", &self.consumed_overhead_memory);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("ftLogBandwidth", &self.ft_log_bandwidth);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("ftSecondaryLatency", &self.ft_secondary_latency);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("ftLatencyStatus", &self.ft_latency_status);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("compressedMemory", &self.compressed_memory);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("uptimeSeconds", &self.uptime_seconds);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("ssdSwappedMemory", &self.ssd_swapped_memory);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.opt("activeMemory", &self.active_memory);
-        }
-        if e.knows(Version::V7_0_3_0) {
-            e.list("memoryTierStats", &self.memory_tier_stats);
-        }
+        e.opt("distributedCpuEntitlement", &self.distributed_cpu_entitlement);
+        e.opt("distributedMemoryEntitlement", &self.distributed_memory_entitlement);
+        if e.knows(Version::V4_0) { e.opt("staticCpuEntitlement", &self.static_cpu_entitlement); }
+        if e.knows(Version::V4_0) { e.opt("staticMemoryEntitlement", &self.static_memory_entitlement); }
+        if e.knows(Version::V7_0_0_0) { e.opt("grantedMemory", &self.granted_memory); }
+        if e.knows(Version::V4_0) { e.opt("privateMemory", &self.private_memory); }
+        if e.knows(Version::V4_0) { e.opt("sharedMemory", &self.shared_memory); }
+        if e.knows(Version::V4_0) { e.opt("swappedMemory", &self.swapped_memory); }
+        if e.knows(Version::V4_0) { e.opt("balloonedMemory", &self.ballooned_memory); }
+        if e.knows(Version::V4_0) { e.opt("consumedOverheadMemory", &self.consumed_overhead_memory); }
+        if e.knows(Version::V4_0) { e.opt("ftLogBandwidth", &self.ft_log_bandwidth); }
+        if e.knows(Version::V4_0) { e.opt("ftSecondaryLatency", &self.ft_secondary_latency); }
+        if e.knows(Version::V4_0) { e.opt("ftLatencyStatus", &self.ft_latency_status); }
+        if e.knows(Version::V4_1) { e.opt("compressedMemory", &self.compressed_memory); }
+        if e.knows(Version::V4_1) { e.opt("uptimeSeconds", &self.uptime_seconds); }
+        if e.knows(Version::V5_0) { e.opt("ssdSwappedMemory", &self.ssd_swapped_memory); }
+        if e.knows(Version::V7_0_3_0) { e.opt("activeMemory", &self.active_memory); }
+        if e.knows(Version::V7_0_3_0) { e.list("memoryTierStats", &self.memory_tier_stats); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineQuickStats);
@@ -9755,11 +7854,7 @@ pub struct VirtualMachineQuickStatsMemoryTierStats {
 }
 impl ComplexType for VirtualMachineQuickStatsMemoryTierStats {
     const TYPE_NAME: &'static str = "VirtualMachineQuickStatsMemoryTierStats";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memoryTierType" => d.req(&mut self.memory_tier_type, s)?,
             b"readBandwidth" => d.req(&mut self.read_bandwidth, s)?,
@@ -9806,11 +7901,7 @@ pub struct VirtualMachineRelocateSpec {
 }
 impl ComplexType for VirtualMachineRelocateSpec {
     const TYPE_NAME: &'static str = "VirtualMachineRelocateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"service" => d.opt(&mut self.service, s)?,
             b"folder" => d.opt(&mut self.folder, s)?,
@@ -9830,35 +7921,19 @@ impl ComplexType for VirtualMachineRelocateSpec {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V6_0) {
-            e.opt("service", &self.service);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("folder", &self.folder);
-        }
+        if e.knows(Version::V6_0) { e.opt("service", &self.service); }
+        if e.knows(Version::V6_0) { e.opt("folder", &self.folder); }
         e.opt("datastore", &self.datastore);
-        if e.knows(Version::V4_0) {
-            e.opt("diskMoveType", &self.disk_move_type);
-        }
+        if e.knows(Version::V4_0) { e.opt("diskMoveType", &self.disk_move_type); }
         e.opt("pool", &self.pool);
         e.opt("host", &self.host);
         e.list("disk", &self.disk);
         e.opt("transform", &self.transform);
-        if e.knows(Version::V5_5) {
-            e.list("deviceChange", &self.device_change);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("profile", &self.profile);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("cryptoSpec", &self.crypto_spec);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.list("tagSpecs", &self.tag_specs);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.list("vmPlacementPolicies", &self.vm_placement_policies);
-        }
+        if e.knows(Version::V5_5) { e.list("deviceChange", &self.device_change); }
+        if e.knows(Version::V5_5) { e.list("profile", &self.profile); }
+        if e.knows(Version::V7_0_0_0) { e.opt("cryptoSpec", &self.crypto_spec); }
+        if e.knows(Version::V9_1_0_0) { e.list("tagSpecs", &self.tag_specs); }
+        if e.knows(Version::V9_1_0_0) { e.list("vmPlacementPolicies", &self.vm_placement_policies); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineRelocateSpec);
@@ -9883,11 +7958,7 @@ pub struct VirtualMachineRelocateSpecDiskLocator {
 }
 impl ComplexType for VirtualMachineRelocateSpecDiskLocator {
     const TYPE_NAME: &'static str = "VirtualMachineRelocateSpecDiskLocator";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -9903,21 +7974,11 @@ impl ComplexType for VirtualMachineRelocateSpecDiskLocator {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("diskId", &self.disk_id);
         e.req("datastore", &self.datastore);
-        if e.knows(Version::V4_0) {
-            e.opt("diskMoveType", &self.disk_move_type);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("diskBackingInfo", &self.disk_backing_info);
-        }
-        if e.knows(Version::V5_5) {
-            e.list("profile", &self.profile);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("backing", &self.backing);
-        }
-        if e.knows(Version::V7_0_2_1) {
-            e.list("filterSpec", &self.filter_spec);
-        }
+        if e.knows(Version::V4_0) { e.opt("diskMoveType", &self.disk_move_type); }
+        if e.knows(Version::V5_0) { e.opt("diskBackingInfo", &self.disk_backing_info); }
+        if e.knows(Version::V5_5) { e.list("profile", &self.profile); }
+        if e.knows(Version::V7_0_0_0) { e.opt("backing", &self.backing); }
+        if e.knows(Version::V7_0_2_1) { e.list("filterSpec", &self.filter_spec); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineRelocateSpecDiskLocator);
@@ -9932,11 +7993,7 @@ pub struct VirtualMachineRelocateSpecDiskLocatorBackingSpec {
 }
 impl ComplexType for VirtualMachineRelocateSpecDiskLocatorBackingSpec {
     const TYPE_NAME: &'static str = "VirtualMachineRelocateSpecDiskLocatorBackingSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.opt(&mut self.parent, s)?,
             b"crypto" => d.opt(&mut self.crypto, s)?,
@@ -10031,11 +8088,7 @@ pub struct VirtualMachineRuntimeInfo {
 }
 impl ComplexType for VirtualMachineRuntimeInfo {
     const TYPE_NAME: &'static str = "VirtualMachineRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.list(&mut self.device, s)?,
             b"host" => d.opt(&mut self.host, s)?,
@@ -10079,21 +8132,13 @@ impl ComplexType for VirtualMachineRuntimeInfo {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V4_1) {
-            e.list("device", &self.device);
-        }
+        if e.knows(Version::V4_1) { e.list("device", &self.device); }
         e.opt("host", &self.host);
         e.req("connectionState", &self.connection_state);
         e.req("powerState", &self.power_state);
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("vmFailoverInProgress", &self.vm_failover_in_progress);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("faultToleranceState", &self.fault_tolerance_state);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("dasVmProtection", &self.das_vm_protection);
-        }
+        if e.knows(Version::V7_0_2_0) { e.opt("vmFailoverInProgress", &self.vm_failover_in_progress); }
+        if e.knows(Version::V4_0) { e.opt("faultToleranceState", &self.fault_tolerance_state); }
+        if e.knows(Version::V5_0) { e.opt("dasVmProtection", &self.das_vm_protection); }
         e.req("toolsInstallerMounted", &self.tools_installer_mounted);
         e.opt("suspendTime", &self.suspend_time);
         e.opt("bootTime", &self.boot_time);
@@ -10103,72 +8148,27 @@ impl ComplexType for VirtualMachineRuntimeInfo {
         e.opt("maxCpuUsage", &self.max_cpu_usage);
         e.opt("maxMemoryUsage", &self.max_memory_usage);
         e.req("numMksConnections", &self.num_mks_connections);
-        if e.knows(Version::V4_0) {
-            e.opt("recordReplayState", &self.record_replay_state);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("cleanPowerOff", &self.clean_power_off);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("needSecondaryReason", &self.need_secondary_reason);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("onlineStandby", &self.online_standby);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("minRequiredEVCModeKey", &self.min_required_evc_mode_key);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("consolidationNeeded", &self.consolidation_needed);
-        }
-        if e.knows(Version::V5_1) {
-            e.list(
-                "offlineFeatureRequirement",
-                &self.offline_feature_requirement,
-            );
-        }
-        if e.knows(Version::V5_1) {
-            e.list("featureRequirement", &self.feature_requirement);
-        }
-        if e.knows(Version::V5_1) {
-            e.list("featureMask", &self.feature_mask);
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("vFlashCacheAllocation", &self.v_flash_cache_allocation);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("paused", &self.paused);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("snapshotInBackground", &self.snapshot_in_background);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("quiescedForkParent", &self.quiesced_fork_parent);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("instantCloneFrozen", &self.instant_clone_frozen);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("cryptoState", &self.crypto_state);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("suspendedToMemory", &self.suspended_to_memory);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("opNotificationTimeout", &self.op_notification_timeout);
-        }
-        if e.knows(Version::V8_0_1_0) {
-            e.opt("iommuActive", &self.iommu_active);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("consolidateWorkTotal", &self.consolidate_work_total);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("consolidateWorkDone", &self.consolidate_work_done);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("diskChainBroken", &self.disk_chain_broken);
-        }
+        if e.knows(Version::V4_0) { e.opt("recordReplayState", &self.record_replay_state); }
+        if e.knows(Version::V4_0) { e.opt("cleanPowerOff", &self.clean_power_off); }
+        if e.knows(Version::V4_0) { e.opt("needSecondaryReason", &self.need_secondary_reason); }
+        if e.knows(Version::V5_1) { e.opt("onlineStandby", &self.online_standby); }
+        if e.knows(Version::V4_1) { e.opt("minRequiredEVCModeKey", &self.min_required_evc_mode_key); }
+        if e.knows(Version::V5_0) { e.opt("consolidationNeeded", &self.consolidation_needed); }
+        if e.knows(Version::V5_1) { e.list("offlineFeatureRequirement", &self.offline_feature_requirement); }
+        if e.knows(Version::V5_1) { e.list("featureRequirement", &self.feature_requirement); }
+        if e.knows(Version::V5_1) { e.list("featureMask", &self.feature_mask); }
+        if e.knows(Version::V5_5) { e.opt("vFlashCacheAllocation", &self.v_flash_cache_allocation); }
+        if e.knows(Version::V6_0) { e.opt("paused", &self.paused); }
+        if e.knows(Version::V6_0) { e.opt("snapshotInBackground", &self.snapshot_in_background); }
+        if e.knows(Version::V6_0) { e.opt("quiescedForkParent", &self.quiesced_fork_parent); }
+        if e.knows(Version::V6_7) { e.opt("instantCloneFrozen", &self.instant_clone_frozen); }
+        if e.knows(Version::V6_7) { e.opt("cryptoState", &self.crypto_state); }
+        if e.knows(Version::V7_0_2_0) { e.opt("suspendedToMemory", &self.suspended_to_memory); }
+        if e.knows(Version::V8_0_0_1) { e.opt("opNotificationTimeout", &self.op_notification_timeout); }
+        if e.knows(Version::V8_0_1_0) { e.opt("iommuActive", &self.iommu_active); }
+        if e.knows(Version::V9_1_0_0) { e.opt("consolidateWorkTotal", &self.consolidate_work_total); }
+        if e.knows(Version::V9_1_0_0) { e.opt("consolidateWorkDone", &self.consolidate_work_done); }
+        if e.knows(Version::V9_1_0_0) { e.opt("diskChainBroken", &self.disk_chain_broken); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineRuntimeInfo);
@@ -10181,11 +8181,7 @@ pub struct VirtualMachineRuntimeInfoDasProtectionState {
 }
 impl ComplexType for VirtualMachineRuntimeInfoDasProtectionState {
     const TYPE_NAME: &'static str = "VirtualMachineRuntimeInfoDasProtectionState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dasProtected" => d.req(&mut self.das_protected, s)?,
             _ => return Ok(false),
@@ -10214,11 +8210,7 @@ pub struct VirtualMachineScsiDiskDeviceInfo {
 }
 impl ComplexType for VirtualMachineScsiDiskDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineScsiDiskDeviceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.opt(&mut self.disk, s)?,
             b"transportHint" => d.opt(&mut self.transport_hint, s)?,
@@ -10230,19 +8222,12 @@ impl ComplexType for VirtualMachineScsiDiskDeviceInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("disk", &self.disk);
-        if e.knows(Version::V4_0) {
-            e.opt("transportHint", &self.transport_hint);
-        }
-        if e.knows(Version::V4_0) {
-            e.opt("lunNumber", &self.lun_number);
-        }
+        if e.knows(Version::V4_0) { e.opt("transportHint", &self.transport_hint); }
+        if e.knows(Version::V4_0) { e.opt("lunNumber", &self.lun_number); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineScsiDiskDeviceInfo);
-crate::xml::inherits!(
-    VirtualMachineScsiDiskDeviceInfo,
-    VirtualMachineDiskDeviceInfo
-);
+crate::xml::inherits!(VirtualMachineScsiDiskDeviceInfo, VirtualMachineDiskDeviceInfo);
 
 /// Data object `VirtualMachineScsiPassthroughInfo` of the vSphere API (since 2.5).
 ///
@@ -10260,11 +8245,7 @@ pub struct VirtualMachineScsiPassthroughInfo {
 }
 impl ComplexType for VirtualMachineScsiPassthroughInfo {
     const TYPE_NAME: &'static str = "VirtualMachineScsiPassthroughInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scsiClass" => d.req(&mut self.scsi_class, s)?,
             b"vendor" => d.req(&mut self.vendor, s)?,
@@ -10293,11 +8274,7 @@ pub struct VirtualMachineSerialInfo {
 }
 impl ComplexType for VirtualMachineSerialInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSerialInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10321,11 +8298,7 @@ pub struct VirtualMachineSgxInfo {
 }
 impl ComplexType for VirtualMachineSgxInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSgxInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"epcSize" => d.req(&mut self.epc_size, s)?,
             b"flcMode" => d.opt(&mut self.flc_mode, s)?,
@@ -10339,9 +8312,7 @@ impl ComplexType for VirtualMachineSgxInfo {
         e.req("epcSize", &self.epc_size);
         e.opt("flcMode", &self.flc_mode);
         e.opt("lePubKeyHash", &self.le_pub_key_hash);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("requireAttestation", &self.require_attestation);
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("requireAttestation", &self.require_attestation); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineSgxInfo);
@@ -10364,11 +8335,7 @@ pub struct VirtualMachineSgxTargetInfo {
 }
 impl ComplexType for VirtualMachineSgxTargetInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSgxTargetInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxEpcSize" => d.req(&mut self.max_epc_size, s)?,
             b"flcModes" => d.list(&mut self.flc_modes, s)?,
@@ -10383,12 +8350,7 @@ impl ComplexType for VirtualMachineSgxTargetInfo {
         e.req("maxEpcSize", &self.max_epc_size);
         e.list("flcModes", &self.flc_modes);
         e.list("lePubKeyHashes", &self.le_pub_key_hashes);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt(
-                "requireAttestationSupported",
-                &self.require_attestation_supported,
-            );
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("requireAttestationSupported", &self.require_attestation_supported); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineSgxTargetInfo);
@@ -10404,11 +8366,7 @@ pub struct VirtualMachineSnapshotInfo {
 }
 impl ComplexType for VirtualMachineSnapshotInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSnapshotInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentSnapshot" => d.opt(&mut self.current_snapshot, s)?,
             b"rootSnapshotList" => d.list(&mut self.root_snapshot_list, s)?,
@@ -10451,11 +8409,7 @@ pub struct VirtualMachineSnapshotTree {
 }
 impl ComplexType for VirtualMachineSnapshotTree {
     const TYPE_NAME: &'static str = "VirtualMachineSnapshotTree";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"snapshot" => d.req(&mut self.snapshot, s)?,
             b"vm" => d.req(&mut self.vm, s)?,
@@ -10477,19 +8431,13 @@ impl ComplexType for VirtualMachineSnapshotTree {
         e.req("vm", &self.vm);
         e.req("name", &self.name);
         e.req("description", &self.description);
-        if e.knows(Version::V4_0) {
-            e.opt("id", &self.id);
-        }
+        if e.knows(Version::V4_0) { e.opt("id", &self.id); }
         e.req("createTime", &self.create_time);
         e.req("state", &self.state);
         e.req("quiesced", &self.quiesced);
-        if e.knows(Version::V2_5u2server) {
-            e.opt("backupManifest", &self.backup_manifest);
-        }
+        if e.knows(Version::V2_5u2server) { e.opt("backupManifest", &self.backup_manifest); }
         e.list("childSnapshotList", &self.child_snapshot_list);
-        if e.knows(Version::V4_0) {
-            e.opt("replaySupported", &self.replay_supported);
-        }
+        if e.knows(Version::V4_0) { e.opt("replaySupported", &self.replay_supported); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineSnapshotTree);
@@ -10504,11 +8452,7 @@ pub struct VirtualMachineSoundInfo {
 }
 impl ComplexType for VirtualMachineSoundInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSoundInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -10528,11 +8472,7 @@ pub struct VirtualMachineSriovDevicePoolInfo {
 }
 impl ComplexType for VirtualMachineSriovDevicePoolInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSriovDevicePoolInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             _ => return Ok(false),
@@ -10561,11 +8501,7 @@ pub struct VirtualMachineSriovInfo {
 }
 impl ComplexType for VirtualMachineSriovInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSriovInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"virtualFunction" => d.req(&mut self.virtual_function, s)?,
             b"pnic" => d.opt(&mut self.pnic, s)?,
@@ -10578,9 +8514,7 @@ impl ComplexType for VirtualMachineSriovInfo {
         self.base_.encode_fields(e);
         e.req("virtualFunction", &self.virtual_function);
         e.opt("pnic", &self.pnic);
-        if e.knows(Version::V6_5) {
-            e.opt("devicePool", &self.device_pool);
-        }
+        if e.knows(Version::V6_5) { e.opt("devicePool", &self.device_pool); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineSriovInfo);
@@ -10600,11 +8534,7 @@ pub struct VirtualMachineSriovNetworkDevicePoolInfo {
 }
 impl ComplexType for VirtualMachineSriovNetworkDevicePoolInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSriovNetworkDevicePoolInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchKey" => d.opt(&mut self.switch_key, s)?,
             b"switchUuid" => d.opt(&mut self.switch_uuid, s)?,
@@ -10619,10 +8549,7 @@ impl ComplexType for VirtualMachineSriovNetworkDevicePoolInfo {
     }
 }
 crate::xml::complex_codec!(VirtualMachineSriovNetworkDevicePoolInfo);
-crate::xml::inherits!(
-    VirtualMachineSriovNetworkDevicePoolInfo,
-    VirtualMachineSriovDevicePoolInfo
-);
+crate::xml::inherits!(VirtualMachineSriovNetworkDevicePoolInfo, VirtualMachineSriovDevicePoolInfo);
 
 /// Data object `VirtualMachineStorageInfo` of the vSphere API (since 4.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -10634,11 +8561,7 @@ pub struct VirtualMachineStorageInfo {
 }
 impl ComplexType for VirtualMachineStorageInfo {
     const TYPE_NAME: &'static str = "VirtualMachineStorageInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"perDatastoreUsage" => d.list(&mut self.per_datastore_usage, s)?,
             b"timestamp" => d.req(&mut self.timestamp, s)?,
@@ -10667,11 +8590,7 @@ pub struct VirtualMachineStorageSummary {
 }
 impl ComplexType for VirtualMachineStorageSummary {
     const TYPE_NAME: &'static str = "VirtualMachineStorageSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"committed" => d.req(&mut self.committed, s)?,
             b"uncommitted" => d.req(&mut self.uncommitted, s)?,
@@ -10712,11 +8631,7 @@ pub struct VirtualMachineSummary {
 }
 impl ComplexType for VirtualMachineSummary {
     const TYPE_NAME: &'static str = "VirtualMachineSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
             b"runtime" => d.req(&mut self.runtime, s)?,
@@ -10735,9 +8650,7 @@ impl ComplexType for VirtualMachineSummary {
         e.req("runtime", &self.runtime);
         e.opt("guest", &self.guest);
         e.req("config", &self.config);
-        if e.knows(Version::V4_0) {
-            e.opt("storage", &self.storage);
-        }
+        if e.knows(Version::V4_0) { e.opt("storage", &self.storage); }
         e.req("quickStats", &self.quick_stats);
         e.req("overallStatus", &self.overall_status);
         e.list("customValue", &self.custom_value);
@@ -10757,11 +8670,7 @@ pub struct VirtualMachineTargetInfo {
 }
 impl ComplexType for VirtualMachineTargetInfo {
     const TYPE_NAME: &'static str = "VirtualMachineTargetInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"configurationTag" => d.list(&mut self.configuration_tag, s)?,
@@ -10812,11 +8721,7 @@ impl std::fmt::Debug for VirtualMachineTicket {
 }
 impl ComplexType for VirtualMachineTicket {
     const TYPE_NAME: &'static str = "VirtualMachineTicket";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ticket" => d.req(&mut self.ticket, s)?,
             b"cfgFile" => d.req(&mut self.cfg_file, s)?,
@@ -10836,15 +8741,9 @@ impl ComplexType for VirtualMachineTicket {
         e.opt("host", &self.host);
         e.opt("port", &self.port);
         e.opt("sslThumbprint", &self.ssl_thumbprint);
-        if e.knows(Version::V7_0_3_1) {
-            e.list("certThumbprintList", &self.cert_thumbprint_list);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sslCertificate", &self.ssl_certificate);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("url", &self.url);
-        }
+        if e.knows(Version::V7_0_3_1) { e.list("certThumbprintList", &self.cert_thumbprint_list); }
+        if e.knows(Version::V9_0_0_0) { e.opt("sslCertificate", &self.ssl_certificate); }
+        if e.knows(Version::V7_0_0_0) { e.opt("url", &self.url); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineTicket);
@@ -10863,11 +8762,7 @@ pub struct VirtualMachineUsageOnDatastore {
 }
 impl ComplexType for VirtualMachineUsageOnDatastore {
     const TYPE_NAME: &'static str = "VirtualMachineUsageOnDatastore";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"committed" => d.req(&mut self.committed, s)?,
@@ -10910,11 +8805,7 @@ pub struct VirtualMachineUsbInfo {
 }
 impl ComplexType for VirtualMachineUsbInfo {
     const TYPE_NAME: &'static str = "VirtualMachineUsbInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"description" => d.req(&mut self.description, s)?,
             b"vendor" => d.req(&mut self.vendor, s)?,
@@ -10953,11 +8844,7 @@ pub struct VirtualMachineVFlashModuleInfo {
 }
 impl ComplexType for VirtualMachineVFlashModuleInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVFlashModuleInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vFlashModule" => d.req(&mut self.v_flash_module, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10990,16 +8877,10 @@ pub struct VirtualMachineVMCIDevice {
 }
 impl ComplexType for VirtualMachineVMCIDevice {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
-            b"allowUnrestrictedCommunication" => {
-                d.opt(&mut self.allow_unrestricted_communication, s)?
-            }
+            b"allowUnrestrictedCommunication" => d.opt(&mut self.allow_unrestricted_communication, s)?,
             b"filterEnable" => d.opt(&mut self.filter_enable, s)?,
             b"filterInfo" => d.opt(&mut self.filter_info, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11009,16 +8890,9 @@ impl ComplexType for VirtualMachineVMCIDevice {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("id", &self.id);
-        e.opt(
-            "allowUnrestrictedCommunication",
-            &self.allow_unrestricted_communication,
-        );
-        if e.knows(Version::V6_0) {
-            e.opt("filterEnable", &self.filter_enable);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("filterInfo", &self.filter_info);
-        }
+        e.opt("allowUnrestrictedCommunication", &self.allow_unrestricted_communication);
+        if e.knows(Version::V6_0) { e.opt("filterEnable", &self.filter_enable); }
+        if e.knows(Version::V6_0) { e.opt("filterInfo", &self.filter_info); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineVMCIDevice);
@@ -11032,11 +8906,7 @@ pub struct VirtualMachineVMCIDeviceFilterInfo {
 }
 impl ComplexType for VirtualMachineVMCIDeviceFilterInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDeviceFilterInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filters" => d.list(&mut self.filters, s)?,
             _ => return Ok(false),
@@ -11067,11 +8937,7 @@ pub struct VirtualMachineVMCIDeviceFilterSpec {
 }
 impl ComplexType for VirtualMachineVMCIDeviceFilterSpec {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDeviceFilterSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rank" => d.req(&mut self.rank, s)?,
             b"action" => d.req(&mut self.action, s)?,
@@ -11110,15 +8976,9 @@ pub struct VirtualMachineVMCIDeviceOption {
 }
 impl ComplexType for VirtualMachineVMCIDeviceOption {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDeviceOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"allowUnrestrictedCommunication" => {
-                d.req(&mut self.allow_unrestricted_communication, s)?
-            }
+            b"allowUnrestrictedCommunication" => d.req(&mut self.allow_unrestricted_communication, s)?,
             b"filterSpecOption" => d.opt(&mut self.filter_spec_option, s)?,
             b"filterSupported" => d.opt(&mut self.filter_supported, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11127,16 +8987,9 @@ impl ComplexType for VirtualMachineVMCIDeviceOption {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        e.req(
-            "allowUnrestrictedCommunication",
-            &self.allow_unrestricted_communication,
-        );
-        if e.knows(Version::V6_0) {
-            e.opt("filterSpecOption", &self.filter_spec_option);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("filterSupported", &self.filter_supported);
-        }
+        e.req("allowUnrestrictedCommunication", &self.allow_unrestricted_communication);
+        if e.knows(Version::V6_0) { e.opt("filterSpecOption", &self.filter_spec_option); }
+        if e.knows(Version::V6_0) { e.opt("filterSupported", &self.filter_supported); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineVMCIDeviceOption);
@@ -11158,11 +9011,7 @@ pub struct VirtualMachineVMCIDeviceOptionFilterSpecOption {
 }
 impl ComplexType for VirtualMachineVMCIDeviceOptionFilterSpecOption {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDeviceOptionFilterSpecOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"action" => d.req(&mut self.action, s)?,
             b"protocol" => d.req(&mut self.protocol, s)?,
@@ -11193,11 +9042,7 @@ pub struct VirtualMachineVMIROM {
 }
 impl ComplexType for VirtualMachineVMIROM {
     const TYPE_NAME: &'static str = "VirtualMachineVMIROM";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11221,11 +9066,7 @@ pub struct VirtualMachineVMotionStunTimeInfo {
 }
 impl ComplexType for VirtualMachineVMotionStunTimeInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVMotionStunTimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"migrationBW" => d.req(&mut self.migration_bw, s)?,
             b"stunTime" => d.req(&mut self.stun_time, s)?,
@@ -11250,11 +9091,7 @@ pub struct VirtualMachineVcpuConfig {
 }
 impl ComplexType for VirtualMachineVcpuConfig {
     const TYPE_NAME: &'static str = "VirtualMachineVcpuConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"latencySensitivity" => d.opt(&mut self.latency_sensitivity, s)?,
             _ => return Ok(false),
@@ -11283,11 +9120,7 @@ pub struct VirtualMachineVendorDeviceGroupInfo {
 }
 impl ComplexType for VirtualMachineVendorDeviceGroupInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVendorDeviceGroupInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceGroupName" => d.req(&mut self.device_group_name, s)?,
             b"deviceGroupDescription" => d.opt(&mut self.device_group_description, s)?,
@@ -11304,10 +9137,7 @@ impl ComplexType for VirtualMachineVendorDeviceGroupInfo {
     }
 }
 crate::xml::complex_codec!(VirtualMachineVendorDeviceGroupInfo);
-crate::xml::inherits!(
-    VirtualMachineVendorDeviceGroupInfo,
-    VirtualMachineTargetInfo
-);
+crate::xml::inherits!(VirtualMachineVendorDeviceGroupInfo, VirtualMachineTargetInfo);
 
 /// Data object `VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo` of the vSphere API (since 8.0.0.1).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -11325,11 +9155,7 @@ pub struct VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo {
 }
 impl ComplexType for VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"vendorName" => d.req(&mut self.vendor_name, s)?,
@@ -11374,11 +9200,7 @@ pub struct VirtualMachineVgpuDeviceInfo {
 }
 impl ComplexType for VirtualMachineVgpuDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVgpuDeviceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
             b"deviceVendorId" => d.req(&mut self.device_vendor_id, s)?,
@@ -11427,11 +9249,7 @@ pub struct VirtualMachineVgpuProfileInfo {
 }
 impl ComplexType for VirtualMachineVgpuProfileInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVgpuProfileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profileName" => d.req(&mut self.profile_name, s)?,
             b"deviceVendorId" => d.req(&mut self.device_vendor_id, s)?,
@@ -11450,9 +9268,7 @@ impl ComplexType for VirtualMachineVgpuProfileInfo {
         e.req("fbSizeInGib", &self.fb_size_in_gib);
         e.req("profileSharing", &self.profile_sharing);
         e.req("profileClass", &self.profile_class);
-        if e.knows(Version::V8_0_2_0) {
-            e.list("stunTimeEstimates", &self.stun_time_estimates);
-        }
+        if e.knows(Version::V8_0_2_0) { e.list("stunTimeEstimates", &self.stun_time_estimates); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineVgpuProfileInfo);
@@ -11480,11 +9296,7 @@ pub struct VirtualMachineVideoCard {
 }
 impl ComplexType for VirtualMachineVideoCard {
     const TYPE_NAME: &'static str = "VirtualMachineVideoCard";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"videoRamSizeInKB" => d.opt(&mut self.video_ram_size_in_kb, s)?,
             b"numDisplays" => d.opt(&mut self.num_displays, s)?,
@@ -11499,21 +9311,11 @@ impl ComplexType for VirtualMachineVideoCard {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("videoRamSizeInKB", &self.video_ram_size_in_kb);
-        if e.knows(Version::V2_5u2server) {
-            e.opt("numDisplays", &self.num_displays);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("useAutoDetect", &self.use_auto_detect);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("enable3DSupport", &self.enable3_d_support);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("use3dRenderer", &self.use3d_renderer);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("graphicsMemorySizeInKB", &self.graphics_memory_size_in_kb);
-        }
+        if e.knows(Version::V2_5u2server) { e.opt("numDisplays", &self.num_displays); }
+        if e.knows(Version::V2_5u2server) { e.opt("useAutoDetect", &self.use_auto_detect); }
+        if e.knows(Version::V2_5u2server) { e.opt("enable3DSupport", &self.enable3_d_support); }
+        if e.knows(Version::V5_1) { e.opt("use3dRenderer", &self.use3d_renderer); }
+        if e.knows(Version::V6_0) { e.opt("graphicsMemorySizeInKB", &self.graphics_memory_size_in_kb); }
     }
 }
 crate::xml::complex_codec!(VirtualMachineVideoCard);
@@ -11527,11 +9329,7 @@ pub struct VirtualMachineVirtualDeviceGroups {
 }
 impl ComplexType for VirtualMachineVirtualDeviceGroups {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceGroups";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceGroup" => d.list(&mut self.device_group, s)?,
             _ => return Ok(false),
@@ -11556,11 +9354,7 @@ pub struct VirtualMachineVirtualDeviceGroupsDeviceGroup {
 }
 impl ComplexType for VirtualMachineVirtualDeviceGroupsDeviceGroup {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceGroupsDeviceGroup";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"groupInstanceKey" => d.req(&mut self.group_instance_key, s)?,
             b"deviceInfo" => d.opt(&mut self.device_info, s)?,
@@ -11587,11 +9381,7 @@ pub struct VirtualMachineVirtualDeviceGroupsVendorDeviceGroup {
 }
 impl ComplexType for VirtualMachineVirtualDeviceGroupsVendorDeviceGroup {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceGroupsVendorDeviceGroup";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceGroupName" => d.req(&mut self.device_group_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11604,10 +9394,7 @@ impl ComplexType for VirtualMachineVirtualDeviceGroupsVendorDeviceGroup {
     }
 }
 crate::xml::complex_codec!(VirtualMachineVirtualDeviceGroupsVendorDeviceGroup);
-crate::xml::inherits!(
-    VirtualMachineVirtualDeviceGroupsVendorDeviceGroup,
-    VirtualMachineVirtualDeviceGroupsDeviceGroup
-);
+crate::xml::inherits!(VirtualMachineVirtualDeviceGroupsVendorDeviceGroup, VirtualMachineVirtualDeviceGroupsDeviceGroup);
 
 /// Data object `VirtualMachineVirtualDeviceSwap` of the vSphere API (since 8.0.0.1).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -11617,11 +9404,7 @@ pub struct VirtualMachineVirtualDeviceSwap {
 }
 impl ComplexType for VirtualMachineVirtualDeviceSwap {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceSwap";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lsiToPvscsi" => d.opt(&mut self.lsi_to_pvscsi, s)?,
             _ => return Ok(false),
@@ -11646,11 +9429,7 @@ pub struct VirtualMachineVirtualDeviceSwapDeviceSwapInfo {
 }
 impl ComplexType for VirtualMachineVirtualDeviceSwapDeviceSwapInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceSwapDeviceSwapInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"applicable" => d.opt(&mut self.applicable, s)?,
@@ -11677,11 +9456,7 @@ pub struct VirtualMachineVirtualNuma {
 }
 impl ComplexType for VirtualMachineVirtualNuma {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualNuma";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"coresPerNumaNode" => d.opt(&mut self.cores_per_numa_node, s)?,
             b"exposeVnumaOnCpuHotadd" => d.opt(&mut self.expose_vnuma_on_cpu_hotadd, s)?,
@@ -11708,11 +9483,7 @@ pub struct VirtualMachineVirtualNumaInfo {
 }
 impl ComplexType for VirtualMachineVirtualNumaInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualNumaInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"coresPerNumaNode" => d.opt(&mut self.cores_per_numa_node, s)?,
             b"autoCoresPerNumaNode" => d.opt(&mut self.auto_cores_per_numa_node, s)?,
@@ -11737,11 +9508,7 @@ pub struct VirtualMachineVirtualPMem {
 }
 impl ComplexType for VirtualMachineVirtualPMem {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualPMem";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"snapshotMode" => d.opt(&mut self.snapshot_mode, s)?,
             _ => return Ok(false),
@@ -11772,11 +9539,7 @@ pub struct VirtualMachineWindowsQuiesceSpec {
 }
 impl ComplexType for VirtualMachineWindowsQuiesceSpec {
     const TYPE_NAME: &'static str = "VirtualMachineWindowsQuiesceSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vssBackupType" => d.opt(&mut self.vss_backup_type, s)?,
             b"vssBootableSystemState" => d.opt(&mut self.vss_bootable_system_state, s)?,
@@ -11795,10 +9558,7 @@ impl ComplexType for VirtualMachineWindowsQuiesceSpec {
     }
 }
 crate::xml::complex_codec!(VirtualMachineWindowsQuiesceSpec);
-crate::xml::inherits!(
-    VirtualMachineWindowsQuiesceSpec,
-    VirtualMachineGuestQuiesceSpec
-);
+crate::xml::inherits!(VirtualMachineWindowsQuiesceSpec, VirtualMachineGuestQuiesceSpec);
 
 /// Data object `VirtualMachineWipeResult` of the vSphere API (since 5.1).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -11810,11 +9570,7 @@ pub struct VirtualMachineWipeResult {
 }
 impl ComplexType for VirtualMachineWipeResult {
     const TYPE_NAME: &'static str = "VirtualMachineWipeResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
             b"shrinkableDiskSpace" => d.req(&mut self.shrinkable_disk_space, s)?,
@@ -11843,11 +9599,7 @@ pub struct VirtualNVDIMM {
 }
 impl ComplexType for VirtualNVDIMM {
     const TYPE_NAME: &'static str = "VirtualNVDIMM";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacityInMB" => d.req(&mut self.capacity_in_mb, s)?,
             b"configuredCapacityInMB" => d.opt(&mut self.configured_capacity_in_mb, s)?,
@@ -11858,9 +9610,7 @@ impl ComplexType for VirtualNVDIMM {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("capacityInMB", &self.capacity_in_mb);
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("configuredCapacityInMB", &self.configured_capacity_in_mb);
-        }
+        if e.knows(Version::V7_0_2_0) { e.opt("configuredCapacityInMB", &self.configured_capacity_in_mb); }
     }
 }
 crate::xml::complex_codec!(VirtualNVDIMM);
@@ -11880,11 +9630,7 @@ pub struct VirtualNVDIMMBackingInfo {
 }
 impl ComplexType for VirtualNVDIMMBackingInfo {
     const TYPE_NAME: &'static str = "VirtualNVDIMMBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.opt(&mut self.parent, s)?,
             b"changeId" => d.opt(&mut self.change_id, s)?,
@@ -11911,11 +9657,7 @@ pub struct VirtualNVDIMMController {
 }
 impl ComplexType for VirtualNVDIMMController {
     const TYPE_NAME: &'static str = "VirtualNVDIMMController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11937,11 +9679,7 @@ pub struct VirtualNVDIMMControllerOption {
 }
 impl ComplexType for VirtualNVDIMMControllerOption {
     const TYPE_NAME: &'static str = "VirtualNVDIMMControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numNVDIMMControllers" => d.req(&mut self.num_nvdimm_controllers, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11974,11 +9712,7 @@ pub struct VirtualNVDIMMOption {
 }
 impl ComplexType for VirtualNVDIMMOption {
     const TYPE_NAME: &'static str = "VirtualNVDIMMOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacityInMB" => d.req(&mut self.capacity_in_mb, s)?,
             b"growable" => d.req(&mut self.growable, s)?,
@@ -12011,11 +9745,7 @@ pub struct VirtualNVMEController {
 }
 impl ComplexType for VirtualNVMEController {
     const TYPE_NAME: &'static str = "VirtualNVMEController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sharedBus" => d.opt(&mut self.shared_bus, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12024,9 +9754,7 @@ impl ComplexType for VirtualNVMEController {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V8_0_2_0) {
-            e.opt("sharedBus", &self.shared_bus);
-        }
+        if e.knows(Version::V8_0_2_0) { e.opt("sharedBus", &self.shared_bus); }
     }
 }
 crate::xml::complex_codec!(VirtualNVMEController);
@@ -12046,11 +9774,7 @@ pub struct VirtualNVMEControllerOption {
 }
 impl ComplexType for VirtualNVMEControllerOption {
     const TYPE_NAME: &'static str = "VirtualNVMEControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numNVMEDisks" => d.req(&mut self.num_nvme_disks, s)?,
             b"sharing" => d.list(&mut self.sharing, s)?,
@@ -12061,9 +9785,7 @@ impl ComplexType for VirtualNVMEControllerOption {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("numNVMEDisks", &self.num_nvme_disks);
-        if e.knows(Version::V8_0_2_0) {
-            e.list("sharing", &self.sharing);
-        }
+        if e.knows(Version::V8_0_2_0) { e.list("sharing", &self.sharing); }
     }
 }
 crate::xml::complex_codec!(VirtualNVMEControllerOption);
@@ -12083,11 +9805,7 @@ pub struct VirtualNicManagerNetConfig {
 }
 impl ComplexType for VirtualNicManagerNetConfig {
     const TYPE_NAME: &'static str = "VirtualNicManagerNetConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nicType" => d.req(&mut self.nic_type, s)?,
             b"multiSelectAllowed" => d.req(&mut self.multi_select_allowed, s)?,
@@ -12116,11 +9834,7 @@ pub struct VirtualPCIController {
 }
 impl ComplexType for VirtualPCIController {
     const TYPE_NAME: &'static str = "VirtualPCIController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12166,11 +9880,7 @@ pub struct VirtualPCIControllerOption {
 }
 impl ComplexType for VirtualPCIControllerOption {
     const TYPE_NAME: &'static str = "VirtualPCIControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numSCSIControllers" => d.req(&mut self.num_scsi_controllers, s)?,
             b"numEthernetCards" => d.req(&mut self.num_ethernet_cards, s)?,
@@ -12181,14 +9891,10 @@ impl ComplexType for VirtualPCIControllerOption {
             b"numPCIPassthroughDevices" => d.opt(&mut self.num_pci_passthrough_devices, s)?,
             b"numSasSCSIControllers" => d.opt(&mut self.num_sas_scsi_controllers, s)?,
             b"numVmxnet3EthernetCards" => d.opt(&mut self.num_vmxnet3_ethernet_cards, s)?,
-            b"numParaVirtualSCSIControllers" => {
-                d.opt(&mut self.num_para_virtual_scsi_controllers, s)?
-            }
+            b"numParaVirtualSCSIControllers" => d.opt(&mut self.num_para_virtual_scsi_controllers, s)?,
             b"numSATAControllers" => d.opt(&mut self.num_sata_controllers, s)?,
             b"numNVMEControllers" => d.opt(&mut self.num_nvme_controllers, s)?,
-            b"numVmxnet3VrdmaEthernetCards" => {
-                d.opt(&mut self.num_vmxnet3_vrdma_ethernet_cards, s)?
-            }
+            b"numVmxnet3VrdmaEthernetCards" => d.opt(&mut self.num_vmxnet3_vrdma_ethernet_cards, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12200,39 +9906,14 @@ impl ComplexType for VirtualPCIControllerOption {
         e.req("numVideoCards", &self.num_video_cards);
         e.req("numSoundCards", &self.num_sound_cards);
         e.req("numVmiRoms", &self.num_vmi_roms);
-        if e.knows(Version::V2_5u2server) {
-            e.opt("numVmciDevices", &self.num_vmci_devices);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt(
-                "numPCIPassthroughDevices",
-                &self.num_pci_passthrough_devices,
-            );
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("numSasSCSIControllers", &self.num_sas_scsi_controllers);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("numVmxnet3EthernetCards", &self.num_vmxnet3_ethernet_cards);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt(
-                "numParaVirtualSCSIControllers",
-                &self.num_para_virtual_scsi_controllers,
-            );
-        }
-        if e.knows(Version::V5_5) {
-            e.opt("numSATAControllers", &self.num_sata_controllers);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("numNVMEControllers", &self.num_nvme_controllers);
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "numVmxnet3VrdmaEthernetCards",
-                &self.num_vmxnet3_vrdma_ethernet_cards,
-            );
-        }
+        if e.knows(Version::V2_5u2server) { e.opt("numVmciDevices", &self.num_vmci_devices); }
+        if e.knows(Version::V2_5u2server) { e.opt("numPCIPassthroughDevices", &self.num_pci_passthrough_devices); }
+        if e.knows(Version::V2_5u2server) { e.opt("numSasSCSIControllers", &self.num_sas_scsi_controllers); }
+        if e.knows(Version::V2_5u2server) { e.opt("numVmxnet3EthernetCards", &self.num_vmxnet3_ethernet_cards); }
+        if e.knows(Version::V2_5u2server) { e.opt("numParaVirtualSCSIControllers", &self.num_para_virtual_scsi_controllers); }
+        if e.knows(Version::V5_5) { e.opt("numSATAControllers", &self.num_sata_controllers); }
+        if e.knows(Version::V6_5) { e.opt("numNVMEControllers", &self.num_nvme_controllers); }
+        if e.knows(Version::V6_7) { e.opt("numVmxnet3VrdmaEthernetCards", &self.num_vmxnet3_vrdma_ethernet_cards); }
     }
 }
 crate::xml::complex_codec!(VirtualPCIControllerOption);
@@ -12248,11 +9929,7 @@ pub struct VirtualPCIPassthrough {
 }
 impl ComplexType for VirtualPCIPassthrough {
     const TYPE_NAME: &'static str = "VirtualPCIPassthrough";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12278,11 +9955,7 @@ pub struct VirtualPCIPassthroughAllowedDevice {
 }
 impl ComplexType for VirtualPCIPassthroughAllowedDevice {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughAllowedDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vendorId" => d.req(&mut self.vendor_id, s)?,
             b"deviceId" => d.req(&mut self.device_id, s)?,
@@ -12321,11 +9994,7 @@ pub struct VirtualPCIPassthroughDeviceBackingInfo {
 }
 impl ComplexType for VirtualPCIPassthroughDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDeviceBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"deviceId" => d.req(&mut self.device_id, s)?,
@@ -12344,10 +10013,7 @@ impl ComplexType for VirtualPCIPassthroughDeviceBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualPCIPassthroughDeviceBackingInfo);
-crate::xml::inherits!(
-    VirtualPCIPassthroughDeviceBackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualPCIPassthroughDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualPCIPassthroughDeviceBackingOption` of the vSphere API (since 4.0).
 ///
@@ -12359,11 +10025,7 @@ pub struct VirtualPCIPassthroughDeviceBackingOption {
 }
 impl ComplexType for VirtualPCIPassthroughDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDeviceBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12371,10 +10033,7 @@ impl ComplexType for VirtualPCIPassthroughDeviceBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualPCIPassthroughDeviceBackingOption);
-crate::xml::inherits!(
-    VirtualPCIPassthroughDeviceBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualPCIPassthroughDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualPCIPassthroughDvxBackingInfo` of the vSphere API (since 8.0.0.1).
 ///
@@ -12390,11 +10049,7 @@ pub struct VirtualPCIPassthroughDvxBackingInfo {
 }
 impl ComplexType for VirtualPCIPassthroughDvxBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDvxBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceClass" => d.opt(&mut self.device_class, s)?,
             b"configParams" => d.list(&mut self.config_params, s)?,
@@ -12409,10 +10064,7 @@ impl ComplexType for VirtualPCIPassthroughDvxBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualPCIPassthroughDvxBackingInfo);
-crate::xml::inherits!(
-    VirtualPCIPassthroughDvxBackingInfo,
-    VirtualDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualPCIPassthroughDvxBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualPCIPassthroughDvxBackingOption` of the vSphere API (since 8.0.0.1).
 ///
@@ -12424,11 +10076,7 @@ pub struct VirtualPCIPassthroughDvxBackingOption {
 }
 impl ComplexType for VirtualPCIPassthroughDvxBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDvxBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12436,10 +10084,7 @@ impl ComplexType for VirtualPCIPassthroughDvxBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualPCIPassthroughDvxBackingOption);
-crate::xml::inherits!(
-    VirtualPCIPassthroughDvxBackingOption,
-    VirtualDeviceBackingOption
-);
+crate::xml::inherits!(VirtualPCIPassthroughDvxBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualPCIPassthroughDynamicBackingInfo` of the vSphere API (since 7.0.0.0).
 ///
@@ -12457,11 +10102,7 @@ pub struct VirtualPCIPassthroughDynamicBackingInfo {
 }
 impl ComplexType for VirtualPCIPassthroughDynamicBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDynamicBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowedDevice" => d.list(&mut self.allowed_device, s)?,
             b"customLabel" => d.opt(&mut self.custom_label, s)?,
@@ -12478,10 +10119,7 @@ impl ComplexType for VirtualPCIPassthroughDynamicBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualPCIPassthroughDynamicBackingInfo);
-crate::xml::inherits!(
-    VirtualPCIPassthroughDynamicBackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualPCIPassthroughDynamicBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualPCIPassthroughDynamicBackingOption` of the vSphere API (since 7.0.0.0).
 ///
@@ -12493,11 +10131,7 @@ pub struct VirtualPCIPassthroughDynamicBackingOption {
 }
 impl ComplexType for VirtualPCIPassthroughDynamicBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDynamicBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12505,10 +10139,7 @@ impl ComplexType for VirtualPCIPassthroughDynamicBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualPCIPassthroughDynamicBackingOption);
-crate::xml::inherits!(
-    VirtualPCIPassthroughDynamicBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualPCIPassthroughDynamicBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualPCIPassthroughOption` of the vSphere API (since 4.0).
 ///
@@ -12520,11 +10151,7 @@ pub struct VirtualPCIPassthroughOption {
 }
 impl ComplexType for VirtualPCIPassthroughOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12546,11 +10173,7 @@ pub struct VirtualPCIPassthroughPluginBackingInfo {
 }
 impl ComplexType for VirtualPCIPassthroughPluginBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughPluginBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12558,10 +10181,7 @@ impl ComplexType for VirtualPCIPassthroughPluginBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualPCIPassthroughPluginBackingInfo);
-crate::xml::inherits!(
-    VirtualPCIPassthroughPluginBackingInfo,
-    VirtualDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualPCIPassthroughPluginBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualPCIPassthroughPluginBackingOption` of the vSphere API (since 6.0).
 ///
@@ -12575,11 +10195,7 @@ pub struct VirtualPCIPassthroughPluginBackingOption {
 }
 impl ComplexType for VirtualPCIPassthroughPluginBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughPluginBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12587,10 +10203,7 @@ impl ComplexType for VirtualPCIPassthroughPluginBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualPCIPassthroughPluginBackingOption);
-crate::xml::inherits!(
-    VirtualPCIPassthroughPluginBackingOption,
-    VirtualDeviceBackingOption
-);
+crate::xml::inherits!(VirtualPCIPassthroughPluginBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualPCIPassthroughVmiopBackingInfo` of the vSphere API (since 6.0).
 ///
@@ -12610,11 +10223,7 @@ pub struct VirtualPCIPassthroughVmiopBackingInfo {
 }
 impl ComplexType for VirtualPCIPassthroughVmiopBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughVmiopBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vgpu" => d.opt(&mut self.vgpu, s)?,
             b"vgpuMigrateDataSizeMB" => d.opt(&mut self.vgpu_migrate_data_size_mb, s)?,
@@ -12627,25 +10236,13 @@ impl ComplexType for VirtualPCIPassthroughVmiopBackingInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("vgpu", &self.vgpu);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("vgpuMigrateDataSizeMB", &self.vgpu_migrate_data_size_mb);
-        }
-        if e.knows(Version::V7_0_2_0) {
-            e.opt("migrateSupported", &self.migrate_supported);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt(
-                "enhancedMigrateCapability",
-                &self.enhanced_migrate_capability,
-            );
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("vgpuMigrateDataSizeMB", &self.vgpu_migrate_data_size_mb); }
+        if e.knows(Version::V7_0_2_0) { e.opt("migrateSupported", &self.migrate_supported); }
+        if e.knows(Version::V8_0_0_1) { e.opt("enhancedMigrateCapability", &self.enhanced_migrate_capability); }
     }
 }
 crate::xml::complex_codec!(VirtualPCIPassthroughVmiopBackingInfo);
-crate::xml::inherits!(
-    VirtualPCIPassthroughVmiopBackingInfo,
-    VirtualPCIPassthroughPluginBackingInfo
-);
+crate::xml::inherits!(VirtualPCIPassthroughVmiopBackingInfo, VirtualPCIPassthroughPluginBackingInfo);
 
 /// Data object `VirtualPCIPassthroughVmiopBackingOption` of the vSphere API (since 6.0).
 ///
@@ -12661,11 +10258,7 @@ pub struct VirtualPCIPassthroughVmiopBackingOption {
 }
 impl ComplexType for VirtualPCIPassthroughVmiopBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughVmiopBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vgpu" => d.req(&mut self.vgpu, s)?,
             b"maxInstances" => d.req(&mut self.max_instances, s)?,
@@ -12680,10 +10273,7 @@ impl ComplexType for VirtualPCIPassthroughVmiopBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualPCIPassthroughVmiopBackingOption);
-crate::xml::inherits!(
-    VirtualPCIPassthroughVmiopBackingOption,
-    VirtualPCIPassthroughPluginBackingOption
-);
+crate::xml::inherits!(VirtualPCIPassthroughVmiopBackingOption, VirtualPCIPassthroughPluginBackingOption);
 
 /// Data object `VirtualPCNet32` of the vSphere API (since 2.5).
 ///
@@ -12695,11 +10285,7 @@ pub struct VirtualPCNet32 {
 }
 impl ComplexType for VirtualPCNet32 {
     const TYPE_NAME: &'static str = "VirtualPCNet32";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12721,11 +10307,7 @@ pub struct VirtualPCNet32Option {
 }
 impl ComplexType for VirtualPCNet32Option {
     const TYPE_NAME: &'static str = "VirtualPCNet32Option";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supportsMorphing" => d.req(&mut self.supports_morphing, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12750,11 +10332,7 @@ pub struct VirtualPS2Controller {
 }
 impl ComplexType for VirtualPS2Controller {
     const TYPE_NAME: &'static str = "VirtualPS2Controller";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12778,11 +10356,7 @@ pub struct VirtualPS2ControllerOption {
 }
 impl ComplexType for VirtualPS2ControllerOption {
     const TYPE_NAME: &'static str = "VirtualPS2ControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numKeyboards" => d.req(&mut self.num_keyboards, s)?,
             b"numPointingDevices" => d.req(&mut self.num_pointing_devices, s)?,
@@ -12809,11 +10383,7 @@ pub struct VirtualParallelPort {
 }
 impl ComplexType for VirtualParallelPort {
     const TYPE_NAME: &'static str = "VirtualParallelPort";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12833,11 +10403,7 @@ pub struct VirtualParallelPortDeviceBackingInfo {
 }
 impl ComplexType for VirtualParallelPortDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualParallelPortDeviceBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12845,10 +10411,7 @@ impl ComplexType for VirtualParallelPortDeviceBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualParallelPortDeviceBackingInfo);
-crate::xml::inherits!(
-    VirtualParallelPortDeviceBackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualParallelPortDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualParallelPortDeviceBackingOption` of the vSphere API (since 2.5).
 ///
@@ -12860,11 +10423,7 @@ pub struct VirtualParallelPortDeviceBackingOption {
 }
 impl ComplexType for VirtualParallelPortDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualParallelPortDeviceBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12872,10 +10431,7 @@ impl ComplexType for VirtualParallelPortDeviceBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualParallelPortDeviceBackingOption);
-crate::xml::inherits!(
-    VirtualParallelPortDeviceBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualParallelPortDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualParallelPortFileBackingInfo` of the vSphere API (since 2.5).
 ///
@@ -12887,11 +10443,7 @@ pub struct VirtualParallelPortFileBackingInfo {
 }
 impl ComplexType for VirtualParallelPortFileBackingInfo {
     const TYPE_NAME: &'static str = "VirtualParallelPortFileBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12899,10 +10451,7 @@ impl ComplexType for VirtualParallelPortFileBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualParallelPortFileBackingInfo);
-crate::xml::inherits!(
-    VirtualParallelPortFileBackingInfo,
-    VirtualDeviceFileBackingInfo
-);
+crate::xml::inherits!(VirtualParallelPortFileBackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualParallelPortFileBackingOption` of the vSphere API (since 2.5).
 ///
@@ -12914,11 +10463,7 @@ pub struct VirtualParallelPortFileBackingOption {
 }
 impl ComplexType for VirtualParallelPortFileBackingOption {
     const TYPE_NAME: &'static str = "VirtualParallelPortFileBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12926,10 +10471,7 @@ impl ComplexType for VirtualParallelPortFileBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualParallelPortFileBackingOption);
-crate::xml::inherits!(
-    VirtualParallelPortFileBackingOption,
-    VirtualDeviceFileBackingOption
-);
+crate::xml::inherits!(VirtualParallelPortFileBackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualParallelPortOption` of the vSphere API (since 2.5).
 ///
@@ -12941,11 +10483,7 @@ pub struct VirtualParallelPortOption {
 }
 impl ComplexType for VirtualParallelPortOption {
     const TYPE_NAME: &'static str = "VirtualParallelPortOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12965,11 +10503,7 @@ pub struct VirtualPointingDevice {
 }
 impl ComplexType for VirtualPointingDevice {
     const TYPE_NAME: &'static str = "VirtualPointingDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12991,11 +10525,7 @@ pub struct VirtualPointingDeviceBackingOption {
 }
 impl ComplexType for VirtualPointingDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualPointingDeviceBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostPointingDevice" => d.req(&mut self.host_pointing_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13008,10 +10538,7 @@ impl ComplexType for VirtualPointingDeviceBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualPointingDeviceBackingOption);
-crate::xml::inherits!(
-    VirtualPointingDeviceBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualPointingDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualPointingDeviceDeviceBackingInfo` of the vSphere API (since 2.5).
 ///
@@ -13025,11 +10552,7 @@ pub struct VirtualPointingDeviceDeviceBackingInfo {
 }
 impl ComplexType for VirtualPointingDeviceDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPointingDeviceDeviceBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostPointingDevice" => d.req(&mut self.host_pointing_device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13042,10 +10565,7 @@ impl ComplexType for VirtualPointingDeviceDeviceBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualPointingDeviceDeviceBackingInfo);
-crate::xml::inherits!(
-    VirtualPointingDeviceDeviceBackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualPointingDeviceDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualPointingDeviceOption` of the vSphere API (since 2.5).
 ///
@@ -13057,11 +10577,7 @@ pub struct VirtualPointingDeviceOption {
 }
 impl ComplexType for VirtualPointingDeviceOption {
     const TYPE_NAME: &'static str = "VirtualPointingDeviceOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13081,11 +10597,7 @@ pub struct VirtualPrecisionClock {
 }
 impl ComplexType for VirtualPrecisionClock {
     const TYPE_NAME: &'static str = "VirtualPrecisionClock";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13105,11 +10617,7 @@ pub struct VirtualPrecisionClockOption {
 }
 impl ComplexType for VirtualPrecisionClockOption {
     const TYPE_NAME: &'static str = "VirtualPrecisionClockOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13131,11 +10639,7 @@ pub struct VirtualPrecisionClockSystemClockBackingInfo {
 }
 impl ComplexType for VirtualPrecisionClockSystemClockBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPrecisionClockSystemClockBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"protocol" => d.opt(&mut self.protocol, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13148,10 +10652,7 @@ impl ComplexType for VirtualPrecisionClockSystemClockBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualPrecisionClockSystemClockBackingInfo);
-crate::xml::inherits!(
-    VirtualPrecisionClockSystemClockBackingInfo,
-    VirtualDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualPrecisionClockSystemClockBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualPrecisionClockSystemClockBackingOption` of the vSphere API (since 7.0.0.0).
 ///
@@ -13165,11 +10666,7 @@ pub struct VirtualPrecisionClockSystemClockBackingOption {
 }
 impl ComplexType for VirtualPrecisionClockSystemClockBackingOption {
     const TYPE_NAME: &'static str = "VirtualPrecisionClockSystemClockBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"protocol" => d.req(&mut self.protocol, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13182,10 +10679,7 @@ impl ComplexType for VirtualPrecisionClockSystemClockBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualPrecisionClockSystemClockBackingOption);
-crate::xml::inherits!(
-    VirtualPrecisionClockSystemClockBackingOption,
-    VirtualDeviceBackingOption
-);
+crate::xml::inherits!(VirtualPrecisionClockSystemClockBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualSATAController` of the vSphere API (since 5.5).
 ///
@@ -13199,11 +10693,7 @@ pub struct VirtualSATAController {
 }
 impl ComplexType for VirtualSATAController {
     const TYPE_NAME: &'static str = "VirtualSATAController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13229,11 +10719,7 @@ pub struct VirtualSATAControllerOption {
 }
 impl ComplexType for VirtualSATAControllerOption {
     const TYPE_NAME: &'static str = "VirtualSATAControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numSATADisks" => d.req(&mut self.num_sata_disks, s)?,
             b"numSATACdroms" => d.req(&mut self.num_sata_cdroms, s)?,
@@ -13268,11 +10754,7 @@ pub struct VirtualSCSIController {
 }
 impl ComplexType for VirtualSCSIController {
     const TYPE_NAME: &'static str = "VirtualSCSIController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hotAddRemove" => d.opt(&mut self.hot_add_remove, s)?,
             b"sharedBus" => d.req(&mut self.shared_bus, s)?,
@@ -13317,11 +10799,7 @@ pub struct VirtualSCSIControllerOption {
 }
 impl ComplexType for VirtualSCSIControllerOption {
     const TYPE_NAME: &'static str = "VirtualSCSIControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numSCSIDisks" => d.req(&mut self.num_scsi_disks, s)?,
             b"numSCSICdroms" => d.req(&mut self.num_scsi_cdroms, s)?,
@@ -13358,11 +10836,7 @@ pub struct VirtualSCSIPassthrough {
 }
 impl ComplexType for VirtualSCSIPassthrough {
     const TYPE_NAME: &'static str = "VirtualSCSIPassthrough";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13382,11 +10856,7 @@ pub struct VirtualSCSIPassthroughDeviceBackingInfo {
 }
 impl ComplexType for VirtualSCSIPassthroughDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSCSIPassthroughDeviceBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13394,10 +10864,7 @@ impl ComplexType for VirtualSCSIPassthroughDeviceBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualSCSIPassthroughDeviceBackingInfo);
-crate::xml::inherits!(
-    VirtualSCSIPassthroughDeviceBackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualSCSIPassthroughDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualSCSIPassthroughDeviceBackingOption` of the vSphere API (since 2.5).
 ///
@@ -13409,11 +10876,7 @@ pub struct VirtualSCSIPassthroughDeviceBackingOption {
 }
 impl ComplexType for VirtualSCSIPassthroughDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualSCSIPassthroughDeviceBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13421,10 +10884,7 @@ impl ComplexType for VirtualSCSIPassthroughDeviceBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualSCSIPassthroughDeviceBackingOption);
-crate::xml::inherits!(
-    VirtualSCSIPassthroughDeviceBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualSCSIPassthroughDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualSCSIPassthroughOption` of the vSphere API (since 2.5).
 ///
@@ -13436,11 +10896,7 @@ pub struct VirtualSCSIPassthroughOption {
 }
 impl ComplexType for VirtualSCSIPassthroughOption {
     const TYPE_NAME: &'static str = "VirtualSCSIPassthroughOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13460,11 +10916,7 @@ pub struct VirtualSIOController {
 }
 impl ComplexType for VirtualSIOController {
     const TYPE_NAME: &'static str = "VirtualSIOController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13490,11 +10942,7 @@ pub struct VirtualSIOControllerOption {
 }
 impl ComplexType for VirtualSIOControllerOption {
     const TYPE_NAME: &'static str = "VirtualSIOControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numFloppyDrives" => d.req(&mut self.num_floppy_drives, s)?,
             b"numSerialPorts" => d.req(&mut self.num_serial_ports, s)?,
@@ -13525,11 +10973,7 @@ pub struct VirtualSerialPort {
 }
 impl ComplexType for VirtualSerialPort {
     const TYPE_NAME: &'static str = "VirtualSerialPort";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"yieldOnPoll" => d.req(&mut self.yield_on_poll, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13554,11 +10998,7 @@ pub struct VirtualSerialPortDeviceBackingInfo {
 }
 impl ComplexType for VirtualSerialPortDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortDeviceBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13566,10 +11006,7 @@ impl ComplexType for VirtualSerialPortDeviceBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualSerialPortDeviceBackingInfo);
-crate::xml::inherits!(
-    VirtualSerialPortDeviceBackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualSerialPortDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualSerialPortDeviceBackingOption` of the vSphere API (since 2.5).
 ///
@@ -13581,11 +11018,7 @@ pub struct VirtualSerialPortDeviceBackingOption {
 }
 impl ComplexType for VirtualSerialPortDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortDeviceBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13593,10 +11026,7 @@ impl ComplexType for VirtualSerialPortDeviceBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualSerialPortDeviceBackingOption);
-crate::xml::inherits!(
-    VirtualSerialPortDeviceBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualSerialPortDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualSerialPortFileBackingInfo` of the vSphere API (since 2.5).
 ///
@@ -13608,11 +11038,7 @@ pub struct VirtualSerialPortFileBackingInfo {
 }
 impl ComplexType for VirtualSerialPortFileBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortFileBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13620,10 +11046,7 @@ impl ComplexType for VirtualSerialPortFileBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualSerialPortFileBackingInfo);
-crate::xml::inherits!(
-    VirtualSerialPortFileBackingInfo,
-    VirtualDeviceFileBackingInfo
-);
+crate::xml::inherits!(VirtualSerialPortFileBackingInfo, VirtualDeviceFileBackingInfo);
 
 /// Data object `VirtualSerialPortFileBackingOption` of the vSphere API (since 2.5).
 ///
@@ -13635,11 +11058,7 @@ pub struct VirtualSerialPortFileBackingOption {
 }
 impl ComplexType for VirtualSerialPortFileBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortFileBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13647,10 +11066,7 @@ impl ComplexType for VirtualSerialPortFileBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualSerialPortFileBackingOption);
-crate::xml::inherits!(
-    VirtualSerialPortFileBackingOption,
-    VirtualDeviceFileBackingOption
-);
+crate::xml::inherits!(VirtualSerialPortFileBackingOption, VirtualDeviceFileBackingOption);
 
 /// Data object `VirtualSerialPortOption` of the vSphere API (since 2.5).
 ///
@@ -13664,11 +11080,7 @@ pub struct VirtualSerialPortOption {
 }
 impl ComplexType for VirtualSerialPortOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"yieldOnPoll" => d.req(&mut self.yield_on_poll, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -13697,11 +11109,7 @@ pub struct VirtualSerialPortPipeBackingInfo {
 }
 impl ComplexType for VirtualSerialPortPipeBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortPipeBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"endpoint" => d.req(&mut self.endpoint, s)?,
             b"noRxLoss" => d.opt(&mut self.no_rx_loss, s)?,
@@ -13716,10 +11124,7 @@ impl ComplexType for VirtualSerialPortPipeBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualSerialPortPipeBackingInfo);
-crate::xml::inherits!(
-    VirtualSerialPortPipeBackingInfo,
-    VirtualDevicePipeBackingInfo
-);
+crate::xml::inherits!(VirtualSerialPortPipeBackingInfo, VirtualDevicePipeBackingInfo);
 
 /// Data object `VirtualSerialPortPipeBackingOption` of the vSphere API (since 2.5).
 ///
@@ -13735,11 +11140,7 @@ pub struct VirtualSerialPortPipeBackingOption {
 }
 impl ComplexType for VirtualSerialPortPipeBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortPipeBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"endpoint" => d.req(&mut self.endpoint, s)?,
             b"noRxLoss" => d.req(&mut self.no_rx_loss, s)?,
@@ -13754,10 +11155,7 @@ impl ComplexType for VirtualSerialPortPipeBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualSerialPortPipeBackingOption);
-crate::xml::inherits!(
-    VirtualSerialPortPipeBackingOption,
-    VirtualDevicePipeBackingOption
-);
+crate::xml::inherits!(VirtualSerialPortPipeBackingOption, VirtualDevicePipeBackingOption);
 
 /// Data object `VirtualSerialPortThinPrintBackingInfo` of the vSphere API (since 5.1).
 ///
@@ -13769,11 +11167,7 @@ pub struct VirtualSerialPortThinPrintBackingInfo {
 }
 impl ComplexType for VirtualSerialPortThinPrintBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortThinPrintBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13781,10 +11175,7 @@ impl ComplexType for VirtualSerialPortThinPrintBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualSerialPortThinPrintBackingInfo);
-crate::xml::inherits!(
-    VirtualSerialPortThinPrintBackingInfo,
-    VirtualDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualSerialPortThinPrintBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualSerialPortThinPrintBackingOption` of the vSphere API (since 5.1).
 ///
@@ -13796,11 +11187,7 @@ pub struct VirtualSerialPortThinPrintBackingOption {
 }
 impl ComplexType for VirtualSerialPortThinPrintBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortThinPrintBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13808,10 +11195,7 @@ impl ComplexType for VirtualSerialPortThinPrintBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualSerialPortThinPrintBackingOption);
-crate::xml::inherits!(
-    VirtualSerialPortThinPrintBackingOption,
-    VirtualDeviceBackingOption
-);
+crate::xml::inherits!(VirtualSerialPortThinPrintBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualSerialPortURIBackingInfo` of the vSphere API (since 4.1).
 ///
@@ -13823,11 +11207,7 @@ pub struct VirtualSerialPortURIBackingInfo {
 }
 impl ComplexType for VirtualSerialPortURIBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortURIBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13847,11 +11227,7 @@ pub struct VirtualSerialPortURIBackingOption {
 }
 impl ComplexType for VirtualSerialPortURIBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortURIBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13859,10 +11235,7 @@ impl ComplexType for VirtualSerialPortURIBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualSerialPortURIBackingOption);
-crate::xml::inherits!(
-    VirtualSerialPortURIBackingOption,
-    VirtualDeviceURIBackingOption
-);
+crate::xml::inherits!(VirtualSerialPortURIBackingOption, VirtualDeviceURIBackingOption);
 
 /// Data object `VirtualSoundBlaster16` of the vSphere API (since 2.5).
 ///
@@ -13874,11 +11247,7 @@ pub struct VirtualSoundBlaster16 {
 }
 impl ComplexType for VirtualSoundBlaster16 {
     const TYPE_NAME: &'static str = "VirtualSoundBlaster16";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13898,11 +11267,7 @@ pub struct VirtualSoundBlaster16Option {
 }
 impl ComplexType for VirtualSoundBlaster16Option {
     const TYPE_NAME: &'static str = "VirtualSoundBlaster16Option";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13924,11 +11289,7 @@ pub struct VirtualSoundCard {
 }
 impl ComplexType for VirtualSoundCard {
     const TYPE_NAME: &'static str = "VirtualSoundCard";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13948,11 +11309,7 @@ pub struct VirtualSoundCardDeviceBackingInfo {
 }
 impl ComplexType for VirtualSoundCardDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSoundCardDeviceBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13960,10 +11317,7 @@ impl ComplexType for VirtualSoundCardDeviceBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualSoundCardDeviceBackingInfo);
-crate::xml::inherits!(
-    VirtualSoundCardDeviceBackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualSoundCardDeviceBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualSoundCardDeviceBackingOption` of the vSphere API (since 2.5).
 ///
@@ -13975,11 +11329,7 @@ pub struct VirtualSoundCardDeviceBackingOption {
 }
 impl ComplexType for VirtualSoundCardDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualSoundCardDeviceBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -13987,10 +11337,7 @@ impl ComplexType for VirtualSoundCardDeviceBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualSoundCardDeviceBackingOption);
-crate::xml::inherits!(
-    VirtualSoundCardDeviceBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualSoundCardDeviceBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualSoundCardOption` of the vSphere API (since 2.5).
 ///
@@ -14004,11 +11351,7 @@ pub struct VirtualSoundCardOption {
 }
 impl ComplexType for VirtualSoundCardOption {
     const TYPE_NAME: &'static str = "VirtualSoundCardOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14034,11 +11377,7 @@ pub struct VirtualSriovEthernetCard {
 }
 impl ComplexType for VirtualSriovEthernetCard {
     const TYPE_NAME: &'static str = "VirtualSriovEthernetCard";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowGuestOSMtuChange" => d.opt(&mut self.allow_guest_os_mtu_change, s)?,
             b"sriovBacking" => d.opt(&mut self.sriov_backing, s)?,
@@ -14051,9 +11390,7 @@ impl ComplexType for VirtualSriovEthernetCard {
         self.base_.encode_fields(e);
         e.opt("allowGuestOSMtuChange", &self.allow_guest_os_mtu_change);
         e.opt("sriovBacking", &self.sriov_backing);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("dvxBackingInfo", &self.dvx_backing_info);
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("dvxBackingInfo", &self.dvx_backing_info); }
     }
 }
 crate::xml::complex_codec!(VirtualSriovEthernetCard);
@@ -14069,11 +11406,7 @@ pub struct VirtualSriovEthernetCardOption {
 }
 impl ComplexType for VirtualSriovEthernetCardOption {
     const TYPE_NAME: &'static str = "VirtualSriovEthernetCardOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14099,11 +11432,7 @@ pub struct VirtualSriovEthernetCardSriovBackingInfo {
 }
 impl ComplexType for VirtualSriovEthernetCardSriovBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSriovEthernetCardSriovBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"physicalFunctionBacking" => d.opt(&mut self.physical_function_backing, s)?,
             b"virtualFunctionBacking" => d.opt(&mut self.virtual_function_backing, s)?,
@@ -14120,10 +11449,7 @@ impl ComplexType for VirtualSriovEthernetCardSriovBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualSriovEthernetCardSriovBackingInfo);
-crate::xml::inherits!(
-    VirtualSriovEthernetCardSriovBackingInfo,
-    VirtualDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualSriovEthernetCardSriovBackingInfo, VirtualDeviceBackingInfo);
 
 /// Data object `VirtualSriovEthernetCardSriovBackingOption` of the vSphere API (since 5.5).
 ///
@@ -14135,11 +11461,7 @@ pub struct VirtualSriovEthernetCardSriovBackingOption {
 }
 impl ComplexType for VirtualSriovEthernetCardSriovBackingOption {
     const TYPE_NAME: &'static str = "VirtualSriovEthernetCardSriovBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14147,10 +11469,7 @@ impl ComplexType for VirtualSriovEthernetCardSriovBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualSriovEthernetCardSriovBackingOption);
-crate::xml::inherits!(
-    VirtualSriovEthernetCardSriovBackingOption,
-    VirtualDeviceBackingOption
-);
+crate::xml::inherits!(VirtualSriovEthernetCardSriovBackingOption, VirtualDeviceBackingOption);
 
 /// Data object `VirtualSwitchProfile` of the vSphere API (since 4.0).
 ///
@@ -14172,11 +11491,7 @@ pub struct VirtualSwitchProfile {
 }
 impl ComplexType for VirtualSwitchProfile {
     const TYPE_NAME: &'static str = "VirtualSwitchProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -14209,11 +11524,7 @@ pub struct VirtualSwitchSelectionProfile {
 }
 impl ComplexType for VirtualSwitchSelectionProfile {
     const TYPE_NAME: &'static str = "VirtualSwitchSelectionProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14237,15 +11548,9 @@ pub struct VirtualTPM {
 }
 impl ComplexType for VirtualTPM {
     const TYPE_NAME: &'static str = "VirtualTPM";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"endorsementKeyCertificateSigningRequest" => {
-                d.list(&mut self.endorsement_key_certificate_signing_request, s)?
-            }
+            b"endorsementKeyCertificateSigningRequest" => d.list(&mut self.endorsement_key_certificate_signing_request, s)?,
             b"endorsementKeyCertificate" => d.list(&mut self.endorsement_key_certificate, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -14253,14 +11558,8 @@ impl ComplexType for VirtualTPM {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        e.list(
-            "endorsementKeyCertificateSigningRequest",
-            &self.endorsement_key_certificate_signing_request,
-        );
-        e.list(
-            "endorsementKeyCertificate",
-            &self.endorsement_key_certificate,
-        );
+        e.list("endorsementKeyCertificateSigningRequest", &self.endorsement_key_certificate_signing_request);
+        e.list("endorsementKeyCertificate", &self.endorsement_key_certificate);
     }
 }
 crate::xml::complex_codec!(VirtualTPM);
@@ -14278,11 +11577,7 @@ pub struct VirtualTPMOption {
 }
 impl ComplexType for VirtualTPMOption {
     const TYPE_NAME: &'static str = "VirtualTPMOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supportedFirmware" => d.list(&mut self.supported_firmware, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14317,11 +11612,7 @@ pub struct VirtualUSB {
 }
 impl ComplexType for VirtualUSB {
     const TYPE_NAME: &'static str = "VirtualUSB";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"connected" => d.req(&mut self.connected, s)?,
             b"vendor" => d.opt(&mut self.vendor, s)?,
@@ -14335,18 +11626,10 @@ impl ComplexType for VirtualUSB {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("connected", &self.connected);
-        if e.knows(Version::V4_1) {
-            e.opt("vendor", &self.vendor);
-        }
-        if e.knows(Version::V4_1) {
-            e.opt("product", &self.product);
-        }
-        if e.knows(Version::V4_1) {
-            e.list("family", &self.family);
-        }
-        if e.knows(Version::V4_1) {
-            e.list("speed", &self.speed);
-        }
+        if e.knows(Version::V4_1) { e.opt("vendor", &self.vendor); }
+        if e.knows(Version::V4_1) { e.opt("product", &self.product); }
+        if e.knows(Version::V4_1) { e.list("family", &self.family); }
+        if e.knows(Version::V4_1) { e.list("speed", &self.speed); }
     }
 }
 crate::xml::complex_codec!(VirtualUSB);
@@ -14366,11 +11649,7 @@ pub struct VirtualUSBController {
 }
 impl ComplexType for VirtualUSBController {
     const TYPE_NAME: &'static str = "VirtualUSBController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoConnectDevices" => d.opt(&mut self.auto_connect_devices, s)?,
             b"ehciEnabled" => d.opt(&mut self.ehci_enabled, s)?,
@@ -14403,11 +11682,7 @@ pub struct VirtualUSBControllerOption {
 }
 impl ComplexType for VirtualUSBControllerOption {
     const TYPE_NAME: &'static str = "VirtualUSBControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoConnectDevices" => d.req(&mut self.auto_connect_devices, s)?,
             b"ehciSupported" => d.req(&mut self.ehci_supported, s)?,
@@ -14420,9 +11695,7 @@ impl ComplexType for VirtualUSBControllerOption {
         self.base_.encode_fields(e);
         e.req("autoConnectDevices", &self.auto_connect_devices);
         e.req("ehciSupported", &self.ehci_supported);
-        if e.knows(Version::V5_0) {
-            e.list("supportedSpeeds", &self.supported_speeds);
-        }
+        if e.knows(Version::V5_0) { e.list("supportedSpeeds", &self.supported_speeds); }
     }
 }
 crate::xml::complex_codec!(VirtualUSBControllerOption);
@@ -14440,11 +11713,7 @@ pub struct VirtualUSBControllerPciBusSlotInfo {
 }
 impl ComplexType for VirtualUSBControllerPciBusSlotInfo {
     const TYPE_NAME: &'static str = "VirtualUSBControllerPciBusSlotInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ehciPciSlotNumber" => d.opt(&mut self.ehci_pci_slot_number, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14457,10 +11726,7 @@ impl ComplexType for VirtualUSBControllerPciBusSlotInfo {
     }
 }
 crate::xml::complex_codec!(VirtualUSBControllerPciBusSlotInfo);
-crate::xml::inherits!(
-    VirtualUSBControllerPciBusSlotInfo,
-    VirtualDevicePciBusSlotInfo
-);
+crate::xml::inherits!(VirtualUSBControllerPciBusSlotInfo, VirtualDevicePciBusSlotInfo);
 
 /// Data object `VirtualUSBOption` of the vSphere API (since 2.5).
 ///
@@ -14472,11 +11738,7 @@ pub struct VirtualUSBOption {
 }
 impl ComplexType for VirtualUSBOption {
     const TYPE_NAME: &'static str = "VirtualUSBOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14498,11 +11760,7 @@ pub struct VirtualUSBRemoteClientBackingInfo {
 }
 impl ComplexType for VirtualUSBRemoteClientBackingInfo {
     const TYPE_NAME: &'static str = "VirtualUSBRemoteClientBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14515,10 +11773,7 @@ impl ComplexType for VirtualUSBRemoteClientBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualUSBRemoteClientBackingInfo);
-crate::xml::inherits!(
-    VirtualUSBRemoteClientBackingInfo,
-    VirtualDeviceRemoteDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualUSBRemoteClientBackingInfo, VirtualDeviceRemoteDeviceBackingInfo);
 
 /// Data object `VirtualUSBRemoteClientBackingOption` of the vSphere API (since 5.0).
 ///
@@ -14530,11 +11785,7 @@ pub struct VirtualUSBRemoteClientBackingOption {
 }
 impl ComplexType for VirtualUSBRemoteClientBackingOption {
     const TYPE_NAME: &'static str = "VirtualUSBRemoteClientBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14542,10 +11793,7 @@ impl ComplexType for VirtualUSBRemoteClientBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualUSBRemoteClientBackingOption);
-crate::xml::inherits!(
-    VirtualUSBRemoteClientBackingOption,
-    VirtualDeviceRemoteDeviceBackingOption
-);
+crate::xml::inherits!(VirtualUSBRemoteClientBackingOption, VirtualDeviceRemoteDeviceBackingOption);
 
 /// Data object `VirtualUSBRemoteHostBackingInfo` of the vSphere API (since 4.1).
 ///
@@ -14559,11 +11807,7 @@ pub struct VirtualUSBRemoteHostBackingInfo {
 }
 impl ComplexType for VirtualUSBRemoteHostBackingInfo {
     const TYPE_NAME: &'static str = "VirtualUSBRemoteHostBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14576,10 +11820,7 @@ impl ComplexType for VirtualUSBRemoteHostBackingInfo {
     }
 }
 crate::xml::complex_codec!(VirtualUSBRemoteHostBackingInfo);
-crate::xml::inherits!(
-    VirtualUSBRemoteHostBackingInfo,
-    VirtualDeviceDeviceBackingInfo
-);
+crate::xml::inherits!(VirtualUSBRemoteHostBackingInfo, VirtualDeviceDeviceBackingInfo);
 
 /// Data object `VirtualUSBRemoteHostBackingOption` of the vSphere API (since 4.1).
 ///
@@ -14591,11 +11832,7 @@ pub struct VirtualUSBRemoteHostBackingOption {
 }
 impl ComplexType for VirtualUSBRemoteHostBackingOption {
     const TYPE_NAME: &'static str = "VirtualUSBRemoteHostBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14603,10 +11840,7 @@ impl ComplexType for VirtualUSBRemoteHostBackingOption {
     }
 }
 crate::xml::complex_codec!(VirtualUSBRemoteHostBackingOption);
-crate::xml::inherits!(
-    VirtualUSBRemoteHostBackingOption,
-    VirtualDeviceDeviceBackingOption
-);
+crate::xml::inherits!(VirtualUSBRemoteHostBackingOption, VirtualDeviceDeviceBackingOption);
 
 /// Data object `VirtualUSBUSBBackingInfo` of the vSphere API (since 2.5).
 ///
@@ -14618,11 +11852,7 @@ pub struct VirtualUSBUSBBackingInfo {
 }
 impl ComplexType for VirtualUSBUSBBackingInfo {
     const TYPE_NAME: &'static str = "VirtualUSBUSBBackingInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14642,11 +11872,7 @@ pub struct VirtualUSBUSBBackingOption {
 }
 impl ComplexType for VirtualUSBUSBBackingOption {
     const TYPE_NAME: &'static str = "VirtualUSBUSBBackingOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14668,11 +11894,7 @@ pub struct VirtualUSBXHCIController {
 }
 impl ComplexType for VirtualUSBXHCIController {
     const TYPE_NAME: &'static str = "VirtualUSBXHCIController";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoConnectDevices" => d.opt(&mut self.auto_connect_devices, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -14701,11 +11923,7 @@ pub struct VirtualUSBXHCIControllerOption {
 }
 impl ComplexType for VirtualUSBXHCIControllerOption {
     const TYPE_NAME: &'static str = "VirtualUSBXHCIControllerOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoConnectDevices" => d.req(&mut self.auto_connect_devices, s)?,
             b"supportedSpeeds" => d.list(&mut self.supported_speeds, s)?,
@@ -14732,11 +11950,7 @@ pub struct VirtualVMIROMOption {
 }
 impl ComplexType for VirtualVMIROMOption {
     const TYPE_NAME: &'static str = "VirtualVMIROMOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14770,11 +11984,7 @@ pub struct VirtualVideoCardOption {
 }
 impl ComplexType for VirtualVideoCardOption {
     const TYPE_NAME: &'static str = "VirtualVideoCardOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"videoRamSizeInKB" => d.opt(&mut self.video_ram_size_in_kb, s)?,
             b"numDisplays" => d.opt(&mut self.num_displays, s)?,
@@ -14790,27 +12000,12 @@ impl ComplexType for VirtualVideoCardOption {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("videoRamSizeInKB", &self.video_ram_size_in_kb);
-        if e.knows(Version::V2_5u2server) {
-            e.opt("numDisplays", &self.num_displays);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("useAutoDetect", &self.use_auto_detect);
-        }
-        if e.knows(Version::V2_5u2server) {
-            e.opt("support3D", &self.support3_d);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("use3dRendererSupported", &self.use3d_renderer_supported);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("graphicsMemorySizeInKB", &self.graphics_memory_size_in_kb);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "graphicsMemorySizeSupported",
-                &self.graphics_memory_size_supported,
-            );
-        }
+        if e.knows(Version::V2_5u2server) { e.opt("numDisplays", &self.num_displays); }
+        if e.knows(Version::V2_5u2server) { e.opt("useAutoDetect", &self.use_auto_detect); }
+        if e.knows(Version::V2_5u2server) { e.opt("support3D", &self.support3_d); }
+        if e.knows(Version::V5_1) { e.opt("use3dRendererSupported", &self.use3d_renderer_supported); }
+        if e.knows(Version::V6_0) { e.opt("graphicsMemorySizeInKB", &self.graphics_memory_size_in_kb); }
+        if e.knows(Version::V6_0) { e.opt("graphicsMemorySizeSupported", &self.graphics_memory_size_supported); }
     }
 }
 crate::xml::complex_codec!(VirtualVideoCardOption);
@@ -14828,11 +12023,7 @@ pub struct VirtualVmxnet {
 }
 impl ComplexType for VirtualVmxnet {
     const TYPE_NAME: &'static str = "VirtualVmxnet";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14852,11 +12043,7 @@ pub struct VirtualVmxnet2 {
 }
 impl ComplexType for VirtualVmxnet2 {
     const TYPE_NAME: &'static str = "VirtualVmxnet2";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14876,11 +12063,7 @@ pub struct VirtualVmxnet2Option {
 }
 impl ComplexType for VirtualVmxnet2Option {
     const TYPE_NAME: &'static str = "VirtualVmxnet2Option";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -14906,11 +12089,7 @@ pub struct VirtualVmxnet3 {
 }
 impl ComplexType for VirtualVmxnet3 {
     const TYPE_NAME: &'static str = "VirtualVmxnet3";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uptv2Enabled" => d.opt(&mut self.uptv2_enabled, s)?,
             b"strictLatencyConfig" => d.opt(&mut self.strict_latency_config, s)?,
@@ -14920,12 +12099,8 @@ impl ComplexType for VirtualVmxnet3 {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("uptv2Enabled", &self.uptv2_enabled);
-        }
-        if e.knows(Version::V8_0_3_1) {
-            e.opt("strictLatencyConfig", &self.strict_latency_config);
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("uptv2Enabled", &self.uptv2_enabled); }
+        if e.knows(Version::V8_0_3_1) { e.opt("strictLatencyConfig", &self.strict_latency_config); }
     }
 }
 crate::xml::complex_codec!(VirtualVmxnet3);
@@ -14947,11 +12122,7 @@ pub struct VirtualVmxnet3Option {
 }
 impl ComplexType for VirtualVmxnet3Option {
     const TYPE_NAME: &'static str = "VirtualVmxnet3Option";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uptv2Enabled" => d.opt(&mut self.uptv2_enabled, s)?,
             b"strictLatencyConfigOption" => d.opt(&mut self.strict_latency_config_option, s)?,
@@ -14961,15 +12132,8 @@ impl ComplexType for VirtualVmxnet3Option {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("uptv2Enabled", &self.uptv2_enabled);
-        }
-        if e.knows(Version::V8_0_3_1) {
-            e.opt(
-                "strictLatencyConfigOption",
-                &self.strict_latency_config_option,
-            );
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("uptv2Enabled", &self.uptv2_enabled); }
+        if e.knows(Version::V8_0_3_1) { e.opt("strictLatencyConfigOption", &self.strict_latency_config_option); }
     }
 }
 crate::xml::complex_codec!(VirtualVmxnet3Option);
@@ -14995,11 +12159,7 @@ pub struct VirtualVmxnet3OptionStrictLatencyConfigOption {
 }
 impl ComplexType for VirtualVmxnet3OptionStrictLatencyConfigOption {
     const TYPE_NAME: &'static str = "VirtualVmxnet3OptionStrictLatencyConfigOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowed" => d.req(&mut self.allowed, s)?,
             b"measureLatency" => d.req(&mut self.measure_latency, s)?,
@@ -15044,11 +12204,7 @@ pub struct VirtualVmxnet3StrictLatencyConfig {
 }
 impl ComplexType for VirtualVmxnet3StrictLatencyConfig {
     const TYPE_NAME: &'static str = "VirtualVmxnet3StrictLatencyConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowed" => d.opt(&mut self.allowed, s)?,
             b"measureLatency" => d.opt(&mut self.measure_latency, s)?,
@@ -15085,11 +12241,7 @@ pub struct VirtualVmxnet3Vrdma {
 }
 impl ComplexType for VirtualVmxnet3Vrdma {
     const TYPE_NAME: &'static str = "VirtualVmxnet3Vrdma";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceProtocol" => d.opt(&mut self.device_protocol, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -15098,9 +12250,7 @@ impl ComplexType for VirtualVmxnet3Vrdma {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V6_7) {
-            e.opt("deviceProtocol", &self.device_protocol);
-        }
+        if e.knows(Version::V6_7) { e.opt("deviceProtocol", &self.device_protocol); }
     }
 }
 crate::xml::complex_codec!(VirtualVmxnet3Vrdma);
@@ -15118,11 +12268,7 @@ pub struct VirtualVmxnet3VrdmaOption {
 }
 impl ComplexType for VirtualVmxnet3VrdmaOption {
     const TYPE_NAME: &'static str = "VirtualVmxnet3VrdmaOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceProtocol" => d.opt(&mut self.device_protocol, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -15131,9 +12277,7 @@ impl ComplexType for VirtualVmxnet3VrdmaOption {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V6_7) {
-            e.opt("deviceProtocol", &self.device_protocol);
-        }
+        if e.knows(Version::V6_7) { e.opt("deviceProtocol", &self.device_protocol); }
     }
 }
 crate::xml::complex_codec!(VirtualVmxnet3VrdmaOption);
@@ -15151,11 +12295,7 @@ pub struct VirtualVmxnetOption {
 }
 impl ComplexType for VirtualVmxnetOption {
     const TYPE_NAME: &'static str = "VirtualVmxnetOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -15179,11 +12319,7 @@ pub struct VirtualWDT {
 }
 impl ComplexType for VirtualWDT {
     const TYPE_NAME: &'static str = "VirtualWDT";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runOnBoot" => d.req(&mut self.run_on_boot, s)?,
             b"running" => d.req(&mut self.running, s)?,
@@ -15212,11 +12348,7 @@ pub struct VirtualWDTOption {
 }
 impl ComplexType for VirtualWDTOption {
     const TYPE_NAME: &'static str = "VirtualWDTOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runOnBoot" => d.req(&mut self.run_on_boot, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -15241,11 +12373,7 @@ pub struct VlanProfile {
 }
 impl ComplexType for VlanProfile {
     const TYPE_NAME: &'static str = "VlanProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -15265,11 +12393,7 @@ pub struct VmAcquiredMksTicketEvent {
 }
 impl ComplexType for VmAcquiredMksTicketEvent {
     const TYPE_NAME: &'static str = "VmAcquiredMksTicketEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -15291,11 +12415,7 @@ pub struct VmAcquiredTicketEvent {
 }
 impl ComplexType for VmAcquiredTicketEvent {
     const TYPE_NAME: &'static str = "VmAcquiredTicketEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ticketType" => d.req(&mut self.ticket_type, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -15326,11 +12446,7 @@ pub struct VmAlreadyExistsInDatacenter {
 }
 impl ComplexType for VmAlreadyExistsInDatacenter {
     const TYPE_NAME: &'static str = "VmAlreadyExistsInDatacenter";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -15363,11 +12479,7 @@ pub struct VmAutoRenameEvent {
 }
 impl ComplexType for VmAutoRenameEvent {
     const TYPE_NAME: &'static str = "VmAutoRenameEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
             b"newName" => d.req(&mut self.new_name, s)?,
@@ -15400,11 +12512,7 @@ pub struct VmBeingClonedEvent {
 }
 impl ComplexType for VmBeingClonedEvent {
     const TYPE_NAME: &'static str = "VmBeingClonedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destFolder" => d.req(&mut self.dest_folder, s)?,
             b"destName" => d.req(&mut self.dest_name, s)?,
@@ -15437,11 +12545,7 @@ pub struct VmBeingClonedNoFolderEvent {
 }
 impl ComplexType for VmBeingClonedNoFolderEvent {
     const TYPE_NAME: &'static str = "VmBeingClonedNoFolderEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destName" => d.req(&mut self.dest_name, s)?,
             b"destHost" => d.req(&mut self.dest_host, s)?,
@@ -15470,11 +12574,7 @@ pub struct VmBeingCreatedEvent {
 }
 impl ComplexType for VmBeingCreatedEvent {
     const TYPE_NAME: &'static str = "VmBeingCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.opt(&mut self.config_spec, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -15501,11 +12601,7 @@ pub struct VmBeingDeployedEvent {
 }
 impl ComplexType for VmBeingDeployedEvent {
     const TYPE_NAME: &'static str = "VmBeingDeployedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"srcTemplate" => d.req(&mut self.src_template, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -15536,11 +12632,7 @@ pub struct VmBeingHotMigratedEvent {
 }
 impl ComplexType for VmBeingHotMigratedEvent {
     const TYPE_NAME: &'static str = "VmBeingHotMigratedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destHost" => d.req(&mut self.dest_host, s)?,
             b"destDatacenter" => d.opt(&mut self.dest_datacenter, s)?,
@@ -15552,12 +12644,8 @@ impl ComplexType for VmBeingHotMigratedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("destHost", &self.dest_host);
-        if e.knows(Version::V5_0) {
-            e.opt("destDatacenter", &self.dest_datacenter);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("destDatastore", &self.dest_datastore);
-        }
+        if e.knows(Version::V5_0) { e.opt("destDatacenter", &self.dest_datacenter); }
+        if e.knows(Version::V5_0) { e.opt("destDatastore", &self.dest_datastore); }
     }
 }
 crate::xml::complex_codec!(VmBeingHotMigratedEvent);
@@ -15579,11 +12667,7 @@ pub struct VmBeingMigratedEvent {
 }
 impl ComplexType for VmBeingMigratedEvent {
     const TYPE_NAME: &'static str = "VmBeingMigratedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destHost" => d.req(&mut self.dest_host, s)?,
             b"destDatacenter" => d.opt(&mut self.dest_datacenter, s)?,
@@ -15595,12 +12679,8 @@ impl ComplexType for VmBeingMigratedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("destHost", &self.dest_host);
-        if e.knows(Version::V5_0) {
-            e.opt("destDatacenter", &self.dest_datacenter);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("destDatastore", &self.dest_datastore);
-        }
+        if e.knows(Version::V5_0) { e.opt("destDatacenter", &self.dest_datacenter); }
+        if e.knows(Version::V5_0) { e.opt("destDatastore", &self.dest_datastore); }
     }
 }
 crate::xml::complex_codec!(VmBeingMigratedEvent);
@@ -15622,11 +12702,7 @@ pub struct VmBeingRelocatedEvent {
 }
 impl ComplexType for VmBeingRelocatedEvent {
     const TYPE_NAME: &'static str = "VmBeingRelocatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destHost" => d.req(&mut self.dest_host, s)?,
             b"destDatacenter" => d.opt(&mut self.dest_datacenter, s)?,
@@ -15638,12 +12714,8 @@ impl ComplexType for VmBeingRelocatedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("destHost", &self.dest_host);
-        if e.knows(Version::V5_0) {
-            e.opt("destDatacenter", &self.dest_datacenter);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("destDatastore", &self.dest_datastore);
-        }
+        if e.knows(Version::V5_0) { e.opt("destDatacenter", &self.dest_datacenter); }
+        if e.knows(Version::V5_0) { e.opt("destDatastore", &self.dest_datastore); }
     }
 }
 crate::xml::complex_codec!(VmBeingRelocatedEvent);
@@ -15661,11 +12733,7 @@ pub struct VmCloneEvent {
 }
 impl ComplexType for VmCloneEvent {
     const TYPE_NAME: &'static str = "VmCloneEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -15693,11 +12761,7 @@ pub struct VmCloneFailedEvent {
 }
 impl ComplexType for VmCloneFailedEvent {
     const TYPE_NAME: &'static str = "VmCloneFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destFolder" => d.req(&mut self.dest_folder, s)?,
             b"destName" => d.req(&mut self.dest_name, s)?,
@@ -15730,11 +12794,7 @@ pub struct VmClonedEvent {
 }
 impl ComplexType for VmClonedEvent {
     const TYPE_NAME: &'static str = "VmClonedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceVm" => d.req(&mut self.source_vm, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -15761,11 +12821,7 @@ pub struct VmConfigFault {
 }
 impl ComplexType for VmConfigFault {
     const TYPE_NAME: &'static str = "VmConfigFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -15783,11 +12839,7 @@ pub struct VmConfigFileEncryptionInfo {
 }
 impl ComplexType for VmConfigFileEncryptionInfo {
     const TYPE_NAME: &'static str = "VmConfigFileEncryptionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.opt(&mut self.key_id, s)?,
             _ => return Ok(false),
@@ -15816,11 +12868,7 @@ pub struct VmConfigFileInfo {
 }
 impl ComplexType for VmConfigFileInfo {
     const TYPE_NAME: &'static str = "VmConfigFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configVersion" => d.opt(&mut self.config_version, s)?,
             b"encryption" => d.opt(&mut self.encryption, s)?,
@@ -15831,9 +12879,7 @@ impl ComplexType for VmConfigFileInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("configVersion", &self.config_version);
-        if e.knows(Version::V6_5) {
-            e.opt("encryption", &self.encryption);
-        }
+        if e.knows(Version::V6_5) { e.opt("encryption", &self.encryption); }
     }
 }
 crate::xml::complex_codec!(VmConfigFileInfo);
@@ -15855,11 +12901,7 @@ pub struct VmConfigFileQuery {
 }
 impl ComplexType for VmConfigFileQuery {
     const TYPE_NAME: &'static str = "VmConfigFileQuery";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filter" => d.opt(&mut self.filter, s)?,
             b"details" => d.opt(&mut self.details, s)?,
@@ -15886,11 +12928,7 @@ pub struct VmConfigFileQueryFilter {
 }
 impl ComplexType for VmConfigFileQueryFilter {
     const TYPE_NAME: &'static str = "VmConfigFileQueryFilter";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"matchConfigVersion" => d.list(&mut self.match_config_version, s)?,
             b"encrypted" => d.opt(&mut self.encrypted, s)?,
@@ -15900,9 +12938,7 @@ impl ComplexType for VmConfigFileQueryFilter {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.list("matchConfigVersion", &self.match_config_version);
-        if e.knows(Version::V6_5) {
-            e.opt("encrypted", &self.encrypted);
-        }
+        if e.knows(Version::V6_5) { e.opt("encrypted", &self.encrypted); }
     }
 }
 crate::xml::complex_codec!(VmConfigFileQueryFilter);
@@ -15917,11 +12953,7 @@ pub struct VmConfigFileQueryFlags {
 }
 impl ComplexType for VmConfigFileQueryFlags {
     const TYPE_NAME: &'static str = "VmConfigFileQueryFlags";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configVersion" => d.req(&mut self.config_version, s)?,
             b"encryption" => d.opt(&mut self.encryption, s)?,
@@ -15931,9 +12963,7 @@ impl ComplexType for VmConfigFileQueryFlags {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("configVersion", &self.config_version);
-        if e.knows(Version::V6_5) {
-            e.opt("encryption", &self.encryption);
-        }
+        if e.knows(Version::V6_5) { e.opt("encryption", &self.encryption); }
     }
 }
 crate::xml::complex_codec!(VmConfigFileQueryFlags);
@@ -15950,11 +12980,7 @@ pub struct VmConfigIncompatibleForFaultTolerance {
 }
 impl ComplexType for VmConfigIncompatibleForFaultTolerance {
     const TYPE_NAME: &'static str = "VmConfigIncompatibleForFaultTolerance";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.opt(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -15981,11 +13007,7 @@ pub struct VmConfigIncompatibleForRecordReplay {
 }
 impl ComplexType for VmConfigIncompatibleForRecordReplay {
     const TYPE_NAME: &'static str = "VmConfigIncompatibleForRecordReplay";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.opt(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -16024,11 +13046,7 @@ pub struct VmConfigInfo {
 }
 impl ComplexType for VmConfigInfo {
     const TYPE_NAME: &'static str = "VmConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"product" => d.list(&mut self.product, s)?,
             b"property" => d.list(&mut self.property, s)?,
@@ -16065,11 +13083,7 @@ pub struct VmConfigMissingEvent {
 }
 impl ComplexType for VmConfigMissingEvent {
     const TYPE_NAME: &'static str = "VmConfigMissingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -16103,11 +13117,7 @@ pub struct VmConfigSpec {
 }
 impl ComplexType for VmConfigSpec {
     const TYPE_NAME: &'static str = "VmConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"product" => d.list(&mut self.product, s)?,
             b"property" => d.list(&mut self.property, s)?,
@@ -16133,3 +13143,4 @@ impl ComplexType for VmConfigSpec {
     }
 }
 crate::xml::complex_codec!(VmConfigSpec);
+

@@ -16,11 +16,7 @@ pub struct VmConnectedEvent {
 }
 impl ComplexType for VmConnectedEvent {
     const TYPE_NAME: &'static str = "VmConnectedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -40,11 +36,7 @@ pub struct VmCreatedEvent {
 }
 impl ComplexType for VmCreatedEvent {
     const TYPE_NAME: &'static str = "VmCreatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -68,11 +60,7 @@ pub struct VmDasBeingResetEvent {
 }
 impl ComplexType for VmDasBeingResetEvent {
     const TYPE_NAME: &'static str = "VmDasBeingResetEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -81,9 +69,7 @@ impl ComplexType for VmDasBeingResetEvent {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V4_1) {
-            e.opt("reason", &self.reason);
-        }
+        if e.knows(Version::V4_1) { e.opt("reason", &self.reason); }
     }
 }
 crate::xml::complex_codec!(VmDasBeingResetEvent);
@@ -101,11 +87,7 @@ pub struct VmDasBeingResetWithScreenshotEvent {
 }
 impl ComplexType for VmDasBeingResetWithScreenshotEvent {
     const TYPE_NAME: &'static str = "VmDasBeingResetWithScreenshotEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"screenshotFilePath" => d.req(&mut self.screenshot_file_path, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -130,11 +112,7 @@ pub struct VmDasResetFailedEvent {
 }
 impl ComplexType for VmDasResetFailedEvent {
     const TYPE_NAME: &'static str = "VmDasResetFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -154,11 +132,7 @@ pub struct VmDasUpdateErrorEvent {
 }
 impl ComplexType for VmDasUpdateErrorEvent {
     const TYPE_NAME: &'static str = "VmDasUpdateErrorEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -178,11 +152,7 @@ pub struct VmDasUpdateOkEvent {
 }
 impl ComplexType for VmDasUpdateOkEvent {
     const TYPE_NAME: &'static str = "VmDasUpdateOkEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -202,11 +172,7 @@ pub struct VmDateRolledBackEvent {
 }
 impl ComplexType for VmDateRolledBackEvent {
     const TYPE_NAME: &'static str = "VmDateRolledBackEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -230,11 +196,7 @@ pub struct VmDeployFailedEvent {
 }
 impl ComplexType for VmDeployFailedEvent {
     const TYPE_NAME: &'static str = "VmDeployFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destDatastore" => d.req(&mut self.dest_datastore, s)?,
             b"reason" => d.req(&mut self.reason, s)?,
@@ -263,11 +225,7 @@ pub struct VmDeployedEvent {
 }
 impl ComplexType for VmDeployedEvent {
     const TYPE_NAME: &'static str = "VmDeployedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"srcTemplate" => d.req(&mut self.src_template, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -292,11 +250,7 @@ pub struct VmDisconnectedEvent {
 }
 impl ComplexType for VmDisconnectedEvent {
     const TYPE_NAME: &'static str = "VmDisconnectedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -316,11 +270,7 @@ pub struct VmDiscoveredEvent {
 }
 impl ComplexType for VmDiscoveredEvent {
     const TYPE_NAME: &'static str = "VmDiscoveredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -344,11 +294,7 @@ pub struct VmDiskFailedEvent {
 }
 impl ComplexType for VmDiskFailedEvent {
     const TYPE_NAME: &'static str = "VmDiskFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.req(&mut self.disk, s)?,
             b"reason" => d.req(&mut self.reason, s)?,
@@ -373,11 +319,7 @@ pub struct VmDiskFileEncryptionInfo {
 }
 impl ComplexType for VmDiskFileEncryptionInfo {
     const TYPE_NAME: &'static str = "VmDiskFileEncryptionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.opt(&mut self.key_id, s)?,
             _ => return Ok(false),
@@ -416,11 +358,7 @@ pub struct VmDiskFileInfo {
 }
 impl ComplexType for VmDiskFileInfo {
     const TYPE_NAME: &'static str = "VmDiskFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskType" => d.opt(&mut self.disk_type, s)?,
             b"capacityKb" => d.opt(&mut self.capacity_kb, s)?,
@@ -441,15 +379,9 @@ impl ComplexType for VmDiskFileInfo {
         e.opt("hardwareVersion", &self.hardware_version);
         e.opt("controllerType", &self.controller_type);
         e.list("diskExtents", &self.disk_extents);
-        if e.knows(Version::V4_0) {
-            e.opt("thin", &self.thin);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("encryption", &self.encryption);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sectorFormat", &self.sector_format);
-        }
+        if e.knows(Version::V4_0) { e.opt("thin", &self.thin); }
+        if e.knows(Version::V6_5) { e.opt("encryption", &self.encryption); }
+        if e.knows(Version::V9_0_0_0) { e.opt("sectorFormat", &self.sector_format); }
     }
 }
 crate::xml::complex_codec!(VmDiskFileInfo);
@@ -469,11 +401,7 @@ pub struct VmDiskFileQuery {
 }
 impl ComplexType for VmDiskFileQuery {
     const TYPE_NAME: &'static str = "VmDiskFileQuery";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filter" => d.opt(&mut self.filter, s)?,
             b"details" => d.opt(&mut self.details, s)?,
@@ -506,11 +434,7 @@ pub struct VmDiskFileQueryFilter {
 }
 impl ComplexType for VmDiskFileQueryFilter {
     const TYPE_NAME: &'static str = "VmDiskFileQueryFilter";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskType" => d.list(&mut self.disk_type, s)?,
             b"matchHardwareVersion" => d.list(&mut self.match_hardware_version, s)?,
@@ -525,12 +449,8 @@ impl ComplexType for VmDiskFileQueryFilter {
         e.list("diskType", &self.disk_type);
         e.list("matchHardwareVersion", &self.match_hardware_version);
         e.list("controllerType", &self.controller_type);
-        if e.knows(Version::V4_0) {
-            e.opt("thin", &self.thin);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("encrypted", &self.encrypted);
-        }
+        if e.knows(Version::V4_0) { e.opt("thin", &self.thin); }
+        if e.knows(Version::V6_5) { e.opt("encrypted", &self.encrypted); }
     }
 }
 crate::xml::complex_codec!(VmDiskFileQueryFilter);
@@ -557,11 +477,7 @@ pub struct VmDiskFileQueryFlags {
 }
 impl ComplexType for VmDiskFileQueryFlags {
     const TYPE_NAME: &'static str = "VmDiskFileQueryFlags";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskType" => d.req(&mut self.disk_type, s)?,
             b"capacityKb" => d.req(&mut self.capacity_kb, s)?,
@@ -581,15 +497,9 @@ impl ComplexType for VmDiskFileQueryFlags {
         e.req("hardwareVersion", &self.hardware_version);
         e.opt("controllerType", &self.controller_type);
         e.opt("diskExtents", &self.disk_extents);
-        if e.knows(Version::V4_0) {
-            e.opt("thin", &self.thin);
-        }
-        if e.knows(Version::V6_5) {
-            e.opt("encryption", &self.encryption);
-        }
-        if e.knows(Version::V9_0_0_0) {
-            e.opt("sectorFormat", &self.sector_format);
-        }
+        if e.knows(Version::V4_0) { e.opt("thin", &self.thin); }
+        if e.knows(Version::V6_5) { e.opt("encryption", &self.encryption); }
+        if e.knows(Version::V9_0_0_0) { e.opt("sectorFormat", &self.sector_format); }
     }
 }
 crate::xml::complex_codec!(VmDiskFileQueryFlags);
@@ -604,11 +514,7 @@ pub struct VmEmigratingEvent {
 }
 impl ComplexType for VmEmigratingEvent {
     const TYPE_NAME: &'static str = "VmEmigratingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -628,11 +534,7 @@ pub struct VmEndRecordingEvent {
 }
 impl ComplexType for VmEndRecordingEvent {
     const TYPE_NAME: &'static str = "VmEndRecordingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -652,11 +554,7 @@ pub struct VmEndReplayingEvent {
 }
 impl ComplexType for VmEndReplayingEvent {
     const TYPE_NAME: &'static str = "VmEndReplayingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -680,11 +578,7 @@ pub struct VmEvent {
 }
 impl ComplexType for VmEvent {
     const TYPE_NAME: &'static str = "VmEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"template" => d.req(&mut self.template, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -711,11 +605,7 @@ pub struct VmEventArgument {
 }
 impl ComplexType for VmEventArgument {
     const TYPE_NAME: &'static str = "VmEventArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -748,11 +638,7 @@ pub struct VmFailedMigrateEvent {
 }
 impl ComplexType for VmFailedMigrateEvent {
     const TYPE_NAME: &'static str = "VmFailedMigrateEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destHost" => d.req(&mut self.dest_host, s)?,
             b"reason" => d.req(&mut self.reason, s)?,
@@ -766,12 +652,8 @@ impl ComplexType for VmFailedMigrateEvent {
         self.base_.encode_fields(e);
         e.req("destHost", &self.dest_host);
         e.req("reason", &self.reason);
-        if e.knows(Version::V5_0) {
-            e.opt("destDatacenter", &self.dest_datacenter);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("destDatastore", &self.dest_datastore);
-        }
+        if e.knows(Version::V5_0) { e.opt("destDatacenter", &self.dest_datacenter); }
+        if e.knows(Version::V5_0) { e.opt("destDatastore", &self.dest_datastore); }
     }
 }
 crate::xml::complex_codec!(VmFailedMigrateEvent);
@@ -789,11 +671,7 @@ pub struct VmFailedRelayoutEvent {
 }
 impl ComplexType for VmFailedRelayoutEvent {
     const TYPE_NAME: &'static str = "VmFailedRelayoutEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -818,11 +696,7 @@ pub struct VmFailedRelayoutOnVmfs2DatastoreEvent {
 }
 impl ComplexType for VmFailedRelayoutOnVmfs2DatastoreEvent {
     const TYPE_NAME: &'static str = "VmFailedRelayoutOnVmfs2DatastoreEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -844,11 +718,7 @@ pub struct VmFailedStartingSecondaryEvent {
 }
 impl ComplexType for VmFailedStartingSecondaryEvent {
     const TYPE_NAME: &'static str = "VmFailedStartingSecondaryEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -875,11 +745,7 @@ pub struct VmFailedToPowerOffEvent {
 }
 impl ComplexType for VmFailedToPowerOffEvent {
     const TYPE_NAME: &'static str = "VmFailedToPowerOffEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -906,11 +772,7 @@ pub struct VmFailedToPowerOnEvent {
 }
 impl ComplexType for VmFailedToPowerOnEvent {
     const TYPE_NAME: &'static str = "VmFailedToPowerOnEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -937,11 +799,7 @@ pub struct VmFailedToRebootGuestEvent {
 }
 impl ComplexType for VmFailedToRebootGuestEvent {
     const TYPE_NAME: &'static str = "VmFailedToRebootGuestEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -968,11 +826,7 @@ pub struct VmFailedToResetEvent {
 }
 impl ComplexType for VmFailedToResetEvent {
     const TYPE_NAME: &'static str = "VmFailedToResetEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -999,11 +853,7 @@ pub struct VmFailedToShutdownGuestEvent {
 }
 impl ComplexType for VmFailedToShutdownGuestEvent {
     const TYPE_NAME: &'static str = "VmFailedToShutdownGuestEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1030,11 +880,7 @@ pub struct VmFailedToStandbyGuestEvent {
 }
 impl ComplexType for VmFailedToStandbyGuestEvent {
     const TYPE_NAME: &'static str = "VmFailedToStandbyGuestEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1061,11 +907,7 @@ pub struct VmFailedToSuspendEvent {
 }
 impl ComplexType for VmFailedToSuspendEvent {
     const TYPE_NAME: &'static str = "VmFailedToSuspendEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1090,11 +932,7 @@ pub struct VmFailedUpdatingSecondaryConfig {
 }
 impl ComplexType for VmFailedUpdatingSecondaryConfig {
     const TYPE_NAME: &'static str = "VmFailedUpdatingSecondaryConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1116,11 +954,7 @@ pub struct VmFailoverFailed {
 }
 impl ComplexType for VmFailoverFailed {
     const TYPE_NAME: &'static str = "VmFailoverFailed";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1129,9 +963,7 @@ impl ComplexType for VmFailoverFailed {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V4_1) {
-            e.opt("reason", &self.reason);
-        }
+        if e.knows(Version::V4_1) { e.opt("reason", &self.reason); }
     }
 }
 crate::xml::complex_codec!(VmFailoverFailed);
@@ -1153,11 +985,7 @@ pub struct VmFaultToleranceConfigIssue {
 }
 impl ComplexType for VmFaultToleranceConfigIssue {
     const TYPE_NAME: &'static str = "VmFaultToleranceConfigIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             b"entityName" => d.opt(&mut self.entity_name, s)?,
@@ -1192,11 +1020,7 @@ pub struct VmFaultToleranceConfigIssueWrapper {
 }
 impl ComplexType for VmFaultToleranceConfigIssueWrapper {
     const TYPE_NAME: &'static str = "VmFaultToleranceConfigIssueWrapper";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityName" => d.opt(&mut self.entity_name, s)?,
             b"entity" => d.opt(&mut self.entity, s)?,
@@ -1229,11 +1053,7 @@ pub struct VmFaultToleranceInvalidFileBacking {
 }
 impl ComplexType for VmFaultToleranceInvalidFileBacking {
     const TYPE_NAME: &'static str = "VmFaultToleranceInvalidFileBacking";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backingType" => d.opt(&mut self.backing_type, s)?,
             b"backingFilename" => d.opt(&mut self.backing_filename, s)?,
@@ -1262,11 +1082,7 @@ pub struct VmFaultToleranceIssue {
 }
 impl ComplexType for VmFaultToleranceIssue {
     const TYPE_NAME: &'static str = "VmFaultToleranceIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1290,11 +1106,7 @@ pub struct VmFaultToleranceOpIssuesList {
 }
 impl ComplexType for VmFaultToleranceOpIssuesList {
     const TYPE_NAME: &'static str = "VmFaultToleranceOpIssuesList";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"errors" => d.list(&mut self.errors, s)?,
             b"warnings" => d.list(&mut self.warnings, s)?,
@@ -1325,11 +1137,7 @@ pub struct VmFaultToleranceStateChangedEvent {
 }
 impl ComplexType for VmFaultToleranceStateChangedEvent {
     const TYPE_NAME: &'static str = "VmFaultToleranceStateChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldState" => d.req(&mut self.old_state, s)?,
             b"newState" => d.req(&mut self.new_state, s)?,
@@ -1360,11 +1168,7 @@ pub struct VmFaultToleranceTooManyFtVcpusOnHost {
 }
 impl ComplexType for VmFaultToleranceTooManyFtVcpusOnHost {
     const TYPE_NAME: &'static str = "VmFaultToleranceTooManyFtVcpusOnHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
             b"maxNumFtVcpus" => d.req(&mut self.max_num_ft_vcpus, s)?,
@@ -1379,10 +1183,7 @@ impl ComplexType for VmFaultToleranceTooManyFtVcpusOnHost {
     }
 }
 crate::xml::complex_codec!(VmFaultToleranceTooManyFtVcpusOnHost);
-crate::xml::inherits!(
-    VmFaultToleranceTooManyFtVcpusOnHost,
-    InsufficientResourcesFault
-);
+crate::xml::inherits!(VmFaultToleranceTooManyFtVcpusOnHost, InsufficientResourcesFault);
 
 /// Fault `VmFaultToleranceTooManyVMsOnHost` of the vSphere API (since 4.1).
 ///
@@ -1398,11 +1199,7 @@ pub struct VmFaultToleranceTooManyVMsOnHost {
 }
 impl ComplexType for VmFaultToleranceTooManyVMsOnHost {
     const TYPE_NAME: &'static str = "VmFaultToleranceTooManyVMsOnHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
             b"maxNumFtVms" => d.req(&mut self.max_num_ft_vms, s)?,
@@ -1429,11 +1226,7 @@ pub struct VmFaultToleranceTurnedOffEvent {
 }
 impl ComplexType for VmFaultToleranceTurnedOffEvent {
     const TYPE_NAME: &'static str = "VmFaultToleranceTurnedOffEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1455,11 +1248,7 @@ pub struct VmFaultToleranceVmTerminatedEvent {
 }
 impl ComplexType for VmFaultToleranceVmTerminatedEvent {
     const TYPE_NAME: &'static str = "VmFaultToleranceVmTerminatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1484,11 +1273,7 @@ pub struct VmGuestOSCrashedEvent {
 }
 impl ComplexType for VmGuestOSCrashedEvent {
     const TYPE_NAME: &'static str = "VmGuestOSCrashedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1508,11 +1293,7 @@ pub struct VmGuestRebootEvent {
 }
 impl ComplexType for VmGuestRebootEvent {
     const TYPE_NAME: &'static str = "VmGuestRebootEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1532,11 +1313,7 @@ pub struct VmGuestShutdownEvent {
 }
 impl ComplexType for VmGuestShutdownEvent {
     const TYPE_NAME: &'static str = "VmGuestShutdownEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1556,11 +1333,7 @@ pub struct VmGuestStandbyEvent {
 }
 impl ComplexType for VmGuestStandbyEvent {
     const TYPE_NAME: &'static str = "VmGuestStandbyEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1584,11 +1357,7 @@ pub struct VmHealthMonitoringStateChangedEvent {
 }
 impl ComplexType for VmHealthMonitoringStateChangedEvent {
     const TYPE_NAME: &'static str = "VmHealthMonitoringStateChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
             b"prevState" => d.opt(&mut self.prev_state, s)?,
@@ -1599,9 +1368,7 @@ impl ComplexType for VmHealthMonitoringStateChangedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("state", &self.state);
-        if e.knows(Version::V6_5) {
-            e.opt("prevState", &self.prev_state);
-        }
+        if e.knows(Version::V6_5) { e.opt("prevState", &self.prev_state); }
     }
 }
 crate::xml::complex_codec!(VmHealthMonitoringStateChangedEvent);
@@ -1621,11 +1388,7 @@ pub struct VmHostAffinityRuleViolation {
 }
 impl ComplexType for VmHostAffinityRuleViolation {
     const TYPE_NAME: &'static str = "VmHostAffinityRuleViolation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -1654,11 +1417,7 @@ pub struct VmInstanceUuidAssignedEvent {
 }
 impl ComplexType for VmInstanceUuidAssignedEvent {
     const TYPE_NAME: &'static str = "VmInstanceUuidAssignedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1687,11 +1446,7 @@ pub struct VmInstanceUuidChangedEvent {
 }
 impl ComplexType for VmInstanceUuidChangedEvent {
     const TYPE_NAME: &'static str = "VmInstanceUuidChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldInstanceUuid" => d.req(&mut self.old_instance_uuid, s)?,
             b"newInstanceUuid" => d.req(&mut self.new_instance_uuid, s)?,
@@ -1722,11 +1477,7 @@ pub struct VmInstanceUuidConflictEvent {
 }
 impl ComplexType for VmInstanceUuidConflictEvent {
     const TYPE_NAME: &'static str = "VmInstanceUuidConflictEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictedVm" => d.req(&mut self.conflicted_vm, s)?,
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
@@ -1755,11 +1506,7 @@ pub struct VmLimitLicense {
 }
 impl ComplexType for VmLimitLicense {
     const TYPE_NAME: &'static str = "VmLimitLicense";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.req(&mut self.limit, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1784,11 +1531,7 @@ pub struct VmLogFileInfo {
 }
 impl ComplexType for VmLogFileInfo {
     const TYPE_NAME: &'static str = "VmLogFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1808,11 +1551,7 @@ pub struct VmLogFileQuery {
 }
 impl ComplexType for VmLogFileQuery {
     const TYPE_NAME: &'static str = "VmLogFileQuery";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1836,11 +1575,7 @@ pub struct VmMacAssignedEvent {
 }
 impl ComplexType for VmMacAssignedEvent {
     const TYPE_NAME: &'static str = "VmMacAssignedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adapter" => d.req(&mut self.adapter, s)?,
             b"mac" => d.req(&mut self.mac, s)?,
@@ -1873,11 +1608,7 @@ pub struct VmMacChangedEvent {
 }
 impl ComplexType for VmMacChangedEvent {
     const TYPE_NAME: &'static str = "VmMacChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adapter" => d.req(&mut self.adapter, s)?,
             b"oldMac" => d.req(&mut self.old_mac, s)?,
@@ -1910,11 +1641,7 @@ pub struct VmMacConflictEvent {
 }
 impl ComplexType for VmMacConflictEvent {
     const TYPE_NAME: &'static str = "VmMacConflictEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictedVm" => d.req(&mut self.conflicted_vm, s)?,
             b"mac" => d.req(&mut self.mac, s)?,
@@ -1941,11 +1668,7 @@ pub struct VmMaxFTRestartCountReached {
 }
 impl ComplexType for VmMaxFTRestartCountReached {
     const TYPE_NAME: &'static str = "VmMaxFTRestartCountReached";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1965,11 +1688,7 @@ pub struct VmMaxRestartCountReached {
 }
 impl ComplexType for VmMaxRestartCountReached {
     const TYPE_NAME: &'static str = "VmMaxRestartCountReached";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -1993,11 +1712,7 @@ pub struct VmMessageErrorEvent {
 }
 impl ComplexType for VmMessageErrorEvent {
     const TYPE_NAME: &'static str = "VmMessageErrorEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
             b"messageInfo" => d.list(&mut self.message_info, s)?,
@@ -2028,11 +1743,7 @@ pub struct VmMessageEvent {
 }
 impl ComplexType for VmMessageEvent {
     const TYPE_NAME: &'static str = "VmMessageEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
             b"messageInfo" => d.list(&mut self.message_info, s)?,
@@ -2063,11 +1774,7 @@ pub struct VmMessageWarningEvent {
 }
 impl ComplexType for VmMessageWarningEvent {
     const TYPE_NAME: &'static str = "VmMessageWarningEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
             b"messageInfo" => d.list(&mut self.message_info, s)?,
@@ -2094,11 +1801,7 @@ pub struct VmMetadataManagerFault {
 }
 impl ComplexType for VmMetadataManagerFault {
     const TYPE_NAME: &'static str = "VmMetadataManagerFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2126,11 +1829,7 @@ pub struct VmMigratedEvent {
 }
 impl ComplexType for VmMigratedEvent {
     const TYPE_NAME: &'static str = "VmMigratedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceHost" => d.req(&mut self.source_host, s)?,
             b"sourceDatacenter" => d.opt(&mut self.source_datacenter, s)?,
@@ -2142,12 +1841,8 @@ impl ComplexType for VmMigratedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("sourceHost", &self.source_host);
-        if e.knows(Version::V5_0) {
-            e.opt("sourceDatacenter", &self.source_datacenter);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("sourceDatastore", &self.source_datastore);
-        }
+        if e.knows(Version::V5_0) { e.opt("sourceDatacenter", &self.source_datacenter); }
+        if e.knows(Version::V5_0) { e.opt("sourceDatastore", &self.source_datastore); }
     }
 }
 crate::xml::complex_codec!(VmMigratedEvent);
@@ -2163,11 +1858,7 @@ pub struct VmMonitorIncompatibleForFaultTolerance {
 }
 impl ComplexType for VmMonitorIncompatibleForFaultTolerance {
     const TYPE_NAME: &'static str = "VmMonitorIncompatibleForFaultTolerance";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2187,11 +1878,7 @@ pub struct VmNoCompatibleHostForSecondaryEvent {
 }
 impl ComplexType for VmNoCompatibleHostForSecondaryEvent {
     const TYPE_NAME: &'static str = "VmNoCompatibleHostForSecondaryEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2213,11 +1900,7 @@ pub struct VmNoNetworkAccessEvent {
 }
 impl ComplexType for VmNoNetworkAccessEvent {
     const TYPE_NAME: &'static str = "VmNoNetworkAccessEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destHost" => d.req(&mut self.dest_host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2242,11 +1925,7 @@ pub struct VmNvramFileInfo {
 }
 impl ComplexType for VmNvramFileInfo {
     const TYPE_NAME: &'static str = "VmNvramFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2266,11 +1945,7 @@ pub struct VmNvramFileQuery {
 }
 impl ComplexType for VmNvramFileQuery {
     const TYPE_NAME: &'static str = "VmNvramFileQuery";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2290,11 +1965,7 @@ pub struct VmOrphanedEvent {
 }
 impl ComplexType for VmOrphanedEvent {
     const TYPE_NAME: &'static str = "VmOrphanedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2308,14 +1979,11 @@ crate::xml::inherits!(VmOrphanedEvent, VmEvent);
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVmPlacementPolicy`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct VmPlacementPolicy {}
+pub struct VmPlacementPolicy {
+}
 impl ComplexType for VmPlacementPolicy {
     const TYPE_NAME: &'static str = "VmPlacementPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
     }
@@ -2339,11 +2007,7 @@ pub struct VmPodConfigForPlacement {
 }
 impl ComplexType for VmPodConfigForPlacement {
     const TYPE_NAME: &'static str = "VmPodConfigForPlacement";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storagePod" => d.req(&mut self.storage_pod, s)?,
             b"disk" => d.list(&mut self.disk, s)?,
@@ -2372,11 +2036,7 @@ pub struct VmPortGroupProfile {
 }
 impl ComplexType for VmPortGroupProfile {
     const TYPE_NAME: &'static str = "VmPortGroupProfile";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2398,11 +2058,7 @@ pub struct VmPowerOffOnIsolationEvent {
 }
 impl ComplexType for VmPowerOffOnIsolationEvent {
     const TYPE_NAME: &'static str = "VmPowerOffOnIsolationEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isolatedHost" => d.req(&mut self.isolated_host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2427,11 +2083,7 @@ pub struct VmPowerOnDisabled {
 }
 impl ComplexType for VmPowerOnDisabled {
     const TYPE_NAME: &'static str = "VmPowerOnDisabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2453,11 +2105,7 @@ pub struct VmPoweredOffEvent {
 }
 impl ComplexType for VmPoweredOffEvent {
     const TYPE_NAME: &'static str = "VmPoweredOffEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2479,11 +2127,7 @@ pub struct VmPoweredOnEvent {
 }
 impl ComplexType for VmPoweredOnEvent {
     const TYPE_NAME: &'static str = "VmPoweredOnEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2505,11 +2149,7 @@ pub struct VmPoweringOnWithCustomizedDVPortEvent {
 }
 impl ComplexType for VmPoweringOnWithCustomizedDVPortEvent {
     const TYPE_NAME: &'static str = "VmPoweringOnWithCustomizedDVPortEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnic" => d.list(&mut self.vnic, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2536,11 +2176,7 @@ pub struct VmPrimaryFailoverEvent {
 }
 impl ComplexType for VmPrimaryFailoverEvent {
     const TYPE_NAME: &'static str = "VmPrimaryFailoverEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2569,11 +2205,7 @@ pub struct VmReconfiguredEvent {
 }
 impl ComplexType for VmReconfiguredEvent {
     const TYPE_NAME: &'static str = "VmReconfiguredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.req(&mut self.config_spec, s)?,
             b"configChanges" => d.opt(&mut self.config_changes, s)?,
@@ -2584,9 +2216,7 @@ impl ComplexType for VmReconfiguredEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("configSpec", &self.config_spec);
-        if e.knows(Version::V6_5) {
-            e.opt("configChanges", &self.config_changes);
-        }
+        if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
 crate::xml::complex_codec!(VmReconfiguredEvent);
@@ -2602,11 +2232,7 @@ pub struct VmRegisteredEvent {
 }
 impl ComplexType for VmRegisteredEvent {
     const TYPE_NAME: &'static str = "VmRegisteredEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2626,11 +2252,7 @@ pub struct VmRelayoutSuccessfulEvent {
 }
 impl ComplexType for VmRelayoutSuccessfulEvent {
     const TYPE_NAME: &'static str = "VmRelayoutSuccessfulEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2650,11 +2272,7 @@ pub struct VmRelayoutUpToDateEvent {
 }
 impl ComplexType for VmRelayoutUpToDateEvent {
     const TYPE_NAME: &'static str = "VmRelayoutUpToDateEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2676,11 +2294,7 @@ pub struct VmReloadFromPathEvent {
 }
 impl ComplexType for VmReloadFromPathEvent {
     const TYPE_NAME: &'static str = "VmReloadFromPathEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configPath" => d.req(&mut self.config_path, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2707,11 +2321,7 @@ pub struct VmReloadFromPathFailedEvent {
 }
 impl ComplexType for VmReloadFromPathFailedEvent {
     const TYPE_NAME: &'static str = "VmReloadFromPathFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configPath" => d.req(&mut self.config_path, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -2744,11 +2354,7 @@ pub struct VmRelocateFailedEvent {
 }
 impl ComplexType for VmRelocateFailedEvent {
     const TYPE_NAME: &'static str = "VmRelocateFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destHost" => d.req(&mut self.dest_host, s)?,
             b"reason" => d.req(&mut self.reason, s)?,
@@ -2762,12 +2368,8 @@ impl ComplexType for VmRelocateFailedEvent {
         self.base_.encode_fields(e);
         e.req("destHost", &self.dest_host);
         e.req("reason", &self.reason);
-        if e.knows(Version::V5_0) {
-            e.opt("destDatacenter", &self.dest_datacenter);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("destDatastore", &self.dest_datastore);
-        }
+        if e.knows(Version::V5_0) { e.opt("destDatacenter", &self.dest_datacenter); }
+        if e.knows(Version::V5_0) { e.opt("destDatastore", &self.dest_datastore); }
     }
 }
 crate::xml::complex_codec!(VmRelocateFailedEvent);
@@ -2785,11 +2387,7 @@ pub struct VmRelocateSpecEvent {
 }
 impl ComplexType for VmRelocateSpecEvent {
     const TYPE_NAME: &'static str = "VmRelocateSpecEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2815,11 +2413,7 @@ pub struct VmRelocatedEvent {
 }
 impl ComplexType for VmRelocatedEvent {
     const TYPE_NAME: &'static str = "VmRelocatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceHost" => d.req(&mut self.source_host, s)?,
             b"sourceDatacenter" => d.opt(&mut self.source_datacenter, s)?,
@@ -2831,12 +2425,8 @@ impl ComplexType for VmRelocatedEvent {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("sourceHost", &self.source_host);
-        if e.knows(Version::V5_0) {
-            e.opt("sourceDatacenter", &self.source_datacenter);
-        }
-        if e.knows(Version::V5_0) {
-            e.opt("sourceDatastore", &self.source_datastore);
-        }
+        if e.knows(Version::V5_0) { e.opt("sourceDatacenter", &self.source_datacenter); }
+        if e.knows(Version::V5_0) { e.opt("sourceDatastore", &self.source_datastore); }
     }
 }
 crate::xml::complex_codec!(VmRelocatedEvent);
@@ -2852,11 +2442,7 @@ pub struct VmRemoteConsoleConnectedEvent {
 }
 impl ComplexType for VmRemoteConsoleConnectedEvent {
     const TYPE_NAME: &'static str = "VmRemoteConsoleConnectedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2876,11 +2462,7 @@ pub struct VmRemoteConsoleDisconnectedEvent {
 }
 impl ComplexType for VmRemoteConsoleDisconnectedEvent {
     const TYPE_NAME: &'static str = "VmRemoteConsoleDisconnectedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2900,11 +2482,7 @@ pub struct VmRemovedEvent {
 }
 impl ComplexType for VmRemovedEvent {
     const TYPE_NAME: &'static str = "VmRemovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2928,11 +2506,7 @@ pub struct VmRenamedEvent {
 }
 impl ComplexType for VmRenamedEvent {
     const TYPE_NAME: &'static str = "VmRenamedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
             b"newName" => d.req(&mut self.new_name, s)?,
@@ -2959,11 +2533,7 @@ pub struct VmRequirementsExceedCurrentEVCModeEvent {
 }
 impl ComplexType for VmRequirementsExceedCurrentEVCModeEvent {
     const TYPE_NAME: &'static str = "VmRequirementsExceedCurrentEVCModeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -2983,11 +2553,7 @@ pub struct VmResettingEvent {
 }
 impl ComplexType for VmResettingEvent {
     const TYPE_NAME: &'static str = "VmResettingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3011,11 +2577,7 @@ pub struct VmResourcePoolMovedEvent {
 }
 impl ComplexType for VmResourcePoolMovedEvent {
     const TYPE_NAME: &'static str = "VmResourcePoolMovedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldParent" => d.req(&mut self.old_parent, s)?,
             b"newParent" => d.req(&mut self.new_parent, s)?,
@@ -3044,11 +2606,7 @@ pub struct VmResourceReallocatedEvent {
 }
 impl ComplexType for VmResourceReallocatedEvent {
     const TYPE_NAME: &'static str = "VmResourceReallocatedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configChanges" => d.opt(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3057,9 +2615,7 @@ impl ComplexType for VmResourceReallocatedEvent {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V6_5) {
-            e.opt("configChanges", &self.config_changes);
-        }
+        if e.knows(Version::V6_5) { e.opt("configChanges", &self.config_changes); }
     }
 }
 crate::xml::complex_codec!(VmResourceReallocatedEvent);
@@ -3077,11 +2633,7 @@ pub struct VmRestartedOnAlternateHostEvent {
 }
 impl ComplexType for VmRestartedOnAlternateHostEvent {
     const TYPE_NAME: &'static str = "VmRestartedOnAlternateHostEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceHost" => d.req(&mut self.source_host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3106,11 +2658,7 @@ pub struct VmResumingEvent {
 }
 impl ComplexType for VmResumingEvent {
     const TYPE_NAME: &'static str = "VmResumingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3130,11 +2678,7 @@ pub struct VmSecondaryAddedEvent {
 }
 impl ComplexType for VmSecondaryAddedEvent {
     const TYPE_NAME: &'static str = "VmSecondaryAddedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3156,11 +2700,7 @@ pub struct VmSecondaryDisabledBySystemEvent {
 }
 impl ComplexType for VmSecondaryDisabledBySystemEvent {
     const TYPE_NAME: &'static str = "VmSecondaryDisabledBySystemEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3185,11 +2725,7 @@ pub struct VmSecondaryDisabledEvent {
 }
 impl ComplexType for VmSecondaryDisabledEvent {
     const TYPE_NAME: &'static str = "VmSecondaryDisabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3209,11 +2745,7 @@ pub struct VmSecondaryEnabledEvent {
 }
 impl ComplexType for VmSecondaryEnabledEvent {
     const TYPE_NAME: &'static str = "VmSecondaryEnabledEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3233,11 +2765,7 @@ pub struct VmSecondaryStartedEvent {
 }
 impl ComplexType for VmSecondaryStartedEvent {
     const TYPE_NAME: &'static str = "VmSecondaryStartedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3261,11 +2789,7 @@ pub struct VmShutdownOnIsolationEvent {
 }
 impl ComplexType for VmShutdownOnIsolationEvent {
     const TYPE_NAME: &'static str = "VmShutdownOnIsolationEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isolatedHost" => d.req(&mut self.isolated_host, s)?,
             b"shutdownResult" => d.opt(&mut self.shutdown_result, s)?,
@@ -3296,11 +2820,7 @@ pub struct VmSmpFaultToleranceTooManyVMsOnHost {
 }
 impl ComplexType for VmSmpFaultToleranceTooManyVMsOnHost {
     const TYPE_NAME: &'static str = "VmSmpFaultToleranceTooManyVMsOnHost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
             b"maxNumSmpFtVms" => d.req(&mut self.max_num_smp_ft_vms, s)?,
@@ -3315,10 +2835,7 @@ impl ComplexType for VmSmpFaultToleranceTooManyVMsOnHost {
     }
 }
 crate::xml::complex_codec!(VmSmpFaultToleranceTooManyVMsOnHost);
-crate::xml::inherits!(
-    VmSmpFaultToleranceTooManyVMsOnHost,
-    InsufficientResourcesFault
-);
+crate::xml::inherits!(VmSmpFaultToleranceTooManyVMsOnHost, InsufficientResourcesFault);
 
 /// Data object `VmSnapshotFileInfo` of the vSphere API (since 2.5).
 ///
@@ -3330,11 +2847,7 @@ pub struct VmSnapshotFileInfo {
 }
 impl ComplexType for VmSnapshotFileInfo {
     const TYPE_NAME: &'static str = "VmSnapshotFileInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3354,11 +2867,7 @@ pub struct VmSnapshotFileQuery {
 }
 impl ComplexType for VmSnapshotFileQuery {
     const TYPE_NAME: &'static str = "VmSnapshotFileQuery";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3378,11 +2887,7 @@ pub struct VmStartRecordingEvent {
 }
 impl ComplexType for VmStartRecordingEvent {
     const TYPE_NAME: &'static str = "VmStartRecordingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3402,11 +2907,7 @@ pub struct VmStartReplayingEvent {
 }
 impl ComplexType for VmStartReplayingEvent {
     const TYPE_NAME: &'static str = "VmStartReplayingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3428,11 +2929,7 @@ pub struct VmStartingEvent {
 }
 impl ComplexType for VmStartingEvent {
     const TYPE_NAME: &'static str = "VmStartingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3452,11 +2949,7 @@ pub struct VmStartingSecondaryEvent {
 }
 impl ComplexType for VmStartingSecondaryEvent {
     const TYPE_NAME: &'static str = "VmStartingSecondaryEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3480,11 +2973,7 @@ pub struct VmStaticMacConflictEvent {
 }
 impl ComplexType for VmStaticMacConflictEvent {
     const TYPE_NAME: &'static str = "VmStaticMacConflictEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictedVm" => d.req(&mut self.conflicted_vm, s)?,
             b"mac" => d.req(&mut self.mac, s)?,
@@ -3511,11 +3000,7 @@ pub struct VmStoppingEvent {
 }
 impl ComplexType for VmStoppingEvent {
     const TYPE_NAME: &'static str = "VmStoppingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3535,11 +3020,7 @@ pub struct VmSuspendedEvent {
 }
 impl ComplexType for VmSuspendedEvent {
     const TYPE_NAME: &'static str = "VmSuspendedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3559,11 +3040,7 @@ pub struct VmSuspendingEvent {
 }
 impl ComplexType for VmSuspendingEvent {
     const TYPE_NAME: &'static str = "VmSuspendingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3585,11 +3062,7 @@ pub struct VmTimedoutStartingSecondaryEvent {
 }
 impl ComplexType for VmTimedoutStartingSecondaryEvent {
     const TYPE_NAME: &'static str = "VmTimedoutStartingSecondaryEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timeout" => d.opt(&mut self.timeout, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3622,11 +3095,7 @@ pub struct VmToVmGroupsAntiAffinity {
 }
 impl ComplexType for VmToVmGroupsAntiAffinity {
     const TYPE_NAME: &'static str = "VmToVmGroupsAntiAffinity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"selfTag" => d.opt(&mut self.self_tag, s)?,
             b"antiAffinedVmGroupTags" => d.list(&mut self.anti_affined_vm_group_tags, s)?,
@@ -3659,11 +3128,7 @@ pub struct VmToolsUpgradeFault {
 }
 impl ComplexType for VmToolsUpgradeFault {
     const TYPE_NAME: &'static str = "VmToolsUpgradeFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3685,11 +3150,7 @@ pub struct VmUnsupportedStartingEvent {
 }
 impl ComplexType for VmUnsupportedStartingEvent {
     const TYPE_NAME: &'static str = "VmUnsupportedStartingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"guestId" => d.req(&mut self.guest_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3716,11 +3177,7 @@ pub struct VmUpgradeCompleteEvent {
 }
 impl ComplexType for VmUpgradeCompleteEvent {
     const TYPE_NAME: &'static str = "VmUpgradeCompleteEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3745,11 +3202,7 @@ pub struct VmUpgradeFailedEvent {
 }
 impl ComplexType for VmUpgradeFailedEvent {
     const TYPE_NAME: &'static str = "VmUpgradeFailedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -3771,11 +3224,7 @@ pub struct VmUpgradingEvent {
 }
 impl ComplexType for VmUpgradingEvent {
     const TYPE_NAME: &'static str = "VmUpgradingEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3802,11 +3251,7 @@ pub struct VmUuidAssignedEvent {
 }
 impl ComplexType for VmUuidAssignedEvent {
     const TYPE_NAME: &'static str = "VmUuidAssignedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3835,11 +3280,7 @@ pub struct VmUuidChangedEvent {
 }
 impl ComplexType for VmUuidChangedEvent {
     const TYPE_NAME: &'static str = "VmUuidChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldUuid" => d.req(&mut self.old_uuid, s)?,
             b"newUuid" => d.req(&mut self.new_uuid, s)?,
@@ -3870,11 +3311,7 @@ pub struct VmUuidConflictEvent {
 }
 impl ComplexType for VmUuidConflictEvent {
     const TYPE_NAME: &'static str = "VmUuidConflictEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictedVm" => d.req(&mut self.conflicted_vm, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -3907,11 +3344,7 @@ pub struct VmValidateMaxDevice {
 }
 impl ComplexType for VmValidateMaxDevice {
     const TYPE_NAME: &'static str = "VmValidateMaxDevice";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
             b"max" => d.req(&mut self.max, s)?,
@@ -3946,11 +3379,7 @@ pub struct VmVmAffinity {
 }
 impl ComplexType for VmVmAffinity {
     const TYPE_NAME: &'static str = "VmVmAffinity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"affinedVmsTag" => d.req(&mut self.affined_vms_tag, s)?,
             b"policyStrictness" => d.opt(&mut self.policy_strictness, s)?,
@@ -3985,11 +3414,7 @@ pub struct VmVmAntiAffinity {
 }
 impl ComplexType for VmVmAntiAffinity {
     const TYPE_NAME: &'static str = "VmVmAntiAffinity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"antiAffinedVmsTag" => d.req(&mut self.anti_affined_vms_tag, s)?,
             b"policyStrictness" => d.opt(&mut self.policy_strictness, s)?,
@@ -4022,11 +3447,7 @@ pub struct VmVnicPoolReservationViolationClearEvent {
 }
 impl ComplexType for VmVnicPoolReservationViolationClearEvent {
     const TYPE_NAME: &'static str = "VmVnicPoolReservationViolationClearEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmVnicResourcePoolKey" => d.req(&mut self.vm_vnic_resource_pool_key, s)?,
             b"vmVnicResourcePoolName" => d.opt(&mut self.vm_vnic_resource_pool_name, s)?,
@@ -4057,11 +3478,7 @@ pub struct VmVnicPoolReservationViolationRaiseEvent {
 }
 impl ComplexType for VmVnicPoolReservationViolationRaiseEvent {
     const TYPE_NAME: &'static str = "VmVnicPoolReservationViolationRaiseEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmVnicResourcePoolKey" => d.req(&mut self.vm_vnic_resource_pool_key, s)?,
             b"vmVnicResourcePoolName" => d.opt(&mut self.vm_vnic_resource_pool_name, s)?,
@@ -4092,11 +3509,7 @@ pub struct VmWwnAssignedEvent {
 }
 impl ComplexType for VmWwnAssignedEvent {
     const TYPE_NAME: &'static str = "VmWwnAssignedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeWwns" => d.list(&mut self.node_wwns, s)?,
             b"portWwns" => d.list(&mut self.port_wwns, s)?,
@@ -4131,11 +3544,7 @@ pub struct VmWwnChangedEvent {
 }
 impl ComplexType for VmWwnChangedEvent {
     const TYPE_NAME: &'static str = "VmWwnChangedEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldNodeWwns" => d.list(&mut self.old_node_wwns, s)?,
             b"oldPortWwns" => d.list(&mut self.old_port_wwns, s)?,
@@ -4174,11 +3583,7 @@ pub struct VmWwnConflict {
 }
 impl ComplexType for VmWwnConflict {
     const TYPE_NAME: &'static str = "VmWwnConflict";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
             b"host" => d.opt(&mut self.host, s)?,
@@ -4215,11 +3620,7 @@ pub struct VmWwnConflictEvent {
 }
 impl ComplexType for VmWwnConflictEvent {
     const TYPE_NAME: &'static str = "VmWwnConflictEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictedVms" => d.list(&mut self.conflicted_vms, s)?,
             b"conflictedHosts" => d.list(&mut self.conflicted_hosts, s)?,
@@ -4248,11 +3649,7 @@ pub struct VmfsAlreadyMounted {
 }
 impl ComplexType for VmfsAlreadyMounted {
     const TYPE_NAME: &'static str = "VmfsAlreadyMounted";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4272,11 +3669,7 @@ pub struct VmfsAmbiguousMount {
 }
 impl ComplexType for VmfsAmbiguousMount {
     const TYPE_NAME: &'static str = "VmfsAmbiguousMount";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4306,11 +3699,7 @@ pub struct VmfsConfigOption {
 }
 impl ComplexType for VmfsConfigOption {
     const TYPE_NAME: &'static str = "VmfsConfigOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"blockSizeOption" => d.req(&mut self.block_size_option, s)?,
             b"unmapGranularityOption" => d.list(&mut self.unmap_granularity_option, s)?,
@@ -4326,30 +3715,11 @@ impl ComplexType for VmfsConfigOption {
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("blockSizeOption", &self.block_size_option);
         e.list("unmapGranularityOption", &self.unmap_granularity_option);
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "unmapBandwidthFixedValue",
-                &self.unmap_bandwidth_fixed_value,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "unmapBandwidthDynamicMin",
-                &self.unmap_bandwidth_dynamic_min,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt(
-                "unmapBandwidthDynamicMax",
-                &self.unmap_bandwidth_dynamic_max,
-            );
-        }
-        if e.knows(Version::V6_7) {
-            e.opt("unmapBandwidthIncrement", &self.unmap_bandwidth_increment);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("unmapBandwidthUltraLow", &self.unmap_bandwidth_ultra_low);
-        }
+        if e.knows(Version::V6_7) { e.opt("unmapBandwidthFixedValue", &self.unmap_bandwidth_fixed_value); }
+        if e.knows(Version::V6_7) { e.opt("unmapBandwidthDynamicMin", &self.unmap_bandwidth_dynamic_min); }
+        if e.knows(Version::V6_7) { e.opt("unmapBandwidthDynamicMax", &self.unmap_bandwidth_dynamic_max); }
+        if e.knows(Version::V6_7) { e.opt("unmapBandwidthIncrement", &self.unmap_bandwidth_increment); }
+        if e.knows(Version::V8_0_0_1) { e.opt("unmapBandwidthUltraLow", &self.unmap_bandwidth_ultra_low); }
     }
 }
 crate::xml::complex_codec!(VmfsConfigOption);
@@ -4364,11 +3734,7 @@ pub struct VmfsDatastoreAllExtentOption {
 }
 impl ComplexType for VmfsDatastoreAllExtentOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreAllExtentOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4376,10 +3742,7 @@ impl ComplexType for VmfsDatastoreAllExtentOption {
     }
 }
 crate::xml::complex_codec!(VmfsDatastoreAllExtentOption);
-crate::xml::inherits!(
-    VmfsDatastoreAllExtentOption,
-    VmfsDatastoreSingleExtentOption
-);
+crate::xml::inherits!(VmfsDatastoreAllExtentOption, VmfsDatastoreSingleExtentOption);
 
 /// Data object `VmfsDatastoreBaseOption` of the vSphere API (since 2.5).
 ///
@@ -4393,11 +3756,7 @@ pub struct VmfsDatastoreBaseOption {
 }
 impl ComplexType for VmfsDatastoreBaseOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreBaseOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"layout" => d.req(&mut self.layout, s)?,
             b"partitionFormatChange" => d.opt(&mut self.partition_format_change, s)?,
@@ -4407,9 +3766,7 @@ impl ComplexType for VmfsDatastoreBaseOption {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("layout", &self.layout);
-        if e.knows(Version::V5_0) {
-            e.opt("partitionFormatChange", &self.partition_format_change);
-        }
+        if e.knows(Version::V5_0) { e.opt("partitionFormatChange", &self.partition_format_change); }
     }
 }
 crate::xml::complex_codec!(VmfsDatastoreBaseOption);
@@ -4430,11 +3787,7 @@ pub struct VmfsDatastoreCreateSpec {
 }
 impl ComplexType for VmfsDatastoreCreateSpec {
     const TYPE_NAME: &'static str = "VmfsDatastoreCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partition" => d.req(&mut self.partition, s)?,
             b"vmfs" => d.req(&mut self.vmfs, s)?,
@@ -4467,11 +3820,7 @@ pub struct VmfsDatastoreExpandSpec {
 }
 impl ComplexType for VmfsDatastoreExpandSpec {
     const TYPE_NAME: &'static str = "VmfsDatastoreExpandSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partition" => d.req(&mut self.partition, s)?,
             b"extent" => d.req(&mut self.extent, s)?,
@@ -4502,11 +3851,7 @@ pub struct VmfsDatastoreExtendSpec {
 }
 impl ComplexType for VmfsDatastoreExtendSpec {
     const TYPE_NAME: &'static str = "VmfsDatastoreExtendSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partition" => d.req(&mut self.partition, s)?,
             b"extent" => d.list(&mut self.extent, s)?,
@@ -4539,11 +3884,7 @@ pub struct VmfsDatastoreInfo {
 }
 impl ComplexType for VmfsDatastoreInfo {
     const TYPE_NAME: &'static str = "VmfsDatastoreInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxPhysicalRDMFileSize" => d.opt(&mut self.max_physical_rdm_file_size, s)?,
             b"maxVirtualRDMFileSize" => d.opt(&mut self.max_virtual_rdm_file_size, s)?,
@@ -4554,12 +3895,8 @@ impl ComplexType for VmfsDatastoreInfo {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        if e.knows(Version::V5_1) {
-            e.opt("maxPhysicalRDMFileSize", &self.max_physical_rdm_file_size);
-        }
-        if e.knows(Version::V5_1) {
-            e.opt("maxVirtualRDMFileSize", &self.max_virtual_rdm_file_size);
-        }
+        if e.knows(Version::V5_1) { e.opt("maxPhysicalRDMFileSize", &self.max_physical_rdm_file_size); }
+        if e.knows(Version::V5_1) { e.opt("maxVirtualRDMFileSize", &self.max_virtual_rdm_file_size); }
         e.opt("vmfs", &self.vmfs);
     }
 }
@@ -4578,11 +3915,7 @@ pub struct VmfsDatastoreMultipleExtentOption {
 }
 impl ComplexType for VmfsDatastoreMultipleExtentOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreMultipleExtentOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmfsExtent" => d.list(&mut self.vmfs_extent, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4607,11 +3940,7 @@ pub struct VmfsDatastoreOption {
 }
 impl ComplexType for VmfsDatastoreOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.req(&mut self.info, s)?,
             b"spec" => d.req(&mut self.spec, s)?,
@@ -4640,11 +3969,7 @@ pub struct VmfsDatastoreSingleExtentOption {
 }
 impl ComplexType for VmfsDatastoreSingleExtentOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreSingleExtentOption";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmfsExtent" => d.req(&mut self.vmfs_extent, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4669,11 +3994,7 @@ pub struct VmfsDatastoreSpec {
 }
 impl ComplexType for VmfsDatastoreSpec {
     const TYPE_NAME: &'static str = "VmfsDatastoreSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskUuid" => d.req(&mut self.disk_uuid, s)?,
             _ => return Ok(false),
@@ -4700,11 +4021,7 @@ pub struct VmfsMountFault {
 }
 impl ComplexType for VmfsMountFault {
     const TYPE_NAME: &'static str = "VmfsMountFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4733,11 +4050,7 @@ pub struct VmfsUnmapBandwidthSpec {
 }
 impl ComplexType for VmfsUnmapBandwidthSpec {
     const TYPE_NAME: &'static str = "VmfsUnmapBandwidthSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.req(&mut self.policy, s)?,
             b"fixedValue" => d.req(&mut self.fixed_value, s)?,
@@ -4766,11 +4079,7 @@ pub struct VmotionInterfaceNotEnabled {
 }
 impl ComplexType for VmotionInterfaceNotEnabled {
     const TYPE_NAME: &'static str = "VmotionInterfaceNotEnabled";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -4790,11 +4099,7 @@ pub struct VmwareDistributedVirtualSwitchDpuFailoverPolicy {
 }
 impl ComplexType for VmwareDistributedVirtualSwitchDpuFailoverPolicy {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchDpuFailoverPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"activeUplink" => d.list(&mut self.active_uplink, s)?,
             b"standbyUplink" => d.list(&mut self.standby_uplink, s)?,
@@ -4817,11 +4122,7 @@ pub struct VmwareDistributedVirtualSwitchNetworkOffloadConfig {
 }
 impl ComplexType for VmwareDistributedVirtualSwitchNetworkOffloadConfig {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchNetworkOffloadConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dpuFailoverPolicy" => d.opt(&mut self.dpu_failover_policy, s)?,
             _ => return Ok(false),
@@ -4846,11 +4147,7 @@ pub struct VmwareDistributedVirtualSwitchPvlanSpec {
 }
 impl ComplexType for VmwareDistributedVirtualSwitchPvlanSpec {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchPvlanSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pvlanId" => d.req(&mut self.pvlan_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4863,10 +4160,7 @@ impl ComplexType for VmwareDistributedVirtualSwitchPvlanSpec {
     }
 }
 crate::xml::complex_codec!(VmwareDistributedVirtualSwitchPvlanSpec);
-crate::xml::inherits!(
-    VmwareDistributedVirtualSwitchPvlanSpec,
-    VmwareDistributedVirtualSwitchVlanSpec
-);
+crate::xml::inherits!(VmwareDistributedVirtualSwitchPvlanSpec, VmwareDistributedVirtualSwitchVlanSpec);
 
 /// Data object `VmwareDistributedVirtualSwitchRealTimeConfig` of the vSphere API (since 8.0.3.1).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -4878,11 +4172,7 @@ pub struct VmwareDistributedVirtualSwitchRealTimeConfig {
 }
 impl ComplexType for VmwareDistributedVirtualSwitchRealTimeConfig {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchRealTimeConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowed" => d.opt(&mut self.allowed, s)?,
             b"lanAnnotation" => d.opt(&mut self.lan_annotation, s)?,
@@ -4907,11 +4197,7 @@ pub struct VmwareDistributedVirtualSwitchRealTimeLanAnnotation {
 }
 impl ComplexType for VmwareDistributedVirtualSwitchRealTimeLanAnnotation {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchRealTimeLanAnnotation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lanAUplink" => d.list(&mut self.lan_a_uplink, s)?,
             b"lanBUplink" => d.list(&mut self.lan_b_uplink, s)?,
@@ -4938,11 +4224,7 @@ pub struct VmwareDistributedVirtualSwitchTrunkVlanSpec {
 }
 impl ComplexType for VmwareDistributedVirtualSwitchTrunkVlanSpec {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchTrunkVlanSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanId" => d.list(&mut self.vlan_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4955,10 +4237,7 @@ impl ComplexType for VmwareDistributedVirtualSwitchTrunkVlanSpec {
     }
 }
 crate::xml::complex_codec!(VmwareDistributedVirtualSwitchTrunkVlanSpec);
-crate::xml::inherits!(
-    VmwareDistributedVirtualSwitchTrunkVlanSpec,
-    VmwareDistributedVirtualSwitchVlanSpec
-);
+crate::xml::inherits!(VmwareDistributedVirtualSwitchTrunkVlanSpec, VmwareDistributedVirtualSwitchVlanSpec);
 
 /// Data object `VmwareDistributedVirtualSwitchVlanIdSpec` of the vSphere API (since 4.0).
 ///
@@ -4972,11 +4251,7 @@ pub struct VmwareDistributedVirtualSwitchVlanIdSpec {
 }
 impl ComplexType for VmwareDistributedVirtualSwitchVlanIdSpec {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchVlanIdSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanId" => d.req(&mut self.vlan_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -4989,10 +4264,7 @@ impl ComplexType for VmwareDistributedVirtualSwitchVlanIdSpec {
     }
 }
 crate::xml::complex_codec!(VmwareDistributedVirtualSwitchVlanIdSpec);
-crate::xml::inherits!(
-    VmwareDistributedVirtualSwitchVlanIdSpec,
-    VmwareDistributedVirtualSwitchVlanSpec
-);
+crate::xml::inherits!(VmwareDistributedVirtualSwitchVlanIdSpec, VmwareDistributedVirtualSwitchVlanSpec);
 
 /// Data object `VmwareDistributedVirtualSwitchVlanSpec` of the vSphere API (since 4.0).
 ///
@@ -5006,11 +4278,7 @@ pub struct VmwareDistributedVirtualSwitchVlanSpec {
 }
 impl ComplexType for VmwareDistributedVirtualSwitchVlanSpec {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchVlanSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5042,11 +4310,7 @@ pub struct VmwareUplinkPortTeamingPolicy {
 }
 impl ComplexType for VmwareUplinkPortTeamingPolicy {
     const TYPE_NAME: &'static str = "VmwareUplinkPortTeamingPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.opt(&mut self.policy, s)?,
             b"reversePolicy" => d.opt(&mut self.reverse_policy, s)?,
@@ -5081,11 +4345,7 @@ pub struct VnicPortArgument {
 }
 impl ComplexType for VnicPortArgument {
     const TYPE_NAME: &'static str = "VnicPortArgument";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnic" => d.req(&mut self.vnic, s)?,
             b"port" => d.req(&mut self.port, s)?,
@@ -5110,11 +4370,7 @@ pub struct VolumeEditorError {
 }
 impl ComplexType for VolumeEditorError {
     const TYPE_NAME: &'static str = "VolumeEditorError";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -5136,11 +4392,7 @@ pub struct VramLimitLicense {
 }
 impl ComplexType for VramLimitLicense {
     const TYPE_NAME: &'static str = "VramLimitLicense";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.req(&mut self.limit, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5169,11 +4421,7 @@ pub struct VsanAttachToSrOperation {
 }
 impl ComplexType for VsanAttachToSrOperation {
     const TYPE_NAME: &'static str = "VsanAttachToSrOperation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"task" => d.opt(&mut self.task, s)?,
             b"success" => d.opt(&mut self.success, s)?,
@@ -5204,11 +4452,7 @@ pub struct VsanBrokenDiskChainIssue {
 }
 impl ComplexType for VsanBrokenDiskChainIssue {
     const TYPE_NAME: &'static str = "VsanBrokenDiskChainIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -5221,10 +4465,7 @@ impl ComplexType for VsanBrokenDiskChainIssue {
     }
 }
 crate::xml::complex_codec!(VsanBrokenDiskChainIssue);
-crate::xml::inherits!(
-    VsanBrokenDiskChainIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanBrokenDiskChainIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanCapability` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -5236,11 +4477,7 @@ pub struct VsanCapability {
 }
 impl ComplexType for VsanCapability {
     const TYPE_NAME: &'static str = "VsanCapability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"target" => d.opt(&mut self.target, s)?,
             b"capabilities" => d.list(&mut self.capabilities, s)?,
@@ -5265,11 +4502,7 @@ pub struct VsanClusterAdvCfgSyncHostResult {
 }
 impl ComplexType for VsanClusterAdvCfgSyncHostResult {
     const TYPE_NAME: &'static str = "VsanClusterAdvCfgSyncHostResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"value" => d.req(&mut self.value, s)?,
@@ -5296,11 +4529,7 @@ pub struct VsanClusterAdvCfgSyncResult {
 }
 impl ComplexType for VsanClusterAdvCfgSyncResult {
     const TYPE_NAME: &'static str = "VsanClusterAdvCfgSyncResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inSync" => d.req(&mut self.in_sync, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -5333,11 +4562,7 @@ pub struct VsanClusterBalancePerDiskInfo {
 }
 impl ComplexType for VsanClusterBalancePerDiskInfo {
     const TYPE_NAME: &'static str = "VsanClusterBalancePerDiskInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
             b"fullness" => d.req(&mut self.fullness, s)?,
@@ -5368,11 +4593,7 @@ pub struct VsanClusterBalanceSummary {
 }
 impl ComplexType for VsanClusterBalanceSummary {
     const TYPE_NAME: &'static str = "VsanClusterBalanceSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"varianceThreshold" => d.req(&mut self.variance_threshold, s)?,
             b"disks" => d.list(&mut self.disks, s)?,
@@ -5397,11 +4618,7 @@ pub struct VsanClusterClomdLivenessResult {
 }
 impl ComplexType for VsanClusterClomdLivenessResult {
     const TYPE_NAME: &'static str = "VsanClusterClomdLivenessResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clomdLivenessResult" => d.list(&mut self.clomd_liveness_result, s)?,
             b"issueFound" => d.req(&mut self.issue_found, s)?,
@@ -5428,11 +4645,7 @@ pub struct VsanClusterConfig {
 }
 impl ComplexType for VsanClusterConfig {
     const TYPE_NAME: &'static str = "VsanClusterConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"config" => d.req(&mut self.config, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -5465,11 +4678,7 @@ pub struct VsanClusterConfigInfo {
 }
 impl ComplexType for VsanClusterConfigInfo {
     const TYPE_NAME: &'static str = "VsanClusterConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"defaultConfig" => d.opt(&mut self.default_config, s)?,
@@ -5482,15 +4691,8 @@ impl ComplexType for VsanClusterConfigInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("enabled", &self.enabled);
         e.opt("defaultConfig", &self.default_config);
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("vsanEsaEnabled", &self.vsan_esa_enabled);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt(
-                "vsanCyberRecoveryEnabled",
-                &self.vsan_cyber_recovery_enabled,
-            );
-        }
+        if e.knows(Version::V8_0_0_1) { e.opt("vsanEsaEnabled", &self.vsan_esa_enabled); }
+        if e.knows(Version::V9_1_0_0) { e.opt("vsanCyberRecoveryEnabled", &self.vsan_cyber_recovery_enabled); }
     }
 }
 crate::xml::complex_codec!(VsanClusterConfigInfo);
@@ -5507,11 +4709,7 @@ pub struct VsanClusterConfigInfoHostDefaultInfo {
 }
 impl ComplexType for VsanClusterConfigInfoHostDefaultInfo {
     const TYPE_NAME: &'static str = "VsanClusterConfigInfoHostDefaultInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
             b"autoClaimStorage" => d.opt(&mut self.auto_claim_storage, s)?,
@@ -5523,9 +4721,7 @@ impl ComplexType for VsanClusterConfigInfoHostDefaultInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("uuid", &self.uuid);
         e.opt("autoClaimStorage", &self.auto_claim_storage);
-        if e.knows(Version::V6_0) {
-            e.opt("checksumEnabled", &self.checksum_enabled);
-        }
+        if e.knows(Version::V6_0) { e.opt("checksumEnabled", &self.checksum_enabled); }
     }
 }
 crate::xml::complex_codec!(VsanClusterConfigInfoHostDefaultInfo);
@@ -5538,11 +4734,7 @@ pub struct VsanClusterCoreConfig {
 }
 impl ComplexType for VsanClusterCoreConfig {
     const TYPE_NAME: &'static str = "VsanClusterCoreConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanMaxEnabled" => d.opt(&mut self.vsan_max_enabled, s)?,
             _ => return Ok(false),
@@ -5563,11 +4755,7 @@ pub struct VsanClusterCoreConfigSpec {
 }
 impl ComplexType for VsanClusterCoreConfigSpec {
     const TYPE_NAME: &'static str = "VsanClusterCoreConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanMaxEnabled" => d.opt(&mut self.vsan_max_enabled, s)?,
             _ => return Ok(false),
@@ -5590,11 +4778,7 @@ pub struct VsanClusterCreateVmHealthTestResult {
 }
 impl ComplexType for VsanClusterCreateVmHealthTestResult {
     const TYPE_NAME: &'static str = "VsanClusterCreateVmHealthTestResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterResult" => d.req(&mut self.cluster_result, s)?,
             b"hostResults" => d.list(&mut self.host_results, s)?,
@@ -5621,11 +4805,7 @@ pub struct VsanClusterHclInfo {
 }
 impl ComplexType for VsanClusterHclInfo {
     const TYPE_NAME: &'static str = "VsanClusterHclInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hclDbLastUpdate" => d.opt(&mut self.hcl_db_last_update, s)?,
             b"hclDbAgeHealth" => d.opt(&mut self.hcl_db_age_health, s)?,
@@ -5656,11 +4836,7 @@ pub struct VsanClusterHealthAction {
 }
 impl ComplexType for VsanClusterHealthAction {
     const TYPE_NAME: &'static str = "VsanClusterHealthAction";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"actionId" => d.req(&mut self.action_id, s)?,
             b"actionLabel" => d.req(&mut self.action_label, s)?,
@@ -5693,11 +4869,7 @@ pub struct VsanClusterHealthConfigs {
 }
 impl ComplexType for VsanClusterHealthConfigs {
     const TYPE_NAME: &'static str = "VsanClusterHealthConfigs";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enableVsanTelemetry" => d.opt(&mut self.enable_vsan_telemetry, s)?,
             b"vsanTelemetryInterval" => d.opt(&mut self.vsan_telemetry_interval, s)?,
@@ -5732,11 +4904,7 @@ pub struct VsanClusterHealthGroup {
 }
 impl ComplexType for VsanClusterHealthGroup {
     const TYPE_NAME: &'static str = "VsanClusterHealthGroup";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"groupId" => d.req(&mut self.group_id, s)?,
             b"groupName" => d.req(&mut self.group_name, s)?,
@@ -5767,11 +4935,7 @@ pub struct VsanClusterHealthResultBase {
 }
 impl ComplexType for VsanClusterHealthResultBase {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultBase";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"label" => d.opt(&mut self.label, s)?,
             _ => return Ok(false),
@@ -5794,11 +4958,7 @@ pub struct VsanClusterHealthResultColumnInfo {
 }
 impl ComplexType for VsanClusterHealthResultColumnInfo {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultColumnInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"label" => d.req(&mut self.label, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -5823,11 +4983,7 @@ pub struct VsanClusterHealthResultKeyValuePair {
 }
 impl ComplexType for VsanClusterHealthResultKeyValuePair {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultKeyValuePair";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"value" => d.opt(&mut self.value, s)?,
@@ -5852,11 +5008,7 @@ pub struct VsanClusterHealthResultRow {
 }
 impl ComplexType for VsanClusterHealthResultRow {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultRow";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"values" => d.list(&mut self.values, s)?,
             b"nestedRows" => d.list(&mut self.nested_rows, s)?,
@@ -5885,11 +5037,7 @@ pub struct VsanClusterHealthResultTable {
 }
 impl ComplexType for VsanClusterHealthResultTable {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultTable";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"columns" => d.list(&mut self.columns, s)?,
             b"rows" => d.list(&mut self.rows, s)?,
@@ -5944,11 +5092,7 @@ pub struct VsanClusterHealthSummary {
 }
 impl ComplexType for VsanClusterHealthSummary {
     const TYPE_NAME: &'static str = "VsanClusterHealthSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterStatus" => d.opt(&mut self.cluster_status, s)?,
             b"timestamp" => d.opt(&mut self.timestamp, s)?,
@@ -6003,11 +5147,7 @@ pub struct VsanClusterHealthSystemObjectsRepairResult {
 }
 impl ComplexType for VsanClusterHealthSystemObjectsRepairResult {
     const TYPE_NAME: &'static str = "VsanClusterHealthSystemObjectsRepairResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inRepairingQueueObjects" => d.list(&mut self.in_repairing_queue_objects, s)?,
             b"failedRepairObjects" => d.list(&mut self.failed_repair_objects, s)?,
@@ -6038,11 +5178,7 @@ pub struct VsanClusterHealthSystemStatusResult {
 }
 impl ComplexType for VsanClusterHealthSystemStatusResult {
     const TYPE_NAME: &'static str = "VsanClusterHealthSystemStatusResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"status" => d.req(&mut self.status, s)?,
             b"goalState" => d.req(&mut self.goal_state, s)?,
@@ -6073,11 +5209,7 @@ pub struct VsanClusterHealthSystemVersionResult {
 }
 impl ComplexType for VsanClusterHealthSystemVersionResult {
     const TYPE_NAME: &'static str = "VsanClusterHealthSystemVersionResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostResults" => d.list(&mut self.host_results, s)?,
             b"vcVersion" => d.opt(&mut self.vc_version, s)?,
@@ -6114,11 +5246,7 @@ pub struct VsanClusterHealthTest {
 }
 impl ComplexType for VsanClusterHealthTest {
     const TYPE_NAME: &'static str = "VsanClusterHealthTest";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"testId" => d.opt(&mut self.test_id, s)?,
             b"testName" => d.opt(&mut self.test_name, s)?,
@@ -6153,11 +5281,7 @@ pub struct VsanClusterHostVmknicMapping {
 }
 impl ComplexType for VsanClusterHostVmknicMapping {
     const TYPE_NAME: &'static str = "VsanClusterHostVmknicMapping";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"vmknic" => d.req(&mut self.vmknic, s)?,
@@ -6192,11 +5316,7 @@ pub struct VsanClusterLimitHealthResult {
 }
 impl ComplexType for VsanClusterLimitHealthResult {
     const TYPE_NAME: &'static str = "VsanClusterLimitHealthResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"issueFound" => d.req(&mut self.issue_found, s)?,
             b"componentLimitHealth" => d.req(&mut self.component_limit_health, s)?,
@@ -6259,11 +5379,7 @@ pub struct VsanClusterNetworkHealthResult {
 }
 impl ComplexType for VsanClusterNetworkHealthResult {
     const TYPE_NAME: &'static str = "VsanClusterNetworkHealthResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostResults" => d.list(&mut self.host_results, s)?,
             b"issueFound" => d.opt(&mut self.issue_found, s)?,
@@ -6299,18 +5415,9 @@ impl ComplexType for VsanClusterNetworkHealthResult {
         e.list("hostsWithVsanDisabled", &self.hosts_with_vsan_disabled);
         e.list("hostsDisconnected", &self.hosts_disconnected);
         e.list("hostsCommFailure", &self.hosts_comm_failure);
-        e.list(
-            "hostsInEsxMaintenanceMode",
-            &self.hosts_in_esx_maintenance_mode,
-        );
-        e.list(
-            "hostsInVsanMaintenanceMode",
-            &self.hosts_in_vsan_maintenance_mode,
-        );
-        e.list(
-            "infoAboutUnexpectedHosts",
-            &self.info_about_unexpected_hosts,
-        );
+        e.list("hostsInEsxMaintenanceMode", &self.hosts_in_esx_maintenance_mode);
+        e.list("hostsInVsanMaintenanceMode", &self.hosts_in_vsan_maintenance_mode);
+        e.list("infoAboutUnexpectedHosts", &self.info_about_unexpected_hosts);
     }
 }
 crate::xml::complex_codec!(VsanClusterNetworkHealthResult);
@@ -6325,11 +5432,7 @@ pub struct VsanClusterNetworkLoadTestResult {
 }
 impl ComplexType for VsanClusterNetworkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanClusterNetworkLoadTestResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterResult" => d.req(&mut self.cluster_result, s)?,
             b"hostResults" => d.list(&mut self.host_results, s)?,
@@ -6352,11 +5455,7 @@ pub struct VsanClusterNetworkPartitionInfo {
 }
 impl ComplexType for VsanClusterNetworkPartitionInfo {
     const TYPE_NAME: &'static str = "VsanClusterNetworkPartitionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
             _ => return Ok(false),
@@ -6383,11 +5482,7 @@ pub struct VsanClusterProactiveTestResult {
 }
 impl ComplexType for VsanClusterProactiveTestResult {
     const TYPE_NAME: &'static str = "VsanClusterProactiveTestResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallStatus" => d.req(&mut self.overall_status, s)?,
             b"overallStatusDescription" => d.req(&mut self.overall_status_description, s)?,
@@ -6422,11 +5517,7 @@ pub struct VsanClusterTelemetryProxyConfig {
 }
 impl ComplexType for VsanClusterTelemetryProxyConfig {
     const TYPE_NAME: &'static str = "VsanClusterTelemetryProxyConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
             b"port" => d.opt(&mut self.port, s)?,
@@ -6461,11 +5552,7 @@ pub struct VsanClusterUuidMismatch {
 }
 impl ComplexType for VsanClusterUuidMismatch {
     const TYPE_NAME: &'static str = "VsanClusterUuidMismatch";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostClusterUuid" => d.req(&mut self.host_cluster_uuid, s)?,
             b"destinationClusterUuid" => d.req(&mut self.destination_cluster_uuid, s)?,
@@ -6492,11 +5579,7 @@ pub struct VsanClusterVMsHealthOverallResult {
 }
 impl ComplexType for VsanClusterVMsHealthOverallResult {
     const TYPE_NAME: &'static str = "VsanClusterVMsHealthOverallResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"healthStateList" => d.list(&mut self.health_state_list, s)?,
             b"overallHealthState" => d.opt(&mut self.overall_health_state, s)?,
@@ -6525,11 +5608,7 @@ pub struct VsanClusterVMsHealthSummaryResult {
 }
 impl ComplexType for VsanClusterVMsHealthSummaryResult {
     const TYPE_NAME: &'static str = "VsanClusterVMsHealthSummaryResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numVMs" => d.req(&mut self.num_v_ms, s)?,
             b"state" => d.opt(&mut self.state, s)?,
@@ -6560,11 +5639,7 @@ pub struct VsanClusterVmdkLoadTestResult {
 }
 impl ComplexType for VsanClusterVmdkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanClusterVmdkLoadTestResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"task" => d.opt(&mut self.task, s)?,
             b"clusterResult" => d.opt(&mut self.cluster_result, s)?,
@@ -6607,11 +5682,7 @@ pub struct VsanClusterWhatifHostFailuresResult {
 }
 impl ComplexType for VsanClusterWhatifHostFailuresResult {
     const TYPE_NAME: &'static str = "VsanClusterWhatifHostFailuresResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numFailures" => d.req(&mut self.num_failures, s)?,
             b"totalUsedCapacityB" => d.req(&mut self.total_used_capacity_b, s)?,
@@ -6652,11 +5723,7 @@ pub struct VsanCompatibilityCheckResult {
 }
 impl ComplexType for VsanCompatibilityCheckResult {
     const TYPE_NAME: &'static str = "VsanCompatibilityCheckResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"status" => d.req(&mut self.status, s)?,
             b"message" => d.opt(&mut self.message, s)?,
@@ -6685,11 +5752,7 @@ pub struct VsanConfigInfoEx {
 }
 impl ComplexType for VsanConfigInfoEx {
     const TYPE_NAME: &'static str = "VsanConfigInfoEx";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dataEfficiencyConfig" => d.opt(&mut self.data_efficiency_config, s)?,
             b"iscsiConfig" => d.opt(&mut self.iscsi_config, s)?,
@@ -6716,11 +5779,7 @@ pub struct VsanDataEfficiencyConfig {
 }
 impl ComplexType for VsanDataEfficiencyConfig {
     const TYPE_NAME: &'static str = "VsanDataEfficiencyConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dedupEnabled" => d.req(&mut self.dedup_enabled, s)?,
             b"compressionEnabled" => d.opt(&mut self.compression_enabled, s)?,
@@ -6749,11 +5808,7 @@ pub struct VsanDatastoreInfo {
 }
 impl ComplexType for VsanDatastoreInfo {
     const TYPE_NAME: &'static str = "VsanDatastoreInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"membershipUuid" => d.opt(&mut self.membership_uuid, s)?,
             b"accessGenNo" => d.opt(&mut self.access_gen_no, s)?,
@@ -6784,11 +5839,7 @@ pub struct VsanDiskFault {
 }
 impl ComplexType for VsanDiskFault {
     const TYPE_NAME: &'static str = "VsanDiskFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.opt(&mut self.device, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6817,11 +5868,7 @@ pub struct VsanDiskFormatConversionCheckResult {
 }
 impl ComplexType for VsanDiskFormatConversionCheckResult {
     const TYPE_NAME: &'static str = "VsanDiskFormatConversionCheckResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isSupported" => d.req(&mut self.is_supported, s)?,
             b"targetVersion" => d.opt(&mut self.target_version, s)?,
@@ -6836,10 +5883,7 @@ impl ComplexType for VsanDiskFormatConversionCheckResult {
     }
 }
 crate::xml::complex_codec!(VsanDiskFormatConversionCheckResult);
-crate::xml::inherits!(
-    VsanDiskFormatConversionCheckResult,
-    VsanUpgradeSystemPreflightCheckResult
-);
+crate::xml::inherits!(VsanDiskFormatConversionCheckResult, VsanUpgradeSystemPreflightCheckResult);
 
 /// Data object `VsanDiskFormatConversionSpec` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -6849,11 +5893,7 @@ pub struct VsanDiskFormatConversionSpec {
 }
 impl ComplexType for VsanDiskFormatConversionSpec {
     const TYPE_NAME: &'static str = "VsanDiskFormatConversionSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dataEfficiencyConfig" => d.opt(&mut self.data_efficiency_config, s)?,
             _ => return Ok(false),
@@ -6878,11 +5918,7 @@ pub struct VsanDiskUnhealthIssue {
 }
 impl ComplexType for VsanDiskUnhealthIssue {
     const TYPE_NAME: &'static str = "VsanDiskUnhealthIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -6907,11 +5943,7 @@ pub struct VsanFailedRepairObjectResult {
 }
 impl ComplexType for VsanFailedRepairObjectResult {
     const TYPE_NAME: &'static str = "VsanFailedRepairObjectResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"errMessage" => d.opt(&mut self.err_message, s)?,
@@ -6938,11 +5970,7 @@ pub struct VsanFault {
 }
 impl ComplexType for VsanFault {
     const TYPE_NAME: &'static str = "VsanFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -7006,11 +6034,7 @@ pub struct VsanHclControllerInfo {
 }
 impl ComplexType for VsanHclControllerInfo {
     const TYPE_NAME: &'static str = "VsanHclControllerInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
             b"deviceDisplayName" => d.opt(&mut self.device_display_name, s)?,
@@ -7089,11 +6113,7 @@ pub struct VsanHealthExtMgmtPreCheckResult {
 }
 impl ComplexType for VsanHealthExtMgmtPreCheckResult {
     const TYPE_NAME: &'static str = "VsanHealthExtMgmtPreCheckResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallResult" => d.req(&mut self.overall_result, s)?,
             b"esxVersionCheckPassed" => d.opt(&mut self.esx_version_check_passed, s)?,
@@ -7110,10 +6130,7 @@ impl ComplexType for VsanHealthExtMgmtPreCheckResult {
         e.req("overallResult", &self.overall_result);
         e.opt("esxVersionCheckPassed", &self.esx_version_check_passed);
         e.opt("drsCheckPassed", &self.drs_check_passed);
-        e.opt(
-            "eamConnectionCheckPassed",
-            &self.eam_connection_check_passed,
-        );
+        e.opt("eamConnectionCheckPassed", &self.eam_connection_check_passed);
         e.opt("installStateCheckPassed", &self.install_state_check_passed);
         e.list("results", &self.results);
         e.opt("vumRegistered", &self.vum_registered);
@@ -7133,11 +6150,7 @@ pub struct VsanHigherObjectsPresentDuringDowngradeIssue {
 }
 impl ComplexType for VsanHigherObjectsPresentDuringDowngradeIssue {
     const TYPE_NAME: &'static str = "VsanHigherObjectsPresentDuringDowngradeIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7150,10 +6163,7 @@ impl ComplexType for VsanHigherObjectsPresentDuringDowngradeIssue {
     }
 }
 crate::xml::complex_codec!(VsanHigherObjectsPresentDuringDowngradeIssue);
-crate::xml::inherits!(
-    VsanHigherObjectsPresentDuringDowngradeIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanHigherObjectsPresentDuringDowngradeIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanHostCimProviderInfo` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7167,11 +6177,7 @@ pub struct VsanHostCimProviderInfo {
 }
 impl ComplexType for VsanHostCimProviderInfo {
     const TYPE_NAME: &'static str = "VsanHostCimProviderInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cimProviderSupported" => d.opt(&mut self.cim_provider_supported, s)?,
             b"installedCIMProvider" => d.opt(&mut self.installed_cim_provider, s)?,
@@ -7200,11 +6206,7 @@ pub struct VsanHostClomdLivenessResult {
 }
 impl ComplexType for VsanHostClomdLivenessResult {
     const TYPE_NAME: &'static str = "VsanHostClomdLivenessResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"clomdStat" => d.req(&mut self.clomd_stat, s)?,
@@ -7237,11 +6239,7 @@ pub struct VsanHostClusterStatus {
 }
 impl ComplexType for VsanHostClusterStatus {
     const TYPE_NAME: &'static str = "VsanHostClusterStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
             b"nodeUuid" => d.opt(&mut self.node_uuid, s)?,
@@ -7272,11 +6270,7 @@ pub struct VsanHostClusterStatusState {
 }
 impl ComplexType for VsanHostClusterStatusState {
     const TYPE_NAME: &'static str = "VsanHostClusterStatusState";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
             b"completion" => d.opt(&mut self.completion, s)?,
@@ -7301,11 +6295,7 @@ pub struct VsanHostClusterStatusStateCompletionEstimate {
 }
 impl ComplexType for VsanHostClusterStatusStateCompletionEstimate {
     const TYPE_NAME: &'static str = "VsanHostClusterStatusStateCompletionEstimate";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"completeTime" => d.opt(&mut self.complete_time, s)?,
             b"percentComplete" => d.opt(&mut self.percent_complete, s)?,
@@ -7342,11 +6332,7 @@ pub struct VsanHostConfigInfo {
 }
 impl ComplexType for VsanHostConfigInfo {
     const TYPE_NAME: &'static str = "VsanHostConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"hostSystem" => d.opt(&mut self.host_system, s)?,
@@ -7366,18 +6352,9 @@ impl ComplexType for VsanHostConfigInfo {
         e.opt("clusterInfo", &self.cluster_info);
         e.opt("storageInfo", &self.storage_info);
         e.opt("networkInfo", &self.network_info);
-        if e.knows(Version::V6_0) {
-            e.opt("faultDomainInfo", &self.fault_domain_info);
-        }
-        if e.knows(Version::V8_0_0_1) {
-            e.opt("vsanEsaEnabled", &self.vsan_esa_enabled);
-        }
-        if e.knows(Version::V9_1_0_0) {
-            e.opt(
-                "vsanCyberRecoveryEnabled",
-                &self.vsan_cyber_recovery_enabled,
-            );
-        }
+        if e.knows(Version::V6_0) { e.opt("faultDomainInfo", &self.fault_domain_info); }
+        if e.knows(Version::V8_0_0_1) { e.opt("vsanEsaEnabled", &self.vsan_esa_enabled); }
+        if e.knows(Version::V9_1_0_0) { e.opt("vsanCyberRecoveryEnabled", &self.vsan_cyber_recovery_enabled); }
     }
 }
 crate::xml::complex_codec!(VsanHostConfigInfo);
@@ -7392,11 +6369,7 @@ pub struct VsanHostConfigInfoClusterInfo {
 }
 impl ComplexType for VsanHostConfigInfoClusterInfo {
     const TYPE_NAME: &'static str = "VsanHostConfigInfoClusterInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
             b"nodeUuid" => d.opt(&mut self.node_uuid, s)?,
@@ -7419,11 +6392,7 @@ pub struct VsanHostConfigInfoNetworkInfo {
 }
 impl ComplexType for VsanHostConfigInfoNetworkInfo {
     const TYPE_NAME: &'static str = "VsanHostConfigInfoNetworkInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"port" => d.list(&mut self.port, s)?,
             _ => return Ok(false),
@@ -7448,11 +6417,7 @@ pub struct VsanHostConfigInfoNetworkInfoPortConfig {
 }
 impl ComplexType for VsanHostConfigInfoNetworkInfoPortConfig {
     const TYPE_NAME: &'static str = "VsanHostConfigInfoNetworkInfoPortConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipConfig" => d.opt(&mut self.ip_config, s)?,
             b"device" => d.req(&mut self.device, s)?,
@@ -7481,11 +6446,7 @@ pub struct VsanHostConfigInfoStorageInfo {
 }
 impl ComplexType for VsanHostConfigInfoStorageInfo {
     const TYPE_NAME: &'static str = "VsanHostConfigInfoStorageInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoClaimStorage" => d.opt(&mut self.auto_claim_storage, s)?,
             b"diskMapping" => d.list(&mut self.disk_mapping, s)?,
@@ -7498,12 +6459,8 @@ impl ComplexType for VsanHostConfigInfoStorageInfo {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("autoClaimStorage", &self.auto_claim_storage);
         e.list("diskMapping", &self.disk_mapping);
-        if e.knows(Version::V6_0) {
-            e.list("diskMapInfo", &self.disk_map_info);
-        }
-        if e.knows(Version::V6_0) {
-            e.opt("checksumEnabled", &self.checksum_enabled);
-        }
+        if e.knows(Version::V6_0) { e.list("diskMapInfo", &self.disk_map_info); }
+        if e.knows(Version::V6_0) { e.opt("checksumEnabled", &self.checksum_enabled); }
     }
 }
 crate::xml::complex_codec!(VsanHostConfigInfoStorageInfo);
@@ -7520,11 +6477,7 @@ pub struct VsanHostCreateVmHealthTestResult {
 }
 impl ComplexType for VsanHostCreateVmHealthTestResult {
     const TYPE_NAME: &'static str = "VsanHostCreateVmHealthTestResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"state" => d.req(&mut self.state, s)?,
@@ -7549,11 +6502,7 @@ pub struct VsanHostDecommissionMode {
 }
 impl ComplexType for VsanHostDecommissionMode {
     const TYPE_NAME: &'static str = "VsanHostDecommissionMode";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"objectAction" => d.req(&mut self.object_action, s)?,
             _ => return Ok(false),
@@ -7576,11 +6525,7 @@ pub struct VsanHostDiskMapInfo {
 }
 impl ComplexType for VsanHostDiskMapInfo {
     const TYPE_NAME: &'static str = "VsanHostDiskMapInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mapping" => d.req(&mut self.mapping, s)?,
             b"mounted" => d.req(&mut self.mounted, s)?,
@@ -7607,11 +6552,7 @@ pub struct VsanHostDiskMapResult {
 }
 impl ComplexType for VsanHostDiskMapResult {
     const TYPE_NAME: &'static str = "VsanHostDiskMapResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mapping" => d.req(&mut self.mapping, s)?,
             b"diskResult" => d.list(&mut self.disk_result, s)?,
@@ -7638,11 +6579,7 @@ pub struct VsanHostDiskMapping {
 }
 impl ComplexType for VsanHostDiskMapping {
     const TYPE_NAME: &'static str = "VsanHostDiskMapping";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ssd" => d.req(&mut self.ssd, s)?,
             b"nonSsd" => d.list(&mut self.non_ssd, s)?,
@@ -7673,11 +6610,7 @@ pub struct VsanHostDiskResult {
 }
 impl ComplexType for VsanHostDiskResult {
     const TYPE_NAME: &'static str = "VsanHostDiskResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.req(&mut self.disk, s)?,
             b"state" => d.req(&mut self.state, s)?,
@@ -7693,9 +6626,7 @@ impl ComplexType for VsanHostDiskResult {
         e.req("state", &self.state);
         e.opt("vsanUuid", &self.vsan_uuid);
         e.opt("error", &self.error);
-        if e.knows(Version::V6_0) {
-            e.opt("degraded", &self.degraded);
-        }
+        if e.knows(Version::V6_0) { e.opt("degraded", &self.degraded); }
     }
 }
 crate::xml::complex_codec!(VsanHostDiskResult);
@@ -7708,11 +6639,7 @@ pub struct VsanHostFaultDomainInfo {
 }
 impl ComplexType for VsanHostFaultDomainInfo {
     const TYPE_NAME: &'static str = "VsanHostFaultDomainInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             _ => return Ok(false),
@@ -7741,11 +6668,7 @@ pub struct VsanHostHclInfo {
 }
 impl ComplexType for VsanHostHclInfo {
     const TYPE_NAME: &'static str = "VsanHostHclInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"hclChecked" => d.req(&mut self.hcl_checked, s)?,
@@ -7778,11 +6701,7 @@ pub struct VsanHostHealthSystemStatusResult {
 }
 impl ComplexType for VsanHostHealthSystemStatusResult {
     const TYPE_NAME: &'static str = "VsanHostHealthSystemStatusResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"status" => d.req(&mut self.status, s)?,
@@ -7811,11 +6730,7 @@ pub struct VsanHostHealthSystemVersionResult {
 }
 impl ComplexType for VsanHostHealthSystemVersionResult {
     const TYPE_NAME: &'static str = "VsanHostHealthSystemVersionResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"version" => d.opt(&mut self.version, s)?,
@@ -7844,11 +6759,7 @@ pub struct VsanHostIpConfig {
 }
 impl ComplexType for VsanHostIpConfig {
     const TYPE_NAME: &'static str = "VsanHostIpConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"upstreamIpAddress" => d.req(&mut self.upstream_ip_address, s)?,
             b"downstreamIpAddress" => d.req(&mut self.downstream_ip_address, s)?,
@@ -7877,11 +6788,7 @@ pub struct VsanHostIpConfigEx {
 }
 impl ComplexType for VsanHostIpConfigEx {
     const TYPE_NAME: &'static str = "VsanHostIpConfigEx";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"upstreamIpV6Address" => d.opt(&mut self.upstream_ip_v6_address, s)?,
             b"downstreamIpV6Address" => d.opt(&mut self.downstream_ip_v6_address, s)?,
@@ -7908,11 +6815,7 @@ pub struct VsanHostMembershipInfo {
 }
 impl ComplexType for VsanHostMembershipInfo {
     const TYPE_NAME: &'static str = "VsanHostMembershipInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeUuid" => d.req(&mut self.node_uuid, s)?,
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -7939,11 +6842,7 @@ pub struct VsanHostPortConfigEx {
 }
 impl ComplexType for VsanHostPortConfigEx {
     const TYPE_NAME: &'static str = "VsanHostPortConfigEx";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"trafficTypes" => d.list(&mut self.traffic_types, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7956,10 +6855,7 @@ impl ComplexType for VsanHostPortConfigEx {
     }
 }
 crate::xml::complex_codec!(VsanHostPortConfigEx);
-crate::xml::inherits!(
-    VsanHostPortConfigEx,
-    VsanHostConfigInfoNetworkInfoPortConfig
-);
+crate::xml::inherits!(VsanHostPortConfigEx, VsanHostConfigInfoNetworkInfoPortConfig);
 
 /// Data object `VsanHostPropertyRetrieveIssue` of the vSphere API (since 2.5).
 ///
@@ -7973,11 +6869,7 @@ pub struct VsanHostPropertyRetrieveIssue {
 }
 impl ComplexType for VsanHostPropertyRetrieveIssue {
     const TYPE_NAME: &'static str = "VsanHostPropertyRetrieveIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7990,10 +6882,7 @@ impl ComplexType for VsanHostPropertyRetrieveIssue {
     }
 }
 crate::xml::complex_codec!(VsanHostPropertyRetrieveIssue);
-crate::xml::inherits!(
-    VsanHostPropertyRetrieveIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanHostPropertyRetrieveIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanHostRuntimeInfo` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -8007,11 +6896,7 @@ pub struct VsanHostRuntimeInfo {
 }
 impl ComplexType for VsanHostRuntimeInfo {
     const TYPE_NAME: &'static str = "VsanHostRuntimeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"membershipList" => d.list(&mut self.membership_list, s)?,
             b"diskIssues" => d.list(&mut self.disk_issues, s)?,
@@ -8038,11 +6923,7 @@ pub struct VsanHostRuntimeInfoDiskIssue {
 }
 impl ComplexType for VsanHostRuntimeInfoDiskIssue {
     const TYPE_NAME: &'static str = "VsanHostRuntimeInfoDiskIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
             b"issue" => d.req(&mut self.issue, s)?,
@@ -8067,11 +6948,7 @@ pub struct VsanHostVirtualApplianceInfo {
 }
 impl ComplexType for VsanHostVirtualApplianceInfo {
     const TYPE_NAME: &'static str = "VsanHostVirtualApplianceInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostKey" => d.req(&mut self.host_key, s)?,
             b"isVirtualApp" => d.req(&mut self.is_virtual_app, s)?,
@@ -8100,11 +6977,7 @@ pub struct VsanHostVmdkLoadTestResult {
 }
 impl ComplexType for VsanHostVmdkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanHostVmdkLoadTestResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"issueFound" => d.req(&mut self.issue_found, s)?,
@@ -8133,11 +7006,7 @@ pub struct VsanHostVsanDiskInfo {
 }
 impl ComplexType for VsanHostVsanDiskInfo {
     const TYPE_NAME: &'static str = "VsanHostVsanDiskInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanUuid" => d.req(&mut self.vsan_uuid, s)?,
             b"formatVersion" => d.req(&mut self.format_version, s)?,
@@ -8164,11 +7033,7 @@ pub struct VsanHostWithHybridDiskgroupIssue {
 }
 impl ComplexType for VsanHostWithHybridDiskgroupIssue {
     const TYPE_NAME: &'static str = "VsanHostWithHybridDiskgroupIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8181,10 +7046,7 @@ impl ComplexType for VsanHostWithHybridDiskgroupIssue {
     }
 }
 crate::xml::complex_codec!(VsanHostWithHybridDiskgroupIssue);
-crate::xml::inherits!(
-    VsanHostWithHybridDiskgroupIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanHostWithHybridDiskgroupIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Fault `VsanIncompatibleDiskMapping` of the vSphere API (since 6.0).
 ///
@@ -8196,11 +7058,7 @@ pub struct VsanIncompatibleDiskMapping {
 }
 impl ComplexType for VsanIncompatibleDiskMapping {
     const TYPE_NAME: &'static str = "VsanIncompatibleDiskMapping";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8220,11 +7078,7 @@ pub struct VsanIscsiHomeObjectSpec {
 }
 impl ComplexType for VsanIscsiHomeObjectSpec {
     const TYPE_NAME: &'static str = "VsanIscsiHomeObjectSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storagePolicy" => d.opt(&mut self.storage_policy, s)?,
             b"defaultConfig" => d.opt(&mut self.default_config, s)?,
@@ -8251,11 +7105,7 @@ pub struct VsanIscsiInitiatorGroup {
 }
 impl ComplexType for VsanIscsiInitiatorGroup {
     const TYPE_NAME: &'static str = "VsanIscsiInitiatorGroup";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"initiators" => d.list(&mut self.initiators, s)?,
@@ -8290,11 +7140,7 @@ pub struct VsanIscsiLUN {
 }
 impl ComplexType for VsanIscsiLUN {
     const TYPE_NAME: &'static str = "VsanIscsiLUN";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetAlias" => d.req(&mut self.target_alias, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -8331,11 +7177,7 @@ pub struct VsanIscsiLUNCommonInfo {
 }
 impl ComplexType for VsanIscsiLUNCommonInfo {
     const TYPE_NAME: &'static str = "VsanIscsiLUNCommonInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lunId" => d.opt(&mut self.lun_id, s)?,
             b"alias" => d.opt(&mut self.alias, s)?,
@@ -8368,11 +7210,7 @@ pub struct VsanIscsiLUNSpec {
 }
 impl ComplexType for VsanIscsiLUNSpec {
     const TYPE_NAME: &'static str = "VsanIscsiLUNSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storagePolicy" => d.opt(&mut self.storage_policy, s)?,
             b"newLunId" => d.opt(&mut self.new_lun_id, s)?,
@@ -8409,11 +7247,7 @@ pub struct VsanIscsiTarget {
 }
 impl ComplexType for VsanIscsiTarget {
     const TYPE_NAME: &'static str = "VsanIscsiTarget";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lunCount" => d.opt(&mut self.lun_count, s)?,
             b"objectInformation" => d.opt(&mut self.object_information, s)?,
@@ -8452,19 +7286,13 @@ pub struct VsanIscsiTargetAuthSpec {
 }
 impl ComplexType for VsanIscsiTargetAuthSpec {
     const TYPE_NAME: &'static str = "VsanIscsiTargetAuthSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"authType" => d.opt(&mut self.auth_type, s)?,
             b"userNameAttachToTarget" => d.opt(&mut self.user_name_attach_to_target, s)?,
             b"userSecretAttachToTarget" => d.opt(&mut self.user_secret_attach_to_target, s)?,
             b"userNameAttachToInitiator" => d.opt(&mut self.user_name_attach_to_initiator, s)?,
-            b"userSecretAttachToInitiator" => {
-                d.opt(&mut self.user_secret_attach_to_initiator, s)?
-            }
+            b"userSecretAttachToInitiator" => d.opt(&mut self.user_secret_attach_to_initiator, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8472,18 +7300,9 @@ impl ComplexType for VsanIscsiTargetAuthSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("authType", &self.auth_type);
         e.opt("userNameAttachToTarget", &self.user_name_attach_to_target);
-        e.opt(
-            "userSecretAttachToTarget",
-            &self.user_secret_attach_to_target,
-        );
-        e.opt(
-            "userNameAttachToInitiator",
-            &self.user_name_attach_to_initiator,
-        );
-        e.opt(
-            "userSecretAttachToInitiator",
-            &self.user_secret_attach_to_initiator,
-        );
+        e.opt("userSecretAttachToTarget", &self.user_secret_attach_to_target);
+        e.opt("userNameAttachToInitiator", &self.user_name_attach_to_initiator);
+        e.opt("userSecretAttachToInitiator", &self.user_secret_attach_to_initiator);
     }
 }
 crate::xml::complex_codec!(VsanIscsiTargetAuthSpec);
@@ -8500,11 +7319,7 @@ pub struct VsanIscsiTargetBasicInfo {
 }
 impl ComplexType for VsanIscsiTargetBasicInfo {
     const TYPE_NAME: &'static str = "VsanIscsiTargetBasicInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"alias" => d.req(&mut self.alias, s)?,
             b"iqn" => d.opt(&mut self.iqn, s)?,
@@ -8537,11 +7352,7 @@ pub struct VsanIscsiTargetCommonInfo {
 }
 impl ComplexType for VsanIscsiTargetCommonInfo {
     const TYPE_NAME: &'static str = "VsanIscsiTargetCommonInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"authSpec" => d.opt(&mut self.auth_spec, s)?,
             b"port" => d.opt(&mut self.port, s)?,
@@ -8572,11 +7383,7 @@ pub struct VsanIscsiTargetServiceConfig {
 }
 impl ComplexType for VsanIscsiTargetServiceConfig {
     const TYPE_NAME: &'static str = "VsanIscsiTargetServiceConfig";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultConfig" => d.opt(&mut self.default_config, s)?,
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -8603,11 +7410,7 @@ pub struct VsanIscsiTargetServiceDefaultConfigSpec {
 }
 impl ComplexType for VsanIscsiTargetServiceDefaultConfigSpec {
     const TYPE_NAME: &'static str = "VsanIscsiTargetServiceDefaultConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networkInterface" => d.opt(&mut self.network_interface, s)?,
             b"port" => d.opt(&mut self.port, s)?,
@@ -8636,11 +7439,7 @@ pub struct VsanIscsiTargetServiceSpec {
 }
 impl ComplexType for VsanIscsiTargetServiceSpec {
     const TYPE_NAME: &'static str = "VsanIscsiTargetServiceSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"homeObjectStoragePolicy" => d.opt(&mut self.home_object_storage_policy, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8669,11 +7468,7 @@ pub struct VsanIscsiTargetSpec {
 }
 impl ComplexType for VsanIscsiTargetSpec {
     const TYPE_NAME: &'static str = "VsanIscsiTargetSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storagePolicy" => d.opt(&mut self.storage_policy, s)?,
             b"newAlias" => d.opt(&mut self.new_alias, s)?,
@@ -8720,11 +7515,7 @@ pub struct VsanLimitHealthResult {
 }
 impl ComplexType for VsanLimitHealthResult {
     const TYPE_NAME: &'static str = "VsanLimitHealthResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.opt(&mut self.hostname, s)?,
             b"issueFound" => d.req(&mut self.issue_found, s)?,
@@ -8769,11 +7560,7 @@ pub struct VsanMixedEsxVersionIssue {
 }
 impl ComplexType for VsanMixedEsxVersionIssue {
     const TYPE_NAME: &'static str = "VsanMixedEsxVersionIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -8781,10 +7568,7 @@ impl ComplexType for VsanMixedEsxVersionIssue {
     }
 }
 crate::xml::complex_codec!(VsanMixedEsxVersionIssue);
-crate::xml::inherits!(
-    VsanMixedEsxVersionIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanMixedEsxVersionIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanNetworkHealthResult` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -8806,11 +7590,7 @@ pub struct VsanNetworkHealthResult {
 }
 impl ComplexType for VsanNetworkHealthResult {
     const TYPE_NAME: &'static str = "VsanNetworkHealthResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
             b"hostname" => d.opt(&mut self.hostname, s)?,
@@ -8859,11 +7639,7 @@ pub struct VsanNetworkLoadTestResult {
 }
 impl ComplexType for VsanNetworkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanNetworkLoadTestResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"status" => d.opt(&mut self.status, s)?,
@@ -8914,11 +7690,7 @@ pub struct VsanNetworkPeerHealthResult {
 }
 impl ComplexType for VsanNetworkPeerHealthResult {
     const TYPE_NAME: &'static str = "VsanNetworkPeerHealthResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"peer" => d.opt(&mut self.peer, s)?,
             b"peerHostname" => d.opt(&mut self.peer_hostname, s)?,
@@ -8955,11 +7727,7 @@ pub struct VsanNewPolicyBatch {
 }
 impl ComplexType for VsanNewPolicyBatch {
     const TYPE_NAME: &'static str = "VsanNewPolicyBatch";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"size" => d.list(&mut self.size, s)?,
             b"policy" => d.opt(&mut self.policy, s)?,
@@ -8988,16 +7756,10 @@ pub struct VsanNodeNotMaster {
 }
 impl ComplexType for VsanNodeNotMaster {
     const TYPE_NAME: &'static str = "VsanNodeNotMaster";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanMasterUuid" => d.opt(&mut self.vsan_master_uuid, s)?,
-            b"cmmdsMasterButNotStatsMaster" => {
-                d.opt(&mut self.cmmds_master_but_not_stats_master, s)?
-            }
+            b"cmmdsMasterButNotStatsMaster" => d.opt(&mut self.cmmds_master_but_not_stats_master, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9005,10 +7767,7 @@ impl ComplexType for VsanNodeNotMaster {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("vsanMasterUuid", &self.vsan_master_uuid);
-        e.opt(
-            "cmmdsMasterButNotStatsMaster",
-            &self.cmmds_master_but_not_stats_master,
-        );
+        e.opt("cmmdsMasterButNotStatsMaster", &self.cmmds_master_but_not_stats_master);
     }
 }
 crate::xml::complex_codec!(VsanNodeNotMaster);
@@ -9030,11 +7789,7 @@ pub struct VsanObjectExtraAttributes {
 }
 impl ComplexType for VsanObjectExtraAttributes {
     const TYPE_NAME: &'static str = "VsanObjectExtraAttributes";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"objPath" => d.req(&mut self.obj_path, s)?,
@@ -9067,11 +7822,7 @@ pub struct VsanObjectHealth {
 }
 impl ComplexType for VsanObjectHealth {
     const TYPE_NAME: &'static str = "VsanObjectHealth";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numObjects" => d.req(&mut self.num_objects, s)?,
             b"health" => d.opt(&mut self.health, s)?,
@@ -9106,11 +7857,7 @@ pub struct VsanObjectIdentity {
 }
 impl ComplexType for VsanObjectIdentity {
     const TYPE_NAME: &'static str = "VsanObjectIdentity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"type" => d.req(&mut self.type_, s)?,
@@ -9147,11 +7894,7 @@ pub struct VsanObjectIdentityAndHealth {
 }
 impl ComplexType for VsanObjectIdentityAndHealth {
     const TYPE_NAME: &'static str = "VsanObjectIdentityAndHealth";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"identities" => d.list(&mut self.identities, s)?,
             b"health" => d.opt(&mut self.health, s)?,
@@ -9182,11 +7925,7 @@ pub struct VsanObjectInaccessibleIssue {
 }
 impl ComplexType for VsanObjectInaccessibleIssue {
     const TYPE_NAME: &'static str = "VsanObjectInaccessibleIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9199,10 +7938,7 @@ impl ComplexType for VsanObjectInaccessibleIssue {
     }
 }
 crate::xml::complex_codec!(VsanObjectInaccessibleIssue);
-crate::xml::inherits!(
-    VsanObjectInaccessibleIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanObjectInaccessibleIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanObjectInformation` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -9224,11 +7960,7 @@ pub struct VsanObjectInformation {
 }
 impl ComplexType for VsanObjectInformation {
     const TYPE_NAME: &'static str = "VsanObjectInformation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"directoryName" => d.opt(&mut self.directory_name, s)?,
             b"vsanObjectUuid" => d.opt(&mut self.vsan_object_uuid, s)?,
@@ -9263,11 +7995,7 @@ pub struct VsanObjectOverallHealth {
 }
 impl ComplexType for VsanObjectOverallHealth {
     const TYPE_NAME: &'static str = "VsanObjectOverallHealth";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"objectHealthDetail" => d.list(&mut self.object_health_detail, s)?,
             b"objectVersionCompliance" => d.opt(&mut self.object_version_compliance, s)?,
@@ -9294,11 +8022,7 @@ pub struct VsanObjectPolicyIssue {
 }
 impl ComplexType for VsanObjectPolicyIssue {
     const TYPE_NAME: &'static str = "VsanObjectPolicyIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9323,11 +8047,7 @@ pub struct VsanObjectQuerySpec {
 }
 impl ComplexType for VsanObjectQuerySpec {
     const TYPE_NAME: &'static str = "VsanObjectQuerySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"spbmProfileGenerationId" => d.opt(&mut self.spbm_profile_generation_id, s)?,
@@ -9366,11 +8086,7 @@ pub struct VsanObjectSpaceSummary {
 }
 impl ComplexType for VsanObjectSpaceSummary {
     const TYPE_NAME: &'static str = "VsanObjectSpaceSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"objType" => d.opt(&mut self.obj_type, s)?,
             b"overheadB" => d.opt(&mut self.overhead_b, s)?,
@@ -9411,11 +8127,7 @@ pub struct VsanPerfEntityMetricCSV {
 }
 impl ComplexType for VsanPerfEntityMetricCSV {
     const TYPE_NAME: &'static str = "VsanPerfEntityMetricCSV";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityRefId" => d.req(&mut self.entity_ref_id, s)?,
             b"sampleInfo" => d.opt(&mut self.sample_info, s)?,
@@ -9446,11 +8158,7 @@ pub struct VsanPerfEntityType {
 }
 impl ComplexType for VsanPerfEntityType {
     const TYPE_NAME: &'static str = "VsanPerfEntityType";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"id" => d.req(&mut self.id, s)?,
@@ -9487,11 +8195,7 @@ pub struct VsanPerfGraph {
 }
 impl ComplexType for VsanPerfGraph {
     const TYPE_NAME: &'static str = "VsanPerfGraph";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"metrics" => d.list(&mut self.metrics, s)?,
@@ -9532,11 +8236,7 @@ pub struct VsanPerfMasterInformation {
 }
 impl ComplexType for VsanPerfMasterInformation {
     const TYPE_NAME: &'static str = "VsanPerfMasterInformation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"secSinceLastStatsWrite" => d.opt(&mut self.sec_since_last_stats_write, s)?,
             b"secSinceLastStatsCollect" => d.opt(&mut self.sec_since_last_stats_collect, s)?,
@@ -9550,20 +8250,11 @@ impl ComplexType for VsanPerfMasterInformation {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.opt("secSinceLastStatsWrite", &self.sec_since_last_stats_write);
-        e.opt(
-            "secSinceLastStatsCollect",
-            &self.sec_since_last_stats_collect,
-        );
+        e.opt("secSinceLastStatsCollect", &self.sec_since_last_stats_collect);
         e.req("statsIntervalSec", &self.stats_interval_sec);
-        e.list(
-            "collectionFailureHostUuids",
-            &self.collection_failure_host_uuids,
-        );
+        e.list("collectionFailureHostUuids", &self.collection_failure_host_uuids);
         e.list("renamedStatsDirectories", &self.renamed_stats_directories);
-        e.opt(
-            "statsDirectoryPercentFree",
-            &self.stats_directory_percent_free,
-        );
+        e.opt("statsDirectoryPercentFree", &self.stats_directory_percent_free);
     }
 }
 crate::xml::complex_codec!(VsanPerfMasterInformation);
@@ -9576,11 +8267,7 @@ pub struct VsanPerfMemberInfo {
 }
 impl ComplexType for VsanPerfMemberInfo {
     const TYPE_NAME: &'static str = "VsanPerfMemberInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"thumbprint" => d.req(&mut self.thumbprint, s)?,
             _ => return Ok(false),
@@ -9613,11 +8300,7 @@ pub struct VsanPerfMetricId {
 }
 impl ComplexType for VsanPerfMetricId {
     const TYPE_NAME: &'static str = "VsanPerfMetricId";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"label" => d.req(&mut self.label, s)?,
             b"group" => d.opt(&mut self.group, s)?,
@@ -9652,11 +8335,7 @@ pub struct VsanPerfMetricSeriesCSV {
 }
 impl ComplexType for VsanPerfMetricSeriesCSV {
     const TYPE_NAME: &'static str = "VsanPerfMetricSeriesCSV";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"metricId" => d.req(&mut self.metric_id, s)?,
             b"values" => d.opt(&mut self.values, s)?,
@@ -9693,11 +8372,7 @@ pub struct VsanPerfNodeInformation {
 }
 impl ComplexType for VsanPerfNodeInformation {
     const TYPE_NAME: &'static str = "VsanPerfNodeInformation";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             b"hostname" => d.opt(&mut self.hostname, s)?,
@@ -9742,11 +8417,7 @@ pub struct VsanPerfQuerySpec {
 }
 impl ComplexType for VsanPerfQuerySpec {
     const TYPE_NAME: &'static str = "VsanPerfQuerySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityRefId" => d.req(&mut self.entity_ref_id, s)?,
             b"startTime" => d.opt(&mut self.start_time, s)?,
@@ -9781,11 +8452,7 @@ pub struct VsanPerfThreshold {
 }
 impl ComplexType for VsanPerfThreshold {
     const TYPE_NAME: &'static str = "VsanPerfThreshold";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"direction" => d.req(&mut self.direction, s)?,
             b"yellow" => d.opt(&mut self.yellow, s)?,
@@ -9812,11 +8479,7 @@ pub struct VsanPerfTopEntities {
 }
 impl ComplexType for VsanPerfTopEntities {
     const TYPE_NAME: &'static str = "VsanPerfTopEntities";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"metricId" => d.req(&mut self.metric_id, s)?,
             b"entities" => d.list(&mut self.entities, s)?,
@@ -9841,11 +8504,7 @@ pub struct VsanPerfTopEntity {
 }
 impl ComplexType for VsanPerfTopEntity {
     const TYPE_NAME: &'static str = "VsanPerfTopEntity";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityRefId" => d.req(&mut self.entity_ref_id, s)?,
             b"value" => d.req(&mut self.value, s)?,
@@ -9920,11 +8579,7 @@ pub struct VsanPhysicalDiskHealth {
 }
 impl ComplexType for VsanPhysicalDiskHealth {
     const TYPE_NAME: &'static str = "VsanPhysicalDiskHealth";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -9937,9 +8592,7 @@ impl ComplexType for VsanPhysicalDiskHealth {
             b"congestionArea" => d.opt(&mut self.congestion_area, s)?,
             b"congestionHealth" => d.opt(&mut self.congestion_health, s)?,
             b"metadataHealth" => d.opt(&mut self.metadata_health, s)?,
-            b"operationalHealthDescription" => {
-                d.opt(&mut self.operational_health_description, s)?
-            }
+            b"operationalHealthDescription" => d.opt(&mut self.operational_health_description, s)?,
             b"operationalHealth" => d.opt(&mut self.operational_health, s)?,
             b"dedupUsageHealth" => d.opt(&mut self.dedup_usage_health, s)?,
             b"capacityHealth" => d.opt(&mut self.capacity_health, s)?,
@@ -9971,10 +8624,7 @@ impl ComplexType for VsanPhysicalDiskHealth {
         e.opt("congestionArea", &self.congestion_area);
         e.opt("congestionHealth", &self.congestion_health);
         e.opt("metadataHealth", &self.metadata_health);
-        e.opt(
-            "operationalHealthDescription",
-            &self.operational_health_description,
-        );
+        e.opt("operationalHealthDescription", &self.operational_health_description);
         e.opt("operationalHealth", &self.operational_health);
         e.opt("dedupUsageHealth", &self.dedup_usage_health);
         e.opt("capacityHealth", &self.capacity_health);
@@ -10016,11 +8666,7 @@ pub struct VsanPhysicalDiskHealthSummary {
 }
 impl ComplexType for VsanPhysicalDiskHealthSummary {
     const TYPE_NAME: &'static str = "VsanPhysicalDiskHealthSummary";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallHealth" => d.req(&mut self.overall_health, s)?,
             b"heapsWithIssues" => d.list(&mut self.heaps_with_issues, s)?,
@@ -10057,11 +8703,7 @@ pub struct VsanPolicyChangeBatch {
 }
 impl ComplexType for VsanPolicyChangeBatch {
     const TYPE_NAME: &'static str = "VsanPolicyChangeBatch";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.list(&mut self.uuid, s)?,
             b"policy" => d.opt(&mut self.policy, s)?,
@@ -10098,11 +8740,7 @@ pub struct VsanPolicyCost {
 }
 impl ComplexType for VsanPolicyCost {
     const TYPE_NAME: &'static str = "VsanPolicyCost";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeDataSize" => d.opt(&mut self.change_data_size, s)?,
             b"currentDataSize" => d.opt(&mut self.current_data_size, s)?,
@@ -10110,12 +8748,8 @@ impl ComplexType for VsanPolicyCost {
             b"copyDataSize" => d.opt(&mut self.copy_data_size, s)?,
             b"changeFlashReadCacheSize" => d.opt(&mut self.change_flash_read_cache_size, s)?,
             b"currentFlashReadCacheSize" => d.opt(&mut self.current_flash_read_cache_size, s)?,
-            b"currentDiskSpaceToAddressSpaceRatio" => {
-                d.opt(&mut self.current_disk_space_to_address_space_ratio, s)?
-            }
-            b"diskSpaceToAddressSpaceRatio" => {
-                d.opt(&mut self.disk_space_to_address_space_ratio, s)?
-            }
+            b"currentDiskSpaceToAddressSpaceRatio" => d.opt(&mut self.current_disk_space_to_address_space_ratio, s)?,
+            b"diskSpaceToAddressSpaceRatio" => d.opt(&mut self.disk_space_to_address_space_ratio, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10125,24 +8759,10 @@ impl ComplexType for VsanPolicyCost {
         e.opt("currentDataSize", &self.current_data_size);
         e.opt("tempDataSize", &self.temp_data_size);
         e.opt("copyDataSize", &self.copy_data_size);
-        e.opt(
-            "changeFlashReadCacheSize",
-            &self.change_flash_read_cache_size,
-        );
-        e.opt(
-            "currentFlashReadCacheSize",
-            &self.current_flash_read_cache_size,
-        );
-        if e.knows(Version::V6_0) {
-            e.opt(
-                "currentDiskSpaceToAddressSpaceRatio",
-                &self.current_disk_space_to_address_space_ratio,
-            );
-        }
-        e.opt(
-            "diskSpaceToAddressSpaceRatio",
-            &self.disk_space_to_address_space_ratio,
-        );
+        e.opt("changeFlashReadCacheSize", &self.change_flash_read_cache_size);
+        e.opt("currentFlashReadCacheSize", &self.current_flash_read_cache_size);
+        if e.knows(Version::V6_0) { e.opt("currentDiskSpaceToAddressSpaceRatio", &self.current_disk_space_to_address_space_ratio); }
+        e.opt("diskSpaceToAddressSpaceRatio", &self.disk_space_to_address_space_ratio);
     }
 }
 crate::xml::complex_codec!(VsanPolicyCost);
@@ -10161,11 +8781,7 @@ pub struct VsanPolicySatisfiability {
 }
 impl ComplexType for VsanPolicySatisfiability {
     const TYPE_NAME: &'static str = "VsanPolicySatisfiability";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
             b"isSatisfiable" => d.req(&mut self.is_satisfiable, s)?,
@@ -10196,15 +8812,9 @@ pub struct VsanPrepareVsanForVcsaSpec {
 }
 impl ComplexType for VsanPrepareVsanForVcsaSpec {
     const TYPE_NAME: &'static str = "VsanPrepareVsanForVcsaSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vsanDiskMappingCreationSpec" => {
-                d.opt(&mut self.vsan_disk_mapping_creation_spec, s)?
-            }
+            b"vsanDiskMappingCreationSpec" => d.opt(&mut self.vsan_disk_mapping_creation_spec, s)?,
             b"vsanDataEfficiencyConfig" => d.opt(&mut self.vsan_data_efficiency_config, s)?,
             b"taskId" => d.opt(&mut self.task_id, s)?,
             _ => return Ok(false),
@@ -10212,14 +8822,8 @@ impl ComplexType for VsanPrepareVsanForVcsaSpec {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        e.opt(
-            "vsanDiskMappingCreationSpec",
-            &self.vsan_disk_mapping_creation_spec,
-        );
-        e.opt(
-            "vsanDataEfficiencyConfig",
-            &self.vsan_data_efficiency_config,
-        );
+        e.opt("vsanDiskMappingCreationSpec", &self.vsan_disk_mapping_creation_spec);
+        e.opt("vsanDataEfficiencyConfig", &self.vsan_data_efficiency_config);
         e.opt("taskId", &self.task_id);
     }
 }
@@ -10247,11 +8851,7 @@ pub struct VsanProactiveRebalanceInfoEx {
 }
 impl ComplexType for VsanProactiveRebalanceInfoEx {
     const TYPE_NAME: &'static str = "VsanProactiveRebalanceInfoEx";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"running" => d.opt(&mut self.running, s)?,
             b"startTs" => d.opt(&mut self.start_ts, s)?,
@@ -10290,11 +8890,7 @@ pub struct VsanQueryResultHostInfo {
 }
 impl ComplexType for VsanQueryResultHostInfo {
     const TYPE_NAME: &'static str = "VsanQueryResultHostInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
             b"hostnameInCmmds" => d.opt(&mut self.hostname_in_cmmds, s)?,
@@ -10323,11 +8919,7 @@ pub struct VsanRepairObjectsResult {
 }
 impl ComplexType for VsanRepairObjectsResult {
     const TYPE_NAME: &'static str = "VsanRepairObjectsResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inQueueObjects" => d.list(&mut self.in_queue_objects, s)?,
             b"failedRepairObjects" => d.list(&mut self.failed_repair_objects, s)?,
@@ -10356,11 +8948,7 @@ pub struct VsanResourceHealth {
 }
 impl ComplexType for VsanResourceHealth {
     const TYPE_NAME: &'static str = "VsanResourceHealth";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resource" => d.req(&mut self.resource, s)?,
             b"health" => d.req(&mut self.health, s)?,
@@ -10391,11 +8979,7 @@ pub struct VsanSpaceUsage {
 }
 impl ComplexType for VsanSpaceUsage {
     const TYPE_NAME: &'static str = "VsanSpaceUsage";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"totalCapacityB" => d.req(&mut self.total_capacity_b, s)?,
             b"freeCapacityB" => d.opt(&mut self.free_capacity_b, s)?,
@@ -10422,11 +9006,7 @@ pub struct VsanSpaceUsageDetailResult {
 }
 impl ComplexType for VsanSpaceUsageDetailResult {
     const TYPE_NAME: &'static str = "VsanSpaceUsageDetailResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spaceUsageByObjectType" => d.list(&mut self.space_usage_by_object_type, s)?,
             _ => return Ok(false),
@@ -10459,11 +9039,7 @@ pub struct VsanStorageComplianceResult {
 }
 impl ComplexType for VsanStorageComplianceResult {
     const TYPE_NAME: &'static str = "VsanStorageComplianceResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"checkTime" => d.opt(&mut self.check_time, s)?,
             b"profile" => d.opt(&mut self.profile, s)?,
@@ -10502,11 +9078,7 @@ pub struct VsanStorageOperationalStatus {
 }
 impl ComplexType for VsanStorageOperationalStatus {
     const TYPE_NAME: &'static str = "VsanStorageOperationalStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"healthy" => d.opt(&mut self.healthy, s)?,
             b"operationETA" => d.opt(&mut self.operation_eta, s)?,
@@ -10537,11 +9109,7 @@ pub struct VsanStoragePolicyStatus {
 }
 impl ComplexType for VsanStoragePolicyStatus {
     const TYPE_NAME: &'static str = "VsanStoragePolicyStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
             b"expectedValue" => d.opt(&mut self.expected_value, s)?,
@@ -10572,11 +9140,7 @@ pub struct VsanStorageWorkloadType {
 }
 impl ComplexType for VsanStorageWorkloadType {
     const TYPE_NAME: &'static str = "VsanStorageWorkloadType";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"specs" => d.list(&mut self.specs, s)?,
             b"typeId" => d.req(&mut self.type_id, s)?,
@@ -10607,11 +9171,7 @@ pub struct VsanUnknownScanIssue {
 }
 impl ComplexType for VsanUnknownScanIssue {
     const TYPE_NAME: &'static str = "VsanUnknownScanIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10640,11 +9200,7 @@ pub struct VsanUpgradeStatusEx {
 }
 impl ComplexType for VsanUpgradeStatusEx {
     const TYPE_NAME: &'static str = "VsanUpgradeStatusEx";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isPrecheck" => d.opt(&mut self.is_precheck, s)?,
             b"precheckResult" => d.opt(&mut self.precheck_result, s)?,
@@ -10673,11 +9229,7 @@ pub struct VsanUpgradeSystemAPIBrokenIssue {
 }
 impl ComplexType for VsanUpgradeSystemAPIBrokenIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemAPIBrokenIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10690,10 +9242,7 @@ impl ComplexType for VsanUpgradeSystemAPIBrokenIssue {
     }
 }
 crate::xml::complex_codec!(VsanUpgradeSystemAPIBrokenIssue);
-crate::xml::inherits!(
-    VsanUpgradeSystemAPIBrokenIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanUpgradeSystemAPIBrokenIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemAutoClaimEnabledOnHostsIssue` of the vSphere API (since 6.0).
 ///
@@ -10707,11 +9256,7 @@ pub struct VsanUpgradeSystemAutoClaimEnabledOnHostsIssue {
 }
 impl ComplexType for VsanUpgradeSystemAutoClaimEnabledOnHostsIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemAutoClaimEnabledOnHostsIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10724,10 +9269,7 @@ impl ComplexType for VsanUpgradeSystemAutoClaimEnabledOnHostsIssue {
     }
 }
 crate::xml::complex_codec!(VsanUpgradeSystemAutoClaimEnabledOnHostsIssue);
-crate::xml::inherits!(
-    VsanUpgradeSystemAutoClaimEnabledOnHostsIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanUpgradeSystemAutoClaimEnabledOnHostsIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemHostsDisconnectedIssue` of the vSphere API (since 6.0).
 ///
@@ -10741,11 +9283,7 @@ pub struct VsanUpgradeSystemHostsDisconnectedIssue {
 }
 impl ComplexType for VsanUpgradeSystemHostsDisconnectedIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemHostsDisconnectedIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10758,10 +9296,7 @@ impl ComplexType for VsanUpgradeSystemHostsDisconnectedIssue {
     }
 }
 crate::xml::complex_codec!(VsanUpgradeSystemHostsDisconnectedIssue);
-crate::xml::inherits!(
-    VsanUpgradeSystemHostsDisconnectedIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanUpgradeSystemHostsDisconnectedIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemMissingHostsInClusterIssue` of the vSphere API (since 6.0).
 ///
@@ -10775,11 +9310,7 @@ pub struct VsanUpgradeSystemMissingHostsInClusterIssue {
 }
 impl ComplexType for VsanUpgradeSystemMissingHostsInClusterIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemMissingHostsInClusterIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10792,10 +9323,7 @@ impl ComplexType for VsanUpgradeSystemMissingHostsInClusterIssue {
     }
 }
 crate::xml::complex_codec!(VsanUpgradeSystemMissingHostsInClusterIssue);
-crate::xml::inherits!(
-    VsanUpgradeSystemMissingHostsInClusterIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanUpgradeSystemMissingHostsInClusterIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemNetworkPartitionInfo` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -10805,11 +9333,7 @@ pub struct VsanUpgradeSystemNetworkPartitionInfo {
 }
 impl ComplexType for VsanUpgradeSystemNetworkPartitionInfo {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemNetworkPartitionInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
             _ => return Ok(false),
@@ -10834,11 +9358,7 @@ pub struct VsanUpgradeSystemNetworkPartitionIssue {
 }
 impl ComplexType for VsanUpgradeSystemNetworkPartitionIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemNetworkPartitionIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partitions" => d.list(&mut self.partitions, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10851,10 +9371,7 @@ impl ComplexType for VsanUpgradeSystemNetworkPartitionIssue {
     }
 }
 crate::xml::complex_codec!(VsanUpgradeSystemNetworkPartitionIssue);
-crate::xml::inherits!(
-    VsanUpgradeSystemNetworkPartitionIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanUpgradeSystemNetworkPartitionIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemNotEnoughFreeCapacityIssue` of the vSphere API (since 6.0).
 ///
@@ -10868,32 +9385,20 @@ pub struct VsanUpgradeSystemNotEnoughFreeCapacityIssue {
 }
 impl ComplexType for VsanUpgradeSystemNotEnoughFreeCapacityIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemNotEnoughFreeCapacityIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reducedRedundancyUpgradePossible" => {
-                d.req(&mut self.reduced_redundancy_upgrade_possible, s)?
-            }
+            b"reducedRedundancyUpgradePossible" => d.req(&mut self.reduced_redundancy_upgrade_possible, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
-        e.req(
-            "reducedRedundancyUpgradePossible",
-            &self.reduced_redundancy_upgrade_possible,
-        );
+        e.req("reducedRedundancyUpgradePossible", &self.reduced_redundancy_upgrade_possible);
     }
 }
 crate::xml::complex_codec!(VsanUpgradeSystemNotEnoughFreeCapacityIssue);
-crate::xml::inherits!(
-    VsanUpgradeSystemNotEnoughFreeCapacityIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanUpgradeSystemNotEnoughFreeCapacityIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemPreflightCheckIssue` of the vSphere API (since 6.0).
 ///
@@ -10905,11 +9410,7 @@ pub struct VsanUpgradeSystemPreflightCheckIssue {
 }
 impl ComplexType for VsanUpgradeSystemPreflightCheckIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemPreflightCheckIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"msg" => d.req(&mut self.msg, s)?,
             _ => return Ok(false),
@@ -10934,11 +9435,7 @@ pub struct VsanUpgradeSystemPreflightCheckResult {
 }
 impl ComplexType for VsanUpgradeSystemPreflightCheckResult {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemPreflightCheckResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"issues" => d.list(&mut self.issues, s)?,
             b"diskMappingToRestore" => d.opt(&mut self.disk_mapping_to_restore, s)?,
@@ -10965,11 +9462,7 @@ pub struct VsanUpgradeSystemRogueHostsInClusterIssue {
 }
 impl ComplexType for VsanUpgradeSystemRogueHostsInClusterIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemRogueHostsInClusterIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -10982,10 +9475,7 @@ impl ComplexType for VsanUpgradeSystemRogueHostsInClusterIssue {
     }
 }
 crate::xml::complex_codec!(VsanUpgradeSystemRogueHostsInClusterIssue);
-crate::xml::inherits!(
-    VsanUpgradeSystemRogueHostsInClusterIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanUpgradeSystemRogueHostsInClusterIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemUpgradeHistoryDiskGroupOp` of the vSphere API (since 6.0).
 ///
@@ -11001,11 +9491,7 @@ pub struct VsanUpgradeSystemUpgradeHistoryDiskGroupOp {
 }
 impl ComplexType for VsanUpgradeSystemUpgradeHistoryDiskGroupOp {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemUpgradeHistoryDiskGroupOp";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
             b"diskMapping" => d.req(&mut self.disk_mapping, s)?,
@@ -11020,10 +9506,7 @@ impl ComplexType for VsanUpgradeSystemUpgradeHistoryDiskGroupOp {
     }
 }
 crate::xml::complex_codec!(VsanUpgradeSystemUpgradeHistoryDiskGroupOp);
-crate::xml::inherits!(
-    VsanUpgradeSystemUpgradeHistoryDiskGroupOp,
-    VsanUpgradeSystemUpgradeHistoryItem
-);
+crate::xml::inherits!(VsanUpgradeSystemUpgradeHistoryDiskGroupOp, VsanUpgradeSystemUpgradeHistoryItem);
 
 /// Data object `VsanUpgradeSystemUpgradeHistoryItem` of the vSphere API (since 6.0).
 ///
@@ -11041,11 +9524,7 @@ pub struct VsanUpgradeSystemUpgradeHistoryItem {
 }
 impl ComplexType for VsanUpgradeSystemUpgradeHistoryItem {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemUpgradeHistoryItem";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timestamp" => d.req(&mut self.timestamp, s)?,
             b"host" => d.opt(&mut self.host, s)?,
@@ -11076,11 +9555,7 @@ pub struct VsanUpgradeSystemUpgradeHistoryPreflightFail {
 }
 impl ComplexType for VsanUpgradeSystemUpgradeHistoryPreflightFail {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemUpgradeHistoryPreflightFail";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"preflightResult" => d.req(&mut self.preflight_result, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11093,10 +9568,7 @@ impl ComplexType for VsanUpgradeSystemUpgradeHistoryPreflightFail {
     }
 }
 crate::xml::complex_codec!(VsanUpgradeSystemUpgradeHistoryPreflightFail);
-crate::xml::inherits!(
-    VsanUpgradeSystemUpgradeHistoryPreflightFail,
-    VsanUpgradeSystemUpgradeHistoryItem
-);
+crate::xml::inherits!(VsanUpgradeSystemUpgradeHistoryPreflightFail, VsanUpgradeSystemUpgradeHistoryItem);
 
 /// Data object `VsanUpgradeSystemUpgradeStatus` of the vSphere API (since 6.0).
 ///
@@ -11116,11 +9588,7 @@ pub struct VsanUpgradeSystemUpgradeStatus {
 }
 impl ComplexType for VsanUpgradeSystemUpgradeStatus {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemUpgradeStatus";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inProgress" => d.req(&mut self.in_progress, s)?,
             b"history" => d.list(&mut self.history, s)?,
@@ -11153,11 +9621,7 @@ pub struct VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue {
 }
 impl ComplexType for VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11170,10 +9634,7 @@ impl ComplexType for VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue {
     }
 }
 crate::xml::complex_codec!(VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue);
-crate::xml::inherits!(
-    VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanUpgradeSystemWrongEsxVersionIssue` of the vSphere API (since 6.0).
 ///
@@ -11187,11 +9648,7 @@ pub struct VsanUpgradeSystemWrongEsxVersionIssue {
 }
 impl ComplexType for VsanUpgradeSystemWrongEsxVersionIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemWrongEsxVersionIssue";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11204,10 +9661,7 @@ impl ComplexType for VsanUpgradeSystemWrongEsxVersionIssue {
     }
 }
 crate::xml::complex_codec!(VsanUpgradeSystemWrongEsxVersionIssue);
-crate::xml::inherits!(
-    VsanUpgradeSystemWrongEsxVersionIssue,
-    VsanUpgradeSystemPreflightCheckIssue
-);
+crate::xml::inherits!(VsanUpgradeSystemWrongEsxVersionIssue, VsanUpgradeSystemPreflightCheckIssue);
 
 /// Data object `VsanVcPostDeployConfigSpec` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -11231,11 +9685,7 @@ pub struct VsanVcPostDeployConfigSpec {
 }
 impl ComplexType for VsanVcPostDeployConfigSpec {
     const TYPE_NAME: &'static str = "VsanVcPostDeployConfigSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dcName" => d.opt(&mut self.dc_name, s)?,
             b"clusterName" => d.opt(&mut self.cluster_name, s)?,
@@ -11254,10 +9704,7 @@ impl ComplexType for VsanVcPostDeployConfigSpec {
         e.opt("clusterName", &self.cluster_name);
         e.opt("firstHost", &self.first_host);
         e.list("hostsToAdd", &self.hosts_to_add);
-        e.opt(
-            "vsanDataEfficiencyConfig",
-            &self.vsan_data_efficiency_config,
-        );
+        e.opt("vsanDataEfficiencyConfig", &self.vsan_data_efficiency_config);
         e.opt("vsanLicenseKey", &self.vsan_license_key);
         e.opt("hostLicenseKey", &self.host_license_key);
         e.opt("taskId", &self.task_id);
@@ -11287,11 +9734,7 @@ pub struct VsanVcsaDeploymentProgress {
 }
 impl ComplexType for VsanVcsaDeploymentProgress {
     const TYPE_NAME: &'static str = "VsanVcsaDeploymentProgress";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"phase" => d.req(&mut self.phase, s)?,
             b"progressPct" => d.req(&mut self.progress_pct, s)?,
@@ -11336,11 +9779,7 @@ pub struct VsanVmdkIOLoadSpec {
 }
 impl ComplexType for VsanVmdkIOLoadSpec {
     const TYPE_NAME: &'static str = "VsanVmdkIOLoadSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"readPct" => d.req(&mut self.read_pct, s)?,
             b"oio" => d.req(&mut self.oio, s)?,
@@ -11389,11 +9828,7 @@ pub struct VsanVmdkLoadTestResult {
 }
 impl ComplexType for VsanVmdkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanVmdkLoadTestResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"success" => d.req(&mut self.success, s)?,
             b"faultMessage" => d.opt(&mut self.fault_message, s)?,
@@ -11419,10 +9854,7 @@ impl ComplexType for VsanVmdkLoadTestResult {
         e.opt("tputBps", &self.tput_bps);
         e.opt("avgLatencyUs", &self.avg_latency_us);
         e.opt("maxLatencyUs", &self.max_latency_us);
-        e.opt(
-            "numIoAboveLatencyThreshold",
-            &self.num_io_above_latency_threshold,
-        );
+        e.opt("numIoAboveLatencyThreshold", &self.num_io_above_latency_threshold);
     }
 }
 crate::xml::complex_codec!(VsanVmdkLoadTestResult);
@@ -11441,11 +9873,7 @@ pub struct VsanVmdkLoadTestSpec {
 }
 impl ComplexType for VsanVmdkLoadTestSpec {
     const TYPE_NAME: &'static str = "VsanVmdkLoadTestSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmdkCreateSpec" => d.opt(&mut self.vmdk_create_spec, s)?,
             b"vmdkIOSpec" => d.opt(&mut self.vmdk_io_spec, s)?,
@@ -11474,11 +9902,7 @@ pub struct VsanVsanClusterPcapGroup {
 }
 impl ComplexType for VsanVsanClusterPcapGroup {
     const TYPE_NAME: &'static str = "VsanVsanClusterPcapGroup";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"master" => d.req(&mut self.master, s)?,
             b"members" => d.list(&mut self.members, s)?,
@@ -11507,11 +9931,7 @@ pub struct VsanVsanClusterPcapResult {
 }
 impl ComplexType for VsanVsanClusterPcapResult {
     const TYPE_NAME: &'static str = "VsanVsanClusterPcapResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pkts" => d.list(&mut self.pkts, s)?,
             b"groups" => d.list(&mut self.groups, s)?,
@@ -11552,11 +9972,7 @@ pub struct VsanVsanPcapResult {
 }
 impl ComplexType for VsanVsanPcapResult {
     const TYPE_NAME: &'static str = "VsanVsanPcapResult";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"calltime" => d.req(&mut self.calltime, s)?,
             b"vmknic" => d.req(&mut self.vmknic, s)?,
@@ -11599,11 +10015,7 @@ pub struct VslmCloneSpec {
 }
 impl ComplexType for VslmCloneSpec {
     const TYPE_NAME: &'static str = "VslmCloneSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"keepAfterDeleteVm" => d.opt(&mut self.keep_after_delete_vm, s)?,
@@ -11615,12 +10027,8 @@ impl ComplexType for VslmCloneSpec {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.req("name", &self.name);
-        if e.knows(Version::V6_7) {
-            e.opt("keepAfterDeleteVm", &self.keep_after_delete_vm);
-        }
-        if e.knows(Version::V6_7_2) {
-            e.list("metadata", &self.metadata);
-        }
+        if e.knows(Version::V6_7) { e.opt("keepAfterDeleteVm", &self.keep_after_delete_vm); }
+        if e.knows(Version::V6_7_2) { e.list("metadata", &self.metadata); }
     }
 }
 crate::xml::complex_codec!(VslmCloneSpec);
@@ -11648,11 +10056,7 @@ pub struct VslmCreateSpec {
 }
 impl ComplexType for VslmCreateSpec {
     const TYPE_NAME: &'static str = "VslmCreateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
             b"name" => d.req(&mut self.name, s)?,
@@ -11667,24 +10071,14 @@ impl ComplexType for VslmCreateSpec {
         Ok(true)
     }
     fn encode_fields(&self, e: &mut Encoder) {
-        if e.knows(Version::V9_1_0_0) {
-            e.opt("id", &self.id);
-        }
+        if e.knows(Version::V9_1_0_0) { e.opt("id", &self.id); }
         e.req("name", &self.name);
-        if e.knows(Version::V6_7) {
-            e.opt("keepAfterDeleteVm", &self.keep_after_delete_vm);
-        }
+        if e.knows(Version::V6_7) { e.opt("keepAfterDeleteVm", &self.keep_after_delete_vm); }
         e.req("backingSpec", &self.backing_spec);
         e.req("capacityInMB", &self.capacity_in_mb);
-        if e.knows(Version::V6_7) {
-            e.list("profile", &self.profile);
-        }
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("crypto", &self.crypto);
-        }
-        if e.knows(Version::V6_7_2) {
-            e.list("metadata", &self.metadata);
-        }
+        if e.knows(Version::V6_7) { e.list("profile", &self.profile); }
+        if e.knows(Version::V7_0_0_0) { e.opt("crypto", &self.crypto); }
+        if e.knows(Version::V6_7_2) { e.list("metadata", &self.metadata); }
     }
 }
 crate::xml::complex_codec!(VslmCreateSpec);
@@ -11701,11 +10095,7 @@ pub struct VslmCreateSpecBackingSpec {
 }
 impl ComplexType for VslmCreateSpecBackingSpec {
     const TYPE_NAME: &'static str = "VslmCreateSpecBackingSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"path" => d.opt(&mut self.path, s)?,
@@ -11715,9 +10105,7 @@ impl ComplexType for VslmCreateSpecBackingSpec {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("datastore", &self.datastore);
-        if e.knows(Version::V6_7) {
-            e.opt("path", &self.path);
-        }
+        if e.knows(Version::V6_7) { e.opt("path", &self.path); }
     }
 }
 crate::xml::complex_codec!(VslmCreateSpecBackingSpec);
@@ -11734,11 +10122,7 @@ pub struct VslmCreateSpecDiskFileBackingSpec {
 }
 impl ComplexType for VslmCreateSpecDiskFileBackingSpec {
     const TYPE_NAME: &'static str = "VslmCreateSpecDiskFileBackingSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"provisioningType" => d.opt(&mut self.provisioning_type, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11767,11 +10151,7 @@ pub struct VslmCreateSpecRawDiskMappingBackingSpec {
 }
 impl ComplexType for VslmCreateSpecRawDiskMappingBackingSpec {
     const TYPE_NAME: &'static str = "VslmCreateSpecRawDiskMappingBackingSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lunUuid" => d.req(&mut self.lun_uuid, s)?,
             b"compatibilityMode" => d.req(&mut self.compatibility_mode, s)?,
@@ -11786,10 +10166,7 @@ impl ComplexType for VslmCreateSpecRawDiskMappingBackingSpec {
     }
 }
 crate::xml::complex_codec!(VslmCreateSpecRawDiskMappingBackingSpec);
-crate::xml::inherits!(
-    VslmCreateSpecRawDiskMappingBackingSpec,
-    VslmCreateSpecBackingSpec
-);
+crate::xml::inherits!(VslmCreateSpecRawDiskMappingBackingSpec, VslmCreateSpecBackingSpec);
 
 /// Data object `VslmMigrateSpec` of the vSphere API (since 6.5).
 ///
@@ -11809,11 +10186,7 @@ pub struct VslmMigrateSpec {
 }
 impl ComplexType for VslmMigrateSpec {
     const TYPE_NAME: &'static str = "VslmMigrateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backingSpec" => d.req(&mut self.backing_spec, s)?,
             b"profile" => d.list(&mut self.profile, s)?,
@@ -11826,16 +10199,10 @@ impl ComplexType for VslmMigrateSpec {
     }
     fn encode_fields(&self, e: &mut Encoder) {
         e.req("backingSpec", &self.backing_spec);
-        if e.knows(Version::V6_7) {
-            e.list("profile", &self.profile);
-        }
+        if e.knows(Version::V6_7) { e.list("profile", &self.profile); }
         e.opt("consolidate", &self.consolidate);
-        if e.knows(Version::V7_0_0_0) {
-            e.opt("disksCrypto", &self.disks_crypto);
-        }
-        if e.knows(Version::V8_0_3_0) {
-            e.opt("service", &self.service);
-        }
+        if e.knows(Version::V7_0_0_0) { e.opt("disksCrypto", &self.disks_crypto); }
+        if e.knows(Version::V8_0_3_0) { e.opt("service", &self.service); }
     }
 }
 crate::xml::complex_codec!(VslmMigrateSpec);
@@ -11850,11 +10217,7 @@ pub struct VslmRelocateSpec {
 }
 impl ComplexType for VslmRelocateSpec {
     const TYPE_NAME: &'static str = "VslmRelocateSpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -11874,11 +10237,7 @@ pub struct VslmTagEntry {
 }
 impl ComplexType for VslmTagEntry {
     const TYPE_NAME: &'static str = "VslmTagEntry";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tagName" => d.req(&mut self.tag_name, s)?,
             b"parentCategoryName" => d.req(&mut self.parent_category_name, s)?,
@@ -11909,11 +10268,7 @@ pub struct VspanDestPortConflict {
 }
 impl ComplexType for VspanDestPortConflict {
     const TYPE_NAME: &'static str = "VspanDestPortConflict";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSessionKey1" => d.req(&mut self.vspan_session_key1, s)?,
             b"vspanSessionKey2" => d.req(&mut self.vspan_session_key2, s)?,
@@ -11948,11 +10303,7 @@ pub struct VspanPortConflict {
 }
 impl ComplexType for VspanPortConflict {
     const TYPE_NAME: &'static str = "VspanPortConflict";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSessionKey1" => d.req(&mut self.vspan_session_key1, s)?,
             b"vspanSessionKey2" => d.req(&mut self.vspan_session_key2, s)?,
@@ -11987,11 +10338,7 @@ pub struct VspanPortMoveFault {
 }
 impl ComplexType for VspanPortMoveFault {
     const TYPE_NAME: &'static str = "VspanPortMoveFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"srcPortgroupName" => d.req(&mut self.src_portgroup_name, s)?,
             b"destPortgroupName" => d.req(&mut self.dest_portgroup_name, s)?,
@@ -12022,11 +10369,7 @@ pub struct VspanPortPromiscChangeFault {
 }
 impl ComplexType for VspanPortPromiscChangeFault {
     const TYPE_NAME: &'static str = "VspanPortPromiscChangeFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12053,11 +10396,7 @@ pub struct VspanPortgroupPromiscChangeFault {
 }
 impl ComplexType for VspanPortgroupPromiscChangeFault {
     const TYPE_NAME: &'static str = "VspanPortgroupPromiscChangeFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portgroupName" => d.req(&mut self.portgroup_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12084,11 +10423,7 @@ pub struct VspanPortgroupTypeChangeFault {
 }
 impl ComplexType for VspanPortgroupTypeChangeFault {
     const TYPE_NAME: &'static str = "VspanPortgroupTypeChangeFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portgroupName" => d.req(&mut self.portgroup_name, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12117,11 +10452,7 @@ pub struct VspanPromiscuousPortNotSupported {
 }
 impl ComplexType for VspanPromiscuousPortNotSupported {
     const TYPE_NAME: &'static str = "VspanPromiscuousPortNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSessionKey" => d.req(&mut self.vspan_session_key, s)?,
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -12152,11 +10483,7 @@ pub struct VspanSameSessionPortConflict {
 }
 impl ComplexType for VspanSameSessionPortConflict {
     const TYPE_NAME: &'static str = "VspanSameSessionPortConflict";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSessionKey" => d.req(&mut self.vspan_session_key, s)?,
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -12185,11 +10512,7 @@ pub struct VvolDatastoreInfo {
 }
 impl ComplexType for VvolDatastoreInfo {
     const TYPE_NAME: &'static str = "VvolDatastoreInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vvolDS" => d.opt(&mut self.vvol_ds, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12214,11 +10537,7 @@ pub struct WaitOptions {
 }
 impl ComplexType for WaitOptions {
     const TYPE_NAME: &'static str = "WaitOptions";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxWaitSeconds" => d.opt(&mut self.max_wait_seconds, s)?,
             b"maxObjectUpdates" => d.opt(&mut self.max_object_updates, s)?,
@@ -12243,11 +10562,7 @@ pub struct WakeOnLanNotSupported {
 }
 impl ComplexType for WakeOnLanNotSupported {
     const TYPE_NAME: &'static str = "WakeOnLanNotSupported";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12267,11 +10582,7 @@ pub struct WakeOnLanNotSupportedByVmotionNIC {
 }
 impl ComplexType for WakeOnLanNotSupportedByVmotionNIC {
     const TYPE_NAME: &'static str = "WakeOnLanNotSupportedByVmotionNIC";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12291,11 +10602,7 @@ pub struct WarningUpgradeEvent {
 }
 impl ComplexType for WarningUpgradeEvent {
     const TYPE_NAME: &'static str = "WarningUpgradeEvent";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12329,11 +10636,7 @@ pub struct WeeklyTaskScheduler {
 }
 impl ComplexType for WeeklyTaskScheduler {
     const TYPE_NAME: &'static str = "WeeklyTaskScheduler";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sunday" => d.req(&mut self.sunday, s)?,
             b"monday" => d.req(&mut self.monday, s)?,
@@ -12372,11 +10675,7 @@ pub struct WillLoseHAProtection {
 }
 impl ComplexType for WillLoseHAProtection {
     const TYPE_NAME: &'static str = "WillLoseHAProtection";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resolution" => d.req(&mut self.resolution, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -12401,11 +10700,7 @@ pub struct WillModifyConfigCpuRequirements {
 }
 impl ComplexType for WillModifyConfigCpuRequirements {
     const TYPE_NAME: &'static str = "WillModifyConfigCpuRequirements";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12425,11 +10720,7 @@ pub struct WillResetSnapshotDirectory {
 }
 impl ComplexType for WillResetSnapshotDirectory {
     const TYPE_NAME: &'static str = "WillResetSnapshotDirectory";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12453,11 +10744,7 @@ pub struct WinNetBIOSConfigInfo {
 }
 impl ComplexType for WinNetBIOSConfigInfo {
     const TYPE_NAME: &'static str = "WinNetBIOSConfigInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"primaryWINS" => d.req(&mut self.primary_wins, s)?,
             b"secondaryWINS" => d.opt(&mut self.secondary_wins, s)?,
@@ -12484,11 +10771,7 @@ pub struct WipeDiskFault {
 }
 impl ComplexType for WipeDiskFault {
     const TYPE_NAME: &'static str = "WipeDiskFault";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
     fn encode_fields(&self, e: &mut Encoder) {
@@ -12508,11 +10791,7 @@ pub struct WitnessNodeInfo {
 }
 impl ComplexType for WitnessNodeInfo {
     const TYPE_NAME: &'static str = "WitnessNodeInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipSettings" => d.req(&mut self.ip_settings, s)?,
             b"biosUuid" => d.opt(&mut self.bios_uuid, s)?,
@@ -12541,11 +10820,7 @@ pub struct vslmInfrastructureObjectPolicy {
 }
 impl ComplexType for vslmInfrastructureObjectPolicy {
     const TYPE_NAME: &'static str = "vslmInfrastructureObjectPolicy";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"backingObjectId" => d.req(&mut self.backing_object_id, s)?,
@@ -12574,11 +10849,7 @@ pub struct vslmInfrastructureObjectPolicySpec {
 }
 impl ComplexType for vslmInfrastructureObjectPolicySpec {
     const TYPE_NAME: &'static str = "vslmInfrastructureObjectPolicySpec";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"profile" => d.list(&mut self.profile, s)?,
@@ -12601,11 +10872,7 @@ pub struct vslmVClockInfo {
 }
 impl ComplexType for vslmVClockInfo {
     const TYPE_NAME: &'static str = "vslmVClockInfo";
-    fn decode_field<'a>(
-        &mut self,
-        d: &mut Decoder<'a>,
-        s: &Start<'a>,
-    ) -> Result<bool, DecodeError> {
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vClockTime" => d.req(&mut self.v_clock_time, s)?,
             _ => return Ok(false),
@@ -12617,3 +10884,4 @@ impl ComplexType for vslmVClockInfo {
     }
 }
 crate::xml::complex_codec!(vslmVClockInfo);
+

@@ -81,44 +81,7 @@ pub enum Version {
 }
 impl Version {
     /// Every version, oldest first.
-    pub const ALL: &'static [Version] = &[
-        Version::V2_5,
-        Version::V2_5u2,
-        Version::V2_5u2server,
-        Version::V4_0,
-        Version::V4_1,
-        Version::V5_0,
-        Version::V5_1,
-        Version::V5_5,
-        Version::V6_0,
-        Version::V6_5,
-        Version::V6_7,
-        Version::V6_7_1,
-        Version::V6_7_2,
-        Version::V6_7_3,
-        Version::V6_8_7,
-        Version::V6_9_1,
-        Version::V7_0_0_0,
-        Version::V7_0_0_2,
-        Version::V7_0_1_0,
-        Version::V7_0_1_1,
-        Version::V7_0_2_0,
-        Version::V7_0_2_1,
-        Version::V7_0_3_0,
-        Version::V7_0_3_1,
-        Version::V7_0_3_2,
-        Version::V8_0_0_0,
-        Version::V8_0_0_1,
-        Version::V8_0_0_2,
-        Version::V8_0_1_0,
-        Version::V8_0_2_0,
-        Version::V8_0_3_0,
-        Version::V8_0_3_1,
-        Version::V9_0_0_0,
-        Version::V9_1_0_0,
-        Version::Vm5CA1EF4D,
-        Version::V9_1_1_0,
-    ];
+    pub const ALL: &'static [Version] = &[Version::V2_5, Version::V2_5u2, Version::V2_5u2server, Version::V4_0, Version::V4_1, Version::V5_0, Version::V5_1, Version::V5_5, Version::V6_0, Version::V6_5, Version::V6_7, Version::V6_7_1, Version::V6_7_2, Version::V6_7_3, Version::V6_8_7, Version::V6_9_1, Version::V7_0_0_0, Version::V7_0_0_2, Version::V7_0_1_0, Version::V7_0_1_1, Version::V7_0_2_0, Version::V7_0_2_1, Version::V7_0_3_0, Version::V7_0_3_1, Version::V7_0_3_2, Version::V8_0_0_0, Version::V8_0_0_1, Version::V8_0_0_2, Version::V8_0_1_0, Version::V8_0_2_0, Version::V8_0_3_0, Version::V8_0_3_1, Version::V9_0_0_0, Version::V9_1_0_0, Version::Vm5CA1EF4D, Version::V9_1_1_0, ];
     /// The newest version the schema describes.
     pub const LATEST: Version = Version::V9_1_1_0;
     /// The version string sent in `SOAPAction: urn:vim25/<version>`.
