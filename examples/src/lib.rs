@@ -1,1 +1,63 @@
-//! Shared pieces of the example programs (command-line connection options).
+//! Shared pieces of the example programs: the connection options every one of them
+//! takes, in govc's spirit.
+//!
+//! ```no_run
+//! use clap::Parser;
+//! #[derive(Parser)]
+//! struct Args {
+//!     #[command(flatten)]
+//!     conn: examples::ConnectArgs,
+//! }
+//! # async fn run() -> Result<(), vim25::Error> {
+//! let args = Args::parse();
+//! let client = args.conn.connect().await?;
+//! println!("{}", client.service_content().about.full_name);
+//! # Ok(()) }
+//! ```
+
+use clap::Args;
+
+/// `--url`, `--insecure`, `--thumbprint`, with govc's environment variables.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// vSphere URL (`https://user:pass@host/sdk`; `/sdk` may be left out).
+    #[arg(long, env = "GOVC_URL")]
+    pub url: String,
+    /// Accept any server certificate (lab use only).
+    #[arg(long, env = "GOVC_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, conflicts_with = "thumbprint")]
+    pub insecure: bool,
+    /// Trust exactly the certificate with this SHA-256 or SHA-1 thumbprint.
+    #[arg(long, env = "GOVC_TLS_THUMBPRINT")]
+    pub thumbprint: Option<String>,
+}
+
+impl ConnectArgs {
+    /// Connects and logs in. User and password come from the URL, else from
+    /// `VIM_USERNAME`/`VIM_PASSWORD`, else from `GOVC_USERNAME`/`GOVC_PASSWORD`.
+    pub async fn connect(&self) -> Result<vim25::Client, vim25::Error> {
+        let mut b = vim25::ClientBuilder::new(&self.url)?;
+        let env = |a: &str, b: &str| std::env::var(a).or_else(|_| std::env::var(b)).ok();
+        if !self.url_has_credentials() {
+            if let Some(user) = env("VIM_USERNAME", "GOVC_USERNAME") {
+                let pass = env("VIM_PASSWORD", "GOVC_PASSWORD").unwrap_or_default();
+                b = b.credentials(user, pass);
+            }
+        }
+        if self.insecure {
+            b = b.insecure();
+        } else if let Some(tp) = &self.thumbprint {
+            b = b.thumbprint(tp.clone());
+        }
+        b.connect().await
+    }
+
+    fn url_has_credentials(&self) -> bool {
+        self.url
+            .split("://")
+            .nth(1)
+            .unwrap_or(&self.url)
+            .split('/')
+            .next()
+            .is_some_and(|authority| authority.contains('@'))
+    }
+}

@@ -31,12 +31,14 @@
 #[allow(missing_docs)]
 mod generated;
 
+pub mod client;
 pub mod error;
 pub mod meta_support;
 pub mod mo_support;
 pub mod soap;
 pub mod xml;
 
+pub use client::{Client, ClientBuilder};
 pub use error::Error;
 pub use generated::versions::Version;
 pub use generated::{meta, methods, mo};

@@ -177,6 +177,11 @@ pub struct Response {
 }
 
 impl Response {
+    /// A response to `operation` from what came over the wire.
+    pub fn from_raw(operation: &'static str, raw: RawResponse) -> Self {
+        Response { operation, raw }
+    }
+
     /// The raw response.
     pub fn raw(&self) -> &RawResponse {
         &self.raw
