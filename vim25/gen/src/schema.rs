@@ -380,7 +380,7 @@ pub fn read_typeinfo(path: &Path) -> Vec<PyCall> {
             continue;
         }
         let mut p = PyParser {
-            s: line[paren..].as_bytes(),
+            s: &line.as_bytes()[paren..],
             i: 0,
         };
         let Py::Seq(args) = p.value() else {

@@ -1,0 +1,520 @@
+//! The client against govmomi's vSphere simulator (vcsim), both models: sessions,
+//! faults, TLS policies, re-login, concurrency, and a misbehaving proxy in front of it.
+//!
+//! These tests start the simulator themselves; they fail (never skip) when its launcher
+//! has not been built (`bash scripts/build-vcsim.sh`).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use test_support::{Simulator, SimulatorConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use vim25::client::{Relogin, TlsPolicy};
+use vim25::types::{
+    AnyMethodFault, ManagedObjectReference, ObjectSpec, PropertyFilterSpec, PropertySpec,
+    RetrieveOptions, TaskInfoState, VirtualMachinePowerState,
+};
+use vim25::xml::AnyValue;
+use vim25::{methods, Client, ClientBuilder, Error};
+
+fn builder(sim: &Simulator) -> ClientBuilder {
+    let b = ClientBuilder::new(sim.url())
+        .unwrap()
+        .credentials(sim.username(), sim.password());
+    match sim.sha256_thumbprint() {
+        Some(tp) => b.thumbprint(tp),
+        None => b,
+    }
+}
+
+/// Every object of `kind` under the root folder, through a container view.
+async fn all_of(c: &Client, kind: &str) -> Vec<ManagedObjectReference> {
+    let sc = c.service_content();
+    let vm = sc.view_manager.clone().unwrap();
+    let view = methods::create_container_view(c, &vm, &sc.root_folder, &[kind.into()], true)
+        .await
+        .unwrap();
+    let val = get_prop(c, &view, "view").await;
+    methods::destroy_view(c, &view).await.unwrap();
+    match val {
+        Some(AnyValue::Array { items, .. }) => items
+            .into_iter()
+            .map(|i| match i {
+                AnyValue::Mor(m) => m,
+                other => panic!("not a reference: {other:?}"),
+            })
+            .collect(),
+        other => panic!("unexpected view value {other:?}"),
+    }
+}
+
+/// One property of one object.
+async fn get_prop(c: &Client, obj: &ManagedObjectReference, path: &str) -> Option<AnyValue> {
+    let spec = PropertyFilterSpec {
+        prop_set: vec![PropertySpec {
+            type_: obj.type_.clone(),
+            path_set: vec![path.into()],
+            ..Default::default()
+        }],
+        object_set: vec![ObjectSpec {
+            obj: obj.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let pc = &c.service_content().property_collector;
+    let r = methods::retrieve_properties_ex(c, pc, &[spec], &RetrieveOptions::default())
+        .await
+        .unwrap();
+    r.into_iter()
+        .flat_map(|r| r.objects)
+        .flat_map(|o| o.prop_set)
+        .find(|p| p.name == path)
+        .map(|p| p.val)
+}
+
+/// Polls a task until it leaves queued/running.
+async fn wait_task(c: &Client, task: &ManagedObjectReference) -> vim25::types::TaskInfo {
+    for _ in 0..200 {
+        let info = get_prop(c, task, "info").await.expect("task info");
+        let info = info
+            .downcast_ref::<vim25::types::TaskInfo>()
+            .expect("TaskInfo")
+            .clone();
+        if matches!(info.state, TaskInfoState::Success | TaskInfoState::Error) {
+            return info;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("task did not finish");
+}
+
+async fn power_state(c: &Client, vm: &ManagedObjectReference) -> VirtualMachinePowerState {
+    match get_prop(c, vm, "runtime.powerState").await {
+        Some(AnyValue::Enum { value, .. }) => VirtualMachinePowerState::from_wire(&value),
+        other => panic!("unexpected power state {other:?}"),
+    }
+}
+
+async fn basics(cfg: SimulatorConfig, product: &str) {
+    let sim = Simulator::start_or_panic(&cfg);
+    let c = builder(&sim).connect().await.unwrap();
+    let about = &c.service_content().about;
+    assert!(about.full_name.contains(product), "{}", about.full_name);
+    assert_eq!(c.version().as_str(), "6.5", "vcsim 0.24 reports API 6.5");
+    assert!(c.session_is_active().await.unwrap());
+
+    let now = methods::current_time(&c, &c.service_instance())
+        .await
+        .unwrap();
+    assert!(now.as_str().starts_with("20"), "{now}");
+
+    let vms = all_of(&c, "VirtualMachine").await;
+    assert!(!vms.is_empty());
+    // RetrievePropertiesEx over every VM at once.
+    let spec = PropertyFilterSpec {
+        prop_set: vec![PropertySpec {
+            type_: "VirtualMachine".into(),
+            path_set: vec!["name".into(), "runtime.powerState".into(), "config".into()],
+            ..Default::default()
+        }],
+        object_set: vms
+            .iter()
+            .map(|v| ObjectSpec {
+                obj: v.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let pc = &c.service_content().property_collector;
+    let r = methods::retrieve_properties_ex(&c, pc, &[spec], &RetrieveOptions::default())
+        .await
+        .unwrap()
+        .expect("a result");
+    assert_eq!(r.objects.len(), vms.len());
+    for o in &r.objects {
+        let config = o.prop_set.iter().find(|p| p.name == "config").unwrap();
+        let cfg = config
+            .val
+            .downcast_ref::<vim25::types::VirtualMachineConfigInfo>()
+            .expect("typed config");
+        assert!(!cfg.hardware.device.is_empty());
+    }
+
+    // Power off and on through tasks.
+    let vm = &vms[0];
+    assert_eq!(
+        power_state(&c, vm).await,
+        VirtualMachinePowerState::PoweredOn
+    );
+    let t = methods::power_off_vm_task(&c, vm).await.unwrap();
+    assert_eq!(wait_task(&c, &t).await.state, TaskInfoState::Success);
+    assert_eq!(
+        power_state(&c, vm).await,
+        VirtualMachinePowerState::PoweredOff
+    );
+    let t = methods::power_on_vm_task(&c, vm, None).await.unwrap();
+    assert_eq!(wait_task(&c, &t).await.state, TaskInfoState::Success);
+    assert_eq!(
+        power_state(&c, vm).await,
+        VirtualMachinePowerState::PoweredOn
+    );
+
+    // A bogus reference gives the typed ManagedObjectNotFound.
+    let bogus = ManagedObjectReference::new("VirtualMachine", "vm-does-not-exist");
+    let err = methods::power_on_vm_task(&c, &bogus, None)
+        .await
+        .unwrap_err();
+    match err.fault() {
+        Some(AnyMethodFault::ManagedObjectNotFound(f)) => assert_eq!(f.obj, bogus),
+        other => panic!("expected ManagedObjectNotFound, got {other:?} ({err})"),
+    }
+
+    c.logout().await.unwrap();
+    assert!(!c.session_is_active().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vpx_basics() {
+    basics(SimulatorConfig::vpx(), "vCenter").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esx_basics() {
+    basics(SimulatorConfig::esx(), "ESX").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_invalid_login() {
+    let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().tls(false));
+    let err = ClientBuilder::new(sim.url())
+        .unwrap()
+        .credentials(sim.username(), "not-the-password")
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.fault(), Some(AnyMethodFault::InvalidLogin(_))),
+        "{err:?}"
+    );
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("not-the-password"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_policies() {
+    let sim = Simulator::start_or_panic(&SimulatorConfig::esx().tls(true));
+    let sha256 = sim.sha256_thumbprint().unwrap().to_string();
+    let sha1 = sim.sha1_thumbprint().unwrap().to_string();
+    let base = || {
+        ClientBuilder::new(sim.url())
+            .unwrap()
+            .credentials(sim.username(), sim.password())
+    };
+
+    // Default: system roots refuse a self-signed certificate, showing its thumbprints.
+    match base().connect().await.unwrap_err() {
+        Error::Tls {
+            sha256: s256,
+            sha1: s1,
+            ..
+        } => {
+            assert_eq!(s256, sha256);
+            assert_eq!(s1, sha1);
+        }
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+    // Pins in both forms, any case.
+    base().thumbprint(sha256.clone()).connect().await.unwrap();
+    base()
+        .thumbprint(sha1.to_lowercase())
+        .connect()
+        .await
+        .unwrap();
+    // A wrong pin is refused.
+    let wrong = sha256.replace(|c: char| c.is_ascii_hexdigit(), "0");
+    assert!(matches!(
+        base().thumbprint(wrong).connect().await.unwrap_err(),
+        Error::Tls { .. }
+    ));
+    // An extra CA file that does not contain the server's certificate changes nothing.
+    let dir = std::env::temp_dir().join(format!("vim25-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("empty.pem");
+    std::fs::write(&ca, "no certificates here").unwrap();
+    let err = base()
+        .tls(TlsPolicy::ExtraCaFile(ca))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Tls { .. }), "{err:?}");
+    // Insecure connects.
+    base().insecure().connect().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_session_logs_in_again() {
+    let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().tls(false));
+    let a = builder(&sim).connect().await.unwrap();
+    let strict = builder(&sim)
+        .relogin(Relogin::Never)
+        .connect()
+        .await
+        .unwrap();
+    let admin = builder(&sim).connect().await.unwrap();
+    let sm = admin.service_content().session_manager.clone().unwrap();
+
+    for victim in [&a, &strict] {
+        let key = victim.current_session().await.unwrap().unwrap().key;
+        methods::terminate_session(&admin, &sm, &[key])
+            .await
+            .unwrap();
+        assert!(!victim.session_is_active().await.unwrap());
+    }
+    // vcsim answers RetrievePropertiesEx without a session with NotAuthenticated in
+    // the missing set rather than as a fault (a real vCenter faults), so the probe call
+    // is CurrentTime, which vcsim refuses with the NotAuthenticated fault.
+    // Re-login and replay: the call succeeds.
+    methods::current_time(&a, &a.service_instance())
+        .await
+        .unwrap();
+    assert!(a.session_is_active().await.unwrap());
+    // Re-login off: the caller sees NotAuthenticated.
+    let err = methods::current_time(&strict, &strict.service_instance())
+        .await
+        .unwrap_err();
+    assert_eq!(err.fault_name(), Some("NotAuthenticated"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_cookie_is_reusable_and_keep_alive_runs() {
+    let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().tls(false));
+    let a = builder(&sim)
+        .keep_alive(Duration::from_millis(50))
+        .connect()
+        .await
+        .unwrap();
+    let cookie = a.session_cookie().expect("a session cookie");
+    assert!(!format!("{a:?}").contains(&cookie));
+    // A second client (no credentials) rides on the exported session.
+    let b = ClientBuilder::new(sim.url())
+        .unwrap()
+        .session_cookie(cookie)
+        .connect()
+        .await
+        .unwrap();
+    assert!(b.session_is_active().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(a.session_is_active().await.unwrap());
+    drop(a);
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_concurrent_calls_share_one_client() {
+    let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().tls(true));
+    let c = builder(&sim).connect().await.unwrap();
+    let root = c.service_content().root_folder.clone();
+    let calls = (0..64).map(|i| {
+        let c = c.clone();
+        let root = root.clone();
+        tokio::spawn(async move {
+            if i % 2 == 0 {
+                let v = get_prop(&c, &root, "name").await;
+                assert_eq!(
+                    v.and_then(|v| v.as_str().map(String::from)).as_deref(),
+                    Some("Datacenters")
+                );
+            } else {
+                methods::current_time(&c, &c.service_instance())
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    for r in futures::future::join_all(calls).await {
+        r.unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// A proxy between the client and the simulator that misbehaves on demand.
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Forward,
+    /// Forward the request, send back half the response, close.
+    DropMidResponse,
+    /// Answer 503 Service Unavailable.
+    Unavailable,
+    /// Answer 200 with a SOAP envelope cut off in the middle (synthesised: the
+    /// simulator itself never sends one).
+    Truncated,
+    /// Answer 200 with mismatched tags (synthesised).
+    Malformed,
+}
+
+struct Proxy {
+    addr: std::net::SocketAddr,
+    modes: Arc<Mutex<VecDeque<Mode>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: std::net::SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let modes: Arc<Mutex<VecDeque<Mode>>> = Arc::default();
+        let m = modes.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let mode = m.lock().unwrap().pop_front().unwrap_or(Mode::Forward);
+                tokio::spawn(serve(sock, upstream, mode));
+            }
+        });
+        Proxy { addr, modes }
+    }
+
+    fn then(&self, modes: &[Mode]) {
+        self.modes.lock().unwrap().extend(modes.iter().copied());
+    }
+
+    fn pending(&self) -> usize {
+        self.modes.lock().unwrap().len()
+    }
+}
+
+/// Reads one HTTP request (headers and Content-Length body).
+async fn read_request(sock: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap_or(0))
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = sock.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Some(buf);
+        }
+    }
+}
+
+async fn serve(mut sock: TcpStream, upstream: std::net::SocketAddr, mode: Mode) {
+    // One request per connection: the answer says `Connection: close`.
+    let Some(req) = read_request(&mut sock).await else {
+        return;
+    };
+    let canned = |status: &str, body: &str| {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    match mode {
+        Mode::Unavailable => {
+            let _ = sock
+                .write_all(canned("503 Service Unavailable", "busy").as_bytes())
+                .await;
+        }
+        Mode::Truncated => {
+            let body = r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><CurrentTimeResponse xmlns="urn:vim25"><returnval>2026-11-"#;
+            let _ = sock.write_all(canned("200 OK", body).as_bytes()).await;
+        }
+        Mode::Malformed => {
+            let body = r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><CurrentTimeResponse xmlns="urn:vim25"><returnval>x</wrong></CurrentTimeResponse></soapenv:Body></soapenv:Envelope>"#;
+            let _ = sock.write_all(canned("200 OK", body).as_bytes()).await;
+        }
+        Mode::Forward | Mode::DropMidResponse => {
+            let Ok(mut up) = TcpStream::connect(upstream).await else {
+                return;
+            };
+            // Ask the simulator to close after its answer, so reading to EOF ends it.
+            let text = String::from_utf8_lossy(&req).into_owned();
+            let fixed = text.replacen("\r\n", "\r\nConnection: close\r\n", 1);
+            if up.write_all(fixed.as_bytes()).await.is_err() {
+                return;
+            }
+            let mut resp = Vec::new();
+            let _ = up.read_to_end(&mut resp).await;
+            let cut = if mode == Mode::DropMidResponse {
+                resp.len() / 2
+            } else {
+                resp.len()
+            };
+            let _ = sock.write_all(&resp[..cut]).await;
+        }
+    }
+    let _ = sock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_network_gives_typed_errors_and_retries() {
+    let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().tls(false));
+    let proxy = Proxy::start(sim.host_port()).await;
+    let url = format!("http://{}/sdk", proxy.addr);
+    let connect = |retries: u32| {
+        ClientBuilder::new(&url)
+            .unwrap()
+            .credentials(sim.username(), sim.password())
+            .retries(retries, Duration::from_millis(10))
+            .connect()
+    };
+    let c = connect(2).await.unwrap();
+    let si = c.service_instance();
+
+    // 503 then success: a read is retried.
+    proxy.then(&[Mode::Unavailable]);
+    methods::current_time(&c, &si).await.unwrap();
+    assert_eq!(proxy.pending(), 0);
+    // A dropped response: a read is retried.
+    proxy.then(&[Mode::DropMidResponse]);
+    methods::current_time(&c, &si).await.unwrap();
+    // Without retries the same faults surface, typed.
+    let c0 = connect(0).await.unwrap();
+    proxy.then(&[Mode::Unavailable]);
+    match methods::current_time(&c0, &si).await.unwrap_err() {
+        Error::Http { status, .. } => assert_eq!(status, 503),
+        other => panic!("expected HTTP 503, got {other:?}"),
+    }
+    proxy.then(&[Mode::DropMidResponse]);
+    let err = methods::current_time(&c0, &si).await.unwrap_err();
+    assert!(matches!(err, Error::Network { .. }), "{err:?}");
+    // A call that changes state is never retried, even with retries on.
+    let folder = c.service_content().root_folder.clone();
+    proxy.then(&[Mode::DropMidResponse, Mode::Forward]);
+    let err = methods::create_folder(&c, &folder, "made-once")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Network { .. }), "{err:?}");
+    assert_eq!(proxy.pending(), 1, "no second attempt was made");
+    proxy.modes.lock().unwrap().clear();
+    // Truncated and malformed bodies are decode errors with a position.
+    for mode in [Mode::Truncated, Mode::Malformed] {
+        proxy.then(&[mode, mode, mode]);
+        match methods::current_time(&c, &si).await.unwrap_err() {
+            Error::Decode { source, .. } => {
+                assert!(source.offset > 0, "{source}");
+                assert!(source.path.contains("Envelope"), "{source}");
+            }
+            other => panic!("expected a decode error for {mode:?}, got {other:?}"),
+        }
+        proxy.modes.lock().unwrap().clear();
+    }
+    // And the client still works afterwards.
+    methods::current_time(&c, &si).await.unwrap();
+}
