@@ -187,66 +187,11 @@ impl Response {
         &self.raw
     }
 
-    /// Walks the envelope, calling `each` for every `returnval` element.
     fn walk<'a>(
         &'a self,
-        mut each: impl FnMut(&mut Decoder<'a>, &Start<'a>) -> Result<(), DecodeError>,
+        each: impl FnMut(&mut Decoder<'a>, &Start<'a>) -> Result<(), DecodeError>,
     ) -> Result<(), Error> {
-        let status = self.raw.status;
-        let op = self.operation;
-        let decode_err = |e: DecodeError| {
-            if status == 200 {
-                Error::Decode {
-                    operation: op.to_string(),
-                    source: e,
-                }
-            } else {
-                Error::Http {
-                    operation: op.to_string(),
-                    status,
-                    message: snippet(&self.raw.body),
-                }
-            }
-        };
-        let mut d = Decoder::new(&self.raw.body);
-        let env = match d.next_child().map_err(decode_err)? {
-            Some(e) if e.name() == b"Envelope" => e,
-            _ => return Err(decode_err(d.error("no SOAP Envelope"))),
-        };
-        let _ = env;
-        while let Some(part) = d.next_child().map_err(decode_err)? {
-            if part.name() != b"Body" {
-                d.skip(&part).map_err(decode_err)?;
-                continue;
-            }
-            while let Some(el) = d.next_child().map_err(decode_err)? {
-                if el.name() == b"Fault" {
-                    let fault = SoapFault::decode(&mut d, &el).map_err(decode_err)?;
-                    return Err(Error::Fault {
-                        operation: op.to_string(),
-                        fault: Box::new(fault),
-                    });
-                }
-                if el.is_empty() {
-                    continue;
-                }
-                while let Some(rv) = d.next_child().map_err(decode_err)? {
-                    if rv.name() == b"returnval" {
-                        each(&mut d, &rv).map_err(decode_err)?;
-                    } else {
-                        d.skip(&rv).map_err(decode_err)?;
-                    }
-                }
-            }
-        }
-        if status != 200 {
-            return Err(Error::Http {
-                operation: op.to_string(),
-                status,
-                message: snippet(&self.raw.body),
-            });
-        }
-        Ok(())
+        walk_body(self.operation, self.raw.status, &self.raw.body, each)
     }
 
     /// A required `returnval`.
@@ -286,6 +231,82 @@ impl Response {
     pub fn returnval_unit(self) -> Result<(), Error> {
         self.walk(|d, s| d.skip(s))
     }
+}
+
+/// Walks a response envelope, calling `each` for every `returnval` element; a SOAP
+/// fault becomes [`Error::Fault`], an unreadable non-200 answer [`Error::Http`].
+fn walk_body<'a>(
+    op: &'static str,
+    status: u16,
+    body: &'a [u8],
+    mut each: impl FnMut(&mut Decoder<'a>, &Start<'a>) -> Result<(), DecodeError>,
+) -> Result<(), Error> {
+    let decode_err = |e: DecodeError| {
+        if status == 200 {
+            Error::Decode {
+                operation: op.to_string(),
+                source: e,
+            }
+        } else {
+            Error::Http {
+                operation: op.to_string(),
+                status,
+                message: snippet(body),
+            }
+        }
+    };
+    let mut d = Decoder::new(body);
+    let env = match d.next_child().map_err(decode_err)? {
+        Some(e) if e.name() == b"Envelope" => e,
+        _ => return Err(decode_err(d.error("no SOAP Envelope"))),
+    };
+    let _ = env;
+    while let Some(part) = d.next_child().map_err(decode_err)? {
+        if part.name() != b"Body" {
+            d.skip(&part).map_err(decode_err)?;
+            continue;
+        }
+        while let Some(el) = d.next_child().map_err(decode_err)? {
+            if el.name() == b"Fault" {
+                let fault = SoapFault::decode(&mut d, &el).map_err(decode_err)?;
+                return Err(Error::Fault {
+                    operation: op.to_string(),
+                    fault: Box::new(fault),
+                });
+            }
+            if el.is_empty() {
+                continue;
+            }
+            while let Some(rv) = d.next_child().map_err(decode_err)? {
+                if rv.name() == b"returnval" {
+                    each(&mut d, &rv).map_err(decode_err)?;
+                } else {
+                    d.skip(&rv).map_err(decode_err)?;
+                }
+            }
+        }
+    }
+    if status != 200 {
+        return Err(Error::Http {
+            operation: op.to_string(),
+            status,
+            message: snippet(body),
+        });
+    }
+    Ok(())
+}
+
+/// Decodes the optional `returnval` of a response body held elsewhere (no copy).
+pub fn decode_returnval<T: Decode>(
+    operation: &'static str,
+    body: &[u8],
+) -> Result<Option<T>, Error> {
+    let mut out = None;
+    walk_body(operation, 200, body, |d, s| {
+        out = Some(T::decode(d, s)?);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// The first bytes of a body, for error messages.

@@ -299,6 +299,8 @@ fn emit_poly(m: &Model) -> String {
     for base in poly_bases(m) {
         let mut all = vec![base.clone()];
         all.extend(m.descendants(&base));
+        // Sorted: the decoder binary-searches these names.
+        all.sort();
         let _ = writeln!(s, "/// A [`{base}`] or any of its {} subtypes, as a slot declared `{base}` holds.\n///\n/// `Deref` reads the `{base}` fields of whichever type it holds.", all.len() - 1);
         s.push_str("#[derive(Debug, Clone, PartialEq)]\n");
         let _ = writeln!(s, "pub enum Any{base} {{");

@@ -230,10 +230,17 @@ pub fn load(root: &Path) -> Model {
         calls.extend(read_typeinfo(&ti.join(f)));
     }
     let old_calls = read_typeinfo(&root.join("pyvmomi-typeinfo/8.0.3.0.1/_typeinfo_vim.py"));
+    // The vSAN health type info adds data types that vim-types.xsd uses (its managed
+    // types belong to the vSAN endpoint and are left out).
+    let vsan_calls: Vec<_> = read_typeinfo(&ti.join("_typeinfo_vsanhealth.py"))
+        .into_iter()
+        .filter(|c| c.func != "CreateManagedType")
+        .collect();
 
     // Versions: ordered by how many ancestors each has.
     let mut version_wire: HashMap<String, String> = HashMap::new();
     let mut depth: HashMap<String, usize> = HashMap::new();
+    let mut version_parents: HashMap<String, Vec<String>> = HashMap::new();
     for c in &calls {
         match c.func.as_str() {
             "AddVersion" if c.args[1].str() == "vim25" => {
@@ -241,6 +248,14 @@ pub fn load(root: &Path) -> Model {
             }
             "AddVersionParent" => *depth.entry(c.args[0].str().into()).or_default() += 1,
             _ => {}
+        }
+    }
+    for c in calls.iter().chain(&vsan_calls) {
+        if c.func == "AddVersionParent" {
+            version_parents
+                .entry(c.args[0].str().into())
+                .or_default()
+                .push(c.args[1].str().into());
         }
     }
     let mut vs: Vec<(usize, String)> = version_wire
@@ -257,11 +272,22 @@ pub fn load(root: &Path) -> Model {
         .iter()
         .map(|(_, w)| (format!("V{}", w.replace('.', "_")), w.clone()))
         .collect();
+    let direct = |id: &str| -> Option<usize> {
+        let w = version_wire.get(id)?;
+        versions.iter().position(|(_, v)| v == w)
+    };
+    // A version of another namespace (vSAN's) maps to the newest vim25 release among
+    // its ancestors; vmodl core and query versions predate every vim25 release.
     let vindex = |id: &str| -> usize {
-        match version_wire.get(id) {
-            Some(w) => versions.iter().position(|(_, v)| v == w).unwrap(),
-            None => 0, // vmodl core and query versions predate every vim25 release
-        }
+        direct(id).unwrap_or_else(|| {
+            version_parents
+                .get(id)
+                .into_iter()
+                .flatten()
+                .filter_map(|p| direct(p))
+                .max()
+                .unwrap_or(0)
+        })
     };
 
     // pyVmomi data: names, versions, flags.
@@ -270,7 +296,7 @@ pub fn load(root: &Path) -> Model {
     let mut prop_info: HashMap<(String, String), (usize, u32)> = HashMap::new();
     let mut enum_version: HashMap<String, usize> = HashMap::new();
     let mut managed_calls = Vec::new();
-    for c in &calls {
+    for c in vsan_calls.iter().chain(&calls) {
         match c.func.as_str() {
             "CreateDataType" => {
                 let wsdl = c.args[1].str().to_string();
@@ -356,6 +382,16 @@ pub fn load(root: &Path) -> Model {
                 .children
                 .push(n.clone());
         }
+    }
+    // A type cannot be older than its base (the type info leaves some unset).
+    for n in &names {
+        let mut v = data[n].version;
+        let mut cur = data[n].parent.clone();
+        while let Some(p) = cur {
+            v = v.max(data[&p].version);
+            cur = data[&p].parent.clone();
+        }
+        data.get_mut(n).unwrap().version = v;
     }
     for n in &names {
         let mut cur = Some(n.clone());

@@ -100,8 +100,8 @@ impl ClientBuilder {
         } else {
             format!("https://{url}")
         };
-        let mut u = Url::parse(&with_scheme)
-            .map_err(|e| Error::InvalidInput(format!("bad URL: {e}")))?;
+        let mut u =
+            Url::parse(&with_scheme).map_err(|e| Error::InvalidInput(format!("bad URL: {e}")))?;
         if u.scheme() != "https" && u.scheme() != "http" {
             return Err(Error::InvalidInput(format!(
                 "URL scheme must be https or http, not {}",
@@ -262,7 +262,8 @@ impl ClientBuilder {
             inner: inner.clone(),
             content: Arc::new(content),
         };
-        let have_session = self.cookie.is_some() && client.session_is_active().await.unwrap_or(false);
+        let have_session =
+            self.cookie.is_some() && client.session_is_active().await.unwrap_or(false);
         if !have_session {
             let creds = self.credentials.clone();
             if let Some((user, pass)) = creds {
@@ -521,7 +522,11 @@ impl Inner {
         Ok(true)
     }
 
-    async fn send_with_retries(&self, request: &Request, idempotent: bool) -> Result<RawResponse, Error> {
+    async fn send_with_retries(
+        &self,
+        request: &Request,
+        idempotent: bool,
+    ) -> Result<RawResponse, Error> {
         let mut attempt = 0;
         loop {
             let r = self.send_once(request).await;
@@ -548,12 +553,18 @@ impl Inner {
             .http
             .post(self.url.clone())
             .header("Content-Type", "text/xml; charset=utf-8")
-            .header("SOAPAction", format!("urn:vim25/{}", request.version.as_str()))
+            .header(
+                "SOAPAction",
+                format!("urn:vim25/{}", request.version.as_str()),
+            )
             .body(request.body.clone());
         if let Some(c) = lock(&self.cookie).as_ref() {
             rb = rb.header("Cookie", c.0.clone());
         }
-        let resp = rb.send().await.map_err(|e| self.map_err(request.operation, e))?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| self.map_err(request.operation, e))?;
         let status = resp.status().as_u16();
         self.store_cookie(resp.headers());
         let body = resp
@@ -606,7 +617,10 @@ impl Inner {
     /// Picks the highest version both sides know, from `/sdk/vimServiceVersions.xml`.
     async fn negotiate(&self, cap: Version) -> Result<Version, Error> {
         let mut url = self.url.clone();
-        let path = format!("{}/vimServiceVersions.xml", url.path().trim_end_matches('/'));
+        let path = format!(
+            "{}/vimServiceVersions.xml",
+            url.path().trim_end_matches('/')
+        );
         url.set_path(&path);
         let resp = match self.http.get(url).send().await {
             Ok(r) => r,
@@ -730,7 +744,10 @@ mod tests {
     #[test]
     fn secrets_are_masked() {
         let m = mask_secrets("<Login><userName>u</userName><password>hunter2</password></Login>");
-        assert_eq!(m, "<Login><userName>u</userName><password>***</password></Login>");
+        assert_eq!(
+            m,
+            "<Login><userName>u</userName><password>***</password></Login>"
+        );
     }
 
     #[test]

@@ -92,8 +92,11 @@ impl ServerCertVerifier for Verifier {
                 .map_err(|e| TlsError::General(format!("certificate not trusted: {e}"))),
         };
         if let Err(e) = &result {
-            *self.presented.last.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((e.to_string(), sha256, sha1));
+            *self
+                .presented
+                .last
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some((e.to_string(), sha256, sha1));
         }
         result
     }
@@ -224,14 +227,17 @@ mod tests {
     fn thumbprints_are_colon_hex() {
         let (s256, s1) = thumbprints(b"abc");
         assert_eq!(s256.len(), 32 * 3 - 1);
-        assert_eq!(s1, "A9:99:3E:36:47:06:81:6A:BA:3E:25:71:78:50:C2:6C:9C:D0:D8:9D");
+        assert_eq!(
+            s1,
+            "A9:99:3E:36:47:06:81:6A:BA:3E:25:71:78:50:C2:6C:9C:D0:D8:9D"
+        );
         assert_eq!(normalize("a9:99:3e"), "A9993E");
     }
 
     #[test]
     fn bad_thumbprint_length_is_refused() {
-        let err = client_config(&TlsPolicy::Thumbprint("AB:CD".into()), Default::default())
-            .unwrap_err();
+        let err =
+            client_config(&TlsPolicy::Thumbprint("AB:CD".into()), Default::default()).unwrap_err();
         assert!(err.contains("neither SHA-256"), "{err}");
     }
 }

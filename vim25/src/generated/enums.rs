@@ -17986,7 +17986,7 @@ impl VchaState {
 }
 crate::xml::enum_codec!(VchaState, Configured);
 
-/// Enum `VimClusterVSANStretchedClusterConfigIssueEnum` of the vSphere API (since 2.5).
+/// Enum `VimClusterVSANStretchedClusterConfigIssueEnum` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VimClusterVSANStretchedClusterConfigIssueEnum {
     /// `ClusterWithoutOneWitnessHost`
@@ -18066,27 +18066,27 @@ impl VimClusterVSANStretchedClusterConfigIssueEnum {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::ClusterWithoutOneWitnessHost => Version::V2_5,
-            Self::ClusterWithoutTwoDataFaultDomains => Version::V2_5,
-            Self::ClusterWithMultipleUnicastAgents => Version::V2_5,
-            Self::WitnessPreferredFaultDomainInvalid => Version::V2_5,
-            Self::WitnessPreferredFaultDomainNotExist => Version::V2_5,
-            Self::WitnessInsideVcCluster => Version::V2_5,
-            Self::WitnessFaultDomainInvalid => Version::V2_5,
-            Self::HostUnicastAgentUnset => Version::V2_5,
-            Self::WitnessWithNoDiskMapping => Version::V2_5,
-            Self::HostWithNoStretchedClusterSupport => Version::V2_5,
-            Self::HostWithInvalidUnicastAgent => Version::V2_5,
-            Self::SharedWitnessClusterDataHostNumExceed => Version::V2_5,
-            Self::SharedWitnessComponentLimitScaledDown => Version::V2_5,
-            Self::VSANStretchedClusterConfigIssueEnumUnknown => Version::V2_5,
+            Self::ClusterWithoutOneWitnessHost => Version::V6_0,
+            Self::ClusterWithoutTwoDataFaultDomains => Version::V6_0,
+            Self::ClusterWithMultipleUnicastAgents => Version::V6_0,
+            Self::WitnessPreferredFaultDomainInvalid => Version::V6_0,
+            Self::WitnessPreferredFaultDomainNotExist => Version::V6_0,
+            Self::WitnessInsideVcCluster => Version::V6_0,
+            Self::WitnessFaultDomainInvalid => Version::V6_0,
+            Self::HostUnicastAgentUnset => Version::V6_0,
+            Self::WitnessWithNoDiskMapping => Version::V6_0,
+            Self::HostWithNoStretchedClusterSupport => Version::V6_0,
+            Self::HostWithInvalidUnicastAgent => Version::V6_0,
+            Self::SharedWitnessClusterDataHostNumExceed => Version::V6_0,
+            Self::SharedWitnessComponentLimitScaledDown => Version::V6_0,
+            Self::VSANStretchedClusterConfigIssueEnumUnknown => Version::V6_0,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VimClusterVSANStretchedClusterConfigIssueEnum, ClusterWithoutOneWitnessHost);
 
-/// Enum `VimClusterVsanDiskGroupCreationType` of the vSphere API (since 2.5).
+/// Enum `VimClusterVsanDiskGroupCreationType` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VimClusterVsanDiskGroupCreationType {
     /// `allflash`
@@ -18130,18 +18130,18 @@ impl VimClusterVsanDiskGroupCreationType {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Allflash => Version::V2_5,
-            Self::Hybrid => Version::V2_5,
-            Self::Vsandirect => Version::V2_5,
-            Self::Pmem => Version::V2_5,
-            Self::VsanDiskGroupCreationTypeUnknown => Version::V2_5,
+            Self::Allflash => Version::V6_0,
+            Self::Hybrid => Version::V6_0,
+            Self::Vsandirect => Version::V6_0,
+            Self::Pmem => Version::V6_0,
+            Self::VsanDiskGroupCreationTypeUnknown => Version::V6_0,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VimClusterVsanDiskGroupCreationType, Allflash);
 
-/// Enum `VimVsanHostDiskMappingCreationType` of the vSphere API (since 2.5).
+/// Enum `VimVsanHostDiskMappingCreationType` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VimVsanHostDiskMappingCreationType {
     /// `hybrid`
@@ -18185,18 +18185,18 @@ impl VimVsanHostDiskMappingCreationType {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Hybrid => Version::V2_5,
-            Self::AllFlash => Version::V2_5,
-            Self::Vsandirect => Version::V2_5,
-            Self::Pmem => Version::V2_5,
-            Self::DiskMappingCreationTypeUnknown => Version::V2_5,
+            Self::Hybrid => Version::V6_0,
+            Self::AllFlash => Version::V6_0,
+            Self::Vsandirect => Version::V6_0,
+            Self::Pmem => Version::V6_0,
+            Self::DiskMappingCreationTypeUnknown => Version::V6_0,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VimVsanHostDiskMappingCreationType, Hybrid);
 
-/// Enum `VimVsanHostTrafficType` of the vSphere API (since 2.5).
+/// Enum `VimVsanHostTrafficType` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VimVsanHostTrafficType {
     /// `vsan`
@@ -18232,16 +18232,16 @@ impl VimVsanHostTrafficType {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Vsan => Version::V2_5,
-            Self::Witness => Version::V2_5,
-            Self::TrafficTypeUnknown => Version::V2_5,
+            Self::Vsan => Version::V6_5,
+            Self::Witness => Version::V6_5,
+            Self::TrafficTypeUnknown => Version::V6_5,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VimVsanHostTrafficType, Vsan);
 
-/// Enum `VimVsanVsanScanObjectsIssueType` of the vSphere API (since 2.5).
+/// Enum `VimVsanVsanScanObjectsIssueType` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VimVsanVsanScanObjectsIssueType {
     /// `BROKEN_CHAIN`
@@ -18277,16 +18277,16 @@ impl VimVsanVsanScanObjectsIssueType {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::BROKENCHAIN => Version::V2_5,
-            Self::LEAKEDOBJECT => Version::V2_5,
-            Self::UNKNOWN => Version::V2_5,
+            Self::BROKENCHAIN => Version::V6_5,
+            Self::LEAKEDOBJECT => Version::V6_5,
+            Self::UNKNOWN => Version::V6_5,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VimVsanVsanScanObjectsIssueType, BROKENCHAIN);
 
-/// Enum `VimVsanVsanVcsaDeploymentPhase` of the vSphere API (since 2.5).
+/// Enum `VimVsanVsanVcsaDeploymentPhase` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VimVsanVsanVcsaDeploymentPhase {
     /// `initializing`
@@ -18346,15 +18346,15 @@ impl VimVsanVsanVcsaDeploymentPhase {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Initializing => Version::V2_5,
-            Self::Validation => Version::V2_5,
-            Self::Vsanbootstrap => Version::V2_5,
-            Self::Ovaunpack => Version::V2_5,
-            Self::Vcsadeploy => Version::V2_5,
-            Self::Vcconfig => Version::V2_5,
-            Self::Done => Version::V2_5,
-            Self::Failed => Version::V2_5,
-            Self::VsanVcsaDeploymentPhaseUnknown => Version::V2_5,
+            Self::Initializing => Version::V6_5,
+            Self::Validation => Version::V6_5,
+            Self::Vsanbootstrap => Version::V6_5,
+            Self::Ovaunpack => Version::V6_5,
+            Self::Vcsadeploy => Version::V6_5,
+            Self::Vcconfig => Version::V6_5,
+            Self::Done => Version::V6_5,
+            Self::Failed => Version::V6_5,
+            Self::VsanVcsaDeploymentPhaseUnknown => Version::V6_5,
             Self::Unrecognized(_) => return None,
         })
     }
@@ -24231,7 +24231,7 @@ impl VmwareDistributedVirtualSwitchPvlanPortType {
 }
 crate::xml::enum_codec!(VmwareDistributedVirtualSwitchPvlanPortType, Promiscuous);
 
-/// Enum `VsanCapabilityType` of the vSphere API (since 2.5).
+/// Enum `VsanCapabilityType` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanCapabilityType {
     /// `capability`
@@ -24835,158 +24835,158 @@ impl VsanCapabilityType {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Capability => Version::V2_5,
-            Self::Allflash => Version::V2_5,
-            Self::Stretchedcluster => Version::V2_5,
-            Self::Dataefficiency => Version::V2_5,
-            Self::Clusterconfig => Version::V2_5,
-            Self::Upgrade => Version::V2_5,
-            Self::Objectidentities => Version::V2_5,
-            Self::Iscsitargets => Version::V2_5,
-            Self::Witnessmanagement => Version::V2_5,
-            Self::Perfsvcverbosemode => Version::V2_5,
-            Self::Encryption => Version::V2_5,
-            Self::Decomwhatif => Version::V2_5,
-            Self::Throttleresync => Version::V2_5,
-            Self::Unicastmode => Version::V2_5,
-            Self::Device4ksupport => Version::V2_5,
-            Self::Nestedfd => Version::V2_5,
-            Self::Complianceprecheck => Version::V2_5,
-            Self::Vumintegration => Version::V2_5,
-            Self::Firmwareupdate => Version::V2_5,
-            Self::FullStackFw => Version::V2_5,
-            Self::Configassist => Version::V2_5,
-            Self::Umap => Version::V2_5,
-            Self::Localdataprotection => Version::V2_5,
-            Self::Archivaldataprotection => Version::V2_5,
-            Self::Pr1741414fixed => Version::V2_5,
-            Self::Cloudhealth => Version::V2_5,
-            Self::Perfanalysis => Version::V2_5,
-            Self::Fcd => Version::V2_5,
-            Self::Healthcheck2018q2 => Version::V2_5,
-            Self::Enhancedresyncapi => Version::V2_5,
-            Self::Genericnestedfd => Version::V2_5,
-            Self::Hostaffinity => Version::V2_5,
-            Self::Perfsvcautoconfig => Version::V2_5,
-            Self::Unicasttest => Version::V2_5,
-            Self::Vsanrdma => Version::V2_5,
-            Self::Vumbaselinerecommendation => Version::V2_5,
-            Self::Supportinsight => Version::V2_5,
-            Self::Netperftest => Version::V2_5,
-            Self::Masspropertycollector => Version::V2_5,
-            Self::Whatifcapacity => Version::V2_5,
-            Self::Historicalcapacity => Version::V2_5,
-            Self::Policyassociation => Version::V2_5,
-            Self::Policyhostapi => Version::V2_5,
-            Self::Diagnosticmode => Version::V2_5,
-            Self::Purgeinaccessiblevmswapobjects => Version::V2_5,
-            Self::Recreatediskgroup => Version::V2_5,
-            Self::Repairtimerinresyncstats => Version::V2_5,
-            Self::Clusteradvancedoptions => Version::V2_5,
-            Self::Updatevumreleasecatalogoffline => Version::V2_5,
-            Self::Performanceforsupport => Version::V2_5,
-            Self::Gethcllastupdateonvc => Version::V2_5,
-            Self::Automaticrebalance => Version::V2_5,
-            Self::Verbosemodeconfiguration => Version::V2_5,
-            Self::Resyncetaimprovement => Version::V2_5,
-            Self::Fileservices => Version::V2_5,
-            Self::Fileservicekerberos => Version::V2_5,
-            Self::Fileservicesmb => Version::V2_5,
-            Self::Fileservicenfsv3 => Version::V2_5,
-            Self::Fileservicesc => Version::V2_5,
-            Self::Fileservicesnapshot => Version::V2_5,
-            Self::Fileserviceowe => Version::V2_5,
-            Self::Fileservice80 => Version::V2_5,
-            Self::Fileservicescale => Version::V2_5,
-            Self::Resourceprecheck => Version::V2_5,
-            Self::Upgraderesourceprecheck => Version::V2_5,
-            Self::Vitonlineresize => Version::V2_5,
-            Self::Vitstretchedcluster => Version::V2_5,
-            Self::Largecapacitydrive => Version::V2_5,
-            Self::Nondatamovementdfc => Version::V2_5,
-            Self::Cnsvolumes => Version::V2_5,
-            Self::Filevolumes => Version::V2_5,
-            Self::Diagnosticsfeedback => Version::V2_5,
-            Self::Hostreservedcapacity => Version::V2_5,
-            Self::Vmlevelcapacity => Version::V2_5,
-            Self::Improvedcapacityscreen => Version::V2_5,
-            Self::Slackspacecapacity => Version::V2_5,
-            Self::Sharedwitness => Version::V2_5,
-            Self::VsanCapabilityTypeUnknown => Version::V2_5,
-            Self::SupportApiVersion => Version::V2_5,
-            Self::Vsanmetadatanode => Version::V2_5,
-            Self::Pmanintegration => Version::V2_5,
-            Self::Wcpappplatform => Version::V2_5,
-            Self::Diskresourceprecheck => Version::V2_5,
-            Self::Metricsconfig => Version::V2_5,
-            Self::Ioinsight => Version::V2_5,
-            Self::Apidevversionenabled => Version::V2_5,
-            Self::Nativelargeclustersupport => Version::V2_5,
-            Self::Historicalhealth => Version::V2_5,
-            Self::Dataintransitencryption => Version::V2_5,
-            Self::Perfsvctwoyaxisgraph => Version::V2_5,
-            Self::Compressiononly => Version::V2_5,
-            Self::Remotedatastore => Version::V2_5,
-            Self::Vsanmanagedvmfs => Version::V2_5,
-            Self::Capacityreservation => Version::V2_5,
-            Self::Securewipe => Version::V2_5,
-            Self::Validateconfigspec => Version::V2_5,
-            Self::Vsananalyticsevents => Version::V2_5,
-            Self::Vsandefaultgatewaysupported => Version::V2_5,
-            Self::Pspairgap => Version::V2_5,
-            Self::Vsanmanagedpmem => Version::V2_5,
-            Self::Capacityevaluationonvc => Version::V2_5,
-            Self::Readlocalitytodrs => Version::V2_5,
-            Self::Vsanencrkmx => Version::V2_5,
-            Self::Vsan2encr => Version::V2_5,
-            Self::Dit4sw => Version::V2_5,
-            Self::Vsanclient => Version::V2_5,
-            Self::Capacityoversubscription => Version::V2_5,
-            Self::Vsandiagnostics => Version::V2_5,
-            Self::Capacitycustomizablethresholds => Version::V2_5,
-            Self::Hcimeshpolicy => Version::V2_5,
-            Self::Topcontributors => Version::V2_5,
-            Self::Vsandirectdiskdecom => Version::V2_5,
-            Self::Diskmgmtredesign => Version::V2_5,
-            Self::Datapersistresourcecheck => Version::V2_5,
-            Self::Clusterpoweraction => Version::V2_5,
-            Self::Clusterpowerselfcontain => Version::V2_5,
-            Self::Duplicatepciidfix => Version::V2_5,
-            Self::Healthcorrelation => Version::V2_5,
-            Self::Volumerelocation => Version::V2_5,
-            Self::Iodiagnostics => Version::V2_5,
-            Self::Vsanrebuildtrim => Version::V2_5,
-            Self::Elasticpolicy => Version::V2_5,
-            Self::VsanEsaConfigure => Version::V2_5,
-            Self::Hdcsintegration => Version::V2_5,
-            Self::Vsanesasingletier => Version::V2_5,
-            Self::Vsanperfhighresolution => Version::V2_5,
-            Self::Cnsreconfigpolicy => Version::V2_5,
-            Self::Vsanhostdomlatencysort => Version::V2_5,
-            Self::Sha256thumbprint => Version::V2_5,
-            Self::Minrebalancethreshold => Version::V2_5,
-            Self::Vsan2hcimesh => Version::V2_5,
-            Self::Dfcobjectsmanagement => Version::V2_5,
-            Self::Healthremediation => Version::V2_5,
-            Self::Hcimeshstretchedcluster => Version::V2_5,
-            Self::Vsanxvchcimesh => Version::V2_5,
-            Self::Vsan2deeprekey => Version::V2_5,
-            Self::Vsandsdefaultpolicy => Version::V2_5,
-            Self::Vsanperfsvc80u2 => Version::V2_5,
-            Self::Vsankeyexpiration => Version::V2_5,
-            Self::Vsanxvchcimeshv2 => Version::V2_5,
-            Self::Dhci => Version::V2_5,
-            Self::Snapservice => Version::V2_5,
-            Self::Vsan2disableencryption => Version::V2_5,
-            Self::Iodiagmultiplevms => Version::V2_5,
-            Self::Vsanxvchcimeshv3 => Version::V2_5,
+            Self::Capability => Version::V6_0,
+            Self::Allflash => Version::V6_0,
+            Self::Stretchedcluster => Version::V6_0,
+            Self::Dataefficiency => Version::V6_0,
+            Self::Clusterconfig => Version::V6_0,
+            Self::Upgrade => Version::V6_0,
+            Self::Objectidentities => Version::V6_0,
+            Self::Iscsitargets => Version::V6_0,
+            Self::Witnessmanagement => Version::V6_0,
+            Self::Perfsvcverbosemode => Version::V6_0,
+            Self::Encryption => Version::V6_0,
+            Self::Decomwhatif => Version::V6_0,
+            Self::Throttleresync => Version::V6_0,
+            Self::Unicastmode => Version::V6_0,
+            Self::Device4ksupport => Version::V6_0,
+            Self::Nestedfd => Version::V6_0,
+            Self::Complianceprecheck => Version::V6_0,
+            Self::Vumintegration => Version::V6_0,
+            Self::Firmwareupdate => Version::V6_0,
+            Self::FullStackFw => Version::V6_0,
+            Self::Configassist => Version::V6_0,
+            Self::Umap => Version::V6_0,
+            Self::Localdataprotection => Version::V6_0,
+            Self::Archivaldataprotection => Version::V6_0,
+            Self::Pr1741414fixed => Version::V6_0,
+            Self::Cloudhealth => Version::V6_0,
+            Self::Perfanalysis => Version::V6_0,
+            Self::Fcd => Version::V6_0,
+            Self::Healthcheck2018q2 => Version::V6_0,
+            Self::Enhancedresyncapi => Version::V6_0,
+            Self::Genericnestedfd => Version::V6_0,
+            Self::Hostaffinity => Version::V6_0,
+            Self::Perfsvcautoconfig => Version::V6_0,
+            Self::Unicasttest => Version::V6_0,
+            Self::Vsanrdma => Version::V6_0,
+            Self::Vumbaselinerecommendation => Version::V6_0,
+            Self::Supportinsight => Version::V6_0,
+            Self::Netperftest => Version::V6_0,
+            Self::Masspropertycollector => Version::V6_0,
+            Self::Whatifcapacity => Version::V6_0,
+            Self::Historicalcapacity => Version::V6_0,
+            Self::Policyassociation => Version::V6_0,
+            Self::Policyhostapi => Version::V6_0,
+            Self::Diagnosticmode => Version::V6_0,
+            Self::Purgeinaccessiblevmswapobjects => Version::V6_0,
+            Self::Recreatediskgroup => Version::V6_0,
+            Self::Repairtimerinresyncstats => Version::V6_0,
+            Self::Clusteradvancedoptions => Version::V6_0,
+            Self::Updatevumreleasecatalogoffline => Version::V6_0,
+            Self::Performanceforsupport => Version::V6_0,
+            Self::Gethcllastupdateonvc => Version::V6_0,
+            Self::Automaticrebalance => Version::V6_0,
+            Self::Verbosemodeconfiguration => Version::V6_0,
+            Self::Resyncetaimprovement => Version::V6_0,
+            Self::Fileservices => Version::V6_0,
+            Self::Fileservicekerberos => Version::V6_0,
+            Self::Fileservicesmb => Version::V6_0,
+            Self::Fileservicenfsv3 => Version::V6_0,
+            Self::Fileservicesc => Version::V6_0,
+            Self::Fileservicesnapshot => Version::V6_0,
+            Self::Fileserviceowe => Version::V6_0,
+            Self::Fileservice80 => Version::V6_0,
+            Self::Fileservicescale => Version::V6_0,
+            Self::Resourceprecheck => Version::V6_0,
+            Self::Upgraderesourceprecheck => Version::V6_0,
+            Self::Vitonlineresize => Version::V6_0,
+            Self::Vitstretchedcluster => Version::V6_0,
+            Self::Largecapacitydrive => Version::V6_0,
+            Self::Nondatamovementdfc => Version::V6_0,
+            Self::Cnsvolumes => Version::V6_0,
+            Self::Filevolumes => Version::V6_0,
+            Self::Diagnosticsfeedback => Version::V6_0,
+            Self::Hostreservedcapacity => Version::V6_0,
+            Self::Vmlevelcapacity => Version::V6_0,
+            Self::Improvedcapacityscreen => Version::V6_0,
+            Self::Slackspacecapacity => Version::V6_0,
+            Self::Sharedwitness => Version::V6_0,
+            Self::VsanCapabilityTypeUnknown => Version::V6_0,
+            Self::SupportApiVersion => Version::V6_0,
+            Self::Vsanmetadatanode => Version::V6_0,
+            Self::Pmanintegration => Version::V6_0,
+            Self::Wcpappplatform => Version::V6_0,
+            Self::Diskresourceprecheck => Version::V6_0,
+            Self::Metricsconfig => Version::V6_0,
+            Self::Ioinsight => Version::V6_0,
+            Self::Apidevversionenabled => Version::V6_0,
+            Self::Nativelargeclustersupport => Version::V6_0,
+            Self::Historicalhealth => Version::V6_0,
+            Self::Dataintransitencryption => Version::V6_0,
+            Self::Perfsvctwoyaxisgraph => Version::V6_0,
+            Self::Compressiononly => Version::V6_0,
+            Self::Remotedatastore => Version::V6_0,
+            Self::Vsanmanagedvmfs => Version::V6_0,
+            Self::Capacityreservation => Version::V6_0,
+            Self::Securewipe => Version::V6_0,
+            Self::Validateconfigspec => Version::V6_0,
+            Self::Vsananalyticsevents => Version::V6_0,
+            Self::Vsandefaultgatewaysupported => Version::V6_0,
+            Self::Pspairgap => Version::V6_0,
+            Self::Vsanmanagedpmem => Version::V6_0,
+            Self::Capacityevaluationonvc => Version::V6_0,
+            Self::Readlocalitytodrs => Version::V6_0,
+            Self::Vsanencrkmx => Version::V6_0,
+            Self::Vsan2encr => Version::V6_0,
+            Self::Dit4sw => Version::V6_0,
+            Self::Vsanclient => Version::V6_0,
+            Self::Capacityoversubscription => Version::V6_0,
+            Self::Vsandiagnostics => Version::V6_0,
+            Self::Capacitycustomizablethresholds => Version::V6_0,
+            Self::Hcimeshpolicy => Version::V6_0,
+            Self::Topcontributors => Version::V6_0,
+            Self::Vsandirectdiskdecom => Version::V6_0,
+            Self::Diskmgmtredesign => Version::V6_0,
+            Self::Datapersistresourcecheck => Version::V6_0,
+            Self::Clusterpoweraction => Version::V6_0,
+            Self::Clusterpowerselfcontain => Version::V6_0,
+            Self::Duplicatepciidfix => Version::V6_0,
+            Self::Healthcorrelation => Version::V6_0,
+            Self::Volumerelocation => Version::V6_0,
+            Self::Iodiagnostics => Version::V6_0,
+            Self::Vsanrebuildtrim => Version::V6_0,
+            Self::Elasticpolicy => Version::V6_0,
+            Self::VsanEsaConfigure => Version::V6_0,
+            Self::Hdcsintegration => Version::V6_0,
+            Self::Vsanesasingletier => Version::V6_0,
+            Self::Vsanperfhighresolution => Version::V6_0,
+            Self::Cnsreconfigpolicy => Version::V6_0,
+            Self::Vsanhostdomlatencysort => Version::V6_0,
+            Self::Sha256thumbprint => Version::V6_0,
+            Self::Minrebalancethreshold => Version::V6_0,
+            Self::Vsan2hcimesh => Version::V6_0,
+            Self::Dfcobjectsmanagement => Version::V6_0,
+            Self::Healthremediation => Version::V6_0,
+            Self::Hcimeshstretchedcluster => Version::V6_0,
+            Self::Vsanxvchcimesh => Version::V6_0,
+            Self::Vsan2deeprekey => Version::V6_0,
+            Self::Vsandsdefaultpolicy => Version::V6_0,
+            Self::Vsanperfsvc80u2 => Version::V6_0,
+            Self::Vsankeyexpiration => Version::V6_0,
+            Self::Vsanxvchcimeshv2 => Version::V6_0,
+            Self::Dhci => Version::V6_0,
+            Self::Snapservice => Version::V6_0,
+            Self::Vsan2disableencryption => Version::V6_0,
+            Self::Iodiagmultiplevms => Version::V6_0,
+            Self::Vsanxvchcimeshv3 => Version::V6_0,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VsanCapabilityType, Capability);
 
-/// Enum `VsanClusterHealthActionIdEnum` of the vSphere API (since 2.5).
+/// Enum `VsanClusterHealthActionIdEnum` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanClusterHealthActionIdEnum {
     /// `RepairClusterObjectsAction`
@@ -25142,39 +25142,39 @@ impl VsanClusterHealthActionIdEnum {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::RepairClusterObjectsAction => Version::V2_5,
-            Self::UploadHclDb => Version::V2_5,
-            Self::UpdateHclDbFromInternet => Version::V2_5,
-            Self::EnableHealthService => Version::V2_5,
-            Self::DiskBalance => Version::V2_5,
-            Self::StopDiskBalance => Version::V2_5,
-            Self::RemediateDedup => Version::V2_5,
-            Self::UpgradeVsanDiskFormat => Version::V2_5,
-            Self::CreateDVS => Version::V2_5,
-            Self::ConfigureHA => Version::V2_5,
-            Self::ConfigureDRS => Version::V2_5,
-            Self::ConfigureVSAN => Version::V2_5,
-            Self::ClaimVSANDisks => Version::V2_5,
-            Self::ClusterUpgrade => Version::V2_5,
-            Self::CreateVMKnic => Version::V2_5,
-            Self::CreateVMKnicWithVMotion => Version::V2_5,
-            Self::RunBurnInTest => Version::V2_5,
-            Self::EnableIscsiTargetService => Version::V2_5,
-            Self::EnablePerformanceServiceAction => Version::V2_5,
-            Self::RemediateClusterConfig => Version::V2_5,
-            Self::EnableCeip => Version::V2_5,
-            Self::LoginVumIsoDepot => Version::V2_5,
-            Self::PurgeInaccessSwapObjs => Version::V2_5,
-            Self::UploadReleaseCatalog => Version::V2_5,
-            Self::ConfigureAutomaticRebalance => Version::V2_5,
-            Self::RemediateFileService => Version::V2_5,
-            Self::RelayoutVsanObjects => Version::V2_5,
-            Self::RemediateFileServiceImbalance => Version::V2_5,
-            Self::SelectNvme => Version::V2_5,
-            Self::CreateFileServiceDomain => Version::V2_5,
-            Self::RemediateIscsiLunsRuntimeStatus => Version::V2_5,
-            Self::ShallowRekey => Version::V2_5,
-            Self::VsanClusterHealthActionIdEnumUnknown => Version::V2_5,
+            Self::RepairClusterObjectsAction => Version::V5_5,
+            Self::UploadHclDb => Version::V5_5,
+            Self::UpdateHclDbFromInternet => Version::V5_5,
+            Self::EnableHealthService => Version::V5_5,
+            Self::DiskBalance => Version::V5_5,
+            Self::StopDiskBalance => Version::V5_5,
+            Self::RemediateDedup => Version::V5_5,
+            Self::UpgradeVsanDiskFormat => Version::V5_5,
+            Self::CreateDVS => Version::V5_5,
+            Self::ConfigureHA => Version::V5_5,
+            Self::ConfigureDRS => Version::V5_5,
+            Self::ConfigureVSAN => Version::V5_5,
+            Self::ClaimVSANDisks => Version::V5_5,
+            Self::ClusterUpgrade => Version::V5_5,
+            Self::CreateVMKnic => Version::V5_5,
+            Self::CreateVMKnicWithVMotion => Version::V5_5,
+            Self::RunBurnInTest => Version::V5_5,
+            Self::EnableIscsiTargetService => Version::V5_5,
+            Self::EnablePerformanceServiceAction => Version::V5_5,
+            Self::RemediateClusterConfig => Version::V5_5,
+            Self::EnableCeip => Version::V5_5,
+            Self::LoginVumIsoDepot => Version::V5_5,
+            Self::PurgeInaccessSwapObjs => Version::V5_5,
+            Self::UploadReleaseCatalog => Version::V5_5,
+            Self::ConfigureAutomaticRebalance => Version::V5_5,
+            Self::RemediateFileService => Version::V5_5,
+            Self::RelayoutVsanObjects => Version::V5_5,
+            Self::RemediateFileServiceImbalance => Version::V5_5,
+            Self::SelectNvme => Version::V5_5,
+            Self::CreateFileServiceDomain => Version::V5_5,
+            Self::RemediateIscsiLunsRuntimeStatus => Version::V5_5,
+            Self::ShallowRekey => Version::V5_5,
+            Self::VsanClusterHealthActionIdEnumUnknown => Version::V5_5,
             Self::Unrecognized(_) => return None,
         })
     }
@@ -25226,7 +25226,7 @@ impl VsanDiskIssueType {
 }
 crate::xml::enum_codec!(VsanDiskIssueType, NonExist);
 
-/// Enum `VsanHealthLogLevelEnum` of the vSphere API (since 2.5).
+/// Enum `VsanHealthLogLevelEnum` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanHealthLogLevelEnum {
     /// `INFO`
@@ -25274,12 +25274,12 @@ impl VsanHealthLogLevelEnum {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::INFO => Version::V2_5,
-            Self::WARNING => Version::V2_5,
-            Self::ERROR => Version::V2_5,
-            Self::DEBUG => Version::V2_5,
-            Self::CRITICAL => Version::V2_5,
-            Self::VsanHealthLogLevelEnumUnknown => Version::V2_5,
+            Self::INFO => Version::V5_5,
+            Self::WARNING => Version::V5_5,
+            Self::ERROR => Version::V5_5,
+            Self::DEBUG => Version::V5_5,
+            Self::CRITICAL => Version::V5_5,
+            Self::VsanHealthLogLevelEnumUnknown => Version::V5_5,
             Self::Unrecognized(_) => return None,
         })
     }
@@ -25501,7 +25501,7 @@ impl VsanHostNodeState {
 }
 crate::xml::enum_codec!(VsanHostNodeState, Error);
 
-/// Enum `VsanIscsiLUNStatus` of the vSphere API (since 2.5).
+/// Enum `VsanIscsiLUNStatus` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanIscsiLUNStatus {
     /// `Online`
@@ -25537,16 +25537,16 @@ impl VsanIscsiLUNStatus {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Online => Version::V2_5,
-            Self::Offline => Version::V2_5,
-            Self::VsanIscsiLUNStatusUnknown => Version::V2_5,
+            Self::Online => Version::V6_5,
+            Self::Offline => Version::V6_5,
+            Self::VsanIscsiLUNStatusUnknown => Version::V6_5,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VsanIscsiLUNStatus, Online);
 
-/// Enum `VsanIscsiTargetAuthType` of the vSphere API (since 2.5).
+/// Enum `VsanIscsiTargetAuthType` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanIscsiTargetAuthType {
     /// `NoAuth`
@@ -25586,17 +25586,17 @@ impl VsanIscsiTargetAuthType {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::NoAuth => Version::V2_5,
-            Self::CHAP => Version::V2_5,
-            Self::CHAPMutual => Version::V2_5,
-            Self::VsanIscsiTargetAuthTypeUnknown => Version::V2_5,
+            Self::NoAuth => Version::V6_5,
+            Self::CHAP => Version::V6_5,
+            Self::CHAPMutual => Version::V6_5,
+            Self::VsanIscsiTargetAuthTypeUnknown => Version::V6_5,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VsanIscsiTargetAuthType, NoAuth);
 
-/// Enum `VsanIscsiTargetServiceProcessStatus` of the vSphere API (since 2.5).
+/// Enum `VsanIscsiTargetServiceProcessStatus` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanIscsiTargetServiceProcessStatus {
     /// `Running`
@@ -25632,16 +25632,16 @@ impl VsanIscsiTargetServiceProcessStatus {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Running => Version::V2_5,
-            Self::Stopped => Version::V2_5,
-            Self::VsanIscsiTargetServiceProcessStatusUnknown => Version::V2_5,
+            Self::Running => Version::V6_5,
+            Self::Stopped => Version::V6_5,
+            Self::VsanIscsiTargetServiceProcessStatusUnknown => Version::V6_5,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VsanIscsiTargetServiceProcessStatus, Running);
 
-/// Enum `VsanObjectHealthState` of the vSphere API (since 2.5).
+/// Enum `VsanObjectHealthState` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanObjectHealthState {
     /// `inaccessible`
@@ -25729,29 +25729,29 @@ impl VsanObjectHealthState {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Inaccessible => Version::V2_5,
-            Self::Reducedavailabilitywithnorebuild => Version::V2_5,
-            Self::Reducedavailabilitywithnorebuilddelaytimer => Version::V2_5,
-            Self::Reducedavailabilitywithactiverebuild => Version::V2_5,
-            Self::Datamove => Version::V2_5,
-            Self::Nonavailabilityrelatedreconfig => Version::V2_5,
-            Self::Nonavailabilityrelatedincompliance => Version::V2_5,
-            Self::Healthy => Version::V2_5,
-            Self::Reducedavailabilitywithpolicypending => Version::V2_5,
-            Self::Reducedavailabilitywithpolicypendingfailed => Version::V2_5,
-            Self::Reducedavailabilitywithpausedrebuild => Version::V2_5,
-            Self::Nonavailabilityrelatedincompliancewithpolicypending => Version::V2_5,
-            Self::Nonavailabilityrelatedincompliancewithpolicypendingfailed => Version::V2_5,
-            Self::Nonavailabilityrelatedincompliancewithpausedrebuild => Version::V2_5,
-            Self::RemoteAccessible => Version::V2_5,
-            Self::VsanObjectHealthStateUnknown => Version::V2_5,
+            Self::Inaccessible => Version::V5_5,
+            Self::Reducedavailabilitywithnorebuild => Version::V5_5,
+            Self::Reducedavailabilitywithnorebuilddelaytimer => Version::V5_5,
+            Self::Reducedavailabilitywithactiverebuild => Version::V5_5,
+            Self::Datamove => Version::V5_5,
+            Self::Nonavailabilityrelatedreconfig => Version::V5_5,
+            Self::Nonavailabilityrelatedincompliance => Version::V5_5,
+            Self::Healthy => Version::V5_5,
+            Self::Reducedavailabilitywithpolicypending => Version::V5_5,
+            Self::Reducedavailabilitywithpolicypendingfailed => Version::V5_5,
+            Self::Reducedavailabilitywithpausedrebuild => Version::V5_5,
+            Self::Nonavailabilityrelatedincompliancewithpolicypending => Version::V5_5,
+            Self::Nonavailabilityrelatedincompliancewithpolicypendingfailed => Version::V5_5,
+            Self::Nonavailabilityrelatedincompliancewithpausedrebuild => Version::V5_5,
+            Self::RemoteAccessible => Version::V5_5,
+            Self::VsanObjectHealthStateUnknown => Version::V5_5,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VsanObjectHealthState, Inaccessible);
 
-/// Enum `VsanObjectTypeEnum` of the vSphere API (since 2.5).
+/// Enum `VsanObjectTypeEnum` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanObjectTypeEnum {
     /// `vmswap`
@@ -25927,51 +25927,51 @@ impl VsanObjectTypeEnum {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Vmswap => Version::V2_5,
-            Self::Vdisk => Version::V2_5,
-            Self::Namespace => Version::V2_5,
-            Self::Vmem => Version::V2_5,
-            Self::Statsdb => Version::V2_5,
-            Self::IscsiTarget => Version::V2_5,
-            Self::IscsiLun => Version::V2_5,
-            Self::Other => Version::V2_5,
-            Self::FileSystemOverhead => Version::V2_5,
-            Self::DedupOverhead => Version::V2_5,
-            Self::SpaceUnderDedupConsideration => Version::V2_5,
-            Self::ChecksumOverhead => Version::V2_5,
-            Self::ImprovedVirtualDisk => Version::V2_5,
-            Self::TransientSpace => Version::V2_5,
-            Self::SlackSpaceCapRequiredForHost => Version::V2_5,
-            Self::ResynPauseThresholdForHost => Version::V2_5,
-            Self::MinSpaceRequiredForVsanOp => Version::V2_5,
-            Self::HostRebuildCapacity => Version::V2_5,
-            Self::PhysicalTransientSpace => Version::V2_5,
-            Self::HaMetadataObject => Version::V2_5,
-            Self::FileServiceRoot => Version::V2_5,
-            Self::AttachedCnsVolBlock => Version::V2_5,
-            Self::DetachedCnsVolBlock => Version::V2_5,
-            Self::AttachedCnsVolFile => Version::V2_5,
-            Self::DetachedCnsVolFile => Version::V2_5,
-            Self::CnsVolFile => Version::V2_5,
-            Self::FileShare => Version::V2_5,
-            Self::Extension => Version::V2_5,
-            Self::HbrDisk => Version::V2_5,
-            Self::HbrCfg => Version::V2_5,
-            Self::HbrPersist => Version::V2_5,
-            Self::Traceobject => Version::V2_5,
-            Self::EsaObjectOverhead => Version::V2_5,
-            Self::PgNamespace => Version::V2_5,
-            Self::ClusterDBNamespace => Version::V2_5,
-            Self::AggregatedSystemObjects => Version::V2_5,
-            Self::NativeObjectStore => Version::V2_5,
-            Self::VsanObjectTypeEnumUnknown => Version::V2_5,
+            Self::Vmswap => Version::V5_5,
+            Self::Vdisk => Version::V5_5,
+            Self::Namespace => Version::V5_5,
+            Self::Vmem => Version::V5_5,
+            Self::Statsdb => Version::V5_5,
+            Self::IscsiTarget => Version::V5_5,
+            Self::IscsiLun => Version::V5_5,
+            Self::Other => Version::V5_5,
+            Self::FileSystemOverhead => Version::V5_5,
+            Self::DedupOverhead => Version::V5_5,
+            Self::SpaceUnderDedupConsideration => Version::V5_5,
+            Self::ChecksumOverhead => Version::V5_5,
+            Self::ImprovedVirtualDisk => Version::V5_5,
+            Self::TransientSpace => Version::V5_5,
+            Self::SlackSpaceCapRequiredForHost => Version::V5_5,
+            Self::ResynPauseThresholdForHost => Version::V5_5,
+            Self::MinSpaceRequiredForVsanOp => Version::V5_5,
+            Self::HostRebuildCapacity => Version::V5_5,
+            Self::PhysicalTransientSpace => Version::V5_5,
+            Self::HaMetadataObject => Version::V5_5,
+            Self::FileServiceRoot => Version::V5_5,
+            Self::AttachedCnsVolBlock => Version::V5_5,
+            Self::DetachedCnsVolBlock => Version::V5_5,
+            Self::AttachedCnsVolFile => Version::V5_5,
+            Self::DetachedCnsVolFile => Version::V5_5,
+            Self::CnsVolFile => Version::V5_5,
+            Self::FileShare => Version::V5_5,
+            Self::Extension => Version::V5_5,
+            Self::HbrDisk => Version::V5_5,
+            Self::HbrCfg => Version::V5_5,
+            Self::HbrPersist => Version::V5_5,
+            Self::Traceobject => Version::V5_5,
+            Self::EsaObjectOverhead => Version::V5_5,
+            Self::PgNamespace => Version::V5_5,
+            Self::ClusterDBNamespace => Version::V5_5,
+            Self::AggregatedSystemObjects => Version::V5_5,
+            Self::NativeObjectStore => Version::V5_5,
+            Self::VsanObjectTypeEnumUnknown => Version::V5_5,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VsanObjectTypeEnum, Vmswap);
 
-/// Enum `VsanPerfStatsType` of the vSphere API (since 2.5).
+/// Enum `VsanPerfStatsType` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanPerfStatsType {
     /// `absolute`
@@ -26011,17 +26011,17 @@ impl VsanPerfStatsType {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Absolute => Version::V2_5,
-            Self::Delta => Version::V2_5,
-            Self::Rate => Version::V2_5,
-            Self::VsanPerfStatsTypeUnknown => Version::V2_5,
+            Self::Absolute => Version::V5_5,
+            Self::Delta => Version::V5_5,
+            Self::Rate => Version::V5_5,
+            Self::VsanPerfStatsTypeUnknown => Version::V5_5,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VsanPerfStatsType, Absolute);
 
-/// Enum `VsanPerfStatsUnitType` of the vSphere API (since 2.5).
+/// Enum `VsanPerfStatsUnitType` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanPerfStatsUnitType {
     /// `number`
@@ -26085,23 +26085,23 @@ impl VsanPerfStatsUnitType {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Number => Version::V2_5,
-            Self::TimeMs => Version::V2_5,
-            Self::Percentage => Version::V2_5,
-            Self::SizeBytes => Version::V2_5,
-            Self::RateBytes => Version::V2_5,
-            Self::Permille => Version::V2_5,
-            Self::TimeS => Version::V2_5,
-            Self::TimeUs => Version::V2_5,
-            Self::TimeNs => Version::V2_5,
-            Self::VsanPerfStatsUnitTypeUnknown => Version::V2_5,
+            Self::Number => Version::V5_5,
+            Self::TimeMs => Version::V5_5,
+            Self::Percentage => Version::V5_5,
+            Self::SizeBytes => Version::V5_5,
+            Self::RateBytes => Version::V5_5,
+            Self::Permille => Version::V5_5,
+            Self::TimeS => Version::V5_5,
+            Self::TimeUs => Version::V5_5,
+            Self::TimeNs => Version::V5_5,
+            Self::VsanPerfStatsUnitTypeUnknown => Version::V5_5,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VsanPerfStatsUnitType, Number);
 
-/// Enum `VsanPerfSummaryType` of the vSphere API (since 2.5).
+/// Enum `VsanPerfSummaryType` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanPerfSummaryType {
     /// `average`
@@ -26153,20 +26153,20 @@ impl VsanPerfSummaryType {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Average => Version::V2_5,
-            Self::Maximum => Version::V2_5,
-            Self::Minimum => Version::V2_5,
-            Self::Latest => Version::V2_5,
-            Self::Summation => Version::V2_5,
-            Self::None => Version::V2_5,
-            Self::VsanPerfSummaryTypeUnknown => Version::V2_5,
+            Self::Average => Version::V5_5,
+            Self::Maximum => Version::V5_5,
+            Self::Minimum => Version::V5_5,
+            Self::Latest => Version::V5_5,
+            Self::Summation => Version::V5_5,
+            Self::None => Version::V5_5,
+            Self::VsanPerfSummaryTypeUnknown => Version::V5_5,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VsanPerfSummaryType, Average);
 
-/// Enum `VsanPerfThresholdDirectionType` of the vSphere API (since 2.5).
+/// Enum `VsanPerfThresholdDirectionType` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanPerfThresholdDirectionType {
     /// `upper`
@@ -26202,16 +26202,16 @@ impl VsanPerfThresholdDirectionType {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Upper => Version::V2_5,
-            Self::Lower => Version::V2_5,
-            Self::VsanPerfThresholdDirectionTypeUnknown => Version::V2_5,
+            Self::Upper => Version::V5_5,
+            Self::Lower => Version::V5_5,
+            Self::VsanPerfThresholdDirectionTypeUnknown => Version::V5_5,
             Self::Unrecognized(_) => return None,
         })
     }
 }
 crate::xml::enum_codec!(VsanPerfThresholdDirectionType, Upper);
 
-/// Enum `VsanStorageComplianceStatus` of the vSphere API (since 2.5).
+/// Enum `VsanStorageComplianceStatus` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsanStorageComplianceStatus {
     /// `compliant`
@@ -26251,10 +26251,10 @@ impl VsanStorageComplianceStatus {
     /// The API version that introduced this value (`None` if unrecognized).
     pub fn since(&self) -> Option<Version> {
         Some(match self {
-            Self::Compliant => Version::V2_5,
-            Self::NonCompliant => Version::V2_5,
-            Self::Unknown => Version::V2_5,
-            Self::NotApplicable => Version::V2_5,
+            Self::Compliant => Version::V5_5,
+            Self::NonCompliant => Version::V5_5,
+            Self::Unknown => Version::V5_5,
+            Self::NotApplicable => Version::V5_5,
             Self::Unrecognized(_) => return None,
         })
     }

@@ -73,8 +73,6 @@ crate::xml::poly_codec!(AnyAlarmAction, AlarmAction; AlarmAction, AlarmTriggerin
 /// `Deref` reads the `AlarmEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyAlarmEvent {
-    /// A [`AlarmEvent`].
-    AlarmEvent(Box<AlarmEvent>),
     /// A [`AlarmAcknowledgedEvent`].
     AlarmAcknowledgedEvent(Box<AlarmAcknowledgedEvent>),
     /// A [`AlarmActionTriggeredEvent`].
@@ -87,6 +85,8 @@ pub enum AnyAlarmEvent {
     AlarmEmailCompletedEvent(Box<AlarmEmailCompletedEvent>),
     /// A [`AlarmEmailFailedEvent`].
     AlarmEmailFailedEvent(Box<AlarmEmailFailedEvent>),
+    /// A [`AlarmEvent`].
+    AlarmEvent(Box<AlarmEvent>),
     /// A [`AlarmReconfiguredEvent`].
     AlarmReconfiguredEvent(Box<AlarmReconfiguredEvent>),
     /// A [`AlarmRemovedEvent`].
@@ -104,7 +104,7 @@ pub enum AnyAlarmEvent {
     /// A subtype this client does not know, decoded as `AlarmEvent`.
     Unknown(Box<Unknown<AlarmEvent>>),
 }
-crate::xml::poly_codec!(AnyAlarmEvent, AlarmEvent; AlarmEvent, AlarmAcknowledgedEvent, AlarmActionTriggeredEvent, AlarmClearedEvent, AlarmCreatedEvent, AlarmEmailCompletedEvent, AlarmEmailFailedEvent, AlarmReconfiguredEvent, AlarmRemovedEvent, AlarmScriptCompleteEvent, AlarmScriptFailedEvent, AlarmSnmpCompletedEvent, AlarmSnmpFailedEvent, AlarmStatusChangedEvent);
+crate::xml::poly_codec!(AnyAlarmEvent, AlarmEvent; AlarmAcknowledgedEvent, AlarmActionTriggeredEvent, AlarmClearedEvent, AlarmCreatedEvent, AlarmEmailCompletedEvent, AlarmEmailFailedEvent, AlarmEvent, AlarmReconfiguredEvent, AlarmRemovedEvent, AlarmScriptCompleteEvent, AlarmScriptFailedEvent, AlarmSnmpCompletedEvent, AlarmSnmpFailedEvent, AlarmStatusChangedEvent);
 
 /// A [`AlarmExpression`] or any of its 5 subtypes, as a slot declared `AlarmExpression` holds.
 ///
@@ -133,14 +133,14 @@ crate::xml::poly_codec!(AnyAlarmExpression, AlarmExpression; AlarmExpression, An
 /// `Deref` reads the `AlarmSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyAlarmSpec {
-    /// A [`AlarmSpec`].
-    AlarmSpec(Box<AlarmSpec>),
     /// A [`AlarmInfo`].
     AlarmInfo(Box<AlarmInfo>),
+    /// A [`AlarmSpec`].
+    AlarmSpec(Box<AlarmSpec>),
     /// A subtype this client does not know, decoded as `AlarmSpec`.
     Unknown(Box<Unknown<AlarmSpec>>),
 }
-crate::xml::poly_codec!(AnyAlarmSpec, AlarmSpec; AlarmSpec, AlarmInfo);
+crate::xml::poly_codec!(AnyAlarmSpec, AlarmSpec; AlarmInfo, AlarmSpec);
 
 /// A [`AnswerFileCreateSpec`] or any of its 2 subtypes, as a slot declared `AnswerFileCreateSpec` holds.
 ///
@@ -163,10 +163,10 @@ crate::xml::poly_codec!(AnyAnswerFileCreateSpec, AnswerFileCreateSpec; AnswerFil
 /// `Deref` reads the `ApplyProfile` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyApplyProfile {
-    /// A [`ApplyProfile`].
-    ApplyProfile(Box<ApplyProfile>),
     /// A [`ActiveDirectoryProfile`].
     ActiveDirectoryProfile(Box<ActiveDirectoryProfile>),
+    /// A [`ApplyProfile`].
+    ApplyProfile(Box<ApplyProfile>),
     /// A [`AuthenticationProfile`].
     AuthenticationProfile(Box<AuthenticationProfile>),
     /// A [`DateTimeProfile`].
@@ -248,7 +248,7 @@ pub enum AnyApplyProfile {
     /// A subtype this client does not know, decoded as `ApplyProfile`.
     Unknown(Box<Unknown<ApplyProfile>>),
 }
-crate::xml::poly_codec!(AnyApplyProfile, ApplyProfile; ApplyProfile, ActiveDirectoryProfile, AuthenticationProfile, DateTimeProfile, DvsHostVNicProfile, DvsProfile, DvsServiceConsoleVNicProfile, DvsVNicProfile, FirewallProfile, FirewallProfileRulesetProfile, HostApplyProfile, HostMemoryProfile, HostPortGroupProfile, IpAddressProfile, IpRouteProfile, LinkProfile, NasStorageProfile, NetStackInstanceProfile, NetworkPolicyProfile, NetworkProfile, NetworkProfileDnsConfigProfile, NsxHostVNicProfile, NumPortsProfile, OpaqueSwitchProfile, OptionProfile, PermissionProfile, PhysicalNicProfile, PnicUplinkProfile, PortGroupProfile, ProfileApplyProfileElement, SecurityProfile, ServiceConsolePortGroupProfile, ServiceProfile, StaticRouteProfile, StorageProfile, UserGroupProfile, UserProfile, VirtualSwitchProfile, VirtualSwitchSelectionProfile, VlanProfile, VmPortGroupProfile);
+crate::xml::poly_codec!(AnyApplyProfile, ApplyProfile; ActiveDirectoryProfile, ApplyProfile, AuthenticationProfile, DateTimeProfile, DvsHostVNicProfile, DvsProfile, DvsServiceConsoleVNicProfile, DvsVNicProfile, FirewallProfile, FirewallProfileRulesetProfile, HostApplyProfile, HostMemoryProfile, HostPortGroupProfile, IpAddressProfile, IpRouteProfile, LinkProfile, NasStorageProfile, NetStackInstanceProfile, NetworkPolicyProfile, NetworkProfile, NetworkProfileDnsConfigProfile, NsxHostVNicProfile, NumPortsProfile, OpaqueSwitchProfile, OptionProfile, PermissionProfile, PhysicalNicProfile, PnicUplinkProfile, PortGroupProfile, ProfileApplyProfileElement, SecurityProfile, ServiceConsolePortGroupProfile, ServiceProfile, StaticRouteProfile, StorageProfile, UserGroupProfile, UserProfile, VirtualSwitchProfile, VirtualSwitchSelectionProfile, VlanProfile, VmPortGroupProfile);
 
 /// A [`ArrayUpdateSpec`] or any of its 16 subtypes, as a slot declared `ArrayUpdateSpec` holds.
 ///
@@ -359,16 +359,16 @@ crate::xml::poly_codec!(AnyBaseConfigInfoBackingInfo, BaseConfigInfoBackingInfo;
 /// `Deref` reads the `BaseConfigInfoFileBackingInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyBaseConfigInfoFileBackingInfo {
-    /// A [`BaseConfigInfoFileBackingInfo`].
-    BaseConfigInfoFileBackingInfo(Box<BaseConfigInfoFileBackingInfo>),
     /// A [`BaseConfigInfoDiskFileBackingInfo`].
     BaseConfigInfoDiskFileBackingInfo(Box<BaseConfigInfoDiskFileBackingInfo>),
+    /// A [`BaseConfigInfoFileBackingInfo`].
+    BaseConfigInfoFileBackingInfo(Box<BaseConfigInfoFileBackingInfo>),
     /// A [`BaseConfigInfoRawDiskMappingBackingInfo`].
     BaseConfigInfoRawDiskMappingBackingInfo(Box<BaseConfigInfoRawDiskMappingBackingInfo>),
     /// A subtype this client does not know, decoded as `BaseConfigInfoFileBackingInfo`.
     Unknown(Box<Unknown<BaseConfigInfoFileBackingInfo>>),
 }
-crate::xml::poly_codec!(AnyBaseConfigInfoFileBackingInfo, BaseConfigInfoFileBackingInfo; BaseConfigInfoFileBackingInfo, BaseConfigInfoDiskFileBackingInfo, BaseConfigInfoRawDiskMappingBackingInfo);
+crate::xml::poly_codec!(AnyBaseConfigInfoFileBackingInfo, BaseConfigInfoFileBackingInfo; BaseConfigInfoDiskFileBackingInfo, BaseConfigInfoFileBackingInfo, BaseConfigInfoRawDiskMappingBackingInfo);
 
 /// A [`CannotAccessNetwork`] or any of its 4 subtypes, as a slot declared `CannotAccessNetwork` holds.
 ///
@@ -395,10 +395,10 @@ crate::xml::poly_codec!(AnyCannotAccessNetwork, CannotAccessNetwork; CannotAcces
 /// `Deref` reads the `CannotAccessVmComponent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCannotAccessVmComponent {
-    /// A [`CannotAccessVmComponent`].
-    CannotAccessVmComponent(Box<CannotAccessVmComponent>),
     /// A [`CannotAccessNetwork`].
     CannotAccessNetwork(Box<CannotAccessNetwork>),
+    /// A [`CannotAccessVmComponent`].
+    CannotAccessVmComponent(Box<CannotAccessVmComponent>),
     /// A [`CannotAccessVmConfig`].
     CannotAccessVmConfig(Box<CannotAccessVmConfig>),
     /// A [`CannotAccessVmDevice`].
@@ -418,17 +418,17 @@ pub enum AnyCannotAccessVmComponent {
     /// A subtype this client does not know, decoded as `CannotAccessVmComponent`.
     Unknown(Box<Unknown<CannotAccessVmComponent>>),
 }
-crate::xml::poly_codec!(AnyCannotAccessVmComponent, CannotAccessVmComponent; CannotAccessVmComponent, CannotAccessNetwork, CannotAccessVmConfig, CannotAccessVmDevice, CannotAccessVmDisk, DestinationSwitchFull, LegacyNetworkInterfaceInUse, RDMPointsToInaccessibleDisk, VMOnConflictDVPort, VMOnVirtualIntranet);
+crate::xml::poly_codec!(AnyCannotAccessVmComponent, CannotAccessVmComponent; CannotAccessNetwork, CannotAccessVmComponent, CannotAccessVmConfig, CannotAccessVmDevice, CannotAccessVmDisk, DestinationSwitchFull, LegacyNetworkInterfaceInUse, RDMPointsToInaccessibleDisk, VMOnConflictDVPort, VMOnVirtualIntranet);
 
 /// A [`CannotAccessVmDevice`] or any of its 7 subtypes, as a slot declared `CannotAccessVmDevice` holds.
 ///
 /// `Deref` reads the `CannotAccessVmDevice` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCannotAccessVmDevice {
-    /// A [`CannotAccessVmDevice`].
-    CannotAccessVmDevice(Box<CannotAccessVmDevice>),
     /// A [`CannotAccessNetwork`].
     CannotAccessNetwork(Box<CannotAccessNetwork>),
+    /// A [`CannotAccessVmDevice`].
+    CannotAccessVmDevice(Box<CannotAccessVmDevice>),
     /// A [`CannotAccessVmDisk`].
     CannotAccessVmDisk(Box<CannotAccessVmDisk>),
     /// A [`DestinationSwitchFull`].
@@ -444,7 +444,7 @@ pub enum AnyCannotAccessVmDevice {
     /// A subtype this client does not know, decoded as `CannotAccessVmDevice`.
     Unknown(Box<Unknown<CannotAccessVmDevice>>),
 }
-crate::xml::poly_codec!(AnyCannotAccessVmDevice, CannotAccessVmDevice; CannotAccessVmDevice, CannotAccessNetwork, CannotAccessVmDisk, DestinationSwitchFull, LegacyNetworkInterfaceInUse, RDMPointsToInaccessibleDisk, VMOnConflictDVPort, VMOnVirtualIntranet);
+crate::xml::poly_codec!(AnyCannotAccessVmDevice, CannotAccessVmDevice; CannotAccessNetwork, CannotAccessVmDevice, CannotAccessVmDisk, DestinationSwitchFull, LegacyNetworkInterfaceInUse, RDMPointsToInaccessibleDisk, VMOnConflictDVPort, VMOnVirtualIntranet);
 
 /// A [`CannotAccessVmDisk`] or any of its 1 subtypes, as a slot declared `CannotAccessVmDisk` holds.
 ///
@@ -511,16 +511,16 @@ crate::xml::poly_codec!(AnyClusterAction, ClusterAction; ClusterAction, ClusterC
 /// `Deref` reads the `ClusterComputeResourceValidationResultBase` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterComputeResourceValidationResultBase {
-    /// A [`ClusterComputeResourceValidationResultBase`].
-    ClusterComputeResourceValidationResultBase(Box<ClusterComputeResourceValidationResultBase>),
     /// A [`ClusterComputeResourceDVSConfigurationValidation`].
     ClusterComputeResourceDVSConfigurationValidation(Box<ClusterComputeResourceDVSConfigurationValidation>),
     /// A [`ClusterComputeResourceHostConfigurationValidation`].
     ClusterComputeResourceHostConfigurationValidation(Box<ClusterComputeResourceHostConfigurationValidation>),
+    /// A [`ClusterComputeResourceValidationResultBase`].
+    ClusterComputeResourceValidationResultBase(Box<ClusterComputeResourceValidationResultBase>),
     /// A subtype this client does not know, decoded as `ClusterComputeResourceValidationResultBase`.
     Unknown(Box<Unknown<ClusterComputeResourceValidationResultBase>>),
 }
-crate::xml::poly_codec!(AnyClusterComputeResourceValidationResultBase, ClusterComputeResourceValidationResultBase; ClusterComputeResourceValidationResultBase, ClusterComputeResourceDVSConfigurationValidation, ClusterComputeResourceHostConfigurationValidation);
+crate::xml::poly_codec!(AnyClusterComputeResourceValidationResultBase, ClusterComputeResourceValidationResultBase; ClusterComputeResourceDVSConfigurationValidation, ClusterComputeResourceHostConfigurationValidation, ClusterComputeResourceValidationResultBase);
 
 /// A [`ClusterDasAdmissionControlInfo`] or any of its 3 subtypes, as a slot declared `ClusterDasAdmissionControlInfo` holds.
 ///
@@ -591,42 +591,42 @@ crate::xml::poly_codec!(AnyClusterDasData, ClusterDasData; ClusterDasData, Clust
 /// `Deref` reads the `ClusterDasHostInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterDasHostInfo {
-    /// A [`ClusterDasHostInfo`].
-    ClusterDasHostInfo(Box<ClusterDasHostInfo>),
     /// A [`ClusterDasAamHostInfo`].
     ClusterDasAamHostInfo(Box<ClusterDasAamHostInfo>),
+    /// A [`ClusterDasHostInfo`].
+    ClusterDasHostInfo(Box<ClusterDasHostInfo>),
     /// A subtype this client does not know, decoded as `ClusterDasHostInfo`.
     Unknown(Box<Unknown<ClusterDasHostInfo>>),
 }
-crate::xml::poly_codec!(AnyClusterDasHostInfo, ClusterDasHostInfo; ClusterDasHostInfo, ClusterDasAamHostInfo);
+crate::xml::poly_codec!(AnyClusterDasHostInfo, ClusterDasHostInfo; ClusterDasAamHostInfo, ClusterDasHostInfo);
 
 /// A [`ClusterDrsFaultsFaultsByVm`] or any of its 1 subtypes, as a slot declared `ClusterDrsFaultsFaultsByVm` holds.
 ///
 /// `Deref` reads the `ClusterDrsFaultsFaultsByVm` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterDrsFaultsFaultsByVm {
-    /// A [`ClusterDrsFaultsFaultsByVm`].
-    ClusterDrsFaultsFaultsByVm(Box<ClusterDrsFaultsFaultsByVm>),
     /// A [`ClusterDrsFaultsFaultsByVirtualDisk`].
     ClusterDrsFaultsFaultsByVirtualDisk(Box<ClusterDrsFaultsFaultsByVirtualDisk>),
+    /// A [`ClusterDrsFaultsFaultsByVm`].
+    ClusterDrsFaultsFaultsByVm(Box<ClusterDrsFaultsFaultsByVm>),
     /// A subtype this client does not know, decoded as `ClusterDrsFaultsFaultsByVm`.
     Unknown(Box<Unknown<ClusterDrsFaultsFaultsByVm>>),
 }
-crate::xml::poly_codec!(AnyClusterDrsFaultsFaultsByVm, ClusterDrsFaultsFaultsByVm; ClusterDrsFaultsFaultsByVm, ClusterDrsFaultsFaultsByVirtualDisk);
+crate::xml::poly_codec!(AnyClusterDrsFaultsFaultsByVm, ClusterDrsFaultsFaultsByVm; ClusterDrsFaultsFaultsByVirtualDisk, ClusterDrsFaultsFaultsByVm);
 
 /// A [`ClusterEvent`] or any of its 25 subtypes, as a slot declared `ClusterEvent` holds.
 ///
 /// `Deref` reads the `ClusterEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterEvent {
-    /// A [`ClusterEvent`].
-    ClusterEvent(Box<ClusterEvent>),
     /// A [`ClusterComplianceCheckedEvent`].
     ClusterComplianceCheckedEvent(Box<ClusterComplianceCheckedEvent>),
     /// A [`ClusterCreatedEvent`].
     ClusterCreatedEvent(Box<ClusterCreatedEvent>),
     /// A [`ClusterDestroyedEvent`].
     ClusterDestroyedEvent(Box<ClusterDestroyedEvent>),
+    /// A [`ClusterEvent`].
+    ClusterEvent(Box<ClusterEvent>),
     /// A [`ClusterOvercommittedEvent`].
     ClusterOvercommittedEvent(Box<ClusterOvercommittedEvent>),
     /// A [`ClusterReconfiguredEvent`].
@@ -674,7 +674,7 @@ pub enum AnyClusterEvent {
     /// A subtype this client does not know, decoded as `ClusterEvent`.
     Unknown(Box<Unknown<ClusterEvent>>),
 }
-crate::xml::poly_codec!(AnyClusterEvent, ClusterEvent; ClusterEvent, ClusterComplianceCheckedEvent, ClusterCreatedEvent, ClusterDestroyedEvent, ClusterOvercommittedEvent, ClusterReconfiguredEvent, ClusterStatusChangedEvent, DasAdmissionControlDisabledEvent, DasAdmissionControlEnabledEvent, DasAgentFoundEvent, DasAgentUnavailableEvent, DasClusterIsolatedEvent, DasDisabledEvent, DasEnabledEvent, DasHostFailedEvent, DasHostIsolatedEvent, DrsDisabledEvent, DrsEnabledEvent, DrsInvocationFailedEvent, DrsRecoveredFromFailureEvent, FailoverLevelRestored, HostMonitoringStateChangedEvent, HostOvercommittedEvent, HostStatusChangedEvent, InsufficientFailoverResourcesEvent, VmHealthMonitoringStateChangedEvent);
+crate::xml::poly_codec!(AnyClusterEvent, ClusterEvent; ClusterComplianceCheckedEvent, ClusterCreatedEvent, ClusterDestroyedEvent, ClusterEvent, ClusterOvercommittedEvent, ClusterReconfiguredEvent, ClusterStatusChangedEvent, DasAdmissionControlDisabledEvent, DasAdmissionControlEnabledEvent, DasAgentFoundEvent, DasAgentUnavailableEvent, DasClusterIsolatedEvent, DasDisabledEvent, DasEnabledEvent, DasHostFailedEvent, DasHostIsolatedEvent, DrsDisabledEvent, DrsEnabledEvent, DrsInvocationFailedEvent, DrsRecoveredFromFailureEvent, FailoverLevelRestored, HostMonitoringStateChangedEvent, HostOvercommittedEvent, HostStatusChangedEvent, InsufficientFailoverResourcesEvent, VmHealthMonitoringStateChangedEvent);
 
 /// A [`ClusterGroupInfo`] or any of its 2 subtypes, as a slot declared `ClusterGroupInfo` holds.
 ///
@@ -711,42 +711,40 @@ crate::xml::poly_codec!(AnyClusterOvercommittedEvent, ClusterOvercommittedEvent;
 /// `Deref` reads the `ClusterProfileConfigSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterProfileConfigSpec {
-    /// A [`ClusterProfileConfigSpec`].
-    ClusterProfileConfigSpec(Box<ClusterProfileConfigSpec>),
     /// A [`ClusterProfileCompleteConfigSpec`].
     ClusterProfileCompleteConfigSpec(Box<ClusterProfileCompleteConfigSpec>),
     /// A [`ClusterProfileConfigServiceCreateSpec`].
     ClusterProfileConfigServiceCreateSpec(Box<ClusterProfileConfigServiceCreateSpec>),
+    /// A [`ClusterProfileConfigSpec`].
+    ClusterProfileConfigSpec(Box<ClusterProfileConfigSpec>),
     /// A subtype this client does not know, decoded as `ClusterProfileConfigSpec`.
     Unknown(Box<Unknown<ClusterProfileConfigSpec>>),
 }
-crate::xml::poly_codec!(AnyClusterProfileConfigSpec, ClusterProfileConfigSpec; ClusterProfileConfigSpec, ClusterProfileCompleteConfigSpec, ClusterProfileConfigServiceCreateSpec);
+crate::xml::poly_codec!(AnyClusterProfileConfigSpec, ClusterProfileConfigSpec; ClusterProfileCompleteConfigSpec, ClusterProfileConfigServiceCreateSpec, ClusterProfileConfigSpec);
 
 /// A [`ClusterProfileCreateSpec`] or any of its 3 subtypes, as a slot declared `ClusterProfileCreateSpec` holds.
 ///
 /// `Deref` reads the `ClusterProfileCreateSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterProfileCreateSpec {
-    /// A [`ClusterProfileCreateSpec`].
-    ClusterProfileCreateSpec(Box<ClusterProfileCreateSpec>),
     /// A [`ClusterProfileCompleteConfigSpec`].
     ClusterProfileCompleteConfigSpec(Box<ClusterProfileCompleteConfigSpec>),
     /// A [`ClusterProfileConfigServiceCreateSpec`].
     ClusterProfileConfigServiceCreateSpec(Box<ClusterProfileConfigServiceCreateSpec>),
     /// A [`ClusterProfileConfigSpec`].
     ClusterProfileConfigSpec(Box<ClusterProfileConfigSpec>),
+    /// A [`ClusterProfileCreateSpec`].
+    ClusterProfileCreateSpec(Box<ClusterProfileCreateSpec>),
     /// A subtype this client does not know, decoded as `ClusterProfileCreateSpec`.
     Unknown(Box<Unknown<ClusterProfileCreateSpec>>),
 }
-crate::xml::poly_codec!(AnyClusterProfileCreateSpec, ClusterProfileCreateSpec; ClusterProfileCreateSpec, ClusterProfileCompleteConfigSpec, ClusterProfileConfigServiceCreateSpec, ClusterProfileConfigSpec);
+crate::xml::poly_codec!(AnyClusterProfileCreateSpec, ClusterProfileCreateSpec; ClusterProfileCompleteConfigSpec, ClusterProfileConfigServiceCreateSpec, ClusterProfileConfigSpec, ClusterProfileCreateSpec);
 
 /// A [`ClusterRuleInfo`] or any of its 7 subtypes, as a slot declared `ClusterRuleInfo` holds.
 ///
 /// `Deref` reads the `ClusterRuleInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterRuleInfo {
-    /// A [`ClusterRuleInfo`].
-    ClusterRuleInfo(Box<ClusterRuleInfo>),
     /// A [`ClusterAffinityRuleSpec`].
     ClusterAffinityRuleSpec(Box<ClusterAffinityRuleSpec>),
     /// A [`ClusterAntiAffinityRuleSpec`].
@@ -755,6 +753,8 @@ pub enum AnyClusterRuleInfo {
     ClusterDependencyRuleInfo(Box<ClusterDependencyRuleInfo>),
     /// A [`ClusterFtVmHostRuleInfo`].
     ClusterFtVmHostRuleInfo(Box<ClusterFtVmHostRuleInfo>),
+    /// A [`ClusterRuleInfo`].
+    ClusterRuleInfo(Box<ClusterRuleInfo>),
     /// A [`ClusterVmHostRuleInfo`].
     ClusterVmHostRuleInfo(Box<ClusterVmHostRuleInfo>),
     /// A [`VirtualDiskAntiAffinityRuleSpec`].
@@ -764,21 +764,21 @@ pub enum AnyClusterRuleInfo {
     /// A subtype this client does not know, decoded as `ClusterRuleInfo`.
     Unknown(Box<Unknown<ClusterRuleInfo>>),
 }
-crate::xml::poly_codec!(AnyClusterRuleInfo, ClusterRuleInfo; ClusterRuleInfo, ClusterAffinityRuleSpec, ClusterAntiAffinityRuleSpec, ClusterDependencyRuleInfo, ClusterFtVmHostRuleInfo, ClusterVmHostRuleInfo, VirtualDiskAntiAffinityRuleSpec, VirtualDiskRuleSpec);
+crate::xml::poly_codec!(AnyClusterRuleInfo, ClusterRuleInfo; ClusterAffinityRuleSpec, ClusterAntiAffinityRuleSpec, ClusterDependencyRuleInfo, ClusterFtVmHostRuleInfo, ClusterRuleInfo, ClusterVmHostRuleInfo, VirtualDiskAntiAffinityRuleSpec, VirtualDiskRuleSpec);
 
 /// A [`ClusterSlotPolicy`] or any of its 1 subtypes, as a slot declared `ClusterSlotPolicy` holds.
 ///
 /// `Deref` reads the `ClusterSlotPolicy` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyClusterSlotPolicy {
-    /// A [`ClusterSlotPolicy`].
-    ClusterSlotPolicy(Box<ClusterSlotPolicy>),
     /// A [`ClusterFixedSizeSlotPolicy`].
     ClusterFixedSizeSlotPolicy(Box<ClusterFixedSizeSlotPolicy>),
+    /// A [`ClusterSlotPolicy`].
+    ClusterSlotPolicy(Box<ClusterSlotPolicy>),
     /// A subtype this client does not know, decoded as `ClusterSlotPolicy`.
     Unknown(Box<Unknown<ClusterSlotPolicy>>),
 }
-crate::xml::poly_codec!(AnyClusterSlotPolicy, ClusterSlotPolicy; ClusterSlotPolicy, ClusterFixedSizeSlotPolicy);
+crate::xml::poly_codec!(AnyClusterSlotPolicy, ClusterSlotPolicy; ClusterFixedSizeSlotPolicy, ClusterSlotPolicy);
 
 /// A [`ClusterStatusChangedEvent`] or any of its 1 subtypes, as a slot declared `ClusterStatusChangedEvent` holds.
 ///
@@ -799,52 +799,52 @@ crate::xml::poly_codec!(AnyClusterStatusChangedEvent, ClusterStatusChangedEvent;
 /// `Deref` reads the `ComputeResourceConfigInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyComputeResourceConfigInfo {
-    /// A [`ComputeResourceConfigInfo`].
-    ComputeResourceConfigInfo(Box<ComputeResourceConfigInfo>),
     /// A [`ClusterConfigInfoEx`].
     ClusterConfigInfoEx(Box<ClusterConfigInfoEx>),
+    /// A [`ComputeResourceConfigInfo`].
+    ComputeResourceConfigInfo(Box<ComputeResourceConfigInfo>),
     /// A subtype this client does not know, decoded as `ComputeResourceConfigInfo`.
     Unknown(Box<Unknown<ComputeResourceConfigInfo>>),
 }
-crate::xml::poly_codec!(AnyComputeResourceConfigInfo, ComputeResourceConfigInfo; ComputeResourceConfigInfo, ClusterConfigInfoEx);
+crate::xml::poly_codec!(AnyComputeResourceConfigInfo, ComputeResourceConfigInfo; ClusterConfigInfoEx, ComputeResourceConfigInfo);
 
 /// A [`ComputeResourceConfigSpec`] or any of its 1 subtypes, as a slot declared `ComputeResourceConfigSpec` holds.
 ///
 /// `Deref` reads the `ComputeResourceConfigSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyComputeResourceConfigSpec {
-    /// A [`ComputeResourceConfigSpec`].
-    ComputeResourceConfigSpec(Box<ComputeResourceConfigSpec>),
     /// A [`ClusterConfigSpecEx`].
     ClusterConfigSpecEx(Box<ClusterConfigSpecEx>),
+    /// A [`ComputeResourceConfigSpec`].
+    ComputeResourceConfigSpec(Box<ComputeResourceConfigSpec>),
     /// A subtype this client does not know, decoded as `ComputeResourceConfigSpec`.
     Unknown(Box<Unknown<ComputeResourceConfigSpec>>),
 }
-crate::xml::poly_codec!(AnyComputeResourceConfigSpec, ComputeResourceConfigSpec; ComputeResourceConfigSpec, ClusterConfigSpecEx);
+crate::xml::poly_codec!(AnyComputeResourceConfigSpec, ComputeResourceConfigSpec; ClusterConfigSpecEx, ComputeResourceConfigSpec);
 
 /// A [`ComputeResourceSummary`] or any of its 1 subtypes, as a slot declared `ComputeResourceSummary` holds.
 ///
 /// `Deref` reads the `ComputeResourceSummary` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyComputeResourceSummary {
-    /// A [`ComputeResourceSummary`].
-    ComputeResourceSummary(Box<ComputeResourceSummary>),
     /// A [`ClusterComputeResourceSummary`].
     ClusterComputeResourceSummary(Box<ClusterComputeResourceSummary>),
+    /// A [`ComputeResourceSummary`].
+    ComputeResourceSummary(Box<ComputeResourceSummary>),
     /// A subtype this client does not know, decoded as `ComputeResourceSummary`.
     Unknown(Box<Unknown<ComputeResourceSummary>>),
 }
-crate::xml::poly_codec!(AnyComputeResourceSummary, ComputeResourceSummary; ComputeResourceSummary, ClusterComputeResourceSummary);
+crate::xml::poly_codec!(AnyComputeResourceSummary, ComputeResourceSummary; ClusterComputeResourceSummary, ComputeResourceSummary);
 
 /// A [`CpuIncompatible`] or any of its 4 subtypes, as a slot declared `CpuIncompatible` holds.
 ///
 /// `Deref` reads the `CpuIncompatible` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCpuIncompatible {
-    /// A [`CpuIncompatible`].
-    CpuIncompatible(Box<CpuIncompatible>),
     /// A [`CpuCompatibilityUnknown`].
     CpuCompatibilityUnknown(Box<CpuCompatibilityUnknown>),
+    /// A [`CpuIncompatible`].
+    CpuIncompatible(Box<CpuIncompatible>),
     /// A [`CpuIncompatible1ECX`].
     CpuIncompatible1ECX(Box<CpuIncompatible1ECX>),
     /// A [`CpuIncompatible81EDX`].
@@ -854,7 +854,7 @@ pub enum AnyCpuIncompatible {
     /// A subtype this client does not know, decoded as `CpuIncompatible`.
     Unknown(Box<Unknown<CpuIncompatible>>),
 }
-crate::xml::poly_codec!(AnyCpuIncompatible, CpuIncompatible; CpuIncompatible, CpuCompatibilityUnknown, CpuIncompatible1ECX, CpuIncompatible81EDX, FaultToleranceCpuIncompatible);
+crate::xml::poly_codec!(AnyCpuIncompatible, CpuIncompatible; CpuCompatibilityUnknown, CpuIncompatible, CpuIncompatible1ECX, CpuIncompatible81EDX, FaultToleranceCpuIncompatible);
 
 /// A [`CryptoManagerKmipCryptoKeyStatusKeyInfo`] or any of its 2 subtypes, as a slot declared `CryptoManagerKmipCryptoKeyStatusKeyInfo` holds.
 ///
@@ -915,10 +915,10 @@ crate::xml::poly_codec!(AnyCryptoSpecNoOp, CryptoSpecNoOp; CryptoSpecNoOp, Crypt
 /// `Deref` reads the `CustomFieldDefEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomFieldDefEvent {
-    /// A [`CustomFieldDefEvent`].
-    CustomFieldDefEvent(Box<CustomFieldDefEvent>),
     /// A [`CustomFieldDefAddedEvent`].
     CustomFieldDefAddedEvent(Box<CustomFieldDefAddedEvent>),
+    /// A [`CustomFieldDefEvent`].
+    CustomFieldDefEvent(Box<CustomFieldDefEvent>),
     /// A [`CustomFieldDefRemovedEvent`].
     CustomFieldDefRemovedEvent(Box<CustomFieldDefRemovedEvent>),
     /// A [`CustomFieldDefRenamedEvent`].
@@ -926,15 +926,13 @@ pub enum AnyCustomFieldDefEvent {
     /// A subtype this client does not know, decoded as `CustomFieldDefEvent`.
     Unknown(Box<Unknown<CustomFieldDefEvent>>),
 }
-crate::xml::poly_codec!(AnyCustomFieldDefEvent, CustomFieldDefEvent; CustomFieldDefEvent, CustomFieldDefAddedEvent, CustomFieldDefRemovedEvent, CustomFieldDefRenamedEvent);
+crate::xml::poly_codec!(AnyCustomFieldDefEvent, CustomFieldDefEvent; CustomFieldDefAddedEvent, CustomFieldDefEvent, CustomFieldDefRemovedEvent, CustomFieldDefRenamedEvent);
 
 /// A [`CustomFieldEvent`] or any of its 5 subtypes, as a slot declared `CustomFieldEvent` holds.
 ///
 /// `Deref` reads the `CustomFieldEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomFieldEvent {
-    /// A [`CustomFieldEvent`].
-    CustomFieldEvent(Box<CustomFieldEvent>),
     /// A [`CustomFieldDefAddedEvent`].
     CustomFieldDefAddedEvent(Box<CustomFieldDefAddedEvent>),
     /// A [`CustomFieldDefEvent`].
@@ -943,26 +941,28 @@ pub enum AnyCustomFieldEvent {
     CustomFieldDefRemovedEvent(Box<CustomFieldDefRemovedEvent>),
     /// A [`CustomFieldDefRenamedEvent`].
     CustomFieldDefRenamedEvent(Box<CustomFieldDefRenamedEvent>),
+    /// A [`CustomFieldEvent`].
+    CustomFieldEvent(Box<CustomFieldEvent>),
     /// A [`CustomFieldValueChangedEvent`].
     CustomFieldValueChangedEvent(Box<CustomFieldValueChangedEvent>),
     /// A subtype this client does not know, decoded as `CustomFieldEvent`.
     Unknown(Box<Unknown<CustomFieldEvent>>),
 }
-crate::xml::poly_codec!(AnyCustomFieldEvent, CustomFieldEvent; CustomFieldEvent, CustomFieldDefAddedEvent, CustomFieldDefEvent, CustomFieldDefRemovedEvent, CustomFieldDefRenamedEvent, CustomFieldValueChangedEvent);
+crate::xml::poly_codec!(AnyCustomFieldEvent, CustomFieldEvent; CustomFieldDefAddedEvent, CustomFieldDefEvent, CustomFieldDefRemovedEvent, CustomFieldDefRenamedEvent, CustomFieldEvent, CustomFieldValueChangedEvent);
 
 /// A [`CustomFieldValue`] or any of its 1 subtypes, as a slot declared `CustomFieldValue` holds.
 ///
 /// `Deref` reads the `CustomFieldValue` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomFieldValue {
-    /// A [`CustomFieldValue`].
-    CustomFieldValue(Box<CustomFieldValue>),
     /// A [`CustomFieldStringValue`].
     CustomFieldStringValue(Box<CustomFieldStringValue>),
+    /// A [`CustomFieldValue`].
+    CustomFieldValue(Box<CustomFieldValue>),
     /// A subtype this client does not know, decoded as `CustomFieldValue`.
     Unknown(Box<Unknown<CustomFieldValue>>),
 }
-crate::xml::poly_codec!(AnyCustomFieldValue, CustomFieldValue; CustomFieldValue, CustomFieldStringValue);
+crate::xml::poly_codec!(AnyCustomFieldValue, CustomFieldValue; CustomFieldStringValue, CustomFieldValue);
 
 /// A [`CustomizationEvent`] or any of its 7 subtypes, as a slot declared `CustomizationEvent` holds.
 ///
@@ -1015,10 +1015,10 @@ crate::xml::poly_codec!(AnyCustomizationFailed, CustomizationFailed; Customizati
 /// `Deref` reads the `CustomizationFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationFault {
-    /// A [`CustomizationFault`].
-    CustomizationFault(Box<CustomizationFault>),
     /// A [`CannotDecryptPasswords`].
     CannotDecryptPasswords(Box<CannotDecryptPasswords>),
+    /// A [`CustomizationFault`].
+    CustomizationFault(Box<CustomizationFault>),
     /// A [`CustomizationPending`].
     CustomizationPending(Box<CustomizationPending>),
     /// A [`IpHostnameGeneratorError`].
@@ -1044,17 +1044,17 @@ pub enum AnyCustomizationFault {
     /// A subtype this client does not know, decoded as `CustomizationFault`.
     Unknown(Box<Unknown<CustomizationFault>>),
 }
-crate::xml::poly_codec!(AnyCustomizationFault, CustomizationFault; CustomizationFault, CannotDecryptPasswords, CustomizationPending, IpHostnameGeneratorError, LinuxVolumeNotClean, MissingLinuxCustResources, MissingWindowsCustResources, MountError, NicSettingMismatch, NoDisksToCustomize, UncustomizableGuest, UnexpectedCustomizationFault, VolumeEditorError);
+crate::xml::poly_codec!(AnyCustomizationFault, CustomizationFault; CannotDecryptPasswords, CustomizationFault, CustomizationPending, IpHostnameGeneratorError, LinuxVolumeNotClean, MissingLinuxCustResources, MissingWindowsCustResources, MountError, NicSettingMismatch, NoDisksToCustomize, UncustomizableGuest, UnexpectedCustomizationFault, VolumeEditorError);
 
 /// A [`CustomizationIdentitySettings`] or any of its 6 subtypes, as a slot declared `CustomizationIdentitySettings` holds.
 ///
 /// `Deref` reads the `CustomizationIdentitySettings` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationIdentitySettings {
-    /// A [`CustomizationIdentitySettings`].
-    CustomizationIdentitySettings(Box<CustomizationIdentitySettings>),
     /// A [`CustomizationCloudinitPrep`].
     CustomizationCloudinitPrep(Box<CustomizationCloudinitPrep>),
+    /// A [`CustomizationIdentitySettings`].
+    CustomizationIdentitySettings(Box<CustomizationIdentitySettings>),
     /// A [`CustomizationLinuxFlexPrep`].
     CustomizationLinuxFlexPrep(Box<CustomizationLinuxFlexPrep>),
     /// A [`CustomizationLinuxPrep`].
@@ -1068,15 +1068,13 @@ pub enum AnyCustomizationIdentitySettings {
     /// A subtype this client does not know, decoded as `CustomizationIdentitySettings`.
     Unknown(Box<Unknown<CustomizationIdentitySettings>>),
 }
-crate::xml::poly_codec!(AnyCustomizationIdentitySettings, CustomizationIdentitySettings; CustomizationIdentitySettings, CustomizationCloudinitPrep, CustomizationLinuxFlexPrep, CustomizationLinuxPrep, CustomizationSysprep, CustomizationSysprepText, CustomizationWindowsFlexPrep);
+crate::xml::poly_codec!(AnyCustomizationIdentitySettings, CustomizationIdentitySettings; CustomizationCloudinitPrep, CustomizationIdentitySettings, CustomizationLinuxFlexPrep, CustomizationLinuxPrep, CustomizationSysprep, CustomizationSysprepText, CustomizationWindowsFlexPrep);
 
 /// A [`CustomizationIpGenerator`] or any of its 5 subtypes, as a slot declared `CustomizationIpGenerator` holds.
 ///
 /// `Deref` reads the `CustomizationIpGenerator` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationIpGenerator {
-    /// A [`CustomizationIpGenerator`].
-    CustomizationIpGenerator(Box<CustomizationIpGenerator>),
     /// A [`CustomizationCustomIpGenerator`].
     CustomizationCustomIpGenerator(Box<CustomizationCustomIpGenerator>),
     /// A [`CustomizationDhcpIpGenerator`].
@@ -1085,20 +1083,20 @@ pub enum AnyCustomizationIpGenerator {
     CustomizationDisableIpV4(Box<CustomizationDisableIpV4>),
     /// A [`CustomizationFixedIp`].
     CustomizationFixedIp(Box<CustomizationFixedIp>),
+    /// A [`CustomizationIpGenerator`].
+    CustomizationIpGenerator(Box<CustomizationIpGenerator>),
     /// A [`CustomizationUnknownIpGenerator`].
     CustomizationUnknownIpGenerator(Box<CustomizationUnknownIpGenerator>),
     /// A subtype this client does not know, decoded as `CustomizationIpGenerator`.
     Unknown(Box<Unknown<CustomizationIpGenerator>>),
 }
-crate::xml::poly_codec!(AnyCustomizationIpGenerator, CustomizationIpGenerator; CustomizationIpGenerator, CustomizationCustomIpGenerator, CustomizationDhcpIpGenerator, CustomizationDisableIpV4, CustomizationFixedIp, CustomizationUnknownIpGenerator);
+crate::xml::poly_codec!(AnyCustomizationIpGenerator, CustomizationIpGenerator; CustomizationCustomIpGenerator, CustomizationDhcpIpGenerator, CustomizationDisableIpV4, CustomizationFixedIp, CustomizationIpGenerator, CustomizationUnknownIpGenerator);
 
 /// A [`CustomizationIpV6Generator`] or any of its 6 subtypes, as a slot declared `CustomizationIpV6Generator` holds.
 ///
 /// `Deref` reads the `CustomizationIpV6Generator` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationIpV6Generator {
-    /// A [`CustomizationIpV6Generator`].
-    CustomizationIpV6Generator(Box<CustomizationIpV6Generator>),
     /// A [`CustomizationAutoIpV6Generator`].
     CustomizationAutoIpV6Generator(Box<CustomizationAutoIpV6Generator>),
     /// A [`CustomizationCustomIpV6Generator`].
@@ -1107,6 +1105,8 @@ pub enum AnyCustomizationIpV6Generator {
     CustomizationDhcpIpV6Generator(Box<CustomizationDhcpIpV6Generator>),
     /// A [`CustomizationFixedIpV6`].
     CustomizationFixedIpV6(Box<CustomizationFixedIpV6>),
+    /// A [`CustomizationIpV6Generator`].
+    CustomizationIpV6Generator(Box<CustomizationIpV6Generator>),
     /// A [`CustomizationStatelessIpV6Generator`].
     CustomizationStatelessIpV6Generator(Box<CustomizationStatelessIpV6Generator>),
     /// A [`CustomizationUnknownIpV6Generator`].
@@ -1114,19 +1114,19 @@ pub enum AnyCustomizationIpV6Generator {
     /// A subtype this client does not know, decoded as `CustomizationIpV6Generator`.
     Unknown(Box<Unknown<CustomizationIpV6Generator>>),
 }
-crate::xml::poly_codec!(AnyCustomizationIpV6Generator, CustomizationIpV6Generator; CustomizationIpV6Generator, CustomizationAutoIpV6Generator, CustomizationCustomIpV6Generator, CustomizationDhcpIpV6Generator, CustomizationFixedIpV6, CustomizationStatelessIpV6Generator, CustomizationUnknownIpV6Generator);
+crate::xml::poly_codec!(AnyCustomizationIpV6Generator, CustomizationIpV6Generator; CustomizationAutoIpV6Generator, CustomizationCustomIpV6Generator, CustomizationDhcpIpV6Generator, CustomizationFixedIpV6, CustomizationIpV6Generator, CustomizationStatelessIpV6Generator, CustomizationUnknownIpV6Generator);
 
 /// A [`CustomizationName`] or any of its 5 subtypes, as a slot declared `CustomizationName` holds.
 ///
 /// `Deref` reads the `CustomizationName` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationName {
-    /// A [`CustomizationName`].
-    CustomizationName(Box<CustomizationName>),
     /// A [`CustomizationCustomName`].
     CustomizationCustomName(Box<CustomizationCustomName>),
     /// A [`CustomizationFixedName`].
     CustomizationFixedName(Box<CustomizationFixedName>),
+    /// A [`CustomizationName`].
+    CustomizationName(Box<CustomizationName>),
     /// A [`CustomizationPrefixName`].
     CustomizationPrefixName(Box<CustomizationPrefixName>),
     /// A [`CustomizationUnknownName`].
@@ -1136,23 +1136,23 @@ pub enum AnyCustomizationName {
     /// A subtype this client does not know, decoded as `CustomizationName`.
     Unknown(Box<Unknown<CustomizationName>>),
 }
-crate::xml::poly_codec!(AnyCustomizationName, CustomizationName; CustomizationName, CustomizationCustomName, CustomizationFixedName, CustomizationPrefixName, CustomizationUnknownName, CustomizationVirtualMachineName);
+crate::xml::poly_codec!(AnyCustomizationName, CustomizationName; CustomizationCustomName, CustomizationFixedName, CustomizationName, CustomizationPrefixName, CustomizationUnknownName, CustomizationVirtualMachineName);
 
 /// A [`CustomizationOptions`] or any of its 2 subtypes, as a slot declared `CustomizationOptions` holds.
 ///
 /// `Deref` reads the `CustomizationOptions` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyCustomizationOptions {
-    /// A [`CustomizationOptions`].
-    CustomizationOptions(Box<CustomizationOptions>),
     /// A [`CustomizationLinuxOptions`].
     CustomizationLinuxOptions(Box<CustomizationLinuxOptions>),
+    /// A [`CustomizationOptions`].
+    CustomizationOptions(Box<CustomizationOptions>),
     /// A [`CustomizationWinOptions`].
     CustomizationWinOptions(Box<CustomizationWinOptions>),
     /// A subtype this client does not know, decoded as `CustomizationOptions`.
     Unknown(Box<Unknown<CustomizationOptions>>),
 }
-crate::xml::poly_codec!(AnyCustomizationOptions, CustomizationOptions; CustomizationOptions, CustomizationLinuxOptions, CustomizationWinOptions);
+crate::xml::poly_codec!(AnyCustomizationOptions, CustomizationOptions; CustomizationLinuxOptions, CustomizationOptions, CustomizationWinOptions);
 
 /// A [`DVPortSetting`] or any of its 1 subtypes, as a slot declared `DVPortSetting` holds.
 ///
@@ -1173,12 +1173,12 @@ crate::xml::poly_codec!(AnyDVPortSetting, DVPortSetting; DVPortSetting, VMwareDV
 /// `Deref` reads the `DVPortgroupEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVPortgroupEvent {
-    /// A [`DVPortgroupEvent`].
-    DVPortgroupEvent(Box<DVPortgroupEvent>),
     /// A [`DVPortgroupCreatedEvent`].
     DVPortgroupCreatedEvent(Box<DVPortgroupCreatedEvent>),
     /// A [`DVPortgroupDestroyedEvent`].
     DVPortgroupDestroyedEvent(Box<DVPortgroupDestroyedEvent>),
+    /// A [`DVPortgroupEvent`].
+    DVPortgroupEvent(Box<DVPortgroupEvent>),
     /// A [`DVPortgroupReconfiguredEvent`].
     DVPortgroupReconfiguredEvent(Box<DVPortgroupReconfiguredEvent>),
     /// A [`DVPortgroupRenamedEvent`].
@@ -1190,7 +1190,7 @@ pub enum AnyDVPortgroupEvent {
     /// A subtype this client does not know, decoded as `DVPortgroupEvent`.
     Unknown(Box<Unknown<DVPortgroupEvent>>),
 }
-crate::xml::poly_codec!(AnyDVPortgroupEvent, DVPortgroupEvent; DVPortgroupEvent, DVPortgroupCreatedEvent, DVPortgroupDestroyedEvent, DVPortgroupReconfiguredEvent, DVPortgroupRenamedEvent, DvpgImportEvent, DvpgRestoreEvent);
+crate::xml::poly_codec!(AnyDVPortgroupEvent, DVPortgroupEvent; DVPortgroupCreatedEvent, DVPortgroupDestroyedEvent, DVPortgroupEvent, DVPortgroupReconfiguredEvent, DVPortgroupRenamedEvent, DvpgImportEvent, DvpgRestoreEvent);
 
 /// A [`DVPortgroupPolicy`] or any of its 1 subtypes, as a slot declared `DVPortgroupPolicy` holds.
 ///
@@ -1271,18 +1271,18 @@ crate::xml::poly_codec!(AnyDVSFilterSpecConnecteeSpec, DVSFilterSpecConnecteeSpe
 /// `Deref` reads the `DVSFilterSpecVlanSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVSFilterSpecVlanSpec {
-    /// A [`DVSFilterSpecVlanSpec`].
-    DVSFilterSpecVlanSpec(Box<DVSFilterSpecVlanSpec>),
     /// A [`DVSFilterSpecPvlanSpec`].
     DVSFilterSpecPvlanSpec(Box<DVSFilterSpecPvlanSpec>),
     /// A [`DVSFilterSpecTrunkVlanSpec`].
     DVSFilterSpecTrunkVlanSpec(Box<DVSFilterSpecTrunkVlanSpec>),
     /// A [`DVSFilterSpecVlanIdSpec`].
     DVSFilterSpecVlanIdSpec(Box<DVSFilterSpecVlanIdSpec>),
+    /// A [`DVSFilterSpecVlanSpec`].
+    DVSFilterSpecVlanSpec(Box<DVSFilterSpecVlanSpec>),
     /// A subtype this client does not know, decoded as `DVSFilterSpecVlanSpec`.
     Unknown(Box<Unknown<DVSFilterSpecVlanSpec>>),
 }
-crate::xml::poly_codec!(AnyDVSFilterSpecVlanSpec, DVSFilterSpecVlanSpec; DVSFilterSpecVlanSpec, DVSFilterSpecPvlanSpec, DVSFilterSpecTrunkVlanSpec, DVSFilterSpecVlanIdSpec);
+crate::xml::poly_codec!(AnyDVSFilterSpecVlanSpec, DVSFilterSpecVlanSpec; DVSFilterSpecPvlanSpec, DVSFilterSpecTrunkVlanSpec, DVSFilterSpecVlanIdSpec, DVSFilterSpecVlanSpec);
 
 /// A [`DVSHealthCheckCapability`] or any of its 1 subtypes, as a slot declared `DVSHealthCheckCapability` holds.
 ///
@@ -1321,14 +1321,14 @@ crate::xml::poly_codec!(AnyDVSHealthCheckConfig, DVSHealthCheckConfig; DVSHealth
 /// `Deref` reads the `DVSUplinkPortPolicy` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDVSUplinkPortPolicy {
-    /// A [`DVSUplinkPortPolicy`].
-    DVSUplinkPortPolicy(Box<DVSUplinkPortPolicy>),
     /// A [`DVSNameArrayUplinkPortPolicy`].
     DVSNameArrayUplinkPortPolicy(Box<DVSNameArrayUplinkPortPolicy>),
+    /// A [`DVSUplinkPortPolicy`].
+    DVSUplinkPortPolicy(Box<DVSUplinkPortPolicy>),
     /// A subtype this client does not know, decoded as `DVSUplinkPortPolicy`.
     Unknown(Box<Unknown<DVSUplinkPortPolicy>>),
 }
-crate::xml::poly_codec!(AnyDVSUplinkPortPolicy, DVSUplinkPortPolicy; DVSUplinkPortPolicy, DVSNameArrayUplinkPortPolicy);
+crate::xml::poly_codec!(AnyDVSUplinkPortPolicy, DVSUplinkPortPolicy; DVSNameArrayUplinkPortPolicy, DVSUplinkPortPolicy);
 
 /// A [`DailyTaskScheduler`] or any of its 4 subtypes, as a slot declared `DailyTaskScheduler` holds.
 ///
@@ -1355,30 +1355,30 @@ crate::xml::poly_codec!(AnyDailyTaskScheduler, DailyTaskScheduler; DailyTaskSche
 /// `Deref` reads the `DatacenterEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDatacenterEvent {
-    /// A [`DatacenterEvent`].
-    DatacenterEvent(Box<DatacenterEvent>),
     /// A [`DatacenterCreatedEvent`].
     DatacenterCreatedEvent(Box<DatacenterCreatedEvent>),
+    /// A [`DatacenterEvent`].
+    DatacenterEvent(Box<DatacenterEvent>),
     /// A [`DatacenterRenamedEvent`].
     DatacenterRenamedEvent(Box<DatacenterRenamedEvent>),
     /// A subtype this client does not know, decoded as `DatacenterEvent`.
     Unknown(Box<Unknown<DatacenterEvent>>),
 }
-crate::xml::poly_codec!(AnyDatacenterEvent, DatacenterEvent; DatacenterEvent, DatacenterCreatedEvent, DatacenterRenamedEvent);
+crate::xml::poly_codec!(AnyDatacenterEvent, DatacenterEvent; DatacenterCreatedEvent, DatacenterEvent, DatacenterRenamedEvent);
 
 /// A [`DatastoreEvent`] or any of its 10 subtypes, as a slot declared `DatastoreEvent` holds.
 ///
 /// `Deref` reads the `DatastoreEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDatastoreEvent {
-    /// A [`DatastoreEvent`].
-    DatastoreEvent(Box<DatastoreEvent>),
     /// A [`DatastoreCapacityIncreasedEvent`].
     DatastoreCapacityIncreasedEvent(Box<DatastoreCapacityIncreasedEvent>),
     /// A [`DatastoreDestroyedEvent`].
     DatastoreDestroyedEvent(Box<DatastoreDestroyedEvent>),
     /// A [`DatastoreDuplicatedEvent`].
     DatastoreDuplicatedEvent(Box<DatastoreDuplicatedEvent>),
+    /// A [`DatastoreEvent`].
+    DatastoreEvent(Box<DatastoreEvent>),
     /// A [`DatastoreFileCopiedEvent`].
     DatastoreFileCopiedEvent(Box<DatastoreFileCopiedEvent>),
     /// A [`DatastoreFileDeletedEvent`].
@@ -1396,25 +1396,25 @@ pub enum AnyDatastoreEvent {
     /// A subtype this client does not know, decoded as `DatastoreEvent`.
     Unknown(Box<Unknown<DatastoreEvent>>),
 }
-crate::xml::poly_codec!(AnyDatastoreEvent, DatastoreEvent; DatastoreEvent, DatastoreCapacityIncreasedEvent, DatastoreDestroyedEvent, DatastoreDuplicatedEvent, DatastoreFileCopiedEvent, DatastoreFileDeletedEvent, DatastoreFileEvent, DatastoreFileMovedEvent, DatastoreIORMReconfiguredEvent, DatastoreRenamedEvent, NonVIWorkloadDetectedOnDatastoreEvent);
+crate::xml::poly_codec!(AnyDatastoreEvent, DatastoreEvent; DatastoreCapacityIncreasedEvent, DatastoreDestroyedEvent, DatastoreDuplicatedEvent, DatastoreEvent, DatastoreFileCopiedEvent, DatastoreFileDeletedEvent, DatastoreFileEvent, DatastoreFileMovedEvent, DatastoreIORMReconfiguredEvent, DatastoreRenamedEvent, NonVIWorkloadDetectedOnDatastoreEvent);
 
 /// A [`DatastoreFileEvent`] or any of its 3 subtypes, as a slot declared `DatastoreFileEvent` holds.
 ///
 /// `Deref` reads the `DatastoreFileEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDatastoreFileEvent {
-    /// A [`DatastoreFileEvent`].
-    DatastoreFileEvent(Box<DatastoreFileEvent>),
     /// A [`DatastoreFileCopiedEvent`].
     DatastoreFileCopiedEvent(Box<DatastoreFileCopiedEvent>),
     /// A [`DatastoreFileDeletedEvent`].
     DatastoreFileDeletedEvent(Box<DatastoreFileDeletedEvent>),
+    /// A [`DatastoreFileEvent`].
+    DatastoreFileEvent(Box<DatastoreFileEvent>),
     /// A [`DatastoreFileMovedEvent`].
     DatastoreFileMovedEvent(Box<DatastoreFileMovedEvent>),
     /// A subtype this client does not know, decoded as `DatastoreFileEvent`.
     Unknown(Box<Unknown<DatastoreFileEvent>>),
 }
-crate::xml::poly_codec!(AnyDatastoreFileEvent, DatastoreFileEvent; DatastoreFileEvent, DatastoreFileCopiedEvent, DatastoreFileDeletedEvent, DatastoreFileMovedEvent);
+crate::xml::poly_codec!(AnyDatastoreFileEvent, DatastoreFileEvent; DatastoreFileCopiedEvent, DatastoreFileDeletedEvent, DatastoreFileEvent, DatastoreFileMovedEvent);
 
 /// A [`DatastoreInfo`] or any of its 6 subtypes, as a slot declared `DatastoreInfo` holds.
 ///
@@ -1489,10 +1489,10 @@ crate::xml::poly_codec!(AnyDescription, Description; Description, EVCMode, Eleme
 /// `Deref` reads the `DeviceBackingNotSupported` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDeviceBackingNotSupported {
-    /// A [`DeviceBackingNotSupported`].
-    DeviceBackingNotSupported(Box<DeviceBackingNotSupported>),
     /// A [`DVPortNotSupported`].
     DVPortNotSupported(Box<DVPortNotSupported>),
+    /// A [`DeviceBackingNotSupported`].
+    DeviceBackingNotSupported(Box<DeviceBackingNotSupported>),
     /// A [`UnusedVirtualDiskBlocksNotScrubbed`].
     UnusedVirtualDiskBlocksNotScrubbed(Box<UnusedVirtualDiskBlocksNotScrubbed>),
     /// A [`VirtualDiskBlocksNotFullyProvisioned`].
@@ -1500,21 +1500,21 @@ pub enum AnyDeviceBackingNotSupported {
     /// A subtype this client does not know, decoded as `DeviceBackingNotSupported`.
     Unknown(Box<Unknown<DeviceBackingNotSupported>>),
 }
-crate::xml::poly_codec!(AnyDeviceBackingNotSupported, DeviceBackingNotSupported; DeviceBackingNotSupported, DVPortNotSupported, UnusedVirtualDiskBlocksNotScrubbed, VirtualDiskBlocksNotFullyProvisioned);
+crate::xml::poly_codec!(AnyDeviceBackingNotSupported, DeviceBackingNotSupported; DVPortNotSupported, DeviceBackingNotSupported, UnusedVirtualDiskBlocksNotScrubbed, VirtualDiskBlocksNotFullyProvisioned);
 
 /// A [`DeviceNotSupported`] or any of its 17 subtypes, as a slot declared `DeviceNotSupported` holds.
 ///
 /// `Deref` reads the `DeviceNotSupported` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDeviceNotSupported {
-    /// A [`DeviceNotSupported`].
-    DeviceNotSupported(Box<DeviceNotSupported>),
     /// A [`DVPortNotSupported`].
     DVPortNotSupported(Box<DVPortNotSupported>),
     /// A [`DeviceBackingNotSupported`].
     DeviceBackingNotSupported(Box<DeviceBackingNotSupported>),
     /// A [`DeviceControllerNotSupported`].
     DeviceControllerNotSupported(Box<DeviceControllerNotSupported>),
+    /// A [`DeviceNotSupported`].
+    DeviceNotSupported(Box<DeviceNotSupported>),
     /// A [`DigestNotSupported`].
     DigestNotSupported(Box<DigestNotSupported>),
     /// A [`FileBackedPortNotSupported`].
@@ -1546,41 +1546,41 @@ pub enum AnyDeviceNotSupported {
     /// A subtype this client does not know, decoded as `DeviceNotSupported`.
     Unknown(Box<Unknown<DeviceNotSupported>>),
 }
-crate::xml::poly_codec!(AnyDeviceNotSupported, DeviceNotSupported; DeviceNotSupported, DVPortNotSupported, DeviceBackingNotSupported, DeviceControllerNotSupported, DigestNotSupported, FileBackedPortNotSupported, MultiWriterNotSupported, NonPersistentDisksNotSupported, PhysCompatRDMNotSupported, RDMNotSupported, RawDiskNotSupported, RemoteDeviceNotSupported, SharedBusControllerNotSupported, UnusedVirtualDiskBlocksNotScrubbed, VMINotSupported, VirtualDiskBlocksNotFullyProvisioned, VirtualDiskModeNotSupported, VirtualEthernetCardNotSupported);
+crate::xml::poly_codec!(AnyDeviceNotSupported, DeviceNotSupported; DVPortNotSupported, DeviceBackingNotSupported, DeviceControllerNotSupported, DeviceNotSupported, DigestNotSupported, FileBackedPortNotSupported, MultiWriterNotSupported, NonPersistentDisksNotSupported, PhysCompatRDMNotSupported, RDMNotSupported, RawDiskNotSupported, RemoteDeviceNotSupported, SharedBusControllerNotSupported, UnusedVirtualDiskBlocksNotScrubbed, VMINotSupported, VirtualDiskBlocksNotFullyProvisioned, VirtualDiskModeNotSupported, VirtualEthernetCardNotSupported);
 
 /// A [`DirectPathProfileManagerCapacityQuerySpec`] or any of its 3 subtypes, as a slot declared `DirectPathProfileManagerCapacityQuerySpec` holds.
 ///
 /// `Deref` reads the `DirectPathProfileManagerCapacityQuerySpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDirectPathProfileManagerCapacityQuerySpec {
-    /// A [`DirectPathProfileManagerCapacityQuerySpec`].
-    DirectPathProfileManagerCapacityQuerySpec(Box<DirectPathProfileManagerCapacityQuerySpec>),
     /// A [`DirectPathProfileManagerCapacityQueryByDeviceConfig`].
     DirectPathProfileManagerCapacityQueryByDeviceConfig(Box<DirectPathProfileManagerCapacityQueryByDeviceConfig>),
     /// A [`DirectPathProfileManagerCapacityQueryById`].
     DirectPathProfileManagerCapacityQueryById(Box<DirectPathProfileManagerCapacityQueryById>),
     /// A [`DirectPathProfileManagerCapacityQueryByName`].
     DirectPathProfileManagerCapacityQueryByName(Box<DirectPathProfileManagerCapacityQueryByName>),
+    /// A [`DirectPathProfileManagerCapacityQuerySpec`].
+    DirectPathProfileManagerCapacityQuerySpec(Box<DirectPathProfileManagerCapacityQuerySpec>),
     /// A subtype this client does not know, decoded as `DirectPathProfileManagerCapacityQuerySpec`.
     Unknown(Box<Unknown<DirectPathProfileManagerCapacityQuerySpec>>),
 }
-crate::xml::poly_codec!(AnyDirectPathProfileManagerCapacityQuerySpec, DirectPathProfileManagerCapacityQuerySpec; DirectPathProfileManagerCapacityQuerySpec, DirectPathProfileManagerCapacityQueryByDeviceConfig, DirectPathProfileManagerCapacityQueryById, DirectPathProfileManagerCapacityQueryByName);
+crate::xml::poly_codec!(AnyDirectPathProfileManagerCapacityQuerySpec, DirectPathProfileManagerCapacityQuerySpec; DirectPathProfileManagerCapacityQueryByDeviceConfig, DirectPathProfileManagerCapacityQueryById, DirectPathProfileManagerCapacityQueryByName, DirectPathProfileManagerCapacityQuerySpec);
 
 /// A [`DirectPathProfileManagerCapacityResult`] or any of its 2 subtypes, as a slot declared `DirectPathProfileManagerCapacityResult` holds.
 ///
 /// `Deref` reads the `DirectPathProfileManagerCapacityResult` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDirectPathProfileManagerCapacityResult {
-    /// A [`DirectPathProfileManagerCapacityResult`].
-    DirectPathProfileManagerCapacityResult(Box<DirectPathProfileManagerCapacityResult>),
     /// A [`DirectPathProfileManagerCapacityInfo`].
     DirectPathProfileManagerCapacityInfo(Box<DirectPathProfileManagerCapacityInfo>),
+    /// A [`DirectPathProfileManagerCapacityResult`].
+    DirectPathProfileManagerCapacityResult(Box<DirectPathProfileManagerCapacityResult>),
     /// A [`DirectPathProfileManagerCapacityUnknown`].
     DirectPathProfileManagerCapacityUnknown(Box<DirectPathProfileManagerCapacityUnknown>),
     /// A subtype this client does not know, decoded as `DirectPathProfileManagerCapacityResult`.
     Unknown(Box<Unknown<DirectPathProfileManagerCapacityResult>>),
 }
-crate::xml::poly_codec!(AnyDirectPathProfileManagerCapacityResult, DirectPathProfileManagerCapacityResult; DirectPathProfileManagerCapacityResult, DirectPathProfileManagerCapacityInfo, DirectPathProfileManagerCapacityUnknown);
+crate::xml::poly_codec!(AnyDirectPathProfileManagerCapacityResult, DirectPathProfileManagerCapacityResult; DirectPathProfileManagerCapacityInfo, DirectPathProfileManagerCapacityResult, DirectPathProfileManagerCapacityUnknown);
 
 /// A [`DirectPathProfileManagerDirectPathConfig`] or any of its 4 subtypes, as a slot declared `DirectPathProfileManagerDirectPathConfig` holds.
 ///
@@ -1607,16 +1607,16 @@ crate::xml::poly_codec!(AnyDirectPathProfileManagerDirectPathConfig, DirectPathP
 /// `Deref` reads the `DirectPathProfileManagerTargetEntity` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDirectPathProfileManagerTargetEntity {
-    /// A [`DirectPathProfileManagerTargetEntity`].
-    DirectPathProfileManagerTargetEntity(Box<DirectPathProfileManagerTargetEntity>),
     /// A [`DirectPathProfileManagerTargetCluster`].
     DirectPathProfileManagerTargetCluster(Box<DirectPathProfileManagerTargetCluster>),
+    /// A [`DirectPathProfileManagerTargetEntity`].
+    DirectPathProfileManagerTargetEntity(Box<DirectPathProfileManagerTargetEntity>),
     /// A [`DirectPathProfileManagerTargetHost`].
     DirectPathProfileManagerTargetHost(Box<DirectPathProfileManagerTargetHost>),
     /// A subtype this client does not know, decoded as `DirectPathProfileManagerTargetEntity`.
     Unknown(Box<Unknown<DirectPathProfileManagerTargetEntity>>),
 }
-crate::xml::poly_codec!(AnyDirectPathProfileManagerTargetEntity, DirectPathProfileManagerTargetEntity; DirectPathProfileManagerTargetEntity, DirectPathProfileManagerTargetCluster, DirectPathProfileManagerTargetHost);
+crate::xml::poly_codec!(AnyDirectPathProfileManagerTargetEntity, DirectPathProfileManagerTargetEntity; DirectPathProfileManagerTargetCluster, DirectPathProfileManagerTargetEntity, DirectPathProfileManagerTargetHost);
 
 /// A [`DiskNotSupported`] or any of its 1 subtypes, as a slot declared `DiskNotSupported` holds.
 ///
@@ -1651,30 +1651,30 @@ crate::xml::poly_codec!(AnyDistributedVirtualSwitchHostMemberBacking, Distribute
 /// `Deref` reads the `DistributedVirtualSwitchManagerHostDvsFilterSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDistributedVirtualSwitchManagerHostDvsFilterSpec {
-    /// A [`DistributedVirtualSwitchManagerHostDvsFilterSpec`].
-    DistributedVirtualSwitchManagerHostDvsFilterSpec(Box<DistributedVirtualSwitchManagerHostDvsFilterSpec>),
     /// A [`DistributedVirtualSwitchManagerHostArrayFilter`].
     DistributedVirtualSwitchManagerHostArrayFilter(Box<DistributedVirtualSwitchManagerHostArrayFilter>),
     /// A [`DistributedVirtualSwitchManagerHostContainerFilter`].
     DistributedVirtualSwitchManagerHostContainerFilter(Box<DistributedVirtualSwitchManagerHostContainerFilter>),
+    /// A [`DistributedVirtualSwitchManagerHostDvsFilterSpec`].
+    DistributedVirtualSwitchManagerHostDvsFilterSpec(Box<DistributedVirtualSwitchManagerHostDvsFilterSpec>),
     /// A [`DistributedVirtualSwitchManagerHostDvsMembershipFilter`].
     DistributedVirtualSwitchManagerHostDvsMembershipFilter(Box<DistributedVirtualSwitchManagerHostDvsMembershipFilter>),
     /// A subtype this client does not know, decoded as `DistributedVirtualSwitchManagerHostDvsFilterSpec`.
     Unknown(Box<Unknown<DistributedVirtualSwitchManagerHostDvsFilterSpec>>),
 }
-crate::xml::poly_codec!(AnyDistributedVirtualSwitchManagerHostDvsFilterSpec, DistributedVirtualSwitchManagerHostDvsFilterSpec; DistributedVirtualSwitchManagerHostDvsFilterSpec, DistributedVirtualSwitchManagerHostArrayFilter, DistributedVirtualSwitchManagerHostContainerFilter, DistributedVirtualSwitchManagerHostDvsMembershipFilter);
+crate::xml::poly_codec!(AnyDistributedVirtualSwitchManagerHostDvsFilterSpec, DistributedVirtualSwitchManagerHostDvsFilterSpec; DistributedVirtualSwitchManagerHostArrayFilter, DistributedVirtualSwitchManagerHostContainerFilter, DistributedVirtualSwitchManagerHostDvsFilterSpec, DistributedVirtualSwitchManagerHostDvsMembershipFilter);
 
 /// A [`DvsEvent`] or any of its 37 subtypes, as a slot declared `DvsEvent` holds.
 ///
 /// `Deref` reads the `DvsEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsEvent {
-    /// A [`DvsEvent`].
-    DvsEvent(Box<DvsEvent>),
     /// A [`DvsCreatedEvent`].
     DvsCreatedEvent(Box<DvsCreatedEvent>),
     /// A [`DvsDestroyedEvent`].
     DvsDestroyedEvent(Box<DvsDestroyedEvent>),
+    /// A [`DvsEvent`].
+    DvsEvent(Box<DvsEvent>),
     /// A [`DvsHostBackInSyncEvent`].
     DvsHostBackInSyncEvent(Box<DvsHostBackInSyncEvent>),
     /// A [`DvsHostJoinedEvent`].
@@ -1748,15 +1748,13 @@ pub enum AnyDvsEvent {
     /// A subtype this client does not know, decoded as `DvsEvent`.
     Unknown(Box<Unknown<DvsEvent>>),
 }
-crate::xml::poly_codec!(AnyDvsEvent, DvsEvent; DvsEvent, DvsCreatedEvent, DvsDestroyedEvent, DvsHostBackInSyncEvent, DvsHostJoinedEvent, DvsHostLeftEvent, DvsHostStatusUpdated, DvsHostWentOutOfSyncEvent, DvsImportEvent, DvsMergedEvent, DvsPortBlockedEvent, DvsPortConnectedEvent, DvsPortCreatedEvent, DvsPortDeletedEvent, DvsPortDisconnectedEvent, DvsPortEnteredPassthruEvent, DvsPortExitedPassthruEvent, DvsPortJoinPortgroupEvent, DvsPortLeavePortgroupEvent, DvsPortLinkDownEvent, DvsPortLinkUpEvent, DvsPortReconfiguredEvent, DvsPortRuntimeChangeEvent, DvsPortUnblockedEvent, DvsPortVendorSpecificStateChangeEvent, DvsReconfiguredEvent, DvsRenamedEvent, DvsRestoreEvent, DvsUpgradeAvailableEvent, DvsUpgradeInProgressEvent, DvsUpgradeRejectedEvent, DvsUpgradedEvent, HostLocalPortCreatedEvent, OutOfSyncDvsHost, RecoveryEvent, RollbackEvent, VmVnicPoolReservationViolationClearEvent, VmVnicPoolReservationViolationRaiseEvent);
+crate::xml::poly_codec!(AnyDvsEvent, DvsEvent; DvsCreatedEvent, DvsDestroyedEvent, DvsEvent, DvsHostBackInSyncEvent, DvsHostJoinedEvent, DvsHostLeftEvent, DvsHostStatusUpdated, DvsHostWentOutOfSyncEvent, DvsImportEvent, DvsMergedEvent, DvsPortBlockedEvent, DvsPortConnectedEvent, DvsPortCreatedEvent, DvsPortDeletedEvent, DvsPortDisconnectedEvent, DvsPortEnteredPassthruEvent, DvsPortExitedPassthruEvent, DvsPortJoinPortgroupEvent, DvsPortLeavePortgroupEvent, DvsPortLinkDownEvent, DvsPortLinkUpEvent, DvsPortReconfiguredEvent, DvsPortRuntimeChangeEvent, DvsPortUnblockedEvent, DvsPortVendorSpecificStateChangeEvent, DvsReconfiguredEvent, DvsRenamedEvent, DvsRestoreEvent, DvsUpgradeAvailableEvent, DvsUpgradeInProgressEvent, DvsUpgradeRejectedEvent, DvsUpgradedEvent, HostLocalPortCreatedEvent, OutOfSyncDvsHost, RecoveryEvent, RollbackEvent, VmVnicPoolReservationViolationClearEvent, VmVnicPoolReservationViolationRaiseEvent);
 
 /// A [`DvsFault`] or any of its 22 subtypes, as a slot declared `DvsFault` holds.
 ///
 /// `Deref` reads the `DvsFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsFault {
-    /// A [`DvsFault`].
-    DvsFault(Box<DvsFault>),
     /// A [`BackupBlobReadFailure`].
     BackupBlobReadFailure(Box<BackupBlobReadFailure>),
     /// A [`BackupBlobWriteFailure`].
@@ -1767,6 +1765,8 @@ pub enum AnyDvsFault {
     ConflictingConfiguration(Box<ConflictingConfiguration>),
     /// A [`DvsApplyOperationFault`].
     DvsApplyOperationFault(Box<DvsApplyOperationFault>),
+    /// A [`DvsFault`].
+    DvsFault(Box<DvsFault>),
     /// A [`DvsNotAuthorized`].
     DvsNotAuthorized(Box<DvsNotAuthorized>),
     /// A [`DvsOperationBulkFault`].
@@ -1804,7 +1804,7 @@ pub enum AnyDvsFault {
     /// A subtype this client does not know, decoded as `DvsFault`.
     Unknown(Box<Unknown<DvsFault>>),
 }
-crate::xml::poly_codec!(AnyDvsFault, DvsFault; DvsFault, BackupBlobReadFailure, BackupBlobWriteFailure, CollectorAddressUnset, ConflictingConfiguration, DvsApplyOperationFault, DvsNotAuthorized, DvsOperationBulkFault, DvsScopeViolated, ImportHostAddFailure, ImportOperationBulkFault, InvalidIpfixConfig, RollbackFailure, SwitchIpUnset, SwitchNotInUpgradeMode, VspanDestPortConflict, VspanPortConflict, VspanPortMoveFault, VspanPortPromiscChangeFault, VspanPortgroupPromiscChangeFault, VspanPortgroupTypeChangeFault, VspanPromiscuousPortNotSupported, VspanSameSessionPortConflict);
+crate::xml::poly_codec!(AnyDvsFault, DvsFault; BackupBlobReadFailure, BackupBlobWriteFailure, CollectorAddressUnset, ConflictingConfiguration, DvsApplyOperationFault, DvsFault, DvsNotAuthorized, DvsOperationBulkFault, DvsScopeViolated, ImportHostAddFailure, ImportOperationBulkFault, InvalidIpfixConfig, RollbackFailure, SwitchIpUnset, SwitchNotInUpgradeMode, VspanDestPortConflict, VspanPortConflict, VspanPortMoveFault, VspanPortPromiscChangeFault, VspanPortgroupPromiscChangeFault, VspanPortgroupTypeChangeFault, VspanPromiscuousPortNotSupported, VspanSameSessionPortConflict);
 
 /// A [`DvsFilterConfig`] or any of its 3 subtypes, as a slot declared `DvsFilterConfig` holds.
 ///
@@ -1873,8 +1873,6 @@ crate::xml::poly_codec!(AnyDvsIpPort, DvsIpPort; DvsIpPort, DvsIpPortRange, DvsS
 /// `Deref` reads the `DvsNetworkRuleAction` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsNetworkRuleAction {
-    /// A [`DvsNetworkRuleAction`].
-    DvsNetworkRuleAction(Box<DvsNetworkRuleAction>),
     /// A [`DvsAcceptNetworkRuleAction`].
     DvsAcceptNetworkRuleAction(Box<DvsAcceptNetworkRuleAction>),
     /// A [`DvsCopyNetworkRuleAction`].
@@ -1887,6 +1885,8 @@ pub enum AnyDvsNetworkRuleAction {
     DvsLogNetworkRuleAction(Box<DvsLogNetworkRuleAction>),
     /// A [`DvsMacRewriteNetworkRuleAction`].
     DvsMacRewriteNetworkRuleAction(Box<DvsMacRewriteNetworkRuleAction>),
+    /// A [`DvsNetworkRuleAction`].
+    DvsNetworkRuleAction(Box<DvsNetworkRuleAction>),
     /// A [`DvsPuntNetworkRuleAction`].
     DvsPuntNetworkRuleAction(Box<DvsPuntNetworkRuleAction>),
     /// A [`DvsRateLimitNetworkRuleAction`].
@@ -1896,25 +1896,25 @@ pub enum AnyDvsNetworkRuleAction {
     /// A subtype this client does not know, decoded as `DvsNetworkRuleAction`.
     Unknown(Box<Unknown<DvsNetworkRuleAction>>),
 }
-crate::xml::poly_codec!(AnyDvsNetworkRuleAction, DvsNetworkRuleAction; DvsNetworkRuleAction, DvsAcceptNetworkRuleAction, DvsCopyNetworkRuleAction, DvsDropNetworkRuleAction, DvsGreEncapNetworkRuleAction, DvsLogNetworkRuleAction, DvsMacRewriteNetworkRuleAction, DvsPuntNetworkRuleAction, DvsRateLimitNetworkRuleAction, DvsUpdateTagNetworkRuleAction);
+crate::xml::poly_codec!(AnyDvsNetworkRuleAction, DvsNetworkRuleAction; DvsAcceptNetworkRuleAction, DvsCopyNetworkRuleAction, DvsDropNetworkRuleAction, DvsGreEncapNetworkRuleAction, DvsLogNetworkRuleAction, DvsMacRewriteNetworkRuleAction, DvsNetworkRuleAction, DvsPuntNetworkRuleAction, DvsRateLimitNetworkRuleAction, DvsUpdateTagNetworkRuleAction);
 
 /// A [`DvsNetworkRuleQualifier`] or any of its 3 subtypes, as a slot declared `DvsNetworkRuleQualifier` holds.
 ///
 /// `Deref` reads the `DvsNetworkRuleQualifier` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsNetworkRuleQualifier {
-    /// A [`DvsNetworkRuleQualifier`].
-    DvsNetworkRuleQualifier(Box<DvsNetworkRuleQualifier>),
     /// A [`DvsIpNetworkRuleQualifier`].
     DvsIpNetworkRuleQualifier(Box<DvsIpNetworkRuleQualifier>),
     /// A [`DvsMacNetworkRuleQualifier`].
     DvsMacNetworkRuleQualifier(Box<DvsMacNetworkRuleQualifier>),
+    /// A [`DvsNetworkRuleQualifier`].
+    DvsNetworkRuleQualifier(Box<DvsNetworkRuleQualifier>),
     /// A [`DvsSystemTrafficNetworkRuleQualifier`].
     DvsSystemTrafficNetworkRuleQualifier(Box<DvsSystemTrafficNetworkRuleQualifier>),
     /// A subtype this client does not know, decoded as `DvsNetworkRuleQualifier`.
     Unknown(Box<Unknown<DvsNetworkRuleQualifier>>),
 }
-crate::xml::poly_codec!(AnyDvsNetworkRuleQualifier, DvsNetworkRuleQualifier; DvsNetworkRuleQualifier, DvsIpNetworkRuleQualifier, DvsMacNetworkRuleQualifier, DvsSystemTrafficNetworkRuleQualifier);
+crate::xml::poly_codec!(AnyDvsNetworkRuleQualifier, DvsNetworkRuleQualifier; DvsIpNetworkRuleQualifier, DvsMacNetworkRuleQualifier, DvsNetworkRuleQualifier, DvsSystemTrafficNetworkRuleQualifier);
 
 /// A [`DvsTrafficFilterConfig`] or any of its 1 subtypes, as a slot declared `DvsTrafficFilterConfig` holds.
 ///
@@ -1935,16 +1935,16 @@ crate::xml::poly_codec!(AnyDvsTrafficFilterConfig, DvsTrafficFilterConfig; DvsTr
 /// `Deref` reads the `DvsVNicProfile` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyDvsVNicProfile {
-    /// A [`DvsVNicProfile`].
-    DvsVNicProfile(Box<DvsVNicProfile>),
     /// A [`DvsHostVNicProfile`].
     DvsHostVNicProfile(Box<DvsHostVNicProfile>),
     /// A [`DvsServiceConsoleVNicProfile`].
     DvsServiceConsoleVNicProfile(Box<DvsServiceConsoleVNicProfile>),
+    /// A [`DvsVNicProfile`].
+    DvsVNicProfile(Box<DvsVNicProfile>),
     /// A subtype this client does not know, decoded as `DvsVNicProfile`.
     Unknown(Box<Unknown<DvsVNicProfile>>),
 }
-crate::xml::poly_codec!(AnyDvsVNicProfile, DvsVNicProfile; DvsVNicProfile, DvsHostVNicProfile, DvsServiceConsoleVNicProfile);
+crate::xml::poly_codec!(AnyDvsVNicProfile, DvsVNicProfile; DvsHostVNicProfile, DvsServiceConsoleVNicProfile, DvsVNicProfile);
 
 /// A [`EVCAdmissionFailed`] or any of its 9 subtypes, as a slot declared `EVCAdmissionFailed` holds.
 ///
@@ -1981,12 +1981,12 @@ crate::xml::poly_codec!(AnyEVCAdmissionFailed, EVCAdmissionFailed; EVCAdmissionF
 /// `Deref` reads the `EVCConfigFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEVCConfigFault {
-    /// A [`EVCConfigFault`].
-    EVCConfigFault(Box<EVCConfigFault>),
     /// A [`ActiveVMsBlockingEVC`].
     ActiveVMsBlockingEVC(Box<ActiveVMsBlockingEVC>),
     /// A [`DisconnectedHostsBlockingEVC`].
     DisconnectedHostsBlockingEVC(Box<DisconnectedHostsBlockingEVC>),
+    /// A [`EVCConfigFault`].
+    EVCConfigFault(Box<EVCConfigFault>),
     /// A [`EVCModeIllegalByVendor`].
     EVCModeIllegalByVendor(Box<EVCModeIllegalByVendor>),
     /// A [`EVCModeUnsupportedByHosts`].
@@ -2000,17 +2000,17 @@ pub enum AnyEVCConfigFault {
     /// A subtype this client does not know, decoded as `EVCConfigFault`.
     Unknown(Box<Unknown<EVCConfigFault>>),
 }
-crate::xml::poly_codec!(AnyEVCConfigFault, EVCConfigFault; EVCConfigFault, ActiveVMsBlockingEVC, DisconnectedHostsBlockingEVC, EVCModeIllegalByVendor, EVCModeUnsupportedByHosts, EVCUnsupportedByHostHardware, EVCUnsupportedByHostSoftware, HeterogenousHostsBlockingEVC);
+crate::xml::poly_codec!(AnyEVCConfigFault, EVCConfigFault; ActiveVMsBlockingEVC, DisconnectedHostsBlockingEVC, EVCConfigFault, EVCModeIllegalByVendor, EVCModeUnsupportedByHosts, EVCUnsupportedByHostHardware, EVCUnsupportedByHostSoftware, HeterogenousHostsBlockingEVC);
 
 /// A [`ElementDescription`] or any of its 4 subtypes, as a slot declared `ElementDescription` holds.
 ///
 /// `Deref` reads the `ElementDescription` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyElementDescription {
-    /// A [`ElementDescription`].
-    ElementDescription(Box<ElementDescription>),
     /// A [`EVCMode`].
     EVCMode(Box<EVCMode>),
+    /// A [`ElementDescription`].
+    ElementDescription(Box<ElementDescription>),
     /// A [`ExtendedElementDescription`].
     ExtendedElementDescription(Box<ExtendedElementDescription>),
     /// A [`FeatureEVCMode`].
@@ -2020,43 +2020,41 @@ pub enum AnyElementDescription {
     /// A subtype this client does not know, decoded as `ElementDescription`.
     Unknown(Box<Unknown<ElementDescription>>),
 }
-crate::xml::poly_codec!(AnyElementDescription, ElementDescription; ElementDescription, EVCMode, ExtendedElementDescription, FeatureEVCMode, OptionDef);
+crate::xml::poly_codec!(AnyElementDescription, ElementDescription; EVCMode, ElementDescription, ExtendedElementDescription, FeatureEVCMode, OptionDef);
 
 /// A [`EnteredStandbyModeEvent`] or any of its 1 subtypes, as a slot declared `EnteredStandbyModeEvent` holds.
 ///
 /// `Deref` reads the `EnteredStandbyModeEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEnteredStandbyModeEvent {
-    /// A [`EnteredStandbyModeEvent`].
-    EnteredStandbyModeEvent(Box<EnteredStandbyModeEvent>),
     /// A [`DrsEnteredStandbyModeEvent`].
     DrsEnteredStandbyModeEvent(Box<DrsEnteredStandbyModeEvent>),
+    /// A [`EnteredStandbyModeEvent`].
+    EnteredStandbyModeEvent(Box<EnteredStandbyModeEvent>),
     /// A subtype this client does not know, decoded as `EnteredStandbyModeEvent`.
     Unknown(Box<Unknown<EnteredStandbyModeEvent>>),
 }
-crate::xml::poly_codec!(AnyEnteredStandbyModeEvent, EnteredStandbyModeEvent; EnteredStandbyModeEvent, DrsEnteredStandbyModeEvent);
+crate::xml::poly_codec!(AnyEnteredStandbyModeEvent, EnteredStandbyModeEvent; DrsEnteredStandbyModeEvent, EnteredStandbyModeEvent);
 
 /// A [`EnteringStandbyModeEvent`] or any of its 1 subtypes, as a slot declared `EnteringStandbyModeEvent` holds.
 ///
 /// `Deref` reads the `EnteringStandbyModeEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEnteringStandbyModeEvent {
-    /// A [`EnteringStandbyModeEvent`].
-    EnteringStandbyModeEvent(Box<EnteringStandbyModeEvent>),
     /// A [`DrsEnteringStandbyModeEvent`].
     DrsEnteringStandbyModeEvent(Box<DrsEnteringStandbyModeEvent>),
+    /// A [`EnteringStandbyModeEvent`].
+    EnteringStandbyModeEvent(Box<EnteringStandbyModeEvent>),
     /// A subtype this client does not know, decoded as `EnteringStandbyModeEvent`.
     Unknown(Box<Unknown<EnteringStandbyModeEvent>>),
 }
-crate::xml::poly_codec!(AnyEnteringStandbyModeEvent, EnteringStandbyModeEvent; EnteringStandbyModeEvent, DrsEnteringStandbyModeEvent);
+crate::xml::poly_codec!(AnyEnteringStandbyModeEvent, EnteringStandbyModeEvent; DrsEnteringStandbyModeEvent, EnteringStandbyModeEvent);
 
 /// A [`EntityEventArgument`] or any of its 13 subtypes, as a slot declared `EntityEventArgument` holds.
 ///
 /// `Deref` reads the `EntityEventArgument` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEntityEventArgument {
-    /// A [`EntityEventArgument`].
-    EntityEventArgument(Box<EntityEventArgument>),
     /// A [`AlarmEventArgument`].
     AlarmEventArgument(Box<AlarmEventArgument>),
     /// A [`ComputeResourceEventArgument`].
@@ -2067,6 +2065,8 @@ pub enum AnyEntityEventArgument {
     DatastoreEventArgument(Box<DatastoreEventArgument>),
     /// A [`DvsEventArgument`].
     DvsEventArgument(Box<DvsEventArgument>),
+    /// A [`EntityEventArgument`].
+    EntityEventArgument(Box<EntityEventArgument>),
     /// A [`FolderEventArgument`].
     FolderEventArgument(Box<FolderEventArgument>),
     /// A [`HostEventArgument`].
@@ -2086,15 +2086,13 @@ pub enum AnyEntityEventArgument {
     /// A subtype this client does not know, decoded as `EntityEventArgument`.
     Unknown(Box<Unknown<EntityEventArgument>>),
 }
-crate::xml::poly_codec!(AnyEntityEventArgument, EntityEventArgument; EntityEventArgument, AlarmEventArgument, ComputeResourceEventArgument, DatacenterEventArgument, DatastoreEventArgument, DvsEventArgument, FolderEventArgument, HostEventArgument, ManagedEntityEventArgument, NetworkEventArgument, ResourcePoolEventArgument, ScheduledTaskEventArgument, TgwEventArgument, VmEventArgument);
+crate::xml::poly_codec!(AnyEntityEventArgument, EntityEventArgument; AlarmEventArgument, ComputeResourceEventArgument, DatacenterEventArgument, DatastoreEventArgument, DvsEventArgument, EntityEventArgument, FolderEventArgument, HostEventArgument, ManagedEntityEventArgument, NetworkEventArgument, ResourcePoolEventArgument, ScheduledTaskEventArgument, TgwEventArgument, VmEventArgument);
 
 /// A [`Event`] or any of its 442 subtypes, as a slot declared `Event` holds.
 ///
 /// `Deref` reads the `Event` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEvent {
-    /// A [`Event`].
-    Event(Box<Event>),
     /// A [`AccountCreatedEvent`].
     AccountCreatedEvent(Box<AccountCreatedEvent>),
     /// A [`AccountRemovedEvent`].
@@ -2359,6 +2357,8 @@ pub enum AnyEvent {
     EnteringStandbyModeEvent(Box<EnteringStandbyModeEvent>),
     /// A [`ErrorUpgradeEvent`].
     ErrorUpgradeEvent(Box<ErrorUpgradeEvent>),
+    /// A [`Event`].
+    Event(Box<Event>),
     /// A [`EventEx`].
     EventEx(Box<EventEx>),
     /// A [`ExitMaintenanceModeEvent`].
@@ -2982,15 +2982,13 @@ pub enum AnyEvent {
     /// A subtype this client does not know, decoded as `Event`.
     Unknown(Box<Unknown<Event>>),
 }
-crate::xml::poly_codec!(AnyEvent, Event; Event, AccountCreatedEvent, AccountRemovedEvent, AccountUpdatedEvent, AdminPasswordNotChangedEvent, AlarmAcknowledgedEvent, AlarmActionTriggeredEvent, AlarmClearedEvent, AlarmCreatedEvent, AlarmEmailCompletedEvent, AlarmEmailFailedEvent, AlarmEvent, AlarmReconfiguredEvent, AlarmRemovedEvent, AlarmScriptCompleteEvent, AlarmScriptFailedEvent, AlarmSnmpCompletedEvent, AlarmSnmpFailedEvent, AlarmStatusChangedEvent, AllVirtualMachinesLicensedEvent, AlreadyAuthenticatedSessionEvent, AuthorizationEvent, BadUsernameSessionEvent, CanceledHostOperationEvent, ClusterComplianceCheckedEvent, ClusterCreatedEvent, ClusterDestroyedEvent, ClusterEvent, ClusterOvercommittedEvent, ClusterReconfiguredEvent, ClusterStatusChangedEvent, CustomFieldDefAddedEvent, CustomFieldDefEvent, CustomFieldDefRemovedEvent, CustomFieldDefRenamedEvent, CustomFieldEvent, CustomFieldValueChangedEvent, CustomizationEvent, CustomizationFailed, CustomizationLinuxIdentityFailed, CustomizationNetworkSetupFailed, CustomizationStartedEvent, CustomizationSucceeded, CustomizationSysprepFailed, CustomizationUnknownFailure, DVPortgroupCreatedEvent, DVPortgroupDestroyedEvent, DVPortgroupEvent, DVPortgroupReconfiguredEvent, DVPortgroupRenamedEvent, DasAdmissionControlDisabledEvent, DasAdmissionControlEnabledEvent, DasAgentFoundEvent, DasAgentUnavailableEvent, DasClusterIsolatedEvent, DasDisabledEvent, DasEnabledEvent, DasHostFailedEvent, DasHostIsolatedEvent, DatacenterCreatedEvent, DatacenterEvent, DatacenterRenamedEvent, DatastoreCapacityIncreasedEvent, DatastoreDestroyedEvent, DatastoreDiscoveredEvent, DatastoreDuplicatedEvent, DatastoreEvent, DatastoreFileCopiedEvent, DatastoreFileDeletedEvent, DatastoreFileEvent, DatastoreFileMovedEvent, DatastoreIORMReconfiguredEvent, DatastorePrincipalConfigured, DatastoreRemovedOnHostEvent, DatastoreRenamedEvent, DatastoreRenamedOnHostEvent, DrsDisabledEvent, DrsEnabledEvent, DrsEnteredStandbyModeEvent, DrsEnteringStandbyModeEvent, DrsExitStandbyModeFailedEvent, DrsExitedStandbyModeEvent, DrsExitingStandbyModeEvent, DrsInvocationFailedEvent, DrsRecoveredFromFailureEvent, DrsResourceConfigureFailedEvent, DrsResourceConfigureSyncedEvent, DrsRuleComplianceEvent, DrsRuleViolationEvent, DrsSoftRuleViolationEvent, DrsVmMigratedEvent, DrsVmPoweredOnEvent, DuplicateIpDetectedEvent, DvpgImportEvent, DvpgRestoreEvent, DvsCreatedEvent, DvsDestroyedEvent, DvsEvent, DvsHealthStatusChangeEvent, DvsHostBackInSyncEvent, DvsHostJoinedEvent, DvsHostLeftEvent, DvsHostStatusUpdated, DvsHostWentOutOfSyncEvent, DvsImportEvent, DvsMergedEvent, DvsPortBlockedEvent, DvsPortConnectedEvent, DvsPortCreatedEvent, DvsPortDeletedEvent, DvsPortDisconnectedEvent, DvsPortEnteredPassthruEvent, DvsPortExitedPassthruEvent, DvsPortJoinPortgroupEvent, DvsPortLeavePortgroupEvent, DvsPortLinkDownEvent, DvsPortLinkUpEvent, DvsPortReconfiguredEvent, DvsPortRuntimeChangeEvent, DvsPortUnblockedEvent, DvsPortVendorSpecificStateChangeEvent, DvsReconfiguredEvent, DvsRenamedEvent, DvsRestoreEvent, DvsUpgradeAvailableEvent, DvsUpgradeInProgressEvent, DvsUpgradeRejectedEvent, DvsUpgradedEvent, EnteredMaintenanceModeEvent, EnteredStandbyModeEvent, EnteringMaintenanceModeEvent, EnteringStandbyModeEvent, ErrorUpgradeEvent, EventEx, ExitMaintenanceModeEvent, ExitStandbyModeFailedEvent, ExitedStandbyModeEvent, ExitingStandbyModeEvent, ExtendedEvent, FailoverLevelRestored, GeneralEvent, GeneralHostErrorEvent, GeneralHostInfoEvent, GeneralHostWarningEvent, GeneralUserEvent, GeneralVmErrorEvent, GeneralVmInfoEvent, GeneralVmWarningEvent, GhostDvsProxySwitchDetectedEvent, GhostDvsProxySwitchRemovedEvent, GlobalMessageChangedEvent, HealthStatusChangedEvent, HostAddFailedEvent, HostAddedEvent, HostAdminDisableEvent, HostAdminEnableEvent, HostCnxFailedAccountFailedEvent, HostCnxFailedAlreadyManagedEvent, HostCnxFailedBadCcagentEvent, HostCnxFailedBadUsernameEvent, HostCnxFailedBadVersionEvent, HostCnxFailedCcagentUpgradeEvent, HostCnxFailedEvent, HostCnxFailedNetworkErrorEvent, HostCnxFailedNoAccessEvent, HostCnxFailedNoConnectionEvent, HostCnxFailedNoLicenseEvent, HostCnxFailedNotFoundEvent, HostCnxFailedTimeoutEvent, HostComplianceCheckedEvent, HostCompliantEvent, HostConfigAppliedEvent, HostConnectedEvent, HostConnectionLostEvent, HostDasDisabledEvent, HostDasDisablingEvent, HostDasEnabledEvent, HostDasEnablingEvent, HostDasErrorEvent, HostDasEvent, HostDasOkEvent, HostDisconnectedEvent, HostEnableAdminFailedEvent, HostEvent, HostExtraNetworksEvent, HostGetShortNameFailedEvent, HostInAuditModeEvent, HostInventoryFullEvent, HostInventoryUnreadableEvent, HostIpChangedEvent, HostIpInconsistentEvent, HostIpToShortNameFailedEvent, HostIsolationIpPingFailedEvent, HostLicenseExpiredEvent, HostLocalPortCreatedEvent, HostMissingNetworksEvent, HostMonitoringStateChangedEvent, HostNoAvailableNetworksEvent, HostNoHAEnabledPortGroupsEvent, HostNoRedundantManagementNetworkEvent, HostNonCompliantEvent, HostNotInClusterEvent, HostOvercommittedEvent, HostPrimaryAgentNotShortNameEvent, HostProfileAppliedEvent, HostReconnectionFailedEvent, HostRemovedEvent, HostShortNameInconsistentEvent, HostShortNameToIpFailedEvent, HostShutdownEvent, HostSpecificationChangedEvent, HostSpecificationRequireEvent, HostSpecificationUpdateEvent, HostStatusChangedEvent, HostSubSpecificationDeleteEvent, HostSubSpecificationUpdateEvent, HostSyncFailedEvent, HostUpgradeFailedEvent, HostUserWorldSwapNotEnabledEvent, HostVnicConnectedToCustomizedDVPortEvent, HostWwnChangedEvent, HostWwnConflictEvent, IScsiBootFailureEvent, IncorrectHostInformationEvent, InfoUpgradeEvent, InsufficientFailoverResourcesEvent, InvalidEditionEvent, LicenseEvent, LicenseExpiredEvent, LicenseNonComplianceEvent, LicenseRestrictedEvent, LicenseServerAvailableEvent, LicenseServerUnavailableEvent, LocalDatastoreCreatedEvent, LocalTSMEnabledEvent, LockerMisconfiguredEvent, LockerReconfiguredEvent, MigrationErrorEvent, MigrationEvent, MigrationHostErrorEvent, MigrationHostWarningEvent, MigrationResourceErrorEvent, MigrationResourceWarningEvent, MigrationWarningEvent, MtuMatchEvent, MtuMismatchEvent, NASDatastoreCreatedEvent, NetworkRollbackEvent, NoAccessUserEvent, NoDatastoresConfiguredEvent, NoLicenseEvent, NoMaintenanceModeDrsRecommendationForVM, NonVIWorkloadDetectedOnDatastoreEvent, NotEnoughResourcesToStartVmEvent, OutOfSyncDvsHost, PermissionAddedEvent, PermissionEvent, PermissionRemovedEvent, PermissionUpdatedEvent, ProfileAssociatedEvent, ProfileChangedEvent, ProfileCreatedEvent, ProfileDissociatedEvent, ProfileEvent, ProfileReferenceHostChangedEvent, ProfileRemovedEvent, RecoveryEvent, RemoteTSMEnabledEvent, ResourcePoolCreatedEvent, ResourcePoolDestroyedEvent, ResourcePoolEvent, ResourcePoolMovedEvent, ResourcePoolReconfiguredEvent, ResourceViolatedEvent, RoleAddedEvent, RoleEvent, RoleRemovedEvent, RoleUpdatedEvent, RollbackEvent, ScheduledTaskCompletedEvent, ScheduledTaskCreatedEvent, ScheduledTaskEmailCompletedEvent, ScheduledTaskEmailFailedEvent, ScheduledTaskEvent, ScheduledTaskFailedEvent, ScheduledTaskReconfiguredEvent, ScheduledTaskRemovedEvent, ScheduledTaskStartedEvent, ServerLicenseExpiredEvent, ServerStartedSessionEvent, SessionEvent, SessionTerminatedEvent, TaskEvent, TaskTimeoutEvent, TeamingMatchEvent, TeamingMisMatchEvent, TemplateBeingUpgradedEvent, TemplateUpgradeEvent, TemplateUpgradeFailedEvent, TemplateUpgradedEvent, TimedOutHostOperationEvent, UnlicensedVirtualMachinesEvent, UnlicensedVirtualMachinesFoundEvent, UpdatedAgentBeingRestartedEvent, UpgradeEvent, UplinkPortMtuNotSupportEvent, UplinkPortMtuSupportEvent, UplinkPortVlanTrunkedEvent, UplinkPortVlanUntrunkedEvent, UserAssignedToGroup, UserLoginSessionEvent, UserLogoutSessionEvent, UserPasswordChanged, UserUnassignedFromGroup, UserUpgradeEvent, VMFSDatastoreCreatedEvent, VMFSDatastoreExpandedEvent, VMFSDatastoreExtendedEvent, VMotionLicenseExpiredEvent, VcAgentUninstallFailedEvent, VcAgentUninstalledEvent, VcAgentUpgradeFailedEvent, VcAgentUpgradedEvent, VimAccountPasswordChangedEvent, VmAcquiredMksTicketEvent, VmAcquiredTicketEvent, VmAutoRenameEvent, VmBeingClonedEvent, VmBeingClonedNoFolderEvent, VmBeingCreatedEvent, VmBeingDeployedEvent, VmBeingHotMigratedEvent, VmBeingMigratedEvent, VmBeingRelocatedEvent, VmCloneEvent, VmCloneFailedEvent, VmClonedEvent, VmConfigMissingEvent, VmConnectedEvent, VmCreatedEvent, VmDasBeingResetEvent, VmDasBeingResetWithScreenshotEvent, VmDasResetFailedEvent, VmDasUpdateErrorEvent, VmDasUpdateOkEvent, VmDateRolledBackEvent, VmDeployFailedEvent, VmDeployedEvent, VmDisconnectedEvent, VmDiscoveredEvent, VmDiskFailedEvent, VmEmigratingEvent, VmEndRecordingEvent, VmEndReplayingEvent, VmEvent, VmFailedMigrateEvent, VmFailedRelayoutEvent, VmFailedRelayoutOnVmfs2DatastoreEvent, VmFailedStartingSecondaryEvent, VmFailedToPowerOffEvent, VmFailedToPowerOnEvent, VmFailedToRebootGuestEvent, VmFailedToResetEvent, VmFailedToShutdownGuestEvent, VmFailedToStandbyGuestEvent, VmFailedToSuspendEvent, VmFailedUpdatingSecondaryConfig, VmFailoverFailed, VmFaultToleranceStateChangedEvent, VmFaultToleranceTurnedOffEvent, VmFaultToleranceVmTerminatedEvent, VmGuestOSCrashedEvent, VmGuestRebootEvent, VmGuestShutdownEvent, VmGuestStandbyEvent, VmHealthMonitoringStateChangedEvent, VmInstanceUuidAssignedEvent, VmInstanceUuidChangedEvent, VmInstanceUuidConflictEvent, VmMacAssignedEvent, VmMacChangedEvent, VmMacConflictEvent, VmMaxFTRestartCountReached, VmMaxRestartCountReached, VmMessageErrorEvent, VmMessageEvent, VmMessageWarningEvent, VmMigratedEvent, VmNoCompatibleHostForSecondaryEvent, VmNoNetworkAccessEvent, VmOrphanedEvent, VmPowerOffOnIsolationEvent, VmPoweredOffEvent, VmPoweredOnEvent, VmPoweringOnWithCustomizedDVPortEvent, VmPrimaryFailoverEvent, VmReconfiguredEvent, VmRegisteredEvent, VmRelayoutSuccessfulEvent, VmRelayoutUpToDateEvent, VmReloadFromPathEvent, VmReloadFromPathFailedEvent, VmRelocateFailedEvent, VmRelocateSpecEvent, VmRelocatedEvent, VmRemoteConsoleConnectedEvent, VmRemoteConsoleDisconnectedEvent, VmRemovedEvent, VmRenamedEvent, VmRequirementsExceedCurrentEVCModeEvent, VmResettingEvent, VmResourcePoolMovedEvent, VmResourceReallocatedEvent, VmRestartedOnAlternateHostEvent, VmResumingEvent, VmSecondaryAddedEvent, VmSecondaryDisabledBySystemEvent, VmSecondaryDisabledEvent, VmSecondaryEnabledEvent, VmSecondaryStartedEvent, VmShutdownOnIsolationEvent, VmStartRecordingEvent, VmStartReplayingEvent, VmStartingEvent, VmStartingSecondaryEvent, VmStaticMacConflictEvent, VmStoppingEvent, VmSuspendedEvent, VmSuspendingEvent, VmTimedoutStartingSecondaryEvent, VmUnsupportedStartingEvent, VmUpgradeCompleteEvent, VmUpgradeFailedEvent, VmUpgradingEvent, VmUuidAssignedEvent, VmUuidChangedEvent, VmUuidConflictEvent, VmVnicPoolReservationViolationClearEvent, VmVnicPoolReservationViolationRaiseEvent, VmWwnAssignedEvent, VmWwnChangedEvent, VmWwnConflictEvent, WarningUpgradeEvent);
+crate::xml::poly_codec!(AnyEvent, Event; AccountCreatedEvent, AccountRemovedEvent, AccountUpdatedEvent, AdminPasswordNotChangedEvent, AlarmAcknowledgedEvent, AlarmActionTriggeredEvent, AlarmClearedEvent, AlarmCreatedEvent, AlarmEmailCompletedEvent, AlarmEmailFailedEvent, AlarmEvent, AlarmReconfiguredEvent, AlarmRemovedEvent, AlarmScriptCompleteEvent, AlarmScriptFailedEvent, AlarmSnmpCompletedEvent, AlarmSnmpFailedEvent, AlarmStatusChangedEvent, AllVirtualMachinesLicensedEvent, AlreadyAuthenticatedSessionEvent, AuthorizationEvent, BadUsernameSessionEvent, CanceledHostOperationEvent, ClusterComplianceCheckedEvent, ClusterCreatedEvent, ClusterDestroyedEvent, ClusterEvent, ClusterOvercommittedEvent, ClusterReconfiguredEvent, ClusterStatusChangedEvent, CustomFieldDefAddedEvent, CustomFieldDefEvent, CustomFieldDefRemovedEvent, CustomFieldDefRenamedEvent, CustomFieldEvent, CustomFieldValueChangedEvent, CustomizationEvent, CustomizationFailed, CustomizationLinuxIdentityFailed, CustomizationNetworkSetupFailed, CustomizationStartedEvent, CustomizationSucceeded, CustomizationSysprepFailed, CustomizationUnknownFailure, DVPortgroupCreatedEvent, DVPortgroupDestroyedEvent, DVPortgroupEvent, DVPortgroupReconfiguredEvent, DVPortgroupRenamedEvent, DasAdmissionControlDisabledEvent, DasAdmissionControlEnabledEvent, DasAgentFoundEvent, DasAgentUnavailableEvent, DasClusterIsolatedEvent, DasDisabledEvent, DasEnabledEvent, DasHostFailedEvent, DasHostIsolatedEvent, DatacenterCreatedEvent, DatacenterEvent, DatacenterRenamedEvent, DatastoreCapacityIncreasedEvent, DatastoreDestroyedEvent, DatastoreDiscoveredEvent, DatastoreDuplicatedEvent, DatastoreEvent, DatastoreFileCopiedEvent, DatastoreFileDeletedEvent, DatastoreFileEvent, DatastoreFileMovedEvent, DatastoreIORMReconfiguredEvent, DatastorePrincipalConfigured, DatastoreRemovedOnHostEvent, DatastoreRenamedEvent, DatastoreRenamedOnHostEvent, DrsDisabledEvent, DrsEnabledEvent, DrsEnteredStandbyModeEvent, DrsEnteringStandbyModeEvent, DrsExitStandbyModeFailedEvent, DrsExitedStandbyModeEvent, DrsExitingStandbyModeEvent, DrsInvocationFailedEvent, DrsRecoveredFromFailureEvent, DrsResourceConfigureFailedEvent, DrsResourceConfigureSyncedEvent, DrsRuleComplianceEvent, DrsRuleViolationEvent, DrsSoftRuleViolationEvent, DrsVmMigratedEvent, DrsVmPoweredOnEvent, DuplicateIpDetectedEvent, DvpgImportEvent, DvpgRestoreEvent, DvsCreatedEvent, DvsDestroyedEvent, DvsEvent, DvsHealthStatusChangeEvent, DvsHostBackInSyncEvent, DvsHostJoinedEvent, DvsHostLeftEvent, DvsHostStatusUpdated, DvsHostWentOutOfSyncEvent, DvsImportEvent, DvsMergedEvent, DvsPortBlockedEvent, DvsPortConnectedEvent, DvsPortCreatedEvent, DvsPortDeletedEvent, DvsPortDisconnectedEvent, DvsPortEnteredPassthruEvent, DvsPortExitedPassthruEvent, DvsPortJoinPortgroupEvent, DvsPortLeavePortgroupEvent, DvsPortLinkDownEvent, DvsPortLinkUpEvent, DvsPortReconfiguredEvent, DvsPortRuntimeChangeEvent, DvsPortUnblockedEvent, DvsPortVendorSpecificStateChangeEvent, DvsReconfiguredEvent, DvsRenamedEvent, DvsRestoreEvent, DvsUpgradeAvailableEvent, DvsUpgradeInProgressEvent, DvsUpgradeRejectedEvent, DvsUpgradedEvent, EnteredMaintenanceModeEvent, EnteredStandbyModeEvent, EnteringMaintenanceModeEvent, EnteringStandbyModeEvent, ErrorUpgradeEvent, Event, EventEx, ExitMaintenanceModeEvent, ExitStandbyModeFailedEvent, ExitedStandbyModeEvent, ExitingStandbyModeEvent, ExtendedEvent, FailoverLevelRestored, GeneralEvent, GeneralHostErrorEvent, GeneralHostInfoEvent, GeneralHostWarningEvent, GeneralUserEvent, GeneralVmErrorEvent, GeneralVmInfoEvent, GeneralVmWarningEvent, GhostDvsProxySwitchDetectedEvent, GhostDvsProxySwitchRemovedEvent, GlobalMessageChangedEvent, HealthStatusChangedEvent, HostAddFailedEvent, HostAddedEvent, HostAdminDisableEvent, HostAdminEnableEvent, HostCnxFailedAccountFailedEvent, HostCnxFailedAlreadyManagedEvent, HostCnxFailedBadCcagentEvent, HostCnxFailedBadUsernameEvent, HostCnxFailedBadVersionEvent, HostCnxFailedCcagentUpgradeEvent, HostCnxFailedEvent, HostCnxFailedNetworkErrorEvent, HostCnxFailedNoAccessEvent, HostCnxFailedNoConnectionEvent, HostCnxFailedNoLicenseEvent, HostCnxFailedNotFoundEvent, HostCnxFailedTimeoutEvent, HostComplianceCheckedEvent, HostCompliantEvent, HostConfigAppliedEvent, HostConnectedEvent, HostConnectionLostEvent, HostDasDisabledEvent, HostDasDisablingEvent, HostDasEnabledEvent, HostDasEnablingEvent, HostDasErrorEvent, HostDasEvent, HostDasOkEvent, HostDisconnectedEvent, HostEnableAdminFailedEvent, HostEvent, HostExtraNetworksEvent, HostGetShortNameFailedEvent, HostInAuditModeEvent, HostInventoryFullEvent, HostInventoryUnreadableEvent, HostIpChangedEvent, HostIpInconsistentEvent, HostIpToShortNameFailedEvent, HostIsolationIpPingFailedEvent, HostLicenseExpiredEvent, HostLocalPortCreatedEvent, HostMissingNetworksEvent, HostMonitoringStateChangedEvent, HostNoAvailableNetworksEvent, HostNoHAEnabledPortGroupsEvent, HostNoRedundantManagementNetworkEvent, HostNonCompliantEvent, HostNotInClusterEvent, HostOvercommittedEvent, HostPrimaryAgentNotShortNameEvent, HostProfileAppliedEvent, HostReconnectionFailedEvent, HostRemovedEvent, HostShortNameInconsistentEvent, HostShortNameToIpFailedEvent, HostShutdownEvent, HostSpecificationChangedEvent, HostSpecificationRequireEvent, HostSpecificationUpdateEvent, HostStatusChangedEvent, HostSubSpecificationDeleteEvent, HostSubSpecificationUpdateEvent, HostSyncFailedEvent, HostUpgradeFailedEvent, HostUserWorldSwapNotEnabledEvent, HostVnicConnectedToCustomizedDVPortEvent, HostWwnChangedEvent, HostWwnConflictEvent, IScsiBootFailureEvent, IncorrectHostInformationEvent, InfoUpgradeEvent, InsufficientFailoverResourcesEvent, InvalidEditionEvent, LicenseEvent, LicenseExpiredEvent, LicenseNonComplianceEvent, LicenseRestrictedEvent, LicenseServerAvailableEvent, LicenseServerUnavailableEvent, LocalDatastoreCreatedEvent, LocalTSMEnabledEvent, LockerMisconfiguredEvent, LockerReconfiguredEvent, MigrationErrorEvent, MigrationEvent, MigrationHostErrorEvent, MigrationHostWarningEvent, MigrationResourceErrorEvent, MigrationResourceWarningEvent, MigrationWarningEvent, MtuMatchEvent, MtuMismatchEvent, NASDatastoreCreatedEvent, NetworkRollbackEvent, NoAccessUserEvent, NoDatastoresConfiguredEvent, NoLicenseEvent, NoMaintenanceModeDrsRecommendationForVM, NonVIWorkloadDetectedOnDatastoreEvent, NotEnoughResourcesToStartVmEvent, OutOfSyncDvsHost, PermissionAddedEvent, PermissionEvent, PermissionRemovedEvent, PermissionUpdatedEvent, ProfileAssociatedEvent, ProfileChangedEvent, ProfileCreatedEvent, ProfileDissociatedEvent, ProfileEvent, ProfileReferenceHostChangedEvent, ProfileRemovedEvent, RecoveryEvent, RemoteTSMEnabledEvent, ResourcePoolCreatedEvent, ResourcePoolDestroyedEvent, ResourcePoolEvent, ResourcePoolMovedEvent, ResourcePoolReconfiguredEvent, ResourceViolatedEvent, RoleAddedEvent, RoleEvent, RoleRemovedEvent, RoleUpdatedEvent, RollbackEvent, ScheduledTaskCompletedEvent, ScheduledTaskCreatedEvent, ScheduledTaskEmailCompletedEvent, ScheduledTaskEmailFailedEvent, ScheduledTaskEvent, ScheduledTaskFailedEvent, ScheduledTaskReconfiguredEvent, ScheduledTaskRemovedEvent, ScheduledTaskStartedEvent, ServerLicenseExpiredEvent, ServerStartedSessionEvent, SessionEvent, SessionTerminatedEvent, TaskEvent, TaskTimeoutEvent, TeamingMatchEvent, TeamingMisMatchEvent, TemplateBeingUpgradedEvent, TemplateUpgradeEvent, TemplateUpgradeFailedEvent, TemplateUpgradedEvent, TimedOutHostOperationEvent, UnlicensedVirtualMachinesEvent, UnlicensedVirtualMachinesFoundEvent, UpdatedAgentBeingRestartedEvent, UpgradeEvent, UplinkPortMtuNotSupportEvent, UplinkPortMtuSupportEvent, UplinkPortVlanTrunkedEvent, UplinkPortVlanUntrunkedEvent, UserAssignedToGroup, UserLoginSessionEvent, UserLogoutSessionEvent, UserPasswordChanged, UserUnassignedFromGroup, UserUpgradeEvent, VMFSDatastoreCreatedEvent, VMFSDatastoreExpandedEvent, VMFSDatastoreExtendedEvent, VMotionLicenseExpiredEvent, VcAgentUninstallFailedEvent, VcAgentUninstalledEvent, VcAgentUpgradeFailedEvent, VcAgentUpgradedEvent, VimAccountPasswordChangedEvent, VmAcquiredMksTicketEvent, VmAcquiredTicketEvent, VmAutoRenameEvent, VmBeingClonedEvent, VmBeingClonedNoFolderEvent, VmBeingCreatedEvent, VmBeingDeployedEvent, VmBeingHotMigratedEvent, VmBeingMigratedEvent, VmBeingRelocatedEvent, VmCloneEvent, VmCloneFailedEvent, VmClonedEvent, VmConfigMissingEvent, VmConnectedEvent, VmCreatedEvent, VmDasBeingResetEvent, VmDasBeingResetWithScreenshotEvent, VmDasResetFailedEvent, VmDasUpdateErrorEvent, VmDasUpdateOkEvent, VmDateRolledBackEvent, VmDeployFailedEvent, VmDeployedEvent, VmDisconnectedEvent, VmDiscoveredEvent, VmDiskFailedEvent, VmEmigratingEvent, VmEndRecordingEvent, VmEndReplayingEvent, VmEvent, VmFailedMigrateEvent, VmFailedRelayoutEvent, VmFailedRelayoutOnVmfs2DatastoreEvent, VmFailedStartingSecondaryEvent, VmFailedToPowerOffEvent, VmFailedToPowerOnEvent, VmFailedToRebootGuestEvent, VmFailedToResetEvent, VmFailedToShutdownGuestEvent, VmFailedToStandbyGuestEvent, VmFailedToSuspendEvent, VmFailedUpdatingSecondaryConfig, VmFailoverFailed, VmFaultToleranceStateChangedEvent, VmFaultToleranceTurnedOffEvent, VmFaultToleranceVmTerminatedEvent, VmGuestOSCrashedEvent, VmGuestRebootEvent, VmGuestShutdownEvent, VmGuestStandbyEvent, VmHealthMonitoringStateChangedEvent, VmInstanceUuidAssignedEvent, VmInstanceUuidChangedEvent, VmInstanceUuidConflictEvent, VmMacAssignedEvent, VmMacChangedEvent, VmMacConflictEvent, VmMaxFTRestartCountReached, VmMaxRestartCountReached, VmMessageErrorEvent, VmMessageEvent, VmMessageWarningEvent, VmMigratedEvent, VmNoCompatibleHostForSecondaryEvent, VmNoNetworkAccessEvent, VmOrphanedEvent, VmPowerOffOnIsolationEvent, VmPoweredOffEvent, VmPoweredOnEvent, VmPoweringOnWithCustomizedDVPortEvent, VmPrimaryFailoverEvent, VmReconfiguredEvent, VmRegisteredEvent, VmRelayoutSuccessfulEvent, VmRelayoutUpToDateEvent, VmReloadFromPathEvent, VmReloadFromPathFailedEvent, VmRelocateFailedEvent, VmRelocateSpecEvent, VmRelocatedEvent, VmRemoteConsoleConnectedEvent, VmRemoteConsoleDisconnectedEvent, VmRemovedEvent, VmRenamedEvent, VmRequirementsExceedCurrentEVCModeEvent, VmResettingEvent, VmResourcePoolMovedEvent, VmResourceReallocatedEvent, VmRestartedOnAlternateHostEvent, VmResumingEvent, VmSecondaryAddedEvent, VmSecondaryDisabledBySystemEvent, VmSecondaryDisabledEvent, VmSecondaryEnabledEvent, VmSecondaryStartedEvent, VmShutdownOnIsolationEvent, VmStartRecordingEvent, VmStartReplayingEvent, VmStartingEvent, VmStartingSecondaryEvent, VmStaticMacConflictEvent, VmStoppingEvent, VmSuspendedEvent, VmSuspendingEvent, VmTimedoutStartingSecondaryEvent, VmUnsupportedStartingEvent, VmUpgradeCompleteEvent, VmUpgradeFailedEvent, VmUpgradingEvent, VmUuidAssignedEvent, VmUuidChangedEvent, VmUuidConflictEvent, VmVnicPoolReservationViolationClearEvent, VmVnicPoolReservationViolationRaiseEvent, VmWwnAssignedEvent, VmWwnChangedEvent, VmWwnConflictEvent, WarningUpgradeEvent);
 
 /// A [`EventArgument`] or any of its 16 subtypes, as a slot declared `EventArgument` holds.
 ///
 /// `Deref` reads the `EventArgument` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyEventArgument {
-    /// A [`EventArgument`].
-    EventArgument(Box<EventArgument>),
     /// A [`AlarmEventArgument`].
     AlarmEventArgument(Box<AlarmEventArgument>),
     /// A [`ComputeResourceEventArgument`].
@@ -3003,6 +3001,8 @@ pub enum AnyEventArgument {
     DvsEventArgument(Box<DvsEventArgument>),
     /// A [`EntityEventArgument`].
     EntityEventArgument(Box<EntityEventArgument>),
+    /// A [`EventArgument`].
+    EventArgument(Box<EventArgument>),
     /// A [`FolderEventArgument`].
     FolderEventArgument(Box<FolderEventArgument>),
     /// A [`HostEventArgument`].
@@ -3026,7 +3026,7 @@ pub enum AnyEventArgument {
     /// A subtype this client does not know, decoded as `EventArgument`.
     Unknown(Box<Unknown<EventArgument>>),
 }
-crate::xml::poly_codec!(AnyEventArgument, EventArgument; EventArgument, AlarmEventArgument, ComputeResourceEventArgument, DatacenterEventArgument, DatastoreEventArgument, DvsEventArgument, EntityEventArgument, FolderEventArgument, HostEventArgument, ManagedEntityEventArgument, NetworkEventArgument, ProfileEventArgument, ResourcePoolEventArgument, RoleEventArgument, ScheduledTaskEventArgument, TgwEventArgument, VmEventArgument);
+crate::xml::poly_codec!(AnyEventArgument, EventArgument; AlarmEventArgument, ComputeResourceEventArgument, DatacenterEventArgument, DatastoreEventArgument, DvsEventArgument, EntityEventArgument, EventArgument, FolderEventArgument, HostEventArgument, ManagedEntityEventArgument, NetworkEventArgument, ProfileEventArgument, ResourcePoolEventArgument, RoleEventArgument, ScheduledTaskEventArgument, TgwEventArgument, VmEventArgument);
 
 /// A [`EventManagerEventViewSpec`] or any of its 1 subtypes, as a slot declared `EventManagerEventViewSpec` holds.
 ///
@@ -3047,58 +3047,58 @@ crate::xml::poly_codec!(AnyEventManagerEventViewSpec, EventManagerEventViewSpec;
 /// `Deref` reads the `ExitStandbyModeFailedEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyExitStandbyModeFailedEvent {
-    /// A [`ExitStandbyModeFailedEvent`].
-    ExitStandbyModeFailedEvent(Box<ExitStandbyModeFailedEvent>),
     /// A [`DrsExitStandbyModeFailedEvent`].
     DrsExitStandbyModeFailedEvent(Box<DrsExitStandbyModeFailedEvent>),
+    /// A [`ExitStandbyModeFailedEvent`].
+    ExitStandbyModeFailedEvent(Box<ExitStandbyModeFailedEvent>),
     /// A subtype this client does not know, decoded as `ExitStandbyModeFailedEvent`.
     Unknown(Box<Unknown<ExitStandbyModeFailedEvent>>),
 }
-crate::xml::poly_codec!(AnyExitStandbyModeFailedEvent, ExitStandbyModeFailedEvent; ExitStandbyModeFailedEvent, DrsExitStandbyModeFailedEvent);
+crate::xml::poly_codec!(AnyExitStandbyModeFailedEvent, ExitStandbyModeFailedEvent; DrsExitStandbyModeFailedEvent, ExitStandbyModeFailedEvent);
 
 /// A [`ExitedStandbyModeEvent`] or any of its 1 subtypes, as a slot declared `ExitedStandbyModeEvent` holds.
 ///
 /// `Deref` reads the `ExitedStandbyModeEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyExitedStandbyModeEvent {
-    /// A [`ExitedStandbyModeEvent`].
-    ExitedStandbyModeEvent(Box<ExitedStandbyModeEvent>),
     /// A [`DrsExitedStandbyModeEvent`].
     DrsExitedStandbyModeEvent(Box<DrsExitedStandbyModeEvent>),
+    /// A [`ExitedStandbyModeEvent`].
+    ExitedStandbyModeEvent(Box<ExitedStandbyModeEvent>),
     /// A subtype this client does not know, decoded as `ExitedStandbyModeEvent`.
     Unknown(Box<Unknown<ExitedStandbyModeEvent>>),
 }
-crate::xml::poly_codec!(AnyExitedStandbyModeEvent, ExitedStandbyModeEvent; ExitedStandbyModeEvent, DrsExitedStandbyModeEvent);
+crate::xml::poly_codec!(AnyExitedStandbyModeEvent, ExitedStandbyModeEvent; DrsExitedStandbyModeEvent, ExitedStandbyModeEvent);
 
 /// A [`ExitingStandbyModeEvent`] or any of its 1 subtypes, as a slot declared `ExitingStandbyModeEvent` holds.
 ///
 /// `Deref` reads the `ExitingStandbyModeEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyExitingStandbyModeEvent {
-    /// A [`ExitingStandbyModeEvent`].
-    ExitingStandbyModeEvent(Box<ExitingStandbyModeEvent>),
     /// A [`DrsExitingStandbyModeEvent`].
     DrsExitingStandbyModeEvent(Box<DrsExitingStandbyModeEvent>),
+    /// A [`ExitingStandbyModeEvent`].
+    ExitingStandbyModeEvent(Box<ExitingStandbyModeEvent>),
     /// A subtype this client does not know, decoded as `ExitingStandbyModeEvent`.
     Unknown(Box<Unknown<ExitingStandbyModeEvent>>),
 }
-crate::xml::poly_codec!(AnyExitingStandbyModeEvent, ExitingStandbyModeEvent; ExitingStandbyModeEvent, DrsExitingStandbyModeEvent);
+crate::xml::poly_codec!(AnyExitingStandbyModeEvent, ExitingStandbyModeEvent; DrsExitingStandbyModeEvent, ExitingStandbyModeEvent);
 
 /// A [`ExpiredFeatureLicense`] or any of its 2 subtypes, as a slot declared `ExpiredFeatureLicense` holds.
 ///
 /// `Deref` reads the `ExpiredFeatureLicense` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyExpiredFeatureLicense {
-    /// A [`ExpiredFeatureLicense`].
-    ExpiredFeatureLicense(Box<ExpiredFeatureLicense>),
     /// A [`ExpiredAddonLicense`].
     ExpiredAddonLicense(Box<ExpiredAddonLicense>),
     /// A [`ExpiredEditionLicense`].
     ExpiredEditionLicense(Box<ExpiredEditionLicense>),
+    /// A [`ExpiredFeatureLicense`].
+    ExpiredFeatureLicense(Box<ExpiredFeatureLicense>),
     /// A subtype this client does not know, decoded as `ExpiredFeatureLicense`.
     Unknown(Box<Unknown<ExpiredFeatureLicense>>),
 }
-crate::xml::poly_codec!(AnyExpiredFeatureLicense, ExpiredFeatureLicense; ExpiredFeatureLicense, ExpiredAddonLicense, ExpiredEditionLicense);
+crate::xml::poly_codec!(AnyExpiredFeatureLicense, ExpiredFeatureLicense; ExpiredAddonLicense, ExpiredEditionLicense, ExpiredFeatureLicense);
 
 /// A [`FaultToleranceConfigInfo`] or any of its 2 subtypes, as a slot declared `FaultToleranceConfigInfo` holds.
 ///
@@ -3149,8 +3149,6 @@ crate::xml::poly_codec!(AnyFileBackedVirtualDiskSpec, FileBackedVirtualDiskSpec;
 /// `Deref` reads the `FileFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyFileFault {
-    /// A [`FileFault`].
-    FileFault(Box<FileFault>),
     /// A [`CannotAccessFile`].
     CannotAccessFile(Box<CannotAccessFile>),
     /// A [`CannotCreateFile`].
@@ -3161,6 +3159,8 @@ pub enum AnyFileFault {
     DirectoryNotEmpty(Box<DirectoryNotEmpty>),
     /// A [`FileAlreadyExists`].
     FileAlreadyExists(Box<FileAlreadyExists>),
+    /// A [`FileFault`].
+    FileFault(Box<FileFault>),
     /// A [`FileLocked`].
     FileLocked(Box<FileLocked>),
     /// A [`FileNameTooLong`].
@@ -3190,7 +3190,7 @@ pub enum AnyFileFault {
     /// A subtype this client does not know, decoded as `FileFault`.
     Unknown(Box<Unknown<FileFault>>),
 }
-crate::xml::poly_codec!(AnyFileFault, FileFault; FileFault, CannotAccessFile, CannotCreateFile, CannotDeleteFile, DirectoryNotEmpty, FileAlreadyExists, FileLocked, FileNameTooLong, FileNotFound, FileNotWritable, FileTooLarge, IncorrectFileType, NetworkCopyFault, NoDiskSpace, NotADirectory, NotAFile, TooManyConcurrentNativeClones, TooManyNativeCloneLevels, TooManyNativeClonesOnFile);
+crate::xml::poly_codec!(AnyFileFault, FileFault; CannotAccessFile, CannotCreateFile, CannotDeleteFile, DirectoryNotEmpty, FileAlreadyExists, FileFault, FileLocked, FileNameTooLong, FileNotFound, FileNotWritable, FileTooLarge, IncorrectFileType, NetworkCopyFault, NoDiskSpace, NotADirectory, NotAFile, TooManyConcurrentNativeClones, TooManyNativeCloneLevels, TooManyNativeClonesOnFile);
 
 /// A [`FileInfo`] or any of its 9 subtypes, as a slot declared `FileInfo` holds.
 ///
@@ -3283,28 +3283,28 @@ crate::xml::poly_codec!(AnyGatewayConnectFault, GatewayConnectFault; GatewayConn
 /// `Deref` reads the `GatewayToHostConnectFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGatewayToHostConnectFault {
-    /// A [`GatewayToHostConnectFault`].
-    GatewayToHostConnectFault(Box<GatewayToHostConnectFault>),
     /// A [`GatewayHostNotReachable`].
     GatewayHostNotReachable(Box<GatewayHostNotReachable>),
     /// A [`GatewayToHostAuthFault`].
     GatewayToHostAuthFault(Box<GatewayToHostAuthFault>),
+    /// A [`GatewayToHostConnectFault`].
+    GatewayToHostConnectFault(Box<GatewayToHostConnectFault>),
     /// A [`GatewayToHostTrustVerifyFault`].
     GatewayToHostTrustVerifyFault(Box<GatewayToHostTrustVerifyFault>),
     /// A subtype this client does not know, decoded as `GatewayToHostConnectFault`.
     Unknown(Box<Unknown<GatewayToHostConnectFault>>),
 }
-crate::xml::poly_codec!(AnyGatewayToHostConnectFault, GatewayToHostConnectFault; GatewayToHostConnectFault, GatewayHostNotReachable, GatewayToHostAuthFault, GatewayToHostTrustVerifyFault);
+crate::xml::poly_codec!(AnyGatewayToHostConnectFault, GatewayToHostConnectFault; GatewayHostNotReachable, GatewayToHostAuthFault, GatewayToHostConnectFault, GatewayToHostTrustVerifyFault);
 
 /// A [`GeneralEvent`] or any of its 8 subtypes, as a slot declared `GeneralEvent` holds.
 ///
 /// `Deref` reads the `GeneralEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGeneralEvent {
-    /// A [`GeneralEvent`].
-    GeneralEvent(Box<GeneralEvent>),
     /// A [`ExtendedEvent`].
     ExtendedEvent(Box<ExtendedEvent>),
+    /// A [`GeneralEvent`].
+    GeneralEvent(Box<GeneralEvent>),
     /// A [`GeneralHostErrorEvent`].
     GeneralHostErrorEvent(Box<GeneralHostErrorEvent>),
     /// A [`GeneralHostInfoEvent`].
@@ -3322,23 +3322,23 @@ pub enum AnyGeneralEvent {
     /// A subtype this client does not know, decoded as `GeneralEvent`.
     Unknown(Box<Unknown<GeneralEvent>>),
 }
-crate::xml::poly_codec!(AnyGeneralEvent, GeneralEvent; GeneralEvent, ExtendedEvent, GeneralHostErrorEvent, GeneralHostInfoEvent, GeneralHostWarningEvent, GeneralUserEvent, GeneralVmErrorEvent, GeneralVmInfoEvent, GeneralVmWarningEvent);
+crate::xml::poly_codec!(AnyGeneralEvent, GeneralEvent; ExtendedEvent, GeneralEvent, GeneralHostErrorEvent, GeneralHostInfoEvent, GeneralHostWarningEvent, GeneralUserEvent, GeneralVmErrorEvent, GeneralVmInfoEvent, GeneralVmWarningEvent);
 
 /// A [`GuestAuthSubject`] or any of its 2 subtypes, as a slot declared `GuestAuthSubject` holds.
 ///
 /// `Deref` reads the `GuestAuthSubject` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestAuthSubject {
-    /// A [`GuestAuthSubject`].
-    GuestAuthSubject(Box<GuestAuthSubject>),
     /// A [`GuestAuthAnySubject`].
     GuestAuthAnySubject(Box<GuestAuthAnySubject>),
     /// A [`GuestAuthNamedSubject`].
     GuestAuthNamedSubject(Box<GuestAuthNamedSubject>),
+    /// A [`GuestAuthSubject`].
+    GuestAuthSubject(Box<GuestAuthSubject>),
     /// A subtype this client does not know, decoded as `GuestAuthSubject`.
     Unknown(Box<Unknown<GuestAuthSubject>>),
 }
-crate::xml::poly_codec!(AnyGuestAuthSubject, GuestAuthSubject; GuestAuthSubject, GuestAuthAnySubject, GuestAuthNamedSubject);
+crate::xml::poly_codec!(AnyGuestAuthSubject, GuestAuthSubject; GuestAuthAnySubject, GuestAuthNamedSubject, GuestAuthSubject);
 
 /// A [`GuestAuthentication`] or any of its 4 subtypes, as a slot declared `GuestAuthentication` holds.
 ///
@@ -3381,14 +3381,14 @@ crate::xml::poly_codec!(AnyGuestFileAttributes, GuestFileAttributes; GuestFileAt
 /// `Deref` reads the `GuestOperationsFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestOperationsFault {
-    /// A [`GuestOperationsFault`].
-    GuestOperationsFault(Box<GuestOperationsFault>),
     /// A [`GuestAuthenticationChallenge`].
     GuestAuthenticationChallenge(Box<GuestAuthenticationChallenge>),
     /// A [`GuestComponentsOutOfDate`].
     GuestComponentsOutOfDate(Box<GuestComponentsOutOfDate>),
     /// A [`GuestMultipleMappings`].
     GuestMultipleMappings(Box<GuestMultipleMappings>),
+    /// A [`GuestOperationsFault`].
+    GuestOperationsFault(Box<GuestOperationsFault>),
     /// A [`GuestOperationsUnavailable`].
     GuestOperationsUnavailable(Box<GuestOperationsUnavailable>),
     /// A [`GuestPermissionDenied`].
@@ -3422,7 +3422,7 @@ pub enum AnyGuestOperationsFault {
     /// A subtype this client does not know, decoded as `GuestOperationsFault`.
     Unknown(Box<Unknown<GuestOperationsFault>>),
 }
-crate::xml::poly_codec!(AnyGuestOperationsFault, GuestOperationsFault; GuestOperationsFault, GuestAuthenticationChallenge, GuestComponentsOutOfDate, GuestMultipleMappings, GuestOperationsUnavailable, GuestPermissionDenied, GuestProcessNotFound, GuestRegistryFault, GuestRegistryKeyAlreadyExists, GuestRegistryKeyFault, GuestRegistryKeyHasSubkeys, GuestRegistryKeyInvalid, GuestRegistryKeyParentVolatile, GuestRegistryValueFault, GuestRegistryValueNotFound, InvalidGuestLogin, OperationDisabledByGuest, OperationNotSupportedByGuest, TooManyGuestLogons);
+crate::xml::poly_codec!(AnyGuestOperationsFault, GuestOperationsFault; GuestAuthenticationChallenge, GuestComponentsOutOfDate, GuestMultipleMappings, GuestOperationsFault, GuestOperationsUnavailable, GuestPermissionDenied, GuestProcessNotFound, GuestRegistryFault, GuestRegistryKeyAlreadyExists, GuestRegistryKeyFault, GuestRegistryKeyHasSubkeys, GuestRegistryKeyInvalid, GuestRegistryKeyParentVolatile, GuestRegistryValueFault, GuestRegistryValueNotFound, InvalidGuestLogin, OperationDisabledByGuest, OperationNotSupportedByGuest, TooManyGuestLogons);
 
 /// A [`GuestProgramSpec`] or any of its 1 subtypes, as a slot declared `GuestProgramSpec` holds.
 ///
@@ -3443,10 +3443,10 @@ crate::xml::poly_codec!(AnyGuestProgramSpec, GuestProgramSpec; GuestProgramSpec,
 /// `Deref` reads the `GuestRegValueDataSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestRegValueDataSpec {
-    /// A [`GuestRegValueDataSpec`].
-    GuestRegValueDataSpec(Box<GuestRegValueDataSpec>),
     /// A [`GuestRegValueBinarySpec`].
     GuestRegValueBinarySpec(Box<GuestRegValueBinarySpec>),
+    /// A [`GuestRegValueDataSpec`].
+    GuestRegValueDataSpec(Box<GuestRegValueDataSpec>),
     /// A [`GuestRegValueDwordSpec`].
     GuestRegValueDwordSpec(Box<GuestRegValueDwordSpec>),
     /// A [`GuestRegValueExpandStringSpec`].
@@ -3460,7 +3460,7 @@ pub enum AnyGuestRegValueDataSpec {
     /// A subtype this client does not know, decoded as `GuestRegValueDataSpec`.
     Unknown(Box<Unknown<GuestRegValueDataSpec>>),
 }
-crate::xml::poly_codec!(AnyGuestRegValueDataSpec, GuestRegValueDataSpec; GuestRegValueDataSpec, GuestRegValueBinarySpec, GuestRegValueDwordSpec, GuestRegValueExpandStringSpec, GuestRegValueMultiStringSpec, GuestRegValueQwordSpec, GuestRegValueStringSpec);
+crate::xml::poly_codec!(AnyGuestRegValueDataSpec, GuestRegValueDataSpec; GuestRegValueBinarySpec, GuestRegValueDataSpec, GuestRegValueDwordSpec, GuestRegValueExpandStringSpec, GuestRegValueMultiStringSpec, GuestRegValueQwordSpec, GuestRegValueStringSpec);
 
 /// A [`GuestRegistryFault`] or any of its 7 subtypes, as a slot declared `GuestRegistryFault` holds.
 ///
@@ -3493,10 +3493,10 @@ crate::xml::poly_codec!(AnyGuestRegistryFault, GuestRegistryFault; GuestRegistry
 /// `Deref` reads the `GuestRegistryKeyFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyGuestRegistryKeyFault {
-    /// A [`GuestRegistryKeyFault`].
-    GuestRegistryKeyFault(Box<GuestRegistryKeyFault>),
     /// A [`GuestRegistryKeyAlreadyExists`].
     GuestRegistryKeyAlreadyExists(Box<GuestRegistryKeyAlreadyExists>),
+    /// A [`GuestRegistryKeyFault`].
+    GuestRegistryKeyFault(Box<GuestRegistryKeyFault>),
     /// A [`GuestRegistryKeyHasSubkeys`].
     GuestRegistryKeyHasSubkeys(Box<GuestRegistryKeyHasSubkeys>),
     /// A [`GuestRegistryKeyInvalid`].
@@ -3506,7 +3506,7 @@ pub enum AnyGuestRegistryKeyFault {
     /// A subtype this client does not know, decoded as `GuestRegistryKeyFault`.
     Unknown(Box<Unknown<GuestRegistryKeyFault>>),
 }
-crate::xml::poly_codec!(AnyGuestRegistryKeyFault, GuestRegistryKeyFault; GuestRegistryKeyFault, GuestRegistryKeyAlreadyExists, GuestRegistryKeyHasSubkeys, GuestRegistryKeyInvalid, GuestRegistryKeyParentVolatile);
+crate::xml::poly_codec!(AnyGuestRegistryKeyFault, GuestRegistryKeyFault; GuestRegistryKeyAlreadyExists, GuestRegistryKeyFault, GuestRegistryKeyHasSubkeys, GuestRegistryKeyInvalid, GuestRegistryKeyParentVolatile);
 
 /// A [`GuestRegistryValueFault`] or any of its 1 subtypes, as a slot declared `GuestRegistryValueFault` holds.
 ///
@@ -3555,10 +3555,10 @@ crate::xml::poly_codec!(AnyHostAccountSpec, HostAccountSpec; HostAccountSpec, Ho
 /// `Deref` reads the `HostAuthenticationStoreInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostAuthenticationStoreInfo {
-    /// A [`HostAuthenticationStoreInfo`].
-    HostAuthenticationStoreInfo(Box<HostAuthenticationStoreInfo>),
     /// A [`HostActiveDirectoryInfo`].
     HostActiveDirectoryInfo(Box<HostActiveDirectoryInfo>),
+    /// A [`HostAuthenticationStoreInfo`].
+    HostAuthenticationStoreInfo(Box<HostAuthenticationStoreInfo>),
     /// A [`HostDirectoryStoreInfo`].
     HostDirectoryStoreInfo(Box<HostDirectoryStoreInfo>),
     /// A [`HostLocalAuthenticationInfo`].
@@ -3566,7 +3566,7 @@ pub enum AnyHostAuthenticationStoreInfo {
     /// A subtype this client does not know, decoded as `HostAuthenticationStoreInfo`.
     Unknown(Box<Unknown<HostAuthenticationStoreInfo>>),
 }
-crate::xml::poly_codec!(AnyHostAuthenticationStoreInfo, HostAuthenticationStoreInfo; HostAuthenticationStoreInfo, HostActiveDirectoryInfo, HostDirectoryStoreInfo, HostLocalAuthenticationInfo);
+crate::xml::poly_codec!(AnyHostAuthenticationStoreInfo, HostAuthenticationStoreInfo; HostActiveDirectoryInfo, HostAuthenticationStoreInfo, HostDirectoryStoreInfo, HostLocalAuthenticationInfo);
 
 /// A [`HostCommunication`] or any of its 2 subtypes, as a slot declared `HostCommunication` holds.
 ///
@@ -3589,8 +3589,6 @@ crate::xml::poly_codec!(AnyHostCommunication, HostCommunication; HostCommunicati
 /// `Deref` reads the `HostConfigFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostConfigFault {
-    /// A [`HostConfigFault`].
-    HostConfigFault(Box<HostConfigFault>),
     /// A [`AdminDisabled`].
     AdminDisabled(Box<AdminDisabled>),
     /// A [`AdminNotDisabled`].
@@ -3603,6 +3601,8 @@ pub enum AnyHostConfigFault {
     DisableAdminNotSupported(Box<DisableAdminNotSupported>),
     /// A [`HostConfigFailed`].
     HostConfigFailed(Box<HostConfigFailed>),
+    /// A [`HostConfigFault`].
+    HostConfigFault(Box<HostConfigFault>),
     /// A [`HostInDomain`].
     HostInDomain(Box<HostInDomain>),
     /// A [`InvalidBundle`].
@@ -3644,15 +3644,13 @@ pub enum AnyHostConfigFault {
     /// A subtype this client does not know, decoded as `HostConfigFault`.
     Unknown(Box<Unknown<HostConfigFault>>),
 }
-crate::xml::poly_codec!(AnyHostConfigFault, HostConfigFault; HostConfigFault, AdminDisabled, AdminNotDisabled, BlockedByFirewall, ClockSkew, DisableAdminNotSupported, HostConfigFailed, HostInDomain, InvalidBundle, InvalidHostName, InvalidNasCredentials, InvalidNetworkResource, NasConfigFault, NasConnectionLimitReached, NasSessionCredentialConflict, NasVolumeNotMounted, NetworkInaccessible, NoGateway, NoPermissionOnNasVolume, NoVirtualNic, PatchInstallFailed, PatchIntegrityError, PlatformConfigFault, VmfsAlreadyMounted, VmfsAmbiguousMount, VmfsMountFault);
+crate::xml::poly_codec!(AnyHostConfigFault, HostConfigFault; AdminDisabled, AdminNotDisabled, BlockedByFirewall, ClockSkew, DisableAdminNotSupported, HostConfigFailed, HostConfigFault, HostInDomain, InvalidBundle, InvalidHostName, InvalidNasCredentials, InvalidNetworkResource, NasConfigFault, NasConnectionLimitReached, NasSessionCredentialConflict, NasVolumeNotMounted, NetworkInaccessible, NoGateway, NoPermissionOnNasVolume, NoVirtualNic, PatchInstallFailed, PatchIntegrityError, PlatformConfigFault, VmfsAlreadyMounted, VmfsAmbiguousMount, VmfsMountFault);
 
 /// A [`HostConnectFault`] or any of its 40 subtypes, as a slot declared `HostConnectFault` holds.
 ///
 /// `Deref` reads the `HostConnectFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostConnectFault {
-    /// A [`HostConnectFault`].
-    HostConnectFault(Box<HostConnectFault>),
     /// A [`AgentInstallFailed`].
     AgentInstallFailed(Box<AgentInstallFailed>),
     /// A [`AlreadyBeingManaged`].
@@ -3701,6 +3699,8 @@ pub enum AnyHostConnectFault {
     GatewayToHostConnectFault(Box<GatewayToHostConnectFault>),
     /// A [`GatewayToHostTrustVerifyFault`].
     GatewayToHostTrustVerifyFault(Box<GatewayToHostTrustVerifyFault>),
+    /// A [`HostConnectFault`].
+    HostConnectFault(Box<HostConnectFault>),
     /// A [`MultipleCertificatesVerifyFault`].
     MultipleCertificatesVerifyFault(Box<MultipleCertificatesVerifyFault>),
     /// A [`NoHost`].
@@ -3736,7 +3736,7 @@ pub enum AnyHostConnectFault {
     /// A subtype this client does not know, decoded as `HostConnectFault`.
     Unknown(Box<Unknown<HostConnectFault>>),
 }
-crate::xml::poly_codec!(AnyHostConnectFault, HostConnectFault; HostConnectFault, AgentInstallFailed, AlreadyBeingManaged, AlreadyConnected, CannotAddHostWithFTVmAsStandalone, CannotAddHostWithFTVmToDifferentCluster, CannotAddHostWithFTVmToNonHACluster, EVCAdmissionFailed, EVCAdmissionFailedCPUFeaturesForMode, EVCAdmissionFailedCPUModel, EVCAdmissionFailedCPUModelForMode, EVCAdmissionFailedCPUVendor, EVCAdmissionFailedCPUVendorUnknown, EVCAdmissionFailedHostDisconnected, EVCAdmissionFailedHostSoftware, EVCAdmissionFailedHostSoftwareForMode, EVCAdmissionFailedVmActive, GatewayConnectFault, GatewayHostNotReachable, GatewayNotFound, GatewayNotReachable, GatewayOperationRefused, GatewayToHostAuthFault, GatewayToHostConnectFault, GatewayToHostTrustVerifyFault, MultipleCertificatesVerifyFault, NoHost, NoPermissionOnHost, NonVmwareOuiMacNotSupportedHost, NotSupportedHost, NotSupportedHostForVFlash, NotSupportedHostForVmcp, NotSupportedHostForVmemFile, NotSupportedHostForVsan, NotSupportedHostInCluster, NotSupportedHostInDvs, NotSupportedHostInHACluster, ReadHostResourcePoolTreeFailed, SSLDisabledFault, SSLVerifyFault, TooManyHosts);
+crate::xml::poly_codec!(AnyHostConnectFault, HostConnectFault; AgentInstallFailed, AlreadyBeingManaged, AlreadyConnected, CannotAddHostWithFTVmAsStandalone, CannotAddHostWithFTVmToDifferentCluster, CannotAddHostWithFTVmToNonHACluster, EVCAdmissionFailed, EVCAdmissionFailedCPUFeaturesForMode, EVCAdmissionFailedCPUModel, EVCAdmissionFailedCPUModelForMode, EVCAdmissionFailedCPUVendor, EVCAdmissionFailedCPUVendorUnknown, EVCAdmissionFailedHostDisconnected, EVCAdmissionFailedHostSoftware, EVCAdmissionFailedHostSoftwareForMode, EVCAdmissionFailedVmActive, GatewayConnectFault, GatewayHostNotReachable, GatewayNotFound, GatewayNotReachable, GatewayOperationRefused, GatewayToHostAuthFault, GatewayToHostConnectFault, GatewayToHostTrustVerifyFault, HostConnectFault, MultipleCertificatesVerifyFault, NoHost, NoPermissionOnHost, NonVmwareOuiMacNotSupportedHost, NotSupportedHost, NotSupportedHostForVFlash, NotSupportedHostForVmcp, NotSupportedHostForVmemFile, NotSupportedHostForVsan, NotSupportedHostInCluster, NotSupportedHostInDvs, NotSupportedHostInHACluster, ReadHostResourcePoolTreeFailed, SSLDisabledFault, SSLVerifyFault, TooManyHosts);
 
 /// A [`HostConnectInfoNetworkInfo`] or any of its 1 subtypes, as a slot declared `HostConnectInfoNetworkInfo` holds.
 ///
@@ -3847,14 +3847,14 @@ crate::xml::poly_codec!(AnyHostDigestInfo, HostDigestInfo; HostDigestInfo, HostT
 /// `Deref` reads the `HostDirectoryStoreInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostDirectoryStoreInfo {
-    /// A [`HostDirectoryStoreInfo`].
-    HostDirectoryStoreInfo(Box<HostDirectoryStoreInfo>),
     /// A [`HostActiveDirectoryInfo`].
     HostActiveDirectoryInfo(Box<HostActiveDirectoryInfo>),
+    /// A [`HostDirectoryStoreInfo`].
+    HostDirectoryStoreInfo(Box<HostDirectoryStoreInfo>),
     /// A subtype this client does not know, decoded as `HostDirectoryStoreInfo`.
     Unknown(Box<Unknown<HostDirectoryStoreInfo>>),
 }
-crate::xml::poly_codec!(AnyHostDirectoryStoreInfo, HostDirectoryStoreInfo; HostDirectoryStoreInfo, HostActiveDirectoryInfo);
+crate::xml::poly_codec!(AnyHostDirectoryStoreInfo, HostDirectoryStoreInfo; HostActiveDirectoryInfo, HostDirectoryStoreInfo);
 
 /// A [`HostDnsConfig`] or any of its 1 subtypes, as a slot declared `HostDnsConfig` holds.
 ///
@@ -3875,8 +3875,6 @@ crate::xml::poly_codec!(AnyHostDnsConfig, HostDnsConfig; HostDnsConfig, HostDnsC
 /// `Deref` reads the `HostEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostEvent {
-    /// A [`HostEvent`].
-    HostEvent(Box<HostEvent>),
     /// A [`AccountCreatedEvent`].
     AccountCreatedEvent(Box<AccountCreatedEvent>),
     /// A [`AccountRemovedEvent`].
@@ -3995,6 +3993,8 @@ pub enum AnyHostEvent {
     HostDisconnectedEvent(Box<HostDisconnectedEvent>),
     /// A [`HostEnableAdminFailedEvent`].
     HostEnableAdminFailedEvent(Box<HostEnableAdminFailedEvent>),
+    /// A [`HostEvent`].
+    HostEvent(Box<HostEvent>),
     /// A [`HostExtraNetworksEvent`].
     HostExtraNetworksEvent(Box<HostExtraNetworksEvent>),
     /// A [`HostGetShortNameFailedEvent`].
@@ -4114,7 +4114,7 @@ pub enum AnyHostEvent {
     /// A subtype this client does not know, decoded as `HostEvent`.
     Unknown(Box<Unknown<HostEvent>>),
 }
-crate::xml::poly_codec!(AnyHostEvent, HostEvent; HostEvent, AccountCreatedEvent, AccountRemovedEvent, AccountUpdatedEvent, AdminPasswordNotChangedEvent, CanceledHostOperationEvent, DatastoreDiscoveredEvent, DatastorePrincipalConfigured, DatastoreRemovedOnHostEvent, DatastoreRenamedOnHostEvent, DrsEnteredStandbyModeEvent, DrsEnteringStandbyModeEvent, DrsExitStandbyModeFailedEvent, DrsExitedStandbyModeEvent, DrsExitingStandbyModeEvent, DrsResourceConfigureFailedEvent, DrsResourceConfigureSyncedEvent, DuplicateIpDetectedEvent, DvsHealthStatusChangeEvent, EnteredMaintenanceModeEvent, EnteredStandbyModeEvent, EnteringMaintenanceModeEvent, EnteringStandbyModeEvent, ExitMaintenanceModeEvent, ExitStandbyModeFailedEvent, ExitedStandbyModeEvent, ExitingStandbyModeEvent, GhostDvsProxySwitchDetectedEvent, GhostDvsProxySwitchRemovedEvent, HostAddFailedEvent, HostAddedEvent, HostAdminDisableEvent, HostAdminEnableEvent, HostCnxFailedAccountFailedEvent, HostCnxFailedAlreadyManagedEvent, HostCnxFailedBadCcagentEvent, HostCnxFailedBadUsernameEvent, HostCnxFailedBadVersionEvent, HostCnxFailedCcagentUpgradeEvent, HostCnxFailedEvent, HostCnxFailedNetworkErrorEvent, HostCnxFailedNoAccessEvent, HostCnxFailedNoConnectionEvent, HostCnxFailedNoLicenseEvent, HostCnxFailedNotFoundEvent, HostCnxFailedTimeoutEvent, HostComplianceCheckedEvent, HostCompliantEvent, HostConfigAppliedEvent, HostConnectedEvent, HostConnectionLostEvent, HostDasDisabledEvent, HostDasDisablingEvent, HostDasEnabledEvent, HostDasEnablingEvent, HostDasErrorEvent, HostDasEvent, HostDasOkEvent, HostDisconnectedEvent, HostEnableAdminFailedEvent, HostExtraNetworksEvent, HostGetShortNameFailedEvent, HostInAuditModeEvent, HostIpChangedEvent, HostIpInconsistentEvent, HostIpToShortNameFailedEvent, HostIsolationIpPingFailedEvent, HostMissingNetworksEvent, HostNoAvailableNetworksEvent, HostNoHAEnabledPortGroupsEvent, HostNoRedundantManagementNetworkEvent, HostNonCompliantEvent, HostNotInClusterEvent, HostPrimaryAgentNotShortNameEvent, HostProfileAppliedEvent, HostReconnectionFailedEvent, HostRemovedEvent, HostShortNameInconsistentEvent, HostShortNameToIpFailedEvent, HostShutdownEvent, HostSpecificationChangedEvent, HostSpecificationRequireEvent, HostSpecificationUpdateEvent, HostSubSpecificationDeleteEvent, HostSubSpecificationUpdateEvent, HostSyncFailedEvent, HostUpgradeFailedEvent, HostUserWorldSwapNotEnabledEvent, HostVnicConnectedToCustomizedDVPortEvent, HostWwnChangedEvent, HostWwnConflictEvent, IScsiBootFailureEvent, LocalDatastoreCreatedEvent, LocalTSMEnabledEvent, MtuMatchEvent, MtuMismatchEvent, NASDatastoreCreatedEvent, NoDatastoresConfiguredEvent, RemoteTSMEnabledEvent, TeamingMatchEvent, TeamingMisMatchEvent, TimedOutHostOperationEvent, UpdatedAgentBeingRestartedEvent, UplinkPortMtuNotSupportEvent, UplinkPortMtuSupportEvent, UplinkPortVlanTrunkedEvent, UplinkPortVlanUntrunkedEvent, UserAssignedToGroup, UserPasswordChanged, UserUnassignedFromGroup, VMFSDatastoreCreatedEvent, VMFSDatastoreExpandedEvent, VMFSDatastoreExtendedEvent, VcAgentUninstallFailedEvent, VcAgentUninstalledEvent, VcAgentUpgradeFailedEvent, VcAgentUpgradedEvent, VimAccountPasswordChangedEvent);
+crate::xml::poly_codec!(AnyHostEvent, HostEvent; AccountCreatedEvent, AccountRemovedEvent, AccountUpdatedEvent, AdminPasswordNotChangedEvent, CanceledHostOperationEvent, DatastoreDiscoveredEvent, DatastorePrincipalConfigured, DatastoreRemovedOnHostEvent, DatastoreRenamedOnHostEvent, DrsEnteredStandbyModeEvent, DrsEnteringStandbyModeEvent, DrsExitStandbyModeFailedEvent, DrsExitedStandbyModeEvent, DrsExitingStandbyModeEvent, DrsResourceConfigureFailedEvent, DrsResourceConfigureSyncedEvent, DuplicateIpDetectedEvent, DvsHealthStatusChangeEvent, EnteredMaintenanceModeEvent, EnteredStandbyModeEvent, EnteringMaintenanceModeEvent, EnteringStandbyModeEvent, ExitMaintenanceModeEvent, ExitStandbyModeFailedEvent, ExitedStandbyModeEvent, ExitingStandbyModeEvent, GhostDvsProxySwitchDetectedEvent, GhostDvsProxySwitchRemovedEvent, HostAddFailedEvent, HostAddedEvent, HostAdminDisableEvent, HostAdminEnableEvent, HostCnxFailedAccountFailedEvent, HostCnxFailedAlreadyManagedEvent, HostCnxFailedBadCcagentEvent, HostCnxFailedBadUsernameEvent, HostCnxFailedBadVersionEvent, HostCnxFailedCcagentUpgradeEvent, HostCnxFailedEvent, HostCnxFailedNetworkErrorEvent, HostCnxFailedNoAccessEvent, HostCnxFailedNoConnectionEvent, HostCnxFailedNoLicenseEvent, HostCnxFailedNotFoundEvent, HostCnxFailedTimeoutEvent, HostComplianceCheckedEvent, HostCompliantEvent, HostConfigAppliedEvent, HostConnectedEvent, HostConnectionLostEvent, HostDasDisabledEvent, HostDasDisablingEvent, HostDasEnabledEvent, HostDasEnablingEvent, HostDasErrorEvent, HostDasEvent, HostDasOkEvent, HostDisconnectedEvent, HostEnableAdminFailedEvent, HostEvent, HostExtraNetworksEvent, HostGetShortNameFailedEvent, HostInAuditModeEvent, HostIpChangedEvent, HostIpInconsistentEvent, HostIpToShortNameFailedEvent, HostIsolationIpPingFailedEvent, HostMissingNetworksEvent, HostNoAvailableNetworksEvent, HostNoHAEnabledPortGroupsEvent, HostNoRedundantManagementNetworkEvent, HostNonCompliantEvent, HostNotInClusterEvent, HostPrimaryAgentNotShortNameEvent, HostProfileAppliedEvent, HostReconnectionFailedEvent, HostRemovedEvent, HostShortNameInconsistentEvent, HostShortNameToIpFailedEvent, HostShutdownEvent, HostSpecificationChangedEvent, HostSpecificationRequireEvent, HostSpecificationUpdateEvent, HostSubSpecificationDeleteEvent, HostSubSpecificationUpdateEvent, HostSyncFailedEvent, HostUpgradeFailedEvent, HostUserWorldSwapNotEnabledEvent, HostVnicConnectedToCustomizedDVPortEvent, HostWwnChangedEvent, HostWwnConflictEvent, IScsiBootFailureEvent, LocalDatastoreCreatedEvent, LocalTSMEnabledEvent, MtuMatchEvent, MtuMismatchEvent, NASDatastoreCreatedEvent, NoDatastoresConfiguredEvent, RemoteTSMEnabledEvent, TeamingMatchEvent, TeamingMisMatchEvent, TimedOutHostOperationEvent, UpdatedAgentBeingRestartedEvent, UplinkPortMtuNotSupportEvent, UplinkPortMtuSupportEvent, UplinkPortVlanTrunkedEvent, UplinkPortVlanUntrunkedEvent, UserAssignedToGroup, UserPasswordChanged, UserUnassignedFromGroup, VMFSDatastoreCreatedEvent, VMFSDatastoreExpandedEvent, VMFSDatastoreExtendedEvent, VcAgentUninstallFailedEvent, VcAgentUninstalledEvent, VcAgentUpgradeFailedEvent, VcAgentUpgradedEvent, VimAccountPasswordChangedEvent);
 
 /// A [`HostFibreChannelHba`] or any of its 1 subtypes, as a slot declared `HostFibreChannelHba` holds.
 ///
@@ -4135,14 +4135,14 @@ crate::xml::poly_codec!(AnyHostFibreChannelHba, HostFibreChannelHba; HostFibreCh
 /// `Deref` reads the `HostFibreChannelTargetTransport` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostFibreChannelTargetTransport {
-    /// A [`HostFibreChannelTargetTransport`].
-    HostFibreChannelTargetTransport(Box<HostFibreChannelTargetTransport>),
     /// A [`HostFibreChannelOverEthernetTargetTransport`].
     HostFibreChannelOverEthernetTargetTransport(Box<HostFibreChannelOverEthernetTargetTransport>),
+    /// A [`HostFibreChannelTargetTransport`].
+    HostFibreChannelTargetTransport(Box<HostFibreChannelTargetTransport>),
     /// A subtype this client does not know, decoded as `HostFibreChannelTargetTransport`.
     Unknown(Box<Unknown<HostFibreChannelTargetTransport>>),
 }
-crate::xml::poly_codec!(AnyHostFibreChannelTargetTransport, HostFibreChannelTargetTransport; HostFibreChannelTargetTransport, HostFibreChannelOverEthernetTargetTransport);
+crate::xml::poly_codec!(AnyHostFibreChannelTargetTransport, HostFibreChannelTargetTransport; HostFibreChannelOverEthernetTargetTransport, HostFibreChannelTargetTransport);
 
 /// A [`HostFileSystemVolume`] or any of its 7 subtypes, as a slot declared `HostFileSystemVolume` holds.
 ///
@@ -4175,16 +4175,16 @@ crate::xml::poly_codec!(AnyHostFileSystemVolume, HostFileSystemVolume; HostFileS
 /// `Deref` reads the `HostHardwareElementInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostHardwareElementInfo {
-    /// A [`HostHardwareElementInfo`].
-    HostHardwareElementInfo(Box<HostHardwareElementInfo>),
     /// A [`DpuStatusInfo`].
     DpuStatusInfo(Box<DpuStatusInfo>),
+    /// A [`HostHardwareElementInfo`].
+    HostHardwareElementInfo(Box<HostHardwareElementInfo>),
     /// A [`HostStorageElementInfo`].
     HostStorageElementInfo(Box<HostStorageElementInfo>),
     /// A subtype this client does not know, decoded as `HostHardwareElementInfo`.
     Unknown(Box<Unknown<HostHardwareElementInfo>>),
 }
-crate::xml::poly_codec!(AnyHostHardwareElementInfo, HostHardwareElementInfo; HostHardwareElementInfo, DpuStatusInfo, HostStorageElementInfo);
+crate::xml::poly_codec!(AnyHostHardwareElementInfo, HostHardwareElementInfo; DpuStatusInfo, HostHardwareElementInfo, HostStorageElementInfo);
 
 /// A [`HostHbaCreateSpec`] or any of its 1 subtypes, as a slot declared `HostHbaCreateSpec` holds.
 ///
@@ -4205,14 +4205,14 @@ crate::xml::poly_codec!(AnyHostHbaCreateSpec, HostHbaCreateSpec; HostHbaCreateSp
 /// `Deref` reads the `HostHostBusAdapter` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostHostBusAdapter {
-    /// A [`HostHostBusAdapter`].
-    HostHostBusAdapter(Box<HostHostBusAdapter>),
     /// A [`HostBlockHba`].
     HostBlockHba(Box<HostBlockHba>),
     /// A [`HostFibreChannelHba`].
     HostFibreChannelHba(Box<HostFibreChannelHba>),
     /// A [`HostFibreChannelOverEthernetHba`].
     HostFibreChannelOverEthernetHba(Box<HostFibreChannelOverEthernetHba>),
+    /// A [`HostHostBusAdapter`].
+    HostHostBusAdapter(Box<HostHostBusAdapter>),
     /// A [`HostInternetScsiHba`].
     HostInternetScsiHba(Box<HostInternetScsiHba>),
     /// A [`HostParallelScsiHba`].
@@ -4228,7 +4228,7 @@ pub enum AnyHostHostBusAdapter {
     /// A subtype this client does not know, decoded as `HostHostBusAdapter`.
     Unknown(Box<Unknown<HostHostBusAdapter>>),
 }
-crate::xml::poly_codec!(AnyHostHostBusAdapter, HostHostBusAdapter; HostHostBusAdapter, HostBlockHba, HostFibreChannelHba, HostFibreChannelOverEthernetHba, HostInternetScsiHba, HostParallelScsiHba, HostPcieHba, HostRdmaHba, HostSerialAttachedHba, HostTcpHba);
+crate::xml::poly_codec!(AnyHostHostBusAdapter, HostHostBusAdapter; HostBlockHba, HostFibreChannelHba, HostFibreChannelOverEthernetHba, HostHostBusAdapter, HostInternetScsiHba, HostParallelScsiHba, HostPcieHba, HostRdmaHba, HostSerialAttachedHba, HostTcpHba);
 
 /// A [`HostIpRouteConfig`] or any of its 1 subtypes, as a slot declared `HostIpRouteConfig` holds.
 ///
@@ -4285,40 +4285,38 @@ crate::xml::poly_codec!(AnyHostMemberUplinkHealthCheckResult, HostMemberUplinkHe
 /// `Deref` reads the `HostMultipathInfoLogicalUnitPolicy` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostMultipathInfoLogicalUnitPolicy {
-    /// A [`HostMultipathInfoLogicalUnitPolicy`].
-    HostMultipathInfoLogicalUnitPolicy(Box<HostMultipathInfoLogicalUnitPolicy>),
     /// A [`HostMultipathInfoFixedLogicalUnitPolicy`].
     HostMultipathInfoFixedLogicalUnitPolicy(Box<HostMultipathInfoFixedLogicalUnitPolicy>),
     /// A [`HostMultipathInfoHppLogicalUnitPolicy`].
     HostMultipathInfoHppLogicalUnitPolicy(Box<HostMultipathInfoHppLogicalUnitPolicy>),
+    /// A [`HostMultipathInfoLogicalUnitPolicy`].
+    HostMultipathInfoLogicalUnitPolicy(Box<HostMultipathInfoLogicalUnitPolicy>),
     /// A subtype this client does not know, decoded as `HostMultipathInfoLogicalUnitPolicy`.
     Unknown(Box<Unknown<HostMultipathInfoLogicalUnitPolicy>>),
 }
-crate::xml::poly_codec!(AnyHostMultipathInfoLogicalUnitPolicy, HostMultipathInfoLogicalUnitPolicy; HostMultipathInfoLogicalUnitPolicy, HostMultipathInfoFixedLogicalUnitPolicy, HostMultipathInfoHppLogicalUnitPolicy);
+crate::xml::poly_codec!(AnyHostMultipathInfoLogicalUnitPolicy, HostMultipathInfoLogicalUnitPolicy; HostMultipathInfoFixedLogicalUnitPolicy, HostMultipathInfoHppLogicalUnitPolicy, HostMultipathInfoLogicalUnitPolicy);
 
 /// A [`HostNvmeSpec`] or any of its 2 subtypes, as a slot declared `HostNvmeSpec` holds.
 ///
 /// `Deref` reads the `HostNvmeSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostNvmeSpec {
-    /// A [`HostNvmeSpec`].
-    HostNvmeSpec(Box<HostNvmeSpec>),
     /// A [`HostNvmeConnectSpec`].
     HostNvmeConnectSpec(Box<HostNvmeConnectSpec>),
     /// A [`HostNvmeDiscoverSpec`].
     HostNvmeDiscoverSpec(Box<HostNvmeDiscoverSpec>),
+    /// A [`HostNvmeSpec`].
+    HostNvmeSpec(Box<HostNvmeSpec>),
     /// A subtype this client does not know, decoded as `HostNvmeSpec`.
     Unknown(Box<Unknown<HostNvmeSpec>>),
 }
-crate::xml::poly_codec!(AnyHostNvmeSpec, HostNvmeSpec; HostNvmeSpec, HostNvmeConnectSpec, HostNvmeDiscoverSpec);
+crate::xml::poly_codec!(AnyHostNvmeSpec, HostNvmeSpec; HostNvmeConnectSpec, HostNvmeDiscoverSpec, HostNvmeSpec);
 
 /// A [`HostNvmeTransportParameters`] or any of its 4 subtypes, as a slot declared `HostNvmeTransportParameters` holds.
 ///
 /// `Deref` reads the `HostNvmeTransportParameters` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostNvmeTransportParameters {
-    /// A [`HostNvmeTransportParameters`].
-    HostNvmeTransportParameters(Box<HostNvmeTransportParameters>),
     /// A [`HostNvmeOpaqueTransportParameters`].
     HostNvmeOpaqueTransportParameters(Box<HostNvmeOpaqueTransportParameters>),
     /// A [`HostNvmeOverFibreChannelParameters`].
@@ -4327,10 +4325,12 @@ pub enum AnyHostNvmeTransportParameters {
     HostNvmeOverRdmaParameters(Box<HostNvmeOverRdmaParameters>),
     /// A [`HostNvmeOverTcpParameters`].
     HostNvmeOverTcpParameters(Box<HostNvmeOverTcpParameters>),
+    /// A [`HostNvmeTransportParameters`].
+    HostNvmeTransportParameters(Box<HostNvmeTransportParameters>),
     /// A subtype this client does not know, decoded as `HostNvmeTransportParameters`.
     Unknown(Box<Unknown<HostNvmeTransportParameters>>),
 }
-crate::xml::poly_codec!(AnyHostNvmeTransportParameters, HostNvmeTransportParameters; HostNvmeTransportParameters, HostNvmeOpaqueTransportParameters, HostNvmeOverFibreChannelParameters, HostNvmeOverRdmaParameters, HostNvmeOverTcpParameters);
+crate::xml::poly_codec!(AnyHostNvmeTransportParameters, HostNvmeTransportParameters; HostNvmeOpaqueTransportParameters, HostNvmeOverFibreChannelParameters, HostNvmeOverRdmaParameters, HostNvmeOverTcpParameters, HostNvmeTransportParameters);
 
 /// A [`HostPciPassthruConfig`] or any of its 1 subtypes, as a slot declared `HostPciPassthruConfig` holds.
 ///
@@ -4383,16 +4383,16 @@ crate::xml::poly_codec!(AnyHostPowerOpFailed, HostPowerOpFailed; HostPowerOpFail
 /// `Deref` reads the `HostProfileConfigSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostProfileConfigSpec {
-    /// A [`HostProfileConfigSpec`].
-    HostProfileConfigSpec(Box<HostProfileConfigSpec>),
     /// A [`HostProfileCompleteConfigSpec`].
     HostProfileCompleteConfigSpec(Box<HostProfileCompleteConfigSpec>),
+    /// A [`HostProfileConfigSpec`].
+    HostProfileConfigSpec(Box<HostProfileConfigSpec>),
     /// A [`HostProfileHostBasedConfigSpec`].
     HostProfileHostBasedConfigSpec(Box<HostProfileHostBasedConfigSpec>),
     /// A subtype this client does not know, decoded as `HostProfileConfigSpec`.
     Unknown(Box<Unknown<HostProfileConfigSpec>>),
 }
-crate::xml::poly_codec!(AnyHostProfileConfigSpec, HostProfileConfigSpec; HostProfileConfigSpec, HostProfileCompleteConfigSpec, HostProfileHostBasedConfigSpec);
+crate::xml::poly_codec!(AnyHostProfileConfigSpec, HostProfileConfigSpec; HostProfileCompleteConfigSpec, HostProfileConfigSpec, HostProfileHostBasedConfigSpec);
 
 /// A [`HostProfilesEntityCustomizations`] or any of its 1 subtypes, as a slot declared `HostProfilesEntityCustomizations` holds.
 ///
@@ -4441,8 +4441,6 @@ crate::xml::poly_codec!(AnyHostSriovDevicePoolInfo, HostSriovDevicePoolInfo; Hos
 /// `Deref` reads the `HostSystemSwapConfigurationSystemSwapOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostSystemSwapConfigurationSystemSwapOption {
-    /// A [`HostSystemSwapConfigurationSystemSwapOption`].
-    HostSystemSwapConfigurationSystemSwapOption(Box<HostSystemSwapConfigurationSystemSwapOption>),
     /// A [`HostSystemSwapConfigurationDatastoreOption`].
     HostSystemSwapConfigurationDatastoreOption(Box<HostSystemSwapConfigurationDatastoreOption>),
     /// A [`HostSystemSwapConfigurationDisabledOption`].
@@ -4451,18 +4449,18 @@ pub enum AnyHostSystemSwapConfigurationSystemSwapOption {
     HostSystemSwapConfigurationHostCacheOption(Box<HostSystemSwapConfigurationHostCacheOption>),
     /// A [`HostSystemSwapConfigurationHostLocalSwapOption`].
     HostSystemSwapConfigurationHostLocalSwapOption(Box<HostSystemSwapConfigurationHostLocalSwapOption>),
+    /// A [`HostSystemSwapConfigurationSystemSwapOption`].
+    HostSystemSwapConfigurationSystemSwapOption(Box<HostSystemSwapConfigurationSystemSwapOption>),
     /// A subtype this client does not know, decoded as `HostSystemSwapConfigurationSystemSwapOption`.
     Unknown(Box<Unknown<HostSystemSwapConfigurationSystemSwapOption>>),
 }
-crate::xml::poly_codec!(AnyHostSystemSwapConfigurationSystemSwapOption, HostSystemSwapConfigurationSystemSwapOption; HostSystemSwapConfigurationSystemSwapOption, HostSystemSwapConfigurationDatastoreOption, HostSystemSwapConfigurationDisabledOption, HostSystemSwapConfigurationHostCacheOption, HostSystemSwapConfigurationHostLocalSwapOption);
+crate::xml::poly_codec!(AnyHostSystemSwapConfigurationSystemSwapOption, HostSystemSwapConfigurationSystemSwapOption; HostSystemSwapConfigurationDatastoreOption, HostSystemSwapConfigurationDisabledOption, HostSystemSwapConfigurationHostCacheOption, HostSystemSwapConfigurationHostLocalSwapOption, HostSystemSwapConfigurationSystemSwapOption);
 
 /// A [`HostTargetTransport`] or any of its 9 subtypes, as a slot declared `HostTargetTransport` holds.
 ///
 /// `Deref` reads the `HostTargetTransport` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostTargetTransport {
-    /// A [`HostTargetTransport`].
-    HostTargetTransport(Box<HostTargetTransport>),
     /// A [`HostBlockAdapterTargetTransport`].
     HostBlockAdapterTargetTransport(Box<HostBlockAdapterTargetTransport>),
     /// A [`HostFibreChannelOverEthernetTargetTransport`].
@@ -4479,12 +4477,14 @@ pub enum AnyHostTargetTransport {
     HostRdmaTargetTransport(Box<HostRdmaTargetTransport>),
     /// A [`HostSerialAttachedTargetTransport`].
     HostSerialAttachedTargetTransport(Box<HostSerialAttachedTargetTransport>),
+    /// A [`HostTargetTransport`].
+    HostTargetTransport(Box<HostTargetTransport>),
     /// A [`HostTcpTargetTransport`].
     HostTcpTargetTransport(Box<HostTcpTargetTransport>),
     /// A subtype this client does not know, decoded as `HostTargetTransport`.
     Unknown(Box<Unknown<HostTargetTransport>>),
 }
-crate::xml::poly_codec!(AnyHostTargetTransport, HostTargetTransport; HostTargetTransport, HostBlockAdapterTargetTransport, HostFibreChannelOverEthernetTargetTransport, HostFibreChannelTargetTransport, HostInternetScsiTargetTransport, HostParallelScsiTargetTransport, HostPcieTargetTransport, HostRdmaTargetTransport, HostSerialAttachedTargetTransport, HostTcpTargetTransport);
+crate::xml::poly_codec!(AnyHostTargetTransport, HostTargetTransport; HostBlockAdapterTargetTransport, HostFibreChannelOverEthernetTargetTransport, HostFibreChannelTargetTransport, HostInternetScsiTargetTransport, HostParallelScsiTargetTransport, HostPcieTargetTransport, HostRdmaTargetTransport, HostSerialAttachedTargetTransport, HostTargetTransport, HostTcpTargetTransport);
 
 /// A [`HostTpmBootSecurityOptionEventDetails`] or any of its 2 subtypes, as a slot declared `HostTpmBootSecurityOptionEventDetails` holds.
 ///
@@ -4507,14 +4507,14 @@ crate::xml::poly_codec!(AnyHostTpmBootSecurityOptionEventDetails, HostTpmBootSec
 /// `Deref` reads the `HostTpmEventDetails` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostTpmEventDetails {
-    /// A [`HostTpmEventDetails`].
-    HostTpmEventDetails(Box<HostTpmEventDetails>),
     /// A [`HostTpmBootCompleteEventDetails`].
     HostTpmBootCompleteEventDetails(Box<HostTpmBootCompleteEventDetails>),
     /// A [`HostTpmBootSecurityOptionEventDetails`].
     HostTpmBootSecurityOptionEventDetails(Box<HostTpmBootSecurityOptionEventDetails>),
     /// A [`HostTpmCommandEventDetails`].
     HostTpmCommandEventDetails(Box<HostTpmCommandEventDetails>),
+    /// A [`HostTpmEventDetails`].
+    HostTpmEventDetails(Box<HostTpmEventDetails>),
     /// A [`HostTpmNvTagEventDetails`].
     HostTpmNvTagEventDetails(Box<HostTpmNvTagEventDetails>),
     /// A [`HostTpmOptionEventDetails`].
@@ -4530,35 +4530,35 @@ pub enum AnyHostTpmEventDetails {
     /// A subtype this client does not know, decoded as `HostTpmEventDetails`.
     Unknown(Box<Unknown<HostTpmEventDetails>>),
 }
-crate::xml::poly_codec!(AnyHostTpmEventDetails, HostTpmEventDetails; HostTpmEventDetails, HostTpmBootCompleteEventDetails, HostTpmBootSecurityOptionEventDetails, HostTpmCommandEventDetails, HostTpmNvTagEventDetails, HostTpmOptionEventDetails, HostTpmSignerEventDetails, HostTpmSoftwareComponentEventDetails, HostTpmSystemVersionEventDetails, HostTpmVersionEventDetails);
+crate::xml::poly_codec!(AnyHostTpmEventDetails, HostTpmEventDetails; HostTpmBootCompleteEventDetails, HostTpmBootSecurityOptionEventDetails, HostTpmCommandEventDetails, HostTpmEventDetails, HostTpmNvTagEventDetails, HostTpmOptionEventDetails, HostTpmSignerEventDetails, HostTpmSoftwareComponentEventDetails, HostTpmSystemVersionEventDetails, HostTpmVersionEventDetails);
 
 /// A [`HostVirtualSwitchBridge`] or any of its 3 subtypes, as a slot declared `HostVirtualSwitchBridge` holds.
 ///
 /// `Deref` reads the `HostVirtualSwitchBridge` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHostVirtualSwitchBridge {
-    /// A [`HostVirtualSwitchBridge`].
-    HostVirtualSwitchBridge(Box<HostVirtualSwitchBridge>),
     /// A [`HostVirtualSwitchAutoBridge`].
     HostVirtualSwitchAutoBridge(Box<HostVirtualSwitchAutoBridge>),
     /// A [`HostVirtualSwitchBondBridge`].
     HostVirtualSwitchBondBridge(Box<HostVirtualSwitchBondBridge>),
+    /// A [`HostVirtualSwitchBridge`].
+    HostVirtualSwitchBridge(Box<HostVirtualSwitchBridge>),
     /// A [`HostVirtualSwitchSimpleBridge`].
     HostVirtualSwitchSimpleBridge(Box<HostVirtualSwitchSimpleBridge>),
     /// A subtype this client does not know, decoded as `HostVirtualSwitchBridge`.
     Unknown(Box<Unknown<HostVirtualSwitchBridge>>),
 }
-crate::xml::poly_codec!(AnyHostVirtualSwitchBridge, HostVirtualSwitchBridge; HostVirtualSwitchBridge, HostVirtualSwitchAutoBridge, HostVirtualSwitchBondBridge, HostVirtualSwitchSimpleBridge);
+crate::xml::poly_codec!(AnyHostVirtualSwitchBridge, HostVirtualSwitchBridge; HostVirtualSwitchAutoBridge, HostVirtualSwitchBondBridge, HostVirtualSwitchBridge, HostVirtualSwitchSimpleBridge);
 
 /// A [`HourlyTaskScheduler`] or any of its 5 subtypes, as a slot declared `HourlyTaskScheduler` holds.
 ///
 /// `Deref` reads the `HourlyTaskScheduler` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyHourlyTaskScheduler {
-    /// A [`HourlyTaskScheduler`].
-    HourlyTaskScheduler(Box<HourlyTaskScheduler>),
     /// A [`DailyTaskScheduler`].
     DailyTaskScheduler(Box<DailyTaskScheduler>),
+    /// A [`HourlyTaskScheduler`].
+    HourlyTaskScheduler(Box<HourlyTaskScheduler>),
     /// A [`MonthlyByDayTaskScheduler`].
     MonthlyByDayTaskScheduler(Box<MonthlyByDayTaskScheduler>),
     /// A [`MonthlyByWeekdayTaskScheduler`].
@@ -4570,7 +4570,7 @@ pub enum AnyHourlyTaskScheduler {
     /// A subtype this client does not know, decoded as `HourlyTaskScheduler`.
     Unknown(Box<Unknown<HourlyTaskScheduler>>),
 }
-crate::xml::poly_codec!(AnyHourlyTaskScheduler, HourlyTaskScheduler; HourlyTaskScheduler, DailyTaskScheduler, MonthlyByDayTaskScheduler, MonthlyByWeekdayTaskScheduler, MonthlyTaskScheduler, WeeklyTaskScheduler);
+crate::xml::poly_codec!(AnyHourlyTaskScheduler, HourlyTaskScheduler; DailyTaskScheduler, HourlyTaskScheduler, MonthlyByDayTaskScheduler, MonthlyByWeekdayTaskScheduler, MonthlyTaskScheduler, WeeklyTaskScheduler);
 
 /// A [`ImportSpec`] or any of its 2 subtypes, as a slot declared `ImportSpec` holds.
 ///
@@ -4607,8 +4607,6 @@ crate::xml::poly_codec!(AnyInaccessibleDatastore, InaccessibleDatastore; Inacces
 /// `Deref` reads the `InheritablePolicy` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInheritablePolicy {
-    /// A [`InheritablePolicy`].
-    InheritablePolicy(Box<InheritablePolicy>),
     /// A [`BoolPolicy`].
     BoolPolicy(Box<BoolPolicy>),
     /// A [`DVSFailureCriteria`].
@@ -4633,6 +4631,8 @@ pub enum AnyInheritablePolicy {
     DvsTrafficFilterConfig(Box<DvsTrafficFilterConfig>),
     /// A [`DvsTrafficFilterConfigSpec`].
     DvsTrafficFilterConfigSpec(Box<DvsTrafficFilterConfigSpec>),
+    /// A [`InheritablePolicy`].
+    InheritablePolicy(Box<InheritablePolicy>),
     /// A [`IntPolicy`].
     IntPolicy(Box<IntPolicy>),
     /// A [`LongPolicy`].
@@ -4656,7 +4656,7 @@ pub enum AnyInheritablePolicy {
     /// A subtype this client does not know, decoded as `InheritablePolicy`.
     Unknown(Box<Unknown<InheritablePolicy>>),
 }
-crate::xml::poly_codec!(AnyInheritablePolicy, InheritablePolicy; InheritablePolicy, BoolPolicy, DVSFailureCriteria, DVSMacLearningPolicy, DVSMacManagementPolicy, DVSSecurityPolicy, DVSTrafficShapingPolicy, DVSVendorSpecificConfig, DvsFilterConfig, DvsFilterConfigSpec, DvsFilterPolicy, DvsTrafficFilterConfig, DvsTrafficFilterConfigSpec, IntPolicy, LongPolicy, StringPolicy, VMwareUplinkLacpPolicy, VMwareUplinkPortOrderPolicy, VmwareDistributedVirtualSwitchPvlanSpec, VmwareDistributedVirtualSwitchTrunkVlanSpec, VmwareDistributedVirtualSwitchVlanIdSpec, VmwareDistributedVirtualSwitchVlanSpec, VmwareUplinkPortTeamingPolicy);
+crate::xml::poly_codec!(AnyInheritablePolicy, InheritablePolicy; BoolPolicy, DVSFailureCriteria, DVSMacLearningPolicy, DVSMacManagementPolicy, DVSSecurityPolicy, DVSTrafficShapingPolicy, DVSVendorSpecificConfig, DvsFilterConfig, DvsFilterConfigSpec, DvsFilterPolicy, DvsTrafficFilterConfig, DvsTrafficFilterConfigSpec, InheritablePolicy, IntPolicy, LongPolicy, StringPolicy, VMwareUplinkLacpPolicy, VMwareUplinkPortOrderPolicy, VmwareDistributedVirtualSwitchPvlanSpec, VmwareDistributedVirtualSwitchTrunkVlanSpec, VmwareDistributedVirtualSwitchVlanIdSpec, VmwareDistributedVirtualSwitchVlanSpec, VmwareUplinkPortTeamingPolicy);
 
 /// A [`InsufficientHostCapacityFault`] or any of its 3 subtypes, as a slot declared `InsufficientHostCapacityFault` holds.
 ///
@@ -4681,8 +4681,6 @@ crate::xml::poly_codec!(AnyInsufficientHostCapacityFault, InsufficientHostCapaci
 /// `Deref` reads the `InsufficientResourcesFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInsufficientResourcesFault {
-    /// A [`InsufficientResourcesFault`].
-    InsufficientResourcesFault(Box<InsufficientResourcesFault>),
     /// A [`InsufficientAgentVmsDeployed`].
     InsufficientAgentVmsDeployed(Box<InsufficientAgentVmsDeployed>),
     /// A [`InsufficientCpuResourcesFault`].
@@ -4705,6 +4703,8 @@ pub enum AnyInsufficientResourcesFault {
     InsufficientNetworkResourcePoolCapacity(Box<InsufficientNetworkResourcePoolCapacity>),
     /// A [`InsufficientPerCpuCapacity`].
     InsufficientPerCpuCapacity(Box<InsufficientPerCpuCapacity>),
+    /// A [`InsufficientResourcesFault`].
+    InsufficientResourcesFault(Box<InsufficientResourcesFault>),
     /// A [`InsufficientStandbyCpuResource`].
     InsufficientStandbyCpuResource(Box<InsufficientStandbyCpuResource>),
     /// A [`InsufficientStandbyMemoryResource`].
@@ -4728,33 +4728,33 @@ pub enum AnyInsufficientResourcesFault {
     /// A subtype this client does not know, decoded as `InsufficientResourcesFault`.
     Unknown(Box<Unknown<InsufficientResourcesFault>>),
 }
-crate::xml::poly_codec!(AnyInsufficientResourcesFault, InsufficientResourcesFault; InsufficientResourcesFault, InsufficientAgentVmsDeployed, InsufficientCpuResourcesFault, InsufficientFailoverResourcesFault, InsufficientGraphicsResourcesFault, InsufficientHostCapacityFault, InsufficientHostCpuCapacityFault, InsufficientHostMemoryCapacityFault, InsufficientMemoryResourcesFault, InsufficientNetworkCapacity, InsufficientNetworkResourcePoolCapacity, InsufficientPerCpuCapacity, InsufficientStandbyCpuResource, InsufficientStandbyMemoryResource, InsufficientStandbyResource, InsufficientStorageSpace, InsufficientVFlashResourcesFault, InvalidResourcePoolStructureFault, NumVirtualCpusExceedsLimit, VmFaultToleranceTooManyFtVcpusOnHost, VmFaultToleranceTooManyVMsOnHost, VmSmpFaultToleranceTooManyVMsOnHost);
+crate::xml::poly_codec!(AnyInsufficientResourcesFault, InsufficientResourcesFault; InsufficientAgentVmsDeployed, InsufficientCpuResourcesFault, InsufficientFailoverResourcesFault, InsufficientGraphicsResourcesFault, InsufficientHostCapacityFault, InsufficientHostCpuCapacityFault, InsufficientHostMemoryCapacityFault, InsufficientMemoryResourcesFault, InsufficientNetworkCapacity, InsufficientNetworkResourcePoolCapacity, InsufficientPerCpuCapacity, InsufficientResourcesFault, InsufficientStandbyCpuResource, InsufficientStandbyMemoryResource, InsufficientStandbyResource, InsufficientStorageSpace, InsufficientVFlashResourcesFault, InvalidResourcePoolStructureFault, NumVirtualCpusExceedsLimit, VmFaultToleranceTooManyFtVcpusOnHost, VmFaultToleranceTooManyVMsOnHost, VmSmpFaultToleranceTooManyVMsOnHost);
 
 /// A [`InsufficientStandbyResource`] or any of its 2 subtypes, as a slot declared `InsufficientStandbyResource` holds.
 ///
 /// `Deref` reads the `InsufficientStandbyResource` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInsufficientStandbyResource {
-    /// A [`InsufficientStandbyResource`].
-    InsufficientStandbyResource(Box<InsufficientStandbyResource>),
     /// A [`InsufficientStandbyCpuResource`].
     InsufficientStandbyCpuResource(Box<InsufficientStandbyCpuResource>),
     /// A [`InsufficientStandbyMemoryResource`].
     InsufficientStandbyMemoryResource(Box<InsufficientStandbyMemoryResource>),
+    /// A [`InsufficientStandbyResource`].
+    InsufficientStandbyResource(Box<InsufficientStandbyResource>),
     /// A subtype this client does not know, decoded as `InsufficientStandbyResource`.
     Unknown(Box<Unknown<InsufficientStandbyResource>>),
 }
-crate::xml::poly_codec!(AnyInsufficientStandbyResource, InsufficientStandbyResource; InsufficientStandbyResource, InsufficientStandbyCpuResource, InsufficientStandbyMemoryResource);
+crate::xml::poly_codec!(AnyInsufficientStandbyResource, InsufficientStandbyResource; InsufficientStandbyCpuResource, InsufficientStandbyMemoryResource, InsufficientStandbyResource);
 
 /// A [`InvalidArgument`] or any of its 5 subtypes, as a slot declared `InvalidArgument` holds.
 ///
 /// `Deref` reads the `InvalidArgument` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidArgument {
-    /// A [`InvalidArgument`].
-    InvalidArgument(Box<InvalidArgument>),
     /// A [`IncompatibleSetting`].
     IncompatibleSetting(Box<IncompatibleSetting>),
+    /// A [`InvalidArgument`].
+    InvalidArgument(Box<InvalidArgument>),
     /// A [`InvalidDasConfigArgument`].
     InvalidDasConfigArgument(Box<InvalidDasConfigArgument>),
     /// A [`InvalidDasRestartPriorityForFtVm`].
@@ -4766,37 +4766,37 @@ pub enum AnyInvalidArgument {
     /// A subtype this client does not know, decoded as `InvalidArgument`.
     Unknown(Box<Unknown<InvalidArgument>>),
 }
-crate::xml::poly_codec!(AnyInvalidArgument, InvalidArgument; InvalidArgument, IncompatibleSetting, InvalidDasConfigArgument, InvalidDasRestartPriorityForFtVm, InvalidDrsBehaviorForFtVm, InvalidIndexArgument);
+crate::xml::poly_codec!(AnyInvalidArgument, InvalidArgument; IncompatibleSetting, InvalidArgument, InvalidDasConfigArgument, InvalidDasRestartPriorityForFtVm, InvalidDrsBehaviorForFtVm, InvalidIndexArgument);
 
 /// A [`InvalidCAMServer`] or any of its 2 subtypes, as a slot declared `InvalidCAMServer` holds.
 ///
 /// `Deref` reads the `InvalidCAMServer` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidCAMServer {
-    /// A [`InvalidCAMServer`].
-    InvalidCAMServer(Box<InvalidCAMServer>),
     /// A [`CAMServerRefusedConnection`].
     CAMServerRefusedConnection(Box<CAMServerRefusedConnection>),
     /// A [`InvalidCAMCertificate`].
     InvalidCAMCertificate(Box<InvalidCAMCertificate>),
+    /// A [`InvalidCAMServer`].
+    InvalidCAMServer(Box<InvalidCAMServer>),
     /// A subtype this client does not know, decoded as `InvalidCAMServer`.
     Unknown(Box<Unknown<InvalidCAMServer>>),
 }
-crate::xml::poly_codec!(AnyInvalidCAMServer, InvalidCAMServer; InvalidCAMServer, CAMServerRefusedConnection, InvalidCAMCertificate);
+crate::xml::poly_codec!(AnyInvalidCAMServer, InvalidCAMServer; CAMServerRefusedConnection, InvalidCAMCertificate, InvalidCAMServer);
 
 /// A [`InvalidDatastore`] or any of its 5 subtypes, as a slot declared `InvalidDatastore` holds.
 ///
 /// `Deref` reads the `InvalidDatastore` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidDatastore {
-    /// A [`InvalidDatastore`].
-    InvalidDatastore(Box<InvalidDatastore>),
     /// A [`DatastoreNotWritableOnHost`].
     DatastoreNotWritableOnHost(Box<DatastoreNotWritableOnHost>),
     /// A [`InaccessibleDatastore`].
     InaccessibleDatastore(Box<InaccessibleDatastore>),
     /// A [`InaccessibleFTMetadataDatastore`].
     InaccessibleFTMetadataDatastore(Box<InaccessibleFTMetadataDatastore>),
+    /// A [`InvalidDatastore`].
+    InvalidDatastore(Box<InvalidDatastore>),
     /// A [`InvalidDatastorePath`].
     InvalidDatastorePath(Box<InvalidDatastorePath>),
     /// A [`SwapDatastoreNotWritableOnHost`].
@@ -4804,15 +4804,13 @@ pub enum AnyInvalidDatastore {
     /// A subtype this client does not know, decoded as `InvalidDatastore`.
     Unknown(Box<Unknown<InvalidDatastore>>),
 }
-crate::xml::poly_codec!(AnyInvalidDatastore, InvalidDatastore; InvalidDatastore, DatastoreNotWritableOnHost, InaccessibleDatastore, InaccessibleFTMetadataDatastore, InvalidDatastorePath, SwapDatastoreNotWritableOnHost);
+crate::xml::poly_codec!(AnyInvalidDatastore, InvalidDatastore; DatastoreNotWritableOnHost, InaccessibleDatastore, InaccessibleFTMetadataDatastore, InvalidDatastore, InvalidDatastorePath, SwapDatastoreNotWritableOnHost);
 
 /// A [`InvalidDeviceSpec`] or any of its 9 subtypes, as a slot declared `InvalidDeviceSpec` holds.
 ///
 /// `Deref` reads the `InvalidDeviceSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidDeviceSpec {
-    /// A [`InvalidDeviceSpec`].
-    InvalidDeviceSpec(Box<InvalidDeviceSpec>),
     /// A [`DeviceHotPlugNotSupported`].
     DeviceHotPlugNotSupported(Box<DeviceHotPlugNotSupported>),
     /// A [`DeviceNotFound`].
@@ -4829,12 +4827,14 @@ pub enum AnyInvalidDeviceSpec {
     InvalidDeviceBacking(Box<InvalidDeviceBacking>),
     /// A [`InvalidDeviceOperation`].
     InvalidDeviceOperation(Box<InvalidDeviceOperation>),
+    /// A [`InvalidDeviceSpec`].
+    InvalidDeviceSpec(Box<InvalidDeviceSpec>),
     /// A [`MissingController`].
     MissingController(Box<MissingController>),
     /// A subtype this client does not know, decoded as `InvalidDeviceSpec`.
     Unknown(Box<Unknown<InvalidDeviceSpec>>),
 }
-crate::xml::poly_codec!(AnyInvalidDeviceSpec, InvalidDeviceSpec; InvalidDeviceSpec, DeviceHotPlugNotSupported, DeviceNotFound, DeviceUnsupportedForVmPlatform, DeviceUnsupportedForVmVersion, DisallowedDiskModeChange, InvalidController, InvalidDeviceBacking, InvalidDeviceOperation, MissingController);
+crate::xml::poly_codec!(AnyInvalidDeviceSpec, InvalidDeviceSpec; DeviceHotPlugNotSupported, DeviceNotFound, DeviceUnsupportedForVmPlatform, DeviceUnsupportedForVmVersion, DisallowedDiskModeChange, InvalidController, InvalidDeviceBacking, InvalidDeviceOperation, InvalidDeviceSpec, MissingController);
 
 /// A [`InvalidFolder`] or any of its 1 subtypes, as a slot declared `InvalidFolder` holds.
 ///
@@ -4855,46 +4855,46 @@ crate::xml::poly_codec!(AnyInvalidFolder, InvalidFolder; InvalidFolder, VmAlread
 /// `Deref` reads the `InvalidFormat` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidFormat {
-    /// A [`InvalidFormat`].
-    InvalidFormat(Box<InvalidFormat>),
     /// A [`InvalidDiskFormat`].
     InvalidDiskFormat(Box<InvalidDiskFormat>),
+    /// A [`InvalidFormat`].
+    InvalidFormat(Box<InvalidFormat>),
     /// A [`InvalidSnapshotFormat`].
     InvalidSnapshotFormat(Box<InvalidSnapshotFormat>),
     /// A subtype this client does not know, decoded as `InvalidFormat`.
     Unknown(Box<Unknown<InvalidFormat>>),
 }
-crate::xml::poly_codec!(AnyInvalidFormat, InvalidFormat; InvalidFormat, InvalidDiskFormat, InvalidSnapshotFormat);
+crate::xml::poly_codec!(AnyInvalidFormat, InvalidFormat; InvalidDiskFormat, InvalidFormat, InvalidSnapshotFormat);
 
 /// A [`InvalidHostState`] or any of its 1 subtypes, as a slot declared `InvalidHostState` holds.
 ///
 /// `Deref` reads the `InvalidHostState` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidHostState {
-    /// A [`InvalidHostState`].
-    InvalidHostState(Box<InvalidHostState>),
     /// A [`InvalidHostConnectionState`].
     InvalidHostConnectionState(Box<InvalidHostConnectionState>),
+    /// A [`InvalidHostState`].
+    InvalidHostState(Box<InvalidHostState>),
     /// A subtype this client does not know, decoded as `InvalidHostState`.
     Unknown(Box<Unknown<InvalidHostState>>),
 }
-crate::xml::poly_codec!(AnyInvalidHostState, InvalidHostState; InvalidHostState, InvalidHostConnectionState);
+crate::xml::poly_codec!(AnyInvalidHostState, InvalidHostState; InvalidHostConnectionState, InvalidHostState);
 
 /// A [`InvalidLogin`] or any of its 2 subtypes, as a slot declared `InvalidLogin` holds.
 ///
 /// `Deref` reads the `InvalidLogin` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidLogin {
-    /// A [`InvalidLogin`].
-    InvalidLogin(Box<InvalidLogin>),
     /// A [`InvalidClientCertificate`].
     InvalidClientCertificate(Box<InvalidClientCertificate>),
+    /// A [`InvalidLogin`].
+    InvalidLogin(Box<InvalidLogin>),
     /// A [`PasswordExpired`].
     PasswordExpired(Box<PasswordExpired>),
     /// A subtype this client does not know, decoded as `InvalidLogin`.
     Unknown(Box<Unknown<InvalidLogin>>),
 }
-crate::xml::poly_codec!(AnyInvalidLogin, InvalidLogin; InvalidLogin, InvalidClientCertificate, PasswordExpired);
+crate::xml::poly_codec!(AnyInvalidLogin, InvalidLogin; InvalidClientCertificate, InvalidLogin, PasswordExpired);
 
 /// A [`InvalidPropertyValue`] or any of its 1 subtypes, as a slot declared `InvalidPropertyValue` holds.
 ///
@@ -4931,8 +4931,6 @@ crate::xml::poly_codec!(AnyInvalidRequest, InvalidRequest; InvalidRequest, Inval
 /// `Deref` reads the `InvalidState` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidState {
-    /// A [`InvalidState`].
-    InvalidState(Box<InvalidState>),
     /// A [`CannotPowerOffVmInCluster`].
     CannotPowerOffVmInCluster(Box<CannotPowerOffVmInCluster>),
     /// A [`EncryptionKeyRequired`].
@@ -4945,6 +4943,8 @@ pub enum AnyInvalidState {
     InvalidHostState(Box<InvalidHostState>),
     /// A [`InvalidPowerState`].
     InvalidPowerState(Box<InvalidPowerState>),
+    /// A [`InvalidState`].
+    InvalidState(Box<InvalidState>),
     /// A [`InvalidVmState`].
     InvalidVmState(Box<InvalidVmState>),
     /// A [`MksConnectionLimitReached`].
@@ -4960,15 +4960,13 @@ pub enum AnyInvalidState {
     /// A subtype this client does not know, decoded as `InvalidState`.
     Unknown(Box<Unknown<InvalidState>>),
 }
-crate::xml::poly_codec!(AnyInvalidState, InvalidState; InvalidState, CannotPowerOffVmInCluster, EncryptionKeyRequired, InvalidDatastoreState, InvalidHostConnectionState, InvalidHostState, InvalidPowerState, InvalidVmState, MksConnectionLimitReached, NoActiveHostInCluster, OvfConsumerPowerOnFault, QuestionPending, VmPowerOnDisabled);
+crate::xml::poly_codec!(AnyInvalidState, InvalidState; CannotPowerOffVmInCluster, EncryptionKeyRequired, InvalidDatastoreState, InvalidHostConnectionState, InvalidHostState, InvalidPowerState, InvalidState, InvalidVmState, MksConnectionLimitReached, NoActiveHostInCluster, OvfConsumerPowerOnFault, QuestionPending, VmPowerOnDisabled);
 
 /// A [`InvalidVmConfig`] or any of its 14 subtypes, as a slot declared `InvalidVmConfig` holds.
 ///
 /// `Deref` reads the `InvalidVmConfig` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyInvalidVmConfig {
-    /// A [`InvalidVmConfig`].
-    InvalidVmConfig(Box<InvalidVmConfig>),
     /// A [`DeviceHotPlugNotSupported`].
     DeviceHotPlugNotSupported(Box<DeviceHotPlugNotSupported>),
     /// A [`DeviceNotFound`].
@@ -4987,6 +4985,8 @@ pub enum AnyInvalidVmConfig {
     InvalidDeviceOperation(Box<InvalidDeviceOperation>),
     /// A [`InvalidDeviceSpec`].
     InvalidDeviceSpec(Box<InvalidDeviceSpec>),
+    /// A [`InvalidVmConfig`].
+    InvalidVmConfig(Box<InvalidVmConfig>),
     /// A [`MissingController`].
     MissingController(Box<MissingController>),
     /// A [`SwapPlacementOverrideNotSupported`].
@@ -5000,23 +5000,23 @@ pub enum AnyInvalidVmConfig {
     /// A subtype this client does not know, decoded as `InvalidVmConfig`.
     Unknown(Box<Unknown<InvalidVmConfig>>),
 }
-crate::xml::poly_codec!(AnyInvalidVmConfig, InvalidVmConfig; InvalidVmConfig, DeviceHotPlugNotSupported, DeviceNotFound, DeviceUnsupportedForVmPlatform, DeviceUnsupportedForVmVersion, DisallowedDiskModeChange, InvalidController, InvalidDeviceBacking, InvalidDeviceOperation, InvalidDeviceSpec, MissingController, SwapPlacementOverrideNotSupported, TooManyDevices, UnsupportedGuest, VmWwnConflict);
+crate::xml::poly_codec!(AnyInvalidVmConfig, InvalidVmConfig; DeviceHotPlugNotSupported, DeviceNotFound, DeviceUnsupportedForVmPlatform, DeviceUnsupportedForVmVersion, DisallowedDiskModeChange, InvalidController, InvalidDeviceBacking, InvalidDeviceOperation, InvalidDeviceSpec, InvalidVmConfig, MissingController, SwapPlacementOverrideNotSupported, TooManyDevices, UnsupportedGuest, VmWwnConflict);
 
 /// A [`IoFilterInfo`] or any of its 2 subtypes, as a slot declared `IoFilterInfo` holds.
 ///
 /// `Deref` reads the `IoFilterInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyIoFilterInfo {
-    /// A [`IoFilterInfo`].
-    IoFilterInfo(Box<IoFilterInfo>),
     /// A [`ClusterIoFilterInfo`].
     ClusterIoFilterInfo(Box<ClusterIoFilterInfo>),
     /// A [`HostIoFilterInfo`].
     HostIoFilterInfo(Box<HostIoFilterInfo>),
+    /// A [`IoFilterInfo`].
+    IoFilterInfo(Box<IoFilterInfo>),
     /// A subtype this client does not know, decoded as `IoFilterInfo`.
     Unknown(Box<Unknown<IoFilterInfo>>),
 }
-crate::xml::poly_codec!(AnyIoFilterInfo, IoFilterInfo; IoFilterInfo, ClusterIoFilterInfo, HostIoFilterInfo);
+crate::xml::poly_codec!(AnyIoFilterInfo, IoFilterInfo; ClusterIoFilterInfo, HostIoFilterInfo, IoFilterInfo);
 
 /// A [`IoFilterManagerSslTrust`] or any of its 2 subtypes, as a slot declared `IoFilterManagerSslTrust` holds.
 ///
@@ -5121,8 +5121,6 @@ crate::xml::poly_codec!(AnyKmipServerSpecKeySpec, KmipServerSpecKeySpec; KmipSer
 /// `Deref` reads the `LicenseEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyLicenseEvent {
-    /// A [`LicenseEvent`].
-    LicenseEvent(Box<LicenseEvent>),
     /// A [`AllVirtualMachinesLicensedEvent`].
     AllVirtualMachinesLicensedEvent(Box<AllVirtualMachinesLicensedEvent>),
     /// A [`HostInventoryFullEvent`].
@@ -5133,6 +5131,8 @@ pub enum AnyLicenseEvent {
     IncorrectHostInformationEvent(Box<IncorrectHostInformationEvent>),
     /// A [`InvalidEditionEvent`].
     InvalidEditionEvent(Box<InvalidEditionEvent>),
+    /// A [`LicenseEvent`].
+    LicenseEvent(Box<LicenseEvent>),
     /// A [`LicenseNonComplianceEvent`].
     LicenseNonComplianceEvent(Box<LicenseNonComplianceEvent>),
     /// A [`LicenseRestrictedEvent`].
@@ -5154,25 +5154,25 @@ pub enum AnyLicenseEvent {
     /// A subtype this client does not know, decoded as `LicenseEvent`.
     Unknown(Box<Unknown<LicenseEvent>>),
 }
-crate::xml::poly_codec!(AnyLicenseEvent, LicenseEvent; LicenseEvent, AllVirtualMachinesLicensedEvent, HostInventoryFullEvent, HostLicenseExpiredEvent, IncorrectHostInformationEvent, InvalidEditionEvent, LicenseNonComplianceEvent, LicenseRestrictedEvent, LicenseServerAvailableEvent, LicenseServerUnavailableEvent, NoLicenseEvent, ServerLicenseExpiredEvent, UnlicensedVirtualMachinesEvent, UnlicensedVirtualMachinesFoundEvent, VMotionLicenseExpiredEvent);
+crate::xml::poly_codec!(AnyLicenseEvent, LicenseEvent; AllVirtualMachinesLicensedEvent, HostInventoryFullEvent, HostLicenseExpiredEvent, IncorrectHostInformationEvent, InvalidEditionEvent, LicenseEvent, LicenseNonComplianceEvent, LicenseRestrictedEvent, LicenseServerAvailableEvent, LicenseServerUnavailableEvent, NoLicenseEvent, ServerLicenseExpiredEvent, UnlicensedVirtualMachinesEvent, UnlicensedVirtualMachinesFoundEvent, VMotionLicenseExpiredEvent);
 
 /// A [`LicenseSource`] or any of its 3 subtypes, as a slot declared `LicenseSource` holds.
 ///
 /// `Deref` reads the `LicenseSource` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyLicenseSource {
-    /// A [`LicenseSource`].
-    LicenseSource(Box<LicenseSource>),
     /// A [`EvaluationLicenseSource`].
     EvaluationLicenseSource(Box<EvaluationLicenseSource>),
     /// A [`LicenseServerSource`].
     LicenseServerSource(Box<LicenseServerSource>),
+    /// A [`LicenseSource`].
+    LicenseSource(Box<LicenseSource>),
     /// A [`LocalLicenseSource`].
     LocalLicenseSource(Box<LocalLicenseSource>),
     /// A subtype this client does not know, decoded as `LicenseSource`.
     Unknown(Box<Unknown<LicenseSource>>),
 }
-crate::xml::poly_codec!(AnyLicenseSource, LicenseSource; LicenseSource, EvaluationLicenseSource, LicenseServerSource, LocalLicenseSource);
+crate::xml::poly_codec!(AnyLicenseSource, LicenseSource; EvaluationLicenseSource, LicenseServerSource, LicenseSource, LocalLicenseSource);
 
 /// A [`MacAddress`] or any of its 2 subtypes, as a slot declared `MacAddress` holds.
 ///
@@ -5195,8 +5195,6 @@ crate::xml::poly_codec!(AnyMacAddress, MacAddress; MacAddress, MacRange, SingleM
 /// `Deref` reads the `MethodFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyMethodFault {
-    /// A [`MethodFault`].
-    MethodFault(Box<MethodFault>),
     /// A [`ActiveDirectoryFault`].
     ActiveDirectoryFault(Box<ActiveDirectoryFault>),
     /// A [`ActiveVMsBlockingEVC`].
@@ -5841,6 +5839,8 @@ pub enum AnyMethodFault {
     MethodAlreadyDisabledFault(Box<MethodAlreadyDisabledFault>),
     /// A [`MethodDisabled`].
     MethodDisabled(Box<MethodDisabled>),
+    /// A [`MethodFault`].
+    MethodFault(Box<MethodFault>),
     /// A [`MethodNotFound`].
     MethodNotFound(Box<MethodNotFound>),
     /// A [`MigrationDisabled`].
@@ -6598,17 +6598,17 @@ pub enum AnyMethodFault {
     /// A subtype this client does not know, decoded as `MethodFault`.
     Unknown(Box<Unknown<MethodFault>>),
 }
-crate::xml::poly_codec!(AnyMethodFault, MethodFault; MethodFault, ActiveDirectoryFault, ActiveVMsBlockingEVC, AdminDisabled, AdminNotDisabled, AffinityConfigured, AgentInstallFailed, AlreadyBeingManaged, AlreadyConnected, AlreadyExists, AlreadyUpgraded, AnswerFileUpdateFailed, ApplicationQuiesceFault, AuthMinimumAdminPermission, AuthenticationRequired, BackupBlobReadFailure, BackupBlobWriteFailure, BlockedByFirewall, CAMServerRefusedConnection, CannotAccessFile, CannotAccessLocalSource, CannotAccessNetwork, CannotAccessVmComponent, CannotAccessVmConfig, CannotAccessVmDevice, CannotAccessVmDisk, CannotAddHostWithFTVmAsStandalone, CannotAddHostWithFTVmToDifferentCluster, CannotAddHostWithFTVmToNonHACluster, CannotChangeDrsBehaviorForFtSecondary, CannotChangeHaSettingsForFtSecondary, CannotChangeVsanClusterUuid, CannotChangeVsanNodeUuid, CannotComputeFTCompatibleHosts, CannotCreateFile, CannotDecryptPasswords, CannotDeleteFile, CannotDisableDrsOnClustersWithVApps, CannotDisableSnapshot, CannotDisconnectHostWithFaultToleranceVm, CannotEnableVmcpForCluster, CannotModifyConfigCpuRequirements, CannotMoveFaultToleranceVm, CannotMoveHostWithFaultToleranceVm, CannotMoveVmWithDeltaDisk, CannotMoveVmWithNativeDeltaDisk, CannotMoveVsanEnabledHost, CannotPlaceWithoutPrerequisiteMoves, CannotPowerOffVmInCluster, CannotReconfigureVsanWhenHaEnabled, CannotUseNetwork, ClockSkew, CloneFromSnapshotNotSupported, CollectorAddressUnset, ConcurrentAccess, ConflictingConfiguration, ConflictingDatastoreFound, ConnectedIso, CpuCompatibilityUnknown, CpuHotPlugNotSupported, CpuIncompatible, CpuIncompatible1ECX, CpuIncompatible81EDX, CustomizationFault, CustomizationPending, DVPortNotSupported, DasConfigFault, DatabaseError, DatacenterMismatch, DatastoreNotWritableOnHost, DeltaDiskFormatNotSupported, DestinationSwitchFull, DestinationVsanDisabled, DeviceBackingNotSupported, DeviceControllerNotSupported, DeviceHotPlugNotSupported, DeviceNotFound, DeviceNotSupported, DeviceUnsupportedForVmPlatform, DeviceUnsupportedForVmVersion, DigestNotSupported, DirectoryNotEmpty, DisableAdminNotSupported, DisallowedChangeByService, DisallowedDiskModeChange, DisallowedMigrationDeviceAttached, DisallowedOperationOnFailoverHost, DisconnectedHostsBlockingEVC, DiskHasPartitions, DiskIsLastRemainingNonSSD, DiskIsNonLocal, DiskIsUSB, DiskMoveTypeNotSupported, DiskNotSupported, DiskTooSmall, DomainNotFound, DrsDisabledOnVm, DrsVmotionIncompatibleFault, DuplicateDisks, DuplicateName, DuplicateVsanNetworkInterface, DvsApplyOperationFault, DvsFault, DvsNotAuthorized, DvsOperationBulkFault, DvsScopeViolated, EVCAdmissionFailed, EVCAdmissionFailedCPUFeaturesForMode, EVCAdmissionFailedCPUModel, EVCAdmissionFailedCPUModelForMode, EVCAdmissionFailedCPUVendor, EVCAdmissionFailedCPUVendorUnknown, EVCAdmissionFailedHostDisconnected, EVCAdmissionFailedHostSoftware, EVCAdmissionFailedHostSoftwareForMode, EVCAdmissionFailedVmActive, EVCConfigFault, EVCModeIllegalByVendor, EVCModeUnsupportedByHosts, EVCUnsupportedByHostHardware, EVCUnsupportedByHostSoftware, EightHostLimitViolated, EncryptionKeyRequired, ExpiredAddonLicense, ExpiredEditionLicense, ExpiredFeatureLicense, ExtendedFault, FailToEnableSPBM, FailToLockFaultToleranceVMs, FaultToleranceAntiAffinityViolated, FaultToleranceCannotEditMem, FaultToleranceCpuIncompatible, FaultToleranceNeedsThickDisk, FaultToleranceNotLicensed, FaultToleranceNotSameBuild, FaultTolerancePrimaryPowerOnNotAttempted, FaultToleranceVmNotDasProtected, FcoeFault, FcoeFaultPnicHasNoPortSet, FeatureRequirementsNotMet, FileAlreadyExists, FileBackedPortNotSupported, FileFault, FileLocked, FileNameTooLong, FileNotFound, FileNotWritable, FileTooLarge, FilesystemQuiesceFault, FilterInUse, FtIssuesOnHost, FtVmHostRuleViolation, FullStorageVMotionNotSupported, GatewayConnectFault, GatewayHostNotReachable, GatewayNotFound, GatewayNotReachable, GatewayOperationRefused, GatewayToHostAuthFault, GatewayToHostConnectFault, GatewayToHostTrustVerifyFault, GenericDrsFault, GenericVmConfigFault, GuestAuthenticationChallenge, GuestComponentsOutOfDate, GuestMultipleMappings, GuestOperationsFault, GuestOperationsUnavailable, GuestPermissionDenied, GuestProcessNotFound, GuestRegistryFault, GuestRegistryKeyAlreadyExists, GuestRegistryKeyFault, GuestRegistryKeyHasSubkeys, GuestRegistryKeyInvalid, GuestRegistryKeyParentVolatile, GuestRegistryValueFault, GuestRegistryValueNotFound, HAErrorsAtDest, HeterogenousHostsBlockingEVC, HostAccessRestrictedToManagementServer, HostCommunication, HostConfigFailed, HostConfigFault, HostConnectFault, HostHasComponentFailure, HostInDomain, HostIncompatibleForFaultTolerance, HostIncompatibleForRecordReplay, HostInventoryFull, HostNotConnected, HostNotReachable, HostPowerOpFailed, HostSpecificationOperationFailed, HotSnapshotMoveNotSupported, HttpFault, IDEDiskNotSupported, IORMNotSupportedHostOnDatastore, ImportHostAddFailure, ImportOperationBulkFault, InUseFeatureManipulationDisallowed, InaccessibleDatastore, InaccessibleFTMetadataDatastore, InaccessibleVFlashSource, IncompatibleDefaultDevice, IncompatibleHostForFtSecondary, IncompatibleHostForVmReplication, IncompatibleSetting, IncorrectFileType, IncorrectHostInformation, IndependentDiskVMotionNotSupported, InsufficientAgentVmsDeployed, InsufficientCpuResourcesFault, InsufficientDisks, InsufficientFailoverResourcesFault, InsufficientGraphicsResourcesFault, InsufficientHostCapacityFault, InsufficientHostCpuCapacityFault, InsufficientHostMemoryCapacityFault, InsufficientMemoryResourcesFault, InsufficientNetworkCapacity, InsufficientNetworkResourcePoolCapacity, InsufficientPerCpuCapacity, InsufficientResourcesFault, InsufficientStandbyCpuResource, InsufficientStandbyMemoryResource, InsufficientStandbyResource, InsufficientStorageIops, InsufficientStorageSpace, InsufficientVFlashResourcesFault, InvalidAffinitySettingFault, InvalidArgument, InvalidBmcRole, InvalidBundle, InvalidCAMCertificate, InvalidCAMServer, InvalidClientCertificate, InvalidCollectorVersion, InvalidController, InvalidDasConfigArgument, InvalidDasRestartPriorityForFtVm, InvalidDatastore, InvalidDatastorePath, InvalidDatastoreState, InvalidDeviceBacking, InvalidDeviceOperation, InvalidDeviceSpec, InvalidDiskFormat, InvalidDrsBehaviorForFtVm, InvalidEditionLicense, InvalidEvent, InvalidFolder, InvalidFormat, InvalidGuestLogin, InvalidHostConnectionState, InvalidHostName, InvalidHostState, InvalidIndexArgument, InvalidIpfixConfig, InvalidIpmiLoginInfo, InvalidIpmiMacAddress, InvalidLicense, InvalidLocale, InvalidLogin, InvalidName, InvalidNasCredentials, InvalidNetworkInType, InvalidNetworkResource, InvalidOperationOnSecondaryVm, InvalidPowerState, InvalidPrivilege, InvalidProfileReferenceHost, InvalidProperty, InvalidPropertyType, InvalidPropertyValue, InvalidRequest, InvalidResourcePoolStructureFault, InvalidScheduledTask, InvalidSnapshotFormat, InvalidState, InvalidToken, InvalidType, InvalidVmConfig, InvalidVmState, InventoryHasStandardAloneHosts, IpHostnameGeneratorError, IscsiFault, IscsiFaultInvalidVnic, IscsiFaultPnicInUse, IscsiFaultVnicAlreadyBound, IscsiFaultVnicHasActivePaths, IscsiFaultVnicHasMultipleUplinks, IscsiFaultVnicHasNoUplinks, IscsiFaultVnicHasWrongUplink, IscsiFaultVnicInUse, IscsiFaultVnicIsLastPath, IscsiFaultVnicNotBound, IscsiFaultVnicNotFound, KeyNotFound, LargeRDMConversionNotSupported, LargeRDMNotSupportedOnDatastore, LegacyNetworkInterfaceInUse, LicenseAssignmentFailed, LicenseDowngradeDisallowed, LicenseEntityNotFound, LicenseExpired, LicenseKeyEntityMismatch, LicenseRestricted, LicenseServerUnavailable, LicenseSourceUnavailable, LimitExceeded, LinuxVolumeNotClean, LogBundlingFailed, MaintenanceModeFileMove, ManagedObjectNotFound, MemoryFileFormatNotSupportedByDatastore, MemoryHotPlugNotSupported, MemorySizeNotRecommended, MemorySizeNotSupported, MemorySizeNotSupportedByDatastore, MemorySnapshotOnIndependentDisk, MethodAlreadyDisabledFault, MethodDisabled, MethodNotFound, MigrationDisabled, MigrationFault, MigrationFeatureNotSupported, MigrationNotReady, MismatchedBundle, MismatchedNetworkPolicies, MismatchedVMotionNetworkNames, MissingBmcSupport, MissingController, MissingIpPool, MissingLinuxCustResources, MissingNetworkIpConfig, MissingPowerOffConfiguration, MissingPowerOnConfiguration, MissingWindowsCustResources, MksConnectionLimitReached, MountError, MultiWriterNotSupported, MultipleCertificatesVerifyFault, MultipleSnapshotsNotSupported, NamespaceFull, NamespaceLimitReached, NamespaceWriteProtected, NasConfigFault, NasConnectionLimitReached, NasSessionCredentialConflict, NasVolumeNotMounted, NetworkCopyFault, NetworkDisruptedAndConfigRolledBack, NetworkInaccessible, NetworksMayNotBeTheSame, NicSettingMismatch, NoActiveHostInCluster, NoAvailableIp, NoClientCertificate, NoCompatibleDatastore, NoCompatibleHardAffinityHost, NoCompatibleHost, NoCompatibleHostWithAccessToDevice, NoCompatibleSoftAffinityHost, NoConnectedDatastore, NoDiskFound, NoDiskSpace, NoDisksToCustomize, NoGateway, NoGuestHeartbeat, NoHost, NoHostSuitableForFtSecondary, NoLicenseServerConfigured, NoPeerHostFound, NoPermission, NoPermissionOnAD, NoPermissionOnHost, NoPermissionOnNasVolume, NoSubjectName, NoVcManagedIpConfigured, NoVirtualNic, NoVmInVApp, NonADUserRequired, NonHomeRDMVMotionNotSupported, NonPersistentDisksNotSupported, NonVmwareOuiMacNotSupportedHost, NotADirectory, NotAFile, NotAuthenticated, NotEnoughCpus, NotEnoughLicenses, NotEnoughLogicalCpus, NotFound, NotImplemented, NotSupported, NotSupportedDeviceForFT, NotSupportedHost, NotSupportedHostForChecksum, NotSupportedHostForVFlash, NotSupportedHostForVmcp, NotSupportedHostForVmemFile, NotSupportedHostForVsan, NotSupportedHostInCluster, NotSupportedHostInDvs, NotSupportedHostInHACluster, NotUserConfigurableProperty, NumVirtualCoresPerSocketNotSupported, NumVirtualCpusExceedsLimit, NumVirtualCpusIncompatible, NumVirtualCpusNotSupported, OperationDisabledByGuest, OperationDisallowedOnHost, OperationNotSupportedByGuest, OutOfBounds, OvfAttribute, OvfConnectedDevice, OvfConnectedDeviceFloppy, OvfConnectedDeviceIso, OvfConstraint, OvfConsumerCallbackFault, OvfConsumerCommunicationError, OvfConsumerFault, OvfConsumerInvalidSection, OvfConsumerPowerOnFault, OvfConsumerUndeclaredSection, OvfConsumerUndefinedPrefix, OvfConsumerValidationFault, OvfCpuCompatibility, OvfCpuCompatibilityCheckNotSupported, OvfDiskMappingNotFound, OvfDiskOrderConstraint, OvfDuplicateElement, OvfDuplicatedElementBoundary, OvfDuplicatedPropertyIdExport, OvfDuplicatedPropertyIdImport, OvfElement, OvfElementInvalidValue, OvfExport, OvfExportFailed, OvfFault, OvfHardwareCheck, OvfHardwareExport, OvfHostResourceConstraint, OvfHostValueNotParsed, OvfImport, OvfImportFailed, OvfInternalError, OvfInvalidPackage, OvfInvalidValue, OvfInvalidValueConfiguration, OvfInvalidValueEmpty, OvfInvalidValueFormatMalformed, OvfInvalidValueReference, OvfInvalidVmName, OvfMappedOsId, OvfMissingAttribute, OvfMissingElement, OvfMissingElementNormalBoundary, OvfMissingHardware, OvfNetworkMappingNotSupported, OvfNoHostNic, OvfNoSpaceOnController, OvfNoSupportedHardwareFamily, OvfProperty, OvfPropertyExport, OvfPropertyNetwork, OvfPropertyNetworkExport, OvfPropertyQualifier, OvfPropertyQualifierDuplicate, OvfPropertyQualifierIgnored, OvfPropertyType, OvfPropertyValue, OvfSystemFault, OvfToXmlUnsupportedElement, OvfUnableToExportDisk, OvfUnexpectedElement, OvfUnknownDevice, OvfUnknownDeviceBacking, OvfUnknownEntity, OvfUnsupportedAttribute, OvfUnsupportedAttributeValue, OvfUnsupportedDeviceBackingInfo, OvfUnsupportedDeviceBackingOption, OvfUnsupportedDeviceExport, OvfUnsupportedDiskProvisioning, OvfUnsupportedElement, OvfUnsupportedElementValue, OvfUnsupportedPackage, OvfUnsupportedSection, OvfUnsupportedSubType, OvfUnsupportedType, OvfWrongElement, OvfWrongNamespace, OvfXmlFormat, PasswordExpired, PatchAlreadyInstalled, PatchBinariesNotFound, PatchInstallFailed, PatchIntegrityError, PatchMetadataCorrupted, PatchMetadataInvalid, PatchMetadataNotFound, PatchMissingDependencies, PatchNotApplicable, PatchSuperseded, PhysCompatRDMNotSupported, PlatformConfigFault, PowerOnFtSecondaryFailed, PowerOnFtSecondaryTimedout, ProfileUpdateFailed, QuarantineModeFault, QuestionPending, QuiesceDatastoreIOForHAFailed, RDMConversionNotSupported, RDMNotPreserved, RDMNotSupported, RDMNotSupportedOnDatastore, RDMPointsToInaccessibleDisk, RawDiskNotSupported, ReadHostResourcePoolTreeFailed, ReadOnlyDisksWithLegacyDestination, RebootRequired, RecordReplayDisabled, RemoteDeviceNotSupported, RemoveFailed, ReplicationConfigFault, ReplicationDiskConfigFault, ReplicationFault, ReplicationIncompatibleWithFT, ReplicationInvalidOptions, ReplicationNotSupportedOnHost, ReplicationVmConfigFault, ReplicationVmFault, ReplicationVmInProgressFault, RequestCanceled, ResourceInUse, ResourceNotAvailable, RestrictedByAdministrator, RestrictedVersion, RollbackFailure, RuleViolation, RuntimeFault, SSLDisabledFault, SSLVerifyFault, SSPIChallenge, SecondaryVmAlreadyDisabled, SecondaryVmAlreadyEnabled, SecondaryVmAlreadyRegistered, SecondaryVmNotRegistered, SecurityError, SessionNotFound, SharedBusControllerNotSupported, ShrinkDiskFault, SnapshotCloneNotSupported, SnapshotCopyNotSupported, SnapshotDisabled, SnapshotFault, SnapshotIncompatibleDeviceInVm, SnapshotLocked, SnapshotMoveFromNonHomeNotSupported, SnapshotMoveNotSupported, SnapshotMoveToNonHomeNotSupported, SnapshotNoChange, SnapshotRevertIssue, SoftRuleVioCorrectionDisallowed, SoftRuleVioCorrectionImpact, SolutionUserRequired, SsdDiskNotAvailable, StorageDrsCannotMoveDiskInMultiWriterMode, StorageDrsCannotMoveFTVm, StorageDrsCannotMoveIndependentDisk, StorageDrsCannotMoveManuallyPlacedSwapFile, StorageDrsCannotMoveManuallyPlacedVm, StorageDrsCannotMoveSharedDisk, StorageDrsCannotMoveTemplate, StorageDrsCannotMoveVmInUserFolder, StorageDrsCannotMoveVmWithMountedCDROM, StorageDrsCannotMoveVmWithNoFilesInLayout, StorageDrsDatacentersCannotShareDatastore, StorageDrsDisabledOnVm, StorageDrsHbrDiskNotMovable, StorageDrsHmsMoveInProgress, StorageDrsHmsUnreachable, StorageDrsIolbDisabledInternally, StorageDrsRelocateDisabled, StorageDrsStaleHmsCollection, StorageDrsUnableToMoveFiles, StorageVMotionNotSupported, StorageVmotionIncompatible, SuspendedRelocateNotSupported, SwapDatastoreNotWritableOnHost, SwapDatastoreUnset, SwapPlacementOverrideNotSupported, SwitchIpUnset, SwitchNotInUpgradeMode, SystemError, TaskInProgress, ThirdPartyLicenseAssignmentFailed, Timedout, TooManyConcurrentNativeClones, TooManyConsecutiveOverrides, TooManyDevices, TooManyDisksOnLegacyHost, TooManyGuestLogons, TooManyHosts, TooManyNativeCloneLevels, TooManyNativeClonesOnFile, TooManySnapshotLevels, ToolsAlreadyUpgraded, ToolsAutoUpgradeNotSupported, ToolsImageCopyFailed, ToolsImageNotAvailable, ToolsImageSignatureCheckFailed, ToolsInstallationInProgress, ToolsUnavailable, ToolsUpgradeCancelled, UnSupportedDatastoreForVFlash, UncommittedUndoableDisk, UnconfiguredPropertyValue, UncustomizableGuest, UnexpectedCustomizationFault, UnexpectedFault, UnrecognizedHost, UnsharedSwapVMotionNotSupported, UnsupportedDatastore, UnsupportedGuest, UnsupportedVimApiVersion, UnsupportedVmxLocation, UnusedVirtualDiskBlocksNotScrubbed, UserNotFound, VAppConfigFault, VAppNotRunning, VAppOperationInProgress, VAppPropertyFault, VAppTaskInProgress, VFlashCacheHotConfigNotSupported, VFlashModuleNotSupported, VFlashModuleVersionIncompatible, VMINotSupported, VMOnConflictDVPort, VMOnVirtualIntranet, VMotionAcrossNetworkNotSupported, VMotionInterfaceIssue, VMotionLinkCapacityLow, VMotionLinkDown, VMotionNotConfigured, VMotionNotLicensed, VMotionNotSupported, VMotionProtocolIncompatible, VimFault, VirtualDiskBlocksNotFullyProvisioned, VirtualDiskModeNotSupported, VirtualEthernetCardNotSupported, VirtualHardwareCompatibilityIssue, VirtualHardwareVersionNotSupported, VmAlreadyExistsInDatacenter, VmConfigFault, VmConfigIncompatibleForFaultTolerance, VmConfigIncompatibleForRecordReplay, VmFaultToleranceConfigIssue, VmFaultToleranceConfigIssueWrapper, VmFaultToleranceInvalidFileBacking, VmFaultToleranceIssue, VmFaultToleranceOpIssuesList, VmFaultToleranceTooManyFtVcpusOnHost, VmFaultToleranceTooManyVMsOnHost, VmHostAffinityRuleViolation, VmLimitLicense, VmMetadataManagerFault, VmMonitorIncompatibleForFaultTolerance, VmPowerOnDisabled, VmSmpFaultToleranceTooManyVMsOnHost, VmToolsUpgradeFault, VmValidateMaxDevice, VmWwnConflict, VmfsAlreadyMounted, VmfsAmbiguousMount, VmfsMountFault, VmotionInterfaceNotEnabled, VolumeEditorError, VramLimitLicense, VsanClusterUuidMismatch, VsanDiskFault, VsanFault, VsanIncompatibleDiskMapping, VsanNodeNotMaster, VspanDestPortConflict, VspanPortConflict, VspanPortMoveFault, VspanPortPromiscChangeFault, VspanPortgroupPromiscChangeFault, VspanPortgroupTypeChangeFault, VspanPromiscuousPortNotSupported, VspanSameSessionPortConflict, WakeOnLanNotSupported, WakeOnLanNotSupportedByVmotionNIC, WillLoseHAProtection, WillModifyConfigCpuRequirements, WillResetSnapshotDirectory, WipeDiskFault);
+crate::xml::poly_codec!(AnyMethodFault, MethodFault; ActiveDirectoryFault, ActiveVMsBlockingEVC, AdminDisabled, AdminNotDisabled, AffinityConfigured, AgentInstallFailed, AlreadyBeingManaged, AlreadyConnected, AlreadyExists, AlreadyUpgraded, AnswerFileUpdateFailed, ApplicationQuiesceFault, AuthMinimumAdminPermission, AuthenticationRequired, BackupBlobReadFailure, BackupBlobWriteFailure, BlockedByFirewall, CAMServerRefusedConnection, CannotAccessFile, CannotAccessLocalSource, CannotAccessNetwork, CannotAccessVmComponent, CannotAccessVmConfig, CannotAccessVmDevice, CannotAccessVmDisk, CannotAddHostWithFTVmAsStandalone, CannotAddHostWithFTVmToDifferentCluster, CannotAddHostWithFTVmToNonHACluster, CannotChangeDrsBehaviorForFtSecondary, CannotChangeHaSettingsForFtSecondary, CannotChangeVsanClusterUuid, CannotChangeVsanNodeUuid, CannotComputeFTCompatibleHosts, CannotCreateFile, CannotDecryptPasswords, CannotDeleteFile, CannotDisableDrsOnClustersWithVApps, CannotDisableSnapshot, CannotDisconnectHostWithFaultToleranceVm, CannotEnableVmcpForCluster, CannotModifyConfigCpuRequirements, CannotMoveFaultToleranceVm, CannotMoveHostWithFaultToleranceVm, CannotMoveVmWithDeltaDisk, CannotMoveVmWithNativeDeltaDisk, CannotMoveVsanEnabledHost, CannotPlaceWithoutPrerequisiteMoves, CannotPowerOffVmInCluster, CannotReconfigureVsanWhenHaEnabled, CannotUseNetwork, ClockSkew, CloneFromSnapshotNotSupported, CollectorAddressUnset, ConcurrentAccess, ConflictingConfiguration, ConflictingDatastoreFound, ConnectedIso, CpuCompatibilityUnknown, CpuHotPlugNotSupported, CpuIncompatible, CpuIncompatible1ECX, CpuIncompatible81EDX, CustomizationFault, CustomizationPending, DVPortNotSupported, DasConfigFault, DatabaseError, DatacenterMismatch, DatastoreNotWritableOnHost, DeltaDiskFormatNotSupported, DestinationSwitchFull, DestinationVsanDisabled, DeviceBackingNotSupported, DeviceControllerNotSupported, DeviceHotPlugNotSupported, DeviceNotFound, DeviceNotSupported, DeviceUnsupportedForVmPlatform, DeviceUnsupportedForVmVersion, DigestNotSupported, DirectoryNotEmpty, DisableAdminNotSupported, DisallowedChangeByService, DisallowedDiskModeChange, DisallowedMigrationDeviceAttached, DisallowedOperationOnFailoverHost, DisconnectedHostsBlockingEVC, DiskHasPartitions, DiskIsLastRemainingNonSSD, DiskIsNonLocal, DiskIsUSB, DiskMoveTypeNotSupported, DiskNotSupported, DiskTooSmall, DomainNotFound, DrsDisabledOnVm, DrsVmotionIncompatibleFault, DuplicateDisks, DuplicateName, DuplicateVsanNetworkInterface, DvsApplyOperationFault, DvsFault, DvsNotAuthorized, DvsOperationBulkFault, DvsScopeViolated, EVCAdmissionFailed, EVCAdmissionFailedCPUFeaturesForMode, EVCAdmissionFailedCPUModel, EVCAdmissionFailedCPUModelForMode, EVCAdmissionFailedCPUVendor, EVCAdmissionFailedCPUVendorUnknown, EVCAdmissionFailedHostDisconnected, EVCAdmissionFailedHostSoftware, EVCAdmissionFailedHostSoftwareForMode, EVCAdmissionFailedVmActive, EVCConfigFault, EVCModeIllegalByVendor, EVCModeUnsupportedByHosts, EVCUnsupportedByHostHardware, EVCUnsupportedByHostSoftware, EightHostLimitViolated, EncryptionKeyRequired, ExpiredAddonLicense, ExpiredEditionLicense, ExpiredFeatureLicense, ExtendedFault, FailToEnableSPBM, FailToLockFaultToleranceVMs, FaultToleranceAntiAffinityViolated, FaultToleranceCannotEditMem, FaultToleranceCpuIncompatible, FaultToleranceNeedsThickDisk, FaultToleranceNotLicensed, FaultToleranceNotSameBuild, FaultTolerancePrimaryPowerOnNotAttempted, FaultToleranceVmNotDasProtected, FcoeFault, FcoeFaultPnicHasNoPortSet, FeatureRequirementsNotMet, FileAlreadyExists, FileBackedPortNotSupported, FileFault, FileLocked, FileNameTooLong, FileNotFound, FileNotWritable, FileTooLarge, FilesystemQuiesceFault, FilterInUse, FtIssuesOnHost, FtVmHostRuleViolation, FullStorageVMotionNotSupported, GatewayConnectFault, GatewayHostNotReachable, GatewayNotFound, GatewayNotReachable, GatewayOperationRefused, GatewayToHostAuthFault, GatewayToHostConnectFault, GatewayToHostTrustVerifyFault, GenericDrsFault, GenericVmConfigFault, GuestAuthenticationChallenge, GuestComponentsOutOfDate, GuestMultipleMappings, GuestOperationsFault, GuestOperationsUnavailable, GuestPermissionDenied, GuestProcessNotFound, GuestRegistryFault, GuestRegistryKeyAlreadyExists, GuestRegistryKeyFault, GuestRegistryKeyHasSubkeys, GuestRegistryKeyInvalid, GuestRegistryKeyParentVolatile, GuestRegistryValueFault, GuestRegistryValueNotFound, HAErrorsAtDest, HeterogenousHostsBlockingEVC, HostAccessRestrictedToManagementServer, HostCommunication, HostConfigFailed, HostConfigFault, HostConnectFault, HostHasComponentFailure, HostInDomain, HostIncompatibleForFaultTolerance, HostIncompatibleForRecordReplay, HostInventoryFull, HostNotConnected, HostNotReachable, HostPowerOpFailed, HostSpecificationOperationFailed, HotSnapshotMoveNotSupported, HttpFault, IDEDiskNotSupported, IORMNotSupportedHostOnDatastore, ImportHostAddFailure, ImportOperationBulkFault, InUseFeatureManipulationDisallowed, InaccessibleDatastore, InaccessibleFTMetadataDatastore, InaccessibleVFlashSource, IncompatibleDefaultDevice, IncompatibleHostForFtSecondary, IncompatibleHostForVmReplication, IncompatibleSetting, IncorrectFileType, IncorrectHostInformation, IndependentDiskVMotionNotSupported, InsufficientAgentVmsDeployed, InsufficientCpuResourcesFault, InsufficientDisks, InsufficientFailoverResourcesFault, InsufficientGraphicsResourcesFault, InsufficientHostCapacityFault, InsufficientHostCpuCapacityFault, InsufficientHostMemoryCapacityFault, InsufficientMemoryResourcesFault, InsufficientNetworkCapacity, InsufficientNetworkResourcePoolCapacity, InsufficientPerCpuCapacity, InsufficientResourcesFault, InsufficientStandbyCpuResource, InsufficientStandbyMemoryResource, InsufficientStandbyResource, InsufficientStorageIops, InsufficientStorageSpace, InsufficientVFlashResourcesFault, InvalidAffinitySettingFault, InvalidArgument, InvalidBmcRole, InvalidBundle, InvalidCAMCertificate, InvalidCAMServer, InvalidClientCertificate, InvalidCollectorVersion, InvalidController, InvalidDasConfigArgument, InvalidDasRestartPriorityForFtVm, InvalidDatastore, InvalidDatastorePath, InvalidDatastoreState, InvalidDeviceBacking, InvalidDeviceOperation, InvalidDeviceSpec, InvalidDiskFormat, InvalidDrsBehaviorForFtVm, InvalidEditionLicense, InvalidEvent, InvalidFolder, InvalidFormat, InvalidGuestLogin, InvalidHostConnectionState, InvalidHostName, InvalidHostState, InvalidIndexArgument, InvalidIpfixConfig, InvalidIpmiLoginInfo, InvalidIpmiMacAddress, InvalidLicense, InvalidLocale, InvalidLogin, InvalidName, InvalidNasCredentials, InvalidNetworkInType, InvalidNetworkResource, InvalidOperationOnSecondaryVm, InvalidPowerState, InvalidPrivilege, InvalidProfileReferenceHost, InvalidProperty, InvalidPropertyType, InvalidPropertyValue, InvalidRequest, InvalidResourcePoolStructureFault, InvalidScheduledTask, InvalidSnapshotFormat, InvalidState, InvalidToken, InvalidType, InvalidVmConfig, InvalidVmState, InventoryHasStandardAloneHosts, IpHostnameGeneratorError, IscsiFault, IscsiFaultInvalidVnic, IscsiFaultPnicInUse, IscsiFaultVnicAlreadyBound, IscsiFaultVnicHasActivePaths, IscsiFaultVnicHasMultipleUplinks, IscsiFaultVnicHasNoUplinks, IscsiFaultVnicHasWrongUplink, IscsiFaultVnicInUse, IscsiFaultVnicIsLastPath, IscsiFaultVnicNotBound, IscsiFaultVnicNotFound, KeyNotFound, LargeRDMConversionNotSupported, LargeRDMNotSupportedOnDatastore, LegacyNetworkInterfaceInUse, LicenseAssignmentFailed, LicenseDowngradeDisallowed, LicenseEntityNotFound, LicenseExpired, LicenseKeyEntityMismatch, LicenseRestricted, LicenseServerUnavailable, LicenseSourceUnavailable, LimitExceeded, LinuxVolumeNotClean, LogBundlingFailed, MaintenanceModeFileMove, ManagedObjectNotFound, MemoryFileFormatNotSupportedByDatastore, MemoryHotPlugNotSupported, MemorySizeNotRecommended, MemorySizeNotSupported, MemorySizeNotSupportedByDatastore, MemorySnapshotOnIndependentDisk, MethodAlreadyDisabledFault, MethodDisabled, MethodFault, MethodNotFound, MigrationDisabled, MigrationFault, MigrationFeatureNotSupported, MigrationNotReady, MismatchedBundle, MismatchedNetworkPolicies, MismatchedVMotionNetworkNames, MissingBmcSupport, MissingController, MissingIpPool, MissingLinuxCustResources, MissingNetworkIpConfig, MissingPowerOffConfiguration, MissingPowerOnConfiguration, MissingWindowsCustResources, MksConnectionLimitReached, MountError, MultiWriterNotSupported, MultipleCertificatesVerifyFault, MultipleSnapshotsNotSupported, NamespaceFull, NamespaceLimitReached, NamespaceWriteProtected, NasConfigFault, NasConnectionLimitReached, NasSessionCredentialConflict, NasVolumeNotMounted, NetworkCopyFault, NetworkDisruptedAndConfigRolledBack, NetworkInaccessible, NetworksMayNotBeTheSame, NicSettingMismatch, NoActiveHostInCluster, NoAvailableIp, NoClientCertificate, NoCompatibleDatastore, NoCompatibleHardAffinityHost, NoCompatibleHost, NoCompatibleHostWithAccessToDevice, NoCompatibleSoftAffinityHost, NoConnectedDatastore, NoDiskFound, NoDiskSpace, NoDisksToCustomize, NoGateway, NoGuestHeartbeat, NoHost, NoHostSuitableForFtSecondary, NoLicenseServerConfigured, NoPeerHostFound, NoPermission, NoPermissionOnAD, NoPermissionOnHost, NoPermissionOnNasVolume, NoSubjectName, NoVcManagedIpConfigured, NoVirtualNic, NoVmInVApp, NonADUserRequired, NonHomeRDMVMotionNotSupported, NonPersistentDisksNotSupported, NonVmwareOuiMacNotSupportedHost, NotADirectory, NotAFile, NotAuthenticated, NotEnoughCpus, NotEnoughLicenses, NotEnoughLogicalCpus, NotFound, NotImplemented, NotSupported, NotSupportedDeviceForFT, NotSupportedHost, NotSupportedHostForChecksum, NotSupportedHostForVFlash, NotSupportedHostForVmcp, NotSupportedHostForVmemFile, NotSupportedHostForVsan, NotSupportedHostInCluster, NotSupportedHostInDvs, NotSupportedHostInHACluster, NotUserConfigurableProperty, NumVirtualCoresPerSocketNotSupported, NumVirtualCpusExceedsLimit, NumVirtualCpusIncompatible, NumVirtualCpusNotSupported, OperationDisabledByGuest, OperationDisallowedOnHost, OperationNotSupportedByGuest, OutOfBounds, OvfAttribute, OvfConnectedDevice, OvfConnectedDeviceFloppy, OvfConnectedDeviceIso, OvfConstraint, OvfConsumerCallbackFault, OvfConsumerCommunicationError, OvfConsumerFault, OvfConsumerInvalidSection, OvfConsumerPowerOnFault, OvfConsumerUndeclaredSection, OvfConsumerUndefinedPrefix, OvfConsumerValidationFault, OvfCpuCompatibility, OvfCpuCompatibilityCheckNotSupported, OvfDiskMappingNotFound, OvfDiskOrderConstraint, OvfDuplicateElement, OvfDuplicatedElementBoundary, OvfDuplicatedPropertyIdExport, OvfDuplicatedPropertyIdImport, OvfElement, OvfElementInvalidValue, OvfExport, OvfExportFailed, OvfFault, OvfHardwareCheck, OvfHardwareExport, OvfHostResourceConstraint, OvfHostValueNotParsed, OvfImport, OvfImportFailed, OvfInternalError, OvfInvalidPackage, OvfInvalidValue, OvfInvalidValueConfiguration, OvfInvalidValueEmpty, OvfInvalidValueFormatMalformed, OvfInvalidValueReference, OvfInvalidVmName, OvfMappedOsId, OvfMissingAttribute, OvfMissingElement, OvfMissingElementNormalBoundary, OvfMissingHardware, OvfNetworkMappingNotSupported, OvfNoHostNic, OvfNoSpaceOnController, OvfNoSupportedHardwareFamily, OvfProperty, OvfPropertyExport, OvfPropertyNetwork, OvfPropertyNetworkExport, OvfPropertyQualifier, OvfPropertyQualifierDuplicate, OvfPropertyQualifierIgnored, OvfPropertyType, OvfPropertyValue, OvfSystemFault, OvfToXmlUnsupportedElement, OvfUnableToExportDisk, OvfUnexpectedElement, OvfUnknownDevice, OvfUnknownDeviceBacking, OvfUnknownEntity, OvfUnsupportedAttribute, OvfUnsupportedAttributeValue, OvfUnsupportedDeviceBackingInfo, OvfUnsupportedDeviceBackingOption, OvfUnsupportedDeviceExport, OvfUnsupportedDiskProvisioning, OvfUnsupportedElement, OvfUnsupportedElementValue, OvfUnsupportedPackage, OvfUnsupportedSection, OvfUnsupportedSubType, OvfUnsupportedType, OvfWrongElement, OvfWrongNamespace, OvfXmlFormat, PasswordExpired, PatchAlreadyInstalled, PatchBinariesNotFound, PatchInstallFailed, PatchIntegrityError, PatchMetadataCorrupted, PatchMetadataInvalid, PatchMetadataNotFound, PatchMissingDependencies, PatchNotApplicable, PatchSuperseded, PhysCompatRDMNotSupported, PlatformConfigFault, PowerOnFtSecondaryFailed, PowerOnFtSecondaryTimedout, ProfileUpdateFailed, QuarantineModeFault, QuestionPending, QuiesceDatastoreIOForHAFailed, RDMConversionNotSupported, RDMNotPreserved, RDMNotSupported, RDMNotSupportedOnDatastore, RDMPointsToInaccessibleDisk, RawDiskNotSupported, ReadHostResourcePoolTreeFailed, ReadOnlyDisksWithLegacyDestination, RebootRequired, RecordReplayDisabled, RemoteDeviceNotSupported, RemoveFailed, ReplicationConfigFault, ReplicationDiskConfigFault, ReplicationFault, ReplicationIncompatibleWithFT, ReplicationInvalidOptions, ReplicationNotSupportedOnHost, ReplicationVmConfigFault, ReplicationVmFault, ReplicationVmInProgressFault, RequestCanceled, ResourceInUse, ResourceNotAvailable, RestrictedByAdministrator, RestrictedVersion, RollbackFailure, RuleViolation, RuntimeFault, SSLDisabledFault, SSLVerifyFault, SSPIChallenge, SecondaryVmAlreadyDisabled, SecondaryVmAlreadyEnabled, SecondaryVmAlreadyRegistered, SecondaryVmNotRegistered, SecurityError, SessionNotFound, SharedBusControllerNotSupported, ShrinkDiskFault, SnapshotCloneNotSupported, SnapshotCopyNotSupported, SnapshotDisabled, SnapshotFault, SnapshotIncompatibleDeviceInVm, SnapshotLocked, SnapshotMoveFromNonHomeNotSupported, SnapshotMoveNotSupported, SnapshotMoveToNonHomeNotSupported, SnapshotNoChange, SnapshotRevertIssue, SoftRuleVioCorrectionDisallowed, SoftRuleVioCorrectionImpact, SolutionUserRequired, SsdDiskNotAvailable, StorageDrsCannotMoveDiskInMultiWriterMode, StorageDrsCannotMoveFTVm, StorageDrsCannotMoveIndependentDisk, StorageDrsCannotMoveManuallyPlacedSwapFile, StorageDrsCannotMoveManuallyPlacedVm, StorageDrsCannotMoveSharedDisk, StorageDrsCannotMoveTemplate, StorageDrsCannotMoveVmInUserFolder, StorageDrsCannotMoveVmWithMountedCDROM, StorageDrsCannotMoveVmWithNoFilesInLayout, StorageDrsDatacentersCannotShareDatastore, StorageDrsDisabledOnVm, StorageDrsHbrDiskNotMovable, StorageDrsHmsMoveInProgress, StorageDrsHmsUnreachable, StorageDrsIolbDisabledInternally, StorageDrsRelocateDisabled, StorageDrsStaleHmsCollection, StorageDrsUnableToMoveFiles, StorageVMotionNotSupported, StorageVmotionIncompatible, SuspendedRelocateNotSupported, SwapDatastoreNotWritableOnHost, SwapDatastoreUnset, SwapPlacementOverrideNotSupported, SwitchIpUnset, SwitchNotInUpgradeMode, SystemError, TaskInProgress, ThirdPartyLicenseAssignmentFailed, Timedout, TooManyConcurrentNativeClones, TooManyConsecutiveOverrides, TooManyDevices, TooManyDisksOnLegacyHost, TooManyGuestLogons, TooManyHosts, TooManyNativeCloneLevels, TooManyNativeClonesOnFile, TooManySnapshotLevels, ToolsAlreadyUpgraded, ToolsAutoUpgradeNotSupported, ToolsImageCopyFailed, ToolsImageNotAvailable, ToolsImageSignatureCheckFailed, ToolsInstallationInProgress, ToolsUnavailable, ToolsUpgradeCancelled, UnSupportedDatastoreForVFlash, UncommittedUndoableDisk, UnconfiguredPropertyValue, UncustomizableGuest, UnexpectedCustomizationFault, UnexpectedFault, UnrecognizedHost, UnsharedSwapVMotionNotSupported, UnsupportedDatastore, UnsupportedGuest, UnsupportedVimApiVersion, UnsupportedVmxLocation, UnusedVirtualDiskBlocksNotScrubbed, UserNotFound, VAppConfigFault, VAppNotRunning, VAppOperationInProgress, VAppPropertyFault, VAppTaskInProgress, VFlashCacheHotConfigNotSupported, VFlashModuleNotSupported, VFlashModuleVersionIncompatible, VMINotSupported, VMOnConflictDVPort, VMOnVirtualIntranet, VMotionAcrossNetworkNotSupported, VMotionInterfaceIssue, VMotionLinkCapacityLow, VMotionLinkDown, VMotionNotConfigured, VMotionNotLicensed, VMotionNotSupported, VMotionProtocolIncompatible, VimFault, VirtualDiskBlocksNotFullyProvisioned, VirtualDiskModeNotSupported, VirtualEthernetCardNotSupported, VirtualHardwareCompatibilityIssue, VirtualHardwareVersionNotSupported, VmAlreadyExistsInDatacenter, VmConfigFault, VmConfigIncompatibleForFaultTolerance, VmConfigIncompatibleForRecordReplay, VmFaultToleranceConfigIssue, VmFaultToleranceConfigIssueWrapper, VmFaultToleranceInvalidFileBacking, VmFaultToleranceIssue, VmFaultToleranceOpIssuesList, VmFaultToleranceTooManyFtVcpusOnHost, VmFaultToleranceTooManyVMsOnHost, VmHostAffinityRuleViolation, VmLimitLicense, VmMetadataManagerFault, VmMonitorIncompatibleForFaultTolerance, VmPowerOnDisabled, VmSmpFaultToleranceTooManyVMsOnHost, VmToolsUpgradeFault, VmValidateMaxDevice, VmWwnConflict, VmfsAlreadyMounted, VmfsAmbiguousMount, VmfsMountFault, VmotionInterfaceNotEnabled, VolumeEditorError, VramLimitLicense, VsanClusterUuidMismatch, VsanDiskFault, VsanFault, VsanIncompatibleDiskMapping, VsanNodeNotMaster, VspanDestPortConflict, VspanPortConflict, VspanPortMoveFault, VspanPortPromiscChangeFault, VspanPortgroupPromiscChangeFault, VspanPortgroupTypeChangeFault, VspanPromiscuousPortNotSupported, VspanSameSessionPortConflict, WakeOnLanNotSupported, WakeOnLanNotSupportedByVmotionNIC, WillLoseHAProtection, WillModifyConfigCpuRequirements, WillResetSnapshotDirectory, WipeDiskFault);
 
 /// A [`MigrationEvent`] or any of its 6 subtypes, as a slot declared `MigrationEvent` holds.
 ///
 /// `Deref` reads the `MigrationEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyMigrationEvent {
-    /// A [`MigrationEvent`].
-    MigrationEvent(Box<MigrationEvent>),
     /// A [`MigrationErrorEvent`].
     MigrationErrorEvent(Box<MigrationErrorEvent>),
+    /// A [`MigrationEvent`].
+    MigrationEvent(Box<MigrationEvent>),
     /// A [`MigrationHostErrorEvent`].
     MigrationHostErrorEvent(Box<MigrationHostErrorEvent>),
     /// A [`MigrationHostWarningEvent`].
@@ -6622,15 +6622,13 @@ pub enum AnyMigrationEvent {
     /// A subtype this client does not know, decoded as `MigrationEvent`.
     Unknown(Box<Unknown<MigrationEvent>>),
 }
-crate::xml::poly_codec!(AnyMigrationEvent, MigrationEvent; MigrationEvent, MigrationErrorEvent, MigrationHostErrorEvent, MigrationHostWarningEvent, MigrationResourceErrorEvent, MigrationResourceWarningEvent, MigrationWarningEvent);
+crate::xml::poly_codec!(AnyMigrationEvent, MigrationEvent; MigrationErrorEvent, MigrationEvent, MigrationHostErrorEvent, MigrationHostWarningEvent, MigrationResourceErrorEvent, MigrationResourceWarningEvent, MigrationWarningEvent);
 
 /// A [`MigrationFault`] or any of its 52 subtypes, as a slot declared `MigrationFault` holds.
 ///
 /// `Deref` reads the `MigrationFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyMigrationFault {
-    /// A [`MigrationFault`].
-    MigrationFault(Box<MigrationFault>),
     /// A [`AffinityConfigured`].
     AffinityConfigured(Box<AffinityConfigured>),
     /// A [`CannotModifyConfigCpuRequirements`].
@@ -6669,6 +6667,8 @@ pub enum AnyMigrationFault {
     MaintenanceModeFileMove(Box<MaintenanceModeFileMove>),
     /// A [`MigrationDisabled`].
     MigrationDisabled(Box<MigrationDisabled>),
+    /// A [`MigrationFault`].
+    MigrationFault(Box<MigrationFault>),
     /// A [`MigrationFeatureNotSupported`].
     MigrationFeatureNotSupported(Box<MigrationFeatureNotSupported>),
     /// A [`MigrationNotReady`].
@@ -6738,19 +6738,19 @@ pub enum AnyMigrationFault {
     /// A subtype this client does not know, decoded as `MigrationFault`.
     Unknown(Box<Unknown<MigrationFault>>),
 }
-crate::xml::poly_codec!(AnyMigrationFault, MigrationFault; MigrationFault, AffinityConfigured, CannotModifyConfigCpuRequirements, CannotMoveVmWithDeltaDisk, CannotMoveVmWithNativeDeltaDisk, CloneFromSnapshotNotSupported, DatacenterMismatch, DisallowedMigrationDeviceAttached, DiskMoveTypeNotSupported, FaultToleranceAntiAffinityViolated, FaultToleranceNeedsThickDisk, FaultToleranceNotSameBuild, FullStorageVMotionNotSupported, HAErrorsAtDest, HotSnapshotMoveNotSupported, IncompatibleDefaultDevice, IndependentDiskVMotionNotSupported, LargeRDMConversionNotSupported, MaintenanceModeFileMove, MigrationDisabled, MigrationFeatureNotSupported, MigrationNotReady, MismatchedNetworkPolicies, MismatchedVMotionNetworkNames, NetworksMayNotBeTheSame, NoGuestHeartbeat, NonHomeRDMVMotionNotSupported, RDMConversionNotSupported, RDMNotPreserved, ReadOnlyDisksWithLegacyDestination, SnapshotCloneNotSupported, SnapshotCopyNotSupported, SnapshotMoveFromNonHomeNotSupported, SnapshotMoveNotSupported, SnapshotMoveToNonHomeNotSupported, SnapshotRevertIssue, StorageVMotionNotSupported, SuspendedRelocateNotSupported, TooManyDisksOnLegacyHost, ToolsInstallationInProgress, UncommittedUndoableDisk, UnsharedSwapVMotionNotSupported, VMotionAcrossNetworkNotSupported, VMotionInterfaceIssue, VMotionLinkCapacityLow, VMotionLinkDown, VMotionNotConfigured, VMotionNotLicensed, VMotionNotSupported, VMotionProtocolIncompatible, WillLoseHAProtection, WillModifyConfigCpuRequirements, WillResetSnapshotDirectory);
+crate::xml::poly_codec!(AnyMigrationFault, MigrationFault; AffinityConfigured, CannotModifyConfigCpuRequirements, CannotMoveVmWithDeltaDisk, CannotMoveVmWithNativeDeltaDisk, CloneFromSnapshotNotSupported, DatacenterMismatch, DisallowedMigrationDeviceAttached, DiskMoveTypeNotSupported, FaultToleranceAntiAffinityViolated, FaultToleranceNeedsThickDisk, FaultToleranceNotSameBuild, FullStorageVMotionNotSupported, HAErrorsAtDest, HotSnapshotMoveNotSupported, IncompatibleDefaultDevice, IndependentDiskVMotionNotSupported, LargeRDMConversionNotSupported, MaintenanceModeFileMove, MigrationDisabled, MigrationFault, MigrationFeatureNotSupported, MigrationNotReady, MismatchedNetworkPolicies, MismatchedVMotionNetworkNames, NetworksMayNotBeTheSame, NoGuestHeartbeat, NonHomeRDMVMotionNotSupported, RDMConversionNotSupported, RDMNotPreserved, ReadOnlyDisksWithLegacyDestination, SnapshotCloneNotSupported, SnapshotCopyNotSupported, SnapshotMoveFromNonHomeNotSupported, SnapshotMoveNotSupported, SnapshotMoveToNonHomeNotSupported, SnapshotRevertIssue, StorageVMotionNotSupported, SuspendedRelocateNotSupported, TooManyDisksOnLegacyHost, ToolsInstallationInProgress, UncommittedUndoableDisk, UnsharedSwapVMotionNotSupported, VMotionAcrossNetworkNotSupported, VMotionInterfaceIssue, VMotionLinkCapacityLow, VMotionLinkDown, VMotionNotConfigured, VMotionNotLicensed, VMotionNotSupported, VMotionProtocolIncompatible, WillLoseHAProtection, WillModifyConfigCpuRequirements, WillResetSnapshotDirectory);
 
 /// A [`MigrationFeatureNotSupported`] or any of its 6 subtypes, as a slot declared `MigrationFeatureNotSupported` holds.
 ///
 /// `Deref` reads the `MigrationFeatureNotSupported` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyMigrationFeatureNotSupported {
-    /// A [`MigrationFeatureNotSupported`].
-    MigrationFeatureNotSupported(Box<MigrationFeatureNotSupported>),
     /// A [`FullStorageVMotionNotSupported`].
     FullStorageVMotionNotSupported(Box<FullStorageVMotionNotSupported>),
     /// A [`IndependentDiskVMotionNotSupported`].
     IndependentDiskVMotionNotSupported(Box<IndependentDiskVMotionNotSupported>),
+    /// A [`MigrationFeatureNotSupported`].
+    MigrationFeatureNotSupported(Box<MigrationFeatureNotSupported>),
     /// A [`NonHomeRDMVMotionNotSupported`].
     NonHomeRDMVMotionNotSupported(Box<NonHomeRDMVMotionNotSupported>),
     /// A [`StorageVMotionNotSupported`].
@@ -6762,35 +6762,35 @@ pub enum AnyMigrationFeatureNotSupported {
     /// A subtype this client does not know, decoded as `MigrationFeatureNotSupported`.
     Unknown(Box<Unknown<MigrationFeatureNotSupported>>),
 }
-crate::xml::poly_codec!(AnyMigrationFeatureNotSupported, MigrationFeatureNotSupported; MigrationFeatureNotSupported, FullStorageVMotionNotSupported, IndependentDiskVMotionNotSupported, NonHomeRDMVMotionNotSupported, StorageVMotionNotSupported, UnsharedSwapVMotionNotSupported, VMotionAcrossNetworkNotSupported);
+crate::xml::poly_codec!(AnyMigrationFeatureNotSupported, MigrationFeatureNotSupported; FullStorageVMotionNotSupported, IndependentDiskVMotionNotSupported, MigrationFeatureNotSupported, NonHomeRDMVMotionNotSupported, StorageVMotionNotSupported, UnsharedSwapVMotionNotSupported, VMotionAcrossNetworkNotSupported);
 
 /// A [`MonthlyTaskScheduler`] or any of its 2 subtypes, as a slot declared `MonthlyTaskScheduler` holds.
 ///
 /// `Deref` reads the `MonthlyTaskScheduler` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyMonthlyTaskScheduler {
-    /// A [`MonthlyTaskScheduler`].
-    MonthlyTaskScheduler(Box<MonthlyTaskScheduler>),
     /// A [`MonthlyByDayTaskScheduler`].
     MonthlyByDayTaskScheduler(Box<MonthlyByDayTaskScheduler>),
     /// A [`MonthlyByWeekdayTaskScheduler`].
     MonthlyByWeekdayTaskScheduler(Box<MonthlyByWeekdayTaskScheduler>),
+    /// A [`MonthlyTaskScheduler`].
+    MonthlyTaskScheduler(Box<MonthlyTaskScheduler>),
     /// A subtype this client does not know, decoded as `MonthlyTaskScheduler`.
     Unknown(Box<Unknown<MonthlyTaskScheduler>>),
 }
-crate::xml::poly_codec!(AnyMonthlyTaskScheduler, MonthlyTaskScheduler; MonthlyTaskScheduler, MonthlyByDayTaskScheduler, MonthlyByWeekdayTaskScheduler);
+crate::xml::poly_codec!(AnyMonthlyTaskScheduler, MonthlyTaskScheduler; MonthlyByDayTaskScheduler, MonthlyByWeekdayTaskScheduler, MonthlyTaskScheduler);
 
 /// A [`NasConfigFault`] or any of its 7 subtypes, as a slot declared `NasConfigFault` holds.
 ///
 /// `Deref` reads the `NasConfigFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNasConfigFault {
-    /// A [`NasConfigFault`].
-    NasConfigFault(Box<NasConfigFault>),
     /// A [`InvalidNasCredentials`].
     InvalidNasCredentials(Box<InvalidNasCredentials>),
     /// A [`InvalidNetworkResource`].
     InvalidNetworkResource(Box<InvalidNetworkResource>),
+    /// A [`NasConfigFault`].
+    NasConfigFault(Box<NasConfigFault>),
     /// A [`NasConnectionLimitReached`].
     NasConnectionLimitReached(Box<NasConnectionLimitReached>),
     /// A [`NasSessionCredentialConflict`].
@@ -6804,15 +6804,13 @@ pub enum AnyNasConfigFault {
     /// A subtype this client does not know, decoded as `NasConfigFault`.
     Unknown(Box<Unknown<NasConfigFault>>),
 }
-crate::xml::poly_codec!(AnyNasConfigFault, NasConfigFault; NasConfigFault, InvalidNasCredentials, InvalidNetworkResource, NasConnectionLimitReached, NasSessionCredentialConflict, NasVolumeNotMounted, NetworkInaccessible, NoPermissionOnNasVolume);
+crate::xml::poly_codec!(AnyNasConfigFault, NasConfigFault; InvalidNasCredentials, InvalidNetworkResource, NasConfigFault, NasConnectionLimitReached, NasSessionCredentialConflict, NasVolumeNotMounted, NetworkInaccessible, NoPermissionOnNasVolume);
 
 /// A [`NegatableExpression`] or any of its 11 subtypes, as a slot declared `NegatableExpression` holds.
 ///
 /// `Deref` reads the `NegatableExpression` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNegatableExpression {
-    /// A [`NegatableExpression`].
-    NegatableExpression(Box<NegatableExpression>),
     /// A [`DvsIpPort`].
     DvsIpPort(Box<DvsIpPort>),
     /// A [`DvsIpPortRange`].
@@ -6829,6 +6827,8 @@ pub enum AnyNegatableExpression {
     MacAddress(Box<MacAddress>),
     /// A [`MacRange`].
     MacRange(Box<MacRange>),
+    /// A [`NegatableExpression`].
+    NegatableExpression(Box<NegatableExpression>),
     /// A [`SingleIp`].
     SingleIp(Box<SingleIp>),
     /// A [`SingleMac`].
@@ -6838,7 +6838,7 @@ pub enum AnyNegatableExpression {
     /// A subtype this client does not know, decoded as `NegatableExpression`.
     Unknown(Box<Unknown<NegatableExpression>>),
 }
-crate::xml::poly_codec!(AnyNegatableExpression, NegatableExpression; NegatableExpression, DvsIpPort, DvsIpPortRange, DvsSingleIpPort, IntExpression, IpAddress, IpRange, MacAddress, MacRange, SingleIp, SingleMac, StringExpression);
+crate::xml::poly_codec!(AnyNegatableExpression, NegatableExpression; DvsIpPort, DvsIpPortRange, DvsSingleIpPort, IntExpression, IpAddress, IpRange, MacAddress, MacRange, NegatableExpression, SingleIp, SingleMac, StringExpression);
 
 /// A [`NetBIOSConfigInfo`] or any of its 1 subtypes, as a slot declared `NetBIOSConfigInfo` holds.
 ///
@@ -6943,8 +6943,6 @@ crate::xml::poly_codec!(AnyNotEnoughCpus, NotEnoughCpus; NotEnoughCpus, NotEnoug
 /// `Deref` reads the `NotEnoughLicenses` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNotEnoughLicenses {
-    /// A [`NotEnoughLicenses`].
-    NotEnoughLicenses(Box<NotEnoughLicenses>),
     /// A [`ExpiredAddonLicense`].
     ExpiredAddonLicense(Box<ExpiredAddonLicense>),
     /// A [`ExpiredEditionLicense`].
@@ -6975,6 +6973,8 @@ pub enum AnyNotEnoughLicenses {
     LicenseSourceUnavailable(Box<LicenseSourceUnavailable>),
     /// A [`NoLicenseServerConfigured`].
     NoLicenseServerConfigured(Box<NoLicenseServerConfigured>),
+    /// A [`NotEnoughLicenses`].
+    NotEnoughLicenses(Box<NotEnoughLicenses>),
     /// A [`VmLimitLicense`].
     VmLimitLicense(Box<VmLimitLicense>),
     /// A [`VramLimitLicense`].
@@ -6982,29 +6982,27 @@ pub enum AnyNotEnoughLicenses {
     /// A subtype this client does not know, decoded as `NotEnoughLicenses`.
     Unknown(Box<Unknown<NotEnoughLicenses>>),
 }
-crate::xml::poly_codec!(AnyNotEnoughLicenses, NotEnoughLicenses; NotEnoughLicenses, ExpiredAddonLicense, ExpiredEditionLicense, ExpiredFeatureLicense, FailToEnableSPBM, HostInventoryFull, InUseFeatureManipulationDisallowed, IncorrectHostInformation, InvalidEditionLicense, InventoryHasStandardAloneHosts, LicenseDowngradeDisallowed, LicenseExpired, LicenseKeyEntityMismatch, LicenseRestricted, LicenseSourceUnavailable, NoLicenseServerConfigured, VmLimitLicense, VramLimitLicense);
+crate::xml::poly_codec!(AnyNotEnoughLicenses, NotEnoughLicenses; ExpiredAddonLicense, ExpiredEditionLicense, ExpiredFeatureLicense, FailToEnableSPBM, HostInventoryFull, InUseFeatureManipulationDisallowed, IncorrectHostInformation, InvalidEditionLicense, InventoryHasStandardAloneHosts, LicenseDowngradeDisallowed, LicenseExpired, LicenseKeyEntityMismatch, LicenseRestricted, LicenseSourceUnavailable, NoLicenseServerConfigured, NotEnoughLicenses, VmLimitLicense, VramLimitLicense);
 
 /// A [`NotSupported`] or any of its 1 subtypes, as a slot declared `NotSupported` holds.
 ///
 /// `Deref` reads the `NotSupported` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNotSupported {
-    /// A [`NotSupported`].
-    NotSupported(Box<NotSupported>),
     /// A [`HostAccessRestrictedToManagementServer`].
     HostAccessRestrictedToManagementServer(Box<HostAccessRestrictedToManagementServer>),
+    /// A [`NotSupported`].
+    NotSupported(Box<NotSupported>),
     /// A subtype this client does not know, decoded as `NotSupported`.
     Unknown(Box<Unknown<NotSupported>>),
 }
-crate::xml::poly_codec!(AnyNotSupported, NotSupported; NotSupported, HostAccessRestrictedToManagementServer);
+crate::xml::poly_codec!(AnyNotSupported, NotSupported; HostAccessRestrictedToManagementServer, NotSupported);
 
 /// A [`NotSupportedHost`] or any of its 18 subtypes, as a slot declared `NotSupportedHost` holds.
 ///
 /// `Deref` reads the `NotSupportedHost` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNotSupportedHost {
-    /// A [`NotSupportedHost`].
-    NotSupportedHost(Box<NotSupportedHost>),
     /// A [`EVCAdmissionFailed`].
     EVCAdmissionFailed(Box<EVCAdmissionFailed>),
     /// A [`EVCAdmissionFailedCPUFeaturesForMode`].
@@ -7027,6 +7025,8 @@ pub enum AnyNotSupportedHost {
     EVCAdmissionFailedVmActive(Box<EVCAdmissionFailedVmActive>),
     /// A [`NonVmwareOuiMacNotSupportedHost`].
     NonVmwareOuiMacNotSupportedHost(Box<NonVmwareOuiMacNotSupportedHost>),
+    /// A [`NotSupportedHost`].
+    NotSupportedHost(Box<NotSupportedHost>),
     /// A [`NotSupportedHostForVFlash`].
     NotSupportedHostForVFlash(Box<NotSupportedHostForVFlash>),
     /// A [`NotSupportedHostForVmcp`].
@@ -7044,15 +7044,13 @@ pub enum AnyNotSupportedHost {
     /// A subtype this client does not know, decoded as `NotSupportedHost`.
     Unknown(Box<Unknown<NotSupportedHost>>),
 }
-crate::xml::poly_codec!(AnyNotSupportedHost, NotSupportedHost; NotSupportedHost, EVCAdmissionFailed, EVCAdmissionFailedCPUFeaturesForMode, EVCAdmissionFailedCPUModel, EVCAdmissionFailedCPUModelForMode, EVCAdmissionFailedCPUVendor, EVCAdmissionFailedCPUVendorUnknown, EVCAdmissionFailedHostDisconnected, EVCAdmissionFailedHostSoftware, EVCAdmissionFailedHostSoftwareForMode, EVCAdmissionFailedVmActive, NonVmwareOuiMacNotSupportedHost, NotSupportedHostForVFlash, NotSupportedHostForVmcp, NotSupportedHostForVmemFile, NotSupportedHostForVsan, NotSupportedHostInCluster, NotSupportedHostInDvs, NotSupportedHostInHACluster);
+crate::xml::poly_codec!(AnyNotSupportedHost, NotSupportedHost; EVCAdmissionFailed, EVCAdmissionFailedCPUFeaturesForMode, EVCAdmissionFailedCPUModel, EVCAdmissionFailedCPUModelForMode, EVCAdmissionFailedCPUVendor, EVCAdmissionFailedCPUVendorUnknown, EVCAdmissionFailedHostDisconnected, EVCAdmissionFailedHostSoftware, EVCAdmissionFailedHostSoftwareForMode, EVCAdmissionFailedVmActive, NonVmwareOuiMacNotSupportedHost, NotSupportedHost, NotSupportedHostForVFlash, NotSupportedHostForVmcp, NotSupportedHostForVmemFile, NotSupportedHostForVsan, NotSupportedHostInCluster, NotSupportedHostInDvs, NotSupportedHostInHACluster);
 
 /// A [`NotSupportedHostInCluster`] or any of its 10 subtypes, as a slot declared `NotSupportedHostInCluster` holds.
 ///
 /// `Deref` reads the `NotSupportedHostInCluster` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyNotSupportedHostInCluster {
-    /// A [`NotSupportedHostInCluster`].
-    NotSupportedHostInCluster(Box<NotSupportedHostInCluster>),
     /// A [`EVCAdmissionFailed`].
     EVCAdmissionFailed(Box<EVCAdmissionFailed>),
     /// A [`EVCAdmissionFailedCPUFeaturesForMode`].
@@ -7073,18 +7071,18 @@ pub enum AnyNotSupportedHostInCluster {
     EVCAdmissionFailedHostSoftwareForMode(Box<EVCAdmissionFailedHostSoftwareForMode>),
     /// A [`EVCAdmissionFailedVmActive`].
     EVCAdmissionFailedVmActive(Box<EVCAdmissionFailedVmActive>),
+    /// A [`NotSupportedHostInCluster`].
+    NotSupportedHostInCluster(Box<NotSupportedHostInCluster>),
     /// A subtype this client does not know, decoded as `NotSupportedHostInCluster`.
     Unknown(Box<Unknown<NotSupportedHostInCluster>>),
 }
-crate::xml::poly_codec!(AnyNotSupportedHostInCluster, NotSupportedHostInCluster; NotSupportedHostInCluster, EVCAdmissionFailed, EVCAdmissionFailedCPUFeaturesForMode, EVCAdmissionFailedCPUModel, EVCAdmissionFailedCPUModelForMode, EVCAdmissionFailedCPUVendor, EVCAdmissionFailedCPUVendorUnknown, EVCAdmissionFailedHostDisconnected, EVCAdmissionFailedHostSoftware, EVCAdmissionFailedHostSoftwareForMode, EVCAdmissionFailedVmActive);
+crate::xml::poly_codec!(AnyNotSupportedHostInCluster, NotSupportedHostInCluster; EVCAdmissionFailed, EVCAdmissionFailedCPUFeaturesForMode, EVCAdmissionFailedCPUModel, EVCAdmissionFailedCPUModelForMode, EVCAdmissionFailedCPUVendor, EVCAdmissionFailedCPUVendorUnknown, EVCAdmissionFailedHostDisconnected, EVCAdmissionFailedHostSoftware, EVCAdmissionFailedHostSoftwareForMode, EVCAdmissionFailedVmActive, NotSupportedHostInCluster);
 
 /// A [`OptionType`] or any of its 6 subtypes, as a slot declared `OptionType` holds.
 ///
 /// `Deref` reads the `OptionType` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOptionType {
-    /// A [`OptionType`].
-    OptionType(Box<OptionType>),
     /// A [`BoolOption`].
     BoolOption(Box<BoolOption>),
     /// A [`ChoiceOption`].
@@ -7095,26 +7093,28 @@ pub enum AnyOptionType {
     IntOption(Box<IntOption>),
     /// A [`LongOption`].
     LongOption(Box<LongOption>),
+    /// A [`OptionType`].
+    OptionType(Box<OptionType>),
     /// A [`StringOption`].
     StringOption(Box<StringOption>),
     /// A subtype this client does not know, decoded as `OptionType`.
     Unknown(Box<Unknown<OptionType>>),
 }
-crate::xml::poly_codec!(AnyOptionType, OptionType; OptionType, BoolOption, ChoiceOption, FloatOption, IntOption, LongOption, StringOption);
+crate::xml::poly_codec!(AnyOptionType, OptionType; BoolOption, ChoiceOption, FloatOption, IntOption, LongOption, OptionType, StringOption);
 
 /// A [`OptionValue`] or any of its 1 subtypes, as a slot declared `OptionValue` holds.
 ///
 /// `Deref` reads the `OptionValue` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOptionValue {
-    /// A [`OptionValue`].
-    OptionValue(Box<OptionValue>),
     /// A [`HostInternetScsiHbaParamValue`].
     HostInternetScsiHbaParamValue(Box<HostInternetScsiHbaParamValue>),
+    /// A [`OptionValue`].
+    OptionValue(Box<OptionValue>),
     /// A subtype this client does not know, decoded as `OptionValue`.
     Unknown(Box<Unknown<OptionValue>>),
 }
-crate::xml::poly_codec!(AnyOptionValue, OptionValue; OptionValue, HostInternetScsiHbaParamValue);
+crate::xml::poly_codec!(AnyOptionValue, OptionValue; HostInternetScsiHbaParamValue, OptionValue);
 
 /// A [`OvfAttribute`] or any of its 6 subtypes, as a slot declared `OvfAttribute` holds.
 ///
@@ -7213,12 +7213,12 @@ crate::xml::poly_codec!(AnyOvfCreateImportSpecParams, OvfCreateImportSpecParams;
 /// `Deref` reads the `OvfElement` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfElement {
-    /// A [`OvfElement`].
-    OvfElement(Box<OvfElement>),
     /// A [`OvfDuplicateElement`].
     OvfDuplicateElement(Box<OvfDuplicateElement>),
     /// A [`OvfDuplicatedElementBoundary`].
     OvfDuplicatedElementBoundary(Box<OvfDuplicatedElementBoundary>),
+    /// A [`OvfElement`].
+    OvfElement(Box<OvfElement>),
     /// A [`OvfElementInvalidValue`].
     OvfElementInvalidValue(Box<OvfElementInvalidValue>),
     /// A [`OvfMissingElement`].
@@ -7232,15 +7232,13 @@ pub enum AnyOvfElement {
     /// A subtype this client does not know, decoded as `OvfElement`.
     Unknown(Box<Unknown<OvfElement>>),
 }
-crate::xml::poly_codec!(AnyOvfElement, OvfElement; OvfElement, OvfDuplicateElement, OvfDuplicatedElementBoundary, OvfElementInvalidValue, OvfMissingElement, OvfMissingElementNormalBoundary, OvfUnexpectedElement, OvfWrongElement);
+crate::xml::poly_codec!(AnyOvfElement, OvfElement; OvfDuplicateElement, OvfDuplicatedElementBoundary, OvfElement, OvfElementInvalidValue, OvfMissingElement, OvfMissingElementNormalBoundary, OvfUnexpectedElement, OvfWrongElement);
 
 /// A [`OvfExport`] or any of its 13 subtypes, as a slot declared `OvfExport` holds.
 ///
 /// `Deref` reads the `OvfExport` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfExport {
-    /// A [`OvfExport`].
-    OvfExport(Box<OvfExport>),
     /// A [`ConnectedIso`].
     ConnectedIso(Box<ConnectedIso>),
     /// A [`OvfConnectedDevice`].
@@ -7253,6 +7251,8 @@ pub enum AnyOvfExport {
     OvfDuplicatedPropertyIdExport(Box<OvfDuplicatedPropertyIdExport>),
     /// A [`OvfDuplicatedPropertyIdImport`].
     OvfDuplicatedPropertyIdImport(Box<OvfDuplicatedPropertyIdImport>),
+    /// A [`OvfExport`].
+    OvfExport(Box<OvfExport>),
     /// A [`OvfExportFailed`].
     OvfExportFailed(Box<OvfExportFailed>),
     /// A [`OvfHardwareExport`].
@@ -7270,15 +7270,13 @@ pub enum AnyOvfExport {
     /// A subtype this client does not know, decoded as `OvfExport`.
     Unknown(Box<Unknown<OvfExport>>),
 }
-crate::xml::poly_codec!(AnyOvfExport, OvfExport; OvfExport, ConnectedIso, OvfConnectedDevice, OvfConnectedDeviceFloppy, OvfConnectedDeviceIso, OvfDuplicatedPropertyIdExport, OvfDuplicatedPropertyIdImport, OvfExportFailed, OvfHardwareExport, OvfPropertyExport, OvfPropertyNetworkExport, OvfUnableToExportDisk, OvfUnknownDeviceBacking, OvfUnsupportedDeviceExport);
+crate::xml::poly_codec!(AnyOvfExport, OvfExport; ConnectedIso, OvfConnectedDevice, OvfConnectedDeviceFloppy, OvfConnectedDeviceIso, OvfDuplicatedPropertyIdExport, OvfDuplicatedPropertyIdImport, OvfExport, OvfExportFailed, OvfHardwareExport, OvfPropertyExport, OvfPropertyNetworkExport, OvfUnableToExportDisk, OvfUnknownDeviceBacking, OvfUnsupportedDeviceExport);
 
 /// A [`OvfFault`] or any of its 78 subtypes, as a slot declared `OvfFault` holds.
 ///
 /// `Deref` reads the `OvfFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfFault {
-    /// A [`OvfFault`].
-    OvfFault(Box<OvfFault>),
     /// A [`ConnectedIso`].
     ConnectedIso(Box<ConnectedIso>),
     /// A [`OvfAttribute`].
@@ -7327,6 +7325,8 @@ pub enum AnyOvfFault {
     OvfExport(Box<OvfExport>),
     /// A [`OvfExportFailed`].
     OvfExportFailed(Box<OvfExportFailed>),
+    /// A [`OvfFault`].
+    OvfFault(Box<OvfFault>),
     /// A [`OvfHardwareCheck`].
     OvfHardwareCheck(Box<OvfHardwareCheck>),
     /// A [`OvfHardwareExport`].
@@ -7438,21 +7438,21 @@ pub enum AnyOvfFault {
     /// A subtype this client does not know, decoded as `OvfFault`.
     Unknown(Box<Unknown<OvfFault>>),
 }
-crate::xml::poly_codec!(AnyOvfFault, OvfFault; OvfFault, ConnectedIso, OvfAttribute, OvfConnectedDevice, OvfConnectedDeviceFloppy, OvfConnectedDeviceIso, OvfConstraint, OvfConsumerCallbackFault, OvfConsumerCommunicationError, OvfConsumerFault, OvfConsumerInvalidSection, OvfConsumerUndeclaredSection, OvfConsumerUndefinedPrefix, OvfCpuCompatibility, OvfCpuCompatibilityCheckNotSupported, OvfDiskMappingNotFound, OvfDiskOrderConstraint, OvfDuplicateElement, OvfDuplicatedElementBoundary, OvfDuplicatedPropertyIdExport, OvfDuplicatedPropertyIdImport, OvfElement, OvfElementInvalidValue, OvfExport, OvfExportFailed, OvfHardwareCheck, OvfHardwareExport, OvfHostResourceConstraint, OvfHostValueNotParsed, OvfImport, OvfImportFailed, OvfInternalError, OvfInvalidPackage, OvfInvalidValue, OvfInvalidValueConfiguration, OvfInvalidValueEmpty, OvfInvalidValueFormatMalformed, OvfInvalidValueReference, OvfInvalidVmName, OvfMappedOsId, OvfMissingAttribute, OvfMissingElement, OvfMissingElementNormalBoundary, OvfMissingHardware, OvfNetworkMappingNotSupported, OvfNoHostNic, OvfNoSpaceOnController, OvfNoSupportedHardwareFamily, OvfProperty, OvfPropertyExport, OvfPropertyNetwork, OvfPropertyNetworkExport, OvfPropertyQualifier, OvfPropertyQualifierDuplicate, OvfPropertyQualifierIgnored, OvfPropertyType, OvfPropertyValue, OvfSystemFault, OvfToXmlUnsupportedElement, OvfUnableToExportDisk, OvfUnexpectedElement, OvfUnknownDevice, OvfUnknownDeviceBacking, OvfUnknownEntity, OvfUnsupportedAttribute, OvfUnsupportedAttributeValue, OvfUnsupportedDeviceBackingInfo, OvfUnsupportedDeviceBackingOption, OvfUnsupportedDeviceExport, OvfUnsupportedDiskProvisioning, OvfUnsupportedElement, OvfUnsupportedElementValue, OvfUnsupportedPackage, OvfUnsupportedSection, OvfUnsupportedSubType, OvfUnsupportedType, OvfWrongElement, OvfWrongNamespace, OvfXmlFormat);
+crate::xml::poly_codec!(AnyOvfFault, OvfFault; ConnectedIso, OvfAttribute, OvfConnectedDevice, OvfConnectedDeviceFloppy, OvfConnectedDeviceIso, OvfConstraint, OvfConsumerCallbackFault, OvfConsumerCommunicationError, OvfConsumerFault, OvfConsumerInvalidSection, OvfConsumerUndeclaredSection, OvfConsumerUndefinedPrefix, OvfCpuCompatibility, OvfCpuCompatibilityCheckNotSupported, OvfDiskMappingNotFound, OvfDiskOrderConstraint, OvfDuplicateElement, OvfDuplicatedElementBoundary, OvfDuplicatedPropertyIdExport, OvfDuplicatedPropertyIdImport, OvfElement, OvfElementInvalidValue, OvfExport, OvfExportFailed, OvfFault, OvfHardwareCheck, OvfHardwareExport, OvfHostResourceConstraint, OvfHostValueNotParsed, OvfImport, OvfImportFailed, OvfInternalError, OvfInvalidPackage, OvfInvalidValue, OvfInvalidValueConfiguration, OvfInvalidValueEmpty, OvfInvalidValueFormatMalformed, OvfInvalidValueReference, OvfInvalidVmName, OvfMappedOsId, OvfMissingAttribute, OvfMissingElement, OvfMissingElementNormalBoundary, OvfMissingHardware, OvfNetworkMappingNotSupported, OvfNoHostNic, OvfNoSpaceOnController, OvfNoSupportedHardwareFamily, OvfProperty, OvfPropertyExport, OvfPropertyNetwork, OvfPropertyNetworkExport, OvfPropertyQualifier, OvfPropertyQualifierDuplicate, OvfPropertyQualifierIgnored, OvfPropertyType, OvfPropertyValue, OvfSystemFault, OvfToXmlUnsupportedElement, OvfUnableToExportDisk, OvfUnexpectedElement, OvfUnknownDevice, OvfUnknownDeviceBacking, OvfUnknownEntity, OvfUnsupportedAttribute, OvfUnsupportedAttributeValue, OvfUnsupportedDeviceBackingInfo, OvfUnsupportedDeviceBackingOption, OvfUnsupportedDeviceExport, OvfUnsupportedDiskProvisioning, OvfUnsupportedElement, OvfUnsupportedElementValue, OvfUnsupportedPackage, OvfUnsupportedSection, OvfUnsupportedSubType, OvfUnsupportedType, OvfWrongElement, OvfWrongNamespace, OvfXmlFormat);
 
 /// A [`OvfHardwareExport`] or any of its 6 subtypes, as a slot declared `OvfHardwareExport` holds.
 ///
 /// `Deref` reads the `OvfHardwareExport` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfHardwareExport {
-    /// A [`OvfHardwareExport`].
-    OvfHardwareExport(Box<OvfHardwareExport>),
     /// A [`OvfConnectedDevice`].
     OvfConnectedDevice(Box<OvfConnectedDevice>),
     /// A [`OvfConnectedDeviceFloppy`].
     OvfConnectedDeviceFloppy(Box<OvfConnectedDeviceFloppy>),
     /// A [`OvfConnectedDeviceIso`].
     OvfConnectedDeviceIso(Box<OvfConnectedDeviceIso>),
+    /// A [`OvfHardwareExport`].
+    OvfHardwareExport(Box<OvfHardwareExport>),
     /// A [`OvfUnableToExportDisk`].
     OvfUnableToExportDisk(Box<OvfUnableToExportDisk>),
     /// A [`OvfUnknownDeviceBacking`].
@@ -7462,21 +7462,21 @@ pub enum AnyOvfHardwareExport {
     /// A subtype this client does not know, decoded as `OvfHardwareExport`.
     Unknown(Box<Unknown<OvfHardwareExport>>),
 }
-crate::xml::poly_codec!(AnyOvfHardwareExport, OvfHardwareExport; OvfHardwareExport, OvfConnectedDevice, OvfConnectedDeviceFloppy, OvfConnectedDeviceIso, OvfUnableToExportDisk, OvfUnknownDeviceBacking, OvfUnsupportedDeviceExport);
+crate::xml::poly_codec!(AnyOvfHardwareExport, OvfHardwareExport; OvfConnectedDevice, OvfConnectedDeviceFloppy, OvfConnectedDeviceIso, OvfHardwareExport, OvfUnableToExportDisk, OvfUnknownDeviceBacking, OvfUnsupportedDeviceExport);
 
 /// A [`OvfImport`] or any of its 8 subtypes, as a slot declared `OvfImport` holds.
 ///
 /// `Deref` reads the `OvfImport` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfImport {
-    /// A [`OvfImport`].
-    OvfImport(Box<OvfImport>),
     /// A [`OvfCpuCompatibility`].
     OvfCpuCompatibility(Box<OvfCpuCompatibility>),
     /// A [`OvfCpuCompatibilityCheckNotSupported`].
     OvfCpuCompatibilityCheckNotSupported(Box<OvfCpuCompatibilityCheckNotSupported>),
     /// A [`OvfHardwareCheck`].
     OvfHardwareCheck(Box<OvfHardwareCheck>),
+    /// A [`OvfImport`].
+    OvfImport(Box<OvfImport>),
     /// A [`OvfImportFailed`].
     OvfImportFailed(Box<OvfImportFailed>),
     /// A [`OvfMappedOsId`].
@@ -7490,15 +7490,13 @@ pub enum AnyOvfImport {
     /// A subtype this client does not know, decoded as `OvfImport`.
     Unknown(Box<Unknown<OvfImport>>),
 }
-crate::xml::poly_codec!(AnyOvfImport, OvfImport; OvfImport, OvfCpuCompatibility, OvfCpuCompatibilityCheckNotSupported, OvfHardwareCheck, OvfImportFailed, OvfMappedOsId, OvfMissingHardware, OvfNetworkMappingNotSupported, OvfUnsupportedDiskProvisioning);
+crate::xml::poly_codec!(AnyOvfImport, OvfImport; OvfCpuCompatibility, OvfCpuCompatibilityCheckNotSupported, OvfHardwareCheck, OvfImport, OvfImportFailed, OvfMappedOsId, OvfMissingHardware, OvfNetworkMappingNotSupported, OvfUnsupportedDiskProvisioning);
 
 /// A [`OvfInvalidPackage`] or any of its 27 subtypes, as a slot declared `OvfInvalidPackage` holds.
 ///
 /// `Deref` reads the `OvfInvalidPackage` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfInvalidPackage {
-    /// A [`OvfInvalidPackage`].
-    OvfInvalidPackage(Box<OvfInvalidPackage>),
     /// A [`OvfAttribute`].
     OvfAttribute(Box<OvfAttribute>),
     /// A [`OvfConstraint`].
@@ -7515,6 +7513,8 @@ pub enum AnyOvfInvalidPackage {
     OvfElementInvalidValue(Box<OvfElementInvalidValue>),
     /// A [`OvfHostResourceConstraint`].
     OvfHostResourceConstraint(Box<OvfHostResourceConstraint>),
+    /// A [`OvfInvalidPackage`].
+    OvfInvalidPackage(Box<OvfInvalidPackage>),
     /// A [`OvfInvalidValue`].
     OvfInvalidValue(Box<OvfInvalidValue>),
     /// A [`OvfInvalidValueConfiguration`].
@@ -7556,7 +7556,7 @@ pub enum AnyOvfInvalidPackage {
     /// A subtype this client does not know, decoded as `OvfInvalidPackage`.
     Unknown(Box<Unknown<OvfInvalidPackage>>),
 }
-crate::xml::poly_codec!(AnyOvfInvalidPackage, OvfInvalidPackage; OvfInvalidPackage, OvfAttribute, OvfConstraint, OvfDiskOrderConstraint, OvfDuplicateElement, OvfDuplicatedElementBoundary, OvfElement, OvfElementInvalidValue, OvfHostResourceConstraint, OvfInvalidValue, OvfInvalidValueConfiguration, OvfInvalidValueEmpty, OvfInvalidValueFormatMalformed, OvfInvalidValueReference, OvfMissingAttribute, OvfMissingElement, OvfMissingElementNormalBoundary, OvfProperty, OvfPropertyNetwork, OvfPropertyQualifier, OvfPropertyQualifierDuplicate, OvfPropertyQualifierIgnored, OvfPropertyType, OvfPropertyValue, OvfUnexpectedElement, OvfWrongElement, OvfWrongNamespace, OvfXmlFormat);
+crate::xml::poly_codec!(AnyOvfInvalidPackage, OvfInvalidPackage; OvfAttribute, OvfConstraint, OvfDiskOrderConstraint, OvfDuplicateElement, OvfDuplicatedElementBoundary, OvfElement, OvfElementInvalidValue, OvfHostResourceConstraint, OvfInvalidPackage, OvfInvalidValue, OvfInvalidValueConfiguration, OvfInvalidValueEmpty, OvfInvalidValueFormatMalformed, OvfInvalidValueReference, OvfMissingAttribute, OvfMissingElement, OvfMissingElementNormalBoundary, OvfProperty, OvfPropertyNetwork, OvfPropertyQualifier, OvfPropertyQualifierDuplicate, OvfPropertyQualifierIgnored, OvfPropertyType, OvfPropertyValue, OvfUnexpectedElement, OvfWrongElement, OvfWrongNamespace, OvfXmlFormat);
 
 /// A [`OvfInvalidValue`] or any of its 4 subtypes, as a slot declared `OvfInvalidValue` holds.
 ///
@@ -7583,12 +7583,12 @@ crate::xml::poly_codec!(AnyOvfInvalidValue, OvfInvalidValue; OvfInvalidValue, Ov
 /// `Deref` reads the `OvfManagerCommonParams` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfManagerCommonParams {
-    /// A [`OvfManagerCommonParams`].
-    OvfManagerCommonParams(Box<OvfManagerCommonParams>),
     /// A [`OvfCreateImportSpecParams`].
     OvfCreateImportSpecParams(Box<OvfCreateImportSpecParams>),
     /// A [`OvfImportParams`].
     OvfImportParams(Box<OvfImportParams>),
+    /// A [`OvfManagerCommonParams`].
+    OvfManagerCommonParams(Box<OvfManagerCommonParams>),
     /// A [`OvfParseDescriptorParams`].
     OvfParseDescriptorParams(Box<OvfParseDescriptorParams>),
     /// A [`OvfValidateHostParams`].
@@ -7596,7 +7596,7 @@ pub enum AnyOvfManagerCommonParams {
     /// A subtype this client does not know, decoded as `OvfManagerCommonParams`.
     Unknown(Box<Unknown<OvfManagerCommonParams>>),
 }
-crate::xml::poly_codec!(AnyOvfManagerCommonParams, OvfManagerCommonParams; OvfManagerCommonParams, OvfCreateImportSpecParams, OvfImportParams, OvfParseDescriptorParams, OvfValidateHostParams);
+crate::xml::poly_codec!(AnyOvfManagerCommonParams, OvfManagerCommonParams; OvfCreateImportSpecParams, OvfImportParams, OvfManagerCommonParams, OvfParseDescriptorParams, OvfValidateHostParams);
 
 /// A [`OvfMissingElement`] or any of its 1 subtypes, as a slot declared `OvfMissingElement` holds.
 ///
@@ -7641,14 +7641,14 @@ crate::xml::poly_codec!(AnyOvfProperty, OvfProperty; OvfProperty, OvfPropertyNet
 /// `Deref` reads the `OvfSystemFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfSystemFault {
-    /// A [`OvfSystemFault`].
-    OvfSystemFault(Box<OvfSystemFault>),
     /// A [`OvfDiskMappingNotFound`].
     OvfDiskMappingNotFound(Box<OvfDiskMappingNotFound>),
     /// A [`OvfHostValueNotParsed`].
     OvfHostValueNotParsed(Box<OvfHostValueNotParsed>),
     /// A [`OvfInternalError`].
     OvfInternalError(Box<OvfInternalError>),
+    /// A [`OvfSystemFault`].
+    OvfSystemFault(Box<OvfSystemFault>),
     /// A [`OvfToXmlUnsupportedElement`].
     OvfToXmlUnsupportedElement(Box<OvfToXmlUnsupportedElement>),
     /// A [`OvfUnknownDevice`].
@@ -7662,7 +7662,7 @@ pub enum AnyOvfSystemFault {
     /// A subtype this client does not know, decoded as `OvfSystemFault`.
     Unknown(Box<Unknown<OvfSystemFault>>),
 }
-crate::xml::poly_codec!(AnyOvfSystemFault, OvfSystemFault; OvfSystemFault, OvfDiskMappingNotFound, OvfHostValueNotParsed, OvfInternalError, OvfToXmlUnsupportedElement, OvfUnknownDevice, OvfUnknownEntity, OvfUnsupportedDeviceBackingInfo, OvfUnsupportedDeviceBackingOption);
+crate::xml::poly_codec!(AnyOvfSystemFault, OvfSystemFault; OvfDiskMappingNotFound, OvfHostValueNotParsed, OvfInternalError, OvfSystemFault, OvfToXmlUnsupportedElement, OvfUnknownDevice, OvfUnknownEntity, OvfUnsupportedDeviceBackingInfo, OvfUnsupportedDeviceBackingOption);
 
 /// A [`OvfUnsupportedAttribute`] or any of its 1 subtypes, as a slot declared `OvfUnsupportedAttribute` holds.
 ///
@@ -7683,10 +7683,10 @@ crate::xml::poly_codec!(AnyOvfUnsupportedAttribute, OvfUnsupportedAttribute; Ovf
 /// `Deref` reads the `OvfUnsupportedElement` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfUnsupportedElement {
-    /// A [`OvfUnsupportedElement`].
-    OvfUnsupportedElement(Box<OvfUnsupportedElement>),
     /// A [`OvfNoSpaceOnController`].
     OvfNoSpaceOnController(Box<OvfNoSpaceOnController>),
+    /// A [`OvfUnsupportedElement`].
+    OvfUnsupportedElement(Box<OvfUnsupportedElement>),
     /// A [`OvfUnsupportedElementValue`].
     OvfUnsupportedElementValue(Box<OvfUnsupportedElementValue>),
     /// A [`OvfUnsupportedSection`].
@@ -7694,15 +7694,13 @@ pub enum AnyOvfUnsupportedElement {
     /// A subtype this client does not know, decoded as `OvfUnsupportedElement`.
     Unknown(Box<Unknown<OvfUnsupportedElement>>),
 }
-crate::xml::poly_codec!(AnyOvfUnsupportedElement, OvfUnsupportedElement; OvfUnsupportedElement, OvfNoSpaceOnController, OvfUnsupportedElementValue, OvfUnsupportedSection);
+crate::xml::poly_codec!(AnyOvfUnsupportedElement, OvfUnsupportedElement; OvfNoSpaceOnController, OvfUnsupportedElement, OvfUnsupportedElementValue, OvfUnsupportedSection);
 
 /// A [`OvfUnsupportedPackage`] or any of its 11 subtypes, as a slot declared `OvfUnsupportedPackage` holds.
 ///
 /// `Deref` reads the `OvfUnsupportedPackage` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyOvfUnsupportedPackage {
-    /// A [`OvfUnsupportedPackage`].
-    OvfUnsupportedPackage(Box<OvfUnsupportedPackage>),
     /// A [`OvfInvalidVmName`].
     OvfInvalidVmName(Box<OvfInvalidVmName>),
     /// A [`OvfNoHostNic`].
@@ -7719,6 +7717,8 @@ pub enum AnyOvfUnsupportedPackage {
     OvfUnsupportedElement(Box<OvfUnsupportedElement>),
     /// A [`OvfUnsupportedElementValue`].
     OvfUnsupportedElementValue(Box<OvfUnsupportedElementValue>),
+    /// A [`OvfUnsupportedPackage`].
+    OvfUnsupportedPackage(Box<OvfUnsupportedPackage>),
     /// A [`OvfUnsupportedSection`].
     OvfUnsupportedSection(Box<OvfUnsupportedSection>),
     /// A [`OvfUnsupportedSubType`].
@@ -7728,83 +7728,83 @@ pub enum AnyOvfUnsupportedPackage {
     /// A subtype this client does not know, decoded as `OvfUnsupportedPackage`.
     Unknown(Box<Unknown<OvfUnsupportedPackage>>),
 }
-crate::xml::poly_codec!(AnyOvfUnsupportedPackage, OvfUnsupportedPackage; OvfUnsupportedPackage, OvfInvalidVmName, OvfNoHostNic, OvfNoSpaceOnController, OvfNoSupportedHardwareFamily, OvfUnsupportedAttribute, OvfUnsupportedAttributeValue, OvfUnsupportedElement, OvfUnsupportedElementValue, OvfUnsupportedSection, OvfUnsupportedSubType, OvfUnsupportedType);
+crate::xml::poly_codec!(AnyOvfUnsupportedPackage, OvfUnsupportedPackage; OvfInvalidVmName, OvfNoHostNic, OvfNoSpaceOnController, OvfNoSupportedHardwareFamily, OvfUnsupportedAttribute, OvfUnsupportedAttributeValue, OvfUnsupportedElement, OvfUnsupportedElementValue, OvfUnsupportedPackage, OvfUnsupportedSection, OvfUnsupportedSubType, OvfUnsupportedType);
 
 /// A [`PatchMetadataInvalid`] or any of its 2 subtypes, as a slot declared `PatchMetadataInvalid` holds.
 ///
 /// `Deref` reads the `PatchMetadataInvalid` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPatchMetadataInvalid {
-    /// A [`PatchMetadataInvalid`].
-    PatchMetadataInvalid(Box<PatchMetadataInvalid>),
     /// A [`PatchMetadataCorrupted`].
     PatchMetadataCorrupted(Box<PatchMetadataCorrupted>),
+    /// A [`PatchMetadataInvalid`].
+    PatchMetadataInvalid(Box<PatchMetadataInvalid>),
     /// A [`PatchMetadataNotFound`].
     PatchMetadataNotFound(Box<PatchMetadataNotFound>),
     /// A subtype this client does not know, decoded as `PatchMetadataInvalid`.
     Unknown(Box<Unknown<PatchMetadataInvalid>>),
 }
-crate::xml::poly_codec!(AnyPatchMetadataInvalid, PatchMetadataInvalid; PatchMetadataInvalid, PatchMetadataCorrupted, PatchMetadataNotFound);
+crate::xml::poly_codec!(AnyPatchMetadataInvalid, PatchMetadataInvalid; PatchMetadataCorrupted, PatchMetadataInvalid, PatchMetadataNotFound);
 
 /// A [`PatchNotApplicable`] or any of its 3 subtypes, as a slot declared `PatchNotApplicable` holds.
 ///
 /// `Deref` reads the `PatchNotApplicable` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPatchNotApplicable {
-    /// A [`PatchNotApplicable`].
-    PatchNotApplicable(Box<PatchNotApplicable>),
     /// A [`PatchAlreadyInstalled`].
     PatchAlreadyInstalled(Box<PatchAlreadyInstalled>),
     /// A [`PatchMissingDependencies`].
     PatchMissingDependencies(Box<PatchMissingDependencies>),
+    /// A [`PatchNotApplicable`].
+    PatchNotApplicable(Box<PatchNotApplicable>),
     /// A [`PatchSuperseded`].
     PatchSuperseded(Box<PatchSuperseded>),
     /// A subtype this client does not know, decoded as `PatchNotApplicable`.
     Unknown(Box<Unknown<PatchNotApplicable>>),
 }
-crate::xml::poly_codec!(AnyPatchNotApplicable, PatchNotApplicable; PatchNotApplicable, PatchAlreadyInstalled, PatchMissingDependencies, PatchSuperseded);
+crate::xml::poly_codec!(AnyPatchNotApplicable, PatchNotApplicable; PatchAlreadyInstalled, PatchMissingDependencies, PatchNotApplicable, PatchSuperseded);
 
 /// A [`PerfEntityMetricBase`] or any of its 2 subtypes, as a slot declared `PerfEntityMetricBase` holds.
 ///
 /// `Deref` reads the `PerfEntityMetricBase` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPerfEntityMetricBase {
-    /// A [`PerfEntityMetricBase`].
-    PerfEntityMetricBase(Box<PerfEntityMetricBase>),
     /// A [`PerfEntityMetric`].
     PerfEntityMetric(Box<PerfEntityMetric>),
+    /// A [`PerfEntityMetricBase`].
+    PerfEntityMetricBase(Box<PerfEntityMetricBase>),
     /// A [`PerfEntityMetricCSV`].
     PerfEntityMetricCSV(Box<PerfEntityMetricCSV>),
     /// A subtype this client does not know, decoded as `PerfEntityMetricBase`.
     Unknown(Box<Unknown<PerfEntityMetricBase>>),
 }
-crate::xml::poly_codec!(AnyPerfEntityMetricBase, PerfEntityMetricBase; PerfEntityMetricBase, PerfEntityMetric, PerfEntityMetricCSV);
+crate::xml::poly_codec!(AnyPerfEntityMetricBase, PerfEntityMetricBase; PerfEntityMetric, PerfEntityMetricBase, PerfEntityMetricCSV);
 
 /// A [`PerfMetricSeries`] or any of its 2 subtypes, as a slot declared `PerfMetricSeries` holds.
 ///
 /// `Deref` reads the `PerfMetricSeries` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPerfMetricSeries {
-    /// A [`PerfMetricSeries`].
-    PerfMetricSeries(Box<PerfMetricSeries>),
     /// A [`PerfMetricIntSeries`].
     PerfMetricIntSeries(Box<PerfMetricIntSeries>),
+    /// A [`PerfMetricSeries`].
+    PerfMetricSeries(Box<PerfMetricSeries>),
     /// A [`PerfMetricSeriesCSV`].
     PerfMetricSeriesCSV(Box<PerfMetricSeriesCSV>),
     /// A subtype this client does not know, decoded as `PerfMetricSeries`.
     Unknown(Box<Unknown<PerfMetricSeries>>),
 }
-crate::xml::poly_codec!(AnyPerfMetricSeries, PerfMetricSeries; PerfMetricSeries, PerfMetricIntSeries, PerfMetricSeriesCSV);
+crate::xml::poly_codec!(AnyPerfMetricSeries, PerfMetricSeries; PerfMetricIntSeries, PerfMetricSeries, PerfMetricSeriesCSV);
 
 /// A [`PermissionEvent`] or any of its 3 subtypes, as a slot declared `PermissionEvent` holds.
 ///
 /// `Deref` reads the `PermissionEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPermissionEvent {
-    /// A [`PermissionEvent`].
-    PermissionEvent(Box<PermissionEvent>),
     /// A [`PermissionAddedEvent`].
     PermissionAddedEvent(Box<PermissionAddedEvent>),
+    /// A [`PermissionEvent`].
+    PermissionEvent(Box<PermissionEvent>),
     /// A [`PermissionRemovedEvent`].
     PermissionRemovedEvent(Box<PermissionRemovedEvent>),
     /// A [`PermissionUpdatedEvent`].
@@ -7812,7 +7812,7 @@ pub enum AnyPermissionEvent {
     /// A subtype this client does not know, decoded as `PermissionEvent`.
     Unknown(Box<Unknown<PermissionEvent>>),
 }
-crate::xml::poly_codec!(AnyPermissionEvent, PermissionEvent; PermissionEvent, PermissionAddedEvent, PermissionRemovedEvent, PermissionUpdatedEvent);
+crate::xml::poly_codec!(AnyPermissionEvent, PermissionEvent; PermissionAddedEvent, PermissionEvent, PermissionRemovedEvent, PermissionUpdatedEvent);
 
 /// A [`PhysicalNicHint`] or any of its 2 subtypes, as a slot declared `PhysicalNicHint` holds.
 ///
@@ -7835,42 +7835,42 @@ crate::xml::poly_codec!(AnyPhysicalNicHint, PhysicalNicHint; PhysicalNicHint, Ph
 /// `Deref` reads the `PlatformConfigFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPlatformConfigFault {
-    /// A [`PlatformConfigFault`].
-    PlatformConfigFault(Box<PlatformConfigFault>),
     /// A [`InvalidBundle`].
     InvalidBundle(Box<InvalidBundle>),
     /// A [`PatchInstallFailed`].
     PatchInstallFailed(Box<PatchInstallFailed>),
     /// A [`PatchIntegrityError`].
     PatchIntegrityError(Box<PatchIntegrityError>),
+    /// A [`PlatformConfigFault`].
+    PlatformConfigFault(Box<PlatformConfigFault>),
     /// A subtype this client does not know, decoded as `PlatformConfigFault`.
     Unknown(Box<Unknown<PlatformConfigFault>>),
 }
-crate::xml::poly_codec!(AnyPlatformConfigFault, PlatformConfigFault; PlatformConfigFault, InvalidBundle, PatchInstallFailed, PatchIntegrityError);
+crate::xml::poly_codec!(AnyPlatformConfigFault, PlatformConfigFault; InvalidBundle, PatchInstallFailed, PatchIntegrityError, PlatformConfigFault);
 
 /// A [`PolicyOption`] or any of its 1 subtypes, as a slot declared `PolicyOption` holds.
 ///
 /// `Deref` reads the `PolicyOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPolicyOption {
-    /// A [`PolicyOption`].
-    PolicyOption(Box<PolicyOption>),
     /// A [`CompositePolicyOption`].
     CompositePolicyOption(Box<CompositePolicyOption>),
+    /// A [`PolicyOption`].
+    PolicyOption(Box<PolicyOption>),
     /// A subtype this client does not know, decoded as `PolicyOption`.
     Unknown(Box<Unknown<PolicyOption>>),
 }
-crate::xml::poly_codec!(AnyPolicyOption, PolicyOption; PolicyOption, CompositePolicyOption);
+crate::xml::poly_codec!(AnyPolicyOption, PolicyOption; CompositePolicyOption, PolicyOption);
 
 /// A [`PortGroupProfile`] or any of its 3 subtypes, as a slot declared `PortGroupProfile` holds.
 ///
 /// `Deref` reads the `PortGroupProfile` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyPortGroupProfile {
-    /// A [`PortGroupProfile`].
-    PortGroupProfile(Box<PortGroupProfile>),
     /// A [`HostPortGroupProfile`].
     HostPortGroupProfile(Box<HostPortGroupProfile>),
+    /// A [`PortGroupProfile`].
+    PortGroupProfile(Box<PortGroupProfile>),
     /// A [`ServiceConsolePortGroupProfile`].
     ServiceConsolePortGroupProfile(Box<ServiceConsolePortGroupProfile>),
     /// A [`VmPortGroupProfile`].
@@ -7878,31 +7878,29 @@ pub enum AnyPortGroupProfile {
     /// A subtype this client does not know, decoded as `PortGroupProfile`.
     Unknown(Box<Unknown<PortGroupProfile>>),
 }
-crate::xml::poly_codec!(AnyPortGroupProfile, PortGroupProfile; PortGroupProfile, HostPortGroupProfile, ServiceConsolePortGroupProfile, VmPortGroupProfile);
+crate::xml::poly_codec!(AnyPortGroupProfile, PortGroupProfile; HostPortGroupProfile, PortGroupProfile, ServiceConsolePortGroupProfile, VmPortGroupProfile);
 
 /// A [`ProfileConfigInfo`] or any of its 2 subtypes, as a slot declared `ProfileConfigInfo` holds.
 ///
 /// `Deref` reads the `ProfileConfigInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfileConfigInfo {
-    /// A [`ProfileConfigInfo`].
-    ProfileConfigInfo(Box<ProfileConfigInfo>),
     /// A [`ClusterProfileConfigInfo`].
     ClusterProfileConfigInfo(Box<ClusterProfileConfigInfo>),
     /// A [`HostProfileConfigInfo`].
     HostProfileConfigInfo(Box<HostProfileConfigInfo>),
+    /// A [`ProfileConfigInfo`].
+    ProfileConfigInfo(Box<ProfileConfigInfo>),
     /// A subtype this client does not know, decoded as `ProfileConfigInfo`.
     Unknown(Box<Unknown<ProfileConfigInfo>>),
 }
-crate::xml::poly_codec!(AnyProfileConfigInfo, ProfileConfigInfo; ProfileConfigInfo, ClusterProfileConfigInfo, HostProfileConfigInfo);
+crate::xml::poly_codec!(AnyProfileConfigInfo, ProfileConfigInfo; ClusterProfileConfigInfo, HostProfileConfigInfo, ProfileConfigInfo);
 
 /// A [`ProfileCreateSpec`] or any of its 9 subtypes, as a slot declared `ProfileCreateSpec` holds.
 ///
 /// `Deref` reads the `ProfileCreateSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfileCreateSpec {
-    /// A [`ProfileCreateSpec`].
-    ProfileCreateSpec(Box<ProfileCreateSpec>),
     /// A [`ClusterProfileCompleteConfigSpec`].
     ClusterProfileCompleteConfigSpec(Box<ClusterProfileCompleteConfigSpec>),
     /// A [`ClusterProfileConfigServiceCreateSpec`].
@@ -7919,20 +7917,20 @@ pub enum AnyProfileCreateSpec {
     HostProfileHostBasedConfigSpec(Box<HostProfileHostBasedConfigSpec>),
     /// A [`HostProfileSerializedHostProfileSpec`].
     HostProfileSerializedHostProfileSpec(Box<HostProfileSerializedHostProfileSpec>),
+    /// A [`ProfileCreateSpec`].
+    ProfileCreateSpec(Box<ProfileCreateSpec>),
     /// A [`ProfileSerializedCreateSpec`].
     ProfileSerializedCreateSpec(Box<ProfileSerializedCreateSpec>),
     /// A subtype this client does not know, decoded as `ProfileCreateSpec`.
     Unknown(Box<Unknown<ProfileCreateSpec>>),
 }
-crate::xml::poly_codec!(AnyProfileCreateSpec, ProfileCreateSpec; ProfileCreateSpec, ClusterProfileCompleteConfigSpec, ClusterProfileConfigServiceCreateSpec, ClusterProfileConfigSpec, ClusterProfileCreateSpec, HostProfileCompleteConfigSpec, HostProfileConfigSpec, HostProfileHostBasedConfigSpec, HostProfileSerializedHostProfileSpec, ProfileSerializedCreateSpec);
+crate::xml::poly_codec!(AnyProfileCreateSpec, ProfileCreateSpec; ClusterProfileCompleteConfigSpec, ClusterProfileConfigServiceCreateSpec, ClusterProfileConfigSpec, ClusterProfileCreateSpec, HostProfileCompleteConfigSpec, HostProfileConfigSpec, HostProfileHostBasedConfigSpec, HostProfileSerializedHostProfileSpec, ProfileCreateSpec, ProfileSerializedCreateSpec);
 
 /// A [`ProfileEvent`] or any of its 6 subtypes, as a slot declared `ProfileEvent` holds.
 ///
 /// `Deref` reads the `ProfileEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfileEvent {
-    /// A [`ProfileEvent`].
-    ProfileEvent(Box<ProfileEvent>),
     /// A [`ProfileAssociatedEvent`].
     ProfileAssociatedEvent(Box<ProfileAssociatedEvent>),
     /// A [`ProfileChangedEvent`].
@@ -7941,6 +7939,8 @@ pub enum AnyProfileEvent {
     ProfileCreatedEvent(Box<ProfileCreatedEvent>),
     /// A [`ProfileDissociatedEvent`].
     ProfileDissociatedEvent(Box<ProfileDissociatedEvent>),
+    /// A [`ProfileEvent`].
+    ProfileEvent(Box<ProfileEvent>),
     /// A [`ProfileReferenceHostChangedEvent`].
     ProfileReferenceHostChangedEvent(Box<ProfileReferenceHostChangedEvent>),
     /// A [`ProfileRemovedEvent`].
@@ -7948,89 +7948,87 @@ pub enum AnyProfileEvent {
     /// A subtype this client does not know, decoded as `ProfileEvent`.
     Unknown(Box<Unknown<ProfileEvent>>),
 }
-crate::xml::poly_codec!(AnyProfileEvent, ProfileEvent; ProfileEvent, ProfileAssociatedEvent, ProfileChangedEvent, ProfileCreatedEvent, ProfileDissociatedEvent, ProfileReferenceHostChangedEvent, ProfileRemovedEvent);
+crate::xml::poly_codec!(AnyProfileEvent, ProfileEvent; ProfileAssociatedEvent, ProfileChangedEvent, ProfileCreatedEvent, ProfileDissociatedEvent, ProfileEvent, ProfileReferenceHostChangedEvent, ProfileRemovedEvent);
 
 /// A [`ProfileExecuteResult`] or any of its 1 subtypes, as a slot declared `ProfileExecuteResult` holds.
 ///
 /// `Deref` reads the `ProfileExecuteResult` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfileExecuteResult {
-    /// A [`ProfileExecuteResult`].
-    ProfileExecuteResult(Box<ProfileExecuteResult>),
     /// A [`ApplyHostProfileConfigurationSpec`].
     ApplyHostProfileConfigurationSpec(Box<ApplyHostProfileConfigurationSpec>),
+    /// A [`ProfileExecuteResult`].
+    ProfileExecuteResult(Box<ProfileExecuteResult>),
     /// A subtype this client does not know, decoded as `ProfileExecuteResult`.
     Unknown(Box<Unknown<ProfileExecuteResult>>),
 }
-crate::xml::poly_codec!(AnyProfileExecuteResult, ProfileExecuteResult; ProfileExecuteResult, ApplyHostProfileConfigurationSpec);
+crate::xml::poly_codec!(AnyProfileExecuteResult, ProfileExecuteResult; ApplyHostProfileConfigurationSpec, ProfileExecuteResult);
 
 /// A [`ProfileExpression`] or any of its 2 subtypes, as a slot declared `ProfileExpression` holds.
 ///
 /// `Deref` reads the `ProfileExpression` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfileExpression {
-    /// A [`ProfileExpression`].
-    ProfileExpression(Box<ProfileExpression>),
     /// A [`ProfileCompositeExpression`].
     ProfileCompositeExpression(Box<ProfileCompositeExpression>),
+    /// A [`ProfileExpression`].
+    ProfileExpression(Box<ProfileExpression>),
     /// A [`ProfileSimpleExpression`].
     ProfileSimpleExpression(Box<ProfileSimpleExpression>),
     /// A subtype this client does not know, decoded as `ProfileExpression`.
     Unknown(Box<Unknown<ProfileExpression>>),
 }
-crate::xml::poly_codec!(AnyProfileExpression, ProfileExpression; ProfileExpression, ProfileCompositeExpression, ProfileSimpleExpression);
+crate::xml::poly_codec!(AnyProfileExpression, ProfileExpression; ProfileCompositeExpression, ProfileExpression, ProfileSimpleExpression);
 
 /// A [`ProfilePolicyOptionMetadata`] or any of its 2 subtypes, as a slot declared `ProfilePolicyOptionMetadata` holds.
 ///
 /// `Deref` reads the `ProfilePolicyOptionMetadata` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfilePolicyOptionMetadata {
-    /// A [`ProfilePolicyOptionMetadata`].
-    ProfilePolicyOptionMetadata(Box<ProfilePolicyOptionMetadata>),
     /// A [`ProfileCompositePolicyOptionMetadata`].
     ProfileCompositePolicyOptionMetadata(Box<ProfileCompositePolicyOptionMetadata>),
+    /// A [`ProfilePolicyOptionMetadata`].
+    ProfilePolicyOptionMetadata(Box<ProfilePolicyOptionMetadata>),
     /// A [`UserInputRequiredParameterMetadata`].
     UserInputRequiredParameterMetadata(Box<UserInputRequiredParameterMetadata>),
     /// A subtype this client does not know, decoded as `ProfilePolicyOptionMetadata`.
     Unknown(Box<Unknown<ProfilePolicyOptionMetadata>>),
 }
-crate::xml::poly_codec!(AnyProfilePolicyOptionMetadata, ProfilePolicyOptionMetadata; ProfilePolicyOptionMetadata, ProfileCompositePolicyOptionMetadata, UserInputRequiredParameterMetadata);
+crate::xml::poly_codec!(AnyProfilePolicyOptionMetadata, ProfilePolicyOptionMetadata; ProfileCompositePolicyOptionMetadata, ProfilePolicyOptionMetadata, UserInputRequiredParameterMetadata);
 
 /// A [`ProfileSerializedCreateSpec`] or any of its 1 subtypes, as a slot declared `ProfileSerializedCreateSpec` holds.
 ///
 /// `Deref` reads the `ProfileSerializedCreateSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyProfileSerializedCreateSpec {
-    /// A [`ProfileSerializedCreateSpec`].
-    ProfileSerializedCreateSpec(Box<ProfileSerializedCreateSpec>),
     /// A [`HostProfileSerializedHostProfileSpec`].
     HostProfileSerializedHostProfileSpec(Box<HostProfileSerializedHostProfileSpec>),
+    /// A [`ProfileSerializedCreateSpec`].
+    ProfileSerializedCreateSpec(Box<ProfileSerializedCreateSpec>),
     /// A subtype this client does not know, decoded as `ProfileSerializedCreateSpec`.
     Unknown(Box<Unknown<ProfileSerializedCreateSpec>>),
 }
-crate::xml::poly_codec!(AnyProfileSerializedCreateSpec, ProfileSerializedCreateSpec; ProfileSerializedCreateSpec, HostProfileSerializedHostProfileSpec);
+crate::xml::poly_codec!(AnyProfileSerializedCreateSpec, ProfileSerializedCreateSpec; HostProfileSerializedHostProfileSpec, ProfileSerializedCreateSpec);
 
 /// A [`RDMNotSupported`] or any of its 1 subtypes, as a slot declared `RDMNotSupported` holds.
 ///
 /// `Deref` reads the `RDMNotSupported` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyRDMNotSupported {
-    /// A [`RDMNotSupported`].
-    RDMNotSupported(Box<RDMNotSupported>),
     /// A [`PhysCompatRDMNotSupported`].
     PhysCompatRDMNotSupported(Box<PhysCompatRDMNotSupported>),
+    /// A [`RDMNotSupported`].
+    RDMNotSupported(Box<RDMNotSupported>),
     /// A subtype this client does not know, decoded as `RDMNotSupported`.
     Unknown(Box<Unknown<RDMNotSupported>>),
 }
-crate::xml::poly_codec!(AnyRDMNotSupported, RDMNotSupported; RDMNotSupported, PhysCompatRDMNotSupported);
+crate::xml::poly_codec!(AnyRDMNotSupported, RDMNotSupported; PhysCompatRDMNotSupported, RDMNotSupported);
 
 /// A [`RecurrentTaskScheduler`] or any of its 6 subtypes, as a slot declared `RecurrentTaskScheduler` holds.
 ///
 /// `Deref` reads the `RecurrentTaskScheduler` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyRecurrentTaskScheduler {
-    /// A [`RecurrentTaskScheduler`].
-    RecurrentTaskScheduler(Box<RecurrentTaskScheduler>),
     /// A [`DailyTaskScheduler`].
     DailyTaskScheduler(Box<DailyTaskScheduler>),
     /// A [`HourlyTaskScheduler`].
@@ -8041,12 +8039,14 @@ pub enum AnyRecurrentTaskScheduler {
     MonthlyByWeekdayTaskScheduler(Box<MonthlyByWeekdayTaskScheduler>),
     /// A [`MonthlyTaskScheduler`].
     MonthlyTaskScheduler(Box<MonthlyTaskScheduler>),
+    /// A [`RecurrentTaskScheduler`].
+    RecurrentTaskScheduler(Box<RecurrentTaskScheduler>),
     /// A [`WeeklyTaskScheduler`].
     WeeklyTaskScheduler(Box<WeeklyTaskScheduler>),
     /// A subtype this client does not know, decoded as `RecurrentTaskScheduler`.
     Unknown(Box<Unknown<RecurrentTaskScheduler>>),
 }
-crate::xml::poly_codec!(AnyRecurrentTaskScheduler, RecurrentTaskScheduler; RecurrentTaskScheduler, DailyTaskScheduler, HourlyTaskScheduler, MonthlyByDayTaskScheduler, MonthlyByWeekdayTaskScheduler, MonthlyTaskScheduler, WeeklyTaskScheduler);
+crate::xml::poly_codec!(AnyRecurrentTaskScheduler, RecurrentTaskScheduler; DailyTaskScheduler, HourlyTaskScheduler, MonthlyByDayTaskScheduler, MonthlyByWeekdayTaskScheduler, MonthlyTaskScheduler, RecurrentTaskScheduler, WeeklyTaskScheduler);
 
 /// A [`ReplicationConfigFault`] or any of its 2 subtypes, as a slot declared `ReplicationConfigFault` holds.
 ///
@@ -8069,14 +8069,14 @@ crate::xml::poly_codec!(AnyReplicationConfigFault, ReplicationConfigFault; Repli
 /// `Deref` reads the `ReplicationFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyReplicationFault {
-    /// A [`ReplicationFault`].
-    ReplicationFault(Box<ReplicationFault>),
     /// A [`IncompatibleHostForVmReplication`].
     IncompatibleHostForVmReplication(Box<IncompatibleHostForVmReplication>),
     /// A [`ReplicationConfigFault`].
     ReplicationConfigFault(Box<ReplicationConfigFault>),
     /// A [`ReplicationDiskConfigFault`].
     ReplicationDiskConfigFault(Box<ReplicationDiskConfigFault>),
+    /// A [`ReplicationFault`].
+    ReplicationFault(Box<ReplicationFault>),
     /// A [`ReplicationIncompatibleWithFT`].
     ReplicationIncompatibleWithFT(Box<ReplicationIncompatibleWithFT>),
     /// A [`ReplicationInvalidOptions`].
@@ -8092,7 +8092,7 @@ pub enum AnyReplicationFault {
     /// A subtype this client does not know, decoded as `ReplicationFault`.
     Unknown(Box<Unknown<ReplicationFault>>),
 }
-crate::xml::poly_codec!(AnyReplicationFault, ReplicationFault; ReplicationFault, IncompatibleHostForVmReplication, ReplicationConfigFault, ReplicationDiskConfigFault, ReplicationIncompatibleWithFT, ReplicationInvalidOptions, ReplicationNotSupportedOnHost, ReplicationVmConfigFault, ReplicationVmFault, ReplicationVmInProgressFault);
+crate::xml::poly_codec!(AnyReplicationFault, ReplicationFault; IncompatibleHostForVmReplication, ReplicationConfigFault, ReplicationDiskConfigFault, ReplicationFault, ReplicationIncompatibleWithFT, ReplicationInvalidOptions, ReplicationNotSupportedOnHost, ReplicationVmConfigFault, ReplicationVmFault, ReplicationVmInProgressFault);
 
 /// A [`ReplicationVmFault`] or any of its 1 subtypes, as a slot declared `ReplicationVmFault` holds.
 ///
@@ -8113,28 +8113,28 @@ crate::xml::poly_codec!(AnyReplicationVmFault, ReplicationVmFault; ReplicationVm
 /// `Deref` reads the `ResourceInUse` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyResourceInUse {
-    /// A [`ResourceInUse`].
-    ResourceInUse(Box<ResourceInUse>),
     /// A [`FilterInUse`].
     FilterInUse(Box<FilterInUse>),
     /// A [`QuiesceDatastoreIOForHAFailed`].
     QuiesceDatastoreIOForHAFailed(Box<QuiesceDatastoreIOForHAFailed>),
+    /// A [`ResourceInUse`].
+    ResourceInUse(Box<ResourceInUse>),
     /// A subtype this client does not know, decoded as `ResourceInUse`.
     Unknown(Box<Unknown<ResourceInUse>>),
 }
-crate::xml::poly_codec!(AnyResourceInUse, ResourceInUse; ResourceInUse, FilterInUse, QuiesceDatastoreIOForHAFailed);
+crate::xml::poly_codec!(AnyResourceInUse, ResourceInUse; FilterInUse, QuiesceDatastoreIOForHAFailed, ResourceInUse);
 
 /// A [`ResourcePoolEvent`] or any of its 5 subtypes, as a slot declared `ResourcePoolEvent` holds.
 ///
 /// `Deref` reads the `ResourcePoolEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyResourcePoolEvent {
-    /// A [`ResourcePoolEvent`].
-    ResourcePoolEvent(Box<ResourcePoolEvent>),
     /// A [`ResourcePoolCreatedEvent`].
     ResourcePoolCreatedEvent(Box<ResourcePoolCreatedEvent>),
     /// A [`ResourcePoolDestroyedEvent`].
     ResourcePoolDestroyedEvent(Box<ResourcePoolDestroyedEvent>),
+    /// A [`ResourcePoolEvent`].
+    ResourcePoolEvent(Box<ResourcePoolEvent>),
     /// A [`ResourcePoolMovedEvent`].
     ResourcePoolMovedEvent(Box<ResourcePoolMovedEvent>),
     /// A [`ResourcePoolReconfiguredEvent`].
@@ -8144,7 +8144,7 @@ pub enum AnyResourcePoolEvent {
     /// A subtype this client does not know, decoded as `ResourcePoolEvent`.
     Unknown(Box<Unknown<ResourcePoolEvent>>),
 }
-crate::xml::poly_codec!(AnyResourcePoolEvent, ResourcePoolEvent; ResourcePoolEvent, ResourcePoolCreatedEvent, ResourcePoolDestroyedEvent, ResourcePoolMovedEvent, ResourcePoolReconfiguredEvent, ResourceViolatedEvent);
+crate::xml::poly_codec!(AnyResourcePoolEvent, ResourcePoolEvent; ResourcePoolCreatedEvent, ResourcePoolDestroyedEvent, ResourcePoolEvent, ResourcePoolMovedEvent, ResourcePoolReconfiguredEvent, ResourceViolatedEvent);
 
 /// A [`ResourcePoolSummary`] or any of its 1 subtypes, as a slot declared `ResourcePoolSummary` holds.
 ///
@@ -8165,10 +8165,10 @@ crate::xml::poly_codec!(AnyResourcePoolSummary, ResourcePoolSummary; ResourcePoo
 /// `Deref` reads the `RoleEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyRoleEvent {
-    /// A [`RoleEvent`].
-    RoleEvent(Box<RoleEvent>),
     /// A [`RoleAddedEvent`].
     RoleAddedEvent(Box<RoleAddedEvent>),
+    /// A [`RoleEvent`].
+    RoleEvent(Box<RoleEvent>),
     /// A [`RoleRemovedEvent`].
     RoleRemovedEvent(Box<RoleRemovedEvent>),
     /// A [`RoleUpdatedEvent`].
@@ -8176,15 +8176,13 @@ pub enum AnyRoleEvent {
     /// A subtype this client does not know, decoded as `RoleEvent`.
     Unknown(Box<Unknown<RoleEvent>>),
 }
-crate::xml::poly_codec!(AnyRoleEvent, RoleEvent; RoleEvent, RoleAddedEvent, RoleRemovedEvent, RoleUpdatedEvent);
+crate::xml::poly_codec!(AnyRoleEvent, RoleEvent; RoleAddedEvent, RoleEvent, RoleRemovedEvent, RoleUpdatedEvent);
 
 /// A [`RuntimeFault`] or any of its 60 subtypes, as a slot declared `RuntimeFault` holds.
 ///
 /// `Deref` reads the `RuntimeFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyRuntimeFault {
-    /// A [`RuntimeFault`].
-    RuntimeFault(Box<RuntimeFault>),
     /// A [`AuthenticationRequired`].
     AuthenticationRequired(Box<AuthenticationRequired>),
     /// A [`CannotDisableDrsOnClustersWithVApps`].
@@ -8287,6 +8285,8 @@ pub enum AnyRuntimeFault {
     RestrictedByAdministrator(Box<RestrictedByAdministrator>),
     /// A [`RestrictedVersion`].
     RestrictedVersion(Box<RestrictedVersion>),
+    /// A [`RuntimeFault`].
+    RuntimeFault(Box<RuntimeFault>),
     /// A [`SecurityError`].
     SecurityError(Box<SecurityError>),
     /// A [`SessionNotFound`].
@@ -8308,7 +8308,7 @@ pub enum AnyRuntimeFault {
     /// A subtype this client does not know, decoded as `RuntimeFault`.
     Unknown(Box<Unknown<RuntimeFault>>),
 }
-crate::xml::poly_codec!(AnyRuntimeFault, RuntimeFault; RuntimeFault, AuthenticationRequired, CannotDisableDrsOnClustersWithVApps, ConflictingDatastoreFound, DatabaseError, DisallowedChangeByService, DisallowedOperationOnFailoverHost, ExpiredAddonLicense, ExpiredEditionLicense, ExpiredFeatureLicense, FailToEnableSPBM, FailToLockFaultToleranceVMs, HostAccessRestrictedToManagementServer, HostCommunication, HostInventoryFull, HostNotConnected, HostNotReachable, InUseFeatureManipulationDisallowed, IncompatibleSetting, IncorrectHostInformation, InvalidArgument, InvalidDasConfigArgument, InvalidDasRestartPriorityForFtVm, InvalidDrsBehaviorForFtVm, InvalidEditionLicense, InvalidIndexArgument, InvalidProfileReferenceHost, InvalidRequest, InvalidScheduledTask, InvalidToken, InvalidType, InventoryHasStandardAloneHosts, LicenseAssignmentFailed, LicenseDowngradeDisallowed, LicenseExpired, LicenseKeyEntityMismatch, LicenseRestricted, LicenseSourceUnavailable, ManagedObjectNotFound, MethodAlreadyDisabledFault, MethodDisabled, MethodNotFound, NoLicenseServerConfigured, NoPermission, NotAuthenticated, NotEnoughLicenses, NotImplemented, NotSupported, OperationDisallowedOnHost, RequestCanceled, RestrictedByAdministrator, RestrictedVersion, SecurityError, SessionNotFound, SolutionUserRequired, SystemError, ThirdPartyLicenseAssignmentFailed, UnexpectedFault, VAppOperationInProgress, VmLimitLicense, VramLimitLicense);
+crate::xml::poly_codec!(AnyRuntimeFault, RuntimeFault; AuthenticationRequired, CannotDisableDrsOnClustersWithVApps, ConflictingDatastoreFound, DatabaseError, DisallowedChangeByService, DisallowedOperationOnFailoverHost, ExpiredAddonLicense, ExpiredEditionLicense, ExpiredFeatureLicense, FailToEnableSPBM, FailToLockFaultToleranceVMs, HostAccessRestrictedToManagementServer, HostCommunication, HostInventoryFull, HostNotConnected, HostNotReachable, InUseFeatureManipulationDisallowed, IncompatibleSetting, IncorrectHostInformation, InvalidArgument, InvalidDasConfigArgument, InvalidDasRestartPriorityForFtVm, InvalidDrsBehaviorForFtVm, InvalidEditionLicense, InvalidIndexArgument, InvalidProfileReferenceHost, InvalidRequest, InvalidScheduledTask, InvalidToken, InvalidType, InventoryHasStandardAloneHosts, LicenseAssignmentFailed, LicenseDowngradeDisallowed, LicenseExpired, LicenseKeyEntityMismatch, LicenseRestricted, LicenseSourceUnavailable, ManagedObjectNotFound, MethodAlreadyDisabledFault, MethodDisabled, MethodNotFound, NoLicenseServerConfigured, NoPermission, NotAuthenticated, NotEnoughLicenses, NotImplemented, NotSupported, OperationDisallowedOnHost, RequestCanceled, RestrictedByAdministrator, RestrictedVersion, RuntimeFault, SecurityError, SessionNotFound, SolutionUserRequired, SystemError, ThirdPartyLicenseAssignmentFailed, UnexpectedFault, VAppOperationInProgress, VmLimitLicense, VramLimitLicense);
 
 /// A [`SDDCBase`] or any of its 1 subtypes, as a slot declared `SDDCBase` holds.
 ///
@@ -8329,8 +8329,6 @@ crate::xml::poly_codec!(AnySDDCBase, SDDCBase; SDDCBase, VimVsanReconfigSpec);
 /// `Deref` reads the `ScheduledTaskEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyScheduledTaskEvent {
-    /// A [`ScheduledTaskEvent`].
-    ScheduledTaskEvent(Box<ScheduledTaskEvent>),
     /// A [`ScheduledTaskCompletedEvent`].
     ScheduledTaskCompletedEvent(Box<ScheduledTaskCompletedEvent>),
     /// A [`ScheduledTaskCreatedEvent`].
@@ -8339,6 +8337,8 @@ pub enum AnyScheduledTaskEvent {
     ScheduledTaskEmailCompletedEvent(Box<ScheduledTaskEmailCompletedEvent>),
     /// A [`ScheduledTaskEmailFailedEvent`].
     ScheduledTaskEmailFailedEvent(Box<ScheduledTaskEmailFailedEvent>),
+    /// A [`ScheduledTaskEvent`].
+    ScheduledTaskEvent(Box<ScheduledTaskEvent>),
     /// A [`ScheduledTaskFailedEvent`].
     ScheduledTaskFailedEvent(Box<ScheduledTaskFailedEvent>),
     /// A [`ScheduledTaskReconfiguredEvent`].
@@ -8350,71 +8350,71 @@ pub enum AnyScheduledTaskEvent {
     /// A subtype this client does not know, decoded as `ScheduledTaskEvent`.
     Unknown(Box<Unknown<ScheduledTaskEvent>>),
 }
-crate::xml::poly_codec!(AnyScheduledTaskEvent, ScheduledTaskEvent; ScheduledTaskEvent, ScheduledTaskCompletedEvent, ScheduledTaskCreatedEvent, ScheduledTaskEmailCompletedEvent, ScheduledTaskEmailFailedEvent, ScheduledTaskFailedEvent, ScheduledTaskReconfiguredEvent, ScheduledTaskRemovedEvent, ScheduledTaskStartedEvent);
+crate::xml::poly_codec!(AnyScheduledTaskEvent, ScheduledTaskEvent; ScheduledTaskCompletedEvent, ScheduledTaskCreatedEvent, ScheduledTaskEmailCompletedEvent, ScheduledTaskEmailFailedEvent, ScheduledTaskEvent, ScheduledTaskFailedEvent, ScheduledTaskReconfiguredEvent, ScheduledTaskRemovedEvent, ScheduledTaskStartedEvent);
 
 /// A [`ScheduledTaskSpec`] or any of its 1 subtypes, as a slot declared `ScheduledTaskSpec` holds.
 ///
 /// `Deref` reads the `ScheduledTaskSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyScheduledTaskSpec {
-    /// A [`ScheduledTaskSpec`].
-    ScheduledTaskSpec(Box<ScheduledTaskSpec>),
     /// A [`ScheduledTaskInfo`].
     ScheduledTaskInfo(Box<ScheduledTaskInfo>),
+    /// A [`ScheduledTaskSpec`].
+    ScheduledTaskSpec(Box<ScheduledTaskSpec>),
     /// A subtype this client does not know, decoded as `ScheduledTaskSpec`.
     Unknown(Box<Unknown<ScheduledTaskSpec>>),
 }
-crate::xml::poly_codec!(AnyScheduledTaskSpec, ScheduledTaskSpec; ScheduledTaskSpec, ScheduledTaskInfo);
+crate::xml::poly_codec!(AnyScheduledTaskSpec, ScheduledTaskSpec; ScheduledTaskInfo, ScheduledTaskSpec);
 
 /// A [`ScsiLun`] or any of its 1 subtypes, as a slot declared `ScsiLun` holds.
 ///
 /// `Deref` reads the `ScsiLun` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyScsiLun {
-    /// A [`ScsiLun`].
-    ScsiLun(Box<ScsiLun>),
     /// A [`HostScsiDisk`].
     HostScsiDisk(Box<HostScsiDisk>),
+    /// A [`ScsiLun`].
+    ScsiLun(Box<ScsiLun>),
     /// A subtype this client does not know, decoded as `ScsiLun`.
     Unknown(Box<Unknown<ScsiLun>>),
 }
-crate::xml::poly_codec!(AnyScsiLun, ScsiLun; ScsiLun, HostScsiDisk);
+crate::xml::poly_codec!(AnyScsiLun, ScsiLun; HostScsiDisk, ScsiLun);
 
 /// A [`SecurityError`] or any of its 4 subtypes, as a slot declared `SecurityError` holds.
 ///
 /// `Deref` reads the `SecurityError` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySecurityError {
-    /// A [`SecurityError`].
-    SecurityError(Box<SecurityError>),
     /// A [`NoPermission`].
     NoPermission(Box<NoPermission>),
     /// A [`NotAuthenticated`].
     NotAuthenticated(Box<NotAuthenticated>),
     /// A [`RestrictedVersion`].
     RestrictedVersion(Box<RestrictedVersion>),
+    /// A [`SecurityError`].
+    SecurityError(Box<SecurityError>),
     /// A [`SolutionUserRequired`].
     SolutionUserRequired(Box<SolutionUserRequired>),
     /// A subtype this client does not know, decoded as `SecurityError`.
     Unknown(Box<Unknown<SecurityError>>),
 }
-crate::xml::poly_codec!(AnySecurityError, SecurityError; SecurityError, NoPermission, NotAuthenticated, RestrictedVersion, SolutionUserRequired);
+crate::xml::poly_codec!(AnySecurityError, SecurityError; NoPermission, NotAuthenticated, RestrictedVersion, SecurityError, SolutionUserRequired);
 
 /// A [`SelectionSet`] or any of its 2 subtypes, as a slot declared `SelectionSet` holds.
 ///
 /// `Deref` reads the `SelectionSet` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySelectionSet {
-    /// A [`SelectionSet`].
-    SelectionSet(Box<SelectionSet>),
     /// A [`DVPortgroupSelection`].
     DVPortgroupSelection(Box<DVPortgroupSelection>),
     /// A [`DVSSelection`].
     DVSSelection(Box<DVSSelection>),
+    /// A [`SelectionSet`].
+    SelectionSet(Box<SelectionSet>),
     /// A subtype this client does not know, decoded as `SelectionSet`.
     Unknown(Box<Unknown<SelectionSet>>),
 }
-crate::xml::poly_codec!(AnySelectionSet, SelectionSet; SelectionSet, DVPortgroupSelection, DVSSelection);
+crate::xml::poly_codec!(AnySelectionSet, SelectionSet; DVPortgroupSelection, DVSSelection, SelectionSet);
 
 /// A [`SelectionSpec`] or any of its 1 subtypes, as a slot declared `SelectionSpec` holds.
 ///
@@ -8451,8 +8451,6 @@ crate::xml::poly_codec!(AnyServiceLocatorCredential, ServiceLocatorCredential; S
 /// `Deref` reads the `SessionEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySessionEvent {
-    /// A [`SessionEvent`].
-    SessionEvent(Box<SessionEvent>),
     /// A [`AlreadyAuthenticatedSessionEvent`].
     AlreadyAuthenticatedSessionEvent(Box<AlreadyAuthenticatedSessionEvent>),
     /// A [`BadUsernameSessionEvent`].
@@ -8463,6 +8461,8 @@ pub enum AnySessionEvent {
     NoAccessUserEvent(Box<NoAccessUserEvent>),
     /// A [`ServerStartedSessionEvent`].
     ServerStartedSessionEvent(Box<ServerStartedSessionEvent>),
+    /// A [`SessionEvent`].
+    SessionEvent(Box<SessionEvent>),
     /// A [`SessionTerminatedEvent`].
     SessionTerminatedEvent(Box<SessionTerminatedEvent>),
     /// A [`UserLoginSessionEvent`].
@@ -8472,35 +8472,35 @@ pub enum AnySessionEvent {
     /// A subtype this client does not know, decoded as `SessionEvent`.
     Unknown(Box<Unknown<SessionEvent>>),
 }
-crate::xml::poly_codec!(AnySessionEvent, SessionEvent; SessionEvent, AlreadyAuthenticatedSessionEvent, BadUsernameSessionEvent, GlobalMessageChangedEvent, NoAccessUserEvent, ServerStartedSessionEvent, SessionTerminatedEvent, UserLoginSessionEvent, UserLogoutSessionEvent);
+crate::xml::poly_codec!(AnySessionEvent, SessionEvent; AlreadyAuthenticatedSessionEvent, BadUsernameSessionEvent, GlobalMessageChangedEvent, NoAccessUserEvent, ServerStartedSessionEvent, SessionEvent, SessionTerminatedEvent, UserLoginSessionEvent, UserLogoutSessionEvent);
 
 /// A [`SessionManagerServiceRequestSpec`] or any of its 2 subtypes, as a slot declared `SessionManagerServiceRequestSpec` holds.
 ///
 /// `Deref` reads the `SessionManagerServiceRequestSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySessionManagerServiceRequestSpec {
-    /// A [`SessionManagerServiceRequestSpec`].
-    SessionManagerServiceRequestSpec(Box<SessionManagerServiceRequestSpec>),
     /// A [`SessionManagerHttpServiceRequestSpec`].
     SessionManagerHttpServiceRequestSpec(Box<SessionManagerHttpServiceRequestSpec>),
+    /// A [`SessionManagerServiceRequestSpec`].
+    SessionManagerServiceRequestSpec(Box<SessionManagerServiceRequestSpec>),
     /// A [`SessionManagerVmomiServiceRequestSpec`].
     SessionManagerVmomiServiceRequestSpec(Box<SessionManagerVmomiServiceRequestSpec>),
     /// A subtype this client does not know, decoded as `SessionManagerServiceRequestSpec`.
     Unknown(Box<Unknown<SessionManagerServiceRequestSpec>>),
 }
-crate::xml::poly_codec!(AnySessionManagerServiceRequestSpec, SessionManagerServiceRequestSpec; SessionManagerServiceRequestSpec, SessionManagerHttpServiceRequestSpec, SessionManagerVmomiServiceRequestSpec);
+crate::xml::poly_codec!(AnySessionManagerServiceRequestSpec, SessionManagerServiceRequestSpec; SessionManagerHttpServiceRequestSpec, SessionManagerServiceRequestSpec, SessionManagerVmomiServiceRequestSpec);
 
 /// A [`SnapshotCopyNotSupported`] or any of its 5 subtypes, as a slot declared `SnapshotCopyNotSupported` holds.
 ///
 /// `Deref` reads the `SnapshotCopyNotSupported` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySnapshotCopyNotSupported {
-    /// A [`SnapshotCopyNotSupported`].
-    SnapshotCopyNotSupported(Box<SnapshotCopyNotSupported>),
     /// A [`HotSnapshotMoveNotSupported`].
     HotSnapshotMoveNotSupported(Box<HotSnapshotMoveNotSupported>),
     /// A [`SnapshotCloneNotSupported`].
     SnapshotCloneNotSupported(Box<SnapshotCloneNotSupported>),
+    /// A [`SnapshotCopyNotSupported`].
+    SnapshotCopyNotSupported(Box<SnapshotCopyNotSupported>),
     /// A [`SnapshotMoveFromNonHomeNotSupported`].
     SnapshotMoveFromNonHomeNotSupported(Box<SnapshotMoveFromNonHomeNotSupported>),
     /// A [`SnapshotMoveNotSupported`].
@@ -8510,15 +8510,13 @@ pub enum AnySnapshotCopyNotSupported {
     /// A subtype this client does not know, decoded as `SnapshotCopyNotSupported`.
     Unknown(Box<Unknown<SnapshotCopyNotSupported>>),
 }
-crate::xml::poly_codec!(AnySnapshotCopyNotSupported, SnapshotCopyNotSupported; SnapshotCopyNotSupported, HotSnapshotMoveNotSupported, SnapshotCloneNotSupported, SnapshotMoveFromNonHomeNotSupported, SnapshotMoveNotSupported, SnapshotMoveToNonHomeNotSupported);
+crate::xml::poly_codec!(AnySnapshotCopyNotSupported, SnapshotCopyNotSupported; HotSnapshotMoveNotSupported, SnapshotCloneNotSupported, SnapshotCopyNotSupported, SnapshotMoveFromNonHomeNotSupported, SnapshotMoveNotSupported, SnapshotMoveToNonHomeNotSupported);
 
 /// A [`SnapshotFault`] or any of its 9 subtypes, as a slot declared `SnapshotFault` holds.
 ///
 /// `Deref` reads the `SnapshotFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnySnapshotFault {
-    /// A [`SnapshotFault`].
-    SnapshotFault(Box<SnapshotFault>),
     /// A [`ApplicationQuiesceFault`].
     ApplicationQuiesceFault(Box<ApplicationQuiesceFault>),
     /// A [`FilesystemQuiesceFault`].
@@ -8529,6 +8527,8 @@ pub enum AnySnapshotFault {
     MultipleSnapshotsNotSupported(Box<MultipleSnapshotsNotSupported>),
     /// A [`SnapshotDisabled`].
     SnapshotDisabled(Box<SnapshotDisabled>),
+    /// A [`SnapshotFault`].
+    SnapshotFault(Box<SnapshotFault>),
     /// A [`SnapshotIncompatibleDeviceInVm`].
     SnapshotIncompatibleDeviceInVm(Box<SnapshotIncompatibleDeviceInVm>),
     /// A [`SnapshotLocked`].
@@ -8540,7 +8540,7 @@ pub enum AnySnapshotFault {
     /// A subtype this client does not know, decoded as `SnapshotFault`.
     Unknown(Box<Unknown<SnapshotFault>>),
 }
-crate::xml::poly_codec!(AnySnapshotFault, SnapshotFault; SnapshotFault, ApplicationQuiesceFault, FilesystemQuiesceFault, MemorySnapshotOnIndependentDisk, MultipleSnapshotsNotSupported, SnapshotDisabled, SnapshotIncompatibleDeviceInVm, SnapshotLocked, SnapshotNoChange, TooManySnapshotLevels);
+crate::xml::poly_codec!(AnySnapshotFault, SnapshotFault; ApplicationQuiesceFault, FilesystemQuiesceFault, MemorySnapshotOnIndependentDisk, MultipleSnapshotsNotSupported, SnapshotDisabled, SnapshotFault, SnapshotIncompatibleDeviceInVm, SnapshotLocked, SnapshotNoChange, TooManySnapshotLevels);
 
 /// A [`TaskEvent`] or any of its 1 subtypes, as a slot declared `TaskEvent` holds.
 ///
@@ -8609,8 +8609,6 @@ crate::xml::poly_codec!(AnyTaskReason, TaskReason; TaskReason, TaskReasonAlarm, 
 /// `Deref` reads the `TaskScheduler` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyTaskScheduler {
-    /// A [`TaskScheduler`].
-    TaskScheduler(Box<TaskScheduler>),
     /// A [`AfterStartupTaskScheduler`].
     AfterStartupTaskScheduler(Box<AfterStartupTaskScheduler>),
     /// A [`DailyTaskScheduler`].
@@ -8627,22 +8625,24 @@ pub enum AnyTaskScheduler {
     OnceTaskScheduler(Box<OnceTaskScheduler>),
     /// A [`RecurrentTaskScheduler`].
     RecurrentTaskScheduler(Box<RecurrentTaskScheduler>),
+    /// A [`TaskScheduler`].
+    TaskScheduler(Box<TaskScheduler>),
     /// A [`WeeklyTaskScheduler`].
     WeeklyTaskScheduler(Box<WeeklyTaskScheduler>),
     /// A subtype this client does not know, decoded as `TaskScheduler`.
     Unknown(Box<Unknown<TaskScheduler>>),
 }
-crate::xml::poly_codec!(AnyTaskScheduler, TaskScheduler; TaskScheduler, AfterStartupTaskScheduler, DailyTaskScheduler, HourlyTaskScheduler, MonthlyByDayTaskScheduler, MonthlyByWeekdayTaskScheduler, MonthlyTaskScheduler, OnceTaskScheduler, RecurrentTaskScheduler, WeeklyTaskScheduler);
+crate::xml::poly_codec!(AnyTaskScheduler, TaskScheduler; AfterStartupTaskScheduler, DailyTaskScheduler, HourlyTaskScheduler, MonthlyByDayTaskScheduler, MonthlyByWeekdayTaskScheduler, MonthlyTaskScheduler, OnceTaskScheduler, RecurrentTaskScheduler, TaskScheduler, WeeklyTaskScheduler);
 
 /// A [`TemplateUpgradeEvent`] or any of its 3 subtypes, as a slot declared `TemplateUpgradeEvent` holds.
 ///
 /// `Deref` reads the `TemplateUpgradeEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyTemplateUpgradeEvent {
-    /// A [`TemplateUpgradeEvent`].
-    TemplateUpgradeEvent(Box<TemplateUpgradeEvent>),
     /// A [`TemplateBeingUpgradedEvent`].
     TemplateBeingUpgradedEvent(Box<TemplateBeingUpgradedEvent>),
+    /// A [`TemplateUpgradeEvent`].
+    TemplateUpgradeEvent(Box<TemplateUpgradeEvent>),
     /// A [`TemplateUpgradeFailedEvent`].
     TemplateUpgradeFailedEvent(Box<TemplateUpgradeFailedEvent>),
     /// A [`TemplateUpgradedEvent`].
@@ -8650,63 +8650,63 @@ pub enum AnyTemplateUpgradeEvent {
     /// A subtype this client does not know, decoded as `TemplateUpgradeEvent`.
     Unknown(Box<Unknown<TemplateUpgradeEvent>>),
 }
-crate::xml::poly_codec!(AnyTemplateUpgradeEvent, TemplateUpgradeEvent; TemplateUpgradeEvent, TemplateBeingUpgradedEvent, TemplateUpgradeFailedEvent, TemplateUpgradedEvent);
+crate::xml::poly_codec!(AnyTemplateUpgradeEvent, TemplateUpgradeEvent; TemplateBeingUpgradedEvent, TemplateUpgradeEvent, TemplateUpgradeFailedEvent, TemplateUpgradedEvent);
 
 /// A [`Timedout`] or any of its 1 subtypes, as a slot declared `Timedout` holds.
 ///
 /// `Deref` reads the `Timedout` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyTimedout {
-    /// A [`Timedout`].
-    Timedout(Box<Timedout>),
     /// A [`PowerOnFtSecondaryTimedout`].
     PowerOnFtSecondaryTimedout(Box<PowerOnFtSecondaryTimedout>),
+    /// A [`Timedout`].
+    Timedout(Box<Timedout>),
     /// A subtype this client does not know, decoded as `Timedout`.
     Unknown(Box<Unknown<Timedout>>),
 }
-crate::xml::poly_codec!(AnyTimedout, Timedout; Timedout, PowerOnFtSecondaryTimedout);
+crate::xml::poly_codec!(AnyTimedout, Timedout; PowerOnFtSecondaryTimedout, Timedout);
 
 /// A [`TypeDescription`] or any of its 1 subtypes, as a slot declared `TypeDescription` holds.
 ///
 /// `Deref` reads the `TypeDescription` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyTypeDescription {
-    /// A [`TypeDescription`].
-    TypeDescription(Box<TypeDescription>),
     /// A [`ScheduledTaskDetail`].
     ScheduledTaskDetail(Box<ScheduledTaskDetail>),
+    /// A [`TypeDescription`].
+    TypeDescription(Box<TypeDescription>),
     /// A subtype this client does not know, decoded as `TypeDescription`.
     Unknown(Box<Unknown<TypeDescription>>),
 }
-crate::xml::poly_codec!(AnyTypeDescription, TypeDescription; TypeDescription, ScheduledTaskDetail);
+crate::xml::poly_codec!(AnyTypeDescription, TypeDescription; ScheduledTaskDetail, TypeDescription);
 
 /// A [`UnsupportedDatastore`] or any of its 2 subtypes, as a slot declared `UnsupportedDatastore` holds.
 ///
 /// `Deref` reads the `UnsupportedDatastore` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyUnsupportedDatastore {
-    /// A [`UnsupportedDatastore`].
-    UnsupportedDatastore(Box<UnsupportedDatastore>),
     /// A [`MemoryFileFormatNotSupportedByDatastore`].
     MemoryFileFormatNotSupportedByDatastore(Box<MemoryFileFormatNotSupportedByDatastore>),
     /// A [`UnSupportedDatastoreForVFlash`].
     UnSupportedDatastoreForVFlash(Box<UnSupportedDatastoreForVFlash>),
+    /// A [`UnsupportedDatastore`].
+    UnsupportedDatastore(Box<UnsupportedDatastore>),
     /// A subtype this client does not know, decoded as `UnsupportedDatastore`.
     Unknown(Box<Unknown<UnsupportedDatastore>>),
 }
-crate::xml::poly_codec!(AnyUnsupportedDatastore, UnsupportedDatastore; UnsupportedDatastore, MemoryFileFormatNotSupportedByDatastore, UnSupportedDatastoreForVFlash);
+crate::xml::poly_codec!(AnyUnsupportedDatastore, UnsupportedDatastore; MemoryFileFormatNotSupportedByDatastore, UnSupportedDatastoreForVFlash, UnsupportedDatastore);
 
 /// A [`UpgradeEvent`] or any of its 4 subtypes, as a slot declared `UpgradeEvent` holds.
 ///
 /// `Deref` reads the `UpgradeEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyUpgradeEvent {
-    /// A [`UpgradeEvent`].
-    UpgradeEvent(Box<UpgradeEvent>),
     /// A [`ErrorUpgradeEvent`].
     ErrorUpgradeEvent(Box<ErrorUpgradeEvent>),
     /// A [`InfoUpgradeEvent`].
     InfoUpgradeEvent(Box<InfoUpgradeEvent>),
+    /// A [`UpgradeEvent`].
+    UpgradeEvent(Box<UpgradeEvent>),
     /// A [`UserUpgradeEvent`].
     UserUpgradeEvent(Box<UserUpgradeEvent>),
     /// A [`WarningUpgradeEvent`].
@@ -8714,47 +8714,45 @@ pub enum AnyUpgradeEvent {
     /// A subtype this client does not know, decoded as `UpgradeEvent`.
     Unknown(Box<Unknown<UpgradeEvent>>),
 }
-crate::xml::poly_codec!(AnyUpgradeEvent, UpgradeEvent; UpgradeEvent, ErrorUpgradeEvent, InfoUpgradeEvent, UserUpgradeEvent, WarningUpgradeEvent);
+crate::xml::poly_codec!(AnyUpgradeEvent, UpgradeEvent; ErrorUpgradeEvent, InfoUpgradeEvent, UpgradeEvent, UserUpgradeEvent, WarningUpgradeEvent);
 
 /// A [`UserSearchResult`] or any of its 1 subtypes, as a slot declared `UserSearchResult` holds.
 ///
 /// `Deref` reads the `UserSearchResult` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyUserSearchResult {
-    /// A [`UserSearchResult`].
-    UserSearchResult(Box<UserSearchResult>),
     /// A [`PosixUserSearchResult`].
     PosixUserSearchResult(Box<PosixUserSearchResult>),
+    /// A [`UserSearchResult`].
+    UserSearchResult(Box<UserSearchResult>),
     /// A subtype this client does not know, decoded as `UserSearchResult`.
     Unknown(Box<Unknown<UserSearchResult>>),
 }
-crate::xml::poly_codec!(AnyUserSearchResult, UserSearchResult; UserSearchResult, PosixUserSearchResult);
+crate::xml::poly_codec!(AnyUserSearchResult, UserSearchResult; PosixUserSearchResult, UserSearchResult);
 
 /// A [`VAppConfigFault`] or any of its 3 subtypes, as a slot declared `VAppConfigFault` holds.
 ///
 /// `Deref` reads the `VAppConfigFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVAppConfigFault {
-    /// A [`VAppConfigFault`].
-    VAppConfigFault(Box<VAppConfigFault>),
     /// A [`MissingPowerOffConfiguration`].
     MissingPowerOffConfiguration(Box<MissingPowerOffConfiguration>),
     /// A [`MissingPowerOnConfiguration`].
     MissingPowerOnConfiguration(Box<MissingPowerOnConfiguration>),
     /// A [`NoVmInVApp`].
     NoVmInVApp(Box<NoVmInVApp>),
+    /// A [`VAppConfigFault`].
+    VAppConfigFault(Box<VAppConfigFault>),
     /// A subtype this client does not know, decoded as `VAppConfigFault`.
     Unknown(Box<Unknown<VAppConfigFault>>),
 }
-crate::xml::poly_codec!(AnyVAppConfigFault, VAppConfigFault; VAppConfigFault, MissingPowerOffConfiguration, MissingPowerOnConfiguration, NoVmInVApp);
+crate::xml::poly_codec!(AnyVAppConfigFault, VAppConfigFault; MissingPowerOffConfiguration, MissingPowerOnConfiguration, NoVmInVApp, VAppConfigFault);
 
 /// A [`VAppPropertyFault`] or any of its 9 subtypes, as a slot declared `VAppPropertyFault` holds.
 ///
 /// `Deref` reads the `VAppPropertyFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVAppPropertyFault {
-    /// A [`VAppPropertyFault`].
-    VAppPropertyFault(Box<VAppPropertyFault>),
     /// A [`InvalidNetworkInType`].
     InvalidNetworkInType(Box<InvalidNetworkInType>),
     /// A [`InvalidPropertyType`].
@@ -8773,10 +8771,12 @@ pub enum AnyVAppPropertyFault {
     NotUserConfigurableProperty(Box<NotUserConfigurableProperty>),
     /// A [`UnconfiguredPropertyValue`].
     UnconfiguredPropertyValue(Box<UnconfiguredPropertyValue>),
+    /// A [`VAppPropertyFault`].
+    VAppPropertyFault(Box<VAppPropertyFault>),
     /// A subtype this client does not know, decoded as `VAppPropertyFault`.
     Unknown(Box<Unknown<VAppPropertyFault>>),
 }
-crate::xml::poly_codec!(AnyVAppPropertyFault, VAppPropertyFault; VAppPropertyFault, InvalidNetworkInType, InvalidPropertyType, InvalidPropertyValue, MissingIpPool, MissingNetworkIpConfig, NoAvailableIp, NoVcManagedIpConfigured, NotUserConfigurableProperty, UnconfiguredPropertyValue);
+crate::xml::poly_codec!(AnyVAppPropertyFault, VAppPropertyFault; InvalidNetworkInType, InvalidPropertyType, InvalidPropertyValue, MissingIpPool, MissingNetworkIpConfig, NoAvailableIp, NoVcManagedIpConfigured, NotUserConfigurableProperty, UnconfiguredPropertyValue, VAppPropertyFault);
 
 /// A [`VMotionInterfaceIssue`] or any of its 5 subtypes, as a slot declared `VMotionInterfaceIssue` holds.
 ///
@@ -8821,8 +8821,6 @@ crate::xml::poly_codec!(AnyVMwareDVSHealthCheckConfig, VMwareDVSHealthCheckConfi
 /// `Deref` reads the `VimFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVimFault {
-    /// A [`VimFault`].
-    VimFault(Box<VimFault>),
     /// A [`ActiveDirectoryFault`].
     ActiveDirectoryFault(Box<ActiveDirectoryFault>),
     /// A [`ActiveVMsBlockingEVC`].
@@ -9997,6 +9995,8 @@ pub enum AnyVimFault {
     VMotionNotSupported(Box<VMotionNotSupported>),
     /// A [`VMotionProtocolIncompatible`].
     VMotionProtocolIncompatible(Box<VMotionProtocolIncompatible>),
+    /// A [`VimFault`].
+    VimFault(Box<VimFault>),
     /// A [`VirtualDiskBlocksNotFullyProvisioned`].
     VirtualDiskBlocksNotFullyProvisioned(Box<VirtualDiskBlocksNotFullyProvisioned>),
     /// A [`VirtualDiskModeNotSupported`].
@@ -10096,21 +10096,21 @@ pub enum AnyVimFault {
     /// A subtype this client does not know, decoded as `VimFault`.
     Unknown(Box<Unknown<VimFault>>),
 }
-crate::xml::poly_codec!(AnyVimFault, VimFault; VimFault, ActiveDirectoryFault, ActiveVMsBlockingEVC, AdminDisabled, AdminNotDisabled, AffinityConfigured, AgentInstallFailed, AlreadyBeingManaged, AlreadyConnected, AlreadyExists, AlreadyUpgraded, AnswerFileUpdateFailed, ApplicationQuiesceFault, AuthMinimumAdminPermission, BackupBlobReadFailure, BackupBlobWriteFailure, BlockedByFirewall, CAMServerRefusedConnection, CannotAccessFile, CannotAccessLocalSource, CannotAccessNetwork, CannotAccessVmComponent, CannotAccessVmConfig, CannotAccessVmDevice, CannotAccessVmDisk, CannotAddHostWithFTVmAsStandalone, CannotAddHostWithFTVmToDifferentCluster, CannotAddHostWithFTVmToNonHACluster, CannotChangeDrsBehaviorForFtSecondary, CannotChangeHaSettingsForFtSecondary, CannotChangeVsanClusterUuid, CannotChangeVsanNodeUuid, CannotComputeFTCompatibleHosts, CannotCreateFile, CannotDecryptPasswords, CannotDeleteFile, CannotDisableSnapshot, CannotDisconnectHostWithFaultToleranceVm, CannotEnableVmcpForCluster, CannotModifyConfigCpuRequirements, CannotMoveFaultToleranceVm, CannotMoveHostWithFaultToleranceVm, CannotMoveVmWithDeltaDisk, CannotMoveVmWithNativeDeltaDisk, CannotMoveVsanEnabledHost, CannotPlaceWithoutPrerequisiteMoves, CannotPowerOffVmInCluster, CannotReconfigureVsanWhenHaEnabled, CannotUseNetwork, ClockSkew, CloneFromSnapshotNotSupported, CollectorAddressUnset, ConcurrentAccess, ConflictingConfiguration, ConnectedIso, CpuCompatibilityUnknown, CpuHotPlugNotSupported, CpuIncompatible, CpuIncompatible1ECX, CpuIncompatible81EDX, CustomizationFault, CustomizationPending, DVPortNotSupported, DasConfigFault, DatacenterMismatch, DatastoreNotWritableOnHost, DeltaDiskFormatNotSupported, DestinationSwitchFull, DestinationVsanDisabled, DeviceBackingNotSupported, DeviceControllerNotSupported, DeviceHotPlugNotSupported, DeviceNotFound, DeviceNotSupported, DeviceUnsupportedForVmPlatform, DeviceUnsupportedForVmVersion, DigestNotSupported, DirectoryNotEmpty, DisableAdminNotSupported, DisallowedDiskModeChange, DisallowedMigrationDeviceAttached, DisconnectedHostsBlockingEVC, DiskHasPartitions, DiskIsLastRemainingNonSSD, DiskIsNonLocal, DiskIsUSB, DiskMoveTypeNotSupported, DiskNotSupported, DiskTooSmall, DomainNotFound, DrsDisabledOnVm, DrsVmotionIncompatibleFault, DuplicateDisks, DuplicateName, DuplicateVsanNetworkInterface, DvsApplyOperationFault, DvsFault, DvsNotAuthorized, DvsOperationBulkFault, DvsScopeViolated, EVCAdmissionFailed, EVCAdmissionFailedCPUFeaturesForMode, EVCAdmissionFailedCPUModel, EVCAdmissionFailedCPUModelForMode, EVCAdmissionFailedCPUVendor, EVCAdmissionFailedCPUVendorUnknown, EVCAdmissionFailedHostDisconnected, EVCAdmissionFailedHostSoftware, EVCAdmissionFailedHostSoftwareForMode, EVCAdmissionFailedVmActive, EVCConfigFault, EVCModeIllegalByVendor, EVCModeUnsupportedByHosts, EVCUnsupportedByHostHardware, EVCUnsupportedByHostSoftware, EightHostLimitViolated, EncryptionKeyRequired, ExtendedFault, FaultToleranceAntiAffinityViolated, FaultToleranceCannotEditMem, FaultToleranceCpuIncompatible, FaultToleranceNeedsThickDisk, FaultToleranceNotLicensed, FaultToleranceNotSameBuild, FaultTolerancePrimaryPowerOnNotAttempted, FaultToleranceVmNotDasProtected, FcoeFault, FcoeFaultPnicHasNoPortSet, FeatureRequirementsNotMet, FileAlreadyExists, FileBackedPortNotSupported, FileFault, FileLocked, FileNameTooLong, FileNotFound, FileNotWritable, FileTooLarge, FilesystemQuiesceFault, FilterInUse, FtIssuesOnHost, FtVmHostRuleViolation, FullStorageVMotionNotSupported, GatewayConnectFault, GatewayHostNotReachable, GatewayNotFound, GatewayNotReachable, GatewayOperationRefused, GatewayToHostAuthFault, GatewayToHostConnectFault, GatewayToHostTrustVerifyFault, GenericDrsFault, GenericVmConfigFault, GuestAuthenticationChallenge, GuestComponentsOutOfDate, GuestMultipleMappings, GuestOperationsFault, GuestOperationsUnavailable, GuestPermissionDenied, GuestProcessNotFound, GuestRegistryFault, GuestRegistryKeyAlreadyExists, GuestRegistryKeyFault, GuestRegistryKeyHasSubkeys, GuestRegistryKeyInvalid, GuestRegistryKeyParentVolatile, GuestRegistryValueFault, GuestRegistryValueNotFound, HAErrorsAtDest, HeterogenousHostsBlockingEVC, HostConfigFailed, HostConfigFault, HostConnectFault, HostHasComponentFailure, HostInDomain, HostIncompatibleForFaultTolerance, HostIncompatibleForRecordReplay, HostPowerOpFailed, HostSpecificationOperationFailed, HotSnapshotMoveNotSupported, HttpFault, IDEDiskNotSupported, IORMNotSupportedHostOnDatastore, ImportHostAddFailure, ImportOperationBulkFault, InaccessibleDatastore, InaccessibleFTMetadataDatastore, InaccessibleVFlashSource, IncompatibleDefaultDevice, IncompatibleHostForFtSecondary, IncompatibleHostForVmReplication, IncorrectFileType, IndependentDiskVMotionNotSupported, InsufficientAgentVmsDeployed, InsufficientCpuResourcesFault, InsufficientDisks, InsufficientFailoverResourcesFault, InsufficientGraphicsResourcesFault, InsufficientHostCapacityFault, InsufficientHostCpuCapacityFault, InsufficientHostMemoryCapacityFault, InsufficientMemoryResourcesFault, InsufficientNetworkCapacity, InsufficientNetworkResourcePoolCapacity, InsufficientPerCpuCapacity, InsufficientResourcesFault, InsufficientStandbyCpuResource, InsufficientStandbyMemoryResource, InsufficientStandbyResource, InsufficientStorageIops, InsufficientStorageSpace, InsufficientVFlashResourcesFault, InvalidAffinitySettingFault, InvalidBmcRole, InvalidBundle, InvalidCAMCertificate, InvalidCAMServer, InvalidClientCertificate, InvalidController, InvalidDatastore, InvalidDatastorePath, InvalidDatastoreState, InvalidDeviceBacking, InvalidDeviceOperation, InvalidDeviceSpec, InvalidDiskFormat, InvalidEvent, InvalidFolder, InvalidFormat, InvalidGuestLogin, InvalidHostConnectionState, InvalidHostName, InvalidHostState, InvalidIpfixConfig, InvalidIpmiLoginInfo, InvalidIpmiMacAddress, InvalidLicense, InvalidLocale, InvalidLogin, InvalidName, InvalidNasCredentials, InvalidNetworkInType, InvalidNetworkResource, InvalidOperationOnSecondaryVm, InvalidPowerState, InvalidPrivilege, InvalidPropertyType, InvalidPropertyValue, InvalidResourcePoolStructureFault, InvalidSnapshotFormat, InvalidState, InvalidVmConfig, InvalidVmState, IpHostnameGeneratorError, IscsiFault, IscsiFaultInvalidVnic, IscsiFaultPnicInUse, IscsiFaultVnicAlreadyBound, IscsiFaultVnicHasActivePaths, IscsiFaultVnicHasMultipleUplinks, IscsiFaultVnicHasNoUplinks, IscsiFaultVnicHasWrongUplink, IscsiFaultVnicInUse, IscsiFaultVnicIsLastPath, IscsiFaultVnicNotBound, IscsiFaultVnicNotFound, KeyNotFound, LargeRDMConversionNotSupported, LargeRDMNotSupportedOnDatastore, LegacyNetworkInterfaceInUse, LicenseEntityNotFound, LicenseServerUnavailable, LimitExceeded, LinuxVolumeNotClean, LogBundlingFailed, MaintenanceModeFileMove, MemoryFileFormatNotSupportedByDatastore, MemoryHotPlugNotSupported, MemorySizeNotRecommended, MemorySizeNotSupported, MemorySizeNotSupportedByDatastore, MemorySnapshotOnIndependentDisk, MigrationDisabled, MigrationFault, MigrationFeatureNotSupported, MigrationNotReady, MismatchedBundle, MismatchedNetworkPolicies, MismatchedVMotionNetworkNames, MissingBmcSupport, MissingController, MissingIpPool, MissingLinuxCustResources, MissingNetworkIpConfig, MissingPowerOffConfiguration, MissingPowerOnConfiguration, MissingWindowsCustResources, MksConnectionLimitReached, MountError, MultiWriterNotSupported, MultipleCertificatesVerifyFault, MultipleSnapshotsNotSupported, NamespaceFull, NamespaceLimitReached, NamespaceWriteProtected, NasConfigFault, NasConnectionLimitReached, NasSessionCredentialConflict, NasVolumeNotMounted, NetworkCopyFault, NetworkDisruptedAndConfigRolledBack, NetworkInaccessible, NetworksMayNotBeTheSame, NicSettingMismatch, NoActiveHostInCluster, NoAvailableIp, NoClientCertificate, NoCompatibleDatastore, NoCompatibleHardAffinityHost, NoCompatibleHost, NoCompatibleHostWithAccessToDevice, NoCompatibleSoftAffinityHost, NoConnectedDatastore, NoDiskFound, NoDiskSpace, NoDisksToCustomize, NoGateway, NoGuestHeartbeat, NoHost, NoHostSuitableForFtSecondary, NoPeerHostFound, NoPermissionOnAD, NoPermissionOnHost, NoPermissionOnNasVolume, NoSubjectName, NoVcManagedIpConfigured, NoVirtualNic, NoVmInVApp, NonADUserRequired, NonHomeRDMVMotionNotSupported, NonPersistentDisksNotSupported, NonVmwareOuiMacNotSupportedHost, NotADirectory, NotAFile, NotEnoughCpus, NotEnoughLogicalCpus, NotFound, NotSupportedDeviceForFT, NotSupportedHost, NotSupportedHostForChecksum, NotSupportedHostForVFlash, NotSupportedHostForVmcp, NotSupportedHostForVmemFile, NotSupportedHostForVsan, NotSupportedHostInCluster, NotSupportedHostInDvs, NotSupportedHostInHACluster, NotUserConfigurableProperty, NumVirtualCoresPerSocketNotSupported, NumVirtualCpusExceedsLimit, NumVirtualCpusIncompatible, NumVirtualCpusNotSupported, OperationDisabledByGuest, OperationNotSupportedByGuest, OutOfBounds, OvfAttribute, OvfConnectedDevice, OvfConnectedDeviceFloppy, OvfConnectedDeviceIso, OvfConstraint, OvfConsumerCallbackFault, OvfConsumerCommunicationError, OvfConsumerFault, OvfConsumerInvalidSection, OvfConsumerPowerOnFault, OvfConsumerUndeclaredSection, OvfConsumerUndefinedPrefix, OvfConsumerValidationFault, OvfCpuCompatibility, OvfCpuCompatibilityCheckNotSupported, OvfDiskMappingNotFound, OvfDiskOrderConstraint, OvfDuplicateElement, OvfDuplicatedElementBoundary, OvfDuplicatedPropertyIdExport, OvfDuplicatedPropertyIdImport, OvfElement, OvfElementInvalidValue, OvfExport, OvfExportFailed, OvfFault, OvfHardwareCheck, OvfHardwareExport, OvfHostResourceConstraint, OvfHostValueNotParsed, OvfImport, OvfImportFailed, OvfInternalError, OvfInvalidPackage, OvfInvalidValue, OvfInvalidValueConfiguration, OvfInvalidValueEmpty, OvfInvalidValueFormatMalformed, OvfInvalidValueReference, OvfInvalidVmName, OvfMappedOsId, OvfMissingAttribute, OvfMissingElement, OvfMissingElementNormalBoundary, OvfMissingHardware, OvfNetworkMappingNotSupported, OvfNoHostNic, OvfNoSpaceOnController, OvfNoSupportedHardwareFamily, OvfProperty, OvfPropertyExport, OvfPropertyNetwork, OvfPropertyNetworkExport, OvfPropertyQualifier, OvfPropertyQualifierDuplicate, OvfPropertyQualifierIgnored, OvfPropertyType, OvfPropertyValue, OvfSystemFault, OvfToXmlUnsupportedElement, OvfUnableToExportDisk, OvfUnexpectedElement, OvfUnknownDevice, OvfUnknownDeviceBacking, OvfUnknownEntity, OvfUnsupportedAttribute, OvfUnsupportedAttributeValue, OvfUnsupportedDeviceBackingInfo, OvfUnsupportedDeviceBackingOption, OvfUnsupportedDeviceExport, OvfUnsupportedDiskProvisioning, OvfUnsupportedElement, OvfUnsupportedElementValue, OvfUnsupportedPackage, OvfUnsupportedSection, OvfUnsupportedSubType, OvfUnsupportedType, OvfWrongElement, OvfWrongNamespace, OvfXmlFormat, PasswordExpired, PatchAlreadyInstalled, PatchBinariesNotFound, PatchInstallFailed, PatchIntegrityError, PatchMetadataCorrupted, PatchMetadataInvalid, PatchMetadataNotFound, PatchMissingDependencies, PatchNotApplicable, PatchSuperseded, PhysCompatRDMNotSupported, PlatformConfigFault, PowerOnFtSecondaryFailed, PowerOnFtSecondaryTimedout, ProfileUpdateFailed, QuarantineModeFault, QuestionPending, QuiesceDatastoreIOForHAFailed, RDMConversionNotSupported, RDMNotPreserved, RDMNotSupported, RDMNotSupportedOnDatastore, RDMPointsToInaccessibleDisk, RawDiskNotSupported, ReadHostResourcePoolTreeFailed, ReadOnlyDisksWithLegacyDestination, RebootRequired, RecordReplayDisabled, RemoteDeviceNotSupported, RemoveFailed, ReplicationConfigFault, ReplicationDiskConfigFault, ReplicationFault, ReplicationIncompatibleWithFT, ReplicationInvalidOptions, ReplicationNotSupportedOnHost, ReplicationVmConfigFault, ReplicationVmFault, ReplicationVmInProgressFault, ResourceInUse, ResourceNotAvailable, RollbackFailure, RuleViolation, SSLDisabledFault, SSLVerifyFault, SSPIChallenge, SecondaryVmAlreadyDisabled, SecondaryVmAlreadyEnabled, SecondaryVmAlreadyRegistered, SecondaryVmNotRegistered, SharedBusControllerNotSupported, ShrinkDiskFault, SnapshotCloneNotSupported, SnapshotCopyNotSupported, SnapshotDisabled, SnapshotFault, SnapshotIncompatibleDeviceInVm, SnapshotLocked, SnapshotMoveFromNonHomeNotSupported, SnapshotMoveNotSupported, SnapshotMoveToNonHomeNotSupported, SnapshotNoChange, SnapshotRevertIssue, SoftRuleVioCorrectionDisallowed, SoftRuleVioCorrectionImpact, SsdDiskNotAvailable, StorageDrsCannotMoveDiskInMultiWriterMode, StorageDrsCannotMoveFTVm, StorageDrsCannotMoveIndependentDisk, StorageDrsCannotMoveManuallyPlacedSwapFile, StorageDrsCannotMoveManuallyPlacedVm, StorageDrsCannotMoveSharedDisk, StorageDrsCannotMoveTemplate, StorageDrsCannotMoveVmInUserFolder, StorageDrsCannotMoveVmWithMountedCDROM, StorageDrsCannotMoveVmWithNoFilesInLayout, StorageDrsDatacentersCannotShareDatastore, StorageDrsDisabledOnVm, StorageDrsHbrDiskNotMovable, StorageDrsHmsMoveInProgress, StorageDrsHmsUnreachable, StorageDrsIolbDisabledInternally, StorageDrsRelocateDisabled, StorageDrsStaleHmsCollection, StorageDrsUnableToMoveFiles, StorageVMotionNotSupported, StorageVmotionIncompatible, SuspendedRelocateNotSupported, SwapDatastoreNotWritableOnHost, SwapDatastoreUnset, SwapPlacementOverrideNotSupported, SwitchIpUnset, SwitchNotInUpgradeMode, TaskInProgress, Timedout, TooManyConcurrentNativeClones, TooManyConsecutiveOverrides, TooManyDevices, TooManyDisksOnLegacyHost, TooManyGuestLogons, TooManyHosts, TooManyNativeCloneLevels, TooManyNativeClonesOnFile, TooManySnapshotLevels, ToolsAlreadyUpgraded, ToolsAutoUpgradeNotSupported, ToolsImageCopyFailed, ToolsImageNotAvailable, ToolsImageSignatureCheckFailed, ToolsInstallationInProgress, ToolsUnavailable, ToolsUpgradeCancelled, UnSupportedDatastoreForVFlash, UncommittedUndoableDisk, UnconfiguredPropertyValue, UncustomizableGuest, UnexpectedCustomizationFault, UnrecognizedHost, UnsharedSwapVMotionNotSupported, UnsupportedDatastore, UnsupportedGuest, UnsupportedVimApiVersion, UnsupportedVmxLocation, UnusedVirtualDiskBlocksNotScrubbed, UserNotFound, VAppConfigFault, VAppNotRunning, VAppPropertyFault, VAppTaskInProgress, VFlashCacheHotConfigNotSupported, VFlashModuleNotSupported, VFlashModuleVersionIncompatible, VMINotSupported, VMOnConflictDVPort, VMOnVirtualIntranet, VMotionAcrossNetworkNotSupported, VMotionInterfaceIssue, VMotionLinkCapacityLow, VMotionLinkDown, VMotionNotConfigured, VMotionNotLicensed, VMotionNotSupported, VMotionProtocolIncompatible, VirtualDiskBlocksNotFullyProvisioned, VirtualDiskModeNotSupported, VirtualEthernetCardNotSupported, VirtualHardwareCompatibilityIssue, VirtualHardwareVersionNotSupported, VmAlreadyExistsInDatacenter, VmConfigFault, VmConfigIncompatibleForFaultTolerance, VmConfigIncompatibleForRecordReplay, VmFaultToleranceConfigIssue, VmFaultToleranceConfigIssueWrapper, VmFaultToleranceInvalidFileBacking, VmFaultToleranceIssue, VmFaultToleranceOpIssuesList, VmFaultToleranceTooManyFtVcpusOnHost, VmFaultToleranceTooManyVMsOnHost, VmHostAffinityRuleViolation, VmMetadataManagerFault, VmMonitorIncompatibleForFaultTolerance, VmPowerOnDisabled, VmSmpFaultToleranceTooManyVMsOnHost, VmToolsUpgradeFault, VmValidateMaxDevice, VmWwnConflict, VmfsAlreadyMounted, VmfsAmbiguousMount, VmfsMountFault, VmotionInterfaceNotEnabled, VolumeEditorError, VsanClusterUuidMismatch, VsanDiskFault, VsanFault, VsanIncompatibleDiskMapping, VsanNodeNotMaster, VspanDestPortConflict, VspanPortConflict, VspanPortMoveFault, VspanPortPromiscChangeFault, VspanPortgroupPromiscChangeFault, VspanPortgroupTypeChangeFault, VspanPromiscuousPortNotSupported, VspanSameSessionPortConflict, WakeOnLanNotSupported, WakeOnLanNotSupportedByVmotionNIC, WillLoseHAProtection, WillModifyConfigCpuRequirements, WillResetSnapshotDirectory, WipeDiskFault);
+crate::xml::poly_codec!(AnyVimFault, VimFault; ActiveDirectoryFault, ActiveVMsBlockingEVC, AdminDisabled, AdminNotDisabled, AffinityConfigured, AgentInstallFailed, AlreadyBeingManaged, AlreadyConnected, AlreadyExists, AlreadyUpgraded, AnswerFileUpdateFailed, ApplicationQuiesceFault, AuthMinimumAdminPermission, BackupBlobReadFailure, BackupBlobWriteFailure, BlockedByFirewall, CAMServerRefusedConnection, CannotAccessFile, CannotAccessLocalSource, CannotAccessNetwork, CannotAccessVmComponent, CannotAccessVmConfig, CannotAccessVmDevice, CannotAccessVmDisk, CannotAddHostWithFTVmAsStandalone, CannotAddHostWithFTVmToDifferentCluster, CannotAddHostWithFTVmToNonHACluster, CannotChangeDrsBehaviorForFtSecondary, CannotChangeHaSettingsForFtSecondary, CannotChangeVsanClusterUuid, CannotChangeVsanNodeUuid, CannotComputeFTCompatibleHosts, CannotCreateFile, CannotDecryptPasswords, CannotDeleteFile, CannotDisableSnapshot, CannotDisconnectHostWithFaultToleranceVm, CannotEnableVmcpForCluster, CannotModifyConfigCpuRequirements, CannotMoveFaultToleranceVm, CannotMoveHostWithFaultToleranceVm, CannotMoveVmWithDeltaDisk, CannotMoveVmWithNativeDeltaDisk, CannotMoveVsanEnabledHost, CannotPlaceWithoutPrerequisiteMoves, CannotPowerOffVmInCluster, CannotReconfigureVsanWhenHaEnabled, CannotUseNetwork, ClockSkew, CloneFromSnapshotNotSupported, CollectorAddressUnset, ConcurrentAccess, ConflictingConfiguration, ConnectedIso, CpuCompatibilityUnknown, CpuHotPlugNotSupported, CpuIncompatible, CpuIncompatible1ECX, CpuIncompatible81EDX, CustomizationFault, CustomizationPending, DVPortNotSupported, DasConfigFault, DatacenterMismatch, DatastoreNotWritableOnHost, DeltaDiskFormatNotSupported, DestinationSwitchFull, DestinationVsanDisabled, DeviceBackingNotSupported, DeviceControllerNotSupported, DeviceHotPlugNotSupported, DeviceNotFound, DeviceNotSupported, DeviceUnsupportedForVmPlatform, DeviceUnsupportedForVmVersion, DigestNotSupported, DirectoryNotEmpty, DisableAdminNotSupported, DisallowedDiskModeChange, DisallowedMigrationDeviceAttached, DisconnectedHostsBlockingEVC, DiskHasPartitions, DiskIsLastRemainingNonSSD, DiskIsNonLocal, DiskIsUSB, DiskMoveTypeNotSupported, DiskNotSupported, DiskTooSmall, DomainNotFound, DrsDisabledOnVm, DrsVmotionIncompatibleFault, DuplicateDisks, DuplicateName, DuplicateVsanNetworkInterface, DvsApplyOperationFault, DvsFault, DvsNotAuthorized, DvsOperationBulkFault, DvsScopeViolated, EVCAdmissionFailed, EVCAdmissionFailedCPUFeaturesForMode, EVCAdmissionFailedCPUModel, EVCAdmissionFailedCPUModelForMode, EVCAdmissionFailedCPUVendor, EVCAdmissionFailedCPUVendorUnknown, EVCAdmissionFailedHostDisconnected, EVCAdmissionFailedHostSoftware, EVCAdmissionFailedHostSoftwareForMode, EVCAdmissionFailedVmActive, EVCConfigFault, EVCModeIllegalByVendor, EVCModeUnsupportedByHosts, EVCUnsupportedByHostHardware, EVCUnsupportedByHostSoftware, EightHostLimitViolated, EncryptionKeyRequired, ExtendedFault, FaultToleranceAntiAffinityViolated, FaultToleranceCannotEditMem, FaultToleranceCpuIncompatible, FaultToleranceNeedsThickDisk, FaultToleranceNotLicensed, FaultToleranceNotSameBuild, FaultTolerancePrimaryPowerOnNotAttempted, FaultToleranceVmNotDasProtected, FcoeFault, FcoeFaultPnicHasNoPortSet, FeatureRequirementsNotMet, FileAlreadyExists, FileBackedPortNotSupported, FileFault, FileLocked, FileNameTooLong, FileNotFound, FileNotWritable, FileTooLarge, FilesystemQuiesceFault, FilterInUse, FtIssuesOnHost, FtVmHostRuleViolation, FullStorageVMotionNotSupported, GatewayConnectFault, GatewayHostNotReachable, GatewayNotFound, GatewayNotReachable, GatewayOperationRefused, GatewayToHostAuthFault, GatewayToHostConnectFault, GatewayToHostTrustVerifyFault, GenericDrsFault, GenericVmConfigFault, GuestAuthenticationChallenge, GuestComponentsOutOfDate, GuestMultipleMappings, GuestOperationsFault, GuestOperationsUnavailable, GuestPermissionDenied, GuestProcessNotFound, GuestRegistryFault, GuestRegistryKeyAlreadyExists, GuestRegistryKeyFault, GuestRegistryKeyHasSubkeys, GuestRegistryKeyInvalid, GuestRegistryKeyParentVolatile, GuestRegistryValueFault, GuestRegistryValueNotFound, HAErrorsAtDest, HeterogenousHostsBlockingEVC, HostConfigFailed, HostConfigFault, HostConnectFault, HostHasComponentFailure, HostInDomain, HostIncompatibleForFaultTolerance, HostIncompatibleForRecordReplay, HostPowerOpFailed, HostSpecificationOperationFailed, HotSnapshotMoveNotSupported, HttpFault, IDEDiskNotSupported, IORMNotSupportedHostOnDatastore, ImportHostAddFailure, ImportOperationBulkFault, InaccessibleDatastore, InaccessibleFTMetadataDatastore, InaccessibleVFlashSource, IncompatibleDefaultDevice, IncompatibleHostForFtSecondary, IncompatibleHostForVmReplication, IncorrectFileType, IndependentDiskVMotionNotSupported, InsufficientAgentVmsDeployed, InsufficientCpuResourcesFault, InsufficientDisks, InsufficientFailoverResourcesFault, InsufficientGraphicsResourcesFault, InsufficientHostCapacityFault, InsufficientHostCpuCapacityFault, InsufficientHostMemoryCapacityFault, InsufficientMemoryResourcesFault, InsufficientNetworkCapacity, InsufficientNetworkResourcePoolCapacity, InsufficientPerCpuCapacity, InsufficientResourcesFault, InsufficientStandbyCpuResource, InsufficientStandbyMemoryResource, InsufficientStandbyResource, InsufficientStorageIops, InsufficientStorageSpace, InsufficientVFlashResourcesFault, InvalidAffinitySettingFault, InvalidBmcRole, InvalidBundle, InvalidCAMCertificate, InvalidCAMServer, InvalidClientCertificate, InvalidController, InvalidDatastore, InvalidDatastorePath, InvalidDatastoreState, InvalidDeviceBacking, InvalidDeviceOperation, InvalidDeviceSpec, InvalidDiskFormat, InvalidEvent, InvalidFolder, InvalidFormat, InvalidGuestLogin, InvalidHostConnectionState, InvalidHostName, InvalidHostState, InvalidIpfixConfig, InvalidIpmiLoginInfo, InvalidIpmiMacAddress, InvalidLicense, InvalidLocale, InvalidLogin, InvalidName, InvalidNasCredentials, InvalidNetworkInType, InvalidNetworkResource, InvalidOperationOnSecondaryVm, InvalidPowerState, InvalidPrivilege, InvalidPropertyType, InvalidPropertyValue, InvalidResourcePoolStructureFault, InvalidSnapshotFormat, InvalidState, InvalidVmConfig, InvalidVmState, IpHostnameGeneratorError, IscsiFault, IscsiFaultInvalidVnic, IscsiFaultPnicInUse, IscsiFaultVnicAlreadyBound, IscsiFaultVnicHasActivePaths, IscsiFaultVnicHasMultipleUplinks, IscsiFaultVnicHasNoUplinks, IscsiFaultVnicHasWrongUplink, IscsiFaultVnicInUse, IscsiFaultVnicIsLastPath, IscsiFaultVnicNotBound, IscsiFaultVnicNotFound, KeyNotFound, LargeRDMConversionNotSupported, LargeRDMNotSupportedOnDatastore, LegacyNetworkInterfaceInUse, LicenseEntityNotFound, LicenseServerUnavailable, LimitExceeded, LinuxVolumeNotClean, LogBundlingFailed, MaintenanceModeFileMove, MemoryFileFormatNotSupportedByDatastore, MemoryHotPlugNotSupported, MemorySizeNotRecommended, MemorySizeNotSupported, MemorySizeNotSupportedByDatastore, MemorySnapshotOnIndependentDisk, MigrationDisabled, MigrationFault, MigrationFeatureNotSupported, MigrationNotReady, MismatchedBundle, MismatchedNetworkPolicies, MismatchedVMotionNetworkNames, MissingBmcSupport, MissingController, MissingIpPool, MissingLinuxCustResources, MissingNetworkIpConfig, MissingPowerOffConfiguration, MissingPowerOnConfiguration, MissingWindowsCustResources, MksConnectionLimitReached, MountError, MultiWriterNotSupported, MultipleCertificatesVerifyFault, MultipleSnapshotsNotSupported, NamespaceFull, NamespaceLimitReached, NamespaceWriteProtected, NasConfigFault, NasConnectionLimitReached, NasSessionCredentialConflict, NasVolumeNotMounted, NetworkCopyFault, NetworkDisruptedAndConfigRolledBack, NetworkInaccessible, NetworksMayNotBeTheSame, NicSettingMismatch, NoActiveHostInCluster, NoAvailableIp, NoClientCertificate, NoCompatibleDatastore, NoCompatibleHardAffinityHost, NoCompatibleHost, NoCompatibleHostWithAccessToDevice, NoCompatibleSoftAffinityHost, NoConnectedDatastore, NoDiskFound, NoDiskSpace, NoDisksToCustomize, NoGateway, NoGuestHeartbeat, NoHost, NoHostSuitableForFtSecondary, NoPeerHostFound, NoPermissionOnAD, NoPermissionOnHost, NoPermissionOnNasVolume, NoSubjectName, NoVcManagedIpConfigured, NoVirtualNic, NoVmInVApp, NonADUserRequired, NonHomeRDMVMotionNotSupported, NonPersistentDisksNotSupported, NonVmwareOuiMacNotSupportedHost, NotADirectory, NotAFile, NotEnoughCpus, NotEnoughLogicalCpus, NotFound, NotSupportedDeviceForFT, NotSupportedHost, NotSupportedHostForChecksum, NotSupportedHostForVFlash, NotSupportedHostForVmcp, NotSupportedHostForVmemFile, NotSupportedHostForVsan, NotSupportedHostInCluster, NotSupportedHostInDvs, NotSupportedHostInHACluster, NotUserConfigurableProperty, NumVirtualCoresPerSocketNotSupported, NumVirtualCpusExceedsLimit, NumVirtualCpusIncompatible, NumVirtualCpusNotSupported, OperationDisabledByGuest, OperationNotSupportedByGuest, OutOfBounds, OvfAttribute, OvfConnectedDevice, OvfConnectedDeviceFloppy, OvfConnectedDeviceIso, OvfConstraint, OvfConsumerCallbackFault, OvfConsumerCommunicationError, OvfConsumerFault, OvfConsumerInvalidSection, OvfConsumerPowerOnFault, OvfConsumerUndeclaredSection, OvfConsumerUndefinedPrefix, OvfConsumerValidationFault, OvfCpuCompatibility, OvfCpuCompatibilityCheckNotSupported, OvfDiskMappingNotFound, OvfDiskOrderConstraint, OvfDuplicateElement, OvfDuplicatedElementBoundary, OvfDuplicatedPropertyIdExport, OvfDuplicatedPropertyIdImport, OvfElement, OvfElementInvalidValue, OvfExport, OvfExportFailed, OvfFault, OvfHardwareCheck, OvfHardwareExport, OvfHostResourceConstraint, OvfHostValueNotParsed, OvfImport, OvfImportFailed, OvfInternalError, OvfInvalidPackage, OvfInvalidValue, OvfInvalidValueConfiguration, OvfInvalidValueEmpty, OvfInvalidValueFormatMalformed, OvfInvalidValueReference, OvfInvalidVmName, OvfMappedOsId, OvfMissingAttribute, OvfMissingElement, OvfMissingElementNormalBoundary, OvfMissingHardware, OvfNetworkMappingNotSupported, OvfNoHostNic, OvfNoSpaceOnController, OvfNoSupportedHardwareFamily, OvfProperty, OvfPropertyExport, OvfPropertyNetwork, OvfPropertyNetworkExport, OvfPropertyQualifier, OvfPropertyQualifierDuplicate, OvfPropertyQualifierIgnored, OvfPropertyType, OvfPropertyValue, OvfSystemFault, OvfToXmlUnsupportedElement, OvfUnableToExportDisk, OvfUnexpectedElement, OvfUnknownDevice, OvfUnknownDeviceBacking, OvfUnknownEntity, OvfUnsupportedAttribute, OvfUnsupportedAttributeValue, OvfUnsupportedDeviceBackingInfo, OvfUnsupportedDeviceBackingOption, OvfUnsupportedDeviceExport, OvfUnsupportedDiskProvisioning, OvfUnsupportedElement, OvfUnsupportedElementValue, OvfUnsupportedPackage, OvfUnsupportedSection, OvfUnsupportedSubType, OvfUnsupportedType, OvfWrongElement, OvfWrongNamespace, OvfXmlFormat, PasswordExpired, PatchAlreadyInstalled, PatchBinariesNotFound, PatchInstallFailed, PatchIntegrityError, PatchMetadataCorrupted, PatchMetadataInvalid, PatchMetadataNotFound, PatchMissingDependencies, PatchNotApplicable, PatchSuperseded, PhysCompatRDMNotSupported, PlatformConfigFault, PowerOnFtSecondaryFailed, PowerOnFtSecondaryTimedout, ProfileUpdateFailed, QuarantineModeFault, QuestionPending, QuiesceDatastoreIOForHAFailed, RDMConversionNotSupported, RDMNotPreserved, RDMNotSupported, RDMNotSupportedOnDatastore, RDMPointsToInaccessibleDisk, RawDiskNotSupported, ReadHostResourcePoolTreeFailed, ReadOnlyDisksWithLegacyDestination, RebootRequired, RecordReplayDisabled, RemoteDeviceNotSupported, RemoveFailed, ReplicationConfigFault, ReplicationDiskConfigFault, ReplicationFault, ReplicationIncompatibleWithFT, ReplicationInvalidOptions, ReplicationNotSupportedOnHost, ReplicationVmConfigFault, ReplicationVmFault, ReplicationVmInProgressFault, ResourceInUse, ResourceNotAvailable, RollbackFailure, RuleViolation, SSLDisabledFault, SSLVerifyFault, SSPIChallenge, SecondaryVmAlreadyDisabled, SecondaryVmAlreadyEnabled, SecondaryVmAlreadyRegistered, SecondaryVmNotRegistered, SharedBusControllerNotSupported, ShrinkDiskFault, SnapshotCloneNotSupported, SnapshotCopyNotSupported, SnapshotDisabled, SnapshotFault, SnapshotIncompatibleDeviceInVm, SnapshotLocked, SnapshotMoveFromNonHomeNotSupported, SnapshotMoveNotSupported, SnapshotMoveToNonHomeNotSupported, SnapshotNoChange, SnapshotRevertIssue, SoftRuleVioCorrectionDisallowed, SoftRuleVioCorrectionImpact, SsdDiskNotAvailable, StorageDrsCannotMoveDiskInMultiWriterMode, StorageDrsCannotMoveFTVm, StorageDrsCannotMoveIndependentDisk, StorageDrsCannotMoveManuallyPlacedSwapFile, StorageDrsCannotMoveManuallyPlacedVm, StorageDrsCannotMoveSharedDisk, StorageDrsCannotMoveTemplate, StorageDrsCannotMoveVmInUserFolder, StorageDrsCannotMoveVmWithMountedCDROM, StorageDrsCannotMoveVmWithNoFilesInLayout, StorageDrsDatacentersCannotShareDatastore, StorageDrsDisabledOnVm, StorageDrsHbrDiskNotMovable, StorageDrsHmsMoveInProgress, StorageDrsHmsUnreachable, StorageDrsIolbDisabledInternally, StorageDrsRelocateDisabled, StorageDrsStaleHmsCollection, StorageDrsUnableToMoveFiles, StorageVMotionNotSupported, StorageVmotionIncompatible, SuspendedRelocateNotSupported, SwapDatastoreNotWritableOnHost, SwapDatastoreUnset, SwapPlacementOverrideNotSupported, SwitchIpUnset, SwitchNotInUpgradeMode, TaskInProgress, Timedout, TooManyConcurrentNativeClones, TooManyConsecutiveOverrides, TooManyDevices, TooManyDisksOnLegacyHost, TooManyGuestLogons, TooManyHosts, TooManyNativeCloneLevels, TooManyNativeClonesOnFile, TooManySnapshotLevels, ToolsAlreadyUpgraded, ToolsAutoUpgradeNotSupported, ToolsImageCopyFailed, ToolsImageNotAvailable, ToolsImageSignatureCheckFailed, ToolsInstallationInProgress, ToolsUnavailable, ToolsUpgradeCancelled, UnSupportedDatastoreForVFlash, UncommittedUndoableDisk, UnconfiguredPropertyValue, UncustomizableGuest, UnexpectedCustomizationFault, UnrecognizedHost, UnsharedSwapVMotionNotSupported, UnsupportedDatastore, UnsupportedGuest, UnsupportedVimApiVersion, UnsupportedVmxLocation, UnusedVirtualDiskBlocksNotScrubbed, UserNotFound, VAppConfigFault, VAppNotRunning, VAppPropertyFault, VAppTaskInProgress, VFlashCacheHotConfigNotSupported, VFlashModuleNotSupported, VFlashModuleVersionIncompatible, VMINotSupported, VMOnConflictDVPort, VMOnVirtualIntranet, VMotionAcrossNetworkNotSupported, VMotionInterfaceIssue, VMotionLinkCapacityLow, VMotionLinkDown, VMotionNotConfigured, VMotionNotLicensed, VMotionNotSupported, VMotionProtocolIncompatible, VimFault, VirtualDiskBlocksNotFullyProvisioned, VirtualDiskModeNotSupported, VirtualEthernetCardNotSupported, VirtualHardwareCompatibilityIssue, VirtualHardwareVersionNotSupported, VmAlreadyExistsInDatacenter, VmConfigFault, VmConfigIncompatibleForFaultTolerance, VmConfigIncompatibleForRecordReplay, VmFaultToleranceConfigIssue, VmFaultToleranceConfigIssueWrapper, VmFaultToleranceInvalidFileBacking, VmFaultToleranceIssue, VmFaultToleranceOpIssuesList, VmFaultToleranceTooManyFtVcpusOnHost, VmFaultToleranceTooManyVMsOnHost, VmHostAffinityRuleViolation, VmMetadataManagerFault, VmMonitorIncompatibleForFaultTolerance, VmPowerOnDisabled, VmSmpFaultToleranceTooManyVMsOnHost, VmToolsUpgradeFault, VmValidateMaxDevice, VmWwnConflict, VmfsAlreadyMounted, VmfsAmbiguousMount, VmfsMountFault, VmotionInterfaceNotEnabled, VolumeEditorError, VsanClusterUuidMismatch, VsanDiskFault, VsanFault, VsanIncompatibleDiskMapping, VsanNodeNotMaster, VspanDestPortConflict, VspanPortConflict, VspanPortMoveFault, VspanPortPromiscChangeFault, VspanPortgroupPromiscChangeFault, VspanPortgroupTypeChangeFault, VspanPromiscuousPortNotSupported, VspanSameSessionPortConflict, WakeOnLanNotSupported, WakeOnLanNotSupportedByVmotionNIC, WillLoseHAProtection, WillModifyConfigCpuRequirements, WillResetSnapshotDirectory, WipeDiskFault);
 
 /// A [`VirtualController`] or any of its 15 subtypes, as a slot declared `VirtualController` holds.
 ///
 /// `Deref` reads the `VirtualController` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualController {
-    /// A [`VirtualController`].
-    VirtualController(Box<VirtualController>),
     /// A [`ParaVirtualSCSIController`].
     ParaVirtualSCSIController(Box<ParaVirtualSCSIController>),
     /// A [`VirtualAHCIController`].
     VirtualAHCIController(Box<VirtualAHCIController>),
     /// A [`VirtualBusLogicController`].
     VirtualBusLogicController(Box<VirtualBusLogicController>),
+    /// A [`VirtualController`].
+    VirtualController(Box<VirtualController>),
     /// A [`VirtualIDEController`].
     VirtualIDEController(Box<VirtualIDEController>),
     /// A [`VirtualLsiLogicController`].
@@ -10138,21 +10138,21 @@ pub enum AnyVirtualController {
     /// A subtype this client does not know, decoded as `VirtualController`.
     Unknown(Box<Unknown<VirtualController>>),
 }
-crate::xml::poly_codec!(AnyVirtualController, VirtualController; VirtualController, ParaVirtualSCSIController, VirtualAHCIController, VirtualBusLogicController, VirtualIDEController, VirtualLsiLogicController, VirtualLsiLogicSASController, VirtualNVDIMMController, VirtualNVMEController, VirtualPCIController, VirtualPS2Controller, VirtualSATAController, VirtualSCSIController, VirtualSIOController, VirtualUSBController, VirtualUSBXHCIController);
+crate::xml::poly_codec!(AnyVirtualController, VirtualController; ParaVirtualSCSIController, VirtualAHCIController, VirtualBusLogicController, VirtualController, VirtualIDEController, VirtualLsiLogicController, VirtualLsiLogicSASController, VirtualNVDIMMController, VirtualNVMEController, VirtualPCIController, VirtualPS2Controller, VirtualSATAController, VirtualSCSIController, VirtualSIOController, VirtualUSBController, VirtualUSBXHCIController);
 
 /// A [`VirtualControllerOption`] or any of its 15 subtypes, as a slot declared `VirtualControllerOption` holds.
 ///
 /// `Deref` reads the `VirtualControllerOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualControllerOption {
-    /// A [`VirtualControllerOption`].
-    VirtualControllerOption(Box<VirtualControllerOption>),
     /// A [`ParaVirtualSCSIControllerOption`].
     ParaVirtualSCSIControllerOption(Box<ParaVirtualSCSIControllerOption>),
     /// A [`VirtualAHCIControllerOption`].
     VirtualAHCIControllerOption(Box<VirtualAHCIControllerOption>),
     /// A [`VirtualBusLogicControllerOption`].
     VirtualBusLogicControllerOption(Box<VirtualBusLogicControllerOption>),
+    /// A [`VirtualControllerOption`].
+    VirtualControllerOption(Box<VirtualControllerOption>),
     /// A [`VirtualIDEControllerOption`].
     VirtualIDEControllerOption(Box<VirtualIDEControllerOption>),
     /// A [`VirtualLsiLogicControllerOption`].
@@ -10180,15 +10180,13 @@ pub enum AnyVirtualControllerOption {
     /// A subtype this client does not know, decoded as `VirtualControllerOption`.
     Unknown(Box<Unknown<VirtualControllerOption>>),
 }
-crate::xml::poly_codec!(AnyVirtualControllerOption, VirtualControllerOption; VirtualControllerOption, ParaVirtualSCSIControllerOption, VirtualAHCIControllerOption, VirtualBusLogicControllerOption, VirtualIDEControllerOption, VirtualLsiLogicControllerOption, VirtualLsiLogicSASControllerOption, VirtualNVDIMMControllerOption, VirtualNVMEControllerOption, VirtualPCIControllerOption, VirtualPS2ControllerOption, VirtualSATAControllerOption, VirtualSCSIControllerOption, VirtualSIOControllerOption, VirtualUSBControllerOption, VirtualUSBXHCIControllerOption);
+crate::xml::poly_codec!(AnyVirtualControllerOption, VirtualControllerOption; ParaVirtualSCSIControllerOption, VirtualAHCIControllerOption, VirtualBusLogicControllerOption, VirtualControllerOption, VirtualIDEControllerOption, VirtualLsiLogicControllerOption, VirtualLsiLogicSASControllerOption, VirtualNVDIMMControllerOption, VirtualNVMEControllerOption, VirtualPCIControllerOption, VirtualPS2ControllerOption, VirtualSATAControllerOption, VirtualSCSIControllerOption, VirtualSIOControllerOption, VirtualUSBControllerOption, VirtualUSBXHCIControllerOption);
 
 /// A [`VirtualDevice`] or any of its 46 subtypes, as a slot declared `VirtualDevice` holds.
 ///
 /// `Deref` reads the `VirtualDevice` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDevice {
-    /// A [`VirtualDevice`].
-    VirtualDevice(Box<VirtualDevice>),
     /// A [`ParaVirtualSCSIController`].
     ParaVirtualSCSIController(Box<ParaVirtualSCSIController>),
     /// A [`VirtualAHCIController`].
@@ -10199,6 +10197,8 @@ pub enum AnyVirtualDevice {
     VirtualCdrom(Box<VirtualCdrom>),
     /// A [`VirtualController`].
     VirtualController(Box<VirtualController>),
+    /// A [`VirtualDevice`].
+    VirtualDevice(Box<VirtualDevice>),
     /// A [`VirtualDisk`].
     VirtualDisk(Box<VirtualDisk>),
     /// A [`VirtualE1000`].
@@ -10284,15 +10284,13 @@ pub enum AnyVirtualDevice {
     /// A subtype this client does not know, decoded as `VirtualDevice`.
     Unknown(Box<Unknown<VirtualDevice>>),
 }
-crate::xml::poly_codec!(AnyVirtualDevice, VirtualDevice; VirtualDevice, ParaVirtualSCSIController, VirtualAHCIController, VirtualBusLogicController, VirtualCdrom, VirtualController, VirtualDisk, VirtualE1000, VirtualE1000e, VirtualEnsoniq1371, VirtualEthernetCard, VirtualFloppy, VirtualHdAudioCard, VirtualIDEController, VirtualKeyboard, VirtualLsiLogicController, VirtualLsiLogicSASController, VirtualMachineVMCIDevice, VirtualMachineVMIROM, VirtualMachineVideoCard, VirtualNVDIMM, VirtualNVDIMMController, VirtualNVMEController, VirtualPCIController, VirtualPCIPassthrough, VirtualPCNet32, VirtualPS2Controller, VirtualParallelPort, VirtualPointingDevice, VirtualPrecisionClock, VirtualSATAController, VirtualSCSIController, VirtualSCSIPassthrough, VirtualSIOController, VirtualSerialPort, VirtualSoundBlaster16, VirtualSoundCard, VirtualSriovEthernetCard, VirtualTPM, VirtualUSB, VirtualUSBController, VirtualUSBXHCIController, VirtualVmxnet, VirtualVmxnet2, VirtualVmxnet3, VirtualVmxnet3Vrdma, VirtualWDT);
+crate::xml::poly_codec!(AnyVirtualDevice, VirtualDevice; ParaVirtualSCSIController, VirtualAHCIController, VirtualBusLogicController, VirtualCdrom, VirtualController, VirtualDevice, VirtualDisk, VirtualE1000, VirtualE1000e, VirtualEnsoniq1371, VirtualEthernetCard, VirtualFloppy, VirtualHdAudioCard, VirtualIDEController, VirtualKeyboard, VirtualLsiLogicController, VirtualLsiLogicSASController, VirtualMachineVMCIDevice, VirtualMachineVMIROM, VirtualMachineVideoCard, VirtualNVDIMM, VirtualNVDIMMController, VirtualNVMEController, VirtualPCIController, VirtualPCIPassthrough, VirtualPCNet32, VirtualPS2Controller, VirtualParallelPort, VirtualPointingDevice, VirtualPrecisionClock, VirtualSATAController, VirtualSCSIController, VirtualSCSIPassthrough, VirtualSIOController, VirtualSerialPort, VirtualSoundBlaster16, VirtualSoundCard, VirtualSriovEthernetCard, VirtualTPM, VirtualUSB, VirtualUSBController, VirtualUSBXHCIController, VirtualVmxnet, VirtualVmxnet2, VirtualVmxnet3, VirtualVmxnet3Vrdma, VirtualWDT);
 
 /// A [`VirtualDeviceBackingInfo`] or any of its 47 subtypes, as a slot declared `VirtualDeviceBackingInfo` holds.
 ///
 /// `Deref` reads the `VirtualDeviceBackingInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceBackingInfo {
-    /// A [`VirtualDeviceBackingInfo`].
-    VirtualDeviceBackingInfo(Box<VirtualDeviceBackingInfo>),
     /// A [`VirtualCdromAtapiBackingInfo`].
     VirtualCdromAtapiBackingInfo(Box<VirtualCdromAtapiBackingInfo>),
     /// A [`VirtualCdromIsoBackingInfo`].
@@ -10303,6 +10301,8 @@ pub enum AnyVirtualDeviceBackingInfo {
     VirtualCdromRemoteAtapiBackingInfo(Box<VirtualCdromRemoteAtapiBackingInfo>),
     /// A [`VirtualCdromRemotePassthroughBackingInfo`].
     VirtualCdromRemotePassthroughBackingInfo(Box<VirtualCdromRemotePassthroughBackingInfo>),
+    /// A [`VirtualDeviceBackingInfo`].
+    VirtualDeviceBackingInfo(Box<VirtualDeviceBackingInfo>),
     /// A [`VirtualDeviceDeviceBackingInfo`].
     VirtualDeviceDeviceBackingInfo(Box<VirtualDeviceDeviceBackingInfo>),
     /// A [`VirtualDeviceFileBackingInfo`].
@@ -10390,15 +10390,13 @@ pub enum AnyVirtualDeviceBackingInfo {
     /// A subtype this client does not know, decoded as `VirtualDeviceBackingInfo`.
     Unknown(Box<Unknown<VirtualDeviceBackingInfo>>),
 }
-crate::xml::poly_codec!(AnyVirtualDeviceBackingInfo, VirtualDeviceBackingInfo; VirtualDeviceBackingInfo, VirtualCdromAtapiBackingInfo, VirtualCdromIsoBackingInfo, VirtualCdromPassthroughBackingInfo, VirtualCdromRemoteAtapiBackingInfo, VirtualCdromRemotePassthroughBackingInfo, VirtualDeviceDeviceBackingInfo, VirtualDeviceFileBackingInfo, VirtualDevicePipeBackingInfo, VirtualDeviceRemoteDeviceBackingInfo, VirtualDeviceURIBackingInfo, VirtualDiskFlatVer1BackingInfo, VirtualDiskFlatVer2BackingInfo, VirtualDiskLocalPMemBackingInfo, VirtualDiskPartitionedRawDiskVer2BackingInfo, VirtualDiskRawDiskMappingVer1BackingInfo, VirtualDiskRawDiskVer2BackingInfo, VirtualDiskSeSparseBackingInfo, VirtualDiskSparseVer1BackingInfo, VirtualDiskSparseVer2BackingInfo, VirtualEthernetCardDistributedVirtualPortBackingInfo, VirtualEthernetCardLegacyNetworkBackingInfo, VirtualEthernetCardNetworkBackingInfo, VirtualEthernetCardOpaqueNetworkBackingInfo, VirtualFloppyDeviceBackingInfo, VirtualFloppyImageBackingInfo, VirtualFloppyRemoteDeviceBackingInfo, VirtualNVDIMMBackingInfo, VirtualPCIPassthroughDeviceBackingInfo, VirtualPCIPassthroughDvxBackingInfo, VirtualPCIPassthroughDynamicBackingInfo, VirtualPCIPassthroughPluginBackingInfo, VirtualPCIPassthroughVmiopBackingInfo, VirtualParallelPortDeviceBackingInfo, VirtualParallelPortFileBackingInfo, VirtualPointingDeviceDeviceBackingInfo, VirtualPrecisionClockSystemClockBackingInfo, VirtualSCSIPassthroughDeviceBackingInfo, VirtualSerialPortDeviceBackingInfo, VirtualSerialPortFileBackingInfo, VirtualSerialPortPipeBackingInfo, VirtualSerialPortThinPrintBackingInfo, VirtualSerialPortURIBackingInfo, VirtualSoundCardDeviceBackingInfo, VirtualSriovEthernetCardSriovBackingInfo, VirtualUSBRemoteClientBackingInfo, VirtualUSBRemoteHostBackingInfo, VirtualUSBUSBBackingInfo);
+crate::xml::poly_codec!(AnyVirtualDeviceBackingInfo, VirtualDeviceBackingInfo; VirtualCdromAtapiBackingInfo, VirtualCdromIsoBackingInfo, VirtualCdromPassthroughBackingInfo, VirtualCdromRemoteAtapiBackingInfo, VirtualCdromRemotePassthroughBackingInfo, VirtualDeviceBackingInfo, VirtualDeviceDeviceBackingInfo, VirtualDeviceFileBackingInfo, VirtualDevicePipeBackingInfo, VirtualDeviceRemoteDeviceBackingInfo, VirtualDeviceURIBackingInfo, VirtualDiskFlatVer1BackingInfo, VirtualDiskFlatVer2BackingInfo, VirtualDiskLocalPMemBackingInfo, VirtualDiskPartitionedRawDiskVer2BackingInfo, VirtualDiskRawDiskMappingVer1BackingInfo, VirtualDiskRawDiskVer2BackingInfo, VirtualDiskSeSparseBackingInfo, VirtualDiskSparseVer1BackingInfo, VirtualDiskSparseVer2BackingInfo, VirtualEthernetCardDistributedVirtualPortBackingInfo, VirtualEthernetCardLegacyNetworkBackingInfo, VirtualEthernetCardNetworkBackingInfo, VirtualEthernetCardOpaqueNetworkBackingInfo, VirtualFloppyDeviceBackingInfo, VirtualFloppyImageBackingInfo, VirtualFloppyRemoteDeviceBackingInfo, VirtualNVDIMMBackingInfo, VirtualPCIPassthroughDeviceBackingInfo, VirtualPCIPassthroughDvxBackingInfo, VirtualPCIPassthroughDynamicBackingInfo, VirtualPCIPassthroughPluginBackingInfo, VirtualPCIPassthroughVmiopBackingInfo, VirtualParallelPortDeviceBackingInfo, VirtualParallelPortFileBackingInfo, VirtualPointingDeviceDeviceBackingInfo, VirtualPrecisionClockSystemClockBackingInfo, VirtualSCSIPassthroughDeviceBackingInfo, VirtualSerialPortDeviceBackingInfo, VirtualSerialPortFileBackingInfo, VirtualSerialPortPipeBackingInfo, VirtualSerialPortThinPrintBackingInfo, VirtualSerialPortURIBackingInfo, VirtualSoundCardDeviceBackingInfo, VirtualSriovEthernetCardSriovBackingInfo, VirtualUSBRemoteClientBackingInfo, VirtualUSBRemoteHostBackingInfo, VirtualUSBUSBBackingInfo);
 
 /// A [`VirtualDeviceBackingOption`] or any of its 46 subtypes, as a slot declared `VirtualDeviceBackingOption` holds.
 ///
 /// `Deref` reads the `VirtualDeviceBackingOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceBackingOption {
-    /// A [`VirtualDeviceBackingOption`].
-    VirtualDeviceBackingOption(Box<VirtualDeviceBackingOption>),
     /// A [`VirtualCdromAtapiBackingOption`].
     VirtualCdromAtapiBackingOption(Box<VirtualCdromAtapiBackingOption>),
     /// A [`VirtualCdromIsoBackingOption`].
@@ -10409,6 +10407,8 @@ pub enum AnyVirtualDeviceBackingOption {
     VirtualCdromRemoteAtapiBackingOption(Box<VirtualCdromRemoteAtapiBackingOption>),
     /// A [`VirtualCdromRemotePassthroughBackingOption`].
     VirtualCdromRemotePassthroughBackingOption(Box<VirtualCdromRemotePassthroughBackingOption>),
+    /// A [`VirtualDeviceBackingOption`].
+    VirtualDeviceBackingOption(Box<VirtualDeviceBackingOption>),
     /// A [`VirtualDeviceDeviceBackingOption`].
     VirtualDeviceDeviceBackingOption(Box<VirtualDeviceDeviceBackingOption>),
     /// A [`VirtualDeviceFileBackingOption`].
@@ -10494,7 +10494,7 @@ pub enum AnyVirtualDeviceBackingOption {
     /// A subtype this client does not know, decoded as `VirtualDeviceBackingOption`.
     Unknown(Box<Unknown<VirtualDeviceBackingOption>>),
 }
-crate::xml::poly_codec!(AnyVirtualDeviceBackingOption, VirtualDeviceBackingOption; VirtualDeviceBackingOption, VirtualCdromAtapiBackingOption, VirtualCdromIsoBackingOption, VirtualCdromPassthroughBackingOption, VirtualCdromRemoteAtapiBackingOption, VirtualCdromRemotePassthroughBackingOption, VirtualDeviceDeviceBackingOption, VirtualDeviceFileBackingOption, VirtualDevicePipeBackingOption, VirtualDeviceRemoteDeviceBackingOption, VirtualDeviceURIBackingOption, VirtualDiskFlatVer1BackingOption, VirtualDiskFlatVer2BackingOption, VirtualDiskLocalPMemBackingOption, VirtualDiskPartitionedRawDiskVer2BackingOption, VirtualDiskRawDiskMappingVer1BackingOption, VirtualDiskRawDiskVer2BackingOption, VirtualDiskSeSparseBackingOption, VirtualDiskSparseVer1BackingOption, VirtualDiskSparseVer2BackingOption, VirtualEthernetCardDVPortBackingOption, VirtualEthernetCardLegacyNetworkBackingOption, VirtualEthernetCardNetworkBackingOption, VirtualEthernetCardOpaqueNetworkBackingOption, VirtualFloppyDeviceBackingOption, VirtualFloppyImageBackingOption, VirtualFloppyRemoteDeviceBackingOption, VirtualPCIPassthroughDeviceBackingOption, VirtualPCIPassthroughDvxBackingOption, VirtualPCIPassthroughDynamicBackingOption, VirtualPCIPassthroughPluginBackingOption, VirtualPCIPassthroughVmiopBackingOption, VirtualParallelPortDeviceBackingOption, VirtualParallelPortFileBackingOption, VirtualPointingDeviceBackingOption, VirtualPrecisionClockSystemClockBackingOption, VirtualSCSIPassthroughDeviceBackingOption, VirtualSerialPortDeviceBackingOption, VirtualSerialPortFileBackingOption, VirtualSerialPortPipeBackingOption, VirtualSerialPortThinPrintBackingOption, VirtualSerialPortURIBackingOption, VirtualSoundCardDeviceBackingOption, VirtualSriovEthernetCardSriovBackingOption, VirtualUSBRemoteClientBackingOption, VirtualUSBRemoteHostBackingOption, VirtualUSBUSBBackingOption);
+crate::xml::poly_codec!(AnyVirtualDeviceBackingOption, VirtualDeviceBackingOption; VirtualCdromAtapiBackingOption, VirtualCdromIsoBackingOption, VirtualCdromPassthroughBackingOption, VirtualCdromRemoteAtapiBackingOption, VirtualCdromRemotePassthroughBackingOption, VirtualDeviceBackingOption, VirtualDeviceDeviceBackingOption, VirtualDeviceFileBackingOption, VirtualDevicePipeBackingOption, VirtualDeviceRemoteDeviceBackingOption, VirtualDeviceURIBackingOption, VirtualDiskFlatVer1BackingOption, VirtualDiskFlatVer2BackingOption, VirtualDiskLocalPMemBackingOption, VirtualDiskPartitionedRawDiskVer2BackingOption, VirtualDiskRawDiskMappingVer1BackingOption, VirtualDiskRawDiskVer2BackingOption, VirtualDiskSeSparseBackingOption, VirtualDiskSparseVer1BackingOption, VirtualDiskSparseVer2BackingOption, VirtualEthernetCardDVPortBackingOption, VirtualEthernetCardLegacyNetworkBackingOption, VirtualEthernetCardNetworkBackingOption, VirtualEthernetCardOpaqueNetworkBackingOption, VirtualFloppyDeviceBackingOption, VirtualFloppyImageBackingOption, VirtualFloppyRemoteDeviceBackingOption, VirtualPCIPassthroughDeviceBackingOption, VirtualPCIPassthroughDvxBackingOption, VirtualPCIPassthroughDynamicBackingOption, VirtualPCIPassthroughPluginBackingOption, VirtualPCIPassthroughVmiopBackingOption, VirtualParallelPortDeviceBackingOption, VirtualParallelPortFileBackingOption, VirtualPointingDeviceBackingOption, VirtualPrecisionClockSystemClockBackingOption, VirtualSCSIPassthroughDeviceBackingOption, VirtualSerialPortDeviceBackingOption, VirtualSerialPortFileBackingOption, VirtualSerialPortPipeBackingOption, VirtualSerialPortThinPrintBackingOption, VirtualSerialPortURIBackingOption, VirtualSoundCardDeviceBackingOption, VirtualSriovEthernetCardSriovBackingOption, VirtualUSBRemoteClientBackingOption, VirtualUSBRemoteHostBackingOption, VirtualUSBUSBBackingOption);
 
 /// A [`VirtualDeviceBusSlotInfo`] or any of its 2 subtypes, as a slot declared `VirtualDeviceBusSlotInfo` holds.
 ///
@@ -10531,12 +10531,12 @@ crate::xml::poly_codec!(AnyVirtualDeviceConfigSpec, VirtualDeviceConfigSpec; Vir
 /// `Deref` reads the `VirtualDeviceDeviceBackingInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceDeviceBackingInfo {
-    /// A [`VirtualDeviceDeviceBackingInfo`].
-    VirtualDeviceDeviceBackingInfo(Box<VirtualDeviceDeviceBackingInfo>),
     /// A [`VirtualCdromAtapiBackingInfo`].
     VirtualCdromAtapiBackingInfo(Box<VirtualCdromAtapiBackingInfo>),
     /// A [`VirtualCdromPassthroughBackingInfo`].
     VirtualCdromPassthroughBackingInfo(Box<VirtualCdromPassthroughBackingInfo>),
+    /// A [`VirtualDeviceDeviceBackingInfo`].
+    VirtualDeviceDeviceBackingInfo(Box<VirtualDeviceDeviceBackingInfo>),
     /// A [`VirtualDiskPartitionedRawDiskVer2BackingInfo`].
     VirtualDiskPartitionedRawDiskVer2BackingInfo(Box<VirtualDiskPartitionedRawDiskVer2BackingInfo>),
     /// A [`VirtualDiskRawDiskVer2BackingInfo`].
@@ -10568,21 +10568,21 @@ pub enum AnyVirtualDeviceDeviceBackingInfo {
     /// A subtype this client does not know, decoded as `VirtualDeviceDeviceBackingInfo`.
     Unknown(Box<Unknown<VirtualDeviceDeviceBackingInfo>>),
 }
-crate::xml::poly_codec!(AnyVirtualDeviceDeviceBackingInfo, VirtualDeviceDeviceBackingInfo; VirtualDeviceDeviceBackingInfo, VirtualCdromAtapiBackingInfo, VirtualCdromPassthroughBackingInfo, VirtualDiskPartitionedRawDiskVer2BackingInfo, VirtualDiskRawDiskVer2BackingInfo, VirtualEthernetCardLegacyNetworkBackingInfo, VirtualEthernetCardNetworkBackingInfo, VirtualFloppyDeviceBackingInfo, VirtualPCIPassthroughDeviceBackingInfo, VirtualPCIPassthroughDynamicBackingInfo, VirtualParallelPortDeviceBackingInfo, VirtualPointingDeviceDeviceBackingInfo, VirtualSCSIPassthroughDeviceBackingInfo, VirtualSerialPortDeviceBackingInfo, VirtualSoundCardDeviceBackingInfo, VirtualUSBRemoteHostBackingInfo, VirtualUSBUSBBackingInfo);
+crate::xml::poly_codec!(AnyVirtualDeviceDeviceBackingInfo, VirtualDeviceDeviceBackingInfo; VirtualCdromAtapiBackingInfo, VirtualCdromPassthroughBackingInfo, VirtualDeviceDeviceBackingInfo, VirtualDiskPartitionedRawDiskVer2BackingInfo, VirtualDiskRawDiskVer2BackingInfo, VirtualEthernetCardLegacyNetworkBackingInfo, VirtualEthernetCardNetworkBackingInfo, VirtualFloppyDeviceBackingInfo, VirtualPCIPassthroughDeviceBackingInfo, VirtualPCIPassthroughDynamicBackingInfo, VirtualParallelPortDeviceBackingInfo, VirtualPointingDeviceDeviceBackingInfo, VirtualSCSIPassthroughDeviceBackingInfo, VirtualSerialPortDeviceBackingInfo, VirtualSoundCardDeviceBackingInfo, VirtualUSBRemoteHostBackingInfo, VirtualUSBUSBBackingInfo);
 
 /// A [`VirtualDeviceDeviceBackingOption`] or any of its 18 subtypes, as a slot declared `VirtualDeviceDeviceBackingOption` holds.
 ///
 /// `Deref` reads the `VirtualDeviceDeviceBackingOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceDeviceBackingOption {
-    /// A [`VirtualDeviceDeviceBackingOption`].
-    VirtualDeviceDeviceBackingOption(Box<VirtualDeviceDeviceBackingOption>),
     /// A [`VirtualCdromAtapiBackingOption`].
     VirtualCdromAtapiBackingOption(Box<VirtualCdromAtapiBackingOption>),
     /// A [`VirtualCdromPassthroughBackingOption`].
     VirtualCdromPassthroughBackingOption(Box<VirtualCdromPassthroughBackingOption>),
     /// A [`VirtualCdromRemoteAtapiBackingOption`].
     VirtualCdromRemoteAtapiBackingOption(Box<VirtualCdromRemoteAtapiBackingOption>),
+    /// A [`VirtualDeviceDeviceBackingOption`].
+    VirtualDeviceDeviceBackingOption(Box<VirtualDeviceDeviceBackingOption>),
     /// A [`VirtualDiskPartitionedRawDiskVer2BackingOption`].
     VirtualDiskPartitionedRawDiskVer2BackingOption(Box<VirtualDiskPartitionedRawDiskVer2BackingOption>),
     /// A [`VirtualDiskRawDiskMappingVer1BackingOption`].
@@ -10616,17 +10616,17 @@ pub enum AnyVirtualDeviceDeviceBackingOption {
     /// A subtype this client does not know, decoded as `VirtualDeviceDeviceBackingOption`.
     Unknown(Box<Unknown<VirtualDeviceDeviceBackingOption>>),
 }
-crate::xml::poly_codec!(AnyVirtualDeviceDeviceBackingOption, VirtualDeviceDeviceBackingOption; VirtualDeviceDeviceBackingOption, VirtualCdromAtapiBackingOption, VirtualCdromPassthroughBackingOption, VirtualCdromRemoteAtapiBackingOption, VirtualDiskPartitionedRawDiskVer2BackingOption, VirtualDiskRawDiskMappingVer1BackingOption, VirtualDiskRawDiskVer2BackingOption, VirtualEthernetCardLegacyNetworkBackingOption, VirtualEthernetCardNetworkBackingOption, VirtualFloppyDeviceBackingOption, VirtualPCIPassthroughDeviceBackingOption, VirtualPCIPassthroughDynamicBackingOption, VirtualParallelPortDeviceBackingOption, VirtualPointingDeviceBackingOption, VirtualSCSIPassthroughDeviceBackingOption, VirtualSerialPortDeviceBackingOption, VirtualSoundCardDeviceBackingOption, VirtualUSBRemoteHostBackingOption, VirtualUSBUSBBackingOption);
+crate::xml::poly_codec!(AnyVirtualDeviceDeviceBackingOption, VirtualDeviceDeviceBackingOption; VirtualCdromAtapiBackingOption, VirtualCdromPassthroughBackingOption, VirtualCdromRemoteAtapiBackingOption, VirtualDeviceDeviceBackingOption, VirtualDiskPartitionedRawDiskVer2BackingOption, VirtualDiskRawDiskMappingVer1BackingOption, VirtualDiskRawDiskVer2BackingOption, VirtualEthernetCardLegacyNetworkBackingOption, VirtualEthernetCardNetworkBackingOption, VirtualFloppyDeviceBackingOption, VirtualPCIPassthroughDeviceBackingOption, VirtualPCIPassthroughDynamicBackingOption, VirtualParallelPortDeviceBackingOption, VirtualPointingDeviceBackingOption, VirtualSCSIPassthroughDeviceBackingOption, VirtualSerialPortDeviceBackingOption, VirtualSoundCardDeviceBackingOption, VirtualUSBRemoteHostBackingOption, VirtualUSBUSBBackingOption);
 
 /// A [`VirtualDeviceFileBackingInfo`] or any of its 12 subtypes, as a slot declared `VirtualDeviceFileBackingInfo` holds.
 ///
 /// `Deref` reads the `VirtualDeviceFileBackingInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceFileBackingInfo {
-    /// A [`VirtualDeviceFileBackingInfo`].
-    VirtualDeviceFileBackingInfo(Box<VirtualDeviceFileBackingInfo>),
     /// A [`VirtualCdromIsoBackingInfo`].
     VirtualCdromIsoBackingInfo(Box<VirtualCdromIsoBackingInfo>),
+    /// A [`VirtualDeviceFileBackingInfo`].
+    VirtualDeviceFileBackingInfo(Box<VirtualDeviceFileBackingInfo>),
     /// A [`VirtualDiskFlatVer1BackingInfo`].
     VirtualDiskFlatVer1BackingInfo(Box<VirtualDiskFlatVer1BackingInfo>),
     /// A [`VirtualDiskFlatVer2BackingInfo`].
@@ -10652,17 +10652,17 @@ pub enum AnyVirtualDeviceFileBackingInfo {
     /// A subtype this client does not know, decoded as `VirtualDeviceFileBackingInfo`.
     Unknown(Box<Unknown<VirtualDeviceFileBackingInfo>>),
 }
-crate::xml::poly_codec!(AnyVirtualDeviceFileBackingInfo, VirtualDeviceFileBackingInfo; VirtualDeviceFileBackingInfo, VirtualCdromIsoBackingInfo, VirtualDiskFlatVer1BackingInfo, VirtualDiskFlatVer2BackingInfo, VirtualDiskLocalPMemBackingInfo, VirtualDiskRawDiskMappingVer1BackingInfo, VirtualDiskSeSparseBackingInfo, VirtualDiskSparseVer1BackingInfo, VirtualDiskSparseVer2BackingInfo, VirtualFloppyImageBackingInfo, VirtualNVDIMMBackingInfo, VirtualParallelPortFileBackingInfo, VirtualSerialPortFileBackingInfo);
+crate::xml::poly_codec!(AnyVirtualDeviceFileBackingInfo, VirtualDeviceFileBackingInfo; VirtualCdromIsoBackingInfo, VirtualDeviceFileBackingInfo, VirtualDiskFlatVer1BackingInfo, VirtualDiskFlatVer2BackingInfo, VirtualDiskLocalPMemBackingInfo, VirtualDiskRawDiskMappingVer1BackingInfo, VirtualDiskSeSparseBackingInfo, VirtualDiskSparseVer1BackingInfo, VirtualDiskSparseVer2BackingInfo, VirtualFloppyImageBackingInfo, VirtualNVDIMMBackingInfo, VirtualParallelPortFileBackingInfo, VirtualSerialPortFileBackingInfo);
 
 /// A [`VirtualDeviceFileBackingOption`] or any of its 10 subtypes, as a slot declared `VirtualDeviceFileBackingOption` holds.
 ///
 /// `Deref` reads the `VirtualDeviceFileBackingOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceFileBackingOption {
-    /// A [`VirtualDeviceFileBackingOption`].
-    VirtualDeviceFileBackingOption(Box<VirtualDeviceFileBackingOption>),
     /// A [`VirtualCdromIsoBackingOption`].
     VirtualCdromIsoBackingOption(Box<VirtualCdromIsoBackingOption>),
+    /// A [`VirtualDeviceFileBackingOption`].
+    VirtualDeviceFileBackingOption(Box<VirtualDeviceFileBackingOption>),
     /// A [`VirtualDiskFlatVer1BackingOption`].
     VirtualDiskFlatVer1BackingOption(Box<VirtualDiskFlatVer1BackingOption>),
     /// A [`VirtualDiskFlatVer2BackingOption`].
@@ -10684,15 +10684,13 @@ pub enum AnyVirtualDeviceFileBackingOption {
     /// A subtype this client does not know, decoded as `VirtualDeviceFileBackingOption`.
     Unknown(Box<Unknown<VirtualDeviceFileBackingOption>>),
 }
-crate::xml::poly_codec!(AnyVirtualDeviceFileBackingOption, VirtualDeviceFileBackingOption; VirtualDeviceFileBackingOption, VirtualCdromIsoBackingOption, VirtualDiskFlatVer1BackingOption, VirtualDiskFlatVer2BackingOption, VirtualDiskLocalPMemBackingOption, VirtualDiskSeSparseBackingOption, VirtualDiskSparseVer1BackingOption, VirtualDiskSparseVer2BackingOption, VirtualFloppyImageBackingOption, VirtualParallelPortFileBackingOption, VirtualSerialPortFileBackingOption);
+crate::xml::poly_codec!(AnyVirtualDeviceFileBackingOption, VirtualDeviceFileBackingOption; VirtualCdromIsoBackingOption, VirtualDeviceFileBackingOption, VirtualDiskFlatVer1BackingOption, VirtualDiskFlatVer2BackingOption, VirtualDiskLocalPMemBackingOption, VirtualDiskSeSparseBackingOption, VirtualDiskSparseVer1BackingOption, VirtualDiskSparseVer2BackingOption, VirtualFloppyImageBackingOption, VirtualParallelPortFileBackingOption, VirtualSerialPortFileBackingOption);
 
 /// A [`VirtualDeviceOption`] or any of its 46 subtypes, as a slot declared `VirtualDeviceOption` holds.
 ///
 /// `Deref` reads the `VirtualDeviceOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceOption {
-    /// A [`VirtualDeviceOption`].
-    VirtualDeviceOption(Box<VirtualDeviceOption>),
     /// A [`ParaVirtualSCSIControllerOption`].
     ParaVirtualSCSIControllerOption(Box<ParaVirtualSCSIControllerOption>),
     /// A [`VirtualAHCIControllerOption`].
@@ -10703,6 +10701,8 @@ pub enum AnyVirtualDeviceOption {
     VirtualCdromOption(Box<VirtualCdromOption>),
     /// A [`VirtualControllerOption`].
     VirtualControllerOption(Box<VirtualControllerOption>),
+    /// A [`VirtualDeviceOption`].
+    VirtualDeviceOption(Box<VirtualDeviceOption>),
     /// A [`VirtualDiskOption`].
     VirtualDiskOption(Box<VirtualDiskOption>),
     /// A [`VirtualE1000Option`].
@@ -10788,7 +10788,7 @@ pub enum AnyVirtualDeviceOption {
     /// A subtype this client does not know, decoded as `VirtualDeviceOption`.
     Unknown(Box<Unknown<VirtualDeviceOption>>),
 }
-crate::xml::poly_codec!(AnyVirtualDeviceOption, VirtualDeviceOption; VirtualDeviceOption, ParaVirtualSCSIControllerOption, VirtualAHCIControllerOption, VirtualBusLogicControllerOption, VirtualCdromOption, VirtualControllerOption, VirtualDiskOption, VirtualE1000Option, VirtualE1000eOption, VirtualEnsoniq1371Option, VirtualEthernetCardOption, VirtualFloppyOption, VirtualHdAudioCardOption, VirtualIDEControllerOption, VirtualKeyboardOption, VirtualLsiLogicControllerOption, VirtualLsiLogicSASControllerOption, VirtualMachineVMCIDeviceOption, VirtualNVDIMMControllerOption, VirtualNVDIMMOption, VirtualNVMEControllerOption, VirtualPCIControllerOption, VirtualPCIPassthroughOption, VirtualPCNet32Option, VirtualPS2ControllerOption, VirtualParallelPortOption, VirtualPointingDeviceOption, VirtualPrecisionClockOption, VirtualSATAControllerOption, VirtualSCSIControllerOption, VirtualSCSIPassthroughOption, VirtualSIOControllerOption, VirtualSerialPortOption, VirtualSoundBlaster16Option, VirtualSoundCardOption, VirtualSriovEthernetCardOption, VirtualTPMOption, VirtualUSBControllerOption, VirtualUSBOption, VirtualUSBXHCIControllerOption, VirtualVMIROMOption, VirtualVideoCardOption, VirtualVmxnet2Option, VirtualVmxnet3Option, VirtualVmxnet3VrdmaOption, VirtualVmxnetOption, VirtualWDTOption);
+crate::xml::poly_codec!(AnyVirtualDeviceOption, VirtualDeviceOption; ParaVirtualSCSIControllerOption, VirtualAHCIControllerOption, VirtualBusLogicControllerOption, VirtualCdromOption, VirtualControllerOption, VirtualDeviceOption, VirtualDiskOption, VirtualE1000Option, VirtualE1000eOption, VirtualEnsoniq1371Option, VirtualEthernetCardOption, VirtualFloppyOption, VirtualHdAudioCardOption, VirtualIDEControllerOption, VirtualKeyboardOption, VirtualLsiLogicControllerOption, VirtualLsiLogicSASControllerOption, VirtualMachineVMCIDeviceOption, VirtualNVDIMMControllerOption, VirtualNVDIMMOption, VirtualNVMEControllerOption, VirtualPCIControllerOption, VirtualPCIPassthroughOption, VirtualPCNet32Option, VirtualPS2ControllerOption, VirtualParallelPortOption, VirtualPointingDeviceOption, VirtualPrecisionClockOption, VirtualSATAControllerOption, VirtualSCSIControllerOption, VirtualSCSIPassthroughOption, VirtualSIOControllerOption, VirtualSerialPortOption, VirtualSoundBlaster16Option, VirtualSoundCardOption, VirtualSriovEthernetCardOption, VirtualTPMOption, VirtualUSBControllerOption, VirtualUSBOption, VirtualUSBXHCIControllerOption, VirtualVMIROMOption, VirtualVideoCardOption, VirtualVmxnet2Option, VirtualVmxnet3Option, VirtualVmxnet3VrdmaOption, VirtualVmxnetOption, VirtualWDTOption);
 
 /// A [`VirtualDevicePciBusSlotInfo`] or any of its 1 subtypes, as a slot declared `VirtualDevicePciBusSlotInfo` holds.
 ///
@@ -10837,12 +10837,12 @@ crate::xml::poly_codec!(AnyVirtualDevicePipeBackingOption, VirtualDevicePipeBack
 /// `Deref` reads the `VirtualDeviceRemoteDeviceBackingInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceRemoteDeviceBackingInfo {
-    /// A [`VirtualDeviceRemoteDeviceBackingInfo`].
-    VirtualDeviceRemoteDeviceBackingInfo(Box<VirtualDeviceRemoteDeviceBackingInfo>),
     /// A [`VirtualCdromRemoteAtapiBackingInfo`].
     VirtualCdromRemoteAtapiBackingInfo(Box<VirtualCdromRemoteAtapiBackingInfo>),
     /// A [`VirtualCdromRemotePassthroughBackingInfo`].
     VirtualCdromRemotePassthroughBackingInfo(Box<VirtualCdromRemotePassthroughBackingInfo>),
+    /// A [`VirtualDeviceRemoteDeviceBackingInfo`].
+    VirtualDeviceRemoteDeviceBackingInfo(Box<VirtualDeviceRemoteDeviceBackingInfo>),
     /// A [`VirtualFloppyRemoteDeviceBackingInfo`].
     VirtualFloppyRemoteDeviceBackingInfo(Box<VirtualFloppyRemoteDeviceBackingInfo>),
     /// A [`VirtualUSBRemoteClientBackingInfo`].
@@ -10850,17 +10850,17 @@ pub enum AnyVirtualDeviceRemoteDeviceBackingInfo {
     /// A subtype this client does not know, decoded as `VirtualDeviceRemoteDeviceBackingInfo`.
     Unknown(Box<Unknown<VirtualDeviceRemoteDeviceBackingInfo>>),
 }
-crate::xml::poly_codec!(AnyVirtualDeviceRemoteDeviceBackingInfo, VirtualDeviceRemoteDeviceBackingInfo; VirtualDeviceRemoteDeviceBackingInfo, VirtualCdromRemoteAtapiBackingInfo, VirtualCdromRemotePassthroughBackingInfo, VirtualFloppyRemoteDeviceBackingInfo, VirtualUSBRemoteClientBackingInfo);
+crate::xml::poly_codec!(AnyVirtualDeviceRemoteDeviceBackingInfo, VirtualDeviceRemoteDeviceBackingInfo; VirtualCdromRemoteAtapiBackingInfo, VirtualCdromRemotePassthroughBackingInfo, VirtualDeviceRemoteDeviceBackingInfo, VirtualFloppyRemoteDeviceBackingInfo, VirtualUSBRemoteClientBackingInfo);
 
 /// A [`VirtualDeviceRemoteDeviceBackingOption`] or any of its 3 subtypes, as a slot declared `VirtualDeviceRemoteDeviceBackingOption` holds.
 ///
 /// `Deref` reads the `VirtualDeviceRemoteDeviceBackingOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDeviceRemoteDeviceBackingOption {
-    /// A [`VirtualDeviceRemoteDeviceBackingOption`].
-    VirtualDeviceRemoteDeviceBackingOption(Box<VirtualDeviceRemoteDeviceBackingOption>),
     /// A [`VirtualCdromRemotePassthroughBackingOption`].
     VirtualCdromRemotePassthroughBackingOption(Box<VirtualCdromRemotePassthroughBackingOption>),
+    /// A [`VirtualDeviceRemoteDeviceBackingOption`].
+    VirtualDeviceRemoteDeviceBackingOption(Box<VirtualDeviceRemoteDeviceBackingOption>),
     /// A [`VirtualFloppyRemoteDeviceBackingOption`].
     VirtualFloppyRemoteDeviceBackingOption(Box<VirtualFloppyRemoteDeviceBackingOption>),
     /// A [`VirtualUSBRemoteClientBackingOption`].
@@ -10868,7 +10868,7 @@ pub enum AnyVirtualDeviceRemoteDeviceBackingOption {
     /// A subtype this client does not know, decoded as `VirtualDeviceRemoteDeviceBackingOption`.
     Unknown(Box<Unknown<VirtualDeviceRemoteDeviceBackingOption>>),
 }
-crate::xml::poly_codec!(AnyVirtualDeviceRemoteDeviceBackingOption, VirtualDeviceRemoteDeviceBackingOption; VirtualDeviceRemoteDeviceBackingOption, VirtualCdromRemotePassthroughBackingOption, VirtualFloppyRemoteDeviceBackingOption, VirtualUSBRemoteClientBackingOption);
+crate::xml::poly_codec!(AnyVirtualDeviceRemoteDeviceBackingOption, VirtualDeviceRemoteDeviceBackingOption; VirtualCdromRemotePassthroughBackingOption, VirtualDeviceRemoteDeviceBackingOption, VirtualFloppyRemoteDeviceBackingOption, VirtualUSBRemoteClientBackingOption);
 
 /// A [`VirtualDeviceURIBackingInfo`] or any of its 1 subtypes, as a slot declared `VirtualDeviceURIBackingInfo` holds.
 ///
@@ -10903,58 +10903,58 @@ crate::xml::poly_codec!(AnyVirtualDeviceURIBackingOption, VirtualDeviceURIBackin
 /// `Deref` reads the `VirtualDiskRawDiskVer2BackingInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDiskRawDiskVer2BackingInfo {
-    /// A [`VirtualDiskRawDiskVer2BackingInfo`].
-    VirtualDiskRawDiskVer2BackingInfo(Box<VirtualDiskRawDiskVer2BackingInfo>),
     /// A [`VirtualDiskPartitionedRawDiskVer2BackingInfo`].
     VirtualDiskPartitionedRawDiskVer2BackingInfo(Box<VirtualDiskPartitionedRawDiskVer2BackingInfo>),
+    /// A [`VirtualDiskRawDiskVer2BackingInfo`].
+    VirtualDiskRawDiskVer2BackingInfo(Box<VirtualDiskRawDiskVer2BackingInfo>),
     /// A subtype this client does not know, decoded as `VirtualDiskRawDiskVer2BackingInfo`.
     Unknown(Box<Unknown<VirtualDiskRawDiskVer2BackingInfo>>),
 }
-crate::xml::poly_codec!(AnyVirtualDiskRawDiskVer2BackingInfo, VirtualDiskRawDiskVer2BackingInfo; VirtualDiskRawDiskVer2BackingInfo, VirtualDiskPartitionedRawDiskVer2BackingInfo);
+crate::xml::poly_codec!(AnyVirtualDiskRawDiskVer2BackingInfo, VirtualDiskRawDiskVer2BackingInfo; VirtualDiskPartitionedRawDiskVer2BackingInfo, VirtualDiskRawDiskVer2BackingInfo);
 
 /// A [`VirtualDiskRawDiskVer2BackingOption`] or any of its 1 subtypes, as a slot declared `VirtualDiskRawDiskVer2BackingOption` holds.
 ///
 /// `Deref` reads the `VirtualDiskRawDiskVer2BackingOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDiskRawDiskVer2BackingOption {
-    /// A [`VirtualDiskRawDiskVer2BackingOption`].
-    VirtualDiskRawDiskVer2BackingOption(Box<VirtualDiskRawDiskVer2BackingOption>),
     /// A [`VirtualDiskPartitionedRawDiskVer2BackingOption`].
     VirtualDiskPartitionedRawDiskVer2BackingOption(Box<VirtualDiskPartitionedRawDiskVer2BackingOption>),
+    /// A [`VirtualDiskRawDiskVer2BackingOption`].
+    VirtualDiskRawDiskVer2BackingOption(Box<VirtualDiskRawDiskVer2BackingOption>),
     /// A subtype this client does not know, decoded as `VirtualDiskRawDiskVer2BackingOption`.
     Unknown(Box<Unknown<VirtualDiskRawDiskVer2BackingOption>>),
 }
-crate::xml::poly_codec!(AnyVirtualDiskRawDiskVer2BackingOption, VirtualDiskRawDiskVer2BackingOption; VirtualDiskRawDiskVer2BackingOption, VirtualDiskPartitionedRawDiskVer2BackingOption);
+crate::xml::poly_codec!(AnyVirtualDiskRawDiskVer2BackingOption, VirtualDiskRawDiskVer2BackingOption; VirtualDiskPartitionedRawDiskVer2BackingOption, VirtualDiskRawDiskVer2BackingOption);
 
 /// A [`VirtualDiskSpec`] or any of its 3 subtypes, as a slot declared `VirtualDiskSpec` holds.
 ///
 /// `Deref` reads the `VirtualDiskSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualDiskSpec {
-    /// A [`VirtualDiskSpec`].
-    VirtualDiskSpec(Box<VirtualDiskSpec>),
     /// A [`DeviceBackedVirtualDiskSpec`].
     DeviceBackedVirtualDiskSpec(Box<DeviceBackedVirtualDiskSpec>),
     /// A [`FileBackedVirtualDiskSpec`].
     FileBackedVirtualDiskSpec(Box<FileBackedVirtualDiskSpec>),
     /// A [`SeSparseVirtualDiskSpec`].
     SeSparseVirtualDiskSpec(Box<SeSparseVirtualDiskSpec>),
+    /// A [`VirtualDiskSpec`].
+    VirtualDiskSpec(Box<VirtualDiskSpec>),
     /// A subtype this client does not know, decoded as `VirtualDiskSpec`.
     Unknown(Box<Unknown<VirtualDiskSpec>>),
 }
-crate::xml::poly_codec!(AnyVirtualDiskSpec, VirtualDiskSpec; VirtualDiskSpec, DeviceBackedVirtualDiskSpec, FileBackedVirtualDiskSpec, SeSparseVirtualDiskSpec);
+crate::xml::poly_codec!(AnyVirtualDiskSpec, VirtualDiskSpec; DeviceBackedVirtualDiskSpec, FileBackedVirtualDiskSpec, SeSparseVirtualDiskSpec, VirtualDiskSpec);
 
 /// A [`VirtualEthernetCard`] or any of its 8 subtypes, as a slot declared `VirtualEthernetCard` holds.
 ///
 /// `Deref` reads the `VirtualEthernetCard` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualEthernetCard {
-    /// A [`VirtualEthernetCard`].
-    VirtualEthernetCard(Box<VirtualEthernetCard>),
     /// A [`VirtualE1000`].
     VirtualE1000(Box<VirtualE1000>),
     /// A [`VirtualE1000e`].
     VirtualE1000e(Box<VirtualE1000e>),
+    /// A [`VirtualEthernetCard`].
+    VirtualEthernetCard(Box<VirtualEthernetCard>),
     /// A [`VirtualPCNet32`].
     VirtualPCNet32(Box<VirtualPCNet32>),
     /// A [`VirtualSriovEthernetCard`].
@@ -10970,19 +10970,19 @@ pub enum AnyVirtualEthernetCard {
     /// A subtype this client does not know, decoded as `VirtualEthernetCard`.
     Unknown(Box<Unknown<VirtualEthernetCard>>),
 }
-crate::xml::poly_codec!(AnyVirtualEthernetCard, VirtualEthernetCard; VirtualEthernetCard, VirtualE1000, VirtualE1000e, VirtualPCNet32, VirtualSriovEthernetCard, VirtualVmxnet, VirtualVmxnet2, VirtualVmxnet3, VirtualVmxnet3Vrdma);
+crate::xml::poly_codec!(AnyVirtualEthernetCard, VirtualEthernetCard; VirtualE1000, VirtualE1000e, VirtualEthernetCard, VirtualPCNet32, VirtualSriovEthernetCard, VirtualVmxnet, VirtualVmxnet2, VirtualVmxnet3, VirtualVmxnet3Vrdma);
 
 /// A [`VirtualEthernetCardOption`] or any of its 8 subtypes, as a slot declared `VirtualEthernetCardOption` holds.
 ///
 /// `Deref` reads the `VirtualEthernetCardOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualEthernetCardOption {
-    /// A [`VirtualEthernetCardOption`].
-    VirtualEthernetCardOption(Box<VirtualEthernetCardOption>),
     /// A [`VirtualE1000Option`].
     VirtualE1000Option(Box<VirtualE1000Option>),
     /// A [`VirtualE1000eOption`].
     VirtualE1000eOption(Box<VirtualE1000eOption>),
+    /// A [`VirtualEthernetCardOption`].
+    VirtualEthernetCardOption(Box<VirtualEthernetCardOption>),
     /// A [`VirtualPCNet32Option`].
     VirtualPCNet32Option(Box<VirtualPCNet32Option>),
     /// A [`VirtualSriovEthernetCardOption`].
@@ -10998,15 +10998,13 @@ pub enum AnyVirtualEthernetCardOption {
     /// A subtype this client does not know, decoded as `VirtualEthernetCardOption`.
     Unknown(Box<Unknown<VirtualEthernetCardOption>>),
 }
-crate::xml::poly_codec!(AnyVirtualEthernetCardOption, VirtualEthernetCardOption; VirtualEthernetCardOption, VirtualE1000Option, VirtualE1000eOption, VirtualPCNet32Option, VirtualSriovEthernetCardOption, VirtualVmxnet2Option, VirtualVmxnet3Option, VirtualVmxnet3VrdmaOption, VirtualVmxnetOption);
+crate::xml::poly_codec!(AnyVirtualEthernetCardOption, VirtualEthernetCardOption; VirtualE1000Option, VirtualE1000eOption, VirtualEthernetCardOption, VirtualPCNet32Option, VirtualSriovEthernetCardOption, VirtualVmxnet2Option, VirtualVmxnet3Option, VirtualVmxnet3VrdmaOption, VirtualVmxnetOption);
 
 /// A [`VirtualHardwareCompatibilityIssue`] or any of its 37 subtypes, as a slot declared `VirtualHardwareCompatibilityIssue` holds.
 ///
 /// `Deref` reads the `VirtualHardwareCompatibilityIssue` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualHardwareCompatibilityIssue {
-    /// A [`VirtualHardwareCompatibilityIssue`].
-    VirtualHardwareCompatibilityIssue(Box<VirtualHardwareCompatibilityIssue>),
     /// A [`CpuCompatibilityUnknown`].
     CpuCompatibilityUnknown(Box<CpuCompatibilityUnknown>),
     /// A [`CpuIncompatible`].
@@ -11077,6 +11075,8 @@ pub enum AnyVirtualHardwareCompatibilityIssue {
     VirtualDiskModeNotSupported(Box<VirtualDiskModeNotSupported>),
     /// A [`VirtualEthernetCardNotSupported`].
     VirtualEthernetCardNotSupported(Box<VirtualEthernetCardNotSupported>),
+    /// A [`VirtualHardwareCompatibilityIssue`].
+    VirtualHardwareCompatibilityIssue(Box<VirtualHardwareCompatibilityIssue>),
     /// A [`VirtualHardwareVersionNotSupported`].
     VirtualHardwareVersionNotSupported(Box<VirtualHardwareVersionNotSupported>),
     /// A [`WakeOnLanNotSupported`].
@@ -11084,7 +11084,7 @@ pub enum AnyVirtualHardwareCompatibilityIssue {
     /// A subtype this client does not know, decoded as `VirtualHardwareCompatibilityIssue`.
     Unknown(Box<Unknown<VirtualHardwareCompatibilityIssue>>),
 }
-crate::xml::poly_codec!(AnyVirtualHardwareCompatibilityIssue, VirtualHardwareCompatibilityIssue; VirtualHardwareCompatibilityIssue, CpuCompatibilityUnknown, CpuIncompatible, CpuIncompatible1ECX, CpuIncompatible81EDX, DVPortNotSupported, DeviceBackingNotSupported, DeviceControllerNotSupported, DeviceNotSupported, DigestNotSupported, DiskNotSupported, DrsVmotionIncompatibleFault, FaultToleranceCpuIncompatible, FeatureRequirementsNotMet, FileBackedPortNotSupported, IDEDiskNotSupported, MemorySizeNotRecommended, MemorySizeNotSupported, MemorySizeNotSupportedByDatastore, MultiWriterNotSupported, NonPersistentDisksNotSupported, NotEnoughCpus, NotEnoughLogicalCpus, NumVirtualCoresPerSocketNotSupported, NumVirtualCpusNotSupported, PhysCompatRDMNotSupported, RDMNotSupported, RawDiskNotSupported, RemoteDeviceNotSupported, SharedBusControllerNotSupported, StorageVmotionIncompatible, UnusedVirtualDiskBlocksNotScrubbed, VMINotSupported, VirtualDiskBlocksNotFullyProvisioned, VirtualDiskModeNotSupported, VirtualEthernetCardNotSupported, VirtualHardwareVersionNotSupported, WakeOnLanNotSupported);
+crate::xml::poly_codec!(AnyVirtualHardwareCompatibilityIssue, VirtualHardwareCompatibilityIssue; CpuCompatibilityUnknown, CpuIncompatible, CpuIncompatible1ECX, CpuIncompatible81EDX, DVPortNotSupported, DeviceBackingNotSupported, DeviceControllerNotSupported, DeviceNotSupported, DigestNotSupported, DiskNotSupported, DrsVmotionIncompatibleFault, FaultToleranceCpuIncompatible, FeatureRequirementsNotMet, FileBackedPortNotSupported, IDEDiskNotSupported, MemorySizeNotRecommended, MemorySizeNotSupported, MemorySizeNotSupportedByDatastore, MultiWriterNotSupported, NonPersistentDisksNotSupported, NotEnoughCpus, NotEnoughLogicalCpus, NumVirtualCoresPerSocketNotSupported, NumVirtualCpusNotSupported, PhysCompatRDMNotSupported, RDMNotSupported, RawDiskNotSupported, RemoteDeviceNotSupported, SharedBusControllerNotSupported, StorageVmotionIncompatible, UnusedVirtualDiskBlocksNotScrubbed, VMINotSupported, VirtualDiskBlocksNotFullyProvisioned, VirtualDiskModeNotSupported, VirtualEthernetCardNotSupported, VirtualHardwareCompatibilityIssue, VirtualHardwareVersionNotSupported, WakeOnLanNotSupported);
 
 /// A [`VirtualMachineBaseIndependentFilterSpec`] or any of its 2 subtypes, as a slot declared `VirtualMachineBaseIndependentFilterSpec` holds.
 ///
@@ -11107,10 +11107,10 @@ crate::xml::poly_codec!(AnyVirtualMachineBaseIndependentFilterSpec, VirtualMachi
 /// `Deref` reads the `VirtualMachineBootOptionsBootableDevice` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineBootOptionsBootableDevice {
-    /// A [`VirtualMachineBootOptionsBootableDevice`].
-    VirtualMachineBootOptionsBootableDevice(Box<VirtualMachineBootOptionsBootableDevice>),
     /// A [`VirtualMachineBootOptionsBootableCdromDevice`].
     VirtualMachineBootOptionsBootableCdromDevice(Box<VirtualMachineBootOptionsBootableCdromDevice>),
+    /// A [`VirtualMachineBootOptionsBootableDevice`].
+    VirtualMachineBootOptionsBootableDevice(Box<VirtualMachineBootOptionsBootableDevice>),
     /// A [`VirtualMachineBootOptionsBootableDiskDevice`].
     VirtualMachineBootOptionsBootableDiskDevice(Box<VirtualMachineBootOptionsBootableDiskDevice>),
     /// A [`VirtualMachineBootOptionsBootableEthernetDevice`].
@@ -11120,7 +11120,7 @@ pub enum AnyVirtualMachineBootOptionsBootableDevice {
     /// A subtype this client does not know, decoded as `VirtualMachineBootOptionsBootableDevice`.
     Unknown(Box<Unknown<VirtualMachineBootOptionsBootableDevice>>),
 }
-crate::xml::poly_codec!(AnyVirtualMachineBootOptionsBootableDevice, VirtualMachineBootOptionsBootableDevice; VirtualMachineBootOptionsBootableDevice, VirtualMachineBootOptionsBootableCdromDevice, VirtualMachineBootOptionsBootableDiskDevice, VirtualMachineBootOptionsBootableEthernetDevice, VirtualMachineBootOptionsBootableFloppyDevice);
+crate::xml::poly_codec!(AnyVirtualMachineBootOptionsBootableDevice, VirtualMachineBootOptionsBootableDevice; VirtualMachineBootOptionsBootableCdromDevice, VirtualMachineBootOptionsBootableDevice, VirtualMachineBootOptionsBootableDiskDevice, VirtualMachineBootOptionsBootableEthernetDevice, VirtualMachineBootOptionsBootableFloppyDevice);
 
 /// A [`VirtualMachineConnection`] or any of its 1 subtypes, as a slot declared `VirtualMachineConnection` holds.
 ///
@@ -11199,18 +11199,18 @@ crate::xml::poly_codec!(AnyVirtualMachinePciPassthroughInfo, VirtualMachinePciPa
 /// `Deref` reads the `VirtualMachineProfileSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineProfileSpec {
-    /// A [`VirtualMachineProfileSpec`].
-    VirtualMachineProfileSpec(Box<VirtualMachineProfileSpec>),
     /// A [`VirtualMachineDefaultProfileSpec`].
     VirtualMachineDefaultProfileSpec(Box<VirtualMachineDefaultProfileSpec>),
     /// A [`VirtualMachineDefinedProfileSpec`].
     VirtualMachineDefinedProfileSpec(Box<VirtualMachineDefinedProfileSpec>),
     /// A [`VirtualMachineEmptyProfileSpec`].
     VirtualMachineEmptyProfileSpec(Box<VirtualMachineEmptyProfileSpec>),
+    /// A [`VirtualMachineProfileSpec`].
+    VirtualMachineProfileSpec(Box<VirtualMachineProfileSpec>),
     /// A subtype this client does not know, decoded as `VirtualMachineProfileSpec`.
     Unknown(Box<Unknown<VirtualMachineProfileSpec>>),
 }
-crate::xml::poly_codec!(AnyVirtualMachineProfileSpec, VirtualMachineProfileSpec; VirtualMachineProfileSpec, VirtualMachineDefaultProfileSpec, VirtualMachineDefinedProfileSpec, VirtualMachineEmptyProfileSpec);
+crate::xml::poly_codec!(AnyVirtualMachineProfileSpec, VirtualMachineProfileSpec; VirtualMachineDefaultProfileSpec, VirtualMachineDefinedProfileSpec, VirtualMachineEmptyProfileSpec, VirtualMachineProfileSpec);
 
 /// A [`VirtualMachineSriovDevicePoolInfo`] or any of its 1 subtypes, as a slot declared `VirtualMachineSriovDevicePoolInfo` holds.
 ///
@@ -11231,8 +11231,6 @@ crate::xml::poly_codec!(AnyVirtualMachineSriovDevicePoolInfo, VirtualMachineSrio
 /// `Deref` reads the `VirtualMachineTargetInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualMachineTargetInfo {
-    /// A [`VirtualMachineTargetInfo`].
-    VirtualMachineTargetInfo(Box<VirtualMachineTargetInfo>),
     /// A [`OpaqueNetworkTargetInfo`].
     OpaqueNetworkTargetInfo(Box<OpaqueNetworkTargetInfo>),
     /// A [`SubnetInfo`].
@@ -11271,6 +11269,8 @@ pub enum AnyVirtualMachineTargetInfo {
     VirtualMachineSoundInfo(Box<VirtualMachineSoundInfo>),
     /// A [`VirtualMachineSriovInfo`].
     VirtualMachineSriovInfo(Box<VirtualMachineSriovInfo>),
+    /// A [`VirtualMachineTargetInfo`].
+    VirtualMachineTargetInfo(Box<VirtualMachineTargetInfo>),
     /// A [`VirtualMachineUsbInfo`].
     VirtualMachineUsbInfo(Box<VirtualMachineUsbInfo>),
     /// A [`VirtualMachineVFlashModuleInfo`].
@@ -11286,7 +11286,7 @@ pub enum AnyVirtualMachineTargetInfo {
     /// A subtype this client does not know, decoded as `VirtualMachineTargetInfo`.
     Unknown(Box<Unknown<VirtualMachineTargetInfo>>),
 }
-crate::xml::poly_codec!(AnyVirtualMachineTargetInfo, VirtualMachineTargetInfo; VirtualMachineTargetInfo, OpaqueNetworkTargetInfo, SubnetInfo, VirtualMachineCdromInfo, VirtualMachineDatastoreInfo, VirtualMachineDiskDeviceInfo, VirtualMachineDynamicPassthroughInfo, VirtualMachineFloppyInfo, VirtualMachineIdeDiskDeviceInfo, VirtualMachineNetworkInfo, VirtualMachineParallelInfo, VirtualMachinePciPassthroughInfo, VirtualMachinePciSharedGpuPassthroughInfo, VirtualMachinePrecisionClockInfo, VirtualMachineScsiDiskDeviceInfo, VirtualMachineScsiPassthroughInfo, VirtualMachineSerialInfo, VirtualMachineSgxTargetInfo, VirtualMachineSoundInfo, VirtualMachineSriovInfo, VirtualMachineUsbInfo, VirtualMachineVFlashModuleInfo, VirtualMachineVMotionStunTimeInfo, VirtualMachineVendorDeviceGroupInfo, VirtualMachineVgpuDeviceInfo, VirtualMachineVgpuProfileInfo);
+crate::xml::poly_codec!(AnyVirtualMachineTargetInfo, VirtualMachineTargetInfo; OpaqueNetworkTargetInfo, SubnetInfo, VirtualMachineCdromInfo, VirtualMachineDatastoreInfo, VirtualMachineDiskDeviceInfo, VirtualMachineDynamicPassthroughInfo, VirtualMachineFloppyInfo, VirtualMachineIdeDiskDeviceInfo, VirtualMachineNetworkInfo, VirtualMachineParallelInfo, VirtualMachinePciPassthroughInfo, VirtualMachinePciSharedGpuPassthroughInfo, VirtualMachinePrecisionClockInfo, VirtualMachineScsiDiskDeviceInfo, VirtualMachineScsiPassthroughInfo, VirtualMachineSerialInfo, VirtualMachineSgxTargetInfo, VirtualMachineSoundInfo, VirtualMachineSriovInfo, VirtualMachineTargetInfo, VirtualMachineUsbInfo, VirtualMachineVFlashModuleInfo, VirtualMachineVMotionStunTimeInfo, VirtualMachineVendorDeviceGroupInfo, VirtualMachineVgpuDeviceInfo, VirtualMachineVgpuProfileInfo);
 
 /// A [`VirtualMachineVirtualDeviceGroupsDeviceGroup`] or any of its 1 subtypes, as a slot declared `VirtualMachineVirtualDeviceGroupsDeviceGroup` holds.
 ///
@@ -11335,36 +11335,34 @@ crate::xml::poly_codec!(AnyVirtualPCIPassthroughPluginBackingOption, VirtualPCIP
 /// `Deref` reads the `VirtualSATAController` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualSATAController {
-    /// A [`VirtualSATAController`].
-    VirtualSATAController(Box<VirtualSATAController>),
     /// A [`VirtualAHCIController`].
     VirtualAHCIController(Box<VirtualAHCIController>),
+    /// A [`VirtualSATAController`].
+    VirtualSATAController(Box<VirtualSATAController>),
     /// A subtype this client does not know, decoded as `VirtualSATAController`.
     Unknown(Box<Unknown<VirtualSATAController>>),
 }
-crate::xml::poly_codec!(AnyVirtualSATAController, VirtualSATAController; VirtualSATAController, VirtualAHCIController);
+crate::xml::poly_codec!(AnyVirtualSATAController, VirtualSATAController; VirtualAHCIController, VirtualSATAController);
 
 /// A [`VirtualSATAControllerOption`] or any of its 1 subtypes, as a slot declared `VirtualSATAControllerOption` holds.
 ///
 /// `Deref` reads the `VirtualSATAControllerOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualSATAControllerOption {
-    /// A [`VirtualSATAControllerOption`].
-    VirtualSATAControllerOption(Box<VirtualSATAControllerOption>),
     /// A [`VirtualAHCIControllerOption`].
     VirtualAHCIControllerOption(Box<VirtualAHCIControllerOption>),
+    /// A [`VirtualSATAControllerOption`].
+    VirtualSATAControllerOption(Box<VirtualSATAControllerOption>),
     /// A subtype this client does not know, decoded as `VirtualSATAControllerOption`.
     Unknown(Box<Unknown<VirtualSATAControllerOption>>),
 }
-crate::xml::poly_codec!(AnyVirtualSATAControllerOption, VirtualSATAControllerOption; VirtualSATAControllerOption, VirtualAHCIControllerOption);
+crate::xml::poly_codec!(AnyVirtualSATAControllerOption, VirtualSATAControllerOption; VirtualAHCIControllerOption, VirtualSATAControllerOption);
 
 /// A [`VirtualSCSIController`] or any of its 4 subtypes, as a slot declared `VirtualSCSIController` holds.
 ///
 /// `Deref` reads the `VirtualSCSIController` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualSCSIController {
-    /// A [`VirtualSCSIController`].
-    VirtualSCSIController(Box<VirtualSCSIController>),
     /// A [`ParaVirtualSCSIController`].
     ParaVirtualSCSIController(Box<ParaVirtualSCSIController>),
     /// A [`VirtualBusLogicController`].
@@ -11373,18 +11371,18 @@ pub enum AnyVirtualSCSIController {
     VirtualLsiLogicController(Box<VirtualLsiLogicController>),
     /// A [`VirtualLsiLogicSASController`].
     VirtualLsiLogicSASController(Box<VirtualLsiLogicSASController>),
+    /// A [`VirtualSCSIController`].
+    VirtualSCSIController(Box<VirtualSCSIController>),
     /// A subtype this client does not know, decoded as `VirtualSCSIController`.
     Unknown(Box<Unknown<VirtualSCSIController>>),
 }
-crate::xml::poly_codec!(AnyVirtualSCSIController, VirtualSCSIController; VirtualSCSIController, ParaVirtualSCSIController, VirtualBusLogicController, VirtualLsiLogicController, VirtualLsiLogicSASController);
+crate::xml::poly_codec!(AnyVirtualSCSIController, VirtualSCSIController; ParaVirtualSCSIController, VirtualBusLogicController, VirtualLsiLogicController, VirtualLsiLogicSASController, VirtualSCSIController);
 
 /// A [`VirtualSCSIControllerOption`] or any of its 4 subtypes, as a slot declared `VirtualSCSIControllerOption` holds.
 ///
 /// `Deref` reads the `VirtualSCSIControllerOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualSCSIControllerOption {
-    /// A [`VirtualSCSIControllerOption`].
-    VirtualSCSIControllerOption(Box<VirtualSCSIControllerOption>),
     /// A [`ParaVirtualSCSIControllerOption`].
     ParaVirtualSCSIControllerOption(Box<ParaVirtualSCSIControllerOption>),
     /// A [`VirtualBusLogicControllerOption`].
@@ -11393,46 +11391,48 @@ pub enum AnyVirtualSCSIControllerOption {
     VirtualLsiLogicControllerOption(Box<VirtualLsiLogicControllerOption>),
     /// A [`VirtualLsiLogicSASControllerOption`].
     VirtualLsiLogicSASControllerOption(Box<VirtualLsiLogicSASControllerOption>),
+    /// A [`VirtualSCSIControllerOption`].
+    VirtualSCSIControllerOption(Box<VirtualSCSIControllerOption>),
     /// A subtype this client does not know, decoded as `VirtualSCSIControllerOption`.
     Unknown(Box<Unknown<VirtualSCSIControllerOption>>),
 }
-crate::xml::poly_codec!(AnyVirtualSCSIControllerOption, VirtualSCSIControllerOption; VirtualSCSIControllerOption, ParaVirtualSCSIControllerOption, VirtualBusLogicControllerOption, VirtualLsiLogicControllerOption, VirtualLsiLogicSASControllerOption);
+crate::xml::poly_codec!(AnyVirtualSCSIControllerOption, VirtualSCSIControllerOption; ParaVirtualSCSIControllerOption, VirtualBusLogicControllerOption, VirtualLsiLogicControllerOption, VirtualLsiLogicSASControllerOption, VirtualSCSIControllerOption);
 
 /// A [`VirtualSoundCard`] or any of its 3 subtypes, as a slot declared `VirtualSoundCard` holds.
 ///
 /// `Deref` reads the `VirtualSoundCard` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualSoundCard {
-    /// A [`VirtualSoundCard`].
-    VirtualSoundCard(Box<VirtualSoundCard>),
     /// A [`VirtualEnsoniq1371`].
     VirtualEnsoniq1371(Box<VirtualEnsoniq1371>),
     /// A [`VirtualHdAudioCard`].
     VirtualHdAudioCard(Box<VirtualHdAudioCard>),
     /// A [`VirtualSoundBlaster16`].
     VirtualSoundBlaster16(Box<VirtualSoundBlaster16>),
+    /// A [`VirtualSoundCard`].
+    VirtualSoundCard(Box<VirtualSoundCard>),
     /// A subtype this client does not know, decoded as `VirtualSoundCard`.
     Unknown(Box<Unknown<VirtualSoundCard>>),
 }
-crate::xml::poly_codec!(AnyVirtualSoundCard, VirtualSoundCard; VirtualSoundCard, VirtualEnsoniq1371, VirtualHdAudioCard, VirtualSoundBlaster16);
+crate::xml::poly_codec!(AnyVirtualSoundCard, VirtualSoundCard; VirtualEnsoniq1371, VirtualHdAudioCard, VirtualSoundBlaster16, VirtualSoundCard);
 
 /// A [`VirtualSoundCardOption`] or any of its 3 subtypes, as a slot declared `VirtualSoundCardOption` holds.
 ///
 /// `Deref` reads the `VirtualSoundCardOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualSoundCardOption {
-    /// A [`VirtualSoundCardOption`].
-    VirtualSoundCardOption(Box<VirtualSoundCardOption>),
     /// A [`VirtualEnsoniq1371Option`].
     VirtualEnsoniq1371Option(Box<VirtualEnsoniq1371Option>),
     /// A [`VirtualHdAudioCardOption`].
     VirtualHdAudioCardOption(Box<VirtualHdAudioCardOption>),
     /// A [`VirtualSoundBlaster16Option`].
     VirtualSoundBlaster16Option(Box<VirtualSoundBlaster16Option>),
+    /// A [`VirtualSoundCardOption`].
+    VirtualSoundCardOption(Box<VirtualSoundCardOption>),
     /// A subtype this client does not know, decoded as `VirtualSoundCardOption`.
     Unknown(Box<Unknown<VirtualSoundCardOption>>),
 }
-crate::xml::poly_codec!(AnyVirtualSoundCardOption, VirtualSoundCardOption; VirtualSoundCardOption, VirtualEnsoniq1371Option, VirtualHdAudioCardOption, VirtualSoundBlaster16Option);
+crate::xml::poly_codec!(AnyVirtualSoundCardOption, VirtualSoundCardOption; VirtualEnsoniq1371Option, VirtualHdAudioCardOption, VirtualSoundBlaster16Option, VirtualSoundCardOption);
 
 /// A [`VirtualVmxnet`] or any of its 3 subtypes, as a slot declared `VirtualVmxnet` holds.
 ///
@@ -11485,30 +11485,30 @@ crate::xml::poly_codec!(AnyVirtualVmxnet3Option, VirtualVmxnet3Option; VirtualVm
 /// `Deref` reads the `VirtualVmxnetOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVirtualVmxnetOption {
-    /// A [`VirtualVmxnetOption`].
-    VirtualVmxnetOption(Box<VirtualVmxnetOption>),
     /// A [`VirtualVmxnet2Option`].
     VirtualVmxnet2Option(Box<VirtualVmxnet2Option>),
     /// A [`VirtualVmxnet3Option`].
     VirtualVmxnet3Option(Box<VirtualVmxnet3Option>),
     /// A [`VirtualVmxnet3VrdmaOption`].
     VirtualVmxnet3VrdmaOption(Box<VirtualVmxnet3VrdmaOption>),
+    /// A [`VirtualVmxnetOption`].
+    VirtualVmxnetOption(Box<VirtualVmxnetOption>),
     /// A subtype this client does not know, decoded as `VirtualVmxnetOption`.
     Unknown(Box<Unknown<VirtualVmxnetOption>>),
 }
-crate::xml::poly_codec!(AnyVirtualVmxnetOption, VirtualVmxnetOption; VirtualVmxnetOption, VirtualVmxnet2Option, VirtualVmxnet3Option, VirtualVmxnet3VrdmaOption);
+crate::xml::poly_codec!(AnyVirtualVmxnetOption, VirtualVmxnetOption; VirtualVmxnet2Option, VirtualVmxnet3Option, VirtualVmxnet3VrdmaOption, VirtualVmxnetOption);
 
 /// A [`VmCloneEvent`] or any of its 4 subtypes, as a slot declared `VmCloneEvent` holds.
 ///
 /// `Deref` reads the `VmCloneEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmCloneEvent {
-    /// A [`VmCloneEvent`].
-    VmCloneEvent(Box<VmCloneEvent>),
     /// A [`VmBeingClonedEvent`].
     VmBeingClonedEvent(Box<VmBeingClonedEvent>),
     /// A [`VmBeingClonedNoFolderEvent`].
     VmBeingClonedNoFolderEvent(Box<VmBeingClonedNoFolderEvent>),
+    /// A [`VmCloneEvent`].
+    VmCloneEvent(Box<VmCloneEvent>),
     /// A [`VmCloneFailedEvent`].
     VmCloneFailedEvent(Box<VmCloneFailedEvent>),
     /// A [`VmClonedEvent`].
@@ -11516,15 +11516,13 @@ pub enum AnyVmCloneEvent {
     /// A subtype this client does not know, decoded as `VmCloneEvent`.
     Unknown(Box<Unknown<VmCloneEvent>>),
 }
-crate::xml::poly_codec!(AnyVmCloneEvent, VmCloneEvent; VmCloneEvent, VmBeingClonedEvent, VmBeingClonedNoFolderEvent, VmCloneFailedEvent, VmClonedEvent);
+crate::xml::poly_codec!(AnyVmCloneEvent, VmCloneEvent; VmBeingClonedEvent, VmBeingClonedNoFolderEvent, VmCloneEvent, VmCloneFailedEvent, VmClonedEvent);
 
 /// A [`VmConfigFault`] or any of its 105 subtypes, as a slot declared `VmConfigFault` holds.
 ///
 /// `Deref` reads the `VmConfigFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmConfigFault {
-    /// A [`VmConfigFault`].
-    VmConfigFault(Box<VmConfigFault>),
     /// A [`CannotAccessNetwork`].
     CannotAccessNetwork(Box<CannotAccessNetwork>),
     /// A [`CannotAccessVmComponent`].
@@ -11725,6 +11723,8 @@ pub enum AnyVmConfigFault {
     VirtualHardwareCompatibilityIssue(Box<VirtualHardwareCompatibilityIssue>),
     /// A [`VirtualHardwareVersionNotSupported`].
     VirtualHardwareVersionNotSupported(Box<VirtualHardwareVersionNotSupported>),
+    /// A [`VmConfigFault`].
+    VmConfigFault(Box<VmConfigFault>),
     /// A [`VmConfigIncompatibleForFaultTolerance`].
     VmConfigIncompatibleForFaultTolerance(Box<VmConfigIncompatibleForFaultTolerance>),
     /// A [`VmConfigIncompatibleForRecordReplay`].
@@ -11738,63 +11738,63 @@ pub enum AnyVmConfigFault {
     /// A subtype this client does not know, decoded as `VmConfigFault`.
     Unknown(Box<Unknown<VmConfigFault>>),
 }
-crate::xml::poly_codec!(AnyVmConfigFault, VmConfigFault; VmConfigFault, CannotAccessNetwork, CannotAccessVmComponent, CannotAccessVmConfig, CannotAccessVmDevice, CannotAccessVmDisk, CannotDisableSnapshot, CannotUseNetwork, CpuCompatibilityUnknown, CpuHotPlugNotSupported, CpuIncompatible, CpuIncompatible1ECX, CpuIncompatible81EDX, DVPortNotSupported, DeltaDiskFormatNotSupported, DestinationSwitchFull, DeviceBackingNotSupported, DeviceControllerNotSupported, DeviceHotPlugNotSupported, DeviceNotFound, DeviceNotSupported, DeviceUnsupportedForVmPlatform, DeviceUnsupportedForVmVersion, DigestNotSupported, DisallowedDiskModeChange, DiskNotSupported, DrsVmotionIncompatibleFault, EightHostLimitViolated, FaultToleranceCannotEditMem, FaultToleranceCpuIncompatible, FeatureRequirementsNotMet, FileBackedPortNotSupported, FtVmHostRuleViolation, GenericVmConfigFault, IDEDiskNotSupported, InvalidController, InvalidDeviceBacking, InvalidDeviceOperation, InvalidDeviceSpec, InvalidDiskFormat, InvalidFormat, InvalidNetworkInType, InvalidPropertyType, InvalidPropertyValue, InvalidSnapshotFormat, InvalidVmConfig, LargeRDMNotSupportedOnDatastore, LegacyNetworkInterfaceInUse, MemoryFileFormatNotSupportedByDatastore, MemoryHotPlugNotSupported, MemorySizeNotRecommended, MemorySizeNotSupported, MemorySizeNotSupportedByDatastore, MissingController, MissingIpPool, MissingNetworkIpConfig, MultiWriterNotSupported, NoAvailableIp, NoCompatibleHardAffinityHost, NoCompatibleSoftAffinityHost, NoVcManagedIpConfigured, NonPersistentDisksNotSupported, NotEnoughCpus, NotEnoughLogicalCpus, NotUserConfigurableProperty, NumVirtualCoresPerSocketNotSupported, NumVirtualCpusIncompatible, NumVirtualCpusNotSupported, OvfConsumerValidationFault, PhysCompatRDMNotSupported, QuarantineModeFault, RDMNotSupported, RDMNotSupportedOnDatastore, RDMPointsToInaccessibleDisk, RawDiskNotSupported, RemoteDeviceNotSupported, RuleViolation, SharedBusControllerNotSupported, SoftRuleVioCorrectionDisallowed, SoftRuleVioCorrectionImpact, StorageVmotionIncompatible, SwapPlacementOverrideNotSupported, TooManyDevices, UnSupportedDatastoreForVFlash, UnconfiguredPropertyValue, UnsupportedDatastore, UnsupportedGuest, UnsupportedVmxLocation, UnusedVirtualDiskBlocksNotScrubbed, VAppNotRunning, VAppPropertyFault, VFlashCacheHotConfigNotSupported, VFlashModuleNotSupported, VMINotSupported, VMOnConflictDVPort, VMOnVirtualIntranet, VirtualDiskBlocksNotFullyProvisioned, VirtualDiskModeNotSupported, VirtualEthernetCardNotSupported, VirtualHardwareCompatibilityIssue, VirtualHardwareVersionNotSupported, VmConfigIncompatibleForFaultTolerance, VmConfigIncompatibleForRecordReplay, VmHostAffinityRuleViolation, VmWwnConflict, WakeOnLanNotSupported);
+crate::xml::poly_codec!(AnyVmConfigFault, VmConfigFault; CannotAccessNetwork, CannotAccessVmComponent, CannotAccessVmConfig, CannotAccessVmDevice, CannotAccessVmDisk, CannotDisableSnapshot, CannotUseNetwork, CpuCompatibilityUnknown, CpuHotPlugNotSupported, CpuIncompatible, CpuIncompatible1ECX, CpuIncompatible81EDX, DVPortNotSupported, DeltaDiskFormatNotSupported, DestinationSwitchFull, DeviceBackingNotSupported, DeviceControllerNotSupported, DeviceHotPlugNotSupported, DeviceNotFound, DeviceNotSupported, DeviceUnsupportedForVmPlatform, DeviceUnsupportedForVmVersion, DigestNotSupported, DisallowedDiskModeChange, DiskNotSupported, DrsVmotionIncompatibleFault, EightHostLimitViolated, FaultToleranceCannotEditMem, FaultToleranceCpuIncompatible, FeatureRequirementsNotMet, FileBackedPortNotSupported, FtVmHostRuleViolation, GenericVmConfigFault, IDEDiskNotSupported, InvalidController, InvalidDeviceBacking, InvalidDeviceOperation, InvalidDeviceSpec, InvalidDiskFormat, InvalidFormat, InvalidNetworkInType, InvalidPropertyType, InvalidPropertyValue, InvalidSnapshotFormat, InvalidVmConfig, LargeRDMNotSupportedOnDatastore, LegacyNetworkInterfaceInUse, MemoryFileFormatNotSupportedByDatastore, MemoryHotPlugNotSupported, MemorySizeNotRecommended, MemorySizeNotSupported, MemorySizeNotSupportedByDatastore, MissingController, MissingIpPool, MissingNetworkIpConfig, MultiWriterNotSupported, NoAvailableIp, NoCompatibleHardAffinityHost, NoCompatibleSoftAffinityHost, NoVcManagedIpConfigured, NonPersistentDisksNotSupported, NotEnoughCpus, NotEnoughLogicalCpus, NotUserConfigurableProperty, NumVirtualCoresPerSocketNotSupported, NumVirtualCpusIncompatible, NumVirtualCpusNotSupported, OvfConsumerValidationFault, PhysCompatRDMNotSupported, QuarantineModeFault, RDMNotSupported, RDMNotSupportedOnDatastore, RDMPointsToInaccessibleDisk, RawDiskNotSupported, RemoteDeviceNotSupported, RuleViolation, SharedBusControllerNotSupported, SoftRuleVioCorrectionDisallowed, SoftRuleVioCorrectionImpact, StorageVmotionIncompatible, SwapPlacementOverrideNotSupported, TooManyDevices, UnSupportedDatastoreForVFlash, UnconfiguredPropertyValue, UnsupportedDatastore, UnsupportedGuest, UnsupportedVmxLocation, UnusedVirtualDiskBlocksNotScrubbed, VAppNotRunning, VAppPropertyFault, VFlashCacheHotConfigNotSupported, VFlashModuleNotSupported, VMINotSupported, VMOnConflictDVPort, VMOnVirtualIntranet, VirtualDiskBlocksNotFullyProvisioned, VirtualDiskModeNotSupported, VirtualEthernetCardNotSupported, VirtualHardwareCompatibilityIssue, VirtualHardwareVersionNotSupported, VmConfigFault, VmConfigIncompatibleForFaultTolerance, VmConfigIncompatibleForRecordReplay, VmHostAffinityRuleViolation, VmWwnConflict, WakeOnLanNotSupported);
 
 /// A [`VmConfigFileInfo`] or any of its 1 subtypes, as a slot declared `VmConfigFileInfo` holds.
 ///
 /// `Deref` reads the `VmConfigFileInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmConfigFileInfo {
-    /// A [`VmConfigFileInfo`].
-    VmConfigFileInfo(Box<VmConfigFileInfo>),
     /// A [`TemplateConfigFileInfo`].
     TemplateConfigFileInfo(Box<TemplateConfigFileInfo>),
+    /// A [`VmConfigFileInfo`].
+    VmConfigFileInfo(Box<VmConfigFileInfo>),
     /// A subtype this client does not know, decoded as `VmConfigFileInfo`.
     Unknown(Box<Unknown<VmConfigFileInfo>>),
 }
-crate::xml::poly_codec!(AnyVmConfigFileInfo, VmConfigFileInfo; VmConfigFileInfo, TemplateConfigFileInfo);
+crate::xml::poly_codec!(AnyVmConfigFileInfo, VmConfigFileInfo; TemplateConfigFileInfo, VmConfigFileInfo);
 
 /// A [`VmConfigFileQuery`] or any of its 1 subtypes, as a slot declared `VmConfigFileQuery` holds.
 ///
 /// `Deref` reads the `VmConfigFileQuery` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmConfigFileQuery {
-    /// A [`VmConfigFileQuery`].
-    VmConfigFileQuery(Box<VmConfigFileQuery>),
     /// A [`TemplateConfigFileQuery`].
     TemplateConfigFileQuery(Box<TemplateConfigFileQuery>),
+    /// A [`VmConfigFileQuery`].
+    VmConfigFileQuery(Box<VmConfigFileQuery>),
     /// A subtype this client does not know, decoded as `VmConfigFileQuery`.
     Unknown(Box<Unknown<VmConfigFileQuery>>),
 }
-crate::xml::poly_codec!(AnyVmConfigFileQuery, VmConfigFileQuery; VmConfigFileQuery, TemplateConfigFileQuery);
+crate::xml::poly_codec!(AnyVmConfigFileQuery, VmConfigFileQuery; TemplateConfigFileQuery, VmConfigFileQuery);
 
 /// A [`VmConfigInfo`] or any of its 1 subtypes, as a slot declared `VmConfigInfo` holds.
 ///
 /// `Deref` reads the `VmConfigInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmConfigInfo {
-    /// A [`VmConfigInfo`].
-    VmConfigInfo(Box<VmConfigInfo>),
     /// A [`VAppConfigInfo`].
     VAppConfigInfo(Box<VAppConfigInfo>),
+    /// A [`VmConfigInfo`].
+    VmConfigInfo(Box<VmConfigInfo>),
     /// A subtype this client does not know, decoded as `VmConfigInfo`.
     Unknown(Box<Unknown<VmConfigInfo>>),
 }
-crate::xml::poly_codec!(AnyVmConfigInfo, VmConfigInfo; VmConfigInfo, VAppConfigInfo);
+crate::xml::poly_codec!(AnyVmConfigInfo, VmConfigInfo; VAppConfigInfo, VmConfigInfo);
 
 /// A [`VmConfigSpec`] or any of its 1 subtypes, as a slot declared `VmConfigSpec` holds.
 ///
 /// `Deref` reads the `VmConfigSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmConfigSpec {
-    /// A [`VmConfigSpec`].
-    VmConfigSpec(Box<VmConfigSpec>),
     /// A [`VAppConfigSpec`].
     VAppConfigSpec(Box<VAppConfigSpec>),
+    /// A [`VmConfigSpec`].
+    VmConfigSpec(Box<VmConfigSpec>),
     /// A subtype this client does not know, decoded as `VmConfigSpec`.
     Unknown(Box<Unknown<VmConfigSpec>>),
 }
-crate::xml::poly_codec!(AnyVmConfigSpec, VmConfigSpec; VmConfigSpec, VAppConfigSpec);
+crate::xml::poly_codec!(AnyVmConfigSpec, VmConfigSpec; VAppConfigSpec, VmConfigSpec);
 
 /// A [`VmDasBeingResetEvent`] or any of its 1 subtypes, as a slot declared `VmDasBeingResetEvent` holds.
 ///
@@ -11815,8 +11815,6 @@ crate::xml::poly_codec!(AnyVmDasBeingResetEvent, VmDasBeingResetEvent; VmDasBein
 /// `Deref` reads the `VmEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmEvent {
-    /// A [`VmEvent`].
-    VmEvent(Box<VmEvent>),
     /// A [`CustomizationEvent`].
     CustomizationEvent(Box<CustomizationEvent>),
     /// A [`CustomizationFailed`].
@@ -11921,6 +11919,8 @@ pub enum AnyVmEvent {
     VmEndRecordingEvent(Box<VmEndRecordingEvent>),
     /// A [`VmEndReplayingEvent`].
     VmEndReplayingEvent(Box<VmEndReplayingEvent>),
+    /// A [`VmEvent`].
+    VmEvent(Box<VmEvent>),
     /// A [`VmFailedMigrateEvent`].
     VmFailedMigrateEvent(Box<VmFailedMigrateEvent>),
     /// A [`VmFailedRelayoutEvent`].
@@ -12092,15 +12092,13 @@ pub enum AnyVmEvent {
     /// A subtype this client does not know, decoded as `VmEvent`.
     Unknown(Box<Unknown<VmEvent>>),
 }
-crate::xml::poly_codec!(AnyVmEvent, VmEvent; VmEvent, CustomizationEvent, CustomizationFailed, CustomizationLinuxIdentityFailed, CustomizationNetworkSetupFailed, CustomizationStartedEvent, CustomizationSucceeded, CustomizationSysprepFailed, CustomizationUnknownFailure, DrsRuleComplianceEvent, DrsRuleViolationEvent, DrsSoftRuleViolationEvent, DrsVmMigratedEvent, DrsVmPoweredOnEvent, MigrationErrorEvent, MigrationEvent, MigrationHostErrorEvent, MigrationHostWarningEvent, MigrationResourceErrorEvent, MigrationResourceWarningEvent, MigrationWarningEvent, NoMaintenanceModeDrsRecommendationForVM, NotEnoughResourcesToStartVmEvent, VmAcquiredMksTicketEvent, VmAcquiredTicketEvent, VmAutoRenameEvent, VmBeingClonedEvent, VmBeingClonedNoFolderEvent, VmBeingCreatedEvent, VmBeingDeployedEvent, VmBeingHotMigratedEvent, VmBeingMigratedEvent, VmBeingRelocatedEvent, VmCloneEvent, VmCloneFailedEvent, VmClonedEvent, VmConfigMissingEvent, VmConnectedEvent, VmCreatedEvent, VmDasBeingResetEvent, VmDasBeingResetWithScreenshotEvent, VmDasResetFailedEvent, VmDasUpdateErrorEvent, VmDasUpdateOkEvent, VmDateRolledBackEvent, VmDeployFailedEvent, VmDeployedEvent, VmDisconnectedEvent, VmDiscoveredEvent, VmDiskFailedEvent, VmEmigratingEvent, VmEndRecordingEvent, VmEndReplayingEvent, VmFailedMigrateEvent, VmFailedRelayoutEvent, VmFailedRelayoutOnVmfs2DatastoreEvent, VmFailedStartingSecondaryEvent, VmFailedToPowerOffEvent, VmFailedToPowerOnEvent, VmFailedToRebootGuestEvent, VmFailedToResetEvent, VmFailedToShutdownGuestEvent, VmFailedToStandbyGuestEvent, VmFailedToSuspendEvent, VmFailedUpdatingSecondaryConfig, VmFailoverFailed, VmFaultToleranceStateChangedEvent, VmFaultToleranceTurnedOffEvent, VmFaultToleranceVmTerminatedEvent, VmGuestOSCrashedEvent, VmGuestRebootEvent, VmGuestShutdownEvent, VmGuestStandbyEvent, VmInstanceUuidAssignedEvent, VmInstanceUuidChangedEvent, VmInstanceUuidConflictEvent, VmMacAssignedEvent, VmMacChangedEvent, VmMacConflictEvent, VmMaxFTRestartCountReached, VmMaxRestartCountReached, VmMessageErrorEvent, VmMessageEvent, VmMessageWarningEvent, VmMigratedEvent, VmNoCompatibleHostForSecondaryEvent, VmNoNetworkAccessEvent, VmOrphanedEvent, VmPowerOffOnIsolationEvent, VmPoweredOffEvent, VmPoweredOnEvent, VmPoweringOnWithCustomizedDVPortEvent, VmPrimaryFailoverEvent, VmReconfiguredEvent, VmRegisteredEvent, VmRelayoutSuccessfulEvent, VmRelayoutUpToDateEvent, VmReloadFromPathEvent, VmReloadFromPathFailedEvent, VmRelocateFailedEvent, VmRelocateSpecEvent, VmRelocatedEvent, VmRemoteConsoleConnectedEvent, VmRemoteConsoleDisconnectedEvent, VmRemovedEvent, VmRenamedEvent, VmRequirementsExceedCurrentEVCModeEvent, VmResettingEvent, VmResourcePoolMovedEvent, VmResourceReallocatedEvent, VmRestartedOnAlternateHostEvent, VmResumingEvent, VmSecondaryAddedEvent, VmSecondaryDisabledBySystemEvent, VmSecondaryDisabledEvent, VmSecondaryEnabledEvent, VmSecondaryStartedEvent, VmShutdownOnIsolationEvent, VmStartRecordingEvent, VmStartReplayingEvent, VmStartingEvent, VmStartingSecondaryEvent, VmStaticMacConflictEvent, VmStoppingEvent, VmSuspendedEvent, VmSuspendingEvent, VmTimedoutStartingSecondaryEvent, VmUnsupportedStartingEvent, VmUpgradeCompleteEvent, VmUpgradeFailedEvent, VmUpgradingEvent, VmUuidAssignedEvent, VmUuidChangedEvent, VmUuidConflictEvent, VmWwnAssignedEvent, VmWwnChangedEvent, VmWwnConflictEvent);
+crate::xml::poly_codec!(AnyVmEvent, VmEvent; CustomizationEvent, CustomizationFailed, CustomizationLinuxIdentityFailed, CustomizationNetworkSetupFailed, CustomizationStartedEvent, CustomizationSucceeded, CustomizationSysprepFailed, CustomizationUnknownFailure, DrsRuleComplianceEvent, DrsRuleViolationEvent, DrsSoftRuleViolationEvent, DrsVmMigratedEvent, DrsVmPoweredOnEvent, MigrationErrorEvent, MigrationEvent, MigrationHostErrorEvent, MigrationHostWarningEvent, MigrationResourceErrorEvent, MigrationResourceWarningEvent, MigrationWarningEvent, NoMaintenanceModeDrsRecommendationForVM, NotEnoughResourcesToStartVmEvent, VmAcquiredMksTicketEvent, VmAcquiredTicketEvent, VmAutoRenameEvent, VmBeingClonedEvent, VmBeingClonedNoFolderEvent, VmBeingCreatedEvent, VmBeingDeployedEvent, VmBeingHotMigratedEvent, VmBeingMigratedEvent, VmBeingRelocatedEvent, VmCloneEvent, VmCloneFailedEvent, VmClonedEvent, VmConfigMissingEvent, VmConnectedEvent, VmCreatedEvent, VmDasBeingResetEvent, VmDasBeingResetWithScreenshotEvent, VmDasResetFailedEvent, VmDasUpdateErrorEvent, VmDasUpdateOkEvent, VmDateRolledBackEvent, VmDeployFailedEvent, VmDeployedEvent, VmDisconnectedEvent, VmDiscoveredEvent, VmDiskFailedEvent, VmEmigratingEvent, VmEndRecordingEvent, VmEndReplayingEvent, VmEvent, VmFailedMigrateEvent, VmFailedRelayoutEvent, VmFailedRelayoutOnVmfs2DatastoreEvent, VmFailedStartingSecondaryEvent, VmFailedToPowerOffEvent, VmFailedToPowerOnEvent, VmFailedToRebootGuestEvent, VmFailedToResetEvent, VmFailedToShutdownGuestEvent, VmFailedToStandbyGuestEvent, VmFailedToSuspendEvent, VmFailedUpdatingSecondaryConfig, VmFailoverFailed, VmFaultToleranceStateChangedEvent, VmFaultToleranceTurnedOffEvent, VmFaultToleranceVmTerminatedEvent, VmGuestOSCrashedEvent, VmGuestRebootEvent, VmGuestShutdownEvent, VmGuestStandbyEvent, VmInstanceUuidAssignedEvent, VmInstanceUuidChangedEvent, VmInstanceUuidConflictEvent, VmMacAssignedEvent, VmMacChangedEvent, VmMacConflictEvent, VmMaxFTRestartCountReached, VmMaxRestartCountReached, VmMessageErrorEvent, VmMessageEvent, VmMessageWarningEvent, VmMigratedEvent, VmNoCompatibleHostForSecondaryEvent, VmNoNetworkAccessEvent, VmOrphanedEvent, VmPowerOffOnIsolationEvent, VmPoweredOffEvent, VmPoweredOnEvent, VmPoweringOnWithCustomizedDVPortEvent, VmPrimaryFailoverEvent, VmReconfiguredEvent, VmRegisteredEvent, VmRelayoutSuccessfulEvent, VmRelayoutUpToDateEvent, VmReloadFromPathEvent, VmReloadFromPathFailedEvent, VmRelocateFailedEvent, VmRelocateSpecEvent, VmRelocatedEvent, VmRemoteConsoleConnectedEvent, VmRemoteConsoleDisconnectedEvent, VmRemovedEvent, VmRenamedEvent, VmRequirementsExceedCurrentEVCModeEvent, VmResettingEvent, VmResourcePoolMovedEvent, VmResourceReallocatedEvent, VmRestartedOnAlternateHostEvent, VmResumingEvent, VmSecondaryAddedEvent, VmSecondaryDisabledBySystemEvent, VmSecondaryDisabledEvent, VmSecondaryEnabledEvent, VmSecondaryStartedEvent, VmShutdownOnIsolationEvent, VmStartRecordingEvent, VmStartReplayingEvent, VmStartingEvent, VmStartingSecondaryEvent, VmStaticMacConflictEvent, VmStoppingEvent, VmSuspendedEvent, VmSuspendingEvent, VmTimedoutStartingSecondaryEvent, VmUnsupportedStartingEvent, VmUpgradeCompleteEvent, VmUpgradeFailedEvent, VmUpgradingEvent, VmUuidAssignedEvent, VmUuidChangedEvent, VmUuidConflictEvent, VmWwnAssignedEvent, VmWwnChangedEvent, VmWwnConflictEvent);
 
 /// A [`VmFaultToleranceIssue`] or any of its 20 subtypes, as a slot declared `VmFaultToleranceIssue` holds.
 ///
 /// `Deref` reads the `VmFaultToleranceIssue` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmFaultToleranceIssue {
-    /// A [`VmFaultToleranceIssue`].
-    VmFaultToleranceIssue(Box<VmFaultToleranceIssue>),
     /// A [`CannotChangeDrsBehaviorForFtSecondary`].
     CannotChangeDrsBehaviorForFtSecondary(Box<CannotChangeDrsBehaviorForFtSecondary>),
     /// A [`CannotChangeHaSettingsForFtSecondary`].
@@ -12139,26 +12137,28 @@ pub enum AnyVmFaultToleranceIssue {
     VmFaultToleranceConfigIssueWrapper(Box<VmFaultToleranceConfigIssueWrapper>),
     /// A [`VmFaultToleranceInvalidFileBacking`].
     VmFaultToleranceInvalidFileBacking(Box<VmFaultToleranceInvalidFileBacking>),
+    /// A [`VmFaultToleranceIssue`].
+    VmFaultToleranceIssue(Box<VmFaultToleranceIssue>),
     /// A [`VmFaultToleranceOpIssuesList`].
     VmFaultToleranceOpIssuesList(Box<VmFaultToleranceOpIssuesList>),
     /// A subtype this client does not know, decoded as `VmFaultToleranceIssue`.
     Unknown(Box<Unknown<VmFaultToleranceIssue>>),
 }
-crate::xml::poly_codec!(AnyVmFaultToleranceIssue, VmFaultToleranceIssue; VmFaultToleranceIssue, CannotChangeDrsBehaviorForFtSecondary, CannotChangeHaSettingsForFtSecondary, CannotComputeFTCompatibleHosts, FaultToleranceNotLicensed, FaultTolerancePrimaryPowerOnNotAttempted, FtIssuesOnHost, HostIncompatibleForFaultTolerance, IncompatibleHostForFtSecondary, InvalidOperationOnSecondaryVm, NoHostSuitableForFtSecondary, NotSupportedDeviceForFT, PowerOnFtSecondaryFailed, SecondaryVmAlreadyDisabled, SecondaryVmAlreadyEnabled, SecondaryVmAlreadyRegistered, SecondaryVmNotRegistered, VmFaultToleranceConfigIssue, VmFaultToleranceConfigIssueWrapper, VmFaultToleranceInvalidFileBacking, VmFaultToleranceOpIssuesList);
+crate::xml::poly_codec!(AnyVmFaultToleranceIssue, VmFaultToleranceIssue; CannotChangeDrsBehaviorForFtSecondary, CannotChangeHaSettingsForFtSecondary, CannotComputeFTCompatibleHosts, FaultToleranceNotLicensed, FaultTolerancePrimaryPowerOnNotAttempted, FtIssuesOnHost, HostIncompatibleForFaultTolerance, IncompatibleHostForFtSecondary, InvalidOperationOnSecondaryVm, NoHostSuitableForFtSecondary, NotSupportedDeviceForFT, PowerOnFtSecondaryFailed, SecondaryVmAlreadyDisabled, SecondaryVmAlreadyEnabled, SecondaryVmAlreadyRegistered, SecondaryVmNotRegistered, VmFaultToleranceConfigIssue, VmFaultToleranceConfigIssueWrapper, VmFaultToleranceInvalidFileBacking, VmFaultToleranceIssue, VmFaultToleranceOpIssuesList);
 
 /// A [`VmMigratedEvent`] or any of its 1 subtypes, as a slot declared `VmMigratedEvent` holds.
 ///
 /// `Deref` reads the `VmMigratedEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmMigratedEvent {
-    /// A [`VmMigratedEvent`].
-    VmMigratedEvent(Box<VmMigratedEvent>),
     /// A [`DrsVmMigratedEvent`].
     DrsVmMigratedEvent(Box<DrsVmMigratedEvent>),
+    /// A [`VmMigratedEvent`].
+    VmMigratedEvent(Box<VmMigratedEvent>),
     /// A subtype this client does not know, decoded as `VmMigratedEvent`.
     Unknown(Box<Unknown<VmMigratedEvent>>),
 }
-crate::xml::poly_codec!(AnyVmMigratedEvent, VmMigratedEvent; VmMigratedEvent, DrsVmMigratedEvent);
+crate::xml::poly_codec!(AnyVmMigratedEvent, VmMigratedEvent; DrsVmMigratedEvent, VmMigratedEvent);
 
 /// A [`VmPlacementPolicy`] or any of its 3 subtypes, as a slot declared `VmPlacementPolicy` holds.
 ///
@@ -12183,50 +12183,50 @@ crate::xml::poly_codec!(AnyVmPlacementPolicy, VmPlacementPolicy; VmPlacementPoli
 /// `Deref` reads the `VmPoweredOffEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmPoweredOffEvent {
-    /// A [`VmPoweredOffEvent`].
-    VmPoweredOffEvent(Box<VmPoweredOffEvent>),
     /// A [`VmPowerOffOnIsolationEvent`].
     VmPowerOffOnIsolationEvent(Box<VmPowerOffOnIsolationEvent>),
+    /// A [`VmPoweredOffEvent`].
+    VmPoweredOffEvent(Box<VmPoweredOffEvent>),
     /// A [`VmShutdownOnIsolationEvent`].
     VmShutdownOnIsolationEvent(Box<VmShutdownOnIsolationEvent>),
     /// A subtype this client does not know, decoded as `VmPoweredOffEvent`.
     Unknown(Box<Unknown<VmPoweredOffEvent>>),
 }
-crate::xml::poly_codec!(AnyVmPoweredOffEvent, VmPoweredOffEvent; VmPoweredOffEvent, VmPowerOffOnIsolationEvent, VmShutdownOnIsolationEvent);
+crate::xml::poly_codec!(AnyVmPoweredOffEvent, VmPoweredOffEvent; VmPowerOffOnIsolationEvent, VmPoweredOffEvent, VmShutdownOnIsolationEvent);
 
 /// A [`VmPoweredOnEvent`] or any of its 2 subtypes, as a slot declared `VmPoweredOnEvent` holds.
 ///
 /// `Deref` reads the `VmPoweredOnEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmPoweredOnEvent {
-    /// A [`VmPoweredOnEvent`].
-    VmPoweredOnEvent(Box<VmPoweredOnEvent>),
     /// A [`DrsVmPoweredOnEvent`].
     DrsVmPoweredOnEvent(Box<DrsVmPoweredOnEvent>),
+    /// A [`VmPoweredOnEvent`].
+    VmPoweredOnEvent(Box<VmPoweredOnEvent>),
     /// A [`VmRestartedOnAlternateHostEvent`].
     VmRestartedOnAlternateHostEvent(Box<VmRestartedOnAlternateHostEvent>),
     /// A subtype this client does not know, decoded as `VmPoweredOnEvent`.
     Unknown(Box<Unknown<VmPoweredOnEvent>>),
 }
-crate::xml::poly_codec!(AnyVmPoweredOnEvent, VmPoweredOnEvent; VmPoweredOnEvent, DrsVmPoweredOnEvent, VmRestartedOnAlternateHostEvent);
+crate::xml::poly_codec!(AnyVmPoweredOnEvent, VmPoweredOnEvent; DrsVmPoweredOnEvent, VmPoweredOnEvent, VmRestartedOnAlternateHostEvent);
 
 /// A [`VmRelocateSpecEvent`] or any of its 3 subtypes, as a slot declared `VmRelocateSpecEvent` holds.
 ///
 /// `Deref` reads the `VmRelocateSpecEvent` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmRelocateSpecEvent {
-    /// A [`VmRelocateSpecEvent`].
-    VmRelocateSpecEvent(Box<VmRelocateSpecEvent>),
     /// A [`VmBeingRelocatedEvent`].
     VmBeingRelocatedEvent(Box<VmBeingRelocatedEvent>),
     /// A [`VmRelocateFailedEvent`].
     VmRelocateFailedEvent(Box<VmRelocateFailedEvent>),
+    /// A [`VmRelocateSpecEvent`].
+    VmRelocateSpecEvent(Box<VmRelocateSpecEvent>),
     /// A [`VmRelocatedEvent`].
     VmRelocatedEvent(Box<VmRelocatedEvent>),
     /// A subtype this client does not know, decoded as `VmRelocateSpecEvent`.
     Unknown(Box<Unknown<VmRelocateSpecEvent>>),
 }
-crate::xml::poly_codec!(AnyVmRelocateSpecEvent, VmRelocateSpecEvent; VmRelocateSpecEvent, VmBeingRelocatedEvent, VmRelocateFailedEvent, VmRelocatedEvent);
+crate::xml::poly_codec!(AnyVmRelocateSpecEvent, VmRelocateSpecEvent; VmBeingRelocatedEvent, VmRelocateFailedEvent, VmRelocateSpecEvent, VmRelocatedEvent);
 
 /// A [`VmStartingEvent`] or any of its 1 subtypes, as a slot declared `VmStartingEvent` holds.
 ///
@@ -12247,8 +12247,6 @@ crate::xml::poly_codec!(AnyVmStartingEvent, VmStartingEvent; VmStartingEvent, Vm
 /// `Deref` reads the `VmToolsUpgradeFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmToolsUpgradeFault {
-    /// A [`VmToolsUpgradeFault`].
-    VmToolsUpgradeFault(Box<VmToolsUpgradeFault>),
     /// A [`ToolsAlreadyUpgraded`].
     ToolsAlreadyUpgraded(Box<ToolsAlreadyUpgraded>),
     /// A [`ToolsAutoUpgradeNotSupported`].
@@ -12261,20 +12259,22 @@ pub enum AnyVmToolsUpgradeFault {
     ToolsImageSignatureCheckFailed(Box<ToolsImageSignatureCheckFailed>),
     /// A [`ToolsUpgradeCancelled`].
     ToolsUpgradeCancelled(Box<ToolsUpgradeCancelled>),
+    /// A [`VmToolsUpgradeFault`].
+    VmToolsUpgradeFault(Box<VmToolsUpgradeFault>),
     /// A subtype this client does not know, decoded as `VmToolsUpgradeFault`.
     Unknown(Box<Unknown<VmToolsUpgradeFault>>),
 }
-crate::xml::poly_codec!(AnyVmToolsUpgradeFault, VmToolsUpgradeFault; VmToolsUpgradeFault, ToolsAlreadyUpgraded, ToolsAutoUpgradeNotSupported, ToolsImageCopyFailed, ToolsImageNotAvailable, ToolsImageSignatureCheckFailed, ToolsUpgradeCancelled);
+crate::xml::poly_codec!(AnyVmToolsUpgradeFault, VmToolsUpgradeFault; ToolsAlreadyUpgraded, ToolsAutoUpgradeNotSupported, ToolsImageCopyFailed, ToolsImageNotAvailable, ToolsImageSignatureCheckFailed, ToolsUpgradeCancelled, VmToolsUpgradeFault);
 
 /// A [`VmfsDatastoreBaseOption`] or any of its 3 subtypes, as a slot declared `VmfsDatastoreBaseOption` holds.
 ///
 /// `Deref` reads the `VmfsDatastoreBaseOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmfsDatastoreBaseOption {
-    /// A [`VmfsDatastoreBaseOption`].
-    VmfsDatastoreBaseOption(Box<VmfsDatastoreBaseOption>),
     /// A [`VmfsDatastoreAllExtentOption`].
     VmfsDatastoreAllExtentOption(Box<VmfsDatastoreAllExtentOption>),
+    /// A [`VmfsDatastoreBaseOption`].
+    VmfsDatastoreBaseOption(Box<VmfsDatastoreBaseOption>),
     /// A [`VmfsDatastoreMultipleExtentOption`].
     VmfsDatastoreMultipleExtentOption(Box<VmfsDatastoreMultipleExtentOption>),
     /// A [`VmfsDatastoreSingleExtentOption`].
@@ -12282,73 +12282,73 @@ pub enum AnyVmfsDatastoreBaseOption {
     /// A subtype this client does not know, decoded as `VmfsDatastoreBaseOption`.
     Unknown(Box<Unknown<VmfsDatastoreBaseOption>>),
 }
-crate::xml::poly_codec!(AnyVmfsDatastoreBaseOption, VmfsDatastoreBaseOption; VmfsDatastoreBaseOption, VmfsDatastoreAllExtentOption, VmfsDatastoreMultipleExtentOption, VmfsDatastoreSingleExtentOption);
+crate::xml::poly_codec!(AnyVmfsDatastoreBaseOption, VmfsDatastoreBaseOption; VmfsDatastoreAllExtentOption, VmfsDatastoreBaseOption, VmfsDatastoreMultipleExtentOption, VmfsDatastoreSingleExtentOption);
 
 /// A [`VmfsDatastoreSingleExtentOption`] or any of its 1 subtypes, as a slot declared `VmfsDatastoreSingleExtentOption` holds.
 ///
 /// `Deref` reads the `VmfsDatastoreSingleExtentOption` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmfsDatastoreSingleExtentOption {
-    /// A [`VmfsDatastoreSingleExtentOption`].
-    VmfsDatastoreSingleExtentOption(Box<VmfsDatastoreSingleExtentOption>),
     /// A [`VmfsDatastoreAllExtentOption`].
     VmfsDatastoreAllExtentOption(Box<VmfsDatastoreAllExtentOption>),
+    /// A [`VmfsDatastoreSingleExtentOption`].
+    VmfsDatastoreSingleExtentOption(Box<VmfsDatastoreSingleExtentOption>),
     /// A subtype this client does not know, decoded as `VmfsDatastoreSingleExtentOption`.
     Unknown(Box<Unknown<VmfsDatastoreSingleExtentOption>>),
 }
-crate::xml::poly_codec!(AnyVmfsDatastoreSingleExtentOption, VmfsDatastoreSingleExtentOption; VmfsDatastoreSingleExtentOption, VmfsDatastoreAllExtentOption);
+crate::xml::poly_codec!(AnyVmfsDatastoreSingleExtentOption, VmfsDatastoreSingleExtentOption; VmfsDatastoreAllExtentOption, VmfsDatastoreSingleExtentOption);
 
 /// A [`VmfsDatastoreSpec`] or any of its 3 subtypes, as a slot declared `VmfsDatastoreSpec` holds.
 ///
 /// `Deref` reads the `VmfsDatastoreSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmfsDatastoreSpec {
-    /// A [`VmfsDatastoreSpec`].
-    VmfsDatastoreSpec(Box<VmfsDatastoreSpec>),
     /// A [`VmfsDatastoreCreateSpec`].
     VmfsDatastoreCreateSpec(Box<VmfsDatastoreCreateSpec>),
     /// A [`VmfsDatastoreExpandSpec`].
     VmfsDatastoreExpandSpec(Box<VmfsDatastoreExpandSpec>),
     /// A [`VmfsDatastoreExtendSpec`].
     VmfsDatastoreExtendSpec(Box<VmfsDatastoreExtendSpec>),
+    /// A [`VmfsDatastoreSpec`].
+    VmfsDatastoreSpec(Box<VmfsDatastoreSpec>),
     /// A subtype this client does not know, decoded as `VmfsDatastoreSpec`.
     Unknown(Box<Unknown<VmfsDatastoreSpec>>),
 }
-crate::xml::poly_codec!(AnyVmfsDatastoreSpec, VmfsDatastoreSpec; VmfsDatastoreSpec, VmfsDatastoreCreateSpec, VmfsDatastoreExpandSpec, VmfsDatastoreExtendSpec);
+crate::xml::poly_codec!(AnyVmfsDatastoreSpec, VmfsDatastoreSpec; VmfsDatastoreCreateSpec, VmfsDatastoreExpandSpec, VmfsDatastoreExtendSpec, VmfsDatastoreSpec);
 
 /// A [`VmfsMountFault`] or any of its 2 subtypes, as a slot declared `VmfsMountFault` holds.
 ///
 /// `Deref` reads the `VmfsMountFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmfsMountFault {
-    /// A [`VmfsMountFault`].
-    VmfsMountFault(Box<VmfsMountFault>),
     /// A [`VmfsAlreadyMounted`].
     VmfsAlreadyMounted(Box<VmfsAlreadyMounted>),
     /// A [`VmfsAmbiguousMount`].
     VmfsAmbiguousMount(Box<VmfsAmbiguousMount>),
+    /// A [`VmfsMountFault`].
+    VmfsMountFault(Box<VmfsMountFault>),
     /// A subtype this client does not know, decoded as `VmfsMountFault`.
     Unknown(Box<Unknown<VmfsMountFault>>),
 }
-crate::xml::poly_codec!(AnyVmfsMountFault, VmfsMountFault; VmfsMountFault, VmfsAlreadyMounted, VmfsAmbiguousMount);
+crate::xml::poly_codec!(AnyVmfsMountFault, VmfsMountFault; VmfsAlreadyMounted, VmfsAmbiguousMount, VmfsMountFault);
 
 /// A [`VmwareDistributedVirtualSwitchVlanSpec`] or any of its 3 subtypes, as a slot declared `VmwareDistributedVirtualSwitchVlanSpec` holds.
 ///
 /// `Deref` reads the `VmwareDistributedVirtualSwitchVlanSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVmwareDistributedVirtualSwitchVlanSpec {
-    /// A [`VmwareDistributedVirtualSwitchVlanSpec`].
-    VmwareDistributedVirtualSwitchVlanSpec(Box<VmwareDistributedVirtualSwitchVlanSpec>),
     /// A [`VmwareDistributedVirtualSwitchPvlanSpec`].
     VmwareDistributedVirtualSwitchPvlanSpec(Box<VmwareDistributedVirtualSwitchPvlanSpec>),
     /// A [`VmwareDistributedVirtualSwitchTrunkVlanSpec`].
     VmwareDistributedVirtualSwitchTrunkVlanSpec(Box<VmwareDistributedVirtualSwitchTrunkVlanSpec>),
     /// A [`VmwareDistributedVirtualSwitchVlanIdSpec`].
     VmwareDistributedVirtualSwitchVlanIdSpec(Box<VmwareDistributedVirtualSwitchVlanIdSpec>),
+    /// A [`VmwareDistributedVirtualSwitchVlanSpec`].
+    VmwareDistributedVirtualSwitchVlanSpec(Box<VmwareDistributedVirtualSwitchVlanSpec>),
     /// A subtype this client does not know, decoded as `VmwareDistributedVirtualSwitchVlanSpec`.
     Unknown(Box<Unknown<VmwareDistributedVirtualSwitchVlanSpec>>),
 }
-crate::xml::poly_codec!(AnyVmwareDistributedVirtualSwitchVlanSpec, VmwareDistributedVirtualSwitchVlanSpec; VmwareDistributedVirtualSwitchVlanSpec, VmwareDistributedVirtualSwitchPvlanSpec, VmwareDistributedVirtualSwitchTrunkVlanSpec, VmwareDistributedVirtualSwitchVlanIdSpec);
+crate::xml::poly_codec!(AnyVmwareDistributedVirtualSwitchVlanSpec, VmwareDistributedVirtualSwitchVlanSpec; VmwareDistributedVirtualSwitchPvlanSpec, VmwareDistributedVirtualSwitchTrunkVlanSpec, VmwareDistributedVirtualSwitchVlanIdSpec, VmwareDistributedVirtualSwitchVlanSpec);
 
 /// A [`VsanClusterConfigInfo`] or any of its 1 subtypes, as a slot declared `VsanClusterConfigInfo` holds.
 ///
@@ -12383,8 +12383,6 @@ crate::xml::poly_codec!(AnyVsanClusterHealthResultBase, VsanClusterHealthResultB
 /// `Deref` reads the `VsanDiskFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanDiskFault {
-    /// A [`VsanDiskFault`].
-    VsanDiskFault(Box<VsanDiskFault>),
     /// A [`DiskHasPartitions`].
     DiskHasPartitions(Box<DiskHasPartitions>),
     /// A [`DiskIsLastRemainingNonSSD`].
@@ -12399,20 +12397,20 @@ pub enum AnyVsanDiskFault {
     DuplicateDisks(Box<DuplicateDisks>),
     /// A [`InsufficientDisks`].
     InsufficientDisks(Box<InsufficientDisks>),
+    /// A [`VsanDiskFault`].
+    VsanDiskFault(Box<VsanDiskFault>),
     /// A [`VsanIncompatibleDiskMapping`].
     VsanIncompatibleDiskMapping(Box<VsanIncompatibleDiskMapping>),
     /// A subtype this client does not know, decoded as `VsanDiskFault`.
     Unknown(Box<Unknown<VsanDiskFault>>),
 }
-crate::xml::poly_codec!(AnyVsanDiskFault, VsanDiskFault; VsanDiskFault, DiskHasPartitions, DiskIsLastRemainingNonSSD, DiskIsNonLocal, DiskIsUSB, DiskTooSmall, DuplicateDisks, InsufficientDisks, VsanIncompatibleDiskMapping);
+crate::xml::poly_codec!(AnyVsanDiskFault, VsanDiskFault; DiskHasPartitions, DiskIsLastRemainingNonSSD, DiskIsNonLocal, DiskIsUSB, DiskTooSmall, DuplicateDisks, InsufficientDisks, VsanDiskFault, VsanIncompatibleDiskMapping);
 
 /// A [`VsanFault`] or any of its 16 subtypes, as a slot declared `VsanFault` holds.
 ///
 /// `Deref` reads the `VsanFault` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanFault {
-    /// A [`VsanFault`].
-    VsanFault(Box<VsanFault>),
     /// A [`CannotChangeVsanClusterUuid`].
     CannotChangeVsanClusterUuid(Box<CannotChangeVsanClusterUuid>),
     /// A [`CannotChangeVsanNodeUuid`].
@@ -12443,12 +12441,14 @@ pub enum AnyVsanFault {
     VsanClusterUuidMismatch(Box<VsanClusterUuidMismatch>),
     /// A [`VsanDiskFault`].
     VsanDiskFault(Box<VsanDiskFault>),
+    /// A [`VsanFault`].
+    VsanFault(Box<VsanFault>),
     /// A [`VsanIncompatibleDiskMapping`].
     VsanIncompatibleDiskMapping(Box<VsanIncompatibleDiskMapping>),
     /// A subtype this client does not know, decoded as `VsanFault`.
     Unknown(Box<Unknown<VsanFault>>),
 }
-crate::xml::poly_codec!(AnyVsanFault, VsanFault; VsanFault, CannotChangeVsanClusterUuid, CannotChangeVsanNodeUuid, CannotMoveVsanEnabledHost, CannotReconfigureVsanWhenHaEnabled, DestinationVsanDisabled, DiskHasPartitions, DiskIsLastRemainingNonSSD, DiskIsNonLocal, DiskIsUSB, DiskTooSmall, DuplicateDisks, DuplicateVsanNetworkInterface, InsufficientDisks, VsanClusterUuidMismatch, VsanDiskFault, VsanIncompatibleDiskMapping);
+crate::xml::poly_codec!(AnyVsanFault, VsanFault; CannotChangeVsanClusterUuid, CannotChangeVsanNodeUuid, CannotMoveVsanEnabledHost, CannotReconfigureVsanWhenHaEnabled, DestinationVsanDisabled, DiskHasPartitions, DiskIsLastRemainingNonSSD, DiskIsNonLocal, DiskIsUSB, DiskTooSmall, DuplicateDisks, DuplicateVsanNetworkInterface, InsufficientDisks, VsanClusterUuidMismatch, VsanDiskFault, VsanFault, VsanIncompatibleDiskMapping);
 
 /// A [`VsanHostConfigInfoNetworkInfoPortConfig`] or any of its 1 subtypes, as a slot declared `VsanHostConfigInfoNetworkInfoPortConfig` holds.
 ///
@@ -12483,26 +12483,26 @@ crate::xml::poly_codec!(AnyVsanHostIpConfig, VsanHostIpConfig; VsanHostIpConfig,
 /// `Deref` reads the `VsanIscsiLUNCommonInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanIscsiLUNCommonInfo {
-    /// A [`VsanIscsiLUNCommonInfo`].
-    VsanIscsiLUNCommonInfo(Box<VsanIscsiLUNCommonInfo>),
     /// A [`VsanIscsiLUN`].
     VsanIscsiLUN(Box<VsanIscsiLUN>),
+    /// A [`VsanIscsiLUNCommonInfo`].
+    VsanIscsiLUNCommonInfo(Box<VsanIscsiLUNCommonInfo>),
     /// A [`VsanIscsiLUNSpec`].
     VsanIscsiLUNSpec(Box<VsanIscsiLUNSpec>),
     /// A subtype this client does not know, decoded as `VsanIscsiLUNCommonInfo`.
     Unknown(Box<Unknown<VsanIscsiLUNCommonInfo>>),
 }
-crate::xml::poly_codec!(AnyVsanIscsiLUNCommonInfo, VsanIscsiLUNCommonInfo; VsanIscsiLUNCommonInfo, VsanIscsiLUN, VsanIscsiLUNSpec);
+crate::xml::poly_codec!(AnyVsanIscsiLUNCommonInfo, VsanIscsiLUNCommonInfo; VsanIscsiLUN, VsanIscsiLUNCommonInfo, VsanIscsiLUNSpec);
 
 /// A [`VsanIscsiTargetBasicInfo`] or any of its 3 subtypes, as a slot declared `VsanIscsiTargetBasicInfo` holds.
 ///
 /// `Deref` reads the `VsanIscsiTargetBasicInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanIscsiTargetBasicInfo {
-    /// A [`VsanIscsiTargetBasicInfo`].
-    VsanIscsiTargetBasicInfo(Box<VsanIscsiTargetBasicInfo>),
     /// A [`VsanIscsiTarget`].
     VsanIscsiTarget(Box<VsanIscsiTarget>),
+    /// A [`VsanIscsiTargetBasicInfo`].
+    VsanIscsiTargetBasicInfo(Box<VsanIscsiTargetBasicInfo>),
     /// A [`VsanIscsiTargetCommonInfo`].
     VsanIscsiTargetCommonInfo(Box<VsanIscsiTargetCommonInfo>),
     /// A [`VsanIscsiTargetSpec`].
@@ -12510,23 +12510,23 @@ pub enum AnyVsanIscsiTargetBasicInfo {
     /// A subtype this client does not know, decoded as `VsanIscsiTargetBasicInfo`.
     Unknown(Box<Unknown<VsanIscsiTargetBasicInfo>>),
 }
-crate::xml::poly_codec!(AnyVsanIscsiTargetBasicInfo, VsanIscsiTargetBasicInfo; VsanIscsiTargetBasicInfo, VsanIscsiTarget, VsanIscsiTargetCommonInfo, VsanIscsiTargetSpec);
+crate::xml::poly_codec!(AnyVsanIscsiTargetBasicInfo, VsanIscsiTargetBasicInfo; VsanIscsiTarget, VsanIscsiTargetBasicInfo, VsanIscsiTargetCommonInfo, VsanIscsiTargetSpec);
 
 /// A [`VsanIscsiTargetCommonInfo`] or any of its 2 subtypes, as a slot declared `VsanIscsiTargetCommonInfo` holds.
 ///
 /// `Deref` reads the `VsanIscsiTargetCommonInfo` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanIscsiTargetCommonInfo {
-    /// A [`VsanIscsiTargetCommonInfo`].
-    VsanIscsiTargetCommonInfo(Box<VsanIscsiTargetCommonInfo>),
     /// A [`VsanIscsiTarget`].
     VsanIscsiTarget(Box<VsanIscsiTarget>),
+    /// A [`VsanIscsiTargetCommonInfo`].
+    VsanIscsiTargetCommonInfo(Box<VsanIscsiTargetCommonInfo>),
     /// A [`VsanIscsiTargetSpec`].
     VsanIscsiTargetSpec(Box<VsanIscsiTargetSpec>),
     /// A subtype this client does not know, decoded as `VsanIscsiTargetCommonInfo`.
     Unknown(Box<Unknown<VsanIscsiTargetCommonInfo>>),
 }
-crate::xml::poly_codec!(AnyVsanIscsiTargetCommonInfo, VsanIscsiTargetCommonInfo; VsanIscsiTargetCommonInfo, VsanIscsiTarget, VsanIscsiTargetSpec);
+crate::xml::poly_codec!(AnyVsanIscsiTargetCommonInfo, VsanIscsiTargetCommonInfo; VsanIscsiTarget, VsanIscsiTargetCommonInfo, VsanIscsiTargetSpec);
 
 /// A [`VsanIscsiTargetServiceConfig`] or any of its 1 subtypes, as a slot declared `VsanIscsiTargetServiceConfig` holds.
 ///
@@ -12547,8 +12547,6 @@ crate::xml::poly_codec!(AnyVsanIscsiTargetServiceConfig, VsanIscsiTargetServiceC
 /// `Deref` reads the `VsanUpgradeSystemPreflightCheckIssue` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanUpgradeSystemPreflightCheckIssue {
-    /// A [`VsanUpgradeSystemPreflightCheckIssue`].
-    VsanUpgradeSystemPreflightCheckIssue(Box<VsanUpgradeSystemPreflightCheckIssue>),
     /// A [`VsanBrokenDiskChainIssue`].
     VsanBrokenDiskChainIssue(Box<VsanBrokenDiskChainIssue>),
     /// A [`VsanDiskUnhealthIssue`].
@@ -12579,6 +12577,8 @@ pub enum AnyVsanUpgradeSystemPreflightCheckIssue {
     VsanUpgradeSystemNetworkPartitionIssue(Box<VsanUpgradeSystemNetworkPartitionIssue>),
     /// A [`VsanUpgradeSystemNotEnoughFreeCapacityIssue`].
     VsanUpgradeSystemNotEnoughFreeCapacityIssue(Box<VsanUpgradeSystemNotEnoughFreeCapacityIssue>),
+    /// A [`VsanUpgradeSystemPreflightCheckIssue`].
+    VsanUpgradeSystemPreflightCheckIssue(Box<VsanUpgradeSystemPreflightCheckIssue>),
     /// A [`VsanUpgradeSystemRogueHostsInClusterIssue`].
     VsanUpgradeSystemRogueHostsInClusterIssue(Box<VsanUpgradeSystemRogueHostsInClusterIssue>),
     /// A [`VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue`].
@@ -12588,51 +12588,51 @@ pub enum AnyVsanUpgradeSystemPreflightCheckIssue {
     /// A subtype this client does not know, decoded as `VsanUpgradeSystemPreflightCheckIssue`.
     Unknown(Box<Unknown<VsanUpgradeSystemPreflightCheckIssue>>),
 }
-crate::xml::poly_codec!(AnyVsanUpgradeSystemPreflightCheckIssue, VsanUpgradeSystemPreflightCheckIssue; VsanUpgradeSystemPreflightCheckIssue, VsanBrokenDiskChainIssue, VsanDiskUnhealthIssue, VsanHigherObjectsPresentDuringDowngradeIssue, VsanHostPropertyRetrieveIssue, VsanHostWithHybridDiskgroupIssue, VsanMixedEsxVersionIssue, VsanObjectInaccessibleIssue, VsanObjectPolicyIssue, VsanUnknownScanIssue, VsanUpgradeSystemAPIBrokenIssue, VsanUpgradeSystemAutoClaimEnabledOnHostsIssue, VsanUpgradeSystemHostsDisconnectedIssue, VsanUpgradeSystemMissingHostsInClusterIssue, VsanUpgradeSystemNetworkPartitionIssue, VsanUpgradeSystemNotEnoughFreeCapacityIssue, VsanUpgradeSystemRogueHostsInClusterIssue, VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue, VsanUpgradeSystemWrongEsxVersionIssue);
+crate::xml::poly_codec!(AnyVsanUpgradeSystemPreflightCheckIssue, VsanUpgradeSystemPreflightCheckIssue; VsanBrokenDiskChainIssue, VsanDiskUnhealthIssue, VsanHigherObjectsPresentDuringDowngradeIssue, VsanHostPropertyRetrieveIssue, VsanHostWithHybridDiskgroupIssue, VsanMixedEsxVersionIssue, VsanObjectInaccessibleIssue, VsanObjectPolicyIssue, VsanUnknownScanIssue, VsanUpgradeSystemAPIBrokenIssue, VsanUpgradeSystemAutoClaimEnabledOnHostsIssue, VsanUpgradeSystemHostsDisconnectedIssue, VsanUpgradeSystemMissingHostsInClusterIssue, VsanUpgradeSystemNetworkPartitionIssue, VsanUpgradeSystemNotEnoughFreeCapacityIssue, VsanUpgradeSystemPreflightCheckIssue, VsanUpgradeSystemRogueHostsInClusterIssue, VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue, VsanUpgradeSystemWrongEsxVersionIssue);
 
 /// A [`VsanUpgradeSystemPreflightCheckResult`] or any of its 1 subtypes, as a slot declared `VsanUpgradeSystemPreflightCheckResult` holds.
 ///
 /// `Deref` reads the `VsanUpgradeSystemPreflightCheckResult` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanUpgradeSystemPreflightCheckResult {
-    /// A [`VsanUpgradeSystemPreflightCheckResult`].
-    VsanUpgradeSystemPreflightCheckResult(Box<VsanUpgradeSystemPreflightCheckResult>),
     /// A [`VsanDiskFormatConversionCheckResult`].
     VsanDiskFormatConversionCheckResult(Box<VsanDiskFormatConversionCheckResult>),
+    /// A [`VsanUpgradeSystemPreflightCheckResult`].
+    VsanUpgradeSystemPreflightCheckResult(Box<VsanUpgradeSystemPreflightCheckResult>),
     /// A subtype this client does not know, decoded as `VsanUpgradeSystemPreflightCheckResult`.
     Unknown(Box<Unknown<VsanUpgradeSystemPreflightCheckResult>>),
 }
-crate::xml::poly_codec!(AnyVsanUpgradeSystemPreflightCheckResult, VsanUpgradeSystemPreflightCheckResult; VsanUpgradeSystemPreflightCheckResult, VsanDiskFormatConversionCheckResult);
+crate::xml::poly_codec!(AnyVsanUpgradeSystemPreflightCheckResult, VsanUpgradeSystemPreflightCheckResult; VsanDiskFormatConversionCheckResult, VsanUpgradeSystemPreflightCheckResult);
 
 /// A [`VsanUpgradeSystemUpgradeHistoryItem`] or any of its 2 subtypes, as a slot declared `VsanUpgradeSystemUpgradeHistoryItem` holds.
 ///
 /// `Deref` reads the `VsanUpgradeSystemUpgradeHistoryItem` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanUpgradeSystemUpgradeHistoryItem {
-    /// A [`VsanUpgradeSystemUpgradeHistoryItem`].
-    VsanUpgradeSystemUpgradeHistoryItem(Box<VsanUpgradeSystemUpgradeHistoryItem>),
     /// A [`VsanUpgradeSystemUpgradeHistoryDiskGroupOp`].
     VsanUpgradeSystemUpgradeHistoryDiskGroupOp(Box<VsanUpgradeSystemUpgradeHistoryDiskGroupOp>),
+    /// A [`VsanUpgradeSystemUpgradeHistoryItem`].
+    VsanUpgradeSystemUpgradeHistoryItem(Box<VsanUpgradeSystemUpgradeHistoryItem>),
     /// A [`VsanUpgradeSystemUpgradeHistoryPreflightFail`].
     VsanUpgradeSystemUpgradeHistoryPreflightFail(Box<VsanUpgradeSystemUpgradeHistoryPreflightFail>),
     /// A subtype this client does not know, decoded as `VsanUpgradeSystemUpgradeHistoryItem`.
     Unknown(Box<Unknown<VsanUpgradeSystemUpgradeHistoryItem>>),
 }
-crate::xml::poly_codec!(AnyVsanUpgradeSystemUpgradeHistoryItem, VsanUpgradeSystemUpgradeHistoryItem; VsanUpgradeSystemUpgradeHistoryItem, VsanUpgradeSystemUpgradeHistoryDiskGroupOp, VsanUpgradeSystemUpgradeHistoryPreflightFail);
+crate::xml::poly_codec!(AnyVsanUpgradeSystemUpgradeHistoryItem, VsanUpgradeSystemUpgradeHistoryItem; VsanUpgradeSystemUpgradeHistoryDiskGroupOp, VsanUpgradeSystemUpgradeHistoryItem, VsanUpgradeSystemUpgradeHistoryPreflightFail);
 
 /// A [`VsanUpgradeSystemUpgradeStatus`] or any of its 1 subtypes, as a slot declared `VsanUpgradeSystemUpgradeStatus` holds.
 ///
 /// `Deref` reads the `VsanUpgradeSystemUpgradeStatus` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVsanUpgradeSystemUpgradeStatus {
-    /// A [`VsanUpgradeSystemUpgradeStatus`].
-    VsanUpgradeSystemUpgradeStatus(Box<VsanUpgradeSystemUpgradeStatus>),
     /// A [`VsanUpgradeStatusEx`].
     VsanUpgradeStatusEx(Box<VsanUpgradeStatusEx>),
+    /// A [`VsanUpgradeSystemUpgradeStatus`].
+    VsanUpgradeSystemUpgradeStatus(Box<VsanUpgradeSystemUpgradeStatus>),
     /// A subtype this client does not know, decoded as `VsanUpgradeSystemUpgradeStatus`.
     Unknown(Box<Unknown<VsanUpgradeSystemUpgradeStatus>>),
 }
-crate::xml::poly_codec!(AnyVsanUpgradeSystemUpgradeStatus, VsanUpgradeSystemUpgradeStatus; VsanUpgradeSystemUpgradeStatus, VsanUpgradeStatusEx);
+crate::xml::poly_codec!(AnyVsanUpgradeSystemUpgradeStatus, VsanUpgradeSystemUpgradeStatus; VsanUpgradeStatusEx, VsanUpgradeSystemUpgradeStatus);
 
 /// A [`VslmCreateSpecBackingSpec`] or any of its 2 subtypes, as a slot declared `VslmCreateSpecBackingSpec` holds.
 ///
@@ -12655,14 +12655,14 @@ crate::xml::poly_codec!(AnyVslmCreateSpecBackingSpec, VslmCreateSpecBackingSpec;
 /// `Deref` reads the `VslmMigrateSpec` fields of whichever type it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyVslmMigrateSpec {
-    /// A [`VslmMigrateSpec`].
-    VslmMigrateSpec(Box<VslmMigrateSpec>),
     /// A [`VslmCloneSpec`].
     VslmCloneSpec(Box<VslmCloneSpec>),
+    /// A [`VslmMigrateSpec`].
+    VslmMigrateSpec(Box<VslmMigrateSpec>),
     /// A [`VslmRelocateSpec`].
     VslmRelocateSpec(Box<VslmRelocateSpec>),
     /// A subtype this client does not know, decoded as `VslmMigrateSpec`.
     Unknown(Box<Unknown<VslmMigrateSpec>>),
 }
-crate::xml::poly_codec!(AnyVslmMigrateSpec, VslmMigrateSpec; VslmMigrateSpec, VslmCloneSpec, VslmRelocateSpec);
+crate::xml::poly_codec!(AnyVslmMigrateSpec, VslmMigrateSpec; VslmCloneSpec, VslmMigrateSpec, VslmRelocateSpec);
 

@@ -11169,7 +11169,7 @@ impl ComplexType for VMwareVspanSession {
 }
 crate::xml::complex_codec!(VMwareVspanSession);
 
-/// Data object `VSANStretchedClusterHostVirtualApplianceStatus` of the vSphere API (since 2.5).
+/// Data object `VSANStretchedClusterHostVirtualApplianceStatus` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VSANStretchedClusterHostVirtualApplianceStatus {
     /// `vcCluster`: ManagedObjectReference.

@@ -138,7 +138,7 @@ impl ComplexType for VimAccountPasswordChangedEvent {
 crate::xml::complex_codec!(VimAccountPasswordChangedEvent);
 crate::xml::inherits!(VimAccountPasswordChangedEvent, HostEvent);
 
-/// Data object `VimClusterVSANPreferredFaultDomainInfo` of the vSphere API (since 2.5).
+/// Data object `VimClusterVSANPreferredFaultDomainInfo` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimClusterVSANPreferredFaultDomainInfo {
     /// `preferredFaultDomainName`: xsd:string.
@@ -163,7 +163,7 @@ impl ComplexType for VimClusterVSANPreferredFaultDomainInfo {
 }
 crate::xml::complex_codec!(VimClusterVSANPreferredFaultDomainInfo);
 
-/// Data object `VimClusterVSANStretchedClusterCapability` of the vSphere API (since 2.5).
+/// Data object `VimClusterVSANStretchedClusterCapability` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimClusterVSANStretchedClusterCapability {
     /// `hostMoId`: xsd:string.
@@ -196,7 +196,7 @@ impl ComplexType for VimClusterVSANStretchedClusterCapability {
 }
 crate::xml::complex_codec!(VimClusterVSANStretchedClusterCapability);
 
-/// Data object `VimClusterVSANStretchedClusterFaultDomainConfig` of the vSphere API (since 2.5).
+/// Data object `VimClusterVSANStretchedClusterFaultDomainConfig` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimClusterVSANStretchedClusterFaultDomainConfig {
     /// `firstFdName`: xsd:string.
@@ -229,7 +229,7 @@ impl ComplexType for VimClusterVSANStretchedClusterFaultDomainConfig {
 }
 crate::xml::complex_codec!(VimClusterVSANStretchedClusterFaultDomainConfig);
 
-/// Data object `VimClusterVSANWitnessHostInfo` of the vSphere API (since 2.5).
+/// Data object `VimClusterVSANWitnessHostInfo` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimClusterVSANWitnessHostInfo {
     /// `nodeUuid`: xsd:string.
@@ -270,7 +270,7 @@ impl ComplexType for VimClusterVSANWitnessHostInfo {
 }
 crate::xml::complex_codec!(VimClusterVSANWitnessHostInfo);
 
-/// Data object `VimClusterVsanDiskMappingsConfigSpec` of the vSphere API (since 2.5).
+/// Data object `VimClusterVsanDiskMappingsConfigSpec` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimClusterVsanDiskMappingsConfigSpec {
     /// `hostDiskMappings`: [`VimClusterVsanHostDiskMapping`].
@@ -291,7 +291,7 @@ impl ComplexType for VimClusterVsanDiskMappingsConfigSpec {
 }
 crate::xml::complex_codec!(VimClusterVsanDiskMappingsConfigSpec);
 
-/// Data object `VimClusterVsanFaultDomainSpec` of the vSphere API (since 2.5).
+/// Data object `VimClusterVsanFaultDomainSpec` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimClusterVsanFaultDomainSpec {
     /// `hosts`: ManagedObjectReference.
@@ -316,7 +316,7 @@ impl ComplexType for VimClusterVsanFaultDomainSpec {
 }
 crate::xml::complex_codec!(VimClusterVsanFaultDomainSpec);
 
-/// Data object `VimClusterVsanFaultDomainsConfigSpec` of the vSphere API (since 2.5).
+/// Data object `VimClusterVsanFaultDomainsConfigSpec` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimClusterVsanFaultDomainsConfigSpec {
     /// `faultDomains`: [`VimClusterVsanFaultDomainSpec`].
@@ -341,7 +341,7 @@ impl ComplexType for VimClusterVsanFaultDomainsConfigSpec {
 }
 crate::xml::complex_codec!(VimClusterVsanFaultDomainsConfigSpec);
 
-/// Data object `VimClusterVsanHostDiskMapping` of the vSphere API (since 2.5).
+/// Data object `VimClusterVsanHostDiskMapping` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimClusterVsanHostDiskMapping {
     /// `host`: ManagedObjectReference.
@@ -374,7 +374,7 @@ impl ComplexType for VimClusterVsanHostDiskMapping {
 }
 crate::xml::complex_codec!(VimClusterVsanHostDiskMapping);
 
-/// Data object `VimClusterVsanWitnessSpec` of the vSphere API (since 2.5).
+/// Data object `VimClusterVsanWitnessSpec` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimClusterVsanWitnessSpec {
     /// `host`: ManagedObjectReference.
@@ -425,7 +425,7 @@ impl ComplexType for VimFault {
 crate::xml::complex_codec!(VimFault);
 crate::xml::inherits!(VimFault, MethodFault);
 
-/// Data object `VimHostVSANStretchedClusterHostCapability` of the vSphere API (since 2.5).
+/// Data object `VimHostVSANStretchedClusterHostCapability` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimHostVSANStretchedClusterHostCapability {
     /// `featureVersion`: xsd:string.
@@ -570,7 +570,7 @@ impl ComplexType for VimVasaProviderVirtualHostConfig {
 }
 crate::xml::complex_codec!(VimVasaProviderVirtualHostConfig);
 
-/// Data object `VimVsanDataEfficiencyCapacityState` of the vSphere API (since 2.5).
+/// Data object `VimVsanDataEfficiencyCapacityState` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimVsanDataEfficiencyCapacityState {
     /// `logicalCapacity`: xsd:long.
@@ -603,7 +603,7 @@ impl ComplexType for VimVsanDataEfficiencyCapacityState {
 }
 crate::xml::complex_codec!(VimVsanDataEfficiencyCapacityState);
 
-/// Data object `VimVsanHostDiskMapInfoEx` of the vSphere API (since 2.5).
+/// Data object `VimVsanHostDiskMapInfoEx` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimVsanHostDiskMapInfoEx {
     /// `mapping`: [`VsanHostDiskMapping`].
@@ -636,7 +636,7 @@ impl ComplexType for VimVsanHostDiskMapInfoEx {
 }
 crate::xml::complex_codec!(VimVsanHostDiskMapInfoEx);
 
-/// Data object `VimVsanHostDiskMappingCreationSpec` of the vSphere API (since 2.5).
+/// Data object `VimVsanHostDiskMappingCreationSpec` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimVsanHostDiskMappingCreationSpec {
     /// `host`: ManagedObjectReference.
@@ -669,7 +669,7 @@ impl ComplexType for VimVsanHostDiskMappingCreationSpec {
 }
 crate::xml::complex_codec!(VimVsanHostDiskMappingCreationSpec);
 
-/// Data object `VimVsanHostVsanDiskManagementSystemCapability` of the vSphere API (since 2.5).
+/// Data object `VimVsanHostVsanDiskManagementSystemCapability` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimVsanHostVsanDiskManagementSystemCapability {
     /// `version`: xsd:string.
@@ -690,7 +690,7 @@ impl ComplexType for VimVsanHostVsanDiskManagementSystemCapability {
 }
 crate::xml::complex_codec!(VimVsanHostVsanDiskManagementSystemCapability);
 
-/// Data object `VimVsanHostVsanHostCapability` of the vSphere API (since 2.5).
+/// Data object `VimVsanHostVsanHostCapability` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VimVsanHostVsanHostCapability {
     /// `host`: ManagedObjectReference.
@@ -719,7 +719,7 @@ impl ComplexType for VimVsanHostVsanHostCapability {
 }
 crate::xml::complex_codec!(VimVsanHostVsanHostCapability);
 
-/// Data object `VimVsanReconfigSpec` of the vSphere API (since 2.5).
+/// Data object `VimVsanReconfigSpec` of the vSphere API (since 6.0).
 ///
 /// Extends [`SDDCBase`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -738,7 +738,7 @@ pub struct VimVsanReconfigSpec {
     pub modify: bool,
     /// `allowReducedRedundancy`: xsd:boolean.
     pub allow_reduced_redundancy: Option<bool>,
-    /// `iscsiSpec`: [`VsanIscsiTargetServiceSpec`].
+    /// `iscsiSpec`: [`VsanIscsiTargetServiceSpec`] (since 6.5).
     pub iscsi_spec: Option<VsanIscsiTargetServiceSpec>,
 }
 impl ComplexType for VimVsanReconfigSpec {
@@ -764,7 +764,7 @@ impl ComplexType for VimVsanReconfigSpec {
         e.opt("faultDomainsSpec", &self.fault_domains_spec);
         e.req("modify", &self.modify);
         e.opt("allowReducedRedundancy", &self.allow_reduced_redundancy);
-        e.opt("iscsiSpec", &self.iscsi_spec);
+        if e.knows(Version::V6_5) { e.opt("iscsiSpec", &self.iscsi_spec); }
     }
 }
 crate::xml::complex_codec!(VimVsanReconfigSpec);

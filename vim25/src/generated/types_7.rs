@@ -4407,7 +4407,7 @@ impl ComplexType for VramLimitLicense {
 crate::xml::complex_codec!(VramLimitLicense);
 crate::xml::inherits!(VramLimitLicense, NotEnoughLicenses);
 
-/// Data object `VsanAttachToSrOperation` of the vSphere API (since 2.5).
+/// Data object `VsanAttachToSrOperation` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanAttachToSrOperation {
     /// `task`: ManagedObjectReference.
@@ -4440,7 +4440,7 @@ impl ComplexType for VsanAttachToSrOperation {
 }
 crate::xml::complex_codec!(VsanAttachToSrOperation);
 
-/// Data object `VsanBrokenDiskChainIssue` of the vSphere API (since 2.5).
+/// Data object `VsanBrokenDiskChainIssue` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -4467,7 +4467,7 @@ impl ComplexType for VsanBrokenDiskChainIssue {
 crate::xml::complex_codec!(VsanBrokenDiskChainIssue);
 crate::xml::inherits!(VsanBrokenDiskChainIssue, VsanUpgradeSystemPreflightCheckIssue);
 
-/// Data object `VsanCapability` of the vSphere API (since 2.5).
+/// Data object `VsanCapability` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanCapability {
     /// `target`: ManagedObjectReference.
@@ -4492,7 +4492,7 @@ impl ComplexType for VsanCapability {
 }
 crate::xml::complex_codec!(VsanCapability);
 
-/// Data object `VsanClusterAdvCfgSyncHostResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterAdvCfgSyncHostResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterAdvCfgSyncHostResult {
     /// `hostname`: xsd:string.
@@ -4517,7 +4517,7 @@ impl ComplexType for VsanClusterAdvCfgSyncHostResult {
 }
 crate::xml::complex_codec!(VsanClusterAdvCfgSyncHostResult);
 
-/// Data object `VsanClusterAdvCfgSyncResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterAdvCfgSyncResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterAdvCfgSyncResult {
     /// `inSync`: xsd:boolean.
@@ -4546,7 +4546,7 @@ impl ComplexType for VsanClusterAdvCfgSyncResult {
 }
 crate::xml::complex_codec!(VsanClusterAdvCfgSyncResult);
 
-/// Data object `VsanClusterBalancePerDiskInfo` of the vSphere API (since 2.5).
+/// Data object `VsanClusterBalancePerDiskInfo` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterBalancePerDiskInfo {
     /// `uuid`: xsd:string.
@@ -4583,7 +4583,7 @@ impl ComplexType for VsanClusterBalancePerDiskInfo {
 }
 crate::xml::complex_codec!(VsanClusterBalancePerDiskInfo);
 
-/// Data object `VsanClusterBalanceSummary` of the vSphere API (since 2.5).
+/// Data object `VsanClusterBalanceSummary` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterBalanceSummary {
     /// `varianceThreshold`: xsd:long.
@@ -4608,7 +4608,7 @@ impl ComplexType for VsanClusterBalanceSummary {
 }
 crate::xml::complex_codec!(VsanClusterBalanceSummary);
 
-/// Data object `VsanClusterClomdLivenessResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterClomdLivenessResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterClomdLivenessResult {
     /// `clomdLivenessResult`: [`VsanHostClomdLivenessResult`].
@@ -4633,7 +4633,7 @@ impl ComplexType for VsanClusterClomdLivenessResult {
 }
 crate::xml::complex_codec!(VsanClusterClomdLivenessResult);
 
-/// Data object `VsanClusterConfig` of the vSphere API (since 2.5).
+/// Data object `VsanClusterConfig` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterConfig {
     /// `config`: [`VsanClusterConfigInfo`].
@@ -4768,7 +4768,7 @@ impl ComplexType for VsanClusterCoreConfigSpec {
 }
 crate::xml::complex_codec!(VsanClusterCoreConfigSpec);
 
-/// Data object `VsanClusterCreateVmHealthTestResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterCreateVmHealthTestResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterCreateVmHealthTestResult {
     /// `clusterResult`: [`VsanClusterProactiveTestResult`].
@@ -4793,7 +4793,7 @@ impl ComplexType for VsanClusterCreateVmHealthTestResult {
 }
 crate::xml::complex_codec!(VsanClusterCreateVmHealthTestResult);
 
-/// Data object `VsanClusterHclInfo` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHclInfo` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHclInfo {
     /// `hclDbLastUpdate`: xsd:dateTime.
@@ -4822,7 +4822,7 @@ impl ComplexType for VsanClusterHclInfo {
 }
 crate::xml::complex_codec!(VsanClusterHclInfo);
 
-/// Data object `VsanClusterHealthAction` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthAction` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHealthAction {
     /// `actionId`: xsd:string.
@@ -4855,7 +4855,7 @@ impl ComplexType for VsanClusterHealthAction {
 }
 crate::xml::complex_codec!(VsanClusterHealthAction);
 
-/// Data object `VsanClusterHealthConfigs` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthConfigs` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHealthConfigs {
     /// `enableVsanTelemetry`: xsd:boolean.
@@ -4888,7 +4888,7 @@ impl ComplexType for VsanClusterHealthConfigs {
 }
 crate::xml::complex_codec!(VsanClusterHealthConfigs);
 
-/// Data object `VsanClusterHealthGroup` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthGroup` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHealthGroup {
     /// `groupId`: xsd:string.
@@ -4925,7 +4925,7 @@ impl ComplexType for VsanClusterHealthGroup {
 }
 crate::xml::complex_codec!(VsanClusterHealthGroup);
 
-/// Data object `VsanClusterHealthResultBase` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthResultBase` of the vSphere API (since 5.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanClusterHealthResultBase`].
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -4948,7 +4948,7 @@ impl ComplexType for VsanClusterHealthResultBase {
 }
 crate::xml::complex_codec!(VsanClusterHealthResultBase);
 
-/// Data object `VsanClusterHealthResultColumnInfo` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthResultColumnInfo` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHealthResultColumnInfo {
     /// `label`: xsd:string.
@@ -4973,7 +4973,7 @@ impl ComplexType for VsanClusterHealthResultColumnInfo {
 }
 crate::xml::complex_codec!(VsanClusterHealthResultColumnInfo);
 
-/// Data object `VsanClusterHealthResultKeyValuePair` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthResultKeyValuePair` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHealthResultKeyValuePair {
     /// `key`: xsd:string.
@@ -4998,7 +4998,7 @@ impl ComplexType for VsanClusterHealthResultKeyValuePair {
 }
 crate::xml::complex_codec!(VsanClusterHealthResultKeyValuePair);
 
-/// Data object `VsanClusterHealthResultRow` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthResultRow` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHealthResultRow {
     /// `values`: xsd:string.
@@ -5023,7 +5023,7 @@ impl ComplexType for VsanClusterHealthResultRow {
 }
 crate::xml::complex_codec!(VsanClusterHealthResultRow);
 
-/// Data object `VsanClusterHealthResultTable` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthResultTable` of the vSphere API (since 5.5).
 ///
 /// Extends [`VsanClusterHealthResultBase`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -5054,7 +5054,7 @@ impl ComplexType for VsanClusterHealthResultTable {
 crate::xml::complex_codec!(VsanClusterHealthResultTable);
 crate::xml::inherits!(VsanClusterHealthResultTable, VsanClusterHealthResultBase);
 
-/// Data object `VsanClusterHealthSummary` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthSummary` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHealthSummary {
     /// `clusterStatus`: [`VsanClusterHealthSystemStatusResult`].
@@ -5135,7 +5135,7 @@ impl ComplexType for VsanClusterHealthSummary {
 }
 crate::xml::complex_codec!(VsanClusterHealthSummary);
 
-/// Data object `VsanClusterHealthSystemObjectsRepairResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthSystemObjectsRepairResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHealthSystemObjectsRepairResult {
     /// `inRepairingQueueObjects`: xsd:string.
@@ -5164,7 +5164,7 @@ impl ComplexType for VsanClusterHealthSystemObjectsRepairResult {
 }
 crate::xml::complex_codec!(VsanClusterHealthSystemObjectsRepairResult);
 
-/// Data object `VsanClusterHealthSystemStatusResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthSystemStatusResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHealthSystemStatusResult {
     /// `status`: xsd:string.
@@ -5197,7 +5197,7 @@ impl ComplexType for VsanClusterHealthSystemStatusResult {
 }
 crate::xml::complex_codec!(VsanClusterHealthSystemStatusResult);
 
-/// Data object `VsanClusterHealthSystemVersionResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthSystemVersionResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHealthSystemVersionResult {
     /// `hostResults`: [`VsanHostHealthSystemVersionResult`].
@@ -5226,7 +5226,7 @@ impl ComplexType for VsanClusterHealthSystemVersionResult {
 }
 crate::xml::complex_codec!(VsanClusterHealthSystemVersionResult);
 
-/// Data object `VsanClusterHealthTest` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHealthTest` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHealthTest {
     /// `testId`: xsd:string.
@@ -5271,7 +5271,7 @@ impl ComplexType for VsanClusterHealthTest {
 }
 crate::xml::complex_codec!(VsanClusterHealthTest);
 
-/// Data object `VsanClusterHostVmknicMapping` of the vSphere API (since 2.5).
+/// Data object `VsanClusterHostVmknicMapping` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterHostVmknicMapping {
     /// `host`: xsd:string.
@@ -5296,7 +5296,7 @@ impl ComplexType for VsanClusterHostVmknicMapping {
 }
 crate::xml::complex_codec!(VsanClusterHostVmknicMapping);
 
-/// Data object `VsanClusterLimitHealthResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterLimitHealthResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterLimitHealthResult {
     /// `issueFound`: xsd:boolean.
@@ -5341,7 +5341,7 @@ impl ComplexType for VsanClusterLimitHealthResult {
 }
 crate::xml::complex_codec!(VsanClusterLimitHealthResult);
 
-/// Data object `VsanClusterNetworkHealthResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterNetworkHealthResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterNetworkHealthResult {
     /// `hostResults`: [`VsanNetworkHealthResult`].
@@ -5422,7 +5422,7 @@ impl ComplexType for VsanClusterNetworkHealthResult {
 }
 crate::xml::complex_codec!(VsanClusterNetworkHealthResult);
 
-/// Data object `VsanClusterNetworkLoadTestResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterNetworkLoadTestResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterNetworkLoadTestResult {
     /// `clusterResult`: [`VsanClusterProactiveTestResult`].
@@ -5447,7 +5447,7 @@ impl ComplexType for VsanClusterNetworkLoadTestResult {
 }
 crate::xml::complex_codec!(VsanClusterNetworkLoadTestResult);
 
-/// Data object `VsanClusterNetworkPartitionInfo` of the vSphere API (since 2.5).
+/// Data object `VsanClusterNetworkPartitionInfo` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterNetworkPartitionInfo {
     /// `hosts`: xsd:string.
@@ -5468,7 +5468,7 @@ impl ComplexType for VsanClusterNetworkPartitionInfo {
 }
 crate::xml::complex_codec!(VsanClusterNetworkPartitionInfo);
 
-/// Data object `VsanClusterProactiveTestResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterProactiveTestResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterProactiveTestResult {
     /// `overallStatus`: xsd:string.
@@ -5501,8 +5501,8 @@ impl ComplexType for VsanClusterProactiveTestResult {
 }
 crate::xml::complex_codec!(VsanClusterProactiveTestResult);
 
-/// Data object `VsanClusterTelemetryProxyConfig` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Data object `VsanClusterTelemetryProxyConfig` of the vSphere API (since 5.5).
+#[derive(Clone, Default, PartialEq)]
 pub struct VsanClusterTelemetryProxyConfig {
     /// `host`: xsd:string.
     pub host: Option<String>,
@@ -5510,10 +5510,21 @@ pub struct VsanClusterTelemetryProxyConfig {
     pub port: Option<i32>,
     /// `user`: xsd:string.
     pub user: Option<String>,
-    /// `password`: xsd:string.
+    /// `password`: xsd:string. Secret: masked in `Debug`.
     pub password: Option<String>,
     /// `autoDiscovered`: xsd:boolean.
     pub auto_discovered: Option<bool>,
+}
+impl std::fmt::Debug for VsanClusterTelemetryProxyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("VsanClusterTelemetryProxyConfig");
+        d.field("host", &self.host);
+        d.field("port", &self.port);
+        d.field("user", &self.user);
+        d.field("password", &crate::xml::Redacted);
+        d.field("auto_discovered", &self.auto_discovered);
+        d.finish()
+    }
 }
 impl ComplexType for VsanClusterTelemetryProxyConfig {
     const TYPE_NAME: &'static str = "VsanClusterTelemetryProxyConfig";
@@ -5569,7 +5580,7 @@ impl ComplexType for VsanClusterUuidMismatch {
 crate::xml::complex_codec!(VsanClusterUuidMismatch);
 crate::xml::inherits!(VsanClusterUuidMismatch, CannotMoveVsanEnabledHost);
 
-/// Data object `VsanClusterVMsHealthOverallResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterVMsHealthOverallResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterVMsHealthOverallResult {
     /// `healthStateList`: [`VsanClusterVMsHealthSummaryResult`].
@@ -5594,7 +5605,7 @@ impl ComplexType for VsanClusterVMsHealthOverallResult {
 }
 crate::xml::complex_codec!(VsanClusterVMsHealthOverallResult);
 
-/// Data object `VsanClusterVMsHealthSummaryResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterVMsHealthSummaryResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterVMsHealthSummaryResult {
     /// `numVMs`: xsd:int.
@@ -5627,7 +5638,7 @@ impl ComplexType for VsanClusterVMsHealthSummaryResult {
 }
 crate::xml::complex_codec!(VsanClusterVMsHealthSummaryResult);
 
-/// Data object `VsanClusterVmdkLoadTestResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterVmdkLoadTestResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterVmdkLoadTestResult {
     /// `task`: ManagedObjectReference.
@@ -5656,7 +5667,7 @@ impl ComplexType for VsanClusterVmdkLoadTestResult {
 }
 crate::xml::complex_codec!(VsanClusterVmdkLoadTestResult);
 
-/// Data object `VsanClusterWhatifHostFailuresResult` of the vSphere API (since 2.5).
+/// Data object `VsanClusterWhatifHostFailuresResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanClusterWhatifHostFailuresResult {
     /// `numFailures`: xsd:long.
@@ -5713,7 +5724,7 @@ impl ComplexType for VsanClusterWhatifHostFailuresResult {
 }
 crate::xml::complex_codec!(VsanClusterWhatifHostFailuresResult);
 
-/// Data object `VsanCompatibilityCheckResult` of the vSphere API (since 2.5).
+/// Data object `VsanCompatibilityCheckResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanCompatibilityCheckResult {
     /// `status`: xsd:string.
@@ -5738,7 +5749,7 @@ impl ComplexType for VsanCompatibilityCheckResult {
 }
 crate::xml::complex_codec!(VsanCompatibilityCheckResult);
 
-/// Data object `VsanConfigInfoEx` of the vSphere API (since 2.5).
+/// Data object `VsanConfigInfoEx` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanClusterConfigInfo`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -5747,7 +5758,7 @@ pub struct VsanConfigInfoEx {
     pub base_: VsanClusterConfigInfo,
     /// `dataEfficiencyConfig`: [`VsanDataEfficiencyConfig`].
     pub data_efficiency_config: Option<VsanDataEfficiencyConfig>,
-    /// `iscsiConfig`: [`VsanIscsiTargetServiceConfig`].
+    /// `iscsiConfig`: [`VsanIscsiTargetServiceConfig`] (since 6.5).
     pub iscsi_config: Option<AnyVsanIscsiTargetServiceConfig>,
 }
 impl ComplexType for VsanConfigInfoEx {
@@ -5763,13 +5774,13 @@ impl ComplexType for VsanConfigInfoEx {
     fn encode_fields(&self, e: &mut Encoder) {
         self.base_.encode_fields(e);
         e.opt("dataEfficiencyConfig", &self.data_efficiency_config);
-        e.opt("iscsiConfig", &self.iscsi_config);
+        if e.knows(Version::V6_5) { e.opt("iscsiConfig", &self.iscsi_config); }
     }
 }
 crate::xml::complex_codec!(VsanConfigInfoEx);
 crate::xml::inherits!(VsanConfigInfoEx, VsanClusterConfigInfo);
 
-/// Data object `VsanDataEfficiencyConfig` of the vSphere API (since 2.5).
+/// Data object `VsanDataEfficiencyConfig` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanDataEfficiencyConfig {
     /// `dedupEnabled`: xsd:boolean.
@@ -5854,7 +5865,7 @@ impl ComplexType for VsanDiskFault {
 crate::xml::complex_codec!(VsanDiskFault);
 crate::xml::inherits!(VsanDiskFault, VsanFault);
 
-/// Data object `VsanDiskFormatConversionCheckResult` of the vSphere API (since 2.5).
+/// Data object `VsanDiskFormatConversionCheckResult` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckResult`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -5885,7 +5896,7 @@ impl ComplexType for VsanDiskFormatConversionCheckResult {
 crate::xml::complex_codec!(VsanDiskFormatConversionCheckResult);
 crate::xml::inherits!(VsanDiskFormatConversionCheckResult, VsanUpgradeSystemPreflightCheckResult);
 
-/// Data object `VsanDiskFormatConversionSpec` of the vSphere API (since 2.5).
+/// Data object `VsanDiskFormatConversionSpec` of the vSphere API (since 6.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanDiskFormatConversionSpec {
     /// `dataEfficiencyConfig`: [`VsanDataEfficiencyConfig`].
@@ -5906,7 +5917,7 @@ impl ComplexType for VsanDiskFormatConversionSpec {
 }
 crate::xml::complex_codec!(VsanDiskFormatConversionSpec);
 
-/// Data object `VsanDiskUnhealthIssue` of the vSphere API (since 2.5).
+/// Data object `VsanDiskUnhealthIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -5933,7 +5944,7 @@ impl ComplexType for VsanDiskUnhealthIssue {
 crate::xml::complex_codec!(VsanDiskUnhealthIssue);
 crate::xml::inherits!(VsanDiskUnhealthIssue, VsanUpgradeSystemPreflightCheckIssue);
 
-/// Data object `VsanFailedRepairObjectResult` of the vSphere API (since 2.5).
+/// Data object `VsanFailedRepairObjectResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanFailedRepairObjectResult {
     /// `uuid`: xsd:string.
@@ -5980,7 +5991,7 @@ impl ComplexType for VsanFault {
 crate::xml::complex_codec!(VsanFault);
 crate::xml::inherits!(VsanFault, VimFault);
 
-/// Data object `VsanHclControllerInfo` of the vSphere API (since 2.5).
+/// Data object `VsanHclControllerInfo` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanHclControllerInfo {
     /// `deviceName`: xsd:string.
@@ -6093,7 +6104,7 @@ impl ComplexType for VsanHclControllerInfo {
 }
 crate::xml::complex_codec!(VsanHclControllerInfo);
 
-/// Data object `VsanHealthExtMgmtPreCheckResult` of the vSphere API (since 2.5).
+/// Data object `VsanHealthExtMgmtPreCheckResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanHealthExtMgmtPreCheckResult {
     /// `overallResult`: xsd:boolean.
@@ -6138,7 +6149,7 @@ impl ComplexType for VsanHealthExtMgmtPreCheckResult {
 }
 crate::xml::complex_codec!(VsanHealthExtMgmtPreCheckResult);
 
-/// Data object `VsanHigherObjectsPresentDuringDowngradeIssue` of the vSphere API (since 2.5).
+/// Data object `VsanHigherObjectsPresentDuringDowngradeIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -6165,7 +6176,7 @@ impl ComplexType for VsanHigherObjectsPresentDuringDowngradeIssue {
 crate::xml::complex_codec!(VsanHigherObjectsPresentDuringDowngradeIssue);
 crate::xml::inherits!(VsanHigherObjectsPresentDuringDowngradeIssue, VsanUpgradeSystemPreflightCheckIssue);
 
-/// Data object `VsanHostCimProviderInfo` of the vSphere API (since 2.5).
+/// Data object `VsanHostCimProviderInfo` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanHostCimProviderInfo {
     /// `cimProviderSupported`: xsd:boolean.
@@ -6194,7 +6205,7 @@ impl ComplexType for VsanHostCimProviderInfo {
 }
 crate::xml::complex_codec!(VsanHostCimProviderInfo);
 
-/// Data object `VsanHostClomdLivenessResult` of the vSphere API (since 2.5).
+/// Data object `VsanHostClomdLivenessResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanHostClomdLivenessResult {
     /// `hostname`: xsd:string.
@@ -6465,7 +6476,7 @@ impl ComplexType for VsanHostConfigInfoStorageInfo {
 }
 crate::xml::complex_codec!(VsanHostConfigInfoStorageInfo);
 
-/// Data object `VsanHostCreateVmHealthTestResult` of the vSphere API (since 2.5).
+/// Data object `VsanHostCreateVmHealthTestResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanHostCreateVmHealthTestResult {
     /// `hostname`: xsd:string.
@@ -6652,7 +6663,7 @@ impl ComplexType for VsanHostFaultDomainInfo {
 }
 crate::xml::complex_codec!(VsanHostFaultDomainInfo);
 
-/// Data object `VsanHostHclInfo` of the vSphere API (since 2.5).
+/// Data object `VsanHostHclInfo` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanHostHclInfo {
     /// `hostname`: xsd:string.
@@ -6689,7 +6700,7 @@ impl ComplexType for VsanHostHclInfo {
 }
 crate::xml::complex_codec!(VsanHostHclInfo);
 
-/// Data object `VsanHostHealthSystemStatusResult` of the vSphere API (since 2.5).
+/// Data object `VsanHostHealthSystemStatusResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanHostHealthSystemStatusResult {
     /// `hostname`: xsd:string.
@@ -6718,7 +6729,7 @@ impl ComplexType for VsanHostHealthSystemStatusResult {
 }
 crate::xml::complex_codec!(VsanHostHealthSystemStatusResult);
 
-/// Data object `VsanHostHealthSystemVersionResult` of the vSphere API (since 2.5).
+/// Data object `VsanHostHealthSystemVersionResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanHostHealthSystemVersionResult {
     /// `hostname`: xsd:string.
@@ -6774,7 +6785,7 @@ impl ComplexType for VsanHostIpConfig {
 }
 crate::xml::complex_codec!(VsanHostIpConfig);
 
-/// Data object `VsanHostIpConfigEx` of the vSphere API (since 2.5).
+/// Data object `VsanHostIpConfigEx` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanHostIpConfig`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -6830,7 +6841,7 @@ impl ComplexType for VsanHostMembershipInfo {
 }
 crate::xml::complex_codec!(VsanHostMembershipInfo);
 
-/// Data object `VsanHostPortConfigEx` of the vSphere API (since 2.5).
+/// Data object `VsanHostPortConfigEx` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanHostConfigInfoNetworkInfoPortConfig`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -6857,7 +6868,7 @@ impl ComplexType for VsanHostPortConfigEx {
 crate::xml::complex_codec!(VsanHostPortConfigEx);
 crate::xml::inherits!(VsanHostPortConfigEx, VsanHostConfigInfoNetworkInfoPortConfig);
 
-/// Data object `VsanHostPropertyRetrieveIssue` of the vSphere API (since 2.5).
+/// Data object `VsanHostPropertyRetrieveIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -6938,7 +6949,7 @@ impl ComplexType for VsanHostRuntimeInfoDiskIssue {
 }
 crate::xml::complex_codec!(VsanHostRuntimeInfoDiskIssue);
 
-/// Data object `VsanHostVirtualApplianceInfo` of the vSphere API (since 2.5).
+/// Data object `VsanHostVirtualApplianceInfo` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanHostVirtualApplianceInfo {
     /// `hostKey`: ManagedObjectReference.
@@ -6963,7 +6974,7 @@ impl ComplexType for VsanHostVirtualApplianceInfo {
 }
 crate::xml::complex_codec!(VsanHostVirtualApplianceInfo);
 
-/// Data object `VsanHostVmdkLoadTestResult` of the vSphere API (since 2.5).
+/// Data object `VsanHostVmdkLoadTestResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanHostVmdkLoadTestResult {
     /// `hostname`: xsd:string.
@@ -7021,7 +7032,7 @@ impl ComplexType for VsanHostVsanDiskInfo {
 }
 crate::xml::complex_codec!(VsanHostVsanDiskInfo);
 
-/// Data object `VsanHostWithHybridDiskgroupIssue` of the vSphere API (since 2.5).
+/// Data object `VsanHostWithHybridDiskgroupIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7068,7 +7079,7 @@ impl ComplexType for VsanIncompatibleDiskMapping {
 crate::xml::complex_codec!(VsanIncompatibleDiskMapping);
 crate::xml::inherits!(VsanIncompatibleDiskMapping, VsanDiskFault);
 
-/// Data object `VsanIscsiHomeObjectSpec` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiHomeObjectSpec` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanIscsiHomeObjectSpec {
     /// `storagePolicy`: [`VirtualMachineProfileSpec`].
@@ -7093,7 +7104,7 @@ impl ComplexType for VsanIscsiHomeObjectSpec {
 }
 crate::xml::complex_codec!(VsanIscsiHomeObjectSpec);
 
-/// Data object `VsanIscsiInitiatorGroup` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiInitiatorGroup` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanIscsiInitiatorGroup {
     /// `name`: xsd:string.
@@ -7122,7 +7133,7 @@ impl ComplexType for VsanIscsiInitiatorGroup {
 }
 crate::xml::complex_codec!(VsanIscsiInitiatorGroup);
 
-/// Data object `VsanIscsiLUN` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiLUN` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanIscsiLUNCommonInfo`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7161,7 +7172,7 @@ impl ComplexType for VsanIscsiLUN {
 crate::xml::complex_codec!(VsanIscsiLUN);
 crate::xml::inherits!(VsanIscsiLUN, VsanIscsiLUNCommonInfo);
 
-/// Data object `VsanIscsiLUNCommonInfo` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiLUNCommonInfo` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanIscsiLUNCommonInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7196,7 +7207,7 @@ impl ComplexType for VsanIscsiLUNCommonInfo {
 }
 crate::xml::complex_codec!(VsanIscsiLUNCommonInfo);
 
-/// Data object `VsanIscsiLUNSpec` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiLUNSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanIscsiLUNCommonInfo`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7227,7 +7238,7 @@ impl ComplexType for VsanIscsiLUNSpec {
 crate::xml::complex_codec!(VsanIscsiLUNSpec);
 crate::xml::inherits!(VsanIscsiLUNSpec, VsanIscsiLUNCommonInfo);
 
-/// Data object `VsanIscsiTarget` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiTarget` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanIscsiTargetCommonInfo`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7270,7 +7281,7 @@ impl ComplexType for VsanIscsiTarget {
 crate::xml::complex_codec!(VsanIscsiTarget);
 crate::xml::inherits!(VsanIscsiTarget, VsanIscsiTargetCommonInfo);
 
-/// Data object `VsanIscsiTargetAuthSpec` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiTargetAuthSpec` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanIscsiTargetAuthSpec {
     /// `authType`: xsd:string.
@@ -7307,7 +7318,7 @@ impl ComplexType for VsanIscsiTargetAuthSpec {
 }
 crate::xml::complex_codec!(VsanIscsiTargetAuthSpec);
 
-/// Data object `VsanIscsiTargetBasicInfo` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiTargetBasicInfo` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanIscsiTargetBasicInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7334,7 +7345,7 @@ impl ComplexType for VsanIscsiTargetBasicInfo {
 }
 crate::xml::complex_codec!(VsanIscsiTargetBasicInfo);
 
-/// Data object `VsanIscsiTargetCommonInfo` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiTargetCommonInfo` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanIscsiTargetBasicInfo`], whose fields are reached through `base_` or `Deref`.
 ///
@@ -7371,7 +7382,7 @@ impl ComplexType for VsanIscsiTargetCommonInfo {
 crate::xml::complex_codec!(VsanIscsiTargetCommonInfo);
 crate::xml::inherits!(VsanIscsiTargetCommonInfo, VsanIscsiTargetBasicInfo);
 
-/// Data object `VsanIscsiTargetServiceConfig` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiTargetServiceConfig` of the vSphere API (since 6.5).
 ///
 /// Has subtypes: slots declared with this type hold an [`AnyVsanIscsiTargetServiceConfig`].
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7398,7 +7409,7 @@ impl ComplexType for VsanIscsiTargetServiceConfig {
 }
 crate::xml::complex_codec!(VsanIscsiTargetServiceConfig);
 
-/// Data object `VsanIscsiTargetServiceDefaultConfigSpec` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiTargetServiceDefaultConfigSpec` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanIscsiTargetServiceDefaultConfigSpec {
     /// `networkInterface`: xsd:string.
@@ -7427,7 +7438,7 @@ impl ComplexType for VsanIscsiTargetServiceDefaultConfigSpec {
 }
 crate::xml::complex_codec!(VsanIscsiTargetServiceDefaultConfigSpec);
 
-/// Data object `VsanIscsiTargetServiceSpec` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiTargetServiceSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanIscsiTargetServiceConfig`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7454,7 +7465,7 @@ impl ComplexType for VsanIscsiTargetServiceSpec {
 crate::xml::complex_codec!(VsanIscsiTargetServiceSpec);
 crate::xml::inherits!(VsanIscsiTargetServiceSpec, VsanIscsiTargetServiceConfig);
 
-/// Data object `VsanIscsiTargetSpec` of the vSphere API (since 2.5).
+/// Data object `VsanIscsiTargetSpec` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanIscsiTargetCommonInfo`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7485,7 +7496,7 @@ impl ComplexType for VsanIscsiTargetSpec {
 crate::xml::complex_codec!(VsanIscsiTargetSpec);
 crate::xml::inherits!(VsanIscsiTargetSpec, VsanIscsiTargetCommonInfo);
 
-/// Data object `VsanLimitHealthResult` of the vSphere API (since 2.5).
+/// Data object `VsanLimitHealthResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanLimitHealthResult {
     /// `hostname`: xsd:string.
@@ -7550,7 +7561,7 @@ impl ComplexType for VsanLimitHealthResult {
 }
 crate::xml::complex_codec!(VsanLimitHealthResult);
 
-/// Data object `VsanMixedEsxVersionIssue` of the vSphere API (since 2.5).
+/// Data object `VsanMixedEsxVersionIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7570,7 +7581,7 @@ impl ComplexType for VsanMixedEsxVersionIssue {
 crate::xml::complex_codec!(VsanMixedEsxVersionIssue);
 crate::xml::inherits!(VsanMixedEsxVersionIssue, VsanUpgradeSystemPreflightCheckIssue);
 
-/// Data object `VsanNetworkHealthResult` of the vSphere API (since 2.5).
+/// Data object `VsanNetworkHealthResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanNetworkHealthResult {
     /// `host`: ManagedObjectReference.
@@ -7615,7 +7626,7 @@ impl ComplexType for VsanNetworkHealthResult {
 }
 crate::xml::complex_codec!(VsanNetworkHealthResult);
 
-/// Data object `VsanNetworkLoadTestResult` of the vSphere API (since 2.5).
+/// Data object `VsanNetworkLoadTestResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanNetworkLoadTestResult {
     /// `hostname`: xsd:string.
@@ -7668,7 +7679,7 @@ impl ComplexType for VsanNetworkLoadTestResult {
 }
 crate::xml::complex_codec!(VsanNetworkLoadTestResult);
 
-/// Data object `VsanNetworkPeerHealthResult` of the vSphere API (since 2.5).
+/// Data object `VsanNetworkPeerHealthResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanNetworkPeerHealthResult {
     /// `peer`: xsd:string.
@@ -7742,7 +7753,7 @@ impl ComplexType for VsanNewPolicyBatch {
 }
 crate::xml::complex_codec!(VsanNewPolicyBatch);
 
-/// Fault `VsanNodeNotMaster` of the vSphere API (since 2.5).
+/// Fault `VsanNodeNotMaster` of the vSphere API (since 5.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7773,7 +7784,7 @@ impl ComplexType for VsanNodeNotMaster {
 crate::xml::complex_codec!(VsanNodeNotMaster);
 crate::xml::inherits!(VsanNodeNotMaster, VimFault);
 
-/// Data object `VsanObjectExtraAttributes` of the vSphere API (since 2.5).
+/// Data object `VsanObjectExtraAttributes` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanObjectExtraAttributes {
     /// `uuid`: xsd:string.
@@ -7810,7 +7821,7 @@ impl ComplexType for VsanObjectExtraAttributes {
 }
 crate::xml::complex_codec!(VsanObjectExtraAttributes);
 
-/// Data object `VsanObjectHealth` of the vSphere API (since 2.5).
+/// Data object `VsanObjectHealth` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanObjectHealth {
     /// `numObjects`: xsd:int.
@@ -7839,7 +7850,7 @@ impl ComplexType for VsanObjectHealth {
 }
 crate::xml::complex_codec!(VsanObjectHealth);
 
-/// Data object `VsanObjectIdentity` of the vSphere API (since 2.5).
+/// Data object `VsanObjectIdentity` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanObjectIdentity {
     /// `uuid`: xsd:string.
@@ -7880,7 +7891,7 @@ impl ComplexType for VsanObjectIdentity {
 }
 crate::xml::complex_codec!(VsanObjectIdentity);
 
-/// Data object `VsanObjectIdentityAndHealth` of the vSphere API (since 2.5).
+/// Data object `VsanObjectIdentityAndHealth` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanObjectIdentityAndHealth {
     /// `identities`: [`VsanObjectIdentity`].
@@ -7913,7 +7924,7 @@ impl ComplexType for VsanObjectIdentityAndHealth {
 }
 crate::xml::complex_codec!(VsanObjectIdentityAndHealth);
 
-/// Data object `VsanObjectInaccessibleIssue` of the vSphere API (since 2.5).
+/// Data object `VsanObjectInaccessibleIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7940,7 +7951,7 @@ impl ComplexType for VsanObjectInaccessibleIssue {
 crate::xml::complex_codec!(VsanObjectInaccessibleIssue);
 crate::xml::inherits!(VsanObjectInaccessibleIssue, VsanUpgradeSystemPreflightCheckIssue);
 
-/// Data object `VsanObjectInformation` of the vSphere API (since 2.5).
+/// Data object `VsanObjectInformation` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanObjectInformation {
     /// `directoryName`: xsd:string.
@@ -7985,7 +7996,7 @@ impl ComplexType for VsanObjectInformation {
 }
 crate::xml::complex_codec!(VsanObjectInformation);
 
-/// Data object `VsanObjectOverallHealth` of the vSphere API (since 2.5).
+/// Data object `VsanObjectOverallHealth` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanObjectOverallHealth {
     /// `objectHealthDetail`: [`VsanObjectHealth`].
@@ -8010,7 +8021,7 @@ impl ComplexType for VsanObjectOverallHealth {
 }
 crate::xml::complex_codec!(VsanObjectOverallHealth);
 
-/// Data object `VsanObjectPolicyIssue` of the vSphere API (since 2.5).
+/// Data object `VsanObjectPolicyIssue` of the vSphere API (since 6.0).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -8037,7 +8048,7 @@ impl ComplexType for VsanObjectPolicyIssue {
 crate::xml::complex_codec!(VsanObjectPolicyIssue);
 crate::xml::inherits!(VsanObjectPolicyIssue, VsanUpgradeSystemPreflightCheckIssue);
 
-/// Data object `VsanObjectQuerySpec` of the vSphere API (since 2.5).
+/// Data object `VsanObjectQuerySpec` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanObjectQuerySpec {
     /// `uuid`: xsd:string.
@@ -8062,7 +8073,7 @@ impl ComplexType for VsanObjectQuerySpec {
 }
 crate::xml::complex_codec!(VsanObjectQuerySpec);
 
-/// Data object `VsanObjectSpaceSummary` of the vSphere API (since 2.5).
+/// Data object `VsanObjectSpaceSummary` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanObjectSpaceSummary {
     /// `objType`: xsd:string.
@@ -8115,7 +8126,7 @@ impl ComplexType for VsanObjectSpaceSummary {
 }
 crate::xml::complex_codec!(VsanObjectSpaceSummary);
 
-/// Data object `VsanPerfEntityMetricCSV` of the vSphere API (since 2.5).
+/// Data object `VsanPerfEntityMetricCSV` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPerfEntityMetricCSV {
     /// `entityRefId`: xsd:string.
@@ -8144,7 +8155,7 @@ impl ComplexType for VsanPerfEntityMetricCSV {
 }
 crate::xml::complex_codec!(VsanPerfEntityMetricCSV);
 
-/// Data object `VsanPerfEntityType` of the vSphere API (since 2.5).
+/// Data object `VsanPerfEntityType` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPerfEntityType {
     /// `name`: xsd:string.
@@ -8177,7 +8188,7 @@ impl ComplexType for VsanPerfEntityType {
 }
 crate::xml::complex_codec!(VsanPerfEntityType);
 
-/// Data object `VsanPerfGraph` of the vSphere API (since 2.5).
+/// Data object `VsanPerfGraph` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPerfGraph {
     /// `id`: xsd:string.
@@ -8218,7 +8229,7 @@ impl ComplexType for VsanPerfGraph {
 }
 crate::xml::complex_codec!(VsanPerfGraph);
 
-/// Data object `VsanPerfMasterInformation` of the vSphere API (since 2.5).
+/// Data object `VsanPerfMasterInformation` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPerfMasterInformation {
     /// `secSinceLastStatsWrite`: xsd:long.
@@ -8259,7 +8270,7 @@ impl ComplexType for VsanPerfMasterInformation {
 }
 crate::xml::complex_codec!(VsanPerfMasterInformation);
 
-/// Data object `VsanPerfMemberInfo` of the vSphere API (since 2.5).
+/// Data object `VsanPerfMemberInfo` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPerfMemberInfo {
     /// `thumbprint`: xsd:string.
@@ -8280,7 +8291,7 @@ impl ComplexType for VsanPerfMemberInfo {
 }
 crate::xml::complex_codec!(VsanPerfMemberInfo);
 
-/// Data object `VsanPerfMetricId` of the vSphere API (since 2.5).
+/// Data object `VsanPerfMetricId` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPerfMetricId {
     /// `label`: xsd:string.
@@ -8325,7 +8336,7 @@ impl ComplexType for VsanPerfMetricId {
 }
 crate::xml::complex_codec!(VsanPerfMetricId);
 
-/// Data object `VsanPerfMetricSeriesCSV` of the vSphere API (since 2.5).
+/// Data object `VsanPerfMetricSeriesCSV` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPerfMetricSeriesCSV {
     /// `metricId`: [`VsanPerfMetricId`].
@@ -8350,7 +8361,7 @@ impl ComplexType for VsanPerfMetricSeriesCSV {
 }
 crate::xml::complex_codec!(VsanPerfMetricSeriesCSV);
 
-/// Data object `VsanPerfNodeInformation` of the vSphere API (since 2.5).
+/// Data object `VsanPerfNodeInformation` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPerfNodeInformation {
     /// `version`: xsd:string.
@@ -8399,7 +8410,7 @@ impl ComplexType for VsanPerfNodeInformation {
 }
 crate::xml::complex_codec!(VsanPerfNodeInformation);
 
-/// Data object `VsanPerfQuerySpec` of the vSphere API (since 2.5).
+/// Data object `VsanPerfQuerySpec` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPerfQuerySpec {
     /// `entityRefId`: xsd:string.
@@ -8440,7 +8451,7 @@ impl ComplexType for VsanPerfQuerySpec {
 }
 crate::xml::complex_codec!(VsanPerfQuerySpec);
 
-/// Data object `VsanPerfThreshold` of the vSphere API (since 2.5).
+/// Data object `VsanPerfThreshold` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPerfThreshold {
     /// `direction`: xsd:string.
@@ -8469,7 +8480,7 @@ impl ComplexType for VsanPerfThreshold {
 }
 crate::xml::complex_codec!(VsanPerfThreshold);
 
-/// Data object `VsanPerfTopEntities` of the vSphere API (since 2.5).
+/// Data object `VsanPerfTopEntities` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPerfTopEntities {
     /// `metricId`: [`VsanPerfMetricId`].
@@ -8494,7 +8505,7 @@ impl ComplexType for VsanPerfTopEntities {
 }
 crate::xml::complex_codec!(VsanPerfTopEntities);
 
-/// Data object `VsanPerfTopEntity` of the vSphere API (since 2.5).
+/// Data object `VsanPerfTopEntity` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPerfTopEntity {
     /// `entityRefId`: xsd:string.
@@ -8519,7 +8530,7 @@ impl ComplexType for VsanPerfTopEntity {
 }
 crate::xml::complex_codec!(VsanPerfTopEntity);
 
-/// Data object `VsanPhysicalDiskHealth` of the vSphere API (since 2.5).
+/// Data object `VsanPhysicalDiskHealth` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPhysicalDiskHealth {
     /// `name`: xsd:string.
@@ -8644,7 +8655,7 @@ impl ComplexType for VsanPhysicalDiskHealth {
 }
 crate::xml::complex_codec!(VsanPhysicalDiskHealth);
 
-/// Data object `VsanPhysicalDiskHealthSummary` of the vSphere API (since 2.5).
+/// Data object `VsanPhysicalDiskHealthSummary` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPhysicalDiskHealthSummary {
     /// `overallHealth`: xsd:string.
@@ -8800,7 +8811,7 @@ impl ComplexType for VsanPolicySatisfiability {
 }
 crate::xml::complex_codec!(VsanPolicySatisfiability);
 
-/// Data object `VsanPrepareVsanForVcsaSpec` of the vSphere API (since 2.5).
+/// Data object `VsanPrepareVsanForVcsaSpec` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanPrepareVsanForVcsaSpec {
     /// `vsanDiskMappingCreationSpec`: [`VimVsanHostDiskMappingCreationSpec`].
@@ -8829,7 +8840,7 @@ impl ComplexType for VsanPrepareVsanForVcsaSpec {
 }
 crate::xml::complex_codec!(VsanPrepareVsanForVcsaSpec);
 
-/// Data object `VsanProactiveRebalanceInfoEx` of the vSphere API (since 2.5).
+/// Data object `VsanProactiveRebalanceInfoEx` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanProactiveRebalanceInfoEx {
     /// `running`: xsd:boolean.
@@ -8878,7 +8889,7 @@ impl ComplexType for VsanProactiveRebalanceInfoEx {
 }
 crate::xml::complex_codec!(VsanProactiveRebalanceInfoEx);
 
-/// Data object `VsanQueryResultHostInfo` of the vSphere API (since 2.5).
+/// Data object `VsanQueryResultHostInfo` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanQueryResultHostInfo {
     /// `uuid`: xsd:string.
@@ -8907,7 +8918,7 @@ impl ComplexType for VsanQueryResultHostInfo {
 }
 crate::xml::complex_codec!(VsanQueryResultHostInfo);
 
-/// Data object `VsanRepairObjectsResult` of the vSphere API (since 2.5).
+/// Data object `VsanRepairObjectsResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanRepairObjectsResult {
     /// `inQueueObjects`: xsd:string.
@@ -8936,7 +8947,7 @@ impl ComplexType for VsanRepairObjectsResult {
 }
 crate::xml::complex_codec!(VsanRepairObjectsResult);
 
-/// Data object `VsanResourceHealth` of the vSphere API (since 2.5).
+/// Data object `VsanResourceHealth` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanResourceHealth {
     /// `resource`: xsd:string.
@@ -8965,7 +8976,7 @@ impl ComplexType for VsanResourceHealth {
 }
 crate::xml::complex_codec!(VsanResourceHealth);
 
-/// Data object `VsanSpaceUsage` of the vSphere API (since 2.5).
+/// Data object `VsanSpaceUsage` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanSpaceUsage {
     /// `totalCapacityB`: xsd:long.
@@ -8998,7 +9009,7 @@ impl ComplexType for VsanSpaceUsage {
 }
 crate::xml::complex_codec!(VsanSpaceUsage);
 
-/// Data object `VsanSpaceUsageDetailResult` of the vSphere API (since 2.5).
+/// Data object `VsanSpaceUsageDetailResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanSpaceUsageDetailResult {
     /// `spaceUsageByObjectType`: [`VsanObjectSpaceSummary`].
@@ -9019,7 +9030,7 @@ impl ComplexType for VsanSpaceUsageDetailResult {
 }
 crate::xml::complex_codec!(VsanSpaceUsageDetailResult);
 
-/// Data object `VsanStorageComplianceResult` of the vSphere API (since 2.5).
+/// Data object `VsanStorageComplianceResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanStorageComplianceResult {
     /// `checkTime`: xsd:dateTime.
@@ -9064,7 +9075,7 @@ impl ComplexType for VsanStorageComplianceResult {
 }
 crate::xml::complex_codec!(VsanStorageComplianceResult);
 
-/// Data object `VsanStorageOperationalStatus` of the vSphere API (since 2.5).
+/// Data object `VsanStorageOperationalStatus` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanStorageOperationalStatus {
     /// `healthy`: xsd:boolean.
@@ -9097,7 +9108,7 @@ impl ComplexType for VsanStorageOperationalStatus {
 }
 crate::xml::complex_codec!(VsanStorageOperationalStatus);
 
-/// Data object `VsanStoragePolicyStatus` of the vSphere API (since 2.5).
+/// Data object `VsanStoragePolicyStatus` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanStoragePolicyStatus {
     /// `id`: xsd:string.
@@ -9126,7 +9137,7 @@ impl ComplexType for VsanStoragePolicyStatus {
 }
 crate::xml::complex_codec!(VsanStoragePolicyStatus);
 
-/// Data object `VsanStorageWorkloadType` of the vSphere API (since 2.5).
+/// Data object `VsanStorageWorkloadType` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanStorageWorkloadType {
     /// `specs`: [`VsanVmdkLoadTestSpec`].
@@ -9159,7 +9170,7 @@ impl ComplexType for VsanStorageWorkloadType {
 }
 crate::xml::complex_codec!(VsanStorageWorkloadType);
 
-/// Data object `VsanUnknownScanIssue` of the vSphere API (since 2.5).
+/// Data object `VsanUnknownScanIssue` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanUpgradeSystemPreflightCheckIssue`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -9186,7 +9197,7 @@ impl ComplexType for VsanUnknownScanIssue {
 crate::xml::complex_codec!(VsanUnknownScanIssue);
 crate::xml::inherits!(VsanUnknownScanIssue, VsanUpgradeSystemPreflightCheckIssue);
 
-/// Data object `VsanUpgradeStatusEx` of the vSphere API (since 2.5).
+/// Data object `VsanUpgradeStatusEx` of the vSphere API (since 6.5).
 ///
 /// Extends [`VsanUpgradeSystemUpgradeStatus`], whose fields are reached through `base_` or `Deref`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -9663,7 +9674,7 @@ impl ComplexType for VsanUpgradeSystemWrongEsxVersionIssue {
 crate::xml::complex_codec!(VsanUpgradeSystemWrongEsxVersionIssue);
 crate::xml::inherits!(VsanUpgradeSystemWrongEsxVersionIssue, VsanUpgradeSystemPreflightCheckIssue);
 
-/// Data object `VsanVcPostDeployConfigSpec` of the vSphere API (since 2.5).
+/// Data object `VsanVcPostDeployConfigSpec` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanVcPostDeployConfigSpec {
     /// `dcName`: xsd:string.
@@ -9712,7 +9723,7 @@ impl ComplexType for VsanVcPostDeployConfigSpec {
 }
 crate::xml::complex_codec!(VsanVcPostDeployConfigSpec);
 
-/// Data object `VsanVcsaDeploymentProgress` of the vSphere API (since 2.5).
+/// Data object `VsanVcsaDeploymentProgress` of the vSphere API (since 6.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanVcsaDeploymentProgress {
     /// `phase`: xsd:string.
@@ -9761,7 +9772,7 @@ impl ComplexType for VsanVcsaDeploymentProgress {
 }
 crate::xml::complex_codec!(VsanVcsaDeploymentProgress);
 
-/// Data object `VsanVmdkIOLoadSpec` of the vSphere API (since 2.5).
+/// Data object `VsanVmdkIOLoadSpec` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanVmdkIOLoadSpec {
     /// `readPct`: xsd:int.
@@ -9802,7 +9813,7 @@ impl ComplexType for VsanVmdkIOLoadSpec {
 }
 crate::xml::complex_codec!(VsanVmdkIOLoadSpec);
 
-/// Data object `VsanVmdkLoadTestResult` of the vSphere API (since 2.5).
+/// Data object `VsanVmdkLoadTestResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanVmdkLoadTestResult {
     /// `success`: xsd:boolean.
@@ -9859,7 +9870,7 @@ impl ComplexType for VsanVmdkLoadTestResult {
 }
 crate::xml::complex_codec!(VsanVmdkLoadTestResult);
 
-/// Data object `VsanVmdkLoadTestSpec` of the vSphere API (since 2.5).
+/// Data object `VsanVmdkLoadTestSpec` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanVmdkLoadTestSpec {
     /// `vmdkCreateSpec`: [`FileBackedVirtualDiskSpec`].
@@ -9892,7 +9903,7 @@ impl ComplexType for VsanVmdkLoadTestSpec {
 }
 crate::xml::complex_codec!(VsanVmdkLoadTestSpec);
 
-/// Data object `VsanVsanClusterPcapGroup` of the vSphere API (since 2.5).
+/// Data object `VsanVsanClusterPcapGroup` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanVsanClusterPcapGroup {
     /// `master`: xsd:string.
@@ -9917,7 +9928,7 @@ impl ComplexType for VsanVsanClusterPcapGroup {
 }
 crate::xml::complex_codec!(VsanVsanClusterPcapGroup);
 
-/// Data object `VsanVsanClusterPcapResult` of the vSphere API (since 2.5).
+/// Data object `VsanVsanClusterPcapResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanVsanClusterPcapResult {
     /// `pkts`: xsd:string.
@@ -9950,7 +9961,7 @@ impl ComplexType for VsanVsanClusterPcapResult {
 }
 crate::xml::complex_codec!(VsanVsanClusterPcapResult);
 
-/// Data object `VsanVsanPcapResult` of the vSphere API (since 2.5).
+/// Data object `VsanVsanPcapResult` of the vSphere API (since 5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VsanVsanPcapResult {
     /// `calltime`: xsd:float.

@@ -186,8 +186,12 @@ impl AnyValue {
                 let mut items = Vec::new();
                 if !s.is_empty() {
                     while let Some(child) = d.next_child()? {
-                        let ct = child.xsi_type().unwrap_or(item);
-                        items.push(AnyValue::decode_typed(d, &child, ct)?);
+                        match child.xsi_type().unwrap_or(item) {
+                            // Untyped elements of an ArrayOfAnyType read as a lone
+                            // anyType does: text.
+                            "anyType" => items.push(AnyValue::decode(d, &child)?),
+                            ct => items.push(AnyValue::decode_typed(d, &child, ct)?),
+                        }
                     }
                 }
                 AnyValue::Array {
@@ -299,11 +303,18 @@ fn array_item_type(suffix: &str) -> &str {
     }
 }
 
+/// The inverse of [`array_item_type`]: only the XSD primitives are capitalised; schema
+/// types keep their spelling (`ArrayOfvslmInfrastructureObjectPolicy`).
 fn array_type_suffix(item: &str) -> String {
-    let mut c = item.chars();
-    match c.next() {
-        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
-        None => String::new(),
+    match item {
+        "string" | "boolean" | "byte" | "short" | "int" | "long" | "float" | "double"
+        | "dateTime" | "base64Binary" | "anyURI" | "anyType" => {
+            let mut c = item.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        }
+        other => other.to_string(),
     }
 }
 
@@ -323,6 +334,8 @@ impl Decode for AnyValue {
 impl Encode for AnyValue {
     fn encode(&self, e: &mut Encoder, name: &str) {
         if matches!(self, AnyValue::Null) {
+            // Written as xsi:nil so that a present-but-empty slot stays present.
+            e.nil(name);
             return;
         }
         let t = self.wire_type();

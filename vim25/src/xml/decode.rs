@@ -241,11 +241,24 @@ impl<'a> Decoder<'a> {
             // prefix to the schema-instance namespace, and `type` of another namespace
             // has no meaning in this API.
             if k.len() > 5 && k.ends_with(b":type") {
-                let v = std::str::from_utf8(v).map_err(|_| self.error("xsi:type is not UTF-8"))?;
-                xsi_type = Some(match v.rfind(':') {
+                // Only name characters: a type name never needs escaping, and what a
+                // server sends here may be sent back in a later request.
+                let v = std::str::from_utf8(v)
+                    .ok()
+                    .filter(|v| {
+                        !v.is_empty()
+                            && v.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+                    })
+                    .ok_or_else(|| self.error("xsi:type is not a type name"))?;
+                let name = match v.rfind(':') {
                     Some(i) => &v[i + 1..],
                     None => v,
-                });
+                };
+                if name.is_empty() {
+                    return Err(self.error("xsi:type has no type name"));
+                }
+                xsi_type = Some(name);
             }
         }
         Ok(Start {
@@ -441,12 +454,26 @@ impl<'a> Decoder<'a> {
         what: &str,
         f: impl FnOnce(&str) -> Option<T>,
     ) -> Result<T, DecodeError> {
+        // Position and path are taken before the text is read: reading it consumes the
+        // end tag, and the error must point into the element.
+        let at = self.reader.buffer_position();
         let t = self.text(s)?;
         let v = f(t.trim());
         v.ok_or_else(|| {
             let shown: String = t.chars().take(40).collect();
-            self.error(format!("invalid {what}: {shown:?}"))
+            self.error_in(s, at, format!("invalid {what}: {shown:?}"))
         })
+    }
+
+    /// An error inside the element `s` (already closed) at byte `at`.
+    pub fn error_in(&self, s: &Start<'a>, at: u64, message: impl Into<String>) -> DecodeError {
+        let mut e = self.error(message);
+        if !e.path.is_empty() {
+            e.path.push('/');
+        }
+        e.path.push_str(&String::from_utf8_lossy(s.name()));
+        e.offset = at;
+        e
     }
 }
 
@@ -501,11 +528,12 @@ impl Decode for DateTime {
 
 impl Decode for Vec<u8> {
     fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
+        let at = d.reader.buffer_position();
         let t = d.text(s)?;
         let compact: Vec<u8> = t.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
         base64::engine::general_purpose::STANDARD
             .decode(&compact)
-            .map_err(|e| d.error(format!("invalid base64Binary: {e}")))
+            .map_err(|e| d.error_in(s, at, format!("invalid base64Binary: {e}")))
     }
 }
 

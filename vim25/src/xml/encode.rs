@@ -86,10 +86,22 @@ impl Encoder {
         }
         if let Some(t) = xsi_type {
             self.buf.push_str(r#" xsi:type=""#);
-            self.buf.push_str(t);
+            // Type names from the schema need no escaping; names kept from a server
+            // (unknown subtypes) are escaped so they cannot add attributes.
+            self.text(t);
             self.buf.push('"');
         }
         self.buf.push('>');
+    }
+
+    /// Writes `<name xsi:nil="true"/>`.
+    pub fn nil(&mut self, name: &str) {
+        self.buf.push('<');
+        self.buf.push_str(name);
+        if std::mem::take(&mut self.root_namespaces) {
+            self.buf.push_str(ROOT_NAMESPACES);
+        }
+        self.buf.push_str(r#" xsi:nil="true"/>"#);
     }
 
     /// Writes an end tag.

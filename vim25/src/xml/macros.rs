@@ -122,14 +122,23 @@ macro_rules! poly_codec {
                 d: &mut $crate::xml::Decoder<'a>,
                 s: &$crate::xml::Start<'a>,
             ) -> Result<Self, $crate::xml::DecodeError> {
-                Ok(match s.xsi_type() {
-                    None => $any::$base(Box::new(d.complex(s)?)),
-                    $(Some(stringify!($t)) => $any::$t(Box::new(d.complex(s)?)),)+
-                    Some(other) => $any::Unknown(Box::new($crate::xml::Unknown {
-                        type_name: other.to_string(),
-                        value: d.complex(s)?,
-                    })),
-                })
+                // A sorted table searched by `xsi:type`: a match with one arm per
+                // subtype would be a linear scan and, in debug builds, a stack frame
+                // holding every arm's temporaries (hundreds of KiB for MethodFault).
+                type Dec = for<'x, 'y> fn(
+                    &'y mut $crate::xml::Decoder<'x>,
+                    &'y $crate::xml::Start<'x>,
+                ) -> Result<$any, $crate::xml::DecodeError>;
+                static TABLE: &[(&str, Dec)] = &[
+                    $((stringify!($t), |d, s| Ok($any::$t($crate::xml::decode_boxed(d, s)?))),)+
+                ];
+                match s.xsi_type() {
+                    None => Ok($any::$base($crate::xml::decode_boxed(d, s)?)),
+                    Some(t) => match TABLE.binary_search_by(|(n, _)| (*n).cmp(t)) {
+                        Ok(i) => (TABLE[i].1)(d, s),
+                        Err(_) => Ok($any::Unknown($crate::xml::decode_unknown(t, d, s)?)),
+                    },
+                }
             }
         }
         impl $crate::xml::Encode for $any {

@@ -135,6 +135,30 @@ impl Encode for ManagedObjectReference {
     }
 }
 
+/// Decodes a data object into a box. Kept out of line: a polymorphic decode has one
+/// arm per subtype (over 700 for `MethodFault`), and inlined each arm would keep its own
+/// value-sized temporary in one stack frame.
+#[inline(never)]
+pub fn decode_boxed<'a, T: ComplexType>(
+    d: &mut Decoder<'a>,
+    s: &Start<'a>,
+) -> Result<Box<T>, DecodeError> {
+    Ok(Box::new(d.complex(s)?))
+}
+
+/// Decodes a value of an unknown subtype as its known base `T`, keeping its type name.
+#[inline(never)]
+pub fn decode_unknown<'a, T: ComplexType>(
+    type_name: &str,
+    d: &mut Decoder<'a>,
+    s: &Start<'a>,
+) -> Result<Box<Unknown<T>>, DecodeError> {
+    Ok(Box::new(Unknown {
+        type_name: type_name.to_string(),
+        value: d.complex(s)?,
+    }))
+}
+
 /// Decodes one standalone element (for example a captured `returnval`) as `T`.
 pub fn decode_element<T: Decode>(xml: &[u8]) -> Result<T, DecodeError> {
     let mut d = Decoder::new(xml);
