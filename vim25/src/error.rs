@@ -59,6 +59,27 @@ pub enum Error {
         /// What the network layer said.
         message: String,
     },
+    /// A task finished in error; `fault` is its typed fault.
+    #[error("task {task} failed: {message}")]
+    TaskFailed {
+        /// The task.
+        task: crate::xml::ManagedObjectReference,
+        /// The fault's localized message (or its type name).
+        message: String,
+        /// The typed fault, when the task reported one.
+        fault: Option<Box<AnyMethodFault>>,
+    },
+    /// A lookup found nothing (an inventory path, a name).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A lookup that must find one object found several.
+    #[error("{what} matches {count} objects")]
+    MultipleFound {
+        /// What was looked up.
+        what: String,
+        /// How many matched.
+        count: usize,
+    },
     /// Bad input from the caller (an unparsable URL, a value the negotiated API
     /// version does not know, …).
     #[error("invalid input: {0}")]
@@ -79,6 +100,7 @@ impl Error {
     pub fn fault(&self) -> Option<&AnyMethodFault> {
         match self {
             Error::Fault { fault, .. } => fault.detail.as_ref(),
+            Error::TaskFailed { fault, .. } => fault.as_deref(),
             _ => None,
         }
     }

@@ -33,9 +33,13 @@ mod generated;
 
 pub mod client;
 pub mod error;
+pub mod find;
 pub mod meta_support;
 pub mod mo_support;
+pub mod property;
 pub mod soap;
+pub mod task;
+pub mod view;
 pub mod xml;
 
 pub use client::{Client, ClientBuilder};

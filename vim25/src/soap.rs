@@ -194,6 +194,15 @@ impl Response {
         walk_body(self.operation, self.raw.status, &self.raw.body, each)
     }
 
+    /// Decodes each `returnval` element with `f` (for callers that decode into their own
+    /// shapes, such as typed property-collector pages).
+    pub fn returnval_with<'a>(
+        &'a self,
+        f: impl FnMut(&mut Decoder<'a>, &Start<'a>) -> Result<(), DecodeError>,
+    ) -> Result<(), Error> {
+        self.walk(f)
+    }
+
     /// A required `returnval`.
     pub fn returnval_req<T: Decode>(self) -> Result<T, Error> {
         let operation = self.operation.to_string();

@@ -335,6 +335,11 @@ impl Client {
         &self.content
     }
 
+    /// The service's property collector.
+    pub fn property_collector(&self) -> ManagedObjectReference {
+        self.content.property_collector.clone()
+    }
+
     /// The `ServiceInstance` reference.
     pub fn service_instance(&self) -> ManagedObjectReference {
         ManagedObjectReference::new("ServiceInstance", "ServiceInstance")
