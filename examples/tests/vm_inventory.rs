@@ -1,0 +1,51 @@
+//! End to end: `vm-inventory` against a simulator, default and `--full` modes.
+
+use std::process::Command;
+use test_support::{Simulator, SimulatorConfig};
+
+fn run(sim: &Simulator, extra: &[&str]) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vm-inventory"))
+        .arg("--url")
+        .arg(sim.url_with_credentials())
+        .args(["--thumbprint", sim.sha256_thumbprint().unwrap()])
+        .args(extra)
+        .env_remove("GOVC_URL")
+        .env_remove("GOVC_INSECURE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}{stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn lists_every_vm_sorted_in_both_modes() {
+    let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().vms(60).tls(true));
+    let (lines, summary) = run(&sim, &[]);
+    let rows: Vec<Vec<&str>> = lines.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 120);
+    assert!(rows.windows(2).all(|w| w[0][0] < w[1][0]), "sorted by name");
+    for r in &rows {
+        assert_eq!(r.len(), 4, "{r:?}");
+        assert_eq!(r[1], "poweredOn");
+        assert!(r[2].parse::<u32>().unwrap() >= 1);
+        r[3].parse::<u32>().unwrap();
+    }
+    assert!(summary.contains("120 VMs"), "{summary}");
+    assert!(summary.contains("bytes received"), "{summary}");
+    // --full retrieves far more but prints the same lines.
+    let (full, full_summary) = run(&sim, &["--full", "--page-size", "50"]);
+    assert_eq!(full, lines);
+    let bytes = |s: &str| -> u64 {
+        s.split(", ")
+            .find(|p| p.ends_with("bytes received"))
+            .and_then(|p| p.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap()
+    };
+    assert!(
+        bytes(&full_summary) > 5 * bytes(&summary),
+        "{summary} / {full_summary}"
+    );
+}
