@@ -114,7 +114,7 @@ impl<C: Transport> Retrieval<C> {
         self.started && self.token.is_none()
     }
 
-    fn request(&self) -> crate::soap::Request {
+    fn request(&self) -> Result<crate::soap::Request, Error> {
         let v = self.transport.version();
         match &self.token {
             None => {
@@ -142,7 +142,7 @@ impl<C: Transport> Retrieval<C> {
             return Ok(None);
         }
         let first = self.token.is_none();
-        let resp = invoke(&self.transport, self.request(), first).await?;
+        let resp = invoke(&self.transport, self.request()?, first).await?;
         let r: Option<RetrieveResult> = resp.returnval_opt()?;
         self.started = true;
         self.pages += 1;
@@ -158,7 +158,7 @@ impl<C: Transport> Retrieval<C> {
             return Ok(None);
         }
         let first = self.token.is_none();
-        let resp = invoke(&self.transport, self.request(), first).await?;
+        let resp = invoke(&self.transport, self.request()?, first).await?;
         let mut page = TypedPage {
             objects: Vec::new(),
             missing: Vec::new(),

@@ -436,7 +436,7 @@ fn emit_method(m: &Model, me: &Method, s: &mut String) {
     }
     let _ = writeln!(
         s,
-        "    invoke(client, e.finish_request(), {}).await?.returnval_{finish}()\n}}\n",
+        "    invoke(client, e.finish_request()?, {}).await?.returnval_{finish}()\n}}\n",
         me.idempotent
     );
 }

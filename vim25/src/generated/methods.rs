@@ -14,7 +14,7 @@ pub async fn add_authorization_role(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("AddAuthorizationRole", this, client.version());
     e.param("name", name);
     e.param_list("privIds", priv_ids);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveAuthorizationRole` on a `AuthorizationManager` (since 2.5).
@@ -24,7 +24,7 @@ pub async fn remove_authorization_role(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("RemoveAuthorizationRole", this, client.version());
     e.param("roleId", &role_id);
     e.param("failIfUsed", &fail_if_used);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateAuthorizationRole` on a `AuthorizationManager` (since 2.5).
@@ -35,7 +35,7 @@ pub async fn update_authorization_role(client: &(impl Transport + ?Sized), this:
     e.param("roleId", &role_id);
     e.param("newName", new_name);
     e.param_list("privIds", priv_ids);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `MergePermissions` on a `AuthorizationManager` (since 2.5).
@@ -45,7 +45,7 @@ pub async fn merge_permissions(client: &(impl Transport + ?Sized), this: &Manage
     let mut e = Encoder::request("MergePermissions", this, client.version());
     e.param("srcRoleId", &src_role_id);
     e.param("dstRoleId", &dst_role_id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RetrieveRolePermissions` on a `AuthorizationManager` (since 2.5).
@@ -54,7 +54,7 @@ pub async fn merge_permissions(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn retrieve_role_permissions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, role_id: i32) -> Result<Vec<Permission>, Error> {
     let mut e = Encoder::request("RetrieveRolePermissions", this, client.version());
     e.param("roleId", &role_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RetrieveEntityPermissions` on a `AuthorizationManager` (since 2.5).
@@ -64,7 +64,7 @@ pub async fn retrieve_entity_permissions(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("RetrieveEntityPermissions", this, client.version());
     e.param("entity", entity);
     e.param("inherited", &inherited);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RetrieveAllPermissions` on a `AuthorizationManager` (since 2.5).
@@ -72,7 +72,7 @@ pub async fn retrieve_entity_permissions(client: &(impl Transport + ?Sized), thi
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_all_permissions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<Permission>, Error> {
     let e = Encoder::request("RetrieveAllPermissions", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `SetEntityPermissions` on a `AuthorizationManager` (since 2.5).
@@ -82,7 +82,7 @@ pub async fn set_entity_permissions(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("SetEntityPermissions", this, client.version());
     e.param("entity", entity);
     e.param_list("permission", permission);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ResetEntityPermissions` on a `AuthorizationManager` (since 2.5).
@@ -92,7 +92,7 @@ pub async fn reset_entity_permissions(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("ResetEntityPermissions", this, client.version());
     e.param("entity", entity);
     e.param_list("permission", permission);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveEntityPermission` on a `AuthorizationManager` (since 2.5).
@@ -103,7 +103,7 @@ pub async fn remove_entity_permission(client: &(impl Transport + ?Sized), this: 
     e.param("entity", entity);
     e.param("user", user);
     e.param("isGroup", &is_group);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HasPrivilegeOnEntity` on a `AuthorizationManager` (since 5.0).
@@ -114,7 +114,7 @@ pub async fn has_privilege_on_entity(client: &(impl Transport + ?Sized), this: &
     e.param("entity", entity);
     e.param("sessionId", session_id);
     e.param_list("privId", priv_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `HasPrivilegeOnEntities` on a `AuthorizationManager` (since 5.5).
@@ -125,7 +125,7 @@ pub async fn has_privilege_on_entities(client: &(impl Transport + ?Sized), this:
     e.param_list("entity", entity);
     e.param("sessionId", session_id);
     e.param_list("privId", priv_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `HasUserPrivilegeOnEntities` on a `AuthorizationManager` (since 6.5).
@@ -136,7 +136,7 @@ pub async fn has_user_privilege_on_entities(client: &(impl Transport + ?Sized), 
     e.param_list("entities", entities);
     e.param("userName", user_name);
     e.param_list("privId", priv_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `FetchUserPrivilegeOnEntities` on a `AuthorizationManager` (since 6.5).
@@ -146,7 +146,7 @@ pub async fn fetch_user_privilege_on_entities(client: &(impl Transport + ?Sized)
     let mut e = Encoder::request("FetchUserPrivilegeOnEntities", this, client.version());
     e.param_list("entities", entities);
     e.param("userName", user_name);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `CertMgrRefreshCACertificatesAndCRLs_Task` on a `CertificateManager` (since 6.0).
@@ -157,7 +157,7 @@ pub async fn fetch_user_privilege_on_entities(client: &(impl Transport + ?Sized)
 pub async fn cert_mgr_refresh_ca_certificates_and_cr_ls_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CertMgrRefreshCACertificatesAndCRLs_Task", this, client.version());
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CertMgrRefreshCertificates_Task` on a `CertificateManager` (since 6.0).
@@ -168,7 +168,7 @@ pub async fn cert_mgr_refresh_ca_certificates_and_cr_ls_task(client: &(impl Tran
 pub async fn cert_mgr_refresh_certificates_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CertMgrRefreshCertificates_Task", this, client.version());
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CertMgrRevokeCertificates_Task` on a `CertificateManager` (since 6.0).
@@ -179,7 +179,7 @@ pub async fn cert_mgr_refresh_certificates_task(client: &(impl Transport + ?Size
 pub async fn cert_mgr_revoke_certificates_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CertMgrRevokeCertificates_Task", this, client.version());
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ConfigureHCI_Task` on a `ClusterComputeResource` (since 6.7.1).
@@ -191,7 +191,7 @@ pub async fn configure_hci_task(client: &(impl Transport + ?Sized), this: &Manag
     let mut e = Encoder::request("ConfigureHCI_Task", this, client.version());
     e.param("clusterSpec", cluster_spec);
     e.param_list("hostInputs", host_inputs);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ExtendHCI_Task` on a `ClusterComputeResource` (since 6.7.1).
@@ -203,7 +203,7 @@ pub async fn extend_hci_task(client: &(impl Transport + ?Sized), this: &ManagedO
     let mut e = Encoder::request("ExtendHCI_Task", this, client.version());
     e.param_list("hostInputs", host_inputs);
     e.param_opt("vSanConfigSpec", v_san_config_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AbandonHciWorkflow` on a `ClusterComputeResource` (since 6.7.1).
@@ -211,7 +211,7 @@ pub async fn extend_hci_task(client: &(impl Transport + ?Sized), this: &ManagedO
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn abandon_hci_workflow(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("AbandonHciWorkflow", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ValidateHCIConfiguration` on a `ClusterComputeResource` (since 6.7.1).
@@ -221,7 +221,7 @@ pub async fn validate_hci_configuration(client: &(impl Transport + ?Sized), this
     let mut e = Encoder::request("ValidateHCIConfiguration", this, client.version());
     e.param_opt("hciConfigSpec", hci_config_spec);
     e.param_list("hosts", hosts);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ReconfigureCluster_Task` on a `ClusterComputeResource` (since 2.5).
@@ -233,7 +233,7 @@ pub async fn reconfigure_cluster_task(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("ReconfigureCluster_Task", this, client.version());
     e.param("spec", spec);
     e.param("modify", &modify);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ApplyRecommendation` on a `ClusterComputeResource` (since 2.5).
@@ -242,7 +242,7 @@ pub async fn reconfigure_cluster_task(client: &(impl Transport + ?Sized), this: 
 pub async fn apply_recommendation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("ApplyRecommendation", this, client.version());
     e.param("key", key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CancelRecommendation` on a `ClusterComputeResource` (since 4.1).
@@ -251,7 +251,7 @@ pub async fn apply_recommendation(client: &(impl Transport + ?Sized), this: &Man
 pub async fn cancel_recommendation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("CancelRecommendation", this, client.version());
     e.param("key", key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RecommendHostsForVm` on a `ClusterComputeResource` (since 2.5).
@@ -261,7 +261,7 @@ pub async fn recommend_hosts_for_vm(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("RecommendHostsForVm", this, client.version());
     e.param("vm", vm);
     e.param_opt("pool", pool);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `AddHost_Task` on a `ClusterComputeResource` (since 2.5).
@@ -275,7 +275,7 @@ pub async fn add_host_task(client: &(impl Transport + ?Sized), this: &ManagedObj
     e.param("asConnected", &as_connected);
     e.param_opt("resourcePool", resource_pool);
     e.param_opt("license", license);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MoveInto_Task` on a `ClusterComputeResource` (since 2.5).
@@ -286,7 +286,7 @@ pub async fn add_host_task(client: &(impl Transport + ?Sized), this: &ManagedObj
 pub async fn move_into_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MoveInto_Task", this, client.version());
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MoveHostInto_Task` on a `ClusterComputeResource` (since 2.5).
@@ -298,7 +298,7 @@ pub async fn move_host_into_task(client: &(impl Transport + ?Sized), this: &Mana
     let mut e = Encoder::request("MoveHostInto_Task", this, client.version());
     e.param("host", host);
     e.param_opt("resourcePool", resource_pool);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RefreshRecommendation` on a `ClusterComputeResource` (since 2.5).
@@ -306,7 +306,7 @@ pub async fn move_host_into_task(client: &(impl Transport + ?Sized), this: &Mana
 /// Declared faults: `RuntimeFault`.
 pub async fn refresh_recommendation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshRecommendation", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `EvcManager` on a `ClusterComputeResource` (since 6.0).
@@ -314,7 +314,7 @@ pub async fn refresh_recommendation(client: &(impl Transport + ?Sized), this: &M
 /// Declared faults: `RuntimeFault`.
 pub async fn evc_manager(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<ManagedObjectReference>, Error> {
     let e = Encoder::request("EvcManager", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_opt()
+    invoke(client, e.finish_request()?, false).await?.returnval_opt()
 }
 
 /// Calls `RetrieveDasAdvancedRuntimeInfo` on a `ClusterComputeResource` (since 4.0).
@@ -322,7 +322,7 @@ pub async fn evc_manager(client: &(impl Transport + ?Sized), this: &ManagedObjec
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_das_advanced_runtime_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<AnyClusterDasAdvancedRuntimeInfo>, Error> {
     let e = Encoder::request("RetrieveDasAdvancedRuntimeInfo", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `ClusterEnterMaintenanceMode` on a `ClusterComputeResource` (since 5.0).
@@ -333,7 +333,7 @@ pub async fn cluster_enter_maintenance_mode(client: &(impl Transport + ?Sized), 
     e.param_list("host", host);
     e.param_list("option", option);
     e.param_opt("info", info);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `PlaceVm` on a `ClusterComputeResource` (since 6.0).
@@ -342,7 +342,7 @@ pub async fn cluster_enter_maintenance_mode(client: &(impl Transport + ?Sized), 
 pub async fn place_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, placement_spec: &PlacementSpec) -> Result<PlacementResult, Error> {
     let mut e = Encoder::request("PlaceVm", this, client.version());
     e.param("placementSpec", placement_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `FindRulesForVm` on a `ClusterComputeResource` (since 6.0).
@@ -351,7 +351,7 @@ pub async fn place_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectRe
 pub async fn find_rules_for_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference) -> Result<Vec<AnyClusterRuleInfo>, Error> {
     let mut e = Encoder::request("FindRulesForVm", this, client.version());
     e.param("vm", vm);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `StampAllRulesWithUuid_Task` on a `ClusterComputeResource` (since 6.0).
@@ -361,7 +361,7 @@ pub async fn find_rules_for_vm(client: &(impl Transport + ?Sized), this: &Manage
 /// Declared faults: `RuntimeFault`.
 pub async fn stamp_all_rules_with_uuid_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("StampAllRulesWithUuid_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `GetResourceUsage` on a `ClusterComputeResource` (since 6.0).
@@ -369,7 +369,7 @@ pub async fn stamp_all_rules_with_uuid_task(client: &(impl Transport + ?Sized), 
 /// Declared faults: `RuntimeFault`.
 pub async fn get_resource_usage(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ClusterResourceUsageSummary, Error> {
     let e = Encoder::request("GetResourceUsage", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `SetCryptoMode` on a `ClusterComputeResource` (since 7.0.0.0).
@@ -379,7 +379,7 @@ pub async fn set_crypto_mode(client: &(impl Transport + ?Sized), this: &ManagedO
     let mut e = Encoder::request("SetCryptoMode", this, client.version());
     e.param("cryptoMode", crypto_mode);
     e.param_opt("policy", policy);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `GetSystemVMsRestrictedDatastores` on a `ClusterComputeResource` (since 7.0.3.0).
@@ -387,7 +387,7 @@ pub async fn set_crypto_mode(client: &(impl Transport + ?Sized), this: &ManagedO
 /// Declared faults: `RuntimeFault`.
 pub async fn get_system_v_ms_restricted_datastores(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<ManagedObjectReference>, Error> {
     let e = Encoder::request("GetSystemVMsRestrictedDatastores", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `EnableNetworkBoot_Task` on a `ComputeResource` (since 9.0.0.0).
@@ -398,7 +398,7 @@ pub async fn get_system_v_ms_restricted_datastores(client: &(impl Transport + ?S
 pub async fn enable_network_boot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, network_boot_mode: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("EnableNetworkBoot_Task", this, client.version());
     e.param("networkBootMode", network_boot_mode);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DisableNetworkBoot_Task` on a `ComputeResource` (since 9.0.0.0).
@@ -408,7 +408,7 @@ pub async fn enable_network_boot_task(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `RuntimeFault`.
 pub async fn disable_network_boot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("DisableNetworkBoot_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ReconfigureComputeResource_Task` on a `ComputeResource` (since 2.5).
@@ -420,7 +420,7 @@ pub async fn reconfigure_compute_resource_task(client: &(impl Transport + ?Sized
     let mut e = Encoder::request("ReconfigureComputeResource_Task", this, client.version());
     e.param("spec", spec);
     e.param("modify", &modify);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AddCustomFieldDef` on a `CustomFieldsManager` (since 2.5).
@@ -432,7 +432,7 @@ pub async fn add_custom_field_def(client: &(impl Transport + ?Sized), this: &Man
     e.param_opt("moType", mo_type);
     e.param_opt("fieldDefPolicy", field_def_policy);
     e.param_opt("fieldPolicy", field_policy);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveCustomFieldDef` on a `CustomFieldsManager` (since 2.5).
@@ -441,7 +441,7 @@ pub async fn add_custom_field_def(client: &(impl Transport + ?Sized), this: &Man
 pub async fn remove_custom_field_def(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: i32) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveCustomFieldDef", this, client.version());
     e.param("key", &key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RenameCustomFieldDef` on a `CustomFieldsManager` (since 2.5).
@@ -451,7 +451,7 @@ pub async fn rename_custom_field_def(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("RenameCustomFieldDef", this, client.version());
     e.param("key", &key);
     e.param("name", name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SetField` on a `CustomFieldsManager` (since 2.5).
@@ -462,7 +462,7 @@ pub async fn set_field(client: &(impl Transport + ?Sized), this: &ManagedObjectR
     e.param("entity", entity);
     e.param("key", &key);
     e.param("value", value);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DoesCustomizationSpecExist` on a `CustomizationSpecManager` (since 2.5).
@@ -471,7 +471,7 @@ pub async fn set_field(client: &(impl Transport + ?Sized), this: &ManagedObjectR
 pub async fn does_customization_spec_exist(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<bool, Error> {
     let mut e = Encoder::request("DoesCustomizationSpecExist", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `GetCustomizationSpec` on a `CustomizationSpecManager` (since 2.5).
@@ -480,7 +480,7 @@ pub async fn does_customization_spec_exist(client: &(impl Transport + ?Sized), t
 pub async fn get_customization_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<CustomizationSpecItem, Error> {
     let mut e = Encoder::request("GetCustomizationSpec", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateCustomizationSpec` on a `CustomizationSpecManager` (since 2.5).
@@ -489,7 +489,7 @@ pub async fn get_customization_spec(client: &(impl Transport + ?Sized), this: &M
 pub async fn create_customization_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, item: &CustomizationSpecItem) -> Result<(), Error> {
     let mut e = Encoder::request("CreateCustomizationSpec", this, client.version());
     e.param("item", item);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `OverwriteCustomizationSpec` on a `CustomizationSpecManager` (since 2.5).
@@ -498,7 +498,7 @@ pub async fn create_customization_spec(client: &(impl Transport + ?Sized), this:
 pub async fn overwrite_customization_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, item: &CustomizationSpecItem) -> Result<(), Error> {
     let mut e = Encoder::request("OverwriteCustomizationSpec", this, client.version());
     e.param("item", item);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DeleteCustomizationSpec` on a `CustomizationSpecManager` (since 2.5).
@@ -507,7 +507,7 @@ pub async fn overwrite_customization_spec(client: &(impl Transport + ?Sized), th
 pub async fn delete_customization_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteCustomizationSpec", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DuplicateCustomizationSpec` on a `CustomizationSpecManager` (since 2.5).
@@ -517,7 +517,7 @@ pub async fn duplicate_customization_spec(client: &(impl Transport + ?Sized), th
     let mut e = Encoder::request("DuplicateCustomizationSpec", this, client.version());
     e.param("name", name);
     e.param("newName", new_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RenameCustomizationSpec` on a `CustomizationSpecManager` (since 2.5).
@@ -527,7 +527,7 @@ pub async fn rename_customization_spec(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("RenameCustomizationSpec", this, client.version());
     e.param("name", name);
     e.param("newName", new_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CustomizationSpecItemToXml` on a `CustomizationSpecManager` (since 2.5).
@@ -536,7 +536,7 @@ pub async fn rename_customization_spec(client: &(impl Transport + ?Sized), this:
 pub async fn customization_spec_item_to_xml(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, item: &CustomizationSpecItem) -> Result<String, Error> {
     let mut e = Encoder::request("CustomizationSpecItemToXml", this, client.version());
     e.param("item", item);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `XmlToCustomizationSpecItem` on a `CustomizationSpecManager` (since 2.5).
@@ -545,7 +545,7 @@ pub async fn customization_spec_item_to_xml(client: &(impl Transport + ?Sized), 
 pub async fn xml_to_customization_spec_item(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec_item_xml: &str) -> Result<CustomizationSpecItem, Error> {
     let mut e = Encoder::request("XmlToCustomizationSpecItem", this, client.version());
     e.param("specItemXml", spec_item_xml);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckCustomizationResources` on a `CustomizationSpecManager` (since 2.5).
@@ -554,7 +554,7 @@ pub async fn xml_to_customization_spec_item(client: &(impl Transport + ?Sized), 
 pub async fn check_customization_resources(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, guest_os: &str) -> Result<(), Error> {
     let mut e = Encoder::request("CheckCustomizationResources", this, client.version());
     e.param("guestOs", guest_os);
-    invoke(client, e.finish_request(), true).await?.returnval_unit()
+    invoke(client, e.finish_request()?, true).await?.returnval_unit()
 }
 
 /// Calls `IsGuestOsCustomizable` on a `CustomizationSpecManager` (since 9.0.0.0).
@@ -563,7 +563,7 @@ pub async fn check_customization_resources(client: &(impl Transport + ?Sized), t
 pub async fn is_guest_os_customizable(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, guest_id: &str) -> Result<bool, Error> {
     let mut e = Encoder::request("IsGuestOsCustomizable", this, client.version());
     e.param("guestId", guest_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `BatchQueryConnectInfo` on a `Datacenter` (since 6.7.1).
@@ -572,7 +572,7 @@ pub async fn is_guest_os_customizable(client: &(impl Transport + ?Sized), this: 
 pub async fn batch_query_connect_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host_specs: &[HostConnectSpec]) -> Result<Vec<DatacenterBasicConnectInfo>, Error> {
     let mut e = Encoder::request("BatchQueryConnectInfo", this, client.version());
     e.param_list("hostSpecs", host_specs);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `QueryConnectionInfo` on a `Datacenter` (since 2.5).
@@ -586,7 +586,7 @@ pub async fn query_connection_info(client: &(impl Transport + ?Sized), this: &Ma
     e.param("password", password);
     e.param_opt("sslThumbprint", ssl_thumbprint);
     e.param_opt("sslCertificate", ssl_certificate);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryConnectionInfoViaSpec` on a `Datacenter` (since 6.0).
@@ -595,7 +595,7 @@ pub async fn query_connection_info(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn query_connection_info_via_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostConnectSpec) -> Result<HostConnectInfo, Error> {
     let mut e = Encoder::request("QueryConnectionInfoViaSpec", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `PowerOnMultiVM_Task` on a `Datacenter` (since 2.5).
@@ -607,7 +607,7 @@ pub async fn power_on_multi_vm_task(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("PowerOnMultiVM_Task", this, client.version());
     e.param_list("vm", vm);
     e.param_list("option", option);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `queryDatacenterConfigOptionDescriptor` on a `Datacenter` (since 5.1).
@@ -615,7 +615,7 @@ pub async fn power_on_multi_vm_task(client: &(impl Transport + ?Sized), this: &M
 /// Declared faults: `RuntimeFault`.
 pub async fn query_datacenter_config_option_descriptor(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VirtualMachineConfigOptionDescriptor>, Error> {
     let e = Encoder::request("queryDatacenterConfigOptionDescriptor", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ReconfigureDatacenter_Task` on a `Datacenter` (since 5.1).
@@ -627,7 +627,7 @@ pub async fn reconfigure_datacenter_task(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("ReconfigureDatacenter_Task", this, client.version());
     e.param("spec", spec);
     e.param("modify", &modify);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RefreshDatastore` on a `Datastore` (since 2.5).
@@ -635,7 +635,7 @@ pub async fn reconfigure_datacenter_task(client: &(impl Transport + ?Sized), thi
 /// Declared faults: `HostConfigFault`, `NotFound`, `RuntimeFault`.
 pub async fn refresh_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshDatastore", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RefreshDatastoreStorageInfo` on a `Datastore` (since 4.0).
@@ -643,7 +643,7 @@ pub async fn refresh_datastore(client: &(impl Transport + ?Sized), this: &Manage
 /// Declared faults: `RuntimeFault`.
 pub async fn refresh_datastore_storage_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshDatastoreStorageInfo", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateVirtualMachineFiles_Task` on a `Datastore` (since 4.1).
@@ -654,7 +654,7 @@ pub async fn refresh_datastore_storage_info(client: &(impl Transport + ?Sized), 
 pub async fn update_virtual_machine_files_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, mount_path_datastore_mapping: &[DatastoreMountPathDatastorePair]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateVirtualMachineFiles_Task", this, client.version());
     e.param_list("mountPathDatastoreMapping", mount_path_datastore_mapping);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RenameDatastore` on a `Datastore` (since 2.5).
@@ -663,7 +663,7 @@ pub async fn update_virtual_machine_files_task(client: &(impl Transport + ?Sized
 pub async fn rename_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, new_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RenameDatastore", this, client.version());
     e.param("newName", new_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DestroyDatastore` on a `Datastore` (since 2.5).
@@ -671,7 +671,7 @@ pub async fn rename_datastore(client: &(impl Transport + ?Sized), this: &Managed
 /// Declared faults: `ResourceInUse`, `RuntimeFault`.
 pub async fn destroy_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyDatastore", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DatastoreEnterMaintenanceMode` on a `Datastore` (since 5.0).
@@ -679,7 +679,7 @@ pub async fn destroy_datastore(client: &(impl Transport + ?Sized), this: &Manage
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn datastore_enter_maintenance_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<StoragePlacementResult, Error> {
     let e = Encoder::request("DatastoreEnterMaintenanceMode", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DatastoreExitMaintenanceMode_Task` on a `Datastore` (since 5.0).
@@ -689,7 +689,7 @@ pub async fn datastore_enter_maintenance_mode(client: &(impl Transport + ?Sized)
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn datastore_exit_maintenance_mode_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("DatastoreExitMaintenanceMode_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `IsClusteredVmdkEnabled` on a `Datastore` (since 7.0.0.0).
@@ -697,7 +697,7 @@ pub async fn datastore_exit_maintenance_mode_task(client: &(impl Transport + ?Si
 /// Declared faults: `InvalidDatastore`, `RuntimeFault`.
 pub async fn is_clustered_vmdk_enabled(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<bool, Error> {
     let e = Encoder::request("IsClusteredVmdkEnabled", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateVVolVirtualMachineFiles_Task` on a `Datastore` (since 6.5).
@@ -708,7 +708,7 @@ pub async fn is_clustered_vmdk_enabled(client: &(impl Transport + ?Sized), this:
 pub async fn update_v_vol_virtual_machine_files_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, failover_pair: &[DatastoreVVolContainerFailoverPair]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateVVolVirtualMachineFiles_Task", this, client.version());
     e.param_list("failoverPair", failover_pair);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateDirectory` on a `DatastoreNamespaceManager` (since 5.5).
@@ -720,7 +720,7 @@ pub async fn create_directory(client: &(impl Transport + ?Sized), this: &Managed
     e.param_opt("displayName", display_name);
     e.param_opt("policy", policy);
     e.param_opt("size", size.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DeleteDirectory` on a `DatastoreNamespaceManager` (since 5.5).
@@ -730,7 +730,7 @@ pub async fn delete_directory(client: &(impl Transport + ?Sized), this: &Managed
     let mut e = Encoder::request("DeleteDirectory", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("datastorePath", datastore_path);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ConvertNamespacePathToUuidPath` on a `DatastoreNamespaceManager` (since 6.5).
@@ -740,7 +740,7 @@ pub async fn convert_namespace_path_to_uuid_path(client: &(impl Transport + ?Siz
     let mut e = Encoder::request("ConvertNamespacePathToUuidPath", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("namespaceUrl", namespace_url);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `IncreaseDirectorySize` on a `DatastoreNamespaceManager` (since 8.0.1.0).
@@ -751,7 +751,7 @@ pub async fn increase_directory_size(client: &(impl Transport + ?Sized), this: &
     e.param_opt("datacenter", datacenter);
     e.param("stableName", stable_name);
     e.param("size", &size);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryDirectoryInfo` on a `DatastoreNamespaceManager` (since 8.0.1.0).
@@ -761,7 +761,7 @@ pub async fn query_directory_info(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("QueryDirectoryInfo", this, client.version());
     e.param_opt("datacenter", datacenter);
     e.param("stableName", stable_name);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryDescriptions` on a `DiagnosticManager` (since 2.5).
@@ -770,7 +770,7 @@ pub async fn query_directory_info(client: &(impl Transport + ?Sized), this: &Man
 pub async fn query_descriptions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<Vec<DiagnosticManagerLogDescriptor>, Error> {
     let mut e = Encoder::request("QueryDescriptions", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `BrowseDiagnosticLog` on a `DiagnosticManager` (since 2.5).
@@ -782,7 +782,7 @@ pub async fn browse_diagnostic_log(client: &(impl Transport + ?Sized), this: &Ma
     e.param("key", key);
     e.param_opt("start", start.as_ref());
     e.param_opt("lines", lines.as_ref());
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `GenerateLogBundles_Task` on a `DiagnosticManager` (since 2.5).
@@ -794,7 +794,7 @@ pub async fn generate_log_bundles_task(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("GenerateLogBundles_Task", this, client.version());
     e.param("includeDefault", &include_default);
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `FetchAuditRecords` on a `DiagnosticManager` (since 7.0.3.0).
@@ -803,7 +803,7 @@ pub async fn generate_log_bundles_task(client: &(impl Transport + ?Sized), this:
 pub async fn fetch_audit_records(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, token: Option<&str>) -> Result<DiagnosticManagerAuditRecordResult, Error> {
     let mut e = Encoder::request("FetchAuditRecords", this, client.version());
     e.param_opt("token", token);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `EmitSyslogMark` on a `DiagnosticManager` (since 8.0.0.2).
@@ -812,7 +812,7 @@ pub async fn fetch_audit_records(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn emit_syslog_mark(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, message: &str) -> Result<(), Error> {
     let mut e = Encoder::request("EmitSyslogMark", this, client.version());
     e.param("message", message);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DirectPathProfileManagerCreate` on a `DirectPathProfileManager` (since 9.0.0.0).
@@ -821,7 +821,7 @@ pub async fn emit_syslog_mark(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn direct_path_profile_manager_create(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &DirectPathProfileManagerCreateSpec) -> Result<String, Error> {
     let mut e = Encoder::request("DirectPathProfileManagerCreate", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DirectPathProfileManagerUpdate` on a `DirectPathProfileManager` (since 9.0.0.0).
@@ -831,7 +831,7 @@ pub async fn direct_path_profile_manager_update(client: &(impl Transport + ?Size
     let mut e = Encoder::request("DirectPathProfileManagerUpdate", this, client.version());
     e.param("id", id);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DirectPathProfileManagerDelete` on a `DirectPathProfileManager` (since 9.0.0.0).
@@ -840,7 +840,7 @@ pub async fn direct_path_profile_manager_update(client: &(impl Transport + ?Size
 pub async fn direct_path_profile_manager_delete(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DirectPathProfileManagerDelete", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DirectPathProfileManagerList` on a `DirectPathProfileManager` (since 9.0.0.0).
@@ -849,7 +849,7 @@ pub async fn direct_path_profile_manager_delete(client: &(impl Transport + ?Size
 pub async fn direct_path_profile_manager_list(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_spec: &DirectPathProfileManagerFilterSpec) -> Result<Vec<DirectPathProfileInfo>, Error> {
     let mut e = Encoder::request("DirectPathProfileManagerList", this, client.version());
     e.param("filterSpec", filter_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `DirectPathProfileManagerQueryCapacity` on a `DirectPathProfileManager` (since 9.0.0.0).
@@ -859,7 +859,7 @@ pub async fn direct_path_profile_manager_query_capacity(client: &(impl Transport
     let mut e = Encoder::request("DirectPathProfileManagerQueryCapacity", this, client.version());
     e.param("target", target);
     e.param_list("querySpec", query_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `FetchDVPortKeys` on a `DistributedVirtualSwitch` (since 4.0).
@@ -868,7 +868,7 @@ pub async fn direct_path_profile_manager_query_capacity(client: &(impl Transport
 pub async fn fetch_dv_port_keys(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, criteria: Option<&DistributedVirtualSwitchPortCriteria>) -> Result<Vec<String>, Error> {
     let mut e = Encoder::request("FetchDVPortKeys", this, client.version());
     e.param_opt("criteria", criteria);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `FetchDVPorts` on a `DistributedVirtualSwitch` (since 4.0).
@@ -877,7 +877,7 @@ pub async fn fetch_dv_port_keys(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn fetch_dv_ports(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, criteria: Option<&DistributedVirtualSwitchPortCriteria>) -> Result<Vec<DistributedVirtualPort>, Error> {
     let mut e = Encoder::request("FetchDVPorts", this, client.version());
     e.param_opt("criteria", criteria);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryUsedVlanIdInDvs` on a `DistributedVirtualSwitch` (since 4.0).
@@ -885,7 +885,7 @@ pub async fn fetch_dv_ports(client: &(impl Transport + ?Sized), this: &ManagedOb
 /// Declared faults: `RuntimeFault`.
 pub async fn query_used_vlan_id_in_dvs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<i32>, Error> {
     let e = Encoder::request("QueryUsedVlanIdInDvs", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ReconfigureDvs_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -896,7 +896,7 @@ pub async fn query_used_vlan_id_in_dvs(client: &(impl Transport + ?Sized), this:
 pub async fn reconfigure_dvs_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &AnyDVSConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconfigureDvs_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `PerformDvsProductSpecOperation_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -908,7 +908,7 @@ pub async fn perform_dvs_product_spec_operation_task(client: &(impl Transport + 
     let mut e = Encoder::request("PerformDvsProductSpecOperation_Task", this, client.version());
     e.param("operation", operation);
     e.param_opt("productSpec", product_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MergeDvs_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -919,7 +919,7 @@ pub async fn perform_dvs_product_spec_operation_task(client: &(impl Transport + 
 pub async fn merge_dvs_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, dvs: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MergeDvs_Task", this, client.version());
     e.param("dvs", dvs);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AddDVPortgroup_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -930,7 +930,7 @@ pub async fn merge_dvs_task(client: &(impl Transport + ?Sized), this: &ManagedOb
 pub async fn add_dv_portgroup_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &[DVPortgroupConfigSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("AddDVPortgroup_Task", this, client.version());
     e.param_list("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MoveDVPort_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -942,7 +942,7 @@ pub async fn move_dv_port_task(client: &(impl Transport + ?Sized), this: &Manage
     let mut e = Encoder::request("MoveDVPort_Task", this, client.version());
     e.param_list("portKey", port_key);
     e.param_opt("destinationPortgroupKey", destination_portgroup_key);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateDvsCapability` on a `DistributedVirtualSwitch` (since 4.0).
@@ -951,7 +951,7 @@ pub async fn move_dv_port_task(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn update_dvs_capability(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, capability: &DVSCapability) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateDvsCapability", this, client.version());
     e.param("capability", capability);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureDVPort_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -962,7 +962,7 @@ pub async fn update_dvs_capability(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn reconfigure_dv_port_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, port: &[DVPortConfigSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconfigureDVPort_Task", this, client.version());
     e.param_list("port", port);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RefreshDVPortState` on a `DistributedVirtualSwitch` (since 4.0).
@@ -971,7 +971,7 @@ pub async fn reconfigure_dv_port_task(client: &(impl Transport + ?Sized), this: 
 pub async fn refresh_dv_port_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, port_keys: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("RefreshDVPortState", this, client.version());
     e.param_list("portKeys", port_keys);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RectifyDvsHost_Task` on a `DistributedVirtualSwitch` (since 4.0).
@@ -982,7 +982,7 @@ pub async fn refresh_dv_port_state(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn rectify_dvs_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hosts: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RectifyDvsHost_Task", this, client.version());
     e.param_list("hosts", hosts);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateNetworkResourcePool` on a `DistributedVirtualSwitch` (since 4.1).
@@ -991,7 +991,7 @@ pub async fn rectify_dvs_host_task(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn update_network_resource_pool(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config_spec: &[DVSNetworkResourcePoolConfigSpec]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateNetworkResourcePool", this, client.version());
     e.param_list("configSpec", config_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AddNetworkResourcePool` on a `DistributedVirtualSwitch` (since 5.0).
@@ -1000,7 +1000,7 @@ pub async fn update_network_resource_pool(client: &(impl Transport + ?Sized), th
 pub async fn add_network_resource_pool(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config_spec: &[DVSNetworkResourcePoolConfigSpec]) -> Result<(), Error> {
     let mut e = Encoder::request("AddNetworkResourcePool", this, client.version());
     e.param_list("configSpec", config_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveNetworkResourcePool` on a `DistributedVirtualSwitch` (since 5.0).
@@ -1009,7 +1009,7 @@ pub async fn add_network_resource_pool(client: &(impl Transport + ?Sized), this:
 pub async fn remove_network_resource_pool(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveNetworkResourcePool", this, client.version());
     e.param_list("key", key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DvsReconfigureVmVnicNetworkResourcePool_Task` on a `DistributedVirtualSwitch` (since 6.0).
@@ -1020,7 +1020,7 @@ pub async fn remove_network_resource_pool(client: &(impl Transport + ?Sized), th
 pub async fn dvs_reconfigure_vm_vnic_network_resource_pool_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config_spec: &[DvsVmVnicResourcePoolConfigSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DvsReconfigureVmVnicNetworkResourcePool_Task", this, client.version());
     e.param_list("configSpec", config_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `EnableNetworkResourceManagement` on a `DistributedVirtualSwitch` (since 4.1).
@@ -1029,7 +1029,7 @@ pub async fn dvs_reconfigure_vm_vnic_network_resource_pool_task(client: &(impl T
 pub async fn enable_network_resource_management(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, enable: bool) -> Result<(), Error> {
     let mut e = Encoder::request("EnableNetworkResourceManagement", this, client.version());
     e.param("enable", &enable);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DVSRollback_Task` on a `DistributedVirtualSwitch` (since 5.1).
@@ -1040,7 +1040,7 @@ pub async fn enable_network_resource_management(client: &(impl Transport + ?Size
 pub async fn dvs_rollback_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity_backup: Option<&EntityBackupConfig>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DVSRollback_Task", this, client.version());
     e.param_opt("entityBackup", entity_backup);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateDVPortgroup_Task` on a `DistributedVirtualSwitch` (since 5.1).
@@ -1051,7 +1051,7 @@ pub async fn dvs_rollback_task(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn create_dv_portgroup_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &DVPortgroupConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateDVPortgroup_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateDVSHealthCheckConfig_Task` on a `DistributedVirtualSwitch` (since 5.1).
@@ -1062,7 +1062,7 @@ pub async fn create_dv_portgroup_task(client: &(impl Transport + ?Sized), this: 
 pub async fn update_dvs_health_check_config_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, health_check_config: &[AnyDVSHealthCheckConfig]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateDVSHealthCheckConfig_Task", this, client.version());
     e.param_list("healthCheckConfig", health_check_config);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `LookupDvPortGroup` on a `DistributedVirtualSwitch` (since 5.1).
@@ -1071,7 +1071,7 @@ pub async fn update_dvs_health_check_config_task(client: &(impl Transport + ?Siz
 pub async fn lookup_dv_port_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, portgroup_key: &str) -> Result<Option<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("LookupDvPortGroup", this, client.version());
     e.param("portgroupKey", portgroup_key);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `QueryConfigOptionDescriptor` on a `EnvironmentBrowser` (since 2.5).
@@ -1079,7 +1079,7 @@ pub async fn lookup_dv_port_group(client: &(impl Transport + ?Sized), this: &Man
 /// Declared faults: `RuntimeFault`.
 pub async fn query_config_option_descriptor(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VirtualMachineConfigOptionDescriptor>, Error> {
     let e = Encoder::request("QueryConfigOptionDescriptor", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryConfigOption` on a `EnvironmentBrowser` (since 2.5).
@@ -1089,7 +1089,7 @@ pub async fn query_config_option(client: &(impl Transport + ?Sized), this: &Mana
     let mut e = Encoder::request("QueryConfigOption", this, client.version());
     e.param_opt("key", key);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `QueryConfigOptionEx` on a `EnvironmentBrowser` (since 6.0).
@@ -1098,7 +1098,7 @@ pub async fn query_config_option(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn query_config_option_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: Option<&EnvironmentBrowserConfigOptionQuerySpec>) -> Result<Option<VirtualMachineConfigOption>, Error> {
     let mut e = Encoder::request("QueryConfigOptionEx", this, client.version());
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `QueryConfigTarget` on a `EnvironmentBrowser` (since 2.5).
@@ -1107,7 +1107,7 @@ pub async fn query_config_option_ex(client: &(impl Transport + ?Sized), this: &M
 pub async fn query_config_target(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<Option<ConfigTarget>, Error> {
     let mut e = Encoder::request("QueryConfigTarget", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `QueryTargetCapabilities` on a `EnvironmentBrowser` (since 4.0).
@@ -1116,7 +1116,7 @@ pub async fn query_config_target(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn query_target_capabilities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<Option<HostCapability>, Error> {
     let mut e = Encoder::request("QueryTargetCapabilities", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `setCustomValue` on a `ExtensibleManagedObject` (since 2.5).
@@ -1126,7 +1126,7 @@ pub async fn set_custom_value(client: &(impl Transport + ?Sized), this: &Managed
     let mut e = Encoder::request("setCustomValue", this, client.version());
     e.param("key", key);
     e.param("value", value);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UnregisterExtension` on a `ExtensionManager` (since 2.5).
@@ -1135,7 +1135,7 @@ pub async fn set_custom_value(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn unregister_extension(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UnregisterExtension", this, client.version());
     e.param("extensionKey", extension_key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `FindExtension` on a `ExtensionManager` (since 2.5).
@@ -1144,7 +1144,7 @@ pub async fn unregister_extension(client: &(impl Transport + ?Sized), this: &Man
 pub async fn find_extension(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_key: &str) -> Result<Option<Extension>, Error> {
     let mut e = Encoder::request("FindExtension", this, client.version());
     e.param("extensionKey", extension_key);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `RegisterExtension` on a `ExtensionManager` (since 2.5).
@@ -1153,7 +1153,7 @@ pub async fn find_extension(client: &(impl Transport + ?Sized), this: &ManagedOb
 pub async fn register_extension(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension: &Extension) -> Result<(), Error> {
     let mut e = Encoder::request("RegisterExtension", this, client.version());
     e.param("extension", extension);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateExtension` on a `ExtensionManager` (since 2.5).
@@ -1162,7 +1162,7 @@ pub async fn register_extension(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn update_extension(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension: &Extension) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateExtension", this, client.version());
     e.param("extension", extension);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `GetPublicKey` on a `ExtensionManager` (since 2.5).
@@ -1170,7 +1170,7 @@ pub async fn update_extension(client: &(impl Transport + ?Sized), this: &Managed
 /// Declared faults: `RuntimeFault`.
 pub async fn get_public_key(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("GetPublicKey", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `SetPublicKey` on a `ExtensionManager` (since 2.5).
@@ -1180,7 +1180,7 @@ pub async fn set_public_key(client: &(impl Transport + ?Sized), this: &ManagedOb
     let mut e = Encoder::request("SetPublicKey", this, client.version());
     e.param("extensionKey", extension_key);
     e.param("publicKey", public_key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SetExtensionCertificate` on a `ExtensionManager` (since 4.0).
@@ -1190,7 +1190,7 @@ pub async fn set_extension_certificate(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("SetExtensionCertificate", this, client.version());
     e.param("extensionKey", extension_key);
     e.param_opt("certificatePem", certificate_pem);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SetServiceAccount` on a `ExtensionManager` (since 8.0.2.0).
@@ -1200,7 +1200,7 @@ pub async fn set_service_account(client: &(impl Transport + ?Sized), this: &Mana
     let mut e = Encoder::request("SetServiceAccount", this, client.version());
     e.param("extensionKey", extension_key);
     e.param("serviceAccount", service_account);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryManagedBy` on a `ExtensionManager` (since 5.0).
@@ -1209,7 +1209,7 @@ pub async fn set_service_account(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn query_managed_by(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_key: &str) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryManagedBy", this, client.version());
     e.param("extensionKey", extension_key);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryExtensionIpAllocationUsage` on a `ExtensionManager` (since 5.1).
@@ -1218,7 +1218,7 @@ pub async fn query_managed_by(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn query_extension_ip_allocation_usage(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, extension_keys: &[String]) -> Result<Vec<ExtensionManagerIpAllocationUsage>, Error> {
     let mut e = Encoder::request("QueryExtensionIpAllocationUsage", this, client.version());
     e.param_list("extensionKeys", extension_keys);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `MoveDatastoreFile_Task` on a `FileManager` (since 2.5).
@@ -1233,7 +1233,7 @@ pub async fn move_datastore_file_task(client: &(impl Transport + ?Sized), this: 
     e.param("destinationName", destination_name);
     e.param_opt("destinationDatacenter", destination_datacenter);
     e.param_opt("force", force.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CopyDatastoreFile_Task` on a `FileManager` (since 2.5).
@@ -1248,7 +1248,7 @@ pub async fn copy_datastore_file_task(client: &(impl Transport + ?Sized), this: 
     e.param("destinationName", destination_name);
     e.param_opt("destinationDatacenter", destination_datacenter);
     e.param_opt("force", force.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DeleteDatastoreFile_Task` on a `FileManager` (since 2.5).
@@ -1260,7 +1260,7 @@ pub async fn delete_datastore_file_task(client: &(impl Transport + ?Sized), this
     let mut e = Encoder::request("DeleteDatastoreFile_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MakeDirectory` on a `FileManager` (since 2.5).
@@ -1271,7 +1271,7 @@ pub async fn make_directory(client: &(impl Transport + ?Sized), this: &ManagedOb
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
     e.param_opt("createParentDirectories", create_parent_directories.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ChangeOwner` on a `FileManager` (since 4.0).
@@ -1282,7 +1282,7 @@ pub async fn change_owner(client: &(impl Transport + ?Sized), this: &ManagedObje
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
     e.param("owner", owner);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryFileLockInfo` on a `FileManager` (since 8.0.2.0).
@@ -1292,7 +1292,7 @@ pub async fn query_file_lock_info(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("QueryFileLockInfo", this, client.version());
     e.param("path", path);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `CreateFolder` on a `Folder` (since 2.5).
@@ -1301,7 +1301,7 @@ pub async fn query_file_lock_info(client: &(impl Transport + ?Sized), this: &Man
 pub async fn create_folder(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateFolder", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MoveIntoFolder_Task` on a `Folder` (since 2.5).
@@ -1312,7 +1312,7 @@ pub async fn create_folder(client: &(impl Transport + ?Sized), this: &ManagedObj
 pub async fn move_into_folder_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, list: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MoveIntoFolder_Task", this, client.version());
     e.param_list("list", list);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateVM_Task` on a `Folder` (since 2.5).
@@ -1325,7 +1325,7 @@ pub async fn create_vm_task(client: &(impl Transport + ?Sized), this: &ManagedOb
     e.param("config", config);
     e.param("pool", pool);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RegisterVM_Task` on a `Folder` (since 2.5).
@@ -1340,7 +1340,7 @@ pub async fn register_vm_task(client: &(impl Transport + ?Sized), this: &Managed
     e.param("asTemplate", &as_template);
     e.param_opt("pool", pool);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateCluster` on a `Folder` (since 2.5).
@@ -1350,7 +1350,7 @@ pub async fn create_cluster(client: &(impl Transport + ?Sized), this: &ManagedOb
     let mut e = Encoder::request("CreateCluster", this, client.version());
     e.param("name", name);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateClusterEx` on a `Folder` (since 2.5).
@@ -1360,7 +1360,7 @@ pub async fn create_cluster_ex(client: &(impl Transport + ?Sized), this: &Manage
     let mut e = Encoder::request("CreateClusterEx", this, client.version());
     e.param("name", name);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AddStandaloneHost_Task` on a `Folder` (since 2.5).
@@ -1374,7 +1374,7 @@ pub async fn add_standalone_host_task(client: &(impl Transport + ?Sized), this: 
     e.param_opt("compResSpec", comp_res_spec);
     e.param("addConnected", &add_connected);
     e.param_opt("license", license);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateDatacenter` on a `Folder` (since 2.5).
@@ -1383,7 +1383,7 @@ pub async fn add_standalone_host_task(client: &(impl Transport + ?Sized), this: 
 pub async fn create_datacenter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateDatacenter", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UnregisterAndDestroy_Task` on a `Folder` (since 2.5).
@@ -1393,7 +1393,7 @@ pub async fn create_datacenter(client: &(impl Transport + ?Sized), this: &Manage
 /// Declared faults: `ConcurrentAccess`, `InvalidState`, `RuntimeFault`.
 pub async fn unregister_and_destroy_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("UnregisterAndDestroy_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateDVS_Task` on a `Folder` (since 4.0).
@@ -1404,7 +1404,7 @@ pub async fn unregister_and_destroy_task(client: &(impl Transport + ?Sized), thi
 pub async fn create_dvs_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &DVSCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateDVS_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateStoragePod` on a `Folder` (since 5.0).
@@ -1413,7 +1413,7 @@ pub async fn create_dvs_task(client: &(impl Transport + ?Sized), this: &ManagedO
 pub async fn create_storage_pod(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateStoragePod", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `BatchAddStandaloneHosts_Task` on a `Folder` (since 6.7.1).
@@ -1426,7 +1426,7 @@ pub async fn batch_add_standalone_hosts_task(client: &(impl Transport + ?Sized),
     e.param_list("newHosts", new_hosts);
     e.param_opt("compResSpec", comp_res_spec);
     e.param("addConnected", &add_connected);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `BatchAddHostsToCluster_Task` on a `Folder` (since 6.7.1).
@@ -1441,7 +1441,7 @@ pub async fn batch_add_hosts_to_cluster_task(client: &(impl Transport + ?Sized),
     e.param_list("existingHosts", existing_hosts);
     e.param_opt("compResSpec", comp_res_spec);
     e.param_opt("desiredState", desired_state);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RegisterHealthUpdateProvider` on a `HealthUpdateManager` (since 6.5).
@@ -1451,7 +1451,7 @@ pub async fn register_health_update_provider(client: &(impl Transport + ?Sized),
     let mut e = Encoder::request("RegisterHealthUpdateProvider", this, client.version());
     e.param("name", name);
     e.param_list("healthUpdateInfo", health_update_info);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UnregisterHealthUpdateProvider` on a `HealthUpdateManager` (since 6.5).
@@ -1460,7 +1460,7 @@ pub async fn register_health_update_provider(client: &(impl Transport + ?Sized),
 pub async fn unregister_health_update_provider(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UnregisterHealthUpdateProvider", this, client.version());
     e.param("providerId", provider_id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryProviderList` on a `HealthUpdateManager` (since 6.5).
@@ -1468,7 +1468,7 @@ pub async fn unregister_health_update_provider(client: &(impl Transport + ?Sized
 /// Declared faults: `RuntimeFault`.
 pub async fn query_provider_list(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("QueryProviderList", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `HasProvider` on a `HealthUpdateManager` (since 6.5).
@@ -1477,7 +1477,7 @@ pub async fn query_provider_list(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn has_provider(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<bool, Error> {
     let mut e = Encoder::request("HasProvider", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryProviderName` on a `HealthUpdateManager` (since 6.5).
@@ -1486,7 +1486,7 @@ pub async fn has_provider(client: &(impl Transport + ?Sized), this: &ManagedObje
 pub async fn query_provider_name(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<String, Error> {
     let mut e = Encoder::request("QueryProviderName", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryHealthUpdateInfos` on a `HealthUpdateManager` (since 6.5).
@@ -1495,7 +1495,7 @@ pub async fn query_provider_name(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn query_health_update_infos(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str) -> Result<Vec<HealthUpdateInfo>, Error> {
     let mut e = Encoder::request("QueryHealthUpdateInfos", this, client.version());
     e.param("providerId", provider_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `AddMonitoredEntities` on a `HealthUpdateManager` (since 6.5).
@@ -1505,7 +1505,7 @@ pub async fn add_monitored_entities(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("AddMonitoredEntities", this, client.version());
     e.param("providerId", provider_id);
     e.param_list("entities", entities);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveMonitoredEntities` on a `HealthUpdateManager` (since 6.5).
@@ -1515,7 +1515,7 @@ pub async fn remove_monitored_entities(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("RemoveMonitoredEntities", this, client.version());
     e.param("providerId", provider_id);
     e.param_list("entities", entities);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryMonitoredEntities` on a `HealthUpdateManager` (since 6.5).
@@ -1524,7 +1524,7 @@ pub async fn remove_monitored_entities(client: &(impl Transport + ?Sized), this:
 pub async fn query_monitored_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryMonitoredEntities", this, client.version());
     e.param("providerId", provider_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `HasMonitoredEntity` on a `HealthUpdateManager` (since 6.5).
@@ -1534,7 +1534,7 @@ pub async fn has_monitored_entity(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("HasMonitoredEntity", this, client.version());
     e.param("providerId", provider_id);
     e.param("entity", entity);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryUnmonitoredHosts` on a `HealthUpdateManager` (since 6.5).
@@ -1544,7 +1544,7 @@ pub async fn query_unmonitored_hosts(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("QueryUnmonitoredHosts", this, client.version());
     e.param("providerId", provider_id);
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `PostHealthUpdates` on a `HealthUpdateManager` (since 6.5).
@@ -1554,7 +1554,7 @@ pub async fn post_health_updates(client: &(impl Transport + ?Sized), this: &Mana
     let mut e = Encoder::request("PostHealthUpdates", this, client.version());
     e.param("providerId", provider_id);
     e.param_list("updates", updates);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryHealthUpdates` on a `HealthUpdateManager` (since 6.5).
@@ -1563,7 +1563,7 @@ pub async fn post_health_updates(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn query_health_updates(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str) -> Result<Vec<HealthUpdate>, Error> {
     let mut e = Encoder::request("QueryHealthUpdates", this, client.version());
     e.param("providerId", provider_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `AddFilter` on a `HealthUpdateManager` (since 6.5).
@@ -1574,7 +1574,7 @@ pub async fn add_filter(client: &(impl Transport + ?Sized), this: &ManagedObject
     e.param("providerId", provider_id);
     e.param("filterName", filter_name);
     e.param_list("infoIds", info_ids);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryFilterList` on a `HealthUpdateManager` (since 6.5).
@@ -1583,7 +1583,7 @@ pub async fn add_filter(client: &(impl Transport + ?Sized), this: &ManagedObject
 pub async fn query_filter_list(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, provider_id: &str) -> Result<Vec<String>, Error> {
     let mut e = Encoder::request("QueryFilterList", this, client.version());
     e.param("providerId", provider_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryFilterName` on a `HealthUpdateManager` (since 6.5).
@@ -1592,7 +1592,7 @@ pub async fn query_filter_list(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn query_filter_name(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str) -> Result<String, Error> {
     let mut e = Encoder::request("QueryFilterName", this, client.version());
     e.param("filterId", filter_id);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryFilterInfoIds` on a `HealthUpdateManager` (since 6.5).
@@ -1601,7 +1601,7 @@ pub async fn query_filter_name(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn query_filter_info_ids(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str) -> Result<Vec<String>, Error> {
     let mut e = Encoder::request("QueryFilterInfoIds", this, client.version());
     e.param("filterId", filter_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryFilterEntities` on a `HealthUpdateManager` (since 6.5).
@@ -1610,7 +1610,7 @@ pub async fn query_filter_info_ids(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn query_filter_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryFilterEntities", this, client.version());
     e.param("filterId", filter_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `AddFilterEntities` on a `HealthUpdateManager` (since 6.5).
@@ -1620,7 +1620,7 @@ pub async fn add_filter_entities(client: &(impl Transport + ?Sized), this: &Mana
     let mut e = Encoder::request("AddFilterEntities", this, client.version());
     e.param("filterId", filter_id);
     e.param_list("entities", entities);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveFilterEntities` on a `HealthUpdateManager` (since 6.5).
@@ -1630,7 +1630,7 @@ pub async fn remove_filter_entities(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("RemoveFilterEntities", this, client.version());
     e.param("filterId", filter_id);
     e.param_list("entities", entities);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveFilter` on a `HealthUpdateManager` (since 6.5).
@@ -1639,7 +1639,7 @@ pub async fn remove_filter_entities(client: &(impl Transport + ?Sized), this: &M
 pub async fn remove_filter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter_id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveFilter", this, client.version());
     e.param("filterId", filter_id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SetCollectorPageSize` on a `HistoryCollector` (since 2.5).
@@ -1648,7 +1648,7 @@ pub async fn remove_filter(client: &(impl Transport + ?Sized), this: &ManagedObj
 pub async fn set_collector_page_size(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<(), Error> {
     let mut e = Encoder::request("SetCollectorPageSize", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RewindCollector` on a `HistoryCollector` (since 2.5).
@@ -1656,7 +1656,7 @@ pub async fn set_collector_page_size(client: &(impl Transport + ?Sized), this: &
 /// Declared faults: `RuntimeFault`.
 pub async fn rewind_collector(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RewindCollector", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ResetCollector` on a `HistoryCollector` (since 2.5).
@@ -1664,7 +1664,7 @@ pub async fn rewind_collector(client: &(impl Transport + ?Sized), this: &Managed
 /// Declared faults: `RuntimeFault`.
 pub async fn reset_collector(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ResetCollector", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DestroyCollector` on a `HistoryCollector` (since 2.5).
@@ -1672,7 +1672,7 @@ pub async fn reset_collector(client: &(impl Transport + ?Sized), this: &ManagedO
 /// Declared faults: `RuntimeFault`.
 pub async fn destroy_collector(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyCollector", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryTpmAttestationReport` on a `HostSystem` (since 5.1).
@@ -1680,7 +1680,7 @@ pub async fn destroy_collector(client: &(impl Transport + ?Sized), this: &Manage
 /// Declared faults: `RuntimeFault`.
 pub async fn query_tpm_attestation_report(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<HostTpmAttestationReport>, Error> {
     let e = Encoder::request("QueryTpmAttestationReport", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `QueryHostConnectionInfo` on a `HostSystem` (since 2.5).
@@ -1688,7 +1688,7 @@ pub async fn query_tpm_attestation_report(client: &(impl Transport + ?Sized), th
 /// Declared faults: `RuntimeFault`.
 pub async fn query_host_connection_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<HostConnectInfo, Error> {
     let e = Encoder::request("QueryHostConnectionInfo", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `UpdateSystemResources` on a `HostSystem` (since 2.5).
@@ -1697,7 +1697,7 @@ pub async fn query_host_connection_info(client: &(impl Transport + ?Sized), this
 pub async fn update_system_resources(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, resource_info: &HostSystemResourceInfo) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateSystemResources", this, client.version());
     e.param("resourceInfo", resource_info);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateSystemSwapConfiguration` on a `HostSystem` (since 5.1).
@@ -1706,7 +1706,7 @@ pub async fn update_system_resources(client: &(impl Transport + ?Sized), this: &
 pub async fn update_system_swap_configuration(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, sys_swap_config: &HostSystemSwapConfiguration) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateSystemSwapConfiguration", this, client.version());
     e.param("sysSwapConfig", sys_swap_config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReconnectHost_Task` on a `HostSystem` (since 2.5).
@@ -1718,7 +1718,7 @@ pub async fn reconnect_host_task(client: &(impl Transport + ?Sized), this: &Mana
     let mut e = Encoder::request("ReconnectHost_Task", this, client.version());
     e.param_opt("cnxSpec", cnx_spec);
     e.param_opt("reconnectSpec", reconnect_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DisconnectHost_Task` on a `HostSystem` (since 2.5).
@@ -1728,7 +1728,7 @@ pub async fn reconnect_host_task(client: &(impl Transport + ?Sized), this: &Mana
 /// Declared faults: `RuntimeFault`.
 pub async fn disconnect_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("DisconnectHost_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `EnterMaintenanceMode_Task` on a `HostSystem` (since 2.5).
@@ -1741,7 +1741,7 @@ pub async fn enter_maintenance_mode_task(client: &(impl Transport + ?Sized), thi
     e.param("timeout", &timeout);
     e.param_opt("evacuatePoweredOffVms", evacuate_powered_off_vms.as_ref());
     e.param_opt("maintenanceSpec", maintenance_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ExitMaintenanceMode_Task` on a `HostSystem` (since 2.5).
@@ -1752,7 +1752,7 @@ pub async fn enter_maintenance_mode_task(client: &(impl Transport + ?Sized), thi
 pub async fn exit_maintenance_mode_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, timeout: i32) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ExitMaintenanceMode_Task", this, client.version());
     e.param("timeout", &timeout);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RebootHost_Task` on a `HostSystem` (since 2.5).
@@ -1763,7 +1763,7 @@ pub async fn exit_maintenance_mode_task(client: &(impl Transport + ?Sized), this
 pub async fn reboot_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, force: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RebootHost_Task", this, client.version());
     e.param("force", &force);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ShutdownHost_Task` on a `HostSystem` (since 2.5).
@@ -1774,7 +1774,7 @@ pub async fn reboot_host_task(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn shutdown_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, force: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ShutdownHost_Task", this, client.version());
     e.param("force", &force);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `PowerDownHostToStandBy_Task` on a `HostSystem` (since 2.5).
@@ -1786,7 +1786,7 @@ pub async fn power_down_host_to_stand_by_task(client: &(impl Transport + ?Sized)
     let mut e = Encoder::request("PowerDownHostToStandBy_Task", this, client.version());
     e.param("timeoutSec", &timeout_sec);
     e.param_opt("evacuatePoweredOffVms", evacuate_powered_off_vms.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `PowerUpHostFromStandBy_Task` on a `HostSystem` (since 2.5).
@@ -1797,7 +1797,7 @@ pub async fn power_down_host_to_stand_by_task(client: &(impl Transport + ?Sized)
 pub async fn power_up_host_from_stand_by_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, timeout_sec: i32) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("PowerUpHostFromStandBy_Task", this, client.version());
     e.param("timeoutSec", &timeout_sec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryMemoryOverhead` on a `HostSystem` (since 2.5).
@@ -1808,7 +1808,7 @@ pub async fn query_memory_overhead(client: &(impl Transport + ?Sized), this: &Ma
     e.param("memorySize", &memory_size);
     e.param_opt("videoRamSize", video_ram_size.as_ref());
     e.param("numVcpus", &num_vcpus);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryMemoryOverheadEx` on a `HostSystem` (since 2.5).
@@ -1817,7 +1817,7 @@ pub async fn query_memory_overhead(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn query_memory_overhead_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm_config_info: &VirtualMachineConfigInfo) -> Result<i64, Error> {
     let mut e = Encoder::request("QueryMemoryOverheadEx", this, client.version());
     e.param("vmConfigInfo", vm_config_info);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `ReconfigureHostForDAS_Task` on a `HostSystem` (since 2.5).
@@ -1827,7 +1827,7 @@ pub async fn query_memory_overhead_ex(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `DasConfigFault`, `RuntimeFault`.
 pub async fn reconfigure_host_for_das_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("ReconfigureHostForDAS_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateFlags` on a `HostSystem` (since 2.5).
@@ -1836,7 +1836,7 @@ pub async fn reconfigure_host_for_das_task(client: &(impl Transport + ?Sized), t
 pub async fn update_flags(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, flag_info: &HostFlagInfo) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateFlags", this, client.version());
     e.param("flagInfo", flag_info);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `EnterLockdownMode` on a `HostSystem` (since 4.1).
@@ -1844,7 +1844,7 @@ pub async fn update_flags(client: &(impl Transport + ?Sized), this: &ManagedObje
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn enter_lockdown_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("EnterLockdownMode", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ExitLockdownMode` on a `HostSystem` (since 4.1).
@@ -1852,7 +1852,7 @@ pub async fn enter_lockdown_mode(client: &(impl Transport + ?Sized), this: &Mana
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn exit_lockdown_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ExitLockdownMode", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AcquireCimServicesTicket` on a `HostSystem` (since 2.5).
@@ -1860,7 +1860,7 @@ pub async fn exit_lockdown_mode(client: &(impl Transport + ?Sized), this: &Manag
 /// Declared faults: `RuntimeFault`.
 pub async fn acquire_cim_services_ticket(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<HostServiceTicket, Error> {
     let e = Encoder::request("AcquireCimServicesTicket", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateIpmi` on a `HostSystem` (since 4.0).
@@ -1869,7 +1869,7 @@ pub async fn acquire_cim_services_ticket(client: &(impl Transport + ?Sized), thi
 pub async fn update_ipmi(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, ipmi_info: &HostIpmiInfo) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateIpmi", this, client.version());
     e.param("ipmiInfo", ipmi_info);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RetrieveHardwareUptime` on a `HostSystem` (since 4.1).
@@ -1877,7 +1877,7 @@ pub async fn update_ipmi(client: &(impl Transport + ?Sized), this: &ManagedObjec
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_hardware_uptime(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<i64, Error> {
     let e = Encoder::request("RetrieveHardwareUptime", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `PrepareCrypto` on a `HostSystem` (since 6.5).
@@ -1885,7 +1885,7 @@ pub async fn retrieve_hardware_uptime(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn prepare_crypto(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("PrepareCrypto", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `EnableCrypto` on a `HostSystem` (since 6.5).
@@ -1894,7 +1894,7 @@ pub async fn prepare_crypto(client: &(impl Transport + ?Sized), this: &ManagedOb
 pub async fn enable_crypto(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key_plain: &CryptoKeyPlain) -> Result<(), Error> {
     let mut e = Encoder::request("EnableCrypto", this, client.version());
     e.param("keyPlain", key_plain);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ConfigureCryptoKey` on a `HostSystem` (since 6.5).
@@ -1903,7 +1903,7 @@ pub async fn enable_crypto(client: &(impl Transport + ?Sized), this: &ManagedObj
 pub async fn configure_crypto_key(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key_id: Option<&CryptoKeyId>) -> Result<(), Error> {
     let mut e = Encoder::request("ConfigureCryptoKey", this, client.version());
     e.param_opt("keyId", key_id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryProductLockerLocation` on a `HostSystem` (since 6.7.1).
@@ -1911,7 +1911,7 @@ pub async fn configure_crypto_key(client: &(impl Transport + ?Sized), this: &Man
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn query_product_locker_location(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("QueryProductLockerLocation", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `UpdateProductLockerLocation_Task` on a `HostSystem` (since 6.7.1).
@@ -1922,7 +1922,7 @@ pub async fn query_product_locker_location(client: &(impl Transport + ?Sized), t
 pub async fn update_product_locker_location_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, path: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateProductLockerLocation_Task", this, client.version());
     e.param("path", path);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveFreeEpcMemory` on a `HostSystem` (since 7.0.0.0).
@@ -1930,7 +1930,7 @@ pub async fn update_product_locker_location_task(client: &(impl Transport + ?Siz
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_free_epc_memory(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<i64, Error> {
     let e = Encoder::request("RetrieveFreeEpcMemory", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `HttpNfcLeaseGetManifest` on a `HttpNfcLease` (since 4.1).
@@ -1938,7 +1938,7 @@ pub async fn retrieve_free_epc_memory(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `InvalidState`, `Timedout`, `RuntimeFault`.
 pub async fn http_nfc_lease_get_manifest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HttpNfcLeaseManifestEntry>, Error> {
     let e = Encoder::request("HttpNfcLeaseGetManifest", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `HttpNfcLeaseSetManifestChecksumType` on a `HttpNfcLease` (since 6.7).
@@ -1947,7 +1947,7 @@ pub async fn http_nfc_lease_get_manifest(client: &(impl Transport + ?Sized), thi
 pub async fn http_nfc_lease_set_manifest_checksum_type(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device_urls_to_checksum_types: &[KeyValue]) -> Result<(), Error> {
     let mut e = Encoder::request("HttpNfcLeaseSetManifestChecksumType", this, client.version());
     e.param_list("deviceUrlsToChecksumTypes", device_urls_to_checksum_types);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HttpNfcLeaseComplete` on a `HttpNfcLease` (since 4.0).
@@ -1955,7 +1955,7 @@ pub async fn http_nfc_lease_set_manifest_checksum_type(client: &(impl Transport 
 /// Declared faults: `InvalidState`, `Timedout`, `RuntimeFault`.
 pub async fn http_nfc_lease_complete(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("HttpNfcLeaseComplete", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HttpNfcLeaseAbort` on a `HttpNfcLease` (since 4.0).
@@ -1964,7 +1964,7 @@ pub async fn http_nfc_lease_complete(client: &(impl Transport + ?Sized), this: &
 pub async fn http_nfc_lease_abort(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, fault: Option<&LocalizedMethodFault>) -> Result<(), Error> {
     let mut e = Encoder::request("HttpNfcLeaseAbort", this, client.version());
     e.param_opt("fault", fault);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HttpNfcLeaseProgress` on a `HttpNfcLease` (since 4.0).
@@ -1973,7 +1973,7 @@ pub async fn http_nfc_lease_abort(client: &(impl Transport + ?Sized), this: &Man
 pub async fn http_nfc_lease_progress(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, percent: i32) -> Result<(), Error> {
     let mut e = Encoder::request("HttpNfcLeaseProgress", this, client.version());
     e.param("percent", &percent);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HttpNfcLeasePullFromUrls_Task` on a `HttpNfcLease` (since 6.7).
@@ -1984,7 +1984,7 @@ pub async fn http_nfc_lease_progress(client: &(impl Transport + ?Sized), this: &
 pub async fn http_nfc_lease_pull_from_urls_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, files: &[HttpNfcLeaseSourceFile]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("HttpNfcLeasePullFromUrls_Task", this, client.version());
     e.param_list("files", files);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HttpNfcLeaseProbeUrls` on a `HttpNfcLease` (since 7.0.2.0).
@@ -1994,7 +1994,7 @@ pub async fn http_nfc_lease_probe_urls(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("HttpNfcLeaseProbeUrls", this, client.version());
     e.param_list("files", files);
     e.param_opt("timeout", timeout.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `InstallIoFilter_Task` on a `IoFilterManager` (since 6.0).
@@ -2007,7 +2007,7 @@ pub async fn install_io_filter_task(client: &(impl Transport + ?Sized), this: &M
     e.param("vibUrl", vib_url);
     e.param("compRes", comp_res);
     e.param_opt("vibSslTrust", vib_ssl_trust);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UninstallIoFilter_Task` on a `IoFilterManager` (since 6.0).
@@ -2019,7 +2019,7 @@ pub async fn uninstall_io_filter_task(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("UninstallIoFilter_Task", this, client.version());
     e.param("filterId", filter_id);
     e.param("compRes", comp_res);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpgradeIoFilter_Task` on a `IoFilterManager` (since 6.0).
@@ -2033,7 +2033,7 @@ pub async fn upgrade_io_filter_task(client: &(impl Transport + ?Sized), this: &M
     e.param("compRes", comp_res);
     e.param("vibUrl", vib_url);
     e.param_opt("vibSslTrust", vib_ssl_trust);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryIoFilterIssues` on a `IoFilterManager` (since 6.0).
@@ -2043,7 +2043,7 @@ pub async fn query_io_filter_issues(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("QueryIoFilterIssues", this, client.version());
     e.param("filterId", filter_id);
     e.param("compRes", comp_res);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryIoFilterInfo` on a `IoFilterManager` (since 6.0).
@@ -2052,7 +2052,7 @@ pub async fn query_io_filter_issues(client: &(impl Transport + ?Sized), this: &M
 pub async fn query_io_filter_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, comp_res: &ManagedObjectReference) -> Result<Vec<ClusterIoFilterInfo>, Error> {
     let mut e = Encoder::request("QueryIoFilterInfo", this, client.version());
     e.param("compRes", comp_res);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ResolveInstallationErrorsOnHost_Task` on a `IoFilterManager` (since 6.0).
@@ -2064,7 +2064,7 @@ pub async fn resolve_installation_errors_on_host_task(client: &(impl Transport +
     let mut e = Encoder::request("ResolveInstallationErrorsOnHost_Task", this, client.version());
     e.param("filterId", filter_id);
     e.param("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ResolveInstallationErrorsOnCluster_Task` on a `IoFilterManager` (since 6.0).
@@ -2076,7 +2076,7 @@ pub async fn resolve_installation_errors_on_cluster_task(client: &(impl Transpor
     let mut e = Encoder::request("ResolveInstallationErrorsOnCluster_Task", this, client.version());
     e.param("filterId", filter_id);
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryDisksUsingFilter` on a `IoFilterManager` (since 6.0).
@@ -2086,7 +2086,7 @@ pub async fn query_disks_using_filter(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("QueryDisksUsingFilter", this, client.version());
     e.param("filterId", filter_id);
     e.param("compRes", comp_res);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `InitiateTransitionToVLCM_Task` on a `IoFilterManager` (since 9.0.0.0).
@@ -2097,7 +2097,7 @@ pub async fn query_disks_using_filter(client: &(impl Transport + ?Sized), this: 
 pub async fn initiate_transition_to_vlcm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("InitiateTransitionToVLCM_Task", this, client.version());
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryIpPools` on a `IpPoolManager` (since 4.0).
@@ -2106,7 +2106,7 @@ pub async fn initiate_transition_to_vlcm_task(client: &(impl Transport + ?Sized)
 pub async fn query_ip_pools(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, dc: &ManagedObjectReference) -> Result<Vec<IpPool>, Error> {
     let mut e = Encoder::request("QueryIpPools", this, client.version());
     e.param("dc", dc);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `CreateIpPool` on a `IpPoolManager` (since 4.0).
@@ -2116,7 +2116,7 @@ pub async fn create_ip_pool(client: &(impl Transport + ?Sized), this: &ManagedOb
     let mut e = Encoder::request("CreateIpPool", this, client.version());
     e.param("dc", dc);
     e.param("pool", pool);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateIpPool` on a `IpPoolManager` (since 4.0).
@@ -2126,7 +2126,7 @@ pub async fn update_ip_pool(client: &(impl Transport + ?Sized), this: &ManagedOb
     let mut e = Encoder::request("UpdateIpPool", this, client.version());
     e.param("dc", dc);
     e.param("pool", pool);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DestroyIpPool` on a `IpPoolManager` (since 4.0).
@@ -2137,7 +2137,7 @@ pub async fn destroy_ip_pool(client: &(impl Transport + ?Sized), this: &ManagedO
     e.param("dc", dc);
     e.param("id", &id);
     e.param("force", &force);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AllocateIpv4Address` on a `IpPoolManager` (since 5.1).
@@ -2148,7 +2148,7 @@ pub async fn allocate_ipv4_address(client: &(impl Transport + ?Sized), this: &Ma
     e.param("dc", dc);
     e.param("poolId", &pool_id);
     e.param("allocationId", allocation_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AllocateIpv6Address` on a `IpPoolManager` (since 5.1).
@@ -2159,7 +2159,7 @@ pub async fn allocate_ipv6_address(client: &(impl Transport + ?Sized), this: &Ma
     e.param("dc", dc);
     e.param("poolId", &pool_id);
     e.param("allocationId", allocation_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ReleaseIpAllocation` on a `IpPoolManager` (since 5.1).
@@ -2170,7 +2170,7 @@ pub async fn release_ip_allocation(client: &(impl Transport + ?Sized), this: &Ma
     e.param("dc", dc);
     e.param("poolId", &pool_id);
     e.param("allocationId", allocation_id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryIPAllocations` on a `IpPoolManager` (since 5.1).
@@ -2181,7 +2181,7 @@ pub async fn query_ip_allocations(client: &(impl Transport + ?Sized), this: &Man
     e.param("dc", dc);
     e.param("poolId", &pool_id);
     e.param("extensionKey", extension_key);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `UpdateAssignedLicense` on a `LicenseAssignmentManager` (since 4.0).
@@ -2192,7 +2192,7 @@ pub async fn update_assigned_license(client: &(impl Transport + ?Sized), this: &
     e.param("entity", entity);
     e.param("licenseKey", license_key);
     e.param_opt("entityDisplayName", entity_display_name);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveAssignedLicense` on a `LicenseAssignmentManager` (since 4.0).
@@ -2201,7 +2201,7 @@ pub async fn update_assigned_license(client: &(impl Transport + ?Sized), this: &
 pub async fn remove_assigned_license(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity_id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveAssignedLicense", this, client.version());
     e.param("entityId", entity_id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryAssignedLicenses` on a `LicenseAssignmentManager` (since 4.0).
@@ -2210,7 +2210,7 @@ pub async fn remove_assigned_license(client: &(impl Transport + ?Sized), this: &
 pub async fn query_assigned_licenses(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity_id: Option<&str>) -> Result<Vec<LicenseAssignmentManagerLicenseAssignment>, Error> {
     let mut e = Encoder::request("QueryAssignedLicenses", this, client.version());
     e.param_opt("entityId", entity_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QuerySupportedFeatures` on a `LicenseManager` (since 2.5).
@@ -2219,7 +2219,7 @@ pub async fn query_assigned_licenses(client: &(impl Transport + ?Sized), this: &
 pub async fn query_supported_features(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<Vec<LicenseFeatureInfo>, Error> {
     let mut e = Encoder::request("QuerySupportedFeatures", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryLicenseSourceAvailability` on a `LicenseManager` (since 2.5).
@@ -2228,7 +2228,7 @@ pub async fn query_supported_features(client: &(impl Transport + ?Sized), this: 
 pub async fn query_license_source_availability(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<Vec<LicenseAvailabilityInfo>, Error> {
     let mut e = Encoder::request("QueryLicenseSourceAvailability", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryLicenseUsage` on a `LicenseManager` (since 2.5).
@@ -2237,7 +2237,7 @@ pub async fn query_license_source_availability(client: &(impl Transport + ?Sized
 pub async fn query_license_usage(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<LicenseUsageInfo, Error> {
     let mut e = Encoder::request("QueryLicenseUsage", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `SetLicenseEdition` on a `LicenseManager` (since 2.5).
@@ -2247,7 +2247,7 @@ pub async fn set_license_edition(client: &(impl Transport + ?Sized), this: &Mana
     let mut e = Encoder::request("SetLicenseEdition", this, client.version());
     e.param_opt("host", host);
     e.param_opt("featureKey", feature_key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CheckLicenseFeature` on a `LicenseManager` (since 2.5).
@@ -2257,7 +2257,7 @@ pub async fn check_license_feature(client: &(impl Transport + ?Sized), this: &Ma
     let mut e = Encoder::request("CheckLicenseFeature", this, client.version());
     e.param_opt("host", host);
     e.param("featureKey", feature_key);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `EnableFeature` on a `LicenseManager` (since 2.5).
@@ -2267,7 +2267,7 @@ pub async fn enable_feature(client: &(impl Transport + ?Sized), this: &ManagedOb
     let mut e = Encoder::request("EnableFeature", this, client.version());
     e.param_opt("host", host);
     e.param("featureKey", feature_key);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DisableFeature` on a `LicenseManager` (since 2.5).
@@ -2277,7 +2277,7 @@ pub async fn disable_feature(client: &(impl Transport + ?Sized), this: &ManagedO
     let mut e = Encoder::request("DisableFeature", this, client.version());
     e.param_opt("host", host);
     e.param("featureKey", feature_key);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ConfigureLicenseSource` on a `LicenseManager` (since 2.5).
@@ -2287,7 +2287,7 @@ pub async fn configure_license_source(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("ConfigureLicenseSource", this, client.version());
     e.param_opt("host", host);
     e.param("licenseSource", license_source);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateLicense` on a `LicenseManager` (since 4.0).
@@ -2297,7 +2297,7 @@ pub async fn update_license(client: &(impl Transport + ?Sized), this: &ManagedOb
     let mut e = Encoder::request("UpdateLicense", this, client.version());
     e.param("licenseKey", license_key);
     e.param_list("labels", labels);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AddLicense` on a `LicenseManager` (since 4.0).
@@ -2307,7 +2307,7 @@ pub async fn add_license(client: &(impl Transport + ?Sized), this: &ManagedObjec
     let mut e = Encoder::request("AddLicense", this, client.version());
     e.param("licenseKey", license_key);
     e.param_list("labels", labels);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveLicense` on a `LicenseManager` (since 4.0).
@@ -2316,7 +2316,7 @@ pub async fn add_license(client: &(impl Transport + ?Sized), this: &ManagedObjec
 pub async fn remove_license(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, license_key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveLicense", this, client.version());
     e.param("licenseKey", license_key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DecodeLicense` on a `LicenseManager` (since 4.0).
@@ -2325,7 +2325,7 @@ pub async fn remove_license(client: &(impl Transport + ?Sized), this: &ManagedOb
 pub async fn decode_license(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, license_key: &str) -> Result<LicenseManagerLicenseInfo, Error> {
     let mut e = Encoder::request("DecodeLicense", this, client.version());
     e.param("licenseKey", license_key);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateLicenseLabel` on a `LicenseManager` (since 4.0).
@@ -2336,7 +2336,7 @@ pub async fn update_license_label(client: &(impl Transport + ?Sized), this: &Man
     e.param("licenseKey", license_key);
     e.param("labelKey", label_key);
     e.param("labelValue", label_value);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveLicenseLabel` on a `LicenseManager` (since 4.0).
@@ -2346,7 +2346,7 @@ pub async fn remove_license_label(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("RemoveLicenseLabel", this, client.version());
     e.param("licenseKey", license_key);
     e.param("labelKey", label_key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `Reload` on a `ManagedEntity` (since 2.5).
@@ -2354,7 +2354,7 @@ pub async fn remove_license_label(client: &(impl Transport + ?Sized), this: &Man
 /// Declared faults: `RuntimeFault`.
 pub async fn reload(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("Reload", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `Rename_Task` on a `ManagedEntity` (since 2.5).
@@ -2365,7 +2365,7 @@ pub async fn reload(client: &(impl Transport + ?Sized), this: &ManagedObjectRefe
 pub async fn rename_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, new_name: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("Rename_Task", this, client.version());
     e.param("newName", new_name);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `Destroy_Task` on a `ManagedEntity` (since 2.5).
@@ -2375,7 +2375,7 @@ pub async fn rename_task(client: &(impl Transport + ?Sized), this: &ManagedObjec
 /// Declared faults: `VimFault`, `RuntimeFault`.
 pub async fn destroy_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("Destroy_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DestroyNetwork` on a `Network` (since 2.5).
@@ -2383,7 +2383,7 @@ pub async fn destroy_task(client: &(impl Transport + ?Sized), this: &ManagedObje
 /// Declared faults: `ResourceInUse`, `RuntimeFault`.
 pub async fn destroy_network(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyNetwork", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `LookupVmOverheadMemory` on a `OverheadMemoryManager` (since 6.0).
@@ -2393,7 +2393,7 @@ pub async fn lookup_vm_overhead_memory(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("LookupVmOverheadMemory", this, client.version());
     e.param("vm", vm);
     e.param("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `ValidateHost` on a `OvfManager` (since 4.0).
@@ -2404,7 +2404,7 @@ pub async fn validate_host(client: &(impl Transport + ?Sized), this: &ManagedObj
     e.param("ovfDescriptor", ovf_descriptor);
     e.param("host", host);
     e.param("vhp", vhp);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `ParseDescriptor` on a `OvfManager` (since 4.0).
@@ -2414,7 +2414,7 @@ pub async fn parse_descriptor(client: &(impl Transport + ?Sized), this: &Managed
     let mut e = Encoder::request("ParseDescriptor", this, client.version());
     e.param("ovfDescriptor", ovf_descriptor);
     e.param("pdp", pdp);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateImportSpec` on a `OvfManager` (since 4.0).
@@ -2426,7 +2426,7 @@ pub async fn create_import_spec(client: &(impl Transport + ?Sized), this: &Manag
     e.param("resourcePool", resource_pool);
     e.param("datastore", datastore);
     e.param("cisp", cisp);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateDescriptor` on a `OvfManager` (since 4.0).
@@ -2436,7 +2436,7 @@ pub async fn create_descriptor(client: &(impl Transport + ?Sized), this: &Manage
     let mut e = Encoder::request("CreateDescriptor", this, client.version());
     e.param("obj", obj);
     e.param("cdp", cdp);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryPerfProviderSummary` on a `PerformanceManager` (since 2.5).
@@ -2445,7 +2445,7 @@ pub async fn create_descriptor(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn query_perf_provider_summary(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference) -> Result<PerfProviderSummary, Error> {
     let mut e = Encoder::request("QueryPerfProviderSummary", this, client.version());
     e.param("entity", entity);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryAvailablePerfMetric` on a `PerformanceManager` (since 2.5).
@@ -2457,7 +2457,7 @@ pub async fn query_available_perf_metric(client: &(impl Transport + ?Sized), thi
     e.param_opt("beginTime", begin_time);
     e.param_opt("endTime", end_time);
     e.param_opt("intervalId", interval_id.as_ref());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryPerfCounter` on a `PerformanceManager` (since 2.5).
@@ -2466,7 +2466,7 @@ pub async fn query_available_perf_metric(client: &(impl Transport + ?Sized), thi
 pub async fn query_perf_counter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, counter_id: &[i32]) -> Result<Vec<PerfCounterInfo>, Error> {
     let mut e = Encoder::request("QueryPerfCounter", this, client.version());
     e.param_list("counterId", counter_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryPerfCounterByLevel` on a `PerformanceManager` (since 2.5).
@@ -2475,7 +2475,7 @@ pub async fn query_perf_counter(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn query_perf_counter_by_level(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, level: i32) -> Result<Vec<PerfCounterInfo>, Error> {
     let mut e = Encoder::request("QueryPerfCounterByLevel", this, client.version());
     e.param("level", &level);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryPerf` on a `PerformanceManager` (since 2.5).
@@ -2484,7 +2484,7 @@ pub async fn query_perf_counter_by_level(client: &(impl Transport + ?Sized), thi
 pub async fn query_perf(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, query_spec: &[PerfQuerySpec]) -> Result<Vec<AnyPerfEntityMetricBase>, Error> {
     let mut e = Encoder::request("QueryPerf", this, client.version());
     e.param_list("querySpec", query_spec);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryPerfComposite` on a `PerformanceManager` (since 2.5).
@@ -2493,7 +2493,7 @@ pub async fn query_perf(client: &(impl Transport + ?Sized), this: &ManagedObject
 pub async fn query_perf_composite(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, query_spec: &PerfQuerySpec) -> Result<PerfCompositeMetric, Error> {
     let mut e = Encoder::request("QueryPerfComposite", this, client.version());
     e.param("querySpec", query_spec);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `CreatePerfInterval` on a `PerformanceManager` (since 2.5).
@@ -2502,7 +2502,7 @@ pub async fn query_perf_composite(client: &(impl Transport + ?Sized), this: &Man
 pub async fn create_perf_interval(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, interval_id: &PerfInterval) -> Result<(), Error> {
     let mut e = Encoder::request("CreatePerfInterval", this, client.version());
     e.param("intervalId", interval_id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemovePerfInterval` on a `PerformanceManager` (since 2.5).
@@ -2511,7 +2511,7 @@ pub async fn create_perf_interval(client: &(impl Transport + ?Sized), this: &Man
 pub async fn remove_perf_interval(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, sample_period: i32) -> Result<(), Error> {
     let mut e = Encoder::request("RemovePerfInterval", this, client.version());
     e.param("samplePeriod", &sample_period);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdatePerfInterval` on a `PerformanceManager` (since 2.5).
@@ -2520,7 +2520,7 @@ pub async fn remove_perf_interval(client: &(impl Transport + ?Sized), this: &Man
 pub async fn update_perf_interval(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, interval: &PerfInterval) -> Result<(), Error> {
     let mut e = Encoder::request("UpdatePerfInterval", this, client.version());
     e.param("interval", interval);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateCounterLevelMapping` on a `PerformanceManager` (since 4.1).
@@ -2529,7 +2529,7 @@ pub async fn update_perf_interval(client: &(impl Transport + ?Sized), this: &Man
 pub async fn update_counter_level_mapping(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, counter_level_map: &[PerformanceManagerCounterLevelMapping]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateCounterLevelMapping", this, client.version());
     e.param_list("counterLevelMap", counter_level_map);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ResetCounterLevelMapping` on a `PerformanceManager` (since 4.1).
@@ -2538,7 +2538,7 @@ pub async fn update_counter_level_mapping(client: &(impl Transport + ?Sized), th
 pub async fn reset_counter_level_mapping(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, counters: &[i32]) -> Result<(), Error> {
     let mut e = Encoder::request("ResetCounterLevelMapping", this, client.version());
     e.param_list("counters", counters);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `EstimateDatabaseSize` on a `ResourcePlanningManager` (since 4.0).
@@ -2547,7 +2547,7 @@ pub async fn reset_counter_level_mapping(client: &(impl Transport + ?Sized), thi
 pub async fn estimate_database_size(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, db_size_param: &DatabaseSizeParam) -> Result<DatabaseSizeEstimate, Error> {
     let mut e = Encoder::request("EstimateDatabaseSize", this, client.version());
     e.param("dbSizeParam", db_size_param);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `UpdateConfig` on a `ResourcePool` (since 2.5).
@@ -2557,7 +2557,7 @@ pub async fn update_config(client: &(impl Transport + ?Sized), this: &ManagedObj
     let mut e = Encoder::request("UpdateConfig", this, client.version());
     e.param_opt("name", name);
     e.param_opt("config", config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `MoveIntoResourcePool` on a `ResourcePool` (since 2.5).
@@ -2566,7 +2566,7 @@ pub async fn update_config(client: &(impl Transport + ?Sized), this: &ManagedObj
 pub async fn move_into_resource_pool(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, list: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("MoveIntoResourcePool", this, client.version());
     e.param_list("list", list);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateChildResourceConfiguration` on a `ResourcePool` (since 2.5).
@@ -2575,7 +2575,7 @@ pub async fn move_into_resource_pool(client: &(impl Transport + ?Sized), this: &
 pub async fn update_child_resource_configuration(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &[ResourceConfigSpec]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateChildResourceConfiguration", this, client.version());
     e.param_list("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CreateResourcePool` on a `ResourcePool` (since 2.5).
@@ -2585,7 +2585,7 @@ pub async fn create_resource_pool(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("CreateResourcePool", this, client.version());
     e.param("name", name);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DestroyChildren` on a `ResourcePool` (since 2.5).
@@ -2593,7 +2593,7 @@ pub async fn create_resource_pool(client: &(impl Transport + ?Sized), this: &Man
 /// Declared faults: `RuntimeFault`.
 pub async fn destroy_children(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyChildren", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CreateVApp` on a `ResourcePool` (since 4.0).
@@ -2605,7 +2605,7 @@ pub async fn create_v_app(client: &(impl Transport + ?Sized), this: &ManagedObje
     e.param("resSpec", res_spec);
     e.param("configSpec", config_spec);
     e.param_opt("vmFolder", vm_folder);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateChildVM_Task` on a `ResourcePool` (since 4.0).
@@ -2617,7 +2617,7 @@ pub async fn create_child_vm_task(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("CreateChildVM_Task", this, client.version());
     e.param("config", config);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RegisterChildVM_Task` on a `ResourcePool` (since 4.0).
@@ -2630,7 +2630,7 @@ pub async fn register_child_vm_task(client: &(impl Transport + ?Sized), this: &M
     e.param("path", path);
     e.param_opt("name", name);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ImportVApp` on a `ResourcePool` (since 4.0).
@@ -2641,7 +2641,7 @@ pub async fn import_v_app(client: &(impl Transport + ?Sized), this: &ManagedObje
     e.param("spec", spec);
     e.param_opt("folder", folder);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryResourceConfigOption` on a `ResourcePool` (since 4.1).
@@ -2649,7 +2649,7 @@ pub async fn import_v_app(client: &(impl Transport + ?Sized), this: &ManagedObje
 /// Declared faults: `RuntimeFault`.
 pub async fn query_resource_config_option(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ResourceConfigOption, Error> {
     let e = Encoder::request("QueryResourceConfigOption", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `RefreshRuntime` on a `ResourcePool` (since 4.1).
@@ -2657,7 +2657,7 @@ pub async fn query_resource_config_option(client: &(impl Transport + ?Sized), th
 /// Declared faults: `RuntimeFault`.
 pub async fn refresh_runtime(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshRuntime", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `FindByUuid` on a `SearchIndex` (since 2.5).
@@ -2669,7 +2669,7 @@ pub async fn find_by_uuid(client: &(impl Transport + ?Sized), this: &ManagedObje
     e.param("uuid", uuid);
     e.param("vmSearch", &vm_search);
     e.param_opt("instanceUuid", instance_uuid.as_ref());
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `FindByDatastorePath` on a `SearchIndex` (since 2.5).
@@ -2679,7 +2679,7 @@ pub async fn find_by_datastore_path(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("FindByDatastorePath", this, client.version());
     e.param("datacenter", datacenter);
     e.param("path", path);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `FindByDnsName` on a `SearchIndex` (since 2.5).
@@ -2690,7 +2690,7 @@ pub async fn find_by_dns_name(client: &(impl Transport + ?Sized), this: &Managed
     e.param_opt("datacenter", datacenter);
     e.param("dnsName", dns_name);
     e.param("vmSearch", &vm_search);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `FindByIp` on a `SearchIndex` (since 2.5).
@@ -2701,7 +2701,7 @@ pub async fn find_by_ip(client: &(impl Transport + ?Sized), this: &ManagedObject
     e.param_opt("datacenter", datacenter);
     e.param("ip", ip);
     e.param("vmSearch", &vm_search);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `FindByInventoryPath` on a `SearchIndex` (since 2.5).
@@ -2710,7 +2710,7 @@ pub async fn find_by_ip(client: &(impl Transport + ?Sized), this: &ManagedObject
 pub async fn find_by_inventory_path(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, inventory_path: &str) -> Result<Option<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("FindByInventoryPath", this, client.version());
     e.param("inventoryPath", inventory_path);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `FindChild` on a `SearchIndex` (since 2.5).
@@ -2720,7 +2720,7 @@ pub async fn find_child(client: &(impl Transport + ?Sized), this: &ManagedObject
     let mut e = Encoder::request("FindChild", this, client.version());
     e.param("entity", entity);
     e.param("name", name);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `FindAllByUuid` on a `SearchIndex` (since 4.0).
@@ -2732,7 +2732,7 @@ pub async fn find_all_by_uuid(client: &(impl Transport + ?Sized), this: &Managed
     e.param("uuid", uuid);
     e.param("vmSearch", &vm_search);
     e.param_opt("instanceUuid", instance_uuid.as_ref());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `FindAllByDnsName` on a `SearchIndex` (since 4.0).
@@ -2743,7 +2743,7 @@ pub async fn find_all_by_dns_name(client: &(impl Transport + ?Sized), this: &Man
     e.param_opt("datacenter", datacenter);
     e.param("dnsName", dns_name);
     e.param("vmSearch", &vm_search);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `FindAllByIp` on a `SearchIndex` (since 4.0).
@@ -2754,7 +2754,7 @@ pub async fn find_all_by_ip(client: &(impl Transport + ?Sized), this: &ManagedOb
     e.param_opt("datacenter", datacenter);
     e.param("ip", ip);
     e.param("vmSearch", &vm_search);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `Query` on a `SearchIndex` (since 9.1.0.0).
@@ -2763,7 +2763,7 @@ pub async fn find_all_by_ip(client: &(impl Transport + ?Sized), this: &ManagedOb
 pub async fn query(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, query_spec: &SearchIndexQuerySpec) -> Result<SearchIndexResultSet, Error> {
     let mut e = Encoder::request("Query", this, client.version());
     e.param("querySpec", query_spec);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryNext` on a `SearchIndex` (since 9.1.0.0).
@@ -2772,7 +2772,7 @@ pub async fn query(client: &(impl Transport + ?Sized), this: &ManagedObjectRefer
 pub async fn query_next(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, iteration_spec: &SearchIndexIterationSpec) -> Result<SearchIndexResultSet, Error> {
     let mut e = Encoder::request("QueryNext", this, client.version());
     e.param("iterationSpec", iteration_spec);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `CurrentTime` on a `ServiceInstance` (since 2.5).
@@ -2780,7 +2780,7 @@ pub async fn query_next(client: &(impl Transport + ?Sized), this: &ManagedObject
 /// Declared faults: `RuntimeFault`.
 pub async fn current_time(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<DateTime, Error> {
     let e = Encoder::request("CurrentTime", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `RetrieveServiceContent` on a `ServiceInstance` (since 2.5).
@@ -2788,7 +2788,7 @@ pub async fn current_time(client: &(impl Transport + ?Sized), this: &ManagedObje
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_service_content(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ServiceContent, Error> {
     let e = Encoder::request("RetrieveServiceContent", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `ValidateMigration` on a `ServiceInstance` (since 2.5).
@@ -2801,7 +2801,7 @@ pub async fn validate_migration(client: &(impl Transport + ?Sized), this: &Manag
     e.param_list("testType", test_type);
     e.param_opt("pool", pool);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryVMotionCompatibility` on a `ServiceInstance` (since 2.5).
@@ -2812,7 +2812,7 @@ pub async fn query_v_motion_compatibility(client: &(impl Transport + ?Sized), th
     e.param("vm", vm);
     e.param_list("host", host);
     e.param_list("compatibility", compatibility);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RetrieveProductComponents` on a `ServiceInstance` (since 2.5).
@@ -2820,7 +2820,7 @@ pub async fn query_v_motion_compatibility(client: &(impl Transport + ?Sized), th
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_product_components(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<ProductComponentInfo>, Error> {
     let e = Encoder::request("RetrieveProductComponents", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryServiceList` on a `ServiceManager` (since 2.5).
@@ -2830,7 +2830,7 @@ pub async fn query_service_list(client: &(impl Transport + ?Sized), this: &Manag
     let mut e = Encoder::request("QueryServiceList", this, client.version());
     e.param_opt("serviceName", service_name);
     e.param_list("location", location);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `UpdateServiceMessage` on a `SessionManager` (since 2.5).
@@ -2839,7 +2839,7 @@ pub async fn query_service_list(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn update_service_message(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, message: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateServiceMessage", this, client.version());
     e.param("message", message);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `LoginByToken` on a `SessionManager` (since 5.1).
@@ -2848,7 +2848,7 @@ pub async fn update_service_message(client: &(impl Transport + ?Sized), this: &M
 pub async fn login_by_token(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, locale: Option<&str>) -> Result<UserSession, Error> {
     let mut e = Encoder::request("LoginByToken", this, client.version());
     e.param_opt("locale", locale);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `Login` on a `SessionManager` (since 2.5).
@@ -2859,7 +2859,7 @@ pub async fn login(client: &(impl Transport + ?Sized), this: &ManagedObjectRefer
     e.param("userName", user_name);
     e.param("password", password);
     e.param_opt("locale", locale);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `LoginBySSPI` on a `SessionManager` (since 2.5).
@@ -2869,7 +2869,7 @@ pub async fn login_by_sspi(client: &(impl Transport + ?Sized), this: &ManagedObj
     let mut e = Encoder::request("LoginBySSPI", this, client.version());
     e.param("base64Token", base64_token);
     e.param_opt("locale", locale);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `Logout` on a `SessionManager` (since 2.5).
@@ -2877,7 +2877,7 @@ pub async fn login_by_sspi(client: &(impl Transport + ?Sized), this: &ManagedObj
 /// Declared faults: `RuntimeFault`.
 pub async fn logout(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("Logout", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AcquireLocalTicket` on a `SessionManager` (since 2.5).
@@ -2886,7 +2886,7 @@ pub async fn logout(client: &(impl Transport + ?Sized), this: &ManagedObjectRefe
 pub async fn acquire_local_ticket(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user_name: &str) -> Result<SessionManagerLocalTicket, Error> {
     let mut e = Encoder::request("AcquireLocalTicket", this, client.version());
     e.param("userName", user_name);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AcquireGenericServiceTicket` on a `SessionManager` (since 5.0).
@@ -2895,7 +2895,7 @@ pub async fn acquire_local_ticket(client: &(impl Transport + ?Sized), this: &Man
 pub async fn acquire_generic_service_ticket(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &AnySessionManagerServiceRequestSpec) -> Result<SessionManagerGenericServiceTicket, Error> {
     let mut e = Encoder::request("AcquireGenericServiceTicket", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `TerminateSession` on a `SessionManager` (since 2.5).
@@ -2904,7 +2904,7 @@ pub async fn acquire_generic_service_ticket(client: &(impl Transport + ?Sized), 
 pub async fn terminate_session(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, session_id: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("TerminateSession", this, client.version());
     e.param_list("sessionId", session_id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SetLocale` on a `SessionManager` (since 2.5).
@@ -2913,7 +2913,7 @@ pub async fn terminate_session(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn set_locale(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, locale: &str) -> Result<(), Error> {
     let mut e = Encoder::request("SetLocale", this, client.version());
     e.param("locale", locale);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `LoginExtensionBySubjectName` on a `SessionManager` (since 2.5).
@@ -2923,7 +2923,7 @@ pub async fn login_extension_by_subject_name(client: &(impl Transport + ?Sized),
     let mut e = Encoder::request("LoginExtensionBySubjectName", this, client.version());
     e.param("extensionKey", extension_key);
     e.param_opt("locale", locale);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `LoginExtensionByCertificate` on a `SessionManager` (since 4.0).
@@ -2933,7 +2933,7 @@ pub async fn login_extension_by_certificate(client: &(impl Transport + ?Sized), 
     let mut e = Encoder::request("LoginExtensionByCertificate", this, client.version());
     e.param("extensionKey", extension_key);
     e.param_opt("locale", locale);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ImpersonateUser` on a `SessionManager` (since 2.5).
@@ -2943,7 +2943,7 @@ pub async fn impersonate_user(client: &(impl Transport + ?Sized), this: &Managed
     let mut e = Encoder::request("ImpersonateUser", this, client.version());
     e.param("userName", user_name);
     e.param_opt("locale", locale);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `SessionIsActive` on a `SessionManager` (since 2.5).
@@ -2953,7 +2953,7 @@ pub async fn session_is_active(client: &(impl Transport + ?Sized), this: &Manage
     let mut e = Encoder::request("SessionIsActive", this, client.version());
     e.param("sessionID", session_id);
     e.param("userName", user_name);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AcquireCloneTicket` on a `SessionManager` (since 2.5u2).
@@ -2961,7 +2961,7 @@ pub async fn session_is_active(client: &(impl Transport + ?Sized), this: &Manage
 /// Declared faults: `RuntimeFault`.
 pub async fn acquire_clone_ticket(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("AcquireCloneTicket", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CloneSession` on a `SessionManager` (since 2.5u2).
@@ -2970,7 +2970,7 @@ pub async fn acquire_clone_ticket(client: &(impl Transport + ?Sized), this: &Man
 pub async fn clone_session(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, clone_ticket: &str) -> Result<UserSession, Error> {
     let mut e = Encoder::request("CloneSession", this, client.version());
     e.param("cloneTicket", clone_ticket);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ExecuteSimpleCommand` on a `SimpleCommand` (since 2.5).
@@ -2979,7 +2979,7 @@ pub async fn clone_session(client: &(impl Transport + ?Sized), this: &ManagedObj
 pub async fn execute_simple_command(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, arguments: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("ExecuteSimpleCommand", this, client.version());
     e.param_list("arguments", arguments);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `GetSiteInfo` on a `SiteInfoManager` (since 7.0.0.0).
@@ -2987,7 +2987,7 @@ pub async fn execute_simple_command(client: &(impl Transport + ?Sized), this: &M
 /// Declared faults: `RuntimeFault`.
 pub async fn get_site_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<SiteInfo, Error> {
     let e = Encoder::request("GetSiteInfo", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryHostsWithAttachedLun` on a `StorageQueryManager` (since 6.7.2).
@@ -2996,7 +2996,7 @@ pub async fn get_site_info(client: &(impl Transport + ?Sized), this: &ManagedObj
 pub async fn query_hosts_with_attached_lun(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &str) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryHostsWithAttachedLun", this, client.version());
     e.param("lunUuid", lun_uuid);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ConfigureDatastoreIORM_Task` on a `StorageResourceManager` (since 4.1).
@@ -3008,7 +3008,7 @@ pub async fn configure_datastore_iorm_task(client: &(impl Transport + ?Sized), t
     let mut e = Encoder::request("ConfigureDatastoreIORM_Task", this, client.version());
     e.param("datastore", datastore);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryIORMConfigOption` on a `StorageResourceManager` (since 4.1).
@@ -3017,7 +3017,7 @@ pub async fn configure_datastore_iorm_task(client: &(impl Transport + ?Sized), t
 pub async fn query_iorm_config_option(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference) -> Result<StorageIORMConfigOption, Error> {
     let mut e = Encoder::request("QueryIORMConfigOption", this, client.version());
     e.param("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryDatastorePerformanceSummary` on a `StorageResourceManager` (since 5.1).
@@ -3026,7 +3026,7 @@ pub async fn query_iorm_config_option(client: &(impl Transport + ?Sized), this: 
 pub async fn query_datastore_performance_summary(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<Vec<StoragePerformanceSummary>, Error> {
     let mut e = Encoder::request("QueryDatastorePerformanceSummary", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ApplyStorageDrsRecommendationToPod_Task` on a `StorageResourceManager` (since 5.0).
@@ -3038,7 +3038,7 @@ pub async fn apply_storage_drs_recommendation_to_pod_task(client: &(impl Transpo
     let mut e = Encoder::request("ApplyStorageDrsRecommendationToPod_Task", this, client.version());
     e.param("pod", pod);
     e.param("key", key);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ApplyStorageDrsRecommendation_Task` on a `StorageResourceManager` (since 5.0).
@@ -3049,7 +3049,7 @@ pub async fn apply_storage_drs_recommendation_to_pod_task(client: &(impl Transpo
 pub async fn apply_storage_drs_recommendation_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ApplyStorageDrsRecommendation_Task", this, client.version());
     e.param_list("key", key);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CancelStorageDrsRecommendation` on a `StorageResourceManager` (since 5.0).
@@ -3058,7 +3058,7 @@ pub async fn apply_storage_drs_recommendation_task(client: &(impl Transport + ?S
 pub async fn cancel_storage_drs_recommendation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("CancelStorageDrsRecommendation", this, client.version());
     e.param_list("key", key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RefreshStorageDrsRecommendation` on a `StorageResourceManager` (since 5.0).
@@ -3067,7 +3067,7 @@ pub async fn cancel_storage_drs_recommendation(client: &(impl Transport + ?Sized
 pub async fn refresh_storage_drs_recommendation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pod: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("RefreshStorageDrsRecommendation", this, client.version());
     e.param("pod", pod);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RefreshStorageDrsRecommendationsForPod_Task` on a `StorageResourceManager` (since 6.7).
@@ -3078,7 +3078,7 @@ pub async fn refresh_storage_drs_recommendation(client: &(impl Transport + ?Size
 pub async fn refresh_storage_drs_recommendations_for_pod_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pod: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RefreshStorageDrsRecommendationsForPod_Task", this, client.version());
     e.param("pod", pod);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ConfigureStorageDrsForPod_Task` on a `StorageResourceManager` (since 5.0).
@@ -3091,7 +3091,7 @@ pub async fn configure_storage_drs_for_pod_task(client: &(impl Transport + ?Size
     e.param("pod", pod);
     e.param("spec", spec);
     e.param("modify", &modify);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ValidateStoragePodConfig` on a `StorageResourceManager` (since 6.7).
@@ -3101,7 +3101,7 @@ pub async fn validate_storage_pod_config(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("ValidateStoragePodConfig", this, client.version());
     e.param("pod", pod);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `RecommendDatastores` on a `StorageResourceManager` (since 5.0).
@@ -3110,7 +3110,7 @@ pub async fn validate_storage_pod_config(client: &(impl Transport + ?Sized), thi
 pub async fn recommend_datastores(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, storage_spec: &StoragePlacementSpec) -> Result<StoragePlacementResult, Error> {
     let mut e = Encoder::request("RecommendDatastores", this, client.version());
     e.param("storageSpec", storage_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CancelTask` on a `Task` (since 2.5).
@@ -3118,7 +3118,7 @@ pub async fn recommend_datastores(client: &(impl Transport + ?Sized), this: &Man
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn cancel_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("CancelTask", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateProgress` on a `Task` (since 2.5).
@@ -3127,7 +3127,7 @@ pub async fn cancel_task(client: &(impl Transport + ?Sized), this: &ManagedObjec
 pub async fn update_progress(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, percent_done: i32) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateProgress", this, client.version());
     e.param("percentDone", &percent_done);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SetTaskState` on a `Task` (since 2.5).
@@ -3138,7 +3138,7 @@ pub async fn set_task_state(client: &(impl Transport + ?Sized), this: &ManagedOb
     e.param("state", state);
     e.param_opt("result", result);
     e.param_opt("fault", fault);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SetTaskDescription` on a `Task` (since 4.0).
@@ -3147,7 +3147,7 @@ pub async fn set_task_state(client: &(impl Transport + ?Sized), this: &ManagedOb
 pub async fn set_task_description(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, description: &LocalizableMessage) -> Result<(), Error> {
     let mut e = Encoder::request("SetTaskDescription", this, client.version());
     e.param("description", description);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReadNextTasks` on a `TaskHistoryCollector` (since 2.5).
@@ -3156,7 +3156,7 @@ pub async fn set_task_description(client: &(impl Transport + ?Sized), this: &Man
 pub async fn read_next_tasks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<Vec<TaskInfo>, Error> {
     let mut e = Encoder::request("ReadNextTasks", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ReadPreviousTasks` on a `TaskHistoryCollector` (since 2.5).
@@ -3165,7 +3165,7 @@ pub async fn read_next_tasks(client: &(impl Transport + ?Sized), this: &ManagedO
 pub async fn read_previous_tasks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<Vec<TaskInfo>, Error> {
     let mut e = Encoder::request("ReadPreviousTasks", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `CreateCollectorForTasks` on a `TaskManager` (since 2.5).
@@ -3174,7 +3174,7 @@ pub async fn read_previous_tasks(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn create_collector_for_tasks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter: &TaskFilterSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateCollectorForTasks", this, client.version());
     e.param("filter", filter);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateCollectorWithInfoFilterForTasks` on a `TaskManager` (since 8.0.3.0).
@@ -3184,7 +3184,7 @@ pub async fn create_collector_with_info_filter_for_tasks(client: &(impl Transpor
     let mut e = Encoder::request("CreateCollectorWithInfoFilterForTasks", this, client.version());
     e.param("filter", filter);
     e.param_opt("infoFilter", info_filter);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateTask` on a `TaskManager` (since 2.5).
@@ -3198,7 +3198,7 @@ pub async fn create_task(client: &(impl Transport + ?Sized), this: &ManagedObjec
     e.param("cancelable", &cancelable);
     e.param_opt("parentTaskKey", parent_task_key);
     e.param_opt("activationId", activation_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ReadNextTasksByViewSpec` on a `TaskManager` (since 9.0.0.0).
@@ -3209,7 +3209,7 @@ pub async fn read_next_tasks_by_view_spec(client: &(impl Transport + ?Sized), th
     e.param("viewSpec", view_spec);
     e.param("filterSpec", filter_spec);
     e.param_opt("infoFilterSpec", info_filter_spec);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RetrieveUserGroups` on a `UserDirectory` (since 2.5).
@@ -3224,7 +3224,7 @@ pub async fn retrieve_user_groups(client: &(impl Transport + ?Sized), this: &Man
     e.param("exactMatch", &exact_match);
     e.param("findUsers", &find_users);
     e.param("findGroups", &find_groups);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `UpdateVAppConfig` on a `VirtualApp` (since 4.0).
@@ -3233,7 +3233,7 @@ pub async fn retrieve_user_groups(client: &(impl Transport + ?Sized), this: &Man
 pub async fn update_v_app_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VAppConfigSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateVAppConfig", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateLinkedChildren` on a `VirtualApp` (since 4.1).
@@ -3243,7 +3243,7 @@ pub async fn update_linked_children(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("UpdateLinkedChildren", this, client.version());
     e.param_list("addChangeSet", add_change_set);
     e.param_list("removeSet", remove_set);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CloneVApp_Task` on a `VirtualApp` (since 4.0).
@@ -3256,7 +3256,7 @@ pub async fn clone_v_app_task(client: &(impl Transport + ?Sized), this: &Managed
     e.param("name", name);
     e.param("target", target);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ExportVApp` on a `VirtualApp` (since 4.0).
@@ -3264,7 +3264,7 @@ pub async fn clone_v_app_task(client: &(impl Transport + ?Sized), this: &Managed
 /// Declared faults: `FileFault`, `InvalidPowerState`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
 pub async fn export_v_app(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("ExportVApp", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `PowerOnVApp_Task` on a `VirtualApp` (since 4.0).
@@ -3274,7 +3274,7 @@ pub async fn export_v_app(client: &(impl Transport + ?Sized), this: &ManagedObje
 /// Declared faults: `FileFault`, `InsufficientResourcesFault`, `InvalidState`, `TaskInProgress`, `VAppConfigFault`, `VmConfigFault`, `RuntimeFault`.
 pub async fn power_on_v_app_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("PowerOnVApp_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `PowerOffVApp_Task` on a `VirtualApp` (since 4.0).
@@ -3285,7 +3285,7 @@ pub async fn power_on_v_app_task(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn power_off_v_app_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, force: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("PowerOffVApp_Task", this, client.version());
     e.param("force", &force);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `SuspendVApp_Task` on a `VirtualApp` (since 4.1).
@@ -3295,7 +3295,7 @@ pub async fn power_off_v_app_task(client: &(impl Transport + ?Sized), this: &Man
 /// Declared faults: `InvalidState`, `TaskInProgress`, `VAppConfigFault`, `RuntimeFault`.
 pub async fn suspend_v_app_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("SuspendVApp_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `unregisterVApp_Task` on a `VirtualApp` (since 4.0).
@@ -3305,7 +3305,7 @@ pub async fn suspend_v_app_task(client: &(impl Transport + ?Sized), this: &Manag
 /// Declared faults: `ConcurrentAccess`, `InvalidState`, `RuntimeFault`.
 pub async fn unregister_v_app_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("unregisterVApp_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -3318,7 +3318,7 @@ pub async fn create_virtual_disk_task(client: &(impl Transport + ?Sized), this: 
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DeleteVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -3330,7 +3330,7 @@ pub async fn delete_virtual_disk_task(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("DeleteVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MoveVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -3346,7 +3346,7 @@ pub async fn move_virtual_disk_task(client: &(impl Transport + ?Sized), this: &M
     e.param_opt("destDatacenter", dest_datacenter);
     e.param_opt("force", force.as_ref());
     e.param_list("profile", profile);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CopyVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -3362,7 +3362,7 @@ pub async fn copy_virtual_disk_task(client: &(impl Transport + ?Sized), this: &M
     e.param_opt("destDatacenter", dest_datacenter);
     e.param_opt("destSpec", dest_spec);
     e.param_opt("force", force.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ExtendVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -3376,7 +3376,7 @@ pub async fn extend_virtual_disk_task(client: &(impl Transport + ?Sized), this: 
     e.param_opt("datacenter", datacenter);
     e.param("newCapacityKb", &new_capacity_kb);
     e.param_opt("eagerZero", eager_zero.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryVirtualDiskFragmentation` on a `VirtualDiskManager` (since 2.5).
@@ -3386,7 +3386,7 @@ pub async fn query_virtual_disk_fragmentation(client: &(impl Transport + ?Sized)
     let mut e = Encoder::request("QueryVirtualDiskFragmentation", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `DefragmentVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -3398,7 +3398,7 @@ pub async fn defragment_virtual_disk_task(client: &(impl Transport + ?Sized), th
     let mut e = Encoder::request("DefragmentVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ShrinkVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -3411,7 +3411,7 @@ pub async fn shrink_virtual_disk_task(client: &(impl Transport + ?Sized), this: 
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
     e.param_opt("copy", copy.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `InflateVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -3423,7 +3423,7 @@ pub async fn inflate_virtual_disk_task(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("InflateVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `EagerZeroVirtualDisk_Task` on a `VirtualDiskManager` (since 4.0).
@@ -3435,7 +3435,7 @@ pub async fn eager_zero_virtual_disk_task(client: &(impl Transport + ?Sized), th
     let mut e = Encoder::request("EagerZeroVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ZeroFillVirtualDisk_Task` on a `VirtualDiskManager` (since 2.5).
@@ -3447,7 +3447,7 @@ pub async fn zero_fill_virtual_disk_task(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("ZeroFillVirtualDisk_Task", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `SetVirtualDiskUuid` on a `VirtualDiskManager` (since 2.5).
@@ -3458,7 +3458,7 @@ pub async fn set_virtual_disk_uuid(client: &(impl Transport + ?Sized), this: &Ma
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
     e.param("uuid", uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryVirtualDiskUuid` on a `VirtualDiskManager` (since 2.5).
@@ -3468,7 +3468,7 @@ pub async fn query_virtual_disk_uuid(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("QueryVirtualDiskUuid", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryVirtualDiskGeometry` on a `VirtualDiskManager` (since 2.5).
@@ -3478,7 +3478,7 @@ pub async fn query_virtual_disk_geometry(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("QueryVirtualDiskGeometry", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `ImportUnmanagedSnapshot` on a `VirtualDiskManager` (since 6.0).
@@ -3489,7 +3489,7 @@ pub async fn import_unmanaged_snapshot(client: &(impl Transport + ?Sized), this:
     e.param("vdisk", vdisk);
     e.param_opt("datacenter", datacenter);
     e.param("vvolId", vvol_id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReleaseManagedSnapshot` on a `VirtualDiskManager` (since 6.5).
@@ -3499,7 +3499,7 @@ pub async fn release_managed_snapshot(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("ReleaseManagedSnapshot", this, client.version());
     e.param("vdisk", vdisk);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RefreshStorageInfo` on a `VirtualMachine` (since 4.0).
@@ -3507,7 +3507,7 @@ pub async fn release_managed_snapshot(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `RuntimeFault`.
 pub async fn refresh_storage_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshStorageInfo", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CreateSnapshot_Task` on a `VirtualMachine` (since 2.5).
@@ -3521,7 +3521,7 @@ pub async fn create_snapshot_task(client: &(impl Transport + ?Sized), this: &Man
     e.param_opt("description", description);
     e.param("memory", &memory);
     e.param("quiesce", &quiesce);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateSnapshotEx_Task` on a `VirtualMachine` (since 6.5).
@@ -3535,7 +3535,7 @@ pub async fn create_snapshot_ex_task(client: &(impl Transport + ?Sized), this: &
     e.param_opt("description", description);
     e.param("memory", &memory);
     e.param_opt("quiesceSpec", quiesce_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RevertToCurrentSnapshot_Task` on a `VirtualMachine` (since 2.5).
@@ -3547,7 +3547,7 @@ pub async fn revert_to_current_snapshot_task(client: &(impl Transport + ?Sized),
     let mut e = Encoder::request("RevertToCurrentSnapshot_Task", this, client.version());
     e.param_opt("host", host);
     e.param_opt("suppressPowerOn", suppress_power_on.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveAllSnapshots_Task` on a `VirtualMachine` (since 2.5).
@@ -3559,7 +3559,7 @@ pub async fn remove_all_snapshots_task(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("RemoveAllSnapshots_Task", this, client.version());
     e.param_opt("consolidate", consolidate.as_ref());
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ConsolidateVMDisks_Task` on a `VirtualMachine` (since 5.0).
@@ -3569,7 +3569,7 @@ pub async fn remove_all_snapshots_task(client: &(impl Transport + ?Sized), this:
 /// Declared faults: `FileFault`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
 pub async fn consolidate_vm_disks_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("ConsolidateVMDisks_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `EstimateStorageForConsolidateSnapshots_Task` on a `VirtualMachine` (since 5.0).
@@ -3579,7 +3579,7 @@ pub async fn consolidate_vm_disks_task(client: &(impl Transport + ?Sized), this:
 /// Declared faults: `FileFault`, `InvalidState`, `TaskInProgress`, `VmConfigFault`, `RuntimeFault`.
 pub async fn estimate_storage_for_consolidate_snapshots_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("EstimateStorageForConsolidateSnapshots_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ReconfigVM_Task` on a `VirtualMachine` (since 2.5).
@@ -3590,7 +3590,7 @@ pub async fn estimate_storage_for_consolidate_snapshots_task(client: &(impl Tran
 pub async fn reconfig_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VirtualMachineConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconfigVM_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpgradeVM_Task` on a `VirtualMachine` (since 2.5).
@@ -3601,7 +3601,7 @@ pub async fn reconfig_vm_task(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn upgrade_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, version: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpgradeVM_Task", this, client.version());
     e.param_opt("version", version);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ExtractOvfEnvironment` on a `VirtualMachine` (since 4.0).
@@ -3609,7 +3609,7 @@ pub async fn upgrade_vm_task(client: &(impl Transport + ?Sized), this: &ManagedO
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn extract_ovf_environment(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("ExtractOvfEnvironment", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `PowerOnVM_Task` on a `VirtualMachine` (since 2.5).
@@ -3620,7 +3620,7 @@ pub async fn extract_ovf_environment(client: &(impl Transport + ?Sized), this: &
 pub async fn power_on_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("PowerOnVM_Task", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `PowerOffVM_Task` on a `VirtualMachine` (since 2.5).
@@ -3630,7 +3630,7 @@ pub async fn power_on_vm_task(client: &(impl Transport + ?Sized), this: &Managed
 /// Declared faults: `InvalidState`, `TaskInProgress`, `RuntimeFault`.
 pub async fn power_off_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("PowerOffVM_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `SuspendVM_Task` on a `VirtualMachine` (since 2.5).
@@ -3640,7 +3640,7 @@ pub async fn power_off_vm_task(client: &(impl Transport + ?Sized), this: &Manage
 /// Declared faults: `InvalidState`, `TaskInProgress`, `RuntimeFault`.
 pub async fn suspend_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("SuspendVM_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ResetVM_Task` on a `VirtualMachine` (since 2.5).
@@ -3650,7 +3650,7 @@ pub async fn suspend_vm_task(client: &(impl Transport + ?Sized), this: &ManagedO
 /// Declared faults: `InvalidState`, `TaskInProgress`, `RuntimeFault`.
 pub async fn reset_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("ResetVM_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ShutdownGuest` on a `VirtualMachine` (since 2.5).
@@ -3658,7 +3658,7 @@ pub async fn reset_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObj
 /// Declared faults: `InvalidState`, `TaskInProgress`, `ToolsUnavailable`, `RuntimeFault`.
 pub async fn shutdown_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ShutdownGuest", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RebootGuest` on a `VirtualMachine` (since 2.5).
@@ -3666,7 +3666,7 @@ pub async fn shutdown_guest(client: &(impl Transport + ?Sized), this: &ManagedOb
 /// Declared faults: `InvalidState`, `TaskInProgress`, `ToolsUnavailable`, `RuntimeFault`.
 pub async fn reboot_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RebootGuest", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `StandbyGuest` on a `VirtualMachine` (since 2.5).
@@ -3674,7 +3674,7 @@ pub async fn reboot_guest(client: &(impl Transport + ?Sized), this: &ManagedObje
 /// Declared faults: `InvalidState`, `TaskInProgress`, `ToolsUnavailable`, `RuntimeFault`.
 pub async fn standby_guest(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("StandbyGuest", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AnswerVM` on a `VirtualMachine` (since 2.5).
@@ -3684,7 +3684,7 @@ pub async fn answer_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectR
     let mut e = Encoder::request("AnswerVM", this, client.version());
     e.param("questionId", question_id);
     e.param("answerChoice", answer_choice);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CustomizeVM_Task` on a `VirtualMachine` (since 2.5).
@@ -3695,7 +3695,7 @@ pub async fn answer_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectR
 pub async fn customize_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &CustomizationSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CustomizeVM_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckCustomizationSpec` on a `VirtualMachine` (since 2.5).
@@ -3704,7 +3704,7 @@ pub async fn customize_vm_task(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn check_customization_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &CustomizationSpec) -> Result<(), Error> {
     let mut e = Encoder::request("CheckCustomizationSpec", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), true).await?.returnval_unit()
+    invoke(client, e.finish_request()?, true).await?.returnval_unit()
 }
 
 /// Calls `MigrateVM_Task` on a `VirtualMachine` (since 2.5).
@@ -3718,7 +3718,7 @@ pub async fn migrate_vm_task(client: &(impl Transport + ?Sized), this: &ManagedO
     e.param_opt("host", host);
     e.param("priority", priority);
     e.param_opt("state", state);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RelocateVM_Task` on a `VirtualMachine` (since 2.5).
@@ -3730,7 +3730,7 @@ pub async fn relocate_vm_task(client: &(impl Transport + ?Sized), this: &Managed
     let mut e = Encoder::request("RelocateVM_Task", this, client.version());
     e.param("spec", spec);
     e.param_opt("priority", priority);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CloneVM_Task` on a `VirtualMachine` (since 2.5).
@@ -3743,7 +3743,7 @@ pub async fn clone_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObj
     e.param("folder", folder);
     e.param("name", name);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `InstantClone_Task` on a `VirtualMachine` (since 6.7).
@@ -3754,7 +3754,7 @@ pub async fn clone_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObj
 pub async fn instant_clone_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VirtualMachineInstantCloneSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("InstantClone_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ExportVm` on a `VirtualMachine` (since 4.0).
@@ -3762,7 +3762,7 @@ pub async fn instant_clone_task(client: &(impl Transport + ?Sized), this: &Manag
 /// Declared faults: `FileFault`, `InvalidPowerState`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
 pub async fn export_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("ExportVm", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MarkAsTemplate` on a `VirtualMachine` (since 2.5).
@@ -3770,7 +3770,7 @@ pub async fn export_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectR
 /// Declared faults: `FileFault`, `InvalidState`, `VmConfigFault`, `RuntimeFault`.
 pub async fn mark_as_template(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("MarkAsTemplate", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `MarkAsVirtualMachine` on a `VirtualMachine` (since 2.5).
@@ -3780,7 +3780,7 @@ pub async fn mark_as_virtual_machine(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("MarkAsVirtualMachine", this, client.version());
     e.param("pool", pool);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UnregisterVM` on a `VirtualMachine` (since 2.5).
@@ -3788,7 +3788,7 @@ pub async fn mark_as_virtual_machine(client: &(impl Transport + ?Sized), this: &
 /// Declared faults: `InvalidPowerState`, `TaskInProgress`, `RuntimeFault`.
 pub async fn unregister_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("UnregisterVM", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ResetGuestInformation` on a `VirtualMachine` (since 2.5).
@@ -3796,7 +3796,7 @@ pub async fn unregister_vm(client: &(impl Transport + ?Sized), this: &ManagedObj
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn reset_guest_information(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ResetGuestInformation", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `MountToolsInstaller` on a `VirtualMachine` (since 2.5).
@@ -3804,7 +3804,7 @@ pub async fn reset_guest_information(client: &(impl Transport + ?Sized), this: &
 /// Declared faults: `InvalidState`, `VmConfigFault`, `VmToolsUpgradeFault`, `RuntimeFault`.
 pub async fn mount_tools_installer(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("MountToolsInstaller", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UnmountToolsInstaller` on a `VirtualMachine` (since 2.5).
@@ -3812,7 +3812,7 @@ pub async fn mount_tools_installer(client: &(impl Transport + ?Sized), this: &Ma
 /// Declared faults: `InvalidState`, `VmConfigFault`, `RuntimeFault`.
 pub async fn unmount_tools_installer(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("UnmountToolsInstaller", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpgradeTools_Task` on a `VirtualMachine` (since 2.5).
@@ -3823,7 +3823,7 @@ pub async fn unmount_tools_installer(client: &(impl Transport + ?Sized), this: &
 pub async fn upgrade_tools_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, installer_options: Option<&str>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpgradeTools_Task", this, client.version());
     e.param_opt("installerOptions", installer_options);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AcquireMksTicket` on a `VirtualMachine` (since 2.5).
@@ -3831,7 +3831,7 @@ pub async fn upgrade_tools_task(client: &(impl Transport + ?Sized), this: &Manag
 /// Declared faults: `RuntimeFault`.
 pub async fn acquire_mks_ticket(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<VirtualMachineMksTicket, Error> {
     let e = Encoder::request("AcquireMksTicket", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryConnections` on a `VirtualMachine` (since 7.0.1.0).
@@ -3839,7 +3839,7 @@ pub async fn acquire_mks_ticket(client: &(impl Transport + ?Sized), this: &Manag
 /// Declared faults: `InvalidState`, `Timedout`, `VmConfigFault`, `RuntimeFault`.
 pub async fn query_connections(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<AnyVirtualMachineConnection>, Error> {
     let e = Encoder::request("QueryConnections", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `DropConnections` on a `VirtualMachine` (since 7.0.1.0).
@@ -3848,7 +3848,7 @@ pub async fn query_connections(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn drop_connections(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, list_of_connections: &[AnyVirtualMachineConnection]) -> Result<bool, Error> {
     let mut e = Encoder::request("DropConnections", this, client.version());
     e.param_list("listOfConnections", list_of_connections);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AcquireTicket` on a `VirtualMachine` (since 4.1).
@@ -3857,7 +3857,7 @@ pub async fn drop_connections(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn acquire_ticket(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, ticket_type: &str) -> Result<VirtualMachineTicket, Error> {
     let mut e = Encoder::request("AcquireTicket", this, client.version());
     e.param("ticketType", ticket_type);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `SetScreenResolution` on a `VirtualMachine` (since 2.5).
@@ -3867,7 +3867,7 @@ pub async fn set_screen_resolution(client: &(impl Transport + ?Sized), this: &Ma
     let mut e = Encoder::request("SetScreenResolution", this, client.version());
     e.param("width", &width);
     e.param("height", &height);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DefragmentAllDisks` on a `VirtualMachine` (since 2.5).
@@ -3875,7 +3875,7 @@ pub async fn set_screen_resolution(client: &(impl Transport + ?Sized), this: &Ma
 /// Declared faults: `FileFault`, `InvalidPowerState`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
 pub async fn defragment_all_disks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DefragmentAllDisks", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CreateSecondaryVM_Task` on a `VirtualMachine` (since 4.0).
@@ -3886,7 +3886,7 @@ pub async fn defragment_all_disks(client: &(impl Transport + ?Sized), this: &Man
 pub async fn create_secondary_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateSecondaryVM_Task", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateSecondaryVMEx_Task` on a `VirtualMachine` (since 6.0).
@@ -3898,7 +3898,7 @@ pub async fn create_secondary_vm_ex_task(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("CreateSecondaryVMEx_Task", this, client.version());
     e.param_opt("host", host);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `TurnOffFaultToleranceForVM_Task` on a `VirtualMachine` (since 4.0).
@@ -3908,7 +3908,7 @@ pub async fn create_secondary_vm_ex_task(client: &(impl Transport + ?Sized), thi
 /// Declared faults: `InvalidState`, `TaskInProgress`, `VmFaultToleranceIssue`, `RuntimeFault`.
 pub async fn turn_off_fault_tolerance_for_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("TurnOffFaultToleranceForVM_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MakePrimaryVM_Task` on a `VirtualMachine` (since 4.0).
@@ -3919,7 +3919,7 @@ pub async fn turn_off_fault_tolerance_for_vm_task(client: &(impl Transport + ?Si
 pub async fn make_primary_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MakePrimaryVM_Task", this, client.version());
     e.param("vm", vm);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `TerminateFaultTolerantVM_Task` on a `VirtualMachine` (since 4.0).
@@ -3930,7 +3930,7 @@ pub async fn make_primary_vm_task(client: &(impl Transport + ?Sized), this: &Man
 pub async fn terminate_fault_tolerant_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: Option<&ManagedObjectReference>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("TerminateFaultTolerantVM_Task", this, client.version());
     e.param_opt("vm", vm);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DisableSecondaryVM_Task` on a `VirtualMachine` (since 4.0).
@@ -3941,7 +3941,7 @@ pub async fn terminate_fault_tolerant_vm_task(client: &(impl Transport + ?Sized)
 pub async fn disable_secondary_vm_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vm: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DisableSecondaryVM_Task", this, client.version());
     e.param("vm", vm);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `EnableSecondaryVM_Task` on a `VirtualMachine` (since 4.0).
@@ -3953,7 +3953,7 @@ pub async fn enable_secondary_vm_task(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("EnableSecondaryVM_Task", this, client.version());
     e.param("vm", vm);
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `SetDisplayTopology` on a `VirtualMachine` (since 2.5u2server).
@@ -3962,7 +3962,7 @@ pub async fn enable_secondary_vm_task(client: &(impl Transport + ?Sized), this: 
 pub async fn set_display_topology(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, displays: &[VirtualMachineDisplayTopology]) -> Result<(), Error> {
     let mut e = Encoder::request("SetDisplayTopology", this, client.version());
     e.param_list("displays", displays);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `StartRecording_Task` on a `VirtualMachine` (since 4.0).
@@ -3974,7 +3974,7 @@ pub async fn start_recording_task(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("StartRecording_Task", this, client.version());
     e.param("name", name);
     e.param_opt("description", description);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `StopRecording_Task` on a `VirtualMachine` (since 4.0).
@@ -3984,7 +3984,7 @@ pub async fn start_recording_task(client: &(impl Transport + ?Sized), this: &Man
 /// Declared faults: `FileFault`, `InvalidPowerState`, `InvalidState`, `SnapshotFault`, `TaskInProgress`, `RuntimeFault`.
 pub async fn stop_recording_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("StopRecording_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `StartReplaying_Task` on a `VirtualMachine` (since 4.0).
@@ -3995,7 +3995,7 @@ pub async fn stop_recording_task(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn start_replaying_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, replay_snapshot: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("StartReplaying_Task", this, client.version());
     e.param("replaySnapshot", replay_snapshot);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `StopReplaying_Task` on a `VirtualMachine` (since 4.0).
@@ -4005,7 +4005,7 @@ pub async fn start_replaying_task(client: &(impl Transport + ?Sized), this: &Man
 /// Declared faults: `FileFault`, `InvalidPowerState`, `InvalidState`, `SnapshotFault`, `TaskInProgress`, `RuntimeFault`.
 pub async fn stop_replaying_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("StopReplaying_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `PromoteDisks_Task` on a `VirtualMachine` (since 4.0).
@@ -4017,7 +4017,7 @@ pub async fn promote_disks_task(client: &(impl Transport + ?Sized), this: &Manag
     let mut e = Encoder::request("PromoteDisks_Task", this, client.version());
     e.param("unlink", &unlink);
     e.param_list("disks", disks);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateScreenshot_Task` on a `VirtualMachine` (since 4.0).
@@ -4027,7 +4027,7 @@ pub async fn promote_disks_task(client: &(impl Transport + ?Sized), this: &Manag
 /// Declared faults: `FileFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
 pub async fn create_screenshot_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("CreateScreenshot_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `PutUsbScanCodes` on a `VirtualMachine` (since 6.5).
@@ -4036,7 +4036,7 @@ pub async fn create_screenshot_task(client: &(impl Transport + ?Sized), this: &M
 pub async fn put_usb_scan_codes(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &UsbScanCodeSpec) -> Result<i32, Error> {
     let mut e = Encoder::request("PutUsbScanCodes", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryChangedDiskAreas` on a `VirtualMachine` (since 4.0).
@@ -4048,7 +4048,7 @@ pub async fn query_changed_disk_areas(client: &(impl Transport + ?Sized), this: 
     e.param("deviceKey", &device_key);
     e.param("startOffset", &start_offset);
     e.param("changeId", change_id);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryUnownedFiles` on a `VirtualMachine` (since 4.0).
@@ -4056,7 +4056,7 @@ pub async fn query_changed_disk_areas(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `RuntimeFault`.
 pub async fn query_unowned_files(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("QueryUnownedFiles", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `reloadVirtualMachineFromPath_Task` on a `VirtualMachine` (since 4.1).
@@ -4067,7 +4067,7 @@ pub async fn query_unowned_files(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn reload_virtual_machine_from_path_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, configuration_path: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("reloadVirtualMachineFromPath_Task", this, client.version());
     e.param("configurationPath", configuration_path);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryFaultToleranceCompatibility` on a `VirtualMachine` (since 4.1).
@@ -4075,7 +4075,7 @@ pub async fn reload_virtual_machine_from_path_task(client: &(impl Transport + ?S
 /// Declared faults: `InvalidState`, `VmConfigFault`, `RuntimeFault`.
 pub async fn query_fault_tolerance_compatibility(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<LocalizedMethodFault>, Error> {
     let e = Encoder::request("QueryFaultToleranceCompatibility", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryFaultToleranceCompatibilityEx` on a `VirtualMachine` (since 6.0).
@@ -4084,7 +4084,7 @@ pub async fn query_fault_tolerance_compatibility(client: &(impl Transport + ?Siz
 pub async fn query_fault_tolerance_compatibility_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, for_legacy_ft: Option<bool>) -> Result<Vec<LocalizedMethodFault>, Error> {
     let mut e = Encoder::request("QueryFaultToleranceCompatibilityEx", this, client.version());
     e.param_opt("forLegacyFt", for_legacy_ft.as_ref());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `TerminateVM` on a `VirtualMachine` (since 5.0).
@@ -4092,7 +4092,7 @@ pub async fn query_fault_tolerance_compatibility_ex(client: &(impl Transport + ?
 /// Declared faults: `InvalidState`, `TaskInProgress`, `RuntimeFault`.
 pub async fn terminate_vm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("TerminateVM", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SendNMI` on a `VirtualMachine` (since 6.0).
@@ -4100,7 +4100,7 @@ pub async fn terminate_vm(client: &(impl Transport + ?Sized), this: &ManagedObje
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn send_nmi(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("SendNMI", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AttachDisk_Task` on a `VirtualMachine` (since 6.5).
@@ -4114,7 +4114,7 @@ pub async fn attach_disk_task(client: &(impl Transport + ?Sized), this: &Managed
     e.param("datastore", datastore);
     e.param_opt("controllerKey", controller_key.as_ref());
     e.param_opt("unitNumber", unit_number.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DetachDisk_Task` on a `VirtualMachine` (since 6.5).
@@ -4125,7 +4125,7 @@ pub async fn attach_disk_task(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn detach_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disk_id: &ID) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DetachDisk_Task", this, client.version());
     e.param("diskId", disk_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ApplyEvcModeVM_Task` on a `VirtualMachine` (since 6.7).
@@ -4137,7 +4137,7 @@ pub async fn apply_evc_mode_vm_task(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("ApplyEvcModeVM_Task", this, client.version());
     e.param_list("mask", mask);
     e.param_opt("completeMasks", complete_masks.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CryptoUnlock_Task` on a `VirtualMachine` (since 6.7).
@@ -4147,7 +4147,7 @@ pub async fn apply_evc_mode_vm_task(client: &(impl Transport + ?Sized), this: &M
 /// Declared faults: `InvalidState`, `NotSupported`, `RuntimeFault`.
 pub async fn crypto_unlock_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("CryptoUnlock_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RepairVmDiskChains_Task` on a `VirtualMachine` (since 9.1.0.0).
@@ -4157,7 +4157,7 @@ pub async fn crypto_unlock_task(client: &(impl Transport + ?Sized), this: &Manag
 /// Declared faults: `FileFault`, `InsufficientResourcesFault`, `InvalidPowerState`, `TaskInProgress`, `VmConfigFault`, `NotSupported`, `SystemError`, `RuntimeFault`.
 pub async fn repair_vm_disk_chains_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("RepairVmDiskChains_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `PerformVsanUpgradePreflightCheck` on a `VsanUpgradeSystem` (since 6.0).
@@ -4167,7 +4167,7 @@ pub async fn perform_vsan_upgrade_preflight_check(client: &(impl Transport + ?Si
     let mut e = Encoder::request("PerformVsanUpgradePreflightCheck", this, client.version());
     e.param("cluster", cluster);
     e.param_opt("downgradeFormat", downgrade_format.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryVsanUpgradeStatus` on a `VsanUpgradeSystem` (since 6.0).
@@ -4176,7 +4176,7 @@ pub async fn perform_vsan_upgrade_preflight_check(client: &(impl Transport + ?Si
 pub async fn query_vsan_upgrade_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &ManagedObjectReference) -> Result<AnyVsanUpgradeSystemUpgradeStatus, Error> {
     let mut e = Encoder::request("QueryVsanUpgradeStatus", this, client.version());
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `PerformVsanUpgrade_Task` on a `VsanUpgradeSystem` (since 6.0).
@@ -4191,7 +4191,7 @@ pub async fn perform_vsan_upgrade_task(client: &(impl Transport + ?Sized), this:
     e.param_opt("downgradeFormat", downgrade_format.as_ref());
     e.param_opt("allowReducedRedundancy", allow_reduced_redundancy.as_ref());
     e.param_list("excludeHosts", exclude_hosts);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveAlarm` on a `Alarm` (since 2.5).
@@ -4199,7 +4199,7 @@ pub async fn perform_vsan_upgrade_task(client: &(impl Transport + ?Sized), this:
 /// Declared faults: `RuntimeFault`.
 pub async fn remove_alarm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RemoveAlarm", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureAlarm` on a `Alarm` (since 2.5).
@@ -4208,7 +4208,7 @@ pub async fn remove_alarm(client: &(impl Transport + ?Sized), this: &ManagedObje
 pub async fn reconfigure_alarm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &AnyAlarmSpec) -> Result<(), Error> {
     let mut e = Encoder::request("ReconfigureAlarm", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CreateAlarm` on a `AlarmManager` (since 2.5).
@@ -4218,7 +4218,7 @@ pub async fn create_alarm(client: &(impl Transport + ?Sized), this: &ManagedObje
     let mut e = Encoder::request("CreateAlarm", this, client.version());
     e.param("entity", entity);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `GetAlarm` on a `AlarmManager` (since 2.5).
@@ -4227,7 +4227,7 @@ pub async fn create_alarm(client: &(impl Transport + ?Sized), this: &ManagedObje
 pub async fn get_alarm(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: Option<&ManagedObjectReference>) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("GetAlarm", this, client.version());
     e.param_opt("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `AreAlarmActionsEnabled` on a `AlarmManager` (since 4.0).
@@ -4236,7 +4236,7 @@ pub async fn get_alarm(client: &(impl Transport + ?Sized), this: &ManagedObjectR
 pub async fn are_alarm_actions_enabled(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference) -> Result<bool, Error> {
     let mut e = Encoder::request("AreAlarmActionsEnabled", this, client.version());
     e.param("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `EnableAlarmActions` on a `AlarmManager` (since 4.0).
@@ -4246,7 +4246,7 @@ pub async fn enable_alarm_actions(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("EnableAlarmActions", this, client.version());
     e.param("entity", entity);
     e.param("enabled", &enabled);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `GetAlarmState` on a `AlarmManager` (since 2.5).
@@ -4255,7 +4255,7 @@ pub async fn enable_alarm_actions(client: &(impl Transport + ?Sized), this: &Man
 pub async fn get_alarm_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference) -> Result<Vec<AlarmState>, Error> {
     let mut e = Encoder::request("GetAlarmState", this, client.version());
     e.param("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `AcknowledgeAlarm` on a `AlarmManager` (since 4.0).
@@ -4265,7 +4265,7 @@ pub async fn acknowledge_alarm(client: &(impl Transport + ?Sized), this: &Manage
     let mut e = Encoder::request("AcknowledgeAlarm", this, client.version());
     e.param("alarm", alarm);
     e.param("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ClearTriggeredAlarms` on a `AlarmManager` (since 6.7).
@@ -4274,7 +4274,7 @@ pub async fn acknowledge_alarm(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn clear_triggered_alarms(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter: &AlarmFilterSpec) -> Result<(), Error> {
     let mut e = Encoder::request("ClearTriggeredAlarms", this, client.version());
     e.param("filter", filter);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DisableAlarm` on a `AlarmManager` (since 6.9.1).
@@ -4284,7 +4284,7 @@ pub async fn disable_alarm(client: &(impl Transport + ?Sized), this: &ManagedObj
     let mut e = Encoder::request("DisableAlarm", this, client.version());
     e.param("alarm", alarm);
     e.param("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `EnableAlarm` on a `AlarmManager` (since 6.9.1).
@@ -4294,7 +4294,7 @@ pub async fn enable_alarm(client: &(impl Transport + ?Sized), this: &ManagedObje
     let mut e = Encoder::request("EnableAlarm", this, client.version());
     e.param("alarm", alarm);
     e.param("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ConfigureEvcMode_Task` on a `ClusterEVCManager` (since 6.0).
@@ -4306,7 +4306,7 @@ pub async fn configure_evc_mode_task(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("ConfigureEvcMode_Task", this, client.version());
     e.param("evcModeKey", evc_mode_key);
     e.param_opt("evcGraphicsModeKey", evc_graphics_mode_key);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DisableEvcMode_Task` on a `ClusterEVCManager` (since 6.0).
@@ -4316,7 +4316,7 @@ pub async fn configure_evc_mode_task(client: &(impl Transport + ?Sized), this: &
 /// Declared faults: `RuntimeFault`.
 pub async fn disable_evc_mode_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("DisableEvcMode_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckConfigureEvcMode_Task` on a `ClusterEVCManager` (since 6.0).
@@ -4328,7 +4328,7 @@ pub async fn check_configure_evc_mode_task(client: &(impl Transport + ?Sized), t
     let mut e = Encoder::request("CheckConfigureEvcMode_Task", this, client.version());
     e.param("evcModeKey", evc_mode_key);
     e.param_opt("evcGraphicsModeKey", evc_graphics_mode_key);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckAddHostEvc_Task` on a `ClusterEVCManager` (since 6.0).
@@ -4339,7 +4339,7 @@ pub async fn check_configure_evc_mode_task(client: &(impl Transport + ?Sized), t
 pub async fn check_add_host_evc_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cnx_spec: &HostConnectSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckAddHostEvc_Task", this, client.version());
     e.param("cnxSpec", cnx_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ReconfigureDVPortgroup_Task` on a `DistributedVirtualPortgroup` (since 4.0).
@@ -4350,7 +4350,7 @@ pub async fn check_add_host_evc_task(client: &(impl Transport + ?Sized), this: &
 pub async fn reconfigure_dv_portgroup_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &DVPortgroupConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconfigureDVPortgroup_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DVPortgroupRollback_Task` on a `DistributedVirtualPortgroup` (since 5.1).
@@ -4361,7 +4361,7 @@ pub async fn reconfigure_dv_portgroup_task(client: &(impl Transport + ?Sized), t
 pub async fn dv_portgroup_rollback_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity_backup: Option<&EntityBackupConfig>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DVPortgroupRollback_Task", this, client.version());
     e.param_opt("entityBackup", entity_backup);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryAvailableDvsSpec` on a `DistributedVirtualSwitchManager` (since 4.0).
@@ -4370,7 +4370,7 @@ pub async fn dv_portgroup_rollback_task(client: &(impl Transport + ?Sized), this
 pub async fn query_available_dvs_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, recommended: Option<bool>) -> Result<Vec<DistributedVirtualSwitchProductSpec>, Error> {
     let mut e = Encoder::request("QueryAvailableDvsSpec", this, client.version());
     e.param_opt("recommended", recommended.as_ref());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QuerySupportedNetworkOffloadSpec` on a `DistributedVirtualSwitchManager` (since 8.0.0.1).
@@ -4379,7 +4379,7 @@ pub async fn query_available_dvs_spec(client: &(impl Transport + ?Sized), this: 
 pub async fn query_supported_network_offload_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, switch_product_spec: &DistributedVirtualSwitchProductSpec) -> Result<Vec<DistributedVirtualSwitchNetworkOffloadSpec>, Error> {
     let mut e = Encoder::request("QuerySupportedNetworkOffloadSpec", this, client.version());
     e.param("switchProductSpec", switch_product_spec);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryCompatibleVmnicsFromHosts` on a `DistributedVirtualSwitchManager` (since 8.0.0.1).
@@ -4389,7 +4389,7 @@ pub async fn query_compatible_vmnics_from_hosts(client: &(impl Transport + ?Size
     let mut e = Encoder::request("QueryCompatibleVmnicsFromHosts", this, client.version());
     e.param_list("hosts", hosts);
     e.param("dvs", dvs);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryCompatibleHostForNewDvs` on a `DistributedVirtualSwitchManager` (since 4.0).
@@ -4400,7 +4400,7 @@ pub async fn query_compatible_host_for_new_dvs(client: &(impl Transport + ?Sized
     e.param("container", container);
     e.param("recursive", &recursive);
     e.param_opt("switchProductSpec", switch_product_spec);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryCompatibleHostForExistingDvs` on a `DistributedVirtualSwitchManager` (since 4.0).
@@ -4411,7 +4411,7 @@ pub async fn query_compatible_host_for_existing_dvs(client: &(impl Transport + ?
     e.param("container", container);
     e.param("recursive", &recursive);
     e.param("dvs", dvs);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryDvsCompatibleHostSpec` on a `DistributedVirtualSwitchManager` (since 4.0).
@@ -4420,7 +4420,7 @@ pub async fn query_compatible_host_for_existing_dvs(client: &(impl Transport + ?
 pub async fn query_dvs_compatible_host_spec(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, switch_product_spec: Option<&DistributedVirtualSwitchProductSpec>) -> Result<Vec<DistributedVirtualSwitchHostProductSpec>, Error> {
     let mut e = Encoder::request("QueryDvsCompatibleHostSpec", this, client.version());
     e.param_opt("switchProductSpec", switch_product_spec);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryDvsFeatureCapability` on a `DistributedVirtualSwitchManager` (since 4.1).
@@ -4429,7 +4429,7 @@ pub async fn query_dvs_compatible_host_spec(client: &(impl Transport + ?Sized), 
 pub async fn query_dvs_feature_capability(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, switch_product_spec: Option<&DistributedVirtualSwitchProductSpec>) -> Result<Option<AnyDVSFeatureCapability>, Error> {
     let mut e = Encoder::request("QueryDvsFeatureCapability", this, client.version());
     e.param_opt("switchProductSpec", switch_product_spec);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `QueryDvsByUuid` on a `DistributedVirtualSwitchManager` (since 4.0).
@@ -4438,7 +4438,7 @@ pub async fn query_dvs_feature_capability(client: &(impl Transport + ?Sized), th
 pub async fn query_dvs_by_uuid(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuid: &str) -> Result<Option<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("QueryDvsByUuid", this, client.version());
     e.param("uuid", uuid);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `QueryDvsConfigTarget` on a `DistributedVirtualSwitchManager` (since 4.0).
@@ -4448,7 +4448,7 @@ pub async fn query_dvs_config_target(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("QueryDvsConfigTarget", this, client.version());
     e.param_opt("host", host);
     e.param_opt("dvs", dvs);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryDvsCheckCompatibility` on a `DistributedVirtualSwitchManager` (since 4.1).
@@ -4459,7 +4459,7 @@ pub async fn query_dvs_check_compatibility(client: &(impl Transport + ?Sized), t
     e.param("hostContainer", host_container);
     e.param_opt("dvsProductSpec", dvs_product_spec);
     e.param_list("hostFilterSpec", host_filter_spec);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RectifyDvsOnHost_Task` on a `DistributedVirtualSwitchManager` (since 5.0).
@@ -4470,7 +4470,7 @@ pub async fn query_dvs_check_compatibility(client: &(impl Transport + ?Sized), t
 pub async fn rectify_dvs_on_host_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hosts: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RectifyDvsOnHost_Task", this, client.version());
     e.param_list("hosts", hosts);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DVSManagerExportEntity_Task` on a `DistributedVirtualSwitchManager` (since 5.1).
@@ -4481,7 +4481,7 @@ pub async fn rectify_dvs_on_host_task(client: &(impl Transport + ?Sized), this: 
 pub async fn dvs_manager_export_entity_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, selection_set: &[AnySelectionSet]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DVSManagerExportEntity_Task", this, client.version());
     e.param_list("selectionSet", selection_set);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DVSManagerImportEntity_Task` on a `DistributedVirtualSwitchManager` (since 5.1).
@@ -4493,7 +4493,7 @@ pub async fn dvs_manager_import_entity_task(client: &(impl Transport + ?Sized), 
     let mut e = Encoder::request("DVSManagerImportEntity_Task", this, client.version());
     e.param_list("entityBackup", entity_backup);
     e.param("importType", import_type);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DVSManagerLookupDvPortGroup` on a `DistributedVirtualSwitchManager` (since 5.1).
@@ -4503,7 +4503,7 @@ pub async fn dvs_manager_lookup_dv_port_group(client: &(impl Transport + ?Sized)
     let mut e = Encoder::request("DVSManagerLookupDvPortGroup", this, client.version());
     e.param("switchUuid", switch_uuid);
     e.param("portgroupKey", portgroup_key);
-    invoke(client, e.finish_request(), false).await?.returnval_opt()
+    invoke(client, e.finish_request()?, false).await?.returnval_opt()
 }
 
 /// Calls `GetVpcNetworkSpan` on a `DistributedVirtualSwitchManager` (since 9.1.0.0).
@@ -4512,7 +4512,7 @@ pub async fn dvs_manager_lookup_dv_port_group(client: &(impl Transport + ?Sized)
 pub async fn get_vpc_network_span(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, span_id: Option<&str>) -> Result<Vec<DistributedVirtualSwitchManagerSpanInfo>, Error> {
     let mut e = Encoder::request("GetVpcNetworkSpan", this, client.version());
     e.param_opt("spanId", span_id);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `UpdateDVSLacpGroupConfig_Task` on a `VmwareDistributedVirtualSwitch` (since 5.5).
@@ -4523,7 +4523,7 @@ pub async fn get_vpc_network_span(client: &(impl Transport + ?Sized), this: &Man
 pub async fn update_dvs_lacp_group_config_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lacp_group_spec: &[VMwareDvsLacpGroupSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateDVSLacpGroupConfig_Task", this, client.version());
     e.param_list("lacpGroupSpec", lacp_group_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AddKey` on a `CryptoManager` (since 6.5).
@@ -4532,7 +4532,7 @@ pub async fn update_dvs_lacp_group_config_task(client: &(impl Transport + ?Sized
 pub async fn add_key(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &CryptoKeyPlain) -> Result<(), Error> {
     let mut e = Encoder::request("AddKey", this, client.version());
     e.param("key", key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AddKeys` on a `CryptoManager` (since 6.5).
@@ -4541,7 +4541,7 @@ pub async fn add_key(client: &(impl Transport + ?Sized), this: &ManagedObjectRef
 pub async fn add_keys(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, keys: &[CryptoKeyPlain]) -> Result<Vec<CryptoKeyResult>, Error> {
     let mut e = Encoder::request("AddKeys", this, client.version());
     e.param_list("keys", keys);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `RemoveKey` on a `CryptoManager` (since 6.5).
@@ -4551,7 +4551,7 @@ pub async fn remove_key(client: &(impl Transport + ?Sized), this: &ManagedObject
     let mut e = Encoder::request("RemoveKey", this, client.version());
     e.param("key", key);
     e.param("force", &force);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveKeys` on a `CryptoManager` (since 6.5).
@@ -4561,7 +4561,7 @@ pub async fn remove_keys(client: &(impl Transport + ?Sized), this: &ManagedObjec
     let mut e = Encoder::request("RemoveKeys", this, client.version());
     e.param_list("keys", keys);
     e.param("force", &force);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ListKeys` on a `CryptoManager` (since 6.5).
@@ -4570,7 +4570,7 @@ pub async fn remove_keys(client: &(impl Transport + ?Sized), this: &ManagedObjec
 pub async fn list_keys(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, limit: Option<i32>) -> Result<Vec<CryptoKeyId>, Error> {
     let mut e = Encoder::request("ListKeys", this, client.version());
     e.param_opt("limit", limit.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `CryptoManagerHostPrepare` on a `CryptoManagerHost` (since 6.7).
@@ -4578,7 +4578,7 @@ pub async fn list_keys(client: &(impl Transport + ?Sized), this: &ManagedObjectR
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn crypto_manager_host_prepare(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("CryptoManagerHostPrepare", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CryptoManagerHostEnable` on a `CryptoManagerHost` (since 6.7).
@@ -4587,7 +4587,7 @@ pub async fn crypto_manager_host_prepare(client: &(impl Transport + ?Sized), thi
 pub async fn crypto_manager_host_enable(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, initial_key: &CryptoKeyPlain) -> Result<(), Error> {
     let mut e = Encoder::request("CryptoManagerHostEnable", this, client.version());
     e.param("initialKey", initial_key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ChangeKey_Task` on a `CryptoManagerHost` (since 6.7).
@@ -4598,7 +4598,7 @@ pub async fn crypto_manager_host_enable(client: &(impl Transport + ?Sized), this
 pub async fn change_key_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, new_key: &CryptoKeyPlain) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ChangeKey_Task", this, client.version());
     e.param("newKey", new_key);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CryptoManagerHostDisable` on a `CryptoManagerHost` (since 7.0.0.0).
@@ -4606,7 +4606,7 @@ pub async fn change_key_task(client: &(impl Transport + ?Sized), this: &ManagedO
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn crypto_manager_host_disable(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("CryptoManagerHostDisable", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `GetCryptoKeyStatus` on a `CryptoManagerHost` (since 8.0.1.0).
@@ -4615,7 +4615,7 @@ pub async fn crypto_manager_host_disable(client: &(impl Transport + ?Sized), thi
 pub async fn get_crypto_key_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, keys: &[CryptoKeyId]) -> Result<Vec<CryptoManagerHostKeyStatus>, Error> {
     let mut e = Encoder::request("GetCryptoKeyStatus", this, client.version());
     e.param_list("keys", keys);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `RegisterKmipServer` on a `CryptoManagerKmip` (since 6.5).
@@ -4624,7 +4624,7 @@ pub async fn get_crypto_key_status(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn register_kmip_server(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, server: &KmipServerSpec) -> Result<(), Error> {
     let mut e = Encoder::request("RegisterKmipServer", this, client.version());
     e.param("server", server);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `MarkDefault` on a `CryptoManagerKmip` (since 6.5).
@@ -4633,7 +4633,7 @@ pub async fn register_kmip_server(client: &(impl Transport + ?Sized), this: &Man
 pub async fn mark_default(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster_id: &KeyProviderId) -> Result<(), Error> {
     let mut e = Encoder::request("MarkDefault", this, client.version());
     e.param("clusterId", cluster_id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateKmipServer` on a `CryptoManagerKmip` (since 6.5).
@@ -4642,7 +4642,7 @@ pub async fn mark_default(client: &(impl Transport + ?Sized), this: &ManagedObje
 pub async fn update_kmip_server(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, server: &KmipServerSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateKmipServer", this, client.version());
     e.param("server", server);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveKmipServer` on a `CryptoManagerKmip` (since 6.5).
@@ -4652,7 +4652,7 @@ pub async fn remove_kmip_server(client: &(impl Transport + ?Sized), this: &Manag
     let mut e = Encoder::request("RemoveKmipServer", this, client.version());
     e.param("clusterId", cluster_id);
     e.param("serverName", server_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ListKmipServers` on a `CryptoManagerKmip` (since 6.5).
@@ -4661,7 +4661,7 @@ pub async fn remove_kmip_server(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn list_kmip_servers(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, limit: Option<i32>) -> Result<Vec<KmipClusterInfo>, Error> {
     let mut e = Encoder::request("ListKmipServers", this, client.version());
     e.param_opt("limit", limit.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `RetrieveKmipServersStatus_Task` on a `CryptoManagerKmip` (since 6.5).
@@ -4672,7 +4672,7 @@ pub async fn list_kmip_servers(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn retrieve_kmip_servers_status_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, clusters: &[KmipClusterInfo]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RetrieveKmipServersStatus_Task", this, client.version());
     e.param_list("clusters", clusters);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `GenerateKey` on a `CryptoManagerKmip` (since 6.5).
@@ -4683,7 +4683,7 @@ pub async fn generate_key(client: &(impl Transport + ?Sized), this: &ManagedObje
     e.param_opt("keyProvider", key_provider);
     e.param_opt("spec", spec);
     e.param_opt("keySpec", key_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveKmipServerCert` on a `CryptoManagerKmip` (since 6.5).
@@ -4693,7 +4693,7 @@ pub async fn retrieve_kmip_server_cert(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("RetrieveKmipServerCert", this, client.version());
     e.param("keyProvider", key_provider);
     e.param("server", server);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `UploadKmipServerCert` on a `CryptoManagerKmip` (since 6.5).
@@ -4703,7 +4703,7 @@ pub async fn upload_kmip_server_cert(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("UploadKmipServerCert", this, client.version());
     e.param("cluster", cluster);
     e.param("certificate", certificate);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `GenerateSelfSignedClientCert` on a `CryptoManagerKmip` (since 6.5).
@@ -4713,7 +4713,7 @@ pub async fn generate_self_signed_client_cert(client: &(impl Transport + ?Sized)
     let mut e = Encoder::request("GenerateSelfSignedClientCert", this, client.version());
     e.param("cluster", cluster);
     e.param_opt("request", request);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `GenerateClientCsr` on a `CryptoManagerKmip` (since 6.5).
@@ -4723,7 +4723,7 @@ pub async fn generate_client_csr(client: &(impl Transport + ?Sized), this: &Mana
     let mut e = Encoder::request("GenerateClientCsr", this, client.version());
     e.param("cluster", cluster);
     e.param_opt("request", request);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveSelfSignedClientCert` on a `CryptoManagerKmip` (since 6.5).
@@ -4732,7 +4732,7 @@ pub async fn generate_client_csr(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn retrieve_self_signed_client_cert(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &KeyProviderId) -> Result<String, Error> {
     let mut e = Encoder::request("RetrieveSelfSignedClientCert", this, client.version());
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `RetrieveClientCsr` on a `CryptoManagerKmip` (since 6.5).
@@ -4741,7 +4741,7 @@ pub async fn retrieve_self_signed_client_cert(client: &(impl Transport + ?Sized)
 pub async fn retrieve_client_csr(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &KeyProviderId) -> Result<String, Error> {
     let mut e = Encoder::request("RetrieveClientCsr", this, client.version());
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `RetrieveClientCert` on a `CryptoManagerKmip` (since 6.5).
@@ -4750,7 +4750,7 @@ pub async fn retrieve_client_csr(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn retrieve_client_cert(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: &KeyProviderId) -> Result<String, Error> {
     let mut e = Encoder::request("RetrieveClientCert", this, client.version());
     e.param("cluster", cluster);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `UpdateSelfSignedClientCert` on a `CryptoManagerKmip` (since 6.5).
@@ -4760,7 +4760,7 @@ pub async fn update_self_signed_client_cert(client: &(impl Transport + ?Sized), 
     let mut e = Encoder::request("UpdateSelfSignedClientCert", this, client.version());
     e.param("cluster", cluster);
     e.param("certificate", certificate);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateKmsSignedCsrClientCert` on a `CryptoManagerKmip` (since 6.5).
@@ -4770,7 +4770,7 @@ pub async fn update_kms_signed_csr_client_cert(client: &(impl Transport + ?Sized
     let mut e = Encoder::request("UpdateKmsSignedCsrClientCert", this, client.version());
     e.param("cluster", cluster);
     e.param("certificate", certificate);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UploadClientCert` on a `CryptoManagerKmip` (since 6.5).
@@ -4781,7 +4781,7 @@ pub async fn upload_client_cert(client: &(impl Transport + ?Sized), this: &Manag
     e.param("cluster", cluster);
     e.param("certificate", certificate);
     e.param("privateKey", private_key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `IsKmsClusterActive` on a `CryptoManagerKmip` (since 7.0.0.0).
@@ -4790,7 +4790,7 @@ pub async fn upload_client_cert(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn is_kms_cluster_active(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster: Option<&KeyProviderId>) -> Result<bool, Error> {
     let mut e = Encoder::request("IsKmsClusterActive", this, client.version());
     e.param_opt("cluster", cluster);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `SetDefaultKmsCluster` on a `CryptoManagerKmip` (since 7.0.0.0).
@@ -4800,7 +4800,7 @@ pub async fn set_default_kms_cluster(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("SetDefaultKmsCluster", this, client.version());
     e.param_opt("entity", entity);
     e.param_opt("clusterId", cluster_id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `GetDefaultKmsCluster` on a `CryptoManagerKmip` (since 7.0.0.0).
@@ -4810,7 +4810,7 @@ pub async fn get_default_kms_cluster(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("GetDefaultKmsCluster", this, client.version());
     e.param_opt("entity", entity);
     e.param_opt("defaultsToParent", defaults_to_parent.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_opt()
+    invoke(client, e.finish_request()?, false).await?.returnval_opt()
 }
 
 /// Calls `QueryCryptoKeyStatus` on a `CryptoManagerKmip` (since 6.7.2).
@@ -4820,7 +4820,7 @@ pub async fn query_crypto_key_status(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("QueryCryptoKeyStatus", this, client.version());
     e.param_list("keyIds", key_ids);
     e.param("checkKeyBitMap", &check_key_bit_map);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RegisterKmsCluster` on a `CryptoManagerKmip` (since 7.0.0.0).
@@ -4830,7 +4830,7 @@ pub async fn register_kms_cluster(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("RegisterKmsCluster", this, client.version());
     e.param("clusterId", cluster_id);
     e.param_opt("managementType", management_type);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UnregisterKmsCluster` on a `CryptoManagerKmip` (since 7.0.0.0).
@@ -4839,7 +4839,7 @@ pub async fn register_kms_cluster(client: &(impl Transport + ?Sized), this: &Man
 pub async fn unregister_kms_cluster(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cluster_id: &KeyProviderId) -> Result<(), Error> {
     let mut e = Encoder::request("UnregisterKmsCluster", this, client.version());
     e.param("clusterId", cluster_id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ListKmsClusters` on a `CryptoManagerKmip` (since 7.0.0.0).
@@ -4850,7 +4850,7 @@ pub async fn list_kms_clusters(client: &(impl Transport + ?Sized), this: &Manage
     e.param_opt("includeKmsServers", include_kms_servers.as_ref());
     e.param_opt("managementTypeFilter", management_type_filter.as_ref());
     e.param_opt("statusFilter", status_filter.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `SetKeyCustomAttributes` on a `CryptoManagerKmip` (since 8.0.1.0).
@@ -4860,7 +4860,7 @@ pub async fn set_key_custom_attributes(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("SetKeyCustomAttributes", this, client.version());
     e.param("keyId", key_id);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ReadNextEvents` on a `EventHistoryCollector` (since 2.5).
@@ -4869,7 +4869,7 @@ pub async fn set_key_custom_attributes(client: &(impl Transport + ?Sized), this:
 pub async fn read_next_events(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<Vec<AnyEvent>, Error> {
     let mut e = Encoder::request("ReadNextEvents", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ReadPreviousEvents` on a `EventHistoryCollector` (since 2.5).
@@ -4878,7 +4878,7 @@ pub async fn read_next_events(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn read_previous_events(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<Vec<AnyEvent>, Error> {
     let mut e = Encoder::request("ReadPreviousEvents", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RetrieveArgumentDescription` on a `EventManager` (since 4.0).
@@ -4887,7 +4887,7 @@ pub async fn read_previous_events(client: &(impl Transport + ?Sized), this: &Man
 pub async fn retrieve_argument_description(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, event_type_id: &str) -> Result<Vec<EventArgDesc>, Error> {
     let mut e = Encoder::request("RetrieveArgumentDescription", this, client.version());
     e.param("eventTypeId", event_type_id);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `CreateCollectorForEvents` on a `EventManager` (since 2.5).
@@ -4896,7 +4896,7 @@ pub async fn retrieve_argument_description(client: &(impl Transport + ?Sized), t
 pub async fn create_collector_for_events(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, filter: &EventFilterSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateCollectorForEvents", this, client.version());
     e.param("filter", filter);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `LogUserEvent` on a `EventManager` (since 2.5).
@@ -4906,7 +4906,7 @@ pub async fn log_user_event(client: &(impl Transport + ?Sized), this: &ManagedOb
     let mut e = Encoder::request("LogUserEvent", this, client.version());
     e.param("entity", entity);
     e.param("msg", msg);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryEvents` on a `EventManager` (since 2.5).
@@ -4916,7 +4916,7 @@ pub async fn query_events(client: &(impl Transport + ?Sized), this: &ManagedObje
     let mut e = Encoder::request("QueryEvents", this, client.version());
     e.param("filter", filter);
     e.param_opt("eventViewSpec", event_view_spec);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `PostEvent` on a `EventManager` (since 2.5).
@@ -4926,7 +4926,7 @@ pub async fn post_event(client: &(impl Transport + ?Sized), this: &ManagedObject
     let mut e = Encoder::request("PostEvent", this, client.version());
     e.param("eventToPost", event_to_post);
     e.param_opt("taskInfo", task_info);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `JoinDomain_Task` on a `HostActiveDirectoryAuthentication` (since 4.1).
@@ -4939,7 +4939,7 @@ pub async fn join_domain_task(client: &(impl Transport + ?Sized), this: &Managed
     e.param("domainName", domain_name);
     e.param("userName", user_name);
     e.param("password", password);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `JoinDomainWithCAM_Task` on a `HostActiveDirectoryAuthentication` (since 5.0).
@@ -4951,7 +4951,7 @@ pub async fn join_domain_with_cam_task(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("JoinDomainWithCAM_Task", this, client.version());
     e.param("domainName", domain_name);
     e.param("camServer", cam_server);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ImportCertificateForCAM_Task` on a `HostActiveDirectoryAuthentication` (since 5.0).
@@ -4963,7 +4963,7 @@ pub async fn import_certificate_for_cam_task(client: &(impl Transport + ?Sized),
     let mut e = Encoder::request("ImportCertificateForCAM_Task", this, client.version());
     e.param("certPath", cert_path);
     e.param("camServer", cam_server);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `LeaveCurrentDomain_Task` on a `HostActiveDirectoryAuthentication` (since 4.1).
@@ -4974,7 +4974,7 @@ pub async fn import_certificate_for_cam_task(client: &(impl Transport + ?Sized),
 pub async fn leave_current_domain_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, force: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("LeaveCurrentDomain_Task", this, client.version());
     e.param("force", &force);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `EnableSmartCardAuthentication` on a `HostActiveDirectoryAuthentication` (since 6.0).
@@ -4982,7 +4982,7 @@ pub async fn leave_current_domain_task(client: &(impl Transport + ?Sized), this:
 /// Declared faults: `ActiveDirectoryFault`, `HostConfigFault`, `RuntimeFault`.
 pub async fn enable_smart_card_authentication(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("EnableSmartCardAuthentication", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `InstallSmartCardTrustAnchor` on a `HostActiveDirectoryAuthentication` (since 6.0).
@@ -4991,7 +4991,7 @@ pub async fn enable_smart_card_authentication(client: &(impl Transport + ?Sized)
 pub async fn install_smart_card_trust_anchor(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cert: &str) -> Result<(), Error> {
     let mut e = Encoder::request("InstallSmartCardTrustAnchor", this, client.version());
     e.param("cert", cert);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReplaceSmartCardTrustAnchors` on a `HostActiveDirectoryAuthentication` (since 6.0).
@@ -5000,7 +5000,7 @@ pub async fn install_smart_card_trust_anchor(client: &(impl Transport + ?Sized),
 pub async fn replace_smart_card_trust_anchors(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, certs: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("ReplaceSmartCardTrustAnchors", this, client.version());
     e.param_list("certs", certs);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveSmartCardTrustAnchor` on a `HostActiveDirectoryAuthentication` (since 6.0).
@@ -5010,7 +5010,7 @@ pub async fn remove_smart_card_trust_anchor(client: &(impl Transport + ?Sized), 
     let mut e = Encoder::request("RemoveSmartCardTrustAnchor", this, client.version());
     e.param("issuer", issuer);
     e.param("serial", serial);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveSmartCardTrustAnchorByFingerprint` on a `HostActiveDirectoryAuthentication` (since 6.0).
@@ -5020,7 +5020,7 @@ pub async fn remove_smart_card_trust_anchor_by_fingerprint(client: &(impl Transp
     let mut e = Encoder::request("RemoveSmartCardTrustAnchorByFingerprint", this, client.version());
     e.param("fingerprint", fingerprint);
     e.param("digest", digest);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveSmartCardTrustAnchorCertificate` on a `HostActiveDirectoryAuthentication` (since 9.0.0.0).
@@ -5029,7 +5029,7 @@ pub async fn remove_smart_card_trust_anchor_by_fingerprint(client: &(impl Transp
 pub async fn remove_smart_card_trust_anchor_certificate(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, certificate: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveSmartCardTrustAnchorCertificate", this, client.version());
     e.param("certificate", certificate);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ListSmartCardTrustAnchors` on a `HostActiveDirectoryAuthentication` (since 6.0).
@@ -5037,7 +5037,7 @@ pub async fn remove_smart_card_trust_anchor_certificate(client: &(impl Transport
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn list_smart_card_trust_anchors(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("ListSmartCardTrustAnchors", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `DisableSmartCardAuthentication` on a `HostActiveDirectoryAuthentication` (since 6.0).
@@ -5045,7 +5045,7 @@ pub async fn list_smart_card_trust_anchors(client: &(impl Transport + ?Sized), t
 /// Declared faults: `ActiveDirectoryFault`, `HostConfigFault`, `RuntimeFault`.
 pub async fn disable_smart_card_authentication(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DisableSmartCardAuthentication", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DownloadDescriptionTree` on a `HostAssignableHardwareManager` (since 7.0.0.0).
@@ -5053,7 +5053,7 @@ pub async fn disable_smart_card_authentication(client: &(impl Transport + ?Sized
 /// Declared faults: `RuntimeFault`.
 pub async fn download_description_tree(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<u8>, Error> {
     let e = Encoder::request("DownloadDescriptionTree", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveDynamicPassthroughInfo` on a `HostAssignableHardwareManager` (since 7.0.0.0).
@@ -5061,7 +5061,7 @@ pub async fn download_description_tree(client: &(impl Transport + ?Sized), this:
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_dynamic_passthrough_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VirtualMachineDynamicPassthroughInfo>, Error> {
     let e = Encoder::request("RetrieveDynamicPassthroughInfo", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RetrieveVendorDeviceGroupInfo` on a `HostAssignableHardwareManager` (since 8.0.0.1).
@@ -5069,7 +5069,7 @@ pub async fn retrieve_dynamic_passthrough_info(client: &(impl Transport + ?Sized
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_vendor_device_group_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VirtualMachineVendorDeviceGroupInfo>, Error> {
     let e = Encoder::request("RetrieveVendorDeviceGroupInfo", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `UpdateAssignableHardwareConfig` on a `HostAssignableHardwareManager` (since 7.0.0.0).
@@ -5078,7 +5078,7 @@ pub async fn retrieve_vendor_device_group_info(client: &(impl Transport + ?Sized
 pub async fn update_assignable_hardware_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &HostAssignableHardwareConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateAssignableHardwareConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureAutostart` on a `HostAutoStartManager` (since 2.5).
@@ -5087,7 +5087,7 @@ pub async fn update_assignable_hardware_config(client: &(impl Transport + ?Sized
 pub async fn reconfigure_autostart(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostAutoStartManagerConfig) -> Result<(), Error> {
     let mut e = Encoder::request("ReconfigureAutostart", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AutoStartPowerOn` on a `HostAutoStartManager` (since 2.5).
@@ -5095,7 +5095,7 @@ pub async fn reconfigure_autostart(client: &(impl Transport + ?Sized), this: &Ma
 /// Declared faults: `RuntimeFault`.
 pub async fn auto_start_power_on(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("AutoStartPowerOn", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AutoStartPowerOff` on a `HostAutoStartManager` (since 2.5).
@@ -5103,7 +5103,7 @@ pub async fn auto_start_power_on(client: &(impl Transport + ?Sized), this: &Mana
 /// Declared faults: `RuntimeFault`.
 pub async fn auto_start_power_off(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("AutoStartPowerOff", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryBootDevices` on a `HostBootDeviceSystem` (since 2.5).
@@ -5111,7 +5111,7 @@ pub async fn auto_start_power_off(client: &(impl Transport + ?Sized), this: &Man
 /// Declared faults: `RuntimeFault`.
 pub async fn query_boot_devices(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<HostBootDeviceInfo>, Error> {
     let e = Encoder::request("QueryBootDevices", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `UpdateBootDevice` on a `HostBootDeviceSystem` (since 2.5).
@@ -5120,7 +5120,7 @@ pub async fn query_boot_devices(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn update_boot_device(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateBootDevice", this, client.version());
     e.param("key", key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ConfigureHostCache_Task` on a `HostCacheConfigurationManager` (since 5.0).
@@ -5131,7 +5131,7 @@ pub async fn update_boot_device(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn configure_host_cache_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostCacheConfigurationSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ConfigureHostCache_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveCertificateInfoList` on a `HostCertificateManager` (since 8.0.1.0).
@@ -5139,7 +5139,7 @@ pub async fn configure_host_cache_task(client: &(impl Transport + ?Sized), this:
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_certificate_info_list(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostCertificateManagerCertificateInfo>, Error> {
     let e = Encoder::request("RetrieveCertificateInfoList", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `GenerateCertificateSigningRequest` on a `HostCertificateManager` (since 6.0).
@@ -5149,7 +5149,7 @@ pub async fn generate_certificate_signing_request(client: &(impl Transport + ?Si
     let mut e = Encoder::request("GenerateCertificateSigningRequest", this, client.version());
     e.param("useIpAddressAsCommonName", &use_ip_address_as_common_name);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `GenerateCertificateSigningRequestByDn` on a `HostCertificateManager` (since 6.0).
@@ -5159,7 +5159,7 @@ pub async fn generate_certificate_signing_request_by_dn(client: &(impl Transport
     let mut e = Encoder::request("GenerateCertificateSigningRequestByDn", this, client.version());
     e.param("distinguishedName", distinguished_name);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ProvisionServerPrivateKey` on a `HostCertificateManager` (since 8.0.3.0).
@@ -5168,7 +5168,7 @@ pub async fn generate_certificate_signing_request_by_dn(client: &(impl Transport
 pub async fn provision_server_private_key(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: &str) -> Result<(), Error> {
     let mut e = Encoder::request("ProvisionServerPrivateKey", this, client.version());
     e.param("key", key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `InstallServerCertificate` on a `HostCertificateManager` (since 6.0).
@@ -5177,7 +5177,7 @@ pub async fn provision_server_private_key(client: &(impl Transport + ?Sized), th
 pub async fn install_server_certificate(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cert: &str) -> Result<(), Error> {
     let mut e = Encoder::request("InstallServerCertificate", this, client.version());
     e.param("cert", cert);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReplaceCACertificatesAndCRLs` on a `HostCertificateManager` (since 6.0).
@@ -5187,7 +5187,7 @@ pub async fn replace_ca_certificates_and_cr_ls(client: &(impl Transport + ?Sized
     let mut e = Encoder::request("ReplaceCACertificatesAndCRLs", this, client.version());
     e.param_list("caCert", ca_cert);
     e.param_list("caCrl", ca_crl);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `NotifyAffectedServices` on a `HostCertificateManager` (since 6.0).
@@ -5196,7 +5196,7 @@ pub async fn replace_ca_certificates_and_cr_ls(client: &(impl Transport + ?Sized
 pub async fn notify_affected_services(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, services: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("NotifyAffectedServices", this, client.version());
     e.param_list("services", services);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ListCACertificates` on a `HostCertificateManager` (since 6.0).
@@ -5204,7 +5204,7 @@ pub async fn notify_affected_services(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn list_ca_certificates(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("ListCACertificates", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ListCACertificateRevocationLists` on a `HostCertificateManager` (since 6.0).
@@ -5212,7 +5212,7 @@ pub async fn list_ca_certificates(client: &(impl Transport + ?Sized), this: &Man
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn list_ca_certificate_revocation_lists(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("ListCACertificateRevocationLists", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `EnableHyperThreading` on a `HostCpuSchedulerSystem` (since 2.5).
@@ -5220,7 +5220,7 @@ pub async fn list_ca_certificate_revocation_lists(client: &(impl Transport + ?Si
 /// Declared faults: `RuntimeFault`.
 pub async fn enable_hyper_threading(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("EnableHyperThreading", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DisableHyperThreading` on a `HostCpuSchedulerSystem` (since 2.5).
@@ -5228,7 +5228,7 @@ pub async fn enable_hyper_threading(client: &(impl Transport + ?Sized), this: &M
 /// Declared faults: `RuntimeFault`.
 pub async fn disable_hyper_threading(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DisableHyperThreading", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SearchDatastore_Task` on a `HostDatastoreBrowser` (since 2.5).
@@ -5240,7 +5240,7 @@ pub async fn search_datastore_task(client: &(impl Transport + ?Sized), this: &Ma
     let mut e = Encoder::request("SearchDatastore_Task", this, client.version());
     e.param("datastorePath", datastore_path);
     e.param_opt("searchSpec", search_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `SearchDatastoreSubFolders_Task` on a `HostDatastoreBrowser` (since 2.5).
@@ -5252,7 +5252,7 @@ pub async fn search_datastore_sub_folders_task(client: &(impl Transport + ?Sized
     let mut e = Encoder::request("SearchDatastoreSubFolders_Task", this, client.version());
     e.param("datastorePath", datastore_path);
     e.param_opt("searchSpec", search_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DeleteFile` on a `HostDatastoreBrowser` (since 2.5).
@@ -5261,7 +5261,7 @@ pub async fn search_datastore_sub_folders_task(client: &(impl Transport + ?Sized
 pub async fn delete_file(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore_path: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteFile", this, client.version());
     e.param("datastorePath", datastore_path);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateLocalSwapDatastore` on a `HostDatastoreSystem` (since 2.5).
@@ -5270,7 +5270,7 @@ pub async fn delete_file(client: &(impl Transport + ?Sized), this: &ManagedObjec
 pub async fn update_local_swap_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: Option<&ManagedObjectReference>) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateLocalSwapDatastore", this, client.version());
     e.param_opt("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryAvailableDisksForVmfs` on a `HostDatastoreSystem` (since 2.5).
@@ -5279,7 +5279,7 @@ pub async fn update_local_swap_datastore(client: &(impl Transport + ?Sized), thi
 pub async fn query_available_disks_for_vmfs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: Option<&ManagedObjectReference>) -> Result<Vec<HostScsiDisk>, Error> {
     let mut e = Encoder::request("QueryAvailableDisksForVmfs", this, client.version());
     e.param_opt("datastore", datastore);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryVmfsDatastoreCreateOptions` on a `HostDatastoreSystem` (since 2.5).
@@ -5289,7 +5289,7 @@ pub async fn query_vmfs_datastore_create_options(client: &(impl Transport + ?Siz
     let mut e = Encoder::request("QueryVmfsDatastoreCreateOptions", this, client.version());
     e.param("devicePath", device_path);
     e.param_opt("vmfsMajorVersion", vmfs_major_version.as_ref());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `CreateVmfsDatastore` on a `HostDatastoreSystem` (since 2.5).
@@ -5298,7 +5298,7 @@ pub async fn query_vmfs_datastore_create_options(client: &(impl Transport + ?Siz
 pub async fn create_vmfs_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VmfsDatastoreCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateVmfsDatastore", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryVmfsDatastoreExtendOptions` on a `HostDatastoreSystem` (since 2.5).
@@ -5309,7 +5309,7 @@ pub async fn query_vmfs_datastore_extend_options(client: &(impl Transport + ?Siz
     e.param("datastore", datastore);
     e.param("devicePath", device_path);
     e.param_opt("suppressExpandCandidates", suppress_expand_candidates.as_ref());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryVmfsDatastoreExpandOptions` on a `HostDatastoreSystem` (since 4.0).
@@ -5318,7 +5318,7 @@ pub async fn query_vmfs_datastore_extend_options(client: &(impl Transport + ?Siz
 pub async fn query_vmfs_datastore_expand_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<Vec<VmfsDatastoreOption>, Error> {
     let mut e = Encoder::request("QueryVmfsDatastoreExpandOptions", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ExtendVmfsDatastore` on a `HostDatastoreSystem` (since 2.5).
@@ -5328,7 +5328,7 @@ pub async fn extend_vmfs_datastore(client: &(impl Transport + ?Sized), this: &Ma
     let mut e = Encoder::request("ExtendVmfsDatastore", this, client.version());
     e.param("datastore", datastore);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `EnableClusteredVmdkSupport` on a `HostDatastoreSystem` (since 7.0.0.0).
@@ -5337,7 +5337,7 @@ pub async fn extend_vmfs_datastore(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn enable_clustered_vmdk_support(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("EnableClusteredVmdkSupport", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DisableClusteredVmdkSupport` on a `HostDatastoreSystem` (since 7.0.0.0).
@@ -5346,7 +5346,7 @@ pub async fn enable_clustered_vmdk_support(client: &(impl Transport + ?Sized), t
 pub async fn disable_clustered_vmdk_support(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("DisableClusteredVmdkSupport", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ExpandVmfsDatastore` on a `HostDatastoreSystem` (since 4.0).
@@ -5356,7 +5356,7 @@ pub async fn expand_vmfs_datastore(client: &(impl Transport + ?Sized), this: &Ma
     let mut e = Encoder::request("ExpandVmfsDatastore", this, client.version());
     e.param("datastore", datastore);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateNasDatastore` on a `HostDatastoreSystem` (since 2.5).
@@ -5365,7 +5365,7 @@ pub async fn expand_vmfs_datastore(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn create_nas_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostNasVolumeSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateNasDatastore", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateLocalDatastore` on a `HostDatastoreSystem` (since 2.5).
@@ -5375,7 +5375,7 @@ pub async fn create_local_datastore(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("CreateLocalDatastore", this, client.version());
     e.param("name", name);
     e.param("path", path);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateVvolDatastore` on a `HostDatastoreSystem` (since 6.0).
@@ -5384,7 +5384,7 @@ pub async fn create_local_datastore(client: &(impl Transport + ?Sized), this: &M
 pub async fn create_vvol_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostDatastoreSystemVvolDatastoreSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateVvolDatastore", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveDatastore` on a `HostDatastoreSystem` (since 2.5).
@@ -5393,7 +5393,7 @@ pub async fn create_vvol_datastore(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn remove_datastore(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveDatastore", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SetMaxQueueDepth` on a `HostDatastoreSystem` (since 8.0.0.1).
@@ -5403,7 +5403,7 @@ pub async fn set_max_queue_depth(client: &(impl Transport + ?Sized), this: &Mana
     let mut e = Encoder::request("SetMaxQueueDepth", this, client.version());
     e.param("datastore", datastore);
     e.param("maxQdepth", &max_qdepth);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ResolveNfsServerHostName` on a `HostDatastoreSystem` (since 9.1.0.0).
@@ -5415,7 +5415,7 @@ pub async fn resolve_nfs_server_host_name(client: &(impl Transport + ?Sized), th
     e.param_opt("volumeName", volume_name);
     e.param_opt("force", force.as_ref());
     e.param_opt("isNFS41", is_nfs41.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryMaxQueueDepth` on a `HostDatastoreSystem` (since 8.0.0.1).
@@ -5424,7 +5424,7 @@ pub async fn resolve_nfs_server_host_name(client: &(impl Transport + ?Sized), th
 pub async fn query_max_queue_depth(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<i64, Error> {
     let mut e = Encoder::request("QueryMaxQueueDepth", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `RemoveDatastoreEx_Task` on a `HostDatastoreSystem` (since 6.0).
@@ -5435,7 +5435,7 @@ pub async fn query_max_queue_depth(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn remove_datastore_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("RemoveDatastoreEx_Task", this, client.version());
     e.param_list("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ConfigureDatastorePrincipal` on a `HostDatastoreSystem` (since 2.5).
@@ -5445,7 +5445,7 @@ pub async fn configure_datastore_principal(client: &(impl Transport + ?Sized), t
     let mut e = Encoder::request("ConfigureDatastorePrincipal", this, client.version());
     e.param("userName", user_name);
     e.param_opt("password", password);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryUnresolvedVmfsVolumes` on a `HostDatastoreSystem` (since 4.0).
@@ -5453,7 +5453,7 @@ pub async fn configure_datastore_principal(client: &(impl Transport + ?Sized), t
 /// Declared faults: `RuntimeFault`.
 pub async fn query_unresolved_vmfs_volumes(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostUnresolvedVmfsVolume>, Error> {
     let e = Encoder::request("QueryUnresolvedVmfsVolumes", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ResignatureUnresolvedVmfsVolume_Task` on a `HostDatastoreSystem` (since 4.0).
@@ -5464,7 +5464,7 @@ pub async fn query_unresolved_vmfs_volumes(client: &(impl Transport + ?Sized), t
 pub async fn resignature_unresolved_vmfs_volume_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, resolution_spec: &HostUnresolvedVmfsResignatureSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ResignatureUnresolvedVmfsVolume_Task", this, client.version());
     e.param("resolutionSpec", resolution_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateDateTimeConfig` on a `HostDateTimeSystem` (since 2.5).
@@ -5473,7 +5473,7 @@ pub async fn resignature_unresolved_vmfs_volume_task(client: &(impl Transport + 
 pub async fn update_date_time_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &HostDateTimeConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateDateTimeConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryAvailableTimeZones` on a `HostDateTimeSystem` (since 2.5).
@@ -5481,7 +5481,7 @@ pub async fn update_date_time_config(client: &(impl Transport + ?Sized), this: &
 /// Declared faults: `RuntimeFault`.
 pub async fn query_available_time_zones(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostDateTimeSystemTimeZone>, Error> {
     let e = Encoder::request("QueryAvailableTimeZones", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryDateTime` on a `HostDateTimeSystem` (since 2.5).
@@ -5489,7 +5489,7 @@ pub async fn query_available_time_zones(client: &(impl Transport + ?Sized), this
 /// Declared faults: `RuntimeFault`.
 pub async fn query_date_time(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<DateTime, Error> {
     let e = Encoder::request("QueryDateTime", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `UpdateDateTime` on a `HostDateTimeSystem` (since 2.5).
@@ -5498,7 +5498,7 @@ pub async fn query_date_time(client: &(impl Transport + ?Sized), this: &ManagedO
 pub async fn update_date_time(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, date_time: &DateTime) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateDateTime", this, client.version());
     e.param("dateTime", date_time);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RefreshDateTimeSystem` on a `HostDateTimeSystem` (since 2.5).
@@ -5506,7 +5506,7 @@ pub async fn update_date_time(client: &(impl Transport + ?Sized), this: &Managed
 /// Declared faults: `RuntimeFault`.
 pub async fn refresh_date_time_system(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshDateTimeSystem", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `TestTimeService` on a `HostDateTimeSystem` (since 7.0.3.0).
@@ -5514,7 +5514,7 @@ pub async fn refresh_date_time_system(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `RuntimeFault`.
 pub async fn test_time_service(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<HostDateTimeSystemServiceTestResult>, Error> {
     let e = Encoder::request("TestTimeService", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_opt()
+    invoke(client, e.finish_request()?, false).await?.returnval_opt()
 }
 
 /// Calls `QueryAvailablePartition` on a `HostDiagnosticSystem` (since 2.5).
@@ -5522,7 +5522,7 @@ pub async fn test_time_service(client: &(impl Transport + ?Sized), this: &Manage
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn query_available_partition(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostDiagnosticPartition>, Error> {
     let e = Encoder::request("QueryAvailablePartition", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `SelectActivePartition` on a `HostDiagnosticSystem` (since 2.5).
@@ -5531,7 +5531,7 @@ pub async fn query_available_partition(client: &(impl Transport + ?Sized), this:
 pub async fn select_active_partition(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, partition: Option<&HostScsiDiskPartition>) -> Result<(), Error> {
     let mut e = Encoder::request("SelectActivePartition", this, client.version());
     e.param_opt("partition", partition);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryPartitionCreateOptions` on a `HostDiagnosticSystem` (since 2.5).
@@ -5541,7 +5541,7 @@ pub async fn query_partition_create_options(client: &(impl Transport + ?Sized), 
     let mut e = Encoder::request("QueryPartitionCreateOptions", this, client.version());
     e.param("storageType", storage_type);
     e.param("diagnosticType", diagnostic_type);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryPartitionCreateDesc` on a `HostDiagnosticSystem` (since 2.5).
@@ -5551,7 +5551,7 @@ pub async fn query_partition_create_desc(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("QueryPartitionCreateDesc", this, client.version());
     e.param("diskUuid", disk_uuid);
     e.param("diagnosticType", diagnostic_type);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `CreateDiagnosticPartition` on a `HostDiagnosticSystem` (since 2.5).
@@ -5560,7 +5560,7 @@ pub async fn query_partition_create_desc(client: &(impl Transport + ?Sized), thi
 pub async fn create_diagnostic_partition(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostDiagnosticPartitionCreateSpec) -> Result<(), Error> {
     let mut e = Encoder::request("CreateDiagnosticPartition", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `EsxAgentHostManagerUpdateConfig` on a `HostEsxAgentHostManager` (since 5.0).
@@ -5569,7 +5569,7 @@ pub async fn create_diagnostic_partition(client: &(impl Transport + ?Sized), thi
 pub async fn esx_agent_host_manager_update_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config_info: &HostEsxAgentHostManagerConfigInfo) -> Result<(), Error> {
     let mut e = Encoder::request("EsxAgentHostManagerUpdateConfig", this, client.version());
     e.param("configInfo", config_info);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateDefaultPolicy` on a `HostFirewallSystem` (since 2.5).
@@ -5578,7 +5578,7 @@ pub async fn esx_agent_host_manager_update_config(client: &(impl Transport + ?Si
 pub async fn update_default_policy(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, default_policy: &HostFirewallDefaultPolicy) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateDefaultPolicy", this, client.version());
     e.param("defaultPolicy", default_policy);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `EnableRuleset` on a `HostFirewallSystem` (since 2.5).
@@ -5587,7 +5587,7 @@ pub async fn update_default_policy(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn enable_ruleset(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("EnableRuleset", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DisableRuleset` on a `HostFirewallSystem` (since 2.5).
@@ -5596,7 +5596,7 @@ pub async fn enable_ruleset(client: &(impl Transport + ?Sized), this: &ManagedOb
 pub async fn disable_ruleset(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DisableRuleset", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateRuleset` on a `HostFirewallSystem` (since 5.0).
@@ -5606,7 +5606,7 @@ pub async fn update_ruleset(client: &(impl Transport + ?Sized), this: &ManagedOb
     let mut e = Encoder::request("UpdateRuleset", this, client.version());
     e.param("id", id);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RefreshFirewall` on a `HostFirewallSystem` (since 2.5).
@@ -5614,7 +5614,7 @@ pub async fn update_ruleset(client: &(impl Transport + ?Sized), this: &ManagedOb
 /// Declared faults: `RuntimeFault`.
 pub async fn refresh_firewall(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshFirewall", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ResetFirmwareToFactoryDefaults` on a `HostFirmwareSystem` (since 2.5).
@@ -5622,7 +5622,7 @@ pub async fn refresh_firewall(client: &(impl Transport + ?Sized), this: &Managed
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn reset_firmware_to_factory_defaults(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ResetFirmwareToFactoryDefaults", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `BackupFirmwareConfiguration` on a `HostFirmwareSystem` (since 2.5).
@@ -5630,7 +5630,7 @@ pub async fn reset_firmware_to_factory_defaults(client: &(impl Transport + ?Size
 /// Declared faults: `RuntimeFault`.
 pub async fn backup_firmware_configuration(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("BackupFirmwareConfiguration", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryFirmwareConfigUploadURL` on a `HostFirmwareSystem` (since 2.5).
@@ -5638,7 +5638,7 @@ pub async fn backup_firmware_configuration(client: &(impl Transport + ?Sized), t
 /// Declared faults: `RuntimeFault`.
 pub async fn query_firmware_config_upload_url(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("QueryFirmwareConfigUploadURL", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `RestoreFirmwareConfiguration` on a `HostFirmwareSystem` (since 2.5).
@@ -5647,7 +5647,7 @@ pub async fn query_firmware_config_upload_url(client: &(impl Transport + ?Sized)
 pub async fn restore_firmware_configuration(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, force: bool) -> Result<(), Error> {
     let mut e = Encoder::request("RestoreFirmwareConfiguration", this, client.version());
     e.param("force", &force);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RetrieveVgpuDeviceInfo` on a `HostGraphicsManager` (since 7.0.3.0).
@@ -5655,7 +5655,7 @@ pub async fn restore_firmware_configuration(client: &(impl Transport + ?Sized), 
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_vgpu_device_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VirtualMachineVgpuDeviceInfo>, Error> {
     let e = Encoder::request("RetrieveVgpuDeviceInfo", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RetrieveVgpuProfileInfo` on a `HostGraphicsManager` (since 7.0.3.0).
@@ -5663,7 +5663,7 @@ pub async fn retrieve_vgpu_device_info(client: &(impl Transport + ?Sized), this:
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_vgpu_profile_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VirtualMachineVgpuProfileInfo>, Error> {
     let e = Encoder::request("RetrieveVgpuProfileInfo", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RefreshGraphicsManager` on a `HostGraphicsManager` (since 5.5).
@@ -5671,7 +5671,7 @@ pub async fn retrieve_vgpu_profile_info(client: &(impl Transport + ?Sized), this
 /// Declared faults: `RuntimeFault`.
 pub async fn refresh_graphics_manager(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshGraphicsManager", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `IsSharedGraphicsActive` on a `HostGraphicsManager` (since 5.5).
@@ -5679,7 +5679,7 @@ pub async fn refresh_graphics_manager(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `RuntimeFault`.
 pub async fn is_shared_graphics_active(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<bool, Error> {
     let e = Encoder::request("IsSharedGraphicsActive", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateGraphicsConfig` on a `HostGraphicsManager` (since 6.5).
@@ -5688,7 +5688,7 @@ pub async fn is_shared_graphics_active(client: &(impl Transport + ?Sized), this:
 pub async fn update_graphics_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &HostGraphicsConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateGraphicsConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RefreshHealthStatusSystem` on a `HostHealthStatusSystem` (since 2.5).
@@ -5696,7 +5696,7 @@ pub async fn update_graphics_config(client: &(impl Transport + ?Sized), this: &M
 /// Declared faults: `RuntimeFault`.
 pub async fn refresh_health_status_system(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshHealthStatusSystem", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ResetSystemHealthInfo` on a `HostHealthStatusSystem` (since 2.5).
@@ -5704,7 +5704,7 @@ pub async fn refresh_health_status_system(client: &(impl Transport + ?Sized), th
 /// Declared faults: `RuntimeFault`.
 pub async fn reset_system_health_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ResetSystemHealthInfo", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ClearSystemEventLog` on a `HostHealthStatusSystem` (since 6.5).
@@ -5712,7 +5712,7 @@ pub async fn reset_system_health_info(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `RuntimeFault`.
 pub async fn clear_system_event_log(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ClearSystemEventLog", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `FetchSystemEventLog` on a `HostHealthStatusSystem` (since 6.5).
@@ -5720,7 +5720,7 @@ pub async fn clear_system_event_log(client: &(impl Transport + ?Sized), this: &M
 /// Declared faults: `RuntimeFault`.
 pub async fn fetch_system_event_log(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<SystemEventInfo>, Error> {
     let e = Encoder::request("FetchSystemEventLog", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RetrieveHostAccessControlEntries` on a `HostAccessManager` (since 6.0).
@@ -5728,7 +5728,7 @@ pub async fn fetch_system_event_log(client: &(impl Transport + ?Sized), this: &M
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_host_access_control_entries(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostAccessControlEntry>, Error> {
     let e = Encoder::request("RetrieveHostAccessControlEntries", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ChangeAccessMode` on a `HostAccessManager` (since 6.0).
@@ -5739,7 +5739,7 @@ pub async fn change_access_mode(client: &(impl Transport + ?Sized), this: &Manag
     e.param("principal", principal);
     e.param("isGroup", &is_group);
     e.param("accessMode", access_mode);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QuerySystemUsers` on a `HostAccessManager` (since 6.0).
@@ -5747,7 +5747,7 @@ pub async fn change_access_mode(client: &(impl Transport + ?Sized), this: &Manag
 /// Declared faults: `RuntimeFault`.
 pub async fn query_system_users(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("QuerySystemUsers", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `UpdateSystemUsers` on a `HostAccessManager` (since 6.0).
@@ -5756,7 +5756,7 @@ pub async fn query_system_users(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn update_system_users(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, users: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateSystemUsers", this, client.version());
     e.param_list("users", users);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryLockdownExceptions` on a `HostAccessManager` (since 6.0).
@@ -5764,7 +5764,7 @@ pub async fn update_system_users(client: &(impl Transport + ?Sized), this: &Mana
 /// Declared faults: `RuntimeFault`.
 pub async fn query_lockdown_exceptions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<String>, Error> {
     let e = Encoder::request("QueryLockdownExceptions", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `UpdateLockdownExceptions` on a `HostAccessManager` (since 6.0).
@@ -5773,7 +5773,7 @@ pub async fn query_lockdown_exceptions(client: &(impl Transport + ?Sized), this:
 pub async fn update_lockdown_exceptions(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, users: &[String]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateLockdownExceptions", this, client.version());
     e.param_list("users", users);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ChangeLockdownMode` on a `HostAccessManager` (since 6.0).
@@ -5782,7 +5782,7 @@ pub async fn update_lockdown_exceptions(client: &(impl Transport + ?Sized), this
 pub async fn change_lockdown_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, mode: &HostLockdownMode) -> Result<(), Error> {
     let mut e = Encoder::request("ChangeLockdownMode", this, client.version());
     e.param("mode", mode);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HostImageConfigGetAcceptance` on a `HostImageConfigManager` (since 5.0).
@@ -5790,7 +5790,7 @@ pub async fn change_lockdown_mode(client: &(impl Transport + ?Sized), this: &Man
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn host_image_config_get_acceptance(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("HostImageConfigGetAcceptance", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostImageConfigGetProfile` on a `HostImageConfigManager` (since 5.0).
@@ -5798,7 +5798,7 @@ pub async fn host_image_config_get_acceptance(client: &(impl Transport + ?Sized)
 /// Declared faults: `RuntimeFault`.
 pub async fn host_image_config_get_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<HostImageProfileSummary, Error> {
     let e = Encoder::request("HostImageConfigGetProfile", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateHostImageAcceptanceLevel` on a `HostImageConfigManager` (since 5.0).
@@ -5807,7 +5807,7 @@ pub async fn host_image_config_get_profile(client: &(impl Transport + ?Sized), t
 pub async fn update_host_image_acceptance_level(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, new_acceptance_level: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateHostImageAcceptanceLevel", this, client.version());
     e.param("newAcceptanceLevel", new_acceptance_level);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `fetchSoftwarePackages` on a `HostImageConfigManager` (since 6.5).
@@ -5815,7 +5815,7 @@ pub async fn update_host_image_acceptance_level(client: &(impl Transport + ?Size
 /// Declared faults: `RuntimeFault`.
 pub async fn fetch_software_packages(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<SoftwarePackage>, Error> {
     let e = Encoder::request("fetchSoftwarePackages", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `installDate` on a `HostImageConfigManager` (since 6.5).
@@ -5823,7 +5823,7 @@ pub async fn fetch_software_packages(client: &(impl Transport + ?Sized), this: &
 /// Declared faults: `RuntimeFault`.
 pub async fn install_date(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<DateTime, Error> {
     let e = Encoder::request("installDate", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryVnicStatus` on a `IscsiManager` (since 5.0).
@@ -5832,7 +5832,7 @@ pub async fn install_date(client: &(impl Transport + ?Sized), this: &ManagedObje
 pub async fn query_vnic_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vnic_device: &str) -> Result<IscsiStatus, Error> {
     let mut e = Encoder::request("QueryVnicStatus", this, client.version());
     e.param("vnicDevice", vnic_device);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryPnicStatus` on a `IscsiManager` (since 5.0).
@@ -5841,7 +5841,7 @@ pub async fn query_vnic_status(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn query_pnic_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pnic_device: &str) -> Result<IscsiStatus, Error> {
     let mut e = Encoder::request("QueryPnicStatus", this, client.version());
     e.param("pnicDevice", pnic_device);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryBoundVnics` on a `IscsiManager` (since 5.0).
@@ -5850,7 +5850,7 @@ pub async fn query_pnic_status(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn query_bound_vnics(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_name: &str) -> Result<Vec<IscsiPortInfo>, Error> {
     let mut e = Encoder::request("QueryBoundVnics", this, client.version());
     e.param("iScsiHbaName", i_scsi_hba_name);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryCandidateNics` on a `IscsiManager` (since 5.0).
@@ -5859,7 +5859,7 @@ pub async fn query_bound_vnics(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn query_candidate_nics(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, i_scsi_hba_name: &str) -> Result<Vec<IscsiPortInfo>, Error> {
     let mut e = Encoder::request("QueryCandidateNics", this, client.version());
     e.param("iScsiHbaName", i_scsi_hba_name);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `BindVnic` on a `IscsiManager` (since 5.0).
@@ -5869,7 +5869,7 @@ pub async fn bind_vnic(client: &(impl Transport + ?Sized), this: &ManagedObjectR
     let mut e = Encoder::request("BindVnic", this, client.version());
     e.param("iScsiHbaName", i_scsi_hba_name);
     e.param("vnicDevice", vnic_device);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UnbindVnic` on a `IscsiManager` (since 5.0).
@@ -5880,7 +5880,7 @@ pub async fn unbind_vnic(client: &(impl Transport + ?Sized), this: &ManagedObjec
     e.param("iScsiHbaName", i_scsi_hba_name);
     e.param("vnicDevice", vnic_device);
     e.param("force", &force);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryMigrationDependencies` on a `IscsiManager` (since 5.0).
@@ -5889,7 +5889,7 @@ pub async fn unbind_vnic(client: &(impl Transport + ?Sized), this: &ManagedObjec
 pub async fn query_migration_dependencies(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pnic_device: &[String]) -> Result<IscsiMigrationDependency, Error> {
     let mut e = Encoder::request("QueryMigrationDependencies", this, client.version());
     e.param_list("pnicDevice", pnic_device);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryModules` on a `HostKernelModuleSystem` (since 4.0).
@@ -5897,7 +5897,7 @@ pub async fn query_migration_dependencies(client: &(impl Transport + ?Sized), th
 /// Declared faults: `RuntimeFault`.
 pub async fn query_modules(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<KernelModuleInfo>, Error> {
     let e = Encoder::request("QueryModules", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `UpdateModuleOptionString` on a `HostKernelModuleSystem` (since 2.5u2).
@@ -5907,7 +5907,7 @@ pub async fn update_module_option_string(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("UpdateModuleOptionString", this, client.version());
     e.param("name", name);
     e.param("options", options);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryConfiguredModuleOptionString` on a `HostKernelModuleSystem` (since 2.5u2).
@@ -5916,7 +5916,7 @@ pub async fn update_module_option_string(client: &(impl Transport + ?Sized), thi
 pub async fn query_configured_module_option_string(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<String, Error> {
     let mut e = Encoder::request("QueryConfiguredModuleOptionString", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `CreateUser` on a `HostLocalAccountManager` (since 2.5).
@@ -5925,7 +5925,7 @@ pub async fn query_configured_module_option_string(client: &(impl Transport + ?S
 pub async fn create_user(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user: &AnyHostAccountSpec) -> Result<(), Error> {
     let mut e = Encoder::request("CreateUser", this, client.version());
     e.param("user", user);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateUser` on a `HostLocalAccountManager` (since 2.5).
@@ -5934,7 +5934,7 @@ pub async fn create_user(client: &(impl Transport + ?Sized), this: &ManagedObjec
 pub async fn update_user(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user: &AnyHostAccountSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateUser", this, client.version());
     e.param("user", user);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CreateGroup` on a `HostLocalAccountManager` (since 2.5).
@@ -5943,7 +5943,7 @@ pub async fn update_user(client: &(impl Transport + ?Sized), this: &ManagedObjec
 pub async fn create_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, group: &AnyHostAccountSpec) -> Result<(), Error> {
     let mut e = Encoder::request("CreateGroup", this, client.version());
     e.param("group", group);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveUser` on a `HostLocalAccountManager` (since 2.5).
@@ -5952,7 +5952,7 @@ pub async fn create_group(client: &(impl Transport + ?Sized), this: &ManagedObje
 pub async fn remove_user(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, user_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveUser", this, client.version());
     e.param("userName", user_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveGroup` on a `HostLocalAccountManager` (since 2.5).
@@ -5961,7 +5961,7 @@ pub async fn remove_user(client: &(impl Transport + ?Sized), this: &ManagedObjec
 pub async fn remove_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, group_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveGroup", this, client.version());
     e.param("groupName", group_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AssignUserToGroup` on a `HostLocalAccountManager` (since 2.5).
@@ -5971,7 +5971,7 @@ pub async fn assign_user_to_group(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("AssignUserToGroup", this, client.version());
     e.param("user", user);
     e.param("group", group);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UnassignUserFromGroup` on a `HostLocalAccountManager` (since 2.5).
@@ -5981,7 +5981,7 @@ pub async fn unassign_user_from_group(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("UnassignUserFromGroup", this, client.version());
     e.param("user", user);
     e.param("group", group);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ChangePassword` on a `HostLocalAccountManager` (since 6.7.2).
@@ -5992,7 +5992,7 @@ pub async fn change_password(client: &(impl Transport + ?Sized), this: &ManagedO
     e.param("user", user);
     e.param("oldPassword", old_password);
     e.param("newPassword", new_password);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureServiceConsoleReservation` on a `HostMemorySystem` (since 2.5).
@@ -6001,7 +6001,7 @@ pub async fn change_password(client: &(impl Transport + ?Sized), this: &ManagedO
 pub async fn reconfigure_service_console_reservation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, cfg_bytes: i64) -> Result<(), Error> {
     let mut e = Encoder::request("ReconfigureServiceConsoleReservation", this, client.version());
     e.param("cfgBytes", &cfg_bytes);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureVirtualMachineReservation` on a `HostMemorySystem` (since 2.5).
@@ -6010,7 +6010,7 @@ pub async fn reconfigure_service_console_reservation(client: &(impl Transport + 
 pub async fn reconfigure_virtual_machine_reservation(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VirtualMachineMemoryReservationSpec) -> Result<(), Error> {
     let mut e = Encoder::request("ReconfigureVirtualMachineReservation", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateNetworkConfig` on a `HostNetworkSystem` (since 2.5).
@@ -6020,7 +6020,7 @@ pub async fn update_network_config(client: &(impl Transport + ?Sized), this: &Ma
     let mut e = Encoder::request("UpdateNetworkConfig", this, client.version());
     e.param("config", config);
     e.param("changeMode", change_mode);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateDnsConfig` on a `HostNetworkSystem` (since 2.5).
@@ -6029,7 +6029,7 @@ pub async fn update_network_config(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn update_dns_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &AnyHostDnsConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateDnsConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateIpRouteConfig` on a `HostNetworkSystem` (since 2.5).
@@ -6038,7 +6038,7 @@ pub async fn update_dns_config(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn update_ip_route_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &AnyHostIpRouteConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateIpRouteConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateConsoleIpRouteConfig` on a `HostNetworkSystem` (since 2.5).
@@ -6047,7 +6047,7 @@ pub async fn update_ip_route_config(client: &(impl Transport + ?Sized), this: &M
 pub async fn update_console_ip_route_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &AnyHostIpRouteConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateConsoleIpRouteConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateIpRouteTableConfig` on a `HostNetworkSystem` (since 4.0).
@@ -6056,7 +6056,7 @@ pub async fn update_console_ip_route_config(client: &(impl Transport + ?Sized), 
 pub async fn update_ip_route_table_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &HostIpRouteTableConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateIpRouteTableConfig", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AddVirtualSwitch` on a `HostNetworkSystem` (since 2.5).
@@ -6066,7 +6066,7 @@ pub async fn add_virtual_switch(client: &(impl Transport + ?Sized), this: &Manag
     let mut e = Encoder::request("AddVirtualSwitch", this, client.version());
     e.param("vswitchName", vswitch_name);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveVirtualSwitch` on a `HostNetworkSystem` (since 2.5).
@@ -6075,7 +6075,7 @@ pub async fn add_virtual_switch(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn remove_virtual_switch(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vswitch_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveVirtualSwitch", this, client.version());
     e.param("vswitchName", vswitch_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateVirtualSwitch` on a `HostNetworkSystem` (since 2.5).
@@ -6085,7 +6085,7 @@ pub async fn update_virtual_switch(client: &(impl Transport + ?Sized), this: &Ma
     let mut e = Encoder::request("UpdateVirtualSwitch", this, client.version());
     e.param("vswitchName", vswitch_name);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AddPortGroup` on a `HostNetworkSystem` (since 2.5).
@@ -6094,7 +6094,7 @@ pub async fn update_virtual_switch(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn add_port_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, portgrp: &HostPortGroupSpec) -> Result<(), Error> {
     let mut e = Encoder::request("AddPortGroup", this, client.version());
     e.param("portgrp", portgrp);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemovePortGroup` on a `HostNetworkSystem` (since 2.5).
@@ -6103,7 +6103,7 @@ pub async fn add_port_group(client: &(impl Transport + ?Sized), this: &ManagedOb
 pub async fn remove_port_group(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, pg_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemovePortGroup", this, client.version());
     e.param("pgName", pg_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdatePortGroup` on a `HostNetworkSystem` (since 2.5).
@@ -6113,7 +6113,7 @@ pub async fn update_port_group(client: &(impl Transport + ?Sized), this: &Manage
     let mut e = Encoder::request("UpdatePortGroup", this, client.version());
     e.param("pgName", pg_name);
     e.param("portgrp", portgrp);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdatePhysicalNicLinkSpeed` on a `HostNetworkSystem` (since 2.5).
@@ -6123,7 +6123,7 @@ pub async fn update_physical_nic_link_speed(client: &(impl Transport + ?Sized), 
     let mut e = Encoder::request("UpdatePhysicalNicLinkSpeed", this, client.version());
     e.param("device", device);
     e.param_opt("linkSpeed", link_speed);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryNetworkHint` on a `HostNetworkSystem` (since 2.5).
@@ -6132,7 +6132,7 @@ pub async fn update_physical_nic_link_speed(client: &(impl Transport + ?Sized), 
 pub async fn query_network_hint(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &[String]) -> Result<Vec<PhysicalNicHintInfo>, Error> {
     let mut e = Encoder::request("QueryNetworkHint", this, client.version());
     e.param_list("device", device);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `AddVirtualNic` on a `HostNetworkSystem` (since 2.5).
@@ -6142,7 +6142,7 @@ pub async fn add_virtual_nic(client: &(impl Transport + ?Sized), this: &ManagedO
     let mut e = Encoder::request("AddVirtualNic", this, client.version());
     e.param("portgroup", portgroup);
     e.param("nic", nic);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveVirtualNic` on a `HostNetworkSystem` (since 2.5).
@@ -6151,7 +6151,7 @@ pub async fn add_virtual_nic(client: &(impl Transport + ?Sized), this: &ManagedO
 pub async fn remove_virtual_nic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveVirtualNic", this, client.version());
     e.param("device", device);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateVirtualNic` on a `HostNetworkSystem` (since 2.5).
@@ -6161,7 +6161,7 @@ pub async fn update_virtual_nic(client: &(impl Transport + ?Sized), this: &Manag
     let mut e = Encoder::request("UpdateVirtualNic", this, client.version());
     e.param("device", device);
     e.param("nic", nic);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AddServiceConsoleVirtualNic` on a `HostNetworkSystem` (since 2.5).
@@ -6171,7 +6171,7 @@ pub async fn add_service_console_virtual_nic(client: &(impl Transport + ?Sized),
     let mut e = Encoder::request("AddServiceConsoleVirtualNic", this, client.version());
     e.param("portgroup", portgroup);
     e.param("nic", nic);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveServiceConsoleVirtualNic` on a `HostNetworkSystem` (since 2.5).
@@ -6180,7 +6180,7 @@ pub async fn add_service_console_virtual_nic(client: &(impl Transport + ?Sized),
 pub async fn remove_service_console_virtual_nic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveServiceConsoleVirtualNic", this, client.version());
     e.param("device", device);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateServiceConsoleVirtualNic` on a `HostNetworkSystem` (since 2.5).
@@ -6190,7 +6190,7 @@ pub async fn update_service_console_virtual_nic(client: &(impl Transport + ?Size
     let mut e = Encoder::request("UpdateServiceConsoleVirtualNic", this, client.version());
     e.param("device", device);
     e.param("nic", nic);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RestartServiceConsoleVirtualNic` on a `HostNetworkSystem` (since 2.5).
@@ -6199,7 +6199,7 @@ pub async fn update_service_console_virtual_nic(client: &(impl Transport + ?Size
 pub async fn restart_service_console_virtual_nic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RestartServiceConsoleVirtualNic", this, client.version());
     e.param("device", device);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RefreshNetworkSystem` on a `HostNetworkSystem` (since 2.5).
@@ -6207,7 +6207,7 @@ pub async fn restart_service_console_virtual_nic(client: &(impl Transport + ?Siz
 /// Declared faults: `RuntimeFault`.
 pub async fn refresh_network_system(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshNetworkSystem", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `startDpuFailover` on a `HostNetworkSystem` (since 8.0.3.0).
@@ -6217,7 +6217,7 @@ pub async fn start_dpu_failover(client: &(impl Transport + ?Sized), this: &Manag
     let mut e = Encoder::request("startDpuFailover", this, client.version());
     e.param("dvsName", dvs_name);
     e.param_opt("targetDpuAlias", target_dpu_alias);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CreateNvdimmNamespace_Task` on a `HostNvdimmSystem` (since 6.7).
@@ -6228,7 +6228,7 @@ pub async fn start_dpu_failover(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn create_nvdimm_namespace_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, create_spec: &NvdimmNamespaceCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateNvdimmNamespace_Task", this, client.version());
     e.param("createSpec", create_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateNvdimmPMemNamespace_Task` on a `HostNvdimmSystem` (since 6.7.1).
@@ -6239,7 +6239,7 @@ pub async fn create_nvdimm_namespace_task(client: &(impl Transport + ?Sized), th
 pub async fn create_nvdimm_p_mem_namespace_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, create_spec: &NvdimmPMemNamespaceCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateNvdimmPMemNamespace_Task", this, client.version());
     e.param("createSpec", create_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DeleteNvdimmNamespace_Task` on a `HostNvdimmSystem` (since 6.7).
@@ -6250,7 +6250,7 @@ pub async fn create_nvdimm_p_mem_namespace_task(client: &(impl Transport + ?Size
 pub async fn delete_nvdimm_namespace_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, delete_spec: &NvdimmNamespaceDeleteSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DeleteNvdimmNamespace_Task", this, client.version());
     e.param("deleteSpec", delete_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DeleteNvdimmBlockNamespaces_Task` on a `HostNvdimmSystem` (since 6.7).
@@ -6260,7 +6260,7 @@ pub async fn delete_nvdimm_namespace_task(client: &(impl Transport + ?Sized), th
 /// Declared faults: `HostConfigFault`, `InvalidHostState`, `NotFound`, `RuntimeFault`.
 pub async fn delete_nvdimm_block_namespaces_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("DeleteNvdimmBlockNamespaces_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckHostPatch_Task` on a `HostPatchManager` (since 4.0).
@@ -6273,7 +6273,7 @@ pub async fn check_host_patch_task(client: &(impl Transport + ?Sized), this: &Ma
     e.param_list("metaUrls", meta_urls);
     e.param_list("bundleUrls", bundle_urls);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ScanHostPatch_Task` on a `HostPatchManager` (since 2.5).
@@ -6285,7 +6285,7 @@ pub async fn scan_host_patch_task(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("ScanHostPatch_Task", this, client.version());
     e.param("repository", repository);
     e.param_list("updateID", update_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ScanHostPatchV2_Task` on a `HostPatchManager` (since 4.0).
@@ -6298,7 +6298,7 @@ pub async fn scan_host_patch_v2_task(client: &(impl Transport + ?Sized), this: &
     e.param_list("metaUrls", meta_urls);
     e.param_list("bundleUrls", bundle_urls);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `StageHostPatch_Task` on a `HostPatchManager` (since 4.0).
@@ -6312,7 +6312,7 @@ pub async fn stage_host_patch_task(client: &(impl Transport + ?Sized), this: &Ma
     e.param_list("bundleUrls", bundle_urls);
     e.param_list("vibUrls", vib_urls);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `InstallHostPatch_Task` on a `HostPatchManager` (since 2.5).
@@ -6325,7 +6325,7 @@ pub async fn install_host_patch_task(client: &(impl Transport + ?Sized), this: &
     e.param("repository", repository);
     e.param("updateID", update_id);
     e.param_opt("force", force.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `InstallHostPatchV2_Task` on a `HostPatchManager` (since 4.0).
@@ -6339,7 +6339,7 @@ pub async fn install_host_patch_v2_task(client: &(impl Transport + ?Sized), this
     e.param_list("bundleUrls", bundle_urls);
     e.param_list("vibUrls", vib_urls);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UninstallHostPatch_Task` on a `HostPatchManager` (since 4.0).
@@ -6351,7 +6351,7 @@ pub async fn uninstall_host_patch_task(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("UninstallHostPatch_Task", this, client.version());
     e.param_list("bulletinIds", bulletin_ids);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryHostPatch_Task` on a `HostPatchManager` (since 4.0).
@@ -6362,7 +6362,7 @@ pub async fn uninstall_host_patch_task(client: &(impl Transport + ?Sized), this:
 pub async fn query_host_patch_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: Option<&HostPatchManagerPatchManagerOperationSpec>) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("QueryHostPatch_Task", this, client.version());
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `Refresh` on a `HostPciPassthruSystem` (since 4.0).
@@ -6370,7 +6370,7 @@ pub async fn query_host_patch_task(client: &(impl Transport + ?Sized), this: &Ma
 /// Declared faults: `RuntimeFault`.
 pub async fn refresh(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("Refresh", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdatePassthruConfig` on a `HostPciPassthruSystem` (since 4.0).
@@ -6379,7 +6379,7 @@ pub async fn refresh(client: &(impl Transport + ?Sized), this: &ManagedObjectRef
 pub async fn update_passthru_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &[AnyHostPciPassthruConfig]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdatePassthruConfig", this, client.version());
     e.param_list("config", config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ConfigurePowerPolicy` on a `HostPowerSystem` (since 4.1).
@@ -6388,7 +6388,7 @@ pub async fn update_passthru_config(client: &(impl Transport + ?Sized), this: &M
 pub async fn configure_power_policy(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, key: i32) -> Result<(), Error> {
     let mut e = Encoder::request("ConfigurePowerPolicy", this, client.version());
     e.param("key", &key);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateServicePolicy` on a `HostServiceSystem` (since 2.5).
@@ -6398,7 +6398,7 @@ pub async fn update_service_policy(client: &(impl Transport + ?Sized), this: &Ma
     let mut e = Encoder::request("UpdateServicePolicy", this, client.version());
     e.param("id", id);
     e.param("policy", policy);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `StartService` on a `HostServiceSystem` (since 2.5).
@@ -6407,7 +6407,7 @@ pub async fn update_service_policy(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn start_service(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("StartService", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `StopService` on a `HostServiceSystem` (since 2.5).
@@ -6416,7 +6416,7 @@ pub async fn start_service(client: &(impl Transport + ?Sized), this: &ManagedObj
 pub async fn stop_service(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("StopService", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RestartService` on a `HostServiceSystem` (since 2.5).
@@ -6425,7 +6425,7 @@ pub async fn stop_service(client: &(impl Transport + ?Sized), this: &ManagedObje
 pub async fn restart_service(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RestartService", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UninstallService` on a `HostServiceSystem` (since 2.5).
@@ -6434,7 +6434,7 @@ pub async fn restart_service(client: &(impl Transport + ?Sized), this: &ManagedO
 pub async fn uninstall_service(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UninstallService", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RefreshServices` on a `HostServiceSystem` (since 2.5).
@@ -6442,7 +6442,7 @@ pub async fn uninstall_service(client: &(impl Transport + ?Sized), this: &Manage
 /// Declared faults: `RuntimeFault`.
 pub async fn refresh_services(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshServices", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureSnmpAgent` on a `HostSnmpSystem` (since 2.5).
@@ -6451,7 +6451,7 @@ pub async fn refresh_services(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn reconfigure_snmp_agent(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostSnmpConfigSpec) -> Result<(), Error> {
     let mut e = Encoder::request("ReconfigureSnmpAgent", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SendTestNotification` on a `HostSnmpSystem` (since 2.5).
@@ -6459,7 +6459,7 @@ pub async fn reconfigure_snmp_agent(client: &(impl Transport + ?Sized), this: &M
 /// Declared faults: `InsufficientResourcesFault`, `NotFound`, `RuntimeFault`.
 pub async fn send_test_notification(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("SendTestNotification", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RetrieveDiskPartitionInfo` on a `HostStorageSystem` (since 2.5).
@@ -6468,7 +6468,7 @@ pub async fn send_test_notification(client: &(impl Transport + ?Sized), this: &M
 pub async fn retrieve_disk_partition_info(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device_path: &[String]) -> Result<Vec<HostDiskPartitionInfo>, Error> {
     let mut e = Encoder::request("RetrieveDiskPartitionInfo", this, client.version());
     e.param_list("devicePath", device_path);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ComputeDiskPartitionInfo` on a `HostStorageSystem` (since 2.5).
@@ -6479,7 +6479,7 @@ pub async fn compute_disk_partition_info(client: &(impl Transport + ?Sized), thi
     e.param("devicePath", device_path);
     e.param("layout", layout);
     e.param_opt("partitionFormat", partition_format);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `ComputeDiskPartitionInfoForResize` on a `HostStorageSystem` (since 4.0).
@@ -6490,7 +6490,7 @@ pub async fn compute_disk_partition_info_for_resize(client: &(impl Transport + ?
     e.param("partition", partition);
     e.param("blockRange", block_range);
     e.param_opt("partitionFormat", partition_format);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `UpdateDiskPartitions` on a `HostStorageSystem` (since 2.5).
@@ -6500,7 +6500,7 @@ pub async fn update_disk_partitions(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("UpdateDiskPartitions", this, client.version());
     e.param("devicePath", device_path);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `FormatVmfs` on a `HostStorageSystem` (since 2.5).
@@ -6509,7 +6509,7 @@ pub async fn update_disk_partitions(client: &(impl Transport + ?Sized), this: &M
 pub async fn format_vmfs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, create_spec: &HostVmfsSpec) -> Result<HostVmfsVolume, Error> {
     let mut e = Encoder::request("FormatVmfs", this, client.version());
     e.param("createSpec", create_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MountVmfsVolume` on a `HostStorageSystem` (since 5.0).
@@ -6518,7 +6518,7 @@ pub async fn format_vmfs(client: &(impl Transport + ?Sized), this: &ManagedObjec
 pub async fn mount_vmfs_volume(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("MountVmfsVolume", this, client.version());
     e.param("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UnmountVmfsVolume` on a `HostStorageSystem` (since 5.0).
@@ -6527,7 +6527,7 @@ pub async fn mount_vmfs_volume(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn unmount_vmfs_volume(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UnmountVmfsVolume", this, client.version());
     e.param("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UnmountVmfsVolumeEx_Task` on a `HostStorageSystem` (since 6.0).
@@ -6538,7 +6538,7 @@ pub async fn unmount_vmfs_volume(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn unmount_vmfs_volume_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UnmountVmfsVolumeEx_Task", this, client.version());
     e.param_list("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MountVmfsVolumeEx_Task` on a `HostStorageSystem` (since 6.0).
@@ -6549,7 +6549,7 @@ pub async fn unmount_vmfs_volume_ex_task(client: &(impl Transport + ?Sized), thi
 pub async fn mount_vmfs_volume_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MountVmfsVolumeEx_Task", this, client.version());
     e.param_list("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UnmapVmfsVolumeEx_Task` on a `HostStorageSystem` (since 6.0).
@@ -6560,7 +6560,7 @@ pub async fn mount_vmfs_volume_ex_task(client: &(impl Transport + ?Sized), this:
 pub async fn unmap_vmfs_volume_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UnmapVmfsVolumeEx_Task", this, client.version());
     e.param_list("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DeleteVmfsVolumeState` on a `HostStorageSystem` (since 5.0).
@@ -6569,7 +6569,7 @@ pub async fn unmap_vmfs_volume_ex_task(client: &(impl Transport + ?Sized), this:
 pub async fn delete_vmfs_volume_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteVmfsVolumeState", this, client.version());
     e.param("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RescanVmfs` on a `HostStorageSystem` (since 2.5).
@@ -6577,7 +6577,7 @@ pub async fn delete_vmfs_volume_state(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn rescan_vmfs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RescanVmfs", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AttachVmfsExtent` on a `HostStorageSystem` (since 2.5).
@@ -6587,7 +6587,7 @@ pub async fn attach_vmfs_extent(client: &(impl Transport + ?Sized), this: &Manag
     let mut e = Encoder::request("AttachVmfsExtent", this, client.version());
     e.param("vmfsPath", vmfs_path);
     e.param("extent", extent);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ExpandVmfsExtent` on a `HostStorageSystem` (since 4.0).
@@ -6597,7 +6597,7 @@ pub async fn expand_vmfs_extent(client: &(impl Transport + ?Sized), this: &Manag
     let mut e = Encoder::request("ExpandVmfsExtent", this, client.version());
     e.param("vmfsPath", vmfs_path);
     e.param("extent", extent);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpgradeVmfs` on a `HostStorageSystem` (since 2.5).
@@ -6606,7 +6606,7 @@ pub async fn expand_vmfs_extent(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn upgrade_vmfs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_path: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UpgradeVmfs", this, client.version());
     e.param("vmfsPath", vmfs_path);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpgradeVmLayout` on a `HostStorageSystem` (since 2.5).
@@ -6614,7 +6614,7 @@ pub async fn upgrade_vmfs(client: &(impl Transport + ?Sized), this: &ManagedObje
 /// Declared faults: `RuntimeFault`.
 pub async fn upgrade_vm_layout(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("UpgradeVmLayout", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryUnresolvedVmfsVolume` on a `HostStorageSystem` (since 4.0).
@@ -6622,7 +6622,7 @@ pub async fn upgrade_vm_layout(client: &(impl Transport + ?Sized), this: &Manage
 /// Declared faults: `RuntimeFault`.
 pub async fn query_unresolved_vmfs_volume(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostUnresolvedVmfsVolume>, Error> {
     let e = Encoder::request("QueryUnresolvedVmfsVolume", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ResolveMultipleUnresolvedVmfsVolumes` on a `HostStorageSystem` (since 4.0).
@@ -6631,7 +6631,7 @@ pub async fn query_unresolved_vmfs_volume(client: &(impl Transport + ?Sized), th
 pub async fn resolve_multiple_unresolved_vmfs_volumes(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, resolution_spec: &[HostUnresolvedVmfsResolutionSpec]) -> Result<Vec<HostUnresolvedVmfsResolutionResult>, Error> {
     let mut e = Encoder::request("ResolveMultipleUnresolvedVmfsVolumes", this, client.version());
     e.param_list("resolutionSpec", resolution_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ResolveMultipleUnresolvedVmfsVolumesEx_Task` on a `HostStorageSystem` (since 5.5).
@@ -6642,7 +6642,7 @@ pub async fn resolve_multiple_unresolved_vmfs_volumes(client: &(impl Transport +
 pub async fn resolve_multiple_unresolved_vmfs_volumes_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, resolution_spec: &[HostUnresolvedVmfsResolutionSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ResolveMultipleUnresolvedVmfsVolumesEx_Task", this, client.version());
     e.param_list("resolutionSpec", resolution_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UnmountForceMountedVmfsVolume` on a `HostStorageSystem` (since 4.0).
@@ -6651,7 +6651,7 @@ pub async fn resolve_multiple_unresolved_vmfs_volumes_ex_task(client: &(impl Tra
 pub async fn unmount_force_mounted_vmfs_volume(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vmfs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UnmountForceMountedVmfsVolume", this, client.version());
     e.param("vmfsUuid", vmfs_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RescanHba` on a `HostStorageSystem` (since 2.5).
@@ -6660,7 +6660,7 @@ pub async fn unmount_force_mounted_vmfs_volume(client: &(impl Transport + ?Sized
 pub async fn rescan_hba(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hba_device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RescanHba", this, client.version());
     e.param("hbaDevice", hba_device);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RescanAllHba` on a `HostStorageSystem` (since 2.5).
@@ -6668,7 +6668,7 @@ pub async fn rescan_hba(client: &(impl Transport + ?Sized), this: &ManagedObject
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn rescan_all_hba(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RescanAllHba", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateSoftwareInternetScsiEnabled` on a `HostStorageSystem` (since 2.5).
@@ -6677,7 +6677,7 @@ pub async fn rescan_all_hba(client: &(impl Transport + ?Sized), this: &ManagedOb
 pub async fn update_software_internet_scsi_enabled(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, enabled: bool) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateSoftwareInternetScsiEnabled", this, client.version());
     e.param("enabled", &enabled);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiDiscoveryProperties` on a `HostStorageSystem` (since 2.5).
@@ -6687,7 +6687,7 @@ pub async fn update_internet_scsi_discovery_properties(client: &(impl Transport 
     let mut e = Encoder::request("UpdateInternetScsiDiscoveryProperties", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param("discoveryProperties", discovery_properties);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiAuthenticationProperties` on a `HostStorageSystem` (since 2.5).
@@ -6698,7 +6698,7 @@ pub async fn update_internet_scsi_authentication_properties(client: &(impl Trans
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param("authenticationProperties", authentication_properties);
     e.param_opt("targetSet", target_set);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiDigestProperties` on a `HostStorageSystem` (since 4.0).
@@ -6709,7 +6709,7 @@ pub async fn update_internet_scsi_digest_properties(client: &(impl Transport + ?
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param_opt("targetSet", target_set);
     e.param("digestProperties", digest_properties);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiAdvancedOptions` on a `HostStorageSystem` (since 4.0).
@@ -6720,7 +6720,7 @@ pub async fn update_internet_scsi_advanced_options(client: &(impl Transport + ?S
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param_opt("targetSet", target_set);
     e.param_list("options", options);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiIPProperties` on a `HostStorageSystem` (since 2.5).
@@ -6730,7 +6730,7 @@ pub async fn update_internet_scsi_ip_properties(client: &(impl Transport + ?Size
     let mut e = Encoder::request("UpdateInternetScsiIPProperties", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param("ipProperties", ip_properties);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiName` on a `HostStorageSystem` (since 2.5).
@@ -6740,7 +6740,7 @@ pub async fn update_internet_scsi_name(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("UpdateInternetScsiName", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param("iScsiName", i_scsi_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateInternetScsiAlias` on a `HostStorageSystem` (since 2.5).
@@ -6750,7 +6750,7 @@ pub async fn update_internet_scsi_alias(client: &(impl Transport + ?Sized), this
     let mut e = Encoder::request("UpdateInternetScsiAlias", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param("iScsiAlias", i_scsi_alias);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AddInternetScsiSendTargets` on a `HostStorageSystem` (since 2.5).
@@ -6760,7 +6760,7 @@ pub async fn add_internet_scsi_send_targets(client: &(impl Transport + ?Sized), 
     let mut e = Encoder::request("AddInternetScsiSendTargets", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param_list("targets", targets);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveInternetScsiSendTargets` on a `HostStorageSystem` (since 2.5).
@@ -6771,7 +6771,7 @@ pub async fn remove_internet_scsi_send_targets(client: &(impl Transport + ?Sized
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param_list("targets", targets);
     e.param_opt("force", force.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AddInternetScsiStaticTargets` on a `HostStorageSystem` (since 2.5).
@@ -6781,7 +6781,7 @@ pub async fn add_internet_scsi_static_targets(client: &(impl Transport + ?Sized)
     let mut e = Encoder::request("AddInternetScsiStaticTargets", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param_list("targets", targets);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveInternetScsiStaticTargets` on a `HostStorageSystem` (since 2.5).
@@ -6791,7 +6791,7 @@ pub async fn remove_internet_scsi_static_targets(client: &(impl Transport + ?Siz
     let mut e = Encoder::request("RemoveInternetScsiStaticTargets", this, client.version());
     e.param("iScsiHbaDevice", i_scsi_hba_device);
     e.param_list("targets", targets);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `EnableMultipathPath` on a `HostStorageSystem` (since 2.5).
@@ -6800,7 +6800,7 @@ pub async fn remove_internet_scsi_static_targets(client: &(impl Transport + ?Siz
 pub async fn enable_multipath_path(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, path_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("EnableMultipathPath", this, client.version());
     e.param("pathName", path_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DisableMultipathPath` on a `HostStorageSystem` (since 2.5).
@@ -6809,7 +6809,7 @@ pub async fn enable_multipath_path(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn disable_multipath_path(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, path_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DisableMultipathPath", this, client.version());
     e.param("pathName", path_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SetMultipathLunPolicy` on a `HostStorageSystem` (since 2.5).
@@ -6819,7 +6819,7 @@ pub async fn set_multipath_lun_policy(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("SetMultipathLunPolicy", this, client.version());
     e.param("lunId", lun_id);
     e.param("policy", policy);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateHppMultipathLunPolicy` on a `HostStorageSystem` (since 7.0.0.0).
@@ -6829,7 +6829,7 @@ pub async fn update_hpp_multipath_lun_policy(client: &(impl Transport + ?Sized),
     let mut e = Encoder::request("UpdateHppMultipathLunPolicy", this, client.version());
     e.param("lunId", lun_id);
     e.param("policy", policy);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryPathSelectionPolicyOptions` on a `HostStorageSystem` (since 4.0).
@@ -6837,7 +6837,7 @@ pub async fn update_hpp_multipath_lun_policy(client: &(impl Transport + ?Sized),
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn query_path_selection_policy_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostPathSelectionPolicyOption>, Error> {
     let e = Encoder::request("QueryPathSelectionPolicyOptions", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryStorageArrayTypePolicyOptions` on a `HostStorageSystem` (since 4.0).
@@ -6845,7 +6845,7 @@ pub async fn query_path_selection_policy_options(client: &(impl Transport + ?Siz
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn query_storage_array_type_policy_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<HostStorageArrayTypePolicyOption>, Error> {
     let e = Encoder::request("QueryStorageArrayTypePolicyOptions", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `UpdateScsiLunDisplayName` on a `HostStorageSystem` (since 4.0).
@@ -6855,7 +6855,7 @@ pub async fn update_scsi_lun_display_name(client: &(impl Transport + ?Sized), th
     let mut e = Encoder::request("UpdateScsiLunDisplayName", this, client.version());
     e.param("lunUuid", lun_uuid);
     e.param("displayName", display_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DetachScsiLun` on a `HostStorageSystem` (since 5.0).
@@ -6864,7 +6864,7 @@ pub async fn update_scsi_lun_display_name(client: &(impl Transport + ?Sized), th
 pub async fn detach_scsi_lun(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DetachScsiLun", this, client.version());
     e.param("lunUuid", lun_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DetachScsiLunEx_Task` on a `HostStorageSystem` (since 6.0).
@@ -6875,7 +6875,7 @@ pub async fn detach_scsi_lun(client: &(impl Transport + ?Sized), this: &ManagedO
 pub async fn detach_scsi_lun_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DetachScsiLunEx_Task", this, client.version());
     e.param_list("lunUuid", lun_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DeleteScsiLunState` on a `HostStorageSystem` (since 5.0).
@@ -6884,7 +6884,7 @@ pub async fn detach_scsi_lun_ex_task(client: &(impl Transport + ?Sized), this: &
 pub async fn delete_scsi_lun_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_canonical_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteScsiLunState", this, client.version());
     e.param("lunCanonicalName", lun_canonical_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AttachScsiLun` on a `HostStorageSystem` (since 5.0).
@@ -6893,7 +6893,7 @@ pub async fn delete_scsi_lun_state(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn attach_scsi_lun(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("AttachScsiLun", this, client.version());
     e.param("lunUuid", lun_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AttachScsiLunEx_Task` on a `HostStorageSystem` (since 6.0).
@@ -6904,7 +6904,7 @@ pub async fn attach_scsi_lun(client: &(impl Transport + ?Sized), this: &ManagedO
 pub async fn attach_scsi_lun_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, lun_uuid: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("AttachScsiLunEx_Task", this, client.version());
     e.param_list("lunUuid", lun_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RefreshStorageSystem` on a `HostStorageSystem` (since 2.5).
@@ -6912,7 +6912,7 @@ pub async fn attach_scsi_lun_ex_task(client: &(impl Transport + ?Sized), this: &
 /// Declared faults: `RuntimeFault`.
 pub async fn refresh_storage_system(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RefreshStorageSystem", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DiscoverFcoeHbas` on a `HostStorageSystem` (since 5.0).
@@ -6921,7 +6921,7 @@ pub async fn refresh_storage_system(client: &(impl Transport + ?Sized), this: &M
 pub async fn discover_fcoe_hbas(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, fcoe_spec: &FcoeConfigFcoeSpecification) -> Result<(), Error> {
     let mut e = Encoder::request("DiscoverFcoeHbas", this, client.version());
     e.param("fcoeSpec", fcoe_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `MarkForRemoval` on a `HostStorageSystem` (since 5.0).
@@ -6931,7 +6931,7 @@ pub async fn mark_for_removal(client: &(impl Transport + ?Sized), this: &Managed
     let mut e = Encoder::request("MarkForRemoval", this, client.version());
     e.param("hbaName", hba_name);
     e.param("remove", &remove);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `FormatVffs` on a `HostStorageSystem` (since 5.5).
@@ -6940,7 +6940,7 @@ pub async fn mark_for_removal(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn format_vffs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, create_spec: &HostVffsSpec) -> Result<HostVffsVolume, Error> {
     let mut e = Encoder::request("FormatVffs", this, client.version());
     e.param("createSpec", create_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ExtendVffs` on a `HostStorageSystem` (since 5.5).
@@ -6951,7 +6951,7 @@ pub async fn extend_vffs(client: &(impl Transport + ?Sized), this: &ManagedObjec
     e.param("vffsPath", vffs_path);
     e.param("devicePath", device_path);
     e.param_opt("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DestroyVffs` on a `HostStorageSystem` (since 5.5).
@@ -6960,7 +6960,7 @@ pub async fn extend_vffs(client: &(impl Transport + ?Sized), this: &ManagedObjec
 pub async fn destroy_vffs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vffs_path: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DestroyVffs", this, client.version());
     e.param("vffsPath", vffs_path);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `MountVffsVolume` on a `HostStorageSystem` (since 5.5).
@@ -6969,7 +6969,7 @@ pub async fn destroy_vffs(client: &(impl Transport + ?Sized), this: &ManagedObje
 pub async fn mount_vffs_volume(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vffs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("MountVffsVolume", this, client.version());
     e.param("vffsUuid", vffs_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UnmountVffsVolume` on a `HostStorageSystem` (since 5.5).
@@ -6978,7 +6978,7 @@ pub async fn mount_vffs_volume(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn unmount_vffs_volume(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vffs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("UnmountVffsVolume", this, client.version());
     e.param("vffsUuid", vffs_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DeleteVffsVolumeState` on a `HostStorageSystem` (since 5.5).
@@ -6987,7 +6987,7 @@ pub async fn unmount_vffs_volume(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn delete_vffs_volume_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vffs_uuid: &str) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteVffsVolumeState", this, client.version());
     e.param("vffsUuid", vffs_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RescanVffs` on a `HostStorageSystem` (since 5.5).
@@ -6995,7 +6995,7 @@ pub async fn delete_vffs_volume_state(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn rescan_vffs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RescanVffs", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryAvailableSsds` on a `HostStorageSystem` (since 5.5).
@@ -7004,7 +7004,7 @@ pub async fn rescan_vffs(client: &(impl Transport + ?Sized), this: &ManagedObjec
 pub async fn query_available_ssds(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, vffs_path: Option<&str>) -> Result<Vec<HostScsiDisk>, Error> {
     let mut e = Encoder::request("QueryAvailableSsds", this, client.version());
     e.param_opt("vffsPath", vffs_path);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `SetNFSUser` on a `HostStorageSystem` (since 6.0).
@@ -7014,7 +7014,7 @@ pub async fn set_nfs_user(client: &(impl Transport + ?Sized), this: &ManagedObje
     let mut e = Encoder::request("SetNFSUser", this, client.version());
     e.param("user", user);
     e.param("password", password);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ChangeNFSUserPassword` on a `HostStorageSystem` (since 6.0).
@@ -7023,7 +7023,7 @@ pub async fn set_nfs_user(client: &(impl Transport + ?Sized), this: &ManagedObje
 pub async fn change_nfs_user_password(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, password: &str) -> Result<(), Error> {
     let mut e = Encoder::request("ChangeNFSUserPassword", this, client.version());
     e.param("password", password);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryNFSUser` on a `HostStorageSystem` (since 6.0).
@@ -7031,7 +7031,7 @@ pub async fn change_nfs_user_password(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn query_nfs_user(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<HostNasVolumeUserInfo>, Error> {
     let e = Encoder::request("QueryNFSUser", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `ClearNFSUser` on a `HostStorageSystem` (since 6.0).
@@ -7039,7 +7039,7 @@ pub async fn query_nfs_user(client: &(impl Transport + ?Sized), this: &ManagedOb
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn clear_nfs_user(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("ClearNFSUser", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `TurnDiskLocatorLedOn_Task` on a `HostStorageSystem` (since 6.0).
@@ -7050,7 +7050,7 @@ pub async fn clear_nfs_user(client: &(impl Transport + ?Sized), this: &ManagedOb
 pub async fn turn_disk_locator_led_on_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, scsi_disk_uuids: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("TurnDiskLocatorLedOn_Task", this, client.version());
     e.param_list("scsiDiskUuids", scsi_disk_uuids);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `TurnDiskLocatorLedOff_Task` on a `HostStorageSystem` (since 6.0).
@@ -7061,7 +7061,7 @@ pub async fn turn_disk_locator_led_on_task(client: &(impl Transport + ?Sized), t
 pub async fn turn_disk_locator_led_off_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, scsi_disk_uuids: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("TurnDiskLocatorLedOff_Task", this, client.version());
     e.param_list("scsiDiskUuids", scsi_disk_uuids);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MarkAsSsd_Task` on a `HostStorageSystem` (since 6.0).
@@ -7072,7 +7072,7 @@ pub async fn turn_disk_locator_led_off_task(client: &(impl Transport + ?Sized), 
 pub async fn mark_as_ssd_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, scsi_disk_uuid: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MarkAsSsd_Task", this, client.version());
     e.param("scsiDiskUuid", scsi_disk_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MarkAsNonSsd_Task` on a `HostStorageSystem` (since 6.0).
@@ -7083,7 +7083,7 @@ pub async fn mark_as_ssd_task(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn mark_as_non_ssd_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, scsi_disk_uuid: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MarkAsNonSsd_Task", this, client.version());
     e.param("scsiDiskUuid", scsi_disk_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MarkAsLocal_Task` on a `HostStorageSystem` (since 6.0).
@@ -7094,7 +7094,7 @@ pub async fn mark_as_non_ssd_task(client: &(impl Transport + ?Sized), this: &Man
 pub async fn mark_as_local_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, scsi_disk_uuid: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MarkAsLocal_Task", this, client.version());
     e.param("scsiDiskUuid", scsi_disk_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `MarkAsNonLocal_Task` on a `HostStorageSystem` (since 6.0).
@@ -7105,7 +7105,7 @@ pub async fn mark_as_local_task(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn mark_as_non_local_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, scsi_disk_uuid: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("MarkAsNonLocal_Task", this, client.version());
     e.param("scsiDiskUuid", scsi_disk_uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateVmfsUnmapPriority` on a `HostStorageSystem` (since 6.5).
@@ -7115,7 +7115,7 @@ pub async fn update_vmfs_unmap_priority(client: &(impl Transport + ?Sized), this
     let mut e = Encoder::request("UpdateVmfsUnmapPriority", this, client.version());
     e.param("vmfsUuid", vmfs_uuid);
     e.param("unmapPriority", unmap_priority);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateVmfsUnmapBandwidth` on a `HostStorageSystem` (since 6.7).
@@ -7125,7 +7125,7 @@ pub async fn update_vmfs_unmap_bandwidth(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("UpdateVmfsUnmapBandwidth", this, client.version());
     e.param("vmfsUuid", vmfs_uuid);
     e.param("unmapBandwidthSpec", unmap_bandwidth_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryVmfsConfigOption` on a `HostStorageSystem` (since 6.5).
@@ -7133,7 +7133,7 @@ pub async fn update_vmfs_unmap_bandwidth(client: &(impl Transport + ?Sized), thi
 /// Declared faults: `RuntimeFault`.
 pub async fn query_vmfs_config_option(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<VmfsConfigOption>, Error> {
     let e = Encoder::request("QueryVmfsConfigOption", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `MarkPerenniallyReserved` on a `HostStorageSystem` (since 6.7.2).
@@ -7143,7 +7143,7 @@ pub async fn mark_perennially_reserved(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("MarkPerenniallyReserved", this, client.version());
     e.param("lunUuid", lun_uuid);
     e.param("state", &state);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `MarkPerenniallyReservedEx_Task` on a `HostStorageSystem` (since 6.7.2).
@@ -7155,7 +7155,7 @@ pub async fn mark_perennially_reserved_ex_task(client: &(impl Transport + ?Sized
     let mut e = Encoder::request("MarkPerenniallyReservedEx_Task", this, client.version());
     e.param_list("lunUuid", lun_uuid);
     e.param("state", &state);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateNvmeOverRdmaAdapter` on a `HostStorageSystem` (since 7.0.0.0).
@@ -7164,7 +7164,7 @@ pub async fn mark_perennially_reserved_ex_task(client: &(impl Transport + ?Sized
 pub async fn create_nvme_over_rdma_adapter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, rdma_device_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("CreateNvmeOverRdmaAdapter", this, client.version());
     e.param("rdmaDeviceName", rdma_device_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveNvmeOverRdmaAdapter` on a `HostStorageSystem` (since 7.0.0.0).
@@ -7173,7 +7173,7 @@ pub async fn create_nvme_over_rdma_adapter(client: &(impl Transport + ?Sized), t
 pub async fn remove_nvme_over_rdma_adapter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hba_device_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveNvmeOverRdmaAdapter", this, client.version());
     e.param("hbaDeviceName", hba_device_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CreateSoftwareAdapter` on a `HostStorageSystem` (since 7.0.3.0).
@@ -7182,7 +7182,7 @@ pub async fn remove_nvme_over_rdma_adapter(client: &(impl Transport + ?Sized), t
 pub async fn create_software_adapter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &AnyHostHbaCreateSpec) -> Result<(), Error> {
     let mut e = Encoder::request("CreateSoftwareAdapter", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveSoftwareAdapter` on a `HostStorageSystem` (since 7.0.3.0).
@@ -7191,7 +7191,7 @@ pub async fn create_software_adapter(client: &(impl Transport + ?Sized), this: &
 pub async fn remove_software_adapter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hba_device_name: &str) -> Result<(), Error> {
     let mut e = Encoder::request("RemoveSoftwareAdapter", this, client.version());
     e.param("hbaDeviceName", hba_device_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DiscoverNvmeControllers` on a `HostStorageSystem` (since 7.0.0.0).
@@ -7200,7 +7200,7 @@ pub async fn remove_software_adapter(client: &(impl Transport + ?Sized), this: &
 pub async fn discover_nvme_controllers(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, discover_spec: &HostNvmeDiscoverSpec) -> Result<HostNvmeDiscoveryLog, Error> {
     let mut e = Encoder::request("DiscoverNvmeControllers", this, client.version());
     e.param("discoverSpec", discover_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ConnectNvmeController` on a `HostStorageSystem` (since 7.0.0.0).
@@ -7209,7 +7209,7 @@ pub async fn discover_nvme_controllers(client: &(impl Transport + ?Sized), this:
 pub async fn connect_nvme_controller(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, connect_spec: &HostNvmeConnectSpec) -> Result<(), Error> {
     let mut e = Encoder::request("ConnectNvmeController", this, client.version());
     e.param("connectSpec", connect_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DisconnectNvmeController` on a `HostStorageSystem` (since 7.0.0.0).
@@ -7218,7 +7218,7 @@ pub async fn connect_nvme_controller(client: &(impl Transport + ?Sized), this: &
 pub async fn disconnect_nvme_controller(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disconnect_spec: &HostNvmeDisconnectSpec) -> Result<(), Error> {
     let mut e = Encoder::request("DisconnectNvmeController", this, client.version());
     e.param("disconnectSpec", disconnect_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ConnectNvmeControllerEx_Task` on a `HostStorageSystem` (since 7.0.3.0).
@@ -7229,7 +7229,7 @@ pub async fn disconnect_nvme_controller(client: &(impl Transport + ?Sized), this
 pub async fn connect_nvme_controller_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, connect_spec: &[HostNvmeConnectSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ConnectNvmeControllerEx_Task", this, client.version());
     e.param_list("connectSpec", connect_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DisconnectNvmeControllerEx_Task` on a `HostStorageSystem` (since 7.0.3.0).
@@ -7240,7 +7240,7 @@ pub async fn connect_nvme_controller_ex_task(client: &(impl Transport + ?Sized),
 pub async fn disconnect_nvme_controller_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disconnect_spec: &[HostNvmeDisconnectSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("DisconnectNvmeControllerEx_Task", this, client.version());
     e.param_list("disconnectSpec", disconnect_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ConfigureVFlashResourceEx_Task` on a `HostVFlashManager` (since 5.5).
@@ -7251,7 +7251,7 @@ pub async fn disconnect_nvme_controller_ex_task(client: &(impl Transport + ?Size
 pub async fn configure_v_flash_resource_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device_path: &[String]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ConfigureVFlashResourceEx_Task", this, client.version());
     e.param_list("devicePath", device_path);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostConfigureVFlashResource` on a `HostVFlashManager` (since 5.5).
@@ -7260,7 +7260,7 @@ pub async fn configure_v_flash_resource_ex_task(client: &(impl Transport + ?Size
 pub async fn host_configure_v_flash_resource(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostVFlashManagerVFlashResourceConfigSpec) -> Result<(), Error> {
     let mut e = Encoder::request("HostConfigureVFlashResource", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HostRemoveVFlashResource` on a `HostVFlashManager` (since 5.5).
@@ -7268,7 +7268,7 @@ pub async fn host_configure_v_flash_resource(client: &(impl Transport + ?Sized),
 /// Declared faults: `HostConfigFault`, `NotFound`, `ResourceInUse`, `RuntimeFault`.
 pub async fn host_remove_v_flash_resource(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("HostRemoveVFlashResource", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HostConfigVFlashCache` on a `HostVFlashManager` (since 5.5).
@@ -7277,7 +7277,7 @@ pub async fn host_remove_v_flash_resource(client: &(impl Transport + ?Sized), th
 pub async fn host_config_v_flash_cache(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &HostVFlashManagerVFlashCacheConfigSpec) -> Result<(), Error> {
     let mut e = Encoder::request("HostConfigVFlashCache", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HostGetVFlashModuleDefaultConfig` on a `HostVFlashManager` (since 5.5).
@@ -7286,7 +7286,7 @@ pub async fn host_config_v_flash_cache(client: &(impl Transport + ?Sized), this:
 pub async fn host_get_v_flash_module_default_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, v_flash_module: &str) -> Result<VirtualDiskVFlashCacheConfigInfo, Error> {
     let mut e = Encoder::request("HostGetVFlashModuleDefaultConfig", this, client.version());
     e.param("vFlashModule", v_flash_module);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateIpConfig` on a `HostVMotionSystem` (since 2.5).
@@ -7295,7 +7295,7 @@ pub async fn host_get_v_flash_module_default_config(client: &(impl Transport + ?
 pub async fn update_ip_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, ip_config: &HostIpConfig) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateIpConfig", this, client.version());
     e.param("ipConfig", ip_config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SelectVnic` on a `HostVMotionSystem` (since 2.5).
@@ -7304,7 +7304,7 @@ pub async fn update_ip_config(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn select_vnic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, device: &str) -> Result<(), Error> {
     let mut e = Encoder::request("SelectVnic", this, client.version());
     e.param("device", device);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DeselectVnic` on a `HostVMotionSystem` (since 2.5).
@@ -7312,7 +7312,7 @@ pub async fn select_vnic(client: &(impl Transport + ?Sized), this: &ManagedObjec
 /// Declared faults: `HostConfigFault`, `RuntimeFault`.
 pub async fn deselect_vnic(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DeselectVnic", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryNetConfig` on a `HostVirtualNicManager` (since 4.0).
@@ -7321,7 +7321,7 @@ pub async fn deselect_vnic(client: &(impl Transport + ?Sized), this: &ManagedObj
 pub async fn query_net_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, nic_type: &str) -> Result<Option<VirtualNicManagerNetConfig>, Error> {
     let mut e = Encoder::request("QueryNetConfig", this, client.version());
     e.param("nicType", nic_type);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `SelectVnicForNicType` on a `HostVirtualNicManager` (since 4.0).
@@ -7331,7 +7331,7 @@ pub async fn select_vnic_for_nic_type(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("SelectVnicForNicType", this, client.version());
     e.param("nicType", nic_type);
     e.param("device", device);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DeselectVnicForNicType` on a `HostVirtualNicManager` (since 4.0).
@@ -7341,7 +7341,7 @@ pub async fn deselect_vnic_for_nic_type(client: &(impl Transport + ?Sized), this
     let mut e = Encoder::request("DeselectVnicForNicType", this, client.version());
     e.param("nicType", nic_type);
     e.param("device", device);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryCmmds` on a `HostVsanInternalSystem` (since 5.5).
@@ -7350,7 +7350,7 @@ pub async fn deselect_vnic_for_nic_type(client: &(impl Transport + ?Sized), this
 pub async fn query_cmmds(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, queries: &[HostVsanInternalSystemCmmdsQuery]) -> Result<String, Error> {
     let mut e = Encoder::request("QueryCmmds", this, client.version());
     e.param_list("queries", queries);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryPhysicalVsanDisks` on a `HostVsanInternalSystem` (since 5.5).
@@ -7359,7 +7359,7 @@ pub async fn query_cmmds(client: &(impl Transport + ?Sized), this: &ManagedObjec
 pub async fn query_physical_vsan_disks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, props: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("QueryPhysicalVsanDisks", this, client.version());
     e.param_list("props", props);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryVsanObjects` on a `HostVsanInternalSystem` (since 5.5).
@@ -7368,7 +7368,7 @@ pub async fn query_physical_vsan_disks(client: &(impl Transport + ?Sized), this:
 pub async fn query_vsan_objects(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuids: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("QueryVsanObjects", this, client.version());
     e.param_list("uuids", uuids);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `QueryObjectsOnPhysicalVsanDisk` on a `HostVsanInternalSystem` (since 5.5).
@@ -7377,7 +7377,7 @@ pub async fn query_vsan_objects(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn query_objects_on_physical_vsan_disk(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disks: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("QueryObjectsOnPhysicalVsanDisk", this, client.version());
     e.param_list("disks", disks);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `AbdicateDomOwnership` on a `HostVsanInternalSystem` (since 5.5).
@@ -7386,7 +7386,7 @@ pub async fn query_objects_on_physical_vsan_disk(client: &(impl Transport + ?Siz
 pub async fn abdicate_dom_ownership(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuids: &[String]) -> Result<Vec<String>, Error> {
     let mut e = Encoder::request("AbdicateDomOwnership", this, client.version());
     e.param_list("uuids", uuids);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `QueryVsanStatistics` on a `HostVsanInternalSystem` (since 5.5).
@@ -7395,7 +7395,7 @@ pub async fn abdicate_dom_ownership(client: &(impl Transport + ?Sized), this: &M
 pub async fn query_vsan_statistics(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, labels: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("QueryVsanStatistics", this, client.version());
     e.param_list("labels", labels);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `ReconfigureDomObject` on a `HostVsanInternalSystem` (since 5.5).
@@ -7405,7 +7405,7 @@ pub async fn reconfigure_dom_object(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("ReconfigureDomObject", this, client.version());
     e.param("uuid", uuid);
     e.param("policy", policy);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QuerySyncingVsanObjects` on a `HostVsanInternalSystem` (since 5.5).
@@ -7414,7 +7414,7 @@ pub async fn reconfigure_dom_object(client: &(impl Transport + ?Sized), this: &M
 pub async fn query_syncing_vsan_objects(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuids: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("QuerySyncingVsanObjects", this, client.version());
     e.param_list("uuids", uuids);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `RunVsanPhysicalDiskDiagnostics` on a `HostVsanInternalSystem` (since 5.5).
@@ -7423,7 +7423,7 @@ pub async fn query_syncing_vsan_objects(client: &(impl Transport + ?Sized), this
 pub async fn run_vsan_physical_disk_diagnostics(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disks: &[String]) -> Result<Vec<HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult>, Error> {
     let mut e = Encoder::request("RunVsanPhysicalDiskDiagnostics", this, client.version());
     e.param_list("disks", disks);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `GetVsanObjExtAttrs` on a `HostVsanInternalSystem` (since 5.5).
@@ -7432,7 +7432,7 @@ pub async fn run_vsan_physical_disk_diagnostics(client: &(impl Transport + ?Size
 pub async fn get_vsan_obj_ext_attrs(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, uuids: &[String]) -> Result<String, Error> {
     let mut e = Encoder::request("GetVsanObjExtAttrs", this, client.version());
     e.param_list("uuids", uuids);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ReconfigurationSatisfiable` on a `HostVsanInternalSystem` (since 5.5).
@@ -7442,7 +7442,7 @@ pub async fn reconfiguration_satisfiable(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("ReconfigurationSatisfiable", this, client.version());
     e.param_list("pcbs", pcbs);
     e.param_opt("ignoreSatisfiability", ignore_satisfiability.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `CanProvisionObjects` on a `HostVsanInternalSystem` (since 5.5).
@@ -7452,7 +7452,7 @@ pub async fn can_provision_objects(client: &(impl Transport + ?Sized), this: &Ma
     let mut e = Encoder::request("CanProvisionObjects", this, client.version());
     e.param_list("npbs", npbs);
     e.param_opt("ignoreSatisfiability", ignore_satisfiability.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `DeleteVsanObjects` on a `HostVsanInternalSystem` (since 5.5).
@@ -7462,7 +7462,7 @@ pub async fn delete_vsan_objects(client: &(impl Transport + ?Sized), this: &Mana
     let mut e = Encoder::request("DeleteVsanObjects", this, client.version());
     e.param_list("uuids", uuids);
     e.param_opt("force", force.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `UpgradeVsanObjects` on a `HostVsanInternalSystem` (since 6.0).
@@ -7472,7 +7472,7 @@ pub async fn upgrade_vsan_objects(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("UpgradeVsanObjects", this, client.version());
     e.param_list("uuids", uuids);
     e.param("newVersion", &new_version);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `QueryVsanObjectUuidsByFilter` on a `HostVsanInternalSystem` (since 6.0).
@@ -7483,7 +7483,7 @@ pub async fn query_vsan_object_uuids_by_filter(client: &(impl Transport + ?Sized
     e.param_list("uuids", uuids);
     e.param_opt("limit", limit.as_ref());
     e.param_opt("version", version.as_ref());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryDisksForVsan` on a `HostVsanSystem` (since 5.5).
@@ -7492,7 +7492,7 @@ pub async fn query_vsan_object_uuids_by_filter(client: &(impl Transport + ?Sized
 pub async fn query_disks_for_vsan(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, canonical_name: &[String]) -> Result<Vec<VsanHostDiskResult>, Error> {
     let mut e = Encoder::request("QueryDisksForVsan", this, client.version());
     e.param_list("canonicalName", canonical_name);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `AddDisks_Task` on a `HostVsanSystem` (since 5.5).
@@ -7503,7 +7503,7 @@ pub async fn query_disks_for_vsan(client: &(impl Transport + ?Sized), this: &Man
 pub async fn add_disks_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, disk: &[HostScsiDisk]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("AddDisks_Task", this, client.version());
     e.param_list("disk", disk);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `InitializeDisks_Task` on a `HostVsanSystem` (since 5.5).
@@ -7514,7 +7514,7 @@ pub async fn add_disks_task(client: &(impl Transport + ?Sized), this: &ManagedOb
 pub async fn initialize_disks_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, mapping: &[VsanHostDiskMapping]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("InitializeDisks_Task", this, client.version());
     e.param_list("mapping", mapping);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveDisk_Task` on a `HostVsanSystem` (since 5.5).
@@ -7527,7 +7527,7 @@ pub async fn remove_disk_task(client: &(impl Transport + ?Sized), this: &Managed
     e.param_list("disk", disk);
     e.param_opt("maintenanceSpec", maintenance_spec);
     e.param_opt("timeout", timeout.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveDiskMapping_Task` on a `HostVsanSystem` (since 5.5).
@@ -7540,7 +7540,7 @@ pub async fn remove_disk_mapping_task(client: &(impl Transport + ?Sized), this: 
     e.param_list("mapping", mapping);
     e.param_opt("maintenanceSpec", maintenance_spec);
     e.param_opt("timeout", timeout.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UnmountDiskMapping_Task` on a `HostVsanSystem` (since 6.0).
@@ -7551,7 +7551,7 @@ pub async fn remove_disk_mapping_task(client: &(impl Transport + ?Sized), this: 
 pub async fn unmount_disk_mapping_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, mapping: &[VsanHostDiskMapping]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UnmountDiskMapping_Task", this, client.version());
     e.param_list("mapping", mapping);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateVsan_Task` on a `HostVsanSystem` (since 5.5).
@@ -7562,7 +7562,7 @@ pub async fn unmount_disk_mapping_task(client: &(impl Transport + ?Sized), this:
 pub async fn update_vsan_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &VsanHostConfigInfo) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateVsan_Task", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryHostStatus` on a `HostVsanSystem` (since 5.5).
@@ -7570,7 +7570,7 @@ pub async fn update_vsan_task(client: &(impl Transport + ?Sized), this: &Managed
 /// Declared faults: `RuntimeFault`.
 pub async fn query_host_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<VsanHostClusterStatus, Error> {
     let e = Encoder::request("QueryHostStatus", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `EvacuateVsanNode_Task` on a `HostVsanSystem` (since 6.0).
@@ -7582,7 +7582,7 @@ pub async fn evacuate_vsan_node_task(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("EvacuateVsanNode_Task", this, client.version());
     e.param("maintenanceSpec", maintenance_spec);
     e.param("timeout", &timeout);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RecommissionVsanNode_Task` on a `HostVsanSystem` (since 6.0).
@@ -7592,7 +7592,7 @@ pub async fn evacuate_vsan_node_task(client: &(impl Transport + ?Sized), this: &
 /// Declared faults: `InvalidState`, `VsanFault`, `RuntimeFault`.
 pub async fn recommission_vsan_node_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("RecommissionVsanNode_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryOptions` on a `OptionManager` (since 2.5).
@@ -7601,7 +7601,7 @@ pub async fn recommission_vsan_node_task(client: &(impl Transport + ?Sized), thi
 pub async fn query_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: Option<&str>) -> Result<Vec<AnyOptionValue>, Error> {
     let mut e = Encoder::request("QueryOptions", this, client.version());
     e.param_opt("name", name);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `UpdateOptions` on a `OptionManager` (since 2.5).
@@ -7610,7 +7610,7 @@ pub async fn query_options(client: &(impl Transport + ?Sized), this: &ManagedObj
 pub async fn update_options(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, changed_value: &[AnyOptionValue]) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateOptions", this, client.version());
     e.param_list("changedValue", changed_value);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CheckCompliance_Task` on a `ProfileComplianceManager` (since 4.0).
@@ -7622,7 +7622,7 @@ pub async fn check_compliance_task(client: &(impl Transport + ?Sized), this: &Ma
     let mut e = Encoder::request("CheckCompliance_Task", this, client.version());
     e.param_list("profile", profile);
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryComplianceStatus` on a `ProfileComplianceManager` (since 4.0).
@@ -7632,7 +7632,7 @@ pub async fn query_compliance_status(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("QueryComplianceStatus", this, client.version());
     e.param_list("profile", profile);
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ClearComplianceStatus` on a `ProfileComplianceManager` (since 4.0).
@@ -7642,7 +7642,7 @@ pub async fn clear_compliance_status(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("ClearComplianceStatus", this, client.version());
     e.param_list("profile", profile);
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `QueryExpressionMetadata` on a `ProfileComplianceManager` (since 4.0).
@@ -7652,7 +7652,7 @@ pub async fn query_expression_metadata(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("QueryExpressionMetadata", this, client.version());
     e.param_list("expressionName", expression_name);
     e.param_opt("profile", profile);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RetrieveDescription` on a `Profile` (since 5.0).
@@ -7660,7 +7660,7 @@ pub async fn query_expression_metadata(client: &(impl Transport + ?Sized), this:
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_description(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Option<ProfileDescription>, Error> {
     let e = Encoder::request("RetrieveDescription", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `DestroyProfile` on a `Profile` (since 4.0).
@@ -7668,7 +7668,7 @@ pub async fn retrieve_description(client: &(impl Transport + ?Sized), this: &Man
 /// Declared faults: `RuntimeFault`.
 pub async fn destroy_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyProfile", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AssociateProfile` on a `Profile` (since 4.0).
@@ -7677,7 +7677,7 @@ pub async fn destroy_profile(client: &(impl Transport + ?Sized), this: &ManagedO
 pub async fn associate_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("AssociateProfile", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DissociateProfile` on a `Profile` (since 4.0).
@@ -7686,7 +7686,7 @@ pub async fn associate_profile(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn dissociate_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("DissociateProfile", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CheckProfileCompliance_Task` on a `Profile` (since 4.0).
@@ -7697,7 +7697,7 @@ pub async fn dissociate_profile(client: &(impl Transport + ?Sized), this: &Manag
 pub async fn check_profile_compliance_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckProfileCompliance_Task", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ExportProfile` on a `Profile` (since 4.0).
@@ -7705,7 +7705,7 @@ pub async fn check_profile_compliance_task(client: &(impl Transport + ?Sized), t
 /// Declared faults: `RuntimeFault`.
 pub async fn export_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("ExportProfile", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateProfile` on a `ProfileManager` (since 4.0).
@@ -7714,7 +7714,7 @@ pub async fn export_profile(client: &(impl Transport + ?Sized), this: &ManagedOb
 pub async fn create_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, create_spec: &AnyProfileCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateProfile", this, client.version());
     e.param("createSpec", create_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryPolicyMetadata` on a `ProfileManager` (since 4.0).
@@ -7724,7 +7724,7 @@ pub async fn query_policy_metadata(client: &(impl Transport + ?Sized), this: &Ma
     let mut e = Encoder::request("QueryPolicyMetadata", this, client.version());
     e.param_list("policyName", policy_name);
     e.param_opt("profile", profile);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `FindAssociatedProfile` on a `ProfileManager` (since 4.0).
@@ -7733,7 +7733,7 @@ pub async fn query_policy_metadata(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn find_associated_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &ManagedObjectReference) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("FindAssociatedProfile", this, client.version());
     e.param("entity", entity);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `UpdateClusterProfile` on a `ClusterProfile` (since 4.0).
@@ -7742,7 +7742,7 @@ pub async fn find_associated_profile(client: &(impl Transport + ?Sized), this: &
 pub async fn update_cluster_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &AnyClusterProfileConfigSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateClusterProfile", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HostProfileResetValidationState` on a `HostProfile` (since 6.7).
@@ -7750,7 +7750,7 @@ pub async fn update_cluster_profile(client: &(impl Transport + ?Sized), this: &M
 /// Declared faults: `RuntimeFault`.
 pub async fn host_profile_reset_validation_state(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("HostProfileResetValidationState", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateReferenceHost` on a `HostProfile` (since 4.0).
@@ -7759,7 +7759,7 @@ pub async fn host_profile_reset_validation_state(client: &(impl Transport + ?Siz
 pub async fn update_reference_host(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: Option<&ManagedObjectReference>) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateReferenceHost", this, client.version());
     e.param_opt("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateHostProfile` on a `HostProfile` (since 4.0).
@@ -7768,7 +7768,7 @@ pub async fn update_reference_host(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn update_host_profile(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config: &AnyHostProfileConfigSpec) -> Result<(), Error> {
     let mut e = Encoder::request("UpdateHostProfile", this, client.version());
     e.param("config", config);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ExecuteHostProfile` on a `HostProfile` (since 4.0).
@@ -7778,7 +7778,7 @@ pub async fn execute_host_profile(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("ExecuteHostProfile", this, client.version());
     e.param("host", host);
     e.param_list("deferredParam", deferred_param);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateHostSpecification` on a `HostSpecificationManager` (since 6.5).
@@ -7788,7 +7788,7 @@ pub async fn update_host_specification(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("UpdateHostSpecification", this, client.version());
     e.param("host", host);
     e.param("hostSpec", host_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateHostSubSpecification` on a `HostSpecificationManager` (since 6.5).
@@ -7798,7 +7798,7 @@ pub async fn update_host_sub_specification(client: &(impl Transport + ?Sized), t
     let mut e = Encoder::request("UpdateHostSubSpecification", this, client.version());
     e.param("host", host);
     e.param("hostSubSpec", host_sub_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RetrieveHostSpecification` on a `HostSpecificationManager` (since 6.5).
@@ -7808,7 +7808,7 @@ pub async fn retrieve_host_specification(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("RetrieveHostSpecification", this, client.version());
     e.param("host", host);
     e.param("fromHost", &from_host);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `DeleteHostSubSpecification` on a `HostSpecificationManager` (since 6.5).
@@ -7818,7 +7818,7 @@ pub async fn delete_host_sub_specification(client: &(impl Transport + ?Sized), t
     let mut e = Encoder::request("DeleteHostSubSpecification", this, client.version());
     e.param("host", host);
     e.param("subSpecName", sub_spec_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DeleteHostSpecification` on a `HostSpecificationManager` (since 6.5).
@@ -7827,7 +7827,7 @@ pub async fn delete_host_sub_specification(client: &(impl Transport + ?Sized), t
 pub async fn delete_host_specification(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("DeleteHostSpecification", this, client.version());
     e.param("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HostSpecGetUpdatedHosts` on a `HostSpecificationManager` (since 6.5).
@@ -7837,7 +7837,7 @@ pub async fn host_spec_get_updated_hosts(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("HostSpecGetUpdatedHosts", this, client.version());
     e.param_opt("startChangeID", start_change_id);
     e.param_opt("endChangeID", end_change_id);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ApplyHostConfig_Task` on a `HostProfileManager` (since 4.0).
@@ -7850,7 +7850,7 @@ pub async fn apply_host_config_task(client: &(impl Transport + ?Sized), this: &M
     e.param("host", host);
     e.param("configSpec", config_spec);
     e.param_list("userInput", user_input);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `GenerateConfigTaskList` on a `HostProfileManager` (since 4.0).
@@ -7860,7 +7860,7 @@ pub async fn generate_config_task_list(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("GenerateConfigTaskList", this, client.version());
     e.param("configSpec", config_spec);
     e.param("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `GenerateHostProfileTaskList_Task` on a `HostProfileManager` (since 5.5).
@@ -7872,7 +7872,7 @@ pub async fn generate_host_profile_task_list_task(client: &(impl Transport + ?Si
     let mut e = Encoder::request("GenerateHostProfileTaskList_Task", this, client.version());
     e.param("configSpec", config_spec);
     e.param("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryHostProfileMetadata` on a `HostProfileManager` (since 4.0).
@@ -7882,7 +7882,7 @@ pub async fn query_host_profile_metadata(client: &(impl Transport + ?Sized), thi
     let mut e = Encoder::request("QueryHostProfileMetadata", this, client.version());
     e.param_list("profileName", profile_name);
     e.param_opt("profile", profile);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `QueryProfileStructure` on a `HostProfileManager` (since 5.0).
@@ -7891,7 +7891,7 @@ pub async fn query_host_profile_metadata(client: &(impl Transport + ?Sized), thi
 pub async fn query_profile_structure(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, profile: Option<&ManagedObjectReference>) -> Result<ProfileProfileStructure, Error> {
     let mut e = Encoder::request("QueryProfileStructure", this, client.version());
     e.param_opt("profile", profile);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `CreateDefaultProfile` on a `HostProfileManager` (since 4.0).
@@ -7902,7 +7902,7 @@ pub async fn create_default_profile(client: &(impl Transport + ?Sized), this: &M
     e.param("profileType", profile_type);
     e.param_opt("profileTypeName", profile_type_name);
     e.param_opt("profile", profile);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateAnswerFile_Task` on a `HostProfileManager` (since 5.0).
@@ -7914,7 +7914,7 @@ pub async fn update_answer_file_task(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("UpdateAnswerFile_Task", this, client.version());
     e.param("host", host);
     e.param("configSpec", config_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveAnswerFile` on a `HostProfileManager` (since 5.0).
@@ -7923,7 +7923,7 @@ pub async fn update_answer_file_task(client: &(impl Transport + ?Sized), this: &
 pub async fn retrieve_answer_file(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference) -> Result<Option<AnswerFile>, Error> {
     let mut e = Encoder::request("RetrieveAnswerFile", this, client.version());
     e.param("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `RetrieveAnswerFileForProfile` on a `HostProfileManager` (since 5.1).
@@ -7933,7 +7933,7 @@ pub async fn retrieve_answer_file_for_profile(client: &(impl Transport + ?Sized)
     let mut e = Encoder::request("RetrieveAnswerFileForProfile", this, client.version());
     e.param("host", host);
     e.param("applyProfile", apply_profile);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `ExportAnswerFile_Task` on a `HostProfileManager` (since 5.0).
@@ -7944,7 +7944,7 @@ pub async fn retrieve_answer_file_for_profile(client: &(impl Transport + ?Sized)
 pub async fn export_answer_file_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ExportAnswerFile_Task", this, client.version());
     e.param("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckAnswerFileStatus_Task` on a `HostProfileManager` (since 5.0).
@@ -7955,7 +7955,7 @@ pub async fn export_answer_file_task(client: &(impl Transport + ?Sized), this: &
 pub async fn check_answer_file_status_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CheckAnswerFileStatus_Task", this, client.version());
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryAnswerFileStatus` on a `HostProfileManager` (since 5.0).
@@ -7964,7 +7964,7 @@ pub async fn check_answer_file_status_task(client: &(impl Transport + ?Sized), t
 pub async fn query_answer_file_status(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, host: &[ManagedObjectReference]) -> Result<Vec<AnswerFileStatusResult>, Error> {
     let mut e = Encoder::request("QueryAnswerFileStatus", this, client.version());
     e.param_list("host", host);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RetrieveHostCustomizations` on a `HostProfileManager` (since 6.5).
@@ -7973,7 +7973,7 @@ pub async fn query_answer_file_status(client: &(impl Transport + ?Sized), this: 
 pub async fn retrieve_host_customizations(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hosts: &[ManagedObjectReference]) -> Result<Vec<StructuredCustomizations>, Error> {
     let mut e = Encoder::request("RetrieveHostCustomizations", this, client.version());
     e.param_list("hosts", hosts);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `RetrieveHostCustomizationsForProfile` on a `HostProfileManager` (since 6.5).
@@ -7983,7 +7983,7 @@ pub async fn retrieve_host_customizations_for_profile(client: &(impl Transport +
     let mut e = Encoder::request("RetrieveHostCustomizationsForProfile", this, client.version());
     e.param_list("hosts", hosts);
     e.param("applyProfile", apply_profile);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `GenerateHostConfigTaskSpec_Task` on a `HostProfileManager` (since 6.5).
@@ -7994,7 +7994,7 @@ pub async fn retrieve_host_customizations_for_profile(client: &(impl Transport +
 pub async fn generate_host_config_task_spec_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, hosts_info: &[StructuredCustomizations]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("GenerateHostConfigTaskSpec_Task", this, client.version());
     e.param_list("hostsInfo", hosts_info);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ApplyEntitiesConfig_Task` on a `HostProfileManager` (since 6.5).
@@ -8005,7 +8005,7 @@ pub async fn generate_host_config_task_spec_task(client: &(impl Transport + ?Siz
 pub async fn apply_entities_config_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, apply_config_specs: &[ApplyHostProfileConfigurationSpec]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ApplyEntitiesConfig_Task", this, client.version());
     e.param_list("applyConfigSpecs", apply_config_specs);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ValidateHostProfileComposition_Task` on a `HostProfileManager` (since 6.5).
@@ -8022,7 +8022,7 @@ pub async fn validate_host_profile_composition_task(client: &(impl Transport + ?
     e.param_opt("toBeDeleted", to_be_deleted);
     e.param_opt("enableStatusToBeCopied", enable_status_to_be_copied);
     e.param_opt("errorOnly", error_only.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CompositeHostProfile_Task` on a `HostProfileManager` (since 6.5).
@@ -8038,7 +8038,7 @@ pub async fn composite_host_profile_task(client: &(impl Transport + ?Sized), thi
     e.param_opt("toBeReplacedWith", to_be_replaced_with);
     e.param_opt("toBeDeleted", to_be_deleted);
     e.param_opt("enableStatusToBeCopied", enable_status_to_be_copied);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveScheduledTask` on a `ScheduledTask` (since 2.5).
@@ -8046,7 +8046,7 @@ pub async fn composite_host_profile_task(client: &(impl Transport + ?Sized), thi
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn remove_scheduled_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RemoveScheduledTask", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReconfigureScheduledTask` on a `ScheduledTask` (since 2.5).
@@ -8055,7 +8055,7 @@ pub async fn remove_scheduled_task(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn reconfigure_scheduled_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &AnyScheduledTaskSpec) -> Result<(), Error> {
     let mut e = Encoder::request("ReconfigureScheduledTask", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RunScheduledTask` on a `ScheduledTask` (since 2.5).
@@ -8063,7 +8063,7 @@ pub async fn reconfigure_scheduled_task(client: &(impl Transport + ?Sized), this
 /// Declared faults: `InvalidState`, `RuntimeFault`.
 pub async fn run_scheduled_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("RunScheduledTask", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CreateScheduledTask` on a `ScheduledTaskManager` (since 2.5).
@@ -8073,7 +8073,7 @@ pub async fn create_scheduled_task(client: &(impl Transport + ?Sized), this: &Ma
     let mut e = Encoder::request("CreateScheduledTask", this, client.version());
     e.param("entity", entity);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveEntityScheduledTask` on a `ScheduledTaskManager` (since 2.5).
@@ -8082,7 +8082,7 @@ pub async fn create_scheduled_task(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn retrieve_entity_scheduled_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: Option<&ManagedObjectReference>) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("RetrieveEntityScheduledTask", this, client.version());
     e.param_opt("entity", entity);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `CreateObjectScheduledTask` on a `ScheduledTaskManager` (since 4.0).
@@ -8092,7 +8092,7 @@ pub async fn create_object_scheduled_task(client: &(impl Transport + ?Sized), th
     let mut e = Encoder::request("CreateObjectScheduledTask", this, client.version());
     e.param("obj", obj);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveObjectScheduledTask` on a `ScheduledTaskManager` (since 4.0).
@@ -8101,7 +8101,7 @@ pub async fn create_object_scheduled_task(client: &(impl Transport + ?Sized), th
 pub async fn retrieve_object_scheduled_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, obj: Option<&ManagedObjectReference>) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("RetrieveObjectScheduledTask", this, client.version());
     e.param_opt("obj", obj);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `MarkServiceProviderEntities` on a `TenantTenantManager` (since 6.9.1).
@@ -8110,7 +8110,7 @@ pub async fn retrieve_object_scheduled_task(client: &(impl Transport + ?Sized), 
 pub async fn mark_service_provider_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("MarkServiceProviderEntities", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UnmarkServiceProviderEntities` on a `TenantTenantManager` (since 6.9.1).
@@ -8119,7 +8119,7 @@ pub async fn mark_service_provider_entities(client: &(impl Transport + ?Sized), 
 pub async fn unmark_service_provider_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<(), Error> {
     let mut e = Encoder::request("UnmarkServiceProviderEntities", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RetrieveServiceProviderEntities` on a `TenantTenantManager` (since 6.9.1).
@@ -8127,7 +8127,7 @@ pub async fn unmark_service_provider_entities(client: &(impl Transport + ?Sized)
 /// Declared faults: `RuntimeFault`.
 pub async fn retrieve_service_provider_entities(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<Vec<ManagedObjectReference>, Error> {
     let e = Encoder::request("RetrieveServiceProviderEntities", this, client.version());
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `prepareVcha_Task` on a `FailoverClusterConfigurator` (since 6.5).
@@ -8138,7 +8138,7 @@ pub async fn retrieve_service_provider_entities(client: &(impl Transport + ?Size
 pub async fn prepare_vcha_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, network_spec: &VchaClusterNetworkSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("prepareVcha_Task", this, client.version());
     e.param("networkSpec", network_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `deployVcha_Task` on a `FailoverClusterConfigurator` (since 6.5).
@@ -8149,7 +8149,7 @@ pub async fn prepare_vcha_task(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn deploy_vcha_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, deployment_spec: &VchaClusterDeploymentSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("deployVcha_Task", this, client.version());
     e.param("deploymentSpec", deployment_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `configureVcha_Task` on a `FailoverClusterConfigurator` (since 6.5).
@@ -8160,7 +8160,7 @@ pub async fn deploy_vcha_task(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn configure_vcha_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, config_spec: &VchaClusterConfigSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("configureVcha_Task", this, client.version());
     e.param("configSpec", config_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `createPassiveNode_Task` on a `FailoverClusterConfigurator` (since 6.5).
@@ -8172,7 +8172,7 @@ pub async fn create_passive_node_task(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("createPassiveNode_Task", this, client.version());
     e.param("passiveDeploymentSpec", passive_deployment_spec);
     e.param("sourceVcSpec", source_vc_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `createWitnessNode_Task` on a `FailoverClusterConfigurator` (since 6.5).
@@ -8184,7 +8184,7 @@ pub async fn create_witness_node_task(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("createWitnessNode_Task", this, client.version());
     e.param("witnessDeploymentSpec", witness_deployment_spec);
     e.param("sourceVcSpec", source_vc_spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `getVchaConfig` on a `FailoverClusterConfigurator` (since 6.5).
@@ -8192,7 +8192,7 @@ pub async fn create_witness_node_task(client: &(impl Transport + ?Sized), this: 
 /// Declared faults: `RuntimeFault`.
 pub async fn get_vcha_config(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<VchaClusterConfigInfo, Error> {
     let e = Encoder::request("getVchaConfig", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `destroyVcha_Task` on a `FailoverClusterConfigurator` (since 6.5).
@@ -8202,7 +8202,7 @@ pub async fn get_vcha_config(client: &(impl Transport + ?Sized), this: &ManagedO
 /// Declared faults: `RuntimeFault`.
 pub async fn destroy_vcha_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("destroyVcha_Task", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `setClusterMode_Task` on a `FailoverClusterManager` (since 6.5).
@@ -8213,7 +8213,7 @@ pub async fn destroy_vcha_task(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn set_cluster_mode_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, mode: &str) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("setClusterMode_Task", this, client.version());
     e.param("mode", mode);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `getClusterMode` on a `FailoverClusterManager` (since 6.5).
@@ -8221,7 +8221,7 @@ pub async fn set_cluster_mode_task(client: &(impl Transport + ?Sized), this: &Ma
 /// Declared faults: `RuntimeFault`.
 pub async fn get_cluster_mode(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<String, Error> {
     let e = Encoder::request("getClusterMode", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `GetVchaClusterHealth` on a `FailoverClusterManager` (since 6.5).
@@ -8229,7 +8229,7 @@ pub async fn get_cluster_mode(client: &(impl Transport + ?Sized), this: &Managed
 /// Declared faults: `RuntimeFault`.
 pub async fn get_vcha_cluster_health(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<VchaClusterHealth, Error> {
     let e = Encoder::request("GetVchaClusterHealth", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `initiateFailover_Task` on a `FailoverClusterManager` (since 6.5).
@@ -8240,7 +8240,7 @@ pub async fn get_vcha_cluster_health(client: &(impl Transport + ?Sized), this: &
 pub async fn initiate_failover_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, planned: bool) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("initiateFailover_Task", this, client.version());
     e.param("planned", &planned);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `OpenInventoryViewFolder` on a `InventoryView` (since 2.5).
@@ -8249,7 +8249,7 @@ pub async fn initiate_failover_task(client: &(impl Transport + ?Sized), this: &M
 pub async fn open_inventory_view_folder(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("OpenInventoryViewFolder", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `CloseInventoryViewFolder` on a `InventoryView` (since 2.5).
@@ -8258,7 +8258,7 @@ pub async fn open_inventory_view_folder(client: &(impl Transport + ?Sized), this
 pub async fn close_inventory_view_folder(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, entity: &[ManagedObjectReference]) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("CloseInventoryViewFolder", this, client.version());
     e.param_list("entity", entity);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ModifyListView` on a `ListView` (since 2.5).
@@ -8268,7 +8268,7 @@ pub async fn modify_list_view(client: &(impl Transport + ?Sized), this: &Managed
     let mut e = Encoder::request("ModifyListView", this, client.version());
     e.param_list("add", add);
     e.param_list("remove", remove);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ResetListView` on a `ListView` (since 2.5).
@@ -8277,7 +8277,7 @@ pub async fn modify_list_view(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn reset_list_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, obj: &[ManagedObjectReference]) -> Result<Vec<ManagedObjectReference>, Error> {
     let mut e = Encoder::request("ResetListView", this, client.version());
     e.param_list("obj", obj);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ResetListViewFromView` on a `ListView` (since 2.5).
@@ -8286,7 +8286,7 @@ pub async fn reset_list_view(client: &(impl Transport + ?Sized), this: &ManagedO
 pub async fn reset_list_view_from_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, view: &ManagedObjectReference) -> Result<(), Error> {
     let mut e = Encoder::request("ResetListViewFromView", this, client.version());
     e.param("view", view);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DestroyView` on a `View` (since 2.5).
@@ -8294,7 +8294,7 @@ pub async fn reset_list_view_from_view(client: &(impl Transport + ?Sized), this:
 /// Declared faults: `RuntimeFault`.
 pub async fn destroy_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyView", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CreateInventoryView` on a `ViewManager` (since 2.5).
@@ -8302,7 +8302,7 @@ pub async fn destroy_view(client: &(impl Transport + ?Sized), this: &ManagedObje
 /// Declared faults: `RuntimeFault`.
 pub async fn create_inventory_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("CreateInventoryView", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateContainerView` on a `ViewManager` (since 2.5).
@@ -8313,7 +8313,7 @@ pub async fn create_container_view(client: &(impl Transport + ?Sized), this: &Ma
     e.param("container", container);
     e.param_list("type", type_);
     e.param("recursive", &recursive);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateListView` on a `ViewManager` (since 2.5).
@@ -8322,7 +8322,7 @@ pub async fn create_container_view(client: &(impl Transport + ?Sized), this: &Ma
 pub async fn create_list_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, obj: &[ManagedObjectReference]) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateListView", this, client.version());
     e.param_list("obj", obj);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateListViewFromView` on a `ViewManager` (since 2.5).
@@ -8331,7 +8331,7 @@ pub async fn create_list_view(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn create_list_view_from_view(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, view: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateListViewFromView", this, client.version());
     e.param("view", view);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CustomizeGuest_Task` on a `VirtualMachineGuestCustomizationManager` (since 6.8.7).
@@ -8345,7 +8345,7 @@ pub async fn customize_guest_task(client: &(impl Transport + ?Sized), this: &Man
     e.param("auth", auth);
     e.param("spec", spec);
     e.param_list("configParams", config_params);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `StartGuestNetwork_Task` on a `VirtualMachineGuestCustomizationManager` (since 6.8.7).
@@ -8357,7 +8357,7 @@ pub async fn start_guest_network_task(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("StartGuestNetwork_Task", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AbortCustomization_Task` on a `VirtualMachineGuestCustomizationManager` (since 6.8.7).
@@ -8369,7 +8369,7 @@ pub async fn abort_customization_task(client: &(impl Transport + ?Sized), this: 
     let mut e = Encoder::request("AbortCustomization_Task", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RevertToSnapshot_Task` on a `VirtualMachineSnapshot` (since 2.5).
@@ -8381,7 +8381,7 @@ pub async fn revert_to_snapshot_task(client: &(impl Transport + ?Sized), this: &
     let mut e = Encoder::request("RevertToSnapshot_Task", this, client.version());
     e.param_opt("host", host);
     e.param_opt("suppressPowerOn", suppress_power_on.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RemoveSnapshot_Task` on a `VirtualMachineSnapshot` (since 2.5).
@@ -8393,7 +8393,7 @@ pub async fn remove_snapshot_task(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("RemoveSnapshot_Task", this, client.version());
     e.param("removeChildren", &remove_children);
     e.param_opt("consolidate", consolidate.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RenameSnapshot` on a `VirtualMachineSnapshot` (since 2.5).
@@ -8403,7 +8403,7 @@ pub async fn rename_snapshot(client: &(impl Transport + ?Sized), this: &ManagedO
     let mut e = Encoder::request("RenameSnapshot", this, client.version());
     e.param_opt("name", name);
     e.param_opt("description", description);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ExportSnapshot` on a `VirtualMachineSnapshot` (since 5.5).
@@ -8411,7 +8411,7 @@ pub async fn rename_snapshot(client: &(impl Transport + ?Sized), this: &ManagedO
 /// Declared faults: `FileFault`, `InvalidState`, `TaskInProgress`, `RuntimeFault`.
 pub async fn export_snapshot(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("ExportSnapshot", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckCompatibility_Task` on a `VirtualMachineCompatibilityChecker` (since 4.0).
@@ -8425,7 +8425,7 @@ pub async fn check_compatibility_task(client: &(impl Transport + ?Sized), this: 
     e.param_opt("host", host);
     e.param_opt("pool", pool);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckVmConfig_Task` on a `VirtualMachineCompatibilityChecker` (since 6.7).
@@ -8440,7 +8440,7 @@ pub async fn check_vm_config_task(client: &(impl Transport + ?Sized), this: &Man
     e.param_opt("host", host);
     e.param_opt("pool", pool);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckPowerOn_Task` on a `VirtualMachineCompatibilityChecker` (since 6.7).
@@ -8454,7 +8454,7 @@ pub async fn check_power_on_task(client: &(impl Transport + ?Sized), this: &Mana
     e.param_opt("host", host);
     e.param_opt("pool", pool);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryVMotionCompatibilityEx_Task` on a `VirtualMachineProvisioningChecker` (since 4.0).
@@ -8466,7 +8466,7 @@ pub async fn query_v_motion_compatibility_ex_task(client: &(impl Transport + ?Si
     let mut e = Encoder::request("QueryVMotionCompatibilityEx_Task", this, client.version());
     e.param_list("vm", vm);
     e.param_list("host", host);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckMigrate_Task` on a `VirtualMachineProvisioningChecker` (since 4.0).
@@ -8481,7 +8481,7 @@ pub async fn check_migrate_task(client: &(impl Transport + ?Sized), this: &Manag
     e.param_opt("pool", pool);
     e.param_opt("state", state);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckRelocate_Task` on a `VirtualMachineProvisioningChecker` (since 4.0).
@@ -8494,7 +8494,7 @@ pub async fn check_relocate_task(client: &(impl Transport + ?Sized), this: &Mana
     e.param("vm", vm);
     e.param("spec", spec);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckClone_Task` on a `VirtualMachineProvisioningChecker` (since 4.0).
@@ -8509,7 +8509,7 @@ pub async fn check_clone_task(client: &(impl Transport + ?Sized), this: &Managed
     e.param("name", name);
     e.param("spec", spec);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CheckInstantClone_Task` on a `VirtualMachineProvisioningChecker` (since 6.7).
@@ -8522,7 +8522,7 @@ pub async fn check_instant_clone_task(client: &(impl Transport + ?Sized), this: 
     e.param("vm", vm);
     e.param("spec", spec);
     e.param_list("testType", test_type);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `AddGuestAlias` on a `GuestAliasManager` (since 6.0).
@@ -8536,7 +8536,7 @@ pub async fn add_guest_alias(client: &(impl Transport + ?Sized), this: &ManagedO
     e.param("mapCert", &map_cert);
     e.param("base64Cert", base64_cert);
     e.param("aliasInfo", alias_info);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveGuestAlias` on a `GuestAliasManager` (since 6.0).
@@ -8549,7 +8549,7 @@ pub async fn remove_guest_alias(client: &(impl Transport + ?Sized), this: &Manag
     e.param("username", username);
     e.param("base64Cert", base64_cert);
     e.param("subject", subject);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `RemoveGuestAliasByCert` on a `GuestAliasManager` (since 6.0).
@@ -8561,7 +8561,7 @@ pub async fn remove_guest_alias_by_cert(client: &(impl Transport + ?Sized), this
     e.param("auth", auth);
     e.param("username", username);
     e.param("base64Cert", base64_cert);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ListGuestAliases` on a `GuestAliasManager` (since 6.0).
@@ -8572,7 +8572,7 @@ pub async fn list_guest_aliases(client: &(impl Transport + ?Sized), this: &Manag
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("username", username);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ListGuestMappedAliases` on a `GuestAliasManager` (since 6.0).
@@ -8582,7 +8582,7 @@ pub async fn list_guest_mapped_aliases(client: &(impl Transport + ?Sized), this:
     let mut e = Encoder::request("ListGuestMappedAliases", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ValidateCredentialsInGuest` on a `GuestAuthManager` (since 5.0).
@@ -8592,7 +8592,7 @@ pub async fn validate_credentials_in_guest(client: &(impl Transport + ?Sized), t
     let mut e = Encoder::request("ValidateCredentialsInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
-    invoke(client, e.finish_request(), true).await?.returnval_unit()
+    invoke(client, e.finish_request()?, true).await?.returnval_unit()
 }
 
 /// Calls `AcquireCredentialsInGuest` on a `GuestAuthManager` (since 5.0).
@@ -8603,7 +8603,7 @@ pub async fn acquire_credentials_in_guest(client: &(impl Transport + ?Sized), th
     e.param("vm", vm);
     e.param("requestedAuth", requested_auth);
     e.param_opt("sessionID", session_id.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ReleaseCredentialsInGuest` on a `GuestAuthManager` (since 5.0).
@@ -8613,7 +8613,7 @@ pub async fn release_credentials_in_guest(client: &(impl Transport + ?Sized), th
     let mut e = Encoder::request("ReleaseCredentialsInGuest", this, client.version());
     e.param("vm", vm);
     e.param("auth", auth);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `MakeDirectoryInGuest` on a `GuestFileManager` (since 5.0).
@@ -8625,7 +8625,7 @@ pub async fn make_directory_in_guest(client: &(impl Transport + ?Sized), this: &
     e.param("auth", auth);
     e.param("directoryPath", directory_path);
     e.param("createParentDirectories", &create_parent_directories);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DeleteFileInGuest` on a `GuestFileManager` (since 5.0).
@@ -8636,7 +8636,7 @@ pub async fn delete_file_in_guest(client: &(impl Transport + ?Sized), this: &Man
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("filePath", file_path);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DeleteDirectoryInGuest` on a `GuestFileManager` (since 5.0).
@@ -8648,7 +8648,7 @@ pub async fn delete_directory_in_guest(client: &(impl Transport + ?Sized), this:
     e.param("auth", auth);
     e.param("directoryPath", directory_path);
     e.param("recursive", &recursive);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `MoveDirectoryInGuest` on a `GuestFileManager` (since 5.0).
@@ -8660,7 +8660,7 @@ pub async fn move_directory_in_guest(client: &(impl Transport + ?Sized), this: &
     e.param("auth", auth);
     e.param("srcDirectoryPath", src_directory_path);
     e.param("dstDirectoryPath", dst_directory_path);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `MoveFileInGuest` on a `GuestFileManager` (since 5.0).
@@ -8673,7 +8673,7 @@ pub async fn move_file_in_guest(client: &(impl Transport + ?Sized), this: &Manag
     e.param("srcFilePath", src_file_path);
     e.param("dstFilePath", dst_file_path);
     e.param("overwrite", &overwrite);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CreateTemporaryFileInGuest` on a `GuestFileManager` (since 5.0).
@@ -8686,7 +8686,7 @@ pub async fn create_temporary_file_in_guest(client: &(impl Transport + ?Sized), 
     e.param("prefix", prefix);
     e.param("suffix", suffix);
     e.param_opt("directoryPath", directory_path);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateTemporaryDirectoryInGuest` on a `GuestFileManager` (since 5.0).
@@ -8699,7 +8699,7 @@ pub async fn create_temporary_directory_in_guest(client: &(impl Transport + ?Siz
     e.param("prefix", prefix);
     e.param("suffix", suffix);
     e.param_opt("directoryPath", directory_path);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ListFilesInGuest` on a `GuestFileManager` (since 5.0).
@@ -8713,7 +8713,7 @@ pub async fn list_files_in_guest(client: &(impl Transport + ?Sized), this: &Mana
     e.param_opt("index", index.as_ref());
     e.param_opt("maxResults", max_results.as_ref());
     e.param_opt("matchPattern", match_pattern);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ChangeFileAttributesInGuest` on a `GuestFileManager` (since 5.0).
@@ -8725,7 +8725,7 @@ pub async fn change_file_attributes_in_guest(client: &(impl Transport + ?Sized),
     e.param("auth", auth);
     e.param("guestFilePath", guest_file_path);
     e.param("fileAttributes", file_attributes);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `InitiateFileTransferFromGuest` on a `GuestFileManager` (since 5.0).
@@ -8736,7 +8736,7 @@ pub async fn initiate_file_transfer_from_guest(client: &(impl Transport + ?Sized
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("guestFilePath", guest_file_path);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `InitiateFileTransferToGuest` on a `GuestFileManager` (since 5.0).
@@ -8750,7 +8750,7 @@ pub async fn initiate_file_transfer_to_guest(client: &(impl Transport + ?Sized),
     e.param("fileAttributes", file_attributes);
     e.param("fileSize", &file_size);
     e.param("overwrite", &overwrite);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `StartProgramInGuest` on a `GuestProcessManager` (since 5.0).
@@ -8761,7 +8761,7 @@ pub async fn start_program_in_guest(client: &(impl Transport + ?Sized), this: &M
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ListProcessesInGuest` on a `GuestProcessManager` (since 5.0).
@@ -8772,7 +8772,7 @@ pub async fn list_processes_in_guest(client: &(impl Transport + ?Sized), this: &
     e.param("vm", vm);
     e.param("auth", auth);
     e.param_list("pids", pids);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `TerminateProcessInGuest` on a `GuestProcessManager` (since 5.0).
@@ -8783,7 +8783,7 @@ pub async fn terminate_process_in_guest(client: &(impl Transport + ?Sized), this
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("pid", &pid);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ReadEnvironmentVariableInGuest` on a `GuestProcessManager` (since 5.0).
@@ -8794,7 +8794,7 @@ pub async fn read_environment_variable_in_guest(client: &(impl Transport + ?Size
     e.param("vm", vm);
     e.param("auth", auth);
     e.param_list("names", names);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `CreateRegistryKeyInGuest` on a `GuestWindowsRegistryManager` (since 6.0).
@@ -8807,7 +8807,7 @@ pub async fn create_registry_key_in_guest(client: &(impl Transport + ?Sized), th
     e.param("keyName", key_name);
     e.param("isVolatile", &is_volatile);
     e.param_opt("classType", class_type);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ListRegistryKeysInGuest` on a `GuestWindowsRegistryManager` (since 6.0).
@@ -8820,7 +8820,7 @@ pub async fn list_registry_keys_in_guest(client: &(impl Transport + ?Sized), thi
     e.param("keyName", key_name);
     e.param("recursive", &recursive);
     e.param_opt("matchPattern", match_pattern);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `DeleteRegistryKeyInGuest` on a `GuestWindowsRegistryManager` (since 6.0).
@@ -8832,7 +8832,7 @@ pub async fn delete_registry_key_in_guest(client: &(impl Transport + ?Sized), th
     e.param("auth", auth);
     e.param("keyName", key_name);
     e.param("recursive", &recursive);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `SetRegistryValueInGuest` on a `GuestWindowsRegistryManager` (since 6.0).
@@ -8843,7 +8843,7 @@ pub async fn set_registry_value_in_guest(client: &(impl Transport + ?Sized), thi
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("value", value);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ListRegistryValuesInGuest` on a `GuestWindowsRegistryManager` (since 6.0).
@@ -8856,7 +8856,7 @@ pub async fn list_registry_values_in_guest(client: &(impl Transport + ?Sized), t
     e.param("keyName", key_name);
     e.param("expandStrings", &expand_strings);
     e.param_opt("matchPattern", match_pattern);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `DeleteRegistryValueInGuest` on a `GuestWindowsRegistryManager` (since 6.0).
@@ -8867,7 +8867,7 @@ pub async fn delete_registry_value_in_guest(client: &(impl Transport + ?Sized), 
     e.param("vm", vm);
     e.param("auth", auth);
     e.param("valueName", value_name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `VStorageObjectExtendDiskEx_Task` on a `VStorageObjectManagerBase` (since 8.0.2.0).
@@ -8880,7 +8880,7 @@ pub async fn v_storage_object_extend_disk_ex_task(client: &(impl Transport + ?Si
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("newCapacityInMB", &new_capacity_in_mb);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RenameVStorageObjectEx` on a `VStorageObjectManagerBase` (since 8.0.2.0).
@@ -8891,7 +8891,7 @@ pub async fn rename_v_storage_object_ex(client: &(impl Transport + ?Sized), this
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("name", name);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `VStorageObjectCreateSnapshotEx_Task` on a `VStorageObjectManagerBase` (since 8.0.2.0).
@@ -8905,7 +8905,7 @@ pub async fn v_storage_object_create_snapshot_ex_task(client: &(impl Transport +
     e.param("datastore", datastore);
     e.param("description", description);
     e.param_opt("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `VStorageObjectDeleteSnapshotEx_Task` on a `VStorageObjectManagerBase` (since 8.0.2.0).
@@ -8918,7 +8918,7 @@ pub async fn v_storage_object_delete_snapshot_ex_task(client: &(impl Transport +
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `VStorageObjectDeleteSnapshotEx2_Task` on a `VStorageObjectManagerBase` (since 9.0.0.0).
@@ -8931,7 +8931,7 @@ pub async fn v_storage_object_delete_snapshot_ex2_task(client: &(impl Transport 
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RevertVStorageObjectEx_Task` on a `VStorageObjectManagerBase` (since 8.0.2.0).
@@ -8944,7 +8944,7 @@ pub async fn revert_v_storage_object_ex_task(client: &(impl Transport + ?Sized),
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RepairVStorageObjectChain_Task` on a `VStorageObjectManagerBase` (since 9.1.0.0).
@@ -8956,7 +8956,7 @@ pub async fn repair_v_storage_object_chain_task(client: &(impl Transport + ?Size
     let mut e = Encoder::request("RepairVStorageObjectChain_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UnregisterDisk_Task` on a `VStorageObjectManagerBase` (since 9.1.0.0).
@@ -8968,7 +8968,7 @@ pub async fn unregister_disk_task(client: &(impl Transport + ?Sized), this: &Man
     let mut e = Encoder::request("UnregisterDisk_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostCreateDisk_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -8979,7 +8979,7 @@ pub async fn unregister_disk_task(client: &(impl Transport + ?Sized), this: &Man
 pub async fn host_create_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VslmCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("HostCreateDisk_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostRegisterDisk` on a `HostVStorageObjectManager` (since 6.5).
@@ -8991,7 +8991,7 @@ pub async fn host_register_disk(client: &(impl Transport + ?Sized), this: &Manag
     e.param_opt("name", name);
     e.param_opt("modifyControlFlags", modify_control_flags.as_ref());
     e.param_opt("id", id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostExtendDisk_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -9004,7 +9004,7 @@ pub async fn host_extend_disk_task(client: &(impl Transport + ?Sized), this: &Ma
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("newCapacityInMB", &new_capacity_in_mb);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostInflateDisk_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -9016,7 +9016,7 @@ pub async fn host_inflate_disk_task(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("HostInflateDisk_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostRenameVStorageObject` on a `HostVStorageObjectManager` (since 6.5).
@@ -9027,7 +9027,7 @@ pub async fn host_rename_v_storage_object(client: &(impl Transport + ?Sized), th
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("name", name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HostRetrieveVStorageInfrastructureObjectPolicy` on a `HostVStorageObjectManager` (since 6.7).
@@ -9036,7 +9036,7 @@ pub async fn host_rename_v_storage_object(client: &(impl Transport + ?Sized), th
 pub async fn host_retrieve_v_storage_infrastructure_object_policy(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<Vec<vslmInfrastructureObjectPolicy>, Error> {
     let mut e = Encoder::request("HostRetrieveVStorageInfrastructureObjectPolicy", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `HostDeleteVStorageObject_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -9049,7 +9049,7 @@ pub async fn host_delete_v_storage_object_task(client: &(impl Transport + ?Sized
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_opt("isLcParentAttached", is_lc_parent_attached.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostRetrieveVStorageObject` on a `HostVStorageObjectManager` (since 6.5).
@@ -9060,7 +9060,7 @@ pub async fn host_retrieve_v_storage_object(client: &(impl Transport + ?Sized), 
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("diskInfoFlags", disk_info_flags);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostRetrieveVStorageObjectState` on a `HostVStorageObjectManager` (since 6.5).
@@ -9070,7 +9070,7 @@ pub async fn host_retrieve_v_storage_object_state(client: &(impl Transport + ?Si
     let mut e = Encoder::request("HostRetrieveVStorageObjectState", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostListVStorageObject` on a `HostVStorageObjectManager` (since 6.5).
@@ -9079,7 +9079,7 @@ pub async fn host_retrieve_v_storage_object_state(client: &(impl Transport + ?Si
 pub async fn host_list_v_storage_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<Vec<ID>, Error> {
     let mut e = Encoder::request("HostListVStorageObject", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `HostCloneVStorageObject_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -9092,7 +9092,7 @@ pub async fn host_clone_v_storage_object_task(client: &(impl Transport + ?Sized)
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostRelocateVStorageObject_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -9106,7 +9106,7 @@ pub async fn host_relocate_v_storage_object_task(client: &(impl Transport + ?Siz
     e.param("datastore", datastore);
     e.param("spec", spec);
     e.param_opt("isLcParentAttached", is_lc_parent_attached.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostSetVStorageObjectControlFlags` on a `HostVStorageObjectManager` (since 6.7).
@@ -9117,7 +9117,7 @@ pub async fn host_set_v_storage_object_control_flags(client: &(impl Transport + 
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("controlFlags", control_flags);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HostClearVStorageObjectControlFlags` on a `HostVStorageObjectManager` (since 6.7).
@@ -9128,7 +9128,7 @@ pub async fn host_clear_v_storage_object_control_flags(client: &(impl Transport 
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("controlFlags", control_flags);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HostReconcileDatastoreInventory_Task` on a `HostVStorageObjectManager` (since 6.5).
@@ -9140,7 +9140,7 @@ pub async fn host_reconcile_datastore_inventory_task(client: &(impl Transport + 
     let mut e = Encoder::request("HostReconcileDatastoreInventory_Task", this, client.version());
     e.param("datastore", datastore);
     e.param_opt("deepCleansing", deep_cleansing.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostScheduleReconcileDatastoreInventory` on a `HostVStorageObjectManager` (since 6.5).
@@ -9150,7 +9150,7 @@ pub async fn host_schedule_reconcile_datastore_inventory(client: &(impl Transpor
     let mut e = Encoder::request("HostScheduleReconcileDatastoreInventory", this, client.version());
     e.param("datastore", datastore);
     e.param_opt("deepCleansing", deep_cleansing.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `HostVStorageObjectCreateSnapshot_Task` on a `HostVStorageObjectManager` (since 6.7).
@@ -9163,7 +9163,7 @@ pub async fn host_v_storage_object_create_snapshot_task(client: &(impl Transport
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("description", description);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostVStorageObjectDeleteSnapshot_Task` on a `HostVStorageObjectManager` (since 6.7).
@@ -9176,7 +9176,7 @@ pub async fn host_v_storage_object_delete_snapshot_task(client: &(impl Transport
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostVStorageObjectRetrieveSnapshotInfo` on a `HostVStorageObjectManager` (since 6.7).
@@ -9186,7 +9186,7 @@ pub async fn host_v_storage_object_retrieve_snapshot_info(client: &(impl Transpo
     let mut e = Encoder::request("HostVStorageObjectRetrieveSnapshotInfo", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostVStorageObjectCreateDiskFromSnapshot_Task` on a `HostVStorageObjectManager` (since 6.7).
@@ -9207,7 +9207,7 @@ pub async fn host_v_storage_object_create_disk_from_snapshot_task(client: &(impl
     e.param_opt("isLinkedClone", is_linked_clone.as_ref());
     e.param_opt("targetId", target_id);
     e.param_opt("targetDatastore", target_datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostVStorageObjectRevert_Task` on a `HostVStorageObjectManager` (since 6.7).
@@ -9220,7 +9220,7 @@ pub async fn host_v_storage_object_revert_task(client: &(impl Transport + ?Sized
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostUpdateVStorageObjectMetadata_Task` on a `HostVStorageObjectManager` (since 6.7.2).
@@ -9234,7 +9234,7 @@ pub async fn host_update_v_storage_object_metadata_task(client: &(impl Transport
     e.param("datastore", datastore);
     e.param_list("metadata", metadata);
     e.param_list("deleteKeys", delete_keys);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostRetrieveVStorageObjectMetadata` on a `HostVStorageObjectManager` (since 6.7.2).
@@ -9246,7 +9246,7 @@ pub async fn host_retrieve_v_storage_object_metadata(client: &(impl Transport + 
     e.param("datastore", datastore);
     e.param_opt("snapshotId", snapshot_id);
     e.param_opt("prefix", prefix);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `HostRetrieveVStorageObjectMetadataValue` on a `HostVStorageObjectManager` (since 6.7.2).
@@ -9258,7 +9258,7 @@ pub async fn host_retrieve_v_storage_object_metadata_value(client: &(impl Transp
     e.param("datastore", datastore);
     e.param_opt("snapshotId", snapshot_id);
     e.param("key", key);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostDeleteVStorageObjectEx_Task` on a `HostVStorageObjectManager` (since 7.0.2.0).
@@ -9271,7 +9271,7 @@ pub async fn host_delete_v_storage_object_ex_task(client: &(impl Transport + ?Si
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_opt("isLcParentAttached", is_lc_parent_attached.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostUpdateVStorageObjectMetadataEx_Task` on a `HostVStorageObjectManager` (since 7.0.2.0).
@@ -9285,7 +9285,7 @@ pub async fn host_update_v_storage_object_metadata_ex_task(client: &(impl Transp
     e.param("datastore", datastore);
     e.param_list("metadata", metadata);
     e.param_list("deleteKeys", delete_keys);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostSetVirtualDiskUuid_Task` on a `HostVStorageObjectManager` (since 8.0.3.0).
@@ -9297,7 +9297,7 @@ pub async fn host_set_virtual_disk_uuid_task(client: &(impl Transport + ?Sized),
     let mut e = Encoder::request("HostSetVirtualDiskUuid_Task", this, client.version());
     e.param("name", name);
     e.param_opt("uuid", uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `HostQueryVirtualDiskUuid` on a `HostVStorageObjectManager` (since 8.0.3.0).
@@ -9306,7 +9306,7 @@ pub async fn host_set_virtual_disk_uuid_task(client: &(impl Transport + ?Sized),
 pub async fn host_query_virtual_disk_uuid(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, name: &str) -> Result<String, Error> {
     let mut e = Encoder::request("HostQueryVirtualDiskUuid", this, client.version());
     e.param("name", name);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateDisk_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9317,7 +9317,7 @@ pub async fn host_query_virtual_disk_uuid(client: &(impl Transport + ?Sized), th
 pub async fn create_disk_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VslmCreateSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("CreateDisk_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RegisterDisk` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9328,7 +9328,7 @@ pub async fn register_disk(client: &(impl Transport + ?Sized), this: &ManagedObj
     e.param("path", path);
     e.param_opt("name", name);
     e.param_opt("id", id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ExtendDisk_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9341,7 +9341,7 @@ pub async fn extend_disk_task(client: &(impl Transport + ?Sized), this: &Managed
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("newCapacityInMB", &new_capacity_in_mb);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `InflateDisk_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9353,7 +9353,7 @@ pub async fn inflate_disk_task(client: &(impl Transport + ?Sized), this: &Manage
     let mut e = Encoder::request("InflateDisk_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RenameVStorageObject` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9364,7 +9364,7 @@ pub async fn rename_v_storage_object(client: &(impl Transport + ?Sized), this: &
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("name", name);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `UpdateVStorageObjectPolicy_Task` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9377,7 +9377,7 @@ pub async fn update_v_storage_object_policy_task(client: &(impl Transport + ?Siz
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("profile", profile);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateVStorageObjectCrypto_Task` on a `VcenterVStorageObjectManager` (since 7.0.0.0).
@@ -9391,7 +9391,7 @@ pub async fn update_v_storage_object_crypto_task(client: &(impl Transport + ?Siz
     e.param("datastore", datastore);
     e.param_list("profile", profile);
     e.param_opt("disksCrypto", disks_crypto);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `UpdateVStorageInfrastructureObjectPolicy_Task` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9402,7 +9402,7 @@ pub async fn update_v_storage_object_crypto_task(client: &(impl Transport + ?Siz
 pub async fn update_v_storage_infrastructure_object_policy_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &vslmInfrastructureObjectPolicySpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("UpdateVStorageInfrastructureObjectPolicy_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveVStorageInfrastructureObjectPolicy` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9411,7 +9411,7 @@ pub async fn update_v_storage_infrastructure_object_policy_task(client: &(impl T
 pub async fn retrieve_v_storage_infrastructure_object_policy(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<Vec<vslmInfrastructureObjectPolicy>, Error> {
     let mut e = Encoder::request("RetrieveVStorageInfrastructureObjectPolicy", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `DeleteVStorageObject_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9423,7 +9423,7 @@ pub async fn delete_v_storage_object_task(client: &(impl Transport + ?Sized), th
     let mut e = Encoder::request("DeleteVStorageObject_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveVStorageObject` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9434,7 +9434,7 @@ pub async fn retrieve_v_storage_object(client: &(impl Transport + ?Sized), this:
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("diskInfoFlags", disk_info_flags);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `RetrieveVStorageObjectState` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9444,7 +9444,7 @@ pub async fn retrieve_v_storage_object_state(client: &(impl Transport + ?Sized),
     let mut e = Encoder::request("RetrieveVStorageObjectState", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `RetrieveVStorageObjectAssociations` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9453,7 +9453,7 @@ pub async fn retrieve_v_storage_object_state(client: &(impl Transport + ?Sized),
 pub async fn retrieve_v_storage_object_associations(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, ids: &[RetrieveVStorageObjSpec]) -> Result<Vec<VStorageObjectAssociations>, Error> {
     let mut e = Encoder::request("RetrieveVStorageObjectAssociations", this, client.version());
     e.param_list("ids", ids);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `ListVStorageObject` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9462,7 +9462,7 @@ pub async fn retrieve_v_storage_object_associations(client: &(impl Transport + ?
 pub async fn list_v_storage_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, datastore: &ManagedObjectReference) -> Result<Vec<ID>, Error> {
     let mut e = Encoder::request("ListVStorageObject", this, client.version());
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `CloneVStorageObject_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9475,7 +9475,7 @@ pub async fn clone_v_storage_object_task(client: &(impl Transport + ?Sized), thi
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RelocateVStorageObject_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9488,7 +9488,7 @@ pub async fn relocate_v_storage_object_task(client: &(impl Transport + ?Sized), 
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `SetVStorageObjectControlFlags` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9499,7 +9499,7 @@ pub async fn set_v_storage_object_control_flags(client: &(impl Transport + ?Size
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("controlFlags", control_flags);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ClearVStorageObjectControlFlags` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9510,7 +9510,7 @@ pub async fn clear_v_storage_object_control_flags(client: &(impl Transport + ?Si
     e.param("id", id);
     e.param("datastore", datastore);
     e.param_list("controlFlags", control_flags);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `AttachTagToVStorageObject` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9521,7 +9521,7 @@ pub async fn attach_tag_to_v_storage_object(client: &(impl Transport + ?Sized), 
     e.param("id", id);
     e.param("category", category);
     e.param("tag", tag);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DetachTagFromVStorageObject` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9532,7 +9532,7 @@ pub async fn detach_tag_from_v_storage_object(client: &(impl Transport + ?Sized)
     e.param("id", id);
     e.param("category", category);
     e.param("tag", tag);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `ListVStorageObjectsAttachedToTag` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9542,7 +9542,7 @@ pub async fn list_v_storage_objects_attached_to_tag(client: &(impl Transport + ?
     let mut e = Encoder::request("ListVStorageObjectsAttachedToTag", this, client.version());
     e.param("category", category);
     e.param("tag", tag);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ListTagsAttachedToVStorageObject` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9551,7 +9551,7 @@ pub async fn list_v_storage_objects_attached_to_tag(client: &(impl Transport + ?
 pub async fn list_tags_attached_to_v_storage_object(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, id: &ID) -> Result<Vec<VslmTagEntry>, Error> {
     let mut e = Encoder::request("ListTagsAttachedToVStorageObject", this, client.version());
     e.param("id", id);
-    invoke(client, e.finish_request(), false).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ReconcileDatastoreInventory_Task` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9563,7 +9563,7 @@ pub async fn reconcile_datastore_inventory_task(client: &(impl Transport + ?Size
     let mut e = Encoder::request("ReconcileDatastoreInventory_Task", this, client.version());
     e.param("datastore", datastore);
     e.param_opt("deepCleansing", deep_cleansing.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `ScheduleReconcileDatastoreInventory` on a `VcenterVStorageObjectManager` (since 6.5).
@@ -9573,7 +9573,7 @@ pub async fn schedule_reconcile_datastore_inventory(client: &(impl Transport + ?
     let mut e = Encoder::request("ScheduleReconcileDatastoreInventory", this, client.version());
     e.param("datastore", datastore);
     e.param_opt("deepCleansing", deep_cleansing.as_ref());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `VStorageObjectCreateSnapshot_Task` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9586,7 +9586,7 @@ pub async fn v_storage_object_create_snapshot_task(client: &(impl Transport + ?S
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("description", description);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DeleteSnapshot_Task` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9599,7 +9599,7 @@ pub async fn delete_snapshot_task(client: &(impl Transport + ?Sized), this: &Man
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveSnapshotInfo` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9609,7 +9609,7 @@ pub async fn retrieve_snapshot_info(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("RetrieveSnapshotInfo", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `CreateDiskFromSnapshot_Task` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9629,7 +9629,7 @@ pub async fn create_disk_from_snapshot_task(client: &(impl Transport + ?Sized), 
     e.param_opt("isLinkedClone", is_linked_clone.as_ref());
     e.param_opt("targetId", target_id);
     e.param_opt("targetDatastore", target_datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RevertVStorageObject_Task` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9642,7 +9642,7 @@ pub async fn revert_v_storage_object_task(client: &(impl Transport + ?Sized), th
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveSnapshotDetails` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9653,7 +9653,7 @@ pub async fn retrieve_snapshot_details(client: &(impl Transport + ?Sized), this:
     e.param("id", id);
     e.param("datastore", datastore);
     e.param("snapshotId", snapshot_id);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `VstorageObjectVCenterQueryChangedDiskAreas` on a `VcenterVStorageObjectManager` (since 6.7).
@@ -9666,7 +9666,7 @@ pub async fn vstorage_object_v_center_query_changed_disk_areas(client: &(impl Tr
     e.param("snapshotId", snapshot_id);
     e.param("startOffset", &start_offset);
     e.param("changeId", change_id);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DeleteVStorageObjectEx_Task` on a `VcenterVStorageObjectManager` (since 7.0.2.0).
@@ -9678,7 +9678,7 @@ pub async fn delete_v_storage_object_ex_task(client: &(impl Transport + ?Sized),
     let mut e = Encoder::request("DeleteVStorageObjectEx_Task", this, client.version());
     e.param("id", id);
     e.param("datastore", datastore);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `VCenterUpdateVStorageObjectMetadataEx_Task` on a `VcenterVStorageObjectManager` (since 7.0.2.0).
@@ -9692,7 +9692,7 @@ pub async fn v_center_update_v_storage_object_metadata_ex_task(client: &(impl Tr
     e.param("datastore", datastore);
     e.param_list("metadata", metadata);
     e.param_list("deleteKeys", delete_keys);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `SetVirtualDiskUuidEx_Task` on a `VcenterVStorageObjectManager` (since 8.0.3.0).
@@ -9705,7 +9705,7 @@ pub async fn set_virtual_disk_uuid_ex_task(client: &(impl Transport + ?Sized), t
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
     e.param_opt("uuid", uuid);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `QueryVirtualDiskUuidEx` on a `VcenterVStorageObjectManager` (since 8.0.3.0).
@@ -9715,7 +9715,7 @@ pub async fn query_virtual_disk_uuid_ex(client: &(impl Transport + ?Sized), this
     let mut e = Encoder::request("QueryVirtualDiskUuidEx", this, client.version());
     e.param("name", name);
     e.param_opt("datacenter", datacenter);
-    invoke(client, e.finish_request(), true).await?.returnval_req()
+    invoke(client, e.finish_request()?, true).await?.returnval_req()
 }
 
 /// Calls `ReconcileDatastoreInventoryEx_Task` on a `VcenterVStorageObjectManager` (since 9.0.0.0).
@@ -9726,7 +9726,7 @@ pub async fn query_virtual_disk_uuid_ex(client: &(impl Transport + ?Sized), this
 pub async fn reconcile_datastore_inventory_ex_task(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec: &VStorageObjectReconcileSpec) -> Result<ManagedObjectReference, Error> {
     let mut e = Encoder::request("ReconcileDatastoreInventoryEx_Task", this, client.version());
     e.param("spec", spec);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CreateFilter` on a `PropertyCollector` (since 2.5).
@@ -9736,7 +9736,7 @@ pub async fn create_filter(client: &(impl Transport + ?Sized), this: &ManagedObj
     let mut e = Encoder::request("CreateFilter", this, client.version());
     e.param("spec", spec);
     e.param("partialUpdates", &partial_updates);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `RetrieveProperties` on a `PropertyCollector` (since 2.5).
@@ -9745,7 +9745,7 @@ pub async fn create_filter(client: &(impl Transport + ?Sized), this: &ManagedObj
 pub async fn retrieve_properties(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, spec_set: &[PropertyFilterSpec]) -> Result<Vec<ObjectContent>, Error> {
     let mut e = Encoder::request("RetrieveProperties", this, client.version());
     e.param_list("specSet", spec_set);
-    invoke(client, e.finish_request(), true).await?.returnval_list()
+    invoke(client, e.finish_request()?, true).await?.returnval_list()
 }
 
 /// Calls `CheckForUpdates` on a `PropertyCollector` (since 2.5).
@@ -9754,7 +9754,7 @@ pub async fn retrieve_properties(client: &(impl Transport + ?Sized), this: &Mana
 pub async fn check_for_updates(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, version: Option<&str>) -> Result<Option<UpdateSet>, Error> {
     let mut e = Encoder::request("CheckForUpdates", this, client.version());
     e.param_opt("version", version);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `WaitForUpdates` on a `PropertyCollector` (since 2.5).
@@ -9763,7 +9763,7 @@ pub async fn check_for_updates(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn wait_for_updates(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, version: Option<&str>) -> Result<UpdateSet, Error> {
     let mut e = Encoder::request("WaitForUpdates", this, client.version());
     e.param_opt("version", version);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CancelWaitForUpdates` on a `PropertyCollector` (since 2.5).
@@ -9771,7 +9771,7 @@ pub async fn wait_for_updates(client: &(impl Transport + ?Sized), this: &Managed
 /// Declared faults: `RuntimeFault`.
 pub async fn cancel_wait_for_updates(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("CancelWaitForUpdates", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `WaitForUpdatesEx` on a `PropertyCollector` (since 2.5).
@@ -9781,7 +9781,7 @@ pub async fn wait_for_updates_ex(client: &(impl Transport + ?Sized), this: &Mana
     let mut e = Encoder::request("WaitForUpdatesEx", this, client.version());
     e.param_opt("version", version);
     e.param_opt("options", options);
-    invoke(client, e.finish_request(), false).await?.returnval_opt()
+    invoke(client, e.finish_request()?, false).await?.returnval_opt()
 }
 
 /// Calls `RetrievePropertiesEx` on a `PropertyCollector` (since 2.5).
@@ -9791,7 +9791,7 @@ pub async fn retrieve_properties_ex(client: &(impl Transport + ?Sized), this: &M
     let mut e = Encoder::request("RetrievePropertiesEx", this, client.version());
     e.param_list("specSet", spec_set);
     e.param("options", options);
-    invoke(client, e.finish_request(), true).await?.returnval_opt()
+    invoke(client, e.finish_request()?, true).await?.returnval_opt()
 }
 
 /// Calls `ContinueRetrievePropertiesEx` on a `PropertyCollector` (since 2.5).
@@ -9800,7 +9800,7 @@ pub async fn retrieve_properties_ex(client: &(impl Transport + ?Sized), this: &M
 pub async fn continue_retrieve_properties_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, token: &str) -> Result<RetrieveResult, Error> {
     let mut e = Encoder::request("ContinueRetrievePropertiesEx", this, client.version());
     e.param("token", token);
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CancelRetrievePropertiesEx` on a `PropertyCollector` (since 2.5).
@@ -9809,7 +9809,7 @@ pub async fn continue_retrieve_properties_ex(client: &(impl Transport + ?Sized),
 pub async fn cancel_retrieve_properties_ex(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, token: &str) -> Result<(), Error> {
     let mut e = Encoder::request("CancelRetrievePropertiesEx", this, client.version());
     e.param("token", token);
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `CreatePropertyCollector` on a `PropertyCollector` (since 2.5).
@@ -9817,7 +9817,7 @@ pub async fn cancel_retrieve_properties_ex(client: &(impl Transport + ?Sized), t
 /// Declared faults: `RuntimeFault`.
 pub async fn create_property_collector(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<ManagedObjectReference, Error> {
     let e = Encoder::request("CreatePropertyCollector", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `DestroyPropertyCollector` on a `PropertyCollector` (since 2.5).
@@ -9825,7 +9825,7 @@ pub async fn create_property_collector(client: &(impl Transport + ?Sized), this:
 /// Declared faults: `RuntimeFault`.
 pub async fn destroy_property_collector(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyPropertyCollector", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 
 /// Calls `DestroyPropertyFilter` on a `PropertyFilter` (since 2.5).
@@ -9833,6 +9833,6 @@ pub async fn destroy_property_collector(client: &(impl Transport + ?Sized), this
 /// Declared faults: `RuntimeFault`.
 pub async fn destroy_property_filter(client: &(impl Transport + ?Sized), this: &ManagedObjectReference) -> Result<(), Error> {
     let e = Encoder::request("DestroyPropertyFilter", this, client.version());
-    invoke(client, e.finish_request(), false).await?.returnval_unit()
+    invoke(client, e.finish_request()?, false).await?.returnval_unit()
 }
 

@@ -12,6 +12,7 @@ pub struct Encoder {
     version: Version,
     root_namespaces: bool,
     operation: &'static str,
+    refused: Option<String>,
 }
 
 impl Encoder {
@@ -22,6 +23,7 @@ impl Encoder {
             version,
             root_namespaces: false,
             operation: "",
+            refused: None,
         }
     }
 
@@ -45,16 +47,30 @@ impl Encoder {
         e
     }
 
-    /// Closes the request envelope.
-    pub fn finish_request(mut self) -> crate::soap::Request {
+    /// Closes the request envelope. Fails when a value written was one the negotiated
+    /// version does not know (an enum value newer than the server): sending it would
+    /// make the server refuse the call or, worse, misread it.
+    pub fn finish_request(mut self) -> Result<crate::soap::Request, crate::Error> {
+        if let Some(why) = self.refused.take() {
+            return Err(crate::Error::InvalidInput(format!(
+                "{}: {why}",
+                self.operation
+            )));
+        }
         self.buf.push_str("</");
         self.buf.push_str(self.operation);
         self.buf.push_str("></soapenv:Body></soapenv:Envelope>");
-        crate::soap::Request {
+        Ok(crate::soap::Request {
             operation: self.operation,
             body: self.buf,
             version: self.version,
-        }
+        })
+    }
+
+    /// Records that a value cannot be sent at the negotiated version (the first reason
+    /// is kept; [`Encoder::finish_request`] reports it).
+    pub fn refuse(&mut self, why: String) {
+        self.refused.get_or_insert(why);
     }
 
     /// Whether the negotiated version knows something introduced in `v`.

@@ -65,6 +65,17 @@ macro_rules! enum_codec {
         }
         impl $crate::xml::Encode for $t {
             fn encode(&self, e: &mut $crate::xml::Encoder, name: &str) {
+                if let Some(v) = self.since() {
+                    if !e.knows(v) {
+                        e.refuse(format!(
+                            "{} value {:?} needs API {} (negotiated {})",
+                            stringify!($t),
+                            self.as_str(),
+                            v.as_str(),
+                            e.version().as_str()
+                        ));
+                    }
+                }
                 e.leaf(name, None, self.as_str());
             }
         }
