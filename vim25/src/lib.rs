@@ -37,6 +37,7 @@ pub mod find;
 pub mod meta_support;
 pub mod mo_support;
 pub mod property;
+pub mod replay;
 pub mod soap;
 pub mod task;
 pub mod view;

@@ -354,3 +354,50 @@ async fn inventory_paths_and_globs() {
     let dc = Finder::new(&c1).default_of("Datacenter").await.unwrap();
     assert_eq!(Finder::new(&c1).path_of(&dc).await.unwrap(), "/DC0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_exchanges_replay_without_a_server() {
+    use vim25::replay::{Recorder, Replay};
+    let sim = Simulator::start_or_panic(&SimulatorConfig::esx().tls(false));
+    let c = connect(&sim).await;
+    let rec = Recorder::new(c.clone());
+    let si = c.service_instance();
+    let content = methods::retrieve_service_content(&rec, &si).await.unwrap();
+    let spec = spec_for_objects(
+        "Folder",
+        &["name", "childEntity"],
+        std::slice::from_ref(&content.root_folder),
+    );
+    let live = methods::retrieve_properties_ex(
+        &rec,
+        &content.property_collector,
+        &[spec.clone()],
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let path = std::env::temp_dir().join(format!("vim25-recording-{}.txt", std::process::id()));
+    rec.save(&path).unwrap();
+    drop(sim);
+
+    // The simulator is gone: the same calls are answered from the recording.
+    let replay = Replay::load(&path).unwrap().with_version(c.version());
+    let again = methods::retrieve_service_content(&replay, &si)
+        .await
+        .unwrap();
+    assert_eq!(again, content);
+    let replayed = methods::retrieve_properties_ex(
+        &replay,
+        &content.property_collector,
+        &[spec],
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(replayed, live);
+    assert!(replay.finished());
+    // A call the recording does not hold is an error, not a hang or a panic.
+    let err = methods::current_time(&replay, &si).await.unwrap_err();
+    assert!(err.to_string().contains("recording ended"), "{err}");
+    let _ = std::fs::remove_file(path);
+}
