@@ -200,6 +200,10 @@ impl<'c> Finder<'c> {
             if next.is_empty() {
                 return Ok(Vec::new());
             }
+            // Some servers list a shared object under several parents (vcsim lists a
+            // shared datastore once per host): one path, one object.
+            next.sort_by(|a, b| a.0.cmp(&b.0));
+            next.dedup();
             current = next;
         }
         if current.len() == 1 && current[0].0.is_empty() {

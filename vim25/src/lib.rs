@@ -36,6 +36,7 @@ pub mod error;
 pub mod find;
 pub mod meta_support;
 pub mod mo_support;
+pub mod object;
 pub mod property;
 pub mod replay;
 pub mod soap;

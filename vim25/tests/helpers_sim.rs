@@ -371,7 +371,7 @@ async fn recorded_exchanges_replay_without_a_server() {
     let live = methods::retrieve_properties_ex(
         &rec,
         &content.property_collector,
-        &[spec.clone()],
+        std::slice::from_ref(&spec),
         &Default::default(),
     )
     .await

@@ -412,6 +412,12 @@ impl Client {
         self.inner.version()
     }
 
+    /// The HTTP client the SOAP calls use (same TLS policy, timeouts and pool), for
+    /// transfers outside SOAP such as datastore file uploads and downloads.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
     fn session_manager(&self) -> Result<ManagedObjectReference, Error> {
         self.content
             .session_manager

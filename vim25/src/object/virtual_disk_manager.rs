@@ -1,0 +1,89 @@
+//! The `VirtualDiskManager`: virtual disks outside any VM.
+
+use super::{manager, wait, Datacenter, DatastorePath};
+use crate::types::{
+    AnyVirtualDiskSpec, FileBackedVirtualDiskSpec, ManagedObjectReference, VirtualDiskSpec,
+};
+use crate::xml::AnyValue;
+use crate::{methods, Error};
+
+manager!(
+    /// The service's `VirtualDiskManager`: virtual disks outside any VM.
+    VirtualDiskManager,
+    virtual_disk_manager
+);
+
+impl VirtualDiskManager {
+    /// A spec for a thin-provisioned disk of `capacity_kb` KiB for an LSI Logic
+    /// adapter (what `vmkfstools -d thin` makes).
+    pub fn thin_spec(capacity_kb: i64) -> AnyVirtualDiskSpec {
+        FileBackedVirtualDiskSpec {
+            base_: VirtualDiskSpec {
+                disk_type: "thin".into(),
+                adapter_type: "lsiLogic".into(),
+            },
+            capacity_kb,
+            ..Default::default()
+        }
+        .into()
+    }
+
+    /// Starts creating the disk `path` (`[ds] dir/name.vmdk`; the directory must
+    /// exist). Returns the task.
+    pub async fn create_virtual_disk(
+        &self,
+        path: &DatastorePath,
+        datacenter: Option<&Datacenter>,
+        spec: &AnyVirtualDiskSpec,
+    ) -> Result<ManagedObjectReference, Error> {
+        methods::create_virtual_disk_task(
+            &self.client,
+            &self.reference,
+            &path.to_string(),
+            datacenter.map(|d| d.reference()),
+            spec,
+        )
+        .await
+    }
+
+    /// [`VirtualDiskManager::create_virtual_disk`] and waits; returns the path of the
+    /// disk the server created.
+    pub async fn create_virtual_disk_and_wait(
+        &self,
+        path: &DatastorePath,
+        datacenter: Option<&Datacenter>,
+        spec: &AnyVirtualDiskSpec,
+    ) -> Result<DatastorePath, Error> {
+        let task = self.create_virtual_disk(path, datacenter, spec).await?;
+        let info = wait(&self.client, &task).await?;
+        Ok(match &info.result {
+            Some(AnyValue::String(s)) => DatastorePath::parse(s).unwrap_or_else(|| path.clone()),
+            _ => path.clone(),
+        })
+    }
+
+    /// Starts deleting the disk `path` (descriptor and extents). Returns the task.
+    pub async fn delete_virtual_disk(
+        &self,
+        path: &DatastorePath,
+        datacenter: Option<&Datacenter>,
+    ) -> Result<ManagedObjectReference, Error> {
+        methods::delete_virtual_disk_task(
+            &self.client,
+            &self.reference,
+            &path.to_string(),
+            datacenter.map(|d| d.reference()),
+        )
+        .await
+    }
+
+    /// [`VirtualDiskManager::delete_virtual_disk`] and waits.
+    pub async fn delete_virtual_disk_and_wait(
+        &self,
+        path: &DatastorePath,
+        datacenter: Option<&Datacenter>,
+    ) -> Result<(), Error> {
+        let task = self.delete_virtual_disk(path, datacenter).await?;
+        wait(&self.client, &task).await.map(drop)
+    }
+}
