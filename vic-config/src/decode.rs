@@ -1,0 +1,174 @@
+//! The decoder: a key/value source to Rust values, merging into what is there.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::encode::DEFAULT_MAX_DEPTH;
+use crate::{Error, ExtraConfig, FieldSpec, KeyCtx, Layout, SecretKey, Value, SECRET_KEY_KEY};
+
+/// Where keys are read from: a map, a `.vmx` file, an `OptionValue` list, the
+/// guest's backdoor.
+pub trait Source {
+    /// The value of `key`, `None` when the key does not exist.
+    fn get(&self, key: &str) -> Result<Option<String>, Error>;
+
+    /// The layout the keys are in, when the source can tell (a map can, by looking
+    /// at its keys; the guest channel cannot list keys).
+    fn detect_layout(&self) -> Option<Layout> {
+        None
+    }
+}
+
+impl Source for BTreeMap<String, String> {
+    fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(BTreeMap::get(self, key).cloned())
+    }
+    fn detect_layout(&self) -> Option<Layout> {
+        Layout::detect(self.keys().map(String::as_str))
+    }
+}
+
+impl Source for HashMap<String, String> {
+    fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(HashMap::get(self, key).cloned())
+    }
+    fn detect_layout(&self) -> Option<Layout> {
+        Layout::detect(self.keys().map(String::as_str))
+    }
+}
+
+/// How to decode.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    /// Key layout to read; `None` detects it from the source (current when the
+    /// source cannot tell).
+    pub layout: Option<Layout>,
+    /// The secretbox key; `None` reads it from `guestinfo.ovfEnv` when a secret
+    /// field is met.
+    pub secret_key: Option<SecretKey>,
+    /// Struct levels the decoder enters at most (deeper data is not read).
+    pub max_depth: u32,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            layout: None,
+            secret_key: None,
+            max_depth: DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+/// Reads values from a [`Source`], recording every key it read (the keys the
+/// serializer owns in that source).
+pub struct Decoder<'s> {
+    src: &'s dyn Source,
+    layout: Layout,
+    max_depth: u32,
+    secret_key: Option<SecretKey>,
+    consumed: BTreeSet<String>,
+}
+
+impl std::fmt::Debug for Decoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("layout", &self.layout)
+            .field("max_depth", &self.max_depth)
+            .field("consumed", &self.consumed.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'s> Decoder<'s> {
+    /// A decoder over `src`.
+    pub fn new(src: &'s dyn Source, opts: DecodeOptions) -> Self {
+        let layout = opts
+            .layout
+            .or_else(|| src.detect_layout())
+            .unwrap_or_default();
+        Decoder {
+            src,
+            layout,
+            max_depth: opts.max_depth,
+            secret_key: opts.secret_key,
+            consumed: BTreeSet::new(),
+        }
+    }
+
+    /// The layout being read.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Decodes a whole value from the root of the key space, merging into `value`;
+    /// returns whether any key was found.
+    pub fn decode<T: ExtraConfig>(&mut self, value: &mut T) -> Result<bool, Error> {
+        let root = KeyCtx::root(self.layout, self.max_depth);
+        crate::decode_struct(value, self, &root)
+    }
+
+    /// Reads field `spec` of the struct at `parent` into `value`.
+    pub fn field<V: Value>(
+        &mut self,
+        parent: &KeyCtx,
+        spec: &FieldSpec,
+        value: &mut V,
+    ) -> Result<bool, Error> {
+        if spec.skip_decode {
+            return Ok(false);
+        }
+        match parent.field(spec) {
+            Some(ctx) => value.decode(self, &ctx),
+            None => Ok(false),
+        }
+    }
+
+    /// The value under the key of `ctx` (with `marker` after the last segment),
+    /// opened when the scope is secret.
+    pub fn get(&mut self, ctx: &KeyCtx, marker: &str) -> Result<Option<String>, Error> {
+        let key = ctx.key(marker);
+        let Some(raw) = self.src.get(&key)? else {
+            return Ok(None);
+        };
+        self.consumed.insert(key.clone());
+        if !ctx.is_secret() {
+            return Ok(Some(raw));
+        }
+        let sk = match self.secret_key.take() {
+            Some(k) => k,
+            None => {
+                let stored = self.src.get(SECRET_KEY_KEY)?.ok_or(Error::Secret {
+                    key: key.clone(),
+                    reason: "no key in guestinfo.ovfEnv to open it with",
+                })?;
+                SecretKey::from_base64(&stored)?
+            }
+        };
+        let opened = sk.open(&key, &raw);
+        self.secret_key = Some(sk);
+        opened.map(Some)
+    }
+
+    /// An [`Error::Invalid`] for the key of `ctx`, quoting `text` unless secret.
+    pub fn invalid(&self, ctx: &KeyCtx, marker: &str, text: &str, reason: &str) -> Error {
+        let key = ctx.key(marker);
+        if ctx.is_secret() {
+            Error::invalid(&key, reason)
+        } else {
+            Error::invalid(
+                &key,
+                format!("{reason}, found {}", crate::error::quote(text)),
+            )
+        }
+    }
+
+    /// Every key read so far.
+    pub fn consumed(&self) -> &BTreeSet<String> {
+        &self.consumed
+    }
+
+    /// The consumed keys, taking them.
+    pub fn into_consumed(self) -> BTreeSet<String> {
+        self.consumed
+    }
+}

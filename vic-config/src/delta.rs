@@ -1,0 +1,136 @@
+//! Updates as deltas: only new or changed keys are sent, and keys the serializer owns
+//! that the new value no longer has are deleted (an empty value deletes a key in
+//! vSphere). Keys owned by others are never touched.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use vic_config::{delta::{delta, Change}, extra_config};
+//!
+//! #[derive(Default)]
+//! struct Cfg { tags: Vec<String> }
+//! extra_config! { Cfg { tags: "tags" [read_only] } }
+//!
+//! let mut vm: BTreeMap<String, String> = BTreeMap::new();
+//! vm.insert("numa.autosize".into(), "1".into());          // vSphere's, not ours
+//! vm.insert("guestinfo.vice./tags".into(), "0".into());
+//! vm.insert("guestinfo.vice./tags~".into(), "a".into());
+//! let changes = delta::<Cfg>(&vm, &Cfg { tags: vec![] })?;
+//! assert_eq!(changes, vec![
+//!     Change::Delete { key: "guestinfo.vice./tags".into() },
+//!     Change::Delete { key: "guestinfo.vice./tags~".into() },
+//! ]);
+//! # Ok::<(), vic_config::Error>(())
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::{
+    decode_into, DecodeOptions, EncodeOptions, Error, ExtraConfig, Layout, SecretKey, Source,
+    SECRET_KEY_KEY,
+};
+
+/// One change to a VM's extraConfig.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Set `key` to `value` (new or changed).
+    Set {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: String,
+    },
+    /// Delete `key` (the serializer owns it and the new value no longer has it).
+    Delete {
+        /// The key.
+        key: String,
+    },
+}
+
+impl Change {
+    /// The key changed.
+    pub fn key(&self) -> &str {
+        match self {
+            Change::Set { key, .. } | Change::Delete { key } => key,
+        }
+    }
+}
+
+/// The keys of `current` that a `T` owns: those decoding `current` as a `T` reads.
+pub fn owned_keys<T: ExtraConfig + Default>(
+    current: &dyn Source,
+) -> Result<BTreeSet<String>, Error> {
+    let mut scratch = T::default();
+    decode_into(current, &mut scratch, DecodeOptions::default())
+}
+
+/// The changes that turn `current` (a VM's extraConfig) into the encoding of
+/// `desired`, in the layout of `current`, reusing its secret key. Secret values whose
+/// plaintext did not change are not re-sent.
+pub fn delta<T: ExtraConfig + Default>(
+    current: &BTreeMap<String, String>,
+    desired: &T,
+) -> Result<Vec<Change>, Error> {
+    let layout = Layout::detect_map(current);
+    let secret_key = match current.get(SECRET_KEY_KEY) {
+        Some(k) => SecretKey::from_base64(k).ok(),
+        None => None,
+    };
+    let owned = owned_keys::<T>(current)?;
+    let desired_map = crate::to_extra_config_with(
+        desired,
+        EncodeOptions {
+            layout,
+            secret_key: secret_key.clone(),
+            ..EncodeOptions::default()
+        },
+    )?;
+    Ok(diff(current, &desired_map, &owned, secret_key.as_ref()))
+}
+
+/// The changes from `current` to `desired`: keys new or changed in `desired` are
+/// set; keys in `owned` that `desired` lacks are deleted. With `secret_key`, a
+/// sealed value is only re-sent when its plaintext changed.
+pub fn diff(
+    current: &BTreeMap<String, String>,
+    desired: &BTreeMap<String, String>,
+    owned: &BTreeSet<String>,
+    secret_key: Option<&SecretKey>,
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (k, v) in desired {
+        let unchanged = match current.get(k) {
+            Some(old) if old == v => true,
+            Some(old) if k.contains("@secret") => match secret_key {
+                Some(sk) => match (sk.open(k, old), sk.open(k, v)) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => false,
+                },
+                None => false,
+            },
+            _ => false,
+        };
+        if !unchanged {
+            out.push(Change::Set {
+                key: k.clone(),
+                value: v.clone(),
+            });
+        }
+    }
+    for k in owned {
+        if current.contains_key(k) && !desired.contains_key(k) {
+            out.push(Change::Delete { key: k.clone() });
+        }
+    }
+    out.sort_by(|a, b| a.key().cmp(b.key()));
+    out
+}
+
+/// Keeps the changes that may be made while the VM is powered on: keys written
+/// through the API under `guestinfo.` do not survive power-off unless they are
+/// non-persistent, so only hidden and `@non-persistent` keys are kept.
+pub fn for_running_vm(changes: Vec<Change>) -> Vec<Change> {
+    changes
+        .into_iter()
+        .filter(|c| !c.key().starts_with("guestinfo.") || c.key().ends_with("@non-persistent"))
+        .collect()
+}

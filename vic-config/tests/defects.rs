@@ -1,0 +1,152 @@
+//! The known defects of VIC's own serializer (section 7) are not ours.
+
+use std::collections::BTreeMap;
+
+use vic_config::delta::{delta, Change};
+use vic_config::types::Timestamp;
+use vic_config::{extra_config, from_extra_config, to_extra_config, Error};
+
+type Map = BTreeMap<String, String>;
+
+#[derive(Debug, Default, PartialEq)]
+struct Lists {
+    args: Vec<String>,
+    by_name: BTreeMap<String, Entry>,
+}
+#[derive(Debug, Default, PartialEq)]
+struct Entry {
+    id: String,
+    state: String,
+}
+extra_config! { Lists {
+    args: "args" [read_only],
+    by_name: "by_name" [read_only],
+}}
+extra_config! { Entry { id: "id" [read_only], state: "state" [read_write] } }
+
+#[test]
+fn defect_1_a_bar_inside_a_primitive_slice_element_is_refused_not_corrupted() {
+    let v = Lists {
+        args: vec!["a|b".into(), "c".into()],
+        ..Default::default()
+    };
+    let e = to_extra_config(&v).unwrap_err();
+    assert!(matches!(e, Error::Unrepresentable { .. }), "{e}");
+    assert_eq!(e.key(), Some("guestinfo.vice./args~"));
+}
+
+fn entry(id: &str) -> Entry {
+    Entry {
+        id: id.into(),
+        state: "s".into(),
+    }
+}
+
+#[test]
+fn defect_2_map_keys_differing_only_by_dot_versus_slash_are_refused() {
+    let mut v = Lists::default();
+    v.by_name.insert("a.b".into(), entry("1"));
+    v.by_name.insert("a/b".into(), entry("2"));
+    let e = to_extra_config(&v).unwrap_err();
+    assert!(matches!(e, Error::Collision { .. }), "{e}");
+}
+
+#[test]
+fn defect_2_a_single_dotted_map_key_still_round_trips() {
+    let mut v = Lists::default();
+    v.by_name.insert("10.0.0.0/8".into(), entry("1"));
+    let m = to_extra_config(&v).unwrap();
+    assert_eq!(from_extra_config::<Lists>(&m).unwrap(), v);
+}
+
+#[test]
+fn keys_differing_only_in_letter_case_are_refused() {
+    let mut v = Lists::default();
+    v.by_name.insert("Bridge".into(), entry("1"));
+    v.by_name.insert("bridge".into(), entry("2"));
+    let e = to_extra_config(&v).unwrap_err();
+    assert!(matches!(e, Error::Collision { .. }), "{e}");
+}
+
+#[test]
+fn a_bar_inside_a_map_key_is_refused() {
+    let mut v = Lists::default();
+    v.by_name.insert("a|b".into(), entry("1"));
+    assert!(matches!(
+        to_extra_config(&v).unwrap_err(),
+        Error::Unrepresentable { .. }
+    ));
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Numbers {
+    a: u8,
+    b: u16,
+    c: u32,
+    d: u64,
+    e: usize,
+    f: f32,
+    g: Vec<u64>,
+    h: Vec<f32>,
+}
+extra_config! { Numbers {
+    a: "a" [read_only], b: "b" [read_only], c: "c" [read_only], d: "d" [read_only],
+    e: "e" [read_only], f: "f" [read_only], g: "g" [read_only], h: "h" [read_only],
+}}
+
+#[test]
+fn defect_3_unsigned_and_f32_fields_work() {
+    let v = Numbers {
+        a: 255,
+        b: 65535,
+        c: u32::MAX,
+        d: u64::MAX,
+        e: 7,
+        f: 1.25,
+        g: vec![u64::MAX, 0],
+        h: vec![0.1, -2.5],
+    };
+    let m = to_extra_config(&v).unwrap();
+    assert_eq!(m["guestinfo.vice./f"], "1.25E+00");
+    assert_eq!(m["guestinfo.vice./h~"], "1E-01|-2.5E+00");
+    assert_eq!(from_extra_config::<Numbers>(&m).unwrap(), v);
+}
+
+#[test]
+fn defect_4_times_with_a_monotonic_clock_suffix_decode() {
+    let t: Timestamp = "2017-07-14 02:40:00.123 +0000 UTC m=+0.000278696"
+        .parse()
+        .unwrap();
+    assert_eq!(t.unix_seconds, 1_500_000_000);
+    assert_eq!(t.nanos, 123_000_000);
+}
+
+#[test]
+fn defect_5_deletions_are_expressed_for_owned_keys_only() {
+    let mut current = Map::new();
+    current.insert("guestinfo.vice./args".into(), "1".into());
+    current.insert("guestinfo.vice./args~".into(), "x|y".into());
+    current.insert("guestinfo.vice./stranger".into(), "keep".into());
+    current.insert("numa.autosize".into(), "1".into());
+    let changes = delta(&current, &Lists::default()).unwrap();
+    assert_eq!(
+        changes,
+        [
+            Change::Delete {
+                key: "guestinfo.vice./args".into()
+            },
+            Change::Delete {
+                key: "guestinfo.vice./args~".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn defect_6_decode_errors_are_reported_not_swallowed() {
+    let mut m = Map::new();
+    m.insert("guestinfo.vice./by_name".into(), "x".into());
+    let e = from_extra_config::<Lists>(&m).unwrap_err();
+    assert_eq!(e.key(), Some("guestinfo.vice./by_name|x"));
+    assert!(e.to_string().contains("guestinfo.vice./by_name|x"));
+}
