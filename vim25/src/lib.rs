@@ -50,7 +50,7 @@ pub use generated::versions::Version;
 pub use generated::{meta, methods, mo};
 
 /// Every data object, fault and enum of the schema, by its schema name, plus the
-/// `Any…` enums of polymorphic slots and [`ManagedObjectReference`].
+/// `Any…` enums of polymorphic slots and [`ManagedObjectReference`](crate::xml::ManagedObjectReference).
 pub mod types {
     pub use crate::generated::all::*;
     pub use crate::xml::ManagedObjectReference;
