@@ -16,6 +16,7 @@
 //! ```
 
 use clap::Args;
+use std::process::ExitCode;
 
 /// `--url`, `--insecure`, `--thumbprint`, with govc's environment variables.
 #[derive(Debug, Clone, Args)]
@@ -59,5 +60,17 @@ impl ConnectArgs {
             .split('/')
             .next()
             .is_some_and(|authority| authority.contains('@'))
+    }
+}
+
+/// The exit status of a program whose work ended with `result`: success, or the error
+/// printed as `program: error` on stderr and status 1.
+pub fn exit_status<E: std::fmt::Display>(program: &str, result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

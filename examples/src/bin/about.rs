@@ -76,11 +76,5 @@ async fn run(args: Args) -> Result<(), Error> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("about: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    examples::exit_status("about", run(Args::parse()).await)
 }

@@ -93,11 +93,5 @@ async fn run(args: Args) -> Result<(), Error> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("datastore-upload: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    examples::exit_status("datastore-upload", run(Args::parse()).await)
 }

@@ -64,11 +64,5 @@ async fn run(args: Args) -> Result<(), Error> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("events: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    examples::exit_status("events", run(Args::parse()).await)
 }

@@ -78,11 +78,5 @@ async fn run(args: Args) -> Result<(), Error> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ls: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    examples::exit_status("ls", run(Args::parse()).await)
 }

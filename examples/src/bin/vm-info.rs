@@ -96,11 +96,5 @@ async fn run(args: Args) -> Result<(), Error> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vm-info: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    examples::exit_status("vm-info", run(Args::parse()).await)
 }

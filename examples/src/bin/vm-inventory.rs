@@ -168,11 +168,5 @@ async fn run(args: Args) -> Result<(), Error> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vm-inventory: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    examples::exit_status("vm-inventory", run(Args::parse()).await)
 }

@@ -612,16 +612,9 @@ impl Inner {
                 operation: operation.to_string(),
             };
         }
-        let mut message = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            src = s.source();
-        }
         Error::Network {
             operation: operation.to_string(),
-            message,
+            message: error_chain(&e),
         }
     }
 
@@ -686,6 +679,19 @@ fn server_versions(xml: &[u8]) -> Vec<String> {
         }
     }
     out
+}
+
+/// An error's message followed by those of its sources (reqwest's own message alone
+/// rarely says what went wrong).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        src = s.source();
+    }
+    message
 }
 
 fn backoff(base: Duration, attempt: u32) -> Duration {

@@ -393,16 +393,9 @@ fn http_error(what: &str, e: reqwest::Error) -> Error {
             operation: what.to_string(),
         };
     }
-    let mut message = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        src = s.source();
-    }
     Error::Network {
         operation: what.to_string(),
-        message,
+        message: crate::client::error_chain(&e),
     }
 }
 
