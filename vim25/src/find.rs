@@ -71,20 +71,6 @@ fn child_props(kind: &str) -> &'static [&'static str] {
     }
 }
 
-fn refs(v: &AnyValue) -> Vec<ManagedObjectReference> {
-    match v {
-        AnyValue::Mor(m) => vec![m.clone()],
-        AnyValue::Array { items, .. } => items
-            .iter()
-            .filter_map(|i| match i {
-                AnyValue::Mor(m) => Some(m.clone()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 impl<'c> Finder<'c> {
     /// A finder over `client`'s inventory.
     pub fn new(client: &'c Client) -> Self {
@@ -130,7 +116,7 @@ impl<'c> Finder<'c> {
             let Some(pi) = parents.iter().position(|p| *p == c.obj) else {
                 continue;
             };
-            for p in &c.prop_set {
+            for p in c.prop_set {
                 let fixed = match p.name.as_str() {
                     "vmFolder" => Some("vm"),
                     "hostFolder" => Some("host"),
@@ -138,7 +124,7 @@ impl<'c> Finder<'c> {
                     "networkFolder" => Some("network"),
                     _ => None,
                 };
-                for child in refs(&p.val) {
+                for child in p.val.references() {
                     pairs.push((pi, fixed.map(String::from), child));
                 }
             }

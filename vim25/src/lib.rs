@@ -39,6 +39,7 @@ pub mod mo_support;
 pub mod object;
 pub mod property;
 pub mod replay;
+mod rt;
 pub mod soap;
 pub mod task;
 pub mod view;

@@ -110,8 +110,23 @@ impl<C: Transport> Retrieval<C> {
         self.pages
     }
 
-    fn done(&self) -> bool {
-        self.started && self.token.is_none()
+    /// Sends the request for the next page, or `None` after the last one.
+    async fn fetch(&mut self) -> Result<Option<crate::soap::Response>, Error> {
+        if self.started && self.token.is_none() {
+            return Ok(None);
+        }
+        // Only the first call may be repeated: a continuation consumes its token.
+        let first = self.token.is_none();
+        invoke(&self.transport, self.request()?, first)
+            .await
+            .map(Some)
+    }
+
+    /// Records a received page and the token of the next one.
+    fn advance(&mut self, token: Option<String>) {
+        self.started = true;
+        self.pages += 1;
+        self.token = token;
     }
 
     fn request(&self) -> Result<crate::soap::Request, Error> {
@@ -138,27 +153,20 @@ impl<C: Transport> Retrieval<C> {
 
     /// The next page as `ObjectContent`s, or `None` after the last one.
     pub async fn next_page(&mut self) -> Result<Option<Vec<ObjectContent>>, Error> {
-        if self.done() {
+        let Some(resp) = self.fetch().await? else {
             return Ok(None);
-        }
-        let first = self.token.is_none();
-        let resp = invoke(&self.transport, self.request()?, first).await?;
-        let r: Option<RetrieveResult> = resp.returnval_opt()?;
-        self.started = true;
-        self.pages += 1;
-        let r = r.unwrap_or_default();
-        self.token = r.token;
+        };
+        let r: RetrieveResult = resp.returnval_opt()?.unwrap_or_default();
+        self.advance(r.token);
         Ok(Some(r.objects))
     }
 
     /// The next page decoded straight into managed-object structs (`M` must be the type
     /// of every object the specs select), or `None` after the last one.
     pub async fn next_typed<M: ManagedObject>(&mut self) -> Result<Option<TypedPage<M>>, Error> {
-        if self.done() {
+        let Some(resp) = self.fetch().await? else {
             return Ok(None);
-        }
-        let first = self.token.is_none();
-        let resp = invoke(&self.transport, self.request()?, first).await?;
+        };
         let mut page = TypedPage {
             objects: Vec::new(),
             missing: Vec::new(),
@@ -183,9 +191,7 @@ impl<C: Transport> Retrieval<C> {
             }
             Ok(())
         })?;
-        self.started = true;
-        self.pages += 1;
-        self.token = token;
+        self.advance(token);
         Ok(Some(page))
     }
 
@@ -311,12 +317,10 @@ impl<C: Transport + Clone + 'static> Drop for Watch<C> {
         if self.destroyed {
             return;
         }
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let t = self.transport.clone();
-            let pc = self.collector.clone();
-            rt.spawn(async move {
-                let _ = methods::destroy_property_collector(&t, &pc).await;
-            });
-        }
+        let t = self.transport.clone();
+        let pc = self.collector.clone();
+        crate::rt::spawn_cleanup(async move {
+            let _ = methods::destroy_property_collector(&t, &pc).await;
+        });
     }
 }

@@ -18,6 +18,7 @@
 //! assert!(replay.finished());
 //! ```
 
+use crate::rt::lock;
 use crate::soap::{BoxFuture, RawResponse, Request, Transport};
 use crate::{Error, Version};
 use std::collections::VecDeque;
@@ -51,10 +52,6 @@ impl Exchange {
 pub struct Replay {
     version: Version,
     queue: Mutex<VecDeque<Exchange>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Replay {

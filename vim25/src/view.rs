@@ -12,7 +12,7 @@
 //! ```
 
 use crate::types::{ObjectSpec, PropertyFilterSpec, SelectionSpec, TraversalSpec};
-use crate::xml::{AnyValue, ManagedObjectReference};
+use crate::xml::ManagedObjectReference;
 use crate::{methods, Client, Error};
 
 struct ViewRef {
@@ -56,12 +56,7 @@ impl ViewRef {
         while let Some(page) = r.next_page().await? {
             for o in page {
                 for p in o.prop_set {
-                    if let AnyValue::Array { items, .. } = p.val {
-                        out.extend(items.into_iter().filter_map(|i| match i {
-                            AnyValue::Mor(m) => Some(m),
-                            _ => None,
-                        }));
-                    }
+                    out.extend(p.val.references());
                 }
             }
         }
@@ -79,13 +74,11 @@ impl Drop for ViewRef {
         if self.destroyed {
             return;
         }
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let c = self.client.clone();
-            let v = self.view.clone();
-            rt.spawn(async move {
-                let _ = methods::destroy_view(&c, &v).await;
-            });
-        }
+        let c = self.client.clone();
+        let v = self.view.clone();
+        crate::rt::spawn_cleanup(async move {
+            let _ = methods::destroy_view(&c, &v).await;
+        });
     }
 }
 

@@ -20,6 +20,7 @@ mod tls;
 
 pub use tls::{thumbprints, TlsPolicy};
 
+use crate::rt::lock;
 use crate::soap::{BoxFuture, RawResponse, Request, Transport};
 use crate::types::{
     ManagedObjectReference, ObjectSpec, PropertyFilterSpec, PropertySpec, RetrieveOptions,
@@ -271,7 +272,7 @@ impl ClientBuilder {
             }
         }
         if let Some(every) = self.keep_alive {
-            spawn_keep_alive(Arc::downgrade(&inner), client.content.clone(), every);
+            spawn_keep_alive(Arc::downgrade(&inner), every);
         }
         Ok(client)
     }
@@ -281,9 +282,8 @@ fn version_index(v: Version) -> usize {
     Version::ALL.iter().position(|x| *x == v).unwrap_or(0)
 }
 
-fn spawn_keep_alive(weak: Weak<Inner>, content: Arc<ServiceContent>, every: Duration) {
+fn spawn_keep_alive(weak: Weak<Inner>, every: Duration) {
     let si = ManagedObjectReference::new("ServiceInstance", "ServiceInstance");
-    let _ = content;
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
@@ -323,10 +323,6 @@ impl fmt::Debug for Client {
             .field("version", &self.version())
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Client {

@@ -339,12 +339,10 @@ impl Drop for EventHistoryCollector {
         if self.destroyed {
             return;
         }
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let c = self.client.clone();
-            let r = self.reference.clone();
-            rt.spawn(async move {
-                let _ = methods::destroy_collector(&c, &r).await;
-            });
-        }
+        let c = self.client.clone();
+        let r = self.reference.clone();
+        crate::rt::spawn_cleanup(async move {
+            let _ = methods::destroy_collector(&c, &r).await;
+        });
     }
 }

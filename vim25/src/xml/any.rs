@@ -153,6 +153,22 @@ impl AnyValue {
         }
     }
 
+    /// The managed object references it holds: itself if it is one, the references
+    /// among the items of an array (a view's `view`, a folder's `childEntity`).
+    pub fn references(self) -> Vec<ManagedObjectReference> {
+        match self {
+            AnyValue::Mor(m) => vec![m],
+            AnyValue::Array { items, .. } => items
+                .into_iter()
+                .filter_map(|i| match i {
+                    AnyValue::Mor(m) => Some(m),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The data object as `T`, if it is one.
     pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
         match self {
