@@ -30,23 +30,12 @@ fn builder(sim: &Simulator) -> ClientBuilder {
 
 /// Every object of `kind` under the root folder, through a container view.
 async fn all_of(c: &Client, kind: &str) -> Vec<ManagedObjectReference> {
-    let sc = c.service_content();
-    let vm = sc.view_manager.clone().unwrap();
-    let view = methods::create_container_view(c, &vm, &sc.root_folder, &[kind.into()], true)
+    let view = vim25::view::ContainerView::create(c, &[kind], true)
         .await
         .unwrap();
-    let val = get_prop(c, &view, "view").await;
-    methods::destroy_view(c, &view).await.unwrap();
-    match val {
-        Some(AnyValue::Array { items, .. }) => items
-            .into_iter()
-            .map(|i| match i {
-                AnyValue::Mor(m) => m,
-                other => panic!("not a reference: {other:?}"),
-            })
-            .collect(),
-        other => panic!("unexpected view value {other:?}"),
-    }
+    let objects = view.objects().await.unwrap();
+    view.destroy().await.unwrap();
+    objects
 }
 
 /// One property of one object.

@@ -472,14 +472,12 @@ fn emit_mo(m: &Model) -> String {
                 p.declared_in,
                 m.versions[p.version].1,
                 p.rust,
-                field_ty(&p.ty, true, false, false).replace(
-                    &format!("Option<{}>", rust_ty(&p.ty)),
-                    &if p.list {
-                        format!("Option<Vec<{}>>", rust_ty(&p.ty))
-                    } else {
-                        format!("Option<{}>", rust_ty(&p.ty))
-                    }
-                )
+                // Every property may be left unretrieved, arrays included.
+                if p.list {
+                    format!("Option<Vec<{}>>", rust_ty(&p.ty))
+                } else {
+                    format!("Option<{}>", rust_ty(&p.ty))
+                }
             );
         }
         s.push_str("    /// Properties returned under other paths (nested paths such as `summary.config.numCpu`).\n    pub other: Vec<DynamicProperty>,\n}\n");
