@@ -7,6 +7,8 @@
 //! - [`meta`]: the API version that introduced every type, field, value and method.
 //! - [`xml`]: the streaming codec; [`soap`]: envelopes, the [`soap::Transport`] seam
 //!   and faults.
+//! - [`client`]: the HTTP client and session; [`transport`]: the layers it stacks
+//!   (retry, re-login, keep-alive, wire log), each usable on its own.
 //!
 //! ```
 //! use vim25::types::{AnyVirtualDevice, VirtualDeviceConfigSpec, VirtualDeviceConfigSpecOperation, VirtualVmxnet3};
@@ -42,6 +44,7 @@ pub mod replay;
 mod rt;
 pub mod soap;
 pub mod task;
+pub mod transport;
 pub mod view;
 pub mod xml;
 

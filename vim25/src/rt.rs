@@ -17,3 +17,13 @@ pub(crate) fn spawn_cleanup(f: impl Future<Output = ()> + Send + 'static) {
         rt.spawn(f);
     }
 }
+
+/// A string that never shows in `Debug` output (passwords, session cookies).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}

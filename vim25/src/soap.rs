@@ -31,7 +31,7 @@
 //! # }
 //! ```
 
-use crate::types::AnyMethodFault;
+use crate::types::{AnyMethodFault, ManagedObjectReference};
 use crate::xml::{Decode, DecodeError, Decoder, Start};
 use crate::{Error, Version};
 use std::fmt;
@@ -50,6 +50,8 @@ pub struct Request {
     pub body: String,
     /// The API version the body was encoded for (sent in `SOAPAction`).
     pub version: Version,
+    /// The object the call is made on (`_this`), for logs and tracing spans.
+    pub object: ManagedObjectReference,
 }
 
 impl fmt::Debug for Request {
@@ -59,6 +61,7 @@ impl fmt::Debug for Request {
             .field("operation", &self.operation)
             .field("body_len", &self.body.len())
             .field("version", &self.version)
+            .field("object", &self.object)
             .finish()
     }
 }

@@ -266,10 +266,12 @@ async fn terminated_session_logs_in_again() {
     // the missing set rather than as a fault (a real vCenter faults), so the probe call
     // is CurrentTime, which vcsim refuses with the NotAuthenticated fault.
     // Re-login and replay: the call succeeds.
+    let logins = a.session().logins();
     methods::current_time(&a, &a.service_instance())
         .await
         .unwrap();
     assert!(a.session_is_active().await.unwrap());
+    assert_eq!(a.session().logins(), logins + 1);
     // Re-login off: the caller sees NotAuthenticated.
     let err = methods::current_time(&strict, &strict.service_instance())
         .await
@@ -295,8 +297,12 @@ async fn session_cookie_is_reusable_and_keep_alive_runs() {
         .await
         .unwrap();
     assert!(b.session_is_active().await.unwrap());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Idle for several intervals: the keep-alive layer pinged, and the session lives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ka = a.keep_alive().expect("a keep-alive layer");
+    assert!(ka.pings() >= 1 && ka.failures() == 0, "{ka:?}");
     assert!(a.session_is_active().await.unwrap());
+    assert!(b.keep_alive().is_none());
     drop(a);
     drop(b);
 }

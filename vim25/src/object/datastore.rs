@@ -164,7 +164,7 @@ impl Datastore {
         let dc = self.datacenter().await?;
         let dc_path = Finder::new(self.client()).path_of(dc.reference()).await?;
         let path = path.trim_start_matches('/');
-        let mut url = self.client().url().clone();
+        let mut url = self.client().http()?.1.clone();
         url.set_path(&format!("/folder/{path}"));
         url.set_query(None);
         url.query_pairs_mut()
@@ -178,16 +178,21 @@ impl Datastore {
         })
     }
 
-    fn request(&self, method: reqwest::Method, target: &Target) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        method: reqwest::Method,
+        target: &Target,
+    ) -> Result<reqwest::RequestBuilder, Error> {
         let mut rb = self
             .client()
-            .http()
+            .http()?
+            .0
             .request(method, target.url.clone())
             .timeout(TRANSFER_TIMEOUT);
         if let Some(cookie) = self.client().session_cookie() {
             rb = rb.header(reqwest::header::COOKIE, cookie);
         }
-        rb
+        Ok(rb)
     }
 
     /// Uploads the local file `local` to `path` on this datastore, replacing any file
@@ -226,7 +231,7 @@ impl Datastore {
         tracing::debug!(url = %target.url, bytes = len, "datastore upload");
         let body = reqwest::Body::wrap_stream(chunks(reader, len, progress));
         let resp = self
-            .request(reqwest::Method::PUT, &target)
+            .request(reqwest::Method::PUT, &target)?
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             // A length, not chunked encoding: ESXi and vCenter refuse chunked uploads.
             .header(reqwest::header::CONTENT_LENGTH, len)
@@ -283,7 +288,7 @@ impl Datastore {
     async fn get(&self, target: &Target) -> Result<reqwest::Response, Error> {
         tracing::debug!(url = %target.url, "datastore download");
         let resp = self
-            .request(reqwest::Method::GET, target)
+            .request(reqwest::Method::GET, target)?
             .send()
             .await
             .map_err(|e| http_error(&target.what, e))?;

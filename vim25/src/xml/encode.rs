@@ -12,6 +12,7 @@ pub struct Encoder {
     version: Version,
     root_namespaces: bool,
     operation: &'static str,
+    this: ManagedObjectReference,
     refused: Option<String>,
 }
 
@@ -23,6 +24,7 @@ impl Encoder {
             version,
             root_namespaces: false,
             operation: "",
+            this: ManagedObjectReference::default(),
             refused: None,
         }
     }
@@ -44,6 +46,7 @@ impl Encoder {
         e.buf.push_str(operation);
         e.buf.push_str(r#" xmlns="urn:vim25">"#);
         e.mor("_this", this, false);
+        e.this = this.clone();
         e
     }
 
@@ -64,6 +67,7 @@ impl Encoder {
             operation: self.operation,
             body: self.buf,
             version: self.version,
+            object: self.this,
         })
     }
 

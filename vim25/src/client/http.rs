@@ -1,0 +1,244 @@
+//! The bottom of the stack: one HTTP POST per SOAP call.
+
+use super::tls;
+use crate::rt::{lock, Secret};
+use crate::soap::{BoxFuture, RawResponse, Request, Transport};
+use crate::{Error, Version};
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use url::Url;
+
+/// The HTTP transport (reqwest over rustls): posts each envelope to the SDK URL with
+/// `SOAPAction: urn:vim25/<version>`, keeps the `vmware_soap_session` cookie, and
+/// turns failures into typed errors (a TLS refusal shows the thumbprints the server
+/// presented). Built by [`ClientBuilder::http_transport`](super::ClientBuilder::http_transport);
+/// it does no retries, re-logins or logging: those are the layers of
+/// [`crate::transport`].
+pub struct HttpTransport {
+    http: reqwest::Client,
+    url: Url,
+    version: AtomicUsize,
+    cookie: Mutex<Option<Secret>>,
+    presented: Arc<tls::Presented>,
+}
+
+impl fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("url", &self.url.as_str())
+            .field("version", &self.version())
+            .field("has_session_cookie", &lock(&self.cookie).is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn version_index(v: Version) -> usize {
+    Version::ALL.iter().position(|x| *x == v).unwrap_or(0)
+}
+
+impl HttpTransport {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        url: Url,
+        version: Version,
+        cookie: Option<Secret>,
+        presented: Arc<tls::Presented>,
+    ) -> Self {
+        HttpTransport {
+            http,
+            url,
+            version: AtomicUsize::new(version_index(version)),
+            cookie: Mutex::new(cookie),
+            presented,
+        }
+    }
+
+    /// The SDK URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Encodes later requests for `v`.
+    pub fn set_version(&self, v: Version) {
+        self.version.store(version_index(v), Ordering::Relaxed);
+    }
+
+    /// The session cookie (`vmware_soap_session=…`), if the server set one. Treat it
+    /// like a password.
+    pub fn session_cookie(&self) -> Option<String> {
+        lock(&self.cookie).as_ref().map(|s| s.0.clone())
+    }
+
+    /// Sends `cookie` from now on (`None`: no cookie, a fresh session).
+    pub fn set_session_cookie(&self, cookie: Option<String>) {
+        *lock(&self.cookie) = cookie.map(Secret);
+    }
+
+    /// The reqwest client (TLS policy, timeouts, pool), for transfers outside SOAP.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Picks the highest version both sides know, from `/sdk/vimServiceVersions.xml`,
+    /// at most `cap`, and encodes later requests for it. A server without the file
+    /// gets `cap`.
+    pub async fn negotiate(&self, cap: Version) -> Result<Version, Error> {
+        let mut url = self.url.clone();
+        let path = format!(
+            "{}/vimServiceVersions.xml",
+            url.path().trim_end_matches('/')
+        );
+        url.set_path(&path);
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.map_err("vimServiceVersions.xml", e))?;
+        let v = if resp.status().is_success() {
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| self.map_err("vimServiceVersions.xml", e))?;
+            server_versions(&body)
+                .iter()
+                .filter_map(|v| Version::parse(v))
+                .filter(|v| *v <= cap)
+                .max()
+                .unwrap_or(cap)
+        } else {
+            cap
+        };
+        self.set_version(v);
+        Ok(v)
+    }
+
+    async fn send(&self, request: &Request) -> Result<RawResponse, Error> {
+        let mut rb = self
+            .http
+            .post(self.url.clone())
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .header(
+                "SOAPAction",
+                format!("urn:vim25/{}", request.version.as_str()),
+            )
+            .body(request.body.clone());
+        if let Some(c) = lock(&self.cookie).as_ref() {
+            rb = rb.header("Cookie", c.0.clone());
+        }
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| self.map_err(request.operation, e))?;
+        let status = resp.status().as_u16();
+        self.store_cookie(resp.headers());
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.map_err(request.operation, e))?
+            .to_vec();
+        Ok(RawResponse { status, body })
+    }
+
+    fn store_cookie(&self, headers: &reqwest::header::HeaderMap) {
+        for v in headers.get_all(reqwest::header::SET_COOKIE) {
+            let Ok(v) = v.to_str() else { continue };
+            let pair = v.split(';').next().unwrap_or("").trim();
+            if pair.starts_with("vmware_soap_session=") {
+                *lock(&self.cookie) = Some(Secret(pair.to_string()));
+            }
+        }
+    }
+
+    fn map_err(&self, operation: &str, e: reqwest::Error) -> Error {
+        if let Some((message, sha256, sha1)) = lock(&self.presented.last).take() {
+            return Error::Tls {
+                message,
+                sha256,
+                sha1,
+            };
+        }
+        if e.is_timeout() {
+            return Error::Timeout {
+                operation: operation.to_string(),
+            };
+        }
+        Error::Network {
+            operation: operation.to_string(),
+            message: error_chain(&e),
+        }
+    }
+}
+
+impl Transport for HttpTransport {
+    fn version(&self) -> Version {
+        Version::ALL[self.version.load(Ordering::Relaxed)]
+    }
+
+    fn round_trip<'a>(
+        &'a self,
+        request: &'a Request,
+        _idempotent: bool,
+    ) -> BoxFuture<'a, Result<RawResponse, Error>> {
+        Box::pin(self.send(request))
+    }
+}
+
+/// The `urn:vim25` versions (current and prior) listed by `vimServiceVersions.xml`.
+fn server_versions(xml: &[u8]) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_reader(xml);
+    let mut out = Vec::new();
+    let mut ns_is_vim25 = false;
+    let mut text = String::new();
+    loop {
+        match r.read_event() {
+            Ok(Event::Start(e)) => {
+                if e.local_name().as_ref() == b"namespace" {
+                    ns_is_vim25 = false;
+                }
+                text.clear();
+            }
+            Ok(Event::Text(t)) => text.push_str(&String::from_utf8_lossy(&t)),
+            Ok(Event::End(e)) => {
+                match e.local_name().as_ref() {
+                    b"name" => ns_is_vim25 = text.trim() == "urn:vim25",
+                    b"version" if ns_is_vim25 => out.push(text.trim().to_string()),
+                    _ => {}
+                }
+                text.clear();
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// An error's message followed by those of its sources (reqwest's own message alone
+/// rarely says what went wrong).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        src = s.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_file_is_read() {
+        let xml = br#"<namespaces version="1.0"><namespace><name>urn:vim25</name>
+            <version>8.0.3.0</version><priorVersions><version>8.0.2.0</version>
+            <version>6.5</version></priorVersions></namespace>
+            <namespace><name>urn:vim2</name><version>2.0</version></namespace></namespaces>"#;
+        assert_eq!(server_versions(xml), vec!["8.0.3.0", "8.0.2.0", "6.5"]);
+    }
+}

@@ -1,0 +1,441 @@
+//! The transport layers (`vim25::transport`) over scripted transports, without a
+//! server: which calls `Retry` resends, when `Session` logs in again (and that
+//! concurrent callers share one re-login), that `KeepAlive` pings only when idle and
+//! stops when dropped, that `WireLog` masks secrets, and a `Client` over a replay.
+//!
+//! The simulator tests (`simulator.rs`) run the same layers end to end; these cover
+//! what vcsim cannot be made to do on cue (NotAuthenticated on a chosen call, 502/504
+//! answers, exact concurrency) and use tokio's paused clock instead of real waiting.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use vim25::replay::{Exchange, Replay};
+use vim25::soap::{BoxFuture, RawResponse, Request, Transport};
+use vim25::transport::{KeepAlive, Relogin, Retry, RetryPolicy, Session, WireLog};
+use vim25::types::ManagedObjectReference;
+use vim25::{methods, Client, Error, Version};
+
+fn si() -> ManagedObjectReference {
+    ManagedObjectReference::new("ServiceInstance", "ServiceInstance")
+}
+
+fn sm() -> ManagedObjectReference {
+    ManagedObjectReference::new("SessionManager", "SessionManager")
+}
+
+fn envelope(inner: &str) -> Vec<u8> {
+    format!(
+        r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>{inner}</soapenv:Body></soapenv:Envelope>"#
+    )
+    .into_bytes()
+}
+
+fn ok(operation: &str, returnval: &str) -> Result<RawResponse, Error> {
+    Ok(RawResponse {
+        status: 200,
+        body: envelope(&format!(
+            r#"<{operation}Response xmlns="urn:vim25">{returnval}</{operation}Response>"#
+        )),
+    })
+}
+
+fn fault(name: &str) -> Result<RawResponse, Error> {
+    Ok(RawResponse {
+        status: 500,
+        body: envelope(&format!(
+            r#"<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>{name} here</faultstring><detail><{name}Fault xmlns="urn:vim25" xsi:type="{name}"/></detail></soapenv:Fault>"#
+        )),
+    })
+}
+
+fn status(code: u16) -> Result<RawResponse, Error> {
+    Ok(RawResponse {
+        status: code,
+        body: b"busy".to_vec(),
+    })
+}
+
+fn network() -> Result<RawResponse, Error> {
+    Err(Error::Network {
+        operation: "x".into(),
+        message: "connection reset".into(),
+    })
+}
+
+const TIME: &str = "<returnval>2026-11-23T12:00:00Z</returnval>";
+const SESSION: &str = "<returnval><key>s1</key><userName>u</userName></returnval>";
+
+/// Answers from a queue of outcomes per operation (the last one repeats), and counts
+/// the calls it saw.
+#[derive(Default)]
+struct Script {
+    outcomes: Mutex<BTreeMap<&'static str, Vec<Result<RawResponse, Error>>>>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl Script {
+    fn on(self, op: &'static str, outcomes: Vec<Result<RawResponse, Error>>) -> Self {
+        self.outcomes.lock().unwrap().insert(op, outcomes);
+        self
+    }
+    fn count(&self, op: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| *c == op)
+            .count()
+    }
+}
+
+fn clone_outcome(r: &Result<RawResponse, Error>) -> Result<RawResponse, Error> {
+    match r {
+        Ok(r) => Ok(r.clone()),
+        Err(Error::Network { operation, message }) => Err(Error::Network {
+            operation: operation.clone(),
+            message: message.clone(),
+        }),
+        Err(e) => Err(Error::InvalidInput(e.to_string())),
+    }
+}
+
+impl Transport for Script {
+    fn version(&self) -> Version {
+        Version::LATEST
+    }
+    fn round_trip<'a>(
+        &'a self,
+        request: &'a Request,
+        _: bool,
+    ) -> BoxFuture<'a, Result<RawResponse, Error>> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(request.operation.to_string());
+        let mut all = self.outcomes.lock().unwrap();
+        let r = match all.get_mut(request.operation) {
+            Some(q) if q.len() > 1 => q.remove(0),
+            Some(q) if q.len() == 1 => clone_outcome(&q[0]),
+            _ => Err(Error::InvalidInput(format!(
+                "script has nothing for {}",
+                request.operation
+            ))),
+        };
+        Box::pin(async move { r })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_resends_safe_calls_after_transient_failures_only() {
+    let policy = RetryPolicy::new(3, Duration::from_millis(100));
+    // Network error, 503, 502, 504, then the answer: four resends needed, three allowed.
+    let t = Retry::new(
+        Script::default().on(
+            "CurrentTime",
+            vec![
+                network(),
+                status(503),
+                status(502),
+                status(504),
+                ok("CurrentTime", TIME),
+            ],
+        ),
+        policy,
+    );
+    let err = methods::current_time(&t, &si()).await.unwrap_err();
+    assert!(matches!(err, Error::Http { status: 504, .. }), "{err:?}");
+    assert_eq!(t.inner().count("CurrentTime"), 4);
+    // The next call gets the answer at once.
+    methods::current_time(&t, &si()).await.unwrap();
+
+    // Within the budget the call succeeds; the waits grow.
+    let t = Retry::new(
+        Script::default().on(
+            "CurrentTime",
+            vec![network(), status(503), ok("CurrentTime", TIME)],
+        ),
+        policy,
+    );
+    let started = tokio::time::Instant::now();
+    methods::current_time(&t, &si()).await.unwrap();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(300), "{waited:?}"); // 100 + 200
+    assert!(waited < Duration::from_millis(500), "{waited:?}"); // + jitter < 2 x 100
+
+    // A call that changes state is sent once, whatever happens.
+    let t = Retry::new(
+        Script::default().on("CreateFolder", vec![network()]),
+        policy,
+    );
+    let root = ManagedObjectReference::new("Folder", "group-d1");
+    let err = methods::create_folder(&t, &root, "x").await.unwrap_err();
+    assert!(matches!(err, Error::Network { .. }), "{err:?}");
+    assert_eq!(t.inner().count("CreateFolder"), 1);
+
+    // Faults and other statuses are answers, not transient failures.
+    let t = Retry::new(
+        Script::default().on("CurrentTime", vec![fault("InvalidState"), status(500)]),
+        policy,
+    );
+    let err = methods::current_time(&t, &si()).await.unwrap_err();
+    assert_eq!(err.fault_name(), Some("InvalidState"));
+    assert_eq!(t.inner().count("CurrentTime"), 1);
+
+    // RetryPolicy::none never resends.
+    let t = Retry::new(
+        Script::default().on("CurrentTime", vec![status(503), ok("CurrentTime", TIME)]),
+        RetryPolicy::none(),
+    );
+    assert!(methods::current_time(&t, &si()).await.is_err());
+    assert_eq!(t.inner().count("CurrentTime"), 1);
+}
+
+#[tokio::test]
+async fn session_logs_in_again_once_and_replays_as_the_policy_allows() {
+    let script = || {
+        Script::default()
+            .on("Login", vec![ok("Login", SESSION)])
+            .on(
+                "CurrentTime",
+                vec![fault("NotAuthenticated"), ok("CurrentTime", TIME)],
+            )
+            .on(
+                "CreateFolder",
+                vec![
+                    fault("NotAuthenticated"),
+                    ok("CreateFolder", r#"<returnval type="Folder">f1</returnval>"#),
+                ],
+            )
+    };
+    let root = ManagedObjectReference::new("Folder", "group-d1");
+
+    // Default policy: a safe call is replayed after one re-login.
+    let s = Session::new(script(), Relogin::SafeCalls);
+    s.login(&sm(), "u", "secret-pw").await.unwrap();
+    assert_eq!(s.logins(), 1);
+    methods::current_time(&s, &si()).await.unwrap();
+    assert_eq!(s.logins(), 2);
+    assert_eq!(s.inner().count("CurrentTime"), 2);
+    // ... but a call that changes state is not.
+    let err = methods::create_folder(&s, &root, "x").await.unwrap_err();
+    assert_eq!(err.fault_name(), Some("NotAuthenticated"));
+    assert_eq!(s.inner().count("CreateFolder"), 1);
+    // The password stays out of Debug.
+    let dbg = format!("{s:?}");
+    assert!(dbg.contains("\"u\"") && !dbg.contains("secret-pw"), "{dbg}");
+
+    // AllCalls replays that one too.
+    let s = Session::new(script(), Relogin::AllCalls);
+    s.login(&sm(), "u", "pw").await.unwrap();
+    methods::create_folder(&s, &root, "x").await.unwrap();
+    assert_eq!(s.inner().count("CreateFolder"), 2);
+
+    // Never: the caller sees NotAuthenticated.
+    let s = Session::new(script(), Relogin::Never);
+    s.login(&sm(), "u", "pw").await.unwrap();
+    let err = methods::current_time(&s, &si()).await.unwrap_err();
+    assert_eq!(err.fault_name(), Some("NotAuthenticated"));
+    assert_eq!(s.inner().count("Login"), 1);
+
+    // Without credentials (never logged in, or logged out) nothing is replayed.
+    let s = Session::new(script(), Relogin::SafeCalls);
+    let err = methods::current_time(&s, &si()).await.unwrap_err();
+    assert_eq!(err.fault_name(), Some("NotAuthenticated"));
+    assert_eq!(s.inner().count("Login"), 0);
+
+    // Login's own NotAuthenticated is an answer.
+    let s = Session::new(
+        Script::default().on("Login", vec![fault("NotAuthenticated")]),
+        Relogin::AllCalls,
+    );
+    s.remember(&sm(), "u", "pw");
+    let err = s.login(&sm(), "u", "pw").await.unwrap_err();
+    assert_eq!(err.fault_name(), Some("NotAuthenticated"));
+    assert_eq!(s.inner().count("Login"), 1);
+
+    // A re-login that fails reports why.
+    let s = Session::new(
+        Script::default()
+            .on("Login", vec![ok("Login", SESSION), fault("InvalidLogin")])
+            .on("CurrentTime", vec![fault("NotAuthenticated")]),
+        Relogin::SafeCalls,
+    );
+    s.login(&sm(), "u", "pw").await.unwrap();
+    let err = methods::current_time(&s, &si()).await.unwrap_err();
+    assert_eq!(err.fault_name(), Some("InvalidLogin"));
+}
+
+/// Refuses every call until `Login`, and holds the first `waiters` refusals until all
+/// of them have arrived, so that they are all in flight together.
+struct Expiring {
+    valid: AtomicBool,
+    barrier: tokio::sync::Barrier,
+    logins: Mutex<usize>,
+}
+
+impl Transport for Expiring {
+    fn version(&self) -> Version {
+        Version::LATEST
+    }
+    fn round_trip<'a>(
+        &'a self,
+        request: &'a Request,
+        _: bool,
+    ) -> BoxFuture<'a, Result<RawResponse, Error>> {
+        Box::pin(async move {
+            if request.operation == "Login" {
+                *self.logins.lock().unwrap() += 1;
+                self.valid.store(true, Ordering::SeqCst);
+                return ok("Login", SESSION);
+            }
+            if self.valid.load(Ordering::SeqCst) {
+                return ok("CurrentTime", TIME);
+            }
+            self.barrier.wait().await;
+            fault("NotAuthenticated")
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_share_one_relogin() {
+    const CALLERS: usize = 8;
+    let s = Arc::new(Session::new(
+        Expiring {
+            valid: AtomicBool::new(false),
+            barrier: tokio::sync::Barrier::new(CALLERS),
+            logins: Mutex::new(0),
+        },
+        Relogin::SafeCalls,
+    ));
+    s.remember(&sm(), "u", "pw");
+    let calls = (0..CALLERS).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move { methods::current_time(&*s, &si()).await })
+    });
+    for r in futures::future::join_all(calls).await {
+        r.unwrap().unwrap();
+    }
+    assert_eq!(
+        *s.inner().logins.lock().unwrap(),
+        1,
+        "one login for all callers"
+    );
+    assert_eq!(s.logins(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_alive_pings_only_when_idle_and_stops_when_dropped() {
+    let script = Arc::new(Script::default().on("CurrentTime", vec![ok("CurrentTime", TIME)]));
+    let every = Duration::from_secs(60);
+    let ka = KeepAlive::new(script.clone(), every).unwrap();
+    // Idle: one ping per interval.
+    tokio::time::sleep(Duration::from_secs(150)).await;
+    assert_eq!(ka.pings(), 2);
+    assert_eq!(script.count("CurrentTime"), 2);
+    // Busy (a call every 20 s): no pings.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        methods::current_time(&ka, &si()).await.unwrap();
+    }
+    assert_eq!(ka.pings(), 2);
+    assert_eq!(script.count("CurrentTime"), 12);
+    // Idle again, then dropped: the pings stop.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert_eq!(ka.pings(), 3);
+    drop(ka);
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(script.count("CurrentTime"), 13);
+    // Failures are counted, not fatal.
+    let failing = Arc::new(Script::default().on("CurrentTime", vec![network()]));
+    let ka = KeepAlive::new(failing, every).unwrap();
+    tokio::time::sleep(Duration::from_secs(130)).await;
+    assert_eq!((ka.pings(), ka.failures()), (2, 2));
+    assert!(KeepAlive::new(script.clone(), Duration::ZERO).is_err());
+}
+
+#[test]
+fn keep_alive_needs_a_runtime() {
+    let script = Arc::new(Script::default());
+    let err = KeepAlive::new(script, Duration::from_secs(1)).unwrap_err();
+    assert!(err.to_string().contains("tokio runtime"), "{err}");
+}
+
+#[tokio::test]
+async fn wire_log_masks_secrets_and_reports_errors() {
+    let records = Arc::new(Mutex::new(Vec::new()));
+    let sink = records.clone();
+    let t = WireLog::with_sink(
+        Script::default()
+            .on("Login", vec![ok("Login", SESSION)])
+            .on("CurrentTime", vec![network()]),
+        move |r| {
+            sink.lock().unwrap().push((
+                r.operation.to_string(),
+                r.object.to_string(),
+                r.request.to_string(),
+                r.status,
+                r.response.map(str::to_string),
+                r.error.map(|e| e.to_string()),
+            ))
+        },
+    );
+    methods::login(&t, &sm(), "admin", "hunter2", None)
+        .await
+        .unwrap();
+    assert!(methods::current_time(&t, &si()).await.is_err());
+    let records = records.lock().unwrap();
+    assert_eq!(records.len(), 2);
+    let (op, object, request, status, response, error) = &records[0];
+    assert_eq!(
+        (op.as_str(), object.as_str()),
+        ("Login", "SessionManager:SessionManager")
+    );
+    assert!(request.contains("<userName>admin</userName>"), "{request}");
+    assert!(request.contains("<password>***</password>"), "{request}");
+    assert!(!request.contains("hunter2"));
+    assert_eq!(*status, Some(200));
+    assert!(response.as_deref().unwrap().contains("<key>s1</key>"));
+    assert!(error.is_none());
+    let (op, _, _, status, response, error) = &records[1];
+    assert_eq!(op, "CurrentTime");
+    assert_eq!((*status, response.is_none()), (None, true));
+    assert!(error.as_deref().unwrap().contains("connection reset"));
+}
+
+const SERVICE_CONTENT: &str = r#"<returnval><rootFolder type="Folder">group-d1</rootFolder><propertyCollector type="PropertyCollector">propertyCollector</propertyCollector><about><name>Recorded</name><fullName>Recorded vCenter</fullName><vendor>x</vendor><version>8.0</version><build>1</build><osType>linux</osType><productLineId>vpx</productLineId><apiType>VirtualCenter</apiType><apiVersion>8.0.3.0</apiVersion></about><sessionManager type="SessionManager">SessionManager</sessionManager></returnval>"#;
+
+fn body(op: &str, returnval: &str) -> String {
+    String::from_utf8(ok(op, returnval).unwrap().body).unwrap()
+}
+
+#[tokio::test]
+async fn client_over_a_replay() {
+    let replay = Replay::new(vec![
+        Exchange::ok(
+            "RetrieveServiceContent",
+            &body("RetrieveServiceContent", SERVICE_CONTENT),
+        ),
+        Exchange::ok("Login", &body("Login", SESSION)),
+        Exchange {
+            operation: "CurrentTime".into(),
+            status: 500,
+            body: fault("NotAuthenticated").unwrap().body,
+        },
+        Exchange::ok("Login", &body("Login", SESSION)),
+        Exchange::ok("CurrentTime", &body("CurrentTime", TIME)),
+        Exchange::ok("Logout", &body("Logout", "")),
+    ]);
+    let c = Client::from_transport(replay).await.unwrap();
+    assert_eq!(c.service_content().about.full_name, "Recorded vCenter");
+    assert!(c.url().is_none() && c.session_cookie().is_none());
+    c.login("u", "pw").await.unwrap();
+    // The recorded session expiry is answered by a re-login and a replay.
+    let now = methods::current_time(&c, &c.service_instance())
+        .await
+        .unwrap();
+    assert_eq!(now.as_str(), "2026-11-23T12:00:00Z");
+    c.logout().await.unwrap();
+}
