@@ -349,11 +349,18 @@ enum Mode {
     Truncated,
     /// Answer 200 with mismatched tags (synthesised).
     Malformed,
+    /// Answer 404 Not Found.
+    NotFound,
+    /// Answer with a `vimService.wsdl` as old servers serve it (synthesised: vcsim has
+    /// none).
+    Wsdl,
 }
 
 struct Proxy {
     addr: std::net::SocketAddr,
     modes: Arc<Mutex<VecDeque<Mode>>>,
+    /// `<method> <path> <SOAPAction>` of every request, in order.
+    seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl Proxy {
@@ -361,14 +368,15 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let modes: Arc<Mutex<VecDeque<Mode>>> = Arc::default();
-        let m = modes.clone();
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (m, log) = (modes.clone(), seen.clone());
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
                 let mode = m.lock().unwrap().pop_front().unwrap_or(Mode::Forward);
-                tokio::spawn(serve(sock, upstream, mode));
+                tokio::spawn(serve(sock, upstream, mode, log.clone()));
             }
         });
-        Proxy { addr, modes }
+        Proxy { addr, modes, seen }
     }
 
     fn then(&self, modes: &[Mode]) {
@@ -409,11 +417,30 @@ async fn read_request(sock: &mut TcpStream) -> Option<Vec<u8>> {
     }
 }
 
-async fn serve(mut sock: TcpStream, upstream: std::net::SocketAddr, mode: Mode) {
+async fn serve(
+    mut sock: TcpStream,
+    upstream: std::net::SocketAddr,
+    mode: Mode,
+    seen: Arc<Mutex<Vec<String>>>,
+) {
     // One request per connection: the answer says `Connection: close`.
     let Some(req) = read_request(&mut sock).await else {
         return;
     };
+    let head = String::from_utf8_lossy(&req).into_owned();
+    let mut lines = head.lines();
+    let first = lines.next().unwrap_or("");
+    let action = lines
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("soapaction"))
+        })
+        .map(|(_, v)| v.trim().trim_matches('"').to_string())
+        .unwrap_or_default();
+    let path = first.split(' ').take(2).collect::<Vec<_>>().join(" ");
+    seen.lock()
+        .unwrap()
+        .push(format!("{path} {action}").trim().to_string());
     let canned = |status: &str, body: &str| {
         format!(
             "HTTP/1.1 {status}\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -428,6 +455,15 @@ async fn serve(mut sock: TcpStream, upstream: std::net::SocketAddr, mode: Mode) 
         }
         Mode::Truncated => {
             let body = r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><CurrentTimeResponse xmlns="urn:vim25"><returnval>2026-11-"#;
+            let _ = sock.write_all(canned("200 OK", body).as_bytes()).await;
+        }
+        Mode::NotFound => {
+            let _ = sock
+                .write_all(canned("404 Not Found", "no such file").as_bytes())
+                .await;
+        }
+        Mode::Wsdl => {
+            let body = r#"<?xml version="1.0" encoding="UTF-8"?><definitions targetNamespace="urn:vim25Service" xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:interface="urn:vim25"><import location="vim.wsdl" namespace="urn:vim25"/><service name="VimService"><port binding="interface:VimBinding" name="VimPort"><soap:address location="https://localhost/sdk/vimService"/></port></service></definitions>"#;
             let _ = sock.write_all(canned("200 OK", body).as_bytes()).await;
         }
         Mode::Malformed => {
@@ -512,4 +548,57 @@ async fn misbehaving_network_gives_typed_errors_and_retries() {
     }
     // And the client still works afterwards.
     methods::current_time(&c, &si).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_without_a_versions_file() {
+    // vcsim always serves vimServiceVersions.xml and never vimService.wsdl: the proxy
+    // answers 404 for the first and synthesises the second, as an old server would.
+    let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().tls(false));
+    let proxy = Proxy::start(sim.host_port()).await;
+    let url = format!("http://{}/sdk", proxy.addr);
+    proxy.then(&[Mode::NotFound, Mode::Wsdl]);
+    let c = ClientBuilder::new(&url)
+        .unwrap()
+        .credentials(sim.username(), sim.password())
+        .connect()
+        .await
+        .unwrap();
+    // Started at the oldest vim25 version, then took the one the server reports
+    // (vcsim says 6.5) and read ServiceContent again with it.
+    assert_eq!(c.version(), vim25::Version::V6_5);
+    let seen = proxy.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen[..4],
+        [
+            "GET /sdk/vimServiceVersions.xml",
+            "GET /sdk/vimService.wsdl",
+            "POST /sdk urn:vim25/2.5",
+            "POST /sdk urn:vim25/6.5",
+        ],
+        "{seen:#?}"
+    );
+    assert!(
+        seen[4..].iter().all(|s| s.ends_with("urn:vim25/6.5")),
+        "{seen:#?}"
+    );
+    methods::current_time(&c, &c.service_instance())
+        .await
+        .unwrap();
+    // Neither file: not a vSphere SDK endpoint.
+    proxy.then(&[Mode::NotFound, Mode::NotFound]);
+    match ClientBuilder::new(&url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap_err()
+    {
+        Error::Http {
+            status, message, ..
+        } => {
+            assert_eq!(status, 404);
+            assert!(message.contains("no vSphere API"), "{message}");
+        }
+        other => panic!("expected an HTTP error, got {other:?}"),
+    }
 }

@@ -80,38 +80,73 @@ impl HttpTransport {
         &self.http
     }
 
-    /// Picks the highest version both sides know, from `/sdk/vimServiceVersions.xml`,
-    /// at most `cap`, and encodes later requests for it. A server without the file
-    /// gets `cap`.
-    pub async fn negotiate(&self, cap: Version) -> Result<Version, Error> {
+    /// Picks the highest version both sides know, at most `cap`, from the list in
+    /// `/sdk/vimServiceVersions.xml`, and encodes later requests for it.
+    ///
+    /// A server without that file (an old one) is recognised by `/sdk/vimService.wsdl`:
+    /// then the answer is `None` and requests are encoded for the oldest vim25 version
+    /// (2.5) until the caller learns the real one from `ServiceContent.about.apiVersion`
+    /// ([`ClientBuilder::connect`](super::ClientBuilder::connect) does). When neither
+    /// file is there, the URL is no vSphere SDK endpoint: an [`Error::Http`].
+    pub async fn negotiate(&self, cap: Version) -> Result<Option<Version>, Error> {
+        const VERSIONS: &str = "vimServiceVersions.xml";
+        const WSDL: &str = "vimService.wsdl";
+        let versions_status = match self.fetch(VERSIONS).await? {
+            Ok(body) => {
+                let listed: Vec<Version> = server_versions(&body)
+                    .iter()
+                    .filter_map(|v| Version::parse(v))
+                    .collect();
+                if let Some(oldest) = listed.iter().min() {
+                    let v = listed
+                        .iter()
+                        .copied()
+                        .filter(|v| *v <= cap)
+                        .max()
+                        // The server only knows versions above the cap: its oldest is
+                        // the nearest it can speak.
+                        .unwrap_or(*oldest);
+                    self.set_version(v);
+                    return Ok(Some(v));
+                }
+                200
+            }
+            Err(status) => status,
+        };
+        match self.fetch(WSDL).await? {
+            Ok(body) if is_vim25_wsdl(&body) => {
+                self.set_version(Version::V2_5.min(cap));
+                Ok(None)
+            }
+            Ok(_) | Err(_) => Err(Error::Http {
+                operation: VERSIONS.to_string(),
+                status: versions_status,
+                message: format!(
+                    "no vSphere API at {}: neither {VERSIONS} nor a vim25 {WSDL} is served \
+                     there",
+                    self.url
+                ),
+            }),
+        }
+    }
+
+    /// GETs a file beside the SDK URL: its body, or the status when not 2xx.
+    async fn fetch(&self, file: &'static str) -> Result<Result<Vec<u8>, u16>, Error> {
         let mut url = self.url.clone();
-        let path = format!(
-            "{}/vimServiceVersions.xml",
-            url.path().trim_end_matches('/')
-        );
+        let path = format!("{}/{file}", url.path().trim_end_matches('/'));
         url.set_path(&path);
         let resp = self
             .http
             .get(url)
             .send()
             .await
-            .map_err(|e| self.map_err("vimServiceVersions.xml", e))?;
-        let v = if resp.status().is_success() {
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| self.map_err("vimServiceVersions.xml", e))?;
-            server_versions(&body)
-                .iter()
-                .filter_map(|v| Version::parse(v))
-                .filter(|v| *v <= cap)
-                .max()
-                .unwrap_or(cap)
-        } else {
-            cap
-        };
-        self.set_version(v);
-        Ok(v)
+            .map_err(|e| self.map_err(file, e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Ok(Err(status.as_u16()));
+        }
+        let body = resp.bytes().await.map_err(|e| self.map_err(file, e))?;
+        Ok(Ok(body.to_vec()))
     }
 
     async fn send(&self, request: &Request) -> Result<RawResponse, Error> {
@@ -216,6 +251,34 @@ fn server_versions(xml: &[u8]) -> Vec<String> {
     out
 }
 
+/// Whether a body is a WSDL document that imports the `urn:vim25` namespace (what
+/// `vimService.wsdl` is).
+fn is_vim25_wsdl(xml: &[u8]) -> bool {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_reader(xml);
+    let mut definitions = false;
+    loop {
+        match r.read_event() {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e)) => {
+                let name = e.local_name();
+                if name.as_ref() == b"definitions" {
+                    definitions = true;
+                }
+                let names_vim25 = e.attributes().flatten().any(|a| {
+                    (a.key.local_name().as_ref() == b"namespace"
+                        || a.key.local_name().as_ref() == b"targetNamespace")
+                        && a.value.as_ref().starts_with(b"urn:vim25")
+                });
+                if definitions && names_vim25 {
+                    return true;
+                }
+            }
+            Ok(Event::Eof) | Err(_) => return false,
+            _ => {}
+        }
+    }
+}
+
 /// An error's message followed by those of its sources (reqwest's own message alone
 /// rarely says what went wrong).
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
@@ -240,5 +303,18 @@ mod tests {
             <version>6.5</version></priorVersions></namespace>
             <namespace><name>urn:vim2</name><version>2.0</version></namespace></namespaces>"#;
         assert_eq!(server_versions(xml), vec!["8.0.3.0", "8.0.2.0", "6.5"]);
+    }
+
+    #[test]
+    fn vim25_wsdl_is_recognised() {
+        let wsdl = br#"<?xml version="1.0"?><definitions targetNamespace="urn:vim25Service"
+            xmlns="http://schemas.xmlsoap.org/wsdl/"><import location="vim.wsdl"
+            namespace="urn:vim25"/><service name="VimService"/></definitions>"#;
+        assert!(is_vim25_wsdl(wsdl));
+        assert!(!is_vim25_wsdl(b"<html><body>It works</body></html>"));
+        assert!(!is_vim25_wsdl(
+            b"<definitions targetNamespace=\"urn:other\"/>"
+        ));
+        assert!(!is_vim25_wsdl(b"\xff\xfe<<<"));
     }
 }

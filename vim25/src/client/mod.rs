@@ -238,17 +238,21 @@ impl ClientBuilder {
     pub async fn connect(self) -> Result<Client, Error> {
         let http = Arc::new(self.http_transport()?);
         let cap = self.version_cap.unwrap_or(Version::LATEST);
-        let negotiated = http.negotiate(cap).await?;
+        let listed = http.negotiate(cap).await?;
         let raw: Arc<dyn Transport> = Arc::new(Retry::new(WireLog::new(http.clone()), self.retry));
         let session = Arc::new(Session::new(raw.clone(), self.relogin));
         let si = ManagedObjectReference::new("ServiceInstance", "ServiceInstance");
-        let content = methods::retrieve_service_content(&*session, &si).await?;
-        if negotiated == cap {
-            // Servers without vimServiceVersions.xml: take the version they report.
-            if let Some(v) = Version::parse(&content.about.api_version) {
-                if v < cap {
-                    http.set_version(v);
-                }
+        let mut content = methods::retrieve_service_content(&*session, &si).await?;
+        if listed.is_none() {
+            // An old server that does not list its versions: take the one it reports,
+            // and read ServiceContent again if that adds fields.
+            let bootstrap = http.version();
+            let reported = Version::parse(&content.about.api_version)
+                .unwrap_or(bootstrap)
+                .min(cap);
+            if reported != bootstrap {
+                http.set_version(reported);
+                content = methods::retrieve_service_content(&*session, &si).await?;
             }
         }
         let mut client = Client {
