@@ -30,6 +30,10 @@ pub struct ConnectArgs {
     /// Trust exactly the certificate with this SHA-256 or SHA-1 thumbprint.
     #[arg(long, env = "GOVC_TLS_THUMBPRINT")]
     pub thumbprint: Option<String>,
+    /// Write every SOAP exchange into this directory (`0001-Login.req.xml`,
+    /// `0001-Login.res.xml`, …), passwords and session ids masked.
+    #[arg(long, value_name = "DIR", env = "GOVC_DEBUG_PATH")]
+    pub debug: Option<std::path::PathBuf>,
 }
 
 impl ConnectArgs {
@@ -49,6 +53,9 @@ impl ConnectArgs {
         } else if let Some(tp) = &self.thumbprint {
             b = b.thumbprint(tp.clone());
         }
+        if let Some(dir) = &self.debug {
+            b = b.wire_log(debug_writer(dir)?);
+        }
         b.connect().await
     }
 
@@ -61,6 +68,33 @@ impl ConnectArgs {
             .next()
             .is_some_and(|authority| authority.contains('@'))
     }
+}
+
+/// A wire-log sink that writes each exchange as numbered files into `dir`.
+fn debug_writer(
+    dir: &std::path::Path,
+) -> Result<impl Fn(&vim25::transport::WireRecord<'_>) + Send + Sync + 'static, vim25::Error> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    std::fs::create_dir_all(dir)
+        .map_err(|e| vim25::Error::InvalidInput(format!("cannot create {}: {e}", dir.display())))?;
+    let dir = dir.to_path_buf();
+    let counter = AtomicUsize::new(0);
+    Ok(move |r: &vim25::transport::WireRecord<'_>| {
+        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let stem = dir.join(format!("{n:04}-{}", r.operation));
+        let write = |ext: &str, text: &str| {
+            let path = stem.with_extension(ext);
+            if let Err(e) = std::fs::write(&path, text) {
+                eprintln!("debug: cannot write {}: {e}", path.display());
+            }
+        };
+        write("req.xml", r.request);
+        match (r.response, r.error) {
+            (Some(body), _) => write("res.xml", body),
+            (None, Some(e)) => write("err.txt", &e.to_string()),
+            (None, None) => {}
+        }
+    })
 }
 
 /// The exit status of a program whose work ended with `result`: success, or the error

@@ -41,8 +41,10 @@ use std::pin::Pin;
 /// A boxed, sendable future (what a [`Transport`] returns).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// One SOAP request: the operation name and the whole envelope.
+/// One SOAP request: the operation name and the whole envelope. The generated
+/// methods build them; [`Request::new`] is for transports of your own and their tests.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Request {
     /// The operation (`RetrievePropertiesEx`).
     pub operation: &'static str,
@@ -52,6 +54,24 @@ pub struct Request {
     pub version: Version,
     /// The object the call is made on (`_this`), for logs and tracing spans.
     pub object: ManagedObjectReference,
+}
+
+impl Request {
+    /// A request for `operation` on `object`, with the envelope `body` encoded for
+    /// `version`.
+    pub fn new(
+        operation: &'static str,
+        object: ManagedObjectReference,
+        body: String,
+        version: Version,
+    ) -> Self {
+        Request {
+            operation,
+            body,
+            version,
+            object,
+        }
+    }
 }
 
 impl fmt::Debug for Request {

@@ -268,11 +268,24 @@ async fn session_logs_in_again_once_and_replays_as_the_policy_allows() {
 }
 
 /// Refuses every call until `Login`, and holds the first `waiters` refusals until all
-/// of them have arrived, so that they are all in flight together.
+/// of them have arrived, so that they are all in flight together. With `bad_password`
+/// every login is refused with `InvalidLogin`.
 struct Expiring {
     valid: AtomicBool,
     barrier: tokio::sync::Barrier,
     logins: Mutex<usize>,
+    bad_password: bool,
+}
+
+impl Expiring {
+    fn new(waiters: usize, bad_password: bool) -> Self {
+        Expiring {
+            valid: AtomicBool::new(false),
+            barrier: tokio::sync::Barrier::new(waiters),
+            logins: Mutex::new(0),
+            bad_password,
+        }
+    }
 }
 
 impl Transport for Expiring {
@@ -287,6 +300,9 @@ impl Transport for Expiring {
         Box::pin(async move {
             if request.operation == "Login" {
                 *self.logins.lock().unwrap() += 1;
+                if self.bad_password {
+                    return fault("InvalidLogin");
+                }
                 self.valid.store(true, Ordering::SeqCst);
                 return ok("Login", SESSION);
             }
@@ -303,11 +319,7 @@ impl Transport for Expiring {
 async fn concurrent_callers_share_one_relogin() {
     const CALLERS: usize = 8;
     let s = Arc::new(Session::new(
-        Expiring {
-            valid: AtomicBool::new(false),
-            barrier: tokio::sync::Barrier::new(CALLERS),
-            logins: Mutex::new(0),
-        },
+        Expiring::new(CALLERS, false),
         Relogin::SafeCalls,
     ));
     s.remember(&sm(), "u", "pw");
@@ -356,6 +368,37 @@ async fn keep_alive_pings_only_when_idle_and_stops_when_dropped() {
     assert!(KeepAlive::new(script.clone(), Duration::ZERO).is_err());
 }
 
+#[tokio::test(start_paused = true)]
+async fn keep_alive_over_a_session_logs_in_again_and_waits_for_a_login() {
+    let every = Duration::from_secs(60);
+    let session = Arc::new(Session::new(
+        Script::default()
+            .on("Login", vec![ok("Login", SESSION)])
+            .on(
+                "CurrentTime",
+                vec![fault("NotAuthenticated"), ok("CurrentTime", TIME)],
+            ),
+        Relogin::SafeCalls,
+    ));
+    let ka = KeepAlive::with_condition(session.clone(), every, |s: &Session<Script>| {
+        s.has_credentials()
+    })
+    .unwrap();
+    // Not logged in: idle intervals pass without pings.
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    assert_eq!((ka.pings(), session.inner().count("CurrentTime")), (0, 0));
+    // Logged in: the first ping finds the session gone, logs in again and succeeds.
+    session.login(&sm(), "u", "pw").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert_eq!((ka.pings(), ka.failures()), (1, 0));
+    assert_eq!(session.logins(), 2);
+    assert_eq!(session.inner().count("CurrentTime"), 2);
+    // Logged out: the pings stop.
+    session.forget();
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert_eq!(ka.pings(), 1);
+}
+
 #[test]
 fn keep_alive_needs_a_runtime() {
     let script = Arc::new(Script::default());
@@ -397,7 +440,12 @@ async fn wire_log_masks_secrets_and_reports_errors() {
     assert!(request.contains("<password>***</password>"), "{request}");
     assert!(!request.contains("hunter2"));
     assert_eq!(*status, Some(200));
-    assert!(response.as_deref().unwrap().contains("<key>s1</key>"));
+    // The session key of the login's answer is masked too; the rest is kept.
+    let response = response.as_deref().unwrap();
+    assert!(
+        response.contains("<key>***</key><userName>u</userName>"),
+        "{response}"
+    );
     assert!(error.is_none());
     let (op, _, _, status, response, error) = &records[1];
     assert_eq!(op, "CurrentTime");

@@ -81,53 +81,43 @@ impl HttpTransport {
     }
 
     /// Picks the highest version both sides know, at most `cap`, from the list in
-    /// `/sdk/vimServiceVersions.xml`, and encodes later requests for it.
+    /// `/sdk/vimServiceVersions.xml`, and encodes later requests for it. A server that
+    /// lists only versions above `cap` gets `cap`: never more than the caller allows.
     ///
-    /// A server without that file (an old one) is recognised by `/sdk/vimService.wsdl`:
-    /// then the answer is `None` and requests are encoded for the oldest vim25 version
-    /// (2.5) until the caller learns the real one from `ServiceContent.about.apiVersion`
-    /// ([`ClientBuilder::connect`](super::ClientBuilder::connect) does). When neither
-    /// file is there, the URL is no vSphere SDK endpoint: an [`Error::Http`].
+    /// A server without that list (an old one, or a proxy that forwards only SOAP
+    /// posts) gives `None`: requests are then encoded for the oldest vim25 version
+    /// (2.5) until the caller learns the real one from
+    /// `ServiceContent.about.apiVersion`, as
+    /// [`ClientBuilder::connect`](super::ClientBuilder::connect) does.
+    /// `/sdk/vimService.wsdl` is read then to tell an old vSphere server (it imports
+    /// `urn:vim25`) from something else, for the log.
     pub async fn negotiate(&self, cap: Version) -> Result<Option<Version>, Error> {
         const VERSIONS: &str = "vimServiceVersions.xml";
         const WSDL: &str = "vimService.wsdl";
-        let versions_status = match self.fetch(VERSIONS).await? {
-            Ok(body) => {
-                let listed: Vec<Version> = server_versions(&body)
+        if let Ok(body) = self.fetch(VERSIONS).await? {
+            let listed: Vec<Version> = server_versions(&body)
+                .iter()
+                .filter_map(|v| Version::parse(v))
+                .collect();
+            if !listed.is_empty() {
+                let v = listed
                     .iter()
-                    .filter_map(|v| Version::parse(v))
-                    .collect();
-                if let Some(oldest) = listed.iter().min() {
-                    let v = listed
-                        .iter()
-                        .copied()
-                        .filter(|v| *v <= cap)
-                        .max()
-                        // The server only knows versions above the cap: its oldest is
-                        // the nearest it can speak.
-                        .unwrap_or(*oldest);
-                    self.set_version(v);
-                    return Ok(Some(v));
-                }
-                200
+                    .copied()
+                    .filter(|v| *v <= cap)
+                    .max()
+                    .unwrap_or(cap);
+                self.set_version(v);
+                return Ok(Some(v));
             }
-            Err(status) => status,
-        };
-        match self.fetch(WSDL).await? {
-            Ok(body) if is_vim25_wsdl(&body) => {
-                self.set_version(Version::V2_5.min(cap));
-                Ok(None)
-            }
-            Ok(_) | Err(_) => Err(Error::Http {
-                operation: VERSIONS.to_string(),
-                status: versions_status,
-                message: format!(
-                    "no vSphere API at {}: neither {VERSIONS} nor a vim25 {WSDL} is served \
-                     there",
-                    self.url
-                ),
-            }),
         }
+        let wsdl = matches!(self.fetch(WSDL).await?, Ok(body) if is_vim25_wsdl(&body));
+        tracing::debug!(
+            url = %self.url,
+            vim25_wsdl = wsdl,
+            "no {VERSIONS}: starting at API 2.5 until ServiceContent tells the version"
+        );
+        self.set_version(Version::V2_5.min(cap));
+        Ok(None)
     }
 
     /// GETs a file beside the SDK URL: its body, or the status when not 2xx.
@@ -159,7 +149,8 @@ impl HttpTransport {
                 format!("urn:vim25/{}", request.version.as_str()),
             )
             .body(request.body.clone());
-        if let Some(c) = lock(&self.cookie).as_ref() {
+        let sent = lock(&self.cookie).clone();
+        if let Some(c) = &sent {
             rb = rb.header("Cookie", c.0.clone());
         }
         let resp = rb
@@ -167,7 +158,7 @@ impl HttpTransport {
             .await
             .map_err(|e| self.map_err(request.operation, e))?;
         let status = resp.status().as_u16();
-        self.store_cookie(resp.headers());
+        self.store_cookie(resp.headers(), sent.as_ref());
         let body = resp
             .bytes()
             .await
@@ -176,12 +167,14 @@ impl HttpTransport {
         Ok(RawResponse { status, body })
     }
 
-    fn store_cookie(&self, headers: &reqwest::header::HeaderMap) {
+    /// Keeps the session cookie a response sets, unless another response has replaced
+    /// the one this request was sent with in the meantime: a late answer to a call
+    /// made with an expired session must not undo a re-login that happened since.
+    fn store_cookie(&self, headers: &reqwest::header::HeaderMap, sent: Option<&Secret>) {
         for v in headers.get_all(reqwest::header::SET_COOKIE) {
             let Ok(v) = v.to_str() else { continue };
-            let pair = v.split(';').next().unwrap_or("").trim();
-            if pair.starts_with("vmware_soap_session=") {
-                *lock(&self.cookie) = Some(Secret(pair.to_string()));
+            if let Some(pair) = session_cookie_pair(v) {
+                update_cookie(&self.cookie, sent, pair);
             }
         }
     }
@@ -217,6 +210,20 @@ impl Transport for HttpTransport {
         _idempotent: bool,
     ) -> BoxFuture<'a, Result<RawResponse, Error>> {
         Box::pin(self.send(request))
+    }
+}
+
+/// The `vmware_soap_session=…` pair of a `Set-Cookie` header value, if it sets that.
+fn session_cookie_pair(set_cookie: &str) -> Option<&str> {
+    let pair = set_cookie.split(';').next().unwrap_or("").trim();
+    pair.starts_with("vmware_soap_session=").then_some(pair)
+}
+
+/// Stores `new` if the cookie is still the one the request was `sent` with.
+fn update_cookie(cookie: &Mutex<Option<Secret>>, sent: Option<&Secret>, new: &str) {
+    let mut current = lock(cookie);
+    if current.as_ref() == sent {
+        *current = Some(Secret(new.to_string()));
     }
 }
 
@@ -303,6 +310,27 @@ mod tests {
             <version>6.5</version></priorVersions></namespace>
             <namespace><name>urn:vim2</name><version>2.0</version></namespace></namespaces>"#;
         assert_eq!(server_versions(xml), vec!["8.0.3.0", "8.0.2.0", "6.5"]);
+    }
+
+    #[test]
+    fn a_late_response_does_not_replace_a_newer_cookie() {
+        let jar = Mutex::new(Some(Secret("vmware_soap_session=old".into())));
+        let old = Secret("vmware_soap_session=old".into());
+        // The re-login's answer: sent with the old cookie, which is still current.
+        update_cookie(&jar, Some(&old), "vmware_soap_session=new");
+        assert_eq!(lock(&jar).as_ref().unwrap().0, "vmware_soap_session=new");
+        // A late answer to a call sent with the old cookie: ignored.
+        update_cookie(&jar, Some(&old), "vmware_soap_session=stray");
+        assert_eq!(lock(&jar).as_ref().unwrap().0, "vmware_soap_session=new");
+        // The first cookie of a fresh client.
+        let jar = Mutex::new(None);
+        update_cookie(&jar, None, "vmware_soap_session=first");
+        assert_eq!(lock(&jar).as_ref().unwrap().0, "vmware_soap_session=first");
+        assert_eq!(
+            session_cookie_pair("vmware_soap_session=\"52a\"; Path=/; HttpOnly"),
+            Some("vmware_soap_session=\"52a\"")
+        );
+        assert_eq!(session_cookie_pair("other=1; Path=/"), None);
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub use tls::{thumbprints, TlsPolicy};
 
 use crate::rt::Secret;
 use crate::soap::{BoxFuture, RawResponse, Request, Transport};
-use crate::transport::{KeepAlive, Retry, RetryPolicy, Session, WireLog};
+use crate::transport::{KeepAlive, Retry, RetryPolicy, Session, WireLog, WireRecord};
 use crate::types::{
     ManagedObjectReference, ObjectSpec, PropertyFilterSpec, PropertySpec, RetrieveOptions,
     ServiceContent, UserSession,
@@ -53,6 +53,17 @@ pub struct ClientBuilder {
     relogin: Relogin,
     retry: RetryPolicy,
     cookie: Option<Secret>,
+    wire_sink: Option<WireSink>,
+}
+
+/// A callback for every exchange, shared by the clones of a builder.
+#[derive(Clone)]
+struct WireSink(Arc<dyn Fn(&WireRecord<'_>) + Send + Sync>);
+
+impl fmt::Debug for WireSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WireSink")
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -118,6 +129,7 @@ impl ClientBuilder {
             relogin: Relogin::default(),
             retry: RetryPolicy::default(),
             cookie: None,
+            wire_sink: None,
         })
     }
 
@@ -201,6 +213,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Hands every exchange (each attempt, bodies with secrets masked) to `sink`
+    /// instead of `tracing`, for a govc-style `-debug` that writes them to files.
+    pub fn wire_log(mut self, sink: impl Fn(&WireRecord<'_>) + Send + Sync + 'static) -> Self {
+        self.wire_sink = Some(WireSink(Arc::new(sink)));
+        self
+    }
+
     /// The bare HTTP transport this builder describes (URL, TLS policy, timeouts, user
     /// agent, imported cookie), encoding for the version cap until
     /// [`HttpTransport::negotiate`] runs: the bottom of a stack of your own.
@@ -234,18 +253,27 @@ impl ClientBuilder {
     /// Calls then pass through, from the caller down: [`KeepAlive`] (when
     /// [`keep_alive`](Self::keep_alive) is set), [`Session`] (re-login per
     /// [`relogin`](Self::relogin)), [`Retry`] (per [`retries`](Self::retries)),
-    /// [`WireLog`] (tracing) and the [`HttpTransport`].
+    /// [`WireLog`] (tracing, or [`wire_log`](Self::wire_log)) and the
+    /// [`HttpTransport`].
     pub async fn connect(self) -> Result<Client, Error> {
+        check_keep_alive(self.keep_alive)?;
         let http = Arc::new(self.http_transport()?);
         let cap = self.version_cap.unwrap_or(Version::LATEST);
         let listed = http.negotiate(cap).await?;
-        let raw: Arc<dyn Transport> = Arc::new(Retry::new(WireLog::new(http.clone()), self.retry));
+        let wire = match &self.wire_sink {
+            Some(WireSink(sink)) => {
+                let sink = sink.clone();
+                WireLog::with_sink(http.clone(), move |r| sink(r))
+            }
+            None => WireLog::new(http.clone()),
+        };
+        let raw: Arc<dyn Transport> = Arc::new(Retry::new(wire, self.retry));
         let session = Arc::new(Session::new(raw.clone(), self.relogin));
         let si = ManagedObjectReference::new("ServiceInstance", "ServiceInstance");
         let mut content = methods::retrieve_service_content(&*session, &si).await?;
         if listed.is_none() {
-            // An old server that does not list its versions: take the one it reports,
-            // and read ServiceContent again if that adds fields.
+            // A server that does not list its versions: take the one it reports, and
+            // read ServiceContent again if that adds fields.
             let bootstrap = http.version();
             let reported = Version::parse(&content.about.api_version)
                 .unwrap_or(bootstrap)
@@ -255,36 +283,38 @@ impl ClientBuilder {
                 content = methods::retrieve_service_content(&*session, &si).await?;
             }
         }
-        let mut client = Client {
-            shared: Arc::new(Shared {
-                top: session.clone(),
-                session,
-                raw,
-                http: Some(http),
-                keep_alive: None,
-            }),
-            content: Arc::new(content),
-        };
-        let have_session =
-            self.cookie.is_some() && client.session_is_active().await.unwrap_or(false);
-        if let Some((user, pass)) = &self.credentials {
-            if have_session {
-                // Taken over from the cookie: remember the login for re-logins.
-                let sm = client.session_manager()?;
-                client.shared.session.remember(&sm, user, &pass.0);
-            } else {
-                client.login(user, &pass.0).await?;
-            }
-        }
-        if let Some(every) = self.keep_alive {
-            let shared = Arc::get_mut(&mut client.shared)
-                .ok_or_else(|| Error::InvalidInput("client shared during connect".into()))?;
-            let ka = Arc::new(KeepAlive::new(shared.session.clone(), every)?);
-            shared.top = ka.clone();
-            shared.keep_alive = Some(ka);
-        }
-        Ok(client)
+        Client::assemble(Assembly {
+            session,
+            raw,
+            http: Some(http),
+            content,
+            credentials: self.credentials.clone(),
+            reuse_session: self.cookie.is_some(),
+            keep_alive: self.keep_alive,
+        })
+        .await
     }
+}
+
+fn check_keep_alive(interval: Option<Duration>) -> Result<(), Error> {
+    match interval {
+        Some(d) if d.is_zero() => Err(Error::InvalidInput(
+            "keep-alive interval must be above zero".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What [`Client::assemble`] puts together.
+struct Assembly {
+    session: Arc<ClientSession>,
+    raw: Arc<dyn Transport>,
+    http: Option<Arc<HttpTransport>>,
+    content: ServiceContent,
+    credentials: Option<(String, Secret)>,
+    /// Whether an imported session may already be logged in.
+    reuse_session: bool,
+    keep_alive: Option<Duration>,
 }
 
 /// The re-login layer of a [`Client`], over the rest of its stack.
@@ -332,19 +362,77 @@ impl Client {
     /// Reads `ServiceContent` through it. Datastore file transfers and
     /// [`Client::session_cookie`] need the HTTP transport and are unavailable here.
     pub async fn from_transport(transport: impl Transport + 'static) -> Result<Client, Error> {
+        Client::from_transport_with(transport, Relogin::default(), None).await
+    }
+
+    /// Like [`Client::from_transport`], with the re-login policy (`Relogin::Never` when
+    /// `transport` already has a [`Session`] layer of its own) and an optional
+    /// keep-alive interval.
+    pub async fn from_transport_with(
+        transport: impl Transport + 'static,
+        relogin: Relogin,
+        keep_alive: Option<Duration>,
+    ) -> Result<Client, Error> {
+        check_keep_alive(keep_alive)?;
         let raw: Arc<dyn Transport> = Arc::new(transport);
-        let session = Arc::new(Session::new(raw.clone(), Relogin::default()));
+        let session = Arc::new(Session::new(raw.clone(), relogin));
         let si = ManagedObjectReference::new("ServiceInstance", "ServiceInstance");
         let content = methods::retrieve_service_content(&*session, &si).await?;
+        Client::assemble(Assembly {
+            session,
+            raw,
+            http: None,
+            content,
+            credentials: None,
+            reuse_session: false,
+            keep_alive,
+        })
+        .await
+    }
+
+    /// Logs in (or takes over an imported session), then adds the keep-alive layer.
+    async fn assemble(a: Assembly) -> Result<Client, Error> {
+        let sm = a.content.session_manager.clone();
+        if let Some((user, pass)) = &a.credentials {
+            let sm =
+                sm.ok_or_else(|| Error::InvalidInput("server has no SessionManager".into()))?;
+            let have_session = a.reuse_session
+                && current_session_via(&*a.raw, &a.content)
+                    .await
+                    .is_ok_and(|s| s.is_some());
+            if have_session {
+                // Taken over from the cookie: remember the login for re-logins.
+                a.session.remember(&sm, user, &pass.0);
+            } else {
+                a.session.login(&sm, user, &pass.0).await?;
+            }
+        }
+        let (top, keep_alive): (Arc<dyn Transport>, _) = match a.keep_alive {
+            Some(every) => {
+                let http = a.http.clone();
+                // Only while logged in: remembered credentials, or an imported cookie.
+                let logged_in = move |s: &ClientSession| {
+                    s.has_credentials()
+                        || http.as_ref().is_some_and(|h| h.session_cookie().is_some())
+                };
+                let ka = Arc::new(KeepAlive::with_condition(
+                    a.session.clone(),
+                    every,
+                    logged_in,
+                )?);
+                (ka.clone(), Some(ka))
+            }
+            None => (a.session.clone(), None),
+        };
         Ok(Client {
             shared: Arc::new(Shared {
-                top: session.clone(),
-                session,
-                raw,
-                http: None,
-                keep_alive: None,
+                top,
+                session: a.session,
+                raw: a.raw,
+                http: a.http,
+                keep_alive,
             }),
-            content: Arc::new(content),
+            content: Arc::new(a.content),
         })
     }
 
@@ -391,36 +479,7 @@ impl Client {
 
     /// The current session, if logged in.
     pub async fn current_session(&self) -> Result<Option<UserSession>, Error> {
-        let sm = self.session_manager()?;
-        let spec = PropertyFilterSpec {
-            prop_set: vec![PropertySpec {
-                type_: "SessionManager".into(),
-                path_set: vec!["currentSession".into()],
-                ..Default::default()
-            }],
-            object_set: vec![ObjectSpec {
-                obj: sm,
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let pc = self.content.property_collector.clone();
-        // Below the session layer: a lost session must read as "not active", not
-        // log in again.
-        let r = methods::retrieve_properties_ex(
-            &*self.shared.raw,
-            &pc,
-            &[spec],
-            &RetrieveOptions::default(),
-        )
-        .await?;
-        let val = r
-            .into_iter()
-            .flat_map(|r| r.objects)
-            .flat_map(|o| o.prop_set)
-            .find(|p| p.name == "currentSession")
-            .map(|p| p.val);
-        Ok(val.and_then(|v| v.downcast_ref::<UserSession>().cloned()))
+        current_session_via(&*self.shared.raw, &self.content).await
     }
 
     /// The session cookie, to store and pass to [`ClientBuilder::session_cookie`] later.
@@ -464,6 +523,44 @@ impl Client {
     }
 }
 
+/// Reads `SessionManager.currentSession` through `transport`: used below the session
+/// layer, where a lost session reads as "not active" rather than logging in again.
+async fn current_session_via(
+    transport: &dyn Transport,
+    content: &ServiceContent,
+) -> Result<Option<UserSession>, Error> {
+    let sm = content
+        .session_manager
+        .clone()
+        .ok_or_else(|| Error::InvalidInput("server has no SessionManager".into()))?;
+    let spec = PropertyFilterSpec {
+        prop_set: vec![PropertySpec {
+            type_: "SessionManager".into(),
+            path_set: vec!["currentSession".into()],
+            ..Default::default()
+        }],
+        object_set: vec![ObjectSpec {
+            obj: sm,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let r = methods::retrieve_properties_ex(
+        transport,
+        &content.property_collector,
+        &[spec],
+        &RetrieveOptions::default(),
+    )
+    .await?;
+    let val = r
+        .into_iter()
+        .flat_map(|r| r.objects)
+        .flat_map(|o| o.prop_set)
+        .find(|p| p.name == "currentSession")
+        .map(|p| p.val);
+    Ok(val.and_then(|v| v.downcast_ref::<UserSession>().cloned()))
+}
+
 impl Transport for Client {
     fn version(&self) -> Version {
         self.shared.top.version()
@@ -478,17 +575,19 @@ impl Transport for Client {
         let span = tracing::debug_span!(
             "vim25_call",
             method = request.operation,
-            object = %request.object
+            object = %request.object,
+            ms = tracing::field::Empty,
+            status = tracing::field::Empty,
         );
+        let recorder = span.clone();
         Box::pin(
             async move {
                 let started = Instant::now();
                 let r = self.shared.top.round_trip(request, idempotent).await;
-                tracing::debug!(
-                    ms = started.elapsed().as_millis() as u64,
-                    ok = r.as_ref().is_ok_and(|r| r.status == 200),
-                    "vim25 call done"
-                );
+                recorder.record("ms", started.elapsed().as_millis() as u64);
+                if let Ok(resp) = &r {
+                    recorder.record("status", resp.status);
+                }
                 r
             }
             .instrument(span),

@@ -54,6 +54,17 @@ impl<T: Transport + 'static> KeepAlive<T> {
     /// Wraps `inner` and starts pinging after `interval` of idleness. Fails outside a
     /// tokio runtime, or when `interval` is zero.
     pub fn new(inner: Arc<T>, interval: Duration) -> Result<Self, Error> {
+        Self::with_condition(inner, interval, |_| true)
+    }
+
+    /// Like [`KeepAlive::new`], but an idle interval only brings a ping when
+    /// `should_ping` says so (say, while a session is logged in: a ping without one
+    /// would only open a fresh anonymous session on the server).
+    pub fn with_condition(
+        inner: Arc<T>,
+        interval: Duration,
+        should_ping: impl Fn(&T) -> bool + Send + Sync + 'static,
+    ) -> Result<Self, Error> {
         if interval.is_zero() {
             return Err(Error::InvalidInput(
                 "keep-alive interval must be above zero".into(),
@@ -69,7 +80,12 @@ impl<T: Transport + 'static> KeepAlive<T> {
             failures: AtomicU64::new(0),
         });
         let task = rt
-            .spawn(ping_when_idle(inner.clone(), shared.clone(), interval))
+            .spawn(ping_when_idle(
+                inner.clone(),
+                shared.clone(),
+                interval,
+                should_ping,
+            ))
             .abort_handle();
         Ok(KeepAlive {
             inner,
@@ -94,7 +110,12 @@ impl<T: Transport + 'static> KeepAlive<T> {
     }
 }
 
-async fn ping_when_idle<T: Transport>(inner: Arc<T>, activity: Arc<Activity>, every: Duration) {
+async fn ping_when_idle<T: Transport>(
+    inner: Arc<T>,
+    activity: Arc<Activity>,
+    every: Duration,
+    should_ping: impl Fn(&T) -> bool,
+) {
     let si = ManagedObjectReference::new("ServiceInstance", "ServiceInstance");
     loop {
         tokio::time::sleep_until(activity.last() + every).await;
@@ -102,6 +123,9 @@ async fn ping_when_idle<T: Transport>(inner: Arc<T>, activity: Arc<Activity>, ev
             continue; // a call went through while we slept
         }
         activity.stamp();
+        if !should_ping(&inner) {
+            continue;
+        }
         activity.pings.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = methods::current_time(&*inner, &si).await {
             activity.failures.fetch_add(1, Ordering::Relaxed);

@@ -5,7 +5,7 @@ use crate::rt::{lock, Secret};
 use crate::types::{ManagedObjectReference, UserSession};
 use crate::{methods, Error, Version};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// When a call that failed with `NotAuthenticated` is sent again after logging in anew.
@@ -44,16 +44,22 @@ struct Login {
 /// fault (the session expired, was terminated, or the server restarted), it logs in
 /// again once and sends the call again, as [`Relogin`] allows.
 ///
-/// Concurrent calls that all find the session gone cause one login, not one each.
-/// `Login`, `Logout` and the other session calls themselves are never replayed.
+/// Concurrent calls that all find the session gone cause one login attempt, not one
+/// each; when it fails, they all get their `NotAuthenticated` back. A re-login refused
+/// with `InvalidLogin` (the password changed) forgets the credentials, so that a
+/// keep-alive or a busy program cannot lock the account with repeated bad logins.
+/// `Login`, `Logout` and the calls that log in by other means are never replayed.
 /// The password is kept in memory for this purpose only and never shows in `Debug`.
 pub struct Session<T> {
     inner: T,
     policy: Relogin,
     login: Mutex<Option<Login>>,
-    /// Bumped on every successful login, so a caller that saw `NotAuthenticated` can
-    /// tell whether someone else has logged in again since it sent its call.
-    generation: AtomicU64,
+    /// Bumped by every login attempt and logout, so a caller that saw
+    /// `NotAuthenticated` can tell whether the session changed since it sent its call.
+    epoch: AtomicU64,
+    /// Whether the last re-login attempt failed.
+    last_failed: AtomicBool,
+    logins: AtomicU64,
     login_lock: tokio::sync::Mutex<()>,
 }
 
@@ -63,7 +69,7 @@ impl<T> fmt::Debug for Session<T> {
         f.debug_struct("Session")
             .field("policy", &self.policy)
             .field("user", &login.as_ref().map(|l| l.user.as_str()))
-            .field("logins", &self.generation.load(Ordering::Relaxed))
+            .field("logins", &self.logins.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -78,9 +84,7 @@ fn is_session_call(operation: &str) -> bool {
             | "LoginBySSPI"
             | "LoginExtensionByCertificate"
             | "LoginExtensionBySubjectName"
-            | "ImpersonateUser"
             | "CloneSession"
-            | "AcquireCloneTicket"
             | "Logout"
     )
 }
@@ -102,7 +106,9 @@ impl<T: Transport> Session<T> {
             inner,
             policy,
             login: Mutex::new(None),
-            generation: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            last_failed: AtomicBool::new(false),
+            logins: AtomicU64::new(0),
             login_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -126,15 +132,20 @@ impl<T: Transport> Session<T> {
         password: &str,
     ) -> Result<UserSession, Error> {
         let _g = self.login_lock.lock().await;
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         let s = methods::login(&self.inner, session_manager, user, password, None).await?;
         self.remember(session_manager, user, password);
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.logins.fetch_add(1, Ordering::AcqRel);
+        self.last_failed.store(false, Ordering::Release);
         Ok(s)
     }
 
-    /// Logs out and forgets the credentials (first, so that nothing logs in again).
+    /// Forgets the credentials and logs out. No re-login can run meanwhile, so none
+    /// brings the session back afterwards.
     pub async fn logout(&self, session_manager: &ManagedObjectReference) -> Result<(), Error> {
+        let _g = self.login_lock.lock().await;
         self.forget();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         methods::logout(&self.inner, session_manager).await
     }
 
@@ -160,30 +171,46 @@ impl<T: Transport> Session<T> {
 
     /// How many logins have succeeded through this layer, re-logins included.
     pub fn logins(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.logins.load(Ordering::Acquire)
     }
 
-    /// Logs in again unless someone did since `seen` was read; `false` when there are
-    /// no credentials.
+    /// Logs in again unless the session changed since `seen` was read (then: whether
+    /// that change was a successful login). `false` when there are no credentials.
     async fn relogin(&self, seen: u64) -> Result<bool, Error> {
         let _g = self.login_lock.lock().await;
-        if self.generation.load(Ordering::Acquire) != seen {
-            return Ok(true);
+        if self.epoch.load(Ordering::Acquire) != seen {
+            return Ok(!self.last_failed.load(Ordering::Acquire) && self.has_credentials());
         }
         let Some(login) = lock(&self.login).clone() else {
             return Ok(false);
         };
-        methods::login(
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let r = methods::login(
             &self.inner,
             &login.session_manager,
             &login.user,
             &login.password.0,
             None,
         )
-        .await?;
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        tracing::debug!(user = %login.user, "session lost: logged in again");
-        Ok(true)
+        .await;
+        self.last_failed.store(r.is_err(), Ordering::Release);
+        match r {
+            Ok(_) => {
+                self.logins.fetch_add(1, Ordering::AcqRel);
+                tracing::debug!(user = %login.user, "session lost: logged in again");
+                Ok(true)
+            }
+            Err(e) => {
+                if e.fault_name() == Some("InvalidLogin") {
+                    self.forget();
+                    tracing::warn!(
+                        user = %login.user,
+                        "re-login refused (InvalidLogin): credentials forgotten"
+                    );
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -198,7 +225,7 @@ impl<T: Transport> Transport for Session<T> {
         idempotent: bool,
     ) -> BoxFuture<'a, Result<RawResponse, Error>> {
         Box::pin(async move {
-            let seen = self.generation.load(Ordering::Acquire);
+            let seen = self.epoch.load(Ordering::Acquire);
             let r = self.inner.round_trip(request, idempotent).await?;
             if !self.policy.allows(idempotent)
                 || is_session_call(request.operation)
