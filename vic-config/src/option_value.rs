@@ -31,6 +31,7 @@ fn option(key: &str, value: String) -> OptionValue {
     OptionValue {
         key: key.to_owned(),
         value: Some(AnyValue::String(value)),
+        ..Default::default()
     }
 }
 

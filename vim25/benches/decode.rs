@@ -129,12 +129,14 @@ async fn capture(vms_per_pool: u32) -> Vec<u8> {
             select_set: vec![vim25::types::TraversalSpec {
                 base_: vim25::types::SelectionSpec {
                     name: Some("view".into()),
+                    ..Default::default()
                 },
                 type_: "ContainerView".into(),
                 path: "view".into(),
                 ..Default::default()
             }
             .into()],
+            ..Default::default()
         }],
         ..Default::default()
     };

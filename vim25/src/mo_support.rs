@@ -49,7 +49,11 @@ pub fn decode_object_content<'a, M: ManagedObject>(
                             let n = name.clone().unwrap_or_default();
                             if !m.decode_property(&n, d, &f)? {
                                 let val = AnyValue::decode(d, &f)?;
-                                m.other_mut().push(DynamicProperty { name: n, val });
+                                m.other_mut().push(DynamicProperty {
+                                    name: n,
+                                    val,
+                                    ..Default::default()
+                                });
                             }
                         }
                         _ => d.skip(&f)?,

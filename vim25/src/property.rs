@@ -55,6 +55,7 @@ pub fn property_spec(kind: &str, paths: &[&str]) -> PropertySpec {
         type_: kind.to_string(),
         all: Some(paths.is_empty()),
         path_set: paths.iter().map(|p| p.to_string()).collect(),
+        ..Default::default()
     }
 }
 
@@ -139,6 +140,7 @@ impl<C: Transport> Retrieval<C> {
                     "options",
                     &RetrieveOptions {
                         max_objects: self.page_size,
+                        ..Default::default()
                     },
                 );
                 e.finish_request()
@@ -272,7 +274,7 @@ impl<C: Transport + Clone + 'static> Watch<C> {
             max_wait_seconds: self
                 .max_wait
                 .map(|d| d.as_secs().min(i32::MAX as u64) as i32),
-            max_object_updates: None,
+            ..Default::default()
         };
         let set = methods::wait_for_updates_ex(
             &self.transport,

@@ -31,6 +31,7 @@ impl ViewRef {
             select_set: vec![TraversalSpec {
                 base_: SelectionSpec {
                     name: Some("view".into()),
+                    ..Default::default()
                 },
                 type_: self.kind.into(),
                 path: "view".into(),
@@ -38,6 +39,7 @@ impl ViewRef {
                 ..Default::default()
             }
             .into()],
+            ..Default::default()
         }
     }
 

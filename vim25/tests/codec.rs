@@ -120,11 +120,13 @@ fn vm_spec() -> PropertyFilterSpec {
             type_: "VirtualMachine".into(),
             all: Some(false),
             path_set: vec!["config".into(), "datastore".into(), "runtime".into()],
+            ..Default::default()
         }],
         object_set: vec![ObjectSpec {
             obj: ManagedObjectReference::new("VirtualMachine", "vm-42"),
             skip: Some(false),
             select_set: vec![],
+            ..Default::default()
         }],
         ..Default::default()
     }
@@ -137,6 +139,7 @@ fn retrieve(t: &Canned) -> Result<Option<RetrieveResult>, Error> {
         &[vm_spec()],
         &RetrieveOptions {
             max_objects: Some(100),
+            ..Default::default()
         },
     ))
 }
@@ -691,6 +694,8 @@ fn unknown_subtype_is_kept_and_reencoded() {
         panic!("expected Unknown, got {}", dev.type_name());
     };
     assert_eq!(u.type_name, "VirtualFancyNewCard");
+    // Kept once, in `Unknown`, not again in the base value.
+    assert_eq!(u.value.type_name_, None);
     assert_eq!(u.value.key, 13000);
     assert_eq!(dev.key, 13000);
     assert_eq!(dev.unit_number, Some(9));
@@ -749,6 +754,114 @@ fn unknown_subtype_is_kept_and_reencoded() {
         decode_element::<LocalizedMethodFault>(out.as_bytes()).unwrap(),
         lmf
     );
+}
+
+/// A slot whose declared type has no subtypes in the schema holds the struct itself; a
+/// newer server may still send a subtype there. It decodes as the declared type with the
+/// wire name kept in `type_name_`, and encoding sends that name back.
+#[test]
+fn unknown_subtype_in_a_leaf_slot_keeps_its_name() {
+    // `VirtualDisk.shares` is declared `SharesInfo`, which has no subtypes.
+    let xml = br#"<device xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="VirtualDisk">
+        <key>2000</key>
+        <capacityInKB>1024</capacityInKB>
+        <shares xsi:type="SharesInfoWithBursts"><shares>500</shares><level>custom</level><burst>9</burst></shares>
+    </device>"#;
+    let dev: AnyVirtualDevice = decode_element(xml).unwrap();
+    let AnyVirtualDevice::VirtualDisk(disk) = &dev else {
+        panic!("expected VirtualDisk, got {}", dev.type_name());
+    };
+    let shares = disk.shares.as_ref().unwrap();
+    assert_eq!(shares.type_name_.as_deref(), Some("SharesInfoWithBursts"));
+    assert_eq!(shares.shares, 500);
+    assert_eq!(shares.level, SharesLevel::Custom);
+    // The disk's own xsi:type names a known type: nothing kept there.
+    assert_eq!(disk.type_name_, None);
+    assert_eq!(dev.type_name(), "VirtualDisk");
+
+    let out = encode_element("device", &dev, Version::LATEST);
+    assert!(
+        out.contains(r#"<shares xsi:type="SharesInfoWithBursts"><shares>500</shares><level>custom</level></shares>"#),
+        "{out}"
+    );
+    assert!(
+        !out.contains("burst>"),
+        "unknown fields are not kept: {out}"
+    );
+    assert_eq!(
+        decode_element::<AnyVirtualDevice>(out.as_bytes()).unwrap(),
+        dev
+    );
+
+    // The same slot with its own type named, or with none: nothing kept, none written.
+    for shares in [
+        r#"<shares xsi:type="SharesInfo"><shares>1</shares><level>low</level></shares>"#,
+        r#"<shares xsi:type="vim25:SharesInfo"><shares>1</shares><level>low</level></shares>"#,
+        r#"<shares><shares>1</shares><level>low</level></shares>"#,
+    ] {
+        let xml = format!(
+            r#"<device xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="VirtualDisk"><key>1</key><capacityInKB>1</capacityInKB>{shares}</device>"#
+        );
+        let dev: AnyVirtualDevice = decode_element(xml.as_bytes()).unwrap();
+        let AnyVirtualDevice::VirtualDisk(disk) = &dev else {
+            panic!("{xml}");
+        };
+        assert_eq!(disk.shares.as_ref().unwrap().type_name_, None, "{xml}");
+        let out = encode_element("device", &dev, Version::LATEST);
+        assert!(out.contains("<shares><shares>1</shares>"), "{out}");
+    }
+
+    // A leaf slot whose declared type is itself a subtype: the name lives in the root
+    // type's field (`ArrayUpdateSpec`), reached through `base_`/Deref.
+    let spec: VirtualMachineConfigSpec = decode_element(
+        br#"<spec xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><cpuFeatureMask xsi:type="VirtualMachineCpuIdInfoSpecV2"><operation>add</operation><info><level>1</level><eax>----</eax></info><extra>1</extra></cpuFeatureMask><cpuFeatureMask><operation>remove</operation></cpuFeatureMask></spec>"#,
+    )
+    .unwrap();
+    let mask = &spec.cpu_feature_mask;
+    assert_eq!(
+        mask[0].type_name_.as_deref(),
+        Some("VirtualMachineCpuIdInfoSpecV2")
+    );
+    assert_eq!(
+        vim25::xml::ComplexType::unknown_type_name(&mask[0]),
+        Some("VirtualMachineCpuIdInfoSpecV2")
+    );
+    assert_eq!(mask[0].info.as_ref().unwrap().eax.as_deref(), Some("----"));
+    assert_eq!(mask[1].type_name_, None);
+    let out = encode_element("spec", &spec, Version::LATEST);
+    assert!(
+        out.contains(
+            r#"<cpuFeatureMask xsi:type="VirtualMachineCpuIdInfoSpecV2"><operation>add</operation>"#
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("<cpuFeatureMask><operation>remove</operation>"),
+        "{out}"
+    );
+    assert_eq!(
+        decode_element::<VirtualMachineConfigSpec>(out.as_bytes()).unwrap(),
+        spec
+    );
+
+    // Set by the caller: escaped like any kept name.
+    let mut info = SharesInfo::default();
+    vim25::xml::ComplexType::set_unknown_type_name(&mut info, Some("A\"B".into()));
+    let out = encode_element("shares", &info, Version::LATEST);
+    assert!(out.contains(r#"xsi:type="A&quot;B""#), "{out}");
+    well_formed(&out).unwrap();
+
+    // A property collector value decoded straight into a managed-object struct.
+    let objects = r#"<objects xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><obj type="VirtualMachine">vm-1</obj><propSet><name>summary</name><val xsi:type="VirtualMachineSummaryEx"><config><name>a</name><template>false</template></config><overallStatus>green</overallStatus></val></propSet></objects>"#;
+    let mut d = Decoder::new(objects.as_bytes());
+    let start = d.next_child().unwrap().expect("objects element");
+    let (vm, _) = decode_object_content::<mo::VirtualMachine>(&mut d, &start).unwrap();
+    let summary = vm.summary.unwrap();
+    assert_eq!(
+        summary.type_name_.as_deref(),
+        Some("VirtualMachineSummaryEx")
+    );
+    assert_eq!(summary.config.name, "a");
 }
 
 /// Whether `xml` is well-formed (quick-xml with end-name checks).
@@ -1460,6 +1573,7 @@ fn sample_disk() -> VirtualDisk {
         shares: Some(SharesInfo {
             shares: 1000,
             level: SharesLevel::Normal,
+            ..Default::default()
         }),
         iofilter: vec!["f1".into(), "f2".into()],
         guest_read_only: Some(true),
@@ -1526,10 +1640,12 @@ fn encoding_follows_schema_order_with_xsi_type() {
         AnyOptionValue::from(OptionValue {
             key: "a".into(),
             value: Some("x < y".into()),
+            ..Default::default()
         }),
         OptionValue {
             key: "b".into(),
             value: Some(AnyValue::Int(7)),
+            ..Default::default()
         }
         .into(),
         OptionValue {
@@ -1537,6 +1653,7 @@ fn encoding_follows_schema_order_with_xsi_type() {
             value: Some(AnyValue::Mor(ManagedObjectReference::new(
                 "Folder", "group-v3",
             ))),
+            ..Default::default()
         }
         .into(),
     ];

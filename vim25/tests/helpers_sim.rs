@@ -55,6 +55,7 @@ impl Pager {
         let result = RetrieveResult {
             token: more.then(|| token.to_string()),
             objects,
+            ..Default::default()
         };
         RawResponse {
             status: 200,

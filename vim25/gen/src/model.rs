@@ -448,7 +448,11 @@ pub fn load(root: &Path) -> Model {
         }
         let mut seen = BTreeSet::new();
         for f in &fields {
-            assert!(f.rust != "base_", "{n}.{} collides", f.wire);
+            assert!(
+                f.rust != "base_" && f.rust != "type_name_",
+                "{n}.{} collides",
+                f.wire
+            );
             assert!(
                 seen.insert(f.rust.clone()),
                 "{n}: two fields named {}",

@@ -39,9 +39,13 @@ pub struct AboutInfo {
     pub license_product_name: Option<String>,
     /// `licenseProductVersion`: xsd:string (since 4.0).
     pub license_product_version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AboutInfo {
     const TYPE_NAME: &'static str = "AboutInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -97,6 +101,7 @@ pub struct AccountCreatedEvent {
 }
 impl ComplexType for AccountCreatedEvent {
     const TYPE_NAME: &'static str = "AccountCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spec" => d.req(&mut self.spec, s)?,
@@ -128,6 +133,7 @@ pub struct AccountRemovedEvent {
 }
 impl ComplexType for AccountRemovedEvent {
     const TYPE_NAME: &'static str = "AccountRemovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"account" => d.req(&mut self.account, s)?,
@@ -161,6 +167,7 @@ pub struct AccountUpdatedEvent {
 }
 impl ComplexType for AccountUpdatedEvent {
     const TYPE_NAME: &'static str = "AccountUpdatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spec" => d.req(&mut self.spec, s)?,
@@ -185,9 +192,13 @@ crate::xml::inherits!(AccountUpdatedEvent, HostEvent);
 /// Has subtypes: slots declared with this type hold an [`AnyAction`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Action {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Action {
     const TYPE_NAME: &'static str = "Action";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -212,6 +223,7 @@ pub struct ActiveDirectoryFault {
 }
 impl ComplexType for ActiveDirectoryFault {
     const TYPE_NAME: &'static str = "ActiveDirectoryFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"errorCode" => d.opt(&mut self.error_code, s)?,
@@ -237,6 +249,7 @@ pub struct ActiveDirectoryProfile {
 }
 impl ComplexType for ActiveDirectoryProfile {
     const TYPE_NAME: &'static str = "ActiveDirectoryProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -263,6 +276,7 @@ pub struct ActiveVMsBlockingEVC {
 }
 impl ComplexType for ActiveVMsBlockingEVC {
     const TYPE_NAME: &'static str = "ActiveVMsBlockingEVC";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"evcMode" => d.opt(&mut self.evc_mode, s)?,
@@ -292,6 +306,7 @@ pub struct AdminDisabled {
 }
 impl ComplexType for AdminDisabled {
     const TYPE_NAME: &'static str = "AdminDisabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -312,6 +327,7 @@ pub struct AdminNotDisabled {
 }
 impl ComplexType for AdminNotDisabled {
     const TYPE_NAME: &'static str = "AdminNotDisabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -332,6 +348,7 @@ pub struct AdminPasswordNotChangedEvent {
 }
 impl ComplexType for AdminPasswordNotChangedEvent {
     const TYPE_NAME: &'static str = "AdminPasswordNotChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -354,6 +371,7 @@ pub struct AffinityConfigured {
 }
 impl ComplexType for AffinityConfigured {
     const TYPE_NAME: &'static str = "AffinityConfigured";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configuredAffinity" => d.list(&mut self.configured_affinity, s)?,
@@ -381,6 +399,7 @@ pub struct AfterStartupTaskScheduler {
 }
 impl ComplexType for AfterStartupTaskScheduler {
     const TYPE_NAME: &'static str = "AfterStartupTaskScheduler";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"minute" => d.req(&mut self.minute, s)?,
@@ -412,6 +431,7 @@ pub struct AgentInstallFailed {
 }
 impl ComplexType for AgentInstallFailed {
     const TYPE_NAME: &'static str = "AgentInstallFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -445,6 +465,7 @@ pub struct AlarmAcknowledgedEvent {
 }
 impl ComplexType for AlarmAcknowledgedEvent {
     const TYPE_NAME: &'static str = "AlarmAcknowledgedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
@@ -467,9 +488,13 @@ crate::xml::inherits!(AlarmAcknowledgedEvent, AlarmEvent);
 /// Has subtypes: slots declared with this type hold an [`AnyAlarmAction`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlarmAction {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmAction {
     const TYPE_NAME: &'static str = "AlarmAction";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -494,6 +519,7 @@ pub struct AlarmActionTriggeredEvent {
 }
 impl ComplexType for AlarmActionTriggeredEvent {
     const TYPE_NAME: &'static str = "AlarmActionTriggeredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
@@ -527,6 +553,7 @@ pub struct AlarmClearedEvent {
 }
 impl ComplexType for AlarmClearedEvent {
     const TYPE_NAME: &'static str = "AlarmClearedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
@@ -558,6 +585,7 @@ pub struct AlarmCreatedEvent {
 }
 impl ComplexType for AlarmCreatedEvent {
     const TYPE_NAME: &'static str = "AlarmCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -596,9 +624,13 @@ pub struct AlarmDescription {
     pub entity_status: Vec<AnyElementDescription>,
     /// `action`: [`TypeDescription`].
     pub action: Vec<AnyTypeDescription>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmDescription {
     const TYPE_NAME: &'static str = "AlarmDescription";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expr" => d.list(&mut self.expr, s)?,
@@ -644,6 +676,7 @@ pub struct AlarmEmailCompletedEvent {
 }
 impl ComplexType for AlarmEmailCompletedEvent {
     const TYPE_NAME: &'static str = "AlarmEmailCompletedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -677,6 +710,7 @@ pub struct AlarmEmailFailedEvent {
 }
 impl ComplexType for AlarmEmailFailedEvent {
     const TYPE_NAME: &'static str = "AlarmEmailFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -710,6 +744,7 @@ pub struct AlarmEvent {
 }
 impl ComplexType for AlarmEvent {
     const TYPE_NAME: &'static str = "AlarmEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"alarm" => d.req(&mut self.alarm, s)?,
@@ -737,6 +772,7 @@ pub struct AlarmEventArgument {
 }
 impl ComplexType for AlarmEventArgument {
     const TYPE_NAME: &'static str = "AlarmEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"alarm" => d.req(&mut self.alarm, s)?,
@@ -757,9 +793,13 @@ crate::xml::inherits!(AlarmEventArgument, EntityEventArgument);
 /// Has subtypes: slots declared with this type hold an [`AnyAlarmExpression`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlarmExpression {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmExpression {
     const TYPE_NAME: &'static str = "AlarmExpression";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -779,9 +819,13 @@ pub struct AlarmFilterSpec {
     pub type_entity: Option<String>,
     /// `typeTrigger`: xsd:string.
     pub type_trigger: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmFilterSpec {
     const TYPE_NAME: &'static str = "AlarmFilterSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"status" => d.list(&mut self.status, s)?,
@@ -821,6 +865,7 @@ pub struct AlarmInfo {
 }
 impl ComplexType for AlarmInfo {
     const TYPE_NAME: &'static str = "AlarmInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -860,6 +905,7 @@ pub struct AlarmReconfiguredEvent {
 }
 impl ComplexType for AlarmReconfiguredEvent {
     const TYPE_NAME: &'static str = "AlarmReconfiguredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -889,6 +935,7 @@ pub struct AlarmRemovedEvent {
 }
 impl ComplexType for AlarmRemovedEvent {
     const TYPE_NAME: &'static str = "AlarmRemovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -918,6 +965,7 @@ pub struct AlarmScriptCompleteEvent {
 }
 impl ComplexType for AlarmScriptCompleteEvent {
     const TYPE_NAME: &'static str = "AlarmScriptCompleteEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -951,6 +999,7 @@ pub struct AlarmScriptFailedEvent {
 }
 impl ComplexType for AlarmScriptFailedEvent {
     const TYPE_NAME: &'static str = "AlarmScriptFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -977,9 +1026,13 @@ pub struct AlarmSetting {
     pub tolerance_range: i32,
     /// `reportingFrequency`: xsd:int.
     pub reporting_frequency: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmSetting {
     const TYPE_NAME: &'static str = "AlarmSetting";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"toleranceRange" => d.req(&mut self.tolerance_range, s)?,
@@ -1007,6 +1060,7 @@ pub struct AlarmSnmpCompletedEvent {
 }
 impl ComplexType for AlarmSnmpCompletedEvent {
     const TYPE_NAME: &'static str = "AlarmSnmpCompletedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -1036,6 +1090,7 @@ pub struct AlarmSnmpFailedEvent {
 }
 impl ComplexType for AlarmSnmpFailedEvent {
     const TYPE_NAME: &'static str = "AlarmSnmpFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -1074,9 +1129,13 @@ pub struct AlarmSpec {
     pub action_frequency: Option<i32>,
     /// `setting`: [`AlarmSetting`].
     pub setting: Option<AlarmSetting>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmSpec {
     const TYPE_NAME: &'static str = "AlarmSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -1127,9 +1186,13 @@ pub struct AlarmState {
     pub event_key: Option<i32>,
     /// `disabled`: xsd:boolean (since 6.9.1).
     pub disabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmState {
     const TYPE_NAME: &'static str = "AlarmState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -1179,6 +1242,7 @@ pub struct AlarmStatusChangedEvent {
 }
 impl ComplexType for AlarmStatusChangedEvent {
     const TYPE_NAME: &'static str = "AlarmStatusChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
@@ -1222,6 +1286,7 @@ pub struct AlarmTriggeringAction {
 }
 impl ComplexType for AlarmTriggeringAction {
     const TYPE_NAME: &'static str = "AlarmTriggeringAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"action" => d.req(&mut self.action, s)?,
@@ -1256,9 +1321,13 @@ pub struct AlarmTriggeringActionTransitionSpec {
     pub final_state: ManagedEntityStatus,
     /// `repeats`: xsd:boolean.
     pub repeats: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmTriggeringActionTransitionSpec {
     const TYPE_NAME: &'static str = "AlarmTriggeringActionTransitionSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startState" => d.req(&mut self.start_state, s)?,
@@ -1286,6 +1355,7 @@ pub struct AllVirtualMachinesLicensedEvent {
 }
 impl ComplexType for AllVirtualMachinesLicensedEvent {
     const TYPE_NAME: &'static str = "AllVirtualMachinesLicensedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1306,6 +1376,7 @@ pub struct AlreadyAuthenticatedSessionEvent {
 }
 impl ComplexType for AlreadyAuthenticatedSessionEvent {
     const TYPE_NAME: &'static str = "AlreadyAuthenticatedSessionEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1328,6 +1399,7 @@ pub struct AlreadyBeingManaged {
 }
 impl ComplexType for AlreadyBeingManaged {
     const TYPE_NAME: &'static str = "AlreadyBeingManaged";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -1355,6 +1427,7 @@ pub struct AlreadyConnected {
 }
 impl ComplexType for AlreadyConnected {
     const TYPE_NAME: &'static str = "AlreadyConnected";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -1382,6 +1455,7 @@ pub struct AlreadyExists {
 }
 impl ComplexType for AlreadyExists {
     const TYPE_NAME: &'static str = "AlreadyExists";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
@@ -1407,6 +1481,7 @@ pub struct AlreadyUpgraded {
 }
 impl ComplexType for AlreadyUpgraded {
     const TYPE_NAME: &'static str = "AlreadyUpgraded";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1429,6 +1504,7 @@ pub struct AndAlarmExpression {
 }
 impl ComplexType for AndAlarmExpression {
     const TYPE_NAME: &'static str = "AndAlarmExpression";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expression" => d.list(&mut self.expression, s)?,
@@ -1453,9 +1529,13 @@ pub struct AnswerFile {
     pub created_time: DateTime,
     /// `modifiedTime`: xsd:dateTime.
     pub modified_time: DateTime,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AnswerFile {
     const TYPE_NAME: &'static str = "AnswerFile";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userInput" => d.list(&mut self.user_input, s)?,
@@ -1480,9 +1560,13 @@ crate::xml::complex_codec!(AnswerFile);
 pub struct AnswerFileCreateSpec {
     /// `validating`: xsd:boolean (since 6.0).
     pub validating: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AnswerFileCreateSpec {
     const TYPE_NAME: &'static str = "AnswerFileCreateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"validating" => d.opt(&mut self.validating, s)?,
@@ -1508,6 +1592,7 @@ pub struct AnswerFileOptionsCreateSpec {
 }
 impl ComplexType for AnswerFileOptionsCreateSpec {
     const TYPE_NAME: &'static str = "AnswerFileOptionsCreateSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userInput" => d.list(&mut self.user_input, s)?,
@@ -1535,6 +1620,7 @@ pub struct AnswerFileSerializedCreateSpec {
 }
 impl ComplexType for AnswerFileSerializedCreateSpec {
     const TYPE_NAME: &'static str = "AnswerFileSerializedCreateSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"answerFileConfigString" => d.req(&mut self.answer_file_config_string, s)?,
@@ -1557,9 +1643,13 @@ pub struct AnswerFileStatusError {
     pub user_input_path: ProfilePropertyPath,
     /// `errMsg`: [`LocalizableMessage`].
     pub err_msg: LocalizableMessage,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AnswerFileStatusError {
     const TYPE_NAME: &'static str = "AnswerFileStatusError";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userInputPath" => d.req(&mut self.user_input_path, s)?,
@@ -1586,9 +1676,13 @@ pub struct AnswerFileStatusResult {
     pub status: String,
     /// `error`: [`AnswerFileStatusError`].
     pub error: Vec<AnswerFileStatusError>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AnswerFileStatusResult {
     const TYPE_NAME: &'static str = "AnswerFileStatusResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"checkedTime" => d.req(&mut self.checked_time, s)?,
@@ -1620,6 +1714,7 @@ pub struct AnswerFileUpdateFailed {
 }
 impl ComplexType for AnswerFileUpdateFailed {
     const TYPE_NAME: &'static str = "AnswerFileUpdateFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failure" => d.list(&mut self.failure, s)?,
@@ -1642,9 +1737,13 @@ pub struct AnswerFileUpdateFailure {
     pub user_input_path: ProfilePropertyPath,
     /// `errMsg`: [`LocalizableMessage`].
     pub err_msg: LocalizableMessage,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AnswerFileUpdateFailure {
     const TYPE_NAME: &'static str = "AnswerFileUpdateFailure";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userInputPath" => d.req(&mut self.user_input_path, s)?,
@@ -1670,6 +1769,7 @@ pub struct ApplicationQuiesceFault {
 }
 impl ComplexType for ApplicationQuiesceFault {
     const TYPE_NAME: &'static str = "ApplicationQuiesceFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1693,9 +1793,13 @@ pub struct ApplyHostProfileConfigurationResult {
     pub status: String,
     /// `errors`: [`LocalizedMethodFault`].
     pub errors: Vec<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ApplyHostProfileConfigurationResult {
     const TYPE_NAME: &'static str = "ApplyHostProfileConfigurationResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startTime" => d.req(&mut self.start_time, s)?,
@@ -1739,6 +1843,7 @@ pub struct ApplyHostProfileConfigurationSpec {
 }
 impl ComplexType for ApplyHostProfileConfigurationSpec {
     const TYPE_NAME: &'static str = "ApplyHostProfileConfigurationSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -1791,9 +1896,13 @@ pub struct ApplyProfile {
     pub copy_enable_status: Option<bool>,
     /// `hidden`: xsd:boolean (since 6.7).
     pub hidden: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ApplyProfile {
     const TYPE_NAME: &'static str = "ApplyProfile";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
@@ -1832,9 +1941,13 @@ crate::xml::complex_codec!(ApplyProfile);
 pub struct ApplyStorageRecommendationResult {
     /// `vm`: ManagedObjectReference.
     pub vm: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ApplyStorageRecommendationResult {
     const TYPE_NAME: &'static str = "ApplyStorageRecommendationResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
@@ -1857,9 +1970,13 @@ pub struct ArrayUpdateSpec {
     pub operation: ArrayUpdateOperation,
     /// `removeKey`: xsd:anyType.
     pub remove_key: Option<AnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ArrayUpdateSpec {
     const TYPE_NAME: &'static str = "ArrayUpdateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
@@ -1885,6 +2002,7 @@ pub struct AuthMinimumAdminPermission {
 }
 impl ComplexType for AuthMinimumAdminPermission {
     const TYPE_NAME: &'static str = "AuthMinimumAdminPermission";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1907,6 +2025,7 @@ pub struct AuthenticationProfile {
 }
 impl ComplexType for AuthenticationProfile {
     const TYPE_NAME: &'static str = "AuthenticationProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"activeDirectory" => d.opt(&mut self.active_directory, s)?,
@@ -1934,6 +2053,7 @@ pub struct AuthenticationRequired {
 }
 impl ComplexType for AuthenticationRequired {
     const TYPE_NAME: &'static str = "AuthenticationRequired";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"authenticate" => d.list(&mut self.authenticate, s)?,
@@ -1964,9 +2084,13 @@ pub struct AuthenticationRequiredChallenge {
     pub ovl: Option<String>,
     /// `oidcConfigUrl`: xsd:string.
     pub oidc_config_url: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AuthenticationRequiredChallenge {
     const TYPE_NAME: &'static str = "AuthenticationRequiredChallenge";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scheme" => d.req(&mut self.scheme, s)?,
@@ -1997,9 +2121,13 @@ pub struct AuthorizationDescription {
     pub privilege: Vec<AnyElementDescription>,
     /// `privilegeGroup`: [`ElementDescription`].
     pub privilege_group: Vec<AnyElementDescription>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AuthorizationDescription {
     const TYPE_NAME: &'static str = "AuthorizationDescription";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privilege" => d.list(&mut self.privilege, s)?,
@@ -2027,6 +2155,7 @@ pub struct AuthorizationEvent {
 }
 impl ComplexType for AuthorizationEvent {
     const TYPE_NAME: &'static str = "AuthorizationEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2048,9 +2177,13 @@ pub struct AuthorizationPrivilege {
     pub name: String,
     /// `privGroupName`: xsd:string.
     pub priv_group_name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AuthorizationPrivilege {
     const TYPE_NAME: &'static str = "AuthorizationPrivilege";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privId" => d.req(&mut self.priv_id, s)?,
@@ -2083,9 +2216,13 @@ pub struct AuthorizationRole {
     pub info: AnyDescription,
     /// `privilege`: xsd:string.
     pub privilege: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AuthorizationRole {
     const TYPE_NAME: &'static str = "AuthorizationRole";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"roleId" => d.req(&mut self.role_id, s)?,
@@ -2120,9 +2257,13 @@ pub struct AutoStartDefaults {
     pub wait_for_heartbeat: Option<bool>,
     /// `stopAction`: xsd:string.
     pub stop_action: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AutoStartDefaults {
     const TYPE_NAME: &'static str = "AutoStartDefaults";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -2161,9 +2302,13 @@ pub struct AutoStartPowerInfo {
     pub stop_delay: i32,
     /// `stopAction`: xsd:string.
     pub stop_action: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AutoStartPowerInfo {
     const TYPE_NAME: &'static str = "AutoStartPowerInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -2205,6 +2350,7 @@ pub struct BackupBlobReadFailure {
 }
 impl ComplexType for BackupBlobReadFailure {
     const TYPE_NAME: &'static str = "BackupBlobReadFailure";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityName" => d.req(&mut self.entity_name, s)?,
@@ -2240,6 +2386,7 @@ pub struct BackupBlobWriteFailure {
 }
 impl ComplexType for BackupBlobWriteFailure {
     const TYPE_NAME: &'static str = "BackupBlobWriteFailure";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityName" => d.req(&mut self.entity_name, s)?,
@@ -2271,6 +2418,7 @@ pub struct BadUsernameSessionEvent {
 }
 impl ComplexType for BadUsernameSessionEvent {
     const TYPE_NAME: &'static str = "BadUsernameSessionEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -2313,9 +2461,13 @@ pub struct BaseConfigInfo {
     pub vclock: Option<vslmVClockInfo>,
     /// `iofilter`: xsd:string (since 6.7).
     pub iofilter: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for BaseConfigInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -2356,9 +2508,13 @@ crate::xml::complex_codec!(BaseConfigInfo);
 pub struct BaseConfigInfoBackingInfo {
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for BaseConfigInfoBackingInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfoBackingInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -2384,6 +2540,7 @@ pub struct BaseConfigInfoDiskFileBackingInfo {
 }
 impl ComplexType for BaseConfigInfoDiskFileBackingInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfoDiskFileBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"provisioningType" => d.req(&mut self.provisioning_type, s)?,
@@ -2423,6 +2580,7 @@ pub struct BaseConfigInfoFileBackingInfo {
 }
 impl ComplexType for BaseConfigInfoFileBackingInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfoFileBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filePath" => d.req(&mut self.file_path, s)?,
@@ -2462,6 +2620,7 @@ pub struct BaseConfigInfoRawDiskMappingBackingInfo {
 }
 impl ComplexType for BaseConfigInfoRawDiskMappingBackingInfo {
     const TYPE_NAME: &'static str = "BaseConfigInfoRawDiskMappingBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lunUuid" => d.req(&mut self.lun_uuid, s)?,
@@ -2490,9 +2649,13 @@ pub struct BatchResult {
     pub ds: Option<ManagedObjectReference>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for BatchResult {
     const TYPE_NAME: &'static str = "BatchResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"result" => d.req(&mut self.result, s)?,
@@ -2522,6 +2685,7 @@ pub struct BlockedByFirewall {
 }
 impl ComplexType for BlockedByFirewall {
     const TYPE_NAME: &'static str = "BlockedByFirewall";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2546,6 +2710,7 @@ pub struct BoolOption {
 }
 impl ComplexType for BoolOption {
     const TYPE_NAME: &'static str = "BoolOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supported" => d.req(&mut self.supported, s)?,
@@ -2575,6 +2740,7 @@ pub struct BoolPolicy {
 }
 impl ComplexType for BoolPolicy {
     const TYPE_NAME: &'static str = "BoolPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
@@ -2600,6 +2766,7 @@ pub struct CAMServerRefusedConnection {
 }
 impl ComplexType for CAMServerRefusedConnection {
     const TYPE_NAME: &'static str = "CAMServerRefusedConnection";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2620,6 +2787,7 @@ pub struct CanceledHostOperationEvent {
 }
 impl ComplexType for CanceledHostOperationEvent {
     const TYPE_NAME: &'static str = "CanceledHostOperationEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2640,6 +2808,7 @@ pub struct CannotAccessFile {
 }
 impl ComplexType for CannotAccessFile {
     const TYPE_NAME: &'static str = "CannotAccessFile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2660,6 +2829,7 @@ pub struct CannotAccessLocalSource {
 }
 impl ComplexType for CannotAccessLocalSource {
     const TYPE_NAME: &'static str = "CannotAccessLocalSource";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2684,6 +2854,7 @@ pub struct CannotAccessNetwork {
 }
 impl ComplexType for CannotAccessNetwork {
     const TYPE_NAME: &'static str = "CannotAccessNetwork";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.opt(&mut self.network, s)?,
@@ -2711,6 +2882,7 @@ pub struct CannotAccessVmComponent {
 }
 impl ComplexType for CannotAccessVmComponent {
     const TYPE_NAME: &'static str = "CannotAccessVmComponent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2733,6 +2905,7 @@ pub struct CannotAccessVmConfig {
 }
 impl ComplexType for CannotAccessVmConfig {
     const TYPE_NAME: &'static str = "CannotAccessVmConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -2766,6 +2939,7 @@ pub struct CannotAccessVmDevice {
 }
 impl ComplexType for CannotAccessVmDevice {
     const TYPE_NAME: &'static str = "CannotAccessVmDevice";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -2799,6 +2973,7 @@ pub struct CannotAccessVmDisk {
 }
 impl ComplexType for CannotAccessVmDisk {
     const TYPE_NAME: &'static str = "CannotAccessVmDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.req(&mut self.fault, s)?,
@@ -2824,6 +2999,7 @@ pub struct CannotAddHostWithFTVmAsStandalone {
 }
 impl ComplexType for CannotAddHostWithFTVmAsStandalone {
     const TYPE_NAME: &'static str = "CannotAddHostWithFTVmAsStandalone";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2844,6 +3020,7 @@ pub struct CannotAddHostWithFTVmToDifferentCluster {
 }
 impl ComplexType for CannotAddHostWithFTVmToDifferentCluster {
     const TYPE_NAME: &'static str = "CannotAddHostWithFTVmToDifferentCluster";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2864,6 +3041,7 @@ pub struct CannotAddHostWithFTVmToNonHACluster {
 }
 impl ComplexType for CannotAddHostWithFTVmToNonHACluster {
     const TYPE_NAME: &'static str = "CannotAddHostWithFTVmToNonHACluster";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2888,6 +3066,7 @@ pub struct CannotChangeDrsBehaviorForFtSecondary {
 }
 impl ComplexType for CannotChangeDrsBehaviorForFtSecondary {
     const TYPE_NAME: &'static str = "CannotChangeDrsBehaviorForFtSecondary";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -2919,6 +3098,7 @@ pub struct CannotChangeHaSettingsForFtSecondary {
 }
 impl ComplexType for CannotChangeHaSettingsForFtSecondary {
     const TYPE_NAME: &'static str = "CannotChangeHaSettingsForFtSecondary";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -2946,6 +3126,7 @@ pub struct CannotChangeVsanClusterUuid {
 }
 impl ComplexType for CannotChangeVsanClusterUuid {
     const TYPE_NAME: &'static str = "CannotChangeVsanClusterUuid";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2966,6 +3147,7 @@ pub struct CannotChangeVsanNodeUuid {
 }
 impl ComplexType for CannotChangeVsanNodeUuid {
     const TYPE_NAME: &'static str = "CannotChangeVsanNodeUuid";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2990,6 +3172,7 @@ pub struct CannotComputeFTCompatibleHosts {
 }
 impl ComplexType for CannotComputeFTCompatibleHosts {
     const TYPE_NAME: &'static str = "CannotComputeFTCompatibleHosts";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -3017,6 +3200,7 @@ pub struct CannotCreateFile {
 }
 impl ComplexType for CannotCreateFile {
     const TYPE_NAME: &'static str = "CannotCreateFile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3037,6 +3221,7 @@ pub struct CannotDecryptPasswords {
 }
 impl ComplexType for CannotDecryptPasswords {
     const TYPE_NAME: &'static str = "CannotDecryptPasswords";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3057,6 +3242,7 @@ pub struct CannotDeleteFile {
 }
 impl ComplexType for CannotDeleteFile {
     const TYPE_NAME: &'static str = "CannotDeleteFile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3077,6 +3263,7 @@ pub struct CannotDisableDrsOnClustersWithVApps {
 }
 impl ComplexType for CannotDisableDrsOnClustersWithVApps {
     const TYPE_NAME: &'static str = "CannotDisableDrsOnClustersWithVApps";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3097,6 +3284,7 @@ pub struct CannotDisableSnapshot {
 }
 impl ComplexType for CannotDisableSnapshot {
     const TYPE_NAME: &'static str = "CannotDisableSnapshot";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3119,6 +3307,7 @@ pub struct CannotDisconnectHostWithFaultToleranceVm {
 }
 impl ComplexType for CannotDisconnectHostWithFaultToleranceVm {
     const TYPE_NAME: &'static str = "CannotDisconnectHostWithFaultToleranceVm";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -3150,6 +3339,7 @@ pub struct CannotEnableVmcpForCluster {
 }
 impl ComplexType for CannotEnableVmcpForCluster {
     const TYPE_NAME: &'static str = "CannotEnableVmcpForCluster";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
@@ -3179,6 +3369,7 @@ pub struct CannotModifyConfigCpuRequirements {
 }
 impl ComplexType for CannotModifyConfigCpuRequirements {
     const TYPE_NAME: &'static str = "CannotModifyConfigCpuRequirements";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3203,6 +3394,7 @@ pub struct CannotMoveFaultToleranceVm {
 }
 impl ComplexType for CannotMoveFaultToleranceVm {
     const TYPE_NAME: &'static str = "CannotMoveFaultToleranceVm";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"moveType" => d.req(&mut self.move_type, s)?,
@@ -3230,6 +3422,7 @@ pub struct CannotMoveHostWithFaultToleranceVm {
 }
 impl ComplexType for CannotMoveHostWithFaultToleranceVm {
     const TYPE_NAME: &'static str = "CannotMoveHostWithFaultToleranceVm";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3252,6 +3445,7 @@ pub struct CannotMoveVmWithDeltaDisk {
 }
 impl ComplexType for CannotMoveVmWithDeltaDisk {
     const TYPE_NAME: &'static str = "CannotMoveVmWithDeltaDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -3277,6 +3471,7 @@ pub struct CannotMoveVmWithNativeDeltaDisk {
 }
 impl ComplexType for CannotMoveVmWithNativeDeltaDisk {
     const TYPE_NAME: &'static str = "CannotMoveVmWithNativeDeltaDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3299,6 +3494,7 @@ pub struct CannotMoveVsanEnabledHost {
 }
 impl ComplexType for CannotMoveVsanEnabledHost {
     const TYPE_NAME: &'static str = "CannotMoveVsanEnabledHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3319,6 +3515,7 @@ pub struct CannotPlaceWithoutPrerequisiteMoves {
 }
 impl ComplexType for CannotPlaceWithoutPrerequisiteMoves {
     const TYPE_NAME: &'static str = "CannotPlaceWithoutPrerequisiteMoves";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3345,6 +3542,7 @@ pub struct CannotPowerOffVmInCluster {
 }
 impl ComplexType for CannotPowerOffVmInCluster {
     const TYPE_NAME: &'static str = "CannotPowerOffVmInCluster";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
@@ -3374,6 +3572,7 @@ pub struct CannotReconfigureVsanWhenHaEnabled {
 }
 impl ComplexType for CannotReconfigureVsanWhenHaEnabled {
     const TYPE_NAME: &'static str = "CannotReconfigureVsanWhenHaEnabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3404,6 +3603,7 @@ pub struct CannotUseNetwork {
 }
 impl ComplexType for CannotUseNetwork {
     const TYPE_NAME: &'static str = "CannotUseNetwork";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -3460,9 +3660,13 @@ pub struct Capability {
     pub hadcs_supported: Option<bool>,
     /// `configMgmtSupported`: xsd:boolean (since 7.0.3.1).
     pub config_mgmt_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Capability {
     const TYPE_NAME: &'static str = "Capability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"provisioningSupported" => d.req(&mut self.provisioning_supported, s)?,
@@ -3513,9 +3717,13 @@ pub struct ChangesInfoEventArgument {
     pub added: Option<String>,
     /// `deleted`: xsd:string.
     pub deleted: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ChangesInfoEventArgument {
     const TYPE_NAME: &'static str = "ChangesInfoEventArgument";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"modified" => d.opt(&mut self.modified, s)?,
@@ -3544,9 +3752,13 @@ pub struct CheckResult {
     pub warning: Vec<LocalizedMethodFault>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Vec<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CheckResult {
     const TYPE_NAME: &'static str = "CheckResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
@@ -3580,6 +3792,7 @@ pub struct ChoiceOption {
 }
 impl ComplexType for ChoiceOption {
     const TYPE_NAME: &'static str = "ChoiceOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"choiceInfo" => d.list(&mut self.choice_info, s)?,
@@ -3607,6 +3820,7 @@ pub struct ClockSkew {
 }
 impl ComplexType for ClockSkew {
     const TYPE_NAME: &'static str = "ClockSkew";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3627,6 +3841,7 @@ pub struct CloneFromSnapshotNotSupported {
 }
 impl ComplexType for CloneFromSnapshotNotSupported {
     const TYPE_NAME: &'static str = "CloneFromSnapshotNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3646,9 +3861,13 @@ pub struct ClusterAction {
     pub type_: String,
     /// `target`: ManagedObjectReference.
     pub target: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterAction {
     const TYPE_NAME: &'static str = "ClusterAction";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -3671,9 +3890,13 @@ pub struct ClusterActionHistory {
     pub action: AnyClusterAction,
     /// `time`: xsd:dateTime.
     pub time: DateTime,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterActionHistory {
     const TYPE_NAME: &'static str = "ClusterActionHistory";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"action" => d.req(&mut self.action, s)?,
@@ -3701,6 +3924,7 @@ pub struct ClusterAffinityRuleSpec {
 }
 impl ComplexType for ClusterAffinityRuleSpec {
     const TYPE_NAME: &'static str = "ClusterAffinityRuleSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.list(&mut self.vm, s)?,
@@ -3728,6 +3952,7 @@ pub struct ClusterAntiAffinityRuleSpec {
 }
 impl ComplexType for ClusterAntiAffinityRuleSpec {
     const TYPE_NAME: &'static str = "ClusterAntiAffinityRuleSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.list(&mut self.vm, s)?,
@@ -3750,9 +3975,13 @@ pub struct ClusterAttemptedVmInfo {
     pub vm: ManagedObjectReference,
     /// `task`: ManagedObjectReference.
     pub task: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterAttemptedVmInfo {
     const TYPE_NAME: &'static str = "ClusterAttemptedVmInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -3786,6 +4015,7 @@ pub struct ClusterClusterInitialPlacementAction {
 }
 impl ComplexType for ClusterClusterInitialPlacementAction {
     const TYPE_NAME: &'static str = "ClusterClusterInitialPlacementAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetHost" => d.opt(&mut self.target_host, s)?,
@@ -3819,6 +4049,7 @@ pub struct ClusterComplianceCheckedEvent {
 }
 impl ComplexType for ClusterComplianceCheckedEvent {
     const TYPE_NAME: &'static str = "ClusterComplianceCheckedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.req(&mut self.profile, s)?,
@@ -3841,9 +4072,13 @@ pub struct ClusterComputeResourceClusterConfigResult {
     pub failed_hosts: Vec<FolderFailedHostResult>,
     /// `configuredHosts`: ManagedObjectReference.
     pub configured_hosts: Vec<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceClusterConfigResult {
     const TYPE_NAME: &'static str = "ClusterComputeResourceClusterConfigResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failedHosts" => d.list(&mut self.failed_hosts, s)?,
@@ -3866,9 +4101,13 @@ pub struct ClusterComputeResourceCryptoModePolicy {
     pub key_id: Option<CryptoKeyId>,
     /// `providerId`: [`KeyProviderId`].
     pub provider_id: Option<KeyProviderId>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceCryptoModePolicy {
     const TYPE_NAME: &'static str = "ClusterComputeResourceCryptoModePolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.opt(&mut self.key_id, s)?,
@@ -3898,6 +4137,7 @@ pub struct ClusterComputeResourceDVSConfigurationValidation {
 }
 impl ComplexType for ClusterComputeResourceDVSConfigurationValidation {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDVSConfigurationValidation";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isDvsValid" => d.req(&mut self.is_dvs_valid, s)?,
@@ -3924,9 +4164,13 @@ pub struct ClusterComputeResourceDVSSetting {
     pub pnic_devices: Vec<String>,
     /// `dvPortgroupSetting`: [`ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping`].
     pub dv_portgroup_setting: Vec<ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceDVSSetting {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDVSSetting";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvSwitch" => d.req(&mut self.dv_switch, s)?,
@@ -3951,9 +4195,13 @@ pub struct ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping {
     pub dv_portgroup: ManagedObjectReference,
     /// `service`: xsd:string.
     pub service: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvPortgroup" => d.req(&mut self.dv_portgroup, s)?,
@@ -3980,9 +4228,13 @@ pub struct ClusterComputeResourceDvsProfile {
     pub pnic_devices: Vec<String>,
     /// `dvPortgroupMapping`: [`ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping`].
     pub dv_portgroup_mapping: Vec<ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceDvsProfile {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDvsProfile";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsName" => d.opt(&mut self.dvs_name, s)?,
@@ -4011,9 +4263,13 @@ pub struct ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping {
     pub dv_portgroup: Option<ManagedObjectReference>,
     /// `service`: xsd:string.
     pub service: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping {
     const TYPE_NAME: &'static str = "ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvPortgroupSpec" => d.opt(&mut self.dv_portgroup_spec, s)?,
@@ -4042,9 +4298,13 @@ pub struct ClusterComputeResourceHCIConfigInfo {
     pub configured_hosts: Vec<ManagedObjectReference>,
     /// `hostConfigProfile`: [`ClusterComputeResourceHostConfigurationProfile`].
     pub host_config_profile: Option<ClusterComputeResourceHostConfigurationProfile>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceHCIConfigInfo {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHCIConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"workflowState" => d.req(&mut self.workflow_state, s)?,
@@ -4075,9 +4335,13 @@ pub struct ClusterComputeResourceHCIConfigSpec {
     pub v_san_config_spec: Option<AnySDDCBase>,
     /// `vcProf`: [`ClusterComputeResourceVCProfile`].
     pub vc_prof: Option<ClusterComputeResourceVCProfile>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceHCIConfigSpec {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHCIConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsProf" => d.list(&mut self.dvs_prof, s)?,
@@ -4106,9 +4370,13 @@ pub struct ClusterComputeResourceHostConfigurationInput {
     pub host_vmk_nics: Vec<ClusterComputeResourceHostVmkNicInfo>,
     /// `allowedInNonMaintenanceMode`: xsd:boolean.
     pub allowed_in_non_maintenance_mode: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceHostConfigurationInput {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostConfigurationInput";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -4133,9 +4401,13 @@ pub struct ClusterComputeResourceHostConfigurationProfile {
     pub date_time_config: Option<HostDateTimeConfig>,
     /// `lockdownMode`: [`HostLockdownMode`].
     pub lockdown_mode: Option<HostLockdownMode>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceHostConfigurationProfile {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostConfigurationProfile";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dateTimeConfig" => d.opt(&mut self.date_time_config, s)?,
@@ -4171,6 +4443,7 @@ pub struct ClusterComputeResourceHostConfigurationValidation {
 }
 impl ComplexType for ClusterComputeResourceHostConfigurationValidation {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostConfigurationValidation";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -4201,9 +4474,13 @@ pub struct ClusterComputeResourceHostEvacuationInfo {
     pub host: ManagedObjectReference,
     /// `action`: [`OptionValue`].
     pub action: Vec<AnyOptionValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceHostEvacuationInfo {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostEvacuationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -4226,9 +4503,13 @@ pub struct ClusterComputeResourceHostVmkNicInfo {
     pub nic_spec: HostVirtualNicSpec,
     /// `service`: xsd:string.
     pub service: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceHostVmkNicInfo {
     const TYPE_NAME: &'static str = "ClusterComputeResourceHostVmkNicInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nicSpec" => d.req(&mut self.nic_spec, s)?,
@@ -4251,9 +4532,13 @@ pub struct ClusterComputeResourceMaintenanceInfo {
     pub partial_mm_id: Option<String>,
     /// `hostEvacInfo`: [`ClusterComputeResourceHostEvacuationInfo`].
     pub host_evac_info: Vec<ClusterComputeResourceHostEvacuationInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceMaintenanceInfo {
     const TYPE_NAME: &'static str = "ClusterComputeResourceMaintenanceInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partialMMId" => d.opt(&mut self.partial_mm_id, s)?,
@@ -4307,6 +4592,7 @@ pub struct ClusterComputeResourceSummary {
 }
 impl ComplexType for ClusterComputeResourceSummary {
     const TYPE_NAME: &'static str = "ClusterComputeResourceSummary";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentFailoverLevel" => d.req(&mut self.current_failover_level, s)?,
@@ -4357,9 +4643,13 @@ pub struct ClusterComputeResourceVCProfile {
     pub evc_mode_key: Option<String>,
     /// `evcGraphicsModeKey`: xsd:string (since 7.0.1.0).
     pub evc_graphics_mode_key: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceVCProfile {
     const TYPE_NAME: &'static str = "ClusterComputeResourceVCProfile";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterSpec" => d.opt(&mut self.cluster_spec, s)?,
@@ -4384,9 +4674,13 @@ crate::xml::complex_codec!(ClusterComputeResourceVCProfile);
 pub struct ClusterComputeResourceValidationResultBase {
     /// `info`: [`LocalizableMessage`].
     pub info: Vec<LocalizableMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceValidationResultBase {
     const TYPE_NAME: &'static str = "ClusterComputeResourceValidationResultBase";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.list(&mut self.info, s)?,
@@ -4411,9 +4705,13 @@ pub struct ClusterComputeResourceVcsSlots {
     pub datastore: Vec<ManagedObjectReference>,
     /// `totalSlots`: xsd:int.
     pub total_slots: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceVcsSlots {
     const TYPE_NAME: &'static str = "ClusterComputeResourceVcsSlots";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemId" => d.opt(&mut self.system_id, s)?,
@@ -4446,9 +4744,13 @@ pub struct ClusterConfigInfo {
     pub drs_vm_config: Vec<ClusterDrsVmConfigInfo>,
     /// `rule`: [`ClusterRuleInfo`].
     pub rule: Vec<AnyClusterRuleInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterConfigInfo {
     const TYPE_NAME: &'static str = "ClusterConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dasConfig" => d.req(&mut self.das_config, s)?,
@@ -4514,6 +4816,7 @@ pub struct ClusterConfigInfoEx {
 }
 impl ComplexType for ClusterConfigInfoEx {
     const TYPE_NAME: &'static str = "ClusterConfigInfoEx";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemVMsConfig" => d.opt(&mut self.system_v_ms_config, s)?,
@@ -4574,9 +4877,13 @@ pub struct ClusterConfigSpec {
     pub drs_vm_config_spec: Vec<ClusterDrsVmConfigSpec>,
     /// `rulesSpec`: [`ClusterRuleSpec`].
     pub rules_spec: Vec<ClusterRuleSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterConfigSpec {
     const TYPE_NAME: &'static str = "ClusterConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dasConfig" => d.opt(&mut self.das_config, s)?,
@@ -4644,6 +4951,7 @@ pub struct ClusterConfigSpecEx {
 }
 impl ComplexType for ClusterConfigSpecEx {
     const TYPE_NAME: &'static str = "ClusterConfigSpecEx";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemVMsConfig" => d.opt(&mut self.system_v_ms_config, s)?,
@@ -4705,6 +5013,7 @@ pub struct ClusterCreatedEvent {
 }
 impl ComplexType for ClusterCreatedEvent {
     const TYPE_NAME: &'static str = "ClusterCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.req(&mut self.parent, s)?,
@@ -4727,9 +5036,13 @@ pub struct ClusterCryptoConfigInfo {
     pub crypto_mode: Option<String>,
     /// `policy`: [`ClusterComputeResourceCryptoModePolicy`] (since 8.0.3.0).
     pub policy: Option<ClusterComputeResourceCryptoModePolicy>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterCryptoConfigInfo {
     const TYPE_NAME: &'static str = "ClusterCryptoConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cryptoMode" => d.opt(&mut self.crypto_mode, s)?,
@@ -4759,6 +5072,7 @@ pub struct ClusterDasAamHostInfo {
 }
 impl ComplexType for ClusterDasAamHostInfo {
     const TYPE_NAME: &'static str = "ClusterDasAamHostInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostDasState" => d.list(&mut self.host_das_state, s)?,
@@ -4787,9 +5101,13 @@ pub struct ClusterDasAamNodeState {
     pub config_state: String,
     /// `runtimeState`: xsd:string.
     pub runtime_state: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasAamNodeState {
     const TYPE_NAME: &'static str = "ClusterDasAamNodeState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -4814,9 +5132,13 @@ crate::xml::complex_codec!(ClusterDasAamNodeState);
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasAdmissionControlInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterDasAdmissionControlInfo {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasAdmissionControlInfo {
     const TYPE_NAME: &'static str = "ClusterDasAdmissionControlInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -4836,9 +5158,13 @@ pub struct ClusterDasAdmissionControlPolicy {
     pub resource_reduction_to_tolerate_percent: Option<i32>,
     /// `pMemAdmissionControlEnabled`: xsd:boolean (since 7.0.2.0).
     pub p_mem_admission_control_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasAdmissionControlPolicy {
     const TYPE_NAME: &'static str = "ClusterDasAdmissionControlPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resourceReductionToToleratePercent" => d.opt(&mut self.resource_reduction_to_tolerate_percent, s)?,
@@ -4865,9 +5191,13 @@ pub struct ClusterDasAdvancedRuntimeInfo {
     pub vmcp_supported: Option<ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo>,
     /// `heartbeatDatastoreInfo`: [`DasHeartbeatDatastoreInfo`] (since 5.0).
     pub heartbeat_datastore_info: Vec<DasHeartbeatDatastoreInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasAdvancedRuntimeInfo {
     const TYPE_NAME: &'static str = "ClusterDasAdvancedRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dasHostInfo" => d.opt(&mut self.das_host_info, s)?,
@@ -4892,9 +5222,13 @@ pub struct ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo {
     pub storage_apd_supported: bool,
     /// `storagePDLSupported`: xsd:boolean.
     pub storage_pdl_supported: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo {
     const TYPE_NAME: &'static str = "ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storageAPDSupported" => d.req(&mut self.storage_apd_supported, s)?,
@@ -4935,9 +5269,13 @@ pub struct ClusterDasConfigInfo {
     pub heartbeat_datastore: Vec<ManagedObjectReference>,
     /// `hBDatastoreCandidatePolicy`: xsd:string (since 5.0).
     pub h_b_datastore_candidate_policy: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDasConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -4976,9 +5314,13 @@ crate::xml::complex_codec!(ClusterDasConfigInfo);
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasData`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterDasData {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasData {
     const TYPE_NAME: &'static str = "ClusterDasData";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -5005,6 +5347,7 @@ pub struct ClusterDasDataSummary {
 }
 impl ComplexType for ClusterDasDataSummary {
     const TYPE_NAME: &'static str = "ClusterDasDataSummary";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostListVersion" => d.req(&mut self.host_list_version, s)?,
@@ -5052,6 +5395,7 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfo {
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfo {
     const TYPE_NAME: &'static str = "ClusterDasFailoverLevelAdvancedRuntimeInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"slotInfo" => d.req(&mut self.slot_info, s)?,
@@ -5090,9 +5434,13 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots {
     pub host: ManagedObjectReference,
     /// `slots`: xsd:int.
     pub slots: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots {
     const TYPE_NAME: &'static str = "ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -5117,9 +5465,13 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo {
     pub cpu_m_hz: i32,
     /// `memoryMB`: xsd:int.
     pub memory_mb: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo {
     const TYPE_NAME: &'static str = "ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numVcpus" => d.req(&mut self.num_vcpus, s)?,
@@ -5144,9 +5496,13 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots {
     pub vm: ManagedObjectReference,
     /// `slots`: xsd:int.
     pub slots: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots {
     const TYPE_NAME: &'static str = "ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -5169,9 +5525,13 @@ pub struct ClusterDasFdmHostState {
     pub state: String,
     /// `stateReporter`: ManagedObjectReference.
     pub state_reporter: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasFdmHostState {
     const TYPE_NAME: &'static str = "ClusterDasFdmHostState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
@@ -5192,9 +5552,13 @@ crate::xml::complex_codec!(ClusterDasFdmHostState);
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasHostInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterDasHostInfo {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasHostInfo {
     const TYPE_NAME: &'static str = "ClusterDasHostInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -5212,9 +5576,13 @@ pub struct ClusterDasHostRecommendation {
     pub host: ManagedObjectReference,
     /// `drsRating`: xsd:int.
     pub drs_rating: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasHostRecommendation {
     const TYPE_NAME: &'static str = "ClusterDasHostRecommendation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -5241,9 +5609,13 @@ pub struct ClusterDasVmConfigInfo {
     pub power_off_on_isolation: Option<bool>,
     /// `dasSettings`: [`ClusterDasVmSettings`].
     pub das_settings: Option<ClusterDasVmSettings>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasVmConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDasVmConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5275,6 +5647,7 @@ pub struct ClusterDasVmConfigSpec {
 }
 impl ComplexType for ClusterDasVmConfigSpec {
     const TYPE_NAME: &'static str = "ClusterDasVmConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
@@ -5303,9 +5676,13 @@ pub struct ClusterDasVmSettings {
     pub vm_tools_monitoring_settings: Option<ClusterVmToolsMonitoringSettings>,
     /// `vmComponentProtectionSettings`: [`ClusterVmComponentProtectionSettings`] (since 6.0).
     pub vm_component_protection_settings: Option<ClusterVmComponentProtectionSettings>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasVmSettings {
     const TYPE_NAME: &'static str = "ClusterDasVmSettings";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"restartPriority" => d.opt(&mut self.restart_priority, s)?,
@@ -5339,6 +5716,7 @@ pub struct ClusterDatastoreUpdateSpec {
 }
 impl ComplexType for ClusterDatastoreUpdateSpec {
     const TYPE_NAME: &'static str = "ClusterDatastoreUpdateSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
@@ -5368,6 +5746,7 @@ pub struct ClusterDependencyRuleInfo {
 }
 impl ComplexType for ClusterDependencyRuleInfo {
     const TYPE_NAME: &'static str = "ClusterDependencyRuleInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmGroup" => d.req(&mut self.vm_group, s)?,
@@ -5395,6 +5774,7 @@ pub struct ClusterDestroyedEvent {
 }
 impl ComplexType for ClusterDestroyedEvent {
     const TYPE_NAME: &'static str = "ClusterDestroyedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5416,9 +5796,13 @@ pub struct ClusterDpmConfigInfo {
     pub host_power_action_rate: Option<i32>,
     /// `option`: [`OptionValue`].
     pub option: Vec<AnyOptionValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDpmConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDpmConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -5447,9 +5831,13 @@ pub struct ClusterDpmHostConfigInfo {
     pub enabled: Option<bool>,
     /// `behavior`: [`DpmBehavior`].
     pub behavior: Option<DpmBehavior>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDpmHostConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDpmHostConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5479,6 +5867,7 @@ pub struct ClusterDpmHostConfigSpec {
 }
 impl ComplexType for ClusterDpmHostConfigSpec {
     const TYPE_NAME: &'static str = "ClusterDpmHostConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
@@ -5509,9 +5898,13 @@ pub struct ClusterDrsConfigInfo {
     pub scale_descendants_shares: Option<String>,
     /// `option`: [`OptionValue`].
     pub option: Vec<AnyOptionValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDrsConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDrsConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -5542,9 +5935,13 @@ pub struct ClusterDrsFaults {
     pub reason: String,
     /// `faultsByVm`: [`ClusterDrsFaultsFaultsByVm`].
     pub faults_by_vm: Vec<AnyClusterDrsFaultsFaultsByVm>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDrsFaults {
     const TYPE_NAME: &'static str = "ClusterDrsFaults";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -5572,6 +5969,7 @@ pub struct ClusterDrsFaultsFaultsByVirtualDisk {
 }
 impl ComplexType for ClusterDrsFaultsFaultsByVirtualDisk {
     const TYPE_NAME: &'static str = "ClusterDrsFaultsFaultsByVirtualDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.opt(&mut self.disk, s)?,
@@ -5596,9 +5994,13 @@ pub struct ClusterDrsFaultsFaultsByVm {
     pub vm: Option<ManagedObjectReference>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Vec<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDrsFaultsFaultsByVm {
     const TYPE_NAME: &'static str = "ClusterDrsFaultsFaultsByVm";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
@@ -5639,9 +6041,13 @@ pub struct ClusterDrsMigration {
     pub destination_cpu_load: Option<i32>,
     /// `destinationMemoryLoad`: xsd:long.
     pub destination_memory_load: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDrsMigration {
     const TYPE_NAME: &'static str = "ClusterDrsMigration";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5688,9 +6094,13 @@ pub struct ClusterDrsRecommendation {
     pub reason_text: String,
     /// `migrationList`: [`ClusterDrsMigration`].
     pub migration_list: Vec<ClusterDrsMigration>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDrsRecommendation {
     const TYPE_NAME: &'static str = "ClusterDrsRecommendation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5721,9 +6131,13 @@ pub struct ClusterDrsVmConfigInfo {
     pub enabled: Option<bool>,
     /// `behavior`: [`DrsBehavior`].
     pub behavior: Option<DrsBehavior>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDrsVmConfigInfo {
     const TYPE_NAME: &'static str = "ClusterDrsVmConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5753,6 +6167,7 @@ pub struct ClusterDrsVmConfigSpec {
 }
 impl ComplexType for ClusterDrsVmConfigSpec {
     const TYPE_NAME: &'static str = "ClusterDrsVmConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
@@ -5777,9 +6192,13 @@ pub struct ClusterEVCManagerCheckResult {
     pub error: LocalizedMethodFault,
     /// `host`: ManagedObjectReference.
     pub host: Vec<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterEVCManagerCheckResult {
     const TYPE_NAME: &'static str = "ClusterEVCManagerCheckResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"evcModeKey" => d.req(&mut self.evc_mode_key, s)?,
@@ -5812,9 +6231,13 @@ pub struct ClusterEVCManagerEVCState {
     pub feature_mask: Vec<HostFeatureMask>,
     /// `featureRequirement`: [`VirtualMachineFeatureRequirement`].
     pub feature_requirement: Vec<VirtualMachineFeatureRequirement>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterEVCManagerEVCState {
     const TYPE_NAME: &'static str = "ClusterEVCManagerEVCState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supportedEVCMode" => d.list(&mut self.supported_evc_mode, s)?,
@@ -5845,9 +6268,13 @@ pub struct ClusterEnterMaintenanceResult {
     pub recommendations: Vec<ClusterRecommendation>,
     /// `fault`: [`ClusterDrsFaults`].
     pub fault: Option<ClusterDrsFaults>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterEnterMaintenanceResult {
     const TYPE_NAME: &'static str = "ClusterEnterMaintenanceResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"recommendations" => d.list(&mut self.recommendations, s)?,
@@ -5875,6 +6302,7 @@ pub struct ClusterEvent {
 }
 impl ComplexType for ClusterEvent {
     const TYPE_NAME: &'static str = "ClusterEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5897,6 +6325,7 @@ pub struct ClusterFailoverHostAdmissionControlInfo {
 }
 impl ComplexType for ClusterFailoverHostAdmissionControlInfo {
     const TYPE_NAME: &'static str = "ClusterFailoverHostAdmissionControlInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostStatus" => d.list(&mut self.host_status, s)?,
@@ -5919,9 +6348,13 @@ pub struct ClusterFailoverHostAdmissionControlInfoHostStatus {
     pub host: ManagedObjectReference,
     /// `status`: [`ManagedEntityStatus`].
     pub status: ManagedEntityStatus,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterFailoverHostAdmissionControlInfoHostStatus {
     const TYPE_NAME: &'static str = "ClusterFailoverHostAdmissionControlInfoHostStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -5951,6 +6384,7 @@ pub struct ClusterFailoverHostAdmissionControlPolicy {
 }
 impl ComplexType for ClusterFailoverHostAdmissionControlPolicy {
     const TYPE_NAME: &'static str = "ClusterFailoverHostAdmissionControlPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failoverHosts" => d.list(&mut self.failover_hosts, s)?,
@@ -5980,6 +6414,7 @@ pub struct ClusterFailoverLevelAdmissionControlInfo {
 }
 impl ComplexType for ClusterFailoverLevelAdmissionControlInfo {
     const TYPE_NAME: &'static str = "ClusterFailoverLevelAdmissionControlInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentFailoverLevel" => d.req(&mut self.current_failover_level, s)?,
@@ -6009,6 +6444,7 @@ pub struct ClusterFailoverLevelAdmissionControlPolicy {
 }
 impl ComplexType for ClusterFailoverLevelAdmissionControlPolicy {
     const TYPE_NAME: &'static str = "ClusterFailoverLevelAdmissionControlPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failoverLevel" => d.req(&mut self.failover_level, s)?,
@@ -6042,6 +6478,7 @@ pub struct ClusterFailoverResourcesAdmissionControlInfo {
 }
 impl ComplexType for ClusterFailoverResourcesAdmissionControlInfo {
     const TYPE_NAME: &'static str = "ClusterFailoverResourcesAdmissionControlInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentCpuFailoverResourcesPercent" => d.req(&mut self.current_cpu_failover_resources_percent, s)?,
@@ -6083,6 +6520,7 @@ pub struct ClusterFailoverResourcesAdmissionControlPolicy {
 }
 impl ComplexType for ClusterFailoverResourcesAdmissionControlPolicy {
     const TYPE_NAME: &'static str = "ClusterFailoverResourcesAdmissionControlPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cpuFailoverResourcesPercent" => d.req(&mut self.cpu_failover_resources_percent, s)?,
@@ -6122,6 +6560,7 @@ pub struct ClusterFixedSizeSlotPolicy {
 }
 impl ComplexType for ClusterFixedSizeSlotPolicy {
     const TYPE_NAME: &'static str = "ClusterFixedSizeSlotPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cpu" => d.req(&mut self.cpu, s)?,
@@ -6153,6 +6592,7 @@ pub struct ClusterFtVmHostRuleInfo {
 }
 impl ComplexType for ClusterFtVmHostRuleInfo {
     const TYPE_NAME: &'static str = "ClusterFtVmHostRuleInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmGroupName" => d.req(&mut self.vm_group_name, s)?,
@@ -6181,9 +6621,13 @@ pub struct ClusterGroupInfo {
     pub user_created: Option<bool>,
     /// `uniqueID`: xsd:string (since 6.0).
     pub unique_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterGroupInfo {
     const TYPE_NAME: &'static str = "ClusterGroupInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -6213,6 +6657,7 @@ pub struct ClusterGroupSpec {
 }
 impl ComplexType for ClusterGroupSpec {
     const TYPE_NAME: &'static str = "ClusterGroupSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
@@ -6240,6 +6685,7 @@ pub struct ClusterHostGroup {
 }
 impl ComplexType for ClusterHostGroup {
     const TYPE_NAME: &'static str = "ClusterHostGroup";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.list(&mut self.host, s)?,
@@ -6267,6 +6713,7 @@ pub struct ClusterHostInfraUpdateHaModeAction {
 }
 impl ComplexType for ClusterHostInfraUpdateHaModeAction {
     const TYPE_NAME: &'static str = "ClusterHostInfraUpdateHaModeAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operationType" => d.req(&mut self.operation_type, s)?,
@@ -6300,6 +6747,7 @@ pub struct ClusterHostPowerAction {
 }
 impl ComplexType for ClusterHostPowerAction {
     const TYPE_NAME: &'static str = "ClusterHostPowerAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operationType" => d.req(&mut self.operation_type, s)?,
@@ -6328,9 +6776,13 @@ pub struct ClusterHostRecommendation {
     pub host: ManagedObjectReference,
     /// `rating`: xsd:int.
     pub rating: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterHostRecommendation {
     const TYPE_NAME: &'static str = "ClusterHostRecommendation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -6359,9 +6811,13 @@ pub struct ClusterInfraUpdateHaConfigInfo {
     pub severe_remediation: Option<String>,
     /// `providers`: xsd:string.
     pub providers: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterInfraUpdateHaConfigInfo {
     const TYPE_NAME: &'static str = "ClusterInfraUpdateHaConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -6397,6 +6853,7 @@ pub struct ClusterInitialPlacementAction {
 }
 impl ComplexType for ClusterInitialPlacementAction {
     const TYPE_NAME: &'static str = "ClusterInitialPlacementAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetHost" => d.req(&mut self.target_host, s)?,
@@ -6428,6 +6885,7 @@ pub struct ClusterIoFilterInfo {
 }
 impl ComplexType for ClusterIoFilterInfo {
     const TYPE_NAME: &'static str = "ClusterIoFilterInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opType" => d.req(&mut self.op_type, s)?,
@@ -6457,6 +6915,7 @@ pub struct ClusterMigrationAction {
 }
 impl ComplexType for ClusterMigrationAction {
     const TYPE_NAME: &'static str = "ClusterMigrationAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"drsMigration" => d.opt(&mut self.drs_migration, s)?,
@@ -6479,9 +6938,13 @@ pub struct ClusterNetworkConfigSpec {
     pub network_port_group: ManagedObjectReference,
     /// `ipSettings`: [`CustomizationIPSettings`].
     pub ip_settings: CustomizationIPSettings,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterNetworkConfigSpec {
     const TYPE_NAME: &'static str = "ClusterNetworkConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networkPortGroup" => d.req(&mut self.network_port_group, s)?,
@@ -6504,9 +6967,13 @@ pub struct ClusterNotAttemptedVmInfo {
     pub vm: ManagedObjectReference,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterNotAttemptedVmInfo {
     const TYPE_NAME: &'static str = "ClusterNotAttemptedVmInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -6527,9 +6994,13 @@ crate::xml::complex_codec!(ClusterNotAttemptedVmInfo);
 pub struct ClusterOrchestrationInfo {
     /// `defaultVmReadiness`: [`ClusterVmReadiness`].
     pub default_vm_readiness: Option<ClusterVmReadiness>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterOrchestrationInfo {
     const TYPE_NAME: &'static str = "ClusterOrchestrationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultVmReadiness" => d.opt(&mut self.default_vm_readiness, s)?,
@@ -6555,6 +7026,7 @@ pub struct ClusterOvercommittedEvent {
 }
 impl ComplexType for ClusterOvercommittedEvent {
     const TYPE_NAME: &'static str = "ClusterOvercommittedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6574,9 +7046,13 @@ pub struct ClusterPowerOnVmResult {
     pub not_attempted: Vec<ClusterNotAttemptedVmInfo>,
     /// `recommendations`: [`ClusterRecommendation`].
     pub recommendations: Vec<ClusterRecommendation>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterPowerOnVmResult {
     const TYPE_NAME: &'static str = "ClusterPowerOnVmResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"attempted" => d.list(&mut self.attempted, s)?,
@@ -6603,9 +7079,13 @@ pub struct ClusterPreemptibleVmPairInfo {
     pub monitored_vm: ManagedObjectReference,
     /// `preemptibleVm`: ManagedObjectReference.
     pub preemptible_vm: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterPreemptibleVmPairInfo {
     const TYPE_NAME: &'static str = "ClusterPreemptibleVmPairInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
@@ -6635,6 +7115,7 @@ pub struct ClusterPreemptibleVmPairSpec {
 }
 impl ComplexType for ClusterPreemptibleVmPairSpec {
     const TYPE_NAME: &'static str = "ClusterPreemptibleVmPairSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
@@ -6655,9 +7136,13 @@ crate::xml::inherits!(ClusterPreemptibleVmPairSpec, ArrayUpdateSpec);
 pub struct ClusterProactiveDrsConfigInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterProactiveDrsConfigInfo {
     const TYPE_NAME: &'static str = "ClusterProactiveDrsConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -6683,6 +7168,7 @@ pub struct ClusterProfileCompleteConfigSpec {
 }
 impl ComplexType for ClusterProfileCompleteConfigSpec {
     const TYPE_NAME: &'static str = "ClusterProfileCompleteConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"complyProfile" => d.opt(&mut self.comply_profile, s)?,
@@ -6710,6 +7196,7 @@ pub struct ClusterProfileConfigInfo {
 }
 impl ComplexType for ClusterProfileConfigInfo {
     const TYPE_NAME: &'static str = "ClusterProfileConfigInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"complyProfile" => d.opt(&mut self.comply_profile, s)?,
@@ -6737,6 +7224,7 @@ pub struct ClusterProfileConfigServiceCreateSpec {
 }
 impl ComplexType for ClusterProfileConfigServiceCreateSpec {
     const TYPE_NAME: &'static str = "ClusterProfileConfigServiceCreateSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceType" => d.list(&mut self.service_type, s)?,
@@ -6764,6 +7252,7 @@ pub struct ClusterProfileConfigSpec {
 }
 impl ComplexType for ClusterProfileConfigSpec {
     const TYPE_NAME: &'static str = "ClusterProfileConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6786,6 +7275,7 @@ pub struct ClusterProfileCreateSpec {
 }
 impl ComplexType for ClusterProfileCreateSpec {
     const TYPE_NAME: &'static str = "ClusterProfileCreateSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6821,9 +7311,13 @@ pub struct ClusterRecommendation {
     pub action: Vec<AnyClusterAction>,
     /// `target`: ManagedObjectReference.
     pub target: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterRecommendation {
     const TYPE_NAME: &'static str = "ClusterRecommendation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6869,6 +7363,7 @@ pub struct ClusterReconfiguredEvent {
 }
 impl ComplexType for ClusterReconfiguredEvent {
     const TYPE_NAME: &'static str = "ClusterReconfiguredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configChanges" => d.opt(&mut self.config_changes, s)?,
@@ -6903,9 +7398,13 @@ pub struct ClusterResourceUsageSummary {
     pub storage_used_mb: i64,
     /// `storageCapacityMB`: xsd:long.
     pub storage_capacity_mb: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterResourceUsageSummary {
     const TYPE_NAME: &'static str = "ClusterResourceUsageSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cpuUsedMHz" => d.req(&mut self.cpu_used_m_hz, s)?,
@@ -6954,9 +7453,13 @@ pub struct ClusterRuleInfo {
     pub in_compliance: Option<bool>,
     /// `ruleUuid`: xsd:string (since 6.0).
     pub rule_uuid: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterRuleInfo {
     const TYPE_NAME: &'static str = "ClusterRuleInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -6996,6 +7499,7 @@ pub struct ClusterRuleSpec {
 }
 impl ComplexType for ClusterRuleSpec {
     const TYPE_NAME: &'static str = "ClusterRuleSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
@@ -7016,9 +7520,13 @@ crate::xml::inherits!(ClusterRuleSpec, ArrayUpdateSpec);
 /// Has subtypes: slots declared with this type hold an [`AnyClusterSlotPolicy`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterSlotPolicy {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterSlotPolicy {
     const TYPE_NAME: &'static str = "ClusterSlotPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -7045,6 +7553,7 @@ pub struct ClusterStatusChangedEvent {
 }
 impl ComplexType for ClusterStatusChangedEvent {
     const TYPE_NAME: &'static str = "ClusterStatusChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldStatus" => d.req(&mut self.old_status, s)?,
@@ -7073,9 +7582,13 @@ pub struct ClusterSystemVMsConfigInfo {
     pub ds_tag_categories_to_exclude: Vec<String>,
     /// `deploymentMode`: xsd:string (since 8.0.2.0).
     pub deployment_mode: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterSystemVMsConfigInfo {
     const TYPE_NAME: &'static str = "ClusterSystemVMsConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowedDatastores" => d.list(&mut self.allowed_datastores, s)?,
@@ -7106,9 +7619,13 @@ pub struct ClusterSystemVMsConfigSpec {
     pub ds_tag_categories_to_exclude: Vec<ClusterTagCategoryUpdateSpec>,
     /// `deploymentMode`: xsd:string (since 8.0.2.0).
     pub deployment_mode: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterSystemVMsConfigSpec {
     const TYPE_NAME: &'static str = "ClusterSystemVMsConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowedDatastores" => d.list(&mut self.allowed_datastores, s)?,
@@ -7140,6 +7657,7 @@ pub struct ClusterTagCategoryUpdateSpec {
 }
 impl ComplexType for ClusterTagCategoryUpdateSpec {
     const TYPE_NAME: &'static str = "ClusterTagCategoryUpdateSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"category" => d.opt(&mut self.category, s)?,
@@ -7190,9 +7708,13 @@ pub struct ClusterUsageSummary {
     pub reserved_tier0_mem_mb: Option<i32>,
     /// `unreservedTier0MemMB`: xsd:int (since 9.0.0.0).
     pub unreserved_tier0_mem_mb: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterUsageSummary {
     const TYPE_NAME: &'static str = "ClusterUsageSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"totalCpuCapacityMhz" => d.req(&mut self.total_cpu_capacity_mhz, s)?,
@@ -7249,9 +7771,13 @@ pub struct ClusterVmComponentProtectionSettings {
     pub vm_reaction_on_apd_cleared: Option<String>,
     /// `vmStorageProtectionForPDL`: xsd:string.
     pub vm_storage_protection_for_pdl: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterVmComponentProtectionSettings {
     const TYPE_NAME: &'static str = "ClusterVmComponentProtectionSettings";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmStorageProtectionForAPD" => d.opt(&mut self.vm_storage_protection_for_apd, s)?,
@@ -7285,6 +7811,7 @@ pub struct ClusterVmGroup {
 }
 impl ComplexType for ClusterVmGroup {
     const TYPE_NAME: &'static str = "ClusterVmGroup";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.list(&mut self.vm, s)?,
@@ -7316,6 +7843,7 @@ pub struct ClusterVmHostRuleInfo {
 }
 impl ComplexType for ClusterVmHostRuleInfo {
     const TYPE_NAME: &'static str = "ClusterVmHostRuleInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmGroupName" => d.opt(&mut self.vm_group_name, s)?,
@@ -7342,9 +7870,13 @@ pub struct ClusterVmOrchestrationInfo {
     pub vm: ManagedObjectReference,
     /// `vmReadiness`: [`ClusterVmReadiness`].
     pub vm_readiness: ClusterVmReadiness,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterVmOrchestrationInfo {
     const TYPE_NAME: &'static str = "ClusterVmOrchestrationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -7372,6 +7904,7 @@ pub struct ClusterVmOrchestrationSpec {
 }
 impl ComplexType for ClusterVmOrchestrationSpec {
     const TYPE_NAME: &'static str = "ClusterVmOrchestrationSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
@@ -7394,9 +7927,13 @@ pub struct ClusterVmReadiness {
     pub ready_condition: Option<String>,
     /// `postReadyDelay`: xsd:int.
     pub post_ready_delay: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterVmReadiness {
     const TYPE_NAME: &'static str = "ClusterVmReadiness";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"readyCondition" => d.opt(&mut self.ready_condition, s)?,
@@ -7429,9 +7966,13 @@ pub struct ClusterVmToolsMonitoringSettings {
     pub max_failures: Option<i32>,
     /// `maxFailureWindow`: xsd:int.
     pub max_failure_window: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterVmToolsMonitoringSettings {
     const TYPE_NAME: &'static str = "ClusterVmToolsMonitoringSettings";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -7467,6 +8008,7 @@ pub struct CollectorAddressUnset {
 }
 impl ComplexType for CollectorAddressUnset {
     const TYPE_NAME: &'static str = "CollectorAddressUnset";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7488,9 +8030,13 @@ pub struct ComplianceFailure {
     pub expression_name: Option<String>,
     /// `failureValues`: [`ComplianceFailureComplianceFailureValues`] (since 6.5).
     pub failure_values: Vec<ComplianceFailureComplianceFailureValues>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComplianceFailure {
     const TYPE_NAME: &'static str = "ComplianceFailure";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failureType" => d.req(&mut self.failure_type, s)?,
@@ -7521,9 +8067,13 @@ pub struct ComplianceFailureComplianceFailureValues {
     pub host_value: Option<AnyValue>,
     /// `profileValue`: xsd:anyType.
     pub profile_value: Option<AnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComplianceFailureComplianceFailureValues {
     const TYPE_NAME: &'static str = "ComplianceFailureComplianceFailureValues";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"comparisonIdentifier" => d.req(&mut self.comparison_identifier, s)?,
@@ -7550,9 +8100,13 @@ pub struct ComplianceLocator {
     pub expression_name: String,
     /// `applyPath`: [`ProfilePropertyPath`].
     pub apply_path: ProfilePropertyPath,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComplianceLocator {
     const TYPE_NAME: &'static str = "ComplianceLocator";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expressionName" => d.req(&mut self.expression_name, s)?,
@@ -7575,9 +8129,13 @@ pub struct ComplianceProfile {
     pub expression: Vec<AnyProfileExpression>,
     /// `rootExpression`: xsd:string.
     pub root_expression: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComplianceProfile {
     const TYPE_NAME: &'static str = "ComplianceProfile";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expression" => d.list(&mut self.expression, s)?,
@@ -7606,9 +8164,13 @@ pub struct ComplianceResult {
     pub check_time: Option<DateTime>,
     /// `failure`: [`ComplianceFailure`].
     pub failure: Vec<ComplianceFailure>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComplianceResult {
     const TYPE_NAME: &'static str = "ComplianceResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.opt(&mut self.profile, s)?,
@@ -7642,6 +8204,7 @@ pub struct CompositePolicyOption {
 }
 impl ComplexType for CompositePolicyOption {
     const TYPE_NAME: &'static str = "CompositePolicyOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"option" => d.list(&mut self.option, s)?,
@@ -7670,9 +8233,13 @@ pub struct ComputeResourceConfigInfo {
     pub default_hardware_version_key: Option<String>,
     /// `maximumHardwareVersionKey`: xsd:string (since 7.0.2.0).
     pub maximum_hardware_version_key: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComputeResourceConfigInfo {
     const TYPE_NAME: &'static str = "ComputeResourceConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmSwapPlacement" => d.req(&mut self.vm_swap_placement, s)?,
@@ -7715,9 +8282,13 @@ pub struct ComputeResourceConfigSpec {
     pub software_spec_id: Option<String>,
     /// `networkBootMode`: xsd:string (since 9.0.0.0).
     pub network_boot_mode: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComputeResourceConfigSpec {
     const TYPE_NAME: &'static str = "ComputeResourceConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmSwapPlacement" => d.opt(&mut self.vm_swap_placement, s)?,
@@ -7759,6 +8330,7 @@ pub struct ComputeResourceEventArgument {
 }
 impl ComplexType for ComputeResourceEventArgument {
     const TYPE_NAME: &'static str = "ComputeResourceEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"computeResource" => d.req(&mut self.compute_resource, s)?,
@@ -7781,9 +8353,13 @@ pub struct ComputeResourceHostSPBMLicenseInfo {
     pub host: ManagedObjectReference,
     /// `licenseState`: [`ComputeResourceHostSPBMLicenseInfoHostSPBMLicenseState`].
     pub license_state: ComputeResourceHostSPBMLicenseInfoHostSPBMLicenseState,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComputeResourceHostSPBMLicenseInfo {
     const TYPE_NAME: &'static str = "ComputeResourceHostSPBMLicenseInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -7804,9 +8380,13 @@ crate::xml::complex_codec!(ComputeResourceHostSPBMLicenseInfo);
 pub struct ComputeResourceHostSeedSpec {
     /// `singleHostSpec`: [`ComputeResourceHostSeedSpecSingleHostSpec`].
     pub single_host_spec: ComputeResourceHostSeedSpecSingleHostSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComputeResourceHostSeedSpec {
     const TYPE_NAME: &'static str = "ComputeResourceHostSeedSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"singleHostSpec" => d.req(&mut self.single_host_spec, s)?,
@@ -7827,9 +8407,13 @@ pub struct ComputeResourceHostSeedSpecSingleHostSpec {
     pub new_host_cnx_spec: Option<HostConnectSpec>,
     /// `existingHost`: ManagedObjectReference.
     pub existing_host: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComputeResourceHostSeedSpecSingleHostSpec {
     const TYPE_NAME: &'static str = "ComputeResourceHostSeedSpecSingleHostSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newHostCnxSpec" => d.opt(&mut self.new_host_cnx_spec, s)?,
@@ -7868,9 +8452,13 @@ pub struct ComputeResourceSummary {
     pub num_effective_hosts: i32,
     /// `overallStatus`: [`ManagedEntityStatus`].
     pub overall_status: ManagedEntityStatus,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComputeResourceSummary {
     const TYPE_NAME: &'static str = "ComputeResourceSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"totalCpu" => d.req(&mut self.total_cpu, s)?,
@@ -7910,6 +8498,7 @@ pub struct ConcurrentAccess {
 }
 impl ComplexType for ConcurrentAccess {
     const TYPE_NAME: &'static str = "ConcurrentAccess";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8007,9 +8596,13 @@ pub struct ConfigTarget {
     pub tdx_supported: Option<bool>,
     /// `vMotionBandwidth`: xsd:long (since 9.1.0.0).
     pub v_motion_bandwidth: Vec<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ConfigTarget {
     const TYPE_NAME: &'static str = "ConfigTarget";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numCpus" => d.req(&mut self.num_cpus, s)?,
@@ -8117,6 +8710,7 @@ pub struct ConflictingConfiguration {
 }
 impl ComplexType for ConflictingConfiguration {
     const TYPE_NAME: &'static str = "ConflictingConfiguration";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configInConflict" => d.list(&mut self.config_in_conflict, s)?,
@@ -8139,9 +8733,13 @@ pub struct ConflictingConfigurationConfig {
     pub entity: Option<ManagedObjectReference>,
     /// `propertyPath`: xsd:string.
     pub property_path: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ConflictingConfigurationConfig {
     const TYPE_NAME: &'static str = "ConflictingConfigurationConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
@@ -8171,6 +8769,7 @@ pub struct ConflictingDatastoreFound {
 }
 impl ComplexType for ConflictingDatastoreFound {
     const TYPE_NAME: &'static str = "ConflictingDatastoreFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -8202,6 +8801,7 @@ pub struct ConnectedIso {
 }
 impl ComplexType for ConnectedIso {
     const TYPE_NAME: &'static str = "ConnectedIso";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cdrom" => d.req(&mut self.cdrom, s)?,
@@ -8229,6 +8829,7 @@ pub struct CpuCompatibilityUnknown {
 }
 impl ComplexType for CpuCompatibilityUnknown {
     const TYPE_NAME: &'static str = "CpuCompatibilityUnknown";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8249,6 +8850,7 @@ pub struct CpuHotPlugNotSupported {
 }
 impl ComplexType for CpuHotPlugNotSupported {
     const TYPE_NAME: &'static str = "CpuHotPlugNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8281,6 +8883,7 @@ pub struct CpuIncompatible {
 }
 impl ComplexType for CpuIncompatible {
     const TYPE_NAME: &'static str = "CpuIncompatible";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"level" => d.req(&mut self.level, s)?,
@@ -8330,6 +8933,7 @@ pub struct CpuIncompatible1ECX {
 }
 impl ComplexType for CpuIncompatible1ECX {
     const TYPE_NAME: &'static str = "CpuIncompatible1ECX";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sse3" => d.req(&mut self.sse3, s)?,
@@ -8381,6 +8985,7 @@ pub struct CpuIncompatible81EDX {
 }
 impl ComplexType for CpuIncompatible81EDX {
     const TYPE_NAME: &'static str = "CpuIncompatible81EDX";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nx" => d.req(&mut self.nx, s)?,
@@ -8420,6 +9025,7 @@ pub struct CreateTaskAction {
 }
 impl ComplexType for CreateTaskAction {
     const TYPE_NAME: &'static str = "CreateTaskAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"taskTypeId" => d.req(&mut self.task_type_id, s)?,
@@ -8444,9 +9050,13 @@ pub struct CryptoKeyId {
     pub key_id: String,
     /// `providerId`: [`KeyProviderId`].
     pub provider_id: Option<KeyProviderId>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoKeyId {
     const TYPE_NAME: &'static str = "CryptoKeyId";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
@@ -8471,6 +9081,9 @@ pub struct CryptoKeyPlain {
     pub algorithm: String,
     /// `keyData`: xsd:string. Secret: masked in `Debug`.
     pub key_data: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for CryptoKeyPlain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -8478,11 +9091,13 @@ impl std::fmt::Debug for CryptoKeyPlain {
         d.field("key_id", &self.key_id);
         d.field("algorithm", &self.algorithm);
         d.field("key_data", &crate::xml::Redacted);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for CryptoKeyPlain {
     const TYPE_NAME: &'static str = "CryptoKeyPlain";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
@@ -8511,9 +9126,13 @@ pub struct CryptoKeyResult {
     pub reason: Option<String>,
     /// `fault`: [`LocalizedMethodFault`] (since 7.0.1.0).
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoKeyResult {
     const TYPE_NAME: &'static str = "CryptoKeyResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
@@ -8544,9 +9163,13 @@ pub struct CryptoManagerHostKeyStatus {
     pub management_type: Option<String>,
     /// `accessGranted`: xsd:boolean (since 8.0.3.0).
     pub access_granted: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerHostKeyStatus {
     const TYPE_NAME: &'static str = "CryptoManagerHostKeyStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
@@ -8583,9 +9206,13 @@ pub struct CryptoManagerKmipCertSignRequest {
     pub country: Option<String>,
     /// `email`: xsd:string.
     pub email: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipCertSignRequest {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCertSignRequest";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"commonName" => d.opt(&mut self.common_name, s)?,
@@ -8632,9 +9259,13 @@ pub struct CryptoManagerKmipCertificateInfo {
     pub seconds_since_valid: Option<i32>,
     /// `secondsBeforeExpire`: xsd:int.
     pub seconds_before_expire: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipCertificateInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCertificateInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"subject" => d.req(&mut self.subject, s)?,
@@ -8677,9 +9308,13 @@ pub struct CryptoManagerKmipClusterStatus {
     pub servers: Vec<CryptoManagerKmipServerStatus>,
     /// `clientCertInfo`: [`CryptoManagerKmipCertificateInfo`].
     pub client_cert_info: Option<CryptoManagerKmipCertificateInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipClusterStatus {
     const TYPE_NAME: &'static str = "CryptoManagerKmipClusterStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterId" => d.req(&mut self.cluster_id, s)?,
@@ -8718,9 +9353,13 @@ pub struct CryptoManagerKmipCryptoKeyStatus {
     pub affected_hosts: Vec<ManagedObjectReference>,
     /// `referencedByTags`: xsd:string.
     pub referenced_by_tags: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatus {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCryptoKeyStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
@@ -8753,9 +9392,13 @@ crate::xml::complex_codec!(CryptoManagerKmipCryptoKeyStatus);
 pub struct CryptoManagerKmipCryptoKeyStatusKeyInfo {
     /// `keyId`: xsd:string.
     pub key_id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatusKeyInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCryptoKeyStatusKeyInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
@@ -8781,6 +9424,7 @@ pub struct CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo {
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCryptoKeyStatusWrappingKeyIdKeyInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configuredTime" => d.opt(&mut self.configured_time, s)?,
@@ -8810,6 +9454,7 @@ pub struct CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo {
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKeyInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"createTime" => d.opt(&mut self.create_time, s)?,
@@ -8832,9 +9477,13 @@ crate::xml::inherits!(CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKe
 pub struct CryptoManagerKmipCustomAttributeSpec {
     /// `attributes`: [`KeyValue`].
     pub attributes: Vec<KeyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipCustomAttributeSpec {
     const TYPE_NAME: &'static str = "CryptoManagerKmipCustomAttributeSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"attributes" => d.list(&mut self.attributes, s)?,
@@ -8853,9 +9502,13 @@ crate::xml::complex_codec!(CryptoManagerKmipCustomAttributeSpec);
 pub struct CryptoManagerKmipGenerateKeySpec {
     /// `keyType`: xsd:string.
     pub key_type: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipGenerateKeySpec {
     const TYPE_NAME: &'static str = "CryptoManagerKmipGenerateKeySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyType" => d.opt(&mut self.key_type, s)?,
@@ -8878,9 +9531,13 @@ pub struct CryptoManagerKmipServerCertInfo {
     pub cert_info: Option<CryptoManagerKmipCertificateInfo>,
     /// `clientTrustServer`: xsd:boolean.
     pub client_trust_server: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipServerCertInfo {
     const TYPE_NAME: &'static str = "CryptoManagerKmipServerCertInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"certificate" => d.req(&mut self.certificate, s)?,
@@ -8913,9 +9570,13 @@ pub struct CryptoManagerKmipServerStatus {
     pub client_trust_server: Option<bool>,
     /// `serverTrustClient`: xsd:boolean.
     pub server_trust_client: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipServerStatus {
     const TYPE_NAME: &'static str = "CryptoManagerKmipServerStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -8944,9 +9605,13 @@ crate::xml::complex_codec!(CryptoManagerKmipServerStatus);
 /// Has subtypes: slots declared with this type hold an [`AnyCryptoSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CryptoSpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoSpec {
     const TYPE_NAME: &'static str = "CryptoSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -8967,6 +9632,7 @@ pub struct CryptoSpecDecrypt {
 }
 impl ComplexType for CryptoSpecDecrypt {
     const TYPE_NAME: &'static str = "CryptoSpecDecrypt";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8989,6 +9655,7 @@ pub struct CryptoSpecDeepRecrypt {
 }
 impl ComplexType for CryptoSpecDeepRecrypt {
     const TYPE_NAME: &'static str = "CryptoSpecDeepRecrypt";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newKeyId" => d.req(&mut self.new_key_id, s)?,
@@ -9016,6 +9683,7 @@ pub struct CryptoSpecEncrypt {
 }
 impl ComplexType for CryptoSpecEncrypt {
     const TYPE_NAME: &'static str = "CryptoSpecEncrypt";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cryptoKeyId" => d.req(&mut self.crypto_key_id, s)?,
@@ -9043,6 +9711,7 @@ pub struct CryptoSpecNoOp {
 }
 impl ComplexType for CryptoSpecNoOp {
     const TYPE_NAME: &'static str = "CryptoSpecNoOp";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9065,6 +9734,7 @@ pub struct CryptoSpecRegister {
 }
 impl ComplexType for CryptoSpecRegister {
     const TYPE_NAME: &'static str = "CryptoSpecRegister";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cryptoKeyId" => d.req(&mut self.crypto_key_id, s)?,
@@ -9092,6 +9762,7 @@ pub struct CryptoSpecShallowRecrypt {
 }
 impl ComplexType for CryptoSpecShallowRecrypt {
     const TYPE_NAME: &'static str = "CryptoSpecShallowRecrypt";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newKeyId" => d.req(&mut self.new_key_id, s)?,
@@ -9122,9 +9793,13 @@ pub struct CustomFieldDef {
     pub field_def_privileges: Option<PrivilegePolicyDef>,
     /// `fieldInstancePrivileges`: [`PrivilegePolicyDef`].
     pub field_instance_privileges: Option<PrivilegePolicyDef>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomFieldDef {
     const TYPE_NAME: &'static str = "CustomFieldDef";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -9158,6 +9833,7 @@ pub struct CustomFieldDefAddedEvent {
 }
 impl ComplexType for CustomFieldDefAddedEvent {
     const TYPE_NAME: &'static str = "CustomFieldDefAddedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9184,6 +9860,7 @@ pub struct CustomFieldDefEvent {
 }
 impl ComplexType for CustomFieldDefEvent {
     const TYPE_NAME: &'static str = "CustomFieldDefEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fieldKey" => d.req(&mut self.field_key, s)?,
@@ -9211,6 +9888,7 @@ pub struct CustomFieldDefRemovedEvent {
 }
 impl ComplexType for CustomFieldDefRemovedEvent {
     const TYPE_NAME: &'static str = "CustomFieldDefRemovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9233,6 +9911,7 @@ pub struct CustomFieldDefRenamedEvent {
 }
 impl ComplexType for CustomFieldDefRenamedEvent {
     const TYPE_NAME: &'static str = "CustomFieldDefRenamedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newName" => d.req(&mut self.new_name, s)?,
@@ -9260,6 +9939,7 @@ pub struct CustomFieldEvent {
 }
 impl ComplexType for CustomFieldEvent {
     const TYPE_NAME: &'static str = "CustomFieldEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9282,6 +9962,7 @@ pub struct CustomFieldStringValue {
 }
 impl ComplexType for CustomFieldStringValue {
     const TYPE_NAME: &'static str = "CustomFieldStringValue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
@@ -9304,9 +9985,13 @@ crate::xml::inherits!(CustomFieldStringValue, CustomFieldValue);
 pub struct CustomFieldValue {
     /// `key`: xsd:int.
     pub key: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomFieldValue {
     const TYPE_NAME: &'static str = "CustomFieldValue";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -9340,6 +10025,7 @@ pub struct CustomFieldValueChangedEvent {
 }
 impl ComplexType for CustomFieldValueChangedEvent {
     const TYPE_NAME: &'static str = "CustomFieldValueChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -9370,9 +10056,13 @@ pub struct CustomizationAdapterMapping {
     pub mac_address: Option<String>,
     /// `adapter`: [`CustomizationIPSettings`].
     pub adapter: CustomizationIPSettings,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationAdapterMapping {
     const TYPE_NAME: &'static str = "CustomizationAdapterMapping";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"macAddress" => d.opt(&mut self.mac_address, s)?,
@@ -9398,6 +10088,7 @@ pub struct CustomizationAutoIpV6Generator {
 }
 impl ComplexType for CustomizationAutoIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationAutoIpV6Generator";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9422,6 +10113,7 @@ pub struct CustomizationCloudinitPrep {
 }
 impl ComplexType for CustomizationCloudinitPrep {
     const TYPE_NAME: &'static str = "CustomizationCloudinitPrep";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"metadata" => d.req(&mut self.metadata, s)?,
@@ -9451,6 +10143,7 @@ pub struct CustomizationCustomIpGenerator {
 }
 impl ComplexType for CustomizationCustomIpGenerator {
     const TYPE_NAME: &'static str = "CustomizationCustomIpGenerator";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"argument" => d.opt(&mut self.argument, s)?,
@@ -9478,6 +10171,7 @@ pub struct CustomizationCustomIpV6Generator {
 }
 impl ComplexType for CustomizationCustomIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationCustomIpV6Generator";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"argument" => d.opt(&mut self.argument, s)?,
@@ -9505,6 +10199,7 @@ pub struct CustomizationCustomName {
 }
 impl ComplexType for CustomizationCustomName {
     const TYPE_NAME: &'static str = "CustomizationCustomName";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"argument" => d.opt(&mut self.argument, s)?,
@@ -9530,6 +10225,7 @@ pub struct CustomizationDhcpIpGenerator {
 }
 impl ComplexType for CustomizationDhcpIpGenerator {
     const TYPE_NAME: &'static str = "CustomizationDhcpIpGenerator";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9550,6 +10246,7 @@ pub struct CustomizationDhcpIpV6Generator {
 }
 impl ComplexType for CustomizationDhcpIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationDhcpIpV6Generator";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9570,6 +10267,7 @@ pub struct CustomizationDisableIpV4 {
 }
 impl ComplexType for CustomizationDisableIpV4 {
     const TYPE_NAME: &'static str = "CustomizationDisableIpV4";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9594,6 +10292,7 @@ pub struct CustomizationEvent {
 }
 impl ComplexType for CustomizationEvent {
     const TYPE_NAME: &'static str = "CustomizationEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"logLocation" => d.opt(&mut self.log_location, s)?,
@@ -9623,6 +10322,7 @@ pub struct CustomizationFailed {
 }
 impl ComplexType for CustomizationFailed {
     const TYPE_NAME: &'static str = "CustomizationFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -9650,6 +10350,7 @@ pub struct CustomizationFault {
 }
 impl ComplexType for CustomizationFault {
     const TYPE_NAME: &'static str = "CustomizationFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9672,6 +10373,7 @@ pub struct CustomizationFixedIp {
 }
 impl ComplexType for CustomizationFixedIp {
     const TYPE_NAME: &'static str = "CustomizationFixedIp";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -9701,6 +10403,7 @@ pub struct CustomizationFixedIpV6 {
 }
 impl ComplexType for CustomizationFixedIpV6 {
     const TYPE_NAME: &'static str = "CustomizationFixedIpV6";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -9730,6 +10433,7 @@ pub struct CustomizationFixedName {
 }
 impl ComplexType for CustomizationFixedName {
     const TYPE_NAME: &'static str = "CustomizationFixedName";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -9752,9 +10456,13 @@ pub struct CustomizationGlobalIPSettings {
     pub dns_suffix_list: Vec<String>,
     /// `dnsServerList`: xsd:string.
     pub dns_server_list: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationGlobalIPSettings {
     const TYPE_NAME: &'static str = "CustomizationGlobalIPSettings";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dnsSuffixList" => d.list(&mut self.dns_suffix_list, s)?,
@@ -9775,9 +10483,13 @@ crate::xml::complex_codec!(CustomizationGlobalIPSettings);
 pub struct CustomizationGuiRunOnce {
     /// `commandList`: xsd:string.
     pub command_list: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationGuiRunOnce {
     const TYPE_NAME: &'static str = "CustomizationGuiRunOnce";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"commandList" => d.list(&mut self.command_list, s)?,
@@ -9802,9 +10514,13 @@ pub struct CustomizationGuiUnattended {
     pub auto_logon: bool,
     /// `autoLogonCount`: xsd:int.
     pub auto_logon_count: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationGuiUnattended {
     const TYPE_NAME: &'static str = "CustomizationGuiUnattended";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"password" => d.opt(&mut self.password, s)?,
@@ -9845,9 +10561,13 @@ pub struct CustomizationIPSettings {
     pub secondary_wins: Option<String>,
     /// `netBIOS`: [`CustomizationNetBIOSMode`].
     pub net_bios: Option<CustomizationNetBIOSMode>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationIPSettings {
     const TYPE_NAME: &'static str = "CustomizationIPSettings";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ip" => d.req(&mut self.ip, s)?,
@@ -9884,9 +10604,13 @@ pub struct CustomizationIPSettingsIpV6AddressSpec {
     pub ip: Vec<AnyCustomizationIpV6Generator>,
     /// `gateway`: xsd:string.
     pub gateway: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationIPSettingsIpV6AddressSpec {
     const TYPE_NAME: &'static str = "CustomizationIPSettingsIpV6AddressSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ip" => d.list(&mut self.ip, s)?,
@@ -9915,9 +10639,13 @@ pub struct CustomizationIdentification {
     pub domain_admin_password: Option<CustomizationPassword>,
     /// `domainOU`: xsd:string (since 8.0.2.0).
     pub domain_ou: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationIdentification {
     const TYPE_NAME: &'static str = "CustomizationIdentification";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"joinWorkgroup" => d.opt(&mut self.join_workgroup, s)?,
@@ -9944,9 +10672,13 @@ crate::xml::complex_codec!(CustomizationIdentification);
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationIdentitySettings`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomizationIdentitySettings {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationIdentitySettings {
     const TYPE_NAME: &'static str = "CustomizationIdentitySettings";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -9962,9 +10694,13 @@ crate::xml::complex_codec!(CustomizationIdentitySettings);
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationIpGenerator`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomizationIpGenerator {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationIpGenerator {
     const TYPE_NAME: &'static str = "CustomizationIpGenerator";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -9980,9 +10716,13 @@ crate::xml::complex_codec!(CustomizationIpGenerator);
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationIpV6Generator`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomizationIpV6Generator {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationIpV6Generator";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -10000,9 +10740,13 @@ pub struct CustomizationLicenseFilePrintData {
     pub auto_mode: CustomizationLicenseDataMode,
     /// `autoUsers`: xsd:int.
     pub auto_users: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationLicenseFilePrintData {
     const TYPE_NAME: &'static str = "CustomizationLicenseFilePrintData";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoMode" => d.req(&mut self.auto_mode, s)?,
@@ -10028,6 +10772,7 @@ pub struct CustomizationLinuxFlexPrep {
 }
 impl ComplexType for CustomizationLinuxFlexPrep {
     const TYPE_NAME: &'static str = "CustomizationLinuxFlexPrep";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10048,6 +10793,7 @@ pub struct CustomizationLinuxIdentityFailed {
 }
 impl ComplexType for CustomizationLinuxIdentityFailed {
     const TYPE_NAME: &'static str = "CustomizationLinuxIdentityFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10068,6 +10814,7 @@ pub struct CustomizationLinuxOptions {
 }
 impl ComplexType for CustomizationLinuxOptions {
     const TYPE_NAME: &'static str = "CustomizationLinuxOptions";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10106,6 +10853,7 @@ pub struct CustomizationLinuxPrep {
 }
 impl ComplexType for CustomizationLinuxPrep {
     const TYPE_NAME: &'static str = "CustomizationLinuxPrep";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -10142,9 +10890,13 @@ crate::xml::inherits!(CustomizationLinuxPrep, CustomizationIdentitySettings);
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationName`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomizationName {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationName {
     const TYPE_NAME: &'static str = "CustomizationName";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -10165,6 +10917,7 @@ pub struct CustomizationNetworkSetupFailed {
 }
 impl ComplexType for CustomizationNetworkSetupFailed {
     const TYPE_NAME: &'static str = "CustomizationNetworkSetupFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10180,9 +10933,13 @@ crate::xml::inherits!(CustomizationNetworkSetupFailed, CustomizationFailed);
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationOptions`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomizationOptions {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationOptions {
     const TYPE_NAME: &'static str = "CustomizationOptions";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -10200,17 +10957,22 @@ pub struct CustomizationPassword {
     pub value: String,
     /// `plainText`: xsd:boolean.
     pub plain_text: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for CustomizationPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("CustomizationPassword");
         d.field("value", &crate::xml::Redacted);
         d.field("plain_text", &self.plain_text);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for CustomizationPassword {
     const TYPE_NAME: &'static str = "CustomizationPassword";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
@@ -10236,6 +10998,7 @@ pub struct CustomizationPending {
 }
 impl ComplexType for CustomizationPending {
     const TYPE_NAME: &'static str = "CustomizationPending";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10258,6 +11021,7 @@ pub struct CustomizationPrefixName {
 }
 impl ComplexType for CustomizationPrefixName {
     const TYPE_NAME: &'static str = "CustomizationPrefixName";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"base" => d.req(&mut self.base, s)?,
@@ -10286,9 +11050,13 @@ pub struct CustomizationSpec {
     pub nic_setting_map: Vec<CustomizationAdapterMapping>,
     /// `encryptionKey`: xsd:byte.
     pub encryption_key: Vec<i8>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationSpec {
     const TYPE_NAME: &'static str = "CustomizationSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"options" => d.opt(&mut self.options, s)?,
@@ -10323,9 +11091,13 @@ pub struct CustomizationSpecInfo {
     pub change_version: Option<String>,
     /// `lastUpdateTime`: xsd:dateTime.
     pub last_update_time: Option<DateTime>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationSpecInfo {
     const TYPE_NAME: &'static str = "CustomizationSpecInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -10354,9 +11126,13 @@ pub struct CustomizationSpecItem {
     pub info: CustomizationSpecInfo,
     /// `spec`: [`CustomizationSpec`].
     pub spec: CustomizationSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationSpecItem {
     const TYPE_NAME: &'static str = "CustomizationSpecItem";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.req(&mut self.info, s)?,
@@ -10382,6 +11158,7 @@ pub struct CustomizationStartedEvent {
 }
 impl ComplexType for CustomizationStartedEvent {
     const TYPE_NAME: &'static str = "CustomizationStartedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10402,6 +11179,7 @@ pub struct CustomizationStatelessIpV6Generator {
 }
 impl ComplexType for CustomizationStatelessIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationStatelessIpV6Generator";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10422,6 +11200,7 @@ pub struct CustomizationSucceeded {
 }
 impl ComplexType for CustomizationSucceeded {
     const TYPE_NAME: &'static str = "CustomizationSucceeded";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10458,6 +11237,7 @@ pub struct CustomizationSysprep {
 }
 impl ComplexType for CustomizationSysprep {
     const TYPE_NAME: &'static str = "CustomizationSysprep";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"guiUnattended" => d.req(&mut self.gui_unattended, s)?,
@@ -10501,6 +11281,7 @@ pub struct CustomizationSysprepFailed {
 }
 impl ComplexType for CustomizationSysprepFailed {
     const TYPE_NAME: &'static str = "CustomizationSysprepFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sysprepVersion" => d.req(&mut self.sysprep_version, s)?,
@@ -10530,6 +11311,7 @@ pub struct CustomizationSysprepText {
 }
 impl ComplexType for CustomizationSysprepText {
     const TYPE_NAME: &'static str = "CustomizationSysprepText";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
@@ -10555,6 +11337,7 @@ pub struct CustomizationUnknownFailure {
 }
 impl ComplexType for CustomizationUnknownFailure {
     const TYPE_NAME: &'static str = "CustomizationUnknownFailure";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10575,6 +11358,7 @@ pub struct CustomizationUnknownIpGenerator {
 }
 impl ComplexType for CustomizationUnknownIpGenerator {
     const TYPE_NAME: &'static str = "CustomizationUnknownIpGenerator";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10595,6 +11379,7 @@ pub struct CustomizationUnknownIpV6Generator {
 }
 impl ComplexType for CustomizationUnknownIpV6Generator {
     const TYPE_NAME: &'static str = "CustomizationUnknownIpV6Generator";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10615,6 +11400,7 @@ pub struct CustomizationUnknownName {
 }
 impl ComplexType for CustomizationUnknownName {
     const TYPE_NAME: &'static str = "CustomizationUnknownName";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10636,9 +11422,13 @@ pub struct CustomizationUserData {
     pub computer_name: AnyCustomizationName,
     /// `productId`: xsd:string.
     pub product_id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationUserData {
     const TYPE_NAME: &'static str = "CustomizationUserData";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fullName" => d.req(&mut self.full_name, s)?,
@@ -10668,6 +11458,7 @@ pub struct CustomizationVirtualMachineName {
 }
 impl ComplexType for CustomizationVirtualMachineName {
     const TYPE_NAME: &'static str = "CustomizationVirtualMachineName";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10694,6 +11485,7 @@ pub struct CustomizationWinOptions {
 }
 impl ComplexType for CustomizationWinOptions {
     const TYPE_NAME: &'static str = "CustomizationWinOptions";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeSID" => d.req(&mut self.change_sid, s)?,
@@ -10723,6 +11515,7 @@ pub struct CustomizationWindowsFlexPrep {
 }
 impl ComplexType for CustomizationWindowsFlexPrep {
     const TYPE_NAME: &'static str = "CustomizationWindowsFlexPrep";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10746,9 +11539,13 @@ pub struct DVPortConfigInfo {
     pub setting: Option<AnyDVPortSetting>,
     /// `configVersion`: xsd:string.
     pub config_version: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortConfigInfo {
     const TYPE_NAME: &'static str = "DVPortConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
@@ -10787,9 +11584,13 @@ pub struct DVPortConfigSpec {
     pub setting: Option<AnyDVPortSetting>,
     /// `configVersion`: xsd:string.
     pub config_version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortConfigSpec {
     const TYPE_NAME: &'static str = "DVPortConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
@@ -10825,6 +11626,7 @@ pub struct DVPortNotSupported {
 }
 impl ComplexType for DVPortNotSupported {
     const TYPE_NAME: &'static str = "DVPortNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10854,9 +11656,13 @@ pub struct DVPortSetting {
     pub network_resource_pool_key: Option<StringPolicy>,
     /// `filterPolicy`: [`DvsFilterPolicy`] (since 5.5).
     pub filter_policy: Option<DvsFilterPolicy>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortSetting {
     const TYPE_NAME: &'static str = "DVPortSetting";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"blocked" => d.opt(&mut self.blocked, s)?,
@@ -10891,9 +11697,13 @@ pub struct DVPortState {
     pub stats: DistributedVirtualSwitchPortStatistics,
     /// `vendorSpecificState`: [`DistributedVirtualSwitchKeyedOpaqueBlob`].
     pub vendor_specific_state: Vec<DistributedVirtualSwitchKeyedOpaqueBlob>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortState {
     const TYPE_NAME: &'static str = "DVPortState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
@@ -10938,9 +11748,13 @@ pub struct DVPortStatus {
     pub vm_direct_path_gen2_inactive_reason_other: Vec<String>,
     /// `vmDirectPathGen2InactiveReasonExtended`: xsd:string (since 4.1).
     pub vm_direct_path_gen2_inactive_reason_extended: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortStatus {
     const TYPE_NAME: &'static str = "DVPortStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"linkUp" => d.req(&mut self.link_up, s)?,
@@ -11023,9 +11837,13 @@ pub struct DVPortgroupConfigInfo {
     pub subnet_id: Option<String>,
     /// `nsxConfig`: [`DVPortgroupNsxConfig`] (since 9.1.0.0).
     pub nsx_config: Option<DVPortgroupNsxConfig>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortgroupConfigInfo {
     const TYPE_NAME: &'static str = "DVPortgroupConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -11122,9 +11940,13 @@ pub struct DVPortgroupConfigSpec {
     pub subnet_id: Option<String>,
     /// `nsxConfig`: [`DVPortgroupNsxConfig`] (since 9.1.0.0).
     pub nsx_config: Option<DVPortgroupNsxConfig>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortgroupConfigSpec {
     const TYPE_NAME: &'static str = "DVPortgroupConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configVersion" => d.opt(&mut self.config_version, s)?,
@@ -11184,6 +12006,7 @@ pub struct DVPortgroupCreatedEvent {
 }
 impl ComplexType for DVPortgroupCreatedEvent {
     const TYPE_NAME: &'static str = "DVPortgroupCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11204,6 +12027,7 @@ pub struct DVPortgroupDestroyedEvent {
 }
 impl ComplexType for DVPortgroupDestroyedEvent {
     const TYPE_NAME: &'static str = "DVPortgroupDestroyedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11226,6 +12050,7 @@ pub struct DVPortgroupEvent {
 }
 impl ComplexType for DVPortgroupEvent {
     const TYPE_NAME: &'static str = "DVPortgroupEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11245,9 +12070,13 @@ pub struct DVPortgroupNsxConfig {
     pub subnet_addresses: Option<DVPortgroupNsxSubnetAddressInfo>,
     /// `spanIds`: xsd:string.
     pub span_ids: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortgroupNsxConfig {
     const TYPE_NAME: &'static str = "DVPortgroupNsxConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanIdExtended" => d.opt(&mut self.vlan_id_extended, s)?,
@@ -11270,9 +12099,13 @@ crate::xml::complex_codec!(DVPortgroupNsxConfig);
 pub struct DVPortgroupNsxSubnetAddressInfo {
     /// `cidr`: xsd:string.
     pub cidr: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortgroupNsxSubnetAddressInfo {
     const TYPE_NAME: &'static str = "DVPortgroupNsxSubnetAddressInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cidr" => d.list(&mut self.cidr, s)?,
@@ -11305,9 +12138,13 @@ pub struct DVPortgroupPolicy {
     pub network_resource_pool_override_allowed: Option<bool>,
     /// `trafficFilterOverrideAllowed`: xsd:boolean (since 5.5).
     pub traffic_filter_override_allowed: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortgroupPolicy {
     const TYPE_NAME: &'static str = "DVPortgroupPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"blockOverrideAllowed" => d.req(&mut self.block_override_allowed, s)?,
@@ -11347,6 +12184,7 @@ pub struct DVPortgroupReconfiguredEvent {
 }
 impl ComplexType for DVPortgroupReconfiguredEvent {
     const TYPE_NAME: &'static str = "DVPortgroupReconfiguredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.req(&mut self.config_spec, s)?,
@@ -11378,6 +12216,7 @@ pub struct DVPortgroupRenamedEvent {
 }
 impl ComplexType for DVPortgroupRenamedEvent {
     const TYPE_NAME: &'static str = "DVPortgroupRenamedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
@@ -11409,6 +12248,7 @@ pub struct DVPortgroupSelection {
 }
 impl ComplexType for DVPortgroupSelection {
     const TYPE_NAME: &'static str = "DVPortgroupSelection";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsUuid" => d.req(&mut self.dvs_uuid, s)?,
@@ -11431,9 +12271,13 @@ crate::xml::inherits!(DVPortgroupSelection, SelectionSet);
 pub struct DVSBackupRestoreCapability {
     /// `backupRestoreSupported`: xsd:boolean.
     pub backup_restore_supported: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSBackupRestoreCapability {
     const TYPE_NAME: &'static str = "DVSBackupRestoreCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backupRestoreSupported" => d.req(&mut self.backup_restore_supported, s)?,
@@ -11460,9 +12304,13 @@ pub struct DVSCapability {
     pub compatible_host_component_product_info: Vec<DistributedVirtualSwitchHostProductSpec>,
     /// `featuresSupported`: [`DVSFeatureCapability`] (since 4.1).
     pub features_supported: Option<AnyDVSFeatureCapability>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSCapability {
     const TYPE_NAME: &'static str = "DVSCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsOperationSupported" => d.opt(&mut self.dvs_operation_supported, s)?,
@@ -11543,9 +12391,13 @@ pub struct DVSConfigInfo {
     pub vm_vnic_network_resource_pool: Vec<DVSVmVnicNetworkResourcePool>,
     /// `pnicCapacityRatioForReservation`: xsd:int (since 6.0).
     pub pnic_capacity_ratio_for_reservation: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSConfigInfo {
     const TYPE_NAME: &'static str = "DVSConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -11652,9 +12504,13 @@ pub struct DVSConfigSpec {
     pub net_resource_pool_traffic_resource_config: Vec<DvsHostInfrastructureTrafficResource>,
     /// `networkResourceControlVersion`: xsd:string (since 6.0).
     pub network_resource_control_version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSConfigSpec {
     const TYPE_NAME: &'static str = "DVSConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configVersion" => d.opt(&mut self.config_version, s)?,
@@ -11709,9 +12565,13 @@ pub struct DVSContactInfo {
     pub name: Option<String>,
     /// `contact`: xsd:string.
     pub contact: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSContactInfo {
     const TYPE_NAME: &'static str = "DVSContactInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
@@ -11736,9 +12596,13 @@ pub struct DVSCreateSpec {
     pub product_info: Option<DistributedVirtualSwitchProductSpec>,
     /// `capability`: [`DVSCapability`].
     pub capability: Option<DVSCapability>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSCreateSpec {
     const TYPE_NAME: &'static str = "DVSCreateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.req(&mut self.config_spec, s)?,
@@ -11780,6 +12644,7 @@ pub struct DVSFailureCriteria {
 }
 impl ComplexType for DVSFailureCriteria {
     const TYPE_NAME: &'static str = "DVSFailureCriteria";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"checkSpeed" => d.opt(&mut self.check_speed, s)?,
@@ -11832,9 +12697,13 @@ pub struct DVSFeatureCapability {
     pub network_filter_supported: Option<bool>,
     /// `macLearningSupported`: xsd:boolean (since 6.7).
     pub mac_learning_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSFeatureCapability {
     const TYPE_NAME: &'static str = "DVSFeatureCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networkResourceManagementSupported" => d.req(&mut self.network_resource_management_supported, s)?,
@@ -11871,9 +12740,13 @@ crate::xml::complex_codec!(DVSFeatureCapability);
 /// Has subtypes: slots declared with this type hold an [`AnyDVSFilterSpecConnecteeSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DVSFilterSpecConnecteeSpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSFilterSpecConnecteeSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecConnecteeSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -11896,6 +12769,7 @@ pub struct DVSFilterSpecPnicConnecteeSpec {
 }
 impl ComplexType for DVSFilterSpecPnicConnecteeSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecPnicConnecteeSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicNameSpec" => d.opt(&mut self.pnic_name_spec, s)?,
@@ -11923,6 +12797,7 @@ pub struct DVSFilterSpecPvlanSpec {
 }
 impl ComplexType for DVSFilterSpecPvlanSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecPvlanSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pvlanId" => d.opt(&mut self.pvlan_id, s)?,
@@ -11950,6 +12825,7 @@ pub struct DVSFilterSpecTrunkVlanSpec {
 }
 impl ComplexType for DVSFilterSpecTrunkVlanSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecTrunkVlanSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"range" => d.opt(&mut self.range, s)?,
@@ -11977,6 +12853,7 @@ pub struct DVSFilterSpecVlanIdSpec {
 }
 impl ComplexType for DVSFilterSpecVlanIdSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecVlanIdSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanId" => d.opt(&mut self.vlan_id, s)?,
@@ -11997,9 +12874,13 @@ crate::xml::inherits!(DVSFilterSpecVlanIdSpec, DVSFilterSpecVlanSpec);
 /// Has subtypes: slots declared with this type hold an [`AnyDVSFilterSpecVlanSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DVSFilterSpecVlanSpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSFilterSpecVlanSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecVlanSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -12022,6 +12903,7 @@ pub struct DVSFilterSpecVmConnecteeSpec {
 }
 impl ComplexType for DVSFilterSpecVmConnecteeSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecVmConnecteeSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmNameSpec" => d.opt(&mut self.vm_name_spec, s)?,
@@ -12049,6 +12931,7 @@ pub struct DVSFilterSpecVmknicConnecteeSpec {
 }
 impl ComplexType for DVSFilterSpecVmknicConnecteeSpec {
     const TYPE_NAME: &'static str = "DVSFilterSpecVmknicConnecteeSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmknicNameSpec" => d.opt(&mut self.vmknic_name_spec, s)?,
@@ -12069,9 +12952,13 @@ crate::xml::inherits!(DVSFilterSpecVmknicConnecteeSpec, DVSFilterSpecConnecteeSp
 /// Has subtypes: slots declared with this type hold an [`AnyDVSHealthCheckCapability`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DVSHealthCheckCapability {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSHealthCheckCapability {
     const TYPE_NAME: &'static str = "DVSHealthCheckCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -12091,9 +12978,13 @@ pub struct DVSHealthCheckConfig {
     pub enable: Option<bool>,
     /// `interval`: xsd:int.
     pub interval: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSHealthCheckConfig {
     const TYPE_NAME: &'static str = "DVSHealthCheckConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enable" => d.opt(&mut self.enable, s)?,
@@ -12120,9 +13011,13 @@ pub struct DVSHostLocalPortInfo {
     pub setting: AnyDVPortSetting,
     /// `vnic`: xsd:string.
     pub vnic: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSHostLocalPortInfo {
     const TYPE_NAME: &'static str = "DVSHostLocalPortInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchUuid" => d.req(&mut self.switch_uuid, s)?,
@@ -12160,6 +13055,7 @@ pub struct DVSMacLearningPolicy {
 }
 impl ComplexType for DVSMacLearningPolicy {
     const TYPE_NAME: &'static str = "DVSMacLearningPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
@@ -12199,6 +13095,7 @@ pub struct DVSMacManagementPolicy {
 }
 impl ComplexType for DVSMacManagementPolicy {
     const TYPE_NAME: &'static str = "DVSMacManagementPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowPromiscuous" => d.opt(&mut self.allow_promiscuous, s)?,
@@ -12227,9 +13124,13 @@ pub struct DVSManagerDvsConfigTarget {
     pub distributed_virtual_portgroup: Vec<DistributedVirtualPortgroupInfo>,
     /// `distributedVirtualSwitch`: [`DistributedVirtualSwitchInfo`].
     pub distributed_virtual_switch: Vec<DistributedVirtualSwitchInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSManagerDvsConfigTarget {
     const TYPE_NAME: &'static str = "DVSManagerDvsConfigTarget";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"distributedVirtualPortgroup" => d.list(&mut self.distributed_virtual_portgroup, s)?,
@@ -12252,9 +13153,13 @@ pub struct DVSManagerPhysicalNicsList {
     pub host: ManagedObjectReference,
     /// `physicalNics`: [`PhysicalNic`].
     pub physical_nics: Vec<PhysicalNic>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSManagerPhysicalNicsList {
     const TYPE_NAME: &'static str = "DVSManagerPhysicalNicsList";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -12282,6 +13187,7 @@ pub struct DVSNameArrayUplinkPortPolicy {
 }
 impl ComplexType for DVSNameArrayUplinkPortPolicy {
     const TYPE_NAME: &'static str = "DVSNameArrayUplinkPortPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uplinkPortName" => d.list(&mut self.uplink_port_name, s)?,
@@ -12312,9 +13218,13 @@ pub struct DVSNetworkResourceManagementCapability {
     pub network_resource_control_version3_supported: Option<bool>,
     /// `userDefinedInfraTrafficPoolSupported`: xsd:boolean (since 6.7).
     pub user_defined_infra_traffic_pool_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSNetworkResourceManagementCapability {
     const TYPE_NAME: &'static str = "DVSNetworkResourceManagementCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networkResourceManagementSupported" => d.req(&mut self.network_resource_management_supported, s)?,
@@ -12351,9 +13261,13 @@ pub struct DVSNetworkResourcePool {
     pub config_version: String,
     /// `allocationInfo`: [`DVSNetworkResourcePoolAllocationInfo`].
     pub allocation_info: DVSNetworkResourcePoolAllocationInfo,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSNetworkResourcePool {
     const TYPE_NAME: &'static str = "DVSNetworkResourcePool";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -12384,9 +13298,13 @@ pub struct DVSNetworkResourcePoolAllocationInfo {
     pub shares: Option<SharesInfo>,
     /// `priorityTag`: xsd:int (since 5.0).
     pub priority_tag: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSNetworkResourcePoolAllocationInfo {
     const TYPE_NAME: &'static str = "DVSNetworkResourcePoolAllocationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.opt(&mut self.limit, s)?,
@@ -12417,9 +13335,13 @@ pub struct DVSNetworkResourcePoolConfigSpec {
     pub name: Option<String>,
     /// `description`: xsd:string (since 5.0).
     pub description: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSNetworkResourcePoolConfigSpec {
     const TYPE_NAME: &'static str = "DVSNetworkResourcePoolConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -12450,9 +13372,13 @@ pub struct DVSPolicy {
     pub auto_upgrade_allowed: Option<bool>,
     /// `partialUpgradeAllowed`: xsd:boolean.
     pub partial_upgrade_allowed: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSPolicy {
     const TYPE_NAME: &'static str = "DVSPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoPreInstallAllowed" => d.opt(&mut self.auto_pre_install_allowed, s)?,
@@ -12475,9 +13401,13 @@ crate::xml::complex_codec!(DVSPolicy);
 pub struct DVSRollbackCapability {
     /// `rollbackSupported`: xsd:boolean.
     pub rollback_supported: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSRollbackCapability {
     const TYPE_NAME: &'static str = "DVSRollbackCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rollbackSupported" => d.req(&mut self.rollback_supported, s)?,
@@ -12498,9 +13428,13 @@ pub struct DVSRuntimeInfo {
     pub host_member_runtime: Vec<HostMemberRuntimeInfo>,
     /// `resourceRuntimeInfo`: [`DvsResourceRuntimeInfo`] (since 6.0).
     pub resource_runtime_info: Option<DvsResourceRuntimeInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSRuntimeInfo {
     const TYPE_NAME: &'static str = "DVSRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostMemberRuntime" => d.list(&mut self.host_member_runtime, s)?,
@@ -12532,6 +13466,7 @@ pub struct DVSSecurityPolicy {
 }
 impl ComplexType for DVSSecurityPolicy {
     const TYPE_NAME: &'static str = "DVSSecurityPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowPromiscuous" => d.opt(&mut self.allow_promiscuous, s)?,
@@ -12563,6 +13498,7 @@ pub struct DVSSelection {
 }
 impl ComplexType for DVSSelection {
     const TYPE_NAME: &'static str = "DVSSelection";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsUuid" => d.req(&mut self.dvs_uuid, s)?,

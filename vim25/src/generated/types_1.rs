@@ -31,9 +31,13 @@ pub struct DVSSummary {
     pub contact: Option<DVSContactInfo>,
     /// `numHosts`: xsd:int (since 5.5).
     pub num_hosts: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSSummary {
     const TYPE_NAME: &'static str = "DVSSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -85,6 +89,7 @@ pub struct DVSTrafficShapingPolicy {
 }
 impl ComplexType for DVSTrafficShapingPolicy {
     const TYPE_NAME: &'static str = "DVSTrafficShapingPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -111,9 +116,13 @@ crate::xml::inherits!(DVSTrafficShapingPolicy, InheritablePolicy);
 /// Has subtypes: slots declared with this type hold an [`AnyDVSUplinkPortPolicy`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DVSUplinkPortPolicy {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSUplinkPortPolicy {
     const TYPE_NAME: &'static str = "DVSUplinkPortPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -136,6 +145,7 @@ pub struct DVSVendorSpecificConfig {
 }
 impl ComplexType for DVSVendorSpecificConfig {
     const TYPE_NAME: &'static str = "DVSVendorSpecificConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyValue" => d.list(&mut self.key_value, s)?,
@@ -164,9 +174,13 @@ pub struct DVSVmVnicNetworkResourcePool {
     pub config_version: String,
     /// `allocationInfo`: [`DvsVmVnicResourceAllocation`].
     pub allocation_info: Option<DvsVmVnicResourceAllocation>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSVmVnicNetworkResourcePool {
     const TYPE_NAME: &'static str = "DVSVmVnicNetworkResourcePool";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -202,6 +216,7 @@ pub struct DailyTaskScheduler {
 }
 impl ComplexType for DailyTaskScheduler {
     const TYPE_NAME: &'static str = "DailyTaskScheduler";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hour" => d.req(&mut self.hour, s)?,
@@ -227,6 +242,7 @@ pub struct DasAdmissionControlDisabledEvent {
 }
 impl ComplexType for DasAdmissionControlDisabledEvent {
     const TYPE_NAME: &'static str = "DasAdmissionControlDisabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -247,6 +263,7 @@ pub struct DasAdmissionControlEnabledEvent {
 }
 impl ComplexType for DasAdmissionControlEnabledEvent {
     const TYPE_NAME: &'static str = "DasAdmissionControlEnabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -267,6 +284,7 @@ pub struct DasAgentFoundEvent {
 }
 impl ComplexType for DasAgentFoundEvent {
     const TYPE_NAME: &'static str = "DasAgentFoundEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -287,6 +305,7 @@ pub struct DasAgentUnavailableEvent {
 }
 impl ComplexType for DasAgentUnavailableEvent {
     const TYPE_NAME: &'static str = "DasAgentUnavailableEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -307,6 +326,7 @@ pub struct DasClusterIsolatedEvent {
 }
 impl ComplexType for DasClusterIsolatedEvent {
     const TYPE_NAME: &'static str = "DasClusterIsolatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -333,6 +353,7 @@ pub struct DasConfigFault {
 }
 impl ComplexType for DasConfigFault {
     const TYPE_NAME: &'static str = "DasConfigFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -362,6 +383,7 @@ pub struct DasDisabledEvent {
 }
 impl ComplexType for DasDisabledEvent {
     const TYPE_NAME: &'static str = "DasDisabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -382,6 +404,7 @@ pub struct DasEnabledEvent {
 }
 impl ComplexType for DasEnabledEvent {
     const TYPE_NAME: &'static str = "DasEnabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -399,9 +422,13 @@ pub struct DasHeartbeatDatastoreInfo {
     pub datastore: ManagedObjectReference,
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DasHeartbeatDatastoreInfo {
     const TYPE_NAME: &'static str = "DasHeartbeatDatastoreInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -429,6 +456,7 @@ pub struct DasHostFailedEvent {
 }
 impl ComplexType for DasHostFailedEvent {
     const TYPE_NAME: &'static str = "DasHostFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failedHost" => d.req(&mut self.failed_host, s)?,
@@ -456,6 +484,7 @@ pub struct DasHostIsolatedEvent {
 }
 impl ComplexType for DasHostIsolatedEvent {
     const TYPE_NAME: &'static str = "DasHostIsolatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isolatedHost" => d.req(&mut self.isolated_host, s)?,
@@ -481,6 +510,7 @@ pub struct DatabaseError {
 }
 impl ComplexType for DatabaseError {
     const TYPE_NAME: &'static str = "DatabaseError";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -496,9 +526,13 @@ crate::xml::inherits!(DatabaseError, RuntimeFault);
 pub struct DatabaseSizeEstimate {
     /// `size`: xsd:long.
     pub size: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatabaseSizeEstimate {
     const TYPE_NAME: &'static str = "DatabaseSizeEstimate";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"size" => d.req(&mut self.size, s)?,
@@ -519,9 +553,13 @@ pub struct DatabaseSizeParam {
     pub inventory_desc: InventoryDescription,
     /// `perfStatsDesc`: [`PerformanceStatisticsDescription`].
     pub perf_stats_desc: Option<PerformanceStatisticsDescription>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatabaseSizeParam {
     const TYPE_NAME: &'static str = "DatabaseSizeParam";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inventoryDesc" => d.req(&mut self.inventory_desc, s)?,
@@ -556,9 +594,13 @@ pub struct DatacenterBasicConnectInfo {
     pub hardware_vendor: Option<String>,
     /// `hardwareModel`: xsd:string.
     pub hardware_model: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatacenterBasicConnectInfo {
     const TYPE_NAME: &'static str = "DatacenterBasicConnectInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.opt(&mut self.hostname, s)?,
@@ -593,9 +635,13 @@ pub struct DatacenterConfigInfo {
     pub default_hardware_version_key: Option<String>,
     /// `maximumHardwareVersionKey`: xsd:string (since 7.0.2.0).
     pub maximum_hardware_version_key: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatacenterConfigInfo {
     const TYPE_NAME: &'static str = "DatacenterConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultHardwareVersionKey" => d.opt(&mut self.default_hardware_version_key, s)?,
@@ -618,9 +664,13 @@ pub struct DatacenterConfigSpec {
     pub default_hardware_version_key: Option<String>,
     /// `maximumHardwareVersionKey`: xsd:string (since 7.0.2.0).
     pub maximum_hardware_version_key: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatacenterConfigSpec {
     const TYPE_NAME: &'static str = "DatacenterConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultHardwareVersionKey" => d.opt(&mut self.default_hardware_version_key, s)?,
@@ -648,6 +698,7 @@ pub struct DatacenterCreatedEvent {
 }
 impl ComplexType for DatacenterCreatedEvent {
     const TYPE_NAME: &'static str = "DatacenterCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.req(&mut self.parent, s)?,
@@ -675,6 +726,7 @@ pub struct DatacenterEvent {
 }
 impl ComplexType for DatacenterEvent {
     const TYPE_NAME: &'static str = "DatacenterEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -697,6 +749,7 @@ pub struct DatacenterEventArgument {
 }
 impl ComplexType for DatacenterEventArgument {
     const TYPE_NAME: &'static str = "DatacenterEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datacenter" => d.req(&mut self.datacenter, s)?,
@@ -726,6 +779,7 @@ pub struct DatacenterMismatch {
 }
 impl ComplexType for DatacenterMismatch {
     const TYPE_NAME: &'static str = "DatacenterMismatch";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"invalidArgument" => d.list(&mut self.invalid_argument, s)?,
@@ -750,9 +804,13 @@ pub struct DatacenterMismatchArgument {
     pub entity: ManagedObjectReference,
     /// `inputDatacenter`: ManagedObjectReference.
     pub input_datacenter: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatacenterMismatchArgument {
     const TYPE_NAME: &'static str = "DatacenterMismatchArgument";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -782,6 +840,7 @@ pub struct DatacenterRenamedEvent {
 }
 impl ComplexType for DatacenterRenamedEvent {
     const TYPE_NAME: &'static str = "DatacenterRenamedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
@@ -826,9 +885,13 @@ pub struct DatastoreCapability {
     pub vmdk_expand_supported: Option<bool>,
     /// `clusteredVmdkSupported`: xsd:boolean (since 7.0.0.0).
     pub clustered_vmdk_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreCapability {
     const TYPE_NAME: &'static str = "DatastoreCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"directoryHierarchySupported" => d.req(&mut self.directory_hierarchy_supported, s)?,
@@ -878,6 +941,7 @@ pub struct DatastoreCapacityIncreasedEvent {
 }
 impl ComplexType for DatastoreCapacityIncreasedEvent {
     const TYPE_NAME: &'static str = "DatastoreCapacityIncreasedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldCapacity" => d.req(&mut self.old_capacity, s)?,
@@ -905,6 +969,7 @@ pub struct DatastoreDestroyedEvent {
 }
 impl ComplexType for DatastoreDestroyedEvent {
     const TYPE_NAME: &'static str = "DatastoreDestroyedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -927,6 +992,7 @@ pub struct DatastoreDiscoveredEvent {
 }
 impl ComplexType for DatastoreDiscoveredEvent {
     const TYPE_NAME: &'static str = "DatastoreDiscoveredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -952,6 +1018,7 @@ pub struct DatastoreDuplicatedEvent {
 }
 impl ComplexType for DatastoreDuplicatedEvent {
     const TYPE_NAME: &'static str = "DatastoreDuplicatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -976,6 +1043,7 @@ pub struct DatastoreEvent {
 }
 impl ComplexType for DatastoreEvent {
     const TYPE_NAME: &'static str = "DatastoreEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
@@ -1003,6 +1071,7 @@ pub struct DatastoreEventArgument {
 }
 impl ComplexType for DatastoreEventArgument {
     const TYPE_NAME: &'static str = "DatastoreEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -1032,6 +1101,7 @@ pub struct DatastoreFileCopiedEvent {
 }
 impl ComplexType for DatastoreFileCopiedEvent {
     const TYPE_NAME: &'static str = "DatastoreFileCopiedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceDatastore" => d.req(&mut self.source_datastore, s)?,
@@ -1059,6 +1129,7 @@ pub struct DatastoreFileDeletedEvent {
 }
 impl ComplexType for DatastoreFileDeletedEvent {
     const TYPE_NAME: &'static str = "DatastoreFileDeletedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1087,6 +1158,7 @@ pub struct DatastoreFileEvent {
 }
 impl ComplexType for DatastoreFileEvent {
     const TYPE_NAME: &'static str = "DatastoreFileEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetFile" => d.req(&mut self.target_file, s)?,
@@ -1120,6 +1192,7 @@ pub struct DatastoreFileMovedEvent {
 }
 impl ComplexType for DatastoreFileMovedEvent {
     const TYPE_NAME: &'static str = "DatastoreFileMovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceDatastore" => d.req(&mut self.source_datastore, s)?,
@@ -1144,9 +1217,13 @@ pub struct DatastoreHostMount {
     pub key: ManagedObjectReference,
     /// `mountInfo`: [`HostMountInfo`].
     pub mount_info: HostMountInfo,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreHostMount {
     const TYPE_NAME: &'static str = "DatastoreHostMount";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -1172,6 +1249,7 @@ pub struct DatastoreIORMReconfiguredEvent {
 }
 impl ComplexType for DatastoreIORMReconfiguredEvent {
     const TYPE_NAME: &'static str = "DatastoreIORMReconfiguredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1211,9 +1289,13 @@ pub struct DatastoreInfo {
     pub logical_sector_size: Option<i32>,
     /// `physicalSectorSize`: xsd:int (since 9.0.0.0).
     pub physical_sector_size: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreInfo {
     const TYPE_NAME: &'static str = "DatastoreInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -1256,9 +1338,13 @@ pub struct DatastoreMountPathDatastorePair {
     pub old_mount_path: String,
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreMountPathDatastorePair {
     const TYPE_NAME: &'static str = "DatastoreMountPathDatastorePair";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldMountPath" => d.req(&mut self.old_mount_path, s)?,
@@ -1281,9 +1367,13 @@ pub struct DatastoreNamespaceManagerDirectoryInfo {
     pub capacity: i64,
     /// `used`: xsd:long.
     pub used: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreNamespaceManagerDirectoryInfo {
     const TYPE_NAME: &'static str = "DatastoreNamespaceManagerDirectoryInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacity" => d.req(&mut self.capacity, s)?,
@@ -1313,6 +1403,7 @@ pub struct DatastoreNotWritableOnHost {
 }
 impl ComplexType for DatastoreNotWritableOnHost {
     const TYPE_NAME: &'static str = "DatastoreNotWritableOnHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -1333,9 +1424,13 @@ crate::xml::inherits!(DatastoreNotWritableOnHost, InvalidDatastore);
 pub struct DatastoreOption {
     /// `unsupportedVolumes`: [`VirtualMachineDatastoreVolumeOption`].
     pub unsupported_volumes: Vec<VirtualMachineDatastoreVolumeOption>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreOption {
     const TYPE_NAME: &'static str = "DatastoreOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unsupportedVolumes" => d.list(&mut self.unsupported_volumes, s)?,
@@ -1361,6 +1456,7 @@ pub struct DatastorePrincipalConfigured {
 }
 impl ComplexType for DatastorePrincipalConfigured {
     const TYPE_NAME: &'static str = "DatastorePrincipalConfigured";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastorePrincipal" => d.req(&mut self.datastore_principal, s)?,
@@ -1388,6 +1484,7 @@ pub struct DatastoreRemovedOnHostEvent {
 }
 impl ComplexType for DatastoreRemovedOnHostEvent {
     const TYPE_NAME: &'static str = "DatastoreRemovedOnHostEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -1417,6 +1514,7 @@ pub struct DatastoreRenamedEvent {
 }
 impl ComplexType for DatastoreRenamedEvent {
     const TYPE_NAME: &'static str = "DatastoreRenamedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
@@ -1448,6 +1546,7 @@ pub struct DatastoreRenamedOnHostEvent {
 }
 impl ComplexType for DatastoreRenamedOnHostEvent {
     const TYPE_NAME: &'static str = "DatastoreRenamedOnHostEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
@@ -1488,9 +1587,13 @@ pub struct DatastoreSummary {
     pub type_: String,
     /// `maintenanceMode`: xsd:string (since 5.0).
     pub maintenance_mode: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreSummary {
     const TYPE_NAME: &'static str = "DatastoreSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
@@ -1531,9 +1634,13 @@ pub struct DatastoreVVolContainerFailoverPair {
     pub tgt_container: String,
     /// `vvolMapping`: [`KeyValue`].
     pub vvol_mapping: Vec<KeyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreVVolContainerFailoverPair {
     const TYPE_NAME: &'static str = "DatastoreVVolContainerFailoverPair";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"srcContainer" => d.opt(&mut self.src_container, s)?,
@@ -1561,6 +1668,7 @@ pub struct DateTimeProfile {
 }
 impl ComplexType for DateTimeProfile {
     const TYPE_NAME: &'static str = "DateTimeProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1585,6 +1693,7 @@ pub struct DeltaDiskFormatNotSupported {
 }
 impl ComplexType for DeltaDiskFormatNotSupported {
     const TYPE_NAME: &'static str = "DeltaDiskFormatNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.list(&mut self.datastore, s)?,
@@ -1611,9 +1720,13 @@ pub struct Description {
     pub label: String,
     /// `summary`: xsd:string.
     pub summary: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Description {
     const TYPE_NAME: &'static str = "Description";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"label" => d.req(&mut self.label, s)?,
@@ -1640,9 +1753,13 @@ pub struct DesiredSoftwareSpec {
     pub components: Vec<DesiredSoftwareSpecComponentSpec>,
     /// `removedComponents`: xsd:string (since 8.0.3.0).
     pub removed_components: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DesiredSoftwareSpec {
     const TYPE_NAME: &'static str = "DesiredSoftwareSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"baseImageSpec" => d.req(&mut self.base_image_spec, s)?,
@@ -1667,9 +1784,13 @@ crate::xml::complex_codec!(DesiredSoftwareSpec);
 pub struct DesiredSoftwareSpecBaseImageSpec {
     /// `version`: xsd:string.
     pub version: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DesiredSoftwareSpecBaseImageSpec {
     const TYPE_NAME: &'static str = "DesiredSoftwareSpecBaseImageSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
@@ -1690,9 +1811,13 @@ pub struct DesiredSoftwareSpecComponentSpec {
     pub name: String,
     /// `version`: xsd:string.
     pub version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DesiredSoftwareSpecComponentSpec {
     const TYPE_NAME: &'static str = "DesiredSoftwareSpecComponentSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -1715,9 +1840,13 @@ pub struct DesiredSoftwareSpecVendorAddOnSpec {
     pub name: String,
     /// `version`: xsd:string.
     pub version: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DesiredSoftwareSpecVendorAddOnSpec {
     const TYPE_NAME: &'static str = "DesiredSoftwareSpecVendorAddOnSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -1743,6 +1872,7 @@ pub struct DestinationSwitchFull {
 }
 impl ComplexType for DestinationSwitchFull {
     const TYPE_NAME: &'static str = "DestinationSwitchFull";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1765,6 +1895,7 @@ pub struct DestinationVsanDisabled {
 }
 impl ComplexType for DestinationVsanDisabled {
     const TYPE_NAME: &'static str = "DestinationVsanDisabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destinationCluster" => d.req(&mut self.destination_cluster, s)?,
@@ -1792,6 +1923,7 @@ pub struct DeviceBackedVirtualDiskSpec {
 }
 impl ComplexType for DeviceBackedVirtualDiskSpec {
     const TYPE_NAME: &'static str = "DeviceBackedVirtualDiskSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -1821,6 +1953,7 @@ pub struct DeviceBackingNotSupported {
 }
 impl ComplexType for DeviceBackingNotSupported {
     const TYPE_NAME: &'static str = "DeviceBackingNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backing" => d.req(&mut self.backing, s)?,
@@ -1848,6 +1981,7 @@ pub struct DeviceControllerNotSupported {
 }
 impl ComplexType for DeviceControllerNotSupported {
     const TYPE_NAME: &'static str = "DeviceControllerNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"controller" => d.req(&mut self.controller, s)?,
@@ -1868,9 +2002,13 @@ crate::xml::inherits!(DeviceControllerNotSupported, DeviceNotSupported);
 pub struct DeviceGroupId {
     /// `id`: xsd:string.
     pub id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DeviceGroupId {
     const TYPE_NAME: &'static str = "DeviceGroupId";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -1894,6 +2032,7 @@ pub struct DeviceHotPlugNotSupported {
 }
 impl ComplexType for DeviceHotPlugNotSupported {
     const TYPE_NAME: &'static str = "DeviceHotPlugNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1914,6 +2053,7 @@ pub struct DeviceNotFound {
 }
 impl ComplexType for DeviceNotFound {
     const TYPE_NAME: &'static str = "DeviceNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1940,6 +2080,7 @@ pub struct DeviceNotSupported {
 }
 impl ComplexType for DeviceNotSupported {
     const TYPE_NAME: &'static str = "DeviceNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -1967,6 +2108,7 @@ pub struct DeviceUnsupportedForVmPlatform {
 }
 impl ComplexType for DeviceUnsupportedForVmPlatform {
     const TYPE_NAME: &'static str = "DeviceUnsupportedForVmPlatform";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1991,6 +2133,7 @@ pub struct DeviceUnsupportedForVmVersion {
 }
 impl ComplexType for DeviceUnsupportedForVmVersion {
     const TYPE_NAME: &'static str = "DeviceUnsupportedForVmVersion";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentVersion" => d.req(&mut self.current_version, s)?,
@@ -2015,9 +2158,13 @@ pub struct DiagnosticManagerAuditRecordResult {
     pub records: Vec<String>,
     /// `nextToken`: xsd:string.
     pub next_token: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiagnosticManagerAuditRecordResult {
     const TYPE_NAME: &'static str = "DiagnosticManagerAuditRecordResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"records" => d.list(&mut self.records, s)?,
@@ -2040,9 +2187,13 @@ pub struct DiagnosticManagerBundleInfo {
     pub system: Option<ManagedObjectReference>,
     /// `url`: xsd:string.
     pub url: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiagnosticManagerBundleInfo {
     const TYPE_NAME: &'static str = "DiagnosticManagerBundleInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"system" => d.opt(&mut self.system, s)?,
@@ -2073,9 +2224,13 @@ pub struct DiagnosticManagerLogDescriptor {
     pub mime_type: String,
     /// `info`: [`Description`].
     pub info: AnyDescription,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiagnosticManagerLogDescriptor {
     const TYPE_NAME: &'static str = "DiagnosticManagerLogDescriptor";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -2108,9 +2263,13 @@ pub struct DiagnosticManagerLogHeader {
     pub line_end: i32,
     /// `lineText`: xsd:string.
     pub line_text: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiagnosticManagerLogHeader {
     const TYPE_NAME: &'static str = "DiagnosticManagerLogHeader";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lineStart" => d.req(&mut self.line_start, s)?,
@@ -2138,6 +2297,7 @@ pub struct DigestNotSupported {
 }
 impl ComplexType for DigestNotSupported {
     const TYPE_NAME: &'static str = "DigestNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2161,9 +2321,13 @@ pub struct DirectPathProfileInfo {
     pub vendor_name: String,
     /// `deviceConfig`: [`DirectPathProfileManagerDirectPathConfig`].
     pub device_config: AnyDirectPathProfileManagerDirectPathConfig,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileInfo {
     const TYPE_NAME: &'static str = "DirectPathProfileInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -2205,6 +2369,7 @@ pub struct DirectPathProfileManagerCapacityInfo {
 }
 impl ComplexType for DirectPathProfileManagerCapacityInfo {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.req(&mut self.profile, s)?,
@@ -2240,6 +2405,7 @@ pub struct DirectPathProfileManagerCapacityQueryByDeviceConfig {
 }
 impl ComplexType for DirectPathProfileManagerCapacityQueryByDeviceConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityQueryByDeviceConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceConfig" => d.req(&mut self.device_config, s)?,
@@ -2267,6 +2433,7 @@ pub struct DirectPathProfileManagerCapacityQueryById {
 }
 impl ComplexType for DirectPathProfileManagerCapacityQueryById {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityQueryById";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -2294,6 +2461,7 @@ pub struct DirectPathProfileManagerCapacityQueryByName {
 }
 impl ComplexType for DirectPathProfileManagerCapacityQueryByName {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityQueryByName";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -2314,9 +2482,13 @@ crate::xml::inherits!(DirectPathProfileManagerCapacityQueryByName, DirectPathPro
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerCapacityQuerySpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirectPathProfileManagerCapacityQuerySpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerCapacityQuerySpec {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityQuerySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -2332,9 +2504,13 @@ crate::xml::complex_codec!(DirectPathProfileManagerCapacityQuerySpec);
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerCapacityResult`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirectPathProfileManagerCapacityResult {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerCapacityResult {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -2359,6 +2535,7 @@ pub struct DirectPathProfileManagerCapacityUnknown {
 }
 impl ComplexType for DirectPathProfileManagerCapacityUnknown {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCapacityUnknown";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"querySpec" => d.req(&mut self.query_spec, s)?,
@@ -2385,9 +2562,13 @@ pub struct DirectPathProfileManagerCreateSpec {
     pub description: Option<String>,
     /// `deviceConfig`: [`DirectPathProfileManagerDirectPathConfig`].
     pub device_config: AnyDirectPathProfileManagerDirectPathConfig,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerCreateSpec {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerCreateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -2410,9 +2591,13 @@ crate::xml::complex_codec!(DirectPathProfileManagerCreateSpec);
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerDirectPathConfig`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirectPathProfileManagerDirectPathConfig {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerDirectPathConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -2435,6 +2620,7 @@ pub struct DirectPathProfileManagerDvxDirectPathConfig {
 }
 impl ComplexType for DirectPathProfileManagerDvxDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerDvxDirectPathConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvxBacking" => d.req(&mut self.dvx_backing, s)?,
@@ -2462,6 +2648,7 @@ pub struct DirectPathProfileManagerDynamicDirectPathConfig {
 }
 impl ComplexType for DirectPathProfileManagerDynamicDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerDynamicDirectPathConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dynamicDirectPathBacking" => d.req(&mut self.dynamic_direct_path_backing, s)?,
@@ -2486,9 +2673,13 @@ pub struct DirectPathProfileManagerFilterSpec {
     pub names: Vec<String>,
     /// `clusters`: ManagedObjectReference.
     pub clusters: Vec<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerFilterSpec {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerFilterSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ids" => d.list(&mut self.ids, s)?,
@@ -2518,6 +2709,7 @@ pub struct DirectPathProfileManagerTargetCluster {
 }
 impl ComplexType for DirectPathProfileManagerTargetCluster {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerTargetCluster";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cluster" => d.req(&mut self.cluster, s)?,
@@ -2538,9 +2730,13 @@ crate::xml::inherits!(DirectPathProfileManagerTargetCluster, DirectPathProfileMa
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerTargetEntity`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirectPathProfileManagerTargetEntity {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerTargetEntity {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerTargetEntity";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -2563,6 +2759,7 @@ pub struct DirectPathProfileManagerTargetHost {
 }
 impl ComplexType for DirectPathProfileManagerTargetHost {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerTargetHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -2585,9 +2782,13 @@ pub struct DirectPathProfileManagerUpdateSpec {
     pub name: Option<String>,
     /// `description`: xsd:string.
     pub description: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerUpdateSpec {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerUpdateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
@@ -2615,6 +2816,7 @@ pub struct DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig {
 }
 impl ComplexType for DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerVirtualDeviceGroupDirectPathConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceGroupName" => d.req(&mut self.device_group_name, s)?,
@@ -2642,6 +2844,7 @@ pub struct DirectPathProfileManagerVmiopDirectPathConfig {
 }
 impl ComplexType for DirectPathProfileManagerVmiopDirectPathConfig {
     const TYPE_NAME: &'static str = "DirectPathProfileManagerVmiopDirectPathConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vgpuProfile" => d.req(&mut self.vgpu_profile, s)?,
@@ -2667,6 +2870,7 @@ pub struct DirectoryNotEmpty {
 }
 impl ComplexType for DirectoryNotEmpty {
     const TYPE_NAME: &'static str = "DirectoryNotEmpty";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2687,6 +2891,7 @@ pub struct DisableAdminNotSupported {
 }
 impl ComplexType for DisableAdminNotSupported {
     const TYPE_NAME: &'static str = "DisableAdminNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2711,6 +2916,7 @@ pub struct DisallowedChangeByService {
 }
 impl ComplexType for DisallowedChangeByService {
     const TYPE_NAME: &'static str = "DisallowedChangeByService";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceName" => d.req(&mut self.service_name, s)?,
@@ -2738,6 +2944,7 @@ pub struct DisallowedDiskModeChange {
 }
 impl ComplexType for DisallowedDiskModeChange {
     const TYPE_NAME: &'static str = "DisallowedDiskModeChange";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2760,6 +2967,7 @@ pub struct DisallowedMigrationDeviceAttached {
 }
 impl ComplexType for DisallowedMigrationDeviceAttached {
     const TYPE_NAME: &'static str = "DisallowedMigrationDeviceAttached";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.req(&mut self.fault, s)?,
@@ -2789,6 +2997,7 @@ pub struct DisallowedOperationOnFailoverHost {
 }
 impl ComplexType for DisallowedOperationOnFailoverHost {
     const TYPE_NAME: &'static str = "DisallowedOperationOnFailoverHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -2816,6 +3025,7 @@ pub struct DisconnectedHostsBlockingEVC {
 }
 impl ComplexType for DisconnectedHostsBlockingEVC {
     const TYPE_NAME: &'static str = "DisconnectedHostsBlockingEVC";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2833,9 +3043,13 @@ pub struct DiskChangeExtent {
     pub start: i64,
     /// `length`: xsd:long.
     pub length: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiskChangeExtent {
     const TYPE_NAME: &'static str = "DiskChangeExtent";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"start" => d.req(&mut self.start, s)?,
@@ -2860,9 +3074,13 @@ pub struct DiskChangeInfo {
     pub length: i64,
     /// `changedArea`: [`DiskChangeExtent`].
     pub changed_area: Vec<DiskChangeExtent>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiskChangeInfo {
     const TYPE_NAME: &'static str = "DiskChangeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startOffset" => d.req(&mut self.start_offset, s)?,
@@ -2887,9 +3105,13 @@ pub struct DiskCryptoSpec {
     pub parent: Option<Box<DiskCryptoSpec>>,
     /// `crypto`: [`CryptoSpec`].
     pub crypto: AnyCryptoSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiskCryptoSpec {
     const TYPE_NAME: &'static str = "DiskCryptoSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.opt(&mut self.parent, s)?,
@@ -2915,6 +3137,7 @@ pub struct DiskHasPartitions {
 }
 impl ComplexType for DiskHasPartitions {
     const TYPE_NAME: &'static str = "DiskHasPartitions";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2935,6 +3158,7 @@ pub struct DiskIsLastRemainingNonSSD {
 }
 impl ComplexType for DiskIsLastRemainingNonSSD {
     const TYPE_NAME: &'static str = "DiskIsLastRemainingNonSSD";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2955,6 +3179,7 @@ pub struct DiskIsNonLocal {
 }
 impl ComplexType for DiskIsNonLocal {
     const TYPE_NAME: &'static str = "DiskIsNonLocal";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2975,6 +3200,7 @@ pub struct DiskIsUSB {
 }
 impl ComplexType for DiskIsUSB {
     const TYPE_NAME: &'static str = "DiskIsUSB";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2995,6 +3221,7 @@ pub struct DiskMoveTypeNotSupported {
 }
 impl ComplexType for DiskMoveTypeNotSupported {
     const TYPE_NAME: &'static str = "DiskMoveTypeNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3019,6 +3246,7 @@ pub struct DiskNotSupported {
 }
 impl ComplexType for DiskNotSupported {
     const TYPE_NAME: &'static str = "DiskNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.req(&mut self.disk, s)?,
@@ -3044,6 +3272,7 @@ pub struct DiskTooSmall {
 }
 impl ComplexType for DiskTooSmall {
     const TYPE_NAME: &'static str = "DiskTooSmall";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3085,9 +3314,13 @@ pub struct DistributedVirtualPort {
     pub external_id: Option<String>,
     /// `segmentPortId`: xsd:string (since 7.0.0.0).
     pub segment_port_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualPort {
     const TYPE_NAME: &'static str = "DistributedVirtualPort";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -3154,9 +3387,13 @@ pub struct DistributedVirtualPortgroupInfo {
     pub segment_id: Option<String>,
     /// `subnetId`: xsd:string (since 9.0.0.0).
     pub subnet_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualPortgroupInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualPortgroupInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchName" => d.req(&mut self.switch_name, s)?,
@@ -3199,9 +3436,13 @@ pub struct DistributedVirtualPortgroupNsxPortgroupOperationResult {
     pub portgroups: Vec<ManagedObjectReference>,
     /// `problems`: [`DistributedVirtualPortgroupProblem`].
     pub problems: Vec<DistributedVirtualPortgroupProblem>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualPortgroupNsxPortgroupOperationResult {
     const TYPE_NAME: &'static str = "DistributedVirtualPortgroupNsxPortgroupOperationResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portgroups" => d.list(&mut self.portgroups, s)?,
@@ -3224,9 +3465,13 @@ pub struct DistributedVirtualPortgroupProblem {
     pub logical_switch_uuid: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualPortgroupProblem {
     const TYPE_NAME: &'static str = "DistributedVirtualPortgroupProblem";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"logicalSwitchUuid" => d.req(&mut self.logical_switch_uuid, s)?,
@@ -3257,9 +3502,13 @@ pub struct DistributedVirtualSwitchHostMember {
     pub status: String,
     /// `statusDetail`: xsd:string (since 4.1).
     pub status_detail: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMember {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMember";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runtimeState" => d.opt(&mut self.runtime_state, s)?,
@@ -3288,9 +3537,13 @@ crate::xml::complex_codec!(DistributedVirtualSwitchHostMember);
 /// Has subtypes: slots declared with this type hold an [`AnyDistributedVirtualSwitchHostMemberBacking`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DistributedVirtualSwitchHostMemberBacking {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberBacking {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberBacking";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -3326,9 +3579,13 @@ pub struct DistributedVirtualSwitchHostMemberConfigInfo {
     pub network_offloading_enabled: Option<bool>,
     /// `teplessMode`: xsd:boolean (since 9.1.0.0).
     pub tepless_mode: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberConfigInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
@@ -3375,9 +3632,13 @@ pub struct DistributedVirtualSwitchHostMemberConfigSpec {
     pub max_proxy_switch_ports: Option<i32>,
     /// `vendorSpecificConfig`: [`DistributedVirtualSwitchKeyedOpaqueBlob`].
     pub vendor_specific_config: Vec<DistributedVirtualSwitchKeyedOpaqueBlob>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberConfigSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
@@ -3408,9 +3669,13 @@ pub struct DistributedVirtualSwitchHostMemberHostPerfNicOffloadState {
     pub runtime_status: Option<String>,
     /// `statusDescription`: xsd:string.
     pub status_description: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberHostPerfNicOffloadState {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberHostPerfNicOffloadState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
@@ -3435,9 +3700,13 @@ pub struct DistributedVirtualSwitchHostMemberHostUplinkState {
     pub uplink_name: String,
     /// `state`: xsd:string.
     pub state: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberHostUplinkState {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberHostUplinkState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uplinkName" => d.req(&mut self.uplink_name, s)?,
@@ -3465,6 +3734,7 @@ pub struct DistributedVirtualSwitchHostMemberPnicBacking {
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberPnicBacking {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberPnicBacking";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicSpec" => d.list(&mut self.pnic_spec, s)?,
@@ -3491,9 +3761,13 @@ pub struct DistributedVirtualSwitchHostMemberPnicSpec {
     pub uplink_portgroup_key: Option<String>,
     /// `connectionCookie`: xsd:int.
     pub connection_cookie: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberPnicSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberPnicSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicDevice" => d.req(&mut self.pnic_device, s)?,
@@ -3518,9 +3792,13 @@ crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberPnicSpec);
 pub struct DistributedVirtualSwitchHostMemberRuntimeState {
     /// `currentMaxProxySwitchPorts`: xsd:int.
     pub current_max_proxy_switch_ports: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberRuntimeState {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberRuntimeState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentMaxProxySwitchPorts" => d.req(&mut self.current_max_proxy_switch_ports, s)?,
@@ -3541,9 +3819,13 @@ pub struct DistributedVirtualSwitchHostMemberTransportZoneInfo {
     pub uuid: String,
     /// `type`: xsd:string.
     pub type_: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberTransportZoneInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostMemberTransportZoneInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -3566,9 +3848,13 @@ pub struct DistributedVirtualSwitchHostProductSpec {
     pub product_line_id: Option<String>,
     /// `version`: xsd:string.
     pub version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostProductSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchHostProductSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"productLineId" => d.opt(&mut self.product_line_id, s)?,
@@ -3595,9 +3881,13 @@ pub struct DistributedVirtualSwitchInfo {
     pub distributed_virtual_switch: ManagedObjectReference,
     /// `networkReservationSupported`: xsd:boolean (since 6.0).
     pub network_reservation_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchName" => d.req(&mut self.switch_name, s)?,
@@ -3624,9 +3914,13 @@ pub struct DistributedVirtualSwitchKeyedOpaqueBlob {
     pub key: String,
     /// `opaqueData`: xsd:string.
     pub opaque_data: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchKeyedOpaqueBlob {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchKeyedOpaqueBlob";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -3649,9 +3943,13 @@ pub struct DistributedVirtualSwitchManagerCompatibilityResult {
     pub host: ManagedObjectReference,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Vec<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchManagerCompatibilityResult {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerCompatibilityResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -3674,9 +3972,13 @@ pub struct DistributedVirtualSwitchManagerDvsProductSpec {
     pub new_switch_product_spec: Option<DistributedVirtualSwitchProductSpec>,
     /// `distributedVirtualSwitch`: ManagedObjectReference.
     pub distributed_virtual_switch: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchManagerDvsProductSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerDvsProductSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newSwitchProductSpec" => d.opt(&mut self.new_switch_product_spec, s)?,
@@ -3704,6 +4006,7 @@ pub struct DistributedVirtualSwitchManagerHostArrayFilter {
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostArrayFilter {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostArrayFilter";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.list(&mut self.host, s)?,
@@ -3726,9 +4029,13 @@ pub struct DistributedVirtualSwitchManagerHostContainer {
     pub container: ManagedObjectReference,
     /// `recursive`: xsd:boolean.
     pub recursive: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostContainer {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostContainer";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"container" => d.req(&mut self.container, s)?,
@@ -3756,6 +4063,7 @@ pub struct DistributedVirtualSwitchManagerHostContainerFilter {
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostContainerFilter {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostContainerFilter";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostContainer" => d.req(&mut self.host_container, s)?,
@@ -3778,9 +4086,13 @@ crate::xml::inherits!(DistributedVirtualSwitchManagerHostContainerFilter, Distri
 pub struct DistributedVirtualSwitchManagerHostDvsFilterSpec {
     /// `inclusive`: xsd:boolean.
     pub inclusive: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostDvsFilterSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostDvsFilterSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inclusive" => d.req(&mut self.inclusive, s)?,
@@ -3806,6 +4118,7 @@ pub struct DistributedVirtualSwitchManagerHostDvsMembershipFilter {
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostDvsMembershipFilter {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerHostDvsMembershipFilter";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"distributedVirtualSwitch" => d.req(&mut self.distributed_virtual_switch, s)?,
@@ -3830,9 +4143,13 @@ pub struct DistributedVirtualSwitchManagerImportResult {
     pub distributed_virtual_portgroup: Vec<ManagedObjectReference>,
     /// `importFault`: [`ImportOperationBulkFaultFaultOnImport`].
     pub import_fault: Vec<ImportOperationBulkFaultFaultOnImport>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchManagerImportResult {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerImportResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"distributedVirtualSwitch" => d.list(&mut self.distributed_virtual_switch, s)?,
@@ -3859,9 +4176,13 @@ pub struct DistributedVirtualSwitchManagerSpanInfo {
     pub clusters: Vec<ManagedObjectReference>,
     /// `exclusive`: xsd:boolean.
     pub exclusive: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchManagerSpanInfo {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchManagerSpanInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ID" => d.req(&mut self.id, s)?,
@@ -3890,9 +4211,13 @@ pub struct DistributedVirtualSwitchNetworkOffloadSpec {
     pub types: Vec<String>,
     /// `dpuCapability`: [`VMwareDvsDpuCapability`] (since 9.1.0.0).
     pub dpu_capability: Option<VMwareDvsDpuCapability>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchNetworkOffloadSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchNetworkOffloadSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -3923,9 +4248,13 @@ pub struct DistributedVirtualSwitchPortConnectee {
     pub type_: Option<String>,
     /// `addressHint`: xsd:string.
     pub address_hint: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchPortConnectee {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchPortConnectee";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"connectedEntity" => d.opt(&mut self.connected_entity, s)?,
@@ -3956,9 +4285,13 @@ pub struct DistributedVirtualSwitchPortConnection {
     pub port_key: Option<String>,
     /// `connectionCookie`: xsd:int.
     pub connection_cookie: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchPortConnection {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchPortConnection";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchUuid" => d.req(&mut self.switch_uuid, s)?,
@@ -3999,9 +4332,13 @@ pub struct DistributedVirtualSwitchPortCriteria {
     pub port_key: Vec<String>,
     /// `host`: ManagedObjectReference (since 6.5).
     pub host: Vec<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchPortCriteria {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchPortCriteria";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"connected" => d.opt(&mut self.connected, s)?,
@@ -4070,9 +4407,13 @@ pub struct DistributedVirtualSwitchPortStatistics {
     pub bytes_in_from_pnic: Option<i64>,
     /// `bytesOutToPnic`: xsd:long (since 6.5).
     pub bytes_out_to_pnic: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchPortStatistics {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchPortStatistics";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"packetsInMulticast" => d.req(&mut self.packets_in_multicast, s)?,
@@ -4137,9 +4478,13 @@ pub struct DistributedVirtualSwitchProductSpec {
     pub bundle_id: Option<String>,
     /// `bundleUrl`: xsd:string.
     pub bundle_url: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchProductSpec {
     const TYPE_NAME: &'static str = "DistributedVirtualSwitchProductSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
@@ -4177,6 +4522,7 @@ pub struct DomainNotFound {
 }
 impl ComplexType for DomainNotFound {
     const TYPE_NAME: &'static str = "DomainNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"domainName" => d.req(&mut self.domain_name, s)?,
@@ -4208,6 +4554,7 @@ pub struct DpuStatusInfo {
 }
 impl ComplexType for DpuStatusInfo {
     const TYPE_NAME: &'static str = "DpuStatusInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dpuId" => d.req(&mut self.dpu_id, s)?,
@@ -4240,9 +4587,13 @@ pub struct DpuStatusInfoOperationalInfo {
     pub units: Option<String>,
     /// `timeStamp`: xsd:dateTime.
     pub time_stamp: Option<DateTime>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DpuStatusInfoOperationalInfo {
     const TYPE_NAME: &'static str = "DpuStatusInfoOperationalInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sensorId" => d.req(&mut self.sensor_id, s)?,
@@ -4274,6 +4625,7 @@ pub struct DrsDisabledEvent {
 }
 impl ComplexType for DrsDisabledEvent {
     const TYPE_NAME: &'static str = "DrsDisabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4294,6 +4646,7 @@ pub struct DrsDisabledOnVm {
 }
 impl ComplexType for DrsDisabledOnVm {
     const TYPE_NAME: &'static str = "DrsDisabledOnVm";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4316,6 +4669,7 @@ pub struct DrsEnabledEvent {
 }
 impl ComplexType for DrsEnabledEvent {
     const TYPE_NAME: &'static str = "DrsEnabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"behavior" => d.req(&mut self.behavior, s)?,
@@ -4341,6 +4695,7 @@ pub struct DrsEnteredStandbyModeEvent {
 }
 impl ComplexType for DrsEnteredStandbyModeEvent {
     const TYPE_NAME: &'static str = "DrsEnteredStandbyModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4361,6 +4716,7 @@ pub struct DrsEnteringStandbyModeEvent {
 }
 impl ComplexType for DrsEnteringStandbyModeEvent {
     const TYPE_NAME: &'static str = "DrsEnteringStandbyModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4381,6 +4737,7 @@ pub struct DrsExitStandbyModeFailedEvent {
 }
 impl ComplexType for DrsExitStandbyModeFailedEvent {
     const TYPE_NAME: &'static str = "DrsExitStandbyModeFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4401,6 +4758,7 @@ pub struct DrsExitedStandbyModeEvent {
 }
 impl ComplexType for DrsExitedStandbyModeEvent {
     const TYPE_NAME: &'static str = "DrsExitedStandbyModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4421,6 +4779,7 @@ pub struct DrsExitingStandbyModeEvent {
 }
 impl ComplexType for DrsExitingStandbyModeEvent {
     const TYPE_NAME: &'static str = "DrsExitingStandbyModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4441,6 +4800,7 @@ pub struct DrsInvocationFailedEvent {
 }
 impl ComplexType for DrsInvocationFailedEvent {
     const TYPE_NAME: &'static str = "DrsInvocationFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4461,6 +4821,7 @@ pub struct DrsRecoveredFromFailureEvent {
 }
 impl ComplexType for DrsRecoveredFromFailureEvent {
     const TYPE_NAME: &'static str = "DrsRecoveredFromFailureEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4483,6 +4844,7 @@ pub struct DrsResourceConfigureFailedEvent {
 }
 impl ComplexType for DrsResourceConfigureFailedEvent {
     const TYPE_NAME: &'static str = "DrsResourceConfigureFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -4508,6 +4870,7 @@ pub struct DrsResourceConfigureSyncedEvent {
 }
 impl ComplexType for DrsResourceConfigureSyncedEvent {
     const TYPE_NAME: &'static str = "DrsResourceConfigureSyncedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4528,6 +4891,7 @@ pub struct DrsRuleComplianceEvent {
 }
 impl ComplexType for DrsRuleComplianceEvent {
     const TYPE_NAME: &'static str = "DrsRuleComplianceEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4548,6 +4912,7 @@ pub struct DrsRuleViolationEvent {
 }
 impl ComplexType for DrsRuleViolationEvent {
     const TYPE_NAME: &'static str = "DrsRuleViolationEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4568,6 +4933,7 @@ pub struct DrsSoftRuleViolationEvent {
 }
 impl ComplexType for DrsSoftRuleViolationEvent {
     const TYPE_NAME: &'static str = "DrsSoftRuleViolationEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4588,6 +4954,7 @@ pub struct DrsVmMigratedEvent {
 }
 impl ComplexType for DrsVmMigratedEvent {
     const TYPE_NAME: &'static str = "DrsVmMigratedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4608,6 +4975,7 @@ pub struct DrsVmPoweredOnEvent {
 }
 impl ComplexType for DrsVmPoweredOnEvent {
     const TYPE_NAME: &'static str = "DrsVmPoweredOnEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4630,6 +4998,7 @@ pub struct DrsVmotionIncompatibleFault {
 }
 impl ComplexType for DrsVmotionIncompatibleFault {
     const TYPE_NAME: &'static str = "DrsVmotionIncompatibleFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -4655,6 +5024,7 @@ pub struct DuplicateDisks {
 }
 impl ComplexType for DuplicateDisks {
     const TYPE_NAME: &'static str = "DuplicateDisks";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4679,6 +5049,7 @@ pub struct DuplicateIpDetectedEvent {
 }
 impl ComplexType for DuplicateIpDetectedEvent {
     const TYPE_NAME: &'static str = "DuplicateIpDetectedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"duplicateIP" => d.req(&mut self.duplicate_ip, s)?,
@@ -4710,6 +5081,7 @@ pub struct DuplicateName {
 }
 impl ComplexType for DuplicateName {
     const TYPE_NAME: &'static str = "DuplicateName";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -4739,6 +5111,7 @@ pub struct DuplicateVsanNetworkInterface {
 }
 impl ComplexType for DuplicateVsanNetworkInterface {
     const TYPE_NAME: &'static str = "DuplicateVsanNetworkInterface";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -4766,6 +5139,7 @@ pub struct DvpgImportEvent {
 }
 impl ComplexType for DvpgImportEvent {
     const TYPE_NAME: &'static str = "DvpgImportEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"importType" => d.req(&mut self.import_type, s)?,
@@ -4791,6 +5165,7 @@ pub struct DvpgRestoreEvent {
 }
 impl ComplexType for DvpgRestoreEvent {
     const TYPE_NAME: &'static str = "DvpgRestoreEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4811,6 +5186,7 @@ pub struct DvsAcceptNetworkRuleAction {
 }
 impl ComplexType for DvsAcceptNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsAcceptNetworkRuleAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4833,6 +5209,7 @@ pub struct DvsApplyOperationFault {
 }
 impl ComplexType for DvsApplyOperationFault {
     const TYPE_NAME: &'static str = "DvsApplyOperationFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"objectFault" => d.list(&mut self.object_fault, s)?,
@@ -4857,9 +5234,13 @@ pub struct DvsApplyOperationFaultFaultOnObject {
     pub type_: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsApplyOperationFaultFaultOnObject {
     const TYPE_NAME: &'static str = "DvsApplyOperationFaultFaultOnObject";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"objectId" => d.req(&mut self.object_id, s)?,
@@ -4887,6 +5268,7 @@ pub struct DvsCopyNetworkRuleAction {
 }
 impl ComplexType for DvsCopyNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsCopyNetworkRuleAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4909,6 +5291,7 @@ pub struct DvsCreatedEvent {
 }
 impl ComplexType for DvsCreatedEvent {
     const TYPE_NAME: &'static str = "DvsCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.req(&mut self.parent, s)?,
@@ -4934,6 +5317,7 @@ pub struct DvsDestroyedEvent {
 }
 impl ComplexType for DvsDestroyedEvent {
     const TYPE_NAME: &'static str = "DvsDestroyedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4954,6 +5338,7 @@ pub struct DvsDropNetworkRuleAction {
 }
 impl ComplexType for DvsDropNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsDropNetworkRuleAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4976,6 +5361,7 @@ pub struct DvsEvent {
 }
 impl ComplexType for DvsEvent {
     const TYPE_NAME: &'static str = "DvsEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4998,6 +5384,7 @@ pub struct DvsEventArgument {
 }
 impl ComplexType for DvsEventArgument {
     const TYPE_NAME: &'static str = "DvsEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvs" => d.req(&mut self.dvs, s)?,
@@ -5025,6 +5412,7 @@ pub struct DvsFault {
 }
 impl ComplexType for DvsFault {
     const TYPE_NAME: &'static str = "DvsFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5057,6 +5445,7 @@ pub struct DvsFilterConfig {
 }
 impl ComplexType for DvsFilterConfig {
     const TYPE_NAME: &'static str = "DvsFilterConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -5092,6 +5481,7 @@ pub struct DvsFilterConfigSpec {
 }
 impl ComplexType for DvsFilterConfigSpec {
     const TYPE_NAME: &'static str = "DvsFilterConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
@@ -5112,9 +5502,13 @@ crate::xml::inherits!(DvsFilterConfigSpec, DvsFilterConfig);
 pub struct DvsFilterParameter {
     /// `parameters`: xsd:string.
     pub parameters: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsFilterParameter {
     const TYPE_NAME: &'static str = "DvsFilterParameter";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parameters" => d.list(&mut self.parameters, s)?,
@@ -5140,6 +5534,7 @@ pub struct DvsFilterPolicy {
 }
 impl ComplexType for DvsFilterPolicy {
     const TYPE_NAME: &'static str = "DvsFilterPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filterConfig" => d.list(&mut self.filter_config, s)?,
@@ -5167,6 +5562,7 @@ pub struct DvsGreEncapNetworkRuleAction {
 }
 impl ComplexType for DvsGreEncapNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsGreEncapNetworkRuleAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"encapsulationIp" => d.req(&mut self.encapsulation_ip, s)?,
@@ -5198,6 +5594,7 @@ pub struct DvsHealthStatusChangeEvent {
 }
 impl ComplexType for DvsHealthStatusChangeEvent {
     const TYPE_NAME: &'static str = "DvsHealthStatusChangeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchUuid" => d.req(&mut self.switch_uuid, s)?,
@@ -5227,6 +5624,7 @@ pub struct DvsHostBackInSyncEvent {
 }
 impl ComplexType for DvsHostBackInSyncEvent {
     const TYPE_NAME: &'static str = "DvsHostBackInSyncEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostBackInSync" => d.req(&mut self.host_back_in_sync, s)?,
@@ -5251,9 +5649,13 @@ pub struct DvsHostInfrastructureTrafficResource {
     pub description: Option<String>,
     /// `allocationInfo`: [`DvsHostInfrastructureTrafficResourceAllocation`].
     pub allocation_info: DvsHostInfrastructureTrafficResourceAllocation,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsHostInfrastructureTrafficResource {
     const TYPE_NAME: &'static str = "DvsHostInfrastructureTrafficResource";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5280,9 +5682,13 @@ pub struct DvsHostInfrastructureTrafficResourceAllocation {
     pub shares: Option<SharesInfo>,
     /// `reservation`: xsd:long.
     pub reservation: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsHostInfrastructureTrafficResourceAllocation {
     const TYPE_NAME: &'static str = "DvsHostInfrastructureTrafficResourceAllocation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.opt(&mut self.limit, s)?,
@@ -5312,6 +5718,7 @@ pub struct DvsHostJoinedEvent {
 }
 impl ComplexType for DvsHostJoinedEvent {
     const TYPE_NAME: &'static str = "DvsHostJoinedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostJoined" => d.req(&mut self.host_joined, s)?,
@@ -5339,6 +5746,7 @@ pub struct DvsHostLeftEvent {
 }
 impl ComplexType for DvsHostLeftEvent {
     const TYPE_NAME: &'static str = "DvsHostLeftEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostLeft" => d.req(&mut self.host_left, s)?,
@@ -5374,6 +5782,7 @@ pub struct DvsHostStatusUpdated {
 }
 impl ComplexType for DvsHostStatusUpdated {
     const TYPE_NAME: &'static str = "DvsHostStatusUpdated";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostMember" => d.req(&mut self.host_member, s)?,
@@ -5407,6 +5816,7 @@ pub struct DvsHostVNicProfile {
 }
 impl ComplexType for DvsHostVNicProfile {
     const TYPE_NAME: &'static str = "DvsHostVNicProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5429,6 +5839,7 @@ pub struct DvsHostWentOutOfSyncEvent {
 }
 impl ComplexType for DvsHostWentOutOfSyncEvent {
     const TYPE_NAME: &'static str = "DvsHostWentOutOfSyncEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostOutOfSync" => d.req(&mut self.host_out_of_sync, s)?,
@@ -5456,6 +5867,7 @@ pub struct DvsImportEvent {
 }
 impl ComplexType for DvsImportEvent {
     const TYPE_NAME: &'static str = "DvsImportEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"importType" => d.req(&mut self.import_type, s)?,
@@ -5493,6 +5905,7 @@ pub struct DvsIpNetworkRuleQualifier {
 }
 impl ComplexType for DvsIpNetworkRuleQualifier {
     const TYPE_NAME: &'static str = "DvsIpNetworkRuleQualifier";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceAddress" => d.opt(&mut self.source_address, s)?,
@@ -5530,6 +5943,7 @@ pub struct DvsIpPort {
 }
 impl ComplexType for DvsIpPort {
     const TYPE_NAME: &'static str = "DvsIpPort";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5554,6 +5968,7 @@ pub struct DvsIpPortRange {
 }
 impl ComplexType for DvsIpPortRange {
     const TYPE_NAME: &'static str = "DvsIpPortRange";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startPortNumber" => d.req(&mut self.start_port_number, s)?,
@@ -5581,6 +5996,7 @@ pub struct DvsLogNetworkRuleAction {
 }
 impl ComplexType for DvsLogNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsLogNetworkRuleAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5609,6 +6025,7 @@ pub struct DvsMacNetworkRuleQualifier {
 }
 impl ComplexType for DvsMacNetworkRuleQualifier {
     const TYPE_NAME: &'static str = "DvsMacNetworkRuleQualifier";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceAddress" => d.opt(&mut self.source_address, s)?,
@@ -5642,6 +6059,7 @@ pub struct DvsMacRewriteNetworkRuleAction {
 }
 impl ComplexType for DvsMacRewriteNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsMacRewriteNetworkRuleAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rewriteMac" => d.req(&mut self.rewrite_mac, s)?,
@@ -5671,6 +6089,7 @@ pub struct DvsMergedEvent {
 }
 impl ComplexType for DvsMergedEvent {
     const TYPE_NAME: &'static str = "DvsMergedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceDvs" => d.req(&mut self.source_dvs, s)?,
@@ -5693,9 +6112,13 @@ crate::xml::inherits!(DvsMergedEvent, DvsEvent);
 /// Has subtypes: slots declared with this type hold an [`AnyDvsNetworkRuleAction`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DvsNetworkRuleAction {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsNetworkRuleAction";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -5713,9 +6136,13 @@ crate::xml::complex_codec!(DvsNetworkRuleAction);
 pub struct DvsNetworkRuleQualifier {
     /// `key`: xsd:string.
     pub key: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsNetworkRuleQualifier {
     const TYPE_NAME: &'static str = "DvsNetworkRuleQualifier";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -5743,6 +6170,7 @@ pub struct DvsNotAuthorized {
 }
 impl ComplexType for DvsNotAuthorized {
     const TYPE_NAME: &'static str = "DvsNotAuthorized";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sessionExtensionKey" => d.opt(&mut self.session_extension_key, s)?,
@@ -5772,6 +6200,7 @@ pub struct DvsOperationBulkFault {
 }
 impl ComplexType for DvsOperationBulkFault {
     const TYPE_NAME: &'static str = "DvsOperationBulkFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostFault" => d.list(&mut self.host_fault, s)?,
@@ -5794,9 +6223,13 @@ pub struct DvsOperationBulkFaultFaultOnHost {
     pub host: ManagedObjectReference,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsOperationBulkFaultFaultOnHost {
     const TYPE_NAME: &'static str = "DvsOperationBulkFaultFaultOnHost";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -5819,9 +6252,13 @@ pub struct DvsOutOfSyncHostArgument {
     pub out_of_sync_host: HostEventArgument,
     /// `configParamters`: xsd:string.
     pub config_paramters: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsOutOfSyncHostArgument {
     const TYPE_NAME: &'static str = "DvsOutOfSyncHostArgument";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"outOfSyncHost" => d.req(&mut self.out_of_sync_host, s)?,
@@ -5855,6 +6292,7 @@ pub struct DvsPortBlockedEvent {
 }
 impl ComplexType for DvsPortBlockedEvent {
     const TYPE_NAME: &'static str = "DvsPortBlockedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -5890,6 +6328,7 @@ pub struct DvsPortConnectedEvent {
 }
 impl ComplexType for DvsPortConnectedEvent {
     const TYPE_NAME: &'static str = "DvsPortConnectedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -5919,6 +6358,7 @@ pub struct DvsPortCreatedEvent {
 }
 impl ComplexType for DvsPortCreatedEvent {
     const TYPE_NAME: &'static str = "DvsPortCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.list(&mut self.port_key, s)?,
@@ -5946,6 +6386,7 @@ pub struct DvsPortDeletedEvent {
 }
 impl ComplexType for DvsPortDeletedEvent {
     const TYPE_NAME: &'static str = "DvsPortDeletedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.list(&mut self.port_key, s)?,
@@ -5975,6 +6416,7 @@ pub struct DvsPortDisconnectedEvent {
 }
 impl ComplexType for DvsPortDisconnectedEvent {
     const TYPE_NAME: &'static str = "DvsPortDisconnectedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -6006,6 +6448,7 @@ pub struct DvsPortEnteredPassthruEvent {
 }
 impl ComplexType for DvsPortEnteredPassthruEvent {
     const TYPE_NAME: &'static str = "DvsPortEnteredPassthruEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -6037,6 +6480,7 @@ pub struct DvsPortExitedPassthruEvent {
 }
 impl ComplexType for DvsPortExitedPassthruEvent {
     const TYPE_NAME: &'static str = "DvsPortExitedPassthruEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -6070,6 +6514,7 @@ pub struct DvsPortJoinPortgroupEvent {
 }
 impl ComplexType for DvsPortJoinPortgroupEvent {
     const TYPE_NAME: &'static str = "DvsPortJoinPortgroupEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -6105,6 +6550,7 @@ pub struct DvsPortLeavePortgroupEvent {
 }
 impl ComplexType for DvsPortLeavePortgroupEvent {
     const TYPE_NAME: &'static str = "DvsPortLeavePortgroupEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -6138,6 +6584,7 @@ pub struct DvsPortLinkDownEvent {
 }
 impl ComplexType for DvsPortLinkDownEvent {
     const TYPE_NAME: &'static str = "DvsPortLinkDownEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -6169,6 +6616,7 @@ pub struct DvsPortLinkUpEvent {
 }
 impl ComplexType for DvsPortLinkUpEvent {
     const TYPE_NAME: &'static str = "DvsPortLinkUpEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -6200,6 +6648,7 @@ pub struct DvsPortReconfiguredEvent {
 }
 impl ComplexType for DvsPortReconfiguredEvent {
     const TYPE_NAME: &'static str = "DvsPortReconfiguredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.list(&mut self.port_key, s)?,
@@ -6231,6 +6680,7 @@ pub struct DvsPortRuntimeChangeEvent {
 }
 impl ComplexType for DvsPortRuntimeChangeEvent {
     const TYPE_NAME: &'static str = "DvsPortRuntimeChangeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -6264,6 +6714,7 @@ pub struct DvsPortUnblockedEvent {
 }
 impl ComplexType for DvsPortUnblockedEvent {
     const TYPE_NAME: &'static str = "DvsPortUnblockedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -6295,6 +6746,7 @@ pub struct DvsPortVendorSpecificStateChangeEvent {
 }
 impl ComplexType for DvsPortVendorSpecificStateChangeEvent {
     const TYPE_NAME: &'static str = "DvsPortVendorSpecificStateChangeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -6326,6 +6778,7 @@ pub struct DvsProfile {
 }
 impl ComplexType for DvsProfile {
     const TYPE_NAME: &'static str = "DvsProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6355,6 +6808,7 @@ pub struct DvsPuntNetworkRuleAction {
 }
 impl ComplexType for DvsPuntNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsPuntNetworkRuleAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6377,6 +6831,7 @@ pub struct DvsRateLimitNetworkRuleAction {
 }
 impl ComplexType for DvsRateLimitNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsRateLimitNetworkRuleAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"packetsPerSecond" => d.req(&mut self.packets_per_second, s)?,
@@ -6406,6 +6861,7 @@ pub struct DvsReconfiguredEvent {
 }
 impl ComplexType for DvsReconfiguredEvent {
     const TYPE_NAME: &'static str = "DvsReconfiguredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.req(&mut self.config_spec, s)?,
@@ -6437,6 +6893,7 @@ pub struct DvsRenamedEvent {
 }
 impl ComplexType for DvsRenamedEvent {
     const TYPE_NAME: &'static str = "DvsRenamedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
@@ -6467,9 +6924,13 @@ pub struct DvsResourceRuntimeInfo {
     pub allocated_resource: Vec<DvsVnicAllocatedResource>,
     /// `vmVnicNetworkResourcePoolRuntime`: [`DvsVmVnicNetworkResourcePoolRuntimeInfo`].
     pub vm_vnic_network_resource_pool_runtime: Vec<DvsVmVnicNetworkResourcePoolRuntimeInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsResourceRuntimeInfo {
     const TYPE_NAME: &'static str = "DvsResourceRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacity" => d.opt(&mut self.capacity, s)?,
@@ -6501,6 +6962,7 @@ pub struct DvsRestoreEvent {
 }
 impl ComplexType for DvsRestoreEvent {
     const TYPE_NAME: &'static str = "DvsRestoreEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6525,6 +6987,7 @@ pub struct DvsScopeViolated {
 }
 impl ComplexType for DvsScopeViolated {
     const TYPE_NAME: &'static str = "DvsScopeViolated";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scope" => d.list(&mut self.scope, s)?,
@@ -6552,6 +7015,7 @@ pub struct DvsServiceConsoleVNicProfile {
 }
 impl ComplexType for DvsServiceConsoleVNicProfile {
     const TYPE_NAME: &'static str = "DvsServiceConsoleVNicProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6574,6 +7038,7 @@ pub struct DvsSingleIpPort {
 }
 impl ComplexType for DvsSingleIpPort {
     const TYPE_NAME: &'static str = "DvsSingleIpPort";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portNumber" => d.req(&mut self.port_number, s)?,
@@ -6601,6 +7066,7 @@ pub struct DvsSystemTrafficNetworkRuleQualifier {
 }
 impl ComplexType for DvsSystemTrafficNetworkRuleQualifier {
     const TYPE_NAME: &'static str = "DvsSystemTrafficNetworkRuleQualifier";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"typeOfSystemTraffic" => d.opt(&mut self.type_of_system_traffic, s)?,
@@ -6630,6 +7096,7 @@ pub struct DvsTrafficFilterConfig {
 }
 impl ComplexType for DvsTrafficFilterConfig {
     const TYPE_NAME: &'static str = "DvsTrafficFilterConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"trafficRuleset" => d.opt(&mut self.traffic_ruleset, s)?,
@@ -6657,6 +7124,7 @@ pub struct DvsTrafficFilterConfigSpec {
 }
 impl ComplexType for DvsTrafficFilterConfigSpec {
     const TYPE_NAME: &'static str = "DvsTrafficFilterConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
@@ -6687,9 +7155,13 @@ pub struct DvsTrafficRule {
     pub action: Option<AnyDvsNetworkRuleAction>,
     /// `direction`: xsd:string.
     pub direction: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsTrafficRule {
     const TYPE_NAME: &'static str = "DvsTrafficRule";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -6724,9 +7196,13 @@ pub struct DvsTrafficRuleset {
     pub precedence: Option<i32>,
     /// `rules`: [`DvsTrafficRule`].
     pub rules: Vec<DvsTrafficRule>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsTrafficRuleset {
     const TYPE_NAME: &'static str = "DvsTrafficRuleset";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -6760,6 +7236,7 @@ pub struct DvsUpdateTagNetworkRuleAction {
 }
 impl ComplexType for DvsUpdateTagNetworkRuleAction {
     const TYPE_NAME: &'static str = "DvsUpdateTagNetworkRuleAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"qosTag" => d.opt(&mut self.qos_tag, s)?,
@@ -6789,6 +7266,7 @@ pub struct DvsUpgradeAvailableEvent {
 }
 impl ComplexType for DvsUpgradeAvailableEvent {
     const TYPE_NAME: &'static str = "DvsUpgradeAvailableEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"productInfo" => d.req(&mut self.product_info, s)?,
@@ -6816,6 +7294,7 @@ pub struct DvsUpgradeInProgressEvent {
 }
 impl ComplexType for DvsUpgradeInProgressEvent {
     const TYPE_NAME: &'static str = "DvsUpgradeInProgressEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"productInfo" => d.req(&mut self.product_info, s)?,
@@ -6843,6 +7322,7 @@ pub struct DvsUpgradeRejectedEvent {
 }
 impl ComplexType for DvsUpgradeRejectedEvent {
     const TYPE_NAME: &'static str = "DvsUpgradeRejectedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"productInfo" => d.req(&mut self.product_info, s)?,
@@ -6870,6 +7350,7 @@ pub struct DvsUpgradedEvent {
 }
 impl ComplexType for DvsUpgradedEvent {
     const TYPE_NAME: &'static str = "DvsUpgradedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"productInfo" => d.req(&mut self.product_info, s)?,
@@ -6901,6 +7382,7 @@ pub struct DvsVNicProfile {
 }
 impl ComplexType for DvsVNicProfile {
     const TYPE_NAME: &'static str = "DvsVNicProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6935,9 +7417,13 @@ pub struct DvsVmVnicNetworkResourcePoolRuntimeInfo {
     pub status: String,
     /// `allocatedResource`: [`DvsVnicAllocatedResource`].
     pub allocated_resource: Vec<DvsVnicAllocatedResource>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsVmVnicNetworkResourcePoolRuntimeInfo {
     const TYPE_NAME: &'static str = "DvsVmVnicNetworkResourcePoolRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6968,9 +7454,13 @@ crate::xml::complex_codec!(DvsVmVnicNetworkResourcePoolRuntimeInfo);
 pub struct DvsVmVnicResourceAllocation {
     /// `reservationQuota`: xsd:long.
     pub reservation_quota: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsVmVnicResourceAllocation {
     const TYPE_NAME: &'static str = "DvsVmVnicResourceAllocation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reservationQuota" => d.opt(&mut self.reservation_quota, s)?,
@@ -6999,9 +7489,13 @@ pub struct DvsVmVnicResourcePoolConfigSpec {
     pub name: Option<String>,
     /// `description`: xsd:string.
     pub description: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsVmVnicResourcePoolConfigSpec {
     const TYPE_NAME: &'static str = "DvsVmVnicResourcePoolConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
@@ -7034,9 +7528,13 @@ pub struct DvsVnicAllocatedResource {
     pub vnic_key: String,
     /// `reservation`: xsd:long.
     pub reservation: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsVnicAllocatedResource {
     const TYPE_NAME: &'static str = "DvsVnicAllocatedResource";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -7061,9 +7559,13 @@ pub struct DynamicProperty {
     pub name: String,
     /// `val`: xsd:anyType.
     pub val: AnyValue,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DynamicProperty {
     const TYPE_NAME: &'static str = "DynamicProperty";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -7093,6 +7595,7 @@ pub struct EVCAdmissionFailed {
 }
 impl ComplexType for EVCAdmissionFailed {
     const TYPE_NAME: &'static str = "EVCAdmissionFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faults" => d.list(&mut self.faults, s)?,
@@ -7120,6 +7623,7 @@ pub struct EVCAdmissionFailedCPUFeaturesForMode {
 }
 impl ComplexType for EVCAdmissionFailedCPUFeaturesForMode {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUFeaturesForMode";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentEVCModeKey" => d.req(&mut self.current_evc_mode_key, s)?,
@@ -7145,6 +7649,7 @@ pub struct EVCAdmissionFailedCPUModel {
 }
 impl ComplexType for EVCAdmissionFailedCPUModel {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUModel";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7167,6 +7672,7 @@ pub struct EVCAdmissionFailedCPUModelForMode {
 }
 impl ComplexType for EVCAdmissionFailedCPUModelForMode {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUModelForMode";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentEVCModeKey" => d.req(&mut self.current_evc_mode_key, s)?,
@@ -7196,6 +7702,7 @@ pub struct EVCAdmissionFailedCPUVendor {
 }
 impl ComplexType for EVCAdmissionFailedCPUVendor {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUVendor";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterCPUVendor" => d.req(&mut self.cluster_cpu_vendor, s)?,
@@ -7223,6 +7730,7 @@ pub struct EVCAdmissionFailedCPUVendorUnknown {
 }
 impl ComplexType for EVCAdmissionFailedCPUVendorUnknown {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedCPUVendorUnknown";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7243,6 +7751,7 @@ pub struct EVCAdmissionFailedHostDisconnected {
 }
 impl ComplexType for EVCAdmissionFailedHostDisconnected {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedHostDisconnected";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7263,6 +7772,7 @@ pub struct EVCAdmissionFailedHostSoftware {
 }
 impl ComplexType for EVCAdmissionFailedHostSoftware {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedHostSoftware";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7283,6 +7793,7 @@ pub struct EVCAdmissionFailedHostSoftwareForMode {
 }
 impl ComplexType for EVCAdmissionFailedHostSoftwareForMode {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedHostSoftwareForMode";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7303,6 +7814,7 @@ pub struct EVCAdmissionFailedVmActive {
 }
 impl ComplexType for EVCAdmissionFailedVmActive {
     const TYPE_NAME: &'static str = "EVCAdmissionFailedVmActive";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7327,6 +7839,7 @@ pub struct EVCConfigFault {
 }
 impl ComplexType for EVCConfigFault {
     const TYPE_NAME: &'static str = "EVCConfigFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faults" => d.list(&mut self.faults, s)?,
@@ -7366,6 +7879,7 @@ pub struct EVCMode {
 }
 impl ComplexType for EVCMode {
     const TYPE_NAME: &'static str = "EVCMode";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"guaranteedCPUFeatures" => d.list(&mut self.guaranteed_cpu_features, s)?,
@@ -7407,6 +7921,7 @@ pub struct EVCModeIllegalByVendor {
 }
 impl ComplexType for EVCModeIllegalByVendor {
     const TYPE_NAME: &'static str = "EVCModeIllegalByVendor";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterCPUVendor" => d.req(&mut self.cluster_cpu_vendor, s)?,
@@ -7440,6 +7955,7 @@ pub struct EVCModeUnsupportedByHosts {
 }
 impl ComplexType for EVCModeUnsupportedByHosts {
     const TYPE_NAME: &'static str = "EVCModeUnsupportedByHosts";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"evcMode" => d.opt(&mut self.evc_mode, s)?,
@@ -7473,6 +7989,7 @@ pub struct EVCUnsupportedByHostHardware {
 }
 impl ComplexType for EVCUnsupportedByHostHardware {
     const TYPE_NAME: &'static str = "EVCUnsupportedByHostHardware";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.list(&mut self.host, s)?,
@@ -7504,6 +8021,7 @@ pub struct EVCUnsupportedByHostSoftware {
 }
 impl ComplexType for EVCUnsupportedByHostSoftware {
     const TYPE_NAME: &'static str = "EVCUnsupportedByHostSoftware";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.list(&mut self.host, s)?,
@@ -7531,6 +8049,7 @@ pub struct EightHostLimitViolated {
 }
 impl ComplexType for EightHostLimitViolated {
     const TYPE_NAME: &'static str = "EightHostLimitViolated";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7555,6 +8074,7 @@ pub struct ElementDescription {
 }
 impl ComplexType for ElementDescription {
     const TYPE_NAME: &'static str = "ElementDescription";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -7582,6 +8102,7 @@ pub struct EncryptionKeyRequired {
 }
 impl ComplexType for EncryptionKeyRequired {
     const TYPE_NAME: &'static str = "EncryptionKeyRequired";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"requiredKey" => d.list(&mut self.required_key, s)?,
@@ -7607,6 +8128,7 @@ pub struct EnteredMaintenanceModeEvent {
 }
 impl ComplexType for EnteredMaintenanceModeEvent {
     const TYPE_NAME: &'static str = "EnteredMaintenanceModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7629,6 +8151,7 @@ pub struct EnteredStandbyModeEvent {
 }
 impl ComplexType for EnteredStandbyModeEvent {
     const TYPE_NAME: &'static str = "EnteredStandbyModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7649,6 +8172,7 @@ pub struct EnteringMaintenanceModeEvent {
 }
 impl ComplexType for EnteringMaintenanceModeEvent {
     const TYPE_NAME: &'static str = "EnteringMaintenanceModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7671,6 +8195,7 @@ pub struct EnteringStandbyModeEvent {
 }
 impl ComplexType for EnteringStandbyModeEvent {
     const TYPE_NAME: &'static str = "EnteringStandbyModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7684,9 +8209,13 @@ crate::xml::inherits!(EnteringStandbyModeEvent, HostEvent);
 /// Data object `EntityBackup` of the vSphere API (since 5.1).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EntityBackup {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EntityBackup {
     const TYPE_NAME: &'static str = "EntityBackup";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -7712,9 +8241,13 @@ pub struct EntityBackupConfig {
     pub container: Option<ManagedObjectReference>,
     /// `configVersion`: xsd:string.
     pub config_version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EntityBackupConfig {
     const TYPE_NAME: &'static str = "EntityBackupConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityType" => d.req(&mut self.entity_type, s)?,
@@ -7752,6 +8285,7 @@ pub struct EntityEventArgument {
 }
 impl ComplexType for EntityEventArgument {
     const TYPE_NAME: &'static str = "EntityEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -7774,9 +8308,13 @@ pub struct EntityPrivilege {
     pub entity: ManagedObjectReference,
     /// `privAvailability`: [`PrivilegeAvailability`].
     pub priv_availability: Vec<PrivilegeAvailability>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EntityPrivilege {
     const TYPE_NAME: &'static str = "EntityPrivilege";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -7799,9 +8337,13 @@ pub struct EnumDescription {
     pub key: String,
     /// `tags`: [`ElementDescription`].
     pub tags: Vec<AnyElementDescription>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EnumDescription {
     const TYPE_NAME: &'static str = "EnumDescription";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -7826,9 +8368,13 @@ pub struct EnvironmentBrowserConfigOptionQuerySpec {
     pub host: Option<ManagedObjectReference>,
     /// `guestId`: xsd:string.
     pub guest_id: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EnvironmentBrowserConfigOptionQuerySpec {
     const TYPE_NAME: &'static str = "EnvironmentBrowserConfigOptionQuerySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -7856,6 +8402,7 @@ pub struct ErrorUpgradeEvent {
 }
 impl ComplexType for ErrorUpgradeEvent {
     const TYPE_NAME: &'static str = "ErrorUpgradeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7878,6 +8425,7 @@ pub struct EvaluationLicenseSource {
 }
 impl ComplexType for EvaluationLicenseSource {
     const TYPE_NAME: &'static str = "EvaluationLicenseSource";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remainingHours" => d.opt(&mut self.remaining_hours, s)?,
@@ -7928,9 +8476,13 @@ pub struct Event {
     pub change_tag: Option<String>,
     /// `auditId`: xsd:string (since 9.1.0.0).
     pub audit_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Event {
     const TYPE_NAME: &'static str = "Event";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -7992,6 +8544,7 @@ pub struct EventAlarmExpression {
 }
 impl ComplexType for EventAlarmExpression {
     const TYPE_NAME: &'static str = "EventAlarmExpression";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"comparisons" => d.list(&mut self.comparisons, s)?,
@@ -8024,9 +8577,13 @@ pub struct EventAlarmExpressionComparison {
     pub operator: String,
     /// `value`: xsd:string.
     pub value: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventAlarmExpressionComparison {
     const TYPE_NAME: &'static str = "EventAlarmExpressionComparison";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"attributeName" => d.req(&mut self.attribute_name, s)?,
@@ -8053,9 +8610,13 @@ pub struct EventArgDesc {
     pub type_: String,
     /// `description`: [`ElementDescription`].
     pub description: Option<AnyElementDescription>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventArgDesc {
     const TYPE_NAME: &'static str = "EventArgDesc";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -8078,9 +8639,13 @@ crate::xml::complex_codec!(EventArgDesc);
 /// Has subtypes: slots declared with this type hold an [`AnyEventArgument`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventArgument {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventArgument {
     const TYPE_NAME: &'static str = "EventArgument";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -8100,9 +8665,13 @@ pub struct EventDescription {
     pub event_info: Vec<EventDescriptionEventDetail>,
     /// `enumeratedTypes`: [`EnumDescription`] (since 4.0).
     pub enumerated_types: Vec<EnumDescription>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventDescription {
     const TYPE_NAME: &'static str = "EventDescription";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"category" => d.list(&mut self.category, s)?,
@@ -8141,9 +8710,13 @@ pub struct EventDescriptionEventDetail {
     pub full_format: String,
     /// `longDescription`: xsd:string (since 4.1).
     pub long_description: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventDescriptionEventDetail {
     const TYPE_NAME: &'static str = "EventDescriptionEventDetail";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -8199,6 +8772,7 @@ pub struct EventEx {
 }
 impl ComplexType for EventEx {
     const TYPE_NAME: &'static str = "EventEx";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"eventTypeId" => d.req(&mut self.event_type_id, s)?,
@@ -8261,9 +8835,13 @@ pub struct EventFilterSpec {
     pub auditable: Option<bool>,
     /// `auditId`: xsd:string (since 9.1.0.0).
     pub audit_id: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventFilterSpec {
     const TYPE_NAME: &'static str = "EventFilterSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
@@ -8312,9 +8890,13 @@ pub struct EventFilterSpecByEntity {
     pub entity: ManagedObjectReference,
     /// `recursion`: [`EventFilterSpecRecursionOption`].
     pub recursion: EventFilterSpecRecursionOption,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventFilterSpecByEntity {
     const TYPE_NAME: &'static str = "EventFilterSpecByEntity";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -8337,9 +8919,13 @@ pub struct EventFilterSpecByTime {
     pub begin_time: Option<DateTime>,
     /// `endTime`: xsd:dateTime.
     pub end_time: Option<DateTime>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventFilterSpecByTime {
     const TYPE_NAME: &'static str = "EventFilterSpecByTime";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"beginTime" => d.opt(&mut self.begin_time, s)?,
@@ -8362,9 +8948,13 @@ pub struct EventFilterSpecByUsername {
     pub system_user: bool,
     /// `userList`: xsd:string.
     pub user_list: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventFilterSpecByUsername {
     const TYPE_NAME: &'static str = "EventFilterSpecByUsername";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemUser" => d.req(&mut self.system_user, s)?,
@@ -8385,9 +8975,13 @@ crate::xml::complex_codec!(EventFilterSpecByUsername);
 /// Has subtypes: slots declared with this type hold an [`AnyEventManagerEventViewSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventManagerEventViewSpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventManagerEventViewSpec {
     const TYPE_NAME: &'static str = "EventManagerEventViewSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -8412,6 +9006,7 @@ pub struct EventManagerViewByStartId {
 }
 impl ComplexType for EventManagerViewByStartId {
     const TYPE_NAME: &'static str = "EventManagerViewByStartId";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startEventId" => d.req(&mut self.start_event_id, s)?,
@@ -8439,6 +9034,7 @@ pub struct ExitMaintenanceModeEvent {
 }
 impl ComplexType for ExitMaintenanceModeEvent {
     const TYPE_NAME: &'static str = "ExitMaintenanceModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8461,6 +9057,7 @@ pub struct ExitStandbyModeFailedEvent {
 }
 impl ComplexType for ExitStandbyModeFailedEvent {
     const TYPE_NAME: &'static str = "ExitStandbyModeFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8483,6 +9080,7 @@ pub struct ExitedStandbyModeEvent {
 }
 impl ComplexType for ExitedStandbyModeEvent {
     const TYPE_NAME: &'static str = "ExitedStandbyModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8505,6 +9103,7 @@ pub struct ExitingStandbyModeEvent {
 }
 impl ComplexType for ExitingStandbyModeEvent {
     const TYPE_NAME: &'static str = "ExitingStandbyModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8525,6 +9124,7 @@ pub struct ExpiredAddonLicense {
 }
 impl ComplexType for ExpiredAddonLicense {
     const TYPE_NAME: &'static str = "ExpiredAddonLicense";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8545,6 +9145,7 @@ pub struct ExpiredEditionLicense {
 }
 impl ComplexType for ExpiredEditionLicense {
     const TYPE_NAME: &'static str = "ExpiredEditionLicense";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8573,6 +9174,7 @@ pub struct ExpiredFeatureLicense {
 }
 impl ComplexType for ExpiredFeatureLicense {
     const TYPE_NAME: &'static str = "ExpiredFeatureLicense";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"feature" => d.req(&mut self.feature, s)?,
@@ -8603,9 +9205,13 @@ pub struct ExtExtendedProductInfo {
     pub management_url: Option<String>,
     /// `self`: ManagedObjectReference.
     pub self_: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtExtendedProductInfo {
     const TYPE_NAME: &'static str = "ExtExtendedProductInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"companyUrl" => d.opt(&mut self.company_url, s)?,
@@ -8636,9 +9242,13 @@ pub struct ExtManagedEntityInfo {
     pub icon_url: Option<String>,
     /// `description`: xsd:string.
     pub description: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtManagedEntityInfo {
     const TYPE_NAME: &'static str = "ExtManagedEntityInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -8665,9 +9275,13 @@ pub struct ExtSolutionManagerInfo {
     pub tab: Vec<ExtSolutionManagerInfoTabInfo>,
     /// `smallIconUrl`: xsd:string.
     pub small_icon_url: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtSolutionManagerInfo {
     const TYPE_NAME: &'static str = "ExtSolutionManagerInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tab" => d.list(&mut self.tab, s)?,
@@ -8690,9 +9304,13 @@ pub struct ExtSolutionManagerInfoTabInfo {
     pub label: String,
     /// `url`: xsd:string.
     pub url: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtSolutionManagerInfoTabInfo {
     const TYPE_NAME: &'static str = "ExtSolutionManagerInfoTabInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"label" => d.req(&mut self.label, s)?,
@@ -8722,6 +9340,7 @@ pub struct ExtendedDescription {
 }
 impl ComplexType for ExtendedDescription {
     const TYPE_NAME: &'static str = "ExtendedDescription";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"messageCatalogKeyPrefix" => d.req(&mut self.message_catalog_key_prefix, s)?,
@@ -8753,6 +9372,7 @@ pub struct ExtendedElementDescription {
 }
 impl ComplexType for ExtendedElementDescription {
     const TYPE_NAME: &'static str = "ExtendedElementDescription";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"messageCatalogKeyPrefix" => d.req(&mut self.message_catalog_key_prefix, s)?,
@@ -8786,6 +9406,7 @@ pub struct ExtendedEvent {
 }
 impl ComplexType for ExtendedEvent {
     const TYPE_NAME: &'static str = "ExtendedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"eventTypeId" => d.req(&mut self.event_type_id, s)?,
@@ -8812,9 +9433,13 @@ pub struct ExtendedEventPair {
     pub key: String,
     /// `value`: xsd:string.
     pub value: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtendedEventPair {
     const TYPE_NAME: &'static str = "ExtendedEventPair";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -8844,6 +9469,7 @@ pub struct ExtendedFault {
 }
 impl ComplexType for ExtendedFault {
     const TYPE_NAME: &'static str = "ExtendedFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultTypeId" => d.req(&mut self.fault_type_id, s)?,
@@ -8904,9 +9530,13 @@ pub struct Extension {
     pub shown_in_solution_manager: Option<bool>,
     /// `solutionManagerInfo`: [`ExtSolutionManagerInfo`] (since 5.0).
     pub solution_manager_info: Option<ExtSolutionManagerInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Extension {
     const TYPE_NAME: &'static str = "Extension";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"description" => d.req(&mut self.description, s)?,
@@ -8971,9 +9601,13 @@ pub struct ExtensionClientInfo {
     pub type_: String,
     /// `url`: xsd:string.
     pub url: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionClientInfo {
     const TYPE_NAME: &'static str = "ExtensionClientInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
@@ -9002,9 +9636,13 @@ pub struct ExtensionEventTypeInfo {
     pub event_id: String,
     /// `eventTypeSchema`: xsd:string (since 4.0).
     pub event_type_schema: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionEventTypeInfo {
     const TYPE_NAME: &'static str = "ExtensionEventTypeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"eventID" => d.req(&mut self.event_id, s)?,
@@ -9025,9 +9663,13 @@ crate::xml::complex_codec!(ExtensionEventTypeInfo);
 pub struct ExtensionFaultTypeInfo {
     /// `faultID`: xsd:string.
     pub fault_id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionFaultTypeInfo {
     const TYPE_NAME: &'static str = "ExtensionFaultTypeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultID" => d.req(&mut self.fault_id, s)?,
@@ -9046,9 +9688,13 @@ crate::xml::complex_codec!(ExtensionFaultTypeInfo);
 pub struct ExtensionHealthInfo {
     /// `url`: xsd:string.
     pub url: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionHealthInfo {
     const TYPE_NAME: &'static str = "ExtensionHealthInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"url" => d.req(&mut self.url, s)?,
@@ -9069,9 +9715,13 @@ pub struct ExtensionManagerIpAllocationUsage {
     pub extension_key: String,
     /// `numAddresses`: xsd:int.
     pub num_addresses: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionManagerIpAllocationUsage {
     const TYPE_NAME: &'static str = "ExtensionManagerIpAllocationUsage";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extensionKey" => d.req(&mut self.extension_key, s)?,
@@ -9094,9 +9744,13 @@ pub struct ExtensionOvfConsumerInfo {
     pub callback_url: String,
     /// `sectionType`: xsd:string.
     pub section_type: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionOvfConsumerInfo {
     const TYPE_NAME: &'static str = "ExtensionOvfConsumerInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"callbackUrl" => d.req(&mut self.callback_url, s)?,
@@ -9119,9 +9773,13 @@ pub struct ExtensionPrivilegeInfo {
     pub priv_id: String,
     /// `privGroupName`: xsd:string.
     pub priv_group_name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionPrivilegeInfo {
     const TYPE_NAME: &'static str = "ExtensionPrivilegeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privID" => d.req(&mut self.priv_id, s)?,
@@ -9146,9 +9804,13 @@ pub struct ExtensionResourceInfo {
     pub module: String,
     /// `data`: [`KeyValue`].
     pub data: Vec<KeyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionResourceInfo {
     const TYPE_NAME: &'static str = "ExtensionResourceInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"locale" => d.req(&mut self.locale, s)?,
@@ -9183,9 +9845,13 @@ pub struct ExtensionServerInfo {
     pub server_thumbprint: Option<String>,
     /// `serverCertificate`: xsd:string (since 8.0.2.0).
     pub server_certificate: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionServerInfo {
     const TYPE_NAME: &'static str = "ExtensionServerInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"url" => d.req(&mut self.url, s)?,
@@ -9216,9 +9882,13 @@ crate::xml::complex_codec!(ExtensionServerInfo);
 pub struct ExtensionTaskTypeInfo {
     /// `taskID`: xsd:string.
     pub task_id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionTaskTypeInfo {
     const TYPE_NAME: &'static str = "ExtensionTaskTypeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"taskID" => d.req(&mut self.task_id, s)?,
@@ -9248,6 +9918,7 @@ pub struct FailToEnableSPBM {
 }
 impl ComplexType for FailToEnableSPBM {
     const TYPE_NAME: &'static str = "FailToEnableSPBM";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cs" => d.req(&mut self.cs, s)?,
@@ -9283,6 +9954,7 @@ pub struct FailToLockFaultToleranceVMs {
 }
 impl ComplexType for FailToLockFaultToleranceVMs {
     const TYPE_NAME: &'static str = "FailToLockFaultToleranceVMs";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -9312,6 +9984,7 @@ pub struct FailoverLevelRestored {
 }
 impl ComplexType for FailoverLevelRestored {
     const TYPE_NAME: &'static str = "FailoverLevelRestored";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9331,9 +10004,13 @@ pub struct FailoverNodeInfo {
     pub failover_ip: Option<CustomizationIPSettings>,
     /// `biosUuid`: xsd:string.
     pub bios_uuid: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FailoverNodeInfo {
     const TYPE_NAME: &'static str = "FailoverNodeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterIpSettings" => d.req(&mut self.cluster_ip_settings, s)?,
@@ -9356,9 +10033,13 @@ crate::xml::complex_codec!(FailoverNodeInfo);
 pub struct FaultDomainId {
     /// `id`: xsd:string.
     pub id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultDomainId {
     const TYPE_NAME: &'static str = "FaultDomainId";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -9386,6 +10067,7 @@ pub struct FaultToleranceAntiAffinityViolated {
 }
 impl ComplexType for FaultToleranceAntiAffinityViolated {
     const TYPE_NAME: &'static str = "FaultToleranceAntiAffinityViolated";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -9417,6 +10099,7 @@ pub struct FaultToleranceCannotEditMem {
 }
 impl ComplexType for FaultToleranceCannotEditMem {
     const TYPE_NAME: &'static str = "FaultToleranceCannotEditMem";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -9447,9 +10130,13 @@ pub struct FaultToleranceConfigInfo {
     pub config_paths: Vec<String>,
     /// `orphaned`: xsd:boolean (since 6.0).
     pub orphaned: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultToleranceConfigInfo {
     const TYPE_NAME: &'static str = "FaultToleranceConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"role" => d.req(&mut self.role, s)?,
@@ -9480,9 +10167,13 @@ pub struct FaultToleranceConfigSpec {
     pub metro_ft_enabled: Option<bool>,
     /// `metroFtHostGroup`: xsd:string (since 8.0.3.0).
     pub metro_ft_host_group: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultToleranceConfigSpec {
     const TYPE_NAME: &'static str = "FaultToleranceConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"metaDataPath" => d.opt(&mut self.meta_data_path, s)?,
@@ -9518,6 +10209,7 @@ pub struct FaultToleranceCpuIncompatible {
 }
 impl ComplexType for FaultToleranceCpuIncompatible {
     const TYPE_NAME: &'static str = "FaultToleranceCpuIncompatible";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"model" => d.req(&mut self.model, s)?,
@@ -9544,9 +10236,13 @@ pub struct FaultToleranceDiskSpec {
     pub disk: AnyVirtualDevice,
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultToleranceDiskSpec {
     const TYPE_NAME: &'static str = "FaultToleranceDiskSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.req(&mut self.disk, s)?,
@@ -9567,9 +10263,13 @@ crate::xml::complex_codec!(FaultToleranceDiskSpec);
 pub struct FaultToleranceMetaSpec {
     /// `metaDataDatastore`: ManagedObjectReference.
     pub meta_data_datastore: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultToleranceMetaSpec {
     const TYPE_NAME: &'static str = "FaultToleranceMetaSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"metaDataDatastore" => d.req(&mut self.meta_data_datastore, s)?,
@@ -9595,6 +10295,7 @@ pub struct FaultToleranceNeedsThickDisk {
 }
 impl ComplexType for FaultToleranceNeedsThickDisk {
     const TYPE_NAME: &'static str = "FaultToleranceNeedsThickDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -9622,6 +10323,7 @@ pub struct FaultToleranceNotLicensed {
 }
 impl ComplexType for FaultToleranceNotLicensed {
     const TYPE_NAME: &'static str = "FaultToleranceNotLicensed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -9649,6 +10351,7 @@ pub struct FaultToleranceNotSameBuild {
 }
 impl ComplexType for FaultToleranceNotSameBuild {
     const TYPE_NAME: &'static str = "FaultToleranceNotSameBuild";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"build" => d.req(&mut self.build, s)?,
@@ -9676,6 +10379,7 @@ pub struct FaultTolerancePrimaryConfigInfo {
 }
 impl ComplexType for FaultTolerancePrimaryConfigInfo {
     const TYPE_NAME: &'static str = "FaultTolerancePrimaryConfigInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"secondaries" => d.list(&mut self.secondaries, s)?,
@@ -9705,6 +10409,7 @@ pub struct FaultTolerancePrimaryPowerOnNotAttempted {
 }
 impl ComplexType for FaultTolerancePrimaryPowerOnNotAttempted {
     const TYPE_NAME: &'static str = "FaultTolerancePrimaryPowerOnNotAttempted";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"secondaryVm" => d.req(&mut self.secondary_vm, s)?,
@@ -9734,6 +10439,7 @@ pub struct FaultToleranceSecondaryConfigInfo {
 }
 impl ComplexType for FaultToleranceSecondaryConfigInfo {
     const TYPE_NAME: &'static str = "FaultToleranceSecondaryConfigInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"primaryVM" => d.req(&mut self.primary_vm, s)?,
@@ -9758,9 +10464,13 @@ pub struct FaultToleranceSecondaryOpResult {
     pub power_on_attempted: bool,
     /// `powerOnResult`: [`ClusterPowerOnVmResult`].
     pub power_on_result: Option<ClusterPowerOnVmResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultToleranceSecondaryOpResult {
     const TYPE_NAME: &'static str = "FaultToleranceSecondaryOpResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -9785,9 +10495,13 @@ pub struct FaultToleranceVMConfigSpec {
     pub vm_config: Option<ManagedObjectReference>,
     /// `disks`: [`FaultToleranceDiskSpec`].
     pub disks: Vec<FaultToleranceDiskSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultToleranceVMConfigSpec {
     const TYPE_NAME: &'static str = "FaultToleranceVMConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmConfig" => d.opt(&mut self.vm_config, s)?,
@@ -9817,6 +10531,7 @@ pub struct FaultToleranceVmNotDasProtected {
 }
 impl ComplexType for FaultToleranceVmNotDasProtected {
     const TYPE_NAME: &'static str = "FaultToleranceVmNotDasProtected";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -9841,9 +10556,13 @@ pub struct FaultsByHost {
     pub host: ManagedObjectReference,
     /// `faults`: [`LocalizedMethodFault`].
     pub faults: Vec<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultsByHost {
     const TYPE_NAME: &'static str = "FaultsByHost";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -9866,9 +10585,13 @@ pub struct FaultsByVM {
     pub vm: ManagedObjectReference,
     /// `faults`: [`LocalizedMethodFault`].
     pub faults: Vec<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultsByVM {
     const TYPE_NAME: &'static str = "FaultsByVM";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -9897,9 +10620,13 @@ pub struct FcoeConfig {
     pub capabilities: FcoeConfigFcoeCapabilities,
     /// `fcoeActive`: xsd:boolean.
     pub fcoe_active: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FcoeConfig {
     const TYPE_NAME: &'static str = "FcoeConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"priorityClass" => d.req(&mut self.priority_class, s)?,
@@ -9930,9 +10657,13 @@ pub struct FcoeConfigFcoeCapabilities {
     pub source_mac_address: bool,
     /// `vlanRange`: xsd:boolean.
     pub vlan_range: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FcoeConfigFcoeCapabilities {
     const TYPE_NAME: &'static str = "FcoeConfigFcoeCapabilities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"priorityClass" => d.req(&mut self.priority_class, s)?,
@@ -9961,9 +10692,13 @@ pub struct FcoeConfigFcoeSpecification {
     pub source_mac: Option<String>,
     /// `vlanRange`: [`FcoeConfigVlanRange`].
     pub vlan_range: Vec<FcoeConfigVlanRange>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FcoeConfigFcoeSpecification {
     const TYPE_NAME: &'static str = "FcoeConfigFcoeSpecification";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"underlyingPnic" => d.req(&mut self.underlying_pnic, s)?,
@@ -9990,9 +10725,13 @@ pub struct FcoeConfigVlanRange {
     pub vlan_low: i32,
     /// `vlanHigh`: xsd:int.
     pub vlan_high: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FcoeConfigVlanRange {
     const TYPE_NAME: &'static str = "FcoeConfigVlanRange";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanLow" => d.req(&mut self.vlan_low, s)?,
@@ -10020,6 +10759,7 @@ pub struct FcoeFault {
 }
 impl ComplexType for FcoeFault {
     const TYPE_NAME: &'static str = "FcoeFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10042,6 +10782,7 @@ pub struct FcoeFaultPnicHasNoPortSet {
 }
 impl ComplexType for FcoeFaultPnicHasNoPortSet {
     const TYPE_NAME: &'static str = "FcoeFaultPnicHasNoPortSet";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nicDevice" => d.req(&mut self.nic_device, s)?,
@@ -10073,6 +10814,7 @@ pub struct FeatureEVCMode {
 }
 impl ComplexType for FeatureEVCMode {
     const TYPE_NAME: &'static str = "FeatureEVCMode";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mask" => d.list(&mut self.mask, s)?,
@@ -10108,6 +10850,7 @@ pub struct FeatureRequirementsNotMet {
 }
 impl ComplexType for FeatureRequirementsNotMet {
     const TYPE_NAME: &'static str = "FeatureRequirementsNotMet";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"featureRequirement" => d.list(&mut self.feature_requirement, s)?,
@@ -10137,6 +10880,7 @@ pub struct FileAlreadyExists {
 }
 impl ComplexType for FileAlreadyExists {
     const TYPE_NAME: &'static str = "FileAlreadyExists";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10157,6 +10901,7 @@ pub struct FileBackedPortNotSupported {
 }
 impl ComplexType for FileBackedPortNotSupported {
     const TYPE_NAME: &'static str = "FileBackedPortNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10187,6 +10932,7 @@ pub struct FileBackedVirtualDiskSpec {
 }
 impl ComplexType for FileBackedVirtualDiskSpec {
     const TYPE_NAME: &'static str = "FileBackedVirtualDiskSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacityKb" => d.req(&mut self.capacity_kb, s)?,
@@ -10222,6 +10968,7 @@ pub struct FileFault {
 }
 impl ComplexType for FileFault {
     const TYPE_NAME: &'static str = "FileFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"file" => d.req(&mut self.file, s)?,
@@ -10252,9 +10999,13 @@ pub struct FileInfo {
     pub modification: Option<DateTime>,
     /// `owner`: xsd:string (since 4.0).
     pub owner: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FileInfo {
     const TYPE_NAME: &'static str = "FileInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.req(&mut self.path, s)?,
@@ -10299,9 +11050,13 @@ pub struct FileLockInfo {
     pub heartbeat: Option<DateTime>,
     /// `refCount`: xsd:int.
     pub ref_count: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FileLockInfo {
     const TYPE_NAME: &'static str = "FileLockInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filePath" => d.req(&mut self.file_path, s)?,
@@ -10340,9 +11095,13 @@ pub struct FileLockInfoResult {
     pub lock_info: Vec<FileLockInfo>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FileLockInfoResult {
     const TYPE_NAME: &'static str = "FileLockInfoResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lockInfo" => d.list(&mut self.lock_info, s)?,
@@ -10368,6 +11127,7 @@ pub struct FileLocked {
 }
 impl ComplexType for FileLocked {
     const TYPE_NAME: &'static str = "FileLocked";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10388,6 +11148,7 @@ pub struct FileNameTooLong {
 }
 impl ComplexType for FileNameTooLong {
     const TYPE_NAME: &'static str = "FileNameTooLong";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10408,6 +11169,7 @@ pub struct FileNotFound {
 }
 impl ComplexType for FileNotFound {
     const TYPE_NAME: &'static str = "FileNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10428,6 +11190,7 @@ pub struct FileNotWritable {
 }
 impl ComplexType for FileNotWritable {
     const TYPE_NAME: &'static str = "FileNotWritable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10443,9 +11206,13 @@ crate::xml::inherits!(FileNotWritable, FileFault);
 /// Has subtypes: slots declared with this type hold an [`AnyFileQuery`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FileQuery {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FileQuery {
     const TYPE_NAME: &'static str = "FileQuery";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -10467,9 +11234,13 @@ pub struct FileQueryFlags {
     pub modification: bool,
     /// `fileOwner`: xsd:boolean (since 4.0).
     pub file_owner: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FileQueryFlags {
     const TYPE_NAME: &'static str = "FileQueryFlags";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileType" => d.req(&mut self.file_type, s)?,
@@ -10505,6 +11276,7 @@ pub struct FileTooLarge {
 }
 impl ComplexType for FileTooLarge {
     const TYPE_NAME: &'static str = "FileTooLarge";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -10533,9 +11305,13 @@ pub struct FileTransferInformation {
     pub size: i64,
     /// `url`: xsd:string.
     pub url: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FileTransferInformation {
     const TYPE_NAME: &'static str = "FileTransferInformation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"attributes" => d.req(&mut self.attributes, s)?,
@@ -10563,6 +11339,7 @@ pub struct FilesystemQuiesceFault {
 }
 impl ComplexType for FilesystemQuiesceFault {
     const TYPE_NAME: &'static str = "FilesystemQuiesceFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10585,6 +11362,7 @@ pub struct FilterInUse {
 }
 impl ComplexType for FilterInUse {
     const TYPE_NAME: &'static str = "FilterInUse";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.list(&mut self.disk, s)?,
@@ -10612,6 +11390,7 @@ pub struct FirewallProfile {
 }
 impl ComplexType for FirewallProfile {
     const TYPE_NAME: &'static str = "FirewallProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ruleset" => d.list(&mut self.ruleset, s)?,
@@ -10639,6 +11418,7 @@ pub struct FirewallProfileRulesetProfile {
 }
 impl ComplexType for FirewallProfileRulesetProfile {
     const TYPE_NAME: &'static str = "FirewallProfileRulesetProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -10670,6 +11450,7 @@ pub struct FloatOption {
 }
 impl ComplexType for FloatOption {
     const TYPE_NAME: &'static str = "FloatOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"min" => d.req(&mut self.min, s)?,
@@ -10699,6 +11480,7 @@ pub struct FloppyImageFileInfo {
 }
 impl ComplexType for FloppyImageFileInfo {
     const TYPE_NAME: &'static str = "FloppyImageFileInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10719,6 +11501,7 @@ pub struct FloppyImageFileQuery {
 }
 impl ComplexType for FloppyImageFileQuery {
     const TYPE_NAME: &'static str = "FloppyImageFileQuery";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10738,9 +11521,13 @@ pub struct FolderBatchAddHostsToClusterResult {
     pub hosts_failed_inventory_add: Vec<FolderFailedHostResult>,
     /// `hostsFailedMoveToCluster`: [`FolderFailedHostResult`].
     pub hosts_failed_move_to_cluster: Vec<FolderFailedHostResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FolderBatchAddHostsToClusterResult {
     const TYPE_NAME: &'static str = "FolderBatchAddHostsToClusterResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostsAddedToCluster" => d.list(&mut self.hosts_added_to_cluster, s)?,
@@ -10765,9 +11552,13 @@ pub struct FolderBatchAddStandaloneHostsResult {
     pub added_hosts: Vec<ManagedObjectReference>,
     /// `hostsFailedInventoryAdd`: [`FolderFailedHostResult`].
     pub hosts_failed_inventory_add: Vec<FolderFailedHostResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FolderBatchAddStandaloneHostsResult {
     const TYPE_NAME: &'static str = "FolderBatchAddStandaloneHostsResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"addedHosts" => d.list(&mut self.added_hosts, s)?,
@@ -10795,6 +11586,7 @@ pub struct FolderEventArgument {
 }
 impl ComplexType for FolderEventArgument {
     const TYPE_NAME: &'static str = "FolderEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"folder" => d.req(&mut self.folder, s)?,
@@ -10817,9 +11609,13 @@ pub struct FolderExternallyManagedFolderInfo {
     pub id: String,
     /// `type`: xsd:string.
     pub type_: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FolderExternallyManagedFolderInfo {
     const TYPE_NAME: &'static str = "FolderExternallyManagedFolderInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -10846,9 +11642,13 @@ pub struct FolderFailedHostResult {
     pub context: LocalizableMessage,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FolderFailedHostResult {
     const TYPE_NAME: &'static str = "FolderFailedHostResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -10878,6 +11678,7 @@ pub struct FolderFileInfo {
 }
 impl ComplexType for FolderFileInfo {
     const TYPE_NAME: &'static str = "FolderFileInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10898,6 +11699,7 @@ pub struct FolderFileQuery {
 }
 impl ComplexType for FolderFileQuery {
     const TYPE_NAME: &'static str = "FolderFileQuery";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10915,9 +11717,13 @@ pub struct FolderNewHostSpec {
     pub host_cnx_spec: HostConnectSpec,
     /// `esxLicense`: xsd:string.
     pub esx_license: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FolderNewHostSpec {
     const TYPE_NAME: &'static str = "FolderNewHostSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostCnxSpec" => d.req(&mut self.host_cnx_spec, s)?,
@@ -10949,6 +11755,7 @@ pub struct FtIssuesOnHost {
 }
 impl ComplexType for FtIssuesOnHost {
     const TYPE_NAME: &'static str = "FtIssuesOnHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -10984,6 +11791,7 @@ pub struct FtVmHostRuleViolation {
 }
 impl ComplexType for FtVmHostRuleViolation {
     const TYPE_NAME: &'static str = "FtVmHostRuleViolation";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -11013,6 +11821,7 @@ pub struct FullStorageVMotionNotSupported {
 }
 impl ComplexType for FullStorageVMotionNotSupported {
     const TYPE_NAME: &'static str = "FullStorageVMotionNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11043,6 +11852,7 @@ pub struct GatewayConnectFault {
 }
 impl ComplexType for GatewayConnectFault {
     const TYPE_NAME: &'static str = "GatewayConnectFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"gatewayType" => d.req(&mut self.gateway_type, s)?,
@@ -11074,6 +11884,7 @@ pub struct GatewayHostNotReachable {
 }
 impl ComplexType for GatewayHostNotReachable {
     const TYPE_NAME: &'static str = "GatewayHostNotReachable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11094,6 +11905,7 @@ pub struct GatewayNotFound {
 }
 impl ComplexType for GatewayNotFound {
     const TYPE_NAME: &'static str = "GatewayNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11114,6 +11926,7 @@ pub struct GatewayNotReachable {
 }
 impl ComplexType for GatewayNotReachable {
     const TYPE_NAME: &'static str = "GatewayNotReachable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11134,6 +11947,7 @@ pub struct GatewayOperationRefused {
 }
 impl ComplexType for GatewayOperationRefused {
     const TYPE_NAME: &'static str = "GatewayOperationRefused";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11158,6 +11972,7 @@ pub struct GatewayToHostAuthFault {
 }
 impl ComplexType for GatewayToHostAuthFault {
     const TYPE_NAME: &'static str = "GatewayToHostAuthFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"invalidProperties" => d.list(&mut self.invalid_properties, s)?,
@@ -11191,6 +12006,7 @@ pub struct GatewayToHostConnectFault {
 }
 impl ComplexType for GatewayToHostConnectFault {
     const TYPE_NAME: &'static str = "GatewayToHostConnectFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -11222,6 +12038,7 @@ pub struct GatewayToHostTrustVerifyFault {
 }
 impl ComplexType for GatewayToHostTrustVerifyFault {
     const TYPE_NAME: &'static str = "GatewayToHostTrustVerifyFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"verificationToken" => d.req(&mut self.verification_token, s)?,
@@ -11253,6 +12070,7 @@ pub struct GeneralEvent {
 }
 impl ComplexType for GeneralEvent {
     const TYPE_NAME: &'static str = "GeneralEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
@@ -11278,6 +12096,7 @@ pub struct GeneralHostErrorEvent {
 }
 impl ComplexType for GeneralHostErrorEvent {
     const TYPE_NAME: &'static str = "GeneralHostErrorEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11298,6 +12117,7 @@ pub struct GeneralHostInfoEvent {
 }
 impl ComplexType for GeneralHostInfoEvent {
     const TYPE_NAME: &'static str = "GeneralHostInfoEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11318,6 +12138,7 @@ pub struct GeneralHostWarningEvent {
 }
 impl ComplexType for GeneralHostWarningEvent {
     const TYPE_NAME: &'static str = "GeneralHostWarningEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11340,6 +12161,7 @@ pub struct GeneralUserEvent {
 }
 impl ComplexType for GeneralUserEvent {
     const TYPE_NAME: &'static str = "GeneralUserEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
@@ -11365,6 +12187,7 @@ pub struct GeneralVmErrorEvent {
 }
 impl ComplexType for GeneralVmErrorEvent {
     const TYPE_NAME: &'static str = "GeneralVmErrorEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }

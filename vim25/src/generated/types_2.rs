@@ -16,6 +16,7 @@ pub struct GeneralVmInfoEvent {
 }
 impl ComplexType for GeneralVmInfoEvent {
     const TYPE_NAME: &'static str = "GeneralVmInfoEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -36,6 +37,7 @@ pub struct GeneralVmWarningEvent {
 }
 impl ComplexType for GeneralVmWarningEvent {
     const TYPE_NAME: &'static str = "GeneralVmWarningEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -58,6 +60,7 @@ pub struct GenericDrsFault {
 }
 impl ComplexType for GenericDrsFault {
     const TYPE_NAME: &'static str = "GenericDrsFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostFaults" => d.list(&mut self.host_faults, s)?,
@@ -85,6 +88,7 @@ pub struct GenericVmConfigFault {
 }
 impl ComplexType for GenericVmConfigFault {
     const TYPE_NAME: &'static str = "GenericVmConfigFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -112,6 +116,7 @@ pub struct GhostDvsProxySwitchDetectedEvent {
 }
 impl ComplexType for GhostDvsProxySwitchDetectedEvent {
     const TYPE_NAME: &'static str = "GhostDvsProxySwitchDetectedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchUuid" => d.list(&mut self.switch_uuid, s)?,
@@ -139,6 +144,7 @@ pub struct GhostDvsProxySwitchRemovedEvent {
 }
 impl ComplexType for GhostDvsProxySwitchRemovedEvent {
     const TYPE_NAME: &'static str = "GhostDvsProxySwitchRemovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchUuid" => d.list(&mut self.switch_uuid, s)?,
@@ -168,6 +174,7 @@ pub struct GlobalMessageChangedEvent {
 }
 impl ComplexType for GlobalMessageChangedEvent {
     const TYPE_NAME: &'static str = "GlobalMessageChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
@@ -197,6 +204,7 @@ pub struct GroupAlarmAction {
 }
 impl ComplexType for GroupAlarmAction {
     const TYPE_NAME: &'static str = "GroupAlarmAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"action" => d.list(&mut self.action, s)?,
@@ -219,9 +227,13 @@ pub struct GuestAliases {
     pub base64_cert: String,
     /// `aliases`: [`GuestAuthAliasInfo`].
     pub aliases: Vec<GuestAuthAliasInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestAliases {
     const TYPE_NAME: &'static str = "GuestAliases";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"base64Cert" => d.req(&mut self.base64_cert, s)?,
@@ -244,9 +256,13 @@ pub struct GuestAuthAliasInfo {
     pub subject: AnyGuestAuthSubject,
     /// `comment`: xsd:string.
     pub comment: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestAuthAliasInfo {
     const TYPE_NAME: &'static str = "GuestAuthAliasInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"subject" => d.req(&mut self.subject, s)?,
@@ -272,6 +288,7 @@ pub struct GuestAuthAnySubject {
 }
 impl ComplexType for GuestAuthAnySubject {
     const TYPE_NAME: &'static str = "GuestAuthAnySubject";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -294,6 +311,7 @@ pub struct GuestAuthNamedSubject {
 }
 impl ComplexType for GuestAuthNamedSubject {
     const TYPE_NAME: &'static str = "GuestAuthNamedSubject";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -314,9 +332,13 @@ crate::xml::inherits!(GuestAuthNamedSubject, GuestAuthSubject);
 /// Has subtypes: slots declared with this type hold an [`AnyGuestAuthSubject`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestAuthSubject {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestAuthSubject {
     const TYPE_NAME: &'static str = "GuestAuthSubject";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -334,9 +356,13 @@ crate::xml::complex_codec!(GuestAuthSubject);
 pub struct GuestAuthentication {
     /// `interactiveSession`: xsd:boolean.
     pub interactive_session: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestAuthentication {
     const TYPE_NAME: &'static str = "GuestAuthentication";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"interactiveSession" => d.req(&mut self.interactive_session, s)?,
@@ -364,6 +390,7 @@ pub struct GuestAuthenticationChallenge {
 }
 impl ComplexType for GuestAuthenticationChallenge {
     const TYPE_NAME: &'static str = "GuestAuthenticationChallenge";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serverChallenge" => d.req(&mut self.server_challenge, s)?,
@@ -391,6 +418,7 @@ pub struct GuestComponentsOutOfDate {
 }
 impl ComplexType for GuestComponentsOutOfDate {
     const TYPE_NAME: &'static str = "GuestComponentsOutOfDate";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -414,9 +442,13 @@ pub struct GuestDiskInfo {
     pub filesystem_type: Option<String>,
     /// `mappings`: [`GuestInfoVirtualDiskMapping`] (since 7.0.0.0).
     pub mappings: Vec<GuestInfoVirtualDiskMapping>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestDiskInfo {
     const TYPE_NAME: &'static str = "GuestDiskInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskPath" => d.opt(&mut self.disk_path, s)?,
@@ -449,9 +481,13 @@ pub struct GuestFileAttributes {
     pub access_time: Option<DateTime>,
     /// `symlinkTarget`: xsd:string.
     pub symlink_target: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestFileAttributes {
     const TYPE_NAME: &'static str = "GuestFileAttributes";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"modificationTime" => d.opt(&mut self.modification_time, s)?,
@@ -480,9 +516,13 @@ pub struct GuestFileInfo {
     pub size: i64,
     /// `attributes`: [`GuestFileAttributes`].
     pub attributes: AnyGuestFileAttributes,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestFileInfo {
     const TYPE_NAME: &'static str = "GuestFileInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.req(&mut self.path, s)?,
@@ -559,9 +599,13 @@ pub struct GuestInfo {
     pub hw_version: Option<String>,
     /// `customizationInfo`: [`GuestInfoCustomizationInfo`] (since 7.0.2.0).
     pub customization_info: Option<GuestInfoCustomizationInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestInfo {
     const TYPE_NAME: &'static str = "GuestInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"toolsStatus" => d.opt(&mut self.tools_status, s)?,
@@ -638,9 +682,13 @@ pub struct GuestInfoCustomizationInfo {
     pub end_time: Option<DateTime>,
     /// `errorMsg`: xsd:string.
     pub error_msg: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestInfoCustomizationInfo {
     const TYPE_NAME: &'static str = "GuestInfoCustomizationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"customizationStatus" => d.req(&mut self.customization_status, s)?,
@@ -667,9 +715,13 @@ pub struct GuestInfoNamespaceGenerationInfo {
     pub key: String,
     /// `generationNo`: xsd:int.
     pub generation_no: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestInfoNamespaceGenerationInfo {
     const TYPE_NAME: &'static str = "GuestInfoNamespaceGenerationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -690,9 +742,13 @@ crate::xml::complex_codec!(GuestInfoNamespaceGenerationInfo);
 pub struct GuestInfoVirtualDiskMapping {
     /// `key`: xsd:int.
     pub key: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestInfoVirtualDiskMapping {
     const TYPE_NAME: &'static str = "GuestInfoVirtualDiskMapping";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -713,9 +769,13 @@ pub struct GuestListFileInfo {
     pub files: Vec<GuestFileInfo>,
     /// `remaining`: xsd:int.
     pub remaining: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestListFileInfo {
     const TYPE_NAME: &'static str = "GuestListFileInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"files" => d.list(&mut self.files, s)?,
@@ -740,9 +800,13 @@ pub struct GuestMappedAliases {
     pub username: String,
     /// `subjects`: [`GuestAuthSubject`].
     pub subjects: Vec<AnyGuestAuthSubject>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestMappedAliases {
     const TYPE_NAME: &'static str = "GuestMappedAliases";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"base64Cert" => d.req(&mut self.base64_cert, s)?,
@@ -770,6 +834,7 @@ pub struct GuestMultipleMappings {
 }
 impl ComplexType for GuestMultipleMappings {
     const TYPE_NAME: &'static str = "GuestMultipleMappings";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -799,9 +864,13 @@ pub struct GuestNicInfo {
     pub ip_config: Option<NetIpConfigInfo>,
     /// `netBIOSConfig`: [`NetBIOSConfigInfo`] (since 4.1).
     pub net_bios_config: Option<AnyNetBIOSConfigInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestNicInfo {
     const TYPE_NAME: &'static str = "GuestNicInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.opt(&mut self.network, s)?,
@@ -841,6 +910,7 @@ pub struct GuestOperationsFault {
 }
 impl ComplexType for GuestOperationsFault {
     const TYPE_NAME: &'static str = "GuestOperationsFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -861,6 +931,7 @@ pub struct GuestOperationsUnavailable {
 }
 impl ComplexType for GuestOperationsUnavailable {
     const TYPE_NAME: &'static str = "GuestOperationsUnavailable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1002,9 +1073,13 @@ pub struct GuestOsDescriptor {
     pub recommended_tpm20: Option<bool>,
     /// `vwdtSupported`: xsd:boolean (since 7.0.0.0).
     pub vwdt_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestOsDescriptor {
     const TYPE_NAME: &'static str = "GuestOsDescriptor";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -1154,6 +1229,7 @@ pub struct GuestPermissionDenied {
 }
 impl ComplexType for GuestPermissionDenied {
     const TYPE_NAME: &'static str = "GuestPermissionDenied";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1180,6 +1256,7 @@ pub struct GuestPosixFileAttributes {
 }
 impl ComplexType for GuestPosixFileAttributes {
     const TYPE_NAME: &'static str = "GuestPosixFileAttributes";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ownerId" => d.opt(&mut self.owner_id, s)?,
@@ -1216,9 +1293,13 @@ pub struct GuestProcessInfo {
     pub end_time: Option<DateTime>,
     /// `exitCode`: xsd:int.
     pub exit_code: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestProcessInfo {
     const TYPE_NAME: &'static str = "GuestProcessInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -1256,6 +1337,7 @@ pub struct GuestProcessNotFound {
 }
 impl ComplexType for GuestProcessNotFound {
     const TYPE_NAME: &'static str = "GuestProcessNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pid" => d.req(&mut self.pid, s)?,
@@ -1284,9 +1366,13 @@ pub struct GuestProgramSpec {
     pub working_directory: Option<String>,
     /// `envVariables`: xsd:string.
     pub env_variables: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestProgramSpec {
     const TYPE_NAME: &'static str = "GuestProgramSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"programPath" => d.req(&mut self.program_path, s)?,
@@ -1313,9 +1399,13 @@ pub struct GuestRegKeyNameSpec {
     pub registry_path: String,
     /// `wowBitness`: xsd:string.
     pub wow_bitness: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestRegKeyNameSpec {
     const TYPE_NAME: &'static str = "GuestRegKeyNameSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"registryPath" => d.req(&mut self.registry_path, s)?,
@@ -1338,9 +1428,13 @@ pub struct GuestRegKeyRecordSpec {
     pub key: GuestRegKeySpec,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestRegKeyRecordSpec {
     const TYPE_NAME: &'static str = "GuestRegKeyRecordSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -1365,9 +1459,13 @@ pub struct GuestRegKeySpec {
     pub class_type: String,
     /// `lastWritten`: xsd:dateTime.
     pub last_written: DateTime,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestRegKeySpec {
     const TYPE_NAME: &'static str = "GuestRegKeySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyName" => d.req(&mut self.key_name, s)?,
@@ -1397,6 +1495,7 @@ pub struct GuestRegValueBinarySpec {
 }
 impl ComplexType for GuestRegValueBinarySpec {
     const TYPE_NAME: &'static str = "GuestRegValueBinarySpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
@@ -1417,9 +1516,13 @@ crate::xml::inherits!(GuestRegValueBinarySpec, GuestRegValueDataSpec);
 /// Has subtypes: slots declared with this type hold an [`AnyGuestRegValueDataSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestRegValueDataSpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestRegValueDataSpec {
     const TYPE_NAME: &'static str = "GuestRegValueDataSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -1442,6 +1545,7 @@ pub struct GuestRegValueDwordSpec {
 }
 impl ComplexType for GuestRegValueDwordSpec {
     const TYPE_NAME: &'static str = "GuestRegValueDwordSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
@@ -1469,6 +1573,7 @@ pub struct GuestRegValueExpandStringSpec {
 }
 impl ComplexType for GuestRegValueExpandStringSpec {
     const TYPE_NAME: &'static str = "GuestRegValueExpandStringSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
@@ -1496,6 +1601,7 @@ pub struct GuestRegValueMultiStringSpec {
 }
 impl ComplexType for GuestRegValueMultiStringSpec {
     const TYPE_NAME: &'static str = "GuestRegValueMultiStringSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.list(&mut self.value, s)?,
@@ -1518,9 +1624,13 @@ pub struct GuestRegValueNameSpec {
     pub key_name: GuestRegKeyNameSpec,
     /// `name`: xsd:string.
     pub name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestRegValueNameSpec {
     const TYPE_NAME: &'static str = "GuestRegValueNameSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyName" => d.req(&mut self.key_name, s)?,
@@ -1548,6 +1658,7 @@ pub struct GuestRegValueQwordSpec {
 }
 impl ComplexType for GuestRegValueQwordSpec {
     const TYPE_NAME: &'static str = "GuestRegValueQwordSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
@@ -1570,9 +1681,13 @@ pub struct GuestRegValueSpec {
     pub name: GuestRegValueNameSpec,
     /// `data`: [`GuestRegValueDataSpec`].
     pub data: AnyGuestRegValueDataSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestRegValueSpec {
     const TYPE_NAME: &'static str = "GuestRegValueSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -1600,6 +1715,7 @@ pub struct GuestRegValueStringSpec {
 }
 impl ComplexType for GuestRegValueStringSpec {
     const TYPE_NAME: &'static str = "GuestRegValueStringSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
@@ -1629,6 +1745,7 @@ pub struct GuestRegistryFault {
 }
 impl ComplexType for GuestRegistryFault {
     const TYPE_NAME: &'static str = "GuestRegistryFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"windowsSystemErrorCode" => d.req(&mut self.windows_system_error_code, s)?,
@@ -1654,6 +1771,7 @@ pub struct GuestRegistryKeyAlreadyExists {
 }
 impl ComplexType for GuestRegistryKeyAlreadyExists {
     const TYPE_NAME: &'static str = "GuestRegistryKeyAlreadyExists";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1678,6 +1796,7 @@ pub struct GuestRegistryKeyFault {
 }
 impl ComplexType for GuestRegistryKeyFault {
     const TYPE_NAME: &'static str = "GuestRegistryKeyFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyName" => d.req(&mut self.key_name, s)?,
@@ -1703,6 +1822,7 @@ pub struct GuestRegistryKeyHasSubkeys {
 }
 impl ComplexType for GuestRegistryKeyHasSubkeys {
     const TYPE_NAME: &'static str = "GuestRegistryKeyHasSubkeys";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1723,6 +1843,7 @@ pub struct GuestRegistryKeyInvalid {
 }
 impl ComplexType for GuestRegistryKeyInvalid {
     const TYPE_NAME: &'static str = "GuestRegistryKeyInvalid";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1743,6 +1864,7 @@ pub struct GuestRegistryKeyParentVolatile {
 }
 impl ComplexType for GuestRegistryKeyParentVolatile {
     const TYPE_NAME: &'static str = "GuestRegistryKeyParentVolatile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1769,6 +1891,7 @@ pub struct GuestRegistryValueFault {
 }
 impl ComplexType for GuestRegistryValueFault {
     const TYPE_NAME: &'static str = "GuestRegistryValueFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyName" => d.req(&mut self.key_name, s)?,
@@ -1796,6 +1919,7 @@ pub struct GuestRegistryValueNotFound {
 }
 impl ComplexType for GuestRegistryValueNotFound {
     const TYPE_NAME: &'static str = "GuestRegistryValueNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1813,9 +1937,13 @@ pub struct GuestScreenInfo {
     pub width: i32,
     /// `height`: xsd:int.
     pub height: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestScreenInfo {
     const TYPE_NAME: &'static str = "GuestScreenInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"width" => d.req(&mut self.width, s)?,
@@ -1842,9 +1970,13 @@ pub struct GuestStackInfo {
     pub ip_stack_config: Vec<KeyValue>,
     /// `dhcpConfig`: [`NetDhcpConfigInfo`].
     pub dhcp_config: Option<NetDhcpConfigInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestStackInfo {
     const TYPE_NAME: &'static str = "GuestStackInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dnsConfig" => d.opt(&mut self.dns_config, s)?,
@@ -1880,6 +2012,7 @@ pub struct GuestWindowsFileAttributes {
 }
 impl ComplexType for GuestWindowsFileAttributes {
     const TYPE_NAME: &'static str = "GuestWindowsFileAttributes";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hidden" => d.opt(&mut self.hidden, s)?,
@@ -1911,6 +2044,7 @@ pub struct GuestWindowsProgramSpec {
 }
 impl ComplexType for GuestWindowsProgramSpec {
     const TYPE_NAME: &'static str = "GuestWindowsProgramSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startMinimized" => d.req(&mut self.start_minimized, s)?,
@@ -1936,6 +2070,7 @@ pub struct HAErrorsAtDest {
 }
 impl ComplexType for HAErrorsAtDest {
     const TYPE_NAME: &'static str = "HAErrorsAtDest";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1980,6 +2115,7 @@ pub struct HbrDiskMigrationAction {
 }
 impl ComplexType for HbrDiskMigrationAction {
     const TYPE_NAME: &'static str = "HbrDiskMigrationAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"collectionId" => d.req(&mut self.collection_id, s)?,
@@ -2028,9 +2164,13 @@ pub struct HbrManagerReplicationVmInfo {
     pub image_id: Option<String>,
     /// `lastError`: [`LocalizedMethodFault`].
     pub last_error: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HbrManagerReplicationVmInfo {
     const TYPE_NAME: &'static str = "HbrManagerReplicationVmInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
@@ -2065,9 +2205,13 @@ pub struct HbrManagerVmReplicationCapability {
     pub min_rpo: Option<i64>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HbrManagerVmReplicationCapability {
     const TYPE_NAME: &'static str = "HbrManagerVmReplicationCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -2096,9 +2240,13 @@ crate::xml::complex_codec!(HbrManagerVmReplicationCapability);
 /// Has subtypes: slots declared with this type hold an [`AnyHbrReplicationTargetSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HbrReplicationTargetSpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HbrReplicationTargetSpec {
     const TYPE_NAME: &'static str = "HbrReplicationTargetSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -2116,9 +2264,13 @@ pub struct HbrTargetSpec {
     pub target_ip: String,
     /// `certificate`: xsd:string.
     pub certificate: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HbrTargetSpec {
     const TYPE_NAME: &'static str = "HbrTargetSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetIP" => d.req(&mut self.target_ip, s)?,
@@ -2146,6 +2298,7 @@ pub struct HbrTargetSpecReplacement {
 }
 impl ComplexType for HbrTargetSpecReplacement {
     const TYPE_NAME: &'static str = "HbrTargetSpecReplacement";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spec" => d.list(&mut self.spec, s)?,
@@ -2181,6 +2334,7 @@ pub struct HealthStatusChangedEvent {
 }
 impl ComplexType for HealthStatusChangedEvent {
     const TYPE_NAME: &'static str = "HealthStatusChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"componentId" => d.req(&mut self.component_id, s)?,
@@ -2211,9 +2365,13 @@ pub struct HealthSystemRuntime {
     pub system_health_info: Option<HostSystemHealthInfo>,
     /// `hardwareStatusInfo`: [`HostHardwareStatusInfo`].
     pub hardware_status_info: Option<HostHardwareStatusInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HealthSystemRuntime {
     const TYPE_NAME: &'static str = "HealthSystemRuntime";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemHealthInfo" => d.opt(&mut self.system_health_info, s)?,
@@ -2242,9 +2400,13 @@ pub struct HealthUpdate {
     pub status: ManagedEntityStatus,
     /// `remediation`: xsd:string.
     pub remediation: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HealthUpdate {
     const TYPE_NAME: &'static str = "HealthUpdate";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -2275,9 +2437,13 @@ pub struct HealthUpdateInfo {
     pub component_type: String,
     /// `description`: xsd:string.
     pub description: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HealthUpdateInfo {
     const TYPE_NAME: &'static str = "HealthUpdateInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -2305,6 +2471,7 @@ pub struct HeterogenousHostsBlockingEVC {
 }
 impl ComplexType for HeterogenousHostsBlockingEVC {
     const TYPE_NAME: &'static str = "HeterogenousHostsBlockingEVC";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2324,9 +2491,13 @@ pub struct HostAccessControlEntry {
     pub group: bool,
     /// `accessMode`: [`HostAccessMode`].
     pub access_mode: HostAccessMode,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAccessControlEntry {
     const TYPE_NAME: &'static str = "HostAccessControlEntry";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"principal" => d.req(&mut self.principal, s)?,
@@ -2356,6 +2527,7 @@ pub struct HostAccessRestrictedToManagementServer {
 }
 impl ComplexType for HostAccessRestrictedToManagementServer {
     const TYPE_NAME: &'static str = "HostAccessRestrictedToManagementServer";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"managementServer" => d.req(&mut self.management_server, s)?,
@@ -2382,6 +2554,9 @@ pub struct HostAccountSpec {
     pub password: Option<String>,
     /// `description`: xsd:string.
     pub description: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostAccountSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -2389,11 +2564,13 @@ impl std::fmt::Debug for HostAccountSpec {
         d.field("id", &self.id);
         d.field("password", &crate::xml::Redacted);
         d.field("description", &self.description);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for HostAccountSpec {
     const TYPE_NAME: &'static str = "HostAccountSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -2418,9 +2595,13 @@ pub struct HostActiveDirectory {
     pub change_operation: String,
     /// `spec`: [`HostActiveDirectorySpec`].
     pub spec: Option<HostActiveDirectorySpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostActiveDirectory {
     const TYPE_NAME: &'static str = "HostActiveDirectory";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.req(&mut self.change_operation, s)?,
@@ -2454,6 +2635,7 @@ pub struct HostActiveDirectoryInfo {
 }
 impl ComplexType for HostActiveDirectoryInfo {
     const TYPE_NAME: &'static str = "HostActiveDirectoryInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"joinedDomain" => d.opt(&mut self.joined_domain, s)?,
@@ -2494,6 +2676,9 @@ pub struct HostActiveDirectorySpec {
     pub smart_card_authentication_enabled: Option<bool>,
     /// `smartCardTrustAnchors`: xsd:string (since 6.0).
     pub smart_card_trust_anchors: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostActiveDirectorySpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -2506,11 +2691,13 @@ impl std::fmt::Debug for HostActiveDirectorySpec {
         d.field("certificate", &self.certificate);
         d.field("smart_card_authentication_enabled", &self.smart_card_authentication_enabled);
         d.field("smart_card_trust_anchors", &self.smart_card_trust_anchors);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for HostActiveDirectorySpec {
     const TYPE_NAME: &'static str = "HostActiveDirectorySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"domainName" => d.opt(&mut self.domain_name, s)?,
@@ -2550,6 +2737,7 @@ pub struct HostAddFailedEvent {
 }
 impl ComplexType for HostAddFailedEvent {
     const TYPE_NAME: &'static str = "HostAddFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -2575,6 +2763,7 @@ pub struct HostAddedEvent {
 }
 impl ComplexType for HostAddedEvent {
     const TYPE_NAME: &'static str = "HostAddedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2595,6 +2784,7 @@ pub struct HostAdminDisableEvent {
 }
 impl ComplexType for HostAdminDisableEvent {
     const TYPE_NAME: &'static str = "HostAdminDisableEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2615,6 +2805,7 @@ pub struct HostAdminEnableEvent {
 }
 impl ComplexType for HostAdminEnableEvent {
     const TYPE_NAME: &'static str = "HostAdminEnableEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2657,6 +2848,7 @@ pub struct HostApplyProfile {
 }
 impl ComplexType for HostApplyProfile {
     const TYPE_NAME: &'static str = "HostApplyProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memory" => d.opt(&mut self.memory, s)?,
@@ -2703,9 +2895,13 @@ pub struct HostAssignableHardwareBinding {
     pub pci_id: Option<String>,
     /// `deviceKey`: xsd:int (since 9.1.0.0).
     pub device_key: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAssignableHardwareBinding {
     const TYPE_NAME: &'static str = "HostAssignableHardwareBinding";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceId" => d.req(&mut self.instance_id, s)?,
@@ -2730,9 +2926,13 @@ crate::xml::complex_codec!(HostAssignableHardwareBinding);
 pub struct HostAssignableHardwareConfig {
     /// `attributeOverride`: [`HostAssignableHardwareConfigAttributeOverride`].
     pub attribute_override: Vec<HostAssignableHardwareConfigAttributeOverride>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAssignableHardwareConfig {
     const TYPE_NAME: &'static str = "HostAssignableHardwareConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"attributeOverride" => d.list(&mut self.attribute_override, s)?,
@@ -2755,9 +2955,13 @@ pub struct HostAssignableHardwareConfigAttributeOverride {
     pub name: String,
     /// `value`: xsd:anyType.
     pub value: Option<AnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAssignableHardwareConfigAttributeOverride {
     const TYPE_NAME: &'static str = "HostAssignableHardwareConfigAttributeOverride";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceId" => d.req(&mut self.instance_id, s)?,
@@ -2784,9 +2988,13 @@ pub struct HostAuthenticationInfo {
     pub owner_tag: String,
     /// `sslCertificates`: xsd:string.
     pub ssl_certificates: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAuthenticationInfo {
     const TYPE_NAME: &'static str = "HostAuthenticationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"principal" => d.req(&mut self.principal, s)?,
@@ -2809,9 +3017,13 @@ crate::xml::complex_codec!(HostAuthenticationInfo);
 pub struct HostAuthenticationManagerInfo {
     /// `authConfig`: [`HostAuthenticationStoreInfo`].
     pub auth_config: Vec<AnyHostAuthenticationStoreInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAuthenticationManagerInfo {
     const TYPE_NAME: &'static str = "HostAuthenticationManagerInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"authConfig" => d.list(&mut self.auth_config, s)?,
@@ -2832,9 +3044,13 @@ crate::xml::complex_codec!(HostAuthenticationManagerInfo);
 pub struct HostAuthenticationStoreInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAuthenticationStoreInfo {
     const TYPE_NAME: &'static str = "HostAuthenticationStoreInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
@@ -2855,9 +3071,13 @@ pub struct HostAutoStartManagerConfig {
     pub defaults: Option<AutoStartDefaults>,
     /// `powerInfo`: [`AutoStartPowerInfo`].
     pub power_info: Vec<AutoStartPowerInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAutoStartManagerConfig {
     const TYPE_NAME: &'static str = "HostAutoStartManagerConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaults" => d.opt(&mut self.defaults, s)?,
@@ -2892,9 +3112,13 @@ pub struct HostBIOSInfo {
     pub firmware_minor_release: Option<i32>,
     /// `firmwareType`: xsd:string (since 8.0.2.0).
     pub firmware_type: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostBIOSInfo {
     const TYPE_NAME: &'static str = "HostBIOSInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"biosVersion" => d.opt(&mut self.bios_version, s)?,
@@ -2932,6 +3156,7 @@ pub struct HostBlockAdapterTargetTransport {
 }
 impl ComplexType for HostBlockAdapterTargetTransport {
     const TYPE_NAME: &'static str = "HostBlockAdapterTargetTransport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2952,6 +3177,7 @@ pub struct HostBlockHba {
 }
 impl ComplexType for HostBlockHba {
     const TYPE_NAME: &'static str = "HostBlockHba";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2969,9 +3195,13 @@ pub struct HostBootDevice {
     pub key: String,
     /// `description`: xsd:string.
     pub description: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostBootDevice {
     const TYPE_NAME: &'static str = "HostBootDevice";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -2994,9 +3224,13 @@ pub struct HostBootDeviceInfo {
     pub boot_devices: Vec<HostBootDevice>,
     /// `currentBootDeviceKey`: xsd:string.
     pub current_boot_device_key: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostBootDeviceInfo {
     const TYPE_NAME: &'static str = "HostBootDeviceInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bootDevices" => d.list(&mut self.boot_devices, s)?,
@@ -3019,9 +3253,13 @@ pub struct HostCacheConfigurationInfo {
     pub key: ManagedObjectReference,
     /// `swapSize`: xsd:long.
     pub swap_size: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCacheConfigurationInfo {
     const TYPE_NAME: &'static str = "HostCacheConfigurationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -3044,9 +3282,13 @@ pub struct HostCacheConfigurationSpec {
     pub datastore: ManagedObjectReference,
     /// `swapSize`: xsd:long.
     pub swap_size: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCacheConfigurationSpec {
     const TYPE_NAME: &'static str = "HostCacheConfigurationSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -3397,9 +3639,13 @@ pub struct HostCapability {
     pub ehv_quick_boot_supported: Option<bool>,
     /// `nestedHvTieringEnabled`: xsd:boolean (since 9.1.0.0).
     pub nested_hv_tiering_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCapability {
     const TYPE_NAME: &'static str = "HostCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"recursiveResourcePoolsSupported" => d.req(&mut self.recursive_resource_pools_supported, s)?,
@@ -3758,9 +4004,13 @@ pub struct HostCertificateManagerCertificateInfo {
     pub subject: Option<String>,
     /// `status`: xsd:string.
     pub status: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCertificateManagerCertificateInfo {
     const TYPE_NAME: &'static str = "HostCertificateManagerCertificateInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"kind" => d.opt(&mut self.kind, s)?,
@@ -3793,9 +4043,13 @@ pub struct HostCertificateManagerCertificateSpec {
     pub subject_alternative_names: Vec<String>,
     /// `cryptoAlgorithm`: xsd:string (since 9.1.0.0).
     pub crypto_algorithm: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCertificateManagerCertificateSpec {
     const TYPE_NAME: &'static str = "HostCertificateManagerCertificateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"kind" => d.req(&mut self.kind, s)?,
@@ -3823,6 +4077,7 @@ pub struct HostCnxFailedAccountFailedEvent {
 }
 impl ComplexType for HostCnxFailedAccountFailedEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedAccountFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3845,6 +4100,7 @@ pub struct HostCnxFailedAlreadyManagedEvent {
 }
 impl ComplexType for HostCnxFailedAlreadyManagedEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedAlreadyManagedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serverName" => d.req(&mut self.server_name, s)?,
@@ -3870,6 +4126,7 @@ pub struct HostCnxFailedBadCcagentEvent {
 }
 impl ComplexType for HostCnxFailedBadCcagentEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedBadCcagentEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3890,6 +4147,7 @@ pub struct HostCnxFailedBadUsernameEvent {
 }
 impl ComplexType for HostCnxFailedBadUsernameEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedBadUsernameEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3910,6 +4168,7 @@ pub struct HostCnxFailedBadVersionEvent {
 }
 impl ComplexType for HostCnxFailedBadVersionEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedBadVersionEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3930,6 +4189,7 @@ pub struct HostCnxFailedCcagentUpgradeEvent {
 }
 impl ComplexType for HostCnxFailedCcagentUpgradeEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedCcagentUpgradeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3950,6 +4210,7 @@ pub struct HostCnxFailedEvent {
 }
 impl ComplexType for HostCnxFailedEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3970,6 +4231,7 @@ pub struct HostCnxFailedNetworkErrorEvent {
 }
 impl ComplexType for HostCnxFailedNetworkErrorEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNetworkErrorEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3990,6 +4252,7 @@ pub struct HostCnxFailedNoAccessEvent {
 }
 impl ComplexType for HostCnxFailedNoAccessEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNoAccessEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4010,6 +4273,7 @@ pub struct HostCnxFailedNoConnectionEvent {
 }
 impl ComplexType for HostCnxFailedNoConnectionEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNoConnectionEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4030,6 +4294,7 @@ pub struct HostCnxFailedNoLicenseEvent {
 }
 impl ComplexType for HostCnxFailedNoLicenseEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNoLicenseEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4050,6 +4315,7 @@ pub struct HostCnxFailedNotFoundEvent {
 }
 impl ComplexType for HostCnxFailedNotFoundEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedNotFoundEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4070,6 +4336,7 @@ pub struct HostCnxFailedTimeoutEvent {
 }
 impl ComplexType for HostCnxFailedTimeoutEvent {
     const TYPE_NAME: &'static str = "HostCnxFailedTimeoutEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4092,6 +4359,7 @@ pub struct HostCommunication {
 }
 impl ComplexType for HostCommunication {
     const TYPE_NAME: &'static str = "HostCommunication";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4114,6 +4382,7 @@ pub struct HostComplianceCheckedEvent {
 }
 impl ComplexType for HostComplianceCheckedEvent {
     const TYPE_NAME: &'static str = "HostComplianceCheckedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.req(&mut self.profile, s)?,
@@ -4139,6 +4408,7 @@ pub struct HostCompliantEvent {
 }
 impl ComplexType for HostCompliantEvent {
     const TYPE_NAME: &'static str = "HostCompliantEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4159,6 +4429,7 @@ pub struct HostConfigAppliedEvent {
 }
 impl ComplexType for HostConfigAppliedEvent {
     const TYPE_NAME: &'static str = "HostConfigAppliedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4172,9 +4443,13 @@ crate::xml::inherits!(HostConfigAppliedEvent, HostEvent);
 /// Data object `HostConfigChange` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostConfigChange {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConfigChange {
     const TYPE_NAME: &'static str = "HostConfigChange";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -4197,6 +4472,7 @@ pub struct HostConfigFailed {
 }
 impl ComplexType for HostConfigFailed {
     const TYPE_NAME: &'static str = "HostConfigFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failure" => d.list(&mut self.failure, s)?,
@@ -4224,6 +4500,7 @@ pub struct HostConfigFault {
 }
 impl ComplexType for HostConfigFault {
     const TYPE_NAME: &'static str = "HostConfigFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4355,9 +4632,13 @@ pub struct HostConfigInfo {
     pub assignable_hardware_binding: Vec<HostAssignableHardwareBinding>,
     /// `assignableHardwareConfig`: [`HostAssignableHardwareConfig`] (since 7.0.0.0).
     pub assignable_hardware_config: Option<HostAssignableHardwareConfig>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConfigInfo {
     const TYPE_NAME: &'static str = "HostConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -4568,9 +4849,13 @@ pub struct HostConfigManager {
     pub nvdimm_system: Option<ManagedObjectReference>,
     /// `assignableHardwareManager`: ManagedObjectReference (since 7.0.0.0).
     pub assignable_hardware_manager: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConfigManager {
     const TYPE_NAME: &'static str = "HostConfigManager";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cpuScheduler" => d.opt(&mut self.cpu_scheduler, s)?,
@@ -4701,9 +4986,13 @@ pub struct HostConfigSpec {
     pub graphics_config: Option<HostGraphicsConfig>,
     /// `assignableHardwareConfig`: [`HostAssignableHardwareConfig`] (since 7.0.0.0).
     pub assignable_hardware_config: Option<HostAssignableHardwareConfig>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConfigSpec {
     const TYPE_NAME: &'static str = "HostConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nasDatastore" => d.list(&mut self.nas_datastore, s)?,
@@ -4776,9 +5065,13 @@ pub struct HostConfigSummary {
     pub agent_vm_datastore: Option<ManagedObjectReference>,
     /// `agentVmNetwork`: ManagedObjectReference (since 5.0).
     pub agent_vm_network: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConfigSummary {
     const TYPE_NAME: &'static str = "HostConfigSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -4822,6 +5115,7 @@ pub struct HostConnectFault {
 }
 impl ComplexType for HostConnectFault {
     const TYPE_NAME: &'static str = "HostConnectFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4855,9 +5149,13 @@ pub struct HostConnectInfo {
     pub license: Option<HostLicenseConnectInfo>,
     /// `capability`: [`HostCapability`] (since 6.0).
     pub capability: Option<HostCapability>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConnectInfo {
     const TYPE_NAME: &'static str = "HostConnectInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serverIp" => d.opt(&mut self.server_ip, s)?,
@@ -4896,9 +5194,13 @@ crate::xml::complex_codec!(HostConnectInfo);
 pub struct HostConnectInfoNetworkInfo {
     /// `summary`: [`NetworkSummary`].
     pub summary: AnyNetworkSummary,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConnectInfoNetworkInfo {
     const TYPE_NAME: &'static str = "HostConnectInfoNetworkInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"summary" => d.req(&mut self.summary, s)?,
@@ -4941,6 +5243,9 @@ pub struct HostConnectSpec {
     pub lockdown_mode: Option<HostLockdownMode>,
     /// `hostGateway`: [`HostGatewaySpec`] (since 6.0).
     pub host_gateway: Option<HostGatewaySpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostConnectSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -4958,11 +5263,13 @@ impl std::fmt::Debug for HostConnectSpec {
         d.field("management_ip", &self.management_ip);
         d.field("lockdown_mode", &self.lockdown_mode);
         d.field("host_gateway", &self.host_gateway);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for HostConnectSpec {
     const TYPE_NAME: &'static str = "HostConnectSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -5010,6 +5317,7 @@ pub struct HostConnectedEvent {
 }
 impl ComplexType for HostConnectedEvent {
     const TYPE_NAME: &'static str = "HostConnectedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5030,6 +5338,7 @@ pub struct HostConnectionLostEvent {
 }
 impl ComplexType for HostConnectionLostEvent {
     const TYPE_NAME: &'static str = "HostConnectionLostEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5055,9 +5364,13 @@ pub struct HostCpuIdInfo {
     pub ecx: Option<String>,
     /// `edx`: xsd:string.
     pub edx: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCpuIdInfo {
     const TYPE_NAME: &'static str = "HostCpuIdInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"level" => d.req(&mut self.level, s)?,
@@ -5092,9 +5405,13 @@ pub struct HostCpuInfo {
     pub num_cpu_threads: i16,
     /// `hz`: xsd:long.
     pub hz: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCpuInfo {
     const TYPE_NAME: &'static str = "HostCpuInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numCpuPackages" => d.req(&mut self.num_cpu_packages, s)?,
@@ -5137,9 +5454,13 @@ pub struct HostCpuPackage {
     pub model: Option<i16>,
     /// `stepping`: xsd:short (since 8.0.3.0).
     pub stepping: Option<i16>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCpuPackage {
     const TYPE_NAME: &'static str = "HostCpuPackage";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"index" => d.req(&mut self.index, s)?,
@@ -5178,9 +5499,13 @@ pub struct HostCpuPowerManagementInfo {
     pub current_policy: Option<String>,
     /// `hardwareSupport`: xsd:string.
     pub hardware_support: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCpuPowerManagementInfo {
     const TYPE_NAME: &'static str = "HostCpuPowerManagementInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentPolicy" => d.opt(&mut self.current_policy, s)?,
@@ -5201,9 +5526,13 @@ crate::xml::complex_codec!(HostCpuPowerManagementInfo);
 pub struct HostCpuSchedulerInfo {
     /// `policy`: xsd:string.
     pub policy: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCpuSchedulerInfo {
     const TYPE_NAME: &'static str = "HostCpuSchedulerInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.req(&mut self.policy, s)?,
@@ -5227,6 +5556,7 @@ pub struct HostDasDisabledEvent {
 }
 impl ComplexType for HostDasDisabledEvent {
     const TYPE_NAME: &'static str = "HostDasDisabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5247,6 +5577,7 @@ pub struct HostDasDisablingEvent {
 }
 impl ComplexType for HostDasDisablingEvent {
     const TYPE_NAME: &'static str = "HostDasDisablingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5267,6 +5598,7 @@ pub struct HostDasEnabledEvent {
 }
 impl ComplexType for HostDasEnabledEvent {
     const TYPE_NAME: &'static str = "HostDasEnabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5287,6 +5619,7 @@ pub struct HostDasEnablingEvent {
 }
 impl ComplexType for HostDasEnablingEvent {
     const TYPE_NAME: &'static str = "HostDasEnablingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5311,6 +5644,7 @@ pub struct HostDasErrorEvent {
 }
 impl ComplexType for HostDasErrorEvent {
     const TYPE_NAME: &'static str = "HostDasErrorEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.opt(&mut self.message, s)?,
@@ -5340,6 +5674,7 @@ pub struct HostDasEvent {
 }
 impl ComplexType for HostDasEvent {
     const TYPE_NAME: &'static str = "HostDasEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5360,6 +5695,7 @@ pub struct HostDasOkEvent {
 }
 impl ComplexType for HostDasOkEvent {
     const TYPE_NAME: &'static str = "HostDasOkEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5377,9 +5713,13 @@ crate::xml::inherits!(HostDasOkEvent, HostEvent);
 pub struct HostDataTransportConnectionInfo {
     /// `staticMemoryConsumed`: xsd:long.
     pub static_memory_consumed: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDataTransportConnectionInfo {
     const TYPE_NAME: &'static str = "HostDataTransportConnectionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"staticMemoryConsumed" => d.req(&mut self.static_memory_consumed, s)?,
@@ -5402,9 +5742,13 @@ pub struct HostDatastoreBrowserSearchResults {
     pub folder_path: Option<String>,
     /// `file`: [`FileInfo`].
     pub file: Vec<AnyFileInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDatastoreBrowserSearchResults {
     const TYPE_NAME: &'static str = "HostDatastoreBrowserSearchResults";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
@@ -5435,9 +5779,13 @@ pub struct HostDatastoreBrowserSearchSpec {
     pub match_pattern: Vec<String>,
     /// `sortFoldersFirst`: xsd:boolean.
     pub sort_folders_first: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDatastoreBrowserSearchSpec {
     const TYPE_NAME: &'static str = "HostDatastoreBrowserSearchSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"query" => d.list(&mut self.query, s)?,
@@ -5466,9 +5814,13 @@ crate::xml::complex_codec!(HostDatastoreBrowserSearchSpec);
 pub struct HostDatastoreConnectInfo {
     /// `summary`: [`DatastoreSummary`].
     pub summary: DatastoreSummary,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDatastoreConnectInfo {
     const TYPE_NAME: &'static str = "HostDatastoreConnectInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"summary" => d.req(&mut self.summary, s)?,
@@ -5494,6 +5846,7 @@ pub struct HostDatastoreExistsConnectInfo {
 }
 impl ComplexType for HostDatastoreExistsConnectInfo {
     const TYPE_NAME: &'static str = "HostDatastoreExistsConnectInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newDatastoreName" => d.req(&mut self.new_datastore_name, s)?,
@@ -5521,6 +5874,7 @@ pub struct HostDatastoreNameConflictConnectInfo {
 }
 impl ComplexType for HostDatastoreNameConflictConnectInfo {
     const TYPE_NAME: &'static str = "HostDatastoreNameConflictConnectInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"newDatastoreName" => d.req(&mut self.new_datastore_name, s)?,
@@ -5547,9 +5901,13 @@ pub struct HostDatastoreSystemCapabilities {
     pub local_datastore_supported: bool,
     /// `vmfsExtentExpansionSupported`: xsd:boolean (since 4.0).
     pub vmfs_extent_expansion_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDatastoreSystemCapabilities {
     const TYPE_NAME: &'static str = "HostDatastoreSystemCapabilities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nfsMountCreationRequired" => d.req(&mut self.nfs_mount_creation_required, s)?,
@@ -5576,9 +5934,13 @@ pub struct HostDatastoreSystemDatastoreResult {
     pub key: ManagedObjectReference,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDatastoreSystemDatastoreResult {
     const TYPE_NAME: &'static str = "HostDatastoreSystemDatastoreResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5601,9 +5963,13 @@ pub struct HostDatastoreSystemVvolDatastoreSpec {
     pub name: String,
     /// `scId`: xsd:string.
     pub sc_id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDatastoreSystemVvolDatastoreSpec {
     const TYPE_NAME: &'static str = "HostDatastoreSystemVvolDatastoreSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -5638,9 +6004,13 @@ pub struct HostDateTimeConfig {
     pub disable_fallback: Option<bool>,
     /// `resetToFactoryDefaults`: xsd:boolean (since 7.0.3.0).
     pub reset_to_factory_defaults: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDateTimeConfig {
     const TYPE_NAME: &'static str = "HostDateTimeConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timeZone" => d.opt(&mut self.time_zone, s)?,
@@ -5701,9 +6071,13 @@ pub struct HostDateTimeInfo {
     pub ntp_duration: Option<String>,
     /// `ptpDuration`: xsd:string (since 7.0.3.0).
     pub ptp_duration: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDateTimeInfo {
     const TYPE_NAME: &'static str = "HostDateTimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timeZone" => d.req(&mut self.time_zone, s)?,
@@ -5752,9 +6126,13 @@ pub struct HostDateTimeSystemServiceTestResult {
     pub working_normally: bool,
     /// `report`: xsd:string.
     pub report: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDateTimeSystemServiceTestResult {
     const TYPE_NAME: &'static str = "HostDateTimeSystemServiceTestResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"workingNormally" => d.req(&mut self.working_normally, s)?,
@@ -5781,9 +6159,13 @@ pub struct HostDateTimeSystemTimeZone {
     pub description: String,
     /// `gmtOffset`: xsd:int.
     pub gmt_offset: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDateTimeSystemTimeZone {
     const TYPE_NAME: &'static str = "HostDateTimeSystemTimeZone";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5808,9 +6190,13 @@ crate::xml::complex_codec!(HostDateTimeSystemTimeZone);
 pub struct HostDeploymentInfo {
     /// `bootedFromStatelessCache`: xsd:boolean.
     pub booted_from_stateless_cache: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDeploymentInfo {
     const TYPE_NAME: &'static str = "HostDeploymentInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bootedFromStatelessCache" => d.opt(&mut self.booted_from_stateless_cache, s)?,
@@ -5833,9 +6219,13 @@ pub struct HostDevice {
     pub device_name: String,
     /// `deviceType`: xsd:string.
     pub device_type: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDevice {
     const TYPE_NAME: &'static str = "HostDevice";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
@@ -5858,9 +6248,13 @@ pub struct HostDhcpService {
     pub key: String,
     /// `spec`: [`HostDhcpServiceSpec`].
     pub spec: HostDhcpServiceSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDhcpService {
     const TYPE_NAME: &'static str = "HostDhcpService";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5885,9 +6279,13 @@ pub struct HostDhcpServiceConfig {
     pub key: String,
     /// `spec`: [`HostDhcpServiceSpec`].
     pub spec: HostDhcpServiceSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDhcpServiceConfig {
     const TYPE_NAME: &'static str = "HostDhcpServiceConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
@@ -5924,9 +6322,13 @@ pub struct HostDhcpServiceSpec {
     pub ip_subnet_addr: String,
     /// `ipSubnetMask`: xsd:string.
     pub ip_subnet_mask: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDhcpServiceSpec {
     const TYPE_NAME: &'static str = "HostDhcpServiceSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"virtualSwitch" => d.req(&mut self.virtual_switch, s)?,
@@ -5965,9 +6367,13 @@ pub struct HostDiagnosticPartition {
     pub slots: i32,
     /// `id`: [`HostScsiDiskPartition`].
     pub id: HostScsiDiskPartition,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiagnosticPartition {
     const TYPE_NAME: &'static str = "HostDiagnosticPartition";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storageType" => d.req(&mut self.storage_type, s)?,
@@ -5996,9 +6402,13 @@ pub struct HostDiagnosticPartitionCreateDescription {
     pub disk_uuid: String,
     /// `spec`: [`HostDiagnosticPartitionCreateSpec`].
     pub spec: HostDiagnosticPartitionCreateSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiagnosticPartitionCreateDescription {
     const TYPE_NAME: &'static str = "HostDiagnosticPartitionCreateDescription";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"layout" => d.req(&mut self.layout, s)?,
@@ -6025,9 +6435,13 @@ pub struct HostDiagnosticPartitionCreateOption {
     pub diagnostic_type: String,
     /// `disk`: [`HostScsiDisk`].
     pub disk: HostScsiDisk,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiagnosticPartitionCreateOption {
     const TYPE_NAME: &'static str = "HostDiagnosticPartitionCreateOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storageType" => d.req(&mut self.storage_type, s)?,
@@ -6058,9 +6472,13 @@ pub struct HostDiagnosticPartitionCreateSpec {
     pub partition: HostDiskPartitionSpec,
     /// `active`: xsd:boolean.
     pub active: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiagnosticPartitionCreateSpec {
     const TYPE_NAME: &'static str = "HostDiagnosticPartitionCreateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storageType" => d.req(&mut self.storage_type, s)?,
@@ -6093,9 +6511,13 @@ pub struct HostDigestInfo {
     pub digest_value: Vec<i8>,
     /// `objectName`: xsd:string.
     pub object_name: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDigestInfo {
     const TYPE_NAME: &'static str = "HostDigestInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"digestMethod" => d.req(&mut self.digest_method, s)?,
@@ -6125,6 +6547,7 @@ pub struct HostDirectoryStoreInfo {
 }
 impl ComplexType for HostDirectoryStoreInfo {
     const TYPE_NAME: &'static str = "HostDirectoryStoreInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6147,6 +6570,7 @@ pub struct HostDisconnectedEvent {
 }
 impl ComplexType for HostDisconnectedEvent {
     const TYPE_NAME: &'static str = "HostDisconnectedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -6171,9 +6595,13 @@ pub struct HostDiskConfigurationResult {
     pub success: Option<bool>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskConfigurationResult {
     const TYPE_NAME: &'static str = "HostDiskConfigurationResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"devicePath" => d.opt(&mut self.device_path, s)?,
@@ -6194,9 +6622,13 @@ crate::xml::complex_codec!(HostDiskConfigurationResult);
 /// Data object `HostDiskDimensions` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostDiskDimensions {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskDimensions {
     const TYPE_NAME: &'static str = "HostDiskDimensions";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -6216,9 +6648,13 @@ pub struct HostDiskDimensionsChs {
     pub head: i32,
     /// `sector`: xsd:int.
     pub sector: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskDimensionsChs {
     const TYPE_NAME: &'static str = "HostDiskDimensionsChs";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cylinder" => d.req(&mut self.cylinder, s)?,
@@ -6243,9 +6679,13 @@ pub struct HostDiskDimensionsLba {
     pub block_size: i32,
     /// `block`: xsd:long.
     pub block: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskDimensionsLba {
     const TYPE_NAME: &'static str = "HostDiskDimensionsLba";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"blockSize" => d.req(&mut self.block_size, s)?,
@@ -6270,9 +6710,13 @@ pub struct HostDiskMappingInfo {
     pub name: String,
     /// `exclusive`: xsd:boolean.
     pub exclusive: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskMappingInfo {
     const TYPE_NAME: &'static str = "HostDiskMappingInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"physicalPartition" => d.opt(&mut self.physical_partition, s)?,
@@ -6297,9 +6741,13 @@ pub struct HostDiskMappingOption {
     pub physical_partition: Vec<HostDiskMappingPartitionOption>,
     /// `name`: xsd:string.
     pub name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskMappingOption {
     const TYPE_NAME: &'static str = "HostDiskMappingOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"physicalPartition" => d.list(&mut self.physical_partition, s)?,
@@ -6324,9 +6772,13 @@ pub struct HostDiskMappingPartitionInfo {
     pub file_system: String,
     /// `capacityInKb`: xsd:long.
     pub capacity_in_kb: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskMappingPartitionInfo {
     const TYPE_NAME: &'static str = "HostDiskMappingPartitionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -6353,9 +6805,13 @@ pub struct HostDiskMappingPartitionOption {
     pub file_system: String,
     /// `capacityInKb`: xsd:long.
     pub capacity_in_kb: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskMappingPartitionOption {
     const TYPE_NAME: &'static str = "HostDiskMappingPartitionOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -6392,9 +6848,13 @@ pub struct HostDiskPartitionAttributes {
     pub attributes: i8,
     /// `partitionAlignment`: xsd:long (since 5.0).
     pub partition_alignment: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskPartitionAttributes {
     const TYPE_NAME: &'static str = "HostDiskPartitionAttributes";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partition" => d.req(&mut self.partition, s)?,
@@ -6433,9 +6893,13 @@ pub struct HostDiskPartitionBlockRange {
     pub start: HostDiskDimensionsLba,
     /// `end`: [`HostDiskDimensionsLba`].
     pub end: HostDiskDimensionsLba,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskPartitionBlockRange {
     const TYPE_NAME: &'static str = "HostDiskPartitionBlockRange";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partition" => d.opt(&mut self.partition, s)?,
@@ -6464,9 +6928,13 @@ pub struct HostDiskPartitionInfo {
     pub spec: HostDiskPartitionSpec,
     /// `layout`: [`HostDiskPartitionLayout`].
     pub layout: HostDiskPartitionLayout,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskPartitionInfo {
     const TYPE_NAME: &'static str = "HostDiskPartitionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
@@ -6491,9 +6959,13 @@ pub struct HostDiskPartitionLayout {
     pub total: Option<HostDiskDimensionsLba>,
     /// `partition`: [`HostDiskPartitionBlockRange`].
     pub partition: Vec<HostDiskPartitionBlockRange>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskPartitionLayout {
     const TYPE_NAME: &'static str = "HostDiskPartitionLayout";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"total" => d.opt(&mut self.total, s)?,
@@ -6522,9 +6994,13 @@ pub struct HostDiskPartitionSpec {
     pub partition: Vec<HostDiskPartitionAttributes>,
     /// `sectorSize`: xsd:int (since 9.0.0.0).
     pub sector_size: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskPartitionSpec {
     const TYPE_NAME: &'static str = "HostDiskPartitionSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partitionFormat" => d.opt(&mut self.partition_format, s)?,
@@ -6565,9 +7041,13 @@ pub struct HostDnsConfig {
     pub address: Vec<String>,
     /// `searchDomain`: xsd:string.
     pub search_domain: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDnsConfig {
     const TYPE_NAME: &'static str = "HostDnsConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dhcp" => d.req(&mut self.dhcp, s)?,
@@ -6607,6 +7087,7 @@ pub struct HostDnsConfigSpec {
 }
 impl ComplexType for HostDnsConfigSpec {
     const TYPE_NAME: &'static str = "HostDnsConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"virtualNicConnection" => d.opt(&mut self.virtual_nic_connection, s)?,
@@ -6635,9 +7116,13 @@ pub struct HostDvxClass {
     pub sw_dma_tracing_supported: bool,
     /// `sriovNic`: xsd:boolean.
     pub sriov_nic: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDvxClass {
     const TYPE_NAME: &'static str = "HostDvxClass";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceClass" => d.req(&mut self.device_class, s)?,
@@ -6669,6 +7154,7 @@ pub struct HostEnableAdminFailedEvent {
 }
 impl ComplexType for HostEnableAdminFailedEvent {
     const TYPE_NAME: &'static str = "HostEnableAdminFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"permissions" => d.list(&mut self.permissions, s)?,
@@ -6691,9 +7177,13 @@ pub struct HostEnterMaintenanceResult {
     pub vm_faults: Vec<FaultsByVM>,
     /// `hostFaults`: [`FaultsByHost`].
     pub host_faults: Vec<FaultsByHost>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostEnterMaintenanceResult {
     const TYPE_NAME: &'static str = "HostEnterMaintenanceResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmFaults" => d.list(&mut self.vm_faults, s)?,
@@ -6716,9 +7206,13 @@ pub struct HostEsxAgentHostManagerConfigInfo {
     pub agent_vm_datastore: Option<ManagedObjectReference>,
     /// `agentVmNetwork`: ManagedObjectReference.
     pub agent_vm_network: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostEsxAgentHostManagerConfigInfo {
     const TYPE_NAME: &'static str = "HostEsxAgentHostManagerConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"agentVmDatastore" => d.opt(&mut self.agent_vm_datastore, s)?,
@@ -6746,6 +7240,7 @@ pub struct HostEvent {
 }
 impl ComplexType for HostEvent {
     const TYPE_NAME: &'static str = "HostEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6768,6 +7263,7 @@ pub struct HostEventArgument {
 }
 impl ComplexType for HostEventArgument {
     const TYPE_NAME: &'static str = "HostEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -6795,6 +7291,7 @@ pub struct HostExtraNetworksEvent {
 }
 impl ComplexType for HostExtraNetworksEvent {
     const TYPE_NAME: &'static str = "HostExtraNetworksEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ips" => d.opt(&mut self.ips, s)?,
@@ -6817,9 +7314,13 @@ pub struct HostFaultToleranceManagerComponentHealthInfo {
     pub is_storage_healthy: bool,
     /// `isNetworkHealthy`: xsd:boolean.
     pub is_network_healthy: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFaultToleranceManagerComponentHealthInfo {
     const TYPE_NAME: &'static str = "HostFaultToleranceManagerComponentHealthInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isStorageHealthy" => d.req(&mut self.is_storage_healthy, s)?,
@@ -6844,9 +7345,13 @@ pub struct HostFeatureCapability {
     pub feature_name: String,
     /// `value`: xsd:string.
     pub value: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFeatureCapability {
     const TYPE_NAME: &'static str = "HostFeatureCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6873,9 +7378,13 @@ pub struct HostFeatureMask {
     pub feature_name: String,
     /// `value`: xsd:string.
     pub value: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFeatureMask {
     const TYPE_NAME: &'static str = "HostFeatureMask";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6900,9 +7409,13 @@ pub struct HostFeatureVersionInfo {
     pub key: String,
     /// `value`: xsd:string.
     pub value: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFeatureVersionInfo {
     const TYPE_NAME: &'static str = "HostFeatureVersionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6938,6 +7451,7 @@ pub struct HostFibreChannelHba {
 }
 impl ComplexType for HostFibreChannelHba {
     const TYPE_NAME: &'static str = "HostFibreChannelHba";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portWorldWideName" => d.req(&mut self.port_world_wide_name, s)?,
@@ -6977,6 +7491,7 @@ pub struct HostFibreChannelOverEthernetHba {
 }
 impl ComplexType for HostFibreChannelOverEthernetHba {
     const TYPE_NAME: &'static str = "HostFibreChannelOverEthernetHba";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"underlyingNic" => d.req(&mut self.underlying_nic, s)?,
@@ -7007,9 +7522,13 @@ pub struct HostFibreChannelOverEthernetHbaLinkInfo {
     pub fcf_mac: String,
     /// `vlanId`: xsd:int.
     pub vlan_id: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFibreChannelOverEthernetHbaLinkInfo {
     const TYPE_NAME: &'static str = "HostFibreChannelOverEthernetHbaLinkInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnportMac" => d.req(&mut self.vnport_mac, s)?,
@@ -7043,6 +7562,7 @@ pub struct HostFibreChannelOverEthernetTargetTransport {
 }
 impl ComplexType for HostFibreChannelOverEthernetTargetTransport {
     const TYPE_NAME: &'static str = "HostFibreChannelOverEthernetTargetTransport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnportMac" => d.req(&mut self.vnport_mac, s)?,
@@ -7078,6 +7598,7 @@ pub struct HostFibreChannelTargetTransport {
 }
 impl ComplexType for HostFibreChannelTargetTransport {
     const TYPE_NAME: &'static str = "HostFibreChannelTargetTransport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portWorldWideName" => d.req(&mut self.port_world_wide_name, s)?,
@@ -7102,9 +7623,13 @@ pub struct HostFileAccess {
     pub who: String,
     /// `what`: xsd:string.
     pub what: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFileAccess {
     const TYPE_NAME: &'static str = "HostFileAccess";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"who" => d.req(&mut self.who, s)?,
@@ -7129,9 +7654,13 @@ pub struct HostFileSystemMountInfo {
     pub volume: AnyHostFileSystemVolume,
     /// `vStorageSupport`: xsd:string (since 4.1).
     pub v_storage_support: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFileSystemMountInfo {
     const TYPE_NAME: &'static str = "HostFileSystemMountInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mountInfo" => d.req(&mut self.mount_info, s)?,
@@ -7160,9 +7689,13 @@ pub struct HostFileSystemVolume {
     pub name: String,
     /// `capacity`: xsd:long.
     pub capacity: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFileSystemVolume {
     const TYPE_NAME: &'static str = "HostFileSystemVolume";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -7187,9 +7720,13 @@ pub struct HostFileSystemVolumeInfo {
     pub volume_type_list: Vec<String>,
     /// `mountInfo`: [`HostFileSystemMountInfo`].
     pub mount_info: Vec<HostFileSystemMountInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFileSystemVolumeInfo {
     const TYPE_NAME: &'static str = "HostFileSystemVolumeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"volumeTypeList" => d.list(&mut self.volume_type_list, s)?,
@@ -7212,9 +7749,13 @@ pub struct HostFirewallConfig {
     pub rule: Vec<HostFirewallConfigRuleSetConfig>,
     /// `defaultBlockingPolicy`: [`HostFirewallDefaultPolicy`].
     pub default_blocking_policy: HostFirewallDefaultPolicy,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallConfig {
     const TYPE_NAME: &'static str = "HostFirewallConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rule" => d.list(&mut self.rule, s)?,
@@ -7239,9 +7780,13 @@ pub struct HostFirewallConfigRuleSetConfig {
     pub enabled: bool,
     /// `allowedHosts`: [`HostFirewallRulesetIpList`] (since 5.0).
     pub allowed_hosts: Option<HostFirewallRulesetIpList>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallConfigRuleSetConfig {
     const TYPE_NAME: &'static str = "HostFirewallConfigRuleSetConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rulesetId" => d.req(&mut self.ruleset_id, s)?,
@@ -7266,9 +7811,13 @@ pub struct HostFirewallDefaultPolicy {
     pub incoming_blocked: Option<bool>,
     /// `outgoingBlocked`: xsd:boolean.
     pub outgoing_blocked: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallDefaultPolicy {
     const TYPE_NAME: &'static str = "HostFirewallDefaultPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"incomingBlocked" => d.opt(&mut self.incoming_blocked, s)?,
@@ -7291,9 +7840,13 @@ pub struct HostFirewallInfo {
     pub default_policy: HostFirewallDefaultPolicy,
     /// `ruleset`: [`HostFirewallRuleset`].
     pub ruleset: Vec<HostFirewallRuleset>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallInfo {
     const TYPE_NAME: &'static str = "HostFirewallInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultPolicy" => d.req(&mut self.default_policy, s)?,
@@ -7322,9 +7875,13 @@ pub struct HostFirewallRule {
     pub port_type: Option<HostFirewallRulePortType>,
     /// `protocol`: xsd:string.
     pub protocol: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallRule {
     const TYPE_NAME: &'static str = "HostFirewallRule";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"port" => d.req(&mut self.port, s)?,
@@ -7367,9 +7924,13 @@ pub struct HostFirewallRuleset {
     pub user_controllable: Option<bool>,
     /// `ipListUserConfigurable`: xsd:boolean (since 8.0.2.0).
     pub ip_list_user_configurable: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallRuleset {
     const TYPE_NAME: &'static str = "HostFirewallRuleset";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -7408,9 +7969,13 @@ pub struct HostFirewallRulesetIpList {
     pub ip_network: Vec<HostFirewallRulesetIpNetwork>,
     /// `allIp`: xsd:boolean.
     pub all_ip: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallRulesetIpList {
     const TYPE_NAME: &'static str = "HostFirewallRulesetIpList";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.list(&mut self.ip_address, s)?,
@@ -7435,9 +8000,13 @@ pub struct HostFirewallRulesetIpNetwork {
     pub network: String,
     /// `prefixLength`: xsd:int.
     pub prefix_length: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallRulesetIpNetwork {
     const TYPE_NAME: &'static str = "HostFirewallRulesetIpNetwork";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
@@ -7458,9 +8027,13 @@ crate::xml::complex_codec!(HostFirewallRulesetIpNetwork);
 pub struct HostFirewallRulesetRulesetSpec {
     /// `allowedHosts`: [`HostFirewallRulesetIpList`].
     pub allowed_hosts: HostFirewallRulesetIpList,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallRulesetRulesetSpec {
     const TYPE_NAME: &'static str = "HostFirewallRulesetRulesetSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowedHosts" => d.req(&mut self.allowed_hosts, s)?,
@@ -7479,9 +8052,13 @@ crate::xml::complex_codec!(HostFirewallRulesetRulesetSpec);
 pub struct HostFlagInfo {
     /// `backgroundSnapshotsEnabled`: xsd:boolean.
     pub background_snapshots_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFlagInfo {
     const TYPE_NAME: &'static str = "HostFlagInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backgroundSnapshotsEnabled" => d.opt(&mut self.background_snapshots_enabled, s)?,
@@ -7502,9 +8079,13 @@ pub struct HostForceMountedInfo {
     pub persist: bool,
     /// `mounted`: xsd:boolean.
     pub mounted: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostForceMountedInfo {
     const TYPE_NAME: &'static str = "HostForceMountedInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"persist" => d.req(&mut self.persist, s)?,
@@ -7535,9 +8116,13 @@ pub struct HostFru {
     pub serial_number: Option<String>,
     /// `mfgTimeStamp`: xsd:dateTime.
     pub mfg_time_stamp: Option<DateTime>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFru {
     const TYPE_NAME: &'static str = "HostFru";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -7572,9 +8157,13 @@ pub struct HostGatewaySpec {
     pub trust_verification_token: Option<String>,
     /// `hostAuthParams`: [`KeyValue`].
     pub host_auth_params: Vec<KeyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostGatewaySpec {
     const TYPE_NAME: &'static str = "HostGatewaySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"gatewayType" => d.req(&mut self.gateway_type, s)?,
@@ -7604,6 +8193,7 @@ pub struct HostGetShortNameFailedEvent {
 }
 impl ComplexType for HostGetShortNameFailedEvent {
     const TYPE_NAME: &'static str = "HostGetShortNameFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7623,9 +8213,13 @@ pub struct HostGraphicsConfig {
     pub shared_passthru_assignment_policy: String,
     /// `deviceType`: [`HostGraphicsConfigDeviceType`].
     pub device_type: Vec<HostGraphicsConfigDeviceType>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostGraphicsConfig {
     const TYPE_NAME: &'static str = "HostGraphicsConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostDefaultGraphicsType" => d.req(&mut self.host_default_graphics_type, s)?,
@@ -7652,9 +8246,13 @@ pub struct HostGraphicsConfigDeviceType {
     pub graphics_type: String,
     /// `vgpuMode`: xsd:string (since 8.0.3.0).
     pub vgpu_mode: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostGraphicsConfigDeviceType {
     const TYPE_NAME: &'static str = "HostGraphicsConfigDeviceType";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceId" => d.req(&mut self.device_id, s)?,
@@ -7689,9 +8287,13 @@ pub struct HostGraphicsInfo {
     pub memory_size_in_kb: i64,
     /// `vm`: ManagedObjectReference.
     pub vm: Vec<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostGraphicsInfo {
     const TYPE_NAME: &'static str = "HostGraphicsInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
@@ -7726,9 +8328,13 @@ pub struct HostHardwareElementInfo {
     pub name: String,
     /// `status`: [`ElementDescription`].
     pub status: AnyElementDescription,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHardwareElementInfo {
     const TYPE_NAME: &'static str = "HostHardwareElementInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -7783,9 +8389,13 @@ pub struct HostHardwareInfo {
     pub memory_tier_info: Vec<HostMemoryTierInfo>,
     /// `tdxInfo`: [`HostTdxInfo`] (since 9.0.0.0).
     pub tdx_info: Option<HostTdxInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHardwareInfo {
     const TYPE_NAME: &'static str = "HostHardwareInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemInfo" => d.req(&mut self.system_info, s)?,
@@ -7844,9 +8454,13 @@ pub struct HostHardwareStatusInfo {
     pub storage_status_info: Vec<HostStorageElementInfo>,
     /// `dpuStatusInfo`: [`DpuStatusInfo`] (since 8.0.0.1).
     pub dpu_status_info: Vec<DpuStatusInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHardwareStatusInfo {
     const TYPE_NAME: &'static str = "HostHardwareStatusInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memoryStatusInfo" => d.list(&mut self.memory_status_info, s)?,
@@ -7895,9 +8509,13 @@ pub struct HostHardwareSummary {
     pub num_nics: i32,
     /// `numHBAs`: xsd:int.
     pub num_hb_as: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHardwareSummary {
     const TYPE_NAME: &'static str = "HostHardwareSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vendor" => d.req(&mut self.vendor, s)?,
@@ -7951,6 +8569,7 @@ pub struct HostHasComponentFailure {
 }
 impl ComplexType for HostHasComponentFailure {
     const TYPE_NAME: &'static str = "HostHasComponentFailure";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -7975,9 +8594,13 @@ crate::xml::inherits!(HostHasComponentFailure, VimFault);
 /// Has subtypes: slots declared with this type hold an [`AnyHostHbaCreateSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostHbaCreateSpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHbaCreateSpec {
     const TYPE_NAME: &'static str = "HostHbaCreateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -8013,9 +8636,13 @@ pub struct HostHostBusAdapter {
     pub driver_version: Option<String>,
     /// `firmwareVersion`: xsd:string (since 9.1.0.0).
     pub firmware_version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHostBusAdapter {
     const TYPE_NAME: &'static str = "HostHostBusAdapter";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -8056,9 +8683,13 @@ pub struct HostHyperThreadScheduleInfo {
     pub active: bool,
     /// `config`: xsd:boolean.
     pub config: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHyperThreadScheduleInfo {
     const TYPE_NAME: &'static str = "HostHyperThreadScheduleInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"available" => d.req(&mut self.available, s)?,
@@ -8083,9 +8714,13 @@ pub struct HostImageProfileSummary {
     pub name: String,
     /// `vendor`: xsd:string.
     pub vendor: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostImageProfileSummary {
     const TYPE_NAME: &'static str = "HostImageProfileSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -8111,6 +8746,7 @@ pub struct HostInAuditModeEvent {
 }
 impl ComplexType for HostInAuditModeEvent {
     const TYPE_NAME: &'static str = "HostInAuditModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8131,6 +8767,7 @@ pub struct HostInDomain {
 }
 impl ComplexType for HostInDomain {
     const TYPE_NAME: &'static str = "HostInDomain";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8155,6 +8792,7 @@ pub struct HostIncompatibleForFaultTolerance {
 }
 impl ComplexType for HostIncompatibleForFaultTolerance {
     const TYPE_NAME: &'static str = "HostIncompatibleForFaultTolerance";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -8186,6 +8824,7 @@ pub struct HostIncompatibleForRecordReplay {
 }
 impl ComplexType for HostIncompatibleForRecordReplay {
     const TYPE_NAME: &'static str = "HostIncompatibleForRecordReplay";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -8251,6 +8890,7 @@ pub struct HostInternetScsiHba {
 }
 impl ComplexType for HostInternetScsiHba {
     const TYPE_NAME: &'static str = "HostInternetScsiHba";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isSoftwareBased" => d.req(&mut self.is_software_based, s)?,
@@ -8319,9 +8959,13 @@ pub struct HostInternetScsiHbaAuthenticationCapabilities {
     pub target_chap_settable: Option<bool>,
     /// `targetMutualChapSettable`: xsd:boolean (since 4.0).
     pub target_mutual_chap_settable: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaAuthenticationCapabilities {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaAuthenticationCapabilities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"chapAuthSettable" => d.req(&mut self.chap_auth_settable, s)?,
@@ -8368,6 +9012,9 @@ pub struct HostInternetScsiHbaAuthenticationProperties {
     pub mutual_chap_authentication_type: Option<String>,
     /// `mutualChapInherited`: xsd:boolean (since 4.0).
     pub mutual_chap_inherited: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostInternetScsiHbaAuthenticationProperties {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -8381,11 +9028,13 @@ impl std::fmt::Debug for HostInternetScsiHbaAuthenticationProperties {
         d.field("mutual_chap_secret", &crate::xml::Redacted);
         d.field("mutual_chap_authentication_type", &self.mutual_chap_authentication_type);
         d.field("mutual_chap_inherited", &self.mutual_chap_inherited);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for HostInternetScsiHbaAuthenticationProperties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaAuthenticationProperties";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"chapAuthEnabled" => d.req(&mut self.chap_auth_enabled, s)?,
@@ -8426,9 +9075,13 @@ pub struct HostInternetScsiHbaDigestCapabilities {
     pub target_header_digest_settable: Option<bool>,
     /// `targetDataDigestSettable`: xsd:boolean.
     pub target_data_digest_settable: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaDigestCapabilities {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaDigestCapabilities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"headerDigestSettable" => d.opt(&mut self.header_digest_settable, s)?,
@@ -8459,9 +9112,13 @@ pub struct HostInternetScsiHbaDigestProperties {
     pub data_digest_type: Option<String>,
     /// `dataDigestInherited`: xsd:boolean.
     pub data_digest_inherited: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaDigestProperties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaDigestProperties";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"headerDigestType" => d.opt(&mut self.header_digest_type, s)?,
@@ -8492,9 +9149,13 @@ pub struct HostInternetScsiHbaDiscoveryCapabilities {
     pub static_target_discovery_settable: bool,
     /// `sendTargetsDiscoverySettable`: xsd:boolean.
     pub send_targets_discovery_settable: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaDiscoveryCapabilities {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaDiscoveryCapabilities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"iSnsDiscoverySettable" => d.req(&mut self.i_sns_discovery_settable, s)?,
@@ -8533,9 +9194,13 @@ pub struct HostInternetScsiHbaDiscoveryProperties {
     pub static_target_discovery_enabled: bool,
     /// `sendTargetsDiscoveryEnabled`: xsd:boolean.
     pub send_targets_discovery_enabled: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaDiscoveryProperties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaDiscoveryProperties";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"iSnsDiscoveryEnabled" => d.req(&mut self.i_sns_discovery_enabled, s)?,
@@ -8606,9 +9271,13 @@ pub struct HostInternetScsiHbaIPCapabilities {
     pub ipv6_default_gateway_settable: Option<bool>,
     /// `ipv6MaxStaticAddressesSupported`: xsd:int (since 6.0).
     pub ipv6_max_static_addresses_supported: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaIPCapabilities {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaIPCapabilities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"addressSettable" => d.req(&mut self.address_settable, s)?,
@@ -8695,9 +9364,13 @@ pub struct HostInternetScsiHbaIPProperties {
     pub ipv6_enabled: Option<bool>,
     /// `ipv6properties`: [`HostInternetScsiHbaIPv6Properties`] (since 6.0).
     pub ipv6properties: Option<HostInternetScsiHbaIPv6Properties>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaIPProperties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaIPProperties";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mac" => d.opt(&mut self.mac, s)?,
@@ -8754,9 +9427,13 @@ pub struct HostInternetScsiHbaIPv6Properties {
     pub ipv6_router_advertisement_configuration_enabled: Option<bool>,
     /// `ipv6DefaultGateway`: xsd:string.
     pub ipv6_default_gateway: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaIPv6Properties {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaIPv6Properties";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"iscsiIpv6Address" => d.list(&mut self.iscsi_ipv6_address, s)?,
@@ -8789,9 +9466,13 @@ pub struct HostInternetScsiHbaIscsiIpv6Address {
     pub origin: String,
     /// `operation`: xsd:string.
     pub operation: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaIscsiIpv6Address {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaIscsiIpv6Address";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
@@ -8823,6 +9504,7 @@ pub struct HostInternetScsiHbaParamValue {
 }
 impl ComplexType for HostInternetScsiHbaParamValue {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaParamValue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isInherited" => d.opt(&mut self.is_inherited, s)?,
@@ -8855,9 +9537,13 @@ pub struct HostInternetScsiHbaSendTarget {
     pub advanced_options: Vec<HostInternetScsiHbaParamValue>,
     /// `parent`: xsd:string (since 4.0).
     pub parent: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaSendTarget {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaSendTarget";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
@@ -8904,9 +9590,13 @@ pub struct HostInternetScsiHbaStaticTarget {
     pub advanced_options: Vec<HostInternetScsiHbaParamValue>,
     /// `parent`: xsd:string (since 4.0).
     pub parent: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaStaticTarget {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaStaticTarget";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
@@ -8943,9 +9633,13 @@ pub struct HostInternetScsiHbaTargetSet {
     pub static_targets: Vec<HostInternetScsiHbaStaticTarget>,
     /// `sendTargets`: [`HostInternetScsiHbaSendTarget`].
     pub send_targets: Vec<HostInternetScsiHbaSendTarget>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaTargetSet {
     const TYPE_NAME: &'static str = "HostInternetScsiHbaTargetSet";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"staticTargets" => d.list(&mut self.static_targets, s)?,
@@ -8977,6 +9671,7 @@ pub struct HostInternetScsiTargetTransport {
 }
 impl ComplexType for HostInternetScsiTargetTransport {
     const TYPE_NAME: &'static str = "HostInternetScsiTargetTransport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"iScsiName" => d.req(&mut self.i_scsi_name, s)?,
@@ -9008,6 +9703,7 @@ pub struct HostInventoryFull {
 }
 impl ComplexType for HostInventoryFull {
     const TYPE_NAME: &'static str = "HostInventoryFull";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacity" => d.req(&mut self.capacity, s)?,
@@ -9035,6 +9731,7 @@ pub struct HostInventoryFullEvent {
 }
 impl ComplexType for HostInventoryFullEvent {
     const TYPE_NAME: &'static str = "HostInventoryFullEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacity" => d.req(&mut self.capacity, s)?,
@@ -9060,6 +9757,7 @@ pub struct HostInventoryUnreadableEvent {
 }
 impl ComplexType for HostInventoryUnreadableEvent {
     const TYPE_NAME: &'static str = "HostInventoryUnreadableEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9082,6 +9780,7 @@ pub struct HostIoFilterInfo {
 }
 impl ComplexType for HostIoFilterInfo {
     const TYPE_NAME: &'static str = "HostIoFilterInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"available" => d.req(&mut self.available, s)?,
@@ -9111,6 +9810,7 @@ pub struct HostIpChangedEvent {
 }
 impl ComplexType for HostIpChangedEvent {
     const TYPE_NAME: &'static str = "HostIpChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldIP" => d.req(&mut self.old_ip, s)?,
@@ -9139,9 +9839,13 @@ pub struct HostIpConfig {
     pub subnet_mask: Option<String>,
     /// `ipV6Config`: [`HostIpConfigIpV6AddressConfiguration`] (since 4.0).
     pub ip_v6_config: Option<HostIpConfigIpV6AddressConfiguration>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpConfig {
     const TYPE_NAME: &'static str = "HostIpConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dhcp" => d.req(&mut self.dhcp, s)?,
@@ -9176,9 +9880,13 @@ pub struct HostIpConfigIpV6Address {
     pub lifetime: Option<DateTime>,
     /// `operation`: xsd:string.
     pub operation: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpConfigIpV6Address {
     const TYPE_NAME: &'static str = "HostIpConfigIpV6Address";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -9211,9 +9919,13 @@ pub struct HostIpConfigIpV6AddressConfiguration {
     pub auto_configuration_enabled: Option<bool>,
     /// `dhcpV6Enabled`: xsd:boolean.
     pub dhcp_v6_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpConfigIpV6AddressConfiguration {
     const TYPE_NAME: &'static str = "HostIpConfigIpV6AddressConfiguration";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipV6Address" => d.list(&mut self.ip_v6_address, s)?,
@@ -9245,6 +9957,7 @@ pub struct HostIpInconsistentEvent {
 }
 impl ComplexType for HostIpInconsistentEvent {
     const TYPE_NAME: &'static str = "HostIpInconsistentEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -9275,9 +9988,13 @@ pub struct HostIpRouteConfig {
     pub ip_v6_default_gateway: Option<String>,
     /// `ipV6GatewayDevice`: xsd:string (since 4.0).
     pub ip_v6_gateway_device: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpRouteConfig {
     const TYPE_NAME: &'static str = "HostIpRouteConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultGateway" => d.opt(&mut self.default_gateway, s)?,
@@ -9311,6 +10028,7 @@ pub struct HostIpRouteConfigSpec {
 }
 impl ComplexType for HostIpRouteConfigSpec {
     const TYPE_NAME: &'static str = "HostIpRouteConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"gatewayDeviceConnection" => d.opt(&mut self.gateway_device_connection, s)?,
@@ -9339,9 +10057,13 @@ pub struct HostIpRouteEntry {
     pub gateway: String,
     /// `deviceName`: xsd:string (since 4.1).
     pub device_name: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpRouteEntry {
     const TYPE_NAME: &'static str = "HostIpRouteEntry";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
@@ -9368,9 +10090,13 @@ pub struct HostIpRouteOp {
     pub change_operation: String,
     /// `route`: [`HostIpRouteEntry`].
     pub route: HostIpRouteEntry,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpRouteOp {
     const TYPE_NAME: &'static str = "HostIpRouteOp";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.req(&mut self.change_operation, s)?,
@@ -9393,9 +10119,13 @@ pub struct HostIpRouteTableConfig {
     pub ip_route: Vec<HostIpRouteOp>,
     /// `ipv6Route`: [`HostIpRouteOp`].
     pub ipv6_route: Vec<HostIpRouteOp>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpRouteTableConfig {
     const TYPE_NAME: &'static str = "HostIpRouteTableConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipRoute" => d.list(&mut self.ip_route, s)?,
@@ -9418,9 +10148,13 @@ pub struct HostIpRouteTableInfo {
     pub ip_route: Vec<HostIpRouteEntry>,
     /// `ipv6Route`: [`HostIpRouteEntry`].
     pub ipv6_route: Vec<HostIpRouteEntry>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpRouteTableInfo {
     const TYPE_NAME: &'static str = "HostIpRouteTableInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipRoute" => d.list(&mut self.ip_route, s)?,
@@ -9446,6 +10180,7 @@ pub struct HostIpToShortNameFailedEvent {
 }
 impl ComplexType for HostIpToShortNameFailedEvent {
     const TYPE_NAME: &'static str = "HostIpToShortNameFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9467,6 +10202,9 @@ pub struct HostIpmiInfo {
     pub login: Option<String>,
     /// `password`: xsd:string. Secret: masked in `Debug`.
     pub password: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostIpmiInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -9475,11 +10213,13 @@ impl std::fmt::Debug for HostIpmiInfo {
         d.field("bmc_mac_address", &self.bmc_mac_address);
         d.field("login", &self.login);
         d.field("password", &crate::xml::Redacted);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for HostIpmiInfo {
     const TYPE_NAME: &'static str = "HostIpmiInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bmcIpAddress" => d.opt(&mut self.bmc_ip_address, s)?,
@@ -9511,6 +10251,7 @@ pub struct HostIsolationIpPingFailedEvent {
 }
 impl ComplexType for HostIsolationIpPingFailedEvent {
     const TYPE_NAME: &'static str = "HostIsolationIpPingFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isolationIp" => d.req(&mut self.isolation_ip, s)?,
@@ -9531,9 +10272,13 @@ crate::xml::inherits!(HostIsolationIpPingFailedEvent, HostDasEvent);
 pub struct HostLicensableResourceInfo {
     /// `resource`: [`KeyAnyValue`].
     pub resource: Vec<KeyAnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLicensableResourceInfo {
     const TYPE_NAME: &'static str = "HostLicensableResourceInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resource" => d.list(&mut self.resource, s)?,
@@ -9556,9 +10301,13 @@ pub struct HostLicenseConnectInfo {
     pub evaluation: LicenseManagerEvaluationInfo,
     /// `resource`: [`HostLicensableResourceInfo`] (since 5.0).
     pub resource: Option<HostLicensableResourceInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLicenseConnectInfo {
     const TYPE_NAME: &'static str = "HostLicenseConnectInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"license" => d.req(&mut self.license, s)?,
@@ -9586,6 +10335,7 @@ pub struct HostLicenseExpiredEvent {
 }
 impl ComplexType for HostLicenseExpiredEvent {
     const TYPE_NAME: &'static str = "HostLicenseExpiredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9607,9 +10357,13 @@ pub struct HostLicenseSpec {
     pub disabled_feature_key: Vec<String>,
     /// `enabledFeatureKey`: xsd:string.
     pub enabled_feature_key: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLicenseSpec {
     const TYPE_NAME: &'static str = "HostLicenseSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.opt(&mut self.source, s)?,
@@ -9666,9 +10420,13 @@ pub struct HostListSummary {
     pub tpm_attestation: Option<HostTpmAttestationInfo>,
     /// `trustAuthorityAttestationInfos`: [`HostTrustAuthorityAttestationInfo`] (since 7.0.1.0).
     pub trust_authority_attestation_infos: Vec<HostTrustAuthorityAttestationInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostListSummary {
     const TYPE_NAME: &'static str = "HostListSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
@@ -9721,9 +10479,13 @@ pub struct HostListSummaryGatewaySummary {
     pub gateway_type: String,
     /// `gatewayId`: xsd:string.
     pub gateway_id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostListSummaryGatewaySummary {
     const TYPE_NAME: &'static str = "HostListSummaryGatewaySummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"gatewayType" => d.req(&mut self.gateway_type, s)?,
@@ -9754,9 +10516,13 @@ pub struct HostListSummaryQuickStats {
     pub available_p_mem_capacity: Option<i32>,
     /// `uptime`: xsd:int (since 4.1).
     pub uptime: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostListSummaryQuickStats {
     const TYPE_NAME: &'static str = "HostListSummaryQuickStats";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallCpuUsage" => d.opt(&mut self.overall_cpu_usage, s)?,
@@ -9790,6 +10556,7 @@ pub struct HostLocalAuthenticationInfo {
 }
 impl ComplexType for HostLocalAuthenticationInfo {
     const TYPE_NAME: &'static str = "HostLocalAuthenticationInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9812,6 +10579,7 @@ pub struct HostLocalFileSystemVolume {
 }
 impl ComplexType for HostLocalFileSystemVolume {
     const TYPE_NAME: &'static str = "HostLocalFileSystemVolume";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -9834,9 +10602,13 @@ pub struct HostLocalFileSystemVolumeSpec {
     pub device: String,
     /// `localPath`: xsd:string.
     pub local_path: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLocalFileSystemVolumeSpec {
     const TYPE_NAME: &'static str = "HostLocalFileSystemVolumeSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -9864,6 +10636,7 @@ pub struct HostLocalPortCreatedEvent {
 }
 impl ComplexType for HostLocalPortCreatedEvent {
     const TYPE_NAME: &'static str = "HostLocalPortCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostLocalPort" => d.req(&mut self.host_local_port, s)?,
@@ -9892,9 +10665,13 @@ pub struct HostLowLevelProvisioningManagerDiskLayoutSpec {
     pub src_filename: String,
     /// `dstFilename`: xsd:string.
     pub dst_filename: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerDiskLayoutSpec {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerDiskLayoutSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"controllerType" => d.req(&mut self.controller_type, s)?,
@@ -9923,9 +10700,13 @@ pub struct HostLowLevelProvisioningManagerFileDeleteResult {
     pub file_name: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileDeleteResult {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerFileDeleteResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileName" => d.req(&mut self.file_name, s)?,
@@ -9948,9 +10729,13 @@ pub struct HostLowLevelProvisioningManagerFileDeleteSpec {
     pub file_name: String,
     /// `fileType`: xsd:string.
     pub file_type: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileDeleteSpec {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerFileDeleteSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileName" => d.req(&mut self.file_name, s)?,
@@ -9975,9 +10760,13 @@ pub struct HostLowLevelProvisioningManagerFileReserveResult {
     pub parent_dir: String,
     /// `reservedName`: xsd:string.
     pub reserved_name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileReserveResult {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerFileReserveResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"baseName" => d.req(&mut self.base_name, s)?,
@@ -10006,9 +10795,13 @@ pub struct HostLowLevelProvisioningManagerFileReserveSpec {
     pub file_type: String,
     /// `storageProfile`: xsd:string.
     pub storage_profile: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileReserveSpec {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerFileReserveSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"baseName" => d.req(&mut self.base_name, s)?,
@@ -10039,9 +10832,13 @@ pub struct HostLowLevelProvisioningManagerSnapshotLayoutSpec {
     pub dst_filename: String,
     /// `disk`: [`HostLowLevelProvisioningManagerDiskLayoutSpec`].
     pub disk: Vec<HostLowLevelProvisioningManagerDiskLayoutSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerSnapshotLayoutSpec {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerSnapshotLayoutSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -10072,9 +10869,13 @@ pub struct HostLowLevelProvisioningManagerVmMigrationStatus {
     pub source: bool,
     /// `consideredSuccessful`: xsd:boolean.
     pub considered_successful: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerVmMigrationStatus {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerVmMigrationStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"migrationId" => d.req(&mut self.migration_id, s)?,
@@ -10105,9 +10906,13 @@ pub struct HostLowLevelProvisioningManagerVmRecoveryInfo {
     pub instance_uuid: String,
     /// `ftInfo`: [`FaultToleranceConfigInfo`].
     pub ft_info: Option<AnyFaultToleranceConfigInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerVmRecoveryInfo {
     const TYPE_NAME: &'static str = "HostLowLevelProvisioningManagerVmRecoveryInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
@@ -10136,9 +10941,13 @@ pub struct HostMaintenanceSpec {
     pub purpose: Option<String>,
     /// `evacMode`: [`HostMaintenanceSpecEvacuationMode`] (since 9.1.0.0).
     pub evac_mode: Option<HostMaintenanceSpecEvacuationMode>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMaintenanceSpec {
     const TYPE_NAME: &'static str = "HostMaintenanceSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanMode" => d.opt(&mut self.vsan_mode, s)?,
@@ -10161,9 +10970,13 @@ crate::xml::complex_codec!(HostMaintenanceSpec);
 pub struct HostMaintenanceSpecEvacuationMode {
     /// `workloadNonDisruptive`: xsd:boolean.
     pub workload_non_disruptive: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMaintenanceSpecEvacuationMode {
     const TYPE_NAME: &'static str = "HostMaintenanceSpecEvacuationMode";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"workloadNonDisruptive" => d.req(&mut self.workload_non_disruptive, s)?,
@@ -10184,9 +10997,13 @@ crate::xml::complex_codec!(HostMaintenanceSpecEvacuationMode);
 pub struct HostMemberHealthCheckResult {
     /// `summary`: xsd:string.
     pub summary: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMemberHealthCheckResult {
     const TYPE_NAME: &'static str = "HostMemberHealthCheckResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"summary" => d.opt(&mut self.summary, s)?,
@@ -10219,9 +11036,13 @@ pub struct HostMemberRuntimeInfo {
     pub host_uplink_state: Vec<DistributedVirtualSwitchHostMemberHostUplinkState>,
     /// `hostPerfNicOffloadState`: [`DistributedVirtualSwitchHostMemberHostPerfNicOffloadState`] (since 9.1.0.0).
     pub host_perf_nic_offload_state: Option<DistributedVirtualSwitchHostMemberHostPerfNicOffloadState>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMemberRuntimeInfo {
     const TYPE_NAME: &'static str = "HostMemberRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -10263,6 +11084,7 @@ pub struct HostMemberUplinkHealthCheckResult {
 }
 impl ComplexType for HostMemberUplinkHealthCheckResult {
     const TYPE_NAME: &'static str = "HostMemberUplinkHealthCheckResult";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uplinkPortKey" => d.req(&mut self.uplink_port_key, s)?,
@@ -10288,6 +11110,7 @@ pub struct HostMemoryProfile {
 }
 impl ComplexType for HostMemoryProfile {
     const TYPE_NAME: &'static str = "HostMemoryProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10303,9 +11126,13 @@ crate::xml::inherits!(HostMemoryProfile, ApplyProfile);
 pub struct HostMemorySpec {
     /// `serviceConsoleReservation`: xsd:long.
     pub service_console_reservation: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMemorySpec {
     const TYPE_NAME: &'static str = "HostMemorySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceConsoleReservation" => d.opt(&mut self.service_console_reservation, s)?,
@@ -10332,9 +11159,13 @@ pub struct HostMemoryTierInfo {
     pub internal_flags: Vec<String>,
     /// `size`: xsd:long.
     pub size: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMemoryTierInfo {
     const TYPE_NAME: &'static str = "HostMemoryTierInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -10368,6 +11199,7 @@ pub struct HostMissingNetworksEvent {
 }
 impl ComplexType for HostMissingNetworksEvent {
     const TYPE_NAME: &'static str = "HostMissingNetworksEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ips" => d.opt(&mut self.ips, s)?,
@@ -10397,6 +11229,7 @@ pub struct HostMonitoringStateChangedEvent {
 }
 impl ComplexType for HostMonitoringStateChangedEvent {
     const TYPE_NAME: &'static str = "HostMonitoringStateChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
@@ -10435,9 +11268,13 @@ pub struct HostMountInfo {
     pub mount_failed_reason: Option<String>,
     /// `numTcpConnections`: xsd:int (since 8.0.1.0).
     pub num_tcp_connections: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMountInfo {
     const TYPE_NAME: &'static str = "HostMountInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.opt(&mut self.path, s)?,
@@ -10472,9 +11309,13 @@ crate::xml::complex_codec!(HostMountInfo);
 pub struct HostMultipathInfo {
     /// `lun`: [`HostMultipathInfoLogicalUnit`].
     pub lun: Vec<HostMultipathInfoLogicalUnit>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathInfo {
     const TYPE_NAME: &'static str = "HostMultipathInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lun" => d.list(&mut self.lun, s)?,
@@ -10500,6 +11341,7 @@ pub struct HostMultipathInfoFixedLogicalUnitPolicy {
 }
 impl ComplexType for HostMultipathInfoFixedLogicalUnitPolicy {
     const TYPE_NAME: &'static str = "HostMultipathInfoFixedLogicalUnitPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"prefer" => d.req(&mut self.prefer, s)?,
@@ -10535,6 +11377,7 @@ pub struct HostMultipathInfoHppLogicalUnitPolicy {
 }
 impl ComplexType for HostMultipathInfoHppLogicalUnitPolicy {
     const TYPE_NAME: &'static str = "HostMultipathInfoHppLogicalUnitPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bytes" => d.opt(&mut self.bytes, s)?,
@@ -10573,9 +11416,13 @@ pub struct HostMultipathInfoLogicalUnit {
     pub policy: AnyHostMultipathInfoLogicalUnitPolicy,
     /// `storageArrayTypePolicy`: [`HostMultipathInfoLogicalUnitStorageArrayTypePolicy`] (since 4.0).
     pub storage_array_type_policy: Option<HostMultipathInfoLogicalUnitStorageArrayTypePolicy>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathInfoLogicalUnit {
     const TYPE_NAME: &'static str = "HostMultipathInfoLogicalUnit";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -10606,9 +11453,13 @@ crate::xml::complex_codec!(HostMultipathInfoLogicalUnit);
 pub struct HostMultipathInfoLogicalUnitPolicy {
     /// `policy`: xsd:string.
     pub policy: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathInfoLogicalUnitPolicy {
     const TYPE_NAME: &'static str = "HostMultipathInfoLogicalUnitPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.req(&mut self.policy, s)?,
@@ -10627,9 +11478,13 @@ crate::xml::complex_codec!(HostMultipathInfoLogicalUnitPolicy);
 pub struct HostMultipathInfoLogicalUnitStorageArrayTypePolicy {
     /// `policy`: xsd:string.
     pub policy: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathInfoLogicalUnitStorageArrayTypePolicy {
     const TYPE_NAME: &'static str = "HostMultipathInfoLogicalUnitStorageArrayTypePolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.req(&mut self.policy, s)?,
@@ -10662,9 +11517,13 @@ pub struct HostMultipathInfoPath {
     pub lun: String,
     /// `transport`: [`HostTargetTransport`].
     pub transport: Option<AnyHostTargetTransport>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathInfoPath {
     const TYPE_NAME: &'static str = "HostMultipathInfoPath";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -10697,9 +11556,13 @@ crate::xml::complex_codec!(HostMultipathInfoPath);
 pub struct HostMultipathStateInfo {
     /// `path`: [`HostMultipathStateInfoPath`].
     pub path: Vec<HostMultipathStateInfoPath>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathStateInfo {
     const TYPE_NAME: &'static str = "HostMultipathStateInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.list(&mut self.path, s)?,
@@ -10720,9 +11583,13 @@ pub struct HostMultipathStateInfoPath {
     pub name: String,
     /// `pathState`: xsd:string.
     pub path_state: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathStateInfoPath {
     const TYPE_NAME: &'static str = "HostMultipathStateInfoPath";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -10760,6 +11627,7 @@ pub struct HostNasVolume {
 }
 impl ComplexType for HostNasVolume {
     const TYPE_NAME: &'static str = "HostNasVolume";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remoteHost" => d.req(&mut self.remote_host, s)?,
@@ -10792,9 +11660,13 @@ pub struct HostNasVolumeConfig {
     pub change_operation: Option<String>,
     /// `spec`: [`HostNasVolumeSpec`].
     pub spec: Option<HostNasVolumeSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNasVolumeConfig {
     const TYPE_NAME: &'static str = "HostNasVolumeConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
@@ -10837,6 +11709,9 @@ pub struct HostNasVolumeSpec {
     pub vmknic_bound: Option<bool>,
     /// `connections`: xsd:int (since 8.0.1.0).
     pub connections: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostNasVolumeSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -10853,11 +11728,13 @@ impl std::fmt::Debug for HostNasVolumeSpec {
         d.field("vmknic_to_bind", &self.vmknic_to_bind);
         d.field("vmknic_bound", &self.vmknic_bound);
         d.field("connections", &self.connections);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for HostNasVolumeSpec {
     const TYPE_NAME: &'static str = "HostNasVolumeSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remoteHost" => d.req(&mut self.remote_host, s)?,
@@ -10898,9 +11775,13 @@ crate::xml::complex_codec!(HostNasVolumeSpec);
 pub struct HostNasVolumeUserInfo {
     /// `user`: xsd:string.
     pub user: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNasVolumeUserInfo {
     const TYPE_NAME: &'static str = "HostNasVolumeUserInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"user" => d.req(&mut self.user, s)?,
@@ -10921,9 +11802,13 @@ pub struct HostNatService {
     pub key: String,
     /// `spec`: [`HostNatServiceSpec`].
     pub spec: HostNatServiceSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNatService {
     const TYPE_NAME: &'static str = "HostNatService";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -10948,9 +11833,13 @@ pub struct HostNatServiceConfig {
     pub key: String,
     /// `spec`: [`HostNatServiceSpec`].
     pub spec: HostNatServiceSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNatServiceConfig {
     const TYPE_NAME: &'static str = "HostNatServiceConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
@@ -10987,9 +11876,13 @@ pub struct HostNatServiceNameServiceSpec {
     pub nbns_retries: i32,
     /// `nbnsTimeout`: xsd:int.
     pub nbns_timeout: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNatServiceNameServiceSpec {
     const TYPE_NAME: &'static str = "HostNatServiceNameServiceSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dnsAutoDetect" => d.req(&mut self.dns_auto_detect, s)?,
@@ -11030,9 +11923,13 @@ pub struct HostNatServicePortForwardSpec {
     pub guest_port: i32,
     /// `guestIpAddress`: xsd:string.
     pub guest_ip_address: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNatServicePortForwardSpec {
     const TYPE_NAME: &'static str = "HostNatServicePortForwardSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -11073,9 +11970,13 @@ pub struct HostNatServiceSpec {
     pub port_forward: Vec<HostNatServicePortForwardSpec>,
     /// `nameService`: [`HostNatServiceNameServiceSpec`].
     pub name_service: Option<HostNatServiceNameServiceSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNatServiceSpec {
     const TYPE_NAME: &'static str = "HostNatServiceSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"virtualSwitch" => d.req(&mut self.virtual_switch, s)?,
@@ -11134,9 +12035,13 @@ pub struct HostNetCapabilities {
     pub ip_v6_supported: Option<bool>,
     /// `backupNfcNiocSupported`: xsd:boolean (since 7.0.1.0).
     pub backup_nfc_nioc_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetCapabilities {
     const TYPE_NAME: &'static str = "HostNetCapabilities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"canSetPhysicalNicLinkSpeed" => d.req(&mut self.can_set_physical_nic_link_speed, s)?,
@@ -11185,9 +12090,13 @@ pub struct HostNetOffloadCapabilities {
     pub tcp_segmentation: Option<bool>,
     /// `zeroCopyXmit`: xsd:boolean.
     pub zero_copy_xmit: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetOffloadCapabilities {
     const TYPE_NAME: &'static str = "HostNetOffloadCapabilities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"csumOffload" => d.opt(&mut self.csum_offload, s)?,
@@ -11226,9 +12135,13 @@ pub struct HostNetStackInstance {
     pub route_table_config: Option<HostIpRouteTableConfig>,
     /// `owner`: xsd:string (since 9.0.0.0).
     pub owner: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetStackInstance {
     const TYPE_NAME: &'static str = "HostNetStackInstance";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -11291,9 +12204,13 @@ pub struct HostNetworkConfig {
     pub net_stack_spec: Vec<HostNetworkConfigNetStackSpec>,
     /// `migrationStatus`: xsd:string (since 7.0.2.0).
     pub migration_status: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkConfig {
     const TYPE_NAME: &'static str = "HostNetworkConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vswitch" => d.list(&mut self.vswitch, s)?,
@@ -11342,9 +12259,13 @@ pub struct HostNetworkConfigNetStackSpec {
     pub net_stack_instance: HostNetStackInstance,
     /// `operation`: xsd:string.
     pub operation: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkConfigNetStackSpec {
     const TYPE_NAME: &'static str = "HostNetworkConfigNetStackSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"netStackInstance" => d.req(&mut self.net_stack_instance, s)?,
@@ -11367,9 +12288,13 @@ pub struct HostNetworkConfigResult {
     pub vnic_device: Vec<String>,
     /// `consoleVnicDevice`: xsd:string.
     pub console_vnic_device: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkConfigResult {
     const TYPE_NAME: &'static str = "HostNetworkConfigResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.list(&mut self.vnic_device, s)?,
@@ -11430,9 +12355,13 @@ pub struct HostNetworkInfo {
     pub nvds_to_vds_migration_required: Option<bool>,
     /// `migrationStatus`: xsd:string (since 7.0.2.0).
     pub migration_status: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkInfo {
     const TYPE_NAME: &'static str = "HostNetworkInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vswitch" => d.list(&mut self.vswitch, s)?,
@@ -11497,9 +12426,13 @@ pub struct HostNetworkPolicy {
     pub offload_policy: Option<HostNetOffloadCapabilities>,
     /// `shapingPolicy`: [`HostNetworkTrafficShapingPolicy`].
     pub shaping_policy: Option<HostNetworkTrafficShapingPolicy>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkPolicy {
     const TYPE_NAME: &'static str = "HostNetworkPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"security" => d.opt(&mut self.security, s)?,
@@ -11524,9 +12457,13 @@ crate::xml::complex_codec!(HostNetworkPolicy);
 pub struct HostNetworkResourceRuntime {
     /// `pnicResourceInfo`: [`HostPnicNetworkResourceInfo`].
     pub pnic_resource_info: Vec<HostPnicNetworkResourceInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkResourceRuntime {
     const TYPE_NAME: &'static str = "HostNetworkResourceRuntime";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicResourceInfo" => d.list(&mut self.pnic_resource_info, s)?,
@@ -11549,9 +12486,13 @@ pub struct HostNetworkSecurityPolicy {
     pub mac_changes: Option<bool>,
     /// `forgedTransmits`: xsd:boolean.
     pub forged_transmits: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkSecurityPolicy {
     const TYPE_NAME: &'static str = "HostNetworkSecurityPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowPromiscuous" => d.opt(&mut self.allow_promiscuous, s)?,
@@ -11580,9 +12521,13 @@ pub struct HostNetworkTrafficShapingPolicy {
     pub peak_bandwidth: Option<i64>,
     /// `burstSize`: xsd:long.
     pub burst_size: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkTrafficShapingPolicy {
     const TYPE_NAME: &'static str = "HostNetworkTrafficShapingPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -11612,6 +12557,7 @@ pub struct HostNewNetworkConnectInfo {
 }
 impl ComplexType for HostNewNetworkConnectInfo {
     const TYPE_NAME: &'static str = "HostNewNetworkConnectInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11634,6 +12580,7 @@ pub struct HostNfcConnectionInfo {
 }
 impl ComplexType for HostNfcConnectionInfo {
     const TYPE_NAME: &'static str = "HostNfcConnectionInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"streamingMemoryConsumed" => d.opt(&mut self.streaming_memory_consumed, s)?,
@@ -11666,9 +12613,13 @@ pub struct HostNicFailureCriteria {
     pub percentage: Option<i32>,
     /// `checkBeacon`: xsd:boolean.
     pub check_beacon: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNicFailureCriteria {
     const TYPE_NAME: &'static str = "HostNicFailureCriteria";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"checkSpeed" => d.opt(&mut self.check_speed, s)?,
@@ -11701,9 +12652,13 @@ pub struct HostNicOrderPolicy {
     pub active_nic: Vec<String>,
     /// `standbyNic`: xsd:string.
     pub standby_nic: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNicOrderPolicy {
     const TYPE_NAME: &'static str = "HostNicOrderPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"activeNic" => d.list(&mut self.active_nic, s)?,
@@ -11734,9 +12689,13 @@ pub struct HostNicTeamingPolicy {
     pub failure_criteria: Option<HostNicFailureCriteria>,
     /// `nicOrder`: [`HostNicOrderPolicy`].
     pub nic_order: Option<HostNicOrderPolicy>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNicTeamingPolicy {
     const TYPE_NAME: &'static str = "HostNicTeamingPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.opt(&mut self.policy, s)?,
@@ -11772,6 +12731,7 @@ pub struct HostNoAvailableNetworksEvent {
 }
 impl ComplexType for HostNoAvailableNetworksEvent {
     const TYPE_NAME: &'static str = "HostNoAvailableNetworksEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ips" => d.opt(&mut self.ips, s)?,
@@ -11797,6 +12757,7 @@ pub struct HostNoHAEnabledPortGroupsEvent {
 }
 impl ComplexType for HostNoHAEnabledPortGroupsEvent {
     const TYPE_NAME: &'static str = "HostNoHAEnabledPortGroupsEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11817,6 +12778,7 @@ pub struct HostNoRedundantManagementNetworkEvent {
 }
 impl ComplexType for HostNoRedundantManagementNetworkEvent {
     const TYPE_NAME: &'static str = "HostNoRedundantManagementNetworkEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11837,6 +12799,7 @@ pub struct HostNonCompliantEvent {
 }
 impl ComplexType for HostNonCompliantEvent {
     const TYPE_NAME: &'static str = "HostNonCompliantEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11857,6 +12820,7 @@ pub struct HostNotConnected {
 }
 impl ComplexType for HostNotConnected {
     const TYPE_NAME: &'static str = "HostNotConnected";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11877,6 +12841,7 @@ pub struct HostNotInClusterEvent {
 }
 impl ComplexType for HostNotInClusterEvent {
     const TYPE_NAME: &'static str = "HostNotInClusterEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11897,6 +12862,7 @@ pub struct HostNotReachable {
 }
 impl ComplexType for HostNotReachable {
     const TYPE_NAME: &'static str = "HostNotReachable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11914,9 +12880,13 @@ pub struct HostNtpConfig {
     pub server: Vec<String>,
     /// `configFile`: xsd:string (since 6.0).
     pub config_file: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNtpConfig {
     const TYPE_NAME: &'static str = "HostNtpConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"server" => d.list(&mut self.server, s)?,
@@ -11941,9 +12911,13 @@ pub struct HostNumaInfo {
     pub num_nodes: i32,
     /// `numaNode`: [`HostNumaNode`].
     pub numa_node: Vec<HostNumaNode>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNumaInfo {
     const TYPE_NAME: &'static str = "HostNumaInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -11976,9 +12950,13 @@ pub struct HostNumaNode {
     pub memory_range_length: i64,
     /// `pciId`: xsd:string (since 6.7).
     pub pci_id: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNumaNode {
     const TYPE_NAME: &'static str = "HostNumaNode";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"typeId" => d.req(&mut self.type_id, s)?,
@@ -12027,9 +13005,13 @@ pub struct HostNumericSensorInfo {
     pub time_stamp: Option<String>,
     /// `fru`: [`HostFru`] (since 8.0.0.1).
     pub fru: Option<HostFru>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNumericSensorInfo {
     const TYPE_NAME: &'static str = "HostNumericSensorInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -12081,6 +13063,7 @@ pub struct HostNvmeConnectSpec {
 }
 impl ComplexType for HostNvmeConnectSpec {
     const TYPE_NAME: &'static str = "HostNvmeConnectSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"subnqn" => d.req(&mut self.subnqn, s)?,
@@ -12133,9 +13116,13 @@ pub struct HostNvmeController {
     pub serial_number: Option<String>,
     /// `firmwareVersion`: xsd:string.
     pub firmware_version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeController {
     const TYPE_NAME: &'static str = "HostNvmeController";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -12184,9 +13171,13 @@ pub struct HostNvmeDisconnectSpec {
     pub subnqn: Option<String>,
     /// `controllerNumber`: xsd:int.
     pub controller_number: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeDisconnectSpec {
     const TYPE_NAME: &'static str = "HostNvmeDisconnectSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hbaName" => d.req(&mut self.hba_name, s)?,
@@ -12218,6 +13209,7 @@ pub struct HostNvmeDiscoverSpec {
 }
 impl ComplexType for HostNvmeDiscoverSpec {
     const TYPE_NAME: &'static str = "HostNvmeDiscoverSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoConnect" => d.opt(&mut self.auto_connect, s)?,
@@ -12242,9 +13234,13 @@ pub struct HostNvmeDiscoveryLog {
     pub entry: Vec<HostNvmeDiscoveryLogEntry>,
     /// `complete`: xsd:boolean.
     pub complete: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeDiscoveryLog {
     const TYPE_NAME: &'static str = "HostNvmeDiscoveryLog";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entry" => d.list(&mut self.entry, s)?,
@@ -12279,9 +13275,13 @@ pub struct HostNvmeDiscoveryLogEntry {
     pub transport_requirements: String,
     /// `connected`: xsd:boolean.
     pub connected: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeDiscoveryLogEntry {
     const TYPE_NAME: &'static str = "HostNvmeDiscoveryLogEntry";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"subnqn" => d.req(&mut self.subnqn, s)?,
@@ -12322,9 +13322,13 @@ pub struct HostNvmeNamespace {
     pub block_size: i32,
     /// `capacityInBlocks`: xsd:long.
     pub capacity_in_blocks: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeNamespace {
     const TYPE_NAME: &'static str = "HostNvmeNamespace";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -12366,6 +13370,7 @@ pub struct HostNvmeOpaqueTransportParameters {
 }
 impl ComplexType for HostNvmeOpaqueTransportParameters {
     const TYPE_NAME: &'static str = "HostNvmeOpaqueTransportParameters";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"trtype" => d.req(&mut self.trtype, s)?,
@@ -12403,6 +13408,7 @@ pub struct HostNvmeOverFibreChannelParameters {
 }
 impl ComplexType for HostNvmeOverFibreChannelParameters {
     const TYPE_NAME: &'static str = "HostNvmeOverFibreChannelParameters";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeWorldWideName" => d.req(&mut self.node_world_wide_name, s)?,
@@ -12436,6 +13442,7 @@ pub struct HostNvmeOverRdmaParameters {
 }
 impl ComplexType for HostNvmeOverRdmaParameters {
     const TYPE_NAME: &'static str = "HostNvmeOverRdmaParameters";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
@@ -12471,6 +13478,7 @@ pub struct HostNvmeOverTcpParameters {
 }
 impl ComplexType for HostNvmeOverTcpParameters {
     const TYPE_NAME: &'static str = "HostNvmeOverTcpParameters";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
@@ -12499,9 +13507,13 @@ pub struct HostNvmeSpec {
     pub hba_name: String,
     /// `transportParameters`: [`HostNvmeTransportParameters`].
     pub transport_parameters: AnyHostNvmeTransportParameters,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeSpec {
     const TYPE_NAME: &'static str = "HostNvmeSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hbaName" => d.req(&mut self.hba_name, s)?,
@@ -12522,9 +13534,13 @@ crate::xml::complex_codec!(HostNvmeSpec);
 pub struct HostNvmeTopology {
     /// `adapter`: [`HostNvmeTopologyInterface`].
     pub adapter: Vec<HostNvmeTopologyInterface>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeTopology {
     const TYPE_NAME: &'static str = "HostNvmeTopology";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adapter" => d.list(&mut self.adapter, s)?,
@@ -12547,9 +13563,13 @@ pub struct HostNvmeTopologyInterface {
     pub adapter: String,
     /// `connectedController`: [`HostNvmeController`].
     pub connected_controller: Vec<HostNvmeController>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeTopologyInterface {
     const TYPE_NAME: &'static str = "HostNvmeTopologyInterface";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -12572,9 +13592,13 @@ crate::xml::complex_codec!(HostNvmeTopologyInterface);
 /// Has subtypes: slots declared with this type hold an [`AnyHostNvmeTransportParameters`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostNvmeTransportParameters {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeTransportParameters {
     const TYPE_NAME: &'static str = "HostNvmeTransportParameters";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -12600,9 +13624,13 @@ pub struct HostOpaqueNetworkInfo {
     pub capability: Option<OpaqueNetworkCapability>,
     /// `extraConfig`: [`OptionValue`] (since 6.5).
     pub extra_config: Vec<AnyOptionValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostOpaqueNetworkInfo {
     const TYPE_NAME: &'static str = "HostOpaqueNetworkInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opaqueNetworkId" => d.req(&mut self.opaque_network_id, s)?,
@@ -12645,9 +13673,13 @@ pub struct HostOpaqueSwitch {
     pub extra_config: Vec<AnyOptionValue>,
     /// `featureCapability`: [`HostFeatureCapability`] (since 6.7).
     pub feature_capability: Vec<HostFeatureCapability>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostOpaqueSwitch {
     const TYPE_NAME: &'static str = "HostOpaqueSwitch";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -12682,9 +13714,13 @@ pub struct HostOpaqueSwitchPhysicalNicZone {
     pub key: String,
     /// `pnicDevice`: xsd:string.
     pub pnic_device: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostOpaqueSwitchPhysicalNicZone {
     const TYPE_NAME: &'static str = "HostOpaqueSwitchPhysicalNicZone";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -12710,6 +13746,7 @@ pub struct HostOvercommittedEvent {
 }
 impl ComplexType for HostOvercommittedEvent {
     const TYPE_NAME: &'static str = "HostOvercommittedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -12734,6 +13771,7 @@ pub struct HostPMemVolume {
 }
 impl ComplexType for HostPMemVolume {
     const TYPE_NAME: &'static str = "HostPMemVolume";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -12761,6 +13799,7 @@ pub struct HostParallelScsiHba {
 }
 impl ComplexType for HostParallelScsiHba {
     const TYPE_NAME: &'static str = "HostParallelScsiHba";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -12781,6 +13820,7 @@ pub struct HostParallelScsiTargetTransport {
 }
 impl ComplexType for HostParallelScsiTargetTransport {
     const TYPE_NAME: &'static str = "HostParallelScsiTargetTransport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -12798,9 +13838,13 @@ pub struct HostPartialMaintenanceModeRuntimeInfo {
     pub key: String,
     /// `hostStatus`: xsd:string.
     pub host_status: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPartialMaintenanceModeRuntimeInfo {
     const TYPE_NAME: &'static str = "HostPartialMaintenanceModeRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -12823,9 +13867,13 @@ pub struct HostPatchManagerLocator {
     pub url: String,
     /// `proxy`: xsd:string.
     pub proxy: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPatchManagerLocator {
     const TYPE_NAME: &'static str = "HostPatchManagerLocator";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"url" => d.req(&mut self.url, s)?,
@@ -12854,6 +13902,9 @@ pub struct HostPatchManagerPatchManagerOperationSpec {
     pub password: Option<String>,
     /// `cmdOption`: xsd:string.
     pub cmd_option: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostPatchManagerPatchManagerOperationSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -12863,11 +13914,13 @@ impl std::fmt::Debug for HostPatchManagerPatchManagerOperationSpec {
         d.field("user_name", &self.user_name);
         d.field("password", &crate::xml::Redacted);
         d.field("cmd_option", &self.cmd_option);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for HostPatchManagerPatchManagerOperationSpec {
     const TYPE_NAME: &'static str = "HostPatchManagerPatchManagerOperationSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"proxy" => d.opt(&mut self.proxy, s)?,
@@ -12898,9 +13951,13 @@ pub struct HostPatchManagerResult {
     pub status: Vec<HostPatchManagerStatus>,
     /// `xmlResult`: xsd:string.
     pub xml_result: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPatchManagerResult {
     const TYPE_NAME: &'static str = "HostPatchManagerResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
@@ -12943,9 +14000,13 @@ pub struct HostPatchManagerStatus {
     pub vm_off_required: bool,
     /// `supersededPatchIds`: xsd:string.
     pub superseded_patch_ids: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPatchManagerStatus {
     const TYPE_NAME: &'static str = "HostPatchManagerStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -12986,9 +14047,13 @@ pub struct HostPatchManagerStatusPrerequisitePatch {
     pub id: String,
     /// `installState`: xsd:string.
     pub install_state: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPatchManagerStatusPrerequisitePatch {
     const TYPE_NAME: &'static str = "HostPatchManagerStatusPrerequisitePatch";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -13009,9 +14074,13 @@ crate::xml::complex_codec!(HostPatchManagerStatusPrerequisitePatch);
 pub struct HostPathSelectionPolicyOption {
     /// `policy`: [`ElementDescription`].
     pub policy: AnyElementDescription,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPathSelectionPolicyOption {
     const TYPE_NAME: &'static str = "HostPathSelectionPolicyOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.req(&mut self.policy, s)?,
@@ -13060,9 +14129,13 @@ pub struct HostPciDevice {
     pub device_class_name: Option<String>,
     /// `directPathInfo`: [`HostPciDeviceDirectPathInfo`] (since 9.1.0.0).
     pub direct_path_info: Option<HostPciDeviceDirectPathInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPciDevice {
     const TYPE_NAME: &'static str = "HostPciDevice";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -13117,9 +14190,13 @@ pub struct HostPciDeviceDirectPathInfo {
     pub driver_version: Option<String>,
     /// `availableMemory`: xsd:int.
     pub available_memory: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPciDeviceDirectPathInfo {
     const TYPE_NAME: &'static str = "HostPciDeviceDirectPathInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"interconnectType" => d.opt(&mut self.interconnect_type, s)?,
@@ -13152,9 +14229,13 @@ pub struct HostPciPassthruConfig {
     pub apply_now: Option<bool>,
     /// `hardwareLabel`: xsd:string (since 7.0.2.0).
     pub hardware_label: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPciPassthruConfig {
     const TYPE_NAME: &'static str = "HostPciPassthruConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -13193,9 +14274,13 @@ pub struct HostPciPassthruInfo {
     pub hardware_label: Option<String>,
     /// `directPathState`: [`HostPciPassthruInfoDirectPathState`] (since 9.1.0.0).
     pub direct_path_state: Option<HostPciPassthruInfoDirectPathState>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPciPassthruInfo {
     const TYPE_NAME: &'static str = "HostPciPassthruInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -13230,9 +14315,13 @@ pub struct HostPciPassthruInfoDirectPathState {
     pub configurable_modes: Vec<String>,
     /// `usedMemory`: xsd:int.
     pub used_memory: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPciPassthruInfoDirectPathState {
     const TYPE_NAME: &'static str = "HostPciPassthruInfoDirectPathState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mode" => d.req(&mut self.mode, s)?,
@@ -13260,6 +14349,7 @@ pub struct HostPcieHba {
 }
 impl ComplexType for HostPcieHba {
     const TYPE_NAME: &'static str = "HostPcieHba";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -13280,6 +14370,7 @@ pub struct HostPcieTargetTransport {
 }
 impl ComplexType for HostPcieTargetTransport {
     const TYPE_NAME: &'static str = "HostPcieTargetTransport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -13297,9 +14388,13 @@ pub struct HostPersistentMemoryInfo {
     pub capacity_in_mb: Option<i64>,
     /// `volumeUUID`: xsd:string.
     pub volume_uuid: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPersistentMemoryInfo {
     const TYPE_NAME: &'static str = "HostPersistentMemoryInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacityInMB" => d.opt(&mut self.capacity_in_mb, s)?,
@@ -13324,9 +14419,13 @@ pub struct HostPlacedVirtualNicIdentifier {
     pub vnic_key: String,
     /// `reservation`: xsd:int.
     pub reservation: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlacedVirtualNicIdentifier {
     const TYPE_NAME: &'static str = "HostPlacedVirtualNicIdentifier";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -13357,9 +14456,13 @@ pub struct HostPlugStoreTopology {
     pub device: Vec<HostPlugStoreTopologyDevice>,
     /// `plugin`: [`HostPlugStoreTopologyPlugin`].
     pub plugin: Vec<HostPlugStoreTopologyPlugin>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlugStoreTopology {
     const TYPE_NAME: &'static str = "HostPlugStoreTopology";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adapter" => d.list(&mut self.adapter, s)?,
@@ -13390,9 +14493,13 @@ pub struct HostPlugStoreTopologyAdapter {
     pub adapter: String,
     /// `path`: xsd:string.
     pub path: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlugStoreTopologyAdapter {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyAdapter";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -13419,9 +14526,13 @@ pub struct HostPlugStoreTopologyDevice {
     pub lun: String,
     /// `path`: xsd:string.
     pub path: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlugStoreTopologyDevice {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyDevice";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -13458,9 +14569,13 @@ pub struct HostPlugStoreTopologyPath {
     pub target: Option<String>,
     /// `device`: xsd:string.
     pub device: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlugStoreTopologyPath {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyPath";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -13499,9 +14614,13 @@ pub struct HostPlugStoreTopologyPlugin {
     pub device: Vec<String>,
     /// `claimedPath`: xsd:string.
     pub claimed_path: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlugStoreTopologyPlugin {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyPlugin";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -13528,9 +14647,13 @@ pub struct HostPlugStoreTopologyTarget {
     pub key: String,
     /// `transport`: [`HostTargetTransport`].
     pub transport: Option<AnyHostTargetTransport>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlugStoreTopologyTarget {
     const TYPE_NAME: &'static str = "HostPlugStoreTopologyTarget";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -13557,9 +14680,13 @@ pub struct HostPnicNetworkResourceInfo {
     pub unused_bandwidth_for_vm_traffic: Option<i64>,
     /// `placedVirtualNics`: [`HostPlacedVirtualNicIdentifier`].
     pub placed_virtual_nics: Vec<HostPlacedVirtualNicIdentifier>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPnicNetworkResourceInfo {
     const TYPE_NAME: &'static str = "HostPnicNetworkResourceInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicDevice" => d.req(&mut self.pnic_device, s)?,
@@ -13592,9 +14719,13 @@ pub struct HostPortGroup {
     pub computed_policy: HostNetworkPolicy,
     /// `spec`: [`HostPortGroupSpec`].
     pub spec: HostPortGroupSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPortGroup {
     const TYPE_NAME: &'static str = "HostPortGroup";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -13623,9 +14754,13 @@ pub struct HostPortGroupConfig {
     pub change_operation: Option<String>,
     /// `spec`: [`HostPortGroupSpec`].
     pub spec: Option<HostPortGroupSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPortGroupConfig {
     const TYPE_NAME: &'static str = "HostPortGroupConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
@@ -13650,9 +14785,13 @@ pub struct HostPortGroupPort {
     pub mac: Vec<String>,
     /// `type`: xsd:string.
     pub type_: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPortGroupPort {
     const TYPE_NAME: &'static str = "HostPortGroupPort";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -13682,6 +14821,7 @@ pub struct HostPortGroupProfile {
 }
 impl ComplexType for HostPortGroupProfile {
     const TYPE_NAME: &'static str = "HostPortGroupProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipConfig" => d.req(&mut self.ip_config, s)?,
@@ -13708,9 +14848,13 @@ pub struct HostPortGroupSpec {
     pub vswitch_name: String,
     /// `policy`: [`HostNetworkPolicy`].
     pub policy: HostNetworkPolicy,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPortGroupSpec {
     const TYPE_NAME: &'static str = "HostPortGroupSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -13744,6 +14888,7 @@ pub struct HostPosixAccountSpec {
 }
 impl ComplexType for HostPosixAccountSpec {
     const TYPE_NAME: &'static str = "HostPosixAccountSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"posixId" => d.opt(&mut self.posix_id, s)?,
@@ -13773,6 +14918,7 @@ pub struct HostPowerOpFailed {
 }
 impl ComplexType for HostPowerOpFailed {
     const TYPE_NAME: &'static str = "HostPowerOpFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -13794,9 +14940,13 @@ pub struct HostPowerPolicy {
     pub short_name: String,
     /// `description`: xsd:string.
     pub description: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPowerPolicy {
     const TYPE_NAME: &'static str = "HostPowerPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -13828,6 +14978,7 @@ pub struct HostPrimaryAgentNotShortNameEvent {
 }
 impl ComplexType for HostPrimaryAgentNotShortNameEvent {
     const TYPE_NAME: &'static str = "HostPrimaryAgentNotShortNameEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"primaryAgent" => d.req(&mut self.primary_agent, s)?,
@@ -13855,6 +15006,7 @@ pub struct HostProfileAppliedEvent {
 }
 impl ComplexType for HostProfileAppliedEvent {
     const TYPE_NAME: &'static str = "HostProfileAppliedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.req(&mut self.profile, s)?,
@@ -13894,6 +15046,7 @@ pub struct HostProfileCompleteConfigSpec {
 }
 impl ComplexType for HostProfileCompleteConfigSpec {
     const TYPE_NAME: &'static str = "HostProfileCompleteConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"applyProfile" => d.opt(&mut self.apply_profile, s)?,
@@ -13943,6 +15096,7 @@ pub struct HostProfileConfigInfo {
 }
 impl ComplexType for HostProfileConfigInfo {
     const TYPE_NAME: &'static str = "HostProfileConfigInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"applyProfile" => d.opt(&mut self.apply_profile, s)?,
@@ -13980,6 +15134,7 @@ pub struct HostProfileConfigSpec {
 }
 impl ComplexType for HostProfileConfigSpec {
     const TYPE_NAME: &'static str = "HostProfileConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -14004,6 +15159,7 @@ pub struct HostProfileHostBasedConfigSpec {
 }
 impl ComplexType for HostProfileHostBasedConfigSpec {
     const TYPE_NAME: &'static str = "HostProfileHostBasedConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -14028,9 +15184,13 @@ pub struct HostProfileManagerCompositionResult {
     pub errors: Vec<LocalizableMessage>,
     /// `results`: [`HostProfileManagerCompositionResultResultElement`].
     pub results: Vec<HostProfileManagerCompositionResultResultElement>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileManagerCompositionResult {
     const TYPE_NAME: &'static str = "HostProfileManagerCompositionResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"errors" => d.list(&mut self.errors, s)?,

@@ -15,9 +15,13 @@ pub struct HostProfileManagerCompositionResultResultElement {
     pub status: String,
     /// `errors`: [`LocalizableMessage`].
     pub errors: Vec<LocalizableMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileManagerCompositionResultResultElement {
     const TYPE_NAME: &'static str = "HostProfileManagerCompositionResultResultElement";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"target" => d.req(&mut self.target, s)?,
@@ -42,9 +46,13 @@ pub struct HostProfileManagerCompositionValidationResult {
     pub results: Vec<HostProfileManagerCompositionValidationResultResultElement>,
     /// `errors`: [`LocalizableMessage`].
     pub errors: Vec<LocalizableMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileManagerCompositionValidationResult {
     const TYPE_NAME: &'static str = "HostProfileManagerCompositionValidationResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"results" => d.list(&mut self.results, s)?,
@@ -83,9 +91,13 @@ pub struct HostProfileManagerCompositionValidationResultResultElement {
     pub to_be_enabled: Option<HostApplyProfile>,
     /// `toBeReenableCC`: [`HostApplyProfile`].
     pub to_be_reenable_cc: Option<HostApplyProfile>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileManagerCompositionValidationResultResultElement {
     const TYPE_NAME: &'static str = "HostProfileManagerCompositionValidationResultResultElement";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"target" => d.req(&mut self.target, s)?,
@@ -126,9 +138,13 @@ pub struct HostProfileManagerConfigTaskList {
     pub task_description: Vec<LocalizableMessage>,
     /// `taskListRequirement`: xsd:string (since 6.0).
     pub task_list_requirement: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileManagerConfigTaskList {
     const TYPE_NAME: &'static str = "HostProfileManagerConfigTaskList";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.opt(&mut self.config_spec, s)?,
@@ -153,9 +169,13 @@ pub struct HostProfileManagerHostToConfigSpecMap {
     pub host: ManagedObjectReference,
     /// `configSpec`: [`AnswerFileCreateSpec`].
     pub config_spec: AnyAnswerFileCreateSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileManagerHostToConfigSpecMap {
     const TYPE_NAME: &'static str = "HostProfileManagerHostToConfigSpecMap";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -185,6 +205,7 @@ pub struct HostProfileSerializedHostProfileSpec {
 }
 impl ComplexType for HostProfileSerializedHostProfileSpec {
     const TYPE_NAME: &'static str = "HostProfileSerializedHostProfileSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"validatorHost" => d.opt(&mut self.validator_host, s)?,
@@ -219,9 +240,13 @@ pub struct HostProfileValidationFailureInfo {
     pub failures: Vec<ProfileUpdateFailedUpdateFailure>,
     /// `faults`: [`LocalizedMethodFault`].
     pub faults: Vec<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileValidationFailureInfo {
     const TYPE_NAME: &'static str = "HostProfileValidationFailureInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -252,9 +277,13 @@ crate::xml::complex_codec!(HostProfileValidationFailureInfo);
 /// Has subtypes: slots declared with this type hold an [`AnyHostProfilesEntityCustomizations`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostProfilesEntityCustomizations {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfilesEntityCustomizations {
     const TYPE_NAME: &'static str = "HostProfilesEntityCustomizations";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -294,9 +323,13 @@ pub struct HostProtocolEndpoint {
     pub device_id: Option<String>,
     /// `usedByStretchedContainer`: xsd:boolean (since 8.0.3.0).
     pub used_by_stretched_container: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProtocolEndpoint {
     const TYPE_NAME: &'static str = "HostProtocolEndpoint";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"peType" => d.req(&mut self.pe_type, s)?,
@@ -387,9 +420,13 @@ pub struct HostProxySwitch {
     pub host_perf_nic_offload_state: Option<DistributedVirtualSwitchHostMemberHostPerfNicOffloadState>,
     /// `teplessMode`: xsd:boolean (since 9.1.0.0).
     pub tepless_mode: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProxySwitch {
     const TYPE_NAME: &'static str = "HostProxySwitch";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsUuid" => d.req(&mut self.dvs_uuid, s)?,
@@ -460,9 +497,13 @@ pub struct HostProxySwitchConfig {
     pub uuid: String,
     /// `spec`: [`HostProxySwitchSpec`].
     pub spec: Option<HostProxySwitchSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProxySwitchConfig {
     const TYPE_NAME: &'static str = "HostProxySwitchConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
@@ -493,9 +534,13 @@ pub struct HostProxySwitchEnsInfo {
     pub error_status: i64,
     /// `lcoreStatus`: xsd:long.
     pub lcore_status: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProxySwitchEnsInfo {
     const TYPE_NAME: &'static str = "HostProxySwitchEnsInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opsVersion" => d.req(&mut self.ops_version, s)?,
@@ -526,9 +571,13 @@ pub struct HostProxySwitchHostLagConfig {
     pub lag_name: Option<String>,
     /// `uplinkPort`: [`KeyValue`].
     pub uplink_port: Vec<KeyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProxySwitchHostLagConfig {
     const TYPE_NAME: &'static str = "HostProxySwitchHostLagConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lagKey" => d.req(&mut self.lag_key, s)?,
@@ -551,9 +600,13 @@ crate::xml::complex_codec!(HostProxySwitchHostLagConfig);
 pub struct HostProxySwitchSpec {
     /// `backing`: [`DistributedVirtualSwitchHostMemberBacking`].
     pub backing: Option<AnyDistributedVirtualSwitchHostMemberBacking>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProxySwitchSpec {
     const TYPE_NAME: &'static str = "HostProxySwitchSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backing" => d.opt(&mut self.backing, s)?,
@@ -574,9 +627,13 @@ pub struct HostPtpConfig {
     pub domain: Option<i32>,
     /// `port`: [`HostPtpConfigPtpPort`].
     pub port: Vec<HostPtpConfigPtpPort>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPtpConfig {
     const TYPE_NAME: &'static str = "HostPtpConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"domain" => d.opt(&mut self.domain, s)?,
@@ -603,9 +660,13 @@ pub struct HostPtpConfigPtpPort {
     pub device: Option<String>,
     /// `ipConfig`: [`HostIpConfig`].
     pub ip_config: Option<HostIpConfig>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPtpConfigPtpPort {
     const TYPE_NAME: &'static str = "HostPtpConfigPtpPort";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"index" => d.req(&mut self.index, s)?,
@@ -632,9 +693,13 @@ pub struct HostQualifiedName {
     pub value: String,
     /// `type`: xsd:string.
     pub type_: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostQualifiedName {
     const TYPE_NAME: &'static str = "HostQualifiedName";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
@@ -667,9 +732,13 @@ pub struct HostRdmaDevice {
     pub connection_info: HostRdmaDeviceConnectionInfo,
     /// `capability`: [`HostRdmaDeviceCapability`].
     pub capability: HostRdmaDeviceCapability,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRdmaDevice {
     const TYPE_NAME: &'static str = "HostRdmaDevice";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -700,9 +769,13 @@ crate::xml::complex_codec!(HostRdmaDevice);
 /// Has subtypes: slots declared with this type hold an [`AnyHostRdmaDeviceBacking`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostRdmaDeviceBacking {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRdmaDeviceBacking {
     const TYPE_NAME: &'static str = "HostRdmaDeviceBacking";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -722,9 +795,13 @@ pub struct HostRdmaDeviceCapability {
     pub roce_v2_capable: bool,
     /// `iWarpCapable`: xsd:boolean.
     pub i_warp_capable: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRdmaDeviceCapability {
     const TYPE_NAME: &'static str = "HostRdmaDeviceCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"roceV1Capable" => d.req(&mut self.roce_v1_capable, s)?,
@@ -751,9 +828,13 @@ pub struct HostRdmaDeviceConnectionInfo {
     pub mtu: i32,
     /// `speedInMbps`: xsd:int.
     pub speed_in_mbps: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRdmaDeviceConnectionInfo {
     const TYPE_NAME: &'static str = "HostRdmaDeviceConnectionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
@@ -783,6 +864,7 @@ pub struct HostRdmaDevicePnicBacking {
 }
 impl ComplexType for HostRdmaDevicePnicBacking {
     const TYPE_NAME: &'static str = "HostRdmaDevicePnicBacking";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pairedUplink" => d.req(&mut self.paired_uplink, s)?,
@@ -810,6 +892,7 @@ pub struct HostRdmaHba {
 }
 impl ComplexType for HostRdmaHba {
     const TYPE_NAME: &'static str = "HostRdmaHba";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"associatedRdmaDevice" => d.opt(&mut self.associated_rdma_device, s)?,
@@ -835,6 +918,7 @@ pub struct HostRdmaTargetTransport {
 }
 impl ComplexType for HostRdmaTargetTransport {
     const TYPE_NAME: &'static str = "HostRdmaTargetTransport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -855,6 +939,7 @@ pub struct HostReconnectionFailedEvent {
 }
 impl ComplexType for HostReconnectionFailedEvent {
     const TYPE_NAME: &'static str = "HostReconnectionFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -870,9 +955,13 @@ crate::xml::inherits!(HostReconnectionFailedEvent, HostEvent);
 pub struct HostReliableMemoryInfo {
     /// `memorySize`: xsd:long.
     pub memory_size: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostReliableMemoryInfo {
     const TYPE_NAME: &'static str = "HostReliableMemoryInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memorySize" => d.req(&mut self.memory_size, s)?,
@@ -896,6 +985,7 @@ pub struct HostRemovedEvent {
 }
 impl ComplexType for HostRemovedEvent {
     const TYPE_NAME: &'static str = "HostRemovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -913,9 +1003,13 @@ pub struct HostResignatureRescanResult {
     pub rescan: Vec<HostVmfsRescanResult>,
     /// `result`: ManagedObjectReference.
     pub result: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostResignatureRescanResult {
     const TYPE_NAME: &'static str = "HostResignatureRescanResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rescan" => d.list(&mut self.rescan, s)?,
@@ -972,9 +1066,13 @@ pub struct HostRuntimeInfo {
     pub state_encryption: Option<HostRuntimeInfoStateEncryptionInfo>,
     /// `podVMInfo`: [`PodVMInfo`] (since 9.1.0.0).
     pub pod_vm_info: Option<PodVMInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRuntimeInfo {
     const TYPE_NAME: &'static str = "HostRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"connectionState" => d.req(&mut self.connection_state, s)?,
@@ -1037,9 +1135,13 @@ pub struct HostRuntimeInfoNetStackInstanceRuntimeInfo {
     pub max_number_of_connections: Option<i32>,
     /// `currentIpV6Enabled`: xsd:boolean.
     pub current_ip_v6_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRuntimeInfoNetStackInstanceRuntimeInfo {
     const TYPE_NAME: &'static str = "HostRuntimeInfoNetStackInstanceRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"netStackInstanceKey" => d.req(&mut self.net_stack_instance_key, s)?,
@@ -1068,9 +1170,13 @@ pub struct HostRuntimeInfoNetworkRuntimeInfo {
     pub net_stack_instance_runtime_info: Vec<HostRuntimeInfoNetStackInstanceRuntimeInfo>,
     /// `networkResourceRuntime`: [`HostNetworkResourceRuntime`] (since 6.0).
     pub network_resource_runtime: Option<HostNetworkResourceRuntime>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRuntimeInfoNetworkRuntimeInfo {
     const TYPE_NAME: &'static str = "HostRuntimeInfoNetworkRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"netStackInstanceRuntimeInfo" => d.list(&mut self.net_stack_instance_runtime_info, s)?,
@@ -1095,9 +1201,13 @@ pub struct HostRuntimeInfoStateEncryptionInfo {
     pub require_secure_boot: Option<bool>,
     /// `requireExecInstalledOnly`: xsd:boolean.
     pub require_exec_installed_only: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRuntimeInfoStateEncryptionInfo {
     const TYPE_NAME: &'static str = "HostRuntimeInfoStateEncryptionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"protectionMode" => d.req(&mut self.protection_mode, s)?,
@@ -1143,6 +1253,7 @@ pub struct HostScsiDisk {
 }
 impl ComplexType for HostScsiDisk {
     const TYPE_NAME: &'static str = "HostScsiDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacity" => d.req(&mut self.capacity, s)?,
@@ -1181,9 +1292,13 @@ pub struct HostScsiDiskPartition {
     pub disk_name: String,
     /// `partition`: xsd:int.
     pub partition: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostScsiDiskPartition {
     const TYPE_NAME: &'static str = "HostScsiDiskPartition";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskName" => d.req(&mut self.disk_name, s)?,
@@ -1204,9 +1319,13 @@ crate::xml::complex_codec!(HostScsiDiskPartition);
 pub struct HostScsiTopology {
     /// `adapter`: [`HostScsiTopologyInterface`].
     pub adapter: Vec<HostScsiTopologyInterface>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostScsiTopology {
     const TYPE_NAME: &'static str = "HostScsiTopology";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adapter" => d.list(&mut self.adapter, s)?,
@@ -1229,9 +1348,13 @@ pub struct HostScsiTopologyInterface {
     pub adapter: String,
     /// `target`: [`HostScsiTopologyTarget`].
     pub target: Vec<HostScsiTopologyTarget>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostScsiTopologyInterface {
     const TYPE_NAME: &'static str = "HostScsiTopologyInterface";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -1258,9 +1381,13 @@ pub struct HostScsiTopologyLun {
     pub lun: i32,
     /// `scsiLun`: xsd:string.
     pub scsi_lun: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostScsiTopologyLun {
     const TYPE_NAME: &'static str = "HostScsiTopologyLun";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -1289,9 +1416,13 @@ pub struct HostScsiTopologyTarget {
     pub lun: Vec<HostScsiTopologyLun>,
     /// `transport`: [`HostTargetTransport`].
     pub transport: Option<AnyHostTargetTransport>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostScsiTopologyTarget {
     const TYPE_NAME: &'static str = "HostScsiTopologyTarget";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -1320,6 +1451,9 @@ pub struct HostSecuritySpec {
     pub remove_permission: Vec<Permission>,
     /// `addPermission`: [`Permission`] (since 4.1).
     pub add_permission: Vec<Permission>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostSecuritySpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1327,11 +1461,13 @@ impl std::fmt::Debug for HostSecuritySpec {
         d.field("admin_password", &crate::xml::Redacted);
         d.field("remove_permission", &self.remove_permission);
         d.field("add_permission", &self.add_permission);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for HostSecuritySpec {
     const TYPE_NAME: &'static str = "HostSecuritySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adminPassword" => d.opt(&mut self.admin_password, s)?,
@@ -1361,6 +1497,7 @@ pub struct HostSerialAttachedHba {
 }
 impl ComplexType for HostSerialAttachedHba {
     const TYPE_NAME: &'static str = "HostSerialAttachedHba";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeWorldWideName" => d.req(&mut self.node_world_wide_name, s)?,
@@ -1386,6 +1523,7 @@ pub struct HostSerialAttachedTargetTransport {
 }
 impl ComplexType for HostSerialAttachedTargetTransport {
     const TYPE_NAME: &'static str = "HostSerialAttachedTargetTransport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1415,9 +1553,13 @@ pub struct HostService {
     pub policy: String,
     /// `sourcePackage`: [`HostServiceSourcePackage`] (since 5.0).
     pub source_package: Option<HostServiceSourcePackage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostService {
     const TYPE_NAME: &'static str = "HostService";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -1452,9 +1594,13 @@ pub struct HostServiceConfig {
     pub service_id: String,
     /// `startupPolicy`: xsd:string.
     pub startup_policy: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostServiceConfig {
     const TYPE_NAME: &'static str = "HostServiceConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceId" => d.req(&mut self.service_id, s)?,
@@ -1475,9 +1621,13 @@ crate::xml::complex_codec!(HostServiceConfig);
 pub struct HostServiceInfo {
     /// `service`: [`HostService`].
     pub service: Vec<HostService>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostServiceInfo {
     const TYPE_NAME: &'static str = "HostServiceInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"service" => d.list(&mut self.service, s)?,
@@ -1498,9 +1648,13 @@ pub struct HostServiceSourcePackage {
     pub source_package_name: String,
     /// `description`: xsd:string.
     pub description: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostServiceSourcePackage {
     const TYPE_NAME: &'static str = "HostServiceSourcePackage";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourcePackageName" => d.req(&mut self.source_package_name, s)?,
@@ -1533,6 +1687,9 @@ pub struct HostServiceTicket {
     pub service_version: String,
     /// `sessionId`: xsd:string. Secret: masked in `Debug`.
     pub session_id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostServiceTicket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1544,11 +1701,13 @@ impl std::fmt::Debug for HostServiceTicket {
         d.field("service", &self.service);
         d.field("service_version", &self.service_version);
         d.field("session_id", &crate::xml::Redacted);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for HostServiceTicket {
     const TYPE_NAME: &'static str = "HostServiceTicket";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
@@ -1585,9 +1744,13 @@ pub struct HostSevInfo {
     pub snp_state: Option<String>,
     /// `snpSupported`: xsd:boolean (since 9.0.0.0).
     pub snp_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSevInfo {
     const TYPE_NAME: &'static str = "HostSevInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sevState" => d.req(&mut self.sev_state, s)?,
@@ -1620,9 +1783,13 @@ pub struct HostSgxInfo {
     pub le_pub_key_hash: Option<String>,
     /// `registrationInfo`: [`HostSgxRegistrationInfo`] (since 8.0.0.1).
     pub registration_info: Option<HostSgxRegistrationInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSgxInfo {
     const TYPE_NAME: &'static str = "HostSgxInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sgxState" => d.req(&mut self.sgx_state, s)?,
@@ -1659,9 +1826,13 @@ pub struct HostSgxRegistrationInfo {
     pub ppid: Option<String>,
     /// `lastRegisteredTime`: xsd:dateTime.
     pub last_registered_time: Option<DateTime>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSgxRegistrationInfo {
     const TYPE_NAME: &'static str = "HostSgxRegistrationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"status" => d.opt(&mut self.status, s)?,
@@ -1698,9 +1869,13 @@ pub struct HostSharedGpuCapabilities {
     pub suspend_supported: bool,
     /// `migrateSupported`: xsd:boolean.
     pub migrate_supported: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSharedGpuCapabilities {
     const TYPE_NAME: &'static str = "HostSharedGpuCapabilities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vgpu" => d.req(&mut self.vgpu, s)?,
@@ -1736,6 +1911,7 @@ pub struct HostShortNameInconsistentEvent {
 }
 impl ComplexType for HostShortNameInconsistentEvent {
     const TYPE_NAME: &'static str = "HostShortNameInconsistentEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"shortName" => d.req(&mut self.short_name, s)?,
@@ -1765,6 +1941,7 @@ pub struct HostShortNameToIpFailedEvent {
 }
 impl ComplexType for HostShortNameToIpFailedEvent {
     const TYPE_NAME: &'static str = "HostShortNameToIpFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"shortName" => d.req(&mut self.short_name, s)?,
@@ -1792,6 +1969,7 @@ pub struct HostShutdownEvent {
 }
 impl ComplexType for HostShutdownEvent {
     const TYPE_NAME: &'static str = "HostShutdownEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -1820,9 +1998,13 @@ pub struct HostSnmpConfigSpec {
     pub trap_targets: Vec<HostSnmpDestination>,
     /// `option`: [`KeyValue`] (since 5.0).
     pub option: Vec<KeyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSnmpConfigSpec {
     const TYPE_NAME: &'static str = "HostSnmpConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -1853,9 +2035,13 @@ pub struct HostSnmpDestination {
     pub port: i32,
     /// `community`: xsd:string.
     pub community: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSnmpDestination {
     const TYPE_NAME: &'static str = "HostSnmpDestination";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -1886,9 +2072,13 @@ pub struct HostSnmpSystemAgentLimits {
     pub max_buffer_size: i32,
     /// `capability`: [`HostSnmpAgentCapability`] (since 4.0).
     pub capability: Option<HostSnmpAgentCapability>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSnmpSystemAgentLimits {
     const TYPE_NAME: &'static str = "HostSnmpSystemAgentLimits";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxReadOnlyCommunities" => d.req(&mut self.max_read_only_communities, s)?,
@@ -1923,9 +2113,13 @@ pub struct HostSpecification {
     pub sub_specs: Vec<HostSubSpecification>,
     /// `changeID`: xsd:string.
     pub change_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSpecification {
     const TYPE_NAME: &'static str = "HostSpecification";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"createdTime" => d.req(&mut self.created_time, s)?,
@@ -1957,6 +2151,7 @@ pub struct HostSpecificationChangedEvent {
 }
 impl ComplexType for HostSpecificationChangedEvent {
     const TYPE_NAME: &'static str = "HostSpecificationChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1979,6 +2174,7 @@ pub struct HostSpecificationOperationFailed {
 }
 impl ComplexType for HostSpecificationOperationFailed {
     const TYPE_NAME: &'static str = "HostSpecificationOperationFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -2004,6 +2200,7 @@ pub struct HostSpecificationRequireEvent {
 }
 impl ComplexType for HostSpecificationRequireEvent {
     const TYPE_NAME: &'static str = "HostSpecificationRequireEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2026,6 +2223,7 @@ pub struct HostSpecificationUpdateEvent {
 }
 impl ComplexType for HostSpecificationUpdateEvent {
     const TYPE_NAME: &'static str = "HostSpecificationUpdateEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostSpec" => d.req(&mut self.host_spec, s)?,
@@ -2055,6 +2253,7 @@ pub struct HostSriovConfig {
 }
 impl ComplexType for HostSriovConfig {
     const TYPE_NAME: &'static str = "HostSriovConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sriovEnabled" => d.req(&mut self.sriov_enabled, s)?,
@@ -2079,9 +2278,13 @@ crate::xml::inherits!(HostSriovConfig, HostPciPassthruConfig);
 pub struct HostSriovDevicePoolInfo {
     /// `key`: xsd:string.
     pub key: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSriovDevicePoolInfo {
     const TYPE_NAME: &'static str = "HostSriovDevicePoolInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -2117,6 +2320,7 @@ pub struct HostSriovInfo {
 }
 impl ComplexType for HostSriovInfo {
     const TYPE_NAME: &'static str = "HostSriovInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sriovEnabled" => d.req(&mut self.sriov_enabled, s)?,
@@ -2158,6 +2362,7 @@ pub struct HostSriovNetworkDevicePoolInfo {
 }
 impl ComplexType for HostSriovNetworkDevicePoolInfo {
     const TYPE_NAME: &'static str = "HostSriovNetworkDevicePoolInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchKey" => d.opt(&mut self.switch_key, s)?,
@@ -2186,9 +2391,13 @@ pub struct HostSslThumbprintInfo {
     pub owner_tag: Option<String>,
     /// `sslThumbprints`: xsd:string.
     pub ssl_thumbprints: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSslThumbprintInfo {
     const TYPE_NAME: &'static str = "HostSslThumbprintInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"principal" => d.req(&mut self.principal, s)?,
@@ -2216,6 +2425,7 @@ pub struct HostStatusChangedEvent {
 }
 impl ComplexType for HostStatusChangedEvent {
     const TYPE_NAME: &'static str = "HostStatusChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2231,9 +2441,13 @@ crate::xml::inherits!(HostStatusChangedEvent, ClusterStatusChangedEvent);
 pub struct HostStorageArrayTypePolicyOption {
     /// `policy`: [`ElementDescription`].
     pub policy: AnyElementDescription,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostStorageArrayTypePolicyOption {
     const TYPE_NAME: &'static str = "HostStorageArrayTypePolicyOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.req(&mut self.policy, s)?,
@@ -2264,9 +2478,13 @@ pub struct HostStorageDeviceInfo {
     pub plug_store_topology: Option<HostPlugStoreTopology>,
     /// `softwareInternetScsiEnabled`: xsd:boolean.
     pub software_internet_scsi_enabled: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostStorageDeviceInfo {
     const TYPE_NAME: &'static str = "HostStorageDeviceInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostBusAdapter" => d.list(&mut self.host_bus_adapter, s)?,
@@ -2304,6 +2522,7 @@ pub struct HostStorageElementInfo {
 }
 impl ComplexType for HostStorageElementInfo {
     const TYPE_NAME: &'static str = "HostStorageElementInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operationalInfo" => d.list(&mut self.operational_info, s)?,
@@ -2326,9 +2545,13 @@ pub struct HostStorageOperationalInfo {
     pub property: String,
     /// `value`: xsd:string.
     pub value: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostStorageOperationalInfo {
     const TYPE_NAME: &'static str = "HostStorageOperationalInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"property" => d.req(&mut self.property, s)?,
@@ -2351,9 +2574,13 @@ pub struct HostStorageSystemDiskLocatorLedResult {
     pub key: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostStorageSystemDiskLocatorLedResult {
     const TYPE_NAME: &'static str = "HostStorageSystemDiskLocatorLedResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -2376,9 +2603,13 @@ pub struct HostStorageSystemScsiLunResult {
     pub key: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostStorageSystemScsiLunResult {
     const TYPE_NAME: &'static str = "HostStorageSystemScsiLunResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -2401,9 +2632,13 @@ pub struct HostStorageSystemVmfsVolumeResult {
     pub key: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostStorageSystemVmfsVolumeResult {
     const TYPE_NAME: &'static str = "HostStorageSystemVmfsVolumeResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -2430,9 +2665,13 @@ pub struct HostSubSpecification {
     pub data: Vec<i8>,
     /// `binaryData`: xsd:base64Binary (since 6.7).
     pub binary_data: Option<Vec<u8>>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSubSpecification {
     const TYPE_NAME: &'static str = "HostSubSpecification";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -2464,6 +2703,7 @@ pub struct HostSubSpecificationDeleteEvent {
 }
 impl ComplexType for HostSubSpecificationDeleteEvent {
     const TYPE_NAME: &'static str = "HostSubSpecificationDeleteEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"subSpecName" => d.req(&mut self.sub_spec_name, s)?,
@@ -2491,6 +2731,7 @@ pub struct HostSubSpecificationUpdateEvent {
 }
 impl ComplexType for HostSubSpecificationUpdateEvent {
     const TYPE_NAME: &'static str = "HostSubSpecificationUpdateEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostSubSpec" => d.req(&mut self.host_sub_spec, s)?,
@@ -2518,6 +2759,7 @@ pub struct HostSyncFailedEvent {
 }
 impl ComplexType for HostSyncFailedEvent {
     const TYPE_NAME: &'static str = "HostSyncFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -2540,9 +2782,13 @@ pub struct HostSystemComplianceCheckState {
     pub state: String,
     /// `checkTime`: xsd:dateTime.
     pub check_time: DateTime,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemComplianceCheckState {
     const TYPE_NAME: &'static str = "HostSystemComplianceCheckState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
@@ -2563,9 +2809,13 @@ crate::xml::complex_codec!(HostSystemComplianceCheckState);
 pub struct HostSystemHealthInfo {
     /// `numericSensorInfo`: [`HostNumericSensorInfo`].
     pub numeric_sensor_info: Vec<HostNumericSensorInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemHealthInfo {
     const TYPE_NAME: &'static str = "HostSystemHealthInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numericSensorInfo" => d.list(&mut self.numeric_sensor_info, s)?,
@@ -2586,9 +2836,13 @@ pub struct HostSystemIdentificationInfo {
     pub identifier_value: String,
     /// `identifierType`: [`ElementDescription`].
     pub identifier_type: AnyElementDescription,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemIdentificationInfo {
     const TYPE_NAME: &'static str = "HostSystemIdentificationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"identifierValue" => d.req(&mut self.identifier_value, s)?,
@@ -2627,9 +2881,13 @@ pub struct HostSystemInfo {
     pub vvol_host_id: Option<String>,
     /// `bootCommandLine`: xsd:string (since 8.0.3.0).
     pub boot_command_line: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemInfo {
     const TYPE_NAME: &'static str = "HostSystemInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vendor" => d.req(&mut self.vendor, s)?,
@@ -2666,9 +2924,13 @@ crate::xml::complex_codec!(HostSystemInfo);
 pub struct HostSystemReconnectSpec {
     /// `syncState`: xsd:boolean.
     pub sync_state: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemReconnectSpec {
     const TYPE_NAME: &'static str = "HostSystemReconnectSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"syncState" => d.opt(&mut self.sync_state, s)?,
@@ -2689,9 +2951,13 @@ pub struct HostSystemRemediationState {
     pub state: String,
     /// `operationTime`: xsd:dateTime.
     pub operation_time: DateTime,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemRemediationState {
     const TYPE_NAME: &'static str = "HostSystemRemediationState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
@@ -2716,9 +2982,13 @@ pub struct HostSystemResourceInfo {
     pub config: Option<ResourceConfigSpec>,
     /// `child`: [`HostSystemResourceInfo`].
     pub child: Vec<HostSystemResourceInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemResourceInfo {
     const TYPE_NAME: &'static str = "HostSystemResourceInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -2741,9 +3011,13 @@ crate::xml::complex_codec!(HostSystemResourceInfo);
 pub struct HostSystemSwapConfiguration {
     /// `option`: [`HostSystemSwapConfigurationSystemSwapOption`].
     pub option: Vec<AnyHostSystemSwapConfigurationSystemSwapOption>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemSwapConfiguration {
     const TYPE_NAME: &'static str = "HostSystemSwapConfiguration";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"option" => d.list(&mut self.option, s)?,
@@ -2769,6 +3043,7 @@ pub struct HostSystemSwapConfigurationDatastoreOption {
 }
 impl ComplexType for HostSystemSwapConfigurationDatastoreOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationDatastoreOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -2794,6 +3069,7 @@ pub struct HostSystemSwapConfigurationDisabledOption {
 }
 impl ComplexType for HostSystemSwapConfigurationDisabledOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationDisabledOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2814,6 +3090,7 @@ pub struct HostSystemSwapConfigurationHostCacheOption {
 }
 impl ComplexType for HostSystemSwapConfigurationHostCacheOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationHostCacheOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2834,6 +3111,7 @@ pub struct HostSystemSwapConfigurationHostLocalSwapOption {
 }
 impl ComplexType for HostSystemSwapConfigurationHostLocalSwapOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationHostLocalSwapOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2851,9 +3129,13 @@ crate::xml::inherits!(HostSystemSwapConfigurationHostLocalSwapOption, HostSystem
 pub struct HostSystemSwapConfigurationSystemSwapOption {
     /// `key`: xsd:int.
     pub key: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemSwapConfigurationSystemSwapOption {
     const TYPE_NAME: &'static str = "HostSystemSwapConfigurationSystemSwapOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -2872,9 +3154,13 @@ crate::xml::complex_codec!(HostSystemSwapConfigurationSystemSwapOption);
 /// Has subtypes: slots declared with this type hold an [`AnyHostTargetTransport`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostTargetTransport {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTargetTransport {
     const TYPE_NAME: &'static str = "HostTargetTransport";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -2897,6 +3183,7 @@ pub struct HostTcpHba {
 }
 impl ComplexType for HostTcpHba {
     const TYPE_NAME: &'static str = "HostTcpHba";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"associatedPnic" => d.opt(&mut self.associated_pnic, s)?,
@@ -2924,6 +3211,7 @@ pub struct HostTcpHbaCreateSpec {
 }
 impl ComplexType for HostTcpHbaCreateSpec {
     const TYPE_NAME: &'static str = "HostTcpHbaCreateSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnic" => d.req(&mut self.pnic, s)?,
@@ -2949,6 +3237,7 @@ pub struct HostTcpTargetTransport {
 }
 impl ComplexType for HostTcpTargetTransport {
     const TYPE_NAME: &'static str = "HostTcpTargetTransport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2966,9 +3255,13 @@ pub struct HostTdxInfo {
     pub tdx_state: String,
     /// `numTDXPrivateKeyIDs`: xsd:int.
     pub num_tdx_private_key_i_ds: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTdxInfo {
     const TYPE_NAME: &'static str = "HostTdxInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tdxState" => d.req(&mut self.tdx_state, s)?,
@@ -2993,9 +3286,13 @@ pub struct HostTpmAttestationInfo {
     pub status: HostTpmAttestationInfoAcceptanceStatus,
     /// `message`: [`LocalizableMessage`].
     pub message: Option<LocalizableMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTpmAttestationInfo {
     const TYPE_NAME: &'static str = "HostTpmAttestationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"time" => d.req(&mut self.time, s)?,
@@ -3022,9 +3319,13 @@ pub struct HostTpmAttestationReport {
     pub tpm_events: Vec<HostTpmEventLogEntry>,
     /// `tpmLogReliable`: xsd:boolean.
     pub tpm_log_reliable: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTpmAttestationReport {
     const TYPE_NAME: &'static str = "HostTpmAttestationReport";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tpmPcrValues" => d.list(&mut self.tpm_pcr_values, s)?,
@@ -3052,6 +3353,7 @@ pub struct HostTpmBootCompleteEventDetails {
 }
 impl ComplexType for HostTpmBootCompleteEventDetails {
     const TYPE_NAME: &'static str = "HostTpmBootCompleteEventDetails";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3076,6 +3378,7 @@ pub struct HostTpmBootSecurityOptionEventDetails {
 }
 impl ComplexType for HostTpmBootSecurityOptionEventDetails {
     const TYPE_NAME: &'static str = "HostTpmBootSecurityOptionEventDetails";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bootSecurityOption" => d.req(&mut self.boot_security_option, s)?,
@@ -3103,6 +3406,7 @@ pub struct HostTpmCommandEventDetails {
 }
 impl ComplexType for HostTpmCommandEventDetails {
     const TYPE_NAME: &'static str = "HostTpmCommandEventDetails";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"commandLine" => d.req(&mut self.command_line, s)?,
@@ -3130,6 +3434,7 @@ pub struct HostTpmDigestInfo {
 }
 impl ComplexType for HostTpmDigestInfo {
     const TYPE_NAME: &'static str = "HostTpmDigestInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pcrNumber" => d.req(&mut self.pcr_number, s)?,
@@ -3154,9 +3459,13 @@ pub struct HostTpmEventDetails {
     pub data_hash: Vec<i8>,
     /// `dataHashMethod`: xsd:string (since 6.7).
     pub data_hash_method: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTpmEventDetails {
     const TYPE_NAME: &'static str = "HostTpmEventDetails";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dataHash" => d.list(&mut self.data_hash, s)?,
@@ -3179,9 +3488,13 @@ pub struct HostTpmEventLogEntry {
     pub pcr_index: i32,
     /// `eventDetails`: [`HostTpmEventDetails`].
     pub event_details: AnyHostTpmEventDetails,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTpmEventLogEntry {
     const TYPE_NAME: &'static str = "HostTpmEventLogEntry";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pcrIndex" => d.req(&mut self.pcr_index, s)?,
@@ -3207,6 +3520,7 @@ pub struct HostTpmNvTagEventDetails {
 }
 impl ComplexType for HostTpmNvTagEventDetails {
     const TYPE_NAME: &'static str = "HostTpmNvTagEventDetails";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3231,6 +3545,7 @@ pub struct HostTpmOptionEventDetails {
 }
 impl ComplexType for HostTpmOptionEventDetails {
     const TYPE_NAME: &'static str = "HostTpmOptionEventDetails";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"optionsFileName" => d.req(&mut self.options_file_name, s)?,
@@ -3258,6 +3573,7 @@ pub struct HostTpmSignerEventDetails {
 }
 impl ComplexType for HostTpmSignerEventDetails {
     const TYPE_NAME: &'static str = "HostTpmSignerEventDetails";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3286,6 +3602,7 @@ pub struct HostTpmSoftwareComponentEventDetails {
 }
 impl ComplexType for HostTpmSoftwareComponentEventDetails {
     const TYPE_NAME: &'static str = "HostTpmSoftwareComponentEventDetails";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"componentName" => d.req(&mut self.component_name, s)?,
@@ -3319,6 +3636,7 @@ pub struct HostTpmSystemVersionEventDetails {
 }
 impl ComplexType for HostTpmSystemVersionEventDetails {
     const TYPE_NAME: &'static str = "HostTpmSystemVersionEventDetails";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemVersion" => d.req(&mut self.system_version, s)?,
@@ -3346,6 +3664,7 @@ pub struct HostTpmVersionEventDetails {
 }
 impl ComplexType for HostTpmVersionEventDetails {
     const TYPE_NAME: &'static str = "HostTpmVersionEventDetails";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
@@ -3374,9 +3693,13 @@ pub struct HostTrustAuthorityAttestationInfo {
     pub attested_until: Option<DateTime>,
     /// `messages`: [`LocalizableMessage`].
     pub messages: Vec<LocalizableMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTrustAuthorityAttestationInfo {
     const TYPE_NAME: &'static str = "HostTrustAuthorityAttestationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"attestationStatus" => d.req(&mut self.attestation_status, s)?,
@@ -3417,9 +3740,13 @@ pub struct HostUnresolvedVmfsExtent {
     pub end_block: i32,
     /// `reason`: xsd:string.
     pub reason: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostUnresolvedVmfsExtent {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsExtent";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -3452,9 +3779,13 @@ crate::xml::complex_codec!(HostUnresolvedVmfsExtent);
 pub struct HostUnresolvedVmfsResignatureSpec {
     /// `extentDevicePath`: xsd:string.
     pub extent_device_path: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostUnresolvedVmfsResignatureSpec {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsResignatureSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extentDevicePath" => d.list(&mut self.extent_device_path, s)?,
@@ -3477,9 +3808,13 @@ pub struct HostUnresolvedVmfsResolutionResult {
     pub vmfs: Option<HostVmfsVolume>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostUnresolvedVmfsResolutionResult {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsResolutionResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spec" => d.req(&mut self.spec, s)?,
@@ -3504,9 +3839,13 @@ pub struct HostUnresolvedVmfsResolutionSpec {
     pub extent_device_path: Vec<String>,
     /// `uuidResolution`: xsd:string.
     pub uuid_resolution: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostUnresolvedVmfsResolutionSpec {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsResolutionSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extentDevicePath" => d.list(&mut self.extent_device_path, s)?,
@@ -3535,9 +3874,13 @@ pub struct HostUnresolvedVmfsVolume {
     pub total_blocks: i32,
     /// `resolveStatus`: [`HostUnresolvedVmfsVolumeResolveStatus`].
     pub resolve_status: HostUnresolvedVmfsVolumeResolveStatus,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostUnresolvedVmfsVolume {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsVolume";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extent" => d.list(&mut self.extent, s)?,
@@ -3568,9 +3911,13 @@ pub struct HostUnresolvedVmfsVolumeResolveStatus {
     pub incomplete_extents: Option<bool>,
     /// `multipleCopies`: xsd:boolean.
     pub multiple_copies: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostUnresolvedVmfsVolumeResolveStatus {
     const TYPE_NAME: &'static str = "HostUnresolvedVmfsVolumeResolveStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resolvable" => d.req(&mut self.resolvable, s)?,
@@ -3598,6 +3945,7 @@ pub struct HostUpgradeFailedEvent {
 }
 impl ComplexType for HostUpgradeFailedEvent {
     const TYPE_NAME: &'static str = "HostUpgradeFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3618,6 +3966,7 @@ pub struct HostUserWorldSwapNotEnabledEvent {
 }
 impl ComplexType for HostUserWorldSwapNotEnabledEvent {
     const TYPE_NAME: &'static str = "HostUserWorldSwapNotEnabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3637,9 +3986,13 @@ pub struct HostVFlashManagerVFlashCacheConfigInfo {
     pub default_v_flash_module: Option<String>,
     /// `swapCacheReservationInGB`: xsd:long.
     pub swap_cache_reservation_in_gb: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashCacheConfigInfo {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashCacheConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vFlashModuleConfigOption" => d.list(&mut self.v_flash_module_config_option, s)?,
@@ -3676,9 +4029,13 @@ pub struct HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption {
     pub reservation_in_mb_option: LongOption,
     /// `maxDiskSizeInKB`: xsd:long.
     pub max_disk_size_in_kb: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vFlashModule" => d.req(&mut self.v_flash_module, s)?,
@@ -3713,9 +4070,13 @@ pub struct HostVFlashManagerVFlashCacheConfigSpec {
     pub default_v_flash_module: String,
     /// `swapCacheReservationInGB`: xsd:long.
     pub swap_cache_reservation_in_gb: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashCacheConfigSpec {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashCacheConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultVFlashModule" => d.req(&mut self.default_v_flash_module, s)?,
@@ -3738,9 +4099,13 @@ pub struct HostVFlashManagerVFlashConfigInfo {
     pub v_flash_resource_config_info: Option<HostVFlashManagerVFlashResourceConfigInfo>,
     /// `vFlashCacheConfigInfo`: [`HostVFlashManagerVFlashCacheConfigInfo`].
     pub v_flash_cache_config_info: Option<HostVFlashManagerVFlashCacheConfigInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashConfigInfo {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vFlashResourceConfigInfo" => d.opt(&mut self.v_flash_resource_config_info, s)?,
@@ -3763,9 +4128,13 @@ pub struct HostVFlashManagerVFlashResourceConfigInfo {
     pub vffs: Option<HostVffsVolume>,
     /// `capacity`: xsd:long.
     pub capacity: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashResourceConfigInfo {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashResourceConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vffs" => d.opt(&mut self.vffs, s)?,
@@ -3786,9 +4155,13 @@ crate::xml::complex_codec!(HostVFlashManagerVFlashResourceConfigInfo);
 pub struct HostVFlashManagerVFlashResourceConfigSpec {
     /// `vffsUuid`: xsd:string.
     pub vffs_uuid: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashResourceConfigSpec {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashResourceConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vffsUuid" => d.req(&mut self.vffs_uuid, s)?,
@@ -3815,9 +4188,13 @@ pub struct HostVFlashManagerVFlashResourceRunTimeInfo {
     pub capacity_for_vm_cache: i64,
     /// `freeForVmCache`: xsd:long.
     pub free_for_vm_cache: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashResourceRunTimeInfo {
     const TYPE_NAME: &'static str = "HostVFlashManagerVFlashResourceRunTimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"usage" => d.req(&mut self.usage, s)?,
@@ -3848,9 +4225,13 @@ pub struct HostVFlashResourceConfigurationResult {
     pub vffs: Option<HostVffsVolume>,
     /// `diskConfigurationResult`: [`HostDiskConfigurationResult`].
     pub disk_configuration_result: Vec<HostDiskConfigurationResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashResourceConfigurationResult {
     const TYPE_NAME: &'static str = "HostVFlashResourceConfigurationResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"devicePath" => d.list(&mut self.device_path, s)?,
@@ -3875,9 +4256,13 @@ pub struct HostVMotionCompatibility {
     pub host: ManagedObjectReference,
     /// `compatibility`: xsd:string.
     pub compatibility: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVMotionCompatibility {
     const TYPE_NAME: &'static str = "HostVMotionCompatibility";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -3900,9 +4285,13 @@ pub struct HostVMotionConfig {
     pub vmotion_nic_key: Option<String>,
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVMotionConfig {
     const TYPE_NAME: &'static str = "HostVMotionConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmotionNicKey" => d.opt(&mut self.vmotion_nic_key, s)?,
@@ -3925,9 +4314,13 @@ pub struct HostVMotionInfo {
     pub net_config: Option<HostVMotionNetConfig>,
     /// `ipConfig`: [`HostIpConfig`].
     pub ip_config: Option<HostIpConfig>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVMotionInfo {
     const TYPE_NAME: &'static str = "HostVMotionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"netConfig" => d.opt(&mut self.net_config, s)?,
@@ -3966,9 +4359,13 @@ pub struct HostVMotionManagerDstInstantCloneResult {
     pub dev_cpt_stream_size: Option<i64>,
     /// `devCptStreamTime`: xsd:long.
     pub dev_cpt_stream_time: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVMotionManagerDstInstantCloneResult {
     const TYPE_NAME: &'static str = "HostVMotionManagerDstInstantCloneResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dstVmId" => d.opt(&mut self.dst_vm_id, s)?,
@@ -4013,9 +4410,13 @@ pub struct HostVMotionManagerSrcInstantCloneResult {
     pub resume_done_time: Option<i64>,
     /// `endTime`: xsd:long.
     pub end_time: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVMotionManagerSrcInstantCloneResult {
     const TYPE_NAME: &'static str = "HostVMotionManagerSrcInstantCloneResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startTime" => d.opt(&mut self.start_time, s)?,
@@ -4044,9 +4445,13 @@ pub struct HostVMotionNetConfig {
     pub candidate_vnic: Vec<HostVirtualNic>,
     /// `selectedVnic`: xsd:string.
     pub selected_vnic: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVMotionNetConfig {
     const TYPE_NAME: &'static str = "HostVMotionNetConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"candidateVnic" => d.list(&mut self.candidate_vnic, s)?,
@@ -4072,6 +4477,7 @@ pub struct HostVfatVolume {
 }
 impl ComplexType for HostVfatVolume {
     const TYPE_NAME: &'static str = "HostVfatVolume";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4093,9 +4499,13 @@ pub struct HostVffsSpec {
     pub major_version: i32,
     /// `volumeName`: xsd:string.
     pub volume_name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVffsSpec {
     const TYPE_NAME: &'static str = "HostVffsSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"devicePath" => d.req(&mut self.device_path, s)?,
@@ -4133,6 +4543,7 @@ pub struct HostVffsVolume {
 }
 impl ComplexType for HostVffsVolume {
     const TYPE_NAME: &'static str = "HostVffsVolume";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"majorVersion" => d.req(&mut self.major_version, s)?,
@@ -4169,9 +4580,13 @@ pub struct HostVirtualNic {
     pub port: Option<String>,
     /// `owner`: xsd:string (since 9.0.0.0).
     pub owner: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNic {
     const TYPE_NAME: &'static str = "HostVirtualNic";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -4206,9 +4621,13 @@ pub struct HostVirtualNicConfig {
     pub portgroup: String,
     /// `spec`: [`HostVirtualNicSpec`].
     pub spec: Option<HostVirtualNicSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicConfig {
     const TYPE_NAME: &'static str = "HostVirtualNicConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
@@ -4237,9 +4656,13 @@ pub struct HostVirtualNicConnection {
     pub dv_port: Option<DistributedVirtualSwitchPortConnection>,
     /// `opNetwork`: [`HostVirtualNicOpaqueNetworkSpec`] (since 6.7).
     pub op_network: Option<HostVirtualNicOpaqueNetworkSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicConnection {
     const TYPE_NAME: &'static str = "HostVirtualNicConnection";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portgroup" => d.opt(&mut self.portgroup, s)?,
@@ -4262,9 +4685,13 @@ crate::xml::complex_codec!(HostVirtualNicConnection);
 pub struct HostVirtualNicIpRouteSpec {
     /// `ipRouteConfig`: [`HostIpRouteConfig`].
     pub ip_route_config: Option<AnyHostIpRouteConfig>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicIpRouteSpec {
     const TYPE_NAME: &'static str = "HostVirtualNicIpRouteSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipRouteConfig" => d.opt(&mut self.ip_route_config, s)?,
@@ -4283,9 +4710,13 @@ crate::xml::complex_codec!(HostVirtualNicIpRouteSpec);
 pub struct HostVirtualNicManagerInfo {
     /// `netConfig`: [`VirtualNicManagerNetConfig`].
     pub net_config: Vec<VirtualNicManagerNetConfig>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicManagerInfo {
     const TYPE_NAME: &'static str = "HostVirtualNicManagerInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"netConfig" => d.list(&mut self.net_config, s)?,
@@ -4306,9 +4737,13 @@ pub struct HostVirtualNicManagerNicTypeSelection {
     pub vnic: HostVirtualNicConnection,
     /// `nicType`: xsd:string.
     pub nic_type: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicManagerNicTypeSelection {
     const TYPE_NAME: &'static str = "HostVirtualNicManagerNicTypeSelection";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnic" => d.req(&mut self.vnic, s)?,
@@ -4331,9 +4766,13 @@ pub struct HostVirtualNicOpaqueNetworkSpec {
     pub opaque_network_id: String,
     /// `opaqueNetworkType`: xsd:string.
     pub opaque_network_type: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicOpaqueNetworkSpec {
     const TYPE_NAME: &'static str = "HostVirtualNicOpaqueNetworkSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opaqueNetworkId" => d.req(&mut self.opaque_network_id, s)?,
@@ -4378,9 +4817,13 @@ pub struct HostVirtualNicSpec {
     pub system_owned: Option<bool>,
     /// `dpuId`: xsd:string (since 8.0.0.1).
     pub dpu_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicSpec {
     const TYPE_NAME: &'static str = "HostVirtualNicSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ip" => d.opt(&mut self.ip, s)?,
@@ -4437,9 +4880,13 @@ pub struct HostVirtualSwitch {
     pub pnic: Vec<String>,
     /// `spec`: [`HostVirtualSwitchSpec`].
     pub spec: HostVirtualSwitchSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualSwitch {
     const TYPE_NAME: &'static str = "HostVirtualSwitch";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -4479,6 +4926,7 @@ pub struct HostVirtualSwitchAutoBridge {
 }
 impl ComplexType for HostVirtualSwitchAutoBridge {
     const TYPE_NAME: &'static str = "HostVirtualSwitchAutoBridge";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"excludedNicDevice" => d.list(&mut self.excluded_nic_device, s)?,
@@ -4499,9 +4947,13 @@ crate::xml::inherits!(HostVirtualSwitchAutoBridge, HostVirtualSwitchBridge);
 pub struct HostVirtualSwitchBeaconConfig {
     /// `interval`: xsd:int.
     pub interval: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualSwitchBeaconConfig {
     const TYPE_NAME: &'static str = "HostVirtualSwitchBeaconConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"interval" => d.req(&mut self.interval, s)?,
@@ -4531,6 +4983,7 @@ pub struct HostVirtualSwitchBondBridge {
 }
 impl ComplexType for HostVirtualSwitchBondBridge {
     const TYPE_NAME: &'static str = "HostVirtualSwitchBondBridge";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nicDevice" => d.list(&mut self.nic_device, s)?,
@@ -4555,9 +5008,13 @@ crate::xml::inherits!(HostVirtualSwitchBondBridge, HostVirtualSwitchBridge);
 /// Has subtypes: slots declared with this type hold an [`AnyHostVirtualSwitchBridge`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostVirtualSwitchBridge {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualSwitchBridge {
     const TYPE_NAME: &'static str = "HostVirtualSwitchBridge";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -4577,9 +5034,13 @@ pub struct HostVirtualSwitchConfig {
     pub name: String,
     /// `spec`: [`HostVirtualSwitchSpec`].
     pub spec: Option<HostVirtualSwitchSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualSwitchConfig {
     const TYPE_NAME: &'static str = "HostVirtualSwitchConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
@@ -4609,6 +5070,7 @@ pub struct HostVirtualSwitchSimpleBridge {
 }
 impl ComplexType for HostVirtualSwitchSimpleBridge {
     const TYPE_NAME: &'static str = "HostVirtualSwitchSimpleBridge";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nicDevice" => d.req(&mut self.nic_device, s)?,
@@ -4635,9 +5097,13 @@ pub struct HostVirtualSwitchSpec {
     pub policy: Option<HostNetworkPolicy>,
     /// `mtu`: xsd:int.
     pub mtu: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualSwitchSpec {
     const TYPE_NAME: &'static str = "HostVirtualSwitchSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numPorts" => d.req(&mut self.num_ports, s)?,
@@ -4666,9 +5132,13 @@ pub struct HostVmciAccessManagerAccessSpec {
     pub services: Vec<String>,
     /// `mode`: xsd:string.
     pub mode: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVmciAccessManagerAccessSpec {
     const TYPE_NAME: &'static str = "HostVmciAccessManagerAccessSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -4693,9 +5163,13 @@ pub struct HostVmfsRescanResult {
     pub host: ManagedObjectReference,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVmfsRescanResult {
     const TYPE_NAME: &'static str = "HostVmfsRescanResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -4730,9 +5204,13 @@ pub struct HostVmfsSpec {
     pub unmap_priority: Option<String>,
     /// `unmapBandwidthSpec`: [`VmfsUnmapBandwidthSpec`] (since 6.7).
     pub unmap_bandwidth_spec: Option<VmfsUnmapBandwidthSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVmfsSpec {
     const TYPE_NAME: &'static str = "HostVmfsSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extent" => d.req(&mut self.extent, s)?,
@@ -4800,6 +5278,7 @@ pub struct HostVmfsVolume {
 }
 impl ComplexType for HostVmfsVolume {
     const TYPE_NAME: &'static str = "HostVmfsVolume";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"blockSizeMb" => d.req(&mut self.block_size_mb, s)?,
@@ -4857,6 +5336,7 @@ pub struct HostVnicConnectedToCustomizedDVPortEvent {
 }
 impl ComplexType for HostVnicConnectedToCustomizedDVPortEvent {
     const TYPE_NAME: &'static str = "HostVnicConnectedToCustomizedDVPortEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnic" => d.req(&mut self.vnic, s)?,
@@ -4883,9 +5363,13 @@ pub struct HostVsanInternalSystemCmmdsQuery {
     pub uuid: Option<String>,
     /// `owner`: xsd:string.
     pub owner: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVsanInternalSystemCmmdsQuery {
     const TYPE_NAME: &'static str = "HostVsanInternalSystemCmmdsQuery";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.opt(&mut self.type_, s)?,
@@ -4912,9 +5396,13 @@ pub struct HostVsanInternalSystemDeleteVsanObjectsResult {
     pub success: bool,
     /// `failureReason`: [`LocalizableMessage`].
     pub failure_reason: Vec<LocalizableMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVsanInternalSystemDeleteVsanObjectsResult {
     const TYPE_NAME: &'static str = "HostVsanInternalSystemDeleteVsanObjectsResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -4939,9 +5427,13 @@ pub struct HostVsanInternalSystemVsanObjectOperationResult {
     pub uuid: String,
     /// `failureReason`: [`LocalizableMessage`].
     pub failure_reason: Vec<LocalizableMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVsanInternalSystemVsanObjectOperationResult {
     const TYPE_NAME: &'static str = "HostVsanInternalSystemVsanObjectOperationResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -4966,9 +5458,13 @@ pub struct HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult {
     pub success: bool,
     /// `failureReason`: xsd:string.
     pub failure_reason: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult {
     const TYPE_NAME: &'static str = "HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskUuid" => d.req(&mut self.disk_uuid, s)?,
@@ -4995,9 +5491,13 @@ pub struct HostVvolNQN {
     pub storage_array: String,
     /// `online`: xsd:boolean.
     pub online: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVvolNQN {
     const TYPE_NAME: &'static str = "HostVvolNQN";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetNQN" => d.req(&mut self.target_nqn, s)?,
@@ -5041,6 +5541,7 @@ pub struct HostVvolVolume {
 }
 impl ComplexType for HostVvolVolume {
     const TYPE_NAME: &'static str = "HostVvolVolume";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scId" => d.req(&mut self.sc_id, s)?,
@@ -5077,9 +5578,13 @@ pub struct HostVvolVolumeHostVvolNQN {
     pub host: Option<ManagedObjectReference>,
     /// `vvolNQN`: [`HostVvolNQN`].
     pub vvol_nqn: Vec<HostVvolNQN>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVvolVolumeHostVvolNQN {
     const TYPE_NAME: &'static str = "HostVvolVolumeHostVvolNQN";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
@@ -5110,9 +5615,13 @@ pub struct HostVvolVolumeSpecification {
     pub uuid: String,
     /// `stretched`: xsd:boolean (since 8.0.3.0).
     pub stretched: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVvolVolumeSpecification {
     const TYPE_NAME: &'static str = "HostVvolVolumeSpecification";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxSizeInMB" => d.req(&mut self.max_size_in_mb, s)?,
@@ -5154,6 +5663,7 @@ pub struct HostWwnChangedEvent {
 }
 impl ComplexType for HostWwnChangedEvent {
     const TYPE_NAME: &'static str = "HostWwnChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldNodeWwns" => d.list(&mut self.old_node_wwns, s)?,
@@ -5191,6 +5701,7 @@ pub struct HostWwnConflictEvent {
 }
 impl ComplexType for HostWwnConflictEvent {
     const TYPE_NAME: &'static str = "HostWwnConflictEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictedVms" => d.list(&mut self.conflicted_vms, s)?,
@@ -5220,6 +5731,7 @@ pub struct HotSnapshotMoveNotSupported {
 }
 impl ComplexType for HotSnapshotMoveNotSupported {
     const TYPE_NAME: &'static str = "HotSnapshotMoveNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5244,6 +5756,7 @@ pub struct HourlyTaskScheduler {
 }
 impl ComplexType for HourlyTaskScheduler {
     const TYPE_NAME: &'static str = "HourlyTaskScheduler";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"minute" => d.req(&mut self.minute, s)?,
@@ -5273,6 +5786,7 @@ pub struct HttpFault {
 }
 impl ComplexType for HttpFault {
     const TYPE_NAME: &'static str = "HttpFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"statusCode" => d.req(&mut self.status_code, s)?,
@@ -5297,9 +5811,13 @@ pub struct HttpNfcLeaseCapabilities {
     pub pull_mode_supported: bool,
     /// `corsSupported`: xsd:boolean.
     pub cors_supported: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseCapabilities {
     const TYPE_NAME: &'static str = "HttpNfcLeaseCapabilities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pullModeSupported" => d.req(&mut self.pull_mode_supported, s)?,
@@ -5322,9 +5840,13 @@ pub struct HttpNfcLeaseDatastoreLeaseInfo {
     pub datastore_key: String,
     /// `hosts`: [`HttpNfcLeaseHostInfo`].
     pub hosts: Vec<HttpNfcLeaseHostInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseDatastoreLeaseInfo {
     const TYPE_NAME: &'static str = "HttpNfcLeaseDatastoreLeaseInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastoreKey" => d.req(&mut self.datastore_key, s)?,
@@ -5361,9 +5883,13 @@ pub struct HttpNfcLeaseDeviceUrl {
     pub datastore_key: Option<String>,
     /// `fileSize`: xsd:long (since 4.1).
     pub file_size: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseDeviceUrl {
     const TYPE_NAME: &'static str = "HttpNfcLeaseDeviceUrl";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5400,9 +5926,13 @@ pub struct HttpNfcLeaseHostInfo {
     pub url: String,
     /// `sslThumbprint`: xsd:string.
     pub ssl_thumbprint: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseHostInfo {
     const TYPE_NAME: &'static str = "HttpNfcLeaseHostInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"url" => d.req(&mut self.url, s)?,
@@ -5433,9 +5963,13 @@ pub struct HttpNfcLeaseInfo {
     pub lease_timeout: i32,
     /// `hostMap`: [`HttpNfcLeaseDatastoreLeaseInfo`] (since 4.1).
     pub host_map: Vec<HttpNfcLeaseDatastoreLeaseInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseInfo {
     const TYPE_NAME: &'static str = "HttpNfcLeaseInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lease" => d.req(&mut self.lease, s)?,
@@ -5478,9 +6012,13 @@ pub struct HttpNfcLeaseManifestEntry {
     pub capacity: Option<i64>,
     /// `populatedSize`: xsd:long.
     pub populated_size: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseManifestEntry {
     const TYPE_NAME: &'static str = "HttpNfcLeaseManifestEntry";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5513,9 +6051,13 @@ crate::xml::complex_codec!(HttpNfcLeaseManifestEntry);
 pub struct HttpNfcLeaseProbeResult {
     /// `serverAccessible`: xsd:boolean.
     pub server_accessible: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseProbeResult {
     const TYPE_NAME: &'static str = "HttpNfcLeaseProbeResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serverAccessible" => d.req(&mut self.server_accessible, s)?,
@@ -5548,9 +6090,13 @@ pub struct HttpNfcLeaseSourceFile {
     pub http_headers: Vec<KeyValue>,
     /// `size`: xsd:long.
     pub size: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseSourceFile {
     const TYPE_NAME: &'static str = "HttpNfcLeaseSourceFile";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetDeviceId" => d.req(&mut self.target_device_id, s)?,
@@ -5583,9 +6129,13 @@ crate::xml::complex_codec!(HttpNfcLeaseSourceFile);
 pub struct ID {
     /// `id`: xsd:string.
     pub id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ID {
     const TYPE_NAME: &'static str = "ID";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -5609,6 +6159,7 @@ pub struct IDEDiskNotSupported {
 }
 impl ComplexType for IDEDiskNotSupported {
     const TYPE_NAME: &'static str = "IDEDiskNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5635,6 +6186,7 @@ pub struct IORMNotSupportedHostOnDatastore {
 }
 impl ComplexType for IORMNotSupportedHostOnDatastore {
     const TYPE_NAME: &'static str = "IORMNotSupportedHostOnDatastore";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -5664,6 +6216,7 @@ pub struct IScsiBootFailureEvent {
 }
 impl ComplexType for IScsiBootFailureEvent {
     const TYPE_NAME: &'static str = "IScsiBootFailureEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5686,6 +6239,7 @@ pub struct ImportHostAddFailure {
 }
 impl ComplexType for ImportHostAddFailure {
     const TYPE_NAME: &'static str = "ImportHostAddFailure";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostIp" => d.list(&mut self.host_ip, s)?,
@@ -5713,6 +6267,7 @@ pub struct ImportOperationBulkFault {
 }
 impl ComplexType for ImportOperationBulkFault {
     const TYPE_NAME: &'static str = "ImportOperationBulkFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"importFaults" => d.list(&mut self.import_faults, s)?,
@@ -5737,9 +6292,13 @@ pub struct ImportOperationBulkFaultFaultOnImport {
     pub key: Option<String>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ImportOperationBulkFaultFaultOnImport {
     const TYPE_NAME: &'static str = "ImportOperationBulkFaultFaultOnImport";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityType" => d.opt(&mut self.entity_type, s)?,
@@ -5766,9 +6325,13 @@ pub struct ImportSpec {
     pub entity_config: Option<VAppEntityConfigInfo>,
     /// `instantiationOst`: [`OvfConsumerOstNode`] (since 5.0).
     pub instantiation_ost: Option<OvfConsumerOstNode>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ImportSpec {
     const TYPE_NAME: &'static str = "ImportSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityConfig" => d.opt(&mut self.entity_config, s)?,
@@ -5794,6 +6357,7 @@ pub struct InUseFeatureManipulationDisallowed {
 }
 impl ComplexType for InUseFeatureManipulationDisallowed {
     const TYPE_NAME: &'static str = "InUseFeatureManipulationDisallowed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5818,6 +6382,7 @@ pub struct InaccessibleDatastore {
 }
 impl ComplexType for InaccessibleDatastore {
     const TYPE_NAME: &'static str = "InaccessibleDatastore";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"detail" => d.opt(&mut self.detail, s)?,
@@ -5843,6 +6408,7 @@ pub struct InaccessibleFTMetadataDatastore {
 }
 impl ComplexType for InaccessibleFTMetadataDatastore {
     const TYPE_NAME: &'static str = "InaccessibleFTMetadataDatastore";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5865,6 +6431,7 @@ pub struct InaccessibleVFlashSource {
 }
 impl ComplexType for InaccessibleVFlashSource {
     const TYPE_NAME: &'static str = "InaccessibleVFlashSource";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -5892,6 +6459,7 @@ pub struct IncompatibleDefaultDevice {
 }
 impl ComplexType for IncompatibleDefaultDevice {
     const TYPE_NAME: &'static str = "IncompatibleDefaultDevice";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -5921,6 +6489,7 @@ pub struct IncompatibleHostForFtSecondary {
 }
 impl ComplexType for IncompatibleHostForFtSecondary {
     const TYPE_NAME: &'static str = "IncompatibleHostForFtSecondary";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -5954,6 +6523,7 @@ pub struct IncompatibleHostForVmReplication {
 }
 impl ComplexType for IncompatibleHostForVmReplication {
     const TYPE_NAME: &'static str = "IncompatibleHostForVmReplication";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -5985,6 +6555,7 @@ pub struct IncompatibleSetting {
 }
 impl ComplexType for IncompatibleSetting {
     const TYPE_NAME: &'static str = "IncompatibleSetting";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictingProperty" => d.req(&mut self.conflicting_property, s)?,
@@ -6010,6 +6581,7 @@ pub struct IncorrectFileType {
 }
 impl ComplexType for IncorrectFileType {
     const TYPE_NAME: &'static str = "IncorrectFileType";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6030,6 +6602,7 @@ pub struct IncorrectHostInformation {
 }
 impl ComplexType for IncorrectHostInformation {
     const TYPE_NAME: &'static str = "IncorrectHostInformation";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6050,6 +6623,7 @@ pub struct IncorrectHostInformationEvent {
 }
 impl ComplexType for IncorrectHostInformationEvent {
     const TYPE_NAME: &'static str = "IncorrectHostInformationEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6070,6 +6644,7 @@ pub struct IndependentDiskVMotionNotSupported {
 }
 impl ComplexType for IndependentDiskVMotionNotSupported {
     const TYPE_NAME: &'static str = "IndependentDiskVMotionNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6090,6 +6665,7 @@ pub struct InfoUpgradeEvent {
 }
 impl ComplexType for InfoUpgradeEvent {
     const TYPE_NAME: &'static str = "InfoUpgradeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6107,9 +6683,13 @@ crate::xml::inherits!(InfoUpgradeEvent, UpgradeEvent);
 pub struct InheritablePolicy {
     /// `inherited`: xsd:boolean.
     pub inherited: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for InheritablePolicy {
     const TYPE_NAME: &'static str = "InheritablePolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inherited" => d.req(&mut self.inherited, s)?,
@@ -6139,6 +6719,7 @@ pub struct InsufficientAgentVmsDeployed {
 }
 impl ComplexType for InsufficientAgentVmsDeployed {
     const TYPE_NAME: &'static str = "InsufficientAgentVmsDeployed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -6172,6 +6753,7 @@ pub struct InsufficientCpuResourcesFault {
 }
 impl ComplexType for InsufficientCpuResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientCpuResourcesFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unreserved" => d.req(&mut self.unreserved, s)?,
@@ -6199,6 +6781,7 @@ pub struct InsufficientDisks {
 }
 impl ComplexType for InsufficientDisks {
     const TYPE_NAME: &'static str = "InsufficientDisks";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6219,6 +6802,7 @@ pub struct InsufficientFailoverResourcesEvent {
 }
 impl ComplexType for InsufficientFailoverResourcesEvent {
     const TYPE_NAME: &'static str = "InsufficientFailoverResourcesEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6239,6 +6823,7 @@ pub struct InsufficientFailoverResourcesFault {
 }
 impl ComplexType for InsufficientFailoverResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientFailoverResourcesFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6259,6 +6844,7 @@ pub struct InsufficientGraphicsResourcesFault {
 }
 impl ComplexType for InsufficientGraphicsResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientGraphicsResourcesFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6283,6 +6869,7 @@ pub struct InsufficientHostCapacityFault {
 }
 impl ComplexType for InsufficientHostCapacityFault {
     const TYPE_NAME: &'static str = "InsufficientHostCapacityFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
@@ -6312,6 +6899,7 @@ pub struct InsufficientHostCpuCapacityFault {
 }
 impl ComplexType for InsufficientHostCpuCapacityFault {
     const TYPE_NAME: &'static str = "InsufficientHostCpuCapacityFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unreserved" => d.req(&mut self.unreserved, s)?,
@@ -6343,6 +6931,7 @@ pub struct InsufficientHostMemoryCapacityFault {
 }
 impl ComplexType for InsufficientHostMemoryCapacityFault {
     const TYPE_NAME: &'static str = "InsufficientHostMemoryCapacityFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unreserved" => d.req(&mut self.unreserved, s)?,
@@ -6374,6 +6963,7 @@ pub struct InsufficientMemoryResourcesFault {
 }
 impl ComplexType for InsufficientMemoryResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientMemoryResourcesFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unreserved" => d.req(&mut self.unreserved, s)?,
@@ -6401,6 +6991,7 @@ pub struct InsufficientNetworkCapacity {
 }
 impl ComplexType for InsufficientNetworkCapacity {
     const TYPE_NAME: &'static str = "InsufficientNetworkCapacity";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6433,6 +7024,7 @@ pub struct InsufficientNetworkResourcePoolCapacity {
 }
 impl ComplexType for InsufficientNetworkResourcePoolCapacity {
     const TYPE_NAME: &'static str = "InsufficientNetworkResourcePoolCapacity";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dvsName" => d.req(&mut self.dvs_name, s)?,
@@ -6468,6 +7060,7 @@ pub struct InsufficientPerCpuCapacity {
 }
 impl ComplexType for InsufficientPerCpuCapacity {
     const TYPE_NAME: &'static str = "InsufficientPerCpuCapacity";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6490,6 +7083,7 @@ pub struct InsufficientResourcesFault {
 }
 impl ComplexType for InsufficientResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientResourcesFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6514,6 +7108,7 @@ pub struct InsufficientStandbyCpuResource {
 }
 impl ComplexType for InsufficientStandbyCpuResource {
     const TYPE_NAME: &'static str = "InsufficientStandbyCpuResource";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"available" => d.req(&mut self.available, s)?,
@@ -6545,6 +7140,7 @@ pub struct InsufficientStandbyMemoryResource {
 }
 impl ComplexType for InsufficientStandbyMemoryResource {
     const TYPE_NAME: &'static str = "InsufficientStandbyMemoryResource";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"available" => d.req(&mut self.available, s)?,
@@ -6574,6 +7170,7 @@ pub struct InsufficientStandbyResource {
 }
 impl ComplexType for InsufficientStandbyResource {
     const TYPE_NAME: &'static str = "InsufficientStandbyResource";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6600,6 +7197,7 @@ pub struct InsufficientStorageIops {
 }
 impl ComplexType for InsufficientStorageIops {
     const TYPE_NAME: &'static str = "InsufficientStorageIops";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unreservedIops" => d.req(&mut self.unreserved_iops, s)?,
@@ -6629,6 +7227,7 @@ pub struct InsufficientStorageSpace {
 }
 impl ComplexType for InsufficientStorageSpace {
     const TYPE_NAME: &'static str = "InsufficientStorageSpace";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6657,6 +7256,7 @@ pub struct InsufficientVFlashResourcesFault {
 }
 impl ComplexType for InsufficientVFlashResourcesFault {
     const TYPE_NAME: &'static str = "InsufficientVFlashResourcesFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"freeSpaceInMB" => d.opt(&mut self.free_space_in_mb, s)?,
@@ -6690,6 +7290,7 @@ pub struct IntExpression {
 }
 impl ComplexType for IntExpression {
     const TYPE_NAME: &'static str = "IntExpression";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
@@ -6721,6 +7322,7 @@ pub struct IntOption {
 }
 impl ComplexType for IntOption {
     const TYPE_NAME: &'static str = "IntOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"min" => d.req(&mut self.min, s)?,
@@ -6752,6 +7354,7 @@ pub struct IntPolicy {
 }
 impl ComplexType for IntPolicy {
     const TYPE_NAME: &'static str = "IntPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
@@ -6777,6 +7380,7 @@ pub struct InvalidAffinitySettingFault {
 }
 impl ComplexType for InvalidAffinitySettingFault {
     const TYPE_NAME: &'static str = "InvalidAffinitySettingFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6801,6 +7405,7 @@ pub struct InvalidArgument {
 }
 impl ComplexType for InvalidArgument {
     const TYPE_NAME: &'static str = "InvalidArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"invalidProperty" => d.opt(&mut self.invalid_property, s)?,
@@ -6826,6 +7431,7 @@ pub struct InvalidBmcRole {
 }
 impl ComplexType for InvalidBmcRole {
     const TYPE_NAME: &'static str = "InvalidBmcRole";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6846,6 +7452,7 @@ pub struct InvalidBundle {
 }
 impl ComplexType for InvalidBundle {
     const TYPE_NAME: &'static str = "InvalidBundle";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6866,6 +7473,7 @@ pub struct InvalidCAMCertificate {
 }
 impl ComplexType for InvalidCAMCertificate {
     const TYPE_NAME: &'static str = "InvalidCAMCertificate";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6890,6 +7498,7 @@ pub struct InvalidCAMServer {
 }
 impl ComplexType for InvalidCAMServer {
     const TYPE_NAME: &'static str = "InvalidCAMServer";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"camServer" => d.req(&mut self.cam_server, s)?,
@@ -6915,6 +7524,7 @@ pub struct InvalidClientCertificate {
 }
 impl ComplexType for InvalidClientCertificate {
     const TYPE_NAME: &'static str = "InvalidClientCertificate";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6935,6 +7545,7 @@ pub struct InvalidCollectorVersion {
 }
 impl ComplexType for InvalidCollectorVersion {
     const TYPE_NAME: &'static str = "InvalidCollectorVersion";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6957,6 +7568,7 @@ pub struct InvalidController {
 }
 impl ComplexType for InvalidController {
     const TYPE_NAME: &'static str = "InvalidController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"controllerKey" => d.req(&mut self.controller_key, s)?,
@@ -6986,6 +7598,7 @@ pub struct InvalidDasConfigArgument {
 }
 impl ComplexType for InvalidDasConfigArgument {
     const TYPE_NAME: &'static str = "InvalidDasConfigArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entry" => d.opt(&mut self.entry, s)?,
@@ -7017,6 +7630,7 @@ pub struct InvalidDasRestartPriorityForFtVm {
 }
 impl ComplexType for InvalidDasRestartPriorityForFtVm {
     const TYPE_NAME: &'static str = "InvalidDasRestartPriorityForFtVm";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -7050,6 +7664,7 @@ pub struct InvalidDatastore {
 }
 impl ComplexType for InvalidDatastore {
     const TYPE_NAME: &'static str = "InvalidDatastore";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
@@ -7079,6 +7694,7 @@ pub struct InvalidDatastorePath {
 }
 impl ComplexType for InvalidDatastorePath {
     const TYPE_NAME: &'static str = "InvalidDatastorePath";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastorePath" => d.req(&mut self.datastore_path, s)?,
@@ -7106,6 +7722,7 @@ pub struct InvalidDatastoreState {
 }
 impl ComplexType for InvalidDatastoreState {
     const TYPE_NAME: &'static str = "InvalidDatastoreState";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastoreName" => d.opt(&mut self.datastore_name, s)?,
@@ -7131,6 +7748,7 @@ pub struct InvalidDeviceBacking {
 }
 impl ComplexType for InvalidDeviceBacking {
     const TYPE_NAME: &'static str = "InvalidDeviceBacking";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7155,6 +7773,7 @@ pub struct InvalidDeviceOperation {
 }
 impl ComplexType for InvalidDeviceOperation {
     const TYPE_NAME: &'static str = "InvalidDeviceOperation";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"badOp" => d.opt(&mut self.bad_op, s)?,
@@ -7186,6 +7805,7 @@ pub struct InvalidDeviceSpec {
 }
 impl ComplexType for InvalidDeviceSpec {
     const TYPE_NAME: &'static str = "InvalidDeviceSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceIndex" => d.req(&mut self.device_index, s)?,
@@ -7211,6 +7831,7 @@ pub struct InvalidDiskFormat {
 }
 impl ComplexType for InvalidDiskFormat {
     const TYPE_NAME: &'static str = "InvalidDiskFormat";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7235,6 +7856,7 @@ pub struct InvalidDrsBehaviorForFtVm {
 }
 impl ComplexType for InvalidDrsBehaviorForFtVm {
     const TYPE_NAME: &'static str = "InvalidDrsBehaviorForFtVm";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -7264,6 +7886,7 @@ pub struct InvalidEditionEvent {
 }
 impl ComplexType for InvalidEditionEvent {
     const TYPE_NAME: &'static str = "InvalidEditionEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"feature" => d.req(&mut self.feature, s)?,
@@ -7291,6 +7914,7 @@ pub struct InvalidEditionLicense {
 }
 impl ComplexType for InvalidEditionLicense {
     const TYPE_NAME: &'static str = "InvalidEditionLicense";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"feature" => d.req(&mut self.feature, s)?,
@@ -7316,6 +7940,7 @@ pub struct InvalidEvent {
 }
 impl ComplexType for InvalidEvent {
     const TYPE_NAME: &'static str = "InvalidEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7340,6 +7965,7 @@ pub struct InvalidFolder {
 }
 impl ComplexType for InvalidFolder {
     const TYPE_NAME: &'static str = "InvalidFolder";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"target" => d.req(&mut self.target, s)?,
@@ -7367,6 +7993,7 @@ pub struct InvalidFormat {
 }
 impl ComplexType for InvalidFormat {
     const TYPE_NAME: &'static str = "InvalidFormat";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7387,6 +8014,7 @@ pub struct InvalidGuestLogin {
 }
 impl ComplexType for InvalidGuestLogin {
     const TYPE_NAME: &'static str = "InvalidGuestLogin";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7407,6 +8035,7 @@ pub struct InvalidHostConnectionState {
 }
 impl ComplexType for InvalidHostConnectionState {
     const TYPE_NAME: &'static str = "InvalidHostConnectionState";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7427,6 +8056,7 @@ pub struct InvalidHostName {
 }
 impl ComplexType for InvalidHostName {
     const TYPE_NAME: &'static str = "InvalidHostName";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7451,6 +8081,7 @@ pub struct InvalidHostState {
 }
 impl ComplexType for InvalidHostState {
     const TYPE_NAME: &'static str = "InvalidHostState";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
@@ -7478,6 +8109,7 @@ pub struct InvalidIndexArgument {
 }
 impl ComplexType for InvalidIndexArgument {
     const TYPE_NAME: &'static str = "InvalidIndexArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -7505,6 +8137,7 @@ pub struct InvalidIpfixConfig {
 }
 impl ComplexType for InvalidIpfixConfig {
     const TYPE_NAME: &'static str = "InvalidIpfixConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"property" => d.opt(&mut self.property, s)?,
@@ -7530,6 +8163,7 @@ pub struct InvalidIpmiLoginInfo {
 }
 impl ComplexType for InvalidIpmiLoginInfo {
     const TYPE_NAME: &'static str = "InvalidIpmiLoginInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7554,6 +8188,7 @@ pub struct InvalidIpmiMacAddress {
 }
 impl ComplexType for InvalidIpmiMacAddress {
     const TYPE_NAME: &'static str = "InvalidIpmiMacAddress";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userProvidedMacAddress" => d.req(&mut self.user_provided_mac_address, s)?,
@@ -7583,6 +8218,7 @@ pub struct InvalidLicense {
 }
 impl ComplexType for InvalidLicense {
     const TYPE_NAME: &'static str = "InvalidLicense";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseContent" => d.req(&mut self.license_content, s)?,
@@ -7608,6 +8244,7 @@ pub struct InvalidLocale {
 }
 impl ComplexType for InvalidLocale {
     const TYPE_NAME: &'static str = "InvalidLocale";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7630,6 +8267,7 @@ pub struct InvalidLogin {
 }
 impl ComplexType for InvalidLogin {
     const TYPE_NAME: &'static str = "InvalidLogin";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7654,6 +8292,7 @@ pub struct InvalidName {
 }
 impl ComplexType for InvalidName {
     const TYPE_NAME: &'static str = "InvalidName";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -7683,6 +8322,7 @@ pub struct InvalidNasCredentials {
 }
 impl ComplexType for InvalidNasCredentials {
     const TYPE_NAME: &'static str = "InvalidNasCredentials";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userName" => d.req(&mut self.user_name, s)?,
@@ -7708,6 +8348,7 @@ pub struct InvalidNetworkInType {
 }
 impl ComplexType for InvalidNetworkInType {
     const TYPE_NAME: &'static str = "InvalidNetworkInType";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7732,6 +8373,7 @@ pub struct InvalidNetworkResource {
 }
 impl ComplexType for InvalidNetworkResource {
     const TYPE_NAME: &'static str = "InvalidNetworkResource";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remoteHost" => d.req(&mut self.remote_host, s)?,
@@ -7761,6 +8403,7 @@ pub struct InvalidOperationOnSecondaryVm {
 }
 impl ComplexType for InvalidOperationOnSecondaryVm {
     const TYPE_NAME: &'static str = "InvalidOperationOnSecondaryVm";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
@@ -7790,6 +8433,7 @@ pub struct InvalidPowerState {
 }
 impl ComplexType for InvalidPowerState {
     const TYPE_NAME: &'static str = "InvalidPowerState";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"requestedState" => d.opt(&mut self.requested_state, s)?,
@@ -7819,6 +8463,7 @@ pub struct InvalidPrivilege {
 }
 impl ComplexType for InvalidPrivilege {
     const TYPE_NAME: &'static str = "InvalidPrivilege";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privilege" => d.req(&mut self.privilege, s)?,
@@ -7852,6 +8497,7 @@ pub struct InvalidProfileReferenceHost {
 }
 impl ComplexType for InvalidProfileReferenceHost {
     const TYPE_NAME: &'static str = "InvalidProfileReferenceHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -7885,6 +8531,7 @@ pub struct InvalidProperty {
 }
 impl ComplexType for InvalidProperty {
     const TYPE_NAME: &'static str = "InvalidProperty";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -7910,6 +8557,7 @@ pub struct InvalidPropertyType {
 }
 impl ComplexType for InvalidPropertyType {
     const TYPE_NAME: &'static str = "InvalidPropertyType";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7932,6 +8580,7 @@ pub struct InvalidPropertyValue {
 }
 impl ComplexType for InvalidPropertyValue {
     const TYPE_NAME: &'static str = "InvalidPropertyValue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7954,6 +8603,7 @@ pub struct InvalidRequest {
 }
 impl ComplexType for InvalidRequest {
     const TYPE_NAME: &'static str = "InvalidRequest";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7974,6 +8624,7 @@ pub struct InvalidResourcePoolStructureFault {
 }
 impl ComplexType for InvalidResourcePoolStructureFault {
     const TYPE_NAME: &'static str = "InvalidResourcePoolStructureFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7994,6 +8645,7 @@ pub struct InvalidScheduledTask {
 }
 impl ComplexType for InvalidScheduledTask {
     const TYPE_NAME: &'static str = "InvalidScheduledTask";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8014,6 +8666,7 @@ pub struct InvalidSnapshotFormat {
 }
 impl ComplexType for InvalidSnapshotFormat {
     const TYPE_NAME: &'static str = "InvalidSnapshotFormat";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8036,6 +8689,7 @@ pub struct InvalidState {
 }
 impl ComplexType for InvalidState {
     const TYPE_NAME: &'static str = "InvalidState";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8056,6 +8710,7 @@ pub struct InvalidToken {
 }
 impl ComplexType for InvalidToken {
     const TYPE_NAME: &'static str = "InvalidToken";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8078,6 +8733,7 @@ pub struct InvalidType {
 }
 impl ComplexType for InvalidType {
     const TYPE_NAME: &'static str = "InvalidType";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"argument" => d.opt(&mut self.argument, s)?,
@@ -8107,6 +8763,7 @@ pub struct InvalidVmConfig {
 }
 impl ComplexType for InvalidVmConfig {
     const TYPE_NAME: &'static str = "InvalidVmConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"property" => d.opt(&mut self.property, s)?,
@@ -8134,6 +8791,7 @@ pub struct InvalidVmState {
 }
 impl ComplexType for InvalidVmState {
     const TYPE_NAME: &'static str = "InvalidVmState";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -8172,9 +8830,13 @@ pub struct InventoryDescription {
     pub numv_net_dev: Option<i32>,
     /// `numvDiskDev`: xsd:int.
     pub numv_disk_dev: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for InventoryDescription {
     const TYPE_NAME: &'static str = "InventoryDescription";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numHosts" => d.req(&mut self.num_hosts, s)?,
@@ -8218,6 +8880,7 @@ pub struct InventoryHasStandardAloneHosts {
 }
 impl ComplexType for InventoryHasStandardAloneHosts {
     const TYPE_NAME: &'static str = "InventoryHasStandardAloneHosts";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -8240,9 +8903,13 @@ pub struct IoFilterHostIssue {
     pub host: ManagedObjectReference,
     /// `issue`: [`LocalizedMethodFault`].
     pub issue: Vec<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IoFilterHostIssue {
     const TYPE_NAME: &'static str = "IoFilterHostIssue";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -8277,9 +8944,13 @@ pub struct IoFilterInfo {
     pub summary: Option<String>,
     /// `releaseDate`: xsd:string.
     pub release_date: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IoFilterInfo {
     const TYPE_NAME: &'static str = "IoFilterInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -8310,9 +8981,13 @@ crate::xml::complex_codec!(IoFilterInfo);
 /// Has subtypes: slots declared with this type hold an [`AnyIoFilterManagerSslTrust`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IoFilterManagerSslTrust {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IoFilterManagerSslTrust {
     const TYPE_NAME: &'static str = "IoFilterManagerSslTrust";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -8330,9 +9005,13 @@ pub struct IoFilterQueryIssueResult {
     pub op_type: String,
     /// `hostIssue`: [`IoFilterHostIssue`].
     pub host_issue: Vec<IoFilterHostIssue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IoFilterQueryIssueResult {
     const TYPE_NAME: &'static str = "IoFilterQueryIssueResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opType" => d.req(&mut self.op_type, s)?,
@@ -8360,6 +9039,7 @@ pub struct IpAddress {
 }
 impl ComplexType for IpAddress {
     const TYPE_NAME: &'static str = "IpAddress";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8380,6 +9060,7 @@ pub struct IpAddressProfile {
 }
 impl ComplexType for IpAddressProfile {
     const TYPE_NAME: &'static str = "IpAddressProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8400,6 +9081,7 @@ pub struct IpHostnameGeneratorError {
 }
 impl ComplexType for IpHostnameGeneratorError {
     const TYPE_NAME: &'static str = "IpHostnameGeneratorError";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8439,9 +9121,13 @@ pub struct IpPool {
     pub allocated_ipv4_addresses: Option<i32>,
     /// `allocatedIpv6Addresses`: xsd:int (since 5.1).
     pub allocated_ipv6_addresses: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IpPool {
     const TYPE_NAME: &'static str = "IpPool";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
@@ -8486,9 +9172,13 @@ pub struct IpPoolAssociation {
     pub network: Option<ManagedObjectReference>,
     /// `networkName`: xsd:string.
     pub network_name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IpPoolAssociation {
     const TYPE_NAME: &'static str = "IpPoolAssociation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.opt(&mut self.network, s)?,
@@ -8521,9 +9211,13 @@ pub struct IpPoolIpPoolConfigInfo {
     pub dhcp_server_available: Option<bool>,
     /// `ipPoolEnabled`: xsd:boolean.
     pub ip_pool_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IpPoolIpPoolConfigInfo {
     const TYPE_NAME: &'static str = "IpPoolIpPoolConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"subnetAddress" => d.opt(&mut self.subnet_address, s)?,
@@ -8556,9 +9250,13 @@ pub struct IpPoolManagerIpAllocation {
     pub ip_address: String,
     /// `allocationId`: xsd:string.
     pub allocation_id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IpPoolManagerIpAllocation {
     const TYPE_NAME: &'static str = "IpPoolManagerIpAllocation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -8588,6 +9286,7 @@ pub struct IpRange {
 }
 impl ComplexType for IpRange {
     const TYPE_NAME: &'static str = "IpRange";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"addressPrefix" => d.req(&mut self.address_prefix, s)?,
@@ -8617,6 +9316,7 @@ pub struct IpRouteProfile {
 }
 impl ComplexType for IpRouteProfile {
     const TYPE_NAME: &'static str = "IpRouteProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"staticRoute" => d.list(&mut self.static_route, s)?,
@@ -8641,9 +9341,13 @@ pub struct IscsiDependencyEntity {
     pub vnic_device: String,
     /// `vmhbaName`: xsd:string.
     pub vmhba_name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IscsiDependencyEntity {
     const TYPE_NAME: &'static str = "IscsiDependencyEntity";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicDevice" => d.req(&mut self.pnic_device, s)?,
@@ -8673,6 +9377,7 @@ pub struct IscsiFault {
 }
 impl ComplexType for IscsiFault {
     const TYPE_NAME: &'static str = "IscsiFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8695,6 +9400,7 @@ pub struct IscsiFaultInvalidVnic {
 }
 impl ComplexType for IscsiFaultInvalidVnic {
     const TYPE_NAME: &'static str = "IscsiFaultInvalidVnic";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
@@ -8722,6 +9428,7 @@ pub struct IscsiFaultPnicInUse {
 }
 impl ComplexType for IscsiFaultPnicInUse {
     const TYPE_NAME: &'static str = "IscsiFaultPnicInUse";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pnicDevice" => d.req(&mut self.pnic_device, s)?,
@@ -8749,6 +9456,7 @@ pub struct IscsiFaultVnicAlreadyBound {
 }
 impl ComplexType for IscsiFaultVnicAlreadyBound {
     const TYPE_NAME: &'static str = "IscsiFaultVnicAlreadyBound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
@@ -8776,6 +9484,7 @@ pub struct IscsiFaultVnicHasActivePaths {
 }
 impl ComplexType for IscsiFaultVnicHasActivePaths {
     const TYPE_NAME: &'static str = "IscsiFaultVnicHasActivePaths";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
@@ -8803,6 +9512,7 @@ pub struct IscsiFaultVnicHasMultipleUplinks {
 }
 impl ComplexType for IscsiFaultVnicHasMultipleUplinks {
     const TYPE_NAME: &'static str = "IscsiFaultVnicHasMultipleUplinks";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
@@ -8830,6 +9540,7 @@ pub struct IscsiFaultVnicHasNoUplinks {
 }
 impl ComplexType for IscsiFaultVnicHasNoUplinks {
     const TYPE_NAME: &'static str = "IscsiFaultVnicHasNoUplinks";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
@@ -8857,6 +9568,7 @@ pub struct IscsiFaultVnicHasWrongUplink {
 }
 impl ComplexType for IscsiFaultVnicHasWrongUplink {
     const TYPE_NAME: &'static str = "IscsiFaultVnicHasWrongUplink";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
@@ -8884,6 +9596,7 @@ pub struct IscsiFaultVnicInUse {
 }
 impl ComplexType for IscsiFaultVnicInUse {
     const TYPE_NAME: &'static str = "IscsiFaultVnicInUse";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
@@ -8911,6 +9624,7 @@ pub struct IscsiFaultVnicIsLastPath {
 }
 impl ComplexType for IscsiFaultVnicIsLastPath {
     const TYPE_NAME: &'static str = "IscsiFaultVnicIsLastPath";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
@@ -8938,6 +9652,7 @@ pub struct IscsiFaultVnicNotBound {
 }
 impl ComplexType for IscsiFaultVnicNotBound {
     const TYPE_NAME: &'static str = "IscsiFaultVnicNotBound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
@@ -8965,6 +9680,7 @@ pub struct IscsiFaultVnicNotFound {
 }
 impl ComplexType for IscsiFaultVnicNotFound {
     const TYPE_NAME: &'static str = "IscsiFaultVnicNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.req(&mut self.vnic_device, s)?,
@@ -8989,9 +9705,13 @@ pub struct IscsiMigrationDependency {
     pub disallow_reason: Option<IscsiStatus>,
     /// `dependency`: [`IscsiDependencyEntity`].
     pub dependency: Vec<IscsiDependencyEntity>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IscsiMigrationDependency {
     const TYPE_NAME: &'static str = "IscsiMigrationDependency";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"migrationAllowed" => d.req(&mut self.migration_allowed, s)?,
@@ -9042,9 +9762,13 @@ pub struct IscsiPortInfo {
     pub compliance_status: Option<IscsiStatus>,
     /// `pathStatus`: xsd:string.
     pub path_status: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IscsiPortInfo {
     const TYPE_NAME: &'static str = "IscsiPortInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.opt(&mut self.vnic_device, s)?,
@@ -9091,9 +9815,13 @@ crate::xml::complex_codec!(IscsiPortInfo);
 pub struct IscsiStatus {
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: Vec<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IscsiStatus {
     const TYPE_NAME: &'static str = "IscsiStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.list(&mut self.reason, s)?,
@@ -9117,6 +9845,7 @@ pub struct IsoImageFileInfo {
 }
 impl ComplexType for IsoImageFileInfo {
     const TYPE_NAME: &'static str = "IsoImageFileInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9137,6 +9866,7 @@ pub struct IsoImageFileQuery {
 }
 impl ComplexType for IsoImageFileQuery {
     const TYPE_NAME: &'static str = "IsoImageFileQuery";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9176,9 +9906,13 @@ pub struct KernelModuleInfo {
     pub data_section: KernelModuleSectionInfo,
     /// `bssSection`: [`KernelModuleSectionInfo`].
     pub bss_section: KernelModuleSectionInfo,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KernelModuleInfo {
     const TYPE_NAME: &'static str = "KernelModuleInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -9223,9 +9957,13 @@ pub struct KernelModuleSectionInfo {
     pub address: i64,
     /// `length`: xsd:int.
     pub length: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KernelModuleSectionInfo {
     const TYPE_NAME: &'static str = "KernelModuleSectionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
@@ -9248,9 +9986,13 @@ pub struct KeyAnyValue {
     pub key: String,
     /// `value`: xsd:anyType.
     pub value: AnyValue,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KeyAnyValue {
     const TYPE_NAME: &'static str = "KeyAnyValue";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -9278,6 +10020,7 @@ pub struct KeyNotFound {
 }
 impl ComplexType for KeyNotFound {
     const TYPE_NAME: &'static str = "KeyNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -9298,9 +10041,13 @@ crate::xml::inherits!(KeyNotFound, VimFault);
 pub struct KeyProviderId {
     /// `id`: xsd:string.
     pub id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KeyProviderId {
     const TYPE_NAME: &'static str = "KeyProviderId";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -9321,9 +10068,13 @@ pub struct KeyValue {
     pub key: String,
     /// `value`: xsd:string.
     pub value: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KeyValue {
     const TYPE_NAME: &'static str = "KeyValue";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -9362,9 +10113,13 @@ pub struct KmipClusterInfo {
     pub default_key_type: Option<String>,
     /// `keyInfo`: [`KmipClusterInfoKeyInfo`] (since 9.0.0.0).
     pub key_info: Option<AnyKmipClusterInfoKeyInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KmipClusterInfo {
     const TYPE_NAME: &'static str = "KmipClusterInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterId" => d.req(&mut self.cluster_id, s)?,
@@ -9401,9 +10156,13 @@ crate::xml::complex_codec!(KmipClusterInfo);
 /// Has subtypes: slots declared with this type hold an [`AnyKmipClusterInfoKeyInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KmipClusterInfoKeyInfo {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KmipClusterInfoKeyInfo {
     const TYPE_NAME: &'static str = "KmipClusterInfoKeyInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -9428,6 +10187,7 @@ pub struct KmipClusterInfoWrappingKeyIdKeyInfo {
 }
 impl ComplexType for KmipClusterInfoWrappingKeyIdKeyInfo {
     const TYPE_NAME: &'static str = "KmipClusterInfoWrappingKeyIdKeyInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
@@ -9461,6 +10221,7 @@ pub struct KmipClusterInfoWrappingRotationIntervalKeyInfo {
 }
 impl ComplexType for KmipClusterInfoWrappingRotationIntervalKeyInfo {
     const TYPE_NAME: &'static str = "KmipClusterInfoWrappingRotationIntervalKeyInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.opt(&mut self.key_id, s)?,
@@ -9503,9 +10264,13 @@ pub struct KmipServerInfo {
     pub timeout: Option<i32>,
     /// `userName`: xsd:string.
     pub user_name: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KmipServerInfo {
     const TYPE_NAME: &'static str = "KmipServerInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -9550,6 +10315,9 @@ pub struct KmipServerSpec {
     pub default_key_type: Option<String>,
     /// `keySpec`: [`KmipServerSpecKeySpec`] (since 9.0.0.0).
     pub key_spec: Option<AnyKmipServerSpecKeySpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for KmipServerSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -9559,11 +10327,13 @@ impl std::fmt::Debug for KmipServerSpec {
         d.field("password", &crate::xml::Redacted);
         d.field("default_key_type", &self.default_key_type);
         d.field("key_spec", &self.key_spec);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for KmipServerSpec {
     const TYPE_NAME: &'static str = "KmipServerSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterId" => d.req(&mut self.cluster_id, s)?,
@@ -9590,9 +10360,13 @@ crate::xml::complex_codec!(KmipServerSpec);
 /// Has subtypes: slots declared with this type hold an [`AnyKmipServerSpecKeySpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KmipServerSpecKeySpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KmipServerSpecKeySpec {
     const TYPE_NAME: &'static str = "KmipServerSpecKeySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -9615,6 +10389,7 @@ pub struct KmipServerSpecWrappingKeyIdKeySpec {
 }
 impl ComplexType for KmipServerSpecWrappingKeyIdKeySpec {
     const TYPE_NAME: &'static str = "KmipServerSpecWrappingKeyIdKeySpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
@@ -9642,6 +10417,7 @@ pub struct KmipServerSpecWrappingRotationIntervalKeySpec {
 }
 impl ComplexType for KmipServerSpecWrappingRotationIntervalKeySpec {
     const TYPE_NAME: &'static str = "KmipServerSpecWrappingRotationIntervalKeySpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rotationInterval" => d.opt(&mut self.rotation_interval, s)?,
@@ -9668,9 +10444,13 @@ pub struct KmipServerStatus {
     pub status: ManagedEntityStatus,
     /// `description`: xsd:string.
     pub description: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KmipServerStatus {
     const TYPE_NAME: &'static str = "KmipServerStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterId" => d.req(&mut self.cluster_id, s)?,
@@ -9702,6 +10482,7 @@ pub struct LargeRDMConversionNotSupported {
 }
 impl ComplexType for LargeRDMConversionNotSupported {
     const TYPE_NAME: &'static str = "LargeRDMConversionNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -9733,6 +10514,7 @@ pub struct LargeRDMNotSupportedOnDatastore {
 }
 impl ComplexType for LargeRDMNotSupportedOnDatastore {
     const TYPE_NAME: &'static str = "LargeRDMNotSupportedOnDatastore";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -9759,9 +10541,13 @@ pub struct LatencySensitivity {
     pub level: LatencySensitivitySensitivityLevel,
     /// `sensitivity`: xsd:int.
     pub sensitivity: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LatencySensitivity {
     const TYPE_NAME: &'static str = "LatencySensitivity";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"level" => d.req(&mut self.level, s)?,
@@ -9787,6 +10573,7 @@ pub struct LegacyNetworkInterfaceInUse {
 }
 impl ComplexType for LegacyNetworkInterfaceInUse {
     const TYPE_NAME: &'static str = "LegacyNetworkInterfaceInUse";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9809,6 +10596,7 @@ pub struct LicenseAssignmentFailed {
 }
 impl ComplexType for LicenseAssignmentFailed {
     const TYPE_NAME: &'static str = "LicenseAssignmentFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -9837,9 +10625,13 @@ pub struct LicenseAssignmentManagerLicenseAssignment {
     pub assigned_license: LicenseManagerLicenseInfo,
     /// `properties`: [`KeyAnyValue`].
     pub properties: Vec<KeyAnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseAssignmentManagerLicenseAssignment {
     const TYPE_NAME: &'static str = "LicenseAssignmentManagerLicenseAssignment";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityId" => d.req(&mut self.entity_id, s)?,
@@ -9870,9 +10662,13 @@ pub struct LicenseAvailabilityInfo {
     pub total: i32,
     /// `available`: xsd:int.
     pub available: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseAvailabilityInfo {
     const TYPE_NAME: &'static str = "LicenseAvailabilityInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"feature" => d.req(&mut self.feature, s)?,
@@ -9911,9 +10707,13 @@ pub struct LicenseDiagnostics {
     pub last_status_update: DateTime,
     /// `opFailureMessage`: xsd:string.
     pub op_failure_message: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseDiagnostics {
     const TYPE_NAME: &'static str = "LicenseDiagnostics";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceLastChanged" => d.req(&mut self.source_last_changed, s)?,
@@ -9959,6 +10759,7 @@ pub struct LicenseDowngradeDisallowed {
 }
 impl ComplexType for LicenseDowngradeDisallowed {
     const TYPE_NAME: &'static str = "LicenseDowngradeDisallowed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"edition" => d.req(&mut self.edition, s)?,
@@ -9990,6 +10791,7 @@ pub struct LicenseEntityNotFound {
 }
 impl ComplexType for LicenseEntityNotFound {
     const TYPE_NAME: &'static str = "LicenseEntityNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityId" => d.req(&mut self.entity_id, s)?,
@@ -10017,6 +10819,7 @@ pub struct LicenseEvent {
 }
 impl ComplexType for LicenseEvent {
     const TYPE_NAME: &'static str = "LicenseEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10039,6 +10842,7 @@ pub struct LicenseExpired {
 }
 impl ComplexType for LicenseExpired {
     const TYPE_NAME: &'static str = "LicenseExpired";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseKey" => d.req(&mut self.license_key, s)?,
@@ -10066,6 +10870,7 @@ pub struct LicenseExpiredEvent {
 }
 impl ComplexType for LicenseExpiredEvent {
     const TYPE_NAME: &'static str = "LicenseExpiredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"feature" => d.req(&mut self.feature, s)?,
@@ -10102,9 +10907,13 @@ pub struct LicenseFeatureInfo {
     pub edition: Option<bool>,
     /// `expiresOn`: xsd:dateTime.
     pub expires_on: Option<DateTime>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseFeatureInfo {
     const TYPE_NAME: &'static str = "LicenseFeatureInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -10144,6 +10953,7 @@ pub struct LicenseKeyEntityMismatch {
 }
 impl ComplexType for LicenseKeyEntityMismatch {
     const TYPE_NAME: &'static str = "LicenseKeyEntityMismatch";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10159,9 +10969,13 @@ crate::xml::inherits!(LicenseKeyEntityMismatch, NotEnoughLicenses);
 pub struct LicenseManagerEvaluationInfo {
     /// `properties`: [`KeyAnyValue`].
     pub properties: Vec<KeyAnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseManagerEvaluationInfo {
     const TYPE_NAME: &'static str = "LicenseManagerEvaluationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"properties" => d.list(&mut self.properties, s)?,
@@ -10194,9 +11008,13 @@ pub struct LicenseManagerLicenseInfo {
     pub properties: Vec<KeyAnyValue>,
     /// `labels`: [`KeyValue`].
     pub labels: Vec<KeyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseManagerLicenseInfo {
     const TYPE_NAME: &'static str = "LicenseManagerLicenseInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseKey" => d.req(&mut self.license_key, s)?,
@@ -10236,6 +11054,7 @@ pub struct LicenseNonComplianceEvent {
 }
 impl ComplexType for LicenseNonComplianceEvent {
     const TYPE_NAME: &'static str = "LicenseNonComplianceEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"url" => d.req(&mut self.url, s)?,
@@ -10260,9 +11079,13 @@ pub struct LicenseReservationInfo {
     pub state: LicenseReservationInfoState,
     /// `required`: xsd:int.
     pub required: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseReservationInfo {
     const TYPE_NAME: &'static str = "LicenseReservationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -10290,6 +11113,7 @@ pub struct LicenseRestricted {
 }
 impl ComplexType for LicenseRestricted {
     const TYPE_NAME: &'static str = "LicenseRestricted";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10310,6 +11134,7 @@ pub struct LicenseRestrictedEvent {
 }
 impl ComplexType for LicenseRestrictedEvent {
     const TYPE_NAME: &'static str = "LicenseRestrictedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10332,6 +11157,7 @@ pub struct LicenseServerAvailableEvent {
 }
 impl ComplexType for LicenseServerAvailableEvent {
     const TYPE_NAME: &'static str = "LicenseServerAvailableEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseServer" => d.req(&mut self.license_server, s)?,
@@ -10359,6 +11185,7 @@ pub struct LicenseServerSource {
 }
 impl ComplexType for LicenseServerSource {
     const TYPE_NAME: &'static str = "LicenseServerSource";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseServer" => d.req(&mut self.license_server, s)?,
@@ -10386,6 +11213,7 @@ pub struct LicenseServerUnavailable {
 }
 impl ComplexType for LicenseServerUnavailable {
     const TYPE_NAME: &'static str = "LicenseServerUnavailable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseServer" => d.req(&mut self.license_server, s)?,
@@ -10413,6 +11241,7 @@ pub struct LicenseServerUnavailableEvent {
 }
 impl ComplexType for LicenseServerUnavailableEvent {
     const TYPE_NAME: &'static str = "LicenseServerUnavailableEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseServer" => d.req(&mut self.license_server, s)?,
@@ -10433,9 +11262,13 @@ crate::xml::inherits!(LicenseServerUnavailableEvent, LicenseEvent);
 /// Has subtypes: slots declared with this type hold an [`AnyLicenseSource`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LicenseSource {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseSource {
     const TYPE_NAME: &'static str = "LicenseSource";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -10458,6 +11291,7 @@ pub struct LicenseSourceUnavailable {
 }
 impl ComplexType for LicenseSourceUnavailable {
     const TYPE_NAME: &'static str = "LicenseSourceUnavailable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseSource" => d.req(&mut self.license_source, s)?,
@@ -10484,9 +11318,13 @@ pub struct LicenseUsageInfo {
     pub reservation_info: Vec<LicenseReservationInfo>,
     /// `featureInfo`: [`LicenseFeatureInfo`].
     pub feature_info: Vec<LicenseFeatureInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseUsageInfo {
     const TYPE_NAME: &'static str = "LicenseUsageInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
@@ -10520,6 +11358,7 @@ pub struct LimitExceeded {
 }
 impl ComplexType for LimitExceeded {
     const TYPE_NAME: &'static str = "LimitExceeded";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"property" => d.opt(&mut self.property, s)?,
@@ -10544,9 +11383,13 @@ pub struct LinkDiscoveryProtocolConfig {
     pub protocol: String,
     /// `operation`: xsd:string.
     pub operation: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LinkDiscoveryProtocolConfig {
     const TYPE_NAME: &'static str = "LinkDiscoveryProtocolConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"protocol" => d.req(&mut self.protocol, s)?,
@@ -10573,9 +11416,13 @@ pub struct LinkLayerDiscoveryProtocolInfo {
     pub time_to_live: i32,
     /// `parameter`: [`KeyAnyValue`].
     pub parameter: Vec<KeyAnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LinkLayerDiscoveryProtocolInfo {
     const TYPE_NAME: &'static str = "LinkLayerDiscoveryProtocolInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"chassisId" => d.req(&mut self.chassis_id, s)?,
@@ -10605,6 +11452,7 @@ pub struct LinkProfile {
 }
 impl ComplexType for LinkProfile {
     const TYPE_NAME: &'static str = "LinkProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10625,6 +11473,7 @@ pub struct LinuxVolumeNotClean {
 }
 impl ComplexType for LinuxVolumeNotClean {
     const TYPE_NAME: &'static str = "LinuxVolumeNotClean";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10649,6 +11498,7 @@ pub struct LocalDatastoreCreatedEvent {
 }
 impl ComplexType for LocalDatastoreCreatedEvent {
     const TYPE_NAME: &'static str = "LocalDatastoreCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -10678,6 +11528,7 @@ pub struct LocalDatastoreInfo {
 }
 impl ComplexType for LocalDatastoreInfo {
     const TYPE_NAME: &'static str = "LocalDatastoreInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.opt(&mut self.path, s)?,
@@ -10705,6 +11556,7 @@ pub struct LocalLicenseSource {
 }
 impl ComplexType for LocalLicenseSource {
     const TYPE_NAME: &'static str = "LocalLicenseSource";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"licenseKeys" => d.req(&mut self.license_keys, s)?,
@@ -10730,6 +11582,7 @@ pub struct LocalTSMEnabledEvent {
 }
 impl ComplexType for LocalTSMEnabledEvent {
     const TYPE_NAME: &'static str = "LocalTSMEnabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10749,9 +11602,13 @@ pub struct LocalizableMessage {
     pub arg: Vec<KeyAnyValue>,
     /// `message`: xsd:string.
     pub message: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LocalizableMessage {
     const TYPE_NAME: &'static str = "LocalizableMessage";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -10786,9 +11643,13 @@ pub struct LocalizationManagerMessageCatalog {
     pub md5sum: Option<String>,
     /// `version`: xsd:string (since 5.0).
     pub version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LocalizationManagerMessageCatalog {
     const TYPE_NAME: &'static str = "LocalizationManagerMessageCatalog";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"moduleName" => d.req(&mut self.module_name, s)?,
@@ -10821,9 +11682,13 @@ pub struct LocalizedMethodFault {
     pub fault: AnyMethodFault,
     /// `localizedMessage`: xsd:string.
     pub localized_message: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LocalizedMethodFault {
     const TYPE_NAME: &'static str = "LocalizedMethodFault";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.req(&mut self.fault, s)?,
@@ -10851,6 +11716,7 @@ pub struct LockerMisconfiguredEvent {
 }
 impl ComplexType for LockerMisconfiguredEvent {
     const TYPE_NAME: &'static str = "LockerMisconfiguredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -10880,6 +11746,7 @@ pub struct LockerReconfiguredEvent {
 }
 impl ComplexType for LockerReconfiguredEvent {
     const TYPE_NAME: &'static str = "LockerReconfiguredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldDatastore" => d.opt(&mut self.old_datastore, s)?,
@@ -10907,6 +11774,7 @@ pub struct LogBundlingFailed {
 }
 impl ComplexType for LogBundlingFailed {
     const TYPE_NAME: &'static str = "LogBundlingFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10933,6 +11801,7 @@ pub struct LongOption {
 }
 impl ComplexType for LongOption {
     const TYPE_NAME: &'static str = "LongOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"min" => d.req(&mut self.min, s)?,
@@ -10964,6 +11833,7 @@ pub struct LongPolicy {
 }
 impl ComplexType for LongPolicy {
     const TYPE_NAME: &'static str = "LongPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
@@ -10991,6 +11861,7 @@ pub struct MacAddress {
 }
 impl ComplexType for MacAddress {
     const TYPE_NAME: &'static str = "MacAddress";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11015,6 +11886,7 @@ pub struct MacRange {
 }
 impl ComplexType for MacRange {
     const TYPE_NAME: &'static str = "MacRange";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
@@ -11042,6 +11914,7 @@ pub struct MaintenanceModeFileMove {
 }
 impl ComplexType for MaintenanceModeFileMove {
     const TYPE_NAME: &'static str = "MaintenanceModeFileMove";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11059,9 +11932,13 @@ pub struct ManagedByInfo {
     pub extension_key: String,
     /// `type`: xsd:string.
     pub type_: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ManagedByInfo {
     const TYPE_NAME: &'static str = "ManagedByInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extensionKey" => d.req(&mut self.extension_key, s)?,
@@ -11089,6 +11966,7 @@ pub struct ManagedEntityEventArgument {
 }
 impl ComplexType for ManagedEntityEventArgument {
     const TYPE_NAME: &'static str = "ManagedEntityEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -11116,6 +11994,7 @@ pub struct ManagedObjectNotFound {
 }
 impl ComplexType for ManagedObjectNotFound {
     const TYPE_NAME: &'static str = "ManagedObjectNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"obj" => d.req(&mut self.obj, s)?,
@@ -11145,6 +12024,7 @@ pub struct MemoryFileFormatNotSupportedByDatastore {
 }
 impl ComplexType for MemoryFileFormatNotSupportedByDatastore {
     const TYPE_NAME: &'static str = "MemoryFileFormatNotSupportedByDatastore";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastoreName" => d.req(&mut self.datastore_name, s)?,
@@ -11172,6 +12052,7 @@ pub struct MemoryHotPlugNotSupported {
 }
 impl ComplexType for MemoryHotPlugNotSupported {
     const TYPE_NAME: &'static str = "MemoryHotPlugNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11198,6 +12079,7 @@ pub struct MemorySizeNotRecommended {
 }
 impl ComplexType for MemorySizeNotRecommended {
     const TYPE_NAME: &'static str = "MemorySizeNotRecommended";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memorySizeMB" => d.req(&mut self.memory_size_mb, s)?,
@@ -11233,6 +12115,7 @@ pub struct MemorySizeNotSupported {
 }
 impl ComplexType for MemorySizeNotSupported {
     const TYPE_NAME: &'static str = "MemorySizeNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memorySizeMB" => d.req(&mut self.memory_size_mb, s)?,
@@ -11268,6 +12151,7 @@ pub struct MemorySizeNotSupportedByDatastore {
 }
 impl ComplexType for MemorySizeNotSupportedByDatastore {
     const TYPE_NAME: &'static str = "MemorySizeNotSupportedByDatastore";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -11297,6 +12181,7 @@ pub struct MemorySnapshotOnIndependentDisk {
 }
 impl ComplexType for MemorySnapshotOnIndependentDisk {
     const TYPE_NAME: &'static str = "MemorySnapshotOnIndependentDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11321,6 +12206,7 @@ pub struct MethodAction {
 }
 impl ComplexType for MethodAction {
     const TYPE_NAME: &'static str = "MethodAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -11343,9 +12229,13 @@ crate::xml::inherits!(MethodAction, Action);
 pub struct MethodActionArgument {
     /// `value`: xsd:anyType.
     pub value: Option<AnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for MethodActionArgument {
     const TYPE_NAME: &'static str = "MethodActionArgument";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
@@ -11371,6 +12261,7 @@ pub struct MethodAlreadyDisabledFault {
 }
 impl ComplexType for MethodAlreadyDisabledFault {
     const TYPE_NAME: &'static str = "MethodAlreadyDisabledFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceId" => d.req(&mut self.source_id, s)?,
@@ -11398,6 +12289,7 @@ pub struct MethodDescription {
 }
 impl ComplexType for MethodDescription {
     const TYPE_NAME: &'static str = "MethodDescription";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -11425,6 +12317,7 @@ pub struct MethodDisabled {
 }
 impl ComplexType for MethodDisabled {
     const TYPE_NAME: &'static str = "MethodDisabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.opt(&mut self.source, s)?,
@@ -11449,9 +12342,13 @@ pub struct MethodFault {
     pub fault_cause: Option<LocalizedMethodFault>,
     /// `faultMessage`: [`LocalizableMessage`].
     pub fault_message: Vec<LocalizableMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for MethodFault {
     const TYPE_NAME: &'static str = "MethodFault";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultCause" => d.opt(&mut self.fault_cause, s)?,
@@ -11481,6 +12378,7 @@ pub struct MethodNotFound {
 }
 impl ComplexType for MethodNotFound {
     const TYPE_NAME: &'static str = "MethodNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"receiver" => d.req(&mut self.receiver, s)?,
@@ -11522,6 +12420,7 @@ pub struct MetricAlarmExpression {
 }
 impl ComplexType for MetricAlarmExpression {
     const TYPE_NAME: &'static str = "MetricAlarmExpression";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operator" => d.req(&mut self.operator, s)?,
@@ -11559,6 +12458,7 @@ pub struct MigrationDisabled {
 }
 impl ComplexType for MigrationDisabled {
     const TYPE_NAME: &'static str = "MigrationDisabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11579,6 +12479,7 @@ pub struct MigrationErrorEvent {
 }
 impl ComplexType for MigrationErrorEvent {
     const TYPE_NAME: &'static str = "MigrationErrorEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11603,6 +12504,7 @@ pub struct MigrationEvent {
 }
 impl ComplexType for MigrationEvent {
     const TYPE_NAME: &'static str = "MigrationEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.req(&mut self.fault, s)?,
@@ -11630,6 +12532,7 @@ pub struct MigrationFault {
 }
 impl ComplexType for MigrationFault {
     const TYPE_NAME: &'static str = "MigrationFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11658,6 +12561,7 @@ pub struct MigrationFeatureNotSupported {
 }
 impl ComplexType for MigrationFeatureNotSupported {
     const TYPE_NAME: &'static str = "MigrationFeatureNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"atSourceHost" => d.req(&mut self.at_source_host, s)?,
@@ -11689,6 +12593,7 @@ pub struct MigrationHostErrorEvent {
 }
 impl ComplexType for MigrationHostErrorEvent {
     const TYPE_NAME: &'static str = "MigrationHostErrorEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dstHost" => d.req(&mut self.dst_host, s)?,
@@ -11716,6 +12621,7 @@ pub struct MigrationHostWarningEvent {
 }
 impl ComplexType for MigrationHostWarningEvent {
     const TYPE_NAME: &'static str = "MigrationHostWarningEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dstHost" => d.req(&mut self.dst_host, s)?,
@@ -11743,6 +12649,7 @@ pub struct MigrationNotReady {
 }
 impl ComplexType for MigrationNotReady {
     const TYPE_NAME: &'static str = "MigrationNotReady";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,

@@ -20,6 +20,7 @@ pub struct MigrationResourceErrorEvent {
 }
 impl ComplexType for MigrationResourceErrorEvent {
     const TYPE_NAME: &'static str = "MigrationResourceErrorEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dstPool" => d.req(&mut self.dst_pool, s)?,
@@ -51,6 +52,7 @@ pub struct MigrationResourceWarningEvent {
 }
 impl ComplexType for MigrationResourceWarningEvent {
     const TYPE_NAME: &'static str = "MigrationResourceWarningEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dstPool" => d.req(&mut self.dst_pool, s)?,
@@ -78,6 +80,7 @@ pub struct MigrationWarningEvent {
 }
 impl ComplexType for MigrationWarningEvent {
     const TYPE_NAME: &'static str = "MigrationWarningEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -106,6 +109,7 @@ pub struct MismatchedBundle {
 }
 impl ComplexType for MismatchedBundle {
     const TYPE_NAME: &'static str = "MismatchedBundle";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bundleUuid" => d.req(&mut self.bundle_uuid, s)?,
@@ -143,6 +147,7 @@ pub struct MismatchedNetworkPolicies {
 }
 impl ComplexType for MismatchedNetworkPolicies {
     const TYPE_NAME: &'static str = "MismatchedNetworkPolicies";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -176,6 +181,7 @@ pub struct MismatchedVMotionNetworkNames {
 }
 impl ComplexType for MismatchedVMotionNetworkNames {
     const TYPE_NAME: &'static str = "MismatchedVMotionNetworkNames";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceNetwork" => d.req(&mut self.source_network, s)?,
@@ -203,6 +209,7 @@ pub struct MissingBmcSupport {
 }
 impl ComplexType for MissingBmcSupport {
     const TYPE_NAME: &'static str = "MissingBmcSupport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -223,6 +230,7 @@ pub struct MissingController {
 }
 impl ComplexType for MissingController {
     const TYPE_NAME: &'static str = "MissingController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -243,6 +251,7 @@ pub struct MissingIpPool {
 }
 impl ComplexType for MissingIpPool {
     const TYPE_NAME: &'static str = "MissingIpPool";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -263,6 +272,7 @@ pub struct MissingLinuxCustResources {
 }
 impl ComplexType for MissingLinuxCustResources {
     const TYPE_NAME: &'static str = "MissingLinuxCustResources";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -283,6 +293,7 @@ pub struct MissingNetworkIpConfig {
 }
 impl ComplexType for MissingNetworkIpConfig {
     const TYPE_NAME: &'static str = "MissingNetworkIpConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -300,9 +311,13 @@ pub struct MissingObject {
     pub obj: ManagedObjectReference,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for MissingObject {
     const TYPE_NAME: &'static str = "MissingObject";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"obj" => d.req(&mut self.obj, s)?,
@@ -328,6 +343,7 @@ pub struct MissingPowerOffConfiguration {
 }
 impl ComplexType for MissingPowerOffConfiguration {
     const TYPE_NAME: &'static str = "MissingPowerOffConfiguration";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -348,6 +364,7 @@ pub struct MissingPowerOnConfiguration {
 }
 impl ComplexType for MissingPowerOnConfiguration {
     const TYPE_NAME: &'static str = "MissingPowerOnConfiguration";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -365,9 +382,13 @@ pub struct MissingProperty {
     pub path: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for MissingProperty {
     const TYPE_NAME: &'static str = "MissingProperty";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.req(&mut self.path, s)?,
@@ -393,6 +414,7 @@ pub struct MissingWindowsCustResources {
 }
 impl ComplexType for MissingWindowsCustResources {
     const TYPE_NAME: &'static str = "MissingWindowsCustResources";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -415,6 +437,7 @@ pub struct MksConnectionLimitReached {
 }
 impl ComplexType for MksConnectionLimitReached {
     const TYPE_NAME: &'static str = "MksConnectionLimitReached";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"connectionLimit" => d.req(&mut self.connection_limit, s)?,
@@ -445,9 +468,13 @@ pub struct ModeInfo {
     pub admin: Option<String>,
     /// `full`: xsd:string.
     pub full: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ModeInfo {
     const TYPE_NAME: &'static str = "ModeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"browse" => d.opt(&mut self.browse, s)?,
@@ -483,6 +510,7 @@ pub struct MonthlyByDayTaskScheduler {
 }
 impl ComplexType for MonthlyByDayTaskScheduler {
     const TYPE_NAME: &'static str = "MonthlyByDayTaskScheduler";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"day" => d.req(&mut self.day, s)?,
@@ -512,6 +540,7 @@ pub struct MonthlyByWeekdayTaskScheduler {
 }
 impl ComplexType for MonthlyByWeekdayTaskScheduler {
     const TYPE_NAME: &'static str = "MonthlyByWeekdayTaskScheduler";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"offset" => d.req(&mut self.offset, s)?,
@@ -541,6 +570,7 @@ pub struct MonthlyTaskScheduler {
 }
 impl ComplexType for MonthlyTaskScheduler {
     const TYPE_NAME: &'static str = "MonthlyTaskScheduler";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -565,6 +595,7 @@ pub struct MountError {
 }
 impl ComplexType for MountError {
     const TYPE_NAME: &'static str = "MountError";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -592,6 +623,7 @@ pub struct MtuMatchEvent {
 }
 impl ComplexType for MtuMatchEvent {
     const TYPE_NAME: &'static str = "MtuMatchEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -612,6 +644,7 @@ pub struct MtuMismatchEvent {
 }
 impl ComplexType for MtuMismatchEvent {
     const TYPE_NAME: &'static str = "MtuMismatchEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -632,6 +665,7 @@ pub struct MultiWriterNotSupported {
 }
 impl ComplexType for MultiWriterNotSupported {
     const TYPE_NAME: &'static str = "MultiWriterNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -654,6 +688,7 @@ pub struct MultipleCertificatesVerifyFault {
 }
 impl ComplexType for MultipleCertificatesVerifyFault {
     const TYPE_NAME: &'static str = "MultipleCertificatesVerifyFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"thumbprintData" => d.list(&mut self.thumbprint_data, s)?,
@@ -676,9 +711,13 @@ pub struct MultipleCertificatesVerifyFaultThumbprintData {
     pub port: i32,
     /// `thumbprint`: xsd:string.
     pub thumbprint: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for MultipleCertificatesVerifyFaultThumbprintData {
     const TYPE_NAME: &'static str = "MultipleCertificatesVerifyFaultThumbprintData";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"port" => d.req(&mut self.port, s)?,
@@ -704,6 +743,7 @@ pub struct MultipleSnapshotsNotSupported {
 }
 impl ComplexType for MultipleSnapshotsNotSupported {
     const TYPE_NAME: &'static str = "MultipleSnapshotsNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -728,6 +768,7 @@ pub struct NASDatastoreCreatedEvent {
 }
 impl ComplexType for NASDatastoreCreatedEvent {
     const TYPE_NAME: &'static str = "NASDatastoreCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -768,6 +809,7 @@ impl std::fmt::Debug for NamePasswordAuthentication {
 }
 impl ComplexType for NamePasswordAuthentication {
     const TYPE_NAME: &'static str = "NamePasswordAuthentication";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"username" => d.req(&mut self.username, s)?,
@@ -801,6 +843,7 @@ pub struct NamespaceFull {
 }
 impl ComplexType for NamespaceFull {
     const TYPE_NAME: &'static str = "NamespaceFull";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -832,6 +875,7 @@ pub struct NamespaceLimitReached {
 }
 impl ComplexType for NamespaceLimitReached {
     const TYPE_NAME: &'static str = "NamespaceLimitReached";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.opt(&mut self.limit, s)?,
@@ -859,6 +903,7 @@ pub struct NamespaceWriteProtected {
 }
 impl ComplexType for NamespaceWriteProtected {
     const TYPE_NAME: &'static str = "NamespaceWriteProtected";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -888,6 +933,7 @@ pub struct NasConfigFault {
 }
 impl ComplexType for NasConfigFault {
     const TYPE_NAME: &'static str = "NasConfigFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -917,6 +963,7 @@ pub struct NasConnectionLimitReached {
 }
 impl ComplexType for NasConnectionLimitReached {
     const TYPE_NAME: &'static str = "NasConnectionLimitReached";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remoteHost" => d.req(&mut self.remote_host, s)?,
@@ -946,6 +993,7 @@ pub struct NasDatastoreInfo {
 }
 impl ComplexType for NasDatastoreInfo {
     const TYPE_NAME: &'static str = "NasDatastoreInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nas" => d.opt(&mut self.nas, s)?,
@@ -977,6 +1025,7 @@ pub struct NasSessionCredentialConflict {
 }
 impl ComplexType for NasSessionCredentialConflict {
     const TYPE_NAME: &'static str = "NasSessionCredentialConflict";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remoteHost" => d.req(&mut self.remote_host, s)?,
@@ -1008,6 +1057,7 @@ pub struct NasStorageProfile {
 }
 impl ComplexType for NasStorageProfile {
     const TYPE_NAME: &'static str = "NasStorageProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -1037,6 +1087,7 @@ pub struct NasVolumeNotMounted {
 }
 impl ComplexType for NasVolumeNotMounted {
     const TYPE_NAME: &'static str = "NasVolumeNotMounted";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"remoteHost" => d.req(&mut self.remote_host, s)?,
@@ -1061,9 +1112,13 @@ crate::xml::inherits!(NasVolumeNotMounted, NasConfigFault);
 pub struct NegatableExpression {
     /// `negate`: xsd:boolean.
     pub negate: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NegatableExpression {
     const TYPE_NAME: &'static str = "NegatableExpression";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"negate" => d.opt(&mut self.negate, s)?,
@@ -1084,9 +1139,13 @@ crate::xml::complex_codec!(NegatableExpression);
 pub struct NetBIOSConfigInfo {
     /// `mode`: xsd:string.
     pub mode: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetBIOSConfigInfo {
     const TYPE_NAME: &'static str = "NetBIOSConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mode" => d.req(&mut self.mode, s)?,
@@ -1107,9 +1166,13 @@ pub struct NetDhcpConfigInfo {
     pub ipv6: Option<NetDhcpConfigInfoDhcpOptions>,
     /// `ipv4`: [`NetDhcpConfigInfoDhcpOptions`].
     pub ipv4: Option<NetDhcpConfigInfoDhcpOptions>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetDhcpConfigInfo {
     const TYPE_NAME: &'static str = "NetDhcpConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipv6" => d.opt(&mut self.ipv6, s)?,
@@ -1132,9 +1195,13 @@ pub struct NetDhcpConfigInfoDhcpOptions {
     pub enable: bool,
     /// `config`: [`KeyValue`].
     pub config: Vec<KeyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetDhcpConfigInfoDhcpOptions {
     const TYPE_NAME: &'static str = "NetDhcpConfigInfoDhcpOptions";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enable" => d.req(&mut self.enable, s)?,
@@ -1157,9 +1224,13 @@ pub struct NetDhcpConfigSpec {
     pub ipv6: Option<NetDhcpConfigSpecDhcpOptionsSpec>,
     /// `ipv4`: [`NetDhcpConfigSpecDhcpOptionsSpec`].
     pub ipv4: Option<NetDhcpConfigSpecDhcpOptionsSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetDhcpConfigSpec {
     const TYPE_NAME: &'static str = "NetDhcpConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipv6" => d.opt(&mut self.ipv6, s)?,
@@ -1184,9 +1255,13 @@ pub struct NetDhcpConfigSpecDhcpOptionsSpec {
     pub config: Vec<KeyValue>,
     /// `operation`: xsd:string.
     pub operation: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetDhcpConfigSpecDhcpOptionsSpec {
     const TYPE_NAME: &'static str = "NetDhcpConfigSpecDhcpOptionsSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enable" => d.opt(&mut self.enable, s)?,
@@ -1217,9 +1292,13 @@ pub struct NetDnsConfigInfo {
     pub ip_address: Vec<String>,
     /// `searchDomain`: xsd:string.
     pub search_domain: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetDnsConfigInfo {
     const TYPE_NAME: &'static str = "NetDnsConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dhcp" => d.req(&mut self.dhcp, s)?,
@@ -1254,9 +1333,13 @@ pub struct NetDnsConfigSpec {
     pub ip_address: Vec<String>,
     /// `searchDomain`: xsd:string.
     pub search_domain: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetDnsConfigSpec {
     const TYPE_NAME: &'static str = "NetDnsConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dhcp" => d.opt(&mut self.dhcp, s)?,
@@ -1287,9 +1370,13 @@ pub struct NetIpConfigInfo {
     pub dhcp: Option<NetDhcpConfigInfo>,
     /// `autoConfigurationEnabled`: xsd:boolean.
     pub auto_configuration_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpConfigInfo {
     const TYPE_NAME: &'static str = "NetIpConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.list(&mut self.ip_address, s)?,
@@ -1320,9 +1407,13 @@ pub struct NetIpConfigInfoIpAddress {
     pub state: Option<String>,
     /// `lifetime`: xsd:dateTime.
     pub lifetime: Option<DateTime>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpConfigInfoIpAddress {
     const TYPE_NAME: &'static str = "NetIpConfigInfoIpAddress";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -1353,9 +1444,13 @@ pub struct NetIpConfigSpec {
     pub dhcp: Option<NetDhcpConfigSpec>,
     /// `autoConfigurationEnabled`: xsd:boolean.
     pub auto_configuration_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpConfigSpec {
     const TYPE_NAME: &'static str = "NetIpConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.list(&mut self.ip_address, s)?,
@@ -1382,9 +1477,13 @@ pub struct NetIpConfigSpecIpAddressSpec {
     pub prefix_length: i32,
     /// `operation`: xsd:string.
     pub operation: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpConfigSpecIpAddressSpec {
     const TYPE_NAME: &'static str = "NetIpConfigSpecIpAddressSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -1407,9 +1506,13 @@ crate::xml::complex_codec!(NetIpConfigSpecIpAddressSpec);
 pub struct NetIpRouteConfigInfo {
     /// `ipRoute`: [`NetIpRouteConfigInfoIpRoute`].
     pub ip_route: Vec<NetIpRouteConfigInfoIpRoute>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpRouteConfigInfo {
     const TYPE_NAME: &'static str = "NetIpRouteConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipRoute" => d.list(&mut self.ip_route, s)?,
@@ -1430,9 +1533,13 @@ pub struct NetIpRouteConfigInfoGateway {
     pub ip_address: Option<String>,
     /// `device`: xsd:string.
     pub device: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpRouteConfigInfoGateway {
     const TYPE_NAME: &'static str = "NetIpRouteConfigInfoGateway";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.opt(&mut self.ip_address, s)?,
@@ -1457,9 +1564,13 @@ pub struct NetIpRouteConfigInfoIpRoute {
     pub prefix_length: i32,
     /// `gateway`: [`NetIpRouteConfigInfoGateway`].
     pub gateway: NetIpRouteConfigInfoGateway,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpRouteConfigInfoIpRoute {
     const TYPE_NAME: &'static str = "NetIpRouteConfigInfoIpRoute";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
@@ -1482,9 +1593,13 @@ crate::xml::complex_codec!(NetIpRouteConfigInfoIpRoute);
 pub struct NetIpRouteConfigSpec {
     /// `ipRoute`: [`NetIpRouteConfigSpecIpRouteSpec`].
     pub ip_route: Vec<NetIpRouteConfigSpecIpRouteSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpRouteConfigSpec {
     const TYPE_NAME: &'static str = "NetIpRouteConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipRoute" => d.list(&mut self.ip_route, s)?,
@@ -1505,9 +1620,13 @@ pub struct NetIpRouteConfigSpecGatewaySpec {
     pub ip_address: Option<String>,
     /// `device`: xsd:string.
     pub device: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpRouteConfigSpecGatewaySpec {
     const TYPE_NAME: &'static str = "NetIpRouteConfigSpecGatewaySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.opt(&mut self.ip_address, s)?,
@@ -1534,9 +1653,13 @@ pub struct NetIpRouteConfigSpecIpRouteSpec {
     pub gateway: NetIpRouteConfigSpecGatewaySpec,
     /// `operation`: xsd:string.
     pub operation: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpRouteConfigSpecIpRouteSpec {
     const TYPE_NAME: &'static str = "NetIpRouteConfigSpecIpRouteSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
@@ -1563,9 +1686,13 @@ pub struct NetIpStackInfo {
     pub neighbor: Vec<NetIpStackInfoNetToMedia>,
     /// `defaultRouter`: [`NetIpStackInfoDefaultRouter`].
     pub default_router: Vec<NetIpStackInfoDefaultRouter>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpStackInfo {
     const TYPE_NAME: &'static str = "NetIpStackInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"neighbor" => d.list(&mut self.neighbor, s)?,
@@ -1592,9 +1719,13 @@ pub struct NetIpStackInfoDefaultRouter {
     pub lifetime: DateTime,
     /// `preference`: xsd:string.
     pub preference: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpStackInfoDefaultRouter {
     const TYPE_NAME: &'static str = "NetIpStackInfoDefaultRouter";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -1625,9 +1756,13 @@ pub struct NetIpStackInfoNetToMedia {
     pub device: String,
     /// `type`: xsd:string.
     pub type_: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpStackInfoNetToMedia {
     const TYPE_NAME: &'static str = "NetIpStackInfoNetToMedia";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -1663,6 +1798,7 @@ pub struct NetStackInstanceProfile {
 }
 impl ComplexType for NetStackInstanceProfile {
     const TYPE_NAME: &'static str = "NetStackInstanceProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -1692,6 +1828,7 @@ pub struct NetworkCopyFault {
 }
 impl ComplexType for NetworkCopyFault {
     const TYPE_NAME: &'static str = "NetworkCopyFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1714,6 +1851,7 @@ pub struct NetworkDisruptedAndConfigRolledBack {
 }
 impl ComplexType for NetworkDisruptedAndConfigRolledBack {
     const TYPE_NAME: &'static str = "NetworkDisruptedAndConfigRolledBack";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -1741,6 +1879,7 @@ pub struct NetworkEventArgument {
 }
 impl ComplexType for NetworkEventArgument {
     const TYPE_NAME: &'static str = "NetworkEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
@@ -1766,6 +1905,7 @@ pub struct NetworkInaccessible {
 }
 impl ComplexType for NetworkInaccessible {
     const TYPE_NAME: &'static str = "NetworkInaccessible";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1786,6 +1926,7 @@ pub struct NetworkPolicyProfile {
 }
 impl ComplexType for NetworkPolicyProfile {
     const TYPE_NAME: &'static str = "NetworkPolicyProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1834,6 +1975,7 @@ pub struct NetworkProfile {
 }
 impl ComplexType for NetworkProfile {
     const TYPE_NAME: &'static str = "NetworkProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vswitch" => d.list(&mut self.vswitch, s)?,
@@ -1885,6 +2027,7 @@ pub struct NetworkProfileDnsConfigProfile {
 }
 impl ComplexType for NetworkProfileDnsConfigProfile {
     const TYPE_NAME: &'static str = "NetworkProfileDnsConfigProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1909,6 +2052,7 @@ pub struct NetworkRollbackEvent {
 }
 impl ComplexType for NetworkRollbackEvent {
     const TYPE_NAME: &'static str = "NetworkRollbackEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"methodName" => d.req(&mut self.method_name, s)?,
@@ -1941,9 +2085,13 @@ pub struct NetworkSummary {
     pub ip_pool_name: Option<String>,
     /// `ipPoolId`: xsd:int (since 5.1).
     pub ip_pool_id: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetworkSummary {
     const TYPE_NAME: &'static str = "NetworkSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.opt(&mut self.network, s)?,
@@ -1977,6 +2125,7 @@ pub struct NetworksMayNotBeTheSame {
 }
 impl ComplexType for NetworksMayNotBeTheSame {
     const TYPE_NAME: &'static str = "NetworksMayNotBeTheSame";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
@@ -2006,6 +2155,7 @@ pub struct NicSettingMismatch {
 }
 impl ComplexType for NicSettingMismatch {
     const TYPE_NAME: &'static str = "NicSettingMismatch";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numberOfNicsInSpec" => d.req(&mut self.number_of_nics_in_spec, s)?,
@@ -2035,6 +2185,7 @@ pub struct NoAccessUserEvent {
 }
 impl ComplexType for NoAccessUserEvent {
     const TYPE_NAME: &'static str = "NoAccessUserEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -2062,6 +2213,7 @@ pub struct NoActiveHostInCluster {
 }
 impl ComplexType for NoActiveHostInCluster {
     const TYPE_NAME: &'static str = "NoActiveHostInCluster";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"computeResource" => d.req(&mut self.compute_resource, s)?,
@@ -2089,6 +2241,7 @@ pub struct NoAvailableIp {
 }
 impl ComplexType for NoAvailableIp {
     const TYPE_NAME: &'static str = "NoAvailableIp";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
@@ -2114,6 +2267,7 @@ pub struct NoClientCertificate {
 }
 impl ComplexType for NoClientCertificate {
     const TYPE_NAME: &'static str = "NoClientCertificate";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2134,6 +2288,7 @@ pub struct NoCompatibleDatastore {
 }
 impl ComplexType for NoCompatibleDatastore {
     const TYPE_NAME: &'static str = "NoCompatibleDatastore";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2156,6 +2311,7 @@ pub struct NoCompatibleHardAffinityHost {
 }
 impl ComplexType for NoCompatibleHardAffinityHost {
     const TYPE_NAME: &'static str = "NoCompatibleHardAffinityHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -2187,6 +2343,7 @@ pub struct NoCompatibleHost {
 }
 impl ComplexType for NoCompatibleHost {
     const TYPE_NAME: &'static str = "NoCompatibleHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.list(&mut self.host, s)?,
@@ -2214,6 +2371,7 @@ pub struct NoCompatibleHostWithAccessToDevice {
 }
 impl ComplexType for NoCompatibleHostWithAccessToDevice {
     const TYPE_NAME: &'static str = "NoCompatibleHostWithAccessToDevice";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2236,6 +2394,7 @@ pub struct NoCompatibleSoftAffinityHost {
 }
 impl ComplexType for NoCompatibleSoftAffinityHost {
     const TYPE_NAME: &'static str = "NoCompatibleSoftAffinityHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -2261,6 +2420,7 @@ pub struct NoConnectedDatastore {
 }
 impl ComplexType for NoConnectedDatastore {
     const TYPE_NAME: &'static str = "NoConnectedDatastore";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2281,6 +2441,7 @@ pub struct NoDatastoresConfiguredEvent {
 }
 impl ComplexType for NoDatastoresConfiguredEvent {
     const TYPE_NAME: &'static str = "NoDatastoresConfiguredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2301,6 +2462,7 @@ pub struct NoDiskFound {
 }
 impl ComplexType for NoDiskFound {
     const TYPE_NAME: &'static str = "NoDiskFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2323,6 +2485,7 @@ pub struct NoDiskSpace {
 }
 impl ComplexType for NoDiskSpace {
     const TYPE_NAME: &'static str = "NoDiskSpace";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -2348,6 +2511,7 @@ pub struct NoDisksToCustomize {
 }
 impl ComplexType for NoDisksToCustomize {
     const TYPE_NAME: &'static str = "NoDisksToCustomize";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2368,6 +2532,7 @@ pub struct NoGateway {
 }
 impl ComplexType for NoGateway {
     const TYPE_NAME: &'static str = "NoGateway";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2388,6 +2553,7 @@ pub struct NoGuestHeartbeat {
 }
 impl ComplexType for NoGuestHeartbeat {
     const TYPE_NAME: &'static str = "NoGuestHeartbeat";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2410,6 +2576,7 @@ pub struct NoHost {
 }
 impl ComplexType for NoHost {
     const TYPE_NAME: &'static str = "NoHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
@@ -2439,6 +2606,7 @@ pub struct NoHostSuitableForFtSecondary {
 }
 impl ComplexType for NoHostSuitableForFtSecondary {
     const TYPE_NAME: &'static str = "NoHostSuitableForFtSecondary";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -2468,6 +2636,7 @@ pub struct NoLicenseEvent {
 }
 impl ComplexType for NoLicenseEvent {
     const TYPE_NAME: &'static str = "NoLicenseEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"feature" => d.req(&mut self.feature, s)?,
@@ -2493,6 +2662,7 @@ pub struct NoLicenseServerConfigured {
 }
 impl ComplexType for NoLicenseServerConfigured {
     const TYPE_NAME: &'static str = "NoLicenseServerConfigured";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2513,6 +2683,7 @@ pub struct NoMaintenanceModeDrsRecommendationForVM {
 }
 impl ComplexType for NoMaintenanceModeDrsRecommendationForVM {
     const TYPE_NAME: &'static str = "NoMaintenanceModeDrsRecommendationForVM";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2533,6 +2704,7 @@ pub struct NoPeerHostFound {
 }
 impl ComplexType for NoPeerHostFound {
     const TYPE_NAME: &'static str = "NoPeerHostFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2561,6 +2733,7 @@ pub struct NoPermission {
 }
 impl ComplexType for NoPermission {
     const TYPE_NAME: &'static str = "NoPermission";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"object" => d.opt(&mut self.object, s)?,
@@ -2587,9 +2760,13 @@ pub struct NoPermissionEntityPrivileges {
     pub entity: ManagedObjectReference,
     /// `privilegeIds`: xsd:string.
     pub privilege_ids: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NoPermissionEntityPrivileges {
     const TYPE_NAME: &'static str = "NoPermissionEntityPrivileges";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -2615,6 +2792,7 @@ pub struct NoPermissionOnAD {
 }
 impl ComplexType for NoPermissionOnAD {
     const TYPE_NAME: &'static str = "NoPermissionOnAD";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2635,6 +2813,7 @@ pub struct NoPermissionOnHost {
 }
 impl ComplexType for NoPermissionOnHost {
     const TYPE_NAME: &'static str = "NoPermissionOnHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2657,6 +2836,7 @@ pub struct NoPermissionOnNasVolume {
 }
 impl ComplexType for NoPermissionOnNasVolume {
     const TYPE_NAME: &'static str = "NoPermissionOnNasVolume";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userName" => d.opt(&mut self.user_name, s)?,
@@ -2682,6 +2862,7 @@ pub struct NoSubjectName {
 }
 impl ComplexType for NoSubjectName {
     const TYPE_NAME: &'static str = "NoSubjectName";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2702,6 +2883,7 @@ pub struct NoVcManagedIpConfigured {
 }
 impl ComplexType for NoVcManagedIpConfigured {
     const TYPE_NAME: &'static str = "NoVcManagedIpConfigured";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2722,6 +2904,7 @@ pub struct NoVirtualNic {
 }
 impl ComplexType for NoVirtualNic {
     const TYPE_NAME: &'static str = "NoVirtualNic";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2742,6 +2925,7 @@ pub struct NoVmInVApp {
 }
 impl ComplexType for NoVmInVApp {
     const TYPE_NAME: &'static str = "NoVmInVApp";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2775,9 +2959,13 @@ pub struct NodeDeploymentSpec {
     pub node_name: String,
     /// `ipSettings`: [`CustomizationIPSettings`].
     pub ip_settings: CustomizationIPSettings,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NodeDeploymentSpec {
     const TYPE_NAME: &'static str = "NodeDeploymentSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"esxHost" => d.opt(&mut self.esx_host, s)?,
@@ -2814,9 +3002,13 @@ crate::xml::complex_codec!(NodeDeploymentSpec);
 pub struct NodeNetworkSpec {
     /// `ipSettings`: [`CustomizationIPSettings`].
     pub ip_settings: CustomizationIPSettings,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NodeNetworkSpec {
     const TYPE_NAME: &'static str = "NodeNetworkSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipSettings" => d.req(&mut self.ip_settings, s)?,
@@ -2840,6 +3032,7 @@ pub struct NonADUserRequired {
 }
 impl ComplexType for NonADUserRequired {
     const TYPE_NAME: &'static str = "NonADUserRequired";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2862,6 +3055,7 @@ pub struct NonHomeRDMVMotionNotSupported {
 }
 impl ComplexType for NonHomeRDMVMotionNotSupported {
     const TYPE_NAME: &'static str = "NonHomeRDMVMotionNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -2887,6 +3081,7 @@ pub struct NonPersistentDisksNotSupported {
 }
 impl ComplexType for NonPersistentDisksNotSupported {
     const TYPE_NAME: &'static str = "NonPersistentDisksNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2907,6 +3102,7 @@ pub struct NonVIWorkloadDetectedOnDatastoreEvent {
 }
 impl ComplexType for NonVIWorkloadDetectedOnDatastoreEvent {
     const TYPE_NAME: &'static str = "NonVIWorkloadDetectedOnDatastoreEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2929,6 +3125,7 @@ pub struct NonVmwareOuiMacNotSupportedHost {
 }
 impl ComplexType for NonVmwareOuiMacNotSupportedHost {
     const TYPE_NAME: &'static str = "NonVmwareOuiMacNotSupportedHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -2954,6 +3151,7 @@ pub struct NotADirectory {
 }
 impl ComplexType for NotADirectory {
     const TYPE_NAME: &'static str = "NotADirectory";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2974,6 +3172,7 @@ pub struct NotAFile {
 }
 impl ComplexType for NotAFile {
     const TYPE_NAME: &'static str = "NotAFile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2994,6 +3193,7 @@ pub struct NotAuthenticated {
 }
 impl ComplexType for NotAuthenticated {
     const TYPE_NAME: &'static str = "NotAuthenticated";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3020,6 +3220,7 @@ pub struct NotEnoughCpus {
 }
 impl ComplexType for NotEnoughCpus {
     const TYPE_NAME: &'static str = "NotEnoughCpus";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numCpuDest" => d.req(&mut self.num_cpu_dest, s)?,
@@ -3049,6 +3250,7 @@ pub struct NotEnoughLicenses {
 }
 impl ComplexType for NotEnoughLicenses {
     const TYPE_NAME: &'static str = "NotEnoughLicenses";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3071,6 +3273,7 @@ pub struct NotEnoughLogicalCpus {
 }
 impl ComplexType for NotEnoughLogicalCpus {
     const TYPE_NAME: &'static str = "NotEnoughLogicalCpus";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
@@ -3098,6 +3301,7 @@ pub struct NotEnoughResourcesToStartVmEvent {
 }
 impl ComplexType for NotEnoughResourcesToStartVmEvent {
     const TYPE_NAME: &'static str = "NotEnoughResourcesToStartVmEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -3123,6 +3327,7 @@ pub struct NotFound {
 }
 impl ComplexType for NotFound {
     const TYPE_NAME: &'static str = "NotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3143,6 +3348,7 @@ pub struct NotImplemented {
 }
 impl ComplexType for NotImplemented {
     const TYPE_NAME: &'static str = "NotImplemented";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3165,6 +3371,7 @@ pub struct NotSupported {
 }
 impl ComplexType for NotSupported {
     const TYPE_NAME: &'static str = "NotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3197,6 +3404,7 @@ pub struct NotSupportedDeviceForFT {
 }
 impl ComplexType for NotSupportedDeviceForFT {
     const TYPE_NAME: &'static str = "NotSupportedDeviceForFT";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -3238,6 +3446,7 @@ pub struct NotSupportedHost {
 }
 impl ComplexType for NotSupportedHost {
     const TYPE_NAME: &'static str = "NotSupportedHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"productName" => d.opt(&mut self.product_name, s)?,
@@ -3265,6 +3474,7 @@ pub struct NotSupportedHostForChecksum {
 }
 impl ComplexType for NotSupportedHostForChecksum {
     const TYPE_NAME: &'static str = "NotSupportedHostForChecksum";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3287,6 +3497,7 @@ pub struct NotSupportedHostForVFlash {
 }
 impl ComplexType for NotSupportedHostForVFlash {
     const TYPE_NAME: &'static str = "NotSupportedHostForVFlash";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -3314,6 +3525,7 @@ pub struct NotSupportedHostForVmcp {
 }
 impl ComplexType for NotSupportedHostForVmcp {
     const TYPE_NAME: &'static str = "NotSupportedHostForVmcp";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -3341,6 +3553,7 @@ pub struct NotSupportedHostForVmemFile {
 }
 impl ComplexType for NotSupportedHostForVmemFile {
     const TYPE_NAME: &'static str = "NotSupportedHostForVmemFile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -3368,6 +3581,7 @@ pub struct NotSupportedHostForVsan {
 }
 impl ComplexType for NotSupportedHostForVsan {
     const TYPE_NAME: &'static str = "NotSupportedHostForVsan";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -3395,6 +3609,7 @@ pub struct NotSupportedHostInCluster {
 }
 impl ComplexType for NotSupportedHostInCluster {
     const TYPE_NAME: &'static str = "NotSupportedHostInCluster";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3417,6 +3632,7 @@ pub struct NotSupportedHostInDvs {
 }
 impl ComplexType for NotSupportedHostInDvs {
     const TYPE_NAME: &'static str = "NotSupportedHostInDvs";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchProductSpec" => d.req(&mut self.switch_product_spec, s)?,
@@ -3446,6 +3662,7 @@ pub struct NotSupportedHostInHACluster {
 }
 impl ComplexType for NotSupportedHostInHACluster {
     const TYPE_NAME: &'static str = "NotSupportedHostInHACluster";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -3473,6 +3690,7 @@ pub struct NotUserConfigurableProperty {
 }
 impl ComplexType for NotUserConfigurableProperty {
     const TYPE_NAME: &'static str = "NotUserConfigurableProperty";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3497,6 +3715,7 @@ pub struct NsxHostVNicProfile {
 }
 impl ComplexType for NsxHostVNicProfile {
     const TYPE_NAME: &'static str = "NsxHostVNicProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -3524,6 +3743,7 @@ pub struct NumPortsProfile {
 }
 impl ComplexType for NumPortsProfile {
     const TYPE_NAME: &'static str = "NumPortsProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3548,6 +3768,7 @@ pub struct NumVirtualCoresPerSocketNotSupported {
 }
 impl ComplexType for NumVirtualCoresPerSocketNotSupported {
     const TYPE_NAME: &'static str = "NumVirtualCoresPerSocketNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxSupportedCoresPerSocketDest" => d.req(&mut self.max_supported_cores_per_socket_dest, s)?,
@@ -3577,6 +3798,7 @@ pub struct NumVirtualCpusExceedsLimit {
 }
 impl ComplexType for NumVirtualCpusExceedsLimit {
     const TYPE_NAME: &'static str = "NumVirtualCpusExceedsLimit";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxSupportedVcpus" => d.req(&mut self.max_supported_vcpus, s)?,
@@ -3606,6 +3828,7 @@ pub struct NumVirtualCpusIncompatible {
 }
 impl ComplexType for NumVirtualCpusIncompatible {
     const TYPE_NAME: &'static str = "NumVirtualCpusIncompatible";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -3637,6 +3860,7 @@ pub struct NumVirtualCpusNotSupported {
 }
 impl ComplexType for NumVirtualCpusNotSupported {
     const TYPE_NAME: &'static str = "NumVirtualCpusNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxSupportedVcpusDest" => d.req(&mut self.max_supported_vcpus_dest, s)?,
@@ -3661,9 +3885,13 @@ pub struct NumericRange {
     pub start: i32,
     /// `end`: xsd:int.
     pub end: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NumericRange {
     const TYPE_NAME: &'static str = "NumericRange";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"start" => d.req(&mut self.start, s)?,
@@ -3702,9 +3930,13 @@ pub struct NvdimmDimmInfo {
     pub region_info: Vec<NvdimmRegionInfo>,
     /// `representationString`: xsd:string.
     pub representation_string: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmDimmInfo {
     const TYPE_NAME: &'static str = "NvdimmDimmInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dimmHandle" => d.req(&mut self.dimm_handle, s)?,
@@ -3741,9 +3973,13 @@ crate::xml::complex_codec!(NvdimmDimmInfo);
 pub struct NvdimmGuid {
     /// `uuid`: xsd:string.
     pub uuid: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmGuid {
     const TYPE_NAME: &'static str = "NvdimmGuid";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -3782,9 +4018,13 @@ pub struct NvdimmHealthInfo {
     pub es_temperature_threshold: Option<i32>,
     /// `esLifespanPercentage`: xsd:int.
     pub es_lifespan_percentage: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmHealthInfo {
     const TYPE_NAME: &'static str = "NvdimmHealthInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"healthStatus" => d.req(&mut self.health_status, s)?,
@@ -3835,9 +4075,13 @@ pub struct NvdimmInterleaveSetInfo {
     pub device_list: Vec<i32>,
     /// `state`: xsd:string.
     pub state: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmInterleaveSetInfo {
     const TYPE_NAME: &'static str = "NvdimmInterleaveSetInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"setId" => d.req(&mut self.set_id, s)?,
@@ -3876,9 +4120,13 @@ pub struct NvdimmNamespaceCreateSpec {
     pub type_: String,
     /// `locationID`: xsd:int.
     pub location_id: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmNamespaceCreateSpec {
     const TYPE_NAME: &'static str = "NvdimmNamespaceCreateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"friendlyName" => d.opt(&mut self.friendly_name, s)?,
@@ -3905,9 +4153,13 @@ crate::xml::complex_codec!(NvdimmNamespaceCreateSpec);
 pub struct NvdimmNamespaceDeleteSpec {
     /// `uuid`: xsd:string.
     pub uuid: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmNamespaceDeleteSpec {
     const TYPE_NAME: &'static str = "NvdimmNamespaceDeleteSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -3938,9 +4190,13 @@ pub struct NvdimmNamespaceDetails {
     pub interleaveset_id: i32,
     /// `state`: xsd:string.
     pub state: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmNamespaceDetails {
     const TYPE_NAME: &'static str = "NvdimmNamespaceDetails";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -3985,9 +4241,13 @@ pub struct NvdimmNamespaceInfo {
     pub location_id: i32,
     /// `state`: xsd:string.
     pub state: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmNamespaceInfo {
     const TYPE_NAME: &'static str = "NvdimmNamespaceInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -4024,9 +4284,13 @@ pub struct NvdimmPMemNamespaceCreateSpec {
     pub size: i64,
     /// `interleavesetID`: xsd:int.
     pub interleaveset_id: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmPMemNamespaceCreateSpec {
     const TYPE_NAME: &'static str = "NvdimmPMemNamespaceCreateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"friendlyName" => d.opt(&mut self.friendly_name, s)?,
@@ -4059,9 +4323,13 @@ pub struct NvdimmRegionInfo {
     pub size: i64,
     /// `offset`: xsd:long.
     pub offset: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmRegionInfo {
     const TYPE_NAME: &'static str = "NvdimmRegionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"regionId" => d.req(&mut self.region_id, s)?,
@@ -4104,9 +4372,13 @@ pub struct NvdimmSummary {
     pub num_interleavesets: i32,
     /// `numNamespaces`: xsd:int.
     pub num_namespaces: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmSummary {
     const TYPE_NAME: &'static str = "NvdimmSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numDimms" => d.req(&mut self.num_dimms, s)?,
@@ -4153,9 +4425,13 @@ pub struct NvdimmSystemInfo {
     pub ns_info: Vec<NvdimmNamespaceInfo>,
     /// `nsDetails`: [`NvdimmNamespaceDetails`] (since 6.7.1).
     pub ns_details: Vec<NvdimmNamespaceDetails>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmSystemInfo {
     const TYPE_NAME: &'static str = "NvdimmSystemInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"summary" => d.opt(&mut self.summary, s)?,
@@ -4192,9 +4468,13 @@ pub struct ObjectContent {
     pub prop_set: Vec<DynamicProperty>,
     /// `missingSet`: [`MissingProperty`].
     pub missing_set: Vec<MissingProperty>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ObjectContent {
     const TYPE_NAME: &'static str = "ObjectContent";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"obj" => d.req(&mut self.obj, s)?,
@@ -4221,9 +4501,13 @@ pub struct ObjectSpec {
     pub skip: Option<bool>,
     /// `selectSet`: [`SelectionSpec`].
     pub select_set: Vec<AnySelectionSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ObjectSpec {
     const TYPE_NAME: &'static str = "ObjectSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"obj" => d.req(&mut self.obj, s)?,
@@ -4252,9 +4536,13 @@ pub struct ObjectUpdate {
     pub change_set: Vec<PropertyChange>,
     /// `missingSet`: [`MissingProperty`].
     pub missing_set: Vec<MissingProperty>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ObjectUpdate {
     const TYPE_NAME: &'static str = "ObjectUpdate";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"kind" => d.req(&mut self.kind, s)?,
@@ -4286,6 +4574,7 @@ pub struct OnceTaskScheduler {
 }
 impl ComplexType for OnceTaskScheduler {
     const TYPE_NAME: &'static str = "OnceTaskScheduler";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runAt" => d.opt(&mut self.run_at, s)?,
@@ -4306,9 +4595,13 @@ crate::xml::inherits!(OnceTaskScheduler, TaskScheduler);
 pub struct OpaqueNetworkCapability {
     /// `networkReservationSupported`: xsd:boolean.
     pub network_reservation_supported: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OpaqueNetworkCapability {
     const TYPE_NAME: &'static str = "OpaqueNetworkCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networkReservationSupported" => d.req(&mut self.network_reservation_supported, s)?,
@@ -4336,6 +4629,7 @@ pub struct OpaqueNetworkSummary {
 }
 impl ComplexType for OpaqueNetworkSummary {
     const TYPE_NAME: &'static str = "OpaqueNetworkSummary";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opaqueNetworkId" => d.req(&mut self.opaque_network_id, s)?,
@@ -4367,6 +4661,7 @@ pub struct OpaqueNetworkTargetInfo {
 }
 impl ComplexType for OpaqueNetworkTargetInfo {
     const TYPE_NAME: &'static str = "OpaqueNetworkTargetInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
@@ -4394,6 +4689,7 @@ pub struct OpaqueSwitchProfile {
 }
 impl ComplexType for OpaqueSwitchProfile {
     const TYPE_NAME: &'static str = "OpaqueSwitchProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4414,6 +4710,7 @@ pub struct OperationDisabledByGuest {
 }
 impl ComplexType for OperationDisabledByGuest {
     const TYPE_NAME: &'static str = "OperationDisabledByGuest";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4434,6 +4731,7 @@ pub struct OperationDisallowedOnHost {
 }
 impl ComplexType for OperationDisallowedOnHost {
     const TYPE_NAME: &'static str = "OperationDisallowedOnHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4454,6 +4752,7 @@ pub struct OperationNotSupportedByGuest {
 }
 impl ComplexType for OperationNotSupportedByGuest {
     const TYPE_NAME: &'static str = "OperationNotSupportedByGuest";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4476,6 +4775,7 @@ pub struct OptionDef {
 }
 impl ComplexType for OptionDef {
     const TYPE_NAME: &'static str = "OptionDef";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"optionType" => d.req(&mut self.option_type, s)?,
@@ -4503,6 +4803,7 @@ pub struct OptionProfile {
 }
 impl ComplexType for OptionProfile {
     const TYPE_NAME: &'static str = "OptionProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -4525,9 +4826,13 @@ crate::xml::inherits!(OptionProfile, ApplyProfile);
 pub struct OptionType {
     /// `valueIsReadonly`: xsd:boolean.
     pub value_is_readonly: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OptionType {
     const TYPE_NAME: &'static str = "OptionType";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"valueIsReadonly" => d.opt(&mut self.value_is_readonly, s)?,
@@ -4550,9 +4855,13 @@ pub struct OptionValue {
     pub key: String,
     /// `value`: xsd:anyType.
     pub value: Option<AnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OptionValue {
     const TYPE_NAME: &'static str = "OptionValue";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -4580,6 +4889,7 @@ pub struct OrAlarmExpression {
 }
 impl ComplexType for OrAlarmExpression {
     const TYPE_NAME: &'static str = "OrAlarmExpression";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expression" => d.list(&mut self.expression, s)?,
@@ -4607,6 +4917,7 @@ pub struct OutOfBounds {
 }
 impl ComplexType for OutOfBounds {
     const TYPE_NAME: &'static str = "OutOfBounds";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"argumentName" => d.req(&mut self.argument_name, s)?,
@@ -4634,6 +4945,7 @@ pub struct OutOfSyncDvsHost {
 }
 impl ComplexType for OutOfSyncDvsHost {
     const TYPE_NAME: &'static str = "OutOfSyncDvsHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostOutOfSync" => d.list(&mut self.host_out_of_sync, s)?,
@@ -4665,6 +4977,7 @@ pub struct OvfAttribute {
 }
 impl ComplexType for OvfAttribute {
     const TYPE_NAME: &'static str = "OvfAttribute";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"elementName" => d.req(&mut self.element_name, s)?,
@@ -4694,6 +5007,7 @@ pub struct OvfConnectedDevice {
 }
 impl ComplexType for OvfConnectedDevice {
     const TYPE_NAME: &'static str = "OvfConnectedDevice";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4716,6 +5030,7 @@ pub struct OvfConnectedDeviceFloppy {
 }
 impl ComplexType for OvfConnectedDeviceFloppy {
     const TYPE_NAME: &'static str = "OvfConnectedDeviceFloppy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filename" => d.req(&mut self.filename, s)?,
@@ -4743,6 +5058,7 @@ pub struct OvfConnectedDeviceIso {
 }
 impl ComplexType for OvfConnectedDeviceIso {
     const TYPE_NAME: &'static str = "OvfConnectedDeviceIso";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filename" => d.req(&mut self.filename, s)?,
@@ -4772,6 +5088,7 @@ pub struct OvfConstraint {
 }
 impl ComplexType for OvfConstraint {
     const TYPE_NAME: &'static str = "OvfConstraint";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -4803,6 +5120,7 @@ pub struct OvfConsumerCallbackFault {
 }
 impl ComplexType for OvfConsumerCallbackFault {
     const TYPE_NAME: &'static str = "OvfConsumerCallbackFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extensionKey" => d.req(&mut self.extension_key, s)?,
@@ -4832,6 +5150,7 @@ pub struct OvfConsumerCommunicationError {
 }
 impl ComplexType for OvfConsumerCommunicationError {
     const TYPE_NAME: &'static str = "OvfConsumerCommunicationError";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"description" => d.req(&mut self.description, s)?,
@@ -4863,6 +5182,7 @@ pub struct OvfConsumerFault {
 }
 impl ComplexType for OvfConsumerFault {
     const TYPE_NAME: &'static str = "OvfConsumerFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"errorKey" => d.req(&mut self.error_key, s)?,
@@ -4896,6 +5216,7 @@ pub struct OvfConsumerInvalidSection {
 }
 impl ComplexType for OvfConsumerInvalidSection {
     const TYPE_NAME: &'static str = "OvfConsumerInvalidSection";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lineNumber" => d.req(&mut self.line_number, s)?,
@@ -4926,9 +5247,13 @@ pub struct OvfConsumerOstNode {
     pub child: Vec<OvfConsumerOstNode>,
     /// `entity`: ManagedObjectReference.
     pub entity: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfConsumerOstNode {
     const TYPE_NAME: &'static str = "OvfConsumerOstNode";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -4957,9 +5282,13 @@ pub struct OvfConsumerOvfSection {
     pub line_number: i32,
     /// `xml`: xsd:string.
     pub xml: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfConsumerOvfSection {
     const TYPE_NAME: &'static str = "OvfConsumerOvfSection";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lineNumber" => d.req(&mut self.line_number, s)?,
@@ -4991,6 +5320,7 @@ pub struct OvfConsumerPowerOnFault {
 }
 impl ComplexType for OvfConsumerPowerOnFault {
     const TYPE_NAME: &'static str = "OvfConsumerPowerOnFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extensionKey" => d.req(&mut self.extension_key, s)?,
@@ -5022,6 +5352,7 @@ pub struct OvfConsumerUndeclaredSection {
 }
 impl ComplexType for OvfConsumerUndeclaredSection {
     const TYPE_NAME: &'static str = "OvfConsumerUndeclaredSection";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"qualifiedSectionType" => d.req(&mut self.qualified_section_type, s)?,
@@ -5049,6 +5380,7 @@ pub struct OvfConsumerUndefinedPrefix {
 }
 impl ComplexType for OvfConsumerUndefinedPrefix {
     const TYPE_NAME: &'static str = "OvfConsumerUndefinedPrefix";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"prefix" => d.req(&mut self.prefix, s)?,
@@ -5080,6 +5412,7 @@ pub struct OvfConsumerValidationFault {
 }
 impl ComplexType for OvfConsumerValidationFault {
     const TYPE_NAME: &'static str = "OvfConsumerValidationFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extensionKey" => d.req(&mut self.extension_key, s)?,
@@ -5117,6 +5450,7 @@ pub struct OvfCpuCompatibility {
 }
 impl ComplexType for OvfCpuCompatibility {
     const TYPE_NAME: &'static str = "OvfCpuCompatibility";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"registerName" => d.req(&mut self.register_name, s)?,
@@ -5148,6 +5482,7 @@ pub struct OvfCpuCompatibilityCheckNotSupported {
 }
 impl ComplexType for OvfCpuCompatibilityCheckNotSupported {
     const TYPE_NAME: &'static str = "OvfCpuCompatibilityCheckNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5173,9 +5508,13 @@ pub struct OvfCreateDescriptorParams {
     pub export_option: Vec<String>,
     /// `snapshot`: ManagedObjectReference (since 5.5).
     pub snapshot: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfCreateDescriptorParams {
     const TYPE_NAME: &'static str = "OvfCreateDescriptorParams";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ovfFiles" => d.list(&mut self.ovf_files, s)?,
@@ -5210,9 +5549,13 @@ pub struct OvfCreateDescriptorResult {
     pub warning: Vec<LocalizedMethodFault>,
     /// `includeImageFiles`: xsd:boolean (since 4.1).
     pub include_image_files: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfCreateDescriptorResult {
     const TYPE_NAME: &'static str = "OvfCreateDescriptorResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ovfDescriptor" => d.req(&mut self.ovf_descriptor, s)?,
@@ -5262,6 +5605,7 @@ pub struct OvfCreateImportSpecParams {
 }
 impl ComplexType for OvfCreateImportSpecParams {
     const TYPE_NAME: &'static str = "OvfCreateImportSpecParams";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityName" => d.req(&mut self.entity_name, s)?,
@@ -5304,9 +5648,13 @@ pub struct OvfCreateImportSpecResult {
     pub warning: Vec<LocalizedMethodFault>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Vec<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfCreateImportSpecResult {
     const TYPE_NAME: &'static str = "OvfCreateImportSpecResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"importSpec" => d.opt(&mut self.import_spec, s)?,
@@ -5333,9 +5681,13 @@ pub struct OvfDatastoreMapping {
     pub disk_id: String,
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfDatastoreMapping {
     const TYPE_NAME: &'static str = "OvfDatastoreMapping";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
@@ -5360,9 +5712,13 @@ pub struct OvfDeploymentOption {
     pub label: String,
     /// `description`: xsd:string.
     pub description: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfDeploymentOption {
     const TYPE_NAME: &'static str = "OvfDeploymentOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5394,6 +5750,7 @@ pub struct OvfDiskMappingNotFound {
 }
 impl ComplexType for OvfDiskMappingNotFound {
     const TYPE_NAME: &'static str = "OvfDiskMappingNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskName" => d.req(&mut self.disk_name, s)?,
@@ -5421,6 +5778,7 @@ pub struct OvfDiskOrderConstraint {
 }
 impl ComplexType for OvfDiskOrderConstraint {
     const TYPE_NAME: &'static str = "OvfDiskOrderConstraint";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5441,6 +5799,7 @@ pub struct OvfDuplicateElement {
 }
 impl ComplexType for OvfDuplicateElement {
     const TYPE_NAME: &'static str = "OvfDuplicateElement";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5463,6 +5822,7 @@ pub struct OvfDuplicatedElementBoundary {
 }
 impl ComplexType for OvfDuplicatedElementBoundary {
     const TYPE_NAME: &'static str = "OvfDuplicatedElementBoundary";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"boundary" => d.req(&mut self.boundary, s)?,
@@ -5490,6 +5850,7 @@ pub struct OvfDuplicatedPropertyIdExport {
 }
 impl ComplexType for OvfDuplicatedPropertyIdExport {
     const TYPE_NAME: &'static str = "OvfDuplicatedPropertyIdExport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fqid" => d.req(&mut self.fqid, s)?,
@@ -5515,6 +5876,7 @@ pub struct OvfDuplicatedPropertyIdImport {
 }
 impl ComplexType for OvfDuplicatedPropertyIdImport {
     const TYPE_NAME: &'static str = "OvfDuplicatedPropertyIdImport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5539,6 +5901,7 @@ pub struct OvfElement {
 }
 impl ComplexType for OvfElement {
     const TYPE_NAME: &'static str = "OvfElement";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -5566,6 +5929,7 @@ pub struct OvfElementInvalidValue {
 }
 impl ComplexType for OvfElementInvalidValue {
     const TYPE_NAME: &'static str = "OvfElementInvalidValue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
@@ -5593,6 +5957,7 @@ pub struct OvfExport {
 }
 impl ComplexType for OvfExport {
     const TYPE_NAME: &'static str = "OvfExport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5613,6 +5978,7 @@ pub struct OvfExportFailed {
 }
 impl ComplexType for OvfExportFailed {
     const TYPE_NAME: &'static str = "OvfExportFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5635,6 +6001,7 @@ pub struct OvfFault {
 }
 impl ComplexType for OvfFault {
     const TYPE_NAME: &'static str = "OvfFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5662,9 +6029,13 @@ pub struct OvfFile {
     pub capacity: Option<i64>,
     /// `populatedSize`: xsd:long (since 4.1).
     pub populated_size: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfFile {
     const TYPE_NAME: &'static str = "OvfFile";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceId" => d.req(&mut self.device_id, s)?,
@@ -5707,9 +6078,13 @@ pub struct OvfFileItem {
     pub cim_type: i32,
     /// `create`: xsd:boolean.
     pub create: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfFileItem {
     const TYPE_NAME: &'static str = "OvfFileItem";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceId" => d.req(&mut self.device_id, s)?,
@@ -5745,6 +6120,7 @@ pub struct OvfHardwareCheck {
 }
 impl ComplexType for OvfHardwareCheck {
     const TYPE_NAME: &'static str = "OvfHardwareCheck";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5771,6 +6147,7 @@ pub struct OvfHardwareExport {
 }
 impl ComplexType for OvfHardwareExport {
     const TYPE_NAME: &'static str = "OvfHardwareExport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.opt(&mut self.device, s)?,
@@ -5800,6 +6177,7 @@ pub struct OvfHostResourceConstraint {
 }
 impl ComplexType for OvfHostResourceConstraint {
     const TYPE_NAME: &'static str = "OvfHostResourceConstraint";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
@@ -5829,6 +6207,7 @@ pub struct OvfHostValueNotParsed {
 }
 impl ComplexType for OvfHostValueNotParsed {
     const TYPE_NAME: &'static str = "OvfHostValueNotParsed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"property" => d.req(&mut self.property, s)?,
@@ -5858,6 +6237,7 @@ pub struct OvfImport {
 }
 impl ComplexType for OvfImport {
     const TYPE_NAME: &'static str = "OvfImport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5878,6 +6258,7 @@ pub struct OvfImportFailed {
 }
 impl ComplexType for OvfImportFailed {
     const TYPE_NAME: &'static str = "OvfImportFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5916,6 +6297,7 @@ pub struct OvfImportParams {
 }
 impl ComplexType for OvfImportParams {
     const TYPE_NAME: &'static str = "OvfImportParams";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pushMode" => d.opt(&mut self.push_mode, s)?,
@@ -5957,6 +6339,7 @@ pub struct OvfInternalError {
 }
 impl ComplexType for OvfInternalError {
     const TYPE_NAME: &'static str = "OvfInternalError";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5981,6 +6364,7 @@ pub struct OvfInvalidPackage {
 }
 impl ComplexType for OvfInvalidPackage {
     const TYPE_NAME: &'static str = "OvfInvalidPackage";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lineNumber" => d.req(&mut self.line_number, s)?,
@@ -6010,6 +6394,7 @@ pub struct OvfInvalidValue {
 }
 impl ComplexType for OvfInvalidValue {
     const TYPE_NAME: &'static str = "OvfInvalidValue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
@@ -6035,6 +6420,7 @@ pub struct OvfInvalidValueConfiguration {
 }
 impl ComplexType for OvfInvalidValueConfiguration {
     const TYPE_NAME: &'static str = "OvfInvalidValueConfiguration";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6055,6 +6441,7 @@ pub struct OvfInvalidValueEmpty {
 }
 impl ComplexType for OvfInvalidValueEmpty {
     const TYPE_NAME: &'static str = "OvfInvalidValueEmpty";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6075,6 +6462,7 @@ pub struct OvfInvalidValueFormatMalformed {
 }
 impl ComplexType for OvfInvalidValueFormatMalformed {
     const TYPE_NAME: &'static str = "OvfInvalidValueFormatMalformed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6095,6 +6483,7 @@ pub struct OvfInvalidValueReference {
 }
 impl ComplexType for OvfInvalidValueReference {
     const TYPE_NAME: &'static str = "OvfInvalidValueReference";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6117,6 +6506,7 @@ pub struct OvfInvalidVmName {
 }
 impl ComplexType for OvfInvalidVmName {
     const TYPE_NAME: &'static str = "OvfInvalidVmName";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -6145,9 +6535,13 @@ pub struct OvfManagerCommonParams {
     pub msg_bundle: Vec<KeyValue>,
     /// `importOption`: xsd:string (since 5.1).
     pub import_option: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfManagerCommonParams {
     const TYPE_NAME: &'static str = "OvfManagerCommonParams";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"locale" => d.req(&mut self.locale, s)?,
@@ -6183,6 +6577,7 @@ pub struct OvfMappedOsId {
 }
 impl ComplexType for OvfMappedOsId {
     const TYPE_NAME: &'static str = "OvfMappedOsId";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ovfId" => d.req(&mut self.ovf_id, s)?,
@@ -6212,6 +6607,7 @@ pub struct OvfMissingAttribute {
 }
 impl ComplexType for OvfMissingAttribute {
     const TYPE_NAME: &'static str = "OvfMissingAttribute";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6234,6 +6630,7 @@ pub struct OvfMissingElement {
 }
 impl ComplexType for OvfMissingElement {
     const TYPE_NAME: &'static str = "OvfMissingElement";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6256,6 +6653,7 @@ pub struct OvfMissingElementNormalBoundary {
 }
 impl ComplexType for OvfMissingElementNormalBoundary {
     const TYPE_NAME: &'static str = "OvfMissingElementNormalBoundary";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"boundary" => d.req(&mut self.boundary, s)?,
@@ -6285,6 +6683,7 @@ pub struct OvfMissingHardware {
 }
 impl ComplexType for OvfMissingHardware {
     const TYPE_NAME: &'static str = "OvfMissingHardware";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -6309,9 +6708,13 @@ pub struct OvfNetworkInfo {
     pub name: String,
     /// `description`: xsd:string.
     pub description: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfNetworkInfo {
     const TYPE_NAME: &'static str = "OvfNetworkInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -6334,9 +6737,13 @@ pub struct OvfNetworkMapping {
     pub name: String,
     /// `network`: ManagedObjectReference.
     pub network: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfNetworkMapping {
     const TYPE_NAME: &'static str = "OvfNetworkMapping";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -6362,6 +6769,7 @@ pub struct OvfNetworkMappingNotSupported {
 }
 impl ComplexType for OvfNetworkMappingNotSupported {
     const TYPE_NAME: &'static str = "OvfNetworkMappingNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6382,6 +6790,7 @@ pub struct OvfNoHostNic {
 }
 impl ComplexType for OvfNoHostNic {
     const TYPE_NAME: &'static str = "OvfNoHostNic";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6404,6 +6813,7 @@ pub struct OvfNoSpaceOnController {
 }
 impl ComplexType for OvfNoSpaceOnController {
     const TYPE_NAME: &'static str = "OvfNoSpaceOnController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.req(&mut self.parent, s)?,
@@ -6431,6 +6841,7 @@ pub struct OvfNoSupportedHardwareFamily {
 }
 impl ComplexType for OvfNoSupportedHardwareFamily {
     const TYPE_NAME: &'static str = "OvfNoSupportedHardwareFamily";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
@@ -6453,9 +6864,13 @@ pub struct OvfOptionInfo {
     pub option: String,
     /// `description`: [`LocalizableMessage`].
     pub description: LocalizableMessage,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfOptionInfo {
     const TYPE_NAME: &'static str = "OvfOptionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"option" => d.req(&mut self.option, s)?,
@@ -6481,6 +6896,7 @@ pub struct OvfParseDescriptorParams {
 }
 impl ComplexType for OvfParseDescriptorParams {
     const TYPE_NAME: &'static str = "OvfParseDescriptorParams";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6530,9 +6946,13 @@ pub struct OvfParseDescriptorResult {
     pub error: Vec<LocalizedMethodFault>,
     /// `warning`: [`LocalizedMethodFault`].
     pub warning: Vec<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfParseDescriptorResult {
     const TYPE_NAME: &'static str = "OvfParseDescriptorResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"eula" => d.list(&mut self.eula, s)?,
@@ -6596,6 +7016,7 @@ pub struct OvfProperty {
 }
 impl ComplexType for OvfProperty {
     const TYPE_NAME: &'static str = "OvfProperty";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -6627,6 +7048,7 @@ pub struct OvfPropertyExport {
 }
 impl ComplexType for OvfPropertyExport {
     const TYPE_NAME: &'static str = "OvfPropertyExport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -6654,6 +7076,7 @@ pub struct OvfPropertyNetwork {
 }
 impl ComplexType for OvfPropertyNetwork {
     const TYPE_NAME: &'static str = "OvfPropertyNetwork";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6676,6 +7099,7 @@ pub struct OvfPropertyNetworkExport {
 }
 impl ComplexType for OvfPropertyNetworkExport {
     const TYPE_NAME: &'static str = "OvfPropertyNetworkExport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
@@ -6703,6 +7127,7 @@ pub struct OvfPropertyQualifier {
 }
 impl ComplexType for OvfPropertyQualifier {
     const TYPE_NAME: &'static str = "OvfPropertyQualifier";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"qualifier" => d.req(&mut self.qualifier, s)?,
@@ -6730,6 +7155,7 @@ pub struct OvfPropertyQualifierDuplicate {
 }
 impl ComplexType for OvfPropertyQualifierDuplicate {
     const TYPE_NAME: &'static str = "OvfPropertyQualifierDuplicate";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"qualifier" => d.req(&mut self.qualifier, s)?,
@@ -6757,6 +7183,7 @@ pub struct OvfPropertyQualifierIgnored {
 }
 impl ComplexType for OvfPropertyQualifierIgnored {
     const TYPE_NAME: &'static str = "OvfPropertyQualifierIgnored";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"qualifier" => d.req(&mut self.qualifier, s)?,
@@ -6782,6 +7209,7 @@ pub struct OvfPropertyType {
 }
 impl ComplexType for OvfPropertyType {
     const TYPE_NAME: &'static str = "OvfPropertyType";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6802,6 +7230,7 @@ pub struct OvfPropertyValue {
 }
 impl ComplexType for OvfPropertyValue {
     const TYPE_NAME: &'static str = "OvfPropertyValue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6823,9 +7252,13 @@ pub struct OvfResourceMap {
     pub resource_spec: Option<ResourceConfigSpec>,
     /// `datastore`: ManagedObjectReference.
     pub datastore: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfResourceMap {
     const TYPE_NAME: &'static str = "OvfResourceMap";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
@@ -6852,9 +7285,13 @@ pub struct OvfStorageProfileMapping {
     pub disk_id: String,
     /// `storageProfileId`: xsd:string.
     pub storage_profile_id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfStorageProfileMapping {
     const TYPE_NAME: &'static str = "OvfStorageProfileMapping";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
@@ -6882,6 +7319,7 @@ pub struct OvfSystemFault {
 }
 impl ComplexType for OvfSystemFault {
     const TYPE_NAME: &'static str = "OvfSystemFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6904,6 +7342,7 @@ pub struct OvfToXmlUnsupportedElement {
 }
 impl ComplexType for OvfToXmlUnsupportedElement {
     const TYPE_NAME: &'static str = "OvfToXmlUnsupportedElement";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
@@ -6931,6 +7370,7 @@ pub struct OvfUnableToExportDisk {
 }
 impl ComplexType for OvfUnableToExportDisk {
     const TYPE_NAME: &'static str = "OvfUnableToExportDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskName" => d.req(&mut self.disk_name, s)?,
@@ -6956,6 +7396,7 @@ pub struct OvfUnexpectedElement {
 }
 impl ComplexType for OvfUnexpectedElement {
     const TYPE_NAME: &'static str = "OvfUnexpectedElement";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6980,6 +7421,7 @@ pub struct OvfUnknownDevice {
 }
 impl ComplexType for OvfUnknownDevice {
     const TYPE_NAME: &'static str = "OvfUnknownDevice";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.opt(&mut self.device, s)?,
@@ -7009,6 +7451,7 @@ pub struct OvfUnknownDeviceBacking {
 }
 impl ComplexType for OvfUnknownDeviceBacking {
     const TYPE_NAME: &'static str = "OvfUnknownDeviceBacking";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backing" => d.req(&mut self.backing, s)?,
@@ -7036,6 +7479,7 @@ pub struct OvfUnknownEntity {
 }
 impl ComplexType for OvfUnknownEntity {
     const TYPE_NAME: &'static str = "OvfUnknownEntity";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lineNumber" => d.req(&mut self.line_number, s)?,
@@ -7067,6 +7511,7 @@ pub struct OvfUnsupportedAttribute {
 }
 impl ComplexType for OvfUnsupportedAttribute {
     const TYPE_NAME: &'static str = "OvfUnsupportedAttribute";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"elementName" => d.req(&mut self.element_name, s)?,
@@ -7096,6 +7541,7 @@ pub struct OvfUnsupportedAttributeValue {
 }
 impl ComplexType for OvfUnsupportedAttributeValue {
     const TYPE_NAME: &'static str = "OvfUnsupportedAttributeValue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
@@ -7129,6 +7575,7 @@ pub struct OvfUnsupportedDeviceBackingInfo {
 }
 impl ComplexType for OvfUnsupportedDeviceBackingInfo {
     const TYPE_NAME: &'static str = "OvfUnsupportedDeviceBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"elementName" => d.opt(&mut self.element_name, s)?,
@@ -7168,6 +7615,7 @@ pub struct OvfUnsupportedDeviceBackingOption {
 }
 impl ComplexType for OvfUnsupportedDeviceBackingOption {
     const TYPE_NAME: &'static str = "OvfUnsupportedDeviceBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"elementName" => d.opt(&mut self.element_name, s)?,
@@ -7199,6 +7647,7 @@ pub struct OvfUnsupportedDeviceExport {
 }
 impl ComplexType for OvfUnsupportedDeviceExport {
     const TYPE_NAME: &'static str = "OvfUnsupportedDeviceExport";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7223,6 +7672,7 @@ pub struct OvfUnsupportedDiskProvisioning {
 }
 impl ComplexType for OvfUnsupportedDiskProvisioning {
     const TYPE_NAME: &'static str = "OvfUnsupportedDiskProvisioning";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskProvisioning" => d.req(&mut self.disk_provisioning, s)?,
@@ -7254,6 +7704,7 @@ pub struct OvfUnsupportedElement {
 }
 impl ComplexType for OvfUnsupportedElement {
     const TYPE_NAME: &'static str = "OvfUnsupportedElement";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -7281,6 +7732,7 @@ pub struct OvfUnsupportedElementValue {
 }
 impl ComplexType for OvfUnsupportedElementValue {
     const TYPE_NAME: &'static str = "OvfUnsupportedElementValue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
@@ -7310,6 +7762,7 @@ pub struct OvfUnsupportedPackage {
 }
 impl ComplexType for OvfUnsupportedPackage {
     const TYPE_NAME: &'static str = "OvfUnsupportedPackage";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lineNumber" => d.opt(&mut self.line_number, s)?,
@@ -7337,6 +7790,7 @@ pub struct OvfUnsupportedSection {
 }
 impl ComplexType for OvfUnsupportedSection {
     const TYPE_NAME: &'static str = "OvfUnsupportedSection";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.req(&mut self.info, s)?,
@@ -7370,6 +7824,7 @@ pub struct OvfUnsupportedSubType {
 }
 impl ComplexType for OvfUnsupportedSubType {
     const TYPE_NAME: &'static str = "OvfUnsupportedSubType";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"elementName" => d.req(&mut self.element_name, s)?,
@@ -7407,6 +7862,7 @@ pub struct OvfUnsupportedType {
 }
 impl ComplexType for OvfUnsupportedType {
     const TYPE_NAME: &'static str = "OvfUnsupportedType";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -7436,6 +7892,7 @@ pub struct OvfValidateHostParams {
 }
 impl ComplexType for OvfValidateHostParams {
     const TYPE_NAME: &'static str = "OvfValidateHostParams";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7461,9 +7918,13 @@ pub struct OvfValidateHostResult {
     pub warning: Vec<LocalizedMethodFault>,
     /// `supportedDiskProvisioning`: xsd:string (since 4.1).
     pub supported_disk_provisioning: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfValidateHostResult {
     const TYPE_NAME: &'static str = "OvfValidateHostResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"downloadSize" => d.opt(&mut self.download_size, s)?,
@@ -7497,6 +7958,7 @@ pub struct OvfWrongElement {
 }
 impl ComplexType for OvfWrongElement {
     const TYPE_NAME: &'static str = "OvfWrongElement";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7519,6 +7981,7 @@ pub struct OvfWrongNamespace {
 }
 impl ComplexType for OvfWrongNamespace {
     const TYPE_NAME: &'static str = "OvfWrongNamespace";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"namespaceName" => d.req(&mut self.namespace_name, s)?,
@@ -7546,6 +8009,7 @@ pub struct OvfXmlFormat {
 }
 impl ComplexType for OvfXmlFormat {
     const TYPE_NAME: &'static str = "OvfXmlFormat";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"description" => d.req(&mut self.description, s)?,
@@ -7573,6 +8037,7 @@ pub struct PMemDatastoreInfo {
 }
 impl ComplexType for PMemDatastoreInfo {
     const TYPE_NAME: &'static str = "PMemDatastoreInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pmem" => d.req(&mut self.pmem, s)?,
@@ -7598,6 +8063,7 @@ pub struct ParaVirtualSCSIController {
 }
 impl ComplexType for ParaVirtualSCSIController {
     const TYPE_NAME: &'static str = "ParaVirtualSCSIController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7618,6 +8084,7 @@ pub struct ParaVirtualSCSIControllerOption {
 }
 impl ComplexType for ParaVirtualSCSIControllerOption {
     const TYPE_NAME: &'static str = "ParaVirtualSCSIControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7640,6 +8107,7 @@ pub struct PassiveNodeDeploymentSpec {
 }
 impl ComplexType for PassiveNodeDeploymentSpec {
     const TYPE_NAME: &'static str = "PassiveNodeDeploymentSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failoverIpSettings" => d.opt(&mut self.failover_ip_settings, s)?,
@@ -7667,6 +8135,7 @@ pub struct PassiveNodeNetworkSpec {
 }
 impl ComplexType for PassiveNodeNetworkSpec {
     const TYPE_NAME: &'static str = "PassiveNodeNetworkSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failoverIpSettings" => d.opt(&mut self.failover_ip_settings, s)?,
@@ -7692,6 +8161,7 @@ pub struct PasswordExpired {
 }
 impl ComplexType for PasswordExpired {
     const TYPE_NAME: &'static str = "PasswordExpired";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7707,16 +8177,21 @@ crate::xml::inherits!(PasswordExpired, InvalidLogin);
 pub struct PasswordField {
     /// `value`: xsd:string. Secret: masked in `Debug`.
     pub value: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for PasswordField {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("PasswordField");
         d.field("value", &crate::xml::Redacted);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for PasswordField {
     const TYPE_NAME: &'static str = "PasswordField";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.req(&mut self.value, s)?,
@@ -7740,6 +8215,7 @@ pub struct PatchAlreadyInstalled {
 }
 impl ComplexType for PatchAlreadyInstalled {
     const TYPE_NAME: &'static str = "PatchAlreadyInstalled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7764,6 +8240,7 @@ pub struct PatchBinariesNotFound {
 }
 impl ComplexType for PatchBinariesNotFound {
     const TYPE_NAME: &'static str = "PatchBinariesNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"patchID" => d.req(&mut self.patch_id, s)?,
@@ -7793,6 +8270,7 @@ pub struct PatchInstallFailed {
 }
 impl ComplexType for PatchInstallFailed {
     const TYPE_NAME: &'static str = "PatchInstallFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rolledBack" => d.req(&mut self.rolled_back, s)?,
@@ -7818,6 +8296,7 @@ pub struct PatchIntegrityError {
 }
 impl ComplexType for PatchIntegrityError {
     const TYPE_NAME: &'static str = "PatchIntegrityError";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7838,6 +8317,7 @@ pub struct PatchMetadataCorrupted {
 }
 impl ComplexType for PatchMetadataCorrupted {
     const TYPE_NAME: &'static str = "PatchMetadataCorrupted";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7864,6 +8344,7 @@ pub struct PatchMetadataInvalid {
 }
 impl ComplexType for PatchMetadataInvalid {
     const TYPE_NAME: &'static str = "PatchMetadataInvalid";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"patchID" => d.req(&mut self.patch_id, s)?,
@@ -7891,6 +8372,7 @@ pub struct PatchMetadataNotFound {
 }
 impl ComplexType for PatchMetadataNotFound {
     const TYPE_NAME: &'static str = "PatchMetadataNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7915,6 +8397,7 @@ pub struct PatchMissingDependencies {
 }
 impl ComplexType for PatchMissingDependencies {
     const TYPE_NAME: &'static str = "PatchMissingDependencies";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"prerequisitePatch" => d.list(&mut self.prerequisite_patch, s)?,
@@ -7946,6 +8429,7 @@ pub struct PatchNotApplicable {
 }
 impl ComplexType for PatchNotApplicable {
     const TYPE_NAME: &'static str = "PatchNotApplicable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"patchID" => d.req(&mut self.patch_id, s)?,
@@ -7973,6 +8457,7 @@ pub struct PatchSuperseded {
 }
 impl ComplexType for PatchSuperseded {
     const TYPE_NAME: &'static str = "PatchSuperseded";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supersede" => d.list(&mut self.supersede, s)?,
@@ -7995,9 +8480,13 @@ pub struct PerfCompositeMetric {
     pub entity: Option<AnyPerfEntityMetricBase>,
     /// `childEntity`: [`PerfEntityMetricBase`].
     pub child_entity: Vec<AnyPerfEntityMetricBase>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfCompositeMetric {
     const TYPE_NAME: &'static str = "PerfCompositeMetric";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
@@ -8034,9 +8523,13 @@ pub struct PerfCounterInfo {
     pub per_device_level: Option<i32>,
     /// `associatedCounterId`: xsd:int.
     pub associated_counter_id: Vec<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfCounterInfo {
     const TYPE_NAME: &'static str = "PerfCounterInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -8080,6 +8573,7 @@ pub struct PerfEntityMetric {
 }
 impl ComplexType for PerfEntityMetric {
     const TYPE_NAME: &'static str = "PerfEntityMetric";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sampleInfo" => d.list(&mut self.sample_info, s)?,
@@ -8104,9 +8598,13 @@ crate::xml::inherits!(PerfEntityMetric, PerfEntityMetricBase);
 pub struct PerfEntityMetricBase {
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfEntityMetricBase {
     const TYPE_NAME: &'static str = "PerfEntityMetricBase";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -8134,6 +8632,7 @@ pub struct PerfEntityMetricCSV {
 }
 impl ComplexType for PerfEntityMetricCSV {
     const TYPE_NAME: &'static str = "PerfEntityMetricCSV";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sampleInfoCSV" => d.req(&mut self.sample_info_csv, s)?,
@@ -8166,9 +8665,13 @@ pub struct PerfInterval {
     pub level: Option<i32>,
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfInterval {
     const TYPE_NAME: &'static str = "PerfInterval";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -8199,9 +8702,13 @@ pub struct PerfMetricId {
     pub counter_id: i32,
     /// `instance`: xsd:string.
     pub instance: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfMetricId {
     const TYPE_NAME: &'static str = "PerfMetricId";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"counterId" => d.req(&mut self.counter_id, s)?,
@@ -8229,6 +8736,7 @@ pub struct PerfMetricIntSeries {
 }
 impl ComplexType for PerfMetricIntSeries {
     const TYPE_NAME: &'static str = "PerfMetricIntSeries";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.list(&mut self.value, s)?,
@@ -8251,9 +8759,13 @@ crate::xml::inherits!(PerfMetricIntSeries, PerfMetricSeries);
 pub struct PerfMetricSeries {
     /// `id`: [`PerfMetricId`].
     pub id: PerfMetricId,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfMetricSeries {
     const TYPE_NAME: &'static str = "PerfMetricSeries";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -8279,6 +8791,7 @@ pub struct PerfMetricSeriesCSV {
 }
 impl ComplexType for PerfMetricSeriesCSV {
     const TYPE_NAME: &'static str = "PerfMetricSeriesCSV";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
@@ -8305,9 +8818,13 @@ pub struct PerfProviderSummary {
     pub summary_supported: bool,
     /// `refreshRate`: xsd:int.
     pub refresh_rate: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfProviderSummary {
     const TYPE_NAME: &'static str = "PerfProviderSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -8344,9 +8861,13 @@ pub struct PerfQuerySpec {
     pub interval_id: Option<i32>,
     /// `format`: xsd:string.
     pub format: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfQuerySpec {
     const TYPE_NAME: &'static str = "PerfQuerySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -8379,9 +8900,13 @@ pub struct PerfSampleInfo {
     pub timestamp: DateTime,
     /// `interval`: xsd:int.
     pub interval: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfSampleInfo {
     const TYPE_NAME: &'static str = "PerfSampleInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timestamp" => d.req(&mut self.timestamp, s)?,
@@ -8404,9 +8929,13 @@ pub struct PerformanceDescription {
     pub counter_type: Vec<AnyElementDescription>,
     /// `statsType`: [`ElementDescription`].
     pub stats_type: Vec<AnyElementDescription>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerformanceDescription {
     const TYPE_NAME: &'static str = "PerformanceDescription";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"counterType" => d.list(&mut self.counter_type, s)?,
@@ -8431,9 +8960,13 @@ pub struct PerformanceManagerCounterLevelMapping {
     pub aggregate_level: Option<i32>,
     /// `perDeviceLevel`: xsd:int.
     pub per_device_level: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerformanceManagerCounterLevelMapping {
     const TYPE_NAME: &'static str = "PerformanceManagerCounterLevelMapping";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"counterId" => d.req(&mut self.counter_id, s)?,
@@ -8456,9 +8989,13 @@ crate::xml::complex_codec!(PerformanceManagerCounterLevelMapping);
 pub struct PerformanceStatisticsDescription {
     /// `intervals`: [`PerfInterval`].
     pub intervals: Vec<PerfInterval>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerformanceStatisticsDescription {
     const TYPE_NAME: &'static str = "PerformanceStatisticsDescription";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"intervals" => d.list(&mut self.intervals, s)?,
@@ -8485,9 +9022,13 @@ pub struct Permission {
     pub role_id: i32,
     /// `propagate`: xsd:boolean.
     pub propagate: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Permission {
     const TYPE_NAME: &'static str = "Permission";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
@@ -8523,6 +9064,7 @@ pub struct PermissionAddedEvent {
 }
 impl ComplexType for PermissionAddedEvent {
     const TYPE_NAME: &'static str = "PermissionAddedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"role" => d.req(&mut self.role, s)?,
@@ -8558,6 +9100,7 @@ pub struct PermissionEvent {
 }
 impl ComplexType for PermissionEvent {
     const TYPE_NAME: &'static str = "PermissionEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -8589,6 +9132,7 @@ pub struct PermissionProfile {
 }
 impl ComplexType for PermissionProfile {
     const TYPE_NAME: &'static str = "PermissionProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -8614,6 +9158,7 @@ pub struct PermissionRemovedEvent {
 }
 impl ComplexType for PermissionRemovedEvent {
     const TYPE_NAME: &'static str = "PermissionRemovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8642,6 +9187,7 @@ pub struct PermissionUpdatedEvent {
 }
 impl ComplexType for PermissionUpdatedEvent {
     const TYPE_NAME: &'static str = "PermissionUpdatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"role" => d.req(&mut self.role, s)?,
@@ -8673,6 +9219,7 @@ pub struct PhysCompatRDMNotSupported {
 }
 impl ComplexType for PhysCompatRDMNotSupported {
     const TYPE_NAME: &'static str = "PhysCompatRDMNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8730,9 +9277,13 @@ pub struct PhysicalNic {
     pub dpu_id: Option<String>,
     /// `perfNicOffloadSupported`: xsd:boolean (since 9.1.0.0).
     pub perf_nic_offload_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNic {
     const TYPE_NAME: &'static str = "PhysicalNic";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -8805,9 +9356,13 @@ pub struct PhysicalNicCdpDeviceCapability {
     pub igmp_enabled: bool,
     /// `repeater`: xsd:boolean.
     pub repeater: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicCdpDeviceCapability {
     const TYPE_NAME: &'static str = "PhysicalNicCdpDeviceCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"router" => d.req(&mut self.router, s)?,
@@ -8874,9 +9429,13 @@ pub struct PhysicalNicCdpInfo {
     pub mgmt_addr: Option<String>,
     /// `location`: xsd:string.
     pub location: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicCdpInfo {
     const TYPE_NAME: &'static str = "PhysicalNicCdpInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cdpVersion" => d.opt(&mut self.cdp_version, s)?,
@@ -8933,9 +9492,13 @@ pub struct PhysicalNicConfig {
     pub device: String,
     /// `spec`: [`PhysicalNicSpec`].
     pub spec: PhysicalNicSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicConfig {
     const TYPE_NAME: &'static str = "PhysicalNicConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -8958,9 +9521,13 @@ crate::xml::complex_codec!(PhysicalNicConfig);
 pub struct PhysicalNicHint {
     /// `vlanId`: xsd:int.
     pub vlan_id: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicHint {
     const TYPE_NAME: &'static str = "PhysicalNicHint";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanId" => d.opt(&mut self.vlan_id, s)?,
@@ -8987,9 +9554,13 @@ pub struct PhysicalNicHintInfo {
     pub connected_switch_port: Option<PhysicalNicCdpInfo>,
     /// `lldpInfo`: [`LinkLayerDiscoveryProtocolInfo`] (since 5.0).
     pub lldp_info: Option<LinkLayerDiscoveryProtocolInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicHintInfo {
     const TYPE_NAME: &'static str = "PhysicalNicHintInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -9023,6 +9594,7 @@ pub struct PhysicalNicIpHint {
 }
 impl ComplexType for PhysicalNicIpHint {
     const TYPE_NAME: &'static str = "PhysicalNicIpHint";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipSubnet" => d.req(&mut self.ip_subnet, s)?,
@@ -9045,9 +9617,13 @@ pub struct PhysicalNicLinkInfo {
     pub speed_mb: i32,
     /// `duplex`: xsd:boolean.
     pub duplex: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicLinkInfo {
     const TYPE_NAME: &'static str = "PhysicalNicLinkInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"speedMb" => d.req(&mut self.speed_mb, s)?,
@@ -9075,6 +9651,7 @@ pub struct PhysicalNicNameHint {
 }
 impl ComplexType for PhysicalNicNameHint {
     const TYPE_NAME: &'static str = "PhysicalNicNameHint";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
@@ -9102,6 +9679,7 @@ pub struct PhysicalNicProfile {
 }
 impl ComplexType for PhysicalNicProfile {
     const TYPE_NAME: &'static str = "PhysicalNicProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -9128,9 +9706,13 @@ pub struct PhysicalNicSpec {
     pub enable_enhanced_networking_stack: Option<bool>,
     /// `ensInterruptEnabled`: xsd:boolean (since 7.0.0.0).
     pub ens_interrupt_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicSpec {
     const TYPE_NAME: &'static str = "PhysicalNicSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ip" => d.opt(&mut self.ip, s)?,
@@ -9162,6 +9744,7 @@ pub struct PinnedCertificate {
 }
 impl ComplexType for PinnedCertificate {
     const TYPE_NAME: &'static str = "PinnedCertificate";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sslCertificate" => d.req(&mut self.ssl_certificate, s)?,
@@ -9182,9 +9765,13 @@ crate::xml::inherits!(PinnedCertificate, IoFilterManagerSslTrust);
 pub struct PlaceVmsXClusterSpecCandidateNetworks {
     /// `networks`: ManagedObjectReference.
     pub networks: Vec<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PlaceVmsXClusterSpecCandidateNetworks {
     const TYPE_NAME: &'static str = "PlaceVmsXClusterSpecCandidateNetworks";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networks" => d.list(&mut self.networks, s)?,
@@ -9214,6 +9801,7 @@ pub struct PlacementAction {
 }
 impl ComplexType for PlacementAction {
     const TYPE_NAME: &'static str = "PlacementAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
@@ -9244,9 +9832,13 @@ pub struct PlacementAffinityRule {
     pub vms: Vec<ManagedObjectReference>,
     /// `keys`: xsd:string.
     pub keys: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PlacementAffinityRule {
     const TYPE_NAME: &'static str = "PlacementAffinityRule";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ruleType" => d.req(&mut self.rule_type, s)?,
@@ -9283,9 +9875,13 @@ pub struct PlacementRankResult {
     pub utilization: f64,
     /// `faults`: [`LocalizedMethodFault`].
     pub faults: Vec<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PlacementRankResult {
     const TYPE_NAME: &'static str = "PlacementRankResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -9322,9 +9918,13 @@ pub struct PlacementRankSpec {
     pub rules: Vec<PlacementAffinityRule>,
     /// `placementRankByVm`: [`StorageDrsPlacementRankVmSpec`].
     pub placement_rank_by_vm: Vec<StorageDrsPlacementRankVmSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PlacementRankSpec {
     const TYPE_NAME: &'static str = "PlacementRankSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"specs" => d.list(&mut self.specs, s)?,
@@ -9351,9 +9951,13 @@ pub struct PlacementResult {
     pub recommendations: Vec<ClusterRecommendation>,
     /// `drsFault`: [`ClusterDrsFaults`].
     pub drs_fault: Option<ClusterDrsFaults>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PlacementResult {
     const TYPE_NAME: &'static str = "PlacementResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"recommendations" => d.list(&mut self.recommendations, s)?,
@@ -9398,9 +10002,13 @@ pub struct PlacementSpec {
     pub clone_spec: Option<VirtualMachineCloneSpec>,
     /// `cloneName`: xsd:string.
     pub clone_name: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PlacementSpec {
     const TYPE_NAME: &'static str = "PlacementSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"priority" => d.opt(&mut self.priority, s)?,
@@ -9452,6 +10060,7 @@ pub struct PlatformConfigFault {
 }
 impl ComplexType for PlatformConfigFault {
     const TYPE_NAME: &'static str = "PlatformConfigFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"text" => d.req(&mut self.text, s)?,
@@ -9479,6 +10088,7 @@ pub struct PnicUplinkProfile {
 }
 impl ComplexType for PnicUplinkProfile {
     const TYPE_NAME: &'static str = "PnicUplinkProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -9505,9 +10115,13 @@ pub struct PodDiskLocator {
     pub disk_backing_info: Option<AnyVirtualDeviceBackingInfo>,
     /// `profile`: [`VirtualMachineProfileSpec`] (since 5.5).
     pub profile: Vec<AnyVirtualMachineProfileSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PodDiskLocator {
     const TYPE_NAME: &'static str = "PodDiskLocator";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
@@ -9538,9 +10152,13 @@ pub struct PodStorageDrsEntry {
     pub drs_fault: Vec<ClusterDrsFaults>,
     /// `actionHistory`: [`ClusterActionHistory`].
     pub action_history: Vec<ClusterActionHistory>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PodStorageDrsEntry {
     const TYPE_NAME: &'static str = "PodStorageDrsEntry";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storageDrsConfig" => d.req(&mut self.storage_drs_config, s)?,
@@ -9567,9 +10185,13 @@ pub struct PodVMInfo {
     pub has_page_sharing_pod_vm: bool,
     /// `podVMOverheadInfo`: [`PodVMOverheadInfo`].
     pub pod_vm_overhead_info: PodVMOverheadInfo,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PodVMInfo {
     const TYPE_NAME: &'static str = "PodVMInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hasPageSharingPodVM" => d.req(&mut self.has_page_sharing_pod_vm, s)?,
@@ -9594,9 +10216,13 @@ pub struct PodVMOverheadInfo {
     pub pod_vm_overhead_without_page_sharing: i32,
     /// `podVMOverheadWithPageSharing`: xsd:int.
     pub pod_vm_overhead_with_page_sharing: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PodVMOverheadInfo {
     const TYPE_NAME: &'static str = "PodVMOverheadInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"crxPageSharingSupported" => d.req(&mut self.crx_page_sharing_supported, s)?,
@@ -9623,9 +10249,13 @@ pub struct PolicyOption {
     pub id: String,
     /// `parameter`: [`KeyAnyValue`].
     pub parameter: Vec<KeyAnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PolicyOption {
     const TYPE_NAME: &'static str = "PolicyOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -9663,6 +10293,7 @@ pub struct PortGroupProfile {
 }
 impl ComplexType for PortGroupProfile {
     const TYPE_NAME: &'static str = "PortGroupProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -9704,6 +10335,7 @@ pub struct PosixUserSearchResult {
 }
 impl ComplexType for PosixUserSearchResult {
     const TYPE_NAME: &'static str = "PosixUserSearchResult";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -9745,6 +10377,7 @@ pub struct PowerOnFtSecondaryFailed {
 }
 impl ComplexType for PowerOnFtSecondaryFailed {
     const TYPE_NAME: &'static str = "PowerOnFtSecondaryFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -9784,6 +10417,7 @@ pub struct PowerOnFtSecondaryTimedout {
 }
 impl ComplexType for PowerOnFtSecondaryTimedout {
     const TYPE_NAME: &'static str = "PowerOnFtSecondaryTimedout";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -9808,9 +10442,13 @@ crate::xml::inherits!(PowerOnFtSecondaryTimedout, Timedout);
 pub struct PowerSystemCapability {
     /// `availablePolicy`: [`HostPowerPolicy`].
     pub available_policy: Vec<HostPowerPolicy>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PowerSystemCapability {
     const TYPE_NAME: &'static str = "PowerSystemCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"availablePolicy" => d.list(&mut self.available_policy, s)?,
@@ -9829,9 +10467,13 @@ crate::xml::complex_codec!(PowerSystemCapability);
 pub struct PowerSystemInfo {
     /// `currentPolicy`: [`HostPowerPolicy`].
     pub current_policy: HostPowerPolicy,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PowerSystemInfo {
     const TYPE_NAME: &'static str = "PowerSystemInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentPolicy" => d.req(&mut self.current_policy, s)?,
@@ -9852,9 +10494,13 @@ pub struct PrivilegeAvailability {
     pub priv_id: String,
     /// `isGranted`: xsd:boolean.
     pub is_granted: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PrivilegeAvailability {
     const TYPE_NAME: &'static str = "PrivilegeAvailability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privId" => d.req(&mut self.priv_id, s)?,
@@ -9881,9 +10527,13 @@ pub struct PrivilegePolicyDef {
     pub update_privilege: String,
     /// `deletePrivilege`: xsd:string.
     pub delete_privilege: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PrivilegePolicyDef {
     const TYPE_NAME: &'static str = "PrivilegePolicyDef";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"createPrivilege" => d.req(&mut self.create_privilege, s)?,
@@ -9914,9 +10564,13 @@ pub struct ProductComponentInfo {
     pub version: String,
     /// `release`: xsd:int.
     pub release: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProductComponentInfo {
     const TYPE_NAME: &'static str = "ProductComponentInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -9948,6 +10602,7 @@ pub struct ProfileApplyProfileElement {
 }
 impl ComplexType for ProfileApplyProfileElement {
     const TYPE_NAME: &'static str = "ProfileApplyProfileElement";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -9972,9 +10627,13 @@ pub struct ProfileApplyProfileProperty {
     pub array: bool,
     /// `profile`: [`ApplyProfile`].
     pub profile: Vec<AnyApplyProfile>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileApplyProfileProperty {
     const TYPE_NAME: &'static str = "ProfileApplyProfileProperty";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"propertyName" => d.req(&mut self.property_name, s)?,
@@ -10002,6 +10661,7 @@ pub struct ProfileAssociatedEvent {
 }
 impl ComplexType for ProfileAssociatedEvent {
     const TYPE_NAME: &'static str = "ProfileAssociatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10022,6 +10682,7 @@ pub struct ProfileChangedEvent {
 }
 impl ComplexType for ProfileChangedEvent {
     const TYPE_NAME: &'static str = "ProfileChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10046,6 +10707,7 @@ pub struct ProfileCompositeExpression {
 }
 impl ComplexType for ProfileCompositeExpression {
     const TYPE_NAME: &'static str = "ProfileCompositeExpression";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operator" => d.req(&mut self.operator, s)?,
@@ -10075,6 +10737,7 @@ pub struct ProfileCompositePolicyOptionMetadata {
 }
 impl ComplexType for ProfileCompositePolicyOptionMetadata {
     const TYPE_NAME: &'static str = "ProfileCompositePolicyOptionMetadata";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"option" => d.list(&mut self.option, s)?,
@@ -10101,9 +10764,13 @@ pub struct ProfileConfigInfo {
     pub annotation: Option<String>,
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileConfigInfo {
     const TYPE_NAME: &'static str = "ProfileConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -10132,9 +10799,13 @@ pub struct ProfileCreateSpec {
     pub annotation: Option<String>,
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileCreateSpec {
     const TYPE_NAME: &'static str = "ProfileCreateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
@@ -10162,6 +10833,7 @@ pub struct ProfileCreatedEvent {
 }
 impl ComplexType for ProfileCreatedEvent {
     const TYPE_NAME: &'static str = "ProfileCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10179,9 +10851,13 @@ pub struct ProfileDeferredPolicyOptionParameter {
     pub input_path: ProfilePropertyPath,
     /// `parameter`: [`KeyAnyValue`].
     pub parameter: Vec<KeyAnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileDeferredPolicyOptionParameter {
     const TYPE_NAME: &'static str = "ProfileDeferredPolicyOptionParameter";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inputPath" => d.req(&mut self.input_path, s)?,
@@ -10202,9 +10878,13 @@ crate::xml::complex_codec!(ProfileDeferredPolicyOptionParameter);
 pub struct ProfileDescription {
     /// `section`: [`ProfileDescriptionSection`].
     pub section: Vec<ProfileDescriptionSection>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileDescription {
     const TYPE_NAME: &'static str = "ProfileDescription";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"section" => d.list(&mut self.section, s)?,
@@ -10225,9 +10905,13 @@ pub struct ProfileDescriptionSection {
     pub description: ExtendedElementDescription,
     /// `message`: [`LocalizableMessage`].
     pub message: Vec<LocalizableMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileDescriptionSection {
     const TYPE_NAME: &'static str = "ProfileDescriptionSection";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"description" => d.req(&mut self.description, s)?,
@@ -10253,6 +10937,7 @@ pub struct ProfileDissociatedEvent {
 }
 impl ComplexType for ProfileDissociatedEvent {
     const TYPE_NAME: &'static str = "ProfileDissociatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10277,6 +10962,7 @@ pub struct ProfileEvent {
 }
 impl ComplexType for ProfileEvent {
     const TYPE_NAME: &'static str = "ProfileEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.req(&mut self.profile, s)?,
@@ -10306,6 +10992,7 @@ pub struct ProfileEventArgument {
 }
 impl ComplexType for ProfileEventArgument {
     const TYPE_NAME: &'static str = "ProfileEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.req(&mut self.profile, s)?,
@@ -10330,9 +11017,13 @@ pub struct ProfileExecuteError {
     pub path: Option<ProfilePropertyPath>,
     /// `message`: [`LocalizableMessage`].
     pub message: LocalizableMessage,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileExecuteError {
     const TYPE_NAME: &'static str = "ProfileExecuteError";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.opt(&mut self.path, s)?,
@@ -10363,9 +11054,13 @@ pub struct ProfileExecuteResult {
     pub require_input: Vec<ProfileDeferredPolicyOptionParameter>,
     /// `error`: [`ProfileExecuteError`].
     pub error: Vec<ProfileExecuteError>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileExecuteResult {
     const TYPE_NAME: &'static str = "ProfileExecuteResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"status" => d.req(&mut self.status, s)?,
@@ -10398,9 +11093,13 @@ pub struct ProfileExpression {
     pub display_name: String,
     /// `negated`: xsd:boolean.
     pub negated: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileExpression {
     const TYPE_NAME: &'static str = "ProfileExpression";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -10425,9 +11124,13 @@ pub struct ProfileExpressionMetadata {
     pub expression_id: ExtendedElementDescription,
     /// `parameter`: [`ProfileParameterMetadata`].
     pub parameter: Vec<ProfileParameterMetadata>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileExpressionMetadata {
     const TYPE_NAME: &'static str = "ProfileExpressionMetadata";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expressionId" => d.req(&mut self.expression_id, s)?,
@@ -10460,9 +11163,13 @@ pub struct ProfileMetadata {
     pub profile_component: Option<String>,
     /// `operationMessages`: [`ProfileMetadataProfileOperationMessage`] (since 6.7).
     pub operation_messages: Vec<ProfileMetadataProfileOperationMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileMetadata {
     const TYPE_NAME: &'static str = "ProfileMetadata";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -10495,9 +11202,13 @@ pub struct ProfileMetadataProfileOperationMessage {
     pub operation_name: String,
     /// `message`: [`LocalizableMessage`].
     pub message: LocalizableMessage,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileMetadataProfileOperationMessage {
     const TYPE_NAME: &'static str = "ProfileMetadataProfileOperationMessage";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operationName" => d.req(&mut self.operation_name, s)?,
@@ -10520,9 +11231,13 @@ pub struct ProfileMetadataProfileSortSpec {
     pub policy_id: String,
     /// `parameter`: xsd:string.
     pub parameter: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileMetadataProfileSortSpec {
     const TYPE_NAME: &'static str = "ProfileMetadataProfileSortSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policyId" => d.req(&mut self.policy_id, s)?,
@@ -10557,9 +11272,13 @@ pub struct ProfileParameterMetadata {
     pub read_only: Option<bool>,
     /// `parameterRelations`: [`ProfileParameterMetadataParameterRelationMetadata`] (since 6.7).
     pub parameter_relations: Vec<ProfileParameterMetadataParameterRelationMetadata>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileParameterMetadata {
     const TYPE_NAME: &'static str = "ProfileParameterMetadata";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -10600,9 +11319,13 @@ pub struct ProfileParameterMetadataParameterRelationMetadata {
     pub min_count: i32,
     /// `maxCount`: xsd:int.
     pub max_count: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileParameterMetadataParameterRelationMetadata {
     const TYPE_NAME: &'static str = "ProfileParameterMetadataParameterRelationMetadata";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"relationTypes" => d.list(&mut self.relation_types, s)?,
@@ -10631,9 +11354,13 @@ pub struct ProfilePolicy {
     pub id: String,
     /// `policyOption`: [`PolicyOption`].
     pub policy_option: AnyPolicyOption,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfilePolicy {
     const TYPE_NAME: &'static str = "ProfilePolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -10656,9 +11383,13 @@ pub struct ProfilePolicyMetadata {
     pub id: ExtendedElementDescription,
     /// `possibleOption`: [`ProfilePolicyOptionMetadata`].
     pub possible_option: Vec<AnyProfilePolicyOptionMetadata>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfilePolicyMetadata {
     const TYPE_NAME: &'static str = "ProfilePolicyMetadata";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -10683,9 +11414,13 @@ pub struct ProfilePolicyOptionMetadata {
     pub id: ExtendedElementDescription,
     /// `parameter`: [`ProfileParameterMetadata`].
     pub parameter: Vec<ProfileParameterMetadata>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfilePolicyOptionMetadata {
     const TYPE_NAME: &'static str = "ProfilePolicyOptionMetadata";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -10708,9 +11443,13 @@ pub struct ProfileProfileStructure {
     pub profile_type_name: String,
     /// `child`: [`ProfileProfileStructureProperty`].
     pub child: Vec<ProfileProfileStructureProperty>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileProfileStructure {
     const TYPE_NAME: &'static str = "ProfileProfileStructure";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profileTypeName" => d.req(&mut self.profile_type_name, s)?,
@@ -10735,9 +11474,13 @@ pub struct ProfileProfileStructureProperty {
     pub array: bool,
     /// `element`: [`ProfileProfileStructure`].
     pub element: ProfileProfileStructure,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileProfileStructureProperty {
     const TYPE_NAME: &'static str = "ProfileProfileStructureProperty";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"propertyName" => d.req(&mut self.property_name, s)?,
@@ -10766,9 +11509,13 @@ pub struct ProfilePropertyPath {
     pub parameter_id: Option<String>,
     /// `policyOptionId`: xsd:string (since 6.7).
     pub policy_option_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfilePropertyPath {
     const TYPE_NAME: &'static str = "ProfilePropertyPath";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profilePath" => d.req(&mut self.profile_path, s)?,
@@ -10804,6 +11551,7 @@ pub struct ProfileReferenceHostChangedEvent {
 }
 impl ComplexType for ProfileReferenceHostChangedEvent {
     const TYPE_NAME: &'static str = "ProfileReferenceHostChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"referenceHost" => d.opt(&mut self.reference_host, s)?,
@@ -10833,6 +11581,7 @@ pub struct ProfileRemovedEvent {
 }
 impl ComplexType for ProfileRemovedEvent {
     const TYPE_NAME: &'static str = "ProfileRemovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10857,6 +11606,7 @@ pub struct ProfileSerializedCreateSpec {
 }
 impl ComplexType for ProfileSerializedCreateSpec {
     const TYPE_NAME: &'static str = "ProfileSerializedCreateSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profileConfigString" => d.req(&mut self.profile_config_string, s)?,
@@ -10886,6 +11636,7 @@ pub struct ProfileSimpleExpression {
 }
 impl ComplexType for ProfileSimpleExpression {
     const TYPE_NAME: &'static str = "ProfileSimpleExpression";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expressionType" => d.req(&mut self.expression_type, s)?,
@@ -10917,6 +11668,7 @@ pub struct ProfileUpdateFailed {
 }
 impl ComplexType for ProfileUpdateFailed {
     const TYPE_NAME: &'static str = "ProfileUpdateFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failure" => d.list(&mut self.failure, s)?,
@@ -10941,9 +11693,13 @@ pub struct ProfileUpdateFailedUpdateFailure {
     pub profile_path: ProfilePropertyPath,
     /// `errMsg`: [`LocalizableMessage`].
     pub err_msg: LocalizableMessage,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileUpdateFailedUpdateFailure {
     const TYPE_NAME: &'static str = "ProfileUpdateFailedUpdateFailure";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profilePath" => d.req(&mut self.profile_path, s)?,
@@ -10968,9 +11724,13 @@ pub struct PropertyChange {
     pub op: PropertyChangeOp,
     /// `val`: xsd:anyType.
     pub val: Option<AnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PropertyChange {
     const TYPE_NAME: &'static str = "PropertyChange";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -10997,9 +11757,13 @@ pub struct PropertyFilterSpec {
     pub object_set: Vec<ObjectSpec>,
     /// `reportMissingObjectsInResults`: xsd:boolean.
     pub report_missing_objects_in_results: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PropertyFilterSpec {
     const TYPE_NAME: &'static str = "PropertyFilterSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"propSet" => d.list(&mut self.prop_set, s)?,
@@ -11026,9 +11790,13 @@ pub struct PropertyFilterUpdate {
     pub object_set: Vec<ObjectUpdate>,
     /// `missingSet`: [`MissingObject`].
     pub missing_set: Vec<MissingObject>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PropertyFilterUpdate {
     const TYPE_NAME: &'static str = "PropertyFilterUpdate";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filter" => d.req(&mut self.filter, s)?,
@@ -11055,9 +11823,13 @@ pub struct PropertySpec {
     pub all: Option<bool>,
     /// `pathSet`: xsd:string.
     pub path_set: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PropertySpec {
     const TYPE_NAME: &'static str = "PropertySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -11089,6 +11861,7 @@ pub struct QuarantineModeFault {
 }
 impl ComplexType for QuarantineModeFault {
     const TYPE_NAME: &'static str = "QuarantineModeFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -11118,6 +11891,7 @@ pub struct QuestionPending {
 }
 impl ComplexType for QuestionPending {
     const TYPE_NAME: &'static str = "QuestionPending";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"text" => d.req(&mut self.text, s)?,
@@ -11151,6 +11925,7 @@ pub struct QuiesceDatastoreIOForHAFailed {
 }
 impl ComplexType for QuiesceDatastoreIOForHAFailed {
     const TYPE_NAME: &'static str = "QuiesceDatastoreIOForHAFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -11184,6 +11959,7 @@ pub struct RDMConversionNotSupported {
 }
 impl ComplexType for RDMConversionNotSupported {
     const TYPE_NAME: &'static str = "RDMConversionNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -11211,6 +11987,7 @@ pub struct RDMNotPreserved {
 }
 impl ComplexType for RDMNotPreserved {
     const TYPE_NAME: &'static str = "RDMNotPreserved";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -11238,6 +12015,7 @@ pub struct RDMNotSupported {
 }
 impl ComplexType for RDMNotSupported {
     const TYPE_NAME: &'static str = "RDMNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11264,6 +12042,7 @@ pub struct RDMNotSupportedOnDatastore {
 }
 impl ComplexType for RDMNotSupportedOnDatastore {
     const TYPE_NAME: &'static str = "RDMNotSupportedOnDatastore";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -11293,6 +12072,7 @@ pub struct RDMPointsToInaccessibleDisk {
 }
 impl ComplexType for RDMPointsToInaccessibleDisk {
     const TYPE_NAME: &'static str = "RDMPointsToInaccessibleDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11313,6 +12093,7 @@ pub struct RawDiskNotSupported {
 }
 impl ComplexType for RawDiskNotSupported {
     const TYPE_NAME: &'static str = "RawDiskNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11333,6 +12114,7 @@ pub struct ReadHostResourcePoolTreeFailed {
 }
 impl ComplexType for ReadHostResourcePoolTreeFailed {
     const TYPE_NAME: &'static str = "ReadHostResourcePoolTreeFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11357,6 +12139,7 @@ pub struct ReadOnlyDisksWithLegacyDestination {
 }
 impl ComplexType for ReadOnlyDisksWithLegacyDestination {
     const TYPE_NAME: &'static str = "ReadOnlyDisksWithLegacyDestination";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"roDiskCount" => d.req(&mut self.ro_disk_count, s)?,
@@ -11386,6 +12169,7 @@ pub struct RebootRequired {
 }
 impl ComplexType for RebootRequired {
     const TYPE_NAME: &'static str = "RebootRequired";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"patch" => d.opt(&mut self.patch, s)?,
@@ -11411,6 +12195,7 @@ pub struct RecordReplayDisabled {
 }
 impl ComplexType for RecordReplayDisabled {
     const TYPE_NAME: &'static str = "RecordReplayDisabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11439,6 +12224,7 @@ pub struct RecoveryEvent {
 }
 impl ComplexType for RecoveryEvent {
     const TYPE_NAME: &'static str = "RecoveryEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -11474,6 +12260,7 @@ pub struct RecurrentTaskScheduler {
 }
 impl ComplexType for RecurrentTaskScheduler {
     const TYPE_NAME: &'static str = "RecurrentTaskScheduler";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"interval" => d.req(&mut self.interval, s)?,
@@ -11498,9 +12285,13 @@ pub struct Relation {
     pub name: String,
     /// `version`: xsd:string.
     pub version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Relation {
     const TYPE_NAME: &'static str = "Relation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"constraint" => d.opt(&mut self.constraint, s)?,

@@ -16,6 +16,7 @@ pub struct RemoteDeviceNotSupported {
 }
 impl ComplexType for RemoteDeviceNotSupported {
     const TYPE_NAME: &'static str = "RemoteDeviceNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -36,6 +37,7 @@ pub struct RemoteTSMEnabledEvent {
 }
 impl ComplexType for RemoteTSMEnabledEvent {
     const TYPE_NAME: &'static str = "RemoteTSMEnabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -56,6 +58,7 @@ pub struct RemoveFailed {
 }
 impl ComplexType for RemoveFailed {
     const TYPE_NAME: &'static str = "RemoveFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -78,6 +81,7 @@ pub struct ReplicationConfigFault {
 }
 impl ComplexType for ReplicationConfigFault {
     const TYPE_NAME: &'static str = "ReplicationConfigFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -125,9 +129,13 @@ pub struct ReplicationConfigSpec {
     pub use_hbr_proxy_http_preamble: Option<bool>,
     /// `disk`: [`ReplicationInfoDiskSettings`].
     pub disk: Vec<ReplicationInfoDiskSettings>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ReplicationConfigSpec {
     const TYPE_NAME: &'static str = "ReplicationConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"generation" => d.req(&mut self.generation, s)?,
@@ -189,6 +197,7 @@ pub struct ReplicationDiskConfigFault {
 }
 impl ComplexType for ReplicationDiskConfigFault {
     const TYPE_NAME: &'static str = "ReplicationDiskConfigFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -220,6 +229,7 @@ pub struct ReplicationFault {
 }
 impl ComplexType for ReplicationFault {
     const TYPE_NAME: &'static str = "ReplicationFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -237,9 +247,13 @@ pub struct ReplicationGroupId {
     pub fault_domain_id: FaultDomainId,
     /// `deviceGroupId`: [`DeviceGroupId`].
     pub device_group_id: DeviceGroupId,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ReplicationGroupId {
     const TYPE_NAME: &'static str = "ReplicationGroupId";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultDomainId" => d.req(&mut self.fault_domain_id, s)?,
@@ -265,6 +279,7 @@ pub struct ReplicationIncompatibleWithFT {
 }
 impl ComplexType for ReplicationIncompatibleWithFT {
     const TYPE_NAME: &'static str = "ReplicationIncompatibleWithFT";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -282,9 +297,13 @@ pub struct ReplicationInfoDiskSettings {
     pub key: i32,
     /// `diskReplicationId`: xsd:string.
     pub disk_replication_id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ReplicationInfoDiskSettings {
     const TYPE_NAME: &'static str = "ReplicationInfoDiskSettings";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -314,6 +333,7 @@ pub struct ReplicationInvalidOptions {
 }
 impl ComplexType for ReplicationInvalidOptions {
     const TYPE_NAME: &'static str = "ReplicationInvalidOptions";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"options" => d.req(&mut self.options, s)?,
@@ -341,6 +361,7 @@ pub struct ReplicationNotSupportedOnHost {
 }
 impl ComplexType for ReplicationNotSupportedOnHost {
     const TYPE_NAME: &'static str = "ReplicationNotSupportedOnHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -356,9 +377,13 @@ crate::xml::inherits!(ReplicationNotSupportedOnHost, ReplicationFault);
 pub struct ReplicationSpec {
     /// `replicationGroupId`: [`ReplicationGroupId`].
     pub replication_group_id: ReplicationGroupId,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ReplicationSpec {
     const TYPE_NAME: &'static str = "ReplicationSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"replicationGroupId" => d.req(&mut self.replication_group_id, s)?,
@@ -386,6 +411,7 @@ pub struct ReplicationVmConfigFault {
 }
 impl ComplexType for ReplicationVmConfigFault {
     const TYPE_NAME: &'static str = "ReplicationVmConfigFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -423,6 +449,7 @@ pub struct ReplicationVmFault {
 }
 impl ComplexType for ReplicationVmFault {
     const TYPE_NAME: &'static str = "ReplicationVmFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -458,6 +485,7 @@ pub struct ReplicationVmInProgressFault {
 }
 impl ComplexType for ReplicationVmInProgressFault {
     const TYPE_NAME: &'static str = "ReplicationVmInProgressFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"requestedActivity" => d.req(&mut self.requested_activity, s)?,
@@ -488,9 +516,13 @@ pub struct ReplicationVmProgressInfo {
     pub checksum_total_bytes: Option<i64>,
     /// `checksumComparedBytes`: xsd:long.
     pub checksum_compared_bytes: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ReplicationVmProgressInfo {
     const TYPE_NAME: &'static str = "ReplicationVmProgressInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"progress" => d.req(&mut self.progress, s)?,
@@ -522,6 +554,7 @@ pub struct RequestCanceled {
 }
 impl ComplexType for RequestCanceled {
     const TYPE_NAME: &'static str = "RequestCanceled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -545,9 +578,13 @@ pub struct ResourceAllocationInfo {
     pub shares: Option<SharesInfo>,
     /// `overheadLimit`: xsd:long.
     pub overhead_limit: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourceAllocationInfo {
     const TYPE_NAME: &'static str = "ResourceAllocationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reservation" => d.opt(&mut self.reservation, s)?,
@@ -574,9 +611,13 @@ crate::xml::complex_codec!(ResourceAllocationInfo);
 pub struct ResourceAllocationOption {
     /// `sharesOption`: [`SharesOption`].
     pub shares_option: SharesOption,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourceAllocationOption {
     const TYPE_NAME: &'static str = "ResourceAllocationOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sharesOption" => d.req(&mut self.shares_option, s)?,
@@ -597,9 +638,13 @@ pub struct ResourceConfigOption {
     pub cpu_allocation_option: ResourceAllocationOption,
     /// `memoryAllocationOption`: [`ResourceAllocationOption`].
     pub memory_allocation_option: ResourceAllocationOption,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourceConfigOption {
     const TYPE_NAME: &'static str = "ResourceConfigOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cpuAllocationOption" => d.req(&mut self.cpu_allocation_option, s)?,
@@ -630,9 +675,13 @@ pub struct ResourceConfigSpec {
     pub memory_allocation: ResourceAllocationInfo,
     /// `scaleDescendantsShares`: xsd:string (since 7.0.0.0).
     pub scale_descendants_shares: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourceConfigSpec {
     const TYPE_NAME: &'static str = "ResourceConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
@@ -672,6 +721,7 @@ pub struct ResourceInUse {
 }
 impl ComplexType for ResourceInUse {
     const TYPE_NAME: &'static str = "ResourceInUse";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.opt(&mut self.type_, s)?,
@@ -705,6 +755,7 @@ pub struct ResourceNotAvailable {
 }
 impl ComplexType for ResourceNotAvailable {
     const TYPE_NAME: &'static str = "ResourceNotAvailable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"containerType" => d.opt(&mut self.container_type, s)?,
@@ -736,6 +787,7 @@ pub struct ResourcePoolCreatedEvent {
 }
 impl ComplexType for ResourcePoolCreatedEvent {
     const TYPE_NAME: &'static str = "ResourcePoolCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.req(&mut self.parent, s)?,
@@ -761,6 +813,7 @@ pub struct ResourcePoolDestroyedEvent {
 }
 impl ComplexType for ResourcePoolDestroyedEvent {
     const TYPE_NAME: &'static str = "ResourcePoolDestroyedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -785,6 +838,7 @@ pub struct ResourcePoolEvent {
 }
 impl ComplexType for ResourcePoolEvent {
     const TYPE_NAME: &'static str = "ResourcePoolEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resourcePool" => d.req(&mut self.resource_pool, s)?,
@@ -812,6 +866,7 @@ pub struct ResourcePoolEventArgument {
 }
 impl ComplexType for ResourcePoolEventArgument {
     const TYPE_NAME: &'static str = "ResourcePoolEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resourcePool" => d.req(&mut self.resource_pool, s)?,
@@ -841,6 +896,7 @@ pub struct ResourcePoolMovedEvent {
 }
 impl ComplexType for ResourcePoolMovedEvent {
     const TYPE_NAME: &'static str = "ResourcePoolMovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldParent" => d.req(&mut self.old_parent, s)?,
@@ -891,9 +947,13 @@ pub struct ResourcePoolQuickStats {
     pub consumed_overhead_memory: Option<i64>,
     /// `compressedMemory`: xsd:long (since 4.1).
     pub compressed_memory: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourcePoolQuickStats {
     const TYPE_NAME: &'static str = "ResourcePoolQuickStats";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallCpuUsage" => d.opt(&mut self.overall_cpu_usage, s)?,
@@ -947,6 +1007,7 @@ pub struct ResourcePoolReconfiguredEvent {
 }
 impl ComplexType for ResourcePoolReconfiguredEvent {
     const TYPE_NAME: &'static str = "ResourcePoolReconfiguredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configChanges" => d.opt(&mut self.config_changes, s)?,
@@ -977,9 +1038,13 @@ pub struct ResourcePoolResourceUsage {
     pub overall_usage: i64,
     /// `maxUsage`: xsd:long.
     pub max_usage: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourcePoolResourceUsage {
     const TYPE_NAME: &'static str = "ResourcePoolResourceUsage";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reservationUsed" => d.req(&mut self.reservation_used, s)?,
@@ -1014,9 +1079,13 @@ pub struct ResourcePoolRuntimeInfo {
     pub overall_status: ManagedEntityStatus,
     /// `sharesScalable`: xsd:string (since 7.0.0.0).
     pub shares_scalable: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourcePoolRuntimeInfo {
     const TYPE_NAME: &'static str = "ResourcePoolRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memory" => d.req(&mut self.memory, s)?,
@@ -1051,9 +1120,13 @@ pub struct ResourcePoolSummary {
     pub quick_stats: Option<ResourcePoolQuickStats>,
     /// `configuredMemoryMB`: xsd:int (since 4.0).
     pub configured_memory_mb: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourcePoolSummary {
     const TYPE_NAME: &'static str = "ResourcePoolSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -1085,6 +1158,7 @@ pub struct ResourceViolatedEvent {
 }
 impl ComplexType for ResourceViolatedEvent {
     const TYPE_NAME: &'static str = "ResourceViolatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1107,6 +1181,7 @@ pub struct RestrictedByAdministrator {
 }
 impl ComplexType for RestrictedByAdministrator {
     const TYPE_NAME: &'static str = "RestrictedByAdministrator";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"details" => d.req(&mut self.details, s)?,
@@ -1132,6 +1207,7 @@ pub struct RestrictedVersion {
 }
 impl ComplexType for RestrictedVersion {
     const TYPE_NAME: &'static str = "RestrictedVersion";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1147,9 +1223,13 @@ crate::xml::inherits!(RestrictedVersion, SecurityError);
 pub struct RetrieveOptions {
     /// `maxObjects`: xsd:int.
     pub max_objects: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for RetrieveOptions {
     const TYPE_NAME: &'static str = "RetrieveOptions";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxObjects" => d.opt(&mut self.max_objects, s)?,
@@ -1170,9 +1250,13 @@ pub struct RetrieveResult {
     pub token: Option<String>,
     /// `objects`: [`ObjectContent`].
     pub objects: Vec<ObjectContent>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for RetrieveResult {
     const TYPE_NAME: &'static str = "RetrieveResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"token" => d.opt(&mut self.token, s)?,
@@ -1195,9 +1279,13 @@ pub struct RetrieveVStorageObjSpec {
     pub id: ID,
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for RetrieveVStorageObjSpec {
     const TYPE_NAME: &'static str = "RetrieveVStorageObjSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -1225,6 +1313,7 @@ pub struct RoleAddedEvent {
 }
 impl ComplexType for RoleAddedEvent {
     const TYPE_NAME: &'static str = "RoleAddedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privilegeList" => d.list(&mut self.privilege_list, s)?,
@@ -1254,6 +1343,7 @@ pub struct RoleEvent {
 }
 impl ComplexType for RoleEvent {
     const TYPE_NAME: &'static str = "RoleEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"role" => d.req(&mut self.role, s)?,
@@ -1283,6 +1373,7 @@ pub struct RoleEventArgument {
 }
 impl ComplexType for RoleEventArgument {
     const TYPE_NAME: &'static str = "RoleEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"roleId" => d.req(&mut self.role_id, s)?,
@@ -1310,6 +1401,7 @@ pub struct RoleRemovedEvent {
 }
 impl ComplexType for RoleRemovedEvent {
     const TYPE_NAME: &'static str = "RoleRemovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1338,6 +1430,7 @@ pub struct RoleUpdatedEvent {
 }
 impl ComplexType for RoleUpdatedEvent {
     const TYPE_NAME: &'static str = "RoleUpdatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"privilegeList" => d.list(&mut self.privilege_list, s)?,
@@ -1373,6 +1466,7 @@ pub struct RollbackEvent {
 }
 impl ComplexType for RollbackEvent {
     const TYPE_NAME: &'static str = "RollbackEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -1404,6 +1498,7 @@ pub struct RollbackFailure {
 }
 impl ComplexType for RollbackFailure {
     const TYPE_NAME: &'static str = "RollbackFailure";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityName" => d.req(&mut self.entity_name, s)?,
@@ -1435,6 +1530,7 @@ pub struct RuleViolation {
 }
 impl ComplexType for RuleViolation {
     const TYPE_NAME: &'static str = "RuleViolation";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
@@ -1464,6 +1560,7 @@ pub struct RunScriptAction {
 }
 impl ComplexType for RunScriptAction {
     const TYPE_NAME: &'static str = "RunScriptAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"script" => d.req(&mut self.script, s)?,
@@ -1491,6 +1588,7 @@ pub struct RuntimeFault {
 }
 impl ComplexType for RuntimeFault {
     const TYPE_NAME: &'static str = "RuntimeFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1524,6 +1622,7 @@ impl std::fmt::Debug for SAMLTokenAuthentication {
 }
 impl ComplexType for SAMLTokenAuthentication {
     const TYPE_NAME: &'static str = "SAMLTokenAuthentication";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"token" => d.req(&mut self.token, s)?,
@@ -1546,9 +1645,13 @@ crate::xml::inherits!(SAMLTokenAuthentication, GuestAuthentication);
 /// Has subtypes: slots declared with this type hold an [`AnySDDCBase`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SDDCBase {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SDDCBase {
     const TYPE_NAME: &'static str = "SDDCBase";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -1569,6 +1672,7 @@ pub struct SSLDisabledFault {
 }
 impl ComplexType for SSLDisabledFault {
     const TYPE_NAME: &'static str = "SSLDisabledFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1595,6 +1699,7 @@ pub struct SSLVerifyFault {
 }
 impl ComplexType for SSLVerifyFault {
     const TYPE_NAME: &'static str = "SSLVerifyFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"selfSigned" => d.req(&mut self.self_signed, s)?,
@@ -1626,6 +1731,7 @@ pub struct SSPIAuthentication {
 }
 impl ComplexType for SSPIAuthentication {
     const TYPE_NAME: &'static str = "SSPIAuthentication";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sspiToken" => d.req(&mut self.sspi_token, s)?,
@@ -1653,6 +1759,7 @@ pub struct SSPIChallenge {
 }
 impl ComplexType for SSPIChallenge {
     const TYPE_NAME: &'static str = "SSPIChallenge";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"base64Token" => d.req(&mut self.base64_token, s)?,
@@ -1679,9 +1786,13 @@ pub struct ScheduledHardwareUpgradeInfo {
     pub scheduled_hardware_upgrade_status: Option<String>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ScheduledHardwareUpgradeInfo {
     const TYPE_NAME: &'static str = "ScheduledHardwareUpgradeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"upgradePolicy" => d.opt(&mut self.upgrade_policy, s)?,
@@ -1711,6 +1822,7 @@ pub struct ScheduledTaskCompletedEvent {
 }
 impl ComplexType for ScheduledTaskCompletedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskCompletedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1731,6 +1843,7 @@ pub struct ScheduledTaskCreatedEvent {
 }
 impl ComplexType for ScheduledTaskCreatedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1754,9 +1867,13 @@ pub struct ScheduledTaskDescription {
     pub day_of_week: Vec<AnyElementDescription>,
     /// `weekOfMonth`: [`ElementDescription`].
     pub week_of_month: Vec<AnyElementDescription>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ScheduledTaskDescription {
     const TYPE_NAME: &'static str = "ScheduledTaskDescription";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"action" => d.list(&mut self.action, s)?,
@@ -1790,6 +1907,7 @@ pub struct ScheduledTaskDetail {
 }
 impl ComplexType for ScheduledTaskDetail {
     const TYPE_NAME: &'static str = "ScheduledTaskDetail";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"frequency" => d.req(&mut self.frequency, s)?,
@@ -1817,6 +1935,7 @@ pub struct ScheduledTaskEmailCompletedEvent {
 }
 impl ComplexType for ScheduledTaskEmailCompletedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskEmailCompletedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"to" => d.req(&mut self.to, s)?,
@@ -1846,6 +1965,7 @@ pub struct ScheduledTaskEmailFailedEvent {
 }
 impl ComplexType for ScheduledTaskEmailFailedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskEmailFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"to" => d.req(&mut self.to, s)?,
@@ -1879,6 +1999,7 @@ pub struct ScheduledTaskEvent {
 }
 impl ComplexType for ScheduledTaskEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scheduledTask" => d.req(&mut self.scheduled_task, s)?,
@@ -1908,6 +2029,7 @@ pub struct ScheduledTaskEventArgument {
 }
 impl ComplexType for ScheduledTaskEventArgument {
     const TYPE_NAME: &'static str = "ScheduledTaskEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scheduledTask" => d.req(&mut self.scheduled_task, s)?,
@@ -1935,6 +2057,7 @@ pub struct ScheduledTaskFailedEvent {
 }
 impl ComplexType for ScheduledTaskFailedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -1984,6 +2107,7 @@ pub struct ScheduledTaskInfo {
 }
 impl ComplexType for ScheduledTaskInfo {
     const TYPE_NAME: &'static str = "ScheduledTaskInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scheduledTask" => d.req(&mut self.scheduled_task, s)?,
@@ -2033,6 +2157,7 @@ pub struct ScheduledTaskReconfiguredEvent {
 }
 impl ComplexType for ScheduledTaskReconfiguredEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskReconfiguredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configChanges" => d.opt(&mut self.config_changes, s)?,
@@ -2058,6 +2183,7 @@ pub struct ScheduledTaskRemovedEvent {
 }
 impl ComplexType for ScheduledTaskRemovedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskRemovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2085,9 +2211,13 @@ pub struct ScheduledTaskSpec {
     pub action: AnyAction,
     /// `notification`: xsd:string.
     pub notification: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ScheduledTaskSpec {
     const TYPE_NAME: &'static str = "ScheduledTaskSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -2121,6 +2251,7 @@ pub struct ScheduledTaskStartedEvent {
 }
 impl ComplexType for ScheduledTaskStartedEvent {
     const TYPE_NAME: &'static str = "ScheduledTaskStartedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2191,6 +2322,7 @@ pub struct ScsiLun {
 }
 impl ComplexType for ScsiLun {
     const TYPE_NAME: &'static str = "ScsiLun";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -2257,9 +2389,13 @@ crate::xml::inherits!(ScsiLun, HostDevice);
 pub struct ScsiLunCapabilities {
     /// `updateDisplayNameSupported`: xsd:boolean.
     pub update_display_name_supported: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ScsiLunCapabilities {
     const TYPE_NAME: &'static str = "ScsiLunCapabilities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"updateDisplayNameSupported" => d.req(&mut self.update_display_name_supported, s)?,
@@ -2280,9 +2416,13 @@ pub struct ScsiLunDescriptor {
     pub quality: String,
     /// `id`: xsd:string.
     pub id: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ScsiLunDescriptor {
     const TYPE_NAME: &'static str = "ScsiLunDescriptor";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"quality" => d.req(&mut self.quality, s)?,
@@ -2307,9 +2447,13 @@ pub struct ScsiLunDurableName {
     pub namespace_id: i8,
     /// `data`: xsd:byte.
     pub data: Vec<i8>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ScsiLunDurableName {
     const TYPE_NAME: &'static str = "ScsiLunDurableName";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"namespace" => d.req(&mut self.namespace, s)?,
@@ -2339,6 +2483,7 @@ pub struct SeSparseVirtualDiskSpec {
 }
 impl ComplexType for SeSparseVirtualDiskSpec {
     const TYPE_NAME: &'static str = "SeSparseVirtualDiskSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"grainSizeKb" => d.opt(&mut self.grain_size_kb, s)?,
@@ -2359,9 +2504,13 @@ crate::xml::inherits!(SeSparseVirtualDiskSpec, FileBackedVirtualDiskSpec);
 pub struct SearchIndexFilter {
     /// `predicates`: [`SearchIndexPredicate`].
     pub predicates: Vec<SearchIndexPredicate>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexFilter {
     const TYPE_NAME: &'static str = "SearchIndexFilter";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"predicates" => d.list(&mut self.predicates, s)?,
@@ -2382,9 +2531,13 @@ pub struct SearchIndexIterationSpec {
     pub marker: Option<String>,
     /// `limit`: xsd:int.
     pub limit: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexIterationSpec {
     const TYPE_NAME: &'static str = "SearchIndexIterationSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"marker" => d.opt(&mut self.marker, s)?,
@@ -2405,9 +2558,13 @@ crate::xml::complex_codec!(SearchIndexIterationSpec);
 pub struct SearchIndexOptionalValue {
     /// `value`: xsd:anyType.
     pub value: Option<AnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexOptionalValue {
     const TYPE_NAME: &'static str = "SearchIndexOptionalValue";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
@@ -2434,9 +2591,13 @@ pub struct SearchIndexPredicate {
     pub comparable_value: Option<AnyValue>,
     /// `comparableList`: xsd:anyType.
     pub comparable_list: Vec<AnyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexPredicate {
     const TYPE_NAME: &'static str = "SearchIndexPredicate";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"propertyPath" => d.req(&mut self.property_path, s)?,
@@ -2471,9 +2632,13 @@ pub struct SearchIndexQuerySpec {
     pub return_total_count: Option<bool>,
     /// `limit`: xsd:int.
     pub limit: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexQuerySpec {
     const TYPE_NAME: &'static str = "SearchIndexQuerySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"properties" => d.list(&mut self.properties, s)?,
@@ -2500,9 +2665,13 @@ crate::xml::complex_codec!(SearchIndexQuerySpec);
 pub struct SearchIndexResourceItem {
     /// `propertyValues`: [`SearchIndexOptionalValue`].
     pub property_values: Vec<SearchIndexOptionalValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexResourceItem {
     const TYPE_NAME: &'static str = "SearchIndexResourceItem";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"propertyValues" => d.list(&mut self.property_values, s)?,
@@ -2527,9 +2696,13 @@ pub struct SearchIndexResultSet {
     pub total_count: Option<i32>,
     /// `marker`: xsd:string.
     pub marker: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexResultSet {
     const TYPE_NAME: &'static str = "SearchIndexResultSet";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"properties" => d.list(&mut self.properties, s)?,
@@ -2561,6 +2734,7 @@ pub struct SecondaryVmAlreadyDisabled {
 }
 impl ComplexType for SecondaryVmAlreadyDisabled {
     const TYPE_NAME: &'static str = "SecondaryVmAlreadyDisabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
@@ -2588,6 +2762,7 @@ pub struct SecondaryVmAlreadyEnabled {
 }
 impl ComplexType for SecondaryVmAlreadyEnabled {
     const TYPE_NAME: &'static str = "SecondaryVmAlreadyEnabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
@@ -2615,6 +2790,7 @@ pub struct SecondaryVmAlreadyRegistered {
 }
 impl ComplexType for SecondaryVmAlreadyRegistered {
     const TYPE_NAME: &'static str = "SecondaryVmAlreadyRegistered";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
@@ -2642,6 +2818,7 @@ pub struct SecondaryVmNotRegistered {
 }
 impl ComplexType for SecondaryVmNotRegistered {
     const TYPE_NAME: &'static str = "SecondaryVmNotRegistered";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
@@ -2669,6 +2846,7 @@ pub struct SecurityError {
 }
 impl ComplexType for SecurityError {
     const TYPE_NAME: &'static str = "SecurityError";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2691,6 +2869,7 @@ pub struct SecurityProfile {
 }
 impl ComplexType for SecurityProfile {
     const TYPE_NAME: &'static str = "SecurityProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"permission" => d.list(&mut self.permission, s)?,
@@ -2711,9 +2890,13 @@ crate::xml::inherits!(SecurityProfile, ApplyProfile);
 /// Has subtypes: slots declared with this type hold an [`AnySelectionSet`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SelectionSet {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SelectionSet {
     const TYPE_NAME: &'static str = "SelectionSet";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -2731,9 +2914,13 @@ crate::xml::complex_codec!(SelectionSet);
 pub struct SelectionSpec {
     /// `name`: xsd:string.
     pub name: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SelectionSpec {
     const TYPE_NAME: &'static str = "SelectionSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
@@ -2765,6 +2952,7 @@ pub struct SendEmailAction {
 }
 impl ComplexType for SendEmailAction {
     const TYPE_NAME: &'static str = "SendEmailAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"toList" => d.req(&mut self.to_list, s)?,
@@ -2796,6 +2984,7 @@ pub struct SendSNMPAction {
 }
 impl ComplexType for SendSNMPAction {
     const TYPE_NAME: &'static str = "SendSNMPAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2818,6 +3007,7 @@ pub struct ServerLicenseExpiredEvent {
 }
 impl ComplexType for ServerLicenseExpiredEvent {
     const TYPE_NAME: &'static str = "ServerLicenseExpiredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"product" => d.req(&mut self.product, s)?,
@@ -2843,6 +3033,7 @@ pub struct ServerStartedSessionEvent {
 }
 impl ComplexType for ServerStartedSessionEvent {
     const TYPE_NAME: &'static str = "ServerStartedSessionEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2865,6 +3056,7 @@ pub struct ServiceConsolePortGroupProfile {
 }
 impl ComplexType for ServiceConsolePortGroupProfile {
     const TYPE_NAME: &'static str = "ServiceConsolePortGroupProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipConfig" => d.req(&mut self.ip_config, s)?,
@@ -2889,9 +3081,13 @@ pub struct ServiceConsoleReservationInfo {
     pub service_console_reserved: i64,
     /// `unreserved`: xsd:long.
     pub unreserved: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ServiceConsoleReservationInfo {
     const TYPE_NAME: &'static str = "ServiceConsoleReservationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceConsoleReservedCfg" => d.req(&mut self.service_console_reserved_cfg, s)?,
@@ -3014,9 +3210,13 @@ pub struct ServiceContent {
     pub storage_query_manager: Option<ManagedObjectReference>,
     /// `directPathProfileManager`: ManagedObjectReference (since 9.0.0.0).
     pub direct_path_profile_manager: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ServiceContent {
     const TYPE_NAME: &'static str = "ServiceContent";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rootFolder" => d.req(&mut self.root_folder, s)?,
@@ -3143,9 +3343,13 @@ pub struct ServiceLocator {
     pub ssl_thumbprint: Option<String>,
     /// `sslCertificate`: xsd:string (since 9.0.0.0).
     pub ssl_certificate: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ServiceLocator {
     const TYPE_NAME: &'static str = "ServiceLocator";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
@@ -3172,9 +3376,13 @@ crate::xml::complex_codec!(ServiceLocator);
 /// Has subtypes: slots declared with this type hold an [`AnyServiceLocatorCredential`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceLocatorCredential {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ServiceLocatorCredential {
     const TYPE_NAME: &'static str = "ServiceLocatorCredential";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -3208,6 +3416,7 @@ impl std::fmt::Debug for ServiceLocatorNamePassword {
 }
 impl ComplexType for ServiceLocatorNamePassword {
     const TYPE_NAME: &'static str = "ServiceLocatorNamePassword";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"username" => d.req(&mut self.username, s)?,
@@ -3245,6 +3454,7 @@ impl std::fmt::Debug for ServiceLocatorSAMLCredential {
 }
 impl ComplexType for ServiceLocatorSAMLCredential {
     const TYPE_NAME: &'static str = "ServiceLocatorSAMLCredential";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"token" => d.opt(&mut self.token, s)?,
@@ -3271,9 +3481,13 @@ pub struct ServiceManagerServiceInfo {
     pub service: ManagedObjectReference,
     /// `description`: xsd:string.
     pub description: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ServiceManagerServiceInfo {
     const TYPE_NAME: &'static str = "ServiceManagerServiceInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceName" => d.req(&mut self.service_name, s)?,
@@ -3305,6 +3519,7 @@ pub struct ServiceProfile {
 }
 impl ComplexType for ServiceProfile {
     const TYPE_NAME: &'static str = "ServiceProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -3332,6 +3547,7 @@ pub struct SessionEvent {
 }
 impl ComplexType for SessionEvent {
     const TYPE_NAME: &'static str = "SessionEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3357,6 +3573,9 @@ pub struct SessionManagerGenericServiceTicket {
     pub ssl_certificate: Option<String>,
     /// `ticketType`: xsd:string (since 7.0.2.0).
     pub ticket_type: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for SessionManagerGenericServiceTicket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -3367,11 +3586,13 @@ impl std::fmt::Debug for SessionManagerGenericServiceTicket {
         d.field("cert_thumbprint_list", &self.cert_thumbprint_list);
         d.field("ssl_certificate", &self.ssl_certificate);
         d.field("ticket_type", &self.ticket_type);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for SessionManagerGenericServiceTicket {
     const TYPE_NAME: &'static str = "SessionManagerGenericServiceTicket";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -3409,6 +3630,7 @@ pub struct SessionManagerHttpServiceRequestSpec {
 }
 impl ComplexType for SessionManagerHttpServiceRequestSpec {
     const TYPE_NAME: &'static str = "SessionManagerHttpServiceRequestSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"method" => d.opt(&mut self.method, s)?,
@@ -3433,9 +3655,13 @@ pub struct SessionManagerLocalTicket {
     pub user_name: String,
     /// `passwordFilePath`: xsd:string.
     pub password_file_path: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SessionManagerLocalTicket {
     const TYPE_NAME: &'static str = "SessionManagerLocalTicket";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userName" => d.req(&mut self.user_name, s)?,
@@ -3456,9 +3682,13 @@ crate::xml::complex_codec!(SessionManagerLocalTicket);
 /// Has subtypes: slots declared with this type hold an [`AnySessionManagerServiceRequestSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionManagerServiceRequestSpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SessionManagerServiceRequestSpec {
     const TYPE_NAME: &'static str = "SessionManagerServiceRequestSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -3481,6 +3711,7 @@ pub struct SessionManagerVmomiServiceRequestSpec {
 }
 impl ComplexType for SessionManagerVmomiServiceRequestSpec {
     const TYPE_NAME: &'static str = "SessionManagerVmomiServiceRequestSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"method" => d.req(&mut self.method, s)?,
@@ -3506,6 +3737,7 @@ pub struct SessionNotFound {
 }
 impl ComplexType for SessionNotFound {
     const TYPE_NAME: &'static str = "SessionNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3530,6 +3762,7 @@ pub struct SessionTerminatedEvent {
 }
 impl ComplexType for SessionTerminatedEvent {
     const TYPE_NAME: &'static str = "SessionTerminatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sessionId" => d.req(&mut self.session_id, s)?,
@@ -3557,6 +3790,7 @@ pub struct SharedBusControllerNotSupported {
 }
 impl ComplexType for SharedBusControllerNotSupported {
     const TYPE_NAME: &'static str = "SharedBusControllerNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3574,9 +3808,13 @@ pub struct SharesInfo {
     pub shares: i32,
     /// `level`: [`SharesLevel`].
     pub level: SharesLevel,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SharesInfo {
     const TYPE_NAME: &'static str = "SharesInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"shares" => d.req(&mut self.shares, s)?,
@@ -3599,9 +3837,13 @@ pub struct SharesOption {
     pub shares_option: IntOption,
     /// `defaultLevel`: [`SharesLevel`].
     pub default_level: SharesLevel,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SharesOption {
     const TYPE_NAME: &'static str = "SharesOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sharesOption" => d.req(&mut self.shares_option, s)?,
@@ -3629,6 +3871,7 @@ pub struct ShrinkDiskFault {
 }
 impl ComplexType for ShrinkDiskFault {
     const TYPE_NAME: &'static str = "ShrinkDiskFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.opt(&mut self.disk_id, s)?,
@@ -3656,6 +3899,7 @@ pub struct SingleIp {
 }
 impl ComplexType for SingleIp {
     const TYPE_NAME: &'static str = "SingleIp";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
@@ -3683,6 +3927,7 @@ pub struct SingleMac {
 }
 impl ComplexType for SingleMac {
     const TYPE_NAME: &'static str = "SingleMac";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
@@ -3701,9 +3946,13 @@ crate::xml::inherits!(SingleMac, MacAddress);
 /// Data object `SiteInfo` of the vSphere API (since 7.0.0.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SiteInfo {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SiteInfo {
     const TYPE_NAME: &'static str = "SiteInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -3724,6 +3973,7 @@ pub struct SnapshotCloneNotSupported {
 }
 impl ComplexType for SnapshotCloneNotSupported {
     const TYPE_NAME: &'static str = "SnapshotCloneNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3746,6 +3996,7 @@ pub struct SnapshotCopyNotSupported {
 }
 impl ComplexType for SnapshotCopyNotSupported {
     const TYPE_NAME: &'static str = "SnapshotCopyNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3766,6 +4017,7 @@ pub struct SnapshotDisabled {
 }
 impl ComplexType for SnapshotDisabled {
     const TYPE_NAME: &'static str = "SnapshotDisabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3788,6 +4040,7 @@ pub struct SnapshotFault {
 }
 impl ComplexType for SnapshotFault {
     const TYPE_NAME: &'static str = "SnapshotFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3810,6 +4063,7 @@ pub struct SnapshotIncompatibleDeviceInVm {
 }
 impl ComplexType for SnapshotIncompatibleDeviceInVm {
     const TYPE_NAME: &'static str = "SnapshotIncompatibleDeviceInVm";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.req(&mut self.fault, s)?,
@@ -3835,6 +4089,7 @@ pub struct SnapshotLocked {
 }
 impl ComplexType for SnapshotLocked {
     const TYPE_NAME: &'static str = "SnapshotLocked";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3855,6 +4110,7 @@ pub struct SnapshotMoveFromNonHomeNotSupported {
 }
 impl ComplexType for SnapshotMoveFromNonHomeNotSupported {
     const TYPE_NAME: &'static str = "SnapshotMoveFromNonHomeNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3875,6 +4131,7 @@ pub struct SnapshotMoveNotSupported {
 }
 impl ComplexType for SnapshotMoveNotSupported {
     const TYPE_NAME: &'static str = "SnapshotMoveNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3895,6 +4152,7 @@ pub struct SnapshotMoveToNonHomeNotSupported {
 }
 impl ComplexType for SnapshotMoveToNonHomeNotSupported {
     const TYPE_NAME: &'static str = "SnapshotMoveToNonHomeNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3915,6 +4173,7 @@ pub struct SnapshotNoChange {
 }
 impl ComplexType for SnapshotNoChange {
     const TYPE_NAME: &'static str = "SnapshotNoChange";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3941,6 +4200,7 @@ pub struct SnapshotRevertIssue {
 }
 impl ComplexType for SnapshotRevertIssue {
     const TYPE_NAME: &'static str = "SnapshotRevertIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"snapshotName" => d.opt(&mut self.snapshot_name, s)?,
@@ -3965,9 +4225,13 @@ crate::xml::inherits!(SnapshotRevertIssue, MigrationFault);
 pub struct SnapshotSelectionSpec {
     /// `retentionDays`: xsd:int.
     pub retention_days: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SnapshotSelectionSpec {
     const TYPE_NAME: &'static str = "SnapshotSelectionSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"retentionDays" => d.opt(&mut self.retention_days, s)?,
@@ -3993,6 +4257,7 @@ pub struct SoftRuleVioCorrectionDisallowed {
 }
 impl ComplexType for SoftRuleVioCorrectionDisallowed {
     const TYPE_NAME: &'static str = "SoftRuleVioCorrectionDisallowed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -4020,6 +4285,7 @@ pub struct SoftRuleVioCorrectionImpact {
 }
 impl ComplexType for SoftRuleVioCorrectionImpact {
     const TYPE_NAME: &'static str = "SoftRuleVioCorrectionImpact";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -4074,9 +4340,13 @@ pub struct SoftwarePackage {
     pub tag: Vec<String>,
     /// `payload`: xsd:string.
     pub payload: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SoftwarePackage {
     const TYPE_NAME: &'static str = "SoftwarePackage";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -4135,9 +4405,13 @@ pub struct SoftwarePackageCapability {
     pub stateless_ready: Option<bool>,
     /// `overlay`: xsd:boolean.
     pub overlay: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SoftwarePackageCapability {
     const TYPE_NAME: &'static str = "SoftwarePackageCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"liveInstallAllowed" => d.opt(&mut self.live_install_allowed, s)?,
@@ -4167,6 +4441,7 @@ pub struct SolutionUserRequired {
 }
 impl ComplexType for SolutionUserRequired {
     const TYPE_NAME: &'static str = "SolutionUserRequired";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4184,9 +4459,13 @@ pub struct SourceNodeSpec {
     pub management_vc: ServiceLocator,
     /// `activeVc`: ManagedObjectReference.
     pub active_vc: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SourceNodeSpec {
     const TYPE_NAME: &'static str = "SourceNodeSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"managementVc" => d.req(&mut self.management_vc, s)?,
@@ -4214,6 +4493,7 @@ pub struct SsdDiskNotAvailable {
 }
 impl ComplexType for SsdDiskNotAvailable {
     const TYPE_NAME: &'static str = "SsdDiskNotAvailable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"devicePath" => d.req(&mut self.device_path, s)?,
@@ -4249,6 +4529,7 @@ pub struct StateAlarmExpression {
 }
 impl ComplexType for StateAlarmExpression {
     const TYPE_NAME: &'static str = "StateAlarmExpression";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operator" => d.req(&mut self.operator, s)?,
@@ -4284,6 +4565,7 @@ pub struct StaticRouteProfile {
 }
 impl ComplexType for StaticRouteProfile {
     const TYPE_NAME: &'static str = "StaticRouteProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -4312,9 +4594,13 @@ pub struct StorageDrsAutomationConfig {
     pub policy_enforcement_automation_mode: Option<String>,
     /// `vmEvacuationAutomationMode`: xsd:string.
     pub vm_evacuation_automation_mode: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsAutomationConfig {
     const TYPE_NAME: &'static str = "StorageDrsAutomationConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spaceLoadBalanceAutomationMode" => d.opt(&mut self.space_load_balance_automation_mode, s)?,
@@ -4346,6 +4632,7 @@ pub struct StorageDrsCannotMoveDiskInMultiWriterMode {
 }
 impl ComplexType for StorageDrsCannotMoveDiskInMultiWriterMode {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveDiskInMultiWriterMode";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4366,6 +4653,7 @@ pub struct StorageDrsCannotMoveFTVm {
 }
 impl ComplexType for StorageDrsCannotMoveFTVm {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveFTVm";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4386,6 +4674,7 @@ pub struct StorageDrsCannotMoveIndependentDisk {
 }
 impl ComplexType for StorageDrsCannotMoveIndependentDisk {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveIndependentDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4406,6 +4695,7 @@ pub struct StorageDrsCannotMoveManuallyPlacedSwapFile {
 }
 impl ComplexType for StorageDrsCannotMoveManuallyPlacedSwapFile {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveManuallyPlacedSwapFile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4426,6 +4716,7 @@ pub struct StorageDrsCannotMoveManuallyPlacedVm {
 }
 impl ComplexType for StorageDrsCannotMoveManuallyPlacedVm {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveManuallyPlacedVm";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4446,6 +4737,7 @@ pub struct StorageDrsCannotMoveSharedDisk {
 }
 impl ComplexType for StorageDrsCannotMoveSharedDisk {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveSharedDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4466,6 +4758,7 @@ pub struct StorageDrsCannotMoveTemplate {
 }
 impl ComplexType for StorageDrsCannotMoveTemplate {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveTemplate";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4486,6 +4779,7 @@ pub struct StorageDrsCannotMoveVmInUserFolder {
 }
 impl ComplexType for StorageDrsCannotMoveVmInUserFolder {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveVmInUserFolder";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4506,6 +4800,7 @@ pub struct StorageDrsCannotMoveVmWithMountedCDROM {
 }
 impl ComplexType for StorageDrsCannotMoveVmWithMountedCDROM {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveVmWithMountedCDROM";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4526,6 +4821,7 @@ pub struct StorageDrsCannotMoveVmWithNoFilesInLayout {
 }
 impl ComplexType for StorageDrsCannotMoveVmWithNoFilesInLayout {
     const TYPE_NAME: &'static str = "StorageDrsCannotMoveVmWithNoFilesInLayout";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4543,9 +4839,13 @@ pub struct StorageDrsConfigInfo {
     pub pod_config: StorageDrsPodConfigInfo,
     /// `vmConfig`: [`StorageDrsVmConfigInfo`].
     pub vm_config: Vec<StorageDrsVmConfigInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsConfigInfo {
     const TYPE_NAME: &'static str = "StorageDrsConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"podConfig" => d.req(&mut self.pod_config, s)?,
@@ -4568,9 +4868,13 @@ pub struct StorageDrsConfigSpec {
     pub pod_config_spec: Option<StorageDrsPodConfigSpec>,
     /// `vmConfigSpec`: [`StorageDrsVmConfigSpec`].
     pub vm_config_spec: Vec<StorageDrsVmConfigSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsConfigSpec {
     const TYPE_NAME: &'static str = "StorageDrsConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"podConfigSpec" => d.opt(&mut self.pod_config_spec, s)?,
@@ -4596,6 +4900,7 @@ pub struct StorageDrsDatacentersCannotShareDatastore {
 }
 impl ComplexType for StorageDrsDatacentersCannotShareDatastore {
     const TYPE_NAME: &'static str = "StorageDrsDatacentersCannotShareDatastore";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4616,6 +4921,7 @@ pub struct StorageDrsDisabledOnVm {
 }
 impl ComplexType for StorageDrsDisabledOnVm {
     const TYPE_NAME: &'static str = "StorageDrsDisabledOnVm";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4638,6 +4944,7 @@ pub struct StorageDrsHbrDiskNotMovable {
 }
 impl ComplexType for StorageDrsHbrDiskNotMovable {
     const TYPE_NAME: &'static str = "StorageDrsHbrDiskNotMovable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nonMovableDiskIds" => d.req(&mut self.non_movable_disk_ids, s)?,
@@ -4663,6 +4970,7 @@ pub struct StorageDrsHmsMoveInProgress {
 }
 impl ComplexType for StorageDrsHmsMoveInProgress {
     const TYPE_NAME: &'static str = "StorageDrsHmsMoveInProgress";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4683,6 +4991,7 @@ pub struct StorageDrsHmsUnreachable {
 }
 impl ComplexType for StorageDrsHmsUnreachable {
     const TYPE_NAME: &'static str = "StorageDrsHmsUnreachable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4706,9 +5015,13 @@ pub struct StorageDrsIoLoadBalanceConfig {
     pub io_latency_threshold: Option<i32>,
     /// `ioLoadImbalanceThreshold`: xsd:int.
     pub io_load_imbalance_threshold: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsIoLoadBalanceConfig {
     const TYPE_NAME: &'static str = "StorageDrsIoLoadBalanceConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reservablePercentThreshold" => d.opt(&mut self.reservable_percent_threshold, s)?,
@@ -4740,6 +5053,7 @@ pub struct StorageDrsIolbDisabledInternally {
 }
 impl ComplexType for StorageDrsIolbDisabledInternally {
     const TYPE_NAME: &'static str = "StorageDrsIolbDisabledInternally";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4762,6 +5076,7 @@ pub struct StorageDrsOptionSpec {
 }
 impl ComplexType for StorageDrsOptionSpec {
     const TYPE_NAME: &'static str = "StorageDrsOptionSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"option" => d.opt(&mut self.option, s)?,
@@ -4784,9 +5099,13 @@ pub struct StorageDrsPlacementRankVmSpec {
     pub vm_placement_spec: PlacementSpec,
     /// `vmClusters`: ManagedObjectReference.
     pub vm_clusters: Vec<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsPlacementRankVmSpec {
     const TYPE_NAME: &'static str = "StorageDrsPlacementRankVmSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmPlacementSpec" => d.req(&mut self.vm_placement_spec, s)?,
@@ -4825,9 +5144,13 @@ pub struct StorageDrsPodConfigInfo {
     pub rule: Vec<AnyClusterRuleInfo>,
     /// `option`: [`OptionValue`].
     pub option: Vec<AnyOptionValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsPodConfigInfo {
     const TYPE_NAME: &'static str = "StorageDrsPodConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
@@ -4882,9 +5205,13 @@ pub struct StorageDrsPodConfigSpec {
     pub rule: Vec<ClusterRuleSpec>,
     /// `option`: [`StorageDrsOptionSpec`].
     pub option: Vec<StorageDrsOptionSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsPodConfigSpec {
     const TYPE_NAME: &'static str = "StorageDrsPodConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -4923,9 +5250,13 @@ pub struct StorageDrsPodSelectionSpec {
     pub initial_vm_config: Vec<VmPodConfigForPlacement>,
     /// `storagePod`: ManagedObjectReference.
     pub storage_pod: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsPodSelectionSpec {
     const TYPE_NAME: &'static str = "StorageDrsPodSelectionSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"initialVmConfig" => d.list(&mut self.initial_vm_config, s)?,
@@ -4951,6 +5282,7 @@ pub struct StorageDrsRelocateDisabled {
 }
 impl ComplexType for StorageDrsRelocateDisabled {
     const TYPE_NAME: &'static str = "StorageDrsRelocateDisabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4972,9 +5304,13 @@ pub struct StorageDrsSpaceLoadBalanceConfig {
     pub free_space_threshold_gb: Option<i32>,
     /// `minSpaceUtilizationDifference`: xsd:int.
     pub min_space_utilization_difference: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsSpaceLoadBalanceConfig {
     const TYPE_NAME: &'static str = "StorageDrsSpaceLoadBalanceConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spaceThresholdMode" => d.opt(&mut self.space_threshold_mode, s)?,
@@ -5004,6 +5340,7 @@ pub struct StorageDrsStaleHmsCollection {
 }
 impl ComplexType for StorageDrsStaleHmsCollection {
     const TYPE_NAME: &'static str = "StorageDrsStaleHmsCollection";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5024,6 +5361,7 @@ pub struct StorageDrsUnableToMoveFiles {
 }
 impl ComplexType for StorageDrsUnableToMoveFiles {
     const TYPE_NAME: &'static str = "StorageDrsUnableToMoveFiles";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5049,9 +5387,13 @@ pub struct StorageDrsVmConfigInfo {
     pub intra_vm_anti_affinity: Option<VirtualDiskAntiAffinityRuleSpec>,
     /// `virtualDiskRules`: [`VirtualDiskRuleSpec`] (since 6.7).
     pub virtual_disk_rules: Vec<VirtualDiskRuleSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsVmConfigInfo {
     const TYPE_NAME: &'static str = "StorageDrsVmConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
@@ -5087,6 +5429,7 @@ pub struct StorageDrsVmConfigSpec {
 }
 impl ComplexType for StorageDrsVmConfigSpec {
     const TYPE_NAME: &'static str = "StorageDrsVmConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
@@ -5111,9 +5454,13 @@ pub struct StorageIOAllocationInfo {
     pub shares: Option<SharesInfo>,
     /// `reservation`: xsd:int (since 5.5).
     pub reservation: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageIOAllocationInfo {
     const TYPE_NAME: &'static str = "StorageIOAllocationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.opt(&mut self.limit, s)?,
@@ -5138,9 +5485,13 @@ pub struct StorageIOAllocationOption {
     pub limit_option: LongOption,
     /// `sharesOption`: [`SharesOption`].
     pub shares_option: SharesOption,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageIOAllocationOption {
     const TYPE_NAME: &'static str = "StorageIOAllocationOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limitOption" => d.req(&mut self.limit_option, s)?,
@@ -5167,9 +5518,13 @@ pub struct StorageIORMConfigOption {
     pub stats_collection_enabled_option: Option<BoolOption>,
     /// `reservationEnabledOption`: [`BoolOption`] (since 6.0).
     pub reservation_enabled_option: Option<BoolOption>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageIORMConfigOption {
     const TYPE_NAME: &'static str = "StorageIORMConfigOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabledOption" => d.req(&mut self.enabled_option, s)?,
@@ -5208,9 +5563,13 @@ pub struct StorageIORMConfigSpec {
     pub stats_aggregation_disabled: Option<bool>,
     /// `reservableIopsThreshold`: xsd:int (since 6.0).
     pub reservable_iops_threshold: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageIORMConfigSpec {
     const TYPE_NAME: &'static str = "StorageIORMConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -5257,9 +5616,13 @@ pub struct StorageIORMInfo {
     pub stats_aggregation_disabled: Option<bool>,
     /// `reservableIopsThreshold`: xsd:int (since 6.0).
     pub reservable_iops_threshold: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageIORMInfo {
     const TYPE_NAME: &'static str = "StorageIORMInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
@@ -5319,6 +5682,7 @@ pub struct StorageMigrationAction {
 }
 impl ComplexType for StorageMigrationAction {
     const TYPE_NAME: &'static str = "StorageMigrationAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -5373,9 +5737,13 @@ pub struct StoragePerformanceSummary {
     pub datastore_write_iops: Vec<f64>,
     /// `siocActivityDuration`: xsd:int.
     pub sioc_activity_duration: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StoragePerformanceSummary {
     const TYPE_NAME: &'static str = "StoragePerformanceSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"interval" => d.req(&mut self.interval, s)?,
@@ -5429,6 +5797,7 @@ pub struct StoragePlacementAction {
 }
 impl ComplexType for StoragePlacementAction {
     const TYPE_NAME: &'static str = "StoragePlacementAction";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
@@ -5467,9 +5836,13 @@ pub struct StoragePlacementResult {
     pub drs_fault: Option<ClusterDrsFaults>,
     /// `task`: ManagedObjectReference.
     pub task: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StoragePlacementResult {
     const TYPE_NAME: &'static str = "StoragePlacementResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"recommendations" => d.list(&mut self.recommendations, s)?,
@@ -5516,9 +5889,13 @@ pub struct StoragePlacementSpec {
     pub disallow_prerequisite_moves: Option<bool>,
     /// `resourceLeaseDurationSec`: xsd:int (since 5.1).
     pub resource_lease_duration_sec: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StoragePlacementSpec {
     const TYPE_NAME: &'static str = "StoragePlacementSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -5565,9 +5942,13 @@ pub struct StoragePodSummary {
     pub capacity: i64,
     /// `freeSpace`: xsd:long.
     pub free_space: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StoragePodSummary {
     const TYPE_NAME: &'static str = "StoragePodSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -5597,6 +5978,7 @@ pub struct StorageProfile {
 }
 impl ComplexType for StorageProfile {
     const TYPE_NAME: &'static str = "StorageProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nasStorage" => d.list(&mut self.nas_storage, s)?,
@@ -5619,9 +6001,13 @@ pub struct StorageRequirement {
     pub datastore: ManagedObjectReference,
     /// `freeSpaceRequiredInKb`: xsd:long.
     pub free_space_required_in_kb: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageRequirement {
     const TYPE_NAME: &'static str = "StorageRequirement";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -5646,9 +6032,13 @@ pub struct StorageResourceManagerStorageProfileStatistics {
     pub total_space_mb: i64,
     /// `usedSpaceMB`: xsd:long.
     pub used_space_mb: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageResourceManagerStorageProfileStatistics {
     const TYPE_NAME: &'static str = "StorageResourceManagerStorageProfileStatistics";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profileId" => d.req(&mut self.profile_id, s)?,
@@ -5676,6 +6066,7 @@ pub struct StorageVMotionNotSupported {
 }
 impl ComplexType for StorageVMotionNotSupported {
     const TYPE_NAME: &'static str = "StorageVMotionNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5698,6 +6089,7 @@ pub struct StorageVmotionIncompatible {
 }
 impl ComplexType for StorageVmotionIncompatible {
     const TYPE_NAME: &'static str = "StorageVmotionIncompatible";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
@@ -5725,6 +6117,7 @@ pub struct StringExpression {
 }
 impl ComplexType for StringExpression {
     const TYPE_NAME: &'static str = "StringExpression";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
@@ -5754,6 +6147,7 @@ pub struct StringOption {
 }
 impl ComplexType for StringOption {
     const TYPE_NAME: &'static str = "StringOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultValue" => d.req(&mut self.default_value, s)?,
@@ -5783,6 +6177,7 @@ pub struct StringPolicy {
 }
 impl ComplexType for StringPolicy {
     const TYPE_NAME: &'static str = "StringPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"value" => d.opt(&mut self.value, s)?,
@@ -5812,6 +6207,7 @@ pub struct StructuredCustomizations {
 }
 impl ComplexType for StructuredCustomizations {
     const TYPE_NAME: &'static str = "StructuredCustomizations";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -5849,6 +6245,7 @@ pub struct SubnetInfo {
 }
 impl ComplexType for SubnetInfo {
     const TYPE_NAME: &'static str = "SubnetInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -5879,9 +6276,13 @@ pub struct SubnetInfoFolderInfo {
     pub name: String,
     /// `folder`: ManagedObjectReference.
     pub folder: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SubnetInfoFolderInfo {
     const TYPE_NAME: &'static str = "SubnetInfoFolderInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -5907,6 +6308,7 @@ pub struct SuspendedRelocateNotSupported {
 }
 impl ComplexType for SuspendedRelocateNotSupported {
     const TYPE_NAME: &'static str = "SuspendedRelocateNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5927,6 +6329,7 @@ pub struct SwapDatastoreNotWritableOnHost {
 }
 impl ComplexType for SwapDatastoreNotWritableOnHost {
     const TYPE_NAME: &'static str = "SwapDatastoreNotWritableOnHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5947,6 +6350,7 @@ pub struct SwapDatastoreUnset {
 }
 impl ComplexType for SwapDatastoreUnset {
     const TYPE_NAME: &'static str = "SwapDatastoreUnset";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5967,6 +6371,7 @@ pub struct SwapPlacementOverrideNotSupported {
 }
 impl ComplexType for SwapPlacementOverrideNotSupported {
     const TYPE_NAME: &'static str = "SwapPlacementOverrideNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -5987,6 +6392,7 @@ pub struct SwitchIpUnset {
 }
 impl ComplexType for SwitchIpUnset {
     const TYPE_NAME: &'static str = "SwitchIpUnset";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6007,6 +6413,7 @@ pub struct SwitchNotInUpgradeMode {
 }
 impl ComplexType for SwitchNotInUpgradeMode {
     const TYPE_NAME: &'static str = "SwitchNotInUpgradeMode";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6029,6 +6436,7 @@ pub struct SystemError {
 }
 impl ComplexType for SystemError {
     const TYPE_NAME: &'static str = "SystemError";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -6057,9 +6465,13 @@ pub struct SystemEventInfo {
     pub message: String,
     /// `sensorNumber`: xsd:long.
     pub sensor_number: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SystemEventInfo {
     const TYPE_NAME: &'static str = "SystemEventInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"recordId" => d.req(&mut self.record_id, s)?,
@@ -6086,9 +6498,13 @@ crate::xml::complex_codec!(SystemEventInfo);
 pub struct Tag {
     /// `key`: xsd:string.
     pub key: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Tag {
     const TYPE_NAME: &'static str = "Tag";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6109,9 +6525,13 @@ pub struct TagId {
     pub name_id: Option<TagIdNameId>,
     /// `uuid`: xsd:string.
     pub uuid: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TagId {
     const TYPE_NAME: &'static str = "TagId";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nameId" => d.opt(&mut self.name_id, s)?,
@@ -6134,9 +6554,13 @@ pub struct TagIdNameId {
     pub tag: String,
     /// `category`: xsd:string.
     pub category: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TagIdNameId {
     const TYPE_NAME: &'static str = "TagIdNameId";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tag" => d.req(&mut self.tag, s)?,
@@ -6164,6 +6588,7 @@ pub struct TagSpec {
 }
 impl ComplexType for TagSpec {
     const TYPE_NAME: &'static str = "TagSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -6188,9 +6613,13 @@ pub struct TaskDescription {
     pub state: Vec<AnyElementDescription>,
     /// `reason`: [`TypeDescription`].
     pub reason: Vec<AnyTypeDescription>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskDescription {
     const TYPE_NAME: &'static str = "TaskDescription";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"methodInfo" => d.list(&mut self.method_info, s)?,
@@ -6222,6 +6651,7 @@ pub struct TaskEvent {
 }
 impl ComplexType for TaskEvent {
     const TYPE_NAME: &'static str = "TaskEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.req(&mut self.info, s)?,
@@ -6262,9 +6692,13 @@ pub struct TaskFilterSpec {
     pub parent_task_key: Vec<String>,
     /// `rootTaskKey`: xsd:string (since 4.0).
     pub root_task_key: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskFilterSpec {
     const TYPE_NAME: &'static str = "TaskFilterSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.opt(&mut self.entity, s)?,
@@ -6305,9 +6739,13 @@ pub struct TaskFilterSpecByEntity {
     pub entity: ManagedObjectReference,
     /// `recursion`: [`TaskFilterSpecRecursionOption`].
     pub recursion: TaskFilterSpecRecursionOption,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskFilterSpecByEntity {
     const TYPE_NAME: &'static str = "TaskFilterSpecByEntity";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -6332,9 +6770,13 @@ pub struct TaskFilterSpecByTime {
     pub begin_time: Option<DateTime>,
     /// `endTime`: xsd:dateTime.
     pub end_time: Option<DateTime>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskFilterSpecByTime {
     const TYPE_NAME: &'static str = "TaskFilterSpecByTime";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timeType" => d.req(&mut self.time_type, s)?,
@@ -6359,9 +6801,13 @@ pub struct TaskFilterSpecByUsername {
     pub system_user: bool,
     /// `userList`: xsd:string.
     pub user_list: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskFilterSpecByUsername {
     const TYPE_NAME: &'static str = "TaskFilterSpecByUsername";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemUser" => d.req(&mut self.system_user, s)?,
@@ -6391,6 +6837,7 @@ pub struct TaskInProgress {
 }
 impl ComplexType for TaskInProgress {
     const TYPE_NAME: &'static str = "TaskInProgress";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"task" => d.req(&mut self.task, s)?,
@@ -6457,9 +6904,13 @@ pub struct TaskInfo {
     pub root_task_key: Option<String>,
     /// `activationId`: xsd:string (since 6.0).
     pub activation_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskInfo {
     const TYPE_NAME: &'static str = "TaskInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6524,9 +6975,13 @@ crate::xml::complex_codec!(TaskInfo);
 pub struct TaskInfoFilterSpec {
     /// `filterTaskResults`: [`TaskInfoFilterSpecFilterTaskResults`].
     pub filter_task_results: Option<TaskInfoFilterSpecFilterTaskResults>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskInfoFilterSpec {
     const TYPE_NAME: &'static str = "TaskInfoFilterSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filterTaskResults" => d.opt(&mut self.filter_task_results, s)?,
@@ -6549,9 +7004,13 @@ pub struct TaskInfoFilterSpecFilterTaskResults {
     pub description_ids: Vec<String>,
     /// `filterIn`: xsd:boolean.
     pub filter_in: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskInfoFilterSpecFilterTaskResults {
     const TYPE_NAME: &'static str = "TaskInfoFilterSpecFilterTaskResults";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"removeAll" => d.opt(&mut self.remove_all, s)?,
@@ -6574,9 +7033,13 @@ crate::xml::complex_codec!(TaskInfoFilterSpecFilterTaskResults);
 /// Has subtypes: slots declared with this type hold an [`AnyTaskManagerTaskViewSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskManagerTaskViewSpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskManagerTaskViewSpec {
     const TYPE_NAME: &'static str = "TaskManagerTaskViewSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -6601,6 +7064,7 @@ pub struct TaskManagerViewByStartId {
 }
 impl ComplexType for TaskManagerViewByStartId {
     const TYPE_NAME: &'static str = "TaskManagerViewByStartId";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"count" => d.req(&mut self.count, s)?,
@@ -6623,9 +7087,13 @@ crate::xml::inherits!(TaskManagerViewByStartId, TaskManagerTaskViewSpec);
 /// Has subtypes: slots declared with this type hold an [`AnyTaskReason`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskReason {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskReason {
     const TYPE_NAME: &'static str = "TaskReason";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -6654,6 +7122,7 @@ pub struct TaskReasonAlarm {
 }
 impl ComplexType for TaskReasonAlarm {
     const TYPE_NAME: &'static str = "TaskReasonAlarm";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"alarmName" => d.req(&mut self.alarm_name, s)?,
@@ -6689,6 +7158,7 @@ pub struct TaskReasonSchedule {
 }
 impl ComplexType for TaskReasonSchedule {
     const TYPE_NAME: &'static str = "TaskReasonSchedule";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -6716,6 +7186,7 @@ pub struct TaskReasonSystem {
 }
 impl ComplexType for TaskReasonSystem {
     const TYPE_NAME: &'static str = "TaskReasonSystem";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6738,6 +7209,7 @@ pub struct TaskReasonUser {
 }
 impl ComplexType for TaskReasonUser {
     const TYPE_NAME: &'static str = "TaskReasonUser";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userName" => d.req(&mut self.user_name, s)?,
@@ -6762,9 +7234,13 @@ pub struct TaskScheduler {
     pub active_time: Option<DateTime>,
     /// `expireTime`: xsd:dateTime.
     pub expire_time: Option<DateTime>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskScheduler {
     const TYPE_NAME: &'static str = "TaskScheduler";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"activeTime" => d.opt(&mut self.active_time, s)?,
@@ -6790,6 +7266,7 @@ pub struct TaskTimeoutEvent {
 }
 impl ComplexType for TaskTimeoutEvent {
     const TYPE_NAME: &'static str = "TaskTimeoutEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6810,6 +7287,7 @@ pub struct TeamingMatchEvent {
 }
 impl ComplexType for TeamingMatchEvent {
     const TYPE_NAME: &'static str = "TeamingMatchEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6830,6 +7308,7 @@ pub struct TeamingMisMatchEvent {
 }
 impl ComplexType for TeamingMisMatchEvent {
     const TYPE_NAME: &'static str = "TeamingMisMatchEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6850,6 +7329,7 @@ pub struct TemplateBeingUpgradedEvent {
 }
 impl ComplexType for TemplateBeingUpgradedEvent {
     const TYPE_NAME: &'static str = "TemplateBeingUpgradedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6870,6 +7350,7 @@ pub struct TemplateConfigFileInfo {
 }
 impl ComplexType for TemplateConfigFileInfo {
     const TYPE_NAME: &'static str = "TemplateConfigFileInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6890,6 +7371,7 @@ pub struct TemplateConfigFileQuery {
 }
 impl ComplexType for TemplateConfigFileQuery {
     const TYPE_NAME: &'static str = "TemplateConfigFileQuery";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6914,6 +7396,7 @@ pub struct TemplateUpgradeEvent {
 }
 impl ComplexType for TemplateUpgradeEvent {
     const TYPE_NAME: &'static str = "TemplateUpgradeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"legacyTemplate" => d.req(&mut self.legacy_template, s)?,
@@ -6941,6 +7424,7 @@ pub struct TemplateUpgradeFailedEvent {
 }
 impl ComplexType for TemplateUpgradeFailedEvent {
     const TYPE_NAME: &'static str = "TemplateUpgradeFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -6966,6 +7450,7 @@ pub struct TemplateUpgradedEvent {
 }
 impl ComplexType for TemplateUpgradedEvent {
     const TYPE_NAME: &'static str = "TemplateUpgradedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6988,6 +7473,7 @@ pub struct TgwEventArgument {
 }
 impl ComplexType for TgwEventArgument {
     const TYPE_NAME: &'static str = "TgwEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tgw" => d.req(&mut self.tgw, s)?,
@@ -7019,6 +7505,7 @@ pub struct ThirdPartyLicenseAssignmentFailed {
 }
 impl ComplexType for ThirdPartyLicenseAssignmentFailed {
     const TYPE_NAME: &'static str = "ThirdPartyLicenseAssignmentFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -7058,6 +7545,7 @@ impl std::fmt::Debug for TicketedSessionAuthentication {
 }
 impl ComplexType for TicketedSessionAuthentication {
     const TYPE_NAME: &'static str = "TicketedSessionAuthentication";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ticket" => d.req(&mut self.ticket, s)?,
@@ -7083,6 +7571,7 @@ pub struct TimedOutHostOperationEvent {
 }
 impl ComplexType for TimedOutHostOperationEvent {
     const TYPE_NAME: &'static str = "TimedOutHostOperationEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7105,6 +7594,7 @@ pub struct Timedout {
 }
 impl ComplexType for Timedout {
     const TYPE_NAME: &'static str = "Timedout";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7125,6 +7615,7 @@ pub struct TooManyConcurrentNativeClones {
 }
 impl ComplexType for TooManyConcurrentNativeClones {
     const TYPE_NAME: &'static str = "TooManyConcurrentNativeClones";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7145,6 +7636,7 @@ pub struct TooManyConsecutiveOverrides {
 }
 impl ComplexType for TooManyConsecutiveOverrides {
     const TYPE_NAME: &'static str = "TooManyConsecutiveOverrides";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7165,6 +7657,7 @@ pub struct TooManyDevices {
 }
 impl ComplexType for TooManyDevices {
     const TYPE_NAME: &'static str = "TooManyDevices";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7189,6 +7682,7 @@ pub struct TooManyDisksOnLegacyHost {
 }
 impl ComplexType for TooManyDisksOnLegacyHost {
     const TYPE_NAME: &'static str = "TooManyDisksOnLegacyHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskCount" => d.req(&mut self.disk_count, s)?,
@@ -7216,6 +7710,7 @@ pub struct TooManyGuestLogons {
 }
 impl ComplexType for TooManyGuestLogons {
     const TYPE_NAME: &'static str = "TooManyGuestLogons";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7236,6 +7731,7 @@ pub struct TooManyHosts {
 }
 impl ComplexType for TooManyHosts {
     const TYPE_NAME: &'static str = "TooManyHosts";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7256,6 +7752,7 @@ pub struct TooManyNativeCloneLevels {
 }
 impl ComplexType for TooManyNativeCloneLevels {
     const TYPE_NAME: &'static str = "TooManyNativeCloneLevels";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7276,6 +7773,7 @@ pub struct TooManyNativeClonesOnFile {
 }
 impl ComplexType for TooManyNativeClonesOnFile {
     const TYPE_NAME: &'static str = "TooManyNativeClonesOnFile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7296,6 +7794,7 @@ pub struct TooManySnapshotLevels {
 }
 impl ComplexType for TooManySnapshotLevels {
     const TYPE_NAME: &'static str = "TooManySnapshotLevels";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7316,6 +7815,7 @@ pub struct ToolsAlreadyUpgraded {
 }
 impl ComplexType for ToolsAlreadyUpgraded {
     const TYPE_NAME: &'static str = "ToolsAlreadyUpgraded";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7336,6 +7836,7 @@ pub struct ToolsAutoUpgradeNotSupported {
 }
 impl ComplexType for ToolsAutoUpgradeNotSupported {
     const TYPE_NAME: &'static str = "ToolsAutoUpgradeNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7375,9 +7876,13 @@ pub struct ToolsConfigInfo {
     pub sync_time_with_host: Option<bool>,
     /// `lastInstallInfo`: [`ToolsConfigInfoToolsLastInstallInfo`] (since 5.0).
     pub last_install_info: Option<ToolsConfigInfoToolsLastInstallInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ToolsConfigInfo {
     const TYPE_NAME: &'static str = "ToolsConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"toolsVersion" => d.opt(&mut self.tools_version, s)?,
@@ -7422,9 +7927,13 @@ pub struct ToolsConfigInfoToolsLastInstallInfo {
     pub counter: i32,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ToolsConfigInfoToolsLastInstallInfo {
     const TYPE_NAME: &'static str = "ToolsConfigInfoToolsLastInstallInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"counter" => d.req(&mut self.counter, s)?,
@@ -7450,6 +7959,7 @@ pub struct ToolsImageCopyFailed {
 }
 impl ComplexType for ToolsImageCopyFailed {
     const TYPE_NAME: &'static str = "ToolsImageCopyFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7470,6 +7980,7 @@ pub struct ToolsImageNotAvailable {
 }
 impl ComplexType for ToolsImageNotAvailable {
     const TYPE_NAME: &'static str = "ToolsImageNotAvailable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7490,6 +8001,7 @@ pub struct ToolsImageSignatureCheckFailed {
 }
 impl ComplexType for ToolsImageSignatureCheckFailed {
     const TYPE_NAME: &'static str = "ToolsImageSignatureCheckFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7510,6 +8022,7 @@ pub struct ToolsInstallationInProgress {
 }
 impl ComplexType for ToolsInstallationInProgress {
     const TYPE_NAME: &'static str = "ToolsInstallationInProgress";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7530,6 +8043,7 @@ pub struct ToolsUnavailable {
 }
 impl ComplexType for ToolsUnavailable {
     const TYPE_NAME: &'static str = "ToolsUnavailable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7550,6 +8064,7 @@ pub struct ToolsUpgradeCancelled {
 }
 impl ComplexType for ToolsUpgradeCancelled {
     const TYPE_NAME: &'static str = "ToolsUpgradeCancelled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7567,9 +8082,13 @@ pub struct TransitGatewayConfigInfo {
     pub id: String,
     /// `name`: xsd:string.
     pub name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TransitGatewayConfigInfo {
     const TYPE_NAME: &'static str = "TransitGatewayConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ID" => d.req(&mut self.id, s)?,
@@ -7590,9 +8109,13 @@ crate::xml::complex_codec!(TransitGatewayConfigInfo);
 pub struct TransitGatewayConfigSpec {
     /// `name`: xsd:string.
     pub name: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TransitGatewayConfigSpec {
     const TYPE_NAME: &'static str = "TransitGatewayConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.opt(&mut self.name, s)?,
@@ -7613,9 +8136,13 @@ pub struct TransitGatewayCreateSpec {
     pub id: String,
     /// `name`: xsd:string.
     pub name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TransitGatewayCreateSpec {
     const TYPE_NAME: &'static str = "TransitGatewayCreateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ID" => d.req(&mut self.id, s)?,
@@ -7649,6 +8176,7 @@ pub struct TraversalSpec {
 }
 impl ComplexType for TraversalSpec {
     const TYPE_NAME: &'static str = "TraversalSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -7684,6 +8212,7 @@ pub struct TypeDescription {
 }
 impl ComplexType for TypeDescription {
     const TYPE_NAME: &'static str = "TypeDescription";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -7713,6 +8242,7 @@ pub struct UnSupportedDatastoreForVFlash {
 }
 impl ComplexType for UnSupportedDatastoreForVFlash {
     const TYPE_NAME: &'static str = "UnSupportedDatastoreForVFlash";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastoreName" => d.req(&mut self.datastore_name, s)?,
@@ -7740,6 +8270,7 @@ pub struct UncommittedUndoableDisk {
 }
 impl ComplexType for UncommittedUndoableDisk {
     const TYPE_NAME: &'static str = "UncommittedUndoableDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7760,6 +8291,7 @@ pub struct UnconfiguredPropertyValue {
 }
 impl ComplexType for UnconfiguredPropertyValue {
     const TYPE_NAME: &'static str = "UnconfiguredPropertyValue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7782,6 +8314,7 @@ pub struct UncustomizableGuest {
 }
 impl ComplexType for UncustomizableGuest {
     const TYPE_NAME: &'static str = "UncustomizableGuest";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uncustomizableGuestOS" => d.req(&mut self.uncustomizable_guest_os, s)?,
@@ -7807,6 +8340,7 @@ pub struct UnexpectedCustomizationFault {
 }
 impl ComplexType for UnexpectedCustomizationFault {
     const TYPE_NAME: &'static str = "UnexpectedCustomizationFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7831,6 +8365,7 @@ pub struct UnexpectedFault {
 }
 impl ComplexType for UnexpectedFault {
     const TYPE_NAME: &'static str = "UnexpectedFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultName" => d.req(&mut self.fault_name, s)?,
@@ -7862,6 +8397,7 @@ pub struct UnlicensedVirtualMachinesEvent {
 }
 impl ComplexType for UnlicensedVirtualMachinesEvent {
     const TYPE_NAME: &'static str = "UnlicensedVirtualMachinesEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unlicensed" => d.req(&mut self.unlicensed, s)?,
@@ -7891,6 +8427,7 @@ pub struct UnlicensedVirtualMachinesFoundEvent {
 }
 impl ComplexType for UnlicensedVirtualMachinesFoundEvent {
     const TYPE_NAME: &'static str = "UnlicensedVirtualMachinesFoundEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"available" => d.req(&mut self.available, s)?,
@@ -7918,6 +8455,7 @@ pub struct UnrecognizedHost {
 }
 impl ComplexType for UnrecognizedHost {
     const TYPE_NAME: &'static str = "UnrecognizedHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -7943,6 +8481,7 @@ pub struct UnsharedSwapVMotionNotSupported {
 }
 impl ComplexType for UnsharedSwapVMotionNotSupported {
     const TYPE_NAME: &'static str = "UnsharedSwapVMotionNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7967,6 +8506,7 @@ pub struct UnsupportedDatastore {
 }
 impl ComplexType for UnsupportedDatastore {
     const TYPE_NAME: &'static str = "UnsupportedDatastore";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.opt(&mut self.datastore, s)?,
@@ -7994,6 +8534,7 @@ pub struct UnsupportedGuest {
 }
 impl ComplexType for UnsupportedGuest {
     const TYPE_NAME: &'static str = "UnsupportedGuest";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"unsupportedGuestOS" => d.req(&mut self.unsupported_guest_os, s)?,
@@ -8021,6 +8562,7 @@ pub struct UnsupportedVimApiVersion {
 }
 impl ComplexType for UnsupportedVimApiVersion {
     const TYPE_NAME: &'static str = "UnsupportedVimApiVersion";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.opt(&mut self.version, s)?,
@@ -8046,6 +8588,7 @@ pub struct UnsupportedVmxLocation {
 }
 impl ComplexType for UnsupportedVmxLocation {
     const TYPE_NAME: &'static str = "UnsupportedVmxLocation";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8066,6 +8609,7 @@ pub struct UntrustedCertificate {
 }
 impl ComplexType for UntrustedCertificate {
     const TYPE_NAME: &'static str = "UntrustedCertificate";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8086,6 +8630,7 @@ pub struct UnusedVirtualDiskBlocksNotScrubbed {
 }
 impl ComplexType for UnusedVirtualDiskBlocksNotScrubbed {
     const TYPE_NAME: &'static str = "UnusedVirtualDiskBlocksNotScrubbed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8105,9 +8650,13 @@ pub struct UpdateSet {
     pub filter_set: Vec<PropertyFilterUpdate>,
     /// `truncated`: xsd:boolean.
     pub truncated: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UpdateSet {
     const TYPE_NAME: &'static str = "UpdateSet";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
@@ -8130,9 +8679,13 @@ crate::xml::complex_codec!(UpdateSet);
 pub struct UpdateVirtualMachineFilesResult {
     /// `failedVmFile`: [`UpdateVirtualMachineFilesResultFailedVmFileInfo`].
     pub failed_vm_file: Vec<UpdateVirtualMachineFilesResultFailedVmFileInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UpdateVirtualMachineFilesResult {
     const TYPE_NAME: &'static str = "UpdateVirtualMachineFilesResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failedVmFile" => d.list(&mut self.failed_vm_file, s)?,
@@ -8153,9 +8706,13 @@ pub struct UpdateVirtualMachineFilesResultFailedVmFileInfo {
     pub vm_file: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UpdateVirtualMachineFilesResultFailedVmFileInfo {
     const TYPE_NAME: &'static str = "UpdateVirtualMachineFilesResultFailedVmFileInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmFile" => d.req(&mut self.vm_file, s)?,
@@ -8181,6 +8738,7 @@ pub struct UpdatedAgentBeingRestartedEvent {
 }
 impl ComplexType for UpdatedAgentBeingRestartedEvent {
     const TYPE_NAME: &'static str = "UpdatedAgentBeingRestartedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8205,6 +8763,7 @@ pub struct UpgradeEvent {
 }
 impl ComplexType for UpgradeEvent {
     const TYPE_NAME: &'static str = "UpgradeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
@@ -8230,6 +8789,7 @@ pub struct UplinkPortMtuNotSupportEvent {
 }
 impl ComplexType for UplinkPortMtuNotSupportEvent {
     const TYPE_NAME: &'static str = "UplinkPortMtuNotSupportEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8250,6 +8810,7 @@ pub struct UplinkPortMtuSupportEvent {
 }
 impl ComplexType for UplinkPortMtuSupportEvent {
     const TYPE_NAME: &'static str = "UplinkPortMtuSupportEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8270,6 +8831,7 @@ pub struct UplinkPortVlanTrunkedEvent {
 }
 impl ComplexType for UplinkPortVlanTrunkedEvent {
     const TYPE_NAME: &'static str = "UplinkPortVlanTrunkedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8290,6 +8852,7 @@ pub struct UplinkPortVlanUntrunkedEvent {
 }
 impl ComplexType for UplinkPortVlanUntrunkedEvent {
     const TYPE_NAME: &'static str = "UplinkPortVlanUntrunkedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8305,9 +8868,13 @@ crate::xml::inherits!(UplinkPortVlanUntrunkedEvent, DvsHealthStatusChangeEvent);
 pub struct UsbScanCodeSpec {
     /// `keyEvents`: [`UsbScanCodeSpecKeyEvent`].
     pub key_events: Vec<UsbScanCodeSpecKeyEvent>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UsbScanCodeSpec {
     const TYPE_NAME: &'static str = "UsbScanCodeSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyEvents" => d.list(&mut self.key_events, s)?,
@@ -8328,9 +8895,13 @@ pub struct UsbScanCodeSpecKeyEvent {
     pub usb_hid_code: i32,
     /// `modifiers`: [`UsbScanCodeSpecModifierType`].
     pub modifiers: Option<UsbScanCodeSpecModifierType>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UsbScanCodeSpecKeyEvent {
     const TYPE_NAME: &'static str = "UsbScanCodeSpecKeyEvent";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"usbHidCode" => d.req(&mut self.usb_hid_code, s)?,
@@ -8365,9 +8936,13 @@ pub struct UsbScanCodeSpecModifierType {
     pub right_alt: Option<bool>,
     /// `rightGui`: xsd:boolean.
     pub right_gui: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UsbScanCodeSpecModifierType {
     const TYPE_NAME: &'static str = "UsbScanCodeSpecModifierType";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"leftControl" => d.opt(&mut self.left_control, s)?,
@@ -8409,6 +8984,7 @@ pub struct UserAssignedToGroup {
 }
 impl ComplexType for UserAssignedToGroup {
     const TYPE_NAME: &'static str = "UserAssignedToGroup";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userLogin" => d.req(&mut self.user_login, s)?,
@@ -8438,6 +9014,7 @@ pub struct UserGroupProfile {
 }
 impl ComplexType for UserGroupProfile {
     const TYPE_NAME: &'static str = "UserGroupProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -8465,6 +9042,7 @@ pub struct UserInputRequiredParameterMetadata {
 }
 impl ComplexType for UserInputRequiredParameterMetadata {
     const TYPE_NAME: &'static str = "UserInputRequiredParameterMetadata";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userInputParameter" => d.list(&mut self.user_input_parameter, s)?,
@@ -8498,6 +9076,7 @@ pub struct UserLoginSessionEvent {
 }
 impl ComplexType for UserLoginSessionEvent {
     const TYPE_NAME: &'static str = "UserLoginSessionEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -8539,6 +9118,7 @@ pub struct UserLogoutSessionEvent {
 }
 impl ComplexType for UserLogoutSessionEvent {
     const TYPE_NAME: &'static str = "UserLogoutSessionEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.opt(&mut self.ip_address, s)?,
@@ -8576,6 +9156,7 @@ pub struct UserNotFound {
 }
 impl ComplexType for UserNotFound {
     const TYPE_NAME: &'static str = "UserNotFound";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"principal" => d.req(&mut self.principal, s)?,
@@ -8605,6 +9186,7 @@ pub struct UserPasswordChanged {
 }
 impl ComplexType for UserPasswordChanged {
     const TYPE_NAME: &'static str = "UserPasswordChanged";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userLogin" => d.req(&mut self.user_login, s)?,
@@ -8627,9 +9209,13 @@ pub struct UserPrivilegeResult {
     pub entity: ManagedObjectReference,
     /// `privileges`: xsd:string.
     pub privileges: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UserPrivilegeResult {
     const TYPE_NAME: &'static str = "UserPrivilegeResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
@@ -8657,6 +9243,7 @@ pub struct UserProfile {
 }
 impl ComplexType for UserProfile {
     const TYPE_NAME: &'static str = "UserProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -8683,9 +9270,13 @@ pub struct UserSearchResult {
     pub full_name: Option<String>,
     /// `group`: xsd:boolean.
     pub group: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UserSearchResult {
     const TYPE_NAME: &'static str = "UserSearchResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"principal" => d.req(&mut self.principal, s)?,
@@ -8728,9 +9319,13 @@ pub struct UserSession {
     pub user_agent: Option<String>,
     /// `callCount`: xsd:long (since 5.1).
     pub call_count: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UserSession {
     const TYPE_NAME: &'static str = "UserSession";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -8778,6 +9373,7 @@ pub struct UserUnassignedFromGroup {
 }
 impl ComplexType for UserUnassignedFromGroup {
     const TYPE_NAME: &'static str = "UserUnassignedFromGroup";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"userLogin" => d.req(&mut self.user_login, s)?,
@@ -8805,6 +9401,7 @@ pub struct UserUpgradeEvent {
 }
 impl ComplexType for UserUpgradeEvent {
     const TYPE_NAME: &'static str = "UserUpgradeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8828,9 +9425,13 @@ pub struct VASAStorageArray {
     pub model_id: String,
     /// `discoverySvcInfo`: [`VASAStorageArrayDiscoverySvcInfo`] (since 8.0.0.0).
     pub discovery_svc_info: Vec<VASAStorageArrayDiscoverySvcInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VASAStorageArray {
     const TYPE_NAME: &'static str = "VASAStorageArray";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -8859,9 +9460,13 @@ pub struct VASAStorageArrayDiscoveryFcTransport {
     pub node_wwn: String,
     /// `portWwn`: xsd:string.
     pub port_wwn: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VASAStorageArrayDiscoveryFcTransport {
     const TYPE_NAME: &'static str = "VASAStorageArrayDiscoveryFcTransport";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeWwn" => d.req(&mut self.node_wwn, s)?,
@@ -8884,9 +9489,13 @@ pub struct VASAStorageArrayDiscoveryIpTransport {
     pub ip_address: String,
     /// `portNumber`: xsd:string.
     pub port_number: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VASAStorageArrayDiscoveryIpTransport {
     const TYPE_NAME: &'static str = "VASAStorageArrayDiscoveryIpTransport";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.req(&mut self.ip_address, s)?,
@@ -8913,9 +9522,13 @@ pub struct VASAStorageArrayDiscoverySvcInfo {
     pub ip_info: Option<VASAStorageArrayDiscoveryIpTransport>,
     /// `fcInfo`: [`VASAStorageArrayDiscoveryFcTransport`].
     pub fc_info: Option<VASAStorageArrayDiscoveryFcTransport>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VASAStorageArrayDiscoverySvcInfo {
     const TYPE_NAME: &'static str = "VASAStorageArrayDiscoverySvcInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portType" => d.req(&mut self.port_type, s)?,
@@ -8954,9 +9567,13 @@ pub struct VAppCloneSpec {
     pub resource_mapping: Vec<VAppCloneSpecResourceMap>,
     /// `provisioning`: xsd:string (since 4.1).
     pub provisioning: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppCloneSpec {
     const TYPE_NAME: &'static str = "VAppCloneSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"location" => d.req(&mut self.location, s)?,
@@ -8991,9 +9608,13 @@ pub struct VAppCloneSpecNetworkMappingPair {
     pub source: ManagedObjectReference,
     /// `destination`: ManagedObjectReference.
     pub destination: ManagedObjectReference,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppCloneSpecNetworkMappingPair {
     const TYPE_NAME: &'static str = "VAppCloneSpecNetworkMappingPair";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
@@ -9020,9 +9641,13 @@ pub struct VAppCloneSpecResourceMap {
     pub resource_spec: Option<ResourceConfigSpec>,
     /// `location`: ManagedObjectReference.
     pub location: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppCloneSpecResourceMap {
     const TYPE_NAME: &'static str = "VAppCloneSpecResourceMap";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
@@ -9054,6 +9679,7 @@ pub struct VAppConfigFault {
 }
 impl ComplexType for VAppConfigFault {
     const TYPE_NAME: &'static str = "VAppConfigFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9082,6 +9708,7 @@ pub struct VAppConfigInfo {
 }
 impl ComplexType for VAppConfigInfo {
     const TYPE_NAME: &'static str = "VAppConfigInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityConfig" => d.list(&mut self.entity_config, s)?,
@@ -9121,6 +9748,7 @@ pub struct VAppConfigSpec {
 }
 impl ComplexType for VAppConfigSpec {
     const TYPE_NAME: &'static str = "VAppConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityConfig" => d.list(&mut self.entity_config, s)?,
@@ -9163,9 +9791,13 @@ pub struct VAppEntityConfigInfo {
     pub stop_action: Option<String>,
     /// `destroyWithParent`: xsd:boolean (since 4.1).
     pub destroy_with_parent: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppEntityConfigInfo {
     const TYPE_NAME: &'static str = "VAppEntityConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -9206,9 +9838,13 @@ pub struct VAppIPAssignmentInfo {
     pub supported_ip_protocol: Vec<String>,
     /// `ipProtocol`: xsd:string.
     pub ip_protocol: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppIPAssignmentInfo {
     const TYPE_NAME: &'static str = "VAppIPAssignmentInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supportedAllocationScheme" => d.list(&mut self.supported_allocation_scheme, s)?,
@@ -9238,6 +9874,7 @@ pub struct VAppNotRunning {
 }
 impl ComplexType for VAppNotRunning {
     const TYPE_NAME: &'static str = "VAppNotRunning";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9258,6 +9895,7 @@ pub struct VAppOperationInProgress {
 }
 impl ComplexType for VAppOperationInProgress {
     const TYPE_NAME: &'static str = "VAppOperationInProgress";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9281,9 +9919,13 @@ pub struct VAppOvfSectionInfo {
     pub at_envelope_level: Option<bool>,
     /// `contents`: xsd:string.
     pub contents: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppOvfSectionInfo {
     const TYPE_NAME: &'static str = "VAppOvfSectionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -9317,6 +9959,7 @@ pub struct VAppOvfSectionSpec {
 }
 impl ComplexType for VAppOvfSectionSpec {
     const TYPE_NAME: &'static str = "VAppOvfSectionSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
@@ -9355,9 +9998,13 @@ pub struct VAppProductInfo {
     pub product_url: Option<String>,
     /// `appUrl`: xsd:string.
     pub app_url: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppProductInfo {
     const TYPE_NAME: &'static str = "VAppProductInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -9401,6 +10048,7 @@ pub struct VAppProductSpec {
 }
 impl ComplexType for VAppProductSpec {
     const TYPE_NAME: &'static str = "VAppProductSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
@@ -9438,6 +10086,7 @@ pub struct VAppPropertyFault {
 }
 impl ComplexType for VAppPropertyFault {
     const TYPE_NAME: &'static str = "VAppPropertyFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -9488,6 +10137,9 @@ pub struct VAppPropertyInfo {
     pub value: Option<String>,
     /// `description`: xsd:string.
     pub description: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for VAppPropertyInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -9504,11 +10156,13 @@ impl std::fmt::Debug for VAppPropertyInfo {
         d.field("default_value", &crate::xml::Redacted);
         d.field("value", &crate::xml::Redacted);
         d.field("description", &self.description);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for VAppPropertyInfo {
     const TYPE_NAME: &'static str = "VAppPropertyInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -9556,6 +10210,7 @@ pub struct VAppPropertySpec {
 }
 impl ComplexType for VAppPropertySpec {
     const TYPE_NAME: &'static str = "VAppPropertySpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
@@ -9581,6 +10236,7 @@ pub struct VAppTaskInProgress {
 }
 impl ComplexType for VAppTaskInProgress {
     const TYPE_NAME: &'static str = "VAppTaskInProgress";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9601,6 +10257,7 @@ pub struct VFlashCacheHotConfigNotSupported {
 }
 impl ComplexType for VFlashCacheHotConfigNotSupported {
     const TYPE_NAME: &'static str = "VFlashCacheHotConfigNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9629,6 +10286,7 @@ pub struct VFlashModuleNotSupported {
 }
 impl ComplexType for VFlashModuleNotSupported {
     const TYPE_NAME: &'static str = "VFlashModuleNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -9668,6 +10326,7 @@ pub struct VFlashModuleVersionIncompatible {
 }
 impl ComplexType for VFlashModuleVersionIncompatible {
     const TYPE_NAME: &'static str = "VFlashModuleVersionIncompatible";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"moduleName" => d.req(&mut self.module_name, s)?,
@@ -9703,6 +10362,7 @@ pub struct VMFSDatastoreCreatedEvent {
 }
 impl ComplexType for VMFSDatastoreCreatedEvent {
     const TYPE_NAME: &'static str = "VMFSDatastoreCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -9732,6 +10392,7 @@ pub struct VMFSDatastoreExpandedEvent {
 }
 impl ComplexType for VMFSDatastoreExpandedEvent {
     const TYPE_NAME: &'static str = "VMFSDatastoreExpandedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -9759,6 +10420,7 @@ pub struct VMFSDatastoreExtendedEvent {
 }
 impl ComplexType for VMFSDatastoreExtendedEvent {
     const TYPE_NAME: &'static str = "VMFSDatastoreExtendedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -9784,6 +10446,7 @@ pub struct VMINotSupported {
 }
 impl ComplexType for VMINotSupported {
     const TYPE_NAME: &'static str = "VMINotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9804,6 +10467,7 @@ pub struct VMOnConflictDVPort {
 }
 impl ComplexType for VMOnConflictDVPort {
     const TYPE_NAME: &'static str = "VMOnConflictDVPort";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9824,6 +10488,7 @@ pub struct VMOnVirtualIntranet {
 }
 impl ComplexType for VMOnVirtualIntranet {
     const TYPE_NAME: &'static str = "VMOnVirtualIntranet";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9844,6 +10509,7 @@ pub struct VMotionAcrossNetworkNotSupported {
 }
 impl ComplexType for VMotionAcrossNetworkNotSupported {
     const TYPE_NAME: &'static str = "VMotionAcrossNetworkNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9872,6 +10538,7 @@ pub struct VMotionInterfaceIssue {
 }
 impl ComplexType for VMotionInterfaceIssue {
     const TYPE_NAME: &'static str = "VMotionInterfaceIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"atSourceHost" => d.req(&mut self.at_source_host, s)?,
@@ -9901,6 +10568,7 @@ pub struct VMotionLicenseExpiredEvent {
 }
 impl ComplexType for VMotionLicenseExpiredEvent {
     const TYPE_NAME: &'static str = "VMotionLicenseExpiredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9923,6 +10591,7 @@ pub struct VMotionLinkCapacityLow {
 }
 impl ComplexType for VMotionLinkCapacityLow {
     const TYPE_NAME: &'static str = "VMotionLinkCapacityLow";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
@@ -9950,6 +10619,7 @@ pub struct VMotionLinkDown {
 }
 impl ComplexType for VMotionLinkDown {
     const TYPE_NAME: &'static str = "VMotionLinkDown";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
@@ -9975,6 +10645,7 @@ pub struct VMotionNotConfigured {
 }
 impl ComplexType for VMotionNotConfigured {
     const TYPE_NAME: &'static str = "VMotionNotConfigured";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9995,6 +10666,7 @@ pub struct VMotionNotLicensed {
 }
 impl ComplexType for VMotionNotLicensed {
     const TYPE_NAME: &'static str = "VMotionNotLicensed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10015,6 +10687,7 @@ pub struct VMotionNotSupported {
 }
 impl ComplexType for VMotionNotSupported {
     const TYPE_NAME: &'static str = "VMotionNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10035,6 +10708,7 @@ pub struct VMotionProtocolIncompatible {
 }
 impl ComplexType for VMotionProtocolIncompatible {
     const TYPE_NAME: &'static str = "VMotionProtocolIncompatible";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10077,6 +10751,7 @@ pub struct VMwareDVSConfigInfo {
 }
 impl ComplexType for VMwareDVSConfigInfo {
     const TYPE_NAME: &'static str = "VMwareDVSConfigInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSession" => d.list(&mut self.vspan_session, s)?,
@@ -10142,6 +10817,7 @@ pub struct VMwareDVSConfigSpec {
 }
 impl ComplexType for VMwareDVSConfigSpec {
     const TYPE_NAME: &'static str = "VMwareDVSConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pvlanConfigSpec" => d.list(&mut self.pvlan_config_spec, s)?,
@@ -10211,6 +10887,7 @@ pub struct VMwareDVSFeatureCapability {
 }
 impl ComplexType for VMwareDVSFeatureCapability {
     const TYPE_NAME: &'static str = "VMwareDVSFeatureCapability";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSupported" => d.opt(&mut self.vspan_supported, s)?,
@@ -10264,6 +10941,7 @@ pub struct VMwareDVSHealthCheckCapability {
 }
 impl ComplexType for VMwareDVSHealthCheckCapability {
     const TYPE_NAME: &'static str = "VMwareDVSHealthCheckCapability";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanMtuSupported" => d.req(&mut self.vlan_mtu_supported, s)?,
@@ -10293,6 +10971,7 @@ pub struct VMwareDVSHealthCheckConfig {
 }
 impl ComplexType for VMwareDVSHealthCheckConfig {
     const TYPE_NAME: &'static str = "VMwareDVSHealthCheckConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10319,6 +10998,7 @@ pub struct VMwareDVSMtuHealthCheckResult {
 }
 impl ComplexType for VMwareDVSMtuHealthCheckResult {
     const TYPE_NAME: &'static str = "VMwareDVSMtuHealthCheckResult";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mtuMismatch" => d.req(&mut self.mtu_mismatch, s)?,
@@ -10366,6 +11046,7 @@ pub struct VMwareDVSPortSetting {
 }
 impl ComplexType for VMwareDVSPortSetting {
     const TYPE_NAME: &'static str = "VMwareDVSPortSetting";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlan" => d.opt(&mut self.vlan, s)?,
@@ -10417,6 +11098,7 @@ pub struct VMwareDVSPortgroupPolicy {
 }
 impl ComplexType for VMwareDVSPortgroupPolicy {
     const TYPE_NAME: &'static str = "VMwareDVSPortgroupPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanOverrideAllowed" => d.req(&mut self.vlan_override_allowed, s)?,
@@ -10447,9 +11129,13 @@ pub struct VMwareDVSPvlanConfigSpec {
     pub pvlan_entry: VMwareDVSPvlanMapEntry,
     /// `operation`: xsd:string.
     pub operation: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDVSPvlanConfigSpec {
     const TYPE_NAME: &'static str = "VMwareDVSPvlanConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pvlanEntry" => d.req(&mut self.pvlan_entry, s)?,
@@ -10474,9 +11160,13 @@ pub struct VMwareDVSPvlanMapEntry {
     pub secondary_vlan_id: i32,
     /// `pvlanType`: xsd:string.
     pub pvlan_type: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDVSPvlanMapEntry {
     const TYPE_NAME: &'static str = "VMwareDVSPvlanMapEntry";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"primaryVlanId" => d.req(&mut self.primary_vlan_id, s)?,
@@ -10504,6 +11194,7 @@ pub struct VMwareDVSTeamingHealthCheckConfig {
 }
 impl ComplexType for VMwareDVSTeamingHealthCheckConfig {
     const TYPE_NAME: &'static str = "VMwareDVSTeamingHealthCheckConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10526,6 +11217,7 @@ pub struct VMwareDVSTeamingHealthCheckResult {
 }
 impl ComplexType for VMwareDVSTeamingHealthCheckResult {
     const TYPE_NAME: &'static str = "VMwareDVSTeamingHealthCheckResult";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"teamingStatus" => d.req(&mut self.teaming_status, s)?,
@@ -10555,6 +11247,7 @@ pub struct VMwareDVSVlanHealthCheckResult {
 }
 impl ComplexType for VMwareDVSVlanHealthCheckResult {
     const TYPE_NAME: &'static str = "VMwareDVSVlanHealthCheckResult";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"trunkedVlan" => d.list(&mut self.trunked_vlan, s)?,
@@ -10582,6 +11275,7 @@ pub struct VMwareDVSVlanMtuHealthCheckConfig {
 }
 impl ComplexType for VMwareDVSVlanMtuHealthCheckConfig {
     const TYPE_NAME: &'static str = "VMwareDVSVlanMtuHealthCheckConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10609,9 +11303,13 @@ pub struct VMwareDVSVspanCapability {
     pub erspan_protocol_supported: Option<bool>,
     /// `mirrorNetstackSupported`: xsd:boolean (since 6.7).
     pub mirror_netstack_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDVSVspanCapability {
     const TYPE_NAME: &'static str = "VMwareDVSVspanCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mixedDestSupported" => d.req(&mut self.mixed_dest_supported, s)?,
@@ -10644,9 +11342,13 @@ pub struct VMwareDVSVspanConfigSpec {
     pub vspan_session: VMwareVspanSession,
     /// `operation`: xsd:string.
     pub operation: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDVSVspanConfigSpec {
     const TYPE_NAME: &'static str = "VMwareDVSVspanConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSession" => d.req(&mut self.vspan_session, s)?,
@@ -10669,9 +11371,13 @@ pub struct VMwareDvsDpuCapability {
     pub network_offload_supported: Option<bool>,
     /// `activeStandbyModeSupported`: xsd:boolean (since 8.0.3.0).
     pub active_standby_mode_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsDpuCapability {
     const TYPE_NAME: &'static str = "VMwareDvsDpuCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networkOffloadSupported" => d.opt(&mut self.network_offload_supported, s)?,
@@ -10696,9 +11402,13 @@ pub struct VMwareDvsIpfixCapability {
     pub ipv6_for_ipfix_supported: Option<bool>,
     /// `observationDomainIdSupported`: xsd:boolean.
     pub observation_domain_id_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsIpfixCapability {
     const TYPE_NAME: &'static str = "VMwareDvsIpfixCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipfixSupported" => d.opt(&mut self.ipfix_supported, s)?,
@@ -10725,9 +11435,13 @@ pub struct VMwareDvsLacpCapability {
     pub multi_lacp_group_supported: Option<bool>,
     /// `lacpFastModeSupported`: xsd:boolean (since 7.0.2.0).
     pub lacp_fast_mode_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsLacpCapability {
     const TYPE_NAME: &'static str = "VMwareDvsLacpCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lacpSupported" => d.opt(&mut self.lacp_supported, s)?,
@@ -10768,9 +11482,13 @@ pub struct VMwareDvsLacpGroupConfig {
     pub uplink_port_key: Vec<String>,
     /// `timeoutMode`: xsd:string (since 7.0.2.0).
     pub timeout_mode: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsLacpGroupConfig {
     const TYPE_NAME: &'static str = "VMwareDvsLacpGroupConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -10809,9 +11527,13 @@ pub struct VMwareDvsLacpGroupSpec {
     pub lacp_group_config: VMwareDvsLacpGroupConfig,
     /// `operation`: xsd:string.
     pub operation: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsLacpGroupSpec {
     const TYPE_NAME: &'static str = "VMwareDvsLacpGroupSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lacpGroupConfig" => d.req(&mut self.lacp_group_config, s)?,
@@ -10832,9 +11554,13 @@ crate::xml::complex_codec!(VMwareDvsLacpGroupSpec);
 pub struct VMwareDvsLagIpfixConfig {
     /// `ipfixEnabled`: xsd:boolean.
     pub ipfix_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsLagIpfixConfig {
     const TYPE_NAME: &'static str = "VMwareDvsLagIpfixConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipfixEnabled" => d.opt(&mut self.ipfix_enabled, s)?,
@@ -10853,9 +11579,13 @@ crate::xml::complex_codec!(VMwareDvsLagIpfixConfig);
 pub struct VMwareDvsLagVlanConfig {
     /// `vlanId`: [`NumericRange`].
     pub vlan_id: Vec<NumericRange>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsLagVlanConfig {
     const TYPE_NAME: &'static str = "VMwareDvsLagVlanConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanId" => d.list(&mut self.vlan_id, s)?,
@@ -10876,9 +11606,13 @@ pub struct VMwareDvsMtuCapability {
     pub min_mtu_supported: i32,
     /// `maxMtuSupported`: xsd:int.
     pub max_mtu_supported: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsMtuCapability {
     const TYPE_NAME: &'static str = "VMwareDvsMtuCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"minMtuSupported" => d.req(&mut self.min_mtu_supported, s)?,
@@ -10899,9 +11633,13 @@ crate::xml::complex_codec!(VMwareDvsMtuCapability);
 pub struct VMwareDvsPerfNicOffloadCapability {
     /// `supported`: xsd:boolean.
     pub supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsPerfNicOffloadCapability {
     const TYPE_NAME: &'static str = "VMwareDvsPerfNicOffloadCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supported" => d.opt(&mut self.supported, s)?,
@@ -10920,9 +11658,13 @@ crate::xml::complex_codec!(VMwareDvsPerfNicOffloadCapability);
 pub struct VMwareDvsSystemTrafficCapabilities {
     /// `systemTrafficQualifiers`: xsd:string.
     pub system_traffic_qualifiers: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsSystemTrafficCapabilities {
     const TYPE_NAME: &'static str = "VMwareDvsSystemTrafficCapabilities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemTrafficQualifiers" => d.list(&mut self.system_traffic_qualifiers, s)?,
@@ -10953,9 +11695,13 @@ pub struct VMwareIpfixConfig {
     pub sampling_rate: i32,
     /// `internalFlowsOnly`: xsd:boolean.
     pub internal_flows_only: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareIpfixConfig {
     const TYPE_NAME: &'static str = "VMwareIpfixConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"collectorIpAddress" => d.opt(&mut self.collector_ip_address, s)?,
@@ -10995,6 +11741,7 @@ pub struct VMwareUplinkLacpPolicy {
 }
 impl ComplexType for VMwareUplinkLacpPolicy {
     const TYPE_NAME: &'static str = "VMwareUplinkLacpPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enable" => d.opt(&mut self.enable, s)?,
@@ -11026,6 +11773,7 @@ pub struct VMwareUplinkPortOrderPolicy {
 }
 impl ComplexType for VMwareUplinkPortOrderPolicy {
     const TYPE_NAME: &'static str = "VMwareUplinkPortOrderPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"activeUplinkPort" => d.list(&mut self.active_uplink_port, s)?,
@@ -11056,9 +11804,13 @@ pub struct VMwareVspanPort {
     pub vlans: Vec<i32>,
     /// `ipAddress`: xsd:string (since 5.1).
     pub ip_address: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareVspanPort {
     const TYPE_NAME: &'static str = "VMwareVspanPort";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.list(&mut self.port_key, s)?,
@@ -11119,9 +11871,13 @@ pub struct VMwareVspanSession {
     pub erspan_gra_nanosec: Option<bool>,
     /// `netstack`: xsd:string (since 6.7).
     pub netstack: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareVspanSession {
     const TYPE_NAME: &'static str = "VMwareVspanSession";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -11176,9 +11932,13 @@ pub struct VSANStretchedClusterHostVirtualApplianceStatus {
     pub vc_cluster: Option<ManagedObjectReference>,
     /// `isVirtualApp`: xsd:boolean.
     pub is_virtual_app: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VSANStretchedClusterHostVirtualApplianceStatus {
     const TYPE_NAME: &'static str = "VSANStretchedClusterHostVirtualApplianceStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vcCluster" => d.opt(&mut self.vc_cluster, s)?,
@@ -11199,9 +11959,13 @@ crate::xml::complex_codec!(VSANStretchedClusterHostVirtualApplianceStatus);
 pub struct VStorageObject {
     /// `config`: [`VStorageObjectConfigInfo`].
     pub config: VStorageObjectConfigInfo,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObject {
     const TYPE_NAME: &'static str = "VStorageObject";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"config" => d.req(&mut self.config, s)?,
@@ -11224,9 +11988,13 @@ pub struct VStorageObjectAssociations {
     pub vm_disk_associations: Vec<VStorageObjectAssociationsVmDiskAssociations>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectAssociations {
     const TYPE_NAME: &'static str = "VStorageObjectAssociations";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -11251,9 +12019,13 @@ pub struct VStorageObjectAssociationsVmDiskAssociations {
     pub vm_id: String,
     /// `diskKey`: xsd:int.
     pub disk_key: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectAssociationsVmDiskAssociations {
     const TYPE_NAME: &'static str = "VStorageObjectAssociationsVmDiskAssociations";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmId" => d.req(&mut self.vm_id, s)?,
@@ -11278,9 +12050,13 @@ pub struct VStorageObjectAttachResult {
     pub disk_uuid: Option<String>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectAttachResult {
     const TYPE_NAME: &'static str = "VStorageObjectAttachResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"volumeId" => d.req(&mut self.volume_id, s)?,
@@ -11313,9 +12089,13 @@ pub struct VStorageObjectAttachSpec {
     pub controller_key: Option<i32>,
     /// `unitNumber`: xsd:int.
     pub unit_number: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectAttachSpec {
     const TYPE_NAME: &'static str = "VStorageObjectAttachSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"volumeId" => d.req(&mut self.volume_id, s)?,
@@ -11363,6 +12143,7 @@ pub struct VStorageObjectConfigInfo {
 }
 impl ComplexType for VStorageObjectConfigInfo {
     const TYPE_NAME: &'static str = "VStorageObjectConfigInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"descriptorVersion" => d.opt(&mut self.descriptor_version, s)?,
@@ -11395,9 +12176,13 @@ crate::xml::inherits!(VStorageObjectConfigInfo, BaseConfigInfo);
 pub struct VStorageObjectReconcileResult {
     /// `reconcileDetails`: [`VStorageObjectReconcileResultReconcileDetail`].
     pub reconcile_details: Vec<VStorageObjectReconcileResultReconcileDetail>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectReconcileResult {
     const TYPE_NAME: &'static str = "VStorageObjectReconcileResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reconcileDetails" => d.list(&mut self.reconcile_details, s)?,
@@ -11418,9 +12203,13 @@ pub struct VStorageObjectReconcileResultInvalidDiskPath {
     pub path: String,
     /// `reason`: xsd:string.
     pub reason: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectReconcileResultInvalidDiskPath {
     const TYPE_NAME: &'static str = "VStorageObjectReconcileResultInvalidDiskPath";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.req(&mut self.path, s)?,
@@ -11455,9 +12244,13 @@ pub struct VStorageObjectReconcileResultReconcileDetail {
     pub number_of_fcds_after_reconcile: Option<i32>,
     /// `invalidDiskPaths`: [`VStorageObjectReconcileResultInvalidDiskPath`].
     pub invalid_disk_paths: Vec<VStorageObjectReconcileResultInvalidDiskPath>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectReconcileResultReconcileDetail {
     const TYPE_NAME: &'static str = "VStorageObjectReconcileResultReconcileDetail";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -11500,9 +12293,13 @@ pub struct VStorageObjectReconcileSpec {
     pub dry_run: Option<bool>,
     /// `generateReport`: xsd:int.
     pub generate_report: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectReconcileSpec {
     const TYPE_NAME: &'static str = "VStorageObjectReconcileSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -11535,9 +12332,13 @@ pub struct VStorageObjectSnapshot {
     pub vclock: vslmVClockInfo,
     /// `usedCapacity`: xsd:long (since 9.0.0.0).
     pub used_capacity: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectSnapshot {
     const TYPE_NAME: &'static str = "VStorageObjectSnapshot";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -11562,9 +12363,13 @@ pub struct VStorageObjectSnapshotDetails {
     pub path: Option<String>,
     /// `changedBlockTrackingId`: xsd:string.
     pub changed_block_tracking_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectSnapshotDetails {
     const TYPE_NAME: &'static str = "VStorageObjectSnapshotDetails";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.opt(&mut self.path, s)?,
@@ -11585,9 +12390,13 @@ crate::xml::complex_codec!(VStorageObjectSnapshotDetails);
 pub struct VStorageObjectSnapshotInfo {
     /// `snapshots`: [`VStorageObjectSnapshotInfoVStorageObjectSnapshot`].
     pub snapshots: Vec<VStorageObjectSnapshotInfoVStorageObjectSnapshot>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectSnapshotInfo {
     const TYPE_NAME: &'static str = "VStorageObjectSnapshotInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"snapshots" => d.list(&mut self.snapshots, s)?,
@@ -11612,9 +12421,13 @@ pub struct VStorageObjectSnapshotInfoVStorageObjectSnapshot {
     pub create_time: DateTime,
     /// `description`: xsd:string.
     pub description: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectSnapshotInfoVStorageObjectSnapshot {
     const TYPE_NAME: &'static str = "VStorageObjectSnapshotInfoVStorageObjectSnapshot";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
@@ -11639,9 +12452,13 @@ crate::xml::complex_codec!(VStorageObjectSnapshotInfoVStorageObjectSnapshot);
 pub struct VStorageObjectStateInfo {
     /// `tentative`: xsd:boolean.
     pub tentative: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectStateInfo {
     const TYPE_NAME: &'static str = "VStorageObjectStateInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tentative" => d.opt(&mut self.tentative, s)?,
@@ -11662,9 +12479,13 @@ pub struct VVolHostPE {
     pub key: ManagedObjectReference,
     /// `protocolEndpoint`: [`HostProtocolEndpoint`].
     pub protocol_endpoint: Vec<HostProtocolEndpoint>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VVolHostPE {
     const TYPE_NAME: &'static str = "VVolHostPE";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -11687,9 +12508,13 @@ pub struct VVolVmConfigFileUpdateResult {
     pub succeeded_vm_config_file: Vec<KeyValue>,
     /// `failedVmConfigFile`: [`VVolVmConfigFileUpdateResultFailedVmConfigFileInfo`].
     pub failed_vm_config_file: Vec<VVolVmConfigFileUpdateResultFailedVmConfigFileInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VVolVmConfigFileUpdateResult {
     const TYPE_NAME: &'static str = "VVolVmConfigFileUpdateResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"succeededVmConfigFile" => d.list(&mut self.succeeded_vm_config_file, s)?,
@@ -11714,9 +12539,13 @@ pub struct VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
     pub ds_path: Option<String>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
     const TYPE_NAME: &'static str = "VVolVmConfigFileUpdateResultFailedVmConfigFileInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetConfigVVolId" => d.req(&mut self.target_config_v_vol_id, s)?,
@@ -11745,9 +12574,13 @@ pub struct VasaProviderContainerSpec {
     pub deleted: bool,
     /// `stretched`: xsd:boolean (since 8.0.3.0).
     pub stretched: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VasaProviderContainerSpec {
     const TYPE_NAME: &'static str = "VasaProviderContainerSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vasaProviderInfo" => d.list(&mut self.vasa_provider_info, s)?,
@@ -11779,6 +12612,7 @@ pub struct VcAgentUninstallFailedEvent {
 }
 impl ComplexType for VcAgentUninstallFailedEvent {
     const TYPE_NAME: &'static str = "VcAgentUninstallFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -11804,6 +12638,7 @@ pub struct VcAgentUninstalledEvent {
 }
 impl ComplexType for VcAgentUninstalledEvent {
     const TYPE_NAME: &'static str = "VcAgentUninstalledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11826,6 +12661,7 @@ pub struct VcAgentUpgradeFailedEvent {
 }
 impl ComplexType for VcAgentUpgradeFailedEvent {
     const TYPE_NAME: &'static str = "VcAgentUpgradeFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -11851,6 +12687,7 @@ pub struct VcAgentUpgradedEvent {
 }
 impl ComplexType for VcAgentUpgradedEvent {
     const TYPE_NAME: &'static str = "VcAgentUpgradedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11872,9 +12709,13 @@ pub struct VchaClusterConfigInfo {
     pub witness_node_info: Option<WitnessNodeInfo>,
     /// `state`: xsd:string.
     pub state: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaClusterConfigInfo {
     const TYPE_NAME: &'static str = "VchaClusterConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failoverNodeInfo1" => d.opt(&mut self.failover_node_info1, s)?,
@@ -11901,9 +12742,13 @@ pub struct VchaClusterConfigSpec {
     pub passive_ip: String,
     /// `witnessIp`: xsd:string.
     pub witness_ip: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaClusterConfigSpec {
     const TYPE_NAME: &'static str = "VchaClusterConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"passiveIp" => d.req(&mut self.passive_ip, s)?,
@@ -11930,9 +12775,13 @@ pub struct VchaClusterDeploymentSpec {
     pub active_vc_spec: SourceNodeSpec,
     /// `activeVcNetworkConfig`: [`ClusterNetworkConfigSpec`].
     pub active_vc_network_config: Option<ClusterNetworkConfigSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaClusterDeploymentSpec {
     const TYPE_NAME: &'static str = "VchaClusterDeploymentSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"passiveDeploymentSpec" => d.req(&mut self.passive_deployment_spec, s)?,

@@ -15,9 +15,13 @@ pub struct VchaClusterHealth {
     pub health_messages: Vec<LocalizableMessage>,
     /// `additionalInformation`: [`LocalizableMessage`].
     pub additional_information: Vec<LocalizableMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaClusterHealth {
     const TYPE_NAME: &'static str = "VchaClusterHealth";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runtimeInfo" => d.req(&mut self.runtime_info, s)?,
@@ -42,9 +46,13 @@ pub struct VchaClusterNetworkSpec {
     pub witness_network_spec: AnyNodeNetworkSpec,
     /// `passiveNetworkSpec`: [`PassiveNodeNetworkSpec`].
     pub passive_network_spec: PassiveNodeNetworkSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaClusterNetworkSpec {
     const TYPE_NAME: &'static str = "VchaClusterNetworkSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"witnessNetworkSpec" => d.req(&mut self.witness_network_spec, s)?,
@@ -69,9 +77,13 @@ pub struct VchaClusterRuntimeInfo {
     pub node_info: Vec<VchaNodeRuntimeInfo>,
     /// `clusterMode`: xsd:string.
     pub cluster_mode: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaClusterRuntimeInfo {
     const TYPE_NAME: &'static str = "VchaClusterRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterState" => d.req(&mut self.cluster_state, s)?,
@@ -98,9 +110,13 @@ pub struct VchaNodeRuntimeInfo {
     pub node_role: String,
     /// `nodeIp`: xsd:string.
     pub node_ip: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaNodeRuntimeInfo {
     const TYPE_NAME: &'static str = "VchaNodeRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeState" => d.req(&mut self.node_state, s)?,
@@ -128,6 +144,7 @@ pub struct VimAccountPasswordChangedEvent {
 }
 impl ComplexType for VimAccountPasswordChangedEvent {
     const TYPE_NAME: &'static str = "VimAccountPasswordChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -145,9 +162,13 @@ pub struct VimClusterVSANPreferredFaultDomainInfo {
     pub preferred_fault_domain_name: Option<String>,
     /// `preferredFaultDomainId`: xsd:string.
     pub preferred_fault_domain_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVSANPreferredFaultDomainInfo {
     const TYPE_NAME: &'static str = "VimClusterVSANPreferredFaultDomainInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"preferredFaultDomainName" => d.opt(&mut self.preferred_fault_domain_name, s)?,
@@ -174,9 +195,13 @@ pub struct VimClusterVSANStretchedClusterCapability {
     pub is_supported: Option<bool>,
     /// `hostCapability`: [`VimHostVSANStretchedClusterHostCapability`].
     pub host_capability: Option<VimHostVSANStretchedClusterHostCapability>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVSANStretchedClusterCapability {
     const TYPE_NAME: &'static str = "VimClusterVSANStretchedClusterCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostMoId" => d.req(&mut self.host_mo_id, s)?,
@@ -207,9 +232,13 @@ pub struct VimClusterVSANStretchedClusterFaultDomainConfig {
     pub second_fd_name: String,
     /// `secondFdHosts`: ManagedObjectReference.
     pub second_fd_hosts: Vec<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVSANStretchedClusterFaultDomainConfig {
     const TYPE_NAME: &'static str = "VimClusterVSANStretchedClusterFaultDomainConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"firstFdName" => d.req(&mut self.first_fd_name, s)?,
@@ -244,9 +273,13 @@ pub struct VimClusterVSANWitnessHostInfo {
     pub unicast_agent_addr: Option<String>,
     /// `host`: ManagedObjectReference.
     pub host: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVSANWitnessHostInfo {
     const TYPE_NAME: &'static str = "VimClusterVSANWitnessHostInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeUuid" => d.req(&mut self.node_uuid, s)?,
@@ -275,9 +308,13 @@ crate::xml::complex_codec!(VimClusterVSANWitnessHostInfo);
 pub struct VimClusterVsanDiskMappingsConfigSpec {
     /// `hostDiskMappings`: [`VimClusterVsanHostDiskMapping`].
     pub host_disk_mappings: Vec<VimClusterVsanHostDiskMapping>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVsanDiskMappingsConfigSpec {
     const TYPE_NAME: &'static str = "VimClusterVsanDiskMappingsConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostDiskMappings" => d.list(&mut self.host_disk_mappings, s)?,
@@ -298,9 +335,13 @@ pub struct VimClusterVsanFaultDomainSpec {
     pub hosts: Vec<ManagedObjectReference>,
     /// `name`: xsd:string.
     pub name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVsanFaultDomainSpec {
     const TYPE_NAME: &'static str = "VimClusterVsanFaultDomainSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -323,9 +364,13 @@ pub struct VimClusterVsanFaultDomainsConfigSpec {
     pub fault_domains: Vec<VimClusterVsanFaultDomainSpec>,
     /// `witness`: [`VimClusterVsanWitnessSpec`].
     pub witness: Option<VimClusterVsanWitnessSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVsanFaultDomainsConfigSpec {
     const TYPE_NAME: &'static str = "VimClusterVsanFaultDomainsConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultDomains" => d.list(&mut self.fault_domains, s)?,
@@ -352,9 +397,13 @@ pub struct VimClusterVsanHostDiskMapping {
     pub capacity_disks: Vec<HostScsiDisk>,
     /// `type`: xsd:string.
     pub type_: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVsanHostDiskMapping {
     const TYPE_NAME: &'static str = "VimClusterVsanHostDiskMapping";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -383,9 +432,13 @@ pub struct VimClusterVsanWitnessSpec {
     pub preferred_fault_domain_name: String,
     /// `diskMapping`: [`VsanHostDiskMapping`].
     pub disk_mapping: Option<VsanHostDiskMapping>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVsanWitnessSpec {
     const TYPE_NAME: &'static str = "VimClusterVsanWitnessSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -415,6 +468,7 @@ pub struct VimFault {
 }
 impl ComplexType for VimFault {
     const TYPE_NAME: &'static str = "VimFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -430,9 +484,13 @@ crate::xml::inherits!(VimFault, MethodFault);
 pub struct VimHostVSANStretchedClusterHostCapability {
     /// `featureVersion`: xsd:string.
     pub feature_version: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimHostVSANStretchedClusterHostCapability {
     const TYPE_NAME: &'static str = "VimHostVSANStretchedClusterHostCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"featureVersion" => d.req(&mut self.feature_version, s)?,
@@ -461,9 +519,13 @@ pub struct VimVasaProvider {
     pub vhost_config: Option<VimVasaProviderVirtualHostConfig>,
     /// `versionId`: xsd:int (since 8.0.1.0).
     pub version_id: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVasaProvider {
     const TYPE_NAME: &'static str = "VimVasaProvider";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uid" => d.opt(&mut self.uid, s)?,
@@ -494,9 +556,13 @@ pub struct VimVasaProviderInfo {
     pub provider: VimVasaProvider,
     /// `arrayState`: [`VimVasaProviderStatePerArray`].
     pub array_state: Vec<VimVasaProviderStatePerArray>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVasaProviderInfo {
     const TYPE_NAME: &'static str = "VimVasaProviderInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"provider" => d.req(&mut self.provider, s)?,
@@ -521,9 +587,13 @@ pub struct VimVasaProviderStatePerArray {
     pub array_id: String,
     /// `active`: xsd:boolean.
     pub active: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVasaProviderStatePerArray {
     const TYPE_NAME: &'static str = "VimVasaProviderStatePerArray";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"priority" => d.req(&mut self.priority, s)?,
@@ -550,9 +620,13 @@ pub struct VimVasaProviderVirtualHostConfig {
     pub service_host: String,
     /// `servicePort`: xsd:int.
     pub service_port: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVasaProviderVirtualHostConfig {
     const TYPE_NAME: &'static str = "VimVasaProviderVirtualHostConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vhostName" => d.opt(&mut self.vhost_name, s)?,
@@ -581,9 +655,13 @@ pub struct VimVsanDataEfficiencyCapacityState {
     pub physical_capacity: Option<i64>,
     /// `physicalCapacityUsed`: xsd:long.
     pub physical_capacity_used: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVsanDataEfficiencyCapacityState {
     const TYPE_NAME: &'static str = "VimVsanDataEfficiencyCapacityState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"logicalCapacity" => d.opt(&mut self.logical_capacity, s)?,
@@ -614,9 +692,13 @@ pub struct VimVsanHostDiskMapInfoEx {
     pub is_all_flash: bool,
     /// `isDataEfficiency`: xsd:boolean.
     pub is_data_efficiency: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVsanHostDiskMapInfoEx {
     const TYPE_NAME: &'static str = "VimVsanHostDiskMapInfoEx";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mapping" => d.req(&mut self.mapping, s)?,
@@ -647,9 +729,13 @@ pub struct VimVsanHostDiskMappingCreationSpec {
     pub capacity_disks: Vec<HostScsiDisk>,
     /// `creationType`: xsd:string.
     pub creation_type: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVsanHostDiskMappingCreationSpec {
     const TYPE_NAME: &'static str = "VimVsanHostDiskMappingCreationSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -674,9 +760,13 @@ crate::xml::complex_codec!(VimVsanHostDiskMappingCreationSpec);
 pub struct VimVsanHostVsanDiskManagementSystemCapability {
     /// `version`: xsd:string.
     pub version: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVsanHostVsanDiskManagementSystemCapability {
     const TYPE_NAME: &'static str = "VimVsanHostVsanDiskManagementSystemCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
@@ -699,9 +789,13 @@ pub struct VimVsanHostVsanHostCapability {
     pub is_supported: bool,
     /// `isLicensed`: xsd:boolean.
     pub is_licensed: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVsanHostVsanHostCapability {
     const TYPE_NAME: &'static str = "VimVsanHostVsanHostCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -743,6 +837,7 @@ pub struct VimVsanReconfigSpec {
 }
 impl ComplexType for VimVsanReconfigSpec {
     const TYPE_NAME: &'static str = "VimVsanReconfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanClusterConfig" => d.opt(&mut self.vsan_cluster_config, s)?,
@@ -780,6 +875,7 @@ pub struct VirtualAHCIController {
 }
 impl ComplexType for VirtualAHCIController {
     const TYPE_NAME: &'static str = "VirtualAHCIController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -800,6 +896,7 @@ pub struct VirtualAHCIControllerOption {
 }
 impl ComplexType for VirtualAHCIControllerOption {
     const TYPE_NAME: &'static str = "VirtualAHCIControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -828,6 +925,7 @@ pub struct VirtualAppImportSpec {
 }
 impl ComplexType for VirtualAppImportSpec {
     const TYPE_NAME: &'static str = "VirtualAppImportSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -856,9 +954,13 @@ pub struct VirtualAppLinkInfo {
     pub key: ManagedObjectReference,
     /// `destroyWithParent`: xsd:boolean.
     pub destroy_with_parent: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualAppLinkInfo {
     const TYPE_NAME: &'static str = "VirtualAppLinkInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -894,6 +996,7 @@ pub struct VirtualAppSummary {
 }
 impl ComplexType for VirtualAppSummary {
     const TYPE_NAME: &'static str = "VirtualAppSummary";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"product" => d.opt(&mut self.product, s)?,
@@ -927,6 +1030,7 @@ pub struct VirtualBusLogicController {
 }
 impl ComplexType for VirtualBusLogicController {
     const TYPE_NAME: &'static str = "VirtualBusLogicController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -947,6 +1051,7 @@ pub struct VirtualBusLogicControllerOption {
 }
 impl ComplexType for VirtualBusLogicControllerOption {
     const TYPE_NAME: &'static str = "VirtualBusLogicControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -967,6 +1072,7 @@ pub struct VirtualCdrom {
 }
 impl ComplexType for VirtualCdrom {
     const TYPE_NAME: &'static str = "VirtualCdrom";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -987,6 +1093,7 @@ pub struct VirtualCdromAtapiBackingInfo {
 }
 impl ComplexType for VirtualCdromAtapiBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromAtapiBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1007,6 +1114,7 @@ pub struct VirtualCdromAtapiBackingOption {
 }
 impl ComplexType for VirtualCdromAtapiBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromAtapiBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1027,6 +1135,7 @@ pub struct VirtualCdromIsoBackingInfo {
 }
 impl ComplexType for VirtualCdromIsoBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromIsoBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1047,6 +1156,7 @@ pub struct VirtualCdromIsoBackingOption {
 }
 impl ComplexType for VirtualCdromIsoBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromIsoBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1067,6 +1177,7 @@ pub struct VirtualCdromOption {
 }
 impl ComplexType for VirtualCdromOption {
     const TYPE_NAME: &'static str = "VirtualCdromOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1089,6 +1200,7 @@ pub struct VirtualCdromPassthroughBackingInfo {
 }
 impl ComplexType for VirtualCdromPassthroughBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromPassthroughBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"exclusive" => d.req(&mut self.exclusive, s)?,
@@ -1116,6 +1228,7 @@ pub struct VirtualCdromPassthroughBackingOption {
 }
 impl ComplexType for VirtualCdromPassthroughBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromPassthroughBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"exclusive" => d.req(&mut self.exclusive, s)?,
@@ -1141,6 +1254,7 @@ pub struct VirtualCdromRemoteAtapiBackingInfo {
 }
 impl ComplexType for VirtualCdromRemoteAtapiBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromRemoteAtapiBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1161,6 +1275,7 @@ pub struct VirtualCdromRemoteAtapiBackingOption {
 }
 impl ComplexType for VirtualCdromRemoteAtapiBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromRemoteAtapiBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1183,6 +1298,7 @@ pub struct VirtualCdromRemotePassthroughBackingInfo {
 }
 impl ComplexType for VirtualCdromRemotePassthroughBackingInfo {
     const TYPE_NAME: &'static str = "VirtualCdromRemotePassthroughBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"exclusive" => d.req(&mut self.exclusive, s)?,
@@ -1210,6 +1326,7 @@ pub struct VirtualCdromRemotePassthroughBackingOption {
 }
 impl ComplexType for VirtualCdromRemotePassthroughBackingOption {
     const TYPE_NAME: &'static str = "VirtualCdromRemotePassthroughBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"exclusive" => d.req(&mut self.exclusive, s)?,
@@ -1241,6 +1358,7 @@ pub struct VirtualController {
 }
 impl ComplexType for VirtualController {
     const TYPE_NAME: &'static str = "VirtualController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"busNumber" => d.req(&mut self.bus_number, s)?,
@@ -1274,6 +1392,7 @@ pub struct VirtualControllerOption {
 }
 impl ComplexType for VirtualControllerOption {
     const TYPE_NAME: &'static str = "VirtualControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"devices" => d.req(&mut self.devices, s)?,
@@ -1314,9 +1433,13 @@ pub struct VirtualDevice {
     pub numa_node: Option<i32>,
     /// `deviceGroupInfo`: [`VirtualDeviceDeviceGroupInfo`] (since 8.0.0.1).
     pub device_group_info: Option<VirtualDeviceDeviceGroupInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDevice {
     const TYPE_NAME: &'static str = "VirtualDevice";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -1351,9 +1474,13 @@ crate::xml::complex_codec!(VirtualDevice);
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceBackingInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VirtualDeviceBackingInfo {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceBackingInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -1371,9 +1498,13 @@ crate::xml::complex_codec!(VirtualDeviceBackingInfo);
 pub struct VirtualDeviceBackingOption {
     /// `type`: xsd:string.
     pub type_: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceBackingOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -1392,9 +1523,13 @@ crate::xml::complex_codec!(VirtualDeviceBackingOption);
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceBusSlotInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VirtualDeviceBusSlotInfo {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceBusSlotInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceBusSlotInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -1410,9 +1545,13 @@ crate::xml::complex_codec!(VirtualDeviceBusSlotInfo);
 pub struct VirtualDeviceBusSlotOption {
     /// `type`: xsd:string.
     pub type_: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceBusSlotOption {
     const TYPE_NAME: &'static str = "VirtualDeviceBusSlotOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -1445,9 +1584,13 @@ pub struct VirtualDeviceConfigSpec {
     pub filter_spec: Vec<AnyVirtualMachineBaseIndependentFilterSpec>,
     /// `changeMode`: xsd:string (since 8.0.0.1).
     pub change_mode: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceConfigSpec {
     const TYPE_NAME: &'static str = "VirtualDeviceConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.opt(&mut self.operation, s)?,
@@ -1480,9 +1623,13 @@ pub struct VirtualDeviceConfigSpecBackingSpec {
     pub parent: Option<Box<VirtualDeviceConfigSpecBackingSpec>>,
     /// `crypto`: [`CryptoSpec`].
     pub crypto: Option<AnyCryptoSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceConfigSpecBackingSpec {
     const TYPE_NAME: &'static str = "VirtualDeviceConfigSpecBackingSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.opt(&mut self.parent, s)?,
@@ -1511,9 +1658,13 @@ pub struct VirtualDeviceConnectInfo {
     pub connected: bool,
     /// `status`: xsd:string (since 4.0).
     pub status: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceConnectInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceConnectInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"migrateConnect" => d.opt(&mut self.migrate_connect, s)?,
@@ -1542,9 +1693,13 @@ pub struct VirtualDeviceConnectOption {
     pub start_connected: BoolOption,
     /// `allowGuestControl`: [`BoolOption`].
     pub allow_guest_control: BoolOption,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceConnectOption {
     const TYPE_NAME: &'static str = "VirtualDeviceConnectOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"startConnected" => d.req(&mut self.start_connected, s)?,
@@ -1576,6 +1731,7 @@ pub struct VirtualDeviceDeviceBackingInfo {
 }
 impl ComplexType for VirtualDeviceDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceDeviceBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
@@ -1607,6 +1763,7 @@ pub struct VirtualDeviceDeviceBackingOption {
 }
 impl ComplexType for VirtualDeviceDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceDeviceBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoDetectAvailable" => d.req(&mut self.auto_detect_available, s)?,
@@ -1629,9 +1786,13 @@ pub struct VirtualDeviceDeviceGroupInfo {
     pub group_instance_key: i32,
     /// `sequenceId`: xsd:int.
     pub sequence_id: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceDeviceGroupInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceDeviceGroupInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"groupInstanceKey" => d.req(&mut self.group_instance_key, s)?,
@@ -1665,6 +1826,7 @@ pub struct VirtualDeviceFileBackingInfo {
 }
 impl ComplexType for VirtualDeviceFileBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceFileBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileName" => d.req(&mut self.file_name, s)?,
@@ -1698,6 +1860,7 @@ pub struct VirtualDeviceFileBackingOption {
 }
 impl ComplexType for VirtualDeviceFileBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceFileBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileNameExtensions" => d.opt(&mut self.file_name_extensions, s)?,
@@ -1742,9 +1905,13 @@ pub struct VirtualDeviceOption {
     pub hot_remove_supported: Option<bool>,
     /// `numaSupported`: xsd:boolean (since 8.0.0.1).
     pub numa_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceOption {
     const TYPE_NAME: &'static str = "VirtualDeviceOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -1794,6 +1961,7 @@ pub struct VirtualDevicePciBusSlotInfo {
 }
 impl ComplexType for VirtualDevicePciBusSlotInfo {
     const TYPE_NAME: &'static str = "VirtualDevicePciBusSlotInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pciSlotNumber" => d.req(&mut self.pci_slot_number, s)?,
@@ -1823,6 +1991,7 @@ pub struct VirtualDevicePipeBackingInfo {
 }
 impl ComplexType for VirtualDevicePipeBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDevicePipeBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pipeName" => d.req(&mut self.pipe_name, s)?,
@@ -1850,6 +2019,7 @@ pub struct VirtualDevicePipeBackingOption {
 }
 impl ComplexType for VirtualDevicePipeBackingOption {
     const TYPE_NAME: &'static str = "VirtualDevicePipeBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1876,6 +2046,7 @@ pub struct VirtualDeviceRemoteDeviceBackingInfo {
 }
 impl ComplexType for VirtualDeviceRemoteDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceRemoteDeviceBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
@@ -1907,6 +2078,7 @@ pub struct VirtualDeviceRemoteDeviceBackingOption {
 }
 impl ComplexType for VirtualDeviceRemoteDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceRemoteDeviceBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoDetectAvailable" => d.req(&mut self.auto_detect_available, s)?,
@@ -1940,6 +2112,7 @@ pub struct VirtualDeviceURIBackingInfo {
 }
 impl ComplexType for VirtualDeviceURIBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDeviceURIBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"serviceURI" => d.req(&mut self.service_uri, s)?,
@@ -1973,6 +2146,7 @@ pub struct VirtualDeviceURIBackingOption {
 }
 impl ComplexType for VirtualDeviceURIBackingOption {
     const TYPE_NAME: &'static str = "VirtualDeviceURIBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"directions" => d.req(&mut self.directions, s)?,
@@ -2026,6 +2200,7 @@ pub struct VirtualDisk {
 }
 impl ComplexType for VirtualDisk {
     const TYPE_NAME: &'static str = "VirtualDisk";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacityInKB" => d.req(&mut self.capacity_in_kb, s)?,
@@ -2079,6 +2254,7 @@ pub struct VirtualDiskAntiAffinityRuleSpec {
 }
 impl ComplexType for VirtualDiskAntiAffinityRuleSpec {
     const TYPE_NAME: &'static str = "VirtualDiskAntiAffinityRuleSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.list(&mut self.disk_id, s)?,
@@ -2104,6 +2280,7 @@ pub struct VirtualDiskBlocksNotFullyProvisioned {
 }
 impl ComplexType for VirtualDiskBlocksNotFullyProvisioned {
     const TYPE_NAME: &'static str = "VirtualDiskBlocksNotFullyProvisioned";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2128,6 +2305,7 @@ pub struct VirtualDiskConfigSpec {
 }
 impl ComplexType for VirtualDiskConfigSpec {
     const TYPE_NAME: &'static str = "VirtualDiskConfigSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMoveType" => d.opt(&mut self.disk_move_type, s)?,
@@ -2152,9 +2330,13 @@ pub struct VirtualDiskDeltaDiskFormatsSupported {
     pub datastore_type: String,
     /// `deltaDiskFormat`: [`ChoiceOption`].
     pub delta_disk_format: ChoiceOption,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDiskDeltaDiskFormatsSupported {
     const TYPE_NAME: &'static str = "VirtualDiskDeltaDiskFormatsSupported";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastoreType" => d.req(&mut self.datastore_type, s)?,
@@ -2190,6 +2372,7 @@ pub struct VirtualDiskFlatVer1BackingInfo {
 }
 impl ComplexType for VirtualDiskFlatVer1BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskFlatVer1BackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
@@ -2231,6 +2414,7 @@ pub struct VirtualDiskFlatVer1BackingOption {
 }
 impl ComplexType for VirtualDiskFlatVer1BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskFlatVer1BackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
@@ -2292,6 +2476,7 @@ pub struct VirtualDiskFlatVer2BackingInfo {
 }
 impl ComplexType for VirtualDiskFlatVer2BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskFlatVer2BackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
@@ -2367,6 +2552,7 @@ pub struct VirtualDiskFlatVer2BackingOption {
 }
 impl ComplexType for VirtualDiskFlatVer2BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskFlatVer2BackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
@@ -2409,9 +2595,13 @@ pub struct VirtualDiskId {
     pub vm: ManagedObjectReference,
     /// `diskId`: xsd:int.
     pub disk_id: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDiskId {
     const TYPE_NAME: &'static str = "VirtualDiskId";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -2445,6 +2635,7 @@ pub struct VirtualDiskLocalPMemBackingInfo {
 }
 impl ComplexType for VirtualDiskLocalPMemBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskLocalPMemBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
@@ -2484,6 +2675,7 @@ pub struct VirtualDiskLocalPMemBackingOption {
 }
 impl ComplexType for VirtualDiskLocalPMemBackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskLocalPMemBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
@@ -2517,6 +2709,7 @@ pub struct VirtualDiskModeNotSupported {
 }
 impl ComplexType for VirtualDiskModeNotSupported {
     const TYPE_NAME: &'static str = "VirtualDiskModeNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mode" => d.req(&mut self.mode, s)?,
@@ -2548,6 +2741,7 @@ pub struct VirtualDiskOption {
 }
 impl ComplexType for VirtualDiskOption {
     const TYPE_NAME: &'static str = "VirtualDiskOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacityInKB" => d.req(&mut self.capacity_in_kb, s)?,
@@ -2578,9 +2772,13 @@ pub struct VirtualDiskOptionVFlashCacheConfigOption {
     pub reservation_in_mb: LongOption,
     /// `blockSizeInKB`: [`LongOption`].
     pub block_size_in_kb: LongOption,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDiskOptionVFlashCacheConfigOption {
     const TYPE_NAME: &'static str = "VirtualDiskOptionVFlashCacheConfigOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cacheConsistencyType" => d.req(&mut self.cache_consistency_type, s)?,
@@ -2612,6 +2810,7 @@ pub struct VirtualDiskPartitionedRawDiskVer2BackingInfo {
 }
 impl ComplexType for VirtualDiskPartitionedRawDiskVer2BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskPartitionedRawDiskVer2BackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partition" => d.list(&mut self.partition, s)?,
@@ -2637,6 +2836,7 @@ pub struct VirtualDiskPartitionedRawDiskVer2BackingOption {
 }
 impl ComplexType for VirtualDiskPartitionedRawDiskVer2BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskPartitionedRawDiskVer2BackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2679,6 +2879,7 @@ pub struct VirtualDiskRawDiskMappingVer1BackingInfo {
 }
 impl ComplexType for VirtualDiskRawDiskMappingVer1BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskRawDiskMappingVer1BackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lunUuid" => d.opt(&mut self.lun_uuid, s)?,
@@ -2734,6 +2935,7 @@ pub struct VirtualDiskRawDiskMappingVer1BackingOption {
 }
 impl ComplexType for VirtualDiskRawDiskMappingVer1BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskRawDiskMappingVer1BackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"descriptorFileNameExtensions" => d.opt(&mut self.descriptor_file_name_extensions, s)?,
@@ -2777,6 +2979,7 @@ pub struct VirtualDiskRawDiskVer2BackingInfo {
 }
 impl ComplexType for VirtualDiskRawDiskVer2BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskRawDiskVer2BackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"descriptorFileName" => d.req(&mut self.descriptor_file_name, s)?,
@@ -2814,6 +3017,7 @@ pub struct VirtualDiskRawDiskVer2BackingOption {
 }
 impl ComplexType for VirtualDiskRawDiskVer2BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskRawDiskVer2BackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"descriptorFileNameExtensions" => d.req(&mut self.descriptor_file_name_extensions, s)?,
@@ -2845,6 +3049,7 @@ pub struct VirtualDiskRuleSpec {
 }
 impl ComplexType for VirtualDiskRuleSpec {
     const TYPE_NAME: &'static str = "VirtualDiskRuleSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskRuleType" => d.req(&mut self.disk_rule_type, s)?,
@@ -2892,6 +3097,7 @@ pub struct VirtualDiskSeSparseBackingInfo {
 }
 impl ComplexType for VirtualDiskSeSparseBackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskSeSparseBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
@@ -2949,6 +3155,7 @@ pub struct VirtualDiskSeSparseBackingOption {
 }
 impl ComplexType for VirtualDiskSeSparseBackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskSeSparseBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
@@ -2998,6 +3205,7 @@ pub struct VirtualDiskSparseVer1BackingInfo {
 }
 impl ComplexType for VirtualDiskSparseVer1BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskSparseVer1BackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
@@ -3041,6 +3249,7 @@ pub struct VirtualDiskSparseVer1BackingOption {
 }
 impl ComplexType for VirtualDiskSparseVer1BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskSparseVer1BackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskModes" => d.req(&mut self.disk_modes, s)?,
@@ -3090,6 +3299,7 @@ pub struct VirtualDiskSparseVer2BackingInfo {
 }
 impl ComplexType for VirtualDiskSparseVer2BackingInfo {
     const TYPE_NAME: &'static str = "VirtualDiskSparseVer2BackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
@@ -3145,6 +3355,7 @@ pub struct VirtualDiskSparseVer2BackingOption {
 }
 impl ComplexType for VirtualDiskSparseVer2BackingOption {
     const TYPE_NAME: &'static str = "VirtualDiskSparseVer2BackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskMode" => d.req(&mut self.disk_mode, s)?,
@@ -3181,9 +3392,13 @@ pub struct VirtualDiskSpec {
     pub disk_type: String,
     /// `adapterType`: xsd:string.
     pub adapter_type: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDiskSpec {
     const TYPE_NAME: &'static str = "VirtualDiskSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskType" => d.req(&mut self.disk_type, s)?,
@@ -3212,9 +3427,13 @@ pub struct VirtualDiskVFlashCacheConfigInfo {
     pub cache_mode: Option<String>,
     /// `blockSizeInKB`: xsd:long.
     pub block_size_in_kb: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDiskVFlashCacheConfigInfo {
     const TYPE_NAME: &'static str = "VirtualDiskVFlashCacheConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vFlashModule" => d.opt(&mut self.v_flash_module, s)?,
@@ -3246,6 +3465,7 @@ pub struct VirtualE1000 {
 }
 impl ComplexType for VirtualE1000 {
     const TYPE_NAME: &'static str = "VirtualE1000";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3266,6 +3486,7 @@ pub struct VirtualE1000Option {
 }
 impl ComplexType for VirtualE1000Option {
     const TYPE_NAME: &'static str = "VirtualE1000Option";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3286,6 +3507,7 @@ pub struct VirtualE1000e {
 }
 impl ComplexType for VirtualE1000e {
     const TYPE_NAME: &'static str = "VirtualE1000e";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3306,6 +3528,7 @@ pub struct VirtualE1000eOption {
 }
 impl ComplexType for VirtualE1000eOption {
     const TYPE_NAME: &'static str = "VirtualE1000eOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3326,6 +3549,7 @@ pub struct VirtualEnsoniq1371 {
 }
 impl ComplexType for VirtualEnsoniq1371 {
     const TYPE_NAME: &'static str = "VirtualEnsoniq1371";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3346,6 +3570,7 @@ pub struct VirtualEnsoniq1371Option {
 }
 impl ComplexType for VirtualEnsoniq1371Option {
     const TYPE_NAME: &'static str = "VirtualEnsoniq1371Option";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3382,6 +3607,7 @@ pub struct VirtualEthernetCard {
 }
 impl ComplexType for VirtualEthernetCard {
     const TYPE_NAME: &'static str = "VirtualEthernetCard";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"addressType" => d.opt(&mut self.address_type, s)?,
@@ -3419,6 +3645,7 @@ pub struct VirtualEthernetCardDVPortBackingOption {
 }
 impl ComplexType for VirtualEthernetCardDVPortBackingOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardDVPortBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3441,6 +3668,7 @@ pub struct VirtualEthernetCardDistributedVirtualPortBackingInfo {
 }
 impl ComplexType for VirtualEthernetCardDistributedVirtualPortBackingInfo {
     const TYPE_NAME: &'static str = "VirtualEthernetCardDistributedVirtualPortBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"port" => d.req(&mut self.port, s)?,
@@ -3466,6 +3694,7 @@ pub struct VirtualEthernetCardLegacyNetworkBackingInfo {
 }
 impl ComplexType for VirtualEthernetCardLegacyNetworkBackingInfo {
     const TYPE_NAME: &'static str = "VirtualEthernetCardLegacyNetworkBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3486,6 +3715,7 @@ pub struct VirtualEthernetCardLegacyNetworkBackingOption {
 }
 impl ComplexType for VirtualEthernetCardLegacyNetworkBackingOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardLegacyNetworkBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3510,6 +3740,7 @@ pub struct VirtualEthernetCardNetworkBackingInfo {
 }
 impl ComplexType for VirtualEthernetCardNetworkBackingInfo {
     const TYPE_NAME: &'static str = "VirtualEthernetCardNetworkBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.opt(&mut self.network, s)?,
@@ -3537,6 +3768,7 @@ pub struct VirtualEthernetCardNetworkBackingOption {
 }
 impl ComplexType for VirtualEthernetCardNetworkBackingOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardNetworkBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3557,6 +3789,7 @@ pub struct VirtualEthernetCardNotSupported {
 }
 impl ComplexType for VirtualEthernetCardNotSupported {
     const TYPE_NAME: &'static str = "VirtualEthernetCardNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3581,6 +3814,7 @@ pub struct VirtualEthernetCardOpaqueNetworkBackingInfo {
 }
 impl ComplexType for VirtualEthernetCardOpaqueNetworkBackingInfo {
     const TYPE_NAME: &'static str = "VirtualEthernetCardOpaqueNetworkBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opaqueNetworkId" => d.req(&mut self.opaque_network_id, s)?,
@@ -3608,6 +3842,7 @@ pub struct VirtualEthernetCardOpaqueNetworkBackingOption {
 }
 impl ComplexType for VirtualEthernetCardOpaqueNetworkBackingOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardOpaqueNetworkBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3640,6 +3875,7 @@ pub struct VirtualEthernetCardOption {
 }
 impl ComplexType for VirtualEthernetCardOption {
     const TYPE_NAME: &'static str = "VirtualEthernetCardOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supportedOUI" => d.req(&mut self.supported_oui, s)?,
@@ -3672,9 +3908,13 @@ pub struct VirtualEthernetCardResourceAllocation {
     pub share: SharesInfo,
     /// `limit`: xsd:long.
     pub limit: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualEthernetCardResourceAllocation {
     const TYPE_NAME: &'static str = "VirtualEthernetCardResourceAllocation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reservation" => d.opt(&mut self.reservation, s)?,
@@ -3702,6 +3942,7 @@ pub struct VirtualFloppy {
 }
 impl ComplexType for VirtualFloppy {
     const TYPE_NAME: &'static str = "VirtualFloppy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3722,6 +3963,7 @@ pub struct VirtualFloppyDeviceBackingInfo {
 }
 impl ComplexType for VirtualFloppyDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualFloppyDeviceBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3742,6 +3984,7 @@ pub struct VirtualFloppyDeviceBackingOption {
 }
 impl ComplexType for VirtualFloppyDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualFloppyDeviceBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3762,6 +4005,7 @@ pub struct VirtualFloppyImageBackingInfo {
 }
 impl ComplexType for VirtualFloppyImageBackingInfo {
     const TYPE_NAME: &'static str = "VirtualFloppyImageBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3782,6 +4026,7 @@ pub struct VirtualFloppyImageBackingOption {
 }
 impl ComplexType for VirtualFloppyImageBackingOption {
     const TYPE_NAME: &'static str = "VirtualFloppyImageBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3802,6 +4047,7 @@ pub struct VirtualFloppyOption {
 }
 impl ComplexType for VirtualFloppyOption {
     const TYPE_NAME: &'static str = "VirtualFloppyOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3822,6 +4068,7 @@ pub struct VirtualFloppyRemoteDeviceBackingInfo {
 }
 impl ComplexType for VirtualFloppyRemoteDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualFloppyRemoteDeviceBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3842,6 +4089,7 @@ pub struct VirtualFloppyRemoteDeviceBackingOption {
 }
 impl ComplexType for VirtualFloppyRemoteDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualFloppyRemoteDeviceBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3873,9 +4121,13 @@ pub struct VirtualHardware {
     pub motherboard_layout: Option<String>,
     /// `simultaneousThreads`: xsd:int (since 8.0.0.1).
     pub simultaneous_threads: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualHardware {
     const TYPE_NAME: &'static str = "VirtualHardware";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numCPU" => d.req(&mut self.num_cpu, s)?,
@@ -3917,6 +4169,7 @@ pub struct VirtualHardwareCompatibilityIssue {
 }
 impl ComplexType for VirtualHardwareCompatibilityIssue {
     const TYPE_NAME: &'static str = "VirtualHardwareCompatibilityIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3986,9 +4239,13 @@ pub struct VirtualHardwareOption {
     pub num_device_groups: Option<IntOption>,
     /// `deviceGroupTypes`: xsd:string (since 8.0.0.1).
     pub device_group_types: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualHardwareOption {
     const TYPE_NAME: &'static str = "VirtualHardwareOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hwVersion" => d.req(&mut self.hw_version, s)?,
@@ -4070,6 +4327,7 @@ pub struct VirtualHardwareVersionNotSupported {
 }
 impl ComplexType for VirtualHardwareVersionNotSupported {
     const TYPE_NAME: &'static str = "VirtualHardwareVersionNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.req(&mut self.host_name, s)?,
@@ -4097,6 +4355,7 @@ pub struct VirtualHdAudioCard {
 }
 impl ComplexType for VirtualHdAudioCard {
     const TYPE_NAME: &'static str = "VirtualHdAudioCard";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4117,6 +4376,7 @@ pub struct VirtualHdAudioCardOption {
 }
 impl ComplexType for VirtualHdAudioCardOption {
     const TYPE_NAME: &'static str = "VirtualHdAudioCardOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4137,6 +4397,7 @@ pub struct VirtualIDEController {
 }
 impl ComplexType for VirtualIDEController {
     const TYPE_NAME: &'static str = "VirtualIDEController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4161,6 +4422,7 @@ pub struct VirtualIDEControllerOption {
 }
 impl ComplexType for VirtualIDEControllerOption {
     const TYPE_NAME: &'static str = "VirtualIDEControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numIDEDisks" => d.req(&mut self.num_ide_disks, s)?,
@@ -4188,6 +4450,7 @@ pub struct VirtualKeyboard {
 }
 impl ComplexType for VirtualKeyboard {
     const TYPE_NAME: &'static str = "VirtualKeyboard";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4208,6 +4471,7 @@ pub struct VirtualKeyboardOption {
 }
 impl ComplexType for VirtualKeyboardOption {
     const TYPE_NAME: &'static str = "VirtualKeyboardOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4228,6 +4492,7 @@ pub struct VirtualLsiLogicController {
 }
 impl ComplexType for VirtualLsiLogicController {
     const TYPE_NAME: &'static str = "VirtualLsiLogicController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4248,6 +4513,7 @@ pub struct VirtualLsiLogicControllerOption {
 }
 impl ComplexType for VirtualLsiLogicControllerOption {
     const TYPE_NAME: &'static str = "VirtualLsiLogicControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4268,6 +4534,7 @@ pub struct VirtualLsiLogicSASController {
 }
 impl ComplexType for VirtualLsiLogicSASController {
     const TYPE_NAME: &'static str = "VirtualLsiLogicSASController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4288,6 +4555,7 @@ pub struct VirtualLsiLogicSASControllerOption {
 }
 impl ComplexType for VirtualLsiLogicSASControllerOption {
     const TYPE_NAME: &'static str = "VirtualLsiLogicSASControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4303,9 +4571,13 @@ crate::xml::inherits!(VirtualLsiLogicSASControllerOption, VirtualSCSIControllerO
 pub struct VirtualMachineAffinityInfo {
     /// `affinitySet`: xsd:int.
     pub affinity_set: Vec<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineAffinityInfo {
     const TYPE_NAME: &'static str = "VirtualMachineAffinityInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"affinitySet" => d.list(&mut self.affinity_set, s)?,
@@ -4324,9 +4596,13 @@ crate::xml::complex_codec!(VirtualMachineAffinityInfo);
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineBaseIndependentFilterSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VirtualMachineBaseIndependentFilterSpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineBaseIndependentFilterSpec {
     const TYPE_NAME: &'static str = "VirtualMachineBaseIndependentFilterSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -4354,9 +4630,13 @@ pub struct VirtualMachineBootOptions {
     pub boot_order: Vec<AnyVirtualMachineBootOptionsBootableDevice>,
     /// `networkBootProtocol`: xsd:string (since 6.0).
     pub network_boot_protocol: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineBootOptions {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptions";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"bootDelay" => d.opt(&mut self.boot_delay, s)?,
@@ -4392,6 +4672,7 @@ pub struct VirtualMachineBootOptionsBootableCdromDevice {
 }
 impl ComplexType for VirtualMachineBootOptionsBootableCdromDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableCdromDevice";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4407,9 +4688,13 @@ crate::xml::inherits!(VirtualMachineBootOptionsBootableCdromDevice, VirtualMachi
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineBootOptionsBootableDevice`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VirtualMachineBootOptionsBootableDevice {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineBootOptionsBootableDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableDevice";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -4432,6 +4717,7 @@ pub struct VirtualMachineBootOptionsBootableDiskDevice {
 }
 impl ComplexType for VirtualMachineBootOptionsBootableDiskDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableDiskDevice";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceKey" => d.req(&mut self.device_key, s)?,
@@ -4459,6 +4745,7 @@ pub struct VirtualMachineBootOptionsBootableEthernetDevice {
 }
 impl ComplexType for VirtualMachineBootOptionsBootableEthernetDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableEthernetDevice";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceKey" => d.req(&mut self.device_key, s)?,
@@ -4484,6 +4771,7 @@ pub struct VirtualMachineBootOptionsBootableFloppyDevice {
 }
 impl ComplexType for VirtualMachineBootOptionsBootableFloppyDevice {
     const TYPE_NAME: &'static str = "VirtualMachineBootOptionsBootableFloppyDevice";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4601,9 +4889,13 @@ pub struct VirtualMachineCapability {
     pub tdx_supported: Option<bool>,
     /// `ehvSecureBootSupported`: xsd:boolean (since 9.1.0.0).
     pub ehv_secure_boot_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineCapability {
     const TYPE_NAME: &'static str = "VirtualMachineCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"snapshotOperationsSupported" => d.req(&mut self.snapshot_operations_supported, s)?,
@@ -4731,6 +5023,7 @@ pub struct VirtualMachineCdromInfo {
 }
 impl ComplexType for VirtualMachineCdromInfo {
     const TYPE_NAME: &'static str = "VirtualMachineCdromInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"description" => d.opt(&mut self.description, s)?,
@@ -4753,9 +5046,13 @@ pub struct VirtualMachineCertThumbprint {
     pub thumbprint: String,
     /// `hashAlgorithm`: xsd:string.
     pub hash_algorithm: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineCertThumbprint {
     const TYPE_NAME: &'static str = "VirtualMachineCertThumbprint";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"thumbprint" => d.req(&mut self.thumbprint, s)?,
@@ -4790,9 +5087,13 @@ pub struct VirtualMachineCloneSpec {
     pub memory: Option<bool>,
     /// `tpmProvisionPolicy`: xsd:string (since 8.0.0.1).
     pub tpm_provision_policy: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineCloneSpec {
     const TYPE_NAME: &'static str = "VirtualMachineCloneSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"location" => d.req(&mut self.location, s)?,
@@ -4997,9 +5298,13 @@ pub struct VirtualMachineConfigInfo {
     pub sev_snp_enabled: Option<bool>,
     /// `guestArchitecture`: xsd:string (since 9.1.0.0).
     pub guest_architecture: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigInfo {
     const TYPE_NAME: &'static str = "VirtualMachineConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeVersion" => d.req(&mut self.change_version, s)?,
@@ -5192,9 +5497,13 @@ pub struct VirtualMachineConfigInfoDatastoreUrlPair {
     pub name: String,
     /// `url`: xsd:string.
     pub url: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigInfoDatastoreUrlPair {
     const TYPE_NAME: &'static str = "VirtualMachineConfigInfoDatastoreUrlPair";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -5217,9 +5526,13 @@ pub struct VirtualMachineConfigInfoOverheadInfo {
     pub initial_memory_reservation: Option<i64>,
     /// `initialSwapReservation`: xsd:long.
     pub initial_swap_reservation: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigInfoOverheadInfo {
     const TYPE_NAME: &'static str = "VirtualMachineConfigInfoOverheadInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"initialMemoryReservation" => d.opt(&mut self.initial_memory_reservation, s)?,
@@ -5262,9 +5575,13 @@ pub struct VirtualMachineConfigOption {
     pub supported_ovf_install_transport: Vec<String>,
     /// `propertyRelations`: [`VirtualMachinePropertyRelation`] (since 6.7).
     pub property_relations: Vec<VirtualMachinePropertyRelation>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigOption {
     const TYPE_NAME: &'static str = "VirtualMachineConfigOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
@@ -5317,9 +5634,13 @@ pub struct VirtualMachineConfigOptionDescriptor {
     pub run_supported: Option<bool>,
     /// `upgradeSupported`: xsd:boolean (since 5.1).
     pub upgrade_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigOptionDescriptor {
     const TYPE_NAME: &'static str = "VirtualMachineConfigOptionDescriptor";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -5514,9 +5835,13 @@ pub struct VirtualMachineConfigSpec {
     pub tag_specs: Vec<TagSpec>,
     /// `vmPlacementPolicies`: [`VmPlacementPolicy`] (since 9.1.0.0).
     pub vm_placement_policies: Vec<AnyVmPlacementPolicy>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigSpec {
     const TYPE_NAME: &'static str = "VirtualMachineConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeVersion" => d.opt(&mut self.change_version, s)?,
@@ -5739,9 +6064,13 @@ pub struct VirtualMachineConfigSummary {
     pub num_vmiop_backings: Option<i32>,
     /// `hwVersion`: xsd:string (since 6.9.1).
     pub hw_version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigSummary {
     const TYPE_NAME: &'static str = "VirtualMachineConfigSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -5806,9 +6135,13 @@ pub struct VirtualMachineConnection {
     pub client: String,
     /// `userName`: xsd:string.
     pub user_name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConnection {
     const TYPE_NAME: &'static str = "VirtualMachineConnection";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"label" => d.req(&mut self.label, s)?,
@@ -5835,9 +6168,13 @@ pub struct VirtualMachineConsolePreferences {
     pub enter_full_screen_on_power_on: Option<bool>,
     /// `closeOnPowerOffOrSuspend`: xsd:boolean.
     pub close_on_power_off_or_suspend: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConsolePreferences {
     const TYPE_NAME: &'static str = "VirtualMachineConsolePreferences";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"powerOnWhenOpened" => d.opt(&mut self.power_on_when_opened, s)?,
@@ -5862,9 +6199,13 @@ pub struct VirtualMachineContentLibraryItemInfo {
     pub content_library_item_uuid: String,
     /// `contentLibraryItemVersion`: xsd:string.
     pub content_library_item_version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineContentLibraryItemInfo {
     const TYPE_NAME: &'static str = "VirtualMachineContentLibraryItemInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"contentLibraryItemUuid" => d.req(&mut self.content_library_item_uuid, s)?,
@@ -5892,6 +6233,7 @@ pub struct VirtualMachineCpuIdInfoSpec {
 }
 impl ComplexType for VirtualMachineCpuIdInfoSpec {
     const TYPE_NAME: &'static str = "VirtualMachineCpuIdInfoSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.opt(&mut self.info, s)?,
@@ -5935,6 +6277,7 @@ pub struct VirtualMachineDatastoreInfo {
 }
 impl ComplexType for VirtualMachineDatastoreInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDatastoreInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -5973,9 +6316,13 @@ pub struct VirtualMachineDatastoreVolumeOption {
     pub file_system_type: String,
     /// `majorVersion`: xsd:int.
     pub major_version: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineDatastoreVolumeOption {
     const TYPE_NAME: &'static str = "VirtualMachineDatastoreVolumeOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileSystemType" => d.req(&mut self.file_system_type, s)?,
@@ -6008,9 +6355,13 @@ pub struct VirtualMachineDefaultPowerOpInfo {
     pub default_reset_type: Option<String>,
     /// `standbyAction`: xsd:string.
     pub standby_action: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineDefaultPowerOpInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDefaultPowerOpInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"powerOffType" => d.opt(&mut self.power_off_type, s)?,
@@ -6046,6 +6397,7 @@ pub struct VirtualMachineDefaultProfileSpec {
 }
 impl ComplexType for VirtualMachineDefaultProfileSpec {
     const TYPE_NAME: &'static str = "VirtualMachineDefaultProfileSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6074,6 +6426,7 @@ pub struct VirtualMachineDefinedProfileSpec {
 }
 impl ComplexType for VirtualMachineDefinedProfileSpec {
     const TYPE_NAME: &'static str = "VirtualMachineDefinedProfileSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profileId" => d.req(&mut self.profile_id, s)?,
@@ -6102,9 +6455,13 @@ pub struct VirtualMachineDeviceRuntimeInfo {
     pub runtime_state: AnyVirtualMachineDeviceRuntimeInfoDeviceRuntimeState,
     /// `key`: xsd:int.
     pub key: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineDeviceRuntimeInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDeviceRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runtimeState" => d.req(&mut self.runtime_state, s)?,
@@ -6125,9 +6482,13 @@ crate::xml::complex_codec!(VirtualMachineDeviceRuntimeInfo);
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineDeviceRuntimeInfoDeviceRuntimeState`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VirtualMachineDeviceRuntimeInfoDeviceRuntimeState {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineDeviceRuntimeInfoDeviceRuntimeState {
     const TYPE_NAME: &'static str = "VirtualMachineDeviceRuntimeInfoDeviceRuntimeState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -6168,6 +6529,7 @@ pub struct VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState {
 }
 impl ComplexType for VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState {
     const TYPE_NAME: &'static str = "VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeState";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmDirectPathGen2Active" => d.opt(&mut self.vm_direct_path_gen2_active, s)?,
@@ -6217,6 +6579,7 @@ pub struct VirtualMachineDiskDeviceInfo {
 }
 impl ComplexType for VirtualMachineDiskDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDiskDeviceInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacity" => d.opt(&mut self.capacity, s)?,
@@ -6245,9 +6608,13 @@ pub struct VirtualMachineDisplayTopology {
     pub width: i32,
     /// `height`: xsd:int.
     pub height: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineDisplayTopology {
     const TYPE_NAME: &'static str = "VirtualMachineDisplayTopology";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"x" => d.req(&mut self.x, s)?,
@@ -6278,9 +6645,13 @@ pub struct VirtualMachineDvxClassInfo {
     pub sriov_nic: bool,
     /// `configParams`: [`OptionDef`].
     pub config_params: Vec<OptionDef>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineDvxClassInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDvxClassInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceClass" => d.req(&mut self.device_class, s)?,
@@ -6320,6 +6691,7 @@ pub struct VirtualMachineDynamicPassthroughInfo {
 }
 impl ComplexType for VirtualMachineDynamicPassthroughInfo {
     const TYPE_NAME: &'static str = "VirtualMachineDynamicPassthroughInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vendorName" => d.req(&mut self.vendor_name, s)?,
@@ -6353,6 +6725,7 @@ pub struct VirtualMachineEmptyIndependentFilterSpec {
 }
 impl ComplexType for VirtualMachineEmptyIndependentFilterSpec {
     const TYPE_NAME: &'static str = "VirtualMachineEmptyIndependentFilterSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6373,6 +6746,7 @@ pub struct VirtualMachineEmptyProfileSpec {
 }
 impl ComplexType for VirtualMachineEmptyProfileSpec {
     const TYPE_NAME: &'static str = "VirtualMachineEmptyProfileSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6392,9 +6766,13 @@ pub struct VirtualMachineFeatureRequirement {
     pub feature_name: String,
     /// `value`: xsd:string.
     pub value: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFeatureRequirement {
     const TYPE_NAME: &'static str = "VirtualMachineFeatureRequirement";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6425,9 +6803,13 @@ pub struct VirtualMachineFileInfo {
     pub log_directory: Option<String>,
     /// `ftMetadataDirectory`: xsd:string (since 6.0).
     pub ft_metadata_directory: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileInfo {
     const TYPE_NAME: &'static str = "VirtualMachineFileInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmPathName" => d.opt(&mut self.vm_path_name, s)?,
@@ -6462,9 +6844,13 @@ pub struct VirtualMachineFileLayout {
     pub snapshot: Vec<VirtualMachineFileLayoutSnapshotLayout>,
     /// `swapFile`: xsd:string.
     pub swap_file: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayout";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configFile" => d.list(&mut self.config_file, s)?,
@@ -6493,9 +6879,13 @@ pub struct VirtualMachineFileLayoutDiskLayout {
     pub key: i32,
     /// `diskFile`: xsd:string.
     pub disk_file: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutDiskLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutDiskLayout";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6522,9 +6912,13 @@ pub struct VirtualMachineFileLayoutEx {
     pub snapshot: Vec<VirtualMachineFileLayoutExSnapshotLayout>,
     /// `timestamp`: xsd:dateTime.
     pub timestamp: DateTime,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutEx {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutEx";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"file" => d.list(&mut self.file, s)?,
@@ -6553,9 +6947,13 @@ pub struct VirtualMachineFileLayoutExDiskLayout {
     pub virtual_disk_format: Option<String>,
     /// `chain`: [`VirtualMachineFileLayoutExDiskUnit`].
     pub chain: Vec<VirtualMachineFileLayoutExDiskUnit>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutExDiskLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutExDiskLayout";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6578,9 +6976,13 @@ crate::xml::complex_codec!(VirtualMachineFileLayoutExDiskLayout);
 pub struct VirtualMachineFileLayoutExDiskUnit {
     /// `fileKey`: xsd:int.
     pub file_key: Vec<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutExDiskUnit {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutExDiskUnit";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileKey" => d.list(&mut self.file_key, s)?,
@@ -6611,9 +7013,13 @@ pub struct VirtualMachineFileLayoutExFileInfo {
     pub backing_object_id: Option<String>,
     /// `accessible`: xsd:boolean (since 6.0).
     pub accessible: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutExFileInfo {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutExFileInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6650,9 +7056,13 @@ pub struct VirtualMachineFileLayoutExSnapshotLayout {
     pub memory_key: Option<i32>,
     /// `disk`: [`VirtualMachineFileLayoutExDiskLayout`].
     pub disk: Vec<VirtualMachineFileLayoutExDiskLayout>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutExSnapshotLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutExSnapshotLayout";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6679,9 +7089,13 @@ pub struct VirtualMachineFileLayoutSnapshotLayout {
     pub key: ManagedObjectReference,
     /// `snapshotFile`: xsd:string.
     pub snapshot_file: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutSnapshotLayout {
     const TYPE_NAME: &'static str = "VirtualMachineFileLayoutSnapshotLayout";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -6734,9 +7148,13 @@ pub struct VirtualMachineFlagInfo {
     pub vvtd_enabled: Option<bool>,
     /// `vbsEnabled`: xsd:boolean (since 6.7).
     pub vbs_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFlagInfo {
     const TYPE_NAME: &'static str = "VirtualMachineFlagInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disableAcceleration" => d.opt(&mut self.disable_acceleration, s)?,
@@ -6792,6 +7210,7 @@ pub struct VirtualMachineFloppyInfo {
 }
 impl ComplexType for VirtualMachineFloppyInfo {
     const TYPE_NAME: &'static str = "VirtualMachineFloppyInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6813,9 +7232,13 @@ pub struct VirtualMachineForkConfigInfo {
     pub parent_fork_group_id: Option<String>,
     /// `childType`: xsd:string.
     pub child_type: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineForkConfigInfo {
     const TYPE_NAME: &'static str = "VirtualMachineForkConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parentEnabled" => d.opt(&mut self.parent_enabled, s)?,
@@ -6840,9 +7263,13 @@ crate::xml::complex_codec!(VirtualMachineForkConfigInfo);
 pub struct VirtualMachineGuestIntegrityInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineGuestIntegrityInfo {
     const TYPE_NAME: &'static str = "VirtualMachineGuestIntegrityInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -6863,9 +7290,13 @@ pub struct VirtualMachineGuestMonitoringModeInfo {
     pub gmm_file: Option<String>,
     /// `gmmAppliance`: xsd:string.
     pub gmm_appliance: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineGuestMonitoringModeInfo {
     const TYPE_NAME: &'static str = "VirtualMachineGuestMonitoringModeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"gmmFile" => d.opt(&mut self.gmm_file, s)?,
@@ -6888,9 +7319,13 @@ crate::xml::complex_codec!(VirtualMachineGuestMonitoringModeInfo);
 pub struct VirtualMachineGuestQuiesceSpec {
     /// `timeout`: xsd:int.
     pub timeout: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineGuestQuiesceSpec {
     const TYPE_NAME: &'static str = "VirtualMachineGuestQuiesceSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timeout" => d.opt(&mut self.timeout, s)?,
@@ -6913,9 +7348,13 @@ pub struct VirtualMachineGuestRebootStatus {
     pub requesting_components: Vec<String>,
     /// `requestTimestamp`: xsd:dateTime.
     pub request_timestamp: Option<DateTime>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineGuestRebootStatus {
     const TYPE_NAME: &'static str = "VirtualMachineGuestRebootStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rebootRequested" => d.req(&mut self.reboot_requested, s)?,
@@ -6954,9 +7393,13 @@ pub struct VirtualMachineGuestSummary {
     pub ip_address: Option<String>,
     /// `hwVersion`: xsd:string (since 6.9.1).
     pub hw_version: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineGuestSummary {
     const TYPE_NAME: &'static str = "VirtualMachineGuestSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"guestId" => d.opt(&mut self.guest_id, s)?,
@@ -6998,6 +7441,7 @@ pub struct VirtualMachineIdeDiskDeviceInfo {
 }
 impl ComplexType for VirtualMachineIdeDiskDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineIdeDiskDeviceInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partitionTable" => d.list(&mut self.partition_table, s)?,
@@ -7020,9 +7464,13 @@ pub struct VirtualMachineIdeDiskDevicePartitionInfo {
     pub id: i32,
     /// `capacity`: xsd:int.
     pub capacity: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineIdeDiskDevicePartitionInfo {
     const TYPE_NAME: &'static str = "VirtualMachineIdeDiskDevicePartitionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -7052,6 +7500,7 @@ pub struct VirtualMachineImportSpec {
 }
 impl ComplexType for VirtualMachineImportSpec {
     const TYPE_NAME: &'static str = "VirtualMachineImportSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.req(&mut self.config_spec, s)?,
@@ -7085,6 +7534,7 @@ pub struct VirtualMachineIndependentFilterSpec {
 }
 impl ComplexType for VirtualMachineIndependentFilterSpec {
     const TYPE_NAME: &'static str = "VirtualMachineIndependentFilterSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filterName" => d.req(&mut self.filter_name, s)?,
@@ -7115,9 +7565,13 @@ pub struct VirtualMachineInstantCloneSpec {
     pub config: Vec<AnyOptionValue>,
     /// `biosUuid`: xsd:string.
     pub bios_uuid: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineInstantCloneSpec {
     const TYPE_NAME: &'static str = "VirtualMachineInstantCloneSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -7142,9 +7596,13 @@ crate::xml::complex_codec!(VirtualMachineInstantCloneSpec);
 pub struct VirtualMachineLegacyNetworkSwitchInfo {
     /// `name`: xsd:string.
     pub name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineLegacyNetworkSwitchInfo {
     const TYPE_NAME: &'static str = "VirtualMachineLegacyNetworkSwitchInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -7169,9 +7627,13 @@ pub struct VirtualMachineMemoryReservationInfo {
     pub virtual_machine_reserved: i64,
     /// `allocationPolicy`: xsd:string.
     pub allocation_policy: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMemoryReservationInfo {
     const TYPE_NAME: &'static str = "VirtualMachineMemoryReservationInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"virtualMachineMin" => d.req(&mut self.virtual_machine_min, s)?,
@@ -7198,9 +7660,13 @@ pub struct VirtualMachineMemoryReservationSpec {
     pub virtual_machine_reserved: Option<i64>,
     /// `allocationPolicy`: xsd:string.
     pub allocation_policy: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMemoryReservationSpec {
     const TYPE_NAME: &'static str = "VirtualMachineMemoryReservationSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"virtualMachineReserved" => d.opt(&mut self.virtual_machine_reserved, s)?,
@@ -7225,9 +7691,13 @@ pub struct VirtualMachineMessage {
     pub argument: Vec<AnyValue>,
     /// `text`: xsd:string (since 4.0).
     pub text: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMessage {
     const TYPE_NAME: &'static str = "VirtualMachineMessage";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -7252,9 +7722,13 @@ pub struct VirtualMachineMetadataManagerVmMetadata {
     pub vm_id: String,
     /// `metadata`: xsd:string.
     pub metadata: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadata {
     const TYPE_NAME: &'static str = "VirtualMachineMetadataManagerVmMetadata";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmId" => d.req(&mut self.vm_id, s)?,
@@ -7277,9 +7751,13 @@ pub struct VirtualMachineMetadataManagerVmMetadataInput {
     pub operation: String,
     /// `vmMetadata`: [`VirtualMachineMetadataManagerVmMetadata`].
     pub vm_metadata: VirtualMachineMetadataManagerVmMetadata,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadataInput {
     const TYPE_NAME: &'static str = "VirtualMachineMetadataManagerVmMetadataInput";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
@@ -7300,9 +7778,13 @@ crate::xml::complex_codec!(VirtualMachineMetadataManagerVmMetadataInput);
 pub struct VirtualMachineMetadataManagerVmMetadataOwner {
     /// `name`: xsd:string.
     pub name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadataOwner {
     const TYPE_NAME: &'static str = "VirtualMachineMetadataManagerVmMetadataOwner";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -7323,9 +7805,13 @@ pub struct VirtualMachineMetadataManagerVmMetadataResult {
     pub vm_metadata: VirtualMachineMetadataManagerVmMetadata,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadataResult {
     const TYPE_NAME: &'static str = "VirtualMachineMetadataManagerVmMetadataResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmMetadata" => d.req(&mut self.vm_metadata, s)?,
@@ -7351,6 +7837,7 @@ pub struct VirtualMachineMksConnection {
 }
 impl ComplexType for VirtualMachineMksConnection {
     const TYPE_NAME: &'static str = "VirtualMachineMksConnection";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7374,6 +7861,9 @@ pub struct VirtualMachineMksTicket {
     pub port: Option<i32>,
     /// `sslThumbprint`: xsd:string.
     pub ssl_thumbprint: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for VirtualMachineMksTicket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -7383,11 +7873,13 @@ impl std::fmt::Debug for VirtualMachineMksTicket {
         d.field("host", &self.host);
         d.field("port", &self.port);
         d.field("ssl_thumbprint", &self.ssl_thumbprint);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for VirtualMachineMksTicket {
     const TYPE_NAME: &'static str = "VirtualMachineMksTicket";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ticket" => d.req(&mut self.ticket, s)?,
@@ -7423,6 +7915,7 @@ pub struct VirtualMachineNetworkInfo {
 }
 impl ComplexType for VirtualMachineNetworkInfo {
     const TYPE_NAME: &'static str = "VirtualMachineNetworkInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
@@ -7451,9 +7944,13 @@ pub struct VirtualMachineNetworkShaperInfo {
     pub average_bps: Option<i64>,
     /// `burstSize`: xsd:long.
     pub burst_size: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineNetworkShaperInfo {
     const TYPE_NAME: &'static str = "VirtualMachineNetworkShaperInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -7483,6 +7980,7 @@ pub struct VirtualMachineParallelInfo {
 }
 impl ComplexType for VirtualMachineParallelInfo {
     const TYPE_NAME: &'static str = "VirtualMachineParallelInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7509,6 +8007,7 @@ pub struct VirtualMachinePciPassthroughInfo {
 }
 impl ComplexType for VirtualMachinePciPassthroughInfo {
     const TYPE_NAME: &'static str = "VirtualMachinePciPassthroughInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pciDevice" => d.req(&mut self.pci_device, s)?,
@@ -7538,6 +8037,7 @@ pub struct VirtualMachinePciSharedGpuPassthroughInfo {
 }
 impl ComplexType for VirtualMachinePciSharedGpuPassthroughInfo {
     const TYPE_NAME: &'static str = "VirtualMachinePciSharedGpuPassthroughInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vgpu" => d.req(&mut self.vgpu, s)?,
@@ -7565,6 +8065,7 @@ pub struct VirtualMachinePrecisionClockInfo {
 }
 impl ComplexType for VirtualMachinePrecisionClockInfo {
     const TYPE_NAME: &'static str = "VirtualMachinePrecisionClockInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"systemClockProtocol" => d.opt(&mut self.system_clock_protocol, s)?,
@@ -7587,9 +8088,13 @@ pub struct VirtualMachineProfileDetails {
     pub profile: Vec<AnyVirtualMachineProfileSpec>,
     /// `diskProfileDetails`: [`VirtualMachineProfileDetailsDiskProfileDetails`].
     pub disk_profile_details: Vec<VirtualMachineProfileDetailsDiskProfileDetails>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineProfileDetails {
     const TYPE_NAME: &'static str = "VirtualMachineProfileDetails";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.list(&mut self.profile, s)?,
@@ -7612,9 +8117,13 @@ pub struct VirtualMachineProfileDetailsDiskProfileDetails {
     pub disk_id: i32,
     /// `profile`: [`VirtualMachineProfileSpec`].
     pub profile: Vec<AnyVirtualMachineProfileSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineProfileDetailsDiskProfileDetails {
     const TYPE_NAME: &'static str = "VirtualMachineProfileDetailsDiskProfileDetails";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
@@ -7637,9 +8146,13 @@ pub struct VirtualMachineProfileRawData {
     pub extension_key: String,
     /// `objectData`: xsd:string.
     pub object_data: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineProfileRawData {
     const TYPE_NAME: &'static str = "VirtualMachineProfileRawData";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"extensionKey" => d.req(&mut self.extension_key, s)?,
@@ -7660,9 +8173,13 @@ crate::xml::complex_codec!(VirtualMachineProfileRawData);
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineProfileSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VirtualMachineProfileSpec {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineProfileSpec {
     const TYPE_NAME: &'static str = "VirtualMachineProfileSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -7680,9 +8197,13 @@ pub struct VirtualMachinePropertyRelation {
     pub key: DynamicProperty,
     /// `relations`: [`DynamicProperty`].
     pub relations: Vec<DynamicProperty>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachinePropertyRelation {
     const TYPE_NAME: &'static str = "VirtualMachinePropertyRelation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -7709,9 +8230,13 @@ pub struct VirtualMachineQuestionInfo {
     pub choice: ChoiceOption,
     /// `message`: [`VirtualMachineMessage`].
     pub message: Vec<VirtualMachineMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineQuestionInfo {
     const TYPE_NAME: &'static str = "VirtualMachineQuestionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -7782,9 +8307,13 @@ pub struct VirtualMachineQuickStats {
     pub active_memory: Option<i32>,
     /// `memoryTierStats`: [`VirtualMachineQuickStatsMemoryTierStats`] (since 7.0.3.0).
     pub memory_tier_stats: Vec<VirtualMachineQuickStatsMemoryTierStats>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineQuickStats {
     const TYPE_NAME: &'static str = "VirtualMachineQuickStats";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallCpuUsage" => d.opt(&mut self.overall_cpu_usage, s)?,
@@ -7851,9 +8380,13 @@ pub struct VirtualMachineQuickStatsMemoryTierStats {
     pub memory_tier_type: String,
     /// `readBandwidth`: xsd:long.
     pub read_bandwidth: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineQuickStatsMemoryTierStats {
     const TYPE_NAME: &'static str = "VirtualMachineQuickStatsMemoryTierStats";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"memoryTierType" => d.req(&mut self.memory_tier_type, s)?,
@@ -7898,9 +8431,13 @@ pub struct VirtualMachineRelocateSpec {
     pub tag_specs: Vec<TagSpec>,
     /// `vmPlacementPolicies`: [`VmPlacementPolicy`] (since 9.1.0.0).
     pub vm_placement_policies: Vec<AnyVmPlacementPolicy>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineRelocateSpec {
     const TYPE_NAME: &'static str = "VirtualMachineRelocateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"service" => d.opt(&mut self.service, s)?,
@@ -7955,9 +8492,13 @@ pub struct VirtualMachineRelocateSpecDiskLocator {
     pub backing: Option<VirtualMachineRelocateSpecDiskLocatorBackingSpec>,
     /// `filterSpec`: [`VirtualMachineBaseIndependentFilterSpec`] (since 7.0.2.1).
     pub filter_spec: Vec<AnyVirtualMachineBaseIndependentFilterSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineRelocateSpecDiskLocator {
     const TYPE_NAME: &'static str = "VirtualMachineRelocateSpecDiskLocator";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
@@ -7990,9 +8531,13 @@ pub struct VirtualMachineRelocateSpecDiskLocatorBackingSpec {
     pub parent: Option<Box<VirtualMachineRelocateSpecDiskLocatorBackingSpec>>,
     /// `crypto`: [`CryptoSpec`].
     pub crypto: Option<AnyCryptoSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineRelocateSpecDiskLocatorBackingSpec {
     const TYPE_NAME: &'static str = "VirtualMachineRelocateSpecDiskLocatorBackingSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.opt(&mut self.parent, s)?,
@@ -8085,9 +8630,13 @@ pub struct VirtualMachineRuntimeInfo {
     pub consolidate_work_done: Option<i64>,
     /// `diskChainBroken`: xsd:boolean (since 9.1.0.0).
     pub disk_chain_broken: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineRuntimeInfo {
     const TYPE_NAME: &'static str = "VirtualMachineRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.list(&mut self.device, s)?,
@@ -8178,9 +8727,13 @@ crate::xml::complex_codec!(VirtualMachineRuntimeInfo);
 pub struct VirtualMachineRuntimeInfoDasProtectionState {
     /// `dasProtected`: xsd:boolean.
     pub das_protected: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineRuntimeInfoDasProtectionState {
     const TYPE_NAME: &'static str = "VirtualMachineRuntimeInfoDasProtectionState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dasProtected" => d.req(&mut self.das_protected, s)?,
@@ -8210,6 +8763,7 @@ pub struct VirtualMachineScsiDiskDeviceInfo {
 }
 impl ComplexType for VirtualMachineScsiDiskDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineScsiDiskDeviceInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.opt(&mut self.disk, s)?,
@@ -8245,6 +8799,7 @@ pub struct VirtualMachineScsiPassthroughInfo {
 }
 impl ComplexType for VirtualMachineScsiPassthroughInfo {
     const TYPE_NAME: &'static str = "VirtualMachineScsiPassthroughInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scsiClass" => d.req(&mut self.scsi_class, s)?,
@@ -8274,6 +8829,7 @@ pub struct VirtualMachineSerialInfo {
 }
 impl ComplexType for VirtualMachineSerialInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSerialInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8295,9 +8851,13 @@ pub struct VirtualMachineSgxInfo {
     pub le_pub_key_hash: Option<String>,
     /// `requireAttestation`: xsd:boolean (since 8.0.0.1).
     pub require_attestation: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineSgxInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSgxInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"epcSize" => d.req(&mut self.epc_size, s)?,
@@ -8335,6 +8895,7 @@ pub struct VirtualMachineSgxTargetInfo {
 }
 impl ComplexType for VirtualMachineSgxTargetInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSgxTargetInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxEpcSize" => d.req(&mut self.max_epc_size, s)?,
@@ -8363,9 +8924,13 @@ pub struct VirtualMachineSnapshotInfo {
     pub current_snapshot: Option<ManagedObjectReference>,
     /// `rootSnapshotList`: [`VirtualMachineSnapshotTree`].
     pub root_snapshot_list: Vec<VirtualMachineSnapshotTree>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineSnapshotInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSnapshotInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentSnapshot" => d.opt(&mut self.current_snapshot, s)?,
@@ -8406,9 +8971,13 @@ pub struct VirtualMachineSnapshotTree {
     pub child_snapshot_list: Vec<VirtualMachineSnapshotTree>,
     /// `replaySupported`: xsd:boolean (since 4.0).
     pub replay_supported: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineSnapshotTree {
     const TYPE_NAME: &'static str = "VirtualMachineSnapshotTree";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"snapshot" => d.req(&mut self.snapshot, s)?,
@@ -8452,6 +9021,7 @@ pub struct VirtualMachineSoundInfo {
 }
 impl ComplexType for VirtualMachineSoundInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSoundInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -8469,9 +9039,13 @@ crate::xml::inherits!(VirtualMachineSoundInfo, VirtualMachineTargetInfo);
 pub struct VirtualMachineSriovDevicePoolInfo {
     /// `key`: xsd:string.
     pub key: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineSriovDevicePoolInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSriovDevicePoolInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -8501,6 +9075,7 @@ pub struct VirtualMachineSriovInfo {
 }
 impl ComplexType for VirtualMachineSriovInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSriovInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"virtualFunction" => d.req(&mut self.virtual_function, s)?,
@@ -8534,6 +9109,7 @@ pub struct VirtualMachineSriovNetworkDevicePoolInfo {
 }
 impl ComplexType for VirtualMachineSriovNetworkDevicePoolInfo {
     const TYPE_NAME: &'static str = "VirtualMachineSriovNetworkDevicePoolInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"switchKey" => d.opt(&mut self.switch_key, s)?,
@@ -8558,9 +9134,13 @@ pub struct VirtualMachineStorageInfo {
     pub per_datastore_usage: Vec<VirtualMachineUsageOnDatastore>,
     /// `timestamp`: xsd:dateTime.
     pub timestamp: DateTime,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineStorageInfo {
     const TYPE_NAME: &'static str = "VirtualMachineStorageInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"perDatastoreUsage" => d.list(&mut self.per_datastore_usage, s)?,
@@ -8587,9 +9167,13 @@ pub struct VirtualMachineStorageSummary {
     pub unshared: i64,
     /// `timestamp`: xsd:dateTime.
     pub timestamp: DateTime,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineStorageSummary {
     const TYPE_NAME: &'static str = "VirtualMachineStorageSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"committed" => d.req(&mut self.committed, s)?,
@@ -8628,9 +9212,13 @@ pub struct VirtualMachineSummary {
     pub overall_status: ManagedEntityStatus,
     /// `customValue`: [`CustomFieldValue`].
     pub custom_value: Vec<AnyCustomFieldValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineSummary {
     const TYPE_NAME: &'static str = "VirtualMachineSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
@@ -8667,9 +9255,13 @@ pub struct VirtualMachineTargetInfo {
     pub name: String,
     /// `configurationTag`: xsd:string.
     pub configuration_tag: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineTargetInfo {
     const TYPE_NAME: &'static str = "VirtualMachineTargetInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -8704,6 +9296,9 @@ pub struct VirtualMachineTicket {
     pub ssl_certificate: Option<String>,
     /// `url`: xsd:string (since 7.0.0.0).
     pub url: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for VirtualMachineTicket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -8716,11 +9311,13 @@ impl std::fmt::Debug for VirtualMachineTicket {
         d.field("cert_thumbprint_list", &self.cert_thumbprint_list);
         d.field("ssl_certificate", &self.ssl_certificate);
         d.field("url", &self.url);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for VirtualMachineTicket {
     const TYPE_NAME: &'static str = "VirtualMachineTicket";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ticket" => d.req(&mut self.ticket, s)?,
@@ -8759,9 +9356,13 @@ pub struct VirtualMachineUsageOnDatastore {
     pub uncommitted: i64,
     /// `unshared`: xsd:long.
     pub unshared: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineUsageOnDatastore {
     const TYPE_NAME: &'static str = "VirtualMachineUsageOnDatastore";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -8805,6 +9406,7 @@ pub struct VirtualMachineUsbInfo {
 }
 impl ComplexType for VirtualMachineUsbInfo {
     const TYPE_NAME: &'static str = "VirtualMachineUsbInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"description" => d.req(&mut self.description, s)?,
@@ -8844,6 +9446,7 @@ pub struct VirtualMachineVFlashModuleInfo {
 }
 impl ComplexType for VirtualMachineVFlashModuleInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVFlashModuleInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vFlashModule" => d.req(&mut self.v_flash_module, s)?,
@@ -8877,6 +9480,7 @@ pub struct VirtualMachineVMCIDevice {
 }
 impl ComplexType for VirtualMachineVMCIDevice {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDevice";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
@@ -8903,9 +9507,13 @@ crate::xml::inherits!(VirtualMachineVMCIDevice, VirtualDevice);
 pub struct VirtualMachineVMCIDeviceFilterInfo {
     /// `filters`: [`VirtualMachineVMCIDeviceFilterSpec`].
     pub filters: Vec<VirtualMachineVMCIDeviceFilterSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVMCIDeviceFilterInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDeviceFilterInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filters" => d.list(&mut self.filters, s)?,
@@ -8934,9 +9542,13 @@ pub struct VirtualMachineVMCIDeviceFilterSpec {
     pub lower_dst_port_boundary: Option<i64>,
     /// `upperDstPortBoundary`: xsd:long.
     pub upper_dst_port_boundary: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVMCIDeviceFilterSpec {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDeviceFilterSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"rank" => d.req(&mut self.rank, s)?,
@@ -8976,6 +9588,7 @@ pub struct VirtualMachineVMCIDeviceOption {
 }
 impl ComplexType for VirtualMachineVMCIDeviceOption {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDeviceOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowUnrestrictedCommunication" => d.req(&mut self.allow_unrestricted_communication, s)?,
@@ -9008,9 +9621,13 @@ pub struct VirtualMachineVMCIDeviceOptionFilterSpecOption {
     pub lower_dst_port_boundary: LongOption,
     /// `upperDstPortBoundary`: [`LongOption`].
     pub upper_dst_port_boundary: LongOption,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVMCIDeviceOptionFilterSpecOption {
     const TYPE_NAME: &'static str = "VirtualMachineVMCIDeviceOptionFilterSpecOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"action" => d.req(&mut self.action, s)?,
@@ -9042,6 +9659,7 @@ pub struct VirtualMachineVMIROM {
 }
 impl ComplexType for VirtualMachineVMIROM {
     const TYPE_NAME: &'static str = "VirtualMachineVMIROM";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9066,6 +9684,7 @@ pub struct VirtualMachineVMotionStunTimeInfo {
 }
 impl ComplexType for VirtualMachineVMotionStunTimeInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVMotionStunTimeInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"migrationBW" => d.req(&mut self.migration_bw, s)?,
@@ -9088,9 +9707,13 @@ crate::xml::inherits!(VirtualMachineVMotionStunTimeInfo, VirtualMachineTargetInf
 pub struct VirtualMachineVcpuConfig {
     /// `latencySensitivity`: [`LatencySensitivity`].
     pub latency_sensitivity: Option<LatencySensitivity>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVcpuConfig {
     const TYPE_NAME: &'static str = "VirtualMachineVcpuConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"latencySensitivity" => d.opt(&mut self.latency_sensitivity, s)?,
@@ -9120,6 +9743,7 @@ pub struct VirtualMachineVendorDeviceGroupInfo {
 }
 impl ComplexType for VirtualMachineVendorDeviceGroupInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVendorDeviceGroupInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceGroupName" => d.req(&mut self.device_group_name, s)?,
@@ -9152,9 +9776,13 @@ pub struct VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo {
     pub is_configurable: bool,
     /// `device`: [`VirtualDevice`].
     pub device: AnyVirtualDevice,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
@@ -9200,6 +9828,7 @@ pub struct VirtualMachineVgpuDeviceInfo {
 }
 impl ComplexType for VirtualMachineVgpuDeviceInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVgpuDeviceInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
@@ -9249,6 +9878,7 @@ pub struct VirtualMachineVgpuProfileInfo {
 }
 impl ComplexType for VirtualMachineVgpuProfileInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVgpuProfileInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profileName" => d.req(&mut self.profile_name, s)?,
@@ -9296,6 +9926,7 @@ pub struct VirtualMachineVideoCard {
 }
 impl ComplexType for VirtualMachineVideoCard {
     const TYPE_NAME: &'static str = "VirtualMachineVideoCard";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"videoRamSizeInKB" => d.opt(&mut self.video_ram_size_in_kb, s)?,
@@ -9326,9 +9957,13 @@ crate::xml::inherits!(VirtualMachineVideoCard, VirtualDevice);
 pub struct VirtualMachineVirtualDeviceGroups {
     /// `deviceGroup`: [`VirtualMachineVirtualDeviceGroupsDeviceGroup`].
     pub device_group: Vec<AnyVirtualMachineVirtualDeviceGroupsDeviceGroup>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualDeviceGroups {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceGroups";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceGroup" => d.list(&mut self.device_group, s)?,
@@ -9351,9 +9986,13 @@ pub struct VirtualMachineVirtualDeviceGroupsDeviceGroup {
     pub group_instance_key: i32,
     /// `deviceInfo`: [`Description`].
     pub device_info: Option<AnyDescription>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualDeviceGroupsDeviceGroup {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceGroupsDeviceGroup";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"groupInstanceKey" => d.req(&mut self.group_instance_key, s)?,
@@ -9381,6 +10020,7 @@ pub struct VirtualMachineVirtualDeviceGroupsVendorDeviceGroup {
 }
 impl ComplexType for VirtualMachineVirtualDeviceGroupsVendorDeviceGroup {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceGroupsVendorDeviceGroup";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceGroupName" => d.req(&mut self.device_group_name, s)?,
@@ -9401,9 +10041,13 @@ crate::xml::inherits!(VirtualMachineVirtualDeviceGroupsVendorDeviceGroup, Virtua
 pub struct VirtualMachineVirtualDeviceSwap {
     /// `lsiToPvscsi`: [`VirtualMachineVirtualDeviceSwapDeviceSwapInfo`].
     pub lsi_to_pvscsi: Option<VirtualMachineVirtualDeviceSwapDeviceSwapInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualDeviceSwap {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceSwap";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lsiToPvscsi" => d.opt(&mut self.lsi_to_pvscsi, s)?,
@@ -9426,9 +10070,13 @@ pub struct VirtualMachineVirtualDeviceSwapDeviceSwapInfo {
     pub applicable: Option<bool>,
     /// `status`: xsd:string.
     pub status: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualDeviceSwapDeviceSwapInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualDeviceSwapDeviceSwapInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -9453,9 +10101,13 @@ pub struct VirtualMachineVirtualNuma {
     pub cores_per_numa_node: Option<i32>,
     /// `exposeVnumaOnCpuHotadd`: xsd:boolean.
     pub expose_vnuma_on_cpu_hotadd: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualNuma {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualNuma";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"coresPerNumaNode" => d.opt(&mut self.cores_per_numa_node, s)?,
@@ -9480,9 +10132,13 @@ pub struct VirtualMachineVirtualNumaInfo {
     pub auto_cores_per_numa_node: Option<bool>,
     /// `vnumaOnCpuHotaddExposed`: xsd:boolean.
     pub vnuma_on_cpu_hotadd_exposed: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualNumaInfo {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualNumaInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"coresPerNumaNode" => d.opt(&mut self.cores_per_numa_node, s)?,
@@ -9505,9 +10161,13 @@ crate::xml::complex_codec!(VirtualMachineVirtualNumaInfo);
 pub struct VirtualMachineVirtualPMem {
     /// `snapshotMode`: xsd:string.
     pub snapshot_mode: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualPMem {
     const TYPE_NAME: &'static str = "VirtualMachineVirtualPMem";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"snapshotMode" => d.opt(&mut self.snapshot_mode, s)?,
@@ -9539,6 +10199,7 @@ pub struct VirtualMachineWindowsQuiesceSpec {
 }
 impl ComplexType for VirtualMachineWindowsQuiesceSpec {
     const TYPE_NAME: &'static str = "VirtualMachineWindowsQuiesceSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vssBackupType" => d.opt(&mut self.vss_backup_type, s)?,
@@ -9567,9 +10228,13 @@ pub struct VirtualMachineWipeResult {
     pub disk_id: i32,
     /// `shrinkableDiskSpace`: xsd:long.
     pub shrinkable_disk_space: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineWipeResult {
     const TYPE_NAME: &'static str = "VirtualMachineWipeResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
@@ -9599,6 +10264,7 @@ pub struct VirtualNVDIMM {
 }
 impl ComplexType for VirtualNVDIMM {
     const TYPE_NAME: &'static str = "VirtualNVDIMM";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacityInMB" => d.req(&mut self.capacity_in_mb, s)?,
@@ -9630,6 +10296,7 @@ pub struct VirtualNVDIMMBackingInfo {
 }
 impl ComplexType for VirtualNVDIMMBackingInfo {
     const TYPE_NAME: &'static str = "VirtualNVDIMMBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"parent" => d.opt(&mut self.parent, s)?,
@@ -9657,6 +10324,7 @@ pub struct VirtualNVDIMMController {
 }
 impl ComplexType for VirtualNVDIMMController {
     const TYPE_NAME: &'static str = "VirtualNVDIMMController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9679,6 +10347,7 @@ pub struct VirtualNVDIMMControllerOption {
 }
 impl ComplexType for VirtualNVDIMMControllerOption {
     const TYPE_NAME: &'static str = "VirtualNVDIMMControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numNVDIMMControllers" => d.req(&mut self.num_nvdimm_controllers, s)?,
@@ -9712,6 +10381,7 @@ pub struct VirtualNVDIMMOption {
 }
 impl ComplexType for VirtualNVDIMMOption {
     const TYPE_NAME: &'static str = "VirtualNVDIMMOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"capacityInMB" => d.req(&mut self.capacity_in_mb, s)?,
@@ -9745,6 +10415,7 @@ pub struct VirtualNVMEController {
 }
 impl ComplexType for VirtualNVMEController {
     const TYPE_NAME: &'static str = "VirtualNVMEController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sharedBus" => d.opt(&mut self.shared_bus, s)?,
@@ -9774,6 +10445,7 @@ pub struct VirtualNVMEControllerOption {
 }
 impl ComplexType for VirtualNVMEControllerOption {
     const TYPE_NAME: &'static str = "VirtualNVMEControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numNVMEDisks" => d.req(&mut self.num_nvme_disks, s)?,
@@ -9802,9 +10474,13 @@ pub struct VirtualNicManagerNetConfig {
     pub candidate_vnic: Vec<HostVirtualNic>,
     /// `selectedVnic`: xsd:string.
     pub selected_vnic: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualNicManagerNetConfig {
     const TYPE_NAME: &'static str = "VirtualNicManagerNetConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nicType" => d.req(&mut self.nic_type, s)?,
@@ -9834,6 +10510,7 @@ pub struct VirtualPCIController {
 }
 impl ComplexType for VirtualPCIController {
     const TYPE_NAME: &'static str = "VirtualPCIController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9880,6 +10557,7 @@ pub struct VirtualPCIControllerOption {
 }
 impl ComplexType for VirtualPCIControllerOption {
     const TYPE_NAME: &'static str = "VirtualPCIControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numSCSIControllers" => d.req(&mut self.num_scsi_controllers, s)?,
@@ -9929,6 +10607,7 @@ pub struct VirtualPCIPassthrough {
 }
 impl ComplexType for VirtualPCIPassthrough {
     const TYPE_NAME: &'static str = "VirtualPCIPassthrough";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -9952,9 +10631,13 @@ pub struct VirtualPCIPassthroughAllowedDevice {
     pub sub_device_id: Option<i32>,
     /// `revisionId`: xsd:short.
     pub revision_id: Option<i16>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualPCIPassthroughAllowedDevice {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughAllowedDevice";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vendorId" => d.req(&mut self.vendor_id, s)?,
@@ -9994,6 +10677,7 @@ pub struct VirtualPCIPassthroughDeviceBackingInfo {
 }
 impl ComplexType for VirtualPCIPassthroughDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDeviceBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -10025,6 +10709,7 @@ pub struct VirtualPCIPassthroughDeviceBackingOption {
 }
 impl ComplexType for VirtualPCIPassthroughDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDeviceBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10049,6 +10734,7 @@ pub struct VirtualPCIPassthroughDvxBackingInfo {
 }
 impl ComplexType for VirtualPCIPassthroughDvxBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDvxBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceClass" => d.opt(&mut self.device_class, s)?,
@@ -10076,6 +10762,7 @@ pub struct VirtualPCIPassthroughDvxBackingOption {
 }
 impl ComplexType for VirtualPCIPassthroughDvxBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDvxBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10102,6 +10789,7 @@ pub struct VirtualPCIPassthroughDynamicBackingInfo {
 }
 impl ComplexType for VirtualPCIPassthroughDynamicBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDynamicBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowedDevice" => d.list(&mut self.allowed_device, s)?,
@@ -10131,6 +10819,7 @@ pub struct VirtualPCIPassthroughDynamicBackingOption {
 }
 impl ComplexType for VirtualPCIPassthroughDynamicBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughDynamicBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10151,6 +10840,7 @@ pub struct VirtualPCIPassthroughOption {
 }
 impl ComplexType for VirtualPCIPassthroughOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10173,6 +10863,7 @@ pub struct VirtualPCIPassthroughPluginBackingInfo {
 }
 impl ComplexType for VirtualPCIPassthroughPluginBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughPluginBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10195,6 +10886,7 @@ pub struct VirtualPCIPassthroughPluginBackingOption {
 }
 impl ComplexType for VirtualPCIPassthroughPluginBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughPluginBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10223,6 +10915,7 @@ pub struct VirtualPCIPassthroughVmiopBackingInfo {
 }
 impl ComplexType for VirtualPCIPassthroughVmiopBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughVmiopBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vgpu" => d.opt(&mut self.vgpu, s)?,
@@ -10258,6 +10951,7 @@ pub struct VirtualPCIPassthroughVmiopBackingOption {
 }
 impl ComplexType for VirtualPCIPassthroughVmiopBackingOption {
     const TYPE_NAME: &'static str = "VirtualPCIPassthroughVmiopBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vgpu" => d.req(&mut self.vgpu, s)?,
@@ -10285,6 +10979,7 @@ pub struct VirtualPCNet32 {
 }
 impl ComplexType for VirtualPCNet32 {
     const TYPE_NAME: &'static str = "VirtualPCNet32";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10307,6 +11002,7 @@ pub struct VirtualPCNet32Option {
 }
 impl ComplexType for VirtualPCNet32Option {
     const TYPE_NAME: &'static str = "VirtualPCNet32Option";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supportsMorphing" => d.req(&mut self.supports_morphing, s)?,
@@ -10332,6 +11028,7 @@ pub struct VirtualPS2Controller {
 }
 impl ComplexType for VirtualPS2Controller {
     const TYPE_NAME: &'static str = "VirtualPS2Controller";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10356,6 +11053,7 @@ pub struct VirtualPS2ControllerOption {
 }
 impl ComplexType for VirtualPS2ControllerOption {
     const TYPE_NAME: &'static str = "VirtualPS2ControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numKeyboards" => d.req(&mut self.num_keyboards, s)?,
@@ -10383,6 +11081,7 @@ pub struct VirtualParallelPort {
 }
 impl ComplexType for VirtualParallelPort {
     const TYPE_NAME: &'static str = "VirtualParallelPort";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10403,6 +11102,7 @@ pub struct VirtualParallelPortDeviceBackingInfo {
 }
 impl ComplexType for VirtualParallelPortDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualParallelPortDeviceBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10423,6 +11123,7 @@ pub struct VirtualParallelPortDeviceBackingOption {
 }
 impl ComplexType for VirtualParallelPortDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualParallelPortDeviceBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10443,6 +11144,7 @@ pub struct VirtualParallelPortFileBackingInfo {
 }
 impl ComplexType for VirtualParallelPortFileBackingInfo {
     const TYPE_NAME: &'static str = "VirtualParallelPortFileBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10463,6 +11165,7 @@ pub struct VirtualParallelPortFileBackingOption {
 }
 impl ComplexType for VirtualParallelPortFileBackingOption {
     const TYPE_NAME: &'static str = "VirtualParallelPortFileBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10483,6 +11186,7 @@ pub struct VirtualParallelPortOption {
 }
 impl ComplexType for VirtualParallelPortOption {
     const TYPE_NAME: &'static str = "VirtualParallelPortOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10503,6 +11207,7 @@ pub struct VirtualPointingDevice {
 }
 impl ComplexType for VirtualPointingDevice {
     const TYPE_NAME: &'static str = "VirtualPointingDevice";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10525,6 +11230,7 @@ pub struct VirtualPointingDeviceBackingOption {
 }
 impl ComplexType for VirtualPointingDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualPointingDeviceBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostPointingDevice" => d.req(&mut self.host_pointing_device, s)?,
@@ -10552,6 +11258,7 @@ pub struct VirtualPointingDeviceDeviceBackingInfo {
 }
 impl ComplexType for VirtualPointingDeviceDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPointingDeviceDeviceBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostPointingDevice" => d.req(&mut self.host_pointing_device, s)?,
@@ -10577,6 +11284,7 @@ pub struct VirtualPointingDeviceOption {
 }
 impl ComplexType for VirtualPointingDeviceOption {
     const TYPE_NAME: &'static str = "VirtualPointingDeviceOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10597,6 +11305,7 @@ pub struct VirtualPrecisionClock {
 }
 impl ComplexType for VirtualPrecisionClock {
     const TYPE_NAME: &'static str = "VirtualPrecisionClock";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10617,6 +11326,7 @@ pub struct VirtualPrecisionClockOption {
 }
 impl ComplexType for VirtualPrecisionClockOption {
     const TYPE_NAME: &'static str = "VirtualPrecisionClockOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10639,6 +11349,7 @@ pub struct VirtualPrecisionClockSystemClockBackingInfo {
 }
 impl ComplexType for VirtualPrecisionClockSystemClockBackingInfo {
     const TYPE_NAME: &'static str = "VirtualPrecisionClockSystemClockBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"protocol" => d.opt(&mut self.protocol, s)?,
@@ -10666,6 +11377,7 @@ pub struct VirtualPrecisionClockSystemClockBackingOption {
 }
 impl ComplexType for VirtualPrecisionClockSystemClockBackingOption {
     const TYPE_NAME: &'static str = "VirtualPrecisionClockSystemClockBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"protocol" => d.req(&mut self.protocol, s)?,
@@ -10693,6 +11405,7 @@ pub struct VirtualSATAController {
 }
 impl ComplexType for VirtualSATAController {
     const TYPE_NAME: &'static str = "VirtualSATAController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10719,6 +11432,7 @@ pub struct VirtualSATAControllerOption {
 }
 impl ComplexType for VirtualSATAControllerOption {
     const TYPE_NAME: &'static str = "VirtualSATAControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numSATADisks" => d.req(&mut self.num_sata_disks, s)?,
@@ -10754,6 +11468,7 @@ pub struct VirtualSCSIController {
 }
 impl ComplexType for VirtualSCSIController {
     const TYPE_NAME: &'static str = "VirtualSCSIController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hotAddRemove" => d.opt(&mut self.hot_add_remove, s)?,
@@ -10799,6 +11514,7 @@ pub struct VirtualSCSIControllerOption {
 }
 impl ComplexType for VirtualSCSIControllerOption {
     const TYPE_NAME: &'static str = "VirtualSCSIControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numSCSIDisks" => d.req(&mut self.num_scsi_disks, s)?,
@@ -10836,6 +11552,7 @@ pub struct VirtualSCSIPassthrough {
 }
 impl ComplexType for VirtualSCSIPassthrough {
     const TYPE_NAME: &'static str = "VirtualSCSIPassthrough";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10856,6 +11573,7 @@ pub struct VirtualSCSIPassthroughDeviceBackingInfo {
 }
 impl ComplexType for VirtualSCSIPassthroughDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSCSIPassthroughDeviceBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10876,6 +11594,7 @@ pub struct VirtualSCSIPassthroughDeviceBackingOption {
 }
 impl ComplexType for VirtualSCSIPassthroughDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualSCSIPassthroughDeviceBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10896,6 +11615,7 @@ pub struct VirtualSCSIPassthroughOption {
 }
 impl ComplexType for VirtualSCSIPassthroughOption {
     const TYPE_NAME: &'static str = "VirtualSCSIPassthroughOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10916,6 +11636,7 @@ pub struct VirtualSIOController {
 }
 impl ComplexType for VirtualSIOController {
     const TYPE_NAME: &'static str = "VirtualSIOController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10942,6 +11663,7 @@ pub struct VirtualSIOControllerOption {
 }
 impl ComplexType for VirtualSIOControllerOption {
     const TYPE_NAME: &'static str = "VirtualSIOControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numFloppyDrives" => d.req(&mut self.num_floppy_drives, s)?,
@@ -10973,6 +11695,7 @@ pub struct VirtualSerialPort {
 }
 impl ComplexType for VirtualSerialPort {
     const TYPE_NAME: &'static str = "VirtualSerialPort";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"yieldOnPoll" => d.req(&mut self.yield_on_poll, s)?,
@@ -10998,6 +11721,7 @@ pub struct VirtualSerialPortDeviceBackingInfo {
 }
 impl ComplexType for VirtualSerialPortDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortDeviceBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11018,6 +11742,7 @@ pub struct VirtualSerialPortDeviceBackingOption {
 }
 impl ComplexType for VirtualSerialPortDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortDeviceBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11038,6 +11763,7 @@ pub struct VirtualSerialPortFileBackingInfo {
 }
 impl ComplexType for VirtualSerialPortFileBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortFileBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11058,6 +11784,7 @@ pub struct VirtualSerialPortFileBackingOption {
 }
 impl ComplexType for VirtualSerialPortFileBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortFileBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11080,6 +11807,7 @@ pub struct VirtualSerialPortOption {
 }
 impl ComplexType for VirtualSerialPortOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"yieldOnPoll" => d.req(&mut self.yield_on_poll, s)?,
@@ -11109,6 +11837,7 @@ pub struct VirtualSerialPortPipeBackingInfo {
 }
 impl ComplexType for VirtualSerialPortPipeBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortPipeBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"endpoint" => d.req(&mut self.endpoint, s)?,
@@ -11140,6 +11869,7 @@ pub struct VirtualSerialPortPipeBackingOption {
 }
 impl ComplexType for VirtualSerialPortPipeBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortPipeBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"endpoint" => d.req(&mut self.endpoint, s)?,
@@ -11167,6 +11897,7 @@ pub struct VirtualSerialPortThinPrintBackingInfo {
 }
 impl ComplexType for VirtualSerialPortThinPrintBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortThinPrintBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11187,6 +11918,7 @@ pub struct VirtualSerialPortThinPrintBackingOption {
 }
 impl ComplexType for VirtualSerialPortThinPrintBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortThinPrintBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11207,6 +11939,7 @@ pub struct VirtualSerialPortURIBackingInfo {
 }
 impl ComplexType for VirtualSerialPortURIBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSerialPortURIBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11227,6 +11960,7 @@ pub struct VirtualSerialPortURIBackingOption {
 }
 impl ComplexType for VirtualSerialPortURIBackingOption {
     const TYPE_NAME: &'static str = "VirtualSerialPortURIBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11247,6 +11981,7 @@ pub struct VirtualSoundBlaster16 {
 }
 impl ComplexType for VirtualSoundBlaster16 {
     const TYPE_NAME: &'static str = "VirtualSoundBlaster16";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11267,6 +12002,7 @@ pub struct VirtualSoundBlaster16Option {
 }
 impl ComplexType for VirtualSoundBlaster16Option {
     const TYPE_NAME: &'static str = "VirtualSoundBlaster16Option";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11289,6 +12025,7 @@ pub struct VirtualSoundCard {
 }
 impl ComplexType for VirtualSoundCard {
     const TYPE_NAME: &'static str = "VirtualSoundCard";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11309,6 +12046,7 @@ pub struct VirtualSoundCardDeviceBackingInfo {
 }
 impl ComplexType for VirtualSoundCardDeviceBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSoundCardDeviceBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11329,6 +12067,7 @@ pub struct VirtualSoundCardDeviceBackingOption {
 }
 impl ComplexType for VirtualSoundCardDeviceBackingOption {
     const TYPE_NAME: &'static str = "VirtualSoundCardDeviceBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11351,6 +12090,7 @@ pub struct VirtualSoundCardOption {
 }
 impl ComplexType for VirtualSoundCardOption {
     const TYPE_NAME: &'static str = "VirtualSoundCardOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11377,6 +12117,7 @@ pub struct VirtualSriovEthernetCard {
 }
 impl ComplexType for VirtualSriovEthernetCard {
     const TYPE_NAME: &'static str = "VirtualSriovEthernetCard";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowGuestOSMtuChange" => d.opt(&mut self.allow_guest_os_mtu_change, s)?,
@@ -11406,6 +12147,7 @@ pub struct VirtualSriovEthernetCardOption {
 }
 impl ComplexType for VirtualSriovEthernetCardOption {
     const TYPE_NAME: &'static str = "VirtualSriovEthernetCardOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11432,6 +12174,7 @@ pub struct VirtualSriovEthernetCardSriovBackingInfo {
 }
 impl ComplexType for VirtualSriovEthernetCardSriovBackingInfo {
     const TYPE_NAME: &'static str = "VirtualSriovEthernetCardSriovBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"physicalFunctionBacking" => d.opt(&mut self.physical_function_backing, s)?,
@@ -11461,6 +12204,7 @@ pub struct VirtualSriovEthernetCardSriovBackingOption {
 }
 impl ComplexType for VirtualSriovEthernetCardSriovBackingOption {
     const TYPE_NAME: &'static str = "VirtualSriovEthernetCardSriovBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11491,6 +12235,7 @@ pub struct VirtualSwitchProfile {
 }
 impl ComplexType for VirtualSwitchProfile {
     const TYPE_NAME: &'static str = "VirtualSwitchProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
@@ -11524,6 +12269,7 @@ pub struct VirtualSwitchSelectionProfile {
 }
 impl ComplexType for VirtualSwitchSelectionProfile {
     const TYPE_NAME: &'static str = "VirtualSwitchSelectionProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11548,6 +12294,7 @@ pub struct VirtualTPM {
 }
 impl ComplexType for VirtualTPM {
     const TYPE_NAME: &'static str = "VirtualTPM";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"endorsementKeyCertificateSigningRequest" => d.list(&mut self.endorsement_key_certificate_signing_request, s)?,
@@ -11577,6 +12324,7 @@ pub struct VirtualTPMOption {
 }
 impl ComplexType for VirtualTPMOption {
     const TYPE_NAME: &'static str = "VirtualTPMOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"supportedFirmware" => d.list(&mut self.supported_firmware, s)?,
@@ -11612,6 +12360,7 @@ pub struct VirtualUSB {
 }
 impl ComplexType for VirtualUSB {
     const TYPE_NAME: &'static str = "VirtualUSB";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"connected" => d.req(&mut self.connected, s)?,
@@ -11649,6 +12398,7 @@ pub struct VirtualUSBController {
 }
 impl ComplexType for VirtualUSBController {
     const TYPE_NAME: &'static str = "VirtualUSBController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoConnectDevices" => d.opt(&mut self.auto_connect_devices, s)?,
@@ -11682,6 +12432,7 @@ pub struct VirtualUSBControllerOption {
 }
 impl ComplexType for VirtualUSBControllerOption {
     const TYPE_NAME: &'static str = "VirtualUSBControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoConnectDevices" => d.req(&mut self.auto_connect_devices, s)?,
@@ -11713,6 +12464,7 @@ pub struct VirtualUSBControllerPciBusSlotInfo {
 }
 impl ComplexType for VirtualUSBControllerPciBusSlotInfo {
     const TYPE_NAME: &'static str = "VirtualUSBControllerPciBusSlotInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ehciPciSlotNumber" => d.opt(&mut self.ehci_pci_slot_number, s)?,
@@ -11738,6 +12490,7 @@ pub struct VirtualUSBOption {
 }
 impl ComplexType for VirtualUSBOption {
     const TYPE_NAME: &'static str = "VirtualUSBOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11760,6 +12513,7 @@ pub struct VirtualUSBRemoteClientBackingInfo {
 }
 impl ComplexType for VirtualUSBRemoteClientBackingInfo {
     const TYPE_NAME: &'static str = "VirtualUSBRemoteClientBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -11785,6 +12539,7 @@ pub struct VirtualUSBRemoteClientBackingOption {
 }
 impl ComplexType for VirtualUSBRemoteClientBackingOption {
     const TYPE_NAME: &'static str = "VirtualUSBRemoteClientBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11807,6 +12562,7 @@ pub struct VirtualUSBRemoteHostBackingInfo {
 }
 impl ComplexType for VirtualUSBRemoteHostBackingInfo {
     const TYPE_NAME: &'static str = "VirtualUSBRemoteHostBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -11832,6 +12588,7 @@ pub struct VirtualUSBRemoteHostBackingOption {
 }
 impl ComplexType for VirtualUSBRemoteHostBackingOption {
     const TYPE_NAME: &'static str = "VirtualUSBRemoteHostBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11852,6 +12609,7 @@ pub struct VirtualUSBUSBBackingInfo {
 }
 impl ComplexType for VirtualUSBUSBBackingInfo {
     const TYPE_NAME: &'static str = "VirtualUSBUSBBackingInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11872,6 +12630,7 @@ pub struct VirtualUSBUSBBackingOption {
 }
 impl ComplexType for VirtualUSBUSBBackingOption {
     const TYPE_NAME: &'static str = "VirtualUSBUSBBackingOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11894,6 +12653,7 @@ pub struct VirtualUSBXHCIController {
 }
 impl ComplexType for VirtualUSBXHCIController {
     const TYPE_NAME: &'static str = "VirtualUSBXHCIController";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoConnectDevices" => d.opt(&mut self.auto_connect_devices, s)?,
@@ -11923,6 +12683,7 @@ pub struct VirtualUSBXHCIControllerOption {
 }
 impl ComplexType for VirtualUSBXHCIControllerOption {
     const TYPE_NAME: &'static str = "VirtualUSBXHCIControllerOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoConnectDevices" => d.req(&mut self.auto_connect_devices, s)?,
@@ -11950,6 +12711,7 @@ pub struct VirtualVMIROMOption {
 }
 impl ComplexType for VirtualVMIROMOption {
     const TYPE_NAME: &'static str = "VirtualVMIROMOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -11984,6 +12746,7 @@ pub struct VirtualVideoCardOption {
 }
 impl ComplexType for VirtualVideoCardOption {
     const TYPE_NAME: &'static str = "VirtualVideoCardOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"videoRamSizeInKB" => d.opt(&mut self.video_ram_size_in_kb, s)?,
@@ -12023,6 +12786,7 @@ pub struct VirtualVmxnet {
 }
 impl ComplexType for VirtualVmxnet {
     const TYPE_NAME: &'static str = "VirtualVmxnet";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -12043,6 +12807,7 @@ pub struct VirtualVmxnet2 {
 }
 impl ComplexType for VirtualVmxnet2 {
     const TYPE_NAME: &'static str = "VirtualVmxnet2";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -12063,6 +12828,7 @@ pub struct VirtualVmxnet2Option {
 }
 impl ComplexType for VirtualVmxnet2Option {
     const TYPE_NAME: &'static str = "VirtualVmxnet2Option";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -12089,6 +12855,7 @@ pub struct VirtualVmxnet3 {
 }
 impl ComplexType for VirtualVmxnet3 {
     const TYPE_NAME: &'static str = "VirtualVmxnet3";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uptv2Enabled" => d.opt(&mut self.uptv2_enabled, s)?,
@@ -12122,6 +12889,7 @@ pub struct VirtualVmxnet3Option {
 }
 impl ComplexType for VirtualVmxnet3Option {
     const TYPE_NAME: &'static str = "VirtualVmxnet3Option";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uptv2Enabled" => d.opt(&mut self.uptv2_enabled, s)?,
@@ -12156,9 +12924,13 @@ pub struct VirtualVmxnet3OptionStrictLatencyConfigOption {
     pub rx_data_ring_desc_size: IntOption,
     /// `disableOffload`: [`ChoiceOption`].
     pub disable_offload: ChoiceOption,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualVmxnet3OptionStrictLatencyConfigOption {
     const TYPE_NAME: &'static str = "VirtualVmxnet3OptionStrictLatencyConfigOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowed" => d.req(&mut self.allowed, s)?,
@@ -12201,9 +12973,13 @@ pub struct VirtualVmxnet3StrictLatencyConfig {
     pub rx_data_ring_desc_size: Option<i32>,
     /// `disableOffload`: xsd:string.
     pub disable_offload: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualVmxnet3StrictLatencyConfig {
     const TYPE_NAME: &'static str = "VirtualVmxnet3StrictLatencyConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowed" => d.opt(&mut self.allowed, s)?,
@@ -12241,6 +13017,7 @@ pub struct VirtualVmxnet3Vrdma {
 }
 impl ComplexType for VirtualVmxnet3Vrdma {
     const TYPE_NAME: &'static str = "VirtualVmxnet3Vrdma";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceProtocol" => d.opt(&mut self.device_protocol, s)?,
@@ -12268,6 +13045,7 @@ pub struct VirtualVmxnet3VrdmaOption {
 }
 impl ComplexType for VirtualVmxnet3VrdmaOption {
     const TYPE_NAME: &'static str = "VirtualVmxnet3VrdmaOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceProtocol" => d.opt(&mut self.device_protocol, s)?,
@@ -12295,6 +13073,7 @@ pub struct VirtualVmxnetOption {
 }
 impl ComplexType for VirtualVmxnetOption {
     const TYPE_NAME: &'static str = "VirtualVmxnetOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -12319,6 +13098,7 @@ pub struct VirtualWDT {
 }
 impl ComplexType for VirtualWDT {
     const TYPE_NAME: &'static str = "VirtualWDT";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runOnBoot" => d.req(&mut self.run_on_boot, s)?,
@@ -12348,6 +13128,7 @@ pub struct VirtualWDTOption {
 }
 impl ComplexType for VirtualWDTOption {
     const TYPE_NAME: &'static str = "VirtualWDTOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"runOnBoot" => d.req(&mut self.run_on_boot, s)?,
@@ -12373,6 +13154,7 @@ pub struct VlanProfile {
 }
 impl ComplexType for VlanProfile {
     const TYPE_NAME: &'static str = "VlanProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -12393,6 +13175,7 @@ pub struct VmAcquiredMksTicketEvent {
 }
 impl ComplexType for VmAcquiredMksTicketEvent {
     const TYPE_NAME: &'static str = "VmAcquiredMksTicketEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -12415,6 +13198,7 @@ pub struct VmAcquiredTicketEvent {
 }
 impl ComplexType for VmAcquiredTicketEvent {
     const TYPE_NAME: &'static str = "VmAcquiredTicketEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ticketType" => d.req(&mut self.ticket_type, s)?,
@@ -12446,6 +13230,7 @@ pub struct VmAlreadyExistsInDatacenter {
 }
 impl ComplexType for VmAlreadyExistsInDatacenter {
     const TYPE_NAME: &'static str = "VmAlreadyExistsInDatacenter";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -12479,6 +13264,7 @@ pub struct VmAutoRenameEvent {
 }
 impl ComplexType for VmAutoRenameEvent {
     const TYPE_NAME: &'static str = "VmAutoRenameEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
@@ -12512,6 +13298,7 @@ pub struct VmBeingClonedEvent {
 }
 impl ComplexType for VmBeingClonedEvent {
     const TYPE_NAME: &'static str = "VmBeingClonedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destFolder" => d.req(&mut self.dest_folder, s)?,
@@ -12545,6 +13332,7 @@ pub struct VmBeingClonedNoFolderEvent {
 }
 impl ComplexType for VmBeingClonedNoFolderEvent {
     const TYPE_NAME: &'static str = "VmBeingClonedNoFolderEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destName" => d.req(&mut self.dest_name, s)?,
@@ -12574,6 +13362,7 @@ pub struct VmBeingCreatedEvent {
 }
 impl ComplexType for VmBeingCreatedEvent {
     const TYPE_NAME: &'static str = "VmBeingCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.opt(&mut self.config_spec, s)?,
@@ -12601,6 +13390,7 @@ pub struct VmBeingDeployedEvent {
 }
 impl ComplexType for VmBeingDeployedEvent {
     const TYPE_NAME: &'static str = "VmBeingDeployedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"srcTemplate" => d.req(&mut self.src_template, s)?,
@@ -12632,6 +13422,7 @@ pub struct VmBeingHotMigratedEvent {
 }
 impl ComplexType for VmBeingHotMigratedEvent {
     const TYPE_NAME: &'static str = "VmBeingHotMigratedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destHost" => d.req(&mut self.dest_host, s)?,
@@ -12667,6 +13458,7 @@ pub struct VmBeingMigratedEvent {
 }
 impl ComplexType for VmBeingMigratedEvent {
     const TYPE_NAME: &'static str = "VmBeingMigratedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destHost" => d.req(&mut self.dest_host, s)?,
@@ -12702,6 +13494,7 @@ pub struct VmBeingRelocatedEvent {
 }
 impl ComplexType for VmBeingRelocatedEvent {
     const TYPE_NAME: &'static str = "VmBeingRelocatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destHost" => d.req(&mut self.dest_host, s)?,
@@ -12733,6 +13526,7 @@ pub struct VmCloneEvent {
 }
 impl ComplexType for VmCloneEvent {
     const TYPE_NAME: &'static str = "VmCloneEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -12761,6 +13555,7 @@ pub struct VmCloneFailedEvent {
 }
 impl ComplexType for VmCloneFailedEvent {
     const TYPE_NAME: &'static str = "VmCloneFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destFolder" => d.req(&mut self.dest_folder, s)?,
@@ -12794,6 +13589,7 @@ pub struct VmClonedEvent {
 }
 impl ComplexType for VmClonedEvent {
     const TYPE_NAME: &'static str = "VmClonedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceVm" => d.req(&mut self.source_vm, s)?,
@@ -12821,6 +13617,7 @@ pub struct VmConfigFault {
 }
 impl ComplexType for VmConfigFault {
     const TYPE_NAME: &'static str = "VmConfigFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -12836,9 +13633,13 @@ crate::xml::inherits!(VmConfigFault, VimFault);
 pub struct VmConfigFileEncryptionInfo {
     /// `keyId`: [`CryptoKeyId`].
     pub key_id: Option<CryptoKeyId>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmConfigFileEncryptionInfo {
     const TYPE_NAME: &'static str = "VmConfigFileEncryptionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.opt(&mut self.key_id, s)?,
@@ -12868,6 +13669,7 @@ pub struct VmConfigFileInfo {
 }
 impl ComplexType for VmConfigFileInfo {
     const TYPE_NAME: &'static str = "VmConfigFileInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configVersion" => d.opt(&mut self.config_version, s)?,
@@ -12901,6 +13703,7 @@ pub struct VmConfigFileQuery {
 }
 impl ComplexType for VmConfigFileQuery {
     const TYPE_NAME: &'static str = "VmConfigFileQuery";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filter" => d.opt(&mut self.filter, s)?,
@@ -12925,9 +13728,13 @@ pub struct VmConfigFileQueryFilter {
     pub match_config_version: Vec<i32>,
     /// `encrypted`: xsd:boolean (since 6.5).
     pub encrypted: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmConfigFileQueryFilter {
     const TYPE_NAME: &'static str = "VmConfigFileQueryFilter";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"matchConfigVersion" => d.list(&mut self.match_config_version, s)?,
@@ -12950,9 +13757,13 @@ pub struct VmConfigFileQueryFlags {
     pub config_version: bool,
     /// `encryption`: xsd:boolean (since 6.5).
     pub encryption: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmConfigFileQueryFlags {
     const TYPE_NAME: &'static str = "VmConfigFileQueryFlags";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configVersion" => d.req(&mut self.config_version, s)?,
@@ -12980,6 +13791,7 @@ pub struct VmConfigIncompatibleForFaultTolerance {
 }
 impl ComplexType for VmConfigIncompatibleForFaultTolerance {
     const TYPE_NAME: &'static str = "VmConfigIncompatibleForFaultTolerance";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.opt(&mut self.fault, s)?,
@@ -13007,6 +13819,7 @@ pub struct VmConfigIncompatibleForRecordReplay {
 }
 impl ComplexType for VmConfigIncompatibleForRecordReplay {
     const TYPE_NAME: &'static str = "VmConfigIncompatibleForRecordReplay";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fault" => d.opt(&mut self.fault, s)?,
@@ -13043,9 +13856,13 @@ pub struct VmConfigInfo {
     pub install_boot_required: bool,
     /// `installBootStopDelay`: xsd:int.
     pub install_boot_stop_delay: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmConfigInfo {
     const TYPE_NAME: &'static str = "VmConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"product" => d.list(&mut self.product, s)?,
@@ -13083,6 +13900,7 @@ pub struct VmConfigMissingEvent {
 }
 impl ComplexType for VmConfigMissingEvent {
     const TYPE_NAME: &'static str = "VmConfigMissingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -13114,9 +13932,13 @@ pub struct VmConfigSpec {
     pub install_boot_required: Option<bool>,
     /// `installBootStopDelay`: xsd:int.
     pub install_boot_stop_delay: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmConfigSpec {
     const TYPE_NAME: &'static str = "VmConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"product" => d.list(&mut self.product, s)?,

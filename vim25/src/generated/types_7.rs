@@ -16,6 +16,7 @@ pub struct VmConnectedEvent {
 }
 impl ComplexType for VmConnectedEvent {
     const TYPE_NAME: &'static str = "VmConnectedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -36,6 +37,7 @@ pub struct VmCreatedEvent {
 }
 impl ComplexType for VmCreatedEvent {
     const TYPE_NAME: &'static str = "VmCreatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -60,6 +62,7 @@ pub struct VmDasBeingResetEvent {
 }
 impl ComplexType for VmDasBeingResetEvent {
     const TYPE_NAME: &'static str = "VmDasBeingResetEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -87,6 +90,7 @@ pub struct VmDasBeingResetWithScreenshotEvent {
 }
 impl ComplexType for VmDasBeingResetWithScreenshotEvent {
     const TYPE_NAME: &'static str = "VmDasBeingResetWithScreenshotEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"screenshotFilePath" => d.req(&mut self.screenshot_file_path, s)?,
@@ -112,6 +116,7 @@ pub struct VmDasResetFailedEvent {
 }
 impl ComplexType for VmDasResetFailedEvent {
     const TYPE_NAME: &'static str = "VmDasResetFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -132,6 +137,7 @@ pub struct VmDasUpdateErrorEvent {
 }
 impl ComplexType for VmDasUpdateErrorEvent {
     const TYPE_NAME: &'static str = "VmDasUpdateErrorEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -152,6 +158,7 @@ pub struct VmDasUpdateOkEvent {
 }
 impl ComplexType for VmDasUpdateOkEvent {
     const TYPE_NAME: &'static str = "VmDasUpdateOkEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -172,6 +179,7 @@ pub struct VmDateRolledBackEvent {
 }
 impl ComplexType for VmDateRolledBackEvent {
     const TYPE_NAME: &'static str = "VmDateRolledBackEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -196,6 +204,7 @@ pub struct VmDeployFailedEvent {
 }
 impl ComplexType for VmDeployFailedEvent {
     const TYPE_NAME: &'static str = "VmDeployFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destDatastore" => d.req(&mut self.dest_datastore, s)?,
@@ -225,6 +234,7 @@ pub struct VmDeployedEvent {
 }
 impl ComplexType for VmDeployedEvent {
     const TYPE_NAME: &'static str = "VmDeployedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"srcTemplate" => d.req(&mut self.src_template, s)?,
@@ -250,6 +260,7 @@ pub struct VmDisconnectedEvent {
 }
 impl ComplexType for VmDisconnectedEvent {
     const TYPE_NAME: &'static str = "VmDisconnectedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -270,6 +281,7 @@ pub struct VmDiscoveredEvent {
 }
 impl ComplexType for VmDiscoveredEvent {
     const TYPE_NAME: &'static str = "VmDiscoveredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -294,6 +306,7 @@ pub struct VmDiskFailedEvent {
 }
 impl ComplexType for VmDiskFailedEvent {
     const TYPE_NAME: &'static str = "VmDiskFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.req(&mut self.disk, s)?,
@@ -316,9 +329,13 @@ crate::xml::inherits!(VmDiskFailedEvent, VmEvent);
 pub struct VmDiskFileEncryptionInfo {
     /// `keyId`: [`CryptoKeyId`].
     pub key_id: Option<CryptoKeyId>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmDiskFileEncryptionInfo {
     const TYPE_NAME: &'static str = "VmDiskFileEncryptionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.opt(&mut self.key_id, s)?,
@@ -358,6 +375,7 @@ pub struct VmDiskFileInfo {
 }
 impl ComplexType for VmDiskFileInfo {
     const TYPE_NAME: &'static str = "VmDiskFileInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskType" => d.opt(&mut self.disk_type, s)?,
@@ -401,6 +419,7 @@ pub struct VmDiskFileQuery {
 }
 impl ComplexType for VmDiskFileQuery {
     const TYPE_NAME: &'static str = "VmDiskFileQuery";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filter" => d.opt(&mut self.filter, s)?,
@@ -431,9 +450,13 @@ pub struct VmDiskFileQueryFilter {
     pub thin: Option<bool>,
     /// `encrypted`: xsd:boolean (since 6.5).
     pub encrypted: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmDiskFileQueryFilter {
     const TYPE_NAME: &'static str = "VmDiskFileQueryFilter";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskType" => d.list(&mut self.disk_type, s)?,
@@ -474,9 +497,13 @@ pub struct VmDiskFileQueryFlags {
     pub encryption: Option<bool>,
     /// `sectorFormat`: xsd:boolean (since 9.0.0.0).
     pub sector_format: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmDiskFileQueryFlags {
     const TYPE_NAME: &'static str = "VmDiskFileQueryFlags";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskType" => d.req(&mut self.disk_type, s)?,
@@ -514,6 +541,7 @@ pub struct VmEmigratingEvent {
 }
 impl ComplexType for VmEmigratingEvent {
     const TYPE_NAME: &'static str = "VmEmigratingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -534,6 +562,7 @@ pub struct VmEndRecordingEvent {
 }
 impl ComplexType for VmEndRecordingEvent {
     const TYPE_NAME: &'static str = "VmEndRecordingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -554,6 +583,7 @@ pub struct VmEndReplayingEvent {
 }
 impl ComplexType for VmEndReplayingEvent {
     const TYPE_NAME: &'static str = "VmEndReplayingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -578,6 +608,7 @@ pub struct VmEvent {
 }
 impl ComplexType for VmEvent {
     const TYPE_NAME: &'static str = "VmEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"template" => d.req(&mut self.template, s)?,
@@ -605,6 +636,7 @@ pub struct VmEventArgument {
 }
 impl ComplexType for VmEventArgument {
     const TYPE_NAME: &'static str = "VmEventArgument";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
@@ -638,6 +670,7 @@ pub struct VmFailedMigrateEvent {
 }
 impl ComplexType for VmFailedMigrateEvent {
     const TYPE_NAME: &'static str = "VmFailedMigrateEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destHost" => d.req(&mut self.dest_host, s)?,
@@ -671,6 +704,7 @@ pub struct VmFailedRelayoutEvent {
 }
 impl ComplexType for VmFailedRelayoutEvent {
     const TYPE_NAME: &'static str = "VmFailedRelayoutEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -696,6 +730,7 @@ pub struct VmFailedRelayoutOnVmfs2DatastoreEvent {
 }
 impl ComplexType for VmFailedRelayoutOnVmfs2DatastoreEvent {
     const TYPE_NAME: &'static str = "VmFailedRelayoutOnVmfs2DatastoreEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -718,6 +753,7 @@ pub struct VmFailedStartingSecondaryEvent {
 }
 impl ComplexType for VmFailedStartingSecondaryEvent {
     const TYPE_NAME: &'static str = "VmFailedStartingSecondaryEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -745,6 +781,7 @@ pub struct VmFailedToPowerOffEvent {
 }
 impl ComplexType for VmFailedToPowerOffEvent {
     const TYPE_NAME: &'static str = "VmFailedToPowerOffEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -772,6 +809,7 @@ pub struct VmFailedToPowerOnEvent {
 }
 impl ComplexType for VmFailedToPowerOnEvent {
     const TYPE_NAME: &'static str = "VmFailedToPowerOnEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -799,6 +837,7 @@ pub struct VmFailedToRebootGuestEvent {
 }
 impl ComplexType for VmFailedToRebootGuestEvent {
     const TYPE_NAME: &'static str = "VmFailedToRebootGuestEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -826,6 +865,7 @@ pub struct VmFailedToResetEvent {
 }
 impl ComplexType for VmFailedToResetEvent {
     const TYPE_NAME: &'static str = "VmFailedToResetEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -853,6 +893,7 @@ pub struct VmFailedToShutdownGuestEvent {
 }
 impl ComplexType for VmFailedToShutdownGuestEvent {
     const TYPE_NAME: &'static str = "VmFailedToShutdownGuestEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -880,6 +921,7 @@ pub struct VmFailedToStandbyGuestEvent {
 }
 impl ComplexType for VmFailedToStandbyGuestEvent {
     const TYPE_NAME: &'static str = "VmFailedToStandbyGuestEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -907,6 +949,7 @@ pub struct VmFailedToSuspendEvent {
 }
 impl ComplexType for VmFailedToSuspendEvent {
     const TYPE_NAME: &'static str = "VmFailedToSuspendEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.req(&mut self.reason, s)?,
@@ -932,6 +975,7 @@ pub struct VmFailedUpdatingSecondaryConfig {
 }
 impl ComplexType for VmFailedUpdatingSecondaryConfig {
     const TYPE_NAME: &'static str = "VmFailedUpdatingSecondaryConfig";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -954,6 +998,7 @@ pub struct VmFailoverFailed {
 }
 impl ComplexType for VmFailoverFailed {
     const TYPE_NAME: &'static str = "VmFailoverFailed";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -985,6 +1030,7 @@ pub struct VmFaultToleranceConfigIssue {
 }
 impl ComplexType for VmFaultToleranceConfigIssue {
     const TYPE_NAME: &'static str = "VmFaultToleranceConfigIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -1020,6 +1066,7 @@ pub struct VmFaultToleranceConfigIssueWrapper {
 }
 impl ComplexType for VmFaultToleranceConfigIssueWrapper {
     const TYPE_NAME: &'static str = "VmFaultToleranceConfigIssueWrapper";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityName" => d.opt(&mut self.entity_name, s)?,
@@ -1053,6 +1100,7 @@ pub struct VmFaultToleranceInvalidFileBacking {
 }
 impl ComplexType for VmFaultToleranceInvalidFileBacking {
     const TYPE_NAME: &'static str = "VmFaultToleranceInvalidFileBacking";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backingType" => d.opt(&mut self.backing_type, s)?,
@@ -1082,6 +1130,7 @@ pub struct VmFaultToleranceIssue {
 }
 impl ComplexType for VmFaultToleranceIssue {
     const TYPE_NAME: &'static str = "VmFaultToleranceIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1106,6 +1155,7 @@ pub struct VmFaultToleranceOpIssuesList {
 }
 impl ComplexType for VmFaultToleranceOpIssuesList {
     const TYPE_NAME: &'static str = "VmFaultToleranceOpIssuesList";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"errors" => d.list(&mut self.errors, s)?,
@@ -1137,6 +1187,7 @@ pub struct VmFaultToleranceStateChangedEvent {
 }
 impl ComplexType for VmFaultToleranceStateChangedEvent {
     const TYPE_NAME: &'static str = "VmFaultToleranceStateChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldState" => d.req(&mut self.old_state, s)?,
@@ -1168,6 +1219,7 @@ pub struct VmFaultToleranceTooManyFtVcpusOnHost {
 }
 impl ComplexType for VmFaultToleranceTooManyFtVcpusOnHost {
     const TYPE_NAME: &'static str = "VmFaultToleranceTooManyFtVcpusOnHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -1199,6 +1251,7 @@ pub struct VmFaultToleranceTooManyVMsOnHost {
 }
 impl ComplexType for VmFaultToleranceTooManyVMsOnHost {
     const TYPE_NAME: &'static str = "VmFaultToleranceTooManyVMsOnHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -1226,6 +1279,7 @@ pub struct VmFaultToleranceTurnedOffEvent {
 }
 impl ComplexType for VmFaultToleranceTurnedOffEvent {
     const TYPE_NAME: &'static str = "VmFaultToleranceTurnedOffEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1248,6 +1302,7 @@ pub struct VmFaultToleranceVmTerminatedEvent {
 }
 impl ComplexType for VmFaultToleranceVmTerminatedEvent {
     const TYPE_NAME: &'static str = "VmFaultToleranceVmTerminatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -1273,6 +1328,7 @@ pub struct VmGuestOSCrashedEvent {
 }
 impl ComplexType for VmGuestOSCrashedEvent {
     const TYPE_NAME: &'static str = "VmGuestOSCrashedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1293,6 +1349,7 @@ pub struct VmGuestRebootEvent {
 }
 impl ComplexType for VmGuestRebootEvent {
     const TYPE_NAME: &'static str = "VmGuestRebootEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1313,6 +1370,7 @@ pub struct VmGuestShutdownEvent {
 }
 impl ComplexType for VmGuestShutdownEvent {
     const TYPE_NAME: &'static str = "VmGuestShutdownEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1333,6 +1391,7 @@ pub struct VmGuestStandbyEvent {
 }
 impl ComplexType for VmGuestStandbyEvent {
     const TYPE_NAME: &'static str = "VmGuestStandbyEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1357,6 +1416,7 @@ pub struct VmHealthMonitoringStateChangedEvent {
 }
 impl ComplexType for VmHealthMonitoringStateChangedEvent {
     const TYPE_NAME: &'static str = "VmHealthMonitoringStateChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
@@ -1388,6 +1448,7 @@ pub struct VmHostAffinityRuleViolation {
 }
 impl ComplexType for VmHostAffinityRuleViolation {
     const TYPE_NAME: &'static str = "VmHostAffinityRuleViolation";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmName" => d.req(&mut self.vm_name, s)?,
@@ -1417,6 +1478,7 @@ pub struct VmInstanceUuidAssignedEvent {
 }
 impl ComplexType for VmInstanceUuidAssignedEvent {
     const TYPE_NAME: &'static str = "VmInstanceUuidAssignedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
@@ -1446,6 +1508,7 @@ pub struct VmInstanceUuidChangedEvent {
 }
 impl ComplexType for VmInstanceUuidChangedEvent {
     const TYPE_NAME: &'static str = "VmInstanceUuidChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldInstanceUuid" => d.req(&mut self.old_instance_uuid, s)?,
@@ -1477,6 +1540,7 @@ pub struct VmInstanceUuidConflictEvent {
 }
 impl ComplexType for VmInstanceUuidConflictEvent {
     const TYPE_NAME: &'static str = "VmInstanceUuidConflictEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictedVm" => d.req(&mut self.conflicted_vm, s)?,
@@ -1506,6 +1570,7 @@ pub struct VmLimitLicense {
 }
 impl ComplexType for VmLimitLicense {
     const TYPE_NAME: &'static str = "VmLimitLicense";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.req(&mut self.limit, s)?,
@@ -1531,6 +1596,7 @@ pub struct VmLogFileInfo {
 }
 impl ComplexType for VmLogFileInfo {
     const TYPE_NAME: &'static str = "VmLogFileInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1551,6 +1617,7 @@ pub struct VmLogFileQuery {
 }
 impl ComplexType for VmLogFileQuery {
     const TYPE_NAME: &'static str = "VmLogFileQuery";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1575,6 +1642,7 @@ pub struct VmMacAssignedEvent {
 }
 impl ComplexType for VmMacAssignedEvent {
     const TYPE_NAME: &'static str = "VmMacAssignedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adapter" => d.req(&mut self.adapter, s)?,
@@ -1608,6 +1676,7 @@ pub struct VmMacChangedEvent {
 }
 impl ComplexType for VmMacChangedEvent {
     const TYPE_NAME: &'static str = "VmMacChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adapter" => d.req(&mut self.adapter, s)?,
@@ -1641,6 +1710,7 @@ pub struct VmMacConflictEvent {
 }
 impl ComplexType for VmMacConflictEvent {
     const TYPE_NAME: &'static str = "VmMacConflictEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictedVm" => d.req(&mut self.conflicted_vm, s)?,
@@ -1668,6 +1738,7 @@ pub struct VmMaxFTRestartCountReached {
 }
 impl ComplexType for VmMaxFTRestartCountReached {
     const TYPE_NAME: &'static str = "VmMaxFTRestartCountReached";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1688,6 +1759,7 @@ pub struct VmMaxRestartCountReached {
 }
 impl ComplexType for VmMaxRestartCountReached {
     const TYPE_NAME: &'static str = "VmMaxRestartCountReached";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1712,6 +1784,7 @@ pub struct VmMessageErrorEvent {
 }
 impl ComplexType for VmMessageErrorEvent {
     const TYPE_NAME: &'static str = "VmMessageErrorEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
@@ -1743,6 +1816,7 @@ pub struct VmMessageEvent {
 }
 impl ComplexType for VmMessageEvent {
     const TYPE_NAME: &'static str = "VmMessageEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
@@ -1774,6 +1848,7 @@ pub struct VmMessageWarningEvent {
 }
 impl ComplexType for VmMessageWarningEvent {
     const TYPE_NAME: &'static str = "VmMessageWarningEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
@@ -1801,6 +1876,7 @@ pub struct VmMetadataManagerFault {
 }
 impl ComplexType for VmMetadataManagerFault {
     const TYPE_NAME: &'static str = "VmMetadataManagerFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1829,6 +1905,7 @@ pub struct VmMigratedEvent {
 }
 impl ComplexType for VmMigratedEvent {
     const TYPE_NAME: &'static str = "VmMigratedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceHost" => d.req(&mut self.source_host, s)?,
@@ -1858,6 +1935,7 @@ pub struct VmMonitorIncompatibleForFaultTolerance {
 }
 impl ComplexType for VmMonitorIncompatibleForFaultTolerance {
     const TYPE_NAME: &'static str = "VmMonitorIncompatibleForFaultTolerance";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1878,6 +1956,7 @@ pub struct VmNoCompatibleHostForSecondaryEvent {
 }
 impl ComplexType for VmNoCompatibleHostForSecondaryEvent {
     const TYPE_NAME: &'static str = "VmNoCompatibleHostForSecondaryEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1900,6 +1979,7 @@ pub struct VmNoNetworkAccessEvent {
 }
 impl ComplexType for VmNoNetworkAccessEvent {
     const TYPE_NAME: &'static str = "VmNoNetworkAccessEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destHost" => d.req(&mut self.dest_host, s)?,
@@ -1925,6 +2005,7 @@ pub struct VmNvramFileInfo {
 }
 impl ComplexType for VmNvramFileInfo {
     const TYPE_NAME: &'static str = "VmNvramFileInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1945,6 +2026,7 @@ pub struct VmNvramFileQuery {
 }
 impl ComplexType for VmNvramFileQuery {
     const TYPE_NAME: &'static str = "VmNvramFileQuery";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1965,6 +2047,7 @@ pub struct VmOrphanedEvent {
 }
 impl ComplexType for VmOrphanedEvent {
     const TYPE_NAME: &'static str = "VmOrphanedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -1980,9 +2063,13 @@ crate::xml::inherits!(VmOrphanedEvent, VmEvent);
 /// Has subtypes: slots declared with this type hold an [`AnyVmPlacementPolicy`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VmPlacementPolicy {
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmPlacementPolicy {
     const TYPE_NAME: &'static str = "VmPlacementPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         let _ = (d, s);
         Ok(false)
@@ -2004,9 +2091,13 @@ pub struct VmPodConfigForPlacement {
     pub vm_config: Option<StorageDrsVmConfigInfo>,
     /// `interVmRule`: [`ClusterRuleInfo`].
     pub inter_vm_rule: Vec<AnyClusterRuleInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmPodConfigForPlacement {
     const TYPE_NAME: &'static str = "VmPodConfigForPlacement";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storagePod" => d.req(&mut self.storage_pod, s)?,
@@ -2036,6 +2127,7 @@ pub struct VmPortGroupProfile {
 }
 impl ComplexType for VmPortGroupProfile {
     const TYPE_NAME: &'static str = "VmPortGroupProfile";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2058,6 +2150,7 @@ pub struct VmPowerOffOnIsolationEvent {
 }
 impl ComplexType for VmPowerOffOnIsolationEvent {
     const TYPE_NAME: &'static str = "VmPowerOffOnIsolationEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isolatedHost" => d.req(&mut self.isolated_host, s)?,
@@ -2083,6 +2176,7 @@ pub struct VmPowerOnDisabled {
 }
 impl ComplexType for VmPowerOnDisabled {
     const TYPE_NAME: &'static str = "VmPowerOnDisabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2105,6 +2199,7 @@ pub struct VmPoweredOffEvent {
 }
 impl ComplexType for VmPoweredOffEvent {
     const TYPE_NAME: &'static str = "VmPoweredOffEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2127,6 +2222,7 @@ pub struct VmPoweredOnEvent {
 }
 impl ComplexType for VmPoweredOnEvent {
     const TYPE_NAME: &'static str = "VmPoweredOnEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2149,6 +2245,7 @@ pub struct VmPoweringOnWithCustomizedDVPortEvent {
 }
 impl ComplexType for VmPoweringOnWithCustomizedDVPortEvent {
     const TYPE_NAME: &'static str = "VmPoweringOnWithCustomizedDVPortEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnic" => d.list(&mut self.vnic, s)?,
@@ -2176,6 +2273,7 @@ pub struct VmPrimaryFailoverEvent {
 }
 impl ComplexType for VmPrimaryFailoverEvent {
     const TYPE_NAME: &'static str = "VmPrimaryFailoverEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -2205,6 +2303,7 @@ pub struct VmReconfiguredEvent {
 }
 impl ComplexType for VmReconfiguredEvent {
     const TYPE_NAME: &'static str = "VmReconfiguredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.req(&mut self.config_spec, s)?,
@@ -2232,6 +2331,7 @@ pub struct VmRegisteredEvent {
 }
 impl ComplexType for VmRegisteredEvent {
     const TYPE_NAME: &'static str = "VmRegisteredEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2252,6 +2352,7 @@ pub struct VmRelayoutSuccessfulEvent {
 }
 impl ComplexType for VmRelayoutSuccessfulEvent {
     const TYPE_NAME: &'static str = "VmRelayoutSuccessfulEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2272,6 +2373,7 @@ pub struct VmRelayoutUpToDateEvent {
 }
 impl ComplexType for VmRelayoutUpToDateEvent {
     const TYPE_NAME: &'static str = "VmRelayoutUpToDateEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2294,6 +2396,7 @@ pub struct VmReloadFromPathEvent {
 }
 impl ComplexType for VmReloadFromPathEvent {
     const TYPE_NAME: &'static str = "VmReloadFromPathEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configPath" => d.req(&mut self.config_path, s)?,
@@ -2321,6 +2424,7 @@ pub struct VmReloadFromPathFailedEvent {
 }
 impl ComplexType for VmReloadFromPathFailedEvent {
     const TYPE_NAME: &'static str = "VmReloadFromPathFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configPath" => d.req(&mut self.config_path, s)?,
@@ -2354,6 +2458,7 @@ pub struct VmRelocateFailedEvent {
 }
 impl ComplexType for VmRelocateFailedEvent {
     const TYPE_NAME: &'static str = "VmRelocateFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destHost" => d.req(&mut self.dest_host, s)?,
@@ -2387,6 +2492,7 @@ pub struct VmRelocateSpecEvent {
 }
 impl ComplexType for VmRelocateSpecEvent {
     const TYPE_NAME: &'static str = "VmRelocateSpecEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2413,6 +2519,7 @@ pub struct VmRelocatedEvent {
 }
 impl ComplexType for VmRelocatedEvent {
     const TYPE_NAME: &'static str = "VmRelocatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceHost" => d.req(&mut self.source_host, s)?,
@@ -2442,6 +2549,7 @@ pub struct VmRemoteConsoleConnectedEvent {
 }
 impl ComplexType for VmRemoteConsoleConnectedEvent {
     const TYPE_NAME: &'static str = "VmRemoteConsoleConnectedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2462,6 +2570,7 @@ pub struct VmRemoteConsoleDisconnectedEvent {
 }
 impl ComplexType for VmRemoteConsoleDisconnectedEvent {
     const TYPE_NAME: &'static str = "VmRemoteConsoleDisconnectedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2482,6 +2591,7 @@ pub struct VmRemovedEvent {
 }
 impl ComplexType for VmRemovedEvent {
     const TYPE_NAME: &'static str = "VmRemovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2506,6 +2616,7 @@ pub struct VmRenamedEvent {
 }
 impl ComplexType for VmRenamedEvent {
     const TYPE_NAME: &'static str = "VmRenamedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldName" => d.req(&mut self.old_name, s)?,
@@ -2533,6 +2644,7 @@ pub struct VmRequirementsExceedCurrentEVCModeEvent {
 }
 impl ComplexType for VmRequirementsExceedCurrentEVCModeEvent {
     const TYPE_NAME: &'static str = "VmRequirementsExceedCurrentEVCModeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2553,6 +2665,7 @@ pub struct VmResettingEvent {
 }
 impl ComplexType for VmResettingEvent {
     const TYPE_NAME: &'static str = "VmResettingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2577,6 +2690,7 @@ pub struct VmResourcePoolMovedEvent {
 }
 impl ComplexType for VmResourcePoolMovedEvent {
     const TYPE_NAME: &'static str = "VmResourcePoolMovedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldParent" => d.req(&mut self.old_parent, s)?,
@@ -2606,6 +2720,7 @@ pub struct VmResourceReallocatedEvent {
 }
 impl ComplexType for VmResourceReallocatedEvent {
     const TYPE_NAME: &'static str = "VmResourceReallocatedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configChanges" => d.opt(&mut self.config_changes, s)?,
@@ -2633,6 +2748,7 @@ pub struct VmRestartedOnAlternateHostEvent {
 }
 impl ComplexType for VmRestartedOnAlternateHostEvent {
     const TYPE_NAME: &'static str = "VmRestartedOnAlternateHostEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sourceHost" => d.req(&mut self.source_host, s)?,
@@ -2658,6 +2774,7 @@ pub struct VmResumingEvent {
 }
 impl ComplexType for VmResumingEvent {
     const TYPE_NAME: &'static str = "VmResumingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2678,6 +2795,7 @@ pub struct VmSecondaryAddedEvent {
 }
 impl ComplexType for VmSecondaryAddedEvent {
     const TYPE_NAME: &'static str = "VmSecondaryAddedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2700,6 +2818,7 @@ pub struct VmSecondaryDisabledBySystemEvent {
 }
 impl ComplexType for VmSecondaryDisabledBySystemEvent {
     const TYPE_NAME: &'static str = "VmSecondaryDisabledBySystemEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reason" => d.opt(&mut self.reason, s)?,
@@ -2725,6 +2844,7 @@ pub struct VmSecondaryDisabledEvent {
 }
 impl ComplexType for VmSecondaryDisabledEvent {
     const TYPE_NAME: &'static str = "VmSecondaryDisabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2745,6 +2865,7 @@ pub struct VmSecondaryEnabledEvent {
 }
 impl ComplexType for VmSecondaryEnabledEvent {
     const TYPE_NAME: &'static str = "VmSecondaryEnabledEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2765,6 +2886,7 @@ pub struct VmSecondaryStartedEvent {
 }
 impl ComplexType for VmSecondaryStartedEvent {
     const TYPE_NAME: &'static str = "VmSecondaryStartedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2789,6 +2911,7 @@ pub struct VmShutdownOnIsolationEvent {
 }
 impl ComplexType for VmShutdownOnIsolationEvent {
     const TYPE_NAME: &'static str = "VmShutdownOnIsolationEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isolatedHost" => d.req(&mut self.isolated_host, s)?,
@@ -2820,6 +2943,7 @@ pub struct VmSmpFaultToleranceTooManyVMsOnHost {
 }
 impl ComplexType for VmSmpFaultToleranceTooManyVMsOnHost {
     const TYPE_NAME: &'static str = "VmSmpFaultToleranceTooManyVMsOnHost";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
@@ -2847,6 +2971,7 @@ pub struct VmSnapshotFileInfo {
 }
 impl ComplexType for VmSnapshotFileInfo {
     const TYPE_NAME: &'static str = "VmSnapshotFileInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2867,6 +2992,7 @@ pub struct VmSnapshotFileQuery {
 }
 impl ComplexType for VmSnapshotFileQuery {
     const TYPE_NAME: &'static str = "VmSnapshotFileQuery";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2887,6 +3013,7 @@ pub struct VmStartRecordingEvent {
 }
 impl ComplexType for VmStartRecordingEvent {
     const TYPE_NAME: &'static str = "VmStartRecordingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2907,6 +3034,7 @@ pub struct VmStartReplayingEvent {
 }
 impl ComplexType for VmStartReplayingEvent {
     const TYPE_NAME: &'static str = "VmStartReplayingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2929,6 +3057,7 @@ pub struct VmStartingEvent {
 }
 impl ComplexType for VmStartingEvent {
     const TYPE_NAME: &'static str = "VmStartingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2949,6 +3078,7 @@ pub struct VmStartingSecondaryEvent {
 }
 impl ComplexType for VmStartingSecondaryEvent {
     const TYPE_NAME: &'static str = "VmStartingSecondaryEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -2973,6 +3103,7 @@ pub struct VmStaticMacConflictEvent {
 }
 impl ComplexType for VmStaticMacConflictEvent {
     const TYPE_NAME: &'static str = "VmStaticMacConflictEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictedVm" => d.req(&mut self.conflicted_vm, s)?,
@@ -3000,6 +3131,7 @@ pub struct VmStoppingEvent {
 }
 impl ComplexType for VmStoppingEvent {
     const TYPE_NAME: &'static str = "VmStoppingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3020,6 +3152,7 @@ pub struct VmSuspendedEvent {
 }
 impl ComplexType for VmSuspendedEvent {
     const TYPE_NAME: &'static str = "VmSuspendedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3040,6 +3173,7 @@ pub struct VmSuspendingEvent {
 }
 impl ComplexType for VmSuspendingEvent {
     const TYPE_NAME: &'static str = "VmSuspendingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3062,6 +3196,7 @@ pub struct VmTimedoutStartingSecondaryEvent {
 }
 impl ComplexType for VmTimedoutStartingSecondaryEvent {
     const TYPE_NAME: &'static str = "VmTimedoutStartingSecondaryEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timeout" => d.opt(&mut self.timeout, s)?,
@@ -3095,6 +3230,7 @@ pub struct VmToVmGroupsAntiAffinity {
 }
 impl ComplexType for VmToVmGroupsAntiAffinity {
     const TYPE_NAME: &'static str = "VmToVmGroupsAntiAffinity";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"selfTag" => d.opt(&mut self.self_tag, s)?,
@@ -3128,6 +3264,7 @@ pub struct VmToolsUpgradeFault {
 }
 impl ComplexType for VmToolsUpgradeFault {
     const TYPE_NAME: &'static str = "VmToolsUpgradeFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3150,6 +3287,7 @@ pub struct VmUnsupportedStartingEvent {
 }
 impl ComplexType for VmUnsupportedStartingEvent {
     const TYPE_NAME: &'static str = "VmUnsupportedStartingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"guestId" => d.req(&mut self.guest_id, s)?,
@@ -3177,6 +3315,7 @@ pub struct VmUpgradeCompleteEvent {
 }
 impl ComplexType for VmUpgradeCompleteEvent {
     const TYPE_NAME: &'static str = "VmUpgradeCompleteEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
@@ -3202,6 +3341,7 @@ pub struct VmUpgradeFailedEvent {
 }
 impl ComplexType for VmUpgradeFailedEvent {
     const TYPE_NAME: &'static str = "VmUpgradeFailedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3224,6 +3364,7 @@ pub struct VmUpgradingEvent {
 }
 impl ComplexType for VmUpgradingEvent {
     const TYPE_NAME: &'static str = "VmUpgradingEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
@@ -3251,6 +3392,7 @@ pub struct VmUuidAssignedEvent {
 }
 impl ComplexType for VmUuidAssignedEvent {
     const TYPE_NAME: &'static str = "VmUuidAssignedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -3280,6 +3422,7 @@ pub struct VmUuidChangedEvent {
 }
 impl ComplexType for VmUuidChangedEvent {
     const TYPE_NAME: &'static str = "VmUuidChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldUuid" => d.req(&mut self.old_uuid, s)?,
@@ -3311,6 +3454,7 @@ pub struct VmUuidConflictEvent {
 }
 impl ComplexType for VmUuidConflictEvent {
     const TYPE_NAME: &'static str = "VmUuidConflictEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictedVm" => d.req(&mut self.conflicted_vm, s)?,
@@ -3344,6 +3488,7 @@ pub struct VmValidateMaxDevice {
 }
 impl ComplexType for VmValidateMaxDevice {
     const TYPE_NAME: &'static str = "VmValidateMaxDevice";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
@@ -3379,6 +3524,7 @@ pub struct VmVmAffinity {
 }
 impl ComplexType for VmVmAffinity {
     const TYPE_NAME: &'static str = "VmVmAffinity";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"affinedVmsTag" => d.req(&mut self.affined_vms_tag, s)?,
@@ -3414,6 +3560,7 @@ pub struct VmVmAntiAffinity {
 }
 impl ComplexType for VmVmAntiAffinity {
     const TYPE_NAME: &'static str = "VmVmAntiAffinity";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"antiAffinedVmsTag" => d.req(&mut self.anti_affined_vms_tag, s)?,
@@ -3447,6 +3594,7 @@ pub struct VmVnicPoolReservationViolationClearEvent {
 }
 impl ComplexType for VmVnicPoolReservationViolationClearEvent {
     const TYPE_NAME: &'static str = "VmVnicPoolReservationViolationClearEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmVnicResourcePoolKey" => d.req(&mut self.vm_vnic_resource_pool_key, s)?,
@@ -3478,6 +3626,7 @@ pub struct VmVnicPoolReservationViolationRaiseEvent {
 }
 impl ComplexType for VmVnicPoolReservationViolationRaiseEvent {
     const TYPE_NAME: &'static str = "VmVnicPoolReservationViolationRaiseEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmVnicResourcePoolKey" => d.req(&mut self.vm_vnic_resource_pool_key, s)?,
@@ -3509,6 +3658,7 @@ pub struct VmWwnAssignedEvent {
 }
 impl ComplexType for VmWwnAssignedEvent {
     const TYPE_NAME: &'static str = "VmWwnAssignedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeWwns" => d.list(&mut self.node_wwns, s)?,
@@ -3544,6 +3694,7 @@ pub struct VmWwnChangedEvent {
 }
 impl ComplexType for VmWwnChangedEvent {
     const TYPE_NAME: &'static str = "VmWwnChangedEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"oldNodeWwns" => d.list(&mut self.old_node_wwns, s)?,
@@ -3583,6 +3734,7 @@ pub struct VmWwnConflict {
 }
 impl ComplexType for VmWwnConflict {
     const TYPE_NAME: &'static str = "VmWwnConflict";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
@@ -3620,6 +3772,7 @@ pub struct VmWwnConflictEvent {
 }
 impl ComplexType for VmWwnConflictEvent {
     const TYPE_NAME: &'static str = "VmWwnConflictEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"conflictedVms" => d.list(&mut self.conflicted_vms, s)?,
@@ -3649,6 +3802,7 @@ pub struct VmfsAlreadyMounted {
 }
 impl ComplexType for VmfsAlreadyMounted {
     const TYPE_NAME: &'static str = "VmfsAlreadyMounted";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3669,6 +3823,7 @@ pub struct VmfsAmbiguousMount {
 }
 impl ComplexType for VmfsAmbiguousMount {
     const TYPE_NAME: &'static str = "VmfsAmbiguousMount";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3696,9 +3851,13 @@ pub struct VmfsConfigOption {
     pub unmap_bandwidth_increment: Option<i64>,
     /// `unmapBandwidthUltraLow`: xsd:long (since 8.0.0.1).
     pub unmap_bandwidth_ultra_low: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmfsConfigOption {
     const TYPE_NAME: &'static str = "VmfsConfigOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"blockSizeOption" => d.req(&mut self.block_size_option, s)?,
@@ -3734,6 +3893,7 @@ pub struct VmfsDatastoreAllExtentOption {
 }
 impl ComplexType for VmfsDatastoreAllExtentOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreAllExtentOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -3753,9 +3913,13 @@ pub struct VmfsDatastoreBaseOption {
     pub layout: HostDiskPartitionLayout,
     /// `partitionFormatChange`: xsd:boolean (since 5.0).
     pub partition_format_change: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmfsDatastoreBaseOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreBaseOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"layout" => d.req(&mut self.layout, s)?,
@@ -3787,6 +3951,7 @@ pub struct VmfsDatastoreCreateSpec {
 }
 impl ComplexType for VmfsDatastoreCreateSpec {
     const TYPE_NAME: &'static str = "VmfsDatastoreCreateSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partition" => d.req(&mut self.partition, s)?,
@@ -3820,6 +3985,7 @@ pub struct VmfsDatastoreExpandSpec {
 }
 impl ComplexType for VmfsDatastoreExpandSpec {
     const TYPE_NAME: &'static str = "VmfsDatastoreExpandSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partition" => d.req(&mut self.partition, s)?,
@@ -3851,6 +4017,7 @@ pub struct VmfsDatastoreExtendSpec {
 }
 impl ComplexType for VmfsDatastoreExtendSpec {
     const TYPE_NAME: &'static str = "VmfsDatastoreExtendSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partition" => d.req(&mut self.partition, s)?,
@@ -3884,6 +4051,7 @@ pub struct VmfsDatastoreInfo {
 }
 impl ComplexType for VmfsDatastoreInfo {
     const TYPE_NAME: &'static str = "VmfsDatastoreInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxPhysicalRDMFileSize" => d.opt(&mut self.max_physical_rdm_file_size, s)?,
@@ -3915,6 +4083,7 @@ pub struct VmfsDatastoreMultipleExtentOption {
 }
 impl ComplexType for VmfsDatastoreMultipleExtentOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreMultipleExtentOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmfsExtent" => d.list(&mut self.vmfs_extent, s)?,
@@ -3937,9 +4106,13 @@ pub struct VmfsDatastoreOption {
     pub info: AnyVmfsDatastoreBaseOption,
     /// `spec`: [`VmfsDatastoreSpec`].
     pub spec: AnyVmfsDatastoreSpec,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmfsDatastoreOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreOption";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"info" => d.req(&mut self.info, s)?,
@@ -3969,6 +4142,7 @@ pub struct VmfsDatastoreSingleExtentOption {
 }
 impl ComplexType for VmfsDatastoreSingleExtentOption {
     const TYPE_NAME: &'static str = "VmfsDatastoreSingleExtentOption";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmfsExtent" => d.req(&mut self.vmfs_extent, s)?,
@@ -3991,9 +4165,13 @@ crate::xml::inherits!(VmfsDatastoreSingleExtentOption, VmfsDatastoreBaseOption);
 pub struct VmfsDatastoreSpec {
     /// `diskUuid`: xsd:string.
     pub disk_uuid: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmfsDatastoreSpec {
     const TYPE_NAME: &'static str = "VmfsDatastoreSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskUuid" => d.req(&mut self.disk_uuid, s)?,
@@ -4021,6 +4199,7 @@ pub struct VmfsMountFault {
 }
 impl ComplexType for VmfsMountFault {
     const TYPE_NAME: &'static str = "VmfsMountFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -4047,9 +4226,13 @@ pub struct VmfsUnmapBandwidthSpec {
     pub dynamic_min: i64,
     /// `dynamicMax`: xsd:long.
     pub dynamic_max: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmfsUnmapBandwidthSpec {
     const TYPE_NAME: &'static str = "VmfsUnmapBandwidthSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.req(&mut self.policy, s)?,
@@ -4079,6 +4262,7 @@ pub struct VmotionInterfaceNotEnabled {
 }
 impl ComplexType for VmotionInterfaceNotEnabled {
     const TYPE_NAME: &'static str = "VmotionInterfaceNotEnabled";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4096,9 +4280,13 @@ pub struct VmwareDistributedVirtualSwitchDpuFailoverPolicy {
     pub active_uplink: Vec<String>,
     /// `standbyUplink`: xsd:string.
     pub standby_uplink: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmwareDistributedVirtualSwitchDpuFailoverPolicy {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchDpuFailoverPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"activeUplink" => d.list(&mut self.active_uplink, s)?,
@@ -4119,9 +4307,13 @@ crate::xml::complex_codec!(VmwareDistributedVirtualSwitchDpuFailoverPolicy);
 pub struct VmwareDistributedVirtualSwitchNetworkOffloadConfig {
     /// `dpuFailoverPolicy`: [`VmwareDistributedVirtualSwitchDpuFailoverPolicy`].
     pub dpu_failover_policy: Option<VmwareDistributedVirtualSwitchDpuFailoverPolicy>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmwareDistributedVirtualSwitchNetworkOffloadConfig {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchNetworkOffloadConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dpuFailoverPolicy" => d.opt(&mut self.dpu_failover_policy, s)?,
@@ -4147,6 +4339,7 @@ pub struct VmwareDistributedVirtualSwitchPvlanSpec {
 }
 impl ComplexType for VmwareDistributedVirtualSwitchPvlanSpec {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchPvlanSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pvlanId" => d.req(&mut self.pvlan_id, s)?,
@@ -4169,9 +4362,13 @@ pub struct VmwareDistributedVirtualSwitchRealTimeConfig {
     pub allowed: Option<bool>,
     /// `lanAnnotation`: [`VmwareDistributedVirtualSwitchRealTimeLanAnnotation`].
     pub lan_annotation: Option<VmwareDistributedVirtualSwitchRealTimeLanAnnotation>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmwareDistributedVirtualSwitchRealTimeConfig {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchRealTimeConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowed" => d.opt(&mut self.allowed, s)?,
@@ -4194,9 +4391,13 @@ pub struct VmwareDistributedVirtualSwitchRealTimeLanAnnotation {
     pub lan_a_uplink: Vec<String>,
     /// `lanBUplink`: xsd:string.
     pub lan_b_uplink: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmwareDistributedVirtualSwitchRealTimeLanAnnotation {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchRealTimeLanAnnotation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lanAUplink" => d.list(&mut self.lan_a_uplink, s)?,
@@ -4224,6 +4425,7 @@ pub struct VmwareDistributedVirtualSwitchTrunkVlanSpec {
 }
 impl ComplexType for VmwareDistributedVirtualSwitchTrunkVlanSpec {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchTrunkVlanSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanId" => d.list(&mut self.vlan_id, s)?,
@@ -4251,6 +4453,7 @@ pub struct VmwareDistributedVirtualSwitchVlanIdSpec {
 }
 impl ComplexType for VmwareDistributedVirtualSwitchVlanIdSpec {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchVlanIdSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanId" => d.req(&mut self.vlan_id, s)?,
@@ -4278,6 +4481,7 @@ pub struct VmwareDistributedVirtualSwitchVlanSpec {
 }
 impl ComplexType for VmwareDistributedVirtualSwitchVlanSpec {
     const TYPE_NAME: &'static str = "VmwareDistributedVirtualSwitchVlanSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4310,6 +4514,7 @@ pub struct VmwareUplinkPortTeamingPolicy {
 }
 impl ComplexType for VmwareUplinkPortTeamingPolicy {
     const TYPE_NAME: &'static str = "VmwareUplinkPortTeamingPolicy";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"policy" => d.opt(&mut self.policy, s)?,
@@ -4342,9 +4547,13 @@ pub struct VnicPortArgument {
     pub vnic: String,
     /// `port`: [`DistributedVirtualSwitchPortConnection`].
     pub port: DistributedVirtualSwitchPortConnection,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VnicPortArgument {
     const TYPE_NAME: &'static str = "VnicPortArgument";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnic" => d.req(&mut self.vnic, s)?,
@@ -4370,6 +4579,7 @@ pub struct VolumeEditorError {
 }
 impl ComplexType for VolumeEditorError {
     const TYPE_NAME: &'static str = "VolumeEditorError";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -4392,6 +4602,7 @@ pub struct VramLimitLicense {
 }
 impl ComplexType for VramLimitLicense {
     const TYPE_NAME: &'static str = "VramLimitLicense";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.req(&mut self.limit, s)?,
@@ -4418,9 +4629,13 @@ pub struct VsanAttachToSrOperation {
     pub timestamp: Option<DateTime>,
     /// `srNumber`: xsd:string.
     pub sr_number: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanAttachToSrOperation {
     const TYPE_NAME: &'static str = "VsanAttachToSrOperation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"task" => d.opt(&mut self.task, s)?,
@@ -4452,6 +4667,7 @@ pub struct VsanBrokenDiskChainIssue {
 }
 impl ComplexType for VsanBrokenDiskChainIssue {
     const TYPE_NAME: &'static str = "VsanBrokenDiskChainIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
@@ -4474,9 +4690,13 @@ pub struct VsanCapability {
     pub target: Option<ManagedObjectReference>,
     /// `capabilities`: xsd:string.
     pub capabilities: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanCapability {
     const TYPE_NAME: &'static str = "VsanCapability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"target" => d.opt(&mut self.target, s)?,
@@ -4499,9 +4719,13 @@ pub struct VsanClusterAdvCfgSyncHostResult {
     pub hostname: String,
     /// `value`: xsd:string.
     pub value: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterAdvCfgSyncHostResult {
     const TYPE_NAME: &'static str = "VsanClusterAdvCfgSyncHostResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -4526,9 +4750,13 @@ pub struct VsanClusterAdvCfgSyncResult {
     pub name: String,
     /// `hostValues`: [`VsanClusterAdvCfgSyncHostResult`].
     pub host_values: Vec<VsanClusterAdvCfgSyncHostResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterAdvCfgSyncResult {
     const TYPE_NAME: &'static str = "VsanClusterAdvCfgSyncResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inSync" => d.req(&mut self.in_sync, s)?,
@@ -4559,9 +4787,13 @@ pub struct VsanClusterBalancePerDiskInfo {
     pub fullness_above_threshold: i64,
     /// `dataToMoveB`: xsd:long.
     pub data_to_move_b: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterBalancePerDiskInfo {
     const TYPE_NAME: &'static str = "VsanClusterBalancePerDiskInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
@@ -4590,9 +4822,13 @@ pub struct VsanClusterBalanceSummary {
     pub variance_threshold: i64,
     /// `disks`: [`VsanClusterBalancePerDiskInfo`].
     pub disks: Vec<VsanClusterBalancePerDiskInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterBalanceSummary {
     const TYPE_NAME: &'static str = "VsanClusterBalanceSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"varianceThreshold" => d.req(&mut self.variance_threshold, s)?,
@@ -4615,9 +4851,13 @@ pub struct VsanClusterClomdLivenessResult {
     pub clomd_liveness_result: Vec<VsanHostClomdLivenessResult>,
     /// `issueFound`: xsd:boolean.
     pub issue_found: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterClomdLivenessResult {
     const TYPE_NAME: &'static str = "VsanClusterClomdLivenessResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clomdLivenessResult" => d.list(&mut self.clomd_liveness_result, s)?,
@@ -4642,9 +4882,13 @@ pub struct VsanClusterConfig {
     pub name: String,
     /// `hosts`: xsd:string.
     pub hosts: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterConfig {
     const TYPE_NAME: &'static str = "VsanClusterConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"config" => d.req(&mut self.config, s)?,
@@ -4675,9 +4919,13 @@ pub struct VsanClusterConfigInfo {
     pub vsan_esa_enabled: Option<bool>,
     /// `vsanCyberRecoveryEnabled`: xsd:boolean (since 9.1.0.0).
     pub vsan_cyber_recovery_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterConfigInfo {
     const TYPE_NAME: &'static str = "VsanClusterConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -4706,9 +4954,13 @@ pub struct VsanClusterConfigInfoHostDefaultInfo {
     pub auto_claim_storage: Option<bool>,
     /// `checksumEnabled`: xsd:boolean (since 6.0).
     pub checksum_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterConfigInfoHostDefaultInfo {
     const TYPE_NAME: &'static str = "VsanClusterConfigInfoHostDefaultInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
@@ -4731,9 +4983,13 @@ crate::xml::complex_codec!(VsanClusterConfigInfoHostDefaultInfo);
 pub struct VsanClusterCoreConfig {
     /// `vsanMaxEnabled`: xsd:boolean.
     pub vsan_max_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterCoreConfig {
     const TYPE_NAME: &'static str = "VsanClusterCoreConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanMaxEnabled" => d.opt(&mut self.vsan_max_enabled, s)?,
@@ -4752,9 +5008,13 @@ crate::xml::complex_codec!(VsanClusterCoreConfig);
 pub struct VsanClusterCoreConfigSpec {
     /// `vsanMaxEnabled`: xsd:boolean.
     pub vsan_max_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterCoreConfigSpec {
     const TYPE_NAME: &'static str = "VsanClusterCoreConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanMaxEnabled" => d.opt(&mut self.vsan_max_enabled, s)?,
@@ -4775,9 +5035,13 @@ pub struct VsanClusterCreateVmHealthTestResult {
     pub cluster_result: VsanClusterProactiveTestResult,
     /// `hostResults`: [`VsanHostCreateVmHealthTestResult`].
     pub host_results: Vec<VsanHostCreateVmHealthTestResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterCreateVmHealthTestResult {
     const TYPE_NAME: &'static str = "VsanClusterCreateVmHealthTestResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterResult" => d.req(&mut self.cluster_result, s)?,
@@ -4802,9 +5066,13 @@ pub struct VsanClusterHclInfo {
     pub hcl_db_age_health: Option<String>,
     /// `hostResults`: [`VsanHostHclInfo`].
     pub host_results: Vec<VsanHostHclInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHclInfo {
     const TYPE_NAME: &'static str = "VsanClusterHclInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hclDbLastUpdate" => d.opt(&mut self.hcl_db_last_update, s)?,
@@ -4833,9 +5101,13 @@ pub struct VsanClusterHealthAction {
     pub action_description: LocalizableMessage,
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthAction {
     const TYPE_NAME: &'static str = "VsanClusterHealthAction";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"actionId" => d.req(&mut self.action_id, s)?,
@@ -4866,9 +5138,13 @@ pub struct VsanClusterHealthConfigs {
     pub vsan_telemetry_proxy: Option<VsanClusterTelemetryProxyConfig>,
     /// `configs`: [`VsanClusterHealthResultKeyValuePair`].
     pub configs: Vec<VsanClusterHealthResultKeyValuePair>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthConfigs {
     const TYPE_NAME: &'static str = "VsanClusterHealthConfigs";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enableVsanTelemetry" => d.opt(&mut self.enable_vsan_telemetry, s)?,
@@ -4901,9 +5177,13 @@ pub struct VsanClusterHealthGroup {
     pub group_tests: Vec<VsanClusterHealthTest>,
     /// `groupDetails`: [`VsanClusterHealthResultBase`].
     pub group_details: Vec<AnyVsanClusterHealthResultBase>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthGroup {
     const TYPE_NAME: &'static str = "VsanClusterHealthGroup";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"groupId" => d.req(&mut self.group_id, s)?,
@@ -4932,9 +5212,13 @@ crate::xml::complex_codec!(VsanClusterHealthGroup);
 pub struct VsanClusterHealthResultBase {
     /// `label`: xsd:string.
     pub label: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthResultBase {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultBase";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"label" => d.opt(&mut self.label, s)?,
@@ -4955,9 +5239,13 @@ pub struct VsanClusterHealthResultColumnInfo {
     pub label: String,
     /// `type`: xsd:string.
     pub type_: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthResultColumnInfo {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultColumnInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"label" => d.req(&mut self.label, s)?,
@@ -4980,9 +5268,13 @@ pub struct VsanClusterHealthResultKeyValuePair {
     pub key: Option<String>,
     /// `value`: xsd:string.
     pub value: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthResultKeyValuePair {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultKeyValuePair";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
@@ -5005,9 +5297,13 @@ pub struct VsanClusterHealthResultRow {
     pub values: Vec<String>,
     /// `nestedRows`: [`VsanClusterHealthResultRow`].
     pub nested_rows: Vec<VsanClusterHealthResultRow>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthResultRow {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultRow";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"values" => d.list(&mut self.values, s)?,
@@ -5037,6 +5333,7 @@ pub struct VsanClusterHealthResultTable {
 }
 impl ComplexType for VsanClusterHealthResultTable {
     const TYPE_NAME: &'static str = "VsanClusterHealthResultTable";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"columns" => d.list(&mut self.columns, s)?,
@@ -5089,9 +5386,13 @@ pub struct VsanClusterHealthSummary {
     pub clomd_liveness: Option<VsanClusterClomdLivenessResult>,
     /// `diskBalance`: [`VsanClusterBalanceSummary`].
     pub disk_balance: Option<VsanClusterBalanceSummary>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthSummary {
     const TYPE_NAME: &'static str = "VsanClusterHealthSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterStatus" => d.opt(&mut self.cluster_status, s)?,
@@ -5144,9 +5445,13 @@ pub struct VsanClusterHealthSystemObjectsRepairResult {
     pub failed_repair_objects: Vec<VsanFailedRepairObjectResult>,
     /// `issueFound`: xsd:boolean.
     pub issue_found: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthSystemObjectsRepairResult {
     const TYPE_NAME: &'static str = "VsanClusterHealthSystemObjectsRepairResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inRepairingQueueObjects" => d.list(&mut self.in_repairing_queue_objects, s)?,
@@ -5175,9 +5480,13 @@ pub struct VsanClusterHealthSystemStatusResult {
     pub untracked_hosts: Vec<String>,
     /// `trackedHostsStatus`: [`VsanHostHealthSystemStatusResult`].
     pub tracked_hosts_status: Vec<VsanHostHealthSystemStatusResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthSystemStatusResult {
     const TYPE_NAME: &'static str = "VsanClusterHealthSystemStatusResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"status" => d.req(&mut self.status, s)?,
@@ -5206,9 +5515,13 @@ pub struct VsanClusterHealthSystemVersionResult {
     pub vc_version: Option<String>,
     /// `issueFound`: xsd:boolean.
     pub issue_found: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthSystemVersionResult {
     const TYPE_NAME: &'static str = "VsanClusterHealthSystemVersionResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostResults" => d.list(&mut self.host_results, s)?,
@@ -5243,9 +5556,13 @@ pub struct VsanClusterHealthTest {
     pub test_details: Vec<AnyVsanClusterHealthResultBase>,
     /// `testActions`: [`VsanClusterHealthAction`].
     pub test_actions: Vec<VsanClusterHealthAction>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthTest {
     const TYPE_NAME: &'static str = "VsanClusterHealthTest";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"testId" => d.opt(&mut self.test_id, s)?,
@@ -5278,9 +5595,13 @@ pub struct VsanClusterHostVmknicMapping {
     pub host: String,
     /// `vmknic`: xsd:string.
     pub vmknic: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHostVmknicMapping {
     const TYPE_NAME: &'static str = "VsanClusterHostVmknicMapping";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
@@ -5313,9 +5634,13 @@ pub struct VsanClusterLimitHealthResult {
     pub whatif_host_failures: Vec<VsanClusterWhatifHostFailuresResult>,
     /// `hostsCommFailure`: xsd:string.
     pub hosts_comm_failure: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterLimitHealthResult {
     const TYPE_NAME: &'static str = "VsanClusterLimitHealthResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"issueFound" => d.req(&mut self.issue_found, s)?,
@@ -5376,9 +5701,13 @@ pub struct VsanClusterNetworkHealthResult {
     pub hosts_in_vsan_maintenance_mode: Vec<String>,
     /// `infoAboutUnexpectedHosts`: [`VsanQueryResultHostInfo`].
     pub info_about_unexpected_hosts: Vec<VsanQueryResultHostInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterNetworkHealthResult {
     const TYPE_NAME: &'static str = "VsanClusterNetworkHealthResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostResults" => d.list(&mut self.host_results, s)?,
@@ -5429,9 +5758,13 @@ pub struct VsanClusterNetworkLoadTestResult {
     pub cluster_result: VsanClusterProactiveTestResult,
     /// `hostResults`: [`VsanNetworkLoadTestResult`].
     pub host_results: Vec<VsanNetworkLoadTestResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterNetworkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanClusterNetworkLoadTestResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterResult" => d.req(&mut self.cluster_result, s)?,
@@ -5452,9 +5785,13 @@ crate::xml::complex_codec!(VsanClusterNetworkLoadTestResult);
 pub struct VsanClusterNetworkPartitionInfo {
     /// `hosts`: xsd:string.
     pub hosts: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterNetworkPartitionInfo {
     const TYPE_NAME: &'static str = "VsanClusterNetworkPartitionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -5479,9 +5816,13 @@ pub struct VsanClusterProactiveTestResult {
     pub timestamp: DateTime,
     /// `healthTest`: [`VsanClusterHealthTest`].
     pub health_test: Option<VsanClusterHealthTest>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterProactiveTestResult {
     const TYPE_NAME: &'static str = "VsanClusterProactiveTestResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallStatus" => d.req(&mut self.overall_status, s)?,
@@ -5514,6 +5855,9 @@ pub struct VsanClusterTelemetryProxyConfig {
     pub password: Option<String>,
     /// `autoDiscovered`: xsd:boolean.
     pub auto_discovered: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for VsanClusterTelemetryProxyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -5523,11 +5867,13 @@ impl std::fmt::Debug for VsanClusterTelemetryProxyConfig {
         d.field("user", &self.user);
         d.field("password", &crate::xml::Redacted);
         d.field("auto_discovered", &self.auto_discovered);
+        d.field("type_name_", &self.type_name_);
         d.finish()
     }
 }
 impl ComplexType for VsanClusterTelemetryProxyConfig {
     const TYPE_NAME: &'static str = "VsanClusterTelemetryProxyConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
@@ -5563,6 +5909,7 @@ pub struct VsanClusterUuidMismatch {
 }
 impl ComplexType for VsanClusterUuidMismatch {
     const TYPE_NAME: &'static str = "VsanClusterUuidMismatch";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostClusterUuid" => d.req(&mut self.host_cluster_uuid, s)?,
@@ -5587,9 +5934,13 @@ pub struct VsanClusterVMsHealthOverallResult {
     pub health_state_list: Vec<VsanClusterVMsHealthSummaryResult>,
     /// `overallHealthState`: xsd:string.
     pub overall_health_state: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterVMsHealthOverallResult {
     const TYPE_NAME: &'static str = "VsanClusterVMsHealthOverallResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"healthStateList" => d.list(&mut self.health_state_list, s)?,
@@ -5616,9 +5967,13 @@ pub struct VsanClusterVMsHealthSummaryResult {
     pub health: String,
     /// `vmInstanceUuids`: xsd:string.
     pub vm_instance_uuids: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterVMsHealthSummaryResult {
     const TYPE_NAME: &'static str = "VsanClusterVMsHealthSummaryResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numVMs" => d.req(&mut self.num_v_ms, s)?,
@@ -5647,9 +6002,13 @@ pub struct VsanClusterVmdkLoadTestResult {
     pub cluster_result: Option<VsanClusterProactiveTestResult>,
     /// `hostResults`: [`VsanHostVmdkLoadTestResult`].
     pub host_results: Vec<VsanHostVmdkLoadTestResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterVmdkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanClusterVmdkLoadTestResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"task" => d.opt(&mut self.task, s)?,
@@ -5690,9 +6049,13 @@ pub struct VsanClusterWhatifHostFailuresResult {
     pub disk_free_space_health: Option<String>,
     /// `rcFreeReservationHealth`: xsd:string.
     pub rc_free_reservation_health: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterWhatifHostFailuresResult {
     const TYPE_NAME: &'static str = "VsanClusterWhatifHostFailuresResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numFailures" => d.req(&mut self.num_failures, s)?,
@@ -5731,9 +6094,13 @@ pub struct VsanCompatibilityCheckResult {
     pub status: String,
     /// `message`: [`LocalizableMessage`].
     pub message: Option<LocalizableMessage>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanCompatibilityCheckResult {
     const TYPE_NAME: &'static str = "VsanCompatibilityCheckResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"status" => d.req(&mut self.status, s)?,
@@ -5763,6 +6130,7 @@ pub struct VsanConfigInfoEx {
 }
 impl ComplexType for VsanConfigInfoEx {
     const TYPE_NAME: &'static str = "VsanConfigInfoEx";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dataEfficiencyConfig" => d.opt(&mut self.data_efficiency_config, s)?,
@@ -5787,9 +6155,13 @@ pub struct VsanDataEfficiencyConfig {
     pub dedup_enabled: bool,
     /// `compressionEnabled`: xsd:boolean.
     pub compression_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanDataEfficiencyConfig {
     const TYPE_NAME: &'static str = "VsanDataEfficiencyConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dedupEnabled" => d.req(&mut self.dedup_enabled, s)?,
@@ -5819,6 +6191,7 @@ pub struct VsanDatastoreInfo {
 }
 impl ComplexType for VsanDatastoreInfo {
     const TYPE_NAME: &'static str = "VsanDatastoreInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"membershipUuid" => d.opt(&mut self.membership_uuid, s)?,
@@ -5850,6 +6223,7 @@ pub struct VsanDiskFault {
 }
 impl ComplexType for VsanDiskFault {
     const TYPE_NAME: &'static str = "VsanDiskFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.opt(&mut self.device, s)?,
@@ -5879,6 +6253,7 @@ pub struct VsanDiskFormatConversionCheckResult {
 }
 impl ComplexType for VsanDiskFormatConversionCheckResult {
     const TYPE_NAME: &'static str = "VsanDiskFormatConversionCheckResult";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isSupported" => d.req(&mut self.is_supported, s)?,
@@ -5901,9 +6276,13 @@ crate::xml::inherits!(VsanDiskFormatConversionCheckResult, VsanUpgradeSystemPref
 pub struct VsanDiskFormatConversionSpec {
     /// `dataEfficiencyConfig`: [`VsanDataEfficiencyConfig`].
     pub data_efficiency_config: Option<VsanDataEfficiencyConfig>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanDiskFormatConversionSpec {
     const TYPE_NAME: &'static str = "VsanDiskFormatConversionSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dataEfficiencyConfig" => d.opt(&mut self.data_efficiency_config, s)?,
@@ -5929,6 +6308,7 @@ pub struct VsanDiskUnhealthIssue {
 }
 impl ComplexType for VsanDiskUnhealthIssue {
     const TYPE_NAME: &'static str = "VsanDiskUnhealthIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
@@ -5951,9 +6331,13 @@ pub struct VsanFailedRepairObjectResult {
     pub uuid: String,
     /// `errMessage`: xsd:string.
     pub err_message: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanFailedRepairObjectResult {
     const TYPE_NAME: &'static str = "VsanFailedRepairObjectResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -5981,6 +6365,7 @@ pub struct VsanFault {
 }
 impl ComplexType for VsanFault {
     const TYPE_NAME: &'static str = "VsanFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -6042,9 +6427,13 @@ pub struct VsanHclControllerInfo {
     pub cache_config: Option<String>,
     /// `cimProviderInfo`: [`VsanHostCimProviderInfo`].
     pub cim_provider_info: Option<VsanHostCimProviderInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHclControllerInfo {
     const TYPE_NAME: &'static str = "VsanHclControllerInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
@@ -6121,9 +6510,13 @@ pub struct VsanHealthExtMgmtPreCheckResult {
     pub results: Vec<VsanClusterHealthTest>,
     /// `vumRegistered`: xsd:boolean.
     pub vum_registered: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHealthExtMgmtPreCheckResult {
     const TYPE_NAME: &'static str = "VsanHealthExtMgmtPreCheckResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallResult" => d.req(&mut self.overall_result, s)?,
@@ -6161,6 +6554,7 @@ pub struct VsanHigherObjectsPresentDuringDowngradeIssue {
 }
 impl ComplexType for VsanHigherObjectsPresentDuringDowngradeIssue {
     const TYPE_NAME: &'static str = "VsanHigherObjectsPresentDuringDowngradeIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
@@ -6185,9 +6579,13 @@ pub struct VsanHostCimProviderInfo {
     pub installed_cim_provider: Option<String>,
     /// `cimProviderOnHcl`: xsd:string.
     pub cim_provider_on_hcl: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostCimProviderInfo {
     const TYPE_NAME: &'static str = "VsanHostCimProviderInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cimProviderSupported" => d.opt(&mut self.cim_provider_supported, s)?,
@@ -6214,9 +6612,13 @@ pub struct VsanHostClomdLivenessResult {
     pub clomd_stat: String,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostClomdLivenessResult {
     const TYPE_NAME: &'static str = "VsanHostClomdLivenessResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -6247,9 +6649,13 @@ pub struct VsanHostClusterStatus {
     pub node_state: VsanHostClusterStatusState,
     /// `memberUuid`: xsd:string.
     pub member_uuid: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostClusterStatus {
     const TYPE_NAME: &'static str = "VsanHostClusterStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
@@ -6278,9 +6684,13 @@ pub struct VsanHostClusterStatusState {
     pub state: String,
     /// `completion`: [`VsanHostClusterStatusStateCompletionEstimate`].
     pub completion: Option<VsanHostClusterStatusStateCompletionEstimate>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostClusterStatusState {
     const TYPE_NAME: &'static str = "VsanHostClusterStatusState";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
@@ -6303,9 +6713,13 @@ pub struct VsanHostClusterStatusStateCompletionEstimate {
     pub complete_time: Option<DateTime>,
     /// `percentComplete`: xsd:int.
     pub percent_complete: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostClusterStatusStateCompletionEstimate {
     const TYPE_NAME: &'static str = "VsanHostClusterStatusStateCompletionEstimate";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"completeTime" => d.opt(&mut self.complete_time, s)?,
@@ -6340,9 +6754,13 @@ pub struct VsanHostConfigInfo {
     pub vsan_esa_enabled: Option<bool>,
     /// `vsanCyberRecoveryEnabled`: xsd:boolean (since 9.1.0.0).
     pub vsan_cyber_recovery_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostConfigInfo {
     const TYPE_NAME: &'static str = "VsanHostConfigInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
@@ -6377,9 +6795,13 @@ pub struct VsanHostConfigInfoClusterInfo {
     pub uuid: Option<String>,
     /// `nodeUuid`: xsd:string.
     pub node_uuid: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostConfigInfoClusterInfo {
     const TYPE_NAME: &'static str = "VsanHostConfigInfoClusterInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
@@ -6400,9 +6822,13 @@ crate::xml::complex_codec!(VsanHostConfigInfoClusterInfo);
 pub struct VsanHostConfigInfoNetworkInfo {
     /// `port`: [`VsanHostConfigInfoNetworkInfoPortConfig`].
     pub port: Vec<AnyVsanHostConfigInfoNetworkInfoPortConfig>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostConfigInfoNetworkInfo {
     const TYPE_NAME: &'static str = "VsanHostConfigInfoNetworkInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"port" => d.list(&mut self.port, s)?,
@@ -6425,9 +6851,13 @@ pub struct VsanHostConfigInfoNetworkInfoPortConfig {
     pub ip_config: Option<AnyVsanHostIpConfig>,
     /// `device`: xsd:string.
     pub device: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostConfigInfoNetworkInfoPortConfig {
     const TYPE_NAME: &'static str = "VsanHostConfigInfoNetworkInfoPortConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipConfig" => d.opt(&mut self.ip_config, s)?,
@@ -6454,9 +6884,13 @@ pub struct VsanHostConfigInfoStorageInfo {
     pub disk_map_info: Vec<VsanHostDiskMapInfo>,
     /// `checksumEnabled`: xsd:boolean (since 6.0).
     pub checksum_enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostConfigInfoStorageInfo {
     const TYPE_NAME: &'static str = "VsanHostConfigInfoStorageInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoClaimStorage" => d.opt(&mut self.auto_claim_storage, s)?,
@@ -6485,9 +6919,13 @@ pub struct VsanHostCreateVmHealthTestResult {
     pub state: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostCreateVmHealthTestResult {
     const TYPE_NAME: &'static str = "VsanHostCreateVmHealthTestResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -6510,9 +6948,13 @@ crate::xml::complex_codec!(VsanHostCreateVmHealthTestResult);
 pub struct VsanHostDecommissionMode {
     /// `objectAction`: xsd:string.
     pub object_action: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostDecommissionMode {
     const TYPE_NAME: &'static str = "VsanHostDecommissionMode";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"objectAction" => d.req(&mut self.object_action, s)?,
@@ -6533,9 +6975,13 @@ pub struct VsanHostDiskMapInfo {
     pub mapping: VsanHostDiskMapping,
     /// `mounted`: xsd:boolean.
     pub mounted: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostDiskMapInfo {
     const TYPE_NAME: &'static str = "VsanHostDiskMapInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mapping" => d.req(&mut self.mapping, s)?,
@@ -6560,9 +7006,13 @@ pub struct VsanHostDiskMapResult {
     pub disk_result: Vec<VsanHostDiskResult>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostDiskMapResult {
     const TYPE_NAME: &'static str = "VsanHostDiskMapResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mapping" => d.req(&mut self.mapping, s)?,
@@ -6587,9 +7037,13 @@ pub struct VsanHostDiskMapping {
     pub ssd: HostScsiDisk,
     /// `nonSsd`: [`HostScsiDisk`].
     pub non_ssd: Vec<HostScsiDisk>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostDiskMapping {
     const TYPE_NAME: &'static str = "VsanHostDiskMapping";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ssd" => d.req(&mut self.ssd, s)?,
@@ -6618,9 +7072,13 @@ pub struct VsanHostDiskResult {
     pub error: Option<LocalizedMethodFault>,
     /// `degraded`: xsd:boolean (since 6.0).
     pub degraded: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostDiskResult {
     const TYPE_NAME: &'static str = "VsanHostDiskResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.req(&mut self.disk, s)?,
@@ -6647,9 +7105,13 @@ crate::xml::complex_codec!(VsanHostDiskResult);
 pub struct VsanHostFaultDomainInfo {
     /// `name`: xsd:string.
     pub name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostFaultDomainInfo {
     const TYPE_NAME: &'static str = "VsanHostFaultDomainInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -6676,9 +7138,13 @@ pub struct VsanHostHclInfo {
     pub error: Option<LocalizedMethodFault>,
     /// `controllers`: [`VsanHclControllerInfo`].
     pub controllers: Vec<VsanHclControllerInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostHclInfo {
     const TYPE_NAME: &'static str = "VsanHostHclInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -6709,9 +7175,13 @@ pub struct VsanHostHealthSystemStatusResult {
     pub status: String,
     /// `issues`: xsd:string.
     pub issues: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostHealthSystemStatusResult {
     const TYPE_NAME: &'static str = "VsanHostHealthSystemStatusResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -6738,9 +7208,13 @@ pub struct VsanHostHealthSystemVersionResult {
     pub version: Option<String>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostHealthSystemVersionResult {
     const TYPE_NAME: &'static str = "VsanHostHealthSystemVersionResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -6767,9 +7241,13 @@ pub struct VsanHostIpConfig {
     pub upstream_ip_address: String,
     /// `downstreamIpAddress`: xsd:string.
     pub downstream_ip_address: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostIpConfig {
     const TYPE_NAME: &'static str = "VsanHostIpConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"upstreamIpAddress" => d.req(&mut self.upstream_ip_address, s)?,
@@ -6799,6 +7277,7 @@ pub struct VsanHostIpConfigEx {
 }
 impl ComplexType for VsanHostIpConfigEx {
     const TYPE_NAME: &'static str = "VsanHostIpConfigEx";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"upstreamIpV6Address" => d.opt(&mut self.upstream_ip_v6_address, s)?,
@@ -6823,9 +7302,13 @@ pub struct VsanHostMembershipInfo {
     pub node_uuid: String,
     /// `hostname`: xsd:string.
     pub hostname: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostMembershipInfo {
     const TYPE_NAME: &'static str = "VsanHostMembershipInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nodeUuid" => d.req(&mut self.node_uuid, s)?,
@@ -6853,6 +7336,7 @@ pub struct VsanHostPortConfigEx {
 }
 impl ComplexType for VsanHostPortConfigEx {
     const TYPE_NAME: &'static str = "VsanHostPortConfigEx";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"trafficTypes" => d.list(&mut self.traffic_types, s)?,
@@ -6880,6 +7364,7 @@ pub struct VsanHostPropertyRetrieveIssue {
 }
 impl ComplexType for VsanHostPropertyRetrieveIssue {
     const TYPE_NAME: &'static str = "VsanHostPropertyRetrieveIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -6904,9 +7389,13 @@ pub struct VsanHostRuntimeInfo {
     pub disk_issues: Vec<VsanHostRuntimeInfoDiskIssue>,
     /// `accessGenNo`: xsd:int.
     pub access_gen_no: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostRuntimeInfo {
     const TYPE_NAME: &'static str = "VsanHostRuntimeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"membershipList" => d.list(&mut self.membership_list, s)?,
@@ -6931,9 +7420,13 @@ pub struct VsanHostRuntimeInfoDiskIssue {
     pub disk_id: String,
     /// `issue`: xsd:string.
     pub issue: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostRuntimeInfoDiskIssue {
     const TYPE_NAME: &'static str = "VsanHostRuntimeInfoDiskIssue";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"diskId" => d.req(&mut self.disk_id, s)?,
@@ -6956,9 +7449,13 @@ pub struct VsanHostVirtualApplianceInfo {
     pub host_key: ManagedObjectReference,
     /// `isVirtualApp`: xsd:boolean.
     pub is_virtual_app: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostVirtualApplianceInfo {
     const TYPE_NAME: &'static str = "VsanHostVirtualApplianceInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostKey" => d.req(&mut self.host_key, s)?,
@@ -6985,9 +7482,13 @@ pub struct VsanHostVmdkLoadTestResult {
     pub fault_message: Option<String>,
     /// `vmdkResults`: [`VsanVmdkLoadTestResult`].
     pub vmdk_results: Vec<VsanVmdkLoadTestResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostVmdkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanHostVmdkLoadTestResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -7014,9 +7515,13 @@ pub struct VsanHostVsanDiskInfo {
     pub vsan_uuid: String,
     /// `formatVersion`: xsd:int.
     pub format_version: i32,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostVsanDiskInfo {
     const TYPE_NAME: &'static str = "VsanHostVsanDiskInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanUuid" => d.req(&mut self.vsan_uuid, s)?,
@@ -7044,6 +7549,7 @@ pub struct VsanHostWithHybridDiskgroupIssue {
 }
 impl ComplexType for VsanHostWithHybridDiskgroupIssue {
     const TYPE_NAME: &'static str = "VsanHostWithHybridDiskgroupIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -7069,6 +7575,7 @@ pub struct VsanIncompatibleDiskMapping {
 }
 impl ComplexType for VsanIncompatibleDiskMapping {
     const TYPE_NAME: &'static str = "VsanIncompatibleDiskMapping";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7086,9 +7593,13 @@ pub struct VsanIscsiHomeObjectSpec {
     pub storage_policy: Option<AnyVirtualMachineProfileSpec>,
     /// `defaultConfig`: [`VsanIscsiTargetServiceDefaultConfigSpec`].
     pub default_config: Option<VsanIscsiTargetServiceDefaultConfigSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiHomeObjectSpec {
     const TYPE_NAME: &'static str = "VsanIscsiHomeObjectSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storagePolicy" => d.opt(&mut self.storage_policy, s)?,
@@ -7113,9 +7624,13 @@ pub struct VsanIscsiInitiatorGroup {
     pub initiators: Vec<String>,
     /// `targets`: [`VsanIscsiTargetBasicInfo`].
     pub targets: Vec<AnyVsanIscsiTargetBasicInfo>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiInitiatorGroup {
     const TYPE_NAME: &'static str = "VsanIscsiInitiatorGroup";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -7151,6 +7666,7 @@ pub struct VsanIscsiLUN {
 }
 impl ComplexType for VsanIscsiLUN {
     const TYPE_NAME: &'static str = "VsanIscsiLUN";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"targetAlias" => d.req(&mut self.target_alias, s)?,
@@ -7185,9 +7701,13 @@ pub struct VsanIscsiLUNCommonInfo {
     pub lun_size: i64,
     /// `status`: xsd:string.
     pub status: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiLUNCommonInfo {
     const TYPE_NAME: &'static str = "VsanIscsiLUNCommonInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lunId" => d.opt(&mut self.lun_id, s)?,
@@ -7221,6 +7741,7 @@ pub struct VsanIscsiLUNSpec {
 }
 impl ComplexType for VsanIscsiLUNSpec {
     const TYPE_NAME: &'static str = "VsanIscsiLUNSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storagePolicy" => d.opt(&mut self.storage_policy, s)?,
@@ -7258,6 +7779,7 @@ pub struct VsanIscsiTarget {
 }
 impl ComplexType for VsanIscsiTarget {
     const TYPE_NAME: &'static str = "VsanIscsiTarget";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lunCount" => d.opt(&mut self.lun_count, s)?,
@@ -7294,9 +7816,13 @@ pub struct VsanIscsiTargetAuthSpec {
     pub user_name_attach_to_initiator: Option<String>,
     /// `userSecretAttachToInitiator`: xsd:string.
     pub user_secret_attach_to_initiator: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiTargetAuthSpec {
     const TYPE_NAME: &'static str = "VsanIscsiTargetAuthSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"authType" => d.opt(&mut self.auth_type, s)?,
@@ -7327,9 +7853,13 @@ pub struct VsanIscsiTargetBasicInfo {
     pub alias: String,
     /// `iqn`: xsd:string.
     pub iqn: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiTargetBasicInfo {
     const TYPE_NAME: &'static str = "VsanIscsiTargetBasicInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"alias" => d.req(&mut self.alias, s)?,
@@ -7363,6 +7893,7 @@ pub struct VsanIscsiTargetCommonInfo {
 }
 impl ComplexType for VsanIscsiTargetCommonInfo {
     const TYPE_NAME: &'static str = "VsanIscsiTargetCommonInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"authSpec" => d.opt(&mut self.auth_spec, s)?,
@@ -7391,9 +7922,13 @@ pub struct VsanIscsiTargetServiceConfig {
     pub default_config: Option<VsanIscsiTargetServiceDefaultConfigSpec>,
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiTargetServiceConfig {
     const TYPE_NAME: &'static str = "VsanIscsiTargetServiceConfig";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"defaultConfig" => d.opt(&mut self.default_config, s)?,
@@ -7418,9 +7953,13 @@ pub struct VsanIscsiTargetServiceDefaultConfigSpec {
     pub port: Option<i32>,
     /// `iscsiTargetAuthSpec`: [`VsanIscsiTargetAuthSpec`].
     pub iscsi_target_auth_spec: Option<VsanIscsiTargetAuthSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiTargetServiceDefaultConfigSpec {
     const TYPE_NAME: &'static str = "VsanIscsiTargetServiceDefaultConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networkInterface" => d.opt(&mut self.network_interface, s)?,
@@ -7450,6 +7989,7 @@ pub struct VsanIscsiTargetServiceSpec {
 }
 impl ComplexType for VsanIscsiTargetServiceSpec {
     const TYPE_NAME: &'static str = "VsanIscsiTargetServiceSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"homeObjectStoragePolicy" => d.opt(&mut self.home_object_storage_policy, s)?,
@@ -7479,6 +8019,7 @@ pub struct VsanIscsiTargetSpec {
 }
 impl ComplexType for VsanIscsiTargetSpec {
     const TYPE_NAME: &'static str = "VsanIscsiTargetSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storagePolicy" => d.opt(&mut self.storage_policy, s)?,
@@ -7523,9 +8064,13 @@ pub struct VsanLimitHealthResult {
     pub total_rc_size_b: i64,
     /// `rcFreeReservationHealth`: xsd:string.
     pub rc_free_reservation_health: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanLimitHealthResult {
     const TYPE_NAME: &'static str = "VsanLimitHealthResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.opt(&mut self.hostname, s)?,
@@ -7571,6 +8116,7 @@ pub struct VsanMixedEsxVersionIssue {
 }
 impl ComplexType for VsanMixedEsxVersionIssue {
     const TYPE_NAME: &'static str = "VsanMixedEsxVersionIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -7598,9 +8144,13 @@ pub struct VsanNetworkHealthResult {
     pub peer_health: Vec<VsanNetworkPeerHealthResult>,
     /// `multicastConfig`: xsd:string.
     pub multicast_config: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanNetworkHealthResult {
     const TYPE_NAME: &'static str = "VsanNetworkHealthResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
@@ -7647,9 +8197,13 @@ pub struct VsanNetworkLoadTestResult {
     pub sent_datagrams: Option<i64>,
     /// `jitterMs`: xsd:float.
     pub jitter_ms: Option<f32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanNetworkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanNetworkLoadTestResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
@@ -7698,9 +8252,13 @@ pub struct VsanNetworkPeerHealthResult {
     pub on_same_ip_subnet: Option<bool>,
     /// `sourceVmknicName`: xsd:string.
     pub source_vmknic_name: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanNetworkPeerHealthResult {
     const TYPE_NAME: &'static str = "VsanNetworkPeerHealthResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"peer" => d.opt(&mut self.peer, s)?,
@@ -7735,9 +8293,13 @@ pub struct VsanNewPolicyBatch {
     pub size: Vec<i64>,
     /// `policy`: xsd:string.
     pub policy: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanNewPolicyBatch {
     const TYPE_NAME: &'static str = "VsanNewPolicyBatch";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"size" => d.list(&mut self.size, s)?,
@@ -7767,6 +8329,7 @@ pub struct VsanNodeNotMaster {
 }
 impl ComplexType for VsanNodeNotMaster {
     const TYPE_NAME: &'static str = "VsanNodeNotMaster";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanMasterUuid" => d.opt(&mut self.vsan_master_uuid, s)?,
@@ -7797,9 +8360,13 @@ pub struct VsanObjectExtraAttributes {
     pub ufn: String,
     /// `isHbrCfg`: xsd:boolean.
     pub is_hbr_cfg: bool,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectExtraAttributes {
     const TYPE_NAME: &'static str = "VsanObjectExtraAttributes";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -7830,9 +8397,13 @@ pub struct VsanObjectHealth {
     pub health: Option<String>,
     /// `objUuids`: xsd:string.
     pub obj_uuids: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectHealth {
     const TYPE_NAME: &'static str = "VsanObjectHealth";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"numObjects" => d.req(&mut self.num_objects, s)?,
@@ -7865,9 +8436,13 @@ pub struct VsanObjectIdentity {
     pub vm: Option<ManagedObjectReference>,
     /// `description`: xsd:string.
     pub description: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectIdentity {
     const TYPE_NAME: &'static str = "VsanObjectIdentity";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -7902,9 +8477,13 @@ pub struct VsanObjectIdentityAndHealth {
     pub space_summary: Vec<VsanObjectSpaceSummary>,
     /// `rawData`: xsd:string.
     pub raw_data: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectIdentityAndHealth {
     const TYPE_NAME: &'static str = "VsanObjectIdentityAndHealth";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"identities" => d.list(&mut self.identities, s)?,
@@ -7936,6 +8515,7 @@ pub struct VsanObjectInaccessibleIssue {
 }
 impl ComplexType for VsanObjectInaccessibleIssue {
     const TYPE_NAME: &'static str = "VsanObjectInaccessibleIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
@@ -7968,9 +8548,13 @@ pub struct VsanObjectInformation {
     pub spbm_profile_generation_id: Option<String>,
     /// `spbmComplianceResult`: [`VsanStorageComplianceResult`].
     pub spbm_compliance_result: Option<VsanStorageComplianceResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectInformation {
     const TYPE_NAME: &'static str = "VsanObjectInformation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"directoryName" => d.opt(&mut self.directory_name, s)?,
@@ -8003,9 +8587,13 @@ pub struct VsanObjectOverallHealth {
     pub object_health_detail: Vec<VsanObjectHealth>,
     /// `objectVersionCompliance`: xsd:boolean.
     pub object_version_compliance: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectOverallHealth {
     const TYPE_NAME: &'static str = "VsanObjectOverallHealth";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"objectHealthDetail" => d.list(&mut self.object_health_detail, s)?,
@@ -8033,6 +8621,7 @@ pub struct VsanObjectPolicyIssue {
 }
 impl ComplexType for VsanObjectPolicyIssue {
     const TYPE_NAME: &'static str = "VsanObjectPolicyIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
@@ -8055,9 +8644,13 @@ pub struct VsanObjectQuerySpec {
     pub uuid: String,
     /// `spbmProfileGenerationId`: xsd:string.
     pub spbm_profile_generation_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectQuerySpec {
     const TYPE_NAME: &'static str = "VsanObjectQuerySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -8094,9 +8687,13 @@ pub struct VsanObjectSpaceSummary {
     pub physical_used_b: Option<i64>,
     /// `usedB`: xsd:long.
     pub used_b: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectSpaceSummary {
     const TYPE_NAME: &'static str = "VsanObjectSpaceSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"objType" => d.opt(&mut self.obj_type, s)?,
@@ -8135,9 +8732,13 @@ pub struct VsanPerfEntityMetricCSV {
     pub sample_info: Option<String>,
     /// `value`: [`VsanPerfMetricSeriesCSV`].
     pub value: Vec<VsanPerfMetricSeriesCSV>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfEntityMetricCSV {
     const TYPE_NAME: &'static str = "VsanPerfEntityMetricCSV";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityRefId" => d.req(&mut self.entity_ref_id, s)?,
@@ -8166,9 +8767,13 @@ pub struct VsanPerfEntityType {
     pub graphs: Vec<VsanPerfGraph>,
     /// `description`: xsd:string.
     pub description: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfEntityType {
     const TYPE_NAME: &'static str = "VsanPerfEntityType";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -8203,9 +8808,13 @@ pub struct VsanPerfGraph {
     pub name: Option<String>,
     /// `description`: xsd:string.
     pub description: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfGraph {
     const TYPE_NAME: &'static str = "VsanPerfGraph";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
@@ -8244,9 +8853,13 @@ pub struct VsanPerfMasterInformation {
     pub renamed_stats_directories: Vec<String>,
     /// `statsDirectoryPercentFree`: xsd:long.
     pub stats_directory_percent_free: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfMasterInformation {
     const TYPE_NAME: &'static str = "VsanPerfMasterInformation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"secSinceLastStatsWrite" => d.opt(&mut self.sec_since_last_stats_write, s)?,
@@ -8275,9 +8888,13 @@ crate::xml::complex_codec!(VsanPerfMasterInformation);
 pub struct VsanPerfMemberInfo {
     /// `thumbprint`: xsd:string.
     pub thumbprint: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfMemberInfo {
     const TYPE_NAME: &'static str = "VsanPerfMemberInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"thumbprint" => d.req(&mut self.thumbprint, s)?,
@@ -8308,9 +8925,13 @@ pub struct VsanPerfMetricId {
     pub description: Option<String>,
     /// `metricsCollectInterval`: xsd:int.
     pub metrics_collect_interval: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfMetricId {
     const TYPE_NAME: &'static str = "VsanPerfMetricId";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"label" => d.req(&mut self.label, s)?,
@@ -8343,9 +8964,13 @@ pub struct VsanPerfMetricSeriesCSV {
     pub metric_id: VsanPerfMetricId,
     /// `values`: xsd:string.
     pub values: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfMetricSeriesCSV {
     const TYPE_NAME: &'static str = "VsanPerfMetricSeriesCSV";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"metricId" => d.req(&mut self.metric_id, s)?,
@@ -8380,9 +9005,13 @@ pub struct VsanPerfNodeInformation {
     pub vsan_node_uuid: Option<String>,
     /// `masterInfo`: [`VsanPerfMasterInformation`].
     pub master_info: Option<VsanPerfMasterInformation>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfNodeInformation {
     const TYPE_NAME: &'static str = "VsanPerfNodeInformation";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
@@ -8425,9 +9054,13 @@ pub struct VsanPerfQuerySpec {
     pub labels: Vec<String>,
     /// `interval`: xsd:int.
     pub interval: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfQuerySpec {
     const TYPE_NAME: &'static str = "VsanPerfQuerySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityRefId" => d.req(&mut self.entity_ref_id, s)?,
@@ -8460,9 +9093,13 @@ pub struct VsanPerfThreshold {
     pub yellow: Option<String>,
     /// `red`: xsd:string.
     pub red: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfThreshold {
     const TYPE_NAME: &'static str = "VsanPerfThreshold";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"direction" => d.req(&mut self.direction, s)?,
@@ -8487,9 +9124,13 @@ pub struct VsanPerfTopEntities {
     pub metric_id: VsanPerfMetricId,
     /// `entities`: [`VsanPerfTopEntity`].
     pub entities: Vec<VsanPerfTopEntity>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfTopEntities {
     const TYPE_NAME: &'static str = "VsanPerfTopEntities";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"metricId" => d.req(&mut self.metric_id, s)?,
@@ -8512,9 +9153,13 @@ pub struct VsanPerfTopEntity {
     pub entity_ref_id: String,
     /// `value`: xsd:string.
     pub value: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfTopEntity {
     const TYPE_NAME: &'static str = "VsanPerfTopEntity";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entityRefId" => d.req(&mut self.entity_ref_id, s)?,
@@ -8587,9 +9232,13 @@ pub struct VsanPhysicalDiskHealth {
     pub max_components: Option<i64>,
     /// `compLimitHealth`: xsd:string.
     pub comp_limit_health: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPhysicalDiskHealth {
     const TYPE_NAME: &'static str = "VsanPhysicalDiskHealth";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -8674,9 +9323,13 @@ pub struct VsanPhysicalDiskHealthSummary {
     pub host_dedup_scope: Option<i32>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPhysicalDiskHealthSummary {
     const TYPE_NAME: &'static str = "VsanPhysicalDiskHealthSummary";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallHealth" => d.req(&mut self.overall_health, s)?,
@@ -8711,9 +9364,13 @@ pub struct VsanPolicyChangeBatch {
     pub uuid: Vec<String>,
     /// `policy`: xsd:string.
     pub policy: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPolicyChangeBatch {
     const TYPE_NAME: &'static str = "VsanPolicyChangeBatch";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.list(&mut self.uuid, s)?,
@@ -8748,9 +9405,13 @@ pub struct VsanPolicyCost {
     pub current_disk_space_to_address_space_ratio: Option<f32>,
     /// `diskSpaceToAddressSpaceRatio`: xsd:float.
     pub disk_space_to_address_space_ratio: Option<f32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPolicyCost {
     const TYPE_NAME: &'static str = "VsanPolicyCost";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeDataSize" => d.opt(&mut self.change_data_size, s)?,
@@ -8789,9 +9450,13 @@ pub struct VsanPolicySatisfiability {
     pub reason: Option<LocalizableMessage>,
     /// `cost`: [`VsanPolicyCost`].
     pub cost: Option<VsanPolicyCost>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPolicySatisfiability {
     const TYPE_NAME: &'static str = "VsanPolicySatisfiability";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
@@ -8820,9 +9485,13 @@ pub struct VsanPrepareVsanForVcsaSpec {
     pub vsan_data_efficiency_config: Option<VsanDataEfficiencyConfig>,
     /// `taskId`: xsd:string.
     pub task_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPrepareVsanForVcsaSpec {
     const TYPE_NAME: &'static str = "VsanPrepareVsanForVcsaSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanDiskMappingCreationSpec" => d.opt(&mut self.vsan_disk_mapping_creation_spec, s)?,
@@ -8859,9 +9528,13 @@ pub struct VsanProactiveRebalanceInfoEx {
     pub hostname: Option<String>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanProactiveRebalanceInfoEx {
     const TYPE_NAME: &'static str = "VsanProactiveRebalanceInfoEx";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"running" => d.opt(&mut self.running, s)?,
@@ -8898,9 +9571,13 @@ pub struct VsanQueryResultHostInfo {
     pub hostname_in_cmmds: Option<String>,
     /// `vsanIpv4Addresses`: xsd:string.
     pub vsan_ipv4_addresses: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanQueryResultHostInfo {
     const TYPE_NAME: &'static str = "VsanQueryResultHostInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
@@ -8927,9 +9604,13 @@ pub struct VsanRepairObjectsResult {
     pub failed_repair_objects: Vec<VsanFailedRepairObjectResult>,
     /// `notInQueueObjects`: xsd:string.
     pub not_in_queue_objects: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanRepairObjectsResult {
     const TYPE_NAME: &'static str = "VsanRepairObjectsResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inQueueObjects" => d.list(&mut self.in_queue_objects, s)?,
@@ -8956,9 +9637,13 @@ pub struct VsanResourceHealth {
     pub health: String,
     /// `description`: xsd:string.
     pub description: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanResourceHealth {
     const TYPE_NAME: &'static str = "VsanResourceHealth";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resource" => d.req(&mut self.resource, s)?,
@@ -8987,9 +9672,13 @@ pub struct VsanSpaceUsage {
     pub space_overview: Option<VsanObjectSpaceSummary>,
     /// `spaceDetail`: [`VsanSpaceUsageDetailResult`].
     pub space_detail: Option<VsanSpaceUsageDetailResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanSpaceUsage {
     const TYPE_NAME: &'static str = "VsanSpaceUsage";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"totalCapacityB" => d.req(&mut self.total_capacity_b, s)?,
@@ -9014,9 +9703,13 @@ crate::xml::complex_codec!(VsanSpaceUsage);
 pub struct VsanSpaceUsageDetailResult {
     /// `spaceUsageByObjectType`: [`VsanObjectSpaceSummary`].
     pub space_usage_by_object_type: Vec<VsanObjectSpaceSummary>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanSpaceUsageDetailResult {
     const TYPE_NAME: &'static str = "VsanSpaceUsageDetailResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"spaceUsageByObjectType" => d.list(&mut self.space_usage_by_object_type, s)?,
@@ -9047,9 +9740,13 @@ pub struct VsanStorageComplianceResult {
     pub violated_policies: Vec<VsanStoragePolicyStatus>,
     /// `operationalStatus`: [`VsanStorageOperationalStatus`].
     pub operational_status: Option<VsanStorageOperationalStatus>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanStorageComplianceResult {
     const TYPE_NAME: &'static str = "VsanStorageComplianceResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"checkTime" => d.opt(&mut self.check_time, s)?,
@@ -9086,9 +9783,13 @@ pub struct VsanStorageOperationalStatus {
     pub operation_progress: Option<i64>,
     /// `transitional`: xsd:boolean.
     pub transitional: Option<bool>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanStorageOperationalStatus {
     const TYPE_NAME: &'static str = "VsanStorageOperationalStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"healthy" => d.opt(&mut self.healthy, s)?,
@@ -9117,9 +9818,13 @@ pub struct VsanStoragePolicyStatus {
     pub expected_value: Option<String>,
     /// `currentValue`: xsd:string.
     pub current_value: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanStoragePolicyStatus {
     const TYPE_NAME: &'static str = "VsanStoragePolicyStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
@@ -9148,9 +9853,13 @@ pub struct VsanStorageWorkloadType {
     pub name: String,
     /// `description`: xsd:string.
     pub description: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanStorageWorkloadType {
     const TYPE_NAME: &'static str = "VsanStorageWorkloadType";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"specs" => d.list(&mut self.specs, s)?,
@@ -9182,6 +9891,7 @@ pub struct VsanUnknownScanIssue {
 }
 impl ComplexType for VsanUnknownScanIssue {
     const TYPE_NAME: &'static str = "VsanUnknownScanIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
@@ -9211,6 +9921,7 @@ pub struct VsanUpgradeStatusEx {
 }
 impl ComplexType for VsanUpgradeStatusEx {
     const TYPE_NAME: &'static str = "VsanUpgradeStatusEx";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isPrecheck" => d.opt(&mut self.is_precheck, s)?,
@@ -9240,6 +9951,7 @@ pub struct VsanUpgradeSystemAPIBrokenIssue {
 }
 impl ComplexType for VsanUpgradeSystemAPIBrokenIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemAPIBrokenIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -9267,6 +9979,7 @@ pub struct VsanUpgradeSystemAutoClaimEnabledOnHostsIssue {
 }
 impl ComplexType for VsanUpgradeSystemAutoClaimEnabledOnHostsIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemAutoClaimEnabledOnHostsIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -9294,6 +10007,7 @@ pub struct VsanUpgradeSystemHostsDisconnectedIssue {
 }
 impl ComplexType for VsanUpgradeSystemHostsDisconnectedIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemHostsDisconnectedIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -9321,6 +10035,7 @@ pub struct VsanUpgradeSystemMissingHostsInClusterIssue {
 }
 impl ComplexType for VsanUpgradeSystemMissingHostsInClusterIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemMissingHostsInClusterIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -9341,9 +10056,13 @@ crate::xml::inherits!(VsanUpgradeSystemMissingHostsInClusterIssue, VsanUpgradeSy
 pub struct VsanUpgradeSystemNetworkPartitionInfo {
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanUpgradeSystemNetworkPartitionInfo {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemNetworkPartitionInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -9369,6 +10088,7 @@ pub struct VsanUpgradeSystemNetworkPartitionIssue {
 }
 impl ComplexType for VsanUpgradeSystemNetworkPartitionIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemNetworkPartitionIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partitions" => d.list(&mut self.partitions, s)?,
@@ -9396,6 +10116,7 @@ pub struct VsanUpgradeSystemNotEnoughFreeCapacityIssue {
 }
 impl ComplexType for VsanUpgradeSystemNotEnoughFreeCapacityIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemNotEnoughFreeCapacityIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reducedRedundancyUpgradePossible" => d.req(&mut self.reduced_redundancy_upgrade_possible, s)?,
@@ -9418,9 +10139,13 @@ crate::xml::inherits!(VsanUpgradeSystemNotEnoughFreeCapacityIssue, VsanUpgradeSy
 pub struct VsanUpgradeSystemPreflightCheckIssue {
     /// `msg`: xsd:string.
     pub msg: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanUpgradeSystemPreflightCheckIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemPreflightCheckIssue";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"msg" => d.req(&mut self.msg, s)?,
@@ -9443,9 +10168,13 @@ pub struct VsanUpgradeSystemPreflightCheckResult {
     pub issues: Vec<AnyVsanUpgradeSystemPreflightCheckIssue>,
     /// `diskMappingToRestore`: [`VsanHostDiskMapping`].
     pub disk_mapping_to_restore: Option<VsanHostDiskMapping>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanUpgradeSystemPreflightCheckResult {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemPreflightCheckResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"issues" => d.list(&mut self.issues, s)?,
@@ -9473,6 +10202,7 @@ pub struct VsanUpgradeSystemRogueHostsInClusterIssue {
 }
 impl ComplexType for VsanUpgradeSystemRogueHostsInClusterIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemRogueHostsInClusterIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
@@ -9502,6 +10232,7 @@ pub struct VsanUpgradeSystemUpgradeHistoryDiskGroupOp {
 }
 impl ComplexType for VsanUpgradeSystemUpgradeHistoryDiskGroupOp {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemUpgradeHistoryDiskGroupOp";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
@@ -9532,9 +10263,13 @@ pub struct VsanUpgradeSystemUpgradeHistoryItem {
     pub message: String,
     /// `task`: ManagedObjectReference.
     pub task: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanUpgradeSystemUpgradeHistoryItem {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemUpgradeHistoryItem";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timestamp" => d.req(&mut self.timestamp, s)?,
@@ -9566,6 +10301,7 @@ pub struct VsanUpgradeSystemUpgradeHistoryPreflightFail {
 }
 impl ComplexType for VsanUpgradeSystemUpgradeHistoryPreflightFail {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemUpgradeHistoryPreflightFail";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"preflightResult" => d.req(&mut self.preflight_result, s)?,
@@ -9596,9 +10332,13 @@ pub struct VsanUpgradeSystemUpgradeStatus {
     pub completed: Option<bool>,
     /// `progress`: xsd:int.
     pub progress: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanUpgradeSystemUpgradeStatus {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemUpgradeStatus";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inProgress" => d.req(&mut self.in_progress, s)?,
@@ -9632,6 +10372,7 @@ pub struct VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue {
 }
 impl ComplexType for VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemV2ObjectsPresentDuringDowngradeIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuids" => d.list(&mut self.uuids, s)?,
@@ -9659,6 +10400,7 @@ pub struct VsanUpgradeSystemWrongEsxVersionIssue {
 }
 impl ComplexType for VsanUpgradeSystemWrongEsxVersionIssue {
     const TYPE_NAME: &'static str = "VsanUpgradeSystemWrongEsxVersionIssue";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hosts" => d.list(&mut self.hosts, s)?,
@@ -9693,9 +10435,13 @@ pub struct VsanVcPostDeployConfigSpec {
     pub host_license_key: Option<String>,
     /// `taskId`: xsd:string.
     pub task_id: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVcPostDeployConfigSpec {
     const TYPE_NAME: &'static str = "VsanVcPostDeployConfigSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dcName" => d.opt(&mut self.dc_name, s)?,
@@ -9742,9 +10488,13 @@ pub struct VsanVcsaDeploymentProgress {
     pub task_id: Option<String>,
     /// `vm`: ManagedObjectReference.
     pub vm: Option<ManagedObjectReference>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVcsaDeploymentProgress {
     const TYPE_NAME: &'static str = "VsanVcsaDeploymentProgress";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"phase" => d.req(&mut self.phase, s)?,
@@ -9787,9 +10537,13 @@ pub struct VsanVmdkIOLoadSpec {
     pub random: bool,
     /// `startOffsetB`: xsd:long.
     pub start_offset_b: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVmdkIOLoadSpec {
     const TYPE_NAME: &'static str = "VsanVmdkIOLoadSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"readPct" => d.req(&mut self.read_pct, s)?,
@@ -9836,9 +10590,13 @@ pub struct VsanVmdkLoadTestResult {
     pub max_latency_us: Option<i64>,
     /// `numIoAboveLatencyThreshold`: xsd:long.
     pub num_io_above_latency_threshold: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVmdkLoadTestResult {
     const TYPE_NAME: &'static str = "VsanVmdkLoadTestResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"success" => d.req(&mut self.success, s)?,
@@ -9881,9 +10639,13 @@ pub struct VsanVmdkLoadTestSpec {
     pub vmdk_io_spec_sequence: Vec<VsanVmdkIOLoadSpec>,
     /// `stepDurationSec`: xsd:long.
     pub step_duration_sec: Option<i64>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVmdkLoadTestSpec {
     const TYPE_NAME: &'static str = "VsanVmdkLoadTestSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmdkCreateSpec" => d.opt(&mut self.vmdk_create_spec, s)?,
@@ -9910,9 +10672,13 @@ pub struct VsanVsanClusterPcapGroup {
     pub master: String,
     /// `members`: xsd:string.
     pub members: Vec<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVsanClusterPcapGroup {
     const TYPE_NAME: &'static str = "VsanVsanClusterPcapGroup";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"master" => d.req(&mut self.master, s)?,
@@ -9939,9 +10705,13 @@ pub struct VsanVsanClusterPcapResult {
     pub issues: Vec<String>,
     /// `hostResults`: [`VsanVsanPcapResult`].
     pub host_results: Vec<VsanVsanPcapResult>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVsanClusterPcapResult {
     const TYPE_NAME: &'static str = "VsanVsanClusterPcapResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pkts" => d.list(&mut self.pkts, s)?,
@@ -9980,9 +10750,13 @@ pub struct VsanVsanPcapResult {
     pub error: Option<LocalizedMethodFault>,
     /// `hostname`: xsd:string.
     pub hostname: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVsanPcapResult {
     const TYPE_NAME: &'static str = "VsanVsanPcapResult";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"calltime" => d.req(&mut self.calltime, s)?,
@@ -10026,6 +10800,7 @@ pub struct VslmCloneSpec {
 }
 impl ComplexType for VslmCloneSpec {
     const TYPE_NAME: &'static str = "VslmCloneSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -10064,9 +10839,13 @@ pub struct VslmCreateSpec {
     pub crypto: Option<AnyCryptoSpec>,
     /// `metadata`: [`KeyValue`] (since 6.7.2).
     pub metadata: Vec<KeyValue>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VslmCreateSpec {
     const TYPE_NAME: &'static str = "VslmCreateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
@@ -10103,9 +10882,13 @@ pub struct VslmCreateSpecBackingSpec {
     pub datastore: ManagedObjectReference,
     /// `path`: xsd:string (since 6.7).
     pub path: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VslmCreateSpecBackingSpec {
     const TYPE_NAME: &'static str = "VslmCreateSpecBackingSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -10133,6 +10916,7 @@ pub struct VslmCreateSpecDiskFileBackingSpec {
 }
 impl ComplexType for VslmCreateSpecDiskFileBackingSpec {
     const TYPE_NAME: &'static str = "VslmCreateSpecDiskFileBackingSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"provisioningType" => d.opt(&mut self.provisioning_type, s)?,
@@ -10162,6 +10946,7 @@ pub struct VslmCreateSpecRawDiskMappingBackingSpec {
 }
 impl ComplexType for VslmCreateSpecRawDiskMappingBackingSpec {
     const TYPE_NAME: &'static str = "VslmCreateSpecRawDiskMappingBackingSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lunUuid" => d.req(&mut self.lun_uuid, s)?,
@@ -10194,9 +10979,13 @@ pub struct VslmMigrateSpec {
     pub disks_crypto: Option<DiskCryptoSpec>,
     /// `service`: [`ServiceLocator`] (since 8.0.3.0).
     pub service: Option<ServiceLocator>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VslmMigrateSpec {
     const TYPE_NAME: &'static str = "VslmMigrateSpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"backingSpec" => d.req(&mut self.backing_spec, s)?,
@@ -10228,6 +11017,7 @@ pub struct VslmRelocateSpec {
 }
 impl ComplexType for VslmRelocateSpec {
     const TYPE_NAME: &'static str = "VslmRelocateSpec";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10245,9 +11035,13 @@ pub struct VslmTagEntry {
     pub tag_name: String,
     /// `parentCategoryName`: xsd:string.
     pub parent_category_name: String,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VslmTagEntry {
     const TYPE_NAME: &'static str = "VslmTagEntry";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"tagName" => d.req(&mut self.tag_name, s)?,
@@ -10279,6 +11073,7 @@ pub struct VspanDestPortConflict {
 }
 impl ComplexType for VspanDestPortConflict {
     const TYPE_NAME: &'static str = "VspanDestPortConflict";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSessionKey1" => d.req(&mut self.vspan_session_key1, s)?,
@@ -10314,6 +11109,7 @@ pub struct VspanPortConflict {
 }
 impl ComplexType for VspanPortConflict {
     const TYPE_NAME: &'static str = "VspanPortConflict";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSessionKey1" => d.req(&mut self.vspan_session_key1, s)?,
@@ -10349,6 +11145,7 @@ pub struct VspanPortMoveFault {
 }
 impl ComplexType for VspanPortMoveFault {
     const TYPE_NAME: &'static str = "VspanPortMoveFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"srcPortgroupName" => d.req(&mut self.src_portgroup_name, s)?,
@@ -10380,6 +11177,7 @@ pub struct VspanPortPromiscChangeFault {
 }
 impl ComplexType for VspanPortPromiscChangeFault {
     const TYPE_NAME: &'static str = "VspanPortPromiscChangeFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
@@ -10407,6 +11205,7 @@ pub struct VspanPortgroupPromiscChangeFault {
 }
 impl ComplexType for VspanPortgroupPromiscChangeFault {
     const TYPE_NAME: &'static str = "VspanPortgroupPromiscChangeFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portgroupName" => d.req(&mut self.portgroup_name, s)?,
@@ -10434,6 +11233,7 @@ pub struct VspanPortgroupTypeChangeFault {
 }
 impl ComplexType for VspanPortgroupTypeChangeFault {
     const TYPE_NAME: &'static str = "VspanPortgroupTypeChangeFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portgroupName" => d.req(&mut self.portgroup_name, s)?,
@@ -10463,6 +11263,7 @@ pub struct VspanPromiscuousPortNotSupported {
 }
 impl ComplexType for VspanPromiscuousPortNotSupported {
     const TYPE_NAME: &'static str = "VspanPromiscuousPortNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSessionKey" => d.req(&mut self.vspan_session_key, s)?,
@@ -10494,6 +11295,7 @@ pub struct VspanSameSessionPortConflict {
 }
 impl ComplexType for VspanSameSessionPortConflict {
     const TYPE_NAME: &'static str = "VspanSameSessionPortConflict";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vspanSessionKey" => d.req(&mut self.vspan_session_key, s)?,
@@ -10523,6 +11325,7 @@ pub struct VvolDatastoreInfo {
 }
 impl ComplexType for VvolDatastoreInfo {
     const TYPE_NAME: &'static str = "VvolDatastoreInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vvolDS" => d.opt(&mut self.vvol_ds, s)?,
@@ -10545,9 +11348,13 @@ pub struct WaitOptions {
     pub max_wait_seconds: Option<i32>,
     /// `maxObjectUpdates`: xsd:int.
     pub max_object_updates: Option<i32>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for WaitOptions {
     const TYPE_NAME: &'static str = "WaitOptions";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"maxWaitSeconds" => d.opt(&mut self.max_wait_seconds, s)?,
@@ -10573,6 +11380,7 @@ pub struct WakeOnLanNotSupported {
 }
 impl ComplexType for WakeOnLanNotSupported {
     const TYPE_NAME: &'static str = "WakeOnLanNotSupported";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10593,6 +11401,7 @@ pub struct WakeOnLanNotSupportedByVmotionNIC {
 }
 impl ComplexType for WakeOnLanNotSupportedByVmotionNIC {
     const TYPE_NAME: &'static str = "WakeOnLanNotSupportedByVmotionNIC";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10613,6 +11422,7 @@ pub struct WarningUpgradeEvent {
 }
 impl ComplexType for WarningUpgradeEvent {
     const TYPE_NAME: &'static str = "WarningUpgradeEvent";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10647,6 +11457,7 @@ pub struct WeeklyTaskScheduler {
 }
 impl ComplexType for WeeklyTaskScheduler {
     const TYPE_NAME: &'static str = "WeeklyTaskScheduler";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sunday" => d.req(&mut self.sunday, s)?,
@@ -10686,6 +11497,7 @@ pub struct WillLoseHAProtection {
 }
 impl ComplexType for WillLoseHAProtection {
     const TYPE_NAME: &'static str = "WillLoseHAProtection";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"resolution" => d.req(&mut self.resolution, s)?,
@@ -10711,6 +11523,7 @@ pub struct WillModifyConfigCpuRequirements {
 }
 impl ComplexType for WillModifyConfigCpuRequirements {
     const TYPE_NAME: &'static str = "WillModifyConfigCpuRequirements";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10731,6 +11544,7 @@ pub struct WillResetSnapshotDirectory {
 }
 impl ComplexType for WillResetSnapshotDirectory {
     const TYPE_NAME: &'static str = "WillResetSnapshotDirectory";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10755,6 +11569,7 @@ pub struct WinNetBIOSConfigInfo {
 }
 impl ComplexType for WinNetBIOSConfigInfo {
     const TYPE_NAME: &'static str = "WinNetBIOSConfigInfo";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"primaryWINS" => d.req(&mut self.primary_wins, s)?,
@@ -10782,6 +11597,7 @@ pub struct WipeDiskFault {
 }
 impl ComplexType for WipeDiskFault {
     const TYPE_NAME: &'static str = "WipeDiskFault";
+    crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         self.base_.decode_field(d, s)
     }
@@ -10799,9 +11615,13 @@ pub struct WitnessNodeInfo {
     pub ip_settings: CustomizationIPSettings,
     /// `biosUuid`: xsd:string.
     pub bios_uuid: Option<String>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for WitnessNodeInfo {
     const TYPE_NAME: &'static str = "WitnessNodeInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipSettings" => d.req(&mut self.ip_settings, s)?,
@@ -10828,9 +11648,13 @@ pub struct vslmInfrastructureObjectPolicy {
     pub profile_id: String,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for vslmInfrastructureObjectPolicy {
     const TYPE_NAME: &'static str = "vslmInfrastructureObjectPolicy";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
@@ -10857,9 +11681,13 @@ pub struct vslmInfrastructureObjectPolicySpec {
     pub datastore: ManagedObjectReference,
     /// `profile`: [`VirtualMachineProfileSpec`].
     pub profile: Vec<AnyVirtualMachineProfileSpec>,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for vslmInfrastructureObjectPolicySpec {
     const TYPE_NAME: &'static str = "vslmInfrastructureObjectPolicySpec";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastore" => d.req(&mut self.datastore, s)?,
@@ -10880,9 +11708,13 @@ crate::xml::complex_codec!(vslmInfrastructureObjectPolicySpec);
 pub struct vslmVClockInfo {
     /// `vClockTime`: xsd:long.
     pub v_clock_time: i64,
+    /// The wire type name (`xsi:type`) the server sent when it names a type this client
+    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for vslmVClockInfo {
     const TYPE_NAME: &'static str = "vslmVClockInfo";
+    crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vClockTime" => d.req(&mut self.v_clock_time, s)?,

@@ -140,6 +140,7 @@ impl EventFilter {
         self.spec.entity = Some(EventFilterSpecByEntity {
             entity: entity.clone(),
             recursion,
+            ..Default::default()
         });
         self
     }
@@ -183,6 +184,7 @@ impl EventFilter {
         let Some(EventFilterSpecByTime {
             begin_time,
             end_time,
+            ..
         }) = &self.spec.time
         else {
             return true;

@@ -76,6 +76,7 @@ impl HostNetworkSystem {
             vlan_id,
             vswitch_name: vswitch.to_string(),
             policy: HostNetworkPolicy::default(),
+            ..Default::default()
         })
         .await
     }

@@ -20,8 +20,9 @@ fn default_allocation() -> ResourceAllocationInfo {
         shares: Some(SharesInfo {
             shares: 0,
             level: SharesLevel::Normal,
+            ..Default::default()
         }),
-        overhead_limit: None,
+        ..Default::default()
     }
 }
 

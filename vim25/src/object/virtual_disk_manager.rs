@@ -21,6 +21,7 @@ impl VirtualDiskManager {
             base_: VirtualDiskSpec {
                 disk_type: "thin".into(),
                 adapter_type: "lsiLogic".into(),
+                ..Default::default()
             },
             capacity_kb,
             ..Default::default()

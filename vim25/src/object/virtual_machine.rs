@@ -300,6 +300,7 @@ impl VirtualMachine {
                 OptionValue {
                     key: k.to_string(),
                     value: Some(AnyValue::String(v.to_string())),
+                    ..Default::default()
                 }
                 .into()
             })

@@ -13,6 +13,9 @@ use std::fmt::Debug;
 pub trait DataObject: Debug + Send + Sync + 'static {
     /// The schema type name.
     fn type_name(&self) -> &'static str;
+    /// The type name encoding writes: the name kept from a type this client does not
+    /// know ([`ComplexType::unknown_type_name`]) when set, else [`type_name`](Self::type_name).
+    fn wire_type_name(&self) -> &str;
     /// For downcasting.
     fn as_any(&self) -> &dyn Any;
     /// A boxed copy.
@@ -26,6 +29,9 @@ pub trait DataObject: Debug + Send + Sync + 'static {
 impl<T: ComplexType + Debug + Clone + PartialEq + Send + Sync + 'static> DataObject for T {
     fn type_name(&self) -> &'static str {
         T::TYPE_NAME
+    }
+    fn wire_type_name(&self) -> &str {
+        self.unknown_type_name().unwrap_or(T::TYPE_NAME)
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -249,7 +255,7 @@ impl AnyValue {
             AnyValue::Uri(_) => "xsd:anyURI".into(),
             AnyValue::Mor(_) => "ManagedObjectReference".into(),
             AnyValue::Enum { type_name, .. } => type_name.clone(),
-            AnyValue::Object(o) => o.type_name().into(),
+            AnyValue::Object(o) => o.wire_type_name().into(),
             AnyValue::Array { item_type, .. } => format!("ArrayOf{}", array_type_suffix(item_type)),
             AnyValue::Unknown { type_name } => type_name.clone(),
         })

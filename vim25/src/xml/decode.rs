@@ -372,18 +372,37 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// Decodes the element `s` as the data object `T`, field by field.
+    /// Decodes the element `s` as the data object `T`, field by field. An `xsi:type`
+    /// other than `T`'s own (a subtype this client does not know, in a slot whose
+    /// declared type has no known subtypes) is kept in the value
+    /// ([`ComplexType::unknown_type_name`]).
     pub fn complex<T: ComplexType>(&mut self, s: &Start<'a>) -> Result<T, DecodeError> {
         let mut v = T::default();
+        if let Some(t) = s.xsi_type {
+            if t != T::TYPE_NAME {
+                v.set_unknown_type_name(Some(t.into()));
+            }
+        }
+        self.complex_fields(&mut v, s)?;
+        Ok(v)
+    }
+
+    /// Decodes the child elements of `s` into the fields of `v` (its `xsi:type` is not
+    /// looked at), skipping elements `v` has no field for.
+    pub fn complex_fields<T: ComplexType>(
+        &mut self,
+        v: &mut T,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
         if s.empty {
-            return Ok(v);
+            return Ok(());
         }
         while let Some(child) = self.next_child()? {
             if !v.decode_field(self, &child)? {
                 self.skip(&child)?;
             }
         }
-        Ok(v)
+        Ok(())
     }
 
     /// Decodes a required field.

@@ -13,8 +13,32 @@ macro_rules! complex_codec {
         }
         impl $crate::xml::Encode for $t {
             fn encode(&self, e: &mut $crate::xml::Encoder, name: &str) {
-                e.complex(name, None, self);
+                // A slot whose declared type has no subtypes has no `xsi:type`, unless
+                // the value came as a subtype this client does not know.
+                let t = $crate::xml::ComplexType::unknown_type_name(self);
+                e.complex(name, t, self);
             }
+        }
+    };
+}
+
+/// The `ComplexType` accessors of the kept unknown type name: on the `type_name_` field
+/// of a type without a base (`root`), through `base_` for a subtype.
+macro_rules! unknown_type_name {
+    (root) => {
+        fn unknown_type_name(&self) -> Option<&str> {
+            self.type_name_.as_deref()
+        }
+        fn set_unknown_type_name(&mut self, name: Option<Box<str>>) {
+            self.type_name_ = name;
+        }
+    };
+    (base_) => {
+        fn unknown_type_name(&self) -> Option<&str> {
+            self.base_.unknown_type_name()
+        }
+        fn set_unknown_type_name(&mut self, name: Option<Box<str>>) {
+            self.base_.set_unknown_type_name(name)
         }
     };
 }
@@ -91,12 +115,15 @@ macro_rules! poly_codec {
             }
         }
         impl $any {
-            /// The wire type name of the value held (`xsi:type`).
+            /// The wire type name of the value held (`xsi:type`): its type's, or the
+            /// name kept from a type this client does not know.
             pub fn type_name(&self) -> &str {
-                match self {
+                let known = match self {
                     $($any::$t(_) => stringify!($t),)+
-                    $any::Unknown(u) => &u.type_name,
-                }
+                    $any::Unknown(u) => return &u.type_name,
+                };
+                let base: &$base = self;
+                $crate::xml::ComplexType::unknown_type_name(base).unwrap_or(known)
             }
             /// The value held, as a type-erased data object.
             pub fn as_data_object(&self) -> &dyn $crate::xml::DataObject {
@@ -154,13 +181,14 @@ macro_rules! poly_codec {
         }
         impl $crate::xml::Encode for $any {
             fn encode(&self, e: &mut $crate::xml::Encoder, name: &str) {
+                let t = Some(self.type_name());
                 match self {
-                    $($any::$t(v) => e.complex(name, Some(stringify!($t)), &**v),)+
-                    $any::Unknown(u) => e.complex(name, Some(&u.type_name), &u.value),
+                    $($any::$t(v) => e.complex(name, t, &**v),)+
+                    $any::Unknown(u) => e.complex(name, t, &u.value),
                 }
             }
         }
     };
 }
 
-pub(crate) use {complex_codec, enum_codec, inherits, poly_codec};
+pub(crate) use {complex_codec, enum_codec, inherits, poly_codec, unknown_type_name};

@@ -29,7 +29,7 @@ mod macros;
 pub use any::{decode_data_object, AnyValue, DataObject, DataObjectDecoder};
 pub use decode::{DecodeError, Decoder, Start};
 pub use encode::Encoder;
-pub(crate) use macros::{complex_codec, enum_codec, inherits, poly_codec};
+pub(crate) use macros::{complex_codec, enum_codec, inherits, poly_codec, unknown_type_name};
 
 use std::fmt;
 
@@ -56,6 +56,12 @@ pub trait ComplexType: Default {
         -> Result<bool, DecodeError>;
     /// Writes every field, inherited ones first, in schema order.
     fn encode_fields(&self, e: &mut Encoder);
+    /// The wire type name kept from a value whose type this client does not know (a
+    /// newer server's subtype, decoded as this type), or `None`. It lives in the
+    /// `type_name_` field of the type's root (the type without a base).
+    fn unknown_type_name(&self) -> Option<&str>;
+    /// Sets or clears the kept wire type name; encoding writes it as the `xsi:type`.
+    fn set_unknown_type_name(&mut self, name: Option<Box<str>>);
 }
 
 /// A value whose wire type the client does not know, decoded as its nearest known
@@ -153,9 +159,12 @@ pub fn decode_unknown<'a, T: ComplexType>(
     d: &mut Decoder<'a>,
     s: &Start<'a>,
 ) -> Result<Box<Unknown<T>>, DecodeError> {
+    // The name is kept once, in `Unknown`; the base value's own field stays `None`.
+    let mut value = T::default();
+    d.complex_fields(&mut value, s)?;
     Ok(Box::new(Unknown {
         type_name: type_name.to_string(),
-        value: d.complex(s)?,
+        value,
     }))
 }
 
