@@ -173,6 +173,14 @@ async fn retry_resends_safe_calls_after_transient_failures_only() {
     let err = methods::create_folder(&t, &root, "x").await.unwrap_err();
     assert!(matches!(err, Error::Network { .. }), "{err:?}");
     assert_eq!(t.inner().count("CreateFolder"), 1);
+    // So is a read that moves a server-side cursor: resending it could skip a page.
+    let t = Retry::new(
+        Script::default().on("ReadNextEvents", vec![network()]),
+        policy,
+    );
+    let collector = ManagedObjectReference::new("EventHistoryCollector", "c1");
+    assert!(methods::read_next_events(&t, &collector, 10).await.is_err());
+    assert_eq!(t.inner().count("ReadNextEvents"), 1);
 
     // Faults and other statuses are answers, not transient failures.
     let t = Retry::new(

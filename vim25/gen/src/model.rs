@@ -669,8 +669,17 @@ fn is_secret_param(name: &str) -> bool {
 }
 
 /// Calls that only read, and so may be sent again after a re-login or a network error.
+/// Reads that move a server-side cursor are not: resending one after a lost response
+/// would skip a page (`ReadNextEvents`, `QueryNext`, `FetchAuditRecords`, and
+/// `ContinueRetrievePropertiesEx`, whose token is spent once answered).
 fn is_idempotent(op: &str) -> bool {
-    if op.ends_with("_Task") || op == "ContinueRetrievePropertiesEx" {
+    if op.ends_with("_Task")
+        || op == "ContinueRetrievePropertiesEx"
+        || op == "FetchAuditRecords"
+        || op.starts_with("ReadNext")
+        || op.starts_with("ReadPrevious")
+        || op.starts_with("QueryNext")
+    {
         return false;
     }
     [

@@ -803,7 +803,7 @@ pub async fn generate_log_bundles_task(client: &(impl Transport + ?Sized), this:
 pub async fn fetch_audit_records(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, token: Option<&str>) -> Result<DiagnosticManagerAuditRecordResult, Error> {
     let mut e = Encoder::request("FetchAuditRecords", this, client.version());
     e.param_opt("token", token);
-    invoke(client, e.finish_request()?, true).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `EmitSyslogMark` on a `DiagnosticManager` (since 8.0.0.2).
@@ -2772,7 +2772,7 @@ pub async fn query(client: &(impl Transport + ?Sized), this: &ManagedObjectRefer
 pub async fn query_next(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, iteration_spec: &SearchIndexIterationSpec) -> Result<SearchIndexResultSet, Error> {
     let mut e = Encoder::request("QueryNext", this, client.version());
     e.param("iterationSpec", iteration_spec);
-    invoke(client, e.finish_request()?, true).await?.returnval_req()
+    invoke(client, e.finish_request()?, false).await?.returnval_req()
 }
 
 /// Calls `CurrentTime` on a `ServiceInstance` (since 2.5).
@@ -3156,7 +3156,7 @@ pub async fn set_task_description(client: &(impl Transport + ?Sized), this: &Man
 pub async fn read_next_tasks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<Vec<TaskInfo>, Error> {
     let mut e = Encoder::request("ReadNextTasks", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request()?, true).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ReadPreviousTasks` on a `TaskHistoryCollector` (since 2.5).
@@ -3165,7 +3165,7 @@ pub async fn read_next_tasks(client: &(impl Transport + ?Sized), this: &ManagedO
 pub async fn read_previous_tasks(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<Vec<TaskInfo>, Error> {
     let mut e = Encoder::request("ReadPreviousTasks", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request()?, true).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `CreateCollectorForTasks` on a `TaskManager` (since 2.5).
@@ -3209,7 +3209,7 @@ pub async fn read_next_tasks_by_view_spec(client: &(impl Transport + ?Sized), th
     e.param("viewSpec", view_spec);
     e.param("filterSpec", filter_spec);
     e.param_opt("infoFilterSpec", info_filter_spec);
-    invoke(client, e.finish_request()?, true).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `RetrieveUserGroups` on a `UserDirectory` (since 2.5).
@@ -4869,7 +4869,7 @@ pub async fn set_key_custom_attributes(client: &(impl Transport + ?Sized), this:
 pub async fn read_next_events(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<Vec<AnyEvent>, Error> {
     let mut e = Encoder::request("ReadNextEvents", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request()?, true).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `ReadPreviousEvents` on a `EventHistoryCollector` (since 2.5).
@@ -4878,7 +4878,7 @@ pub async fn read_next_events(client: &(impl Transport + ?Sized), this: &Managed
 pub async fn read_previous_events(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, max_count: i32) -> Result<Vec<AnyEvent>, Error> {
     let mut e = Encoder::request("ReadPreviousEvents", this, client.version());
     e.param("maxCount", &max_count);
-    invoke(client, e.finish_request()?, true).await?.returnval_list()
+    invoke(client, e.finish_request()?, false).await?.returnval_list()
 }
 
 /// Calls `RetrieveArgumentDescription` on a `EventManager` (since 4.0).
