@@ -168,6 +168,48 @@ async fn vm_info_prints_json() {
     assert!(err.contains("not a VM"), "{err}");
 }
 
+/// `vm-info --json`: the properties in the vSphere JSON shape, and they read back (the
+/// `serde` feature of vim25) as what the client retrieves itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vm_info_json_prints_the_properties() {
+    let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().tls(false));
+    let exe = env!("CARGO_BIN_EXE_vm-info");
+    let text = ok(run(&sim, exe, &["--json", "DC0_H0_VM0"]));
+    let tree: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(tree["obj"]["_typeName"], "ManagedObjectReference");
+    assert_eq!(tree["obj"]["type"], "VirtualMachine");
+    assert_eq!(tree["name"], "DC0_H0_VM0");
+    assert_eq!(tree["config"]["_typeName"], "VirtualMachineConfigInfo");
+    assert_eq!(tree["runtime"]["powerState"], "poweredOn");
+    assert_eq!(tree["summary"]["_typeName"], "VirtualMachineSummary");
+    let devices = tree["config"]["hardware"]["device"].as_array().unwrap();
+    for kind in ["VirtualDisk", "VirtualCdrom", "ParaVirtualSCSIController"] {
+        assert!(
+            devices.iter().any(|d| d["_typeName"] == kind),
+            "no {kind}: {devices:?}"
+        );
+    }
+
+    let printed: vim25::mo::VirtualMachine = serde_json::from_str(&text).unwrap();
+    let c = connect(&sim).await;
+    let vm = VirtualMachine::new(&c, printed.obj.clone());
+    let direct: vim25::mo::VirtualMachine = vm
+        .properties(&["name", "config", "runtime", "guest", "summary"])
+        .await
+        .unwrap();
+    // The simulator's clock moves between the two reads.
+    let mut a = printed.clone();
+    let mut b = direct.clone();
+    for m in [&mut a, &mut b] {
+        m.summary = None;
+    }
+    assert_eq!(a, b);
+    assert_eq!(
+        printed.summary.as_ref().unwrap().vm,
+        direct.summary.as_ref().unwrap().vm
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_lists_recent_events() {
     let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().tls(false));

@@ -27,6 +27,41 @@
 //!     other => panic!("unexpected {}", other.type_name()),
 //! }
 //! ```
+//!
+//! A subtype this client does not know (from a newer server) decodes as its nearest
+//! known base: in a polymorphic slot as the `Unknown` variant, elsewhere as the declared
+//! type with the wire name kept in `type_name_`; either way encoding sends the name back.
+//!
+//! # Cargo feature `serde` (off by default)
+//!
+//! Every data object, fault, enum, polymorphic slot, [`xml::AnyValue`], managed object
+//! reference and managed-object struct of [`mo`] implements `serde::Serialize` and
+//! `serde::Deserialize` in the shape of the vSphere JSON API: a data object is a map
+//! whose first key is `"_typeName"`, then its fields under their wire names, inherited
+//! ones first; enums are their wire strings; an `anyType` value carries its type
+//! (`{"_typeName":"int","_value":5}`). When reading a polymorphic slot or an `anyType`
+//! value, `_typeName` must come first. The module `vim25::json` (compiled with the
+//! feature) describes the whole shape. Without the feature nothing of it is compiled.
+//!
+//! ```
+//! # #[cfg(feature = "serde")] {
+//! use vim25::types::OptionValue;
+//! use vim25::xml::AnyValue;
+//!
+//! let opt = OptionValue {
+//!     key: "guestinfo.answer".into(),
+//!     value: Some(AnyValue::Int(42)),
+//!     ..Default::default()
+//! };
+//! let json = serde_json::to_string(&opt).unwrap();
+//! assert_eq!(
+//!     json,
+//!     r#"{"_typeName":"OptionValue","key":"guestinfo.answer","value":{"_typeName":"int","_value":42}}"#
+//! );
+//! assert_eq!(serde_json::from_str::<OptionValue>(&json).unwrap(), opt);
+//! # }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[rustfmt::skip]
 #[path = "generated/mod.rs"]
@@ -36,6 +71,9 @@ mod generated;
 pub mod client;
 pub mod error;
 pub mod find;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub mod json;
 pub mod meta_support;
 pub mod mo_support;
 pub mod object;

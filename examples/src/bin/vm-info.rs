@@ -1,7 +1,8 @@
-//! `vm-info NAME_OR_PATH`: prints one VM as JSON (like `govc vm.info -json`, smaller):
-//! name, path, power state, CPU and memory, guest, and a summary of every device.
-//! NAME_OR_PATH is an inventory path (`/DC0/vm/web1`) or a name (globs allowed) that
-//! must match exactly one VM.
+//! `vm-info [--json] NAME_OR_PATH`: prints one VM as JSON: a summary (name, path, power
+//! state, CPU and memory, guest, and every device), or with `--json` its `name`,
+//! `config`, `runtime`, `guest` and `summary` properties in full, in the vSphere JSON
+//! API's shape (like `govc vm.info -json`). NAME_OR_PATH is an inventory path
+//! (`/DC0/vm/web1`) or a name (globs allowed) that must match exactly one VM.
 
 use clap::Parser;
 use serde_json::{json, Value};
@@ -16,6 +17,9 @@ use vim25::{mo, Client, Error};
 struct Args {
     #[command(flatten)]
     conn: examples::ConnectArgs,
+    /// Print the VM's properties in full, in the vSphere JSON API's shape.
+    #[arg(long)]
+    json: bool,
     /// Inventory path (`/DC0/vm/DC0_H0_VM0`) or name (`DC0_H0_VM0`, globs allowed).
     vm: String,
 }
@@ -85,11 +89,18 @@ async fn run(args: Args) -> Result<(), Error> {
     let client = args.conn.connect().await?;
     let (path, r) = resolve(&client, &args.vm).await?;
     let vm = VirtualMachine::new(&client, r);
-    let props: mo::VirtualMachine = vm
-        .properties(&["name", "config", "runtime", "guest"])
-        .await?;
-    let text = serde_json::to_string_pretty(&describe(&path, &props))
-        .map_err(|e| Error::InvalidInput(format!("JSON: {e}")))?;
+    let text = if args.json {
+        let props: mo::VirtualMachine = vm
+            .properties(&["name", "config", "runtime", "guest", "summary"])
+            .await?;
+        serde_json::to_string_pretty(&props)
+    } else {
+        let props: mo::VirtualMachine = vm
+            .properties(&["name", "config", "runtime", "guest"])
+            .await?;
+        serde_json::to_string_pretty(&describe(&path, &props))
+    }
+    .map_err(|e| Error::InvalidInput(format!("JSON: {e}")))?;
     println!("{text}");
     client.logout().await
 }

@@ -3,13 +3,29 @@
 //! Generated code: types, enums, methods, managed objects and metadata.
 
 mod types_0;
+#[cfg(feature = "serde")]
+mod serde_0;
 mod types_1;
+#[cfg(feature = "serde")]
+mod serde_1;
 mod types_2;
+#[cfg(feature = "serde")]
+mod serde_2;
 mod types_3;
+#[cfg(feature = "serde")]
+mod serde_3;
 mod types_4;
+#[cfg(feature = "serde")]
+mod serde_4;
 mod types_5;
+#[cfg(feature = "serde")]
+mod serde_5;
 mod types_6;
+#[cfg(feature = "serde")]
+mod serde_6;
 mod types_7;
+#[cfg(feature = "serde")]
+mod serde_7;
 mod enums;
 mod poly;
 pub(crate) mod registry;
@@ -17,6 +33,10 @@ pub mod versions;
 pub mod methods;
 pub mod mo;
 pub mod meta;
+#[cfg(feature = "serde")]
+mod serde_mo;
+#[cfg(feature = "serde")]
+pub(crate) mod serde_registry;
 
 /// Every data object, fault, enum and polymorphic slot.
 pub mod all {

@@ -39,8 +39,9 @@ pub struct AboutInfo {
     pub license_product_name: Option<String>,
     /// `licenseProductVersion`: xsd:string (since 4.0).
     pub license_product_version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AboutInfo {
@@ -192,8 +193,9 @@ crate::xml::inherits!(AccountUpdatedEvent, HostEvent);
 /// Has subtypes: slots declared with this type hold an [`AnyAction`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Action {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Action {
@@ -488,8 +490,9 @@ crate::xml::inherits!(AlarmAcknowledgedEvent, AlarmEvent);
 /// Has subtypes: slots declared with this type hold an [`AnyAlarmAction`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlarmAction {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmAction {
@@ -624,8 +627,9 @@ pub struct AlarmDescription {
     pub entity_status: Vec<AnyElementDescription>,
     /// `action`: [`TypeDescription`].
     pub action: Vec<AnyTypeDescription>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmDescription {
@@ -793,8 +797,9 @@ crate::xml::inherits!(AlarmEventArgument, EntityEventArgument);
 /// Has subtypes: slots declared with this type hold an [`AnyAlarmExpression`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlarmExpression {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmExpression {
@@ -819,8 +824,9 @@ pub struct AlarmFilterSpec {
     pub type_entity: Option<String>,
     /// `typeTrigger`: xsd:string.
     pub type_trigger: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmFilterSpec {
@@ -1026,8 +1032,9 @@ pub struct AlarmSetting {
     pub tolerance_range: i32,
     /// `reportingFrequency`: xsd:int.
     pub reporting_frequency: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmSetting {
@@ -1129,8 +1136,9 @@ pub struct AlarmSpec {
     pub action_frequency: Option<i32>,
     /// `setting`: [`AlarmSetting`].
     pub setting: Option<AlarmSetting>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmSpec {
@@ -1186,8 +1194,9 @@ pub struct AlarmState {
     pub event_key: Option<i32>,
     /// `disabled`: xsd:boolean (since 6.9.1).
     pub disabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmState {
@@ -1321,8 +1330,9 @@ pub struct AlarmTriggeringActionTransitionSpec {
     pub final_state: ManagedEntityStatus,
     /// `repeats`: xsd:boolean.
     pub repeats: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AlarmTriggeringActionTransitionSpec {
@@ -1529,8 +1539,9 @@ pub struct AnswerFile {
     pub created_time: DateTime,
     /// `modifiedTime`: xsd:dateTime.
     pub modified_time: DateTime,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AnswerFile {
@@ -1560,8 +1571,9 @@ crate::xml::complex_codec!(AnswerFile);
 pub struct AnswerFileCreateSpec {
     /// `validating`: xsd:boolean (since 6.0).
     pub validating: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AnswerFileCreateSpec {
@@ -1643,8 +1655,9 @@ pub struct AnswerFileStatusError {
     pub user_input_path: ProfilePropertyPath,
     /// `errMsg`: [`LocalizableMessage`].
     pub err_msg: LocalizableMessage,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AnswerFileStatusError {
@@ -1676,8 +1689,9 @@ pub struct AnswerFileStatusResult {
     pub status: String,
     /// `error`: [`AnswerFileStatusError`].
     pub error: Vec<AnswerFileStatusError>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AnswerFileStatusResult {
@@ -1737,8 +1751,9 @@ pub struct AnswerFileUpdateFailure {
     pub user_input_path: ProfilePropertyPath,
     /// `errMsg`: [`LocalizableMessage`].
     pub err_msg: LocalizableMessage,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AnswerFileUpdateFailure {
@@ -1793,8 +1808,9 @@ pub struct ApplyHostProfileConfigurationResult {
     pub status: String,
     /// `errors`: [`LocalizedMethodFault`].
     pub errors: Vec<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ApplyHostProfileConfigurationResult {
@@ -1896,8 +1912,9 @@ pub struct ApplyProfile {
     pub copy_enable_status: Option<bool>,
     /// `hidden`: xsd:boolean (since 6.7).
     pub hidden: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ApplyProfile {
@@ -1941,8 +1958,9 @@ crate::xml::complex_codec!(ApplyProfile);
 pub struct ApplyStorageRecommendationResult {
     /// `vm`: ManagedObjectReference.
     pub vm: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ApplyStorageRecommendationResult {
@@ -1970,8 +1988,9 @@ pub struct ArrayUpdateSpec {
     pub operation: ArrayUpdateOperation,
     /// `removeKey`: xsd:anyType.
     pub remove_key: Option<AnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ArrayUpdateSpec {
@@ -2084,8 +2103,9 @@ pub struct AuthenticationRequiredChallenge {
     pub ovl: Option<String>,
     /// `oidcConfigUrl`: xsd:string.
     pub oidc_config_url: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AuthenticationRequiredChallenge {
@@ -2121,8 +2141,9 @@ pub struct AuthorizationDescription {
     pub privilege: Vec<AnyElementDescription>,
     /// `privilegeGroup`: [`ElementDescription`].
     pub privilege_group: Vec<AnyElementDescription>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AuthorizationDescription {
@@ -2177,8 +2198,9 @@ pub struct AuthorizationPrivilege {
     pub name: String,
     /// `privGroupName`: xsd:string.
     pub priv_group_name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AuthorizationPrivilege {
@@ -2216,8 +2238,9 @@ pub struct AuthorizationRole {
     pub info: AnyDescription,
     /// `privilege`: xsd:string.
     pub privilege: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AuthorizationRole {
@@ -2257,8 +2280,9 @@ pub struct AutoStartDefaults {
     pub wait_for_heartbeat: Option<bool>,
     /// `stopAction`: xsd:string.
     pub stop_action: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AutoStartDefaults {
@@ -2302,8 +2326,9 @@ pub struct AutoStartPowerInfo {
     pub stop_delay: i32,
     /// `stopAction`: xsd:string.
     pub stop_action: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for AutoStartPowerInfo {
@@ -2461,8 +2486,9 @@ pub struct BaseConfigInfo {
     pub vclock: Option<vslmVClockInfo>,
     /// `iofilter`: xsd:string (since 6.7).
     pub iofilter: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for BaseConfigInfo {
@@ -2508,8 +2534,9 @@ crate::xml::complex_codec!(BaseConfigInfo);
 pub struct BaseConfigInfoBackingInfo {
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for BaseConfigInfoBackingInfo {
@@ -2649,8 +2676,9 @@ pub struct BatchResult {
     pub ds: Option<ManagedObjectReference>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for BatchResult {
@@ -3660,8 +3688,9 @@ pub struct Capability {
     pub hadcs_supported: Option<bool>,
     /// `configMgmtSupported`: xsd:boolean (since 7.0.3.1).
     pub config_mgmt_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Capability {
@@ -3717,8 +3746,9 @@ pub struct ChangesInfoEventArgument {
     pub added: Option<String>,
     /// `deleted`: xsd:string.
     pub deleted: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ChangesInfoEventArgument {
@@ -3752,8 +3782,9 @@ pub struct CheckResult {
     pub warning: Vec<LocalizedMethodFault>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Vec<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CheckResult {
@@ -3861,8 +3892,9 @@ pub struct ClusterAction {
     pub type_: String,
     /// `target`: ManagedObjectReference.
     pub target: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterAction {
@@ -3890,8 +3922,9 @@ pub struct ClusterActionHistory {
     pub action: AnyClusterAction,
     /// `time`: xsd:dateTime.
     pub time: DateTime,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterActionHistory {
@@ -3975,8 +4008,9 @@ pub struct ClusterAttemptedVmInfo {
     pub vm: ManagedObjectReference,
     /// `task`: ManagedObjectReference.
     pub task: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterAttemptedVmInfo {
@@ -4072,8 +4106,9 @@ pub struct ClusterComputeResourceClusterConfigResult {
     pub failed_hosts: Vec<FolderFailedHostResult>,
     /// `configuredHosts`: ManagedObjectReference.
     pub configured_hosts: Vec<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceClusterConfigResult {
@@ -4101,8 +4136,9 @@ pub struct ClusterComputeResourceCryptoModePolicy {
     pub key_id: Option<CryptoKeyId>,
     /// `providerId`: [`KeyProviderId`].
     pub provider_id: Option<KeyProviderId>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceCryptoModePolicy {
@@ -4164,8 +4200,9 @@ pub struct ClusterComputeResourceDVSSetting {
     pub pnic_devices: Vec<String>,
     /// `dvPortgroupSetting`: [`ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping`].
     pub dv_portgroup_setting: Vec<ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceDVSSetting {
@@ -4195,8 +4232,9 @@ pub struct ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping {
     pub dv_portgroup: ManagedObjectReference,
     /// `service`: xsd:string.
     pub service: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceDVSSettingDVPortgroupToServiceMapping {
@@ -4228,8 +4266,9 @@ pub struct ClusterComputeResourceDvsProfile {
     pub pnic_devices: Vec<String>,
     /// `dvPortgroupMapping`: [`ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping`].
     pub dv_portgroup_mapping: Vec<ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceDvsProfile {
@@ -4263,8 +4302,9 @@ pub struct ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping {
     pub dv_portgroup: Option<ManagedObjectReference>,
     /// `service`: xsd:string.
     pub service: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMapping {
@@ -4298,8 +4338,9 @@ pub struct ClusterComputeResourceHCIConfigInfo {
     pub configured_hosts: Vec<ManagedObjectReference>,
     /// `hostConfigProfile`: [`ClusterComputeResourceHostConfigurationProfile`].
     pub host_config_profile: Option<ClusterComputeResourceHostConfigurationProfile>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceHCIConfigInfo {
@@ -4335,8 +4376,9 @@ pub struct ClusterComputeResourceHCIConfigSpec {
     pub v_san_config_spec: Option<AnySDDCBase>,
     /// `vcProf`: [`ClusterComputeResourceVCProfile`].
     pub vc_prof: Option<ClusterComputeResourceVCProfile>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceHCIConfigSpec {
@@ -4370,8 +4412,9 @@ pub struct ClusterComputeResourceHostConfigurationInput {
     pub host_vmk_nics: Vec<ClusterComputeResourceHostVmkNicInfo>,
     /// `allowedInNonMaintenanceMode`: xsd:boolean.
     pub allowed_in_non_maintenance_mode: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceHostConfigurationInput {
@@ -4401,8 +4444,9 @@ pub struct ClusterComputeResourceHostConfigurationProfile {
     pub date_time_config: Option<HostDateTimeConfig>,
     /// `lockdownMode`: [`HostLockdownMode`].
     pub lockdown_mode: Option<HostLockdownMode>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceHostConfigurationProfile {
@@ -4474,8 +4518,9 @@ pub struct ClusterComputeResourceHostEvacuationInfo {
     pub host: ManagedObjectReference,
     /// `action`: [`OptionValue`].
     pub action: Vec<AnyOptionValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceHostEvacuationInfo {
@@ -4503,8 +4548,9 @@ pub struct ClusterComputeResourceHostVmkNicInfo {
     pub nic_spec: HostVirtualNicSpec,
     /// `service`: xsd:string.
     pub service: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceHostVmkNicInfo {
@@ -4532,8 +4578,9 @@ pub struct ClusterComputeResourceMaintenanceInfo {
     pub partial_mm_id: Option<String>,
     /// `hostEvacInfo`: [`ClusterComputeResourceHostEvacuationInfo`].
     pub host_evac_info: Vec<ClusterComputeResourceHostEvacuationInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceMaintenanceInfo {
@@ -4643,8 +4690,9 @@ pub struct ClusterComputeResourceVCProfile {
     pub evc_mode_key: Option<String>,
     /// `evcGraphicsModeKey`: xsd:string (since 7.0.1.0).
     pub evc_graphics_mode_key: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceVCProfile {
@@ -4674,8 +4722,9 @@ crate::xml::complex_codec!(ClusterComputeResourceVCProfile);
 pub struct ClusterComputeResourceValidationResultBase {
     /// `info`: [`LocalizableMessage`].
     pub info: Vec<LocalizableMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceValidationResultBase {
@@ -4705,8 +4754,9 @@ pub struct ClusterComputeResourceVcsSlots {
     pub datastore: Vec<ManagedObjectReference>,
     /// `totalSlots`: xsd:int.
     pub total_slots: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterComputeResourceVcsSlots {
@@ -4744,8 +4794,9 @@ pub struct ClusterConfigInfo {
     pub drs_vm_config: Vec<ClusterDrsVmConfigInfo>,
     /// `rule`: [`ClusterRuleInfo`].
     pub rule: Vec<AnyClusterRuleInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterConfigInfo {
@@ -4877,8 +4928,9 @@ pub struct ClusterConfigSpec {
     pub drs_vm_config_spec: Vec<ClusterDrsVmConfigSpec>,
     /// `rulesSpec`: [`ClusterRuleSpec`].
     pub rules_spec: Vec<ClusterRuleSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterConfigSpec {
@@ -5036,8 +5088,9 @@ pub struct ClusterCryptoConfigInfo {
     pub crypto_mode: Option<String>,
     /// `policy`: [`ClusterComputeResourceCryptoModePolicy`] (since 8.0.3.0).
     pub policy: Option<ClusterComputeResourceCryptoModePolicy>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterCryptoConfigInfo {
@@ -5101,8 +5154,9 @@ pub struct ClusterDasAamNodeState {
     pub config_state: String,
     /// `runtimeState`: xsd:string.
     pub runtime_state: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasAamNodeState {
@@ -5132,8 +5186,9 @@ crate::xml::complex_codec!(ClusterDasAamNodeState);
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasAdmissionControlInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterDasAdmissionControlInfo {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasAdmissionControlInfo {
@@ -5158,8 +5213,9 @@ pub struct ClusterDasAdmissionControlPolicy {
     pub resource_reduction_to_tolerate_percent: Option<i32>,
     /// `pMemAdmissionControlEnabled`: xsd:boolean (since 7.0.2.0).
     pub p_mem_admission_control_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasAdmissionControlPolicy {
@@ -5191,8 +5247,9 @@ pub struct ClusterDasAdvancedRuntimeInfo {
     pub vmcp_supported: Option<ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo>,
     /// `heartbeatDatastoreInfo`: [`DasHeartbeatDatastoreInfo`] (since 5.0).
     pub heartbeat_datastore_info: Vec<DasHeartbeatDatastoreInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasAdvancedRuntimeInfo {
@@ -5222,8 +5279,9 @@ pub struct ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo {
     pub storage_apd_supported: bool,
     /// `storagePDLSupported`: xsd:boolean.
     pub storage_pdl_supported: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasAdvancedRuntimeInfoVmcpCapabilityInfo {
@@ -5269,8 +5327,9 @@ pub struct ClusterDasConfigInfo {
     pub heartbeat_datastore: Vec<ManagedObjectReference>,
     /// `hBDatastoreCandidatePolicy`: xsd:string (since 5.0).
     pub h_b_datastore_candidate_policy: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasConfigInfo {
@@ -5314,8 +5373,9 @@ crate::xml::complex_codec!(ClusterDasConfigInfo);
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasData`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterDasData {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasData {
@@ -5434,8 +5494,9 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots {
     pub host: ManagedObjectReference,
     /// `slots`: xsd:int.
     pub slots: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoHostSlots {
@@ -5465,8 +5526,9 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo {
     pub cpu_m_hz: i32,
     /// `memoryMB`: xsd:int.
     pub memory_mb: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoSlotInfo {
@@ -5496,8 +5558,9 @@ pub struct ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots {
     pub vm: ManagedObjectReference,
     /// `slots`: xsd:int.
     pub slots: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfoVmSlots {
@@ -5525,8 +5588,9 @@ pub struct ClusterDasFdmHostState {
     pub state: String,
     /// `stateReporter`: ManagedObjectReference.
     pub state_reporter: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasFdmHostState {
@@ -5552,8 +5616,9 @@ crate::xml::complex_codec!(ClusterDasFdmHostState);
 /// Has subtypes: slots declared with this type hold an [`AnyClusterDasHostInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterDasHostInfo {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasHostInfo {
@@ -5576,8 +5641,9 @@ pub struct ClusterDasHostRecommendation {
     pub host: ManagedObjectReference,
     /// `drsRating`: xsd:int.
     pub drs_rating: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasHostRecommendation {
@@ -5609,8 +5675,9 @@ pub struct ClusterDasVmConfigInfo {
     pub power_off_on_isolation: Option<bool>,
     /// `dasSettings`: [`ClusterDasVmSettings`].
     pub das_settings: Option<ClusterDasVmSettings>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasVmConfigInfo {
@@ -5676,8 +5743,9 @@ pub struct ClusterDasVmSettings {
     pub vm_tools_monitoring_settings: Option<ClusterVmToolsMonitoringSettings>,
     /// `vmComponentProtectionSettings`: [`ClusterVmComponentProtectionSettings`] (since 6.0).
     pub vm_component_protection_settings: Option<ClusterVmComponentProtectionSettings>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDasVmSettings {
@@ -5796,8 +5864,9 @@ pub struct ClusterDpmConfigInfo {
     pub host_power_action_rate: Option<i32>,
     /// `option`: [`OptionValue`].
     pub option: Vec<AnyOptionValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDpmConfigInfo {
@@ -5831,8 +5900,9 @@ pub struct ClusterDpmHostConfigInfo {
     pub enabled: Option<bool>,
     /// `behavior`: [`DpmBehavior`].
     pub behavior: Option<DpmBehavior>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDpmHostConfigInfo {
@@ -5898,8 +5968,9 @@ pub struct ClusterDrsConfigInfo {
     pub scale_descendants_shares: Option<String>,
     /// `option`: [`OptionValue`].
     pub option: Vec<AnyOptionValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDrsConfigInfo {
@@ -5935,8 +6006,9 @@ pub struct ClusterDrsFaults {
     pub reason: String,
     /// `faultsByVm`: [`ClusterDrsFaultsFaultsByVm`].
     pub faults_by_vm: Vec<AnyClusterDrsFaultsFaultsByVm>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDrsFaults {
@@ -5994,8 +6066,9 @@ pub struct ClusterDrsFaultsFaultsByVm {
     pub vm: Option<ManagedObjectReference>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Vec<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDrsFaultsFaultsByVm {
@@ -6041,8 +6114,9 @@ pub struct ClusterDrsMigration {
     pub destination_cpu_load: Option<i32>,
     /// `destinationMemoryLoad`: xsd:long.
     pub destination_memory_load: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDrsMigration {
@@ -6094,8 +6168,9 @@ pub struct ClusterDrsRecommendation {
     pub reason_text: String,
     /// `migrationList`: [`ClusterDrsMigration`].
     pub migration_list: Vec<ClusterDrsMigration>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDrsRecommendation {
@@ -6131,8 +6206,9 @@ pub struct ClusterDrsVmConfigInfo {
     pub enabled: Option<bool>,
     /// `behavior`: [`DrsBehavior`].
     pub behavior: Option<DrsBehavior>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterDrsVmConfigInfo {
@@ -6192,8 +6268,9 @@ pub struct ClusterEVCManagerCheckResult {
     pub error: LocalizedMethodFault,
     /// `host`: ManagedObjectReference.
     pub host: Vec<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterEVCManagerCheckResult {
@@ -6231,8 +6308,9 @@ pub struct ClusterEVCManagerEVCState {
     pub feature_mask: Vec<HostFeatureMask>,
     /// `featureRequirement`: [`VirtualMachineFeatureRequirement`].
     pub feature_requirement: Vec<VirtualMachineFeatureRequirement>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterEVCManagerEVCState {
@@ -6268,8 +6346,9 @@ pub struct ClusterEnterMaintenanceResult {
     pub recommendations: Vec<ClusterRecommendation>,
     /// `fault`: [`ClusterDrsFaults`].
     pub fault: Option<ClusterDrsFaults>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterEnterMaintenanceResult {
@@ -6348,8 +6427,9 @@ pub struct ClusterFailoverHostAdmissionControlInfoHostStatus {
     pub host: ManagedObjectReference,
     /// `status`: [`ManagedEntityStatus`].
     pub status: ManagedEntityStatus,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterFailoverHostAdmissionControlInfoHostStatus {
@@ -6621,8 +6701,9 @@ pub struct ClusterGroupInfo {
     pub user_created: Option<bool>,
     /// `uniqueID`: xsd:string (since 6.0).
     pub unique_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterGroupInfo {
@@ -6776,8 +6857,9 @@ pub struct ClusterHostRecommendation {
     pub host: ManagedObjectReference,
     /// `rating`: xsd:int.
     pub rating: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterHostRecommendation {
@@ -6811,8 +6893,9 @@ pub struct ClusterInfraUpdateHaConfigInfo {
     pub severe_remediation: Option<String>,
     /// `providers`: xsd:string.
     pub providers: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterInfraUpdateHaConfigInfo {
@@ -6938,8 +7021,9 @@ pub struct ClusterNetworkConfigSpec {
     pub network_port_group: ManagedObjectReference,
     /// `ipSettings`: [`CustomizationIPSettings`].
     pub ip_settings: CustomizationIPSettings,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterNetworkConfigSpec {
@@ -6967,8 +7051,9 @@ pub struct ClusterNotAttemptedVmInfo {
     pub vm: ManagedObjectReference,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterNotAttemptedVmInfo {
@@ -6994,8 +7079,9 @@ crate::xml::complex_codec!(ClusterNotAttemptedVmInfo);
 pub struct ClusterOrchestrationInfo {
     /// `defaultVmReadiness`: [`ClusterVmReadiness`].
     pub default_vm_readiness: Option<ClusterVmReadiness>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterOrchestrationInfo {
@@ -7046,8 +7132,9 @@ pub struct ClusterPowerOnVmResult {
     pub not_attempted: Vec<ClusterNotAttemptedVmInfo>,
     /// `recommendations`: [`ClusterRecommendation`].
     pub recommendations: Vec<ClusterRecommendation>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterPowerOnVmResult {
@@ -7079,8 +7166,9 @@ pub struct ClusterPreemptibleVmPairInfo {
     pub monitored_vm: ManagedObjectReference,
     /// `preemptibleVm`: ManagedObjectReference.
     pub preemptible_vm: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterPreemptibleVmPairInfo {
@@ -7136,8 +7224,9 @@ crate::xml::inherits!(ClusterPreemptibleVmPairSpec, ArrayUpdateSpec);
 pub struct ClusterProactiveDrsConfigInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterProactiveDrsConfigInfo {
@@ -7311,8 +7400,9 @@ pub struct ClusterRecommendation {
     pub action: Vec<AnyClusterAction>,
     /// `target`: ManagedObjectReference.
     pub target: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterRecommendation {
@@ -7398,8 +7488,9 @@ pub struct ClusterResourceUsageSummary {
     pub storage_used_mb: i64,
     /// `storageCapacityMB`: xsd:long.
     pub storage_capacity_mb: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterResourceUsageSummary {
@@ -7453,8 +7544,9 @@ pub struct ClusterRuleInfo {
     pub in_compliance: Option<bool>,
     /// `ruleUuid`: xsd:string (since 6.0).
     pub rule_uuid: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterRuleInfo {
@@ -7520,8 +7612,9 @@ crate::xml::inherits!(ClusterRuleSpec, ArrayUpdateSpec);
 /// Has subtypes: slots declared with this type hold an [`AnyClusterSlotPolicy`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterSlotPolicy {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterSlotPolicy {
@@ -7582,8 +7675,9 @@ pub struct ClusterSystemVMsConfigInfo {
     pub ds_tag_categories_to_exclude: Vec<String>,
     /// `deploymentMode`: xsd:string (since 8.0.2.0).
     pub deployment_mode: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterSystemVMsConfigInfo {
@@ -7619,8 +7713,9 @@ pub struct ClusterSystemVMsConfigSpec {
     pub ds_tag_categories_to_exclude: Vec<ClusterTagCategoryUpdateSpec>,
     /// `deploymentMode`: xsd:string (since 8.0.2.0).
     pub deployment_mode: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterSystemVMsConfigSpec {
@@ -7708,8 +7803,9 @@ pub struct ClusterUsageSummary {
     pub reserved_tier0_mem_mb: Option<i32>,
     /// `unreservedTier0MemMB`: xsd:int (since 9.0.0.0).
     pub unreserved_tier0_mem_mb: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterUsageSummary {
@@ -7771,8 +7867,9 @@ pub struct ClusterVmComponentProtectionSettings {
     pub vm_reaction_on_apd_cleared: Option<String>,
     /// `vmStorageProtectionForPDL`: xsd:string.
     pub vm_storage_protection_for_pdl: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterVmComponentProtectionSettings {
@@ -7870,8 +7967,9 @@ pub struct ClusterVmOrchestrationInfo {
     pub vm: ManagedObjectReference,
     /// `vmReadiness`: [`ClusterVmReadiness`].
     pub vm_readiness: ClusterVmReadiness,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterVmOrchestrationInfo {
@@ -7927,8 +8025,9 @@ pub struct ClusterVmReadiness {
     pub ready_condition: Option<String>,
     /// `postReadyDelay`: xsd:int.
     pub post_ready_delay: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterVmReadiness {
@@ -7966,8 +8065,9 @@ pub struct ClusterVmToolsMonitoringSettings {
     pub max_failures: Option<i32>,
     /// `maxFailureWindow`: xsd:int.
     pub max_failure_window: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ClusterVmToolsMonitoringSettings {
@@ -8030,8 +8130,9 @@ pub struct ComplianceFailure {
     pub expression_name: Option<String>,
     /// `failureValues`: [`ComplianceFailureComplianceFailureValues`] (since 6.5).
     pub failure_values: Vec<ComplianceFailureComplianceFailureValues>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComplianceFailure {
@@ -8067,8 +8168,9 @@ pub struct ComplianceFailureComplianceFailureValues {
     pub host_value: Option<AnyValue>,
     /// `profileValue`: xsd:anyType.
     pub profile_value: Option<AnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComplianceFailureComplianceFailureValues {
@@ -8100,8 +8202,9 @@ pub struct ComplianceLocator {
     pub expression_name: String,
     /// `applyPath`: [`ProfilePropertyPath`].
     pub apply_path: ProfilePropertyPath,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComplianceLocator {
@@ -8129,8 +8232,9 @@ pub struct ComplianceProfile {
     pub expression: Vec<AnyProfileExpression>,
     /// `rootExpression`: xsd:string.
     pub root_expression: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComplianceProfile {
@@ -8164,8 +8268,9 @@ pub struct ComplianceResult {
     pub check_time: Option<DateTime>,
     /// `failure`: [`ComplianceFailure`].
     pub failure: Vec<ComplianceFailure>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComplianceResult {
@@ -8233,8 +8338,9 @@ pub struct ComputeResourceConfigInfo {
     pub default_hardware_version_key: Option<String>,
     /// `maximumHardwareVersionKey`: xsd:string (since 7.0.2.0).
     pub maximum_hardware_version_key: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComputeResourceConfigInfo {
@@ -8282,8 +8388,9 @@ pub struct ComputeResourceConfigSpec {
     pub software_spec_id: Option<String>,
     /// `networkBootMode`: xsd:string (since 9.0.0.0).
     pub network_boot_mode: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComputeResourceConfigSpec {
@@ -8353,8 +8460,9 @@ pub struct ComputeResourceHostSPBMLicenseInfo {
     pub host: ManagedObjectReference,
     /// `licenseState`: [`ComputeResourceHostSPBMLicenseInfoHostSPBMLicenseState`].
     pub license_state: ComputeResourceHostSPBMLicenseInfoHostSPBMLicenseState,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComputeResourceHostSPBMLicenseInfo {
@@ -8380,8 +8488,9 @@ crate::xml::complex_codec!(ComputeResourceHostSPBMLicenseInfo);
 pub struct ComputeResourceHostSeedSpec {
     /// `singleHostSpec`: [`ComputeResourceHostSeedSpecSingleHostSpec`].
     pub single_host_spec: ComputeResourceHostSeedSpecSingleHostSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComputeResourceHostSeedSpec {
@@ -8407,8 +8516,9 @@ pub struct ComputeResourceHostSeedSpecSingleHostSpec {
     pub new_host_cnx_spec: Option<HostConnectSpec>,
     /// `existingHost`: ManagedObjectReference.
     pub existing_host: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComputeResourceHostSeedSpecSingleHostSpec {
@@ -8452,8 +8562,9 @@ pub struct ComputeResourceSummary {
     pub num_effective_hosts: i32,
     /// `overallStatus`: [`ManagedEntityStatus`].
     pub overall_status: ManagedEntityStatus,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ComputeResourceSummary {
@@ -8596,8 +8707,9 @@ pub struct ConfigTarget {
     pub tdx_supported: Option<bool>,
     /// `vMotionBandwidth`: xsd:long (since 9.1.0.0).
     pub v_motion_bandwidth: Vec<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ConfigTarget {
@@ -8733,8 +8845,9 @@ pub struct ConflictingConfigurationConfig {
     pub entity: Option<ManagedObjectReference>,
     /// `propertyPath`: xsd:string.
     pub property_path: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ConflictingConfigurationConfig {
@@ -9050,8 +9163,9 @@ pub struct CryptoKeyId {
     pub key_id: String,
     /// `providerId`: [`KeyProviderId`].
     pub provider_id: Option<KeyProviderId>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoKeyId {
@@ -9081,8 +9195,9 @@ pub struct CryptoKeyPlain {
     pub algorithm: String,
     /// `keyData`: xsd:string. Secret: masked in `Debug`.
     pub key_data: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for CryptoKeyPlain {
@@ -9126,8 +9241,9 @@ pub struct CryptoKeyResult {
     pub reason: Option<String>,
     /// `fault`: [`LocalizedMethodFault`] (since 7.0.1.0).
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoKeyResult {
@@ -9163,8 +9279,9 @@ pub struct CryptoManagerHostKeyStatus {
     pub management_type: Option<String>,
     /// `accessGranted`: xsd:boolean (since 8.0.3.0).
     pub access_granted: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerHostKeyStatus {
@@ -9206,8 +9323,9 @@ pub struct CryptoManagerKmipCertSignRequest {
     pub country: Option<String>,
     /// `email`: xsd:string.
     pub email: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipCertSignRequest {
@@ -9259,8 +9377,9 @@ pub struct CryptoManagerKmipCertificateInfo {
     pub seconds_since_valid: Option<i32>,
     /// `secondsBeforeExpire`: xsd:int.
     pub seconds_before_expire: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipCertificateInfo {
@@ -9308,8 +9427,9 @@ pub struct CryptoManagerKmipClusterStatus {
     pub servers: Vec<CryptoManagerKmipServerStatus>,
     /// `clientCertInfo`: [`CryptoManagerKmipCertificateInfo`].
     pub client_cert_info: Option<CryptoManagerKmipCertificateInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipClusterStatus {
@@ -9353,8 +9473,9 @@ pub struct CryptoManagerKmipCryptoKeyStatus {
     pub affected_hosts: Vec<ManagedObjectReference>,
     /// `referencedByTags`: xsd:string.
     pub referenced_by_tags: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatus {
@@ -9392,8 +9513,9 @@ crate::xml::complex_codec!(CryptoManagerKmipCryptoKeyStatus);
 pub struct CryptoManagerKmipCryptoKeyStatusKeyInfo {
     /// `keyId`: xsd:string.
     pub key_id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipCryptoKeyStatusKeyInfo {
@@ -9477,8 +9599,9 @@ crate::xml::inherits!(CryptoManagerKmipCryptoKeyStatusWrappingRotationIntervalKe
 pub struct CryptoManagerKmipCustomAttributeSpec {
     /// `attributes`: [`KeyValue`].
     pub attributes: Vec<KeyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipCustomAttributeSpec {
@@ -9502,8 +9625,9 @@ crate::xml::complex_codec!(CryptoManagerKmipCustomAttributeSpec);
 pub struct CryptoManagerKmipGenerateKeySpec {
     /// `keyType`: xsd:string.
     pub key_type: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipGenerateKeySpec {
@@ -9531,8 +9655,9 @@ pub struct CryptoManagerKmipServerCertInfo {
     pub cert_info: Option<CryptoManagerKmipCertificateInfo>,
     /// `clientTrustServer`: xsd:boolean.
     pub client_trust_server: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipServerCertInfo {
@@ -9570,8 +9695,9 @@ pub struct CryptoManagerKmipServerStatus {
     pub client_trust_server: Option<bool>,
     /// `serverTrustClient`: xsd:boolean.
     pub server_trust_client: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoManagerKmipServerStatus {
@@ -9605,8 +9731,9 @@ crate::xml::complex_codec!(CryptoManagerKmipServerStatus);
 /// Has subtypes: slots declared with this type hold an [`AnyCryptoSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CryptoSpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CryptoSpec {
@@ -9793,8 +9920,9 @@ pub struct CustomFieldDef {
     pub field_def_privileges: Option<PrivilegePolicyDef>,
     /// `fieldInstancePrivileges`: [`PrivilegePolicyDef`].
     pub field_instance_privileges: Option<PrivilegePolicyDef>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomFieldDef {
@@ -9985,8 +10113,9 @@ crate::xml::inherits!(CustomFieldStringValue, CustomFieldValue);
 pub struct CustomFieldValue {
     /// `key`: xsd:int.
     pub key: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomFieldValue {
@@ -10056,8 +10185,9 @@ pub struct CustomizationAdapterMapping {
     pub mac_address: Option<String>,
     /// `adapter`: [`CustomizationIPSettings`].
     pub adapter: CustomizationIPSettings,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationAdapterMapping {
@@ -10456,8 +10586,9 @@ pub struct CustomizationGlobalIPSettings {
     pub dns_suffix_list: Vec<String>,
     /// `dnsServerList`: xsd:string.
     pub dns_server_list: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationGlobalIPSettings {
@@ -10483,8 +10614,9 @@ crate::xml::complex_codec!(CustomizationGlobalIPSettings);
 pub struct CustomizationGuiRunOnce {
     /// `commandList`: xsd:string.
     pub command_list: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationGuiRunOnce {
@@ -10514,8 +10646,9 @@ pub struct CustomizationGuiUnattended {
     pub auto_logon: bool,
     /// `autoLogonCount`: xsd:int.
     pub auto_logon_count: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationGuiUnattended {
@@ -10561,8 +10694,9 @@ pub struct CustomizationIPSettings {
     pub secondary_wins: Option<String>,
     /// `netBIOS`: [`CustomizationNetBIOSMode`].
     pub net_bios: Option<CustomizationNetBIOSMode>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationIPSettings {
@@ -10604,8 +10738,9 @@ pub struct CustomizationIPSettingsIpV6AddressSpec {
     pub ip: Vec<AnyCustomizationIpV6Generator>,
     /// `gateway`: xsd:string.
     pub gateway: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationIPSettingsIpV6AddressSpec {
@@ -10639,8 +10774,9 @@ pub struct CustomizationIdentification {
     pub domain_admin_password: Option<CustomizationPassword>,
     /// `domainOU`: xsd:string (since 8.0.2.0).
     pub domain_ou: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationIdentification {
@@ -10672,8 +10808,9 @@ crate::xml::complex_codec!(CustomizationIdentification);
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationIdentitySettings`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomizationIdentitySettings {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationIdentitySettings {
@@ -10694,8 +10831,9 @@ crate::xml::complex_codec!(CustomizationIdentitySettings);
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationIpGenerator`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomizationIpGenerator {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationIpGenerator {
@@ -10716,8 +10854,9 @@ crate::xml::complex_codec!(CustomizationIpGenerator);
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationIpV6Generator`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomizationIpV6Generator {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationIpV6Generator {
@@ -10740,8 +10879,9 @@ pub struct CustomizationLicenseFilePrintData {
     pub auto_mode: CustomizationLicenseDataMode,
     /// `autoUsers`: xsd:int.
     pub auto_users: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationLicenseFilePrintData {
@@ -10890,8 +11030,9 @@ crate::xml::inherits!(CustomizationLinuxPrep, CustomizationIdentitySettings);
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationName`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomizationName {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationName {
@@ -10933,8 +11074,9 @@ crate::xml::inherits!(CustomizationNetworkSetupFailed, CustomizationFailed);
 /// Has subtypes: slots declared with this type hold an [`AnyCustomizationOptions`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomizationOptions {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationOptions {
@@ -10957,8 +11099,9 @@ pub struct CustomizationPassword {
     pub value: String,
     /// `plainText`: xsd:boolean.
     pub plain_text: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for CustomizationPassword {
@@ -11050,8 +11193,9 @@ pub struct CustomizationSpec {
     pub nic_setting_map: Vec<CustomizationAdapterMapping>,
     /// `encryptionKey`: xsd:byte.
     pub encryption_key: Vec<i8>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationSpec {
@@ -11091,8 +11235,9 @@ pub struct CustomizationSpecInfo {
     pub change_version: Option<String>,
     /// `lastUpdateTime`: xsd:dateTime.
     pub last_update_time: Option<DateTime>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationSpecInfo {
@@ -11126,8 +11271,9 @@ pub struct CustomizationSpecItem {
     pub info: CustomizationSpecInfo,
     /// `spec`: [`CustomizationSpec`].
     pub spec: CustomizationSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationSpecItem {
@@ -11422,8 +11568,9 @@ pub struct CustomizationUserData {
     pub computer_name: AnyCustomizationName,
     /// `productId`: xsd:string.
     pub product_id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for CustomizationUserData {
@@ -11539,8 +11686,9 @@ pub struct DVPortConfigInfo {
     pub setting: Option<AnyDVPortSetting>,
     /// `configVersion`: xsd:string.
     pub config_version: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortConfigInfo {
@@ -11584,8 +11732,9 @@ pub struct DVPortConfigSpec {
     pub setting: Option<AnyDVPortSetting>,
     /// `configVersion`: xsd:string.
     pub config_version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortConfigSpec {
@@ -11656,8 +11805,9 @@ pub struct DVPortSetting {
     pub network_resource_pool_key: Option<StringPolicy>,
     /// `filterPolicy`: [`DvsFilterPolicy`] (since 5.5).
     pub filter_policy: Option<DvsFilterPolicy>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortSetting {
@@ -11697,8 +11847,9 @@ pub struct DVPortState {
     pub stats: DistributedVirtualSwitchPortStatistics,
     /// `vendorSpecificState`: [`DistributedVirtualSwitchKeyedOpaqueBlob`].
     pub vendor_specific_state: Vec<DistributedVirtualSwitchKeyedOpaqueBlob>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortState {
@@ -11748,8 +11899,9 @@ pub struct DVPortStatus {
     pub vm_direct_path_gen2_inactive_reason_other: Vec<String>,
     /// `vmDirectPathGen2InactiveReasonExtended`: xsd:string (since 4.1).
     pub vm_direct_path_gen2_inactive_reason_extended: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortStatus {
@@ -11837,8 +11989,9 @@ pub struct DVPortgroupConfigInfo {
     pub subnet_id: Option<String>,
     /// `nsxConfig`: [`DVPortgroupNsxConfig`] (since 9.1.0.0).
     pub nsx_config: Option<DVPortgroupNsxConfig>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortgroupConfigInfo {
@@ -11940,8 +12093,9 @@ pub struct DVPortgroupConfigSpec {
     pub subnet_id: Option<String>,
     /// `nsxConfig`: [`DVPortgroupNsxConfig`] (since 9.1.0.0).
     pub nsx_config: Option<DVPortgroupNsxConfig>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortgroupConfigSpec {
@@ -12070,8 +12224,9 @@ pub struct DVPortgroupNsxConfig {
     pub subnet_addresses: Option<DVPortgroupNsxSubnetAddressInfo>,
     /// `spanIds`: xsd:string.
     pub span_ids: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortgroupNsxConfig {
@@ -12099,8 +12254,9 @@ crate::xml::complex_codec!(DVPortgroupNsxConfig);
 pub struct DVPortgroupNsxSubnetAddressInfo {
     /// `cidr`: xsd:string.
     pub cidr: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortgroupNsxSubnetAddressInfo {
@@ -12138,8 +12294,9 @@ pub struct DVPortgroupPolicy {
     pub network_resource_pool_override_allowed: Option<bool>,
     /// `trafficFilterOverrideAllowed`: xsd:boolean (since 5.5).
     pub traffic_filter_override_allowed: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVPortgroupPolicy {
@@ -12271,8 +12428,9 @@ crate::xml::inherits!(DVPortgroupSelection, SelectionSet);
 pub struct DVSBackupRestoreCapability {
     /// `backupRestoreSupported`: xsd:boolean.
     pub backup_restore_supported: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSBackupRestoreCapability {
@@ -12304,8 +12462,9 @@ pub struct DVSCapability {
     pub compatible_host_component_product_info: Vec<DistributedVirtualSwitchHostProductSpec>,
     /// `featuresSupported`: [`DVSFeatureCapability`] (since 4.1).
     pub features_supported: Option<AnyDVSFeatureCapability>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSCapability {
@@ -12391,8 +12550,9 @@ pub struct DVSConfigInfo {
     pub vm_vnic_network_resource_pool: Vec<DVSVmVnicNetworkResourcePool>,
     /// `pnicCapacityRatioForReservation`: xsd:int (since 6.0).
     pub pnic_capacity_ratio_for_reservation: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSConfigInfo {
@@ -12504,8 +12664,9 @@ pub struct DVSConfigSpec {
     pub net_resource_pool_traffic_resource_config: Vec<DvsHostInfrastructureTrafficResource>,
     /// `networkResourceControlVersion`: xsd:string (since 6.0).
     pub network_resource_control_version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSConfigSpec {
@@ -12565,8 +12726,9 @@ pub struct DVSContactInfo {
     pub name: Option<String>,
     /// `contact`: xsd:string.
     pub contact: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSContactInfo {
@@ -12596,8 +12758,9 @@ pub struct DVSCreateSpec {
     pub product_info: Option<DistributedVirtualSwitchProductSpec>,
     /// `capability`: [`DVSCapability`].
     pub capability: Option<DVSCapability>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSCreateSpec {
@@ -12697,8 +12860,9 @@ pub struct DVSFeatureCapability {
     pub network_filter_supported: Option<bool>,
     /// `macLearningSupported`: xsd:boolean (since 6.7).
     pub mac_learning_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSFeatureCapability {
@@ -12740,8 +12904,9 @@ crate::xml::complex_codec!(DVSFeatureCapability);
 /// Has subtypes: slots declared with this type hold an [`AnyDVSFilterSpecConnecteeSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DVSFilterSpecConnecteeSpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSFilterSpecConnecteeSpec {
@@ -12874,8 +13039,9 @@ crate::xml::inherits!(DVSFilterSpecVlanIdSpec, DVSFilterSpecVlanSpec);
 /// Has subtypes: slots declared with this type hold an [`AnyDVSFilterSpecVlanSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DVSFilterSpecVlanSpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSFilterSpecVlanSpec {
@@ -12952,8 +13118,9 @@ crate::xml::inherits!(DVSFilterSpecVmknicConnecteeSpec, DVSFilterSpecConnecteeSp
 /// Has subtypes: slots declared with this type hold an [`AnyDVSHealthCheckCapability`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DVSHealthCheckCapability {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSHealthCheckCapability {
@@ -12978,8 +13145,9 @@ pub struct DVSHealthCheckConfig {
     pub enable: Option<bool>,
     /// `interval`: xsd:int.
     pub interval: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSHealthCheckConfig {
@@ -13011,8 +13179,9 @@ pub struct DVSHostLocalPortInfo {
     pub setting: AnyDVPortSetting,
     /// `vnic`: xsd:string.
     pub vnic: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSHostLocalPortInfo {
@@ -13124,8 +13293,9 @@ pub struct DVSManagerDvsConfigTarget {
     pub distributed_virtual_portgroup: Vec<DistributedVirtualPortgroupInfo>,
     /// `distributedVirtualSwitch`: [`DistributedVirtualSwitchInfo`].
     pub distributed_virtual_switch: Vec<DistributedVirtualSwitchInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSManagerDvsConfigTarget {
@@ -13153,8 +13323,9 @@ pub struct DVSManagerPhysicalNicsList {
     pub host: ManagedObjectReference,
     /// `physicalNics`: [`PhysicalNic`].
     pub physical_nics: Vec<PhysicalNic>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSManagerPhysicalNicsList {
@@ -13218,8 +13389,9 @@ pub struct DVSNetworkResourceManagementCapability {
     pub network_resource_control_version3_supported: Option<bool>,
     /// `userDefinedInfraTrafficPoolSupported`: xsd:boolean (since 6.7).
     pub user_defined_infra_traffic_pool_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSNetworkResourceManagementCapability {
@@ -13261,8 +13433,9 @@ pub struct DVSNetworkResourcePool {
     pub config_version: String,
     /// `allocationInfo`: [`DVSNetworkResourcePoolAllocationInfo`].
     pub allocation_info: DVSNetworkResourcePoolAllocationInfo,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSNetworkResourcePool {
@@ -13298,8 +13471,9 @@ pub struct DVSNetworkResourcePoolAllocationInfo {
     pub shares: Option<SharesInfo>,
     /// `priorityTag`: xsd:int (since 5.0).
     pub priority_tag: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSNetworkResourcePoolAllocationInfo {
@@ -13335,8 +13509,9 @@ pub struct DVSNetworkResourcePoolConfigSpec {
     pub name: Option<String>,
     /// `description`: xsd:string (since 5.0).
     pub description: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSNetworkResourcePoolConfigSpec {
@@ -13372,8 +13547,9 @@ pub struct DVSPolicy {
     pub auto_upgrade_allowed: Option<bool>,
     /// `partialUpgradeAllowed`: xsd:boolean.
     pub partial_upgrade_allowed: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSPolicy {
@@ -13401,8 +13577,9 @@ crate::xml::complex_codec!(DVSPolicy);
 pub struct DVSRollbackCapability {
     /// `rollbackSupported`: xsd:boolean.
     pub rollback_supported: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSRollbackCapability {
@@ -13428,8 +13605,9 @@ pub struct DVSRuntimeInfo {
     pub host_member_runtime: Vec<HostMemberRuntimeInfo>,
     /// `resourceRuntimeInfo`: [`DvsResourceRuntimeInfo`] (since 6.0).
     pub resource_runtime_info: Option<DvsResourceRuntimeInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSRuntimeInfo {

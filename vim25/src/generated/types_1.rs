@@ -31,8 +31,9 @@ pub struct DVSSummary {
     pub contact: Option<DVSContactInfo>,
     /// `numHosts`: xsd:int (since 5.5).
     pub num_hosts: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSSummary {
@@ -116,8 +117,9 @@ crate::xml::inherits!(DVSTrafficShapingPolicy, InheritablePolicy);
 /// Has subtypes: slots declared with this type hold an [`AnyDVSUplinkPortPolicy`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DVSUplinkPortPolicy {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSUplinkPortPolicy {
@@ -174,8 +176,9 @@ pub struct DVSVmVnicNetworkResourcePool {
     pub config_version: String,
     /// `allocationInfo`: [`DvsVmVnicResourceAllocation`].
     pub allocation_info: Option<DvsVmVnicResourceAllocation>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DVSVmVnicNetworkResourcePool {
@@ -422,8 +425,9 @@ pub struct DasHeartbeatDatastoreInfo {
     pub datastore: ManagedObjectReference,
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DasHeartbeatDatastoreInfo {
@@ -526,8 +530,9 @@ crate::xml::inherits!(DatabaseError, RuntimeFault);
 pub struct DatabaseSizeEstimate {
     /// `size`: xsd:long.
     pub size: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatabaseSizeEstimate {
@@ -553,8 +558,9 @@ pub struct DatabaseSizeParam {
     pub inventory_desc: InventoryDescription,
     /// `perfStatsDesc`: [`PerformanceStatisticsDescription`].
     pub perf_stats_desc: Option<PerformanceStatisticsDescription>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatabaseSizeParam {
@@ -594,8 +600,9 @@ pub struct DatacenterBasicConnectInfo {
     pub hardware_vendor: Option<String>,
     /// `hardwareModel`: xsd:string.
     pub hardware_model: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatacenterBasicConnectInfo {
@@ -635,8 +642,9 @@ pub struct DatacenterConfigInfo {
     pub default_hardware_version_key: Option<String>,
     /// `maximumHardwareVersionKey`: xsd:string (since 7.0.2.0).
     pub maximum_hardware_version_key: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatacenterConfigInfo {
@@ -664,8 +672,9 @@ pub struct DatacenterConfigSpec {
     pub default_hardware_version_key: Option<String>,
     /// `maximumHardwareVersionKey`: xsd:string (since 7.0.2.0).
     pub maximum_hardware_version_key: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatacenterConfigSpec {
@@ -804,8 +813,9 @@ pub struct DatacenterMismatchArgument {
     pub entity: ManagedObjectReference,
     /// `inputDatacenter`: ManagedObjectReference.
     pub input_datacenter: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatacenterMismatchArgument {
@@ -885,8 +895,9 @@ pub struct DatastoreCapability {
     pub vmdk_expand_supported: Option<bool>,
     /// `clusteredVmdkSupported`: xsd:boolean (since 7.0.0.0).
     pub clustered_vmdk_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreCapability {
@@ -1217,8 +1228,9 @@ pub struct DatastoreHostMount {
     pub key: ManagedObjectReference,
     /// `mountInfo`: [`HostMountInfo`].
     pub mount_info: HostMountInfo,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreHostMount {
@@ -1289,8 +1301,9 @@ pub struct DatastoreInfo {
     pub logical_sector_size: Option<i32>,
     /// `physicalSectorSize`: xsd:int (since 9.0.0.0).
     pub physical_sector_size: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreInfo {
@@ -1338,8 +1351,9 @@ pub struct DatastoreMountPathDatastorePair {
     pub old_mount_path: String,
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreMountPathDatastorePair {
@@ -1367,8 +1381,9 @@ pub struct DatastoreNamespaceManagerDirectoryInfo {
     pub capacity: i64,
     /// `used`: xsd:long.
     pub used: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreNamespaceManagerDirectoryInfo {
@@ -1424,8 +1439,9 @@ crate::xml::inherits!(DatastoreNotWritableOnHost, InvalidDatastore);
 pub struct DatastoreOption {
     /// `unsupportedVolumes`: [`VirtualMachineDatastoreVolumeOption`].
     pub unsupported_volumes: Vec<VirtualMachineDatastoreVolumeOption>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreOption {
@@ -1587,8 +1603,9 @@ pub struct DatastoreSummary {
     pub type_: String,
     /// `maintenanceMode`: xsd:string (since 5.0).
     pub maintenance_mode: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreSummary {
@@ -1634,8 +1651,9 @@ pub struct DatastoreVVolContainerFailoverPair {
     pub tgt_container: String,
     /// `vvolMapping`: [`KeyValue`].
     pub vvol_mapping: Vec<KeyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DatastoreVVolContainerFailoverPair {
@@ -1720,8 +1738,9 @@ pub struct Description {
     pub label: String,
     /// `summary`: xsd:string.
     pub summary: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Description {
@@ -1753,8 +1772,9 @@ pub struct DesiredSoftwareSpec {
     pub components: Vec<DesiredSoftwareSpecComponentSpec>,
     /// `removedComponents`: xsd:string (since 8.0.3.0).
     pub removed_components: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DesiredSoftwareSpec {
@@ -1784,8 +1804,9 @@ crate::xml::complex_codec!(DesiredSoftwareSpec);
 pub struct DesiredSoftwareSpecBaseImageSpec {
     /// `version`: xsd:string.
     pub version: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DesiredSoftwareSpecBaseImageSpec {
@@ -1811,8 +1832,9 @@ pub struct DesiredSoftwareSpecComponentSpec {
     pub name: String,
     /// `version`: xsd:string.
     pub version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DesiredSoftwareSpecComponentSpec {
@@ -1840,8 +1862,9 @@ pub struct DesiredSoftwareSpecVendorAddOnSpec {
     pub name: String,
     /// `version`: xsd:string.
     pub version: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DesiredSoftwareSpecVendorAddOnSpec {
@@ -2002,8 +2025,9 @@ crate::xml::inherits!(DeviceControllerNotSupported, DeviceNotSupported);
 pub struct DeviceGroupId {
     /// `id`: xsd:string.
     pub id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DeviceGroupId {
@@ -2158,8 +2182,9 @@ pub struct DiagnosticManagerAuditRecordResult {
     pub records: Vec<String>,
     /// `nextToken`: xsd:string.
     pub next_token: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiagnosticManagerAuditRecordResult {
@@ -2187,8 +2212,9 @@ pub struct DiagnosticManagerBundleInfo {
     pub system: Option<ManagedObjectReference>,
     /// `url`: xsd:string.
     pub url: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiagnosticManagerBundleInfo {
@@ -2224,8 +2250,9 @@ pub struct DiagnosticManagerLogDescriptor {
     pub mime_type: String,
     /// `info`: [`Description`].
     pub info: AnyDescription,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiagnosticManagerLogDescriptor {
@@ -2263,8 +2290,9 @@ pub struct DiagnosticManagerLogHeader {
     pub line_end: i32,
     /// `lineText`: xsd:string.
     pub line_text: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiagnosticManagerLogHeader {
@@ -2321,8 +2349,9 @@ pub struct DirectPathProfileInfo {
     pub vendor_name: String,
     /// `deviceConfig`: [`DirectPathProfileManagerDirectPathConfig`].
     pub device_config: AnyDirectPathProfileManagerDirectPathConfig,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileInfo {
@@ -2482,8 +2511,9 @@ crate::xml::inherits!(DirectPathProfileManagerCapacityQueryByName, DirectPathPro
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerCapacityQuerySpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirectPathProfileManagerCapacityQuerySpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerCapacityQuerySpec {
@@ -2504,8 +2534,9 @@ crate::xml::complex_codec!(DirectPathProfileManagerCapacityQuerySpec);
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerCapacityResult`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirectPathProfileManagerCapacityResult {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerCapacityResult {
@@ -2562,8 +2593,9 @@ pub struct DirectPathProfileManagerCreateSpec {
     pub description: Option<String>,
     /// `deviceConfig`: [`DirectPathProfileManagerDirectPathConfig`].
     pub device_config: AnyDirectPathProfileManagerDirectPathConfig,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerCreateSpec {
@@ -2591,8 +2623,9 @@ crate::xml::complex_codec!(DirectPathProfileManagerCreateSpec);
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerDirectPathConfig`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirectPathProfileManagerDirectPathConfig {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerDirectPathConfig {
@@ -2673,8 +2706,9 @@ pub struct DirectPathProfileManagerFilterSpec {
     pub names: Vec<String>,
     /// `clusters`: ManagedObjectReference.
     pub clusters: Vec<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerFilterSpec {
@@ -2730,8 +2764,9 @@ crate::xml::inherits!(DirectPathProfileManagerTargetCluster, DirectPathProfileMa
 /// Has subtypes: slots declared with this type hold an [`AnyDirectPathProfileManagerTargetEntity`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirectPathProfileManagerTargetEntity {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerTargetEntity {
@@ -2782,8 +2817,9 @@ pub struct DirectPathProfileManagerUpdateSpec {
     pub name: Option<String>,
     /// `description`: xsd:string.
     pub description: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DirectPathProfileManagerUpdateSpec {
@@ -3043,8 +3079,9 @@ pub struct DiskChangeExtent {
     pub start: i64,
     /// `length`: xsd:long.
     pub length: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiskChangeExtent {
@@ -3074,8 +3111,9 @@ pub struct DiskChangeInfo {
     pub length: i64,
     /// `changedArea`: [`DiskChangeExtent`].
     pub changed_area: Vec<DiskChangeExtent>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiskChangeInfo {
@@ -3105,8 +3143,9 @@ pub struct DiskCryptoSpec {
     pub parent: Option<Box<DiskCryptoSpec>>,
     /// `crypto`: [`CryptoSpec`].
     pub crypto: AnyCryptoSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DiskCryptoSpec {
@@ -3314,8 +3353,9 @@ pub struct DistributedVirtualPort {
     pub external_id: Option<String>,
     /// `segmentPortId`: xsd:string (since 7.0.0.0).
     pub segment_port_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualPort {
@@ -3387,8 +3427,9 @@ pub struct DistributedVirtualPortgroupInfo {
     pub segment_id: Option<String>,
     /// `subnetId`: xsd:string (since 9.0.0.0).
     pub subnet_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualPortgroupInfo {
@@ -3436,8 +3477,9 @@ pub struct DistributedVirtualPortgroupNsxPortgroupOperationResult {
     pub portgroups: Vec<ManagedObjectReference>,
     /// `problems`: [`DistributedVirtualPortgroupProblem`].
     pub problems: Vec<DistributedVirtualPortgroupProblem>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualPortgroupNsxPortgroupOperationResult {
@@ -3465,8 +3507,9 @@ pub struct DistributedVirtualPortgroupProblem {
     pub logical_switch_uuid: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualPortgroupProblem {
@@ -3502,8 +3545,9 @@ pub struct DistributedVirtualSwitchHostMember {
     pub status: String,
     /// `statusDetail`: xsd:string (since 4.1).
     pub status_detail: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMember {
@@ -3537,8 +3581,9 @@ crate::xml::complex_codec!(DistributedVirtualSwitchHostMember);
 /// Has subtypes: slots declared with this type hold an [`AnyDistributedVirtualSwitchHostMemberBacking`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DistributedVirtualSwitchHostMemberBacking {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberBacking {
@@ -3579,8 +3624,9 @@ pub struct DistributedVirtualSwitchHostMemberConfigInfo {
     pub network_offloading_enabled: Option<bool>,
     /// `teplessMode`: xsd:boolean (since 9.1.0.0).
     pub tepless_mode: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberConfigInfo {
@@ -3632,8 +3678,9 @@ pub struct DistributedVirtualSwitchHostMemberConfigSpec {
     pub max_proxy_switch_ports: Option<i32>,
     /// `vendorSpecificConfig`: [`DistributedVirtualSwitchKeyedOpaqueBlob`].
     pub vendor_specific_config: Vec<DistributedVirtualSwitchKeyedOpaqueBlob>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberConfigSpec {
@@ -3669,8 +3716,9 @@ pub struct DistributedVirtualSwitchHostMemberHostPerfNicOffloadState {
     pub runtime_status: Option<String>,
     /// `statusDescription`: xsd:string.
     pub status_description: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberHostPerfNicOffloadState {
@@ -3700,8 +3748,9 @@ pub struct DistributedVirtualSwitchHostMemberHostUplinkState {
     pub uplink_name: String,
     /// `state`: xsd:string.
     pub state: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberHostUplinkState {
@@ -3761,8 +3810,9 @@ pub struct DistributedVirtualSwitchHostMemberPnicSpec {
     pub uplink_portgroup_key: Option<String>,
     /// `connectionCookie`: xsd:int.
     pub connection_cookie: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberPnicSpec {
@@ -3792,8 +3842,9 @@ crate::xml::complex_codec!(DistributedVirtualSwitchHostMemberPnicSpec);
 pub struct DistributedVirtualSwitchHostMemberRuntimeState {
     /// `currentMaxProxySwitchPorts`: xsd:int.
     pub current_max_proxy_switch_ports: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberRuntimeState {
@@ -3819,8 +3870,9 @@ pub struct DistributedVirtualSwitchHostMemberTransportZoneInfo {
     pub uuid: String,
     /// `type`: xsd:string.
     pub type_: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostMemberTransportZoneInfo {
@@ -3848,8 +3900,9 @@ pub struct DistributedVirtualSwitchHostProductSpec {
     pub product_line_id: Option<String>,
     /// `version`: xsd:string.
     pub version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchHostProductSpec {
@@ -3881,8 +3934,9 @@ pub struct DistributedVirtualSwitchInfo {
     pub distributed_virtual_switch: ManagedObjectReference,
     /// `networkReservationSupported`: xsd:boolean (since 6.0).
     pub network_reservation_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchInfo {
@@ -3914,8 +3968,9 @@ pub struct DistributedVirtualSwitchKeyedOpaqueBlob {
     pub key: String,
     /// `opaqueData`: xsd:string.
     pub opaque_data: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchKeyedOpaqueBlob {
@@ -3943,8 +3998,9 @@ pub struct DistributedVirtualSwitchManagerCompatibilityResult {
     pub host: ManagedObjectReference,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Vec<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchManagerCompatibilityResult {
@@ -3972,8 +4028,9 @@ pub struct DistributedVirtualSwitchManagerDvsProductSpec {
     pub new_switch_product_spec: Option<DistributedVirtualSwitchProductSpec>,
     /// `distributedVirtualSwitch`: ManagedObjectReference.
     pub distributed_virtual_switch: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchManagerDvsProductSpec {
@@ -4029,8 +4086,9 @@ pub struct DistributedVirtualSwitchManagerHostContainer {
     pub container: ManagedObjectReference,
     /// `recursive`: xsd:boolean.
     pub recursive: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostContainer {
@@ -4086,8 +4144,9 @@ crate::xml::inherits!(DistributedVirtualSwitchManagerHostContainerFilter, Distri
 pub struct DistributedVirtualSwitchManagerHostDvsFilterSpec {
     /// `inclusive`: xsd:boolean.
     pub inclusive: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchManagerHostDvsFilterSpec {
@@ -4143,8 +4202,9 @@ pub struct DistributedVirtualSwitchManagerImportResult {
     pub distributed_virtual_portgroup: Vec<ManagedObjectReference>,
     /// `importFault`: [`ImportOperationBulkFaultFaultOnImport`].
     pub import_fault: Vec<ImportOperationBulkFaultFaultOnImport>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchManagerImportResult {
@@ -4176,8 +4236,9 @@ pub struct DistributedVirtualSwitchManagerSpanInfo {
     pub clusters: Vec<ManagedObjectReference>,
     /// `exclusive`: xsd:boolean.
     pub exclusive: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchManagerSpanInfo {
@@ -4211,8 +4272,9 @@ pub struct DistributedVirtualSwitchNetworkOffloadSpec {
     pub types: Vec<String>,
     /// `dpuCapability`: [`VMwareDvsDpuCapability`] (since 9.1.0.0).
     pub dpu_capability: Option<VMwareDvsDpuCapability>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchNetworkOffloadSpec {
@@ -4248,8 +4310,9 @@ pub struct DistributedVirtualSwitchPortConnectee {
     pub type_: Option<String>,
     /// `addressHint`: xsd:string.
     pub address_hint: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchPortConnectee {
@@ -4285,8 +4348,9 @@ pub struct DistributedVirtualSwitchPortConnection {
     pub port_key: Option<String>,
     /// `connectionCookie`: xsd:int.
     pub connection_cookie: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchPortConnection {
@@ -4332,8 +4396,9 @@ pub struct DistributedVirtualSwitchPortCriteria {
     pub port_key: Vec<String>,
     /// `host`: ManagedObjectReference (since 6.5).
     pub host: Vec<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchPortCriteria {
@@ -4407,8 +4472,9 @@ pub struct DistributedVirtualSwitchPortStatistics {
     pub bytes_in_from_pnic: Option<i64>,
     /// `bytesOutToPnic`: xsd:long (since 6.5).
     pub bytes_out_to_pnic: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchPortStatistics {
@@ -4478,8 +4544,9 @@ pub struct DistributedVirtualSwitchProductSpec {
     pub bundle_id: Option<String>,
     /// `bundleUrl`: xsd:string.
     pub bundle_url: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DistributedVirtualSwitchProductSpec {
@@ -4587,8 +4654,9 @@ pub struct DpuStatusInfoOperationalInfo {
     pub units: Option<String>,
     /// `timeStamp`: xsd:dateTime.
     pub time_stamp: Option<DateTime>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DpuStatusInfoOperationalInfo {
@@ -5234,8 +5302,9 @@ pub struct DvsApplyOperationFaultFaultOnObject {
     pub type_: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsApplyOperationFaultFaultOnObject {
@@ -5502,8 +5571,9 @@ crate::xml::inherits!(DvsFilterConfigSpec, DvsFilterConfig);
 pub struct DvsFilterParameter {
     /// `parameters`: xsd:string.
     pub parameters: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsFilterParameter {
@@ -5649,8 +5719,9 @@ pub struct DvsHostInfrastructureTrafficResource {
     pub description: Option<String>,
     /// `allocationInfo`: [`DvsHostInfrastructureTrafficResourceAllocation`].
     pub allocation_info: DvsHostInfrastructureTrafficResourceAllocation,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsHostInfrastructureTrafficResource {
@@ -5682,8 +5753,9 @@ pub struct DvsHostInfrastructureTrafficResourceAllocation {
     pub shares: Option<SharesInfo>,
     /// `reservation`: xsd:long.
     pub reservation: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsHostInfrastructureTrafficResourceAllocation {
@@ -6112,8 +6184,9 @@ crate::xml::inherits!(DvsMergedEvent, DvsEvent);
 /// Has subtypes: slots declared with this type hold an [`AnyDvsNetworkRuleAction`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DvsNetworkRuleAction {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsNetworkRuleAction {
@@ -6136,8 +6209,9 @@ crate::xml::complex_codec!(DvsNetworkRuleAction);
 pub struct DvsNetworkRuleQualifier {
     /// `key`: xsd:string.
     pub key: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsNetworkRuleQualifier {
@@ -6223,8 +6297,9 @@ pub struct DvsOperationBulkFaultFaultOnHost {
     pub host: ManagedObjectReference,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsOperationBulkFaultFaultOnHost {
@@ -6252,8 +6327,9 @@ pub struct DvsOutOfSyncHostArgument {
     pub out_of_sync_host: HostEventArgument,
     /// `configParamters`: xsd:string.
     pub config_paramters: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsOutOfSyncHostArgument {
@@ -6924,8 +7000,9 @@ pub struct DvsResourceRuntimeInfo {
     pub allocated_resource: Vec<DvsVnicAllocatedResource>,
     /// `vmVnicNetworkResourcePoolRuntime`: [`DvsVmVnicNetworkResourcePoolRuntimeInfo`].
     pub vm_vnic_network_resource_pool_runtime: Vec<DvsVmVnicNetworkResourcePoolRuntimeInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsResourceRuntimeInfo {
@@ -7155,8 +7232,9 @@ pub struct DvsTrafficRule {
     pub action: Option<AnyDvsNetworkRuleAction>,
     /// `direction`: xsd:string.
     pub direction: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsTrafficRule {
@@ -7196,8 +7274,9 @@ pub struct DvsTrafficRuleset {
     pub precedence: Option<i32>,
     /// `rules`: [`DvsTrafficRule`].
     pub rules: Vec<DvsTrafficRule>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsTrafficRuleset {
@@ -7417,8 +7496,9 @@ pub struct DvsVmVnicNetworkResourcePoolRuntimeInfo {
     pub status: String,
     /// `allocatedResource`: [`DvsVnicAllocatedResource`].
     pub allocated_resource: Vec<DvsVnicAllocatedResource>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsVmVnicNetworkResourcePoolRuntimeInfo {
@@ -7454,8 +7534,9 @@ crate::xml::complex_codec!(DvsVmVnicNetworkResourcePoolRuntimeInfo);
 pub struct DvsVmVnicResourceAllocation {
     /// `reservationQuota`: xsd:long.
     pub reservation_quota: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsVmVnicResourceAllocation {
@@ -7489,8 +7570,9 @@ pub struct DvsVmVnicResourcePoolConfigSpec {
     pub name: Option<String>,
     /// `description`: xsd:string.
     pub description: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsVmVnicResourcePoolConfigSpec {
@@ -7528,8 +7610,9 @@ pub struct DvsVnicAllocatedResource {
     pub vnic_key: String,
     /// `reservation`: xsd:long.
     pub reservation: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DvsVnicAllocatedResource {
@@ -7559,8 +7642,9 @@ pub struct DynamicProperty {
     pub name: String,
     /// `val`: xsd:anyType.
     pub val: AnyValue,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for DynamicProperty {
@@ -8209,8 +8293,9 @@ crate::xml::inherits!(EnteringStandbyModeEvent, HostEvent);
 /// Data object `EntityBackup` of the vSphere API (since 5.1).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EntityBackup {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EntityBackup {
@@ -8241,8 +8326,9 @@ pub struct EntityBackupConfig {
     pub container: Option<ManagedObjectReference>,
     /// `configVersion`: xsd:string.
     pub config_version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EntityBackupConfig {
@@ -8308,8 +8394,9 @@ pub struct EntityPrivilege {
     pub entity: ManagedObjectReference,
     /// `privAvailability`: [`PrivilegeAvailability`].
     pub priv_availability: Vec<PrivilegeAvailability>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EntityPrivilege {
@@ -8337,8 +8424,9 @@ pub struct EnumDescription {
     pub key: String,
     /// `tags`: [`ElementDescription`].
     pub tags: Vec<AnyElementDescription>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EnumDescription {
@@ -8368,8 +8456,9 @@ pub struct EnvironmentBrowserConfigOptionQuerySpec {
     pub host: Option<ManagedObjectReference>,
     /// `guestId`: xsd:string.
     pub guest_id: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EnvironmentBrowserConfigOptionQuerySpec {
@@ -8476,8 +8565,9 @@ pub struct Event {
     pub change_tag: Option<String>,
     /// `auditId`: xsd:string (since 9.1.0.0).
     pub audit_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Event {
@@ -8577,8 +8667,9 @@ pub struct EventAlarmExpressionComparison {
     pub operator: String,
     /// `value`: xsd:string.
     pub value: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventAlarmExpressionComparison {
@@ -8610,8 +8701,9 @@ pub struct EventArgDesc {
     pub type_: String,
     /// `description`: [`ElementDescription`].
     pub description: Option<AnyElementDescription>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventArgDesc {
@@ -8639,8 +8731,9 @@ crate::xml::complex_codec!(EventArgDesc);
 /// Has subtypes: slots declared with this type hold an [`AnyEventArgument`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventArgument {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventArgument {
@@ -8665,8 +8758,9 @@ pub struct EventDescription {
     pub event_info: Vec<EventDescriptionEventDetail>,
     /// `enumeratedTypes`: [`EnumDescription`] (since 4.0).
     pub enumerated_types: Vec<EnumDescription>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventDescription {
@@ -8710,8 +8804,9 @@ pub struct EventDescriptionEventDetail {
     pub full_format: String,
     /// `longDescription`: xsd:string (since 4.1).
     pub long_description: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventDescriptionEventDetail {
@@ -8835,8 +8930,9 @@ pub struct EventFilterSpec {
     pub auditable: Option<bool>,
     /// `auditId`: xsd:string (since 9.1.0.0).
     pub audit_id: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventFilterSpec {
@@ -8890,8 +8986,9 @@ pub struct EventFilterSpecByEntity {
     pub entity: ManagedObjectReference,
     /// `recursion`: [`EventFilterSpecRecursionOption`].
     pub recursion: EventFilterSpecRecursionOption,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventFilterSpecByEntity {
@@ -8919,8 +9016,9 @@ pub struct EventFilterSpecByTime {
     pub begin_time: Option<DateTime>,
     /// `endTime`: xsd:dateTime.
     pub end_time: Option<DateTime>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventFilterSpecByTime {
@@ -8948,8 +9046,9 @@ pub struct EventFilterSpecByUsername {
     pub system_user: bool,
     /// `userList`: xsd:string.
     pub user_list: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventFilterSpecByUsername {
@@ -8975,8 +9074,9 @@ crate::xml::complex_codec!(EventFilterSpecByUsername);
 /// Has subtypes: slots declared with this type hold an [`AnyEventManagerEventViewSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventManagerEventViewSpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for EventManagerEventViewSpec {
@@ -9205,8 +9305,9 @@ pub struct ExtExtendedProductInfo {
     pub management_url: Option<String>,
     /// `self`: ManagedObjectReference.
     pub self_: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtExtendedProductInfo {
@@ -9242,8 +9343,9 @@ pub struct ExtManagedEntityInfo {
     pub icon_url: Option<String>,
     /// `description`: xsd:string.
     pub description: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtManagedEntityInfo {
@@ -9275,8 +9377,9 @@ pub struct ExtSolutionManagerInfo {
     pub tab: Vec<ExtSolutionManagerInfoTabInfo>,
     /// `smallIconUrl`: xsd:string.
     pub small_icon_url: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtSolutionManagerInfo {
@@ -9304,8 +9407,9 @@ pub struct ExtSolutionManagerInfoTabInfo {
     pub label: String,
     /// `url`: xsd:string.
     pub url: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtSolutionManagerInfoTabInfo {
@@ -9433,8 +9537,9 @@ pub struct ExtendedEventPair {
     pub key: String,
     /// `value`: xsd:string.
     pub value: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtendedEventPair {
@@ -9530,8 +9635,9 @@ pub struct Extension {
     pub shown_in_solution_manager: Option<bool>,
     /// `solutionManagerInfo`: [`ExtSolutionManagerInfo`] (since 5.0).
     pub solution_manager_info: Option<ExtSolutionManagerInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Extension {
@@ -9601,8 +9707,9 @@ pub struct ExtensionClientInfo {
     pub type_: String,
     /// `url`: xsd:string.
     pub url: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionClientInfo {
@@ -9636,8 +9743,9 @@ pub struct ExtensionEventTypeInfo {
     pub event_id: String,
     /// `eventTypeSchema`: xsd:string (since 4.0).
     pub event_type_schema: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionEventTypeInfo {
@@ -9663,8 +9771,9 @@ crate::xml::complex_codec!(ExtensionEventTypeInfo);
 pub struct ExtensionFaultTypeInfo {
     /// `faultID`: xsd:string.
     pub fault_id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionFaultTypeInfo {
@@ -9688,8 +9797,9 @@ crate::xml::complex_codec!(ExtensionFaultTypeInfo);
 pub struct ExtensionHealthInfo {
     /// `url`: xsd:string.
     pub url: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionHealthInfo {
@@ -9715,8 +9825,9 @@ pub struct ExtensionManagerIpAllocationUsage {
     pub extension_key: String,
     /// `numAddresses`: xsd:int.
     pub num_addresses: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionManagerIpAllocationUsage {
@@ -9744,8 +9855,9 @@ pub struct ExtensionOvfConsumerInfo {
     pub callback_url: String,
     /// `sectionType`: xsd:string.
     pub section_type: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionOvfConsumerInfo {
@@ -9773,8 +9885,9 @@ pub struct ExtensionPrivilegeInfo {
     pub priv_id: String,
     /// `privGroupName`: xsd:string.
     pub priv_group_name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionPrivilegeInfo {
@@ -9804,8 +9917,9 @@ pub struct ExtensionResourceInfo {
     pub module: String,
     /// `data`: [`KeyValue`].
     pub data: Vec<KeyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionResourceInfo {
@@ -9845,8 +9959,9 @@ pub struct ExtensionServerInfo {
     pub server_thumbprint: Option<String>,
     /// `serverCertificate`: xsd:string (since 8.0.2.0).
     pub server_certificate: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionServerInfo {
@@ -9882,8 +9997,9 @@ crate::xml::complex_codec!(ExtensionServerInfo);
 pub struct ExtensionTaskTypeInfo {
     /// `taskID`: xsd:string.
     pub task_id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ExtensionTaskTypeInfo {
@@ -10004,8 +10120,9 @@ pub struct FailoverNodeInfo {
     pub failover_ip: Option<CustomizationIPSettings>,
     /// `biosUuid`: xsd:string.
     pub bios_uuid: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FailoverNodeInfo {
@@ -10033,8 +10150,9 @@ crate::xml::complex_codec!(FailoverNodeInfo);
 pub struct FaultDomainId {
     /// `id`: xsd:string.
     pub id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultDomainId {
@@ -10130,8 +10248,9 @@ pub struct FaultToleranceConfigInfo {
     pub config_paths: Vec<String>,
     /// `orphaned`: xsd:boolean (since 6.0).
     pub orphaned: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultToleranceConfigInfo {
@@ -10167,8 +10286,9 @@ pub struct FaultToleranceConfigSpec {
     pub metro_ft_enabled: Option<bool>,
     /// `metroFtHostGroup`: xsd:string (since 8.0.3.0).
     pub metro_ft_host_group: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultToleranceConfigSpec {
@@ -10236,8 +10356,9 @@ pub struct FaultToleranceDiskSpec {
     pub disk: AnyVirtualDevice,
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultToleranceDiskSpec {
@@ -10263,8 +10384,9 @@ crate::xml::complex_codec!(FaultToleranceDiskSpec);
 pub struct FaultToleranceMetaSpec {
     /// `metaDataDatastore`: ManagedObjectReference.
     pub meta_data_datastore: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultToleranceMetaSpec {
@@ -10464,8 +10586,9 @@ pub struct FaultToleranceSecondaryOpResult {
     pub power_on_attempted: bool,
     /// `powerOnResult`: [`ClusterPowerOnVmResult`].
     pub power_on_result: Option<ClusterPowerOnVmResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultToleranceSecondaryOpResult {
@@ -10495,8 +10618,9 @@ pub struct FaultToleranceVMConfigSpec {
     pub vm_config: Option<ManagedObjectReference>,
     /// `disks`: [`FaultToleranceDiskSpec`].
     pub disks: Vec<FaultToleranceDiskSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultToleranceVMConfigSpec {
@@ -10556,8 +10680,9 @@ pub struct FaultsByHost {
     pub host: ManagedObjectReference,
     /// `faults`: [`LocalizedMethodFault`].
     pub faults: Vec<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultsByHost {
@@ -10585,8 +10710,9 @@ pub struct FaultsByVM {
     pub vm: ManagedObjectReference,
     /// `faults`: [`LocalizedMethodFault`].
     pub faults: Vec<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FaultsByVM {
@@ -10620,8 +10746,9 @@ pub struct FcoeConfig {
     pub capabilities: FcoeConfigFcoeCapabilities,
     /// `fcoeActive`: xsd:boolean.
     pub fcoe_active: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FcoeConfig {
@@ -10657,8 +10784,9 @@ pub struct FcoeConfigFcoeCapabilities {
     pub source_mac_address: bool,
     /// `vlanRange`: xsd:boolean.
     pub vlan_range: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FcoeConfigFcoeCapabilities {
@@ -10692,8 +10820,9 @@ pub struct FcoeConfigFcoeSpecification {
     pub source_mac: Option<String>,
     /// `vlanRange`: [`FcoeConfigVlanRange`].
     pub vlan_range: Vec<FcoeConfigVlanRange>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FcoeConfigFcoeSpecification {
@@ -10725,8 +10854,9 @@ pub struct FcoeConfigVlanRange {
     pub vlan_low: i32,
     /// `vlanHigh`: xsd:int.
     pub vlan_high: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FcoeConfigVlanRange {
@@ -10999,8 +11129,9 @@ pub struct FileInfo {
     pub modification: Option<DateTime>,
     /// `owner`: xsd:string (since 4.0).
     pub owner: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FileInfo {
@@ -11050,8 +11181,9 @@ pub struct FileLockInfo {
     pub heartbeat: Option<DateTime>,
     /// `refCount`: xsd:int.
     pub ref_count: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FileLockInfo {
@@ -11095,8 +11227,9 @@ pub struct FileLockInfoResult {
     pub lock_info: Vec<FileLockInfo>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FileLockInfoResult {
@@ -11206,8 +11339,9 @@ crate::xml::inherits!(FileNotWritable, FileFault);
 /// Has subtypes: slots declared with this type hold an [`AnyFileQuery`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FileQuery {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FileQuery {
@@ -11234,8 +11368,9 @@ pub struct FileQueryFlags {
     pub modification: bool,
     /// `fileOwner`: xsd:boolean (since 4.0).
     pub file_owner: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FileQueryFlags {
@@ -11305,8 +11440,9 @@ pub struct FileTransferInformation {
     pub size: i64,
     /// `url`: xsd:string.
     pub url: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FileTransferInformation {
@@ -11521,8 +11657,9 @@ pub struct FolderBatchAddHostsToClusterResult {
     pub hosts_failed_inventory_add: Vec<FolderFailedHostResult>,
     /// `hostsFailedMoveToCluster`: [`FolderFailedHostResult`].
     pub hosts_failed_move_to_cluster: Vec<FolderFailedHostResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FolderBatchAddHostsToClusterResult {
@@ -11552,8 +11689,9 @@ pub struct FolderBatchAddStandaloneHostsResult {
     pub added_hosts: Vec<ManagedObjectReference>,
     /// `hostsFailedInventoryAdd`: [`FolderFailedHostResult`].
     pub hosts_failed_inventory_add: Vec<FolderFailedHostResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FolderBatchAddStandaloneHostsResult {
@@ -11609,8 +11747,9 @@ pub struct FolderExternallyManagedFolderInfo {
     pub id: String,
     /// `type`: xsd:string.
     pub type_: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FolderExternallyManagedFolderInfo {
@@ -11642,8 +11781,9 @@ pub struct FolderFailedHostResult {
     pub context: LocalizableMessage,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FolderFailedHostResult {
@@ -11717,8 +11857,9 @@ pub struct FolderNewHostSpec {
     pub host_cnx_spec: HostConnectSpec,
     /// `esxLicense`: xsd:string.
     pub esx_license: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for FolderNewHostSpec {

@@ -227,8 +227,9 @@ pub struct GuestAliases {
     pub base64_cert: String,
     /// `aliases`: [`GuestAuthAliasInfo`].
     pub aliases: Vec<GuestAuthAliasInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestAliases {
@@ -256,8 +257,9 @@ pub struct GuestAuthAliasInfo {
     pub subject: AnyGuestAuthSubject,
     /// `comment`: xsd:string.
     pub comment: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestAuthAliasInfo {
@@ -332,8 +334,9 @@ crate::xml::inherits!(GuestAuthNamedSubject, GuestAuthSubject);
 /// Has subtypes: slots declared with this type hold an [`AnyGuestAuthSubject`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestAuthSubject {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestAuthSubject {
@@ -356,8 +359,9 @@ crate::xml::complex_codec!(GuestAuthSubject);
 pub struct GuestAuthentication {
     /// `interactiveSession`: xsd:boolean.
     pub interactive_session: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestAuthentication {
@@ -442,8 +446,9 @@ pub struct GuestDiskInfo {
     pub filesystem_type: Option<String>,
     /// `mappings`: [`GuestInfoVirtualDiskMapping`] (since 7.0.0.0).
     pub mappings: Vec<GuestInfoVirtualDiskMapping>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestDiskInfo {
@@ -481,8 +486,9 @@ pub struct GuestFileAttributes {
     pub access_time: Option<DateTime>,
     /// `symlinkTarget`: xsd:string.
     pub symlink_target: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestFileAttributes {
@@ -516,8 +522,9 @@ pub struct GuestFileInfo {
     pub size: i64,
     /// `attributes`: [`GuestFileAttributes`].
     pub attributes: AnyGuestFileAttributes,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestFileInfo {
@@ -599,8 +606,9 @@ pub struct GuestInfo {
     pub hw_version: Option<String>,
     /// `customizationInfo`: [`GuestInfoCustomizationInfo`] (since 7.0.2.0).
     pub customization_info: Option<GuestInfoCustomizationInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestInfo {
@@ -682,8 +690,9 @@ pub struct GuestInfoCustomizationInfo {
     pub end_time: Option<DateTime>,
     /// `errorMsg`: xsd:string.
     pub error_msg: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestInfoCustomizationInfo {
@@ -715,8 +724,9 @@ pub struct GuestInfoNamespaceGenerationInfo {
     pub key: String,
     /// `generationNo`: xsd:int.
     pub generation_no: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestInfoNamespaceGenerationInfo {
@@ -742,8 +752,9 @@ crate::xml::complex_codec!(GuestInfoNamespaceGenerationInfo);
 pub struct GuestInfoVirtualDiskMapping {
     /// `key`: xsd:int.
     pub key: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestInfoVirtualDiskMapping {
@@ -769,8 +780,9 @@ pub struct GuestListFileInfo {
     pub files: Vec<GuestFileInfo>,
     /// `remaining`: xsd:int.
     pub remaining: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestListFileInfo {
@@ -800,8 +812,9 @@ pub struct GuestMappedAliases {
     pub username: String,
     /// `subjects`: [`GuestAuthSubject`].
     pub subjects: Vec<AnyGuestAuthSubject>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestMappedAliases {
@@ -864,8 +877,9 @@ pub struct GuestNicInfo {
     pub ip_config: Option<NetIpConfigInfo>,
     /// `netBIOSConfig`: [`NetBIOSConfigInfo`] (since 4.1).
     pub net_bios_config: Option<AnyNetBIOSConfigInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestNicInfo {
@@ -1073,8 +1087,9 @@ pub struct GuestOsDescriptor {
     pub recommended_tpm20: Option<bool>,
     /// `vwdtSupported`: xsd:boolean (since 7.0.0.0).
     pub vwdt_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestOsDescriptor {
@@ -1293,8 +1308,9 @@ pub struct GuestProcessInfo {
     pub end_time: Option<DateTime>,
     /// `exitCode`: xsd:int.
     pub exit_code: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestProcessInfo {
@@ -1366,8 +1382,9 @@ pub struct GuestProgramSpec {
     pub working_directory: Option<String>,
     /// `envVariables`: xsd:string.
     pub env_variables: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestProgramSpec {
@@ -1399,8 +1416,9 @@ pub struct GuestRegKeyNameSpec {
     pub registry_path: String,
     /// `wowBitness`: xsd:string.
     pub wow_bitness: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestRegKeyNameSpec {
@@ -1428,8 +1446,9 @@ pub struct GuestRegKeyRecordSpec {
     pub key: GuestRegKeySpec,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestRegKeyRecordSpec {
@@ -1459,8 +1478,9 @@ pub struct GuestRegKeySpec {
     pub class_type: String,
     /// `lastWritten`: xsd:dateTime.
     pub last_written: DateTime,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestRegKeySpec {
@@ -1516,8 +1536,9 @@ crate::xml::inherits!(GuestRegValueBinarySpec, GuestRegValueDataSpec);
 /// Has subtypes: slots declared with this type hold an [`AnyGuestRegValueDataSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestRegValueDataSpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestRegValueDataSpec {
@@ -1624,8 +1645,9 @@ pub struct GuestRegValueNameSpec {
     pub key_name: GuestRegKeyNameSpec,
     /// `name`: xsd:string.
     pub name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestRegValueNameSpec {
@@ -1681,8 +1703,9 @@ pub struct GuestRegValueSpec {
     pub name: GuestRegValueNameSpec,
     /// `data`: [`GuestRegValueDataSpec`].
     pub data: AnyGuestRegValueDataSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestRegValueSpec {
@@ -1937,8 +1960,9 @@ pub struct GuestScreenInfo {
     pub width: i32,
     /// `height`: xsd:int.
     pub height: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestScreenInfo {
@@ -1970,8 +1994,9 @@ pub struct GuestStackInfo {
     pub ip_stack_config: Vec<KeyValue>,
     /// `dhcpConfig`: [`NetDhcpConfigInfo`].
     pub dhcp_config: Option<NetDhcpConfigInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for GuestStackInfo {
@@ -2164,8 +2189,9 @@ pub struct HbrManagerReplicationVmInfo {
     pub image_id: Option<String>,
     /// `lastError`: [`LocalizedMethodFault`].
     pub last_error: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HbrManagerReplicationVmInfo {
@@ -2205,8 +2231,9 @@ pub struct HbrManagerVmReplicationCapability {
     pub min_rpo: Option<i64>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HbrManagerVmReplicationCapability {
@@ -2240,8 +2267,9 @@ crate::xml::complex_codec!(HbrManagerVmReplicationCapability);
 /// Has subtypes: slots declared with this type hold an [`AnyHbrReplicationTargetSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HbrReplicationTargetSpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HbrReplicationTargetSpec {
@@ -2264,8 +2292,9 @@ pub struct HbrTargetSpec {
     pub target_ip: String,
     /// `certificate`: xsd:string.
     pub certificate: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HbrTargetSpec {
@@ -2365,8 +2394,9 @@ pub struct HealthSystemRuntime {
     pub system_health_info: Option<HostSystemHealthInfo>,
     /// `hardwareStatusInfo`: [`HostHardwareStatusInfo`].
     pub hardware_status_info: Option<HostHardwareStatusInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HealthSystemRuntime {
@@ -2400,8 +2430,9 @@ pub struct HealthUpdate {
     pub status: ManagedEntityStatus,
     /// `remediation`: xsd:string.
     pub remediation: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HealthUpdate {
@@ -2437,8 +2468,9 @@ pub struct HealthUpdateInfo {
     pub component_type: String,
     /// `description`: xsd:string.
     pub description: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HealthUpdateInfo {
@@ -2491,8 +2523,9 @@ pub struct HostAccessControlEntry {
     pub group: bool,
     /// `accessMode`: [`HostAccessMode`].
     pub access_mode: HostAccessMode,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAccessControlEntry {
@@ -2554,8 +2587,9 @@ pub struct HostAccountSpec {
     pub password: Option<String>,
     /// `description`: xsd:string.
     pub description: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostAccountSpec {
@@ -2595,8 +2629,9 @@ pub struct HostActiveDirectory {
     pub change_operation: String,
     /// `spec`: [`HostActiveDirectorySpec`].
     pub spec: Option<HostActiveDirectorySpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostActiveDirectory {
@@ -2676,8 +2711,9 @@ pub struct HostActiveDirectorySpec {
     pub smart_card_authentication_enabled: Option<bool>,
     /// `smartCardTrustAnchors`: xsd:string (since 6.0).
     pub smart_card_trust_anchors: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostActiveDirectorySpec {
@@ -2895,8 +2931,9 @@ pub struct HostAssignableHardwareBinding {
     pub pci_id: Option<String>,
     /// `deviceKey`: xsd:int (since 9.1.0.0).
     pub device_key: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAssignableHardwareBinding {
@@ -2926,8 +2963,9 @@ crate::xml::complex_codec!(HostAssignableHardwareBinding);
 pub struct HostAssignableHardwareConfig {
     /// `attributeOverride`: [`HostAssignableHardwareConfigAttributeOverride`].
     pub attribute_override: Vec<HostAssignableHardwareConfigAttributeOverride>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAssignableHardwareConfig {
@@ -2955,8 +2993,9 @@ pub struct HostAssignableHardwareConfigAttributeOverride {
     pub name: String,
     /// `value`: xsd:anyType.
     pub value: Option<AnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAssignableHardwareConfigAttributeOverride {
@@ -2988,8 +3027,9 @@ pub struct HostAuthenticationInfo {
     pub owner_tag: String,
     /// `sslCertificates`: xsd:string.
     pub ssl_certificates: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAuthenticationInfo {
@@ -3017,8 +3057,9 @@ crate::xml::complex_codec!(HostAuthenticationInfo);
 pub struct HostAuthenticationManagerInfo {
     /// `authConfig`: [`HostAuthenticationStoreInfo`].
     pub auth_config: Vec<AnyHostAuthenticationStoreInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAuthenticationManagerInfo {
@@ -3044,8 +3085,9 @@ crate::xml::complex_codec!(HostAuthenticationManagerInfo);
 pub struct HostAuthenticationStoreInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAuthenticationStoreInfo {
@@ -3071,8 +3113,9 @@ pub struct HostAutoStartManagerConfig {
     pub defaults: Option<AutoStartDefaults>,
     /// `powerInfo`: [`AutoStartPowerInfo`].
     pub power_info: Vec<AutoStartPowerInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostAutoStartManagerConfig {
@@ -3112,8 +3155,9 @@ pub struct HostBIOSInfo {
     pub firmware_minor_release: Option<i32>,
     /// `firmwareType`: xsd:string (since 8.0.2.0).
     pub firmware_type: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostBIOSInfo {
@@ -3195,8 +3239,9 @@ pub struct HostBootDevice {
     pub key: String,
     /// `description`: xsd:string.
     pub description: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostBootDevice {
@@ -3224,8 +3269,9 @@ pub struct HostBootDeviceInfo {
     pub boot_devices: Vec<HostBootDevice>,
     /// `currentBootDeviceKey`: xsd:string.
     pub current_boot_device_key: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostBootDeviceInfo {
@@ -3253,8 +3299,9 @@ pub struct HostCacheConfigurationInfo {
     pub key: ManagedObjectReference,
     /// `swapSize`: xsd:long.
     pub swap_size: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCacheConfigurationInfo {
@@ -3282,8 +3329,9 @@ pub struct HostCacheConfigurationSpec {
     pub datastore: ManagedObjectReference,
     /// `swapSize`: xsd:long.
     pub swap_size: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCacheConfigurationSpec {
@@ -3639,8 +3687,9 @@ pub struct HostCapability {
     pub ehv_quick_boot_supported: Option<bool>,
     /// `nestedHvTieringEnabled`: xsd:boolean (since 9.1.0.0).
     pub nested_hv_tiering_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCapability {
@@ -4004,8 +4053,9 @@ pub struct HostCertificateManagerCertificateInfo {
     pub subject: Option<String>,
     /// `status`: xsd:string.
     pub status: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCertificateManagerCertificateInfo {
@@ -4043,8 +4093,9 @@ pub struct HostCertificateManagerCertificateSpec {
     pub subject_alternative_names: Vec<String>,
     /// `cryptoAlgorithm`: xsd:string (since 9.1.0.0).
     pub crypto_algorithm: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCertificateManagerCertificateSpec {
@@ -4443,8 +4494,9 @@ crate::xml::inherits!(HostConfigAppliedEvent, HostEvent);
 /// Data object `HostConfigChange` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostConfigChange {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConfigChange {
@@ -4632,8 +4684,9 @@ pub struct HostConfigInfo {
     pub assignable_hardware_binding: Vec<HostAssignableHardwareBinding>,
     /// `assignableHardwareConfig`: [`HostAssignableHardwareConfig`] (since 7.0.0.0).
     pub assignable_hardware_config: Option<HostAssignableHardwareConfig>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConfigInfo {
@@ -4849,8 +4902,9 @@ pub struct HostConfigManager {
     pub nvdimm_system: Option<ManagedObjectReference>,
     /// `assignableHardwareManager`: ManagedObjectReference (since 7.0.0.0).
     pub assignable_hardware_manager: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConfigManager {
@@ -4986,8 +5040,9 @@ pub struct HostConfigSpec {
     pub graphics_config: Option<HostGraphicsConfig>,
     /// `assignableHardwareConfig`: [`HostAssignableHardwareConfig`] (since 7.0.0.0).
     pub assignable_hardware_config: Option<HostAssignableHardwareConfig>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConfigSpec {
@@ -5065,8 +5120,9 @@ pub struct HostConfigSummary {
     pub agent_vm_datastore: Option<ManagedObjectReference>,
     /// `agentVmNetwork`: ManagedObjectReference (since 5.0).
     pub agent_vm_network: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConfigSummary {
@@ -5149,8 +5205,9 @@ pub struct HostConnectInfo {
     pub license: Option<HostLicenseConnectInfo>,
     /// `capability`: [`HostCapability`] (since 6.0).
     pub capability: Option<HostCapability>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConnectInfo {
@@ -5194,8 +5251,9 @@ crate::xml::complex_codec!(HostConnectInfo);
 pub struct HostConnectInfoNetworkInfo {
     /// `summary`: [`NetworkSummary`].
     pub summary: AnyNetworkSummary,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostConnectInfoNetworkInfo {
@@ -5243,8 +5301,9 @@ pub struct HostConnectSpec {
     pub lockdown_mode: Option<HostLockdownMode>,
     /// `hostGateway`: [`HostGatewaySpec`] (since 6.0).
     pub host_gateway: Option<HostGatewaySpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostConnectSpec {
@@ -5364,8 +5423,9 @@ pub struct HostCpuIdInfo {
     pub ecx: Option<String>,
     /// `edx`: xsd:string.
     pub edx: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCpuIdInfo {
@@ -5405,8 +5465,9 @@ pub struct HostCpuInfo {
     pub num_cpu_threads: i16,
     /// `hz`: xsd:long.
     pub hz: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCpuInfo {
@@ -5454,8 +5515,9 @@ pub struct HostCpuPackage {
     pub model: Option<i16>,
     /// `stepping`: xsd:short (since 8.0.3.0).
     pub stepping: Option<i16>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCpuPackage {
@@ -5499,8 +5561,9 @@ pub struct HostCpuPowerManagementInfo {
     pub current_policy: Option<String>,
     /// `hardwareSupport`: xsd:string.
     pub hardware_support: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCpuPowerManagementInfo {
@@ -5526,8 +5589,9 @@ crate::xml::complex_codec!(HostCpuPowerManagementInfo);
 pub struct HostCpuSchedulerInfo {
     /// `policy`: xsd:string.
     pub policy: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostCpuSchedulerInfo {
@@ -5713,8 +5777,9 @@ crate::xml::inherits!(HostDasOkEvent, HostEvent);
 pub struct HostDataTransportConnectionInfo {
     /// `staticMemoryConsumed`: xsd:long.
     pub static_memory_consumed: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDataTransportConnectionInfo {
@@ -5742,8 +5807,9 @@ pub struct HostDatastoreBrowserSearchResults {
     pub folder_path: Option<String>,
     /// `file`: [`FileInfo`].
     pub file: Vec<AnyFileInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDatastoreBrowserSearchResults {
@@ -5779,8 +5845,9 @@ pub struct HostDatastoreBrowserSearchSpec {
     pub match_pattern: Vec<String>,
     /// `sortFoldersFirst`: xsd:boolean.
     pub sort_folders_first: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDatastoreBrowserSearchSpec {
@@ -5814,8 +5881,9 @@ crate::xml::complex_codec!(HostDatastoreBrowserSearchSpec);
 pub struct HostDatastoreConnectInfo {
     /// `summary`: [`DatastoreSummary`].
     pub summary: DatastoreSummary,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDatastoreConnectInfo {
@@ -5901,8 +5969,9 @@ pub struct HostDatastoreSystemCapabilities {
     pub local_datastore_supported: bool,
     /// `vmfsExtentExpansionSupported`: xsd:boolean (since 4.0).
     pub vmfs_extent_expansion_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDatastoreSystemCapabilities {
@@ -5934,8 +6003,9 @@ pub struct HostDatastoreSystemDatastoreResult {
     pub key: ManagedObjectReference,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDatastoreSystemDatastoreResult {
@@ -5963,8 +6033,9 @@ pub struct HostDatastoreSystemVvolDatastoreSpec {
     pub name: String,
     /// `scId`: xsd:string.
     pub sc_id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDatastoreSystemVvolDatastoreSpec {
@@ -6004,8 +6075,9 @@ pub struct HostDateTimeConfig {
     pub disable_fallback: Option<bool>,
     /// `resetToFactoryDefaults`: xsd:boolean (since 7.0.3.0).
     pub reset_to_factory_defaults: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDateTimeConfig {
@@ -6071,8 +6143,9 @@ pub struct HostDateTimeInfo {
     pub ntp_duration: Option<String>,
     /// `ptpDuration`: xsd:string (since 7.0.3.0).
     pub ptp_duration: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDateTimeInfo {
@@ -6126,8 +6199,9 @@ pub struct HostDateTimeSystemServiceTestResult {
     pub working_normally: bool,
     /// `report`: xsd:string.
     pub report: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDateTimeSystemServiceTestResult {
@@ -6159,8 +6233,9 @@ pub struct HostDateTimeSystemTimeZone {
     pub description: String,
     /// `gmtOffset`: xsd:int.
     pub gmt_offset: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDateTimeSystemTimeZone {
@@ -6190,8 +6265,9 @@ crate::xml::complex_codec!(HostDateTimeSystemTimeZone);
 pub struct HostDeploymentInfo {
     /// `bootedFromStatelessCache`: xsd:boolean.
     pub booted_from_stateless_cache: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDeploymentInfo {
@@ -6219,8 +6295,9 @@ pub struct HostDevice {
     pub device_name: String,
     /// `deviceType`: xsd:string.
     pub device_type: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDevice {
@@ -6248,8 +6325,9 @@ pub struct HostDhcpService {
     pub key: String,
     /// `spec`: [`HostDhcpServiceSpec`].
     pub spec: HostDhcpServiceSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDhcpService {
@@ -6279,8 +6357,9 @@ pub struct HostDhcpServiceConfig {
     pub key: String,
     /// `spec`: [`HostDhcpServiceSpec`].
     pub spec: HostDhcpServiceSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDhcpServiceConfig {
@@ -6322,8 +6401,9 @@ pub struct HostDhcpServiceSpec {
     pub ip_subnet_addr: String,
     /// `ipSubnetMask`: xsd:string.
     pub ip_subnet_mask: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDhcpServiceSpec {
@@ -6367,8 +6447,9 @@ pub struct HostDiagnosticPartition {
     pub slots: i32,
     /// `id`: [`HostScsiDiskPartition`].
     pub id: HostScsiDiskPartition,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiagnosticPartition {
@@ -6402,8 +6483,9 @@ pub struct HostDiagnosticPartitionCreateDescription {
     pub disk_uuid: String,
     /// `spec`: [`HostDiagnosticPartitionCreateSpec`].
     pub spec: HostDiagnosticPartitionCreateSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiagnosticPartitionCreateDescription {
@@ -6435,8 +6517,9 @@ pub struct HostDiagnosticPartitionCreateOption {
     pub diagnostic_type: String,
     /// `disk`: [`HostScsiDisk`].
     pub disk: HostScsiDisk,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiagnosticPartitionCreateOption {
@@ -6472,8 +6555,9 @@ pub struct HostDiagnosticPartitionCreateSpec {
     pub partition: HostDiskPartitionSpec,
     /// `active`: xsd:boolean.
     pub active: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiagnosticPartitionCreateSpec {
@@ -6511,8 +6595,9 @@ pub struct HostDigestInfo {
     pub digest_value: Vec<i8>,
     /// `objectName`: xsd:string.
     pub object_name: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDigestInfo {
@@ -6595,8 +6680,9 @@ pub struct HostDiskConfigurationResult {
     pub success: Option<bool>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskConfigurationResult {
@@ -6622,8 +6708,9 @@ crate::xml::complex_codec!(HostDiskConfigurationResult);
 /// Data object `HostDiskDimensions` of the vSphere API (since 2.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostDiskDimensions {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskDimensions {
@@ -6648,8 +6735,9 @@ pub struct HostDiskDimensionsChs {
     pub head: i32,
     /// `sector`: xsd:int.
     pub sector: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskDimensionsChs {
@@ -6679,8 +6767,9 @@ pub struct HostDiskDimensionsLba {
     pub block_size: i32,
     /// `block`: xsd:long.
     pub block: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskDimensionsLba {
@@ -6710,8 +6799,9 @@ pub struct HostDiskMappingInfo {
     pub name: String,
     /// `exclusive`: xsd:boolean.
     pub exclusive: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskMappingInfo {
@@ -6741,8 +6831,9 @@ pub struct HostDiskMappingOption {
     pub physical_partition: Vec<HostDiskMappingPartitionOption>,
     /// `name`: xsd:string.
     pub name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskMappingOption {
@@ -6772,8 +6863,9 @@ pub struct HostDiskMappingPartitionInfo {
     pub file_system: String,
     /// `capacityInKb`: xsd:long.
     pub capacity_in_kb: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskMappingPartitionInfo {
@@ -6805,8 +6897,9 @@ pub struct HostDiskMappingPartitionOption {
     pub file_system: String,
     /// `capacityInKb`: xsd:long.
     pub capacity_in_kb: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskMappingPartitionOption {
@@ -6848,8 +6941,9 @@ pub struct HostDiskPartitionAttributes {
     pub attributes: i8,
     /// `partitionAlignment`: xsd:long (since 5.0).
     pub partition_alignment: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskPartitionAttributes {
@@ -6893,8 +6987,9 @@ pub struct HostDiskPartitionBlockRange {
     pub start: HostDiskDimensionsLba,
     /// `end`: [`HostDiskDimensionsLba`].
     pub end: HostDiskDimensionsLba,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskPartitionBlockRange {
@@ -6928,8 +7023,9 @@ pub struct HostDiskPartitionInfo {
     pub spec: HostDiskPartitionSpec,
     /// `layout`: [`HostDiskPartitionLayout`].
     pub layout: HostDiskPartitionLayout,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskPartitionInfo {
@@ -6959,8 +7055,9 @@ pub struct HostDiskPartitionLayout {
     pub total: Option<HostDiskDimensionsLba>,
     /// `partition`: [`HostDiskPartitionBlockRange`].
     pub partition: Vec<HostDiskPartitionBlockRange>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskPartitionLayout {
@@ -6994,8 +7091,9 @@ pub struct HostDiskPartitionSpec {
     pub partition: Vec<HostDiskPartitionAttributes>,
     /// `sectorSize`: xsd:int (since 9.0.0.0).
     pub sector_size: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDiskPartitionSpec {
@@ -7041,8 +7139,9 @@ pub struct HostDnsConfig {
     pub address: Vec<String>,
     /// `searchDomain`: xsd:string.
     pub search_domain: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDnsConfig {
@@ -7116,8 +7215,9 @@ pub struct HostDvxClass {
     pub sw_dma_tracing_supported: bool,
     /// `sriovNic`: xsd:boolean.
     pub sriov_nic: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostDvxClass {
@@ -7177,8 +7277,9 @@ pub struct HostEnterMaintenanceResult {
     pub vm_faults: Vec<FaultsByVM>,
     /// `hostFaults`: [`FaultsByHost`].
     pub host_faults: Vec<FaultsByHost>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostEnterMaintenanceResult {
@@ -7206,8 +7307,9 @@ pub struct HostEsxAgentHostManagerConfigInfo {
     pub agent_vm_datastore: Option<ManagedObjectReference>,
     /// `agentVmNetwork`: ManagedObjectReference.
     pub agent_vm_network: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostEsxAgentHostManagerConfigInfo {
@@ -7314,8 +7416,9 @@ pub struct HostFaultToleranceManagerComponentHealthInfo {
     pub is_storage_healthy: bool,
     /// `isNetworkHealthy`: xsd:boolean.
     pub is_network_healthy: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFaultToleranceManagerComponentHealthInfo {
@@ -7345,8 +7448,9 @@ pub struct HostFeatureCapability {
     pub feature_name: String,
     /// `value`: xsd:string.
     pub value: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFeatureCapability {
@@ -7378,8 +7482,9 @@ pub struct HostFeatureMask {
     pub feature_name: String,
     /// `value`: xsd:string.
     pub value: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFeatureMask {
@@ -7409,8 +7514,9 @@ pub struct HostFeatureVersionInfo {
     pub key: String,
     /// `value`: xsd:string.
     pub value: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFeatureVersionInfo {
@@ -7522,8 +7628,9 @@ pub struct HostFibreChannelOverEthernetHbaLinkInfo {
     pub fcf_mac: String,
     /// `vlanId`: xsd:int.
     pub vlan_id: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFibreChannelOverEthernetHbaLinkInfo {
@@ -7623,8 +7730,9 @@ pub struct HostFileAccess {
     pub who: String,
     /// `what`: xsd:string.
     pub what: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFileAccess {
@@ -7654,8 +7762,9 @@ pub struct HostFileSystemMountInfo {
     pub volume: AnyHostFileSystemVolume,
     /// `vStorageSupport`: xsd:string (since 4.1).
     pub v_storage_support: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFileSystemMountInfo {
@@ -7689,8 +7798,9 @@ pub struct HostFileSystemVolume {
     pub name: String,
     /// `capacity`: xsd:long.
     pub capacity: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFileSystemVolume {
@@ -7720,8 +7830,9 @@ pub struct HostFileSystemVolumeInfo {
     pub volume_type_list: Vec<String>,
     /// `mountInfo`: [`HostFileSystemMountInfo`].
     pub mount_info: Vec<HostFileSystemMountInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFileSystemVolumeInfo {
@@ -7749,8 +7860,9 @@ pub struct HostFirewallConfig {
     pub rule: Vec<HostFirewallConfigRuleSetConfig>,
     /// `defaultBlockingPolicy`: [`HostFirewallDefaultPolicy`].
     pub default_blocking_policy: HostFirewallDefaultPolicy,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallConfig {
@@ -7780,8 +7892,9 @@ pub struct HostFirewallConfigRuleSetConfig {
     pub enabled: bool,
     /// `allowedHosts`: [`HostFirewallRulesetIpList`] (since 5.0).
     pub allowed_hosts: Option<HostFirewallRulesetIpList>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallConfigRuleSetConfig {
@@ -7811,8 +7924,9 @@ pub struct HostFirewallDefaultPolicy {
     pub incoming_blocked: Option<bool>,
     /// `outgoingBlocked`: xsd:boolean.
     pub outgoing_blocked: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallDefaultPolicy {
@@ -7840,8 +7954,9 @@ pub struct HostFirewallInfo {
     pub default_policy: HostFirewallDefaultPolicy,
     /// `ruleset`: [`HostFirewallRuleset`].
     pub ruleset: Vec<HostFirewallRuleset>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallInfo {
@@ -7875,8 +7990,9 @@ pub struct HostFirewallRule {
     pub port_type: Option<HostFirewallRulePortType>,
     /// `protocol`: xsd:string.
     pub protocol: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallRule {
@@ -7924,8 +8040,9 @@ pub struct HostFirewallRuleset {
     pub user_controllable: Option<bool>,
     /// `ipListUserConfigurable`: xsd:boolean (since 8.0.2.0).
     pub ip_list_user_configurable: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallRuleset {
@@ -7969,8 +8086,9 @@ pub struct HostFirewallRulesetIpList {
     pub ip_network: Vec<HostFirewallRulesetIpNetwork>,
     /// `allIp`: xsd:boolean.
     pub all_ip: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallRulesetIpList {
@@ -8000,8 +8118,9 @@ pub struct HostFirewallRulesetIpNetwork {
     pub network: String,
     /// `prefixLength`: xsd:int.
     pub prefix_length: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallRulesetIpNetwork {
@@ -8027,8 +8146,9 @@ crate::xml::complex_codec!(HostFirewallRulesetIpNetwork);
 pub struct HostFirewallRulesetRulesetSpec {
     /// `allowedHosts`: [`HostFirewallRulesetIpList`].
     pub allowed_hosts: HostFirewallRulesetIpList,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFirewallRulesetRulesetSpec {
@@ -8052,8 +8172,9 @@ crate::xml::complex_codec!(HostFirewallRulesetRulesetSpec);
 pub struct HostFlagInfo {
     /// `backgroundSnapshotsEnabled`: xsd:boolean.
     pub background_snapshots_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFlagInfo {
@@ -8079,8 +8200,9 @@ pub struct HostForceMountedInfo {
     pub persist: bool,
     /// `mounted`: xsd:boolean.
     pub mounted: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostForceMountedInfo {
@@ -8116,8 +8238,9 @@ pub struct HostFru {
     pub serial_number: Option<String>,
     /// `mfgTimeStamp`: xsd:dateTime.
     pub mfg_time_stamp: Option<DateTime>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostFru {
@@ -8157,8 +8280,9 @@ pub struct HostGatewaySpec {
     pub trust_verification_token: Option<String>,
     /// `hostAuthParams`: [`KeyValue`].
     pub host_auth_params: Vec<KeyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostGatewaySpec {
@@ -8213,8 +8337,9 @@ pub struct HostGraphicsConfig {
     pub shared_passthru_assignment_policy: String,
     /// `deviceType`: [`HostGraphicsConfigDeviceType`].
     pub device_type: Vec<HostGraphicsConfigDeviceType>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostGraphicsConfig {
@@ -8246,8 +8371,9 @@ pub struct HostGraphicsConfigDeviceType {
     pub graphics_type: String,
     /// `vgpuMode`: xsd:string (since 8.0.3.0).
     pub vgpu_mode: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostGraphicsConfigDeviceType {
@@ -8287,8 +8413,9 @@ pub struct HostGraphicsInfo {
     pub memory_size_in_kb: i64,
     /// `vm`: ManagedObjectReference.
     pub vm: Vec<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostGraphicsInfo {
@@ -8328,8 +8455,9 @@ pub struct HostHardwareElementInfo {
     pub name: String,
     /// `status`: [`ElementDescription`].
     pub status: AnyElementDescription,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHardwareElementInfo {
@@ -8389,8 +8517,9 @@ pub struct HostHardwareInfo {
     pub memory_tier_info: Vec<HostMemoryTierInfo>,
     /// `tdxInfo`: [`HostTdxInfo`] (since 9.0.0.0).
     pub tdx_info: Option<HostTdxInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHardwareInfo {
@@ -8454,8 +8583,9 @@ pub struct HostHardwareStatusInfo {
     pub storage_status_info: Vec<HostStorageElementInfo>,
     /// `dpuStatusInfo`: [`DpuStatusInfo`] (since 8.0.0.1).
     pub dpu_status_info: Vec<DpuStatusInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHardwareStatusInfo {
@@ -8509,8 +8639,9 @@ pub struct HostHardwareSummary {
     pub num_nics: i32,
     /// `numHBAs`: xsd:int.
     pub num_hb_as: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHardwareSummary {
@@ -8594,8 +8725,9 @@ crate::xml::inherits!(HostHasComponentFailure, VimFault);
 /// Has subtypes: slots declared with this type hold an [`AnyHostHbaCreateSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostHbaCreateSpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHbaCreateSpec {
@@ -8636,8 +8768,9 @@ pub struct HostHostBusAdapter {
     pub driver_version: Option<String>,
     /// `firmwareVersion`: xsd:string (since 9.1.0.0).
     pub firmware_version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHostBusAdapter {
@@ -8683,8 +8816,9 @@ pub struct HostHyperThreadScheduleInfo {
     pub active: bool,
     /// `config`: xsd:boolean.
     pub config: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostHyperThreadScheduleInfo {
@@ -8714,8 +8848,9 @@ pub struct HostImageProfileSummary {
     pub name: String,
     /// `vendor`: xsd:string.
     pub vendor: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostImageProfileSummary {
@@ -8959,8 +9094,9 @@ pub struct HostInternetScsiHbaAuthenticationCapabilities {
     pub target_chap_settable: Option<bool>,
     /// `targetMutualChapSettable`: xsd:boolean (since 4.0).
     pub target_mutual_chap_settable: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaAuthenticationCapabilities {
@@ -9012,8 +9148,9 @@ pub struct HostInternetScsiHbaAuthenticationProperties {
     pub mutual_chap_authentication_type: Option<String>,
     /// `mutualChapInherited`: xsd:boolean (since 4.0).
     pub mutual_chap_inherited: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostInternetScsiHbaAuthenticationProperties {
@@ -9075,8 +9212,9 @@ pub struct HostInternetScsiHbaDigestCapabilities {
     pub target_header_digest_settable: Option<bool>,
     /// `targetDataDigestSettable`: xsd:boolean.
     pub target_data_digest_settable: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaDigestCapabilities {
@@ -9112,8 +9250,9 @@ pub struct HostInternetScsiHbaDigestProperties {
     pub data_digest_type: Option<String>,
     /// `dataDigestInherited`: xsd:boolean.
     pub data_digest_inherited: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaDigestProperties {
@@ -9149,8 +9288,9 @@ pub struct HostInternetScsiHbaDiscoveryCapabilities {
     pub static_target_discovery_settable: bool,
     /// `sendTargetsDiscoverySettable`: xsd:boolean.
     pub send_targets_discovery_settable: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaDiscoveryCapabilities {
@@ -9194,8 +9334,9 @@ pub struct HostInternetScsiHbaDiscoveryProperties {
     pub static_target_discovery_enabled: bool,
     /// `sendTargetsDiscoveryEnabled`: xsd:boolean.
     pub send_targets_discovery_enabled: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaDiscoveryProperties {
@@ -9271,8 +9412,9 @@ pub struct HostInternetScsiHbaIPCapabilities {
     pub ipv6_default_gateway_settable: Option<bool>,
     /// `ipv6MaxStaticAddressesSupported`: xsd:int (since 6.0).
     pub ipv6_max_static_addresses_supported: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaIPCapabilities {
@@ -9364,8 +9506,9 @@ pub struct HostInternetScsiHbaIPProperties {
     pub ipv6_enabled: Option<bool>,
     /// `ipv6properties`: [`HostInternetScsiHbaIPv6Properties`] (since 6.0).
     pub ipv6properties: Option<HostInternetScsiHbaIPv6Properties>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaIPProperties {
@@ -9427,8 +9570,9 @@ pub struct HostInternetScsiHbaIPv6Properties {
     pub ipv6_router_advertisement_configuration_enabled: Option<bool>,
     /// `ipv6DefaultGateway`: xsd:string.
     pub ipv6_default_gateway: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaIPv6Properties {
@@ -9466,8 +9610,9 @@ pub struct HostInternetScsiHbaIscsiIpv6Address {
     pub origin: String,
     /// `operation`: xsd:string.
     pub operation: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaIscsiIpv6Address {
@@ -9537,8 +9682,9 @@ pub struct HostInternetScsiHbaSendTarget {
     pub advanced_options: Vec<HostInternetScsiHbaParamValue>,
     /// `parent`: xsd:string (since 4.0).
     pub parent: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaSendTarget {
@@ -9590,8 +9736,9 @@ pub struct HostInternetScsiHbaStaticTarget {
     pub advanced_options: Vec<HostInternetScsiHbaParamValue>,
     /// `parent`: xsd:string (since 4.0).
     pub parent: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaStaticTarget {
@@ -9633,8 +9780,9 @@ pub struct HostInternetScsiHbaTargetSet {
     pub static_targets: Vec<HostInternetScsiHbaStaticTarget>,
     /// `sendTargets`: [`HostInternetScsiHbaSendTarget`].
     pub send_targets: Vec<HostInternetScsiHbaSendTarget>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostInternetScsiHbaTargetSet {
@@ -9839,8 +9987,9 @@ pub struct HostIpConfig {
     pub subnet_mask: Option<String>,
     /// `ipV6Config`: [`HostIpConfigIpV6AddressConfiguration`] (since 4.0).
     pub ip_v6_config: Option<HostIpConfigIpV6AddressConfiguration>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpConfig {
@@ -9880,8 +10029,9 @@ pub struct HostIpConfigIpV6Address {
     pub lifetime: Option<DateTime>,
     /// `operation`: xsd:string.
     pub operation: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpConfigIpV6Address {
@@ -9919,8 +10069,9 @@ pub struct HostIpConfigIpV6AddressConfiguration {
     pub auto_configuration_enabled: Option<bool>,
     /// `dhcpV6Enabled`: xsd:boolean.
     pub dhcp_v6_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpConfigIpV6AddressConfiguration {
@@ -9988,8 +10139,9 @@ pub struct HostIpRouteConfig {
     pub ip_v6_default_gateway: Option<String>,
     /// `ipV6GatewayDevice`: xsd:string (since 4.0).
     pub ip_v6_gateway_device: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpRouteConfig {
@@ -10057,8 +10209,9 @@ pub struct HostIpRouteEntry {
     pub gateway: String,
     /// `deviceName`: xsd:string (since 4.1).
     pub device_name: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpRouteEntry {
@@ -10090,8 +10243,9 @@ pub struct HostIpRouteOp {
     pub change_operation: String,
     /// `route`: [`HostIpRouteEntry`].
     pub route: HostIpRouteEntry,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpRouteOp {
@@ -10119,8 +10273,9 @@ pub struct HostIpRouteTableConfig {
     pub ip_route: Vec<HostIpRouteOp>,
     /// `ipv6Route`: [`HostIpRouteOp`].
     pub ipv6_route: Vec<HostIpRouteOp>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpRouteTableConfig {
@@ -10148,8 +10303,9 @@ pub struct HostIpRouteTableInfo {
     pub ip_route: Vec<HostIpRouteEntry>,
     /// `ipv6Route`: [`HostIpRouteEntry`].
     pub ipv6_route: Vec<HostIpRouteEntry>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostIpRouteTableInfo {
@@ -10202,8 +10358,9 @@ pub struct HostIpmiInfo {
     pub login: Option<String>,
     /// `password`: xsd:string. Secret: masked in `Debug`.
     pub password: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostIpmiInfo {
@@ -10272,8 +10429,9 @@ crate::xml::inherits!(HostIsolationIpPingFailedEvent, HostDasEvent);
 pub struct HostLicensableResourceInfo {
     /// `resource`: [`KeyAnyValue`].
     pub resource: Vec<KeyAnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLicensableResourceInfo {
@@ -10301,8 +10459,9 @@ pub struct HostLicenseConnectInfo {
     pub evaluation: LicenseManagerEvaluationInfo,
     /// `resource`: [`HostLicensableResourceInfo`] (since 5.0).
     pub resource: Option<HostLicensableResourceInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLicenseConnectInfo {
@@ -10357,8 +10516,9 @@ pub struct HostLicenseSpec {
     pub disabled_feature_key: Vec<String>,
     /// `enabledFeatureKey`: xsd:string.
     pub enabled_feature_key: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLicenseSpec {
@@ -10420,8 +10580,9 @@ pub struct HostListSummary {
     pub tpm_attestation: Option<HostTpmAttestationInfo>,
     /// `trustAuthorityAttestationInfos`: [`HostTrustAuthorityAttestationInfo`] (since 7.0.1.0).
     pub trust_authority_attestation_infos: Vec<HostTrustAuthorityAttestationInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostListSummary {
@@ -10479,8 +10640,9 @@ pub struct HostListSummaryGatewaySummary {
     pub gateway_type: String,
     /// `gatewayId`: xsd:string.
     pub gateway_id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostListSummaryGatewaySummary {
@@ -10516,8 +10678,9 @@ pub struct HostListSummaryQuickStats {
     pub available_p_mem_capacity: Option<i32>,
     /// `uptime`: xsd:int (since 4.1).
     pub uptime: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostListSummaryQuickStats {
@@ -10602,8 +10765,9 @@ pub struct HostLocalFileSystemVolumeSpec {
     pub device: String,
     /// `localPath`: xsd:string.
     pub local_path: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLocalFileSystemVolumeSpec {
@@ -10665,8 +10829,9 @@ pub struct HostLowLevelProvisioningManagerDiskLayoutSpec {
     pub src_filename: String,
     /// `dstFilename`: xsd:string.
     pub dst_filename: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerDiskLayoutSpec {
@@ -10700,8 +10865,9 @@ pub struct HostLowLevelProvisioningManagerFileDeleteResult {
     pub file_name: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileDeleteResult {
@@ -10729,8 +10895,9 @@ pub struct HostLowLevelProvisioningManagerFileDeleteSpec {
     pub file_name: String,
     /// `fileType`: xsd:string.
     pub file_type: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileDeleteSpec {
@@ -10760,8 +10927,9 @@ pub struct HostLowLevelProvisioningManagerFileReserveResult {
     pub parent_dir: String,
     /// `reservedName`: xsd:string.
     pub reserved_name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileReserveResult {
@@ -10795,8 +10963,9 @@ pub struct HostLowLevelProvisioningManagerFileReserveSpec {
     pub file_type: String,
     /// `storageProfile`: xsd:string.
     pub storage_profile: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerFileReserveSpec {
@@ -10832,8 +11001,9 @@ pub struct HostLowLevelProvisioningManagerSnapshotLayoutSpec {
     pub dst_filename: String,
     /// `disk`: [`HostLowLevelProvisioningManagerDiskLayoutSpec`].
     pub disk: Vec<HostLowLevelProvisioningManagerDiskLayoutSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerSnapshotLayoutSpec {
@@ -10869,8 +11039,9 @@ pub struct HostLowLevelProvisioningManagerVmMigrationStatus {
     pub source: bool,
     /// `consideredSuccessful`: xsd:boolean.
     pub considered_successful: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerVmMigrationStatus {
@@ -10906,8 +11077,9 @@ pub struct HostLowLevelProvisioningManagerVmRecoveryInfo {
     pub instance_uuid: String,
     /// `ftInfo`: [`FaultToleranceConfigInfo`].
     pub ft_info: Option<AnyFaultToleranceConfigInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostLowLevelProvisioningManagerVmRecoveryInfo {
@@ -10941,8 +11113,9 @@ pub struct HostMaintenanceSpec {
     pub purpose: Option<String>,
     /// `evacMode`: [`HostMaintenanceSpecEvacuationMode`] (since 9.1.0.0).
     pub evac_mode: Option<HostMaintenanceSpecEvacuationMode>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMaintenanceSpec {
@@ -10970,8 +11143,9 @@ crate::xml::complex_codec!(HostMaintenanceSpec);
 pub struct HostMaintenanceSpecEvacuationMode {
     /// `workloadNonDisruptive`: xsd:boolean.
     pub workload_non_disruptive: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMaintenanceSpecEvacuationMode {
@@ -10997,8 +11171,9 @@ crate::xml::complex_codec!(HostMaintenanceSpecEvacuationMode);
 pub struct HostMemberHealthCheckResult {
     /// `summary`: xsd:string.
     pub summary: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMemberHealthCheckResult {
@@ -11036,8 +11211,9 @@ pub struct HostMemberRuntimeInfo {
     pub host_uplink_state: Vec<DistributedVirtualSwitchHostMemberHostUplinkState>,
     /// `hostPerfNicOffloadState`: [`DistributedVirtualSwitchHostMemberHostPerfNicOffloadState`] (since 9.1.0.0).
     pub host_perf_nic_offload_state: Option<DistributedVirtualSwitchHostMemberHostPerfNicOffloadState>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMemberRuntimeInfo {
@@ -11126,8 +11302,9 @@ crate::xml::inherits!(HostMemoryProfile, ApplyProfile);
 pub struct HostMemorySpec {
     /// `serviceConsoleReservation`: xsd:long.
     pub service_console_reservation: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMemorySpec {
@@ -11159,8 +11336,9 @@ pub struct HostMemoryTierInfo {
     pub internal_flags: Vec<String>,
     /// `size`: xsd:long.
     pub size: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMemoryTierInfo {
@@ -11268,8 +11446,9 @@ pub struct HostMountInfo {
     pub mount_failed_reason: Option<String>,
     /// `numTcpConnections`: xsd:int (since 8.0.1.0).
     pub num_tcp_connections: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMountInfo {
@@ -11309,8 +11488,9 @@ crate::xml::complex_codec!(HostMountInfo);
 pub struct HostMultipathInfo {
     /// `lun`: [`HostMultipathInfoLogicalUnit`].
     pub lun: Vec<HostMultipathInfoLogicalUnit>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathInfo {
@@ -11416,8 +11596,9 @@ pub struct HostMultipathInfoLogicalUnit {
     pub policy: AnyHostMultipathInfoLogicalUnitPolicy,
     /// `storageArrayTypePolicy`: [`HostMultipathInfoLogicalUnitStorageArrayTypePolicy`] (since 4.0).
     pub storage_array_type_policy: Option<HostMultipathInfoLogicalUnitStorageArrayTypePolicy>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathInfoLogicalUnit {
@@ -11453,8 +11634,9 @@ crate::xml::complex_codec!(HostMultipathInfoLogicalUnit);
 pub struct HostMultipathInfoLogicalUnitPolicy {
     /// `policy`: xsd:string.
     pub policy: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathInfoLogicalUnitPolicy {
@@ -11478,8 +11660,9 @@ crate::xml::complex_codec!(HostMultipathInfoLogicalUnitPolicy);
 pub struct HostMultipathInfoLogicalUnitStorageArrayTypePolicy {
     /// `policy`: xsd:string.
     pub policy: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathInfoLogicalUnitStorageArrayTypePolicy {
@@ -11517,8 +11700,9 @@ pub struct HostMultipathInfoPath {
     pub lun: String,
     /// `transport`: [`HostTargetTransport`].
     pub transport: Option<AnyHostTargetTransport>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathInfoPath {
@@ -11556,8 +11740,9 @@ crate::xml::complex_codec!(HostMultipathInfoPath);
 pub struct HostMultipathStateInfo {
     /// `path`: [`HostMultipathStateInfoPath`].
     pub path: Vec<HostMultipathStateInfoPath>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathStateInfo {
@@ -11583,8 +11768,9 @@ pub struct HostMultipathStateInfoPath {
     pub name: String,
     /// `pathState`: xsd:string.
     pub path_state: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostMultipathStateInfoPath {
@@ -11660,8 +11846,9 @@ pub struct HostNasVolumeConfig {
     pub change_operation: Option<String>,
     /// `spec`: [`HostNasVolumeSpec`].
     pub spec: Option<HostNasVolumeSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNasVolumeConfig {
@@ -11709,8 +11896,9 @@ pub struct HostNasVolumeSpec {
     pub vmknic_bound: Option<bool>,
     /// `connections`: xsd:int (since 8.0.1.0).
     pub connections: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostNasVolumeSpec {
@@ -11775,8 +11963,9 @@ crate::xml::complex_codec!(HostNasVolumeSpec);
 pub struct HostNasVolumeUserInfo {
     /// `user`: xsd:string.
     pub user: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNasVolumeUserInfo {
@@ -11802,8 +11991,9 @@ pub struct HostNatService {
     pub key: String,
     /// `spec`: [`HostNatServiceSpec`].
     pub spec: HostNatServiceSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNatService {
@@ -11833,8 +12023,9 @@ pub struct HostNatServiceConfig {
     pub key: String,
     /// `spec`: [`HostNatServiceSpec`].
     pub spec: HostNatServiceSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNatServiceConfig {
@@ -11876,8 +12067,9 @@ pub struct HostNatServiceNameServiceSpec {
     pub nbns_retries: i32,
     /// `nbnsTimeout`: xsd:int.
     pub nbns_timeout: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNatServiceNameServiceSpec {
@@ -11923,8 +12115,9 @@ pub struct HostNatServicePortForwardSpec {
     pub guest_port: i32,
     /// `guestIpAddress`: xsd:string.
     pub guest_ip_address: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNatServicePortForwardSpec {
@@ -11970,8 +12163,9 @@ pub struct HostNatServiceSpec {
     pub port_forward: Vec<HostNatServicePortForwardSpec>,
     /// `nameService`: [`HostNatServiceNameServiceSpec`].
     pub name_service: Option<HostNatServiceNameServiceSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNatServiceSpec {
@@ -12035,8 +12229,9 @@ pub struct HostNetCapabilities {
     pub ip_v6_supported: Option<bool>,
     /// `backupNfcNiocSupported`: xsd:boolean (since 7.0.1.0).
     pub backup_nfc_nioc_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetCapabilities {
@@ -12090,8 +12285,9 @@ pub struct HostNetOffloadCapabilities {
     pub tcp_segmentation: Option<bool>,
     /// `zeroCopyXmit`: xsd:boolean.
     pub zero_copy_xmit: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetOffloadCapabilities {
@@ -12135,8 +12331,9 @@ pub struct HostNetStackInstance {
     pub route_table_config: Option<HostIpRouteTableConfig>,
     /// `owner`: xsd:string (since 9.0.0.0).
     pub owner: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetStackInstance {
@@ -12204,8 +12401,9 @@ pub struct HostNetworkConfig {
     pub net_stack_spec: Vec<HostNetworkConfigNetStackSpec>,
     /// `migrationStatus`: xsd:string (since 7.0.2.0).
     pub migration_status: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkConfig {
@@ -12259,8 +12457,9 @@ pub struct HostNetworkConfigNetStackSpec {
     pub net_stack_instance: HostNetStackInstance,
     /// `operation`: xsd:string.
     pub operation: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkConfigNetStackSpec {
@@ -12288,8 +12487,9 @@ pub struct HostNetworkConfigResult {
     pub vnic_device: Vec<String>,
     /// `consoleVnicDevice`: xsd:string.
     pub console_vnic_device: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkConfigResult {
@@ -12355,8 +12555,9 @@ pub struct HostNetworkInfo {
     pub nvds_to_vds_migration_required: Option<bool>,
     /// `migrationStatus`: xsd:string (since 7.0.2.0).
     pub migration_status: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkInfo {
@@ -12426,8 +12627,9 @@ pub struct HostNetworkPolicy {
     pub offload_policy: Option<HostNetOffloadCapabilities>,
     /// `shapingPolicy`: [`HostNetworkTrafficShapingPolicy`].
     pub shaping_policy: Option<HostNetworkTrafficShapingPolicy>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkPolicy {
@@ -12457,8 +12659,9 @@ crate::xml::complex_codec!(HostNetworkPolicy);
 pub struct HostNetworkResourceRuntime {
     /// `pnicResourceInfo`: [`HostPnicNetworkResourceInfo`].
     pub pnic_resource_info: Vec<HostPnicNetworkResourceInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkResourceRuntime {
@@ -12486,8 +12689,9 @@ pub struct HostNetworkSecurityPolicy {
     pub mac_changes: Option<bool>,
     /// `forgedTransmits`: xsd:boolean.
     pub forged_transmits: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkSecurityPolicy {
@@ -12521,8 +12725,9 @@ pub struct HostNetworkTrafficShapingPolicy {
     pub peak_bandwidth: Option<i64>,
     /// `burstSize`: xsd:long.
     pub burst_size: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNetworkTrafficShapingPolicy {
@@ -12613,8 +12818,9 @@ pub struct HostNicFailureCriteria {
     pub percentage: Option<i32>,
     /// `checkBeacon`: xsd:boolean.
     pub check_beacon: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNicFailureCriteria {
@@ -12652,8 +12858,9 @@ pub struct HostNicOrderPolicy {
     pub active_nic: Vec<String>,
     /// `standbyNic`: xsd:string.
     pub standby_nic: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNicOrderPolicy {
@@ -12689,8 +12896,9 @@ pub struct HostNicTeamingPolicy {
     pub failure_criteria: Option<HostNicFailureCriteria>,
     /// `nicOrder`: [`HostNicOrderPolicy`].
     pub nic_order: Option<HostNicOrderPolicy>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNicTeamingPolicy {
@@ -12880,8 +13088,9 @@ pub struct HostNtpConfig {
     pub server: Vec<String>,
     /// `configFile`: xsd:string (since 6.0).
     pub config_file: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNtpConfig {
@@ -12911,8 +13120,9 @@ pub struct HostNumaInfo {
     pub num_nodes: i32,
     /// `numaNode`: [`HostNumaNode`].
     pub numa_node: Vec<HostNumaNode>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNumaInfo {
@@ -12950,8 +13160,9 @@ pub struct HostNumaNode {
     pub memory_range_length: i64,
     /// `pciId`: xsd:string (since 6.7).
     pub pci_id: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNumaNode {
@@ -13005,8 +13216,9 @@ pub struct HostNumericSensorInfo {
     pub time_stamp: Option<String>,
     /// `fru`: [`HostFru`] (since 8.0.0.1).
     pub fru: Option<HostFru>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNumericSensorInfo {
@@ -13116,8 +13328,9 @@ pub struct HostNvmeController {
     pub serial_number: Option<String>,
     /// `firmwareVersion`: xsd:string.
     pub firmware_version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeController {
@@ -13171,8 +13384,9 @@ pub struct HostNvmeDisconnectSpec {
     pub subnqn: Option<String>,
     /// `controllerNumber`: xsd:int.
     pub controller_number: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeDisconnectSpec {
@@ -13234,8 +13448,9 @@ pub struct HostNvmeDiscoveryLog {
     pub entry: Vec<HostNvmeDiscoveryLogEntry>,
     /// `complete`: xsd:boolean.
     pub complete: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeDiscoveryLog {
@@ -13275,8 +13490,9 @@ pub struct HostNvmeDiscoveryLogEntry {
     pub transport_requirements: String,
     /// `connected`: xsd:boolean.
     pub connected: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeDiscoveryLogEntry {
@@ -13322,8 +13538,9 @@ pub struct HostNvmeNamespace {
     pub block_size: i32,
     /// `capacityInBlocks`: xsd:long.
     pub capacity_in_blocks: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeNamespace {
@@ -13507,8 +13724,9 @@ pub struct HostNvmeSpec {
     pub hba_name: String,
     /// `transportParameters`: [`HostNvmeTransportParameters`].
     pub transport_parameters: AnyHostNvmeTransportParameters,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeSpec {
@@ -13534,8 +13752,9 @@ crate::xml::complex_codec!(HostNvmeSpec);
 pub struct HostNvmeTopology {
     /// `adapter`: [`HostNvmeTopologyInterface`].
     pub adapter: Vec<HostNvmeTopologyInterface>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeTopology {
@@ -13563,8 +13782,9 @@ pub struct HostNvmeTopologyInterface {
     pub adapter: String,
     /// `connectedController`: [`HostNvmeController`].
     pub connected_controller: Vec<HostNvmeController>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeTopologyInterface {
@@ -13592,8 +13812,9 @@ crate::xml::complex_codec!(HostNvmeTopologyInterface);
 /// Has subtypes: slots declared with this type hold an [`AnyHostNvmeTransportParameters`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostNvmeTransportParameters {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostNvmeTransportParameters {
@@ -13624,8 +13845,9 @@ pub struct HostOpaqueNetworkInfo {
     pub capability: Option<OpaqueNetworkCapability>,
     /// `extraConfig`: [`OptionValue`] (since 6.5).
     pub extra_config: Vec<AnyOptionValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostOpaqueNetworkInfo {
@@ -13673,8 +13895,9 @@ pub struct HostOpaqueSwitch {
     pub extra_config: Vec<AnyOptionValue>,
     /// `featureCapability`: [`HostFeatureCapability`] (since 6.7).
     pub feature_capability: Vec<HostFeatureCapability>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostOpaqueSwitch {
@@ -13714,8 +13937,9 @@ pub struct HostOpaqueSwitchPhysicalNicZone {
     pub key: String,
     /// `pnicDevice`: xsd:string.
     pub pnic_device: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostOpaqueSwitchPhysicalNicZone {
@@ -13838,8 +14062,9 @@ pub struct HostPartialMaintenanceModeRuntimeInfo {
     pub key: String,
     /// `hostStatus`: xsd:string.
     pub host_status: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPartialMaintenanceModeRuntimeInfo {
@@ -13867,8 +14092,9 @@ pub struct HostPatchManagerLocator {
     pub url: String,
     /// `proxy`: xsd:string.
     pub proxy: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPatchManagerLocator {
@@ -13902,8 +14128,9 @@ pub struct HostPatchManagerPatchManagerOperationSpec {
     pub password: Option<String>,
     /// `cmdOption`: xsd:string.
     pub cmd_option: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostPatchManagerPatchManagerOperationSpec {
@@ -13951,8 +14178,9 @@ pub struct HostPatchManagerResult {
     pub status: Vec<HostPatchManagerStatus>,
     /// `xmlResult`: xsd:string.
     pub xml_result: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPatchManagerResult {
@@ -14000,8 +14228,9 @@ pub struct HostPatchManagerStatus {
     pub vm_off_required: bool,
     /// `supersededPatchIds`: xsd:string.
     pub superseded_patch_ids: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPatchManagerStatus {
@@ -14047,8 +14276,9 @@ pub struct HostPatchManagerStatusPrerequisitePatch {
     pub id: String,
     /// `installState`: xsd:string.
     pub install_state: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPatchManagerStatusPrerequisitePatch {
@@ -14074,8 +14304,9 @@ crate::xml::complex_codec!(HostPatchManagerStatusPrerequisitePatch);
 pub struct HostPathSelectionPolicyOption {
     /// `policy`: [`ElementDescription`].
     pub policy: AnyElementDescription,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPathSelectionPolicyOption {
@@ -14129,8 +14360,9 @@ pub struct HostPciDevice {
     pub device_class_name: Option<String>,
     /// `directPathInfo`: [`HostPciDeviceDirectPathInfo`] (since 9.1.0.0).
     pub direct_path_info: Option<HostPciDeviceDirectPathInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPciDevice {
@@ -14190,8 +14422,9 @@ pub struct HostPciDeviceDirectPathInfo {
     pub driver_version: Option<String>,
     /// `availableMemory`: xsd:int.
     pub available_memory: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPciDeviceDirectPathInfo {
@@ -14229,8 +14462,9 @@ pub struct HostPciPassthruConfig {
     pub apply_now: Option<bool>,
     /// `hardwareLabel`: xsd:string (since 7.0.2.0).
     pub hardware_label: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPciPassthruConfig {
@@ -14274,8 +14508,9 @@ pub struct HostPciPassthruInfo {
     pub hardware_label: Option<String>,
     /// `directPathState`: [`HostPciPassthruInfoDirectPathState`] (since 9.1.0.0).
     pub direct_path_state: Option<HostPciPassthruInfoDirectPathState>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPciPassthruInfo {
@@ -14315,8 +14550,9 @@ pub struct HostPciPassthruInfoDirectPathState {
     pub configurable_modes: Vec<String>,
     /// `usedMemory`: xsd:int.
     pub used_memory: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPciPassthruInfoDirectPathState {
@@ -14388,8 +14624,9 @@ pub struct HostPersistentMemoryInfo {
     pub capacity_in_mb: Option<i64>,
     /// `volumeUUID`: xsd:string.
     pub volume_uuid: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPersistentMemoryInfo {
@@ -14419,8 +14656,9 @@ pub struct HostPlacedVirtualNicIdentifier {
     pub vnic_key: String,
     /// `reservation`: xsd:int.
     pub reservation: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlacedVirtualNicIdentifier {
@@ -14456,8 +14694,9 @@ pub struct HostPlugStoreTopology {
     pub device: Vec<HostPlugStoreTopologyDevice>,
     /// `plugin`: [`HostPlugStoreTopologyPlugin`].
     pub plugin: Vec<HostPlugStoreTopologyPlugin>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlugStoreTopology {
@@ -14493,8 +14732,9 @@ pub struct HostPlugStoreTopologyAdapter {
     pub adapter: String,
     /// `path`: xsd:string.
     pub path: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlugStoreTopologyAdapter {
@@ -14526,8 +14766,9 @@ pub struct HostPlugStoreTopologyDevice {
     pub lun: String,
     /// `path`: xsd:string.
     pub path: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlugStoreTopologyDevice {
@@ -14569,8 +14810,9 @@ pub struct HostPlugStoreTopologyPath {
     pub target: Option<String>,
     /// `device`: xsd:string.
     pub device: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlugStoreTopologyPath {
@@ -14614,8 +14856,9 @@ pub struct HostPlugStoreTopologyPlugin {
     pub device: Vec<String>,
     /// `claimedPath`: xsd:string.
     pub claimed_path: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlugStoreTopologyPlugin {
@@ -14647,8 +14890,9 @@ pub struct HostPlugStoreTopologyTarget {
     pub key: String,
     /// `transport`: [`HostTargetTransport`].
     pub transport: Option<AnyHostTargetTransport>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPlugStoreTopologyTarget {
@@ -14680,8 +14924,9 @@ pub struct HostPnicNetworkResourceInfo {
     pub unused_bandwidth_for_vm_traffic: Option<i64>,
     /// `placedVirtualNics`: [`HostPlacedVirtualNicIdentifier`].
     pub placed_virtual_nics: Vec<HostPlacedVirtualNicIdentifier>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPnicNetworkResourceInfo {
@@ -14719,8 +14964,9 @@ pub struct HostPortGroup {
     pub computed_policy: HostNetworkPolicy,
     /// `spec`: [`HostPortGroupSpec`].
     pub spec: HostPortGroupSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPortGroup {
@@ -14754,8 +15000,9 @@ pub struct HostPortGroupConfig {
     pub change_operation: Option<String>,
     /// `spec`: [`HostPortGroupSpec`].
     pub spec: Option<HostPortGroupSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPortGroupConfig {
@@ -14785,8 +15032,9 @@ pub struct HostPortGroupPort {
     pub mac: Vec<String>,
     /// `type`: xsd:string.
     pub type_: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPortGroupPort {
@@ -14848,8 +15096,9 @@ pub struct HostPortGroupSpec {
     pub vswitch_name: String,
     /// `policy`: [`HostNetworkPolicy`].
     pub policy: HostNetworkPolicy,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPortGroupSpec {
@@ -14940,8 +15189,9 @@ pub struct HostPowerPolicy {
     pub short_name: String,
     /// `description`: xsd:string.
     pub description: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPowerPolicy {
@@ -15184,8 +15434,9 @@ pub struct HostProfileManagerCompositionResult {
     pub errors: Vec<LocalizableMessage>,
     /// `results`: [`HostProfileManagerCompositionResultResultElement`].
     pub results: Vec<HostProfileManagerCompositionResultResultElement>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileManagerCompositionResult {

@@ -15,8 +15,9 @@ pub struct HostProfileManagerCompositionResultResultElement {
     pub status: String,
     /// `errors`: [`LocalizableMessage`].
     pub errors: Vec<LocalizableMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileManagerCompositionResultResultElement {
@@ -46,8 +47,9 @@ pub struct HostProfileManagerCompositionValidationResult {
     pub results: Vec<HostProfileManagerCompositionValidationResultResultElement>,
     /// `errors`: [`LocalizableMessage`].
     pub errors: Vec<LocalizableMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileManagerCompositionValidationResult {
@@ -91,8 +93,9 @@ pub struct HostProfileManagerCompositionValidationResultResultElement {
     pub to_be_enabled: Option<HostApplyProfile>,
     /// `toBeReenableCC`: [`HostApplyProfile`].
     pub to_be_reenable_cc: Option<HostApplyProfile>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileManagerCompositionValidationResultResultElement {
@@ -138,8 +141,9 @@ pub struct HostProfileManagerConfigTaskList {
     pub task_description: Vec<LocalizableMessage>,
     /// `taskListRequirement`: xsd:string (since 6.0).
     pub task_list_requirement: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileManagerConfigTaskList {
@@ -169,8 +173,9 @@ pub struct HostProfileManagerHostToConfigSpecMap {
     pub host: ManagedObjectReference,
     /// `configSpec`: [`AnswerFileCreateSpec`].
     pub config_spec: AnyAnswerFileCreateSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileManagerHostToConfigSpecMap {
@@ -240,8 +245,9 @@ pub struct HostProfileValidationFailureInfo {
     pub failures: Vec<ProfileUpdateFailedUpdateFailure>,
     /// `faults`: [`LocalizedMethodFault`].
     pub faults: Vec<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfileValidationFailureInfo {
@@ -277,8 +283,9 @@ crate::xml::complex_codec!(HostProfileValidationFailureInfo);
 /// Has subtypes: slots declared with this type hold an [`AnyHostProfilesEntityCustomizations`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostProfilesEntityCustomizations {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProfilesEntityCustomizations {
@@ -323,8 +330,9 @@ pub struct HostProtocolEndpoint {
     pub device_id: Option<String>,
     /// `usedByStretchedContainer`: xsd:boolean (since 8.0.3.0).
     pub used_by_stretched_container: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProtocolEndpoint {
@@ -420,8 +428,9 @@ pub struct HostProxySwitch {
     pub host_perf_nic_offload_state: Option<DistributedVirtualSwitchHostMemberHostPerfNicOffloadState>,
     /// `teplessMode`: xsd:boolean (since 9.1.0.0).
     pub tepless_mode: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProxySwitch {
@@ -497,8 +506,9 @@ pub struct HostProxySwitchConfig {
     pub uuid: String,
     /// `spec`: [`HostProxySwitchSpec`].
     pub spec: Option<HostProxySwitchSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProxySwitchConfig {
@@ -534,8 +544,9 @@ pub struct HostProxySwitchEnsInfo {
     pub error_status: i64,
     /// `lcoreStatus`: xsd:long.
     pub lcore_status: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProxySwitchEnsInfo {
@@ -571,8 +582,9 @@ pub struct HostProxySwitchHostLagConfig {
     pub lag_name: Option<String>,
     /// `uplinkPort`: [`KeyValue`].
     pub uplink_port: Vec<KeyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProxySwitchHostLagConfig {
@@ -600,8 +612,9 @@ crate::xml::complex_codec!(HostProxySwitchHostLagConfig);
 pub struct HostProxySwitchSpec {
     /// `backing`: [`DistributedVirtualSwitchHostMemberBacking`].
     pub backing: Option<AnyDistributedVirtualSwitchHostMemberBacking>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostProxySwitchSpec {
@@ -627,8 +640,9 @@ pub struct HostPtpConfig {
     pub domain: Option<i32>,
     /// `port`: [`HostPtpConfigPtpPort`].
     pub port: Vec<HostPtpConfigPtpPort>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPtpConfig {
@@ -660,8 +674,9 @@ pub struct HostPtpConfigPtpPort {
     pub device: Option<String>,
     /// `ipConfig`: [`HostIpConfig`].
     pub ip_config: Option<HostIpConfig>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostPtpConfigPtpPort {
@@ -693,8 +708,9 @@ pub struct HostQualifiedName {
     pub value: String,
     /// `type`: xsd:string.
     pub type_: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostQualifiedName {
@@ -732,8 +748,9 @@ pub struct HostRdmaDevice {
     pub connection_info: HostRdmaDeviceConnectionInfo,
     /// `capability`: [`HostRdmaDeviceCapability`].
     pub capability: HostRdmaDeviceCapability,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRdmaDevice {
@@ -769,8 +786,9 @@ crate::xml::complex_codec!(HostRdmaDevice);
 /// Has subtypes: slots declared with this type hold an [`AnyHostRdmaDeviceBacking`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostRdmaDeviceBacking {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRdmaDeviceBacking {
@@ -795,8 +813,9 @@ pub struct HostRdmaDeviceCapability {
     pub roce_v2_capable: bool,
     /// `iWarpCapable`: xsd:boolean.
     pub i_warp_capable: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRdmaDeviceCapability {
@@ -828,8 +847,9 @@ pub struct HostRdmaDeviceConnectionInfo {
     pub mtu: i32,
     /// `speedInMbps`: xsd:int.
     pub speed_in_mbps: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRdmaDeviceConnectionInfo {
@@ -955,8 +975,9 @@ crate::xml::inherits!(HostReconnectionFailedEvent, HostEvent);
 pub struct HostReliableMemoryInfo {
     /// `memorySize`: xsd:long.
     pub memory_size: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostReliableMemoryInfo {
@@ -1003,8 +1024,9 @@ pub struct HostResignatureRescanResult {
     pub rescan: Vec<HostVmfsRescanResult>,
     /// `result`: ManagedObjectReference.
     pub result: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostResignatureRescanResult {
@@ -1066,8 +1088,9 @@ pub struct HostRuntimeInfo {
     pub state_encryption: Option<HostRuntimeInfoStateEncryptionInfo>,
     /// `podVMInfo`: [`PodVMInfo`] (since 9.1.0.0).
     pub pod_vm_info: Option<PodVMInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRuntimeInfo {
@@ -1135,8 +1158,9 @@ pub struct HostRuntimeInfoNetStackInstanceRuntimeInfo {
     pub max_number_of_connections: Option<i32>,
     /// `currentIpV6Enabled`: xsd:boolean.
     pub current_ip_v6_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRuntimeInfoNetStackInstanceRuntimeInfo {
@@ -1170,8 +1194,9 @@ pub struct HostRuntimeInfoNetworkRuntimeInfo {
     pub net_stack_instance_runtime_info: Vec<HostRuntimeInfoNetStackInstanceRuntimeInfo>,
     /// `networkResourceRuntime`: [`HostNetworkResourceRuntime`] (since 6.0).
     pub network_resource_runtime: Option<HostNetworkResourceRuntime>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRuntimeInfoNetworkRuntimeInfo {
@@ -1201,8 +1226,9 @@ pub struct HostRuntimeInfoStateEncryptionInfo {
     pub require_secure_boot: Option<bool>,
     /// `requireExecInstalledOnly`: xsd:boolean.
     pub require_exec_installed_only: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostRuntimeInfoStateEncryptionInfo {
@@ -1292,8 +1318,9 @@ pub struct HostScsiDiskPartition {
     pub disk_name: String,
     /// `partition`: xsd:int.
     pub partition: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostScsiDiskPartition {
@@ -1319,8 +1346,9 @@ crate::xml::complex_codec!(HostScsiDiskPartition);
 pub struct HostScsiTopology {
     /// `adapter`: [`HostScsiTopologyInterface`].
     pub adapter: Vec<HostScsiTopologyInterface>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostScsiTopology {
@@ -1348,8 +1376,9 @@ pub struct HostScsiTopologyInterface {
     pub adapter: String,
     /// `target`: [`HostScsiTopologyTarget`].
     pub target: Vec<HostScsiTopologyTarget>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostScsiTopologyInterface {
@@ -1381,8 +1410,9 @@ pub struct HostScsiTopologyLun {
     pub lun: i32,
     /// `scsiLun`: xsd:string.
     pub scsi_lun: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostScsiTopologyLun {
@@ -1416,8 +1446,9 @@ pub struct HostScsiTopologyTarget {
     pub lun: Vec<HostScsiTopologyLun>,
     /// `transport`: [`HostTargetTransport`].
     pub transport: Option<AnyHostTargetTransport>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostScsiTopologyTarget {
@@ -1451,8 +1482,9 @@ pub struct HostSecuritySpec {
     pub remove_permission: Vec<Permission>,
     /// `addPermission`: [`Permission`] (since 4.1).
     pub add_permission: Vec<Permission>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostSecuritySpec {
@@ -1553,8 +1585,9 @@ pub struct HostService {
     pub policy: String,
     /// `sourcePackage`: [`HostServiceSourcePackage`] (since 5.0).
     pub source_package: Option<HostServiceSourcePackage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostService {
@@ -1594,8 +1627,9 @@ pub struct HostServiceConfig {
     pub service_id: String,
     /// `startupPolicy`: xsd:string.
     pub startup_policy: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostServiceConfig {
@@ -1621,8 +1655,9 @@ crate::xml::complex_codec!(HostServiceConfig);
 pub struct HostServiceInfo {
     /// `service`: [`HostService`].
     pub service: Vec<HostService>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostServiceInfo {
@@ -1648,8 +1683,9 @@ pub struct HostServiceSourcePackage {
     pub source_package_name: String,
     /// `description`: xsd:string.
     pub description: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostServiceSourcePackage {
@@ -1687,8 +1723,9 @@ pub struct HostServiceTicket {
     pub service_version: String,
     /// `sessionId`: xsd:string. Secret: masked in `Debug`.
     pub session_id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for HostServiceTicket {
@@ -1744,8 +1781,9 @@ pub struct HostSevInfo {
     pub snp_state: Option<String>,
     /// `snpSupported`: xsd:boolean (since 9.0.0.0).
     pub snp_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSevInfo {
@@ -1783,8 +1821,9 @@ pub struct HostSgxInfo {
     pub le_pub_key_hash: Option<String>,
     /// `registrationInfo`: [`HostSgxRegistrationInfo`] (since 8.0.0.1).
     pub registration_info: Option<HostSgxRegistrationInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSgxInfo {
@@ -1826,8 +1865,9 @@ pub struct HostSgxRegistrationInfo {
     pub ppid: Option<String>,
     /// `lastRegisteredTime`: xsd:dateTime.
     pub last_registered_time: Option<DateTime>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSgxRegistrationInfo {
@@ -1869,8 +1909,9 @@ pub struct HostSharedGpuCapabilities {
     pub suspend_supported: bool,
     /// `migrateSupported`: xsd:boolean.
     pub migrate_supported: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSharedGpuCapabilities {
@@ -1998,8 +2039,9 @@ pub struct HostSnmpConfigSpec {
     pub trap_targets: Vec<HostSnmpDestination>,
     /// `option`: [`KeyValue`] (since 5.0).
     pub option: Vec<KeyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSnmpConfigSpec {
@@ -2035,8 +2077,9 @@ pub struct HostSnmpDestination {
     pub port: i32,
     /// `community`: xsd:string.
     pub community: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSnmpDestination {
@@ -2072,8 +2115,9 @@ pub struct HostSnmpSystemAgentLimits {
     pub max_buffer_size: i32,
     /// `capability`: [`HostSnmpAgentCapability`] (since 4.0).
     pub capability: Option<HostSnmpAgentCapability>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSnmpSystemAgentLimits {
@@ -2113,8 +2157,9 @@ pub struct HostSpecification {
     pub sub_specs: Vec<HostSubSpecification>,
     /// `changeID`: xsd:string.
     pub change_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSpecification {
@@ -2278,8 +2323,9 @@ crate::xml::inherits!(HostSriovConfig, HostPciPassthruConfig);
 pub struct HostSriovDevicePoolInfo {
     /// `key`: xsd:string.
     pub key: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSriovDevicePoolInfo {
@@ -2391,8 +2437,9 @@ pub struct HostSslThumbprintInfo {
     pub owner_tag: Option<String>,
     /// `sslThumbprints`: xsd:string.
     pub ssl_thumbprints: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSslThumbprintInfo {
@@ -2441,8 +2488,9 @@ crate::xml::inherits!(HostStatusChangedEvent, ClusterStatusChangedEvent);
 pub struct HostStorageArrayTypePolicyOption {
     /// `policy`: [`ElementDescription`].
     pub policy: AnyElementDescription,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostStorageArrayTypePolicyOption {
@@ -2478,8 +2526,9 @@ pub struct HostStorageDeviceInfo {
     pub plug_store_topology: Option<HostPlugStoreTopology>,
     /// `softwareInternetScsiEnabled`: xsd:boolean.
     pub software_internet_scsi_enabled: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostStorageDeviceInfo {
@@ -2545,8 +2594,9 @@ pub struct HostStorageOperationalInfo {
     pub property: String,
     /// `value`: xsd:string.
     pub value: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostStorageOperationalInfo {
@@ -2574,8 +2624,9 @@ pub struct HostStorageSystemDiskLocatorLedResult {
     pub key: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostStorageSystemDiskLocatorLedResult {
@@ -2603,8 +2654,9 @@ pub struct HostStorageSystemScsiLunResult {
     pub key: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostStorageSystemScsiLunResult {
@@ -2632,8 +2684,9 @@ pub struct HostStorageSystemVmfsVolumeResult {
     pub key: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostStorageSystemVmfsVolumeResult {
@@ -2665,8 +2718,9 @@ pub struct HostSubSpecification {
     pub data: Vec<i8>,
     /// `binaryData`: xsd:base64Binary (since 6.7).
     pub binary_data: Option<Vec<u8>>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSubSpecification {
@@ -2782,8 +2836,9 @@ pub struct HostSystemComplianceCheckState {
     pub state: String,
     /// `checkTime`: xsd:dateTime.
     pub check_time: DateTime,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemComplianceCheckState {
@@ -2809,8 +2864,9 @@ crate::xml::complex_codec!(HostSystemComplianceCheckState);
 pub struct HostSystemHealthInfo {
     /// `numericSensorInfo`: [`HostNumericSensorInfo`].
     pub numeric_sensor_info: Vec<HostNumericSensorInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemHealthInfo {
@@ -2836,8 +2892,9 @@ pub struct HostSystemIdentificationInfo {
     pub identifier_value: String,
     /// `identifierType`: [`ElementDescription`].
     pub identifier_type: AnyElementDescription,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemIdentificationInfo {
@@ -2881,8 +2938,9 @@ pub struct HostSystemInfo {
     pub vvol_host_id: Option<String>,
     /// `bootCommandLine`: xsd:string (since 8.0.3.0).
     pub boot_command_line: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemInfo {
@@ -2924,8 +2982,9 @@ crate::xml::complex_codec!(HostSystemInfo);
 pub struct HostSystemReconnectSpec {
     /// `syncState`: xsd:boolean.
     pub sync_state: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemReconnectSpec {
@@ -2951,8 +3010,9 @@ pub struct HostSystemRemediationState {
     pub state: String,
     /// `operationTime`: xsd:dateTime.
     pub operation_time: DateTime,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemRemediationState {
@@ -2982,8 +3042,9 @@ pub struct HostSystemResourceInfo {
     pub config: Option<ResourceConfigSpec>,
     /// `child`: [`HostSystemResourceInfo`].
     pub child: Vec<HostSystemResourceInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemResourceInfo {
@@ -3011,8 +3072,9 @@ crate::xml::complex_codec!(HostSystemResourceInfo);
 pub struct HostSystemSwapConfiguration {
     /// `option`: [`HostSystemSwapConfigurationSystemSwapOption`].
     pub option: Vec<AnyHostSystemSwapConfigurationSystemSwapOption>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemSwapConfiguration {
@@ -3129,8 +3191,9 @@ crate::xml::inherits!(HostSystemSwapConfigurationHostLocalSwapOption, HostSystem
 pub struct HostSystemSwapConfigurationSystemSwapOption {
     /// `key`: xsd:int.
     pub key: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostSystemSwapConfigurationSystemSwapOption {
@@ -3154,8 +3217,9 @@ crate::xml::complex_codec!(HostSystemSwapConfigurationSystemSwapOption);
 /// Has subtypes: slots declared with this type hold an [`AnyHostTargetTransport`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostTargetTransport {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTargetTransport {
@@ -3255,8 +3319,9 @@ pub struct HostTdxInfo {
     pub tdx_state: String,
     /// `numTDXPrivateKeyIDs`: xsd:int.
     pub num_tdx_private_key_i_ds: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTdxInfo {
@@ -3286,8 +3351,9 @@ pub struct HostTpmAttestationInfo {
     pub status: HostTpmAttestationInfoAcceptanceStatus,
     /// `message`: [`LocalizableMessage`].
     pub message: Option<LocalizableMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTpmAttestationInfo {
@@ -3319,8 +3385,9 @@ pub struct HostTpmAttestationReport {
     pub tpm_events: Vec<HostTpmEventLogEntry>,
     /// `tpmLogReliable`: xsd:boolean.
     pub tpm_log_reliable: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTpmAttestationReport {
@@ -3459,8 +3526,9 @@ pub struct HostTpmEventDetails {
     pub data_hash: Vec<i8>,
     /// `dataHashMethod`: xsd:string (since 6.7).
     pub data_hash_method: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTpmEventDetails {
@@ -3488,8 +3556,9 @@ pub struct HostTpmEventLogEntry {
     pub pcr_index: i32,
     /// `eventDetails`: [`HostTpmEventDetails`].
     pub event_details: AnyHostTpmEventDetails,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTpmEventLogEntry {
@@ -3693,8 +3762,9 @@ pub struct HostTrustAuthorityAttestationInfo {
     pub attested_until: Option<DateTime>,
     /// `messages`: [`LocalizableMessage`].
     pub messages: Vec<LocalizableMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostTrustAuthorityAttestationInfo {
@@ -3740,8 +3810,9 @@ pub struct HostUnresolvedVmfsExtent {
     pub end_block: i32,
     /// `reason`: xsd:string.
     pub reason: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostUnresolvedVmfsExtent {
@@ -3779,8 +3850,9 @@ crate::xml::complex_codec!(HostUnresolvedVmfsExtent);
 pub struct HostUnresolvedVmfsResignatureSpec {
     /// `extentDevicePath`: xsd:string.
     pub extent_device_path: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostUnresolvedVmfsResignatureSpec {
@@ -3808,8 +3880,9 @@ pub struct HostUnresolvedVmfsResolutionResult {
     pub vmfs: Option<HostVmfsVolume>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostUnresolvedVmfsResolutionResult {
@@ -3839,8 +3912,9 @@ pub struct HostUnresolvedVmfsResolutionSpec {
     pub extent_device_path: Vec<String>,
     /// `uuidResolution`: xsd:string.
     pub uuid_resolution: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostUnresolvedVmfsResolutionSpec {
@@ -3874,8 +3948,9 @@ pub struct HostUnresolvedVmfsVolume {
     pub total_blocks: i32,
     /// `resolveStatus`: [`HostUnresolvedVmfsVolumeResolveStatus`].
     pub resolve_status: HostUnresolvedVmfsVolumeResolveStatus,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostUnresolvedVmfsVolume {
@@ -3911,8 +3986,9 @@ pub struct HostUnresolvedVmfsVolumeResolveStatus {
     pub incomplete_extents: Option<bool>,
     /// `multipleCopies`: xsd:boolean.
     pub multiple_copies: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostUnresolvedVmfsVolumeResolveStatus {
@@ -3986,8 +4062,9 @@ pub struct HostVFlashManagerVFlashCacheConfigInfo {
     pub default_v_flash_module: Option<String>,
     /// `swapCacheReservationInGB`: xsd:long.
     pub swap_cache_reservation_in_gb: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashCacheConfigInfo {
@@ -4029,8 +4106,9 @@ pub struct HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption {
     pub reservation_in_mb_option: LongOption,
     /// `maxDiskSizeInKB`: xsd:long.
     pub max_disk_size_in_kb: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOption {
@@ -4070,8 +4148,9 @@ pub struct HostVFlashManagerVFlashCacheConfigSpec {
     pub default_v_flash_module: String,
     /// `swapCacheReservationInGB`: xsd:long.
     pub swap_cache_reservation_in_gb: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashCacheConfigSpec {
@@ -4099,8 +4178,9 @@ pub struct HostVFlashManagerVFlashConfigInfo {
     pub v_flash_resource_config_info: Option<HostVFlashManagerVFlashResourceConfigInfo>,
     /// `vFlashCacheConfigInfo`: [`HostVFlashManagerVFlashCacheConfigInfo`].
     pub v_flash_cache_config_info: Option<HostVFlashManagerVFlashCacheConfigInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashConfigInfo {
@@ -4128,8 +4208,9 @@ pub struct HostVFlashManagerVFlashResourceConfigInfo {
     pub vffs: Option<HostVffsVolume>,
     /// `capacity`: xsd:long.
     pub capacity: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashResourceConfigInfo {
@@ -4155,8 +4236,9 @@ crate::xml::complex_codec!(HostVFlashManagerVFlashResourceConfigInfo);
 pub struct HostVFlashManagerVFlashResourceConfigSpec {
     /// `vffsUuid`: xsd:string.
     pub vffs_uuid: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashResourceConfigSpec {
@@ -4188,8 +4270,9 @@ pub struct HostVFlashManagerVFlashResourceRunTimeInfo {
     pub capacity_for_vm_cache: i64,
     /// `freeForVmCache`: xsd:long.
     pub free_for_vm_cache: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashManagerVFlashResourceRunTimeInfo {
@@ -4225,8 +4308,9 @@ pub struct HostVFlashResourceConfigurationResult {
     pub vffs: Option<HostVffsVolume>,
     /// `diskConfigurationResult`: [`HostDiskConfigurationResult`].
     pub disk_configuration_result: Vec<HostDiskConfigurationResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVFlashResourceConfigurationResult {
@@ -4256,8 +4340,9 @@ pub struct HostVMotionCompatibility {
     pub host: ManagedObjectReference,
     /// `compatibility`: xsd:string.
     pub compatibility: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVMotionCompatibility {
@@ -4285,8 +4370,9 @@ pub struct HostVMotionConfig {
     pub vmotion_nic_key: Option<String>,
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVMotionConfig {
@@ -4314,8 +4400,9 @@ pub struct HostVMotionInfo {
     pub net_config: Option<HostVMotionNetConfig>,
     /// `ipConfig`: [`HostIpConfig`].
     pub ip_config: Option<HostIpConfig>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVMotionInfo {
@@ -4359,8 +4446,9 @@ pub struct HostVMotionManagerDstInstantCloneResult {
     pub dev_cpt_stream_size: Option<i64>,
     /// `devCptStreamTime`: xsd:long.
     pub dev_cpt_stream_time: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVMotionManagerDstInstantCloneResult {
@@ -4410,8 +4498,9 @@ pub struct HostVMotionManagerSrcInstantCloneResult {
     pub resume_done_time: Option<i64>,
     /// `endTime`: xsd:long.
     pub end_time: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVMotionManagerSrcInstantCloneResult {
@@ -4445,8 +4534,9 @@ pub struct HostVMotionNetConfig {
     pub candidate_vnic: Vec<HostVirtualNic>,
     /// `selectedVnic`: xsd:string.
     pub selected_vnic: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVMotionNetConfig {
@@ -4499,8 +4589,9 @@ pub struct HostVffsSpec {
     pub major_version: i32,
     /// `volumeName`: xsd:string.
     pub volume_name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVffsSpec {
@@ -4580,8 +4671,9 @@ pub struct HostVirtualNic {
     pub port: Option<String>,
     /// `owner`: xsd:string (since 9.0.0.0).
     pub owner: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNic {
@@ -4621,8 +4713,9 @@ pub struct HostVirtualNicConfig {
     pub portgroup: String,
     /// `spec`: [`HostVirtualNicSpec`].
     pub spec: Option<HostVirtualNicSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicConfig {
@@ -4656,8 +4749,9 @@ pub struct HostVirtualNicConnection {
     pub dv_port: Option<DistributedVirtualSwitchPortConnection>,
     /// `opNetwork`: [`HostVirtualNicOpaqueNetworkSpec`] (since 6.7).
     pub op_network: Option<HostVirtualNicOpaqueNetworkSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicConnection {
@@ -4685,8 +4779,9 @@ crate::xml::complex_codec!(HostVirtualNicConnection);
 pub struct HostVirtualNicIpRouteSpec {
     /// `ipRouteConfig`: [`HostIpRouteConfig`].
     pub ip_route_config: Option<AnyHostIpRouteConfig>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicIpRouteSpec {
@@ -4710,8 +4805,9 @@ crate::xml::complex_codec!(HostVirtualNicIpRouteSpec);
 pub struct HostVirtualNicManagerInfo {
     /// `netConfig`: [`VirtualNicManagerNetConfig`].
     pub net_config: Vec<VirtualNicManagerNetConfig>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicManagerInfo {
@@ -4737,8 +4833,9 @@ pub struct HostVirtualNicManagerNicTypeSelection {
     pub vnic: HostVirtualNicConnection,
     /// `nicType`: xsd:string.
     pub nic_type: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicManagerNicTypeSelection {
@@ -4766,8 +4863,9 @@ pub struct HostVirtualNicOpaqueNetworkSpec {
     pub opaque_network_id: String,
     /// `opaqueNetworkType`: xsd:string.
     pub opaque_network_type: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicOpaqueNetworkSpec {
@@ -4817,8 +4915,9 @@ pub struct HostVirtualNicSpec {
     pub system_owned: Option<bool>,
     /// `dpuId`: xsd:string (since 8.0.0.1).
     pub dpu_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualNicSpec {
@@ -4880,8 +4979,9 @@ pub struct HostVirtualSwitch {
     pub pnic: Vec<String>,
     /// `spec`: [`HostVirtualSwitchSpec`].
     pub spec: HostVirtualSwitchSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualSwitch {
@@ -4947,8 +5047,9 @@ crate::xml::inherits!(HostVirtualSwitchAutoBridge, HostVirtualSwitchBridge);
 pub struct HostVirtualSwitchBeaconConfig {
     /// `interval`: xsd:int.
     pub interval: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualSwitchBeaconConfig {
@@ -5008,8 +5109,9 @@ crate::xml::inherits!(HostVirtualSwitchBondBridge, HostVirtualSwitchBridge);
 /// Has subtypes: slots declared with this type hold an [`AnyHostVirtualSwitchBridge`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostVirtualSwitchBridge {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualSwitchBridge {
@@ -5034,8 +5136,9 @@ pub struct HostVirtualSwitchConfig {
     pub name: String,
     /// `spec`: [`HostVirtualSwitchSpec`].
     pub spec: Option<HostVirtualSwitchSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualSwitchConfig {
@@ -5097,8 +5200,9 @@ pub struct HostVirtualSwitchSpec {
     pub policy: Option<HostNetworkPolicy>,
     /// `mtu`: xsd:int.
     pub mtu: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVirtualSwitchSpec {
@@ -5132,8 +5236,9 @@ pub struct HostVmciAccessManagerAccessSpec {
     pub services: Vec<String>,
     /// `mode`: xsd:string.
     pub mode: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVmciAccessManagerAccessSpec {
@@ -5163,8 +5268,9 @@ pub struct HostVmfsRescanResult {
     pub host: ManagedObjectReference,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVmfsRescanResult {
@@ -5204,8 +5310,9 @@ pub struct HostVmfsSpec {
     pub unmap_priority: Option<String>,
     /// `unmapBandwidthSpec`: [`VmfsUnmapBandwidthSpec`] (since 6.7).
     pub unmap_bandwidth_spec: Option<VmfsUnmapBandwidthSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVmfsSpec {
@@ -5363,8 +5470,9 @@ pub struct HostVsanInternalSystemCmmdsQuery {
     pub uuid: Option<String>,
     /// `owner`: xsd:string.
     pub owner: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVsanInternalSystemCmmdsQuery {
@@ -5396,8 +5504,9 @@ pub struct HostVsanInternalSystemDeleteVsanObjectsResult {
     pub success: bool,
     /// `failureReason`: [`LocalizableMessage`].
     pub failure_reason: Vec<LocalizableMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVsanInternalSystemDeleteVsanObjectsResult {
@@ -5427,8 +5536,9 @@ pub struct HostVsanInternalSystemVsanObjectOperationResult {
     pub uuid: String,
     /// `failureReason`: [`LocalizableMessage`].
     pub failure_reason: Vec<LocalizableMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVsanInternalSystemVsanObjectOperationResult {
@@ -5458,8 +5568,9 @@ pub struct HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult {
     pub success: bool,
     /// `failureReason`: xsd:string.
     pub failure_reason: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVsanInternalSystemVsanPhysicalDiskDiagnosticsResult {
@@ -5491,8 +5602,9 @@ pub struct HostVvolNQN {
     pub storage_array: String,
     /// `online`: xsd:boolean.
     pub online: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVvolNQN {
@@ -5578,8 +5690,9 @@ pub struct HostVvolVolumeHostVvolNQN {
     pub host: Option<ManagedObjectReference>,
     /// `vvolNQN`: [`HostVvolNQN`].
     pub vvol_nqn: Vec<HostVvolNQN>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVvolVolumeHostVvolNQN {
@@ -5615,8 +5728,9 @@ pub struct HostVvolVolumeSpecification {
     pub uuid: String,
     /// `stretched`: xsd:boolean (since 8.0.3.0).
     pub stretched: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HostVvolVolumeSpecification {
@@ -5811,8 +5925,9 @@ pub struct HttpNfcLeaseCapabilities {
     pub pull_mode_supported: bool,
     /// `corsSupported`: xsd:boolean.
     pub cors_supported: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseCapabilities {
@@ -5840,8 +5955,9 @@ pub struct HttpNfcLeaseDatastoreLeaseInfo {
     pub datastore_key: String,
     /// `hosts`: [`HttpNfcLeaseHostInfo`].
     pub hosts: Vec<HttpNfcLeaseHostInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseDatastoreLeaseInfo {
@@ -5883,8 +5999,9 @@ pub struct HttpNfcLeaseDeviceUrl {
     pub datastore_key: Option<String>,
     /// `fileSize`: xsd:long (since 4.1).
     pub file_size: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseDeviceUrl {
@@ -5926,8 +6043,9 @@ pub struct HttpNfcLeaseHostInfo {
     pub url: String,
     /// `sslThumbprint`: xsd:string.
     pub ssl_thumbprint: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseHostInfo {
@@ -5963,8 +6081,9 @@ pub struct HttpNfcLeaseInfo {
     pub lease_timeout: i32,
     /// `hostMap`: [`HttpNfcLeaseDatastoreLeaseInfo`] (since 4.1).
     pub host_map: Vec<HttpNfcLeaseDatastoreLeaseInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseInfo {
@@ -6012,8 +6131,9 @@ pub struct HttpNfcLeaseManifestEntry {
     pub capacity: Option<i64>,
     /// `populatedSize`: xsd:long.
     pub populated_size: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseManifestEntry {
@@ -6051,8 +6171,9 @@ crate::xml::complex_codec!(HttpNfcLeaseManifestEntry);
 pub struct HttpNfcLeaseProbeResult {
     /// `serverAccessible`: xsd:boolean.
     pub server_accessible: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseProbeResult {
@@ -6090,8 +6211,9 @@ pub struct HttpNfcLeaseSourceFile {
     pub http_headers: Vec<KeyValue>,
     /// `size`: xsd:long.
     pub size: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for HttpNfcLeaseSourceFile {
@@ -6129,8 +6251,9 @@ crate::xml::complex_codec!(HttpNfcLeaseSourceFile);
 pub struct ID {
     /// `id`: xsd:string.
     pub id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ID {
@@ -6292,8 +6415,9 @@ pub struct ImportOperationBulkFaultFaultOnImport {
     pub key: Option<String>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ImportOperationBulkFaultFaultOnImport {
@@ -6325,8 +6449,9 @@ pub struct ImportSpec {
     pub entity_config: Option<VAppEntityConfigInfo>,
     /// `instantiationOst`: [`OvfConsumerOstNode`] (since 5.0).
     pub instantiation_ost: Option<OvfConsumerOstNode>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ImportSpec {
@@ -6683,8 +6808,9 @@ crate::xml::inherits!(InfoUpgradeEvent, UpgradeEvent);
 pub struct InheritablePolicy {
     /// `inherited`: xsd:boolean.
     pub inherited: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for InheritablePolicy {
@@ -8830,8 +8956,9 @@ pub struct InventoryDescription {
     pub numv_net_dev: Option<i32>,
     /// `numvDiskDev`: xsd:int.
     pub numv_disk_dev: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for InventoryDescription {
@@ -8903,8 +9030,9 @@ pub struct IoFilterHostIssue {
     pub host: ManagedObjectReference,
     /// `issue`: [`LocalizedMethodFault`].
     pub issue: Vec<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IoFilterHostIssue {
@@ -8944,8 +9072,9 @@ pub struct IoFilterInfo {
     pub summary: Option<String>,
     /// `releaseDate`: xsd:string.
     pub release_date: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IoFilterInfo {
@@ -8981,8 +9110,9 @@ crate::xml::complex_codec!(IoFilterInfo);
 /// Has subtypes: slots declared with this type hold an [`AnyIoFilterManagerSslTrust`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IoFilterManagerSslTrust {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IoFilterManagerSslTrust {
@@ -9005,8 +9135,9 @@ pub struct IoFilterQueryIssueResult {
     pub op_type: String,
     /// `hostIssue`: [`IoFilterHostIssue`].
     pub host_issue: Vec<IoFilterHostIssue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IoFilterQueryIssueResult {
@@ -9121,8 +9252,9 @@ pub struct IpPool {
     pub allocated_ipv4_addresses: Option<i32>,
     /// `allocatedIpv6Addresses`: xsd:int (since 5.1).
     pub allocated_ipv6_addresses: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IpPool {
@@ -9172,8 +9304,9 @@ pub struct IpPoolAssociation {
     pub network: Option<ManagedObjectReference>,
     /// `networkName`: xsd:string.
     pub network_name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IpPoolAssociation {
@@ -9211,8 +9344,9 @@ pub struct IpPoolIpPoolConfigInfo {
     pub dhcp_server_available: Option<bool>,
     /// `ipPoolEnabled`: xsd:boolean.
     pub ip_pool_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IpPoolIpPoolConfigInfo {
@@ -9250,8 +9384,9 @@ pub struct IpPoolManagerIpAllocation {
     pub ip_address: String,
     /// `allocationId`: xsd:string.
     pub allocation_id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IpPoolManagerIpAllocation {
@@ -9341,8 +9476,9 @@ pub struct IscsiDependencyEntity {
     pub vnic_device: String,
     /// `vmhbaName`: xsd:string.
     pub vmhba_name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IscsiDependencyEntity {
@@ -9705,8 +9841,9 @@ pub struct IscsiMigrationDependency {
     pub disallow_reason: Option<IscsiStatus>,
     /// `dependency`: [`IscsiDependencyEntity`].
     pub dependency: Vec<IscsiDependencyEntity>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IscsiMigrationDependency {
@@ -9762,8 +9899,9 @@ pub struct IscsiPortInfo {
     pub compliance_status: Option<IscsiStatus>,
     /// `pathStatus`: xsd:string.
     pub path_status: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IscsiPortInfo {
@@ -9815,8 +9953,9 @@ crate::xml::complex_codec!(IscsiPortInfo);
 pub struct IscsiStatus {
     /// `reason`: [`LocalizedMethodFault`].
     pub reason: Vec<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for IscsiStatus {
@@ -9906,8 +10045,9 @@ pub struct KernelModuleInfo {
     pub data_section: KernelModuleSectionInfo,
     /// `bssSection`: [`KernelModuleSectionInfo`].
     pub bss_section: KernelModuleSectionInfo,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KernelModuleInfo {
@@ -9957,8 +10097,9 @@ pub struct KernelModuleSectionInfo {
     pub address: i64,
     /// `length`: xsd:int.
     pub length: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KernelModuleSectionInfo {
@@ -9986,8 +10127,9 @@ pub struct KeyAnyValue {
     pub key: String,
     /// `value`: xsd:anyType.
     pub value: AnyValue,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KeyAnyValue {
@@ -10041,8 +10183,9 @@ crate::xml::inherits!(KeyNotFound, VimFault);
 pub struct KeyProviderId {
     /// `id`: xsd:string.
     pub id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KeyProviderId {
@@ -10068,8 +10211,9 @@ pub struct KeyValue {
     pub key: String,
     /// `value`: xsd:string.
     pub value: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KeyValue {
@@ -10113,8 +10257,9 @@ pub struct KmipClusterInfo {
     pub default_key_type: Option<String>,
     /// `keyInfo`: [`KmipClusterInfoKeyInfo`] (since 9.0.0.0).
     pub key_info: Option<AnyKmipClusterInfoKeyInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KmipClusterInfo {
@@ -10156,8 +10301,9 @@ crate::xml::complex_codec!(KmipClusterInfo);
 /// Has subtypes: slots declared with this type hold an [`AnyKmipClusterInfoKeyInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KmipClusterInfoKeyInfo {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KmipClusterInfoKeyInfo {
@@ -10264,8 +10410,9 @@ pub struct KmipServerInfo {
     pub timeout: Option<i32>,
     /// `userName`: xsd:string.
     pub user_name: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KmipServerInfo {
@@ -10315,8 +10462,9 @@ pub struct KmipServerSpec {
     pub default_key_type: Option<String>,
     /// `keySpec`: [`KmipServerSpecKeySpec`] (since 9.0.0.0).
     pub key_spec: Option<AnyKmipServerSpecKeySpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for KmipServerSpec {
@@ -10360,8 +10508,9 @@ crate::xml::complex_codec!(KmipServerSpec);
 /// Has subtypes: slots declared with this type hold an [`AnyKmipServerSpecKeySpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KmipServerSpecKeySpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KmipServerSpecKeySpec {
@@ -10444,8 +10593,9 @@ pub struct KmipServerStatus {
     pub status: ManagedEntityStatus,
     /// `description`: xsd:string.
     pub description: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for KmipServerStatus {
@@ -10541,8 +10691,9 @@ pub struct LatencySensitivity {
     pub level: LatencySensitivitySensitivityLevel,
     /// `sensitivity`: xsd:int.
     pub sensitivity: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LatencySensitivity {
@@ -10625,8 +10776,9 @@ pub struct LicenseAssignmentManagerLicenseAssignment {
     pub assigned_license: LicenseManagerLicenseInfo,
     /// `properties`: [`KeyAnyValue`].
     pub properties: Vec<KeyAnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseAssignmentManagerLicenseAssignment {
@@ -10662,8 +10814,9 @@ pub struct LicenseAvailabilityInfo {
     pub total: i32,
     /// `available`: xsd:int.
     pub available: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseAvailabilityInfo {
@@ -10707,8 +10860,9 @@ pub struct LicenseDiagnostics {
     pub last_status_update: DateTime,
     /// `opFailureMessage`: xsd:string.
     pub op_failure_message: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseDiagnostics {
@@ -10907,8 +11061,9 @@ pub struct LicenseFeatureInfo {
     pub edition: Option<bool>,
     /// `expiresOn`: xsd:dateTime.
     pub expires_on: Option<DateTime>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseFeatureInfo {
@@ -10969,8 +11124,9 @@ crate::xml::inherits!(LicenseKeyEntityMismatch, NotEnoughLicenses);
 pub struct LicenseManagerEvaluationInfo {
     /// `properties`: [`KeyAnyValue`].
     pub properties: Vec<KeyAnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseManagerEvaluationInfo {
@@ -11008,8 +11164,9 @@ pub struct LicenseManagerLicenseInfo {
     pub properties: Vec<KeyAnyValue>,
     /// `labels`: [`KeyValue`].
     pub labels: Vec<KeyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseManagerLicenseInfo {
@@ -11079,8 +11236,9 @@ pub struct LicenseReservationInfo {
     pub state: LicenseReservationInfoState,
     /// `required`: xsd:int.
     pub required: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseReservationInfo {
@@ -11262,8 +11420,9 @@ crate::xml::inherits!(LicenseServerUnavailableEvent, LicenseEvent);
 /// Has subtypes: slots declared with this type hold an [`AnyLicenseSource`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LicenseSource {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseSource {
@@ -11318,8 +11477,9 @@ pub struct LicenseUsageInfo {
     pub reservation_info: Vec<LicenseReservationInfo>,
     /// `featureInfo`: [`LicenseFeatureInfo`].
     pub feature_info: Vec<LicenseFeatureInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LicenseUsageInfo {
@@ -11383,8 +11543,9 @@ pub struct LinkDiscoveryProtocolConfig {
     pub protocol: String,
     /// `operation`: xsd:string.
     pub operation: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LinkDiscoveryProtocolConfig {
@@ -11416,8 +11577,9 @@ pub struct LinkLayerDiscoveryProtocolInfo {
     pub time_to_live: i32,
     /// `parameter`: [`KeyAnyValue`].
     pub parameter: Vec<KeyAnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LinkLayerDiscoveryProtocolInfo {
@@ -11602,8 +11764,9 @@ pub struct LocalizableMessage {
     pub arg: Vec<KeyAnyValue>,
     /// `message`: xsd:string.
     pub message: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LocalizableMessage {
@@ -11643,8 +11806,9 @@ pub struct LocalizationManagerMessageCatalog {
     pub md5sum: Option<String>,
     /// `version`: xsd:string (since 5.0).
     pub version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LocalizationManagerMessageCatalog {
@@ -11682,8 +11846,9 @@ pub struct LocalizedMethodFault {
     pub fault: AnyMethodFault,
     /// `localizedMessage`: xsd:string.
     pub localized_message: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for LocalizedMethodFault {
@@ -11932,8 +12097,9 @@ pub struct ManagedByInfo {
     pub extension_key: String,
     /// `type`: xsd:string.
     pub type_: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ManagedByInfo {
@@ -12229,8 +12395,9 @@ crate::xml::inherits!(MethodAction, Action);
 pub struct MethodActionArgument {
     /// `value`: xsd:anyType.
     pub value: Option<AnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for MethodActionArgument {
@@ -12342,8 +12509,9 @@ pub struct MethodFault {
     pub fault_cause: Option<LocalizedMethodFault>,
     /// `faultMessage`: [`LocalizableMessage`].
     pub fault_message: Vec<LocalizableMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for MethodFault {

@@ -311,8 +311,9 @@ pub struct MissingObject {
     pub obj: ManagedObjectReference,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for MissingObject {
@@ -382,8 +383,9 @@ pub struct MissingProperty {
     pub path: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for MissingProperty {
@@ -468,8 +470,9 @@ pub struct ModeInfo {
     pub admin: Option<String>,
     /// `full`: xsd:string.
     pub full: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ModeInfo {
@@ -711,8 +714,9 @@ pub struct MultipleCertificatesVerifyFaultThumbprintData {
     pub port: i32,
     /// `thumbprint`: xsd:string.
     pub thumbprint: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for MultipleCertificatesVerifyFaultThumbprintData {
@@ -1112,8 +1116,9 @@ crate::xml::inherits!(NasVolumeNotMounted, NasConfigFault);
 pub struct NegatableExpression {
     /// `negate`: xsd:boolean.
     pub negate: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NegatableExpression {
@@ -1139,8 +1144,9 @@ crate::xml::complex_codec!(NegatableExpression);
 pub struct NetBIOSConfigInfo {
     /// `mode`: xsd:string.
     pub mode: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetBIOSConfigInfo {
@@ -1166,8 +1172,9 @@ pub struct NetDhcpConfigInfo {
     pub ipv6: Option<NetDhcpConfigInfoDhcpOptions>,
     /// `ipv4`: [`NetDhcpConfigInfoDhcpOptions`].
     pub ipv4: Option<NetDhcpConfigInfoDhcpOptions>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetDhcpConfigInfo {
@@ -1195,8 +1202,9 @@ pub struct NetDhcpConfigInfoDhcpOptions {
     pub enable: bool,
     /// `config`: [`KeyValue`].
     pub config: Vec<KeyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetDhcpConfigInfoDhcpOptions {
@@ -1224,8 +1232,9 @@ pub struct NetDhcpConfigSpec {
     pub ipv6: Option<NetDhcpConfigSpecDhcpOptionsSpec>,
     /// `ipv4`: [`NetDhcpConfigSpecDhcpOptionsSpec`].
     pub ipv4: Option<NetDhcpConfigSpecDhcpOptionsSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetDhcpConfigSpec {
@@ -1255,8 +1264,9 @@ pub struct NetDhcpConfigSpecDhcpOptionsSpec {
     pub config: Vec<KeyValue>,
     /// `operation`: xsd:string.
     pub operation: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetDhcpConfigSpecDhcpOptionsSpec {
@@ -1292,8 +1302,9 @@ pub struct NetDnsConfigInfo {
     pub ip_address: Vec<String>,
     /// `searchDomain`: xsd:string.
     pub search_domain: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetDnsConfigInfo {
@@ -1333,8 +1344,9 @@ pub struct NetDnsConfigSpec {
     pub ip_address: Vec<String>,
     /// `searchDomain`: xsd:string.
     pub search_domain: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetDnsConfigSpec {
@@ -1370,8 +1382,9 @@ pub struct NetIpConfigInfo {
     pub dhcp: Option<NetDhcpConfigInfo>,
     /// `autoConfigurationEnabled`: xsd:boolean.
     pub auto_configuration_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpConfigInfo {
@@ -1407,8 +1420,9 @@ pub struct NetIpConfigInfoIpAddress {
     pub state: Option<String>,
     /// `lifetime`: xsd:dateTime.
     pub lifetime: Option<DateTime>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpConfigInfoIpAddress {
@@ -1444,8 +1458,9 @@ pub struct NetIpConfigSpec {
     pub dhcp: Option<NetDhcpConfigSpec>,
     /// `autoConfigurationEnabled`: xsd:boolean.
     pub auto_configuration_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpConfigSpec {
@@ -1477,8 +1492,9 @@ pub struct NetIpConfigSpecIpAddressSpec {
     pub prefix_length: i32,
     /// `operation`: xsd:string.
     pub operation: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpConfigSpecIpAddressSpec {
@@ -1506,8 +1522,9 @@ crate::xml::complex_codec!(NetIpConfigSpecIpAddressSpec);
 pub struct NetIpRouteConfigInfo {
     /// `ipRoute`: [`NetIpRouteConfigInfoIpRoute`].
     pub ip_route: Vec<NetIpRouteConfigInfoIpRoute>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpRouteConfigInfo {
@@ -1533,8 +1550,9 @@ pub struct NetIpRouteConfigInfoGateway {
     pub ip_address: Option<String>,
     /// `device`: xsd:string.
     pub device: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpRouteConfigInfoGateway {
@@ -1564,8 +1582,9 @@ pub struct NetIpRouteConfigInfoIpRoute {
     pub prefix_length: i32,
     /// `gateway`: [`NetIpRouteConfigInfoGateway`].
     pub gateway: NetIpRouteConfigInfoGateway,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpRouteConfigInfoIpRoute {
@@ -1593,8 +1612,9 @@ crate::xml::complex_codec!(NetIpRouteConfigInfoIpRoute);
 pub struct NetIpRouteConfigSpec {
     /// `ipRoute`: [`NetIpRouteConfigSpecIpRouteSpec`].
     pub ip_route: Vec<NetIpRouteConfigSpecIpRouteSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpRouteConfigSpec {
@@ -1620,8 +1640,9 @@ pub struct NetIpRouteConfigSpecGatewaySpec {
     pub ip_address: Option<String>,
     /// `device`: xsd:string.
     pub device: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpRouteConfigSpecGatewaySpec {
@@ -1653,8 +1674,9 @@ pub struct NetIpRouteConfigSpecIpRouteSpec {
     pub gateway: NetIpRouteConfigSpecGatewaySpec,
     /// `operation`: xsd:string.
     pub operation: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpRouteConfigSpecIpRouteSpec {
@@ -1686,8 +1708,9 @@ pub struct NetIpStackInfo {
     pub neighbor: Vec<NetIpStackInfoNetToMedia>,
     /// `defaultRouter`: [`NetIpStackInfoDefaultRouter`].
     pub default_router: Vec<NetIpStackInfoDefaultRouter>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpStackInfo {
@@ -1719,8 +1742,9 @@ pub struct NetIpStackInfoDefaultRouter {
     pub lifetime: DateTime,
     /// `preference`: xsd:string.
     pub preference: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpStackInfoDefaultRouter {
@@ -1756,8 +1780,9 @@ pub struct NetIpStackInfoNetToMedia {
     pub device: String,
     /// `type`: xsd:string.
     pub type_: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetIpStackInfoNetToMedia {
@@ -2085,8 +2110,9 @@ pub struct NetworkSummary {
     pub ip_pool_name: Option<String>,
     /// `ipPoolId`: xsd:int (since 5.1).
     pub ip_pool_id: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NetworkSummary {
@@ -2760,8 +2786,9 @@ pub struct NoPermissionEntityPrivileges {
     pub entity: ManagedObjectReference,
     /// `privilegeIds`: xsd:string.
     pub privilege_ids: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NoPermissionEntityPrivileges {
@@ -2959,8 +2986,9 @@ pub struct NodeDeploymentSpec {
     pub node_name: String,
     /// `ipSettings`: [`CustomizationIPSettings`].
     pub ip_settings: CustomizationIPSettings,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NodeDeploymentSpec {
@@ -3002,8 +3030,9 @@ crate::xml::complex_codec!(NodeDeploymentSpec);
 pub struct NodeNetworkSpec {
     /// `ipSettings`: [`CustomizationIPSettings`].
     pub ip_settings: CustomizationIPSettings,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NodeNetworkSpec {
@@ -3885,8 +3914,9 @@ pub struct NumericRange {
     pub start: i32,
     /// `end`: xsd:int.
     pub end: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NumericRange {
@@ -3930,8 +3960,9 @@ pub struct NvdimmDimmInfo {
     pub region_info: Vec<NvdimmRegionInfo>,
     /// `representationString`: xsd:string.
     pub representation_string: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmDimmInfo {
@@ -3973,8 +4004,9 @@ crate::xml::complex_codec!(NvdimmDimmInfo);
 pub struct NvdimmGuid {
     /// `uuid`: xsd:string.
     pub uuid: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmGuid {
@@ -4018,8 +4050,9 @@ pub struct NvdimmHealthInfo {
     pub es_temperature_threshold: Option<i32>,
     /// `esLifespanPercentage`: xsd:int.
     pub es_lifespan_percentage: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmHealthInfo {
@@ -4075,8 +4108,9 @@ pub struct NvdimmInterleaveSetInfo {
     pub device_list: Vec<i32>,
     /// `state`: xsd:string.
     pub state: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmInterleaveSetInfo {
@@ -4120,8 +4154,9 @@ pub struct NvdimmNamespaceCreateSpec {
     pub type_: String,
     /// `locationID`: xsd:int.
     pub location_id: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmNamespaceCreateSpec {
@@ -4153,8 +4188,9 @@ crate::xml::complex_codec!(NvdimmNamespaceCreateSpec);
 pub struct NvdimmNamespaceDeleteSpec {
     /// `uuid`: xsd:string.
     pub uuid: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmNamespaceDeleteSpec {
@@ -4190,8 +4226,9 @@ pub struct NvdimmNamespaceDetails {
     pub interleaveset_id: i32,
     /// `state`: xsd:string.
     pub state: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmNamespaceDetails {
@@ -4241,8 +4278,9 @@ pub struct NvdimmNamespaceInfo {
     pub location_id: i32,
     /// `state`: xsd:string.
     pub state: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmNamespaceInfo {
@@ -4284,8 +4322,9 @@ pub struct NvdimmPMemNamespaceCreateSpec {
     pub size: i64,
     /// `interleavesetID`: xsd:int.
     pub interleaveset_id: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmPMemNamespaceCreateSpec {
@@ -4323,8 +4362,9 @@ pub struct NvdimmRegionInfo {
     pub size: i64,
     /// `offset`: xsd:long.
     pub offset: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmRegionInfo {
@@ -4372,8 +4412,9 @@ pub struct NvdimmSummary {
     pub num_interleavesets: i32,
     /// `numNamespaces`: xsd:int.
     pub num_namespaces: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmSummary {
@@ -4425,8 +4466,9 @@ pub struct NvdimmSystemInfo {
     pub ns_info: Vec<NvdimmNamespaceInfo>,
     /// `nsDetails`: [`NvdimmNamespaceDetails`] (since 6.7.1).
     pub ns_details: Vec<NvdimmNamespaceDetails>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for NvdimmSystemInfo {
@@ -4468,8 +4510,9 @@ pub struct ObjectContent {
     pub prop_set: Vec<DynamicProperty>,
     /// `missingSet`: [`MissingProperty`].
     pub missing_set: Vec<MissingProperty>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ObjectContent {
@@ -4501,8 +4544,9 @@ pub struct ObjectSpec {
     pub skip: Option<bool>,
     /// `selectSet`: [`SelectionSpec`].
     pub select_set: Vec<AnySelectionSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ObjectSpec {
@@ -4536,8 +4580,9 @@ pub struct ObjectUpdate {
     pub change_set: Vec<PropertyChange>,
     /// `missingSet`: [`MissingProperty`].
     pub missing_set: Vec<MissingProperty>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ObjectUpdate {
@@ -4595,8 +4640,9 @@ crate::xml::inherits!(OnceTaskScheduler, TaskScheduler);
 pub struct OpaqueNetworkCapability {
     /// `networkReservationSupported`: xsd:boolean.
     pub network_reservation_supported: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OpaqueNetworkCapability {
@@ -4826,8 +4872,9 @@ crate::xml::inherits!(OptionProfile, ApplyProfile);
 pub struct OptionType {
     /// `valueIsReadonly`: xsd:boolean.
     pub value_is_readonly: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OptionType {
@@ -4855,8 +4902,9 @@ pub struct OptionValue {
     pub key: String,
     /// `value`: xsd:anyType.
     pub value: Option<AnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OptionValue {
@@ -5247,8 +5295,9 @@ pub struct OvfConsumerOstNode {
     pub child: Vec<OvfConsumerOstNode>,
     /// `entity`: ManagedObjectReference.
     pub entity: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfConsumerOstNode {
@@ -5282,8 +5331,9 @@ pub struct OvfConsumerOvfSection {
     pub line_number: i32,
     /// `xml`: xsd:string.
     pub xml: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfConsumerOvfSection {
@@ -5508,8 +5558,9 @@ pub struct OvfCreateDescriptorParams {
     pub export_option: Vec<String>,
     /// `snapshot`: ManagedObjectReference (since 5.5).
     pub snapshot: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfCreateDescriptorParams {
@@ -5549,8 +5600,9 @@ pub struct OvfCreateDescriptorResult {
     pub warning: Vec<LocalizedMethodFault>,
     /// `includeImageFiles`: xsd:boolean (since 4.1).
     pub include_image_files: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfCreateDescriptorResult {
@@ -5648,8 +5700,9 @@ pub struct OvfCreateImportSpecResult {
     pub warning: Vec<LocalizedMethodFault>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Vec<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfCreateImportSpecResult {
@@ -5681,8 +5734,9 @@ pub struct OvfDatastoreMapping {
     pub disk_id: String,
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfDatastoreMapping {
@@ -5712,8 +5766,9 @@ pub struct OvfDeploymentOption {
     pub label: String,
     /// `description`: xsd:string.
     pub description: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfDeploymentOption {
@@ -6029,8 +6084,9 @@ pub struct OvfFile {
     pub capacity: Option<i64>,
     /// `populatedSize`: xsd:long (since 4.1).
     pub populated_size: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfFile {
@@ -6078,8 +6134,9 @@ pub struct OvfFileItem {
     pub cim_type: i32,
     /// `create`: xsd:boolean.
     pub create: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfFileItem {
@@ -6535,8 +6592,9 @@ pub struct OvfManagerCommonParams {
     pub msg_bundle: Vec<KeyValue>,
     /// `importOption`: xsd:string (since 5.1).
     pub import_option: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfManagerCommonParams {
@@ -6708,8 +6766,9 @@ pub struct OvfNetworkInfo {
     pub name: String,
     /// `description`: xsd:string.
     pub description: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfNetworkInfo {
@@ -6737,8 +6796,9 @@ pub struct OvfNetworkMapping {
     pub name: String,
     /// `network`: ManagedObjectReference.
     pub network: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfNetworkMapping {
@@ -6864,8 +6924,9 @@ pub struct OvfOptionInfo {
     pub option: String,
     /// `description`: [`LocalizableMessage`].
     pub description: LocalizableMessage,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfOptionInfo {
@@ -6946,8 +7007,9 @@ pub struct OvfParseDescriptorResult {
     pub error: Vec<LocalizedMethodFault>,
     /// `warning`: [`LocalizedMethodFault`].
     pub warning: Vec<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfParseDescriptorResult {
@@ -7252,8 +7314,9 @@ pub struct OvfResourceMap {
     pub resource_spec: Option<ResourceConfigSpec>,
     /// `datastore`: ManagedObjectReference.
     pub datastore: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfResourceMap {
@@ -7285,8 +7348,9 @@ pub struct OvfStorageProfileMapping {
     pub disk_id: String,
     /// `storageProfileId`: xsd:string.
     pub storage_profile_id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfStorageProfileMapping {
@@ -7918,8 +7982,9 @@ pub struct OvfValidateHostResult {
     pub warning: Vec<LocalizedMethodFault>,
     /// `supportedDiskProvisioning`: xsd:string (since 4.1).
     pub supported_disk_provisioning: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for OvfValidateHostResult {
@@ -8177,8 +8242,9 @@ crate::xml::inherits!(PasswordExpired, InvalidLogin);
 pub struct PasswordField {
     /// `value`: xsd:string. Secret: masked in `Debug`.
     pub value: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for PasswordField {
@@ -8480,8 +8546,9 @@ pub struct PerfCompositeMetric {
     pub entity: Option<AnyPerfEntityMetricBase>,
     /// `childEntity`: [`PerfEntityMetricBase`].
     pub child_entity: Vec<AnyPerfEntityMetricBase>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfCompositeMetric {
@@ -8523,8 +8590,9 @@ pub struct PerfCounterInfo {
     pub per_device_level: Option<i32>,
     /// `associatedCounterId`: xsd:int.
     pub associated_counter_id: Vec<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfCounterInfo {
@@ -8598,8 +8666,9 @@ crate::xml::inherits!(PerfEntityMetric, PerfEntityMetricBase);
 pub struct PerfEntityMetricBase {
     /// `entity`: ManagedObjectReference.
     pub entity: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfEntityMetricBase {
@@ -8665,8 +8734,9 @@ pub struct PerfInterval {
     pub level: Option<i32>,
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfInterval {
@@ -8702,8 +8772,9 @@ pub struct PerfMetricId {
     pub counter_id: i32,
     /// `instance`: xsd:string.
     pub instance: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfMetricId {
@@ -8759,8 +8830,9 @@ crate::xml::inherits!(PerfMetricIntSeries, PerfMetricSeries);
 pub struct PerfMetricSeries {
     /// `id`: [`PerfMetricId`].
     pub id: PerfMetricId,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfMetricSeries {
@@ -8818,8 +8890,9 @@ pub struct PerfProviderSummary {
     pub summary_supported: bool,
     /// `refreshRate`: xsd:int.
     pub refresh_rate: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfProviderSummary {
@@ -8861,8 +8934,9 @@ pub struct PerfQuerySpec {
     pub interval_id: Option<i32>,
     /// `format`: xsd:string.
     pub format: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfQuerySpec {
@@ -8900,8 +8974,9 @@ pub struct PerfSampleInfo {
     pub timestamp: DateTime,
     /// `interval`: xsd:int.
     pub interval: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerfSampleInfo {
@@ -8929,8 +9004,9 @@ pub struct PerformanceDescription {
     pub counter_type: Vec<AnyElementDescription>,
     /// `statsType`: [`ElementDescription`].
     pub stats_type: Vec<AnyElementDescription>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerformanceDescription {
@@ -8960,8 +9036,9 @@ pub struct PerformanceManagerCounterLevelMapping {
     pub aggregate_level: Option<i32>,
     /// `perDeviceLevel`: xsd:int.
     pub per_device_level: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerformanceManagerCounterLevelMapping {
@@ -8989,8 +9066,9 @@ crate::xml::complex_codec!(PerformanceManagerCounterLevelMapping);
 pub struct PerformanceStatisticsDescription {
     /// `intervals`: [`PerfInterval`].
     pub intervals: Vec<PerfInterval>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PerformanceStatisticsDescription {
@@ -9022,8 +9100,9 @@ pub struct Permission {
     pub role_id: i32,
     /// `propagate`: xsd:boolean.
     pub propagate: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Permission {
@@ -9277,8 +9356,9 @@ pub struct PhysicalNic {
     pub dpu_id: Option<String>,
     /// `perfNicOffloadSupported`: xsd:boolean (since 9.1.0.0).
     pub perf_nic_offload_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNic {
@@ -9356,8 +9436,9 @@ pub struct PhysicalNicCdpDeviceCapability {
     pub igmp_enabled: bool,
     /// `repeater`: xsd:boolean.
     pub repeater: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicCdpDeviceCapability {
@@ -9429,8 +9510,9 @@ pub struct PhysicalNicCdpInfo {
     pub mgmt_addr: Option<String>,
     /// `location`: xsd:string.
     pub location: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicCdpInfo {
@@ -9492,8 +9574,9 @@ pub struct PhysicalNicConfig {
     pub device: String,
     /// `spec`: [`PhysicalNicSpec`].
     pub spec: PhysicalNicSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicConfig {
@@ -9521,8 +9604,9 @@ crate::xml::complex_codec!(PhysicalNicConfig);
 pub struct PhysicalNicHint {
     /// `vlanId`: xsd:int.
     pub vlan_id: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicHint {
@@ -9554,8 +9638,9 @@ pub struct PhysicalNicHintInfo {
     pub connected_switch_port: Option<PhysicalNicCdpInfo>,
     /// `lldpInfo`: [`LinkLayerDiscoveryProtocolInfo`] (since 5.0).
     pub lldp_info: Option<LinkLayerDiscoveryProtocolInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicHintInfo {
@@ -9617,8 +9702,9 @@ pub struct PhysicalNicLinkInfo {
     pub speed_mb: i32,
     /// `duplex`: xsd:boolean.
     pub duplex: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicLinkInfo {
@@ -9706,8 +9792,9 @@ pub struct PhysicalNicSpec {
     pub enable_enhanced_networking_stack: Option<bool>,
     /// `ensInterruptEnabled`: xsd:boolean (since 7.0.0.0).
     pub ens_interrupt_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PhysicalNicSpec {
@@ -9765,8 +9852,9 @@ crate::xml::inherits!(PinnedCertificate, IoFilterManagerSslTrust);
 pub struct PlaceVmsXClusterSpecCandidateNetworks {
     /// `networks`: ManagedObjectReference.
     pub networks: Vec<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PlaceVmsXClusterSpecCandidateNetworks {
@@ -9832,8 +9920,9 @@ pub struct PlacementAffinityRule {
     pub vms: Vec<ManagedObjectReference>,
     /// `keys`: xsd:string.
     pub keys: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PlacementAffinityRule {
@@ -9875,8 +9964,9 @@ pub struct PlacementRankResult {
     pub utilization: f64,
     /// `faults`: [`LocalizedMethodFault`].
     pub faults: Vec<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PlacementRankResult {
@@ -9918,8 +10008,9 @@ pub struct PlacementRankSpec {
     pub rules: Vec<PlacementAffinityRule>,
     /// `placementRankByVm`: [`StorageDrsPlacementRankVmSpec`].
     pub placement_rank_by_vm: Vec<StorageDrsPlacementRankVmSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PlacementRankSpec {
@@ -9951,8 +10042,9 @@ pub struct PlacementResult {
     pub recommendations: Vec<ClusterRecommendation>,
     /// `drsFault`: [`ClusterDrsFaults`].
     pub drs_fault: Option<ClusterDrsFaults>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PlacementResult {
@@ -10002,8 +10094,9 @@ pub struct PlacementSpec {
     pub clone_spec: Option<VirtualMachineCloneSpec>,
     /// `cloneName`: xsd:string.
     pub clone_name: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PlacementSpec {
@@ -10115,8 +10208,9 @@ pub struct PodDiskLocator {
     pub disk_backing_info: Option<AnyVirtualDeviceBackingInfo>,
     /// `profile`: [`VirtualMachineProfileSpec`] (since 5.5).
     pub profile: Vec<AnyVirtualMachineProfileSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PodDiskLocator {
@@ -10152,8 +10246,9 @@ pub struct PodStorageDrsEntry {
     pub drs_fault: Vec<ClusterDrsFaults>,
     /// `actionHistory`: [`ClusterActionHistory`].
     pub action_history: Vec<ClusterActionHistory>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PodStorageDrsEntry {
@@ -10185,8 +10280,9 @@ pub struct PodVMInfo {
     pub has_page_sharing_pod_vm: bool,
     /// `podVMOverheadInfo`: [`PodVMOverheadInfo`].
     pub pod_vm_overhead_info: PodVMOverheadInfo,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PodVMInfo {
@@ -10216,8 +10312,9 @@ pub struct PodVMOverheadInfo {
     pub pod_vm_overhead_without_page_sharing: i32,
     /// `podVMOverheadWithPageSharing`: xsd:int.
     pub pod_vm_overhead_with_page_sharing: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PodVMOverheadInfo {
@@ -10249,8 +10346,9 @@ pub struct PolicyOption {
     pub id: String,
     /// `parameter`: [`KeyAnyValue`].
     pub parameter: Vec<KeyAnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PolicyOption {
@@ -10442,8 +10540,9 @@ crate::xml::inherits!(PowerOnFtSecondaryTimedout, Timedout);
 pub struct PowerSystemCapability {
     /// `availablePolicy`: [`HostPowerPolicy`].
     pub available_policy: Vec<HostPowerPolicy>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PowerSystemCapability {
@@ -10467,8 +10566,9 @@ crate::xml::complex_codec!(PowerSystemCapability);
 pub struct PowerSystemInfo {
     /// `currentPolicy`: [`HostPowerPolicy`].
     pub current_policy: HostPowerPolicy,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PowerSystemInfo {
@@ -10494,8 +10594,9 @@ pub struct PrivilegeAvailability {
     pub priv_id: String,
     /// `isGranted`: xsd:boolean.
     pub is_granted: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PrivilegeAvailability {
@@ -10527,8 +10628,9 @@ pub struct PrivilegePolicyDef {
     pub update_privilege: String,
     /// `deletePrivilege`: xsd:string.
     pub delete_privilege: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PrivilegePolicyDef {
@@ -10564,8 +10666,9 @@ pub struct ProductComponentInfo {
     pub version: String,
     /// `release`: xsd:int.
     pub release: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProductComponentInfo {
@@ -10627,8 +10730,9 @@ pub struct ProfileApplyProfileProperty {
     pub array: bool,
     /// `profile`: [`ApplyProfile`].
     pub profile: Vec<AnyApplyProfile>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileApplyProfileProperty {
@@ -10764,8 +10868,9 @@ pub struct ProfileConfigInfo {
     pub annotation: Option<String>,
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileConfigInfo {
@@ -10799,8 +10904,9 @@ pub struct ProfileCreateSpec {
     pub annotation: Option<String>,
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileCreateSpec {
@@ -10851,8 +10957,9 @@ pub struct ProfileDeferredPolicyOptionParameter {
     pub input_path: ProfilePropertyPath,
     /// `parameter`: [`KeyAnyValue`].
     pub parameter: Vec<KeyAnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileDeferredPolicyOptionParameter {
@@ -10878,8 +10985,9 @@ crate::xml::complex_codec!(ProfileDeferredPolicyOptionParameter);
 pub struct ProfileDescription {
     /// `section`: [`ProfileDescriptionSection`].
     pub section: Vec<ProfileDescriptionSection>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileDescription {
@@ -10905,8 +11013,9 @@ pub struct ProfileDescriptionSection {
     pub description: ExtendedElementDescription,
     /// `message`: [`LocalizableMessage`].
     pub message: Vec<LocalizableMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileDescriptionSection {
@@ -11017,8 +11126,9 @@ pub struct ProfileExecuteError {
     pub path: Option<ProfilePropertyPath>,
     /// `message`: [`LocalizableMessage`].
     pub message: LocalizableMessage,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileExecuteError {
@@ -11054,8 +11164,9 @@ pub struct ProfileExecuteResult {
     pub require_input: Vec<ProfileDeferredPolicyOptionParameter>,
     /// `error`: [`ProfileExecuteError`].
     pub error: Vec<ProfileExecuteError>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileExecuteResult {
@@ -11093,8 +11204,9 @@ pub struct ProfileExpression {
     pub display_name: String,
     /// `negated`: xsd:boolean.
     pub negated: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileExpression {
@@ -11124,8 +11236,9 @@ pub struct ProfileExpressionMetadata {
     pub expression_id: ExtendedElementDescription,
     /// `parameter`: [`ProfileParameterMetadata`].
     pub parameter: Vec<ProfileParameterMetadata>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileExpressionMetadata {
@@ -11163,8 +11276,9 @@ pub struct ProfileMetadata {
     pub profile_component: Option<String>,
     /// `operationMessages`: [`ProfileMetadataProfileOperationMessage`] (since 6.7).
     pub operation_messages: Vec<ProfileMetadataProfileOperationMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileMetadata {
@@ -11202,8 +11316,9 @@ pub struct ProfileMetadataProfileOperationMessage {
     pub operation_name: String,
     /// `message`: [`LocalizableMessage`].
     pub message: LocalizableMessage,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileMetadataProfileOperationMessage {
@@ -11231,8 +11346,9 @@ pub struct ProfileMetadataProfileSortSpec {
     pub policy_id: String,
     /// `parameter`: xsd:string.
     pub parameter: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileMetadataProfileSortSpec {
@@ -11272,8 +11388,9 @@ pub struct ProfileParameterMetadata {
     pub read_only: Option<bool>,
     /// `parameterRelations`: [`ProfileParameterMetadataParameterRelationMetadata`] (since 6.7).
     pub parameter_relations: Vec<ProfileParameterMetadataParameterRelationMetadata>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileParameterMetadata {
@@ -11319,8 +11436,9 @@ pub struct ProfileParameterMetadataParameterRelationMetadata {
     pub min_count: i32,
     /// `maxCount`: xsd:int.
     pub max_count: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileParameterMetadataParameterRelationMetadata {
@@ -11354,8 +11472,9 @@ pub struct ProfilePolicy {
     pub id: String,
     /// `policyOption`: [`PolicyOption`].
     pub policy_option: AnyPolicyOption,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfilePolicy {
@@ -11383,8 +11502,9 @@ pub struct ProfilePolicyMetadata {
     pub id: ExtendedElementDescription,
     /// `possibleOption`: [`ProfilePolicyOptionMetadata`].
     pub possible_option: Vec<AnyProfilePolicyOptionMetadata>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfilePolicyMetadata {
@@ -11414,8 +11534,9 @@ pub struct ProfilePolicyOptionMetadata {
     pub id: ExtendedElementDescription,
     /// `parameter`: [`ProfileParameterMetadata`].
     pub parameter: Vec<ProfileParameterMetadata>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfilePolicyOptionMetadata {
@@ -11443,8 +11564,9 @@ pub struct ProfileProfileStructure {
     pub profile_type_name: String,
     /// `child`: [`ProfileProfileStructureProperty`].
     pub child: Vec<ProfileProfileStructureProperty>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileProfileStructure {
@@ -11474,8 +11596,9 @@ pub struct ProfileProfileStructureProperty {
     pub array: bool,
     /// `element`: [`ProfileProfileStructure`].
     pub element: ProfileProfileStructure,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileProfileStructureProperty {
@@ -11509,8 +11632,9 @@ pub struct ProfilePropertyPath {
     pub parameter_id: Option<String>,
     /// `policyOptionId`: xsd:string (since 6.7).
     pub policy_option_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfilePropertyPath {
@@ -11693,8 +11817,9 @@ pub struct ProfileUpdateFailedUpdateFailure {
     pub profile_path: ProfilePropertyPath,
     /// `errMsg`: [`LocalizableMessage`].
     pub err_msg: LocalizableMessage,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ProfileUpdateFailedUpdateFailure {
@@ -11724,8 +11849,9 @@ pub struct PropertyChange {
     pub op: PropertyChangeOp,
     /// `val`: xsd:anyType.
     pub val: Option<AnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PropertyChange {
@@ -11757,8 +11883,9 @@ pub struct PropertyFilterSpec {
     pub object_set: Vec<ObjectSpec>,
     /// `reportMissingObjectsInResults`: xsd:boolean.
     pub report_missing_objects_in_results: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PropertyFilterSpec {
@@ -11790,8 +11917,9 @@ pub struct PropertyFilterUpdate {
     pub object_set: Vec<ObjectUpdate>,
     /// `missingSet`: [`MissingObject`].
     pub missing_set: Vec<MissingObject>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PropertyFilterUpdate {
@@ -11823,8 +11951,9 @@ pub struct PropertySpec {
     pub all: Option<bool>,
     /// `pathSet`: xsd:string.
     pub path_set: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for PropertySpec {
@@ -12285,8 +12414,9 @@ pub struct Relation {
     pub name: String,
     /// `version`: xsd:string.
     pub version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Relation {

@@ -129,8 +129,9 @@ pub struct ReplicationConfigSpec {
     pub use_hbr_proxy_http_preamble: Option<bool>,
     /// `disk`: [`ReplicationInfoDiskSettings`].
     pub disk: Vec<ReplicationInfoDiskSettings>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ReplicationConfigSpec {
@@ -247,8 +248,9 @@ pub struct ReplicationGroupId {
     pub fault_domain_id: FaultDomainId,
     /// `deviceGroupId`: [`DeviceGroupId`].
     pub device_group_id: DeviceGroupId,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ReplicationGroupId {
@@ -297,8 +299,9 @@ pub struct ReplicationInfoDiskSettings {
     pub key: i32,
     /// `diskReplicationId`: xsd:string.
     pub disk_replication_id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ReplicationInfoDiskSettings {
@@ -377,8 +380,9 @@ crate::xml::inherits!(ReplicationNotSupportedOnHost, ReplicationFault);
 pub struct ReplicationSpec {
     /// `replicationGroupId`: [`ReplicationGroupId`].
     pub replication_group_id: ReplicationGroupId,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ReplicationSpec {
@@ -516,8 +520,9 @@ pub struct ReplicationVmProgressInfo {
     pub checksum_total_bytes: Option<i64>,
     /// `checksumComparedBytes`: xsd:long.
     pub checksum_compared_bytes: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ReplicationVmProgressInfo {
@@ -578,8 +583,9 @@ pub struct ResourceAllocationInfo {
     pub shares: Option<SharesInfo>,
     /// `overheadLimit`: xsd:long.
     pub overhead_limit: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourceAllocationInfo {
@@ -611,8 +617,9 @@ crate::xml::complex_codec!(ResourceAllocationInfo);
 pub struct ResourceAllocationOption {
     /// `sharesOption`: [`SharesOption`].
     pub shares_option: SharesOption,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourceAllocationOption {
@@ -638,8 +645,9 @@ pub struct ResourceConfigOption {
     pub cpu_allocation_option: ResourceAllocationOption,
     /// `memoryAllocationOption`: [`ResourceAllocationOption`].
     pub memory_allocation_option: ResourceAllocationOption,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourceConfigOption {
@@ -675,8 +683,9 @@ pub struct ResourceConfigSpec {
     pub memory_allocation: ResourceAllocationInfo,
     /// `scaleDescendantsShares`: xsd:string (since 7.0.0.0).
     pub scale_descendants_shares: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourceConfigSpec {
@@ -947,8 +956,9 @@ pub struct ResourcePoolQuickStats {
     pub consumed_overhead_memory: Option<i64>,
     /// `compressedMemory`: xsd:long (since 4.1).
     pub compressed_memory: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourcePoolQuickStats {
@@ -1038,8 +1048,9 @@ pub struct ResourcePoolResourceUsage {
     pub overall_usage: i64,
     /// `maxUsage`: xsd:long.
     pub max_usage: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourcePoolResourceUsage {
@@ -1079,8 +1090,9 @@ pub struct ResourcePoolRuntimeInfo {
     pub overall_status: ManagedEntityStatus,
     /// `sharesScalable`: xsd:string (since 7.0.0.0).
     pub shares_scalable: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourcePoolRuntimeInfo {
@@ -1120,8 +1132,9 @@ pub struct ResourcePoolSummary {
     pub quick_stats: Option<ResourcePoolQuickStats>,
     /// `configuredMemoryMB`: xsd:int (since 4.0).
     pub configured_memory_mb: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ResourcePoolSummary {
@@ -1223,8 +1236,9 @@ crate::xml::inherits!(RestrictedVersion, SecurityError);
 pub struct RetrieveOptions {
     /// `maxObjects`: xsd:int.
     pub max_objects: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for RetrieveOptions {
@@ -1250,8 +1264,9 @@ pub struct RetrieveResult {
     pub token: Option<String>,
     /// `objects`: [`ObjectContent`].
     pub objects: Vec<ObjectContent>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for RetrieveResult {
@@ -1279,8 +1294,9 @@ pub struct RetrieveVStorageObjSpec {
     pub id: ID,
     /// `datastore`: ManagedObjectReference.
     pub datastore: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for RetrieveVStorageObjSpec {
@@ -1645,8 +1661,9 @@ crate::xml::inherits!(SAMLTokenAuthentication, GuestAuthentication);
 /// Has subtypes: slots declared with this type hold an [`AnySDDCBase`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SDDCBase {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SDDCBase {
@@ -1786,8 +1803,9 @@ pub struct ScheduledHardwareUpgradeInfo {
     pub scheduled_hardware_upgrade_status: Option<String>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ScheduledHardwareUpgradeInfo {
@@ -1867,8 +1885,9 @@ pub struct ScheduledTaskDescription {
     pub day_of_week: Vec<AnyElementDescription>,
     /// `weekOfMonth`: [`ElementDescription`].
     pub week_of_month: Vec<AnyElementDescription>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ScheduledTaskDescription {
@@ -2211,8 +2230,9 @@ pub struct ScheduledTaskSpec {
     pub action: AnyAction,
     /// `notification`: xsd:string.
     pub notification: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ScheduledTaskSpec {
@@ -2389,8 +2409,9 @@ crate::xml::inherits!(ScsiLun, HostDevice);
 pub struct ScsiLunCapabilities {
     /// `updateDisplayNameSupported`: xsd:boolean.
     pub update_display_name_supported: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ScsiLunCapabilities {
@@ -2416,8 +2437,9 @@ pub struct ScsiLunDescriptor {
     pub quality: String,
     /// `id`: xsd:string.
     pub id: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ScsiLunDescriptor {
@@ -2447,8 +2469,9 @@ pub struct ScsiLunDurableName {
     pub namespace_id: i8,
     /// `data`: xsd:byte.
     pub data: Vec<i8>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ScsiLunDurableName {
@@ -2504,8 +2527,9 @@ crate::xml::inherits!(SeSparseVirtualDiskSpec, FileBackedVirtualDiskSpec);
 pub struct SearchIndexFilter {
     /// `predicates`: [`SearchIndexPredicate`].
     pub predicates: Vec<SearchIndexPredicate>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexFilter {
@@ -2531,8 +2555,9 @@ pub struct SearchIndexIterationSpec {
     pub marker: Option<String>,
     /// `limit`: xsd:int.
     pub limit: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexIterationSpec {
@@ -2558,8 +2583,9 @@ crate::xml::complex_codec!(SearchIndexIterationSpec);
 pub struct SearchIndexOptionalValue {
     /// `value`: xsd:anyType.
     pub value: Option<AnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexOptionalValue {
@@ -2591,8 +2617,9 @@ pub struct SearchIndexPredicate {
     pub comparable_value: Option<AnyValue>,
     /// `comparableList`: xsd:anyType.
     pub comparable_list: Vec<AnyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexPredicate {
@@ -2632,8 +2659,9 @@ pub struct SearchIndexQuerySpec {
     pub return_total_count: Option<bool>,
     /// `limit`: xsd:int.
     pub limit: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexQuerySpec {
@@ -2665,8 +2693,9 @@ crate::xml::complex_codec!(SearchIndexQuerySpec);
 pub struct SearchIndexResourceItem {
     /// `propertyValues`: [`SearchIndexOptionalValue`].
     pub property_values: Vec<SearchIndexOptionalValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexResourceItem {
@@ -2696,8 +2725,9 @@ pub struct SearchIndexResultSet {
     pub total_count: Option<i32>,
     /// `marker`: xsd:string.
     pub marker: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SearchIndexResultSet {
@@ -2890,8 +2920,9 @@ crate::xml::inherits!(SecurityProfile, ApplyProfile);
 /// Has subtypes: slots declared with this type hold an [`AnySelectionSet`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SelectionSet {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SelectionSet {
@@ -2914,8 +2945,9 @@ crate::xml::complex_codec!(SelectionSet);
 pub struct SelectionSpec {
     /// `name`: xsd:string.
     pub name: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SelectionSpec {
@@ -3081,8 +3113,9 @@ pub struct ServiceConsoleReservationInfo {
     pub service_console_reserved: i64,
     /// `unreserved`: xsd:long.
     pub unreserved: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ServiceConsoleReservationInfo {
@@ -3210,8 +3243,9 @@ pub struct ServiceContent {
     pub storage_query_manager: Option<ManagedObjectReference>,
     /// `directPathProfileManager`: ManagedObjectReference (since 9.0.0.0).
     pub direct_path_profile_manager: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ServiceContent {
@@ -3343,8 +3377,9 @@ pub struct ServiceLocator {
     pub ssl_thumbprint: Option<String>,
     /// `sslCertificate`: xsd:string (since 9.0.0.0).
     pub ssl_certificate: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ServiceLocator {
@@ -3376,8 +3411,9 @@ crate::xml::complex_codec!(ServiceLocator);
 /// Has subtypes: slots declared with this type hold an [`AnyServiceLocatorCredential`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceLocatorCredential {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ServiceLocatorCredential {
@@ -3481,8 +3517,9 @@ pub struct ServiceManagerServiceInfo {
     pub service: ManagedObjectReference,
     /// `description`: xsd:string.
     pub description: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ServiceManagerServiceInfo {
@@ -3573,8 +3610,9 @@ pub struct SessionManagerGenericServiceTicket {
     pub ssl_certificate: Option<String>,
     /// `ticketType`: xsd:string (since 7.0.2.0).
     pub ticket_type: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for SessionManagerGenericServiceTicket {
@@ -3655,8 +3693,9 @@ pub struct SessionManagerLocalTicket {
     pub user_name: String,
     /// `passwordFilePath`: xsd:string.
     pub password_file_path: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SessionManagerLocalTicket {
@@ -3682,8 +3721,9 @@ crate::xml::complex_codec!(SessionManagerLocalTicket);
 /// Has subtypes: slots declared with this type hold an [`AnySessionManagerServiceRequestSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionManagerServiceRequestSpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SessionManagerServiceRequestSpec {
@@ -3808,8 +3848,9 @@ pub struct SharesInfo {
     pub shares: i32,
     /// `level`: [`SharesLevel`].
     pub level: SharesLevel,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SharesInfo {
@@ -3837,8 +3878,9 @@ pub struct SharesOption {
     pub shares_option: IntOption,
     /// `defaultLevel`: [`SharesLevel`].
     pub default_level: SharesLevel,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SharesOption {
@@ -3946,8 +3988,9 @@ crate::xml::inherits!(SingleMac, MacAddress);
 /// Data object `SiteInfo` of the vSphere API (since 7.0.0.0).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SiteInfo {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SiteInfo {
@@ -4225,8 +4268,9 @@ crate::xml::inherits!(SnapshotRevertIssue, MigrationFault);
 pub struct SnapshotSelectionSpec {
     /// `retentionDays`: xsd:int.
     pub retention_days: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SnapshotSelectionSpec {
@@ -4340,8 +4384,9 @@ pub struct SoftwarePackage {
     pub tag: Vec<String>,
     /// `payload`: xsd:string.
     pub payload: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SoftwarePackage {
@@ -4405,8 +4450,9 @@ pub struct SoftwarePackageCapability {
     pub stateless_ready: Option<bool>,
     /// `overlay`: xsd:boolean.
     pub overlay: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SoftwarePackageCapability {
@@ -4459,8 +4505,9 @@ pub struct SourceNodeSpec {
     pub management_vc: ServiceLocator,
     /// `activeVc`: ManagedObjectReference.
     pub active_vc: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SourceNodeSpec {
@@ -4594,8 +4641,9 @@ pub struct StorageDrsAutomationConfig {
     pub policy_enforcement_automation_mode: Option<String>,
     /// `vmEvacuationAutomationMode`: xsd:string.
     pub vm_evacuation_automation_mode: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsAutomationConfig {
@@ -4839,8 +4887,9 @@ pub struct StorageDrsConfigInfo {
     pub pod_config: StorageDrsPodConfigInfo,
     /// `vmConfig`: [`StorageDrsVmConfigInfo`].
     pub vm_config: Vec<StorageDrsVmConfigInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsConfigInfo {
@@ -4868,8 +4917,9 @@ pub struct StorageDrsConfigSpec {
     pub pod_config_spec: Option<StorageDrsPodConfigSpec>,
     /// `vmConfigSpec`: [`StorageDrsVmConfigSpec`].
     pub vm_config_spec: Vec<StorageDrsVmConfigSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsConfigSpec {
@@ -5015,8 +5065,9 @@ pub struct StorageDrsIoLoadBalanceConfig {
     pub io_latency_threshold: Option<i32>,
     /// `ioLoadImbalanceThreshold`: xsd:int.
     pub io_load_imbalance_threshold: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsIoLoadBalanceConfig {
@@ -5099,8 +5150,9 @@ pub struct StorageDrsPlacementRankVmSpec {
     pub vm_placement_spec: PlacementSpec,
     /// `vmClusters`: ManagedObjectReference.
     pub vm_clusters: Vec<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsPlacementRankVmSpec {
@@ -5144,8 +5196,9 @@ pub struct StorageDrsPodConfigInfo {
     pub rule: Vec<AnyClusterRuleInfo>,
     /// `option`: [`OptionValue`].
     pub option: Vec<AnyOptionValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsPodConfigInfo {
@@ -5205,8 +5258,9 @@ pub struct StorageDrsPodConfigSpec {
     pub rule: Vec<ClusterRuleSpec>,
     /// `option`: [`StorageDrsOptionSpec`].
     pub option: Vec<StorageDrsOptionSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsPodConfigSpec {
@@ -5250,8 +5304,9 @@ pub struct StorageDrsPodSelectionSpec {
     pub initial_vm_config: Vec<VmPodConfigForPlacement>,
     /// `storagePod`: ManagedObjectReference.
     pub storage_pod: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsPodSelectionSpec {
@@ -5304,8 +5359,9 @@ pub struct StorageDrsSpaceLoadBalanceConfig {
     pub free_space_threshold_gb: Option<i32>,
     /// `minSpaceUtilizationDifference`: xsd:int.
     pub min_space_utilization_difference: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsSpaceLoadBalanceConfig {
@@ -5387,8 +5443,9 @@ pub struct StorageDrsVmConfigInfo {
     pub intra_vm_anti_affinity: Option<VirtualDiskAntiAffinityRuleSpec>,
     /// `virtualDiskRules`: [`VirtualDiskRuleSpec`] (since 6.7).
     pub virtual_disk_rules: Vec<VirtualDiskRuleSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageDrsVmConfigInfo {
@@ -5454,8 +5511,9 @@ pub struct StorageIOAllocationInfo {
     pub shares: Option<SharesInfo>,
     /// `reservation`: xsd:int (since 5.5).
     pub reservation: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageIOAllocationInfo {
@@ -5485,8 +5543,9 @@ pub struct StorageIOAllocationOption {
     pub limit_option: LongOption,
     /// `sharesOption`: [`SharesOption`].
     pub shares_option: SharesOption,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageIOAllocationOption {
@@ -5518,8 +5577,9 @@ pub struct StorageIORMConfigOption {
     pub stats_collection_enabled_option: Option<BoolOption>,
     /// `reservationEnabledOption`: [`BoolOption`] (since 6.0).
     pub reservation_enabled_option: Option<BoolOption>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageIORMConfigOption {
@@ -5563,8 +5623,9 @@ pub struct StorageIORMConfigSpec {
     pub stats_aggregation_disabled: Option<bool>,
     /// `reservableIopsThreshold`: xsd:int (since 6.0).
     pub reservable_iops_threshold: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageIORMConfigSpec {
@@ -5616,8 +5677,9 @@ pub struct StorageIORMInfo {
     pub stats_aggregation_disabled: Option<bool>,
     /// `reservableIopsThreshold`: xsd:int (since 6.0).
     pub reservable_iops_threshold: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageIORMInfo {
@@ -5737,8 +5799,9 @@ pub struct StoragePerformanceSummary {
     pub datastore_write_iops: Vec<f64>,
     /// `siocActivityDuration`: xsd:int.
     pub sioc_activity_duration: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StoragePerformanceSummary {
@@ -5836,8 +5899,9 @@ pub struct StoragePlacementResult {
     pub drs_fault: Option<ClusterDrsFaults>,
     /// `task`: ManagedObjectReference.
     pub task: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StoragePlacementResult {
@@ -5889,8 +5953,9 @@ pub struct StoragePlacementSpec {
     pub disallow_prerequisite_moves: Option<bool>,
     /// `resourceLeaseDurationSec`: xsd:int (since 5.1).
     pub resource_lease_duration_sec: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StoragePlacementSpec {
@@ -5942,8 +6007,9 @@ pub struct StoragePodSummary {
     pub capacity: i64,
     /// `freeSpace`: xsd:long.
     pub free_space: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StoragePodSummary {
@@ -6001,8 +6067,9 @@ pub struct StorageRequirement {
     pub datastore: ManagedObjectReference,
     /// `freeSpaceRequiredInKb`: xsd:long.
     pub free_space_required_in_kb: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageRequirement {
@@ -6032,8 +6099,9 @@ pub struct StorageResourceManagerStorageProfileStatistics {
     pub total_space_mb: i64,
     /// `usedSpaceMB`: xsd:long.
     pub used_space_mb: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for StorageResourceManagerStorageProfileStatistics {
@@ -6276,8 +6344,9 @@ pub struct SubnetInfoFolderInfo {
     pub name: String,
     /// `folder`: ManagedObjectReference.
     pub folder: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SubnetInfoFolderInfo {
@@ -6465,8 +6534,9 @@ pub struct SystemEventInfo {
     pub message: String,
     /// `sensorNumber`: xsd:long.
     pub sensor_number: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for SystemEventInfo {
@@ -6498,8 +6568,9 @@ crate::xml::complex_codec!(SystemEventInfo);
 pub struct Tag {
     /// `key`: xsd:string.
     pub key: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for Tag {
@@ -6525,8 +6596,9 @@ pub struct TagId {
     pub name_id: Option<TagIdNameId>,
     /// `uuid`: xsd:string.
     pub uuid: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TagId {
@@ -6554,8 +6626,9 @@ pub struct TagIdNameId {
     pub tag: String,
     /// `category`: xsd:string.
     pub category: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TagIdNameId {
@@ -6613,8 +6686,9 @@ pub struct TaskDescription {
     pub state: Vec<AnyElementDescription>,
     /// `reason`: [`TypeDescription`].
     pub reason: Vec<AnyTypeDescription>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskDescription {
@@ -6692,8 +6766,9 @@ pub struct TaskFilterSpec {
     pub parent_task_key: Vec<String>,
     /// `rootTaskKey`: xsd:string (since 4.0).
     pub root_task_key: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskFilterSpec {
@@ -6739,8 +6814,9 @@ pub struct TaskFilterSpecByEntity {
     pub entity: ManagedObjectReference,
     /// `recursion`: [`TaskFilterSpecRecursionOption`].
     pub recursion: TaskFilterSpecRecursionOption,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskFilterSpecByEntity {
@@ -6770,8 +6846,9 @@ pub struct TaskFilterSpecByTime {
     pub begin_time: Option<DateTime>,
     /// `endTime`: xsd:dateTime.
     pub end_time: Option<DateTime>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskFilterSpecByTime {
@@ -6801,8 +6878,9 @@ pub struct TaskFilterSpecByUsername {
     pub system_user: bool,
     /// `userList`: xsd:string.
     pub user_list: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskFilterSpecByUsername {
@@ -6904,8 +6982,9 @@ pub struct TaskInfo {
     pub root_task_key: Option<String>,
     /// `activationId`: xsd:string (since 6.0).
     pub activation_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskInfo {
@@ -6975,8 +7054,9 @@ crate::xml::complex_codec!(TaskInfo);
 pub struct TaskInfoFilterSpec {
     /// `filterTaskResults`: [`TaskInfoFilterSpecFilterTaskResults`].
     pub filter_task_results: Option<TaskInfoFilterSpecFilterTaskResults>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskInfoFilterSpec {
@@ -7004,8 +7084,9 @@ pub struct TaskInfoFilterSpecFilterTaskResults {
     pub description_ids: Vec<String>,
     /// `filterIn`: xsd:boolean.
     pub filter_in: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskInfoFilterSpecFilterTaskResults {
@@ -7033,8 +7114,9 @@ crate::xml::complex_codec!(TaskInfoFilterSpecFilterTaskResults);
 /// Has subtypes: slots declared with this type hold an [`AnyTaskManagerTaskViewSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskManagerTaskViewSpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskManagerTaskViewSpec {
@@ -7087,8 +7169,9 @@ crate::xml::inherits!(TaskManagerViewByStartId, TaskManagerTaskViewSpec);
 /// Has subtypes: slots declared with this type hold an [`AnyTaskReason`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskReason {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskReason {
@@ -7234,8 +7317,9 @@ pub struct TaskScheduler {
     pub active_time: Option<DateTime>,
     /// `expireTime`: xsd:dateTime.
     pub expire_time: Option<DateTime>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TaskScheduler {
@@ -7876,8 +7960,9 @@ pub struct ToolsConfigInfo {
     pub sync_time_with_host: Option<bool>,
     /// `lastInstallInfo`: [`ToolsConfigInfoToolsLastInstallInfo`] (since 5.0).
     pub last_install_info: Option<ToolsConfigInfoToolsLastInstallInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ToolsConfigInfo {
@@ -7927,8 +8012,9 @@ pub struct ToolsConfigInfoToolsLastInstallInfo {
     pub counter: i32,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for ToolsConfigInfoToolsLastInstallInfo {
@@ -8082,8 +8168,9 @@ pub struct TransitGatewayConfigInfo {
     pub id: String,
     /// `name`: xsd:string.
     pub name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TransitGatewayConfigInfo {
@@ -8109,8 +8196,9 @@ crate::xml::complex_codec!(TransitGatewayConfigInfo);
 pub struct TransitGatewayConfigSpec {
     /// `name`: xsd:string.
     pub name: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TransitGatewayConfigSpec {
@@ -8136,8 +8224,9 @@ pub struct TransitGatewayCreateSpec {
     pub id: String,
     /// `name`: xsd:string.
     pub name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for TransitGatewayCreateSpec {
@@ -8650,8 +8739,9 @@ pub struct UpdateSet {
     pub filter_set: Vec<PropertyFilterUpdate>,
     /// `truncated`: xsd:boolean.
     pub truncated: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UpdateSet {
@@ -8679,8 +8769,9 @@ crate::xml::complex_codec!(UpdateSet);
 pub struct UpdateVirtualMachineFilesResult {
     /// `failedVmFile`: [`UpdateVirtualMachineFilesResultFailedVmFileInfo`].
     pub failed_vm_file: Vec<UpdateVirtualMachineFilesResultFailedVmFileInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UpdateVirtualMachineFilesResult {
@@ -8706,8 +8797,9 @@ pub struct UpdateVirtualMachineFilesResultFailedVmFileInfo {
     pub vm_file: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UpdateVirtualMachineFilesResultFailedVmFileInfo {
@@ -8868,8 +8960,9 @@ crate::xml::inherits!(UplinkPortVlanUntrunkedEvent, DvsHealthStatusChangeEvent);
 pub struct UsbScanCodeSpec {
     /// `keyEvents`: [`UsbScanCodeSpecKeyEvent`].
     pub key_events: Vec<UsbScanCodeSpecKeyEvent>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UsbScanCodeSpec {
@@ -8895,8 +8988,9 @@ pub struct UsbScanCodeSpecKeyEvent {
     pub usb_hid_code: i32,
     /// `modifiers`: [`UsbScanCodeSpecModifierType`].
     pub modifiers: Option<UsbScanCodeSpecModifierType>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UsbScanCodeSpecKeyEvent {
@@ -8936,8 +9030,9 @@ pub struct UsbScanCodeSpecModifierType {
     pub right_alt: Option<bool>,
     /// `rightGui`: xsd:boolean.
     pub right_gui: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UsbScanCodeSpecModifierType {
@@ -9209,8 +9304,9 @@ pub struct UserPrivilegeResult {
     pub entity: ManagedObjectReference,
     /// `privileges`: xsd:string.
     pub privileges: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UserPrivilegeResult {
@@ -9270,8 +9366,9 @@ pub struct UserSearchResult {
     pub full_name: Option<String>,
     /// `group`: xsd:boolean.
     pub group: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UserSearchResult {
@@ -9319,8 +9416,9 @@ pub struct UserSession {
     pub user_agent: Option<String>,
     /// `callCount`: xsd:long (since 5.1).
     pub call_count: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for UserSession {
@@ -9425,8 +9523,9 @@ pub struct VASAStorageArray {
     pub model_id: String,
     /// `discoverySvcInfo`: [`VASAStorageArrayDiscoverySvcInfo`] (since 8.0.0.0).
     pub discovery_svc_info: Vec<VASAStorageArrayDiscoverySvcInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VASAStorageArray {
@@ -9460,8 +9559,9 @@ pub struct VASAStorageArrayDiscoveryFcTransport {
     pub node_wwn: String,
     /// `portWwn`: xsd:string.
     pub port_wwn: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VASAStorageArrayDiscoveryFcTransport {
@@ -9489,8 +9589,9 @@ pub struct VASAStorageArrayDiscoveryIpTransport {
     pub ip_address: String,
     /// `portNumber`: xsd:string.
     pub port_number: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VASAStorageArrayDiscoveryIpTransport {
@@ -9522,8 +9623,9 @@ pub struct VASAStorageArrayDiscoverySvcInfo {
     pub ip_info: Option<VASAStorageArrayDiscoveryIpTransport>,
     /// `fcInfo`: [`VASAStorageArrayDiscoveryFcTransport`].
     pub fc_info: Option<VASAStorageArrayDiscoveryFcTransport>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VASAStorageArrayDiscoverySvcInfo {
@@ -9567,8 +9669,9 @@ pub struct VAppCloneSpec {
     pub resource_mapping: Vec<VAppCloneSpecResourceMap>,
     /// `provisioning`: xsd:string (since 4.1).
     pub provisioning: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppCloneSpec {
@@ -9608,8 +9711,9 @@ pub struct VAppCloneSpecNetworkMappingPair {
     pub source: ManagedObjectReference,
     /// `destination`: ManagedObjectReference.
     pub destination: ManagedObjectReference,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppCloneSpecNetworkMappingPair {
@@ -9641,8 +9745,9 @@ pub struct VAppCloneSpecResourceMap {
     pub resource_spec: Option<ResourceConfigSpec>,
     /// `location`: ManagedObjectReference.
     pub location: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppCloneSpecResourceMap {
@@ -9791,8 +9896,9 @@ pub struct VAppEntityConfigInfo {
     pub stop_action: Option<String>,
     /// `destroyWithParent`: xsd:boolean (since 4.1).
     pub destroy_with_parent: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppEntityConfigInfo {
@@ -9838,8 +9944,9 @@ pub struct VAppIPAssignmentInfo {
     pub supported_ip_protocol: Vec<String>,
     /// `ipProtocol`: xsd:string.
     pub ip_protocol: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppIPAssignmentInfo {
@@ -9919,8 +10026,9 @@ pub struct VAppOvfSectionInfo {
     pub at_envelope_level: Option<bool>,
     /// `contents`: xsd:string.
     pub contents: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppOvfSectionInfo {
@@ -9998,8 +10106,9 @@ pub struct VAppProductInfo {
     pub product_url: Option<String>,
     /// `appUrl`: xsd:string.
     pub app_url: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VAppProductInfo {
@@ -10137,8 +10246,9 @@ pub struct VAppPropertyInfo {
     pub value: Option<String>,
     /// `description`: xsd:string.
     pub description: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for VAppPropertyInfo {
@@ -11129,8 +11239,9 @@ pub struct VMwareDVSPvlanConfigSpec {
     pub pvlan_entry: VMwareDVSPvlanMapEntry,
     /// `operation`: xsd:string.
     pub operation: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDVSPvlanConfigSpec {
@@ -11160,8 +11271,9 @@ pub struct VMwareDVSPvlanMapEntry {
     pub secondary_vlan_id: i32,
     /// `pvlanType`: xsd:string.
     pub pvlan_type: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDVSPvlanMapEntry {
@@ -11303,8 +11415,9 @@ pub struct VMwareDVSVspanCapability {
     pub erspan_protocol_supported: Option<bool>,
     /// `mirrorNetstackSupported`: xsd:boolean (since 6.7).
     pub mirror_netstack_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDVSVspanCapability {
@@ -11342,8 +11455,9 @@ pub struct VMwareDVSVspanConfigSpec {
     pub vspan_session: VMwareVspanSession,
     /// `operation`: xsd:string.
     pub operation: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDVSVspanConfigSpec {
@@ -11371,8 +11485,9 @@ pub struct VMwareDvsDpuCapability {
     pub network_offload_supported: Option<bool>,
     /// `activeStandbyModeSupported`: xsd:boolean (since 8.0.3.0).
     pub active_standby_mode_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsDpuCapability {
@@ -11402,8 +11517,9 @@ pub struct VMwareDvsIpfixCapability {
     pub ipv6_for_ipfix_supported: Option<bool>,
     /// `observationDomainIdSupported`: xsd:boolean.
     pub observation_domain_id_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsIpfixCapability {
@@ -11435,8 +11551,9 @@ pub struct VMwareDvsLacpCapability {
     pub multi_lacp_group_supported: Option<bool>,
     /// `lacpFastModeSupported`: xsd:boolean (since 7.0.2.0).
     pub lacp_fast_mode_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsLacpCapability {
@@ -11482,8 +11599,9 @@ pub struct VMwareDvsLacpGroupConfig {
     pub uplink_port_key: Vec<String>,
     /// `timeoutMode`: xsd:string (since 7.0.2.0).
     pub timeout_mode: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsLacpGroupConfig {
@@ -11527,8 +11645,9 @@ pub struct VMwareDvsLacpGroupSpec {
     pub lacp_group_config: VMwareDvsLacpGroupConfig,
     /// `operation`: xsd:string.
     pub operation: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsLacpGroupSpec {
@@ -11554,8 +11673,9 @@ crate::xml::complex_codec!(VMwareDvsLacpGroupSpec);
 pub struct VMwareDvsLagIpfixConfig {
     /// `ipfixEnabled`: xsd:boolean.
     pub ipfix_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsLagIpfixConfig {
@@ -11579,8 +11699,9 @@ crate::xml::complex_codec!(VMwareDvsLagIpfixConfig);
 pub struct VMwareDvsLagVlanConfig {
     /// `vlanId`: [`NumericRange`].
     pub vlan_id: Vec<NumericRange>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsLagVlanConfig {
@@ -11606,8 +11727,9 @@ pub struct VMwareDvsMtuCapability {
     pub min_mtu_supported: i32,
     /// `maxMtuSupported`: xsd:int.
     pub max_mtu_supported: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsMtuCapability {
@@ -11633,8 +11755,9 @@ crate::xml::complex_codec!(VMwareDvsMtuCapability);
 pub struct VMwareDvsPerfNicOffloadCapability {
     /// `supported`: xsd:boolean.
     pub supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsPerfNicOffloadCapability {
@@ -11658,8 +11781,9 @@ crate::xml::complex_codec!(VMwareDvsPerfNicOffloadCapability);
 pub struct VMwareDvsSystemTrafficCapabilities {
     /// `systemTrafficQualifiers`: xsd:string.
     pub system_traffic_qualifiers: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareDvsSystemTrafficCapabilities {
@@ -11695,8 +11819,9 @@ pub struct VMwareIpfixConfig {
     pub sampling_rate: i32,
     /// `internalFlowsOnly`: xsd:boolean.
     pub internal_flows_only: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareIpfixConfig {
@@ -11804,8 +11929,9 @@ pub struct VMwareVspanPort {
     pub vlans: Vec<i32>,
     /// `ipAddress`: xsd:string (since 5.1).
     pub ip_address: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareVspanPort {
@@ -11871,8 +11997,9 @@ pub struct VMwareVspanSession {
     pub erspan_gra_nanosec: Option<bool>,
     /// `netstack`: xsd:string (since 6.7).
     pub netstack: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VMwareVspanSession {
@@ -11932,8 +12059,9 @@ pub struct VSANStretchedClusterHostVirtualApplianceStatus {
     pub vc_cluster: Option<ManagedObjectReference>,
     /// `isVirtualApp`: xsd:boolean.
     pub is_virtual_app: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VSANStretchedClusterHostVirtualApplianceStatus {
@@ -11959,8 +12087,9 @@ crate::xml::complex_codec!(VSANStretchedClusterHostVirtualApplianceStatus);
 pub struct VStorageObject {
     /// `config`: [`VStorageObjectConfigInfo`].
     pub config: VStorageObjectConfigInfo,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObject {
@@ -11988,8 +12117,9 @@ pub struct VStorageObjectAssociations {
     pub vm_disk_associations: Vec<VStorageObjectAssociationsVmDiskAssociations>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectAssociations {
@@ -12019,8 +12149,9 @@ pub struct VStorageObjectAssociationsVmDiskAssociations {
     pub vm_id: String,
     /// `diskKey`: xsd:int.
     pub disk_key: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectAssociationsVmDiskAssociations {
@@ -12050,8 +12181,9 @@ pub struct VStorageObjectAttachResult {
     pub disk_uuid: Option<String>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectAttachResult {
@@ -12089,8 +12221,9 @@ pub struct VStorageObjectAttachSpec {
     pub controller_key: Option<i32>,
     /// `unitNumber`: xsd:int.
     pub unit_number: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectAttachSpec {
@@ -12176,8 +12309,9 @@ crate::xml::inherits!(VStorageObjectConfigInfo, BaseConfigInfo);
 pub struct VStorageObjectReconcileResult {
     /// `reconcileDetails`: [`VStorageObjectReconcileResultReconcileDetail`].
     pub reconcile_details: Vec<VStorageObjectReconcileResultReconcileDetail>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectReconcileResult {
@@ -12203,8 +12337,9 @@ pub struct VStorageObjectReconcileResultInvalidDiskPath {
     pub path: String,
     /// `reason`: xsd:string.
     pub reason: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectReconcileResultInvalidDiskPath {
@@ -12244,8 +12379,9 @@ pub struct VStorageObjectReconcileResultReconcileDetail {
     pub number_of_fcds_after_reconcile: Option<i32>,
     /// `invalidDiskPaths`: [`VStorageObjectReconcileResultInvalidDiskPath`].
     pub invalid_disk_paths: Vec<VStorageObjectReconcileResultInvalidDiskPath>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectReconcileResultReconcileDetail {
@@ -12293,8 +12429,9 @@ pub struct VStorageObjectReconcileSpec {
     pub dry_run: Option<bool>,
     /// `generateReport`: xsd:int.
     pub generate_report: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectReconcileSpec {
@@ -12332,8 +12469,9 @@ pub struct VStorageObjectSnapshot {
     pub vclock: vslmVClockInfo,
     /// `usedCapacity`: xsd:long (since 9.0.0.0).
     pub used_capacity: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectSnapshot {
@@ -12363,8 +12501,9 @@ pub struct VStorageObjectSnapshotDetails {
     pub path: Option<String>,
     /// `changedBlockTrackingId`: xsd:string.
     pub changed_block_tracking_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectSnapshotDetails {
@@ -12390,8 +12529,9 @@ crate::xml::complex_codec!(VStorageObjectSnapshotDetails);
 pub struct VStorageObjectSnapshotInfo {
     /// `snapshots`: [`VStorageObjectSnapshotInfoVStorageObjectSnapshot`].
     pub snapshots: Vec<VStorageObjectSnapshotInfoVStorageObjectSnapshot>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectSnapshotInfo {
@@ -12421,8 +12561,9 @@ pub struct VStorageObjectSnapshotInfoVStorageObjectSnapshot {
     pub create_time: DateTime,
     /// `description`: xsd:string.
     pub description: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectSnapshotInfoVStorageObjectSnapshot {
@@ -12452,8 +12593,9 @@ crate::xml::complex_codec!(VStorageObjectSnapshotInfoVStorageObjectSnapshot);
 pub struct VStorageObjectStateInfo {
     /// `tentative`: xsd:boolean.
     pub tentative: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VStorageObjectStateInfo {
@@ -12479,8 +12621,9 @@ pub struct VVolHostPE {
     pub key: ManagedObjectReference,
     /// `protocolEndpoint`: [`HostProtocolEndpoint`].
     pub protocol_endpoint: Vec<HostProtocolEndpoint>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VVolHostPE {
@@ -12508,8 +12651,9 @@ pub struct VVolVmConfigFileUpdateResult {
     pub succeeded_vm_config_file: Vec<KeyValue>,
     /// `failedVmConfigFile`: [`VVolVmConfigFileUpdateResultFailedVmConfigFileInfo`].
     pub failed_vm_config_file: Vec<VVolVmConfigFileUpdateResultFailedVmConfigFileInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VVolVmConfigFileUpdateResult {
@@ -12539,8 +12683,9 @@ pub struct VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
     pub ds_path: Option<String>,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: LocalizedMethodFault,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
@@ -12574,8 +12719,9 @@ pub struct VasaProviderContainerSpec {
     pub deleted: bool,
     /// `stretched`: xsd:boolean (since 8.0.3.0).
     pub stretched: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VasaProviderContainerSpec {
@@ -12709,8 +12855,9 @@ pub struct VchaClusterConfigInfo {
     pub witness_node_info: Option<WitnessNodeInfo>,
     /// `state`: xsd:string.
     pub state: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaClusterConfigInfo {
@@ -12742,8 +12889,9 @@ pub struct VchaClusterConfigSpec {
     pub passive_ip: String,
     /// `witnessIp`: xsd:string.
     pub witness_ip: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaClusterConfigSpec {
@@ -12775,8 +12923,9 @@ pub struct VchaClusterDeploymentSpec {
     pub active_vc_spec: SourceNodeSpec,
     /// `activeVcNetworkConfig`: [`ClusterNetworkConfigSpec`].
     pub active_vc_network_config: Option<ClusterNetworkConfigSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaClusterDeploymentSpec {

@@ -15,8 +15,9 @@ pub struct VchaClusterHealth {
     pub health_messages: Vec<LocalizableMessage>,
     /// `additionalInformation`: [`LocalizableMessage`].
     pub additional_information: Vec<LocalizableMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaClusterHealth {
@@ -46,8 +47,9 @@ pub struct VchaClusterNetworkSpec {
     pub witness_network_spec: AnyNodeNetworkSpec,
     /// `passiveNetworkSpec`: [`PassiveNodeNetworkSpec`].
     pub passive_network_spec: PassiveNodeNetworkSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaClusterNetworkSpec {
@@ -77,8 +79,9 @@ pub struct VchaClusterRuntimeInfo {
     pub node_info: Vec<VchaNodeRuntimeInfo>,
     /// `clusterMode`: xsd:string.
     pub cluster_mode: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaClusterRuntimeInfo {
@@ -110,8 +113,9 @@ pub struct VchaNodeRuntimeInfo {
     pub node_role: String,
     /// `nodeIp`: xsd:string.
     pub node_ip: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VchaNodeRuntimeInfo {
@@ -162,8 +166,9 @@ pub struct VimClusterVSANPreferredFaultDomainInfo {
     pub preferred_fault_domain_name: Option<String>,
     /// `preferredFaultDomainId`: xsd:string.
     pub preferred_fault_domain_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVSANPreferredFaultDomainInfo {
@@ -195,8 +200,9 @@ pub struct VimClusterVSANStretchedClusterCapability {
     pub is_supported: Option<bool>,
     /// `hostCapability`: [`VimHostVSANStretchedClusterHostCapability`].
     pub host_capability: Option<VimHostVSANStretchedClusterHostCapability>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVSANStretchedClusterCapability {
@@ -232,8 +238,9 @@ pub struct VimClusterVSANStretchedClusterFaultDomainConfig {
     pub second_fd_name: String,
     /// `secondFdHosts`: ManagedObjectReference.
     pub second_fd_hosts: Vec<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVSANStretchedClusterFaultDomainConfig {
@@ -273,8 +280,9 @@ pub struct VimClusterVSANWitnessHostInfo {
     pub unicast_agent_addr: Option<String>,
     /// `host`: ManagedObjectReference.
     pub host: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVSANWitnessHostInfo {
@@ -308,8 +316,9 @@ crate::xml::complex_codec!(VimClusterVSANWitnessHostInfo);
 pub struct VimClusterVsanDiskMappingsConfigSpec {
     /// `hostDiskMappings`: [`VimClusterVsanHostDiskMapping`].
     pub host_disk_mappings: Vec<VimClusterVsanHostDiskMapping>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVsanDiskMappingsConfigSpec {
@@ -335,8 +344,9 @@ pub struct VimClusterVsanFaultDomainSpec {
     pub hosts: Vec<ManagedObjectReference>,
     /// `name`: xsd:string.
     pub name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVsanFaultDomainSpec {
@@ -364,8 +374,9 @@ pub struct VimClusterVsanFaultDomainsConfigSpec {
     pub fault_domains: Vec<VimClusterVsanFaultDomainSpec>,
     /// `witness`: [`VimClusterVsanWitnessSpec`].
     pub witness: Option<VimClusterVsanWitnessSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVsanFaultDomainsConfigSpec {
@@ -397,8 +408,9 @@ pub struct VimClusterVsanHostDiskMapping {
     pub capacity_disks: Vec<HostScsiDisk>,
     /// `type`: xsd:string.
     pub type_: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVsanHostDiskMapping {
@@ -432,8 +444,9 @@ pub struct VimClusterVsanWitnessSpec {
     pub preferred_fault_domain_name: String,
     /// `diskMapping`: [`VsanHostDiskMapping`].
     pub disk_mapping: Option<VsanHostDiskMapping>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimClusterVsanWitnessSpec {
@@ -484,8 +497,9 @@ crate::xml::inherits!(VimFault, MethodFault);
 pub struct VimHostVSANStretchedClusterHostCapability {
     /// `featureVersion`: xsd:string.
     pub feature_version: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimHostVSANStretchedClusterHostCapability {
@@ -519,8 +533,9 @@ pub struct VimVasaProvider {
     pub vhost_config: Option<VimVasaProviderVirtualHostConfig>,
     /// `versionId`: xsd:int (since 8.0.1.0).
     pub version_id: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVasaProvider {
@@ -556,8 +571,9 @@ pub struct VimVasaProviderInfo {
     pub provider: VimVasaProvider,
     /// `arrayState`: [`VimVasaProviderStatePerArray`].
     pub array_state: Vec<VimVasaProviderStatePerArray>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVasaProviderInfo {
@@ -587,8 +603,9 @@ pub struct VimVasaProviderStatePerArray {
     pub array_id: String,
     /// `active`: xsd:boolean.
     pub active: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVasaProviderStatePerArray {
@@ -620,8 +637,9 @@ pub struct VimVasaProviderVirtualHostConfig {
     pub service_host: String,
     /// `servicePort`: xsd:int.
     pub service_port: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVasaProviderVirtualHostConfig {
@@ -655,8 +673,9 @@ pub struct VimVsanDataEfficiencyCapacityState {
     pub physical_capacity: Option<i64>,
     /// `physicalCapacityUsed`: xsd:long.
     pub physical_capacity_used: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVsanDataEfficiencyCapacityState {
@@ -692,8 +711,9 @@ pub struct VimVsanHostDiskMapInfoEx {
     pub is_all_flash: bool,
     /// `isDataEfficiency`: xsd:boolean.
     pub is_data_efficiency: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVsanHostDiskMapInfoEx {
@@ -729,8 +749,9 @@ pub struct VimVsanHostDiskMappingCreationSpec {
     pub capacity_disks: Vec<HostScsiDisk>,
     /// `creationType`: xsd:string.
     pub creation_type: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVsanHostDiskMappingCreationSpec {
@@ -760,8 +781,9 @@ crate::xml::complex_codec!(VimVsanHostDiskMappingCreationSpec);
 pub struct VimVsanHostVsanDiskManagementSystemCapability {
     /// `version`: xsd:string.
     pub version: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVsanHostVsanDiskManagementSystemCapability {
@@ -789,8 +811,9 @@ pub struct VimVsanHostVsanHostCapability {
     pub is_supported: bool,
     /// `isLicensed`: xsd:boolean.
     pub is_licensed: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VimVsanHostVsanHostCapability {
@@ -954,8 +977,9 @@ pub struct VirtualAppLinkInfo {
     pub key: ManagedObjectReference,
     /// `destroyWithParent`: xsd:boolean.
     pub destroy_with_parent: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualAppLinkInfo {
@@ -1433,8 +1457,9 @@ pub struct VirtualDevice {
     pub numa_node: Option<i32>,
     /// `deviceGroupInfo`: [`VirtualDeviceDeviceGroupInfo`] (since 8.0.0.1).
     pub device_group_info: Option<VirtualDeviceDeviceGroupInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDevice {
@@ -1474,8 +1499,9 @@ crate::xml::complex_codec!(VirtualDevice);
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceBackingInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VirtualDeviceBackingInfo {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceBackingInfo {
@@ -1498,8 +1524,9 @@ crate::xml::complex_codec!(VirtualDeviceBackingInfo);
 pub struct VirtualDeviceBackingOption {
     /// `type`: xsd:string.
     pub type_: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceBackingOption {
@@ -1523,8 +1550,9 @@ crate::xml::complex_codec!(VirtualDeviceBackingOption);
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualDeviceBusSlotInfo`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VirtualDeviceBusSlotInfo {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceBusSlotInfo {
@@ -1545,8 +1573,9 @@ crate::xml::complex_codec!(VirtualDeviceBusSlotInfo);
 pub struct VirtualDeviceBusSlotOption {
     /// `type`: xsd:string.
     pub type_: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceBusSlotOption {
@@ -1584,8 +1613,9 @@ pub struct VirtualDeviceConfigSpec {
     pub filter_spec: Vec<AnyVirtualMachineBaseIndependentFilterSpec>,
     /// `changeMode`: xsd:string (since 8.0.0.1).
     pub change_mode: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceConfigSpec {
@@ -1623,8 +1653,9 @@ pub struct VirtualDeviceConfigSpecBackingSpec {
     pub parent: Option<Box<VirtualDeviceConfigSpecBackingSpec>>,
     /// `crypto`: [`CryptoSpec`].
     pub crypto: Option<AnyCryptoSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceConfigSpecBackingSpec {
@@ -1658,8 +1689,9 @@ pub struct VirtualDeviceConnectInfo {
     pub connected: bool,
     /// `status`: xsd:string (since 4.0).
     pub status: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceConnectInfo {
@@ -1693,8 +1725,9 @@ pub struct VirtualDeviceConnectOption {
     pub start_connected: BoolOption,
     /// `allowGuestControl`: [`BoolOption`].
     pub allow_guest_control: BoolOption,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceConnectOption {
@@ -1786,8 +1819,9 @@ pub struct VirtualDeviceDeviceGroupInfo {
     pub group_instance_key: i32,
     /// `sequenceId`: xsd:int.
     pub sequence_id: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceDeviceGroupInfo {
@@ -1905,8 +1939,9 @@ pub struct VirtualDeviceOption {
     pub hot_remove_supported: Option<bool>,
     /// `numaSupported`: xsd:boolean (since 8.0.0.1).
     pub numa_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDeviceOption {
@@ -2330,8 +2365,9 @@ pub struct VirtualDiskDeltaDiskFormatsSupported {
     pub datastore_type: String,
     /// `deltaDiskFormat`: [`ChoiceOption`].
     pub delta_disk_format: ChoiceOption,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDiskDeltaDiskFormatsSupported {
@@ -2595,8 +2631,9 @@ pub struct VirtualDiskId {
     pub vm: ManagedObjectReference,
     /// `diskId`: xsd:int.
     pub disk_id: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDiskId {
@@ -2772,8 +2809,9 @@ pub struct VirtualDiskOptionVFlashCacheConfigOption {
     pub reservation_in_mb: LongOption,
     /// `blockSizeInKB`: [`LongOption`].
     pub block_size_in_kb: LongOption,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDiskOptionVFlashCacheConfigOption {
@@ -3392,8 +3430,9 @@ pub struct VirtualDiskSpec {
     pub disk_type: String,
     /// `adapterType`: xsd:string.
     pub adapter_type: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDiskSpec {
@@ -3427,8 +3466,9 @@ pub struct VirtualDiskVFlashCacheConfigInfo {
     pub cache_mode: Option<String>,
     /// `blockSizeInKB`: xsd:long.
     pub block_size_in_kb: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualDiskVFlashCacheConfigInfo {
@@ -3908,8 +3948,9 @@ pub struct VirtualEthernetCardResourceAllocation {
     pub share: SharesInfo,
     /// `limit`: xsd:long.
     pub limit: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualEthernetCardResourceAllocation {
@@ -4121,8 +4162,9 @@ pub struct VirtualHardware {
     pub motherboard_layout: Option<String>,
     /// `simultaneousThreads`: xsd:int (since 8.0.0.1).
     pub simultaneous_threads: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualHardware {
@@ -4239,8 +4281,9 @@ pub struct VirtualHardwareOption {
     pub num_device_groups: Option<IntOption>,
     /// `deviceGroupTypes`: xsd:string (since 8.0.0.1).
     pub device_group_types: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualHardwareOption {
@@ -4571,8 +4614,9 @@ crate::xml::inherits!(VirtualLsiLogicSASControllerOption, VirtualSCSIControllerO
 pub struct VirtualMachineAffinityInfo {
     /// `affinitySet`: xsd:int.
     pub affinity_set: Vec<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineAffinityInfo {
@@ -4596,8 +4640,9 @@ crate::xml::complex_codec!(VirtualMachineAffinityInfo);
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineBaseIndependentFilterSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VirtualMachineBaseIndependentFilterSpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineBaseIndependentFilterSpec {
@@ -4630,8 +4675,9 @@ pub struct VirtualMachineBootOptions {
     pub boot_order: Vec<AnyVirtualMachineBootOptionsBootableDevice>,
     /// `networkBootProtocol`: xsd:string (since 6.0).
     pub network_boot_protocol: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineBootOptions {
@@ -4688,8 +4734,9 @@ crate::xml::inherits!(VirtualMachineBootOptionsBootableCdromDevice, VirtualMachi
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineBootOptionsBootableDevice`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VirtualMachineBootOptionsBootableDevice {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineBootOptionsBootableDevice {
@@ -4889,8 +4936,9 @@ pub struct VirtualMachineCapability {
     pub tdx_supported: Option<bool>,
     /// `ehvSecureBootSupported`: xsd:boolean (since 9.1.0.0).
     pub ehv_secure_boot_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineCapability {
@@ -5046,8 +5094,9 @@ pub struct VirtualMachineCertThumbprint {
     pub thumbprint: String,
     /// `hashAlgorithm`: xsd:string.
     pub hash_algorithm: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineCertThumbprint {
@@ -5087,8 +5136,9 @@ pub struct VirtualMachineCloneSpec {
     pub memory: Option<bool>,
     /// `tpmProvisionPolicy`: xsd:string (since 8.0.0.1).
     pub tpm_provision_policy: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineCloneSpec {
@@ -5298,8 +5348,9 @@ pub struct VirtualMachineConfigInfo {
     pub sev_snp_enabled: Option<bool>,
     /// `guestArchitecture`: xsd:string (since 9.1.0.0).
     pub guest_architecture: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigInfo {
@@ -5497,8 +5548,9 @@ pub struct VirtualMachineConfigInfoDatastoreUrlPair {
     pub name: String,
     /// `url`: xsd:string.
     pub url: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigInfoDatastoreUrlPair {
@@ -5526,8 +5578,9 @@ pub struct VirtualMachineConfigInfoOverheadInfo {
     pub initial_memory_reservation: Option<i64>,
     /// `initialSwapReservation`: xsd:long.
     pub initial_swap_reservation: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigInfoOverheadInfo {
@@ -5575,8 +5628,9 @@ pub struct VirtualMachineConfigOption {
     pub supported_ovf_install_transport: Vec<String>,
     /// `propertyRelations`: [`VirtualMachinePropertyRelation`] (since 6.7).
     pub property_relations: Vec<VirtualMachinePropertyRelation>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigOption {
@@ -5634,8 +5688,9 @@ pub struct VirtualMachineConfigOptionDescriptor {
     pub run_supported: Option<bool>,
     /// `upgradeSupported`: xsd:boolean (since 5.1).
     pub upgrade_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigOptionDescriptor {
@@ -5835,8 +5890,9 @@ pub struct VirtualMachineConfigSpec {
     pub tag_specs: Vec<TagSpec>,
     /// `vmPlacementPolicies`: [`VmPlacementPolicy`] (since 9.1.0.0).
     pub vm_placement_policies: Vec<AnyVmPlacementPolicy>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigSpec {
@@ -6064,8 +6120,9 @@ pub struct VirtualMachineConfigSummary {
     pub num_vmiop_backings: Option<i32>,
     /// `hwVersion`: xsd:string (since 6.9.1).
     pub hw_version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConfigSummary {
@@ -6135,8 +6192,9 @@ pub struct VirtualMachineConnection {
     pub client: String,
     /// `userName`: xsd:string.
     pub user_name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConnection {
@@ -6168,8 +6226,9 @@ pub struct VirtualMachineConsolePreferences {
     pub enter_full_screen_on_power_on: Option<bool>,
     /// `closeOnPowerOffOrSuspend`: xsd:boolean.
     pub close_on_power_off_or_suspend: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineConsolePreferences {
@@ -6199,8 +6258,9 @@ pub struct VirtualMachineContentLibraryItemInfo {
     pub content_library_item_uuid: String,
     /// `contentLibraryItemVersion`: xsd:string.
     pub content_library_item_version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineContentLibraryItemInfo {
@@ -6316,8 +6376,9 @@ pub struct VirtualMachineDatastoreVolumeOption {
     pub file_system_type: String,
     /// `majorVersion`: xsd:int.
     pub major_version: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineDatastoreVolumeOption {
@@ -6355,8 +6416,9 @@ pub struct VirtualMachineDefaultPowerOpInfo {
     pub default_reset_type: Option<String>,
     /// `standbyAction`: xsd:string.
     pub standby_action: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineDefaultPowerOpInfo {
@@ -6455,8 +6517,9 @@ pub struct VirtualMachineDeviceRuntimeInfo {
     pub runtime_state: AnyVirtualMachineDeviceRuntimeInfoDeviceRuntimeState,
     /// `key`: xsd:int.
     pub key: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineDeviceRuntimeInfo {
@@ -6482,8 +6545,9 @@ crate::xml::complex_codec!(VirtualMachineDeviceRuntimeInfo);
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineDeviceRuntimeInfoDeviceRuntimeState`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VirtualMachineDeviceRuntimeInfoDeviceRuntimeState {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineDeviceRuntimeInfoDeviceRuntimeState {
@@ -6608,8 +6672,9 @@ pub struct VirtualMachineDisplayTopology {
     pub width: i32,
     /// `height`: xsd:int.
     pub height: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineDisplayTopology {
@@ -6645,8 +6710,9 @@ pub struct VirtualMachineDvxClassInfo {
     pub sriov_nic: bool,
     /// `configParams`: [`OptionDef`].
     pub config_params: Vec<OptionDef>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineDvxClassInfo {
@@ -6766,8 +6832,9 @@ pub struct VirtualMachineFeatureRequirement {
     pub feature_name: String,
     /// `value`: xsd:string.
     pub value: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFeatureRequirement {
@@ -6803,8 +6870,9 @@ pub struct VirtualMachineFileInfo {
     pub log_directory: Option<String>,
     /// `ftMetadataDirectory`: xsd:string (since 6.0).
     pub ft_metadata_directory: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileInfo {
@@ -6844,8 +6912,9 @@ pub struct VirtualMachineFileLayout {
     pub snapshot: Vec<VirtualMachineFileLayoutSnapshotLayout>,
     /// `swapFile`: xsd:string.
     pub swap_file: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayout {
@@ -6879,8 +6948,9 @@ pub struct VirtualMachineFileLayoutDiskLayout {
     pub key: i32,
     /// `diskFile`: xsd:string.
     pub disk_file: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutDiskLayout {
@@ -6912,8 +6982,9 @@ pub struct VirtualMachineFileLayoutEx {
     pub snapshot: Vec<VirtualMachineFileLayoutExSnapshotLayout>,
     /// `timestamp`: xsd:dateTime.
     pub timestamp: DateTime,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutEx {
@@ -6947,8 +7018,9 @@ pub struct VirtualMachineFileLayoutExDiskLayout {
     pub virtual_disk_format: Option<String>,
     /// `chain`: [`VirtualMachineFileLayoutExDiskUnit`].
     pub chain: Vec<VirtualMachineFileLayoutExDiskUnit>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutExDiskLayout {
@@ -6976,8 +7048,9 @@ crate::xml::complex_codec!(VirtualMachineFileLayoutExDiskLayout);
 pub struct VirtualMachineFileLayoutExDiskUnit {
     /// `fileKey`: xsd:int.
     pub file_key: Vec<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutExDiskUnit {
@@ -7013,8 +7086,9 @@ pub struct VirtualMachineFileLayoutExFileInfo {
     pub backing_object_id: Option<String>,
     /// `accessible`: xsd:boolean (since 6.0).
     pub accessible: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutExFileInfo {
@@ -7056,8 +7130,9 @@ pub struct VirtualMachineFileLayoutExSnapshotLayout {
     pub memory_key: Option<i32>,
     /// `disk`: [`VirtualMachineFileLayoutExDiskLayout`].
     pub disk: Vec<VirtualMachineFileLayoutExDiskLayout>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutExSnapshotLayout {
@@ -7089,8 +7164,9 @@ pub struct VirtualMachineFileLayoutSnapshotLayout {
     pub key: ManagedObjectReference,
     /// `snapshotFile`: xsd:string.
     pub snapshot_file: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFileLayoutSnapshotLayout {
@@ -7148,8 +7224,9 @@ pub struct VirtualMachineFlagInfo {
     pub vvtd_enabled: Option<bool>,
     /// `vbsEnabled`: xsd:boolean (since 6.7).
     pub vbs_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineFlagInfo {
@@ -7232,8 +7309,9 @@ pub struct VirtualMachineForkConfigInfo {
     pub parent_fork_group_id: Option<String>,
     /// `childType`: xsd:string.
     pub child_type: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineForkConfigInfo {
@@ -7263,8 +7341,9 @@ crate::xml::complex_codec!(VirtualMachineForkConfigInfo);
 pub struct VirtualMachineGuestIntegrityInfo {
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineGuestIntegrityInfo {
@@ -7290,8 +7369,9 @@ pub struct VirtualMachineGuestMonitoringModeInfo {
     pub gmm_file: Option<String>,
     /// `gmmAppliance`: xsd:string.
     pub gmm_appliance: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineGuestMonitoringModeInfo {
@@ -7319,8 +7399,9 @@ crate::xml::complex_codec!(VirtualMachineGuestMonitoringModeInfo);
 pub struct VirtualMachineGuestQuiesceSpec {
     /// `timeout`: xsd:int.
     pub timeout: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineGuestQuiesceSpec {
@@ -7348,8 +7429,9 @@ pub struct VirtualMachineGuestRebootStatus {
     pub requesting_components: Vec<String>,
     /// `requestTimestamp`: xsd:dateTime.
     pub request_timestamp: Option<DateTime>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineGuestRebootStatus {
@@ -7393,8 +7475,9 @@ pub struct VirtualMachineGuestSummary {
     pub ip_address: Option<String>,
     /// `hwVersion`: xsd:string (since 6.9.1).
     pub hw_version: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineGuestSummary {
@@ -7464,8 +7547,9 @@ pub struct VirtualMachineIdeDiskDevicePartitionInfo {
     pub id: i32,
     /// `capacity`: xsd:int.
     pub capacity: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineIdeDiskDevicePartitionInfo {
@@ -7565,8 +7649,9 @@ pub struct VirtualMachineInstantCloneSpec {
     pub config: Vec<AnyOptionValue>,
     /// `biosUuid`: xsd:string.
     pub bios_uuid: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineInstantCloneSpec {
@@ -7596,8 +7681,9 @@ crate::xml::complex_codec!(VirtualMachineInstantCloneSpec);
 pub struct VirtualMachineLegacyNetworkSwitchInfo {
     /// `name`: xsd:string.
     pub name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineLegacyNetworkSwitchInfo {
@@ -7627,8 +7713,9 @@ pub struct VirtualMachineMemoryReservationInfo {
     pub virtual_machine_reserved: i64,
     /// `allocationPolicy`: xsd:string.
     pub allocation_policy: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMemoryReservationInfo {
@@ -7660,8 +7747,9 @@ pub struct VirtualMachineMemoryReservationSpec {
     pub virtual_machine_reserved: Option<i64>,
     /// `allocationPolicy`: xsd:string.
     pub allocation_policy: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMemoryReservationSpec {
@@ -7691,8 +7779,9 @@ pub struct VirtualMachineMessage {
     pub argument: Vec<AnyValue>,
     /// `text`: xsd:string (since 4.0).
     pub text: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMessage {
@@ -7722,8 +7811,9 @@ pub struct VirtualMachineMetadataManagerVmMetadata {
     pub vm_id: String,
     /// `metadata`: xsd:string.
     pub metadata: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadata {
@@ -7751,8 +7841,9 @@ pub struct VirtualMachineMetadataManagerVmMetadataInput {
     pub operation: String,
     /// `vmMetadata`: [`VirtualMachineMetadataManagerVmMetadata`].
     pub vm_metadata: VirtualMachineMetadataManagerVmMetadata,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadataInput {
@@ -7778,8 +7869,9 @@ crate::xml::complex_codec!(VirtualMachineMetadataManagerVmMetadataInput);
 pub struct VirtualMachineMetadataManagerVmMetadataOwner {
     /// `name`: xsd:string.
     pub name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadataOwner {
@@ -7805,8 +7897,9 @@ pub struct VirtualMachineMetadataManagerVmMetadataResult {
     pub vm_metadata: VirtualMachineMetadataManagerVmMetadata,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineMetadataManagerVmMetadataResult {
@@ -7861,8 +7954,9 @@ pub struct VirtualMachineMksTicket {
     pub port: Option<i32>,
     /// `sslThumbprint`: xsd:string.
     pub ssl_thumbprint: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for VirtualMachineMksTicket {
@@ -7944,8 +8038,9 @@ pub struct VirtualMachineNetworkShaperInfo {
     pub average_bps: Option<i64>,
     /// `burstSize`: xsd:long.
     pub burst_size: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineNetworkShaperInfo {
@@ -8088,8 +8183,9 @@ pub struct VirtualMachineProfileDetails {
     pub profile: Vec<AnyVirtualMachineProfileSpec>,
     /// `diskProfileDetails`: [`VirtualMachineProfileDetailsDiskProfileDetails`].
     pub disk_profile_details: Vec<VirtualMachineProfileDetailsDiskProfileDetails>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineProfileDetails {
@@ -8117,8 +8213,9 @@ pub struct VirtualMachineProfileDetailsDiskProfileDetails {
     pub disk_id: i32,
     /// `profile`: [`VirtualMachineProfileSpec`].
     pub profile: Vec<AnyVirtualMachineProfileSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineProfileDetailsDiskProfileDetails {
@@ -8146,8 +8243,9 @@ pub struct VirtualMachineProfileRawData {
     pub extension_key: String,
     /// `objectData`: xsd:string.
     pub object_data: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineProfileRawData {
@@ -8173,8 +8271,9 @@ crate::xml::complex_codec!(VirtualMachineProfileRawData);
 /// Has subtypes: slots declared with this type hold an [`AnyVirtualMachineProfileSpec`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VirtualMachineProfileSpec {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineProfileSpec {
@@ -8197,8 +8296,9 @@ pub struct VirtualMachinePropertyRelation {
     pub key: DynamicProperty,
     /// `relations`: [`DynamicProperty`].
     pub relations: Vec<DynamicProperty>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachinePropertyRelation {
@@ -8230,8 +8330,9 @@ pub struct VirtualMachineQuestionInfo {
     pub choice: ChoiceOption,
     /// `message`: [`VirtualMachineMessage`].
     pub message: Vec<VirtualMachineMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineQuestionInfo {
@@ -8307,8 +8408,9 @@ pub struct VirtualMachineQuickStats {
     pub active_memory: Option<i32>,
     /// `memoryTierStats`: [`VirtualMachineQuickStatsMemoryTierStats`] (since 7.0.3.0).
     pub memory_tier_stats: Vec<VirtualMachineQuickStatsMemoryTierStats>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineQuickStats {
@@ -8380,8 +8482,9 @@ pub struct VirtualMachineQuickStatsMemoryTierStats {
     pub memory_tier_type: String,
     /// `readBandwidth`: xsd:long.
     pub read_bandwidth: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineQuickStatsMemoryTierStats {
@@ -8431,8 +8534,9 @@ pub struct VirtualMachineRelocateSpec {
     pub tag_specs: Vec<TagSpec>,
     /// `vmPlacementPolicies`: [`VmPlacementPolicy`] (since 9.1.0.0).
     pub vm_placement_policies: Vec<AnyVmPlacementPolicy>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineRelocateSpec {
@@ -8492,8 +8596,9 @@ pub struct VirtualMachineRelocateSpecDiskLocator {
     pub backing: Option<VirtualMachineRelocateSpecDiskLocatorBackingSpec>,
     /// `filterSpec`: [`VirtualMachineBaseIndependentFilterSpec`] (since 7.0.2.1).
     pub filter_spec: Vec<AnyVirtualMachineBaseIndependentFilterSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineRelocateSpecDiskLocator {
@@ -8531,8 +8636,9 @@ pub struct VirtualMachineRelocateSpecDiskLocatorBackingSpec {
     pub parent: Option<Box<VirtualMachineRelocateSpecDiskLocatorBackingSpec>>,
     /// `crypto`: [`CryptoSpec`].
     pub crypto: Option<AnyCryptoSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineRelocateSpecDiskLocatorBackingSpec {
@@ -8630,8 +8736,9 @@ pub struct VirtualMachineRuntimeInfo {
     pub consolidate_work_done: Option<i64>,
     /// `diskChainBroken`: xsd:boolean (since 9.1.0.0).
     pub disk_chain_broken: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineRuntimeInfo {
@@ -8727,8 +8834,9 @@ crate::xml::complex_codec!(VirtualMachineRuntimeInfo);
 pub struct VirtualMachineRuntimeInfoDasProtectionState {
     /// `dasProtected`: xsd:boolean.
     pub das_protected: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineRuntimeInfoDasProtectionState {
@@ -8851,8 +8959,9 @@ pub struct VirtualMachineSgxInfo {
     pub le_pub_key_hash: Option<String>,
     /// `requireAttestation`: xsd:boolean (since 8.0.0.1).
     pub require_attestation: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineSgxInfo {
@@ -8924,8 +9033,9 @@ pub struct VirtualMachineSnapshotInfo {
     pub current_snapshot: Option<ManagedObjectReference>,
     /// `rootSnapshotList`: [`VirtualMachineSnapshotTree`].
     pub root_snapshot_list: Vec<VirtualMachineSnapshotTree>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineSnapshotInfo {
@@ -8971,8 +9081,9 @@ pub struct VirtualMachineSnapshotTree {
     pub child_snapshot_list: Vec<VirtualMachineSnapshotTree>,
     /// `replaySupported`: xsd:boolean (since 4.0).
     pub replay_supported: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineSnapshotTree {
@@ -9039,8 +9150,9 @@ crate::xml::inherits!(VirtualMachineSoundInfo, VirtualMachineTargetInfo);
 pub struct VirtualMachineSriovDevicePoolInfo {
     /// `key`: xsd:string.
     pub key: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineSriovDevicePoolInfo {
@@ -9134,8 +9246,9 @@ pub struct VirtualMachineStorageInfo {
     pub per_datastore_usage: Vec<VirtualMachineUsageOnDatastore>,
     /// `timestamp`: xsd:dateTime.
     pub timestamp: DateTime,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineStorageInfo {
@@ -9167,8 +9280,9 @@ pub struct VirtualMachineStorageSummary {
     pub unshared: i64,
     /// `timestamp`: xsd:dateTime.
     pub timestamp: DateTime,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineStorageSummary {
@@ -9212,8 +9326,9 @@ pub struct VirtualMachineSummary {
     pub overall_status: ManagedEntityStatus,
     /// `customValue`: [`CustomFieldValue`].
     pub custom_value: Vec<AnyCustomFieldValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineSummary {
@@ -9255,8 +9370,9 @@ pub struct VirtualMachineTargetInfo {
     pub name: String,
     /// `configurationTag`: xsd:string.
     pub configuration_tag: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineTargetInfo {
@@ -9296,8 +9412,9 @@ pub struct VirtualMachineTicket {
     pub ssl_certificate: Option<String>,
     /// `url`: xsd:string (since 7.0.0.0).
     pub url: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for VirtualMachineTicket {
@@ -9356,8 +9473,9 @@ pub struct VirtualMachineUsageOnDatastore {
     pub uncommitted: i64,
     /// `unshared`: xsd:long.
     pub unshared: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineUsageOnDatastore {
@@ -9507,8 +9625,9 @@ crate::xml::inherits!(VirtualMachineVMCIDevice, VirtualDevice);
 pub struct VirtualMachineVMCIDeviceFilterInfo {
     /// `filters`: [`VirtualMachineVMCIDeviceFilterSpec`].
     pub filters: Vec<VirtualMachineVMCIDeviceFilterSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVMCIDeviceFilterInfo {
@@ -9542,8 +9661,9 @@ pub struct VirtualMachineVMCIDeviceFilterSpec {
     pub lower_dst_port_boundary: Option<i64>,
     /// `upperDstPortBoundary`: xsd:long.
     pub upper_dst_port_boundary: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVMCIDeviceFilterSpec {
@@ -9621,8 +9741,9 @@ pub struct VirtualMachineVMCIDeviceOptionFilterSpecOption {
     pub lower_dst_port_boundary: LongOption,
     /// `upperDstPortBoundary`: [`LongOption`].
     pub upper_dst_port_boundary: LongOption,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVMCIDeviceOptionFilterSpecOption {
@@ -9707,8 +9828,9 @@ crate::xml::inherits!(VirtualMachineVMotionStunTimeInfo, VirtualMachineTargetInf
 pub struct VirtualMachineVcpuConfig {
     /// `latencySensitivity`: [`LatencySensitivity`].
     pub latency_sensitivity: Option<LatencySensitivity>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVcpuConfig {
@@ -9776,8 +9898,9 @@ pub struct VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo {
     pub is_configurable: bool,
     /// `device`: [`VirtualDevice`].
     pub device: AnyVirtualDevice,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVendorDeviceGroupInfoComponentDeviceInfo {
@@ -9957,8 +10080,9 @@ crate::xml::inherits!(VirtualMachineVideoCard, VirtualDevice);
 pub struct VirtualMachineVirtualDeviceGroups {
     /// `deviceGroup`: [`VirtualMachineVirtualDeviceGroupsDeviceGroup`].
     pub device_group: Vec<AnyVirtualMachineVirtualDeviceGroupsDeviceGroup>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualDeviceGroups {
@@ -9986,8 +10110,9 @@ pub struct VirtualMachineVirtualDeviceGroupsDeviceGroup {
     pub group_instance_key: i32,
     /// `deviceInfo`: [`Description`].
     pub device_info: Option<AnyDescription>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualDeviceGroupsDeviceGroup {
@@ -10041,8 +10166,9 @@ crate::xml::inherits!(VirtualMachineVirtualDeviceGroupsVendorDeviceGroup, Virtua
 pub struct VirtualMachineVirtualDeviceSwap {
     /// `lsiToPvscsi`: [`VirtualMachineVirtualDeviceSwapDeviceSwapInfo`].
     pub lsi_to_pvscsi: Option<VirtualMachineVirtualDeviceSwapDeviceSwapInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualDeviceSwap {
@@ -10070,8 +10196,9 @@ pub struct VirtualMachineVirtualDeviceSwapDeviceSwapInfo {
     pub applicable: Option<bool>,
     /// `status`: xsd:string.
     pub status: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualDeviceSwapDeviceSwapInfo {
@@ -10101,8 +10228,9 @@ pub struct VirtualMachineVirtualNuma {
     pub cores_per_numa_node: Option<i32>,
     /// `exposeVnumaOnCpuHotadd`: xsd:boolean.
     pub expose_vnuma_on_cpu_hotadd: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualNuma {
@@ -10132,8 +10260,9 @@ pub struct VirtualMachineVirtualNumaInfo {
     pub auto_cores_per_numa_node: Option<bool>,
     /// `vnumaOnCpuHotaddExposed`: xsd:boolean.
     pub vnuma_on_cpu_hotadd_exposed: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualNumaInfo {
@@ -10161,8 +10290,9 @@ crate::xml::complex_codec!(VirtualMachineVirtualNumaInfo);
 pub struct VirtualMachineVirtualPMem {
     /// `snapshotMode`: xsd:string.
     pub snapshot_mode: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineVirtualPMem {
@@ -10228,8 +10358,9 @@ pub struct VirtualMachineWipeResult {
     pub disk_id: i32,
     /// `shrinkableDiskSpace`: xsd:long.
     pub shrinkable_disk_space: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualMachineWipeResult {
@@ -10474,8 +10605,9 @@ pub struct VirtualNicManagerNetConfig {
     pub candidate_vnic: Vec<HostVirtualNic>,
     /// `selectedVnic`: xsd:string.
     pub selected_vnic: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualNicManagerNetConfig {
@@ -10631,8 +10763,9 @@ pub struct VirtualPCIPassthroughAllowedDevice {
     pub sub_device_id: Option<i32>,
     /// `revisionId`: xsd:short.
     pub revision_id: Option<i16>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualPCIPassthroughAllowedDevice {
@@ -12924,8 +13057,9 @@ pub struct VirtualVmxnet3OptionStrictLatencyConfigOption {
     pub rx_data_ring_desc_size: IntOption,
     /// `disableOffload`: [`ChoiceOption`].
     pub disable_offload: ChoiceOption,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualVmxnet3OptionStrictLatencyConfigOption {
@@ -12973,8 +13107,9 @@ pub struct VirtualVmxnet3StrictLatencyConfig {
     pub rx_data_ring_desc_size: Option<i32>,
     /// `disableOffload`: xsd:string.
     pub disable_offload: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VirtualVmxnet3StrictLatencyConfig {
@@ -13633,8 +13768,9 @@ crate::xml::inherits!(VmConfigFault, VimFault);
 pub struct VmConfigFileEncryptionInfo {
     /// `keyId`: [`CryptoKeyId`].
     pub key_id: Option<CryptoKeyId>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmConfigFileEncryptionInfo {
@@ -13728,8 +13864,9 @@ pub struct VmConfigFileQueryFilter {
     pub match_config_version: Vec<i32>,
     /// `encrypted`: xsd:boolean (since 6.5).
     pub encrypted: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmConfigFileQueryFilter {
@@ -13757,8 +13894,9 @@ pub struct VmConfigFileQueryFlags {
     pub config_version: bool,
     /// `encryption`: xsd:boolean (since 6.5).
     pub encryption: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmConfigFileQueryFlags {
@@ -13856,8 +13994,9 @@ pub struct VmConfigInfo {
     pub install_boot_required: bool,
     /// `installBootStopDelay`: xsd:int.
     pub install_boot_stop_delay: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmConfigInfo {
@@ -13932,8 +14071,9 @@ pub struct VmConfigSpec {
     pub install_boot_required: Option<bool>,
     /// `installBootStopDelay`: xsd:int.
     pub install_boot_stop_delay: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmConfigSpec {

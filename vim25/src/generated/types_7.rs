@@ -329,8 +329,9 @@ crate::xml::inherits!(VmDiskFailedEvent, VmEvent);
 pub struct VmDiskFileEncryptionInfo {
     /// `keyId`: [`CryptoKeyId`].
     pub key_id: Option<CryptoKeyId>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmDiskFileEncryptionInfo {
@@ -450,8 +451,9 @@ pub struct VmDiskFileQueryFilter {
     pub thin: Option<bool>,
     /// `encrypted`: xsd:boolean (since 6.5).
     pub encrypted: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmDiskFileQueryFilter {
@@ -497,8 +499,9 @@ pub struct VmDiskFileQueryFlags {
     pub encryption: Option<bool>,
     /// `sectorFormat`: xsd:boolean (since 9.0.0.0).
     pub sector_format: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmDiskFileQueryFlags {
@@ -2063,8 +2066,9 @@ crate::xml::inherits!(VmOrphanedEvent, VmEvent);
 /// Has subtypes: slots declared with this type hold an [`AnyVmPlacementPolicy`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VmPlacementPolicy {
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmPlacementPolicy {
@@ -2091,8 +2095,9 @@ pub struct VmPodConfigForPlacement {
     pub vm_config: Option<StorageDrsVmConfigInfo>,
     /// `interVmRule`: [`ClusterRuleInfo`].
     pub inter_vm_rule: Vec<AnyClusterRuleInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmPodConfigForPlacement {
@@ -3851,8 +3856,9 @@ pub struct VmfsConfigOption {
     pub unmap_bandwidth_increment: Option<i64>,
     /// `unmapBandwidthUltraLow`: xsd:long (since 8.0.0.1).
     pub unmap_bandwidth_ultra_low: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmfsConfigOption {
@@ -3913,8 +3919,9 @@ pub struct VmfsDatastoreBaseOption {
     pub layout: HostDiskPartitionLayout,
     /// `partitionFormatChange`: xsd:boolean (since 5.0).
     pub partition_format_change: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmfsDatastoreBaseOption {
@@ -4106,8 +4113,9 @@ pub struct VmfsDatastoreOption {
     pub info: AnyVmfsDatastoreBaseOption,
     /// `spec`: [`VmfsDatastoreSpec`].
     pub spec: AnyVmfsDatastoreSpec,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmfsDatastoreOption {
@@ -4165,8 +4173,9 @@ crate::xml::inherits!(VmfsDatastoreSingleExtentOption, VmfsDatastoreBaseOption);
 pub struct VmfsDatastoreSpec {
     /// `diskUuid`: xsd:string.
     pub disk_uuid: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmfsDatastoreSpec {
@@ -4226,8 +4235,9 @@ pub struct VmfsUnmapBandwidthSpec {
     pub dynamic_min: i64,
     /// `dynamicMax`: xsd:long.
     pub dynamic_max: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmfsUnmapBandwidthSpec {
@@ -4280,8 +4290,9 @@ pub struct VmwareDistributedVirtualSwitchDpuFailoverPolicy {
     pub active_uplink: Vec<String>,
     /// `standbyUplink`: xsd:string.
     pub standby_uplink: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmwareDistributedVirtualSwitchDpuFailoverPolicy {
@@ -4307,8 +4318,9 @@ crate::xml::complex_codec!(VmwareDistributedVirtualSwitchDpuFailoverPolicy);
 pub struct VmwareDistributedVirtualSwitchNetworkOffloadConfig {
     /// `dpuFailoverPolicy`: [`VmwareDistributedVirtualSwitchDpuFailoverPolicy`].
     pub dpu_failover_policy: Option<VmwareDistributedVirtualSwitchDpuFailoverPolicy>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmwareDistributedVirtualSwitchNetworkOffloadConfig {
@@ -4362,8 +4374,9 @@ pub struct VmwareDistributedVirtualSwitchRealTimeConfig {
     pub allowed: Option<bool>,
     /// `lanAnnotation`: [`VmwareDistributedVirtualSwitchRealTimeLanAnnotation`].
     pub lan_annotation: Option<VmwareDistributedVirtualSwitchRealTimeLanAnnotation>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmwareDistributedVirtualSwitchRealTimeConfig {
@@ -4391,8 +4404,9 @@ pub struct VmwareDistributedVirtualSwitchRealTimeLanAnnotation {
     pub lan_a_uplink: Vec<String>,
     /// `lanBUplink`: xsd:string.
     pub lan_b_uplink: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VmwareDistributedVirtualSwitchRealTimeLanAnnotation {
@@ -4547,8 +4561,9 @@ pub struct VnicPortArgument {
     pub vnic: String,
     /// `port`: [`DistributedVirtualSwitchPortConnection`].
     pub port: DistributedVirtualSwitchPortConnection,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VnicPortArgument {
@@ -4629,8 +4644,9 @@ pub struct VsanAttachToSrOperation {
     pub timestamp: Option<DateTime>,
     /// `srNumber`: xsd:string.
     pub sr_number: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanAttachToSrOperation {
@@ -4690,8 +4706,9 @@ pub struct VsanCapability {
     pub target: Option<ManagedObjectReference>,
     /// `capabilities`: xsd:string.
     pub capabilities: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanCapability {
@@ -4719,8 +4736,9 @@ pub struct VsanClusterAdvCfgSyncHostResult {
     pub hostname: String,
     /// `value`: xsd:string.
     pub value: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterAdvCfgSyncHostResult {
@@ -4750,8 +4768,9 @@ pub struct VsanClusterAdvCfgSyncResult {
     pub name: String,
     /// `hostValues`: [`VsanClusterAdvCfgSyncHostResult`].
     pub host_values: Vec<VsanClusterAdvCfgSyncHostResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterAdvCfgSyncResult {
@@ -4787,8 +4806,9 @@ pub struct VsanClusterBalancePerDiskInfo {
     pub fullness_above_threshold: i64,
     /// `dataToMoveB`: xsd:long.
     pub data_to_move_b: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterBalancePerDiskInfo {
@@ -4822,8 +4842,9 @@ pub struct VsanClusterBalanceSummary {
     pub variance_threshold: i64,
     /// `disks`: [`VsanClusterBalancePerDiskInfo`].
     pub disks: Vec<VsanClusterBalancePerDiskInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterBalanceSummary {
@@ -4851,8 +4872,9 @@ pub struct VsanClusterClomdLivenessResult {
     pub clomd_liveness_result: Vec<VsanHostClomdLivenessResult>,
     /// `issueFound`: xsd:boolean.
     pub issue_found: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterClomdLivenessResult {
@@ -4882,8 +4904,9 @@ pub struct VsanClusterConfig {
     pub name: String,
     /// `hosts`: xsd:string.
     pub hosts: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterConfig {
@@ -4919,8 +4942,9 @@ pub struct VsanClusterConfigInfo {
     pub vsan_esa_enabled: Option<bool>,
     /// `vsanCyberRecoveryEnabled`: xsd:boolean (since 9.1.0.0).
     pub vsan_cyber_recovery_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterConfigInfo {
@@ -4954,8 +4978,9 @@ pub struct VsanClusterConfigInfoHostDefaultInfo {
     pub auto_claim_storage: Option<bool>,
     /// `checksumEnabled`: xsd:boolean (since 6.0).
     pub checksum_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterConfigInfoHostDefaultInfo {
@@ -4983,8 +5008,9 @@ crate::xml::complex_codec!(VsanClusterConfigInfoHostDefaultInfo);
 pub struct VsanClusterCoreConfig {
     /// `vsanMaxEnabled`: xsd:boolean.
     pub vsan_max_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterCoreConfig {
@@ -5008,8 +5034,9 @@ crate::xml::complex_codec!(VsanClusterCoreConfig);
 pub struct VsanClusterCoreConfigSpec {
     /// `vsanMaxEnabled`: xsd:boolean.
     pub vsan_max_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterCoreConfigSpec {
@@ -5035,8 +5062,9 @@ pub struct VsanClusterCreateVmHealthTestResult {
     pub cluster_result: VsanClusterProactiveTestResult,
     /// `hostResults`: [`VsanHostCreateVmHealthTestResult`].
     pub host_results: Vec<VsanHostCreateVmHealthTestResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterCreateVmHealthTestResult {
@@ -5066,8 +5094,9 @@ pub struct VsanClusterHclInfo {
     pub hcl_db_age_health: Option<String>,
     /// `hostResults`: [`VsanHostHclInfo`].
     pub host_results: Vec<VsanHostHclInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHclInfo {
@@ -5101,8 +5130,9 @@ pub struct VsanClusterHealthAction {
     pub action_description: LocalizableMessage,
     /// `enabled`: xsd:boolean.
     pub enabled: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthAction {
@@ -5138,8 +5168,9 @@ pub struct VsanClusterHealthConfigs {
     pub vsan_telemetry_proxy: Option<VsanClusterTelemetryProxyConfig>,
     /// `configs`: [`VsanClusterHealthResultKeyValuePair`].
     pub configs: Vec<VsanClusterHealthResultKeyValuePair>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthConfigs {
@@ -5177,8 +5208,9 @@ pub struct VsanClusterHealthGroup {
     pub group_tests: Vec<VsanClusterHealthTest>,
     /// `groupDetails`: [`VsanClusterHealthResultBase`].
     pub group_details: Vec<AnyVsanClusterHealthResultBase>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthGroup {
@@ -5212,8 +5244,9 @@ crate::xml::complex_codec!(VsanClusterHealthGroup);
 pub struct VsanClusterHealthResultBase {
     /// `label`: xsd:string.
     pub label: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthResultBase {
@@ -5239,8 +5272,9 @@ pub struct VsanClusterHealthResultColumnInfo {
     pub label: String,
     /// `type`: xsd:string.
     pub type_: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthResultColumnInfo {
@@ -5268,8 +5302,9 @@ pub struct VsanClusterHealthResultKeyValuePair {
     pub key: Option<String>,
     /// `value`: xsd:string.
     pub value: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthResultKeyValuePair {
@@ -5297,8 +5332,9 @@ pub struct VsanClusterHealthResultRow {
     pub values: Vec<String>,
     /// `nestedRows`: [`VsanClusterHealthResultRow`].
     pub nested_rows: Vec<VsanClusterHealthResultRow>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthResultRow {
@@ -5386,8 +5422,9 @@ pub struct VsanClusterHealthSummary {
     pub clomd_liveness: Option<VsanClusterClomdLivenessResult>,
     /// `diskBalance`: [`VsanClusterBalanceSummary`].
     pub disk_balance: Option<VsanClusterBalanceSummary>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthSummary {
@@ -5445,8 +5482,9 @@ pub struct VsanClusterHealthSystemObjectsRepairResult {
     pub failed_repair_objects: Vec<VsanFailedRepairObjectResult>,
     /// `issueFound`: xsd:boolean.
     pub issue_found: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthSystemObjectsRepairResult {
@@ -5480,8 +5518,9 @@ pub struct VsanClusterHealthSystemStatusResult {
     pub untracked_hosts: Vec<String>,
     /// `trackedHostsStatus`: [`VsanHostHealthSystemStatusResult`].
     pub tracked_hosts_status: Vec<VsanHostHealthSystemStatusResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthSystemStatusResult {
@@ -5515,8 +5554,9 @@ pub struct VsanClusterHealthSystemVersionResult {
     pub vc_version: Option<String>,
     /// `issueFound`: xsd:boolean.
     pub issue_found: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthSystemVersionResult {
@@ -5556,8 +5596,9 @@ pub struct VsanClusterHealthTest {
     pub test_details: Vec<AnyVsanClusterHealthResultBase>,
     /// `testActions`: [`VsanClusterHealthAction`].
     pub test_actions: Vec<VsanClusterHealthAction>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHealthTest {
@@ -5595,8 +5636,9 @@ pub struct VsanClusterHostVmknicMapping {
     pub host: String,
     /// `vmknic`: xsd:string.
     pub vmknic: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterHostVmknicMapping {
@@ -5634,8 +5676,9 @@ pub struct VsanClusterLimitHealthResult {
     pub whatif_host_failures: Vec<VsanClusterWhatifHostFailuresResult>,
     /// `hostsCommFailure`: xsd:string.
     pub hosts_comm_failure: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterLimitHealthResult {
@@ -5701,8 +5744,9 @@ pub struct VsanClusterNetworkHealthResult {
     pub hosts_in_vsan_maintenance_mode: Vec<String>,
     /// `infoAboutUnexpectedHosts`: [`VsanQueryResultHostInfo`].
     pub info_about_unexpected_hosts: Vec<VsanQueryResultHostInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterNetworkHealthResult {
@@ -5758,8 +5802,9 @@ pub struct VsanClusterNetworkLoadTestResult {
     pub cluster_result: VsanClusterProactiveTestResult,
     /// `hostResults`: [`VsanNetworkLoadTestResult`].
     pub host_results: Vec<VsanNetworkLoadTestResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterNetworkLoadTestResult {
@@ -5785,8 +5830,9 @@ crate::xml::complex_codec!(VsanClusterNetworkLoadTestResult);
 pub struct VsanClusterNetworkPartitionInfo {
     /// `hosts`: xsd:string.
     pub hosts: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterNetworkPartitionInfo {
@@ -5816,8 +5862,9 @@ pub struct VsanClusterProactiveTestResult {
     pub timestamp: DateTime,
     /// `healthTest`: [`VsanClusterHealthTest`].
     pub health_test: Option<VsanClusterHealthTest>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterProactiveTestResult {
@@ -5855,8 +5902,9 @@ pub struct VsanClusterTelemetryProxyConfig {
     pub password: Option<String>,
     /// `autoDiscovered`: xsd:boolean.
     pub auto_discovered: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl std::fmt::Debug for VsanClusterTelemetryProxyConfig {
@@ -5934,8 +5982,9 @@ pub struct VsanClusterVMsHealthOverallResult {
     pub health_state_list: Vec<VsanClusterVMsHealthSummaryResult>,
     /// `overallHealthState`: xsd:string.
     pub overall_health_state: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterVMsHealthOverallResult {
@@ -5967,8 +6016,9 @@ pub struct VsanClusterVMsHealthSummaryResult {
     pub health: String,
     /// `vmInstanceUuids`: xsd:string.
     pub vm_instance_uuids: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterVMsHealthSummaryResult {
@@ -6002,8 +6052,9 @@ pub struct VsanClusterVmdkLoadTestResult {
     pub cluster_result: Option<VsanClusterProactiveTestResult>,
     /// `hostResults`: [`VsanHostVmdkLoadTestResult`].
     pub host_results: Vec<VsanHostVmdkLoadTestResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterVmdkLoadTestResult {
@@ -6049,8 +6100,9 @@ pub struct VsanClusterWhatifHostFailuresResult {
     pub disk_free_space_health: Option<String>,
     /// `rcFreeReservationHealth`: xsd:string.
     pub rc_free_reservation_health: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanClusterWhatifHostFailuresResult {
@@ -6094,8 +6146,9 @@ pub struct VsanCompatibilityCheckResult {
     pub status: String,
     /// `message`: [`LocalizableMessage`].
     pub message: Option<LocalizableMessage>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanCompatibilityCheckResult {
@@ -6155,8 +6208,9 @@ pub struct VsanDataEfficiencyConfig {
     pub dedup_enabled: bool,
     /// `compressionEnabled`: xsd:boolean.
     pub compression_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanDataEfficiencyConfig {
@@ -6276,8 +6330,9 @@ crate::xml::inherits!(VsanDiskFormatConversionCheckResult, VsanUpgradeSystemPref
 pub struct VsanDiskFormatConversionSpec {
     /// `dataEfficiencyConfig`: [`VsanDataEfficiencyConfig`].
     pub data_efficiency_config: Option<VsanDataEfficiencyConfig>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanDiskFormatConversionSpec {
@@ -6331,8 +6386,9 @@ pub struct VsanFailedRepairObjectResult {
     pub uuid: String,
     /// `errMessage`: xsd:string.
     pub err_message: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanFailedRepairObjectResult {
@@ -6427,8 +6483,9 @@ pub struct VsanHclControllerInfo {
     pub cache_config: Option<String>,
     /// `cimProviderInfo`: [`VsanHostCimProviderInfo`].
     pub cim_provider_info: Option<VsanHostCimProviderInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHclControllerInfo {
@@ -6510,8 +6567,9 @@ pub struct VsanHealthExtMgmtPreCheckResult {
     pub results: Vec<VsanClusterHealthTest>,
     /// `vumRegistered`: xsd:boolean.
     pub vum_registered: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHealthExtMgmtPreCheckResult {
@@ -6579,8 +6637,9 @@ pub struct VsanHostCimProviderInfo {
     pub installed_cim_provider: Option<String>,
     /// `cimProviderOnHcl`: xsd:string.
     pub cim_provider_on_hcl: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostCimProviderInfo {
@@ -6612,8 +6671,9 @@ pub struct VsanHostClomdLivenessResult {
     pub clomd_stat: String,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostClomdLivenessResult {
@@ -6649,8 +6709,9 @@ pub struct VsanHostClusterStatus {
     pub node_state: VsanHostClusterStatusState,
     /// `memberUuid`: xsd:string.
     pub member_uuid: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostClusterStatus {
@@ -6684,8 +6745,9 @@ pub struct VsanHostClusterStatusState {
     pub state: String,
     /// `completion`: [`VsanHostClusterStatusStateCompletionEstimate`].
     pub completion: Option<VsanHostClusterStatusStateCompletionEstimate>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostClusterStatusState {
@@ -6713,8 +6775,9 @@ pub struct VsanHostClusterStatusStateCompletionEstimate {
     pub complete_time: Option<DateTime>,
     /// `percentComplete`: xsd:int.
     pub percent_complete: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostClusterStatusStateCompletionEstimate {
@@ -6754,8 +6817,9 @@ pub struct VsanHostConfigInfo {
     pub vsan_esa_enabled: Option<bool>,
     /// `vsanCyberRecoveryEnabled`: xsd:boolean (since 9.1.0.0).
     pub vsan_cyber_recovery_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostConfigInfo {
@@ -6795,8 +6859,9 @@ pub struct VsanHostConfigInfoClusterInfo {
     pub uuid: Option<String>,
     /// `nodeUuid`: xsd:string.
     pub node_uuid: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostConfigInfoClusterInfo {
@@ -6822,8 +6887,9 @@ crate::xml::complex_codec!(VsanHostConfigInfoClusterInfo);
 pub struct VsanHostConfigInfoNetworkInfo {
     /// `port`: [`VsanHostConfigInfoNetworkInfoPortConfig`].
     pub port: Vec<AnyVsanHostConfigInfoNetworkInfoPortConfig>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostConfigInfoNetworkInfo {
@@ -6851,8 +6917,9 @@ pub struct VsanHostConfigInfoNetworkInfoPortConfig {
     pub ip_config: Option<AnyVsanHostIpConfig>,
     /// `device`: xsd:string.
     pub device: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostConfigInfoNetworkInfoPortConfig {
@@ -6884,8 +6951,9 @@ pub struct VsanHostConfigInfoStorageInfo {
     pub disk_map_info: Vec<VsanHostDiskMapInfo>,
     /// `checksumEnabled`: xsd:boolean (since 6.0).
     pub checksum_enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostConfigInfoStorageInfo {
@@ -6919,8 +6987,9 @@ pub struct VsanHostCreateVmHealthTestResult {
     pub state: String,
     /// `fault`: [`LocalizedMethodFault`].
     pub fault: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostCreateVmHealthTestResult {
@@ -6948,8 +7017,9 @@ crate::xml::complex_codec!(VsanHostCreateVmHealthTestResult);
 pub struct VsanHostDecommissionMode {
     /// `objectAction`: xsd:string.
     pub object_action: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostDecommissionMode {
@@ -6975,8 +7045,9 @@ pub struct VsanHostDiskMapInfo {
     pub mapping: VsanHostDiskMapping,
     /// `mounted`: xsd:boolean.
     pub mounted: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostDiskMapInfo {
@@ -7006,8 +7077,9 @@ pub struct VsanHostDiskMapResult {
     pub disk_result: Vec<VsanHostDiskResult>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostDiskMapResult {
@@ -7037,8 +7109,9 @@ pub struct VsanHostDiskMapping {
     pub ssd: HostScsiDisk,
     /// `nonSsd`: [`HostScsiDisk`].
     pub non_ssd: Vec<HostScsiDisk>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostDiskMapping {
@@ -7072,8 +7145,9 @@ pub struct VsanHostDiskResult {
     pub error: Option<LocalizedMethodFault>,
     /// `degraded`: xsd:boolean (since 6.0).
     pub degraded: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostDiskResult {
@@ -7105,8 +7179,9 @@ crate::xml::complex_codec!(VsanHostDiskResult);
 pub struct VsanHostFaultDomainInfo {
     /// `name`: xsd:string.
     pub name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostFaultDomainInfo {
@@ -7138,8 +7213,9 @@ pub struct VsanHostHclInfo {
     pub error: Option<LocalizedMethodFault>,
     /// `controllers`: [`VsanHclControllerInfo`].
     pub controllers: Vec<VsanHclControllerInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostHclInfo {
@@ -7175,8 +7251,9 @@ pub struct VsanHostHealthSystemStatusResult {
     pub status: String,
     /// `issues`: xsd:string.
     pub issues: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostHealthSystemStatusResult {
@@ -7208,8 +7285,9 @@ pub struct VsanHostHealthSystemVersionResult {
     pub version: Option<String>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostHealthSystemVersionResult {
@@ -7241,8 +7319,9 @@ pub struct VsanHostIpConfig {
     pub upstream_ip_address: String,
     /// `downstreamIpAddress`: xsd:string.
     pub downstream_ip_address: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostIpConfig {
@@ -7302,8 +7381,9 @@ pub struct VsanHostMembershipInfo {
     pub node_uuid: String,
     /// `hostname`: xsd:string.
     pub hostname: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostMembershipInfo {
@@ -7389,8 +7469,9 @@ pub struct VsanHostRuntimeInfo {
     pub disk_issues: Vec<VsanHostRuntimeInfoDiskIssue>,
     /// `accessGenNo`: xsd:int.
     pub access_gen_no: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostRuntimeInfo {
@@ -7420,8 +7501,9 @@ pub struct VsanHostRuntimeInfoDiskIssue {
     pub disk_id: String,
     /// `issue`: xsd:string.
     pub issue: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostRuntimeInfoDiskIssue {
@@ -7449,8 +7531,9 @@ pub struct VsanHostVirtualApplianceInfo {
     pub host_key: ManagedObjectReference,
     /// `isVirtualApp`: xsd:boolean.
     pub is_virtual_app: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostVirtualApplianceInfo {
@@ -7482,8 +7565,9 @@ pub struct VsanHostVmdkLoadTestResult {
     pub fault_message: Option<String>,
     /// `vmdkResults`: [`VsanVmdkLoadTestResult`].
     pub vmdk_results: Vec<VsanVmdkLoadTestResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostVmdkLoadTestResult {
@@ -7515,8 +7599,9 @@ pub struct VsanHostVsanDiskInfo {
     pub vsan_uuid: String,
     /// `formatVersion`: xsd:int.
     pub format_version: i32,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanHostVsanDiskInfo {
@@ -7593,8 +7678,9 @@ pub struct VsanIscsiHomeObjectSpec {
     pub storage_policy: Option<AnyVirtualMachineProfileSpec>,
     /// `defaultConfig`: [`VsanIscsiTargetServiceDefaultConfigSpec`].
     pub default_config: Option<VsanIscsiTargetServiceDefaultConfigSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiHomeObjectSpec {
@@ -7624,8 +7710,9 @@ pub struct VsanIscsiInitiatorGroup {
     pub initiators: Vec<String>,
     /// `targets`: [`VsanIscsiTargetBasicInfo`].
     pub targets: Vec<AnyVsanIscsiTargetBasicInfo>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiInitiatorGroup {
@@ -7701,8 +7788,9 @@ pub struct VsanIscsiLUNCommonInfo {
     pub lun_size: i64,
     /// `status`: xsd:string.
     pub status: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiLUNCommonInfo {
@@ -7816,8 +7904,9 @@ pub struct VsanIscsiTargetAuthSpec {
     pub user_name_attach_to_initiator: Option<String>,
     /// `userSecretAttachToInitiator`: xsd:string.
     pub user_secret_attach_to_initiator: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiTargetAuthSpec {
@@ -7853,8 +7942,9 @@ pub struct VsanIscsiTargetBasicInfo {
     pub alias: String,
     /// `iqn`: xsd:string.
     pub iqn: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiTargetBasicInfo {
@@ -7922,8 +8012,9 @@ pub struct VsanIscsiTargetServiceConfig {
     pub default_config: Option<VsanIscsiTargetServiceDefaultConfigSpec>,
     /// `enabled`: xsd:boolean.
     pub enabled: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiTargetServiceConfig {
@@ -7953,8 +8044,9 @@ pub struct VsanIscsiTargetServiceDefaultConfigSpec {
     pub port: Option<i32>,
     /// `iscsiTargetAuthSpec`: [`VsanIscsiTargetAuthSpec`].
     pub iscsi_target_auth_spec: Option<VsanIscsiTargetAuthSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanIscsiTargetServiceDefaultConfigSpec {
@@ -8064,8 +8156,9 @@ pub struct VsanLimitHealthResult {
     pub total_rc_size_b: i64,
     /// `rcFreeReservationHealth`: xsd:string.
     pub rc_free_reservation_health: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanLimitHealthResult {
@@ -8144,8 +8237,9 @@ pub struct VsanNetworkHealthResult {
     pub peer_health: Vec<VsanNetworkPeerHealthResult>,
     /// `multicastConfig`: xsd:string.
     pub multicast_config: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanNetworkHealthResult {
@@ -8197,8 +8291,9 @@ pub struct VsanNetworkLoadTestResult {
     pub sent_datagrams: Option<i64>,
     /// `jitterMs`: xsd:float.
     pub jitter_ms: Option<f32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanNetworkLoadTestResult {
@@ -8252,8 +8347,9 @@ pub struct VsanNetworkPeerHealthResult {
     pub on_same_ip_subnet: Option<bool>,
     /// `sourceVmknicName`: xsd:string.
     pub source_vmknic_name: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanNetworkPeerHealthResult {
@@ -8293,8 +8389,9 @@ pub struct VsanNewPolicyBatch {
     pub size: Vec<i64>,
     /// `policy`: xsd:string.
     pub policy: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanNewPolicyBatch {
@@ -8360,8 +8457,9 @@ pub struct VsanObjectExtraAttributes {
     pub ufn: String,
     /// `isHbrCfg`: xsd:boolean.
     pub is_hbr_cfg: bool,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectExtraAttributes {
@@ -8397,8 +8495,9 @@ pub struct VsanObjectHealth {
     pub health: Option<String>,
     /// `objUuids`: xsd:string.
     pub obj_uuids: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectHealth {
@@ -8436,8 +8535,9 @@ pub struct VsanObjectIdentity {
     pub vm: Option<ManagedObjectReference>,
     /// `description`: xsd:string.
     pub description: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectIdentity {
@@ -8477,8 +8577,9 @@ pub struct VsanObjectIdentityAndHealth {
     pub space_summary: Vec<VsanObjectSpaceSummary>,
     /// `rawData`: xsd:string.
     pub raw_data: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectIdentityAndHealth {
@@ -8548,8 +8649,9 @@ pub struct VsanObjectInformation {
     pub spbm_profile_generation_id: Option<String>,
     /// `spbmComplianceResult`: [`VsanStorageComplianceResult`].
     pub spbm_compliance_result: Option<VsanStorageComplianceResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectInformation {
@@ -8587,8 +8689,9 @@ pub struct VsanObjectOverallHealth {
     pub object_health_detail: Vec<VsanObjectHealth>,
     /// `objectVersionCompliance`: xsd:boolean.
     pub object_version_compliance: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectOverallHealth {
@@ -8644,8 +8747,9 @@ pub struct VsanObjectQuerySpec {
     pub uuid: String,
     /// `spbmProfileGenerationId`: xsd:string.
     pub spbm_profile_generation_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectQuerySpec {
@@ -8687,8 +8791,9 @@ pub struct VsanObjectSpaceSummary {
     pub physical_used_b: Option<i64>,
     /// `usedB`: xsd:long.
     pub used_b: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanObjectSpaceSummary {
@@ -8732,8 +8837,9 @@ pub struct VsanPerfEntityMetricCSV {
     pub sample_info: Option<String>,
     /// `value`: [`VsanPerfMetricSeriesCSV`].
     pub value: Vec<VsanPerfMetricSeriesCSV>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfEntityMetricCSV {
@@ -8767,8 +8873,9 @@ pub struct VsanPerfEntityType {
     pub graphs: Vec<VsanPerfGraph>,
     /// `description`: xsd:string.
     pub description: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfEntityType {
@@ -8808,8 +8915,9 @@ pub struct VsanPerfGraph {
     pub name: Option<String>,
     /// `description`: xsd:string.
     pub description: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfGraph {
@@ -8853,8 +8961,9 @@ pub struct VsanPerfMasterInformation {
     pub renamed_stats_directories: Vec<String>,
     /// `statsDirectoryPercentFree`: xsd:long.
     pub stats_directory_percent_free: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfMasterInformation {
@@ -8888,8 +8997,9 @@ crate::xml::complex_codec!(VsanPerfMasterInformation);
 pub struct VsanPerfMemberInfo {
     /// `thumbprint`: xsd:string.
     pub thumbprint: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfMemberInfo {
@@ -8925,8 +9035,9 @@ pub struct VsanPerfMetricId {
     pub description: Option<String>,
     /// `metricsCollectInterval`: xsd:int.
     pub metrics_collect_interval: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfMetricId {
@@ -8964,8 +9075,9 @@ pub struct VsanPerfMetricSeriesCSV {
     pub metric_id: VsanPerfMetricId,
     /// `values`: xsd:string.
     pub values: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfMetricSeriesCSV {
@@ -9005,8 +9117,9 @@ pub struct VsanPerfNodeInformation {
     pub vsan_node_uuid: Option<String>,
     /// `masterInfo`: [`VsanPerfMasterInformation`].
     pub master_info: Option<VsanPerfMasterInformation>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfNodeInformation {
@@ -9054,8 +9167,9 @@ pub struct VsanPerfQuerySpec {
     pub labels: Vec<String>,
     /// `interval`: xsd:int.
     pub interval: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfQuerySpec {
@@ -9093,8 +9207,9 @@ pub struct VsanPerfThreshold {
     pub yellow: Option<String>,
     /// `red`: xsd:string.
     pub red: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfThreshold {
@@ -9124,8 +9239,9 @@ pub struct VsanPerfTopEntities {
     pub metric_id: VsanPerfMetricId,
     /// `entities`: [`VsanPerfTopEntity`].
     pub entities: Vec<VsanPerfTopEntity>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfTopEntities {
@@ -9153,8 +9269,9 @@ pub struct VsanPerfTopEntity {
     pub entity_ref_id: String,
     /// `value`: xsd:string.
     pub value: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPerfTopEntity {
@@ -9232,8 +9349,9 @@ pub struct VsanPhysicalDiskHealth {
     pub max_components: Option<i64>,
     /// `compLimitHealth`: xsd:string.
     pub comp_limit_health: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPhysicalDiskHealth {
@@ -9323,8 +9441,9 @@ pub struct VsanPhysicalDiskHealthSummary {
     pub host_dedup_scope: Option<i32>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPhysicalDiskHealthSummary {
@@ -9364,8 +9483,9 @@ pub struct VsanPolicyChangeBatch {
     pub uuid: Vec<String>,
     /// `policy`: xsd:string.
     pub policy: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPolicyChangeBatch {
@@ -9405,8 +9525,9 @@ pub struct VsanPolicyCost {
     pub current_disk_space_to_address_space_ratio: Option<f32>,
     /// `diskSpaceToAddressSpaceRatio`: xsd:float.
     pub disk_space_to_address_space_ratio: Option<f32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPolicyCost {
@@ -9450,8 +9571,9 @@ pub struct VsanPolicySatisfiability {
     pub reason: Option<LocalizableMessage>,
     /// `cost`: [`VsanPolicyCost`].
     pub cost: Option<VsanPolicyCost>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPolicySatisfiability {
@@ -9485,8 +9607,9 @@ pub struct VsanPrepareVsanForVcsaSpec {
     pub vsan_data_efficiency_config: Option<VsanDataEfficiencyConfig>,
     /// `taskId`: xsd:string.
     pub task_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanPrepareVsanForVcsaSpec {
@@ -9528,8 +9651,9 @@ pub struct VsanProactiveRebalanceInfoEx {
     pub hostname: Option<String>,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanProactiveRebalanceInfoEx {
@@ -9571,8 +9695,9 @@ pub struct VsanQueryResultHostInfo {
     pub hostname_in_cmmds: Option<String>,
     /// `vsanIpv4Addresses`: xsd:string.
     pub vsan_ipv4_addresses: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanQueryResultHostInfo {
@@ -9604,8 +9729,9 @@ pub struct VsanRepairObjectsResult {
     pub failed_repair_objects: Vec<VsanFailedRepairObjectResult>,
     /// `notInQueueObjects`: xsd:string.
     pub not_in_queue_objects: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanRepairObjectsResult {
@@ -9637,8 +9763,9 @@ pub struct VsanResourceHealth {
     pub health: String,
     /// `description`: xsd:string.
     pub description: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanResourceHealth {
@@ -9672,8 +9799,9 @@ pub struct VsanSpaceUsage {
     pub space_overview: Option<VsanObjectSpaceSummary>,
     /// `spaceDetail`: [`VsanSpaceUsageDetailResult`].
     pub space_detail: Option<VsanSpaceUsageDetailResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanSpaceUsage {
@@ -9703,8 +9831,9 @@ crate::xml::complex_codec!(VsanSpaceUsage);
 pub struct VsanSpaceUsageDetailResult {
     /// `spaceUsageByObjectType`: [`VsanObjectSpaceSummary`].
     pub space_usage_by_object_type: Vec<VsanObjectSpaceSummary>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanSpaceUsageDetailResult {
@@ -9740,8 +9869,9 @@ pub struct VsanStorageComplianceResult {
     pub violated_policies: Vec<VsanStoragePolicyStatus>,
     /// `operationalStatus`: [`VsanStorageOperationalStatus`].
     pub operational_status: Option<VsanStorageOperationalStatus>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanStorageComplianceResult {
@@ -9783,8 +9913,9 @@ pub struct VsanStorageOperationalStatus {
     pub operation_progress: Option<i64>,
     /// `transitional`: xsd:boolean.
     pub transitional: Option<bool>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanStorageOperationalStatus {
@@ -9818,8 +9949,9 @@ pub struct VsanStoragePolicyStatus {
     pub expected_value: Option<String>,
     /// `currentValue`: xsd:string.
     pub current_value: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanStoragePolicyStatus {
@@ -9853,8 +9985,9 @@ pub struct VsanStorageWorkloadType {
     pub name: String,
     /// `description`: xsd:string.
     pub description: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanStorageWorkloadType {
@@ -10056,8 +10189,9 @@ crate::xml::inherits!(VsanUpgradeSystemMissingHostsInClusterIssue, VsanUpgradeSy
 pub struct VsanUpgradeSystemNetworkPartitionInfo {
     /// `hosts`: ManagedObjectReference.
     pub hosts: Vec<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanUpgradeSystemNetworkPartitionInfo {
@@ -10139,8 +10273,9 @@ crate::xml::inherits!(VsanUpgradeSystemNotEnoughFreeCapacityIssue, VsanUpgradeSy
 pub struct VsanUpgradeSystemPreflightCheckIssue {
     /// `msg`: xsd:string.
     pub msg: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanUpgradeSystemPreflightCheckIssue {
@@ -10168,8 +10303,9 @@ pub struct VsanUpgradeSystemPreflightCheckResult {
     pub issues: Vec<AnyVsanUpgradeSystemPreflightCheckIssue>,
     /// `diskMappingToRestore`: [`VsanHostDiskMapping`].
     pub disk_mapping_to_restore: Option<VsanHostDiskMapping>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanUpgradeSystemPreflightCheckResult {
@@ -10263,8 +10399,9 @@ pub struct VsanUpgradeSystemUpgradeHistoryItem {
     pub message: String,
     /// `task`: ManagedObjectReference.
     pub task: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanUpgradeSystemUpgradeHistoryItem {
@@ -10332,8 +10469,9 @@ pub struct VsanUpgradeSystemUpgradeStatus {
     pub completed: Option<bool>,
     /// `progress`: xsd:int.
     pub progress: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanUpgradeSystemUpgradeStatus {
@@ -10435,8 +10573,9 @@ pub struct VsanVcPostDeployConfigSpec {
     pub host_license_key: Option<String>,
     /// `taskId`: xsd:string.
     pub task_id: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVcPostDeployConfigSpec {
@@ -10488,8 +10627,9 @@ pub struct VsanVcsaDeploymentProgress {
     pub task_id: Option<String>,
     /// `vm`: ManagedObjectReference.
     pub vm: Option<ManagedObjectReference>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVcsaDeploymentProgress {
@@ -10537,8 +10677,9 @@ pub struct VsanVmdkIOLoadSpec {
     pub random: bool,
     /// `startOffsetB`: xsd:long.
     pub start_offset_b: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVmdkIOLoadSpec {
@@ -10590,8 +10731,9 @@ pub struct VsanVmdkLoadTestResult {
     pub max_latency_us: Option<i64>,
     /// `numIoAboveLatencyThreshold`: xsd:long.
     pub num_io_above_latency_threshold: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVmdkLoadTestResult {
@@ -10639,8 +10781,9 @@ pub struct VsanVmdkLoadTestSpec {
     pub vmdk_io_spec_sequence: Vec<VsanVmdkIOLoadSpec>,
     /// `stepDurationSec`: xsd:long.
     pub step_duration_sec: Option<i64>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVmdkLoadTestSpec {
@@ -10672,8 +10815,9 @@ pub struct VsanVsanClusterPcapGroup {
     pub master: String,
     /// `members`: xsd:string.
     pub members: Vec<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVsanClusterPcapGroup {
@@ -10705,8 +10849,9 @@ pub struct VsanVsanClusterPcapResult {
     pub issues: Vec<String>,
     /// `hostResults`: [`VsanVsanPcapResult`].
     pub host_results: Vec<VsanVsanPcapResult>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVsanClusterPcapResult {
@@ -10750,8 +10895,9 @@ pub struct VsanVsanPcapResult {
     pub error: Option<LocalizedMethodFault>,
     /// `hostname`: xsd:string.
     pub hostname: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VsanVsanPcapResult {
@@ -10839,8 +10985,9 @@ pub struct VslmCreateSpec {
     pub crypto: Option<AnyCryptoSpec>,
     /// `metadata`: [`KeyValue`] (since 6.7.2).
     pub metadata: Vec<KeyValue>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VslmCreateSpec {
@@ -10882,8 +11029,9 @@ pub struct VslmCreateSpecBackingSpec {
     pub datastore: ManagedObjectReference,
     /// `path`: xsd:string (since 6.7).
     pub path: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VslmCreateSpecBackingSpec {
@@ -10979,8 +11127,9 @@ pub struct VslmMigrateSpec {
     pub disks_crypto: Option<DiskCryptoSpec>,
     /// `service`: [`ServiceLocator`] (since 8.0.3.0).
     pub service: Option<ServiceLocator>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VslmMigrateSpec {
@@ -11035,8 +11184,9 @@ pub struct VslmTagEntry {
     pub tag_name: String,
     /// `parentCategoryName`: xsd:string.
     pub parent_category_name: String,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for VslmTagEntry {
@@ -11348,8 +11498,9 @@ pub struct WaitOptions {
     pub max_wait_seconds: Option<i32>,
     /// `maxObjectUpdates`: xsd:int.
     pub max_object_updates: Option<i32>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for WaitOptions {
@@ -11615,8 +11766,9 @@ pub struct WitnessNodeInfo {
     pub ip_settings: CustomizationIPSettings,
     /// `biosUuid`: xsd:string.
     pub bios_uuid: Option<String>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for WitnessNodeInfo {
@@ -11648,8 +11800,9 @@ pub struct vslmInfrastructureObjectPolicy {
     pub profile_id: String,
     /// `error`: [`LocalizedMethodFault`].
     pub error: Option<LocalizedMethodFault>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for vslmInfrastructureObjectPolicy {
@@ -11681,8 +11834,9 @@ pub struct vslmInfrastructureObjectPolicySpec {
     pub datastore: ManagedObjectReference,
     /// `profile`: [`VirtualMachineProfileSpec`].
     pub profile: Vec<AnyVirtualMachineProfileSpec>,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for vslmInfrastructureObjectPolicySpec {
@@ -11708,8 +11862,9 @@ crate::xml::complex_codec!(vslmInfrastructureObjectPolicySpec);
 pub struct vslmVClockInfo {
     /// `vClockTime`: xsd:long.
     pub v_clock_time: i64,
-    /// The wire type name (`xsi:type`) the server sent when it names a type this client
-    /// does not know, decoded as this type; `None` otherwise. Encoding sends it back.
+    /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
+    /// type this client does not know, decoded as this type; `None` otherwise. Encoding
+    /// sends it back.
     pub type_name_: Option<Box<str>>,
 }
 impl ComplexType for vslmVClockInfo {

@@ -8,6 +8,19 @@ use super::{
 use std::any::Any;
 use std::fmt::Debug;
 
+/// With the `serde` feature, what every data object implements besides the XML codec
+/// (its JSON fields); without it, nothing.
+#[cfg(feature = "serde")]
+pub trait JsonSupport: crate::json::JsonObject {}
+#[cfg(feature = "serde")]
+impl<T: crate::json::JsonObject> JsonSupport for T {}
+/// With the `serde` feature, what every data object implements besides the XML codec
+/// (its JSON fields); without it, nothing.
+#[cfg(not(feature = "serde"))]
+pub trait JsonSupport {}
+#[cfg(not(feature = "serde"))]
+impl<T> JsonSupport for T {}
+
 /// Any data object or fault, type-erased (what an `anyType` slot holds). Downcast with
 /// [`downcast_ref`](trait.DataObject.html#method.downcast_ref).
 pub trait DataObject: Debug + Send + Sync + 'static {
@@ -24,9 +37,18 @@ pub trait DataObject: Debug + Send + Sync + 'static {
     fn eq_dyn(&self, other: &dyn DataObject) -> bool;
     /// Writes the fields.
     fn encode_fields_dyn(&self, e: &mut Encoder);
+    /// The object's JSON fields (feature `serde`).
+    #[cfg(feature = "serde")]
+    fn as_json(&self) -> &dyn crate::json::JsonObject;
+    /// The object's JSON fields, to read into (feature `serde`).
+    #[cfg(feature = "serde")]
+    fn as_json_mut(&mut self) -> &mut dyn crate::json::JsonObject;
 }
 
-impl<T: ComplexType + Debug + Clone + PartialEq + Send + Sync + 'static> DataObject for T {
+impl<T> DataObject for T
+where
+    T: ComplexType + JsonSupport + Debug + Clone + PartialEq + Send + Sync + 'static,
+{
     fn type_name(&self) -> &'static str {
         T::TYPE_NAME
     }
@@ -44,6 +66,14 @@ impl<T: ComplexType + Debug + Clone + PartialEq + Send + Sync + 'static> DataObj
     }
     fn encode_fields_dyn(&self, e: &mut Encoder) {
         self.encode_fields(e);
+    }
+    #[cfg(feature = "serde")]
+    fn as_json(&self) -> &dyn crate::json::JsonObject {
+        self
+    }
+    #[cfg(feature = "serde")]
+    fn as_json_mut(&mut self) -> &mut dyn crate::json::JsonObject {
+        self
     }
 }
 
@@ -76,20 +106,27 @@ pub fn decode_data_object<'a, T>(
     s: &Start<'a>,
 ) -> Result<Box<dyn DataObject>, DecodeError>
 where
-    T: ComplexType + Debug + Clone + PartialEq + Send + Sync + 'static,
+    T: ComplexType + DataObject,
 {
     Ok(Box::new(d.complex::<T>(s)?))
 }
 
-fn lookup_data_object(name: &str) -> Option<DataObjectDecoder> {
-    let table = crate::generated::registry::DATA_OBJECTS;
-    table
+/// The index of data type `name` in the registry (sorted by name).
+pub(crate) fn data_object_index(name: &str) -> Option<usize> {
+    crate::generated::registry::DATA_OBJECTS
         .binary_search_by(|(n, _)| (*n).cmp(name))
         .ok()
-        .map(|i| table[i].1)
 }
 
-fn is_enum(name: &str) -> bool {
+fn lookup_data_object(name: &str) -> Option<DataObjectDecoder> {
+    let table = crate::generated::registry::DATA_OBJECTS;
+    data_object_index(name)
+        .and_then(|i| table.get(i))
+        .map(|e| e.1)
+}
+
+/// Whether `name` is a string enum of the schema.
+pub(crate) fn is_enum(name: &str) -> bool {
     crate::meta::ENUMS
         .binary_search_by(|e| e.name.cmp(name))
         .is_ok()
@@ -307,7 +344,7 @@ fn strip_xsd(t: &str) -> &str {
 
 /// `ArrayOfString` holds `string` elements, `ArrayOfInt` `int`, and so on: the XSD
 /// primitive arrays capitalise their suffix.
-fn array_item_type(suffix: &str) -> &str {
+pub(crate) fn array_item_type(suffix: &str) -> &str {
     match suffix {
         "String" => "string",
         "Boolean" => "boolean",
@@ -327,7 +364,7 @@ fn array_item_type(suffix: &str) -> &str {
 
 /// The inverse of [`array_item_type`]: only the XSD primitives are capitalised; schema
 /// types keep their spelling (`ArrayOfvslmInfrastructureObjectPolicy`).
-fn array_type_suffix(item: &str) -> String {
+pub(crate) fn array_type_suffix(item: &str) -> String {
     match item {
         "string" | "boolean" | "byte" | "short" | "int" | "long" | "float" | "double"
         | "dateTime" | "base64Binary" | "anyURI" | "anyType" => {

@@ -103,6 +103,18 @@ macro_rules! enum_codec {
                 e.leaf(name, None, self.as_str());
             }
         }
+        #[cfg(feature = "serde")]
+        impl ::serde::Serialize for $t {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        #[cfg(feature = "serde")]
+        impl<'de> ::serde::Deserialize<'de> for $t {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                <String as ::serde::Deserialize>::deserialize(d).map(|v| $t::from_wire(&v))
+            }
+        }
     };
 }
 
@@ -185,6 +197,45 @@ macro_rules! poly_codec {
                 match self {
                     $($any::$t(v) => e.complex(name, t, &**v),)+
                     $any::Unknown(u) => e.complex(name, t, &u.value),
+                }
+            }
+        }
+        #[cfg(feature = "serde")]
+        impl ::serde::Serialize for $any {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let (v, name) = $crate::json::PolyJson::json_form(self);
+                $crate::json::serialize_named(v, Some(name), s)
+            }
+        }
+        #[cfg(feature = "serde")]
+        impl<'de> ::serde::Deserialize<'de> for $any {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $crate::json::deserialize_poly(d)
+            }
+        }
+        #[cfg(feature = "serde")]
+        impl $crate::json::PolyJson for $any {
+            const BASE: &'static str = stringify!($base);
+            fn json_form(&self) -> (&dyn $crate::json::JsonObject, &str) {
+                ($crate::xml::DataObject::as_json(self.as_data_object()), self.type_name())
+            }
+            fn read_json(
+                name: Option<&str>,
+                rest: &mut dyn $crate::json::ObjectRest,
+            ) -> Result<Self, $crate::json::Error> {
+                // As for XML: a sorted table of out-of-line readers, one per type.
+                type Read = fn(&mut dyn $crate::json::ObjectRest) -> Result<$any, $crate::json::Error>;
+                static TABLE: &[(&str, Read)] = &[
+                    $((stringify!($t), |rest| {
+                        let mut v = Box::<$t>::default();
+                        rest.fill(&mut *v, stringify!($t))?;
+                        Ok($any::$t(v))
+                    }),)+
+                ];
+                let name = name.unwrap_or(stringify!($base));
+                match TABLE.binary_search_by(|(n, _)| (*n).cmp(name)) {
+                    Ok(i) => (TABLE[i].1)(rest),
+                    Err(_) => Ok($any::Unknown($crate::json::read_unknown(name, rest)?)),
                 }
             }
         }

@@ -26,9 +26,13 @@ mod decode;
 mod encode;
 mod macros;
 
-pub use any::{decode_data_object, AnyValue, DataObject, DataObjectDecoder};
+#[cfg(feature = "serde")]
+pub(crate) use any::{array_item_type, array_type_suffix, data_object_index, is_enum};
+pub use any::{decode_data_object, AnyValue, DataObject, DataObjectDecoder, JsonSupport};
 pub use decode::{DecodeError, Decoder, Start};
 pub use encode::Encoder;
+#[cfg(feature = "serde")]
+pub(crate) use encode::{base64_text, float_text};
 pub(crate) use macros::{complex_codec, enum_codec, inherits, poly_codec, unknown_type_name};
 
 use std::fmt;
