@@ -5,10 +5,31 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::encode::DEFAULT_MAX_DEPTH;
 use crate::{Error, ExtraConfig, FieldSpec, KeyCtx, Layout, SecretKey, Value, SECRET_KEY_KEY};
 
+/// What VIC stores for an empty string.
+///
+/// vSphere deletes an extraConfig key set to an empty value, so VIC sends an empty
+/// string as `<nil>`, and the key may then hold `<nil>` wherever it is read: through
+/// the API, in the VM's `.vmx` file, from inside the guest. The [`Decoder`] reads a
+/// stored `<nil>` as the empty string from every [`Source`], so a value decodes the
+/// same whichever way it was fetched, and whether `""` or `<nil>` was stored.
+///
+/// The text `<nil>` itself therefore cannot round-trip: the [`Encoder`](crate::Encoder)
+/// refuses to store a value whose text is exactly `<nil>`
+/// ([`Error::Unrepresentable`]) rather than let it read back empty, and a `<nil>`
+/// that VIC stored for a string that really was `<nil>` reads as empty. Inside a
+/// longer text, such as the `…~` list of a slice, `<nil>` is ordinary text, and a
+/// secret is stored sealed, so its plaintext may be `<nil>`.
+///
+/// Maps keep `""` as it is, and so does a `.vmx` file written by
+/// [`vmx`](crate::vmx); `<nil>` is written only into what goes to vSphere's API
+/// (the `OptionValue` lists of the `vim25` feature).
+pub const NIL: &str = "<nil>";
+
 /// Where keys are read from: a map, a `.vmx` file, an `OptionValue` list, the
 /// guest's backdoor.
 pub trait Source {
-    /// The value of `key`, `None` when the key does not exist.
+    /// The value of `key` as stored, `None` when the key does not exist. A stored
+    /// [`NIL`] is returned as it is: the decoder reads it as empty.
     fn get(&self, key: &str) -> Result<Option<String>, Error>;
 
     /// The layout the keys are in, when the source can tell (a map can, by looking
@@ -124,13 +145,14 @@ impl<'s> Decoder<'s> {
     }
 
     /// The value under the key of `ctx` (with `marker` after the last segment),
-    /// opened when the scope is secret.
+    /// [`NIL`] read as empty, opened when the scope is secret.
     pub fn get(&mut self, ctx: &KeyCtx, marker: &str) -> Result<Option<String>, Error> {
         let key = ctx.key(marker);
         let Some(raw) = self.src.get(&key)? else {
             return Ok(None);
         };
         self.consumed.insert(key.clone());
+        let raw = if raw == NIL { String::new() } else { raw };
         if !ctx.is_secret() {
             return Ok(Some(raw));
         }

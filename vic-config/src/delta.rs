@@ -25,7 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
-    decode_into, DecodeOptions, EncodeOptions, Error, ExtraConfig, Layout, SecretKey, Source,
+    decode_into, DecodeOptions, EncodeOptions, Error, ExtraConfig, Layout, SecretKey, Source, NIL,
     SECRET_KEY_KEY,
 };
 
@@ -88,8 +88,9 @@ pub fn delta<T: ExtraConfig + Default>(
 }
 
 /// The changes from `current` to `desired`: keys new or changed in `desired` are
-/// set; keys in `owned` that `desired` lacks are deleted. With `secret_key`, a
-/// sealed value is only re-sent when its plaintext changed.
+/// set; keys in `owned` that `desired` lacks are deleted. A [`NIL`] in `current`
+/// is the empty string, as the decoder reads it. With `secret_key`, a sealed value
+/// is only re-sent when its plaintext changed.
 pub fn diff(
     current: &BTreeMap<String, String>,
     desired: &BTreeMap<String, String>,
@@ -99,7 +100,7 @@ pub fn diff(
     let mut out = Vec::new();
     for (k, v) in desired {
         let unchanged = match current.get(k) {
-            Some(old) if old == v => true,
+            Some(old) if old == v || (old == NIL && v.is_empty()) => true,
             Some(old) if k.contains("@secret") => match secret_key {
                 Some(sk) => match (sk.open(k, old), sk.open(k, v)) {
                     (Ok(a), Ok(b)) => a == b,

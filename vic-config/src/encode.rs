@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::{Error, ExtraConfig, FieldSpec, KeyCtx, Layout, SecretKey, Value, SECRET_KEY_KEY};
+use crate::{Error, ExtraConfig, FieldSpec, KeyCtx, Layout, SecretKey, Value, NIL, SECRET_KEY_KEY};
 
 /// The recursion limit used when none is given: deep enough for any real model,
 /// shallow enough to stop a self-referential type.
@@ -87,7 +87,8 @@ impl Encoder {
     }
 
     /// Writes `text` under the key of `ctx` (with `marker` after the last segment),
-    /// sealing it when the scope is secret.
+    /// sealing it when the scope is secret. A stored value that would be exactly
+    /// [`NIL`] is refused: it would read back as the empty string.
     pub fn put(&mut self, ctx: &KeyCtx, marker: &str, text: String) -> Result<(), Error> {
         let key = ctx.key(marker);
         let value = if ctx.is_secret() {
@@ -102,6 +103,15 @@ impl Encoder {
         } else {
             text
         };
+        if value == NIL {
+            return Err(Error::Unrepresentable {
+                key,
+                reason: format!(
+                    "the value is the text `{NIL}`, which VIC stores for an empty string: \
+                     it would read back empty (refused rather than changed)"
+                ),
+            });
+        }
         self.insert(key, value)
     }
 

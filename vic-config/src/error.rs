@@ -86,6 +86,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A field path that leads to no key of the type it was looked up in
+    /// ([`key_of`](crate::key_of)).
+    #[error("field path `{path}`: {reason}")]
+    FieldPath {
+        /// The path as given.
+        path: String,
+        /// Which segment does not resolve, and why.
+        reason: String,
+    },
     /// The in-guest guestinfo channel failed.
     #[error("guestinfo key `{key}`: {reason}")]
     Guest {
@@ -116,7 +125,7 @@ impl Error {
             | Error::Secret { key, .. }
             | Error::Migration { key, .. }
             | Error::Guest { key, .. } => Some(key),
-            Error::Vmx { .. } => None,
+            Error::Vmx { .. } | Error::FieldPath { .. } => None,
         }
     }
 }

@@ -7,9 +7,11 @@
 //! ```no_run
 //! use vic_config::guestinfo::GuestInfo;
 //! use vic_config::model::ExecutorConfig;
+//! use vic_config::{key_of, Layout};
 //! let guest = GuestInfo::new();
 //! let me: ExecutorConfig = vic_config::from_extra_config(&guest)?;
-//! guest.set("guestinfo.vice..sessions|abc.started", "true")?;
+//! let started = key_of::<ExecutorConfig>("sessions.*.started", Layout::Current)?;
+//! guest.set(&started.fill(&["abc"])?, "true")?;
 //! # Ok::<(), vic_config::Error>(())
 //! ```
 

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::{Error, Locator, Value};
+
 /// Which generation of the key layout: where the guest-visible keys are rooted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Layout {
@@ -146,6 +148,60 @@ impl FieldSpec {
     /// Neither written nor read.
     pub const fn skip(self) -> Self {
         self.skip_encode().skip_decode()
+    }
+
+    /// The key segment as declared (the field's part of its key, before scope
+    /// shaping).
+    pub const fn key(&self) -> &'static str {
+        self.key
+    }
+}
+
+/// How a field path goes on below a value: [`Value::locate`] of the field's type.
+type LocateFn = for<'p> fn(&mut Locator<'p>, &KeyCtx) -> Result<(), Error>;
+
+/// One field as declared with [`extra_config!`]: its Rust name, its [`FieldSpec`],
+/// and (privately) how key look-ups continue below it. [`ExtraConfig::fields`]
+/// lists them, so that keys can be computed from the declarations without a value.
+///
+/// [`extra_config!`]: crate::extra_config
+/// [`ExtraConfig::fields`]: crate::ExtraConfig::fields
+#[derive(Debug, Clone, Copy)]
+pub struct FieldDecl {
+    name: &'static str,
+    spec: FieldSpec,
+    locate: LocateFn,
+}
+
+impl FieldDecl {
+    /// The declaration of field `name` of a struct `S`; `field` is a field accessor
+    /// (`|s: &S| &s.name`), there only to tell the field's type `V`.
+    pub const fn new<S, V: Value>(
+        name: &'static str,
+        spec: FieldSpec,
+        field: fn(&S) -> &V,
+    ) -> Self {
+        let _ = field;
+        FieldDecl {
+            name,
+            spec,
+            locate: V::locate,
+        }
+    }
+
+    /// The Rust field name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The key segment, scope and options.
+    pub const fn spec(&self) -> &FieldSpec {
+        &self.spec
+    }
+
+    /// Continues a key look-up into the field's value at `ctx`.
+    pub(crate) fn locate(&self, loc: &mut Locator<'_>, ctx: &KeyCtx) -> Result<(), Error> {
+        (self.locate)(loc, ctx)
     }
 }
 

@@ -55,6 +55,10 @@
 //! No proc-macro crate, no reflection, and the model types stay plain structs that
 //! can derive serde for JSON as well.
 //!
+//! The declaration is the one place a field's key segment and scope are written:
+//! [`key_of`] computes the key of a field path from it (VIC's `CalculateKeys`),
+//! with the encoder's own key building, so callers never spell keys by hand.
+//!
 //! # Field declarations
 //!
 //! `field: "Key"` is a field without attributes: it inherits its parent's scope.
@@ -82,6 +86,7 @@ mod decode;
 pub mod delta;
 mod encode;
 mod error;
+mod field_path;
 #[cfg(feature = "guestinfo")]
 #[cfg_attr(docsrs, doc(cfg(feature = "guestinfo")))]
 pub mod guestinfo;
@@ -98,10 +103,11 @@ pub mod vmx;
 
 use std::collections::BTreeMap;
 
-pub use decode::{DecodeOptions, Decoder, Source};
+pub use decode::{DecodeOptions, Decoder, Source, NIL};
 pub use encode::{EncodeOptions, Encoder, DEFAULT_MAX_DEPTH};
 pub use error::Error;
-pub use key::{FieldSpec, KeyCtx, Layout, Visibility, SECRET_KEY_KEY};
+pub use field_path::{key_of, FieldKey, Locator};
+pub use key::{FieldDecl, FieldSpec, KeyCtx, Layout, Visibility, SECRET_KEY_KEY};
 pub use secret::{Secret, SecretKey};
 pub use value::Value;
 
@@ -114,6 +120,17 @@ pub trait ExtraConfig {
 
     /// Reads every field, merging into `self`; returns whether any key was found.
     fn decode_fields(&mut self, dec: &mut Decoder<'_>, ctx: &KeyCtx) -> Result<bool, Error>;
+
+    /// The declared fields, in declaration order: what [`key_of`] and
+    /// [`model::is_vic_key`] work from. [`extra_config!`] lists them all;
+    /// a hand-written implementation that keeps the default declares none (its keys
+    /// cannot be looked up).
+    fn fields() -> &'static [FieldDecl]
+    where
+        Self: Sized,
+    {
+        &[]
+    }
 }
 
 /// Writes the struct `value` at `ctx` (one struct level deeper). Used by the code
@@ -229,6 +246,19 @@ macro_rules! extra_config {
                 )*
                 Ok(found)
             }
+
+            fn fields() -> &'static [$crate::FieldDecl] {
+                const FIELDS: &[$crate::FieldDecl] = &[
+                    $(
+                        $crate::FieldDecl::new(
+                            ::core::stringify!($field),
+                            $crate::extra_config!(@spec $key $( [ $( $opt $( = $val )? ),* ] )?),
+                            |s: &$ty| &s.$field,
+                        ),
+                    )*
+                ];
+                FIELDS
+            }
         }
 
         impl $crate::Value for $ty {
@@ -246,6 +276,13 @@ macro_rules! extra_config {
                 ctx: &$crate::KeyCtx,
             ) -> ::core::result::Result<bool, $crate::Error> {
                 $crate::decode_struct(self, dec, ctx)
+            }
+
+            fn locate(
+                loc: &mut $crate::Locator<'_>,
+                ctx: &$crate::KeyCtx,
+            ) -> ::core::result::Result<(), $crate::Error> {
+                loc.structure::<$ty>(ctx)
             }
         }
     };

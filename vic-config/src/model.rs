@@ -1,21 +1,29 @@
 //! The typed state model: the containerVM executor config and the Virtual Container
 //! Host config, with VIC's keys.
 //!
+//! Each field's key segment and scope are declared once, in the [`extra_config!`]
+//! block after its struct, and nowhere else; [`key_of`](crate::key_of) computes the
+//! full key of a field path from those declarations.
+//!
 //! Scalar fields are `Option`s: `None` means the key is absent, so that data decoded
 //! from a VM encodes back to exactly the keys it came from (VIC data in the field
 //! lacks keys here and there). Collections are plain: an empty one has no keys.
 //!
-//! The guest-side agent owns the read-write runtime fields (`started`, `status`,
-//! start/stop times, assigned addresses); a program waiting for a container to start
-//! watches `…started` until it is `true` (or an error text).
+//! The guest-side agent owns the runtime fields ([`SessionConfig::started`],
+//! [`SessionConfig::exit_status`], the start and stop times, the assigned
+//! addresses); a program waiting for a container to start watches the key of
+//! `started` until it is `true` (or an error text).
 //!
 //! ```
 //! use vic_config::model::ExecutorConfig;
+//! use vic_config::{key_of, Layout};
 //! let text = "guestinfo.vice./common/id = \"abc\"\ncommon/name = \"jolly_panini\"\n";
 //! let file = vic_config::vmx::VmxFile::parse(text)?;
 //! let c: ExecutorConfig = vic_config::from_extra_config(&file)?;
 //! assert_eq!(c.common.id.as_deref(), Some("abc"));
 //! assert_eq!(c.common.name.as_deref(), Some("jolly_panini"));
+//! let watch = key_of::<ExecutorConfig>("sessions.*.started", Layout::Current)?.fill(&["abc"])?;
+//! assert_eq!(watch, "guestinfo.vice..sessions|abc.started");
 //! # Ok::<(), vic_config::Error>(())
 //! ```
 
@@ -24,21 +32,21 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::extra_config;
 use crate::types::{Ip, IpMask, IpNet, ObjectRef, StoredList, Timestamp, Url};
 use crate::Secret;
+use crate::{extra_config, ExtraConfig};
 
 /// Identity shared by sessions, networks and other entities.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Common {
-    /// The hosting execution environment (`ExecutionEnvironment`).
+    /// The hosting execution environment.
     pub execution_environment: Option<String>,
-    /// Unambiguous ID (`id`, read-only).
+    /// Unambiguous ID.
     pub id: Option<String>,
-    /// Human-readable name (`name`, read-only).
+    /// Human-readable name.
     pub name: Option<String>,
-    /// Free-form notes (`notes`, hidden).
+    /// Free-form notes.
     pub notes: Option<String>,
 }
 
@@ -49,18 +57,18 @@ extra_config! { Common {
     notes: "notes" [hidden],
 }}
 
-/// Identity of a containerVM or the appliance itself: like [`Common`], with a hidden
-/// name.
+/// Identity of a containerVM or the appliance itself: the fields of [`Common`],
+/// with the name declared in another scope.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ExecutorCommon {
-    /// The hosting execution environment (`ExecutionEnvironment`).
+    /// The hosting execution environment.
     pub execution_environment: Option<String>,
-    /// Unambiguous ID (`id`, read-only): the container ID, or the VCH's VM reference.
+    /// Unambiguous ID: the container ID, or the VCH's VM reference.
     pub id: Option<String>,
-    /// Name (`name`, hidden).
+    /// Name.
     pub name: Option<String>,
-    /// Free-form notes (`notes`, hidden).
+    /// Free-form notes.
     pub notes: Option<String>,
 }
 
@@ -75,13 +83,13 @@ extra_config! { ExecutorCommon {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Diagnostics {
-    /// Debug level (`debug`, read-only).
+    /// Debug level.
     pub debug_level: Option<i64>,
-    /// Restarts after an error exit (`resurrections`, read-write).
+    /// Restarts after an error exit.
     pub resurrection_count: Option<i64>,
-    /// Best-effort records of anomalous exits (`exitlogs`, read-write).
+    /// Best-effort records of anomalous exits.
     pub exit_logs: Vec<ExitLog>,
-    /// Syslog target (`syslog`, read-only).
+    /// Syslog target.
     pub syslog: Option<SyslogConfig>,
 }
 
@@ -96,11 +104,11 @@ extra_config! { Diagnostics {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ExitLog {
-    /// When (`Time`).
+    /// When.
     pub time: Option<Timestamp>,
-    /// Exit status (`ExitStatus`).
+    /// Exit status.
     pub exit_status: Option<i64>,
-    /// Why (`Message`).
+    /// Why.
     pub message: Option<String>,
 }
 
@@ -114,9 +122,9 @@ extra_config! { ExitLog {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SyslogConfig {
-    /// `udp`, `tcp`, `udp6` or `tcp6` (`Network`).
+    /// `udp`, `tcp`, `udp6` or `tcp6`.
     pub network: Option<String>,
-    /// Remote address (`RAddr`).
+    /// Remote address.
     pub remote_addr: Option<String>,
 }
 
@@ -129,13 +137,13 @@ extra_config! { SyslogConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Cmd {
-    /// Program (`Path`).
+    /// Program.
     pub path: Option<String>,
-    /// Arguments including the program as the first (`Args`).
+    /// Arguments including the program as the first.
     pub args: StoredList<String>,
-    /// Environment, `NAME=value` (`Env`).
+    /// Environment, `NAME=value`.
     pub env: StoredList<String>,
-    /// Working directory (`Dir`).
+    /// Working directory.
     pub dir: Option<String>,
 }
 
@@ -150,11 +158,11 @@ extra_config! { Cmd {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Detail {
-    /// `createtime` (read-write).
+    /// When the session was created.
     pub create_time: Option<i64>,
-    /// `starttime` (read-write).
+    /// When it started.
     pub start_time: Option<i64>,
-    /// `stoptime` (read-write).
+    /// When it stopped.
     pub stop_time: Option<i64>,
 }
 
@@ -168,37 +176,38 @@ extra_config! { Detail {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SessionConfig {
-    /// Identity (`common`, read-only).
+    /// Identity.
     pub common: Common,
-    /// Times (`detail`, read-write).
+    /// Times.
     pub detail: Detail,
-    /// The command (`cmd`, read-only).
+    /// The command.
     pub cmd: Cmd,
-    /// Attach allowed (`attach`).
+    /// Attach allowed.
     pub attach: Option<bool>,
-    /// Keep stdin open (`openstdin`).
+    /// Keep stdin open.
     pub open_stdin: Option<bool>,
-    /// Wait for an attach before running (`runblock`, read-write).
+    /// Wait for an attach before running.
     pub run_block: Option<bool>,
-    /// The read-only `runblock` key that VIC 1.1 writes beside the read-write one.
+    /// The same flag as [`run_block`](Self::run_block) under the same key segment
+    /// in another scope, which VIC 1.1 writes beside it.
     pub run_block_config: Option<bool>,
-    /// Whether the session should be activated (`active`).
+    /// Whether the session should be activated.
     pub active: Option<bool>,
-    /// Allocate a TTY (`tty`).
+    /// Allocate a TTY.
     pub tty: Option<bool>,
-    /// Exit status (`status`, read-write, owned by the guest).
+    /// Exit status; owned by the guest.
     pub exit_status: Option<i64>,
-    /// `true` once started, or an error text (`started`, read-write, owned by the guest).
+    /// `true` once started, or an error text; owned by the guest.
     pub started: Option<String>,
-    /// Restart on exit (`restart`).
+    /// Restart on exit.
     pub restart: Option<bool>,
-    /// Signal to stop it (`stopSignal`).
+    /// Signal to stop it.
     pub stop_signal: Option<String>,
-    /// Diagnostics (`diagnostics`).
+    /// Diagnostics.
     pub diagnostics: Diagnostics,
-    /// User to run as (`User`).
+    /// User to run as.
     pub user: Option<String>,
-    /// Group to run as (`Group`).
+    /// Group to run as.
     pub group: Option<String>,
 }
 
@@ -225,9 +234,9 @@ extra_config! { SessionConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IpRange {
-    /// First address (`first`).
+    /// First address.
     pub first: Option<Ip>,
-    /// Last address (`last`).
+    /// Last address.
     pub last: Option<Ip>,
 }
 
@@ -240,9 +249,9 @@ extra_config! { IpRange {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AssignedNetwork {
-    /// Gateway (`gateway`, read-write).
+    /// Gateway.
     pub gateway: IpNet,
-    /// Name servers (`dns`, read-write).
+    /// Name servers.
     pub nameservers: Vec<Ip>,
 }
 
@@ -255,26 +264,26 @@ extra_config! { AssignedNetwork {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ContainerNetwork {
-    /// Identity (`Common`).
+    /// Identity.
     pub common: Common,
-    /// Network type (`type`, read-write): `bridge`, `external`, ….
+    /// Network type: `bridge`, `external`, ….
     pub network_type: Option<String>,
-    /// CIDRs routed through the gateway (`destinations`).
+    /// CIDRs routed through the gateway.
     pub destinations: Vec<IpNet>,
-    /// Gateway and its network (`gateway`).
+    /// Gateway and its network.
     pub gateway: IpNet,
-    /// Default route for containers (`default`).
+    /// Default route for containers.
     pub default: Option<bool>,
-    /// Name servers (`dns`).
+    /// Name servers.
     pub nameservers: Vec<Ip>,
-    /// Address pools (`pools`).
+    /// Address pools.
     pub pools: Vec<IpRange>,
-    /// Network-wide aliases (`aliases`, hidden).
+    /// Network-wide aliases.
     pub aliases: Vec<String>,
-    /// Firewall trust level (`TrustLevel`; 0 unspecified, 1 published, 2 open,
-    /// 3 closed, 4 outbound, 5 peers).
+    /// Firewall trust level: 0 unspecified, 1 published, 2 open, 3 closed,
+    /// 4 outbound, 5 peers.
     pub trust_level: Option<i64>,
-    /// What the guest assigned (`assigned`, read-write).
+    /// What the guest assigned.
     pub assigned: AssignedNetwork,
 }
 
@@ -295,17 +304,17 @@ extra_config! { ContainerNetwork {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NetworkEndpoint {
-    /// Identity (`Common`): name is the NIC alias, id its PCI slot.
+    /// Identity: name is the NIC alias, id its PCI slot.
     pub common: Common,
-    /// Whether the address was given by the user (`static`).
+    /// Whether the address was given by the user.
     pub static_ip: Option<bool>,
-    /// Address to assign (`ip`).
+    /// Address to assign.
     pub ip: Option<IpNet>,
-    /// Address assigned (`assigned`, read-write, owned by the guest).
+    /// Address assigned; owned by the guest.
     pub assigned: IpNet,
-    /// The network (`network`).
+    /// The network.
     pub network: ContainerNetwork,
-    /// Exposed ports (`ports`).
+    /// Exposed ports.
     pub ports: Vec<String>,
 }
 
@@ -322,13 +331,13 @@ extra_config! { NetworkEndpoint {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MountSpec {
-    /// What to mount (`source`).
+    /// What to mount.
     pub source: Option<Url>,
-    /// Where (`dest`).
+    /// Where.
     pub path: Option<String>,
-    /// Mount options (`mode`).
+    /// Mount options.
     pub mode: Option<String>,
-    /// Copy data from the image on first mount (`copymode`: 1 never, 2 new).
+    /// Copy data from the image on first mount: 1 never, 2 new.
     pub copy_mode: Option<i64>,
 }
 
@@ -343,17 +352,17 @@ extra_config! { MountSpec {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Build {
-    /// `Version`, e.g. `v1.1.0-rc3`.
+    /// Version, e.g. `v1.1.0-rc3`.
     pub version: Option<String>,
-    /// `BuildNumber`.
+    /// Build number.
     pub build_number: Option<String>,
-    /// `GitCommit`.
+    /// Git commit.
     pub git_commit: Option<String>,
-    /// `State`.
+    /// Build state.
     pub state: Option<String>,
-    /// `BuildDate`.
+    /// Build date.
     pub build_date: Option<String>,
-    /// Data layout version (`PluginVersion`); see [`crate::migrate`].
+    /// Data layout version; see [`crate::migrate`].
     pub plugin_version: Option<u32>,
 }
 
@@ -367,40 +376,39 @@ extra_config! { Build {
 }}
 
 /// The configuration of an executor: a containerVM, or the VCH appliance itself
-/// (its `init`).
+/// ([`VchConfig::init`]).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ExecutorConfig {
-    /// Identity (`common`).
+    /// Identity.
     pub common: ExecutorCommon,
-    /// Creation time, nanoseconds since the epoch from layout version 9 on
-    /// (`createtime`, read-write).
+    /// Creation time, nanoseconds since the epoch from layout version 9 on.
     pub create_time: Option<i64>,
-    /// Diagnostics (`diagnostics`).
+    /// Diagnostics.
     pub diagnostics: Diagnostics,
-    /// Sessions keyed by session ID (`sessions`).
+    /// Sessions keyed by session ID.
     pub sessions: BTreeMap<String, SessionConfig>,
-    /// Exec sessions, not persisted (`execs`, read-only, non-persistent).
+    /// Exec sessions keyed by exec ID.
     pub execs: BTreeMap<String, SessionConfig>,
-    /// Mounts by name (`mounts`).
+    /// Mounts by name.
     pub mounts: BTreeMap<String, MountSpec>,
-    /// Networks by name or role (`networks`).
+    /// Networks by name or role.
     pub networks: BTreeMap<String, NetworkEndpoint>,
-    /// Host key for the interaction endpoint (`key`, base64).
+    /// Host key for the interaction endpoint.
     pub key: Vec<u8>,
-    /// Layer backing the container (`layerid`).
+    /// Layer backing the container.
     pub layer_id: Option<String>,
-    /// Image backing the container (`imageid`).
+    /// Image backing the container.
     pub image_id: Option<String>,
-    /// Host name (`hostname`).
+    /// Host name.
     pub hostname: Option<String>,
-    /// Caller metadata (`annotations`, hidden).
+    /// Caller metadata.
     pub annotations: BTreeMap<String, String>,
-    /// Repository the user asked for (`repo`).
+    /// Repository the user asked for.
     pub repo: Option<String>,
-    /// Version (`version`).
+    /// Build and layout version.
     pub version: Option<Build>,
-    /// Asymmetric routing (`asymrouting`).
+    /// Asymmetric routing.
     pub asymmetric_routing: Option<bool>,
 }
 
@@ -426,16 +434,16 @@ extra_config! { ExecutorConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Connection {
-    /// SDK URL (`target`).
+    /// SDK URL.
     pub target: Option<String>,
-    /// User name (`username`).
+    /// User name.
     pub username: Option<String>,
-    /// SSO token or password (`token`, secret; never serialized to JSON).
+    /// SSO token or password; never serialized to JSON.
     #[serde(skip)]
     pub token: Option<Secret<String>>,
-    /// SHA-1 thumbprint of the target's certificate (`target_thumbprint`).
+    /// SHA-1 thumbprint of the target's certificate.
     pub target_thumbprint: Option<String>,
-    /// Session keep-alive (`keepalive`, nanoseconds).
+    /// Session keep-alive.
     pub keepalive: Option<Duration>,
 }
 
@@ -451,10 +459,10 @@ extra_config! { Connection {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RawCertificate {
-    /// Private key, PEM (`Key`, secret; never serialized to JSON).
+    /// Private key, PEM; never serialized to JSON.
     #[serde(skip)]
     pub key: Option<Secret<Vec<u8>>>,
-    /// Certificate, PEM (`Cert`).
+    /// Certificate, PEM.
     pub cert: Vec<u8>,
 }
 
@@ -467,11 +475,11 @@ extra_config! { RawCertificate {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Certificate {
-    /// The appliance's own certificate (`HostCertificate`).
+    /// The appliance's own certificate.
     pub host_certificate: Option<RawCertificate>,
-    /// CAs that validate clients (`CertificateAuthorities`, PEM).
+    /// CAs that validate clients, PEM.
     pub certificate_authorities: Vec<u8>,
-    /// CAs that validate registries (`RegistryCertificateAuthorities`, PEM).
+    /// CAs that validate registries, PEM.
     pub registry_certificate_authorities: Vec<u8>,
 }
 
@@ -485,11 +493,11 @@ extra_config! { Certificate {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Storage {
-    /// Datastore URLs for images, top layer first (`image_stores`).
+    /// Datastore URLs for images, top layer first.
     pub image_stores: Vec<Url>,
-    /// Volume store roots by name (`VolumeLocations`).
+    /// Volume store roots by name.
     pub volume_locations: BTreeMap<String, Url>,
-    /// Default scratch size in KB (`scratch_size`).
+    /// Default scratch size in KB.
     pub scratch_size: Option<i64>,
 }
 
@@ -503,13 +511,13 @@ extra_config! { Storage {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Network {
-    /// The default bridge network (`bridge_network`).
+    /// The default bridge network.
     pub bridge_network: Option<String>,
-    /// Networks containers may join, by name (`container_networks`).
+    /// Networks containers may join, by name.
     pub container_networks: BTreeMap<String, ContainerNetwork>,
-    /// Range for bridge networks (`bridge-ip-range`).
+    /// Range for bridge networks.
     pub bridge_ip_range: Option<IpNet>,
-    /// Width of each bridge network (`bridge-net-width`).
+    /// Width of each bridge network.
     pub bridge_network_width: Option<IpMask>,
 }
 
@@ -524,11 +532,11 @@ extra_config! { Network {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Container {
-    /// Resource pools or vApps for containers (`ComputeResources`).
+    /// Resource pools or vApps for containers.
     pub compute_resources: Vec<ObjectRef>,
-    /// ISO that boots containers (`bootstrap_image_path`).
+    /// ISO that boots containers.
     pub bootstrap_image_path: Option<String>,
-    /// Naming convention for containerVMs (`ContainerNameConvention`).
+    /// Naming convention for containerVMs.
     pub container_name_convention: Option<String>,
 }
 
@@ -542,9 +550,9 @@ extra_config! { Container {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Registry {
-    /// Registries reached without TLS verification (`insecure_registries`).
+    /// Registries reached without TLS verification.
     pub insecure_registries: Vec<String>,
-    /// The only registries allowed (`whitelist_registries`).
+    /// The only registries allowed.
     pub whitelist_registries: Vec<String>,
 }
 
@@ -559,23 +567,23 @@ extra_config! { Registry {
 pub struct VchConfig {
     /// The appliance's own executor config, with the sessions `docker-personality`,
     /// `port-layer`, `vicadmin` and the networks by role `client`, `public`,
-    /// `management`, `bridge` (`init`).
+    /// `management`, `bridge`.
     pub init: ExecutorConfig,
-    /// vSphere connection (`connect`).
+    /// vSphere connection.
     pub connection: Connection,
-    /// Certificates (`cert`).
+    /// Certificates.
     pub certificate: Certificate,
-    /// Storage (`storage`).
+    /// Storage.
     pub storage: Storage,
-    /// Networks (`network`).
+    /// Networks.
     pub network: Network,
-    /// Container placement (`container`).
+    /// Container placement.
     pub container: Container,
-    /// Registries (`registry`).
+    /// Registries.
     pub registry: Registry,
-    /// Whether vic-machine created the bridge network (`create_bridge_network`).
+    /// Whether vic-machine created the bridge network.
     pub create_bridge_network: Option<bool>,
-    /// The vic-machine create options (`vic_machine_create_options`).
+    /// The vic-machine create options.
     pub vic_machine_create_options: StoredList<String>,
 }
 
@@ -592,40 +600,32 @@ extra_config! { VchConfig {
 }}
 
 impl VchConfig {
-    /// The VCH name (hidden `init/common/name`).
+    /// The VCH name: the name in the appliance's own executor config.
     pub fn name(&self) -> Option<&str> {
         self.init.common.name.as_deref()
     }
 }
 
 /// Whether `key` is one VIC writes for a VCH or containerVM in `layout`: under the
-/// visible root, or a hidden key under one of the model's top-level segments. Keys
-/// that vSphere and other tools own (`numa.…`, `answer.…`, `migrate.…`) are not.
+/// visible root; the secretbox key [`SECRET_KEY_KEY`](crate::SECRET_KEY_KEY); or a
+/// hidden key below a top-level key segment that [`VchConfig`] or
+/// [`ExecutorConfig`] declares (so a field added to either is known at once), VIC
+/// keys this crate does not model included. Keys that vSphere and other tools own
+/// (`numa.…`, `answer.…`, `migrate.…`) are not.
 pub fn is_vic_key(key: &str, layout: crate::Layout) -> bool {
-    const HIDDEN_ROOTS: &[&str] = &[
-        "init",
-        "connect",
-        "cert",
-        "storage",
-        "network",
-        "container",
-        "registry",
-        "common",
-        "sessions",
-        "execs",
-        "networks",
-        "mounts",
-        "annotations",
-        "diagnostics",
-        "version",
-    ];
-    let root = layout.root();
-    if let Some(rest) = key.strip_prefix(root) {
-        return rest.starts_with("./") || rest.starts_with("..");
-    }
+    // First: the secret key shares the legacy root `guestinfo`.
     if key == crate::SECRET_KEY_KEY {
         return true;
     }
-    let first = key.split(['/', '|']).next().unwrap_or("");
-    HIDDEN_ROOTS.contains(&first)
+    if let Some(rest) = key.strip_prefix(layout.root()) {
+        return rest.starts_with("./") || rest.starts_with("..");
+    }
+    VchConfig::fields()
+        .iter()
+        .chain(ExecutorConfig::fields())
+        .any(|f| {
+            // Below a top-level segment come a path, an entry, a list or a suffix.
+            key.strip_prefix(f.spec().key())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '|', '~', '@']))
+        })
 }

@@ -18,8 +18,8 @@
 
 use std::collections::BTreeMap;
 
-use vim25::types::OptionValue;
-use vim25::xml::AnyValue;
+use vim25_core::types::AnyValue;
+use vim25_core::types::OptionValue;
 
 use crate::delta::Change;
 use crate::Error;

@@ -20,7 +20,7 @@ use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::value::{decode_primitive_list, encode_primitive_list, parse_index};
-use crate::{Decoder, Encoder, Error, KeyCtx, Secret, Value};
+use crate::{Decoder, Encoder, Error, KeyCtx, Locator, Secret, Value};
 
 /// An IP address as VIC stores it: base64 of the raw bytes, in the 4-byte or the
 /// 16-byte form it was written in (an IPv4 address in 16-byte form stays 16 bytes).
@@ -223,13 +223,14 @@ impl Value for IpMask {
     }
 }
 
-/// An IP network: keys `…/IP` and `…/Mask`; either may be absent.
+/// An IP network: the address and the mask, each under a key of its own; either
+/// may be absent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IpNet {
-    /// The address (`IP`).
+    /// The address.
     pub ip: Option<Ip>,
-    /// The mask (`Mask`).
+    /// The mask.
     pub mask: Option<IpMask>,
 }
 
@@ -242,21 +243,21 @@ crate::extra_config! { IpNet {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Url {
-    /// `Scheme`.
+    /// The scheme, e.g. `https`.
     pub scheme: String,
-    /// `Opaque`.
+    /// The opaque part (`mailto:` style URLs).
     pub opaque: String,
-    /// `Host`.
+    /// Host and port.
     pub host: String,
-    /// `Path`.
+    /// Path, decoded.
     pub path: String,
-    /// `RawPath`.
+    /// Path as encoded, when it differs from the default encoding.
     pub raw_path: String,
-    /// `ForceQuery`.
+    /// Whether a `?` is written with an empty query.
     pub force_query: bool,
-    /// `RawQuery`.
+    /// Query, encoded, without the `?`.
     pub raw_query: String,
-    /// `Fragment`.
+    /// Fragment, without the `#`.
     pub fragment: String,
 }
 
@@ -295,14 +296,14 @@ impl fmt::Display for Url {
     }
 }
 
-/// A managed object reference: keys `…/Type` and `…/Value`.
+/// A managed object reference: its type and its ID, each under a key of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ObjectRef {
-    /// The managed object type (`Type`), e.g. `VirtualApp`.
+    /// The managed object type, e.g. `VirtualApp`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The managed object ID (`Value`), e.g. `resgroup-v364`.
+    /// The managed object ID, e.g. `resgroup-v364`.
     pub value: String,
 }
 
@@ -608,6 +609,9 @@ impl<T: Value> Value for StoredList<T> {
         };
         Ok(true)
     }
+    fn locate(loc: &mut Locator<'_>, ctx: &KeyCtx) -> Result<(), Error> {
+        loc.slice::<T>(ctx)
+    }
 }
 
 impl<T: Value> Value for Secret<T> {
@@ -623,5 +627,8 @@ impl<T: Value> Value for Secret<T> {
     }
     fn decode(&mut self, dec: &mut Decoder<'_>, ctx: &KeyCtx) -> Result<bool, Error> {
         self.0.decode(dec, ctx)
+    }
+    fn locate(loc: &mut Locator<'_>, ctx: &KeyCtx) -> Result<(), Error> {
+        T::locate(loc, ctx)
     }
 }

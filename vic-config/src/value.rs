@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::{Decoder, Encoder, Error, KeyCtx};
+use crate::{Decoder, Encoder, Error, KeyCtx, Locator};
 
 /// A Rust shape that maps to one or more extraConfig keys.
 ///
@@ -52,6 +52,15 @@ pub trait Value: Default {
     /// Reads the value at `ctx`, merging into `self`; returns whether any key was
     /// found (a value with no key keeps what it had).
     fn decode(&mut self, dec: &mut Decoder<'_>, ctx: &KeyCtx) -> Result<bool, Error>;
+
+    /// Says what a value of this type at `ctx` holds, so that a field path can go on
+    /// below it without a value ([`key_of`](crate::key_of)). The default is a value
+    /// with no keys below its own, where a path ends: right for primitives and codec
+    /// types. Containers call [`Locator::slice`] or [`Locator::map`], structs
+    /// [`Locator::structure`], wrappers their content's `locate`.
+    fn locate(loc: &mut Locator<'_>, ctx: &KeyCtx) -> Result<(), Error> {
+        loc.leaf(ctx)
+    }
 }
 
 /// Writes a primitive at `ctx`.
@@ -270,6 +279,9 @@ impl<T: Value> Value for Option<T> {
             }
         }
     }
+    fn locate(loc: &mut Locator<'_>, ctx: &KeyCtx) -> Result<(), Error> {
+        T::locate(loc, ctx)
+    }
 }
 
 impl<T: Value> Value for Box<T> {
@@ -285,6 +297,9 @@ impl<T: Value> Value for Box<T> {
     }
     fn decode(&mut self, dec: &mut Decoder<'_>, ctx: &KeyCtx) -> Result<bool, Error> {
         (**self).decode(dec, ctx)
+    }
+    fn locate(loc: &mut Locator<'_>, ctx: &KeyCtx) -> Result<(), Error> {
+        T::locate(loc, ctx)
     }
 }
 
@@ -435,6 +450,10 @@ impl<T: Value> Value for Vec<T> {
         }
         Ok(true)
     }
+
+    fn locate(loc: &mut Locator<'_>, ctx: &KeyCtx) -> Result<(), Error> {
+        loc.slice::<T>(ctx)
+    }
 }
 
 impl<T: Value> Value for BTreeMap<String, T> {
@@ -494,5 +513,9 @@ impl<T: Value> Value for BTreeMap<String, T> {
             self.insert(k.to_owned(), v);
         }
         Ok(true)
+    }
+
+    fn locate(loc: &mut Locator<'_>, ctx: &KeyCtx) -> Result<(), Error> {
+        loc.map::<T>(ctx)
     }
 }

@@ -9,6 +9,13 @@
 //! escape. Text this module writes reads back exactly, and VIC's bare-`|` keys are
 //! written bare.
 //!
+//! An empty value is written as it is, `key = ""`: a file keeps empty values (the
+//! VCH files VIC leaves behind have such lines), and only vSphere's API drops them,
+//! so [`NIL`](crate::NIL) stands in for them only there. A file may still hold
+//! `<nil>` (written through the API by VIC or another tool); [`VmxFile::get`] and
+//! [`VmxFile::to_map`] give the text as stored, and decoding a file, or its map,
+//! reads `<nil>` as the empty string, as for every source.
+//!
 //! ```
 //! let mut file = vic_config::vmx::VmxFile::parse("numa.x = \"1\"\nguestinfo.vice./repo = \"a|22b\"\n")?;
 //! assert_eq!(file.get("guestinfo.vice./repo"), Some("a\"b"));
@@ -180,7 +187,8 @@ impl VmxFile {
         Ok(())
     }
 
-    /// The value of `key`, ignoring letter case as VMX does.
+    /// The value of `key` as stored (a `<nil>` included), ignoring letter case as
+    /// VMX does.
     pub fn get(&self, key: &str) -> Option<&str> {
         let i = *self.index.get(&key.to_ascii_lowercase())?;
         match &self.lines[i] {

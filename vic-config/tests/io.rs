@@ -170,7 +170,7 @@ fn a_running_vm_only_gets_hidden_and_non_persistent_keys() {
 #[test]
 fn empty_strings_cross_the_vsphere_boundary_as_nil() {
     use vic_config::option_value::*;
-    use vim25::xml::AnyValue;
+    use vim25_core::types::AnyValue;
     let mut m = Map::new();
     m.insert("guestinfo.vice./repo".into(), String::new());
     let ovs = to_option_values(&m);

@@ -186,7 +186,8 @@ fn typed_mo(xml: &[u8]) -> Vec<vim25::mo::VirtualMachine> {
         while let Some(s) = d.next_child().unwrap() {
             if s.name() == b"objects" {
                 let (vm, _missing) =
-                    vim25::mo_support::decode_object_content::<vim25::mo::VirtualMachine>(d, &s)
+                    vim25::mo::decode_object_content::<vim25::mo::VirtualMachine>(d, &s)
+                        .unwrap()
                         .unwrap();
                 out.push(vm);
             } else if s.is_empty() {

@@ -14,15 +14,17 @@
 //! for (path, vm) in finder.find("/DC0/vm/*VM?").await? {
 //!     println!("{path} -> {vm}");
 //! }
-//! let vm = finder.one("/DC0/vm/DC0_H0_VM0").await?;
-//! assert_eq!(finder.path_of(&vm).await?, "/DC0/vm/DC0_H0_VM0");
+//! let vm = finder.virtual_machine("/DC0/vm/DC0_H0_VM0").await?;
+//! assert_eq!(finder.path_of(vm.reference()).await?, "/DC0/vm/DC0_H0_VM0");
 //! # Ok(()) }
 //! ```
 
+use crate::object::{
+    Datacenter, Datastore, Folder, HostSystem, Network, ObjectWrapper, ResourcePool, VirtualMachine,
+};
 use crate::property::{spec_for_objects, Retrieval};
-use crate::types::ObjectContent;
+use crate::types::{AnyValue, ManagedObjectReference, ObjectContent};
 use crate::view::ContainerView;
-use crate::xml::{AnyValue, ManagedObjectReference};
 use crate::{Client, Error};
 use std::collections::HashMap;
 
@@ -211,6 +213,62 @@ impl<'c> Finder<'c> {
                 count: n,
             }),
         }
+    }
+
+    /// The one object at `path` as the wrapper `W`: [`Error::WrongType`] when it is an
+    /// object of another type (a host where a VM was asked for), else as [`Finder::one`].
+    pub async fn object<W: ObjectWrapper>(&self, path: &str) -> Result<W, Error> {
+        let r = self.one(path).await?;
+        if !crate::mo::is_a(&r.type_, W::TYPE_NAME) {
+            return Err(Error::WrongType(crate::mo::WrongType {
+                expected: W::TYPE_NAME,
+                obj: r,
+            }));
+        }
+        Ok(W::from_reference(self.client, r))
+    }
+
+    /// The VM at `path` (`/DC0/vm/DC0_H0_VM0`).
+    pub async fn virtual_machine(&self, path: &str) -> Result<VirtualMachine, Error> {
+        self.object(path).await
+    }
+
+    /// The host at `path` (`/DC0/host/DC0_C0/DC0_C0_H0`).
+    pub async fn host_system(&self, path: &str) -> Result<HostSystem, Error> {
+        self.object(path).await
+    }
+
+    /// The datacenter at `path` (`/DC0`).
+    pub async fn datacenter(&self, path: &str) -> Result<Datacenter, Error> {
+        self.object(path).await
+    }
+
+    /// The datastore at `path` (`/DC0/datastore/LocalDS_0`).
+    pub async fn datastore(&self, path: &str) -> Result<Datastore, Error> {
+        self.object(path).await
+    }
+
+    /// The folder at `path` (`/DC0/vm`).
+    pub async fn folder(&self, path: &str) -> Result<Folder, Error> {
+        self.object(path).await
+    }
+
+    /// The resource pool (or vApp) at `path` (`/DC0/host/DC0_C0/Resources`).
+    pub async fn resource_pool(&self, path: &str) -> Result<ResourcePool, Error> {
+        self.object(path).await
+    }
+
+    /// The network (standard or distributed port group) at `path`
+    /// (`/DC0/network/VM Network`).
+    pub async fn network(&self, path: &str) -> Result<Network, Error> {
+        self.object(path).await
+    }
+
+    /// The one object of the wrapper's type when the inventory holds exactly one (the
+    /// default datacenter, datastore, host or resource pool, as govc picks them).
+    pub async fn default_object<W: ObjectWrapper>(&self) -> Result<W, Error> {
+        let r = self.default_of(W::TYPE_NAME).await?;
+        Ok(W::from_reference(self.client, r))
     }
 
     /// Every object of type `kind` anywhere in the inventory whose name matches the glob

@@ -1,14 +1,22 @@
 //! Typed vSphere (vim25) SOAP client.
 //!
+//! The I/O-free part (generated types, codec, envelopes) is the crate `vim25-core`,
+//! re-exported here module by module, so paths are the same with either crate.
+//!
 //! - [`types`]: every data object, fault and enum of the vim25 schema (generated), with
-//!   `Any…` enums for polymorphic slots and [`xml::AnyValue`] for `anyType`.
+//!   `Any…` enums for polymorphic slots, [`types::AnyValue`] for `anyType` and
+//!   [`types::ManagedObjectReference`].
 //! - [`methods`]: one async function per operation (generated).
-//! - [`mo`]: managed objects with their properties, filled from a property collector.
+//! - [`mo`]: managed objects with their properties, filled from a property collector,
+//!   and [`mo::AnyManagedObject`] for results that mix types.
 //! - [`meta`]: the API version that introduced every type, field, value and method.
 //! - [`xml`]: the streaming codec; [`soap`]: envelopes, the [`soap::Transport`] seam
 //!   and faults.
 //! - [`client`]: the HTTP client and session; [`transport`]: the layers it stacks
 //!   (retry, re-login, keep-alive, wire log), each usable on its own.
+//! - [`property`], [`view`], [`task`], [`find`], [`object`]: what programs use most:
+//!   typed retrieval and watches, container views, task waiting with progress,
+//!   inventory paths, and wrappers for the objects people touch.
 //!
 //! ```
 //! use vim25::types::{AnyVirtualDevice, VirtualDeviceConfigSpec, VirtualDeviceConfigSpecOperation, VirtualVmxnet3};
@@ -45,8 +53,7 @@
 //!
 //! ```
 //! # #[cfg(feature = "serde")] {
-//! use vim25::types::OptionValue;
-//! use vim25::xml::AnyValue;
+//! use vim25::types::{AnyValue, OptionValue};
 //!
 //! let opt = OptionValue {
 //!     key: "guestinfo.answer".into(),
@@ -63,37 +70,18 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[rustfmt::skip]
-#[path = "generated/mod.rs"]
-#[allow(missing_docs)]
-mod generated;
-
 pub mod client;
-pub mod error;
 pub mod find;
-#[cfg(feature = "serde")]
-#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-pub mod json;
-pub mod meta_support;
-pub mod mo_support;
 pub mod object;
 pub mod property;
 pub mod replay;
-mod rt;
-pub mod soap;
+mod runtime;
 pub mod task;
 pub mod transport;
 pub mod view;
-pub mod xml;
 
 pub use client::{Client, ClientBuilder};
-pub use error::Error;
-pub use generated::versions::Version;
-pub use generated::{meta, methods, mo};
-
-/// Every data object, fault and enum of the schema, by its schema name, plus the
-/// `Any…` enums of polymorphic slots and [`ManagedObjectReference`](crate::xml::ManagedObjectReference).
-pub mod types {
-    pub use crate::generated::all::*;
-    pub use crate::xml::ManagedObjectReference;
-}
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use vim25_core::json;
+pub use vim25_core::{meta, methods, mo, soap, types, xml, Error, Version};

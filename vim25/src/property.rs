@@ -20,15 +20,22 @@
 //! # Ok(()) }
 //! ```
 
-use crate::mo_support::{decode_object_content, ManagedObject};
-use crate::soap::{invoke, Transport};
+use crate::mo::{decode_object_content, AnyManagedObject, ManagedObject};
+use crate::soap::{invoke, BoxFuture, RequestWriter, Transport};
 use crate::types::{
-    MissingProperty, ObjectContent, ObjectSpec, PropertyFilterSpec, PropertySpec, RetrieveOptions,
-    RetrieveResult, UpdateSet, WaitOptions,
+    FromAnyValue, ManagedObjectReference, MissingProperty, ObjectContent, ObjectSpec, ObjectUpdate,
+    PropertyFilterSpec, PropertySpec, RetrieveOptions, RetrieveResult, UpdateSet, WaitOptions,
 };
-use crate::xml::{Decode, Encoder, ManagedObjectReference};
+use crate::xml::{Decode, DecodeError, Decoder, Start};
 use crate::{methods, Error};
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+/// What a [`Watch`] needs in scope: it is a [`Stream`], read with
+/// [`TryStreamExt::try_next`] or [`StreamExt::next`] (re-exported from `futures`).
+pub use futures::stream::{Stream, StreamExt, TryStreamExt};
 
 /// A filter spec that reads `paths` of each object in `objects` (all of type `kind`).
 pub fn spec_for_objects(
@@ -134,7 +141,7 @@ impl<C: Transport> Retrieval<C> {
         let v = self.transport.version();
         match &self.token {
             None => {
-                let mut e = Encoder::request("RetrievePropertiesEx", &self.collector, v);
+                let mut e = RequestWriter::new("RetrievePropertiesEx", &self.collector, v);
                 e.param_list("specSet", &self.specs);
                 e.param(
                     "options",
@@ -143,12 +150,12 @@ impl<C: Transport> Retrieval<C> {
                         ..Default::default()
                     },
                 );
-                e.finish_request()
+                e.finish()
             }
             Some(t) => {
-                let mut e = Encoder::request("ContinueRetrievePropertiesEx", &self.collector, v);
+                let mut e = RequestWriter::new("ContinueRetrievePropertiesEx", &self.collector, v);
                 e.param("token", t.as_str());
-                e.finish_request()
+                e.finish()
             }
         }
     }
@@ -163,9 +170,48 @@ impl<C: Transport> Retrieval<C> {
         Ok(Some(r.objects))
     }
 
-    /// The next page decoded straight into managed-object structs (`M` must be the type
-    /// of every object the specs select), or `None` after the last one.
+    /// The next page decoded straight into managed-object structs, or `None` after the
+    /// last one. Every object the specs select must be an `M` (or of a subtype of it:
+    /// `mo::ManagedEntity` takes any entity); an object of another type ends the call
+    /// with [`Error::WrongType`] naming both types, never a silent decode. For
+    /// retrievals that mix types use [`Retrieval::next_any`].
     pub async fn next_typed<M: ManagedObject>(&mut self) -> Result<Option<TypedPage<M>>, Error> {
+        let mut wrong = None;
+        let page = self
+            .next_decoded(M::obj, |d, s| match decode_object_content::<M>(d, s)? {
+                Ok(decoded) => Ok(Some(decoded)),
+                Err(w) => {
+                    wrong.get_or_insert(w);
+                    Ok(None)
+                }
+            })
+            .await?;
+        match wrong {
+            Some(w) => Err(Error::WrongType(w)),
+            None => Ok(page),
+        }
+    }
+
+    /// The next page with each object decoded into the `mo::` struct of its own type
+    /// (one retrieval over a view of VMs and hosts gives both, typed), or `None` after
+    /// the last one.
+    pub async fn next_any(&mut self) -> Result<Option<TypedPage<AnyManagedObject>>, Error> {
+        self.next_decoded(AnyManagedObject::obj, |d, s| {
+            AnyManagedObject::decode_object_content(d, s).map(Some)
+        })
+        .await
+    }
+
+    /// One page, each `objects` element decoded by `one` (`None` leaves it out).
+    async fn next_decoded<M>(
+        &mut self,
+        obj_of: fn(&M) -> &ManagedObjectReference,
+        mut one: impl for<'a, 'b> FnMut(
+            &'b mut Decoder<'a>,
+            &'b Start<'a>,
+        )
+            -> Result<Option<(M, Vec<MissingProperty>)>, DecodeError>,
+    ) -> Result<Option<TypedPage<M>>, Error> {
         let Some(resp) = self.fetch().await? else {
             return Ok(None);
         };
@@ -182,11 +228,12 @@ impl<C: Transport> Retrieval<C> {
                 match c.name() {
                     b"token" => token = Some(String::decode(d, &c)?),
                     b"objects" => {
-                        let (m, missing) = decode_object_content::<M>(d, &c)?;
-                        if !missing.is_empty() {
-                            page.missing.push((m.obj().clone(), missing));
+                        if let Some((m, missing)) = one(d, &c)? {
+                            if !missing.is_empty() {
+                                page.missing.push((obj_of(&m).clone(), missing));
+                            }
+                            page.objects.push(m);
                         }
-                        page.objects.push(m);
                     }
                     _ => d.skip(&c)?,
                 }
@@ -197,13 +244,27 @@ impl<C: Transport> Retrieval<C> {
         Ok(Some(page))
     }
 
-    /// Every remaining object, typed (all pages collected).
+    /// Every remaining object, typed (all pages collected); see
+    /// [`Retrieval::next_typed`] for objects of another type.
     pub async fn collect_typed<M: ManagedObject>(&mut self) -> Result<TypedPage<M>, Error> {
         let mut all = TypedPage {
             objects: Vec::new(),
             missing: Vec::new(),
         };
         while let Some(p) = self.next_typed::<M>().await? {
+            all.objects.extend(p.objects);
+            all.missing.extend(p.missing);
+        }
+        Ok(all)
+    }
+
+    /// Every remaining object, each as the `mo::` struct of its own type.
+    pub async fn collect_any(&mut self) -> Result<TypedPage<AnyManagedObject>, Error> {
+        let mut all = TypedPage {
+            objects: Vec::new(),
+            missing: Vec::new(),
+        };
+        while let Some(p) = self.next_any().await? {
             all.objects.extend(p.objects);
             all.missing.extend(p.missing);
         }
@@ -219,16 +280,43 @@ impl<C: Transport> Retrieval<C> {
     }
 }
 
-/// Waits for property changes (`WaitForUpdatesEx`) on a private property collector of
-/// its own, as vSphere asks of every concurrent waiter. The collector (and with it the
-/// filter) is destroyed by [`Watch::destroy`], or in the background when the watch is
-/// dropped inside a tokio runtime.
+/// Property changes as a [`Stream`] of [`ObjectUpdate`]s (`WaitForUpdatesEx` on a
+/// private property collector of its own, as vSphere asks of every concurrent waiter).
+///
+/// **The first update is the current state.** The first `WaitForUpdatesEx` of a new
+/// filter (version `""`) reports every selected object with the current value of every
+/// selected property (kind `enter`); later calls report only what changed since the
+/// version before. So a watch cannot miss a change that happens between creating it
+/// and reading it: it starts from what is, then follows every change.
+///
+/// The stream is `Unpin`: read it with `watch.try_next().await?` (or `next()`) with
+/// [`TryStreamExt`]/[`StreamExt`] in scope, no pinning by hand. It only ends on an
+/// error. The collector (and with it the filter) is destroyed by [`Watch::destroy`],
+/// or in the background when the watch is dropped inside a tokio runtime.
+///
+/// ```no_run
+/// # async fn demo(client: vim25::Client, vm: vim25::types::ManagedObjectReference) -> Result<(), vim25::Error> {
+/// use vim25::property::{spec_for_objects, TryStreamExt, Watch};
+/// use vim25::types::VirtualMachinePowerState;
+///
+/// let spec = spec_for_objects("VirtualMachine", &["runtime.powerState"], &[vm]);
+/// let mut watch = Watch::create(client.clone(), &client.property_collector(), &spec).await?;
+/// while let Some(update) = watch.try_next().await? {
+///     let state: Option<VirtualMachinePowerState> = update.get("runtime.powerState");
+///     println!("{}: {state:?}", update.obj);
+/// }
+/// # Ok(()) }
+/// ```
 pub struct Watch<C: Transport + Clone + 'static> {
     transport: C,
     collector: ManagedObjectReference,
     version: Option<String>,
     max_wait: Option<Duration>,
     destroyed: bool,
+    /// Updates received and not yet yielded by the stream.
+    queue: VecDeque<ObjectUpdate>,
+    /// The stream's `WaitForUpdatesEx` in flight.
+    pending: Option<BoxFuture<'static, Result<Option<UpdateSet>, Error>>>,
 }
 
 impl<C: Transport + Clone + 'static> Watch<C> {
@@ -246,6 +334,8 @@ impl<C: Transport + Clone + 'static> Watch<C> {
             version: None,
             max_wait: None,
             destroyed: false,
+            queue: VecDeque::new(),
+            pending: None,
         };
         if let Err(e) = methods::create_filter(&w.transport, &w.collector, spec, false).await {
             let _ = w.destroy_inner().await;
@@ -254,8 +344,9 @@ impl<C: Transport + Clone + 'static> Watch<C> {
         Ok(w)
     }
 
-    /// Lets [`Watch::next`] return `Ok(None)` when nothing changed within `d`
-    /// (`maxWaitSeconds`, whole seconds); without it a call waits until a change.
+    /// Lets [`Watch::wait_for_updates`] return `Ok(None)` when nothing changed within
+    /// `d` (`maxWaitSeconds`, whole seconds); without it a call waits until a change.
+    /// The stream is not affected (it waits on).
     pub fn max_wait(mut self, d: Duration) -> Self {
         self.max_wait = Some(d);
         self
@@ -266,51 +357,105 @@ impl<C: Transport + Clone + 'static> Watch<C> {
         &self.collector
     }
 
-    /// The next set of changes (the first call returns the current values), or `None`
-    /// when `max_wait` passed without a change. A truncated set is followed by the rest
-    /// on the next call.
-    pub async fn next(&mut self) -> Result<Option<UpdateSet>, Error> {
+    fn wait_call(&self) -> BoxFuture<'static, Result<Option<UpdateSet>, Error>> {
+        let transport = self.transport.clone();
+        let collector = self.collector.clone();
+        let version = self.version.clone();
         let opts = WaitOptions {
             max_wait_seconds: self
                 .max_wait
                 .map(|d| d.as_secs().min(i32::MAX as u64) as i32),
             ..Default::default()
         };
-        let set = methods::wait_for_updates_ex(
-            &self.transport,
-            &self.collector,
-            self.version.as_deref(),
-            Some(&opts),
-        )
-        .await?;
-        if let Some(s) = &set {
-            self.version = Some(s.version.clone());
+        Box::pin(async move {
+            methods::wait_for_updates_ex(&transport, &collector, version.as_deref(), Some(&opts))
+                .await
+        })
+    }
+
+    /// The next raw `UpdateSet` (the first call returns the current values), or `None`
+    /// when `max_wait` passed without a change. A truncated set is followed by the rest
+    /// on the next call. Updates the stream had received and not yet yielded come
+    /// first, as a set of their own.
+    pub async fn wait_for_updates(&mut self) -> Result<Option<UpdateSet>, Error> {
+        if let Some(pending) = self.pending.take() {
+            let set = pending.await?;
+            self.record(set.as_ref());
+            self.queue_set(set);
         }
+        if !self.queue.is_empty() {
+            return Ok(Some(UpdateSet {
+                version: self.version.clone().unwrap_or_default(),
+                filter_set: vec![crate::types::PropertyFilterUpdate {
+                    object_set: self.queue.drain(..).collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }));
+        }
+        let set = self.wait_call().await?;
+        self.record(set.as_ref());
         Ok(set)
     }
 
-    /// The updates as a stream (ends only on error; `None` waits are skipped).
-    pub fn into_stream(self) -> impl futures::Stream<Item = Result<UpdateSet, Error>> {
-        futures::stream::unfold(Some(self), |state| async move {
-            let mut w = state?;
-            loop {
-                match w.next().await {
-                    Ok(Some(s)) => return Some((Ok(s), Some(w))),
-                    Ok(None) => continue,
-                    Err(e) => return Some((Err(e), None)),
-                }
-            }
-        })
+    fn record(&mut self, set: Option<&UpdateSet>) {
+        if let Some(s) = set {
+            self.version = Some(s.version.clone());
+        }
+    }
+
+    fn queue_set(&mut self, set: Option<UpdateSet>) {
+        if let Some(set) = set {
+            self.queue
+                .extend(set.filter_set.into_iter().flat_map(|f| f.object_set));
+        }
     }
 
     async fn destroy_inner(&mut self) -> Result<(), Error> {
         self.destroyed = true;
+        self.pending = None;
         methods::destroy_property_collector(&self.transport, &self.collector).await
     }
 
     /// Destroys the private collector and its filter.
     pub async fn destroy(mut self) -> Result<(), Error> {
         self.destroy_inner().await
+    }
+}
+
+// The transport is never pinned in place (the stream only clones it), so the watch is
+// `Unpin` whatever `C` is.
+impl<C: Transport + Clone + 'static> Unpin for Watch<C> {}
+
+impl<C: Transport + Clone + 'static> Stream for Watch<C> {
+    type Item = Result<ObjectUpdate, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(u) = this.queue.pop_front() {
+                return Poll::Ready(Some(Ok(u)));
+            }
+            if this.destroyed {
+                return Poll::Ready(None);
+            }
+            let pending = match &mut this.pending {
+                Some(p) => p,
+                None => this.pending.insert(this.wait_call()),
+            };
+            let outcome = match pending.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r,
+            };
+            this.pending = None;
+            match outcome {
+                Ok(set) => {
+                    this.record(set.as_ref());
+                    this.queue_set(set);
+                }
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
     }
 }
 
@@ -321,8 +466,58 @@ impl<C: Transport + Clone + 'static> Drop for Watch<C> {
         }
         let t = self.transport.clone();
         let pc = self.collector.clone();
-        crate::rt::spawn_cleanup(async move {
+        crate::runtime::spawn_cleanup(async move {
             let _ = methods::destroy_property_collector(&t, &pc).await;
         });
     }
+}
+
+/// Waits until property `path` of `obj` satisfies `predicate`, and returns the value
+/// that did (govmomi's `property.Wait`). `predicate` sees the value as `T`, `None`
+/// while the property is unset (or holds another type).
+///
+/// The current value is checked first (it is the watch's first update, see
+/// [`Watch`]), so there is no race between starting to wait and a change that happens
+/// meanwhile: if the property already satisfies `predicate`, this returns at once.
+/// It waits without a deadline; wrap it in `tokio::time::timeout` for one. The
+/// private collector it uses is destroyed before it returns.
+///
+/// ```no_run
+/// # async fn demo(client: vim25::Client, vm: vim25::types::ManagedObjectReference) -> Result<(), vim25::Error> {
+/// use vim25::types::VirtualMachinePowerState;
+///
+/// vim25::property::wait(&client, &vm, "runtime.powerState", |s| {
+///     s == Some(&VirtualMachinePowerState::PoweredOff)
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn wait<T: FromAnyValue>(
+    client: &crate::Client,
+    obj: &ManagedObjectReference,
+    path: &str,
+    mut predicate: impl FnMut(Option<&T>) -> bool,
+) -> Result<Option<T>, Error> {
+    let spec = spec_for_objects(&obj.type_, &[path], std::slice::from_ref(obj));
+    let mut watch = Watch::create(client.clone(), &client.property_collector(), &spec).await?;
+    let outcome = async {
+        while let Some(update) = watch.try_next().await? {
+            if update.obj != *obj {
+                continue;
+            }
+            let value: Option<T> = match update.change(path) {
+                Some(c) => c.get(),
+                // An update without this property: it was not set.
+                None if update.kind == crate::types::ObjectUpdateKind::Enter => None,
+                None => continue,
+            };
+            if predicate(value.as_ref()) {
+                return Ok(value);
+            }
+        }
+        Err(Error::NotFound(format!("{obj} (its watch ended)")))
+    }
+    .await;
+    let _ = watch.destroy().await;
+    outcome
 }

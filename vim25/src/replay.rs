@@ -18,7 +18,7 @@
 //! assert!(replay.finished());
 //! ```
 
-use crate::rt::lock;
+use crate::runtime::lock;
 use crate::soap::{BoxFuture, RawResponse, Request, Transport};
 use crate::{Error, Version};
 use std::collections::VecDeque;

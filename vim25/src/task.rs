@@ -1,19 +1,160 @@
-//! Waiting for tasks: progress as it happens, the result or the typed fault at the end,
-//! cancellation and timeouts.
+//! Waiting for tasks: progress as it happens, the result typed or the typed fault at
+//! the end, cancellation and timeouts.
+//!
+//! The wrappers of [`crate::object`] return a [`Task<R>`] whose `R` is what the task
+//! produces: `Task<VirtualMachine>` for `CreateVM_Task`, `Task<()>` for a power-on.
+//! [`Task::wait`] gives that `R`; [`Task::wait_with_progress`] also reports the
+//! percentage as it changes.
 //!
 //! ```no_run
-//! # async fn demo(client: vim25::Client, vm: vim25::types::ManagedObjectReference) -> Result<(), vim25::Error> {
-//! let task = vim25::methods::power_on_vm_task(&client, &vm, None).await?;
-//! let info = vim25::task::wait(&client, &task, |pct| eprintln!("{pct}%")).await?;
-//! println!("done: {:?}", info.result);
+//! # async fn demo(client: vim25::Client, folder: vim25::object::Folder, pool: vim25::object::ResourcePool,
+//! #     spec: vim25::types::VirtualMachineConfigSpec) -> Result<(), vim25::Error> {
+//! let vm = folder
+//!     .create_vm(&spec, &pool, None)
+//!     .await?
+//!     .wait_with_progress(|pct| eprintln!("creating: {pct}%"))
+//!     .await?;
+//! vm.power_on().await?.wait().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! A task started through [`crate::methods`] is a bare reference; [`Task::new`] types
+//! it, or [`wait`] waits for it and returns its `TaskInfo`.
 
-use crate::property::{spec_for_objects, Watch};
-use crate::types::{TaskInfo, TaskInfoState};
-use crate::xml::ManagedObjectReference;
+use crate::property::{spec_for_objects, TryStreamExt, Watch};
+use crate::types::{AnyValue, ManagedObjectReference, TaskInfo, TaskInfoState};
 use crate::{methods, Client, Error};
+use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
+
+/// What a finished task gives: built from its `TaskInfo` (whose `result` holds the
+/// task's result). Implemented for `()` (the result is ignored), [`TaskInfo`] (all of
+/// it), [`ManagedObjectReference`], [`AnyValue`] and the object wrappers.
+pub trait TaskResult: Sized {
+    /// Builds the result of `task` from its final, successful `info`.
+    fn from_task(
+        client: &Client,
+        task: &ManagedObjectReference,
+        info: TaskInfo,
+    ) -> Result<Self, Error>;
+}
+
+impl TaskResult for () {
+    fn from_task(_: &Client, _: &ManagedObjectReference, _: TaskInfo) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl TaskResult for TaskInfo {
+    fn from_task(_: &Client, _: &ManagedObjectReference, info: TaskInfo) -> Result<Self, Error> {
+        Ok(info)
+    }
+}
+
+impl TaskResult for AnyValue {
+    fn from_task(_: &Client, _: &ManagedObjectReference, info: TaskInfo) -> Result<Self, Error> {
+        Ok(info.result.unwrap_or_default())
+    }
+}
+
+impl TaskResult for ManagedObjectReference {
+    fn from_task(_: &Client, task: &ManagedObjectReference, info: TaskInfo) -> Result<Self, Error> {
+        result_reference(task, &info)
+    }
+}
+
+/// The managed object reference a finished task returned as its result (the new VM of
+/// `CreateVM_Task`, the clone of `CloneVM_Task`). [`Error::Decode`] when the result
+/// is something else: the server did not send what the operation promises.
+pub fn result_reference(
+    task: &ManagedObjectReference,
+    info: &TaskInfo,
+) -> Result<ManagedObjectReference, Error> {
+    match &info.result {
+        Some(AnyValue::Mor(m)) => Ok(m.clone()),
+        other => Err(Error::Decode {
+            operation: format!("result of {task}"),
+            source: crate::xml::DecodeError {
+                message: format!(
+                    "expected a managed object reference, got {}",
+                    other.as_ref().map_or("nothing".into(), |v| v.kind())
+                ),
+                path: "TaskInfo/result".into(),
+                offset: 0,
+            },
+        }),
+    }
+}
+
+/// A running task whose result is an `R`.
+pub struct Task<R = ()> {
+    client: Client,
+    reference: ManagedObjectReference,
+    result: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Task<R> {
+    fn clone(&self) -> Self {
+        Task {
+            client: self.client.clone(),
+            reference: self.reference.clone(),
+            result: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for Task<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Task").field(&self.reference).finish()
+    }
+}
+
+impl<R: TaskResult> Task<R> {
+    /// The task `reference` (from a method of [`crate::methods`]), typed as giving `R`.
+    pub fn new(client: &Client, reference: ManagedObjectReference) -> Self {
+        Task {
+            client: client.clone(),
+            reference,
+            result: PhantomData,
+        }
+    }
+
+    /// The task's reference.
+    pub fn reference(&self) -> &ManagedObjectReference {
+        &self.reference
+    }
+
+    /// Waits until the task finishes and returns its result, or [`Error::TaskFailed`]
+    /// with the typed fault.
+    pub async fn wait(self) -> Result<R, Error> {
+        self.wait_with_progress(|_| {}).await
+    }
+
+    /// [`Task::wait`], calling `progress` with each new percentage (and 100 at the
+    /// end of a successful task).
+    pub async fn wait_with_progress(self, progress: impl FnMut(i32) + Send) -> Result<R, Error> {
+        let info = wait(&self.client, &self.reference, progress).await?;
+        R::from_task(&self.client, &self.reference, info)
+    }
+
+    /// [`Task::wait_with_progress`] with a deadline: [`Error::Timeout`] when the task is
+    /// still running after `limit` (the task itself goes on; [`Task::cancel`] it if
+    /// that is wanted).
+    pub async fn wait_timeout(
+        self,
+        limit: Duration,
+        progress: impl FnMut(i32) + Send,
+    ) -> Result<R, Error> {
+        let info = wait_timeout(&self.client, &self.reference, limit, progress).await?;
+        R::from_task(&self.client, &self.reference, info)
+    }
+
+    /// Asks the server to cancel the task (only cancelable tasks can be).
+    pub async fn cancel(&self) -> Result<(), Error> {
+        cancel(&self.client, &self.reference).await
+    }
+}
 
 /// Waits until `task` finishes, calling `progress` with each new percentage. Returns
 /// the final `TaskInfo` (its `result` holds the task's result) or, when the task
@@ -27,31 +168,23 @@ pub async fn wait(
     let mut watch = Watch::create(client.clone(), &client.property_collector(), &spec).await?;
     let mut last = None;
     let outcome = loop {
-        let set = match watch.next().await {
-            Ok(Some(s)) => s,
-            Ok(None) => continue,
+        let update = match watch.try_next().await {
+            Ok(Some(u)) => u,
+            Ok(None) => {
+                break Err(Error::NotFound(format!("{task} (its watch ended)")));
+            }
             Err(e) => break Err(e),
         };
-        let infos = set
-            .filter_set
-            .into_iter()
-            .flat_map(|f| f.object_set)
-            .flat_map(|o| o.change_set)
-            .filter(|c| c.name == "info")
-            .filter_map(|c| c.val.and_then(|v| v.downcast_ref::<TaskInfo>().cloned()));
-        let mut finished = None;
-        for info in infos {
-            if let Some(p) = info.progress {
-                if last != Some(p) {
-                    last = Some(p);
-                    progress(p);
-                }
-            }
-            if matches!(info.state, TaskInfoState::Success | TaskInfoState::Error) {
-                finished = Some(info);
+        let Some(info) = update.get::<TaskInfo>("info") else {
+            continue;
+        };
+        if let Some(p) = info.progress {
+            if last != Some(p) {
+                last = Some(p);
+                progress(p);
             }
         }
-        if let Some(info) = finished {
+        if matches!(info.state, TaskInfoState::Success | TaskInfoState::Error) {
             break finish(task, info, &mut progress, last);
         }
     };

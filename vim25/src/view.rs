@@ -11,8 +11,8 @@
 //! # Ok(()) }
 //! ```
 
+use crate::types::ManagedObjectReference;
 use crate::types::{ObjectSpec, PropertyFilterSpec, SelectionSpec, TraversalSpec};
-use crate::xml::ManagedObjectReference;
 use crate::{methods, Client, Error};
 
 struct ViewRef {
@@ -78,7 +78,7 @@ impl Drop for ViewRef {
         }
         let c = self.client.clone();
         let v = self.view.clone();
-        crate::rt::spawn_cleanup(async move {
+        crate::runtime::spawn_cleanup(async move {
             let _ = methods::destroy_view(&c, &v).await;
         });
     }

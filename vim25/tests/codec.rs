@@ -8,10 +8,11 @@ use std::sync::Mutex;
 use vim25::meta;
 use vim25::methods;
 use vim25::mo;
-use vim25::mo_support::decode_object_content;
+use vim25::mo::decode_object_content;
 use vim25::soap::{BoxFuture, RawResponse, Request, Transport};
 use vim25::types::*;
-use vim25::xml::{decode_element, encode_element, AnyValue, DateTime, DecodeError, Decoder};
+use vim25::types::{AnyValue, DateTime};
+use vim25::xml::{decode_element, encode_element, DecodeError, Decoder};
 use vim25::{Error, Version};
 
 const VM_CONFIG_RESPONSE: &str = include_str!("data/retrieve_vm_config.xml");
@@ -279,7 +280,7 @@ fn check_vm_config(cfg: &VirtualMachineConfigInfo) {
                 assert_eq!(disk.unit_number, Some(0));
                 assert_eq!(disk.capacity_in_kb, 16_777_216);
                 assert_eq!(disk.capacity_in_bytes, Some(17_179_869_184));
-                assert_eq!(disk.v_disk_version, Some(2));
+                assert_eq!(disk.vdisk_version, Some(2));
                 assert_eq!(disk.guest_read_only, Some(false));
                 assert_eq!(
                     disk.device_info.as_ref().map(|d| d.label.as_str()),
@@ -566,7 +567,9 @@ fn object_content_decodes_into_managed_object() {
     let objects = element(VM_CONFIG_RESPONSE, "objects", 0);
     let mut d = Decoder::new(objects.as_bytes());
     let start = d.next_child().unwrap().expect("objects element");
-    let (vm, missing) = decode_object_content::<mo::VirtualMachine>(&mut d, &start).unwrap();
+    let (vm, missing) = decode_object_content::<mo::VirtualMachine>(&mut d, &start)
+        .unwrap()
+        .unwrap();
     assert_eq!(
         vm.obj,
         ManagedObjectReference::new("VirtualMachine", "vm-42")
@@ -855,7 +858,9 @@ fn unknown_subtype_in_a_leaf_slot_keeps_its_name() {
     let objects = r#"<objects xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><obj type="VirtualMachine">vm-1</obj><propSet><name>summary</name><val xsi:type="VirtualMachineSummaryEx"><config><name>a</name><template>false</template></config><overallStatus>green</overallStatus></val></propSet></objects>"#;
     let mut d = Decoder::new(objects.as_bytes());
     let start = d.next_child().unwrap().expect("objects element");
-    let (vm, _) = decode_object_content::<mo::VirtualMachine>(&mut d, &start).unwrap();
+    let (vm, _) = decode_object_content::<mo::VirtualMachine>(&mut d, &start)
+        .unwrap()
+        .unwrap();
     let summary = vm.summary.unwrap();
     assert_eq!(
         summary.type_name_.as_deref(),
@@ -894,7 +899,7 @@ fn odd_type_names_are_escaped_when_encoded() {
     assert!(err.message.contains("xsi:type"), "{err}");
 
     // Built by the caller.
-    let u = AnyMethodFault::Unknown(Box::new(vim25::xml::Unknown {
+    let u = AnyMethodFault::Unknown(Box::new(vim25::types::Unknown {
         type_name: "A<B&C".into(),
         value: MethodFault::default(),
     }));

@@ -236,13 +236,13 @@ async fn watch_sees_a_power_change_made_by_another_client() {
             .and_then(|v| v.as_str().map(String::from))
     };
     // The first update carries the current value.
-    let first = w.next().await.unwrap().expect("initial values");
+    let first = w.wait_for_updates().await.unwrap().expect("initial values");
     assert_eq!(state(first).as_deref(), Some("poweredOn"));
     let task = methods::power_off_vm_task(&actor, &vm).await.unwrap();
     vim25::task::wait(&actor, &task, |_| {}).await.unwrap();
     let mut seen = None;
     for _ in 0..5 {
-        if let Some(set) = w.next().await.unwrap() {
+        if let Some(set) = w.wait_for_updates().await.unwrap() {
             seen = state(set);
             if seen.is_some() {
                 break;

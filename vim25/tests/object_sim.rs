@@ -17,6 +17,7 @@ use vim25::object::{
     EventFilter, EventManager, FileManager, Folder, HostSystem, Network, NicKind, ResourcePool,
     SerialBacking, VirtualDiskManager, VirtualMachine,
 };
+use vim25::types::DateTime;
 use vim25::types::{
     AnyEvent, AnyMethodFault, AnyVirtualDevice, AnyVirtualDeviceBackingInfo, EntityEventArgument,
     Event, EventFilterSpecRecursionOption, GeneralEvent, GeneralUserEvent, ManagedObjectReference,
@@ -25,7 +26,6 @@ use vim25::types::{
     VirtualMachineConfigSpec, VirtualMachineFileInfo, VirtualMachinePowerState,
     VirtualSIOController, VmEventArgument,
 };
-use vim25::xml::DateTime;
 use vim25::{mo, Client, ClientBuilder, Error};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -98,8 +98,10 @@ async fn power_cycle() {
     );
 
     let task = vm.power_on().await.unwrap();
-    assert_eq!(task.type_, "Task");
-    vim25::task::wait(&c, &task, |_| {}).await.unwrap();
+    assert_eq!(task.reference().type_, "Task");
+    let mut seen = Vec::new();
+    task.wait_with_progress(|p| seen.push(p)).await.unwrap();
+    assert_eq!(seen.last(), Some(&100));
     vm.suspend_and_wait().await.unwrap();
     assert_eq!(
         vm.power_state().await.unwrap(),
@@ -412,7 +414,7 @@ async fn folders_and_vm_creation() {
     let spec = VirtualMachineConfigSpec {
         name: Some("rust-vm".into()),
         guest_id: Some("otherGuest".into()),
-        num_cp_us: Some(2),
+        num_cpus: Some(2),
         memory_mb: Some(64),
         files: Some(VirtualMachineFileInfo {
             vm_path_name: Some("[LocalDS_0]".into()),
@@ -761,7 +763,7 @@ async fn events_query_and_history_paging() {
     let now = vim25::methods::current_time(&c, &c.service_instance())
         .await
         .unwrap();
-    let later = vim25::xml::DateTime("2999-01-01T00:00:00Z".into());
+    let later = vim25::types::DateTime("2999-01-01T00:00:00Z".into());
     assert!(events
         .query(&for_vm.clone().since(later))
         .await

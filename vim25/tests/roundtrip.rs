@@ -26,8 +26,9 @@ use std::panic::AssertUnwindSafe;
 use support::*;
 use vim25::meta::{DATA_TYPES, ENUMS};
 use vim25::soap::{BoxFuture, RawResponse, Request, Transport};
+use vim25::types::AnyValue;
 use vim25::types::*;
-use vim25::xml::{decode_element, encode_element, AnyValue, Decoder};
+use vim25::xml::{decode_element, encode_element, Decoder};
 use vim25::Version;
 
 /// The first difference between two trees (`None` when equal), ignoring `kind`/`ty`.
@@ -1035,8 +1036,7 @@ fn decode_everything(input: &[u8]) -> Result<(), String> {
     catch("decode_object_content", &mut || {
         let mut d = Decoder::new(input);
         if let Ok(Some(s)) = d.next_child() {
-            let _ =
-                vim25::mo_support::decode_object_content::<vim25::mo::VirtualMachine>(&mut d, &s);
+            let _ = vim25::mo::decode_object_content::<vim25::mo::VirtualMachine>(&mut d, &s);
         }
     })?;
     let pc = ManagedObjectReference::new("PropertyCollector", "propertyCollector");

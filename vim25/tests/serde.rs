@@ -18,7 +18,8 @@ use support::*;
 use vim25::meta::DATA_TYPES;
 use vim25::mo;
 use vim25::types::*;
-use vim25::xml::{decode_element, AnyValue, DateTime, Unknown};
+use vim25::types::{AnyValue, DateTime, Unknown};
+use vim25::xml::decode_element;
 
 const VM_CONFIG_RESPONSE: &str = include_str!("data/retrieve_vm_config.xml");
 
@@ -35,7 +36,7 @@ fn sample_spec() -> VirtualMachineConfigSpec {
     nic.wake_on_lan_enabled = Some(true);
     let mut spec = VirtualMachineConfigSpec {
         name: Some("web".into()),
-        num_cp_us: Some(2),
+        num_cpus: Some(2),
         memory_mb: Some(4096),
         ..Default::default()
     };
@@ -624,7 +625,7 @@ fn lenient_forms() {
     );
     let spec: VirtualMachineConfigSpec =
         serde_json::from_str(r#"{"deviceChange":null,"name":null,"numCPUs":4}"#).unwrap();
-    assert_eq!(spec.num_cp_us, Some(4));
+    assert_eq!(spec.num_cpus, Some(4));
     assert!(spec.device_change.is_empty() && spec.name.is_none());
     // Floats as numbers or lexical strings; integers for floats.
     let v: AnyValue = serde_json::from_str(r#"{"_typeName":"double","_value":"-INF"}"#).unwrap();

@@ -10,12 +10,13 @@ use std::time::Duration;
 use test_support::{Simulator, SimulatorConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use vim25::client::{Relogin, TlsPolicy};
+use vim25::client::TlsPolicy;
+use vim25::transport::Relogin;
+use vim25::types::AnyValue;
 use vim25::types::{
     AnyMethodFault, ManagedObjectReference, ObjectSpec, PropertyFilterSpec, PropertySpec,
     RetrieveOptions, TaskInfoState, VirtualMachinePowerState,
 };
-use vim25::xml::AnyValue;
 use vim25::{methods, Client, ClientBuilder, Error};
 
 fn builder(sim: &Simulator) -> ClientBuilder {

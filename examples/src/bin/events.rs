@@ -6,8 +6,8 @@ use clap::Parser;
 use std::process::ExitCode;
 use vim25::find::Finder;
 use vim25::object::{parse_date_time, EventFilter, EventManager};
+use vim25::types::DateTime;
 use vim25::types::EventFilterSpecRecursionOption;
-use vim25::xml::DateTime;
 use vim25::Error;
 
 #[derive(Parser)]

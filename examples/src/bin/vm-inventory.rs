@@ -15,9 +15,9 @@ use std::time::Instant;
 use vim25::mo::VirtualMachine;
 use vim25::property::Retrieval;
 use vim25::soap::{BoxFuture, RawResponse, Request, Transport};
+use vim25::types::AnyValue;
 use vim25::types::OptionValue;
 use vim25::view::ContainerView;
-use vim25::xml::AnyValue;
 use vim25::{Client, Error, Version};
 
 #[derive(Parser)]

@@ -1,4 +1,4 @@
-//! Writing the Rust modules of `vim25/src/generated/` from the model.
+//! Writing the Rust modules of `vim25/core/src/generated/` from the model.
 
 use crate::model::{DataType, Method, Model, Ty};
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ const TYPE_NAME_FIELD: &str = "    /// The wire type name (`xsi:type`; `_typeNam
 /// How many data types go into one `types_N.rs` file.
 const CHUNK: usize = 400;
 
-/// The files to write, by name relative to `vim25/src/generated/`.
+/// The files to write, by name relative to `vim25/core/src/generated/`.
 pub fn emit(m: &Model) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let chunks: Vec<Vec<&DataType>> = m
@@ -63,7 +63,7 @@ pub fn emit(m: &Model) -> BTreeMap<String, String> {
 
 fn prelude(what: &str) -> String {
     format!(
-        "{HEADER}//! {what}.\n#![allow(clippy::all, non_camel_case_types, unused_imports)]\nuse crate::types::*;\nuse crate::xml::{{AnyValue, ComplexType, DateTime, DecodeError, Decoder, Encoder, Start, Unknown}};\nuse crate::Version;\n\n"
+        "{HEADER}//! {what}.\n#![allow(clippy::all, non_camel_case_types, unused_imports)]\nuse crate::types::*;\nuse crate::xml::{{ComplexType, DecodeError, Decoder, Encoder, Start}};\nuse crate::Version;\n\n"
     )
 }
 
@@ -178,7 +178,11 @@ fn emit_struct(m: &Model, d: &DataType, s: &mut String) {
         }
         for f in &d.fields {
             if f.secret {
-                let _ = writeln!(s, "        d.field(\"{}\", &crate::xml::Redacted);", f.rust);
+                let _ = writeln!(
+                    s,
+                    "        d.field(\"{}\", &crate::types::Redacted);",
+                    f.rust
+                );
             } else {
                 let _ = writeln!(s, "        d.field(\"{0}\", &self.{0});", f.rust);
             }
@@ -434,7 +438,7 @@ fn emit_method(m: &Model, me: &Method, s: &mut String) {
     let _ = writeln!(s, ") -> Result<{ret}, Error> {{");
     let _ = writeln!(
         s,
-        "    let {}e = Encoder::request(\"{}\", this, client.version());",
+        "    let {}e = RequestWriter::new(\"{}\", this, client.version());",
         if me.params.is_empty() { "" } else { "mut " },
         me.wire
     );
@@ -459,14 +463,14 @@ fn emit_method(m: &Model, me: &Method, s: &mut String) {
     }
     let _ = writeln!(
         s,
-        "    invoke(client, e.finish_request()?, {}).await?.returnval_{finish}()\n}}\n",
+        "    invoke(client, e.finish()?, {}).await?.returnval_{finish}()\n}}\n",
         me.idempotent
     );
 }
 
 fn emit_methods(m: &Model) -> String {
     let mut s = format!(
-        "{HEADER}//! One async function per vim25 operation: the target object, then the parameters.\n#![allow(clippy::all, unused_imports)]\nuse crate::types::*;\nuse crate::xml::{{AnyValue, DateTime, Encoder}};\nuse crate::soap::{{invoke, Transport}};\nuse crate::Error;\n\n"
+        "{HEADER}//! One async function per vim25 operation: the target object, then the parameters.\n#![allow(clippy::all, unused_imports)]\nuse crate::types::*;\nuse crate::soap::{{invoke, RequestWriter, Transport}};\nuse crate::Error;\n\n"
     );
     for me in &m.methods {
         emit_method(m, me, &mut s);
@@ -476,7 +480,7 @@ fn emit_methods(m: &Model) -> String {
 
 fn emit_mo(m: &Model) -> String {
     let mut s = format!(
-        "{HEADER}//! Managed objects with their properties (inherited ones included), as a property\n//! collector's `ObjectContent` fills them.\n#![allow(clippy::all, unused_imports)]\nuse crate::types::*;\nuse crate::Version;\nuse crate::xml::{{AnyValue, DateTime, DecodeError, Decoder, Start}};\nuse crate::mo_support::ManagedObject;\n\n"
+        "{HEADER}//! Managed objects with their properties (inherited ones included), as a property\n//! collector's `ObjectContent` fills them.\n#![allow(clippy::all, unused_imports)]\nuse crate::types::*;\nuse crate::Version;\nuse crate::xml::{{DecodeError, Decoder, Start}};\nuse crate::managed::ManagedObject;\n\n"
     );
     for mt in m.managed.values() {
         let _ = writeln!(
@@ -530,7 +534,39 @@ fn emit_mo(m: &Model) -> String {
         }
         s.push_str("            _ => return Ok(false),\n        }\n        Ok(true)\n    }\n}\n\n");
     }
+    emit_any_managed_object(m, &mut s);
     s
+}
+
+/// The enum over every managed-object struct, its conversions and the sorted table
+/// its decoder dispatches through (one generic function per type, no large match).
+fn emit_any_managed_object(m: &Model, s: &mut String) {
+    s.push_str("/// Any managed object: the `mo::` struct of an object's own type, for retrievals that\n/// mix types (a view over VMs and hosts). Variants are boxed to keep the enum small.\n#[derive(Debug, Clone, PartialEq)]\npub enum AnyManagedObject {\n");
+    for mt in m.managed.values() {
+        let _ = writeln!(s, "    /// A `{0}`.\n    {0}(Box<{0}>),", mt.name);
+    }
+    s.push_str("    /// An object of a type this client does not know (a newer server's), with its\n    /// properties untyped.\n    Other(Box<ObjectContent>),\n}\n\n");
+    s.push_str("impl AnyManagedObject {\n    /// The object's reference.\n    pub fn obj(&self) -> &ManagedObjectReference {\n        match self {\n");
+    for mt in m.managed.values() {
+        let _ = writeln!(s, "            Self::{}(m) => &m.obj,", mt.name);
+    }
+    s.push_str("            Self::Other(o) => &o.obj,\n        }\n    }\n\n    /// The object's type name (`VirtualMachine`).\n    pub fn type_name(&self) -> &str {\n        &self.obj().type_\n    }\n}\n\n");
+    for mt in m.managed.values() {
+        let _ = writeln!(
+            s,
+            "impl From<{0}> for AnyManagedObject {{\n    fn from(m: {0}) -> Self {{\n        Self::{0}(Box::new(m))\n    }}\n}}\nimpl TryFrom<AnyManagedObject> for {0} {{\n    type Error = crate::managed::WrongType;\n    fn try_from(m: AnyManagedObject) -> Result<Self, Self::Error> {{\n        match m {{\n            AnyManagedObject::{0}(m) => Ok(*m),\n            other => Err(crate::managed::WrongType {{ expected: \"{0}\", obj: other.obj().clone() }}),\n        }}\n    }}\n}}",
+            mt.name
+        );
+    }
+    s.push_str("\n/// Every managed object type, sorted by name, with the decoder of the rest of its\n/// `ObjectContent` (after `obj`).\npub(crate) static MANAGED_OBJECT_DECODERS: &[(&str, crate::managed::AnyObjectDecoder)] = &[\n");
+    for mt in m.managed.values() {
+        let _ = writeln!(
+            s,
+            "    (\"{0}\", crate::managed::decode_any::<{0}>),",
+            mt.name
+        );
+    }
+    s.push_str("];\n");
 }
 
 fn ty_meta(t: &Ty) -> String {
@@ -545,7 +581,7 @@ fn ty_meta(t: &Ty) -> String {
 
 fn emit_meta(m: &Model) -> String {
     let mut s = format!(
-        "{HEADER}//! Schema metadata: every type, field, enum value, method and managed object, with the\n//! API version that introduced it.\nuse crate::Version;\nuse crate::meta_support::*;\n\n"
+        "{HEADER}//! Schema metadata: every type, field, enum value, method and managed object, with the\n//! API version that introduced it.\nuse crate::Version;\nuse crate::schema_info::*;\n\n"
     );
     let v = |i: usize| format!("Version::{}", m.versions[i].0);
     s.push_str("/// Every data object and fault type, sorted by name.\npub static DATA_TYPES: &[DataTypeInfo] = &[\n");
@@ -786,7 +822,7 @@ fn emit_serde_mo(m: &Model) -> String {
 fn emit_serde_registry(m: &Model) -> String {
     let mut s =
         serde_prelude("Constructors by wire type name, for `anyType` values read from JSON");
-    s.push_str("/// A default value of every data object and fault type, in the order of\n/// `registry::DATA_OBJECTS` (sorted by name).\npub(crate) static NEW_DATA_OBJECT: &[fn() -> Box<dyn crate::xml::DataObject>] = &[\n");
+    s.push_str("/// A default value of every data object and fault type, in the order of\n/// `registry::DATA_OBJECTS` (sorted by name).\npub(crate) static NEW_DATA_OBJECT: &[fn() -> Box<dyn crate::types::DataObject>] = &[\n");
     for name in m.data.keys() {
         let _ = writeln!(s, "    crate::json::new_data_object::<{name}>,");
     }

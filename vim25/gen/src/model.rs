@@ -134,13 +134,22 @@ const KEYWORDS: &[&str] = &[
     "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
 ];
 
-/// The Rust name of a wire name: `snake_case`, a trailing `_` for keywords.
+/// The Rust name of a wire name: its words (see `words`) lower-cased and joined by
+/// `_`, with a trailing `_` for keywords (`numCPUs` → `num_cpus`, `IPAddress` →
+/// `ip_address`, `vPMCEnabled` → `vpmc_enabled`, `PowerOnVM_Task` → `power_on_vm_task`).
+pub fn snake(wire: &str) -> String {
+    keyword_safe(words(wire).join("_").to_ascii_lowercase())
+}
+
+/// The Rust name of a wire name under the first naming rule, which splits acronyms
+/// (`numCPUs` → `num_cp_us`). Method names keep it so the client's function names do
+/// not change.
 ///
 /// A `_` goes before an upper-case letter that follows a lower-case letter or digit,
 /// and before the last capital of a run that is followed by a lower-case letter
 /// (`numCPU` → `num_cpu`, `IPAddress` → `ip_address`, `PowerOnVM_Task` →
 /// `power_on_vm_task`).
-pub fn snake(wire: &str) -> String {
+pub fn snake_legacy(wire: &str) -> String {
     let c: Vec<char> = wire.chars().collect();
     let mut out = String::new();
     for i in 0..c.len() {
@@ -163,12 +172,90 @@ pub fn snake(wire: &str) -> String {
         }
         out.push(ch.to_ascii_lowercase());
     }
-    let out = out.trim_matches('_').to_string();
-    if KEYWORDS.contains(&out.as_str()) {
-        format!("{out}_")
+    keyword_safe(out.trim_matches('_').to_string())
+}
+
+fn keyword_safe(name: String) -> String {
+    if KEYWORDS.contains(&name.as_str()) {
+        format!("{name}_")
     } else {
-        out
+        name
     }
+}
+
+/// The words of a wire name, as written (case kept).
+///
+/// `_`, `-` and `.` separate words. Within a part:
+/// - a run of capitals is one word, with the digits inside it (`ICH7M`);
+/// - a capital run followed by a lower-case letter gives its last capital to the word
+///   that letter continues (`IPAddress` → `IP` `Address`), except that a single
+///   `s` followed by a capital, a digit or the end of the part stays with the run (a
+///   plural: `CPUs`, `VMs`, `HBAs`), and so does a single lower-case letter followed by
+///   digits, with the digits (a version: `NFSv41`, `IPv6`);
+/// - a lone capital right after digits joins them (`enable3D`, as in `accel3d`);
+/// - digits and lower-case letters continue the word they follow (`ipv6`, `e1000e`);
+/// - a part's one-letter lower-case first word joins the word after it (`vPMCEnabled`
+///   → `vPMC` `Enabled`, `vAppConfig` → `vApp` `Config`, `iScsiName` → `iScsi` `Name`).
+fn words(wire: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in wire.split(['_', '-', '.']) {
+        let c: Vec<char> = part.chars().collect();
+        let upper = |i: usize| c.get(i).is_some_and(char::is_ascii_uppercase);
+        let lower = |i: usize| c.get(i).is_some_and(char::is_ascii_lowercase);
+        let digit = |i: usize| c.get(i).is_some_and(char::is_ascii_digit);
+        let mut ws: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < c.len() {
+            let start = i;
+            if upper(i) {
+                while upper(i) || digit(i) {
+                    i += 1;
+                }
+                let run = i - start;
+                let plural = c.get(i) == Some(&'s') && !lower(i + 1);
+                let version = lower(i) && digit(i + 1);
+                if run >= 2 && (plural || version) {
+                    // A plural or version suffix of the acronym: `CPUs`, `NFSv41`.
+                    i += 1;
+                    while digit(i) {
+                        i += 1;
+                    }
+                } else if run >= 2 && lower(i) && upper(i - 1) {
+                    // The last capital starts the next word: `IP` `Address`.
+                    i -= 1;
+                } else {
+                    while lower(i) || digit(i) {
+                        i += 1;
+                    }
+                }
+            } else {
+                while i < c.len() && !upper(i) {
+                    i += 1;
+                }
+            }
+            let w: String = c[start..i].iter().collect();
+            match ws.last_mut() {
+                // A lone capital after digits belongs to them: `enable3D`.
+                Some(prev)
+                    if w.len() == 1
+                        && upper(start)
+                        && prev.ends_with(|ch: char| ch.is_ascii_digit()) =>
+                {
+                    prev.push_str(&w);
+                }
+                _ => ws.push(w),
+            }
+        }
+        if ws.len() >= 2
+            && ws[0].len() == 1
+            && ws[0].starts_with(|ch: char| ch.is_ascii_lowercase())
+        {
+            let w = ws.remove(1);
+            ws[0].push_str(&w);
+        }
+        out.extend(ws);
+    }
+    out
 }
 
 /// The Rust variant name of an enum value: alphanumeric runs, each capitalised.
@@ -638,7 +725,9 @@ pub fn load(root: &Path) -> Model {
                 r.list,
             )
         });
-        let rust = snake(&op.name);
+        // Function names keep the first rule: `snake` would rename three of them
+        // (`get_system_v_ms_restricted_datastores` → `get_system_vms_…`).
+        let rust = snake_legacy(&op.name);
         assert!(seen.insert(rust.clone()), "two methods named {rust}");
         methods.push(Method {
             wire: op.name.clone(),
@@ -777,4 +866,126 @@ fn tarjan(edges: &[Vec<usize>]) -> Vec<usize> {
         }
     }
     comp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{snake, snake_legacy, words};
+
+    #[test]
+    fn acronyms_stay_whole() {
+        for (wire, rust) in [
+            ("numCPUs", "num_cpus"),
+            ("virtualICH7MPresent", "virtual_ich7m_present"),
+            ("vPMCEnabled", "vpmc_enabled"),
+            ("encryptedVMs", "encrypted_vms"),
+            ("numHBAs", "num_hbas"),
+            ("numTDXPrivateKeyIDs", "num_tdx_private_key_ids"),
+            ("oneKVolumeAPIsSupported", "one_k_volume_apis_supported"),
+            ("systemVMsConfig", "system_vms_config"),
+            ("vmknicBindingOnNFSv41", "vmknic_binding_on_nfsv41"),
+            ("IPv6Address", "ipv6_address"),
+            ("vmfs3EOLSupported", "vmfs3_eol_supported"),
+            ("numPS2Controllers", "num_ps2_controllers"),
+            ("partialMMId", "partial_mm_id"),
+        ] {
+            assert_eq!(snake(wire), rust, "{wire}");
+        }
+    }
+
+    #[test]
+    fn one_letter_prefixes_join_the_next_word() {
+        for (wire, rust) in [
+            ("vAppConfig", "vapp_config"),
+            ("vMotionBandwidth", "vmotion_bandwidth"),
+            ("iScsiName", "iscsi_name"),
+            ("vRAMSizeInKB", "vram_size_in_kb"),
+            (
+                "hBDatastoreCandidatePolicy",
+                "hb_datastore_candidate_policy",
+            ),
+            ("nConnectSupported", "nconnect_supported"),
+            ("vSANPMemInfo", "vsanp_mem_info"),
+            ("x", "x"),
+            ("foo_vBar", "foo_vbar"),
+        ] {
+            assert_eq!(snake(wire), rust, "{wire}");
+        }
+        // Only a lower-case prefix: a capital `V` is a word of its own.
+        assert_eq!(snake("parentVApp"), "parent_v_app");
+        assert_eq!(
+            snake("storageVMotionSupported"),
+            "storage_v_motion_supported"
+        );
+    }
+
+    #[test]
+    fn digits_stay_with_their_word() {
+        for (wire, rust) in [
+            ("ipv6Address", "ipv6_address"),
+            ("ipV6Address", "ip_v6_address"),
+            ("e1000", "e1000"),
+            ("VirtualE1000e", "virtual_e1000e"),
+            ("int8", "int8"),
+            ("uptv2Enabled", "uptv2_enabled"),
+            ("vmDirectPathGen2Active", "vm_direct_path_gen2_active"),
+            ("enable3DSupport", "enable3d_support"),
+            ("supports3D", "supports3d"),
+            ("accel3dSupported", "accel3d_supported"),
+            ("nfs41Krb5iSupported", "nfs41_krb5i_supported"),
+            ("s1AcpiManagementSupported", "s1_acpi_management_supported"),
+            ("roceV2Capable", "roce_v2_capable"),
+            ("InstallHostPatchV2_Task", "install_host_patch_v2_task"),
+        ] {
+            assert_eq!(snake(wire), rust, "{wire}");
+        }
+    }
+
+    #[test]
+    fn earlier_names_are_kept() {
+        for (wire, rust) in [
+            ("IPAddress", "ip_address"),
+            ("PowerOnVM_Task", "power_on_vm_task"),
+            ("numCPU", "num_cpu"),
+            ("RetrievePropertiesEx", "retrieve_properties_ex"),
+            ("cpuMHz", "cpu_m_hz"),
+            ("usedB", "used_b"),
+            ("type", "type_"),
+            ("self", "self_"),
+            ("_this", "this"),
+            ("a-b.c", "a_b_c"),
+            ("foo__Bar", "foo_bar"),
+            ("VM", "vm"),
+        ] {
+            assert_eq!(snake(wire), rust, "{wire}");
+            assert_eq!(snake_legacy(wire), rust, "{wire}");
+        }
+    }
+
+    #[test]
+    fn legacy_rule_splits_acronyms() {
+        assert_eq!(snake_legacy("numCPUs"), "num_cp_us");
+        assert_eq!(snake_legacy("vPMCEnabled"), "v_pmc_enabled");
+        assert_eq!(
+            snake_legacy("GetSystemVMsRestrictedDatastores"),
+            "get_system_v_ms_restricted_datastores"
+        );
+        assert_eq!(
+            snake_legacy("QueryVMotionCompatibility"),
+            "query_v_motion_compatibility"
+        );
+    }
+
+    #[test]
+    fn words_keep_case() {
+        assert_eq!(words("vPMCEnabled"), ["vPMC", "Enabled"]);
+        assert_eq!(words("numCPUsPerSocket"), ["num", "CPUs", "Per", "Socket"]);
+        assert_eq!(words("PowerOnVM_Task"), ["Power", "On", "VM", "Task"]);
+        assert_eq!(
+            words("virtualICH7MPresent"),
+            ["virtual", "ICH7M", "Present"]
+        );
+        assert!(words("").is_empty());
+        assert!(words("__").is_empty());
+    }
 }

@@ -27,7 +27,7 @@ fn snake_case_names_are_predictable() {
     assert_eq!(snake("numCPU"), "num_cpu");
     assert_eq!(snake("PowerOnVM_Task"), "power_on_vm_task");
     assert_eq!(snake("RetrievePropertiesEx"), "retrieve_properties_ex");
-    assert_eq!(snake("vAppConfig"), "v_app_config");
+    assert_eq!(snake("vAppConfig"), "vapp_config");
     assert_eq!(snake("uptv2Enabled"), "uptv2_enabled");
     assert_eq!(snake("IPAddress"), "ip_address");
     assert_eq!(snake("type"), "type_");

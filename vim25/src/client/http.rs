@@ -1,7 +1,7 @@
 //! The bottom of the stack: one HTTP POST per SOAP call.
 
 use super::tls;
-use crate::rt::{lock, Secret};
+use crate::runtime::{lock, Secret};
 use crate::soap::{BoxFuture, RawResponse, Request, Transport};
 use crate::{Error, Version};
 use std::fmt;

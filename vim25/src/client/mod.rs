@@ -20,14 +20,13 @@
 mod http;
 mod tls;
 
-pub use crate::transport::{mask_secrets, Relogin};
 pub(crate) use http::error_chain;
 pub use http::HttpTransport;
 pub use tls::{thumbprints, TlsPolicy};
 
-use crate::rt::Secret;
+use crate::runtime::Secret;
 use crate::soap::{BoxFuture, RawResponse, Request, Transport};
-use crate::transport::{KeepAlive, Retry, RetryPolicy, Session, WireLog, WireRecord};
+use crate::transport::{KeepAlive, Relogin, Retry, RetryPolicy, Session, WireLog, WireRecord};
 use crate::types::{
     ManagedObjectReference, ObjectSpec, PropertyFilterSpec, PropertySpec, RetrieveOptions,
     ServiceContent, UserSession,

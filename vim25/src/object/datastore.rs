@@ -5,7 +5,7 @@
 use super::{manager, wrapper, Datacenter};
 use crate::find::Finder;
 use crate::mo;
-use crate::types::ManagedObjectReference;
+use crate::task::Task;
 use crate::{methods, Error};
 use std::fmt;
 use std::path::Path;
@@ -94,10 +94,16 @@ impl FileManager {
         &self,
         path: &DatastorePath,
         datacenter: Option<&Datacenter>,
-    ) -> Result<ManagedObjectReference, Error> {
+    ) -> Result<Task<()>, Error> {
         let dc = datacenter.map(|d| d.reference());
-        methods::delete_datastore_file_task(&self.client, &self.reference, &path.to_string(), dc)
-            .await
+        let t = methods::delete_datastore_file_task(
+            &self.client,
+            &self.reference,
+            &path.to_string(),
+            dc,
+        )
+        .await?;
+        Ok(Task::new(&self.client, t))
     }
 
     /// [`FileManager::delete_file`] and waits for the task.
@@ -106,8 +112,7 @@ impl FileManager {
         path: &DatastorePath,
         datacenter: Option<&Datacenter>,
     ) -> Result<(), Error> {
-        let t = self.delete_file(path, datacenter).await?;
-        super::wait(&self.client, &t).await.map(drop)
+        self.delete_file(path, datacenter).await?.wait().await
     }
 }
 

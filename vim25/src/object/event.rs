@@ -2,11 +2,11 @@
 
 use super::manager;
 use crate::mo;
+use crate::types::DateTime;
 use crate::types::{
     AnyEvent, EventFilterSpec, EventFilterSpecByEntity, EventFilterSpecByTime,
     EventFilterSpecRecursionOption, ManagedObjectReference,
 };
-use crate::xml::DateTime;
 use crate::{methods, Client, Error};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -109,7 +109,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 /// ```
 /// use vim25::object::EventFilter;
 /// use vim25::types::{EventFilterSpecRecursionOption, ManagedObjectReference};
-/// use vim25::xml::DateTime;
+/// use vim25::types::DateTime;
 ///
 /// let vm = ManagedObjectReference::new("VirtualMachine", "vm-42");
 /// let filter = EventFilter::new()
@@ -343,7 +343,7 @@ impl Drop for EventHistoryCollector {
         }
         let c = self.client.clone();
         let r = self.reference.clone();
-        crate::rt::spawn_cleanup(async move {
+        crate::runtime::spawn_cleanup(async move {
             let _ = methods::destroy_collector(&c, &r).await;
         });
     }

@@ -1,7 +1,8 @@
 //! Inventory folders: children, sub-folders, new VMs.
 
-use super::{result_ref, wait, wrapper, HostSystem, ResourcePool, VirtualMachine};
+use super::{wrapper, HostSystem, ResourcePool, VirtualMachine};
 use crate::mo;
+use crate::task::Task;
 use crate::types::{ManagedObjectReference, VirtualMachineConfigSpec};
 use crate::{methods, Error};
 
@@ -26,21 +27,22 @@ impl Folder {
     /// Starts creating a VM from `config` (its `name` and `files.vmPathName`, such as
     /// `[datastore1]`, are required) in `pool`, on `host` when the pool's cluster
     /// does not choose one (required for a standalone host's pool outside DRS).
-    /// Returns the task; its result is the new VM.
+    /// Returns the task; waiting for it gives the new VM.
     pub async fn create_vm(
         &self,
         config: &VirtualMachineConfigSpec,
         pool: &ResourcePool,
         host: Option<&HostSystem>,
-    ) -> Result<ManagedObjectReference, Error> {
-        methods::create_vm_task(
+    ) -> Result<Task<VirtualMachine>, Error> {
+        let t = methods::create_vm_task(
             self.client(),
             self.reference(),
             config,
             pool.reference(),
             host.map(|h| h.reference()),
         )
-        .await
+        .await?;
+        Ok(Task::new(self.client(), t))
     }
 
     /// [`Folder::create_vm`], waits for the task and returns the new VM.
@@ -50,11 +52,6 @@ impl Folder {
         pool: &ResourcePool,
         host: Option<&HostSystem>,
     ) -> Result<VirtualMachine, Error> {
-        let task = self.create_vm(config, pool, host).await?;
-        let info = wait(self.client(), &task).await?;
-        Ok(VirtualMachine::new(
-            self.client(),
-            result_ref(&task, &info)?,
-        ))
+        self.create_vm(config, pool, host).await?.wait().await
     }
 }

@@ -1,7 +1,7 @@
 //! Thin typed wrappers over managed objects, in the spirit of govmomi's `object`
 //! package: each holds a [`Client`] clone and a [`ManagedObjectReference`], offers the
-//! operations of its type as methods, and returns the tasks they start (with
-//! `*_and_wait` forms that wait through [`crate::task::wait`]).
+//! operations of its type as methods, and returns the tasks they start as a typed
+//! [`Task`] (`Task<VirtualMachine>` from `create_vm`), with `*_and_wait` forms.
 //!
 //! What every wrapper shares (its reference, `name`, typed `properties`, `destroy`)
 //! lives in [`Common`], which each wrapper dereferences to.
@@ -9,10 +9,10 @@
 //! ```no_run
 //! # async fn demo(client: vim25::Client) -> Result<(), vim25::Error> {
 //! use vim25::find::Finder;
-//! use vim25::object::{NicKind, VirtualMachine};
+//! use vim25::object::NicKind;
 //! let finder = Finder::new(&client);
-//! let vm = VirtualMachine::new(&client, finder.one("/DC0/vm/DC0_H0_VM0").await?);
-//! vm.power_off_and_wait().await?;
+//! let vm = finder.virtual_machine("/DC0/vm/DC0_H0_VM0").await?;
+//! vm.power_off().await?.wait().await?;
 //! let net = finder.one("/DC0/network/VM Network").await?;
 //! vm.add_nic_on(NicKind::Vmxnet3, &net).await?;
 //! vm.set_extra_config(&[("guestinfo.role", "web")]).await?;
@@ -43,11 +43,12 @@ pub use virtual_disk_manager::VirtualDiskManager;
 pub use virtual_machine::VirtualMachine;
 
 use crate::mo::ManagedEntity;
-use crate::mo_support::ManagedObject;
-use crate::property::{spec_for_objects, Retrieval, Watch};
-use crate::types::{ManagedObjectReference, PropertyChangeOp, TaskInfo};
-use crate::xml::AnyValue;
-use crate::{methods, task, Client, Error};
+use crate::mo::ManagedObject;
+use crate::property::{spec_for_objects, Retrieval, TryStreamExt, Watch};
+use crate::task::Task;
+use crate::types::AnyValue;
+use crate::types::ManagedObjectReference;
+use crate::{methods, Client, Error};
 use std::time::Duration;
 
 /// What every wrapper has: the client, the reference, and the operations every
@@ -123,26 +124,36 @@ impl Common {
 
     /// Starts `Destroy_Task`: removes the entity from the inventory (for a VM, also its
     /// files). Returns the task.
-    pub async fn destroy(&self) -> Result<ManagedObjectReference, Error> {
-        methods::destroy_task(&self.client, &self.reference).await
+    pub async fn destroy(&self) -> Result<Task<()>, Error> {
+        let t = methods::destroy_task(&self.client, &self.reference).await?;
+        Ok(Task::new(&self.client, t))
     }
 
     /// [`Common::destroy`] and waits for the task.
     pub async fn destroy_and_wait(&self) -> Result<(), Error> {
-        let t = self.destroy().await?;
-        wait(&self.client, &t).await.map(drop)
+        self.destroy().await?.wait().await
     }
 
     /// Starts `Rename_Task`. Returns the task.
-    pub async fn rename(&self, new_name: &str) -> Result<ManagedObjectReference, Error> {
-        methods::rename_task(&self.client, &self.reference, new_name).await
+    pub async fn rename(&self, new_name: &str) -> Result<Task<()>, Error> {
+        let t = methods::rename_task(&self.client, &self.reference, new_name).await?;
+        Ok(Task::new(&self.client, t))
     }
 
     /// [`Common::rename`] and waits for the task.
     pub async fn rename_and_wait(&self, new_name: &str) -> Result<(), Error> {
-        let t = self.rename(new_name).await?;
-        wait(&self.client, &t).await.map(drop)
+        self.rename(new_name).await?.wait().await
     }
+}
+
+/// A wrapper of one managed object type ([`VirtualMachine`], [`Folder`], …): what
+/// [`crate::find::Finder::object`] and typed tasks build from a reference.
+pub trait ObjectWrapper: Sized {
+    /// The managed object type it wraps (`VirtualMachine`); subtypes are accepted too
+    /// (a `VirtualApp` is a `ResourcePool`).
+    const TYPE_NAME: &'static str;
+    /// The wrapper of `reference` (its type is not checked here).
+    fn from_reference(client: &Client, reference: ManagedObjectReference) -> Self;
 }
 
 /// Declares a wrapper type: a [`Common`] inside, `new`, `Deref` to it.
@@ -177,6 +188,28 @@ macro_rules! wrapper {
         impl From<$name> for $crate::types::ManagedObjectReference {
             fn from(w: $name) -> Self {
                 w.common.reference().clone()
+            }
+        }
+
+        impl $crate::object::ObjectWrapper for $name {
+            const TYPE_NAME: &'static str = stringify!($name);
+            fn from_reference(
+                client: &$crate::Client,
+                reference: $crate::types::ManagedObjectReference,
+            ) -> Self {
+                $name::new(client, reference)
+            }
+        }
+
+        /// A task whose result is a reference to one of these (`CreateVM_Task` gives a
+        /// `VirtualMachine`).
+        impl $crate::task::TaskResult for $name {
+            fn from_task(
+                client: &$crate::Client,
+                task: &$crate::types::ManagedObjectReference,
+                info: $crate::types::TaskInfo,
+            ) -> Result<Self, $crate::Error> {
+                $crate::task::result_reference(task, &info).map(|r| $name::new(client, r))
             }
         }
     };
@@ -238,27 +271,6 @@ pub(crate) async fn fetch<M: ManagedObject>(
         .ok_or_else(|| Error::NotFound(format!("{obj}")))
 }
 
-/// Waits for `task` without progress reporting.
-pub(crate) async fn wait(
-    client: &Client,
-    task: &ManagedObjectReference,
-) -> Result<TaskInfo, Error> {
-    task::wait(client, task, |_| {}).await
-}
-
-/// The reference a finished task returned as its result.
-pub(crate) fn result_ref(
-    task: &ManagedObjectReference,
-    info: &TaskInfo,
-) -> Result<ManagedObjectReference, Error> {
-    match &info.result {
-        Some(AnyValue::Mor(m)) => Ok(m.clone()),
-        other => Err(Error::InvalidInput(format!(
-            "task {task} returned {other:?}, not a managed object reference"
-        ))),
-    }
-}
-
 /// Watches `paths` of `obj` until `check` accepts a value (called with each changed
 /// property's name and new value, `Null` when removed; the first round has the
 /// current values), or `limit` passes ([`Error::Timeout`] naming `what`).
@@ -273,25 +285,15 @@ pub(crate) async fn wait_for_property<T>(
     let spec = spec_for_objects(&obj.type_, paths, std::slice::from_ref(obj));
     let mut watch = Watch::create(client.clone(), &client.property_collector(), &spec).await?;
     let outcome = tokio::time::timeout(limit, async {
-        loop {
-            let Some(set) = watch.next().await? else {
-                continue;
-            };
-            let changes = set
-                .filter_set
-                .into_iter()
-                .flat_map(|f| f.object_set)
-                .flat_map(|o| o.change_set);
-            for c in changes {
-                let val = match (c.op, c.val) {
-                    (PropertyChangeOp::Remove, _) | (_, None) => AnyValue::Null,
-                    (_, Some(v)) => v,
-                };
-                if let Some(t) = check(&c.name, &val) {
+        while let Some(update) = watch.try_next().await? {
+            for c in &update.change_set {
+                let val = c.value().unwrap_or(&AnyValue::Null);
+                if let Some(t) = check(&c.name, val) {
                     return Ok(t);
                 }
             }
         }
+        Err(Error::NotFound(format!("{obj} (its watch ended)")))
     })
     .await;
     let _ = watch.destroy().await;

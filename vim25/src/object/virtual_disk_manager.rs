@@ -1,10 +1,9 @@
 //! The `VirtualDiskManager`: virtual disks outside any VM.
 
-use super::{manager, wait, Datacenter, DatastorePath};
-use crate::types::{
-    AnyVirtualDiskSpec, FileBackedVirtualDiskSpec, ManagedObjectReference, VirtualDiskSpec,
-};
-use crate::xml::AnyValue;
+use super::{manager, Datacenter, DatastorePath};
+use crate::task::Task;
+use crate::types::AnyValue;
+use crate::types::{AnyVirtualDiskSpec, FileBackedVirtualDiskSpec, VirtualDiskSpec};
 use crate::{methods, Error};
 
 manager!(
@@ -36,15 +35,16 @@ impl VirtualDiskManager {
         path: &DatastorePath,
         datacenter: Option<&Datacenter>,
         spec: &AnyVirtualDiskSpec,
-    ) -> Result<ManagedObjectReference, Error> {
-        methods::create_virtual_disk_task(
+    ) -> Result<Task<AnyValue>, Error> {
+        let t = methods::create_virtual_disk_task(
             &self.client,
             &self.reference,
             &path.to_string(),
             datacenter.map(|d| d.reference()),
             spec,
         )
-        .await
+        .await?;
+        Ok(Task::new(&self.client, t))
     }
 
     /// [`VirtualDiskManager::create_virtual_disk`] and waits; returns the path of the
@@ -55,12 +55,15 @@ impl VirtualDiskManager {
         datacenter: Option<&Datacenter>,
         spec: &AnyVirtualDiskSpec,
     ) -> Result<DatastorePath, Error> {
-        let task = self.create_virtual_disk(path, datacenter, spec).await?;
-        let info = wait(&self.client, &task).await?;
-        Ok(match &info.result {
-            Some(AnyValue::String(s)) => DatastorePath::parse(s).unwrap_or_else(|| path.clone()),
-            _ => path.clone(),
-        })
+        let result = self
+            .create_virtual_disk(path, datacenter, spec)
+            .await?
+            .wait()
+            .await?;
+        Ok(result
+            .as_str()
+            .and_then(DatastorePath::parse)
+            .unwrap_or_else(|| path.clone()))
     }
 
     /// Starts deleting the disk `path` (descriptor and extents). Returns the task.
@@ -68,14 +71,15 @@ impl VirtualDiskManager {
         &self,
         path: &DatastorePath,
         datacenter: Option<&Datacenter>,
-    ) -> Result<ManagedObjectReference, Error> {
-        methods::delete_virtual_disk_task(
+    ) -> Result<Task<()>, Error> {
+        let t = methods::delete_virtual_disk_task(
             &self.client,
             &self.reference,
             &path.to_string(),
             datacenter.map(|d| d.reference()),
         )
-        .await
+        .await?;
+        Ok(Task::new(&self.client, t))
     }
 
     /// [`VirtualDiskManager::delete_virtual_disk`] and waits.
@@ -84,7 +88,9 @@ impl VirtualDiskManager {
         path: &DatastorePath,
         datacenter: Option<&Datacenter>,
     ) -> Result<(), Error> {
-        let task = self.delete_virtual_disk(path, datacenter).await?;
-        wait(&self.client, &task).await.map(drop)
+        self.delete_virtual_disk(path, datacenter)
+            .await?
+            .wait()
+            .await
     }
 }

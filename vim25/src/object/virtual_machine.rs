@@ -2,14 +2,15 @@
 //! a power state or a guest IP address.
 
 use super::device::{self, ControllerKind, NicKind, SerialBacking};
-use super::{wait, wait_for_property, wrapper, DatastorePath, HostSystem, ResourcePool};
+use super::{wait_for_property, wrapper, DatastorePath, HostSystem, ResourcePool};
 use crate::mo;
+use crate::task::Task;
+use crate::types::AnyValue;
 use crate::types::{
     AnyVirtualDevice, AnyVirtualDeviceBackingInfo, AnyVirtualDeviceConfigSpec,
     ManagedObjectReference, OptionValue, VirtualMachineConfigInfo, VirtualMachineConfigSpec,
     VirtualMachinePowerState,
 };
-use crate::xml::AnyValue;
 use crate::{methods, Error};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,7 +23,7 @@ wrapper!(
     /// use std::time::Duration;
     /// use vim25::object::VirtualMachine;
     /// let vm = VirtualMachine::new(&client, vm);
-    /// vm.power_on_and_wait().await?;
+    /// vm.power_on().await?.wait().await?;
     /// let ip = vm.wait_for_ip(Duration::from_secs(300)).await?;
     /// println!("{} is up at {ip}", vm.name().await?);
     /// # Ok(()) }
@@ -35,14 +36,14 @@ macro_rules! power_op {
     ($(#[$doc:meta])* $name:ident, $and_wait:ident, $call:path $(, $extra:expr)*) => {
         $(#[$doc])*
         /// Returns the task.
-        pub async fn $name(&self) -> Result<ManagedObjectReference, Error> {
-            $call(self.client(), self.reference() $(, $extra)*).await
+        pub async fn $name(&self) -> Result<Task<()>, Error> {
+            let t = $call(self.client(), self.reference() $(, $extra)*).await?;
+            Ok(Task::new(self.client(), t))
         }
 
         #[doc = concat!("[`VirtualMachine::", stringify!($name), "`] and waits for the task.")]
         pub async fn $and_wait(&self) -> Result<(), Error> {
-            let task = self.$name().await?;
-            wait(self.client(), &task).await.map(drop)
+            self.$name().await?.wait().await
         }
     };
 }
@@ -109,17 +110,14 @@ impl VirtualMachine {
     }
 
     /// Starts reconfiguring the VM with `spec`. Returns the task.
-    pub async fn reconfigure(
-        &self,
-        spec: &VirtualMachineConfigSpec,
-    ) -> Result<ManagedObjectReference, Error> {
-        methods::reconfig_vm_task(self.client(), self.reference(), spec).await
+    pub async fn reconfigure(&self, spec: &VirtualMachineConfigSpec) -> Result<Task<()>, Error> {
+        let t = methods::reconfig_vm_task(self.client(), self.reference(), spec).await?;
+        Ok(Task::new(self.client(), t))
     }
 
     /// [`VirtualMachine::reconfigure`] and waits for the task.
     pub async fn reconfigure_and_wait(&self, spec: &VirtualMachineConfigSpec) -> Result<(), Error> {
-        let task = self.reconfigure(spec).await?;
-        wait(self.client(), &task).await.map(drop)
+        self.reconfigure(spec).await?.wait().await
     }
 
     /// The VM's configuration (`config`).

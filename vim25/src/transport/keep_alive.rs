@@ -1,6 +1,6 @@
 //! Keeping an idle session from expiring.
 
-use super::{BoxFuture, RawResponse, Request, Transport};
+use crate::soap::{BoxFuture, RawResponse, Request, Transport};
 use crate::types::ManagedObjectReference;
 use crate::{methods, Error, Version};
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Layers around a [`Transport`]: each one is a transport that wraps another.
+//! Layers around a [`Transport`](crate::soap::Transport): each one is a transport that wraps another.
 //!
 //! | layer | what it adds |
 //! |---|---|
@@ -52,5 +52,3 @@ pub use keep_alive::KeepAlive;
 pub use retry::{Retry, RetryPolicy};
 pub use session::{Relogin, Session};
 pub use wire::{mask_secrets, WireLog, WireRecord};
-
-pub use crate::soap::{BoxFuture, RawResponse, Request, Transport};

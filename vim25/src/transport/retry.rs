@@ -1,6 +1,6 @@
 //! Resending calls that are safe to repeat after transient failures.
 
-use super::{BoxFuture, RawResponse, Request, Transport};
+use crate::soap::{BoxFuture, RawResponse, Request, Transport};
 use crate::{Error, Version};
 use std::time::Duration;
 

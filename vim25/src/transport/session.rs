@@ -1,7 +1,7 @@
 //! Remembering the login and logging in again when the server forgot the session.
 
-use super::{BoxFuture, RawResponse, Request, Transport};
-use crate::rt::{lock, Secret};
+use crate::runtime::{lock, Secret};
+use crate::soap::{BoxFuture, RawResponse, Request, Transport};
 use crate::types::{ManagedObjectReference, UserSession};
 use crate::{methods, Error, Version};
 use std::fmt;

@@ -1,6 +1,6 @@
 //! Recording what goes over the wire, with secrets masked.
 
-use super::{BoxFuture, RawResponse, Request, Transport};
+use crate::soap::{BoxFuture, RawResponse, Request, Transport};
 use crate::types::ManagedObjectReference;
 use crate::{Error, Version};
 use std::fmt;

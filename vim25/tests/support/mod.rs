@@ -6,8 +6,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use base64::Engine;
+use vim25::meta::{DataTypeInfo, EnumInfo, FieldInfo};
 use vim25::meta::{DATA_TYPES, ENUMS, MANAGED_OBJECTS};
-use vim25::meta_support::{DataTypeInfo, EnumInfo, FieldInfo};
 use vim25::Version;
 
 // ---------------------------------------------------------------------------------------

@@ -1,0 +1,169 @@
+//! `<nil>`, VIC's stand-in for an empty string (vSphere deletes empty values): every
+//! source decodes it as empty, so every path gives the same value; `.vmx` files
+//! keep `""`; the text `<nil>` itself cannot round-trip and is refused.
+
+use std::collections::{BTreeMap, HashMap};
+
+use vic_config::delta::delta;
+use vic_config::model::Connection;
+use vic_config::vmx::{write_lines, VmxFile};
+use vic_config::{extra_config, from_extra_config, to_extra_config, Error, Secret, Source, NIL};
+
+type Map = BTreeMap<String, String>;
+
+#[derive(Debug, Default, PartialEq)]
+struct Entry {
+    text: String,
+    maybe: Option<String>,
+    hidden: String,
+    list: Vec<String>,
+    tags: BTreeMap<String, String>,
+}
+extra_config! { Entry {
+    text: "text" [read_only],
+    maybe: "maybe" [read_write],
+    hidden: "hidden" [hidden],
+    list: "list" [read_only],
+    tags: "tags" [read_only],
+}}
+
+/// The value every source below must decode to: empty strings everywhere.
+fn empty() -> Entry {
+    Entry {
+        text: String::new(),
+        maybe: Some(String::new()),
+        hidden: String::new(),
+        list: vec![String::new()],
+        tags: BTreeMap::from([("t".to_owned(), String::new())]),
+    }
+}
+
+/// The keys of `empty()` with every value set to `value`, except the index keys.
+fn stored(value: &str) -> Map {
+    let mut m = Map::new();
+    for k in [
+        "guestinfo.vice./text",
+        "guestinfo.vice..maybe",
+        "hidden",
+        "guestinfo.vice./list~",
+        "guestinfo.vice./tags|t",
+    ] {
+        m.insert(k.to_owned(), value.to_owned());
+    }
+    m.insert("guestinfo.vice./list".into(), "0".into());
+    m.insert("guestinfo.vice./tags".into(), "t".into());
+    m
+}
+
+fn vmx_text(map: &Map) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k} = \"{v}\"\n"))
+        .collect()
+}
+
+/// Every way of fetching the keys: maps and `.vmx` files, holding `<nil>` (as
+/// VIC and vSphere leave them) or `""` (as in-memory maps and VIC's own files).
+/// (The `OptionValue` lists of the `vim25` feature belong in this list too.)
+fn sources() -> Vec<(String, Box<dyn Source>)> {
+    let mut out: Vec<(String, Box<dyn Source>)> = Vec::new();
+    for (what, value) in [("<nil>", NIL), ("\"\"", "")] {
+        let map = stored(value);
+        let file = VmxFile::parse(&vmx_text(&map)).unwrap();
+        out.push((format!("BTreeMap holding {what}"), Box::new(map.clone())));
+        out.push((
+            format!("HashMap holding {what}"),
+            Box::new(map.into_iter().collect::<HashMap<_, _>>()),
+        ));
+        out.push((format!(".vmx map holding {what}"), Box::new(file.to_map())));
+        out.push((format!(".vmx file holding {what}"), Box::new(file)));
+    }
+    out
+}
+
+#[test]
+fn every_source_decodes_nil_as_the_empty_string() {
+    assert_eq!(to_extra_config(&empty()).unwrap(), stored(""));
+    for (what, src) in sources() {
+        let got: Entry = from_extra_config(src.as_ref()).unwrap();
+        assert_eq!(got, empty(), "{what}");
+    }
+}
+
+#[test]
+fn vmx_files_keep_empty_values_as_empty_quotes() {
+    let text = write_lines(&to_extra_config(&empty()).unwrap()).unwrap();
+    assert!(text.contains("guestinfo.vice./text = \"\"\n"), "{text}");
+    assert!(!text.contains(NIL), "{text}");
+    let back: Entry = from_extra_config(&VmxFile::parse(&text).unwrap()).unwrap();
+    assert_eq!(back, empty());
+    // The file itself keeps what is stored: `<nil>` stays text until decoded.
+    let file = VmxFile::parse("guestinfo.vice./text = \"<nil>\"\n").unwrap();
+    assert_eq!(file.get("guestinfo.vice./text"), Some(NIL));
+}
+
+#[test]
+fn the_text_nil_cannot_round_trip_so_it_is_refused() {
+    let refused = |e: Entry, key: &str| match to_extra_config(&e) {
+        Err(Error::Unrepresentable { key: k, reason }) => {
+            assert_eq!(k, key);
+            assert!(reason.contains("<nil>"), "{reason}");
+        }
+        other => panic!("{key}: expected a refusal, got {other:?}"),
+    };
+    refused(
+        Entry {
+            text: NIL.into(),
+            ..Default::default()
+        },
+        "guestinfo.vice./text",
+    );
+    refused(
+        Entry {
+            maybe: Some(NIL.into()),
+            ..Default::default()
+        },
+        "guestinfo.vice..maybe",
+    );
+    refused(
+        Entry {
+            list: vec![NIL.into()],
+            ..Default::default()
+        },
+        "guestinfo.vice./list~",
+    );
+    refused(
+        Entry {
+            tags: BTreeMap::from([(NIL.to_owned(), "x".to_owned())]),
+            ..Default::default()
+        },
+        "guestinfo.vice./tags",
+    );
+
+    // What VIC stored for a string that really was `<nil>` reads as empty.
+    let mut m = Map::new();
+    m.insert("guestinfo.vice./text".into(), NIL.into());
+    assert_eq!(from_extra_config::<Entry>(&m).unwrap().text, "");
+
+    // Inside a longer value `<nil>` is ordinary text.
+    let inside = Entry {
+        text: "<nil>!".into(),
+        list: vec!["a".into(), NIL.into()],
+        ..Default::default()
+    };
+    let back: Entry = from_extra_config(&to_extra_config(&inside).unwrap()).unwrap();
+    assert_eq!(back, inside);
+
+    // A secret is stored sealed, so its plaintext may be `<nil>`.
+    let c = Connection {
+        token: Some(Secret::new(NIL.into())),
+        ..Default::default()
+    };
+    let back: Connection = from_extra_config(&to_extra_config(&c).unwrap()).unwrap();
+    assert_eq!(back.token.unwrap().expose(), NIL);
+}
+
+#[test]
+fn a_delta_sees_nil_and_empty_as_the_same_value() {
+    let current = VmxFile::parse(&vmx_text(&stored(NIL))).unwrap().to_map();
+    assert_eq!(delta(&current, &empty()).unwrap(), []);
+}

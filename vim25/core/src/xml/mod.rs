@@ -1,0 +1,133 @@
+//! The streaming XML codec the generated types are built on.
+//!
+//! Decoding walks quick-xml events over a borrowed byte slice straight into typed
+//! values: no DOM, no intermediate tree. Elements a type does not know are skipped on
+//! purpose (newer servers send fields older clients lack). Every failure is a
+//! [`DecodeError`] carrying the element path and byte offset; no input panics.
+//!
+//! Encoding writes elements in schema order with `xsi:type` where a slot is
+//! polymorphic, and leaves out fields that the negotiated API version does not know.
+//!
+//! ```
+//! use vim25::types::{AnyVirtualDevice, VirtualVmxnet3};
+//! use vim25::xml::{decode_element, encode_element};
+//!
+//! let mut nic = VirtualVmxnet3::default();
+//! nic.key = 4000; // a field of VirtualDevice, reached through Deref
+//! let dev: AnyVirtualDevice = nic.into();
+//! let xml = encode_element("device", &dev, vim25::Version::LATEST);
+//! assert!(xml.contains(r#"xsi:type="VirtualVmxnet3""#));
+//! let back: AnyVirtualDevice = decode_element(xml.as_bytes()).unwrap();
+//! assert_eq!(back, dev);
+//! ```
+
+mod any;
+mod decode;
+mod encode;
+mod macros;
+
+pub(crate) use crate::value::{DateTime, ManagedObjectReference, Unknown};
+#[cfg(feature = "serde")]
+pub(crate) use any::{array_item_type, array_type_suffix, data_object_index, is_enum};
+pub use any::{decode_data_object, DataObjectDecoder};
+pub use decode::{DecodeError, Decoder, Start};
+pub use encode::Encoder;
+#[cfg(feature = "serde")]
+pub(crate) use encode::{base64_text, float_text};
+pub(crate) use macros::{complex_codec, enum_codec, inherits, poly_codec, unknown_type_name};
+
+/// A value that decodes from an element (the start tag has been read).
+pub trait Decode: Sized {
+    /// Decodes the element that `start` opened, consuming through its end tag.
+    fn decode<'a>(d: &mut Decoder<'a>, start: &Start<'a>) -> Result<Self, DecodeError>;
+}
+
+/// A value that encodes as one element named `name`.
+pub trait Encode {
+    /// Writes `<name …>…</name>`.
+    fn encode(&self, e: &mut Encoder, name: &str);
+}
+
+/// A data object or fault of the schema: decodes and encodes its fields one by one,
+/// delegating to its base type for inherited fields.
+pub trait ComplexType: Default {
+    /// The schema name (`VirtualMachineConfigSpec`).
+    const TYPE_NAME: &'static str;
+    /// Decodes the child element `s` into the matching field. `Ok(false)` when no field
+    /// (own or inherited) has that name.
+    fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>)
+        -> Result<bool, DecodeError>;
+    /// Writes every field, inherited ones first, in schema order.
+    fn encode_fields(&self, e: &mut Encoder);
+    /// The wire type name kept from a value whose type this client does not know (a
+    /// newer server's subtype, decoded as this type), or `None`. It lives in the
+    /// `type_name_` field of the type's root (the type without a base).
+    fn unknown_type_name(&self) -> Option<&str>;
+    /// Sets or clears the kept wire type name; encoding writes it as the `xsi:type`.
+    fn set_unknown_type_name(&mut self, name: Option<Box<str>>);
+}
+
+impl Decode for ManagedObjectReference {
+    fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
+        let type_ = s.attr_string(b"type")?.unwrap_or_default();
+        let value = d.text(s)?.into_owned();
+        Ok(ManagedObjectReference { type_, value })
+    }
+}
+
+impl Encode for ManagedObjectReference {
+    fn encode(&self, e: &mut Encoder, name: &str) {
+        e.mor(name, self, false);
+    }
+}
+
+/// Decodes a data object into a box. Kept out of line: a polymorphic decode has one
+/// arm per subtype (over 700 for `MethodFault`), and inlined each arm would keep its own
+/// value-sized temporary in one stack frame.
+#[inline(never)]
+pub fn decode_boxed<'a, T: ComplexType>(
+    d: &mut Decoder<'a>,
+    s: &Start<'a>,
+) -> Result<Box<T>, DecodeError> {
+    Ok(Box::new(d.complex(s)?))
+}
+
+/// Decodes a value of an unknown subtype as its known base `T`, keeping its type name.
+#[inline(never)]
+pub fn decode_unknown<'a, T: ComplexType>(
+    type_name: &str,
+    d: &mut Decoder<'a>,
+    s: &Start<'a>,
+) -> Result<Box<Unknown<T>>, DecodeError> {
+    // The name is kept once, in `Unknown`; the base value's own field stays `None`.
+    let mut value = T::default();
+    d.complex_fields(&mut value, s)?;
+    Ok(Box::new(Unknown {
+        type_name: type_name.to_string(),
+        value,
+    }))
+}
+
+/// Decodes one standalone element (for example a captured `returnval`) as `T`.
+pub fn decode_element<T: Decode>(xml: &[u8]) -> Result<T, DecodeError> {
+    let mut d = Decoder::new(xml);
+    let start = d
+        .next_child()?
+        .ok_or_else(|| d.error("no element in input"))?;
+    let v = T::decode(&mut d, &start)?;
+    d.expect_end_of_input()?;
+    Ok(v)
+}
+
+/// Encodes `value` as one element named `name`, with the namespace declarations a
+/// standalone document needs.
+pub fn encode_element<T: Encode + ?Sized>(
+    name: &str,
+    value: &T,
+    version: crate::Version,
+) -> String {
+    let mut e = Encoder::new(version);
+    e.set_root_namespaces(true);
+    value.encode(&mut e, name);
+    e.into_string()
+}
