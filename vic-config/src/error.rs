@@ -103,6 +103,18 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A vSphere call made on the way failed (feature `vim25`): lets a function that
+    /// returns this crate's error use `?` on `vim25` calls.
+    #[cfg(feature = "vim25")]
+    #[error(transparent)]
+    Vim25(Box<vim25_core::Error>),
+}
+
+#[cfg(feature = "vim25")]
+impl From<vim25_core::Error> for Error {
+    fn from(e: vim25_core::Error) -> Self {
+        Error::Vim25(Box::new(e))
+    }
 }
 
 impl Error {
@@ -126,6 +138,8 @@ impl Error {
             | Error::Migration { key, .. }
             | Error::Guest { key, .. } => Some(key),
             Error::Vmx { .. } | Error::FieldPath { .. } => None,
+            #[cfg(feature = "vim25")]
+            Error::Vim25(_) => None,
         }
     }
 }

@@ -63,7 +63,6 @@ fn vmx_text(map: &Map) -> String {
 
 /// Every way of fetching the keys: maps and `.vmx` files, holding `<nil>` (as
 /// VIC and vSphere leave them) or `""` (as in-memory maps and VIC's own files).
-/// (The `OptionValue` lists of the `vim25` feature belong in this list too.)
 fn sources() -> Vec<(String, Box<dyn Source>)> {
     let mut out: Vec<(String, Box<dyn Source>)> = Vec::new();
     for (what, value) in [("<nil>", NIL), ("\"\"", "")] {
@@ -76,8 +75,70 @@ fn sources() -> Vec<(String, Box<dyn Source>)> {
         ));
         out.push((format!(".vmx map holding {what}"), Box::new(file.to_map())));
         out.push((format!(".vmx file holding {what}"), Box::new(file)));
+        #[cfg(feature = "vim25")]
+        {
+            // A VM's config.extraConfig, as vim25 decodes it from the server.
+            let options = vic_config::option_value::to_option_values(&stored(value));
+            let map = vic_config::option_value::from_option_values(&options).unwrap();
+            out.push((format!("OptionValues holding {what}"), Box::new(map)));
+        }
     }
     out
+}
+
+/// The typed path between vim25 and vic-config: a spec's `extraConfig` written with
+/// `option_value::encode` sends `<nil>` for the empty string, and reading it back as a
+/// VM's `config.extraConfig` gives the same value as every other source.
+#[cfg(feature = "vim25")]
+#[test]
+fn option_values_round_trip_the_empty_string_through_nil() {
+    use vim25_core::types::{VirtualMachineConfigInfo, VirtualMachineConfigSpec};
+    let spec = VirtualMachineConfigSpec {
+        extra_config: vic_config::option_value::encode(&empty()).unwrap(),
+        ..Default::default()
+    };
+    let sent = |key: &str| {
+        spec.extra_config
+            .iter()
+            .find(|o| o.key == key)
+            .and_then(|o| o.value.as_ref()?.as_str())
+            .map(str::to_owned)
+    };
+    assert_eq!(sent("guestinfo.vice./text").as_deref(), Some(NIL));
+    assert_eq!(sent("hidden").as_deref(), Some(NIL));
+    // An empty value would delete the key: none is sent.
+    assert!(spec
+        .extra_config
+        .iter()
+        .all(|o| o.value.as_ref().and_then(|v| v.as_str()) != Some("")));
+    let config = VirtualMachineConfigInfo {
+        extra_config: spec.extra_config,
+        ..Default::default()
+    };
+    let back: Entry = vic_config::option_value::decode(&config.extra_config).unwrap();
+    assert_eq!(back, empty());
+}
+
+/// A function that uses both crates can use `?` on either error.
+#[cfg(feature = "vim25")]
+#[test]
+fn errors_of_both_crates_convert_for_question_mark() {
+    fn with_vim25_error(map: &BTreeMap<String, String>) -> Result<Entry, vim25_core::Error> {
+        let options = vic_config::option_value::to_option_values(map);
+        Ok(vic_config::option_value::decode(&options)?)
+    }
+    fn with_vic_error() -> Result<(), vic_config::Error> {
+        Err(vim25_core::Error::NotSupported("probe".into()))?;
+        Ok(())
+    }
+    let mut bad = BTreeMap::new();
+    bad.insert("a".to_string(), "1".to_string());
+    bad.insert("A".to_string(), "2".to_string());
+    let err = with_vim25_error(&bad).unwrap_err();
+    assert!(matches!(err, vim25_core::Error::Convert { .. }), "{err:?}");
+    assert!(err.to_string().contains("extraConfig"), "{err}");
+    let err = with_vic_error().unwrap_err();
+    assert!(matches!(err, vic_config::Error::Vim25(_)), "{err:?}");
 }
 
 #[test]

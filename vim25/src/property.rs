@@ -423,6 +423,19 @@ impl<C: Transport + Clone + 'static> Watch<C> {
     }
 }
 
+impl Watch<crate::Client> {
+    /// A watch of `paths` of the one object `obj`, on a private collector made from the
+    /// client's property collector.
+    pub async fn for_object(
+        client: &crate::Client,
+        obj: &ManagedObjectReference,
+        paths: &[&str],
+    ) -> Result<Self, Error> {
+        let spec = spec_for_objects(&obj.type_, paths, std::slice::from_ref(obj));
+        Watch::create(client.clone(), &client.property_collector(), &spec).await
+    }
+}
+
 // The transport is never pinned in place (the stream only clones it), so the watch is
 // `Unpin` whatever `C` is.
 impl<C: Transport + Clone + 'static> Unpin for Watch<C> {}
@@ -498,8 +511,7 @@ pub async fn wait<T: FromAnyValue>(
     path: &str,
     mut predicate: impl FnMut(Option<&T>) -> bool,
 ) -> Result<Option<T>, Error> {
-    let spec = spec_for_objects(&obj.type_, &[path], std::slice::from_ref(obj));
-    let mut watch = Watch::create(client.clone(), &client.property_collector(), &spec).await?;
+    let mut watch = Watch::for_object(client, obj, &[path]).await?;
     let outcome = async {
         while let Some(update) = watch.try_next().await? {
             if update.obj != *obj {

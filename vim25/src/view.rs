@@ -11,8 +11,11 @@
 //! # Ok(()) }
 //! ```
 
-use crate::types::ManagedObjectReference;
-use crate::types::{ObjectSpec, PropertyFilterSpec, SelectionSpec, TraversalSpec};
+use crate::mo::AnyManagedObject;
+use crate::property::Retrieval;
+use crate::types::{
+    ManagedObjectReference, ObjectSpec, PropertyFilterSpec, SelectionSpec, TraversalSpec,
+};
 use crate::{methods, Client, Error};
 
 struct ViewRef {
@@ -85,7 +88,11 @@ impl Drop for ViewRef {
 }
 
 /// A view of the objects of some types below a container (recursively or not).
-pub struct ContainerView(ViewRef);
+pub struct ContainerView {
+    view: ViewRef,
+    /// The types the view was created for (empty: every managed entity).
+    types: Vec<String>,
+}
 
 impl ContainerView {
     /// A view of `types` below the root folder.
@@ -105,26 +112,31 @@ impl ContainerView {
             .service_content()
             .view_manager
             .clone()
-            .ok_or_else(|| Error::InvalidInput("server has no ViewManager".into()))?;
+            .ok_or_else(|| {
+                Error::NotSupported("no ViewManager, needed to create a ContainerView".into())
+            })?;
         let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
         let view =
             methods::create_container_view(client, &vm, container, &types, recursive).await?;
-        Ok(ContainerView(ViewRef {
-            client: client.clone(),
-            view,
-            kind: "ContainerView",
-            destroyed: false,
-        }))
+        Ok(ContainerView {
+            view: ViewRef {
+                client: client.clone(),
+                view,
+                kind: "ContainerView",
+                destroyed: false,
+            },
+            types,
+        })
     }
 
     /// The view's reference.
     pub fn reference(&self) -> &ManagedObjectReference {
-        &self.0.view
+        &self.view.view
     }
 
     /// An object spec selecting every object in the view.
     pub fn object_spec(&self) -> ObjectSpec {
-        self.0.object_spec()
+        self.view.object_spec()
     }
 
     /// A filter spec reading `paths` of every object of type `kind` in the view.
@@ -138,12 +150,50 @@ impl ContainerView {
 
     /// The objects in the view now.
     pub async fn objects(&self) -> Result<Vec<ManagedObjectReference>, Error> {
-        self.0.objects().await
+        self.view.objects().await
+    }
+
+    /// Every object in the view, each as the `mo::` struct of its own type, with the
+    /// properties `paths` (every property when empty) read for each of the view's
+    /// types (for a view of every entity, as `ManagedEntity`): one paged retrieval for
+    /// all types. Each path must exist on each type; for different paths per type use
+    /// [`filter_spec`](Self::filter_spec) with [`Retrieval::collect_any`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vim25::Client) -> Result<(), vim25::Error> {
+    /// use vim25::mo::AnyManagedObject;
+    /// use vim25::view::ContainerView;
+    ///
+    /// let view = ContainerView::create(&client, &["VirtualMachine", "HostSystem"], true).await?;
+    /// for object in view.retrieve_any(&["name", "runtime"]).await? {
+    ///     match object {
+    ///         AnyManagedObject::VirtualMachine(vm) => println!("VM {:?}", vm.name),
+    ///         AnyManagedObject::HostSystem(host) => println!("host {:?}", host.name),
+    ///         other => println!("{}", other.type_name()),
+    ///     }
+    /// }
+    /// view.destroy().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn retrieve_any(&self, paths: &[&str]) -> Result<Vec<AnyManagedObject>, Error> {
+        let entity = ["ManagedEntity".to_string()];
+        let types = if self.types.is_empty() { &entity[..] } else { &self.types[..] };
+        let spec = PropertyFilterSpec {
+            prop_set: types
+                .iter()
+                .map(|kind| crate::property::property_spec(kind, paths))
+                .collect(),
+            object_set: vec![self.object_spec()],
+            ..Default::default()
+        };
+        let client = &self.view.client;
+        let mut r = Retrieval::new(client.clone(), client.property_collector(), vec![spec]);
+        Ok(r.collect_any().await?.objects)
     }
 
     /// Destroys the view.
     pub async fn destroy(mut self) -> Result<(), Error> {
-        self.0.destroy().await
+        self.view.destroy().await
     }
 }
 
@@ -160,7 +210,9 @@ impl ListView {
             .service_content()
             .view_manager
             .clone()
-            .ok_or_else(|| Error::InvalidInput("server has no ViewManager".into()))?;
+            .ok_or_else(|| {
+                Error::NotSupported("no ViewManager, needed to create a ListView".into())
+            })?;
         let view = methods::create_list_view(client, &vm, objects).await?;
         Ok(ListView(ViewRef {
             client: client.clone(),

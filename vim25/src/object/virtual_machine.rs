@@ -7,7 +7,7 @@ use crate::mo;
 use crate::task::Task;
 use crate::types::AnyValue;
 use crate::types::{
-    AnyVirtualDevice, AnyVirtualDeviceBackingInfo, AnyVirtualDeviceConfigSpec,
+    AnyOptionValue, AnyVirtualDevice, AnyVirtualDeviceBackingInfo, AnyVirtualDeviceConfigSpec,
     ManagedObjectReference, OptionValue, VirtualMachineConfigInfo, VirtualMachineConfigSpec,
     VirtualMachinePowerState,
 };
@@ -292,7 +292,7 @@ impl VirtualMachine {
 
     /// Sets `extraConfig` entries (an empty value deletes the key) and waits.
     pub async fn set_extra_config(&self, entries: &[(&str, &str)]) -> Result<(), Error> {
-        let extra_config = entries
+        let options = entries
             .iter()
             .map(|(k, v)| {
                 OptionValue {
@@ -303,8 +303,15 @@ impl VirtualMachine {
                 .into()
             })
             .collect();
-        self.reconfigure_and_wait(&VirtualMachineConfigSpec {
-            extra_config,
+        self.update_extra_config(options).await?.wait().await
+    }
+
+    /// Starts a reconfiguration that changes only `extraConfig`, with `options` as
+    /// they are (an empty value deletes its key), such as vic-config's
+    /// `option_value::encode` gives them. Returns the task.
+    pub async fn update_extra_config(&self, options: Vec<AnyOptionValue>) -> Result<Task<()>, Error> {
+        self.reconfigure(&VirtualMachineConfigSpec {
+            extra_config: options,
             ..Default::default()
         })
         .await
