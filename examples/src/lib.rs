@@ -75,8 +75,12 @@ fn debug_writer(
     dir: &std::path::Path,
 ) -> Result<impl Fn(&vim25::transport::WireRecord<'_>) + Send + Sync + 'static, vim25::Error> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    std::fs::create_dir_all(dir)
-        .map_err(|e| vim25::Error::InvalidInput(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        vim25::Error::io(
+            format!("cannot create debug directory {}", dir.display()),
+            e,
+        )
+    })?;
     let dir = dir.to_path_buf();
     let counter = AtomicUsize::new(0);
     Ok(move |r: &vim25::transport::WireRecord<'_>| {

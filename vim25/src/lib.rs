@@ -42,7 +42,7 @@
 //!
 //! # Cargo feature `serde` (off by default)
 //!
-//! Every data object, fault, enum, polymorphic slot, [`xml::AnyValue`], managed object
+//! Every data object, fault, enum, polymorphic slot, [`types::AnyValue`], managed object
 //! reference and managed-object struct of [`mo`] implements `serde::Serialize` and
 //! `serde::Deserialize` in the shape of the vSphere JSON API: a data object is a map
 //! whose first key is `"_typeName"`, then its fields under their wire names, inherited
@@ -68,6 +68,19 @@
 //! assert_eq!(serde_json::from_str::<OptionValue>(&json).unwrap(), opt);
 //! # }
 //! ```
+//!
+//! # A tour
+//!
+//! The example program `vm-tour` (`examples/src/bin/vm-tour.rs`; `bash
+//! scripts/demo.sh` runs it against a local simulator, and its end-to-end test checks
+//! every step) does seven everyday things: connect pinned by thumbprint; find a VM by
+//! inventory path and list every VM with its host in one typed retrieval over a view;
+//! create a VM and wait for the typed result with progress; keep a vic-config struct
+//! in its extraConfig; watch its power state as a stream while powering it on and
+//! off; match a typed fault; destroy it and log out. Here it is whole (built and tested
+//! as the example, so it is not compiled again here):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("../../examples/src/bin/vm-tour.rs"), "```")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod client;

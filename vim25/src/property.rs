@@ -24,7 +24,8 @@ use crate::mo::{decode_object_content, AnyManagedObject, ManagedObject};
 use crate::soap::{invoke, BoxFuture, RequestWriter, Transport};
 use crate::types::{
     FromAnyValue, ManagedObjectReference, MissingProperty, ObjectContent, ObjectSpec, ObjectUpdate,
-    PropertyFilterSpec, PropertySpec, RetrieveOptions, RetrieveResult, UpdateSet, WaitOptions,
+    ObjectUpdateKind, PropertyFilterSpec, PropertySpec, RetrieveOptions, RetrieveResult, UpdateSet,
+    WaitOptions,
 };
 use crate::xml::{Decode, DecodeError, Decoder, Start};
 use crate::{methods, Error};
@@ -517,11 +518,17 @@ pub async fn wait<T: FromAnyValue>(
             if update.obj != *obj {
                 continue;
             }
-            let value: Option<T> = match update.change(path) {
-                Some(c) => c.get(),
-                // An update without this property: it was not set.
-                None if update.kind == crate::types::ObjectUpdateKind::Enter => None,
-                None => continue,
+            let value: Option<T> = match (&update.kind, update.change(path)) {
+                // The object is gone (deleted, or no longer selected): no value will come.
+                (ObjectUpdateKind::Leave, _) => {
+                    return Err(Error::NotFound(format!(
+                        "{obj} (it left while waiting for {path})"
+                    )))
+                }
+                (_, Some(c)) => c.get(),
+                // The first update without this property: it is not set.
+                (ObjectUpdateKind::Enter, None) => None,
+                (_, None) => continue,
             };
             if predicate(value.as_ref()) {
                 return Ok(value);

@@ -69,10 +69,11 @@ impl Replay {
         self
     }
 
-    /// Loads a recording written by [`Recorder::save`].
+    /// Loads a recording written by [`Recorder::save`]: [`Error::Io`] when the file
+    /// cannot be read, [`Error::InvalidInput`] when it is not a recording.
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read(path)
-            .map_err(|e| Error::InvalidInput(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| Error::io(format!("cannot read recording {}", path.display()), e))?;
         Ok(Replay::new(parse_recording(&text).map_err(|m| {
             Error::InvalidInput(format!("{}: {m}", path.display()))
         })?))
@@ -136,6 +137,7 @@ impl<T: Transport> Recorder<T> {
     /// Writes the recording to `path` (one header line per exchange,
     /// `<operation> <status> <length>`, then the body bytes). Responses can hold
     /// session data: keep recordings from real systems out of public places.
+    /// [`Error::Io`] when the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let mut out = Vec::new();
         for x in lock(&self.log).iter() {
@@ -146,7 +148,7 @@ impl<T: Transport> Recorder<T> {
             out.push(b'\n');
         }
         std::fs::write(path, out)
-            .map_err(|e| Error::InvalidInput(format!("cannot write {}: {e}", path.display())))
+            .map_err(|e| Error::io(format!("cannot write recording {}", path.display()), e))
     }
 }
 

@@ -177,7 +177,11 @@ impl ContainerView {
     /// ```
     pub async fn retrieve_any(&self, paths: &[&str]) -> Result<Vec<AnyManagedObject>, Error> {
         let entity = ["ManagedEntity".to_string()];
-        let types = if self.types.is_empty() { &entity[..] } else { &self.types[..] };
+        let types = if self.types.is_empty() {
+            &entity[..]
+        } else {
+            &self.types[..]
+        };
         let spec = PropertyFilterSpec {
             prop_set: types
                 .iter()

@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 use test_support::{Simulator, SimulatorConfig};
 use vim25::find::Finder;
-use vim25::object::device::ControllerKind;
+use vim25::object::device::{ControllerKind, NicKind, SerialBacking};
 use vim25::object::{
     device, parse_date_time, Datacenter, Datastore, DatastorePath, DistributedVirtualPortgroup,
-    EventFilter, EventManager, FileManager, Folder, HostSystem, Network, NicKind, ResourcePool,
-    SerialBacking, VirtualDiskManager, VirtualMachine,
+    EventFilter, EventManager, FileManager, Folder, HostSystem, Network, ResourcePool,
+    VirtualDiskManager, VirtualMachine,
 };
 use vim25::types::DateTime;
 use vim25::types::{
@@ -612,6 +612,103 @@ async fn datastore_upload_download_and_files() {
         .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A reader that fails after `left` bytes, as a local disk giving out mid-upload.
+struct FailingReader {
+    left: usize,
+}
+
+impl tokio::io::AsyncRead for FailingReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::other("disk gave out")));
+        }
+        let n = self.left.min(buf.remaining());
+        buf.put_slice(&vec![7; n]);
+        self.left -= n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A writer that refuses every byte, as a full local disk.
+struct FailingWriter;
+
+impl tokio::io::AsyncWrite for FailingWriter {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Err(std::io::Error::other("disk full")))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datastore_transfers_report_local_failures_as_io() {
+    let sim = start();
+    let c = connect(&sim).await;
+    let ds = datastore(&c).await;
+    let io = |r: Result<u64, Error>, context: &str, cause: &str| match r {
+        Err(Error::Io { context: c, source }) => {
+            assert!(c.contains(context), "{c}");
+            assert_eq!(source.to_string(), cause);
+        }
+        other => panic!("expected Io ({context}), got {other:?}"),
+    };
+
+    // A reader failing mid-upload is local I/O, not a network error.
+    io(
+        ds.upload(
+            FailingReader { left: 1000 },
+            4096,
+            "rust-io/x.bin",
+            |_, _| {},
+        )
+        .await,
+        "cannot read the data to upload",
+        "disk gave out",
+    );
+    ds.upload(FailingReader { left: 64 }, 64, "rust-io/x.bin", |_, _| {})
+        .await
+        .unwrap();
+    io(
+        ds.download("rust-io/x.bin", &mut FailingWriter, |_, _| {})
+            .await,
+        "cannot write to the writer",
+        "disk full",
+    );
+    // A local file that cannot be created names its path.
+    let dir = std::env::temp_dir().join(format!("vim25-object-io-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = ds
+        .download_file("rust-io/x.bin", &dir, |_, _| {})
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Io { context, .. } => {
+            assert!(context.contains(&dir.display().to_string()), "{err}")
+        }
+        other => panic!("expected Io, got {other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    ds.delete("rust-io").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,6 +193,89 @@ async fn wrong_password_is_invalid_login() {
     assert!(!shown.contains("not-the-password"), "{shown}");
 }
 
+/// The DER certificate `sim` serves, read by a handshake of its own that keeps it
+/// (and accepts it: nothing is sent after the handshake).
+fn served_certificate(sim: &Simulator) -> Vec<u8> {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+
+    #[derive(Debug)]
+    struct Keep(Mutex<Option<Vec<u8>>>, Arc<rustls::crypto::CryptoProvider>);
+    impl ServerCertVerifier for Keep {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            *self.0.lock().unwrap() = Some(end_entity.to_vec());
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.1.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let keep = Arc::new(Keep(Mutex::new(None), provider.clone()));
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(keep.clone())
+        .with_no_client_auth();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let mut tcp = std::net::TcpStream::connect(sim.host_port()).unwrap();
+    while tls.is_handshaking() {
+        tls.complete_io(&mut tcp).unwrap();
+    }
+    let der = keep.0.lock().unwrap().take();
+    der.expect("the handshake showed a certificate")
+}
+
+/// A PEM file holding `der`, in a directory of this test process.
+fn pem_file(name: &str, der: &[u8]) -> std::path::PathBuf {
+    use base64::Engine;
+    let dir = std::env::temp_dir().join(format!("vim25-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|l| std::str::from_utf8(l).unwrap())
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        ),
+    )
+    .unwrap();
+    path
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_policies() {
     let sim = Simulator::start_or_panic(&SimulatorConfig::esx().tls(true));
@@ -203,19 +286,39 @@ async fn tls_policies() {
             .unwrap()
             .credentials(sim.username(), sim.password())
     };
-
-    // Default: system roots refuse a self-signed certificate, showing its thumbprints.
-    match base().connect().await.unwrap_err() {
-        Error::Tls {
-            sha256: s256,
-            sha1: s1,
-            ..
-        } => {
-            assert_eq!(s256, sha256);
-            assert_eq!(s1, sha1);
+    // The message of a refusal, which is all its Display shows (with no secret), and
+    // whose thumbprints are the server's.
+    let refusal = |err: Error| {
+        let shown = err.to_string();
+        assert!(!shown.contains(sim.password()), "{shown}");
+        match err {
+            Error::Tls {
+                message,
+                sha256: s256,
+                sha1: s1,
+            } => {
+                assert_eq!(shown, format!("TLS: {message}"));
+                assert_eq!((s256, s1), (sha256.clone(), sha1.clone()));
+                message
+            }
+            other => panic!("expected a TLS error, got {other:?}"),
         }
-        other => panic!("expected a TLS error, got {other:?}"),
-    }
+    };
+
+    // Default: system roots refuse a self-signed certificate, say so in plain words and
+    // show the pin that would trust it.
+    let message = refusal(base().connect().await.unwrap_err());
+    assert!(
+        message.starts_with(
+            "the server's certificate is not trusted (self-signed, or issued by an unknown \
+             authority); to trust this server, pin its thumbprint: "
+        ),
+        "{message}"
+    );
+    let hinted = message.rsplit("pin its thumbprint: ").next().unwrap();
+    assert_eq!(hinted, format!("SHA256:{sha256}"));
+    // The hinted pin works as it is printed.
+    base().thumbprint(hinted).connect().await.unwrap();
     // Pins in both forms, any case.
     base().thumbprint(sha256.clone()).connect().await.unwrap();
     base()
@@ -223,23 +326,81 @@ async fn tls_policies() {
         .connect()
         .await
         .unwrap();
-    // A wrong pin is refused.
+    // A wrong pin is refused, naming the pin and what the server presented.
     let wrong = sha256.replace(|c: char| c.is_ascii_hexdigit(), "0");
-    assert!(matches!(
-        base().thumbprint(wrong).connect().await.unwrap_err(),
-        Error::Tls { .. }
-    ));
-    // An extra CA file that does not contain the server's certificate changes nothing.
-    let dir = std::env::temp_dir().join(format!("vim25-ca-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca = dir.join("empty.pem");
-    std::fs::write(&ca, "no certificates here").unwrap();
+    let message = refusal(
+        base()
+            .thumbprint(wrong.clone())
+            .connect()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        message,
+        format!(
+            "the server's certificate does not match the pinned thumbprint SHA256:{wrong}; \
+             the server presented SHA256:{sha256} (if the server's certificate was replaced \
+             on purpose, pin the new one)"
+        )
+    );
+    let wrong_sha1 = sha1.replace(|c: char| c.is_ascii_hexdigit(), "F");
+    let message = refusal(base().thumbprint(wrong_sha1).connect().await.unwrap_err());
+    assert!(
+        message.contains(&format!("presented SHA1:{sha1}")),
+        "{message}"
+    );
+    // A malformed pin is refused as such, before any handshake.
+    for malformed in ["nonsense", &sha256[..sha256.len() - 3], "SHA1:"] {
+        let err = base().thumbprint(malformed).connect().await.unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+        assert!(err.to_string().contains("malformed thumbprint"), "{err}");
+    }
+
+    // An extra CA file with another server's certificate changes nothing (the other
+    // simulator's certificate has the same name, so this one reads as not signed by it).
+    let other = Simulator::start_or_panic(&SimulatorConfig::esx().tls(true));
+    let other_ca = pem_file("other.pem", &served_certificate(&other));
+    let message = refusal(
+        base()
+            .tls(TlsPolicy::ExtraCaFile(other_ca))
+            .connect()
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        message.contains("is not trusted: it names a trusted issuer but is not signed by it"),
+        "{message}"
+    );
+    assert!(message.ends_with(&format!("pin its thumbprint: SHA256:{sha256}")));
+    // One with this server's own certificate trusts it.
+    let own = served_certificate(&sim);
+    assert_eq!(
+        vim25::client::thumbprints(&own),
+        (sha256.clone(), sha1.clone())
+    );
+    let own_ca = pem_file("own.pem", &own);
+    base()
+        .tls(TlsPolicy::ExtraCaFile(own_ca))
+        .connect()
+        .await
+        .unwrap();
+    // A CA file without certificates, or none at all, is the caller's to fix.
+    let empty = pem_file("empty.pem", &[]);
+    std::fs::write(&empty, "no certificates here").unwrap();
     let err = base()
-        .tls(TlsPolicy::ExtraCaFile(ca))
+        .tls(TlsPolicy::ExtraCaFile(empty.clone()))
         .connect()
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Tls { .. }), "{err:?}");
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    std::fs::remove_file(&empty).unwrap();
+    let err = base()
+        .tls(TlsPolicy::ExtraCaFile(empty.clone()))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    std::fs::remove_dir_all(empty.parent().unwrap()).unwrap();
     // Insecure connects.
     base().insecure().connect().await.unwrap();
 }

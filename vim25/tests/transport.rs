@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use vim25::replay::{Exchange, Replay};
+use vim25::object::FileManager;
+use vim25::replay::{Exchange, Recorder, Replay};
 use vim25::soap::{BoxFuture, RawResponse, Request, Transport};
 use vim25::transport::{KeepAlive, Relogin, Retry, RetryPolicy, Session, WireLog};
 use vim25::types::ManagedObjectReference;
+use vim25::view::{ContainerView, ListView};
 use vim25::{methods, Client, Error, Version};
 
 fn si() -> ManagedObjectReference {
@@ -411,7 +413,11 @@ async fn keep_alive_over_a_session_logs_in_again_and_waits_for_a_login() {
 fn keep_alive_needs_a_runtime() {
     let script = Arc::new(Script::default());
     let err = KeepAlive::new(script, Duration::from_secs(1)).unwrap_err();
-    assert!(err.to_string().contains("tokio runtime"), "{err}");
+    assert!(matches!(err, Error::NoRuntime(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "a keep-alive needs a running tokio runtime"
+    );
 }
 
 #[tokio::test]
@@ -494,4 +500,66 @@ async fn client_over_a_replay() {
         .unwrap();
     assert_eq!(now.as_str(), "2026-11-23T12:00:00Z");
     c.logout().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_without_a_manager_is_not_supported() {
+    // The recorded ServiceContent has no viewManager, fileManager or
+    // virtualDiskManager; this one has no sessionManager either.
+    let content = SERVICE_CONTENT.replace(
+        r#"<sessionManager type="SessionManager">SessionManager</sessionManager>"#,
+        "",
+    );
+    let replay = Replay::new(vec![Exchange::ok(
+        "RetrieveServiceContent",
+        &body("RetrieveServiceContent", &content),
+    )]);
+    let c = Client::from_transport(replay).await.unwrap();
+    let not_supported = |r: Result<(), Error>, names: &str| match r {
+        Err(Error::NotSupported(m)) => assert!(m.contains(names), "{m}"),
+        other => panic!("expected NotSupported naming {names}, got {other:?}"),
+    };
+    not_supported(
+        ContainerView::create(&c, &["VirtualMachine"], true)
+            .await
+            .map(drop),
+        "no ViewManager",
+    );
+    not_supported(
+        ListView::create(&c, &[si()]).await.map(drop),
+        "no ViewManager",
+    );
+    not_supported(FileManager::new(&c).map(drop), "no FileManager");
+    not_supported(c.login("u", "pw").await.map(drop), "no SessionManager");
+    not_supported(c.logout().await, "no SessionManager");
+    not_supported(c.current_session().await.map(drop), "no SessionManager");
+}
+
+#[tokio::test]
+async fn recordings_that_cannot_be_read_or_written_are_io_errors() {
+    let dir = std::env::temp_dir().join(format!("vim25-replay-{}", std::process::id()));
+    let missing = dir.join("missing.rec");
+    match Replay::load(&missing) {
+        Err(Error::Io { context, source }) => {
+            assert!(
+                context.contains(&missing.display().to_string()),
+                "{context}"
+            );
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        Err(other) => panic!("expected Io, got {other:?}"),
+        Ok(_) => panic!("a missing recording loaded"),
+    }
+    // Not a directory that exists: the recording cannot be written.
+    let recorder = Recorder::new(Replay::new(vec![]));
+    let err = recorder.save(&missing).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("cannot write recording"), "{err}");
+    // A file that is there but is no recording is the caller's mistake.
+    std::fs::create_dir_all(&dir).unwrap();
+    let garbage = dir.join("garbage.rec");
+    std::fs::write(&garbage, "not a recording").unwrap();
+    let err = Replay::load(&garbage).err().unwrap();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -68,13 +68,13 @@ async fn run(args: Args) -> Result<(), Error> {
     let ds = datastore(&client, ds_name.as_deref()).await?;
     // Hidden by indicatif itself when stderr is not a terminal.
     let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-        )
-        .map_err(|e| Error::InvalidInput(format!("progress template: {e}")))?
-        .progress_chars("=> "),
-    );
+    // The template is a constant: if indicatif ever refused it, the default bar does,
+    // as a cosmetic matter must not fail the upload.
+    let style = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
     bar.set_message(path.clone());
     let shown = bar.clone();
     let sent = ds

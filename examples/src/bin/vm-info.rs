@@ -100,7 +100,7 @@ async fn run(args: Args) -> Result<(), Error> {
             .await?;
         serde_json::to_string_pretty(&describe(&path, &props))
     }
-    .map_err(|e| Error::InvalidInput(format!("JSON: {e}")))?;
+    .map_err(|e| Error::convert(format!("{path} as JSON"), e))?;
     println!("{text}");
     client.logout().await
 }

@@ -1,6 +1,4 @@
-//! `vm-tour --url URL [--thumbprint TP]`: seven everyday steps, printed: connect; find
-//! a VM and list all VMs with their hosts; create a VM with progress; a vic-config
-//! struct through extraConfig; watch power on/off; a typed fault; destroy, log out.
+//! `vm-tour --url URL [--thumbprint TP]`: seven everyday steps, each numbered and printed.
 
 use clap::Parser;
 use std::collections::BTreeMap;
@@ -81,8 +79,10 @@ async fn tour(args: Args) -> Result<(), Error> {
     let vm = task.wait_with_progress(|p| println!("3 {p}% done")).await?;
 
     // 4. A vic-config struct through extraConfig, and back; `?` takes both errors.
-    let mut tag = Tag::default();
-    tag.owner = "tour".into();
+    let tag = Tag {
+        owner: "tour".into(),
+        note: String::new(),
+    };
     let task = vm.update_extra_config(option_value::encode(&tag)?).await?;
     task.wait().await?;
     let back: Tag = option_value::decode(&vm.config().await?.extra_config)?;

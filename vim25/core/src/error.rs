@@ -35,14 +35,18 @@ pub enum Error {
         /// The start of the body.
         message: String,
     },
-    /// The server's certificate was refused.
-    #[error("TLS: {message} (server certificate SHA-256 {sha256}, SHA-1 {sha1})")]
+    /// The server's certificate was refused, or TLS could not be set up at all.
+    #[error("TLS: {message}")]
     Tls {
-        /// Why.
+        /// What happened and what to do, in plain words, with the thumbprints that
+        /// takes (`the server's certificate is not trusted (…); to trust this server,
+        /// pin its thumbprint: SHA256:AB:CD:…`).
         message: String,
-        /// The SHA-256 thumbprint the server presented (colon hex).
+        /// The SHA-256 thumbprint the server presented (colon hex); empty when no
+        /// certificate was seen.
         sha256: String,
-        /// The SHA-1 thumbprint the server presented (colon hex).
+        /// The SHA-1 thumbprint the server presented (colon hex); empty when no
+        /// certificate was seen.
         sha1: String,
     },
     /// The call did not finish within its timeout.

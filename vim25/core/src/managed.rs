@@ -76,11 +76,17 @@ pub struct WrongType {
 
 impl fmt::Display for WrongType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} is a {}, not a {}",
-            self.obj, self.obj.type_, self.expected
-        )
+        let actual = &self.obj.type_;
+        if is_a(actual, self.expected) {
+            // Only `TryFrom<AnyManagedObject>` gets here: it takes the exact variant.
+            write!(
+                f,
+                "{} is a {actual}, a subtype of {}: it converts only to mo::{actual} (retrieve it as mo::{} to read it as that)",
+                self.obj, self.expected, self.expected
+            )
+        } else {
+            write!(f, "{} is a {actual}, not a {}", self.obj, self.expected)
+        }
     }
 }
 

@@ -310,8 +310,9 @@ impl AnyValue {
         T::from_any_value(self)
     }
 
-    /// The name of what the value holds (`int`, `string`, the enum's or the object's
-    /// type, `ArrayOfX`, `null`), for messages.
+    /// The wire type name of what the value holds (`int`, `string`, the enum's or the
+    /// object's type, `ArrayOfString`, `null`): for messages, and the JSON form's
+    /// `_typeName`.
     pub fn kind(&self) -> std::borrow::Cow<'_, str> {
         use std::borrow::Cow;
         Cow::Borrowed(match self {
@@ -329,9 +330,10 @@ impl AnyValue {
             AnyValue::Uri(_) => "anyURI",
             AnyValue::Mor(_) => "ManagedObjectReference",
             AnyValue::Enum { type_name, .. } => type_name,
-            AnyValue::Object(o) => o.type_name(),
+            AnyValue::Object(o) => o.wire_type_name(),
             AnyValue::Array { item_type, .. } => {
-                return Cow::Owned(format!("ArrayOf{item_type}"));
+                let suffix = crate::xml::array_type_suffix(item_type);
+                return Cow::Owned(format!("ArrayOf{suffix}"));
             }
             AnyValue::Unknown { type_name } => type_name,
         })

@@ -541,7 +541,7 @@ fn emit_mo(m: &Model) -> String {
 /// The enum over every managed-object struct, its conversions and the sorted table
 /// its decoder dispatches through (one generic function per type, no large match).
 fn emit_any_managed_object(m: &Model, s: &mut String) {
-    s.push_str("/// Any managed object: the `mo::` struct of an object's own type, for retrievals that\n/// mix types (a view over VMs and hosts). Variants are boxed to keep the enum small.\n#[derive(Debug, Clone, PartialEq)]\npub enum AnyManagedObject {\n");
+    s.push_str("/// Any managed object: the `mo::` struct of an object's own type, for retrievals that\n/// mix types (a view over VMs and hosts). Variants are boxed to keep the enum small.\n/// `TryFrom` into a `mo::` struct takes exactly that type's variant (a subtype's struct\n/// holds other fields): to read objects as a base type, retrieve them as it.\n#[derive(Debug, Clone, PartialEq)]\npub enum AnyManagedObject {\n");
     for mt in m.managed.values() {
         let _ = writeln!(s, "    /// A `{0}`.\n    {0}(Box<{0}>),", mt.name);
     }

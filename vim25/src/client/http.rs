@@ -180,12 +180,8 @@ impl HttpTransport {
     }
 
     fn map_err(&self, operation: &str, e: reqwest::Error) -> Error {
-        if let Some((message, sha256, sha1)) = lock(&self.presented.last).take() {
-            return Error::Tls {
-                message,
-                sha256,
-                sha1,
-            };
+        if let Some(refusal) = lock(&self.presented.last).take() {
+            return refusal.into();
         }
         if e.is_timeout() {
             return Error::Timeout {

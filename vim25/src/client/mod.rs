@@ -144,7 +144,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Pins the server certificate by SHA-256 or SHA-1 thumbprint.
+    /// Pins the server certificate by SHA-256 or SHA-1 thumbprint (`AB:CD:…`, or
+    /// `SHA256:AB:CD:…` as a refusal prints it). A malformed one makes
+    /// [`connect`](Self::connect) fail with [`Error::InvalidInput`].
     pub fn thumbprint(self, tp: impl Into<String>) -> Self {
         self.tls(TlsPolicy::Thumbprint(tp.into()))
     }
@@ -222,13 +224,21 @@ impl ClientBuilder {
     /// The bare HTTP transport this builder describes (URL, TLS policy, timeouts, user
     /// agent, imported cookie), encoding for the version cap until
     /// [`HttpTransport::negotiate`] runs: the bottom of a stack of your own.
+    ///
+    /// Fails with [`Error::InvalidInput`] for a malformed thumbprint, a CA file without
+    /// a usable certificate or a user agent that is no valid header value, and with
+    /// [`Error::Io`] when the CA file cannot be read.
     pub fn http_transport(&self) -> Result<HttpTransport, Error> {
         let presented = Arc::new(tls::Presented::default());
-        let cfg = tls::client_config(&self.tls, presented.clone()).map_err(|m| Error::Tls {
-            message: m,
-            sha256: String::new(),
-            sha1: String::new(),
-        })?;
+        let cfg = tls::client_config(&self.tls, presented.clone())?;
+        if reqwest::header::HeaderValue::from_str(&self.user_agent).is_err() {
+            return Err(Error::InvalidInput(format!(
+                "user agent {:?} is not a valid HTTP header value",
+                self.user_agent
+            )));
+        }
+        // The TLS set-up and the user agent are checked above; what reqwest may still
+        // refuse is the rest of this builder's settings.
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(cfg)
             .connect_timeout(self.connect_timeout)
@@ -236,7 +246,9 @@ impl ClientBuilder {
             .user_agent(self.user_agent.clone())
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
-            .map_err(|e| Error::InvalidInput(format!("HTTP client: {e}")))?;
+            .map_err(|e| {
+                Error::InvalidInput(format!("cannot build the HTTP client: {}", error_chain(&e)))
+            })?;
         Ok(HttpTransport::new(
             http,
             self.url.clone(),
@@ -254,6 +266,10 @@ impl ClientBuilder {
     /// [`relogin`](Self::relogin)), [`Retry`] (per [`retries`](Self::retries)),
     /// [`WireLog`] (tracing, or [`wire_log`](Self::wire_log)) and the
     /// [`HttpTransport`].
+    ///
+    /// Fails before reaching the server as [`http_transport`](Self::http_transport)
+    /// does; a refused server certificate is [`Error::Tls`], whose message says why and
+    /// what to do and whose fields hold the thumbprints the server presented.
     pub async fn connect(self) -> Result<Client, Error> {
         check_keep_alive(self.keep_alive)?;
         let http = Arc::new(self.http_transport()?);
@@ -393,8 +409,7 @@ impl Client {
     async fn assemble(a: Assembly) -> Result<Client, Error> {
         let sm = a.content.session_manager.clone();
         if let Some((user, pass)) = &a.credentials {
-            let sm =
-                sm.ok_or_else(|| Error::InvalidInput("server has no SessionManager".into()))?;
+            let sm = sm.ok_or_else(|| no_session_manager("log in"))?;
             let have_session = a.reuse_session
                 && current_session_via(&*a.raw, &a.content)
                     .await
@@ -456,14 +471,15 @@ impl Client {
     }
 
     /// Logs in; later re-logins (after `NotAuthenticated`) use these credentials.
+    /// [`Error::NotSupported`] when the server has no `SessionManager`.
     pub async fn login(&self, user: &str, password: &str) -> Result<UserSession, Error> {
-        let sm = self.session_manager()?;
+        let sm = self.session_manager("log in")?;
         self.shared.session.login(&sm, user, password).await
     }
 
     /// Logs out and forgets the credentials and cookie.
     pub async fn logout(&self) -> Result<(), Error> {
-        let sm = self.session_manager()?;
+        let sm = self.session_manager("log out")?;
         let r = self.shared.session.logout(&sm).await;
         if let Some(h) = &self.shared.http {
             h.set_session_cookie(None);
@@ -514,12 +530,18 @@ impl Client {
         }
     }
 
-    fn session_manager(&self) -> Result<ManagedObjectReference, Error> {
+    fn session_manager(&self, needed_to: &str) -> Result<ManagedObjectReference, Error> {
         self.content
             .session_manager
             .clone()
-            .ok_or_else(|| Error::InvalidInput("server has no SessionManager".into()))
+            .ok_or_else(|| no_session_manager(needed_to))
     }
+}
+
+/// [`Error::NotSupported`]: the server has no `SessionManager`, which it takes to
+/// `needed_to`.
+fn no_session_manager(needed_to: &str) -> Error {
+    Error::NotSupported(format!("no SessionManager, needed to {needed_to}"))
 }
 
 /// Reads `SessionManager.currentSession` through `transport`: used below the session
@@ -531,7 +553,7 @@ async fn current_session_via(
     let sm = content
         .session_manager
         .clone()
-        .ok_or_else(|| Error::InvalidInput("server has no SessionManager".into()))?;
+        .ok_or_else(|| no_session_manager("read the current session"))?;
     let spec = PropertyFilterSpec {
         prop_set: vec![PropertySpec {
             type_: "SessionManager".into(),
@@ -609,5 +631,50 @@ mod tests {
         let b = ClientBuilder::new("127.0.0.1:8989").unwrap();
         assert_eq!(b.url.as_str(), "https://127.0.0.1:8989/sdk");
         assert!(ClientBuilder::new("ftp://x").is_err());
+    }
+
+    /// Nothing listens on port 1: a failure there would be a network error, so an
+    /// `InvalidInput` proves the builder refused before connecting.
+    fn unreachable() -> ClientBuilder {
+        ClientBuilder::new("https://user:hunter2@127.0.0.1:1")
+            .unwrap()
+            .connect_timeout(Duration::from_millis(200))
+    }
+
+    #[tokio::test]
+    async fn a_malformed_pin_is_refused_before_connecting() {
+        for pin in ["nonsense", "AB:CD:EF", "SHA1:00"] {
+            let err = unreachable().thumbprint(pin).http_transport().unwrap_err();
+            assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+            let err = unreachable().thumbprint(pin).connect().await.unwrap_err();
+            let shown = err.to_string();
+            assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+            assert!(
+                shown.contains(&format!("malformed thumbprint {pin:?}")),
+                "{shown}"
+            );
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn setup_errors_name_their_cause() {
+        let missing = std::env::temp_dir().join("vim25-no-such-dir/ca.pem");
+        let err = unreachable()
+            .tls(TlsPolicy::ExtraCaFile(missing.clone()))
+            .http_transport()
+            .unwrap_err();
+        match &err {
+            Error::Io { context, .. } => {
+                assert!(context.contains(&missing.display().to_string()), "{err}")
+            }
+            other => panic!("expected Io, got {other:?}"),
+        }
+        let err = unreachable()
+            .user_agent("vim25\nX-Injected: 1")
+            .http_transport()
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+        assert!(err.to_string().contains("user agent"), "{err}");
     }
 }

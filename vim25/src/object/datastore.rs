@@ -5,11 +5,13 @@
 use super::{manager, wrapper, Datacenter};
 use crate::find::Finder;
 use crate::mo;
+use crate::runtime::lock;
 use crate::task::Task;
 use crate::{methods, Error};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -202,7 +204,8 @@ impl Datastore {
 
     /// Uploads the local file `local` to `path` on this datastore, replacing any file
     /// there. The directory must exist ([`Datastore::make_directory`]; vcsim makes
-    /// it). Returns the bytes sent.
+    /// it). Returns the bytes sent; [`Error::NotFound`] when `local` does not exist,
+    /// [`Error::Io`] when it cannot be read.
     pub async fn upload_file(
         &self,
         local: &Path,
@@ -217,11 +220,12 @@ impl Datastore {
             .await
             .map_err(|e| local_error(local, "read the size of", e))?
             .len();
-        self.upload(file, len, path, progress).await
+        let source = format!("local file {}", local.display());
+        self.upload_from(file, &source, len, path, progress).await
     }
 
     /// Uploads `len` bytes read from `reader` to `path` on this datastore. Returns the
-    /// bytes sent.
+    /// bytes sent; [`Error::Io`] when reading fails.
     pub async fn upload<R>(
         &self,
         reader: R,
@@ -232,9 +236,26 @@ impl Datastore {
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
+        self.upload_from(reader, "the data to upload", len, path, progress)
+            .await
+    }
+
+    /// [`Datastore::upload`], with `source` naming what `reader` reads for an error.
+    async fn upload_from<R>(
+        &self,
+        reader: R,
+        source: &str,
+        len: u64,
+        path: &str,
+        progress: impl FnMut(u64, Option<u64>) + Send + 'static,
+    ) -> Result<u64, Error>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
         let target = self.target(path, "upload to").await?;
         tracing::debug!(url = %target.url, bytes = len, "datastore upload");
-        let body = reqwest::Body::wrap_stream(chunks(reader, len, progress));
+        let read_failure = Arc::new(Mutex::new(None));
+        let body = reqwest::Body::wrap_stream(chunks(reader, len, progress, read_failure.clone()));
         let resp = self
             .request(reqwest::Method::PUT, &target)?
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
@@ -243,14 +264,19 @@ impl Datastore {
             .body(body)
             .send()
             .await
-            .map_err(|e| http_error(&target.what, e))?;
+            .map_err(|e| match lock(&read_failure).take() {
+                // The request failed because the body could not be read: local I/O.
+                Some(io) => Error::io(format!("{}: cannot read {source}", target.what), io),
+                None => http_error(&target.what, e),
+            })?;
         check_status(&target, resp).await?;
         Ok(len)
     }
 
     /// Downloads `path` on this datastore into the local file `local` (created or
     /// truncated; removed again when the transfer fails). Returns the bytes received;
-    /// [`Error::NotFound`] when there is no such file.
+    /// [`Error::NotFound`] when there is no such file, [`Error::Io`] when `local`
+    /// cannot be written.
     pub async fn download_file(
         &self,
         path: &str,
@@ -263,7 +289,8 @@ impl Datastore {
         let mut file = tokio::fs::File::create(local)
             .await
             .map_err(|e| local_error(local, "create", e))?;
-        match receive(&target, resp, &mut file, progress).await {
+        let sink = format!("local file {}", local.display());
+        match receive(&target, resp, &mut file, &sink, progress).await {
             Ok(n) => Ok(n),
             Err(e) => {
                 // A partial file would pass for the real one.
@@ -275,7 +302,8 @@ impl Datastore {
     }
 
     /// Downloads `path` on this datastore into `writer`. Returns the bytes received;
-    /// [`Error::NotFound`] when there is no such file.
+    /// [`Error::NotFound`] when there is no such file, [`Error::Io`] when writing
+    /// fails.
     pub async fn download<W>(
         &self,
         path: &str,
@@ -287,7 +315,7 @@ impl Datastore {
     {
         let target = self.target(path, "download of").await?;
         let resp = self.get(&target).await?;
-        receive(&target, resp, writer, progress).await
+        receive(&target, resp, writer, "the writer", progress).await
     }
 
     async fn get(&self, target: &Target) -> Result<reqwest::Response, Error> {
@@ -320,36 +348,48 @@ impl Datastore {
 }
 
 /// `reader` as a stream of chunks, reporting progress as each is handed to the body.
+/// A read error ends the stream and is kept in `failed`, so that the failed request
+/// can be reported as the local I/O error it is rather than as a network error.
 fn chunks<R, P>(
     reader: R,
     total: u64,
     progress: P,
+    failed: Arc<Mutex<Option<std::io::Error>>>,
 ) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static
 where
     R: AsyncRead + Send + Unpin + 'static,
     P: FnMut(u64, Option<u64>) + Send + 'static,
 {
-    futures::stream::unfold(Some((reader, progress, 0u64)), move |state| async move {
-        let (mut reader, mut progress, done) = state?;
-        let mut buf = vec![0u8; CHUNK];
-        match reader.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                let done = done + n as u64;
-                progress(done, Some(total));
-                Some((Ok(buf), Some((reader, progress, done))))
+    futures::stream::unfold(Some((reader, progress, 0u64)), move |state| {
+        let failed = failed.clone();
+        async move {
+            let (mut reader, mut progress, done) = state?;
+            let mut buf = vec![0u8; CHUNK];
+            match reader.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    let done = done + n as u64;
+                    progress(done, Some(total));
+                    Some((Ok(buf), Some((reader, progress, done))))
+                }
+                Err(e) => {
+                    let for_body = std::io::Error::new(e.kind(), e.to_string());
+                    *lock(&failed) = Some(e);
+                    Some((Err(for_body), None))
+                }
             }
-            Err(e) => Some((Err(e), None)),
         }
     })
 }
 
-/// Copies a response body into `writer`, reporting progress per chunk.
+/// Copies a response body into `writer` (`sink` names it for an error), reporting
+/// progress per chunk.
 async fn receive<W>(
     target: &Target,
     mut resp: reqwest::Response,
     writer: &mut W,
+    sink: &str,
     mut progress: impl FnMut(u64, Option<u64>) + Send,
 ) -> Result<u64, Error>
 where
@@ -365,15 +405,19 @@ where
         writer
             .write_all(&chunk)
             .await
-            .map_err(|e| Error::InvalidInput(format!("{}: writing: {e}", target.what)))?;
+            .map_err(|e| write_error(target, sink, e))?;
         done += chunk.len() as u64;
         progress(done, total);
     }
     writer
         .flush()
         .await
-        .map_err(|e| Error::InvalidInput(format!("{}: writing: {e}", target.what)))?;
+        .map_err(|e| write_error(target, sink, e))?;
     Ok(done)
+}
+
+fn write_error(target: &Target, sink: &str, e: std::io::Error) -> Error {
+    Error::io(format!("{}: cannot write to {sink}", target.what), e)
 }
 
 /// The response when its status is a success; [`Error::NotFound`] for 404, else
@@ -409,12 +453,12 @@ fn http_error(what: &str, e: reqwest::Error) -> Error {
     }
 }
 
-/// A local file problem: [`Error::NotFound`] for a missing file, else
-/// [`Error::InvalidInput`] (the crate's error has no IO variant).
+/// A local file problem: [`Error::NotFound`] for a missing file (as for a missing
+/// datastore file), else [`Error::Io`] with the path.
 fn local_error(path: &Path, verb: &str, e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
         Error::NotFound(format!("local file {}", path.display()))
     } else {
-        Error::InvalidInput(format!("cannot {verb} {}: {e}", path.display()))
+        Error::io(format!("cannot {verb} local file {}", path.display()), e)
     }
 }

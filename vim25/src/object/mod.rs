@@ -9,7 +9,7 @@
 //! ```no_run
 //! # async fn demo(client: vim25::Client) -> Result<(), vim25::Error> {
 //! use vim25::find::Finder;
-//! use vim25::object::NicKind;
+//! use vim25::object::device::NicKind;
 //! let finder = Finder::new(&client);
 //! let vm = finder.virtual_machine("/DC0/vm/DC0_H0_VM0").await?;
 //! vm.power_off().await?.wait().await?;
@@ -33,7 +33,6 @@ mod virtual_machine;
 
 pub use datacenter::{Datacenter, DatacenterFolders};
 pub use datastore::{Datastore, DatastorePath, FileManager};
-pub use device::{NicKind, SerialBacking};
 pub use event::{parse_date_time, EventFilter, EventHistoryCollector, EventManager};
 pub use folder::Folder;
 pub use host::{HostNetworkSystem, HostSystem};
@@ -228,13 +227,10 @@ macro_rules! manager {
         }
 
         impl $name {
-            #[doc = concat!("The service's `", stringify!($name), "` ([`Error::InvalidInput`](crate::Error::InvalidInput) when the server has none).")]
+            #[doc = concat!("The service's `", stringify!($name), "` ([`Error::NotSupported`](crate::Error::NotSupported) when the server has none).")]
             pub fn new(client: &$crate::Client) -> Result<Self, $crate::Error> {
                 let reference = client.service_content().$field.clone().ok_or_else(|| {
-                    $crate::Error::InvalidInput(format!(
-                        "server has no {}",
-                        stringify!($name)
-                    ))
+                    $crate::Error::NotSupported(format!("no {}", stringify!($name)))
                 })?;
                 Ok($name {
                     client: client.clone(),

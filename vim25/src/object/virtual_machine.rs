@@ -309,7 +309,10 @@ impl VirtualMachine {
     /// Starts a reconfiguration that changes only `extraConfig`, with `options` as
     /// they are (an empty value deletes its key), such as vic-config's
     /// `option_value::encode` gives them. Returns the task.
-    pub async fn update_extra_config(&self, options: Vec<AnyOptionValue>) -> Result<Task<()>, Error> {
+    pub async fn update_extra_config(
+        &self,
+        options: Vec<AnyOptionValue>,
+    ) -> Result<Task<()>, Error> {
         self.reconfigure(&VirtualMachineConfigSpec {
             extra_config: options,
             ..Default::default()

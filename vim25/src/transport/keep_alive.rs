@@ -51,8 +51,9 @@ impl<T> fmt::Debug for KeepAlive<T> {
 }
 
 impl<T: Transport + 'static> KeepAlive<T> {
-    /// Wraps `inner` and starts pinging after `interval` of idleness. Fails outside a
-    /// tokio runtime, or when `interval` is zero.
+    /// Wraps `inner` and starts pinging after `interval` of idleness. Fails with
+    /// [`Error::NoRuntime`] outside a tokio runtime, and with [`Error::InvalidInput`]
+    /// when `interval` is zero.
     pub fn new(inner: Arc<T>, interval: Duration) -> Result<Self, Error> {
         Self::with_condition(inner, interval, |_| true)
     }
@@ -70,9 +71,8 @@ impl<T: Transport + 'static> KeepAlive<T> {
                 "keep-alive interval must be above zero".into(),
             ));
         }
-        let rt = tokio::runtime::Handle::try_current().map_err(|_| {
-            Error::InvalidInput("a keep-alive needs a running tokio runtime".into())
-        })?;
+        let rt = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::NoRuntime("a keep-alive".into()))?;
         let shared = Arc::new(Activity {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),

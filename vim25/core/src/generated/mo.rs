@@ -5692,6 +5692,8 @@ impl ManagedObject for VsanUpgradeSystem {
 
 /// Any managed object: the `mo::` struct of an object's own type, for retrievals that
 /// mix types (a view over VMs and hosts). Variants are boxed to keep the enum small.
+/// `TryFrom` into a `mo::` struct takes exactly that type's variant (a subtype's struct
+/// holds other fields): to read objects as a base type, retrieve them as it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyManagedObject {
     /// A `Alarm`.

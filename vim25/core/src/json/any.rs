@@ -12,29 +12,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
 use std::fmt;
 
-/// The `_typeName` of a value written as `{"_typeName":…,"_value":…}`.
+/// The `_typeName` of a value written as `{"_typeName":…,"_value":…}` (none for null).
 fn typed_name(v: &AnyValue) -> Cow<'_, str> {
-    Cow::Borrowed(match v {
-        AnyValue::String(_) => "string",
-        AnyValue::Bool(_) => "boolean",
-        AnyValue::Byte(_) => "byte",
-        AnyValue::Short(_) => "short",
-        AnyValue::Int(_) => "int",
-        AnyValue::Long(_) => "long",
-        AnyValue::Float(_) => "float",
-        AnyValue::Double(_) => "double",
-        AnyValue::DateTime(_) => "dateTime",
-        AnyValue::Binary(_) => "base64Binary",
-        AnyValue::Uri(_) => "anyURI",
-        AnyValue::Enum { type_name, .. } => type_name,
-        AnyValue::Array { item_type, .. } => {
-            return Cow::Owned(format!("ArrayOf{}", xml::array_type_suffix(item_type)))
-        }
-        AnyValue::Null => "",
-        AnyValue::Mor(_) => "ManagedObjectReference",
-        AnyValue::Object(o) => o.wire_type_name(),
-        AnyValue::Unknown { type_name } => type_name,
-    })
+    match v {
+        AnyValue::Null => Cow::Borrowed(""),
+        other => other.kind(),
+    }
 }
 
 /// Whether `item` is written plainly (without `_typeName`) in an array of `item_type`:

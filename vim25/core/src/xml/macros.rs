@@ -74,8 +74,14 @@ macro_rules! enum_codec {
         impl $crate::types::FromAnyValue for $t {
             fn from_any_value(v: &$crate::types::AnyValue) -> Option<Self> {
                 match v {
-                    $crate::types::AnyValue::Enum { value, .. }
-                    | $crate::types::AnyValue::String(value) => Some($t::from_wire(value)),
+                    // A value of another enum is not this one, even where the wire
+                    // strings agree (`HostSystemPowerState` vs the VM's).
+                    $crate::types::AnyValue::Enum { type_name, value }
+                        if type_name == stringify!($t) =>
+                    {
+                        Some($t::from_wire(value))
+                    }
+                    $crate::types::AnyValue::String(value) => Some($t::from_wire(value)),
                     _ => None,
                 }
             }
