@@ -144,8 +144,8 @@ impl Error {
     /// The typed fault detail, if this is a SOAP fault that carried one.
     ///
     /// ```
-    /// # fn check(err: vim25::Error) {
-    /// use vim25::types::AnyMethodFault;
+    /// # fn check(err: vim25_core::Error) {
+    /// use vim25_core::types::AnyMethodFault;
     /// if let Some(AnyMethodFault::InvalidLogin(_)) = err.fault() {
     ///     eprintln!("wrong user name or password");
     /// }

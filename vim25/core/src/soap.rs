@@ -6,22 +6,22 @@
 //! that logs or retries).
 //!
 //! ```
-//! use vim25::soap::{RawResponse, Request, Transport, BoxFuture};
-//! use vim25::types::ManagedObjectReference;
+//! use vim25_core::soap::{RawResponse, Request, Transport, BoxFuture};
+//! use vim25_core::types::ManagedObjectReference;
 //!
 //! /// Answers every call with the same canned body.
 //! struct Canned(&'static str);
 //! impl Transport for Canned {
-//!     fn version(&self) -> vim25::Version { vim25::Version::LATEST }
+//!     fn version(&self) -> vim25_core::Version { vim25_core::Version::LATEST }
 //!     fn round_trip<'a>(&'a self, _: &'a Request, _: bool)
-//!         -> BoxFuture<'a, Result<RawResponse, vim25::Error>> {
+//!         -> BoxFuture<'a, Result<RawResponse, vim25_core::Error>> {
 //!         Box::pin(async move { Ok(RawResponse { status: 200, body: self.0.as_bytes().to_vec() }) })
 //!     }
 //! }
 //! let t = Canned(r#"<Envelope><Body><CurrentTimeResponse xmlns="urn:vim25">
 //!     <returnval>2026-11-23T12:00:00Z</returnval></CurrentTimeResponse></Body></Envelope>"#);
 //! let si = ManagedObjectReference::new("ServiceInstance", "ServiceInstance");
-//! let now = futures_lite_block_on(vim25::methods::current_time(&t, &si)).unwrap();
+//! let now = futures_lite_block_on(vim25_core::methods::current_time(&t, &si)).unwrap();
 //! assert_eq!(now.as_str(), "2026-11-23T12:00:00Z");
 //! # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
 //! #     let waker = std::task::Waker::noop();

@@ -176,7 +176,8 @@ fn kind_names_what_the_value_holds() {
         AnyValue::Object(Box::new(vm_runtime(VirtualMachinePowerState::PoweredOn))).kind(),
         "VirtualMachineRuntimeInfo"
     );
-    assert_eq!(array("string", vec![]).kind(), "ArrayOfstring");
+    // The wire name of the array type, as the schema and the JSON API spell it.
+    assert_eq!(array("string", vec![]).kind(), "ArrayOfString");
     assert_eq!(
         array("ManagedObjectReference", vec![]).kind(),
         "ArrayOfManagedObjectReference"

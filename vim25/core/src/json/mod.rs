@@ -40,8 +40,8 @@
 //! self-describing (JSON, YAML, …): `anyType` values are read with `deserialize_any`.
 //!
 //! ```
-//! use vim25::types::{OptionValue, VirtualMachineConfigSpec};
-//! use vim25::types::AnyValue;
+//! use vim25_core::types::{OptionValue, VirtualMachineConfigSpec};
+//! use vim25_core::types::AnyValue;
 //!
 //! let mut spec = VirtualMachineConfigSpec::default();
 //! spec.num_cpus = Some(2);

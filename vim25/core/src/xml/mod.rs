@@ -9,13 +9,13 @@
 //! polymorphic, and leaves out fields that the negotiated API version does not know.
 //!
 //! ```
-//! use vim25::types::{AnyVirtualDevice, VirtualVmxnet3};
-//! use vim25::xml::{decode_element, encode_element};
+//! use vim25_core::types::{AnyVirtualDevice, VirtualVmxnet3};
+//! use vim25_core::xml::{decode_element, encode_element};
 //!
 //! let mut nic = VirtualVmxnet3::default();
 //! nic.key = 4000; // a field of VirtualDevice, reached through Deref
 //! let dev: AnyVirtualDevice = nic.into();
-//! let xml = encode_element("device", &dev, vim25::Version::LATEST);
+//! let xml = encode_element("device", &dev, vim25_core::Version::LATEST);
 //! assert!(xml.contains(r#"xsi:type="VirtualVmxnet3""#));
 //! let back: AnyVirtualDevice = decode_element(xml.as_bytes()).unwrap();
 //! assert_eq!(back, dev);
