@@ -291,8 +291,9 @@ impl<C: Transport> Retrieval<C> {
 /// and reading it: it starts from what is, then follows every change.
 ///
 /// The stream is `Unpin`: read it with `watch.try_next().await?` (or `next()`) with
-/// [`TryStreamExt`]/[`StreamExt`] in scope, no pinning by hand. It only ends on an
-/// error. The collector (and with it the filter) is destroyed by [`Watch::destroy`],
+/// [`TryStreamExt`]/[`StreamExt`] in scope, no pinning by hand. It does not end by
+/// itself: a failed wait is yielded as an `Err` item (so `try_next()?` stops there),
+/// and polling again starts a new wait from the last version received. The collector (and with it the filter) is destroyed by [`Watch::destroy`],
 /// or in the background when the watch is dropped inside a tokio runtime.
 ///
 /// ```no_run
