@@ -21,7 +21,7 @@
 //! A task started through [`crate::methods`] is a bare reference; [`Task::new`] types
 //! it, or [`wait`] waits for it and returns its `TaskInfo`.
 
-use crate::property::{spec_for_objects, TryStreamExt, Watch};
+use crate::property::{TryStreamExt, Watch};
 use crate::types::{AnyValue, ManagedObjectReference, TaskInfo, TaskInfoState};
 use crate::{methods, Client, Error};
 use std::fmt;
@@ -164,8 +164,7 @@ pub async fn wait(
     task: &ManagedObjectReference,
     mut progress: impl FnMut(i32) + Send,
 ) -> Result<TaskInfo, Error> {
-    let spec = spec_for_objects("Task", &["info"], std::slice::from_ref(task));
-    let mut watch = Watch::create(client.clone(), &client.property_collector(), &spec).await?;
+    let mut watch = Watch::for_object(client, task, &["info"]).await?;
     let mut last = None;
     let outcome = loop {
         let update = match watch.try_next().await {

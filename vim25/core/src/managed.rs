@@ -49,20 +49,27 @@ pub trait ManagedObject: Default {
     /// # Ok::<(), vim25_core::Error>(())
     /// ```
     fn from_object_content(oc: &ObjectContent) -> Result<Self, crate::Error> {
-        let xml = crate::xml::encode_element("ObjectContent", oc, crate::Version::LATEST);
-        let mut d = Decoder::new(xml.as_bytes());
-        let decoded = d
-            .next_child()
-            .and_then(|s| match s {
-                Some(s) => decode_object_content::<Self>(&mut d, &s),
-                None => Err(d.error("no ObjectContent")),
-            })
-            .map_err(|source| crate::Error::Decode {
-                operation: format!("ObjectContent of {}", oc.obj),
-                source,
-            })?;
-        Ok(decoded?.0)
+        Ok(redecode(oc, decode_object_content::<Self>)??.0)
     }
+}
+
+/// Encodes `oc` and decodes it again with `decode`: how an `ObjectContent` whose
+/// properties are untyped becomes a typed struct, through the one decoder.
+fn redecode<T>(
+    oc: &ObjectContent,
+    decode: impl for<'a> FnOnce(&mut Decoder<'a>, &Start<'a>) -> Result<T, DecodeError>,
+) -> Result<T, crate::Error> {
+    let xml = crate::xml::encode_element("ObjectContent", oc, crate::Version::LATEST);
+    let mut d = Decoder::new(xml.as_bytes());
+    d.next_child()
+        .and_then(|s| match s {
+            Some(s) => decode(&mut d, &s),
+            None => Err(d.error("no ObjectContent")),
+        })
+        .map_err(|source| crate::Error::Decode {
+            operation: format!("ObjectContent of {}", oc.obj),
+            source,
+        })
 }
 
 /// A managed object was asked for as a type it is not.
@@ -145,12 +152,28 @@ pub fn decode_object_content<'a, M: ManagedObject>(
                 }
                 m.set_obj(obj);
             }
-            b"propSet" => decode_prop_set(&mut m, d)?,
-            b"missingSet" => missing.push(d.complex(&child)?),
-            _ => d.skip(&child)?,
+            _ => decode_content_child(&mut m, &mut missing, d, &child)?,
         }
     }
     Ok(Ok((m, missing)))
+}
+
+/// One child of an `ObjectContent` other than `obj`: a property set into `m`, a
+/// missing-property fault into `missing`, anything else skipped.
+fn decode_content_child<'a, M: ManagedObject>(
+    m: &mut M,
+    missing: &mut Vec<MissingProperty>,
+    d: &mut Decoder<'a>,
+    child: &Start<'a>,
+) -> Result<(), DecodeError> {
+    match child.name() {
+        b"propSet" => decode_prop_set(m, d),
+        b"missingSet" => {
+            missing.push(d.complex(child)?);
+            Ok(())
+        }
+        _ => d.skip(child),
+    }
 }
 
 fn decode_prop_set<'a, M: ManagedObject>(
@@ -180,9 +203,8 @@ fn decode_prop_set<'a, M: ManagedObject>(
 
 /// Decodes the rest of an `ObjectContent` whose `obj` was read, into `M`. The entry of
 /// the generated dispatch table of [`AnyManagedObject`].
-pub(crate) fn decode_any<'a, M>(
-    d: &mut Decoder<'a>,
-    _content: &Start<'a>,
+pub(crate) fn decode_any<M>(
+    d: &mut Decoder<'_>,
     obj: ManagedObjectReference,
 ) -> Result<(AnyManagedObject, Vec<MissingProperty>), DecodeError>
 where
@@ -192,11 +214,7 @@ where
     m.set_obj(obj);
     let mut missing = Vec::new();
     while let Some(child) = d.next_child()? {
-        match child.name() {
-            b"propSet" => decode_prop_set(&mut m, d)?,
-            b"missingSet" => missing.push(d.complex(&child)?),
-            _ => d.skip(&child)?,
-        }
+        decode_content_child(&mut m, &mut missing, d, &child)?;
     }
     Ok((m.into(), missing))
 }
@@ -242,7 +260,7 @@ impl AnyManagedObject {
         };
         let table = crate::generated::mo::MANAGED_OBJECT_DECODERS;
         match table.binary_search_by(|(n, _)| (*n).cmp(obj.type_.as_str())) {
-            Ok(i) => (table[i].1)(d, s, obj),
+            Ok(i) => (table[i].1)(d, obj),
             Err(_) => decode_other(d, obj),
         }
     }
@@ -250,18 +268,7 @@ impl AnyManagedObject {
     /// Converts an already decoded `ObjectContent` into the `mo::` struct of the
     /// object's own type.
     pub fn from_object_content(oc: &ObjectContent) -> Result<AnyManagedObject, crate::Error> {
-        let xml = crate::xml::encode_element("ObjectContent", oc, crate::Version::LATEST);
-        let mut d = Decoder::new(xml.as_bytes());
-        d.next_child()
-            .and_then(|s| match s {
-                Some(s) => Self::decode_object_content(&mut d, &s),
-                None => Err(d.error("no ObjectContent")),
-            })
-            .map(|(m, _)| m)
-            .map_err(|source| crate::Error::Decode {
-                operation: format!("ObjectContent of {}", oc.obj),
-                source,
-            })
+        redecode(oc, Self::decode_object_content).map(|(m, _)| m)
     }
 }
 
@@ -269,6 +276,5 @@ impl AnyManagedObject {
 pub(crate) type AnyObjectDecoder =
     for<'a, 'b> fn(
         &'b mut Decoder<'a>,
-        &'b Start<'a>,
         ManagedObjectReference,
     ) -> Result<(AnyManagedObject, Vec<MissingProperty>), DecodeError>;

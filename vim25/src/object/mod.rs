@@ -43,9 +43,8 @@ pub use virtual_machine::VirtualMachine;
 
 use crate::mo::ManagedEntity;
 use crate::mo::ManagedObject;
-use crate::property::{spec_for_objects, Retrieval, TryStreamExt, Watch};
+use crate::property::{spec_for_objects, Retrieval};
 use crate::task::Task;
-use crate::types::AnyValue;
 use crate::types::ManagedObjectReference;
 use crate::{methods, Client, Error};
 use std::time::Duration;
@@ -267,33 +266,18 @@ pub(crate) async fn fetch<M: ManagedObject>(
         .ok_or_else(|| Error::NotFound(format!("{obj}")))
 }
 
-/// Watches `paths` of `obj` until `check` accepts a value (called with each changed
-/// property's name and new value, `Null` when removed; the first round has the
-/// current values), or `limit` passes ([`Error::Timeout`] naming `what`).
-pub(crate) async fn wait_for_property<T>(
+/// [`crate::property::wait`] for at most `limit`: [`Error::Timeout`] naming `obj` and
+/// `what` when the property has not satisfied `predicate` by then.
+pub(crate) async fn wait_within<T: crate::types::FromAnyValue>(
     client: &Client,
     obj: &ManagedObjectReference,
-    paths: &[&str],
+    path: &str,
     limit: Duration,
     what: &str,
-    mut check: impl FnMut(&str, &AnyValue) -> Option<T> + Send,
-) -> Result<T, Error> {
-    let spec = spec_for_objects(&obj.type_, paths, std::slice::from_ref(obj));
-    let mut watch = Watch::create(client.clone(), &client.property_collector(), &spec).await?;
-    let outcome = tokio::time::timeout(limit, async {
-        while let Some(update) = watch.try_next().await? {
-            for c in &update.change_set {
-                let val = c.value().unwrap_or(&AnyValue::Null);
-                if let Some(t) = check(&c.name, val) {
-                    return Ok(t);
-                }
-            }
-        }
-        Err(Error::NotFound(format!("{obj} (its watch ended)")))
-    })
-    .await;
-    let _ = watch.destroy().await;
-    match outcome {
+    predicate: impl FnMut(Option<&T>) -> bool,
+) -> Result<Option<T>, Error> {
+    let wait = crate::property::wait(client, obj, path, predicate);
+    match tokio::time::timeout(limit, wait).await {
         Ok(r) => r,
         Err(_) => Err(Error::Timeout {
             operation: format!("waiting for {obj} {what}"),

@@ -2,7 +2,7 @@
 //! a power state or a guest IP address.
 
 use super::device::{self, ControllerKind, NicKind, SerialBacking};
-use super::{wait_for_property, wrapper, DatastorePath, HostSystem, ResourcePool};
+use super::{wait_within, wrapper, DatastorePath, HostSystem, ResourcePool};
 use crate::mo;
 use crate::task::Task;
 use crate::types::AnyValue;
@@ -328,28 +328,27 @@ impl VirtualMachine {
         limit: Duration,
     ) -> Result<(), Error> {
         let what = format!("to be {}", state.as_str());
-        wait_for_property(
-            self.client(),
-            self.reference(),
-            &["runtime.powerState"],
-            limit,
-            &what,
-            |_, v| (v.as_str() == Some(state.as_str())).then_some(()),
-        )
-        .await
+        let is = |s: Option<&VirtualMachinePowerState>| s == Some(&state);
+        let path = "runtime.powerState";
+        wait_within(self.client(), self.reference(), path, limit, &what, is)
+            .await
+            .map(drop)
     }
 
     /// Waits until the guest reports an IP address (`guest.ipAddress`, set by VMware
     /// Tools) and returns it, for at most `limit` ([`Error::Timeout`] then).
     pub async fn wait_for_ip(&self, limit: Duration) -> Result<String, Error> {
-        wait_for_property(
+        let reported = |ip: Option<&String>| ip.is_some_and(|ip| !ip.is_empty());
+        let what = "to report an IP address";
+        let ip = wait_within(
             self.client(),
             self.reference(),
-            &["guest.ipAddress"],
+            "guest.ipAddress",
             limit,
-            "to report an IP address",
-            |_, v| v.as_str().filter(|ip| !ip.is_empty()).map(String::from),
-        )
-        .await
+            what,
+            reported,
+        );
+        // The predicate only accepts a value, so one is there.
+        Ok(ip.await?.unwrap_or_default())
     }
 }
