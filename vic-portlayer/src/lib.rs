@@ -1,5 +1,18 @@
-//! Port-layer abstractions (storage, network, exec with handle/commit, interaction,
-//! events) with a vSphere backend on `vim25` and an in-memory backend.
-//!
-//! This crate is at its beginning: the areas of `spec/portlayer.md` are tracked as
-//! their own pieces of work and not yet here.
+//! Port-layer abstractions for containers on vSphere: exec with handle/commit,
+//! storage, network, interaction, events and kv, with a vSphere backend on `vim25`
+//! and an in-memory backend.
+
+pub mod backend;
+mod error;
+pub mod events;
+pub mod exec;
+mod id;
+pub mod interaction;
+pub mod kv;
+pub mod memory;
+pub mod network;
+pub mod storage;
+pub mod vsphere;
+
+pub use error::{Error, Result};
+pub use id::{is_safe_name, random_hex, ContainerId};

@@ -1,0 +1,225 @@
+//! One fixture for both backends: every test body takes a [`Fixture`] and runs
+//! once on the memory backend and once on the vSphere backend against govmomi's
+//! simulator (ESX model, plain HTTP, 127.0.0.1). Simulator tests fail (never skip)
+//! when the launcher is not built (`bash scripts/build-vcsim.sh`).
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use test_support::{Simulator, SimulatorConfig};
+use vic_portlayer::backend::{Backend, PowerState, VmDetail};
+use vic_portlayer::events::EventHub;
+use vic_portlayer::exec::{Exec, ExecSettings};
+use vic_portlayer::memory::MemoryBackend;
+use vic_portlayer::vsphere::{Placement, VsphereBackend};
+use vim25::object::DatastorePath;
+use vim25::types::VirtualMachineConfigSpec;
+
+/// The most any single wait in these tests may take.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// The bridge port group of the fixture's VCH.
+pub const BRIDGE: &str = "bridge";
+/// The external port group of the fixture's VCH.
+pub const EXTERNAL: &str = "VM Network";
+
+/// A backend, ready to use, and what keeps it alive.
+pub struct Fixture {
+    /// `memory` or `vsphere`.
+    pub kind: &'static str,
+    /// The backend.
+    pub backend: Arc<dyn Backend>,
+    /// The event hub of the services built by [`Fixture::exec`].
+    pub events: EventHub,
+    /// Exec settings (short waits).
+    pub settings: ExecSettings,
+    /// The simulator, for the vSphere backend.
+    pub sim: Option<Simulator>,
+    /// The client, for the vSphere backend (to check results independently).
+    pub client: Option<vim25::Client>,
+}
+
+impl Fixture {
+    /// An exec service on the fixture's backend and hub.
+    pub fn exec(&self) -> Exec {
+        Exec::new(self.backend.clone(), self.settings.clone(), self.events.clone())
+    }
+}
+
+fn settings(datastore: &str) -> ExecSettings {
+    let mut s = ExecSettings::new(datastore, DatastorePath::new(datastore, "VCH001/bootstrap.iso"));
+    s.stop_grace = Duration::from_secs(2);
+    s.power_off_limit = Duration::from_secs(20);
+    s.start_limit = Duration::from_secs(20);
+    s
+}
+
+/// The memory backend, with the fixture's port groups and a bootstrap ISO.
+pub async fn memory() -> Fixture {
+    let backend = MemoryBackend::new("datastore1", "VCH001").with_port_groups(&[BRIDGE, EXTERNAL]);
+    let backend: Arc<dyn Backend> = Arc::new(backend);
+    prepare(&backend).await;
+    Fixture {
+        kind: "memory",
+        backend,
+        events: EventHub::default(),
+        settings: settings("datastore1"),
+        sim: None,
+        client: None,
+    }
+}
+
+/// The vSphere backend on a fresh ESX-model simulator, with a `bridge` port group
+/// added beside the simulator's `VM Network`.
+pub async fn vsphere() -> Fixture {
+    let sim = Simulator::start_or_panic(&SimulatorConfig::esx().tls(false));
+    let client = vim25::ClientBuilder::new(sim.url())
+        .unwrap()
+        .credentials(sim.username(), sim.password())
+        .connect()
+        .await
+        .unwrap();
+    let host = vim25::find::Finder::new(&client)
+        .host_system("*")
+        .await
+        .expect("the simulator's host");
+    let ns = host.network_system().await.unwrap();
+    ns.add_port_group(BRIDGE, "vSwitch0", 0).await.unwrap();
+    let placement = Placement::discover(&client, "VCH001", None).await.unwrap();
+    let datastore = placement.datastore.clone();
+    let backend: Arc<dyn Backend> = Arc::new(VsphereBackend::new(client.clone(), placement));
+    prepare(&backend).await;
+    Fixture {
+        kind: "vsphere",
+        backend,
+        events: EventHub::default(),
+        settings: settings(&datastore),
+        sim: Some(sim),
+        client: Some(client),
+    }
+}
+
+/// The VCH folder with a (stand-in) bootstrap ISO in it.
+async fn prepare(backend: &Arc<dyn Backend>) {
+    let dir = backend.vch_folder();
+    backend.make_dir(&dir).await.unwrap();
+    let iso = DatastorePath::new(dir.datastore.clone(), format!("{}/bootstrap.iso", dir.path));
+    let body = b"not really an ISO".to_vec();
+    let len = body.len() as u64;
+    backend
+        .upload(&iso, Box::new(std::io::Cursor::new(body)), len)
+        .await
+        .unwrap();
+}
+
+/// `fut` with the test-wide deadline; panics naming `what` when it passes.
+pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {LIMIT:?}: {what}"))
+}
+
+/// How the stand-in guest answers a power-on.
+#[derive(Debug, Clone)]
+pub enum GuestPlay {
+    /// Every session reports `started = true`.
+    Start,
+    /// Every session reports `started = true`, then exits with this status and the
+    /// VM powers off.
+    RunAndExit(i64),
+    /// Every session reports this error text as `started`.
+    FailStart(String),
+}
+
+/// Plays the guest agent through the backend itself (the same calls on both
+/// backends): polls the VCH's VMs, and for each powered-on one whose sessions have
+/// not reported, writes what `play` says. Stops when the returned handle drops.
+pub fn spawn_guest(backend: Arc<dyn Backend>, play: GuestPlay) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Ok(vms) = backend.list_vms(VmDetail::Summary).await {
+                for vm in vms {
+                    if vm.power_state != PowerState::PoweredOn {
+                        continue;
+                    }
+                    let Ok(config) = vic_portlayer::exec::decode_config(&vm) else {
+                        continue;
+                    };
+                    let mut keys = Vec::new();
+                    let mut exit = false;
+                    for (sid, s) in &config.sessions {
+                        if s.started.is_some() {
+                            continue;
+                        }
+                        let started = vic_config::key_of::<vic_config::model::ExecutorConfig>(
+                            "sessions.*.started",
+                            vic_config::Layout::Current,
+                        )
+                        .unwrap()
+                        .fill(&[sid.as_str()])
+                        .unwrap();
+                        match &play {
+                            GuestPlay::Start => keys.push((started, "true".to_string())),
+                            GuestPlay::FailStart(t) => keys.push((started, t.clone())),
+                            GuestPlay::RunAndExit(code) => {
+                                keys.push((started, "true".to_string()));
+                                let status = vic_config::key_of::<vic_config::model::ExecutorConfig>(
+                                    "sessions.*.exit_status",
+                                    vic_config::Layout::Current,
+                                )
+                                .unwrap()
+                                .fill(&[sid.as_str()])
+                                .unwrap();
+                                keys.push((status, code.to_string()));
+                                exit = true;
+                            }
+                        }
+                    }
+                    if keys.is_empty() {
+                        continue;
+                    }
+                    let map = keys.into_iter().collect();
+                    let spec = VirtualMachineConfigSpec {
+                        extra_config: vic_config::option_value::to_option_values(&map),
+                        ..Default::default()
+                    };
+                    let _ = backend.reconfigure_vm(&vm.reference, &spec).await;
+                    if exit {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        let _ = backend.power_off(&vm.reference).await;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// Runs `body` on a fixture; the macro [`both_backends!`] calls it.
+pub async fn run<F, Fut>(fixture: Fixture, body: F)
+where
+    F: FnOnce(Fixture) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    body(fixture).await
+}
+
+/// Declares `mod $name` with two tests, `memory` and `vsphere`, each running the
+/// async fn `$body(Fixture)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:path) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                $body($crate::common::memory().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn vsphere() {
+                $body($crate::common::vsphere().await).await
+            }
+        }
+    };
+}

@@ -1,0 +1,2 @@
+//! Exec on both backends.
+mod common;
