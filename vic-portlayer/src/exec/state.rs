@@ -134,6 +134,9 @@ mod tests {
             s.detail.stop_time = Some(5);
         });
         assert_eq!(derive_state(PoweredOn, &exited, false), Stopped);
-        assert_eq!(derive_state(Suspended, &exited, false), Suspended);
+        assert_eq!(
+            derive_state(PowerState::Suspended, &exited, false),
+            ContainerState::Suspended
+        );
     }
 }
