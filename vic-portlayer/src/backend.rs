@@ -245,7 +245,11 @@ pub fn apply_extra_config(
 pub fn unescaped(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     map.iter()
         .map(|(k, v)| {
-            let v = if v == vic_config::NIL { String::new() } else { v.clone() };
+            let v = if v == vic_config::NIL {
+                String::new()
+            } else {
+                v.clone()
+            };
             (k.clone(), v)
         })
         .collect()

@@ -28,7 +28,9 @@ impl ContainerId {
 
     /// Whether `s` has the shape of a container ID.
     pub fn is_valid(s: &str) -> bool {
-        s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     }
 }
 

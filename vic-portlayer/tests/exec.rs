@@ -53,7 +53,9 @@ async fn lifecycle(fx: Fixture) {
         .expect("the containerVM");
     assert_eq!(vm.power_state, PowerState::PoweredOff);
     assert_eq!(
-        vm.extra_config.get("guestinfo.vice./common/id").map(String::as_str),
+        vm.extra_config
+            .get("guestinfo.vice./common/id")
+            .map(String::as_str),
         Some(id.as_str())
     );
     assert_eq!(
@@ -61,9 +63,15 @@ async fn lifecycle(fx: Fixture) {
         Some("jolly_panini")
     );
     let key = format!("guestinfo.vice./sessions|{id}/cmd/Path");
-    assert_eq!(vm.extra_config.get(&key).map(String::as_str), Some("/hello"));
+    assert_eq!(
+        vm.extra_config.get(&key).map(String::as_str),
+        Some("/hello")
+    );
     let has = |pred: &dyn Fn(&AnyVirtualDevice) -> bool| vm.devices.iter().any(pred);
-    assert!(has(&|d| matches!(d, AnyVirtualDevice::ParaVirtualSCSIController(_))));
+    assert!(has(&|d| matches!(
+        d,
+        AnyVirtualDevice::ParaVirtualSCSIController(_)
+    )));
     assert!(has(&|d| matches!(d, AnyVirtualDevice::VirtualCdrom(_))
         && matches!(&d.backing, Some(AnyVirtualDeviceBackingInfo::VirtualCdromIsoBackingInfo(b))
             if b.file_name.ends_with("VCH001/bootstrap.iso"))));
@@ -88,19 +96,31 @@ async fn lifecycle(fx: Fixture) {
     // Remove.
     bounded("remove", exec.remove(&id, false)).await.unwrap();
     assert!(exec.inspect(&id).await.unwrap_err().is_not_found());
-    assert!(fx.backend.vm_by_name(id.as_str(), VmDetail::Summary).await.unwrap().is_none());
+    assert!(fx
+        .backend
+        .vm_by_name(id.as_str(), VmDetail::Summary)
+        .await
+        .unwrap()
+        .is_none());
 
     // The port layer's own events, in order.
     let mut seen = Vec::new();
     while seen.len() < 4 {
-        let e = bounded("events", events.next()).await.expect("event stream");
+        let e = bounded("events", events.next())
+            .await
+            .expect("event stream");
         if e.container == id {
             seen.push(e.kind);
         }
     }
     assert_eq!(
         seen,
-        vec![EventKind::Created, EventKind::Started, EventKind::Stopped, EventKind::Removed]
+        vec![
+            EventKind::Created,
+            EventKind::Started,
+            EventKind::Stopped,
+            EventKind::Removed
+        ]
     );
 }
 both_backends!(create_start_stop_remove, lifecycle);
@@ -134,8 +154,16 @@ async fn only_changed_keys(fx: Fixture) {
         Err(e) => panic!("{e}"),
     }
     let vm = fx.backend.vm(&vm, VmDetail::Summary).await.unwrap();
-    assert_eq!(vm.extra_config.get("guestinfo.vice./hostname").map(String::as_str), Some("web"));
-    assert_eq!(vm.extra_config.get(&guest_key).map(String::as_str), Some("5"));
+    assert_eq!(
+        vm.extra_config
+            .get("guestinfo.vice./hostname")
+            .map(String::as_str),
+        Some("web")
+    );
+    assert_eq!(
+        vm.extra_config.get(&guest_key).map(String::as_str),
+        Some("5")
+    );
 }
 both_backends!(commit_sends_only_changes, only_changed_keys);
 
@@ -153,7 +181,10 @@ async fn running_keys(fx: Fixture) {
     h.config_mut().hostname = Some("persistent-change".into());
     h.config_mut().common.name = Some("renamed".into());
     let err = exec.commit(h).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidInput(ref m) if m.contains("hostname")), "{err}");
+    assert!(
+        matches!(err, Error::InvalidInput(ref m) if m.contains("hostname")),
+        "{err}"
+    );
     let info = exec.inspect(&id).await.unwrap();
     assert_eq!(info.config.hostname, None);
     assert_eq!(info.name(), Some("jolly_panini"));
@@ -166,8 +197,16 @@ async fn running_keys(fx: Fixture) {
     h.join_session("exec1", s).unwrap();
     assert!(h.config().execs.contains_key("exec1"));
     bounded("rename + exec", exec.commit(h)).await.unwrap();
-    let vm = fx.backend.vm_by_name(id.as_str(), VmDetail::Summary).await.unwrap().unwrap();
-    assert_eq!(vm.extra_config.get("common/name").map(String::as_str), Some("renamed"));
+    let vm = fx
+        .backend
+        .vm_by_name(id.as_str(), VmDetail::Summary)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        vm.extra_config.get("common/name").map(String::as_str),
+        Some("renamed")
+    );
     assert_eq!(
         vm.extra_config
             .get("guestinfo.vice./execs|exec1/cmd/Path@non-persistent")
@@ -175,7 +214,10 @@ async fn running_keys(fx: Fixture) {
         Some("/bin/sh")
     );
     let h = exec.get(&id).await.unwrap();
-    assert_eq!(h.session("exec1").unwrap().cmd.path.as_deref(), Some("/bin/sh"));
+    assert_eq!(
+        h.session("exec1").unwrap().cmd.path.as_deref(),
+        Some("/bin/sh")
+    );
 }
 both_backends!(running_container_keys, running_keys);
 
@@ -187,7 +229,10 @@ async fn sessions(fx: Fixture) {
     let mut s = SessionConfig::default();
     s.cmd.path = Some("/bin/true".into());
     h.join_session("second", s.clone()).unwrap();
-    assert!(matches!(h.join_session("second", s), Err(Error::Exists { .. })));
+    assert!(matches!(
+        h.join_session("second", s),
+        Err(Error::Exists { .. })
+    ));
     h.bind_session("second").unwrap();
     assert_eq!(h.session("second").unwrap().active, Some(true));
     assert!(h.bind_session("nope").unwrap_err().is_not_found());
@@ -222,13 +267,21 @@ async fn exit_status(fx: Fixture) {
         Ok(_) | Err(Error::PoweredOff { .. }) => {}
         Err(e) => panic!("{e}"),
     }
-    let status = bounded("wait", exec.wait_session(&id, id.as_str(), Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let status = bounded(
+        "wait",
+        exec.wait_session(&id, id.as_str(), Duration::from_secs(30)),
+    )
+    .await
+    .unwrap();
     assert_eq!(status, Some(3));
     let off = |r: &vic_portlayer::backend::VmRecord| r.power_state == PowerState::PoweredOff;
     let vm = exec.inspect(&id).await.unwrap().vm;
-    bounded("off", fx.backend.wait_vm(&vm, Duration::from_secs(30), &off)).await.unwrap();
+    bounded(
+        "off",
+        fx.backend.wait_vm(&vm, Duration::from_secs(30), &off),
+    )
+    .await
+    .unwrap();
     let restarted = fx.exec();
     let info = restarted.inspect(&id).await.unwrap();
     assert_eq!(info.state, ContainerState::Stopped);
@@ -244,7 +297,10 @@ both_backends!(wait_for_exit_status, exit_status);
 /// A session that reports an error text instead of `true` fails the start.
 async fn start_failure(fx: Fixture) {
     let exec = fx.exec();
-    let _guest = spawn_guest(fx.backend.clone(), GuestPlay::FailStart("exec format error".into()));
+    let _guest = spawn_guest(
+        fx.backend.clone(),
+        GuestPlay::FailStart("exec format error".into()),
+    );
     let id = create(&fx).await;
     let mut h = exec.get(&id).await.unwrap();
     h.set_target(TargetState::Running);
@@ -271,8 +327,14 @@ async fn bad_input(fx: Fixture) {
     let mut h = exec.get(&id).await.unwrap();
     h.set_target(TargetState::Running);
     bounded("start", exec.commit(h)).await.unwrap();
-    assert!(matches!(exec.remove(&id, false).await, Err(Error::InvalidInput(_))));
-    assert_eq!(exec.inspect(&id).await.unwrap().state, ContainerState::Running);
+    assert!(matches!(
+        exec.remove(&id, false).await,
+        Err(Error::InvalidInput(_))
+    ));
+    assert_eq!(
+        exec.inspect(&id).await.unwrap().state,
+        ContainerState::Running
+    );
     bounded("remove -f", exec.remove(&id, true)).await.unwrap();
     assert!(exec.list().await.unwrap().is_empty());
 }
@@ -343,7 +405,11 @@ async fn racing_commits_on_memory() {
             Err(e) => assert!(e.is_conflict(), "task {i}: {e}"),
         }
     }
-    assert_eq!(winners.len(), 1, "exactly one of the racing commits applies");
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one of the racing commits applies"
+    );
     let info = exec.inspect(&id).await.unwrap();
     assert_eq!(info.config.hostname, Some(format!("h{}", winners[0])));
 
@@ -355,7 +421,9 @@ async fn racing_commits_on_memory() {
         tasks.push(tokio::spawn(async move {
             loop {
                 let mut h = exec.get(&id).await.unwrap();
-                h.config_mut().annotations.insert(format!("k{i}"), i.to_string());
+                h.config_mut()
+                    .annotations
+                    .insert(format!("k{i}"), i.to_string());
                 match exec.commit(h).await {
                     Ok(_) => return,
                     Err(e) if e.is_conflict() => tokio::task::yield_now().await,

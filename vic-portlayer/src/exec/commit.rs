@@ -6,14 +6,14 @@
 //! starting and wait, through a property-collector watch, until every session's
 //! `started` says `true` (or an error text), aborting if the VM powers off.
 
-use std::collections::BTreeMap;
-
 use vic_config::delta::{delta, Change};
 use vic_config::model::ExecutorConfig;
 use vic_config::option_value::{changes_to_option_values, to_option_values};
 use vim25::types::VirtualMachineConfigSpec;
 
-use super::{conflict_context, decode_config, ContainerInfo, ContainerState, Exec, Handle, TargetState};
+use super::{
+    conflict_context, decode_config, ContainerInfo, ContainerState, Exec, Handle, TargetState,
+};
 use crate::backend::{PowerState, VmDetail, VmRecord};
 use crate::events::EventKind;
 use crate::{ContainerId, Error, Result};
@@ -74,8 +74,10 @@ impl Exec {
     async fn commit_existing(&self, mut handle: Handle, vm: VmRecord) -> Result<ContainerInfo> {
         let id = handle.id.clone();
         let mut power = vm.power_state;
-        let stopping = handle.target == Some(TargetState::Stopped) && power != PowerState::PoweredOff;
-        let starting = handle.target == Some(TargetState::Running) && power != PowerState::PoweredOn;
+        let stopping =
+            handle.target == Some(TargetState::Stopped) && power != PowerState::PoweredOff;
+        let starting =
+            handle.target == Some(TargetState::Running) && power != PowerState::PoweredOn;
         if starting {
             reset_runtime(&mut handle.config);
         }
@@ -170,7 +172,11 @@ impl Exec {
     }
 
     /// Powers on and waits for every session's `started`.
-    async fn start(&self, id: &ContainerId, vm: &vim25::types::ManagedObjectReference) -> Result<()> {
+    async fn start(
+        &self,
+        id: &ContainerId,
+        vm: &vim25::types::ManagedObjectReference,
+    ) -> Result<()> {
         self.set_transient(id, Some(ContainerState::Starting));
         self.backend
             .power_on(vm)
@@ -243,10 +249,27 @@ fn reset_runtime(config: &mut ExecutorConfig) {
     }
 }
 
-#[allow(dead_code)]
-fn _assert_send(exec: &Exec, h: Handle) {
-    fn is_send<T: Send>(_: &T) {}
-    let f = exec.commit(h);
-    is_send(&f);
-    let _: BTreeMap<(), ()> = BTreeMap::new();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commits run on multi-threaded runtimes and in spawned tasks: their future
+    /// must be `Send`.
+    #[allow(dead_code)]
+    fn commit_is_send(exec: &Exec, h: Handle) {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&exec.commit(h));
+    }
+
+    #[test]
+    fn running_keys() {
+        assert!(writable_while_running("common/name"));
+        assert!(writable_while_running(
+            "guestinfo.vice./execs|x/cmd/Path@non-persistent"
+        ));
+        assert!(!writable_while_running("guestinfo.vice./hostname"));
+        assert!(!writable_while_running(
+            "guestinfo.vice..sessions|x.started"
+        ));
+    }
 }

@@ -23,9 +23,8 @@ use vic_config::model::{Build, ExecutorConfig};
 use vim25::object::device::{self, ControllerKind};
 use vim25::object::DatastorePath;
 use vim25::types::{
-    AnyVirtualDevice, ManagedObjectReference, ParaVirtualSCSIController,
-    VirtualDeviceConfigSpecOperation, VirtualIDEController, VirtualMachineConfigSpec,
-    VirtualMachineFileInfo, VirtualSCSIController, VirtualSCSISharing,
+    AnyVirtualDevice, ManagedObjectReference, ParaVirtualSCSIController, VirtualIDEController,
+    VirtualMachineConfigSpec, VirtualMachineFileInfo, VirtualSCSIController, VirtualSCSISharing,
 };
 
 pub use handle::{FileOp, Handle, TargetState};
@@ -128,7 +127,8 @@ pub struct Exec {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) settings: Arc<ExecSettings>,
     pub(crate) events: EventHub,
-    pub(crate) transient: Arc<std::sync::Mutex<std::collections::HashMap<ContainerId, ContainerState>>>,
+    pub(crate) transient:
+        Arc<std::sync::Mutex<std::collections::HashMap<ContainerId, ContainerState>>>,
 }
 
 impl std::fmt::Debug for Exec {
@@ -212,9 +212,9 @@ impl Exec {
         let mut scsi = scsi;
         scsi.key = SCSI_CONTROLLER_KEY;
         h.device_changes.push(device::add_spec(scsi, false));
-        let slot = h
-            .free_slot(&[ControllerKind::Ide])
-            .ok_or_else(|| Error::InvalidInput("no free IDE slot for the bootstrap CD-ROM".into()))?;
+        let slot = h.free_slot(&[ControllerKind::Ide]).ok_or_else(|| {
+            Error::InvalidInput("no free IDE slot for the bootstrap CD-ROM".into())
+        })?;
         h.add_device(device::new_cdrom(&s.bootstrap_iso, slot), FileOp::Keep);
         Ok(h)
     }
@@ -242,7 +242,9 @@ impl Exec {
             match self.info(id, vm) {
                 Ok(info) => out.push(info),
                 // One container with unreadable config must not hide the others.
-                Err(e) => tracing::warn!(error = %e, "skipping a containerVM whose config does not decode"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping a containerVM whose config does not decode")
+                }
             }
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -367,7 +369,9 @@ impl Exec {
 
 /// Decodes a containerVM's executor config from its extraConfig.
 pub fn decode_config(vm: &VmRecord) -> Result<ExecutorConfig> {
-    Ok(vic_config::from_extra_config::<ExecutorConfig>(&vm.extra_config)?)
+    Ok(vic_config::from_extra_config::<ExecutorConfig>(
+        &vm.extra_config,
+    )?)
 }
 
 pub(crate) fn conflict_context(e: Error, id: &ContainerId, during: &str) -> Error {
@@ -387,9 +391,4 @@ pub(crate) fn now_nanos() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
-}
-
-#[allow(dead_code)]
-fn is_add(op: Option<VirtualDeviceConfigSpecOperation>) -> bool {
-    op == Some(VirtualDeviceConfigSpecOperation::Add)
 }

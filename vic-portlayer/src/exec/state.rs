@@ -76,7 +76,9 @@ pub fn derive_state(power: PowerState, config: &ExecutorConfig, is_new: bool) ->
             let failed = sessions
                 .iter()
                 .any(|s| matches!(s.started.as_deref(), Some(t) if !t.is_empty() && t != "true"));
-            let exited = sessions.iter().all(|s| s.exit_status.is_some() && s.detail.stop_time.is_some());
+            let exited = sessions
+                .iter()
+                .all(|s| s.exit_status.is_some() && s.detail.stop_time.is_some());
             if failed || exited {
                 // The guest says the process is gone; the VM is on its way down.
                 ContainerState::Stopped

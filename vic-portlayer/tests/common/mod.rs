@@ -44,12 +44,19 @@ pub struct Fixture {
 impl Fixture {
     /// An exec service on the fixture's backend and hub.
     pub fn exec(&self) -> Exec {
-        Exec::new(self.backend.clone(), self.settings.clone(), self.events.clone())
+        Exec::new(
+            self.backend.clone(),
+            self.settings.clone(),
+            self.events.clone(),
+        )
     }
 }
 
 fn settings(datastore: &str) -> ExecSettings {
-    let mut s = ExecSettings::new(datastore, DatastorePath::new(datastore, "VCH001/bootstrap.iso"));
+    let mut s = ExecSettings::new(
+        datastore,
+        DatastorePath::new(datastore, "VCH001/bootstrap.iso"),
+    );
     s.stop_grace = Duration::from_secs(2);
     s.power_off_limit = Duration::from_secs(20);
     s.start_limit = Duration::from_secs(20);
@@ -165,13 +172,14 @@ pub fn spawn_guest(backend: Arc<dyn Backend>, play: GuestPlay) -> tokio::task::J
                             GuestPlay::FailStart(t) => keys.push((started, t.clone())),
                             GuestPlay::RunAndExit(code) => {
                                 keys.push((started, "true".to_string()));
-                                let status = vic_config::key_of::<vic_config::model::ExecutorConfig>(
-                                    "sessions.*.exit_status",
-                                    vic_config::Layout::Current,
-                                )
-                                .unwrap()
-                                .fill(&[sid.as_str()])
-                                .unwrap();
+                                let status =
+                                    vic_config::key_of::<vic_config::model::ExecutorConfig>(
+                                        "sessions.*.exit_status",
+                                        vic_config::Layout::Current,
+                                    )
+                                    .unwrap()
+                                    .fill(&[sid.as_str()])
+                                    .unwrap();
                                 keys.push((status, code.to_string()));
                                 exit = true;
                             }
