@@ -254,3 +254,9 @@ pub fn unescaped(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+impl std::fmt::Debug for dyn Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}

@@ -60,8 +60,10 @@ pub mod interaction;
 pub mod kv;
 pub mod memory;
 pub mod network;
+mod port_layer;
 pub mod storage;
 pub mod vsphere;
 
 pub use error::{Error, Result};
 pub use id::{is_safe_name, random_hex, ContainerId};
+pub use port_layer::{ContainerSpec, PortLayer, PortLayerConfig, CONFLICT_RETRIES, PORT_LAYER_KV};
