@@ -1822,3 +1822,979 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use vim25::object::device::{add_spec, new_disk, new_nic, remove_spec, NicKind};
+    use vim25::types::{
+        AnyOptionValue, AnyValue, OptionValue, ParaVirtualSCSIController,
+        VirtualDiskFlatVer2BackingInfo, VirtualMachineFileInfo, VirtualSCSIController,
+    };
+
+    const DS: &str = "datastore1";
+
+    fn backend() -> MemoryBackend {
+        MemoryBackend::new(DS, "VCH001").with_port_groups(&["bridge", "VM Network"])
+    }
+
+    fn p(path: &str) -> DatastorePath {
+        DatastorePath::new(DS, path)
+    }
+
+    fn named(name: &str) -> VirtualMachineConfigSpec {
+        VirtualMachineConfigSpec {
+            name: Some(name.into()),
+            ..Default::default()
+        }
+    }
+
+    fn scsi(key: i32) -> AnyVirtualDeviceConfigSpec {
+        let mut c: AnyVirtualDevice = ParaVirtualSCSIController {
+            base_: VirtualSCSIController::default(),
+        }
+        .into();
+        c.key = key;
+        add_spec(c, false)
+    }
+
+    /// A new disk at `slot`, its file created (`file` empty: named by the server).
+    fn disk(
+        key: i32,
+        slot: (i32, i32),
+        file: &str,
+        parent: Option<&str>,
+    ) -> AnyVirtualDeviceConfigSpec {
+        let mut d = new_disk(1024, &DatastorePath::parse(file).unwrap_or_default(), slot);
+        d.key = key;
+        if file.is_empty() {
+            if let Some(AnyVirtualDeviceBackingInfo::VirtualDiskFlatVer2BackingInfo(b)) =
+                d.backing.as_mut()
+            {
+                b.base_.file_name = String::new();
+            }
+        }
+        if let Some(parent) = parent {
+            if let Some(AnyVirtualDeviceBackingInfo::VirtualDiskFlatVer2BackingInfo(b)) =
+                d.backing.as_mut()
+            {
+                b.parent = Some(Box::new(VirtualDiskFlatVer2BackingInfo {
+                    base_: VirtualDeviceFileBackingInfo {
+                        file_name: parent.into(),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }));
+            }
+        }
+        add_spec(d, true)
+    }
+
+    fn extra(pairs: &[(&str, &str)]) -> Vec<AnyOptionValue> {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                OptionValue {
+                    key: k.to_string(),
+                    value: Some(AnyValue::String(v.to_string())),
+                    ..Default::default()
+                }
+                .into()
+            })
+            .collect()
+    }
+
+    async fn full(b: &MemoryBackend, vm: &ManagedObjectReference) -> VmRecord {
+        b.vm(vm, VmDetail::Full).await.unwrap()
+    }
+
+    fn disks(r: &VmRecord) -> Vec<(i32, Option<i32>, Option<i32>, String)> {
+        r.devices
+            .iter()
+            .filter_map(|d| disk_file_name(d).map(|f| (d.key, d.controller_key, d.unit_number, f)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn create_gives_defaults_folder_vmx_and_version_one() {
+        let b = backend();
+        let vm = b.create_vm(&named("web")).await.unwrap();
+        assert_eq!(vm, ManagedObjectReference::new("VirtualMachine", "vm-1"));
+        let r = full(&b, &vm).await;
+        assert_eq!(r.change_version.as_deref(), Some("1"));
+        assert_eq!(r.power_state, PowerState::PoweredOff);
+        assert_eq!(r.vmx_path, Some(p("web/web.vmx")));
+        let mut keys: Vec<i32> = r.devices.iter().map(|d| d.key).collect();
+        keys.sort();
+        assert_eq!(keys, vec![100, 200, 201, 300, 400, 500, 600, 700, 12000]);
+        assert!(matches!(
+            device::find_by_key(&r.devices, 200),
+            Some(AnyVirtualDevice::VirtualIDEController(_))
+        ));
+        assert!(matches!(
+            device::find_by_key(&r.devices, 100),
+            Some(AnyVirtualDevice::VirtualPCIController(_))
+        ));
+        assert!(matches!(
+            device::find_by_key(&r.devices, 300),
+            Some(AnyVirtualDevice::VirtualPS2Controller(_))
+        ));
+        assert!(matches!(
+            device::find_by_key(&r.devices, 400),
+            Some(AnyVirtualDevice::VirtualSIOController(_))
+        ));
+        assert_eq!(
+            b.list_dir(&p("web")).await.unwrap(),
+            vec!["web.vmx".to_string()]
+        );
+        let vmx = String::from_utf8(b.download(&p("web/web.vmx")).await.unwrap()).unwrap();
+        assert!(vmx.contains("displayName = \"web\""), "{vmx}");
+        // Summary reads carry no devices.
+        assert!(b
+            .vm(&vm, VmDetail::Summary)
+            .await
+            .unwrap()
+            .devices
+            .is_empty());
+        // Same name again.
+        let e = b.create_vm(&named("web")).await.unwrap_err();
+        assert!(matches!(e, Error::Exists { kind: "VM", .. }), "{e}");
+        // No name.
+        let e = b
+            .create_vm(&VirtualMachineConfigSpec::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn vmx_path_from_spec() {
+        let b = backend();
+        b.make_dir(&p("elsewhere")).await.unwrap();
+        let mut spec = named("a");
+        spec.files = Some(VirtualMachineFileInfo {
+            vm_path_name: Some("[datastore1] elsewhere/a.vmx".into()),
+            ..Default::default()
+        });
+        let vm = b.create_vm(&spec).await.unwrap();
+        assert_eq!(
+            b.vm(&vm, VmDetail::Summary).await.unwrap().vmx_path,
+            Some(p("elsewhere/a.vmx"))
+        );
+        let mut spec = named("b");
+        spec.files = Some(VirtualMachineFileInfo {
+            vm_path_name: Some("[datastore1]".into()),
+            ..Default::default()
+        });
+        let vm = b.create_vm(&spec).await.unwrap();
+        assert_eq!(
+            b.vm(&vm, VmDetail::Summary).await.unwrap().vmx_path,
+            Some(p("b/b.vmx"))
+        );
+        let mut spec = named("c");
+        spec.files = Some(VirtualMachineFileInfo {
+            vm_path_name: Some("[nosuch] c/c.vmx".into()),
+            ..Default::default()
+        });
+        assert!(b.create_vm(&spec).await.unwrap_err().is_not_found());
+    }
+
+    #[tokio::test]
+    async fn temporary_keys_are_replaced_and_rewired() {
+        let b = backend();
+        let mut spec = named("web");
+        // The disk names the controller by its temporary key, and comes first.
+        spec.device_change = vec![
+            disk(-1, (-100, 0), "", None),
+            scsi(-100),
+            disk(-2, (-100, 1), "", None),
+        ];
+        let vm = b.create_vm(&spec).await.unwrap();
+        let r = full(&b, &vm).await;
+        let controller = r
+            .devices
+            .iter()
+            .find(|d| matches!(d, AnyVirtualDevice::ParaVirtualSCSIController(_)))
+            .unwrap();
+        assert_eq!(controller.key, 1000);
+        let ds = disks(&r);
+        assert_eq!(
+            ds,
+            vec![
+                (
+                    2000,
+                    Some(1000),
+                    Some(0),
+                    "[datastore1] web/web.vmdk".to_string()
+                ),
+                (
+                    2001,
+                    Some(1000),
+                    Some(1),
+                    "[datastore1] web/web_1.vmdk".to_string()
+                ),
+            ]
+        );
+        let AnyVirtualDevice::ParaVirtualSCSIController(c) = controller else {
+            unreachable!()
+        };
+        assert_eq!(c.device, vec![2000, 2001]);
+        assert!(b.exists(&p("web/web.vmdk")).await.unwrap());
+        assert!(b.exists(&p("web/web_1.vmdk")).await.unwrap());
+
+        // A reconfigure adds a third disk on the existing controller; no unit given.
+        let mut d = disk(0, (1000, 0), "", None);
+        if let AnyVirtualDeviceConfigSpec::VirtualDeviceConfigSpec(s) = &mut d {
+            s.device.unit_number = None;
+        }
+        b.reconfigure_vm(
+            &vm,
+            &VirtualMachineConfigSpec {
+                device_change: vec![d],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let r = full(&b, &vm).await;
+        assert_eq!(
+            disks(&r)[2],
+            (
+                2002,
+                Some(1000),
+                Some(2),
+                "[datastore1] web/web_2.vmdk".to_string()
+            )
+        );
+        assert_eq!(r.change_version.as_deref(), Some("2"));
+    }
+
+    #[tokio::test]
+    async fn taken_unit_is_refused_and_nothing_is_created() {
+        let b = backend();
+        let mut spec = named("web");
+        spec.device_change = vec![
+            scsi(-100),
+            disk(-1, (-100, 0), "", None),
+            disk(-2, (-100, 0), "", None),
+        ];
+        let e = b.create_vm(&spec).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+        assert!(b
+            .vm_by_name("web", VmDetail::Summary)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(!b.exists(&p("web")).await.unwrap());
+        assert!(b.vm_events(None).await.unwrap().is_empty());
+
+        // Unit 0 of IDE 200 taken by a CD-ROM, then claimed again in a reconfigure.
+        let vm = b.create_vm(&named("web")).await.unwrap();
+        b.upload(
+            &p("x.iso"),
+            Box::new(std::io::Cursor::new(b"iso".to_vec())),
+            3,
+        )
+        .await
+        .unwrap();
+        let cd = || add_spec(device::new_cdrom(&p("x.iso"), (200, 0)), false);
+        b.reconfigure_vm(
+            &vm,
+            &VirtualMachineConfigSpec {
+                device_change: vec![cd()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let before = full(&b, &vm).await;
+        let e = b
+            .reconfigure_vm(
+                &vm,
+                &VirtualMachineConfigSpec {
+                    device_change: vec![cd()],
+                    extra_config: extra(&[("guestinfo.x", "1")]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+        assert_eq!(full(&b, &vm).await, before);
+        // IDE has two units only.
+        let e = b
+            .reconfigure_vm(
+                &vm,
+                &VirtualMachineConfigSpec {
+                    device_change: vec![add_spec(device::new_cdrom(&p("x.iso"), (200, 2)), false)],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+        // A controller key naming nothing.
+        let e = b
+            .reconfigure_vm(
+                &vm,
+                &VirtualMachineConfigSpec {
+                    device_change: vec![disk(-1, (-7, 0), "", None)],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+        assert!(!b.exists(&p("web/web.vmdk")).await.unwrap());
+        assert_eq!(full(&b, &vm).await, before);
+    }
+
+    #[tokio::test]
+    async fn stale_change_version_conflicts_and_changes_nothing() {
+        let b = backend();
+        let mut spec = named("web");
+        spec.extra_config = extra(&[("guestinfo.a", "1")]);
+        spec.device_change = vec![scsi(-100)];
+        let vm = b.create_vm(&spec).await.unwrap();
+        let ok = VirtualMachineConfigSpec {
+            change_version: Some("1".into()),
+            extra_config: extra(&[("guestinfo.a", "2")]),
+            ..Default::default()
+        };
+        b.reconfigure_vm(&vm, &ok).await.unwrap();
+        let before = full(&b, &vm).await;
+        assert_eq!(before.change_version.as_deref(), Some("2"));
+        let events_before = b.vm_events(None).await.unwrap().len();
+
+        let stale = VirtualMachineConfigSpec {
+            change_version: Some("1".into()),
+            name: Some("renamed".into()),
+            extra_config: extra(&[("guestinfo.a", "3"), ("guestinfo.b", "x")]),
+            device_change: vec![disk(-1, (1000, 0), "", None)],
+            num_cpus: Some(4),
+            ..Default::default()
+        };
+        let e = b.reconfigure_vm(&vm, &stale).await.unwrap_err();
+        match &e {
+            Error::Conflict { what, during, .. } => {
+                assert_eq!(what, "VM web");
+                assert_eq!(during, "reconfigure");
+            }
+            other => panic!("{other}"),
+        }
+        assert_eq!(full(&b, &vm).await, before);
+        assert!(!b.exists(&p("web/web.vmdk")).await.unwrap());
+        assert_eq!(b.vm_events(None).await.unwrap().len(), events_before);
+        let vmx = String::from_utf8(b.download(&p("web/web.vmx")).await.unwrap()).unwrap();
+        assert!(vmx.contains("guestinfo.a = \"2\""), "{vmx}");
+
+        // Without a change version the spec always applies; the version still bumps.
+        let blind = VirtualMachineConfigSpec {
+            name: Some("renamed".into()),
+            extra_config: extra(&[("guestinfo.a", "")]),
+            ..Default::default()
+        };
+        b.reconfigure_vm(&vm, &blind).await.unwrap();
+        let r = full(&b, &vm).await;
+        assert_eq!(r.name, "renamed");
+        assert_eq!(r.change_version.as_deref(), Some("3"));
+        assert!(!r.extra_config.contains_key("guestinfo.a"));
+    }
+
+    #[tokio::test]
+    async fn extra_config_nil_reads_back_empty_and_bad_keys_are_refused() {
+        let b = backend();
+        let mut spec = named("web");
+        spec.extra_config = extra(&[("guestinfo.n", vic_config::NIL), ("guestinfo.v", "x")]);
+        let vm = b.create_vm(&spec).await.unwrap();
+        let r = b.vm(&vm, VmDetail::Summary).await.unwrap();
+        assert_eq!(
+            r.extra_config.get("guestinfo.n").map(String::as_str),
+            Some("")
+        );
+        let e = b
+            .reconfigure_vm(
+                &vm,
+                &VirtualMachineConfigSpec {
+                    extra_config: extra(&[("guestinfo.ok", "1"), ("bad key", "1")]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+        assert!(!b
+            .vm(&vm, VmDetail::Summary)
+            .await
+            .unwrap()
+            .extra_config
+            .contains_key("guestinfo.ok"));
+    }
+
+    #[tokio::test]
+    async fn disk_files_parents_and_destroy() {
+        let b = backend();
+        b.make_dir(&p("images/base")).await.unwrap();
+        b.create_disk(&p("images/base/base.vmdk"), 2048, None)
+            .await
+            .unwrap();
+        // A child of a missing parent.
+        let mut spec = named("web");
+        spec.device_change = vec![
+            scsi(-100),
+            disk(-1, (-100, 0), "", Some("[datastore1] images/nope.vmdk")),
+        ];
+        assert!(b.create_vm(&spec).await.unwrap_err().is_not_found());
+        assert!(!b.exists(&p("web")).await.unwrap());
+        // A child of an existing parent.
+        spec.device_change = vec![
+            scsi(-100),
+            disk(
+                -1,
+                (-100, 0),
+                "",
+                Some("[datastore1] images/base/base.vmdk"),
+            ),
+        ];
+        let vm = b.create_vm(&spec).await.unwrap();
+        let text = String::from_utf8(b.download(&p("web/web.vmdk")).await.unwrap()).unwrap();
+        assert!(
+            text.contains("parentFileNameHint=\"[datastore1] images/base/base.vmdk\""),
+            "{text}"
+        );
+        // Attaching a disk that does not exist (no file operation).
+        let mut attach = disk(-1, (1000, 1), "[datastore1] images/missing.vmdk", None);
+        if let AnyVirtualDeviceConfigSpec::VirtualDeviceConfigSpec(s) = &mut attach {
+            s.file_operation = None;
+        }
+        let e = b
+            .reconfigure_vm(
+                &vm,
+                &VirtualMachineConfigSpec {
+                    device_change: vec![attach],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        // Creating over an existing file.
+        let e = b
+            .reconfigure_vm(
+                &vm,
+                &VirtualMachineConfigSpec {
+                    device_change: vec![disk(
+                        -1,
+                        (1000, 1),
+                        "[datastore1] images/base/base.vmdk",
+                        None,
+                    )],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Exists { .. }), "{e}");
+
+        // Locked while the VM runs.
+        b.power_on(&vm).await.unwrap();
+        let e = b.delete_disk(&p("web/web.vmdk")).await.unwrap_err();
+        assert!(matches!(e, Error::InUse { .. }), "{e}");
+        let e = b.delete_file(&p("web")).await.unwrap_err();
+        assert!(matches!(e, Error::InUse { .. }), "{e}");
+        b.power_off(&vm).await.unwrap();
+
+        // Removal with destroy deletes the file; the parent stays.
+        let r = full(&b, &vm).await;
+        let d = r
+            .devices
+            .iter()
+            .find(|d| matches!(d, AnyVirtualDevice::VirtualDisk(_)))
+            .unwrap()
+            .clone();
+        b.reconfigure_vm(
+            &vm,
+            &VirtualMachineConfigSpec {
+                device_change: vec![remove_spec(d, true)],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert!(!b.exists(&p("web/web.vmdk")).await.unwrap());
+        assert!(b.exists(&p("images/base/base.vmdk")).await.unwrap());
+        // Removing it again: no such device.
+        let r = full(&b, &vm).await;
+        assert!(disks(&r).is_empty());
+    }
+
+    #[tokio::test]
+    async fn removing_a_controller_in_use_is_refused() {
+        let b = backend();
+        let mut spec = named("web");
+        spec.device_change = vec![scsi(-100), disk(-1, (-100, 0), "", None)];
+        let vm = b.create_vm(&spec).await.unwrap();
+        let r = full(&b, &vm).await;
+        let c = device::find_by_key(&r.devices, 1000).unwrap().clone();
+        let e = b
+            .reconfigure_vm(
+                &vm,
+                &VirtualMachineConfigSpec {
+                    device_change: vec![remove_spec(c, false)],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+        let e = b
+            .reconfigure_vm(
+                &vm,
+                &VirtualMachineConfigSpec {
+                    device_change: vec![remove_spec(
+                        AnyVirtualDevice::VirtualDevice(Box::new(VirtualDevice {
+                            key: 4242,
+                            ..Default::default()
+                        })),
+                        false,
+                    )],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+        assert_eq!(full(&b, &vm).await, r);
+    }
+
+    #[tokio::test]
+    async fn nics_get_their_network_and_a_mac() {
+        let b = backend();
+        let backing = b.network_backing("bridge").await.unwrap();
+        let AnyVirtualDeviceBackingInfo::VirtualEthernetCardNetworkBackingInfo(nb) = &backing
+        else {
+            panic!("{backing:?}")
+        };
+        assert_eq!(nb.base_.device_name, "bridge");
+        assert!(nb.network.is_some());
+        assert!(b.network_backing("nope").await.unwrap_err().is_not_found());
+        assert_eq!(
+            b.port_groups().await.unwrap(),
+            vec!["bridge".to_string(), "VM Network".to_string()]
+        );
+
+        let mut spec = named("web");
+        spec.device_change = vec![add_spec(new_nic(NicKind::Vmxnet3, backing.clone()), false)];
+        let vm = b.create_vm(&spec).await.unwrap();
+        let r = full(&b, &vm).await;
+        let nic = r.devices.iter().find_map(device::as_ethernet_card).unwrap();
+        assert_eq!(nic.base_.key, 4000);
+        assert_eq!(nic.base_.controller_key, Some(100));
+        assert_eq!(nic.base_.unit_number, Some(7));
+        assert!(nic
+            .mac_address
+            .as_deref()
+            .is_some_and(|m| m.starts_with("00:50:56:")));
+
+        // A NIC on a port group that does not exist.
+        let mut bad = backing;
+        if let AnyVirtualDeviceBackingInfo::VirtualEthernetCardNetworkBackingInfo(nb) = &mut bad {
+            nb.base_.device_name = "nope".into();
+        }
+        let e = b
+            .reconfigure_vm(
+                &vm,
+                &VirtualMachineConfigSpec {
+                    device_change: vec![add_spec(new_nic(NicKind::Vmxnet3, bad), false)],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+    }
+
+    #[tokio::test]
+    async fn power_states_events_and_destroy() {
+        let b = backend();
+        b.make_dir(&p("images")).await.unwrap();
+        b.create_disk(&p("images/img.vmdk"), 10, None)
+            .await
+            .unwrap();
+        let vm = b.create_vm(&named("web")).await.unwrap();
+        let conflict = |e: Error, during: &str| match e {
+            Error::Conflict { during: d, .. } => assert_eq!(d, during),
+            other => panic!("{other}"),
+        };
+        conflict(b.power_off(&vm).await.unwrap_err(), "power off");
+        conflict(b.shutdown_guest(&vm).await.unwrap_err(), "guest shutdown");
+        b.power_on(&vm).await.unwrap();
+        conflict(b.power_on(&vm).await.unwrap_err(), "power on");
+        conflict(b.destroy_vm(&vm).await.unwrap_err(), "destroy");
+        b.suspend(&vm).unwrap();
+        assert_eq!(
+            b.vm(&vm, VmDetail::Summary).await.unwrap().power_state,
+            PowerState::Suspended
+        );
+        conflict(b.shutdown_guest(&vm).await.unwrap_err(), "guest shutdown");
+        b.power_on(&vm).await.unwrap();
+        b.shutdown_guest(&vm).await.unwrap();
+        assert_eq!(
+            b.vm(&vm, VmDetail::Summary).await.unwrap().power_state,
+            PowerState::PoweredOff
+        );
+        b.power_on(&vm).await.unwrap();
+        b.guest_power_off(&vm).unwrap();
+        conflict(b.guest_power_off(&vm).unwrap_err(), "guest power off");
+        // Reconfigure is allowed while powered on; the version does not care.
+        b.power_on(&vm).await.unwrap();
+        b.reconfigure_vm(
+            &vm,
+            &VirtualMachineConfigSpec {
+                num_cpus: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        b.power_off(&vm).await.unwrap();
+        b.destroy_vm(&vm).await.unwrap();
+        assert!(b
+            .vm(&vm, VmDetail::Summary)
+            .await
+            .unwrap_err()
+            .is_not_found());
+        assert!(b.power_on(&vm).await.unwrap_err().is_not_found());
+        assert!(!b.exists(&p("web")).await.unwrap());
+        assert!(b.exists(&p("images/img.vmdk")).await.unwrap());
+
+        let events = b.vm_events(None).await.unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                "VmBeingCreatedEvent",
+                "VmCreatedEvent",
+                "VmStartingEvent",
+                "VmPoweredOnEvent",
+                "VmSuspendingEvent",
+                "VmSuspendedEvent",
+                "VmStartingEvent",
+                "VmPoweredOnEvent",
+                "VmGuestShutdownEvent",
+                "VmPoweredOffEvent",
+                "VmStartingEvent",
+                "VmPoweredOnEvent",
+                "VmPoweredOffEvent",
+                "VmStartingEvent",
+                "VmPoweredOnEvent",
+                "VmReconfiguredEvent",
+                "VmStoppingEvent",
+                "VmPoweredOffEvent",
+                "VmRemovedEvent",
+            ]
+        );
+        assert!(events.windows(2).all(|w| w[0].key < w[1].key));
+        assert!(events.windows(2).all(|w| w[0].created <= w[1].created));
+        assert!(events
+            .iter()
+            .all(|e| e.vm.as_ref() == Some(&vm) && e.vm_name.as_deref() == Some("web")));
+        assert!(events
+            .iter()
+            .all(|e| parse_date_time(e.created.as_str()).is_some()));
+        // `since` is inclusive.
+        let from = &events[5];
+        let later = b.vm_events(Some(&from.created)).await.unwrap();
+        assert!(later.iter().any(|e| e.key == from.key));
+        assert!(later.iter().all(|e| e.created >= from.created));
+        let e = b
+            .vm_events(Some(&DateTime("yesterday".into())))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn wait_vm_holds_times_out_and_sees_removal() {
+        let b = Arc::new(backend());
+        let vm = b.create_vm(&named("web")).await.unwrap();
+        let on = |r: &VmRecord| r.power_state == PowerState::PoweredOn;
+        let e = b
+            .wait_vm(&vm, Duration::from_millis(50), &on)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+
+        let other = b.clone();
+        let vm2 = vm.clone();
+        let t = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            // An unrelated change first, then the one awaited.
+            other.make_dir(&DatastorePath::new(DS, "x")).await.unwrap();
+            other.power_on(&vm2).await.unwrap();
+        });
+        let r = b.wait_vm(&vm, Duration::from_secs(10), &on).await.unwrap();
+        assert_eq!(r.power_state, PowerState::PoweredOn);
+        assert!(r.devices.is_empty());
+        t.await.unwrap();
+
+        let other = b.clone();
+        let vm2 = vm.clone();
+        let t = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            other.power_off(&vm2).await.unwrap();
+            other.destroy_vm(&vm2).await.unwrap();
+        });
+        let never = |_: &VmRecord| false;
+        let e = b
+            .wait_vm(&vm, Duration::from_secs(10), &never)
+            .await
+            .unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        t.await.unwrap();
+    }
+
+    /// An `AsyncRead` that yields some bytes, then fails.
+    struct Failing(bool);
+
+    impl AsyncRead for Failing {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            if self.0 {
+                return std::task::Poll::Ready(Err(std::io::Error::other("connection reset")));
+            }
+            self.0 = true;
+            buf.put_slice(b"part");
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_uploads_leave_no_file() {
+        let b = backend();
+        b.make_dir(&p("VCH001")).await.unwrap();
+        let target = p("VCH001/a.iso");
+        let e = b
+            .upload(&target, Box::new(Failing(false)), 100)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e}");
+        assert!(!b.exists(&target).await.unwrap());
+        // Short body.
+        let e = b
+            .upload(
+                &target,
+                Box::new(std::io::Cursor::new(b"short".to_vec())),
+                10,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e}");
+        assert!(!b.exists(&target).await.unwrap());
+        // Missing folder.
+        let e = b
+            .upload(
+                &p("nope/a.iso"),
+                Box::new(std::io::Cursor::new(b"x".to_vec())),
+                1,
+            )
+            .await
+            .unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        assert!(!b.exists(&p("nope")).await.unwrap());
+        // Exactly `len` bytes are kept, a longer body is cut.
+        b.upload(
+            &target,
+            Box::new(std::io::Cursor::new(b"hello world".to_vec())),
+            5,
+        )
+        .await
+        .unwrap();
+        assert_eq!(b.download(&target).await.unwrap(), b"hello");
+        // A failed replacement keeps the old content.
+        let e = b
+            .upload(&target, Box::new(Failing(false)), 100)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e}");
+        assert_eq!(b.download(&target).await.unwrap(), b"hello");
+    }
+
+    #[tokio::test]
+    async fn files_and_directories() {
+        let b = backend();
+        assert_eq!(b.vch_folder(), p("VCH001"));
+        assert_eq!(b.describe(), "memory");
+        b.make_dir(&p("a/b/c")).await.unwrap();
+        b.make_dir(&p("a/b/c/")).await.unwrap();
+        assert!(b.exists(&p("a/b")).await.unwrap());
+        assert!(b.exists(&p("a//b/")).await.unwrap());
+        for name in ["z.txt", "m.txt"] {
+            b.upload(
+                &p(&format!("a/b/{name}")),
+                Box::new(std::io::Cursor::new(b"1".to_vec())),
+                1,
+            )
+            .await
+            .unwrap();
+        }
+        b.make_dir(&p("a/b-c")).await.unwrap();
+        assert_eq!(
+            b.list_dir(&p("a/b")).await.unwrap(),
+            vec!["c", "m.txt", "z.txt"]
+        );
+        assert_eq!(b.list_dir(&p("a")).await.unwrap(), vec!["b", "b-c"]);
+        assert!(b
+            .list_dir(&p("a/b/m.txt"))
+            .await
+            .unwrap_err()
+            .is_not_found());
+        assert!(b.list_dir(&p("nope")).await.unwrap_err().is_not_found());
+        assert!(b.download(&p("a/nope")).await.unwrap_err().is_not_found());
+        assert!(matches!(
+            b.make_dir(&p("a/b/m.txt/d")).await.unwrap_err(),
+            Error::Exists { .. }
+        ));
+        b.delete_file(&p("a/b")).await.unwrap();
+        assert!(!b.exists(&p("a/b/c")).await.unwrap());
+        assert!(!b.exists(&p("a/b/m.txt")).await.unwrap());
+        assert!(b.exists(&p("a/b-c")).await.unwrap());
+        assert!(b.delete_file(&p("a/b")).await.unwrap_err().is_not_found());
+        assert!(b
+            .exists(&DatastorePath::new("other", ""))
+            .await
+            .unwrap_err()
+            .is_not_found());
+        let b = b.with_datastores(&["other"]);
+        assert!(b.exists(&DatastorePath::new("other", "")).await.unwrap());
+        assert!(matches!(
+            b.exists(&p("a/../etc")).await.unwrap_err(),
+            Error::InvalidInput(_)
+        ));
+
+        // Disks.
+        assert!(b
+            .create_disk(&p("a/b-c/d.vmdk"), 1, Some(&p("a/none.vmdk")))
+            .await
+            .unwrap_err()
+            .is_not_found());
+        assert!(b
+            .create_disk(&p("missing/d.vmdk"), 1, None)
+            .await
+            .unwrap_err()
+            .is_not_found());
+        b.create_disk(&p("a/b-c/base.vmdk"), 8, None).await.unwrap();
+        b.create_disk(&p("a/b-c/child.vmdk"), 8, Some(&p("a/b-c/base.vmdk")))
+            .await
+            .unwrap();
+        assert!(matches!(
+            b.create_disk(&p("a/b-c/child.vmdk"), 8, None)
+                .await
+                .unwrap_err(),
+            Error::Exists { .. }
+        ));
+        let base = String::from_utf8(b.download(&p("a/b-c/base.vmdk")).await.unwrap()).unwrap();
+        assert!(!base.contains("parentFileNameHint"), "{base}");
+        let child = String::from_utf8(b.download(&p("a/b-c/child.vmdk")).await.unwrap()).unwrap();
+        assert!(
+            child.contains("parentFileNameHint=\"[datastore1] a/b-c/base.vmdk\""),
+            "{child}"
+        );
+        b.delete_disk(&p("a/b-c/child.vmdk")).await.unwrap();
+        assert!(b
+            .delete_disk(&p("a/b-c/child.vmdk"))
+            .await
+            .unwrap_err()
+            .is_not_found());
+        assert!(matches!(
+            b.delete_disk(&p("a/b-c")).await.unwrap_err(),
+            Error::InvalidInput(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn guest_writes_keep_the_change_version() {
+        let b = backend();
+        let vm = b.create_vm(&named("web")).await.unwrap();
+        let e = b.guest_write(&vm, &[("guestinfo.a", "1")]).unwrap_err();
+        assert!(e.is_conflict(), "{e}");
+        b.power_on(&vm).await.unwrap();
+        let before = b.vm(&vm, VmDetail::Summary).await.unwrap();
+        b.guest_write(&vm, &[("guestinfo.a", "1")]).unwrap();
+        let after = b.vm(&vm, VmDetail::Summary).await.unwrap();
+        assert_eq!(after.change_version, before.change_version);
+        assert_eq!(
+            after.extra_config.get("guestinfo.a").map(String::as_str),
+            Some("1")
+        );
+        let e = b.guest_write(&vm, &[("numvcpus", "8")]).unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+        // A handle's version taken before the write still applies.
+        b.reconfigure_vm(
+            &vm,
+            &VirtualMachineConfigSpec {
+                change_version: before.change_version.clone(),
+                extra_config: extra(&[("guestinfo.b", "2")]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn auto_start_reports_started_sessions() {
+        let b = backend().with_auto_start();
+        let mut config = ExecutorConfig::default();
+        let mut waiting = vic_config::model::SessionConfig::default();
+        waiting.cmd.path = Some("/bin/true".into());
+        config.sessions.insert("s1".into(), waiting.clone());
+        let mut done = waiting;
+        done.started = Some("oops".into());
+        config.sessions.insert("s2".into(), done);
+        let map = vic_config::to_extra_config(&config).unwrap();
+        let mut spec = named("web");
+        spec.extra_config = vic_config::option_value::to_option_values(&map);
+        let vm = b.create_vm(&spec).await.unwrap();
+        b.power_on(&vm).await.unwrap();
+        let r = b.vm(&vm, VmDetail::Summary).await.unwrap();
+        let decoded = vic_config::from_extra_config::<ExecutorConfig>(&r.extra_config).unwrap();
+        assert_eq!(decoded.sessions["s1"].started.as_deref(), Some("true"));
+        assert_eq!(decoded.sessions["s2"].started.as_deref(), Some("oops"));
+        assert_eq!(r.change_version.as_deref(), Some("1"));
+
+        // Without the option nothing is written.
+        let b = backend();
+        let vm = b.create_vm(&spec).await.unwrap();
+        b.power_on(&vm).await.unwrap();
+        let r = b.vm(&vm, VmDetail::Summary).await.unwrap();
+        let decoded = vic_config::from_extra_config::<ExecutorConfig>(&r.extra_config).unwrap();
+        assert_eq!(decoded.sessions["s1"].started, None);
+    }
+
+    #[tokio::test]
+    async fn debug_summarizes() {
+        let b = backend();
+        let mut spec = named("web");
+        spec.extra_config = extra(&[("guestinfo.secret", "hunter2")]);
+        b.create_vm(&spec).await.unwrap();
+        let text = format!("{b:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("vms: 1"), "{text}");
+    }
+
+    #[test]
+    fn date_times_are_utc_with_microseconds() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let t = UNIX_EPOCH + Duration::from_micros(1_795_435_200_123_456);
+        let text = format_date_time(t);
+        assert_eq!(text.as_str(), "2026-11-23T12:00:00.123456Z");
+        assert_eq!(parse_date_time(text.as_str()), Some(t));
+    }
+}

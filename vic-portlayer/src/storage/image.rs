@@ -557,7 +557,9 @@ impl Storage {
         self.images_of(&store).await
     }
 
-    async fn images_of(&self, store: &ImageStore) -> Result<Vec<Image>> {
+    /// The readable manifests of the store's images, by ID (half-written ones
+    /// removed, ones being written or deleted now left out).
+    async fn manifests_of(&self, store: &ImageStore) -> Result<BTreeMap<String, Manifest>> {
         let mut manifests = BTreeMap::new();
         for entry in self.entries(&store.images_dir()).await? {
             if !crate::is_safe_name(&entry) {
@@ -578,6 +580,11 @@ impl Storage {
                 Err(e) => return Err(e),
             }
         }
+        Ok(manifests)
+    }
+
+    async fn images_of(&self, store: &ImageStore) -> Result<Vec<Image>> {
+        let manifests = self.manifests_of(store).await?;
         let mut out = Vec::new();
         'images: for (id, m) in &manifests {
             let mut ancestors = Vec::new();
@@ -641,11 +648,13 @@ impl Storage {
             }
             Ok(())
         })?;
-        let others = self.images_of(&store).await?;
+        // Manifests, not images: the chains of this image's descendants pass
+        // through it, left out of listings while it is claimed.
+        let others = self.manifests_of(&store).await?;
         let children: Vec<&str> = others
-            .iter()
-            .filter(|i| i.parent.as_deref() == Some(id))
-            .map(|i| i.id.as_str())
+            .values()
+            .filter(|m| m.parent.as_deref() == Some(id))
+            .map(|m| m.id.as_str())
             .collect();
         if !children.is_empty() {
             return Err(Error::InUse {
@@ -656,8 +665,8 @@ impl Storage {
         }
         if id == SCRATCH {
             let rest: Vec<&str> = others
-                .iter()
-                .map(|i| i.id.as_str())
+                .keys()
+                .map(String::as_str)
                 .filter(|i| *i != SCRATCH)
                 .collect();
             if !rest.is_empty() {

@@ -33,12 +33,7 @@ pub fn join_image(handle: &mut Handle, image: &Image, capacity_kb: i64) -> Resul
             image.capacity_kb
         )));
     }
-    let folder = handle.vm_folder().ok_or_else(|| {
-        Error::InvalidInput(format!(
-            "container {} has no VM folder to put its disk in",
-            handle.id()
-        ))
-    })?;
+    let folder = vm_folder(handle)?;
     let path = child(&folder, &format!("{}.vmdk", handle.id()));
     if has_disk(handle, &path) {
         return Err(Error::Exists {
@@ -126,6 +121,23 @@ fn has_disk(handle: &Handle, path: &DatastorePath) -> bool {
         .devices()
         .iter()
         .any(|d| disk_chain(d).first().is_some_and(|f| same_file(f, path)))
+}
+
+/// The containerVM's folder. A new container's create spec names the `.vmx`
+/// file itself (`[ds] <id>/<id>.vmx`), which [`Handle::vm_folder`] returns as is:
+/// the folder is then the file's directory.
+fn vm_folder(handle: &Handle) -> Result<DatastorePath> {
+    let folder = handle.vm_folder().ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "container {} has no VM folder to put its disk in",
+            handle.id()
+        ))
+    })?;
+    if !folder.path.ends_with(".vmx") {
+        return Ok(folder);
+    }
+    let dir = folder.path.rsplit_once('/').map_or("", |(d, _)| d);
+    Ok(DatastorePath::new(folder.datastore, dir))
 }
 
 fn scsi_slot(handle: &Handle) -> Result<(i32, i32)> {

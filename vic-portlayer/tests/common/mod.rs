@@ -79,8 +79,16 @@ pub async fn memory() -> Fixture {
 }
 
 /// The vSphere backend on a fresh ESX-model simulator, with a `bridge` port group
-/// added beside the simulator's `VM Network`.
+/// added beside the simulator's `VM Network`, and a small appliance VM `VCH001` in
+/// the placement's folder (so that child disks can be made by attaching them).
 pub async fn vsphere() -> Fixture {
+    use vim25::object::device::add_spec;
+    use vim25::object::{Folder, HostSystem, ResourcePool};
+    use vim25::types::{
+        AnyVirtualDevice, ParaVirtualSCSIController, VirtualMachineFileInfo, VirtualSCSIController,
+        VirtualSCSISharing,
+    };
+
     let sim = Simulator::start_or_panic(&SimulatorConfig::esx().tls(false));
     let client = vim25::ClientBuilder::new(sim.url())
         .unwrap()
@@ -88,13 +96,48 @@ pub async fn vsphere() -> Fixture {
         .connect()
         .await
         .unwrap();
-    let host = vim25::find::Finder::new(&client)
-        .host_system("*")
+    let host: HostSystem = vim25::find::Finder::new(&client)
+        .default_object()
         .await
         .expect("the simulator's host");
     let ns = host.network_system().await.unwrap();
     ns.add_port_group(BRIDGE, "vSwitch0", 0).await.unwrap();
-    let placement = Placement::discover(&client, "VCH001", None).await.unwrap();
+    let mut placement = Placement::discover(&client, "VCH001", None).await.unwrap();
+    if placement.appliance.is_none() {
+        let mut scsi: AnyVirtualDevice = ParaVirtualSCSIController {
+            base_: VirtualSCSIController {
+                shared_bus: VirtualSCSISharing::NoSharing,
+                ..Default::default()
+            },
+        }
+        .into();
+        scsi.key = -100;
+        let spec = VirtualMachineConfigSpec {
+            name: Some("VCH001".into()),
+            guest_id: Some("other3xLinux64Guest".into()),
+            num_cpus: Some(1),
+            memory_mb: Some(64),
+            files: Some(VirtualMachineFileInfo {
+                // Beside the VCH folder, so that its listing is the same on both
+                // backends.
+                vm_path_name: Some(format!(
+                    "[{}] VCH001-appliance/VCH001.vmx",
+                    placement.datastore
+                )),
+                ..Default::default()
+            }),
+            device_change: vec![add_spec(scsi, false)],
+            ..Default::default()
+        };
+        let folder = Folder::new(&client, placement.folder.clone());
+        let pool = ResourcePool::new(&client, placement.pool.clone());
+        let on = placement.host.clone().map(|h| HostSystem::new(&client, h));
+        let appliance = folder
+            .create_vm_and_wait(&spec, &pool, on.as_ref())
+            .await
+            .expect("the appliance VM");
+        placement = placement.with_appliance(appliance.reference().clone());
+    }
     let datastore = placement.datastore.clone();
     let backend: Arc<dyn Backend> = Arc::new(VsphereBackend::new(client.clone(), placement));
     prepare(&backend).await;
