@@ -913,7 +913,7 @@ fn build(
                 Error::InvalidInput(format!("external scope {name} needs a port group"))
             })?;
             if let Some(known) = port_groups {
-                if !known.iter().any(|k| *k == pg) {
+                if !known.contains(&pg) {
                     return Err(Error::not_found("port group", pg));
                 }
             }
