@@ -239,32 +239,3 @@ async fn other_vms_are_ignored(fx: Fixture) {
     );
 }
 both_backends!(non_containers, crate::other_vms_are_ignored);
-
-async fn zz_diag(fx: Fixture) {
-    use vic_portlayer::backend::{PowerState, VmDetail};
-    let exec = fx.exec();
-    let id = ContainerId::random();
-    create(&exec, &id).await;
-    let vm = fx.backend.vm_by_name(id.as_str(), VmDetail::Summary).await.unwrap().unwrap();
-    fx.backend.power_on(&vm.reference).await.unwrap();
-    let listed = fx.backend.list_vms(VmDetail::Summary).await.unwrap();
-    for v in &listed {
-        eprintln!("listed {} {:?} keys={}", v.name, v.power_state, v.extra_config.len());
-        if v.name == id.as_str() {
-            eprintln!("decode: {:?}", vic_portlayer::exec::decode_config(v).map(|c| c.sessions.keys().cloned().collect::<Vec<_>>()));
-        }
-    }
-    let key = vic_config::key_of::<ExecutorConfig>("sessions.*.started", vic_config::Layout::Current)
-        .unwrap().fill(&[id.as_str()]).unwrap();
-    let map = [(key.clone(), "true".to_string())].into_iter().collect();
-    let spec = vim25::types::VirtualMachineConfigSpec {
-        extra_config: vic_config::option_value::to_option_values(&map),
-        ..Default::default()
-    };
-    eprintln!("reconfigure: {:?}", fx.backend.reconfigure_vm(&vm.reference, &spec).await);
-    let after = fx.backend.vm(&vm.reference, VmDetail::Summary).await.unwrap();
-    eprintln!("after: {:?} {:?}", after.power_state, after.extra_config.get(&key));
-    let w = fx.backend.wait_vm(&vm.reference, Duration::from_secs(3), &|r| r.power_state == PowerState::PoweredOn && r.extra_config.get(&key).is_some()).await;
-    eprintln!("wait: {:?}", w.map(|r| r.power_state));
-}
-both_backends!(zz_diag_t, crate::zz_diag);

@@ -146,4 +146,4 @@ async fn seed_container(fx: Fixture) {
         .await
         .unwrap();
 }
-both_backends!(seed_container_lifecycle, seed_container);
+both_backends!(seed_container_lifecycle, crate::seed_container);

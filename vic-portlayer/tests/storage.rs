@@ -8,7 +8,9 @@ use std::io::Cursor;
 use common::{bounded, Fixture};
 use vic_config::model::ExecutorConfig;
 use vic_portlayer::backend::VmDetail;
-use vic_portlayer::storage::{disk_chain, join_image, join_volume, Image, Storage, SCRATCH};
+use vic_portlayer::storage::{
+    disk_chain, join_image, join_volume, leave_volume, Image, Storage, SCRATCH,
+};
 use vic_portlayer::{ContainerId, Error};
 use vim25::object::DatastorePath;
 use vim25::types::AnyVirtualDevice;
@@ -479,6 +481,13 @@ async fn volumes(fx: Fixture) {
         assert!(matches!(e, Error::InUse { .. }), "{e}");
         assert!(fx.backend.exists(&v.disk).await.unwrap());
 
+        // vSphere's Destroy deletes every attached disk: detach the volume first.
+        let mut h = exec.get(&id).await.unwrap();
+        leave_volume(&mut h, &v).unwrap();
+        assert!(leave_volume(&mut h, &v).unwrap_err().is_not_found());
+        let info = exec.commit(h).await.unwrap();
+        assert!(info.config.mounts.is_empty());
+        assert!(vm_disks(&fx, id.as_str()).await.is_empty());
         exec.remove(&id, false).await.unwrap();
         assert!(
             fx.backend.exists(&v.disk).await.unwrap(),

@@ -115,6 +115,35 @@ pub fn join_volume(
     Ok(key)
 }
 
+/// Detaches `volume` from `handle` (its disk device is removed at commit, the
+/// file kept) and drops its mount. Do this before removing a container:
+/// vSphere's `Destroy` deletes every disk attached to the VM, volumes included.
+///
+/// [`Error::NotFound`] (the handle unchanged) when the volume is not joined.
+pub fn leave_volume(handle: &mut Handle, volume: &Volume) -> Result<()> {
+    let key = handle
+        .devices()
+        .iter()
+        .find(|d| {
+            disk_chain(d)
+                .first()
+                .is_some_and(|f| same_file(f, &volume.disk))
+        })
+        .map(|d| d.key);
+    let mounted = handle.config().mounts.contains_key(&volume.id);
+    if key.is_none() && !mounted {
+        return Err(Error::not_found(
+            "volume mount",
+            format!("{} in container {}", volume.id, handle.id()),
+        ));
+    }
+    if let Some(key) = key {
+        handle.remove_device(key, false)?;
+    }
+    handle.config_mut().mounts.remove(&volume.id);
+    Ok(())
+}
+
 /// Whether a disk of `handle` (pending ones included) is backed by `path`.
 fn has_disk(handle: &Handle, path: &DatastorePath) -> bool {
     handle

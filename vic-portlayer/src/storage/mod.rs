@@ -60,7 +60,7 @@ use vim25::object::DatastorePath;
 use vim25::types::{AnyVirtualDevice, AnyVirtualDeviceBackingInfo};
 
 pub use image::{Image, ImageStore, DEFAULT_IMAGE_DISK_KB, SCRATCH};
-pub use join::{join_image, join_volume};
+pub use join::{join_image, join_volume, leave_volume};
 pub use volume::{Volume, VolumeStore};
 
 use crate::backend::{Backend, VmDetail};
