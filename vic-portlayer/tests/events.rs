@@ -239,3 +239,46 @@ async fn other_vms_are_ignored(fx: Fixture) {
     );
 }
 both_backends!(non_containers, crate::other_vms_are_ignored);
+
+async fn zz_diag(fx: Fixture) {
+    use vic_portlayer::backend::VmDetail;
+    let exec = fx.exec();
+    let mut c = EventCollector::new(fx.backend.clone(), EventHub::default());
+    let mut got = Vec::new();
+    // a: exits with 7 (guest writes status, hard power-off); b: guest shutdown.
+    let (a, b) = (ContainerId::random(), ContainerId::random());
+    for id in [&a, &b] {
+        create(&exec, id).await;
+        got.extend(c.collect().await.unwrap());
+        let vm = fx.backend.vm_by_name(id.as_str(), VmDetail::Summary).await.unwrap().unwrap();
+        fx.backend.power_on(&vm.reference).await.unwrap();
+        got.extend(c.collect().await.unwrap());
+        if id == &a {
+            let key = vic_config::key_of::<ExecutorConfig>("sessions.*.exit_status", vic_config::Layout::Current)
+                .unwrap().fill(&[id.as_str()]).unwrap();
+            let map = [(key, "7".to_string())].into_iter().collect();
+            let spec = vim25::types::VirtualMachineConfigSpec {
+                extra_config: vic_config::option_value::to_option_values(&map),
+                ..Default::default()
+            };
+            fx.backend.reconfigure_vm(&vm.reference, &spec).await.unwrap();
+            fx.backend.power_off(&vm.reference).await.unwrap();
+        } else {
+            fx.backend.shutdown_guest(&vm.reference).await.unwrap();
+        }
+        got.extend(c.collect().await.unwrap());
+        got.extend(c.collect().await.unwrap());
+        fx.backend.destroy_vm(&vm.reference).await.unwrap();
+        got.extend(c.collect().await.unwrap());
+        got.extend(c.collect().await.unwrap());
+    }
+    eprintln!("A {:?}", kinds(&about(&got, &a)));
+    eprintln!("B {:?}", kinds(&about(&got, &b)));
+    assert_eq!(kinds(&about(&got, &a)), [EventKind::Created, EventKind::Started, EventKind::Died { exit_code: Some(7) }, EventKind::Removed]);
+    assert_eq!(kinds(&about(&got, &b)), [EventKind::Created, EventKind::Started, EventKind::Stopped, EventKind::Removed]);
+    let mut late = EventCollector::new(fx.backend.clone(), EventHub::default());
+    let all = late.collect().await.unwrap();
+    eprintln!("late A {:?}", kinds(&about(&all, &a)));
+    assert_eq!(kinds(&about(&all, &b)), kinds(&about(&got, &b)));
+}
+both_backends!(zz_diag_t, crate::zz_diag);

@@ -205,6 +205,28 @@ async fn chain(fx: Fixture) {
             let descriptor =
                 String::from_utf8(fx.backend.download(&scratch.disk).await.unwrap()).unwrap();
             assert!(!descriptor.contains("parentFileNameHint"), "{descriptor}");
+        } else {
+            // The simulator keeps no descriptor: the child disks were made by
+            // attaching them to the appliance VM (reconfigured to attach, then to
+            // detach, once per child), which keeps none of them.
+            let events = fx.backend.vm_events(None).await.unwrap();
+            let reconfigured = events
+                .iter()
+                .filter(|e| {
+                    e.kind == "VmReconfiguredEvent" && e.vm_name.as_deref() == Some("VCH001")
+                })
+                .count();
+            assert!(
+                reconfigured >= 4,
+                "{reconfigured} reconfigures of the appliance"
+            );
+            for disk in vm_disks(&fx, "VCH001").await {
+                let chain = disk_chain(&disk);
+                assert!(
+                    !chain.iter().any(|f| f.path.contains("/VIC/st/")),
+                    "the appliance kept {chain:?}"
+                );
+            }
         }
 
         // Writing an existing image, an unknown parent, a short stream: refused,

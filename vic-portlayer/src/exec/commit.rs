@@ -68,6 +68,7 @@ impl Exec {
             self.start(&id, &vm).await?;
         }
         let record = self.backend.vm(&vm, VmDetail::Summary).await?;
+        self.set_transient(&id, None);
         self.info(id, record)
     }
 
@@ -134,6 +135,7 @@ impl Exec {
             self.events.publish(&id, EventKind::Stopped);
         }
         let record = self.backend.vm(&vm.reference, VmDetail::Summary).await?;
+        self.set_transient(&id, None);
         self.info(id, record)
     }
 
