@@ -273,7 +273,7 @@ impl MemoryBackend {
 
     /// The file map key of `p`: a known datastore and a clean path.
     fn file_key(&self, p: &DatastorePath) -> Result<FileKey> {
-        if !self.datastores.iter().any(|d| *d == p.datastore) {
+        if !self.datastores.contains(&p.datastore) {
             return Err(Error::not_found("datastore", p.datastore.clone()));
         }
         Ok(FileKey {
@@ -338,10 +338,8 @@ impl MemoryBackend {
             let new = fresh_key(&s.device, &taken);
             taken.insert(new);
             s.device.key = new;
-            if old <= 0 {
-                if remap.insert(old, new).is_some() {
-                    ambiguous.insert(old);
-                }
+            if old <= 0 && remap.insert(old, new).is_some() {
+                ambiguous.insert(old);
             }
         }
         for (i, s) in specs.iter_mut().enumerate() {

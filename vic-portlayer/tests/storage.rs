@@ -13,7 +13,8 @@ use vic_portlayer::storage::{
 };
 use vic_portlayer::{ContainerId, Error};
 use vim25::object::DatastorePath;
-use vim25::types::AnyVirtualDevice;
+use vim25::object::{EventFilter, EventManager};
+use vim25::types::{AnyEvent, AnyVirtualDevice, VirtualDeviceConfigSpecOperation};
 
 fn at(dir: &DatastorePath, rest: &str) -> DatastorePath {
     DatastorePath::new(dir.datastore.clone(), format!("{}/{rest}", dir.path))
@@ -206,20 +207,34 @@ async fn chain(fx: Fixture) {
                 String::from_utf8(fx.backend.download(&scratch.disk).await.unwrap()).unwrap();
             assert!(!descriptor.contains("parentFileNameHint"), "{descriptor}");
         } else {
-            // The simulator keeps no descriptor: the child disks were made by
-            // attaching them to the appliance VM (reconfigured to attach, then to
-            // detach, once per child), which keeps none of them.
-            let events = fx.backend.vm_events(None).await.unwrap();
-            let reconfigured = events
+            // The simulator keeps no descriptor: the child disk was made by
+            // attaching it to the appliance VM with the parent in its backing (the
+            // reconfigure's event holds the spec), then detaching it.
+            let client = fx.client.as_ref().expect("the simulator's client");
+            let filter = EventFilter::new()
+                .event_types(&["VmReconfiguredEvent"])
+                .max_count(1000);
+            let events = EventManager::new(client)
+                .unwrap()
+                .query(&filter)
+                .await
+                .unwrap();
+            let attached: Vec<Vec<DatastorePath>> = events
                 .iter()
-                .filter(|e| {
-                    e.kind == "VmReconfiguredEvent" && e.vm_name.as_deref() == Some("VCH001")
+                .filter_map(|e| match e {
+                    AnyEvent::VmReconfiguredEvent(r) => Some(r),
+                    _ => None,
                 })
-                .count();
+                .filter(|r| r.vm.as_ref().is_some_and(|v| v.name == "VCH001"))
+                .flat_map(|r| r.config_spec.device_change.iter())
+                .filter(|c| c.operation == Some(VirtualDeviceConfigSpecOperation::Add))
+                .map(|c| disk_chain(&c.device))
+                .collect();
             assert!(
-                reconfigured >= 4,
-                "{reconfigured} reconfigures of the appliance"
+                attached.contains(&vec![b.disk.clone(), a.disk.clone()]),
+                "{attached:?}"
             );
+            assert!(attached.contains(&vec![a.disk.clone(), scratch.disk.clone()]));
             for disk in vm_disks(&fx, "VCH001").await {
                 let chain = disk_chain(&disk);
                 assert!(

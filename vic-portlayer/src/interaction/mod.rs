@@ -70,7 +70,8 @@
 //!   [`protocol::VERSION`]); both then speak that version. A connection whose first
 //!   frame is not a valid HELLO, or that sends none within the server's hello
 //!   timeout (10 s by default), is closed without an answer. Other connections are
-//!   not affected.
+//!   not affected. WELCOME is always the control plane's first frame; the guest
+//!   may send its own frames right after HELLO without waiting for it.
 //! - **Sessions.** Frames are multiplexed by session ID (the container ID for the
 //!   primary process, an exec ID for others). The guest sends a run's output before
 //!   its EXIT frame; output for a session after its EXIT starts a new run (a

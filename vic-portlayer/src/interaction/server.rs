@@ -734,11 +734,9 @@ async fn serve(shared: Arc<Shared>, sock: TcpStream, peer: SocketAddr) {
                 message: "the first frame must be a hello".into(),
             });
         };
-        let version = version.min(protocol::VERSION);
-        protocol::write_frame(&mut wr, &Frame::Welcome { version }).await?;
-        Ok(container)
+        Ok((container, version.min(protocol::VERSION)))
     };
-    let container = tokio::select! {
+    let (container, version) = tokio::select! {
         r = tokio::time::timeout(limit, greet) => match r {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
@@ -758,7 +756,11 @@ async fn serve(shared: Arc<Shared>, sock: TcpStream, peer: SocketAddr) {
         return;
     };
     tracing::debug!(%peer, container = %container.short(), "guest connected");
+    // The welcome goes out only once the connection is registered, so that a
+    // guest holding it can count on frames for it being routed here; frames
+    // queued meanwhile follow it.
     let mut writer = tokio::spawn(async move {
+        protocol::write_frame(&mut wr, &Frame::Welcome { version }).await?;
         while let Some(frame) = rx.recv().await {
             if let Err(e) = protocol::write_frame(&mut wr, &frame).await {
                 return Err(e);
