@@ -264,27 +264,42 @@ async fn reconnecting_guest_and_followers() {
     assert_eq!(&rest[0].data[..], b"two\n");
     assert_eq!(server.logs(&id, sid).unwrap().stdout(), b"one\ntwo\n");
 
-    // A protocol error closes only that connection.
+    // A protocol error closes only that connection (of another container).
+    let other = ContainerId::random();
     let mut bad = TcpStream::connect(server.local_addr()).await.unwrap();
-    let mut hello = protocol::encode_to_vec(&Frame::Hello {
+    let hello = protocol::encode_to_vec(&Frame::Hello {
         version: 9,
-        container: id.clone(),
+        container: other.clone(),
     })
     .unwrap();
-    // An oversize stdout frame right after the hello.
-    hello.extend_from_slice(&[kind::STDOUT, 1, 0xff, 0xff, 0xff, 0xff, b's']);
     bad.write_all(&hello).await.unwrap();
-    let mut r = FrameReader::new(bad);
-    // The hello is answered with the version both speak, then the connection ends.
+    let (rd, mut wr) = bad.into_split();
+    let mut r = FrameReader::new(rd);
+    // A later version in the hello is answered with the version both speak.
     assert_eq!(
         bounded("welcome", r.next_frame()).await.unwrap(),
         Some(Frame::Welcome { version: 1 })
     );
+    // An oversize stdout frame: refused from its header, the connection ends.
+    wr.write_all(&[kind::STDOUT, 1, 0xff, 0xff, 0xff, 0xff, b's'])
+        .await
+        .unwrap();
     assert!(matches!(
         bounded("close", r.next_frame()).await,
         Ok(None) | Err(_)
     ));
-    assert!(server.logs(&id, "s").unwrap_err().is_not_found());
+    assert!(server.logs(&other, "s").unwrap_err().is_not_found());
+    // The good connection still works.
+    assert!(server.is_connected(&id));
+    let b = server.attach(&id, sid).unwrap();
+    b.send(&b"still there"[..]).await.unwrap();
+    assert_eq!(
+        newer.recv().await,
+        Frame::Stdin {
+            session: sid.into(),
+            data: Bytes::from_static(b"still there")
+        }
+    );
 
     // Forgetting the container ends pending waits.
     let waiting = server.attach(&id, "another").unwrap();
