@@ -214,11 +214,21 @@ async fn chain(fx: Fixture) {
             let filter = EventFilter::new()
                 .event_types(&["VmReconfiguredEvent"])
                 .max_count(1000);
-            let events = EventManager::new(client)
+            let mut history = EventManager::new(client)
                 .unwrap()
-                .query(&filter)
+                .create_collector(&filter)
                 .await
                 .unwrap();
+            history.rewind().await.unwrap();
+            let mut events = Vec::new();
+            loop {
+                let page = history.read_next(100).await.unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                events.extend(page);
+            }
+            history.destroy().await.unwrap();
             let attached: Vec<Vec<DatastorePath>> = events
                 .iter()
                 .filter_map(|e| match e {
