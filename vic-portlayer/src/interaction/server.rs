@@ -762,11 +762,9 @@ async fn serve(shared: Arc<Shared>, sock: TcpStream, peer: SocketAddr) {
     let mut writer = tokio::spawn(async move {
         protocol::write_frame(&mut wr, &Frame::Welcome { version }).await?;
         while let Some(frame) = rx.recv().await {
-            if let Err(e) = protocol::write_frame(&mut wr, &frame).await {
-                return Err(e);
-            }
+            protocol::write_frame(&mut wr, &frame).await?;
         }
-        Ok(())
+        Ok::<(), protocol::ProtocolError>(())
     });
     loop {
         tokio::select! {

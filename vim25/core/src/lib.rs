@@ -56,6 +56,7 @@
 #[allow(missing_docs)]
 mod generated;
 
+mod auto_traits;
 mod error;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
