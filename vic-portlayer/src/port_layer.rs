@@ -150,7 +150,9 @@ impl PortLayer {
     pub async fn create_container(&self, spec: ContainerSpec) -> Result<Handle> {
         let id = spec.id.clone().unwrap_or_else(ContainerId::random);
         if spec.path.is_empty() {
-            return Err(Error::InvalidInput(format!("container {id}: no program to run")));
+            return Err(Error::InvalidInput(format!(
+                "container {id}: no program to run"
+            )));
         }
         let mut config = ExecutorConfig::default();
         config.common.name = spec.name.clone();
@@ -174,7 +176,10 @@ impl PortLayer {
             join_image(&mut h, image, spec.disk_kb.unwrap_or(image.capacity_kb))?;
         }
         let networks = if spec.networks.is_empty() {
-            vec![(crate::network::DEFAULT_BRIDGE.to_string(), EndpointOptions::default())]
+            vec![(
+                crate::network::DEFAULT_BRIDGE.to_string(),
+                EndpointOptions::default(),
+            )]
         } else {
             spec.networks.clone()
         };

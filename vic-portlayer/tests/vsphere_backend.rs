@@ -663,6 +663,7 @@ async fn events_page_by_page() {
         assert_eq!(
             kinds(&one),
             [
+                "VmCreatedEvent",
                 "VmPoweredOnEvent",
                 "VmPoweredOffEvent",
                 "VmPoweredOnEvent",
@@ -672,12 +673,17 @@ async fn events_page_by_page() {
         );
         assert_eq!(
             kinds(&two),
-            ["VmPoweredOnEvent", "VmPoweredOffEvent", "VmRemovedEvent"]
+            [
+                "VmCreatedEvent",
+                "VmPoweredOnEvent",
+                "VmPoweredOffEvent",
+                "VmRemovedEvent"
+            ]
         );
         let e = events.iter().find(|e| e.vm.as_ref() == Some(&two)).unwrap();
         assert_eq!(e.vm_name.as_deref(), Some("ev-2"));
         assert!(vim25::object::parse_date_time(e.created.as_str()).is_some());
-        // Only VM events of the listed kinds (no creations, reconfigurations, logins).
+        // Only VM events of the listed kinds (no reconfigurations, logins).
         assert!(events
             .iter()
             .all(|e| vic_portlayer::vsphere::VM_EVENT_TYPES.contains(&e.kind.as_str())));

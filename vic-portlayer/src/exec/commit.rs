@@ -184,14 +184,11 @@ impl Exec {
             .power_on(vm)
             .await
             .map_err(|e| conflict_context(e, id, "power on"))?;
+        // The sessions' answer wins over the power state: a program that started
+        // and already exited (the VM off again) started all the same.
         let settled = |r: &VmRecord| {
-            if r.power_state != PowerState::PoweredOn {
-                return true;
-            }
-            match decode_config(r) {
-                Ok(c) => start_outcome(&c).is_some(),
-                Err(_) => false,
-            }
+            let reported = decode_config(r).is_ok_and(|c| start_outcome(&c).is_some());
+            reported || r.power_state != PowerState::PoweredOn
         };
         let record = self
             .backend
@@ -204,9 +201,6 @@ impl Exec {
                 },
                 other => other,
             })?;
-        if record.power_state != PowerState::PoweredOn {
-            return Err(Error::PoweredOff { id: id.to_string() });
-        }
         let config = decode_config(&record)?;
         match start_outcome(&config) {
             Some(Ok(())) => {

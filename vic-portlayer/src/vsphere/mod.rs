@@ -51,9 +51,10 @@ use crate::backend::{Backend, VmDetail, VmEvent, VmPredicate, VmRecord};
 use crate::{Error, Result};
 
 /// The VM event types [`Backend::vm_events`] reads: what the events area maps to
-/// container events (powered on/off, suspended, removed, guest shutdown, migrated,
-/// relocated).
+/// container events (created, powered on/off, suspended, removed, guest shutdown,
+/// migrated, relocated).
 pub const VM_EVENT_TYPES: &[&str] = &[
+    "VmCreatedEvent",
     "VmPoweredOnEvent",
     "VmPoweredOffEvent",
     "VmSuspendedEvent",

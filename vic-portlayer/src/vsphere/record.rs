@@ -9,8 +9,8 @@ use std::time::Duration;
 use vim25::object::DatastorePath;
 use vim25::property::{spec_for_objects, Retrieval, TryStreamExt, Watch};
 use vim25::types::{
-    AnyOptionValue, AnyValue, ManagedObjectReference, ObjectContent, ObjectUpdateKind, OptionValue,
-    PropertyChangeOp, VirtualHardware, VirtualMachinePowerState,
+    AnyOptionValue, AnyValue, ManagedObjectReference, ObjectContent, ObjectUpdate,
+    ObjectUpdateKind, OptionValue, PropertyChangeOp, VirtualHardware, VirtualMachinePowerState,
 };
 use vim25::view::ContainerView;
 use vim25::Client;
@@ -126,13 +126,9 @@ fn record(
     }))
 }
 
-/// Reads one VM.
-pub(super) async fn read_one(
-    client: &Client,
-    vm: &ManagedObjectReference,
-    detail: VmDetail,
-) -> Result<VmRecord> {
-    let spec = spec_for_objects("VirtualMachine", &paths(detail), std::slice::from_ref(vm));
+/// The properties `paths` of one VM, from one retrieval.
+async fn read_props(client: &Client, vm: &ManagedObjectReference, paths: &[&str]) -> Result<Props> {
+    let spec = spec_for_objects("VirtualMachine", paths, std::slice::from_ref(vm));
     let mut retrieval = Retrieval::new(client.clone(), client.property_collector(), vec![spec]);
     let mut found = None;
     while let Some(page) = retrieval
@@ -143,7 +139,17 @@ pub(super) async fn read_one(
         found = found.or(page.into_iter().find(|c| c.obj == *vm));
     }
     let content = found.ok_or_else(|| Error::not_found("VM", vm.value.clone()))?;
-    record(vm, &props_of(content), detail)?.ok_or_else(|| Error::Corrupt {
+    Ok(props_of(content))
+}
+
+/// Reads one VM.
+pub(super) async fn read_one(
+    client: &Client,
+    vm: &ManagedObjectReference,
+    detail: VmDetail,
+) -> Result<VmRecord> {
+    let props = read_props(client, vm, &paths(detail)).await?;
+    record(vm, &props, detail)?.ok_or_else(|| Error::Corrupt {
         what: format!("VM {}", vm.value),
         message: "the server reported no name or power state".into(),
     })
@@ -192,20 +198,28 @@ fn folder_error(e: vim25::Error, folder: &ManagedObjectReference) -> Error {
     }
 }
 
-/// Waits for `until` on a watch of the summary paths; the watch's private collector
-/// (and its filter) is destroyed before returning, and in the background if the
-/// caller drops this future.
+/// The path whose change makes [`wait`] read the summary paths again: every
+/// reconfigure reports it on govmomi's simulator (0.24), which reports no
+/// `config.extraConfig` or `config.changeVersion` change of its own. vSphere
+/// reports those directly; there the extra read only repeats what the watch said.
+const RECONFIGURED_PATH: &str = "config.hardware.device";
+
+/// Waits for `until` on a watch of the summary paths (and [`RECONFIGURED_PATH`]);
+/// the watch's private collector (and its filter) is destroyed before returning,
+/// and in the background if the caller drops this future.
 pub(super) async fn wait(
     client: &Client,
     vm: &ManagedObjectReference,
     limit: Duration,
     until: VmPredicate<'_>,
 ) -> Result<VmRecord> {
-    let spec = spec_for_objects("VirtualMachine", SUMMARY_PATHS, std::slice::from_ref(vm));
+    let mut watched = SUMMARY_PATHS.to_vec();
+    watched.push(RECONFIGURED_PATH);
+    let spec = spec_for_objects("VirtualMachine", &watched, std::slice::from_ref(vm));
     let mut watch = Watch::create(client.clone(), &client.property_collector(), &spec)
         .await
         .map_err(|e| vm_error(e, vm, "watch", false))?;
-    let outcome = tokio::time::timeout(limit, follow(&mut watch, vm, until)).await;
+    let outcome = tokio::time::timeout(limit, follow(client, &mut watch, vm, until)).await;
     if let Err(e) = watch.destroy().await {
         tracing::debug!(error = %e, "destroying a property collector failed (it expires with the session)");
     }
@@ -218,9 +232,58 @@ pub(super) async fn wait(
     }
 }
 
+/// What one watch update asks of [`follow`].
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// The update was applied; evaluate the record.
+    Applied,
+    /// The VM was reconfigured in a way the update does not show: read it again.
+    Reread,
+    /// The VM is gone.
+    Gone,
+    /// The update is about another object.
+    Ignore,
+}
+
+/// Applies `update` to the properties `props` of `vm`.
+fn apply_update(vm: &ManagedObjectReference, props: &mut Props, update: ObjectUpdate) -> Step {
+    if update.obj != *vm {
+        return Step::Ignore;
+    }
+    if update.kind == ObjectUpdateKind::Leave {
+        return Step::Gone;
+    }
+    let mut reread = false;
+    for change in update.change_set {
+        if change.name == RECONFIGURED_PATH {
+            // Only the initial update (Enter) carries everything else with it.
+            reread |= update.kind == ObjectUpdateKind::Modify;
+            continue;
+        }
+        let removed = matches!(
+            change.op,
+            PropertyChangeOp::Remove | PropertyChangeOp::IndirectRemove
+        );
+        match change.val {
+            Some(v) if !removed => {
+                props.insert(change.name, v);
+            }
+            _ => {
+                props.remove(&change.name);
+            }
+        }
+    }
+    if reread {
+        Step::Reread
+    } else {
+        Step::Applied
+    }
+}
+
 /// Applies the watch's updates to the VM's properties until `until` holds for the
 /// record they make.
 async fn follow(
+    client: &Client,
     watch: &mut Watch<Client>,
     vm: &ManagedObjectReference,
     until: VmPredicate<'_>,
@@ -233,30 +296,132 @@ async fn follow(
             Ok(None) => return Err(gone()),
             Err(e) => return Err(vm_error(e, vm, "wait", false)),
         };
-        if update.obj != *vm {
-            continue;
-        }
-        if update.kind == ObjectUpdateKind::Leave {
-            return Err(gone());
-        }
-        for change in update.change_set {
-            let removed = matches!(
-                change.op,
-                PropertyChangeOp::Remove | PropertyChangeOp::IndirectRemove
-            );
-            match change.val {
-                Some(v) if !removed => {
-                    props.insert(change.name, v);
-                }
-                _ => {
-                    props.remove(&change.name);
-                }
-            }
+        match apply_update(vm, &mut props, update) {
+            Step::Ignore => continue,
+            Step::Gone => return Err(gone()),
+            Step::Applied => {}
+            Step::Reread => props = read_props(client, vm, SUMMARY_PATHS).await?,
         }
         if let Some(r) = record(vm, &props, VmDetail::Summary)? {
             if until(&r) {
                 return Ok(r);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vim25::types::PropertyChange;
+
+    fn vm() -> ManagedObjectReference {
+        ManagedObjectReference::new("VirtualMachine", "vm-1")
+    }
+
+    fn change(name: &str, val: Option<AnyValue>, op: PropertyChangeOp) -> PropertyChange {
+        PropertyChange {
+            name: name.into(),
+            op,
+            val,
+            ..Default::default()
+        }
+    }
+
+    fn update(kind: ObjectUpdateKind, changes: Vec<PropertyChange>) -> ObjectUpdate {
+        ObjectUpdate {
+            kind,
+            obj: vm(),
+            change_set: changes,
+            ..Default::default()
+        }
+    }
+
+    fn extra(key: &str, value: &str) -> AnyValue {
+        AnyValue::Array {
+            item_type: "OptionValue".into(),
+            items: vec![AnyValue::Object(Box::new(OptionValue {
+                key: key.into(),
+                value: Some(AnyValue::from(value)),
+                ..Default::default()
+            }))],
+        }
+    }
+
+    /// What vSphere sends (built here by hand: the simulator never sends a
+    /// `config.extraConfig` change): an extraConfig change lands in the record
+    /// without a second read.
+    #[test]
+    fn extra_config_changes_apply_directly() {
+        let mut props = Props::new();
+        let enter = update(
+            ObjectUpdateKind::Enter,
+            vec![
+                change(
+                    "name",
+                    Some(AnyValue::from("c1".to_string())),
+                    PropertyChangeOp::Assign,
+                ),
+                change(
+                    "runtime.powerState",
+                    Some(AnyValue::Enum {
+                        type_name: "VirtualMachinePowerState".into(),
+                        value: "poweredOn".into(),
+                    }),
+                    PropertyChangeOp::Assign,
+                ),
+                change(
+                    RECONFIGURED_PATH,
+                    Some(AnyValue::Null),
+                    PropertyChangeOp::Assign,
+                ),
+            ],
+        );
+        assert_eq!(apply_update(&vm(), &mut props, enter), Step::Applied);
+        let modify = update(
+            ObjectUpdateKind::Modify,
+            vec![change(
+                "config.extraConfig",
+                Some(extra("guestinfo.vice./sessions|a/started", "true")),
+                PropertyChangeOp::Assign,
+            )],
+        );
+        assert_eq!(apply_update(&vm(), &mut props, modify), Step::Applied);
+        let r = record(&vm(), &props, VmDetail::Summary).unwrap().unwrap();
+        assert_eq!(r.power_state, PowerState::PoweredOn);
+        assert_eq!(
+            r.extra_config
+                .get("guestinfo.vice./sessions|a/started")
+                .map(String::as_str),
+            Some("true")
+        );
+        let removed = update(
+            ObjectUpdateKind::Modify,
+            vec![change("config.extraConfig", None, PropertyChangeOp::Remove)],
+        );
+        assert_eq!(apply_update(&vm(), &mut props, removed), Step::Applied);
+        assert!(!props.contains_key("config.extraConfig"));
+    }
+
+    /// What the simulator sends on a reconfigure: the device list only, which
+    /// asks for a read; other objects and a leave are told apart.
+    #[test]
+    fn device_changes_ask_for_a_read() {
+        let mut props = Props::new();
+        let modify = update(
+            ObjectUpdateKind::Modify,
+            vec![change(
+                RECONFIGURED_PATH,
+                Some(AnyValue::Null),
+                PropertyChangeOp::Assign,
+            )],
+        );
+        assert_eq!(apply_update(&vm(), &mut props, modify), Step::Reread);
+        assert!(props.is_empty());
+        let mut other = update(ObjectUpdateKind::Modify, Vec::new());
+        other.obj = ManagedObjectReference::new("VirtualMachine", "vm-2");
+        assert_eq!(apply_update(&vm(), &mut props, other), Step::Ignore);
+        let leave = update(ObjectUpdateKind::Leave, Vec::new());
+        assert_eq!(apply_update(&vm(), &mut props, leave), Step::Gone);
     }
 }
