@@ -51,7 +51,7 @@ fn kinds(events: &[Event]) -> Vec<EventKind> {
     events.iter().map(|e| e.kind.clone()).collect()
 }
 
-fn about<'a>(events: &'a [Event], id: &ContainerId) -> Vec<Event> {
+fn about(events: &[Event], id: &ContainerId) -> Vec<Event> {
     events
         .iter()
         .filter(|e| &e.container == id)

@@ -109,7 +109,7 @@ async fn seed_container(fx: Fixture) {
     // Start: an address from the bridge scope, interaction port connected.
     let info = bounded("start", pl.start_container(&id)).await.unwrap();
     assert_eq!(info.state, ContainerState::Running);
-    let ip = info.config.networks["bridge"].assigned.ip.clone();
+    let ip = info.config.networks["bridge"].assigned.ip;
     assert!(ip.is_some(), "{:?}", info.config.networks["bridge"]);
     assert!(pl
         .network()

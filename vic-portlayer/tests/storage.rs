@@ -29,7 +29,7 @@ fn md(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 /// A 64-hex layer ID made of `c`.
 fn layer(c: char) -> String {
-    std::iter::repeat(c).take(64).collect()
+    std::iter::repeat_n(c, 64).collect()
 }
 
 async fn write(s: &Storage, store: &str, parent: &str, id: &str, body: &str) -> Image {

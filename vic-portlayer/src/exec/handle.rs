@@ -235,7 +235,7 @@ impl Handle {
             .find(|d| d.key == key)
             .cloned()
             .ok_or_else(|| Error::not_found("device", key.to_string()))?;
-        self.device_changes.retain(|c| !(c.device.key == key));
+        self.device_changes.retain(|c| c.device.key != key);
         self.device_changes
             .push(device::remove_spec(device, destroy_file));
         Ok(())
