@@ -25,8 +25,13 @@ pub fn writable_while_running(key: &str) -> bool {
 }
 
 impl Exec {
-    /// Applies `handle`: see the [module docs](self). On success returns the
-    /// container as it is afterwards.
+    /// Applies `handle`, in the spec's order: create the VM if new; power off first
+    /// when stopping (guest shutdown, then hard power-off, each bounded);
+    /// reconfigure with the snapshot's `changeVersion` and only the changed keys and
+    /// devices; power on when starting and wait, through a property-collector watch,
+    /// until every session's `started` says `true` (or an error text), aborting if
+    /// the VM powers off first. On success returns the container as it is
+    /// afterwards.
     ///
     /// Errors: [`Error::Conflict`] when the VM changed since the handle was taken
     /// (nothing of the reconfigure was applied; take a fresh handle);
