@@ -170,6 +170,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Deletes the file or directory (with its contents) at `path`.
     async fn delete_file(&self, path: &DatastorePath) -> Result<()>;
 
+    /// Moves the file at `from` to `to` in one step, replacing a file at `to`
+    /// (vSphere's `MoveDatastoreFile` with `force`): readers see the old file or the
+    /// new one, never a part. A missing `from` is [`Error::NotFound`]; `to`'s
+    /// directory must exist.
+    async fn move_file(&self, from: &DatastorePath, to: &DatastorePath) -> Result<()>;
+
     /// The names of the entries (files and directories) directly in `dir`, sorted.
     async fn list_dir(&self, dir: &DatastorePath) -> Result<Vec<String>>;
 

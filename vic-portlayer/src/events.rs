@@ -727,6 +727,9 @@ mod tests {
         async fn delete_file(&self, _: &DatastorePath) -> Result<()> {
             unsupported()
         }
+        async fn move_file(&self, _: &DatastorePath, _: &DatastorePath) -> Result<()> {
+            unsupported()
+        }
         async fn list_dir(&self, _: &DatastorePath) -> Result<Vec<String>> {
             unsupported()
         }

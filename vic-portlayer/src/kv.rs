@@ -113,7 +113,7 @@ impl KvStore {
         }
         let mut next = map.clone();
         next.insert(key.to_string(), value.to_string());
-        self.persist(&map, &next).await?;
+        self.persist(&next).await?;
         *map = next;
         Ok(())
     }
@@ -127,7 +127,7 @@ impl KvStore {
         }
         let mut next = map.clone();
         next.remove(key);
-        self.persist(&map, &next).await?;
+        self.persist(&next).await?;
         *map = next;
         Ok(())
     }
@@ -155,35 +155,27 @@ impl KvStore {
         self.inner.map.lock().await.keys().cloned().collect()
     }
 
-    /// Writes `next` as the store's file. The backend's upload leaves no file when
-    /// it fails, so on failure the previous contents (`previous`) are written back,
-    /// best effort, to keep the file in step with the memory copy the caller keeps.
-    async fn persist(
-        &self,
-        previous: &BTreeMap<String, String>,
-        next: &BTreeMap<String, String>,
-    ) -> Result<()> {
+    /// Writes `next` as the store's file, atomically: the new contents go to a
+    /// temporary file beside it (`.NAME.writing`, a name no store can have), which
+    /// then replaces the store's file in one move. A failure or a crash at any point
+    /// leaves the previous file whole.
+    async fn persist(&self, next: &BTreeMap<String, String>) -> Result<()> {
         let inner = &self.inner;
         let body = encode(next)?;
         let dir = store_path(&inner.backend.vch_folder(), "");
-        let written = async {
-            inner.backend.make_dir(&dir).await?;
-            upload(inner.backend.as_ref(), &inner.path, body).await
-        }
-        .await;
-        if let Err(e) = written {
-            if !previous.is_empty() {
-                let restored = match encode(previous) {
-                    Ok(old) => upload(inner.backend.as_ref(), &inner.path, old).await,
-                    Err(e) => Err(e),
-                };
-                if let Err(again) = restored {
-                    tracing::warn!(
-                        store = %inner.name,
-                        error = %again,
-                        "kv store: the previous contents could not be written back after a failed write"
-                    );
-                }
+        let staging = store_path(
+            &inner.backend.vch_folder(),
+            &format!(".{}.writing", inner.name),
+        );
+        inner.backend.make_dir(&dir).await?;
+        upload(inner.backend.as_ref(), &staging, body).await?;
+        if let Err(e) = inner.backend.move_file(&staging, &inner.path).await {
+            if let Err(again) = inner.backend.delete_file(&staging).await {
+                tracing::debug!(
+                    store = %inner.name,
+                    error = %again,
+                    "kv store: the staged write could not be removed (the next write replaces it)"
+                );
             }
             return Err(e);
         }

@@ -924,6 +924,15 @@ impl Backend for MemoryBackend {
                 Some(folder) if !folder.path.is_empty() => st.files.remove_tree(&folder),
                 _ => st.files.remove_tree(&v.vmx),
             }
+            // As vSphere does: every disk attached to the VM goes with it, wherever
+            // its file is (its parents stay).
+            for d in &v.devices {
+                if let Some(top) = crate::storage::disk_chain(d).first() {
+                    if let Ok(k) = self.file_key(top) {
+                        st.files.remove_tree(&k);
+                    }
+                }
+            }
             st.log(&v, "VmRemovedEvent", format!("Removed {}", v.name));
             st.vms.remove(&v.id);
             Ok(())
@@ -1030,17 +1039,26 @@ impl Backend for MemoryBackend {
         let mut data = Vec::with_capacity(usize::try_from(len.min(1 << 20)).unwrap_or(0));
         let read = body.take(len).read_to_end(&mut data).await;
         let context = format!("uploading {key}");
-        if let Err(e) = read {
-            return Err(Error::io(context, e));
-        }
-        if data.len() as u64 != len {
-            return Err(Error::io(
+        let failed = match read {
+            Err(e) => Some(Error::io(context, e)),
+            Ok(_) if data.len() as u64 != len => Some(Error::io(
                 context,
                 std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     format!("the body ended after {} of {len} bytes", data.len()),
                 ),
-            ));
+            )),
+            Ok(_) => None,
+        };
+        if let Some(e) = failed {
+            // As on vSphere, where the partial file is removed: no file is left.
+            let _ = self.mutate(|st| {
+                if matches!(st.files.get(&key), Some(Node::File(_))) {
+                    st.files.nodes.remove(&key);
+                }
+                Ok(())
+            });
+            return Err(e);
         }
         self.mutate(|st| {
             check(st)?;
@@ -1078,6 +1096,35 @@ impl Backend for MemoryBackend {
                 });
             }
             st.files.remove_tree(&key);
+            Ok(())
+        })
+    }
+
+    async fn move_file(&self, from: &DatastorePath, to: &DatastorePath) -> Result<()> {
+        let (from, to) = (self.file_key(from)?, self.file_key(to)?);
+        self.mutate(|st| {
+            let node = match st.files.get(&from) {
+                None => return Err(Error::not_found("file", from.to_string())),
+                Some(Node::Dir) => {
+                    return Err(Error::InvalidInput(format!("{from} is a directory")))
+                }
+                Some(node) => node.clone(),
+            };
+            if to.path.is_empty() || matches!(st.files.get(&to), Some(Node::Dir)) {
+                return Err(Error::InvalidInput(format!("{to} is a directory")));
+            }
+            for k in [&from, &to] {
+                if let Some(vm) = Self::locked_by(st, k) {
+                    return Err(Error::InUse {
+                        kind: "file",
+                        id: k.to_string(),
+                        by: vm,
+                    });
+                }
+            }
+            st.files.require_parent_dir(&to)?;
+            st.files.nodes.remove(&from);
+            st.files.nodes.insert(to.clone(), node);
             Ok(())
         })
     }
@@ -2613,13 +2660,15 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(b.download(&target).await.unwrap(), b"hello");
-        // A failed replacement keeps the old content.
+        // A failed replacement leaves no file, as on vSphere (where the partial
+        // file is removed): callers that must keep the old one write beside it and
+        // move (see `kv`).
         let e = b
             .upload(&target, Box::new(Failing(false)), 100)
             .await
             .unwrap_err();
         assert!(matches!(e, Error::Io { .. }), "{e}");
-        assert_eq!(b.download(&target).await.unwrap(), b"hello");
+        assert!(!b.exists(&target).await.unwrap());
     }
 
     #[tokio::test]

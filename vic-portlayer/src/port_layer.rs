@@ -90,7 +90,7 @@ pub struct PortLayer {
 
 impl PortLayer {
     /// Starts a port layer on `backend`: opens its kv store, loads the network
-    /// scopes, and restores address reservations and aliases from the containers
+    /// scopes, and restores address reservations and aliases from the powered-on containers
     /// vSphere has (so a restarted control plane carries on where it stopped).
     pub async fn new(backend: Arc<dyn Backend>, config: PortLayerConfig) -> Result<PortLayer> {
         let events = EventHub::default();
@@ -98,10 +98,13 @@ impl PortLayer {
         let kv = KvStore::open(backend.clone(), PORT_LAYER_KV).await?;
         let network = Network::new(backend.clone(), kv, config.network).await?;
         let storage = Storage::new(backend.clone());
+        // Only powered-on containers hold addresses: a stopped one released its
+        // own when it stopped, and takes new ones when it starts again.
         let containers: Vec<(ContainerId, ExecutorConfig)> = exec
             .list()
             .await?
             .into_iter()
+            .filter(|c| c.power_state != PowerState::PoweredOff)
             .map(|c| (c.id, c.config))
             .collect();
         for problem in network.restore(&containers).await {

@@ -191,7 +191,14 @@ async fn running_keys(fx: Fixture) {
 
     // Rename (hidden key) and an exec session (non-persistent) are fine.
     let mut h = exec.get(&id).await.unwrap();
-    h.config_mut().common.name = Some("renamed".into());
+    for bad in ["", "  ", "tab\there"] {
+        assert!(
+            matches!(h.rename(bad), Err(Error::InvalidInput(_))),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(h.config().common.name.as_deref(), Some("jolly_panini"));
+    h.rename("renamed").unwrap();
     let mut s = SessionConfig::default();
     s.cmd.path = Some("/bin/sh".into());
     h.join_session("exec1", s).unwrap();

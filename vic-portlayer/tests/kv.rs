@@ -3,13 +3,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{bounded, Fixture};
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use vic_portlayer::backend::{Backend, VmDetail, VmEvent, VmPredicate, VmRecord};
 use vic_portlayer::kv::KvStore;
 use vic_portlayer::{Error, Result};
@@ -125,11 +126,44 @@ async fn corrupt_file(fx: Fixture) {
 }
 both_backends!(kv_corrupt_file_is_an_error, crate::corrupt_file);
 
-/// A backend whose uploads fail while `fail` is set (without touching the real
-/// one); everything else goes to the real backend.
+/// Writes go through.
+const WORKS: u8 = 0;
+/// An upload reaches the real backend and breaks half-way through its body.
+const BREAK_UPLOADS: u8 = 1;
+/// Uploads work; the move that follows fails (without reaching the real backend).
+const FAIL_MOVES: u8 = 2;
+
+/// The real backend with writes failing as `mode` says.
 struct FlakyUploads {
     real: Arc<dyn Backend>,
-    fail: AtomicBool,
+    mode: AtomicU8,
+}
+
+/// A body that gives `data`'s first half, then fails.
+struct BreaksHalfway {
+    data: Vec<u8>,
+    at: usize,
+}
+
+impl AsyncRead for BreaksHalfway {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let half = self.data.len() / 2;
+        if self.at >= half {
+            return std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "injected failure half-way through the body",
+            )));
+        }
+        let n = (half - self.at).min(buf.remaining());
+        let at = self.at;
+        buf.put_slice(&self.data[at..at + n]);
+        self.at += n;
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 #[async_trait]
@@ -188,13 +222,23 @@ impl Backend for FlakyUploads {
         body: Box<dyn AsyncRead + Send + Unpin>,
         len: u64,
     ) -> Result<()> {
-        if self.fail.load(Ordering::SeqCst) {
+        if self.mode.load(Ordering::SeqCst) == BREAK_UPLOADS {
+            let mut data = Vec::new();
+            let mut body = body;
+            body.read_to_end(&mut data).await.unwrap();
+            let broken = BreaksHalfway { data, at: 0 };
+            return self.real.upload(path, Box::new(broken), len).await;
+        }
+        self.real.upload(path, body, len).await
+    }
+    async fn move_file(&self, from: &DatastorePath, to: &DatastorePath) -> Result<()> {
+        if self.mode.load(Ordering::SeqCst) == FAIL_MOVES {
             return Err(Error::io(
-                format!("uploading {path}"),
+                format!("moving {from} to {to}"),
                 std::io::Error::new(std::io::ErrorKind::BrokenPipe, "injected failure"),
             ));
         }
-        self.real.upload(path, body, len).await
+        self.real.move_file(from, to).await
     }
     async fn download(&self, path: &DatastorePath) -> Result<Vec<u8>> {
         self.real.download(path).await
@@ -233,32 +277,40 @@ impl Backend for FlakyUploads {
 async fn failed_persist(fx: Fixture) {
     let flaky = Arc::new(FlakyUploads {
         real: fx.backend.clone(),
-        fail: AtomicBool::new(false),
+        mode: AtomicU8::new(WORKS),
     });
     let kv = KvStore::open(flaky.clone(), "flaky").await.unwrap();
     kv.put("a", "1").await.unwrap();
     kv.put("b", "2").await.unwrap();
 
-    flaky.fail.store(true, Ordering::SeqCst);
-    let err = kv.put("a", "changed").await.unwrap_err();
-    assert!(matches!(err, Error::Io { .. }), "{err}");
-    assert!(kv.put("c", "3").await.is_err());
-    assert!(kv.delete("b").await.is_err());
-    // Memory is as it was.
-    assert_eq!(kv.get("a").await.as_deref(), Some("1"));
-    assert_eq!(kv.get("b").await.as_deref(), Some("2"));
-    assert_eq!(kv.get("c").await, None);
-    assert_eq!(kv.keys().await, vec!["a", "b"]);
-    // And so is the file.
-    let reread = KvStore::open(fx.backend.clone(), "flaky").await.unwrap();
-    assert_eq!(reread.keys().await, vec!["a", "b"]);
-    assert_eq!(reread.get("a").await.as_deref(), Some("1"));
+    for mode in [BREAK_UPLOADS, FAIL_MOVES] {
+        flaky.mode.store(mode, Ordering::SeqCst);
+        let err = kv.put("a", "changed").await.unwrap_err();
+        assert!(
+            matches!(err, Error::Io { .. } | Error::Vim25(_)),
+            "mode {mode}: {err}"
+        );
+        assert!(kv.put("c", "3").await.is_err());
+        assert!(kv.delete("b").await.is_err());
+        // Memory is as it was.
+        assert_eq!(kv.get("a").await.as_deref(), Some("1"));
+        assert_eq!(kv.get("b").await.as_deref(), Some("2"));
+        assert_eq!(kv.get("c").await, None);
+        assert_eq!(kv.keys().await, vec!["a", "b"]);
+        // And so is the file, whole.
+        let reread = KvStore::open(fx.backend.clone(), "flaky").await.unwrap();
+        assert_eq!(reread.keys().await, vec!["a", "b"], "mode {mode}");
+        assert_eq!(reread.get("a").await.as_deref(), Some("1"));
+    }
 
-    // Once writes work again, the store carries on from where it was.
-    flaky.fail.store(false, Ordering::SeqCst);
+    // Once writes work again, the store carries on from where it was, and no
+    // staged write is left beside it.
+    flaky.mode.store(WORKS, Ordering::SeqCst);
     kv.put("c", "3").await.unwrap();
     let reread = KvStore::open(fx.backend.clone(), "flaky").await.unwrap();
     assert_eq!(reread.keys().await, vec!["a", "b", "c"]);
+    let names = fx.backend.list_dir(&store_file(&fx, "")).await.unwrap();
+    assert_eq!(names, vec!["flaky"], "{}", fx.kind);
 
     // The folder deleted out from under the store is made again by the next write.
     fx.backend.delete_file(&store_file(&fx, "")).await.unwrap();

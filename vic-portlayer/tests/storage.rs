@@ -540,6 +540,20 @@ async fn volumes(fx: Fixture) {
             fx.backend.exists(&v.disk).await.unwrap(),
             "a volume outlives its container"
         );
+        // Removing a container with the volume still joined keeps the volume too:
+        // the removal detaches it before the destroy.
+        let other = ContainerId::random();
+        let mut h = exec
+            .create_handle(other.clone(), ExecutorConfig::default())
+            .unwrap();
+        join_volume(&mut h, &v, "/data", false).unwrap();
+        exec.commit(h).await.unwrap();
+        assert_eq!(vm_disks(&fx, other.as_str()).await.len(), 1);
+        exec.remove(&other, false).await.unwrap();
+        assert!(
+            fx.backend.exists(&v.disk).await.unwrap(),
+            "removing a container detaches its volumes first"
+        );
         s.delete_volume("vols", "data").await.unwrap();
         assert!(s.volumes("vols").await.unwrap().is_empty());
         assert!(!fx.backend.exists(&at(&root, "volumes/data")).await.unwrap());

@@ -84,7 +84,9 @@ impl Exec {
             handle.target == Some(TargetState::Stopped) && power != PowerState::PoweredOff;
         let starting =
             handle.target == Some(TargetState::Running) && power != PowerState::PoweredOn;
-        if starting {
+        // A suspended guest resumes where it was and reports nothing again: what it
+        // reported before stands.
+        if starting && power != PowerState::Suspended {
             reset_runtime(&mut handle.config);
         }
         let changes = delta::<ExecutorConfig>(&vm.extra_config, &handle.config)?;
@@ -104,6 +106,7 @@ impl Exec {
             }
         }
         let has_changes = !changes.is_empty() || !handle.device_changes.is_empty();
+        let mut change_version = vm.change_version.clone();
         if stopping {
             if has_changes && vm.change_version.is_some() {
                 // Do not stop a container for edits that will be refused anyway.
@@ -120,11 +123,22 @@ impl Exec {
                 }
             }
             self.stop(&id, &vm).await?;
+            self.events.publish(&id, EventKind::Stopped);
             power = PowerState::PoweredOff;
+            // The stop itself moved the VM's changeVersion (and the guest may have
+            // written its exit status on the way down): the reconfigure goes with
+            // the version the stop left, checked unchanged by others just above.
+            if has_changes {
+                change_version = self
+                    .backend
+                    .vm(&vm.reference, VmDetail::Summary)
+                    .await?
+                    .change_version;
+            }
         }
         if has_changes {
             let spec = VirtualMachineConfigSpec {
-                change_version: vm.change_version.clone(),
+                change_version,
                 extra_config: changes_to_option_values(&changes),
                 device_change: std::mem::take(&mut handle.device_changes),
                 ..Default::default()
@@ -136,8 +150,6 @@ impl Exec {
         }
         if starting && power != PowerState::PoweredOn {
             self.start(&id, &vm.reference).await?;
-        } else if stopping {
-            self.events.publish(&id, EventKind::Stopped);
         }
         let record = self.backend.vm(&vm.reference, VmDetail::Summary).await?;
         self.set_transient(&id, None);
@@ -222,12 +234,16 @@ impl Exec {
     }
 }
 
-/// `Some(Ok)` when every session reports `started = true` (a container without
-/// sessions counts as started), `Some(Err((session, text)))` when one reports an
+/// `Some(Ok)` when every active session (`active` not `false`) reports
+/// `started = true` (a container without active sessions counts as started), `Some(Err((session, text)))` when one reports an
 /// error text, `None` while some have not reported.
 fn start_outcome(config: &ExecutorConfig) -> Option<std::result::Result<(), (String, String)>> {
     let mut pending = false;
-    for (sid, s) in &config.sessions {
+    for (sid, s) in config
+        .sessions
+        .iter()
+        .filter(|(_, s)| s.active != Some(false))
+    {
         match s.started.as_deref() {
             Some("true") => {}
             None | Some("") => pending = true,

@@ -151,6 +151,23 @@ impl Handle {
         self.target
     }
 
+    /// Renames the container (its `common/name`; the VM keeps its ID as its name).
+    /// A hidden key, so a running container can be renamed too. Refused with
+    /// [`Error::InvalidInput`] (the handle unchanged): an empty name, one over 255
+    /// bytes, or one with control characters. Whether the name is free among the
+    /// VCH's containers is the caller's to decide (a Docker front end keeps its
+    /// own name registry).
+    pub fn rename(&mut self, name: &str) -> Result<()> {
+        if name.trim().is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+            return Err(Error::InvalidInput(format!(
+                "{name:?} cannot name a container: it must be 1 to 255 bytes without \
+                 control characters"
+            )));
+        }
+        self.config.common.name = Some(name.to_string());
+        Ok(())
+    }
+
     /// Sets the state the commit leaves the container in.
     pub fn set_target(&mut self, target: TargetState) {
         self.target = Some(target);

@@ -314,11 +314,57 @@ impl Exec {
                 .map_err(|e| conflict_context(e, id, "power off"))?;
         }
         self.set_transient(id, Some(ContainerState::Removing));
-        let r = self.backend.destroy_vm(&vm.reference).await;
+        let r = async {
+            self.detach_foreign_disks(id, &vm.reference).await?;
+            self.backend.destroy_vm(&vm.reference).await
+        }
+        .await;
         self.set_transient(id, None);
         r?;
         self.events.publish(id, EventKind::Removed);
         Ok(())
+    }
+
+    /// Detaches (keeping their files) the disks of the VM whose files lie outside
+    /// its folder, volumes above all: vSphere's `Destroy` deletes every disk
+    /// attached to the VM. The container's own disks, in its folder, go with it.
+    async fn detach_foreign_disks(
+        &self,
+        id: &ContainerId,
+        vm: &vim25::types::ManagedObjectReference,
+    ) -> Result<()> {
+        let full = self.backend.vm(vm, VmDetail::Full).await?;
+        let folder = full.vmx_path.as_ref().map(|p| {
+            let dir = p.path.rsplit_once('/').map_or("", |(d, _)| d);
+            DatastorePath::new(p.datastore.clone(), dir)
+        });
+        let foreign: Vec<_> = full
+            .devices
+            .iter()
+            .filter(|d| {
+                let chain = crate::storage::disk_chain(d);
+                let Some(top) = chain.first() else {
+                    return false;
+                };
+                !folder.as_ref().is_some_and(|f| inside(f, top))
+            })
+            .cloned()
+            .collect();
+        if foreign.is_empty() {
+            return Ok(());
+        }
+        let spec = VirtualMachineConfigSpec {
+            change_version: full.change_version.clone(),
+            device_change: foreign
+                .into_iter()
+                .map(|d| device::remove_spec(d, false))
+                .collect(),
+            ..Default::default()
+        };
+        self.backend
+            .reconfigure_vm(vm, &spec)
+            .await
+            .map_err(|e| conflict_context(e, id, "detach volumes"))
     }
 
     /// Waits until session `session` of container `id` has exited (its `status` key
@@ -391,4 +437,17 @@ pub(crate) fn now_nanos() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
+}
+
+/// Whether `path` lies inside the folder `folder` (at any depth); a folder at the
+/// datastore's root holds nothing.
+fn inside(folder: &DatastorePath, path: &DatastorePath) -> bool {
+    let dir = folder.path.trim_matches('/');
+    !dir.is_empty()
+        && folder.datastore == path.datastore
+        && path
+            .path
+            .trim_start_matches('/')
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
 }

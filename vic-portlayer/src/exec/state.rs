@@ -63,7 +63,12 @@ pub fn derive_state(power: PowerState, config: &ExecutorConfig, is_new: bool) ->
     if is_new {
         return ContainerState::Created;
     }
-    let sessions: Vec<_> = config.sessions.values().collect();
+    // A session marked inactive (`active = false`) is not launched by the guest.
+    let sessions: Vec<_> = config
+        .sessions
+        .values()
+        .filter(|s| s.active != Some(false))
+        .collect();
     match power {
         PowerState::Suspended => ContainerState::Suspended,
         PowerState::PoweredOn => {

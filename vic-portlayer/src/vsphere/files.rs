@@ -127,6 +127,29 @@ pub(super) async fn delete_file(b: &VsphereBackend, path: &DatastorePath) -> Res
         .map_err(|e| file_error(e, "file", path))
 }
 
+pub(super) async fn move_file(
+    b: &VsphereBackend,
+    from: &DatastorePath,
+    to: &DatastorePath,
+) -> Result<()> {
+    let fm = b.file_manager()?;
+    let dc = &b.placement.datacenter;
+    let run = async {
+        let task = methods::move_datastore_file_task(
+            &b.client,
+            fm.reference(),
+            &from.to_string(),
+            Some(dc),
+            &to.to_string(),
+            Some(dc),
+            Some(true),
+        )
+        .await?;
+        Task::<()>::new(&b.client, task).wait().await
+    };
+    run.await.map_err(|e| file_error(e, "file", from))
+}
+
 /// The entry names `SearchDatastore_Task` finds in `dir` for `pattern`.
 async fn search(b: &VsphereBackend, dir: &DatastorePath, pattern: &str) -> Result<Vec<String>> {
     let refs = b.datastore_refs(&dir.datastore).await?;

@@ -47,8 +47,45 @@ pub(super) async fn vm_events(
     since: Option<&DateTime>,
 ) -> Result<Vec<VmEvent>> {
     let scope = event_scope(b).await?;
+    let mut out: Vec<VmEvent> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut from = since.cloned();
+    loop {
+        let (window, read) = read_window(b, &scope, from.as_ref()).await?;
+        let before = out.len();
+        let newest = read
+            .iter()
+            .max_by_key(|e| vim25::object::parse_date_time(e.created_time.as_str()))
+            .map(|e| e.created_time.clone());
+        out.extend(
+            read.iter()
+                // Servers that ignore the filter's time window (the simulator) are
+                // held to it.
+                .filter(|e| window.in_time_window(e))
+                .filter(|e| seen.insert(e.key))
+                .map(vm_event),
+        );
+        // A full collector may have left later events out: read on from the
+        // newest one seen, until a window brings nothing new.
+        if read.len() < COLLECTOR_WINDOW as usize || out.len() == before {
+            break;
+        }
+        from = newest;
+    }
+    out.sort_by_key(|e| e.key);
+    out.dedup_by_key(|e| e.key);
+    Ok(out)
+}
+
+/// The events of one collector over `scope` from `since` on, page by page; the
+/// collector is destroyed before returning.
+async fn read_window(
+    b: &VsphereBackend,
+    scope: &ManagedObjectReference,
+    since: Option<&DateTime>,
+) -> Result<(EventFilter, Vec<AnyEvent>)> {
     let mut filter = EventFilter::new()
-        .entity(&scope, EventFilterSpecRecursionOption::All)
+        .entity(scope, EventFilterSpecRecursionOption::All)
         .event_types(VM_EVENT_TYPES)
         .max_count(COLLECTOR_WINDOW);
     if let Some(t) = since {
@@ -73,15 +110,7 @@ pub(super) async fn vm_events(
     if let Err(e) = collector.destroy().await {
         tracing::debug!(error = %e, "destroying an event collector failed (it expires with the session)");
     }
-    let mut out: Vec<VmEvent> = read?
-        .iter()
-        // Servers that ignore the filter's time window (the simulator) are held to it.
-        .filter(|e| filter.in_time_window(e))
-        .map(vm_event)
-        .collect();
-    out.sort_by_key(|e| e.key);
-    out.dedup_by_key(|e| e.key);
-    Ok(out)
+    Ok((filter, read?))
 }
 
 fn vm_event(e: &AnyEvent) -> VmEvent {

@@ -51,10 +51,12 @@ use crate::backend::{Backend, VmDetail, VmEvent, VmPredicate, VmRecord};
 use crate::{Error, Result};
 
 /// The VM event types [`Backend::vm_events`] reads: what the events area maps to
-/// container events (created, powered on/off, suspended, removed, guest shutdown,
-/// migrated, relocated).
+/// container events (created, powered on/off, also by DRS, suspended, removed, guest
+/// shutdown, migrated, also by DRS, relocated).
 pub const VM_EVENT_TYPES: &[&str] = &[
     "VmCreatedEvent",
+    "DrsVmPoweredOnEvent",
+    "DrsVmMigratedEvent",
     "VmPoweredOnEvent",
     "VmPoweredOffEvent",
     "VmSuspendedEvent",
@@ -369,6 +371,10 @@ impl Backend for VsphereBackend {
 
     async fn delete_file(&self, path: &DatastorePath) -> Result<()> {
         files::delete_file(self, path).await
+    }
+
+    async fn move_file(&self, from: &DatastorePath, to: &DatastorePath) -> Result<()> {
+        files::move_file(self, from, to).await
     }
 
     async fn list_dir(&self, dir: &DatastorePath) -> Result<Vec<String>> {
