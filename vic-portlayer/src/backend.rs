@@ -172,7 +172,7 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Moves the file at `from` to `to` in one step, replacing a file at `to`
     /// (vSphere's `MoveDatastoreFile` with `force`): readers see the old file or the
-    /// new one, never a part. A missing `from` is [`Error::NotFound`]; `to`'s
+    /// new one, never a part. A missing `from` is [`Error::NotFound`](crate::Error::NotFound); `to`'s
     /// directory must exist.
     async fn move_file(&self, from: &DatastorePath, to: &DatastorePath) -> Result<()>;
 
