@@ -267,12 +267,7 @@ impl Handle {
     /// The datastore folder of the containerVM's files (`[ds] <id>`).
     pub fn vm_folder(&self) -> Option<DatastorePath> {
         if let Some(vm) = &self.vm {
-            let vmx = vm.vmx_path.as_ref()?;
-            let dir = match vmx.path.rfind('/') {
-                Some(i) => vmx.path[..i].to_string(),
-                None => String::new(),
-            };
-            return Some(DatastorePath::new(vmx.datastore.clone(), dir));
+            return vm.vmx_path.as_ref().map(vmx_folder);
         }
         let files = self.create.as_ref()?.files.as_ref()?;
         let vmx = DatastorePath::parse(files.vm_path_name.as_deref()?)?;
@@ -371,4 +366,11 @@ impl Handle {
             .map(|(k, v)| (k.as_str(), v))
             .collect()
     }
+}
+
+/// The folder holding the `.vmx` file `vmx` (its directory; the datastore's root
+/// for a file there).
+pub(crate) fn vmx_folder(vmx: &DatastorePath) -> DatastorePath {
+    let dir = vmx.path.rsplit_once('/').map_or("", |(d, _)| d);
+    DatastorePath::new(vmx.datastore.clone(), dir)
 }

@@ -334,10 +334,7 @@ impl Exec {
         vm: &vim25::types::ManagedObjectReference,
     ) -> Result<()> {
         let full = self.backend.vm(vm, VmDetail::Full).await?;
-        let folder = full.vmx_path.as_ref().map(|p| {
-            let dir = p.path.rsplit_once('/').map_or("", |(d, _)| d);
-            DatastorePath::new(p.datastore.clone(), dir)
-        });
+        let folder = full.vmx_path.as_ref().map(handle::vmx_folder);
         let foreign: Vec<_> = full
             .devices
             .iter()

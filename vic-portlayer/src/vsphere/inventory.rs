@@ -72,8 +72,8 @@ pub(super) async fn vm_events(
         }
         from = newest;
     }
+    // Unique by key already (`seen`).
     out.sort_by_key(|e| e.key);
-    out.dedup_by_key(|e| e.key);
     Ok(out)
 }
 
