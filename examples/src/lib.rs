@@ -18,6 +18,10 @@
 use clap::Args;
 use std::process::ExitCode;
 
+pub mod target;
+pub mod tether;
+pub mod vch;
+
 /// `--url`, `--insecure`, `--thumbprint`, with govc's environment variables.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
@@ -71,7 +75,7 @@ impl ConnectArgs {
 }
 
 /// A wire-log sink that writes each exchange as numbered files into `dir`.
-fn debug_writer(
+pub(crate) fn debug_writer(
     dir: &std::path::Path,
 ) -> Result<impl Fn(&vim25::transport::WireRecord<'_>) + Send + Sync + 'static, vim25::Error> {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,0 +1,1 @@
+//! `tether-sim`: a stand-in for the in-guest agent (being written).

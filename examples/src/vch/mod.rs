@@ -1,0 +1,1 @@
+//! The VCH lifecycle of `vch` (being written).
