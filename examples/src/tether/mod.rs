@@ -41,6 +41,7 @@ mod serial;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,6 +103,9 @@ pub(crate) struct Shared {
 /// A container run in progress: how to stop it, and whether it ended.
 struct Running {
     cancel: watch::Sender<bool>,
+    /// Set by the run once its process has exited: powering the VM off after
+    /// that is the run's own doing, not a reason to kill.
+    exited: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -188,7 +192,7 @@ impl Tether {
             let on = vms
                 .iter()
                 .any(|v| v.reference.value == *vm && v.power_state == PowerState::PoweredOn);
-            if !on && !*r.cancel.borrow() {
+            if !on && !*r.cancel.borrow() && !r.exited.load(Ordering::Relaxed) {
                 tracing::info!(vm = %vm, "VM no longer powered on: killing its process");
                 let _ = r.cancel.send(true);
             }
@@ -284,14 +288,24 @@ impl Tether {
             return;
         }
         let (cancel, cancelled) = watch::channel(false);
+        let exited = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(run::run(
             self.shared.clone(),
             vm.clone(),
             id,
             config,
-            cancelled,
+            run::Control {
+                cancelled,
+                exited: exited.clone(),
+            },
         ));
-        self.running
-            .insert(vm.reference.value.clone(), Running { cancel, task });
+        self.running.insert(
+            vm.reference.value.clone(),
+            Running {
+                cancel,
+                exited,
+                task,
+            },
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! the serial link, exit status and stop time, power-off.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,18 +24,26 @@ const FLUSH_LIMIT: Duration = Duration::from_secs(10);
 /// Distinguishes the root directories of runs.
 static RUNS: AtomicU64 = AtomicU64::new(0);
 
+/// How the poll loop and a run talk.
+pub(crate) struct Control {
+    /// Turns `true` when the run must kill its process (the VM went away).
+    pub(crate) cancelled: watch::Receiver<bool>,
+    /// Set by the run when its process has exited.
+    pub(crate) exited: Arc<AtomicBool>,
+}
+
 /// Runs the primary session of containerVM `vm`; ends early, killing the
-/// process, when `cancelled` turns `true`. Every failure is logged here.
+/// process, when cancelled. Every failure is logged here.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     vm: VmSnapshot,
     id: ContainerId,
     config: ExecutorConfig,
-    cancelled: watch::Receiver<bool>,
+    control: Control,
 ) {
     let n = RUNS.fetch_add(1, Ordering::Relaxed);
     let root = shared.settings.work_dir.join(format!("{}-{n}", id.short()));
-    let r = run_in(&shared, &vm, &id, &config, &root, cancelled).await;
+    let r = run_in(&shared, &vm, &id, &config, &root, control).await;
     if let Err(e) = r {
         tracing::warn!(container = %id.short(), vm = %vm.reference.value, error = %e, "container run failed");
     }
@@ -54,8 +62,12 @@ async fn run_in(
     id: &ContainerId,
     config: &ExecutorConfig,
     root: &PathBuf,
-    mut cancelled: watch::Receiver<bool>,
+    control: Control,
 ) -> Result<(), Error> {
+    let Control {
+        mut cancelled,
+        exited,
+    } = control;
     let client = &shared.client;
     let session_id = id.to_string();
     let Some(session) = config.sessions.get(&session_id) else {
@@ -150,6 +162,7 @@ async fn run_in(
             },
         }
     };
+    exited.store(true, Ordering::Relaxed);
     drop(stdin);
     // The process is gone; its output pipes end with it (or with the last
     // process that inherited them: bounded).
