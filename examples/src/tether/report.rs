@@ -140,15 +140,19 @@ pub(crate) fn appliance_report(config: &VchConfig, now: i64) -> VchConfig {
     };
     for role in ADDRESSED_ROLES {
         if config.init.networks.contains_key(*role) {
-            let mut endpoint = NetworkEndpoint::default();
-            endpoint.assigned = loopback.clone();
+            let endpoint = NetworkEndpoint {
+                assigned: loopback.clone(),
+                ..Default::default()
+            };
             sparse.init.networks.insert(role.to_string(), endpoint);
         }
     }
     for name in config.init.sessions.keys() {
-        let mut s = SessionConfig::default();
-        s.started = Some("true".into());
-        s.exit_status = Some(0);
+        let mut s = SessionConfig {
+            started: Some("true".into()),
+            exit_status: Some(0),
+            ..Default::default()
+        };
         s.detail.start_time = Some(now);
         sparse.init.sessions.insert(name.clone(), s);
     }
@@ -177,9 +181,11 @@ pub(crate) async fn session(
     session: &str,
     report: SessionReport,
 ) -> Result<(), Error> {
-    let mut s = SessionConfig::default();
-    s.started = report.started;
-    s.exit_status = report.status;
+    let mut s = SessionConfig {
+        started: report.started,
+        exit_status: report.status,
+        ..Default::default()
+    };
     s.detail.start_time = report.start_time;
     s.detail.stop_time = report.stop_time;
     let mut sparse = ExecutorConfig::default();

@@ -75,7 +75,14 @@ fn image_layer(disk: &DatastorePath) -> Option<Layer> {
 pub(crate) struct LayerCache {
     client: vim25::Client,
     datastores: Mutex<HashMap<String, ManagedObjectReference>>,
-    layers: Mutex<(usize, HashMap<DatastorePath, Arc<Vec<u8>>>)>,
+    layers: Mutex<Cached>,
+}
+
+/// Layer contents in memory, and their total size.
+#[derive(Default)]
+struct Cached {
+    bytes: usize,
+    by_path: HashMap<DatastorePath, Arc<Vec<u8>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -87,7 +94,7 @@ impl LayerCache {
         LayerCache {
             client,
             datastores: Mutex::new(HashMap::new()),
-            layers: Mutex::new((0, HashMap::new())),
+            layers: Mutex::new(Cached::default()),
         }
     }
 
@@ -129,7 +136,7 @@ impl LayerCache {
 
     /// The content of `layer`; `None` when the file does not exist.
     pub(crate) async fn content(&self, layer: &Layer) -> Result<Option<Arc<Vec<u8>>>, Error> {
-        if let Some(bytes) = lock(&self.layers).1.get(&layer.content) {
+        if let Some(bytes) = lock(&self.layers).by_path.get(&layer.content) {
             return Ok(Some(bytes.clone()));
         }
         let ds = self.datastore(&layer.content.datastore).await?;
@@ -141,9 +148,9 @@ impl LayerCache {
         }
         let bytes = Arc::new(body);
         let mut cache = lock(&self.layers);
-        if cache.0 + bytes.len() <= CACHE_BUDGET {
-            cache.0 += bytes.len();
-            cache.1.insert(layer.content.clone(), bytes.clone());
+        if cache.bytes + bytes.len() <= CACHE_BUDGET {
+            cache.bytes += bytes.len();
+            cache.by_path.insert(layer.content.clone(), bytes.clone());
         }
         Ok(Some(bytes))
     }

@@ -1,7 +1,7 @@
 //! One container run: root filesystem, `started`, the process with its streams on
 //! the serial link, exit status and stop time, power-off.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,7 +61,7 @@ async fn run_in(
     vm: &VmSnapshot,
     id: &ContainerId,
     config: &ExecutorConfig,
-    root: &PathBuf,
+    root: &Path,
     control: Control,
 ) -> Result<(), Error> {
     let Control {
