@@ -175,6 +175,17 @@ async fn download(client: &Client, ds: &str, path: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// A real ISO9660 file for `--appliance-iso` (the stand-in maker's output).
+fn iso_file(dir: &Path) -> String {
+    let p = dir.join("given.iso");
+    std::fs::write(
+        &p,
+        examples::vch::iso::stand_in("GIVEN", "given\n").unwrap(),
+    )
+    .unwrap();
+    p.to_string_lossy().into_owned()
+}
+
 fn is_iso9660(bytes: &[u8]) -> bool {
     bytes.get(32769..32774) == Some(b"CD001")
 }
@@ -359,7 +370,6 @@ async fn esx_create_inspect_ls_delete() {
     let client = connect(&sim).await;
     let scratch = Scratch::new("esx");
     let dir = scratch.0.as_path();
-    let _tether = Tether::start(&sim, "VCH001");
     let create = [
         "--name",
         "VCH001",
@@ -444,6 +454,32 @@ async fn esx_create_inspect_ls_delete() {
             .unwrap(),
     );
     assert!(e.contains("thumbprint"), "{e}");
+    // No password anywhere and no terminal to ask on.
+    let e = failed(
+        Command::new(VCH)
+            .arg("ls")
+            .args([
+                "--target",
+                sim.url(),
+                "--user",
+                sim.username(),
+                "--thumbprint",
+            ])
+            .arg(sim.sha256_thumbprint().unwrap())
+            .env_remove("VIM_PASSWORD")
+            .env_remove("GOVC_PASSWORD")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    assert!(e.contains("no password"), "{e}");
+    // A file given as the appliance ISO must be one.
+    let not_iso = dir.join("not.iso");
+    std::fs::write(&not_iso, b"hello").unwrap();
+    let mut bad_iso: Vec<&str> = create.to_vec();
+    bad_iso.extend(["--appliance-iso", not_iso.to_str().unwrap()]);
+    let e = failed(vch(&sim, dir, "create", &bad_iso));
+    assert!(e.contains("is not an ISO9660 image"), "{e}");
     assert_eq!(
         inventory(&client).await,
         before,
@@ -453,6 +489,45 @@ async fn esx_create_inspect_ls_delete() {
         .await
         .contains(&"VCH Bridge".to_string()));
     assert!(!dir.join("VCH001-key.pem").exists());
+
+    // Without the guest agent the appliance never reports: the run times out and
+    // removes what it made, saying so.
+    let mut short = with("--timeout", "2");
+    short.extend(["--appliance-iso".into(), iso_file(dir)]);
+    let out = vch(
+        &sim,
+        dir,
+        "create",
+        &short.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let e = failed(out);
+    assert!(e.contains("is tether-sim running?"), "{e}");
+    for line in [
+        "Rolling back what this run created",
+        "Removed appliance VM VCH001",
+        "Removed datastore folder [LocalDS_0] VCH001",
+        "Removed datastore folder [LocalDS_0] vch-volumes/volumes",
+        "Removed bridge network VCH Bridge",
+        "Removed resource pool VCH001",
+        "Removed certificate files",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+    assert_eq!(
+        inventory(&client).await,
+        before,
+        "a rolled-back create leaves nothing"
+    );
+    assert!(!port_groups(&client)
+        .await
+        .contains(&"VCH Bridge".to_string()));
+    assert!(!dir.join("VCH001-key.pem").exists());
+    assert!(download(&client, "LocalDS_0", "VCH001/appliance.iso")
+        .await
+        .is_none());
+
+    let _tether = Tether::start(&sim, "VCH001");
 
     // Create: the bridge port group is made on the standalone host.
     let out = ok(vch(&sim, dir, "create", &create));

@@ -19,7 +19,8 @@ use vim25::find::Finder;
 use vim25::mo::{self, AnyManagedObject};
 use vim25::object::device::{self, NicKind};
 use vim25::object::{
-    Common, Datacenter, DatastorePath, Folder, HostSystem, ResourcePool, VirtualMachine,
+    Common, Datacenter, DatastorePath, FileManager, Folder, HostSystem, ResourcePool,
+    VirtualMachine,
 };
 use vim25::property::Retrieval;
 use vim25::types::{
@@ -190,6 +191,9 @@ enum Undo {
     PortGroup(ManagedObjectReference, String),
     Folder(ManagedObjectReference, String),
     Vm(ManagedObjectReference, String),
+    /// A datastore directory this run made (the VM's folder with the ISOs and the
+    /// image store, a new volume store's `volumes/`).
+    Dir(ManagedObjectReference, DatastorePath),
 }
 
 /// Creates the VCH `spec` describes. On failure, what this run created is removed
@@ -797,6 +801,9 @@ async fn build(
         .wait()
         .await
         .doing("creating the appliance VM")?;
+    // Undone after the VM: Destroy removes the VM's own files, not the ISOs or
+    // the image store beside them.
+    undo.push(Undo::Dir(plan.datacenter.clone(), vch_dir.clone()));
     undo.push(Undo::Vm(vm.reference().clone(), name.clone()));
     let vm_ref = vm.reference().clone();
 
@@ -835,6 +842,14 @@ async fn build(
         .await
         .doing("creating the image store")?;
     for (label, root) in &plan.volume_stores {
+        let volumes = DatastorePath::new(&root.datastore, format!("{}/volumes", root.path));
+        if !backend
+            .exists(&volumes)
+            .await
+            .doing(format!("looking for {volumes}"))?
+        {
+            undo.push(Undo::Dir(plan.datacenter.clone(), volumes));
+        }
         log.info(format!("Creating volume store {label} at {root}"));
         storage
             .create_volume_store(label, root.clone())
@@ -1253,6 +1268,21 @@ async fn rollback(client: &Client, log: &Log, undo: Vec<Undo>) {
                 }
                 .await;
                 (format!("bridge network {name}"), res)
+            }
+            Undo::Dir(dc, path) => {
+                let res = async {
+                    let fm = FileManager::new(client).doing("finding the file manager")?;
+                    match fm
+                        .delete_file_and_wait(path, Some(&Datacenter::new(client, dc.clone())))
+                        .await
+                    {
+                        // Destroy took it already.
+                        Err(e) if e.fault_name() == Some("FileNotFound") => Ok(()),
+                        r => r.doing("deleting"),
+                    }
+                }
+                .await;
+                (format!("datastore folder {path}"), res)
             }
             Undo::Pool(r, name) => (
                 format!("resource pool {name}"),
