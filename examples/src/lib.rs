@@ -18,6 +18,7 @@
 use clap::Args;
 use std::process::ExitCode;
 
+pub mod appliance;
 pub mod target;
 pub mod tether;
 pub mod vch;

@@ -1,0 +1,1 @@
+//! Image handling of `vic-appliance` (being written).

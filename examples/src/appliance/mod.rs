@@ -1,0 +1,3 @@
+//! `vic-appliance`: the Docker Engine API of a VCH on the port layer (being written).
+
+pub mod images;
