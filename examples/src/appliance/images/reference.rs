@@ -2,6 +2,8 @@
 //! `docker.io/library/hello-world:1`, `registry:5000/team/app:v2`), kept in
 //! Docker's familiar form, and the RFC 3339 times of image configs.
 
+use vic_config::types::Timestamp;
+
 /// `reference` as a `name:tag` in Docker's familiar form: `latest` when no tag
 /// is given, `docker.io/` and `library/` left out as the docker CLI prints them.
 /// Why it is not a tag reference otherwise.
@@ -121,103 +123,36 @@ fn check_component(c: &str) -> Result<(), String> {
 /// Seconds since the Unix epoch of an RFC 3339 time (`2024-01-01T00:00:00Z`,
 /// `2023-05-02T16:49:27.187552071+02:00`); fractions are dropped.
 pub(super) fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    let num = |from: usize, len: usize| -> Option<i64> {
-        let digits = b.get(from..from + len)?;
-        digits.iter().all(u8::is_ascii_digit).then(|| {
-            digits
-                .iter()
-                .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))
-        })
-    };
-    let at = |i: usize, c: u8| b.get(i) == Some(&c);
-    if !(at(4, b'-')
-        && at(7, b'-')
-        && (at(10, b'T') || at(10, b't') || at(10, b' '))
-        && at(13, b':')
-        && at(16, b':'))
-    {
-        return None;
-    }
-    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut i = 19;
-    if at(i, b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-    }
-    let offset = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if at(i + 3, b':') && i + 6 == b.len() => {
-            let minutes = num(i + 1, 2)? * 60 + num(i + 4, 2)?;
-            if *sign == b'+' {
-                minutes * 60
-            } else {
-                -minutes * 60
+    // Rearranged into the Go form `vic_config` reads (date, time, ±HHMM, zone),
+    // whose parser checks the calendar.
+    let (date, rest) = s.split_once(['T', 't'])?;
+    let (time, offset) = match rest.strip_suffix(['Z', 'z']) {
+        Some(time) => (time, "+0000".to_string()),
+        None => {
+            let (time, offset) = rest.split_at(rest.rfind(['+', '-'])?);
+            let (hours, minutes) = offset[1..].split_once(':')?;
+            if hours.len() != 2 || minutes.len() != 2 {
+                return None;
             }
+            (time, format!("{}{hours}{minutes}", &offset[..1]))
         }
-        _ => return None,
     };
-    let days = days_from_civil(year, month, day);
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+    if date.len() != 10 || time.len() < 8 {
+        return None;
+    }
+    let go_time = format!("{date} {time} {offset} UTC");
+    go_time.parse::<Timestamp>().ok().map(|t| t.unix_seconds)
 }
 
 /// `secs` since the Unix epoch as RFC 3339 in UTC (`2024-01-01T00:00:00Z`).
 pub(super) fn format_rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rest = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (eras of 400 years, with
-/// the year starting in March so that the leap day comes last).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    // `2024-01-01 00:00:00 +0000 UTC`: the date and the time are what RFC 3339 needs.
+    let go_time = Timestamp::from_unix(secs, 0).to_string();
+    let mut parts = go_time.split(' ');
+    match (parts.next(), parts.next()) {
+        (Some(date), Some(time)) => format!("{date}T{time}Z"),
+        _ => go_time,
+    }
 }
 
 #[cfg(test)]
@@ -277,6 +212,7 @@ mod tests {
             "2024-13-01T00:00:00Z",
             "2024-01-01T00:00:00",
             "2024-01-01T00:00:00.Z",
+            "2023-02-29T00:00:00Z",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
         }
