@@ -42,6 +42,7 @@ if ! command -v gcc >/dev/null 2>&1; then
     echo "gcc is missing; installing gcc and libc6-dev" >&2
     sudo=""
     [[ $(id -u) -eq 0 ]] || sudo=sudo
+    $sudo apt-get update >&2
     $sudo apt-get install -y gcc libc6-dev >&2
 fi
 
