@@ -70,7 +70,11 @@ fn hello_tarball() -> &'static [u8] {
             out.display().to_string(),
             "the script prints the output path"
         );
-        std::fs::read(&out).expect("read the hello tarball")
+        let tarball = std::fs::read(&out).expect("read the hello tarball");
+        if let Some(dir) = out.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        tarball
     })
 }
 
