@@ -6,6 +6,9 @@
  * file; scripts/hello-image.sh packs it into a `docker save` tarball.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static const char *const lines[] = {
     "",
@@ -26,8 +29,41 @@ static const char *const lines[] = {
     "",
 };
 
-int main(void)
+/* Extra modes for tests and demos: `/hello exit N` exits with status N after one
+ * line on standard error, `/hello sleep N` sleeps N seconds, `/hello cat` copies
+ * standard input to standard output. */
+static int run_mode(const char *mode, const char *arg)
 {
+    if (strcmp(mode, "exit") == 0 && arg != NULL) {
+        int code = atoi(arg);
+        fprintf(stderr, "hello: exiting with status %d\n", code);
+        return code;
+    }
+    if (strcmp(mode, "sleep") == 0 && arg != NULL) {
+        printf("hello: sleeping %s seconds\n", arg);
+        fflush(stdout);
+        sleep((unsigned)atoi(arg));
+        return 0;
+    }
+    if (strcmp(mode, "cat") == 0) {
+        int c;
+        while ((c = getchar()) != EOF) {
+            putchar(c);
+            if (c == '\n') {
+                fflush(stdout);
+            }
+        }
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
+    fprintf(stderr, "hello: unknown mode %s (try: exit N, sleep N, cat)\n", mode);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) {
+        return run_mode(argv[1], argc > 2 ? argv[2] : NULL);
+    }
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         if (puts(lines[i]) == EOF) {
             return 1;

@@ -78,6 +78,21 @@ pub fn write(pair: &CertPair, cert: &Path, key: &Path) -> Result<(), VchError> {
     Ok(())
 }
 
+/// The docker client's certificate directory for the VCH, `DIR/NAME` (what
+/// `DOCKER_CERT_PATH` names): its `ca.pem` is the VCH's self-signed certificate, so
+/// that `docker --tls` (which loads `ca.pem` from there) connects, and
+/// `docker --tlsverify` checks the endpoint against it.
+pub fn cert_dir(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+/// Creates [`cert_dir`] with its `ca.pem`; an existing directory is refused.
+pub fn write_cert_dir(pair: &CertPair, cert_dir: &Path) -> Result<(), VchError> {
+    std::fs::create_dir(cert_dir).doing(format!("creating {}", cert_dir.display()))?;
+    std::fs::write(cert_dir.join("ca.pem"), &pair.cert_pem)
+        .doing(format!("writing {}/ca.pem", cert_dir.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,8 +24,9 @@ use vim25::object::{
 };
 use vim25::property::Retrieval;
 use vim25::types::{
-    AnyComputeResourceConfigInfo, HostFirewallInfo, ManagedObjectReference,
-    VirtualMachineConfigSpec, VirtualMachineFileInfo, VirtualMachinePowerState,
+    AnyComputeResourceConfigInfo, AnyVirtualDevice, HostFirewallInfo, ManagedObjectReference,
+    ParaVirtualSCSIController, VirtualMachineConfigSpec, VirtualMachineFileInfo,
+    VirtualMachinePowerState, VirtualSCSIController, VirtualSCSISharing,
 };
 use vim25::view::ContainerView;
 use vim25::Client;
@@ -187,6 +188,7 @@ struct Plan {
 #[derive(Debug)]
 enum Undo {
     CertFiles(PathBuf, PathBuf),
+    LocalDir(PathBuf),
     Pool(ManagedObjectReference, String),
     PortGroup(ManagedObjectReference, String),
     Folder(ManagedObjectReference, String),
@@ -377,11 +379,13 @@ async fn validate(client: &Client, spec: &CreateSpec, log: &Log) -> Result<Plan,
         );
     }
     let (cert_path, key_path) = cert::paths(&spec.cert_dir, &spec.name);
-    if cert_path.exists() || key_path.exists() {
+    let docker_certs = cert::cert_dir(&spec.cert_dir, &spec.name);
+    if cert_path.exists() || key_path.exists() || docker_certs.exists() {
         return Err(VchError::Invalid(format!(
-            "{} or {} exists already: move them away or choose another name",
+            "{}, {} or {} exists already: move them away or choose another name",
             cert_path.display(),
-            key_path.display()
+            key_path.display(),
+            docker_certs.display()
         )));
     }
     Ok(Plan {
@@ -685,8 +689,11 @@ async fn build(
         key_path.display()
     ));
     let pair = cert::generate(name, &[])?;
+    let docker_certs = cert::cert_dir(&spec.cert_dir, name);
     cert::write(&pair, &cert_path, &key_path)?;
     undo.push(Undo::CertFiles(cert_path.clone(), key_path.clone()));
+    cert::write_cert_dir(&pair, &docker_certs)?;
+    undo.push(Undo::LocalDir(docker_certs.clone()));
 
     // Resource pool.
     log.info(format!("Creating Resource Pool {name}"));
@@ -759,6 +766,17 @@ async fn build(
         device::new_cdrom(&appliance_iso, (200, 0)),
         false,
     ));
+    // A paravirtual SCSI controller: the port layer makes image disks by attaching
+    // them to the appliance, as VIC does.
+    let mut scsi: AnyVirtualDevice = ParaVirtualSCSIController {
+        base_: VirtualSCSIController {
+            shared_bus: VirtualSCSISharing::NoSharing,
+            ..Default::default()
+        },
+    }
+    .into();
+    scsi.key = -100;
+    devices.push(device::add_spec(scsi, false));
     let mut nets = vec![plan.external.clone()];
     if bridge_ref != plan.external {
         nets.push(bridge_ref.clone());
@@ -874,7 +892,11 @@ async fn build(
     log.info("Published ports can be reached at:");
     log.info(ip.to_string());
     log.info("Docker environment variables:");
-    log.info(format!("DOCKER_HOST={docker_host}"));
+    let cert_path_env = std::fs::canonicalize(&docker_certs).unwrap_or(docker_certs);
+    log.info(format!(
+        "DOCKER_CERT_PATH={} DOCKER_HOST={docker_host}",
+        cert_path_env.display()
+    ));
     log.info("Connect to docker:");
     log.info(format!("docker -H {docker_host} --tls info"));
     log.info("Installer completed successfully");
@@ -1235,6 +1257,10 @@ async fn rollback(client: &Client, log: &Log, undo: Vec<Undo>) {
                 std::fs::remove_file(c)
                     .and_then(|_| std::fs::remove_file(k))
                     .doing("removing certificate files"),
+            ),
+            Undo::LocalDir(d) => (
+                format!("docker certificate directory {}", d.display()),
+                std::fs::remove_dir_all(d).doing("removing"),
             ),
             Undo::Vm(r, name) => {
                 let vm = VirtualMachine::new(client, r.clone());
