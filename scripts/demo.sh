@@ -69,8 +69,8 @@ show "$bin/vch" create "${conn[@]}" --name VCH001 --image-datastore LocalDS_0 \
   --bridge-network 'VCH Bridge' --external-network 'VM Network' --timeout 120
 
 step "starting vic-appliance, the VCH's Docker API"
-"$bin/vic-appliance" "${conn[@]}" --name VCH001 --listen 127.0.0.1:0 \
-  --interaction-listen 127.0.0.1:0 >"$work/appliance.out" 2>"$work/appliance.log" &
+# The seed's ports: the Docker API on 2376, the containerVMs' serial connections on 2377.
+"$bin/vic-appliance" "${conn[@]}" --name VCH001 >"$work/appliance.out" 2>"$work/appliance.log" &
 pids+=($!)
 for _ in $(seq 1 200); do
   grep -q 'serves the Docker API' "$work/appliance.out" 2>/dev/null && break
