@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 use vic_portlayer::exec::ExecSettings;
 use vic_portlayer::interaction::InteractionServer;
 use vic_portlayer::network::NetworkConfig;
-use vic_portlayer::vsphere::{Placement, VsphereBackend};
+use vic_portlayer::vsphere::VsphereBackend;
 use vic_portlayer::{PortLayer, PortLayerConfig};
 use vim25::mo;
 use vim25::object::{Common, DatastorePath, ResourcePool, VirtualMachine};
@@ -213,18 +213,6 @@ async fn port_layer(
         })
         .or_else(|| vch.pool.clone())
         .ok_or_else(|| VchError::Invalid(format!("VCH {} names no resource pool", vch.name)))?;
-    let dir = vch.folder_path().ok_or_else(|| {
-        VchError::Invalid(format!(
-            "the appliance of {} has no datastore folder",
-            vch.name
-        ))
-    })?;
-    let datacenter = Common::new(client, vch.vm.clone())
-        .datacenter()
-        .await
-        .doing("finding the VCH's datacenter")?
-        .reference()
-        .clone();
     let pool: mo::ResourcePool = ResourcePool::new(client, pool_ref.clone())
         .properties(&["owner", "config"])
         .await
@@ -239,15 +227,8 @@ async fn port_layer(
             .map(|h| h.reference().clone()),
         _ => None,
     };
-    let placement = Placement {
-        datacenter,
-        folder: vch.folder.clone().unwrap_or_else(|| vch.vm.clone()),
-        pool: pool_ref,
-        host,
-        datastore: dir.datastore.clone(),
-        vch_dir: dir.path.clone(),
-        appliance: Some(vch.vm.clone()),
-    };
+    let placement = vch::placement(client, vch, pool_ref, host).await?;
+    let dir = DatastorePath::new(&placement.datastore, placement.vch_dir.clone());
     let backend = Arc::new(VsphereBackend::new(client.clone(), placement));
     let bootstrap = c
         .container

@@ -8,11 +8,11 @@ use vic_portlayer::backend::Backend;
 use vic_portlayer::events::EventHub;
 use vic_portlayer::exec::{Exec, ExecSettings};
 use vic_portlayer::storage::Storage;
-use vic_portlayer::vsphere::{Placement, VsphereBackend};
+use vic_portlayer::vsphere::VsphereBackend;
 use vic_portlayer::ContainerId;
 use vim25::mo;
 use vim25::object::device;
-use vim25::object::{Common, DatastorePath, Folder, HostSystem, ResourcePool, VirtualMachine};
+use vim25::object::{DatastorePath, Folder, HostSystem, ResourcePool, VirtualMachine};
 use vim25::types::{ManagedObjectReference, VirtualMachineConfigSpec, VirtualMachinePowerState};
 use vim25::Client;
 
@@ -214,27 +214,13 @@ fn datastore_of(vch: &FoundVch) -> Option<String> {
 }
 
 async fn backend_for(client: &Client, vch: &FoundVch) -> Result<Arc<dyn Backend>, VchError> {
-    let dir = vch.folder_path().ok_or_else(|| {
+    let pool = vch.pool.clone().ok_or_else(|| {
         VchError::Invalid(format!(
-            "the appliance of {} has no datastore folder",
+            "the appliance of {} has no resource pool",
             vch.name
         ))
     })?;
-    let datacenter = Common::new(client, vch.vm.clone())
-        .datacenter()
-        .await
-        .doing("finding the VCH's datacenter")?
-        .reference()
-        .clone();
-    let placement = Placement {
-        datacenter,
-        folder: vch.folder.clone().unwrap_or_else(|| vch.vm.clone()),
-        pool: vch.pool.clone().unwrap_or_else(|| vch.vm.clone()),
-        host: None,
-        datastore: dir.datastore.clone(),
-        vch_dir: dir.path.clone(),
-        appliance: Some(vch.vm.clone()),
-    };
+    let placement = super::placement(client, vch, pool, None).await?;
     Ok(Arc::new(VsphereBackend::new(client.clone(), placement)))
 }
 

@@ -488,3 +488,35 @@ pub(crate) async fn datastore(client: &Client, name: &str) -> Result<Datastore, 
         .map(|r| Datastore::new(client, r))
         .ok_or_else(|| VchError::NotFound(format!("no datastore named {name:?}")))
 }
+
+/// Where a port layer on `vch` puts containerVMs and files: the appliance's
+/// datacenter, VM folder and datastore folder, in `pool` (on `host` for a
+/// standalone host), with the appliance as the VM child disks are made on.
+pub async fn placement(
+    client: &Client,
+    vch: &FoundVch,
+    pool: ManagedObjectReference,
+    host: Option<ManagedObjectReference>,
+) -> Result<vic_portlayer::vsphere::Placement, VchError> {
+    let dir = vch.folder_path().ok_or_else(|| {
+        VchError::Invalid(format!(
+            "the appliance of {} has no datastore folder",
+            vch.name
+        ))
+    })?;
+    let datacenter = vim25::object::Common::new(client, vch.vm.clone())
+        .datacenter()
+        .await
+        .doing("finding the VCH's datacenter")?
+        .reference()
+        .clone();
+    Ok(vic_portlayer::vsphere::Placement {
+        datacenter,
+        folder: vch.folder.clone().unwrap_or_else(|| vch.vm.clone()),
+        pool,
+        host,
+        datastore: dir.datastore,
+        vch_dir: dir.path,
+        appliance: Some(vch.vm.clone()),
+    })
+}
