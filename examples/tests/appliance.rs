@@ -152,6 +152,25 @@ fn docker_for(dir: &Path, vch: &str, addr: &str, args: &[&str]) -> Output {
         .expect("the docker client runs (scripts/test.sh installs it)")
 }
 
+/// `docker … ARGS` for VCH001 with `input` on its standard input.
+fn docker_with_input(dir: &Path, addr: &str, args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new("docker")
+        .args(["-H", addr, "--tls"])
+        .args(args)
+        .env("DOCKER_CONFIG", dir.join("docker-config"))
+        .env("DOCKER_CERT_PATH", dir.join("VCH001"))
+        .env_remove("DOCKER_HOST")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the docker client runs");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
 /// [`docker_for`] VCH001.
 fn docker(dir: &Path, addr: &str, args: &[&str]) -> Output {
     docker_for(dir, "VCH001", addr, args)
@@ -379,7 +398,16 @@ async fn docker_client_against_vic_appliance() {
     ));
     assert_eq!(inspect.trim(), "3 exited");
 
-    // run -d, then logs and wait.
+    // run -i: standard input reaches the process, its end closes the input.
+    let out = ok(docker_with_input(
+        dir,
+        &a,
+        &["run", "-i", "--rm", "hello-world", "/hello", "cat"],
+        b"ping over the serial line\n",
+    ));
+    assert_eq!(out, "ping over the serial line\n");
+
+    // run -d, then logs (also followed) and wait.
     let out = ok(docker(dir, &a, &["run", "-d", "hello-world"]));
     let detached = id_of(&out);
     assert_eq!(detached.len(), 64, "{out}");
@@ -387,6 +415,8 @@ async fn docker_client_against_vic_appliance() {
     assert_eq!(code.trim(), "0");
     let logs = ok(docker(dir, &a, &["logs", &detached]));
     assert!(logs.contains("Hello from a vSphere"), "{logs}");
+    let followed = ok(docker(dir, &a, &["logs", "-f", &detached]));
+    assert_eq!(followed, logs, "follow ends at once for an exited container");
     let name = ok(docker(
         dir,
         &a,
