@@ -416,7 +416,10 @@ async fn docker_client_against_vic_appliance() {
     let logs = ok(docker(dir, &a, &["logs", &detached]));
     assert!(logs.contains("Hello from a vSphere"), "{logs}");
     let followed = ok(docker(dir, &a, &["logs", "-f", &detached]));
-    assert_eq!(followed, logs, "follow ends at once for an exited container");
+    assert_eq!(
+        followed, logs,
+        "follow ends at once for an exited container"
+    );
     let name = ok(docker(
         dir,
         &a,
