@@ -246,6 +246,25 @@ pub fn apply_extra_config(
     Ok(())
 }
 
+/// The entries of a VM's `config.extraConfig` property as a property collector
+/// returns it (an `ArrayOfOptionValue`; nothing or null for none), in the server's
+/// order, ready for [`apply_extra_config`]. `Err` holds the kind of a value that
+/// is not a list of options.
+pub fn extra_config_options(
+    value: Option<&vim25::types::AnyValue>,
+) -> std::result::Result<Vec<vim25::types::AnyOptionValue>, String> {
+    use vim25::types::{AnyOptionValue, AnyValue, OptionValue};
+    match value {
+        None | Some(AnyValue::Null) => Ok(Vec::new()),
+        Some(AnyValue::Array { items, .. }) => Ok(items
+            .iter()
+            .filter_map(|i| i.downcast_ref::<OptionValue>())
+            .map(|o| AnyOptionValue::from(o.clone()))
+            .collect()),
+        Some(other) => Err(other.kind().into_owned()),
+    }
+}
+
 /// `map` with vSphere's `<nil>` read back as the empty string, as
 /// [`VmRecord::extra_config`] holds it.
 pub fn unescaped(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {

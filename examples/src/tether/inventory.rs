@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use vic_config::model::{ExecutorConfig, VchConfig};
 use vic_config::{key_of, Layout};
-use vic_portlayer::backend::{apply_extra_config, unescaped, PowerState};
+use vic_portlayer::backend::{apply_extra_config, extra_config_options, unescaped, PowerState};
 use vic_portlayer::ContainerId;
 use vim25::property::Retrieval;
 use vim25::types::{
-    AnyOptionValue, AnyValue, AnyVirtualDevice, ManagedObjectReference, ObjectContent, OptionValue,
-    VirtualHardware, VirtualMachinePowerState,
+    AnyOptionValue, AnyVirtualDevice, ManagedObjectReference, ObjectContent, VirtualHardware,
+    VirtualMachinePowerState,
 };
 use vim25::view::ContainerView;
 
@@ -177,21 +177,11 @@ fn snapshot(content: ObjectContent) -> Result<Option<VmSnapshot>, Error> {
                     }
                 })
             }
-            "config.extraConfig" => match &p.val {
-                AnyValue::Null => {}
-                AnyValue::Array { items, .. } => options.extend(
-                    items
-                        .iter()
-                        .filter_map(|i| i.downcast_ref::<OptionValue>())
-                        .map(|o| AnyOptionValue::from(o.clone())),
-                ),
-                other => {
-                    return Err(Error::unexpected(
-                        what(&p.name),
-                        format!("a {}, not a list of options", other.kind()),
-                    ))
-                }
-            },
+            "config.extraConfig" => {
+                options.extend(extra_config_options(Some(&p.val)).map_err(|kind| {
+                    Error::unexpected(what(&p.name), format!("a {kind}, not a list of options"))
+                })?)
+            }
             "config.hardware" => {
                 if let Some(h) = p.val.downcast_ref::<VirtualHardware>() {
                     devices = h.device.clone();

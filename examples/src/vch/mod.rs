@@ -38,9 +38,7 @@ use vic_config::{DecodeOptions, SecretKey, SECRET_KEY_KEY};
 use vim25::find::Finder;
 use vim25::object::{Datastore, DatastorePath};
 use vim25::property::Retrieval;
-use vim25::types::{
-    AnyOptionValue, AnyValue, ManagedObjectReference, OptionValue, VirtualMachinePowerState,
-};
+use vim25::types::{ManagedObjectReference, VirtualMachinePowerState};
 use vim25::view::ContainerView;
 use vim25::Client;
 
@@ -313,19 +311,13 @@ pub async fn read_vms(
         let Some(name) = oc.get::<String>("name") else {
             continue;
         };
-        let options: Vec<AnyOptionValue> = match oc
-            .prop_set
-            .iter()
-            .find(|p| p.name == "config.extraConfig")
-            .map(|p| &p.val)
-        {
-            Some(AnyValue::Array { items, .. }) => items
+        let options = vic_portlayer::backend::extra_config_options(
+            oc.prop_set
                 .iter()
-                .filter_map(|i| i.downcast_ref::<OptionValue>())
-                .map(|o| AnyOptionValue::from(o.clone()))
-                .collect(),
-            _ => Vec::new(),
-        };
+                .find(|p| p.name == "config.extraConfig")
+                .map(|p| &p.val),
+        )
+        .unwrap_or_default();
         let mut extra = BTreeMap::new();
         vic_portlayer::backend::apply_extra_config(&mut extra, &options)
             .doing(format!("reading the extraConfig of VM {name}"))?;

@@ -9,14 +9,17 @@ use std::time::Duration;
 use vim25::object::DatastorePath;
 use vim25::property::{spec_for_objects, Retrieval, TryStreamExt, Watch};
 use vim25::types::{
-    AnyOptionValue, AnyValue, ManagedObjectReference, ObjectContent, ObjectUpdate,
-    ObjectUpdateKind, OptionValue, PropertyChangeOp, VirtualHardware, VirtualMachinePowerState,
+    AnyValue, ManagedObjectReference, ObjectContent, ObjectUpdate, ObjectUpdateKind,
+    PropertyChangeOp, VirtualHardware, VirtualMachinePowerState,
 };
 use vim25::view::ContainerView;
 use vim25::Client;
 
 use super::vm_error;
-use crate::backend::{apply_extra_config, unescaped, PowerState, VmDetail, VmPredicate, VmRecord};
+use crate::backend::{
+    apply_extra_config, extra_config_options, unescaped, PowerState, VmDetail, VmPredicate,
+    VmRecord,
+};
 use crate::{Error, Result};
 
 /// What every read asks for.
@@ -85,20 +88,11 @@ fn record(
         .and_then(AnyValue::as_str)
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
-    let options: Vec<AnyOptionValue> = match props.get("config.extraConfig") {
-        None | Some(AnyValue::Null) => Vec::new(),
-        Some(AnyValue::Array { items, .. }) => items
-            .iter()
-            .filter_map(|i| i.downcast_ref::<OptionValue>())
-            .map(|o| AnyOptionValue::from(o.clone()))
-            .collect(),
-        Some(other) => {
-            return Err(corrupt(format!(
-                "config.extraConfig is a {}, not a list of options",
-                other.kind()
-            )))
-        }
-    };
+    let options = extra_config_options(props.get("config.extraConfig")).map_err(|kind| {
+        corrupt(format!(
+            "config.extraConfig is a {kind}, not a list of options"
+        ))
+    })?;
     // The server's list in order, later entries winning and empty values deleting:
     // what vSphere applies, and what govmomi's simulator (which appends a changed
     // key instead of replacing it) reads the same as.
@@ -313,7 +307,7 @@ async fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vim25::types::PropertyChange;
+    use vim25::types::{OptionValue, PropertyChange};
 
     fn vm() -> ManagedObjectReference {
         ManagedObjectReference::new("VirtualMachine", "vm-1")
