@@ -16,9 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use vic_portlayer::storage::{disk_chain, SCRATCH};
 use vim25::object::{Datastore, DatastorePath};
-use vim25::property::Retrieval;
 use vim25::types::{AnyVirtualDevice, ManagedObjectReference};
-use vim25::view::ContainerView;
 
 use super::Error;
 
@@ -103,29 +101,7 @@ impl LayerCache {
         if let Some(r) = lock(&self.datastores).get(name) {
             return Ok(Datastore::new(&self.client, r.clone()));
         }
-        let view = ContainerView::create(&self.client, &["Datastore"], true).await?;
-        let spec = view.filter_spec("Datastore", &["name"]);
-        let mut retrieval = Retrieval::new(
-            self.client.clone(),
-            self.client.property_collector(),
-            vec![spec],
-        );
-        let mut found = HashMap::new();
-        let read = async {
-            while let Some(page) = retrieval.next_page().await? {
-                for c in page {
-                    if let Some(n) = c.prop_set.iter().find_map(|p| p.val.as_str()) {
-                        found.insert(n.to_string(), c.obj.clone());
-                    }
-                }
-            }
-            Ok::<_, vim25::Error>(())
-        }
-        .await;
-        if let Err(e) = view.destroy().await {
-            tracing::debug!(error = %e, "destroying a container view failed");
-        }
-        read?;
+        let found = crate::vch::named(&self.client, "Datastore").await?;
         let mut known = lock(&self.datastores);
         known.extend(found);
         known

@@ -430,29 +430,9 @@ async fn named(
     client: &Client,
     kind: &str,
 ) -> Result<Vec<(String, ManagedObjectReference)>, VchError> {
-    let view = ContainerView::create(client, &[kind], true)
+    super::named(client, kind)
         .await
-        .doing(format!("listing {kind} objects"))?;
-    let mut r = Retrieval::new(
-        client.clone(),
-        client.property_collector(),
-        vec![view.filter_spec(kind, &["name"])],
-    );
-    let mut out = Vec::new();
-    let read = async {
-        while let Some(page) = r.next_page().await? {
-            for oc in page {
-                if let Some(name) = oc.get::<String>("name") {
-                    out.push((name, oc.obj.clone()));
-                }
-            }
-        }
-        Ok::<(), vim25::Error>(())
-    }
-    .await;
-    let _ = view.destroy().await;
-    read.doing(format!("reading {kind} names"))?;
-    Ok(out)
+        .doing(format!("reading the names of {kind} objects"))
 }
 
 async fn names_of(

@@ -452,32 +452,45 @@ pub fn decode_config(
     Ok(config)
 }
 
-/// The datastore named `name`.
-pub(crate) async fn datastore(client: &Client, name: &str) -> Result<Datastore, VchError> {
-    let view = ContainerView::create(client, &["Datastore"], true)
-        .await
-        .doing("listing datastores")?;
+/// `(name, reference)` of every object of `kind` (and its subtypes) on the target,
+/// from one retrieval over a container view that is destroyed afterwards.
+pub(crate) async fn named(
+    client: &Client,
+    kind: &str,
+) -> Result<Vec<(String, ManagedObjectReference)>, vim25::Error> {
+    let view = ContainerView::create(client, &[kind], true).await?;
     let mut r = Retrieval::new(
         client.clone(),
         client.property_collector(),
-        vec![view.filter_spec("Datastore", &["name"])],
+        vec![view.filter_spec(kind, &["name"])],
     );
-    let mut found = None;
+    let mut out = Vec::new();
     let read = async {
         while let Some(page) = r.next_page().await? {
             for oc in page {
-                if oc.get::<String>("name").as_deref() == Some(name) {
-                    found = Some(oc.obj.clone());
+                if let Some(name) = oc.get::<String>("name") {
+                    out.push((name, oc.obj.clone()));
                 }
             }
         }
         Ok::<(), vim25::Error>(())
     }
     .await;
-    let _ = view.destroy().await;
-    read.doing("reading datastore names")?;
-    found
-        .map(|r| Datastore::new(client, r))
+    if let Err(e) = view.destroy().await {
+        tracing::debug!(error = %e, "destroying a container view failed");
+    }
+    read?;
+    Ok(out)
+}
+
+/// The datastore named `name`.
+pub(crate) async fn datastore(client: &Client, name: &str) -> Result<Datastore, VchError> {
+    named(client, "Datastore")
+        .await
+        .doing("reading datastore names")?
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, r)| Datastore::new(client, r))
         .ok_or_else(|| VchError::NotFound(format!("no datastore named {name:?}")))
 }
 
