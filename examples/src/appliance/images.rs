@@ -30,6 +30,8 @@
 mod archive;
 mod reference;
 
+pub(crate) use reference::format_rfc3339;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
 use std::sync::Arc;

@@ -145,7 +145,7 @@ pub(super) fn parse_rfc3339(s: &str) -> Option<i64> {
 }
 
 /// `secs` since the Unix epoch as RFC 3339 in UTC (`2024-01-01T00:00:00Z`).
-pub(super) fn format_rfc3339(secs: i64) -> String {
+pub(crate) fn format_rfc3339(secs: i64) -> String {
     // `2024-01-01 00:00:00 +0000 UTC`: the date and the time are what RFC 3339 needs.
     let go_time = Timestamp::from_unix(secs, 0).to_string();
     let mut parts = go_time.split(' ');
