@@ -63,6 +63,62 @@ pub struct Shared {
     pub serial_uri: String,
     /// `docker info`'s facts about the VCH (pool limits, storage, product).
     pub info: VchFacts,
+    /// One lifecycle operation at a time per container.
+    pub lifecycle: LifecycleLocks,
+}
+
+/// Per-container locks that order lifecycle operations (start, stop, kill, remove
+/// and `--rm`'s removal after the exit). A short program can exit, and be waited
+/// for, before its start request has answered; without the lock `docker run --rm`
+/// removed the VM under the start, which then failed with "VM … not found".
+#[derive(Debug, Default)]
+pub struct LifecycleLocks {
+    locks: std::sync::Mutex<std::collections::HashMap<ContainerId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl LifecycleLocks {
+    /// Waits for, and holds until the guard drops, the lock of container `id`.
+    pub async fn lock(&self, id: &ContainerId) -> LifecycleGuard<'_> {
+        let lock = {
+            let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(id.clone()).or_default().clone()
+        };
+        LifecycleGuard {
+            guard: Some(lock.lock_owned().await),
+            id: id.clone(),
+            owner: self,
+        }
+    }
+
+    /// How many containers have a lock entry (one while an operation runs).
+    pub fn len(&self) -> usize {
+        self.locks.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no operation holds or waits for a lock.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The held lock of one container; the entry goes once nobody else waits for it.
+#[derive(Debug)]
+pub struct LifecycleGuard<'a> {
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    id: ContainerId,
+    owner: &'a LifecycleLocks,
+}
+
+impl Drop for LifecycleGuard<'_> {
+    fn drop(&mut self) {
+        let mut map = self.owner.locks.lock().unwrap_or_else(|e| e.into_inner());
+        self.guard.take();
+        // With this guard's reference released, the map's alone left means no
+        // other operation holds or waits for the lock.
+        if map.get(&self.id).is_some_and(|m| Arc::strong_count(m) == 1) {
+            map.remove(&self.id);
+        }
+    }
 }
 
 /// What `docker info` reports about the VCH.
@@ -516,6 +572,23 @@ async fn resolve(app: &Shared, reference: &str) -> ApiResult<ContainerInfo> {
     }
 }
 
+/// [`resolve`], then the container's lifecycle lock, then its state as it is once
+/// the lock is held (an operation that held the lock before may have changed it).
+async fn resolve_locked<'a>(
+    app: &'a Shared,
+    reference: &str,
+) -> ApiResult<(ContainerInfo, LifecycleGuard<'a>)> {
+    let found = resolve(app, reference).await?;
+    let guard = app.lifecycle.lock(&found.id).await;
+    match app.port_layer.exec().inspect(&found.id).await {
+        Ok(now) => Ok((now, guard)),
+        Err(vic_portlayer::Error::NotFound { .. }) => Err(ApiError::not_found(format!(
+            "No such container: {reference}"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn session(info: &ContainerInfo) -> Option<&vic_config::model::SessionConfig> {
     primary_session(&info.id, &info.config)
 }
@@ -953,7 +1026,7 @@ async fn create_container(
 // ---- containers: lifecycle --------------------------------------------------
 
 async fn start_container(State(app): State<App>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let info = resolve(&app, &id).await?;
+    let (info, _lifecycle) = resolve_locked(&app, &id).await?;
     if docker_status(&info).0 == "running" {
         return Ok(StatusCode::NOT_MODIFIED);
     }
@@ -962,7 +1035,7 @@ async fn start_container(State(app): State<App>, Path(id): Path<String>) -> ApiR
 }
 
 async fn stop_container(State(app): State<App>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let info = resolve(&app, &id).await?;
+    let (info, _lifecycle) = resolve_locked(&app, &id).await?;
     if info.power_state == PowerState::PoweredOff {
         return Ok(StatusCode::NOT_MODIFIED);
     }
@@ -981,7 +1054,7 @@ async fn kill_container(
     Path(id): Path<String>,
     Query(q): Query<KillQuery>,
 ) -> ApiResult<StatusCode> {
-    let info = resolve(&app, &id).await?;
+    let (info, _lifecycle) = resolve_locked(&app, &id).await?;
     if info.power_state == PowerState::PoweredOff {
         return Err(ApiError::conflict(format!(
             "Container {} is not running",
@@ -1022,7 +1095,7 @@ async fn remove_container(
     Path(id): Path<String>,
     Query(q): Query<RmQuery>,
 ) -> ApiResult<StatusCode> {
-    let info = resolve(&app, &id).await?;
+    let (info, _lifecycle) = resolve_locked(&app, &id).await?;
     let force = truthy(&q.force);
     if info.power_state != PowerState::PoweredOff && !force {
         return Err(ApiError::conflict(format!(
@@ -1113,7 +1186,13 @@ async fn wait_for(
                         continue;
                     }
                     if auto_remove {
-                        app.port_layer.remove_container(&info.id, true).await?;
+                        // After the start request (and any other operation) has
+                        // answered: see `LifecycleLocks`.
+                        let _lifecycle = app.lifecycle.lock(&info.id).await;
+                        match app.port_layer.remove_container(&info.id, true).await {
+                            Ok(()) | Err(vic_portlayer::Error::NotFound { .. }) => {}
+                            Err(e) => return Err(e.into()),
+                        }
                         app.interaction.forget(&info.id);
                     }
                     return Ok(code);
@@ -1481,6 +1560,33 @@ async fn inspect_plugin(Path(name): Path<String>) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn lifecycle_locks_order_operations_per_container_and_clean_up() {
+        let locks = Arc::new(LifecycleLocks::default());
+        let a = "a".repeat(64).parse::<ContainerId>().unwrap();
+        let b = "b".repeat(64).parse::<ContainerId>().unwrap();
+        let held = locks.lock(&a).await;
+        // Another container's lock is free meanwhile.
+        drop(locks.lock(&b).await);
+        assert_eq!(locks.len(), 1);
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let waiter = {
+            let locks = locks.clone();
+            let a = a.clone();
+            tokio::spawn(async move {
+                let _g = locks.lock(&a).await;
+                tx.send(()).unwrap();
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(rx.try_recv().is_err(), "the second operation waits");
+        drop(held);
+        assert_eq!(locks.len(), 1, "kept while an operation waits for it");
+        waiter.await.unwrap();
+        rx.await.unwrap();
+        assert!(locks.is_empty(), "no entry left once nobody holds or waits");
+    }
 
     #[test]
     fn version_prefixes() {

@@ -185,6 +185,7 @@ pub async fn start(client: Client, opts: Options) -> Result<Running, VchError> {
         vch: vch.name.clone(),
         serial_uri,
         info: facts,
+        lifecycle: api::LifecycleLocks::default(),
     });
     let router = api::router(shared.clone());
     let accept = tokio::spawn(accept_loop(listener, tls, router));
