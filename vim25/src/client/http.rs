@@ -158,6 +158,23 @@ impl HttpTransport {
             .await
             .map_err(|e| self.map_err(request.operation, e))?;
         let status = resp.status().as_u16();
+        if resp.status().is_redirection() {
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("no Location given")
+                .to_string();
+            return Err(Error::Http {
+                operation: request.operation.to_string(),
+                status,
+                message: format!(
+                    "the server redirects to {to}; SOAP calls follow no redirect (the \
+                     session cookie and the request would go along): connect to the SDK \
+                     URL the server names instead"
+                ),
+            });
+        }
         self.store_cookie(resp.headers(), sent.as_ref());
         let body = resp
             .bytes()

@@ -18,6 +18,7 @@
 //! ```
 
 mod http;
+mod legacy_rsa;
 mod tls;
 
 pub(crate) use http::error_chain;
@@ -226,9 +227,24 @@ impl ClientBuilder {
     /// [`HttpTransport::negotiate`] runs: the bottom of a stack of your own.
     ///
     /// Fails with [`Error::InvalidInput`] for a malformed thumbprint, a CA file without
-    /// a usable certificate or a user agent that is no valid header value, and with
+    /// a usable certificate, a thumbprint or CA file given with an `http://` URL, or a
+    /// user agent that is no valid header value, and with
     /// [`Error::Io`] when the CA file cannot be read.
     pub fn http_transport(&self) -> Result<HttpTransport, Error> {
+        if self.url.scheme() == "http" {
+            let unused = match &self.tls {
+                TlsPolicy::Thumbprint(_) => Some("a pinned thumbprint"),
+                TlsPolicy::ExtraCaFile(_) => Some("a CA file"),
+                TlsPolicy::SystemRoots | TlsPolicy::Insecure => None,
+            };
+            if let Some(what) = unused {
+                return Err(Error::InvalidInput(format!(
+                    "{what} was given for the plain-HTTP URL {}: nothing would be checked \
+                     with it; use an https:// URL",
+                    self.url
+                )));
+            }
+        }
         let presented = Arc::new(tls::Presented::default());
         let cfg = tls::client_config(&self.tls, presented.clone())?;
         if reqwest::header::HeaderValue::from_str(&self.user_agent).is_err() {
@@ -245,6 +261,9 @@ impl ClientBuilder {
             .timeout(self.request_timeout)
             .user_agent(self.user_agent.clone())
             .pool_idle_timeout(Duration::from_secs(90))
+            // A redirect could take a SOAP call, its session cookie and its body to
+            // another host or to plain HTTP: none is followed (see `HttpTransport`).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
                 Error::InvalidInput(format!("cannot build the HTTP client: {}", error_chain(&e)))
@@ -676,5 +695,30 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
         assert!(err.to_string().contains("user agent"), "{err}");
+    }
+
+    #[test]
+    fn a_pin_or_ca_file_with_a_plain_http_url_is_refused() {
+        let plain = || ClientBuilder::new("http://127.0.0.1:1/sdk").unwrap();
+        let pin = "AB".repeat(32);
+        let err = plain()
+            .thumbprint(pin.clone())
+            .http_transport()
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("a pinned thumbprint was given for the plain-HTTP URL"),
+            "{err}"
+        );
+        let err = plain()
+            .tls(TlsPolicy::ExtraCaFile("/nonexistent/ca.pem".into()))
+            .http_transport()
+            .unwrap_err();
+        assert!(err.to_string().contains("a CA file was given"), "{err}");
+        // Nothing to check either way: plain HTTP alone, or insecure, stays allowed.
+        plain().http_transport().unwrap();
+        plain().insecure().http_transport().unwrap();
+        unreachable().thumbprint(pin).http_transport().unwrap();
     }
 }

@@ -3,6 +3,7 @@
 //! remembered with the reason, so that the request's error can say in plain words what
 //! happened and what to do, with the thumbprints the server presented.
 
+use super::legacy_rsa;
 use crate::runtime::lock;
 use crate::Error;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -349,12 +350,14 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        let algorithms = &self.provider.signature_verification_algorithms;
+        match rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms) {
+            Err(e) if self.accepts_legacy_rsa() && legacy_rsa::covers(dss.scheme) => {
+                rustls::crypto::verify_tls12_signature(message, cert, dss, &legacy_rsa::ALGORITHMS)
+                    .map_err(|_| e)
+            }
+            other => other,
+        }
     }
 
     fn verify_tls13_signature(
@@ -363,18 +366,36 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        let algorithms = &self.provider.signature_verification_algorithms;
+        match rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms) {
+            Err(e) if self.accepts_legacy_rsa() && legacy_rsa::covers(dss.scheme) => {
+                rustls::crypto::verify_tls13_signature(message, cert, dss, &legacy_rsa::ALGORITHMS)
+                    .map_err(|_| e)
+            }
+            other => other,
+        }
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
+        let mut schemes = self
+            .provider
             .signature_verification_algorithms
-            .supported_schemes()
+            .supported_schemes();
+        // Last in preference, as Go's crypto/tls offers it: hosts that sign TLS 1.2
+        // handshakes with nothing better.
+        if self.accepts_legacy_rsa() && !schemes.contains(&SignatureScheme::RSA_PKCS1_SHA1) {
+            schemes.push(SignatureScheme::RSA_PKCS1_SHA1);
+        }
+        schemes
+    }
+}
+
+impl Verifier {
+    /// Whether handshake signatures of RSA keys below 2,048 bits are checked with
+    /// [`legacy_rsa`] (the user trusts this certificate, or any, explicitly) instead of
+    /// refused.
+    fn accepts_legacy_rsa(&self) -> bool {
+        matches!(self.check, Check::Pin(_) | Check::Insecure)
     }
 }
 
@@ -399,7 +420,13 @@ pub(crate) fn client_config(
                 let pem = std::fs::read(path)
                     .map_err(|e| Error::io(format!("cannot read CA file {}", path.display()), e))?;
                 let mut added = 0;
-                for der in pem_certificates(&pem) {
+                let blocks = pem_certificates(&pem).map_err(|n| {
+                    Error::InvalidInput(format!(
+                        "CA file {} holds a CERTIFICATE block (number {n}) that is not valid base64",
+                        path.display()
+                    ))
+                })?;
+                for der in blocks {
                     roots.add(CertificateDer::from(der)).map_err(|e| {
                         Error::InvalidInput(format!(
                             "CA file {} holds a bad certificate: {e}",
@@ -452,8 +479,9 @@ fn unusable(message: String) -> Error {
     }
 }
 
-/// The DER bodies of the `CERTIFICATE` blocks of a PEM file.
-fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
+/// The DER bodies of the `CERTIFICATE` blocks of a PEM file; `Err(n)` when block
+/// `n` (from 1) is not valid base64. Other blocks (keys, CRLs) are passed over.
+fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, usize> {
     use base64::Engine;
     let text = String::from_utf8_lossy(pem);
     let mut out = Vec::new();
@@ -464,15 +492,16 @@ fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
             cur = Some(String::new());
         } else if line == "-----END CERTIFICATE-----" {
             if let Some(b) = cur.take() {
-                if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b) {
-                    out.push(der);
-                }
+                let der = base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map_err(|_| out.len() + 1)?;
+                out.push(der);
             }
         } else if let Some(b) = cur.as_mut() {
             b.push_str(line);
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -566,6 +595,28 @@ mod tests {
         std::fs::write(&empty, "no certificates here").unwrap();
         match client_config(&TlsPolicy::ExtraCaFile(empty), Default::default()) {
             Err(Error::InvalidInput(m)) => assert!(m.contains("holds no PEM certificate"), "{m}"),
+            other => panic!("expected InvalidInput, got {:?}", other.err()),
+        }
+        let garbled = dir.join("garbled.pem");
+        std::fs::write(
+            &garbled,
+            "-----BEGIN CERTIFICATE-----\nnot*base64!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        match client_config(&TlsPolicy::ExtraCaFile(garbled), Default::default()) {
+            Err(Error::InvalidInput(m)) => {
+                assert!(m.contains("(number 1) that is not valid base64"), "{m}")
+            }
+            other => panic!("expected InvalidInput, got {:?}", other.err()),
+        }
+        let not_x509 = dir.join("not-x509.pem");
+        std::fs::write(
+            &not_x509,
+            "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        match client_config(&TlsPolicy::ExtraCaFile(not_x509), Default::default()) {
+            Err(Error::InvalidInput(m)) => assert!(m.contains("holds a bad certificate"), "{m}"),
             other => panic!("expected InvalidInput, got {:?}", other.err()),
         }
         std::fs::remove_dir_all(&dir).unwrap();
