@@ -348,6 +348,77 @@ async fn concurrent_callers_share_one_relogin() {
     assert_eq!(s.logins(), 1);
 }
 
+/// Refuses every call until a `Login` has completed; a `Login` waits for `release`
+/// after saying it started, so calls can be answered under the old session while it
+/// runs.
+#[derive(Default)]
+struct SlowLogin {
+    valid: AtomicBool,
+    logins: Mutex<usize>,
+    refused: Mutex<usize>,
+    started: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl Transport for SlowLogin {
+    fn version(&self) -> Version {
+        Version::LATEST
+    }
+    fn round_trip<'a>(
+        &'a self,
+        request: &'a Request,
+        _: bool,
+    ) -> BoxFuture<'a, Result<RawResponse, Error>> {
+        Box::pin(async move {
+            if request.operation == "Login" {
+                *self.logins.lock().unwrap() += 1;
+                self.started.notify_one();
+                self.release.notified().await;
+                self.valid.store(true, Ordering::SeqCst);
+                return ok("Login", SESSION);
+            }
+            if self.valid.load(Ordering::SeqCst) {
+                return ok("CurrentTime", TIME);
+            }
+            *self.refused.lock().unwrap() += 1;
+            fault("NotAuthenticated")
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_refused_while_the_relogin_runs_waits_for_it_instead_of_logging_in_again() {
+    let s = Arc::new(Session::new(SlowLogin::default(), Relogin::SafeCalls));
+    s.remember(&sm(), "u", "pw");
+    let first = {
+        let s = s.clone();
+        tokio::spawn(async move { methods::current_time(&*s, &si()).await })
+    };
+    s.inner().started.notified().await;
+    // Sent while the re-login runs, so with the old session's cookie: refused too.
+    let second = {
+        let s = s.clone();
+        tokio::spawn(async move { methods::current_time(&*s, &si()).await })
+    };
+    while *s.inner().refused.lock().unwrap() < 2 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    s.inner().release.notify_one();
+    first.await.unwrap().unwrap();
+    // Without the fix the second caller's own Login would wait here for a release.
+    tokio::time::timeout(Duration::from_secs(10), second)
+        .await
+        .expect("the second caller logs in again instead of reusing the re-login")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        *s.inner().logins.lock().unwrap(),
+        1,
+        "one login for both callers"
+    );
+    assert_eq!(s.logins(), 1);
+}
+
 #[tokio::test(start_paused = true)]
 async fn keep_alive_pings_only_when_idle_and_stops_when_dropped() {
     let script = Arc::new(Script::default().on("CurrentTime", vec![ok("CurrentTime", TIME)]));

@@ -54,8 +54,10 @@ pub struct Session<T> {
     inner: T,
     policy: Relogin,
     login: Mutex<Option<Login>>,
-    /// Bumped by every login attempt and logout, so a caller that saw
+    /// Bumped when a login attempt or a logout has finished, so a caller that saw
     /// `NotAuthenticated` can tell whether the session changed since it sent its call.
+    /// Bumped at the end, not the start: a call sent while a login runs still carries
+    /// the old session's cookie, and its refusal is answered by that login.
     epoch: AtomicU64,
     /// Whether the last re-login attempt failed.
     last_failed: AtomicBool,
@@ -132,12 +134,14 @@ impl<T: Transport> Session<T> {
         password: &str,
     ) -> Result<UserSession, Error> {
         let _g = self.login_lock.lock().await;
+        let r = methods::login(&self.inner, session_manager, user, password, None).await;
+        if r.is_ok() {
+            self.remember(session_manager, user, password);
+            self.logins.fetch_add(1, Ordering::AcqRel);
+        }
+        self.last_failed.store(r.is_err(), Ordering::Release);
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        let s = methods::login(&self.inner, session_manager, user, password, None).await?;
-        self.remember(session_manager, user, password);
-        self.logins.fetch_add(1, Ordering::AcqRel);
-        self.last_failed.store(false, Ordering::Release);
-        Ok(s)
+        r
     }
 
     /// Forgets the credentials and logs out. No re-login can run meanwhile, so none
@@ -145,8 +149,9 @@ impl<T: Transport> Session<T> {
     pub async fn logout(&self, session_manager: &ManagedObjectReference) -> Result<(), Error> {
         let _g = self.login_lock.lock().await;
         self.forget();
+        let r = methods::logout(&self.inner, session_manager).await;
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        methods::logout(&self.inner, session_manager).await
+        r
     }
 
     /// Remembers credentials for re-logins without logging in now (for a session
@@ -184,7 +189,6 @@ impl<T: Transport> Session<T> {
         let Some(login) = lock(&self.login).clone() else {
             return Ok(false);
         };
-        self.epoch.fetch_add(1, Ordering::AcqRel);
         let r = methods::login(
             &self.inner,
             &login.session_manager,
@@ -194,6 +198,7 @@ impl<T: Transport> Session<T> {
         )
         .await;
         self.last_failed.store(r.is_err(), Ordering::Release);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         match r {
             Ok(_) => {
                 self.logins.fetch_add(1, Ordering::AcqRel);
