@@ -63,7 +63,7 @@ pub struct DecodeOptions {
     /// Key layout to read; `None` detects it from the source (current when the
     /// source cannot tell).
     pub layout: Option<Layout>,
-    /// The secretbox key; `None` reads it from `guestinfo.ovfEnv` when a secret
+    /// The master key of secret fields; `None` reads it from `guestinfo.ovfEnv` when a secret
     /// field is met.
     pub secret_key: Option<SecretKey>,
     /// Struct levels the decoder enters at most (deeper data is not read).

@@ -68,6 +68,15 @@ pub enum Error {
         /// Why (never the plaintext).
         reason: &'static str,
     },
+    /// A sealed value that does not open at the key it was found at, although it was
+    /// sealed under the VM's key: it was sealed for another key (moved or swapped
+    /// from another secret field) or altered. Values are bound to their key; see
+    /// [`SecretKey`](crate::SecretKey).
+    #[error("secret key `{key}`: the sealed value was sealed for another key (moved or swapped) or altered")]
+    SealedForAnotherKey {
+        /// The key the value was found at.
+        key: String,
+    },
     /// `.vmx` text that is not `key = "value"` lines.
     #[error(".vmx line {line}: {reason}")]
     Vmx {
@@ -135,6 +144,7 @@ impl Error {
             | Error::Unrepresentable { key, .. }
             | Error::TooDeep { key, .. }
             | Error::Secret { key, .. }
+            | Error::SealedForAnotherKey { key }
             | Error::Migration { key, .. }
             | Error::Guest { key, .. } => Some(key),
             Error::Vmx { .. } | Error::FieldPath { .. } => None,
