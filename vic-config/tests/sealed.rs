@@ -1,6 +1,6 @@
 //! Sealed (secret-scope) values are bound to their key: a value moved or swapped to
 //! another secret key does not open there. Values in VIC's own, unbound format still
-//! open.
+//! open. A delta never overwrites a `guestinfo.ovfEnv` it cannot read.
 
 use std::collections::BTreeMap;
 
@@ -121,6 +121,41 @@ fn a_delta_keeps_unchanged_vic_values_and_seals_changed_ones_bound() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_delta_never_overwrites_an_unparsable_ovf_env() {
+    // vSphere's own OVF environment (vApp options) also lives at guestinfo.ovfEnv.
+    let mut current = Map::new();
+    current.insert(
+        SECRET_KEY_KEY.into(),
+        "<?xml version=\"1.0\"?><Environment/>".into(),
+    );
+    let desired = VchConfig {
+        connection: Connection {
+            token: Some(Secret::new("hunter2".into())),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let e = delta(&current, &desired).unwrap_err();
+    assert!(
+        matches!(&e, Error::Secret { key, .. } if key == SECRET_KEY_KEY),
+        "{e:?}"
+    );
+    // Without secrets to seal the key is not needed, and not touched.
+    let plain = VchConfig {
+        connection: Connection {
+            target: Some("https://vc".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let changes = delta(&current, &plain).unwrap();
+    assert!(
+        changes.iter().all(|c| c.key() != SECRET_KEY_KEY),
+        "{changes:?}"
+    );
 }
 
 #[test]
