@@ -27,6 +27,24 @@ pub const NIL: &str = "<nil>";
 
 /// Where keys are read from: a map, a `.vmx` file, an `OptionValue` list, the
 /// guest's backdoor.
+///
+/// # Spellings of one key
+///
+/// - **Letter case.** VMX looks keys up ignoring case, so keys that differ only in
+///   case are one key. The sources that come from VMX resolve them to one entry:
+///   a [`VmxFile`](crate::vmx::VmxFile) looks keys up ignoring case and refuses a
+///   file holding two spellings of one key (naming both, at the second line, so a
+///   file of any number of such aliases costs linear work);
+///   `option_value::from_option_values` (feature `vim25`) refuses such lists the same way.
+///   An in-memory map is looked up by its exact spelling.
+/// - **`.` versus `/`.** These are distinct VMX keys, and VIC's own data holds both
+///   spellings for two different fields (`…|id.runblock` read-write and
+///   `…|id/runblock` read-only in a VCH), so they are never merged: a field reads
+///   exactly the spelling its scope gives, and a dotted (guest-writable) spelling can
+///   never stand in for a read-only key. Where VIC's separator rewriting does make
+///   two spellings one entry, map keys that differ only in `.`/`/` or case, the map
+///   is refused ([`Error::Alias`]), on decode before any entry is read, so an index
+///   listing any number of aliases of one entry costs work linear in its length.
 pub trait Source {
     /// The value of `key` as stored, `None` when the key does not exist. A stored
     /// [`NIL`] is returned as it is: the decoder reads it as empty.
