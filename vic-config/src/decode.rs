@@ -86,6 +86,11 @@ pub struct DecodeOptions {
     pub secret_key: Option<SecretKey>,
     /// Struct levels the decoder enters at most (deeper data is not read).
     pub max_depth: u32,
+    /// Refuse secret values in VIC's unbound format (secretbox without associated
+    /// data, which can be swapped between keys unnoticed): for VMs whose secrets were
+    /// all sealed by this crate, so that nobody can put a swappable value back.
+    /// Off by default, so that configs VIC wrote keep decoding.
+    pub require_bound_secrets: bool,
 }
 
 impl Default for DecodeOptions {
@@ -94,6 +99,7 @@ impl Default for DecodeOptions {
             layout: None,
             secret_key: None,
             max_depth: DEFAULT_MAX_DEPTH,
+            require_bound_secrets: false,
         }
     }
 }
@@ -105,6 +111,7 @@ pub struct Decoder<'s> {
     layout: Layout,
     max_depth: u32,
     secret_key: Option<SecretKey>,
+    require_bound_secrets: bool,
     consumed: BTreeSet<String>,
 }
 
@@ -130,6 +137,7 @@ impl<'s> Decoder<'s> {
             layout,
             max_depth: opts.max_depth,
             secret_key: opts.secret_key,
+            require_bound_secrets: opts.require_bound_secrets,
             consumed: BTreeSet::new(),
         }
     }
@@ -173,6 +181,13 @@ impl<'s> Decoder<'s> {
         let raw = if raw == NIL { String::new() } else { raw };
         if !ctx.is_secret() {
             return Ok(Some(raw));
+        }
+        if self.require_bound_secrets && !SecretKey::is_bound(&raw) {
+            return Err(Error::Secret {
+                key,
+                reason:
+                    "sealed in VIC's unbound format, which bound secrets are required not to be",
+            });
         }
         let sk = match self.secret_key.take() {
             Some(k) => k,

@@ -24,7 +24,9 @@
 //! A value VIC sealed is kept as VIC wrote it until its plaintext changes
 //! ([`delta`](crate::delta) does not re-send unchanged secrets); values this crate
 //! seals are always bound. Values in VIC's format remain swappable among themselves:
-//! nothing in that format can tell.
+//! nothing in that format can tell. A caller whose VMs hold only values this crate
+//! sealed can refuse VIC's format altogether
+//! ([`DecodeOptions::require_bound_secrets`](crate::DecodeOptions::require_bound_secrets)).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -193,3 +193,34 @@ fn binary_secrets_are_bound_too() {
     let back: Certificate = from_extra_config(&m).unwrap();
     assert_eq!(back, v);
 }
+
+#[test]
+fn bound_secrets_can_be_required_refusing_vics_swappable_format() {
+    let mut m = Map::new();
+    m.insert(SECRET_KEY_KEY.into(), VIC_KEY.into());
+    m.insert(
+        "guestinfo.vice./connect/token@secret".into(),
+        VIC_SEALED.into(),
+    );
+    let strict = vic_config::DecodeOptions {
+        require_bound_secrets: true,
+        ..Default::default()
+    };
+    let mut v = VchConfig::default();
+    let e = vic_config::decode_into(&m, &mut v, strict.clone()).unwrap_err();
+    assert!(
+        matches!(&e, Error::Secret { key, .. } if key == "guestinfo.vice./connect/token@secret"),
+        "{e:?}"
+    );
+    // What this crate seals passes.
+    let ours = to_extra_config(&VchConfig {
+        connection: Connection {
+            token: Some(Secret::new("hunter2".into())),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    vic_config::decode_into(&ours, &mut v, strict).unwrap();
+    assert_eq!(v.connection.token.unwrap().expose(), "hunter2");
+}
