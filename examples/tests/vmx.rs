@@ -133,3 +133,96 @@ fn bad_json_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!out.stderr.is_empty());
 }
+
+/// A VCH file with a sealed token (and the master key in `guestinfo.ovfEnv`).
+fn vch_with_token(tag: &str) -> (std::path::PathBuf, String) {
+    use vic_config::model::VchConfig;
+    let mut v = VchConfig::default();
+    v.init.common.name = Some("sealed-vch".into());
+    v.connection.token = Some(vic_config::Secret::new("hunter2".into()));
+    let map = vic_config::to_extra_config(&v).unwrap();
+    let text = vic_config::vmx::write_lines(&map).unwrap();
+    let path = std::env::temp_dir().join(format!("vmx-sealed-{tag}-{}.vmx", std::process::id()));
+    std::fs::write(&path, &text).unwrap();
+    (path, text)
+}
+
+fn token_of(lines: &str) -> Option<String> {
+    let file = vic_config::vmx::VmxFile::parse(lines).unwrap();
+    let v: vic_config::model::VchConfig = vic_config::from_extra_config(&file).unwrap();
+    v.connection.token.map(|t| t.expose().clone())
+}
+
+#[test]
+fn secrets_stay_sealed_through_decode_and_encode() {
+    let (path, original) = vch_with_token("keep");
+    let file = path.to_str().unwrap();
+    let json = ok(&decode(&[file]));
+    assert!(!json.contains("hunter2"), "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sealed = v["@sealed"]["guestinfo.vice./connect/token@secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(original.contains(&sealed));
+
+    // Same layout: the sealed value is written as it was, with the key it needs.
+    let lines = ok(&encode_stdin(
+        &["--secret-key-from", file, "-"],
+        json.as_bytes(),
+    ));
+    assert!(lines.contains(&sealed), "{lines}");
+    assert_eq!(token_of(&lines).as_deref(), Some("hunter2"));
+    // Another layout: re-sealed for its new key.
+    let legacy = ok(&encode_stdin(
+        &["--layout", "legacy", "--secret-key-from", file, "-"],
+        json.as_bytes(),
+    ));
+    assert!(
+        legacy.contains("guestinfo./connect/token@secret = \"v2:"),
+        "{legacy}"
+    );
+    assert_eq!(token_of(&legacy).as_deref(), Some("hunter2"));
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn encode_refuses_to_drop_sealed_values_silently() {
+    let (path, _) = vch_with_token("refuse");
+    let json = ok(&decode(&[path.to_str().unwrap()]));
+    std::fs::remove_file(&path).ok();
+    let out = encode_stdin(&["-"], json.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("guestinfo.vice./connect/token@secret"),
+        "{err}"
+    );
+    assert!(err.contains("--secret-key-from"), "{err}");
+    assert!(out.stdout.is_empty());
+
+    // Dropping them is a choice the user makes, and it is said.
+    let out = encode_stdin(&["--drop-secrets", "-"], json.as_bytes());
+    let lines = ok(&out);
+    assert!(!lines.contains("@secret"), "{lines}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("guestinfo.vice./connect/token@secret"),
+        "{err}"
+    );
+}
+
+#[test]
+fn encode_refuses_sealed_values_swapped_in_the_json() {
+    let (path, _) = vch_with_token("swap");
+    let file = path.to_str().unwrap();
+    let json = ok(&decode(&[file]));
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sealed = v["@sealed"]["guestinfo.vice./connect/token@secret"].take();
+    v["@sealed"] = serde_json::json!({ "guestinfo.vice./cert/Key@secret": sealed });
+    let out = encode_stdin(&["--secret-key-from", file, "-"], v.to_string().as_bytes());
+    std::fs::remove_file(&path).ok();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("guestinfo.vice./cert/Key@secret"), "{err}");
+}

@@ -27,6 +27,24 @@ pub const NIL: &str = "<nil>";
 
 /// Where keys are read from: a map, a `.vmx` file, an `OptionValue` list, the
 /// guest's backdoor.
+///
+/// # Spellings of one key
+///
+/// - **Letter case.** VMX looks keys up ignoring case, so keys that differ only in
+///   case are one key. The sources that come from VMX resolve them to one entry:
+///   a [`VmxFile`](crate::vmx::VmxFile) looks keys up ignoring case and refuses a
+///   file holding two spellings of one key (naming both, at the second line, so a
+///   file of any number of such aliases costs linear work);
+///   `option_value::from_option_values` (feature `vim25`) refuses such lists the same way.
+///   An in-memory map is looked up by its exact spelling.
+/// - **`.` versus `/`.** These are distinct VMX keys, and VIC's own data holds both
+///   spellings for two different fields (`…|id.runblock` read-write and
+///   `…|id/runblock` read-only in a VCH), so they are never merged: a field reads
+///   exactly the spelling its scope gives, and a dotted (guest-writable) spelling can
+///   never stand in for a read-only key. Where VIC's separator rewriting does make
+///   two spellings one entry, map keys that differ only in `.`/`/` or case, the map
+///   is refused ([`Error::Alias`]), on decode before any entry is read, so an index
+///   listing any number of aliases of one entry costs work linear in its length.
 pub trait Source {
     /// The value of `key` as stored, `None` when the key does not exist. A stored
     /// [`NIL`] is returned as it is: the decoder reads it as empty.
@@ -63,11 +81,16 @@ pub struct DecodeOptions {
     /// Key layout to read; `None` detects it from the source (current when the
     /// source cannot tell).
     pub layout: Option<Layout>,
-    /// The secretbox key; `None` reads it from `guestinfo.ovfEnv` when a secret
+    /// The master key of secret fields; `None` reads it from `guestinfo.ovfEnv` when a secret
     /// field is met.
     pub secret_key: Option<SecretKey>,
     /// Struct levels the decoder enters at most (deeper data is not read).
     pub max_depth: u32,
+    /// Refuse secret values in VIC's unbound format (secretbox without associated
+    /// data, which can be swapped between keys unnoticed): for VMs whose secrets were
+    /// all sealed by this crate, so that nobody can put a swappable value back.
+    /// Off by default, so that configs VIC wrote keep decoding.
+    pub require_bound_secrets: bool,
 }
 
 impl Default for DecodeOptions {
@@ -76,6 +99,7 @@ impl Default for DecodeOptions {
             layout: None,
             secret_key: None,
             max_depth: DEFAULT_MAX_DEPTH,
+            require_bound_secrets: false,
         }
     }
 }
@@ -87,6 +111,7 @@ pub struct Decoder<'s> {
     layout: Layout,
     max_depth: u32,
     secret_key: Option<SecretKey>,
+    require_bound_secrets: bool,
     consumed: BTreeSet<String>,
 }
 
@@ -112,6 +137,7 @@ impl<'s> Decoder<'s> {
             layout,
             max_depth: opts.max_depth,
             secret_key: opts.secret_key,
+            require_bound_secrets: opts.require_bound_secrets,
             consumed: BTreeSet::new(),
         }
     }
@@ -155,6 +181,13 @@ impl<'s> Decoder<'s> {
         let raw = if raw == NIL { String::new() } else { raw };
         if !ctx.is_secret() {
             return Ok(Some(raw));
+        }
+        if self.require_bound_secrets && !SecretKey::is_bound(&raw) {
+            return Err(Error::Secret {
+                key,
+                reason:
+                    "sealed in VIC's unbound format, which bound secrets are required not to be",
+            });
         }
         let sk = match self.secret_key.take() {
             Some(k) => k,

@@ -65,15 +65,27 @@ pub fn owned_keys<T: ExtraConfig + Default>(
 
 /// The changes that turn `current` (a VM's extraConfig) into the encoding of
 /// `desired`, in the layout of `current`, reusing its secret key. Secret values whose
-/// plaintext did not change are not re-sent.
+/// plaintext did not change are not re-sent (a value VIC sealed stays as VIC wrote
+/// it; a changed one is sealed in the bound format, see [`SecretKey`]).
+///
+/// When `current` holds a `guestinfo.ovfEnv` that is not a key (vSphere keeps a
+/// vApp's OVF environment there) and `desired` has secrets to seal, this is an
+/// [`Error::Secret`] naming `guestinfo.ovfEnv`: the key is never overwritten.
 pub fn delta<T: ExtraConfig + Default>(
     current: &BTreeMap<String, String>,
     desired: &T,
 ) -> Result<Vec<Change>, Error> {
     let layout = Layout::detect_map(current);
-    let secret_key = match current.get(SECRET_KEY_KEY) {
-        Some(k) => SecretKey::from_base64(k).ok(),
-        None => None,
+    // A `guestinfo.ovfEnv` that is not a key of ours may be vSphere's own OVF
+    // environment (vApp options use the same key). It is kept aside and only becomes
+    // an error when a secret must be sealed: replacing it with a fresh key would
+    // destroy data the serializer does not own.
+    let (secret_key, foreign_ovf_env) = match current.get(SECRET_KEY_KEY) {
+        Some(k) => match SecretKey::from_base64(k) {
+            Ok(k) => (Some(k), None),
+            Err(e) => (None, Some(e)),
+        },
+        None => (None, None),
     };
     let owned = owned_keys::<T>(current)?;
     let desired_map = crate::to_extra_config_with(
@@ -84,6 +96,18 @@ pub fn delta<T: ExtraConfig + Default>(
             ..EncodeOptions::default()
         },
     )?;
+    if let Some(e) = foreign_ovf_env {
+        if desired_map.contains_key(SECRET_KEY_KEY) {
+            return Err(match e {
+                Error::Secret { key, .. } => Error::Secret {
+                    key,
+                    reason: "holds something other than a key of ours (vSphere's OVF \
+                             environment?); sealing a secret would overwrite it, refused",
+                },
+                other => other,
+            });
+        }
+    }
     Ok(diff(current, &desired_map, &owned, secret_key.as_ref()))
 }
 

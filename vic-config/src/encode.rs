@@ -13,7 +13,7 @@ pub const DEFAULT_MAX_DEPTH: u32 = 32;
 pub struct EncodeOptions {
     /// Key layout to write (current by default).
     pub layout: Layout,
-    /// The secretbox key for secret fields. `None`: a fresh random key is made when
+    /// The master key for secret fields. `None`: a fresh random key is made when
     /// the first secret field is written. Give the VM's existing key to keep
     /// updates small.
     pub secret_key: Option<SecretKey>,

@@ -43,6 +43,19 @@ pub enum Error {
         /// The key already written.
         other: String,
     },
+    /// Two map keys listed under one index key differ only in letter case or in
+    /// `.` versus `/`: VMX looks keys up ignoring case, and VIC rewrites separators
+    /// inside map keys, so both would read (or write) the same entry. Refused on
+    /// encode and on decode, rather than reading one entry twice.
+    #[error("key `{key}`: map keys {first:?} and {second:?} differ only in letter case or `.`/`/`, so they resolve to one entry (refused)")]
+    Alias {
+        /// The map's index key.
+        key: String,
+        /// The map key met first.
+        first: String,
+        /// The map key that aliases it.
+        second: String,
+    },
     /// A string cannot be stored losslessly under this key: it contains a separator
     /// of the format (`|` inside a primitive slice element or a map key).
     #[error("key `{key}`: {reason}")]
@@ -67,6 +80,15 @@ pub enum Error {
         key: String,
         /// Why (never the plaintext).
         reason: &'static str,
+    },
+    /// A sealed value that does not open at the key it was found at, although it was
+    /// sealed under the VM's key: it was sealed for another key (moved or swapped
+    /// from another secret field) or altered. Values are bound to their key; see
+    /// [`SecretKey`](crate::SecretKey).
+    #[error("secret key `{key}`: the sealed value was sealed for another key (moved or swapped) or altered")]
+    SealedForAnotherKey {
+        /// The key the value was found at.
+        key: String,
     },
     /// `.vmx` text that is not `key = "value"` lines.
     #[error(".vmx line {line}: {reason}")]
@@ -132,9 +154,11 @@ impl Error {
             | Error::Missing { key, .. }
             | Error::Length { key, .. }
             | Error::Collision { key, .. }
+            | Error::Alias { key, .. }
             | Error::Unrepresentable { key, .. }
             | Error::TooDeep { key, .. }
             | Error::Secret { key, .. }
+            | Error::SealedForAnotherKey { key }
             | Error::Migration { key, .. }
             | Error::Guest { key, .. } => Some(key),
             Error::Vmx { .. } | Error::FieldPath { .. } => None,

@@ -73,7 +73,11 @@
 //! refused instead of corrupting the data; keys that collide (also only by letter
 //! case, or because map keys differ only by `.` versus `/`) are refused; Go times
 //! with a monotonic-clock suffix decode; deletions are expressible ([`delta`]); every
-//! decode error is reported with its key.
+//! decode error is reported with its key. Map keys that differ only in case or
+//! `.`/`/` are refused on decode as well, so no entry is read twice (see
+//! [`Source`] for how spellings of one key resolve). Secret values this crate seals
+//! are bound to their key, so they cannot be swapped between fields (see
+//! [`SecretKey`]); VIC's unbound ones still open.
 //!
 //! # Features
 //!

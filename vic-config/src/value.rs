@@ -1,7 +1,7 @@
 //! The [`Value`] trait: how one Rust shape is written to and read from keys
 //! (section 3 of the format), with its implementations for the standard types.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -259,6 +259,15 @@ impl Value for Duration {
     }
 }
 
+/// `None` writes nothing; decoding gives `Some` when at least one key exists below
+/// the option's key.
+///
+/// `Some("")` and `None` stay apart: the empty string is written (as `""` in maps
+/// and files, as [`NIL`](crate::NIL) through vSphere's API) and reads back `Some("")`.
+/// What is lossy, on purpose: `Some` of an empty `Vec` or map, or of a struct none
+/// of whose fields writes a key, writes nothing (VIC writes nothing for empty
+/// collections, and a marker key would not be VIC's format), so it reads back
+/// `None`. The text `<nil>` itself is refused by the encoder (see [`NIL`](crate::NIL)).
 impl<T: Value> Value for Option<T> {
     fn encode(&self, enc: &mut Encoder, ctx: &KeyCtx) -> Result<(), Error> {
         match self {
@@ -456,6 +465,41 @@ impl<T: Value> Value for Vec<T> {
     }
 }
 
+/// The one entry a map key resolves to: VMX looks keys up ignoring ASCII letter
+/// case, and VIC rewrites `.` and `/` inside a map key to the separator of the scope
+/// (read-only `/`, read-write `.`; a visible field below a hidden map reveals the
+/// path rewritten), so map keys equal after folding both read and write the same
+/// keys. Folding the map key itself, whatever the scope, keeps the rule simple and
+/// the same for the encoder and the decoder.
+fn fold_map_key(k: &str) -> String {
+    k.chars()
+        .map(|c| {
+            if c == '.' {
+                '/'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect()
+}
+
+/// Checks that no two map keys resolve to one entry ([`fold_map_key`]): one hash
+/// look-up per key, so a list of any length of aliases costs linear work, and the
+/// first alias stops it.
+fn check_aliases<'k>(ctx: &KeyCtx, keys: impl Iterator<Item = &'k str>) -> Result<(), Error> {
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    for k in keys {
+        if let Some(first) = seen.insert(fold_map_key(k), k) {
+            return Err(Error::Alias {
+                key: ctx.key(""),
+                first: first.to_owned(),
+                second: k.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl<T: Value> Value for BTreeMap<String, T> {
     fn encode(&self, enc: &mut Encoder, ctx: &KeyCtx) -> Result<(), Error> {
         if self.is_empty() {
@@ -472,6 +516,7 @@ impl<T: Value> Value for BTreeMap<String, T> {
                 });
             }
         }
+        check_aliases(ctx, self.keys().map(String::as_str))?;
         // BTreeMap iterates in byte order, the order of Go's sort.Strings.
         let index: Vec<&str> = self.keys().map(String::as_str).collect();
         enc.put(ctx, "", index.join("|"))?;
@@ -493,11 +538,18 @@ impl<T: Value> Value for BTreeMap<String, T> {
         let Some(index) = dec.get(ctx, "")? else {
             return Ok(false);
         };
+        // Aliases are refused before any entry is read, so each entry is read once
+        // (an exact repeat is reported as such, as before).
+        check_aliases(ctx, index.split('|')).map_err(|e| {
+            let mut keys = std::collections::HashSet::new();
+            if index.split('|').any(|k| !keys.insert(k)) {
+                dec.invalid(ctx, "", &index, "map key listed twice in the index")
+            } else {
+                e
+            }
+        })?;
         let mut old = std::mem::take(self);
         for k in index.split('|') {
-            if self.contains_key(k) {
-                return Err(dec.invalid(ctx, "", &index, "map key listed twice in the index"));
-            }
             let ectx = ctx.entry(k);
             let mut v = old.remove(k).unwrap_or_default();
             if !v.decode(dec, &ectx)? {

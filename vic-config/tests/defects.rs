@@ -48,7 +48,11 @@ fn defect_2_map_keys_differing_only_by_dot_versus_slash_are_refused() {
     v.by_name.insert("a.b".into(), entry("1"));
     v.by_name.insert("a/b".into(), entry("2"));
     let e = to_extra_config(&v).unwrap_err();
-    assert!(matches!(e, Error::Collision { .. }), "{e}");
+    // Map keys that alias are refused before any key is written, naming both.
+    assert!(
+        matches!(&e, Error::Alias { first, second, .. } if first == "a.b" && second == "a/b"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -65,7 +69,7 @@ fn keys_differing_only_in_letter_case_are_refused() {
     v.by_name.insert("Bridge".into(), entry("1"));
     v.by_name.insert("bridge".into(), entry("2"));
     let e = to_extra_config(&v).unwrap_err();
-    assert!(matches!(e, Error::Collision { .. }), "{e}");
+    assert!(matches!(e, Error::Alias { .. }), "{e}");
 }
 
 #[test]

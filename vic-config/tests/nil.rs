@@ -228,3 +228,73 @@ fn a_delta_sees_nil_and_empty_as_the_same_value() {
     let current = VmxFile::parse(&vmx_text(&stored(NIL))).unwrap().to_map();
     assert_eq!(delta(&current, &empty()).unwrap(), []);
 }
+
+/// `Some(empty)` against `None`: an `Option` exists when a key exists below it.
+#[derive(Debug, Default, PartialEq)]
+struct Optional {
+    text: Option<String>,
+    list: Option<Vec<String>>,
+    tags: Option<BTreeMap<String, String>>,
+    inner: Option<Inner>,
+}
+#[derive(Debug, Default, PartialEq)]
+struct Inner {
+    note: Option<String>,
+}
+extra_config! { Optional {
+    text: "text" [read_only],
+    list: "list" [read_only],
+    tags: "tags" [read_only],
+    inner: "inner" [read_only],
+}}
+extra_config! { Inner { note: "note" } }
+
+#[test]
+fn some_empty_string_and_none_round_trip_apart() {
+    let some = Optional {
+        text: Some(String::new()),
+        ..Default::default()
+    };
+    let m = to_extra_config(&some).unwrap();
+    assert_eq!(m.get("guestinfo.vice./text").map(String::as_str), Some(""));
+    assert_eq!(from_extra_config::<Optional>(&m).unwrap(), some);
+    // Across vSphere's API the empty string travels as `<nil>` and comes back.
+    let mut nil = m.clone();
+    nil.insert("guestinfo.vice./text".into(), NIL.into());
+    assert_eq!(from_extra_config::<Optional>(&nil).unwrap(), some);
+    // None writes nothing and reads back None.
+    let none = Optional::default();
+    assert!(to_extra_config(&none).unwrap().is_empty());
+    assert_eq!(
+        from_extra_config::<Optional>(&to_extra_config(&none).unwrap()).unwrap(),
+        none
+    );
+}
+
+/// Documented loss: VIC writes nothing for an empty slice or map, nor for a struct
+/// none of whose fields writes a key, so `Some` of such a value reads back `None`.
+/// Writing a marker key instead would not be VIC's format.
+#[test]
+fn some_of_an_empty_collection_or_keyless_struct_reads_back_none() {
+    let some_empty = Optional {
+        list: Some(vec![]),
+        tags: Some(BTreeMap::new()),
+        inner: Some(Inner { note: None }),
+        ..Default::default()
+    };
+    let m = to_extra_config(&some_empty).unwrap();
+    assert!(m.is_empty(), "{m:?}");
+    assert_eq!(
+        from_extra_config::<Optional>(&m).unwrap(),
+        Optional::default()
+    );
+    // With one key below it, the struct is `Some` again.
+    let some_inner = Optional {
+        inner: Some(Inner {
+            note: Some(String::new()),
+        }),
+        ..Default::default()
+    };
+    let m = to_extra_config(&some_inner).unwrap();
+    assert_eq!(from_extra_config::<Optional>(&m).unwrap(), some_inner);
+}

@@ -2,6 +2,11 @@
 //! `.vmx`-style `key = "value"` lines (keys that are not VIC's are ignored) and prints
 //! the decoded VCH or containerVM config as pretty JSON. Exit status 1, with a message
 //! naming the key, on bad input.
+//!
+//! Secret fields never appear in the JSON in the clear. Their values are carried
+//! sealed, as stored in the file, in the member `"@sealed"` (key → stored value), so
+//! that `vmx-encode --secret-key-from FILE` can write them back; the master key in
+//! `guestinfo.ovfEnv` is not printed.
 
 use std::process::ExitCode;
 
@@ -58,20 +63,37 @@ fn run(args: &Args) -> Result<String, String> {
         KindArg::Container => Kind::Container,
         KindArg::Auto => Kind::detect(&file.to_map()),
     };
-    let json = match kind {
+    let (json, consumed) = match kind {
         Kind::Vch => {
             let mut v = VchConfig::default();
-            decode_into(&file, &mut v, opts).map_err(|e| e.to_string())?;
-            serde_json::to_string_pretty(&v)
+            let keys = decode_into(&file, &mut v, opts).map_err(|e| e.to_string())?;
+            (serde_json::to_value(&v), keys)
         }
         Kind::Container => {
             let mut v = ExecutorConfig::default();
-            decode_into(&file, &mut v, opts).map_err(|e| e.to_string())?;
-            serde_json::to_string_pretty(&v)
+            let keys = decode_into(&file, &mut v, opts).map_err(|e| e.to_string())?;
+            (serde_json::to_value(&v), keys)
         }
     };
-    json.map_err(|e| format!("JSON: {e}"))
+    let mut json = json.map_err(|e| format!("JSON: {e}"))?;
+    // The model skips secrets in JSON (they would be plaintext): carry what the file
+    // stores for them instead, still sealed, so that a round trip keeps them.
+    let sealed: serde_json::Map<String, serde_json::Value> = consumed
+        .iter()
+        .filter(|k| k.contains("@secret"))
+        .filter_map(|k| Some((k.clone(), file.get(k)?.to_owned().into())))
+        .collect();
+    if !sealed.is_empty() {
+        if let Some(obj) = json.as_object_mut() {
+            obj.insert(SEALED.to_owned(), sealed.into());
+        }
+    }
+    serde_json::to_string_pretty(&json).map_err(|e| format!("JSON: {e}"))
 }
+
+/// The JSON member that carries sealed values (not a Rust field name, so it cannot
+/// clash with one of the model).
+const SEALED: &str = "@sealed";
 
 fn main() -> ExitCode {
     let args = Args::parse();
