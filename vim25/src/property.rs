@@ -88,6 +88,7 @@ pub struct Retrieval<C> {
     token: Option<String>,
     started: bool,
     pages: usize,
+    tokens_seen: std::collections::HashSet<String>,
 }
 
 impl<C: Transport> Retrieval<C> {
@@ -105,6 +106,7 @@ impl<C: Transport> Retrieval<C> {
             token: None,
             started: false,
             pages: 0,
+            tokens_seen: std::collections::HashSet::new(),
         }
     }
 
@@ -132,10 +134,25 @@ impl<C: Transport> Retrieval<C> {
     }
 
     /// Records a received page and the token of the next one.
-    fn advance(&mut self, token: Option<String>) {
+    fn advance(&mut self, token: Option<String>) -> Result<(), Error> {
         self.started = true;
         self.pages += 1;
+        if let Some(t) = &token {
+            // A token handed out before would fetch the same pages again, forever.
+            if !self.tokens_seen.insert(t.clone()) {
+                self.token = None;
+                return Err(Error::Protocol {
+                    operation: "ContinueRetrievePropertiesEx".into(),
+                    message: format!(
+                        "page {} came with a paging token already used before; retrieval \
+                         stopped instead of fetching the same pages again",
+                        self.pages
+                    ),
+                });
+            }
+        }
         self.token = token;
+        Ok(())
     }
 
     fn request(&self) -> Result<crate::soap::Request, Error> {
@@ -167,7 +184,7 @@ impl<C: Transport> Retrieval<C> {
             return Ok(None);
         };
         let r: RetrieveResult = resp.returnval_opt()?.unwrap_or_default();
-        self.advance(r.token);
+        self.advance(r.token)?;
         Ok(Some(r.objects))
     }
 
@@ -241,7 +258,7 @@ impl<C: Transport> Retrieval<C> {
             }
             Ok(())
         })?;
-        self.advance(token);
+        self.advance(token)?;
         Ok(Some(page))
     }
 

@@ -173,8 +173,15 @@ fn parse_recording(mut b: &[u8]) -> Result<Vec<Exchange>, String> {
             .parse()
             .map_err(|_| format!("bad length in {header:?}"))?;
         let rest = &b[nl + 1..];
-        if rest.len() < len + 1 {
+        // `len` comes from the file: compared without `len + 1`, which a length of
+        // usize::MAX would overflow.
+        if rest.len() <= len {
             return Err(format!("recording ends inside the body of {op}"));
+        }
+        if rest[len] != b'\n' {
+            return Err(format!(
+                "the body of {op} is not followed by an end of line (wrong length in {header:?}?)"
+            ));
         }
         out.push(Exchange {
             operation: op.to_string(),
@@ -232,5 +239,26 @@ mod tests {
         assert_eq!(parse_recording(&text).unwrap(), xs);
         assert!(parse_recording(b"A 200 99\nshort\n").is_err());
         assert!(parse_recording(b"A x 1\nz\n").is_err());
+    }
+
+    #[test]
+    fn hostile_headers_are_errors_not_panics() {
+        for (text, says) in [
+            (
+                &b"A 200 18446744073709551615\nz\n"[..],
+                "ends inside the body",
+            ),
+            (b"A 200 99999999999999999999999\n", "bad length"),
+            (b"A 200 -1\n\n", "bad length"),
+            (b"A 99999 0\n\n", "bad status"),
+            (b"A 200 1\nxy", "not followed by an end of line"),
+            (b"A 200\n", "bad header"),
+            (b"A 200 0 extra\n\n", "bad header"),
+            (b"\xff 200 0\n\n", "not UTF-8"),
+            (b"A 200 0", "without end of line"),
+        ] {
+            let e = parse_recording(text).unwrap_err();
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
     }
 }

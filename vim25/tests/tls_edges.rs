@@ -300,3 +300,65 @@ async fn soap_calls_follow_no_redirect() {
         "no request reached the redirect's target"
     );
 }
+
+/// Answers every request with 200 and an endless body of `x`: announced with a huge
+/// `Content-Length`, or chunked without one. Its URL.
+async fn endless(announced: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = if announced {
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 1000000000000\r\n\r\n"
+                } else {
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n"
+                };
+                if tcp.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let data = vec![b'x'; 65536];
+                let mut chunk = format!("{:x}\r\n", data.len()).into_bytes();
+                chunk.extend_from_slice(&data);
+                chunk.extend_from_slice(b"\r\n");
+                let piece = if announced { &data } else { &chunk };
+                // Until the client hangs up.
+                while tcp.write_all(piece).await.is_ok() {}
+            });
+        }
+    });
+    format!("http://{addr}/sdk")
+}
+
+#[tokio::test]
+async fn a_response_larger_than_the_limit_ends_the_call_with_too_large() {
+    for announced in [true, false] {
+        let url = endless(announced).await;
+        let limit = 1 << 20;
+        let e = ClientBuilder::new(&url)
+            .unwrap()
+            .max_response_bytes(limit)
+            .retries(0, std::time::Duration::from_millis(1))
+            .connect()
+            .await
+            .unwrap_err();
+        match &e {
+            Error::TooLarge { limit: l, .. } => assert_eq!(*l, limit),
+            other => panic!("announced {announced}: expected TooLarge, got {other:?}"),
+        }
+        assert!(
+            e.to_string()
+                .contains("larger than the limit of 1048576 bytes"),
+            "{e}"
+        );
+    }
+}

@@ -348,6 +348,62 @@ async fn concurrent_callers_share_one_relogin() {
     assert_eq!(s.logins(), 1);
 }
 
+fn page(name: &str, token: Option<&str>) -> String {
+    let token = token.map_or(String::new(), |t| format!("<token>{t}</token>"));
+    format!(
+        r#"<returnval>{token}<objects><obj type="VirtualMachine">vm-{name}</obj><propSet><name>name</name><val xsi:type="xsd:string">{name}</val></propSet></objects></returnval>"#
+    )
+}
+
+#[tokio::test]
+async fn a_paging_token_handed_out_twice_ends_the_retrieval_with_an_error() {
+    // t1 → t2 → t1 again: a server bug that would otherwise loop for ever.
+    let script = Arc::new(
+        Script::default()
+            .on(
+                "RetrievePropertiesEx",
+                vec![ok("RetrievePropertiesEx", &page("a", Some("t1")))],
+            )
+            .on(
+                "ContinueRetrievePropertiesEx",
+                vec![
+                    ok("ContinueRetrievePropertiesEx", &page("b", Some("t2"))),
+                    ok("ContinueRetrievePropertiesEx", &page("c", Some("t1"))),
+                    ok("ContinueRetrievePropertiesEx", &page("d", None)),
+                ],
+            ),
+    );
+    let pc = ManagedObjectReference::new("PropertyCollector", "propertyCollector");
+    let mut r = vim25::property::Retrieval::new(script.clone(), pc.clone(), Vec::new());
+    assert_eq!(r.next_page().await.unwrap().unwrap().len(), 1);
+    assert_eq!(r.next_page().await.unwrap().unwrap().len(), 1);
+    let e = r.next_page().await.unwrap_err();
+    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    assert!(e.to_string().contains("paging token already used"), "{e}");
+    assert!(r.next_page().await.unwrap().is_none(), "ended, not looping");
+    assert_eq!(script.count("ContinueRetrievePropertiesEx"), 2);
+
+    // The typed path stops the same way.
+    let script = Arc::new(
+        Script::default()
+            .on(
+                "RetrievePropertiesEx",
+                vec![ok("RetrievePropertiesEx", &page("a", Some("t1")))],
+            )
+            .on(
+                "ContinueRetrievePropertiesEx",
+                vec![ok("ContinueRetrievePropertiesEx", &page("b", Some("t1")))],
+            ),
+    );
+    let mut r = vim25::property::Retrieval::new(script.clone(), pc, Vec::new());
+    let e = r
+        .collect_typed::<vim25::mo::VirtualMachine>()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    assert_eq!(script.count("ContinueRetrievePropertiesEx"), 1);
+}
+
 /// Refuses every call until a `Login` has completed; a `Login` waits for `release`
 /// after saying it started, so calls can be answered under the old session while it
 /// runs.

@@ -63,6 +63,24 @@ pub enum Error {
         /// What the network layer said.
         message: String,
     },
+    /// The response body is larger than the client accepts (see the client's
+    /// `max_response_bytes`); nothing of it was decoded.
+    #[error("{operation}: the response is larger than the limit of {limit} bytes (raise it with ClientBuilder::max_response_bytes)")]
+    TooLarge {
+        /// The operation.
+        operation: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The server's answers broke the protocol in a way that decoding alone cannot
+    /// see (a paging token handed out twice, say); the call sequence was stopped.
+    #[error("{operation}: the server misbehaved: {message}")]
+    Protocol {
+        /// The operation.
+        operation: String,
+        /// What was wrong.
+        message: String,
+    },
     /// A task finished in error; `fault` is its typed fault.
     #[error("task {task} failed: {message}")]
     TaskFailed {

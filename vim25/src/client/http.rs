@@ -21,6 +21,7 @@ pub struct HttpTransport {
     version: AtomicUsize,
     cookie: Mutex<Option<Secret>>,
     presented: Arc<tls::Presented>,
+    max_body: u64,
 }
 
 impl fmt::Debug for HttpTransport {
@@ -44,6 +45,7 @@ impl HttpTransport {
         version: Version,
         cookie: Option<Secret>,
         presented: Arc<tls::Presented>,
+        max_body: u64,
     ) -> Self {
         HttpTransport {
             http,
@@ -51,7 +53,36 @@ impl HttpTransport {
             version: AtomicUsize::new(version_index(version)),
             cookie: Mutex::new(cookie),
             presented,
+            max_body,
         }
+    }
+
+    /// The largest response body accepted, in bytes.
+    pub fn max_response_bytes(&self) -> u64 {
+        self.max_body
+    }
+
+    /// Reads a response body, refusing it as soon as it passes the limit (by its
+    /// `Content-Length` before reading, else while reading).
+    async fn body(&self, operation: &str, mut resp: reqwest::Response) -> Result<Vec<u8>, Error> {
+        let too_large = || Error::TooLarge {
+            operation: operation.to_string(),
+            limit: self.max_body,
+        };
+        if resp.content_length().is_some_and(|n| n > self.max_body) {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(
+            resp.content_length()
+                .map_or(0, |n| n.min(64 << 20) as usize),
+        );
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.map_err(operation, e))? {
+            if body.len() as u64 + chunk.len() as u64 > self.max_body {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// The SDK URL.
@@ -135,8 +166,7 @@ impl HttpTransport {
         if !status.is_success() {
             return Ok(Err(status.as_u16()));
         }
-        let body = resp.bytes().await.map_err(|e| self.map_err(file, e))?;
-        Ok(Ok(body.to_vec()))
+        Ok(Ok(self.body(file, resp).await?))
     }
 
     async fn send(&self, request: &Request) -> Result<RawResponse, Error> {
@@ -176,11 +206,7 @@ impl HttpTransport {
             });
         }
         self.store_cookie(resp.headers(), sent.as_ref());
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.map_err(request.operation, e))?
-            .to_vec();
+        let body = self.body(request.operation, resp).await?;
         Ok(RawResponse { status, body })
     }
 
