@@ -23,6 +23,8 @@
 //! sim.stop();
 //! ```
 
+pub mod chaos;
+
 use std::env;
 use std::error::Error;
 use std::fmt;

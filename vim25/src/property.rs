@@ -433,7 +433,8 @@ impl<C: Transport + Clone + 'static> Watch<C> {
     async fn destroy_inner(&mut self) -> Result<(), Error> {
         self.destroyed = true;
         self.pending = None;
-        methods::destroy_property_collector(&self.transport, &self.collector).await
+        let (t, pc) = (&self.transport, &self.collector);
+        crate::runtime::destroy_reliably(|| methods::destroy_property_collector(t, pc)).await
     }
 
     /// Destroys the private collector and its filter.
@@ -499,7 +500,9 @@ impl<C: Transport + Clone + 'static> Drop for Watch<C> {
         let t = self.transport.clone();
         let pc = self.collector.clone();
         crate::runtime::spawn_cleanup(async move {
-            let _ = methods::destroy_property_collector(&t, &pc).await;
+            let _ =
+                crate::runtime::destroy_reliably(|| methods::destroy_property_collector(&t, &pc))
+                    .await;
         });
     }
 }

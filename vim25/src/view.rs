@@ -70,7 +70,8 @@ impl ViewRef {
 
     async fn destroy(&mut self) -> Result<(), Error> {
         self.destroyed = true;
-        methods::destroy_view(&self.client, &self.view).await
+        let (c, v) = (&self.client, &self.view);
+        crate::runtime::destroy_reliably(|| methods::destroy_view(c, v)).await
     }
 }
 
@@ -82,7 +83,7 @@ impl Drop for ViewRef {
         let c = self.client.clone();
         let v = self.view.clone();
         crate::runtime::spawn_cleanup(async move {
-            let _ = methods::destroy_view(&c, &v).await;
+            let _ = crate::runtime::destroy_reliably(|| methods::destroy_view(&c, &v)).await;
         });
     }
 }
