@@ -36,13 +36,23 @@ impl fmt::Display for DateTime {
     }
 }
 
-/// Stands in for a secret in `Debug` output.
-#[derive(Clone, Copy)]
+/// Stands in for a secret in `Debug` output: prints `"***"`. The generated `Debug` of
+/// a type with secret fields shows `"***"` for a required one, `Some("***")` or `None`
+/// for an optional one and one `"***"` per element of a list, so that whether a
+/// secret was set shows while its content does not.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Redacted;
+
+impl Redacted {
+    /// One stand-in per element of `list`.
+    pub fn list<T>(list: &[T]) -> Vec<Redacted> {
+        vec![Redacted; list.len()]
+    }
+}
 
 impl fmt::Debug for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
+        f.write_str("\"***\"")
     }
 }
 
