@@ -178,7 +178,7 @@ pub fn mask_secrets(xml: &str) -> String {
     let mut pos = 0;
     while let Some(tok) = next_tag(xml, pos) {
         let text = &xml[pos..tok.start];
-        out.push_str(text);
+        push_text(&mut out, text);
         out.push_str(&xml[tok.start..tok.end]);
         pos = tok.end;
         match tok.kind {
@@ -220,8 +220,25 @@ pub fn mask_secrets(xml: &str) -> String {
             }
         }
     }
-    out.push_str(&xml[pos..]);
+    push_text(&mut out, &xml[pos..]);
     out
+}
+
+/// Appends character data, with the session key of session-scoped object ids
+/// (`session[KEY]ID`, where vcsim puts its session cookie) masked: `session[***]ID`.
+fn push_text(out: &mut String, mut text: &str) {
+    while let Some(at) = text.find("session[") {
+        let (before, rest) = text.split_at(at + "session[".len());
+        out.push_str(before);
+        match rest.find(']') {
+            Some(end) if end > 0 => {
+                out.push_str("***");
+                text = &rest[end..];
+            }
+            _ => text = rest,
+        }
+    }
+    out.push_str(text);
 }
 
 /// An element being read.
@@ -733,6 +750,18 @@ mod tests {
              <type>password(8..64)</type></info>\
              <info><type>password</type><value>***</value></info>\
              <info><value>plain</value><type>string</type></info>"
+        );
+    }
+
+    #[test]
+    fn session_keys_in_object_ids_are_masked() {
+        assert_eq!(
+            mask_secrets(
+                "<DestroyView><_this type=\"ContainerView\">session[310cf5b4-c155]d97b1559</_this>\
+                 </DestroyView><a>session[]x session[</a>"
+            ),
+            "<DestroyView><_this type=\"ContainerView\">session[***]d97b1559</_this>\
+             </DestroyView><a>session[]x session[</a>"
         );
     }
 
