@@ -76,11 +76,19 @@ impl ConnectArgs {
 }
 
 /// A wire-log sink that writes each exchange as numbered files into `dir`.
+///
+/// Masking aside, the files describe the user's inventory and sessions: on Unix they
+/// are created readable by the owner only (0600), and so is `dir` (0700) when it is
+/// created here. An existing directory keeps its mode: it is the user's.
 pub(crate) fn debug_writer(
     dir: &std::path::Path,
 ) -> Result<impl Fn(&vim25::transport::WireRecord<'_>) + Send + Sync + 'static, vim25::Error> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    std::fs::create_dir_all(dir).map_err(|e| {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| {
         vim25::Error::io(
             format!("cannot create debug directory {}", dir.display()),
             e,
@@ -93,7 +101,7 @@ pub(crate) fn debug_writer(
         let stem = dir.join(format!("{n:04}-{}", r.operation));
         let write = |ext: &str, text: &str| {
             let path = stem.with_extension(ext);
-            if let Err(e) = std::fs::write(&path, text) {
+            if let Err(e) = write_private(&path, text) {
                 eprintln!("debug: cannot write {}: {e}", path.display());
             }
         };
@@ -106,6 +114,24 @@ pub(crate) fn debug_writer(
     })
 }
 
+/// Writes `text` to `path`, readable and writable by the owner only on Unix. A file
+/// left by an earlier run is narrowed to 0600 before anything is written to it
+/// (`mode` only applies to files the call creates).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(text.as_bytes())
+}
+
 /// The exit status of a program whose work ended with `result`: success, or the error
 /// printed as `program: error` on stderr and status 1.
 pub fn exit_status<E: std::fmt::Display>(program: &str, result: Result<(), E>) -> ExitCode {
@@ -115,5 +141,53 @@ pub fn exit_status<E: std::fmt::Display>(program: &str, result: Result<(), E>) -
             eprintln!("{program}: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn debug_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("examples-debug-mode-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join("nested");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let sink = debug_writer(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        // A file an earlier run left readable is narrowed, not just rewritten.
+        std::fs::write(dir.join("0002-Login.req.xml"), "old").unwrap();
+        std::fs::set_permissions(
+            dir.join("0002-Login.req.xml"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let object = vim25::types::ManagedObjectReference::new("SessionManager", "SessionManager");
+        for operation in ["RetrieveServiceContent", "Login"] {
+            sink(&vim25::transport::WireRecord {
+                operation,
+                object: &object,
+                request: "<req/>",
+                status: Some(200),
+                response: Some("<res/>"),
+                error: None,
+                elapsed: std::time::Duration::ZERO,
+            });
+        }
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            files += 1;
+        }
+        assert_eq!(files, 4);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("0002-Login.req.xml")).unwrap(),
+            "<req/>"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

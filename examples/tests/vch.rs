@@ -46,14 +46,25 @@ struct Tether(Child);
 
 impl Tether {
     fn start(sim: &Simulator, vch: &str) -> Tether {
+        Tether::spawn(sim, vch, "info", Stdio::null(), Stdio::null())
+    }
+
+    /// Logging at trace level into `log` (standard output and error).
+    fn start_traced(sim: &Simulator, vch: &str, log: &Path) -> Tether {
+        let file = std::fs::File::create(log).unwrap();
+        let stderr = Stdio::from(file.try_clone().unwrap());
+        Tether::spawn(sim, vch, "trace", Stdio::from(file), stderr)
+    }
+
+    fn spawn(sim: &Simulator, vch: &str, rust_log: &str, out: Stdio, err: Stdio) -> Tether {
         let child = Command::new(TETHER)
             .args(["--target", sim.url(), "--user", sim.username()])
             .args(["--thumbprint", sim.sha256_thumbprint().unwrap()])
             .args(["--vch", vch])
             .env("VIM_PASSWORD", sim.password())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .env("RUST_LOG", rust_log)
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("tether-sim starts");
         Tether(child)
@@ -699,4 +710,185 @@ async fn vpx_create_with_existing_bridge_and_forced_delete() {
         find(&client, "Network", "DC0_DVPG0").await.is_some(),
         "a bridge the VCH did not create stays"
     );
+}
+
+/// Every session key the simulator lists (vcsim's session cookie is the key).
+async fn session_keys(client: &Client) -> Vec<String> {
+    let sm = client.service_content().session_manager.clone().unwrap();
+    let m: mo::SessionManager = vim25::object::Common::new(client, sm)
+        .properties(&["sessionList"])
+        .await
+        .unwrap();
+    m.session_list
+        .into_iter()
+        .flatten()
+        .map(|s| s.key)
+        .collect()
+}
+
+/// Runs `vch SUB` at trace level, its output into `log`, while collecting the keys
+/// of every session the simulator holds meanwhile (the program's own among them:
+/// it logs out before it exits, so it must be caught while it runs).
+async fn vch_traced(
+    sim: &Simulator,
+    client: &Client,
+    dir: &Path,
+    log: &Path,
+    sub: &str,
+    args: &[&str],
+    keys: &mut std::collections::BTreeSet<String>,
+) {
+    let file = std::fs::File::create(log).unwrap();
+    let mut child = Command::new(VCH)
+        .arg(sub)
+        .args(["--target", sim.url(), "--user", sim.username()])
+        .args(["--thumbprint", sim.sha256_thumbprint().unwrap()])
+        .args(args)
+        .env("VIM_PASSWORD", sim.password())
+        .env("RUST_LOG", "trace")
+        .env_remove("GOVC_PASSWORD")
+        .env_remove("GOVC_DEBUG_PATH")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .expect("vch runs");
+    let status = loop {
+        keys.extend(session_keys(client).await);
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        status.success(),
+        "vch {sub}: {status}\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// Issue 13: a whole lifecycle at `RUST_LOG=trace` with `--debug` directories leaves
+/// no secret in any log line or debug file: not the password, not a session key
+/// (vcsim's `vmware_soap_session` cookie), not the key that seals the secret scope
+/// (`guestinfo.ovfEnv`), not the docker endpoint's private key kept in that scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_at_trace_level_leaks_no_secret() {
+    let sim = Simulator::start_or_panic(&SimulatorConfig::esx());
+    let client = connect(&sim).await;
+    let scratch = Scratch::new("secrets");
+    let dir = scratch.0.as_path();
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let _tether = Tether::start_traced(&sim, "VCH001", &logs.join("tether-sim.log"));
+    let mut keys = std::collections::BTreeSet::new();
+    let own = session_keys(&client).await;
+
+    let debug_create = dir.join("debug-create");
+    let mut create = vec![
+        "--name",
+        "VCH001",
+        "--image-datastore",
+        "LocalDS_0",
+        "--bridge-network",
+        "VCH Bridge",
+        "--external-network",
+        "VM Network",
+        "--timeout",
+        "60",
+        "--debug",
+    ];
+    create.push(debug_create.to_str().unwrap());
+    let log = logs.join("create.log");
+    vch_traced(&sim, &client, dir, &log, "create", &create, &mut keys).await;
+
+    // What must stay hidden, read back through the API.
+    let vm = find(&client, "VirtualMachine", "VCH001").await.unwrap();
+    let m: mo::VirtualMachine = VirtualMachine::new(&client, vm.clone())
+        .properties(&["config"])
+        .await
+        .unwrap();
+    let mut extra = std::collections::BTreeMap::new();
+    vic_portlayer::backend::apply_extra_config(&mut extra, &m.config.unwrap().extra_config)
+        .unwrap();
+    let seal_key = extra
+        .get("guestinfo.ovfEnv")
+        .expect("the sealing key")
+        .clone();
+    let a = appliance(&client, &vm).await;
+    let endpoint_key = a.config.certificate.host_certificate.unwrap().key.unwrap();
+    let endpoint_key = String::from_utf8(endpoint_key.expose().to_vec()).unwrap();
+    let key_lines: Vec<&str> = endpoint_key
+        .lines()
+        .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+        .collect();
+    assert!(!key_lines.is_empty(), "{endpoint_key}");
+
+    vch_traced(
+        &sim,
+        &client,
+        dir,
+        &logs.join("inspect.log"),
+        "inspect",
+        &["--name", "VCH001"],
+        &mut keys,
+    )
+    .await;
+    let debug_delete = dir.join("debug-delete");
+    let delete = [
+        "--name",
+        "VCH001",
+        "--debug",
+        debug_delete.to_str().unwrap(),
+    ];
+    vch_traced(
+        &sim,
+        &client,
+        dir,
+        &logs.join("delete.log"),
+        "delete",
+        &delete,
+        &mut keys,
+    )
+    .await;
+    assert!(
+        keys.iter().any(|k| !own.contains(k)),
+        "the programs' sessions were seen: {keys:?}"
+    );
+
+    let mut files = Vec::new();
+    for d in [&logs, &debug_create, &debug_delete] {
+        for e in std::fs::read_dir(d).unwrap() {
+            files.push(e.unwrap().path());
+        }
+    }
+    assert!(files.len() > 20, "{files:?}");
+    let mut wire_lines = 0;
+    for path in &files {
+        let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+        for (n, line) in text.lines().enumerate() {
+            let at = || format!("{}:{}: {line}", path.display(), n + 1);
+            wire_lines += usize::from(line.contains("vim25::wire"));
+            // The password is short ("pass"): compared word by word.
+            assert!(
+                !line
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|w| w == sim.password()),
+                "password in {}",
+                at()
+            );
+            for k in &keys {
+                assert!(!line.contains(k.as_str()), "session key in {}", at());
+            }
+            assert!(
+                !line.contains(seal_key.as_str()),
+                "guestinfo.ovfEnv in {}",
+                at()
+            );
+            for l in &key_lines {
+                assert!(!line.contains(l), "docker endpoint key in {}", at());
+            }
+        }
+    }
+    assert!(wire_lines > 0, "the wire log was on (RUST_LOG=trace)");
 }

@@ -202,5 +202,14 @@ async fn run(args: Args) -> Result<(), VchError> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // `RUST_LOG` turns the libraries' tracing on, on standard error (the wire log is
+    // `vim25::wire=trace`); without it nothing but the program's own output is printed.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .with_env_filter(filter)
+            .init();
+    }
     examples::exit_status("vch", run(args).await)
 }

@@ -15,7 +15,7 @@ pub struct FieldInfo {
     pub optional: bool,
     /// Repeated.
     pub list: bool,
-    /// Holds a secret (masked in `Debug`).
+    /// Holds a secret (masked in `Debug` and in wire logs).
     pub secret: bool,
     /// The API version that introduced it.
     pub since: Version,
@@ -62,6 +62,10 @@ pub struct MethodInfo {
     pub idempotent: bool,
     /// The type of `returnval`, if any.
     pub returns: Option<&'static str>,
+    /// The whole `returnval` is a credential (`AcquireCloneTicket`'s ticket, the URL
+    /// of `InitiateFileTransferToGuest`, which carries a one-time ticket): masked in
+    /// wire logs.
+    pub returns_secret: bool,
     /// For a `_Task` method, the type of the task's result.
     pub task_result: Option<&'static str>,
     /// Parameters after `_this`.

@@ -165,12 +165,24 @@ impl fmt::Debug for Request {
 }
 
 /// What came back over the wire: HTTP status and body.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the status and the body's length only: a body may hold a session
+/// key (a login's answer), tickets or passwords read back from the server.
+#[derive(Clone)]
 pub struct RawResponse {
     /// HTTP status (200, or 500 with a SOAP fault).
     pub status: u16,
     /// The body bytes.
     pub body: Vec<u8>,
+}
+
+impl fmt::Debug for RawResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawResponse")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 /// One SOAP round trip. Implementations: the HTTP client, test transports, wrappers.
@@ -270,11 +282,21 @@ impl SoapFault {
     }
 }
 
-/// A response whose `returnval` has yet to be decoded.
-#[derive(Debug)]
+/// A response whose `returnval` has yet to be decoded. `Debug` shows the operation,
+/// the status and the body's length, never the body (see [`RawResponse`]).
 pub struct Response {
     operation: &'static str,
     raw: RawResponse,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("operation", &self.operation)
+            .field("status", &self.raw.status)
+            .field("body_len", &self.raw.body.len())
+            .finish()
+    }
 }
 
 impl Response {
@@ -423,4 +445,28 @@ pub fn decode_returnval<T: Decode>(
 fn snippet(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(&body[..body.len().min(200)]);
     s.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_debug_never_shows_the_body() {
+        let body =
+            b"<LoginResponse><returnval><key>52b1-session-key</key></returnval></LoginResponse>";
+        let raw = RawResponse {
+            status: 200,
+            body: body.to_vec(),
+        };
+        let dbg = format!("{raw:?}");
+        assert_eq!(
+            dbg,
+            format!("RawResponse {{ status: 200, body_len: {} }}", body.len())
+        );
+        let response = Response::from_raw("Login", raw);
+        let dbg = format!("{response:#?}");
+        assert!(dbg.contains("Login") && dbg.contains("200"), "{dbg}");
+        assert!(!dbg.contains("52b1-session-key"), "{dbg}");
+    }
 }

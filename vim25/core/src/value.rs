@@ -36,18 +36,33 @@ impl fmt::Display for DateTime {
     }
 }
 
-/// Stands in for a secret in `Debug` output.
-#[derive(Clone, Copy)]
+/// Stands in for a secret in `Debug` output: prints `"***"`. The generated `Debug` of
+/// a type with secret fields shows `"***"` for a required one, `Some("***")` or `None`
+/// for an optional one and one `"***"` per element of a list, so that whether a
+/// secret was set shows while its content does not.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Redacted;
+
+impl Redacted {
+    /// One stand-in per element of `list`.
+    pub fn list<T>(list: &[T]) -> Vec<Redacted> {
+        vec![Redacted; list.len()]
+    }
+}
 
 impl fmt::Debug for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
+        f.write_str("\"***\"")
     }
 }
 
 /// A reference to a managed object: its type and its server-side id (`vm-42`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Objects that live in one session (views, property filters) have ids such as
+/// `session[KEY]ID`, and some servers (vcsim) put the session key, which is also
+/// their session cookie, in the brackets: `Display` and `Debug` print
+/// `session[***]ID`. The id itself is untouched.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ManagedObjectReference {
     /// The managed object type (`VirtualMachine`).
     pub type_: String,
@@ -65,9 +80,34 @@ impl ManagedObjectReference {
     }
 }
 
+impl ManagedObjectReference {
+    /// The id with the session key of a session-scoped object masked.
+    fn shown_value(&self) -> (&str, &str) {
+        match self
+            .value
+            .strip_prefix("session[")
+            .and_then(|r| r.split_once(']'))
+        {
+            Some((_, id)) => ("session[***]", id),
+            None => ("", &self.value),
+        }
+    }
+}
+
 impl fmt::Display for ManagedObjectReference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.type_, self.value)
+        let (scope, id) = self.shown_value();
+        write!(f, "{}:{scope}{id}", self.type_)
+    }
+}
+
+impl fmt::Debug for ManagedObjectReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (scope, id) = self.shown_value();
+        f.debug_struct("ManagedObjectReference")
+            .field("type_", &self.type_)
+            .field("value", &format_args!("\"{scope}{id}\""))
+            .finish()
     }
 }
 
@@ -422,5 +462,25 @@ impl<T: FromAnyValue> FromAnyValue for Vec<T> {
             AnyValue::Array { items, .. } => items.iter().map(T::from_any_value).collect(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_keys_in_object_ids_are_not_printed() {
+        let view = ManagedObjectReference::new("ContainerView", "session[310cf5b4-c155]d97b1559");
+        assert_eq!(view.to_string(), "ContainerView:session[***]d97b1559");
+        let dbg = format!("{view:?}");
+        assert!(!dbg.contains("310cf5b4"), "{dbg}");
+        assert!(dbg.contains("d97b1559"), "{dbg}");
+        let vm = ManagedObjectReference::new("VirtualMachine", "vm-42");
+        assert_eq!(vm.to_string(), "VirtualMachine:vm-42");
+        assert_eq!(
+            format!("{vm:?}"),
+            r#"ManagedObjectReference { type_: "VirtualMachine", value: "vm-42" }"#
+        );
     }
 }

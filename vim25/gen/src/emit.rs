@@ -178,11 +178,15 @@ fn emit_struct(m: &Model, d: &DataType, s: &mut String) {
         }
         for f in &d.fields {
             if f.secret {
-                let _ = writeln!(
-                    s,
-                    "        d.field(\"{}\", &crate::types::Redacted);",
-                    f.rust
-                );
+                // Presence (or the count of a list) shows, the content never does.
+                let shown = if f.list {
+                    format!("crate::types::Redacted::list(&self.{})", f.rust)
+                } else if f.optional {
+                    format!("self.{}.as_ref().map(|_| crate::types::Redacted)", f.rust)
+                } else {
+                    "crate::types::Redacted".to_string()
+                };
+                let _ = writeln!(s, "        d.field(\"{}\", &{shown});", f.rust);
             } else {
                 let _ = writeln!(s, "        d.field(\"{0}\", &self.{0});", f.rust);
             }
@@ -624,13 +628,14 @@ fn emit_meta(m: &Model) -> String {
     for me in &m.methods {
         let _ = write!(
             s,
-            "    MethodInfo {{ name: \"{}\", rust_name: \"{}\", managed_object: \"{}\", since: {}, idempotent: {}, returns: {:?}, task_result: {:?}, params: &[",
+            "    MethodInfo {{ name: \"{}\", rust_name: \"{}\", managed_object: \"{}\", since: {}, idempotent: {}, returns: {:?}, returns_secret: {}, task_result: {:?}, params: &[",
             me.wire,
             me.rust,
             me.owner,
             v(me.version),
             me.idempotent,
             me.ret.as_ref().map(|r| ty_meta(&r.0)),
+            me.secret_return,
             me.task_result
         );
         for p in &me.params {

@@ -77,6 +77,8 @@ pub struct Method {
     pub task_result: Option<String>,
     pub faults: Vec<String>,
     pub idempotent: bool,
+    /// The whole `returnval` is a credential (a ticket, a URL carrying one).
+    pub secret_return: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -522,6 +524,7 @@ pub fn load(root: &Path) -> Model {
                 .get(&(n.clone(), el.name.clone()))
                 .copied()
                 .unwrap_or((data[n].version, 0));
+            let secret = flags & 8 != 0 || is_secret_field(n, &el.name, &ty);
             fields.push(Field {
                 wire: el.name.clone(),
                 rust: snake(&el.name),
@@ -530,7 +533,7 @@ pub fn load(root: &Path) -> Model {
                 list: el.list,
                 boxed: false,
                 version: version.max(data[n].version),
-                secret: flags & 8 != 0,
+                secret,
             });
         }
         let mut seen = BTreeSet::new();
@@ -623,6 +626,9 @@ pub fn load(root: &Path) -> Model {
         (ty, list)
     };
     let mut method_owner: HashMap<String, (String, usize, Option<String>)> = HashMap::new();
+    // (operation, parameter) → pyVmomi flags: F_SECRET marks `UploadClientCert`'s
+    // `privateKey` or `ProvisionServerPrivateKey`'s `key`, which no name rule catches.
+    let mut param_flags: HashMap<(String, String), u32> = HashMap::new();
     let mut managed: BTreeMap<String, ManagedType> = BTreeMap::new();
     let mut own_props: HashMap<String, Vec<MoProp>> = HashMap::new();
     let mut parents: HashMap<String, Option<String>> = HashMap::new();
@@ -656,6 +662,10 @@ pub fn load(root: &Path) -> Model {
                 Py::Str(s) if ret[1].str() == "vim.Task" => Some(s.clone()),
                 _ => None,
             };
+            for p in m[3].seq() {
+                let p = p.seq();
+                param_flags.insert((wire.clone(), p[0].str().into()), p[3].flags());
+            }
             method_owner.insert(
                 wire.clone(),
                 (name.clone(), vindex(m[2].str()), task_result),
@@ -707,6 +717,11 @@ pub fn load(root: &Path) -> Model {
                 if rust == "client" || rust == "this" {
                     rust.push('_');
                 }
+                let flags = param_flags
+                    .get(&(op.name.clone(), el.name.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                let secret = flags & 8 != 0 || is_secret_name(&el.name, &ty);
                 Param {
                     wire: el.name.clone(),
                     rust,
@@ -714,7 +729,7 @@ pub fn load(root: &Path) -> Model {
                     optional: el.optional,
                     list: el.list,
                     version,
-                    secret: is_secret_param(&el.name),
+                    secret,
                 }
             })
             .collect();
@@ -739,6 +754,7 @@ pub fn load(root: &Path) -> Model {
             ret,
             task_result: task_result.map(|t| wsdl_of(t.trim_end_matches("[]"))),
             faults: op.faults.clone(),
+            secret_return: SECRET_RETURNS.contains(&op.name.as_str()),
         });
     }
 
@@ -751,10 +767,44 @@ pub fn load(root: &Path) -> Model {
     }
 }
 
-/// Parameters whose values are credentials: masked in traces.
-fn is_secret_param(name: &str) -> bool {
+/// Fields that hold credentials although pyVmomi does not flag them and their names
+/// do not say so: the session key (some servers take it as the session cookie) and
+/// the guest file-transfer URL (it carries a one-time ticket).
+const SECRET_FIELDS: &[(&str, &str)] =
+    &[("FileTransferInformation", "url"), ("UserSession", "key")];
+
+/// Operations whose whole answer is a credential: a clone ticket, or the guest
+/// upload URL with its one-time ticket.
+const SECRET_RETURNS: &[&str] = &["AcquireCloneTicket", "InitiateFileTransferToGuest"];
+
+/// Whether a data object's field holds a secret beyond pyVmomi's `F_SECRET` flags.
+fn is_secret_field(owner: &str, name: &str, ty: &Ty) -> bool {
+    SECRET_FIELDS.contains(&(owner, name)) || is_secret_name(name, ty)
+}
+
+/// Whether a string field or parameter is a credential by its name: pyVmomi leaves
+/// some unflagged (`HostConfigSpec.datastorePrincipalPasswd`, `SSPIAuthentication.
+/// sspiToken`, `CloneSession`'s `cloneTicket`, session ids). Booleans, numbers
+/// (`resetPassword`, `connectionCookie`) and names of a kind or a place (`ticketType`,
+/// `passwordFilePath`) are about a secret, not one.
+fn is_secret_name(name: &str, ty: &Ty) -> bool {
+    if !matches!(ty, Ty::Prim("String", _)) || name.ends_with("Type") || name.ends_with("Path") {
+        return false;
+    }
     let n = name.to_ascii_lowercase();
-    n.contains("password") || n.contains("token") || n == "key" || n.contains("secret")
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "ticket",
+        "privatekey",
+        "sessionid",
+        "keydata",
+        "cookie",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
 }
 
 /// Calls that only read, and so may be sent again after a re-login or a network error.

@@ -2176,16 +2176,25 @@ crate::xml::complex_codec!(DeviceUnsupportedForVmVersion);
 crate::xml::inherits!(DeviceUnsupportedForVmVersion, InvalidDeviceSpec);
 
 /// Data object `DiagnosticManagerAuditRecordResult` of the vSphere API (since 7.0.3.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct DiagnosticManagerAuditRecordResult {
     /// `records`: xsd:string.
     pub records: Vec<String>,
-    /// `nextToken`: xsd:string.
+    /// `nextToken`: xsd:string. Secret: masked in `Debug`.
     pub next_token: String,
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl std::fmt::Debug for DiagnosticManagerAuditRecordResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("DiagnosticManagerAuditRecordResult");
+        d.field("records", &self.records);
+        d.field("next_token", &crate::types::Redacted);
+        d.field("type_name_", &self.type_name_);
+        d.finish()
+    }
 }
 impl ComplexType for DiagnosticManagerAuditRecordResult {
     const TYPE_NAME: &'static str = "DiagnosticManagerAuditRecordResult";
@@ -11432,18 +11441,28 @@ crate::xml::complex_codec!(FileTooLarge);
 crate::xml::inherits!(FileTooLarge, FileFault);
 
 /// Data object `FileTransferInformation` of the vSphere API (since 5.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct FileTransferInformation {
     /// `attributes`: [`GuestFileAttributes`].
     pub attributes: AnyGuestFileAttributes,
     /// `size`: xsd:long.
     pub size: i64,
-    /// `url`: xsd:string.
+    /// `url`: xsd:string. Secret: masked in `Debug`.
     pub url: String,
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl std::fmt::Debug for FileTransferInformation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("FileTransferInformation");
+        d.field("attributes", &self.attributes);
+        d.field("size", &self.size);
+        d.field("url", &crate::types::Redacted);
+        d.field("type_name_", &self.type_name_);
+        d.finish()
+    }
 }
 impl ComplexType for FileTransferInformation {
     const TYPE_NAME: &'static str = "FileTransferInformation";
@@ -12168,14 +12187,23 @@ crate::xml::inherits!(GatewayToHostConnectFault, GatewayConnectFault);
 /// Fault `GatewayToHostTrustVerifyFault` of the vSphere API (since 6.0).
 ///
 /// Extends [`GatewayToHostConnectFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct GatewayToHostTrustVerifyFault {
     /// The fields inherited from [`GatewayToHostConnectFault`].
     pub base_: GatewayToHostConnectFault,
-    /// `verificationToken`: xsd:string.
+    /// `verificationToken`: xsd:string. Secret: masked in `Debug`.
     pub verification_token: String,
     /// `propertiesToVerify`: [`KeyValue`].
     pub properties_to_verify: Vec<KeyValue>,
+}
+impl std::fmt::Debug for GatewayToHostTrustVerifyFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("GatewayToHostTrustVerifyFault");
+        d.field("base_", &self.base_);
+        d.field("verification_token", &crate::types::Redacted);
+        d.field("properties_to_verify", &self.properties_to_verify);
+        d.finish()
+    }
 }
 impl ComplexType for GatewayToHostTrustVerifyFault {
     const TYPE_NAME: &'static str = "GatewayToHostTrustVerifyFault";

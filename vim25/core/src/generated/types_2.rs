@@ -2596,7 +2596,7 @@ impl std::fmt::Debug for HostAccountSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("HostAccountSpec");
         d.field("id", &self.id);
-        d.field("password", &crate::types::Redacted);
+        d.field("password", &self.password.as_ref().map(|_| crate::types::Redacted));
         d.field("description", &self.description);
         d.field("type_name_", &self.type_name_);
         d.finish()
@@ -2721,7 +2721,7 @@ impl std::fmt::Debug for HostActiveDirectorySpec {
         let mut d = f.debug_struct("HostActiveDirectorySpec");
         d.field("domain_name", &self.domain_name);
         d.field("user_name", &self.user_name);
-        d.field("password", &crate::types::Redacted);
+        d.field("password", &self.password.as_ref().map(|_| crate::types::Redacted));
         d.field("cam_server", &self.cam_server);
         d.field("thumbprint", &self.thumbprint);
         d.field("certificate", &self.certificate);
@@ -5000,7 +5000,7 @@ impl ComplexType for HostConfigManager {
 crate::xml::complex_codec!(HostConfigManager);
 
 /// Data object `HostConfigSpec` of the vSphere API (since 4.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct HostConfigSpec {
     /// `nasDatastore`: [`HostNasVolumeConfig`].
     pub nas_datastore: Vec<HostNasVolumeConfig>,
@@ -5016,7 +5016,7 @@ pub struct HostConfigSpec {
     pub option: Vec<AnyOptionValue>,
     /// `datastorePrincipal`: xsd:string.
     pub datastore_principal: Option<String>,
-    /// `datastorePrincipalPasswd`: xsd:string.
+    /// `datastorePrincipalPasswd`: xsd:string. Secret: masked in `Debug`.
     pub datastore_principal_passwd: Option<String>,
     /// `datetime`: [`HostDateTimeConfig`].
     pub datetime: Option<HostDateTimeConfig>,
@@ -5044,6 +5044,32 @@ pub struct HostConfigSpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl std::fmt::Debug for HostConfigSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("HostConfigSpec");
+        d.field("nas_datastore", &self.nas_datastore);
+        d.field("network", &self.network);
+        d.field("nic_type_selection", &self.nic_type_selection);
+        d.field("service", &self.service);
+        d.field("firewall", &self.firewall);
+        d.field("option", &self.option);
+        d.field("datastore_principal", &self.datastore_principal);
+        d.field("datastore_principal_passwd", &self.datastore_principal_passwd.as_ref().map(|_| crate::types::Redacted));
+        d.field("datetime", &self.datetime);
+        d.field("storage_device", &self.storage_device);
+        d.field("license", &self.license);
+        d.field("security", &self.security);
+        d.field("user_account", &self.user_account);
+        d.field("usergroup_account", &self.usergroup_account);
+        d.field("memory", &self.memory);
+        d.field("active_directory", &self.active_directory);
+        d.field("generic_config", &self.generic_config);
+        d.field("graphics_config", &self.graphics_config);
+        d.field("assignable_hardware_config", &self.assignable_hardware_config);
+        d.field("type_name_", &self.type_name_);
+        d.finish()
+    }
 }
 impl ComplexType for HostConfigSpec {
     const TYPE_NAME: &'static str = "HostConfigSpec";
@@ -5314,11 +5340,11 @@ impl std::fmt::Debug for HostConnectSpec {
         d.field("ssl_thumbprint", &self.ssl_thumbprint);
         d.field("ssl_certificate", &self.ssl_certificate);
         d.field("user_name", &self.user_name);
-        d.field("password", &crate::types::Redacted);
+        d.field("password", &self.password.as_ref().map(|_| crate::types::Redacted));
         d.field("vm_folder", &self.vm_folder);
         d.field("force", &self.force);
         d.field("vim_account_name", &self.vim_account_name);
-        d.field("vim_account_password", &crate::types::Redacted);
+        d.field("vim_account_password", &self.vim_account_password.as_ref().map(|_| crate::types::Redacted));
         d.field("management_ip", &self.management_ip);
         d.field("lockdown_mode", &self.lockdown_mode);
         d.field("host_gateway", &self.host_gateway);
@@ -8270,13 +8296,13 @@ impl ComplexType for HostFru {
 crate::xml::complex_codec!(HostFru);
 
 /// Data object `HostGatewaySpec` of the vSphere API (since 6.0).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct HostGatewaySpec {
     /// `gatewayType`: xsd:string.
     pub gateway_type: String,
     /// `gatewayId`: xsd:string.
     pub gateway_id: Option<String>,
-    /// `trustVerificationToken`: xsd:string.
+    /// `trustVerificationToken`: xsd:string. Secret: masked in `Debug`.
     pub trust_verification_token: Option<String>,
     /// `hostAuthParams`: [`KeyValue`].
     pub host_auth_params: Vec<KeyValue>,
@@ -8284,6 +8310,17 @@ pub struct HostGatewaySpec {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl std::fmt::Debug for HostGatewaySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("HostGatewaySpec");
+        d.field("gateway_type", &self.gateway_type);
+        d.field("gateway_id", &self.gateway_id);
+        d.field("trust_verification_token", &self.trust_verification_token.as_ref().map(|_| crate::types::Redacted));
+        d.field("host_auth_params", &self.host_auth_params);
+        d.field("type_name_", &self.type_name_);
+        d.finish()
+    }
 }
 impl ComplexType for HostGatewaySpec {
     const TYPE_NAME: &'static str = "HostGatewaySpec";
@@ -9158,11 +9195,11 @@ impl std::fmt::Debug for HostInternetScsiHbaAuthenticationProperties {
         let mut d = f.debug_struct("HostInternetScsiHbaAuthenticationProperties");
         d.field("chap_auth_enabled", &self.chap_auth_enabled);
         d.field("chap_name", &self.chap_name);
-        d.field("chap_secret", &crate::types::Redacted);
+        d.field("chap_secret", &self.chap_secret.as_ref().map(|_| crate::types::Redacted));
         d.field("chap_authentication_type", &self.chap_authentication_type);
         d.field("chap_inherited", &self.chap_inherited);
         d.field("mutual_chap_name", &self.mutual_chap_name);
-        d.field("mutual_chap_secret", &crate::types::Redacted);
+        d.field("mutual_chap_secret", &self.mutual_chap_secret.as_ref().map(|_| crate::types::Redacted));
         d.field("mutual_chap_authentication_type", &self.mutual_chap_authentication_type);
         d.field("mutual_chap_inherited", &self.mutual_chap_inherited);
         d.field("type_name_", &self.type_name_);
@@ -10369,7 +10406,7 @@ impl std::fmt::Debug for HostIpmiInfo {
         d.field("bmc_ip_address", &self.bmc_ip_address);
         d.field("bmc_mac_address", &self.bmc_mac_address);
         d.field("login", &self.login);
-        d.field("password", &crate::types::Redacted);
+        d.field("password", &self.password.as_ref().map(|_| crate::types::Redacted));
         d.field("type_name_", &self.type_name_);
         d.finish()
     }
@@ -11910,7 +11947,7 @@ impl std::fmt::Debug for HostNasVolumeSpec {
         d.field("access_mode", &self.access_mode);
         d.field("type_", &self.type_);
         d.field("user_name", &self.user_name);
-        d.field("password", &crate::types::Redacted);
+        d.field("password", &self.password.as_ref().map(|_| crate::types::Redacted));
         d.field("remote_host_names", &self.remote_host_names);
         d.field("security_type", &self.security_type);
         d.field("vmknic_to_bind", &self.vmknic_to_bind);
@@ -14139,7 +14176,7 @@ impl std::fmt::Debug for HostPatchManagerPatchManagerOperationSpec {
         d.field("proxy", &self.proxy);
         d.field("port", &self.port);
         d.field("user_name", &self.user_name);
-        d.field("password", &crate::types::Redacted);
+        d.field("password", &self.password.as_ref().map(|_| crate::types::Redacted));
         d.field("cmd_option", &self.cmd_option);
         d.field("type_name_", &self.type_name_);
         d.finish()

@@ -1490,7 +1490,7 @@ pub struct HostSecuritySpec {
 impl std::fmt::Debug for HostSecuritySpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("HostSecuritySpec");
-        d.field("admin_password", &crate::types::Redacted);
+        d.field("admin_password", &self.admin_password.as_ref().map(|_| crate::types::Redacted));
         d.field("remove_permission", &self.remove_permission);
         d.field("add_permission", &self.add_permission);
         d.field("type_name_", &self.type_name_);
@@ -10472,7 +10472,7 @@ impl std::fmt::Debug for KmipServerSpec {
         let mut d = f.debug_struct("KmipServerSpec");
         d.field("cluster_id", &self.cluster_id);
         d.field("info", &self.info);
-        d.field("password", &crate::types::Redacted);
+        d.field("password", &self.password.as_ref().map(|_| crate::types::Redacted));
         d.field("default_key_type", &self.default_key_type);
         d.field("key_spec", &self.key_spec);
         d.field("type_name_", &self.type_name_);

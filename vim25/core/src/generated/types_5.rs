@@ -1258,9 +1258,9 @@ impl ComplexType for RetrieveOptions {
 crate::xml::complex_codec!(RetrieveOptions);
 
 /// Data object `RetrieveResult` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct RetrieveResult {
-    /// `token`: xsd:string.
+    /// `token`: xsd:string. Secret: masked in `Debug`.
     pub token: Option<String>,
     /// `objects`: [`ObjectContent`].
     pub objects: Vec<ObjectContent>,
@@ -1268,6 +1268,15 @@ pub struct RetrieveResult {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl std::fmt::Debug for RetrieveResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("RetrieveResult");
+        d.field("token", &self.token.as_ref().map(|_| crate::types::Redacted));
+        d.field("objects", &self.objects);
+        d.field("type_name_", &self.type_name_);
+        d.finish()
+    }
 }
 impl ComplexType for RetrieveResult {
     const TYPE_NAME: &'static str = "RetrieveResult";
@@ -1739,12 +1748,20 @@ crate::xml::inherits!(SSLVerifyFault, HostConnectFault);
 /// Data object `SSPIAuthentication` of the vSphere API (since 5.0).
 ///
 /// Extends [`GuestAuthentication`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct SSPIAuthentication {
     /// The fields inherited from [`GuestAuthentication`].
     pub base_: GuestAuthentication,
-    /// `sspiToken`: xsd:string.
+    /// `sspiToken`: xsd:string. Secret: masked in `Debug`.
     pub sspi_token: String,
+}
+impl std::fmt::Debug for SSPIAuthentication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("SSPIAuthentication");
+        d.field("base_", &self.base_);
+        d.field("sspi_token", &crate::types::Redacted);
+        d.finish()
+    }
 }
 impl ComplexType for SSPIAuthentication {
     const TYPE_NAME: &'static str = "SSPIAuthentication";
@@ -1767,12 +1784,20 @@ crate::xml::inherits!(SSPIAuthentication, GuestAuthentication);
 /// Fault `SSPIChallenge` of the vSphere API (since 2.5).
 ///
 /// Extends [`VimFault`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct SSPIChallenge {
     /// The fields inherited from [`VimFault`].
     pub base_: VimFault,
-    /// `base64Token`: xsd:string.
+    /// `base64Token`: xsd:string. Secret: masked in `Debug`.
     pub base64_token: String,
+}
+impl std::fmt::Debug for SSPIChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("SSPIChallenge");
+        d.field("base_", &self.base_);
+        d.field("base64_token", &crate::types::Redacted);
+        d.finish()
+    }
 }
 impl ComplexType for SSPIChallenge {
     const TYPE_NAME: &'static str = "SSPIChallenge";
@@ -3484,7 +3509,7 @@ impl std::fmt::Debug for ServiceLocatorSAMLCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("ServiceLocatorSAMLCredential");
         d.field("base_", &self.base_);
-        d.field("token", &crate::types::Redacted);
+        d.field("token", &self.token.as_ref().map(|_| crate::types::Redacted));
         d.finish()
     }
 }
@@ -3791,14 +3816,23 @@ crate::xml::inherits!(SessionNotFound, RuntimeFault);
 /// Data object `SessionTerminatedEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`SessionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct SessionTerminatedEvent {
     /// The fields inherited from [`SessionEvent`].
     pub base_: SessionEvent,
-    /// `sessionId`: xsd:string.
+    /// `sessionId`: xsd:string. Secret: masked in `Debug`.
     pub session_id: String,
     /// `terminatedUsername`: xsd:string.
     pub terminated_username: String,
+}
+impl std::fmt::Debug for SessionTerminatedEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("SessionTerminatedEvent");
+        d.field("base_", &self.base_);
+        d.field("session_id", &crate::types::Redacted);
+        d.field("terminated_username", &self.terminated_username);
+        d.finish()
+    }
 }
 impl ComplexType for SessionTerminatedEvent {
     const TYPE_NAME: &'static str = "SessionTerminatedEvent";
@@ -9156,7 +9190,7 @@ crate::xml::inherits!(UserInputRequiredParameterMetadata, ProfilePolicyOptionMet
 /// Data object `UserLoginSessionEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`SessionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct UserLoginSessionEvent {
     /// The fields inherited from [`SessionEvent`].
     pub base_: SessionEvent,
@@ -9166,8 +9200,19 @@ pub struct UserLoginSessionEvent {
     pub user_agent: Option<String>,
     /// `locale`: xsd:string.
     pub locale: String,
-    /// `sessionId`: xsd:string.
+    /// `sessionId`: xsd:string. Secret: masked in `Debug`.
     pub session_id: String,
+}
+impl std::fmt::Debug for UserLoginSessionEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("UserLoginSessionEvent");
+        d.field("base_", &self.base_);
+        d.field("ip_address", &self.ip_address);
+        d.field("user_agent", &self.user_agent);
+        d.field("locale", &self.locale);
+        d.field("session_id", &crate::types::Redacted);
+        d.finish()
+    }
 }
 impl ComplexType for UserLoginSessionEvent {
     const TYPE_NAME: &'static str = "UserLoginSessionEvent";
@@ -9196,7 +9241,7 @@ crate::xml::inherits!(UserLoginSessionEvent, SessionEvent);
 /// Data object `UserLogoutSessionEvent` of the vSphere API (since 2.5).
 ///
 /// Extends [`SessionEvent`], whose fields are reached through `base_` or `Deref`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct UserLogoutSessionEvent {
     /// The fields inherited from [`SessionEvent`].
     pub base_: SessionEvent,
@@ -9206,10 +9251,22 @@ pub struct UserLogoutSessionEvent {
     pub user_agent: Option<String>,
     /// `callCount`: xsd:long (since 5.1).
     pub call_count: Option<i64>,
-    /// `sessionId`: xsd:string (since 5.1).
+    /// `sessionId`: xsd:string (since 5.1). Secret: masked in `Debug`.
     pub session_id: Option<String>,
     /// `loginTime`: xsd:dateTime (since 5.1).
     pub login_time: Option<DateTime>,
+}
+impl std::fmt::Debug for UserLogoutSessionEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("UserLogoutSessionEvent");
+        d.field("base_", &self.base_);
+        d.field("ip_address", &self.ip_address);
+        d.field("user_agent", &self.user_agent);
+        d.field("call_count", &self.call_count);
+        d.field("session_id", &self.session_id.as_ref().map(|_| crate::types::Redacted));
+        d.field("login_time", &self.login_time);
+        d.finish()
+    }
 }
 impl ComplexType for UserLogoutSessionEvent {
     const TYPE_NAME: &'static str = "UserLogoutSessionEvent";
@@ -9392,9 +9449,9 @@ impl ComplexType for UserSearchResult {
 crate::xml::complex_codec!(UserSearchResult);
 
 /// Data object `UserSession` of the vSphere API (since 2.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct UserSession {
-    /// `key`: xsd:string.
+    /// `key`: xsd:string. Secret: masked in `Debug`.
     pub key: String,
     /// `userName`: xsd:string.
     pub user_name: String,
@@ -9420,6 +9477,24 @@ pub struct UserSession {
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl std::fmt::Debug for UserSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("UserSession");
+        d.field("key", &crate::types::Redacted);
+        d.field("user_name", &self.user_name);
+        d.field("full_name", &self.full_name);
+        d.field("login_time", &self.login_time);
+        d.field("last_active_time", &self.last_active_time);
+        d.field("locale", &self.locale);
+        d.field("message_locale", &self.message_locale);
+        d.field("extension_session", &self.extension_session);
+        d.field("ip_address", &self.ip_address);
+        d.field("user_agent", &self.user_agent);
+        d.field("call_count", &self.call_count);
+        d.field("type_name_", &self.type_name_);
+        d.finish()
+    }
 }
 impl ComplexType for UserSession {
     const TYPE_NAME: &'static str = "UserSession";
@@ -10263,8 +10338,8 @@ impl std::fmt::Debug for VAppPropertyInfo {
         d.field("type_", &self.type_);
         d.field("type_reference", &self.type_reference);
         d.field("user_configurable", &self.user_configurable);
-        d.field("default_value", &crate::types::Redacted);
-        d.field("value", &crate::types::Redacted);
+        d.field("default_value", &self.default_value.as_ref().map(|_| crate::types::Redacted));
+        d.field("value", &self.value.as_ref().map(|_| crate::types::Redacted));
         d.field("description", &self.description);
         d.field("type_name_", &self.type_name_);
         d.finish()

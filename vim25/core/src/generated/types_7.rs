@@ -5913,7 +5913,7 @@ impl std::fmt::Debug for VsanClusterTelemetryProxyConfig {
         d.field("host", &self.host);
         d.field("port", &self.port);
         d.field("user", &self.user);
-        d.field("password", &crate::types::Redacted);
+        d.field("password", &self.password.as_ref().map(|_| crate::types::Redacted));
         d.field("auto_discovered", &self.auto_discovered);
         d.field("type_name_", &self.type_name_);
         d.finish()
@@ -7892,22 +7892,34 @@ crate::xml::complex_codec!(VsanIscsiTarget);
 crate::xml::inherits!(VsanIscsiTarget, VsanIscsiTargetCommonInfo);
 
 /// Data object `VsanIscsiTargetAuthSpec` of the vSphere API (since 6.5).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct VsanIscsiTargetAuthSpec {
     /// `authType`: xsd:string.
     pub auth_type: Option<String>,
     /// `userNameAttachToTarget`: xsd:string.
     pub user_name_attach_to_target: Option<String>,
-    /// `userSecretAttachToTarget`: xsd:string.
+    /// `userSecretAttachToTarget`: xsd:string. Secret: masked in `Debug`.
     pub user_secret_attach_to_target: Option<String>,
     /// `userNameAttachToInitiator`: xsd:string.
     pub user_name_attach_to_initiator: Option<String>,
-    /// `userSecretAttachToInitiator`: xsd:string.
+    /// `userSecretAttachToInitiator`: xsd:string. Secret: masked in `Debug`.
     pub user_secret_attach_to_initiator: Option<String>,
     /// The wire type name (`xsi:type`; `_typeName` in JSON) the server sent when it names a
     /// type this client does not know, decoded as this type; `None` otherwise. Encoding
     /// sends it back.
     pub type_name_: Option<Box<str>>,
+}
+impl std::fmt::Debug for VsanIscsiTargetAuthSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("VsanIscsiTargetAuthSpec");
+        d.field("auth_type", &self.auth_type);
+        d.field("user_name_attach_to_target", &self.user_name_attach_to_target);
+        d.field("user_secret_attach_to_target", &self.user_secret_attach_to_target.as_ref().map(|_| crate::types::Redacted));
+        d.field("user_name_attach_to_initiator", &self.user_name_attach_to_initiator);
+        d.field("user_secret_attach_to_initiator", &self.user_secret_attach_to_initiator.as_ref().map(|_| crate::types::Redacted));
+        d.field("type_name_", &self.type_name_);
+        d.finish()
+    }
 }
 impl ComplexType for VsanIscsiTargetAuthSpec {
     const TYPE_NAME: &'static str = "VsanIscsiTargetAuthSpec";
