@@ -464,23 +464,3 @@ impl<T: FromAnyValue> FromAnyValue for Vec<T> {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_keys_in_object_ids_are_not_printed() {
-        let view = ManagedObjectReference::new("ContainerView", "session[310cf5b4-c155]d97b1559");
-        assert_eq!(view.to_string(), "ContainerView:session[***]d97b1559");
-        let dbg = format!("{view:?}");
-        assert!(!dbg.contains("310cf5b4"), "{dbg}");
-        assert!(dbg.contains("d97b1559"), "{dbg}");
-        let vm = ManagedObjectReference::new("VirtualMachine", "vm-42");
-        assert_eq!(vm.to_string(), "VirtualMachine:vm-42");
-        assert_eq!(
-            format!("{vm:?}"),
-            r#"ManagedObjectReference { type_: "VirtualMachine", value: "vm-42" }"#
-        );
-    }
-}
