@@ -10,18 +10,14 @@
 //! the simulator holds none of the views, filters or collectors whose creation the
 //! client learnt of.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use test_support::chaos::{ChaosProxy, Fault, Faults};
 use test_support::{Simulator, SimulatorConfig};
 use vic_config::model::ExecutorConfig;
-use vic_portlayer::backend::Backend;
-use vic_portlayer::events::EventHub;
-use vic_portlayer::exec::{Exec, ExecSettings};
-use vic_portlayer::vsphere::{Placement, VsphereBackend};
 use vic_portlayer::{ContainerId, Error};
-use vim25::object::DatastorePath;
 use vim25::types::{ManagedObjectReference, ObjectSpec, PropertyFilterSpec, PropertySpec};
 
 /// Every attempt of a call timing out, several calls per operation.
@@ -87,20 +83,7 @@ async fn commits_under_faults_end_typed_and_leave_a_consistent_state() {
         .connect()
         .await
         .unwrap();
-    let placement = Placement::discover(&client, "VCH001", None).await.unwrap();
-    let ds = placement.datastore.clone();
-    let backend: Arc<dyn Backend> = Arc::new(VsphereBackend::new(client.clone(), placement));
-    let iso = DatastorePath::new(ds.clone(), "VCH001/bootstrap.iso");
-    backend.make_dir(&backend.vch_folder()).await.unwrap();
-    backend
-        .upload(&iso, Box::new(std::io::Cursor::new(b"iso".to_vec())), 3)
-        .await
-        .unwrap();
-    let exec = Exec::new(
-        backend.clone(),
-        ExecSettings::new(ds, iso),
-        EventHub::default(),
-    );
+    let (_backend, exec) = common::vsphere_exec(&client).await;
 
     // Milder than `Faults::storm()`: a commit is a dozen calls, and some should get
     // through whole so that reconfigure, list and remove meet faults too.

@@ -20,12 +20,9 @@ use test_support::{Simulator, SimulatorConfig};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use vic_config::model::ExecutorConfig;
-use vic_portlayer::backend::{Backend, VmDetail};
-use vic_portlayer::events::EventHub;
-use vic_portlayer::exec::{decode_config, Exec, ExecSettings};
-use vic_portlayer::vsphere::{Placement, VsphereBackend};
+use vic_portlayer::backend::VmDetail;
+use vic_portlayer::exec::decode_config;
 use vic_portlayer::{ContainerId, Error};
-use vim25::object::DatastorePath;
 
 /// What a server answers when another client changed the VM first.
 const FAULT_BODY: &str = concat!(
@@ -155,20 +152,7 @@ async fn concurrent_access_on_reconfigure_is_a_conflict() {
             .connect()
             .await
             .unwrap();
-        let placement = Placement::discover(&client, "VCH001", None).await.unwrap();
-        let ds = placement.datastore.clone();
-        let backend: Arc<dyn Backend> = Arc::new(VsphereBackend::new(client.clone(), placement));
-        let iso = DatastorePath::new(ds.clone(), "VCH001/bootstrap.iso");
-        backend.make_dir(&backend.vch_folder()).await.unwrap();
-        backend
-            .upload(&iso, Box::new(std::io::Cursor::new(b"iso".to_vec())), 3)
-            .await
-            .unwrap();
-        let exec = Exec::new(
-            backend.clone(),
-            ExecSettings::new(ds, iso),
-            EventHub::default(),
-        );
+        let (backend, exec) = common::vsphere_exec(&client).await;
 
         let id = ContainerId::random();
         let created = exec

@@ -151,6 +151,17 @@ pub async fn vsphere() -> Fixture {
     }
 }
 
+/// The vSphere backend of VCH001 over `client` (which may go through a proxy), its
+/// folder and bootstrap ISO made, and an `Exec` on it with the fixture's settings.
+pub async fn vsphere_exec(client: &vim25::Client) -> (Arc<dyn Backend>, Exec) {
+    let placement = Placement::discover(client, "VCH001", None).await.unwrap();
+    let datastore = placement.datastore.clone();
+    let backend: Arc<dyn Backend> = Arc::new(VsphereBackend::new(client.clone(), placement));
+    prepare(&backend).await;
+    let exec = Exec::new(backend.clone(), settings(&datastore), EventHub::default());
+    (backend, exec)
+}
+
 /// The VCH folder with a (stand-in) bootstrap ISO in it.
 async fn prepare(backend: &Arc<dyn Backend>) {
     let dir = backend.vch_folder();
