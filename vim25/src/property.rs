@@ -88,7 +88,8 @@ pub struct Retrieval<C> {
     token: Option<String>,
     started: bool,
     pages: usize,
-    tokens_seen: std::collections::HashSet<String>,
+    /// Objects received so far, when there is more than one page.
+    objects_seen: std::collections::HashSet<(String, String)>,
 }
 
 impl<C: Transport> Retrieval<C> {
@@ -106,7 +107,7 @@ impl<C: Transport> Retrieval<C> {
             token: None,
             started: false,
             pages: 0,
-            tokens_seen: std::collections::HashSet::new(),
+            objects_seen: std::collections::HashSet::new(),
         }
     }
 
@@ -134,24 +135,32 @@ impl<C: Transport> Retrieval<C> {
     }
 
     /// Records a received page and the token of the next one.
-    fn advance(&mut self, token: Option<String>) -> Result<(), Error> {
+    fn advance<'o>(
+        &mut self,
+        token: Option<String>,
+        objects: impl Iterator<Item = &'o ManagedObjectReference>,
+    ) -> Result<(), Error> {
         self.started = true;
         self.pages += 1;
-        if let Some(t) = &token {
-            // A token handed out before would fetch the same pages again, forever.
-            if !self.tokens_seen.insert(t.clone()) {
-                self.token = None;
-                return Err(Error::Protocol {
-                    operation: "ContinueRetrievePropertiesEx".into(),
-                    message: format!(
-                        "page {} came with a paging token already used before; retrieval \
-                         stopped instead of fetching the same pages again",
-                        self.pages
-                    ),
-                });
+        self.token = token;
+        // Each object comes once in a retrieval. A page repeating one means the server
+        // hands out pages it already sent (vcsim reuses one token for every page, so
+        // the token alone cannot tell): stop instead of fetching them again for ever.
+        if self.token.is_some() || self.pages > 1 {
+            for o in objects {
+                if !self.objects_seen.insert((o.type_.clone(), o.value.clone())) {
+                    self.token = None;
+                    return Err(Error::Protocol {
+                        operation: "ContinueRetrievePropertiesEx".into(),
+                        message: format!(
+                            "page {} repeats {o}, already in an earlier page; retrieval \
+                             stopped instead of fetching the same pages again",
+                            self.pages
+                        ),
+                    });
+                }
             }
         }
-        self.token = token;
         Ok(())
     }
 
@@ -184,7 +193,7 @@ impl<C: Transport> Retrieval<C> {
             return Ok(None);
         };
         let r: RetrieveResult = resp.returnval_opt()?.unwrap_or_default();
-        self.advance(r.token)?;
+        self.advance(r.token, r.objects.iter().map(|o| &o.obj))?;
         Ok(Some(r.objects))
     }
 
@@ -258,7 +267,7 @@ impl<C: Transport> Retrieval<C> {
             }
             Ok(())
         })?;
-        self.advance(token)?;
+        self.advance(token, page.objects.iter().map(obj_of))?;
         Ok(Some(page))
     }
 
