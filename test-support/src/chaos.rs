@@ -254,8 +254,9 @@ impl ChaosProxy {
     }
 }
 
-/// Reads one request: head and `Content-Length` body.
-async fn read_request(sock: &mut TcpStream) -> Option<Vec<u8>> {
+/// Reads one HTTP/1.1 request: head and `Content-Length` body; `None` when the
+/// connection ends first. For the proxies of tests.
+pub async fn read_request(sock: &mut TcpStream) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16384];
     loop {

@@ -221,7 +221,7 @@ async fn redirector(
     status: &'static str,
     location: String,
 ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -231,31 +231,8 @@ async fn redirector(
             let counter = counter.clone();
             let location = location.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                let mut got = Vec::new();
-                // Read the head and the Content-Length body, then answer.
-                loop {
-                    let Ok(n) = tcp.read(&mut buf).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&got);
-                    if let Some(head_end) = text.find("\r\n\r\n") {
-                        let length = text[..head_end]
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        if got.len() >= head_end + 4 + length {
-                            break;
-                        }
-                    }
+                if test_support::chaos::read_request(&mut tcp).await.is_none() {
+                    return;
                 }
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let answer = format!(
