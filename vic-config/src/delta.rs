@@ -108,6 +108,22 @@ pub fn delta<T: ExtraConfig + Default>(
             });
         }
     }
+    let changes = diff(current, &desired_map, &owned, secret_key.as_ref());
+    // Keys `current` holds but does not reach (a map entry its index does not list,
+    // left behind by a removal elsewhere) become reachable when the changes add the
+    // entry back: they are owned too, and deleted unless `desired` writes them.
+    let mut result = current.clone();
+    for c in &changes {
+        match c {
+            Change::Set { key, value } => result.insert(key.clone(), value.clone()),
+            Change::Delete { key } => result.remove(key),
+        };
+    }
+    let reached = owned_keys::<T>(&result).unwrap_or_default();
+    if reached.is_subset(&owned) {
+        return Ok(changes);
+    }
+    let owned: BTreeSet<String> = owned.union(&reached).cloned().collect();
     Ok(diff(current, &desired_map, &owned, secret_key.as_ref()))
 }
 

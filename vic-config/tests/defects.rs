@@ -154,3 +154,53 @@ fn defect_6_decode_errors_are_reported_not_swallowed() {
     assert_eq!(e.key(), Some("guestinfo.vice./by_name|x"));
     assert!(e.to_string().contains("guestinfo.vice./by_name|x"));
 }
+
+/// Found by the `delta` fuzz target: a stale key of a map entry that the VM's index
+/// does not list (left behind by a removal elsewhere) is not read from the current
+/// extraConfig, so it was not owned and not deleted; the delta that adds the entry
+/// back made it reachable, and the result decoded with the stale value.
+#[test]
+fn delta_deletes_stale_keys_the_new_entries_reach() {
+    use std::collections::BTreeMap;
+    use vic_config::delta::{delta, Change};
+    use vic_config::model::ExecutorConfig;
+    use vic_config::{from_extra_config, to_extra_config, NIL};
+
+    let mut current = BTreeMap::new();
+    current.insert(
+        "guestinfo.vice..networks|bridge.assigned.IP".to_owned(),
+        "rBAAAg==".to_owned(),
+    );
+    let mut desired_map = BTreeMap::new();
+    desired_map.insert("guestinfo.vice./networks".to_owned(), "bridge".to_owned());
+    desired_map.insert(
+        "guestinfo.vice./networks|bridge/network/gateway/Mask".to_owned(),
+        "//8AAA==".to_owned(),
+    );
+    let desired: ExecutorConfig = from_extra_config(&desired_map).unwrap();
+    assert_eq!(
+        from_extra_config::<ExecutorConfig>(&to_extra_config(&desired).unwrap()).unwrap(),
+        desired
+    );
+
+    let changes = delta(&current, &desired).unwrap();
+    assert!(changes.contains(&Change::Delete {
+        key: "guestinfo.vice..networks|bridge.assigned.IP".into()
+    }));
+    let mut applied = current.clone();
+    for c in &changes {
+        match c {
+            Change::Set { key, value } if value.is_empty() => {
+                applied.insert(key.clone(), NIL.to_owned())
+            }
+            Change::Set { key, value } => applied.insert(key.clone(), value.clone()),
+            Change::Delete { key } => applied.remove(key),
+        };
+    }
+    assert_eq!(
+        from_extra_config::<ExecutorConfig>(&applied).unwrap(),
+        desired
+    );
+    assert_eq!(delta(&current.clone(), &desired).unwrap(), changes);
+    assert_eq!(delta(&applied, &desired).unwrap(), vec![]);
+}
