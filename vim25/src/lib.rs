@@ -97,4 +97,6 @@ pub use client::{Client, ClientBuilder};
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use vim25_core::json;
-pub use vim25_core::{meta, methods, mo, soap, types, xml, Error, Version};
+pub use vim25_core::{
+    date_time, meta, methods, mo, service_versions, soap, types, xml, Error, Version,
+};

@@ -72,11 +72,28 @@ impl Replay {
     /// Loads a recording written by [`Recorder::save`]: [`Error::Io`] when the file
     /// cannot be read, [`Error::InvalidInput`] when it is not a recording.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read(path)
+        let bytes = std::fs::read(path)
             .map_err(|e| Error::io(format!("cannot read recording {}", path.display()), e))?;
-        Ok(Replay::new(parse_recording(&text).map_err(|m| {
-            Error::InvalidInput(format!("{}: {m}", path.display()))
-        })?))
+        Replay::from_bytes(&bytes).map_err(|e| match e {
+            Error::InvalidInput(m) => Error::InvalidInput(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Replays a recording held in memory (the bytes of a file written by
+    /// [`Recorder::save`], see [`read_recording`]): [`Error::InvalidInput`] when they
+    /// are not a recording. Any bytes are safe to pass: a hostile header is an
+    /// error, never a panic or a huge allocation.
+    ///
+    /// ```
+    /// use vim25::replay::Replay;
+    ///
+    /// let replay = Replay::from_bytes(b"CurrentTime 200 5\n<x/>\n\n").unwrap();
+    /// assert!(!replay.finished());
+    /// assert!(Replay::from_bytes(b"CurrentTime 200 999\nshort\n").is_err());
+    /// ```
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        Ok(Replay::new(read_recording(bytes)?))
     }
 
     /// Whether every recorded exchange was used.
@@ -139,17 +156,32 @@ impl<T: Transport> Recorder<T> {
     /// session data: keep recordings from real systems out of public places.
     /// [`Error::Io`] when the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let mut out = Vec::new();
-        for x in lock(&self.log).iter() {
-            out.extend_from_slice(
-                format!("{} {} {}\n", x.operation, x.status, x.body.len()).as_bytes(),
-            );
-            out.extend_from_slice(&x.body);
-            out.push(b'\n');
-        }
+        let out = write_recording(&lock(&self.log));
         std::fs::write(path, out)
             .map_err(|e| Error::io(format!("cannot write recording {}", path.display()), e))
     }
+}
+
+/// The exchanges of a recording (the format [`Recorder::save`] writes: per exchange
+/// a header line `<operation> <status> <length>`, the body, an end of line).
+/// [`Error::InvalidInput`] saying what is wrong when `bytes` are not a recording.
+pub fn read_recording(bytes: &[u8]) -> Result<Vec<Exchange>, Error> {
+    parse_recording(bytes).map_err(Error::InvalidInput)
+}
+
+/// `exchanges` as a recording, which [`read_recording`] reads back. An operation
+/// holding a space or an end of line cannot be written so that it reads back
+/// (operations are names: they never do).
+pub fn write_recording(exchanges: &[Exchange]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for x in exchanges {
+        out.extend_from_slice(
+            format!("{} {} {}\n", x.operation, x.status, x.body.len()).as_bytes(),
+        );
+        out.extend_from_slice(&x.body);
+        out.push(b'\n');
+    }
+    out
 }
 
 fn parse_recording(mut b: &[u8]) -> Result<Vec<Exchange>, String> {

@@ -16,6 +16,8 @@
 //! - [`meta`]: the API version that introduced every type, field, value and method.
 //! - [`xml`]: the streaming codec; [`soap`]: request envelopes, the transport seam,
 //!   responses and faults; [`Error`]: what a call can fail with.
+//! - [`date_time`]: `xsd:dateTime` text to and from `SystemTime`;
+//!   [`service_versions`]: reading `vimServiceVersions.xml` and `vimService.wsdl`.
 //!
 //! ```
 //! use vim25_core::types::{AnyVirtualDevice, VirtualDeviceConfigSpec, VirtualDeviceConfigSpecOperation, VirtualVmxnet3};
@@ -57,6 +59,7 @@
 mod generated;
 
 mod auto_traits;
+pub mod date_time;
 mod error;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
@@ -64,6 +67,7 @@ pub mod json;
 mod managed;
 mod property_update;
 mod schema_info;
+pub mod service_versions;
 pub mod soap;
 mod value;
 pub mod xml;

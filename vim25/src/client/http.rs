@@ -3,7 +3,7 @@
 use super::tls;
 use crate::runtime::{lock, Secret};
 use crate::soap::{BoxFuture, RawResponse, Request, Transport};
-use crate::{Error, Version};
+use crate::{service_versions, Error, Version};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -126,22 +126,13 @@ impl HttpTransport {
         const VERSIONS: &str = "vimServiceVersions.xml";
         const WSDL: &str = "vimService.wsdl";
         if let Ok(body) = self.fetch(VERSIONS).await? {
-            let listed: Vec<Version> = server_versions(&body)
-                .iter()
-                .filter_map(|v| Version::parse(v))
-                .collect();
-            if !listed.is_empty() {
-                let v = listed
-                    .iter()
-                    .copied()
-                    .filter(|v| *v <= cap)
-                    .max()
-                    .unwrap_or(cap);
+            if let Some(v) = service_versions::negotiate(&body, cap) {
                 self.set_version(v);
                 return Ok(Some(v));
             }
         }
-        let wsdl = matches!(self.fetch(WSDL).await?, Ok(body) if is_vim25_wsdl(&body));
+        let wsdl =
+            matches!(self.fetch(WSDL).await?, Ok(body) if service_versions::is_vim25_wsdl(&body));
         tracing::debug!(
             url = %self.url,
             vim25_wsdl = wsdl,
@@ -266,65 +257,6 @@ fn update_cookie(cookie: &Mutex<Option<Secret>>, sent: Option<&Secret>, new: &st
     }
 }
 
-/// The `urn:vim25` versions (current and prior) listed by `vimServiceVersions.xml`.
-fn server_versions(xml: &[u8]) -> Vec<String> {
-    use quick_xml::events::Event;
-    let mut r = quick_xml::Reader::from_reader(xml);
-    let mut out = Vec::new();
-    let mut ns_is_vim25 = false;
-    let mut text = String::new();
-    loop {
-        match r.read_event() {
-            Ok(Event::Start(e)) => {
-                if e.local_name().as_ref() == b"namespace" {
-                    ns_is_vim25 = false;
-                }
-                text.clear();
-            }
-            Ok(Event::Text(t)) => text.push_str(&String::from_utf8_lossy(&t)),
-            Ok(Event::End(e)) => {
-                match e.local_name().as_ref() {
-                    b"name" => ns_is_vim25 = text.trim() == "urn:vim25",
-                    b"version" if ns_is_vim25 => out.push(text.trim().to_string()),
-                    _ => {}
-                }
-                text.clear();
-            }
-            Ok(Event::Eof) | Err(_) => break,
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Whether a body is a WSDL document that imports the `urn:vim25` namespace (what
-/// `vimService.wsdl` is).
-fn is_vim25_wsdl(xml: &[u8]) -> bool {
-    use quick_xml::events::Event;
-    let mut r = quick_xml::Reader::from_reader(xml);
-    let mut definitions = false;
-    loop {
-        match r.read_event() {
-            Ok(Event::Start(e)) | Ok(Event::Empty(e)) => {
-                let name = e.local_name();
-                if name.as_ref() == b"definitions" {
-                    definitions = true;
-                }
-                let names_vim25 = e.attributes().flatten().any(|a| {
-                    (a.key.local_name().as_ref() == b"namespace"
-                        || a.key.local_name().as_ref() == b"targetNamespace")
-                        && a.value.as_ref().starts_with(b"urn:vim25")
-                });
-                if definitions && names_vim25 {
-                    return true;
-                }
-            }
-            Ok(Event::Eof) | Err(_) => return false,
-            _ => {}
-        }
-    }
-}
-
 /// An error's message followed by those of its sources (reqwest's own message alone
 /// rarely says what went wrong).
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
@@ -341,15 +273,6 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_file_is_read() {
-        let xml = br#"<namespaces version="1.0"><namespace><name>urn:vim25</name>
-            <version>8.0.3.0</version><priorVersions><version>8.0.2.0</version>
-            <version>6.5</version></priorVersions></namespace>
-            <namespace><name>urn:vim2</name><version>2.0</version></namespace></namespaces>"#;
-        assert_eq!(server_versions(xml), vec!["8.0.3.0", "8.0.2.0", "6.5"]);
-    }
 
     #[test]
     fn a_late_response_does_not_replace_a_newer_cookie() {
@@ -370,18 +293,5 @@ mod tests {
             Some("vmware_soap_session=\"52a\"")
         );
         assert_eq!(session_cookie_pair("other=1; Path=/"), None);
-    }
-
-    #[test]
-    fn vim25_wsdl_is_recognised() {
-        let wsdl = br#"<?xml version="1.0"?><definitions targetNamespace="urn:vim25Service"
-            xmlns="http://schemas.xmlsoap.org/wsdl/"><import location="vim.wsdl"
-            namespace="urn:vim25"/><service name="VimService"/></definitions>"#;
-        assert!(is_vim25_wsdl(wsdl));
-        assert!(!is_vim25_wsdl(b"<html><body>It works</body></html>"));
-        assert!(!is_vim25_wsdl(
-            b"<definitions targetNamespace=\"urn:other\"/>"
-        ));
-        assert!(!is_vim25_wsdl(b"\xff\xfe<<<"));
     }
 }

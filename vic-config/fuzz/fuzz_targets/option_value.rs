@@ -1,0 +1,7 @@
+//! vSphere `OptionValue` lists: see `option_value` in `../checks_vim25.rs`.
+#![no_main]
+
+#[path = "../checks_vim25.rs"]
+mod checks_vim25;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks_vim25::option_value(data));

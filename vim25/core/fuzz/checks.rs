@@ -1,0 +1,80 @@
+//! The checks of the fuzz targets of vim25-core, one function per target. Shared,
+//! not copied: each target in `fuzz_targets/` includes this file, and so does the
+//! crate's `tests/fuzz_corpus.rs`, which runs every committed corpus input through
+//! the same function in CI. A check panics when an invariant breaks.
+#![allow(dead_code)]
+
+use std::time::SystemTime;
+use vim25_core::date_time;
+use vim25_core::service_versions;
+use vim25_core::soap::{decode_returnval, RawResponse, Response};
+use vim25_core::types::{AnyValue, DateTime, RetrieveResult};
+use vim25_core::xml::{decode_element, encode_element};
+use vim25_core::Version;
+
+/// Any bytes as a SOAP response: the typed response decoder, the fault path and the
+/// `anyType` decoder return (Ok or a DecodeError), never panic; whatever decodes
+/// encodes to XML that decodes again.
+pub fn response(data: &[u8]) {
+    let _ = decode_returnval::<RetrieveResult>("RetrievePropertiesEx", data);
+    let resp = Response::from_raw(
+        "PowerOnVM_Task",
+        RawResponse {
+            status: 500,
+            body: data.to_vec(),
+        },
+    );
+    let _ = resp.returnval_unit();
+    if let Ok(v) = decode_element::<AnyValue>(data) {
+        let xml = encode_element("v", &v, Version::LATEST);
+        if let Err(e) = decode_element::<AnyValue>(xml.as_bytes()) {
+            panic!("encoder output does not decode: {e}\n{xml}");
+        }
+    }
+}
+
+/// Any text as an `xsd:dateTime`: what parses formats (when inside the years 0000 to
+/// 9999) to text that parses to the same instant and formats to itself.
+pub fn dates(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Some(t) = date_time::parse(text) else {
+        return;
+    };
+    assert_eq!(DateTime(text.into()).to_system_time(), Some(t));
+    let Some(formatted) = date_time::format(t) else {
+        // Only instants outside four-digit years (an offset across year 0 or 9999).
+        let year_edge = text.trim().starts_with("0000-") || text.trim().starts_with("9999-");
+        assert!(year_edge, "{text:?} parses but does not format");
+        return;
+    };
+    let again: SystemTime = date_time::parse(&formatted)
+        .unwrap_or_else(|| panic!("{text:?} formats to {formatted:?}, which does not parse"));
+    assert_eq!(again, t, "{text:?} -> {formatted:?}");
+    assert_eq!(date_time::format(again).as_deref(), Some(&*formatted));
+}
+
+/// Any bytes as `vimServiceVersions.xml` and as `vimService.wsdl`: never panics;
+/// listed versions are trimmed; the negotiated version is at most the cap, and is
+/// either the cap or a listed one.
+pub fn versions(data: &[u8]) {
+    let _ = service_versions::is_vim25_wsdl(data);
+    let listed = service_versions::listed_versions(data);
+    for v in &listed {
+        assert_eq!(v.trim(), v);
+    }
+    let known: Vec<Version> = listed.iter().filter_map(|v| Version::parse(v)).collect();
+    for cap in [Version::LATEST, Version::V6_7, Version::V2_5] {
+        let got = service_versions::negotiate(data, cap);
+        assert_eq!(got.is_some(), !known.is_empty());
+        if let Some(v) = got {
+            assert!(v <= cap, "{v:?} above {cap:?}");
+            assert!(v == cap || known.contains(&v), "{v:?} not listed");
+            assert!(
+                known.iter().all(|k| *k > cap || *k <= v),
+                "{v:?} not the highest"
+            );
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! `xsd:dateTime` text: see `dates` in `../checks.rs`.
+#![no_main]
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::dates(data));

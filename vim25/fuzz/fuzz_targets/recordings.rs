@@ -1,0 +1,7 @@
+//! Replay recordings: see `recordings` in `../checks.rs`.
+#![no_main]
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::recordings(data));
