@@ -20,16 +20,19 @@
 //! # Ok(()) }
 //! ```
 
+use crate::mo::WrongType;
 use crate::mo::{decode_object_content, AnyManagedObject, ManagedObject};
-use crate::soap::{invoke, BoxFuture, RequestWriter, Transport};
+use crate::soap::{invoke, BodyChunks, BoxFuture, RawResponse, RequestWriter, Response, Transport};
 use crate::types::{
     FromAnyValue, ManagedObjectReference, MissingProperty, ObjectContent, ObjectSpec, ObjectUpdate,
     ObjectUpdateKind, PropertyFilterSpec, PropertySpec, RetrieveOptions, RetrieveResult, UpdateSet,
     WaitOptions,
 };
+use crate::xml::split::{Element, Splitter};
 use crate::xml::{Decode, DecodeError, Decoder, Start};
 use crate::{methods, Error};
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -90,7 +93,34 @@ pub struct Retrieval<C> {
     pages: usize,
     /// Objects received so far, when there is more than one page.
     objects_seen: std::collections::HashSet<(String, String)>,
+    /// The page being streamed.
+    flight: Option<InFlight>,
+    /// Objects streamed so far (a hash of each reference), with the page each came in.
+    streamed_seen: std::collections::HashMap<u64, usize>,
+    hasher: std::collections::hash_map::RandomState,
 }
+
+/// A page whose body is being read and decoded object by object.
+struct InFlight {
+    operation: &'static str,
+    status: u16,
+    body: Box<dyn BodyChunks>,
+    split: Splitter,
+    ended: bool,
+}
+
+/// One object of a streamed retrieval (see [`Retrieval::next_object`]).
+#[derive(Debug, Clone, Default)]
+pub struct Streamed<M> {
+    /// The object.
+    pub object: M,
+    /// Properties the server could not return, with the fault for each.
+    pub missing: Vec<MissingProperty>,
+}
+
+/// Where the objects of a `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`
+/// answer are.
+const OBJECTS: &[&str] = &["Envelope", "Body", "*", "returnval", "objects"];
 
 impl<C: Transport> Retrieval<C> {
     /// A retrieval of `specs` through `collector`.
@@ -108,6 +138,9 @@ impl<C: Transport> Retrieval<C> {
             started: false,
             pages: 0,
             objects_seen: std::collections::HashSet::new(),
+            flight: None,
+            streamed_seen: std::collections::HashMap::new(),
+            hasher: Default::default(),
         }
     }
 
@@ -124,6 +157,13 @@ impl<C: Transport> Retrieval<C> {
 
     /// Sends the request for the next page, or `None` after the last one.
     async fn fetch(&mut self) -> Result<Option<crate::soap::Response>, Error> {
+        if self.flight.is_some() {
+            return Err(Error::InvalidInput(
+                "a page of this retrieval is being streamed: read it to its end with \
+                 next_object / next_any_object / next_content before asking for whole pages"
+                    .into(),
+            ));
+        }
         if self.started && self.token.is_none() {
             return Ok(None);
         }
@@ -296,6 +336,199 @@ impl<C: Transport> Retrieval<C> {
             all.missing.extend(p.missing);
         }
         Ok(all)
+    }
+
+    /// The next object, decoded into `M` while the page's bytes are still arriving.
+    ///
+    /// Pages are requested as they are needed, and each is decoded object by object
+    /// as its body streams in: at most one object and the piece of the body being
+    /// read are held at a time, whatever page size the server chooses (the
+    /// simulator, which ignores `maxObjects`, sends a whole inventory as one page).
+    /// The paging token, and a fault in place of a page, are read at the end of each
+    /// page. `None` after the last object.
+    ///
+    /// An object of another type ends the call with [`Error::WrongType`], as
+    /// [`Retrieval::next_typed`]. After an error the retrieval is over (objects of the
+    /// failed page may already have been handed out, so it is not resumed): later
+    /// calls return `None`. Whole-page calls ([`Retrieval::next_page`], …) are refused
+    /// while a page is half read.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vim25::Client) -> Result<(), vim25::Error> {
+    /// use vim25::mo::VirtualMachine;
+    /// use vim25::property::Retrieval;
+    /// use vim25::view::ContainerView;
+    ///
+    /// let view = ContainerView::create(&client, &["VirtualMachine"], true).await?;
+    /// let spec = view.filter_spec("VirtualMachine", &["config", "runtime"]);
+    /// let mut vms = Retrieval::new(client.clone(), client.property_collector(), vec![spec]);
+    /// while let Some(vm) = vms.next_object::<VirtualMachine>().await? {
+    ///     println!("{:?}", vm.object.config.map(|c| c.name));
+    /// }
+    /// view.destroy().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn next_object<M: ManagedObject>(&mut self) -> Result<Option<Streamed<M>>, Error> {
+        self.next_streamed(
+            |m: &Streamed<M>| m.object.obj(),
+            |d, s| {
+                Ok(decode_object_content::<M>(d, s)?
+                    .map(|(object, missing)| Streamed { object, missing }))
+            },
+        )
+        .await
+    }
+
+    /// The next object as the `mo::` struct of its own type, streamed as
+    /// [`Retrieval::next_object`].
+    pub async fn next_any_object(&mut self) -> Result<Option<Streamed<AnyManagedObject>>, Error> {
+        self.next_streamed(
+            |m: &Streamed<AnyManagedObject>| m.object.obj(),
+            |d, s| {
+                let (object, missing) = AnyManagedObject::decode_object_content(d, s)?;
+                Ok(Ok(Streamed { object, missing }))
+            },
+        )
+        .await
+    }
+
+    /// The next raw `ObjectContent`, streamed as [`Retrieval::next_object`].
+    pub async fn next_content(&mut self) -> Result<Option<ObjectContent>, Error> {
+        self.next_streamed(
+            |c: &ObjectContent| &c.obj,
+            |d, s| Ok(Ok(ObjectContent::decode(d, s)?)),
+        )
+        .await
+    }
+
+    /// Ends the retrieval after a failure in the middle of a streamed page.
+    fn abandon(&mut self, e: Error) -> Error {
+        self.flight = None;
+        self.token = None;
+        self.started = true;
+        self.streamed_seen = Default::default();
+        e
+    }
+
+    async fn next_streamed<T>(
+        &mut self,
+        obj_of: fn(&T) -> &ManagedObjectReference,
+        mut one: impl for<'a, 'b> FnMut(
+            &'b mut Decoder<'a>,
+            &'b Start<'a>,
+        ) -> Result<Result<T, WrongType>, DecodeError>,
+    ) -> Result<Option<T>, Error> {
+        loop {
+            let Some(f) = self.flight.as_mut() else {
+                if self.started && self.token.is_none() {
+                    return Ok(None);
+                }
+                // Only the first request may be sent again: a continuation uses up
+                // its token.
+                let first = self.token.is_none();
+                let request = self.request()?;
+                let resp = self.transport.round_trip_streaming(&request, first).await?;
+                // From here on the page is being read: the token it was asked with
+                // is spent, and its successor comes at the page's end.
+                self.started = true;
+                self.token = None;
+                // A fault or an error page is read whole (it is small) and decoded at
+                // the end; only a 200 answer is cut into objects.
+                let path = if resp.status == 200 { OBJECTS } else { &[] };
+                self.flight = Some(InFlight {
+                    operation: request.operation,
+                    status: resp.status,
+                    body: resp.body,
+                    split: Splitter::new(path),
+                    ended: false,
+                });
+                continue;
+            };
+            let operation = f.operation;
+            let decode_error = |source| Error::Decode {
+                operation: operation.to_string(),
+                source,
+            };
+            match f.split.next_element() {
+                Ok(Some(el)) => {
+                    let decoded = decode_piece(&el, &mut one);
+                    let item = match decoded {
+                        Ok(Ok(item)) => item,
+                        Ok(Err(wrong)) => return Err(self.abandon(Error::WrongType(wrong))),
+                        Err(e) => return Err(self.abandon(decode_error(e))),
+                    };
+                    let o = obj_of(&item);
+                    let key = self.hasher.hash_one((&o.type_, &o.value));
+                    let page = self.pages;
+                    match self.streamed_seen.insert(key, page) {
+                        Some(earlier) if earlier < page => {
+                            let e = Error::Protocol {
+                                operation: operation.into(),
+                                message: format!(
+                                    "page {} repeats {o}, already in page {}; retrieval \
+                                     stopped instead of fetching the same pages again",
+                                    page + 1,
+                                    earlier + 1
+                                ),
+                            };
+                            return Err(self.abandon(e));
+                        }
+                        _ => return Ok(Some(item)),
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return Err(self.abandon(decode_error(e))),
+            }
+            if !f.ended {
+                let piece = f.body.next_chunk().await;
+                let f = self.flight.as_mut().expect("the page being read");
+                match piece {
+                    Ok(Some(piece)) => {
+                        if let Err(e) = f.split.push(&piece) {
+                            return Err(self.abandon(decode_error(e)));
+                        }
+                    }
+                    Ok(None) => f.ended = true,
+                    Err(e) => return Err(self.abandon(e)),
+                }
+                continue;
+            }
+            // The page's end: its token, or the fault sent instead of the page.
+            let f = self.flight.take().expect("the page being read");
+            let rest = match f.split.finish() {
+                Ok(rest) => rest,
+                Err(e) => return Err(self.abandon(decode_error(e))),
+            };
+            let resp = Response::from_raw(
+                f.operation,
+                RawResponse {
+                    status: f.status,
+                    body: rest,
+                },
+            );
+            let mut token = None;
+            let read = resp.returnval_with(|d, s| {
+                if s.is_empty() {
+                    return Ok(());
+                }
+                while let Some(c) = d.next_child()? {
+                    match c.name() {
+                        b"token" => token = Some(String::decode(d, &c)?),
+                        _ => d.skip(&c)?,
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = read {
+                return Err(self.abandon(e));
+            }
+            self.pages += 1;
+            self.token = token;
+            if self.pages == 1 && self.token.is_none() {
+                // One page only: no later page can repeat an object.
+                self.streamed_seen = Default::default();
+            }
+        }
     }
 
     /// Releases the server-side result of an unfinished retrieval.
@@ -569,4 +802,33 @@ pub async fn wait<T: FromAnyValue>(
     .await;
     let _ = watch.destroy().await;
     outcome
+}
+
+/// Decodes one element cut out of a streamed page with `one`; an error's path and
+/// offset are those in the whole body.
+fn decode_piece<T>(
+    el: &Element,
+    one: &mut impl for<'a, 'b> FnMut(
+        &'b mut Decoder<'a>,
+        &'b Start<'a>,
+    ) -> Result<Result<T, WrongType>, DecodeError>,
+) -> Result<Result<T, WrongType>, DecodeError> {
+    let mut d = Decoder::new(&el.bytes);
+    let r = (|| {
+        let s = d
+            .next_child()?
+            .ok_or_else(|| d.error("an empty piece of a streamed page"))?;
+        let item = one(&mut d, &s)?;
+        d.expect_end_of_input()?;
+        Ok(item)
+    })();
+    r.map_err(|mut e: DecodeError| {
+        e.offset += el.offset;
+        e.path = if e.path.is_empty() {
+            el.path.clone()
+        } else {
+            format!("{}/{}", el.path, e.path)
+        };
+        e
+    })
 }

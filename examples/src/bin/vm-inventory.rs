@@ -3,9 +3,12 @@
 //! One line per VM, sorted by name: `name<TAB>powerState<TAB>numCpu<TAB>extraConfigCount`.
 //! By default only `name`, `runtime.powerState`, `summary.config.numCpu` and
 //! `config.extraConfig` are retrieved; `--full` retrieves the whole `config`, `summary`
-//! and `runtime` of every VM (and prints the same lines). Pages are decoded straight
-//! into `mo::VirtualMachine` one at a time, so memory stays bounded by a page plus the
-//! output lines. A summary goes to stderr: VM count, pages, bytes received, seconds.
+//! and `runtime` of every VM (and prints the same lines). Each VM is decoded straight
+//! into `mo::VirtualMachine` while the response is still arriving
+//! ([`Retrieval::next_object`]), so memory stays bounded by one VM and a piece of the
+//! body plus the output lines, whatever the page size (`--whole-pages` decodes page by
+//! page instead, holding a whole page). A summary goes to stderr: VM count, pages,
+//! bytes received, seconds.
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -14,9 +17,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use vim25::mo::VirtualMachine;
 use vim25::property::Retrieval;
-use vim25::soap::{BoxFuture, RawResponse, Request, Transport};
+use vim25::soap::{BodyChunks, BoxFuture, RawResponse, Request, StreamingResponse, Transport};
 use vim25::types::AnyValue;
-use vim25::types::OptionValue;
+use vim25::types::{MissingProperty, OptionValue};
 use vim25::view::ContainerView;
 use vim25::{Client, Error, Version};
 
@@ -31,6 +34,9 @@ struct Args {
     /// Objects per page asked of the property collector.
     #[arg(long, default_value_t = 1000)]
     page_size: i32,
+    /// Read and decode whole pages instead of streaming object by object.
+    #[arg(long)]
+    whole_pages: bool,
 }
 
 /// The client's transport, counting the bytes of every response body.
@@ -54,6 +60,38 @@ impl Transport for Counting {
             self.bytes
                 .fetch_add(resp.body.len() as u64, Ordering::Relaxed);
             Ok(resp)
+        })
+    }
+    fn round_trip_streaming<'a>(
+        &'a self,
+        r: &'a Request,
+        idempotent: bool,
+    ) -> BoxFuture<'a, Result<StreamingResponse, Error>> {
+        Box::pin(async move {
+            let mut resp = self.inner.round_trip_streaming(r, idempotent).await?;
+            resp.body = Box::new(CountingBody {
+                inner: resp.body,
+                bytes: self.bytes.clone(),
+            });
+            Ok(resp)
+        })
+    }
+}
+
+/// A streamed body, counting its bytes as they pass.
+struct CountingBody {
+    inner: Box<dyn BodyChunks>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl BodyChunks for CountingBody {
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Vec<u8>>, Error>> {
+        Box::pin(async move {
+            let piece = self.inner.next_chunk().await?;
+            if let Some(p) = &piece {
+                self.bytes.fetch_add(p.len() as u64, Ordering::Relaxed);
+            }
+            Ok(piece)
         })
     }
 }
@@ -130,18 +168,28 @@ async fn run(args: Args) -> Result<(), Error> {
     let mut pages = Retrieval::new(counting.clone(), client.property_collector(), vec![spec])
         .page_size(args.page_size);
     let mut lines = Vec::new();
+    let report = |obj: &vim25::types::ManagedObjectReference, missing: &[MissingProperty]| {
+        for m in missing {
+            eprintln!(
+                "vm-inventory: {obj}: {} not returned: {}",
+                m.path,
+                m.fault.fault.type_name()
+            );
+        }
+    };
     let result = async {
-        while let Some(page) = pages.next_typed::<VirtualMachine>().await? {
-            for (obj, missing) in &page.missing {
-                for m in missing {
-                    eprintln!(
-                        "vm-inventory: {obj}: {} not returned: {}",
-                        m.path,
-                        m.fault.fault.type_name()
-                    );
+        if args.whole_pages {
+            while let Some(page) = pages.next_typed::<VirtualMachine>().await? {
+                for (obj, missing) in &page.missing {
+                    report(obj, missing);
                 }
+                lines.extend(page.objects.iter().map(|vm| line(vm, args.full)));
             }
-            lines.extend(page.objects.iter().map(|vm| line(vm, args.full)));
+        } else {
+            while let Some(vm) = pages.next_object::<VirtualMachine>().await? {
+                report(&vm.object.obj, &vm.missing);
+                lines.push(line(&vm.object, args.full));
+            }
         }
         Ok::<(), Error>(())
     }

@@ -185,6 +185,68 @@ impl fmt::Debug for RawResponse {
     }
 }
 
+/// The body of a response, read piece by piece as it arrives (see
+/// [`Transport::round_trip_streaming`]).
+pub trait BodyChunks: Send {
+    /// The next piece of the body, or `None` at its end. A network failure, a timeout
+    /// or a body over the transport's size limit is an error; after an error or the
+    /// end, the body must not be read again.
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Vec<u8>>, Error>>;
+}
+
+/// A body already read whole: one piece, then the end.
+struct WholeBody(Option<Vec<u8>>);
+
+impl BodyChunks for WholeBody {
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Vec<u8>>, Error>> {
+        let piece = self.0.take().filter(|b| !b.is_empty());
+        Box::pin(async move { Ok(piece) })
+    }
+}
+
+/// A response whose body is still arriving: the HTTP status, and the body to read
+/// piece by piece.
+pub struct StreamingResponse {
+    /// HTTP status (200, or 500 with a SOAP fault).
+    pub status: u16,
+    /// The body, read with [`BodyChunks::next_chunk`].
+    pub body: Box<dyn BodyChunks>,
+}
+
+impl fmt::Debug for StreamingResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamingResponse")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamingResponse {
+    /// A response whose body has been read whole already.
+    pub fn whole(raw: RawResponse) -> Self {
+        StreamingResponse {
+            status: raw.status,
+            body: Box::new(WholeBody(Some(raw.body))),
+        }
+    }
+
+    /// Reads the rest of the body into a [`RawResponse`].
+    pub async fn read_all(mut self) -> Result<RawResponse, Error> {
+        let mut body = Vec::new();
+        while let Some(piece) = self.body.next_chunk().await? {
+            if body.is_empty() {
+                body = piece;
+            } else {
+                body.extend_from_slice(&piece);
+            }
+        }
+        Ok(RawResponse {
+            status: self.status,
+            body,
+        })
+    }
+}
+
 /// One SOAP round trip. Implementations: the HTTP client, test transports, wrappers.
 pub trait Transport: Send + Sync {
     /// The API version requests are encoded for.
@@ -195,6 +257,25 @@ pub trait Transport: Send + Sync {
         request: &'a Request,
         idempotent: bool,
     ) -> BoxFuture<'a, Result<RawResponse, Error>>;
+
+    /// Sends `request` and returns as soon as the status has arrived, with the body to
+    /// read as it comes (the property collector decodes large retrievals this way,
+    /// object by object, without holding the whole body). The default reads the whole
+    /// body with [`Transport::round_trip`] first, so every transport can be used;
+    /// the HTTP transport and the layers of the `vim25` crate hand the body on as it
+    /// arrives. Retries and re-logins happen before the body is handed over: an error
+    /// while reading it is the caller's.
+    fn round_trip_streaming<'a>(
+        &'a self,
+        request: &'a Request,
+        idempotent: bool,
+    ) -> BoxFuture<'a, Result<StreamingResponse, Error>> {
+        Box::pin(async move {
+            self.round_trip(request, idempotent)
+                .await
+                .map(StreamingResponse::whole)
+        })
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
@@ -207,6 +288,13 @@ impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
         idempotent: bool,
     ) -> BoxFuture<'a, Result<RawResponse, Error>> {
         (**self).round_trip(request, idempotent)
+    }
+    fn round_trip_streaming<'a>(
+        &'a self,
+        request: &'a Request,
+        idempotent: bool,
+    ) -> BoxFuture<'a, Result<StreamingResponse, Error>> {
+        (**self).round_trip_streaming(request, idempotent)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::tls;
 use crate::runtime::{lock, Secret};
-use crate::soap::{BoxFuture, RawResponse, Request, Transport};
+use crate::soap::{BodyChunks, BoxFuture, RawResponse, Request, StreamingResponse, Transport};
 use crate::{service_versions, Error, Version};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -161,6 +161,34 @@ impl HttpTransport {
     }
 
     async fn send(&self, request: &Request) -> Result<RawResponse, Error> {
+        let (status, resp) = self.post(request).await?;
+        let body = self.body(request.operation, resp).await?;
+        Ok(RawResponse { status, body })
+    }
+
+    /// Sends `request` and hands the body on as it arrives, within the size limit.
+    async fn send_streaming(&self, request: &Request) -> Result<StreamingResponse, Error> {
+        let (status, resp) = self.post(request).await?;
+        if resp.content_length().is_some_and(|n| n > self.max_body) {
+            return Err(Error::TooLarge {
+                operation: request.operation.to_string(),
+                limit: self.max_body,
+            });
+        }
+        Ok(StreamingResponse {
+            status,
+            body: Box::new(HttpBody {
+                resp: Some(resp),
+                operation: request.operation,
+                read: 0,
+                limit: self.max_body,
+            }),
+        })
+    }
+
+    /// Posts the envelope and returns the status and the response, its body unread
+    /// (a redirect is an error; the session cookie it sets is kept).
+    async fn post(&self, request: &Request) -> Result<(u16, reqwest::Response), Error> {
         let mut rb = self
             .http
             .post(self.url.clone())
@@ -197,8 +225,7 @@ impl HttpTransport {
             });
         }
         self.store_cookie(resp.headers(), sent.as_ref());
-        let body = self.body(request.operation, resp).await?;
-        Ok(RawResponse { status, body })
+        Ok((status, resp))
     }
 
     /// Keeps the session cookie a response sets, unless another response has replaced
@@ -217,15 +244,59 @@ impl HttpTransport {
         if let Some(refusal) = lock(&self.presented.last).take() {
             return refusal.into();
         }
-        if e.is_timeout() {
-            return Error::Timeout {
-                operation: operation.to_string(),
-            };
-        }
-        Error::Network {
+        network_error(operation, e)
+    }
+}
+
+/// A reqwest failure as a timeout or a network error.
+fn network_error(operation: &str, e: reqwest::Error) -> Error {
+    if e.is_timeout() {
+        return Error::Timeout {
             operation: operation.to_string(),
-            message: error_chain(&e),
-        }
+        };
+    }
+    Error::Network {
+        operation: operation.to_string(),
+        message: error_chain(&e),
+    }
+}
+
+/// A response body read as it arrives, refused as soon as it passes the limit.
+struct HttpBody {
+    /// `None` after the end or an error.
+    resp: Option<reqwest::Response>,
+    operation: &'static str,
+    read: u64,
+    limit: u64,
+}
+
+impl BodyChunks for HttpBody {
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Vec<u8>>, Error>> {
+        Box::pin(async move {
+            let Some(resp) = self.resp.as_mut() else {
+                return Ok(None);
+            };
+            let piece = match resp.chunk().await {
+                Ok(Some(piece)) => piece,
+                Ok(None) => {
+                    self.resp = None;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.resp = None;
+                    return Err(network_error(self.operation, e));
+                }
+            };
+            self.read += piece.len() as u64;
+            if self.read > self.limit {
+                self.resp = None;
+                return Err(Error::TooLarge {
+                    operation: self.operation.to_string(),
+                    limit: self.limit,
+                });
+            }
+            Ok(Some(Vec::from(piece)))
+        })
     }
 }
 
@@ -240,6 +311,14 @@ impl Transport for HttpTransport {
         _idempotent: bool,
     ) -> BoxFuture<'a, Result<RawResponse, Error>> {
         Box::pin(self.send(request))
+    }
+
+    fn round_trip_streaming<'a>(
+        &'a self,
+        request: &'a Request,
+        _idempotent: bool,
+    ) -> BoxFuture<'a, Result<StreamingResponse, Error>> {
+        Box::pin(self.send_streaming(request))
     }
 }
 

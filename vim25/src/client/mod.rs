@@ -26,7 +26,7 @@ pub use http::HttpTransport;
 pub use tls::{thumbprints, TlsPolicy};
 
 use crate::runtime::Secret;
-use crate::soap::{BoxFuture, RawResponse, Request, Transport};
+use crate::soap::{BoxFuture, RawResponse, Request, StreamingResponse, Transport};
 use crate::transport::{KeepAlive, Relogin, Retry, RetryPolicy, Session, WireLog, WireRecord};
 use crate::types::{
     ManagedObjectReference, ObjectSpec, PropertyFilterSpec, PropertySpec, RetrieveOptions,
@@ -641,6 +641,38 @@ impl Transport for Client {
             async move {
                 let started = Instant::now();
                 let r = self.shared.top.round_trip(request, idempotent).await;
+                recorder.record("ms", started.elapsed().as_millis() as u64);
+                if let Ok(resp) = &r {
+                    recorder.record("status", resp.status);
+                }
+                r
+            }
+            .instrument(span),
+        )
+    }
+
+    fn round_trip_streaming<'a>(
+        &'a self,
+        request: &'a Request,
+        idempotent: bool,
+    ) -> BoxFuture<'a, Result<StreamingResponse, Error>> {
+        let span = tracing::debug_span!(
+            "vim25_call",
+            method = request.operation,
+            object = %request.object,
+            streamed = true,
+            ms = tracing::field::Empty,
+            status = tracing::field::Empty,
+        );
+        let recorder = span.clone();
+        Box::pin(
+            async move {
+                let started = Instant::now();
+                let r = self
+                    .shared
+                    .top
+                    .round_trip_streaming(request, idempotent)
+                    .await;
                 recorder.record("ms", started.elapsed().as_millis() as u64);
                 if let Ok(resp) = &r {
                     recorder.record("status", resp.status);

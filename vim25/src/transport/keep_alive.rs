@@ -1,6 +1,6 @@
 //! Keeping an idle session from expiring.
 
-use crate::soap::{BoxFuture, RawResponse, Request, Transport};
+use crate::soap::{BoxFuture, RawResponse, Request, StreamingResponse, Transport};
 use crate::types::ManagedObjectReference;
 use crate::{methods, Error, Version};
 use std::fmt;
@@ -152,5 +152,14 @@ impl<T: Transport + 'static> Transport for KeepAlive<T> {
     ) -> BoxFuture<'a, Result<RawResponse, Error>> {
         self.shared.stamp();
         self.inner.round_trip(request, idempotent)
+    }
+
+    fn round_trip_streaming<'a>(
+        &'a self,
+        request: &'a Request,
+        idempotent: bool,
+    ) -> BoxFuture<'a, Result<StreamingResponse, Error>> {
+        self.shared.stamp();
+        self.inner.round_trip_streaming(request, idempotent)
     }
 }

@@ -1,6 +1,6 @@
 //! Resending calls that are safe to repeat after transient failures.
 
-use crate::soap::{BoxFuture, RawResponse, Request, Transport};
+use crate::soap::{BoxFuture, RawResponse, Request, StreamingResponse, Transport};
 use crate::{Error, Version};
 use std::time::Duration;
 
@@ -117,6 +117,38 @@ impl<T: Transport> Transport for Retry<T> {
             loop {
                 let r = self.inner.round_trip(request, idempotent).await;
                 if !(idempotent && attempt < self.policy.retries && is_transient(&r)) {
+                    return r;
+                }
+                let delay = self.policy.delay(attempt);
+                tracing::debug!(
+                    operation = request.operation,
+                    attempt = attempt + 1,
+                    ?delay,
+                    "transient failure: sending again"
+                );
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        })
+    }
+
+    /// Resends under the same rules until the status has arrived; a failure while
+    /// the body is read afterwards is not retried (part of it may have been used).
+    fn round_trip_streaming<'a>(
+        &'a self,
+        request: &'a Request,
+        idempotent: bool,
+    ) -> BoxFuture<'a, Result<StreamingResponse, Error>> {
+        Box::pin(async move {
+            let mut attempt = 0;
+            loop {
+                let r = self.inner.round_trip_streaming(request, idempotent).await;
+                let transient = match &r {
+                    Err(Error::Network { .. }) | Err(Error::Timeout { .. }) => true,
+                    Ok(resp) => matches!(resp.status, 502..=504),
+                    Err(_) => false,
+                };
+                if !(idempotent && attempt < self.policy.retries && transient) {
                     return r;
                 }
                 let delay = self.policy.delay(attempt);

@@ -1,7 +1,7 @@
 //! Remembering the login and logging in again when the server forgot the session.
 
 use crate::runtime::{lock, Secret};
-use crate::soap::{BoxFuture, RawResponse, Request, Transport};
+use crate::soap::{BoxFuture, RawResponse, Request, StreamingResponse, Transport};
 use crate::types::{ManagedObjectReference, UserSession};
 use crate::{methods, Error, Version};
 use std::fmt;
@@ -241,6 +241,31 @@ impl<T: Transport> Transport for Session<T> {
             }
             tracing::debug!(operation = request.operation, "replaying after re-login");
             self.inner.round_trip(request, idempotent).await
+        })
+    }
+
+    /// As [`Transport::round_trip`]: a fault answer (HTTP 500, a small body) is read
+    /// whole to tell `NotAuthenticated`; any other body is handed on as it arrives.
+    fn round_trip_streaming<'a>(
+        &'a self,
+        request: &'a Request,
+        idempotent: bool,
+    ) -> BoxFuture<'a, Result<StreamingResponse, Error>> {
+        Box::pin(async move {
+            let seen = self.epoch.load(Ordering::Acquire);
+            let r = self.inner.round_trip_streaming(request, idempotent).await?;
+            if r.status != 500
+                || !self.policy.allows(idempotent)
+                || is_session_call(request.operation)
+            {
+                return Ok(r);
+            }
+            let whole = r.read_all().await?;
+            if !is_not_authenticated(&whole) || !self.relogin(seen).await? {
+                return Ok(StreamingResponse::whole(whole));
+            }
+            tracing::debug!(operation = request.operation, "replaying after re-login");
+            self.inner.round_trip_streaming(request, idempotent).await
         })
     }
 }

@@ -1,7 +1,7 @@
 //! Recording what goes over the wire, with secrets masked.
 
 use crate::meta::{DataTypeInfo, FieldInfo, MethodInfo};
-use crate::soap::{BoxFuture, RawResponse, Request, Transport};
+use crate::soap::{BoxFuture, RawResponse, Request, StreamingResponse, Transport};
 use crate::types::ManagedObjectReference;
 use crate::{Error, Version};
 use std::collections::{HashMap, HashSet};
@@ -79,6 +79,11 @@ impl<T: Transport> WireLog<T> {
         &self.inner
     }
 
+    /// Whether whole exchanges are recorded.
+    fn dumping(&self) -> bool {
+        self.sink.is_some() || tracing::enabled!(target: "vim25::wire", tracing::Level::TRACE)
+    }
+
     fn report(&self, request: &Request, outcome: &Result<RawResponse, Error>, elapsed: Duration) {
         let (status, bytes) = match outcome {
             Ok(r) => (Some(r.status), r.body.len()),
@@ -93,9 +98,7 @@ impl<T: Transport> WireLog<T> {
             ms = elapsed.as_millis() as u64,
             "exchange"
         );
-        let dump =
-            self.sink.is_some() || tracing::enabled!(target: "vim25::wire", tracing::Level::TRACE);
-        if !dump {
+        if !self.dumping() {
             return;
         }
         let masked_request = mask_secrets(&request.body);
@@ -144,6 +147,41 @@ impl<T: Transport> Transport for WireLog<T> {
             r
         })
     }
+
+    /// While exchanges are dumped (a sink, or `vim25::wire` at trace level) the body
+    /// is read whole so that the record holds it; otherwise it is handed on as it
+    /// arrives, and the exchange is logged (`vim25::transport`, debug) when its status
+    /// has come.
+    fn round_trip_streaming<'a>(
+        &'a self,
+        request: &'a Request,
+        idempotent: bool,
+    ) -> BoxFuture<'a, Result<StreamingResponse, Error>> {
+        Box::pin(async move {
+            if self.dumping() {
+                return self
+                    .round_trip(request, idempotent)
+                    .await
+                    .map(StreamingResponse::whole);
+            }
+            let started = Instant::now();
+            let r = self.inner.round_trip_streaming(request, idempotent).await;
+            tracing::debug!(
+                target: "vim25::transport",
+                operation = request.operation,
+                object = %request.object,
+                status = r.as_ref().ok().map(|r| r.status),
+                streamed = true,
+                ms = elapsed_ms(started),
+                "exchange"
+            );
+            r
+        })
+    }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
 }
 
 /// Masks secrets in an XML body, for wire dumps. The content of these elements is

@@ -25,6 +25,7 @@ mod any;
 mod decode;
 mod encode;
 mod macros;
+pub mod split;
 
 pub(crate) use crate::value::{DateTime, ManagedObjectReference, Unknown};
 pub(crate) use any::array_type_suffix;

@@ -1,0 +1,437 @@
+//! Cutting the repeated elements out of a document while its bytes arrive.
+//!
+//! A [`Splitter`] is given the bytes of a document in pieces of any size. It hands back
+//! each element found at a path (such as every `objects` of a
+//! `RetrievePropertiesExResponse`) as soon as its end tag has arrived, as bytes that
+//! decode on their own with a [`Decoder`](super::Decoder); everything else of the
+//! document, the *rest*, is kept and returned by [`Splitter::finish`], where it decodes
+//! as the document with those elements left out (the paging token, a SOAP fault).
+//! At any time it holds at most the element being received, the last piece pushed and
+//! the rest: memory stays flat whatever the number of elements.
+//!
+//! It reads only what it must to find element boundaries (tags, end tags, comments,
+//! CDATA sections, processing instructions, quoted attribute values); each piece it
+//! hands back is checked by the decoder that reads it, and the rest by the decoder
+//! that reads it at the end. An end tag that does not close the open element, a
+//! nesting deeper than 256 levels and a document cut off inside markup or an element
+//! are errors here.
+//!
+//! ```
+//! use vim25_core::xml::split::Splitter;
+//!
+//! let doc = b"<r><token>7</token><obj><a>1</a></obj><obj/></r>";
+//! let mut s = Splitter::new(&["r", "obj"]);
+//! let mut found = Vec::new();
+//! for piece in doc.chunks(5) {
+//!     s.push(piece).unwrap();
+//!     while let Some(el) = s.next_element().unwrap() {
+//!         found.push(String::from_utf8(el.bytes).unwrap());
+//!     }
+//! }
+//! assert_eq!(found, ["<obj><a>1</a></obj>", "<obj/>"]);
+//! assert_eq!(s.finish().unwrap(), b"<r><token>7</token></r>");
+//! ```
+
+use super::decode::DecodeError;
+
+/// Deepest nesting accepted (as the decoder's).
+const MAX_DEPTH: usize = 256;
+
+/// One element cut out of the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    /// The element's bytes, from `<` of its start tag to `>` of its end tag.
+    pub bytes: Vec<u8>,
+    /// Where those bytes start in the document.
+    pub offset: u64,
+    /// The names (local parts) of the elements around it, outermost first.
+    pub path: String,
+}
+
+/// The markup being read, when its end has not arrived yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Markup {
+    /// `<name …>` or `<name …/>`.
+    Start,
+    /// `</name>`.
+    End,
+    /// `<!-- … -->`.
+    Comment,
+    /// `<![CDATA[ … ]]>`.
+    CData,
+    /// `<? … ?>`.
+    Pi,
+    /// `<!DOCTYPE …>` and other declarations.
+    Decl,
+}
+
+/// Markup whose first byte is at `start`, read up to `at`.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    start: usize,
+    kind: Markup,
+    at: usize,
+    /// The quote of an attribute value being read (0: none).
+    quote: u8,
+}
+
+/// Splits a document into the elements at a path and the rest; see the
+/// [module documentation](self).
+#[derive(Debug)]
+pub struct Splitter {
+    /// The path of the elements to cut out, local names; `*` matches any name.
+    pattern: Vec<Vec<u8>>,
+    /// Bytes received and not yet consumed; `buf[0]` is at `base` in the document.
+    buf: Vec<u8>,
+    base: u64,
+    /// The next byte of `buf` to read.
+    pos: usize,
+    open: Option<Open>,
+    /// Local names of the open elements outside any element being cut out.
+    stack: Vec<Vec<u8>>,
+    /// The element being cut out: where it starts in `buf`, and the depth inside it.
+    cutting: Option<(usize, usize)>,
+    /// The document without the elements cut out.
+    rest: Vec<u8>,
+    /// Whether the last markup outside elements cut out ended an element: text from
+    /// there to the next markup is indentation when it is blank (a leaf's text follows
+    /// its start tag), and is not kept.
+    after_end: bool,
+}
+
+fn local(qname: &[u8]) -> &[u8] {
+    match qname.iter().rposition(|&b| b == b':') {
+        Some(i) => &qname[i + 1..],
+        None => qname,
+    }
+}
+
+/// The name of a start or end tag: `tag` without `<` (or `</`), up to a space, `/`
+/// or `>`.
+fn tag_name(tag: &[u8]) -> &[u8] {
+    let end = tag
+        .iter()
+        .position(|&b| b.is_ascii_whitespace() || b == b'/' || b == b'>')
+        .unwrap_or(tag.len());
+    &tag[..end]
+}
+
+impl Splitter {
+    /// A splitter cutting out the elements at `path` (local names from the document
+    /// element down; `"*"` matches any name). An empty path cuts out nothing.
+    pub fn new(path: &[&str]) -> Self {
+        Splitter {
+            pattern: path.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            buf: Vec::new(),
+            base: 0,
+            pos: 0,
+            open: None,
+            stack: Vec::new(),
+            cutting: None,
+            rest: Vec::new(),
+            after_end: false,
+        }
+    }
+
+    /// Appends the next bytes of the document.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
+        // Drop what has been consumed: everything before the markup or element still
+        // being read.
+        let keep_from = match (self.cutting, self.open) {
+            (Some((start, _)), _) => start,
+            (None, Some(o)) => o.start,
+            (None, None) => self.pos,
+        };
+        if keep_from > 0 {
+            self.buf.drain(..keep_from);
+            self.base += keep_from as u64;
+            self.pos -= keep_from;
+            if let Some((start, _)) = &mut self.cutting {
+                *start -= keep_from;
+            }
+            if let Some(o) = &mut self.open {
+                o.start -= keep_from;
+                o.at -= keep_from;
+            }
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Bytes held: the part of the document not yet handed back (at most the element
+    /// being received, what followed it in the last piece, and markup still open) plus
+    /// the rest kept for [`Splitter::finish`].
+    pub fn held(&self) -> usize {
+        self.buf.len() + self.rest.len()
+    }
+
+    fn error(&self, at: usize, message: impl Into<String>) -> DecodeError {
+        let path = self
+            .stack
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        DecodeError {
+            message: message.into(),
+            path,
+            offset: self.base + at as u64,
+        }
+    }
+
+    /// The next complete element at the path, or `None` until more bytes arrive.
+    pub fn next_element(&mut self) -> Result<Option<Element>, DecodeError> {
+        loop {
+            let Some(open) = self.open.take() else {
+                // Text up to the next markup.
+                let from = self.pos;
+                match memchr::memchr(b'<', &self.buf[from..]) {
+                    None => {
+                        self.keep_text(from, self.buf.len());
+                        self.pos = self.buf.len();
+                        return Ok(None);
+                    }
+                    Some(i) => {
+                        self.keep_text(from, from + i);
+                        self.pos = from + i;
+                        match self.classify(self.pos) {
+                            Some(kind) => {
+                                self.open = Some(Open {
+                                    start: self.pos,
+                                    kind,
+                                    at: self.pos + 1,
+                                    quote: 0,
+                                });
+                            }
+                            None => return Ok(None),
+                        }
+                        continue;
+                    }
+                }
+            };
+            let Some(end) = self.find_end(open) else {
+                return Ok(None);
+            };
+            self.pos = end + 1;
+            if let Some(el) = self.markup(open.kind, open.start, end)? {
+                return Ok(Some(el));
+            }
+        }
+    }
+
+    /// Keeps the text `buf[from..to]` in the rest, unless it is inside an element cut
+    /// out or blank after an end tag.
+    fn keep_text(&mut self, from: usize, to: usize) {
+        let text = &self.buf[from..to];
+        if self.cutting.is_some() || (self.after_end && text.iter().all(u8::is_ascii_whitespace)) {
+            return;
+        }
+        self.rest.extend_from_slice(text);
+    }
+
+    /// What markup starts at `at` (a `<`), or `None` when too few bytes have arrived
+    /// to tell (the markup stays unread until they do).
+    fn classify(&self, at: usize) -> Option<Markup> {
+        let b = &self.buf[at..];
+        let starts = |p: &[u8]| b.len() >= p.len() && &b[..p.len()] == p;
+        let could_be = |p: &[u8]| b.len() < p.len() && p.starts_with(b);
+        if b.len() < 2 {
+            return None;
+        }
+        match b[1] {
+            b'/' => Some(Markup::End),
+            b'?' => Some(Markup::Pi),
+            b'!' => {
+                if starts(b"<!--") {
+                    Some(Markup::Comment)
+                } else if starts(b"<![CDATA[") {
+                    Some(Markup::CData)
+                } else if could_be(b"<!--") || could_be(b"<![CDATA[") {
+                    None
+                } else {
+                    Some(Markup::Decl)
+                }
+            }
+            _ => Some(Markup::Start),
+        }
+    }
+
+    /// The index of the last byte (`>`) of `open`, or `None` (with `open` kept and
+    /// where to go on from) when it has not all arrived.
+    fn find_end(&mut self, mut open: Open) -> Option<usize> {
+        let buf = &self.buf;
+        let found = match open.kind {
+            Markup::Start => loop {
+                if open.quote != 0 {
+                    match memchr::memchr(open.quote, &buf[open.at..]) {
+                        Some(i) => {
+                            open.at += i + 1;
+                            open.quote = 0;
+                        }
+                        None => {
+                            open.at = buf.len();
+                            break None;
+                        }
+                    }
+                }
+                match memchr::memchr3(b'>', b'"', b'\'', &buf[open.at..]) {
+                    Some(i) if buf[open.at + i] == b'>' => break Some(open.at + i),
+                    Some(i) => {
+                        open.quote = buf[open.at + i];
+                        open.at += i + 1;
+                    }
+                    None => {
+                        open.at = buf.len();
+                        break None;
+                    }
+                }
+            },
+            Markup::End | Markup::Decl => match memchr::memchr(b'>', &buf[open.at..]) {
+                Some(i) => Some(open.at + i),
+                None => {
+                    open.at = buf.len();
+                    None
+                }
+            },
+            Markup::Comment | Markup::CData | Markup::Pi => {
+                let (skip, end): (usize, &[u8]) = match open.kind {
+                    Markup::Comment => (4, b"-->"),
+                    Markup::CData => (9, b"]]>"),
+                    _ => (2, b"?>"),
+                };
+                let from = open.at.max(open.start + skip);
+                match memchr::memmem::find(&buf[from.min(buf.len())..], end) {
+                    Some(i) => Some(from + i + end.len() - 1),
+                    None => {
+                        // Go on from where a terminator split between pieces starts.
+                        open.at = buf.len().saturating_sub(end.len() - 1).max(from);
+                        None
+                    }
+                }
+            }
+        };
+        if found.is_none() {
+            self.open = Some(open);
+        }
+        found
+    }
+
+    /// Handles the markup `buf[start..=end]`; an element cut out completely by it is
+    /// returned.
+    fn markup(
+        &mut self,
+        kind: Markup,
+        start: usize,
+        end: usize,
+    ) -> Result<Option<Element>, DecodeError> {
+        if let Some((el_start, depth)) = self.cutting {
+            match kind {
+                Markup::Start if self.buf[end - 1] != b'/' => {
+                    if self.stack.len() + depth + 1 >= MAX_DEPTH {
+                        return Err(self.error(start, "elements nested too deeply"));
+                    }
+                    self.cutting = Some((el_start, depth + 1));
+                }
+                Markup::End if depth == 0 => {
+                    self.cutting = None;
+                    self.after_end = true;
+                    return Ok(Some(self.element(el_start, end)));
+                }
+                Markup::End => self.cutting = Some((el_start, depth - 1)),
+                _ => {}
+            }
+            return Ok(None);
+        }
+        match kind {
+            Markup::Start => {
+                let name = local(tag_name(&self.buf[start + 1..=end]));
+                if name.is_empty() {
+                    return Err(self.error(start, "a tag without a name"));
+                }
+                let empty = self.buf[end - 1] == b'/' && end - 1 > start;
+                self.after_end = empty;
+                if self.at_pattern(name) {
+                    if empty {
+                        return Ok(Some(self.element(start, end)));
+                    }
+                    self.cutting = Some((start, 0));
+                    return Ok(None);
+                }
+                self.rest.extend_from_slice(&self.buf[start..=end]);
+                if !empty {
+                    if self.stack.len() >= MAX_DEPTH {
+                        return Err(self.error(start, "elements nested too deeply"));
+                    }
+                    let name = name.to_vec();
+                    self.stack.push(name);
+                }
+            }
+            Markup::End => {
+                let name = local(tag_name(&self.buf[start + 2..=end]));
+                match self.stack.last() {
+                    Some(open) if open.as_slice() == name => {
+                        self.stack.pop();
+                        self.after_end = true;
+                    }
+                    _ => {
+                        let found = String::from_utf8_lossy(name).into_owned();
+                        return Err(self.error(
+                            start,
+                            format!("end tag </{found}> does not close the open element"),
+                        ));
+                    }
+                }
+                self.rest.extend_from_slice(&self.buf[start..=end]);
+            }
+            Markup::CData | Markup::Decl => self.rest.extend_from_slice(&self.buf[start..=end]),
+            Markup::Comment | Markup::Pi => {}
+        }
+        Ok(None)
+    }
+
+    /// Whether an element named `name` opening now is at the path.
+    fn at_pattern(&self, name: &[u8]) -> bool {
+        let p = &self.pattern;
+        p.len() == self.stack.len() + 1
+            && p.iter()
+                .zip(self.stack.iter().map(Vec::as_slice).chain([name]))
+                .all(|(want, got)| want.as_slice() == b"*" || want.as_slice() == got)
+    }
+
+    fn element(&self, start: usize, end: usize) -> Element {
+        Element {
+            bytes: self.buf[start..=end].to_vec(),
+            offset: self.base + start as u64,
+            path: self
+                .stack
+                .iter()
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .collect::<Vec<_>>()
+                .join("/"),
+        }
+    }
+
+    /// Ends the document: the rest (everything but the elements cut out), or an error
+    /// when the document stops inside markup, an element or an element cut out.
+    /// Elements not yet taken with [`Splitter::next_element`] are looked for first;
+    /// finding one is an error too (take them all before finishing).
+    pub fn finish(mut self) -> Result<Vec<u8>, DecodeError> {
+        if let Some(el) = self.next_element()? {
+            return Err(self.error(
+                (el.offset - self.base) as usize,
+                "an element was not taken before the end",
+            ));
+        }
+        if self.open.is_some() || self.cutting.is_some() {
+            return Err(self.error(self.buf.len(), "unexpected end of input inside an element"));
+        }
+        if !self.stack.is_empty() {
+            return Err(self.error(self.buf.len(), "unexpected end of input"));
+        }
+        if self.pos < self.buf.len() {
+            // A `<` at the very end: not enough bytes to tell what it was.
+            return Err(self.error(self.pos, "unexpected end of input inside markup"));
+        }
+        Ok(self.rest)
+    }
+}

@@ -1,0 +1,185 @@
+//! `xml::split::Splitter`: the same elements and rest whatever the pieces the bytes
+//! come in, bounded memory, and errors for documents cut off or malformed.
+
+use vim25_core::types::ObjectContent;
+use vim25_core::xml::split::Splitter;
+use vim25_core::xml::{Decode, Decoder};
+
+const OBJECTS: &[&str] = &["Envelope", "Body", "*", "returnval", "objects"];
+
+/// A `RetrievePropertiesExResponse` with `n` objects, in the shapes servers send:
+/// namespace prefixes, `xsi:type`, attributes holding `>` and quotes, escapes, a
+/// comment, CDATA, and an empty element.
+fn response(n: usize) -> String {
+    let mut s = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>
+<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><token>tok-1</token>"#,
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            r#"<objects><obj type="VirtualMachine" note='a > b "q"'>vm-{i}</obj><!-- a comment with <objects> in it --><propSet><name>name</name><val xsi:type="xsd:string">vm &amp; &lt;{i}&gt;</val></propSet><propSet><name>config.annotation</name><val xsi:type="xsd:string"><![CDATA[<not a tag> ]] > {i}]]></val></propSet><propSet><name>config.extraConfig</name><val xsi:type="ArrayOfOptionValue"/></propSet></objects>
+"#
+        ));
+    }
+    s.push_str("</returnval></RetrievePropertiesExResponse>\n</soapenv:Body></soapenv:Envelope>\n");
+    s
+}
+
+/// The elements (offset, bytes), the rest, and the most bytes held at any time.
+type Split = (Vec<(u64, Vec<u8>)>, Vec<u8>, usize);
+
+/// Splits `doc` given in pieces of `size` bytes.
+fn split(doc: &[u8], size: usize) -> Split {
+    let mut s = Splitter::new(OBJECTS);
+    let mut out = Vec::new();
+    let mut held = 0;
+    for piece in doc.chunks(size) {
+        s.push(piece).unwrap();
+        held = held.max(s.held());
+        while let Some(el) = s.next_element().unwrap() {
+            assert_eq!(
+                el.path,
+                "Envelope/Body/RetrievePropertiesExResponse/returnval"
+            );
+            out.push((el.offset, el.bytes));
+        }
+    }
+    (out, s.finish().unwrap(), held)
+}
+
+#[test]
+fn elements_and_rest_do_not_depend_on_the_pieces() {
+    let doc = response(40);
+    let (whole, rest, _) = split(doc.as_bytes(), doc.len());
+    assert_eq!(whole.len(), 40);
+    for (offset, bytes) in &whole {
+        // Each piece is the document's own bytes at its offset.
+        let at = *offset as usize;
+        assert_eq!(&doc.as_bytes()[at..at + bytes.len()], bytes.as_slice());
+        let mut d = Decoder::new(bytes);
+        let start = d.next_child().unwrap().unwrap();
+        let oc = ObjectContent::decode(&mut d, &start).unwrap();
+        assert!(oc.obj.value.starts_with("vm-"));
+        assert_eq!(oc.prop_set.len(), 3);
+        d.expect_end_of_input().unwrap();
+    }
+    let rest = String::from_utf8(rest).unwrap();
+    assert!(rest.contains("<token>tok-1</token>"), "{rest}");
+    assert!(!rest.contains("objects"), "{rest}");
+    assert!(!rest.contains("comment"), "{rest}");
+    for size in (1..=40).chain([97, 512, 4096]) {
+        let (pieces, r, _) = split(doc.as_bytes(), size);
+        assert_eq!(pieces, whole, "pieces of {size}");
+        assert_eq!(r, rest.as_bytes(), "pieces of {size}");
+    }
+}
+
+#[test]
+fn the_decoded_objects_equal_those_of_the_whole_document() {
+    let doc = response(25);
+    let whole: vim25_core::types::RetrieveResult = {
+        let body = doc.as_bytes();
+        let mut d = Decoder::new(body);
+        // Envelope / Body / Response / returnval
+        let mut s = d.next_child().unwrap().unwrap();
+        for _ in 0..3 {
+            s = d.next_child().unwrap().unwrap();
+        }
+        Decode::decode(&mut d, &s).unwrap()
+    };
+    let (pieces, _, _) = split(doc.as_bytes(), 7);
+    let streamed: Vec<ObjectContent> = pieces
+        .iter()
+        .map(|(_, b)| {
+            let mut d = Decoder::new(b);
+            let s = d.next_child().unwrap().unwrap();
+            ObjectContent::decode(&mut d, &s).unwrap()
+        })
+        .collect();
+    assert_eq!(streamed, whole.objects);
+    assert_eq!(whole.token.as_deref(), Some("tok-1"));
+}
+
+#[test]
+fn memory_is_one_element_and_a_piece_whatever_the_number_of_elements() {
+    for n in [10, 2000] {
+        let doc = response(n);
+        let largest = 420; // each object above is shorter than this
+        let rest_len = 400;
+        for size in [16, 1024, 16 * 1024] {
+            let (pieces, _, held) = split(doc.as_bytes(), size);
+            assert_eq!(pieces.len(), n);
+            assert!(pieces.iter().all(|(_, b)| b.len() < largest));
+            assert!(
+                held <= largest + 2 * size + rest_len,
+                "{n} objects in pieces of {size}: {held} bytes held"
+            );
+        }
+    }
+}
+
+#[test]
+fn elements_elsewhere_and_nested_names_are_not_cut() {
+    let doc = br#"<Envelope><Body><R><returnval><objects><objects>inner</objects></objects><other><objects/></other></returnval><objects/></R></Body></Envelope>"#;
+    let mut s = Splitter::new(OBJECTS);
+    s.push(doc).unwrap();
+    let el = s.next_element().unwrap().unwrap();
+    assert_eq!(el.bytes, b"<objects><objects>inner</objects></objects>");
+    assert!(s.next_element().unwrap().is_none());
+    let rest = s.finish().unwrap();
+    assert_eq!(
+        rest,
+        br#"<Envelope><Body><R><returnval><other><objects/></other></returnval><objects/></R></Body></Envelope>"#
+    );
+    // An empty path cuts nothing: the rest is the document (comments and blank text
+    // after end tags left out; a leaf's blank text kept).
+    let mut s = Splitter::new(&[]);
+    s.push(b"<a><!-- c --><b x='>'/>\n  <c> </c>\n</a>")
+        .unwrap();
+    assert!(s.next_element().unwrap().is_none());
+    assert_eq!(s.finish().unwrap(), b"<a><b x='>'/><c> </c></a>");
+}
+
+#[test]
+fn a_fault_stays_in_the_rest() {
+    let doc = br#"<soapenv:Envelope><soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>no</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>"#;
+    let mut s = Splitter::new(OBJECTS);
+    for p in doc.chunks(3) {
+        s.push(p).unwrap();
+        assert!(s.next_element().unwrap().is_none());
+    }
+    assert_eq!(s.finish().unwrap(), doc);
+}
+
+#[test]
+fn documents_cut_off_or_malformed_are_errors() {
+    let doc = response(3);
+    // Cut anywhere before the last end tag: an error at the end, never a panic.
+    for cut in [1, 20, 300, 500, doc.len() - 30, doc.len() - 2] {
+        let mut s = Splitter::new(OBJECTS);
+        s.push(&doc.as_bytes()[..cut]).unwrap();
+        while s.next_element().unwrap().is_some() {}
+        let e = s.finish().unwrap_err();
+        assert!(e.message.contains("end of input"), "cut at {cut}: {e}");
+    }
+    // An end tag that closes another element.
+    let mut s = Splitter::new(OBJECTS);
+    s.push(b"<Envelope><Body></Envelope>").unwrap();
+    let e = s.next_element().unwrap_err();
+    assert!(e.message.contains("</Envelope>"), "{e}");
+    assert_eq!(e.offset, 16);
+    // Nesting deeper than the decoder allows.
+    let mut s = Splitter::new(OBJECTS);
+    s.push("<a>".repeat(300).as_bytes()).unwrap();
+    let e = s.next_element().unwrap_err();
+    assert!(e.message.contains("nested too deeply"), "{e}");
+    // A tag without a name.
+    let mut s = Splitter::new(OBJECTS);
+    s.push(b"<Envelope>< x/>").unwrap();
+    assert!(s.next_element().is_err());
+    // An element not taken before the end.
+    let mut s = Splitter::new(&["a", "b"]);
+    s.push(b"<a><b/></a>").unwrap();
+    assert!(s.finish().is_err());
+}
