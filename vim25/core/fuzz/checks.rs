@@ -78,3 +78,80 @@ pub fn versions(data: &[u8]) {
         }
     }
 }
+
+/// The outcome of splitting a document: the elements (offset, path, bytes), then the
+/// rest or the error (offset, message).
+type SplitOutcome = (Vec<(u64, String, Vec<u8>)>, Result<Vec<u8>, (u64, String)>);
+
+/// Splits `doc` at the `objects` of a property-collector answer, in pieces of `size`.
+fn split_in_pieces(doc: &[u8], size: usize) -> SplitOutcome {
+    use vim25_core::xml::split::Splitter;
+    let mut s = Splitter::new(&["Envelope", "Body", "*", "returnval", "objects"]);
+    let mut out = Vec::new();
+    for piece in doc.chunks(size.max(1)) {
+        if let Err(e) = s.push(piece) {
+            return (out, Err((e.offset, e.message)));
+        }
+        loop {
+            match s.next_element() {
+                Ok(Some(el)) => out.push((el.offset, el.path, el.bytes)),
+                Ok(None) => break,
+                Err(e) => return (out, Err((e.offset, e.message))),
+            }
+        }
+    }
+    let end = s.finish().map_err(|e| (e.offset, e.message));
+    (out, end)
+}
+
+/// Any bytes as a streamed property-collector answer (`xml::split::Splitter`): the
+/// first byte picks the size of the pieces the rest arrives in. Never panics; the
+/// elements, the rest and any error are the same whatever the pieces; each element
+/// is the document's own bytes at its offset; and a document the whole-body decoder
+/// reads gives, streamed, the same objects and token.
+pub fn split(data: &[u8]) {
+    let Some((&first, doc)) = data.split_first() else {
+        return;
+    };
+    let size = usize::from(first % 64) + 1;
+    let whole = split_in_pieces(doc, doc.len());
+    let pieces = split_in_pieces(doc, size);
+    assert_eq!(whole, pieces, "pieces of {size} change the outcome");
+    for (offset, _, bytes) in &whole.0 {
+        let at = *offset as usize;
+        assert_eq!(doc.get(at..at + bytes.len()), Some(bytes.as_slice()));
+    }
+    // Every returnval, as the property collector's whole-page path reads them.
+    let results = |body: &[u8]| {
+        Response::from_raw(
+            "RetrievePropertiesEx",
+            RawResponse {
+                status: 200,
+                body: body.to_vec(),
+            },
+        )
+        .returnval_list::<RetrieveResult>()
+    };
+    let Ok(expected) = results(doc) else {
+        return;
+    };
+    // The splitter may refuse more than the whole-body decoder (which stops reading
+    // at the end of the envelope); what both accept must agree.
+    let Ok(rest) = &whole.1 else {
+        return;
+    };
+    let mut objects = Vec::new();
+    for (_, _, bytes) in &whole.0 {
+        let mut d = vim25_core::xml::Decoder::new(bytes);
+        let s = d.next_child().unwrap().unwrap();
+        let oc = <vim25_core::types::ObjectContent as vim25_core::xml::Decode>::decode(&mut d, &s)
+            .expect("an object the whole-body decoder read");
+        objects.push(oc);
+    }
+    let from_rest = results(rest).expect("the rest of a document the whole-body decoder read");
+    assert!(from_rest.iter().all(|r| r.objects.is_empty()));
+    let tokens = |rs: &[RetrieveResult]| rs.iter().map(|r| r.token.clone()).collect::<Vec<_>>();
+    assert_eq!(tokens(&from_rest), tokens(&expected));
+    let expected: Vec<_> = expected.into_iter().flat_map(|r| r.objects).collect();
+    assert_eq!(objects, expected);
+}

@@ -51,3 +51,8 @@ fn fuzz_corpus_versions() {
 fn fuzz_corpus_json() {
     run_corpus("json", checks_json::json);
 }
+
+#[test]
+fn fuzz_corpus_split() {
+    run_corpus("split", checks::split);
+}
