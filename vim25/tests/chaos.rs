@@ -325,3 +325,45 @@ async fn every_call_ends_typed_within_its_deadline_and_nothing_the_client_knew_o
     );
     assert!(leaked.is_empty(), "left on the server: {leaked:?}");
 }
+
+/// A task's wait repeats a `WaitForUpdatesEx` turned away with a 503: the call is safe
+/// to repeat (its version names what the waiter has seen, so the repeat brings the
+/// same changes or newer). Before, the generator marked it unsafe and the first 503
+/// ended the wait with an error although the task went on. (A reset in the middle of
+/// the answer is not tried here: on vcsim 0.24 the waits after a lost initial answer
+/// see no further change and time out; that needs a closer look at the simulator.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_wait_rides_out_a_burst_of_unavailable_waits() {
+    let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().tls(false));
+    let proxy = ChaosProxy::start(sim.host_port(), Faults::none(), 0x7a5c).await;
+    let url = format!("http://{}/sdk", proxy.addr());
+    let client = ClientBuilder::new(&url)
+        .unwrap()
+        .credentials(sim.username(), sim.password())
+        .retries(RETRIES, Duration::from_millis(20))
+        .request_timeout(REQUEST_TIMEOUT)
+        .connect()
+        .await
+        .unwrap();
+    let view = ContainerView::create(&client, &["VirtualMachine"], true)
+        .await
+        .unwrap();
+    let vm = vim25::object::VirtualMachine::new(&client, view.objects().await.unwrap()[0].clone());
+    view.destroy().await.unwrap();
+    for fault in [Fault::Unavailable] {
+        proxy.script("WaitForUpdatesEx", &[fault]);
+        bounded("power off", vm.power_off_and_wait())
+            .await
+            .unwrap_or_else(|e| panic!("power off, {fault:?} on the wait: {e}"));
+        proxy.script("WaitForUpdatesEx", &[fault, fault]);
+        bounded("power on", vm.power_on_and_wait())
+            .await
+            .unwrap_or_else(|e| panic!("power on, {fault:?} twice on the wait: {e}"));
+        let met = proxy
+            .log()
+            .iter()
+            .filter(|x| x.operation == "WaitForUpdatesEx" && x.fault == fault)
+            .count();
+        assert!(met >= 3, "{fault:?} was put on {met} waits");
+    }
+}

@@ -821,6 +821,11 @@ fn is_idempotent(op: &str) -> bool {
     {
         return false;
     }
+    // A wait for updates names the version its caller has seen: sent again, it brings
+    // the same changes or newer ones, never loses any.
+    if matches!(op, "WaitForUpdates" | "WaitForUpdatesEx") {
+        return true;
+    }
     [
         "Retrieve", "Query", "Find", "Current", "Fetch", "Has", "Read", "Browse", "Check",
         "Validate", "Estimate", "Lookup", "Evaluate", "Compute",

@@ -9762,7 +9762,7 @@ pub async fn check_for_updates(client: &(impl Transport + ?Sized), this: &Manage
 pub async fn wait_for_updates(client: &(impl Transport + ?Sized), this: &ManagedObjectReference, version: Option<&str>) -> Result<UpdateSet, Error> {
     let mut e = RequestWriter::new("WaitForUpdates", this, client.version());
     e.param_opt("version", version);
-    invoke(client, e.finish()?, false).await?.returnval_req()
+    invoke(client, e.finish()?, true).await?.returnval_req()
 }
 
 /// Calls `CancelWaitForUpdates` on a `PropertyCollector` (since 2.5).
@@ -9780,7 +9780,7 @@ pub async fn wait_for_updates_ex(client: &(impl Transport + ?Sized), this: &Mana
     let mut e = RequestWriter::new("WaitForUpdatesEx", this, client.version());
     e.param_opt("version", version);
     e.param_opt("options", options);
-    invoke(client, e.finish()?, false).await?.returnval_opt()
+    invoke(client, e.finish()?, true).await?.returnval_opt()
 }
 
 /// Calls `RetrievePropertiesEx` on a `PropertyCollector` (since 2.5).
