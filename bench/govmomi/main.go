@@ -69,6 +69,7 @@ type connFlags struct {
 	url      string
 	full     bool
 	pageSize int
+	save     string
 }
 
 func parseConn(name string, args []string) (*connFlags, error) {
@@ -78,6 +79,7 @@ func parseConn(name string, args []string) (*connFlags, error) {
 	fs.BoolVar(&c.full, "full", false, "retrieve config, summary and runtime")
 	fs.IntVar(&c.pageSize, "page-size", 1000, "objects per page (maxObjects)")
 	fs.Bool("insecure", true, "accepted for symmetry; certificates are never verified")
+	fs.StringVar(&c.save, "save", "", "floor: write the first response to this file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -288,7 +290,7 @@ func continueEnvelope(pc types.ManagedObjectReference, token string) string {
 // post sends one envelope and reads the response to its end in fixed-size
 // chunks, counting bytes. Besides counting it only looks for a <token> element
 // (the server's continuation), which RetrieveResult carries before its objects.
-func post(hc *http.Client, endpoint, action, body string) (int64, string, error) {
+func post(hc *http.Client, endpoint, action, body string, save io.Writer) (int64, string, error) {
 	req, err := http.NewRequest("POST", endpoint, strings.NewReader(body))
 	if err != nil {
 		return 0, "", err
@@ -307,6 +309,11 @@ func post(hc *http.Client, endpoint, action, body string) (int64, string, error)
 	for {
 		k, rerr := res.Body.Read(buf)
 		n += int64(k)
+		if save != nil && k > 0 {
+			if _, err := save.Write(buf[:k]); err != nil {
+				return n, "", err
+			}
+		}
 		if searching && k > 0 {
 			window = append(window, buf[:k]...)
 			if i := bytes.Index(window, []byte("<objects")); i >= 0 {
@@ -367,9 +374,18 @@ func floor(args []string) error {
 	// unverified-TLS transport.
 	hc := &sc.Client
 
+	var save io.Writer
+	if cf.save != "" {
+		f, err := os.Create(cf.save)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		save = f
+	}
 	var total int64
 	pages := 0
-	n, token, err := post(hc, plain.String(), action, retrieveEnvelope(pc, v.Reference(), paths, cf.pageSize))
+	n, token, err := post(hc, plain.String(), action, retrieveEnvelope(pc, v.Reference(), paths, cf.pageSize), save)
 	for {
 		if err != nil {
 			break
@@ -379,7 +395,7 @@ func floor(args []string) error {
 		if token == "" {
 			break
 		}
-		n, token, err = post(hc, plain.String(), action, continueEnvelope(pc, token))
+		n, token, err = post(hc, plain.String(), action, continueEnvelope(pc, token), nil)
 	}
 	_ = v.Destroy(ctx)
 	if err != nil {
