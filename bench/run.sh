@@ -11,6 +11,8 @@
 #   --py-full-max  largest VM count at which pyVmomi runs --full (default 20000;
 #                  above it the table says "skipped")
 #   --no-decode    skip the offline decode scenario (saves the cargo bench build)
+#   --no-live      skip the simulator scenarios and keep the previous run's live
+#                  figures (bench/.work/raw.tsv): adds the decode figures to them
 #   --out          the Markdown report (default bench/results.md)
 #
 # Environment: BENCH_TARGET_DIR (cargo target dir, default /work/bench-target if
@@ -24,6 +26,7 @@ sizes="2000,8000,20000"
 runs=3
 py_full_max=20000
 decode=1
+live=1
 out="$bench_dir/results.md"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,8 +35,9 @@ while [ $# -gt 0 ]; do
     --quick) sizes=2000; runs=1; shift ;;
     --py-full-max) py_full_max="$2"; shift 2 ;;
     --no-decode) decode=0; shift ;;
+    --no-live) live=0; shift ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -70,7 +74,14 @@ pyinv="$bench_dir/pyvmomi/inventory.py"
 raw="$work/raw.tsv"         # size client mode run wall_s rss_kb bytes
 notes="$work/notes.txt"     # free-form lines for the report
 decode_tsv="$work/decode.tsv"
-: >"$raw"; : >"$notes"; : >"$decode_tsv"
+if [ "$live" = 1 ]; then
+  : >"$raw"; : >"$notes"
+else
+  [ -f "$raw" ] || die "--no-live needs the raw figures of an earlier run in $raw"
+  grep -v '^decode_' "$notes" >"$notes.tmp" || true
+  mv "$notes.tmp" "$notes"
+fi
+if [ "$decode" = 1 ] || [ "$live" = 1 ]; then : >"$decode_tsv"; fi
 
 # --- simulator --------------------------------------------------------------
 sim_pid=""
@@ -141,8 +152,9 @@ if [ "$decode" = 1 ]; then
 fi
 
 # --- live scenarios -----------------------------------------------------------
-IFS=',' read -r -a size_list <<<"$sizes"
-for size in "${size_list[@]}"; do
+size_list=()
+[ "$live" = 1 ] && IFS=',' read -r -a size_list <<<"$sizes"
+for size in "${size_list[@]+"${size_list[@]}"}"; do
   start_sim "$size"
   for mode in four full; do
     flag=()
