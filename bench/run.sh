@@ -88,6 +88,11 @@ sim_pid=""
 stop_sim() {
   if [ -n "$sim_pid" ]; then
     kill "$sim_pid" 2>/dev/null || true
+    # At 20,000 VMs the simulator takes minutes to remove its model: give it
+    # 30 s, then kill it (its temporary directories may stay behind in /tmp).
+    local i=0
+    while kill -0 "$sim_pid" 2>/dev/null && [ "$i" -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
+    kill -9 "$sim_pid" 2>/dev/null || true
     wait "$sim_pid" 2>/dev/null || true
     sim_pid=""
   fi
