@@ -15,8 +15,8 @@
 #                  figures (bench/.work/raw.tsv): adds the decode figures to them
 #   --out          the Markdown report (default bench/results.md)
 #
-# Environment: BENCH_TARGET_DIR (cargo target dir, default /work/bench-target if
-# /work exists, else target/ of the workspace), BENCH_WORK (work dir, default
+# Environment: BENCH_TARGET_DIR (cargo target dir, default target/ of the
+# workspace), BENCH_WORK (work dir, default
 # bench/.work). Builds run under `nice -n 10`.
 set -euo pipefail
 
@@ -42,9 +42,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-if [ -z "${BENCH_TARGET_DIR:-}" ]; then
-  if [ -d /work ]; then BENCH_TARGET_DIR=/work/bench-target; else BENCH_TARGET_DIR="$repo_root/target"; fi
-fi
+BENCH_TARGET_DIR=${BENCH_TARGET_DIR:-$repo_root/target}
 export CARGO_TARGET_DIR="$BENCH_TARGET_DIR"
 work="${BENCH_WORK:-$bench_dir/.work}"
 mkdir -p "$work"

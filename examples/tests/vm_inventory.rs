@@ -48,4 +48,11 @@ fn lists_every_vm_sorted_in_both_modes() {
         bytes(&full_summary) > 5 * bytes(&summary),
         "{summary} / {full_summary}"
     );
+    // Whole pages (the old way) print the same and count the same bytes as streaming.
+    for mode in [&[][..], &["--full"][..]] {
+        let streamed = run(&sim, mode);
+        let paged = run(&sim, &[mode, &["--whole-pages"][..]].concat());
+        assert_eq!(paged.0, streamed.0, "{mode:?}");
+        assert_eq!(bytes(&paged.1), bytes(&streamed.1), "{mode:?}");
+    }
 }
