@@ -629,59 +629,57 @@ impl Transport for Client {
         request: &'a Request,
         idempotent: bool,
     ) -> BoxFuture<'a, Result<RawResponse, Error>> {
-        let span = tracing::debug_span!(
-            "vim25_call",
-            method = request.operation,
-            object = %request.object,
-            ms = tracing::field::Empty,
-            status = tracing::field::Empty,
-        );
-        let recorder = span.clone();
-        Box::pin(
-            async move {
-                let started = Instant::now();
-                let r = self.shared.top.round_trip(request, idempotent).await;
-                recorder.record("ms", started.elapsed().as_millis() as u64);
-                if let Ok(resp) = &r {
-                    recorder.record("status", resp.status);
-                }
-                r
-            }
-            .instrument(span),
-        )
+        Box::pin(traced(
+            request,
+            false,
+            |r: &RawResponse| r.status,
+            self.shared.top.round_trip(request, idempotent),
+        ))
     }
 
+    /// As [`Transport::round_trip`]; the span says `streamed` and its duration ends
+    /// when the status has arrived.
     fn round_trip_streaming<'a>(
         &'a self,
         request: &'a Request,
         idempotent: bool,
     ) -> BoxFuture<'a, Result<StreamingResponse, Error>> {
-        let span = tracing::debug_span!(
-            "vim25_call",
-            method = request.operation,
-            object = %request.object,
-            streamed = true,
-            ms = tracing::field::Empty,
-            status = tracing::field::Empty,
-        );
-        let recorder = span.clone();
-        Box::pin(
-            async move {
-                let started = Instant::now();
-                let r = self
-                    .shared
-                    .top
-                    .round_trip_streaming(request, idempotent)
-                    .await;
-                recorder.record("ms", started.elapsed().as_millis() as u64);
-                if let Ok(resp) = &r {
-                    recorder.record("status", resp.status);
-                }
-                r
-            }
-            .instrument(span),
-        )
+        Box::pin(traced(
+            request,
+            true,
+            |r: &StreamingResponse| r.status,
+            self.shared.top.round_trip_streaming(request, idempotent),
+        ))
     }
+}
+
+/// Runs `call` inside a `vim25_call` span recording its duration and status.
+async fn traced<R>(
+    request: &Request,
+    streamed: bool,
+    status: impl Fn(&R) -> u16,
+    call: impl std::future::Future<Output = Result<R, Error>>,
+) -> Result<R, Error> {
+    let span = tracing::debug_span!(
+        "vim25_call",
+        method = request.operation,
+        object = %request.object,
+        streamed,
+        ms = tracing::field::Empty,
+        status = tracing::field::Empty,
+    );
+    let recorder = span.clone();
+    async move {
+        let started = Instant::now();
+        let r = call.await;
+        recorder.record("ms", started.elapsed().as_millis() as u64);
+        if let Ok(resp) = &r {
+            recorder.record("status", status(resp));
+        }
+        r
+    }
+    .instrument(span)
+    .await
 }
 
 #[cfg(test)]

@@ -67,10 +67,10 @@ fn jitter_fraction() -> f64 {
 
 /// Whether an outcome is worth another attempt: the request may never have reached
 /// the server, or a proxy or an overloaded server turned it away.
-fn is_transient(r: &Result<RawResponse, Error>) -> bool {
-    match r {
+fn is_transient(status: Result<u16, &Error>) -> bool {
+    match status {
         Err(Error::Network { .. }) | Err(Error::Timeout { .. }) => true,
-        Ok(resp) => matches!(resp.status, 502..=504),
+        Ok(status) => matches!(status, 502..=504),
         Err(_) => false,
     }
 }
@@ -112,24 +112,12 @@ impl<T: Transport> Transport for Retry<T> {
         request: &'a Request,
         idempotent: bool,
     ) -> BoxFuture<'a, Result<RawResponse, Error>> {
-        Box::pin(async move {
-            let mut attempt = 0;
-            loop {
-                let r = self.inner.round_trip(request, idempotent).await;
-                if !(idempotent && attempt < self.policy.retries && is_transient(&r)) {
-                    return r;
-                }
-                let delay = self.policy.delay(attempt);
-                tracing::debug!(
-                    operation = request.operation,
-                    attempt = attempt + 1,
-                    ?delay,
-                    "transient failure: sending again"
-                );
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-        })
+        Box::pin(self.retrying(
+            request,
+            idempotent,
+            |r: &RawResponse| r.status,
+            move || self.inner.round_trip(request, idempotent),
+        ))
     }
 
     /// Resends under the same rules until the status has arrived; a failure while
@@ -139,29 +127,45 @@ impl<T: Transport> Transport for Retry<T> {
         request: &'a Request,
         idempotent: bool,
     ) -> BoxFuture<'a, Result<StreamingResponse, Error>> {
-        Box::pin(async move {
-            let mut attempt = 0;
-            loop {
-                let r = self.inner.round_trip_streaming(request, idempotent).await;
-                let transient = match &r {
-                    Err(Error::Network { .. }) | Err(Error::Timeout { .. }) => true,
-                    Ok(resp) => matches!(resp.status, 502..=504),
-                    Err(_) => false,
-                };
-                if !(idempotent && attempt < self.policy.retries && transient) {
-                    return r;
-                }
-                let delay = self.policy.delay(attempt);
-                tracing::debug!(
-                    operation = request.operation,
-                    attempt = attempt + 1,
-                    ?delay,
-                    "transient failure: sending again"
-                );
-                tokio::time::sleep(delay).await;
-                attempt += 1;
+        Box::pin(self.retrying(
+            request,
+            idempotent,
+            |r: &StreamingResponse| r.status,
+            move || self.inner.round_trip_streaming(request, idempotent),
+        ))
+    }
+}
+
+impl<T: Transport> Retry<T> {
+    /// Calls `send` until its outcome is not transient (see [`is_transient`]), the call
+    /// is not idempotent, or the retries are spent.
+    async fn retrying<R, F>(
+        &self,
+        request: &Request,
+        idempotent: bool,
+        status: impl Fn(&R) -> u16,
+        send: impl Fn() -> F,
+    ) -> Result<R, Error>
+    where
+        F: std::future::Future<Output = Result<R, Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let r = send().await;
+            let transient = is_transient(r.as_ref().map(&status));
+            if !(idempotent && attempt < self.policy.retries && transient) {
+                return r;
             }
-        })
+            let delay = self.policy.delay(attempt);
+            tracing::debug!(
+                operation = request.operation,
+                attempt = attempt + 1,
+                ?delay,
+                "transient failure: sending again"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
     }
 }
 
