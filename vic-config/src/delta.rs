@@ -119,11 +119,31 @@ pub fn delta<T: ExtraConfig + Default>(
             Change::Delete { key } => result.remove(key),
         };
     }
-    let reached = owned_keys::<T>(&result).unwrap_or_default();
-    if reached.is_subset(&owned) {
+    //
+    // Such a stale key may hold a value the decoder refuses (it was never checked
+    // while unreachable), which would stop the decode that finds them. Each key so
+    // refused that is one of them (held by `current`, unreachable there, not written
+    // by `desired`) is taken out, counted as stale, and the decode runs again: at most
+    // once per key.
+    let mut stale = BTreeSet::new();
+    let reached = loop {
+        match owned_keys::<T>(&result) {
+            Ok(reached) => break reached,
+            Err(Error::Invalid { key, .. })
+                if result.contains_key(&key)
+                    && !owned.contains(&key)
+                    && !desired_map.contains_key(&key) =>
+            {
+                result.remove(&key);
+                stale.insert(key);
+            }
+            Err(_) => break BTreeSet::new(),
+        }
+    };
+    if stale.is_empty() && reached.is_subset(&owned) {
         return Ok(changes);
     }
-    let owned: BTreeSet<String> = owned.union(&reached).cloned().collect();
+    let owned: BTreeSet<String> = owned.union(&reached).chain(&stale).cloned().collect();
     Ok(diff(current, &desired_map, &owned, secret_key.as_ref()))
 }
 

@@ -204,3 +204,60 @@ fn delta_deletes_stale_keys_the_new_entries_reach() {
     assert_eq!(delta(&current.clone(), &desired).unwrap(), changes);
     assert_eq!(delta(&applied, &desired).unwrap(), vec![]);
 }
+
+/// Found by the `delta` fuzz target: a stale key of a map entry the delta adds back
+/// held a value the decoder refuses (`tty = "valse"`), so the decode that finds stale
+/// keys failed and the key stayed; the VM's extraConfig then did not decode at all.
+#[test]
+fn delta_deletes_stale_keys_holding_values_the_decoder_refuses() {
+    use std::collections::BTreeMap;
+    use vic_config::delta::{delta, Change};
+    use vic_config::model::ExecutorConfig;
+    use vic_config::{from_extra_config, NIL};
+
+    let id = "4a3b0f1c";
+    let mut current = BTreeMap::new();
+    // An entry the index does not list, left with a bad value.
+    current.insert(
+        format!("guestinfo.vice./sessions|{id}/tty"),
+        "valse".to_owned(),
+    );
+    current.insert(
+        format!("guestinfo.vice./sessions|{id}/cmd/Path"),
+        "/old".to_owned(),
+    );
+    // A key of someone else: never touched.
+    current.insert("svga.present".to_owned(), "TRUE".to_owned());
+    let mut desired_map = BTreeMap::new();
+    desired_map.insert("guestinfo.vice./sessions".to_owned(), id.to_owned());
+    desired_map.insert(
+        format!("guestinfo.vice./sessions|{id}/cmd/Path"),
+        "/hello".to_owned(),
+    );
+    let desired: ExecutorConfig = from_extra_config(&desired_map).unwrap();
+
+    let changes = delta(&current, &desired).unwrap();
+    assert!(
+        changes.contains(&Change::Delete {
+            key: format!("guestinfo.vice./sessions|{id}/tty")
+        }),
+        "{changes:?}"
+    );
+    assert!(changes.iter().all(|c| c.key() != "svga.present"));
+    let mut applied = current.clone();
+    for c in &changes {
+        match c {
+            Change::Set { key, value } if value.is_empty() => {
+                applied.insert(key.clone(), NIL.to_owned())
+            }
+            Change::Set { key, value } => applied.insert(key.clone(), value.clone()),
+            Change::Delete { key } => applied.remove(key),
+        };
+    }
+    assert_eq!(
+        from_extra_config::<ExecutorConfig>(&applied).unwrap(),
+        desired
+    );
+    assert_eq!(delta(&applied, &desired).unwrap(), vec![]);
+    assert_eq!(applied["svga.present"], "TRUE");
+}
