@@ -118,6 +118,9 @@ pub struct Streamed<M> {
     pub missing: Vec<MissingProperty>,
 }
 
+/// How long one wait of a [`Watch`] stream lasts on the server by default.
+const DEFAULT_POLL: Duration = Duration::from_secs(60);
+
 /// Where the objects of a `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`
 /// answer are.
 const OBJECTS: &[&str] = &["Envelope", "Body", "*", "returnval", "objects"];
@@ -573,6 +576,9 @@ pub struct Watch<C: Transport + Clone + 'static> {
     collector: ManagedObjectReference,
     version: Option<String>,
     max_wait: Option<Duration>,
+    /// How long one wait of the stream may last on the server when `max_wait` is not
+    /// set (see [`Watch::poll_every`]).
+    poll: Duration,
     destroyed: bool,
     /// Updates received and not yet yielded by the stream.
     queue: VecDeque<ObjectUpdate>,
@@ -594,6 +600,7 @@ impl<C: Transport + Clone + 'static> Watch<C> {
             collector,
             version: None,
             max_wait: None,
+            poll: DEFAULT_POLL,
             destroyed: false,
             queue: VecDeque::new(),
             pending: None,
@@ -613,19 +620,34 @@ impl<C: Transport + Clone + 'static> Watch<C> {
         self
     }
 
+    /// Lets each wait of the stream last at most `d` on the server (whole seconds, at
+    /// least one; default one minute) when [`Watch::max_wait`] is not set. The stream
+    /// then waits again, so nothing is missed; what this bounds is a single request,
+    /// which must end within the transport's request timeout: a watch of a task that
+    /// runs for an hour would otherwise hold one request open for that hour.
+    /// [`Watch::for_object`] sets it below the client's request timeout.
+    pub fn poll_every(mut self, d: Duration) -> Self {
+        self.poll = d.max(Duration::from_secs(1));
+        self
+    }
+
     /// The private collector.
     pub fn collector(&self) -> &ManagedObjectReference {
         &self.collector
     }
 
-    fn wait_call(&self) -> BoxFuture<'static, Result<Option<UpdateSet>, Error>> {
+    /// One `WaitForUpdatesEx`; the stream's (`stream`) waits at most the poll interval
+    /// when no `max_wait` is set.
+    fn wait_call(&self, stream: bool) -> BoxFuture<'static, Result<Option<UpdateSet>, Error>> {
         let transport = self.transport.clone();
         let collector = self.collector.clone();
         let version = self.version.clone();
+        let wait = match self.max_wait {
+            None if stream => Some(self.poll),
+            other => other,
+        };
         let opts = WaitOptions {
-            max_wait_seconds: self
-                .max_wait
-                .map(|d| d.as_secs().min(i32::MAX as u64) as i32),
+            max_wait_seconds: wait.map(|d| d.as_secs().min(i32::MAX as u64) as i32),
             ..Default::default()
         };
         Box::pin(async move {
@@ -654,7 +676,7 @@ impl<C: Transport + Clone + 'static> Watch<C> {
                 ..Default::default()
             }));
         }
-        let set = self.wait_call().await?;
+        let set = self.wait_call(false).await?;
         self.record(set.as_ref());
         Ok(set)
     }
@@ -694,7 +716,12 @@ impl Watch<crate::Client> {
         paths: &[&str],
     ) -> Result<Self, Error> {
         let spec = spec_for_objects(&obj.type_, paths, std::slice::from_ref(obj));
-        Watch::create(client.clone(), &client.property_collector(), &spec).await
+        let w = Watch::create(client.clone(), &client.property_collector(), &spec).await?;
+        // Each wait must end well within the request timeout.
+        Ok(match client.request_timeout() {
+            Some(t) => w.poll_every(DEFAULT_POLL.min(t / 2)),
+            None => w,
+        })
     }
 }
 
@@ -716,7 +743,7 @@ impl<C: Transport + Clone + 'static> Stream for Watch<C> {
             }
             let pending = match &mut this.pending {
                 Some(p) => p,
-                None => this.pending.insert(this.wait_call()),
+                None => this.pending.insert(this.wait_call(true)),
             };
             let outcome = match pending.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,

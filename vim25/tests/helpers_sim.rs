@@ -525,3 +525,57 @@ async fn two_thousand_vms_streamed_object_by_object_over_http() {
     assert_eq!(names.len(), 2000);
     view.destroy().await.unwrap();
 }
+
+/// A watch whose next change comes later than the client's request timeout still sees
+/// it: each wait of the stream asks the server to answer within half the timeout
+/// (`Watch::for_object`), and the stream waits again. Before, the one wait lasted
+/// until the change and the request timed out (a task wait longer than the request
+/// timeout failed the same way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_outlasts_the_request_timeout() {
+    use vim25::property::TryStreamExt;
+    let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().tls(false));
+    let control = connect(&sim).await;
+    let client = ClientBuilder::new(sim.url())
+        .unwrap()
+        .credentials(sim.username(), sim.password())
+        .request_timeout(Duration::from_secs(2))
+        .retries(0, Duration::from_millis(10))
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(client.request_timeout(), Some(Duration::from_secs(2)));
+    let view = ContainerView::create(&control, &["VirtualMachine"], true)
+        .await
+        .unwrap();
+    let vm = view.objects().await.unwrap()[0].clone();
+    view.destroy().await.unwrap();
+    let mut watch = Watch::for_object(&client, &vm, &["runtime.powerState"])
+        .await
+        .unwrap();
+    let first = watch.try_next().await.unwrap().unwrap();
+    assert_eq!(
+        first.get::<VirtualMachinePowerState>("runtime.powerState"),
+        Some(VirtualMachinePowerState::PoweredOn)
+    );
+    let later = {
+        let (control, vm) = (control.clone(), vm.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            vim25::object::VirtualMachine::new(&control, vm)
+                .power_off_and_wait()
+                .await
+        })
+    };
+    let next = tokio::time::timeout(Duration::from_secs(30), watch.try_next())
+        .await
+        .expect("the change within 30 s")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next.get::<VirtualMachinePowerState>("runtime.powerState"),
+        Some(VirtualMachinePowerState::PoweredOff)
+    );
+    later.await.unwrap().unwrap();
+    watch.destroy().await.unwrap();
+}

@@ -7,6 +7,7 @@ use crate::{service_versions, Error, Version};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use url::Url;
 
 /// The HTTP transport (reqwest over rustls): posts each envelope to the SDK URL with
@@ -22,6 +23,7 @@ pub struct HttpTransport {
     cookie: Mutex<Option<Secret>>,
     presented: Arc<tls::Presented>,
     max_body: u64,
+    request_timeout: Duration,
 }
 
 impl fmt::Debug for HttpTransport {
@@ -46,6 +48,7 @@ impl HttpTransport {
         cookie: Option<Secret>,
         presented: Arc<tls::Presented>,
         max_body: u64,
+        request_timeout: Duration,
     ) -> Self {
         HttpTransport {
             http,
@@ -54,7 +57,13 @@ impl HttpTransport {
             cookie: Mutex::new(cookie),
             presented,
             max_body,
+            request_timeout,
         }
+    }
+
+    /// How long one request may take, body included.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     /// The largest response body accepted, in bytes.

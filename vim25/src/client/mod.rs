@@ -291,6 +291,7 @@ impl ClientBuilder {
             self.cookie.clone(),
             presented,
             self.max_response_bytes,
+            self.request_timeout,
         ))
     }
 
@@ -504,6 +505,15 @@ impl Client {
     /// The SDK URL (without credentials); `None` for a client over another transport.
     pub fn url(&self) -> Option<&Url> {
         self.shared.http.as_deref().map(HttpTransport::url)
+    }
+
+    /// How long one request may take ([`ClientBuilder::request_timeout`]); `None` for
+    /// a client over another transport.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        self.shared
+            .http
+            .as_deref()
+            .map(HttpTransport::request_timeout)
     }
 
     /// Logs in; later re-logins (after `NotAuthenticated`) use these credentials.
