@@ -122,7 +122,7 @@ impl DateTime {
         parse(self.as_str())
     }
 
-    /// `t` as UTC text (see [`format`]); `None` outside the years 0000 to 9999.
+    /// `t` as UTC text (see [`format()`]); `None` outside the years 0000 to 9999.
     pub fn from_system_time(t: SystemTime) -> Option<DateTime> {
         format(t).map(DateTime)
     }
