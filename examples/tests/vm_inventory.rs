@@ -54,5 +54,8 @@ fn lists_every_vm_sorted_in_both_modes() {
         let paged = run(&sim, &[mode, &["--whole-pages"][..]].concat());
         assert_eq!(paged.0, streamed.0, "{mode:?}");
         assert_eq!(bytes(&paged.1), bytes(&streamed.1), "{mode:?}");
+        // So does decoding on several threads.
+        let threads = run(&sim, &[mode, &["--decode-threads", "3"][..]].concat());
+        assert_eq!(threads.0, streamed.0, "{mode:?}");
     }
 }

@@ -6,16 +6,24 @@
 //! - a bare quick-xml namespace-resolving event loop (the ceiling),
 //! - the typed decode into `RetrieveResult` (`anyType` values through the registry),
 //! - the typed decode straight into `mo::VirtualMachine` structs,
+//! - the streamed decode of the property collector (`Retrieval::next_object`), fed
+//!   the same bytes in 16 KiB pieces as the HTTP transport hands a body over, keeping
+//!   every object (as above; on one and on two decoding threads) and dropping each
+//!   one once it is read,
 //!
 //! and prints MB/s, the ratios, and the peak heap of each decode against the response
-//! size. Run: `cargo bench -p vim25 --bench decode` (set `VIM25_BENCH_VMS` to change
-//! the VM count, `VIM25_BENCH_SAVE=path` to keep the captured response).
+//! size; for the streamed decode, its peak heap against the largest object. Run: `cargo bench -p vim25 --bench decode` (set `VIM25_BENCH_VMS` to change
+//! the VM count, `VIM25_BENCH_SAVE=path` to keep the captured response,
+//! `VIM25_BENCH_LOAD=path` to decode a saved one without starting the simulator).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use test_support::{Simulator, SimulatorConfig};
-use vim25::soap::{BoxFuture, RawResponse, Request, Transport};
+use vim25::property::Retrieval;
+use vim25::soap::{BodyChunks, BoxFuture, RawResponse, Request, StreamingResponse, Transport};
+use vim25::types::ManagedObjectReference;
 use vim25::types::{ObjectSpec, PropertyFilterSpec, PropertySpec, RetrieveOptions, RetrieveResult};
+use vim25::xml::split::Splitter;
 use vim25::xml::Decoder;
 use vim25::{methods, Error, Version};
 
@@ -26,50 +34,68 @@ mod alloc_count {
     #![allow(unsafe_code)]
 
     use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
     pub struct Counting;
-    static CURRENT: AtomicUsize = AtomicUsize::new(0);
-    static PEAK: AtomicUsize = AtomicUsize::new(0);
+    /// Off while decodes are timed: two threads updating the same counters on every
+    /// allocation would time the counters, not the decode.
+    static ON: AtomicBool = AtomicBool::new(false);
+    /// Bytes allocated minus bytes freed while on (frees of older allocations can take
+    /// it below its level at `start`, hence signed).
+    static CURRENT: AtomicIsize = AtomicIsize::new(0);
+    static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+    fn grow(n: usize) {
+        if ON.load(Ordering::Relaxed) {
+            let n = n as isize;
+            let now = CURRENT.fetch_add(n, Ordering::Relaxed) + n;
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+
+    fn shrink(n: usize) {
+        if ON.load(Ordering::Relaxed) {
+            CURRENT.fetch_sub(n as isize, Ordering::Relaxed);
+        }
+    }
 
     // SAFETY: every call forwards to `System` with the caller's own arguments.
     unsafe impl GlobalAlloc for Counting {
         unsafe fn alloc(&self, l: Layout) -> *mut u8 {
             let p = unsafe { System.alloc(l) };
             if !p.is_null() {
-                let now = CURRENT.fetch_add(l.size(), Ordering::Relaxed) + l.size();
-                PEAK.fetch_max(now, Ordering::Relaxed);
+                grow(l.size());
             }
             p
         }
         unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
             unsafe { System.dealloc(p, l) };
-            CURRENT.fetch_sub(l.size(), Ordering::Relaxed);
+            shrink(l.size());
         }
         unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
             let q = unsafe { System.realloc(p, l, new) };
             if !q.is_null() {
                 if new > l.size() {
-                    let now = CURRENT.fetch_add(new - l.size(), Ordering::Relaxed) + new - l.size();
-                    PEAK.fetch_max(now, Ordering::Relaxed);
+                    grow(new - l.size());
                 } else {
-                    CURRENT.fetch_sub(l.size() - new, Ordering::Relaxed);
+                    shrink(l.size() - new);
                 }
             }
             q
         }
     }
 
-    /// Resets the peak to the current level and returns that level.
-    pub fn reset() -> usize {
-        let now = CURRENT.load(Ordering::Relaxed);
-        PEAK.store(now, Ordering::Relaxed);
-        now
+    /// Starts counting from zero.
+    pub fn start() {
+        CURRENT.store(0, Ordering::Relaxed);
+        PEAK.store(0, Ordering::Relaxed);
+        ON.store(true, Ordering::Relaxed);
     }
 
-    /// The peak since the last reset.
-    pub fn peak() -> usize {
-        PEAK.load(Ordering::Relaxed)
+    /// Stops counting: the most the heap grew above its level at `start`.
+    pub fn stop() -> usize {
+        ON.store(false, Ordering::Relaxed);
+        PEAK.load(Ordering::Relaxed).max(0) as usize
     }
 }
 
@@ -97,6 +123,105 @@ impl<T: Transport> Transport for Capture<T> {
             Ok(resp)
         })
     }
+}
+
+/// Answers every call with one captured response, handing a streamed body over in
+/// pieces of `piece` bytes.
+struct Pieces {
+    body: Arc<Vec<u8>>,
+    piece: usize,
+}
+
+struct PieceBody {
+    body: Arc<Vec<u8>>,
+    at: usize,
+    piece: usize,
+}
+
+impl BodyChunks for PieceBody {
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Vec<u8>>, Error>> {
+        let end = (self.at + self.piece).min(self.body.len());
+        let out = (end > self.at).then(|| self.body[self.at..end].to_vec());
+        self.at = end;
+        Box::pin(async move { Ok(out) })
+    }
+}
+
+impl Transport for Pieces {
+    fn version(&self) -> Version {
+        Version::V6_5
+    }
+    fn round_trip<'a>(
+        &'a self,
+        _: &'a Request,
+        _: bool,
+    ) -> BoxFuture<'a, Result<RawResponse, Error>> {
+        Box::pin(async move {
+            Ok(RawResponse {
+                status: 200,
+                body: self.body.to_vec(),
+            })
+        })
+    }
+    fn round_trip_streaming<'a>(
+        &'a self,
+        _: &'a Request,
+        _: bool,
+    ) -> BoxFuture<'a, Result<StreamingResponse, Error>> {
+        Box::pin(async move {
+            Ok(StreamingResponse {
+                status: 200,
+                body: Box::new(PieceBody {
+                    body: self.body.clone(),
+                    at: 0,
+                    piece: self.piece,
+                }),
+            })
+        })
+    }
+}
+
+/// A streamed retrieval over `body`, handing each VM to `each`.
+fn streamed(
+    rt: &tokio::runtime::Runtime,
+    body: &Arc<Vec<u8>>,
+    threads: usize,
+    mut each: impl FnMut(vim25::mo::VirtualMachine),
+) {
+    let pieces = Pieces {
+        body: body.clone(),
+        piece: 16 * 1024,
+    };
+    let collector = ManagedObjectReference::new("PropertyCollector", "propertyCollector");
+    let mut r = Retrieval::new(pieces, collector, vec![PropertyFilterSpec::default()])
+        .decode_threads(threads);
+    rt.block_on(async {
+        while let Some(vm) = r.next_object::<vim25::mo::VirtualMachine>().await.unwrap() {
+            each(vm.object);
+        }
+    });
+}
+
+/// The largest `objects` element of the response: its size, and the peak heap of
+/// decoding it alone.
+fn largest_object(xml: &[u8]) -> (usize, usize) {
+    let mut s = Splitter::new(&["Envelope", "Body", "*", "returnval", "objects"]);
+    s.push(xml).unwrap();
+    let mut largest = Vec::new();
+    while let Some(el) = s.next_element().unwrap() {
+        if el.bytes.len() > largest.len() {
+            largest = el.bytes;
+        }
+    }
+    alloc_count::start();
+    let mut d = Decoder::new(&largest);
+    let start = d.next_child().unwrap().unwrap();
+    let vm = vim25::mo::decode_object_content::<vim25::mo::VirtualMachine>(&mut d, &start)
+        .unwrap()
+        .unwrap();
+    let peak = alloc_count::stop();
+    drop(vm);
+    (largest.len(), peak)
 }
 
 async fn capture(vms_per_pool: u32) -> Vec<u8> {
@@ -212,9 +337,9 @@ fn measure<T>(label: &str, xml: &[u8], rounds: usize, f: impl Fn(&[u8]) -> T) ->
     }
     let secs = t0.elapsed().as_secs_f64() / rounds as f64;
     drop(kept);
-    let base = alloc_count::reset();
+    alloc_count::start();
     let one = f(xml);
-    let peak = alloc_count::peak().saturating_sub(base);
+    let peak = alloc_count::stop();
     drop(one);
     let mbs = xml.len() as f64 / 1e6 / secs;
     println!(
@@ -234,8 +359,15 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if smoke { 20 } else { 2000 });
     // The default vpx inventory has two VM parents (a cluster pool and a standalone host).
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let xml = rt.block_on(capture(total.div_ceil(2)));
+    // `VIM25_BENCH_LOAD=path` decodes a response saved earlier instead (for profiling).
+    let loaded = std::env::var("VIM25_BENCH_LOAD").ok();
+    let xml = match &loaded {
+        Some(path) => std::fs::read(path).unwrap(),
+        None => {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(capture(total.div_ceil(2)))
+        }
+    };
     if let Ok(path) = std::env::var("VIM25_BENCH_SAVE") {
         std::fs::write(&path, &xml).unwrap();
     }
@@ -244,15 +376,53 @@ fn main() {
     let (bare, _) = measure("bare quick-xml NsReader loop", &xml, rounds, bare_loop);
     let (t, tpeak) = measure("typed RetrieveResult (anyType)", &xml, rounds, typed);
     let (m, mpeak) = measure("typed mo::VirtualMachine", &xml, rounds, typed_mo);
+    let shared = Arc::new(xml.clone());
+    let one_thread = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (st, _) = measure("streamed mo, kept (16 KiB pieces)", &xml, rounds, |_| {
+        let mut kept = Vec::new();
+        streamed(&one_thread, &shared, 1, |vm| kept.push(vm));
+        kept
+    });
+    let (st2, _) = measure("streamed mo, kept, 2 threads", &xml, rounds, |_| {
+        let mut kept = Vec::new();
+        streamed(&one_thread, &shared, 2, |vm| kept.push(vm));
+        kept
+    });
+    let (_, dpeak) = measure("streamed mo, each dropped", &xml, rounds, |_| {
+        let mut n = 0usize;
+        streamed(&one_thread, &shared, 1, |vm| {
+            n += 1;
+            drop(vm)
+        });
+        n
+    });
+    let (largest, largest_peak) = largest_object(&xml);
     println!("ratio typed/bare:      {:.2}", t / bare);
     println!("ratio typed mo/bare:   {:.2}", m / bare);
+    println!("ratio streamed/bare:   {:.2}", st / bare);
+    println!("ratio streamed, 2 threads / 1: {:.2}", st2 / st);
     println!(
         "peak heap / response:  {:.2} (RetrieveResult), {:.2} (mo)",
         tpeak as f64 / xml.len() as f64,
         mpeak as f64 / xml.len() as f64
     );
+    println!(
+        "largest object:        {:.1} KB of XML, {:.1} KB peak heap to decode alone",
+        largest as f64 / 1e3,
+        largest_peak as f64 / 1e3
+    );
+    println!(
+        "streamed, each dropped: peak heap {:.1} KB, {:.1} KB above the largest object",
+        dpeak as f64 / 1e3,
+        dpeak.saturating_sub(largest + largest_peak) as f64 / 1e3
+    );
     let vms = typed_mo(&xml);
-    assert_eq!(vms.len() as u32, total.div_ceil(2) * 2);
+    if loaded.is_none() {
+        assert_eq!(vms.len() as u32, total.div_ceil(2) * 2);
+    }
+    assert!(!vms.is_empty());
     assert!(vms
         .iter()
         .all(|v| v.config.is_some() && v.summary.is_some() && v.runtime.is_some()));

@@ -375,6 +375,134 @@ async fn wrong_types_and_mixed_calls_are_refused() {
     assert_eq!(vm.object.obj.value, "vm-1");
 }
 
+/// Everything a streamed retrieval does on one thread, it does the same with its
+/// objects decoded on several: same objects in the same order (a page of several
+/// decode batches too), errors after the objects before them, types switched between
+/// calls, repeated objects refused.
+#[tokio::test]
+async fn decoding_on_several_threads_changes_nothing_but_speed() {
+    // Over 1 MiB in one page: several batches.
+    let big = || {
+        Pieces::default().on(
+            "RetrievePropertiesEx",
+            answer(200, page("RetrievePropertiesEx", 0..4000, None), 16 * 1024),
+        )
+    };
+    let mut one = Vec::new();
+    let mut r = retrieval(big());
+    while let Some(vm) = r.next_object::<VirtualMachine>().await.unwrap() {
+        one.push(format!("{:?} {:?}", vm.object, vm.missing));
+    }
+    assert_eq!(one.len(), 4000);
+    for threads in [2, 3, 8] {
+        let mut r = retrieval(big()).decode_threads(threads);
+        let mut many = Vec::new();
+        while let Some(vm) = r.next_object::<VirtualMachine>().await.unwrap() {
+            many.push(format!("{:?} {:?}", vm.object, vm.missing));
+        }
+        assert!(many == one, "{threads} threads");
+
+        // Three pages in small pieces, each object read as another type in turn.
+        let mut r = retrieval(three_pages(7)).decode_threads(threads);
+        for i in 0..100 {
+            let id = match i % 3 {
+                0 => {
+                    r.next_object::<VirtualMachine>()
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .object
+                        .obj
+                }
+                1 => r.next_content().await.unwrap().unwrap().obj,
+                _ => {
+                    let o = r.next_any_object().await.unwrap().unwrap().object;
+                    assert!(matches!(o, AnyManagedObject::VirtualMachine(_)));
+                    o.obj().clone()
+                }
+            };
+            assert_eq!(id.value, format!("vm-{i}"));
+        }
+        assert!(r.next_content().await.unwrap().is_none());
+        assert_eq!(r.pages(), 3);
+
+        // Cut off inside the eleventh object: ten objects, then the error.
+        let body = page("RetrievePropertiesEx", 0..20, None);
+        let at = body.find("<obj type=\"VirtualMachine\">vm-10<").unwrap() + 20;
+        let t = Pieces::default().on(
+            "RetrievePropertiesEx",
+            answer(200, body[..at].to_string(), 100),
+        );
+        let mut r = retrieval(t).decode_threads(threads);
+        for i in 0..10 {
+            let vm = r.next_object::<VirtualMachine>().await.unwrap().unwrap();
+            assert_eq!(vm.object.obj.value, format!("vm-{i}"));
+        }
+        let e = r.next_object::<VirtualMachine>().await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Decode { source, .. } if source.message.contains("end of input")),
+            "{e:?}"
+        );
+        assert!(r.next_object::<VirtualMachine>().await.unwrap().is_none());
+
+        // Malformed XML in the second object: the first, then the error at its place.
+        let body = page("RetrievePropertiesEx", 0..30, None).replace(
+            "<name>name</name><val xsi:type=\"xsd:string\">vm 1<",
+            "<name>name</name><val xsi:type=\"xsd:string\">vm 1</wrong><",
+        );
+        let t = Pieces::default().on("RetrievePropertiesEx", answer(200, body.clone(), 9));
+        let mut r = retrieval(t).decode_threads(threads);
+        r.next_object::<VirtualMachine>().await.unwrap().unwrap();
+        let e = r.next_object::<VirtualMachine>().await.unwrap_err();
+        let Error::Decode { source, .. } = &e else {
+            panic!("{e:?}")
+        };
+        let at = source.offset as usize;
+        assert!(at > body.find("vm-1<").unwrap() && at < body.find("vm-2<").unwrap());
+        assert!(r.next_object::<VirtualMachine>().await.unwrap().is_none());
+
+        // A reset after three pieces: the objects before it, then a network error.
+        let mut a = answer(200, page("RetrievePropertiesEx", 0..20, None), 700);
+        a.fail_after = Some(3);
+        let mut r =
+            retrieval(Pieces::default().on("RetrievePropertiesEx", a)).decode_threads(threads);
+        let mut got = Vec::new();
+        let e = loop {
+            match r.next_object::<VirtualMachine>().await {
+                Ok(Some(vm)) => got.push(vm.object.obj.value),
+                Ok(None) => panic!("the reset was not reported"),
+                Err(e) => break e,
+            }
+        };
+        assert!(!got.is_empty() && got.len() < 20, "{got:?}");
+        assert!(got
+            .iter()
+            .enumerate()
+            .all(|(i, id)| *id == format!("vm-{i}")));
+        assert!(matches!(e, Error::Network { .. }), "{e:?}");
+
+        // A page repeating an object of an earlier page.
+        let t = Pieces::default()
+            .on(
+                "RetrievePropertiesEx",
+                answer(200, page("RetrievePropertiesEx", 0..5, Some("t")), 50),
+            )
+            .on(
+                "ContinueRetrievePropertiesEx",
+                answer(200, page("ContinueRetrievePropertiesEx", 4..9, None), 50),
+            );
+        let mut r = retrieval(t).decode_threads(threads);
+        for _ in 0..5 {
+            r.next_object::<VirtualMachine>().await.unwrap().unwrap();
+        }
+        let e = r.next_object::<VirtualMachine>().await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Protocol { message, .. } if message.contains("vm-4")),
+            "{e:?}"
+        );
+    }
+}
+
 const SESSION: &str = "<LoginResponse xmlns=\"urn:vim25\"><returnval><key>s1</key><userName>u</userName></returnval></LoginResponse>";
 
 fn envelope(inner: &str) -> String {
