@@ -14,7 +14,8 @@
 //! and prints MB/s, the ratios, and the peak heap of each decode against the response
 //! size; for the streamed decode, its peak heap against the largest object. Run: `cargo bench -p vim25 --bench decode` (set `VIM25_BENCH_VMS` to change
 //! the VM count, `VIM25_BENCH_SAVE=path` to keep the captured response,
-//! `VIM25_BENCH_LOAD=path` to decode a saved one without starting the simulator).
+//! `VIM25_BENCH_LOAD=path` to decode a saved one without starting the simulator,
+//! `VIM25_BENCH_ONLY=text` to run only the decodes whose label holds `text`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -329,6 +330,11 @@ fn typed_mo(xml: &[u8]) -> Vec<vim25::mo::VirtualMachine> {
 /// Times `rounds` decodes (results are dropped after the clock stops, as a caller
 /// would drop them later), then measures the peak heap of one more decode.
 fn measure<T>(label: &str, xml: &[u8], rounds: usize, f: impl Fn(&[u8]) -> T) -> (f64, usize) {
+    // `VIM25_BENCH_ONLY=text` runs only the decodes whose label holds `text` (to
+    // profile one of them); the others print nothing and count as zero.
+    if std::env::var("VIM25_BENCH_ONLY").is_ok_and(|only| !label.contains(&only)) {
+        return (0.0, 0);
+    }
     drop(f(xml)); // warm up
     let mut kept = Vec::with_capacity(rounds);
     let t0 = Instant::now();
