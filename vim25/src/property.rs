@@ -535,6 +535,11 @@ impl<C: Transport> Retrieval<C> {
                     }
                 }
             }
+            if batch.len() == 1 {
+                // One object (one decoding thread): straight to the caller.
+                let decoded = decode_piece(&batch[0], &one);
+                return self.accept(decoded, obj_of).map(Some);
+            }
             if !batch.is_empty() {
                 let decoded = decode_batch(&batch, threads, &one);
                 for (el, d) in batch.into_iter().zip(decoded) {
