@@ -18,7 +18,7 @@ use test_support::chaos::{ChaosProxy, Fault, Faults};
 use test_support::{Simulator, SimulatorConfig};
 use vic_config::model::ExecutorConfig;
 use vic_portlayer::{ContainerId, Error};
-use vim25::types::{ManagedObjectReference, ObjectSpec, PropertyFilterSpec, PropertySpec};
+use vim25::types::ManagedObjectReference;
 
 /// Every attempt of a call timing out, several calls per operation.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -50,24 +50,9 @@ fn record<T>(errors: &mut Vec<String>, what: &str, r: Result<T, Error>) -> Optio
 }
 
 async fn alive(client: &vim25::Client, obj: &ManagedObjectReference) -> bool {
-    let spec = PropertyFilterSpec {
-        prop_set: vec![PropertySpec {
-            type_: obj.type_.clone(),
-            all: Some(false),
-            ..Default::default()
-        }],
-        object_set: vec![ObjectSpec {
-            obj: obj.clone(),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let pc = client.property_collector();
-    match vim25::methods::retrieve_properties(client, &pc, &[spec]).await {
-        Ok(found) => !found.is_empty(),
-        Err(e) if e.fault_name() == Some("ManagedObjectNotFound") => false,
-        Err(e) => panic!("looking up {obj}: {e}"),
-    }
+    vim25::property::exists(client, &client.property_collector(), obj)
+        .await
+        .unwrap_or_else(|e| panic!("looking up {obj}: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,6 +60,42 @@ pub fn spec_for_objects(
     }
 }
 
+/// Whether `obj` still exists on the server, asked through `collector` (the service's
+/// property collector): a `RetrieveProperties` of none of its properties, which names
+/// an object that is gone with `ManagedObjectNotFound` (or leaves it out). Any other
+/// failure is an error.
+///
+/// ```no_run
+/// # async fn demo(client: vim25::Client, vm: vim25::types::ManagedObjectReference) -> Result<(), vim25::Error> {
+/// if !vim25::property::exists(&client, &client.property_collector(), &vm).await? {
+///     println!("{vm} is gone");
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn exists<C: Transport + ?Sized>(
+    transport: &C,
+    collector: &ManagedObjectReference,
+    obj: &ManagedObjectReference,
+) -> Result<bool, Error> {
+    let spec = PropertyFilterSpec {
+        prop_set: vec![PropertySpec {
+            type_: obj.type_.clone(),
+            all: Some(false),
+            ..Default::default()
+        }],
+        object_set: vec![ObjectSpec {
+            obj: obj.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    match methods::retrieve_properties(transport, collector, &[spec]).await {
+        Ok(found) => Ok(found.iter().any(|c| c.obj == *obj)),
+        Err(e) if e.fault_name() == Some("ManagedObjectNotFound") => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// A `PropertySpec` for `paths` of `kind` (every property when `paths` is empty).
 pub fn property_spec(kind: &str, paths: &[&str]) -> PropertySpec {
     PropertySpec {

@@ -21,7 +21,7 @@ use futures::StreamExt;
 use test_support::chaos::{ChaosProxy, Fault, Faults};
 use test_support::{Simulator, SimulatorConfig};
 use vim25::property::{spec_for_objects, Watch};
-use vim25::types::{ManagedObjectReference, ObjectSpec, PropertyFilterSpec, PropertySpec};
+use vim25::types::ManagedObjectReference;
 use vim25::view::ContainerView;
 use vim25::{methods, Client, ClientBuilder, Error};
 
@@ -72,24 +72,9 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 
 /// Whether `obj` still exists for `client`'s session.
 async fn alive(client: &Client, obj: &ManagedObjectReference) -> bool {
-    let spec = PropertyFilterSpec {
-        prop_set: vec![PropertySpec {
-            type_: obj.type_.clone(),
-            all: Some(false),
-            ..Default::default()
-        }],
-        object_set: vec![ObjectSpec {
-            obj: obj.clone(),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let pc = client.property_collector();
-    match methods::retrieve_properties(client, &pc, &[spec]).await {
-        Ok(found) => !found.is_empty(),
-        Err(e) if e.fault_name() == Some("ManagedObjectNotFound") => false,
-        Err(e) => panic!("looking up {obj}: {e}"),
-    }
+    vim25::property::exists(client, &client.property_collector(), obj)
+        .await
+        .unwrap_or_else(|e| panic!("looking up {obj}: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

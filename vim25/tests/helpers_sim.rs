@@ -579,3 +579,19 @@ async fn a_watch_outlasts_the_request_timeout() {
     later.await.unwrap().unwrap();
     watch.destroy().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exists_tells_a_present_object_from_a_destroyed_or_unknown_one() {
+    let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().tls(false));
+    let c = connect(&sim).await;
+    let pc = c.property_collector();
+    let vm = Finder::new(&c).one("/DC0/vm/DC0_H0_VM1").await.unwrap();
+    assert!(vim25::property::exists(&c, &pc, &vm).await.unwrap());
+    let off = methods::power_off_vm_task(&c, &vm).await.unwrap();
+    vim25::task::wait(&c, &off, |_| {}).await.unwrap();
+    let gone = methods::destroy_task(&c, &vm).await.unwrap();
+    vim25::task::wait(&c, &gone, |_| {}).await.unwrap();
+    assert!(!vim25::property::exists(&c, &pc, &vm).await.unwrap());
+    let unknown = vim25::types::ManagedObjectReference::new("VirtualMachine", "vm-none");
+    assert!(!vim25::property::exists(&c, &pc, &unknown).await.unwrap());
+}
