@@ -156,9 +156,28 @@ impl<R: TaskResult> Task<R> {
     }
 }
 
+/// How long a task wait goes without an update before it reads the task's `info`
+/// itself. A server that loses track of what it reported cannot leave the wait
+/// hanging on a task that has finished: govmomi's simulator (0.24), when the answer
+/// to the first `WaitForUpdatesEx` of a filter is lost and the call is sent again,
+/// answers the second one with nothing (it counts the task as reported already)
+/// and then waits for a change that has come and gone.
+const QUIET: Duration = Duration::from_secs(5);
+
+/// The task's `info`, read directly.
+async fn read_info(client: &Client, task: &ManagedObjectReference) -> Result<TaskInfo, Error> {
+    let t: crate::mo::Task = crate::object::Common::new(client, task.clone())
+        .properties(&["info"])
+        .await?;
+    t.info
+        .ok_or_else(|| Error::NotFound(format!("info of {task}")))
+}
+
 /// Waits until `task` finishes, calling `progress` with each new percentage. Returns
 /// the final `TaskInfo` (its `result` holds the task's result) or, when the task
-/// failed, [`Error::TaskFailed`] with the typed fault.
+/// failed, [`Error::TaskFailed`] with the typed fault. Updates come from a
+/// `WaitForUpdatesEx` watch; after 5 s without one, the task's `info` is also read
+/// directly, so a lost update cannot leave the wait hanging.
 pub async fn wait(
     client: &Client,
     task: &ManagedObjectReference,
@@ -167,15 +186,20 @@ pub async fn wait(
     let mut watch = Watch::for_object(client, task, &["info"]).await?;
     let mut last = None;
     let outcome = loop {
-        let update = match watch.try_next().await {
-            Ok(Some(u)) => u,
-            Ok(None) => {
+        let info = match tokio::time::timeout(QUIET, watch.try_next()).await {
+            Ok(Ok(Some(update))) => match update.get::<TaskInfo>("info") {
+                Some(info) => info,
+                None => continue,
+            },
+            Ok(Ok(None)) => {
                 break Err(Error::NotFound(format!("{task} (its watch ended)")));
             }
-            Err(e) => break Err(e),
-        };
-        let Some(info) = update.get::<TaskInfo>("info") else {
-            continue;
+            Ok(Err(e)) => break Err(e),
+            // Quiet for too long: read the task itself (the wait in flight goes on).
+            Err(_) => match read_info(client, task).await {
+                Ok(info) => info,
+                Err(e) => break Err(e),
+            },
         };
         if let Some(p) = info.progress {
             if last != Some(p) {
