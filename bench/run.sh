@@ -146,7 +146,7 @@ if [ "$decode" = 1 ]; then
     nice -n 10 cargo bench --quiet -p vim25 --bench decode) >"$work/decode-ours.txt" 2>"$work/decode-ours.err" ||
     { cat "$work/decode-ours.err" >&2; die "cargo bench decode"; }
   resp_mb="$(sed -n 's/^response: \([0-9.]*\) MB/\1/p' "$work/decode-ours.txt")"
-  sed -n 's/^\(typed RetrieveResult (anyType)\|typed mo::VirtualMachine\|bare quick-xml NsReader loop\) *\([0-9.]*\) MB\/s.*/ours\t\1\t\2/p' \
+  sed -n 's/^\(typed RetrieveResult (anyType)\|typed mo::VirtualMachine\|bare quick-xml NsReader loop\|streamed mo, kept (16 KiB pieces)\|streamed mo, kept, 2 threads\) *\([0-9.]*\) MB\/s.*/ours\t\1\t\2/p' \
     "$work/decode-ours.txt" >>"$decode_tsv"
   "$gobench" decode --file "$response" --rounds 5 | awk -F'\t' '{sub(/ MB\/s/,"",$2); print "govmomi\t" $1 "\t" $2}' >>"$decode_tsv"
   "$py" "$pyinv" decode --file "$response" --rounds 2 | awk -F'\t' '{sub(/ MB\/s/,"",$2); print "pyvmomi\t" $1 "\t" $2}' >>"$decode_tsv"
