@@ -183,3 +183,20 @@ fn documents_cut_off_or_malformed_are_errors() {
     s.push(b"<a><b/></a>").unwrap();
     assert!(s.finish().is_err());
 }
+
+/// Blank text after an end tag is dropped only when its whole run is blank: a run
+/// that brings other text after the blank part is kept whole, wherever the pieces
+/// were cut (the split fuzz target found the rest depending on the pieces).
+#[test]
+fn blank_text_after_an_end_tag_is_dropped_only_when_its_whole_run_is_blank() {
+    let doc = "<r><a/>\n\n\n   \n\tkept text<b></b>\n  \n</r>\n";
+    let (_, whole, _) = split(doc.as_bytes(), doc.len());
+    assert_eq!(
+        String::from_utf8(whole.clone()).unwrap(),
+        "<r><a/>\n\n\n   \n\tkept text<b></b></r>"
+    );
+    for size in 1..doc.len() {
+        let (_, rest, _) = split(doc.as_bytes(), size);
+        assert_eq!(rest, whole, "pieces of {size}");
+    }
+}

@@ -97,6 +97,9 @@ pub struct Splitter {
     /// there to the next markup is indentation when it is blank (a leaf's text follows
     /// its start tag), and is not kept.
     after_end: bool,
+    /// Blank text after an end tag whose run has not ended yet (its next piece may
+    /// still bring something other than white space, and then the run is kept whole).
+    blank: Vec<u8>,
 }
 
 fn local(qname: &[u8]) -> &[u8] {
@@ -130,6 +133,7 @@ impl Splitter {
             cutting: None,
             rest: Vec::new(),
             after_end: false,
+            blank: Vec::new(),
         }
     }
 
@@ -162,7 +166,7 @@ impl Splitter {
     /// being received, what followed it in the last piece, and markup still open) plus
     /// the rest kept for [`Splitter::finish`].
     pub fn held(&self) -> usize {
-        self.buf.len() + self.rest.len()
+        self.buf.len() + self.rest.len() + self.blank.len()
     }
 
     fn error(&self, at: usize, message: impl Into<String>) -> DecodeError {
@@ -193,6 +197,7 @@ impl Splitter {
                     }
                     Some(i) => {
                         self.keep_text(from, from + i);
+                        self.end_text();
                         self.pos = from + i;
                         match self.classify(self.pos) {
                             Some(kind) => {
@@ -220,13 +225,30 @@ impl Splitter {
     }
 
     /// Keeps the text `buf[from..to]` in the rest, unless it is inside an element cut
-    /// out or blank after an end tag.
+    /// out or blank after an end tag. A run of text can arrive over several pieces:
+    /// blank ones after an end tag are held back until the run either ends blank
+    /// (dropped, [`Splitter::end_text`]) or brings other text (kept whole), so the
+    /// rest does not depend on where the pieces were cut.
     fn keep_text(&mut self, from: usize, to: usize) {
         let text = &self.buf[from..to];
-        if self.cutting.is_some() || (self.after_end && text.iter().all(u8::is_ascii_whitespace)) {
+        if self.cutting.is_some() {
             return;
         }
-        self.rest.extend_from_slice(text);
+        if self.after_end {
+            if text.iter().all(u8::is_ascii_whitespace) {
+                self.blank.extend_from_slice(text);
+                return;
+            }
+            self.rest.append(&mut self.blank);
+            // The rest of this run is kept too, blank or not.
+            self.after_end = false;
+        }
+        self.rest.extend_from_slice(&self.buf[from..to]);
+    }
+
+    /// The run of text ends at markup: blank text held back from it is dropped.
+    fn end_text(&mut self) {
+        self.blank.clear();
     }
 
     /// What markup starts at `at` (a `<`), or `None` when too few bytes have arrived
