@@ -489,21 +489,18 @@ struct Tag<'a> {
 fn next_tag<'a>(xml: &'a str, from: usize) -> Option<Tag<'a>> {
     let start = from + xml[from..].find('<')?;
     let rest = &xml[start..];
-    let other = |close: &str| {
-        rest.find(close).map(|i| Tag {
+    // The terminator is looked for after the opening: `<!-->` does not end itself.
+    let other = |open: &str, close: &str| {
+        rest[open.len()..].find(close).map(|i| Tag {
             start,
-            end: start + i + close.len(),
+            end: start + open.len() + i + close.len(),
             kind: Kind::Other,
         })
     };
-    if rest.starts_with("<!--") {
-        return other("-->");
-    }
-    if rest.starts_with("<![CDATA[") {
-        return other("]]>");
-    }
-    if rest.starts_with("<?") {
-        return other("?>");
+    for (open, close) in [("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?", "?>")] {
+        if rest.starts_with(open) {
+            return other(open, close);
+        }
     }
     // The first `>` outside quotes ends the tag.
     let mut quote = None;
@@ -659,6 +656,16 @@ mod tests {
         // A comment or CDATA holding an end tag stays inside.
         assert_eq!(
             mask_secrets("<token><!-- </token> -->s1<![CDATA[</token>]]>s2</token>"),
+            "<token>***</token>"
+        );
+        // `<!-->` opens a comment that does not end there (found by the masker fuzz
+        // target: the end tag inside was taken as the secret's and `s1` leaked).
+        assert_eq!(
+            mask_secrets("<token><!--></token>-->s1</token><n>1</n>"),
+            "<token>***</token><n>1</n>"
+        );
+        assert_eq!(
+            mask_secrets("<token><?></token>?>s1</token>"),
             "<token>***</token>"
         );
     }
