@@ -182,6 +182,32 @@ fn documents_cut_off_or_malformed_are_errors() {
     let mut s = Splitter::new(&["a", "b"]);
     s.push(b"<a><b/></a>").unwrap();
     assert!(s.finish().is_err());
+    // A second document after the first (the whole-body decoder stops at the end of
+    // the first; the split fuzz target found its objects streamed all the same).
+    let two = format!("{doc}{doc}");
+    let mut s = Splitter::new(OBJECTS);
+    s.push(two.as_bytes()).unwrap();
+    let e = loop {
+        match s.next_element() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the second document was taken"),
+            Err(e) => break e,
+        }
+    };
+    assert!(e.message.contains("second element"), "{e}");
+    assert_eq!(
+        e.offset as usize,
+        doc.len() + doc.find("<soapenv:Envelope").unwrap()
+    );
+    for root in ["<a/><b/>", "<a></a><b/>"] {
+        let mut s = Splitter::new(&["a"]);
+        s.push(root.as_bytes()).unwrap();
+        let first = s.next_element();
+        assert!(
+            first.is_err() || s.next_element().is_err(),
+            "{root}: {first:?}"
+        );
+    }
 }
 
 /// Blank text after an end tag is dropped only when its whole run is blank: a run

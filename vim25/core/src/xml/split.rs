@@ -13,8 +13,8 @@
 //! CDATA sections, processing instructions, quoted attribute values); each piece it
 //! hands back is checked by the decoder that reads it, and the rest by the decoder
 //! that reads it at the end. An end tag that does not close the open element, a
-//! nesting deeper than 256 levels and a document cut off inside markup or an element
-//! are errors here.
+//! second element after the document element, a nesting deeper than 256 levels and a
+//! document cut off inside markup or an element are errors here.
 //!
 //! ```
 //! use vim25_core::xml::split::Splitter;
@@ -100,6 +100,8 @@ pub struct Splitter {
     /// Blank text after an end tag whose run has not ended yet (its next piece may
     /// still bring something other than white space, and then the run is kept whole).
     blank: Vec<u8>,
+    /// Whether the document element has started (a second one is an error).
+    root_seen: bool,
 }
 
 fn local(qname: &[u8]) -> &[u8] {
@@ -134,6 +136,7 @@ impl Splitter {
             rest: Vec::new(),
             after_end: false,
             blank: Vec::new(),
+            root_seen: false,
         }
     }
 
@@ -369,6 +372,14 @@ impl Splitter {
                 let name = local(tag_name(&self.buf[start + 1..=end]));
                 if name.is_empty() {
                     return Err(self.error(start, "a tag without a name"));
+                }
+                if self.stack.is_empty() {
+                    if self.root_seen {
+                        return Err(
+                            self.error(start, "a second element after the document element")
+                        );
+                    }
+                    self.root_seen = true;
                 }
                 let empty = self.buf[end - 1] == b'/' && end - 1 > start;
                 self.after_end = empty;
