@@ -226,3 +226,42 @@ fn blank_text_after_an_end_tag_is_dropped_only_when_its_whole_run_is_blank() {
         assert_eq!(rest, whole, "pieces of {size}");
     }
 }
+
+/// Tag names are read as the whole-body decoder (quick-xml) reads them: `<objects//>`
+/// is an empty element named `objects/`, `<objects\x0c>` one named `objects\x0c` (form
+/// feed is not XML whitespace), and an end tag's name ends at trailing XML whitespace.
+/// None of them is an `objects` element (the split fuzz target found `<objects//>` cut
+/// out as one, so the streamed objects held one more than the whole document's).
+#[test]
+fn tag_names_end_where_the_whole_body_decoder_ends_them() {
+    let body = |inner: &str| {
+        format!("<Envelope><Body><RetrievePropertiesExResponse><returnval><objects><obj>vm-1</obj></objects>{inner}<objects ><obj>vm-2</obj></objects \t\r\n></returnval></RetrievePropertiesExResponse></Body></Envelope>")
+    };
+    for inner in [
+        "<objects//>",
+        "<objects/ />",
+        "<objects\x0c/>",
+        "<objects/x/>",
+        "",
+    ] {
+        let doc = body(inner);
+        let whole: vim25_core::types::RetrieveResult =
+            vim25_core::soap::decode_returnval("RetrievePropertiesEx", doc.as_bytes())
+                .unwrap()
+                .unwrap();
+        for size in [1, 3, doc.len()] {
+            let (pieces, rest, _) = split(doc.as_bytes(), size);
+            let streamed: Vec<ObjectContent> = pieces
+                .iter()
+                .map(|(_, b)| {
+                    let mut d = Decoder::new(b);
+                    let s = d.next_child().unwrap().unwrap();
+                    ObjectContent::decode(&mut d, &s).unwrap()
+                })
+                .collect();
+            assert_eq!(streamed, whole.objects, "{inner:?} in pieces of {size}");
+            let rest = String::from_utf8(rest).unwrap();
+            assert!(rest.contains(inner), "{inner:?} not in the rest {rest}");
+        }
+    }
+}

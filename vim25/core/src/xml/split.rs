@@ -111,13 +111,31 @@ fn local(qname: &[u8]) -> &[u8] {
     }
 }
 
-/// The name of a start or end tag: `tag` without `<` (or `</`), up to a space, `/`
-/// or `>`.
-fn tag_name(tag: &[u8]) -> &[u8] {
+/// XML's whitespace (`S`): space, tab, carriage return and line feed; not form feed.
+fn is_xml_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The name of a start tag, as the whole-body decoder reads it: `tag` is what stands
+/// between `<` and `>`; one `/` closing an empty element is dropped, and the name runs
+/// up to XML whitespace (so `<a//>` is an empty element named `a/`, and `<a\x0c>` is
+/// named `a\x0c`).
+fn start_name(tag: &[u8]) -> &[u8] {
+    let tag = tag.strip_suffix(b"/").unwrap_or(tag);
     let end = tag
         .iter()
-        .position(|&b| b.is_ascii_whitespace() || b == b'/' || b == b'>')
+        .position(|&b| is_xml_space(b))
         .unwrap_or(tag.len());
+    &tag[..end]
+}
+
+/// The name of an end tag, as the whole-body decoder reads it: `tag` is what stands
+/// between `</` and `>`, less trailing XML whitespace.
+fn end_name(tag: &[u8]) -> &[u8] {
+    let end = tag
+        .iter()
+        .rposition(|&b| !is_xml_space(b))
+        .map_or(0, |i| i + 1);
     &tag[..end]
 }
 
@@ -369,7 +387,7 @@ impl Splitter {
         }
         match kind {
             Markup::Start => {
-                let name = local(tag_name(&self.buf[start + 1..=end]));
+                let name = local(start_name(&self.buf[start + 1..end]));
                 if name.is_empty() {
                     return Err(self.error(start, "a tag without a name"));
                 }
@@ -400,7 +418,7 @@ impl Splitter {
                 }
             }
             Markup::End => {
-                let name = local(tag_name(&self.buf[start + 2..=end]));
+                let name = local(end_name(&self.buf[start + 2..end]));
                 match self.stack.last() {
                     Some(open) if open.as_slice() == name => {
                         self.stack.pop();
