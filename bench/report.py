@@ -21,7 +21,7 @@ def ratio(a, b):
 
 def main():
     ap = argparse.ArgumentParser()
-    for name in ["raw", "decode", "notes", "commit", "nproc", "cpu", "mem", "load", "runs", "go", "python", "rust"]:
+    for name in ["raw", "decode", "extra", "notes", "commit", "nproc", "cpu", "mem", "load", "runs", "go", "python", "rust"]:
         ap.add_argument("--" + name, default="")
     a = ap.parse_args()
 
@@ -73,52 +73,53 @@ def main():
     w("")
 
     sizes = sorted({k[0] for k in rows})
-    w("## Wall time (s)")
-    w("")
-    w("| VMs | mode | ours | govmomi | pyVmomi | floor | govmomi ÷ ours | pyVmomi ÷ ours | ours ÷ floor |")
-    w("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    for size in sizes:
-        for mode, label in MODES.items():
-            o = med(size, "ours", mode, 0)
-            g = med(size, "govmomi", mode, 0)
-            p = None if (size, "pyvmomi", mode) in skips else med(size, "pyvmomi", mode, 0)
-            fl = med(size, "floor", mode, 0)
-            pr = "skipped" if (size, "pyvmomi", mode) in skips else fmt(ratio(p, o), 1)
-            w(f"| {size:,} | {label} | {fmt(o)} | {fmt(g)} | {cell(size, 'pyvmomi', mode, 0)} | {fmt(fl)} | "
-              f"{fmt(ratio(g, o), 1)} | {pr} | {fmt(ratio(o, fl), 1)} |")
-    w("")
-    w("## Peak RSS (MB)")
-    w("")
-    w("| VMs | mode | ours | govmomi | pyVmomi | floor | govmomi ÷ ours | pyVmomi ÷ ours |")
-    w("|---:|---|---:|---:|---:|---:|---:|---:|")
-    for size in sizes:
-        for mode, label in MODES.items():
-            o = med(size, "ours", mode, 1)
-            g = med(size, "govmomi", mode, 1)
-            p = None if (size, "pyvmomi", mode) in skips else med(size, "pyvmomi", mode, 1)
-            pr = "skipped" if (size, "pyvmomi", mode) in skips else fmt(ratio(p, o), 1)
-            w(f"| {size:,} | {label} | {cell(size, 'ours', mode, 1, 1024, 1)} | {cell(size, 'govmomi', mode, 1, 1024, 1)} | "
-              f"{cell(size, 'pyvmomi', mode, 1, 1024, 1)} | {cell(size, 'floor', mode, 1, 1024, 1)} | "
-              f"{fmt(ratio(g, o), 1)} | {pr} |")
-    w("")
-    w("## Bytes received by the retrieval")
-    w("")
-    w("| VMs | mode | ours | floor | MB/s ours (bytes ÷ wall) | MB/s floor |")
-    w("|---:|---|---:|---:|---:|---:|")
-    for size in sizes:
-        for mode, label in MODES.items():
-            ob = med(size, "ours", mode, 2)
-            fb = med(size, "floor", mode, 2)
-            o = med(size, "ours", mode, 0)
-            fl = med(size, "floor", mode, 0)
-            w(f"| {size:,} | {label} | {'–' if ob is None else f'{int(ob):,}'} | {'–' if fb is None else f'{int(fb):,}'} | "
-              f"{fmt(ratio(ob and ob / 1e6, o), 1)} | {fmt(ratio(fb and fb / 1e6, fl), 1)} |")
-    w("")
-    if skips:
-        for size, client, mode in sorted(skips):
-            w(f"- {client} {MODES[mode]} at {size:,} VMs was not run (bench/run.sh `--py-full-max`): "
-              "it would take too long to repeat; see the smaller sizes for its trend.")
+    if sizes:
+        w("## Wall time (s)")
         w("")
+        w("| VMs | mode | ours | govmomi | pyVmomi | floor | govmomi ÷ ours | pyVmomi ÷ ours | ours ÷ floor |")
+        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+        for size in sizes:
+            for mode, label in MODES.items():
+                o = med(size, "ours", mode, 0)
+                g = med(size, "govmomi", mode, 0)
+                p = None if (size, "pyvmomi", mode) in skips else med(size, "pyvmomi", mode, 0)
+                fl = med(size, "floor", mode, 0)
+                pr = "skipped" if (size, "pyvmomi", mode) in skips else fmt(ratio(p, o), 1)
+                w(f"| {size:,} | {label} | {fmt(o)} | {fmt(g)} | {cell(size, 'pyvmomi', mode, 0)} | {fmt(fl)} | "
+                  f"{fmt(ratio(g, o), 1)} | {pr} | {fmt(ratio(o, fl), 1)} |")
+        w("")
+        w("## Peak RSS (MB)")
+        w("")
+        w("| VMs | mode | ours | govmomi | pyVmomi | floor | govmomi ÷ ours | pyVmomi ÷ ours |")
+        w("|---:|---|---:|---:|---:|---:|---:|---:|")
+        for size in sizes:
+            for mode, label in MODES.items():
+                o = med(size, "ours", mode, 1)
+                g = med(size, "govmomi", mode, 1)
+                p = None if (size, "pyvmomi", mode) in skips else med(size, "pyvmomi", mode, 1)
+                pr = "skipped" if (size, "pyvmomi", mode) in skips else fmt(ratio(p, o), 1)
+                w(f"| {size:,} | {label} | {cell(size, 'ours', mode, 1, 1024, 1)} | {cell(size, 'govmomi', mode, 1, 1024, 1)} | "
+                  f"{cell(size, 'pyvmomi', mode, 1, 1024, 1)} | {cell(size, 'floor', mode, 1, 1024, 1)} | "
+                  f"{fmt(ratio(g, o), 1)} | {pr} |")
+        w("")
+        w("## Bytes received by the retrieval")
+        w("")
+        w("| VMs | mode | ours | floor | MB/s ours (bytes ÷ wall) | MB/s floor |")
+        w("|---:|---|---:|---:|---:|---:|")
+        for size in sizes:
+            for mode, label in MODES.items():
+                ob = med(size, "ours", mode, 2)
+                fb = med(size, "floor", mode, 2)
+                o = med(size, "ours", mode, 0)
+                fl = med(size, "floor", mode, 0)
+                w(f"| {size:,} | {label} | {'–' if ob is None else f'{int(ob):,}'} | {'–' if fb is None else f'{int(fb):,}'} | "
+                  f"{fmt(ratio(ob and ob / 1e6, o), 1)} | {fmt(ratio(fb and fb / 1e6, fl), 1)} |")
+        w("")
+        if skips:
+            for size, client, mode in sorted(skips):
+                w(f"- {client} {MODES[mode]} at {size:,} VMs was not run (bench/run.sh `--py-full-max`): "
+                  "it would take too long to repeat; see the smaller sizes for its trend.")
+            w("")
 
     decode_rows = []
     try:
@@ -139,7 +140,98 @@ def main():
         for client, label, mbs in decode_rows:
             w(f"| {client} | {label} | {float(mbs):.1f} | {fmt(ratio(ours_mo, float(mbs)), 2)} |")
         w("")
+    extra_section(w, a.extra, notes)
     print("\n".join(out))
+
+
+def extra_section(w, path, notes):
+    """The encode, concurrent and watch scenarios: medians over the runs."""
+    runs = defaultdict(list)  # (scenario, client) -> [dict]
+    try:
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                scenario, client, _run, wall, rss, cpu, stats = line.rstrip("\n").split("\t")
+                row = {"wall": float(wall), "rss": int(rss) / 1024, "cpu": float(cpu)}
+                for kv in stats.split():
+                    k, v = kv.split("=", 1)
+                    row[k] = float(v)
+                runs[(scenario, client)].append(row)
+    except FileNotFoundError:
+        return
+    if not runs:
+        return
+
+    def med(scenario, client, key):
+        vals = [r[key] for r in runs.get((scenario, client), []) if key in r]
+        return statistics.median(vals) if vals else None
+
+    peers = [("ours", "ours"), ("govmomi", "govmomi"), ("pyvmomi", "pyVmomi")]
+
+    if any(k[0] == "encode" for k in runs):
+        n = notes.get("extra_encode_count", "?")
+        w(f"## Encode of a ReconfigVM_Task request with {int(n):,} VirtualDeviceConfigSpecs" if n.isdigit()
+          else "## Encode of a ReconfigVM_Task request")
+        w("")
+        w("Offline: each client builds the spec once (disks with a file to create and vmxnet3 NICs, "
+          "alternating), then encodes the whole request envelope as its client does before sending it "
+          "(mean of the timed encodes). `vim-bench encode --check` decodes the govmomi and pyVmomi envelopes "
+          "and the run fails unless each holds the same spec as ours.")
+        w("")
+        w("| client | ms per encode | MB/s | envelope bytes | peak RSS (MB) | ms ÷ ours |")
+        w("|---|---:|---:|---:|---:|---:|")
+        o = med("encode", "ours", "ms")
+        for c, label in peers:
+            ms = med("encode", c, "ms")
+            b = med("encode", c, "bytes")
+            w(f"| {label} | {fmt(ms, 1)} | {fmt(med('encode', c, 'mbps'), 1)} | "
+              f"{'–' if b is None else f'{int(b):,}'} | {fmt(med('encode', c, 'rss'), 1)} | {fmt(ratio(ms, o), 1)} |")
+        w("")
+
+    if any(k[0] == "concurrent" for k in runs):
+        calls = notes.get("extra_calls", "?")
+        vms = notes.get("extra_concurrent_vms", "?")
+        w(f"## {calls} concurrent RetrieveProperties calls on one client")
+        w("")
+        w(f"Simulator with {vms} VMs. Each client logs in once, lists the VMs, then starts {calls} "
+          "`RetrieveProperties` calls at once (one VM's `summary` each, decoded into its typed VM object) and "
+          "waits for all; three rounds a run, each timed on its own. The peers print the same lines as ours "
+          "(checked). CPU is the whole process (user + system), login and listing included.")
+        w("")
+        w("| client | round (ms, median) | fastest round (ms) | calls/s | peak RSS (MB) | CPU (s) | round ÷ ours |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
+        o = med("concurrent", "ours", "median_ms")
+        for c, label in peers:
+            ms = med("concurrent", c, "median_ms")
+            cps = None if not ms or not calls.isdigit() else int(calls) / (ms / 1e3)
+            w(f"| {label} | {fmt(ms, 1)} | {fmt(med('concurrent', c, 'min_ms'), 1)} | {fmt(cps, 0)} | "
+              f"{fmt(med('concurrent', c, 'rss'), 1)} | {fmt(med('concurrent', c, 'cpu'))} | {fmt(ratio(ms, o), 1)} |")
+        w("")
+
+    if any(k[0] == "watch" for k in runs):
+        churn = notes.get("extra_churn", "?")
+        vms = notes.get("extra_watch_vms", "?")
+        secs = notes.get("extra_watch_seconds", "?")
+        w(f"## WaitForUpdatesEx under {churn} changes per second")
+        w("")
+        w(f"The simulator (our launcher's `-churn {churn}`) changes `summary.quickStats.overallCpuUsage` of its "
+          f"{vms} VMs round robin, {churn} times a second, each value the time of the change; each client "
+          f"watches that property through a ContainerView on its own property collector for {secs} s "
+          "(`WaitForUpdatesEx`, `maxWaitSeconds` 1). Lag is arrival time minus the value. vcsim gathers changes "
+          "on a 250 ms tick, so lags below ~250 ms are the server's. CPU is the whole process (user + system).")
+        w("")
+        w("| client | changes/s received | lag p50 (ms) | lag p99 (ms) | lag max (ms) | CPU (s) | CPU ms per 1,000 changes | peak RSS (MB) | CPU ÷ ours |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        o = med("watch", "ours", "cpu")
+        for c, label in peers:
+            cpu = med("watch", c, "cpu")
+            ch = med("watch", c, "changes")
+            per = None if not ch or cpu is None else cpu * 1e3 / (ch / 1e3)
+            w(f"| {label} | {fmt(med('watch', c, 'rate'), 0)} | {fmt(med('watch', c, 'lag_p50_ms'), 0)} | "
+              f"{fmt(med('watch', c, 'lag_p99_ms'), 0)} | {fmt(med('watch', c, 'lag_max_ms'), 0)} | {fmt(cpu)} | "
+              f"{fmt(per, 1)} | {fmt(med('watch', c, 'rss'), 1)} | {fmt(ratio(cpu, o), 1)} |")
+        w("")
 
 
 if __name__ == "__main__":

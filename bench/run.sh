@@ -3,7 +3,8 @@
 # a client that only reads the bytes, on the same vSphere simulator in one run.
 #
 # Usage: bash bench/run.sh [--sizes 2000,8000,20000] [--runs 3] [--quick]
-#                          [--py-full-max N] [--no-decode] [--out FILE]
+#                          [--py-full-max N] [--no-decode] [--no-extra]
+#                          [--extra-only] [--out FILE] [scenario options]
 #
 #   --sizes        VM counts, one TLS simulator each (default 2000,8000,20000)
 #   --runs         measurements per client and mode; the median is reported (3)
@@ -11,8 +12,16 @@
 #   --py-full-max  largest VM count at which pyVmomi runs --full (default 20000;
 #                  above it the table says "skipped")
 #   --no-decode    skip the offline decode scenario (saves the cargo bench build)
-#   --no-live      skip the simulator scenarios and keep the previous run's live
-#                  figures (bench/.work/raw.tsv): adds the decode figures to them
+#   --no-live      skip the inventory scenarios and keep the previous run's
+#                  figures (bench/.work/raw.tsv) in the report
+#   --no-extra     skip the encode, concurrent and watch scenarios
+#   --extra-only   only the encode, concurrent and watch scenarios (same as
+#                  --no-live --no-decode: the report keeps the earlier figures)
+#   --calls N      concurrent RetrieveProperties calls (default 256)
+#   --churn N      property changes per second in the watch scenario (1000)
+#   --watch-vms N  VMs of the watch scenario's simulator (default 32)
+#   --watch-seconds N  how long each client watches (default 10)
+#   --encode-count N   device changes in the encoded spec (default 10000)
 #   --out          the Markdown report (default bench/results.md)
 #
 # Environment: BENCH_TARGET_DIR (cargo target dir, default target/ of the
@@ -27,6 +36,12 @@ runs=3
 py_full_max=20000
 decode=1
 live=1
+extra=1
+calls=256
+churn=1000
+watch_vms=32
+watch_seconds=10
+encode_count=10000
 out="$bench_dir/results.md"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -36,8 +51,15 @@ while [ $# -gt 0 ]; do
     --py-full-max) py_full_max="$2"; shift 2 ;;
     --no-decode) decode=0; shift ;;
     --no-live) live=0; shift ;;
+    --no-extra) extra=0; shift ;;
+    --extra-only) live=0; decode=0; extra=1; shift ;;
+    --calls) calls="$2"; shift 2 ;;
+    --churn) churn="$2"; shift 2 ;;
+    --watch-vms) watch_vms="$2"; shift 2 ;;
+    --watch-seconds) watch_seconds="$2"; shift 2 ;;
+    --encode-count) encode_count="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -53,10 +75,11 @@ die() { echo "bench: FAILED: $*" >&2; exit 1; }
 # --- build ------------------------------------------------------------------
 log "building the simulator launcher"
 launcher="$(nice -n 10 bash "$repo_root/scripts/build-vcsim.sh" | tail -n 1)"
-log "building vm-inventory (release)"
-(cd "$repo_root" && nice -n 10 cargo build --release --quiet -p examples --bin vm-inventory) ||
-  die "cargo build of vm-inventory"
+log "building vm-inventory and vim-bench (release)"
+(cd "$repo_root" && nice -n 10 cargo build --release --quiet -p examples --bin vm-inventory --bin vim-bench) ||
+  die "cargo build of vm-inventory and vim-bench"
 ours="$CARGO_TARGET_DIR/release/vm-inventory"
+ours_bench="$CARGO_TARGET_DIR/release/vim-bench"
 log "building the govmomi peer"
 gobench="$(nice -n 10 bash "$bench_dir/govmomi/build.sh" "$work" | tail -n 1)"
 venv="$work/venv"
@@ -72,14 +95,25 @@ pyinv="$bench_dir/pyvmomi/inventory.py"
 raw="$work/raw.tsv"         # size client mode run wall_s rss_kb bytes
 notes="$work/notes.txt"     # free-form lines for the report
 decode_tsv="$work/decode.tsv"
+extra_tsv="$work/extra.tsv"  # scenario client run wall_s rss_kb cpu_s stats
 if [ "$live" = 1 ]; then
   : >"$raw"; : >"$notes"
 else
-  [ -f "$raw" ] || die "--no-live needs the raw figures of an earlier run in $raw"
-  grep -v '^decode_' "$notes" >"$notes.tmp" || true
-  mv "$notes.tmp" "$notes"
+  # The earlier run's inventory figures stay in the report; without one (a first
+  # --extra-only run) the report has none.
+  [ -f "$raw" ] || : >"$raw"
+  [ -f "$notes" ] || : >"$notes"
+  if [ "$decode" = 1 ]; then
+    grep -v '^decode_' "$notes" >"$notes.tmp" || true
+    mv "$notes.tmp" "$notes"
+  fi
 fi
 if [ "$decode" = 1 ] || [ "$live" = 1 ]; then : >"$decode_tsv"; fi
+if [ "$extra" = 1 ]; then
+  : >"$extra_tsv"
+  grep -v '^extra_' "$notes" >"$notes.tmp" || true
+  mv "$notes.tmp" "$notes"
+fi
 
 # --- simulator --------------------------------------------------------------
 sim_pid=""
@@ -99,11 +133,13 @@ trap stop_sim EXIT
 
 # start_sim TOTAL_VMS: the default vpx model has two VM parents (the cluster's
 # resource pool and a standalone host), each gets -vm VMs.
+# Further arguments go to the launcher (-churn N).
 start_sim() {
   local total="$1" per=$(( ($1 + 1) / 2 ))
+  shift
   local simout="$work/sim-$total.out"
   : >"$simout"
-  "$launcher" -tls -listen 127.0.0.1:0 -vm "$per" -watch-stdin=false \
+  "$launcher" -tls -listen 127.0.0.1:0 -vm "$per" -watch-stdin=false "$@" \
     >"$simout" 2>"$work/sim-$total.err" &
   sim_pid=$!
   local waited=0
@@ -192,13 +228,91 @@ for size in "${size_list[@]+"${size_list[@]}"}"; do
   stop_sim
 done
 
+# --- encode, concurrent, watch -------------------------------------------------
+# measure_extra SCENARIO CLIENT RUN CMD...: runs CMD under GNU time, keeps its
+# stdout in $work/SCENARIO-CLIENT.txt and appends wall, RSS, CPU and the STATS
+# line it printed last on stderr to extra.tsv.
+measure_extra() {
+  local scenario="$1" client="$2" run="$3"; shift 3
+  local stem="$work/$scenario-$client"
+  if ! /usr/bin/time -f '%e %M %U %S' -o "$stem.time" "$@" >"$stem.txt" 2>"$stem.err"; then
+    cat "$stem.err" >&2
+    die "$client $scenario exited with an error"
+  fi
+  local wall rss user sys stats
+  read -r wall rss user sys <"$stem.time"
+  stats="$(grep '^STATS ' "$stem.err" | tail -n 1 | cut -d' ' -f2-)"
+  [ -n "$stats" ] || die "$client $scenario printed no STATS line"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$client" "$run" "$wall" "$rss" \
+    "$(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u + s}')" "$stats" >>"$extra_tsv"
+}
+
+# same_output SCENARIO: the peers' stdout must equal ours.
+same_output() {
+  local ref="$work/$1-ours.txt" peer
+  for peer in govmomi pyvmomi; do
+    if ! cmp -s "$ref" "$work/$1-$peer.txt"; then
+      diff "$ref" "$work/$1-$peer.txt" | head -n 10 >&2
+      die "$peer's output differs from ours ($1)"
+    fi
+  done
+}
+
+if [ "$extra" = 1 ]; then
+  log "encode: a ReconfigVM_Task request with $encode_count device changes"
+  for run in $(seq 1 "$runs"); do
+    measure_extra encode ours "$run" "$ours_bench" encode --count "$encode_count" --rounds 5 --out "$work/encode-ours.xml"
+    measure_extra encode govmomi "$run" "$gobench" encode --count "$encode_count" --rounds 5 --out "$work/encode-govmomi.xml"
+    measure_extra encode pyvmomi "$run" "$py" "$pyinv" encode --count "$encode_count" --rounds 2 --out "$work/encode-pyvmomi.xml"
+  done
+  # Every peer's envelope must hold the spec ours encodes.
+  "$ours_bench" encode --count "$encode_count" --rounds 1 \
+    --check "$work/encode-govmomi.xml" "$work/encode-pyvmomi.xml" 2>"$work/encode-check.err" >/dev/null ||
+    { cat "$work/encode-check.err" >&2; die "a peer's encoded spec differs from ours"; }
+  log "encoded specs identical: ours, govmomi, pyvmomi"
+
+  conc_vms=$(( calls > 300 ? calls : 300 ))
+  start_sim "$conc_vms"
+  log "concurrent: $calls RetrieveProperties calls at once, 3 rounds a run"
+  for run in $(seq 1 "$runs"); do
+    measure_extra concurrent ours "$run" "$ours_bench" concurrent --url "$sim_url" --insecure --calls "$calls" --rounds 3
+    measure_extra concurrent govmomi "$run" "$gobench" concurrent --url "$sim_url" --calls "$calls" --rounds 3
+    measure_extra concurrent pyvmomi "$run" "$py" "$pyinv" concurrent --url "$sim_url" --calls "$calls" --rounds 3
+  done
+  [ "$(wc -l <"$work/concurrent-ours.txt")" -eq "$calls" ] || die "ours printed no line per call (concurrent)"
+  same_output concurrent
+  log "outputs identical (concurrent): ours, govmomi, pyvmomi"
+  stop_sim
+
+  start_sim "$watch_vms" -churn "$churn"
+  log "watch: $watch_seconds s of WaitForUpdatesEx while the simulator makes $churn changes/s"
+  for run in $(seq 1 "$runs"); do
+    measure_extra watch ours "$run" "$ours_bench" watch --url "$sim_url" --insecure --seconds "$watch_seconds"
+    measure_extra watch govmomi "$run" "$gobench" watch --url "$sim_url" --seconds "$watch_seconds"
+    measure_extra watch pyvmomi "$run" "$py" "$pyinv" watch --url "$sim_url" --seconds "$watch_seconds"
+  done
+  same_output watch
+  log "outputs identical (watch): ours, govmomi, pyvmomi"
+  stop_sim
+  {
+    echo "extra_calls=$calls"
+    echo "extra_churn=$churn"
+    echo "extra_watch_vms=$(( (watch_vms + 1) / 2 * 2 ))"
+    echo "extra_watch_seconds=$watch_seconds"
+    echo "extra_encode_count=$encode_count"
+    echo "extra_concurrent_vms=$(( (conc_vms + 1) / 2 * 2 ))"
+  } >>"$notes"
+  cat "$extra_tsv" >&2
+fi
+
 # --- report -------------------------------------------------------------------
 commit="$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 dirty=""
 git -C "$repo_root" diff --quiet HEAD -- . ':!bench/results.md' 2>/dev/null || dirty=" (with uncommitted changes)"
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 mem="$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-python3 "$bench_dir/report.py" --raw "$raw" --decode "$decode_tsv" --notes "$notes" \
+[ -f "$extra_tsv" ] || : >"$extra_tsv"
+python3 "$bench_dir/report.py" --raw "$raw" --decode "$decode_tsv" --extra "$extra_tsv" --notes "$notes" \
   --commit "$commit$dirty" --nproc "$(nproc)" --cpu "$cpu" --mem "$mem" \
   --load "$(cut -d' ' -f1-3 /proc/loadavg)" --runs "$runs" \
   --go "$(go version 2>/dev/null | awk '{print $3}')" \
