@@ -6,6 +6,18 @@
 // READY) and serves until it receives SIGTERM/SIGINT or its standard input
 // reaches end-of-file, which happens when the parent process goes away.
 //
+// With -churn RATE (changes per second, default 0 = off) it keeps changing
+// summary.quickStats.overallCpuUsage of the virtual machines once READY is
+// printed: round robin over the VMs in the (byte) order of their moref values,
+// RATE changes per second in total, each through simulator.Map.Update under
+// the VM's lock, so property collectors waiting in WaitForUpdatesEx report
+// them. The value written is the Unix time in milliseconds modulo 1e9 (as
+// int32), which lets a watcher tell how old a change is. It logs the number of
+// changes made so far to standard error, at most once a second. vcsim's wait
+// loop re-collects the whole filter for every change it delivers (and logs a
+// line per change), so a watcher of all VMs keeps up with 1000 changes/s only
+// for a few hundred VMs.
+//
 // Build it in GOPATH mode against the Debian govmomi package:
 //
 //	GOPATH=/usr/share/gocode GO111MODULE=off go build
@@ -30,11 +42,13 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // unset marks an inventory flag the user did not give: the model's default applies.
@@ -70,6 +84,7 @@ func run() int {
 	username := fs.String("username", "user", "user name the simulator accepts")
 	password := fs.String("password", "pass", "password the simulator accepts")
 	watchStdin := fs.Bool("watch-stdin", true, "exit when standard input reaches end-of-file")
+	churn := fs.Int("churn", 0, "after READY, change summary.quickStats.overallCpuUsage of the VMs this many times per second in total, round robin (0 = off)")
 
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
@@ -89,6 +104,9 @@ func run() int {
 	}
 	if *username == "" {
 		return usageError("-username must not be empty")
+	}
+	if *churn < 0 {
+		return usageError("-churn must not be negative")
 	}
 
 	if err := model.Create(); err != nil {
@@ -139,6 +157,17 @@ func run() int {
 		return 1
 	}
 
+	churnDone := make(chan struct{})
+	churnStopped := make(chan struct{})
+	if *churn > 0 {
+		go func() {
+			defer close(churnStopped)
+			churnQuickStats(*churn, churnDone)
+		}()
+	} else {
+		close(churnStopped)
+	}
+
 	stop := make(chan string, 2)
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
@@ -155,6 +184,8 @@ func run() int {
 
 	reason := <-stop
 	fmt.Fprintf(os.Stderr, "vcsim-launcher: %s, shutting down\n", reason)
+	close(churnDone)
+	<-churnStopped
 	shutdown(server, model)
 	return 0
 }
@@ -173,6 +204,53 @@ func shutdown(server *simulator.Server, model *simulator.Model) {
 		fmt.Fprintln(os.Stderr, "vcsim-launcher: server did not close within 5s")
 	}
 	model.Remove()
+}
+
+// churnQuickStats changes summary.quickStats.overallCpuUsage of every
+// virtual machine, round robin in moref-value order, rate times per second in
+// total until done is closed. It keeps a running target of rate * elapsed
+// time and catches up with it in a loop, sleeping 2 ms between checks.
+func churnQuickStats(rate int, done <-chan struct{}) {
+	const prop = "summary.quickStats.overallCpuUsage"
+	vms := simulator.Map.All("VirtualMachine")
+	if len(vms) == 0 {
+		fmt.Fprintln(os.Stderr, "vcsim-launcher: -churn: the inventory has no virtual machines")
+		return
+	}
+	sort.Slice(vms, func(i, j int) bool {
+		return vms[i].Reference().Value < vms[j].Reference().Value
+	})
+	fmt.Fprintf(os.Stderr, "vcsim-launcher: churn: changing %s of %d VMs, %d changes/s\n", prop, len(vms), rate)
+
+	start := time.Now()
+	lastLog := start
+	var changes int64
+	pause := time.NewTimer(2 * time.Millisecond)
+	defer pause.Stop()
+	for {
+		select {
+		case <-done:
+			fmt.Fprintf(os.Stderr, "vcsim-launcher: churn: stopped after %d changes\n", changes)
+			return
+		case <-pause.C:
+		}
+		now := time.Now()
+		target := int64(float64(rate) * now.Sub(start).Seconds())
+		for ; changes < target; changes++ {
+			vm := vms[changes%int64(len(vms))]
+			value := int32(time.Now().UnixNano() / int64(time.Millisecond) % 1000000000)
+			simulator.Map.WithLock(vm, func() {
+				simulator.Map.Update(vm, []types.PropertyChange{{
+					Name: prop, Op: types.PropertyChangeOpAssign, Val: value,
+				}})
+			})
+		}
+		if now.Sub(lastLog) >= time.Second {
+			lastLog = now
+			fmt.Fprintf(os.Stderr, "vcsim-launcher: churn: %d changes in %.1f s\n", changes, now.Sub(start).Seconds())
+		}
+		pause.Reset(2 * time.Millisecond)
+	}
 }
 
 // checkLoopback returns the host part of addr when it names a loopback
