@@ -105,6 +105,10 @@ pub struct SimulatorConfig {
     pub datastores: Option<u32>,
     /// Serve HTTPS with a fresh self-signed certificate (`true`) or plain HTTP.
     pub tls: bool,
+    /// Changes of `summary.quickStats.overallCpuUsage` per second, round robin over
+    /// the VMs, from the moment the simulator is ready (`-churn`; each value is the
+    /// time of the change, Unix milliseconds modulo 10⁹).
+    pub churn: Option<u32>,
 }
 
 impl Default for SimulatorConfig {
@@ -138,6 +142,7 @@ impl SimulatorConfig {
             portgroups: None,
             datastores: None,
             tls: true,
+            churn: None,
         }
     }
 
@@ -204,6 +209,14 @@ impl SimulatorConfig {
         self
     }
 
+    /// Makes the simulator change a VM property `rate` times a second (see
+    /// [`SimulatorConfig::churn`](SimulatorConfig#structfield.churn)).
+    #[must_use]
+    pub fn churn(mut self, rate: u32) -> Self {
+        self.churn = Some(rate);
+        self
+    }
+
     /// The launcher command-line arguments for this configuration.
     pub fn launcher_args(&self) -> Vec<String> {
         let mut args = vec![
@@ -220,6 +233,7 @@ impl SimulatorConfig {
             ("-vm", self.vms),
             ("-pg", self.portgroups),
             ("-ds", self.datastores),
+            ("-churn", self.churn),
         ];
         for (flag, value) in sizes {
             if let Some(n) = value {
