@@ -378,13 +378,23 @@ impl<'a> Decoder<'a> {
     /// ([`ComplexType::unknown_type_name`]).
     pub fn complex<T: ComplexType>(&mut self, s: &Start<'a>) -> Result<T, DecodeError> {
         let mut v = T::default();
+        self.complex_into(&mut v, s)?;
+        Ok(v)
+    }
+
+    /// Decodes the element `s` into `v` (a default value) in place, as
+    /// [`Decoder::complex`] does.
+    pub fn complex_into<T: ComplexType>(
+        &mut self,
+        v: &mut T,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
         if let Some(t) = s.xsi_type {
             if t != T::TYPE_NAME {
                 v.set_unknown_type_name(Some(t.into()));
             }
         }
-        self.complex_fields(&mut v, s)?;
-        Ok(v)
+        self.complex_fields(v, s)
     }
 
     /// Decodes the child elements of `s` into the fields of `v` (its `xsi:type` is not
@@ -407,8 +417,7 @@ impl<'a> Decoder<'a> {
 
     /// Decodes a required field.
     pub fn req<T: Decode>(&mut self, slot: &mut T, s: &Start<'a>) -> Result<(), DecodeError> {
-        *slot = T::decode(self, s)?;
-        Ok(())
+        T::decode_into(slot, self, s)
     }
 
     /// Decodes an optional field.
@@ -417,14 +426,12 @@ impl<'a> Decoder<'a> {
         slot: &mut Option<T>,
         s: &Start<'a>,
     ) -> Result<(), DecodeError> {
-        *slot = Some(T::decode(self, s)?);
-        Ok(())
+        T::decode_some(slot, self, s)
     }
 
     /// Decodes one more element of a repeated field.
     pub fn list<T: Decode>(&mut self, slot: &mut Vec<T>, s: &Start<'a>) -> Result<(), DecodeError> {
-        slot.push(T::decode(self, s)?);
-        Ok(())
+        T::decode_push(slot, self, s)
     }
 
     /// Decodes a property-collector value (`<val xsi:type="T">`) of a single value.
@@ -446,7 +453,7 @@ impl<'a> Decoder<'a> {
         let mut items = Vec::new();
         if !s.empty {
             while let Some(child) = self.next_child()? {
-                items.push(T::decode(self, &child)?);
+                T::decode_push(&mut items, self, &child)?;
             }
         }
         *slot = Some(items);

@@ -42,6 +42,38 @@ pub(crate) use macros::{complex_codec, enum_codec, inherits, poly_codec, unknown
 pub trait Decode: Sized {
     /// Decodes the element that `start` opened, consuming through its end tag.
     fn decode<'a>(d: &mut Decoder<'a>, start: &Start<'a>) -> Result<Self, DecodeError>;
+
+    /// Decodes the element into `slot`, replacing what it held. Data objects override
+    /// it to fill themselves where they will stay instead of being built and then
+    /// moved (a `VirtualMachineConfigInfo` is kilobytes).
+    fn decode_into<'a>(
+        slot: &mut Self,
+        d: &mut Decoder<'a>,
+        start: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        *slot = Self::decode(d, start)?;
+        Ok(())
+    }
+
+    /// Decodes the element into `slot` as `Some` (see [`Decode::decode_into`]).
+    fn decode_some<'a>(
+        slot: &mut Option<Self>,
+        d: &mut Decoder<'a>,
+        start: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        *slot = Some(Self::decode(d, start)?);
+        Ok(())
+    }
+
+    /// Decodes the element as one more item of `list` (see [`Decode::decode_into`]).
+    fn decode_push<'a>(
+        list: &mut Vec<Self>,
+        d: &mut Decoder<'a>,
+        start: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        list.push(Self::decode(d, start)?);
+        Ok(())
+    }
 }
 
 /// A value that encodes as one element named `name`.
@@ -91,7 +123,10 @@ pub fn decode_boxed<'a, T: ComplexType>(
     d: &mut Decoder<'a>,
     s: &Start<'a>,
 ) -> Result<Box<T>, DecodeError> {
-    Ok(Box::new(d.complex(s)?))
+    // Filled on the heap where it stays, not built on the stack and moved there.
+    let mut v = Box::<T>::default();
+    d.complex_into(&mut *v, s)?;
+    Ok(v)
 }
 
 /// Decodes a value of an unknown subtype as its known base `T`, keeping its type name.
