@@ -93,6 +93,15 @@ fn field_ty(t: &Ty, optional: bool, list: bool, boxed: bool) -> String {
     }
 }
 
+/// The prefix of the decoder call for a field of type `t`: `obj_` (decoded in place)
+/// for a data object without subtypes held directly, none otherwise.
+fn in_place(t: &Ty, boxed: bool) -> &'static str {
+    match t {
+        Ty::Data { poly: false, .. } if !boxed => "obj_",
+        _ => "",
+    }
+}
+
 fn kind(optional: bool, list: bool) -> &'static str {
     if list {
         "list"
@@ -217,8 +226,9 @@ fn emit_struct(m: &Model, d: &DataType, s: &mut String) {
         for f in &d.fields {
             let _ = writeln!(
                 s,
-                "            b\"{}\" => d.{}(&mut self.{}, s)?,",
+                "            b\"{}\" => d.{}{}(&mut self.{}, s)?,",
                 f.wire,
+                in_place(&f.ty, f.boxed),
                 kind(f.optional, f.list),
                 f.rust
             );
@@ -532,8 +542,10 @@ fn emit_mo(m: &Model) -> String {
             let call = if p.list { "prop_list" } else { "prop" };
             let _ = writeln!(
                 s,
-                "            \"{}\" => d.{call}(&mut self.{}, s)?,",
-                p.wire, p.rust
+                "            \"{}\" => d.{}{call}(&mut self.{}, s)?,",
+                p.wire,
+                in_place(&p.ty, false),
+                p.rust
             );
         }
         s.push_str("            _ => return Ok(false),\n        }\n        Ok(true)\n    }\n}\n\n");

@@ -37,8 +37,8 @@ impl ManagedObject for Alarm {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "info" => d.prop(&mut self.info, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "info" => d.obj_prop(&mut self.info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -72,7 +72,7 @@ impl ManagedObject for AlarmManager {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "defaultExpression" => d.prop_list(&mut self.default_expression, s)?,
-            "description" => d.prop(&mut self.description, s)?,
+            "description" => d.obj_prop(&mut self.description, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -107,9 +107,9 @@ impl ManagedObject for AuthorizationManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "privilegeList" => d.prop_list(&mut self.privilege_list, s)?,
-            "roleList" => d.prop_list(&mut self.role_list, s)?,
-            "description" => d.prop(&mut self.description, s)?,
+            "privilegeList" => d.obj_prop_list(&mut self.privilege_list, s)?,
+            "roleList" => d.obj_prop_list(&mut self.role_list, s)?,
+            "description" => d.obj_prop(&mut self.description, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -233,21 +233,21 @@ impl ManagedObject for ClusterComputeResource {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "resourcePool" => d.prop(&mut self.resource_pool, s)?,
             "host" => d.prop_list(&mut self.host, s)?,
             "datastore" => d.prop_list(&mut self.datastore, s)?,
@@ -258,14 +258,14 @@ impl ManagedObject for ClusterComputeResource {
             "lifecycleManaged" => d.prop(&mut self.lifecycle_managed, s)?,
             "configManagerEnabled" => d.prop(&mut self.config_manager_enabled, s)?,
             "networkBootMode" => d.prop(&mut self.network_boot_mode, s)?,
-            "configuration" => d.prop(&mut self.configuration, s)?,
-            "recommendation" => d.prop_list(&mut self.recommendation, s)?,
-            "drsRecommendation" => d.prop_list(&mut self.drs_recommendation, s)?,
-            "summaryEx" => d.prop(&mut self.summary_ex, s)?,
-            "hciConfig" => d.prop(&mut self.hci_config, s)?,
-            "migrationHistory" => d.prop_list(&mut self.migration_history, s)?,
-            "actionHistory" => d.prop_list(&mut self.action_history, s)?,
-            "drsFault" => d.prop_list(&mut self.drs_fault, s)?,
+            "configuration" => d.obj_prop(&mut self.configuration, s)?,
+            "recommendation" => d.obj_prop_list(&mut self.recommendation, s)?,
+            "drsRecommendation" => d.obj_prop_list(&mut self.drs_recommendation, s)?,
+            "summaryEx" => d.obj_prop(&mut self.summary_ex, s)?,
+            "hciConfig" => d.obj_prop(&mut self.hci_config, s)?,
+            "migrationHistory" => d.obj_prop_list(&mut self.migration_history, s)?,
+            "actionHistory" => d.obj_prop_list(&mut self.action_history, s)?,
+            "drsFault" => d.obj_prop_list(&mut self.drs_fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -303,9 +303,9 @@ impl ManagedObject for ClusterEVCManager {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "managedCluster" => d.prop(&mut self.managed_cluster, s)?,
-            "evcState" => d.prop(&mut self.evc_state, s)?,
+            "evcState" => d.obj_prop(&mut self.evc_state, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -349,7 +349,7 @@ impl ManagedObject for ClusterProfile {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "config" => d.prop(&mut self.config, s)?,
-            "description" => d.prop(&mut self.description, s)?,
+            "description" => d.obj_prop(&mut self.description, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "createdTime" => d.prop(&mut self.created_time, s)?,
             "modifiedTime" => d.prop(&mut self.modified_time, s)?,
@@ -467,21 +467,21 @@ impl ManagedObject for ComputeResource {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "resourcePool" => d.prop(&mut self.resource_pool, s)?,
             "host" => d.prop_list(&mut self.host, s)?,
             "datastore" => d.prop_list(&mut self.datastore, s)?,
@@ -658,7 +658,7 @@ impl ManagedObject for CryptoManagerKmip {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "enabled" => d.prop(&mut self.enabled, s)?,
-            "kmipServers" => d.prop_list(&mut self.kmip_servers, s)?,
+            "kmipServers" => d.obj_prop_list(&mut self.kmip_servers, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -689,7 +689,7 @@ impl ManagedObject for CustomFieldsManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "field" => d.prop_list(&mut self.field, s)?,
+            "field" => d.obj_prop_list(&mut self.field, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -722,7 +722,7 @@ impl ManagedObject for CustomizationSpecManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "info" => d.prop_list(&mut self.info, s)?,
+            "info" => d.obj_prop_list(&mut self.info, s)?,
             "encryptionKey" => d.prop_list(&mut self.encryption_key, s)?,
             _ => return Ok(false),
         }
@@ -799,28 +799,28 @@ impl ManagedObject for Datacenter {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "vmFolder" => d.prop(&mut self.vm_folder, s)?,
             "hostFolder" => d.prop(&mut self.host_folder, s)?,
             "datastoreFolder" => d.prop(&mut self.datastore_folder, s)?,
             "networkFolder" => d.prop(&mut self.network_folder, s)?,
             "datastore" => d.prop_list(&mut self.datastore, s)?,
             "network" => d.prop_list(&mut self.network, s)?,
-            "configuration" => d.prop(&mut self.configuration, s)?,
+            "configuration" => d.obj_prop(&mut self.configuration, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -896,28 +896,28 @@ impl ManagedObject for Datastore {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "info" => d.prop(&mut self.info, s)?,
-            "summary" => d.prop(&mut self.summary, s)?,
-            "host" => d.prop_list(&mut self.host, s)?,
+            "summary" => d.obj_prop(&mut self.summary, s)?,
+            "host" => d.obj_prop_list(&mut self.host, s)?,
             "vm" => d.prop_list(&mut self.vm, s)?,
             "browser" => d.prop(&mut self.browser, s)?,
-            "capability" => d.prop(&mut self.capability, s)?,
-            "iormConfiguration" => d.prop(&mut self.iorm_configuration, s)?,
+            "capability" => d.obj_prop(&mut self.capability, s)?,
+            "iormConfiguration" => d.obj_prop(&mut self.iorm_configuration, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1069,26 +1069,26 @@ impl ManagedObject for DistributedVirtualPortgroup {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "summary" => d.prop(&mut self.summary, s)?,
             "host" => d.prop_list(&mut self.host, s)?,
             "vm" => d.prop_list(&mut self.vm, s)?,
             "key" => d.prop(&mut self.key, s)?,
-            "config" => d.prop(&mut self.config, s)?,
+            "config" => d.obj_prop(&mut self.config, s)?,
             "portKeys" => d.prop_list(&mut self.port_keys, s)?,
             _ => return Ok(false),
         }
@@ -1165,28 +1165,28 @@ impl ManagedObject for DistributedVirtualSwitch {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "uuid" => d.prop(&mut self.uuid, s)?,
-            "capability" => d.prop(&mut self.capability, s)?,
-            "summary" => d.prop(&mut self.summary, s)?,
+            "capability" => d.obj_prop(&mut self.capability, s)?,
+            "summary" => d.obj_prop(&mut self.summary, s)?,
             "config" => d.prop(&mut self.config, s)?,
-            "networkResourcePool" => d.prop_list(&mut self.network_resource_pool, s)?,
+            "networkResourcePool" => d.obj_prop_list(&mut self.network_resource_pool, s)?,
             "portgroup" => d.prop_list(&mut self.portgroup, s)?,
-            "runtime" => d.prop(&mut self.runtime, s)?,
+            "runtime" => d.obj_prop(&mut self.runtime, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1315,7 +1315,7 @@ impl ManagedObject for EventManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "description" => d.prop(&mut self.description, s)?,
+            "description" => d.obj_prop(&mut self.description, s)?,
             "latestEvent" => d.prop(&mut self.latest_event, s)?,
             "maxCollector" => d.prop(&mut self.max_collector, s)?,
             _ => return Ok(false),
@@ -1351,7 +1351,7 @@ impl ManagedObject for ExtensibleManagedObject {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1382,7 +1382,7 @@ impl ManagedObject for ExtensionManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "extensionList" => d.prop_list(&mut self.extension_list, s)?,
+            "extensionList" => d.obj_prop_list(&mut self.extension_list, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1540,25 +1540,25 @@ impl ManagedObject for Folder {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "childType" => d.prop_list(&mut self.child_type, s)?,
             "childEntity" => d.prop_list(&mut self.child_entity, s)?,
             "namespace" => d.prop(&mut self.namespace, s)?,
-            "externallyManagedFolderInfo" => d.prop(&mut self.externally_managed_folder_info, s)?,
+            "externallyManagedFolderInfo" => d.obj_prop(&mut self.externally_managed_folder_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1883,8 +1883,8 @@ impl ManagedObject for HostAssignableHardwareManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "binding" => d.prop_list(&mut self.binding, s)?,
-            "config" => d.prop(&mut self.config, s)?,
+            "binding" => d.obj_prop_list(&mut self.binding, s)?,
+            "config" => d.obj_prop(&mut self.config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1917,7 +1917,7 @@ impl ManagedObject for HostAuthenticationManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "info" => d.prop(&mut self.info, s)?,
+            "info" => d.obj_prop(&mut self.info, s)?,
             "supportedStore" => d.prop_list(&mut self.supported_store, s)?,
             _ => return Ok(false),
         }
@@ -1980,7 +1980,7 @@ impl ManagedObject for HostAutoStartManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "config" => d.prop(&mut self.config, s)?,
+            "config" => d.obj_prop(&mut self.config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2037,7 +2037,7 @@ impl ManagedObject for HostCacheConfigurationManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "cacheConfigurationInfo" => d.prop_list(&mut self.cache_configuration_info, s)?,
+            "cacheConfigurationInfo" => d.obj_prop_list(&mut self.cache_configuration_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2068,7 +2068,7 @@ impl ManagedObject for HostCertificateManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "certificateInfo" => d.prop(&mut self.certificate_info, s)?,
+            "certificateInfo" => d.obj_prop(&mut self.certificate_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2106,9 +2106,9 @@ impl ManagedObject for HostCpuSchedulerSystem {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "cpuSchedulerInfo" => d.prop(&mut self.cpu_scheduler_info, s)?,
-            "hyperthreadInfo" => d.prop(&mut self.hyperthread_info, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "cpuSchedulerInfo" => d.obj_prop(&mut self.cpu_scheduler_info, s)?,
+            "hyperthreadInfo" => d.obj_prop(&mut self.hyperthread_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2176,7 +2176,7 @@ impl ManagedObject for HostDatastoreSystem {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "datastore" => d.prop_list(&mut self.datastore, s)?,
-            "capabilities" => d.prop(&mut self.capabilities, s)?,
+            "capabilities" => d.obj_prop(&mut self.capabilities, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2207,7 +2207,7 @@ impl ManagedObject for HostDateTimeSystem {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "dateTimeInfo" => d.prop(&mut self.date_time_info, s)?,
+            "dateTimeInfo" => d.obj_prop(&mut self.date_time_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2238,7 +2238,7 @@ impl ManagedObject for HostDiagnosticSystem {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "activePartition" => d.prop(&mut self.active_partition, s)?,
+            "activePartition" => d.obj_prop(&mut self.active_partition, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2300,7 +2300,7 @@ impl ManagedObject for HostEsxAgentHostManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "configInfo" => d.prop(&mut self.config_info, s)?,
+            "configInfo" => d.obj_prop(&mut self.config_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2336,8 +2336,8 @@ impl ManagedObject for HostFirewallSystem {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "firewallInfo" => d.prop(&mut self.firewall_info, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "firewallInfo" => d.obj_prop(&mut self.firewall_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2405,11 +2405,11 @@ impl ManagedObject for HostGraphicsManager {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "graphicsInfo" => d.prop_list(&mut self.graphics_info, s)?,
-            "graphicsConfig" => d.prop(&mut self.graphics_config, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "graphicsInfo" => d.obj_prop_list(&mut self.graphics_info, s)?,
+            "graphicsConfig" => d.obj_prop(&mut self.graphics_config, s)?,
             "sharedPassthruGpuTypes" => d.prop_list(&mut self.shared_passthru_gpu_types, s)?,
-            "sharedGpuCapabilities" => d.prop_list(&mut self.shared_gpu_capabilities, s)?,
+            "sharedGpuCapabilities" => d.obj_prop_list(&mut self.shared_gpu_capabilities, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2440,7 +2440,7 @@ impl ManagedObject for HostHealthStatusSystem {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "runtime" => d.prop(&mut self.runtime, s)?,
+            "runtime" => d.obj_prop(&mut self.runtime, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2587,9 +2587,9 @@ impl ManagedObject for HostMemorySystem {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "consoleReservationInfo" => d.prop(&mut self.console_reservation_info, s)?,
-            "virtualMachineReservationInfo" => d.prop(&mut self.virtual_machine_reservation_info, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "consoleReservationInfo" => d.obj_prop(&mut self.console_reservation_info, s)?,
+            "virtualMachineReservationInfo" => d.obj_prop(&mut self.virtual_machine_reservation_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2637,11 +2637,11 @@ impl ManagedObject for HostNetworkSystem {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "capabilities" => d.prop(&mut self.capabilities, s)?,
-            "networkInfo" => d.prop(&mut self.network_info, s)?,
-            "offloadCapabilities" => d.prop(&mut self.offload_capabilities, s)?,
-            "networkConfig" => d.prop(&mut self.network_config, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "capabilities" => d.obj_prop(&mut self.capabilities, s)?,
+            "networkInfo" => d.obj_prop(&mut self.network_info, s)?,
+            "offloadCapabilities" => d.obj_prop(&mut self.offload_capabilities, s)?,
+            "networkConfig" => d.obj_prop(&mut self.network_config, s)?,
             "dnsConfig" => d.prop(&mut self.dns_config, s)?,
             "ipRouteConfig" => d.prop(&mut self.ip_route_config, s)?,
             "consoleIpRouteConfig" => d.prop(&mut self.console_ip_route_config, s)?,
@@ -2675,7 +2675,7 @@ impl ManagedObject for HostNvdimmSystem {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "nvdimmSystemInfo" => d.prop(&mut self.nvdimm_system_info, s)?,
+            "nvdimmSystemInfo" => d.obj_prop(&mut self.nvdimm_system_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2739,7 +2739,7 @@ impl ManagedObject for HostPciPassthruSystem {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "pciPassthruInfo" => d.prop_list(&mut self.pci_passthru_info, s)?,
             "sriovDevicePoolInfo" => d.prop_list(&mut self.sriov_device_pool_info, s)?,
             _ => return Ok(false),
@@ -2774,8 +2774,8 @@ impl ManagedObject for HostPowerSystem {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "capability" => d.prop(&mut self.capability, s)?,
-            "info" => d.prop(&mut self.info, s)?,
+            "capability" => d.obj_prop(&mut self.capability, s)?,
+            "info" => d.obj_prop(&mut self.info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2829,7 +2829,7 @@ impl ManagedObject for HostProfile {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "config" => d.prop(&mut self.config, s)?,
-            "description" => d.prop(&mut self.description, s)?,
+            "description" => d.obj_prop(&mut self.description, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "createdTime" => d.prop(&mut self.created_time, s)?,
             "modifiedTime" => d.prop(&mut self.modified_time, s)?,
@@ -2837,7 +2837,7 @@ impl ManagedObject for HostProfile {
             "complianceStatus" => d.prop(&mut self.compliance_status, s)?,
             "validationState" => d.prop(&mut self.validation_state, s)?,
             "validationStateUpdateTime" => d.prop(&mut self.validation_state_update_time, s)?,
-            "validationFailureInfo" => d.prop(&mut self.validation_failure_info, s)?,
+            "validationFailureInfo" => d.obj_prop(&mut self.validation_failure_info, s)?,
             "complianceCheckTime" => d.prop(&mut self.compliance_check_time, s)?,
             "referenceHost" => d.prop(&mut self.reference_host, s)?,
             _ => return Ok(false),
@@ -2906,8 +2906,8 @@ impl ManagedObject for HostServiceSystem {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "serviceInfo" => d.prop(&mut self.service_info, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "serviceInfo" => d.obj_prop(&mut self.service_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2940,8 +2940,8 @@ impl ManagedObject for HostSnmpSystem {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "configuration" => d.prop(&mut self.configuration, s)?,
-            "limits" => d.prop(&mut self.limits, s)?,
+            "configuration" => d.obj_prop(&mut self.configuration, s)?,
+            "limits" => d.obj_prop(&mut self.limits, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3009,11 +3009,11 @@ impl ManagedObject for HostStorageSystem {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "storageDeviceInfo" => d.prop(&mut self.storage_device_info, s)?,
-            "fileSystemVolumeInfo" => d.prop(&mut self.file_system_volume_info, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "storageDeviceInfo" => d.obj_prop(&mut self.storage_device_info, s)?,
+            "fileSystemVolumeInfo" => d.obj_prop(&mut self.file_system_volume_info, s)?,
             "systemFile" => d.prop_list(&mut self.system_file, s)?,
-            "multipathStateInfo" => d.prop(&mut self.multipath_state_info, s)?,
+            "multipathStateInfo" => d.obj_prop(&mut self.multipath_state_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3113,40 +3113,40 @@ impl ManagedObject for HostSystem {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
-            "runtime" => d.prop(&mut self.runtime, s)?,
-            "summary" => d.prop(&mut self.summary, s)?,
-            "hardware" => d.prop(&mut self.hardware, s)?,
-            "capability" => d.prop(&mut self.capability, s)?,
-            "licensableResource" => d.prop(&mut self.licensable_resource, s)?,
-            "remediationState" => d.prop(&mut self.remediation_state, s)?,
-            "precheckRemediationResult" => d.prop(&mut self.precheck_remediation_result, s)?,
-            "remediationResult" => d.prop(&mut self.remediation_result, s)?,
-            "complianceCheckState" => d.prop(&mut self.compliance_check_state, s)?,
-            "complianceCheckResult" => d.prop(&mut self.compliance_check_result, s)?,
-            "configManager" => d.prop(&mut self.config_manager, s)?,
-            "config" => d.prop(&mut self.config, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
+            "runtime" => d.obj_prop(&mut self.runtime, s)?,
+            "summary" => d.obj_prop(&mut self.summary, s)?,
+            "hardware" => d.obj_prop(&mut self.hardware, s)?,
+            "capability" => d.obj_prop(&mut self.capability, s)?,
+            "licensableResource" => d.obj_prop(&mut self.licensable_resource, s)?,
+            "remediationState" => d.obj_prop(&mut self.remediation_state, s)?,
+            "precheckRemediationResult" => d.obj_prop(&mut self.precheck_remediation_result, s)?,
+            "remediationResult" => d.obj_prop(&mut self.remediation_result, s)?,
+            "complianceCheckState" => d.obj_prop(&mut self.compliance_check_state, s)?,
+            "complianceCheckResult" => d.obj_prop(&mut self.compliance_check_result, s)?,
+            "configManager" => d.obj_prop(&mut self.config_manager, s)?,
+            "config" => d.obj_prop(&mut self.config, s)?,
             "vm" => d.prop_list(&mut self.vm, s)?,
             "datastore" => d.prop_list(&mut self.datastore, s)?,
             "network" => d.prop_list(&mut self.network, s)?,
             "datastoreBrowser" => d.prop(&mut self.datastore_browser, s)?,
-            "systemResources" => d.prop(&mut self.system_resources, s)?,
-            "answerFileValidationState" => d.prop(&mut self.answer_file_validation_state, s)?,
-            "answerFileValidationResult" => d.prop(&mut self.answer_file_validation_result, s)?,
+            "systemResources" => d.obj_prop(&mut self.system_resources, s)?,
+            "answerFileValidationState" => d.obj_prop(&mut self.answer_file_validation_state, s)?,
+            "answerFileValidationResult" => d.obj_prop(&mut self.answer_file_validation_result, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3177,7 +3177,7 @@ impl ManagedObject for HostVFlashManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "vFlashConfigInfo" => d.prop(&mut self.vflash_config_info, s)?,
+            "vFlashConfigInfo" => d.obj_prop(&mut self.vflash_config_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3215,9 +3215,9 @@ impl ManagedObject for HostVMotionSystem {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "netConfig" => d.prop(&mut self.net_config, s)?,
-            "ipConfig" => d.prop(&mut self.ip_config, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "netConfig" => d.obj_prop(&mut self.net_config, s)?,
+            "ipConfig" => d.obj_prop(&mut self.ip_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3279,8 +3279,8 @@ impl ManagedObject for HostVirtualNicManager {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "info" => d.prop(&mut self.info, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "info" => d.obj_prop(&mut self.info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3337,7 +3337,7 @@ impl ManagedObject for HostVsanSystem {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "config" => d.prop(&mut self.config, s)?,
+            "config" => d.obj_prop(&mut self.config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3383,8 +3383,8 @@ impl ManagedObject for HttpNfcLease {
             "initializeProgress" => d.prop(&mut self.initialize_progress, s)?,
             "transferProgress" => d.prop(&mut self.transfer_progress, s)?,
             "mode" => d.prop(&mut self.mode, s)?,
-            "capabilities" => d.prop(&mut self.capabilities, s)?,
-            "info" => d.prop(&mut self.info, s)?,
+            "capabilities" => d.obj_prop(&mut self.capabilities, s)?,
+            "info" => d.obj_prop(&mut self.info, s)?,
             "state" => d.prop(&mut self.state, s)?,
             "error" => d.prop(&mut self.error, s)?,
             _ => return Ok(false),
@@ -3568,12 +3568,12 @@ impl ManagedObject for LicenseManager {
         match name {
             "source" => d.prop(&mut self.source, s)?,
             "sourceAvailable" => d.prop(&mut self.source_available, s)?,
-            "diagnostics" => d.prop(&mut self.diagnostics, s)?,
-            "featureInfo" => d.prop_list(&mut self.feature_info, s)?,
+            "diagnostics" => d.obj_prop(&mut self.diagnostics, s)?,
+            "featureInfo" => d.obj_prop_list(&mut self.feature_info, s)?,
             "licensedEdition" => d.prop(&mut self.licensed_edition, s)?,
-            "licenses" => d.prop_list(&mut self.licenses, s)?,
+            "licenses" => d.obj_prop_list(&mut self.licenses, s)?,
             "licenseAssignmentManager" => d.prop(&mut self.license_assignment_manager, s)?,
-            "evaluation" => d.prop(&mut self.evaluation, s)?,
+            "evaluation" => d.obj_prop(&mut self.evaluation, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3635,7 +3635,7 @@ impl ManagedObject for LocalizationManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "catalog" => d.prop_list(&mut self.catalog, s)?,
+            "catalog" => d.obj_prop_list(&mut self.catalog, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3697,21 +3697,21 @@ impl ManagedObject for ManagedEntity {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3836,21 +3836,21 @@ impl ManagedObject for Network {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "summary" => d.prop(&mut self.summary, s)?,
             "host" => d.prop_list(&mut self.host, s)?,
             "vm" => d.prop_list(&mut self.vm, s)?,
@@ -3925,25 +3925,25 @@ impl ManagedObject for OpaqueNetwork {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "summary" => d.prop(&mut self.summary, s)?,
             "host" => d.prop_list(&mut self.host, s)?,
             "vm" => d.prop_list(&mut self.vm, s)?,
-            "capability" => d.prop(&mut self.capability, s)?,
+            "capability" => d.obj_prop(&mut self.capability, s)?,
             "extraConfig" => d.prop_list(&mut self.extra_config, s)?,
             _ => return Ok(false),
         }
@@ -3977,7 +3977,7 @@ impl ManagedObject for OptionManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "supportedOption" => d.prop_list(&mut self.supported_option, s)?,
+            "supportedOption" => d.obj_prop_list(&mut self.supported_option, s)?,
             "setting" => d.prop_list(&mut self.setting, s)?,
             _ => return Ok(false),
         }
@@ -4037,8 +4037,8 @@ impl ManagedObject for OvfManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "ovfImportOption" => d.prop_list(&mut self.ovf_import_option, s)?,
-            "ovfExportOption" => d.prop_list(&mut self.ovf_export_option, s)?,
+            "ovfImportOption" => d.obj_prop_list(&mut self.ovf_import_option, s)?,
+            "ovfExportOption" => d.obj_prop_list(&mut self.ovf_export_option, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4073,9 +4073,9 @@ impl ManagedObject for PerformanceManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "description" => d.prop(&mut self.description, s)?,
-            "historicalInterval" => d.prop_list(&mut self.historical_interval, s)?,
-            "perfCounter" => d.prop_list(&mut self.perf_counter, s)?,
+            "description" => d.obj_prop(&mut self.description, s)?,
+            "historicalInterval" => d.obj_prop_list(&mut self.historical_interval, s)?,
+            "perfCounter" => d.obj_prop_list(&mut self.perf_counter, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4119,7 +4119,7 @@ impl ManagedObject for Profile {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "config" => d.prop(&mut self.config, s)?,
-            "description" => d.prop(&mut self.description, s)?,
+            "description" => d.obj_prop(&mut self.description, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "createdTime" => d.prop(&mut self.created_time, s)?,
             "modifiedTime" => d.prop(&mut self.modified_time, s)?,
@@ -4245,7 +4245,7 @@ impl ManagedObject for PropertyFilter {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "spec" => d.prop(&mut self.spec, s)?,
+            "spec" => d.obj_prop(&mut self.spec, s)?,
             "partialUpdates" => d.prop(&mut self.partial_updates, s)?,
             _ => return Ok(false),
         }
@@ -4350,29 +4350,29 @@ impl ManagedObject for ResourcePool {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "summary" => d.prop(&mut self.summary, s)?,
-            "runtime" => d.prop(&mut self.runtime, s)?,
+            "runtime" => d.obj_prop(&mut self.runtime, s)?,
             "owner" => d.prop(&mut self.owner, s)?,
             "resourcePool" => d.prop_list(&mut self.resource_pool, s)?,
             "vm" => d.prop_list(&mut self.vm, s)?,
-            "config" => d.prop(&mut self.config, s)?,
+            "config" => d.obj_prop(&mut self.config, s)?,
             "namespace" => d.prop(&mut self.namespace, s)?,
-            "childConfiguration" => d.prop_list(&mut self.child_configuration, s)?,
+            "childConfiguration" => d.obj_prop_list(&mut self.child_configuration, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4408,8 +4408,8 @@ impl ManagedObject for ScheduledTask {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "info" => d.prop(&mut self.info, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "info" => d.obj_prop(&mut self.info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4443,7 +4443,7 @@ impl ManagedObject for ScheduledTaskManager {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "scheduledTask" => d.prop_list(&mut self.scheduled_task, s)?,
-            "description" => d.prop(&mut self.description, s)?,
+            "description" => d.obj_prop(&mut self.description, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4505,8 +4505,8 @@ impl ManagedObject for ServiceInstance {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "serverClock" => d.prop(&mut self.server_clock, s)?,
-            "capability" => d.prop(&mut self.capability, s)?,
-            "content" => d.prop(&mut self.content, s)?,
+            "capability" => d.obj_prop(&mut self.capability, s)?,
+            "content" => d.obj_prop(&mut self.content, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4537,7 +4537,7 @@ impl ManagedObject for ServiceManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "service" => d.prop_list(&mut self.service, s)?,
+            "service" => d.obj_prop_list(&mut self.service, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4578,8 +4578,8 @@ impl ManagedObject for SessionManager {
     }
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
-            "sessionList" => d.prop_list(&mut self.session_list, s)?,
-            "currentSession" => d.prop(&mut self.current_session, s)?,
+            "sessionList" => d.obj_prop_list(&mut self.session_list, s)?,
+            "currentSession" => d.obj_prop(&mut self.current_session, s)?,
             "message" => d.prop(&mut self.message, s)?,
             "messageLocaleList" => d.prop_list(&mut self.message_locale_list, s)?,
             "supportedLocaleList" => d.prop_list(&mut self.supported_locale_list, s)?,
@@ -4617,7 +4617,7 @@ impl ManagedObject for SimpleCommand {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "encodingType" => d.prop(&mut self.encoding_type, s)?,
-            "entity" => d.prop(&mut self.entity, s)?,
+            "entity" => d.obj_prop(&mut self.entity, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4717,27 +4717,27 @@ impl ManagedObject for StoragePod {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "childType" => d.prop_list(&mut self.child_type, s)?,
             "childEntity" => d.prop_list(&mut self.child_entity, s)?,
             "namespace" => d.prop(&mut self.namespace, s)?,
-            "externallyManagedFolderInfo" => d.prop(&mut self.externally_managed_folder_info, s)?,
-            "summary" => d.prop(&mut self.summary, s)?,
-            "podStorageDrsEntry" => d.prop(&mut self.pod_storage_drs_entry, s)?,
+            "externallyManagedFolderInfo" => d.obj_prop(&mut self.externally_managed_folder_info, s)?,
+            "summary" => d.obj_prop(&mut self.summary, s)?,
+            "podStorageDrsEntry" => d.obj_prop(&mut self.pod_storage_drs_entry, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4825,8 +4825,8 @@ impl ManagedObject for Task {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "info" => d.prop(&mut self.info, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "info" => d.obj_prop(&mut self.info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4860,7 +4860,7 @@ impl ManagedObject for TaskHistoryCollector {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "filter" => d.prop(&mut self.filter, s)?,
-            "latestPage" => d.prop_list(&mut self.latest_page, s)?,
+            "latestPage" => d.obj_prop_list(&mut self.latest_page, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4896,7 +4896,7 @@ impl ManagedObject for TaskManager {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "description" => d.prop(&mut self.description, s)?,
+            "description" => d.obj_prop(&mut self.description, s)?,
             "maxCollector" => d.prop(&mut self.max_collector, s)?,
             _ => return Ok(false),
         }
@@ -4987,22 +4987,22 @@ impl ManagedObject for TransitGateway {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
-            "config" => d.prop(&mut self.config, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
+            "config" => d.obj_prop(&mut self.config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5232,35 +5232,35 @@ impl ManagedObject for VirtualApp {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "summary" => d.prop(&mut self.summary, s)?,
-            "runtime" => d.prop(&mut self.runtime, s)?,
+            "runtime" => d.obj_prop(&mut self.runtime, s)?,
             "owner" => d.prop(&mut self.owner, s)?,
             "resourcePool" => d.prop_list(&mut self.resource_pool, s)?,
             "vm" => d.prop_list(&mut self.vm, s)?,
-            "config" => d.prop(&mut self.config, s)?,
+            "config" => d.obj_prop(&mut self.config, s)?,
             "namespace" => d.prop(&mut self.namespace, s)?,
-            "childConfiguration" => d.prop_list(&mut self.child_configuration, s)?,
+            "childConfiguration" => d.obj_prop_list(&mut self.child_configuration, s)?,
             "parentFolder" => d.prop(&mut self.parent_folder, s)?,
             "datastore" => d.prop_list(&mut self.datastore, s)?,
             "network" => d.prop_list(&mut self.network, s)?,
-            "vAppConfig" => d.prop(&mut self.vapp_config, s)?,
+            "vAppConfig" => d.obj_prop(&mut self.vapp_config, s)?,
             "parentVApp" => d.prop(&mut self.parent_v_app, s)?,
-            "childLink" => d.prop_list(&mut self.child_link, s)?,
+            "childLink" => d.obj_prop_list(&mut self.child_link, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5382,36 +5382,36 @@ impl ManagedObject for VirtualMachine {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
-            "capability" => d.prop(&mut self.capability, s)?,
-            "config" => d.prop(&mut self.config, s)?,
-            "layout" => d.prop(&mut self.layout, s)?,
-            "layoutEx" => d.prop(&mut self.layout_ex, s)?,
-            "storage" => d.prop(&mut self.storage, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
+            "capability" => d.obj_prop(&mut self.capability, s)?,
+            "config" => d.obj_prop(&mut self.config, s)?,
+            "layout" => d.obj_prop(&mut self.layout, s)?,
+            "layoutEx" => d.obj_prop(&mut self.layout_ex, s)?,
+            "storage" => d.obj_prop(&mut self.storage, s)?,
             "environmentBrowser" => d.prop(&mut self.environment_browser, s)?,
             "resourcePool" => d.prop(&mut self.resource_pool, s)?,
             "parentVApp" => d.prop(&mut self.parent_v_app, s)?,
-            "resourceConfig" => d.prop(&mut self.resource_config, s)?,
-            "runtime" => d.prop(&mut self.runtime, s)?,
-            "guest" => d.prop(&mut self.guest, s)?,
-            "summary" => d.prop(&mut self.summary, s)?,
+            "resourceConfig" => d.obj_prop(&mut self.resource_config, s)?,
+            "runtime" => d.obj_prop(&mut self.runtime, s)?,
+            "guest" => d.obj_prop(&mut self.guest, s)?,
+            "summary" => d.obj_prop(&mut self.summary, s)?,
             "datastore" => d.prop_list(&mut self.datastore, s)?,
             "network" => d.prop_list(&mut self.network, s)?,
-            "snapshot" => d.prop(&mut self.snapshot, s)?,
+            "snapshot" => d.obj_prop(&mut self.snapshot, s)?,
             "rootSnapshot" => d.prop_list(&mut self.root_snapshot, s)?,
             "guestHeartbeatStatus" => d.prop(&mut self.guest_heartbeat_status, s)?,
             _ => return Ok(false),
@@ -5531,8 +5531,8 @@ impl ManagedObject for VirtualMachineSnapshot {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
-            "config" => d.prop(&mut self.config, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
+            "config" => d.obj_prop(&mut self.config, s)?,
             "childSnapshot" => d.prop_list(&mut self.child_snapshot, s)?,
             "vm" => d.prop(&mut self.vm, s)?,
             _ => return Ok(false),
@@ -5636,28 +5636,28 @@ impl ManagedObject for VmwareDistributedVirtualSwitch {
     fn decode_property<'a>(&mut self, name: &str, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match name {
             "value" => d.prop_list(&mut self.value, s)?,
-            "availableField" => d.prop_list(&mut self.available_field, s)?,
+            "availableField" => d.obj_prop_list(&mut self.available_field, s)?,
             "parent" => d.prop(&mut self.parent, s)?,
             "customValue" => d.prop_list(&mut self.custom_value, s)?,
             "overallStatus" => d.prop(&mut self.overall_status, s)?,
             "configStatus" => d.prop(&mut self.config_status, s)?,
             "configIssue" => d.prop_list(&mut self.config_issue, s)?,
             "effectiveRole" => d.prop_list(&mut self.effective_role, s)?,
-            "permission" => d.prop_list(&mut self.permission, s)?,
+            "permission" => d.obj_prop_list(&mut self.permission, s)?,
             "name" => d.prop(&mut self.name, s)?,
             "disabledMethod" => d.prop_list(&mut self.disabled_method, s)?,
             "recentTask" => d.prop_list(&mut self.recent_task, s)?,
-            "declaredAlarmState" => d.prop_list(&mut self.declared_alarm_state, s)?,
-            "triggeredAlarmState" => d.prop_list(&mut self.triggered_alarm_state, s)?,
+            "declaredAlarmState" => d.obj_prop_list(&mut self.declared_alarm_state, s)?,
+            "triggeredAlarmState" => d.obj_prop_list(&mut self.triggered_alarm_state, s)?,
             "alarmActionsEnabled" => d.prop(&mut self.alarm_actions_enabled, s)?,
-            "tag" => d.prop_list(&mut self.tag, s)?,
+            "tag" => d.obj_prop_list(&mut self.tag, s)?,
             "uuid" => d.prop(&mut self.uuid, s)?,
-            "capability" => d.prop(&mut self.capability, s)?,
-            "summary" => d.prop(&mut self.summary, s)?,
+            "capability" => d.obj_prop(&mut self.capability, s)?,
+            "summary" => d.obj_prop(&mut self.summary, s)?,
             "config" => d.prop(&mut self.config, s)?,
-            "networkResourcePool" => d.prop_list(&mut self.network_resource_pool, s)?,
+            "networkResourcePool" => d.obj_prop_list(&mut self.network_resource_pool, s)?,
             "portgroup" => d.prop_list(&mut self.portgroup, s)?,
-            "runtime" => d.prop(&mut self.runtime, s)?,
+            "runtime" => d.obj_prop(&mut self.runtime, s)?,
             _ => return Ok(false),
         }
         Ok(true)

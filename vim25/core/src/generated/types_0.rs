@@ -470,8 +470,8 @@ impl ComplexType for AlarmAcknowledgedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"source" => d.req(&mut self.source, s)?,
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"source" => d.obj_req(&mut self.source, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -525,8 +525,8 @@ impl ComplexType for AlarmActionTriggeredEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"source" => d.req(&mut self.source, s)?,
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"source" => d.obj_req(&mut self.source, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -559,8 +559,8 @@ impl ComplexType for AlarmClearedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"source" => d.req(&mut self.source, s)?,
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"source" => d.obj_req(&mut self.source, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             b"from" => d.req(&mut self.from, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -591,7 +591,7 @@ impl ComplexType for AlarmCreatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -683,7 +683,7 @@ impl ComplexType for AlarmEmailCompletedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             b"to" => d.req(&mut self.to, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -717,9 +717,9 @@ impl ComplexType for AlarmEmailFailedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             b"to" => d.req(&mut self.to, s)?,
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -751,7 +751,7 @@ impl ComplexType for AlarmEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"alarm" => d.req(&mut self.alarm, s)?,
+            b"alarm" => d.obj_req(&mut self.alarm, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -914,8 +914,8 @@ impl ComplexType for AlarmReconfiguredEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.req(&mut self.entity, s)?,
-            b"configChanges" => d.opt(&mut self.config_changes, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
+            b"configChanges" => d.obj_opt(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -944,7 +944,7 @@ impl ComplexType for AlarmRemovedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -974,7 +974,7 @@ impl ComplexType for AlarmScriptCompleteEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             b"script" => d.req(&mut self.script, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -1008,9 +1008,9 @@ impl ComplexType for AlarmScriptFailedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             b"script" => d.req(&mut self.script, s)?,
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1070,7 +1070,7 @@ impl ComplexType for AlarmSnmpCompletedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1100,8 +1100,8 @@ impl ComplexType for AlarmSnmpFailedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.req(&mut self.entity, s)?,
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1153,7 +1153,7 @@ impl ComplexType for AlarmSpec {
             b"expression" => d.req(&mut self.expression, s)?,
             b"action" => d.opt(&mut self.action, s)?,
             b"actionFrequency" => d.opt(&mut self.action_frequency, s)?,
-            b"setting" => d.opt(&mut self.setting, s)?,
+            b"setting" => d.obj_opt(&mut self.setting, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1254,8 +1254,8 @@ impl ComplexType for AlarmStatusChangedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"source" => d.req(&mut self.source, s)?,
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"source" => d.obj_req(&mut self.source, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             b"from" => d.req(&mut self.from, s)?,
             b"to" => d.req(&mut self.to, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1299,7 +1299,7 @@ impl ComplexType for AlarmTriggeringAction {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"action" => d.req(&mut self.action, s)?,
-            b"transitionSpecs" => d.list(&mut self.transition_specs, s)?,
+            b"transitionSpecs" => d.obj_list(&mut self.transition_specs, s)?,
             b"green2yellow" => d.req(&mut self.green2yellow, s)?,
             b"yellow2red" => d.req(&mut self.yellow2red, s)?,
             b"red2yellow" => d.req(&mut self.red2yellow, s)?,
@@ -1549,7 +1549,7 @@ impl ComplexType for AnswerFile {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"userInput" => d.list(&mut self.user_input, s)?,
+            b"userInput" => d.obj_list(&mut self.user_input, s)?,
             b"createdTime" => d.req(&mut self.created_time, s)?,
             b"modifiedTime" => d.req(&mut self.modified_time, s)?,
             _ => return Ok(false),
@@ -1607,7 +1607,7 @@ impl ComplexType for AnswerFileOptionsCreateSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"userInput" => d.list(&mut self.user_input, s)?,
+            b"userInput" => d.obj_list(&mut self.user_input, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1665,8 +1665,8 @@ impl ComplexType for AnswerFileStatusError {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"userInputPath" => d.req(&mut self.user_input_path, s)?,
-            b"errMsg" => d.req(&mut self.err_msg, s)?,
+            b"userInputPath" => d.obj_req(&mut self.user_input_path, s)?,
+            b"errMsg" => d.obj_req(&mut self.err_msg, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1702,7 +1702,7 @@ impl ComplexType for AnswerFileStatusResult {
             b"checkedTime" => d.req(&mut self.checked_time, s)?,
             b"host" => d.req(&mut self.host, s)?,
             b"status" => d.req(&mut self.status, s)?,
-            b"error" => d.list(&mut self.error, s)?,
+            b"error" => d.obj_list(&mut self.error, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1731,7 +1731,7 @@ impl ComplexType for AnswerFileUpdateFailed {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"failure" => d.list(&mut self.failure, s)?,
+            b"failure" => d.obj_list(&mut self.failure, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1761,8 +1761,8 @@ impl ComplexType for AnswerFileUpdateFailure {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"userInputPath" => d.req(&mut self.user_input_path, s)?,
-            b"errMsg" => d.req(&mut self.err_msg, s)?,
+            b"userInputPath" => d.obj_req(&mut self.user_input_path, s)?,
+            b"errMsg" => d.obj_req(&mut self.err_msg, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1822,7 +1822,7 @@ impl ComplexType for ApplyHostProfileConfigurationResult {
             b"completeTime" => d.req(&mut self.complete_time, s)?,
             b"host" => d.req(&mut self.host, s)?,
             b"status" => d.req(&mut self.status, s)?,
-            b"errors" => d.list(&mut self.errors, s)?,
+            b"errors" => d.obj_list(&mut self.errors, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1864,10 +1864,10 @@ impl ComplexType for ApplyHostProfileConfigurationSpec {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"taskListRequirement" => d.list(&mut self.task_list_requirement, s)?,
-            b"taskDescription" => d.list(&mut self.task_description, s)?,
+            b"taskDescription" => d.obj_list(&mut self.task_description, s)?,
             b"rebootStateless" => d.opt(&mut self.reboot_stateless, s)?,
             b"rebootHost" => d.opt(&mut self.reboot_host, s)?,
-            b"faultData" => d.opt(&mut self.fault_data, s)?,
+            b"faultData" => d.obj_opt(&mut self.fault_data, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1923,10 +1923,10 @@ impl ComplexType for ApplyProfile {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.req(&mut self.enabled, s)?,
-            b"policy" => d.list(&mut self.policy, s)?,
+            b"policy" => d.obj_list(&mut self.policy, s)?,
             b"profileTypeName" => d.opt(&mut self.profile_type_name, s)?,
             b"profileVersion" => d.opt(&mut self.profile_version, s)?,
-            b"property" => d.list(&mut self.property, s)?,
+            b"property" => d.obj_list(&mut self.property, s)?,
             b"favorite" => d.opt(&mut self.favorite, s)?,
             b"toBeMerged" => d.opt(&mut self.to_be_merged, s)?,
             b"toReplaceWith" => d.opt(&mut self.to_replace_with, s)?,
@@ -2047,7 +2047,7 @@ impl ComplexType for AuthenticationProfile {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"activeDirectory" => d.opt(&mut self.active_directory, s)?,
+            b"activeDirectory" => d.obj_opt(&mut self.active_directory, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2075,7 +2075,7 @@ impl ComplexType for AuthenticationRequired {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"authenticate" => d.list(&mut self.authenticate, s)?,
+            b"authenticate" => d.obj_list(&mut self.authenticate, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2380,7 +2380,7 @@ impl ComplexType for BackupBlobReadFailure {
         match s.name() {
             b"entityName" => d.req(&mut self.entity_name, s)?,
             b"entityType" => d.req(&mut self.entity_type, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2416,7 +2416,7 @@ impl ComplexType for BackupBlobWriteFailure {
         match s.name() {
             b"entityName" => d.req(&mut self.entity_name, s)?,
             b"entityType" => d.req(&mut self.entity_type, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2496,7 +2496,7 @@ impl ComplexType for BaseConfigInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"id" => d.req(&mut self.id, s)?,
+            b"id" => d.obj_req(&mut self.id, s)?,
             b"name" => d.req(&mut self.name, s)?,
             b"createTime" => d.req(&mut self.create_time, s)?,
             b"keepAfterDeleteVm" => d.opt(&mut self.keep_after_delete_vm, s)?,
@@ -2504,8 +2504,8 @@ impl ComplexType for BaseConfigInfo {
             b"nativeSnapshotSupported" => d.opt(&mut self.native_snapshot_supported, s)?,
             b"changedBlockTrackingEnabled" => d.opt(&mut self.changed_block_tracking_enabled, s)?,
             b"backing" => d.req(&mut self.backing, s)?,
-            b"metadata" => d.list(&mut self.metadata, s)?,
-            b"vclock" => d.opt(&mut self.vclock, s)?,
+            b"metadata" => d.obj_list(&mut self.metadata, s)?,
+            b"vclock" => d.obj_opt(&mut self.vclock, s)?,
             b"iofilter" => d.list(&mut self.iofilter, s)?,
             _ => return Ok(false),
         }
@@ -2614,7 +2614,7 @@ impl ComplexType for BaseConfigInfoFileBackingInfo {
             b"backingObjectId" => d.opt(&mut self.backing_object_id, s)?,
             b"parent" => d.opt(&mut self.parent, s)?,
             b"deltaSizeInMB" => d.opt(&mut self.delta_size_in_mb, s)?,
-            b"keyId" => d.opt(&mut self.key_id, s)?,
+            b"keyId" => d.obj_opt(&mut self.key_id, s)?,
             b"sharedFileBacking" => d.opt(&mut self.shared_file_backing, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -2689,7 +2689,7 @@ impl ComplexType for BatchResult {
             b"result" => d.req(&mut self.result, s)?,
             b"hostKey" => d.req(&mut self.host_key, s)?,
             b"ds" => d.opt(&mut self.ds, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2936,7 +2936,7 @@ impl ComplexType for CannotAccessVmConfig {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3004,7 +3004,7 @@ impl ComplexType for CannotAccessVmDisk {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3701,8 +3701,8 @@ impl ComplexType for Capability {
             b"provisioningSupported" => d.req(&mut self.provisioning_supported, s)?,
             b"multiHostSupported" => d.req(&mut self.multi_host_supported, s)?,
             b"userShellAccessSupported" => d.req(&mut self.user_shell_access_supported, s)?,
-            b"supportedEVCMode" => d.list(&mut self.supported_evc_mode, s)?,
-            b"supportedEVCGraphicsMode" => d.list(&mut self.supported_evc_graphics_mode, s)?,
+            b"supportedEVCMode" => d.obj_list(&mut self.supported_evc_mode, s)?,
+            b"supportedEVCGraphicsMode" => d.obj_list(&mut self.supported_evc_graphics_mode, s)?,
             b"networkBackupAndRestoreSupported" => d.opt(&mut self.network_backup_and_restore_supported, s)?,
             b"ftDrsWithoutEvcSupported" => d.opt(&mut self.ft_drs_without_evc_supported, s)?,
             b"hciWorkflowSupported" => d.opt(&mut self.hci_workflow_supported, s)?,
@@ -3794,8 +3794,8 @@ impl ComplexType for CheckResult {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
             b"host" => d.opt(&mut self.host, s)?,
-            b"warning" => d.list(&mut self.warning, s)?,
-            b"error" => d.list(&mut self.error, s)?,
+            b"warning" => d.obj_list(&mut self.warning, s)?,
+            b"error" => d.obj_list(&mut self.error, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4055,7 +4055,7 @@ impl ComplexType for ClusterClusterInitialPlacementAction {
             b"targetHost" => d.opt(&mut self.target_host, s)?,
             b"pool" => d.req(&mut self.pool, s)?,
             b"availableNetworks" => d.list(&mut self.available_networks, s)?,
-            b"configSpec" => d.opt(&mut self.config_spec, s)?,
+            b"configSpec" => d.obj_opt(&mut self.config_spec, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4086,7 +4086,7 @@ impl ComplexType for ClusterComplianceCheckedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"profile" => d.req(&mut self.profile, s)?,
+            b"profile" => d.obj_req(&mut self.profile, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4116,7 +4116,7 @@ impl ComplexType for ClusterComputeResourceClusterConfigResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"failedHosts" => d.list(&mut self.failed_hosts, s)?,
+            b"failedHosts" => d.obj_list(&mut self.failed_hosts, s)?,
             b"configuredHosts" => d.list(&mut self.configured_hosts, s)?,
             _ => return Ok(false),
         }
@@ -4146,8 +4146,8 @@ impl ComplexType for ClusterComputeResourceCryptoModePolicy {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"keyId" => d.opt(&mut self.key_id, s)?,
-            b"providerId" => d.opt(&mut self.provider_id, s)?,
+            b"keyId" => d.obj_opt(&mut self.key_id, s)?,
+            b"providerId" => d.obj_opt(&mut self.provider_id, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4212,7 +4212,7 @@ impl ComplexType for ClusterComputeResourceDVSSetting {
         match s.name() {
             b"dvSwitch" => d.req(&mut self.dv_switch, s)?,
             b"pnicDevices" => d.list(&mut self.pnic_devices, s)?,
-            b"dvPortgroupSetting" => d.list(&mut self.dv_portgroup_setting, s)?,
+            b"dvPortgroupSetting" => d.obj_list(&mut self.dv_portgroup_setting, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4279,7 +4279,7 @@ impl ComplexType for ClusterComputeResourceDvsProfile {
             b"dvsName" => d.opt(&mut self.dvs_name, s)?,
             b"dvSwitch" => d.opt(&mut self.dv_switch, s)?,
             b"pnicDevices" => d.list(&mut self.pnic_devices, s)?,
-            b"dvPortgroupMapping" => d.list(&mut self.dv_portgroup_mapping, s)?,
+            b"dvPortgroupMapping" => d.obj_list(&mut self.dv_portgroup_mapping, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4312,7 +4312,7 @@ impl ComplexType for ClusterComputeResourceDvsProfileDVPortgroupSpecToServiceMap
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dvPortgroupSpec" => d.opt(&mut self.dv_portgroup_spec, s)?,
+            b"dvPortgroupSpec" => d.obj_opt(&mut self.dv_portgroup_spec, s)?,
             b"dvPortgroup" => d.opt(&mut self.dv_portgroup, s)?,
             b"service" => d.req(&mut self.service, s)?,
             _ => return Ok(false),
@@ -4349,9 +4349,9 @@ impl ComplexType for ClusterComputeResourceHCIConfigInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"workflowState" => d.req(&mut self.workflow_state, s)?,
-            b"dvsSetting" => d.list(&mut self.dvs_setting, s)?,
+            b"dvsSetting" => d.obj_list(&mut self.dvs_setting, s)?,
             b"configuredHosts" => d.list(&mut self.configured_hosts, s)?,
-            b"hostConfigProfile" => d.opt(&mut self.host_config_profile, s)?,
+            b"hostConfigProfile" => d.obj_opt(&mut self.host_config_profile, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4386,10 +4386,10 @@ impl ComplexType for ClusterComputeResourceHCIConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dvsProf" => d.list(&mut self.dvs_prof, s)?,
-            b"hostConfigProfile" => d.opt(&mut self.host_config_profile, s)?,
+            b"dvsProf" => d.obj_list(&mut self.dvs_prof, s)?,
+            b"hostConfigProfile" => d.obj_opt(&mut self.host_config_profile, s)?,
             b"vSanConfigSpec" => d.opt(&mut self.vsan_config_spec, s)?,
-            b"vcProf" => d.opt(&mut self.vc_prof, s)?,
+            b"vcProf" => d.obj_opt(&mut self.vc_prof, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4423,7 +4423,7 @@ impl ComplexType for ClusterComputeResourceHostConfigurationInput {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
-            b"hostVmkNics" => d.list(&mut self.host_vmk_nics, s)?,
+            b"hostVmkNics" => d.obj_list(&mut self.host_vmk_nics, s)?,
             b"allowedInNonMaintenanceMode" => d.opt(&mut self.allowed_in_non_maintenance_mode, s)?,
             _ => return Ok(false),
         }
@@ -4454,7 +4454,7 @@ impl ComplexType for ClusterComputeResourceHostConfigurationProfile {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dateTimeConfig" => d.opt(&mut self.date_time_config, s)?,
+            b"dateTimeConfig" => d.obj_opt(&mut self.date_time_config, s)?,
             b"lockdownMode" => d.opt(&mut self.lockdown_mode, s)?,
             _ => return Ok(false),
         }
@@ -4558,7 +4558,7 @@ impl ComplexType for ClusterComputeResourceHostVmkNicInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"nicSpec" => d.req(&mut self.nic_spec, s)?,
+            b"nicSpec" => d.obj_req(&mut self.nic_spec, s)?,
             b"service" => d.req(&mut self.service, s)?,
             _ => return Ok(false),
         }
@@ -4589,7 +4589,7 @@ impl ComplexType for ClusterComputeResourceMaintenanceInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partialMMId" => d.opt(&mut self.partial_mm_id, s)?,
-            b"hostEvacInfo" => d.list(&mut self.host_evac_info, s)?,
+            b"hostEvacInfo" => d.obj_list(&mut self.host_evac_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4649,13 +4649,13 @@ impl ComplexType for ClusterComputeResourceSummary {
             b"currentBalance" => d.opt(&mut self.current_balance, s)?,
             b"drsScore" => d.opt(&mut self.drs_score, s)?,
             b"numVmsPerDrsScoreBucket" => d.list(&mut self.num_vms_per_drs_score_bucket, s)?,
-            b"usageSummary" => d.opt(&mut self.usage_summary, s)?,
+            b"usageSummary" => d.obj_opt(&mut self.usage_summary, s)?,
             b"currentEVCModeKey" => d.opt(&mut self.current_evc_mode_key, s)?,
             b"currentEVCGraphicsModeKey" => d.opt(&mut self.current_evc_graphics_mode_key, s)?,
             b"dasData" => d.opt(&mut self.das_data, s)?,
             b"clusterMaintenanceModeStatus" => d.opt(&mut self.cluster_maintenance_mode_status, s)?,
             b"vcsHealthStatus" => d.opt(&mut self.vcs_health_status, s)?,
-            b"vcsSlots" => d.list(&mut self.vcs_slots, s)?,
+            b"vcsSlots" => d.obj_list(&mut self.vcs_slots, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4700,7 +4700,7 @@ impl ComplexType for ClusterComputeResourceVCProfile {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"clusterSpec" => d.opt(&mut self.cluster_spec, s)?,
+            b"clusterSpec" => d.obj_opt(&mut self.cluster_spec, s)?,
             b"evcModeKey" => d.opt(&mut self.evc_mode_key, s)?,
             b"evcGraphicsModeKey" => d.opt(&mut self.evc_graphics_mode_key, s)?,
             _ => return Ok(false),
@@ -4732,7 +4732,7 @@ impl ComplexType for ClusterComputeResourceValidationResultBase {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.list(&mut self.info, s)?,
+            b"info" => d.obj_list(&mut self.info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4804,10 +4804,10 @@ impl ComplexType for ClusterConfigInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dasConfig" => d.req(&mut self.das_config, s)?,
-            b"dasVmConfig" => d.list(&mut self.das_vm_config, s)?,
-            b"drsConfig" => d.req(&mut self.drs_config, s)?,
-            b"drsVmConfig" => d.list(&mut self.drs_vm_config, s)?,
+            b"dasConfig" => d.obj_req(&mut self.das_config, s)?,
+            b"dasVmConfig" => d.obj_list(&mut self.das_vm_config, s)?,
+            b"drsConfig" => d.obj_req(&mut self.drs_config, s)?,
+            b"drsVmConfig" => d.obj_list(&mut self.drs_vm_config, s)?,
             b"rule" => d.list(&mut self.rule, s)?,
             _ => return Ok(false),
         }
@@ -4870,23 +4870,23 @@ impl ComplexType for ClusterConfigInfoEx {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"systemVMsConfig" => d.opt(&mut self.system_vms_config, s)?,
-            b"dasConfig" => d.req(&mut self.das_config, s)?,
-            b"dasVmConfig" => d.list(&mut self.das_vm_config, s)?,
-            b"drsConfig" => d.req(&mut self.drs_config, s)?,
-            b"drsVmConfig" => d.list(&mut self.drs_vm_config, s)?,
+            b"systemVMsConfig" => d.obj_opt(&mut self.system_vms_config, s)?,
+            b"dasConfig" => d.obj_req(&mut self.das_config, s)?,
+            b"dasVmConfig" => d.obj_list(&mut self.das_vm_config, s)?,
+            b"drsConfig" => d.obj_req(&mut self.drs_config, s)?,
+            b"drsVmConfig" => d.obj_list(&mut self.drs_vm_config, s)?,
             b"rule" => d.list(&mut self.rule, s)?,
-            b"orchestration" => d.opt(&mut self.orchestration, s)?,
-            b"vmOrchestration" => d.list(&mut self.vm_orchestration, s)?,
-            b"dpmConfigInfo" => d.opt(&mut self.dpm_config_info, s)?,
-            b"dpmHostConfig" => d.list(&mut self.dpm_host_config, s)?,
+            b"orchestration" => d.obj_opt(&mut self.orchestration, s)?,
+            b"vmOrchestration" => d.obj_list(&mut self.vm_orchestration, s)?,
+            b"dpmConfigInfo" => d.obj_opt(&mut self.dpm_config_info, s)?,
+            b"dpmHostConfig" => d.obj_list(&mut self.dpm_host_config, s)?,
             b"vsanConfigInfo" => d.opt(&mut self.vsan_config_info, s)?,
-            b"vsanHostConfig" => d.list(&mut self.vsan_host_config, s)?,
+            b"vsanHostConfig" => d.obj_list(&mut self.vsan_host_config, s)?,
             b"group" => d.list(&mut self.group, s)?,
-            b"infraUpdateHaConfig" => d.opt(&mut self.infra_update_ha_config, s)?,
-            b"proactiveDrsConfig" => d.opt(&mut self.proactive_drs_config, s)?,
-            b"cryptoConfig" => d.opt(&mut self.crypto_config, s)?,
-            b"vsanCoreConfig" => d.opt(&mut self.vsan_core_config, s)?,
+            b"infraUpdateHaConfig" => d.obj_opt(&mut self.infra_update_ha_config, s)?,
+            b"proactiveDrsConfig" => d.obj_opt(&mut self.proactive_drs_config, s)?,
+            b"cryptoConfig" => d.obj_opt(&mut self.crypto_config, s)?,
+            b"vsanCoreConfig" => d.obj_opt(&mut self.vsan_core_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4938,11 +4938,11 @@ impl ComplexType for ClusterConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dasConfig" => d.opt(&mut self.das_config, s)?,
-            b"dasVmConfigSpec" => d.list(&mut self.das_vm_config_spec, s)?,
-            b"drsConfig" => d.opt(&mut self.drs_config, s)?,
-            b"drsVmConfigSpec" => d.list(&mut self.drs_vm_config_spec, s)?,
-            b"rulesSpec" => d.list(&mut self.rules_spec, s)?,
+            b"dasConfig" => d.obj_opt(&mut self.das_config, s)?,
+            b"dasVmConfigSpec" => d.obj_list(&mut self.das_vm_config_spec, s)?,
+            b"drsConfig" => d.obj_opt(&mut self.drs_config, s)?,
+            b"drsVmConfigSpec" => d.obj_list(&mut self.drs_vm_config_spec, s)?,
+            b"rulesSpec" => d.obj_list(&mut self.rules_spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5006,24 +5006,24 @@ impl ComplexType for ClusterConfigSpecEx {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"systemVMsConfig" => d.opt(&mut self.system_vms_config, s)?,
-            b"dasConfig" => d.opt(&mut self.das_config, s)?,
-            b"dasVmConfigSpec" => d.list(&mut self.das_vm_config_spec, s)?,
-            b"drsConfig" => d.opt(&mut self.drs_config, s)?,
-            b"drsVmConfigSpec" => d.list(&mut self.drs_vm_config_spec, s)?,
-            b"rulesSpec" => d.list(&mut self.rules_spec, s)?,
-            b"orchestration" => d.opt(&mut self.orchestration, s)?,
-            b"vmOrchestrationSpec" => d.list(&mut self.vm_orchestration_spec, s)?,
-            b"dpmConfig" => d.opt(&mut self.dpm_config, s)?,
-            b"dpmHostConfigSpec" => d.list(&mut self.dpm_host_config_spec, s)?,
+            b"systemVMsConfig" => d.obj_opt(&mut self.system_vms_config, s)?,
+            b"dasConfig" => d.obj_opt(&mut self.das_config, s)?,
+            b"dasVmConfigSpec" => d.obj_list(&mut self.das_vm_config_spec, s)?,
+            b"drsConfig" => d.obj_opt(&mut self.drs_config, s)?,
+            b"drsVmConfigSpec" => d.obj_list(&mut self.drs_vm_config_spec, s)?,
+            b"rulesSpec" => d.obj_list(&mut self.rules_spec, s)?,
+            b"orchestration" => d.obj_opt(&mut self.orchestration, s)?,
+            b"vmOrchestrationSpec" => d.obj_list(&mut self.vm_orchestration_spec, s)?,
+            b"dpmConfig" => d.obj_opt(&mut self.dpm_config, s)?,
+            b"dpmHostConfigSpec" => d.obj_list(&mut self.dpm_host_config_spec, s)?,
             b"vsanConfig" => d.opt(&mut self.vsan_config, s)?,
-            b"vsanHostConfigSpec" => d.list(&mut self.vsan_host_config_spec, s)?,
-            b"groupSpec" => d.list(&mut self.group_spec, s)?,
-            b"infraUpdateHaConfig" => d.opt(&mut self.infra_update_ha_config, s)?,
-            b"proactiveDrsConfig" => d.opt(&mut self.proactive_drs_config, s)?,
+            b"vsanHostConfigSpec" => d.obj_list(&mut self.vsan_host_config_spec, s)?,
+            b"groupSpec" => d.obj_list(&mut self.group_spec, s)?,
+            b"infraUpdateHaConfig" => d.obj_opt(&mut self.infra_update_ha_config, s)?,
+            b"proactiveDrsConfig" => d.obj_opt(&mut self.proactive_drs_config, s)?,
             b"inHciWorkflow" => d.opt(&mut self.in_hci_workflow, s)?,
-            b"cryptoConfig" => d.opt(&mut self.crypto_config, s)?,
-            b"vsanCoreConfigSpec" => d.opt(&mut self.vsan_core_config_spec, s)?,
+            b"cryptoConfig" => d.obj_opt(&mut self.crypto_config, s)?,
+            b"vsanCoreConfigSpec" => d.obj_opt(&mut self.vsan_core_config_spec, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5068,7 +5068,7 @@ impl ComplexType for ClusterCreatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"parent" => d.req(&mut self.parent, s)?,
+            b"parent" => d.obj_req(&mut self.parent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5099,7 +5099,7 @@ impl ComplexType for ClusterCryptoConfigInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"cryptoMode" => d.opt(&mut self.crypto_mode, s)?,
-            b"policy" => d.opt(&mut self.policy, s)?,
+            b"policy" => d.obj_opt(&mut self.policy, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5128,7 +5128,7 @@ impl ComplexType for ClusterDasAamHostInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostDasState" => d.list(&mut self.host_das_state, s)?,
+            b"hostDasState" => d.obj_list(&mut self.host_das_state, s)?,
             b"primaryHosts" => d.list(&mut self.primary_hosts, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -5258,8 +5258,8 @@ impl ComplexType for ClusterDasAdvancedRuntimeInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dasHostInfo" => d.opt(&mut self.das_host_info, s)?,
-            b"vmcpSupported" => d.opt(&mut self.vmcp_supported, s)?,
-            b"heartbeatDatastoreInfo" => d.list(&mut self.heartbeat_datastore_info, s)?,
+            b"vmcpSupported" => d.obj_opt(&mut self.vmcp_supported, s)?,
+            b"heartbeatDatastoreInfo" => d.obj_list(&mut self.heartbeat_datastore_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5344,7 +5344,7 @@ impl ComplexType for ClusterDasConfigInfo {
             b"failoverLevel" => d.opt(&mut self.failover_level, s)?,
             b"admissionControlPolicy" => d.opt(&mut self.admission_control_policy, s)?,
             b"admissionControlEnabled" => d.opt(&mut self.admission_control_enabled, s)?,
-            b"defaultVmSettings" => d.opt(&mut self.default_vm_settings, s)?,
+            b"defaultVmSettings" => d.obj_opt(&mut self.default_vm_settings, s)?,
             b"option" => d.list(&mut self.option, s)?,
             b"heartbeatDatastore" => d.list(&mut self.heartbeat_datastore, s)?,
             b"hBDatastoreCandidatePolicy" => d.opt(&mut self.hb_datastore_candidate_policy, s)?,
@@ -5458,15 +5458,15 @@ impl ComplexType for ClusterDasFailoverLevelAdvancedRuntimeInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"slotInfo" => d.req(&mut self.slot_info, s)?,
+            b"slotInfo" => d.obj_req(&mut self.slot_info, s)?,
             b"totalSlots" => d.req(&mut self.total_slots, s)?,
             b"usedSlots" => d.req(&mut self.used_slots, s)?,
             b"unreservedSlots" => d.req(&mut self.unreserved_slots, s)?,
             b"totalVms" => d.req(&mut self.total_vms, s)?,
             b"totalHosts" => d.req(&mut self.total_hosts, s)?,
             b"totalGoodHosts" => d.req(&mut self.total_good_hosts, s)?,
-            b"hostSlots" => d.list(&mut self.host_slots, s)?,
-            b"vmsRequiringMultipleSlots" => d.list(&mut self.vms_requiring_multiple_slots, s)?,
+            b"hostSlots" => d.obj_list(&mut self.host_slots, s)?,
+            b"vmsRequiringMultipleSlots" => d.obj_list(&mut self.vms_requiring_multiple_slots, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5688,7 +5688,7 @@ impl ComplexType for ClusterDasVmConfigInfo {
             b"key" => d.req(&mut self.key, s)?,
             b"restartPriority" => d.opt(&mut self.restart_priority, s)?,
             b"powerOffOnIsolation" => d.opt(&mut self.power_off_on_isolation, s)?,
-            b"dasSettings" => d.opt(&mut self.das_settings, s)?,
+            b"dasSettings" => d.obj_opt(&mut self.das_settings, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5717,7 +5717,7 @@ impl ComplexType for ClusterDasVmConfigSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.opt(&mut self.info, s)?,
+            b"info" => d.obj_opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5756,8 +5756,8 @@ impl ComplexType for ClusterDasVmSettings {
             b"restartPriority" => d.opt(&mut self.restart_priority, s)?,
             b"restartPriorityTimeout" => d.opt(&mut self.restart_priority_timeout, s)?,
             b"isolationResponse" => d.opt(&mut self.isolation_response, s)?,
-            b"vmToolsMonitoringSettings" => d.opt(&mut self.vm_tools_monitoring_settings, s)?,
-            b"vmComponentProtectionSettings" => d.opt(&mut self.vm_component_protection_settings, s)?,
+            b"vmToolsMonitoringSettings" => d.obj_opt(&mut self.vm_tools_monitoring_settings, s)?,
+            b"vmComponentProtectionSettings" => d.obj_opt(&mut self.vm_component_protection_settings, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5940,7 +5940,7 @@ impl ComplexType for ClusterDpmHostConfigSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.opt(&mut self.info, s)?,
+            b"info" => d.obj_opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6044,7 +6044,7 @@ impl ComplexType for ClusterDrsFaultsFaultsByVirtualDisk {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"disk" => d.opt(&mut self.disk, s)?,
+            b"disk" => d.obj_opt(&mut self.disk, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6077,7 +6077,7 @@ impl ComplexType for ClusterDrsFaultsFaultsByVm {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
-            b"fault" => d.list(&mut self.fault, s)?,
+            b"fault" => d.obj_list(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6182,7 +6182,7 @@ impl ComplexType for ClusterDrsRecommendation {
             b"rating" => d.req(&mut self.rating, s)?,
             b"reason" => d.req(&mut self.reason, s)?,
             b"reasonText" => d.req(&mut self.reason_text, s)?,
-            b"migrationList" => d.list(&mut self.migration_list, s)?,
+            b"migrationList" => d.obj_list(&mut self.migration_list, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6246,7 +6246,7 @@ impl ComplexType for ClusterDrsVmConfigSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.opt(&mut self.info, s)?,
+            b"info" => d.obj_opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6279,7 +6279,7 @@ impl ComplexType for ClusterEVCManagerCheckResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"evcModeKey" => d.req(&mut self.evc_mode_key, s)?,
-            b"error" => d.req(&mut self.error, s)?,
+            b"error" => d.obj_req(&mut self.error, s)?,
             b"host" => d.list(&mut self.host, s)?,
             _ => return Ok(false),
         }
@@ -6318,12 +6318,12 @@ impl ComplexType for ClusterEVCManagerEVCState {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"supportedEVCMode" => d.list(&mut self.supported_evc_mode, s)?,
+            b"supportedEVCMode" => d.obj_list(&mut self.supported_evc_mode, s)?,
             b"currentEVCModeKey" => d.opt(&mut self.current_evc_mode_key, s)?,
-            b"guaranteedCPUFeatures" => d.list(&mut self.guaranteed_cpu_features, s)?,
-            b"featureCapability" => d.list(&mut self.feature_capability, s)?,
-            b"featureMask" => d.list(&mut self.feature_mask, s)?,
-            b"featureRequirement" => d.list(&mut self.feature_requirement, s)?,
+            b"guaranteedCPUFeatures" => d.obj_list(&mut self.guaranteed_cpu_features, s)?,
+            b"featureCapability" => d.obj_list(&mut self.feature_capability, s)?,
+            b"featureMask" => d.obj_list(&mut self.feature_mask, s)?,
+            b"featureRequirement" => d.obj_list(&mut self.feature_requirement, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6356,8 +6356,8 @@ impl ComplexType for ClusterEnterMaintenanceResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"recommendations" => d.list(&mut self.recommendations, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"recommendations" => d.obj_list(&mut self.recommendations, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6407,7 +6407,7 @@ impl ComplexType for ClusterFailoverHostAdmissionControlInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostStatus" => d.list(&mut self.host_status, s)?,
+            b"hostStatus" => d.obj_list(&mut self.host_status, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7001,7 +7001,7 @@ impl ComplexType for ClusterMigrationAction {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"drsMigration" => d.opt(&mut self.drs_migration, s)?,
+            b"drsMigration" => d.obj_opt(&mut self.drs_migration, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7032,7 +7032,7 @@ impl ComplexType for ClusterNetworkConfigSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"networkPortGroup" => d.req(&mut self.network_port_group, s)?,
-            b"ipSettings" => d.req(&mut self.ip_settings, s)?,
+            b"ipSettings" => d.obj_req(&mut self.ip_settings, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7062,7 +7062,7 @@ impl ComplexType for ClusterNotAttemptedVmInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7089,7 +7089,7 @@ impl ComplexType for ClusterOrchestrationInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"defaultVmReadiness" => d.opt(&mut self.default_vm_readiness, s)?,
+            b"defaultVmReadiness" => d.obj_opt(&mut self.default_vm_readiness, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7142,9 +7142,9 @@ impl ComplexType for ClusterPowerOnVmResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"attempted" => d.list(&mut self.attempted, s)?,
-            b"notAttempted" => d.list(&mut self.not_attempted, s)?,
-            b"recommendations" => d.list(&mut self.recommendations, s)?,
+            b"attempted" => d.obj_list(&mut self.attempted, s)?,
+            b"notAttempted" => d.obj_list(&mut self.not_attempted, s)?,
+            b"recommendations" => d.obj_list(&mut self.recommendations, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7206,7 +7206,7 @@ impl ComplexType for ClusterPreemptibleVmPairSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.opt(&mut self.info, s)?,
+            b"info" => d.obj_opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7260,7 +7260,7 @@ impl ComplexType for ClusterProfileCompleteConfigSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"complyProfile" => d.opt(&mut self.comply_profile, s)?,
+            b"complyProfile" => d.obj_opt(&mut self.comply_profile, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7288,7 +7288,7 @@ impl ComplexType for ClusterProfileConfigInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"complyProfile" => d.opt(&mut self.comply_profile, s)?,
+            b"complyProfile" => d.obj_opt(&mut self.comply_profile, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7417,7 +7417,7 @@ impl ComplexType for ClusterRecommendation {
             b"reason" => d.req(&mut self.reason, s)?,
             b"reasonText" => d.req(&mut self.reason_text, s)?,
             b"warningText" => d.opt(&mut self.warning_text, s)?,
-            b"warningDetails" => d.opt(&mut self.warning_details, s)?,
+            b"warningDetails" => d.obj_opt(&mut self.warning_details, s)?,
             b"prerequisite" => d.list(&mut self.prerequisite, s)?,
             b"action" => d.list(&mut self.action, s)?,
             b"target" => d.opt(&mut self.target, s)?,
@@ -7456,7 +7456,7 @@ impl ComplexType for ClusterReconfiguredEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"configChanges" => d.opt(&mut self.config_changes, s)?,
+            b"configChanges" => d.obj_opt(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7723,9 +7723,9 @@ impl ComplexType for ClusterSystemVMsConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"allowedDatastores" => d.list(&mut self.allowed_datastores, s)?,
-            b"notAllowedDatastores" => d.list(&mut self.not_allowed_datastores, s)?,
-            b"dsTagCategoriesToExclude" => d.list(&mut self.ds_tag_categories_to_exclude, s)?,
+            b"allowedDatastores" => d.obj_list(&mut self.allowed_datastores, s)?,
+            b"notAllowedDatastores" => d.obj_list(&mut self.not_allowed_datastores, s)?,
+            b"dsTagCategoriesToExclude" => d.obj_list(&mut self.ds_tag_categories_to_exclude, s)?,
             b"deploymentMode" => d.opt(&mut self.deployment_mode, s)?,
             _ => return Ok(false),
         }
@@ -7978,7 +7978,7 @@ impl ComplexType for ClusterVmOrchestrationInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
-            b"vmReadiness" => d.req(&mut self.vm_readiness, s)?,
+            b"vmReadiness" => d.obj_req(&mut self.vm_readiness, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8005,7 +8005,7 @@ impl ComplexType for ClusterVmOrchestrationSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.opt(&mut self.info, s)?,
+            b"info" => d.obj_opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -8141,9 +8141,9 @@ impl ComplexType for ComplianceFailure {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"failureType" => d.req(&mut self.failure_type, s)?,
-            b"message" => d.req(&mut self.message, s)?,
+            b"message" => d.obj_req(&mut self.message, s)?,
             b"expressionName" => d.opt(&mut self.expression_name, s)?,
-            b"failureValues" => d.list(&mut self.failure_values, s)?,
+            b"failureValues" => d.obj_list(&mut self.failure_values, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8213,7 +8213,7 @@ impl ComplexType for ComplianceLocator {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expressionName" => d.req(&mut self.expression_name, s)?,
-            b"applyPath" => d.req(&mut self.apply_path, s)?,
+            b"applyPath" => d.obj_req(&mut self.apply_path, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8282,7 +8282,7 @@ impl ComplexType for ComplianceResult {
             b"complianceStatus" => d.req(&mut self.compliance_status, s)?,
             b"entity" => d.opt(&mut self.entity, s)?,
             b"checkTime" => d.opt(&mut self.check_time, s)?,
-            b"failure" => d.list(&mut self.failure, s)?,
+            b"failure" => d.obj_list(&mut self.failure, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8401,10 +8401,10 @@ impl ComplexType for ComputeResourceConfigSpec {
             b"vmSwapPlacement" => d.opt(&mut self.vm_swap_placement, s)?,
             b"spbmEnabled" => d.opt(&mut self.spbm_enabled, s)?,
             b"defaultHardwareVersionKey" => d.opt(&mut self.default_hardware_version_key, s)?,
-            b"desiredSoftwareSpec" => d.opt(&mut self.desired_software_spec, s)?,
+            b"desiredSoftwareSpec" => d.obj_opt(&mut self.desired_software_spec, s)?,
             b"maximumHardwareVersionKey" => d.opt(&mut self.maximum_hardware_version_key, s)?,
             b"enableConfigManager" => d.opt(&mut self.enable_config_manager, s)?,
-            b"hostSeedSpec" => d.opt(&mut self.host_seed_spec, s)?,
+            b"hostSeedSpec" => d.obj_opt(&mut self.host_seed_spec, s)?,
             b"softwareSpecId" => d.opt(&mut self.software_spec_id, s)?,
             b"networkBootMode" => d.opt(&mut self.network_boot_mode, s)?,
             _ => return Ok(false),
@@ -8498,7 +8498,7 @@ impl ComplexType for ComputeResourceHostSeedSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"singleHostSpec" => d.req(&mut self.single_host_spec, s)?,
+            b"singleHostSpec" => d.obj_req(&mut self.single_host_spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8526,7 +8526,7 @@ impl ComplexType for ComputeResourceHostSeedSpecSingleHostSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"newHostCnxSpec" => d.opt(&mut self.new_host_cnx_spec, s)?,
+            b"newHostCnxSpec" => d.obj_opt(&mut self.new_host_cnx_spec, s)?,
             b"existingHost" => d.opt(&mut self.existing_host, s)?,
             _ => return Ok(false),
         }
@@ -8722,40 +8722,40 @@ impl ComplexType for ConfigTarget {
             b"numNumaNodes" => d.req(&mut self.num_numa_nodes, s)?,
             b"maxCpusPerHost" => d.opt(&mut self.max_cpus_per_host, s)?,
             b"smcPresent" => d.opt(&mut self.smc_present, s)?,
-            b"datastore" => d.list(&mut self.datastore, s)?,
-            b"network" => d.list(&mut self.network, s)?,
-            b"opaqueNetwork" => d.list(&mut self.opaque_network, s)?,
-            b"distributedVirtualPortgroup" => d.list(&mut self.distributed_virtual_portgroup, s)?,
-            b"distributedVirtualSwitch" => d.list(&mut self.distributed_virtual_switch, s)?,
-            b"subnetInfo" => d.list(&mut self.subnet_info, s)?,
-            b"cdRom" => d.list(&mut self.cd_rom, s)?,
-            b"serial" => d.list(&mut self.serial, s)?,
-            b"parallel" => d.list(&mut self.parallel, s)?,
-            b"sound" => d.list(&mut self.sound, s)?,
-            b"usb" => d.list(&mut self.usb, s)?,
-            b"floppy" => d.list(&mut self.floppy, s)?,
-            b"legacyNetworkInfo" => d.list(&mut self.legacy_network_info, s)?,
-            b"scsiPassthrough" => d.list(&mut self.scsi_passthrough, s)?,
-            b"scsiDisk" => d.list(&mut self.scsi_disk, s)?,
-            b"ideDisk" => d.list(&mut self.ide_disk, s)?,
+            b"datastore" => d.obj_list(&mut self.datastore, s)?,
+            b"network" => d.obj_list(&mut self.network, s)?,
+            b"opaqueNetwork" => d.obj_list(&mut self.opaque_network, s)?,
+            b"distributedVirtualPortgroup" => d.obj_list(&mut self.distributed_virtual_portgroup, s)?,
+            b"distributedVirtualSwitch" => d.obj_list(&mut self.distributed_virtual_switch, s)?,
+            b"subnetInfo" => d.obj_list(&mut self.subnet_info, s)?,
+            b"cdRom" => d.obj_list(&mut self.cd_rom, s)?,
+            b"serial" => d.obj_list(&mut self.serial, s)?,
+            b"parallel" => d.obj_list(&mut self.parallel, s)?,
+            b"sound" => d.obj_list(&mut self.sound, s)?,
+            b"usb" => d.obj_list(&mut self.usb, s)?,
+            b"floppy" => d.obj_list(&mut self.floppy, s)?,
+            b"legacyNetworkInfo" => d.obj_list(&mut self.legacy_network_info, s)?,
+            b"scsiPassthrough" => d.obj_list(&mut self.scsi_passthrough, s)?,
+            b"scsiDisk" => d.obj_list(&mut self.scsi_disk, s)?,
+            b"ideDisk" => d.obj_list(&mut self.ide_disk, s)?,
             b"maxMemMBOptimalPerf" => d.req(&mut self.max_mem_mb_optimal_perf, s)?,
             b"supportedMaxMemMB" => d.opt(&mut self.supported_max_mem_mb, s)?,
-            b"resourcePool" => d.opt(&mut self.resource_pool, s)?,
+            b"resourcePool" => d.obj_opt(&mut self.resource_pool, s)?,
             b"autoVmotion" => d.opt(&mut self.auto_vmotion, s)?,
             b"pciPassthrough" => d.list(&mut self.pci_passthrough, s)?,
-            b"sriov" => d.list(&mut self.sriov, s)?,
-            b"vFlashModule" => d.list(&mut self.vflash_module, s)?,
-            b"sharedGpuPassthroughTypes" => d.list(&mut self.shared_gpu_passthrough_types, s)?,
+            b"sriov" => d.obj_list(&mut self.sriov, s)?,
+            b"vFlashModule" => d.obj_list(&mut self.vflash_module, s)?,
+            b"sharedGpuPassthroughTypes" => d.obj_list(&mut self.shared_gpu_passthrough_types, s)?,
             b"availablePersistentMemoryReservationMB" => d.opt(&mut self.available_persistent_memory_reservation_mb, s)?,
-            b"dynamicPassthrough" => d.list(&mut self.dynamic_passthrough, s)?,
-            b"sgxTargetInfo" => d.opt(&mut self.sgx_target_info, s)?,
-            b"precisionClockInfo" => d.list(&mut self.precision_clock_info, s)?,
+            b"dynamicPassthrough" => d.obj_list(&mut self.dynamic_passthrough, s)?,
+            b"sgxTargetInfo" => d.obj_opt(&mut self.sgx_target_info, s)?,
+            b"precisionClockInfo" => d.obj_list(&mut self.precision_clock_info, s)?,
             b"sevSupported" => d.opt(&mut self.sev_supported, s)?,
-            b"vgpuDeviceInfo" => d.list(&mut self.vgpu_device_info, s)?,
-            b"vgpuProfileInfo" => d.list(&mut self.vgpu_profile_info, s)?,
-            b"vendorDeviceGroupInfo" => d.list(&mut self.vendor_device_group_info, s)?,
+            b"vgpuDeviceInfo" => d.obj_list(&mut self.vgpu_device_info, s)?,
+            b"vgpuProfileInfo" => d.obj_list(&mut self.vgpu_profile_info, s)?,
+            b"vendorDeviceGroupInfo" => d.obj_list(&mut self.vendor_device_group_info, s)?,
             b"maxSimultaneousThreads" => d.opt(&mut self.max_simultaneous_threads, s)?,
-            b"dvxClassInfo" => d.list(&mut self.dvx_class_info, s)?,
+            b"dvxClassInfo" => d.obj_list(&mut self.dvx_class_info, s)?,
             b"sevSnpSupported" => d.opt(&mut self.sev_snp_supported, s)?,
             b"tdxSupported" => d.opt(&mut self.tdx_supported, s)?,
             b"vMotionBandwidth" => d.list(&mut self.vmotion_bandwidth, s)?,
@@ -8825,7 +8825,7 @@ impl ComplexType for ConflictingConfiguration {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"configInConflict" => d.list(&mut self.config_in_conflict, s)?,
+            b"configInConflict" => d.obj_list(&mut self.config_in_conflict, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -8917,7 +8917,7 @@ impl ComplexType for ConnectedIso {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"cdrom" => d.req(&mut self.cdrom, s)?,
+            b"cdrom" => d.obj_req(&mut self.cdrom, s)?,
             b"filename" => d.req(&mut self.filename, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -9174,7 +9174,7 @@ impl ComplexType for CryptoKeyId {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"keyId" => d.req(&mut self.key_id, s)?,
-            b"providerId" => d.opt(&mut self.provider_id, s)?,
+            b"providerId" => d.obj_opt(&mut self.provider_id, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9215,7 +9215,7 @@ impl ComplexType for CryptoKeyPlain {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"keyId" => d.req(&mut self.key_id, s)?,
+            b"keyId" => d.obj_req(&mut self.key_id, s)?,
             b"algorithm" => d.req(&mut self.algorithm, s)?,
             b"keyData" => d.req(&mut self.key_data, s)?,
             _ => return Ok(false),
@@ -9251,10 +9251,10 @@ impl ComplexType for CryptoKeyResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"keyId" => d.req(&mut self.key_id, s)?,
+            b"keyId" => d.obj_req(&mut self.key_id, s)?,
             b"success" => d.req(&mut self.success, s)?,
             b"reason" => d.opt(&mut self.reason, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9289,7 +9289,7 @@ impl ComplexType for CryptoManagerHostKeyStatus {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"keyId" => d.req(&mut self.key_id, s)?,
+            b"keyId" => d.obj_req(&mut self.key_id, s)?,
             b"present" => d.req(&mut self.present, s)?,
             b"managementType" => d.opt(&mut self.management_type, s)?,
             b"accessGranted" => d.opt(&mut self.access_granted, s)?,
@@ -9437,11 +9437,11 @@ impl ComplexType for CryptoManagerKmipClusterStatus {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"clusterId" => d.req(&mut self.cluster_id, s)?,
+            b"clusterId" => d.obj_req(&mut self.cluster_id, s)?,
             b"overallStatus" => d.opt(&mut self.overall_status, s)?,
             b"managementType" => d.opt(&mut self.management_type, s)?,
-            b"servers" => d.list(&mut self.servers, s)?,
-            b"clientCertInfo" => d.opt(&mut self.client_cert_info, s)?,
+            b"servers" => d.obj_list(&mut self.servers, s)?,
+            b"clientCertInfo" => d.obj_opt(&mut self.client_cert_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9483,7 +9483,7 @@ impl ComplexType for CryptoManagerKmipCryptoKeyStatus {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"keyId" => d.req(&mut self.key_id, s)?,
+            b"keyId" => d.obj_req(&mut self.key_id, s)?,
             b"keyAvailable" => d.opt(&mut self.key_available, s)?,
             b"reason" => d.opt(&mut self.reason, s)?,
             b"keyInfo" => d.opt(&mut self.key_info, s)?,
@@ -9609,7 +9609,7 @@ impl ComplexType for CryptoManagerKmipCustomAttributeSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"attributes" => d.list(&mut self.attributes, s)?,
+            b"attributes" => d.obj_list(&mut self.attributes, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9666,7 +9666,7 @@ impl ComplexType for CryptoManagerKmipServerCertInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"certificate" => d.req(&mut self.certificate, s)?,
-            b"certInfo" => d.opt(&mut self.cert_info, s)?,
+            b"certInfo" => d.obj_opt(&mut self.cert_info, s)?,
             b"clientTrustServer" => d.opt(&mut self.client_trust_server, s)?,
             _ => return Ok(false),
         }
@@ -9708,7 +9708,7 @@ impl ComplexType for CryptoManagerKmipServerStatus {
             b"name" => d.req(&mut self.name, s)?,
             b"status" => d.req(&mut self.status, s)?,
             b"connectionStatus" => d.req(&mut self.connection_status, s)?,
-            b"certInfo" => d.opt(&mut self.cert_info, s)?,
+            b"certInfo" => d.obj_opt(&mut self.cert_info, s)?,
             b"clientTrustServer" => d.opt(&mut self.client_trust_server, s)?,
             b"serverTrustClient" => d.opt(&mut self.server_trust_client, s)?,
             _ => return Ok(false),
@@ -9785,7 +9785,7 @@ impl ComplexType for CryptoSpecDeepRecrypt {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"newKeyId" => d.req(&mut self.new_key_id, s)?,
+            b"newKeyId" => d.obj_req(&mut self.new_key_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9813,7 +9813,7 @@ impl ComplexType for CryptoSpecEncrypt {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"cryptoKeyId" => d.req(&mut self.crypto_key_id, s)?,
+            b"cryptoKeyId" => d.obj_req(&mut self.crypto_key_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9864,7 +9864,7 @@ impl ComplexType for CryptoSpecRegister {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"cryptoKeyId" => d.req(&mut self.crypto_key_id, s)?,
+            b"cryptoKeyId" => d.obj_req(&mut self.crypto_key_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9892,7 +9892,7 @@ impl ComplexType for CryptoSpecShallowRecrypt {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"newKeyId" => d.req(&mut self.new_key_id, s)?,
+            b"newKeyId" => d.obj_req(&mut self.new_key_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9934,8 +9934,8 @@ impl ComplexType for CustomFieldDef {
             b"name" => d.req(&mut self.name, s)?,
             b"type" => d.req(&mut self.type_, s)?,
             b"managedObjectType" => d.opt(&mut self.managed_object_type, s)?,
-            b"fieldDefPrivileges" => d.opt(&mut self.field_def_privileges, s)?,
-            b"fieldInstancePrivileges" => d.opt(&mut self.field_instance_privileges, s)?,
+            b"fieldDefPrivileges" => d.obj_opt(&mut self.field_def_privileges, s)?,
+            b"fieldInstancePrivileges" => d.obj_opt(&mut self.field_instance_privileges, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10157,7 +10157,7 @@ impl ComplexType for CustomFieldValueChangedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             b"fieldKey" => d.req(&mut self.field_key, s)?,
             b"name" => d.req(&mut self.name, s)?,
             b"value" => d.req(&mut self.value, s)?,
@@ -10196,7 +10196,7 @@ impl ComplexType for CustomizationAdapterMapping {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"macAddress" => d.opt(&mut self.mac_address, s)?,
-            b"adapter" => d.req(&mut self.adapter, s)?,
+            b"adapter" => d.obj_req(&mut self.adapter, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10656,7 +10656,7 @@ impl ComplexType for CustomizationGuiUnattended {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"password" => d.opt(&mut self.password, s)?,
+            b"password" => d.obj_opt(&mut self.password, s)?,
             b"timeZone" => d.req(&mut self.time_zone, s)?,
             b"autoLogon" => d.req(&mut self.auto_logon, s)?,
             b"autoLogonCount" => d.req(&mut self.auto_logon_count, s)?,
@@ -10707,7 +10707,7 @@ impl ComplexType for CustomizationIPSettings {
             b"ip" => d.req(&mut self.ip, s)?,
             b"subnetMask" => d.opt(&mut self.subnet_mask, s)?,
             b"gateway" => d.list(&mut self.gateway, s)?,
-            b"ipV6Spec" => d.opt(&mut self.ip_v6_spec, s)?,
+            b"ipV6Spec" => d.obj_opt(&mut self.ip_v6_spec, s)?,
             b"dnsServerList" => d.list(&mut self.dns_server_list, s)?,
             b"dnsDomain" => d.opt(&mut self.dns_domain, s)?,
             b"primaryWINS" => d.opt(&mut self.primary_wins, s)?,
@@ -10787,7 +10787,7 @@ impl ComplexType for CustomizationIdentification {
             b"joinWorkgroup" => d.opt(&mut self.join_workgroup, s)?,
             b"joinDomain" => d.opt(&mut self.join_domain, s)?,
             b"domainAdmin" => d.opt(&mut self.domain_admin, s)?,
-            b"domainAdminPassword" => d.opt(&mut self.domain_admin_password, s)?,
+            b"domainAdminPassword" => d.obj_opt(&mut self.domain_admin_password, s)?,
             b"domainOU" => d.opt(&mut self.domain_ou, s)?,
             _ => return Ok(false),
         }
@@ -11003,7 +11003,7 @@ impl ComplexType for CustomizationLinuxPrep {
             b"scriptText" => d.opt(&mut self.script_text, s)?,
             b"compatibleCustomizationMethod" => d.opt(&mut self.compatible_customization_method, s)?,
             b"resetPassword" => d.opt(&mut self.reset_password, s)?,
-            b"password" => d.opt(&mut self.password, s)?,
+            b"password" => d.obj_opt(&mut self.password, s)?,
             b"extraConfig" => d.list(&mut self.extra_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -11205,8 +11205,8 @@ impl ComplexType for CustomizationSpec {
         match s.name() {
             b"options" => d.opt(&mut self.options, s)?,
             b"identity" => d.req(&mut self.identity, s)?,
-            b"globalIPSettings" => d.req(&mut self.global_ip_settings, s)?,
-            b"nicSettingMap" => d.list(&mut self.nic_setting_map, s)?,
+            b"globalIPSettings" => d.obj_req(&mut self.global_ip_settings, s)?,
+            b"nicSettingMap" => d.obj_list(&mut self.nic_setting_map, s)?,
             b"encryptionKey" => d.list(&mut self.encryption_key, s)?,
             _ => return Ok(false),
         }
@@ -11281,8 +11281,8 @@ impl ComplexType for CustomizationSpecItem {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.req(&mut self.info, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
+            b"info" => d.obj_req(&mut self.info, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11386,11 +11386,11 @@ impl ComplexType for CustomizationSysprep {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"guiUnattended" => d.req(&mut self.gui_unattended, s)?,
-            b"userData" => d.req(&mut self.user_data, s)?,
-            b"guiRunOnce" => d.opt(&mut self.gui_run_once, s)?,
-            b"identification" => d.req(&mut self.identification, s)?,
-            b"licenseFilePrintData" => d.opt(&mut self.license_file_print_data, s)?,
+            b"guiUnattended" => d.obj_req(&mut self.gui_unattended, s)?,
+            b"userData" => d.obj_req(&mut self.user_data, s)?,
+            b"guiRunOnce" => d.obj_opt(&mut self.gui_run_once, s)?,
+            b"identification" => d.obj_req(&mut self.identification, s)?,
+            b"licenseFilePrintData" => d.obj_opt(&mut self.license_file_print_data, s)?,
             b"scriptText" => d.opt(&mut self.script_text, s)?,
             b"resetPassword" => d.opt(&mut self.reset_password, s)?,
             b"extraConfig" => d.list(&mut self.extra_config, s)?,
@@ -11815,13 +11815,13 @@ impl ComplexType for DVPortSetting {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"blocked" => d.opt(&mut self.blocked, s)?,
-            b"vmDirectPathGen2Allowed" => d.opt(&mut self.vm_direct_path_gen2_allowed, s)?,
-            b"inShapingPolicy" => d.opt(&mut self.in_shaping_policy, s)?,
-            b"outShapingPolicy" => d.opt(&mut self.out_shaping_policy, s)?,
-            b"vendorSpecificConfig" => d.opt(&mut self.vendor_specific_config, s)?,
-            b"networkResourcePoolKey" => d.opt(&mut self.network_resource_pool_key, s)?,
-            b"filterPolicy" => d.opt(&mut self.filter_policy, s)?,
+            b"blocked" => d.obj_opt(&mut self.blocked, s)?,
+            b"vmDirectPathGen2Allowed" => d.obj_opt(&mut self.vm_direct_path_gen2_allowed, s)?,
+            b"inShapingPolicy" => d.obj_opt(&mut self.in_shaping_policy, s)?,
+            b"outShapingPolicy" => d.obj_opt(&mut self.out_shaping_policy, s)?,
+            b"vendorSpecificConfig" => d.obj_opt(&mut self.vendor_specific_config, s)?,
+            b"networkResourcePoolKey" => d.obj_opt(&mut self.network_resource_pool_key, s)?,
+            b"filterPolicy" => d.obj_opt(&mut self.filter_policy, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11857,9 +11857,9 @@ impl ComplexType for DVPortState {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
-            b"stats" => d.req(&mut self.stats, s)?,
-            b"vendorSpecificState" => d.list(&mut self.vendor_specific_state, s)?,
+            b"runtimeInfo" => d.obj_opt(&mut self.runtime_info, s)?,
+            b"stats" => d.obj_req(&mut self.stats, s)?,
+            b"vendorSpecificState" => d.obj_list(&mut self.vendor_specific_state, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11911,7 +11911,7 @@ impl ComplexType for DVPortStatus {
         match s.name() {
             b"linkUp" => d.req(&mut self.link_up, s)?,
             b"blocked" => d.req(&mut self.blocked, s)?,
-            b"vlanIds" => d.list(&mut self.vlan_ids, s)?,
+            b"vlanIds" => d.obj_list(&mut self.vlan_ids, s)?,
             b"trunkingMode" => d.opt(&mut self.trunking_mode, s)?,
             b"mtu" => d.opt(&mut self.mtu, s)?,
             b"linkPeer" => d.opt(&mut self.link_peer, s)?,
@@ -12010,7 +12010,7 @@ impl ComplexType for DVPortgroupConfigInfo {
             b"policy" => d.req(&mut self.policy, s)?,
             b"portNameFormat" => d.opt(&mut self.port_name_format, s)?,
             b"scope" => d.list(&mut self.scope, s)?,
-            b"vendorSpecificConfig" => d.list(&mut self.vendor_specific_config, s)?,
+            b"vendorSpecificConfig" => d.obj_list(&mut self.vendor_specific_config, s)?,
             b"configVersion" => d.opt(&mut self.config_version, s)?,
             b"autoExpand" => d.opt(&mut self.auto_expand, s)?,
             b"vmVnicNetworkResourcePoolKey" => d.opt(&mut self.vm_vnic_network_resource_pool_key, s)?,
@@ -12020,7 +12020,7 @@ impl ComplexType for DVPortgroupConfigInfo {
             b"logicalSwitchUuid" => d.opt(&mut self.logical_switch_uuid, s)?,
             b"segmentId" => d.opt(&mut self.segment_id, s)?,
             b"subnetId" => d.opt(&mut self.subnet_id, s)?,
-            b"nsxConfig" => d.opt(&mut self.nsx_config, s)?,
+            b"nsxConfig" => d.obj_opt(&mut self.nsx_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12113,7 +12113,7 @@ impl ComplexType for DVPortgroupConfigSpec {
             b"backingType" => d.opt(&mut self.backing_type, s)?,
             b"scope" => d.list(&mut self.scope, s)?,
             b"policy" => d.opt(&mut self.policy, s)?,
-            b"vendorSpecificConfig" => d.list(&mut self.vendor_specific_config, s)?,
+            b"vendorSpecificConfig" => d.obj_list(&mut self.vendor_specific_config, s)?,
             b"autoExpand" => d.opt(&mut self.auto_expand, s)?,
             b"vmVnicNetworkResourcePoolKey" => d.opt(&mut self.vm_vnic_network_resource_pool_key, s)?,
             b"transportZoneUuid" => d.opt(&mut self.transport_zone_uuid, s)?,
@@ -12121,7 +12121,7 @@ impl ComplexType for DVPortgroupConfigSpec {
             b"logicalSwitchUuid" => d.opt(&mut self.logical_switch_uuid, s)?,
             b"segmentId" => d.opt(&mut self.segment_id, s)?,
             b"subnetId" => d.opt(&mut self.subnet_id, s)?,
-            b"nsxConfig" => d.opt(&mut self.nsx_config, s)?,
+            b"nsxConfig" => d.obj_opt(&mut self.nsx_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12235,7 +12235,7 @@ impl ComplexType for DVPortgroupNsxConfig {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlanIdExtended" => d.opt(&mut self.vlan_id_extended, s)?,
-            b"subnetAddresses" => d.opt(&mut self.subnet_addresses, s)?,
+            b"subnetAddresses" => d.obj_opt(&mut self.subnet_addresses, s)?,
             b"spanIds" => d.list(&mut self.span_ids, s)?,
             _ => return Ok(false),
         }
@@ -12344,8 +12344,8 @@ impl ComplexType for DVPortgroupReconfiguredEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"configSpec" => d.req(&mut self.config_spec, s)?,
-            b"configChanges" => d.opt(&mut self.config_changes, s)?,
+            b"configSpec" => d.obj_req(&mut self.config_spec, s)?,
+            b"configChanges" => d.obj_opt(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12475,7 +12475,7 @@ impl ComplexType for DVSCapability {
             b"dvsOperationSupported" => d.opt(&mut self.dvs_operation_supported, s)?,
             b"dvPortGroupOperationSupported" => d.opt(&mut self.dv_port_group_operation_supported, s)?,
             b"dvPortOperationSupported" => d.opt(&mut self.dv_port_operation_supported, s)?,
-            b"compatibleHostComponentProductInfo" => d.list(&mut self.compatible_host_component_product_info, s)?,
+            b"compatibleHostComponentProductInfo" => d.obj_list(&mut self.compatible_host_component_product_info, s)?,
             b"featuresSupported" => d.opt(&mut self.features_supported, s)?,
             _ => return Ok(false),
         }
@@ -12568,24 +12568,24 @@ impl ComplexType for DVSConfigInfo {
             b"uplinkPortPolicy" => d.req(&mut self.uplink_port_policy, s)?,
             b"uplinkPortgroup" => d.list(&mut self.uplink_portgroup, s)?,
             b"defaultPortConfig" => d.req(&mut self.default_port_config, s)?,
-            b"host" => d.list(&mut self.host, s)?,
-            b"productInfo" => d.req(&mut self.product_info, s)?,
-            b"targetInfo" => d.opt(&mut self.target_info, s)?,
+            b"host" => d.obj_list(&mut self.host, s)?,
+            b"productInfo" => d.obj_req(&mut self.product_info, s)?,
+            b"targetInfo" => d.obj_opt(&mut self.target_info, s)?,
             b"extensionKey" => d.opt(&mut self.extension_key, s)?,
-            b"vendorSpecificConfig" => d.list(&mut self.vendor_specific_config, s)?,
-            b"policy" => d.opt(&mut self.policy, s)?,
+            b"vendorSpecificConfig" => d.obj_list(&mut self.vendor_specific_config, s)?,
+            b"policy" => d.obj_opt(&mut self.policy, s)?,
             b"description" => d.opt(&mut self.description, s)?,
             b"configVersion" => d.req(&mut self.config_version, s)?,
-            b"contact" => d.req(&mut self.contact, s)?,
+            b"contact" => d.obj_req(&mut self.contact, s)?,
             b"switchIpAddress" => d.opt(&mut self.switch_ip_address, s)?,
             b"createTime" => d.req(&mut self.create_time, s)?,
             b"networkResourceManagementEnabled" => d.opt(&mut self.network_resource_management_enabled, s)?,
             b"defaultProxySwitchMaxNumPorts" => d.opt(&mut self.default_proxy_switch_max_num_ports, s)?,
             b"healthCheckConfig" => d.list(&mut self.health_check_config, s)?,
-            b"infrastructureTrafficResourceConfig" => d.list(&mut self.infrastructure_traffic_resource_config, s)?,
-            b"netResourcePoolTrafficResourceConfig" => d.list(&mut self.net_resource_pool_traffic_resource_config, s)?,
+            b"infrastructureTrafficResourceConfig" => d.obj_list(&mut self.infrastructure_traffic_resource_config, s)?,
+            b"netResourcePoolTrafficResourceConfig" => d.obj_list(&mut self.net_resource_pool_traffic_resource_config, s)?,
             b"networkResourceControlVersion" => d.opt(&mut self.network_resource_control_version, s)?,
-            b"vmVnicNetworkResourcePool" => d.list(&mut self.vm_vnic_network_resource_pool, s)?,
+            b"vmVnicNetworkResourcePool" => d.obj_list(&mut self.vm_vnic_network_resource_pool, s)?,
             b"pnicCapacityRatioForReservation" => d.opt(&mut self.pnic_capacity_ratio_for_reservation, s)?,
             _ => return Ok(false),
         }
@@ -12681,16 +12681,16 @@ impl ComplexType for DVSConfigSpec {
             b"uplinkPortPolicy" => d.opt(&mut self.uplink_port_policy, s)?,
             b"uplinkPortgroup" => d.list(&mut self.uplink_portgroup, s)?,
             b"defaultPortConfig" => d.opt(&mut self.default_port_config, s)?,
-            b"host" => d.list(&mut self.host, s)?,
+            b"host" => d.obj_list(&mut self.host, s)?,
             b"extensionKey" => d.opt(&mut self.extension_key, s)?,
             b"description" => d.opt(&mut self.description, s)?,
-            b"policy" => d.opt(&mut self.policy, s)?,
-            b"vendorSpecificConfig" => d.list(&mut self.vendor_specific_config, s)?,
-            b"contact" => d.opt(&mut self.contact, s)?,
+            b"policy" => d.obj_opt(&mut self.policy, s)?,
+            b"vendorSpecificConfig" => d.obj_list(&mut self.vendor_specific_config, s)?,
+            b"contact" => d.obj_opt(&mut self.contact, s)?,
             b"switchIpAddress" => d.opt(&mut self.switch_ip_address, s)?,
             b"defaultProxySwitchMaxNumPorts" => d.opt(&mut self.default_proxy_switch_max_num_ports, s)?,
-            b"infrastructureTrafficResourceConfig" => d.list(&mut self.infrastructure_traffic_resource_config, s)?,
-            b"netResourcePoolTrafficResourceConfig" => d.list(&mut self.net_resource_pool_traffic_resource_config, s)?,
+            b"infrastructureTrafficResourceConfig" => d.obj_list(&mut self.infrastructure_traffic_resource_config, s)?,
+            b"netResourcePoolTrafficResourceConfig" => d.obj_list(&mut self.net_resource_pool_traffic_resource_config, s)?,
             b"networkResourceControlVersion" => d.opt(&mut self.network_resource_control_version, s)?,
             _ => return Ok(false),
         }
@@ -12769,8 +12769,8 @@ impl ComplexType for DVSCreateSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.req(&mut self.config_spec, s)?,
-            b"productInfo" => d.opt(&mut self.product_info, s)?,
-            b"capability" => d.opt(&mut self.capability, s)?,
+            b"productInfo" => d.obj_opt(&mut self.product_info, s)?,
+            b"capability" => d.obj_opt(&mut self.capability, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12810,13 +12810,13 @@ impl ComplexType for DVSFailureCriteria {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"checkSpeed" => d.opt(&mut self.check_speed, s)?,
-            b"speed" => d.opt(&mut self.speed, s)?,
-            b"checkDuplex" => d.opt(&mut self.check_duplex, s)?,
-            b"fullDuplex" => d.opt(&mut self.full_duplex, s)?,
-            b"checkErrorPercent" => d.opt(&mut self.check_error_percent, s)?,
-            b"percentage" => d.opt(&mut self.percentage, s)?,
-            b"checkBeacon" => d.opt(&mut self.check_beacon, s)?,
+            b"checkSpeed" => d.obj_opt(&mut self.check_speed, s)?,
+            b"speed" => d.obj_opt(&mut self.speed, s)?,
+            b"checkDuplex" => d.obj_opt(&mut self.check_duplex, s)?,
+            b"fullDuplex" => d.obj_opt(&mut self.full_duplex, s)?,
+            b"checkErrorPercent" => d.obj_opt(&mut self.check_error_percent, s)?,
+            b"percentage" => d.obj_opt(&mut self.percentage, s)?,
+            b"checkBeacon" => d.obj_opt(&mut self.check_beacon, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12874,10 +12874,10 @@ impl ComplexType for DVSFeatureCapability {
             b"vmDirectPathGen2Supported" => d.opt(&mut self.vm_direct_path_gen2_supported, s)?,
             b"nicTeamingPolicy" => d.list(&mut self.nic_teaming_policy, s)?,
             b"networkResourcePoolHighShareValue" => d.opt(&mut self.network_resource_pool_high_share_value, s)?,
-            b"networkResourceManagementCapability" => d.opt(&mut self.network_resource_management_capability, s)?,
+            b"networkResourceManagementCapability" => d.obj_opt(&mut self.network_resource_management_capability, s)?,
             b"healthCheckCapability" => d.opt(&mut self.health_check_capability, s)?,
-            b"rollbackCapability" => d.opt(&mut self.rollback_capability, s)?,
-            b"backupRestoreCapability" => d.opt(&mut self.backup_restore_capability, s)?,
+            b"rollbackCapability" => d.obj_opt(&mut self.rollback_capability, s)?,
+            b"backupRestoreCapability" => d.obj_opt(&mut self.backup_restore_capability, s)?,
             b"networkFilterSupported" => d.opt(&mut self.network_filter_supported, s)?,
             b"macLearningSupported" => d.opt(&mut self.mac_learning_supported, s)?,
             _ => return Ok(false),
@@ -12993,7 +12993,7 @@ impl ComplexType for DVSFilterSpecTrunkVlanSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"range" => d.opt(&mut self.range, s)?,
+            b"range" => d.obj_opt(&mut self.range, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13270,7 +13270,7 @@ impl ComplexType for DVSMacManagementPolicy {
             b"allowPromiscuous" => d.opt(&mut self.allow_promiscuous, s)?,
             b"macChanges" => d.opt(&mut self.mac_changes, s)?,
             b"forgedTransmits" => d.opt(&mut self.forged_transmits, s)?,
-            b"macLearningPolicy" => d.opt(&mut self.mac_learning_policy, s)?,
+            b"macLearningPolicy" => d.obj_opt(&mut self.mac_learning_policy, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13303,8 +13303,8 @@ impl ComplexType for DVSManagerDvsConfigTarget {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"distributedVirtualPortgroup" => d.list(&mut self.distributed_virtual_portgroup, s)?,
-            b"distributedVirtualSwitch" => d.list(&mut self.distributed_virtual_switch, s)?,
+            b"distributedVirtualPortgroup" => d.obj_list(&mut self.distributed_virtual_portgroup, s)?,
+            b"distributedVirtualSwitch" => d.obj_list(&mut self.distributed_virtual_switch, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13334,7 +13334,7 @@ impl ComplexType for DVSManagerPhysicalNicsList {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
-            b"physicalNics" => d.list(&mut self.physical_nics, s)?,
+            b"physicalNics" => d.obj_list(&mut self.physical_nics, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13447,7 +13447,7 @@ impl ComplexType for DVSNetworkResourcePool {
             b"name" => d.opt(&mut self.name, s)?,
             b"description" => d.opt(&mut self.description, s)?,
             b"configVersion" => d.req(&mut self.config_version, s)?,
-            b"allocationInfo" => d.req(&mut self.allocation_info, s)?,
+            b"allocationInfo" => d.obj_req(&mut self.allocation_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13482,7 +13482,7 @@ impl ComplexType for DVSNetworkResourcePoolAllocationInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.opt(&mut self.limit, s)?,
-            b"shares" => d.opt(&mut self.shares, s)?,
+            b"shares" => d.obj_opt(&mut self.shares, s)?,
             b"priorityTag" => d.opt(&mut self.priority_tag, s)?,
             _ => return Ok(false),
         }
@@ -13521,7 +13521,7 @@ impl ComplexType for DVSNetworkResourcePoolConfigSpec {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"configVersion" => d.opt(&mut self.config_version, s)?,
-            b"allocationInfo" => d.opt(&mut self.allocation_info, s)?,
+            b"allocationInfo" => d.obj_opt(&mut self.allocation_info, s)?,
             b"name" => d.opt(&mut self.name, s)?,
             b"description" => d.opt(&mut self.description, s)?,
             _ => return Ok(false),
@@ -13615,8 +13615,8 @@ impl ComplexType for DVSRuntimeInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostMemberRuntime" => d.list(&mut self.host_member_runtime, s)?,
-            b"resourceRuntimeInfo" => d.opt(&mut self.resource_runtime_info, s)?,
+            b"hostMemberRuntime" => d.obj_list(&mut self.host_member_runtime, s)?,
+            b"resourceRuntimeInfo" => d.obj_opt(&mut self.resource_runtime_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13647,9 +13647,9 @@ impl ComplexType for DVSSecurityPolicy {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"allowPromiscuous" => d.opt(&mut self.allow_promiscuous, s)?,
-            b"macChanges" => d.opt(&mut self.mac_changes, s)?,
-            b"forgedTransmits" => d.opt(&mut self.forged_transmits, s)?,
+            b"allowPromiscuous" => d.obj_opt(&mut self.allow_promiscuous, s)?,
+            b"macChanges" => d.obj_opt(&mut self.mac_changes, s)?,
+            b"forgedTransmits" => d.obj_opt(&mut self.forged_transmits, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)

@@ -44,13 +44,13 @@ impl ComplexType for DVSSummary {
             b"name" => d.req(&mut self.name, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"numPorts" => d.req(&mut self.num_ports, s)?,
-            b"productInfo" => d.opt(&mut self.product_info, s)?,
+            b"productInfo" => d.obj_opt(&mut self.product_info, s)?,
             b"hostMember" => d.list(&mut self.host_member, s)?,
             b"vm" => d.list(&mut self.vm, s)?,
             b"host" => d.list(&mut self.host, s)?,
             b"portgroupName" => d.list(&mut self.portgroup_name, s)?,
             b"description" => d.opt(&mut self.description, s)?,
-            b"contact" => d.opt(&mut self.contact, s)?,
+            b"contact" => d.obj_opt(&mut self.contact, s)?,
             b"numHosts" => d.opt(&mut self.num_hosts, s)?,
             _ => return Ok(false),
         }
@@ -93,10 +93,10 @@ impl ComplexType for DVSTrafficShapingPolicy {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"enabled" => d.opt(&mut self.enabled, s)?,
-            b"averageBandwidth" => d.opt(&mut self.average_bandwidth, s)?,
-            b"peakBandwidth" => d.opt(&mut self.peak_bandwidth, s)?,
-            b"burstSize" => d.opt(&mut self.burst_size, s)?,
+            b"enabled" => d.obj_opt(&mut self.enabled, s)?,
+            b"averageBandwidth" => d.obj_opt(&mut self.average_bandwidth, s)?,
+            b"peakBandwidth" => d.obj_opt(&mut self.peak_bandwidth, s)?,
+            b"burstSize" => d.obj_opt(&mut self.burst_size, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -150,7 +150,7 @@ impl ComplexType for DVSVendorSpecificConfig {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"keyValue" => d.list(&mut self.key_value, s)?,
+            b"keyValue" => d.obj_list(&mut self.key_value, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -190,7 +190,7 @@ impl ComplexType for DVSVmVnicNetworkResourcePool {
             b"name" => d.opt(&mut self.name, s)?,
             b"description" => d.opt(&mut self.description, s)?,
             b"configVersion" => d.req(&mut self.config_version, s)?,
-            b"allocationInfo" => d.opt(&mut self.allocation_info, s)?,
+            b"allocationInfo" => d.obj_opt(&mut self.allocation_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -463,7 +463,7 @@ impl ComplexType for DasHostFailedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"failedHost" => d.req(&mut self.failed_host, s)?,
+            b"failedHost" => d.obj_req(&mut self.failed_host, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -491,7 +491,7 @@ impl ComplexType for DasHostIsolatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"isolatedHost" => d.req(&mut self.isolated_host, s)?,
+            b"isolatedHost" => d.obj_req(&mut self.isolated_host, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -568,8 +568,8 @@ impl ComplexType for DatabaseSizeParam {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"inventoryDesc" => d.req(&mut self.inventory_desc, s)?,
-            b"perfStatsDesc" => d.opt(&mut self.perf_stats_desc, s)?,
+            b"inventoryDesc" => d.obj_req(&mut self.inventory_desc, s)?,
+            b"perfStatsDesc" => d.obj_opt(&mut self.perf_stats_desc, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -611,11 +611,11 @@ impl ComplexType for DatacenterBasicConnectInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostname" => d.opt(&mut self.hostname, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             b"serverIp" => d.opt(&mut self.server_ip, s)?,
             b"numVm" => d.opt(&mut self.num_vm, s)?,
             b"numPoweredOnVm" => d.opt(&mut self.num_powered_on_vm, s)?,
-            b"hostProductInfo" => d.opt(&mut self.host_product_info, s)?,
+            b"hostProductInfo" => d.obj_opt(&mut self.host_product_info, s)?,
             b"hardwareVendor" => d.opt(&mut self.hardware_vendor, s)?,
             b"hardwareModel" => d.opt(&mut self.hardware_model, s)?,
             _ => return Ok(false),
@@ -710,7 +710,7 @@ impl ComplexType for DatacenterCreatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"parent" => d.req(&mut self.parent, s)?,
+            b"parent" => d.obj_req(&mut self.parent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -791,7 +791,7 @@ impl ComplexType for DatacenterMismatch {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"invalidArgument" => d.list(&mut self.invalid_argument, s)?,
+            b"invalidArgument" => d.obj_list(&mut self.invalid_argument, s)?,
             b"expectedDatacenter" => d.req(&mut self.expected_datacenter, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -1006,7 +1006,7 @@ impl ComplexType for DatastoreDiscoveredEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"datastore" => d.req(&mut self.datastore, s)?,
+            b"datastore" => d.obj_req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1057,7 +1057,7 @@ impl ComplexType for DatastoreEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"datastore" => d.opt(&mut self.datastore, s)?,
+            b"datastore" => d.obj_opt(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1115,7 +1115,7 @@ impl ComplexType for DatastoreFileCopiedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"sourceDatastore" => d.req(&mut self.source_datastore, s)?,
+            b"sourceDatastore" => d.obj_req(&mut self.source_datastore, s)?,
             b"sourceFile" => d.req(&mut self.source_file, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -1206,7 +1206,7 @@ impl ComplexType for DatastoreFileMovedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"sourceDatastore" => d.req(&mut self.source_datastore, s)?,
+            b"sourceDatastore" => d.obj_req(&mut self.source_datastore, s)?,
             b"sourceFile" => d.req(&mut self.source_file, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -1239,7 +1239,7 @@ impl ComplexType for DatastoreHostMount {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"mountInfo" => d.req(&mut self.mount_info, s)?,
+            b"mountInfo" => d.obj_req(&mut self.mount_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1449,7 +1449,7 @@ impl ComplexType for DatastoreOption {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"unsupportedVolumes" => d.list(&mut self.unsupported_volumes, s)?,
+            b"unsupportedVolumes" => d.obj_list(&mut self.unsupported_volumes, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1503,7 +1503,7 @@ impl ComplexType for DatastoreRemovedOnHostEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"datastore" => d.req(&mut self.datastore, s)?,
+            b"datastore" => d.obj_req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1663,7 +1663,7 @@ impl ComplexType for DatastoreVVolContainerFailoverPair {
         match s.name() {
             b"srcContainer" => d.opt(&mut self.src_container, s)?,
             b"tgtContainer" => d.req(&mut self.tgt_container, s)?,
-            b"vvolMapping" => d.list(&mut self.vvol_mapping, s)?,
+            b"vvolMapping" => d.obj_list(&mut self.vvol_mapping, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1782,9 +1782,9 @@ impl ComplexType for DesiredSoftwareSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"baseImageSpec" => d.req(&mut self.base_image_spec, s)?,
-            b"vendorAddOnSpec" => d.opt(&mut self.vendor_add_on_spec, s)?,
-            b"components" => d.list(&mut self.components, s)?,
+            b"baseImageSpec" => d.obj_req(&mut self.base_image_spec, s)?,
+            b"vendorAddOnSpec" => d.obj_opt(&mut self.vendor_add_on_spec, s)?,
+            b"components" => d.obj_list(&mut self.components, s)?,
             b"removedComponents" => d.list(&mut self.removed_components, s)?,
             _ => return Ok(false),
         }
@@ -2410,7 +2410,7 @@ impl ComplexType for DirectPathProfileManagerCapacityInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"profile" => d.req(&mut self.profile, s)?,
+            b"profile" => d.obj_req(&mut self.profile, s)?,
             b"consumed" => d.req(&mut self.consumed, s)?,
             b"remaining" => d.req(&mut self.remaining, s)?,
             b"max" => d.req(&mut self.max, s)?,
@@ -2579,7 +2579,7 @@ impl ComplexType for DirectPathProfileManagerCapacityUnknown {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"querySpec" => d.req(&mut self.query_spec, s)?,
-            b"faultList" => d.list(&mut self.fault_list, s)?,
+            b"faultList" => d.obj_list(&mut self.fault_list, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2665,7 +2665,7 @@ impl ComplexType for DirectPathProfileManagerDvxDirectPathConfig {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dvxBacking" => d.req(&mut self.dvx_backing, s)?,
+            b"dvxBacking" => d.obj_req(&mut self.dvx_backing, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2693,7 +2693,7 @@ impl ComplexType for DirectPathProfileManagerDynamicDirectPathConfig {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dynamicDirectPathBacking" => d.req(&mut self.dynamic_direct_path_backing, s)?,
+            b"dynamicDirectPathBacking" => d.obj_req(&mut self.dynamic_direct_path_backing, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3015,7 +3015,7 @@ impl ComplexType for DisallowedMigrationDeviceAttached {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3132,7 +3132,7 @@ impl ComplexType for DiskChangeInfo {
         match s.name() {
             b"startOffset" => d.req(&mut self.start_offset, s)?,
             b"length" => d.req(&mut self.length, s)?,
-            b"changedArea" => d.list(&mut self.changed_area, s)?,
+            b"changedArea" => d.obj_list(&mut self.changed_area, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3373,14 +3373,14 @@ impl ComplexType for DistributedVirtualPort {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"config" => d.req(&mut self.config, s)?,
+            b"config" => d.obj_req(&mut self.config, s)?,
             b"dvsUuid" => d.req(&mut self.dvs_uuid, s)?,
             b"portgroupKey" => d.opt(&mut self.portgroup_key, s)?,
             b"proxyHost" => d.opt(&mut self.proxy_host, s)?,
-            b"connectee" => d.opt(&mut self.connectee, s)?,
+            b"connectee" => d.obj_opt(&mut self.connectee, s)?,
             b"conflict" => d.req(&mut self.conflict, s)?,
             b"conflictPortKey" => d.opt(&mut self.conflict_port_key, s)?,
-            b"state" => d.opt(&mut self.state, s)?,
+            b"state" => d.obj_opt(&mut self.state, s)?,
             b"connectionCookie" => d.opt(&mut self.connection_cookie, s)?,
             b"lastStatusChange" => d.req(&mut self.last_status_change, s)?,
             b"hostLocalPort" => d.opt(&mut self.host_local_port, s)?,
@@ -3497,7 +3497,7 @@ impl ComplexType for DistributedVirtualPortgroupNsxPortgroupOperationResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portgroups" => d.list(&mut self.portgroups, s)?,
-            b"problems" => d.list(&mut self.problems, s)?,
+            b"problems" => d.obj_list(&mut self.problems, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3527,7 +3527,7 @@ impl ComplexType for DistributedVirtualPortgroupProblem {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"logicalSwitchUuid" => d.req(&mut self.logical_switch_uuid, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3564,9 +3564,9 @@ impl ComplexType for DistributedVirtualSwitchHostMember {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"runtimeState" => d.opt(&mut self.runtime_state, s)?,
-            b"config" => d.req(&mut self.config, s)?,
-            b"productInfo" => d.opt(&mut self.product_info, s)?,
+            b"runtimeState" => d.obj_opt(&mut self.runtime_state, s)?,
+            b"config" => d.obj_req(&mut self.config, s)?,
+            b"productInfo" => d.obj_opt(&mut self.product_info, s)?,
             b"uplinkPortKey" => d.list(&mut self.uplink_port_key, s)?,
             b"status" => d.req(&mut self.status, s)?,
             b"statusDetail" => d.opt(&mut self.status_detail, s)?,
@@ -3645,12 +3645,12 @@ impl ComplexType for DistributedVirtualSwitchHostMemberConfigInfo {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
             b"maxProxySwitchPorts" => d.req(&mut self.max_proxy_switch_ports, s)?,
-            b"vendorSpecificConfig" => d.list(&mut self.vendor_specific_config, s)?,
+            b"vendorSpecificConfig" => d.obj_list(&mut self.vendor_specific_config, s)?,
             b"backing" => d.req(&mut self.backing, s)?,
             b"nsxSwitch" => d.opt(&mut self.nsx_switch, s)?,
             b"ensEnabled" => d.opt(&mut self.ens_enabled, s)?,
             b"ensInterruptEnabled" => d.opt(&mut self.ens_interrupt_enabled, s)?,
-            b"transportZones" => d.list(&mut self.transport_zones, s)?,
+            b"transportZones" => d.obj_list(&mut self.transport_zones, s)?,
             b"nsxtUsedUplinkNames" => d.list(&mut self.nsxt_used_uplink_names, s)?,
             b"networkOffloadingEnabled" => d.opt(&mut self.network_offloading_enabled, s)?,
             b"teplessMode" => d.opt(&mut self.tepless_mode, s)?,
@@ -3701,7 +3701,7 @@ impl ComplexType for DistributedVirtualSwitchHostMemberConfigSpec {
             b"host" => d.req(&mut self.host, s)?,
             b"backing" => d.opt(&mut self.backing, s)?,
             b"maxProxySwitchPorts" => d.opt(&mut self.max_proxy_switch_ports, s)?,
-            b"vendorSpecificConfig" => d.list(&mut self.vendor_specific_config, s)?,
+            b"vendorSpecificConfig" => d.obj_list(&mut self.vendor_specific_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3795,7 +3795,7 @@ impl ComplexType for DistributedVirtualSwitchHostMemberPnicBacking {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"pnicSpec" => d.list(&mut self.pnic_spec, s)?,
+            b"pnicSpec" => d.obj_list(&mut self.pnic_spec, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4018,7 +4018,7 @@ impl ComplexType for DistributedVirtualSwitchManagerCompatibilityResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
-            b"error" => d.list(&mut self.error, s)?,
+            b"error" => d.obj_list(&mut self.error, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4047,7 +4047,7 @@ impl ComplexType for DistributedVirtualSwitchManagerDvsProductSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"newSwitchProductSpec" => d.opt(&mut self.new_switch_product_spec, s)?,
+            b"newSwitchProductSpec" => d.obj_opt(&mut self.new_switch_product_spec, s)?,
             b"distributedVirtualSwitch" => d.opt(&mut self.distributed_virtual_switch, s)?,
             _ => return Ok(false),
         }
@@ -4133,7 +4133,7 @@ impl ComplexType for DistributedVirtualSwitchManagerHostContainerFilter {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostContainer" => d.req(&mut self.host_container, s)?,
+            b"hostContainer" => d.obj_req(&mut self.host_container, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4223,7 +4223,7 @@ impl ComplexType for DistributedVirtualSwitchManagerImportResult {
         match s.name() {
             b"distributedVirtualSwitch" => d.list(&mut self.distributed_virtual_switch, s)?,
             b"distributedVirtualPortgroup" => d.list(&mut self.distributed_virtual_portgroup, s)?,
-            b"importFault" => d.list(&mut self.import_fault, s)?,
+            b"importFault" => d.obj_list(&mut self.import_fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4294,7 +4294,7 @@ impl ComplexType for DistributedVirtualSwitchNetworkOffloadSpec {
             b"id" => d.req(&mut self.id, s)?,
             b"name" => d.opt(&mut self.name, s)?,
             b"types" => d.list(&mut self.types, s)?,
-            b"dpuCapability" => d.opt(&mut self.dpu_capability, s)?,
+            b"dpuCapability" => d.obj_opt(&mut self.dpu_capability, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4634,8 +4634,8 @@ impl ComplexType for DpuStatusInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dpuId" => d.req(&mut self.dpu_id, s)?,
-            b"fru" => d.opt(&mut self.fru, s)?,
-            b"sensors" => d.list(&mut self.sensors, s)?,
+            b"fru" => d.obj_opt(&mut self.fru, s)?,
+            b"sensors" => d.obj_list(&mut self.sensors, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4924,7 +4924,7 @@ impl ComplexType for DrsResourceConfigureFailedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5289,7 +5289,7 @@ impl ComplexType for DvsApplyOperationFault {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"objectFault" => d.list(&mut self.object_fault, s)?,
+            b"objectFault" => d.obj_list(&mut self.object_fault, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5323,7 +5323,7 @@ impl ComplexType for DvsApplyOperationFaultFaultOnObject {
         match s.name() {
             b"objectId" => d.req(&mut self.object_id, s)?,
             b"type" => d.req(&mut self.type_, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5372,7 +5372,7 @@ impl ComplexType for DvsCreatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"parent" => d.req(&mut self.parent, s)?,
+            b"parent" => d.obj_req(&mut self.parent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5529,7 +5529,7 @@ impl ComplexType for DvsFilterConfig {
             b"key" => d.opt(&mut self.key, s)?,
             b"agentName" => d.opt(&mut self.agent_name, s)?,
             b"slotNumber" => d.opt(&mut self.slot_number, s)?,
-            b"parameters" => d.opt(&mut self.parameters, s)?,
+            b"parameters" => d.obj_opt(&mut self.parameters, s)?,
             b"onFailure" => d.opt(&mut self.on_failure, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -5644,7 +5644,7 @@ impl ComplexType for DvsGreEncapNetworkRuleAction {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"encapsulationIp" => d.req(&mut self.encapsulation_ip, s)?,
+            b"encapsulationIp" => d.obj_req(&mut self.encapsulation_ip, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5706,7 +5706,7 @@ impl ComplexType for DvsHostBackInSyncEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostBackInSync" => d.req(&mut self.host_back_in_sync, s)?,
+            b"hostBackInSync" => d.obj_req(&mut self.host_back_in_sync, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5740,7 +5740,7 @@ impl ComplexType for DvsHostInfrastructureTrafficResource {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"description" => d.opt(&mut self.description, s)?,
-            b"allocationInfo" => d.req(&mut self.allocation_info, s)?,
+            b"allocationInfo" => d.obj_req(&mut self.allocation_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5773,7 +5773,7 @@ impl ComplexType for DvsHostInfrastructureTrafficResourceAllocation {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.opt(&mut self.limit, s)?,
-            b"shares" => d.opt(&mut self.shares, s)?,
+            b"shares" => d.obj_opt(&mut self.shares, s)?,
             b"reservation" => d.opt(&mut self.reservation, s)?,
             _ => return Ok(false),
         }
@@ -5802,7 +5802,7 @@ impl ComplexType for DvsHostJoinedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostJoined" => d.req(&mut self.host_joined, s)?,
+            b"hostJoined" => d.obj_req(&mut self.host_joined, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5830,7 +5830,7 @@ impl ComplexType for DvsHostLeftEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostLeft" => d.req(&mut self.host_left, s)?,
+            b"hostLeft" => d.obj_req(&mut self.host_left, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5866,7 +5866,7 @@ impl ComplexType for DvsHostStatusUpdated {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostMember" => d.req(&mut self.host_member, s)?,
+            b"hostMember" => d.obj_req(&mut self.host_member, s)?,
             b"oldStatus" => d.opt(&mut self.old_status, s)?,
             b"newStatus" => d.opt(&mut self.new_status, s)?,
             b"oldStatusDetail" => d.opt(&mut self.old_status_detail, s)?,
@@ -5923,7 +5923,7 @@ impl ComplexType for DvsHostWentOutOfSyncEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostOutOfSync" => d.req(&mut self.host_out_of_sync, s)?,
+            b"hostOutOfSync" => d.obj_req(&mut self.host_out_of_sync, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5991,10 +5991,10 @@ impl ComplexType for DvsIpNetworkRuleQualifier {
         match s.name() {
             b"sourceAddress" => d.opt(&mut self.source_address, s)?,
             b"destinationAddress" => d.opt(&mut self.destination_address, s)?,
-            b"protocol" => d.opt(&mut self.protocol, s)?,
+            b"protocol" => d.obj_opt(&mut self.protocol, s)?,
             b"sourceIpPort" => d.opt(&mut self.source_ip_port, s)?,
             b"destinationIpPort" => d.opt(&mut self.destination_ip_port, s)?,
-            b"tcpFlags" => d.opt(&mut self.tcp_flags, s)?,
+            b"tcpFlags" => d.obj_opt(&mut self.tcp_flags, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6111,8 +6111,8 @@ impl ComplexType for DvsMacNetworkRuleQualifier {
         match s.name() {
             b"sourceAddress" => d.opt(&mut self.source_address, s)?,
             b"destinationAddress" => d.opt(&mut self.destination_address, s)?,
-            b"protocol" => d.opt(&mut self.protocol, s)?,
-            b"vlanId" => d.opt(&mut self.vlan_id, s)?,
+            b"protocol" => d.obj_opt(&mut self.protocol, s)?,
+            b"vlanId" => d.obj_opt(&mut self.vlan_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6173,8 +6173,8 @@ impl ComplexType for DvsMergedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"sourceDvs" => d.req(&mut self.source_dvs, s)?,
-            b"destinationDvs" => d.req(&mut self.destination_dvs, s)?,
+            b"sourceDvs" => d.obj_req(&mut self.source_dvs, s)?,
+            b"destinationDvs" => d.obj_req(&mut self.destination_dvs, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6286,7 +6286,7 @@ impl ComplexType for DvsOperationBulkFault {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostFault" => d.list(&mut self.host_fault, s)?,
+            b"hostFault" => d.obj_list(&mut self.host_fault, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6317,7 +6317,7 @@ impl ComplexType for DvsOperationBulkFaultFaultOnHost {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6346,7 +6346,7 @@ impl ComplexType for DvsOutOfSyncHostArgument {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"outOfSyncHost" => d.req(&mut self.out_of_sync_host, s)?,
+            b"outOfSyncHost" => d.obj_req(&mut self.out_of_sync_host, s)?,
             b"configParamters" => d.list(&mut self.config_paramters, s)?,
             _ => return Ok(false),
         }
@@ -6382,7 +6382,7 @@ impl ComplexType for DvsPortBlockedEvent {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
             b"statusDetail" => d.opt(&mut self.status_detail, s)?,
-            b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
+            b"runtimeInfo" => d.obj_opt(&mut self.runtime_info, s)?,
             b"prevBlockState" => d.opt(&mut self.prev_block_state, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -6417,7 +6417,7 @@ impl ComplexType for DvsPortConnectedEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
-            b"connectee" => d.opt(&mut self.connectee, s)?,
+            b"connectee" => d.obj_opt(&mut self.connectee, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6505,7 +6505,7 @@ impl ComplexType for DvsPortDisconnectedEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
-            b"connectee" => d.opt(&mut self.connectee, s)?,
+            b"connectee" => d.obj_opt(&mut self.connectee, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6537,7 +6537,7 @@ impl ComplexType for DvsPortEnteredPassthruEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
-            b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
+            b"runtimeInfo" => d.obj_opt(&mut self.runtime_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6569,7 +6569,7 @@ impl ComplexType for DvsPortExitedPassthruEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
-            b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
+            b"runtimeInfo" => d.obj_opt(&mut self.runtime_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6673,7 +6673,7 @@ impl ComplexType for DvsPortLinkDownEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
-            b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
+            b"runtimeInfo" => d.obj_opt(&mut self.runtime_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6705,7 +6705,7 @@ impl ComplexType for DvsPortLinkUpEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
-            b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
+            b"runtimeInfo" => d.obj_opt(&mut self.runtime_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6737,7 +6737,7 @@ impl ComplexType for DvsPortReconfiguredEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.list(&mut self.port_key, s)?,
-            b"configChanges" => d.list(&mut self.config_changes, s)?,
+            b"configChanges" => d.obj_list(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6769,7 +6769,7 @@ impl ComplexType for DvsPortRuntimeChangeEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
-            b"runtimeInfo" => d.req(&mut self.runtime_info, s)?,
+            b"runtimeInfo" => d.obj_req(&mut self.runtime_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6803,7 +6803,7 @@ impl ComplexType for DvsPortUnblockedEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portKey" => d.req(&mut self.port_key, s)?,
-            b"runtimeInfo" => d.opt(&mut self.runtime_info, s)?,
+            b"runtimeInfo" => d.obj_opt(&mut self.runtime_info, s)?,
             b"prevBlockState" => d.opt(&mut self.prev_block_state, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -6868,7 +6868,7 @@ impl ComplexType for DvsProfile {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
-            b"uplink" => d.list(&mut self.uplink, s)?,
+            b"uplink" => d.obj_list(&mut self.uplink, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6950,7 +6950,7 @@ impl ComplexType for DvsReconfiguredEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configSpec" => d.req(&mut self.config_spec, s)?,
-            b"configChanges" => d.opt(&mut self.config_changes, s)?,
+            b"configChanges" => d.obj_opt(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7022,8 +7022,8 @@ impl ComplexType for DvsResourceRuntimeInfo {
             b"capacity" => d.opt(&mut self.capacity, s)?,
             b"usage" => d.opt(&mut self.usage, s)?,
             b"available" => d.opt(&mut self.available, s)?,
-            b"allocatedResource" => d.list(&mut self.allocated_resource, s)?,
-            b"vmVnicNetworkResourcePoolRuntime" => d.list(&mut self.vm_vnic_network_resource_pool_runtime, s)?,
+            b"allocatedResource" => d.obj_list(&mut self.allocated_resource, s)?,
+            b"vmVnicNetworkResourcePoolRuntime" => d.obj_list(&mut self.vm_vnic_network_resource_pool_runtime, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7155,7 +7155,7 @@ impl ComplexType for DvsSystemTrafficNetworkRuleQualifier {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"typeOfSystemTraffic" => d.opt(&mut self.type_of_system_traffic, s)?,
+            b"typeOfSystemTraffic" => d.obj_opt(&mut self.type_of_system_traffic, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7185,7 +7185,7 @@ impl ComplexType for DvsTrafficFilterConfig {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"trafficRuleset" => d.opt(&mut self.traffic_ruleset, s)?,
+            b"trafficRuleset" => d.obj_opt(&mut self.traffic_ruleset, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7296,7 +7296,7 @@ impl ComplexType for DvsTrafficRuleset {
             b"key" => d.opt(&mut self.key, s)?,
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"precedence" => d.opt(&mut self.precedence, s)?,
-            b"rules" => d.list(&mut self.rules, s)?,
+            b"rules" => d.obj_list(&mut self.rules, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7357,7 +7357,7 @@ impl ComplexType for DvsUpgradeAvailableEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"productInfo" => d.req(&mut self.product_info, s)?,
+            b"productInfo" => d.obj_req(&mut self.product_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7385,7 +7385,7 @@ impl ComplexType for DvsUpgradeInProgressEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"productInfo" => d.req(&mut self.product_info, s)?,
+            b"productInfo" => d.obj_req(&mut self.product_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7413,7 +7413,7 @@ impl ComplexType for DvsUpgradeRejectedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"productInfo" => d.req(&mut self.product_info, s)?,
+            b"productInfo" => d.obj_req(&mut self.product_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7441,7 +7441,7 @@ impl ComplexType for DvsUpgradedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"productInfo" => d.req(&mut self.product_info, s)?,
+            b"productInfo" => d.obj_req(&mut self.product_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7474,7 +7474,7 @@ impl ComplexType for DvsVNicProfile {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"ipConfig" => d.req(&mut self.ip_config, s)?,
+            b"ipConfig" => d.obj_req(&mut self.ip_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7521,7 +7521,7 @@ impl ComplexType for DvsVmVnicNetworkResourcePoolRuntimeInfo {
             b"usage" => d.opt(&mut self.usage, s)?,
             b"available" => d.opt(&mut self.available, s)?,
             b"status" => d.req(&mut self.status, s)?,
-            b"allocatedResource" => d.list(&mut self.allocated_resource, s)?,
+            b"allocatedResource" => d.obj_list(&mut self.allocated_resource, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7592,7 +7592,7 @@ impl ComplexType for DvsVmVnicResourcePoolConfigSpec {
             b"operation" => d.req(&mut self.operation, s)?,
             b"key" => d.opt(&mut self.key, s)?,
             b"configVersion" => d.opt(&mut self.config_version, s)?,
-            b"allocationInfo" => d.opt(&mut self.allocation_info, s)?,
+            b"allocationInfo" => d.obj_opt(&mut self.allocation_info, s)?,
             b"name" => d.opt(&mut self.name, s)?,
             b"description" => d.opt(&mut self.description, s)?,
             _ => return Ok(false),
@@ -7691,7 +7691,7 @@ impl ComplexType for EVCAdmissionFailed {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"faults" => d.list(&mut self.faults, s)?,
+            b"faults" => d.obj_list(&mut self.faults, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7935,7 +7935,7 @@ impl ComplexType for EVCConfigFault {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"faults" => d.list(&mut self.faults, s)?,
+            b"faults" => d.obj_list(&mut self.faults, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7975,10 +7975,10 @@ impl ComplexType for EVCMode {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"guaranteedCPUFeatures" => d.list(&mut self.guaranteed_cpu_features, s)?,
-            b"featureCapability" => d.list(&mut self.feature_capability, s)?,
-            b"featureMask" => d.list(&mut self.feature_mask, s)?,
-            b"featureRequirement" => d.list(&mut self.feature_requirement, s)?,
+            b"guaranteedCPUFeatures" => d.obj_list(&mut self.guaranteed_cpu_features, s)?,
+            b"featureCapability" => d.obj_list(&mut self.feature_capability, s)?,
+            b"featureMask" => d.obj_list(&mut self.feature_mask, s)?,
+            b"featureRequirement" => d.obj_list(&mut self.feature_requirement, s)?,
             b"vendor" => d.req(&mut self.vendor, s)?,
             b"track" => d.list(&mut self.track, s)?,
             b"vendorTier" => d.req(&mut self.vendor_tier, s)?,
@@ -8198,7 +8198,7 @@ impl ComplexType for EncryptionKeyRequired {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"requiredKey" => d.list(&mut self.required_key, s)?,
+            b"requiredKey" => d.obj_list(&mut self.required_key, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -8414,7 +8414,7 @@ impl ComplexType for EntityPrivilege {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
-            b"privAvailability" => d.list(&mut self.priv_availability, s)?,
+            b"privAvailability" => d.obj_list(&mut self.priv_availability, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8588,14 +8588,14 @@ impl ComplexType for Event {
             b"chainId" => d.req(&mut self.chain_id, s)?,
             b"createdTime" => d.req(&mut self.created_time, s)?,
             b"userName" => d.req(&mut self.user_name, s)?,
-            b"datacenter" => d.opt(&mut self.datacenter, s)?,
-            b"computeResource" => d.opt(&mut self.compute_resource, s)?,
-            b"host" => d.opt(&mut self.host, s)?,
-            b"vm" => d.opt(&mut self.vm, s)?,
-            b"ds" => d.opt(&mut self.ds, s)?,
-            b"net" => d.opt(&mut self.net, s)?,
-            b"dvs" => d.opt(&mut self.dvs, s)?,
-            b"tgw" => d.opt(&mut self.tgw, s)?,
+            b"datacenter" => d.obj_opt(&mut self.datacenter, s)?,
+            b"computeResource" => d.obj_opt(&mut self.compute_resource, s)?,
+            b"host" => d.obj_opt(&mut self.host, s)?,
+            b"vm" => d.obj_opt(&mut self.vm, s)?,
+            b"ds" => d.obj_opt(&mut self.ds, s)?,
+            b"net" => d.obj_opt(&mut self.net, s)?,
+            b"dvs" => d.obj_opt(&mut self.dvs, s)?,
+            b"tgw" => d.obj_opt(&mut self.tgw, s)?,
             b"fullFormattedMessage" => d.opt(&mut self.full_formatted_message, s)?,
             b"changeTag" => d.opt(&mut self.change_tag, s)?,
             b"auditId" => d.opt(&mut self.audit_id, s)?,
@@ -8646,7 +8646,7 @@ impl ComplexType for EventAlarmExpression {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"comparisons" => d.list(&mut self.comparisons, s)?,
+            b"comparisons" => d.obj_list(&mut self.comparisons, s)?,
             b"eventType" => d.req(&mut self.event_type, s)?,
             b"eventTypeId" => d.opt(&mut self.event_type_id, s)?,
             b"objectType" => d.opt(&mut self.object_type, s)?,
@@ -8778,8 +8778,8 @@ impl ComplexType for EventDescription {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"category" => d.list(&mut self.category, s)?,
-            b"eventInfo" => d.list(&mut self.event_info, s)?,
-            b"enumeratedTypes" => d.list(&mut self.enumerated_types, s)?,
+            b"eventInfo" => d.obj_list(&mut self.event_info, s)?,
+            b"enumeratedTypes" => d.obj_list(&mut self.enumerated_types, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8882,11 +8882,11 @@ impl ComplexType for EventEx {
             b"eventTypeId" => d.req(&mut self.event_type_id, s)?,
             b"severity" => d.opt(&mut self.severity, s)?,
             b"message" => d.opt(&mut self.message, s)?,
-            b"arguments" => d.list(&mut self.arguments, s)?,
+            b"arguments" => d.obj_list(&mut self.arguments, s)?,
             b"objectId" => d.opt(&mut self.object_id, s)?,
             b"objectType" => d.opt(&mut self.object_type, s)?,
             b"objectName" => d.opt(&mut self.object_name, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -8949,9 +8949,9 @@ impl ComplexType for EventFilterSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.opt(&mut self.entity, s)?,
-            b"time" => d.opt(&mut self.time, s)?,
-            b"userName" => d.opt(&mut self.user_name, s)?,
+            b"entity" => d.obj_opt(&mut self.entity, s)?,
+            b"time" => d.obj_opt(&mut self.time, s)?,
+            b"userName" => d.obj_opt(&mut self.user_name, s)?,
             b"eventChainId" => d.opt(&mut self.event_chain_id, s)?,
             b"alarm" => d.opt(&mut self.alarm, s)?,
             b"scheduledTask" => d.opt(&mut self.scheduled_task, s)?,
@@ -9396,7 +9396,7 @@ impl ComplexType for ExtSolutionManagerInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"tab" => d.list(&mut self.tab, s)?,
+            b"tab" => d.obj_list(&mut self.tab, s)?,
             b"smallIconUrl" => d.opt(&mut self.small_icon_url, s)?,
             _ => return Ok(false),
         }
@@ -9457,7 +9457,7 @@ impl ComplexType for ExtendedDescription {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"messageCatalogKeyPrefix" => d.req(&mut self.message_catalog_key_prefix, s)?,
-            b"messageArg" => d.list(&mut self.message_arg, s)?,
+            b"messageArg" => d.obj_list(&mut self.message_arg, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9489,7 +9489,7 @@ impl ComplexType for ExtendedElementDescription {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"messageCatalogKeyPrefix" => d.req(&mut self.message_catalog_key_prefix, s)?,
-            b"messageArg" => d.list(&mut self.message_arg, s)?,
+            b"messageArg" => d.obj_list(&mut self.message_arg, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9524,7 +9524,7 @@ impl ComplexType for ExtendedEvent {
         match s.name() {
             b"eventTypeId" => d.req(&mut self.event_type_id, s)?,
             b"managedObject" => d.req(&mut self.managed_object, s)?,
-            b"data" => d.list(&mut self.data, s)?,
+            b"data" => d.obj_list(&mut self.data, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9587,7 +9587,7 @@ impl ComplexType for ExtendedFault {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultTypeId" => d.req(&mut self.fault_type_id, s)?,
-            b"data" => d.list(&mut self.data, s)?,
+            b"data" => d.obj_list(&mut self.data, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9660,20 +9660,20 @@ impl ComplexType for Extension {
             b"type" => d.opt(&mut self.type_, s)?,
             b"version" => d.req(&mut self.version, s)?,
             b"subjectName" => d.opt(&mut self.subject_name, s)?,
-            b"server" => d.list(&mut self.server, s)?,
-            b"client" => d.list(&mut self.client, s)?,
-            b"taskList" => d.list(&mut self.task_list, s)?,
-            b"eventList" => d.list(&mut self.event_list, s)?,
-            b"faultList" => d.list(&mut self.fault_list, s)?,
-            b"privilegeList" => d.list(&mut self.privilege_list, s)?,
-            b"resourceList" => d.list(&mut self.resource_list, s)?,
+            b"server" => d.obj_list(&mut self.server, s)?,
+            b"client" => d.obj_list(&mut self.client, s)?,
+            b"taskList" => d.obj_list(&mut self.task_list, s)?,
+            b"eventList" => d.obj_list(&mut self.event_list, s)?,
+            b"faultList" => d.obj_list(&mut self.fault_list, s)?,
+            b"privilegeList" => d.obj_list(&mut self.privilege_list, s)?,
+            b"resourceList" => d.obj_list(&mut self.resource_list, s)?,
             b"lastHeartbeatTime" => d.req(&mut self.last_heartbeat_time, s)?,
-            b"healthInfo" => d.opt(&mut self.health_info, s)?,
-            b"ovfConsumerInfo" => d.opt(&mut self.ovf_consumer_info, s)?,
-            b"extendedProductInfo" => d.opt(&mut self.extended_product_info, s)?,
-            b"managedEntityInfo" => d.list(&mut self.managed_entity_info, s)?,
+            b"healthInfo" => d.obj_opt(&mut self.health_info, s)?,
+            b"ovfConsumerInfo" => d.obj_opt(&mut self.ovf_consumer_info, s)?,
+            b"extendedProductInfo" => d.obj_opt(&mut self.extended_product_info, s)?,
+            b"managedEntityInfo" => d.obj_list(&mut self.managed_entity_info, s)?,
             b"shownInSolutionManager" => d.opt(&mut self.shown_in_solution_manager, s)?,
-            b"solutionManagerInfo" => d.opt(&mut self.solution_manager_info, s)?,
+            b"solutionManagerInfo" => d.obj_opt(&mut self.solution_manager_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9938,7 +9938,7 @@ impl ComplexType for ExtensionResourceInfo {
         match s.name() {
             b"locale" => d.req(&mut self.locale, s)?,
             b"module" => d.req(&mut self.module, s)?,
-            b"data" => d.list(&mut self.data, s)?,
+            b"data" => d.obj_list(&mut self.data, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10048,7 +10048,7 @@ impl ComplexType for FailToEnableSPBM {
         match s.name() {
             b"cs" => d.req(&mut self.cs, s)?,
             b"csName" => d.req(&mut self.cs_name, s)?,
-            b"hostLicenseStates" => d.list(&mut self.host_license_states, s)?,
+            b"hostLicenseStates" => d.obj_list(&mut self.host_license_states, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10139,8 +10139,8 @@ impl ComplexType for FailoverNodeInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"clusterIpSettings" => d.req(&mut self.cluster_ip_settings, s)?,
-            b"failoverIp" => d.opt(&mut self.failover_ip, s)?,
+            b"clusterIpSettings" => d.obj_req(&mut self.cluster_ip_settings, s)?,
+            b"failoverIp" => d.obj_opt(&mut self.failover_ip, s)?,
             b"biosUuid" => d.opt(&mut self.bios_uuid, s)?,
             _ => return Ok(false),
         }
@@ -10305,8 +10305,8 @@ impl ComplexType for FaultToleranceConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"metaDataPath" => d.opt(&mut self.meta_data_path, s)?,
-            b"secondaryVmSpec" => d.opt(&mut self.secondary_vm_spec, s)?,
+            b"metaDataPath" => d.obj_opt(&mut self.meta_data_path, s)?,
+            b"secondaryVmSpec" => d.obj_opt(&mut self.secondary_vm_spec, s)?,
             b"metroFtEnabled" => d.opt(&mut self.metro_ft_enabled, s)?,
             b"metroFtHostGroup" => d.opt(&mut self.metro_ft_host_group, s)?,
             _ => return Ok(false),
@@ -10607,7 +10607,7 @@ impl ComplexType for FaultToleranceSecondaryOpResult {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
             b"powerOnAttempted" => d.req(&mut self.power_on_attempted, s)?,
-            b"powerOnResult" => d.opt(&mut self.power_on_result, s)?,
+            b"powerOnResult" => d.obj_opt(&mut self.power_on_result, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10638,7 +10638,7 @@ impl ComplexType for FaultToleranceVMConfigSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmConfig" => d.opt(&mut self.vm_config, s)?,
-            b"disks" => d.list(&mut self.disks, s)?,
+            b"disks" => d.obj_list(&mut self.disks, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10700,7 +10700,7 @@ impl ComplexType for FaultsByHost {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
-            b"faults" => d.list(&mut self.faults, s)?,
+            b"faults" => d.obj_list(&mut self.faults, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10730,7 +10730,7 @@ impl ComplexType for FaultsByVM {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
-            b"faults" => d.list(&mut self.faults, s)?,
+            b"faults" => d.obj_list(&mut self.faults, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10767,8 +10767,8 @@ impl ComplexType for FcoeConfig {
         match s.name() {
             b"priorityClass" => d.req(&mut self.priority_class, s)?,
             b"sourceMac" => d.req(&mut self.source_mac, s)?,
-            b"vlanRange" => d.list(&mut self.vlan_range, s)?,
-            b"capabilities" => d.req(&mut self.capabilities, s)?,
+            b"vlanRange" => d.obj_list(&mut self.vlan_range, s)?,
+            b"capabilities" => d.obj_req(&mut self.capabilities, s)?,
             b"fcoeActive" => d.req(&mut self.fcoe_active, s)?,
             _ => return Ok(false),
         }
@@ -10842,7 +10842,7 @@ impl ComplexType for FcoeConfigFcoeSpecification {
             b"underlyingPnic" => d.req(&mut self.underlying_pnic, s)?,
             b"priorityClass" => d.opt(&mut self.priority_class, s)?,
             b"sourceMac" => d.opt(&mut self.source_mac, s)?,
-            b"vlanRange" => d.list(&mut self.vlan_range, s)?,
+            b"vlanRange" => d.obj_list(&mut self.vlan_range, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10956,9 +10956,9 @@ impl ComplexType for FeatureEVCMode {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"mask" => d.list(&mut self.mask, s)?,
-            b"capability" => d.list(&mut self.capability, s)?,
-            b"requirement" => d.list(&mut self.requirement, s)?,
+            b"mask" => d.obj_list(&mut self.mask, s)?,
+            b"capability" => d.obj_list(&mut self.capability, s)?,
+            b"requirement" => d.obj_list(&mut self.requirement, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10992,7 +10992,7 @@ impl ComplexType for FeatureRequirementsNotMet {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"featureRequirement" => d.list(&mut self.feature_requirement, s)?,
+            b"featureRequirement" => d.obj_list(&mut self.feature_requirement, s)?,
             b"vm" => d.opt(&mut self.vm, s)?,
             b"host" => d.opt(&mut self.host, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11246,8 +11246,8 @@ impl ComplexType for FileLockInfoResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"lockInfo" => d.list(&mut self.lock_info, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"lockInfo" => d.obj_list(&mut self.lock_info, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11520,7 +11520,7 @@ impl ComplexType for FilterInUse {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"disk" => d.list(&mut self.disk, s)?,
+            b"disk" => d.obj_list(&mut self.disk, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11548,7 +11548,7 @@ impl ComplexType for FirewallProfile {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ruleset" => d.list(&mut self.ruleset, s)?,
+            b"ruleset" => d.obj_list(&mut self.ruleset, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11687,8 +11687,8 @@ impl ComplexType for FolderBatchAddHostsToClusterResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hostsAddedToCluster" => d.list(&mut self.hosts_added_to_cluster, s)?,
-            b"hostsFailedInventoryAdd" => d.list(&mut self.hosts_failed_inventory_add, s)?,
-            b"hostsFailedMoveToCluster" => d.list(&mut self.hosts_failed_move_to_cluster, s)?,
+            b"hostsFailedInventoryAdd" => d.obj_list(&mut self.hosts_failed_inventory_add, s)?,
+            b"hostsFailedMoveToCluster" => d.obj_list(&mut self.hosts_failed_move_to_cluster, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11719,7 +11719,7 @@ impl ComplexType for FolderBatchAddStandaloneHostsResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"addedHosts" => d.list(&mut self.added_hosts, s)?,
-            b"hostsFailedInventoryAdd" => d.list(&mut self.hosts_failed_inventory_add, s)?,
+            b"hostsFailedInventoryAdd" => d.obj_list(&mut self.hosts_failed_inventory_add, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11812,8 +11812,8 @@ impl ComplexType for FolderFailedHostResult {
         match s.name() {
             b"hostName" => d.opt(&mut self.host_name, s)?,
             b"host" => d.opt(&mut self.host, s)?,
-            b"context" => d.req(&mut self.context, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"context" => d.obj_req(&mut self.context, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11886,7 +11886,7 @@ impl ComplexType for FolderNewHostSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostCnxSpec" => d.req(&mut self.host_cnx_spec, s)?,
+            b"hostCnxSpec" => d.obj_req(&mut self.host_cnx_spec, s)?,
             b"esxLicense" => d.opt(&mut self.esx_license, s)?,
             _ => return Ok(false),
         }
@@ -11920,7 +11920,7 @@ impl ComplexType for FtIssuesOnHost {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"hostName" => d.req(&mut self.host_name, s)?,
-            b"errors" => d.list(&mut self.errors, s)?,
+            b"errors" => d.obj_list(&mut self.errors, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12018,7 +12018,7 @@ impl ComplexType for GatewayConnectFault {
             b"gatewayType" => d.req(&mut self.gateway_type, s)?,
             b"gatewayId" => d.req(&mut self.gateway_id, s)?,
             b"gatewayInfo" => d.req(&mut self.gateway_info, s)?,
-            b"details" => d.opt(&mut self.details, s)?,
+            b"details" => d.obj_opt(&mut self.details, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12211,7 +12211,7 @@ impl ComplexType for GatewayToHostTrustVerifyFault {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"verificationToken" => d.req(&mut self.verification_token, s)?,
-            b"propertiesToVerify" => d.list(&mut self.properties_to_verify, s)?,
+            b"propertiesToVerify" => d.obj_list(&mut self.properties_to_verify, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12333,7 +12333,7 @@ impl ComplexType for GeneralUserEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.opt(&mut self.entity, s)?,
+            b"entity" => d.obj_opt(&mut self.entity, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)

@@ -63,7 +63,7 @@ impl ComplexType for GenericDrsFault {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostFaults" => d.list(&mut self.host_faults, s)?,
+            b"hostFaults" => d.obj_list(&mut self.host_faults, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -238,7 +238,7 @@ impl ComplexType for GuestAliases {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"base64Cert" => d.req(&mut self.base64_cert, s)?,
-            b"aliases" => d.list(&mut self.aliases, s)?,
+            b"aliases" => d.obj_list(&mut self.aliases, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -460,7 +460,7 @@ impl ComplexType for GuestDiskInfo {
             b"capacity" => d.opt(&mut self.capacity, s)?,
             b"freeSpace" => d.opt(&mut self.free_space, s)?,
             b"filesystemType" => d.opt(&mut self.filesystem_type, s)?,
-            b"mappings" => d.list(&mut self.mappings, s)?,
+            b"mappings" => d.obj_list(&mut self.mappings, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -625,14 +625,14 @@ impl ComplexType for GuestInfo {
             b"guestId" => d.opt(&mut self.guest_id, s)?,
             b"guestFamily" => d.opt(&mut self.guest_family, s)?,
             b"guestFullName" => d.opt(&mut self.guest_full_name, s)?,
-            b"guestRebootStatus" => d.opt(&mut self.guest_reboot_status, s)?,
+            b"guestRebootStatus" => d.obj_opt(&mut self.guest_reboot_status, s)?,
             b"guestDetailedData" => d.opt(&mut self.guest_detailed_data, s)?,
             b"hostName" => d.opt(&mut self.host_name, s)?,
             b"ipAddress" => d.opt(&mut self.ip_address, s)?,
-            b"net" => d.list(&mut self.net, s)?,
-            b"ipStack" => d.list(&mut self.ip_stack, s)?,
-            b"disk" => d.list(&mut self.disk, s)?,
-            b"screen" => d.opt(&mut self.screen, s)?,
+            b"net" => d.obj_list(&mut self.net, s)?,
+            b"ipStack" => d.obj_list(&mut self.ip_stack, s)?,
+            b"disk" => d.obj_list(&mut self.disk, s)?,
+            b"screen" => d.obj_opt(&mut self.screen, s)?,
             b"guestState" => d.req(&mut self.guest_state, s)?,
             b"appHeartbeatStatus" => d.opt(&mut self.app_heartbeat_status, s)?,
             b"guestKernelCrashed" => d.opt(&mut self.guest_kernel_crashed, s)?,
@@ -640,9 +640,9 @@ impl ComplexType for GuestInfo {
             b"guestOperationsReady" => d.opt(&mut self.guest_operations_ready, s)?,
             b"interactiveGuestOperationsReady" => d.opt(&mut self.interactive_guest_operations_ready, s)?,
             b"guestStateChangeSupported" => d.opt(&mut self.guest_state_change_supported, s)?,
-            b"generationInfo" => d.list(&mut self.generation_info, s)?,
+            b"generationInfo" => d.obj_list(&mut self.generation_info, s)?,
             b"hwVersion" => d.opt(&mut self.hw_version, s)?,
-            b"customizationInfo" => d.opt(&mut self.customization_info, s)?,
+            b"customizationInfo" => d.obj_opt(&mut self.customization_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -790,7 +790,7 @@ impl ComplexType for GuestListFileInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"files" => d.list(&mut self.files, s)?,
+            b"files" => d.obj_list(&mut self.files, s)?,
             b"remaining" => d.req(&mut self.remaining, s)?,
             _ => return Ok(false),
         }
@@ -892,8 +892,8 @@ impl ComplexType for GuestNicInfo {
             b"macAddress" => d.opt(&mut self.mac_address, s)?,
             b"connected" => d.req(&mut self.connected, s)?,
             b"deviceConfigId" => d.req(&mut self.device_config_id, s)?,
-            b"dnsConfig" => d.opt(&mut self.dns_config, s)?,
-            b"ipConfig" => d.opt(&mut self.ip_config, s)?,
+            b"dnsConfig" => d.obj_opt(&mut self.dns_config, s)?,
+            b"ipConfig" => d.obj_opt(&mut self.ip_config, s)?,
             b"netBIOSConfig" => d.opt(&mut self.net_bios_config, s)?,
             _ => return Ok(false),
         }
@@ -1116,7 +1116,7 @@ impl ComplexType for GuestOsDescriptor {
             b"supportedEthernetCard" => d.list(&mut self.supported_ethernet_card, s)?,
             b"recommendedEthernetCard" => d.opt(&mut self.recommended_ethernet_card, s)?,
             b"supportsSlaveDisk" => d.opt(&mut self.supports_slave_disk, s)?,
-            b"cpuFeatureMask" => d.list(&mut self.cpu_feature_mask, s)?,
+            b"cpuFeatureMask" => d.obj_list(&mut self.cpu_feature_mask, s)?,
             b"smcRequired" => d.opt(&mut self.smc_required, s)?,
             b"supportsWakeOnLan" => d.req(&mut self.supports_wake_on_lan, s)?,
             b"supportsVMI" => d.opt(&mut self.supports_vmi, s)?,
@@ -1134,7 +1134,7 @@ impl ComplexType for GuestOsDescriptor {
             b"usbRecommended" => d.opt(&mut self.usb_recommended, s)?,
             b"supportLevel" => d.opt(&mut self.support_level, s)?,
             b"supportedForCreate" => d.opt(&mut self.supported_for_create, s)?,
-            b"vRAMSizeInKB" => d.opt(&mut self.vram_size_in_kb, s)?,
+            b"vRAMSizeInKB" => d.obj_opt(&mut self.vram_size_in_kb, s)?,
             b"numSupportedFloppyDevices" => d.opt(&mut self.num_supported_floppy_devices, s)?,
             b"wakeOnLanEthernetCard" => d.list(&mut self.wake_on_lan_ethernet_card, s)?,
             b"supportsPvscsiControllerForBoot" => d.opt(&mut self.supports_pvscsi_controller_for_boot, s)?,
@@ -1154,9 +1154,9 @@ impl ComplexType for GuestOsDescriptor {
             b"persistentMemoryHotGrowthGranularityMB" => d.opt(&mut self.persistent_memory_hot_growth_granularity_mb, s)?,
             b"numRecommendedPhysicalSockets" => d.opt(&mut self.num_recommended_physical_sockets, s)?,
             b"numRecommendedCoresPerSocket" => d.opt(&mut self.num_recommended_cores_per_socket, s)?,
-            b"vvtdSupported" => d.opt(&mut self.vvtd_supported, s)?,
-            b"vbsSupported" => d.opt(&mut self.vbs_supported, s)?,
-            b"vsgxSupported" => d.opt(&mut self.vsgx_supported, s)?,
+            b"vvtdSupported" => d.obj_opt(&mut self.vvtd_supported, s)?,
+            b"vbsSupported" => d.obj_opt(&mut self.vbs_supported, s)?,
+            b"vsgxSupported" => d.obj_opt(&mut self.vsgx_supported, s)?,
             b"vsgxRemoteAttestationSupported" => d.opt(&mut self.vsgx_remote_attestation_supported, s)?,
             b"supportsTPM20" => d.opt(&mut self.supports_tpm20, s)?,
             b"recommendedTPM20" => d.opt(&mut self.recommended_tpm20, s)?,
@@ -1456,8 +1456,8 @@ impl ComplexType for GuestRegKeyRecordSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"key" => d.req(&mut self.key, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"key" => d.obj_req(&mut self.key, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1488,7 +1488,7 @@ impl ComplexType for GuestRegKeySpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"keyName" => d.req(&mut self.key_name, s)?,
+            b"keyName" => d.obj_req(&mut self.key_name, s)?,
             b"classType" => d.req(&mut self.class_type, s)?,
             b"lastWritten" => d.req(&mut self.last_written, s)?,
             _ => return Ok(false),
@@ -1655,7 +1655,7 @@ impl ComplexType for GuestRegValueNameSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"keyName" => d.req(&mut self.key_name, s)?,
+            b"keyName" => d.obj_req(&mut self.key_name, s)?,
             b"name" => d.req(&mut self.name, s)?,
             _ => return Ok(false),
         }
@@ -1713,7 +1713,7 @@ impl ComplexType for GuestRegValueSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"name" => d.req(&mut self.name, s)?,
+            b"name" => d.obj_req(&mut self.name, s)?,
             b"data" => d.req(&mut self.data, s)?,
             _ => return Ok(false),
         }
@@ -2004,10 +2004,10 @@ impl ComplexType for GuestStackInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dnsConfig" => d.opt(&mut self.dns_config, s)?,
-            b"ipRouteConfig" => d.opt(&mut self.ip_route_config, s)?,
-            b"ipStackConfig" => d.list(&mut self.ip_stack_config, s)?,
-            b"dhcpConfig" => d.opt(&mut self.dhcp_config, s)?,
+            b"dnsConfig" => d.obj_opt(&mut self.dns_config, s)?,
+            b"ipRouteConfig" => d.obj_opt(&mut self.ip_route_config, s)?,
+            b"ipStackConfig" => d.obj_list(&mut self.ip_stack_config, s)?,
+            b"dhcpConfig" => d.obj_opt(&mut self.dhcp_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2200,9 +2200,9 @@ impl ComplexType for HbrManagerReplicationVmInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
-            b"progressInfo" => d.opt(&mut self.progress_info, s)?,
+            b"progressInfo" => d.obj_opt(&mut self.progress_info, s)?,
             b"imageId" => d.opt(&mut self.image_id, s)?,
-            b"lastError" => d.opt(&mut self.last_error, s)?,
+            b"lastError" => d.obj_opt(&mut self.last_error, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2246,7 +2246,7 @@ impl ComplexType for HbrManagerVmReplicationCapability {
             b"compressionSupported" => d.req(&mut self.compression_supported, s)?,
             b"maxSupportedSourceDiskCapacity" => d.req(&mut self.max_supported_source_disk_capacity, s)?,
             b"minRpo" => d.opt(&mut self.min_rpo, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2330,7 +2330,7 @@ impl ComplexType for HbrTargetSpecReplacement {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"spec" => d.list(&mut self.spec, s)?,
+            b"spec" => d.obj_list(&mut self.spec, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2404,8 +2404,8 @@ impl ComplexType for HealthSystemRuntime {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"systemHealthInfo" => d.opt(&mut self.system_health_info, s)?,
-            b"hardwareStatusInfo" => d.opt(&mut self.hardware_status_info, s)?,
+            b"systemHealthInfo" => d.obj_opt(&mut self.system_health_info, s)?,
+            b"hardwareStatusInfo" => d.obj_opt(&mut self.hardware_status_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2640,7 +2640,7 @@ impl ComplexType for HostActiveDirectory {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.req(&mut self.change_operation, s)?,
-            b"spec" => d.opt(&mut self.spec, s)?,
+            b"spec" => d.obj_opt(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2887,17 +2887,17 @@ impl ComplexType for HostApplyProfile {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"memory" => d.opt(&mut self.memory, s)?,
-            b"storage" => d.opt(&mut self.storage, s)?,
-            b"network" => d.opt(&mut self.network, s)?,
-            b"datetime" => d.opt(&mut self.datetime, s)?,
-            b"firewall" => d.opt(&mut self.firewall, s)?,
-            b"security" => d.opt(&mut self.security, s)?,
-            b"service" => d.list(&mut self.service, s)?,
-            b"option" => d.list(&mut self.option, s)?,
-            b"userAccount" => d.list(&mut self.user_account, s)?,
-            b"usergroupAccount" => d.list(&mut self.usergroup_account, s)?,
-            b"authentication" => d.opt(&mut self.authentication, s)?,
+            b"memory" => d.obj_opt(&mut self.memory, s)?,
+            b"storage" => d.obj_opt(&mut self.storage, s)?,
+            b"network" => d.obj_opt(&mut self.network, s)?,
+            b"datetime" => d.obj_opt(&mut self.datetime, s)?,
+            b"firewall" => d.obj_opt(&mut self.firewall, s)?,
+            b"security" => d.obj_opt(&mut self.security, s)?,
+            b"service" => d.obj_list(&mut self.service, s)?,
+            b"option" => d.obj_list(&mut self.option, s)?,
+            b"userAccount" => d.obj_list(&mut self.user_account, s)?,
+            b"usergroupAccount" => d.obj_list(&mut self.usergroup_account, s)?,
+            b"authentication" => d.obj_opt(&mut self.authentication, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2973,7 +2973,7 @@ impl ComplexType for HostAssignableHardwareConfig {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"attributeOverride" => d.list(&mut self.attribute_override, s)?,
+            b"attributeOverride" => d.obj_list(&mut self.attribute_override, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3123,8 +3123,8 @@ impl ComplexType for HostAutoStartManagerConfig {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"defaults" => d.opt(&mut self.defaults, s)?,
-            b"powerInfo" => d.list(&mut self.power_info, s)?,
+            b"defaults" => d.obj_opt(&mut self.defaults, s)?,
+            b"powerInfo" => d.obj_list(&mut self.power_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3279,7 +3279,7 @@ impl ComplexType for HostBootDeviceInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"bootDevices" => d.list(&mut self.boot_devices, s)?,
+            b"bootDevices" => d.obj_list(&mut self.boot_devices, s)?,
             b"currentBootDeviceKey" => d.opt(&mut self.current_boot_device_key, s)?,
             _ => return Ok(false),
         }
@@ -3748,7 +3748,7 @@ impl ComplexType for HostCapability {
             b"tpmVersion" => d.opt(&mut self.tpm_version, s)?,
             b"txtEnabled" => d.opt(&mut self.txt_enabled, s)?,
             b"drtmType" => d.opt(&mut self.drtm_type, s)?,
-            b"supportedCpuFeature" => d.list(&mut self.supported_cpu_feature, s)?,
+            b"supportedCpuFeature" => d.obj_list(&mut self.supported_cpu_feature, s)?,
             b"virtualExecUsageSupported" => d.opt(&mut self.virtual_exec_usage_supported, s)?,
             b"storageIORMSupported" => d.opt(&mut self.storage_iorm_supported, s)?,
             b"vmDirectPathGen2Supported" => d.opt(&mut self.vm_direct_path_gen2_supported, s)?,
@@ -4436,7 +4436,7 @@ impl ComplexType for HostComplianceCheckedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"profile" => d.req(&mut self.profile, s)?,
+            b"profile" => d.obj_req(&mut self.profile, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4527,7 +4527,7 @@ impl ComplexType for HostConfigFailed {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"failure" => d.list(&mut self.failure, s)?,
+            b"failure" => d.obj_list(&mut self.failure, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4695,64 +4695,64 @@ impl ComplexType for HostConfigInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
-            b"product" => d.req(&mut self.product, s)?,
-            b"deploymentInfo" => d.opt(&mut self.deployment_info, s)?,
-            b"hyperThread" => d.opt(&mut self.hyper_thread, s)?,
-            b"cpuScheduler" => d.opt(&mut self.cpu_scheduler, s)?,
-            b"consoleReservation" => d.opt(&mut self.console_reservation, s)?,
-            b"virtualMachineReservation" => d.opt(&mut self.virtual_machine_reservation, s)?,
-            b"storageDevice" => d.opt(&mut self.storage_device, s)?,
-            b"multipathState" => d.opt(&mut self.multipath_state, s)?,
-            b"fileSystemVolume" => d.opt(&mut self.file_system_volume, s)?,
+            b"product" => d.obj_req(&mut self.product, s)?,
+            b"deploymentInfo" => d.obj_opt(&mut self.deployment_info, s)?,
+            b"hyperThread" => d.obj_opt(&mut self.hyper_thread, s)?,
+            b"cpuScheduler" => d.obj_opt(&mut self.cpu_scheduler, s)?,
+            b"consoleReservation" => d.obj_opt(&mut self.console_reservation, s)?,
+            b"virtualMachineReservation" => d.obj_opt(&mut self.virtual_machine_reservation, s)?,
+            b"storageDevice" => d.obj_opt(&mut self.storage_device, s)?,
+            b"multipathState" => d.obj_opt(&mut self.multipath_state, s)?,
+            b"fileSystemVolume" => d.obj_opt(&mut self.file_system_volume, s)?,
             b"systemFile" => d.list(&mut self.system_file, s)?,
-            b"network" => d.opt(&mut self.network, s)?,
-            b"vmotion" => d.opt(&mut self.vmotion, s)?,
-            b"virtualNicManagerInfo" => d.opt(&mut self.virtual_nic_manager_info, s)?,
-            b"capabilities" => d.opt(&mut self.capabilities, s)?,
-            b"datastoreCapabilities" => d.opt(&mut self.datastore_capabilities, s)?,
-            b"offloadCapabilities" => d.opt(&mut self.offload_capabilities, s)?,
-            b"service" => d.opt(&mut self.service, s)?,
-            b"firewall" => d.opt(&mut self.firewall, s)?,
-            b"autoStart" => d.opt(&mut self.auto_start, s)?,
-            b"activeDiagnosticPartition" => d.opt(&mut self.active_diagnostic_partition, s)?,
+            b"network" => d.obj_opt(&mut self.network, s)?,
+            b"vmotion" => d.obj_opt(&mut self.vmotion, s)?,
+            b"virtualNicManagerInfo" => d.obj_opt(&mut self.virtual_nic_manager_info, s)?,
+            b"capabilities" => d.obj_opt(&mut self.capabilities, s)?,
+            b"datastoreCapabilities" => d.obj_opt(&mut self.datastore_capabilities, s)?,
+            b"offloadCapabilities" => d.obj_opt(&mut self.offload_capabilities, s)?,
+            b"service" => d.obj_opt(&mut self.service, s)?,
+            b"firewall" => d.obj_opt(&mut self.firewall, s)?,
+            b"autoStart" => d.obj_opt(&mut self.auto_start, s)?,
+            b"activeDiagnosticPartition" => d.obj_opt(&mut self.active_diagnostic_partition, s)?,
             b"option" => d.list(&mut self.option, s)?,
-            b"optionDef" => d.list(&mut self.option_def, s)?,
+            b"optionDef" => d.obj_list(&mut self.option_def, s)?,
             b"datastorePrincipal" => d.opt(&mut self.datastore_principal, s)?,
             b"localSwapDatastore" => d.opt(&mut self.local_swap_datastore, s)?,
-            b"systemSwapConfiguration" => d.opt(&mut self.system_swap_configuration, s)?,
-            b"systemResources" => d.opt(&mut self.system_resources, s)?,
-            b"dateTimeInfo" => d.opt(&mut self.date_time_info, s)?,
-            b"flags" => d.opt(&mut self.flags, s)?,
+            b"systemSwapConfiguration" => d.obj_opt(&mut self.system_swap_configuration, s)?,
+            b"systemResources" => d.obj_opt(&mut self.system_resources, s)?,
+            b"dateTimeInfo" => d.obj_opt(&mut self.date_time_info, s)?,
+            b"flags" => d.obj_opt(&mut self.flags, s)?,
             b"adminDisabled" => d.opt(&mut self.admin_disabled, s)?,
             b"lockdownMode" => d.opt(&mut self.lockdown_mode, s)?,
-            b"ipmi" => d.opt(&mut self.ipmi, s)?,
-            b"sslThumbprintInfo" => d.opt(&mut self.ssl_thumbprint_info, s)?,
-            b"sslThumbprintData" => d.list(&mut self.ssl_thumbprint_data, s)?,
-            b"authenticationData" => d.list(&mut self.authentication_data, s)?,
+            b"ipmi" => d.obj_opt(&mut self.ipmi, s)?,
+            b"sslThumbprintInfo" => d.obj_opt(&mut self.ssl_thumbprint_info, s)?,
+            b"sslThumbprintData" => d.obj_list(&mut self.ssl_thumbprint_data, s)?,
+            b"authenticationData" => d.obj_list(&mut self.authentication_data, s)?,
             b"certificate" => d.list(&mut self.certificate, s)?,
             b"pciPassthruInfo" => d.list(&mut self.pci_passthru_info, s)?,
-            b"authenticationManagerInfo" => d.opt(&mut self.authentication_manager_info, s)?,
-            b"featureVersion" => d.list(&mut self.feature_version, s)?,
-            b"powerSystemCapability" => d.opt(&mut self.power_system_capability, s)?,
-            b"powerSystemInfo" => d.opt(&mut self.power_system_info, s)?,
-            b"cacheConfigurationInfo" => d.list(&mut self.cache_configuration_info, s)?,
+            b"authenticationManagerInfo" => d.obj_opt(&mut self.authentication_manager_info, s)?,
+            b"featureVersion" => d.obj_list(&mut self.feature_version, s)?,
+            b"powerSystemCapability" => d.obj_opt(&mut self.power_system_capability, s)?,
+            b"powerSystemInfo" => d.obj_opt(&mut self.power_system_info, s)?,
+            b"cacheConfigurationInfo" => d.obj_list(&mut self.cache_configuration_info, s)?,
             b"wakeOnLanCapable" => d.opt(&mut self.wake_on_lan_capable, s)?,
-            b"featureCapability" => d.list(&mut self.feature_capability, s)?,
-            b"maskedFeatureCapability" => d.list(&mut self.masked_feature_capability, s)?,
-            b"vFlashConfigInfo" => d.opt(&mut self.vflash_config_info, s)?,
-            b"vsanHostConfig" => d.opt(&mut self.vsan_host_config, s)?,
+            b"featureCapability" => d.obj_list(&mut self.feature_capability, s)?,
+            b"maskedFeatureCapability" => d.obj_list(&mut self.masked_feature_capability, s)?,
+            b"vFlashConfigInfo" => d.obj_opt(&mut self.vflash_config_info, s)?,
+            b"vsanHostConfig" => d.obj_opt(&mut self.vsan_host_config, s)?,
             b"domainList" => d.list(&mut self.domain_list, s)?,
             b"scriptCheckSum" => d.opt(&mut self.script_check_sum, s)?,
             b"hostConfigCheckSum" => d.opt(&mut self.host_config_check_sum, s)?,
             b"descriptionTreeCheckSum" => d.opt(&mut self.description_tree_check_sum, s)?,
-            b"graphicsInfo" => d.list(&mut self.graphics_info, s)?,
+            b"graphicsInfo" => d.obj_list(&mut self.graphics_info, s)?,
             b"sharedPassthruGpuTypes" => d.list(&mut self.shared_passthru_gpu_types, s)?,
-            b"graphicsConfig" => d.opt(&mut self.graphics_config, s)?,
-            b"sharedGpuCapabilities" => d.list(&mut self.shared_gpu_capabilities, s)?,
-            b"ioFilterInfo" => d.list(&mut self.io_filter_info, s)?,
+            b"graphicsConfig" => d.obj_opt(&mut self.graphics_config, s)?,
+            b"sharedGpuCapabilities" => d.obj_list(&mut self.shared_gpu_capabilities, s)?,
+            b"ioFilterInfo" => d.obj_list(&mut self.io_filter_info, s)?,
             b"sriovDevicePool" => d.list(&mut self.sriov_device_pool, s)?,
-            b"assignableHardwareBinding" => d.list(&mut self.assignable_hardware_binding, s)?,
-            b"assignableHardwareConfig" => d.opt(&mut self.assignable_hardware_config, s)?,
+            b"assignableHardwareBinding" => d.obj_list(&mut self.assignable_hardware_binding, s)?,
+            b"assignableHardwareConfig" => d.obj_opt(&mut self.assignable_hardware_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5076,25 +5076,25 @@ impl ComplexType for HostConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"nasDatastore" => d.list(&mut self.nas_datastore, s)?,
-            b"network" => d.opt(&mut self.network, s)?,
-            b"nicTypeSelection" => d.list(&mut self.nic_type_selection, s)?,
-            b"service" => d.list(&mut self.service, s)?,
-            b"firewall" => d.opt(&mut self.firewall, s)?,
+            b"nasDatastore" => d.obj_list(&mut self.nas_datastore, s)?,
+            b"network" => d.obj_opt(&mut self.network, s)?,
+            b"nicTypeSelection" => d.obj_list(&mut self.nic_type_selection, s)?,
+            b"service" => d.obj_list(&mut self.service, s)?,
+            b"firewall" => d.obj_opt(&mut self.firewall, s)?,
             b"option" => d.list(&mut self.option, s)?,
             b"datastorePrincipal" => d.opt(&mut self.datastore_principal, s)?,
             b"datastorePrincipalPasswd" => d.opt(&mut self.datastore_principal_passwd, s)?,
-            b"datetime" => d.opt(&mut self.datetime, s)?,
-            b"storageDevice" => d.opt(&mut self.storage_device, s)?,
-            b"license" => d.opt(&mut self.license, s)?,
-            b"security" => d.opt(&mut self.security, s)?,
+            b"datetime" => d.obj_opt(&mut self.datetime, s)?,
+            b"storageDevice" => d.obj_opt(&mut self.storage_device, s)?,
+            b"license" => d.obj_opt(&mut self.license, s)?,
+            b"security" => d.obj_opt(&mut self.security, s)?,
             b"userAccount" => d.list(&mut self.user_account, s)?,
             b"usergroupAccount" => d.list(&mut self.usergroup_account, s)?,
-            b"memory" => d.opt(&mut self.memory, s)?,
-            b"activeDirectory" => d.list(&mut self.active_directory, s)?,
-            b"genericConfig" => d.list(&mut self.generic_config, s)?,
-            b"graphicsConfig" => d.opt(&mut self.graphics_config, s)?,
-            b"assignableHardwareConfig" => d.opt(&mut self.assignable_hardware_config, s)?,
+            b"memory" => d.obj_opt(&mut self.memory, s)?,
+            b"activeDirectory" => d.obj_list(&mut self.active_directory, s)?,
+            b"genericConfig" => d.obj_list(&mut self.generic_config, s)?,
+            b"graphicsConfig" => d.obj_opt(&mut self.graphics_config, s)?,
+            b"assignableHardwareConfig" => d.obj_opt(&mut self.assignable_hardware_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5160,10 +5160,10 @@ impl ComplexType for HostConfigSummary {
             b"port" => d.req(&mut self.port, s)?,
             b"sslThumbprint" => d.opt(&mut self.ssl_thumbprint, s)?,
             b"sslCertificate" => d.opt(&mut self.ssl_certificate, s)?,
-            b"product" => d.opt(&mut self.product, s)?,
+            b"product" => d.obj_opt(&mut self.product, s)?,
             b"vmotionEnabled" => d.req(&mut self.vmotion_enabled, s)?,
             b"faultToleranceEnabled" => d.opt(&mut self.fault_tolerance_enabled, s)?,
-            b"featureVersion" => d.list(&mut self.feature_version, s)?,
+            b"featureVersion" => d.obj_list(&mut self.feature_version, s)?,
             b"agentVmDatastore" => d.opt(&mut self.agent_vm_datastore, s)?,
             b"agentVmNetwork" => d.opt(&mut self.agent_vm_network, s)?,
             _ => return Ok(false),
@@ -5243,14 +5243,14 @@ impl ComplexType for HostConnectInfo {
         match s.name() {
             b"serverIp" => d.opt(&mut self.server_ip, s)?,
             b"inDasCluster" => d.opt(&mut self.in_das_cluster, s)?,
-            b"host" => d.req(&mut self.host, s)?,
-            b"vm" => d.list(&mut self.vm, s)?,
+            b"host" => d.obj_req(&mut self.host, s)?,
+            b"vm" => d.obj_list(&mut self.vm, s)?,
             b"vimAccountNameRequired" => d.opt(&mut self.vim_account_name_required, s)?,
             b"clusterSupported" => d.opt(&mut self.cluster_supported, s)?,
             b"network" => d.list(&mut self.network, s)?,
             b"datastore" => d.list(&mut self.datastore, s)?,
-            b"license" => d.opt(&mut self.license, s)?,
-            b"capability" => d.opt(&mut self.capability, s)?,
+            b"license" => d.obj_opt(&mut self.license, s)?,
+            b"capability" => d.obj_opt(&mut self.capability, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5369,7 +5369,7 @@ impl ComplexType for HostConnectSpec {
             b"vimAccountPassword" => d.opt(&mut self.vim_account_password, s)?,
             b"managementIp" => d.opt(&mut self.management_ip, s)?,
             b"lockdownMode" => d.opt(&mut self.lockdown_mode, s)?,
-            b"hostGateway" => d.opt(&mut self.host_gateway, s)?,
+            b"hostGateway" => d.obj_opt(&mut self.host_gateway, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5557,7 +5557,7 @@ impl ComplexType for HostCpuPackage {
             b"busHz" => d.req(&mut self.bus_hz, s)?,
             b"description" => d.req(&mut self.description, s)?,
             b"threadId" => d.list(&mut self.thread_id, s)?,
-            b"cpuFeature" => d.list(&mut self.cpu_feature, s)?,
+            b"cpuFeature" => d.obj_list(&mut self.cpu_feature, s)?,
             b"family" => d.opt(&mut self.family, s)?,
             b"model" => d.opt(&mut self.model, s)?,
             b"stepping" => d.opt(&mut self.stepping, s)?,
@@ -5882,7 +5882,7 @@ impl ComplexType for HostDatastoreBrowserSearchSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"query" => d.list(&mut self.query, s)?,
-            b"details" => d.opt(&mut self.details, s)?,
+            b"details" => d.obj_opt(&mut self.details, s)?,
             b"searchCaseInsensitive" => d.opt(&mut self.search_case_insensitive, s)?,
             b"matchPattern" => d.list(&mut self.match_pattern, s)?,
             b"sortFoldersFirst" => d.opt(&mut self.sort_folders_first, s)?,
@@ -5917,7 +5917,7 @@ impl ComplexType for HostDatastoreConnectInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"summary" => d.req(&mut self.summary, s)?,
+            b"summary" => d.obj_req(&mut self.summary, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6040,7 +6040,7 @@ impl ComplexType for HostDatastoreSystemDatastoreResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6112,8 +6112,8 @@ impl ComplexType for HostDateTimeConfig {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"timeZone" => d.opt(&mut self.time_zone, s)?,
-            b"ntpConfig" => d.opt(&mut self.ntp_config, s)?,
-            b"ptpConfig" => d.opt(&mut self.ptp_config, s)?,
+            b"ntpConfig" => d.obj_opt(&mut self.ntp_config, s)?,
+            b"ptpConfig" => d.obj_opt(&mut self.ptp_config, s)?,
             b"protocol" => d.opt(&mut self.protocol, s)?,
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"disableEvents" => d.opt(&mut self.disable_events, s)?,
@@ -6179,10 +6179,10 @@ impl ComplexType for HostDateTimeInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"timeZone" => d.req(&mut self.time_zone, s)?,
+            b"timeZone" => d.obj_req(&mut self.time_zone, s)?,
             b"systemClockProtocol" => d.opt(&mut self.system_clock_protocol, s)?,
-            b"ntpConfig" => d.opt(&mut self.ntp_config, s)?,
-            b"ptpConfig" => d.opt(&mut self.ptp_config, s)?,
+            b"ntpConfig" => d.obj_opt(&mut self.ntp_config, s)?,
+            b"ptpConfig" => d.obj_opt(&mut self.ptp_config, s)?,
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"disableEvents" => d.opt(&mut self.disable_events, s)?,
             b"disableFallback" => d.opt(&mut self.disable_fallback, s)?,
@@ -6362,7 +6362,7 @@ impl ComplexType for HostDhcpService {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6395,7 +6395,7 @@ impl ComplexType for HostDhcpServiceConfig {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
             b"key" => d.req(&mut self.key, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6486,7 +6486,7 @@ impl ComplexType for HostDiagnosticPartition {
             b"storageType" => d.req(&mut self.storage_type, s)?,
             b"diagnosticType" => d.req(&mut self.diagnostic_type, s)?,
             b"slots" => d.req(&mut self.slots, s)?,
-            b"id" => d.req(&mut self.id, s)?,
+            b"id" => d.obj_req(&mut self.id, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6519,9 +6519,9 @@ impl ComplexType for HostDiagnosticPartitionCreateDescription {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"layout" => d.req(&mut self.layout, s)?,
+            b"layout" => d.obj_req(&mut self.layout, s)?,
             b"diskUuid" => d.req(&mut self.disk_uuid, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6555,7 +6555,7 @@ impl ComplexType for HostDiagnosticPartitionCreateOption {
         match s.name() {
             b"storageType" => d.req(&mut self.storage_type, s)?,
             b"diagnosticType" => d.req(&mut self.diagnostic_type, s)?,
-            b"disk" => d.req(&mut self.disk, s)?,
+            b"disk" => d.obj_req(&mut self.disk, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6593,8 +6593,8 @@ impl ComplexType for HostDiagnosticPartitionCreateSpec {
         match s.name() {
             b"storageType" => d.req(&mut self.storage_type, s)?,
             b"diagnosticType" => d.req(&mut self.diagnostic_type, s)?,
-            b"id" => d.req(&mut self.id, s)?,
-            b"partition" => d.req(&mut self.partition, s)?,
+            b"id" => d.obj_req(&mut self.id, s)?,
+            b"partition" => d.obj_req(&mut self.partition, s)?,
             b"active" => d.opt(&mut self.active, s)?,
             _ => return Ok(false),
         }
@@ -6718,7 +6718,7 @@ impl ComplexType for HostDiskConfigurationResult {
         match s.name() {
             b"devicePath" => d.opt(&mut self.device_path, s)?,
             b"success" => d.opt(&mut self.success, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6835,7 +6835,7 @@ impl ComplexType for HostDiskMappingInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"physicalPartition" => d.opt(&mut self.physical_partition, s)?,
+            b"physicalPartition" => d.obj_opt(&mut self.physical_partition, s)?,
             b"name" => d.req(&mut self.name, s)?,
             b"exclusive" => d.opt(&mut self.exclusive, s)?,
             _ => return Ok(false),
@@ -6867,7 +6867,7 @@ impl ComplexType for HostDiskMappingOption {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"physicalPartition" => d.list(&mut self.physical_partition, s)?,
+            b"physicalPartition" => d.obj_list(&mut self.physical_partition, s)?,
             b"name" => d.req(&mut self.name, s)?,
             _ => return Ok(false),
         }
@@ -7025,8 +7025,8 @@ impl ComplexType for HostDiskPartitionBlockRange {
         match s.name() {
             b"partition" => d.opt(&mut self.partition, s)?,
             b"type" => d.req(&mut self.type_, s)?,
-            b"start" => d.req(&mut self.start, s)?,
-            b"end" => d.req(&mut self.end, s)?,
+            b"start" => d.obj_req(&mut self.start, s)?,
+            b"end" => d.obj_req(&mut self.end, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7060,8 +7060,8 @@ impl ComplexType for HostDiskPartitionInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"deviceName" => d.req(&mut self.device_name, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
-            b"layout" => d.req(&mut self.layout, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
+            b"layout" => d.obj_req(&mut self.layout, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7091,8 +7091,8 @@ impl ComplexType for HostDiskPartitionLayout {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"total" => d.opt(&mut self.total, s)?,
-            b"partition" => d.list(&mut self.partition, s)?,
+            b"total" => d.obj_opt(&mut self.total, s)?,
+            b"partition" => d.obj_list(&mut self.partition, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7128,9 +7128,9 @@ impl ComplexType for HostDiskPartitionSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"partitionFormat" => d.opt(&mut self.partition_format, s)?,
-            b"chs" => d.opt(&mut self.chs, s)?,
+            b"chs" => d.obj_opt(&mut self.chs, s)?,
             b"totalSectors" => d.opt(&mut self.total_sectors, s)?,
-            b"partition" => d.list(&mut self.partition, s)?,
+            b"partition" => d.obj_list(&mut self.partition, s)?,
             b"sectorSize" => d.opt(&mut self.sector_size, s)?,
             _ => return Ok(false),
         }
@@ -7215,8 +7215,8 @@ impl ComplexType for HostDnsConfigSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"virtualNicConnection" => d.opt(&mut self.virtual_nic_connection, s)?,
-            b"virtualNicConnectionV6" => d.opt(&mut self.virtual_nic_connection_v6, s)?,
+            b"virtualNicConnection" => d.obj_opt(&mut self.virtual_nic_connection, s)?,
+            b"virtualNicConnectionV6" => d.obj_opt(&mut self.virtual_nic_connection_v6, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7283,7 +7283,7 @@ impl ComplexType for HostEnableAdminFailedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"permissions" => d.list(&mut self.permissions, s)?,
+            b"permissions" => d.obj_list(&mut self.permissions, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7313,8 +7313,8 @@ impl ComplexType for HostEnterMaintenanceResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vmFaults" => d.list(&mut self.vm_faults, s)?,
-            b"hostFaults" => d.list(&mut self.host_faults, s)?,
+            b"vmFaults" => d.obj_list(&mut self.vm_faults, s)?,
+            b"hostFaults" => d.obj_list(&mut self.host_faults, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7627,7 +7627,7 @@ impl ComplexType for HostFibreChannelOverEthernetHba {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"underlyingNic" => d.req(&mut self.underlying_nic, s)?,
-            b"linkInfo" => d.req(&mut self.link_info, s)?,
+            b"linkInfo" => d.obj_req(&mut self.link_info, s)?,
             b"isSoftwareFcoe" => d.req(&mut self.is_software_fcoe, s)?,
             b"markedForRemoval" => d.opt(&mut self.marked_for_removal, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -7798,7 +7798,7 @@ impl ComplexType for HostFileSystemMountInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"mountInfo" => d.req(&mut self.mount_info, s)?,
+            b"mountInfo" => d.obj_req(&mut self.mount_info, s)?,
             b"volume" => d.req(&mut self.volume, s)?,
             b"vStorageSupport" => d.opt(&mut self.vstorage_support, s)?,
             _ => return Ok(false),
@@ -7867,7 +7867,7 @@ impl ComplexType for HostFileSystemVolumeInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"volumeTypeList" => d.list(&mut self.volume_type_list, s)?,
-            b"mountInfo" => d.list(&mut self.mount_info, s)?,
+            b"mountInfo" => d.obj_list(&mut self.mount_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7896,8 +7896,8 @@ impl ComplexType for HostFirewallConfig {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"rule" => d.list(&mut self.rule, s)?,
-            b"defaultBlockingPolicy" => d.req(&mut self.default_blocking_policy, s)?,
+            b"rule" => d.obj_list(&mut self.rule, s)?,
+            b"defaultBlockingPolicy" => d.obj_req(&mut self.default_blocking_policy, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7930,7 +7930,7 @@ impl ComplexType for HostFirewallConfigRuleSetConfig {
         match s.name() {
             b"rulesetId" => d.req(&mut self.ruleset_id, s)?,
             b"enabled" => d.req(&mut self.enabled, s)?,
-            b"allowedHosts" => d.opt(&mut self.allowed_hosts, s)?,
+            b"allowedHosts" => d.obj_opt(&mut self.allowed_hosts, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7990,8 +7990,8 @@ impl ComplexType for HostFirewallInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"defaultPolicy" => d.req(&mut self.default_policy, s)?,
-            b"ruleset" => d.list(&mut self.ruleset, s)?,
+            b"defaultPolicy" => d.obj_req(&mut self.default_policy, s)?,
+            b"ruleset" => d.obj_list(&mut self.ruleset, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8079,10 +8079,10 @@ impl ComplexType for HostFirewallRuleset {
             b"key" => d.req(&mut self.key, s)?,
             b"label" => d.req(&mut self.label, s)?,
             b"required" => d.req(&mut self.required, s)?,
-            b"rule" => d.list(&mut self.rule, s)?,
+            b"rule" => d.obj_list(&mut self.rule, s)?,
             b"service" => d.opt(&mut self.service, s)?,
             b"enabled" => d.req(&mut self.enabled, s)?,
-            b"allowedHosts" => d.opt(&mut self.allowed_hosts, s)?,
+            b"allowedHosts" => d.obj_opt(&mut self.allowed_hosts, s)?,
             b"userControllable" => d.opt(&mut self.user_controllable, s)?,
             b"ipListUserConfigurable" => d.opt(&mut self.ip_list_user_configurable, s)?,
             _ => return Ok(false),
@@ -8123,7 +8123,7 @@ impl ComplexType for HostFirewallRulesetIpList {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ipAddress" => d.list(&mut self.ip_address, s)?,
-            b"ipNetwork" => d.list(&mut self.ip_network, s)?,
+            b"ipNetwork" => d.obj_list(&mut self.ip_network, s)?,
             b"allIp" => d.req(&mut self.all_ip, s)?,
             _ => return Ok(false),
         }
@@ -8182,7 +8182,7 @@ impl ComplexType for HostFirewallRulesetRulesetSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"allowedHosts" => d.req(&mut self.allowed_hosts, s)?,
+            b"allowedHosts" => d.obj_req(&mut self.allowed_hosts, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8330,7 +8330,7 @@ impl ComplexType for HostGatewaySpec {
             b"gatewayType" => d.req(&mut self.gateway_type, s)?,
             b"gatewayId" => d.opt(&mut self.gateway_id, s)?,
             b"trustVerificationToken" => d.opt(&mut self.trust_verification_token, s)?,
-            b"hostAuthParams" => d.list(&mut self.host_auth_params, s)?,
+            b"hostAuthParams" => d.obj_list(&mut self.host_auth_params, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8386,7 +8386,7 @@ impl ComplexType for HostGraphicsConfig {
         match s.name() {
             b"hostDefaultGraphicsType" => d.req(&mut self.host_default_graphics_type, s)?,
             b"sharedPassthruAssignmentPolicy" => d.req(&mut self.shared_passthru_assignment_policy, s)?,
-            b"deviceType" => d.list(&mut self.device_type, s)?,
+            b"deviceType" => d.obj_list(&mut self.device_type, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8564,24 +8564,24 @@ impl ComplexType for HostHardwareInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"systemInfo" => d.req(&mut self.system_info, s)?,
-            b"cpuPowerManagementInfo" => d.opt(&mut self.cpu_power_management_info, s)?,
-            b"cpuInfo" => d.req(&mut self.cpu_info, s)?,
-            b"cpuPkg" => d.list(&mut self.cpu_pkg, s)?,
+            b"systemInfo" => d.obj_req(&mut self.system_info, s)?,
+            b"cpuPowerManagementInfo" => d.obj_opt(&mut self.cpu_power_management_info, s)?,
+            b"cpuInfo" => d.obj_req(&mut self.cpu_info, s)?,
+            b"cpuPkg" => d.obj_list(&mut self.cpu_pkg, s)?,
             b"memorySize" => d.req(&mut self.memory_size, s)?,
-            b"numaInfo" => d.opt(&mut self.numa_info, s)?,
+            b"numaInfo" => d.obj_opt(&mut self.numa_info, s)?,
             b"smcPresent" => d.opt(&mut self.smc_present, s)?,
-            b"pciDevice" => d.list(&mut self.pci_device, s)?,
-            b"dvxClasses" => d.list(&mut self.dvx_classes, s)?,
-            b"cpuFeature" => d.list(&mut self.cpu_feature, s)?,
-            b"biosInfo" => d.opt(&mut self.bios_info, s)?,
-            b"reliableMemoryInfo" => d.opt(&mut self.reliable_memory_info, s)?,
-            b"persistentMemoryInfo" => d.opt(&mut self.persistent_memory_info, s)?,
-            b"sgxInfo" => d.opt(&mut self.sgx_info, s)?,
-            b"sevInfo" => d.opt(&mut self.sev_info, s)?,
+            b"pciDevice" => d.obj_list(&mut self.pci_device, s)?,
+            b"dvxClasses" => d.obj_list(&mut self.dvx_classes, s)?,
+            b"cpuFeature" => d.obj_list(&mut self.cpu_feature, s)?,
+            b"biosInfo" => d.obj_opt(&mut self.bios_info, s)?,
+            b"reliableMemoryInfo" => d.obj_opt(&mut self.reliable_memory_info, s)?,
+            b"persistentMemoryInfo" => d.obj_opt(&mut self.persistent_memory_info, s)?,
+            b"sgxInfo" => d.obj_opt(&mut self.sgx_info, s)?,
+            b"sevInfo" => d.obj_opt(&mut self.sev_info, s)?,
             b"memoryTieringType" => d.opt(&mut self.memory_tiering_type, s)?,
-            b"memoryTierInfo" => d.list(&mut self.memory_tier_info, s)?,
-            b"tdxInfo" => d.opt(&mut self.tdx_info, s)?,
+            b"memoryTierInfo" => d.obj_list(&mut self.memory_tier_info, s)?,
+            b"tdxInfo" => d.obj_opt(&mut self.tdx_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8632,8 +8632,8 @@ impl ComplexType for HostHardwareStatusInfo {
         match s.name() {
             b"memoryStatusInfo" => d.list(&mut self.memory_status_info, s)?,
             b"cpuStatusInfo" => d.list(&mut self.cpu_status_info, s)?,
-            b"storageStatusInfo" => d.list(&mut self.storage_status_info, s)?,
-            b"dpuStatusInfo" => d.list(&mut self.dpu_status_info, s)?,
+            b"storageStatusInfo" => d.obj_list(&mut self.storage_status_info, s)?,
+            b"dpuStatusInfo" => d.obj_list(&mut self.dpu_status_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8690,7 +8690,7 @@ impl ComplexType for HostHardwareSummary {
             b"model" => d.req(&mut self.model, s)?,
             b"family" => d.opt(&mut self.family, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
-            b"otherIdentifyingInfo" => d.list(&mut self.other_identifying_info, s)?,
+            b"otherIdentifyingInfo" => d.obj_list(&mut self.other_identifying_info, s)?,
             b"memorySize" => d.req(&mut self.memory_size, s)?,
             b"cpuModel" => d.req(&mut self.cpu_model, s)?,
             b"cpuMhz" => d.req(&mut self.cpu_mhz, s)?,
@@ -9068,20 +9068,20 @@ impl ComplexType for HostInternetScsiHba {
             b"isSoftwareBased" => d.req(&mut self.is_software_based, s)?,
             b"canBeDisabled" => d.opt(&mut self.can_be_disabled, s)?,
             b"networkBindingSupport" => d.opt(&mut self.network_binding_support, s)?,
-            b"discoveryCapabilities" => d.req(&mut self.discovery_capabilities, s)?,
-            b"discoveryProperties" => d.req(&mut self.discovery_properties, s)?,
-            b"authenticationCapabilities" => d.req(&mut self.authentication_capabilities, s)?,
-            b"authenticationProperties" => d.req(&mut self.authentication_properties, s)?,
-            b"digestCapabilities" => d.opt(&mut self.digest_capabilities, s)?,
-            b"digestProperties" => d.opt(&mut self.digest_properties, s)?,
-            b"ipCapabilities" => d.req(&mut self.ip_capabilities, s)?,
-            b"ipProperties" => d.req(&mut self.ip_properties, s)?,
-            b"supportedAdvancedOptions" => d.list(&mut self.supported_advanced_options, s)?,
-            b"advancedOptions" => d.list(&mut self.advanced_options, s)?,
+            b"discoveryCapabilities" => d.obj_req(&mut self.discovery_capabilities, s)?,
+            b"discoveryProperties" => d.obj_req(&mut self.discovery_properties, s)?,
+            b"authenticationCapabilities" => d.obj_req(&mut self.authentication_capabilities, s)?,
+            b"authenticationProperties" => d.obj_req(&mut self.authentication_properties, s)?,
+            b"digestCapabilities" => d.obj_opt(&mut self.digest_capabilities, s)?,
+            b"digestProperties" => d.obj_opt(&mut self.digest_properties, s)?,
+            b"ipCapabilities" => d.obj_req(&mut self.ip_capabilities, s)?,
+            b"ipProperties" => d.obj_req(&mut self.ip_properties, s)?,
+            b"supportedAdvancedOptions" => d.obj_list(&mut self.supported_advanced_options, s)?,
+            b"advancedOptions" => d.obj_list(&mut self.advanced_options, s)?,
             b"iScsiName" => d.req(&mut self.iscsi_name, s)?,
             b"iScsiAlias" => d.opt(&mut self.iscsi_alias, s)?,
-            b"configuredSendTarget" => d.list(&mut self.configured_send_target, s)?,
-            b"configuredStaticTarget" => d.list(&mut self.configured_static_target, s)?,
+            b"configuredSendTarget" => d.obj_list(&mut self.configured_send_target, s)?,
+            b"configuredStaticTarget" => d.obj_list(&mut self.configured_static_target, s)?,
             b"maxSpeedMb" => d.opt(&mut self.max_speed_mb, s)?,
             b"currentSpeedMb" => d.opt(&mut self.current_speed_mb, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9568,7 +9568,7 @@ impl ComplexType for HostInternetScsiHbaIPProperties {
             b"jumboFramesEnabled" => d.opt(&mut self.jumbo_frames_enabled, s)?,
             b"ipv4Enabled" => d.opt(&mut self.ipv4_enabled, s)?,
             b"ipv6Enabled" => d.opt(&mut self.ipv6_enabled, s)?,
-            b"ipv6properties" => d.opt(&mut self.ipv6properties, s)?,
+            b"ipv6properties" => d.obj_opt(&mut self.ipv6properties, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9617,7 +9617,7 @@ impl ComplexType for HostInternetScsiHbaIPv6Properties {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"iscsiIpv6Address" => d.list(&mut self.iscsi_ipv6_address, s)?,
+            b"iscsiIpv6Address" => d.obj_list(&mut self.iscsi_ipv6_address, s)?,
             b"ipv6DhcpConfigurationEnabled" => d.opt(&mut self.ipv6_dhcp_configuration_enabled, s)?,
             b"ipv6LinkLocalAutoConfigurationEnabled" => d.opt(&mut self.ipv6_link_local_auto_configuration_enabled, s)?,
             b"ipv6RouterAdvertisementConfigurationEnabled" => d.opt(&mut self.ipv6_router_advertisement_configuration_enabled, s)?,
@@ -9731,10 +9731,10 @@ impl ComplexType for HostInternetScsiHbaSendTarget {
         match s.name() {
             b"address" => d.req(&mut self.address, s)?,
             b"port" => d.opt(&mut self.port, s)?,
-            b"authenticationProperties" => d.opt(&mut self.authentication_properties, s)?,
-            b"digestProperties" => d.opt(&mut self.digest_properties, s)?,
-            b"supportedAdvancedOptions" => d.list(&mut self.supported_advanced_options, s)?,
-            b"advancedOptions" => d.list(&mut self.advanced_options, s)?,
+            b"authenticationProperties" => d.obj_opt(&mut self.authentication_properties, s)?,
+            b"digestProperties" => d.obj_opt(&mut self.digest_properties, s)?,
+            b"supportedAdvancedOptions" => d.obj_list(&mut self.supported_advanced_options, s)?,
+            b"advancedOptions" => d.obj_list(&mut self.advanced_options, s)?,
             b"parent" => d.opt(&mut self.parent, s)?,
             _ => return Ok(false),
         }
@@ -9787,10 +9787,10 @@ impl ComplexType for HostInternetScsiHbaStaticTarget {
             b"port" => d.opt(&mut self.port, s)?,
             b"iScsiName" => d.req(&mut self.iscsi_name, s)?,
             b"discoveryMethod" => d.opt(&mut self.discovery_method, s)?,
-            b"authenticationProperties" => d.opt(&mut self.authentication_properties, s)?,
-            b"digestProperties" => d.opt(&mut self.digest_properties, s)?,
-            b"supportedAdvancedOptions" => d.list(&mut self.supported_advanced_options, s)?,
-            b"advancedOptions" => d.list(&mut self.advanced_options, s)?,
+            b"authenticationProperties" => d.obj_opt(&mut self.authentication_properties, s)?,
+            b"digestProperties" => d.obj_opt(&mut self.digest_properties, s)?,
+            b"supportedAdvancedOptions" => d.obj_list(&mut self.supported_advanced_options, s)?,
+            b"advancedOptions" => d.obj_list(&mut self.advanced_options, s)?,
             b"parent" => d.opt(&mut self.parent, s)?,
             _ => return Ok(false),
         }
@@ -9827,8 +9827,8 @@ impl ComplexType for HostInternetScsiHbaTargetSet {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"staticTargets" => d.list(&mut self.static_targets, s)?,
-            b"sendTargets" => d.list(&mut self.send_targets, s)?,
+            b"staticTargets" => d.obj_list(&mut self.static_targets, s)?,
+            b"sendTargets" => d.obj_list(&mut self.send_targets, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10037,7 +10037,7 @@ impl ComplexType for HostIpConfig {
             b"dhcp" => d.req(&mut self.dhcp, s)?,
             b"ipAddress" => d.opt(&mut self.ip_address, s)?,
             b"subnetMask" => d.opt(&mut self.subnet_mask, s)?,
-            b"ipV6Config" => d.opt(&mut self.ip_v6_config, s)?,
+            b"ipV6Config" => d.obj_opt(&mut self.ip_v6_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10116,7 +10116,7 @@ impl ComplexType for HostIpConfigIpV6AddressConfiguration {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipV6Address" => d.list(&mut self.ip_v6_address, s)?,
+            b"ipV6Address" => d.obj_list(&mut self.ip_v6_address, s)?,
             b"autoConfigurationEnabled" => d.opt(&mut self.auto_configuration_enabled, s)?,
             b"dhcpV6Enabled" => d.opt(&mut self.dhcp_v6_enabled, s)?,
             _ => return Ok(false),
@@ -10220,8 +10220,8 @@ impl ComplexType for HostIpRouteConfigSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"gatewayDeviceConnection" => d.opt(&mut self.gateway_device_connection, s)?,
-            b"ipV6GatewayDeviceConnection" => d.opt(&mut self.ip_v6_gateway_device_connection, s)?,
+            b"gatewayDeviceConnection" => d.obj_opt(&mut self.gateway_device_connection, s)?,
+            b"ipV6GatewayDeviceConnection" => d.obj_opt(&mut self.ip_v6_gateway_device_connection, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10291,7 +10291,7 @@ impl ComplexType for HostIpRouteOp {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.req(&mut self.change_operation, s)?,
-            b"route" => d.req(&mut self.route, s)?,
+            b"route" => d.obj_req(&mut self.route, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10320,8 +10320,8 @@ impl ComplexType for HostIpRouteTableConfig {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipRoute" => d.list(&mut self.ip_route, s)?,
-            b"ipv6Route" => d.list(&mut self.ipv6_route, s)?,
+            b"ipRoute" => d.obj_list(&mut self.ip_route, s)?,
+            b"ipv6Route" => d.obj_list(&mut self.ipv6_route, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10350,8 +10350,8 @@ impl ComplexType for HostIpRouteTableInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipRoute" => d.list(&mut self.ip_route, s)?,
-            b"ipv6Route" => d.list(&mut self.ipv6_route, s)?,
+            b"ipRoute" => d.obj_list(&mut self.ip_route, s)?,
+            b"ipv6Route" => d.obj_list(&mut self.ipv6_route, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10476,7 +10476,7 @@ impl ComplexType for HostLicensableResourceInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"resource" => d.list(&mut self.resource, s)?,
+            b"resource" => d.obj_list(&mut self.resource, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10506,9 +10506,9 @@ impl ComplexType for HostLicenseConnectInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"license" => d.req(&mut self.license, s)?,
-            b"evaluation" => d.req(&mut self.evaluation, s)?,
-            b"resource" => d.opt(&mut self.resource, s)?,
+            b"license" => d.obj_req(&mut self.license, s)?,
+            b"evaluation" => d.obj_req(&mut self.evaluation, s)?,
+            b"resource" => d.obj_opt(&mut self.resource, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10628,22 +10628,22 @@ impl ComplexType for HostListSummary {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
-            b"hardware" => d.opt(&mut self.hardware, s)?,
-            b"runtime" => d.opt(&mut self.runtime, s)?,
-            b"config" => d.req(&mut self.config, s)?,
-            b"quickStats" => d.req(&mut self.quick_stats, s)?,
+            b"hardware" => d.obj_opt(&mut self.hardware, s)?,
+            b"runtime" => d.obj_opt(&mut self.runtime, s)?,
+            b"config" => d.obj_req(&mut self.config, s)?,
+            b"quickStats" => d.obj_req(&mut self.quick_stats, s)?,
             b"overallStatus" => d.req(&mut self.overall_status, s)?,
             b"rebootRequired" => d.req(&mut self.reboot_required, s)?,
-            b"rebootRequiredReason" => d.list(&mut self.reboot_required_reason, s)?,
+            b"rebootRequiredReason" => d.obj_list(&mut self.reboot_required_reason, s)?,
             b"maintenanceModeRequired" => d.opt(&mut self.maintenance_mode_required, s)?,
             b"customValue" => d.list(&mut self.custom_value, s)?,
             b"managementServerIp" => d.opt(&mut self.management_server_ip, s)?,
             b"maxEVCModeKey" => d.opt(&mut self.max_evc_mode_key, s)?,
             b"currentEVCModeKey" => d.opt(&mut self.current_evc_mode_key, s)?,
             b"currentEVCGraphicsModeKey" => d.opt(&mut self.current_evc_graphics_mode_key, s)?,
-            b"gateway" => d.opt(&mut self.gateway, s)?,
-            b"tpmAttestation" => d.opt(&mut self.tpm_attestation, s)?,
-            b"trustAuthorityAttestationInfos" => d.list(&mut self.trust_authority_attestation_infos, s)?,
+            b"gateway" => d.obj_opt(&mut self.gateway, s)?,
+            b"tpmAttestation" => d.obj_opt(&mut self.tpm_attestation, s)?,
+            b"trustAuthorityAttestationInfos" => d.obj_list(&mut self.trust_authority_attestation_infos, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10840,7 +10840,7 @@ impl ComplexType for HostLocalPortCreatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostLocalPort" => d.req(&mut self.host_local_port, s)?,
+            b"hostLocalPort" => d.obj_req(&mut self.host_local_port, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10913,7 +10913,7 @@ impl ComplexType for HostLowLevelProvisioningManagerFileDeleteResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"fileName" => d.req(&mut self.file_name, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11051,7 +11051,7 @@ impl ComplexType for HostLowLevelProvisioningManagerSnapshotLayoutSpec {
             b"id" => d.req(&mut self.id, s)?,
             b"srcFilename" => d.req(&mut self.src_filename, s)?,
             b"dstFilename" => d.req(&mut self.dst_filename, s)?,
-            b"disk" => d.list(&mut self.disk, s)?,
+            b"disk" => d.obj_list(&mut self.disk, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11160,9 +11160,9 @@ impl ComplexType for HostMaintenanceSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vsanMode" => d.opt(&mut self.vsan_mode, s)?,
+            b"vsanMode" => d.obj_opt(&mut self.vsan_mode, s)?,
             b"purpose" => d.opt(&mut self.purpose, s)?,
-            b"evacMode" => d.opt(&mut self.evac_mode, s)?,
+            b"evacMode" => d.obj_opt(&mut self.evac_mode, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11264,8 +11264,8 @@ impl ComplexType for HostMemberRuntimeInfo {
             b"nsxtStatus" => d.opt(&mut self.nsxt_status, s)?,
             b"nsxtStatusDetail" => d.opt(&mut self.nsxt_status_detail, s)?,
             b"healthCheckResult" => d.list(&mut self.health_check_result, s)?,
-            b"hostUplinkState" => d.list(&mut self.host_uplink_state, s)?,
-            b"hostPerfNicOffloadState" => d.opt(&mut self.host_perf_nic_offload_state, s)?,
+            b"hostUplinkState" => d.obj_list(&mut self.host_uplink_state, s)?,
+            b"hostPerfNicOffloadState" => d.obj_opt(&mut self.host_perf_nic_offload_state, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11535,7 +11535,7 @@ impl ComplexType for HostMultipathInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"lun" => d.list(&mut self.lun, s)?,
+            b"lun" => d.obj_list(&mut self.lun, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11646,9 +11646,9 @@ impl ComplexType for HostMultipathInfoLogicalUnit {
             b"key" => d.req(&mut self.key, s)?,
             b"id" => d.req(&mut self.id, s)?,
             b"lun" => d.req(&mut self.lun, s)?,
-            b"path" => d.list(&mut self.path, s)?,
+            b"path" => d.obj_list(&mut self.path, s)?,
             b"policy" => d.req(&mut self.policy, s)?,
-            b"storageArrayTypePolicy" => d.opt(&mut self.storage_array_type_policy, s)?,
+            b"storageArrayTypePolicy" => d.obj_opt(&mut self.storage_array_type_policy, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11787,7 +11787,7 @@ impl ComplexType for HostMultipathStateInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"path" => d.list(&mut self.path, s)?,
+            b"path" => d.obj_list(&mut self.path, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11894,7 +11894,7 @@ impl ComplexType for HostNasVolumeConfig {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
-            b"spec" => d.opt(&mut self.spec, s)?,
+            b"spec" => d.obj_opt(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12039,7 +12039,7 @@ impl ComplexType for HostNatService {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12072,7 +12072,7 @@ impl ComplexType for HostNatServiceConfig {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
             b"key" => d.req(&mut self.key, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12216,8 +12216,8 @@ impl ComplexType for HostNatServiceSpec {
             b"configPort" => d.req(&mut self.config_port, s)?,
             b"ipGatewayAddress" => d.req(&mut self.ip_gateway_address, s)?,
             b"udpTimeout" => d.req(&mut self.udp_timeout, s)?,
-            b"portForward" => d.list(&mut self.port_forward, s)?,
-            b"nameService" => d.opt(&mut self.name_service, s)?,
+            b"portForward" => d.obj_list(&mut self.port_forward, s)?,
+            b"nameService" => d.obj_opt(&mut self.name_service, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12385,7 +12385,7 @@ impl ComplexType for HostNetStackInstance {
             b"requestedMaxNumberOfConnections" => d.opt(&mut self.requested_max_number_of_connections, s)?,
             b"congestionControlAlgorithm" => d.opt(&mut self.congestion_control_algorithm, s)?,
             b"ipV6Enabled" => d.opt(&mut self.ip_v6_enabled, s)?,
-            b"routeTableConfig" => d.opt(&mut self.route_table_config, s)?,
+            b"routeTableConfig" => d.obj_opt(&mut self.route_table_config, s)?,
             b"owner" => d.opt(&mut self.owner, s)?,
             _ => return Ok(false),
         }
@@ -12448,20 +12448,20 @@ impl ComplexType for HostNetworkConfig {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vswitch" => d.list(&mut self.vswitch, s)?,
-            b"proxySwitch" => d.list(&mut self.proxy_switch, s)?,
-            b"portgroup" => d.list(&mut self.portgroup, s)?,
-            b"pnic" => d.list(&mut self.pnic, s)?,
-            b"vnic" => d.list(&mut self.vnic, s)?,
-            b"consoleVnic" => d.list(&mut self.console_vnic, s)?,
+            b"vswitch" => d.obj_list(&mut self.vswitch, s)?,
+            b"proxySwitch" => d.obj_list(&mut self.proxy_switch, s)?,
+            b"portgroup" => d.obj_list(&mut self.portgroup, s)?,
+            b"pnic" => d.obj_list(&mut self.pnic, s)?,
+            b"vnic" => d.obj_list(&mut self.vnic, s)?,
+            b"consoleVnic" => d.obj_list(&mut self.console_vnic, s)?,
             b"dnsConfig" => d.opt(&mut self.dns_config, s)?,
             b"ipRouteConfig" => d.opt(&mut self.ip_route_config, s)?,
             b"consoleIpRouteConfig" => d.opt(&mut self.console_ip_route_config, s)?,
-            b"routeTableConfig" => d.opt(&mut self.route_table_config, s)?,
-            b"dhcp" => d.list(&mut self.dhcp, s)?,
-            b"nat" => d.list(&mut self.nat, s)?,
+            b"routeTableConfig" => d.obj_opt(&mut self.route_table_config, s)?,
+            b"dhcp" => d.obj_list(&mut self.dhcp, s)?,
+            b"nat" => d.obj_list(&mut self.nat, s)?,
             b"ipV6Enabled" => d.opt(&mut self.ip_v6_enabled, s)?,
-            b"netStackSpec" => d.list(&mut self.net_stack_spec, s)?,
+            b"netStackSpec" => d.obj_list(&mut self.net_stack_spec, s)?,
             b"migrationStatus" => d.opt(&mut self.migration_status, s)?,
             _ => return Ok(false),
         }
@@ -12504,7 +12504,7 @@ impl ComplexType for HostNetworkConfigNetStackSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"netStackInstance" => d.req(&mut self.net_stack_instance, s)?,
+            b"netStackInstance" => d.obj_req(&mut self.net_stack_instance, s)?,
             b"operation" => d.opt(&mut self.operation, s)?,
             _ => return Ok(false),
         }
@@ -12602,24 +12602,24 @@ impl ComplexType for HostNetworkInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vswitch" => d.list(&mut self.vswitch, s)?,
-            b"proxySwitch" => d.list(&mut self.proxy_switch, s)?,
-            b"portgroup" => d.list(&mut self.portgroup, s)?,
-            b"pnic" => d.list(&mut self.pnic, s)?,
-            b"rdmaDevice" => d.list(&mut self.rdma_device, s)?,
-            b"vnic" => d.list(&mut self.vnic, s)?,
-            b"consoleVnic" => d.list(&mut self.console_vnic, s)?,
+            b"vswitch" => d.obj_list(&mut self.vswitch, s)?,
+            b"proxySwitch" => d.obj_list(&mut self.proxy_switch, s)?,
+            b"portgroup" => d.obj_list(&mut self.portgroup, s)?,
+            b"pnic" => d.obj_list(&mut self.pnic, s)?,
+            b"rdmaDevice" => d.obj_list(&mut self.rdma_device, s)?,
+            b"vnic" => d.obj_list(&mut self.vnic, s)?,
+            b"consoleVnic" => d.obj_list(&mut self.console_vnic, s)?,
             b"dnsConfig" => d.opt(&mut self.dns_config, s)?,
             b"ipRouteConfig" => d.opt(&mut self.ip_route_config, s)?,
             b"consoleIpRouteConfig" => d.opt(&mut self.console_ip_route_config, s)?,
-            b"routeTableInfo" => d.opt(&mut self.route_table_info, s)?,
-            b"dhcp" => d.list(&mut self.dhcp, s)?,
-            b"nat" => d.list(&mut self.nat, s)?,
+            b"routeTableInfo" => d.obj_opt(&mut self.route_table_info, s)?,
+            b"dhcp" => d.obj_list(&mut self.dhcp, s)?,
+            b"nat" => d.obj_list(&mut self.nat, s)?,
             b"ipV6Enabled" => d.opt(&mut self.ip_v6_enabled, s)?,
             b"atBootIpV6Enabled" => d.opt(&mut self.at_boot_ip_v6_enabled, s)?,
-            b"netStackInstance" => d.list(&mut self.net_stack_instance, s)?,
-            b"opaqueSwitch" => d.list(&mut self.opaque_switch, s)?,
-            b"opaqueNetwork" => d.list(&mut self.opaque_network, s)?,
+            b"netStackInstance" => d.obj_list(&mut self.net_stack_instance, s)?,
+            b"opaqueSwitch" => d.obj_list(&mut self.opaque_switch, s)?,
+            b"opaqueNetwork" => d.obj_list(&mut self.opaque_network, s)?,
             b"nsxTransportNodeId" => d.opt(&mut self.nsx_transport_node_id, s)?,
             b"nvdsToVdsMigrationRequired" => d.opt(&mut self.nvds_to_vds_migration_required, s)?,
             b"migrationStatus" => d.opt(&mut self.migration_status, s)?,
@@ -12674,10 +12674,10 @@ impl ComplexType for HostNetworkPolicy {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"security" => d.opt(&mut self.security, s)?,
-            b"nicTeaming" => d.opt(&mut self.nic_teaming, s)?,
-            b"offloadPolicy" => d.opt(&mut self.offload_policy, s)?,
-            b"shapingPolicy" => d.opt(&mut self.shaping_policy, s)?,
+            b"security" => d.obj_opt(&mut self.security, s)?,
+            b"nicTeaming" => d.obj_opt(&mut self.nic_teaming, s)?,
+            b"offloadPolicy" => d.obj_opt(&mut self.offload_policy, s)?,
+            b"shapingPolicy" => d.obj_opt(&mut self.shaping_policy, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12706,7 +12706,7 @@ impl ComplexType for HostNetworkResourceRuntime {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"pnicResourceInfo" => d.list(&mut self.pnic_resource_info, s)?,
+            b"pnicResourceInfo" => d.obj_list(&mut self.pnic_resource_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12947,8 +12947,8 @@ impl ComplexType for HostNicTeamingPolicy {
             b"reversePolicy" => d.opt(&mut self.reverse_policy, s)?,
             b"notifySwitches" => d.opt(&mut self.notify_switches, s)?,
             b"rollingOrder" => d.opt(&mut self.rolling_order, s)?,
-            b"failureCriteria" => d.opt(&mut self.failure_criteria, s)?,
-            b"nicOrder" => d.opt(&mut self.nic_order, s)?,
+            b"failureCriteria" => d.obj_opt(&mut self.failure_criteria, s)?,
+            b"nicOrder" => d.obj_opt(&mut self.nic_order, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13169,7 +13169,7 @@ impl ComplexType for HostNumaInfo {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
             b"numNodes" => d.req(&mut self.num_nodes, s)?,
-            b"numaNode" => d.list(&mut self.numa_node, s)?,
+            b"numaNode" => d.obj_list(&mut self.numa_node, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13273,7 +13273,7 @@ impl ComplexType for HostNumericSensorInfo {
             b"id" => d.opt(&mut self.id, s)?,
             b"sensorNumber" => d.opt(&mut self.sensor_number, s)?,
             b"timeStamp" => d.opt(&mut self.time_stamp, s)?,
-            b"fru" => d.opt(&mut self.fru, s)?,
+            b"fru" => d.obj_opt(&mut self.fru, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13384,7 +13384,7 @@ impl ComplexType for HostNvmeController {
             b"fusedOperationSupported" => d.req(&mut self.fused_operation_supported, s)?,
             b"numberOfQueues" => d.req(&mut self.number_of_queues, s)?,
             b"queueSize" => d.req(&mut self.queue_size, s)?,
-            b"attachedNamespace" => d.list(&mut self.attached_namespace, s)?,
+            b"attachedNamespace" => d.obj_list(&mut self.attached_namespace, s)?,
             b"vendorId" => d.opt(&mut self.vendor_id, s)?,
             b"model" => d.opt(&mut self.model, s)?,
             b"serialNumber" => d.opt(&mut self.serial_number, s)?,
@@ -13495,7 +13495,7 @@ impl ComplexType for HostNvmeDiscoveryLog {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entry" => d.list(&mut self.entry, s)?,
+            b"entry" => d.obj_list(&mut self.entry, s)?,
             b"complete" => d.req(&mut self.complete, s)?,
             _ => return Ok(false),
         }
@@ -13799,7 +13799,7 @@ impl ComplexType for HostNvmeTopology {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"adapter" => d.list(&mut self.adapter, s)?,
+            b"adapter" => d.obj_list(&mut self.adapter, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13831,7 +13831,7 @@ impl ComplexType for HostNvmeTopologyInterface {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"adapter" => d.req(&mut self.adapter, s)?,
-            b"connectedController" => d.list(&mut self.connected_controller, s)?,
+            b"connectedController" => d.obj_list(&mut self.connected_controller, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13896,7 +13896,7 @@ impl ComplexType for HostOpaqueNetworkInfo {
             b"opaqueNetworkName" => d.req(&mut self.opaque_network_name, s)?,
             b"opaqueNetworkType" => d.req(&mut self.opaque_network_type, s)?,
             b"pnicZone" => d.list(&mut self.pnic_zone, s)?,
-            b"capability" => d.opt(&mut self.capability, s)?,
+            b"capability" => d.obj_opt(&mut self.capability, s)?,
             b"extraConfig" => d.list(&mut self.extra_config, s)?,
             _ => return Ok(false),
         }
@@ -13945,11 +13945,11 @@ impl ComplexType for HostOpaqueSwitch {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.opt(&mut self.name, s)?,
             b"pnic" => d.list(&mut self.pnic, s)?,
-            b"pnicZone" => d.list(&mut self.pnic_zone, s)?,
+            b"pnicZone" => d.obj_list(&mut self.pnic_zone, s)?,
             b"status" => d.opt(&mut self.status, s)?,
-            b"vtep" => d.list(&mut self.vtep, s)?,
+            b"vtep" => d.obj_list(&mut self.vtep, s)?,
             b"extraConfig" => d.list(&mut self.extra_config, s)?,
-            b"featureCapability" => d.list(&mut self.feature_capability, s)?,
+            b"featureCapability" => d.obj_list(&mut self.feature_capability, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -14226,7 +14226,7 @@ impl ComplexType for HostPatchManagerResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
-            b"status" => d.list(&mut self.status, s)?,
+            b"status" => d.obj_list(&mut self.status, s)?,
             b"xmlResult" => d.opt(&mut self.xml_result, s)?,
             _ => return Ok(false),
         }
@@ -14281,7 +14281,7 @@ impl ComplexType for HostPatchManagerStatus {
             b"integrity" => d.opt(&mut self.integrity, s)?,
             b"installed" => d.req(&mut self.installed, s)?,
             b"installState" => d.list(&mut self.install_state, s)?,
-            b"prerequisitePatch" => d.list(&mut self.prerequisite_patch, s)?,
+            b"prerequisitePatch" => d.obj_list(&mut self.prerequisite_patch, s)?,
             b"restartRequired" => d.req(&mut self.restart_required, s)?,
             b"reconnectRequired" => d.req(&mut self.reconnect_required, s)?,
             b"vmOffRequired" => d.req(&mut self.vm_off_required, s)?,
@@ -14422,7 +14422,7 @@ impl ComplexType for HostPciDevice {
             b"parentBridge" => d.opt(&mut self.parent_bridge, s)?,
             b"deviceName" => d.req(&mut self.device_name, s)?,
             b"deviceClassName" => d.opt(&mut self.device_class_name, s)?,
-            b"directPathInfo" => d.opt(&mut self.direct_path_info, s)?,
+            b"directPathInfo" => d.obj_opt(&mut self.direct_path_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -14561,7 +14561,7 @@ impl ComplexType for HostPciPassthruInfo {
             b"passthruCapable" => d.req(&mut self.passthru_capable, s)?,
             b"passthruActive" => d.req(&mut self.passthru_active, s)?,
             b"hardwareLabel" => d.opt(&mut self.hardware_label, s)?,
-            b"directPathState" => d.opt(&mut self.direct_path_state, s)?,
+            b"directPathState" => d.obj_opt(&mut self.direct_path_state, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -14741,11 +14741,11 @@ impl ComplexType for HostPlugStoreTopology {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"adapter" => d.list(&mut self.adapter, s)?,
-            b"path" => d.list(&mut self.path, s)?,
-            b"target" => d.list(&mut self.target, s)?,
-            b"device" => d.list(&mut self.device, s)?,
-            b"plugin" => d.list(&mut self.plugin, s)?,
+            b"adapter" => d.obj_list(&mut self.adapter, s)?,
+            b"path" => d.obj_list(&mut self.path, s)?,
+            b"target" => d.obj_list(&mut self.target, s)?,
+            b"device" => d.obj_list(&mut self.device, s)?,
+            b"plugin" => d.obj_list(&mut self.plugin, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -14974,7 +14974,7 @@ impl ComplexType for HostPnicNetworkResourceInfo {
             b"pnicDevice" => d.req(&mut self.pnic_device, s)?,
             b"availableBandwidthForVMTraffic" => d.opt(&mut self.available_bandwidth_for_vm_traffic, s)?,
             b"unusedBandwidthForVMTraffic" => d.opt(&mut self.unused_bandwidth_for_vm_traffic, s)?,
-            b"placedVirtualNics" => d.list(&mut self.placed_virtual_nics, s)?,
+            b"placedVirtualNics" => d.obj_list(&mut self.placed_virtual_nics, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -15012,10 +15012,10 @@ impl ComplexType for HostPortGroup {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
-            b"port" => d.list(&mut self.port, s)?,
+            b"port" => d.obj_list(&mut self.port, s)?,
             b"vswitch" => d.opt(&mut self.vswitch, s)?,
-            b"computedPolicy" => d.req(&mut self.computed_policy, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
+            b"computedPolicy" => d.obj_req(&mut self.computed_policy, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -15048,7 +15048,7 @@ impl ComplexType for HostPortGroupConfig {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
-            b"spec" => d.opt(&mut self.spec, s)?,
+            b"spec" => d.obj_opt(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -15109,7 +15109,7 @@ impl ComplexType for HostPortGroupProfile {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipConfig" => d.req(&mut self.ip_config, s)?,
+            b"ipConfig" => d.obj_req(&mut self.ip_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -15146,7 +15146,7 @@ impl ComplexType for HostPortGroupSpec {
             b"name" => d.req(&mut self.name, s)?,
             b"vlanId" => d.req(&mut self.vlan_id, s)?,
             b"vswitchName" => d.req(&mut self.vswitch_name, s)?,
-            b"policy" => d.req(&mut self.policy, s)?,
+            b"policy" => d.obj_req(&mut self.policy, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -15296,7 +15296,7 @@ impl ComplexType for HostProfileAppliedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"profile" => d.req(&mut self.profile, s)?,
+            b"profile" => d.obj_req(&mut self.profile, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -15336,13 +15336,13 @@ impl ComplexType for HostProfileCompleteConfigSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"applyProfile" => d.opt(&mut self.apply_profile, s)?,
-            b"customComplyProfile" => d.opt(&mut self.custom_comply_profile, s)?,
+            b"applyProfile" => d.obj_opt(&mut self.apply_profile, s)?,
+            b"customComplyProfile" => d.obj_opt(&mut self.custom_comply_profile, s)?,
             b"disabledExpressionListChanged" => d.req(&mut self.disabled_expression_list_changed, s)?,
             b"disabledExpressionList" => d.list(&mut self.disabled_expression_list, s)?,
             b"validatorHost" => d.opt(&mut self.validator_host, s)?,
             b"validating" => d.opt(&mut self.validating, s)?,
-            b"hostConfig" => d.opt(&mut self.host_config, s)?,
+            b"hostConfig" => d.obj_opt(&mut self.host_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -15386,12 +15386,12 @@ impl ComplexType for HostProfileConfigInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"applyProfile" => d.opt(&mut self.apply_profile, s)?,
-            b"defaultComplyProfile" => d.opt(&mut self.default_comply_profile, s)?,
-            b"defaultComplyLocator" => d.list(&mut self.default_comply_locator, s)?,
-            b"customComplyProfile" => d.opt(&mut self.custom_comply_profile, s)?,
+            b"applyProfile" => d.obj_opt(&mut self.apply_profile, s)?,
+            b"defaultComplyProfile" => d.obj_opt(&mut self.default_comply_profile, s)?,
+            b"defaultComplyLocator" => d.obj_list(&mut self.default_comply_locator, s)?,
+            b"customComplyProfile" => d.obj_opt(&mut self.custom_comply_profile, s)?,
             b"disabledExpressionList" => d.list(&mut self.disabled_expression_list, s)?,
-            b"description" => d.opt(&mut self.description, s)?,
+            b"description" => d.obj_opt(&mut self.description, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -15481,8 +15481,8 @@ impl ComplexType for HostProfileManagerCompositionResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"errors" => d.list(&mut self.errors, s)?,
-            b"results" => d.list(&mut self.results, s)?,
+            b"errors" => d.obj_list(&mut self.errors, s)?,
+            b"results" => d.obj_list(&mut self.results, s)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -27,7 +27,7 @@ impl ComplexType for HostProfileManagerCompositionResultResultElement {
         match s.name() {
             b"target" => d.req(&mut self.target, s)?,
             b"status" => d.req(&mut self.status, s)?,
-            b"errors" => d.list(&mut self.errors, s)?,
+            b"errors" => d.obj_list(&mut self.errors, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -57,8 +57,8 @@ impl ComplexType for HostProfileManagerCompositionValidationResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"results" => d.list(&mut self.results, s)?,
-            b"errors" => d.list(&mut self.errors, s)?,
+            b"results" => d.obj_list(&mut self.results, s)?,
+            b"errors" => d.obj_list(&mut self.errors, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -105,14 +105,14 @@ impl ComplexType for HostProfileManagerCompositionValidationResultResultElement 
         match s.name() {
             b"target" => d.req(&mut self.target, s)?,
             b"status" => d.req(&mut self.status, s)?,
-            b"errors" => d.list(&mut self.errors, s)?,
-            b"sourceDiffForToBeMerged" => d.opt(&mut self.source_diff_for_to_be_merged, s)?,
-            b"targetDiffForToBeMerged" => d.opt(&mut self.target_diff_for_to_be_merged, s)?,
-            b"toBeAdded" => d.opt(&mut self.to_be_added, s)?,
-            b"toBeDeleted" => d.opt(&mut self.to_be_deleted, s)?,
-            b"toBeDisabled" => d.opt(&mut self.to_be_disabled, s)?,
-            b"toBeEnabled" => d.opt(&mut self.to_be_enabled, s)?,
-            b"toBeReenableCC" => d.opt(&mut self.to_be_reenable_cc, s)?,
+            b"errors" => d.obj_list(&mut self.errors, s)?,
+            b"sourceDiffForToBeMerged" => d.obj_opt(&mut self.source_diff_for_to_be_merged, s)?,
+            b"targetDiffForToBeMerged" => d.obj_opt(&mut self.target_diff_for_to_be_merged, s)?,
+            b"toBeAdded" => d.obj_opt(&mut self.to_be_added, s)?,
+            b"toBeDeleted" => d.obj_opt(&mut self.to_be_deleted, s)?,
+            b"toBeDisabled" => d.obj_opt(&mut self.to_be_disabled, s)?,
+            b"toBeEnabled" => d.obj_opt(&mut self.to_be_enabled, s)?,
+            b"toBeReenableCC" => d.obj_opt(&mut self.to_be_reenable_cc, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -151,8 +151,8 @@ impl ComplexType for HostProfileManagerConfigTaskList {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"configSpec" => d.opt(&mut self.config_spec, s)?,
-            b"taskDescription" => d.list(&mut self.task_description, s)?,
+            b"configSpec" => d.obj_opt(&mut self.config_spec, s)?,
+            b"taskDescription" => d.obj_list(&mut self.task_description, s)?,
             b"taskListRequirement" => d.list(&mut self.task_list_requirement, s)?,
             _ => return Ok(false),
         }
@@ -259,9 +259,9 @@ impl ComplexType for HostProfileValidationFailureInfo {
             b"annotation" => d.req(&mut self.annotation, s)?,
             b"updateType" => d.req(&mut self.update_type, s)?,
             b"host" => d.opt(&mut self.host, s)?,
-            b"applyProfile" => d.opt(&mut self.apply_profile, s)?,
-            b"failures" => d.list(&mut self.failures, s)?,
-            b"faults" => d.list(&mut self.faults, s)?,
+            b"applyProfile" => d.obj_opt(&mut self.apply_profile, s)?,
+            b"failures" => d.obj_list(&mut self.failures, s)?,
+            b"faults" => d.obj_list(&mut self.faults, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -444,24 +444,24 @@ impl ComplexType for HostProxySwitch {
             b"numPorts" => d.req(&mut self.num_ports, s)?,
             b"configNumPorts" => d.opt(&mut self.config_num_ports, s)?,
             b"numPortsAvailable" => d.req(&mut self.num_ports_available, s)?,
-            b"uplinkPort" => d.list(&mut self.uplink_port, s)?,
+            b"uplinkPort" => d.obj_list(&mut self.uplink_port, s)?,
             b"mtu" => d.opt(&mut self.mtu, s)?,
             b"pnic" => d.list(&mut self.pnic, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
-            b"hostLag" => d.list(&mut self.host_lag, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
+            b"hostLag" => d.obj_list(&mut self.host_lag, s)?,
             b"networkReservationSupported" => d.opt(&mut self.network_reservation_supported, s)?,
             b"nsxtEnabled" => d.opt(&mut self.nsxt_enabled, s)?,
             b"ensEnabled" => d.opt(&mut self.ens_enabled, s)?,
             b"ensInterruptEnabled" => d.opt(&mut self.ens_interrupt_enabled, s)?,
-            b"transportZones" => d.list(&mut self.transport_zones, s)?,
+            b"transportZones" => d.obj_list(&mut self.transport_zones, s)?,
             b"nsxUsedUplinkPort" => d.list(&mut self.nsx_used_uplink_port, s)?,
             b"nsxtStatus" => d.opt(&mut self.nsxt_status, s)?,
             b"nsxtStatusDetail" => d.opt(&mut self.nsxt_status_detail, s)?,
-            b"ensInfo" => d.opt(&mut self.ens_info, s)?,
+            b"ensInfo" => d.obj_opt(&mut self.ens_info, s)?,
             b"networkOffloadingEnabled" => d.opt(&mut self.network_offloading_enabled, s)?,
-            b"hostUplinkState" => d.list(&mut self.host_uplink_state, s)?,
+            b"hostUplinkState" => d.obj_list(&mut self.host_uplink_state, s)?,
             b"autoDeployOwned" => d.opt(&mut self.auto_deploy_owned, s)?,
-            b"hostPerfNicOffloadState" => d.opt(&mut self.host_perf_nic_offload_state, s)?,
+            b"hostPerfNicOffloadState" => d.obj_opt(&mut self.host_perf_nic_offload_state, s)?,
             b"teplessMode" => d.opt(&mut self.tepless_mode, s)?,
             _ => return Ok(false),
         }
@@ -518,7 +518,7 @@ impl ComplexType for HostProxySwitchConfig {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
-            b"spec" => d.opt(&mut self.spec, s)?,
+            b"spec" => d.obj_opt(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -594,7 +594,7 @@ impl ComplexType for HostProxySwitchHostLagConfig {
         match s.name() {
             b"lagKey" => d.req(&mut self.lag_key, s)?,
             b"lagName" => d.opt(&mut self.lag_name, s)?,
-            b"uplinkPort" => d.list(&mut self.uplink_port, s)?,
+            b"uplinkPort" => d.obj_list(&mut self.uplink_port, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -651,7 +651,7 @@ impl ComplexType for HostPtpConfig {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"domain" => d.opt(&mut self.domain, s)?,
-            b"port" => d.list(&mut self.port, s)?,
+            b"port" => d.obj_list(&mut self.port, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -687,7 +687,7 @@ impl ComplexType for HostPtpConfigPtpPort {
             b"index" => d.req(&mut self.index, s)?,
             b"deviceType" => d.opt(&mut self.device_type, s)?,
             b"device" => d.opt(&mut self.device, s)?,
-            b"ipConfig" => d.opt(&mut self.ip_config, s)?,
+            b"ipConfig" => d.obj_opt(&mut self.ip_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -763,8 +763,8 @@ impl ComplexType for HostRdmaDevice {
             b"driver" => d.opt(&mut self.driver, s)?,
             b"description" => d.opt(&mut self.description, s)?,
             b"backing" => d.opt(&mut self.backing, s)?,
-            b"connectionInfo" => d.req(&mut self.connection_info, s)?,
-            b"capability" => d.req(&mut self.capability, s)?,
+            b"connectionInfo" => d.obj_req(&mut self.connection_info, s)?,
+            b"capability" => d.obj_req(&mut self.capability, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1034,7 +1034,7 @@ impl ComplexType for HostResignatureRescanResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"rescan" => d.list(&mut self.rescan, s)?,
+            b"rescan" => d.obj_list(&mut self.rescan, s)?,
             b"result" => d.req(&mut self.result, s)?,
             _ => return Ok(false),
         }
@@ -1104,19 +1104,19 @@ impl ComplexType for HostRuntimeInfo {
             b"inMaintenanceMode" => d.req(&mut self.in_maintenance_mode, s)?,
             b"inQuarantineMode" => d.opt(&mut self.in_quarantine_mode, s)?,
             b"bootTime" => d.opt(&mut self.boot_time, s)?,
-            b"healthSystemRuntime" => d.opt(&mut self.health_system_runtime, s)?,
-            b"dasHostState" => d.opt(&mut self.das_host_state, s)?,
-            b"tpmPcrValues" => d.list(&mut self.tpm_pcr_values, s)?,
-            b"vsanRuntimeInfo" => d.opt(&mut self.vsan_runtime_info, s)?,
-            b"networkRuntimeInfo" => d.opt(&mut self.network_runtime_info, s)?,
-            b"vFlashResourceRuntimeInfo" => d.opt(&mut self.vflash_resource_runtime_info, s)?,
+            b"healthSystemRuntime" => d.obj_opt(&mut self.health_system_runtime, s)?,
+            b"dasHostState" => d.obj_opt(&mut self.das_host_state, s)?,
+            b"tpmPcrValues" => d.obj_list(&mut self.tpm_pcr_values, s)?,
+            b"vsanRuntimeInfo" => d.obj_opt(&mut self.vsan_runtime_info, s)?,
+            b"networkRuntimeInfo" => d.obj_opt(&mut self.network_runtime_info, s)?,
+            b"vFlashResourceRuntimeInfo" => d.obj_opt(&mut self.vflash_resource_runtime_info, s)?,
             b"hostMaxVirtualDiskCapacity" => d.opt(&mut self.host_max_virtual_disk_capacity, s)?,
             b"cryptoState" => d.opt(&mut self.crypto_state, s)?,
-            b"cryptoKeyId" => d.opt(&mut self.crypto_key_id, s)?,
+            b"cryptoKeyId" => d.obj_opt(&mut self.crypto_key_id, s)?,
             b"statelessNvdsMigrationReady" => d.opt(&mut self.stateless_nvds_migration_ready, s)?,
-            b"partialMaintenanceMode" => d.list(&mut self.partial_maintenance_mode, s)?,
-            b"stateEncryption" => d.opt(&mut self.state_encryption, s)?,
-            b"podVMInfo" => d.opt(&mut self.pod_vm_info, s)?,
+            b"partialMaintenanceMode" => d.obj_list(&mut self.partial_maintenance_mode, s)?,
+            b"stateEncryption" => d.obj_opt(&mut self.state_encryption, s)?,
+            b"podVMInfo" => d.obj_opt(&mut self.pod_vm_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1204,8 +1204,8 @@ impl ComplexType for HostRuntimeInfoNetworkRuntimeInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"netStackInstanceRuntimeInfo" => d.list(&mut self.net_stack_instance_runtime_info, s)?,
-            b"networkResourceRuntime" => d.opt(&mut self.network_resource_runtime, s)?,
+            b"netStackInstanceRuntimeInfo" => d.obj_list(&mut self.net_stack_instance_runtime_info, s)?,
+            b"networkResourceRuntime" => d.obj_opt(&mut self.network_resource_runtime, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1282,13 +1282,13 @@ impl ComplexType for HostScsiDisk {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"capacity" => d.req(&mut self.capacity, s)?,
+            b"capacity" => d.obj_req(&mut self.capacity, s)?,
             b"devicePath" => d.req(&mut self.device_path, s)?,
             b"ssd" => d.opt(&mut self.ssd, s)?,
             b"localDisk" => d.opt(&mut self.local_disk, s)?,
             b"physicalLocation" => d.list(&mut self.physical_location, s)?,
             b"emulatedDIXDIFEnabled" => d.opt(&mut self.emulated_dixdif_enabled, s)?,
-            b"vsanDiskInfo" => d.opt(&mut self.vsan_disk_info, s)?,
+            b"vsanDiskInfo" => d.obj_opt(&mut self.vsan_disk_info, s)?,
             b"scsiDiskType" => d.opt(&mut self.scsi_disk_type, s)?,
             b"usedByMemoryTiering" => d.opt(&mut self.used_by_memory_tiering, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -1356,7 +1356,7 @@ impl ComplexType for HostScsiTopology {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"adapter" => d.list(&mut self.adapter, s)?,
+            b"adapter" => d.obj_list(&mut self.adapter, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1388,7 +1388,7 @@ impl ComplexType for HostScsiTopologyInterface {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"adapter" => d.req(&mut self.adapter, s)?,
-            b"target" => d.list(&mut self.target, s)?,
+            b"target" => d.obj_list(&mut self.target, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1458,7 +1458,7 @@ impl ComplexType for HostScsiTopologyTarget {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"target" => d.req(&mut self.target, s)?,
-            b"lun" => d.list(&mut self.lun, s)?,
+            b"lun" => d.obj_list(&mut self.lun, s)?,
             b"transport" => d.opt(&mut self.transport, s)?,
             _ => return Ok(false),
         }
@@ -1503,8 +1503,8 @@ impl ComplexType for HostSecuritySpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"adminPassword" => d.opt(&mut self.admin_password, s)?,
-            b"removePermission" => d.list(&mut self.remove_permission, s)?,
-            b"addPermission" => d.list(&mut self.add_permission, s)?,
+            b"removePermission" => d.obj_list(&mut self.remove_permission, s)?,
+            b"addPermission" => d.obj_list(&mut self.add_permission, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1602,7 +1602,7 @@ impl ComplexType for HostService {
             b"running" => d.req(&mut self.running, s)?,
             b"ruleset" => d.list(&mut self.ruleset, s)?,
             b"policy" => d.req(&mut self.policy, s)?,
-            b"sourcePackage" => d.opt(&mut self.source_package, s)?,
+            b"sourcePackage" => d.obj_opt(&mut self.source_package, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1665,7 +1665,7 @@ impl ComplexType for HostServiceInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"service" => d.list(&mut self.service, s)?,
+            b"service" => d.obj_list(&mut self.service, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1835,7 +1835,7 @@ impl ComplexType for HostSgxInfo {
             b"totalEpcMemory" => d.req(&mut self.total_epc_memory, s)?,
             b"flcMode" => d.req(&mut self.flc_mode, s)?,
             b"lePubKeyHash" => d.opt(&mut self.le_pub_key_hash, s)?,
-            b"registrationInfo" => d.opt(&mut self.registration_info, s)?,
+            b"registrationInfo" => d.obj_opt(&mut self.registration_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2052,8 +2052,8 @@ impl ComplexType for HostSnmpConfigSpec {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"port" => d.opt(&mut self.port, s)?,
             b"readOnlyCommunities" => d.list(&mut self.read_only_communities, s)?,
-            b"trapTargets" => d.list(&mut self.trap_targets, s)?,
-            b"option" => d.list(&mut self.option, s)?,
+            b"trapTargets" => d.obj_list(&mut self.trap_targets, s)?,
+            b"option" => d.obj_list(&mut self.option, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2170,7 +2170,7 @@ impl ComplexType for HostSpecification {
             b"createdTime" => d.req(&mut self.created_time, s)?,
             b"lastModified" => d.opt(&mut self.last_modified, s)?,
             b"host" => d.req(&mut self.host, s)?,
-            b"subSpecs" => d.list(&mut self.sub_specs, s)?,
+            b"subSpecs" => d.obj_list(&mut self.sub_specs, s)?,
             b"changeID" => d.opt(&mut self.change_id, s)?,
             _ => return Ok(false),
         }
@@ -2271,7 +2271,7 @@ impl ComplexType for HostSpecificationUpdateEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostSpec" => d.req(&mut self.host_spec, s)?,
+            b"hostSpec" => d.obj_req(&mut self.host_spec, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2413,7 +2413,7 @@ impl ComplexType for HostSriovNetworkDevicePoolInfo {
         match s.name() {
             b"switchKey" => d.opt(&mut self.switch_key, s)?,
             b"switchUuid" => d.opt(&mut self.switch_uuid, s)?,
-            b"pnic" => d.list(&mut self.pnic, s)?,
+            b"pnic" => d.obj_list(&mut self.pnic, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2538,10 +2538,10 @@ impl ComplexType for HostStorageDeviceInfo {
         match s.name() {
             b"hostBusAdapter" => d.list(&mut self.host_bus_adapter, s)?,
             b"scsiLun" => d.list(&mut self.scsi_lun, s)?,
-            b"scsiTopology" => d.opt(&mut self.scsi_topology, s)?,
-            b"nvmeTopology" => d.opt(&mut self.nvme_topology, s)?,
-            b"multipathInfo" => d.opt(&mut self.multipath_info, s)?,
-            b"plugStoreTopology" => d.opt(&mut self.plug_store_topology, s)?,
+            b"scsiTopology" => d.obj_opt(&mut self.scsi_topology, s)?,
+            b"nvmeTopology" => d.obj_opt(&mut self.nvme_topology, s)?,
+            b"multipathInfo" => d.obj_opt(&mut self.multipath_info, s)?,
+            b"plugStoreTopology" => d.obj_opt(&mut self.plug_store_topology, s)?,
             b"softwareInternetScsiEnabled" => d.req(&mut self.software_internet_scsi_enabled, s)?,
             _ => return Ok(false),
         }
@@ -2574,7 +2574,7 @@ impl ComplexType for HostStorageElementInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"operationalInfo" => d.list(&mut self.operational_info, s)?,
+            b"operationalInfo" => d.obj_list(&mut self.operational_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2635,7 +2635,7 @@ impl ComplexType for HostStorageSystemDiskLocatorLedResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2665,7 +2665,7 @@ impl ComplexType for HostStorageSystemScsiLunResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2695,7 +2695,7 @@ impl ComplexType for HostStorageSystemVmfsVolumeResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2788,7 +2788,7 @@ impl ComplexType for HostSubSpecificationUpdateEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostSubSpec" => d.req(&mut self.host_sub_spec, s)?,
+            b"hostSubSpec" => d.obj_req(&mut self.host_sub_spec, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2816,7 +2816,7 @@ impl ComplexType for HostSyncFailedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2874,7 +2874,7 @@ impl ComplexType for HostSystemHealthInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"numericSensorInfo" => d.list(&mut self.numeric_sensor_info, s)?,
+            b"numericSensorInfo" => d.obj_list(&mut self.numeric_sensor_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2952,10 +2952,10 @@ impl ComplexType for HostSystemInfo {
             b"model" => d.req(&mut self.model, s)?,
             b"family" => d.opt(&mut self.family, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
-            b"otherIdentifyingInfo" => d.list(&mut self.other_identifying_info, s)?,
+            b"otherIdentifyingInfo" => d.obj_list(&mut self.other_identifying_info, s)?,
             b"serialNumber" => d.opt(&mut self.serial_number, s)?,
-            b"qualifiedName" => d.list(&mut self.qualified_name, s)?,
-            b"vvolHostNQN" => d.opt(&mut self.vvol_host_nqn, s)?,
+            b"qualifiedName" => d.obj_list(&mut self.qualified_name, s)?,
+            b"vvolHostNQN" => d.obj_opt(&mut self.vvol_host_nqn, s)?,
             b"vvolHostId" => d.opt(&mut self.vvol_host_id, s)?,
             b"bootCommandLine" => d.opt(&mut self.boot_command_line, s)?,
             _ => return Ok(false),
@@ -3053,8 +3053,8 @@ impl ComplexType for HostSystemResourceInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"config" => d.opt(&mut self.config, s)?,
-            b"child" => d.list(&mut self.child, s)?,
+            b"config" => d.obj_opt(&mut self.config, s)?,
+            b"child" => d.obj_list(&mut self.child, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3363,7 +3363,7 @@ impl ComplexType for HostTpmAttestationInfo {
         match s.name() {
             b"time" => d.req(&mut self.time, s)?,
             b"status" => d.req(&mut self.status, s)?,
-            b"message" => d.opt(&mut self.message, s)?,
+            b"message" => d.obj_opt(&mut self.message, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3395,8 +3395,8 @@ impl ComplexType for HostTpmAttestationReport {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"tpmPcrValues" => d.list(&mut self.tpm_pcr_values, s)?,
-            b"tpmEvents" => d.list(&mut self.tpm_events, s)?,
+            b"tpmPcrValues" => d.obj_list(&mut self.tpm_pcr_values, s)?,
+            b"tpmEvents" => d.obj_list(&mut self.tpm_events, s)?,
             b"tpmLogReliable" => d.req(&mut self.tpm_log_reliable, s)?,
             _ => return Ok(false),
         }
@@ -3776,7 +3776,7 @@ impl ComplexType for HostTrustAuthorityAttestationInfo {
             b"serviceId" => d.opt(&mut self.service_id, s)?,
             b"attestedAt" => d.opt(&mut self.attested_at, s)?,
             b"attestedUntil" => d.opt(&mut self.attested_until, s)?,
-            b"messages" => d.list(&mut self.messages, s)?,
+            b"messages" => d.obj_list(&mut self.messages, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3820,7 +3820,7 @@ impl ComplexType for HostUnresolvedVmfsExtent {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"device" => d.req(&mut self.device, s)?,
+            b"device" => d.obj_req(&mut self.device, s)?,
             b"devicePath" => d.req(&mut self.device_path, s)?,
             b"vmfsUuid" => d.req(&mut self.vmfs_uuid, s)?,
             b"isHeadExtent" => d.req(&mut self.is_head_extent, s)?,
@@ -3890,9 +3890,9 @@ impl ComplexType for HostUnresolvedVmfsResolutionResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"spec" => d.req(&mut self.spec, s)?,
-            b"vmfs" => d.opt(&mut self.vmfs, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
+            b"vmfs" => d.obj_opt(&mut self.vmfs, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3958,11 +3958,11 @@ impl ComplexType for HostUnresolvedVmfsVolume {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"extent" => d.list(&mut self.extent, s)?,
+            b"extent" => d.obj_list(&mut self.extent, s)?,
             b"vmfsLabel" => d.req(&mut self.vmfs_label, s)?,
             b"vmfsUuid" => d.req(&mut self.vmfs_uuid, s)?,
             b"totalBlocks" => d.req(&mut self.total_blocks, s)?,
-            b"resolveStatus" => d.req(&mut self.resolve_status, s)?,
+            b"resolveStatus" => d.obj_req(&mut self.resolve_status, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4072,7 +4072,7 @@ impl ComplexType for HostVFlashManagerVFlashCacheConfigInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vFlashModuleConfigOption" => d.list(&mut self.vflash_module_config_option, s)?,
+            b"vFlashModuleConfigOption" => d.obj_list(&mut self.vflash_module_config_option, s)?,
             b"defaultVFlashModule" => d.opt(&mut self.default_v_flash_module, s)?,
             b"swapCacheReservationInGB" => d.opt(&mut self.swap_cache_reservation_in_gb, s)?,
             _ => return Ok(false),
@@ -4119,10 +4119,10 @@ impl ComplexType for HostVFlashManagerVFlashCacheConfigInfoVFlashModuleConfigOpt
             b"vFlashModule" => d.req(&mut self.vflash_module, s)?,
             b"vFlashModuleVersion" => d.req(&mut self.vflash_module_version, s)?,
             b"minSupportedModuleVersion" => d.req(&mut self.min_supported_module_version, s)?,
-            b"cacheConsistencyType" => d.req(&mut self.cache_consistency_type, s)?,
-            b"cacheMode" => d.req(&mut self.cache_mode, s)?,
-            b"blockSizeInKBOption" => d.req(&mut self.block_size_in_kb_option, s)?,
-            b"reservationInMBOption" => d.req(&mut self.reservation_in_mb_option, s)?,
+            b"cacheConsistencyType" => d.obj_req(&mut self.cache_consistency_type, s)?,
+            b"cacheMode" => d.obj_req(&mut self.cache_mode, s)?,
+            b"blockSizeInKBOption" => d.obj_req(&mut self.block_size_in_kb_option, s)?,
+            b"reservationInMBOption" => d.obj_req(&mut self.reservation_in_mb_option, s)?,
             b"maxDiskSizeInKB" => d.req(&mut self.max_disk_size_in_kb, s)?,
             _ => return Ok(false),
         }
@@ -4188,8 +4188,8 @@ impl ComplexType for HostVFlashManagerVFlashConfigInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vFlashResourceConfigInfo" => d.opt(&mut self.vflash_resource_config_info, s)?,
-            b"vFlashCacheConfigInfo" => d.opt(&mut self.vflash_cache_config_info, s)?,
+            b"vFlashResourceConfigInfo" => d.obj_opt(&mut self.vflash_resource_config_info, s)?,
+            b"vFlashCacheConfigInfo" => d.obj_opt(&mut self.vflash_cache_config_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4218,7 +4218,7 @@ impl ComplexType for HostVFlashManagerVFlashResourceConfigInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vffs" => d.opt(&mut self.vffs, s)?,
+            b"vffs" => d.obj_opt(&mut self.vffs, s)?,
             b"capacity" => d.req(&mut self.capacity, s)?,
             _ => return Ok(false),
         }
@@ -4319,8 +4319,8 @@ impl ComplexType for HostVFlashResourceConfigurationResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"devicePath" => d.list(&mut self.device_path, s)?,
-            b"vffs" => d.opt(&mut self.vffs, s)?,
-            b"diskConfigurationResult" => d.list(&mut self.disk_configuration_result, s)?,
+            b"vffs" => d.obj_opt(&mut self.vffs, s)?,
+            b"diskConfigurationResult" => d.obj_list(&mut self.disk_configuration_result, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4410,8 +4410,8 @@ impl ComplexType for HostVMotionInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"netConfig" => d.opt(&mut self.net_config, s)?,
-            b"ipConfig" => d.opt(&mut self.ip_config, s)?,
+            b"netConfig" => d.obj_opt(&mut self.net_config, s)?,
+            b"ipConfig" => d.obj_opt(&mut self.ip_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4544,7 +4544,7 @@ impl ComplexType for HostVMotionNetConfig {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"candidateVnic" => d.list(&mut self.candidate_vnic, s)?,
+            b"candidateVnic" => d.obj_list(&mut self.candidate_vnic, s)?,
             b"selectedVnic" => d.opt(&mut self.selected_vnic, s)?,
             _ => return Ok(false),
         }
@@ -4600,7 +4600,7 @@ impl ComplexType for HostVffsSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"devicePath" => d.req(&mut self.device_path, s)?,
-            b"partition" => d.opt(&mut self.partition, s)?,
+            b"partition" => d.obj_opt(&mut self.partition, s)?,
             b"majorVersion" => d.req(&mut self.major_version, s)?,
             b"volumeName" => d.req(&mut self.volume_name, s)?,
             _ => return Ok(false),
@@ -4640,7 +4640,7 @@ impl ComplexType for HostVffsVolume {
             b"majorVersion" => d.req(&mut self.major_version, s)?,
             b"version" => d.req(&mut self.version, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
-            b"extent" => d.list(&mut self.extent, s)?,
+            b"extent" => d.obj_list(&mut self.extent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4684,7 +4684,7 @@ impl ComplexType for HostVirtualNic {
             b"device" => d.req(&mut self.device, s)?,
             b"key" => d.req(&mut self.key, s)?,
             b"portgroup" => d.req(&mut self.portgroup, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
             b"port" => d.opt(&mut self.port, s)?,
             b"owner" => d.opt(&mut self.owner, s)?,
             _ => return Ok(false),
@@ -4726,7 +4726,7 @@ impl ComplexType for HostVirtualNicConfig {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
             b"device" => d.opt(&mut self.device, s)?,
             b"portgroup" => d.req(&mut self.portgroup, s)?,
-            b"spec" => d.opt(&mut self.spec, s)?,
+            b"spec" => d.obj_opt(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4760,8 +4760,8 @@ impl ComplexType for HostVirtualNicConnection {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"portgroup" => d.opt(&mut self.portgroup, s)?,
-            b"dvPort" => d.opt(&mut self.dv_port, s)?,
-            b"opNetwork" => d.opt(&mut self.op_network, s)?,
+            b"dvPort" => d.obj_opt(&mut self.dv_port, s)?,
+            b"opNetwork" => d.obj_opt(&mut self.op_network, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4815,7 +4815,7 @@ impl ComplexType for HostVirtualNicManagerInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"netConfig" => d.list(&mut self.net_config, s)?,
+            b"netConfig" => d.obj_list(&mut self.net_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4843,7 +4843,7 @@ impl ComplexType for HostVirtualNicManagerNicTypeSelection {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vnic" => d.req(&mut self.vnic, s)?,
+            b"vnic" => d.obj_req(&mut self.vnic, s)?,
             b"nicType" => d.list(&mut self.nic_type, s)?,
             _ => return Ok(false),
         }
@@ -4925,17 +4925,17 @@ impl ComplexType for HostVirtualNicSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ip" => d.opt(&mut self.ip, s)?,
+            b"ip" => d.obj_opt(&mut self.ip, s)?,
             b"mac" => d.opt(&mut self.mac, s)?,
-            b"distributedVirtualPort" => d.opt(&mut self.distributed_virtual_port, s)?,
+            b"distributedVirtualPort" => d.obj_opt(&mut self.distributed_virtual_port, s)?,
             b"portgroup" => d.opt(&mut self.portgroup, s)?,
             b"mtu" => d.opt(&mut self.mtu, s)?,
             b"tsoEnabled" => d.opt(&mut self.tso_enabled, s)?,
             b"netStackInstanceKey" => d.opt(&mut self.net_stack_instance_key, s)?,
-            b"opaqueNetwork" => d.opt(&mut self.opaque_network, s)?,
+            b"opaqueNetwork" => d.obj_opt(&mut self.opaque_network, s)?,
             b"externalId" => d.opt(&mut self.external_id, s)?,
             b"pinnedPnic" => d.opt(&mut self.pinned_pnic, s)?,
-            b"ipRouteSpec" => d.opt(&mut self.ip_route_spec, s)?,
+            b"ipRouteSpec" => d.obj_opt(&mut self.ip_route_spec, s)?,
             b"systemOwned" => d.opt(&mut self.system_owned, s)?,
             b"dpuId" => d.opt(&mut self.dpu_id, s)?,
             _ => return Ok(false),
@@ -4996,7 +4996,7 @@ impl ComplexType for HostVirtualSwitch {
             b"mtu" => d.opt(&mut self.mtu, s)?,
             b"portgroup" => d.list(&mut self.portgroup, s)?,
             b"pnic" => d.list(&mut self.pnic, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5088,8 +5088,8 @@ impl ComplexType for HostVirtualSwitchBondBridge {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"nicDevice" => d.list(&mut self.nic_device, s)?,
-            b"beacon" => d.opt(&mut self.beacon, s)?,
-            b"linkDiscoveryProtocolConfig" => d.opt(&mut self.link_discovery_protocol_config, s)?,
+            b"beacon" => d.obj_opt(&mut self.beacon, s)?,
+            b"linkDiscoveryProtocolConfig" => d.obj_opt(&mut self.link_discovery_protocol_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5148,7 +5148,7 @@ impl ComplexType for HostVirtualSwitchConfig {
         match s.name() {
             b"changeOperation" => d.opt(&mut self.change_operation, s)?,
             b"name" => d.req(&mut self.name, s)?,
-            b"spec" => d.opt(&mut self.spec, s)?,
+            b"spec" => d.obj_opt(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5212,7 +5212,7 @@ impl ComplexType for HostVirtualSwitchSpec {
         match s.name() {
             b"numPorts" => d.req(&mut self.num_ports, s)?,
             b"bridge" => d.opt(&mut self.bridge, s)?,
-            b"policy" => d.opt(&mut self.policy, s)?,
+            b"policy" => d.obj_opt(&mut self.policy, s)?,
             b"mtu" => d.opt(&mut self.mtu, s)?,
             _ => return Ok(false),
         }
@@ -5279,7 +5279,7 @@ impl ComplexType for HostVmfsRescanResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5320,14 +5320,14 @@ impl ComplexType for HostVmfsSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"extent" => d.req(&mut self.extent, s)?,
+            b"extent" => d.obj_req(&mut self.extent, s)?,
             b"blockSizeMb" => d.opt(&mut self.block_size_mb, s)?,
             b"majorVersion" => d.req(&mut self.major_version, s)?,
             b"volumeName" => d.req(&mut self.volume_name, s)?,
             b"blockSize" => d.opt(&mut self.block_size, s)?,
             b"unmapGranularity" => d.opt(&mut self.unmap_granularity, s)?,
             b"unmapPriority" => d.opt(&mut self.unmap_priority, s)?,
-            b"unmapBandwidthSpec" => d.opt(&mut self.unmap_bandwidth_spec, s)?,
+            b"unmapBandwidthSpec" => d.obj_opt(&mut self.unmap_bandwidth_spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5392,14 +5392,14 @@ impl ComplexType for HostVmfsVolume {
             b"blockSize" => d.opt(&mut self.block_size, s)?,
             b"unmapGranularity" => d.opt(&mut self.unmap_granularity, s)?,
             b"unmapPriority" => d.opt(&mut self.unmap_priority, s)?,
-            b"unmapBandwidthSpec" => d.opt(&mut self.unmap_bandwidth_spec, s)?,
+            b"unmapBandwidthSpec" => d.obj_opt(&mut self.unmap_bandwidth_spec, s)?,
             b"maxBlocks" => d.req(&mut self.max_blocks, s)?,
             b"majorVersion" => d.req(&mut self.major_version, s)?,
             b"version" => d.req(&mut self.version, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
-            b"extent" => d.list(&mut self.extent, s)?,
+            b"extent" => d.obj_list(&mut self.extent, s)?,
             b"vmfsUpgradable" => d.req(&mut self.vmfs_upgradable, s)?,
-            b"forceMountedInfo" => d.opt(&mut self.force_mounted_info, s)?,
+            b"forceMountedInfo" => d.obj_opt(&mut self.force_mounted_info, s)?,
             b"ssd" => d.opt(&mut self.ssd, s)?,
             b"local" => d.opt(&mut self.local, s)?,
             b"scsiDiskType" => d.opt(&mut self.scsi_disk_type, s)?,
@@ -5446,7 +5446,7 @@ impl ComplexType for HostVnicConnectedToCustomizedDVPortEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vnic" => d.req(&mut self.vnic, s)?,
+            b"vnic" => d.obj_req(&mut self.vnic, s)?,
             b"prevPortKey" => d.opt(&mut self.prev_port_key, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -5516,7 +5516,7 @@ impl ComplexType for HostVsanInternalSystemDeleteVsanObjectsResult {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"success" => d.req(&mut self.success, s)?,
-            b"failureReason" => d.list(&mut self.failure_reason, s)?,
+            b"failureReason" => d.obj_list(&mut self.failure_reason, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5547,7 +5547,7 @@ impl ComplexType for HostVsanInternalSystemVsanObjectOperationResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uuid" => d.req(&mut self.uuid, s)?,
-            b"failureReason" => d.list(&mut self.failure_reason, s)?,
+            b"failureReason" => d.obj_list(&mut self.failure_reason, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5657,10 +5657,10 @@ impl ComplexType for HostVvolVolume {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"scId" => d.req(&mut self.sc_id, s)?,
-            b"hostPE" => d.list(&mut self.host_pe, s)?,
-            b"hostVvolNQN" => d.list(&mut self.host_vvol_nqn, s)?,
-            b"vasaProviderInfo" => d.list(&mut self.vasa_provider_info, s)?,
-            b"storageArray" => d.list(&mut self.storage_array, s)?,
+            b"hostPE" => d.obj_list(&mut self.host_pe, s)?,
+            b"hostVvolNQN" => d.obj_list(&mut self.host_vvol_nqn, s)?,
+            b"vasaProviderInfo" => d.obj_list(&mut self.vasa_provider_info, s)?,
+            b"storageArray" => d.obj_list(&mut self.storage_array, s)?,
             b"protocolEndpointType" => d.opt(&mut self.protocol_endpoint_type, s)?,
             b"vvolNQNFieldsAvailable" => d.opt(&mut self.vvol_nqn_fields_available, s)?,
             b"stretched" => d.opt(&mut self.stretched, s)?,
@@ -5701,7 +5701,7 @@ impl ComplexType for HostVvolVolumeHostVvolNQN {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.opt(&mut self.host, s)?,
-            b"vvolNQN" => d.list(&mut self.vvol_nqn, s)?,
+            b"vvolNQN" => d.obj_list(&mut self.vvol_nqn, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5740,8 +5740,8 @@ impl ComplexType for HostVvolVolumeSpecification {
         match s.name() {
             b"maxSizeInMB" => d.req(&mut self.max_size_in_mb, s)?,
             b"volumeName" => d.req(&mut self.volume_name, s)?,
-            b"vasaProviderInfo" => d.list(&mut self.vasa_provider_info, s)?,
-            b"storageArray" => d.list(&mut self.storage_array, s)?,
+            b"vasaProviderInfo" => d.obj_list(&mut self.vasa_provider_info, s)?,
+            b"storageArray" => d.obj_list(&mut self.storage_array, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"stretched" => d.opt(&mut self.stretched, s)?,
             _ => return Ok(false),
@@ -5818,8 +5818,8 @@ impl ComplexType for HostWwnConflictEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"conflictedVms" => d.list(&mut self.conflicted_vms, s)?,
-            b"conflictedHosts" => d.list(&mut self.conflicted_hosts, s)?,
+            b"conflictedVms" => d.obj_list(&mut self.conflicted_vms, s)?,
+            b"conflictedHosts" => d.obj_list(&mut self.conflicted_hosts, s)?,
             b"wwn" => d.req(&mut self.wwn, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -5966,7 +5966,7 @@ impl ComplexType for HttpNfcLeaseDatastoreLeaseInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastoreKey" => d.req(&mut self.datastore_key, s)?,
-            b"hosts" => d.list(&mut self.hosts, s)?,
+            b"hosts" => d.obj_list(&mut self.hosts, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6093,10 +6093,10 @@ impl ComplexType for HttpNfcLeaseInfo {
         match s.name() {
             b"lease" => d.req(&mut self.lease, s)?,
             b"entity" => d.req(&mut self.entity, s)?,
-            b"deviceUrl" => d.list(&mut self.device_url, s)?,
+            b"deviceUrl" => d.obj_list(&mut self.device_url, s)?,
             b"totalDiskCapacityInKB" => d.req(&mut self.total_disk_capacity_in_kb, s)?,
             b"leaseTimeout" => d.req(&mut self.lease_timeout, s)?,
-            b"hostMap" => d.list(&mut self.host_map, s)?,
+            b"hostMap" => d.obj_list(&mut self.host_map, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6227,7 +6227,7 @@ impl ComplexType for HttpNfcLeaseSourceFile {
             b"create" => d.req(&mut self.create, s)?,
             b"sslThumbprint" => d.opt(&mut self.ssl_thumbprint, s)?,
             b"sslCertificate" => d.opt(&mut self.ssl_certificate, s)?,
-            b"httpHeaders" => d.list(&mut self.http_headers, s)?,
+            b"httpHeaders" => d.obj_list(&mut self.http_headers, s)?,
             b"size" => d.opt(&mut self.size, s)?,
             _ => return Ok(false),
         }
@@ -6393,7 +6393,7 @@ impl ComplexType for ImportOperationBulkFault {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"importFaults" => d.list(&mut self.import_faults, s)?,
+            b"importFaults" => d.obj_list(&mut self.import_faults, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6427,7 +6427,7 @@ impl ComplexType for ImportOperationBulkFaultFaultOnImport {
         match s.name() {
             b"entityType" => d.opt(&mut self.entity_type, s)?,
             b"key" => d.opt(&mut self.key, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6459,8 +6459,8 @@ impl ComplexType for ImportSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entityConfig" => d.opt(&mut self.entity_config, s)?,
-            b"instantiationOst" => d.opt(&mut self.instantiation_ost, s)?,
+            b"entityConfig" => d.obj_opt(&mut self.entity_config, s)?,
+            b"instantiationOst" => d.obj_opt(&mut self.instantiation_ost, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6618,7 +6618,7 @@ impl ComplexType for IncompatibleHostForFtSecondary {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
-            b"error" => d.list(&mut self.error, s)?,
+            b"error" => d.obj_list(&mut self.error, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9041,7 +9041,7 @@ impl ComplexType for IoFilterHostIssue {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
-            b"issue" => d.list(&mut self.issue, s)?,
+            b"issue" => d.obj_list(&mut self.issue, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9146,7 +9146,7 @@ impl ComplexType for IoFilterQueryIssueResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"opType" => d.req(&mut self.op_type, s)?,
-            b"hostIssue" => d.list(&mut self.host_issue, s)?,
+            b"hostIssue" => d.obj_list(&mut self.host_issue, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9264,13 +9264,13 @@ impl ComplexType for IpPool {
         match s.name() {
             b"id" => d.opt(&mut self.id, s)?,
             b"name" => d.opt(&mut self.name, s)?,
-            b"ipv4Config" => d.opt(&mut self.ipv4_config, s)?,
-            b"ipv6Config" => d.opt(&mut self.ipv6_config, s)?,
+            b"ipv4Config" => d.obj_opt(&mut self.ipv4_config, s)?,
+            b"ipv6Config" => d.obj_opt(&mut self.ipv6_config, s)?,
             b"dnsDomain" => d.opt(&mut self.dns_domain, s)?,
             b"dnsSearchPath" => d.opt(&mut self.dns_search_path, s)?,
             b"hostPrefix" => d.opt(&mut self.host_prefix, s)?,
             b"httpProxy" => d.opt(&mut self.http_proxy, s)?,
-            b"networkAssociation" => d.list(&mut self.network_association, s)?,
+            b"networkAssociation" => d.obj_list(&mut self.network_association, s)?,
             b"availableIpv4Addresses" => d.opt(&mut self.available_ipv4_addresses, s)?,
             b"availableIpv6Addresses" => d.opt(&mut self.available_ipv6_addresses, s)?,
             b"allocatedIpv4Addresses" => d.opt(&mut self.allocated_ipv4_addresses, s)?,
@@ -9454,7 +9454,7 @@ impl ComplexType for IpRouteProfile {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"staticRoute" => d.list(&mut self.static_route, s)?,
+            b"staticRoute" => d.obj_list(&mut self.static_route, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9852,8 +9852,8 @@ impl ComplexType for IscsiMigrationDependency {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"migrationAllowed" => d.req(&mut self.migration_allowed, s)?,
-            b"disallowReason" => d.opt(&mut self.disallow_reason, s)?,
-            b"dependency" => d.list(&mut self.dependency, s)?,
+            b"disallowReason" => d.obj_opt(&mut self.disallow_reason, s)?,
+            b"dependency" => d.obj_list(&mut self.dependency, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9910,9 +9910,9 @@ impl ComplexType for IscsiPortInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnicDevice" => d.opt(&mut self.vnic_device, s)?,
-            b"vnic" => d.opt(&mut self.vnic, s)?,
+            b"vnic" => d.obj_opt(&mut self.vnic, s)?,
             b"pnicDevice" => d.opt(&mut self.pnic_device, s)?,
-            b"pnic" => d.opt(&mut self.pnic, s)?,
+            b"pnic" => d.obj_opt(&mut self.pnic, s)?,
             b"switchName" => d.opt(&mut self.switch_name, s)?,
             b"switchUuid" => d.opt(&mut self.switch_uuid, s)?,
             b"portgroupName" => d.opt(&mut self.portgroup_name, s)?,
@@ -9922,7 +9922,7 @@ impl ComplexType for IscsiPortInfo {
             b"opaqueNetworkType" => d.opt(&mut self.opaque_network_type, s)?,
             b"opaqueNetworkName" => d.opt(&mut self.opaque_network_name, s)?,
             b"externalId" => d.opt(&mut self.external_id, s)?,
-            b"complianceStatus" => d.opt(&mut self.compliance_status, s)?,
+            b"complianceStatus" => d.obj_opt(&mut self.compliance_status, s)?,
             b"pathStatus" => d.opt(&mut self.path_status, s)?,
             _ => return Ok(false),
         }
@@ -9963,7 +9963,7 @@ impl ComplexType for IscsiStatus {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.list(&mut self.reason, s)?,
+            b"reason" => d.obj_list(&mut self.reason, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10063,11 +10063,11 @@ impl ComplexType for KernelModuleInfo {
             b"loaded" => d.req(&mut self.loaded, s)?,
             b"enabled" => d.req(&mut self.enabled, s)?,
             b"useCount" => d.req(&mut self.use_count, s)?,
-            b"readOnlySection" => d.req(&mut self.read_only_section, s)?,
-            b"writableSection" => d.req(&mut self.writable_section, s)?,
-            b"textSection" => d.req(&mut self.text_section, s)?,
-            b"dataSection" => d.req(&mut self.data_section, s)?,
-            b"bssSection" => d.req(&mut self.bss_section, s)?,
+            b"readOnlySection" => d.obj_req(&mut self.read_only_section, s)?,
+            b"writableSection" => d.obj_req(&mut self.writable_section, s)?,
+            b"textSection" => d.obj_req(&mut self.text_section, s)?,
+            b"dataSection" => d.obj_req(&mut self.data_section, s)?,
+            b"bssSection" => d.obj_req(&mut self.bss_section, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10267,8 +10267,8 @@ impl ComplexType for KmipClusterInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"clusterId" => d.req(&mut self.cluster_id, s)?,
-            b"servers" => d.list(&mut self.servers, s)?,
+            b"clusterId" => d.obj_req(&mut self.cluster_id, s)?,
+            b"servers" => d.obj_list(&mut self.servers, s)?,
             b"useAsDefault" => d.req(&mut self.use_as_default, s)?,
             b"managementType" => d.opt(&mut self.management_type, s)?,
             b"useAsEntityDefault" => d.list(&mut self.use_as_entity_default, s)?,
@@ -10484,8 +10484,8 @@ impl ComplexType for KmipServerSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"clusterId" => d.req(&mut self.cluster_id, s)?,
-            b"info" => d.req(&mut self.info, s)?,
+            b"clusterId" => d.obj_req(&mut self.cluster_id, s)?,
+            b"info" => d.obj_req(&mut self.info, s)?,
             b"password" => d.opt(&mut self.password, s)?,
             b"defaultKeyType" => d.opt(&mut self.default_key_type, s)?,
             b"keySpec" => d.opt(&mut self.key_spec, s)?,
@@ -10603,7 +10603,7 @@ impl ComplexType for KmipServerStatus {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"clusterId" => d.req(&mut self.cluster_id, s)?,
+            b"clusterId" => d.obj_req(&mut self.cluster_id, s)?,
             b"name" => d.req(&mut self.name, s)?,
             b"status" => d.req(&mut self.status, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -10789,8 +10789,8 @@ impl ComplexType for LicenseAssignmentManagerLicenseAssignment {
             b"entityId" => d.req(&mut self.entity_id, s)?,
             b"scope" => d.opt(&mut self.scope, s)?,
             b"entityDisplayName" => d.opt(&mut self.entity_display_name, s)?,
-            b"assignedLicense" => d.req(&mut self.assigned_license, s)?,
-            b"properties" => d.list(&mut self.properties, s)?,
+            b"assignedLicense" => d.obj_req(&mut self.assigned_license, s)?,
+            b"properties" => d.obj_list(&mut self.properties, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10824,7 +10824,7 @@ impl ComplexType for LicenseAvailabilityInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"feature" => d.req(&mut self.feature, s)?,
+            b"feature" => d.obj_req(&mut self.feature, s)?,
             b"total" => d.req(&mut self.total, s)?,
             b"available" => d.req(&mut self.available, s)?,
             _ => return Ok(false),
@@ -10918,7 +10918,7 @@ impl ComplexType for LicenseDowngradeDisallowed {
         match s.name() {
             b"edition" => d.req(&mut self.edition, s)?,
             b"entityId" => d.req(&mut self.entity_id, s)?,
-            b"features" => d.list(&mut self.features, s)?,
+            b"features" => d.obj_list(&mut self.features, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11027,7 +11027,7 @@ impl ComplexType for LicenseExpiredEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"feature" => d.req(&mut self.feature, s)?,
+            b"feature" => d.obj_req(&mut self.feature, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11134,7 +11134,7 @@ impl ComplexType for LicenseManagerEvaluationInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"properties" => d.list(&mut self.properties, s)?,
+            b"properties" => d.obj_list(&mut self.properties, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11180,8 +11180,8 @@ impl ComplexType for LicenseManagerLicenseInfo {
             b"total" => d.req(&mut self.total, s)?,
             b"used" => d.opt(&mut self.used, s)?,
             b"costUnit" => d.req(&mut self.cost_unit, s)?,
-            b"properties" => d.list(&mut self.properties, s)?,
-            b"labels" => d.list(&mut self.labels, s)?,
+            b"properties" => d.obj_list(&mut self.properties, s)?,
+            b"labels" => d.obj_list(&mut self.labels, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11489,8 +11489,8 @@ impl ComplexType for LicenseUsageInfo {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
             b"sourceAvailable" => d.req(&mut self.source_available, s)?,
-            b"reservationInfo" => d.list(&mut self.reservation_info, s)?,
-            b"featureInfo" => d.list(&mut self.feature_info, s)?,
+            b"reservationInfo" => d.obj_list(&mut self.reservation_info, s)?,
+            b"featureInfo" => d.obj_list(&mut self.feature_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11590,7 +11590,7 @@ impl ComplexType for LinkLayerDiscoveryProtocolInfo {
             b"chassisId" => d.req(&mut self.chassis_id, s)?,
             b"portId" => d.req(&mut self.port_id, s)?,
             b"timeToLive" => d.req(&mut self.time_to_live, s)?,
-            b"parameter" => d.list(&mut self.parameter, s)?,
+            b"parameter" => d.obj_list(&mut self.parameter, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11663,7 +11663,7 @@ impl ComplexType for LocalDatastoreCreatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"datastore" => d.req(&mut self.datastore, s)?,
+            b"datastore" => d.obj_req(&mut self.datastore, s)?,
             b"datastoreUrl" => d.opt(&mut self.datastore_url, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -11775,7 +11775,7 @@ impl ComplexType for LocalizableMessage {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"arg" => d.list(&mut self.arg, s)?,
+            b"arg" => d.obj_list(&mut self.arg, s)?,
             b"message" => d.opt(&mut self.message, s)?,
             _ => return Ok(false),
         }
@@ -11884,7 +11884,7 @@ impl ComplexType for LockerMisconfiguredEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"datastore" => d.req(&mut self.datastore, s)?,
+            b"datastore" => d.obj_req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11914,8 +11914,8 @@ impl ComplexType for LockerReconfiguredEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"oldDatastore" => d.opt(&mut self.old_datastore, s)?,
-            b"newDatastore" => d.opt(&mut self.new_datastore, s)?,
+            b"oldDatastore" => d.obj_opt(&mut self.old_datastore, s)?,
+            b"newDatastore" => d.obj_opt(&mut self.new_datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12376,7 +12376,7 @@ impl ComplexType for MethodAction {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
-            b"argument" => d.list(&mut self.argument, s)?,
+            b"argument" => d.obj_list(&mut self.argument, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12519,8 +12519,8 @@ impl ComplexType for MethodFault {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"faultCause" => d.opt(&mut self.fault_cause, s)?,
-            b"faultMessage" => d.list(&mut self.fault_message, s)?,
+            b"faultCause" => d.obj_opt(&mut self.fault_cause, s)?,
+            b"faultMessage" => d.obj_list(&mut self.fault_message, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12593,7 +12593,7 @@ impl ComplexType for MetricAlarmExpression {
         match s.name() {
             b"operator" => d.req(&mut self.operator, s)?,
             b"type" => d.req(&mut self.type_, s)?,
-            b"metric" => d.req(&mut self.metric, s)?,
+            b"metric" => d.obj_req(&mut self.metric, s)?,
             b"yellow" => d.opt(&mut self.yellow, s)?,
             b"yellowInterval" => d.opt(&mut self.yellow_interval, s)?,
             b"red" => d.opt(&mut self.red, s)?,
@@ -12675,7 +12675,7 @@ impl ComplexType for MigrationEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12764,7 +12764,7 @@ impl ComplexType for MigrationHostErrorEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dstHost" => d.req(&mut self.dst_host, s)?,
+            b"dstHost" => d.obj_req(&mut self.dst_host, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12792,7 +12792,7 @@ impl ComplexType for MigrationHostWarningEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dstHost" => d.req(&mut self.dst_host, s)?,
+            b"dstHost" => d.obj_req(&mut self.dst_host, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)

@@ -23,8 +23,8 @@ impl ComplexType for MigrationResourceErrorEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dstPool" => d.req(&mut self.dst_pool, s)?,
-            b"dstHost" => d.req(&mut self.dst_host, s)?,
+            b"dstPool" => d.obj_req(&mut self.dst_pool, s)?,
+            b"dstHost" => d.obj_req(&mut self.dst_host, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -55,8 +55,8 @@ impl ComplexType for MigrationResourceWarningEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dstPool" => d.req(&mut self.dst_pool, s)?,
-            b"dstHost" => d.req(&mut self.dst_host, s)?,
+            b"dstPool" => d.obj_req(&mut self.dst_pool, s)?,
+            b"dstHost" => d.obj_req(&mut self.dst_host, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -322,7 +322,7 @@ impl ComplexType for MissingObject {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"obj" => d.req(&mut self.obj, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -394,7 +394,7 @@ impl ComplexType for MissingProperty {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"path" => d.req(&mut self.path, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -694,7 +694,7 @@ impl ComplexType for MultipleCertificatesVerifyFault {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"thumbprintData" => d.list(&mut self.thumbprint_data, s)?,
+            b"thumbprintData" => d.obj_list(&mut self.thumbprint_data, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -775,7 +775,7 @@ impl ComplexType for NASDatastoreCreatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"datastore" => d.req(&mut self.datastore, s)?,
+            b"datastore" => d.obj_req(&mut self.datastore, s)?,
             b"datastoreUrl" => d.opt(&mut self.datastore_url, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -1000,7 +1000,7 @@ impl ComplexType for NasDatastoreInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"nas" => d.opt(&mut self.nas, s)?,
+            b"nas" => d.obj_opt(&mut self.nas, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1182,8 +1182,8 @@ impl ComplexType for NetDhcpConfigInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipv6" => d.opt(&mut self.ipv6, s)?,
-            b"ipv4" => d.opt(&mut self.ipv4, s)?,
+            b"ipv6" => d.obj_opt(&mut self.ipv6, s)?,
+            b"ipv4" => d.obj_opt(&mut self.ipv4, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1213,7 +1213,7 @@ impl ComplexType for NetDhcpConfigInfoDhcpOptions {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enable" => d.req(&mut self.enable, s)?,
-            b"config" => d.list(&mut self.config, s)?,
+            b"config" => d.obj_list(&mut self.config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1242,8 +1242,8 @@ impl ComplexType for NetDhcpConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipv6" => d.opt(&mut self.ipv6, s)?,
-            b"ipv4" => d.opt(&mut self.ipv4, s)?,
+            b"ipv6" => d.obj_opt(&mut self.ipv6, s)?,
+            b"ipv4" => d.obj_opt(&mut self.ipv4, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1275,7 +1275,7 @@ impl ComplexType for NetDhcpConfigSpecDhcpOptionsSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enable" => d.opt(&mut self.enable, s)?,
-            b"config" => d.list(&mut self.config, s)?,
+            b"config" => d.obj_list(&mut self.config, s)?,
             b"operation" => d.req(&mut self.operation, s)?,
             _ => return Ok(false),
         }
@@ -1392,8 +1392,8 @@ impl ComplexType for NetIpConfigInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipAddress" => d.list(&mut self.ip_address, s)?,
-            b"dhcp" => d.opt(&mut self.dhcp, s)?,
+            b"ipAddress" => d.obj_list(&mut self.ip_address, s)?,
+            b"dhcp" => d.obj_opt(&mut self.dhcp, s)?,
             b"autoConfigurationEnabled" => d.opt(&mut self.auto_configuration_enabled, s)?,
             _ => return Ok(false),
         }
@@ -1468,8 +1468,8 @@ impl ComplexType for NetIpConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipAddress" => d.list(&mut self.ip_address, s)?,
-            b"dhcp" => d.opt(&mut self.dhcp, s)?,
+            b"ipAddress" => d.obj_list(&mut self.ip_address, s)?,
+            b"dhcp" => d.obj_opt(&mut self.dhcp, s)?,
             b"autoConfigurationEnabled" => d.opt(&mut self.auto_configuration_enabled, s)?,
             _ => return Ok(false),
         }
@@ -1532,7 +1532,7 @@ impl ComplexType for NetIpRouteConfigInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipRoute" => d.list(&mut self.ip_route, s)?,
+            b"ipRoute" => d.obj_list(&mut self.ip_route, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1594,7 +1594,7 @@ impl ComplexType for NetIpRouteConfigInfoIpRoute {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             b"prefixLength" => d.req(&mut self.prefix_length, s)?,
-            b"gateway" => d.req(&mut self.gateway, s)?,
+            b"gateway" => d.obj_req(&mut self.gateway, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1622,7 +1622,7 @@ impl ComplexType for NetIpRouteConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipRoute" => d.list(&mut self.ip_route, s)?,
+            b"ipRoute" => d.obj_list(&mut self.ip_route, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1686,7 +1686,7 @@ impl ComplexType for NetIpRouteConfigSpecIpRouteSpec {
         match s.name() {
             b"network" => d.req(&mut self.network, s)?,
             b"prefixLength" => d.req(&mut self.prefix_length, s)?,
-            b"gateway" => d.req(&mut self.gateway, s)?,
+            b"gateway" => d.obj_req(&mut self.gateway, s)?,
             b"operation" => d.req(&mut self.operation, s)?,
             _ => return Ok(false),
         }
@@ -1718,8 +1718,8 @@ impl ComplexType for NetIpStackInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"neighbor" => d.list(&mut self.neighbor, s)?,
-            b"defaultRouter" => d.list(&mut self.default_router, s)?,
+            b"neighbor" => d.obj_list(&mut self.neighbor, s)?,
+            b"defaultRouter" => d.obj_list(&mut self.default_router, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1827,8 +1827,8 @@ impl ComplexType for NetStackInstanceProfile {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"dnsConfig" => d.req(&mut self.dns_config, s)?,
-            b"ipRouteConfig" => d.req(&mut self.ip_route_config, s)?,
+            b"dnsConfig" => d.obj_req(&mut self.dns_config, s)?,
+            b"ipRouteConfig" => d.obj_req(&mut self.ip_route_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2003,20 +2003,20 @@ impl ComplexType for NetworkProfile {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vswitch" => d.list(&mut self.vswitch, s)?,
-            b"vmPortGroup" => d.list(&mut self.vm_port_group, s)?,
-            b"hostPortGroup" => d.list(&mut self.host_port_group, s)?,
-            b"serviceConsolePortGroup" => d.list(&mut self.service_console_port_group, s)?,
-            b"dnsConfig" => d.opt(&mut self.dns_config, s)?,
-            b"ipRouteConfig" => d.opt(&mut self.ip_route_config, s)?,
-            b"consoleIpRouteConfig" => d.opt(&mut self.console_ip_route_config, s)?,
-            b"pnic" => d.list(&mut self.pnic, s)?,
-            b"dvswitch" => d.list(&mut self.dvswitch, s)?,
-            b"dvsServiceConsoleNic" => d.list(&mut self.dvs_service_console_nic, s)?,
-            b"dvsHostNic" => d.list(&mut self.dvs_host_nic, s)?,
-            b"nsxHostNic" => d.list(&mut self.nsx_host_nic, s)?,
-            b"netStackInstance" => d.list(&mut self.net_stack_instance, s)?,
-            b"opaqueSwitch" => d.opt(&mut self.opaque_switch, s)?,
+            b"vswitch" => d.obj_list(&mut self.vswitch, s)?,
+            b"vmPortGroup" => d.obj_list(&mut self.vm_port_group, s)?,
+            b"hostPortGroup" => d.obj_list(&mut self.host_port_group, s)?,
+            b"serviceConsolePortGroup" => d.obj_list(&mut self.service_console_port_group, s)?,
+            b"dnsConfig" => d.obj_opt(&mut self.dns_config, s)?,
+            b"ipRouteConfig" => d.obj_opt(&mut self.ip_route_config, s)?,
+            b"consoleIpRouteConfig" => d.obj_opt(&mut self.console_ip_route_config, s)?,
+            b"pnic" => d.obj_list(&mut self.pnic, s)?,
+            b"dvswitch" => d.obj_list(&mut self.dvswitch, s)?,
+            b"dvsServiceConsoleNic" => d.obj_list(&mut self.dvs_service_console_nic, s)?,
+            b"dvsHostNic" => d.obj_list(&mut self.dvs_host_nic, s)?,
+            b"nsxHostNic" => d.obj_list(&mut self.nsx_host_nic, s)?,
+            b"netStackInstance" => d.obj_list(&mut self.net_stack_instance, s)?,
+            b"opaqueSwitch" => d.obj_opt(&mut self.opaque_switch, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2373,7 +2373,7 @@ impl ComplexType for NoCompatibleHost {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.list(&mut self.host, s)?,
-            b"error" => d.list(&mut self.error, s)?,
+            b"error" => d.obj_list(&mut self.error, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2665,7 +2665,7 @@ impl ComplexType for NoLicenseEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"feature" => d.req(&mut self.feature, s)?,
+            b"feature" => d.obj_req(&mut self.feature, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2764,7 +2764,7 @@ impl ComplexType for NoPermission {
         match s.name() {
             b"object" => d.opt(&mut self.object, s)?,
             b"privilegeId" => d.opt(&mut self.privilege_id, s)?,
-            b"missingPrivileges" => d.list(&mut self.missing_privileges, s)?,
+            b"missingPrivileges" => d.obj_list(&mut self.missing_privileges, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3002,9 +3002,9 @@ impl ComplexType for NodeDeploymentSpec {
             b"clusterNetworkPortGroup" => d.opt(&mut self.cluster_network_port_group, s)?,
             b"folder" => d.req(&mut self.folder, s)?,
             b"resourcePool" => d.opt(&mut self.resource_pool, s)?,
-            b"managementVc" => d.opt(&mut self.management_vc, s)?,
+            b"managementVc" => d.obj_opt(&mut self.management_vc, s)?,
             b"nodeName" => d.req(&mut self.node_name, s)?,
-            b"ipSettings" => d.req(&mut self.ip_settings, s)?,
+            b"ipSettings" => d.obj_req(&mut self.ip_settings, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3040,7 +3040,7 @@ impl ComplexType for NodeNetworkSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipSettings" => d.req(&mut self.ip_settings, s)?,
+            b"ipSettings" => d.obj_req(&mut self.ip_settings, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -3664,7 +3664,7 @@ impl ComplexType for NotSupportedHostInDvs {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"switchProductSpec" => d.req(&mut self.switch_product_spec, s)?,
+            b"switchProductSpec" => d.obj_req(&mut self.switch_product_spec, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3748,7 +3748,7 @@ impl ComplexType for NsxHostVNicProfile {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"ipConfig" => d.req(&mut self.ip_config, s)?,
+            b"ipConfig" => d.obj_req(&mut self.ip_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3971,14 +3971,14 @@ impl ComplexType for NvdimmDimmInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"dimmHandle" => d.req(&mut self.dimm_handle, s)?,
-            b"healthInfo" => d.req(&mut self.health_info, s)?,
+            b"healthInfo" => d.obj_req(&mut self.health_info, s)?,
             b"totalCapacity" => d.req(&mut self.total_capacity, s)?,
             b"persistentCapacity" => d.req(&mut self.persistent_capacity, s)?,
             b"availablePersistentCapacity" => d.req(&mut self.available_persistent_capacity, s)?,
             b"volatileCapacity" => d.req(&mut self.volatile_capacity, s)?,
             b"availableVolatileCapacity" => d.req(&mut self.available_volatile_capacity, s)?,
             b"blockCapacity" => d.req(&mut self.block_capacity, s)?,
-            b"regionInfo" => d.list(&mut self.region_info, s)?,
+            b"regionInfo" => d.obj_list(&mut self.region_info, s)?,
             b"representationString" => d.req(&mut self.representation_string, s)?,
             _ => return Ok(false),
         }
@@ -4476,14 +4476,14 @@ impl ComplexType for NvdimmSystemInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"summary" => d.opt(&mut self.summary, s)?,
+            b"summary" => d.obj_opt(&mut self.summary, s)?,
             b"dimms" => d.list(&mut self.dimms, s)?,
-            b"dimmInfo" => d.list(&mut self.dimm_info, s)?,
+            b"dimmInfo" => d.obj_list(&mut self.dimm_info, s)?,
             b"interleaveSet" => d.list(&mut self.interleave_set, s)?,
-            b"iSetInfo" => d.list(&mut self.iset_info, s)?,
-            b"namespace" => d.list(&mut self.namespace, s)?,
-            b"nsInfo" => d.list(&mut self.ns_info, s)?,
-            b"nsDetails" => d.list(&mut self.ns_details, s)?,
+            b"iSetInfo" => d.obj_list(&mut self.iset_info, s)?,
+            b"namespace" => d.obj_list(&mut self.namespace, s)?,
+            b"nsInfo" => d.obj_list(&mut self.ns_info, s)?,
+            b"nsDetails" => d.obj_list(&mut self.ns_details, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4521,8 +4521,8 @@ impl ComplexType for ObjectContent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"obj" => d.req(&mut self.obj, s)?,
-            b"propSet" => d.list(&mut self.prop_set, s)?,
-            b"missingSet" => d.list(&mut self.missing_set, s)?,
+            b"propSet" => d.obj_list(&mut self.prop_set, s)?,
+            b"missingSet" => d.obj_list(&mut self.missing_set, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4592,8 +4592,8 @@ impl ComplexType for ObjectUpdate {
         match s.name() {
             b"kind" => d.req(&mut self.kind, s)?,
             b"obj" => d.req(&mut self.obj, s)?,
-            b"changeSet" => d.list(&mut self.change_set, s)?,
-            b"missingSet" => d.list(&mut self.missing_set, s)?,
+            b"changeSet" => d.obj_list(&mut self.change_set, s)?,
+            b"missingSet" => d.obj_list(&mut self.missing_set, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4710,7 +4710,7 @@ impl ComplexType for OpaqueNetworkTargetInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"network" => d.req(&mut self.network, s)?,
+            b"network" => d.obj_req(&mut self.network, s)?,
             b"networkReservationSupported" => d.opt(&mut self.network_reservation_supported, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -4996,7 +4996,7 @@ impl ComplexType for OutOfSyncDvsHost {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostOutOfSync" => d.list(&mut self.host_out_of_sync, s)?,
+            b"hostOutOfSync" => d.obj_list(&mut self.host_out_of_sync, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5235,7 +5235,7 @@ impl ComplexType for OvfConsumerFault {
         match s.name() {
             b"errorKey" => d.req(&mut self.error_key, s)?,
             b"message" => d.req(&mut self.message, s)?,
-            b"params" => d.list(&mut self.params, s)?,
+            b"params" => d.obj_list(&mut self.params, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5307,8 +5307,8 @@ impl ComplexType for OvfConsumerOstNode {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"type" => d.req(&mut self.type_, s)?,
-            b"section" => d.list(&mut self.section, s)?,
-            b"child" => d.list(&mut self.child, s)?,
+            b"section" => d.obj_list(&mut self.section, s)?,
+            b"child" => d.obj_list(&mut self.child, s)?,
             b"entity" => d.opt(&mut self.entity, s)?,
             _ => return Ok(false),
         }
@@ -5568,7 +5568,7 @@ impl ComplexType for OvfCreateDescriptorParams {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ovfFiles" => d.list(&mut self.ovf_files, s)?,
+            b"ovfFiles" => d.obj_list(&mut self.ovf_files, s)?,
             b"name" => d.opt(&mut self.name, s)?,
             b"description" => d.opt(&mut self.description, s)?,
             b"includeImageFiles" => d.opt(&mut self.include_image_files, s)?,
@@ -5611,8 +5611,8 @@ impl ComplexType for OvfCreateDescriptorResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"ovfDescriptor" => d.req(&mut self.ovf_descriptor, s)?,
-            b"error" => d.list(&mut self.error, s)?,
-            b"warning" => d.list(&mut self.warning, s)?,
+            b"error" => d.obj_list(&mut self.error, s)?,
+            b"warning" => d.obj_list(&mut self.warning, s)?,
             b"includeImageFiles" => d.opt(&mut self.include_image_files, s)?,
             _ => return Ok(false),
         }
@@ -5662,13 +5662,13 @@ impl ComplexType for OvfCreateImportSpecParams {
         match s.name() {
             b"entityName" => d.req(&mut self.entity_name, s)?,
             b"hostSystem" => d.opt(&mut self.host_system, s)?,
-            b"networkMapping" => d.list(&mut self.network_mapping, s)?,
+            b"networkMapping" => d.obj_list(&mut self.network_mapping, s)?,
             b"ipAllocationPolicy" => d.opt(&mut self.ip_allocation_policy, s)?,
             b"ipProtocol" => d.opt(&mut self.ip_protocol, s)?,
-            b"propertyMapping" => d.list(&mut self.property_mapping, s)?,
-            b"resourceMapping" => d.list(&mut self.resource_mapping, s)?,
+            b"propertyMapping" => d.obj_list(&mut self.property_mapping, s)?,
+            b"resourceMapping" => d.obj_list(&mut self.resource_mapping, s)?,
             b"diskProvisioning" => d.opt(&mut self.disk_provisioning, s)?,
-            b"instantiationOst" => d.opt(&mut self.instantiation_ost, s)?,
+            b"instantiationOst" => d.obj_opt(&mut self.instantiation_ost, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5711,9 +5711,9 @@ impl ComplexType for OvfCreateImportSpecResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"importSpec" => d.opt(&mut self.import_spec, s)?,
-            b"fileItem" => d.list(&mut self.file_item, s)?,
-            b"warning" => d.list(&mut self.warning, s)?,
-            b"error" => d.list(&mut self.error, s)?,
+            b"fileItem" => d.obj_list(&mut self.file_item, s)?,
+            b"warning" => d.obj_list(&mut self.warning, s)?,
+            b"error" => d.obj_list(&mut self.error, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6361,11 +6361,11 @@ impl ComplexType for OvfImportParams {
             b"signatureRequired" => d.opt(&mut self.signature_required, s)?,
             b"skipManifestCheck" => d.opt(&mut self.skip_manifest_check, s)?,
             b"powerOn" => d.opt(&mut self.power_on, s)?,
-            b"customHttpHeaders" => d.list(&mut self.custom_http_headers, s)?,
+            b"customHttpHeaders" => d.obj_list(&mut self.custom_http_headers, s)?,
             b"sourceCertificate" => d.opt(&mut self.source_certificate, s)?,
-            b"datastoreMappings" => d.list(&mut self.datastore_mappings, s)?,
+            b"datastoreMappings" => d.obj_list(&mut self.datastore_mappings, s)?,
             b"vmProfile" => d.opt(&mut self.vm_profile, s)?,
-            b"diskProfiles" => d.list(&mut self.disk_profiles, s)?,
+            b"diskProfiles" => d.obj_list(&mut self.disk_profiles, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6604,7 +6604,7 @@ impl ComplexType for OvfManagerCommonParams {
         match s.name() {
             b"locale" => d.req(&mut self.locale, s)?,
             b"deploymentOption" => d.req(&mut self.deployment_option, s)?,
-            b"msgBundle" => d.list(&mut self.msg_bundle, s)?,
+            b"msgBundle" => d.obj_list(&mut self.msg_bundle, s)?,
             b"importOption" => d.list(&mut self.import_option, s)?,
             _ => return Ok(false),
         }
@@ -6935,7 +6935,7 @@ impl ComplexType for OvfOptionInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"option" => d.req(&mut self.option, s)?,
-            b"description" => d.req(&mut self.description, s)?,
+            b"description" => d.obj_req(&mut self.description, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7018,23 +7018,23 @@ impl ComplexType for OvfParseDescriptorResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"eula" => d.list(&mut self.eula, s)?,
-            b"network" => d.list(&mut self.network, s)?,
+            b"network" => d.obj_list(&mut self.network, s)?,
             b"ipAllocationScheme" => d.list(&mut self.ip_allocation_scheme, s)?,
             b"ipProtocols" => d.list(&mut self.ip_protocols, s)?,
-            b"property" => d.list(&mut self.property, s)?,
-            b"productInfo" => d.opt(&mut self.product_info, s)?,
+            b"property" => d.obj_list(&mut self.property, s)?,
+            b"productInfo" => d.obj_opt(&mut self.product_info, s)?,
             b"annotation" => d.req(&mut self.annotation, s)?,
             b"approximateDownloadSize" => d.opt(&mut self.approximate_download_size, s)?,
             b"approximateFlatDeploymentSize" => d.opt(&mut self.approximate_flat_deployment_size, s)?,
             b"approximateSparseDeploymentSize" => d.opt(&mut self.approximate_sparse_deployment_size, s)?,
             b"defaultEntityName" => d.req(&mut self.default_entity_name, s)?,
             b"virtualApp" => d.req(&mut self.virtual_app, s)?,
-            b"deploymentOption" => d.list(&mut self.deployment_option, s)?,
+            b"deploymentOption" => d.obj_list(&mut self.deployment_option, s)?,
             b"defaultDeploymentOption" => d.req(&mut self.default_deployment_option, s)?,
-            b"entityName" => d.list(&mut self.entity_name, s)?,
-            b"annotatedOst" => d.opt(&mut self.annotated_ost, s)?,
-            b"error" => d.list(&mut self.error, s)?,
-            b"warning" => d.list(&mut self.warning, s)?,
+            b"entityName" => d.obj_list(&mut self.entity_name, s)?,
+            b"annotatedOst" => d.obj_opt(&mut self.annotated_ost, s)?,
+            b"error" => d.obj_list(&mut self.error, s)?,
+            b"warning" => d.obj_list(&mut self.warning, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7326,7 +7326,7 @@ impl ComplexType for OvfResourceMap {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
             b"parent" => d.opt(&mut self.parent, s)?,
-            b"resourceSpec" => d.opt(&mut self.resource_spec, s)?,
+            b"resourceSpec" => d.obj_opt(&mut self.resource_spec, s)?,
             b"datastore" => d.opt(&mut self.datastore, s)?,
             _ => return Ok(false),
         }
@@ -7995,8 +7995,8 @@ impl ComplexType for OvfValidateHostResult {
             b"downloadSize" => d.opt(&mut self.download_size, s)?,
             b"flatDeploymentSize" => d.opt(&mut self.flat_deployment_size, s)?,
             b"sparseDeploymentSize" => d.opt(&mut self.sparse_deployment_size, s)?,
-            b"error" => d.list(&mut self.error, s)?,
-            b"warning" => d.list(&mut self.warning, s)?,
+            b"error" => d.obj_list(&mut self.error, s)?,
+            b"warning" => d.obj_list(&mut self.warning, s)?,
             b"supportedDiskProvisioning" => d.list(&mut self.supported_disk_provisioning, s)?,
             _ => return Ok(false),
         }
@@ -8105,7 +8105,7 @@ impl ComplexType for PMemDatastoreInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"pmem" => d.req(&mut self.pmem, s)?,
+            b"pmem" => d.obj_req(&mut self.pmem, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -8175,7 +8175,7 @@ impl ComplexType for PassiveNodeDeploymentSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"failoverIpSettings" => d.opt(&mut self.failover_ip_settings, s)?,
+            b"failoverIpSettings" => d.obj_opt(&mut self.failover_ip_settings, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -8203,7 +8203,7 @@ impl ComplexType for PassiveNodeNetworkSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"failoverIpSettings" => d.opt(&mut self.failover_ip_settings, s)?,
+            b"failoverIpSettings" => d.obj_opt(&mut self.failover_ip_settings, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -8644,7 +8644,7 @@ impl ComplexType for PerfEntityMetric {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"sampleInfo" => d.list(&mut self.sample_info, s)?,
+            b"sampleInfo" => d.obj_list(&mut self.sample_info, s)?,
             b"value" => d.list(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -8705,7 +8705,7 @@ impl ComplexType for PerfEntityMetricCSV {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"sampleInfoCSV" => d.req(&mut self.sample_info_csv, s)?,
-            b"value" => d.list(&mut self.value, s)?,
+            b"value" => d.obj_list(&mut self.value, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -8840,7 +8840,7 @@ impl ComplexType for PerfMetricSeries {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"id" => d.req(&mut self.id, s)?,
+            b"id" => d.obj_req(&mut self.id, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8948,7 +8948,7 @@ impl ComplexType for PerfQuerySpec {
             b"startTime" => d.opt(&mut self.start_time, s)?,
             b"endTime" => d.opt(&mut self.end_time, s)?,
             b"maxSample" => d.opt(&mut self.max_sample, s)?,
-            b"metricId" => d.list(&mut self.metric_id, s)?,
+            b"metricId" => d.obj_list(&mut self.metric_id, s)?,
             b"intervalId" => d.opt(&mut self.interval_id, s)?,
             b"format" => d.opt(&mut self.format, s)?,
             _ => return Ok(false),
@@ -9076,7 +9076,7 @@ impl ComplexType for PerformanceStatisticsDescription {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"intervals" => d.list(&mut self.intervals, s)?,
+            b"intervals" => d.obj_list(&mut self.intervals, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9146,7 +9146,7 @@ impl ComplexType for PermissionAddedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"role" => d.req(&mut self.role, s)?,
+            b"role" => d.obj_req(&mut self.role, s)?,
             b"propagate" => d.req(&mut self.propagate, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -9182,7 +9182,7 @@ impl ComplexType for PermissionEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             b"principal" => d.req(&mut self.principal, s)?,
             b"group" => d.req(&mut self.group, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9269,9 +9269,9 @@ impl ComplexType for PermissionUpdatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"role" => d.req(&mut self.role, s)?,
+            b"role" => d.obj_req(&mut self.role, s)?,
             b"propagate" => d.req(&mut self.propagate, s)?,
-            b"prevRole" => d.opt(&mut self.prev_role, s)?,
+            b"prevRole" => d.obj_opt(&mut self.prev_role, s)?,
             b"prevPropagate" => d.opt(&mut self.prev_propagate, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -9372,12 +9372,12 @@ impl ComplexType for PhysicalNic {
             b"driver" => d.opt(&mut self.driver, s)?,
             b"driverVersion" => d.opt(&mut self.driver_version, s)?,
             b"firmwareVersion" => d.opt(&mut self.firmware_version, s)?,
-            b"linkSpeed" => d.opt(&mut self.link_speed, s)?,
-            b"validLinkSpecification" => d.list(&mut self.valid_link_specification, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
+            b"linkSpeed" => d.obj_opt(&mut self.link_speed, s)?,
+            b"validLinkSpecification" => d.obj_list(&mut self.valid_link_specification, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
             b"wakeOnLanSupported" => d.req(&mut self.wake_on_lan_supported, s)?,
             b"mac" => d.req(&mut self.mac, s)?,
-            b"fcoeConfiguration" => d.opt(&mut self.fcoe_configuration, s)?,
+            b"fcoeConfiguration" => d.obj_opt(&mut self.fcoe_configuration, s)?,
             b"vmDirectPathGen2Supported" => d.opt(&mut self.vm_direct_path_gen2_supported, s)?,
             b"vmDirectPathGen2SupportedMode" => d.opt(&mut self.vm_direct_path_gen2_supported_mode, s)?,
             b"resourcePoolSchedulerAllowed" => d.opt(&mut self.resource_pool_scheduler_allowed, s)?,
@@ -9527,7 +9527,7 @@ impl ComplexType for PhysicalNicCdpInfo {
             b"devId" => d.opt(&mut self.dev_id, s)?,
             b"address" => d.opt(&mut self.address, s)?,
             b"portId" => d.opt(&mut self.port_id, s)?,
-            b"deviceCapability" => d.opt(&mut self.device_capability, s)?,
+            b"deviceCapability" => d.obj_opt(&mut self.device_capability, s)?,
             b"softwareVersion" => d.opt(&mut self.software_version, s)?,
             b"hardwarePlatform" => d.opt(&mut self.hardware_platform, s)?,
             b"ipPrefix" => d.opt(&mut self.ip_prefix, s)?,
@@ -9585,7 +9585,7 @@ impl ComplexType for PhysicalNicConfig {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9649,10 +9649,10 @@ impl ComplexType for PhysicalNicHintInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"device" => d.req(&mut self.device, s)?,
-            b"subnet" => d.list(&mut self.subnet, s)?,
-            b"network" => d.list(&mut self.network, s)?,
-            b"connectedSwitchPort" => d.opt(&mut self.connected_switch_port, s)?,
-            b"lldpInfo" => d.opt(&mut self.lldp_info, s)?,
+            b"subnet" => d.obj_list(&mut self.subnet, s)?,
+            b"network" => d.obj_list(&mut self.network, s)?,
+            b"connectedSwitchPort" => d.obj_opt(&mut self.connected_switch_port, s)?,
+            b"lldpInfo" => d.obj_opt(&mut self.lldp_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9802,8 +9802,8 @@ impl ComplexType for PhysicalNicSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ip" => d.opt(&mut self.ip, s)?,
-            b"linkSpeed" => d.opt(&mut self.link_speed, s)?,
+            b"ip" => d.obj_opt(&mut self.ip, s)?,
+            b"linkSpeed" => d.obj_opt(&mut self.link_speed, s)?,
             b"enableEnhancedNetworkingStack" => d.opt(&mut self.enable_enhanced_networking_stack, s)?,
             b"ensInterruptEnabled" => d.opt(&mut self.ens_interrupt_enabled, s)?,
             _ => return Ok(false),
@@ -9894,7 +9894,7 @@ impl ComplexType for PlacementAction {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
             b"targetHost" => d.opt(&mut self.target_host, s)?,
-            b"relocateSpec" => d.opt(&mut self.relocate_spec, s)?,
+            b"relocateSpec" => d.obj_opt(&mut self.relocate_spec, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9980,7 +9980,7 @@ impl ComplexType for PlacementRankResult {
             b"usedSpaceMB" => d.req(&mut self.used_space_mb, s)?,
             b"totalSpaceMB" => d.req(&mut self.total_space_mb, s)?,
             b"utilization" => d.req(&mut self.utilization, s)?,
-            b"faults" => d.list(&mut self.faults, s)?,
+            b"faults" => d.obj_list(&mut self.faults, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10018,10 +10018,10 @@ impl ComplexType for PlacementRankSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"specs" => d.list(&mut self.specs, s)?,
+            b"specs" => d.obj_list(&mut self.specs, s)?,
             b"clusters" => d.list(&mut self.clusters, s)?,
-            b"rules" => d.list(&mut self.rules, s)?,
-            b"placementRankByVm" => d.list(&mut self.placement_rank_by_vm, s)?,
+            b"rules" => d.obj_list(&mut self.rules, s)?,
+            b"placementRankByVm" => d.obj_list(&mut self.placement_rank_by_vm, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10052,8 +10052,8 @@ impl ComplexType for PlacementResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"recommendations" => d.list(&mut self.recommendations, s)?,
-            b"drsFault" => d.opt(&mut self.drs_fault, s)?,
+            b"recommendations" => d.obj_list(&mut self.recommendations, s)?,
+            b"drsFault" => d.obj_opt(&mut self.drs_fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10106,8 +10106,8 @@ impl ComplexType for PlacementSpec {
         match s.name() {
             b"priority" => d.opt(&mut self.priority, s)?,
             b"vm" => d.opt(&mut self.vm, s)?,
-            b"configSpec" => d.opt(&mut self.config_spec, s)?,
-            b"relocateSpec" => d.opt(&mut self.relocate_spec, s)?,
+            b"configSpec" => d.obj_opt(&mut self.config_spec, s)?,
+            b"relocateSpec" => d.obj_opt(&mut self.relocate_spec, s)?,
             b"hosts" => d.list(&mut self.hosts, s)?,
             b"datastores" => d.list(&mut self.datastores, s)?,
             b"storagePods" => d.list(&mut self.storage_pods, s)?,
@@ -10115,7 +10115,7 @@ impl ComplexType for PlacementSpec {
             b"rules" => d.list(&mut self.rules, s)?,
             b"key" => d.opt(&mut self.key, s)?,
             b"placementType" => d.opt(&mut self.placement_type, s)?,
-            b"cloneSpec" => d.opt(&mut self.clone_spec, s)?,
+            b"cloneSpec" => d.obj_opt(&mut self.clone_spec, s)?,
             b"cloneName" => d.opt(&mut self.clone_name, s)?,
             _ => return Ok(false),
         }
@@ -10256,10 +10256,10 @@ impl ComplexType for PodStorageDrsEntry {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"storageDrsConfig" => d.req(&mut self.storage_drs_config, s)?,
-            b"recommendation" => d.list(&mut self.recommendation, s)?,
-            b"drsFault" => d.list(&mut self.drs_fault, s)?,
-            b"actionHistory" => d.list(&mut self.action_history, s)?,
+            b"storageDrsConfig" => d.obj_req(&mut self.storage_drs_config, s)?,
+            b"recommendation" => d.obj_list(&mut self.recommendation, s)?,
+            b"drsFault" => d.obj_list(&mut self.drs_fault, s)?,
+            b"actionHistory" => d.obj_list(&mut self.action_history, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10291,7 +10291,7 @@ impl ComplexType for PodVMInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"hasPageSharingPodVM" => d.req(&mut self.has_page_sharing_pod_vm, s)?,
-            b"podVMOverheadInfo" => d.req(&mut self.pod_vm_overhead_info, s)?,
+            b"podVMOverheadInfo" => d.obj_req(&mut self.pod_vm_overhead_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10357,7 +10357,7 @@ impl ComplexType for PolicyOption {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
-            b"parameter" => d.list(&mut self.parameter, s)?,
+            b"parameter" => d.obj_list(&mut self.parameter, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10396,9 +10396,9 @@ impl ComplexType for PortGroupProfile {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
-            b"vlan" => d.req(&mut self.vlan, s)?,
-            b"vswitch" => d.req(&mut self.vswitch, s)?,
-            b"networkPolicy" => d.req(&mut self.network_policy, s)?,
+            b"vlan" => d.obj_req(&mut self.vlan, s)?,
+            b"vswitch" => d.obj_req(&mut self.vswitch, s)?,
+            b"networkPolicy" => d.obj_req(&mut self.network_policy, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10481,8 +10481,8 @@ impl ComplexType for PowerOnFtSecondaryFailed {
             b"vm" => d.req(&mut self.vm, s)?,
             b"vmName" => d.req(&mut self.vm_name, s)?,
             b"hostSelectionBy" => d.req(&mut self.host_selection_by, s)?,
-            b"hostErrors" => d.list(&mut self.host_errors, s)?,
-            b"rootCause" => d.req(&mut self.root_cause, s)?,
+            b"hostErrors" => d.obj_list(&mut self.host_errors, s)?,
+            b"rootCause" => d.obj_req(&mut self.root_cause, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10550,7 +10550,7 @@ impl ComplexType for PowerSystemCapability {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"availablePolicy" => d.list(&mut self.available_policy, s)?,
+            b"availablePolicy" => d.obj_list(&mut self.available_policy, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10576,7 +10576,7 @@ impl ComplexType for PowerSystemInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"currentPolicy" => d.req(&mut self.current_policy, s)?,
+            b"currentPolicy" => d.obj_req(&mut self.current_policy, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10967,8 +10967,8 @@ impl ComplexType for ProfileDeferredPolicyOptionParameter {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"inputPath" => d.req(&mut self.input_path, s)?,
-            b"parameter" => d.list(&mut self.parameter, s)?,
+            b"inputPath" => d.obj_req(&mut self.input_path, s)?,
+            b"parameter" => d.obj_list(&mut self.parameter, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10995,7 +10995,7 @@ impl ComplexType for ProfileDescription {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"section" => d.list(&mut self.section, s)?,
+            b"section" => d.obj_list(&mut self.section, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11023,8 +11023,8 @@ impl ComplexType for ProfileDescriptionSection {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"description" => d.req(&mut self.description, s)?,
-            b"message" => d.list(&mut self.message, s)?,
+            b"description" => d.obj_req(&mut self.description, s)?,
+            b"message" => d.obj_list(&mut self.message, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11074,7 +11074,7 @@ impl ComplexType for ProfileEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"profile" => d.req(&mut self.profile, s)?,
+            b"profile" => d.obj_req(&mut self.profile, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11136,8 +11136,8 @@ impl ComplexType for ProfileExecuteError {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"path" => d.opt(&mut self.path, s)?,
-            b"message" => d.req(&mut self.message, s)?,
+            b"path" => d.obj_opt(&mut self.path, s)?,
+            b"message" => d.obj_req(&mut self.message, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11175,10 +11175,10 @@ impl ComplexType for ProfileExecuteResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"status" => d.req(&mut self.status, s)?,
-            b"configSpec" => d.opt(&mut self.config_spec, s)?,
+            b"configSpec" => d.obj_opt(&mut self.config_spec, s)?,
             b"inapplicablePath" => d.list(&mut self.inapplicable_path, s)?,
-            b"requireInput" => d.list(&mut self.require_input, s)?,
-            b"error" => d.list(&mut self.error, s)?,
+            b"requireInput" => d.obj_list(&mut self.require_input, s)?,
+            b"error" => d.obj_list(&mut self.error, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11246,8 +11246,8 @@ impl ComplexType for ProfileExpressionMetadata {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"expressionId" => d.req(&mut self.expression_id, s)?,
-            b"parameter" => d.list(&mut self.parameter, s)?,
+            b"expressionId" => d.obj_req(&mut self.expression_id, s)?,
+            b"parameter" => d.obj_list(&mut self.parameter, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11288,11 +11288,11 @@ impl ComplexType for ProfileMetadata {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"profileTypeName" => d.opt(&mut self.profile_type_name, s)?,
-            b"description" => d.opt(&mut self.description, s)?,
-            b"sortSpec" => d.list(&mut self.sort_spec, s)?,
+            b"description" => d.obj_opt(&mut self.description, s)?,
+            b"sortSpec" => d.obj_list(&mut self.sort_spec, s)?,
             b"profileCategory" => d.opt(&mut self.profile_category, s)?,
             b"profileComponent" => d.opt(&mut self.profile_component, s)?,
-            b"operationMessages" => d.list(&mut self.operation_messages, s)?,
+            b"operationMessages" => d.obj_list(&mut self.operation_messages, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11327,7 +11327,7 @@ impl ComplexType for ProfileMetadataProfileOperationMessage {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operationName" => d.req(&mut self.operation_name, s)?,
-            b"message" => d.req(&mut self.message, s)?,
+            b"message" => d.obj_req(&mut self.message, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11398,14 +11398,14 @@ impl ComplexType for ProfileParameterMetadata {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"id" => d.req(&mut self.id, s)?,
+            b"id" => d.obj_req(&mut self.id, s)?,
             b"type" => d.req(&mut self.type_, s)?,
             b"optional" => d.req(&mut self.optional, s)?,
             b"defaultValue" => d.opt(&mut self.default_value, s)?,
             b"hidden" => d.opt(&mut self.hidden, s)?,
             b"securitySensitive" => d.opt(&mut self.security_sensitive, s)?,
             b"readOnly" => d.opt(&mut self.read_only, s)?,
-            b"parameterRelations" => d.list(&mut self.parameter_relations, s)?,
+            b"parameterRelations" => d.obj_list(&mut self.parameter_relations, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11448,7 +11448,7 @@ impl ComplexType for ProfileParameterMetadataParameterRelationMetadata {
         match s.name() {
             b"relationTypes" => d.list(&mut self.relation_types, s)?,
             b"values" => d.list(&mut self.values, s)?,
-            b"path" => d.opt(&mut self.path, s)?,
+            b"path" => d.obj_opt(&mut self.path, s)?,
             b"minCount" => d.req(&mut self.min_count, s)?,
             b"maxCount" => d.req(&mut self.max_count, s)?,
             _ => return Ok(false),
@@ -11512,7 +11512,7 @@ impl ComplexType for ProfilePolicyMetadata {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"id" => d.req(&mut self.id, s)?,
+            b"id" => d.obj_req(&mut self.id, s)?,
             b"possibleOption" => d.list(&mut self.possible_option, s)?,
             _ => return Ok(false),
         }
@@ -11544,8 +11544,8 @@ impl ComplexType for ProfilePolicyOptionMetadata {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"id" => d.req(&mut self.id, s)?,
-            b"parameter" => d.list(&mut self.parameter, s)?,
+            b"id" => d.obj_req(&mut self.id, s)?,
+            b"parameter" => d.obj_list(&mut self.parameter, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11575,7 +11575,7 @@ impl ComplexType for ProfileProfileStructure {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profileTypeName" => d.req(&mut self.profile_type_name, s)?,
-            b"child" => d.list(&mut self.child, s)?,
+            b"child" => d.obj_list(&mut self.child, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11608,7 +11608,7 @@ impl ComplexType for ProfileProfileStructureProperty {
         match s.name() {
             b"propertyName" => d.req(&mut self.property_name, s)?,
             b"array" => d.req(&mut self.array, s)?,
-            b"element" => d.req(&mut self.element, s)?,
+            b"element" => d.obj_req(&mut self.element, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11764,7 +11764,7 @@ impl ComplexType for ProfileSimpleExpression {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"expressionType" => d.req(&mut self.expression_type, s)?,
-            b"parameter" => d.list(&mut self.parameter, s)?,
+            b"parameter" => d.obj_list(&mut self.parameter, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11795,8 +11795,8 @@ impl ComplexType for ProfileUpdateFailed {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"failure" => d.list(&mut self.failure, s)?,
-            b"warnings" => d.list(&mut self.warnings, s)?,
+            b"failure" => d.obj_list(&mut self.failure, s)?,
+            b"warnings" => d.obj_list(&mut self.warnings, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11827,8 +11827,8 @@ impl ComplexType for ProfileUpdateFailedUpdateFailure {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"profilePath" => d.req(&mut self.profile_path, s)?,
-            b"errMsg" => d.req(&mut self.err_msg, s)?,
+            b"profilePath" => d.obj_req(&mut self.profile_path, s)?,
+            b"errMsg" => d.obj_req(&mut self.err_msg, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11893,8 +11893,8 @@ impl ComplexType for PropertyFilterSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"propSet" => d.list(&mut self.prop_set, s)?,
-            b"objectSet" => d.list(&mut self.object_set, s)?,
+            b"propSet" => d.obj_list(&mut self.prop_set, s)?,
+            b"objectSet" => d.obj_list(&mut self.object_set, s)?,
             b"reportMissingObjectsInResults" => d.opt(&mut self.report_missing_objects_in_results, s)?,
             _ => return Ok(false),
         }
@@ -11928,8 +11928,8 @@ impl ComplexType for PropertyFilterUpdate {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"filter" => d.req(&mut self.filter, s)?,
-            b"objectSet" => d.list(&mut self.object_set, s)?,
-            b"missingSet" => d.list(&mut self.missing_set, s)?,
+            b"objectSet" => d.obj_list(&mut self.object_set, s)?,
+            b"missingSet" => d.obj_list(&mut self.missing_set, s)?,
             _ => return Ok(false),
         }
         Ok(true)

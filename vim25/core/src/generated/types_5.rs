@@ -155,7 +155,7 @@ impl ComplexType for ReplicationConfigSpec {
             b"remoteCertificateThumbprint" => d.opt(&mut self.remote_certificate_thumbprint, s)?,
             b"dataSetsReplicationEnabled" => d.opt(&mut self.data_sets_replication_enabled, s)?,
             b"useHbrProxyHttpPreamble" => d.opt(&mut self.use_hbr_proxy_http_preamble, s)?,
-            b"disk" => d.list(&mut self.disk, s)?,
+            b"disk" => d.obj_list(&mut self.disk, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -258,8 +258,8 @@ impl ComplexType for ReplicationGroupId {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"faultDomainId" => d.req(&mut self.fault_domain_id, s)?,
-            b"deviceGroupId" => d.req(&mut self.device_group_id, s)?,
+            b"faultDomainId" => d.obj_req(&mut self.fault_domain_id, s)?,
+            b"deviceGroupId" => d.obj_req(&mut self.device_group_id, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -390,7 +390,7 @@ impl ComplexType for ReplicationSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"replicationGroupId" => d.req(&mut self.replication_group_id, s)?,
+            b"replicationGroupId" => d.obj_req(&mut self.replication_group_id, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -596,7 +596,7 @@ impl ComplexType for ResourceAllocationInfo {
             b"reservation" => d.opt(&mut self.reservation, s)?,
             b"expandableReservation" => d.opt(&mut self.expandable_reservation, s)?,
             b"limit" => d.opt(&mut self.limit, s)?,
-            b"shares" => d.opt(&mut self.shares, s)?,
+            b"shares" => d.obj_opt(&mut self.shares, s)?,
             b"overheadLimit" => d.opt(&mut self.overhead_limit, s)?,
             _ => return Ok(false),
         }
@@ -627,7 +627,7 @@ impl ComplexType for ResourceAllocationOption {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"sharesOption" => d.req(&mut self.shares_option, s)?,
+            b"sharesOption" => d.obj_req(&mut self.shares_option, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -655,8 +655,8 @@ impl ComplexType for ResourceConfigOption {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"cpuAllocationOption" => d.req(&mut self.cpu_allocation_option, s)?,
-            b"memoryAllocationOption" => d.req(&mut self.memory_allocation_option, s)?,
+            b"cpuAllocationOption" => d.obj_req(&mut self.cpu_allocation_option, s)?,
+            b"memoryAllocationOption" => d.obj_req(&mut self.memory_allocation_option, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -696,8 +696,8 @@ impl ComplexType for ResourceConfigSpec {
             b"entity" => d.opt(&mut self.entity, s)?,
             b"changeVersion" => d.opt(&mut self.change_version, s)?,
             b"lastModified" => d.opt(&mut self.last_modified, s)?,
-            b"cpuAllocation" => d.req(&mut self.cpu_allocation, s)?,
-            b"memoryAllocation" => d.req(&mut self.memory_allocation, s)?,
+            b"cpuAllocation" => d.obj_req(&mut self.cpu_allocation, s)?,
+            b"memoryAllocation" => d.obj_req(&mut self.memory_allocation, s)?,
             b"scaleDescendantsShares" => d.opt(&mut self.scale_descendants_shares, s)?,
             _ => return Ok(false),
         }
@@ -799,7 +799,7 @@ impl ComplexType for ResourcePoolCreatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"parent" => d.req(&mut self.parent, s)?,
+            b"parent" => d.obj_req(&mut self.parent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -850,7 +850,7 @@ impl ComplexType for ResourcePoolEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"resourcePool" => d.req(&mut self.resource_pool, s)?,
+            b"resourcePool" => d.obj_req(&mut self.resource_pool, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -908,8 +908,8 @@ impl ComplexType for ResourcePoolMovedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"oldParent" => d.req(&mut self.old_parent, s)?,
-            b"newParent" => d.req(&mut self.new_parent, s)?,
+            b"oldParent" => d.obj_req(&mut self.old_parent, s)?,
+            b"newParent" => d.obj_req(&mut self.new_parent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1020,7 +1020,7 @@ impl ComplexType for ResourcePoolReconfiguredEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"configChanges" => d.opt(&mut self.config_changes, s)?,
+            b"configChanges" => d.obj_opt(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1100,8 +1100,8 @@ impl ComplexType for ResourcePoolRuntimeInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"memory" => d.req(&mut self.memory, s)?,
-            b"cpu" => d.req(&mut self.cpu, s)?,
+            b"memory" => d.obj_req(&mut self.memory, s)?,
+            b"cpu" => d.obj_req(&mut self.cpu, s)?,
             b"overallStatus" => d.req(&mut self.overall_status, s)?,
             b"sharesScalable" => d.opt(&mut self.shares_scalable, s)?,
             _ => return Ok(false),
@@ -1143,9 +1143,9 @@ impl ComplexType for ResourcePoolSummary {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
-            b"config" => d.req(&mut self.config, s)?,
-            b"runtime" => d.req(&mut self.runtime, s)?,
-            b"quickStats" => d.opt(&mut self.quick_stats, s)?,
+            b"config" => d.obj_req(&mut self.config, s)?,
+            b"runtime" => d.obj_req(&mut self.runtime, s)?,
+            b"quickStats" => d.obj_opt(&mut self.quick_stats, s)?,
             b"configuredMemoryMB" => d.opt(&mut self.configured_memory_mb, s)?,
             _ => return Ok(false),
         }
@@ -1284,7 +1284,7 @@ impl ComplexType for RetrieveResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"token" => d.opt(&mut self.token, s)?,
-            b"objects" => d.list(&mut self.objects, s)?,
+            b"objects" => d.obj_list(&mut self.objects, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1313,7 +1313,7 @@ impl ComplexType for RetrieveVStorageObjSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"id" => d.req(&mut self.id, s)?,
+            b"id" => d.obj_req(&mut self.id, s)?,
             b"datastore" => d.req(&mut self.datastore, s)?,
             _ => return Ok(false),
         }
@@ -1371,7 +1371,7 @@ impl ComplexType for RoleEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"role" => d.req(&mut self.role, s)?,
+            b"role" => d.obj_req(&mut self.role, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1841,7 +1841,7 @@ impl ComplexType for ScheduledHardwareUpgradeInfo {
             b"upgradePolicy" => d.opt(&mut self.upgrade_policy, s)?,
             b"versionKey" => d.opt(&mut self.version_key, s)?,
             b"scheduledHardwareUpgradeStatus" => d.opt(&mut self.scheduled_hardware_upgrade_status, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1921,7 +1921,7 @@ impl ComplexType for ScheduledTaskDescription {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"action" => d.list(&mut self.action, s)?,
-            b"schedulerInfo" => d.list(&mut self.scheduler_info, s)?,
+            b"schedulerInfo" => d.obj_list(&mut self.scheduler_info, s)?,
             b"state" => d.list(&mut self.state, s)?,
             b"dayOfWeek" => d.list(&mut self.day_of_week, s)?,
             b"weekOfMonth" => d.list(&mut self.week_of_month, s)?,
@@ -2013,7 +2013,7 @@ impl ComplexType for ScheduledTaskEmailFailedEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"to" => d.req(&mut self.to, s)?,
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2046,8 +2046,8 @@ impl ComplexType for ScheduledTaskEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"scheduledTask" => d.req(&mut self.scheduled_task, s)?,
-            b"entity" => d.req(&mut self.entity, s)?,
+            b"scheduledTask" => d.obj_req(&mut self.scheduled_task, s)?,
+            b"entity" => d.obj_req(&mut self.entity, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2104,7 +2104,7 @@ impl ComplexType for ScheduledTaskFailedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2161,7 +2161,7 @@ impl ComplexType for ScheduledTaskInfo {
             b"nextRunTime" => d.opt(&mut self.next_run_time, s)?,
             b"prevRunTime" => d.opt(&mut self.prev_run_time, s)?,
             b"state" => d.req(&mut self.state, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             b"result" => d.opt(&mut self.result, s)?,
             b"progress" => d.opt(&mut self.progress, s)?,
             b"activeTask" => d.opt(&mut self.active_task, s)?,
@@ -2204,7 +2204,7 @@ impl ComplexType for ScheduledTaskReconfiguredEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"configChanges" => d.opt(&mut self.config_changes, s)?,
+            b"configChanges" => d.obj_opt(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2372,7 +2372,7 @@ impl ComplexType for ScsiLun {
         match s.name() {
             b"key" => d.opt(&mut self.key, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
-            b"descriptor" => d.list(&mut self.descriptor, s)?,
+            b"descriptor" => d.obj_list(&mut self.descriptor, s)?,
             b"canonicalName" => d.opt(&mut self.canonical_name, s)?,
             b"displayName" => d.opt(&mut self.display_name, s)?,
             b"lunType" => d.req(&mut self.lun_type, s)?,
@@ -2381,12 +2381,12 @@ impl ComplexType for ScsiLun {
             b"revision" => d.opt(&mut self.revision, s)?,
             b"scsiLevel" => d.opt(&mut self.scsi_level, s)?,
             b"serialNumber" => d.opt(&mut self.serial_number, s)?,
-            b"durableName" => d.opt(&mut self.durable_name, s)?,
-            b"alternateName" => d.list(&mut self.alternate_name, s)?,
+            b"durableName" => d.obj_opt(&mut self.durable_name, s)?,
+            b"alternateName" => d.obj_list(&mut self.alternate_name, s)?,
             b"standardInquiry" => d.list(&mut self.standard_inquiry, s)?,
             b"queueDepth" => d.opt(&mut self.queue_depth, s)?,
             b"operationalState" => d.list(&mut self.operational_state, s)?,
-            b"capabilities" => d.opt(&mut self.capabilities, s)?,
+            b"capabilities" => d.obj_opt(&mut self.capabilities, s)?,
             b"vStorageSupport" => d.opt(&mut self.vstorage_support, s)?,
             b"protocolEndpoint" => d.opt(&mut self.protocol_endpoint, s)?,
             b"perenniallyReserved" => d.opt(&mut self.perennially_reserved, s)?,
@@ -2562,7 +2562,7 @@ impl ComplexType for SearchIndexFilter {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"predicates" => d.list(&mut self.predicates, s)?,
+            b"predicates" => d.obj_list(&mut self.predicates, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2696,7 +2696,7 @@ impl ComplexType for SearchIndexQuerySpec {
         match s.name() {
             b"properties" => d.list(&mut self.properties, s)?,
             b"resourceType" => d.req(&mut self.resource_type, s)?,
-            b"filters" => d.list(&mut self.filters, s)?,
+            b"filters" => d.obj_list(&mut self.filters, s)?,
             b"returnTotalCount" => d.opt(&mut self.return_total_count, s)?,
             b"limit" => d.opt(&mut self.limit, s)?,
             _ => return Ok(false),
@@ -2728,7 +2728,7 @@ impl ComplexType for SearchIndexResourceItem {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"propertyValues" => d.list(&mut self.property_values, s)?,
+            b"propertyValues" => d.obj_list(&mut self.property_values, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2761,7 +2761,7 @@ impl ComplexType for SearchIndexResultSet {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"properties" => d.list(&mut self.properties, s)?,
-            b"items" => d.list(&mut self.items, s)?,
+            b"items" => d.obj_list(&mut self.items, s)?,
             b"totalCount" => d.opt(&mut self.total_count, s)?,
             b"marker" => d.opt(&mut self.marker, s)?,
             _ => return Ok(false),
@@ -2927,7 +2927,7 @@ impl ComplexType for SecurityProfile {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"permission" => d.list(&mut self.permission, s)?,
+            b"permission" => d.obj_list(&mut self.permission, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3116,7 +3116,7 @@ impl ComplexType for ServiceConsolePortGroupProfile {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipConfig" => d.req(&mut self.ip_config, s)?,
+            b"ipConfig" => d.obj_req(&mut self.ip_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3281,7 +3281,7 @@ impl ComplexType for ServiceContent {
             b"rootFolder" => d.req(&mut self.root_folder, s)?,
             b"propertyCollector" => d.req(&mut self.property_collector, s)?,
             b"viewManager" => d.opt(&mut self.view_manager, s)?,
-            b"about" => d.req(&mut self.about, s)?,
+            b"about" => d.obj_req(&mut self.about, s)?,
             b"setting" => d.opt(&mut self.setting, s)?,
             b"userDirectory" => d.opt(&mut self.user_directory, s)?,
             b"sessionManager" => d.opt(&mut self.session_manager, s)?,
@@ -3661,7 +3661,7 @@ impl ComplexType for SessionManagerGenericServiceTicket {
             b"id" => d.req(&mut self.id, s)?,
             b"hostName" => d.opt(&mut self.host_name, s)?,
             b"sslThumbprint" => d.opt(&mut self.ssl_thumbprint, s)?,
-            b"certThumbprintList" => d.list(&mut self.cert_thumbprint_list, s)?,
+            b"certThumbprintList" => d.obj_list(&mut self.cert_thumbprint_list, s)?,
             b"sslCertificate" => d.opt(&mut self.ssl_certificate, s)?,
             b"ticketType" => d.opt(&mut self.ticket_type, s)?,
             _ => return Ok(false),
@@ -3922,7 +3922,7 @@ impl ComplexType for SharesOption {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"sharesOption" => d.req(&mut self.shares_option, s)?,
+            b"sharesOption" => d.obj_req(&mut self.shares_option, s)?,
             b"defaultLevel" => d.req(&mut self.default_level, s)?,
             _ => return Ok(false),
         }
@@ -4143,7 +4143,7 @@ impl ComplexType for SnapshotIncompatibleDeviceInVm {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4437,13 +4437,13 @@ impl ComplexType for SoftwarePackage {
             b"description" => d.req(&mut self.description, s)?,
             b"referenceURL" => d.list(&mut self.reference_url, s)?,
             b"creationDate" => d.opt(&mut self.creation_date, s)?,
-            b"depends" => d.list(&mut self.depends, s)?,
-            b"conflicts" => d.list(&mut self.conflicts, s)?,
-            b"replaces" => d.list(&mut self.replaces, s)?,
+            b"depends" => d.obj_list(&mut self.depends, s)?,
+            b"conflicts" => d.obj_list(&mut self.conflicts, s)?,
+            b"replaces" => d.obj_list(&mut self.replaces, s)?,
             b"provides" => d.list(&mut self.provides, s)?,
             b"maintenanceModeRequired" => d.opt(&mut self.maintenance_mode_required, s)?,
             b"hardwarePlatformsRequired" => d.list(&mut self.hardware_platforms_required, s)?,
-            b"capability" => d.req(&mut self.capability, s)?,
+            b"capability" => d.obj_req(&mut self.capability, s)?,
             b"tag" => d.list(&mut self.tag, s)?,
             b"payload" => d.list(&mut self.payload, s)?,
             _ => return Ok(false),
@@ -4549,7 +4549,7 @@ impl ComplexType for SourceNodeSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"managementVc" => d.req(&mut self.management_vc, s)?,
+            b"managementVc" => d.obj_req(&mut self.management_vc, s)?,
             b"activeVc" => d.req(&mut self.active_vc, s)?,
             _ => return Ok(false),
         }
@@ -4931,8 +4931,8 @@ impl ComplexType for StorageDrsConfigInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"podConfig" => d.req(&mut self.pod_config, s)?,
-            b"vmConfig" => d.list(&mut self.vm_config, s)?,
+            b"podConfig" => d.obj_req(&mut self.pod_config, s)?,
+            b"vmConfig" => d.obj_list(&mut self.vm_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4961,8 +4961,8 @@ impl ComplexType for StorageDrsConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"podConfigSpec" => d.opt(&mut self.pod_config_spec, s)?,
-            b"vmConfigSpec" => d.list(&mut self.vm_config_spec, s)?,
+            b"podConfigSpec" => d.obj_opt(&mut self.pod_config_spec, s)?,
+            b"vmConfigSpec" => d.obj_list(&mut self.vm_config_spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5194,7 +5194,7 @@ impl ComplexType for StorageDrsPlacementRankVmSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vmPlacementSpec" => d.req(&mut self.vm_placement_spec, s)?,
+            b"vmPlacementSpec" => d.obj_req(&mut self.vm_placement_spec, s)?,
             b"vmClusters" => d.list(&mut self.vm_clusters, s)?,
             _ => return Ok(false),
         }
@@ -5245,9 +5245,9 @@ impl ComplexType for StorageDrsPodConfigInfo {
             b"defaultVmBehavior" => d.req(&mut self.default_vm_behavior, s)?,
             b"loadBalanceInterval" => d.opt(&mut self.load_balance_interval, s)?,
             b"defaultIntraVmAffinity" => d.opt(&mut self.default_intra_vm_affinity, s)?,
-            b"spaceLoadBalanceConfig" => d.opt(&mut self.space_load_balance_config, s)?,
-            b"ioLoadBalanceConfig" => d.opt(&mut self.io_load_balance_config, s)?,
-            b"automationOverrides" => d.opt(&mut self.automation_overrides, s)?,
+            b"spaceLoadBalanceConfig" => d.obj_opt(&mut self.space_load_balance_config, s)?,
+            b"ioLoadBalanceConfig" => d.obj_opt(&mut self.io_load_balance_config, s)?,
+            b"automationOverrides" => d.obj_opt(&mut self.automation_overrides, s)?,
             b"rule" => d.list(&mut self.rule, s)?,
             b"option" => d.list(&mut self.option, s)?,
             _ => return Ok(false),
@@ -5307,11 +5307,11 @@ impl ComplexType for StorageDrsPodConfigSpec {
             b"defaultVmBehavior" => d.opt(&mut self.default_vm_behavior, s)?,
             b"loadBalanceInterval" => d.opt(&mut self.load_balance_interval, s)?,
             b"defaultIntraVmAffinity" => d.opt(&mut self.default_intra_vm_affinity, s)?,
-            b"spaceLoadBalanceConfig" => d.opt(&mut self.space_load_balance_config, s)?,
-            b"ioLoadBalanceConfig" => d.opt(&mut self.io_load_balance_config, s)?,
-            b"automationOverrides" => d.opt(&mut self.automation_overrides, s)?,
-            b"rule" => d.list(&mut self.rule, s)?,
-            b"option" => d.list(&mut self.option, s)?,
+            b"spaceLoadBalanceConfig" => d.obj_opt(&mut self.space_load_balance_config, s)?,
+            b"ioLoadBalanceConfig" => d.obj_opt(&mut self.io_load_balance_config, s)?,
+            b"automationOverrides" => d.obj_opt(&mut self.automation_overrides, s)?,
+            b"rule" => d.obj_list(&mut self.rule, s)?,
+            b"option" => d.obj_list(&mut self.option, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5348,7 +5348,7 @@ impl ComplexType for StorageDrsPodSelectionSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"initialVmConfig" => d.list(&mut self.initial_vm_config, s)?,
+            b"initialVmConfig" => d.obj_list(&mut self.initial_vm_config, s)?,
             b"storagePod" => d.opt(&mut self.storage_pod, s)?,
             _ => return Ok(false),
         }
@@ -5491,8 +5491,8 @@ impl ComplexType for StorageDrsVmConfigInfo {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"behavior" => d.opt(&mut self.behavior, s)?,
             b"intraVmAffinity" => d.opt(&mut self.intra_vm_affinity, s)?,
-            b"intraVmAntiAffinity" => d.opt(&mut self.intra_vm_anti_affinity, s)?,
-            b"virtualDiskRules" => d.list(&mut self.virtual_disk_rules, s)?,
+            b"intraVmAntiAffinity" => d.obj_opt(&mut self.intra_vm_anti_affinity, s)?,
+            b"virtualDiskRules" => d.obj_list(&mut self.virtual_disk_rules, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5523,7 +5523,7 @@ impl ComplexType for StorageDrsVmConfigSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.opt(&mut self.info, s)?,
+            b"info" => d.obj_opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5556,7 +5556,7 @@ impl ComplexType for StorageIOAllocationInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"limit" => d.opt(&mut self.limit, s)?,
-            b"shares" => d.opt(&mut self.shares, s)?,
+            b"shares" => d.obj_opt(&mut self.shares, s)?,
             b"reservation" => d.opt(&mut self.reservation, s)?,
             _ => return Ok(false),
         }
@@ -5587,8 +5587,8 @@ impl ComplexType for StorageIOAllocationOption {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"limitOption" => d.req(&mut self.limit_option, s)?,
-            b"sharesOption" => d.req(&mut self.shares_option, s)?,
+            b"limitOption" => d.obj_req(&mut self.limit_option, s)?,
+            b"sharesOption" => d.obj_req(&mut self.shares_option, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5621,10 +5621,10 @@ impl ComplexType for StorageIORMConfigOption {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"enabledOption" => d.req(&mut self.enabled_option, s)?,
-            b"congestionThresholdOption" => d.req(&mut self.congestion_threshold_option, s)?,
-            b"statsCollectionEnabledOption" => d.opt(&mut self.stats_collection_enabled_option, s)?,
-            b"reservationEnabledOption" => d.opt(&mut self.reservation_enabled_option, s)?,
+            b"enabledOption" => d.obj_req(&mut self.enabled_option, s)?,
+            b"congestionThresholdOption" => d.obj_req(&mut self.congestion_threshold_option, s)?,
+            b"statsCollectionEnabledOption" => d.obj_opt(&mut self.stats_collection_enabled_option, s)?,
+            b"reservationEnabledOption" => d.obj_opt(&mut self.reservation_enabled_option, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5782,7 +5782,7 @@ impl ComplexType for StorageMigrationAction {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.req(&mut self.vm, s)?,
-            b"relocateSpec" => d.req(&mut self.relocate_spec, s)?,
+            b"relocateSpec" => d.obj_req(&mut self.relocate_spec, s)?,
             b"source" => d.req(&mut self.source, s)?,
             b"destination" => d.req(&mut self.destination, s)?,
             b"sizeTransferred" => d.req(&mut self.size_transferred, s)?,
@@ -5898,7 +5898,7 @@ impl ComplexType for StoragePlacementAction {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
-            b"relocateSpec" => d.req(&mut self.relocate_spec, s)?,
+            b"relocateSpec" => d.obj_req(&mut self.relocate_spec, s)?,
             b"destination" => d.req(&mut self.destination, s)?,
             b"spaceUtilBefore" => d.opt(&mut self.space_util_before, s)?,
             b"spaceDemandBefore" => d.opt(&mut self.space_demand_before, s)?,
@@ -5943,8 +5943,8 @@ impl ComplexType for StoragePlacementResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"recommendations" => d.list(&mut self.recommendations, s)?,
-            b"drsFault" => d.opt(&mut self.drs_fault, s)?,
+            b"recommendations" => d.obj_list(&mut self.recommendations, s)?,
+            b"drsFault" => d.obj_opt(&mut self.drs_fault, s)?,
             b"task" => d.opt(&mut self.task, s)?,
             _ => return Ok(false),
         }
@@ -6000,11 +6000,11 @@ impl ComplexType for StoragePlacementSpec {
             b"type" => d.req(&mut self.type_, s)?,
             b"priority" => d.opt(&mut self.priority, s)?,
             b"vm" => d.opt(&mut self.vm, s)?,
-            b"podSelectionSpec" => d.req(&mut self.pod_selection_spec, s)?,
-            b"cloneSpec" => d.opt(&mut self.clone_spec, s)?,
+            b"podSelectionSpec" => d.obj_req(&mut self.pod_selection_spec, s)?,
+            b"cloneSpec" => d.obj_opt(&mut self.clone_spec, s)?,
             b"cloneName" => d.opt(&mut self.clone_name, s)?,
-            b"configSpec" => d.opt(&mut self.config_spec, s)?,
-            b"relocateSpec" => d.opt(&mut self.relocate_spec, s)?,
+            b"configSpec" => d.obj_opt(&mut self.config_spec, s)?,
+            b"relocateSpec" => d.obj_opt(&mut self.relocate_spec, s)?,
             b"resourcePool" => d.opt(&mut self.resource_pool, s)?,
             b"host" => d.opt(&mut self.host, s)?,
             b"folder" => d.opt(&mut self.folder, s)?,
@@ -6081,7 +6081,7 @@ impl ComplexType for StorageProfile {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"nasStorage" => d.list(&mut self.nas_storage, s)?,
+            b"nasStorage" => d.obj_list(&mut self.nas_storage, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6313,7 +6313,7 @@ impl ComplexType for StructuredCustomizations {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"entity" => d.req(&mut self.entity, s)?,
-            b"customizations" => d.opt(&mut self.customizations, s)?,
+            b"customizations" => d.obj_opt(&mut self.customizations, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6351,10 +6351,10 @@ impl ComplexType for SubnetInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
-            b"subnetFolderInfo" => d.req(&mut self.subnet_folder_info, s)?,
-            b"vpcFolderInfo" => d.req(&mut self.vpc_folder_info, s)?,
-            b"projectFolderInfo" => d.opt(&mut self.project_folder_info, s)?,
-            b"rootFolderInfo" => d.req(&mut self.root_folder_info, s)?,
+            b"subnetFolderInfo" => d.obj_req(&mut self.subnet_folder_info, s)?,
+            b"vpcFolderInfo" => d.obj_req(&mut self.vpc_folder_info, s)?,
+            b"projectFolderInfo" => d.obj_opt(&mut self.project_folder_info, s)?,
+            b"rootFolderInfo" => d.obj_req(&mut self.root_folder_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6640,7 +6640,7 @@ impl ComplexType for TagId {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"nameId" => d.opt(&mut self.name_id, s)?,
+            b"nameId" => d.obj_opt(&mut self.name_id, s)?,
             b"uuid" => d.opt(&mut self.uuid, s)?,
             _ => return Ok(false),
         }
@@ -6698,7 +6698,7 @@ impl ComplexType for TagSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"id" => d.req(&mut self.id, s)?,
+            b"id" => d.obj_req(&mut self.id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6762,7 +6762,7 @@ impl ComplexType for TaskEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.req(&mut self.info, s)?,
+            b"info" => d.obj_req(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6810,9 +6810,9 @@ impl ComplexType for TaskFilterSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entity" => d.opt(&mut self.entity, s)?,
-            b"time" => d.opt(&mut self.time, s)?,
-            b"userName" => d.opt(&mut self.user_name, s)?,
+            b"entity" => d.obj_opt(&mut self.entity, s)?,
+            b"time" => d.obj_opt(&mut self.time, s)?,
+            b"userName" => d.obj_opt(&mut self.user_name, s)?,
             b"activationId" => d.list(&mut self.activation_id, s)?,
             b"state" => d.list(&mut self.state, s)?,
             b"alarm" => d.opt(&mut self.alarm, s)?,
@@ -7028,7 +7028,7 @@ impl ComplexType for TaskInfo {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"task" => d.req(&mut self.task, s)?,
-            b"description" => d.opt(&mut self.description, s)?,
+            b"description" => d.obj_opt(&mut self.description, s)?,
             b"name" => d.opt(&mut self.name, s)?,
             b"descriptionId" => d.req(&mut self.description_id, s)?,
             b"entity" => d.opt(&mut self.entity, s)?,
@@ -7037,10 +7037,10 @@ impl ComplexType for TaskInfo {
             b"state" => d.req(&mut self.state, s)?,
             b"cancelled" => d.req(&mut self.cancelled, s)?,
             b"cancelable" => d.req(&mut self.cancelable, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             b"result" => d.opt(&mut self.result, s)?,
             b"progress" => d.opt(&mut self.progress, s)?,
-            b"progressDetails" => d.list(&mut self.progress_details, s)?,
+            b"progressDetails" => d.obj_list(&mut self.progress_details, s)?,
             b"reason" => d.req(&mut self.reason, s)?,
             b"queueTime" => d.req(&mut self.queue_time, s)?,
             b"startTime" => d.opt(&mut self.start_time, s)?,
@@ -7098,7 +7098,7 @@ impl ComplexType for TaskInfoFilterSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"filterTaskResults" => d.opt(&mut self.filter_task_results, s)?,
+            b"filterTaskResults" => d.obj_opt(&mut self.filter_task_results, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7545,7 +7545,7 @@ impl ComplexType for TemplateUpgradeFailedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -8013,10 +8013,10 @@ impl ComplexType for ToolsConfigInfo {
             b"beforeGuestReboot" => d.opt(&mut self.before_guest_reboot, s)?,
             b"toolsUpgradePolicy" => d.opt(&mut self.tools_upgrade_policy, s)?,
             b"pendingCustomization" => d.opt(&mut self.pending_customization, s)?,
-            b"customizationKeyId" => d.opt(&mut self.customization_key_id, s)?,
+            b"customizationKeyId" => d.obj_opt(&mut self.customization_key_id, s)?,
             b"syncTimeWithHostAllowed" => d.opt(&mut self.sync_time_with_host_allowed, s)?,
             b"syncTimeWithHost" => d.opt(&mut self.sync_time_with_host, s)?,
-            b"lastInstallInfo" => d.opt(&mut self.last_install_info, s)?,
+            b"lastInstallInfo" => d.obj_opt(&mut self.last_install_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8057,7 +8057,7 @@ impl ComplexType for ToolsConfigInfoToolsLastInstallInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"counter" => d.req(&mut self.counter, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8492,7 +8492,7 @@ impl ComplexType for UnexpectedFault {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"faultName" => d.req(&mut self.fault_name, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -8784,7 +8784,7 @@ impl ComplexType for UpdateSet {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
-            b"filterSet" => d.list(&mut self.filter_set, s)?,
+            b"filterSet" => d.obj_list(&mut self.filter_set, s)?,
             b"truncated" => d.opt(&mut self.truncated, s)?,
             _ => return Ok(false),
         }
@@ -8813,7 +8813,7 @@ impl ComplexType for UpdateVirtualMachineFilesResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"failedVmFile" => d.list(&mut self.failed_vm_file, s)?,
+            b"failedVmFile" => d.obj_list(&mut self.failed_vm_file, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8842,7 +8842,7 @@ impl ComplexType for UpdateVirtualMachineFilesResultFailedVmFileInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmFile" => d.req(&mut self.vm_file, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9004,7 +9004,7 @@ impl ComplexType for UsbScanCodeSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"keyEvents" => d.list(&mut self.key_events, s)?,
+            b"keyEvents" => d.obj_list(&mut self.key_events, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9033,7 +9033,7 @@ impl ComplexType for UsbScanCodeSpecKeyEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"usbHidCode" => d.req(&mut self.usb_hid_code, s)?,
-            b"modifiers" => d.opt(&mut self.modifiers, s)?,
+            b"modifiers" => d.obj_opt(&mut self.modifiers, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9174,7 +9174,7 @@ impl ComplexType for UserInputRequiredParameterMetadata {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"userInputParameter" => d.list(&mut self.user_input_parameter, s)?,
+            b"userInputParameter" => d.obj_list(&mut self.user_input_parameter, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9612,7 +9612,7 @@ impl ComplexType for VASAStorageArray {
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"vendorId" => d.req(&mut self.vendor_id, s)?,
             b"modelId" => d.req(&mut self.model_id, s)?,
-            b"discoverySvcInfo" => d.list(&mut self.discovery_svc_info, s)?,
+            b"discoverySvcInfo" => d.obj_list(&mut self.discovery_svc_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9710,8 +9710,8 @@ impl ComplexType for VASAStorageArrayDiscoverySvcInfo {
         match s.name() {
             b"portType" => d.req(&mut self.port_type, s)?,
             b"svcNqn" => d.req(&mut self.svc_nqn, s)?,
-            b"ipInfo" => d.opt(&mut self.ip_info, s)?,
-            b"fcInfo" => d.opt(&mut self.fc_info, s)?,
+            b"ipInfo" => d.obj_opt(&mut self.ip_info, s)?,
+            b"fcInfo" => d.obj_opt(&mut self.fc_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9756,11 +9756,11 @@ impl ComplexType for VAppCloneSpec {
         match s.name() {
             b"location" => d.req(&mut self.location, s)?,
             b"host" => d.opt(&mut self.host, s)?,
-            b"resourceSpec" => d.opt(&mut self.resource_spec, s)?,
+            b"resourceSpec" => d.obj_opt(&mut self.resource_spec, s)?,
             b"vmFolder" => d.opt(&mut self.vm_folder, s)?,
-            b"networkMapping" => d.list(&mut self.network_mapping, s)?,
-            b"property" => d.list(&mut self.property, s)?,
-            b"resourceMapping" => d.list(&mut self.resource_mapping, s)?,
+            b"networkMapping" => d.obj_list(&mut self.network_mapping, s)?,
+            b"property" => d.obj_list(&mut self.property, s)?,
+            b"resourceMapping" => d.obj_list(&mut self.resource_mapping, s)?,
             b"provisioning" => d.opt(&mut self.provisioning, s)?,
             _ => return Ok(false),
         }
@@ -9832,7 +9832,7 @@ impl ComplexType for VAppCloneSpecResourceMap {
         match s.name() {
             b"source" => d.req(&mut self.source, s)?,
             b"parent" => d.opt(&mut self.parent, s)?,
-            b"resourceSpec" => d.opt(&mut self.resource_spec, s)?,
+            b"resourceSpec" => d.obj_opt(&mut self.resource_spec, s)?,
             b"location" => d.opt(&mut self.location, s)?,
             _ => return Ok(false),
         }
@@ -9891,10 +9891,10 @@ impl ComplexType for VAppConfigInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entityConfig" => d.list(&mut self.entity_config, s)?,
+            b"entityConfig" => d.obj_list(&mut self.entity_config, s)?,
             b"annotation" => d.req(&mut self.annotation, s)?,
             b"instanceUuid" => d.opt(&mut self.instance_uuid, s)?,
-            b"managedBy" => d.opt(&mut self.managed_by, s)?,
+            b"managedBy" => d.obj_opt(&mut self.managed_by, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9931,10 +9931,10 @@ impl ComplexType for VAppConfigSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"entityConfig" => d.list(&mut self.entity_config, s)?,
+            b"entityConfig" => d.obj_list(&mut self.entity_config, s)?,
             b"annotation" => d.opt(&mut self.annotation, s)?,
             b"instanceUuid" => d.opt(&mut self.instance_uuid, s)?,
-            b"managedBy" => d.opt(&mut self.managed_by, s)?,
+            b"managedBy" => d.obj_opt(&mut self.managed_by, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10145,7 +10145,7 @@ impl ComplexType for VAppOvfSectionSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.opt(&mut self.info, s)?,
+            b"info" => d.obj_opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10235,7 +10235,7 @@ impl ComplexType for VAppProductSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.opt(&mut self.info, s)?,
+            b"info" => d.obj_opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10398,7 +10398,7 @@ impl ComplexType for VAppPropertySpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.opt(&mut self.info, s)?,
+            b"info" => d.obj_opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10550,7 +10550,7 @@ impl ComplexType for VMFSDatastoreCreatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"datastore" => d.req(&mut self.datastore, s)?,
+            b"datastore" => d.obj_req(&mut self.datastore, s)?,
             b"datastoreUrl" => d.opt(&mut self.datastore_url, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -10580,7 +10580,7 @@ impl ComplexType for VMFSDatastoreExpandedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"datastore" => d.req(&mut self.datastore, s)?,
+            b"datastore" => d.obj_req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10608,7 +10608,7 @@ impl ComplexType for VMFSDatastoreExtendedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"datastore" => d.req(&mut self.datastore, s)?,
+            b"datastore" => d.obj_req(&mut self.datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10939,17 +10939,17 @@ impl ComplexType for VMwareDVSConfigInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vspanSession" => d.list(&mut self.vspan_session, s)?,
-            b"pvlanConfig" => d.list(&mut self.pvlan_config, s)?,
+            b"vspanSession" => d.obj_list(&mut self.vspan_session, s)?,
+            b"pvlanConfig" => d.obj_list(&mut self.pvlan_config, s)?,
             b"maxMtu" => d.req(&mut self.max_mtu, s)?,
-            b"linkDiscoveryProtocolConfig" => d.opt(&mut self.link_discovery_protocol_config, s)?,
-            b"ipfixConfig" => d.opt(&mut self.ipfix_config, s)?,
-            b"lacpGroupConfig" => d.list(&mut self.lacp_group_config, s)?,
+            b"linkDiscoveryProtocolConfig" => d.obj_opt(&mut self.link_discovery_protocol_config, s)?,
+            b"ipfixConfig" => d.obj_opt(&mut self.ipfix_config, s)?,
+            b"lacpGroupConfig" => d.obj_list(&mut self.lacp_group_config, s)?,
             b"lacpApiVersion" => d.opt(&mut self.lacp_api_version, s)?,
             b"multicastFilteringMode" => d.opt(&mut self.multicast_filtering_mode, s)?,
             b"networkOffloadSpecId" => d.opt(&mut self.network_offload_spec_id, s)?,
-            b"networkOffloadConfig" => d.opt(&mut self.network_offload_config, s)?,
-            b"realTimeConfig" => d.opt(&mut self.real_time_config, s)?,
+            b"networkOffloadConfig" => d.obj_opt(&mut self.network_offload_config, s)?,
+            b"realTimeConfig" => d.obj_opt(&mut self.real_time_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11005,16 +11005,16 @@ impl ComplexType for VMwareDVSConfigSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"pvlanConfigSpec" => d.list(&mut self.pvlan_config_spec, s)?,
-            b"vspanConfigSpec" => d.list(&mut self.vspan_config_spec, s)?,
+            b"pvlanConfigSpec" => d.obj_list(&mut self.pvlan_config_spec, s)?,
+            b"vspanConfigSpec" => d.obj_list(&mut self.vspan_config_spec, s)?,
             b"maxMtu" => d.opt(&mut self.max_mtu, s)?,
-            b"linkDiscoveryProtocolConfig" => d.opt(&mut self.link_discovery_protocol_config, s)?,
-            b"ipfixConfig" => d.opt(&mut self.ipfix_config, s)?,
+            b"linkDiscoveryProtocolConfig" => d.obj_opt(&mut self.link_discovery_protocol_config, s)?,
+            b"ipfixConfig" => d.obj_opt(&mut self.ipfix_config, s)?,
             b"lacpApiVersion" => d.opt(&mut self.lacp_api_version, s)?,
             b"multicastFilteringMode" => d.opt(&mut self.multicast_filtering_mode, s)?,
             b"networkOffloadSpecId" => d.opt(&mut self.network_offload_spec_id, s)?,
-            b"networkOffloadConfig" => d.opt(&mut self.network_offload_config, s)?,
-            b"realTimeConfig" => d.opt(&mut self.real_time_config, s)?,
+            b"networkOffloadConfig" => d.obj_opt(&mut self.network_offload_config, s)?,
+            b"realTimeConfig" => d.obj_opt(&mut self.real_time_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11078,16 +11078,16 @@ impl ComplexType for VMwareDVSFeatureCapability {
             b"vspanSupported" => d.opt(&mut self.vspan_supported, s)?,
             b"lldpSupported" => d.opt(&mut self.lldp_supported, s)?,
             b"ipfixSupported" => d.opt(&mut self.ipfix_supported, s)?,
-            b"ipfixCapability" => d.opt(&mut self.ipfix_capability, s)?,
+            b"ipfixCapability" => d.obj_opt(&mut self.ipfix_capability, s)?,
             b"multicastSnoopingSupported" => d.opt(&mut self.multicast_snooping_supported, s)?,
-            b"vspanCapability" => d.opt(&mut self.vspan_capability, s)?,
-            b"lacpCapability" => d.opt(&mut self.lacp_capability, s)?,
-            b"dpuCapability" => d.opt(&mut self.dpu_capability, s)?,
+            b"vspanCapability" => d.obj_opt(&mut self.vspan_capability, s)?,
+            b"lacpCapability" => d.obj_opt(&mut self.lacp_capability, s)?,
+            b"dpuCapability" => d.obj_opt(&mut self.dpu_capability, s)?,
             b"nsxSupported" => d.opt(&mut self.nsx_supported, s)?,
-            b"mtuCapability" => d.opt(&mut self.mtu_capability, s)?,
+            b"mtuCapability" => d.obj_opt(&mut self.mtu_capability, s)?,
             b"realTimeConfigSupported" => d.opt(&mut self.real_time_config_supported, s)?,
-            b"perfNicOffloadCapability" => d.opt(&mut self.perf_nic_offload_capability, s)?,
-            b"systemTrafficCapabilities" => d.opt(&mut self.system_traffic_capabilities, s)?,
+            b"perfNicOffloadCapability" => d.obj_opt(&mut self.perf_nic_offload_capability, s)?,
+            b"systemTrafficCapabilities" => d.obj_opt(&mut self.system_traffic_capabilities, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11187,8 +11187,8 @@ impl ComplexType for VMwareDVSMtuHealthCheckResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"mtuMismatch" => d.req(&mut self.mtu_mismatch, s)?,
-            b"vlanSupportSwitchMtu" => d.list(&mut self.vlan_support_switch_mtu, s)?,
-            b"vlanNotSupportSwitchMtu" => d.list(&mut self.vlan_not_support_switch_mtu, s)?,
+            b"vlanSupportSwitchMtu" => d.obj_list(&mut self.vlan_support_switch_mtu, s)?,
+            b"vlanNotSupportSwitchMtu" => d.obj_list(&mut self.vlan_not_support_switch_mtu, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11235,14 +11235,14 @@ impl ComplexType for VMwareDVSPortSetting {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vlan" => d.opt(&mut self.vlan, s)?,
-            b"qosTag" => d.opt(&mut self.qos_tag, s)?,
-            b"uplinkTeamingPolicy" => d.opt(&mut self.uplink_teaming_policy, s)?,
-            b"securityPolicy" => d.opt(&mut self.security_policy, s)?,
-            b"ipfixEnabled" => d.opt(&mut self.ipfix_enabled, s)?,
-            b"txUplink" => d.opt(&mut self.tx_uplink, s)?,
-            b"lacpPolicy" => d.opt(&mut self.lacp_policy, s)?,
-            b"macManagementPolicy" => d.opt(&mut self.mac_management_policy, s)?,
-            b"VNI" => d.opt(&mut self.vni, s)?,
+            b"qosTag" => d.obj_opt(&mut self.qos_tag, s)?,
+            b"uplinkTeamingPolicy" => d.obj_opt(&mut self.uplink_teaming_policy, s)?,
+            b"securityPolicy" => d.obj_opt(&mut self.security_policy, s)?,
+            b"ipfixEnabled" => d.obj_opt(&mut self.ipfix_enabled, s)?,
+            b"txUplink" => d.obj_opt(&mut self.tx_uplink, s)?,
+            b"lacpPolicy" => d.obj_opt(&mut self.lacp_policy, s)?,
+            b"macManagementPolicy" => d.obj_opt(&mut self.mac_management_policy, s)?,
+            b"VNI" => d.obj_opt(&mut self.vni, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11324,7 +11324,7 @@ impl ComplexType for VMwareDVSPvlanConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"pvlanEntry" => d.req(&mut self.pvlan_entry, s)?,
+            b"pvlanEntry" => d.obj_req(&mut self.pvlan_entry, s)?,
             b"operation" => d.req(&mut self.operation, s)?,
             _ => return Ok(false),
         }
@@ -11437,8 +11437,8 @@ impl ComplexType for VMwareDVSVlanHealthCheckResult {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"trunkedVlan" => d.list(&mut self.trunked_vlan, s)?,
-            b"untrunkedVlan" => d.list(&mut self.untrunked_vlan, s)?,
+            b"trunkedVlan" => d.obj_list(&mut self.trunked_vlan, s)?,
+            b"untrunkedVlan" => d.obj_list(&mut self.untrunked_vlan, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11540,7 +11540,7 @@ impl ComplexType for VMwareDVSVspanConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vspanSession" => d.req(&mut self.vspan_session, s)?,
+            b"vspanSession" => d.obj_req(&mut self.vspan_session, s)?,
             b"operation" => d.req(&mut self.operation, s)?,
             _ => return Ok(false),
         }
@@ -11689,8 +11689,8 @@ impl ComplexType for VMwareDvsLacpGroupConfig {
             b"mode" => d.opt(&mut self.mode, s)?,
             b"uplinkNum" => d.opt(&mut self.uplink_num, s)?,
             b"loadbalanceAlgorithm" => d.opt(&mut self.loadbalance_algorithm, s)?,
-            b"vlan" => d.opt(&mut self.vlan, s)?,
-            b"ipfix" => d.opt(&mut self.ipfix, s)?,
+            b"vlan" => d.obj_opt(&mut self.vlan, s)?,
+            b"ipfix" => d.obj_opt(&mut self.ipfix, s)?,
             b"uplinkName" => d.list(&mut self.uplink_name, s)?,
             b"uplinkPortKey" => d.list(&mut self.uplink_port_key, s)?,
             b"timeoutMode" => d.opt(&mut self.timeout_mode, s)?,
@@ -11730,7 +11730,7 @@ impl ComplexType for VMwareDvsLacpGroupSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"lacpGroupConfig" => d.req(&mut self.lacp_group_config, s)?,
+            b"lacpGroupConfig" => d.obj_req(&mut self.lacp_group_config, s)?,
             b"operation" => d.req(&mut self.operation, s)?,
             _ => return Ok(false),
         }
@@ -11784,7 +11784,7 @@ impl ComplexType for VMwareDvsLagVlanConfig {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vlanId" => d.list(&mut self.vlan_id, s)?,
+            b"vlanId" => d.obj_list(&mut self.vlan_id, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11944,8 +11944,8 @@ impl ComplexType for VMwareUplinkLacpPolicy {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"enable" => d.opt(&mut self.enable, s)?,
-            b"mode" => d.opt(&mut self.mode, s)?,
+            b"enable" => d.obj_opt(&mut self.enable, s)?,
+            b"mode" => d.obj_opt(&mut self.mode, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12086,9 +12086,9 @@ impl ComplexType for VMwareVspanSession {
             b"name" => d.opt(&mut self.name, s)?,
             b"description" => d.opt(&mut self.description, s)?,
             b"enabled" => d.req(&mut self.enabled, s)?,
-            b"sourcePortTransmitted" => d.opt(&mut self.source_port_transmitted, s)?,
-            b"sourcePortReceived" => d.opt(&mut self.source_port_received, s)?,
-            b"destinationPort" => d.opt(&mut self.destination_port, s)?,
+            b"sourcePortTransmitted" => d.obj_opt(&mut self.source_port_transmitted, s)?,
+            b"sourcePortReceived" => d.obj_opt(&mut self.source_port_received, s)?,
+            b"destinationPort" => d.obj_opt(&mut self.destination_port, s)?,
             b"encapsulationVlanId" => d.opt(&mut self.encapsulation_vlan_id, s)?,
             b"stripOriginalVlan" => d.req(&mut self.strip_original_vlan, s)?,
             b"mirroredPacketLength" => d.opt(&mut self.mirrored_packet_length, s)?,
@@ -12172,7 +12172,7 @@ impl ComplexType for VStorageObject {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"config" => d.req(&mut self.config, s)?,
+            b"config" => d.obj_req(&mut self.config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12202,9 +12202,9 @@ impl ComplexType for VStorageObjectAssociations {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"id" => d.req(&mut self.id, s)?,
-            b"vmDiskAssociations" => d.list(&mut self.vm_disk_associations, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"id" => d.obj_req(&mut self.id, s)?,
+            b"vmDiskAssociations" => d.obj_list(&mut self.vm_disk_associations, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12266,9 +12266,9 @@ impl ComplexType for VStorageObjectAttachResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"volumeId" => d.req(&mut self.volume_id, s)?,
+            b"volumeId" => d.obj_req(&mut self.volume_id, s)?,
             b"diskUUID" => d.opt(&mut self.disk_uuid, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12306,7 +12306,7 @@ impl ComplexType for VStorageObjectAttachSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"volumeId" => d.req(&mut self.volume_id, s)?,
+            b"volumeId" => d.obj_req(&mut self.volume_id, s)?,
             b"datastore" => d.req(&mut self.datastore, s)?,
             b"diskMode" => d.opt(&mut self.disk_mode, s)?,
             b"sharing" => d.opt(&mut self.sharing, s)?,
@@ -12357,10 +12357,10 @@ impl ComplexType for VStorageObjectConfigInfo {
             b"descriptorVersion" => d.opt(&mut self.descriptor_version, s)?,
             b"capacityInMB" => d.req(&mut self.capacity_in_mb, s)?,
             b"consumptionType" => d.list(&mut self.consumption_type, s)?,
-            b"consumerId" => d.list(&mut self.consumer_id, s)?,
+            b"consumerId" => d.obj_list(&mut self.consumer_id, s)?,
             b"virtualDiskFormat" => d.opt(&mut self.virtual_disk_format, s)?,
             b"linkedCloneBasePath" => d.opt(&mut self.linked_clone_base_path, s)?,
-            b"linkedCloneParentId" => d.opt(&mut self.linked_clone_parent_id, s)?,
+            b"linkedCloneParentId" => d.obj_opt(&mut self.linked_clone_parent_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12394,7 +12394,7 @@ impl ComplexType for VStorageObjectReconcileResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reconcileDetails" => d.list(&mut self.reconcile_details, s)?,
+            b"reconcileDetails" => d.obj_list(&mut self.reconcile_details, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12471,7 +12471,7 @@ impl ComplexType for VStorageObjectReconcileResultReconcileDetail {
             b"numberOfReconcileIssues" => d.opt(&mut self.number_of_reconcile_issues, s)?,
             b"numberOfFcdsBeforeReconcile" => d.opt(&mut self.number_of_fcds_before_reconcile, s)?,
             b"numberOfFcdsAfterReconcile" => d.opt(&mut self.number_of_fcds_after_reconcile, s)?,
-            b"invalidDiskPaths" => d.list(&mut self.invalid_disk_paths, s)?,
+            b"invalidDiskPaths" => d.obj_list(&mut self.invalid_disk_paths, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12554,8 +12554,8 @@ impl ComplexType for VStorageObjectSnapshot {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"id" => d.req(&mut self.id, s)?,
-            b"vclock" => d.req(&mut self.vclock, s)?,
+            b"id" => d.obj_req(&mut self.id, s)?,
+            b"vclock" => d.obj_req(&mut self.vclock, s)?,
             b"usedCapacity" => d.opt(&mut self.used_capacity, s)?,
             _ => return Ok(false),
         }
@@ -12614,7 +12614,7 @@ impl ComplexType for VStorageObjectSnapshotInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"snapshots" => d.list(&mut self.snapshots, s)?,
+            b"snapshots" => d.obj_list(&mut self.snapshots, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12646,7 +12646,7 @@ impl ComplexType for VStorageObjectSnapshotInfoVStorageObjectSnapshot {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"id" => d.opt(&mut self.id, s)?,
+            b"id" => d.obj_opt(&mut self.id, s)?,
             b"backingObjectId" => d.opt(&mut self.backing_object_id, s)?,
             b"createTime" => d.req(&mut self.create_time, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -12707,7 +12707,7 @@ impl ComplexType for VVolHostPE {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
-            b"protocolEndpoint" => d.list(&mut self.protocol_endpoint, s)?,
+            b"protocolEndpoint" => d.obj_list(&mut self.protocol_endpoint, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12736,8 +12736,8 @@ impl ComplexType for VVolVmConfigFileUpdateResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"succeededVmConfigFile" => d.list(&mut self.succeeded_vm_config_file, s)?,
-            b"failedVmConfigFile" => d.list(&mut self.failed_vm_config_file, s)?,
+            b"succeededVmConfigFile" => d.obj_list(&mut self.succeeded_vm_config_file, s)?,
+            b"failedVmConfigFile" => d.obj_list(&mut self.failed_vm_config_file, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12770,7 +12770,7 @@ impl ComplexType for VVolVmConfigFileUpdateResultFailedVmConfigFileInfo {
         match s.name() {
             b"targetConfigVVolId" => d.req(&mut self.target_config_v_vol_id, s)?,
             b"dsPath" => d.opt(&mut self.ds_path, s)?,
-            b"fault" => d.req(&mut self.fault, s)?,
+            b"fault" => d.obj_req(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -12804,7 +12804,7 @@ impl ComplexType for VasaProviderContainerSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vasaProviderInfo" => d.list(&mut self.vasa_provider_info, s)?,
+            b"vasaProviderInfo" => d.obj_list(&mut self.vasa_provider_info, s)?,
             b"scId" => d.req(&mut self.sc_id, s)?,
             b"deleted" => d.req(&mut self.deleted, s)?,
             b"stretched" => d.opt(&mut self.stretched, s)?,
@@ -12940,9 +12940,9 @@ impl ComplexType for VchaClusterConfigInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"failoverNodeInfo1" => d.opt(&mut self.failover_node_info1, s)?,
-            b"failoverNodeInfo2" => d.opt(&mut self.failover_node_info2, s)?,
-            b"witnessNodeInfo" => d.opt(&mut self.witness_node_info, s)?,
+            b"failoverNodeInfo1" => d.obj_opt(&mut self.failover_node_info1, s)?,
+            b"failoverNodeInfo2" => d.obj_opt(&mut self.failover_node_info2, s)?,
+            b"witnessNodeInfo" => d.obj_opt(&mut self.witness_node_info, s)?,
             b"state" => d.req(&mut self.state, s)?,
             _ => return Ok(false),
         }
@@ -13008,10 +13008,10 @@ impl ComplexType for VchaClusterDeploymentSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"passiveDeploymentSpec" => d.req(&mut self.passive_deployment_spec, s)?,
+            b"passiveDeploymentSpec" => d.obj_req(&mut self.passive_deployment_spec, s)?,
             b"witnessDeploymentSpec" => d.req(&mut self.witness_deployment_spec, s)?,
-            b"activeVcSpec" => d.req(&mut self.active_vc_spec, s)?,
-            b"activeVcNetworkConfig" => d.opt(&mut self.active_vc_network_config, s)?,
+            b"activeVcSpec" => d.obj_req(&mut self.active_vc_spec, s)?,
+            b"activeVcNetworkConfig" => d.obj_opt(&mut self.active_vc_network_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)

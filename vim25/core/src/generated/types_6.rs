@@ -25,9 +25,9 @@ impl ComplexType for VchaClusterHealth {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"runtimeInfo" => d.req(&mut self.runtime_info, s)?,
-            b"healthMessages" => d.list(&mut self.health_messages, s)?,
-            b"additionalInformation" => d.list(&mut self.additional_information, s)?,
+            b"runtimeInfo" => d.obj_req(&mut self.runtime_info, s)?,
+            b"healthMessages" => d.obj_list(&mut self.health_messages, s)?,
+            b"additionalInformation" => d.obj_list(&mut self.additional_information, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -58,7 +58,7 @@ impl ComplexType for VchaClusterNetworkSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"witnessNetworkSpec" => d.req(&mut self.witness_network_spec, s)?,
-            b"passiveNetworkSpec" => d.req(&mut self.passive_network_spec, s)?,
+            b"passiveNetworkSpec" => d.obj_req(&mut self.passive_network_spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -90,7 +90,7 @@ impl ComplexType for VchaClusterRuntimeInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"clusterState" => d.req(&mut self.cluster_state, s)?,
-            b"nodeInfo" => d.list(&mut self.node_info, s)?,
+            b"nodeInfo" => d.obj_list(&mut self.node_info, s)?,
             b"clusterMode" => d.req(&mut self.cluster_mode, s)?,
             _ => return Ok(false),
         }
@@ -213,7 +213,7 @@ impl ComplexType for VimClusterVSANStretchedClusterCapability {
             b"hostMoId" => d.req(&mut self.host_mo_id, s)?,
             b"connStatus" => d.opt(&mut self.conn_status, s)?,
             b"isSupported" => d.opt(&mut self.is_supported, s)?,
-            b"hostCapability" => d.opt(&mut self.host_capability, s)?,
+            b"hostCapability" => d.obj_opt(&mut self.host_capability, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -326,7 +326,7 @@ impl ComplexType for VimClusterVsanDiskMappingsConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostDiskMappings" => d.list(&mut self.host_disk_mappings, s)?,
+            b"hostDiskMappings" => d.obj_list(&mut self.host_disk_mappings, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -384,8 +384,8 @@ impl ComplexType for VimClusterVsanFaultDomainsConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"faultDomains" => d.list(&mut self.fault_domains, s)?,
-            b"witness" => d.opt(&mut self.witness, s)?,
+            b"faultDomains" => d.obj_list(&mut self.fault_domains, s)?,
+            b"witness" => d.obj_opt(&mut self.witness, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -419,8 +419,8 @@ impl ComplexType for VimClusterVsanHostDiskMapping {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
-            b"cacheDisks" => d.list(&mut self.cache_disks, s)?,
-            b"capacityDisks" => d.list(&mut self.capacity_disks, s)?,
+            b"cacheDisks" => d.obj_list(&mut self.cache_disks, s)?,
+            b"capacityDisks" => d.obj_list(&mut self.capacity_disks, s)?,
             b"type" => d.req(&mut self.type_, s)?,
             _ => return Ok(false),
         }
@@ -456,7 +456,7 @@ impl ComplexType for VimClusterVsanWitnessSpec {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
             b"preferredFaultDomainName" => d.req(&mut self.preferred_fault_domain_name, s)?,
-            b"diskMapping" => d.opt(&mut self.disk_mapping, s)?,
+            b"diskMapping" => d.obj_opt(&mut self.disk_mapping, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -547,7 +547,7 @@ impl ComplexType for VimVasaProvider {
             b"url" => d.req(&mut self.url, s)?,
             b"name" => d.opt(&mut self.name, s)?,
             b"selfSignedCertificate" => d.opt(&mut self.self_signed_certificate, s)?,
-            b"vhostConfig" => d.opt(&mut self.vhost_config, s)?,
+            b"vhostConfig" => d.obj_opt(&mut self.vhost_config, s)?,
             b"versionId" => d.opt(&mut self.version_id, s)?,
             _ => return Ok(false),
         }
@@ -581,8 +581,8 @@ impl ComplexType for VimVasaProviderInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"provider" => d.req(&mut self.provider, s)?,
-            b"arrayState" => d.list(&mut self.array_state, s)?,
+            b"provider" => d.obj_req(&mut self.provider, s)?,
+            b"arrayState" => d.obj_list(&mut self.array_state, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -721,7 +721,7 @@ impl ComplexType for VimVsanHostDiskMapInfoEx {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"mapping" => d.req(&mut self.mapping, s)?,
+            b"mapping" => d.obj_req(&mut self.mapping, s)?,
             b"isMounted" => d.req(&mut self.is_mounted, s)?,
             b"isAllFlash" => d.req(&mut self.is_all_flash, s)?,
             b"isDataEfficiency" => d.opt(&mut self.is_data_efficiency, s)?,
@@ -760,8 +760,8 @@ impl ComplexType for VimVsanHostDiskMappingCreationSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"host" => d.req(&mut self.host, s)?,
-            b"cacheDisks" => d.list(&mut self.cache_disks, s)?,
-            b"capacityDisks" => d.list(&mut self.capacity_disks, s)?,
+            b"cacheDisks" => d.obj_list(&mut self.cache_disks, s)?,
+            b"capacityDisks" => d.obj_list(&mut self.capacity_disks, s)?,
             b"creationType" => d.req(&mut self.creation_type, s)?,
             _ => return Ok(false),
         }
@@ -864,12 +864,12 @@ impl ComplexType for VimVsanReconfigSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vsanClusterConfig" => d.opt(&mut self.vsan_cluster_config, s)?,
-            b"dataEfficiencyConfig" => d.opt(&mut self.data_efficiency_config, s)?,
-            b"diskMappingSpec" => d.opt(&mut self.disk_mapping_spec, s)?,
-            b"faultDomainsSpec" => d.opt(&mut self.fault_domains_spec, s)?,
+            b"dataEfficiencyConfig" => d.obj_opt(&mut self.data_efficiency_config, s)?,
+            b"diskMappingSpec" => d.obj_opt(&mut self.disk_mapping_spec, s)?,
+            b"faultDomainsSpec" => d.obj_opt(&mut self.fault_domains_spec, s)?,
             b"modify" => d.req(&mut self.modify, s)?,
             b"allowReducedRedundancy" => d.opt(&mut self.allow_reduced_redundancy, s)?,
-            b"iscsiSpec" => d.opt(&mut self.iscsi_spec, s)?,
+            b"iscsiSpec" => d.obj_opt(&mut self.iscsi_spec, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -952,8 +952,8 @@ impl ComplexType for VirtualAppImportSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
-            b"vAppConfigSpec" => d.req(&mut self.vapp_config_spec, s)?,
-            b"resourcePoolSpec" => d.req(&mut self.resource_pool_spec, s)?,
+            b"vAppConfigSpec" => d.obj_req(&mut self.vapp_config_spec, s)?,
+            b"resourcePoolSpec" => d.obj_req(&mut self.resource_pool_spec, s)?,
             b"child" => d.list(&mut self.child, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -1023,7 +1023,7 @@ impl ComplexType for VirtualAppSummary {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"product" => d.opt(&mut self.product, s)?,
+            b"product" => d.obj_opt(&mut self.product, s)?,
             b"vAppState" => d.opt(&mut self.vapp_state, s)?,
             b"suspended" => d.opt(&mut self.suspended, s)?,
             b"installBootRequired" => d.opt(&mut self.install_boot_required, s)?,
@@ -1255,7 +1255,7 @@ impl ComplexType for VirtualCdromPassthroughBackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"exclusive" => d.req(&mut self.exclusive, s)?,
+            b"exclusive" => d.obj_req(&mut self.exclusive, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1353,7 +1353,7 @@ impl ComplexType for VirtualCdromRemotePassthroughBackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"exclusive" => d.req(&mut self.exclusive, s)?,
+            b"exclusive" => d.obj_req(&mut self.exclusive, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1419,7 +1419,7 @@ impl ComplexType for VirtualControllerOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"devices" => d.req(&mut self.devices, s)?,
+            b"devices" => d.obj_req(&mut self.devices, s)?,
             b"supportedDevice" => d.list(&mut self.supported_device, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -1470,12 +1470,12 @@ impl ComplexType for VirtualDevice {
             b"key" => d.req(&mut self.key, s)?,
             b"deviceInfo" => d.opt(&mut self.device_info, s)?,
             b"backing" => d.opt(&mut self.backing, s)?,
-            b"connectable" => d.opt(&mut self.connectable, s)?,
+            b"connectable" => d.obj_opt(&mut self.connectable, s)?,
             b"slotInfo" => d.opt(&mut self.slot_info, s)?,
             b"controllerKey" => d.opt(&mut self.controller_key, s)?,
             b"unitNumber" => d.opt(&mut self.unit_number, s)?,
             b"numaNode" => d.opt(&mut self.numa_node, s)?,
-            b"deviceGroupInfo" => d.opt(&mut self.device_group_info, s)?,
+            b"deviceGroupInfo" => d.obj_opt(&mut self.device_group_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1627,7 +1627,7 @@ impl ComplexType for VirtualDeviceConfigSpec {
             b"fileOperation" => d.opt(&mut self.file_operation, s)?,
             b"device" => d.req(&mut self.device, s)?,
             b"profile" => d.list(&mut self.profile, s)?,
-            b"backing" => d.opt(&mut self.backing, s)?,
+            b"backing" => d.obj_opt(&mut self.backing, s)?,
             b"filterSpec" => d.list(&mut self.filter_spec, s)?,
             b"changeMode" => d.opt(&mut self.change_mode, s)?,
             _ => return Ok(false),
@@ -1735,8 +1735,8 @@ impl ComplexType for VirtualDeviceConnectOption {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"startConnected" => d.req(&mut self.start_connected, s)?,
-            b"allowGuestControl" => d.req(&mut self.allow_guest_control, s)?,
+            b"startConnected" => d.obj_req(&mut self.start_connected, s)?,
+            b"allowGuestControl" => d.obj_req(&mut self.allow_guest_control, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -1799,7 +1799,7 @@ impl ComplexType for VirtualDeviceDeviceBackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"autoDetectAvailable" => d.req(&mut self.auto_detect_available, s)?,
+            b"autoDetectAvailable" => d.obj_req(&mut self.auto_detect_available, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1897,7 +1897,7 @@ impl ComplexType for VirtualDeviceFileBackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"fileNameExtensions" => d.opt(&mut self.file_name_extensions, s)?,
+            b"fileNameExtensions" => d.obj_opt(&mut self.file_name_extensions, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1950,10 +1950,10 @@ impl ComplexType for VirtualDeviceOption {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"type" => d.req(&mut self.type_, s)?,
-            b"connectOption" => d.opt(&mut self.connect_option, s)?,
-            b"busSlotOption" => d.opt(&mut self.bus_slot_option, s)?,
+            b"connectOption" => d.obj_opt(&mut self.connect_option, s)?,
+            b"busSlotOption" => d.obj_opt(&mut self.bus_slot_option, s)?,
             b"controllerType" => d.opt(&mut self.controller_type, s)?,
-            b"autoAssignController" => d.opt(&mut self.auto_assign_controller, s)?,
+            b"autoAssignController" => d.obj_opt(&mut self.auto_assign_controller, s)?,
             b"backingOption" => d.list(&mut self.backing_option, s)?,
             b"defaultBackingOptionIndex" => d.opt(&mut self.default_backing_option_index, s)?,
             b"licensingLimit" => d.list(&mut self.licensing_limit, s)?,
@@ -2116,7 +2116,7 @@ impl ComplexType for VirtualDeviceRemoteDeviceBackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"autoDetectAvailable" => d.req(&mut self.auto_detect_available, s)?,
+            b"autoDetectAvailable" => d.obj_req(&mut self.auto_detect_available, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2184,7 +2184,7 @@ impl ComplexType for VirtualDeviceURIBackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"directions" => d.req(&mut self.directions, s)?,
+            b"directions" => d.obj_req(&mut self.directions, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2240,12 +2240,12 @@ impl ComplexType for VirtualDisk {
         match s.name() {
             b"capacityInKB" => d.req(&mut self.capacity_in_kb, s)?,
             b"capacityInBytes" => d.opt(&mut self.capacity_in_bytes, s)?,
-            b"shares" => d.opt(&mut self.shares, s)?,
-            b"storageIOAllocation" => d.opt(&mut self.storage_io_allocation, s)?,
+            b"shares" => d.obj_opt(&mut self.shares, s)?,
+            b"storageIOAllocation" => d.obj_opt(&mut self.storage_io_allocation, s)?,
             b"diskObjectId" => d.opt(&mut self.disk_object_id, s)?,
-            b"vFlashCacheConfigInfo" => d.opt(&mut self.vflash_cache_config_info, s)?,
+            b"vFlashCacheConfigInfo" => d.obj_opt(&mut self.vflash_cache_config_info, s)?,
             b"iofilter" => d.list(&mut self.iofilter, s)?,
-            b"vDiskId" => d.opt(&mut self.vdisk_id, s)?,
+            b"vDiskId" => d.obj_opt(&mut self.vdisk_id, s)?,
             b"vDiskVersion" => d.opt(&mut self.vdisk_version, s)?,
             b"virtualDiskFormat" => d.opt(&mut self.virtual_disk_format, s)?,
             b"nativeUnmanagedLinkedClone" => d.opt(&mut self.native_unmanaged_linked_clone, s)?,
@@ -2376,7 +2376,7 @@ impl ComplexType for VirtualDiskDeltaDiskFormatsSupported {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"datastoreType" => d.req(&mut self.datastore_type, s)?,
-            b"deltaDiskFormat" => d.req(&mut self.delta_disk_format, s)?,
+            b"deltaDiskFormat" => d.obj_req(&mut self.delta_disk_format, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2453,9 +2453,9 @@ impl ComplexType for VirtualDiskFlatVer1BackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"diskMode" => d.req(&mut self.disk_mode, s)?,
-            b"split" => d.req(&mut self.split, s)?,
-            b"writeThrough" => d.req(&mut self.write_through, s)?,
+            b"diskMode" => d.obj_req(&mut self.disk_mode, s)?,
+            b"split" => d.obj_req(&mut self.split, s)?,
+            b"writeThrough" => d.obj_req(&mut self.write_through, s)?,
             b"growable" => d.req(&mut self.growable, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -2529,7 +2529,7 @@ impl ComplexType for VirtualDiskFlatVer2BackingInfo {
             b"deltaGrainSize" => d.opt(&mut self.delta_grain_size, s)?,
             b"deltaDiskFormatVariant" => d.opt(&mut self.delta_disk_format_variant, s)?,
             b"sharing" => d.opt(&mut self.sharing, s)?,
-            b"keyId" => d.opt(&mut self.key_id, s)?,
+            b"keyId" => d.obj_opt(&mut self.key_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2591,17 +2591,17 @@ impl ComplexType for VirtualDiskFlatVer2BackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"diskMode" => d.req(&mut self.disk_mode, s)?,
-            b"split" => d.req(&mut self.split, s)?,
-            b"writeThrough" => d.req(&mut self.write_through, s)?,
+            b"diskMode" => d.obj_req(&mut self.disk_mode, s)?,
+            b"split" => d.obj_req(&mut self.split, s)?,
+            b"writeThrough" => d.obj_req(&mut self.write_through, s)?,
             b"growable" => d.req(&mut self.growable, s)?,
             b"hotGrowable" => d.req(&mut self.hot_growable, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
-            b"thinProvisioned" => d.opt(&mut self.thin_provisioned, s)?,
-            b"eagerlyScrub" => d.opt(&mut self.eagerly_scrub, s)?,
-            b"deltaDiskFormat" => d.opt(&mut self.delta_disk_format, s)?,
-            b"deltaDiskFormatsSupported" => d.list(&mut self.delta_disk_formats_supported, s)?,
-            b"virtualDiskFormat" => d.opt(&mut self.virtual_disk_format, s)?,
+            b"thinProvisioned" => d.obj_opt(&mut self.thin_provisioned, s)?,
+            b"eagerlyScrub" => d.obj_opt(&mut self.eagerly_scrub, s)?,
+            b"deltaDiskFormat" => d.obj_opt(&mut self.delta_disk_format, s)?,
+            b"deltaDiskFormatsSupported" => d.obj_list(&mut self.delta_disk_formats_supported, s)?,
+            b"virtualDiskFormat" => d.obj_opt(&mut self.virtual_disk_format, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2715,7 +2715,7 @@ impl ComplexType for VirtualDiskLocalPMemBackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"diskMode" => d.req(&mut self.disk_mode, s)?,
+            b"diskMode" => d.obj_req(&mut self.disk_mode, s)?,
             b"growable" => d.req(&mut self.growable, s)?,
             b"hotGrowable" => d.req(&mut self.hot_growable, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
@@ -2781,9 +2781,9 @@ impl ComplexType for VirtualDiskOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"capacityInKB" => d.req(&mut self.capacity_in_kb, s)?,
-            b"ioAllocationOption" => d.opt(&mut self.io_allocation_option, s)?,
-            b"vFlashCacheConfigOption" => d.opt(&mut self.vflash_cache_config_option, s)?,
+            b"capacityInKB" => d.obj_req(&mut self.capacity_in_kb, s)?,
+            b"ioAllocationOption" => d.obj_opt(&mut self.io_allocation_option, s)?,
+            b"vFlashCacheConfigOption" => d.obj_opt(&mut self.vflash_cache_config_option, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2819,10 +2819,10 @@ impl ComplexType for VirtualDiskOptionVFlashCacheConfigOption {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"cacheConsistencyType" => d.req(&mut self.cache_consistency_type, s)?,
-            b"cacheMode" => d.req(&mut self.cache_mode, s)?,
-            b"reservationInMB" => d.req(&mut self.reservation_in_mb, s)?,
-            b"blockSizeInKB" => d.req(&mut self.block_size_in_kb, s)?,
+            b"cacheConsistencyType" => d.obj_req(&mut self.cache_consistency_type, s)?,
+            b"cacheMode" => d.obj_req(&mut self.cache_mode, s)?,
+            b"reservationInMB" => d.obj_req(&mut self.reservation_in_mb, s)?,
+            b"blockSizeInKB" => d.obj_req(&mut self.block_size_in_kb, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -2976,11 +2976,11 @@ impl ComplexType for VirtualDiskRawDiskMappingVer1BackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"descriptorFileNameExtensions" => d.opt(&mut self.descriptor_file_name_extensions, s)?,
-            b"compatibilityMode" => d.req(&mut self.compatibility_mode, s)?,
-            b"diskMode" => d.req(&mut self.disk_mode, s)?,
+            b"descriptorFileNameExtensions" => d.obj_opt(&mut self.descriptor_file_name_extensions, s)?,
+            b"compatibilityMode" => d.obj_req(&mut self.compatibility_mode, s)?,
+            b"diskMode" => d.obj_req(&mut self.disk_mode, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
-            b"virtualDiskFormat" => d.opt(&mut self.virtual_disk_format, s)?,
+            b"virtualDiskFormat" => d.obj_opt(&mut self.virtual_disk_format, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3058,7 +3058,7 @@ impl ComplexType for VirtualDiskRawDiskVer2BackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"descriptorFileNameExtensions" => d.req(&mut self.descriptor_file_name_extensions, s)?,
+            b"descriptorFileNameExtensions" => d.obj_req(&mut self.descriptor_file_name_extensions, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -3147,7 +3147,7 @@ impl ComplexType for VirtualDiskSeSparseBackingInfo {
             b"deltaDiskFormat" => d.opt(&mut self.delta_disk_format, s)?,
             b"digestEnabled" => d.opt(&mut self.digest_enabled, s)?,
             b"grainSize" => d.opt(&mut self.grain_size, s)?,
-            b"keyId" => d.opt(&mut self.key_id, s)?,
+            b"keyId" => d.obj_opt(&mut self.key_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3196,13 +3196,13 @@ impl ComplexType for VirtualDiskSeSparseBackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"diskMode" => d.req(&mut self.disk_mode, s)?,
-            b"writeThrough" => d.req(&mut self.write_through, s)?,
+            b"diskMode" => d.obj_req(&mut self.disk_mode, s)?,
+            b"writeThrough" => d.obj_req(&mut self.write_through, s)?,
             b"growable" => d.req(&mut self.growable, s)?,
             b"hotGrowable" => d.req(&mut self.hot_growable, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
-            b"deltaDiskFormatsSupported" => d.list(&mut self.delta_disk_formats_supported, s)?,
-            b"virtualDiskFormat" => d.opt(&mut self.virtual_disk_format, s)?,
+            b"deltaDiskFormatsSupported" => d.obj_list(&mut self.delta_disk_formats_supported, s)?,
+            b"virtualDiskFormat" => d.obj_opt(&mut self.virtual_disk_format, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3290,9 +3290,9 @@ impl ComplexType for VirtualDiskSparseVer1BackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"diskModes" => d.req(&mut self.disk_modes, s)?,
-            b"split" => d.req(&mut self.split, s)?,
-            b"writeThrough" => d.req(&mut self.write_through, s)?,
+            b"diskModes" => d.obj_req(&mut self.disk_modes, s)?,
+            b"split" => d.obj_req(&mut self.split, s)?,
+            b"writeThrough" => d.obj_req(&mut self.write_through, s)?,
             b"growable" => d.req(&mut self.growable, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -3348,7 +3348,7 @@ impl ComplexType for VirtualDiskSparseVer2BackingInfo {
             b"contentId" => d.opt(&mut self.content_id, s)?,
             b"changeId" => d.opt(&mut self.change_id, s)?,
             b"parent" => d.opt(&mut self.parent, s)?,
-            b"keyId" => d.opt(&mut self.key_id, s)?,
+            b"keyId" => d.obj_opt(&mut self.key_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3396,13 +3396,13 @@ impl ComplexType for VirtualDiskSparseVer2BackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"diskMode" => d.req(&mut self.disk_mode, s)?,
-            b"split" => d.req(&mut self.split, s)?,
-            b"writeThrough" => d.req(&mut self.write_through, s)?,
+            b"diskMode" => d.obj_req(&mut self.disk_mode, s)?,
+            b"split" => d.obj_req(&mut self.split, s)?,
+            b"writeThrough" => d.obj_req(&mut self.write_through, s)?,
             b"growable" => d.req(&mut self.growable, s)?,
             b"hotGrowable" => d.req(&mut self.hot_growable, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
-            b"virtualDiskFormat" => d.opt(&mut self.virtual_disk_format, s)?,
+            b"virtualDiskFormat" => d.obj_opt(&mut self.virtual_disk_format, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3653,7 +3653,7 @@ impl ComplexType for VirtualEthernetCard {
             b"addressType" => d.opt(&mut self.address_type, s)?,
             b"macAddress" => d.opt(&mut self.mac_address, s)?,
             b"wakeOnLanEnabled" => d.opt(&mut self.wake_on_lan_enabled, s)?,
-            b"resourceAllocation" => d.opt(&mut self.resource_allocation, s)?,
+            b"resourceAllocation" => d.obj_opt(&mut self.resource_allocation, s)?,
             b"externalId" => d.opt(&mut self.external_id, s)?,
             b"uptCompatibilityEnabled" => d.opt(&mut self.upt_compatibility_enabled, s)?,
             b"subnetId" => d.opt(&mut self.subnet_id, s)?,
@@ -3711,7 +3711,7 @@ impl ComplexType for VirtualEthernetCardDistributedVirtualPortBackingInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"port" => d.req(&mut self.port, s)?,
+            b"port" => d.obj_req(&mut self.port, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3918,11 +3918,11 @@ impl ComplexType for VirtualEthernetCardOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"supportedOUI" => d.req(&mut self.supported_oui, s)?,
-            b"macType" => d.req(&mut self.mac_type, s)?,
-            b"wakeOnLanEnabled" => d.req(&mut self.wake_on_lan_enabled, s)?,
+            b"supportedOUI" => d.obj_req(&mut self.supported_oui, s)?,
+            b"macType" => d.obj_req(&mut self.mac_type, s)?,
+            b"wakeOnLanEnabled" => d.obj_req(&mut self.wake_on_lan_enabled, s)?,
             b"vmDirectPathGen2Supported" => d.opt(&mut self.vm_direct_path_gen2_supported, s)?,
-            b"uptCompatibilityEnabled" => d.opt(&mut self.upt_compatibility_enabled, s)?,
+            b"uptCompatibilityEnabled" => d.obj_opt(&mut self.upt_compatibility_enabled, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3959,7 +3959,7 @@ impl ComplexType for VirtualEthernetCardResourceAllocation {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"reservation" => d.opt(&mut self.reservation, s)?,
-            b"share" => d.req(&mut self.share, s)?,
+            b"share" => d.obj_req(&mut self.share, s)?,
             b"limit" => d.opt(&mut self.limit, s)?,
             _ => return Ok(false),
         }
@@ -4295,29 +4295,29 @@ impl ComplexType for VirtualHardwareOption {
             b"virtualDeviceOption" => d.list(&mut self.virtual_device_option, s)?,
             b"deviceListReadonly" => d.req(&mut self.device_list_readonly, s)?,
             b"numCPU" => d.list(&mut self.num_cpu, s)?,
-            b"numCoresPerSocket" => d.opt(&mut self.num_cores_per_socket, s)?,
-            b"autoCoresPerSocket" => d.opt(&mut self.auto_cores_per_socket, s)?,
+            b"numCoresPerSocket" => d.obj_opt(&mut self.num_cores_per_socket, s)?,
+            b"autoCoresPerSocket" => d.obj_opt(&mut self.auto_cores_per_socket, s)?,
             b"numCpuReadonly" => d.req(&mut self.num_cpu_readonly, s)?,
-            b"memoryMB" => d.req(&mut self.memory_mb, s)?,
-            b"numPCIControllers" => d.req(&mut self.num_pci_controllers, s)?,
-            b"numIDEControllers" => d.req(&mut self.num_ide_controllers, s)?,
-            b"numUSBControllers" => d.req(&mut self.num_usb_controllers, s)?,
-            b"numUSBXHCIControllers" => d.opt(&mut self.num_usbxhci_controllers, s)?,
-            b"numSIOControllers" => d.req(&mut self.num_sio_controllers, s)?,
-            b"numPS2Controllers" => d.req(&mut self.num_ps2_controllers, s)?,
+            b"memoryMB" => d.obj_req(&mut self.memory_mb, s)?,
+            b"numPCIControllers" => d.obj_req(&mut self.num_pci_controllers, s)?,
+            b"numIDEControllers" => d.obj_req(&mut self.num_ide_controllers, s)?,
+            b"numUSBControllers" => d.obj_req(&mut self.num_usb_controllers, s)?,
+            b"numUSBXHCIControllers" => d.obj_opt(&mut self.num_usbxhci_controllers, s)?,
+            b"numSIOControllers" => d.obj_req(&mut self.num_sio_controllers, s)?,
+            b"numPS2Controllers" => d.obj_req(&mut self.num_ps2_controllers, s)?,
             b"licensingLimit" => d.list(&mut self.licensing_limit, s)?,
-            b"numSupportedWwnPorts" => d.opt(&mut self.num_supported_wwn_ports, s)?,
-            b"numSupportedWwnNodes" => d.opt(&mut self.num_supported_wwn_nodes, s)?,
-            b"resourceConfigOption" => d.opt(&mut self.resource_config_option, s)?,
-            b"numNVDIMMControllers" => d.opt(&mut self.num_nvdimm_controllers, s)?,
-            b"numTPMDevices" => d.opt(&mut self.num_tpm_devices, s)?,
-            b"numWDTDevices" => d.opt(&mut self.num_wdt_devices, s)?,
-            b"numPrecisionClockDevices" => d.opt(&mut self.num_precision_clock_devices, s)?,
-            b"epcMemoryMB" => d.opt(&mut self.epc_memory_mb, s)?,
+            b"numSupportedWwnPorts" => d.obj_opt(&mut self.num_supported_wwn_ports, s)?,
+            b"numSupportedWwnNodes" => d.obj_opt(&mut self.num_supported_wwn_nodes, s)?,
+            b"resourceConfigOption" => d.obj_opt(&mut self.resource_config_option, s)?,
+            b"numNVDIMMControllers" => d.obj_opt(&mut self.num_nvdimm_controllers, s)?,
+            b"numTPMDevices" => d.obj_opt(&mut self.num_tpm_devices, s)?,
+            b"numWDTDevices" => d.obj_opt(&mut self.num_wdt_devices, s)?,
+            b"numPrecisionClockDevices" => d.obj_opt(&mut self.num_precision_clock_devices, s)?,
+            b"epcMemoryMB" => d.obj_opt(&mut self.epc_memory_mb, s)?,
             b"acpiHostBridgesFirmware" => d.list(&mut self.acpi_host_bridges_firmware, s)?,
-            b"numCpuSimultaneousThreads" => d.opt(&mut self.num_cpu_simultaneous_threads, s)?,
-            b"numNumaNodes" => d.opt(&mut self.num_numa_nodes, s)?,
-            b"numDeviceGroups" => d.opt(&mut self.num_device_groups, s)?,
+            b"numCpuSimultaneousThreads" => d.obj_opt(&mut self.num_cpu_simultaneous_threads, s)?,
+            b"numNumaNodes" => d.obj_opt(&mut self.num_numa_nodes, s)?,
+            b"numDeviceGroups" => d.obj_opt(&mut self.num_device_groups, s)?,
             b"deviceGroupTypes" => d.list(&mut self.device_group_types, s)?,
             _ => return Ok(false),
         }
@@ -4468,8 +4468,8 @@ impl ComplexType for VirtualIDEControllerOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"numIDEDisks" => d.req(&mut self.num_ide_disks, s)?,
-            b"numIDECdroms" => d.req(&mut self.num_ide_cdroms, s)?,
+            b"numIDEDisks" => d.obj_req(&mut self.num_ide_disks, s)?,
+            b"numIDECdroms" => d.obj_req(&mut self.num_ide_cdroms, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5146,10 +5146,10 @@ impl ComplexType for VirtualMachineCloneSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"location" => d.req(&mut self.location, s)?,
+            b"location" => d.obj_req(&mut self.location, s)?,
             b"template" => d.req(&mut self.template, s)?,
-            b"config" => d.opt(&mut self.config, s)?,
-            b"customization" => d.opt(&mut self.customization, s)?,
+            b"config" => d.obj_opt(&mut self.config, s)?,
+            b"customization" => d.obj_opt(&mut self.customization, s)?,
             b"powerOn" => d.req(&mut self.power_on, s)?,
             b"snapshot" => d.opt(&mut self.snapshot, s)?,
             b"memory" => d.opt(&mut self.memory, s)?,
@@ -5378,66 +5378,66 @@ impl ComplexType for VirtualMachineConfigInfo {
             b"guestId" => d.req(&mut self.guest_id, s)?,
             b"alternateGuestName" => d.req(&mut self.alternate_guest_name, s)?,
             b"annotation" => d.opt(&mut self.annotation, s)?,
-            b"files" => d.req(&mut self.files, s)?,
-            b"tools" => d.opt(&mut self.tools, s)?,
-            b"flags" => d.req(&mut self.flags, s)?,
-            b"consolePreferences" => d.opt(&mut self.console_preferences, s)?,
-            b"defaultPowerOps" => d.req(&mut self.default_power_ops, s)?,
+            b"files" => d.obj_req(&mut self.files, s)?,
+            b"tools" => d.obj_opt(&mut self.tools, s)?,
+            b"flags" => d.obj_req(&mut self.flags, s)?,
+            b"consolePreferences" => d.obj_opt(&mut self.console_preferences, s)?,
+            b"defaultPowerOps" => d.obj_req(&mut self.default_power_ops, s)?,
             b"rebootPowerOff" => d.opt(&mut self.reboot_power_off, s)?,
-            b"hardware" => d.req(&mut self.hardware, s)?,
-            b"vcpuConfig" => d.list(&mut self.vcpu_config, s)?,
-            b"cpuAllocation" => d.opt(&mut self.cpu_allocation, s)?,
-            b"memoryAllocation" => d.opt(&mut self.memory_allocation, s)?,
-            b"latencySensitivity" => d.opt(&mut self.latency_sensitivity, s)?,
+            b"hardware" => d.obj_req(&mut self.hardware, s)?,
+            b"vcpuConfig" => d.obj_list(&mut self.vcpu_config, s)?,
+            b"cpuAllocation" => d.obj_opt(&mut self.cpu_allocation, s)?,
+            b"memoryAllocation" => d.obj_opt(&mut self.memory_allocation, s)?,
+            b"latencySensitivity" => d.obj_opt(&mut self.latency_sensitivity, s)?,
             b"memoryHotAddEnabled" => d.opt(&mut self.memory_hot_add_enabled, s)?,
             b"cpuHotAddEnabled" => d.opt(&mut self.cpu_hot_add_enabled, s)?,
             b"cpuHotRemoveEnabled" => d.opt(&mut self.cpu_hot_remove_enabled, s)?,
             b"hotPlugMemoryLimit" => d.opt(&mut self.hot_plug_memory_limit, s)?,
             b"hotPlugMemoryIncrementSize" => d.opt(&mut self.hot_plug_memory_increment_size, s)?,
-            b"cpuAffinity" => d.opt(&mut self.cpu_affinity, s)?,
-            b"memoryAffinity" => d.opt(&mut self.memory_affinity, s)?,
-            b"networkShaper" => d.opt(&mut self.network_shaper, s)?,
+            b"cpuAffinity" => d.obj_opt(&mut self.cpu_affinity, s)?,
+            b"memoryAffinity" => d.obj_opt(&mut self.memory_affinity, s)?,
+            b"networkShaper" => d.obj_opt(&mut self.network_shaper, s)?,
             b"extraConfig" => d.list(&mut self.extra_config, s)?,
-            b"cpuFeatureMask" => d.list(&mut self.cpu_feature_mask, s)?,
-            b"datastoreUrl" => d.list(&mut self.datastore_url, s)?,
+            b"cpuFeatureMask" => d.obj_list(&mut self.cpu_feature_mask, s)?,
+            b"datastoreUrl" => d.obj_list(&mut self.datastore_url, s)?,
             b"swapPlacement" => d.opt(&mut self.swap_placement, s)?,
-            b"bootOptions" => d.opt(&mut self.boot_options, s)?,
+            b"bootOptions" => d.obj_opt(&mut self.boot_options, s)?,
             b"ftInfo" => d.opt(&mut self.ft_info, s)?,
-            b"repConfig" => d.opt(&mut self.rep_config, s)?,
+            b"repConfig" => d.obj_opt(&mut self.rep_config, s)?,
             b"vAppConfig" => d.opt(&mut self.vapp_config, s)?,
             b"vAssertsEnabled" => d.opt(&mut self.vasserts_enabled, s)?,
             b"changeTrackingEnabled" => d.opt(&mut self.change_tracking_enabled, s)?,
             b"firmware" => d.opt(&mut self.firmware, s)?,
             b"maxMksConnections" => d.opt(&mut self.max_mks_connections, s)?,
             b"guestAutoLockEnabled" => d.opt(&mut self.guest_auto_lock_enabled, s)?,
-            b"managedBy" => d.opt(&mut self.managed_by, s)?,
+            b"managedBy" => d.obj_opt(&mut self.managed_by, s)?,
             b"memoryReservationLockedToMax" => d.opt(&mut self.memory_reservation_locked_to_max, s)?,
-            b"initialOverhead" => d.opt(&mut self.initial_overhead, s)?,
+            b"initialOverhead" => d.obj_opt(&mut self.initial_overhead, s)?,
             b"nestedHVEnabled" => d.opt(&mut self.nested_hv_enabled, s)?,
             b"vPMCEnabled" => d.opt(&mut self.vpmc_enabled, s)?,
-            b"scheduledHardwareUpgradeInfo" => d.opt(&mut self.scheduled_hardware_upgrade_info, s)?,
-            b"forkConfigInfo" => d.opt(&mut self.fork_config_info, s)?,
+            b"scheduledHardwareUpgradeInfo" => d.obj_opt(&mut self.scheduled_hardware_upgrade_info, s)?,
+            b"forkConfigInfo" => d.obj_opt(&mut self.fork_config_info, s)?,
             b"vFlashCacheReservation" => d.opt(&mut self.vflash_cache_reservation, s)?,
             b"vmxConfigChecksum" => d.opt(&mut self.vmx_config_checksum, s)?,
             b"messageBusTunnelEnabled" => d.opt(&mut self.message_bus_tunnel_enabled, s)?,
             b"vmStorageObjectId" => d.opt(&mut self.vm_storage_object_id, s)?,
             b"swapStorageObjectId" => d.opt(&mut self.swap_storage_object_id, s)?,
-            b"keyId" => d.opt(&mut self.key_id, s)?,
-            b"guestIntegrityInfo" => d.opt(&mut self.guest_integrity_info, s)?,
+            b"keyId" => d.obj_opt(&mut self.key_id, s)?,
+            b"guestIntegrityInfo" => d.obj_opt(&mut self.guest_integrity_info, s)?,
             b"migrateEncryption" => d.opt(&mut self.migrate_encryption, s)?,
-            b"sgxInfo" => d.opt(&mut self.sgx_info, s)?,
-            b"contentLibItemInfo" => d.opt(&mut self.content_lib_item_info, s)?,
+            b"sgxInfo" => d.obj_opt(&mut self.sgx_info, s)?,
+            b"contentLibItemInfo" => d.obj_opt(&mut self.content_lib_item_info, s)?,
             b"ftEncryptionMode" => d.opt(&mut self.ft_encryption_mode, s)?,
-            b"guestMonitoringModeInfo" => d.opt(&mut self.guest_monitoring_mode_info, s)?,
+            b"guestMonitoringModeInfo" => d.obj_opt(&mut self.guest_monitoring_mode_info, s)?,
             b"sevEnabled" => d.opt(&mut self.sev_enabled, s)?,
-            b"numaInfo" => d.opt(&mut self.numa_info, s)?,
+            b"numaInfo" => d.obj_opt(&mut self.numa_info, s)?,
             b"pmemFailoverEnabled" => d.opt(&mut self.pmem_failover_enabled, s)?,
             b"vmxStatsCollectionEnabled" => d.opt(&mut self.vmx_stats_collection_enabled, s)?,
             b"vmOpNotificationToAppEnabled" => d.opt(&mut self.vm_op_notification_to_app_enabled, s)?,
             b"vmOpNotificationTimeout" => d.opt(&mut self.vm_op_notification_timeout, s)?,
-            b"deviceSwap" => d.opt(&mut self.device_swap, s)?,
-            b"pmem" => d.opt(&mut self.pmem, s)?,
-            b"deviceGroups" => d.opt(&mut self.device_groups, s)?,
+            b"deviceSwap" => d.obj_opt(&mut self.device_swap, s)?,
+            b"pmem" => d.obj_opt(&mut self.pmem, s)?,
+            b"deviceGroups" => d.obj_opt(&mut self.device_groups, s)?,
             b"fixedPassthruHotPlugEnabled" => d.opt(&mut self.fixed_passthru_hot_plug_enabled, s)?,
             b"metroFtEnabled" => d.opt(&mut self.metro_ft_enabled, s)?,
             b"vmxRuntimeConfig" => d.list(&mut self.vmx_runtime_config, s)?,
@@ -5640,16 +5640,16 @@ impl ComplexType for VirtualMachineConfigOption {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             b"description" => d.req(&mut self.description, s)?,
-            b"guestOSDescriptor" => d.list(&mut self.guest_os_descriptor, s)?,
+            b"guestOSDescriptor" => d.obj_list(&mut self.guest_os_descriptor, s)?,
             b"guestOSDefaultIndex" => d.req(&mut self.guest_os_default_index, s)?,
-            b"hardwareOptions" => d.req(&mut self.hardware_options, s)?,
-            b"capabilities" => d.req(&mut self.capabilities, s)?,
-            b"datastore" => d.req(&mut self.datastore, s)?,
+            b"hardwareOptions" => d.obj_req(&mut self.hardware_options, s)?,
+            b"capabilities" => d.obj_req(&mut self.capabilities, s)?,
+            b"datastore" => d.obj_req(&mut self.datastore, s)?,
             b"defaultDevice" => d.list(&mut self.default_device, s)?,
             b"supportedMonitorType" => d.list(&mut self.supported_monitor_type, s)?,
             b"supportedOvfEnvironmentTransport" => d.list(&mut self.supported_ovf_environment_transport, s)?,
             b"supportedOvfInstallTransport" => d.list(&mut self.supported_ovf_install_transport, s)?,
-            b"propertyRelations" => d.list(&mut self.property_relations, s)?,
+            b"propertyRelations" => d.obj_list(&mut self.property_relations, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5918,14 +5918,14 @@ impl ComplexType for VirtualMachineConfigSpec {
             b"guestId" => d.opt(&mut self.guest_id, s)?,
             b"alternateGuestName" => d.opt(&mut self.alternate_guest_name, s)?,
             b"annotation" => d.opt(&mut self.annotation, s)?,
-            b"files" => d.opt(&mut self.files, s)?,
-            b"tools" => d.opt(&mut self.tools, s)?,
-            b"flags" => d.opt(&mut self.flags, s)?,
-            b"consolePreferences" => d.opt(&mut self.console_preferences, s)?,
-            b"powerOpInfo" => d.opt(&mut self.power_op_info, s)?,
+            b"files" => d.obj_opt(&mut self.files, s)?,
+            b"tools" => d.obj_opt(&mut self.tools, s)?,
+            b"flags" => d.obj_opt(&mut self.flags, s)?,
+            b"consolePreferences" => d.obj_opt(&mut self.console_preferences, s)?,
+            b"powerOpInfo" => d.obj_opt(&mut self.power_op_info, s)?,
             b"rebootPowerOff" => d.opt(&mut self.reboot_power_off, s)?,
             b"numCPUs" => d.opt(&mut self.num_cpus, s)?,
-            b"vcpuConfig" => d.list(&mut self.vcpu_config, s)?,
+            b"vcpuConfig" => d.obj_list(&mut self.vcpu_config, s)?,
             b"numCoresPerSocket" => d.opt(&mut self.num_cores_per_socket, s)?,
             b"memoryMB" => d.opt(&mut self.memory_mb, s)?,
             b"memoryHotAddEnabled" => d.opt(&mut self.memory_hot_add_enabled, s)?,
@@ -5934,54 +5934,54 @@ impl ComplexType for VirtualMachineConfigSpec {
             b"virtualICH7MPresent" => d.opt(&mut self.virtual_ich7m_present, s)?,
             b"virtualSMCPresent" => d.opt(&mut self.virtual_smc_present, s)?,
             b"deviceChange" => d.list(&mut self.device_change, s)?,
-            b"cpuAllocation" => d.opt(&mut self.cpu_allocation, s)?,
-            b"memoryAllocation" => d.opt(&mut self.memory_allocation, s)?,
-            b"latencySensitivity" => d.opt(&mut self.latency_sensitivity, s)?,
-            b"cpuAffinity" => d.opt(&mut self.cpu_affinity, s)?,
-            b"memoryAffinity" => d.opt(&mut self.memory_affinity, s)?,
-            b"networkShaper" => d.opt(&mut self.network_shaper, s)?,
-            b"cpuFeatureMask" => d.list(&mut self.cpu_feature_mask, s)?,
+            b"cpuAllocation" => d.obj_opt(&mut self.cpu_allocation, s)?,
+            b"memoryAllocation" => d.obj_opt(&mut self.memory_allocation, s)?,
+            b"latencySensitivity" => d.obj_opt(&mut self.latency_sensitivity, s)?,
+            b"cpuAffinity" => d.obj_opt(&mut self.cpu_affinity, s)?,
+            b"memoryAffinity" => d.obj_opt(&mut self.memory_affinity, s)?,
+            b"networkShaper" => d.obj_opt(&mut self.network_shaper, s)?,
+            b"cpuFeatureMask" => d.obj_list(&mut self.cpu_feature_mask, s)?,
             b"extraConfig" => d.list(&mut self.extra_config, s)?,
             b"swapPlacement" => d.opt(&mut self.swap_placement, s)?,
-            b"bootOptions" => d.opt(&mut self.boot_options, s)?,
+            b"bootOptions" => d.obj_opt(&mut self.boot_options, s)?,
             b"vAppConfig" => d.opt(&mut self.vapp_config, s)?,
             b"ftInfo" => d.opt(&mut self.ft_info, s)?,
-            b"repConfig" => d.opt(&mut self.rep_config, s)?,
+            b"repConfig" => d.obj_opt(&mut self.rep_config, s)?,
             b"vAppConfigRemoved" => d.opt(&mut self.vapp_config_removed, s)?,
             b"vAssertsEnabled" => d.opt(&mut self.vasserts_enabled, s)?,
             b"changeTrackingEnabled" => d.opt(&mut self.change_tracking_enabled, s)?,
             b"firmware" => d.opt(&mut self.firmware, s)?,
             b"maxMksConnections" => d.opt(&mut self.max_mks_connections, s)?,
             b"guestAutoLockEnabled" => d.opt(&mut self.guest_auto_lock_enabled, s)?,
-            b"managedBy" => d.opt(&mut self.managed_by, s)?,
+            b"managedBy" => d.obj_opt(&mut self.managed_by, s)?,
             b"memoryReservationLockedToMax" => d.opt(&mut self.memory_reservation_locked_to_max, s)?,
             b"nestedHVEnabled" => d.opt(&mut self.nested_hv_enabled, s)?,
             b"vPMCEnabled" => d.opt(&mut self.vpmc_enabled, s)?,
-            b"scheduledHardwareUpgradeInfo" => d.opt(&mut self.scheduled_hardware_upgrade_info, s)?,
+            b"scheduledHardwareUpgradeInfo" => d.obj_opt(&mut self.scheduled_hardware_upgrade_info, s)?,
             b"vmProfile" => d.list(&mut self.vm_profile, s)?,
             b"messageBusTunnelEnabled" => d.opt(&mut self.message_bus_tunnel_enabled, s)?,
             b"crypto" => d.opt(&mut self.crypto, s)?,
             b"migrateEncryption" => d.opt(&mut self.migrate_encryption, s)?,
-            b"sgxInfo" => d.opt(&mut self.sgx_info, s)?,
+            b"sgxInfo" => d.obj_opt(&mut self.sgx_info, s)?,
             b"ftEncryptionMode" => d.opt(&mut self.ft_encryption_mode, s)?,
-            b"guestMonitoringModeInfo" => d.opt(&mut self.guest_monitoring_mode_info, s)?,
+            b"guestMonitoringModeInfo" => d.obj_opt(&mut self.guest_monitoring_mode_info, s)?,
             b"sevEnabled" => d.opt(&mut self.sev_enabled, s)?,
-            b"virtualNuma" => d.opt(&mut self.virtual_numa, s)?,
+            b"virtualNuma" => d.obj_opt(&mut self.virtual_numa, s)?,
             b"motherboardLayout" => d.opt(&mut self.motherboard_layout, s)?,
             b"pmemFailoverEnabled" => d.opt(&mut self.pmem_failover_enabled, s)?,
             b"vmxStatsCollectionEnabled" => d.opt(&mut self.vmx_stats_collection_enabled, s)?,
             b"vmOpNotificationToAppEnabled" => d.opt(&mut self.vm_op_notification_to_app_enabled, s)?,
             b"vmOpNotificationTimeout" => d.opt(&mut self.vm_op_notification_timeout, s)?,
-            b"deviceSwap" => d.opt(&mut self.device_swap, s)?,
+            b"deviceSwap" => d.obj_opt(&mut self.device_swap, s)?,
             b"simultaneousThreads" => d.opt(&mut self.simultaneous_threads, s)?,
-            b"pmem" => d.opt(&mut self.pmem, s)?,
-            b"deviceGroups" => d.opt(&mut self.device_groups, s)?,
+            b"pmem" => d.obj_opt(&mut self.pmem, s)?,
+            b"deviceGroups" => d.obj_opt(&mut self.device_groups, s)?,
             b"fixedPassthruHotPlugEnabled" => d.opt(&mut self.fixed_passthru_hot_plug_enabled, s)?,
             b"metroFtEnabled" => d.opt(&mut self.metro_ft_enabled, s)?,
             b"metroFtHostGroup" => d.opt(&mut self.metro_ft_host_group, s)?,
             b"tdxEnabled" => d.opt(&mut self.tdx_enabled, s)?,
             b"sevSnpEnabled" => d.opt(&mut self.sev_snp_enabled, s)?,
-            b"tagSpecs" => d.list(&mut self.tag_specs, s)?,
+            b"tagSpecs" => d.obj_list(&mut self.tag_specs, s)?,
             b"vmPlacementPolicies" => d.list(&mut self.vm_placement_policies, s)?,
             _ => return Ok(false),
         }
@@ -6144,10 +6144,10 @@ impl ComplexType for VirtualMachineConfigSummary {
             b"guestId" => d.opt(&mut self.guest_id, s)?,
             b"guestFullName" => d.opt(&mut self.guest_full_name, s)?,
             b"annotation" => d.opt(&mut self.annotation, s)?,
-            b"product" => d.opt(&mut self.product, s)?,
+            b"product" => d.obj_opt(&mut self.product, s)?,
             b"installBootRequired" => d.opt(&mut self.install_boot_required, s)?,
             b"ftInfo" => d.opt(&mut self.ft_info, s)?,
-            b"managedBy" => d.opt(&mut self.managed_by, s)?,
+            b"managedBy" => d.obj_opt(&mut self.managed_by, s)?,
             b"tpmPresent" => d.opt(&mut self.tpm_present, s)?,
             b"numVmiopBackings" => d.opt(&mut self.num_vmiop_backings, s)?,
             b"hwVersion" => d.opt(&mut self.hw_version, s)?,
@@ -6296,7 +6296,7 @@ impl ComplexType for VirtualMachineCpuIdInfoSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"info" => d.opt(&mut self.info, s)?,
+            b"info" => d.obj_opt(&mut self.info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6340,8 +6340,8 @@ impl ComplexType for VirtualMachineDatastoreInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"datastore" => d.req(&mut self.datastore, s)?,
-            b"capability" => d.req(&mut self.capability, s)?,
+            b"datastore" => d.obj_req(&mut self.datastore, s)?,
+            b"capability" => d.obj_req(&mut self.capability, s)?,
             b"maxFileSize" => d.req(&mut self.max_file_size, s)?,
             b"maxVirtualDiskCapacity" => d.opt(&mut self.max_virtual_disk_capacity, s)?,
             b"maxPhysicalRDMFileSize" => d.opt(&mut self.max_physical_rdm_file_size, s)?,
@@ -6492,9 +6492,9 @@ impl ComplexType for VirtualMachineDefinedProfileSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profileId" => d.req(&mut self.profile_id, s)?,
-            b"replicationSpec" => d.opt(&mut self.replication_spec, s)?,
-            b"profileData" => d.opt(&mut self.profile_data, s)?,
-            b"profileParams" => d.list(&mut self.profile_params, s)?,
+            b"replicationSpec" => d.obj_opt(&mut self.replication_spec, s)?,
+            b"profileData" => d.obj_opt(&mut self.profile_data, s)?,
+            b"profileParams" => d.obj_list(&mut self.profile_params, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6605,7 +6605,7 @@ impl ComplexType for VirtualMachineDeviceRuntimeInfoVirtualEthernetCardRuntimeSt
             b"uptv2InactiveReasonOther" => d.list(&mut self.uptv2_inactive_reason_other, s)?,
             b"reservationStatus" => d.opt(&mut self.reservation_status, s)?,
             b"attachmentStatus" => d.opt(&mut self.attachment_status, s)?,
-            b"featureRequirement" => d.list(&mut self.feature_requirement, s)?,
+            b"featureRequirement" => d.obj_list(&mut self.feature_requirement, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -6723,7 +6723,7 @@ impl ComplexType for VirtualMachineDvxClassInfo {
             b"deviceClass" => d.req(&mut self.device_class, s)?,
             b"vendorName" => d.req(&mut self.vendor_name, s)?,
             b"sriovNic" => d.req(&mut self.sriov_nic, s)?,
-            b"configParams" => d.list(&mut self.config_params, s)?,
+            b"configParams" => d.obj_list(&mut self.config_params, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6924,8 +6924,8 @@ impl ComplexType for VirtualMachineFileLayout {
         match s.name() {
             b"configFile" => d.list(&mut self.config_file, s)?,
             b"logFile" => d.list(&mut self.log_file, s)?,
-            b"disk" => d.list(&mut self.disk, s)?,
-            b"snapshot" => d.list(&mut self.snapshot, s)?,
+            b"disk" => d.obj_list(&mut self.disk, s)?,
+            b"snapshot" => d.obj_list(&mut self.snapshot, s)?,
             b"swapFile" => d.opt(&mut self.swap_file, s)?,
             _ => return Ok(false),
         }
@@ -6992,9 +6992,9 @@ impl ComplexType for VirtualMachineFileLayoutEx {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"file" => d.list(&mut self.file, s)?,
-            b"disk" => d.list(&mut self.disk, s)?,
-            b"snapshot" => d.list(&mut self.snapshot, s)?,
+            b"file" => d.obj_list(&mut self.file, s)?,
+            b"disk" => d.obj_list(&mut self.disk, s)?,
+            b"snapshot" => d.obj_list(&mut self.snapshot, s)?,
             b"timestamp" => d.req(&mut self.timestamp, s)?,
             _ => return Ok(false),
         }
@@ -7030,7 +7030,7 @@ impl ComplexType for VirtualMachineFileLayoutExDiskLayout {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"virtualDiskFormat" => d.opt(&mut self.virtual_disk_format, s)?,
-            b"chain" => d.list(&mut self.chain, s)?,
+            b"chain" => d.obj_list(&mut self.chain, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7143,7 +7143,7 @@ impl ComplexType for VirtualMachineFileLayoutExSnapshotLayout {
             b"key" => d.req(&mut self.key, s)?,
             b"dataKey" => d.req(&mut self.data_key, s)?,
             b"memoryKey" => d.opt(&mut self.memory_key, s)?,
-            b"disk" => d.list(&mut self.disk, s)?,
+            b"disk" => d.obj_list(&mut self.disk, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7527,7 +7527,7 @@ impl ComplexType for VirtualMachineIdeDiskDeviceInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"partitionTable" => d.list(&mut self.partition_table, s)?,
+            b"partitionTable" => d.obj_list(&mut self.partition_table, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7587,7 +7587,7 @@ impl ComplexType for VirtualMachineImportSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"configSpec" => d.req(&mut self.config_spec, s)?,
+            b"configSpec" => d.obj_req(&mut self.config_spec, s)?,
             b"resPoolEntity" => d.opt(&mut self.res_pool_entity, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -7623,7 +7623,7 @@ impl ComplexType for VirtualMachineIndependentFilterSpec {
         match s.name() {
             b"filterName" => d.req(&mut self.filter_name, s)?,
             b"filterClass" => d.opt(&mut self.filter_class, s)?,
-            b"filterCapabilities" => d.list(&mut self.filter_capabilities, s)?,
+            b"filterCapabilities" => d.obj_list(&mut self.filter_capabilities, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7660,7 +7660,7 @@ impl ComplexType for VirtualMachineInstantCloneSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
-            b"location" => d.req(&mut self.location, s)?,
+            b"location" => d.obj_req(&mut self.location, s)?,
             b"config" => d.list(&mut self.config, s)?,
             b"biosUuid" => d.opt(&mut self.bios_uuid, s)?,
             _ => return Ok(false),
@@ -7852,7 +7852,7 @@ impl ComplexType for VirtualMachineMetadataManagerVmMetadataInput {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
-            b"vmMetadata" => d.req(&mut self.vm_metadata, s)?,
+            b"vmMetadata" => d.obj_req(&mut self.vm_metadata, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7907,8 +7907,8 @@ impl ComplexType for VirtualMachineMetadataManagerVmMetadataResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vmMetadata" => d.req(&mut self.vm_metadata, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"vmMetadata" => d.obj_req(&mut self.vm_metadata, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8105,7 +8105,7 @@ impl ComplexType for VirtualMachinePciPassthroughInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"pciDevice" => d.req(&mut self.pci_device, s)?,
+            b"pciDevice" => d.obj_req(&mut self.pci_device, s)?,
             b"systemId" => d.req(&mut self.system_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -8194,7 +8194,7 @@ impl ComplexType for VirtualMachineProfileDetails {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"profile" => d.list(&mut self.profile, s)?,
-            b"diskProfileDetails" => d.list(&mut self.disk_profile_details, s)?,
+            b"diskProfileDetails" => d.obj_list(&mut self.disk_profile_details, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8306,8 +8306,8 @@ impl ComplexType for VirtualMachinePropertyRelation {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"key" => d.req(&mut self.key, s)?,
-            b"relations" => d.list(&mut self.relations, s)?,
+            b"key" => d.obj_req(&mut self.key, s)?,
+            b"relations" => d.obj_list(&mut self.relations, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8342,8 +8342,8 @@ impl ComplexType for VirtualMachineQuestionInfo {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
             b"text" => d.req(&mut self.text, s)?,
-            b"choice" => d.req(&mut self.choice, s)?,
-            b"message" => d.list(&mut self.message, s)?,
+            b"choice" => d.obj_req(&mut self.choice, s)?,
+            b"message" => d.obj_list(&mut self.message, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8441,7 +8441,7 @@ impl ComplexType for VirtualMachineQuickStats {
             b"uptimeSeconds" => d.opt(&mut self.uptime_seconds, s)?,
             b"ssdSwappedMemory" => d.opt(&mut self.ssd_swapped_memory, s)?,
             b"activeMemory" => d.opt(&mut self.active_memory, s)?,
-            b"memoryTierStats" => d.list(&mut self.memory_tier_stats, s)?,
+            b"memoryTierStats" => d.obj_list(&mut self.memory_tier_stats, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8544,18 +8544,18 @@ impl ComplexType for VirtualMachineRelocateSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"service" => d.opt(&mut self.service, s)?,
+            b"service" => d.obj_opt(&mut self.service, s)?,
             b"folder" => d.opt(&mut self.folder, s)?,
             b"datastore" => d.opt(&mut self.datastore, s)?,
             b"diskMoveType" => d.opt(&mut self.disk_move_type, s)?,
             b"pool" => d.opt(&mut self.pool, s)?,
             b"host" => d.opt(&mut self.host, s)?,
-            b"disk" => d.list(&mut self.disk, s)?,
+            b"disk" => d.obj_list(&mut self.disk, s)?,
             b"transform" => d.opt(&mut self.transform, s)?,
             b"deviceChange" => d.list(&mut self.device_change, s)?,
             b"profile" => d.list(&mut self.profile, s)?,
             b"cryptoSpec" => d.opt(&mut self.crypto_spec, s)?,
-            b"tagSpecs" => d.list(&mut self.tag_specs, s)?,
+            b"tagSpecs" => d.obj_list(&mut self.tag_specs, s)?,
             b"vmPlacementPolicies" => d.list(&mut self.vm_placement_policies, s)?,
             _ => return Ok(false),
         }
@@ -8611,7 +8611,7 @@ impl ComplexType for VirtualMachineRelocateSpecDiskLocator {
             b"diskMoveType" => d.opt(&mut self.disk_move_type, s)?,
             b"diskBackingInfo" => d.opt(&mut self.disk_backing_info, s)?,
             b"profile" => d.list(&mut self.profile, s)?,
-            b"backing" => d.opt(&mut self.backing, s)?,
+            b"backing" => d.obj_opt(&mut self.backing, s)?,
             b"filterSpec" => d.list(&mut self.filter_spec, s)?,
             _ => return Ok(false),
         }
@@ -8746,18 +8746,18 @@ impl ComplexType for VirtualMachineRuntimeInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"device" => d.list(&mut self.device, s)?,
+            b"device" => d.obj_list(&mut self.device, s)?,
             b"host" => d.opt(&mut self.host, s)?,
             b"connectionState" => d.req(&mut self.connection_state, s)?,
             b"powerState" => d.req(&mut self.power_state, s)?,
             b"vmFailoverInProgress" => d.opt(&mut self.vm_failover_in_progress, s)?,
             b"faultToleranceState" => d.opt(&mut self.fault_tolerance_state, s)?,
-            b"dasVmProtection" => d.opt(&mut self.das_vm_protection, s)?,
+            b"dasVmProtection" => d.obj_opt(&mut self.das_vm_protection, s)?,
             b"toolsInstallerMounted" => d.req(&mut self.tools_installer_mounted, s)?,
             b"suspendTime" => d.opt(&mut self.suspend_time, s)?,
             b"bootTime" => d.opt(&mut self.boot_time, s)?,
             b"suspendInterval" => d.opt(&mut self.suspend_interval, s)?,
-            b"question" => d.opt(&mut self.question, s)?,
+            b"question" => d.obj_opt(&mut self.question, s)?,
             b"memoryOverhead" => d.opt(&mut self.memory_overhead, s)?,
             b"maxCpuUsage" => d.opt(&mut self.max_cpu_usage, s)?,
             b"maxMemoryUsage" => d.opt(&mut self.max_memory_usage, s)?,
@@ -8768,9 +8768,9 @@ impl ComplexType for VirtualMachineRuntimeInfo {
             b"onlineStandby" => d.opt(&mut self.online_standby, s)?,
             b"minRequiredEVCModeKey" => d.opt(&mut self.min_required_evc_mode_key, s)?,
             b"consolidationNeeded" => d.opt(&mut self.consolidation_needed, s)?,
-            b"offlineFeatureRequirement" => d.list(&mut self.offline_feature_requirement, s)?,
-            b"featureRequirement" => d.list(&mut self.feature_requirement, s)?,
-            b"featureMask" => d.list(&mut self.feature_mask, s)?,
+            b"offlineFeatureRequirement" => d.obj_list(&mut self.offline_feature_requirement, s)?,
+            b"featureRequirement" => d.obj_list(&mut self.feature_requirement, s)?,
+            b"featureMask" => d.obj_list(&mut self.feature_mask, s)?,
             b"vFlashCacheAllocation" => d.opt(&mut self.vflash_cache_allocation, s)?,
             b"paused" => d.opt(&mut self.paused, s)?,
             b"snapshotInBackground" => d.opt(&mut self.snapshot_in_background, s)?,
@@ -8874,7 +8874,7 @@ impl ComplexType for VirtualMachineScsiDiskDeviceInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"disk" => d.opt(&mut self.disk, s)?,
+            b"disk" => d.obj_opt(&mut self.disk, s)?,
             b"transportHint" => d.opt(&mut self.transport_hint, s)?,
             b"lunNumber" => d.opt(&mut self.lun_number, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -9044,7 +9044,7 @@ impl ComplexType for VirtualMachineSnapshotInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"currentSnapshot" => d.opt(&mut self.current_snapshot, s)?,
-            b"rootSnapshotList" => d.list(&mut self.root_snapshot_list, s)?,
+            b"rootSnapshotList" => d.obj_list(&mut self.root_snapshot_list, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9100,7 +9100,7 @@ impl ComplexType for VirtualMachineSnapshotTree {
             b"state" => d.req(&mut self.state, s)?,
             b"quiesced" => d.req(&mut self.quiesced, s)?,
             b"backupManifest" => d.opt(&mut self.backup_manifest, s)?,
-            b"childSnapshotList" => d.list(&mut self.child_snapshot_list, s)?,
+            b"childSnapshotList" => d.obj_list(&mut self.child_snapshot_list, s)?,
             b"replaySupported" => d.opt(&mut self.replay_supported, s)?,
             _ => return Ok(false),
         }
@@ -9256,7 +9256,7 @@ impl ComplexType for VirtualMachineStorageInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"perDatastoreUsage" => d.list(&mut self.per_datastore_usage, s)?,
+            b"perDatastoreUsage" => d.obj_list(&mut self.per_datastore_usage, s)?,
             b"timestamp" => d.req(&mut self.timestamp, s)?,
             _ => return Ok(false),
         }
@@ -9337,11 +9337,11 @@ impl ComplexType for VirtualMachineSummary {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vm" => d.opt(&mut self.vm, s)?,
-            b"runtime" => d.req(&mut self.runtime, s)?,
-            b"guest" => d.opt(&mut self.guest, s)?,
-            b"config" => d.req(&mut self.config, s)?,
-            b"storage" => d.opt(&mut self.storage, s)?,
-            b"quickStats" => d.req(&mut self.quick_stats, s)?,
+            b"runtime" => d.obj_req(&mut self.runtime, s)?,
+            b"guest" => d.obj_opt(&mut self.guest, s)?,
+            b"config" => d.obj_req(&mut self.config, s)?,
+            b"storage" => d.obj_opt(&mut self.storage, s)?,
+            b"quickStats" => d.obj_req(&mut self.quick_stats, s)?,
             b"overallStatus" => d.req(&mut self.overall_status, s)?,
             b"customValue" => d.list(&mut self.custom_value, s)?,
             _ => return Ok(false),
@@ -9442,7 +9442,7 @@ impl ComplexType for VirtualMachineTicket {
             b"host" => d.opt(&mut self.host, s)?,
             b"port" => d.opt(&mut self.port, s)?,
             b"sslThumbprint" => d.opt(&mut self.ssl_thumbprint, s)?,
-            b"certThumbprintList" => d.list(&mut self.cert_thumbprint_list, s)?,
+            b"certThumbprintList" => d.obj_list(&mut self.cert_thumbprint_list, s)?,
             b"sslCertificate" => d.opt(&mut self.ssl_certificate, s)?,
             b"url" => d.opt(&mut self.url, s)?,
             _ => return Ok(false),
@@ -9533,7 +9533,7 @@ impl ComplexType for VirtualMachineUsbInfo {
             b"physicalPath" => d.req(&mut self.physical_path, s)?,
             b"family" => d.list(&mut self.family, s)?,
             b"speed" => d.list(&mut self.speed, s)?,
-            b"summary" => d.opt(&mut self.summary, s)?,
+            b"summary" => d.obj_opt(&mut self.summary, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9567,7 +9567,7 @@ impl ComplexType for VirtualMachineVFlashModuleInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vFlashModule" => d.req(&mut self.vflash_module, s)?,
+            b"vFlashModule" => d.obj_req(&mut self.vflash_module, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9604,7 +9604,7 @@ impl ComplexType for VirtualMachineVMCIDevice {
             b"id" => d.opt(&mut self.id, s)?,
             b"allowUnrestrictedCommunication" => d.opt(&mut self.allow_unrestricted_communication, s)?,
             b"filterEnable" => d.opt(&mut self.filter_enable, s)?,
-            b"filterInfo" => d.opt(&mut self.filter_info, s)?,
+            b"filterInfo" => d.obj_opt(&mut self.filter_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9635,7 +9635,7 @@ impl ComplexType for VirtualMachineVMCIDeviceFilterInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"filters" => d.list(&mut self.filters, s)?,
+            b"filters" => d.obj_list(&mut self.filters, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9711,9 +9711,9 @@ impl ComplexType for VirtualMachineVMCIDeviceOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"allowUnrestrictedCommunication" => d.req(&mut self.allow_unrestricted_communication, s)?,
-            b"filterSpecOption" => d.opt(&mut self.filter_spec_option, s)?,
-            b"filterSupported" => d.opt(&mut self.filter_supported, s)?,
+            b"allowUnrestrictedCommunication" => d.obj_req(&mut self.allow_unrestricted_communication, s)?,
+            b"filterSpecOption" => d.obj_opt(&mut self.filter_spec_option, s)?,
+            b"filterSupported" => d.obj_opt(&mut self.filter_supported, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -9751,11 +9751,11 @@ impl ComplexType for VirtualMachineVMCIDeviceOptionFilterSpecOption {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"action" => d.req(&mut self.action, s)?,
-            b"protocol" => d.req(&mut self.protocol, s)?,
-            b"direction" => d.req(&mut self.direction, s)?,
-            b"lowerDstPortBoundary" => d.req(&mut self.lower_dst_port_boundary, s)?,
-            b"upperDstPortBoundary" => d.req(&mut self.upper_dst_port_boundary, s)?,
+            b"action" => d.obj_req(&mut self.action, s)?,
+            b"protocol" => d.obj_req(&mut self.protocol, s)?,
+            b"direction" => d.obj_req(&mut self.direction, s)?,
+            b"lowerDstPortBoundary" => d.obj_req(&mut self.lower_dst_port_boundary, s)?,
+            b"upperDstPortBoundary" => d.obj_req(&mut self.upper_dst_port_boundary, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9838,7 +9838,7 @@ impl ComplexType for VirtualMachineVcpuConfig {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"latencySensitivity" => d.opt(&mut self.latency_sensitivity, s)?,
+            b"latencySensitivity" => d.obj_opt(&mut self.latency_sensitivity, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9870,7 +9870,7 @@ impl ComplexType for VirtualMachineVendorDeviceGroupInfo {
         match s.name() {
             b"deviceGroupName" => d.req(&mut self.device_group_name, s)?,
             b"deviceGroupDescription" => d.opt(&mut self.device_group_description, s)?,
-            b"componentDeviceInfo" => d.list(&mut self.component_device_info, s)?,
+            b"componentDeviceInfo" => d.obj_list(&mut self.component_device_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10009,7 +10009,7 @@ impl ComplexType for VirtualMachineVgpuProfileInfo {
             b"fbSizeInGib" => d.req(&mut self.fb_size_in_gib, s)?,
             b"profileSharing" => d.req(&mut self.profile_sharing, s)?,
             b"profileClass" => d.req(&mut self.profile_class, s)?,
-            b"stunTimeEstimates" => d.list(&mut self.stun_time_estimates, s)?,
+            b"stunTimeEstimates" => d.obj_list(&mut self.stun_time_estimates, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10176,7 +10176,7 @@ impl ComplexType for VirtualMachineVirtualDeviceSwap {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"lsiToPvscsi" => d.opt(&mut self.lsi_to_pvscsi, s)?,
+            b"lsiToPvscsi" => d.obj_opt(&mut self.lsi_to_pvscsi, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10481,7 +10481,7 @@ impl ComplexType for VirtualNVDIMMControllerOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"numNVDIMMControllers" => d.req(&mut self.num_nvdimm_controllers, s)?,
+            b"numNVDIMMControllers" => d.obj_req(&mut self.num_nvdimm_controllers, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10515,7 +10515,7 @@ impl ComplexType for VirtualNVDIMMOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"capacityInMB" => d.req(&mut self.capacity_in_mb, s)?,
+            b"capacityInMB" => d.obj_req(&mut self.capacity_in_mb, s)?,
             b"growable" => d.req(&mut self.growable, s)?,
             b"hotGrowable" => d.req(&mut self.hot_growable, s)?,
             b"granularityInMB" => d.req(&mut self.granularity_in_mb, s)?,
@@ -10579,7 +10579,7 @@ impl ComplexType for VirtualNVMEControllerOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"numNVMEDisks" => d.req(&mut self.num_nvme_disks, s)?,
+            b"numNVMEDisks" => d.obj_req(&mut self.num_nvme_disks, s)?,
             b"sharing" => d.list(&mut self.sharing, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -10617,7 +10617,7 @@ impl ComplexType for VirtualNicManagerNetConfig {
         match s.name() {
             b"nicType" => d.req(&mut self.nic_type, s)?,
             b"multiSelectAllowed" => d.req(&mut self.multi_select_allowed, s)?,
-            b"candidateVnic" => d.list(&mut self.candidate_vnic, s)?,
+            b"candidateVnic" => d.obj_list(&mut self.candidate_vnic, s)?,
             b"selectedVnic" => d.list(&mut self.selected_vnic, s)?,
             _ => return Ok(false),
         }
@@ -10692,19 +10692,19 @@ impl ComplexType for VirtualPCIControllerOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"numSCSIControllers" => d.req(&mut self.num_scsi_controllers, s)?,
-            b"numEthernetCards" => d.req(&mut self.num_ethernet_cards, s)?,
-            b"numVideoCards" => d.req(&mut self.num_video_cards, s)?,
-            b"numSoundCards" => d.req(&mut self.num_sound_cards, s)?,
-            b"numVmiRoms" => d.req(&mut self.num_vmi_roms, s)?,
-            b"numVmciDevices" => d.opt(&mut self.num_vmci_devices, s)?,
-            b"numPCIPassthroughDevices" => d.opt(&mut self.num_pci_passthrough_devices, s)?,
-            b"numSasSCSIControllers" => d.opt(&mut self.num_sas_scsi_controllers, s)?,
-            b"numVmxnet3EthernetCards" => d.opt(&mut self.num_vmxnet3_ethernet_cards, s)?,
-            b"numParaVirtualSCSIControllers" => d.opt(&mut self.num_para_virtual_scsi_controllers, s)?,
-            b"numSATAControllers" => d.opt(&mut self.num_sata_controllers, s)?,
-            b"numNVMEControllers" => d.opt(&mut self.num_nvme_controllers, s)?,
-            b"numVmxnet3VrdmaEthernetCards" => d.opt(&mut self.num_vmxnet3_vrdma_ethernet_cards, s)?,
+            b"numSCSIControllers" => d.obj_req(&mut self.num_scsi_controllers, s)?,
+            b"numEthernetCards" => d.obj_req(&mut self.num_ethernet_cards, s)?,
+            b"numVideoCards" => d.obj_req(&mut self.num_video_cards, s)?,
+            b"numSoundCards" => d.obj_req(&mut self.num_sound_cards, s)?,
+            b"numVmiRoms" => d.obj_req(&mut self.num_vmi_roms, s)?,
+            b"numVmciDevices" => d.obj_opt(&mut self.num_vmci_devices, s)?,
+            b"numPCIPassthroughDevices" => d.obj_opt(&mut self.num_pci_passthrough_devices, s)?,
+            b"numSasSCSIControllers" => d.obj_opt(&mut self.num_sas_scsi_controllers, s)?,
+            b"numVmxnet3EthernetCards" => d.obj_opt(&mut self.num_vmxnet3_ethernet_cards, s)?,
+            b"numParaVirtualSCSIControllers" => d.obj_opt(&mut self.num_para_virtual_scsi_controllers, s)?,
+            b"numSATAControllers" => d.obj_opt(&mut self.num_sata_controllers, s)?,
+            b"numNVMEControllers" => d.obj_opt(&mut self.num_nvme_controllers, s)?,
+            b"numVmxnet3VrdmaEthernetCards" => d.obj_opt(&mut self.num_vmxnet3_vrdma_ethernet_cards, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10925,7 +10925,7 @@ impl ComplexType for VirtualPCIPassthroughDynamicBackingInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"allowedDevice" => d.list(&mut self.allowed_device, s)?,
+            b"allowedDevice" => d.obj_list(&mut self.allowed_device, s)?,
             b"customLabel" => d.opt(&mut self.custom_label, s)?,
             b"assignedId" => d.opt(&mut self.assigned_id, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -11087,7 +11087,7 @@ impl ComplexType for VirtualPCIPassthroughVmiopBackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vgpu" => d.req(&mut self.vgpu, s)?,
+            b"vgpu" => d.obj_req(&mut self.vgpu, s)?,
             b"maxInstances" => d.req(&mut self.max_instances, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -11189,8 +11189,8 @@ impl ComplexType for VirtualPS2ControllerOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"numKeyboards" => d.req(&mut self.num_keyboards, s)?,
-            b"numPointingDevices" => d.req(&mut self.num_pointing_devices, s)?,
+            b"numKeyboards" => d.obj_req(&mut self.num_keyboards, s)?,
+            b"numPointingDevices" => d.obj_req(&mut self.num_pointing_devices, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11366,7 +11366,7 @@ impl ComplexType for VirtualPointingDeviceBackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostPointingDevice" => d.req(&mut self.host_pointing_device, s)?,
+            b"hostPointingDevice" => d.obj_req(&mut self.host_pointing_device, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11513,7 +11513,7 @@ impl ComplexType for VirtualPrecisionClockSystemClockBackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"protocol" => d.req(&mut self.protocol, s)?,
+            b"protocol" => d.obj_req(&mut self.protocol, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11568,8 +11568,8 @@ impl ComplexType for VirtualSATAControllerOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"numSATADisks" => d.req(&mut self.num_sata_disks, s)?,
-            b"numSATACdroms" => d.req(&mut self.num_sata_cdroms, s)?,
+            b"numSATADisks" => d.obj_req(&mut self.num_sata_disks, s)?,
+            b"numSATACdroms" => d.obj_req(&mut self.num_sata_cdroms, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11650,12 +11650,12 @@ impl ComplexType for VirtualSCSIControllerOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"numSCSIDisks" => d.req(&mut self.num_scsi_disks, s)?,
-            b"numSCSICdroms" => d.req(&mut self.num_scsi_cdroms, s)?,
-            b"numSCSIPassthrough" => d.req(&mut self.num_scsi_passthrough, s)?,
+            b"numSCSIDisks" => d.obj_req(&mut self.num_scsi_disks, s)?,
+            b"numSCSICdroms" => d.obj_req(&mut self.num_scsi_cdroms, s)?,
+            b"numSCSIPassthrough" => d.obj_req(&mut self.num_scsi_passthrough, s)?,
             b"sharing" => d.list(&mut self.sharing, s)?,
             b"defaultSharedIndex" => d.req(&mut self.default_shared_index, s)?,
-            b"hotAddRemove" => d.req(&mut self.hot_add_remove, s)?,
+            b"hotAddRemove" => d.obj_req(&mut self.hot_add_remove, s)?,
             b"scsiCtlrUnitNumber" => d.req(&mut self.scsi_ctlr_unit_number, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -11799,9 +11799,9 @@ impl ComplexType for VirtualSIOControllerOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"numFloppyDrives" => d.req(&mut self.num_floppy_drives, s)?,
-            b"numSerialPorts" => d.req(&mut self.num_serial_ports, s)?,
-            b"numParallelPorts" => d.req(&mut self.num_parallel_ports, s)?,
+            b"numFloppyDrives" => d.obj_req(&mut self.num_floppy_drives, s)?,
+            b"numSerialPorts" => d.obj_req(&mut self.num_serial_ports, s)?,
+            b"numParallelPorts" => d.obj_req(&mut self.num_parallel_ports, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11943,7 +11943,7 @@ impl ComplexType for VirtualSerialPortOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"yieldOnPoll" => d.req(&mut self.yield_on_poll, s)?,
+            b"yieldOnPoll" => d.obj_req(&mut self.yield_on_poll, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12005,8 +12005,8 @@ impl ComplexType for VirtualSerialPortPipeBackingOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"endpoint" => d.req(&mut self.endpoint, s)?,
-            b"noRxLoss" => d.req(&mut self.no_rx_loss, s)?,
+            b"endpoint" => d.obj_req(&mut self.endpoint, s)?,
+            b"noRxLoss" => d.obj_req(&mut self.no_rx_loss, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12254,8 +12254,8 @@ impl ComplexType for VirtualSriovEthernetCard {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowGuestOSMtuChange" => d.opt(&mut self.allow_guest_os_mtu_change, s)?,
-            b"sriovBacking" => d.opt(&mut self.sriov_backing, s)?,
-            b"dvxBackingInfo" => d.opt(&mut self.dvx_backing_info, s)?,
+            b"sriovBacking" => d.obj_opt(&mut self.sriov_backing, s)?,
+            b"dvxBackingInfo" => d.obj_opt(&mut self.dvx_backing_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12310,8 +12310,8 @@ impl ComplexType for VirtualSriovEthernetCardSriovBackingInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"physicalFunctionBacking" => d.opt(&mut self.physical_function_backing, s)?,
-            b"virtualFunctionBacking" => d.opt(&mut self.virtual_function_backing, s)?,
+            b"physicalFunctionBacking" => d.obj_opt(&mut self.physical_function_backing, s)?,
+            b"virtualFunctionBacking" => d.obj_opt(&mut self.virtual_function_backing, s)?,
             b"virtualFunctionIndex" => d.opt(&mut self.virtual_function_index, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -12373,9 +12373,9 @@ impl ComplexType for VirtualSwitchProfile {
         match s.name() {
             b"key" => d.req(&mut self.key, s)?,
             b"name" => d.req(&mut self.name, s)?,
-            b"link" => d.req(&mut self.link, s)?,
-            b"numPorts" => d.req(&mut self.num_ports, s)?,
-            b"networkPolicy" => d.req(&mut self.network_policy, s)?,
+            b"link" => d.obj_req(&mut self.link, s)?,
+            b"numPorts" => d.obj_req(&mut self.num_ports, s)?,
+            b"networkPolicy" => d.obj_req(&mut self.network_policy, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12568,8 +12568,8 @@ impl ComplexType for VirtualUSBControllerOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"autoConnectDevices" => d.req(&mut self.auto_connect_devices, s)?,
-            b"ehciSupported" => d.req(&mut self.ehci_supported, s)?,
+            b"autoConnectDevices" => d.obj_req(&mut self.auto_connect_devices, s)?,
+            b"ehciSupported" => d.obj_req(&mut self.ehci_supported, s)?,
             b"supportedSpeeds" => d.list(&mut self.supported_speeds, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -12819,7 +12819,7 @@ impl ComplexType for VirtualUSBXHCIControllerOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"autoConnectDevices" => d.req(&mut self.auto_connect_devices, s)?,
+            b"autoConnectDevices" => d.obj_req(&mut self.auto_connect_devices, s)?,
             b"supportedSpeeds" => d.list(&mut self.supported_speeds, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -12882,13 +12882,13 @@ impl ComplexType for VirtualVideoCardOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"videoRamSizeInKB" => d.opt(&mut self.video_ram_size_in_kb, s)?,
-            b"numDisplays" => d.opt(&mut self.num_displays, s)?,
-            b"useAutoDetect" => d.opt(&mut self.use_auto_detect, s)?,
-            b"support3D" => d.opt(&mut self.support3d, s)?,
-            b"use3dRendererSupported" => d.opt(&mut self.use3d_renderer_supported, s)?,
-            b"graphicsMemorySizeInKB" => d.opt(&mut self.graphics_memory_size_in_kb, s)?,
-            b"graphicsMemorySizeSupported" => d.opt(&mut self.graphics_memory_size_supported, s)?,
+            b"videoRamSizeInKB" => d.obj_opt(&mut self.video_ram_size_in_kb, s)?,
+            b"numDisplays" => d.obj_opt(&mut self.num_displays, s)?,
+            b"useAutoDetect" => d.obj_opt(&mut self.use_auto_detect, s)?,
+            b"support3D" => d.obj_opt(&mut self.support3d, s)?,
+            b"use3dRendererSupported" => d.obj_opt(&mut self.use3d_renderer_supported, s)?,
+            b"graphicsMemorySizeInKB" => d.obj_opt(&mut self.graphics_memory_size_in_kb, s)?,
+            b"graphicsMemorySizeSupported" => d.obj_opt(&mut self.graphics_memory_size_supported, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -12992,7 +12992,7 @@ impl ComplexType for VirtualVmxnet3 {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"uptv2Enabled" => d.opt(&mut self.uptv2_enabled, s)?,
-            b"strictLatencyConfig" => d.opt(&mut self.strict_latency_config, s)?,
+            b"strictLatencyConfig" => d.obj_opt(&mut self.strict_latency_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13025,8 +13025,8 @@ impl ComplexType for VirtualVmxnet3Option {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"uptv2Enabled" => d.opt(&mut self.uptv2_enabled, s)?,
-            b"strictLatencyConfigOption" => d.opt(&mut self.strict_latency_config_option, s)?,
+            b"uptv2Enabled" => d.obj_opt(&mut self.uptv2_enabled, s)?,
+            b"strictLatencyConfigOption" => d.obj_opt(&mut self.strict_latency_config_option, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13067,13 +13067,13 @@ impl ComplexType for VirtualVmxnet3OptionStrictLatencyConfigOption {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"allowed" => d.req(&mut self.allowed, s)?,
-            b"measureLatency" => d.req(&mut self.measure_latency, s)?,
-            b"maxTxQueues" => d.req(&mut self.max_tx_queues, s)?,
-            b"maxRxQueues" => d.req(&mut self.max_rx_queues, s)?,
-            b"txDataRingDescSize" => d.req(&mut self.tx_data_ring_desc_size, s)?,
-            b"rxDataRingDescSize" => d.req(&mut self.rx_data_ring_desc_size, s)?,
-            b"disableOffload" => d.req(&mut self.disable_offload, s)?,
+            b"allowed" => d.obj_req(&mut self.allowed, s)?,
+            b"measureLatency" => d.obj_req(&mut self.measure_latency, s)?,
+            b"maxTxQueues" => d.obj_req(&mut self.max_tx_queues, s)?,
+            b"maxRxQueues" => d.obj_req(&mut self.max_rx_queues, s)?,
+            b"txDataRingDescSize" => d.obj_req(&mut self.tx_data_ring_desc_size, s)?,
+            b"rxDataRingDescSize" => d.obj_req(&mut self.rx_data_ring_desc_size, s)?,
+            b"disableOffload" => d.obj_req(&mut self.disable_offload, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13183,7 +13183,7 @@ impl ComplexType for VirtualVmxnet3VrdmaOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"deviceProtocol" => d.opt(&mut self.device_protocol, s)?,
+            b"deviceProtocol" => d.obj_opt(&mut self.device_protocol, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13266,7 +13266,7 @@ impl ComplexType for VirtualWDTOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"runOnBoot" => d.req(&mut self.run_on_boot, s)?,
+            b"runOnBoot" => d.obj_req(&mut self.run_on_boot, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13436,9 +13436,9 @@ impl ComplexType for VmBeingClonedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"destFolder" => d.req(&mut self.dest_folder, s)?,
+            b"destFolder" => d.obj_req(&mut self.dest_folder, s)?,
             b"destName" => d.req(&mut self.dest_name, s)?,
-            b"destHost" => d.req(&mut self.dest_host, s)?,
+            b"destHost" => d.obj_req(&mut self.dest_host, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13471,7 +13471,7 @@ impl ComplexType for VmBeingClonedNoFolderEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destName" => d.req(&mut self.dest_name, s)?,
-            b"destHost" => d.req(&mut self.dest_host, s)?,
+            b"destHost" => d.obj_req(&mut self.dest_host, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13500,7 +13500,7 @@ impl ComplexType for VmBeingCreatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"configSpec" => d.opt(&mut self.config_spec, s)?,
+            b"configSpec" => d.obj_opt(&mut self.config_spec, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13528,7 +13528,7 @@ impl ComplexType for VmBeingDeployedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"srcTemplate" => d.req(&mut self.src_template, s)?,
+            b"srcTemplate" => d.obj_req(&mut self.src_template, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13560,9 +13560,9 @@ impl ComplexType for VmBeingHotMigratedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"destHost" => d.req(&mut self.dest_host, s)?,
-            b"destDatacenter" => d.opt(&mut self.dest_datacenter, s)?,
-            b"destDatastore" => d.opt(&mut self.dest_datastore, s)?,
+            b"destHost" => d.obj_req(&mut self.dest_host, s)?,
+            b"destDatacenter" => d.obj_opt(&mut self.dest_datacenter, s)?,
+            b"destDatastore" => d.obj_opt(&mut self.dest_datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13596,9 +13596,9 @@ impl ComplexType for VmBeingMigratedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"destHost" => d.req(&mut self.dest_host, s)?,
-            b"destDatacenter" => d.opt(&mut self.dest_datacenter, s)?,
-            b"destDatastore" => d.opt(&mut self.dest_datastore, s)?,
+            b"destHost" => d.obj_req(&mut self.dest_host, s)?,
+            b"destDatacenter" => d.obj_opt(&mut self.dest_datacenter, s)?,
+            b"destDatastore" => d.obj_opt(&mut self.dest_datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13632,9 +13632,9 @@ impl ComplexType for VmBeingRelocatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"destHost" => d.req(&mut self.dest_host, s)?,
-            b"destDatacenter" => d.opt(&mut self.dest_datacenter, s)?,
-            b"destDatastore" => d.opt(&mut self.dest_datastore, s)?,
+            b"destHost" => d.obj_req(&mut self.dest_host, s)?,
+            b"destDatacenter" => d.obj_opt(&mut self.dest_datacenter, s)?,
+            b"destDatastore" => d.obj_opt(&mut self.dest_datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13693,10 +13693,10 @@ impl ComplexType for VmCloneFailedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"destFolder" => d.req(&mut self.dest_folder, s)?,
+            b"destFolder" => d.obj_req(&mut self.dest_folder, s)?,
             b"destName" => d.req(&mut self.dest_name, s)?,
-            b"destHost" => d.req(&mut self.dest_host, s)?,
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"destHost" => d.obj_req(&mut self.dest_host, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13727,7 +13727,7 @@ impl ComplexType for VmClonedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"sourceVm" => d.req(&mut self.source_vm, s)?,
+            b"sourceVm" => d.obj_req(&mut self.source_vm, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13778,7 +13778,7 @@ impl ComplexType for VmConfigFileEncryptionInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"keyId" => d.opt(&mut self.key_id, s)?,
+            b"keyId" => d.obj_opt(&mut self.key_id, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -13809,7 +13809,7 @@ impl ComplexType for VmConfigFileInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"configVersion" => d.opt(&mut self.config_version, s)?,
-            b"encryption" => d.opt(&mut self.encryption, s)?,
+            b"encryption" => d.obj_opt(&mut self.encryption, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13842,8 +13842,8 @@ impl ComplexType for VmConfigFileQuery {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"filter" => d.opt(&mut self.filter, s)?,
-            b"details" => d.opt(&mut self.details, s)?,
+            b"filter" => d.obj_opt(&mut self.filter, s)?,
+            b"details" => d.obj_opt(&mut self.details, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13932,7 +13932,7 @@ impl ComplexType for VmConfigIncompatibleForFaultTolerance {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -13960,7 +13960,7 @@ impl ComplexType for VmConfigIncompatibleForRecordReplay {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -14004,11 +14004,11 @@ impl ComplexType for VmConfigInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"product" => d.list(&mut self.product, s)?,
-            b"property" => d.list(&mut self.property, s)?,
-            b"ipAssignment" => d.req(&mut self.ip_assignment, s)?,
+            b"product" => d.obj_list(&mut self.product, s)?,
+            b"property" => d.obj_list(&mut self.property, s)?,
+            b"ipAssignment" => d.obj_req(&mut self.ip_assignment, s)?,
             b"eula" => d.list(&mut self.eula, s)?,
-            b"ovfSection" => d.list(&mut self.ovf_section, s)?,
+            b"ovfSection" => d.obj_list(&mut self.ovf_section, s)?,
             b"ovfEnvironmentTransport" => d.list(&mut self.ovf_environment_transport, s)?,
             b"installBootRequired" => d.req(&mut self.install_boot_required, s)?,
             b"installBootStopDelay" => d.req(&mut self.install_boot_stop_delay, s)?,
@@ -14081,11 +14081,11 @@ impl ComplexType for VmConfigSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"product" => d.list(&mut self.product, s)?,
-            b"property" => d.list(&mut self.property, s)?,
-            b"ipAssignment" => d.opt(&mut self.ip_assignment, s)?,
+            b"product" => d.obj_list(&mut self.product, s)?,
+            b"property" => d.obj_list(&mut self.property, s)?,
+            b"ipAssignment" => d.obj_opt(&mut self.ip_assignment, s)?,
             b"eula" => d.list(&mut self.eula, s)?,
-            b"ovfSection" => d.list(&mut self.ovf_section, s)?,
+            b"ovfSection" => d.obj_list(&mut self.ovf_section, s)?,
             b"ovfEnvironmentTransport" => d.list(&mut self.ovf_environment_transport, s)?,
             b"installBootRequired" => d.opt(&mut self.install_boot_required, s)?,
             b"installBootStopDelay" => d.opt(&mut self.install_boot_stop_delay, s)?,

@@ -208,7 +208,7 @@ impl ComplexType for VmDeployFailedEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"destDatastore" => d.req(&mut self.dest_datastore, s)?,
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -237,7 +237,7 @@ impl ComplexType for VmDeployedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"srcTemplate" => d.req(&mut self.src_template, s)?,
+            b"srcTemplate" => d.obj_req(&mut self.src_template, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -310,7 +310,7 @@ impl ComplexType for VmDiskFailedEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"disk" => d.req(&mut self.disk, s)?,
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -339,7 +339,7 @@ impl ComplexType for VmDiskFileEncryptionInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"keyId" => d.opt(&mut self.key_id, s)?,
+            b"keyId" => d.obj_opt(&mut self.key_id, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -385,7 +385,7 @@ impl ComplexType for VmDiskFileInfo {
             b"controllerType" => d.opt(&mut self.controller_type, s)?,
             b"diskExtents" => d.list(&mut self.disk_extents, s)?,
             b"thin" => d.opt(&mut self.thin, s)?,
-            b"encryption" => d.opt(&mut self.encryption, s)?,
+            b"encryption" => d.obj_opt(&mut self.encryption, s)?,
             b"sectorFormat" => d.opt(&mut self.sector_format, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -423,8 +423,8 @@ impl ComplexType for VmDiskFileQuery {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"filter" => d.opt(&mut self.filter, s)?,
-            b"details" => d.opt(&mut self.details, s)?,
+            b"filter" => d.obj_opt(&mut self.filter, s)?,
+            b"details" => d.obj_opt(&mut self.details, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -676,10 +676,10 @@ impl ComplexType for VmFailedMigrateEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"destHost" => d.req(&mut self.dest_host, s)?,
-            b"reason" => d.req(&mut self.reason, s)?,
-            b"destDatacenter" => d.opt(&mut self.dest_datacenter, s)?,
-            b"destDatastore" => d.opt(&mut self.dest_datastore, s)?,
+            b"destHost" => d.obj_req(&mut self.dest_host, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
+            b"destDatacenter" => d.obj_opt(&mut self.dest_datacenter, s)?,
+            b"destDatastore" => d.obj_opt(&mut self.dest_datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -710,7 +710,7 @@ impl ComplexType for VmFailedRelayoutEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -787,7 +787,7 @@ impl ComplexType for VmFailedToPowerOffEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -815,7 +815,7 @@ impl ComplexType for VmFailedToPowerOnEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -843,7 +843,7 @@ impl ComplexType for VmFailedToRebootGuestEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -871,7 +871,7 @@ impl ComplexType for VmFailedToResetEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -899,7 +899,7 @@ impl ComplexType for VmFailedToShutdownGuestEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -927,7 +927,7 @@ impl ComplexType for VmFailedToStandbyGuestEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -955,7 +955,7 @@ impl ComplexType for VmFailedToSuspendEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.req(&mut self.reason, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1004,7 +1004,7 @@ impl ComplexType for VmFailoverFailed {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.opt(&mut self.reason, s)?,
+            b"reason" => d.obj_opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1074,7 +1074,7 @@ impl ComplexType for VmFaultToleranceConfigIssueWrapper {
         match s.name() {
             b"entityName" => d.opt(&mut self.entity_name, s)?,
             b"entity" => d.opt(&mut self.entity, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1161,8 +1161,8 @@ impl ComplexType for VmFaultToleranceOpIssuesList {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"errors" => d.list(&mut self.errors, s)?,
-            b"warnings" => d.list(&mut self.warnings, s)?,
+            b"errors" => d.obj_list(&mut self.errors, s)?,
+            b"warnings" => d.obj_list(&mut self.warnings, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1546,7 +1546,7 @@ impl ComplexType for VmInstanceUuidConflictEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"conflictedVm" => d.req(&mut self.conflicted_vm, s)?,
+            b"conflictedVm" => d.obj_req(&mut self.conflicted_vm, s)?,
             b"instanceUuid" => d.req(&mut self.instance_uuid, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -1716,7 +1716,7 @@ impl ComplexType for VmMacConflictEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"conflictedVm" => d.req(&mut self.conflicted_vm, s)?,
+            b"conflictedVm" => d.obj_req(&mut self.conflicted_vm, s)?,
             b"mac" => d.req(&mut self.mac, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -1791,7 +1791,7 @@ impl ComplexType for VmMessageErrorEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
-            b"messageInfo" => d.list(&mut self.message_info, s)?,
+            b"messageInfo" => d.obj_list(&mut self.message_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1823,7 +1823,7 @@ impl ComplexType for VmMessageEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
-            b"messageInfo" => d.list(&mut self.message_info, s)?,
+            b"messageInfo" => d.obj_list(&mut self.message_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1855,7 +1855,7 @@ impl ComplexType for VmMessageWarningEvent {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"message" => d.req(&mut self.message, s)?,
-            b"messageInfo" => d.list(&mut self.message_info, s)?,
+            b"messageInfo" => d.obj_list(&mut self.message_info, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1911,9 +1911,9 @@ impl ComplexType for VmMigratedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"sourceHost" => d.req(&mut self.source_host, s)?,
-            b"sourceDatacenter" => d.opt(&mut self.source_datacenter, s)?,
-            b"sourceDatastore" => d.opt(&mut self.source_datastore, s)?,
+            b"sourceHost" => d.obj_req(&mut self.source_host, s)?,
+            b"sourceDatacenter" => d.obj_opt(&mut self.source_datacenter, s)?,
+            b"sourceDatastore" => d.obj_opt(&mut self.source_datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -1985,7 +1985,7 @@ impl ComplexType for VmNoNetworkAccessEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"destHost" => d.req(&mut self.dest_host, s)?,
+            b"destHost" => d.obj_req(&mut self.dest_host, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2106,8 +2106,8 @@ impl ComplexType for VmPodConfigForPlacement {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storagePod" => d.req(&mut self.storage_pod, s)?,
-            b"disk" => d.list(&mut self.disk, s)?,
-            b"vmConfig" => d.opt(&mut self.vm_config, s)?,
+            b"disk" => d.obj_list(&mut self.disk, s)?,
+            b"vmConfig" => d.obj_opt(&mut self.vm_config, s)?,
             b"interVmRule" => d.list(&mut self.inter_vm_rule, s)?,
             _ => return Ok(false),
         }
@@ -2158,7 +2158,7 @@ impl ComplexType for VmPowerOffOnIsolationEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"isolatedHost" => d.req(&mut self.isolated_host, s)?,
+            b"isolatedHost" => d.obj_req(&mut self.isolated_host, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2253,7 +2253,7 @@ impl ComplexType for VmPoweringOnWithCustomizedDVPortEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vnic" => d.list(&mut self.vnic, s)?,
+            b"vnic" => d.obj_list(&mut self.vnic, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2311,8 +2311,8 @@ impl ComplexType for VmReconfiguredEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"configSpec" => d.req(&mut self.config_spec, s)?,
-            b"configChanges" => d.opt(&mut self.config_changes, s)?,
+            b"configSpec" => d.obj_req(&mut self.config_spec, s)?,
+            b"configChanges" => d.obj_opt(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2466,10 +2466,10 @@ impl ComplexType for VmRelocateFailedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"destHost" => d.req(&mut self.dest_host, s)?,
-            b"reason" => d.req(&mut self.reason, s)?,
-            b"destDatacenter" => d.opt(&mut self.dest_datacenter, s)?,
-            b"destDatastore" => d.opt(&mut self.dest_datastore, s)?,
+            b"destHost" => d.obj_req(&mut self.dest_host, s)?,
+            b"reason" => d.obj_req(&mut self.reason, s)?,
+            b"destDatacenter" => d.obj_opt(&mut self.dest_datacenter, s)?,
+            b"destDatastore" => d.obj_opt(&mut self.dest_datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2527,9 +2527,9 @@ impl ComplexType for VmRelocatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"sourceHost" => d.req(&mut self.source_host, s)?,
-            b"sourceDatacenter" => d.opt(&mut self.source_datacenter, s)?,
-            b"sourceDatastore" => d.opt(&mut self.source_datastore, s)?,
+            b"sourceHost" => d.obj_req(&mut self.source_host, s)?,
+            b"sourceDatacenter" => d.obj_opt(&mut self.source_datacenter, s)?,
+            b"sourceDatastore" => d.obj_opt(&mut self.source_datastore, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2698,8 +2698,8 @@ impl ComplexType for VmResourcePoolMovedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"oldParent" => d.req(&mut self.old_parent, s)?,
-            b"newParent" => d.req(&mut self.new_parent, s)?,
+            b"oldParent" => d.obj_req(&mut self.old_parent, s)?,
+            b"newParent" => d.obj_req(&mut self.new_parent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2728,7 +2728,7 @@ impl ComplexType for VmResourceReallocatedEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"configChanges" => d.opt(&mut self.config_changes, s)?,
+            b"configChanges" => d.obj_opt(&mut self.config_changes, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2756,7 +2756,7 @@ impl ComplexType for VmRestartedOnAlternateHostEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"sourceHost" => d.req(&mut self.source_host, s)?,
+            b"sourceHost" => d.obj_req(&mut self.source_host, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2826,7 +2826,7 @@ impl ComplexType for VmSecondaryDisabledBySystemEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"reason" => d.opt(&mut self.reason, s)?,
+            b"reason" => d.obj_opt(&mut self.reason, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -2919,7 +2919,7 @@ impl ComplexType for VmShutdownOnIsolationEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"isolatedHost" => d.req(&mut self.isolated_host, s)?,
+            b"isolatedHost" => d.obj_req(&mut self.isolated_host, s)?,
             b"shutdownResult" => d.opt(&mut self.shutdown_result, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -3111,7 +3111,7 @@ impl ComplexType for VmStaticMacConflictEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"conflictedVm" => d.req(&mut self.conflicted_vm, s)?,
+            b"conflictedVm" => d.obj_req(&mut self.conflicted_vm, s)?,
             b"mac" => d.req(&mut self.mac, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -3238,8 +3238,8 @@ impl ComplexType for VmToVmGroupsAntiAffinity {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"selfTag" => d.opt(&mut self.self_tag, s)?,
-            b"antiAffinedVmGroupTags" => d.list(&mut self.anti_affined_vm_group_tags, s)?,
+            b"selfTag" => d.obj_opt(&mut self.self_tag, s)?,
+            b"antiAffinedVmGroupTags" => d.obj_list(&mut self.anti_affined_vm_group_tags, s)?,
             b"policyStrictness" => d.opt(&mut self.policy_strictness, s)?,
             b"policyTopology" => d.opt(&mut self.policy_topology, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3462,7 +3462,7 @@ impl ComplexType for VmUuidConflictEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"conflictedVm" => d.req(&mut self.conflicted_vm, s)?,
+            b"conflictedVm" => d.obj_req(&mut self.conflicted_vm, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -3532,7 +3532,7 @@ impl ComplexType for VmVmAffinity {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"affinedVmsTag" => d.req(&mut self.affined_vms_tag, s)?,
+            b"affinedVmsTag" => d.obj_req(&mut self.affined_vms_tag, s)?,
             b"policyStrictness" => d.opt(&mut self.policy_strictness, s)?,
             b"policyTopology" => d.opt(&mut self.policy_topology, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3568,7 +3568,7 @@ impl ComplexType for VmVmAntiAffinity {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"antiAffinedVmsTag" => d.req(&mut self.anti_affined_vms_tag, s)?,
+            b"antiAffinedVmsTag" => d.obj_req(&mut self.anti_affined_vms_tag, s)?,
             b"policyStrictness" => d.opt(&mut self.policy_strictness, s)?,
             b"policyTopology" => d.opt(&mut self.policy_topology, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -3780,8 +3780,8 @@ impl ComplexType for VmWwnConflictEvent {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"conflictedVms" => d.list(&mut self.conflicted_vms, s)?,
-            b"conflictedHosts" => d.list(&mut self.conflicted_hosts, s)?,
+            b"conflictedVms" => d.obj_list(&mut self.conflicted_vms, s)?,
+            b"conflictedHosts" => d.obj_list(&mut self.conflicted_hosts, s)?,
             b"wwn" => d.req(&mut self.wwn, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -3868,9 +3868,9 @@ impl ComplexType for VmfsConfigOption {
         match s.name() {
             b"blockSizeOption" => d.req(&mut self.block_size_option, s)?,
             b"unmapGranularityOption" => d.list(&mut self.unmap_granularity_option, s)?,
-            b"unmapBandwidthFixedValue" => d.opt(&mut self.unmap_bandwidth_fixed_value, s)?,
-            b"unmapBandwidthDynamicMin" => d.opt(&mut self.unmap_bandwidth_dynamic_min, s)?,
-            b"unmapBandwidthDynamicMax" => d.opt(&mut self.unmap_bandwidth_dynamic_max, s)?,
+            b"unmapBandwidthFixedValue" => d.obj_opt(&mut self.unmap_bandwidth_fixed_value, s)?,
+            b"unmapBandwidthDynamicMin" => d.obj_opt(&mut self.unmap_bandwidth_dynamic_min, s)?,
+            b"unmapBandwidthDynamicMax" => d.obj_opt(&mut self.unmap_bandwidth_dynamic_max, s)?,
             b"unmapBandwidthIncrement" => d.opt(&mut self.unmap_bandwidth_increment, s)?,
             b"unmapBandwidthUltraLow" => d.opt(&mut self.unmap_bandwidth_ultra_low, s)?,
             _ => return Ok(false),
@@ -3929,7 +3929,7 @@ impl ComplexType for VmfsDatastoreBaseOption {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"layout" => d.req(&mut self.layout, s)?,
+            b"layout" => d.obj_req(&mut self.layout, s)?,
             b"partitionFormatChange" => d.opt(&mut self.partition_format_change, s)?,
             _ => return Ok(false),
         }
@@ -3961,9 +3961,9 @@ impl ComplexType for VmfsDatastoreCreateSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"partition" => d.req(&mut self.partition, s)?,
-            b"vmfs" => d.req(&mut self.vmfs, s)?,
-            b"extent" => d.list(&mut self.extent, s)?,
+            b"partition" => d.obj_req(&mut self.partition, s)?,
+            b"vmfs" => d.obj_req(&mut self.vmfs, s)?,
+            b"extent" => d.obj_list(&mut self.extent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -3995,8 +3995,8 @@ impl ComplexType for VmfsDatastoreExpandSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"partition" => d.req(&mut self.partition, s)?,
-            b"extent" => d.req(&mut self.extent, s)?,
+            b"partition" => d.obj_req(&mut self.partition, s)?,
+            b"extent" => d.obj_req(&mut self.extent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4027,8 +4027,8 @@ impl ComplexType for VmfsDatastoreExtendSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"partition" => d.req(&mut self.partition, s)?,
-            b"extent" => d.list(&mut self.extent, s)?,
+            b"partition" => d.obj_req(&mut self.partition, s)?,
+            b"extent" => d.obj_list(&mut self.extent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4063,7 +4063,7 @@ impl ComplexType for VmfsDatastoreInfo {
         match s.name() {
             b"maxPhysicalRDMFileSize" => d.opt(&mut self.max_physical_rdm_file_size, s)?,
             b"maxVirtualRDMFileSize" => d.opt(&mut self.max_virtual_rdm_file_size, s)?,
-            b"vmfs" => d.opt(&mut self.vmfs, s)?,
+            b"vmfs" => d.obj_opt(&mut self.vmfs, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4093,7 +4093,7 @@ impl ComplexType for VmfsDatastoreMultipleExtentOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vmfsExtent" => d.list(&mut self.vmfs_extent, s)?,
+            b"vmfsExtent" => d.obj_list(&mut self.vmfs_extent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4153,7 +4153,7 @@ impl ComplexType for VmfsDatastoreSingleExtentOption {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vmfsExtent" => d.req(&mut self.vmfs_extent, s)?,
+            b"vmfsExtent" => d.obj_req(&mut self.vmfs_extent, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4328,7 +4328,7 @@ impl ComplexType for VmwareDistributedVirtualSwitchNetworkOffloadConfig {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dpuFailoverPolicy" => d.opt(&mut self.dpu_failover_policy, s)?,
+            b"dpuFailoverPolicy" => d.obj_opt(&mut self.dpu_failover_policy, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4385,7 +4385,7 @@ impl ComplexType for VmwareDistributedVirtualSwitchRealTimeConfig {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"allowed" => d.opt(&mut self.allowed, s)?,
-            b"lanAnnotation" => d.opt(&mut self.lan_annotation, s)?,
+            b"lanAnnotation" => d.obj_opt(&mut self.lan_annotation, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4442,7 +4442,7 @@ impl ComplexType for VmwareDistributedVirtualSwitchTrunkVlanSpec {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vlanId" => d.list(&mut self.vlan_id, s)?,
+            b"vlanId" => d.obj_list(&mut self.vlan_id, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4531,12 +4531,12 @@ impl ComplexType for VmwareUplinkPortTeamingPolicy {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"policy" => d.opt(&mut self.policy, s)?,
-            b"reversePolicy" => d.opt(&mut self.reverse_policy, s)?,
-            b"notifySwitches" => d.opt(&mut self.notify_switches, s)?,
-            b"rollingOrder" => d.opt(&mut self.rolling_order, s)?,
-            b"failureCriteria" => d.opt(&mut self.failure_criteria, s)?,
-            b"uplinkPortOrder" => d.opt(&mut self.uplink_port_order, s)?,
+            b"policy" => d.obj_opt(&mut self.policy, s)?,
+            b"reversePolicy" => d.obj_opt(&mut self.reverse_policy, s)?,
+            b"notifySwitches" => d.obj_opt(&mut self.notify_switches, s)?,
+            b"rollingOrder" => d.obj_opt(&mut self.rolling_order, s)?,
+            b"failureCriteria" => d.obj_opt(&mut self.failure_criteria, s)?,
+            b"uplinkPortOrder" => d.obj_opt(&mut self.uplink_port_order, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -4572,7 +4572,7 @@ impl ComplexType for VnicPortArgument {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vnic" => d.req(&mut self.vnic, s)?,
-            b"port" => d.req(&mut self.port, s)?,
+            b"port" => d.obj_req(&mut self.port, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4780,7 +4780,7 @@ impl ComplexType for VsanClusterAdvCfgSyncResult {
         match s.name() {
             b"inSync" => d.req(&mut self.in_sync, s)?,
             b"name" => d.req(&mut self.name, s)?,
-            b"hostValues" => d.list(&mut self.host_values, s)?,
+            b"hostValues" => d.obj_list(&mut self.host_values, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4853,7 +4853,7 @@ impl ComplexType for VsanClusterBalanceSummary {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"varianceThreshold" => d.req(&mut self.variance_threshold, s)?,
-            b"disks" => d.list(&mut self.disks, s)?,
+            b"disks" => d.obj_list(&mut self.disks, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -4882,7 +4882,7 @@ impl ComplexType for VsanClusterClomdLivenessResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"clomdLivenessResult" => d.list(&mut self.clomd_liveness_result, s)?,
+            b"clomdLivenessResult" => d.obj_list(&mut self.clomd_liveness_result, s)?,
             b"issueFound" => d.req(&mut self.issue_found, s)?,
             _ => return Ok(false),
         }
@@ -4953,7 +4953,7 @@ impl ComplexType for VsanClusterConfigInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
-            b"defaultConfig" => d.opt(&mut self.default_config, s)?,
+            b"defaultConfig" => d.obj_opt(&mut self.default_config, s)?,
             b"vsanEsaEnabled" => d.opt(&mut self.vsan_esa_enabled, s)?,
             b"vsanCyberRecoveryEnabled" => d.opt(&mut self.vsan_cyber_recovery_enabled, s)?,
             _ => return Ok(false),
@@ -5072,8 +5072,8 @@ impl ComplexType for VsanClusterCreateVmHealthTestResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"clusterResult" => d.req(&mut self.cluster_result, s)?,
-            b"hostResults" => d.list(&mut self.host_results, s)?,
+            b"clusterResult" => d.obj_req(&mut self.cluster_result, s)?,
+            b"hostResults" => d.obj_list(&mut self.host_results, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5106,7 +5106,7 @@ impl ComplexType for VsanClusterHclInfo {
         match s.name() {
             b"hclDbLastUpdate" => d.opt(&mut self.hcl_db_last_update, s)?,
             b"hclDbAgeHealth" => d.opt(&mut self.hcl_db_age_health, s)?,
-            b"hostResults" => d.list(&mut self.host_results, s)?,
+            b"hostResults" => d.obj_list(&mut self.host_results, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5141,8 +5141,8 @@ impl ComplexType for VsanClusterHealthAction {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"actionId" => d.req(&mut self.action_id, s)?,
-            b"actionLabel" => d.req(&mut self.action_label, s)?,
-            b"actionDescription" => d.req(&mut self.action_description, s)?,
+            b"actionLabel" => d.obj_req(&mut self.action_label, s)?,
+            b"actionDescription" => d.obj_req(&mut self.action_description, s)?,
             b"enabled" => d.req(&mut self.enabled, s)?,
             _ => return Ok(false),
         }
@@ -5180,8 +5180,8 @@ impl ComplexType for VsanClusterHealthConfigs {
         match s.name() {
             b"enableVsanTelemetry" => d.opt(&mut self.enable_vsan_telemetry, s)?,
             b"vsanTelemetryInterval" => d.opt(&mut self.vsan_telemetry_interval, s)?,
-            b"vsanTelemetryProxy" => d.opt(&mut self.vsan_telemetry_proxy, s)?,
-            b"configs" => d.list(&mut self.configs, s)?,
+            b"vsanTelemetryProxy" => d.obj_opt(&mut self.vsan_telemetry_proxy, s)?,
+            b"configs" => d.obj_list(&mut self.configs, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5221,7 +5221,7 @@ impl ComplexType for VsanClusterHealthGroup {
             b"groupId" => d.req(&mut self.group_id, s)?,
             b"groupName" => d.req(&mut self.group_name, s)?,
             b"groupHealth" => d.req(&mut self.group_health, s)?,
-            b"groupTests" => d.list(&mut self.group_tests, s)?,
+            b"groupTests" => d.obj_list(&mut self.group_tests, s)?,
             b"groupDetails" => d.list(&mut self.group_details, s)?,
             _ => return Ok(false),
         }
@@ -5343,7 +5343,7 @@ impl ComplexType for VsanClusterHealthResultRow {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"values" => d.list(&mut self.values, s)?,
-            b"nestedRows" => d.list(&mut self.nested_rows, s)?,
+            b"nestedRows" => d.obj_list(&mut self.nested_rows, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5372,8 +5372,8 @@ impl ComplexType for VsanClusterHealthResultTable {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"columns" => d.list(&mut self.columns, s)?,
-            b"rows" => d.list(&mut self.rows, s)?,
+            b"columns" => d.obj_list(&mut self.columns, s)?,
+            b"rows" => d.obj_list(&mut self.rows, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -5432,22 +5432,22 @@ impl ComplexType for VsanClusterHealthSummary {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"clusterStatus" => d.opt(&mut self.cluster_status, s)?,
+            b"clusterStatus" => d.obj_opt(&mut self.cluster_status, s)?,
             b"timestamp" => d.opt(&mut self.timestamp, s)?,
-            b"clusterVersions" => d.opt(&mut self.cluster_versions, s)?,
-            b"objectHealth" => d.opt(&mut self.object_health, s)?,
-            b"vmHealth" => d.opt(&mut self.vm_health, s)?,
-            b"networkHealth" => d.opt(&mut self.network_health, s)?,
-            b"limitHealth" => d.opt(&mut self.limit_health, s)?,
-            b"advCfgSync" => d.list(&mut self.adv_cfg_sync, s)?,
-            b"createVmHealth" => d.list(&mut self.create_vm_health, s)?,
-            b"physicalDisksHealth" => d.list(&mut self.physical_disks_health, s)?,
-            b"hclInfo" => d.opt(&mut self.hcl_info, s)?,
-            b"groups" => d.list(&mut self.groups, s)?,
+            b"clusterVersions" => d.obj_opt(&mut self.cluster_versions, s)?,
+            b"objectHealth" => d.obj_opt(&mut self.object_health, s)?,
+            b"vmHealth" => d.obj_opt(&mut self.vm_health, s)?,
+            b"networkHealth" => d.obj_opt(&mut self.network_health, s)?,
+            b"limitHealth" => d.obj_opt(&mut self.limit_health, s)?,
+            b"advCfgSync" => d.obj_list(&mut self.adv_cfg_sync, s)?,
+            b"createVmHealth" => d.obj_list(&mut self.create_vm_health, s)?,
+            b"physicalDisksHealth" => d.obj_list(&mut self.physical_disks_health, s)?,
+            b"hclInfo" => d.obj_opt(&mut self.hcl_info, s)?,
+            b"groups" => d.obj_list(&mut self.groups, s)?,
             b"overallHealth" => d.req(&mut self.overall_health, s)?,
             b"overallHealthDescription" => d.req(&mut self.overall_health_description, s)?,
-            b"clomdLiveness" => d.opt(&mut self.clomd_liveness, s)?,
-            b"diskBalance" => d.opt(&mut self.disk_balance, s)?,
+            b"clomdLiveness" => d.obj_opt(&mut self.clomd_liveness, s)?,
+            b"diskBalance" => d.obj_opt(&mut self.disk_balance, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5493,7 +5493,7 @@ impl ComplexType for VsanClusterHealthSystemObjectsRepairResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inRepairingQueueObjects" => d.list(&mut self.in_repairing_queue_objects, s)?,
-            b"failedRepairObjects" => d.list(&mut self.failed_repair_objects, s)?,
+            b"failedRepairObjects" => d.obj_list(&mut self.failed_repair_objects, s)?,
             b"issueFound" => d.req(&mut self.issue_found, s)?,
             _ => return Ok(false),
         }
@@ -5531,7 +5531,7 @@ impl ComplexType for VsanClusterHealthSystemStatusResult {
             b"status" => d.req(&mut self.status, s)?,
             b"goalState" => d.req(&mut self.goal_state, s)?,
             b"untrackedHosts" => d.list(&mut self.untracked_hosts, s)?,
-            b"trackedHostsStatus" => d.list(&mut self.tracked_hosts_status, s)?,
+            b"trackedHostsStatus" => d.obj_list(&mut self.tracked_hosts_status, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5564,7 +5564,7 @@ impl ComplexType for VsanClusterHealthSystemVersionResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostResults" => d.list(&mut self.host_results, s)?,
+            b"hostResults" => d.obj_list(&mut self.host_results, s)?,
             b"vcVersion" => d.opt(&mut self.vc_version, s)?,
             b"issueFound" => d.req(&mut self.issue_found, s)?,
             _ => return Ok(false),
@@ -5612,7 +5612,7 @@ impl ComplexType for VsanClusterHealthTest {
             b"testShortDescription" => d.opt(&mut self.test_short_description, s)?,
             b"testHealth" => d.opt(&mut self.test_health, s)?,
             b"testDetails" => d.list(&mut self.test_details, s)?,
-            b"testActions" => d.list(&mut self.test_actions, s)?,
+            b"testActions" => d.obj_list(&mut self.test_actions, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5690,8 +5690,8 @@ impl ComplexType for VsanClusterLimitHealthResult {
             b"componentLimitHealth" => d.req(&mut self.component_limit_health, s)?,
             b"diskFreeSpaceHealth" => d.req(&mut self.disk_free_space_health, s)?,
             b"rcFreeReservationHealth" => d.req(&mut self.rc_free_reservation_health, s)?,
-            b"hostResults" => d.list(&mut self.host_results, s)?,
-            b"whatifHostFailures" => d.list(&mut self.whatif_host_failures, s)?,
+            b"hostResults" => d.obj_list(&mut self.host_results, s)?,
+            b"whatifHostFailures" => d.obj_list(&mut self.whatif_host_failures, s)?,
             b"hostsCommFailure" => d.list(&mut self.hosts_comm_failure, s)?,
             _ => return Ok(false),
         }
@@ -5754,7 +5754,7 @@ impl ComplexType for VsanClusterNetworkHealthResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"hostResults" => d.list(&mut self.host_results, s)?,
+            b"hostResults" => d.obj_list(&mut self.host_results, s)?,
             b"issueFound" => d.opt(&mut self.issue_found, s)?,
             b"vsanVmknicPresent" => d.opt(&mut self.vsan_vmknic_present, s)?,
             b"matchingMulticastConfig" => d.opt(&mut self.matching_multicast_config, s)?,
@@ -5763,13 +5763,13 @@ impl ComplexType for VsanClusterNetworkHealthResult {
             b"largePingTestSuccess" => d.opt(&mut self.large_ping_test_success, s)?,
             b"potentialMulticastIssue" => d.opt(&mut self.potential_multicast_issue, s)?,
             b"otherHostsInVsanCluster" => d.list(&mut self.other_hosts_in_vsan_cluster, s)?,
-            b"partitions" => d.list(&mut self.partitions, s)?,
+            b"partitions" => d.obj_list(&mut self.partitions, s)?,
             b"hostsWithVsanDisabled" => d.list(&mut self.hosts_with_vsan_disabled, s)?,
             b"hostsDisconnected" => d.list(&mut self.hosts_disconnected, s)?,
             b"hostsCommFailure" => d.list(&mut self.hosts_comm_failure, s)?,
             b"hostsInEsxMaintenanceMode" => d.list(&mut self.hosts_in_esx_maintenance_mode, s)?,
             b"hostsInVsanMaintenanceMode" => d.list(&mut self.hosts_in_vsan_maintenance_mode, s)?,
-            b"infoAboutUnexpectedHosts" => d.list(&mut self.info_about_unexpected_hosts, s)?,
+            b"infoAboutUnexpectedHosts" => d.obj_list(&mut self.info_about_unexpected_hosts, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5812,8 +5812,8 @@ impl ComplexType for VsanClusterNetworkLoadTestResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"clusterResult" => d.req(&mut self.cluster_result, s)?,
-            b"hostResults" => d.list(&mut self.host_results, s)?,
+            b"clusterResult" => d.obj_req(&mut self.cluster_result, s)?,
+            b"hostResults" => d.obj_list(&mut self.host_results, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5875,7 +5875,7 @@ impl ComplexType for VsanClusterProactiveTestResult {
             b"overallStatus" => d.req(&mut self.overall_status, s)?,
             b"overallStatusDescription" => d.req(&mut self.overall_status_description, s)?,
             b"timestamp" => d.req(&mut self.timestamp, s)?,
-            b"healthTest" => d.opt(&mut self.health_test, s)?,
+            b"healthTest" => d.obj_opt(&mut self.health_test, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -5992,7 +5992,7 @@ impl ComplexType for VsanClusterVMsHealthOverallResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"healthStateList" => d.list(&mut self.health_state_list, s)?,
+            b"healthStateList" => d.obj_list(&mut self.health_state_list, s)?,
             b"overallHealthState" => d.opt(&mut self.overall_health_state, s)?,
             _ => return Ok(false),
         }
@@ -6063,8 +6063,8 @@ impl ComplexType for VsanClusterVmdkLoadTestResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"task" => d.opt(&mut self.task, s)?,
-            b"clusterResult" => d.opt(&mut self.cluster_result, s)?,
-            b"hostResults" => d.list(&mut self.host_results, s)?,
+            b"clusterResult" => d.obj_opt(&mut self.cluster_result, s)?,
+            b"hostResults" => d.obj_list(&mut self.host_results, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6157,7 +6157,7 @@ impl ComplexType for VsanCompatibilityCheckResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"status" => d.req(&mut self.status, s)?,
-            b"message" => d.opt(&mut self.message, s)?,
+            b"message" => d.obj_opt(&mut self.message, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6186,7 +6186,7 @@ impl ComplexType for VsanConfigInfoEx {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dataEfficiencyConfig" => d.opt(&mut self.data_efficiency_config, s)?,
+            b"dataEfficiencyConfig" => d.obj_opt(&mut self.data_efficiency_config, s)?,
             b"iscsiConfig" => d.opt(&mut self.iscsi_config, s)?,
             _ => return self.base_.decode_field(d, s),
         }
@@ -6340,7 +6340,7 @@ impl ComplexType for VsanDiskFormatConversionSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"dataEfficiencyConfig" => d.opt(&mut self.data_efficiency_config, s)?,
+            b"dataEfficiencyConfig" => d.obj_opt(&mut self.data_efficiency_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6501,7 +6501,7 @@ impl ComplexType for VsanHclControllerInfo {
             b"deviceId" => d.opt(&mut self.device_id, s)?,
             b"subVendorId" => d.opt(&mut self.sub_vendor_id, s)?,
             b"subDeviceId" => d.opt(&mut self.sub_device_id, s)?,
-            b"extraInfo" => d.list(&mut self.extra_info, s)?,
+            b"extraInfo" => d.obj_list(&mut self.extra_info, s)?,
             b"deviceOnHcl" => d.opt(&mut self.device_on_hcl, s)?,
             b"releaseSupported" => d.opt(&mut self.release_supported, s)?,
             b"releasesOnHcl" => d.list(&mut self.releases_on_hcl, s)?,
@@ -6516,7 +6516,7 @@ impl ComplexType for VsanHclControllerInfo {
             b"fwVersion" => d.opt(&mut self.fw_version, s)?,
             b"raidConfig" => d.opt(&mut self.raid_config, s)?,
             b"cacheConfig" => d.opt(&mut self.cache_config, s)?,
-            b"cimProviderInfo" => d.opt(&mut self.cim_provider_info, s)?,
+            b"cimProviderInfo" => d.obj_opt(&mut self.cim_provider_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6582,7 +6582,7 @@ impl ComplexType for VsanHealthExtMgmtPreCheckResult {
             b"drsCheckPassed" => d.opt(&mut self.drs_check_passed, s)?,
             b"eamConnectionCheckPassed" => d.opt(&mut self.eam_connection_check_passed, s)?,
             b"installStateCheckPassed" => d.opt(&mut self.install_state_check_passed, s)?,
-            b"results" => d.list(&mut self.results, s)?,
+            b"results" => d.obj_list(&mut self.results, s)?,
             b"vumRegistered" => d.opt(&mut self.vum_registered, s)?,
             _ => return Ok(false),
         }
@@ -6683,7 +6683,7 @@ impl ComplexType for VsanHostClomdLivenessResult {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"clomdStat" => d.req(&mut self.clomd_stat, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6722,7 +6722,7 @@ impl ComplexType for VsanHostClusterStatus {
             b"uuid" => d.opt(&mut self.uuid, s)?,
             b"nodeUuid" => d.opt(&mut self.node_uuid, s)?,
             b"health" => d.req(&mut self.health, s)?,
-            b"nodeState" => d.req(&mut self.node_state, s)?,
+            b"nodeState" => d.obj_req(&mut self.node_state, s)?,
             b"memberUuid" => d.list(&mut self.member_uuid, s)?,
             _ => return Ok(false),
         }
@@ -6756,7 +6756,7 @@ impl ComplexType for VsanHostClusterStatusState {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"state" => d.req(&mut self.state, s)?,
-            b"completion" => d.opt(&mut self.completion, s)?,
+            b"completion" => d.obj_opt(&mut self.completion, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -6829,10 +6829,10 @@ impl ComplexType for VsanHostConfigInfo {
         match s.name() {
             b"enabled" => d.opt(&mut self.enabled, s)?,
             b"hostSystem" => d.opt(&mut self.host_system, s)?,
-            b"clusterInfo" => d.opt(&mut self.cluster_info, s)?,
-            b"storageInfo" => d.opt(&mut self.storage_info, s)?,
-            b"networkInfo" => d.opt(&mut self.network_info, s)?,
-            b"faultDomainInfo" => d.opt(&mut self.fault_domain_info, s)?,
+            b"clusterInfo" => d.obj_opt(&mut self.cluster_info, s)?,
+            b"storageInfo" => d.obj_opt(&mut self.storage_info, s)?,
+            b"networkInfo" => d.obj_opt(&mut self.network_info, s)?,
+            b"faultDomainInfo" => d.obj_opt(&mut self.fault_domain_info, s)?,
             b"vsanEsaEnabled" => d.opt(&mut self.vsan_esa_enabled, s)?,
             b"vsanCyberRecoveryEnabled" => d.opt(&mut self.vsan_cyber_recovery_enabled, s)?,
             _ => return Ok(false),
@@ -6962,8 +6962,8 @@ impl ComplexType for VsanHostConfigInfoStorageInfo {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"autoClaimStorage" => d.opt(&mut self.auto_claim_storage, s)?,
-            b"diskMapping" => d.list(&mut self.disk_mapping, s)?,
-            b"diskMapInfo" => d.list(&mut self.disk_map_info, s)?,
+            b"diskMapping" => d.obj_list(&mut self.disk_mapping, s)?,
+            b"diskMapInfo" => d.obj_list(&mut self.disk_map_info, s)?,
             b"checksumEnabled" => d.opt(&mut self.checksum_enabled, s)?,
             _ => return Ok(false),
         }
@@ -6999,7 +6999,7 @@ impl ComplexType for VsanHostCreateVmHealthTestResult {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"state" => d.req(&mut self.state, s)?,
-            b"fault" => d.opt(&mut self.fault, s)?,
+            b"fault" => d.obj_opt(&mut self.fault, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7055,7 +7055,7 @@ impl ComplexType for VsanHostDiskMapInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"mapping" => d.req(&mut self.mapping, s)?,
+            b"mapping" => d.obj_req(&mut self.mapping, s)?,
             b"mounted" => d.req(&mut self.mounted, s)?,
             _ => return Ok(false),
         }
@@ -7087,9 +7087,9 @@ impl ComplexType for VsanHostDiskMapResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"mapping" => d.req(&mut self.mapping, s)?,
-            b"diskResult" => d.list(&mut self.disk_result, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"mapping" => d.obj_req(&mut self.mapping, s)?,
+            b"diskResult" => d.obj_list(&mut self.disk_result, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7119,8 +7119,8 @@ impl ComplexType for VsanHostDiskMapping {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ssd" => d.req(&mut self.ssd, s)?,
-            b"nonSsd" => d.list(&mut self.non_ssd, s)?,
+            b"ssd" => d.obj_req(&mut self.ssd, s)?,
+            b"nonSsd" => d.obj_list(&mut self.non_ssd, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7155,10 +7155,10 @@ impl ComplexType for VsanHostDiskResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"disk" => d.req(&mut self.disk, s)?,
+            b"disk" => d.obj_req(&mut self.disk, s)?,
             b"state" => d.req(&mut self.state, s)?,
             b"vsanUuid" => d.opt(&mut self.vsan_uuid, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             b"degraded" => d.opt(&mut self.degraded, s)?,
             _ => return Ok(false),
         }
@@ -7226,8 +7226,8 @@ impl ComplexType for VsanHostHclInfo {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"hclChecked" => d.req(&mut self.hcl_checked, s)?,
             b"releaseName" => d.opt(&mut self.release_name, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
-            b"controllers" => d.list(&mut self.controllers, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
+            b"controllers" => d.obj_list(&mut self.controllers, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7297,7 +7297,7 @@ impl ComplexType for VsanHostHealthSystemVersionResult {
         match s.name() {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"version" => d.opt(&mut self.version, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7479,8 +7479,8 @@ impl ComplexType for VsanHostRuntimeInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"membershipList" => d.list(&mut self.membership_list, s)?,
-            b"diskIssues" => d.list(&mut self.disk_issues, s)?,
+            b"membershipList" => d.obj_list(&mut self.membership_list, s)?,
+            b"diskIssues" => d.obj_list(&mut self.disk_issues, s)?,
             b"accessGenNo" => d.opt(&mut self.access_gen_no, s)?,
             _ => return Ok(false),
         }
@@ -7578,7 +7578,7 @@ impl ComplexType for VsanHostVmdkLoadTestResult {
             b"hostname" => d.req(&mut self.hostname, s)?,
             b"issueFound" => d.req(&mut self.issue_found, s)?,
             b"faultMessage" => d.opt(&mut self.fault_message, s)?,
-            b"vmdkResults" => d.list(&mut self.vmdk_results, s)?,
+            b"vmdkResults" => d.obj_list(&mut self.vmdk_results, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7689,7 +7689,7 @@ impl ComplexType for VsanIscsiHomeObjectSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"storagePolicy" => d.opt(&mut self.storage_policy, s)?,
-            b"defaultConfig" => d.opt(&mut self.default_config, s)?,
+            b"defaultConfig" => d.obj_opt(&mut self.default_config, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -7759,7 +7759,7 @@ impl ComplexType for VsanIscsiLUN {
             b"targetAlias" => d.req(&mut self.target_alias, s)?,
             b"uuid" => d.req(&mut self.uuid, s)?,
             b"actualSize" => d.req(&mut self.actual_size, s)?,
-            b"objectInformation" => d.opt(&mut self.object_information, s)?,
+            b"objectInformation" => d.obj_opt(&mut self.object_information, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -7871,7 +7871,7 @@ impl ComplexType for VsanIscsiTarget {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"lunCount" => d.opt(&mut self.lun_count, s)?,
-            b"objectInformation" => d.opt(&mut self.object_information, s)?,
+            b"objectInformation" => d.obj_opt(&mut self.object_information, s)?,
             b"ioOwnerHost" => d.opt(&mut self.io_owner_host, s)?,
             b"initiators" => d.list(&mut self.initiators, s)?,
             b"initiatorGroups" => d.list(&mut self.initiator_groups, s)?,
@@ -7998,7 +7998,7 @@ impl ComplexType for VsanIscsiTargetCommonInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"authSpec" => d.opt(&mut self.auth_spec, s)?,
+            b"authSpec" => d.obj_opt(&mut self.auth_spec, s)?,
             b"port" => d.opt(&mut self.port, s)?,
             b"networkInterface" => d.opt(&mut self.network_interface, s)?,
             _ => return self.base_.decode_field(d, s),
@@ -8034,7 +8034,7 @@ impl ComplexType for VsanIscsiTargetServiceConfig {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"defaultConfig" => d.opt(&mut self.default_config, s)?,
+            b"defaultConfig" => d.obj_opt(&mut self.default_config, s)?,
             b"enabled" => d.opt(&mut self.enabled, s)?,
             _ => return Ok(false),
         }
@@ -8068,7 +8068,7 @@ impl ComplexType for VsanIscsiTargetServiceDefaultConfigSpec {
         match s.name() {
             b"networkInterface" => d.opt(&mut self.network_interface, s)?,
             b"port" => d.opt(&mut self.port, s)?,
-            b"iscsiTargetAuthSpec" => d.opt(&mut self.iscsi_target_auth_spec, s)?,
+            b"iscsiTargetAuthSpec" => d.obj_opt(&mut self.iscsi_target_auth_spec, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8264,7 +8264,7 @@ impl ComplexType for VsanNetworkHealthResult {
             b"vsanVmknicPresent" => d.opt(&mut self.vsan_vmknic_present, s)?,
             b"ipSubnets" => d.list(&mut self.ip_subnets, s)?,
             b"issueFound" => d.opt(&mut self.issue_found, s)?,
-            b"peerHealth" => d.list(&mut self.peer_health, s)?,
+            b"peerHealth" => d.obj_list(&mut self.peer_health, s)?,
             b"multicastConfig" => d.opt(&mut self.multicast_config, s)?,
             _ => return Ok(false),
         }
@@ -8599,9 +8599,9 @@ impl ComplexType for VsanObjectIdentityAndHealth {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"identities" => d.list(&mut self.identities, s)?,
-            b"health" => d.opt(&mut self.health, s)?,
-            b"spaceSummary" => d.list(&mut self.space_summary, s)?,
+            b"identities" => d.obj_list(&mut self.identities, s)?,
+            b"health" => d.obj_opt(&mut self.health, s)?,
+            b"spaceSummary" => d.obj_list(&mut self.space_summary, s)?,
             b"rawData" => d.opt(&mut self.raw_data, s)?,
             _ => return Ok(false),
         }
@@ -8674,10 +8674,10 @@ impl ComplexType for VsanObjectInformation {
             b"directoryName" => d.opt(&mut self.directory_name, s)?,
             b"vsanObjectUuid" => d.opt(&mut self.vsan_object_uuid, s)?,
             b"vsanHealth" => d.opt(&mut self.vsan_health, s)?,
-            b"policyAttributes" => d.list(&mut self.policy_attributes, s)?,
+            b"policyAttributes" => d.obj_list(&mut self.policy_attributes, s)?,
             b"spbmProfileUuid" => d.opt(&mut self.spbm_profile_uuid, s)?,
             b"spbmProfileGenerationId" => d.opt(&mut self.spbm_profile_generation_id, s)?,
-            b"spbmComplianceResult" => d.opt(&mut self.spbm_compliance_result, s)?,
+            b"spbmComplianceResult" => d.obj_opt(&mut self.spbm_compliance_result, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8711,7 +8711,7 @@ impl ComplexType for VsanObjectOverallHealth {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"objectHealthDetail" => d.list(&mut self.object_health_detail, s)?,
+            b"objectHealthDetail" => d.obj_list(&mut self.object_health_detail, s)?,
             b"objectVersionCompliance" => d.opt(&mut self.object_version_compliance, s)?,
             _ => return Ok(false),
         }
@@ -8861,7 +8861,7 @@ impl ComplexType for VsanPerfEntityMetricCSV {
         match s.name() {
             b"entityRefId" => d.req(&mut self.entity_ref_id, s)?,
             b"sampleInfo" => d.opt(&mut self.sample_info, s)?,
-            b"value" => d.list(&mut self.value, s)?,
+            b"value" => d.obj_list(&mut self.value, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -8897,7 +8897,7 @@ impl ComplexType for VsanPerfEntityType {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"id" => d.req(&mut self.id, s)?,
-            b"graphs" => d.list(&mut self.graphs, s)?,
+            b"graphs" => d.obj_list(&mut self.graphs, s)?,
             b"description" => d.opt(&mut self.description, s)?,
             _ => return Ok(false),
         }
@@ -8938,9 +8938,9 @@ impl ComplexType for VsanPerfGraph {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"id" => d.req(&mut self.id, s)?,
-            b"metrics" => d.list(&mut self.metrics, s)?,
+            b"metrics" => d.obj_list(&mut self.metrics, s)?,
             b"unit" => d.req(&mut self.unit, s)?,
-            b"threshold" => d.opt(&mut self.threshold, s)?,
+            b"threshold" => d.obj_opt(&mut self.threshold, s)?,
             b"name" => d.opt(&mut self.name, s)?,
             b"description" => d.opt(&mut self.description, s)?,
             _ => return Ok(false),
@@ -9097,7 +9097,7 @@ impl ComplexType for VsanPerfMetricSeriesCSV {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"metricId" => d.req(&mut self.metric_id, s)?,
+            b"metricId" => d.obj_req(&mut self.metric_id, s)?,
             b"values" => d.opt(&mut self.values, s)?,
             _ => return Ok(false),
         }
@@ -9141,12 +9141,12 @@ impl ComplexType for VsanPerfNodeInformation {
         match s.name() {
             b"version" => d.req(&mut self.version, s)?,
             b"hostname" => d.opt(&mut self.hostname, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             b"isCmmdsMaster" => d.req(&mut self.is_cmmds_master, s)?,
             b"isStatsMaster" => d.req(&mut self.is_stats_master, s)?,
             b"vsanMasterUuid" => d.opt(&mut self.vsan_master_uuid, s)?,
             b"vsanNodeUuid" => d.opt(&mut self.vsan_node_uuid, s)?,
-            b"masterInfo" => d.opt(&mut self.master_info, s)?,
+            b"masterInfo" => d.obj_opt(&mut self.master_info, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9261,8 +9261,8 @@ impl ComplexType for VsanPerfTopEntities {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"metricId" => d.req(&mut self.metric_id, s)?,
-            b"entities" => d.list(&mut self.entities, s)?,
+            b"metricId" => d.obj_req(&mut self.metric_id, s)?,
+            b"entities" => d.obj_list(&mut self.entities, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9394,7 +9394,7 @@ impl ComplexType for VsanPhysicalDiskHealth {
             b"freeBytes" => d.opt(&mut self.free_bytes, s)?,
             b"hashedBytes" => d.opt(&mut self.hashed_bytes, s)?,
             b"dedupedBytes" => d.opt(&mut self.deduped_bytes, s)?,
-            b"scsiDisk" => d.opt(&mut self.scsi_disk, s)?,
+            b"scsiDisk" => d.obj_opt(&mut self.scsi_disk, s)?,
             b"usedComponents" => d.opt(&mut self.used_components, s)?,
             b"maxComponents" => d.opt(&mut self.max_components, s)?,
             b"compLimitHealth" => d.opt(&mut self.comp_limit_health, s)?,
@@ -9464,13 +9464,13 @@ impl ComplexType for VsanPhysicalDiskHealthSummary {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"overallHealth" => d.req(&mut self.overall_health, s)?,
-            b"heapsWithIssues" => d.list(&mut self.heaps_with_issues, s)?,
-            b"slabsWithIssues" => d.list(&mut self.slabs_with_issues, s)?,
-            b"disks" => d.list(&mut self.disks, s)?,
-            b"componentsWithIssues" => d.list(&mut self.components_with_issues, s)?,
+            b"heapsWithIssues" => d.obj_list(&mut self.heaps_with_issues, s)?,
+            b"slabsWithIssues" => d.obj_list(&mut self.slabs_with_issues, s)?,
+            b"disks" => d.obj_list(&mut self.disks, s)?,
+            b"componentsWithIssues" => d.obj_list(&mut self.components_with_issues, s)?,
             b"hostname" => d.opt(&mut self.hostname, s)?,
             b"hostDedupScope" => d.opt(&mut self.host_dedup_scope, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9595,8 +9595,8 @@ impl ComplexType for VsanPolicySatisfiability {
         match s.name() {
             b"uuid" => d.opt(&mut self.uuid, s)?,
             b"isSatisfiable" => d.req(&mut self.is_satisfiable, s)?,
-            b"reason" => d.opt(&mut self.reason, s)?,
-            b"cost" => d.opt(&mut self.cost, s)?,
+            b"reason" => d.obj_opt(&mut self.reason, s)?,
+            b"cost" => d.obj_opt(&mut self.cost, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9629,8 +9629,8 @@ impl ComplexType for VsanPrepareVsanForVcsaSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vsanDiskMappingCreationSpec" => d.opt(&mut self.vsan_disk_mapping_creation_spec, s)?,
-            b"vsanDataEfficiencyConfig" => d.opt(&mut self.vsan_data_efficiency_config, s)?,
+            b"vsanDiskMappingCreationSpec" => d.obj_opt(&mut self.vsan_disk_mapping_creation_spec, s)?,
+            b"vsanDataEfficiencyConfig" => d.obj_opt(&mut self.vsan_data_efficiency_config, s)?,
             b"taskId" => d.opt(&mut self.task_id, s)?,
             _ => return Ok(false),
         }
@@ -9680,7 +9680,7 @@ impl ComplexType for VsanProactiveRebalanceInfoEx {
             b"timeThreshold" => d.opt(&mut self.time_threshold, s)?,
             b"rateThreshold" => d.opt(&mut self.rate_threshold, s)?,
             b"hostname" => d.opt(&mut self.hostname, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9752,7 +9752,7 @@ impl ComplexType for VsanRepairObjectsResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"inQueueObjects" => d.list(&mut self.in_queue_objects, s)?,
-            b"failedRepairObjects" => d.list(&mut self.failed_repair_objects, s)?,
+            b"failedRepairObjects" => d.obj_list(&mut self.failed_repair_objects, s)?,
             b"notInQueueObjects" => d.list(&mut self.not_in_queue_objects, s)?,
             _ => return Ok(false),
         }
@@ -9823,8 +9823,8 @@ impl ComplexType for VsanSpaceUsage {
         match s.name() {
             b"totalCapacityB" => d.req(&mut self.total_capacity_b, s)?,
             b"freeCapacityB" => d.opt(&mut self.free_capacity_b, s)?,
-            b"spaceOverview" => d.opt(&mut self.space_overview, s)?,
-            b"spaceDetail" => d.opt(&mut self.space_detail, s)?,
+            b"spaceOverview" => d.obj_opt(&mut self.space_overview, s)?,
+            b"spaceDetail" => d.obj_opt(&mut self.space_detail, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9853,7 +9853,7 @@ impl ComplexType for VsanSpaceUsageDetailResult {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"spaceUsageByObjectType" => d.list(&mut self.space_usage_by_object_type, s)?,
+            b"spaceUsageByObjectType" => d.obj_list(&mut self.space_usage_by_object_type, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -9896,8 +9896,8 @@ impl ComplexType for VsanStorageComplianceResult {
             b"objectUUID" => d.opt(&mut self.object_uuid, s)?,
             b"complianceStatus" => d.req(&mut self.compliance_status, s)?,
             b"mismatch" => d.req(&mut self.mismatch, s)?,
-            b"violatedPolicies" => d.list(&mut self.violated_policies, s)?,
-            b"operationalStatus" => d.opt(&mut self.operational_status, s)?,
+            b"violatedPolicies" => d.obj_list(&mut self.violated_policies, s)?,
+            b"operationalStatus" => d.obj_opt(&mut self.operational_status, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10007,7 +10007,7 @@ impl ComplexType for VsanStorageWorkloadType {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"specs" => d.list(&mut self.specs, s)?,
+            b"specs" => d.obj_list(&mut self.specs, s)?,
             b"typeId" => d.req(&mut self.type_id, s)?,
             b"name" => d.req(&mut self.name, s)?,
             b"description" => d.req(&mut self.description, s)?,
@@ -10070,7 +10070,7 @@ impl ComplexType for VsanUpgradeStatusEx {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"isPrecheck" => d.opt(&mut self.is_precheck, s)?,
-            b"precheckResult" => d.opt(&mut self.precheck_result, s)?,
+            b"precheckResult" => d.obj_opt(&mut self.precheck_result, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10237,7 +10237,7 @@ impl ComplexType for VsanUpgradeSystemNetworkPartitionIssue {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"partitions" => d.list(&mut self.partitions, s)?,
+            b"partitions" => d.obj_list(&mut self.partitions, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10326,7 +10326,7 @@ impl ComplexType for VsanUpgradeSystemPreflightCheckResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"issues" => d.list(&mut self.issues, s)?,
-            b"diskMappingToRestore" => d.opt(&mut self.disk_mapping_to_restore, s)?,
+            b"diskMappingToRestore" => d.obj_opt(&mut self.disk_mapping_to_restore, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10384,7 +10384,7 @@ impl ComplexType for VsanUpgradeSystemUpgradeHistoryDiskGroupOp {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"operation" => d.req(&mut self.operation, s)?,
-            b"diskMapping" => d.req(&mut self.disk_mapping, s)?,
+            b"diskMapping" => d.obj_req(&mut self.disk_mapping, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -10597,9 +10597,9 @@ impl ComplexType for VsanVcPostDeployConfigSpec {
         match s.name() {
             b"dcName" => d.opt(&mut self.dc_name, s)?,
             b"clusterName" => d.opt(&mut self.cluster_name, s)?,
-            b"firstHost" => d.opt(&mut self.first_host, s)?,
-            b"hostsToAdd" => d.list(&mut self.hosts_to_add, s)?,
-            b"vsanDataEfficiencyConfig" => d.opt(&mut self.vsan_data_efficiency_config, s)?,
+            b"firstHost" => d.obj_opt(&mut self.first_host, s)?,
+            b"hostsToAdd" => d.obj_list(&mut self.hosts_to_add, s)?,
+            b"vsanDataEfficiencyConfig" => d.obj_opt(&mut self.vsan_data_efficiency_config, s)?,
             b"vsanLicenseKey" => d.opt(&mut self.vsan_license_key, s)?,
             b"hostLicenseKey" => d.opt(&mut self.host_license_key, s)?,
             b"taskId" => d.opt(&mut self.task_id, s)?,
@@ -10653,7 +10653,7 @@ impl ComplexType for VsanVcsaDeploymentProgress {
             b"progressPct" => d.req(&mut self.progress_pct, s)?,
             b"message" => d.req(&mut self.message, s)?,
             b"success" => d.req(&mut self.success, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             b"updateCounter" => d.req(&mut self.update_counter, s)?,
             b"taskId" => d.opt(&mut self.task_id, s)?,
             b"vm" => d.opt(&mut self.vm, s)?,
@@ -10755,7 +10755,7 @@ impl ComplexType for VsanVmdkLoadTestResult {
         match s.name() {
             b"success" => d.req(&mut self.success, s)?,
             b"faultMessage" => d.opt(&mut self.fault_message, s)?,
-            b"spec" => d.req(&mut self.spec, s)?,
+            b"spec" => d.obj_req(&mut self.spec, s)?,
             b"actualDurationSec" => d.opt(&mut self.actual_duration_sec, s)?,
             b"totalBytes" => d.opt(&mut self.total_bytes, s)?,
             b"iops" => d.opt(&mut self.iops, s)?,
@@ -10804,8 +10804,8 @@ impl ComplexType for VsanVmdkLoadTestSpec {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"vmdkCreateSpec" => d.opt(&mut self.vmdk_create_spec, s)?,
-            b"vmdkIOSpec" => d.opt(&mut self.vmdk_io_spec, s)?,
-            b"vmdkIOSpecSequence" => d.list(&mut self.vmdk_io_spec_sequence, s)?,
+            b"vmdkIOSpec" => d.obj_opt(&mut self.vmdk_io_spec, s)?,
+            b"vmdkIOSpecSequence" => d.obj_list(&mut self.vmdk_io_spec_sequence, s)?,
             b"stepDurationSec" => d.opt(&mut self.step_duration_sec, s)?,
             _ => return Ok(false),
         }
@@ -10872,9 +10872,9 @@ impl ComplexType for VsanVsanClusterPcapResult {
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
             b"pkts" => d.list(&mut self.pkts, s)?,
-            b"groups" => d.list(&mut self.groups, s)?,
+            b"groups" => d.obj_list(&mut self.groups, s)?,
             b"issues" => d.list(&mut self.issues, s)?,
-            b"hostResults" => d.list(&mut self.host_results, s)?,
+            b"hostResults" => d.obj_list(&mut self.host_results, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -10923,7 +10923,7 @@ impl ComplexType for VsanVsanPcapResult {
             b"snaplen" => d.req(&mut self.snaplen, s)?,
             b"pkts" => d.list(&mut self.pkts, s)?,
             b"pcap" => d.opt(&mut self.pcap, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             b"hostname" => d.opt(&mut self.hostname, s)?,
             _ => return Ok(false),
         }
@@ -10963,7 +10963,7 @@ impl ComplexType for VslmCloneSpec {
         match s.name() {
             b"name" => d.req(&mut self.name, s)?,
             b"keepAfterDeleteVm" => d.opt(&mut self.keep_after_delete_vm, s)?,
-            b"metadata" => d.list(&mut self.metadata, s)?,
+            b"metadata" => d.obj_list(&mut self.metadata, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11007,14 +11007,14 @@ impl ComplexType for VslmCreateSpec {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"id" => d.opt(&mut self.id, s)?,
+            b"id" => d.obj_opt(&mut self.id, s)?,
             b"name" => d.req(&mut self.name, s)?,
             b"keepAfterDeleteVm" => d.opt(&mut self.keep_after_delete_vm, s)?,
             b"backingSpec" => d.req(&mut self.backing_spec, s)?,
             b"capacityInMB" => d.req(&mut self.capacity_in_mb, s)?,
             b"profile" => d.list(&mut self.profile, s)?,
             b"crypto" => d.opt(&mut self.crypto, s)?,
-            b"metadata" => d.list(&mut self.metadata, s)?,
+            b"metadata" => d.obj_list(&mut self.metadata, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11152,8 +11152,8 @@ impl ComplexType for VslmMigrateSpec {
             b"backingSpec" => d.req(&mut self.backing_spec, s)?,
             b"profile" => d.list(&mut self.profile, s)?,
             b"consolidate" => d.opt(&mut self.consolidate, s)?,
-            b"disksCrypto" => d.opt(&mut self.disks_crypto, s)?,
-            b"service" => d.opt(&mut self.service, s)?,
+            b"disksCrypto" => d.obj_opt(&mut self.disks_crypto, s)?,
+            b"service" => d.obj_opt(&mut self.service, s)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -11490,7 +11490,7 @@ impl ComplexType for VvolDatastoreInfo {
     crate::xml::unknown_type_name!(base_);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"vvolDS" => d.opt(&mut self.vvol_ds, s)?,
+            b"vvolDS" => d.obj_opt(&mut self.vvol_ds, s)?,
             _ => return self.base_.decode_field(d, s),
         }
         Ok(true)
@@ -11788,7 +11788,7 @@ impl ComplexType for WitnessNodeInfo {
     crate::xml::unknown_type_name!(root);
     fn decode_field<'a>(&mut self, d: &mut Decoder<'a>, s: &Start<'a>) -> Result<bool, DecodeError> {
         match s.name() {
-            b"ipSettings" => d.req(&mut self.ip_settings, s)?,
+            b"ipSettings" => d.obj_req(&mut self.ip_settings, s)?,
             b"biosUuid" => d.opt(&mut self.bios_uuid, s)?,
             _ => return Ok(false),
         }
@@ -11825,7 +11825,7 @@ impl ComplexType for vslmInfrastructureObjectPolicy {
             b"name" => d.req(&mut self.name, s)?,
             b"backingObjectId" => d.req(&mut self.backing_object_id, s)?,
             b"profileId" => d.req(&mut self.profile_id, s)?,
-            b"error" => d.opt(&mut self.error, s)?,
+            b"error" => d.obj_opt(&mut self.error, s)?,
             _ => return Ok(false),
         }
         Ok(true)

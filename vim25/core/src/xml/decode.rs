@@ -417,7 +417,8 @@ impl<'a> Decoder<'a> {
 
     /// Decodes a required field.
     pub fn req<T: Decode>(&mut self, slot: &mut T, s: &Start<'a>) -> Result<(), DecodeError> {
-        T::decode_into(slot, self, s)
+        *slot = T::decode(self, s)?;
+        Ok(())
     }
 
     /// Decodes an optional field.
@@ -426,12 +427,74 @@ impl<'a> Decoder<'a> {
         slot: &mut Option<T>,
         s: &Start<'a>,
     ) -> Result<(), DecodeError> {
-        T::decode_some(slot, self, s)
+        *slot = Some(T::decode(self, s)?);
+        Ok(())
     }
 
     /// Decodes one more element of a repeated field.
     pub fn list<T: Decode>(&mut self, slot: &mut Vec<T>, s: &Start<'a>) -> Result<(), DecodeError> {
-        T::decode_push(slot, self, s)
+        slot.push(T::decode(self, s)?);
+        Ok(())
+    }
+
+    /// Decodes a required data-object field in place: the generated code calls this
+    /// (and the other `obj_` methods) for fields of a data object type without
+    /// subtypes, which is filled where it stays instead of being built and moved (a
+    /// `VirtualMachineConfigInfo` is kilobytes).
+    pub fn obj_req<T: ComplexType>(
+        &mut self,
+        slot: &mut T,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        *slot = T::default();
+        self.complex_into(slot, s)
+    }
+
+    /// Decodes an optional data-object field in place (see [`Decoder::obj_req`]).
+    pub fn obj_opt<T: ComplexType>(
+        &mut self,
+        slot: &mut Option<T>,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        self.complex_into(slot.insert(T::default()), s)
+    }
+
+    /// Decodes one more item of a repeated data-object field in place (see
+    /// [`Decoder::obj_req`]).
+    pub fn obj_list<T: ComplexType>(
+        &mut self,
+        slot: &mut Vec<T>,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        slot.push(T::default());
+        match slot.last_mut() {
+            Some(v) => self.complex_into(v, s),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Decoder::prop`] for a data object, in place (see [`Decoder::obj_req`]).
+    pub fn obj_prop<T: ComplexType>(
+        &mut self,
+        slot: &mut Option<T>,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        self.obj_opt(slot, s)
+    }
+
+    /// [`Decoder::prop_list`] for data objects, in place (see [`Decoder::obj_req`]).
+    pub fn obj_prop_list<T: ComplexType>(
+        &mut self,
+        slot: &mut Option<Vec<T>>,
+        s: &Start<'a>,
+    ) -> Result<(), DecodeError> {
+        let items = slot.insert(Vec::new());
+        if !s.empty {
+            while let Some(child) = self.next_child()? {
+                self.obj_list(items, &child)?;
+            }
+        }
+        Ok(())
     }
 
     /// Decodes a property-collector value (`<val xsi:type="T">`) of a single value.
@@ -453,7 +516,7 @@ impl<'a> Decoder<'a> {
         let mut items = Vec::new();
         if !s.empty {
             while let Some(child) = self.next_child()? {
-                T::decode_push(&mut items, self, &child)?;
+                items.push(T::decode(self, &child)?);
             }
         }
         *slot = Some(items);

@@ -18,32 +18,6 @@ macro_rules! complex_codec {
             ) -> Result<Self, $crate::xml::DecodeError> {
                 d.complex(s)
             }
-            fn decode_into<'a>(
-                slot: &mut Self,
-                d: &mut $crate::xml::Decoder<'a>,
-                s: &$crate::xml::Start<'a>,
-            ) -> Result<(), $crate::xml::DecodeError> {
-                *slot = Self::default();
-                d.complex_into(slot, s)
-            }
-            fn decode_some<'a>(
-                slot: &mut Option<Self>,
-                d: &mut $crate::xml::Decoder<'a>,
-                s: &$crate::xml::Start<'a>,
-            ) -> Result<(), $crate::xml::DecodeError> {
-                d.complex_into(slot.insert(Self::default()), s)
-            }
-            fn decode_push<'a>(
-                list: &mut Vec<Self>,
-                d: &mut $crate::xml::Decoder<'a>,
-                s: &$crate::xml::Start<'a>,
-            ) -> Result<(), $crate::xml::DecodeError> {
-                list.push(Self::default());
-                match list.last_mut() {
-                    Some(v) => d.complex_into(v, s),
-                    None => Ok(()),
-                }
-            }
         }
         impl $crate::xml::Encode for $t {
             fn encode(&self, e: &mut $crate::xml::Encoder, name: &str) {

@@ -42,38 +42,6 @@ pub(crate) use macros::{complex_codec, enum_codec, inherits, poly_codec, unknown
 pub trait Decode: Sized {
     /// Decodes the element that `start` opened, consuming through its end tag.
     fn decode<'a>(d: &mut Decoder<'a>, start: &Start<'a>) -> Result<Self, DecodeError>;
-
-    /// Decodes the element into `slot`, replacing what it held. Data objects override
-    /// it to fill themselves where they will stay instead of being built and then
-    /// moved (a `VirtualMachineConfigInfo` is kilobytes).
-    fn decode_into<'a>(
-        slot: &mut Self,
-        d: &mut Decoder<'a>,
-        start: &Start<'a>,
-    ) -> Result<(), DecodeError> {
-        *slot = Self::decode(d, start)?;
-        Ok(())
-    }
-
-    /// Decodes the element into `slot` as `Some` (see [`Decode::decode_into`]).
-    fn decode_some<'a>(
-        slot: &mut Option<Self>,
-        d: &mut Decoder<'a>,
-        start: &Start<'a>,
-    ) -> Result<(), DecodeError> {
-        *slot = Some(Self::decode(d, start)?);
-        Ok(())
-    }
-
-    /// Decodes the element as one more item of `list` (see [`Decode::decode_into`]).
-    fn decode_push<'a>(
-        list: &mut Vec<Self>,
-        d: &mut Decoder<'a>,
-        start: &Start<'a>,
-    ) -> Result<(), DecodeError> {
-        list.push(Self::decode(d, start)?);
-        Ok(())
-    }
 }
 
 /// A value that encodes as one element named `name`.
