@@ -153,6 +153,20 @@ func containerView(ctx context.Context, c *govmomi.Client) (*view.ContainerView,
 	return m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
 }
 
+// loginWithView logs in and creates the ContainerView of every VM.
+func loginWithView(ctx context.Context, raw string) (*govmomi.Client, *view.ContainerView, error) {
+	c, err := login(ctx, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := containerView(ctx, c)
+	if err != nil {
+		_ = c.Logout(ctx)
+		return nil, nil, err
+	}
+	return c, v, nil
+}
+
 type vmLine struct{ name, text string }
 
 func sortAndPrint(lines []vmLine) {
@@ -376,11 +390,7 @@ func floor(args []string) error {
 	}
 	started := time.Now()
 	ctx := context.Background()
-	c, err := login(ctx, cf.url)
-	if err != nil {
-		return err
-	}
-	v, err := containerView(ctx, c)
+	c, v, err := loginWithView(ctx, cf.url)
 	if err != nil {
 		return err
 	}
@@ -676,11 +686,7 @@ func concurrent(args []string) error {
 		return errors.New("--calls and --rounds must be at least 1")
 	}
 	ctx := context.Background()
-	c, err := login(ctx, *rawURL)
-	if err != nil {
-		return err
-	}
-	v, err := containerView(ctx, c)
+	c, v, err := loginWithView(ctx, *rawURL)
 	if err != nil {
 		return err
 	}
@@ -773,11 +779,7 @@ func watch(args []string) error {
 		return errors.New("--url is required")
 	}
 	ctx := context.Background()
-	c, err := login(ctx, *rawURL)
-	if err != nil {
-		return err
-	}
-	v, err := containerView(ctx, c)
+	c, v, err := loginWithView(ctx, *rawURL)
 	if err != nil {
 		return err
 	}

@@ -85,17 +85,11 @@ fn concurrent_prints_the_summary_of_the_first_vms_by_name() {
     let sim = Simulator::start_or_panic(&SimulatorConfig::vpx().vms(10));
     let url = sim.url_with_credentials();
     let tp = sim.sha256_thumbprint().unwrap();
-    let out = ok(vim_bench(&[
-        "concurrent",
-        "--url",
-        &url,
-        "--thumbprint",
-        tp,
-        "--calls",
-        "16",
-        "--rounds",
-        "2",
-    ]));
+    let concurrent = |more: &[&str]| {
+        let args = [&["concurrent", "--url", &url, "--thumbprint", tp][..], more].concat();
+        vim_bench(&args)
+    };
+    let out = ok(concurrent(&["--calls", "16", "--rounds", "2"]));
     let s = stats(&out);
     assert_eq!((s["calls"], s["rounds"]), (16.0, 2.0));
     assert!(s["min_ms"] > 0.0 && s["min_ms"] <= s["median_ms"], "{s:?}");
@@ -110,15 +104,7 @@ fn concurrent_prints_the_summary_of_the_first_vms_by_name() {
         assert!(f[2].parse::<u32>().unwrap() >= 1 && f[3].parse::<u32>().unwrap() >= 1);
     }
     // More calls than VMs is an error, not a shorter round.
-    let out = vim_bench(&[
-        "concurrent",
-        "--url",
-        &url,
-        "--thumbprint",
-        tp,
-        "--calls",
-        "21",
-    ]);
+    let out = concurrent(&["--calls", "21"]);
     assert!(!out.status.success());
 }
 

@@ -48,6 +48,18 @@ fn split(doc: &[u8], size: usize) -> Split {
     (out, s.finish().unwrap(), held)
 }
 
+/// Each cut-out element decoded as an `ObjectContent`.
+fn decode_all(pieces: &[(u64, Vec<u8>)]) -> Vec<ObjectContent> {
+    pieces
+        .iter()
+        .map(|(_, b)| {
+            let mut d = Decoder::new(b);
+            let s = d.next_child().unwrap().unwrap();
+            ObjectContent::decode(&mut d, &s).unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn elements_and_rest_do_not_depend_on_the_pieces() {
     let doc = response(40);
@@ -89,15 +101,7 @@ fn the_decoded_objects_equal_those_of_the_whole_document() {
         Decode::decode(&mut d, &s).unwrap()
     };
     let (pieces, _, _) = split(doc.as_bytes(), 7);
-    let streamed: Vec<ObjectContent> = pieces
-        .iter()
-        .map(|(_, b)| {
-            let mut d = Decoder::new(b);
-            let s = d.next_child().unwrap().unwrap();
-            ObjectContent::decode(&mut d, &s).unwrap()
-        })
-        .collect();
-    assert_eq!(streamed, whole.objects);
+    assert_eq!(decode_all(&pieces), whole.objects);
     assert_eq!(whole.token.as_deref(), Some("tok-1"));
 }
 
@@ -251,14 +255,7 @@ fn tag_names_end_where_the_whole_body_decoder_ends_them() {
                 .unwrap();
         for size in [1, 3, doc.len()] {
             let (pieces, rest, _) = split(doc.as_bytes(), size);
-            let streamed: Vec<ObjectContent> = pieces
-                .iter()
-                .map(|(_, b)| {
-                    let mut d = Decoder::new(b);
-                    let s = d.next_child().unwrap().unwrap();
-                    ObjectContent::decode(&mut d, &s).unwrap()
-                })
-                .collect();
+            let streamed = decode_all(&pieces);
             assert_eq!(streamed, whole.objects, "{inner:?} in pieces of {size}");
             let rest = String::from_utf8(rest).unwrap();
             assert!(rest.contains(inner), "{inner:?} not in the rest {rest}");
