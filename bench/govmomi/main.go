@@ -153,6 +153,36 @@ func containerView(ctx context.Context, c *govmomi.Client) (*view.ContainerView,
 	return m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
 }
 
+// eachPage runs RetrievePropertiesEx (pageSize objects a page, 0 for the
+// server's choice) and ContinueRetrievePropertiesEx until the last page, handing
+// each page to page as VirtualMachines (mo.LoadObjectContent).
+func eachPage(ctx context.Context, c *govmomi.Client, spec types.PropertyFilterSpec, pageSize int, page func([]mo.VirtualMachine)) error {
+	pc := c.PropertyCollector().Reference()
+	res, err := methods.RetrievePropertiesEx(ctx, c.Client, &types.RetrievePropertiesEx{
+		This:    pc,
+		SpecSet: []types.PropertyFilterSpec{spec},
+		Options: types.RetrieveOptions{MaxObjects: int32(pageSize)},
+	})
+	for err == nil && res.Returnval != nil {
+		var vms []mo.VirtualMachine
+		if err = mo.LoadObjectContent(res.Returnval.Objects, &vms); err != nil {
+			return err
+		}
+		page(vms)
+		if res.Returnval.Token == "" {
+			return nil
+		}
+		var next *types.ContinueRetrievePropertiesExResponse
+		next, err = methods.ContinueRetrievePropertiesEx(ctx, c.Client, &types.ContinueRetrievePropertiesEx{
+			This: pc, Token: res.Returnval.Token,
+		})
+		if err == nil {
+			res = &types.RetrievePropertiesExResponse{Returnval: &next.Returnval}
+		}
+	}
+	return err
+}
+
 // loginWithView logs in and creates the ContainerView of every VM.
 func loginWithView(ctx context.Context, raw string) (*govmomi.Client, *view.ContainerView, error) {
 	c, err := login(ctx, raw)
@@ -247,34 +277,14 @@ func inventory(args []string) error {
 	if cf.full {
 		paths = fullPaths
 	}
-	pc := c.PropertyCollector().Reference()
 	var lines []vmLine
 	pages := 0
-	res, err := methods.RetrievePropertiesEx(ctx, c.Client, &types.RetrievePropertiesEx{
-		This:    pc,
-		SpecSet: []types.PropertyFilterSpec{filterSpec(v, paths)},
-		Options: types.RetrieveOptions{MaxObjects: int32(cf.pageSize)},
-	})
-	for err == nil && res.Returnval != nil {
+	err = eachPage(ctx, c, filterSpec(v, paths), cf.pageSize, func(vms []mo.VirtualMachine) {
 		pages++
-		var vms []mo.VirtualMachine
-		if err = mo.LoadObjectContent(res.Returnval.Objects, &vms); err != nil {
-			break
-		}
 		for i := range vms {
 			lines = append(lines, lineOf(&vms[i], cf.full))
 		}
-		if res.Returnval.Token == "" {
-			break
-		}
-		var next *types.ContinueRetrievePropertiesExResponse
-		next, err = methods.ContinueRetrievePropertiesEx(ctx, c.Client, &types.ContinueRetrievePropertiesEx{
-			This: pc, Token: res.Returnval.Token,
-		})
-		if err == nil {
-			res = &types.RetrievePropertiesExResponse{Returnval: &next.Returnval}
-		}
-	}
+	})
 	_ = v.Destroy(ctx)
 	if err != nil {
 		return err
@@ -603,35 +613,16 @@ func encode(args []string) error {
 // vmsByName lists every VM (name only) through the ContainerView, following
 // continuation tokens, and returns their references sorted by name.
 func vmsByName(ctx context.Context, c *govmomi.Client, v *view.ContainerView) ([]types.ManagedObjectReference, error) {
-	pc := c.PropertyCollector().Reference()
 	type named struct {
 		name string
 		ref  types.ManagedObjectReference
 	}
 	var all []named
-	res, err := methods.RetrievePropertiesEx(ctx, c.Client, &types.RetrievePropertiesEx{
-		This:    pc,
-		SpecSet: []types.PropertyFilterSpec{filterSpec(v, []string{"name"})},
-	})
-	for err == nil && res.Returnval != nil {
-		var vms []mo.VirtualMachine
-		if err = mo.LoadObjectContent(res.Returnval.Objects, &vms); err != nil {
-			break
-		}
+	err := eachPage(ctx, c, filterSpec(v, []string{"name"}), 0, func(vms []mo.VirtualMachine) {
 		for i := range vms {
 			all = append(all, named{vms[i].Name, vms[i].Self})
 		}
-		if res.Returnval.Token == "" {
-			break
-		}
-		var next *types.ContinueRetrievePropertiesExResponse
-		next, err = methods.ContinueRetrievePropertiesEx(ctx, c.Client, &types.ContinueRetrievePropertiesEx{
-			This: pc, Token: res.Returnval.Token,
-		})
-		if err == nil {
-			res = &types.RetrievePropertiesExResponse{Returnval: &next.Returnval}
-		}
-	}
+	})
 	if err != nil {
 		return nil, err
 	}
