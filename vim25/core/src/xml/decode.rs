@@ -488,13 +488,7 @@ impl<'a> Decoder<'a> {
         slot: &mut Option<Vec<T>>,
         s: &Start<'a>,
     ) -> Result<(), DecodeError> {
-        let items = slot.insert(Vec::new());
-        if !s.empty {
-            while let Some(child) = self.next_child()? {
-                self.obj_list(items, &child)?;
-            }
-        }
-        Ok(())
+        self.array(slot, s, Self::obj_list)
     }
 
     /// Decodes a property-collector value (`<val xsi:type="T">`) of a single value.
@@ -513,10 +507,21 @@ impl<'a> Decoder<'a> {
         slot: &mut Option<Vec<T>>,
         s: &Start<'a>,
     ) -> Result<(), DecodeError> {
+        self.array(slot, s, Self::list)
+    }
+
+    /// The items of an array value (`<val xsi:type="ArrayOfT">`), each decoded by
+    /// `item` into the list, stored in `slot` once all have decoded.
+    fn array<T>(
+        &mut self,
+        slot: &mut Option<Vec<T>>,
+        s: &Start<'a>,
+        item: fn(&mut Self, &mut Vec<T>, &Start<'a>) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
         let mut items = Vec::new();
         if !s.empty {
             while let Some(child) = self.next_child()? {
-                items.push(T::decode(self, &child)?);
+                item(self, &mut items, &child)?;
             }
         }
         *slot = Some(items);
