@@ -1,13 +1,13 @@
 //! The streaming decoder.
 
+use super::lex::{Lexer, Token};
 use super::{ComplexType, DateTime, Decode};
 use base64::Engine;
-use quick_xml::events::Event;
-use quick_xml::Reader;
 use std::borrow::Cow;
 use std::fmt;
 
-/// Nesting deeper than this is refused (it protects the stack from hostile input).
+/// Nesting of elements decoded (not skipped) deeper than this is refused: it protects
+/// the stack from hostile input. Skipping needs no stack, so it goes any depth.
 const MAX_DEPTH: usize = 256;
 
 /// Bad input: what was wrong, at which element path and byte offset.
@@ -86,7 +86,7 @@ impl<'a> Start<'a> {
 }
 
 /// Iterates `key="value"` pairs of a start tag's attribute text. Malformed text ends
-/// the iteration (quick-xml has already checked the tag).
+/// the iteration.
 fn attrs(mut s: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     std::iter::from_fn(move || {
         let start = s.iter().position(|b| !b.is_ascii_whitespace())?;
@@ -180,59 +180,55 @@ fn resolve_entity(name: &str) -> Option<char> {
 
 /// A streaming decoder over a complete response held in memory.
 pub struct Decoder<'a> {
-    input: &'a [u8],
-    reader: Reader<&'a [u8]>,
-    path: Vec<&'a [u8]>,
+    /// The whole input as text, when it is all UTF-8 (checked once, up front): text
+    /// is then sliced out of it without checking each piece again.
+    text: Option<&'a str>,
+    lexer: Lexer<'a>,
 }
 
 impl<'a> Decoder<'a> {
     /// A decoder over `input`.
     pub fn new(input: &'a [u8]) -> Self {
-        let mut reader = Reader::from_reader(input);
-        let c = reader.config_mut();
-        c.trim_text(false);
-        c.check_end_names = true;
-        c.expand_empty_elements = false;
         Decoder {
-            input,
-            reader,
-            path: Vec::with_capacity(16),
+            text: std::str::from_utf8(input).ok(),
+            lexer: Lexer::new(input),
         }
     }
 
     /// An error at the current position.
     pub fn error(&self, message: impl Into<String>) -> DecodeError {
         let mut path = String::new();
-        for (i, p) in self.path.iter().enumerate() {
+        for (i, p) in self.lexer.open().iter().enumerate() {
             if i > 0 {
                 path.push('/');
             }
-            path.push_str(&String::from_utf8_lossy(p));
+            path.push_str(&String::from_utf8_lossy(local(p)));
         }
         DecodeError {
             message: message.into(),
             path,
-            offset: self.reader.buffer_position(),
+            offset: self.position(),
         }
     }
 
-    fn xml_error(&self, e: quick_xml::Error) -> DecodeError {
-        self.error(format!("malformed XML: {e}"))
+    /// The byte offset of the next token.
+    fn position(&self) -> u64 {
+        self.lexer.position() as u64
     }
 
-    /// The slice of the input that `tag` (borrowed from it by the reader) covers, with
-    /// the input's lifetime.
-    fn reborrow(&self, tag: &[u8]) -> Result<&'a [u8], DecodeError> {
-        let base = self.input.as_ptr() as usize;
-        let at = (tag.as_ptr() as usize).wrapping_sub(base);
-        self.input
-            .get(at..at.wrapping_add(tag.len()))
-            .filter(|s| s.as_ptr() == tag.as_ptr())
-            .ok_or_else(|| self.error("start tag not borrowed from the input"))
+    fn token(&mut self) -> Result<Token, DecodeError> {
+        self.lexer
+            .next_token()
+            .map_err(|m| self.error(format!("malformed XML: {m}")))
     }
 
-    fn start_of(&self, tag: &[u8], name_len: usize, empty: bool) -> Result<Start<'a>, DecodeError> {
-        let buf = self.reborrow(tag)?;
+    fn start_of(
+        &self,
+        tag: (usize, usize),
+        name_len: usize,
+        empty: bool,
+    ) -> Result<Start<'a>, DecodeError> {
+        let buf = self.lexer.bytes(tag);
         let local = local(&buf[..name_len]);
         let attr_text = &buf[name_len..];
         let mut xsi_type = None;
@@ -273,33 +269,25 @@ impl<'a> Decoder<'a> {
     /// Text between child elements is ignored.
     pub fn next_child(&mut self) -> Result<Option<Start<'a>>, DecodeError> {
         loop {
-            let ev = self.reader.read_event().map_err(|e| self.xml_error(e))?;
-            match ev {
-                Event::Start(e) => {
-                    let name_len = e.name().as_ref().len();
-                    let s = self.start_of(&e, name_len, false)?;
-                    if self.path.len() >= MAX_DEPTH {
+            match self.token()? {
+                Token::Start { tag, name_len } => {
+                    if self.lexer.open().len() > MAX_DEPTH {
                         return Err(self.error("elements nested too deeply"));
                     }
-                    self.path.push(s.local);
-                    return Ok(Some(s));
+                    return self.start_of(tag, name_len, false).map(Some);
                 }
-                Event::Empty(e) => {
-                    let name_len = e.name().as_ref().len();
-                    return self.start_of(&e, name_len, true).map(Some);
+                Token::Empty { tag, name_len } => {
+                    return self.start_of(tag, name_len, true).map(Some)
                 }
-                Event::End(_) => {
-                    self.path.pop();
-                    return Ok(None);
-                }
-                Event::Eof => {
-                    return if self.path.is_empty() {
+                Token::End => return Ok(None),
+                Token::Eof => {
+                    return if self.lexer.open().is_empty() {
                         Ok(None)
                     } else {
                         Err(self.error("unexpected end of input"))
                     };
                 }
-                _ => {}
+                Token::Text(..) | Token::CData(..) | Token::Ignorable | Token::Declaration => {}
             }
         }
     }
@@ -309,18 +297,12 @@ impl<'a> Decoder<'a> {
         if s.empty {
             return Ok(());
         }
-        let mut depth = 0usize;
+        // `s` is the innermost open element: done when fewer are open.
+        let depth = self.lexer.open().len();
         loop {
-            match self.reader.read_event().map_err(|e| self.xml_error(e))? {
-                Event::Start(_) => depth += 1,
-                Event::End(_) => {
-                    if depth == 0 {
-                        self.path.pop();
-                        return Ok(());
-                    }
-                    depth -= 1;
-                }
-                Event::Eof => return Err(self.error("unexpected end of input")),
+            match self.token()? {
+                Token::End if self.lexer.open().len() < depth => return Ok(()),
+                Token::Eof => return Err(self.error("unexpected end of input")),
                 _ => {}
             }
         }
@@ -333,26 +315,15 @@ impl<'a> Decoder<'a> {
         }
         let mut acc: Option<Cow<'a, str>> = None;
         loop {
-            let ev = self.reader.read_event().map_err(|e| self.xml_error(e))?;
-            let piece: Cow<'a, str> = match ev {
-                Event::Text(t) => self.utf8(t.into_inner())?,
-                Event::CData(t) => self.utf8(t.into_inner())?,
-                Event::GeneralRef(r) => {
-                    let name = self.utf8(r.into_inner())?;
-                    match resolve_entity(&name) {
-                        Some(c) => Cow::Owned(c.to_string()),
-                        None => return Err(self.error(format!("unknown entity &{name};"))),
-                    }
-                }
-                Event::End(_) => {
-                    self.path.pop();
-                    return Ok(acc.unwrap_or(Cow::Borrowed("")));
-                }
-                Event::Start(_) | Event::Empty(_) => {
+            let piece = match self.token()? {
+                Token::Text(from, to) => self.unescape_text(from, to)?,
+                Token::CData(from, to) => Cow::Borrowed(self.str_at(from, to)?),
+                Token::End => return Ok(acc.unwrap_or(Cow::Borrowed(""))),
+                Token::Start { .. } | Token::Empty { .. } => {
                     return Err(self.error("element found where text was expected"))
                 }
-                Event::Eof => return Err(self.error("unexpected end of input")),
-                _ => continue,
+                Token::Eof => return Err(self.error("unexpected end of input")),
+                Token::Ignorable | Token::Declaration => continue,
             };
             acc = Some(match acc {
                 None => piece,
@@ -361,15 +332,42 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn utf8(&self, b: Cow<'a, [u8]>) -> Result<Cow<'a, str>, DecodeError> {
-        match b {
-            Cow::Borrowed(b) => std::str::from_utf8(b)
-                .map(Cow::Borrowed)
-                .map_err(|_| self.error("text is not UTF-8")),
-            Cow::Owned(v) => String::from_utf8(v)
-                .map(Cow::Owned)
-                .map_err(|_| self.error("text is not UTF-8")),
+    /// The input from `from` to `to` as text.
+    fn str_at(&self, from: usize, to: usize) -> Result<&'a str, DecodeError> {
+        // Text runs between markup, so its ends are character boundaries of valid
+        // input; `get` checks that anyway.
+        if let Some(t) = self.text.and_then(|t| t.get(from..to)) {
+            return Ok(t);
         }
+        std::str::from_utf8(self.lexer.bytes((from, to)))
+            .map_err(|_| self.error("text is not UTF-8"))
+    }
+
+    /// Text with its entity and character references resolved; an unknown or
+    /// unterminated reference is an error.
+    fn unescape_text(&self, from: usize, to: usize) -> Result<Cow<'a, str>, DecodeError> {
+        let raw = self.str_at(from, to)?;
+        let Some(first) = memchr::memchr(b'&', raw.as_bytes()) else {
+            return Ok(Cow::Borrowed(raw));
+        };
+        let mut out = String::with_capacity(raw.len());
+        out.push_str(&raw[..first]);
+        let mut rest = &raw[first..];
+        while let Some(after) = rest.strip_prefix('&') {
+            let end = after
+                .find(';')
+                .ok_or_else(|| self.error("malformed XML: unterminated entity reference"))?;
+            let name = &after[..end];
+            match resolve_entity(name) {
+                Some(c) => out.push(c),
+                None => return Err(self.error(format!("unknown entity &{name};"))),
+            }
+            rest = &after[end + 1..];
+            let next = rest.find('&').unwrap_or(rest.len());
+            out.push_str(&rest[..next]);
+            rest = &rest[next..];
+        }
+        Ok(Cow::Owned(out))
     }
 
     /// Decodes the element `s` as the data object `T`, field by field. An `xsi:type`
@@ -532,10 +530,15 @@ impl<'a> Decoder<'a> {
     /// may follow.
     pub fn expect_end_of_input(&mut self) -> Result<(), DecodeError> {
         loop {
-            match self.reader.read_event().map_err(|e| self.xml_error(e))? {
-                Event::Eof => return Ok(()),
-                Event::Text(t) if t.iter().all(|b| b.is_ascii_whitespace()) => {}
-                Event::Comment(_) | Event::PI(_) => {}
+            match self.token()? {
+                Token::Eof => return Ok(()),
+                Token::Text(from, to)
+                    if self
+                        .lexer
+                        .bytes((from, to))
+                        .iter()
+                        .all(|b| b.is_ascii_whitespace()) => {}
+                Token::Ignorable => {}
                 _ => return Err(self.error("content after the document element")),
             }
         }
@@ -550,7 +553,7 @@ impl<'a> Decoder<'a> {
     ) -> Result<T, DecodeError> {
         // Position and path are taken before the text is read: reading it consumes the
         // end tag, and the error must point into the element.
-        let at = self.reader.buffer_position();
+        let at = self.position();
         let t = self.text(s)?;
         let v = f(t.trim());
         v.ok_or_else(|| {
@@ -622,7 +625,7 @@ impl Decode for DateTime {
 
 impl Decode for Vec<u8> {
     fn decode<'a>(d: &mut Decoder<'a>, s: &Start<'a>) -> Result<Self, DecodeError> {
-        let at = d.reader.buffer_position();
+        let at = d.position();
         let t = d.text(s)?;
         let compact: Vec<u8> = t.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
         base64::engine::general_purpose::STANDARD

@@ -1,7 +1,8 @@
 //! The streaming XML codec the generated types are built on.
 //!
-//! Decoding walks quick-xml events over a borrowed byte slice straight into typed
-//! values: no DOM, no intermediate tree. Elements a type does not know are skipped on
+//! Decoding walks the tokens of a borrowed byte slice straight into typed values: no
+//! DOM, no intermediate tree, no copy of a name or of text that has no entity
+//! reference in it. Elements a type does not know are skipped on
 //! purpose (newer servers send fields older clients lack). Every failure is a
 //! [`DecodeError`] carrying the element path and byte offset; no input panics.
 //!
@@ -24,6 +25,7 @@
 mod any;
 mod decode;
 mod encode;
+mod lex;
 mod macros;
 pub mod split;
 
