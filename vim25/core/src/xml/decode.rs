@@ -1,6 +1,6 @@
 //! The streaming decoder.
 
-use super::lex::{Lexer, Token};
+use super::lex::{local, Lexer, Token};
 use super::{ComplexType, DateTime, Decode};
 use base64::Engine;
 use std::borrow::Cow;
@@ -123,13 +123,6 @@ fn trim(mut b: &[u8]) -> &[u8] {
         }
     }
     b
-}
-
-fn local(qname: &[u8]) -> &[u8] {
-    match qname.iter().rposition(|&b| b == b':') {
-        Some(i) => &qname[i + 1..],
-        None => qname,
-    }
 }
 
 /// Resolves the five predefined entities and character references.

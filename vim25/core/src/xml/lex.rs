@@ -41,9 +41,43 @@ pub(super) enum Token {
     Eof,
 }
 
-/// XML's whitespace (`S`): space, tab, carriage return and line feed.
-pub(super) fn is_xml_space(b: u8) -> bool {
+/// XML's whitespace (`S`): space, tab, carriage return and line feed; not form feed.
+fn is_xml_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The local part of a qualified name (the prefix removed).
+pub(super) fn local(qname: &[u8]) -> &[u8] {
+    match qname.iter().rposition(|&b| b == b':') {
+        Some(i) => &qname[i + 1..],
+        None => qname,
+    }
+}
+
+/// A start tag read from `tag`, what stands between `<` and `>`: one `/` closing an
+/// empty element is dropped, and the name runs up to XML whitespace (so `<a//>` is an
+/// empty element named `a/`, and `<a\x0c>` is named `a\x0c`). Returns the tag without
+/// that `/`, the length of the name at its start, and whether the element is empty.
+pub(super) fn start_tag(tag: &[u8]) -> (&[u8], usize, bool) {
+    let (inner, empty) = match tag.strip_suffix(b"/") {
+        Some(i) => (i, true),
+        None => (tag, false),
+    };
+    let name_len = inner
+        .iter()
+        .position(|&b| is_xml_space(b))
+        .unwrap_or(inner.len());
+    (inner, name_len, empty)
+}
+
+/// The name of an end tag: `tag` is what stands between `</` and `>`, less trailing
+/// XML whitespace.
+pub(super) fn end_name(tag: &[u8]) -> &[u8] {
+    let end = tag
+        .iter()
+        .rposition(|&b| !is_xml_space(b))
+        .map_or(0, |i| i + 1);
+    &tag[..end]
 }
 
 /// Reads [`Token`]s from a document held in memory.
@@ -95,7 +129,7 @@ impl<'a> Lexer<'a> {
         let rest = &input[start..];
         let (token, next) = if rest.starts_with(b"</") {
             let close = find(rest, 2, b">").ok_or("end tag not closed")?;
-            let name = trim_end_space(&rest[2..close]);
+            let name = end_name(&rest[2..close]);
             match self.open.last() {
                 Some(open) if *open == name => {}
                 Some(open) => {
@@ -128,15 +162,7 @@ impl<'a> Lexer<'a> {
             (Token::Declaration, start + end + 1)
         } else {
             let close = start_tag_end(rest).ok_or("start tag not closed")?;
-            let inner = &rest[1..close];
-            let (inner, empty) = match inner.strip_suffix(b"/") {
-                Some(i) => (i, true),
-                None => (inner, false),
-            };
-            let name_len = inner
-                .iter()
-                .position(|&b| is_xml_space(b))
-                .unwrap_or(inner.len());
+            let (inner, name_len, empty) = start_tag(&rest[1..close]);
             if name_len == 0 {
                 return Err("a tag without a name".into());
             }
@@ -177,12 +203,4 @@ fn start_tag_end(b: &[u8]) -> Option<usize> {
         }
         at = i + 1 + memchr::memchr(c, b.get(i + 1..)?)? + 1;
     }
-}
-
-fn trim_end_space(b: &[u8]) -> &[u8] {
-    let end = b
-        .iter()
-        .rposition(|&c| !is_xml_space(c))
-        .map_or(0, |i| i + 1);
-    &b[..end]
 }

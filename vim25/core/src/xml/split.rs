@@ -33,6 +33,7 @@
 //! ```
 
 use super::decode::DecodeError;
+use super::lex::{end_name, local, start_tag};
 
 /// Deepest nesting accepted (as the decoder's).
 const MAX_DEPTH: usize = 256;
@@ -102,41 +103,6 @@ pub struct Splitter {
     blank: Vec<u8>,
     /// Whether the document element has started (a second one is an error).
     root_seen: bool,
-}
-
-fn local(qname: &[u8]) -> &[u8] {
-    match qname.iter().rposition(|&b| b == b':') {
-        Some(i) => &qname[i + 1..],
-        None => qname,
-    }
-}
-
-/// XML's whitespace (`S`): space, tab, carriage return and line feed; not form feed.
-fn is_xml_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
-}
-
-/// The name of a start tag, as the whole-body decoder reads it: `tag` is what stands
-/// between `<` and `>`; one `/` closing an empty element is dropped, and the name runs
-/// up to XML whitespace (so `<a//>` is an empty element named `a/`, and `<a\x0c>` is
-/// named `a\x0c`).
-fn start_name(tag: &[u8]) -> &[u8] {
-    let tag = tag.strip_suffix(b"/").unwrap_or(tag);
-    let end = tag
-        .iter()
-        .position(|&b| is_xml_space(b))
-        .unwrap_or(tag.len());
-    &tag[..end]
-}
-
-/// The name of an end tag, as the whole-body decoder reads it: `tag` is what stands
-/// between `</` and `>`, less trailing XML whitespace.
-fn end_name(tag: &[u8]) -> &[u8] {
-    let end = tag
-        .iter()
-        .rposition(|&b| !is_xml_space(b))
-        .map_or(0, |i| i + 1);
-    &tag[..end]
 }
 
 impl Splitter {
@@ -387,7 +353,8 @@ impl Splitter {
         }
         match kind {
             Markup::Start => {
-                let name = local(start_name(&self.buf[start + 1..end]));
+                let (tag, name_len, empty) = start_tag(&self.buf[start + 1..end]);
+                let name = local(&tag[..name_len]);
                 if name.is_empty() {
                     return Err(self.error(start, "a tag without a name"));
                 }
@@ -399,7 +366,6 @@ impl Splitter {
                     }
                     self.root_seen = true;
                 }
-                let empty = self.buf[end - 1] == b'/' && end - 1 > start;
                 self.after_end = empty;
                 if self.at_pattern(name) {
                     if empty {
