@@ -9,7 +9,7 @@ use vim25_core::date_time;
 use vim25_core::service_versions;
 use vim25_core::soap::{decode_returnval, RawResponse, Response};
 use vim25_core::types::{AnyValue, DateTime, RetrieveResult};
-use vim25_core::xml::{decode_element, encode_element};
+use vim25_core::xml::{decode_element, encode_element, Decoder, Start};
 use vim25_core::Version;
 
 /// Any bytes as a SOAP response: the typed response decoder, the fault path and the
@@ -25,12 +25,178 @@ pub fn response(data: &[u8]) {
         },
     );
     let _ = resp.returnval_unit();
+    tokenizer_agrees(data);
     if let Ok(v) = decode_element::<AnyValue>(data) {
         let xml = encode_element("v", &v, Version::LATEST);
         if let Err(e) = decode_element::<AnyValue>(xml.as_bytes()) {
             panic!("encoder output does not decode: {e}\n{xml}");
         }
     }
+}
+
+/// A document as the reference reads it: element names (local parts) with their text
+/// (a leaf) or their child elements.
+#[derive(Debug)]
+enum Tree {
+    Leaf(Vec<u8>, String),
+    Inner(Vec<u8>, Vec<Tree>),
+}
+
+fn local_name(qname: &[u8]) -> &[u8] {
+    match qname.iter().rposition(|&b| b == b':') {
+        Some(i) => &qname[i + 1..],
+        None => qname,
+    }
+}
+
+/// The XML 1.0 meaning of the reference `&name;`, strictly (digits only).
+fn reference_char(name: &[u8]) -> Option<char> {
+    let n = match name {
+        b"amp" => return Some('&'),
+        b"lt" => return Some('<'),
+        b"gt" => return Some('>'),
+        b"quot" => return Some('"'),
+        b"apos" => return Some('\''),
+        [b'#', b'x', hex @ ..] if !hex.is_empty() && hex.iter().all(u8::is_ascii_hexdigit) => {
+            u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?
+        }
+        [b'#', dec @ ..] if !dec.is_empty() && dec.iter().all(u8::is_ascii_digit) => {
+            std::str::from_utf8(dec).ok()?.parse().ok()?
+        }
+        _ => return None,
+    };
+    char::from_u32(n)
+}
+
+/// What quick-xml, the reference, reads from `data`: `None` unless it is one element
+/// of elements and text without mixed content, every reference known, every name
+/// non-empty, no `:type` attribute (the decoder checks `xsi:type` values, quick-xml
+/// does not), no DOCTYPE, nesting under 250 levels, and nothing but white space,
+/// comments and processing instructions after it.
+fn reference_tree(data: &[u8]) -> Option<Tree> {
+    use quick_xml::events::Event;
+    struct Frame {
+        name: Vec<u8>,
+        text: String,
+        children: Vec<Tree>,
+    }
+    fn blank(t: &str) -> bool {
+        t.bytes().all(|b| b.is_ascii_whitespace())
+    }
+    let mut r = quick_xml::Reader::from_reader(data);
+    let c = r.config_mut();
+    c.trim_text(false);
+    c.check_end_names = true;
+    c.expand_empty_elements = false;
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root = None;
+    loop {
+        let ev = r.read_event().ok()?;
+        let text = match ev {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let name = local_name(e.name().as_ref()).to_vec();
+                if root.is_some() || name.is_empty() || e.name().as_ref().is_empty() {
+                    return None;
+                }
+                if memchr::memmem::find(e.as_ref(), b":type").is_some() || stack.len() > 250 {
+                    return None;
+                }
+                if matches!(ev, Event::Empty(_)) {
+                    let leaf = Tree::Leaf(name, String::new());
+                    match stack.last_mut() {
+                        Some(f) => f.children.push(leaf),
+                        None => root = Some(leaf),
+                    }
+                } else {
+                    stack.push(Frame {
+                        name,
+                        text: String::new(),
+                        children: Vec::new(),
+                    });
+                }
+                continue;
+            }
+            Event::End(_) => {
+                let f = stack.pop()?;
+                let node = if f.children.is_empty() {
+                    Tree::Leaf(f.name, f.text)
+                } else if blank(&f.text) {
+                    Tree::Inner(f.name, f.children)
+                } else {
+                    return None;
+                };
+                match stack.last_mut() {
+                    Some(p) => p.children.push(node),
+                    None => root = Some(node),
+                }
+                continue;
+            }
+            Event::Text(t) => std::str::from_utf8(&t).ok()?.to_string(),
+            Event::CData(t) => std::str::from_utf8(&t).ok()?.to_string(),
+            Event::GeneralRef(g) => reference_char(&g)?.to_string(),
+            Event::Comment(_) | Event::PI(_) | Event::Decl(_) => continue,
+            Event::DocType(_) => return None,
+            Event::Eof => break,
+        };
+        match stack.last_mut() {
+            Some(f) => f.text.push_str(&text),
+            // Text outside the document element: only white space after it.
+            None if root.is_some() && !blank(&text) => return None,
+            None => {}
+        }
+    }
+    if stack.is_empty() {
+        root
+    } else {
+        None
+    }
+}
+
+/// Reads `t` with our decoder, driven by its shape: the same names and texts.
+fn read_as<'a>(d: &mut Decoder<'a>, s: &Start<'a>, t: &Tree) {
+    match t {
+        Tree::Leaf(name, text) => {
+            assert_eq!(s.name(), name.as_slice());
+            let got = d
+                .text(s)
+                .unwrap_or_else(|e| panic!("quick-xml reads the text of {t:?}, ours: {e}"));
+            assert_eq!(got, text.as_str());
+        }
+        Tree::Inner(name, children) => {
+            assert_eq!(s.name(), name.as_slice());
+            for c in children {
+                let cs = d
+                    .next_child()
+                    .unwrap_or_else(|e| panic!("quick-xml reads {c:?}, ours: {e}"))
+                    .unwrap_or_else(|| panic!("quick-xml reads {c:?}, ours ends"));
+                read_as(d, &cs, c);
+            }
+            let end = d
+                .next_child()
+                .unwrap_or_else(|e| panic!("after {t:?}: {e}"));
+            assert!(
+                end.is_none(),
+                "ours reads more children than quick-xml in {t:?}"
+            );
+        }
+    }
+}
+
+/// Any bytes that quick-xml reads as one element of elements and text (see
+/// `reference_tree`): our decoder, with its own tokenizer, reads the same element
+/// names and texts, and accepts the end of the input.
+pub fn tokenizer_agrees(data: &[u8]) {
+    let Some(tree) = reference_tree(data) else {
+        return;
+    };
+    let mut d = Decoder::new(data);
+    let s = d
+        .next_child()
+        .unwrap_or_else(|e| panic!("quick-xml reads {tree:?}, ours: {e}"))
+        .unwrap_or_else(|| panic!("quick-xml reads {tree:?}, ours finds no element"));
+    read_as(&mut d, &s, &tree);
+    d.expect_end_of_input()
+        .unwrap_or_else(|e| panic!("quick-xml reads {tree:?} to the end, ours: {e}"));
 }
 
 /// Any text as an `xsd:dateTime`: what parses formats (when inside the years 0000 to
