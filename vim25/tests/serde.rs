@@ -609,6 +609,14 @@ fn type_name_rules_and_missing_fields_are_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("base64"), "{e}");
+    // The items of an array of arrays are arrays: a string there is refused, known
+    // item type or not (it used to read as an unknown value named `ArrayOf…`, which
+    // wrote back without its `_value`; found by the `json` fuzz target).
+    for t in ["ArrayOfArrayOfString", "ArrayOfArrayOfSdri:ngSdri:ng]"] {
+        let json = format!(r#"{{"_typeName":"{t}","_value":["a","b"]}}"#);
+        let e = serde_json::from_str::<AnyValue>(&json).unwrap_err().to_string();
+        assert!(e.contains("invalid value: string \"a\""), "{t}: {e}");
+    }
 }
 
 /// Lenient forms a hand-written document may use.

@@ -232,7 +232,13 @@ impl<'de> Visitor<'de> for AnyVisitor<'_> {
                 type_name: t.to_string(),
                 value: v.to_string(),
             },
-            _ if t == "ManagedObjectReference" || xml::data_object_index(t).is_some() => {
+            // A string is neither an object nor an array (`ArrayOfArrayOfString`'s items
+            // are arrays; kept as an unknown value, it would write back as a
+            // `_typeName` without the `_value` an array needs).
+            _ if t == "ManagedObjectReference"
+                || t.starts_with("ArrayOf")
+                || xml::data_object_index(t).is_some() =>
+            {
                 return Err(bad())
             }
             // As in XML, the content of a type the client does not know is dropped.
