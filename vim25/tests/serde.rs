@@ -614,7 +614,9 @@ fn type_name_rules_and_missing_fields_are_errors() {
     // wrote back without its `_value`; found by the `json` fuzz target).
     for t in ["ArrayOfArrayOfString", "ArrayOfArrayOfSdri:ngSdri:ng]"] {
         let json = format!(r#"{{"_typeName":"{t}","_value":["a","b"]}}"#);
-        let e = serde_json::from_str::<AnyValue>(&json).unwrap_err().to_string();
+        let e = serde_json::from_str::<AnyValue>(&json)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("invalid value: string \"a\""), "{t}: {e}");
     }
 }
