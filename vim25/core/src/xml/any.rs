@@ -61,7 +61,9 @@ impl AnyValue {
             "base64Binary" => AnyValue::Binary(Vec::<u8>::decode(d, s)?),
             "anyURI" => AnyValue::Uri(String::decode(d, s)?),
             "ManagedObjectReference" => AnyValue::Mor(ManagedObjectReference::decode(d, s)?),
-            _ if t.starts_with("ArrayOf") => {
+            // `ArrayOf` alone names no item type: an unknown type (below), not an array
+            // whose items would be written as elements without a name.
+            _ if t.len() > "ArrayOf".len() && t.starts_with("ArrayOf") => {
                 let item = array_item_type(&t["ArrayOf".len()..]);
                 let mut items = Vec::new();
                 if !s.is_empty() {
