@@ -297,7 +297,7 @@ fn has_value_key(name: &str) -> bool {
                 | "base64Binary"
                 | "anyURI"
         )
-        || (name.len() > "ArrayOf".len() && name.starts_with("ArrayOf"))
+        || xml::array_suffix(name).is_some()
         || xml::is_enum(name)
 }
 
@@ -374,7 +374,7 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
             "dateTime" => AnyValue::DateTime(DateTime::deserialize(d)?),
             "base64Binary" => AnyValue::Binary(Lex::<Vec<u8>>::deserialize(d)?.0),
             "anyURI" => AnyValue::Uri(String::deserialize(d)?),
-            _ => match name.strip_prefix("ArrayOf").filter(|s| !s.is_empty()) {
+            _ => match xml::array_suffix(name) {
                 Some(suffix) => {
                     let item = xml::array_item_type(suffix);
                     d.deserialize_seq(ArrayVisitor { item })?

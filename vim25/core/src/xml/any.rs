@@ -63,8 +63,8 @@ impl AnyValue {
             "ManagedObjectReference" => AnyValue::Mor(ManagedObjectReference::decode(d, s)?),
             // `ArrayOf` alone names no item type: an unknown type (below), not an array
             // whose items would be written as elements without a name.
-            _ if t.len() > "ArrayOf".len() && t.starts_with("ArrayOf") => {
-                let item = array_item_type(&t["ArrayOf".len()..]);
+            _ if array_suffix(t).is_some() => {
+                let item = array_item_type(array_suffix(t).unwrap_or_default());
                 let mut items = Vec::new();
                 if !s.is_empty() {
                     while let Some(child) = d.next_child()? {
@@ -163,6 +163,13 @@ impl AnyValue {
 
 fn strip_xsd(t: &str) -> &str {
     t.strip_prefix("xsd:").unwrap_or(t)
+}
+
+/// The part of an array type's name after `ArrayOf` (`String` of `ArrayOfString`), or
+/// `None` when `name` is no array type; `ArrayOf` alone names no item type, and is
+/// none.
+pub(crate) fn array_suffix(name: &str) -> Option<&str> {
+    name.strip_prefix("ArrayOf").filter(|s| !s.is_empty())
 }
 
 /// `ArrayOfString` holds `string` elements, `ArrayOfInt` `int`, and so on: the XSD

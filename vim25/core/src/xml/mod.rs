@@ -32,7 +32,7 @@ pub mod split;
 pub(crate) use crate::value::{DateTime, ManagedObjectReference, Unknown};
 pub(crate) use any::array_type_suffix;
 #[cfg(feature = "serde")]
-pub(crate) use any::{array_item_type, data_object_index, is_enum};
+pub(crate) use any::{array_item_type, array_suffix, data_object_index, is_enum};
 pub use any::{decode_data_object, DataObjectDecoder};
 pub use decode::{DecodeError, Decoder, Start};
 pub use encode::Encoder;
