@@ -58,33 +58,20 @@
 #[allow(missing_docs)]
 mod generated;
 
-mod auto_traits;
-pub mod date_time;
-mod error;
+mod managed;
+#[cfg(feature = "serde")]
+mod mo_json;
+mod schema_info;
+
+// The data types and the codec are compiled in `vim25-types`, below this crate (so that
+// no one compiler process builds all of the generated code); they are re-exported here
+// under the paths users write.
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-pub mod json;
-mod managed;
-mod property_update;
-mod schema_info;
-pub mod service_versions;
-pub mod soap;
-mod value;
-pub mod xml;
+pub use vim25_types::json;
+pub use vim25_types::{date_time, service_versions, soap, types, xml, Error, Version};
 
-pub use error::Error;
 pub use generated::methods;
-pub use generated::versions::Version;
-
-/// Every data object, fault and enum of the schema, by its schema name, plus the
-/// `Any…` enums of polymorphic slots and the domain values the types are built from.
-pub mod types {
-    pub use crate::generated::all::*;
-    pub use crate::value::{
-        AnyValue, DataObject, DateTime, FromAnyValue, JsonSupport, ManagedObjectReference,
-        Redacted, Unknown,
-    };
-}
 
 /// Managed objects with their properties (inherited ones included), as a property
 /// collector's `ObjectContent` fills them: one struct per managed object type, the
@@ -93,7 +80,8 @@ pub mod types {
 /// retrievals that mix types.
 pub mod mo {
     pub use crate::generated::mo::*;
-    pub use crate::managed::{decode_object_content, is_a, Decoded, ManagedObject, WrongType};
+    pub use crate::managed::{decode_object_content, Decoded, ManagedObject};
+    pub use vim25_types::wrong_type::{is_a, WrongType};
 }
 
 /// Schema metadata: every type, field, enum value, method and managed object with the

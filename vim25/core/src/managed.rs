@@ -5,7 +5,7 @@ use crate::generated::mo::AnyManagedObject;
 use crate::types::AnyValue;
 use crate::types::{DynamicProperty, ManagedObjectReference, MissingProperty, ObjectContent};
 use crate::xml::{Decode, DecodeError, Decoder, Start};
-use std::fmt;
+pub(crate) use vim25_types::wrong_type::{is_a, WrongType};
 
 /// A managed object type whose properties a property collector can fill.
 pub trait ManagedObject: Default {
@@ -70,54 +70,6 @@ fn redecode<T>(
             operation: format!("ObjectContent of {}", oc.obj),
             source,
         })
-}
-
-/// A managed object was asked for as a type it is not.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WrongType {
-    /// The type asked for (`VirtualMachine`).
-    pub expected: &'static str,
-    /// The object, whose `type_` is what it really is.
-    pub obj: ManagedObjectReference,
-}
-
-impl fmt::Display for WrongType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let actual = &self.obj.type_;
-        if is_a(actual, self.expected) {
-            // Only `TryFrom<AnyManagedObject>` gets here: it takes the exact variant.
-            write!(
-                f,
-                "{} is a {actual}, a subtype of {}: it converts only to mo::{actual} (retrieve it as mo::{} to read it as that)",
-                self.obj, self.expected, self.expected
-            )
-        } else {
-            write!(f, "{} is a {actual}, not a {}", self.obj, self.expected)
-        }
-    }
-}
-
-impl std::error::Error for WrongType {}
-
-/// Whether managed object type `type_name` is `ancestor` or derives from it
-/// (`VirtualMachine` is a `ManagedEntity`). Unknown names are only themselves.
-pub fn is_a(type_name: &str, ancestor: &str) -> bool {
-    let table = crate::meta::MANAGED_OBJECTS;
-    let mut current = type_name;
-    // The depth bound only guards against a cycle in (generated) data.
-    for _ in 0..16 {
-        if current == ancestor {
-            return true;
-        }
-        match table.binary_search_by(|m| m.name.cmp(current)) {
-            Ok(i) => match table[i].parent {
-                Some(p) => current = p,
-                None => return false,
-            },
-            Err(_) => return false,
-        }
-    }
-    false
 }
 
 /// What [`decode_object_content`] gives: the object with the properties the server

@@ -1,6 +1,6 @@
-//! `vim25-core` sets `test = false` for its library (see its Cargo.toml): a unit
-//! test written inside `src/` would never run. This fails when one appears, so it
-//! goes to `tests/` instead (or the setting goes).
+//! `vim25-core` and `vim25-types` set `test = false` for their libraries (see their
+//! Cargo.toml): a unit test written inside their `src/` would never run. This fails
+//! when one appears, so it goes to `tests/` instead (or the setting goes).
 
 use std::path::Path;
 
@@ -23,12 +23,11 @@ fn scan(dir: &Path, found: &mut Vec<String>) {
 #[test]
 fn the_library_holds_no_unit_tests_since_they_would_not_run() {
     let mut found = Vec::new();
-    scan(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut found,
-    );
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    scan(&here.join("src"), &mut found);
+    scan(&here.join("../types/src"), &mut found);
     assert!(
         found.is_empty(),
-        "unit tests in vim25-core's src/ never run (lib test = false): {found:?}"
+        "unit tests in vim25-core's or vim25-types' src/ never run (lib test = false): {found:?}"
     );
 }

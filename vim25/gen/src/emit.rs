@@ -1,4 +1,4 @@
-//! Writing the Rust modules of `vim25/core/src/generated/` from the model.
+//! Writing the generated Rust modules of `vim25-types` and `vim25-core` from the model.
 
 use crate::model::{DataType, Method, Model, Ty};
 use std::collections::BTreeMap;
@@ -13,7 +13,13 @@ const TYPE_NAME_FIELD: &str = "    /// The wire type name (`xsi:type`; `_typeNam
 /// How many data types go into one `types_N.rs` file.
 const CHUNK: usize = 400;
 
-/// The files to write, by name relative to `vim25/core/src/generated/`.
+/// Where the data types, enums, codec tables and their JSON code go: the `vim25-types`
+/// crate (relative to `vim25/`).
+pub const TYPES_DIR: &str = "types/src/generated";
+/// Where the methods, managed objects and metadata go: `vim25-core`, above the types.
+pub const CORE_DIR: &str = "core/src/generated";
+
+/// The files to write, by path relative to `vim25/` (in [`TYPES_DIR`] and [`CORE_DIR`]).
 pub fn emit(m: &Model) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let chunks: Vec<Vec<&DataType>> = m
@@ -24,40 +30,42 @@ pub fn emit(m: &Model) -> BTreeMap<String, String> {
         .map(|c| c.to_vec())
         .collect();
     let mut modrs = String::from(HEADER);
-    modrs.push_str("//! Generated code: types, enums, methods, managed objects and metadata.\n\n");
+    modrs.push_str("//! Generated code: data types, faults, enums, polymorphic slots and the `anyType`\n//! registry.\n\n");
     for (i, chunk) in chunks.iter().enumerate() {
         let mut s = prelude("Data objects and faults");
         for d in chunk {
             emit_struct(m, d, &mut s);
         }
-        files.insert(format!("types_{i}.rs"), s);
+        files.insert(format!("{TYPES_DIR}/types_{i}.rs"), s);
         let _ = writeln!(modrs, "mod types_{i};");
         let mut s = serde_prelude("JSON (serde) fields of data objects and faults");
         for d in chunk {
             emit_serde_struct(m, d, &mut s);
         }
-        files.insert(format!("serde_{i}.rs"), s);
+        files.insert(format!("{TYPES_DIR}/serde_{i}.rs"), s);
         let _ = writeln!(modrs, "#[cfg(feature = \"serde\")]\nmod serde_{i};");
     }
-    for (name, body) in [
-        ("enums", emit_enums(m)),
-        ("poly", emit_poly(m)),
-        ("registry", emit_registry(m)),
-        ("versions", emit_versions(m)),
-        ("methods", emit_methods(m)),
-        ("mo", emit_mo(m)),
-        ("meta", emit_meta(m)),
-        ("serde_mo", emit_serde_mo(m)),
-        ("serde_registry", emit_serde_registry(m)),
+    for (dir, name, body) in [
+        (TYPES_DIR, "enums", emit_enums(m)),
+        (TYPES_DIR, "poly", emit_poly(m)),
+        (TYPES_DIR, "registry", emit_registry(m)),
+        (TYPES_DIR, "versions", emit_versions(m)),
+        (TYPES_DIR, "serde_registry", emit_serde_registry(m)),
+        (CORE_DIR, "methods", emit_methods(m)),
+        (CORE_DIR, "mo", emit_mo(m)),
+        (CORE_DIR, "meta", emit_meta(m)),
+        (CORE_DIR, "serde_mo", emit_serde_mo(m)),
     ] {
-        files.insert(format!("{name}.rs"), body);
+        files.insert(format!("{dir}/{name}.rs"), body);
     }
-    modrs.push_str("mod enums;\nmod poly;\npub(crate) mod registry;\npub mod versions;\npub mod methods;\npub mod mo;\npub mod meta;\n#[cfg(feature = \"serde\")]\nmod serde_mo;\n#[cfg(feature = \"serde\")]\npub(crate) mod serde_registry;\n\n/// Every data object, fault, enum and polymorphic slot.\npub mod all {\n");
+    modrs.push_str("mod enums;\nmod poly;\npub(crate) mod registry;\npub mod versions;\n#[cfg(feature = \"serde\")]\npub(crate) mod serde_registry;\n\n/// Every data object, fault, enum and polymorphic slot.\npub mod all {\n");
     for i in 0..chunks.len() {
         let _ = writeln!(modrs, "    pub use super::types_{i}::*;");
     }
     modrs.push_str("    pub use super::enums::*;\n    pub use super::poly::*;\n}\n");
-    files.insert("mod.rs".into(), modrs);
+    files.insert(format!("{TYPES_DIR}/mod.rs"), modrs);
+    let core_mod = format!("{HEADER}//! Generated code: methods, managed objects and metadata.\n\npub mod methods;\npub mod mo;\npub mod meta;\n#[cfg(feature = \"serde\")]\nmod serde_mo;\n");
+    files.insert(format!("{CORE_DIR}/mod.rs"), core_mod);
     files
 }
 
@@ -366,6 +374,14 @@ fn emit_registry(m: &Model) -> String {
             s,
             "    (\"{name}\", crate::xml::decode_data_object::<{name}>),"
         );
+    }
+    s.push_str("];\n\n/// Every string enum's name, sorted (the metadata of `vim25_core::meta` lives above this\n/// crate).\npub(crate) static ENUM_NAMES: &[&str] = &[\n");
+    for e in m.enums.values() {
+        let _ = writeln!(s, "    \"{}\",", e.name);
+    }
+    s.push_str("];\n\n/// Every managed object type, sorted by name, with the type it derives from.\npub(crate) static MANAGED_OBJECT_PARENTS: &[(&str, Option<&str>)] = &[\n");
+    for mt in m.managed.values() {
+        let _ = writeln!(s, "    (\"{}\", {:?}),", mt.name, mt.parent);
     }
     s.push_str("];\n");
     s
@@ -808,7 +824,7 @@ fn emit_serde_mo(m: &Model) -> String {
         }
         let _ = writeln!(
             s,
-            "impl JsonObject for mo::{} {{\n    crate::json::managed_object_names!();\n    fn json_required(&self) -> &'static [&'static str] {{\n        &[\"obj\"]\n    }}\n    fn json_write(&self, w: &mut dyn FieldWriter) {{\n        w.req_obj(\"obj\", &self.obj);",
+            "impl JsonObject for mo::{} {{\n    crate::mo_json::managed_object_names!();\n    fn json_required(&self) -> &'static [&'static str] {{\n        &[\"obj\"]\n    }}\n    fn json_write(&self, w: &mut dyn FieldWriter) {{\n        w.req_obj(\"obj\", &self.obj);",
             mt.name
         );
         for p in &mt.props {
@@ -831,7 +847,7 @@ fn emit_serde_mo(m: &Model) -> String {
             );
         }
         s.push_str("            \"other\" => r.list_obj(&mut self.other)?,\n            _ => return Ok(false),\n        }\n        Ok(true)\n    }\n}\n");
-        let _ = writeln!(s, "crate::json::object_serde!(mo::{});\n", mt.name);
+        let _ = writeln!(s, "crate::mo_json::object_serde!(mo::{});\n", mt.name);
     }
     s
 }

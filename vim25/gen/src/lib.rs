@@ -2,11 +2,11 @@
 //!
 //! Reads `shared/vsphere-wsdl/` (the vim25 WSDL/XSD for structure and element order, the
 //! pyVmomi type-info files for managed objects, versions and secret flags) and returns
-//! the Rust files of `vim25/core/src/generated/`.
+//! the Rust files of `vim25/types/src/generated/` and `vim25/core/src/generated/`.
 //!
 //! ```no_run
 //! let files = vim25_gen::generate(std::path::Path::new("../shared/vsphere-wsdl"));
-//! assert!(files.contains_key("mod.rs"));
+//! assert!(files.contains_key("types/src/generated/mod.rs"));
 //! ```
 #![allow(missing_docs)]
 
@@ -76,7 +76,8 @@ pub fn derived_names(schema_dir: &Path) -> Vec<DerivedName> {
     out
 }
 
-/// Generates every file of `vim25/core/src/generated/`, keyed by file name.
+/// Generates every file of `vim25/types/src/generated/` and `vim25/core/src/generated/`,
+/// keyed by path relative to `vim25/`.
 pub fn generate(schema_dir: &Path) -> BTreeMap<String, String> {
     emit::emit(&model::load(schema_dir))
 }
@@ -91,12 +92,13 @@ pub fn default_schema_dir() -> PathBuf {
     workspace_root().join("../shared/vsphere-wsdl")
 }
 
-/// Where the generated files go.
+/// Where the generated files go: `vim25/`, the parent of both crates' `src/generated/`.
 pub fn default_out_dir() -> PathBuf {
-    workspace_root().join("vim25/core/src/generated")
+    workspace_root().join("vim25")
 }
 
-/// Files in `out` that differ from `files` (changed, missing or extra).
+/// Files under `out` that differ from `files` (changed, missing, or extra `.rs` files in
+/// a folder the generator writes).
 pub fn stale_files(files: &BTreeMap<String, String>, out: &Path) -> Vec<String> {
     let mut stale = Vec::new();
     for (name, text) in files {
@@ -105,11 +107,13 @@ pub fn stale_files(files: &BTreeMap<String, String>, out: &Path) -> Vec<String> 
             _ => stale.push(name.clone()),
         }
     }
-    if let Ok(dir) = std::fs::read_dir(out) {
-        for e in dir.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.ends_with(".rs") && !files.contains_key(&n) {
-                stale.push(n);
+    for dir in [emit::TYPES_DIR, emit::CORE_DIR] {
+        if let Ok(entries) = std::fs::read_dir(out.join(dir)) {
+            for e in entries.flatten() {
+                let n = format!("{dir}/{}", e.file_name().to_string_lossy());
+                if n.ends_with(".rs") && !files.contains_key(&n) {
+                    stale.push(n);
+                }
             }
         }
     }

@@ -7,7 +7,7 @@ use crate::mo;
 use crate::json::{Error, FieldReader, FieldWriter, JsonObject};
 
 impl JsonObject for mo::Alarm {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -30,10 +30,10 @@ impl JsonObject for mo::Alarm {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::Alarm);
+crate::mo_json::object_serde!(mo::Alarm);
 
 impl JsonObject for mo::AlarmManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -54,10 +54,10 @@ impl JsonObject for mo::AlarmManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::AlarmManager);
+crate::mo_json::object_serde!(mo::AlarmManager);
 
 impl JsonObject for mo::AuthorizationManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -80,10 +80,10 @@ impl JsonObject for mo::AuthorizationManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::AuthorizationManager);
+crate::mo_json::object_serde!(mo::AuthorizationManager);
 
 impl JsonObject for mo::CertificateManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -100,10 +100,10 @@ impl JsonObject for mo::CertificateManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::CertificateManager);
+crate::mo_json::object_serde!(mo::CertificateManager);
 
 impl JsonObject for mo::ClusterComputeResource {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -188,10 +188,10 @@ impl JsonObject for mo::ClusterComputeResource {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ClusterComputeResource);
+crate::mo_json::object_serde!(mo::ClusterComputeResource);
 
 impl JsonObject for mo::ClusterEVCManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -216,10 +216,10 @@ impl JsonObject for mo::ClusterEVCManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ClusterEVCManager);
+crate::mo_json::object_serde!(mo::ClusterEVCManager);
 
 impl JsonObject for mo::ClusterProfile {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -250,10 +250,10 @@ impl JsonObject for mo::ClusterProfile {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ClusterProfile);
+crate::mo_json::object_serde!(mo::ClusterProfile);
 
 impl JsonObject for mo::ClusterProfileManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -272,10 +272,10 @@ impl JsonObject for mo::ClusterProfileManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ClusterProfileManager);
+crate::mo_json::object_serde!(mo::ClusterProfileManager);
 
 impl JsonObject for mo::ComputeResource {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -344,10 +344,10 @@ impl JsonObject for mo::ComputeResource {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ComputeResource);
+crate::mo_json::object_serde!(mo::ComputeResource);
 
 impl JsonObject for mo::ContainerView {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -372,10 +372,10 @@ impl JsonObject for mo::ContainerView {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ContainerView);
+crate::mo_json::object_serde!(mo::ContainerView);
 
 impl JsonObject for mo::CryptoManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -394,10 +394,10 @@ impl JsonObject for mo::CryptoManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::CryptoManager);
+crate::mo_json::object_serde!(mo::CryptoManager);
 
 impl JsonObject for mo::CryptoManagerHost {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -416,10 +416,10 @@ impl JsonObject for mo::CryptoManagerHost {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::CryptoManagerHost);
+crate::mo_json::object_serde!(mo::CryptoManagerHost);
 
 impl JsonObject for mo::CryptoManagerHostKMS {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -438,10 +438,10 @@ impl JsonObject for mo::CryptoManagerHostKMS {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::CryptoManagerHostKMS);
+crate::mo_json::object_serde!(mo::CryptoManagerHostKMS);
 
 impl JsonObject for mo::CryptoManagerKmip {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -462,10 +462,10 @@ impl JsonObject for mo::CryptoManagerKmip {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::CryptoManagerKmip);
+crate::mo_json::object_serde!(mo::CryptoManagerKmip);
 
 impl JsonObject for mo::CustomFieldsManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -484,10 +484,10 @@ impl JsonObject for mo::CustomFieldsManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::CustomFieldsManager);
+crate::mo_json::object_serde!(mo::CustomFieldsManager);
 
 impl JsonObject for mo::CustomizationSpecManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -508,10 +508,10 @@ impl JsonObject for mo::CustomizationSpecManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::CustomizationSpecManager);
+crate::mo_json::object_serde!(mo::CustomizationSpecManager);
 
 impl JsonObject for mo::Datacenter {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -574,10 +574,10 @@ impl JsonObject for mo::Datacenter {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::Datacenter);
+crate::mo_json::object_serde!(mo::Datacenter);
 
 impl JsonObject for mo::Datastore {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -640,10 +640,10 @@ impl JsonObject for mo::Datastore {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::Datastore);
+crate::mo_json::object_serde!(mo::Datastore);
 
 impl JsonObject for mo::DatastoreNamespaceManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -660,10 +660,10 @@ impl JsonObject for mo::DatastoreNamespaceManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::DatastoreNamespaceManager);
+crate::mo_json::object_serde!(mo::DatastoreNamespaceManager);
 
 impl JsonObject for mo::DiagnosticManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -680,10 +680,10 @@ impl JsonObject for mo::DiagnosticManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::DiagnosticManager);
+crate::mo_json::object_serde!(mo::DiagnosticManager);
 
 impl JsonObject for mo::DirectPathProfileManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -700,10 +700,10 @@ impl JsonObject for mo::DirectPathProfileManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::DirectPathProfileManager);
+crate::mo_json::object_serde!(mo::DirectPathProfileManager);
 
 impl JsonObject for mo::DistributedVirtualPortgroup {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -764,10 +764,10 @@ impl JsonObject for mo::DistributedVirtualPortgroup {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::DistributedVirtualPortgroup);
+crate::mo_json::object_serde!(mo::DistributedVirtualPortgroup);
 
 impl JsonObject for mo::DistributedVirtualSwitch {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -830,10 +830,10 @@ impl JsonObject for mo::DistributedVirtualSwitch {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::DistributedVirtualSwitch);
+crate::mo_json::object_serde!(mo::DistributedVirtualSwitch);
 
 impl JsonObject for mo::DistributedVirtualSwitchManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -850,10 +850,10 @@ impl JsonObject for mo::DistributedVirtualSwitchManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::DistributedVirtualSwitchManager);
+crate::mo_json::object_serde!(mo::DistributedVirtualSwitchManager);
 
 impl JsonObject for mo::EnvironmentBrowser {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -872,10 +872,10 @@ impl JsonObject for mo::EnvironmentBrowser {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::EnvironmentBrowser);
+crate::mo_json::object_serde!(mo::EnvironmentBrowser);
 
 impl JsonObject for mo::EventHistoryCollector {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -898,10 +898,10 @@ impl JsonObject for mo::EventHistoryCollector {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::EventHistoryCollector);
+crate::mo_json::object_serde!(mo::EventHistoryCollector);
 
 impl JsonObject for mo::EventManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -924,10 +924,10 @@ impl JsonObject for mo::EventManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::EventManager);
+crate::mo_json::object_serde!(mo::EventManager);
 
 impl JsonObject for mo::ExtensibleManagedObject {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -948,10 +948,10 @@ impl JsonObject for mo::ExtensibleManagedObject {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ExtensibleManagedObject);
+crate::mo_json::object_serde!(mo::ExtensibleManagedObject);
 
 impl JsonObject for mo::ExtensionManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -970,10 +970,10 @@ impl JsonObject for mo::ExtensionManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ExtensionManager);
+crate::mo_json::object_serde!(mo::ExtensionManager);
 
 impl JsonObject for mo::FailoverClusterConfigurator {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -992,10 +992,10 @@ impl JsonObject for mo::FailoverClusterConfigurator {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::FailoverClusterConfigurator);
+crate::mo_json::object_serde!(mo::FailoverClusterConfigurator);
 
 impl JsonObject for mo::FailoverClusterManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1014,10 +1014,10 @@ impl JsonObject for mo::FailoverClusterManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::FailoverClusterManager);
+crate::mo_json::object_serde!(mo::FailoverClusterManager);
 
 impl JsonObject for mo::FileManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1034,10 +1034,10 @@ impl JsonObject for mo::FileManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::FileManager);
+crate::mo_json::object_serde!(mo::FileManager);
 
 impl JsonObject for mo::Folder {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1094,10 +1094,10 @@ impl JsonObject for mo::Folder {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::Folder);
+crate::mo_json::object_serde!(mo::Folder);
 
 impl JsonObject for mo::GuestAliasManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1114,10 +1114,10 @@ impl JsonObject for mo::GuestAliasManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::GuestAliasManager);
+crate::mo_json::object_serde!(mo::GuestAliasManager);
 
 impl JsonObject for mo::GuestAuthManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1134,10 +1134,10 @@ impl JsonObject for mo::GuestAuthManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::GuestAuthManager);
+crate::mo_json::object_serde!(mo::GuestAuthManager);
 
 impl JsonObject for mo::GuestFileManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1154,10 +1154,10 @@ impl JsonObject for mo::GuestFileManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::GuestFileManager);
+crate::mo_json::object_serde!(mo::GuestFileManager);
 
 impl JsonObject for mo::GuestOperationsManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1184,10 +1184,10 @@ impl JsonObject for mo::GuestOperationsManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::GuestOperationsManager);
+crate::mo_json::object_serde!(mo::GuestOperationsManager);
 
 impl JsonObject for mo::GuestProcessManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1204,10 +1204,10 @@ impl JsonObject for mo::GuestProcessManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::GuestProcessManager);
+crate::mo_json::object_serde!(mo::GuestProcessManager);
 
 impl JsonObject for mo::GuestWindowsRegistryManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1224,10 +1224,10 @@ impl JsonObject for mo::GuestWindowsRegistryManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::GuestWindowsRegistryManager);
+crate::mo_json::object_serde!(mo::GuestWindowsRegistryManager);
 
 impl JsonObject for mo::HealthUpdateManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1244,10 +1244,10 @@ impl JsonObject for mo::HealthUpdateManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HealthUpdateManager);
+crate::mo_json::object_serde!(mo::HealthUpdateManager);
 
 impl JsonObject for mo::HistoryCollector {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1266,10 +1266,10 @@ impl JsonObject for mo::HistoryCollector {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HistoryCollector);
+crate::mo_json::object_serde!(mo::HistoryCollector);
 
 impl JsonObject for mo::HostAccessManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1288,10 +1288,10 @@ impl JsonObject for mo::HostAccessManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostAccessManager);
+crate::mo_json::object_serde!(mo::HostAccessManager);
 
 impl JsonObject for mo::HostActiveDirectoryAuthentication {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1310,10 +1310,10 @@ impl JsonObject for mo::HostActiveDirectoryAuthentication {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostActiveDirectoryAuthentication);
+crate::mo_json::object_serde!(mo::HostActiveDirectoryAuthentication);
 
 impl JsonObject for mo::HostAssignableHardwareManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1334,10 +1334,10 @@ impl JsonObject for mo::HostAssignableHardwareManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostAssignableHardwareManager);
+crate::mo_json::object_serde!(mo::HostAssignableHardwareManager);
 
 impl JsonObject for mo::HostAuthenticationManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1358,10 +1358,10 @@ impl JsonObject for mo::HostAuthenticationManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostAuthenticationManager);
+crate::mo_json::object_serde!(mo::HostAuthenticationManager);
 
 impl JsonObject for mo::HostAuthenticationStore {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1380,10 +1380,10 @@ impl JsonObject for mo::HostAuthenticationStore {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostAuthenticationStore);
+crate::mo_json::object_serde!(mo::HostAuthenticationStore);
 
 impl JsonObject for mo::HostAutoStartManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1402,10 +1402,10 @@ impl JsonObject for mo::HostAutoStartManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostAutoStartManager);
+crate::mo_json::object_serde!(mo::HostAutoStartManager);
 
 impl JsonObject for mo::HostBootDeviceSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1422,10 +1422,10 @@ impl JsonObject for mo::HostBootDeviceSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostBootDeviceSystem);
+crate::mo_json::object_serde!(mo::HostBootDeviceSystem);
 
 impl JsonObject for mo::HostCacheConfigurationManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1444,10 +1444,10 @@ impl JsonObject for mo::HostCacheConfigurationManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostCacheConfigurationManager);
+crate::mo_json::object_serde!(mo::HostCacheConfigurationManager);
 
 impl JsonObject for mo::HostCertificateManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1466,10 +1466,10 @@ impl JsonObject for mo::HostCertificateManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostCertificateManager);
+crate::mo_json::object_serde!(mo::HostCertificateManager);
 
 impl JsonObject for mo::HostCpuSchedulerSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1494,10 +1494,10 @@ impl JsonObject for mo::HostCpuSchedulerSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostCpuSchedulerSystem);
+crate::mo_json::object_serde!(mo::HostCpuSchedulerSystem);
 
 impl JsonObject for mo::HostDatastoreBrowser {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1518,10 +1518,10 @@ impl JsonObject for mo::HostDatastoreBrowser {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostDatastoreBrowser);
+crate::mo_json::object_serde!(mo::HostDatastoreBrowser);
 
 impl JsonObject for mo::HostDatastoreSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1542,10 +1542,10 @@ impl JsonObject for mo::HostDatastoreSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostDatastoreSystem);
+crate::mo_json::object_serde!(mo::HostDatastoreSystem);
 
 impl JsonObject for mo::HostDateTimeSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1564,10 +1564,10 @@ impl JsonObject for mo::HostDateTimeSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostDateTimeSystem);
+crate::mo_json::object_serde!(mo::HostDateTimeSystem);
 
 impl JsonObject for mo::HostDiagnosticSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1586,10 +1586,10 @@ impl JsonObject for mo::HostDiagnosticSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostDiagnosticSystem);
+crate::mo_json::object_serde!(mo::HostDiagnosticSystem);
 
 impl JsonObject for mo::HostDirectoryStore {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1608,10 +1608,10 @@ impl JsonObject for mo::HostDirectoryStore {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostDirectoryStore);
+crate::mo_json::object_serde!(mo::HostDirectoryStore);
 
 impl JsonObject for mo::HostEsxAgentHostManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1630,10 +1630,10 @@ impl JsonObject for mo::HostEsxAgentHostManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostEsxAgentHostManager);
+crate::mo_json::object_serde!(mo::HostEsxAgentHostManager);
 
 impl JsonObject for mo::HostFirewallSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1656,10 +1656,10 @@ impl JsonObject for mo::HostFirewallSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostFirewallSystem);
+crate::mo_json::object_serde!(mo::HostFirewallSystem);
 
 impl JsonObject for mo::HostFirmwareSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1676,10 +1676,10 @@ impl JsonObject for mo::HostFirmwareSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostFirmwareSystem);
+crate::mo_json::object_serde!(mo::HostFirmwareSystem);
 
 impl JsonObject for mo::HostGraphicsManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1708,10 +1708,10 @@ impl JsonObject for mo::HostGraphicsManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostGraphicsManager);
+crate::mo_json::object_serde!(mo::HostGraphicsManager);
 
 impl JsonObject for mo::HostHealthStatusSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1730,10 +1730,10 @@ impl JsonObject for mo::HostHealthStatusSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostHealthStatusSystem);
+crate::mo_json::object_serde!(mo::HostHealthStatusSystem);
 
 impl JsonObject for mo::HostImageConfigManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1750,10 +1750,10 @@ impl JsonObject for mo::HostImageConfigManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostImageConfigManager);
+crate::mo_json::object_serde!(mo::HostImageConfigManager);
 
 impl JsonObject for mo::HostKernelModuleSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1770,10 +1770,10 @@ impl JsonObject for mo::HostKernelModuleSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostKernelModuleSystem);
+crate::mo_json::object_serde!(mo::HostKernelModuleSystem);
 
 impl JsonObject for mo::HostLocalAccountManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1790,10 +1790,10 @@ impl JsonObject for mo::HostLocalAccountManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostLocalAccountManager);
+crate::mo_json::object_serde!(mo::HostLocalAccountManager);
 
 impl JsonObject for mo::HostLocalAuthentication {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1812,10 +1812,10 @@ impl JsonObject for mo::HostLocalAuthentication {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostLocalAuthentication);
+crate::mo_json::object_serde!(mo::HostLocalAuthentication);
 
 impl JsonObject for mo::HostMemorySystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1840,10 +1840,10 @@ impl JsonObject for mo::HostMemorySystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostMemorySystem);
+crate::mo_json::object_serde!(mo::HostMemorySystem);
 
 impl JsonObject for mo::HostNetworkSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1878,10 +1878,10 @@ impl JsonObject for mo::HostNetworkSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostNetworkSystem);
+crate::mo_json::object_serde!(mo::HostNetworkSystem);
 
 impl JsonObject for mo::HostNvdimmSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1900,10 +1900,10 @@ impl JsonObject for mo::HostNvdimmSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostNvdimmSystem);
+crate::mo_json::object_serde!(mo::HostNvdimmSystem);
 
 impl JsonObject for mo::HostPatchManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1920,10 +1920,10 @@ impl JsonObject for mo::HostPatchManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostPatchManager);
+crate::mo_json::object_serde!(mo::HostPatchManager);
 
 impl JsonObject for mo::HostPciPassthruSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1948,10 +1948,10 @@ impl JsonObject for mo::HostPciPassthruSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostPciPassthruSystem);
+crate::mo_json::object_serde!(mo::HostPciPassthruSystem);
 
 impl JsonObject for mo::HostPowerSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -1972,10 +1972,10 @@ impl JsonObject for mo::HostPowerSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostPowerSystem);
+crate::mo_json::object_serde!(mo::HostPowerSystem);
 
 impl JsonObject for mo::HostProfile {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2016,10 +2016,10 @@ impl JsonObject for mo::HostProfile {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostProfile);
+crate::mo_json::object_serde!(mo::HostProfile);
 
 impl JsonObject for mo::HostProfileManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2038,10 +2038,10 @@ impl JsonObject for mo::HostProfileManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostProfileManager);
+crate::mo_json::object_serde!(mo::HostProfileManager);
 
 impl JsonObject for mo::HostServiceSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2064,10 +2064,10 @@ impl JsonObject for mo::HostServiceSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostServiceSystem);
+crate::mo_json::object_serde!(mo::HostServiceSystem);
 
 impl JsonObject for mo::HostSnmpSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2088,10 +2088,10 @@ impl JsonObject for mo::HostSnmpSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostSnmpSystem);
+crate::mo_json::object_serde!(mo::HostSnmpSystem);
 
 impl JsonObject for mo::HostSpecificationManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2108,10 +2108,10 @@ impl JsonObject for mo::HostSpecificationManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostSpecificationManager);
+crate::mo_json::object_serde!(mo::HostSpecificationManager);
 
 impl JsonObject for mo::HostStorageSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2140,10 +2140,10 @@ impl JsonObject for mo::HostStorageSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostStorageSystem);
+crate::mo_json::object_serde!(mo::HostStorageSystem);
 
 impl JsonObject for mo::HostSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2230,10 +2230,10 @@ impl JsonObject for mo::HostSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostSystem);
+crate::mo_json::object_serde!(mo::HostSystem);
 
 impl JsonObject for mo::HostVFlashManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2252,10 +2252,10 @@ impl JsonObject for mo::HostVFlashManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostVFlashManager);
+crate::mo_json::object_serde!(mo::HostVFlashManager);
 
 impl JsonObject for mo::HostVMotionSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2280,10 +2280,10 @@ impl JsonObject for mo::HostVMotionSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostVMotionSystem);
+crate::mo_json::object_serde!(mo::HostVMotionSystem);
 
 impl JsonObject for mo::HostVStorageObjectManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2300,10 +2300,10 @@ impl JsonObject for mo::HostVStorageObjectManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostVStorageObjectManager);
+crate::mo_json::object_serde!(mo::HostVStorageObjectManager);
 
 impl JsonObject for mo::HostVirtualNicManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2326,10 +2326,10 @@ impl JsonObject for mo::HostVirtualNicManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostVirtualNicManager);
+crate::mo_json::object_serde!(mo::HostVirtualNicManager);
 
 impl JsonObject for mo::HostVsanInternalSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2346,10 +2346,10 @@ impl JsonObject for mo::HostVsanInternalSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostVsanInternalSystem);
+crate::mo_json::object_serde!(mo::HostVsanInternalSystem);
 
 impl JsonObject for mo::HostVsanSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2368,10 +2368,10 @@ impl JsonObject for mo::HostVsanSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HostVsanSystem);
+crate::mo_json::object_serde!(mo::HostVsanSystem);
 
 impl JsonObject for mo::HttpNfcLease {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2402,10 +2402,10 @@ impl JsonObject for mo::HttpNfcLease {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::HttpNfcLease);
+crate::mo_json::object_serde!(mo::HttpNfcLease);
 
 impl JsonObject for mo::InventoryView {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2424,10 +2424,10 @@ impl JsonObject for mo::InventoryView {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::InventoryView);
+crate::mo_json::object_serde!(mo::InventoryView);
 
 impl JsonObject for mo::IoFilterManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2444,10 +2444,10 @@ impl JsonObject for mo::IoFilterManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::IoFilterManager);
+crate::mo_json::object_serde!(mo::IoFilterManager);
 
 impl JsonObject for mo::IpPoolManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2464,10 +2464,10 @@ impl JsonObject for mo::IpPoolManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::IpPoolManager);
+crate::mo_json::object_serde!(mo::IpPoolManager);
 
 impl JsonObject for mo::IscsiManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2484,10 +2484,10 @@ impl JsonObject for mo::IscsiManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::IscsiManager);
+crate::mo_json::object_serde!(mo::IscsiManager);
 
 impl JsonObject for mo::LicenseAssignmentManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2504,10 +2504,10 @@ impl JsonObject for mo::LicenseAssignmentManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::LicenseAssignmentManager);
+crate::mo_json::object_serde!(mo::LicenseAssignmentManager);
 
 impl JsonObject for mo::LicenseManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2540,10 +2540,10 @@ impl JsonObject for mo::LicenseManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::LicenseManager);
+crate::mo_json::object_serde!(mo::LicenseManager);
 
 impl JsonObject for mo::ListView {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2562,10 +2562,10 @@ impl JsonObject for mo::ListView {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ListView);
+crate::mo_json::object_serde!(mo::ListView);
 
 impl JsonObject for mo::LocalizationManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2584,10 +2584,10 @@ impl JsonObject for mo::LocalizationManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::LocalizationManager);
+crate::mo_json::object_serde!(mo::LocalizationManager);
 
 impl JsonObject for mo::ManagedEntity {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2636,10 +2636,10 @@ impl JsonObject for mo::ManagedEntity {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ManagedEntity);
+crate::mo_json::object_serde!(mo::ManagedEntity);
 
 impl JsonObject for mo::ManagedObjectView {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2658,10 +2658,10 @@ impl JsonObject for mo::ManagedObjectView {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ManagedObjectView);
+crate::mo_json::object_serde!(mo::ManagedObjectView);
 
 impl JsonObject for mo::MessageBusProxy {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2678,10 +2678,10 @@ impl JsonObject for mo::MessageBusProxy {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::MessageBusProxy);
+crate::mo_json::object_serde!(mo::MessageBusProxy);
 
 impl JsonObject for mo::Network {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2736,10 +2736,10 @@ impl JsonObject for mo::Network {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::Network);
+crate::mo_json::object_serde!(mo::Network);
 
 impl JsonObject for mo::OpaqueNetwork {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2798,10 +2798,10 @@ impl JsonObject for mo::OpaqueNetwork {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::OpaqueNetwork);
+crate::mo_json::object_serde!(mo::OpaqueNetwork);
 
 impl JsonObject for mo::OptionManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2822,10 +2822,10 @@ impl JsonObject for mo::OptionManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::OptionManager);
+crate::mo_json::object_serde!(mo::OptionManager);
 
 impl JsonObject for mo::OverheadMemoryManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2842,10 +2842,10 @@ impl JsonObject for mo::OverheadMemoryManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::OverheadMemoryManager);
+crate::mo_json::object_serde!(mo::OverheadMemoryManager);
 
 impl JsonObject for mo::OvfManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2866,10 +2866,10 @@ impl JsonObject for mo::OvfManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::OvfManager);
+crate::mo_json::object_serde!(mo::OvfManager);
 
 impl JsonObject for mo::PerformanceManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2892,10 +2892,10 @@ impl JsonObject for mo::PerformanceManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::PerformanceManager);
+crate::mo_json::object_serde!(mo::PerformanceManager);
 
 impl JsonObject for mo::Profile {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2926,10 +2926,10 @@ impl JsonObject for mo::Profile {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::Profile);
+crate::mo_json::object_serde!(mo::Profile);
 
 impl JsonObject for mo::ProfileComplianceManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2946,10 +2946,10 @@ impl JsonObject for mo::ProfileComplianceManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ProfileComplianceManager);
+crate::mo_json::object_serde!(mo::ProfileComplianceManager);
 
 impl JsonObject for mo::ProfileManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2968,10 +2968,10 @@ impl JsonObject for mo::ProfileManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ProfileManager);
+crate::mo_json::object_serde!(mo::ProfileManager);
 
 impl JsonObject for mo::PropertyCollector {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -2990,10 +2990,10 @@ impl JsonObject for mo::PropertyCollector {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::PropertyCollector);
+crate::mo_json::object_serde!(mo::PropertyCollector);
 
 impl JsonObject for mo::PropertyFilter {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3014,10 +3014,10 @@ impl JsonObject for mo::PropertyFilter {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::PropertyFilter);
+crate::mo_json::object_serde!(mo::PropertyFilter);
 
 impl JsonObject for mo::ResourcePlanningManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3034,10 +3034,10 @@ impl JsonObject for mo::ResourcePlanningManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ResourcePlanningManager);
+crate::mo_json::object_serde!(mo::ResourcePlanningManager);
 
 impl JsonObject for mo::ResourcePool {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3102,10 +3102,10 @@ impl JsonObject for mo::ResourcePool {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ResourcePool);
+crate::mo_json::object_serde!(mo::ResourcePool);
 
 impl JsonObject for mo::ScheduledTask {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3128,10 +3128,10 @@ impl JsonObject for mo::ScheduledTask {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ScheduledTask);
+crate::mo_json::object_serde!(mo::ScheduledTask);
 
 impl JsonObject for mo::ScheduledTaskManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3152,10 +3152,10 @@ impl JsonObject for mo::ScheduledTaskManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ScheduledTaskManager);
+crate::mo_json::object_serde!(mo::ScheduledTaskManager);
 
 impl JsonObject for mo::SearchIndex {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3172,10 +3172,10 @@ impl JsonObject for mo::SearchIndex {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::SearchIndex);
+crate::mo_json::object_serde!(mo::SearchIndex);
 
 impl JsonObject for mo::ServiceInstance {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3198,10 +3198,10 @@ impl JsonObject for mo::ServiceInstance {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ServiceInstance);
+crate::mo_json::object_serde!(mo::ServiceInstance);
 
 impl JsonObject for mo::ServiceManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3220,10 +3220,10 @@ impl JsonObject for mo::ServiceManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ServiceManager);
+crate::mo_json::object_serde!(mo::ServiceManager);
 
 impl JsonObject for mo::SessionManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3252,10 +3252,10 @@ impl JsonObject for mo::SessionManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::SessionManager);
+crate::mo_json::object_serde!(mo::SessionManager);
 
 impl JsonObject for mo::SimpleCommand {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3276,10 +3276,10 @@ impl JsonObject for mo::SimpleCommand {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::SimpleCommand);
+crate::mo_json::object_serde!(mo::SimpleCommand);
 
 impl JsonObject for mo::SiteInfoManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3296,10 +3296,10 @@ impl JsonObject for mo::SiteInfoManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::SiteInfoManager);
+crate::mo_json::object_serde!(mo::SiteInfoManager);
 
 impl JsonObject for mo::StoragePod {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3360,10 +3360,10 @@ impl JsonObject for mo::StoragePod {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::StoragePod);
+crate::mo_json::object_serde!(mo::StoragePod);
 
 impl JsonObject for mo::StorageQueryManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3380,10 +3380,10 @@ impl JsonObject for mo::StorageQueryManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::StorageQueryManager);
+crate::mo_json::object_serde!(mo::StorageQueryManager);
 
 impl JsonObject for mo::StorageResourceManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3400,10 +3400,10 @@ impl JsonObject for mo::StorageResourceManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::StorageResourceManager);
+crate::mo_json::object_serde!(mo::StorageResourceManager);
 
 impl JsonObject for mo::Task {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3426,10 +3426,10 @@ impl JsonObject for mo::Task {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::Task);
+crate::mo_json::object_serde!(mo::Task);
 
 impl JsonObject for mo::TaskHistoryCollector {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3450,10 +3450,10 @@ impl JsonObject for mo::TaskHistoryCollector {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::TaskHistoryCollector);
+crate::mo_json::object_serde!(mo::TaskHistoryCollector);
 
 impl JsonObject for mo::TaskManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3476,10 +3476,10 @@ impl JsonObject for mo::TaskManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::TaskManager);
+crate::mo_json::object_serde!(mo::TaskManager);
 
 impl JsonObject for mo::TenantTenantManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3496,10 +3496,10 @@ impl JsonObject for mo::TenantTenantManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::TenantTenantManager);
+crate::mo_json::object_serde!(mo::TenantTenantManager);
 
 impl JsonObject for mo::TransitGateway {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3550,10 +3550,10 @@ impl JsonObject for mo::TransitGateway {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::TransitGateway);
+crate::mo_json::object_serde!(mo::TransitGateway);
 
 impl JsonObject for mo::UserDirectory {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3572,10 +3572,10 @@ impl JsonObject for mo::UserDirectory {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::UserDirectory);
+crate::mo_json::object_serde!(mo::UserDirectory);
 
 impl JsonObject for mo::VStorageObjectManagerBase {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3592,10 +3592,10 @@ impl JsonObject for mo::VStorageObjectManagerBase {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::VStorageObjectManagerBase);
+crate::mo_json::object_serde!(mo::VStorageObjectManagerBase);
 
 impl JsonObject for mo::VcenterVStorageObjectManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3612,10 +3612,10 @@ impl JsonObject for mo::VcenterVStorageObjectManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::VcenterVStorageObjectManager);
+crate::mo_json::object_serde!(mo::VcenterVStorageObjectManager);
 
 impl JsonObject for mo::View {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3632,10 +3632,10 @@ impl JsonObject for mo::View {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::View);
+crate::mo_json::object_serde!(mo::View);
 
 impl JsonObject for mo::ViewManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3654,10 +3654,10 @@ impl JsonObject for mo::ViewManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::ViewManager);
+crate::mo_json::object_serde!(mo::ViewManager);
 
 impl JsonObject for mo::VirtualApp {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3734,10 +3734,10 @@ impl JsonObject for mo::VirtualApp {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::VirtualApp);
+crate::mo_json::object_serde!(mo::VirtualApp);
 
 impl JsonObject for mo::VirtualDiskManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3754,10 +3754,10 @@ impl JsonObject for mo::VirtualDiskManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::VirtualDiskManager);
+crate::mo_json::object_serde!(mo::VirtualDiskManager);
 
 impl JsonObject for mo::VirtualMachine {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3840,10 +3840,10 @@ impl JsonObject for mo::VirtualMachine {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::VirtualMachine);
+crate::mo_json::object_serde!(mo::VirtualMachine);
 
 impl JsonObject for mo::VirtualMachineCompatibilityChecker {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3860,10 +3860,10 @@ impl JsonObject for mo::VirtualMachineCompatibilityChecker {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::VirtualMachineCompatibilityChecker);
+crate::mo_json::object_serde!(mo::VirtualMachineCompatibilityChecker);
 
 impl JsonObject for mo::VirtualMachineGuestCustomizationManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3880,10 +3880,10 @@ impl JsonObject for mo::VirtualMachineGuestCustomizationManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::VirtualMachineGuestCustomizationManager);
+crate::mo_json::object_serde!(mo::VirtualMachineGuestCustomizationManager);
 
 impl JsonObject for mo::VirtualMachineProvisioningChecker {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3900,10 +3900,10 @@ impl JsonObject for mo::VirtualMachineProvisioningChecker {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::VirtualMachineProvisioningChecker);
+crate::mo_json::object_serde!(mo::VirtualMachineProvisioningChecker);
 
 impl JsonObject for mo::VirtualMachineSnapshot {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3930,10 +3930,10 @@ impl JsonObject for mo::VirtualMachineSnapshot {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::VirtualMachineSnapshot);
+crate::mo_json::object_serde!(mo::VirtualMachineSnapshot);
 
 impl JsonObject for mo::VirtualizationManager {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -3950,10 +3950,10 @@ impl JsonObject for mo::VirtualizationManager {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::VirtualizationManager);
+crate::mo_json::object_serde!(mo::VirtualizationManager);
 
 impl JsonObject for mo::VmwareDistributedVirtualSwitch {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -4016,10 +4016,10 @@ impl JsonObject for mo::VmwareDistributedVirtualSwitch {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::VmwareDistributedVirtualSwitch);
+crate::mo_json::object_serde!(mo::VmwareDistributedVirtualSwitch);
 
 impl JsonObject for mo::VsanUpgradeSystem {
-    crate::json::managed_object_names!();
+    crate::mo_json::managed_object_names!();
     fn json_required(&self) -> &'static [&'static str] {
         &["obj"]
     }
@@ -4036,5 +4036,5 @@ impl JsonObject for mo::VsanUpgradeSystem {
         Ok(true)
     }
 }
-crate::json::object_serde!(mo::VsanUpgradeSystem);
+crate::mo_json::object_serde!(mo::VsanUpgradeSystem);
 

@@ -35,8 +35,8 @@ fn lookup_data_object(name: &str) -> Option<DataObjectDecoder> {
 
 /// Whether `name` is a string enum of the schema.
 pub(crate) fn is_enum(name: &str) -> bool {
-    crate::meta::ENUMS
-        .binary_search_by(|e| e.name.cmp(name))
+    crate::generated::registry::ENUM_NAMES
+        .binary_search(&name)
         .is_ok()
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Every data object, fault, enum, polymorphic slot (`Any…`), [`AnyValue`](crate::types::AnyValue),
 //! [`ManagedObjectReference`](crate::types::ManagedObjectReference) and managed-object
-//! property struct of [`crate::mo`] implements `serde::Serialize` and
+//! property struct of `vim25_core::mo` implements `serde::Serialize` and
 //! `serde::Deserialize`. The shape follows the vSphere Web Services JSON API:
 //!
 //! - A data object or fault is a map whose first key is `"_typeName"` (its schema name,
@@ -29,7 +29,7 @@
 //!   object's own form for a data object or reference, `{"_typeName":"X"}` for a type
 //!   this client does not know, and `null` for no value. Reading, `_typeName` must come
 //!   first.
-//! - A managed-object struct of [`crate::mo`] is a map of `obj` (the reference), then
+//! - A managed-object struct of `vim25_core::mo` is a map of `obj` (the reference), then
 //!   every retrieved property under its wire name, then `other` (nested paths); it has no
 //!   `_typeName`.
 //!
@@ -95,23 +95,12 @@ macro_rules! data_object_names {
     };
 }
 
-/// The `JsonObject` methods of a managed-object struct: no `_typeName` is written, and
-/// one that is read is ignored (the reference in `obj` tells the type).
-macro_rules! managed_object_names {
-    () => {
-        fn json_type_name(&self) -> Option<&str> {
-            None
-        }
-        fn json_schema_name(&self) -> &'static str {
-            <Self as $crate::mo::ManagedObject>::TYPE_NAME
-        }
-        fn json_keep_type_name(&mut self, _: &str) {}
-    };
-}
-
 /// `Serialize` and `Deserialize` of a type that implements [`JsonObject`]: one call
-/// each into the shared, type-erased code.
-macro_rules! object_serde {
+/// each into the shared, type-erased code. Exported for the managed-object structs of
+/// `vim25-core` (as `json::object_serde`); not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __vim25_object_serde {
     ($t:ty) => {
         impl ::serde::Serialize for $t {
             fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -126,4 +115,6 @@ macro_rules! object_serde {
     };
 }
 
-pub(crate) use {data_object_names, managed_object_names, object_serde};
+#[doc(hidden)]
+pub use crate::__vim25_object_serde as object_serde;
+pub(crate) use data_object_names;

@@ -21,7 +21,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 /// A value that is a JSON map of named fields: every data object and fault, a managed
-/// object reference, and the managed-object structs of [`crate::mo`]. Implemented by the
+/// object reference, and the managed-object structs of `vim25_core::mo`. Implemented by the
 /// generated code; object safe, so that one copy of the reading and writing loops
 /// serves every type.
 pub trait JsonObject {

@@ -1,6 +1,6 @@
 //! The SOAP layer: request envelopes, the transport seam, responses and faults.
 //!
-//! Every generated method in [`crate::methods`] builds a [`Request`], hands it to a
+//! Every generated method in `vim25_core::methods` builds a [`Request`], hands it to a
 //! [`Transport`] and decodes the `returnval` of the [`Response`]. The HTTP client is one
 //! transport; tests and users can plug in their own (a replaying transport, a wrapper
 //! that logs or retries).

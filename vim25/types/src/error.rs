@@ -136,7 +136,7 @@ pub enum Error {
     /// A managed object of one type was asked for as another (an `ObjectContent` of a
     /// `HostSystem` read as `mo::VirtualMachine`).
     #[error("{0}")]
-    WrongType(#[from] crate::mo::WrongType),
+    WrongType(#[from] crate::wrong_type::WrongType),
 }
 
 impl Error {
