@@ -18,7 +18,7 @@
 //! use vim25_types::xml::{decode_element, encode_element};
 //! use vim25_types::Version;
 //!
-//! let v = OptionValue { key: "guestinfo.a".into(), value: AnyValue::from("b"), ..Default::default() };
+//! let v = OptionValue { key: "guestinfo.a".into(), value: Some(AnyValue::from("b")), ..Default::default() };
 //! let xml = encode_element("opt", &v, Version::LATEST);
 //! let back: OptionValue = decode_element(xml.as_bytes()).unwrap();
 //! assert_eq!(back, v);
