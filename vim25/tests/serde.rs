@@ -619,6 +619,17 @@ fn type_name_rules_and_missing_fields_are_errors() {
             .to_string();
         assert!(e.contains("invalid value: string \"a\""), "{t}: {e}");
     }
+    // `ArrayOf` alone names no array (no item type): as in XML, an unknown type whose
+    // content is dropped, and which writes back as such.
+    let v: AnyValue = serde_json::from_str(r#"{"_typeName":"ArrayOf","_value":"a"}"#).unwrap();
+    assert_eq!(
+        v,
+        AnyValue::Unknown {
+            type_name: "ArrayOf".into()
+        }
+    );
+    let back: AnyValue = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+    assert_eq!(back, v);
 }
 
 /// Lenient forms a hand-written document may use.

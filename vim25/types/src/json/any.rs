@@ -236,7 +236,7 @@ impl<'de> Visitor<'de> for AnyVisitor<'_> {
             // are arrays; kept as an unknown value, it would write back as a
             // `_typeName` without the `_value` an array needs).
             _ if t == "ManagedObjectReference"
-                || t.starts_with("ArrayOf")
+                || xml::array_suffix(t).is_some()
                 || xml::data_object_index(t).is_some() =>
             {
                 return Err(bad())

@@ -46,6 +46,25 @@ impl AnyValue {
         s: &Start<'a>,
         t: &str,
     ) -> Result<AnyValue, DecodeError> {
+        // `ArrayOf` alone names no item type: an unknown type (below), not an array
+        // whose items would be written as elements without a name.
+        if let Some(item) = array_suffix(t).map(array_item_type) {
+            let mut items = Vec::new();
+            if !s.is_empty() {
+                while let Some(child) = d.next_child()? {
+                    match child.xsi_type().unwrap_or(item) {
+                        // Untyped elements of an ArrayOfAnyType read as a lone
+                        // anyType does: text.
+                        "anyType" => items.push(AnyValue::decode(d, &child)?),
+                        ct => items.push(AnyValue::decode_typed(d, &child, ct)?),
+                    }
+                }
+            }
+            return Ok(AnyValue::Array {
+                item_type: item.to_string(),
+                items,
+            });
+        }
         Ok(match t {
             "string" | "TypeName" | "PropertyPath" | "MethodName" => {
                 AnyValue::String(String::decode(d, s)?)
@@ -61,26 +80,6 @@ impl AnyValue {
             "base64Binary" => AnyValue::Binary(Vec::<u8>::decode(d, s)?),
             "anyURI" => AnyValue::Uri(String::decode(d, s)?),
             "ManagedObjectReference" => AnyValue::Mor(ManagedObjectReference::decode(d, s)?),
-            // `ArrayOf` alone names no item type: an unknown type (below), not an array
-            // whose items would be written as elements without a name.
-            _ if array_suffix(t).is_some() => {
-                let item = array_item_type(array_suffix(t).unwrap_or_default());
-                let mut items = Vec::new();
-                if !s.is_empty() {
-                    while let Some(child) = d.next_child()? {
-                        match child.xsi_type().unwrap_or(item) {
-                            // Untyped elements of an ArrayOfAnyType read as a lone
-                            // anyType does: text.
-                            "anyType" => items.push(AnyValue::decode(d, &child)?),
-                            ct => items.push(AnyValue::decode_typed(d, &child, ct)?),
-                        }
-                    }
-                }
-                AnyValue::Array {
-                    item_type: item.to_string(),
-                    items,
-                }
-            }
             _ => {
                 if let Some(dec) = lookup_data_object(t) {
                     AnyValue::Object(dec(d, s)?)
