@@ -22,6 +22,7 @@
 //! # Ok::<(), vic_config::Error>(())
 //! ```
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
@@ -120,24 +121,34 @@ pub fn delta<T: ExtraConfig + Default>(
         };
     }
     //
-    // Such a stale key may hold a value the decoder refuses (it was never checked
-    // while unreachable), which would stop the decode that finds them. Each key so
-    // refused that is one of them (held by `current`, unreachable there, not written
-    // by `desired`) is taken out, counted as stale, and the decode runs again: at most
-    // once per key.
+    // Such stale keys may not decode (they were never checked while unreachable): a
+    // value the decoder refuses, a slice's length key that disagrees with the elements
+    // stored, an index promising keys that are gone. Whatever the error, the keys the
+    // failed decode read that are stale (held by `current`, unreachable there, not
+    // written by `desired`) are ours and taken out, counted as stale, and the decode
+    // runs again; each round takes out at least one key. A failure that reads no stale
+    // key is not one of theirs, and is returned rather than a delta whose result does
+    // not decode.
     let mut stale = BTreeSet::new();
     let reached = loop {
-        match owned_keys::<T>(&result) {
+        let reading = Reading::new(&result);
+        match owned_keys::<T>(&reading) {
             Ok(reached) => break reached,
-            Err(Error::Invalid { key, .. })
-                if result.contains_key(&key)
-                    && !owned.contains(&key)
-                    && !desired_map.contains_key(&key) =>
-            {
-                result.remove(&key);
-                stale.insert(key);
+            Err(e) => {
+                let found: Vec<String> = reading
+                    .read
+                    .into_inner()
+                    .into_iter()
+                    .filter(|k| !owned.contains(k) && !desired_map.contains_key(k))
+                    .collect();
+                if found.is_empty() {
+                    return Err(e);
+                }
+                for k in found {
+                    result.remove(&k);
+                    stale.insert(k);
+                }
             }
-            Err(_) => break BTreeSet::new(),
         }
     };
     if stale.is_empty() && reached.is_subset(&owned) {
@@ -145,6 +156,34 @@ pub fn delta<T: ExtraConfig + Default>(
     }
     let owned: BTreeSet<String> = owned.union(&reached).chain(&stale).cloned().collect();
     Ok(diff(current, &desired_map, &owned, secret_key.as_ref()))
+}
+
+/// A map as a decoder's [`Source`], noting every key the decoder found in it.
+struct Reading<'a> {
+    map: &'a BTreeMap<String, String>,
+    read: RefCell<BTreeSet<String>>,
+}
+
+impl<'a> Reading<'a> {
+    fn new(map: &'a BTreeMap<String, String>) -> Self {
+        Reading {
+            map,
+            read: RefCell::new(BTreeSet::new()),
+        }
+    }
+}
+
+impl Source for Reading<'_> {
+    fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        let value = self.map.get(key).cloned();
+        if value.is_some() {
+            self.read.borrow_mut().insert(key.to_owned());
+        }
+        Ok(value)
+    }
+    fn detect_layout(&self) -> Option<Layout> {
+        Source::detect_layout(self.map)
+    }
 }
 
 /// The changes from `current` to `desired`: keys new or changed in `desired` are

@@ -261,3 +261,60 @@ fn delta_deletes_stale_keys_holding_values_the_decoder_refuses() {
     assert_eq!(delta(&applied, &desired).unwrap(), vec![]);
     assert_eq!(applied["svga.present"], "TRUE");
 }
+
+/// Found by the `delta` fuzz target: a stale key of a map entry the delta adds back
+/// can break the decode in other ways than a refused value. Here a slice's length key
+/// (`Args = "1"`: two elements) disagrees with the one element stored, or promises
+/// elements that are not stored at all. Only refused values were taken out, so the
+/// delta was returned as it was, and the VM's extraConfig no longer decoded.
+#[test]
+fn delta_deletes_stale_length_keys_that_disagree_with_the_elements() {
+    use std::collections::BTreeMap;
+    use vic_config::delta::{delta, Change};
+    use vic_config::model::ExecutorConfig;
+    use vic_config::{from_extra_config, NIL};
+
+    let id = "4a3b0f1c";
+    let args = format!("guestinfo.vice./sessions|{id}/cmd/Args");
+    for elements in [Some("/hello"), None] {
+        let mut current = BTreeMap::new();
+        // An entry the index does not list: a length key saying two elements, and
+        // one element stored (or none).
+        current.insert(args.clone(), "1".to_owned());
+        if let Some(e) = elements {
+            current.insert(format!("{args}~"), e.to_owned());
+        }
+        current.insert("svga.present".to_owned(), "TRUE".to_owned());
+        let mut desired_map = BTreeMap::new();
+        desired_map.insert("guestinfo.vice./sessions".to_owned(), id.to_owned());
+        desired_map.insert(
+            format!("guestinfo.vice./sessions|{id}/cmd/Path"),
+            "/hello".to_owned(),
+        );
+        let desired: ExecutorConfig = from_extra_config(&desired_map).unwrap();
+
+        let changes = delta(&current, &desired).unwrap();
+        assert!(
+            changes.contains(&Change::Delete { key: args.clone() }),
+            "{elements:?}: {changes:?}"
+        );
+        assert!(changes.iter().all(|c| c.key() != "svga.present"));
+        let mut applied = current.clone();
+        for c in &changes {
+            match c {
+                Change::Set { key, value } if value.is_empty() => {
+                    applied.insert(key.clone(), NIL.to_owned())
+                }
+                Change::Set { key, value } => applied.insert(key.clone(), value.clone()),
+                Change::Delete { key } => applied.remove(key),
+            };
+        }
+        assert_eq!(
+            from_extra_config::<ExecutorConfig>(&applied).unwrap(),
+            desired,
+            "{elements:?}"
+        );
+        assert_eq!(delta(&applied, &desired).unwrap(), vec![]);
+        assert_eq!(applied["svga.present"], "TRUE");
+    }
+}
