@@ -66,9 +66,12 @@ mod schema_info;
 // The data types and the codec are compiled in `vim25-types`, below this crate (so that
 // no one compiler process builds all of the generated code); they are re-exported here
 // under the paths users write.
+// `doc(inline)`: their documentation appears here, as if they were defined here.
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+#[doc(inline)]
 pub use vim25_types::json;
+#[doc(inline)]
 pub use vim25_types::{date_time, service_versions, soap, types, xml, Error, Version};
 
 pub use generated::methods;
@@ -81,6 +84,7 @@ pub use generated::methods;
 pub mod mo {
     pub use crate::generated::mo::*;
     pub use crate::managed::{decode_object_content, Decoded, ManagedObject};
+    #[doc(inline)]
     pub use vim25_types::wrong_type::{is_a, WrongType};
 }
 
