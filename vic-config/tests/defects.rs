@@ -164,7 +164,7 @@ fn delta_deletes_stale_keys_the_new_entries_reach() {
     use std::collections::BTreeMap;
     use vic_config::delta::{delta, Change};
     use vic_config::model::ExecutorConfig;
-    use vic_config::{from_extra_config, to_extra_config, NIL};
+    use vic_config::{from_extra_config, to_extra_config};
 
     let mut current = BTreeMap::new();
     current.insert(
@@ -187,16 +187,7 @@ fn delta_deletes_stale_keys_the_new_entries_reach() {
     assert!(changes.contains(&Change::Delete {
         key: "guestinfo.vice..networks|bridge.assigned.IP".into()
     }));
-    let mut applied = current.clone();
-    for c in &changes {
-        match c {
-            Change::Set { key, value } if value.is_empty() => {
-                applied.insert(key.clone(), NIL.to_owned())
-            }
-            Change::Set { key, value } => applied.insert(key.clone(), value.clone()),
-            Change::Delete { key } => applied.remove(key),
-        };
-    }
+    let applied = apply(&current, &changes);
     assert_eq!(
         from_extra_config::<ExecutorConfig>(&applied).unwrap(),
         desired
@@ -212,8 +203,8 @@ fn delta_deletes_stale_keys_the_new_entries_reach() {
 fn delta_deletes_stale_keys_holding_values_the_decoder_refuses() {
     use std::collections::BTreeMap;
     use vic_config::delta::{delta, Change};
+    use vic_config::from_extra_config;
     use vic_config::model::ExecutorConfig;
-    use vic_config::{from_extra_config, NIL};
 
     let id = "4a3b0f1c";
     let mut current = BTreeMap::new();
@@ -244,16 +235,7 @@ fn delta_deletes_stale_keys_holding_values_the_decoder_refuses() {
         "{changes:?}"
     );
     assert!(changes.iter().all(|c| c.key() != "svga.present"));
-    let mut applied = current.clone();
-    for c in &changes {
-        match c {
-            Change::Set { key, value } if value.is_empty() => {
-                applied.insert(key.clone(), NIL.to_owned())
-            }
-            Change::Set { key, value } => applied.insert(key.clone(), value.clone()),
-            Change::Delete { key } => applied.remove(key),
-        };
-    }
+    let applied = apply(&current, &changes);
     assert_eq!(
         from_extra_config::<ExecutorConfig>(&applied).unwrap(),
         desired
@@ -271,8 +253,8 @@ fn delta_deletes_stale_keys_holding_values_the_decoder_refuses() {
 fn delta_deletes_stale_length_keys_that_disagree_with_the_elements() {
     use std::collections::BTreeMap;
     use vic_config::delta::{delta, Change};
+    use vic_config::from_extra_config;
     use vic_config::model::ExecutorConfig;
-    use vic_config::{from_extra_config, NIL};
 
     let id = "4a3b0f1c";
     let args = format!("guestinfo.vice./sessions|{id}/cmd/Args");
@@ -299,16 +281,7 @@ fn delta_deletes_stale_length_keys_that_disagree_with_the_elements() {
             "{elements:?}: {changes:?}"
         );
         assert!(changes.iter().all(|c| c.key() != "svga.present"));
-        let mut applied = current.clone();
-        for c in &changes {
-            match c {
-                Change::Set { key, value } if value.is_empty() => {
-                    applied.insert(key.clone(), NIL.to_owned())
-                }
-                Change::Set { key, value } => applied.insert(key.clone(), value.clone()),
-                Change::Delete { key } => applied.remove(key),
-            };
-        }
+        let applied = apply(&current, &changes);
         assert_eq!(
             from_extra_config::<ExecutorConfig>(&applied).unwrap(),
             desired,
@@ -317,4 +290,24 @@ fn delta_deletes_stale_length_keys_that_disagree_with_the_elements() {
         assert_eq!(delta(&applied, &desired).unwrap(), vec![]);
         assert_eq!(applied["svga.present"], "TRUE");
     }
+}
+
+/// `current` with `changes` made as vSphere makes them (an empty value is stored as
+/// [`NIL`](vic_config::NIL)).
+fn apply(
+    current: &std::collections::BTreeMap<String, String>,
+    changes: &[vic_config::delta::Change],
+) -> std::collections::BTreeMap<String, String> {
+    use vic_config::delta::Change;
+    let mut applied = current.clone();
+    for c in changes {
+        match c {
+            Change::Set { key, value } if value.is_empty() => {
+                applied.insert(key.clone(), vic_config::NIL.to_owned())
+            }
+            Change::Set { key, value } => applied.insert(key.clone(), value.clone()),
+            Change::Delete { key } => applied.remove(key),
+        };
+    }
+    applied
 }
