@@ -3,11 +3,11 @@
 //! target runs (`fuzz/checks.rs`, `fuzz/checks_vim25.rs`), without cargo-fuzz or
 //! nightly. A panic or a broken invariant fails the test, naming the input.
 
-#[path = "../fuzz/checks.rs"]
-mod checks;
+// The checks are modules of the crate root (tests/main.rs), as in the fuzz targets:
+// `checks_vim25.rs` names the shared ones `crate::checks`.
+use crate::checks;
 #[cfg(feature = "vim25")]
-#[path = "../fuzz/checks_vim25.rs"]
-mod checks_vim25;
+use crate::checks_vim25;
 
 use std::path::PathBuf;
 

@@ -10,7 +10,7 @@
 //! the simulator holds none of the views, filters or collectors whose creation the
 //! client learnt of.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

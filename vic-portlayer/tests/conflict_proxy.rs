@@ -9,7 +9,7 @@
 //! the first `ReconfigVM_Task` itself with the SOAP fault a server sends
 //! (HTTP 500, a SOAP 1.1 `Fault` whose detail is `ConcurrentAccess`), exactly as
 //! the client would see it from vSphere.
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

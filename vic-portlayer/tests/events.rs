@@ -2,7 +2,7 @@
 //! collector's reading of the backend's VM events, with the same test bodies on the
 //! memory backend and on the vSphere backend against govmomi's simulator.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -155,7 +155,7 @@ async fn lifecycle(fx: Fixture) {
     assert!(about(&late.collect().await.unwrap(), &id).is_empty());
     assert!(about(&late.collect().await.unwrap(), &id).is_empty());
 }
-both_backends!(lifecycle_once_each, crate::lifecycle);
+both_backends!(lifecycle_once_each, super::lifecycle);
 
 async fn died_with_exit_code(fx: Fixture) {
     let exec = fx.exec();
@@ -206,7 +206,7 @@ async fn died_with_exit_code(fx: Fixture) {
     bounded("stop", collector.stop()).await.unwrap();
     bounded("remove", exec.remove(&id, true)).await.unwrap();
 }
-both_backends!(exit_code, crate::died_with_exit_code);
+both_backends!(exit_code, super::died_with_exit_code);
 
 async fn other_vms_are_ignored(fx: Fixture) {
     // The VCH's folder may hold VMs that are not containers; their events are
@@ -238,7 +238,7 @@ async fn other_vms_are_ignored(fx: Fixture) {
         fx.kind
     );
 }
-both_backends!(non_containers, crate::other_vms_are_ignored);
+both_backends!(non_containers, super::other_vms_are_ignored);
 
 /// Writes `exit_status` for the container's primary session, as the guest does.
 async fn report_exit(fx: &Fixture, id: &ContainerId, status: i64) {
@@ -341,4 +341,4 @@ async fn power_paths(fx: Fixture) {
         fx.kind
     );
 }
-both_backends!(outside_power_operations, crate::power_paths);
+both_backends!(outside_power_operations, super::power_paths);

@@ -1,7 +1,7 @@
 //! Exec on both backends: the same test bodies run on the memory backend and on the
 //! vSphere backend against govmomi's simulator.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,7 +123,7 @@ async fn lifecycle(fx: Fixture) {
         ]
     );
 }
-both_backends!(create_start_stop_remove, crate::lifecycle);
+both_backends!(create_start_stop_remove, super::lifecycle);
 
 /// Only changed keys are sent: a key the guest wrote after the snapshot survives a
 /// commit of an unrelated edit.
@@ -165,7 +165,7 @@ async fn only_changed_keys(fx: Fixture) {
         Some("5")
     );
 }
-both_backends!(commit_sends_only_changes, crate::only_changed_keys);
+both_backends!(commit_sends_only_changes, super::only_changed_keys);
 
 /// A running container takes non-persistent and hidden keys only; a persistent
 /// change is refused whole, with nothing applied.
@@ -226,7 +226,7 @@ async fn running_keys(fx: Fixture) {
         Some("/bin/sh")
     );
 }
-both_backends!(running_container_keys, crate::running_keys);
+both_backends!(running_container_keys, super::running_keys);
 
 /// Session join/bind/unbind/remove/inspect on a stopped container.
 async fn sessions(fx: Fixture) {
@@ -258,7 +258,7 @@ async fn sessions(fx: Fixture) {
     assert!(h.session("second").unwrap_err().is_not_found());
     assert_eq!(h.sessions().len(), 1);
 }
-both_backends!(session_operations, crate::sessions);
+both_backends!(session_operations, super::sessions);
 
 /// A guest that runs its process and exits: `wait_session` returns the status, the
 /// state is stopped, and a fresh exec service (a restarted control plane) derives
@@ -299,7 +299,7 @@ async fn exit_status(fx: Fixture) {
         .unwrap_err()
         .is_not_found());
 }
-both_backends!(wait_for_exit_status, crate::exit_status);
+both_backends!(wait_for_exit_status, super::exit_status);
 
 /// A session that reports an error text instead of `true` fails the start.
 async fn start_failure(fx: Fixture) {
@@ -317,7 +317,7 @@ async fn start_failure(fx: Fixture) {
         "{err}"
     );
 }
-both_backends!(start_failure_is_reported, crate::start_failure);
+both_backends!(start_failure_is_reported, super::start_failure);
 
 /// Unknown containers and malformed IDs give typed errors; nothing is created.
 async fn bad_input(fx: Fixture) {
@@ -345,7 +345,7 @@ async fn bad_input(fx: Fixture) {
     bounded("remove -f", exec.remove(&id, true)).await.unwrap();
     assert!(exec.list().await.unwrap().is_empty());
 }
-both_backends!(bad_input_is_refused, crate::bad_input);
+both_backends!(bad_input_is_refused, super::bad_input);
 
 /// Listing: every container once, with its state; commits on different
 /// containers run concurrently on one backend.
@@ -375,7 +375,7 @@ async fn list_concurrent(fx: Fixture) {
     assert_eq!(listed_ids, ids);
     assert!(listed.iter().all(|c| c.state == ContainerState::Running));
 }
-both_backends!(list_and_concurrent_commits, crate::list_concurrent);
+both_backends!(list_and_concurrent_commits, super::list_concurrent);
 
 /// 16 tasks race commits on one container from handles taken at the same time:
 /// each ends applied exactly once or with a conflict, and nothing is lost. Only the

@@ -1,7 +1,7 @@
 //! Interaction: the serial protocol played from the guest's side over TCP against
 //! the server, and the serial ports that join/bind/unbind/join_logging put on
 //! containerVMs (on both backends).
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -438,5 +438,5 @@ async fn bind_needs_a_port(fx: Fixture) {
     );
 }
 
-both_backends!(serial_ports, crate::serial_ports_on_the_vm);
-both_backends!(bind_without_join, crate::bind_needs_a_port);
+both_backends!(serial_ports, super::serial_ports_on_the_vm);
+both_backends!(bind_without_join, super::bind_needs_a_port);

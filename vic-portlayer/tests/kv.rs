@@ -1,7 +1,7 @@
 //! Key/value stores on both backends: the same bodies run on the memory backend and
 //! on the vSphere backend against govmomi's simulator.
 
-mod common;
+use crate::common;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -101,7 +101,7 @@ async fn put_get_list_delete(fx: Fixture) {
         );
     }
 }
-both_backends!(kv_put_get_list_delete, crate::put_get_list_delete);
+both_backends!(kv_put_get_list_delete, super::put_get_list_delete);
 
 async fn corrupt_file(fx: Fixture) {
     let dir = store_file(&fx, "");
@@ -124,7 +124,7 @@ async fn corrupt_file(fx: Fixture) {
     let kv = KvStore::open(fx.backend.clone(), "good").await.unwrap();
     assert_eq!(kv.get("k").await.as_deref(), Some("v"));
 }
-both_backends!(kv_corrupt_file_is_an_error, crate::corrupt_file);
+both_backends!(kv_corrupt_file_is_an_error, super::corrupt_file);
 
 /// Writes go through.
 const WORKS: u8 = 0;
@@ -319,7 +319,7 @@ async fn failed_persist(fx: Fixture) {
     let reread = KvStore::open(fx.backend.clone(), "flaky").await.unwrap();
     assert_eq!(reread.keys().await, vec!["a", "b", "c", "d"]);
 }
-both_backends!(kv_failed_persist_changes_nothing, crate::failed_persist);
+both_backends!(kv_failed_persist_changes_nothing, super::failed_persist);
 
 async fn concurrent_puts(fx: Fixture) {
     let kv = KvStore::open(fx.backend.clone(), "busy").await.unwrap();
@@ -339,4 +339,4 @@ async fn concurrent_puts(fx: Fixture) {
     assert_eq!(keys.len(), 24, "no write was lost: {keys:?}");
     assert_eq!(reread.get("k17").await.as_deref(), Some("17"));
 }
-both_backends!(kv_concurrent_puts_lose_nothing, crate::concurrent_puts);
+both_backends!(kv_concurrent_puts_lose_nothing, super::concurrent_puts);

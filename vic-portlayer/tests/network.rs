@@ -1,7 +1,7 @@
 //! Network scopes and container endpoints on both backends: the same bodies run on
 //! the memory backend and on the vSphere backend against govmomi's simulator.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 
@@ -165,7 +165,7 @@ async fn scopes(fx: Fixture) {
     let names: Vec<String> = again.scopes().await.into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["b3", "b4", "b5", "bridge", "dhcp"]);
 }
-both_backends!(network_scopes, crate::scopes);
+both_backends!(network_scopes, super::scopes);
 
 async fn containers(fx: Fixture) {
     let net = network(&fx).await;
@@ -440,7 +440,7 @@ async fn containers(fx: Fixture) {
         .unwrap();
     assert!(h.device_changes().is_empty(), "{:?}", h.device_changes());
 }
-both_backends!(network_containers, crate::containers);
+both_backends!(network_containers, super::containers);
 
 async fn restore(fx: Fixture) {
     let net = network(&fx).await;
@@ -538,4 +538,4 @@ async fn restore(fx: Fixture) {
     ids.sort();
     assert_eq!(ids.len(), 3);
 }
-both_backends!(network_restore, crate::restore);
+both_backends!(network_restore, super::restore);

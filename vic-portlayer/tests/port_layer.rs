@@ -2,7 +2,7 @@
 //! started, stopped and removed, with its disk, NIC, serial port and CD-ROM checked
 //! on the VM as the backend reads it (the property collector, on the simulator).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -146,4 +146,4 @@ async fn seed_container(fx: Fixture) {
         .await
         .unwrap();
 }
-both_backends!(seed_container_lifecycle, crate::seed_container);
+both_backends!(seed_container_lifecycle, super::seed_container);

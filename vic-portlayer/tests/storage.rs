@@ -1,6 +1,6 @@
 //! Storage on both backends: image stores, images with a parent chain, half-written
 //! images, volumes, joining both to containers, and refusals.
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -139,7 +139,7 @@ async fn stores(fx: Fixture) {
     })
     .await
 }
-both_backends!(image_stores, crate::stores);
+both_backends!(image_stores, super::stores);
 
 async fn chain(fx: Fixture) {
     bounded("chain", async {
@@ -314,7 +314,7 @@ async fn chain(fx: Fixture) {
     })
     .await
 }
-both_backends!(images_with_parents, crate::chain);
+both_backends!(images_with_parents, super::chain);
 
 async fn half_written(fx: Fixture) {
     bounded("half-written", async {
@@ -361,7 +361,7 @@ async fn half_written(fx: Fixture) {
     })
     .await
 }
-both_backends!(half_written_images, crate::half_written);
+both_backends!(half_written_images, super::half_written);
 
 async fn in_use(fx: Fixture) {
     bounded("in use", async {
@@ -434,7 +434,7 @@ async fn in_use(fx: Fixture) {
     })
     .await
 }
-both_backends!(images_in_use, crate::in_use);
+both_backends!(images_in_use, super::in_use);
 
 async fn volumes(fx: Fixture) {
     bounded("volumes", async {
@@ -568,7 +568,7 @@ async fn volumes(fx: Fixture) {
     })
     .await
 }
-both_backends!(volume_stores, crate::volumes);
+both_backends!(volume_stores, super::volumes);
 
 async fn bad_input(fx: Fixture) {
     bounded("bad input", async {
@@ -701,4 +701,4 @@ async fn bad_input(fx: Fixture) {
     })
     .await
 }
-both_backends!(bad_input_changes_nothing, crate::bad_input);
+both_backends!(bad_input_changes_nothing, super::bad_input);

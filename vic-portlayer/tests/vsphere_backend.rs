@@ -2,7 +2,7 @@
 //! extraConfig fold, listing in one retrieval, watches (and that none leaks a
 //! collector), files, disks (children through the appliance), events page by page,
 //! port groups, and discovery on both simulator models.
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1403,13 +1403,11 @@ fn deep_case_result(case: &str) -> String {
 
 /// Runs `case` in a child process; `Err` when the child died (stack overflow).
 fn run_deep_case(case: &str) -> Result<String, String> {
+    // The test's name in the binary: this module's path without the crate's name.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let child = format!("{module}::deep_nesting_child");
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "deep_nesting_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", child.as_str(), "--nocapture", "--test-threads=1"])
         .env(DEEP_CASE_ENV, case)
         .output()
         .expect("run the test binary again");

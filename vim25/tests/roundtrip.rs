@@ -18,7 +18,7 @@
 //! checks that none panics. The schema view and the document generator live in
 //! `support/`, shared with the JSON tests of `serde.rs`.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;

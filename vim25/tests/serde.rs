@@ -9,7 +9,7 @@
 //! - about 2,000 mangled documents never make a reader panic, and deep nesting is
 //!   refused without exhausting a 2 MiB stack.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;

@@ -269,8 +269,8 @@ where
 }
 
 /// Declares `mod $name` with two tests, `memory` and `vsphere`, each running the
-/// async fn `$body(Fixture)`.
-#[macro_export]
+/// async fn `$body(Fixture)`; name the body from inside the new module
+/// (`super::body`).
 macro_rules! both_backends {
     ($name:ident, $body:path) => {
         mod $name {
