@@ -140,11 +140,22 @@ where
     let Ok(changes) = compute_delta(current, &desired) else {
         return;
     };
-    let mut applied = current.clone();
     for w in changes.windows(2) {
         assert!(w[0].key() < w[1].key(), "not sorted or twice: {changes:?}");
     }
-    for c in &changes {
+    let applied = apply(current, &changes);
+    let back: T = from_extra_config(&applied)
+        .unwrap_or_else(|e| panic!("the delta's result does not decode: {e}\n{changes:?}"));
+    reads_back_alike(&back, &desired);
+    let again = compute_delta(&applied, &desired).expect("a second delta");
+    assert_eq!(again, vec![], "a delta after applying the delta");
+}
+
+/// `current` with `changes` made as vSphere makes them: an empty value is stored as
+/// [`NIL`]. Panics when a change deletes a key that is not there.
+pub fn apply(current: &BTreeMap<String, String>, changes: &[Change]) -> BTreeMap<String, String> {
+    let mut applied = current.clone();
+    for c in changes {
         match c {
             Change::Set { key, value } if value.is_empty() => {
                 applied.insert(key.clone(), NIL.to_owned())
@@ -157,9 +168,5 @@ where
             ),
         };
     }
-    let back: T = from_extra_config(&applied)
-        .unwrap_or_else(|e| panic!("the delta's result does not decode: {e}\n{changes:?}"));
-    reads_back_alike(&back, &desired);
-    let again = compute_delta(&applied, &desired).expect("a second delta");
-    assert_eq!(again, vec![], "a delta after applying the delta");
+    applied
 }

@@ -187,7 +187,7 @@ fn delta_deletes_stale_keys_the_new_entries_reach() {
     assert!(changes.contains(&Change::Delete {
         key: "guestinfo.vice..networks|bridge.assigned.IP".into()
     }));
-    let applied = apply(&current, &changes);
+    let applied = crate::checks::apply(&current, &changes);
     assert_eq!(
         from_extra_config::<ExecutorConfig>(&applied).unwrap(),
         desired
@@ -235,7 +235,7 @@ fn delta_deletes_stale_keys_holding_values_the_decoder_refuses() {
         "{changes:?}"
     );
     assert!(changes.iter().all(|c| c.key() != "svga.present"));
-    let applied = apply(&current, &changes);
+    let applied = crate::checks::apply(&current, &changes);
     assert_eq!(
         from_extra_config::<ExecutorConfig>(&applied).unwrap(),
         desired
@@ -281,7 +281,7 @@ fn delta_deletes_stale_length_keys_that_disagree_with_the_elements() {
             "{elements:?}: {changes:?}"
         );
         assert!(changes.iter().all(|c| c.key() != "svga.present"));
-        let applied = apply(&current, &changes);
+        let applied = crate::checks::apply(&current, &changes);
         assert_eq!(
             from_extra_config::<ExecutorConfig>(&applied).unwrap(),
             desired,
@@ -290,24 +290,4 @@ fn delta_deletes_stale_length_keys_that_disagree_with_the_elements() {
         assert_eq!(delta(&applied, &desired).unwrap(), vec![]);
         assert_eq!(applied["svga.present"], "TRUE");
     }
-}
-
-/// `current` with `changes` made as vSphere makes them (an empty value is stored as
-/// [`NIL`](vic_config::NIL)).
-fn apply(
-    current: &std::collections::BTreeMap<String, String>,
-    changes: &[vic_config::delta::Change],
-) -> std::collections::BTreeMap<String, String> {
-    use vic_config::delta::Change;
-    let mut applied = current.clone();
-    for c in changes {
-        match c {
-            Change::Set { key, value } if value.is_empty() => {
-                applied.insert(key.clone(), vic_config::NIL.to_owned())
-            }
-            Change::Set { key, value } => applied.insert(key.clone(), value.clone()),
-            Change::Delete { key } => applied.remove(key),
-        };
-    }
-    applied
 }
