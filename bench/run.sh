@@ -15,6 +15,10 @@
 #   --no-live      skip the inventory scenarios and keep the previous run's
 #                  figures (bench/.work/raw.tsv) in the report
 #   --no-extra     skip the encode, concurrent and watch scenarios
+#   --paced-sizes  VM counts (of --sizes) that also run the paced scenario, --full
+#                  through paced-proxy, a front that streams every response at
+#                  --paced-rate MB/s (default 8000; "none" skips it)
+#   --paced-rate   the paced front's rate in MB/s (default 80)
 #   --extra-only   only the encode, concurrent and watch scenarios (same as
 #                  --no-live --no-decode: the report keeps the earlier figures)
 #   --calls N      concurrent RetrieveProperties calls (default 256)
@@ -42,12 +46,14 @@ churn=1000
 watch_vms=32
 watch_seconds=10
 encode_count=10000
+paced_sizes=8000
+paced_rate=80
 out="$bench_dir/results.md"
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) sizes="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
-    --quick) sizes=2000; runs=1; shift ;;
+    --quick) sizes=2000; runs=1; paced_sizes=2000; shift ;;
     --py-full-max) py_full_max="$2"; shift 2 ;;
     --no-decode) decode=0; shift ;;
     --no-live) live=0; shift ;;
@@ -58,8 +64,10 @@ while [ $# -gt 0 ]; do
     --watch-vms) watch_vms="$2"; shift 2 ;;
     --watch-seconds) watch_seconds="$2"; shift 2 ;;
     --encode-count) encode_count="$2"; shift 2 ;;
+    --paced-sizes) paced_sizes="$2"; shift 2 ;;
+    --paced-rate) paced_rate="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -75,11 +83,12 @@ die() { echo "bench: FAILED: $*" >&2; exit 1; }
 # --- build ------------------------------------------------------------------
 log "building the simulator launcher"
 launcher="$(nice -n 10 bash "$repo_root/scripts/build-vcsim.sh" | tail -n 1)"
-log "building vm-inventory and vim-bench (release)"
-(cd "$repo_root" && nice -n 10 cargo build --release --quiet -p examples --bin vm-inventory --bin vim-bench) ||
-  die "cargo build of vm-inventory and vim-bench"
+log "building vm-inventory, vim-bench and paced-proxy (release)"
+(cd "$repo_root" && nice -n 10 cargo build --release --quiet -p examples --bin vm-inventory --bin vim-bench --bin paced-proxy) ||
+  die "cargo build of vm-inventory, vim-bench and paced-proxy"
 ours="$CARGO_TARGET_DIR/release/vm-inventory"
 ours_bench="$CARGO_TARGET_DIR/release/vim-bench"
+paced_proxy="$CARGO_TARGET_DIR/release/paced-proxy"
 log "building the govmomi peer"
 gobench="$(nice -n 10 bash "$bench_dir/govmomi/build.sh" "$work" | tail -n 1)"
 venv="$work/venv"
@@ -129,7 +138,33 @@ stop_sim() {
     sim_pid=""
   fi
 }
-trap stop_sim EXIT
+proxy_pid=""
+stop_proxy() {
+  if [ -n "$proxy_pid" ]; then
+    kill "$proxy_pid" 2>/dev/null || true
+    wait "$proxy_pid" 2>/dev/null || true
+    proxy_pid=""
+  fi
+}
+trap 'stop_proxy; stop_sim' EXIT
+
+# start_proxy SIZE: paced-proxy in front of the running simulator; sets proxy_url.
+start_proxy() {
+  local pout="$work/proxy-$1.out"
+  : >"$pout"
+  "$paced_proxy" --upstream "$sim_base" --rate "$paced_rate" >"$pout" 2>"$work/proxy-$1.err" &
+  proxy_pid=$!
+  local waited=0
+  until grep -q '^READY' "$pout"; do
+    kill -0 "$proxy_pid" 2>/dev/null || die "paced-proxy exited: $(tail -3 "$work/proxy-$1.err")"
+    sleep 0.2; waited=$((waited + 1))
+    [ "$waited" -lt 100 ] || die "paced-proxy not ready after 20 s"
+  done
+  local u
+  u="$(awk '$1=="URL"{print $2}' "$pout")"
+  proxy_url="${u/https:\/\//https://$sim_user:$sim_pass@}"
+  log "paced-proxy at $u, $paced_rate MB/s"
+}
 
 # start_sim TOTAL_VMS: the default vpx model has two VM parents (the cluster's
 # resource pool and a standalone host), each gets -vm VMs.
@@ -148,11 +183,12 @@ start_sim() {
     sleep 0.5; waited=$((waited + 1))
     [ "$waited" -lt 1200 ] || die "simulator not ready after 600 s"
   done
-  local u user pass
+  local u
   u="$(awk '$1=="URL"{print $2}' "$simout")"
-  user="$(awk '$1=="USERNAME"{print $2}' "$simout")"
-  pass="$(awk '$1=="PASSWORD"{print $2}' "$simout")"
-  sim_url="${u/https:\/\//https://$user:$pass@}"
+  sim_user="$(awk '$1=="USERNAME"{print $2}' "$simout")"
+  sim_pass="$(awk '$1=="PASSWORD"{print $2}' "$simout")"
+  sim_base="$u"
+  sim_url="${u/https:\/\//https://$sim_user:$sim_pass@}"
   log "simulator with $((per * 2)) VMs at $u (ready after ~$((waited / 2)) s)"
 }
 
@@ -225,6 +261,36 @@ for size in "${size_list[@]+"${size_list[@]}"}"; do
     done
     log "outputs identical ($mode, $size VMs): ours, ${peers[*]}"
   done
+  if [[ ",$paced_sizes," == *",$size,"* ]]; then
+    # The paced scenario: --full through paced-proxy. The first (unmeasured) run of
+    # each client fills the proxy's cache; the measured runs are answered from it, so
+    # they time the paced transfer and the client, not the simulator's serialization.
+    start_proxy "$size"
+    perr="$work/proxy-$size.err"
+    log "$size VMs, paced at $paced_rate MB/s: one warm-up run per client"
+    "$ours" --url "$proxy_url" --insecure --full >/dev/null 2>&1 || die "ours (paced warm-up)"
+    "$gobench" inventory --url "$proxy_url" --full >/dev/null 2>&1 || die "govmomi (paced warm-up)"
+    "$gobench" floor --url "$proxy_url" --full >/dev/null 2>&1 || die "floor (paced warm-up)"
+    warm="$(wc -l <"$perr")"
+    for run in $(seq 1 "$runs"); do
+      log "$size VMs, paced, run $run/$runs"
+      measure "$size" ours paced "$run" "$ours" --url "$proxy_url" --insecure --full
+      measure "$size" govmomi paced "$run" "$gobench" inventory --url "$proxy_url" --full
+      measure "$size" floor paced "$run" "$gobench" floor --url "$proxy_url" --full
+    done
+    # Every large answer of the measured runs came from the cache.
+    missed="$(tail -n +"$((warm + 1))" "$perr" | grep -c ' \(miss\|error\)' || true)"
+    hits="$(tail -n +"$((warm + 1))" "$perr" | grep -c ' hit$' || true)"
+    [ "$missed" = 0 ] && [ "$hits" -ge $((3 * runs)) ] ||
+      die "paced runs were not all answered from the cache ($hits hits, $missed misses; $perr)"
+    cmp -s "$work/out-$size-ours-paced.txt" "$work/out-$size-ours-full.txt" ||
+      die "ours printed something else through paced-proxy"
+    cmp -s "$work/out-$size-ours-paced.txt" "$work/out-$size-govmomi-paced.txt" ||
+      die "govmomi's output differs from ours (paced)"
+    echo "paced_rate=$paced_rate" >>"$notes"
+    log "outputs identical (paced, $size VMs): ours, govmomi; $hits answers from the cache"
+    stop_proxy
+  fi
   stop_sim
 done
 

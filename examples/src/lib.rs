@@ -19,6 +19,7 @@ use clap::Args;
 use std::process::ExitCode;
 
 pub mod appliance;
+pub mod paced;
 pub mod target;
 pub mod tether;
 pub mod vch;

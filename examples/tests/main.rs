@@ -10,6 +10,7 @@ mod appliance;
 mod govc_like;
 mod images;
 mod no_bin_unit_tests;
+mod paced_proxy;
 mod tether_sim;
 mod vch;
 mod vim_bench;
