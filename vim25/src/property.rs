@@ -139,10 +139,22 @@ pub struct Retrieval<C> {
     decode_threads: usize,
     /// Objects of the page being streamed, cut out and decoded ahead of the caller,
     /// each with its bytes (to decode again if asked for as another type).
-    ahead: VecDeque<(Element, Box<dyn std::any::Any + Send>)>,
+    ahead: VecDeque<Ahead>,
     /// A failure of the page being streamed, due once the objects before it are out.
     deferred: Option<Error>,
+    /// The batch of objects being decoded on other threads while the next one is
+    /// read (with more than one decoding thread).
+    pending: Option<Pending>,
 }
+
+/// A batch of objects decoding on a thread of its own (see [`decode_in_background`]).
+struct Pending {
+    done: futures::channel::oneshot::Receiver<Vec<Ahead>>,
+}
+
+/// An object of a streamed page cut out and decoded ahead of the caller, with its
+/// bytes (to decode again if asked for as another type).
+type Ahead = (Element, Box<dyn std::any::Any + Send>);
 
 /// What decoding one streamed object gives.
 type Piece<T> = Result<Result<T, WrongType>, DecodeError>;
@@ -159,6 +171,10 @@ struct InFlight {
     body: Box<dyn BodyChunks>,
     split: Splitter,
     ended: bool,
+    /// Objects cut out and not yet handed to decoding.
+    batch: Vec<Element>,
+    /// Their bytes.
+    batch_bytes: usize,
 }
 
 /// One object of a streamed retrieval (see [`Retrieval::next_object`]).
@@ -199,16 +215,20 @@ impl<C: Transport> Retrieval<C> {
             decode_threads: 1,
             ahead: VecDeque::new(),
             deferred: None,
+            pending: None,
         }
     }
 
     /// Decodes the objects of a streamed page ([`Retrieval::next_object`] and its
-    /// siblings) on `n` threads (default 1: on the caller's). With more than one, the
-    /// page is cut into batches of about 1 MiB of objects as the bytes arrive, each
-    /// batch is decoded in parallel on scoped threads, and the objects are handed out
-    /// in their order; memory grows by at most one batch. The decoding blocks the
-    /// calling task, as it does with one thread. Worth it where one response carries
-    /// thousands of large objects (`config` of every VM) and the client has idle cores.
+    /// siblings) on `n` threads (default 1: on the caller's, object by object). With
+    /// more than one, the page is cut into batches of about 1 MiB of objects as the
+    /// bytes arrive; each batch is decoded on `n` threads of its own while the caller's
+    /// task reads and cuts the next one, and the objects are handed out in their order.
+    /// Memory grows by about three batches: the one being read, the one being decoded
+    /// and the decoded one being handed out. Worth it where one response carries
+    /// thousands of large objects (`config` of every VM) and the client has idle
+    /// cores; the reading stays on the caller's task, which is blocked only while it
+    /// cuts objects out.
     pub fn decode_threads(mut self, n: usize) -> Self {
         self.decode_threads = n.max(1);
         self
@@ -478,6 +498,7 @@ impl<C: Transport> Retrieval<C> {
         self.flight = None;
         self.ahead.clear();
         self.deferred = None;
+        self.pending = None;
         self.token = None;
         self.started = true;
         self.streamed_seen = Default::default();
@@ -487,7 +508,11 @@ impl<C: Transport> Retrieval<C> {
     async fn next_streamed<T: Send + 'static>(
         &mut self,
         obj_of: fn(&T) -> &ManagedObjectReference,
-        one: impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T> + Sync,
+        one: impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T>
+            + Sync
+            + Send
+            + Clone
+            + 'static,
     ) -> Result<Option<T>, Error> {
         loop {
             // Objects decoded ahead come first, in their order.
@@ -500,7 +525,8 @@ impl<C: Transport> Retrieval<C> {
                 };
                 return self.accept(decoded, obj_of).map(Some);
             }
-            if let Some(e) = self.deferred.take() {
+            if self.deferred.is_some() && self.pending.is_none() {
+                let e = self.deferred.take().expect("checked");
                 return Err(self.abandon(e));
             }
             let Some(f) = self.flight.as_mut() else {
@@ -525,6 +551,8 @@ impl<C: Transport> Retrieval<C> {
                     body: resp.body,
                     split: Splitter::new(path),
                     ended: false,
+                    batch: Vec::new(),
+                    batch_bytes: 0,
                 });
                 continue;
             };
@@ -534,16 +562,16 @@ impl<C: Transport> Retrieval<C> {
                 source,
             };
             // The next object, or with several decoding threads the objects in the next
-            // DECODE_BATCH bytes (a failure after some of them waits its turn).
+            // DECODE_BATCH bytes (a failure after some of them waits its turn). The
+            // batch is kept in the page, so a call dropped while waiting for bytes
+            // loses nothing.
             let threads = self.decode_threads;
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            loop {
+            while self.deferred.is_none() {
                 match f.split.next_element() {
                     Ok(Some(el)) => {
-                        bytes += el.bytes.len();
-                        batch.push(el);
-                        if threads == 1 || bytes >= DECODE_BATCH {
+                        f.batch_bytes += el.bytes.len();
+                        f.batch.push(el);
+                        if threads == 1 || f.batch_bytes >= DECODE_BATCH {
                             break;
                         }
                         continue;
@@ -561,29 +589,45 @@ impl<C: Transport> Retrieval<C> {
                     Ok(Some(piece)) => {
                         if let Err(e) = f.split.push(&piece) {
                             self.deferred = Some(decode_error(e));
-                            break;
                         }
                     }
                     Ok(None) => f.ended = true,
-                    Err(e) => {
-                        self.deferred = Some(e);
-                        break;
+                    Err(e) => self.deferred = Some(e),
+                }
+            }
+            if threads == 1 && f.batch.len() == 1 {
+                // One object (one decoding thread): straight to the caller.
+                let el = f.batch.pop().expect("one object");
+                f.batch_bytes = 0;
+                let decoded = decode_piece(&el, &one);
+                return self.accept(decoded, obj_of).map(Some);
+            }
+            // The batch before this one, decoded while this one was read, goes out
+            // first. (This one stays in the page until it is handed to decoding.)
+            if let Some(pending) = self.pending.as_mut() {
+                let done = (&mut pending.done).await;
+                self.pending = None;
+                match done {
+                    Ok(decoded) => self.ahead.extend(decoded),
+                    Err(_) => {
+                        let e = Error::Protocol {
+                            operation: operation.into(),
+                            message: "a thread decoding objects of the page ended without \
+                                      an answer"
+                                .into(),
+                        };
+                        return Err(self.abandon(e));
                     }
                 }
             }
-            if batch.len() == 1 {
-                // One object (one decoding thread): straight to the caller.
-                let decoded = decode_piece(&batch[0], &one);
-                return self.accept(decoded, obj_of).map(Some);
-            }
+            let f = self.flight.as_mut().expect("the page being read");
+            let batch = std::mem::take(&mut f.batch);
+            f.batch_bytes = 0;
             if !batch.is_empty() {
-                let decoded = decode_batch(&batch, threads, &one);
-                for (el, d) in batch.into_iter().zip(decoded) {
-                    self.ahead.push_back((el, Box::new(d)));
-                }
+                self.pending = Some(decode_in_background(batch, threads, one.clone()));
                 continue;
             }
-            if self.deferred.is_some() {
+            if !self.ahead.is_empty() || self.pending.is_some() || self.deferred.is_some() {
                 continue;
             }
             // The page's end: its token, or the fault sent instead of the page.
@@ -987,6 +1031,43 @@ fn decode_batch<T: Send>(
         }
         out
     })
+}
+
+/// Decodes `batch` on a thread of its own (splitting it over `threads` threads), so
+/// that the caller reads the next batch meanwhile; if no thread can be started, decodes
+/// it on the caller's.
+fn decode_in_background<T: Send + 'static>(
+    batch: Vec<Element>,
+    threads: usize,
+    one: impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T> + Sync + Send + 'static,
+) -> Pending {
+    let (tx, done) = futures::channel::oneshot::channel();
+    let work = move || {
+        let decoded = decode_batch(&batch, threads, &one);
+        let out: Vec<Ahead> = batch
+            .into_iter()
+            .zip(decoded)
+            .map(|(el, d)| (el, Box::new(d) as Box<dyn std::any::Any + Send>))
+            .collect();
+        let _ = tx.send(out);
+    };
+    // The closure is moved into the thread only if the thread starts; keep it
+    // reachable for the fallback.
+    let work = std::sync::Arc::new(std::sync::Mutex::new(Some(work)));
+    let theirs = work.clone();
+    let started = std::thread::Builder::new()
+        .name("vim25-decode".into())
+        .spawn(move || {
+            if let Some(w) = crate::runtime::lock(&theirs).take() {
+                w()
+            }
+        });
+    if started.is_err() {
+        if let Some(w) = crate::runtime::lock(&work).take() {
+            w()
+        }
+    }
+    Pending { done }
 }
 
 fn decode_piece<T>(

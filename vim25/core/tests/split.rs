@@ -262,3 +262,29 @@ fn tag_names_end_where_the_whole_body_decoder_ends_them() {
         }
     }
 }
+
+#[test]
+fn markup_inside_a_cut_element_is_read_whole_in_any_pieces() {
+    // Inside an element being cut out, end tags in comments, CDATA and quoted values
+    // do not count, a quoted `/` before `>` does not make a tag empty, and a processing
+    // instruction or declaration is skipped, whatever the pieces.
+    let obj = r#"<objects><a x="/">1</a><!-- </objects> --><b y='x>' z="'"/><![CDATA[</objects>]]><?pi </objects>?><c><objects>n</objects></c><d q="</objects>"></d></objects>"#;
+    let doc =
+        format!("<Envelope><Body><R><returnval>{obj}<objects/></returnval></R></Body></Envelope>");
+    for size in 1..=doc.len() {
+        let mut s = Splitter::new(OBJECTS);
+        let mut found = Vec::new();
+        for piece in doc.as_bytes().chunks(size) {
+            s.push(piece).unwrap();
+            while let Some(el) = s.next_element().unwrap() {
+                found.push(String::from_utf8(el.bytes).unwrap());
+            }
+        }
+        assert_eq!(found, [obj, "<objects/>"], "pieces of {size}");
+        assert_eq!(
+            s.finish().unwrap(),
+            b"<Envelope><Body><R><returnval></returnval></R></Body></Envelope>",
+            "pieces of {size}"
+        );
+    }
+}

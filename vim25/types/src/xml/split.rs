@@ -66,6 +66,16 @@ enum Markup {
     Decl,
 }
 
+/// Where [`Splitter::cut_fast`] stopped.
+enum Fast {
+    /// The element being cut out is complete.
+    Element(Element),
+    /// At the end of the bytes received.
+    More,
+    /// At markup for the general path (at `pos`).
+    General,
+}
+
 /// Markup whose first byte is at `start`, read up to `at`.
 #[derive(Debug, Clone, Copy)]
 struct Open {
@@ -173,6 +183,14 @@ impl Splitter {
     /// The next complete element at the path, or `None` until more bytes arrive.
     pub fn next_element(&mut self) -> Result<Option<Element>, DecodeError> {
         loop {
+            if self.open.is_none() && self.cutting.is_some() {
+                match self.cut_fast()? {
+                    Fast::Element(el) => return Ok(Some(el)),
+                    Fast::More => return Ok(None),
+                    // Markup the fast path leaves to the general one, at `pos`.
+                    Fast::General => {}
+                }
+            }
             let Some(open) = self.open.take() else {
                 // Text up to the next markup.
                 let from = self.pos;
@@ -209,6 +227,83 @@ impl Splitter {
                 return Ok(Some(el));
             }
         }
+    }
+
+    /// Inside an element being cut out, only tags and end tags matter (for the depth),
+    /// and text is skipped: this reads them in one tight loop. It stops at the element's
+    /// end, at the end of the bytes, or at markup it leaves to the general path
+    /// (comments, CDATA, processing instructions, declarations, and a tag not complete
+    /// yet, which the general path then reads on incrementally).
+    fn cut_fast(&mut self) -> Result<Fast, DecodeError> {
+        let Some((el_start, mut depth)) = self.cutting else {
+            return Ok(Fast::General);
+        };
+        let buf = &self.buf;
+        let mut i = self.pos;
+        let outcome = loop {
+            let Some(lt) = memchr::memchr(b'<', &buf[i..]) else {
+                i = buf.len();
+                break Fast::More;
+            };
+            let lt = i + lt;
+            let Some(&next) = buf.get(lt + 1) else {
+                i = lt;
+                break Fast::General;
+            };
+            match next {
+                b'/' => {
+                    let Some(gt) = buf[lt + 2..].iter().position(|&b| b == b'>') else {
+                        i = lt;
+                        break Fast::General;
+                    };
+                    let gt = lt + 2 + gt;
+                    i = gt + 1;
+                    if depth == 0 {
+                        self.pos = i;
+                        self.cutting = None;
+                        self.after_end = true;
+                        return Ok(Fast::Element(self.element(el_start, gt)));
+                    }
+                    depth -= 1;
+                }
+                b'!' | b'?' => {
+                    i = lt;
+                    break Fast::General;
+                }
+                _ => {
+                    // A start tag: its `>`, past quoted attribute values.
+                    let mut at = lt + 1;
+                    let gt = loop {
+                        match memchr::memchr3(b'>', b'"', b'\'', &buf[at..]) {
+                            Some(k) if buf[at + k] == b'>' => break Some(at + k),
+                            Some(k) => {
+                                let quote = buf[at + k];
+                                match memchr::memchr(quote, &buf[at + k + 1..]) {
+                                    Some(m) => at += k + 1 + m + 1,
+                                    None => break None,
+                                }
+                            }
+                            None => break None,
+                        }
+                    };
+                    let Some(gt) = gt else {
+                        i = lt;
+                        break Fast::General;
+                    };
+                    i = gt + 1;
+                    if buf[gt - 1] != b'/' {
+                        if self.stack.len() + depth + 1 >= MAX_DEPTH {
+                            self.pos = lt;
+                            return Err(self.error(lt, "elements nested too deeply"));
+                        }
+                        depth += 1;
+                    }
+                }
+            }
+        };
+        self.pos = i;
+        self.cutting = Some((el_start, depth));
+        Ok(outcome)
     }
 
     /// Keeps the text `buf[from..to]` in the rest, unless it is inside an element cut
