@@ -142,14 +142,6 @@ pub struct Retrieval<C> {
     ahead: VecDeque<Ahead>,
     /// A failure of the page being streamed, due once the objects before it are out.
     deferred: Option<Error>,
-    /// The batch of objects being decoded on other threads while the next one is
-    /// read (with more than one decoding thread).
-    pending: Option<Pending>,
-}
-
-/// A batch of objects decoding on a thread of its own (see [`decode_in_background`]).
-struct Pending {
-    done: futures::channel::oneshot::Receiver<Vec<Ahead>>,
 }
 
 /// An object of a streamed page cut out and decoded ahead of the caller, with its
@@ -215,20 +207,16 @@ impl<C: Transport> Retrieval<C> {
             decode_threads: 1,
             ahead: VecDeque::new(),
             deferred: None,
-            pending: None,
         }
     }
 
     /// Decodes the objects of a streamed page ([`Retrieval::next_object`] and its
-    /// siblings) on `n` threads (default 1: on the caller's, object by object). With
-    /// more than one, the page is cut into batches of about 1 MiB of objects as the
-    /// bytes arrive; each batch is decoded on `n` threads of its own while the caller's
-    /// task reads and cuts the next one, and the objects are handed out in their order.
-    /// Memory grows by about three batches: the one being read, the one being decoded
-    /// and the decoded one being handed out. Worth it where one response carries
-    /// thousands of large objects (`config` of every VM) and the client has idle
-    /// cores; the reading stays on the caller's task, which is blocked only while it
-    /// cuts objects out.
+    /// siblings) on `n` threads (default 1: on the caller's). With more than one, the
+    /// page is cut into batches of about 1 MiB of objects as the bytes arrive, each
+    /// batch is decoded in parallel on scoped threads, and the objects are handed out
+    /// in their order; memory grows by at most one batch. The decoding blocks the
+    /// calling task, as it does with one thread. Worth it where one response carries
+    /// thousands of large objects (`config` of every VM) and the client has idle cores.
     pub fn decode_threads(mut self, n: usize) -> Self {
         self.decode_threads = n.max(1);
         self
@@ -498,7 +486,6 @@ impl<C: Transport> Retrieval<C> {
         self.flight = None;
         self.ahead.clear();
         self.deferred = None;
-        self.pending = None;
         self.token = None;
         self.started = true;
         self.streamed_seen = Default::default();
@@ -508,11 +495,7 @@ impl<C: Transport> Retrieval<C> {
     async fn next_streamed<T: Send + 'static>(
         &mut self,
         obj_of: fn(&T) -> &ManagedObjectReference,
-        one: impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T>
-            + Sync
-            + Send
-            + Clone
-            + 'static,
+        one: impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T> + Sync,
     ) -> Result<Option<T>, Error> {
         loop {
             // Objects decoded ahead come first, in their order.
@@ -525,8 +508,7 @@ impl<C: Transport> Retrieval<C> {
                 };
                 return self.accept(decoded, obj_of).map(Some);
             }
-            if self.deferred.is_some() && self.pending.is_none() {
-                let e = self.deferred.take().expect("checked");
+            if let Some(e) = self.deferred.take() {
                 return Err(self.abandon(e));
             }
             let Some(f) = self.flight.as_mut() else {
@@ -563,8 +545,8 @@ impl<C: Transport> Retrieval<C> {
             };
             // The next object, or with several decoding threads the objects in the next
             // DECODE_BATCH bytes (a failure after some of them waits its turn). The
-            // batch is kept in the page, so a call dropped while waiting for bytes
-            // loses nothing.
+            // batch being gathered is kept in the page, so a call dropped while waiting
+            // for bytes loses nothing.
             let threads = self.decode_threads;
             while self.deferred.is_none() {
                 match f.split.next_element() {
@@ -602,32 +584,17 @@ impl<C: Transport> Retrieval<C> {
                 let decoded = decode_piece(&el, &one);
                 return self.accept(decoded, obj_of).map(Some);
             }
-            // The batch before this one, decoded while this one was read, goes out
-            // first. (This one stays in the page until it is handed to decoding.)
-            if let Some(pending) = self.pending.as_mut() {
-                let done = (&mut pending.done).await;
-                self.pending = None;
-                match done {
-                    Ok(decoded) => self.ahead.extend(decoded),
-                    Err(_) => {
-                        let e = Error::Protocol {
-                            operation: operation.into(),
-                            message: "a thread decoding objects of the page ended without \
-                                      an answer"
-                                .into(),
-                        };
-                        return Err(self.abandon(e));
-                    }
-                }
-            }
             let f = self.flight.as_mut().expect("the page being read");
             let batch = std::mem::take(&mut f.batch);
             f.batch_bytes = 0;
             if !batch.is_empty() {
-                self.pending = Some(decode_in_background(batch, threads, one.clone()));
+                let decoded = decode_batch(&batch, threads, &one);
+                for (el, d) in batch.into_iter().zip(decoded) {
+                    self.ahead.push_back((el, Box::new(d)));
+                }
                 continue;
             }
-            if !self.ahead.is_empty() || self.pending.is_some() || self.deferred.is_some() {
+            if self.deferred.is_some() {
                 continue;
             }
             // The page's end: its token, or the fault sent instead of the page.
@@ -1031,43 +998,6 @@ fn decode_batch<T: Send>(
         }
         out
     })
-}
-
-/// Decodes `batch` on a thread of its own (splitting it over `threads` threads), so
-/// that the caller reads the next batch meanwhile; if no thread can be started, decodes
-/// it on the caller's.
-fn decode_in_background<T: Send + 'static>(
-    batch: Vec<Element>,
-    threads: usize,
-    one: impl for<'a, 'b> Fn(&'b mut Decoder<'a>, &'b Start<'a>) -> Piece<T> + Sync + Send + 'static,
-) -> Pending {
-    let (tx, done) = futures::channel::oneshot::channel();
-    let work = move || {
-        let decoded = decode_batch(&batch, threads, &one);
-        let out: Vec<Ahead> = batch
-            .into_iter()
-            .zip(decoded)
-            .map(|(el, d)| (el, Box::new(d) as Box<dyn std::any::Any + Send>))
-            .collect();
-        let _ = tx.send(out);
-    };
-    // The closure is moved into the thread only if the thread starts; keep it
-    // reachable for the fallback.
-    let work = std::sync::Arc::new(std::sync::Mutex::new(Some(work)));
-    let theirs = work.clone();
-    let started = std::thread::Builder::new()
-        .name("vim25-decode".into())
-        .spawn(move || {
-            if let Some(w) = crate::runtime::lock(&theirs).take() {
-                w()
-            }
-        });
-    if started.is_err() {
-        if let Some(w) = crate::runtime::lock(&work).take() {
-            w()
-        }
-    }
-    Pending { done }
 }
 
 fn decode_piece<T>(
