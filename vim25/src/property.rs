@@ -584,7 +584,6 @@ impl<C: Transport> Retrieval<C> {
                 let decoded = decode_piece(&el, &one);
                 return self.accept(decoded, obj_of).map(Some);
             }
-            let f = self.flight.as_mut().expect("the page being read");
             let batch = std::mem::take(&mut f.batch);
             f.batch_bytes = 0;
             if !batch.is_empty() {

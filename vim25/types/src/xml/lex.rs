@@ -193,7 +193,7 @@ fn find(b: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
 
 /// The index of the `>` ending the start tag at the beginning of `b`: the first one
 /// outside a quoted attribute value.
-fn start_tag_end(b: &[u8]) -> Option<usize> {
+pub(super) fn start_tag_end(b: &[u8]) -> Option<usize> {
     let mut at = 1;
     loop {
         let i = at + memchr::memchr3(b'>', b'"', b'\'', b.get(at..)?)?;

@@ -33,7 +33,7 @@
 //! ```
 
 use super::decode::DecodeError;
-use super::lex::{end_name, local, start_tag};
+use super::lex::{end_name, local, start_tag, start_tag_end};
 
 /// Deepest nesting accepted (as the decoder's).
 const MAX_DEPTH: usize = 256;
@@ -235,75 +235,29 @@ impl Splitter {
     /// (comments, CDATA, processing instructions, declarations, and a tag not complete
     /// yet, which the general path then reads on incrementally).
     fn cut_fast(&mut self) -> Result<Fast, DecodeError> {
-        let Some((el_start, mut depth)) = self.cutting else {
-            return Ok(Fast::General);
-        };
-        let buf = &self.buf;
-        let mut i = self.pos;
-        let outcome = loop {
-            let Some(lt) = memchr::memchr(b'<', &buf[i..]) else {
-                i = buf.len();
-                break Fast::More;
+        while self.cutting.is_some() {
+            let buf = &self.buf;
+            let Some(lt) = memchr::memchr(b'<', &buf[self.pos..]).map(|k| self.pos + k) else {
+                self.pos = buf.len();
+                return Ok(Fast::More);
             };
-            let lt = i + lt;
-            let Some(&next) = buf.get(lt + 1) else {
-                i = lt;
-                break Fast::General;
+            let markup = match buf.get(lt + 1) {
+                Some(b'/') => {
+                    memchr::memchr(b'>', &buf[lt + 2..]).map(|k| (Markup::End, lt + 2 + k))
+                }
+                Some(b'!' | b'?') | None => None,
+                Some(_) => start_tag_end(&buf[lt..]).map(|k| (Markup::Start, lt + k)),
             };
-            match next {
-                b'/' => {
-                    let Some(gt) = buf[lt + 2..].iter().position(|&b| b == b'>') else {
-                        i = lt;
-                        break Fast::General;
-                    };
-                    let gt = lt + 2 + gt;
-                    i = gt + 1;
-                    if depth == 0 {
-                        self.pos = i;
-                        self.cutting = None;
-                        self.after_end = true;
-                        return Ok(Fast::Element(self.element(el_start, gt)));
-                    }
-                    depth -= 1;
-                }
-                b'!' | b'?' => {
-                    i = lt;
-                    break Fast::General;
-                }
-                _ => {
-                    // A start tag: its `>`, past quoted attribute values.
-                    let mut at = lt + 1;
-                    let gt = loop {
-                        match memchr::memchr3(b'>', b'"', b'\'', &buf[at..]) {
-                            Some(k) if buf[at + k] == b'>' => break Some(at + k),
-                            Some(k) => {
-                                let quote = buf[at + k];
-                                match memchr::memchr(quote, &buf[at + k + 1..]) {
-                                    Some(m) => at += k + 1 + m + 1,
-                                    None => break None,
-                                }
-                            }
-                            None => break None,
-                        }
-                    };
-                    let Some(gt) = gt else {
-                        i = lt;
-                        break Fast::General;
-                    };
-                    i = gt + 1;
-                    if buf[gt - 1] != b'/' {
-                        if self.stack.len() + depth + 1 >= MAX_DEPTH {
-                            self.pos = lt;
-                            return Err(self.error(lt, "elements nested too deeply"));
-                        }
-                        depth += 1;
-                    }
-                }
+            let Some((kind, gt)) = markup else {
+                self.pos = lt;
+                return Ok(Fast::General);
+            };
+            self.pos = gt + 1;
+            if let Some(el) = self.cut_markup(kind, lt, gt)? {
+                return Ok(Fast::Element(el));
             }
-        };
-        self.pos = i;
-        self.cutting = Some((el_start, depth));
-        Ok(outcome)
+        }
+        Ok(Fast::General)
     }
 
     /// Keeps the text `buf[from..to]` in the rest, unless it is inside an element cut
@@ -428,23 +382,8 @@ impl Splitter {
         start: usize,
         end: usize,
     ) -> Result<Option<Element>, DecodeError> {
-        if let Some((el_start, depth)) = self.cutting {
-            match kind {
-                Markup::Start if self.buf[end - 1] != b'/' => {
-                    if self.stack.len() + depth + 1 >= MAX_DEPTH {
-                        return Err(self.error(start, "elements nested too deeply"));
-                    }
-                    self.cutting = Some((el_start, depth + 1));
-                }
-                Markup::End if depth == 0 => {
-                    self.cutting = None;
-                    self.after_end = true;
-                    return Ok(Some(self.element(el_start, end)));
-                }
-                Markup::End => self.cutting = Some((el_start, depth - 1)),
-                _ => {}
-            }
-            return Ok(None);
+        if self.cutting.is_some() {
+            return self.cut_markup(kind, start, end);
         }
         match kind {
             Markup::Start => {
@@ -497,6 +436,35 @@ impl Splitter {
             }
             Markup::CData | Markup::Decl => self.rest.extend_from_slice(&self.buf[start..=end]),
             Markup::Comment | Markup::Pi => {}
+        }
+        Ok(None)
+    }
+
+    /// Handles the markup `buf[start..=end]` inside the element being cut out: only the
+    /// depth changes, until the end tag that closes the element, which is returned.
+    fn cut_markup(
+        &mut self,
+        kind: Markup,
+        start: usize,
+        end: usize,
+    ) -> Result<Option<Element>, DecodeError> {
+        let Some((el_start, depth)) = self.cutting else {
+            return Ok(None);
+        };
+        match kind {
+            Markup::Start if self.buf[end - 1] != b'/' => {
+                if self.stack.len() + depth + 1 >= MAX_DEPTH {
+                    return Err(self.error(start, "elements nested too deeply"));
+                }
+                self.cutting = Some((el_start, depth + 1));
+            }
+            Markup::End if depth == 0 => {
+                self.cutting = None;
+                self.after_end = true;
+                return Ok(Some(self.element(el_start, end)));
+            }
+            Markup::End => self.cutting = Some((el_start, depth - 1)),
+            _ => {}
         }
         Ok(None)
     }
