@@ -148,22 +148,35 @@ stop_proxy() {
 }
 trap 'stop_proxy; stop_sim' EXIT
 
+# wait_ready WHAT PID OUT ERR SECONDS: waits for the READY line the simulator and
+# paced-proxy print on OUT; dies if PID exits first (with ERR's end) or after SECONDS.
+# Sets ready_after (seconds waited).
+wait_ready() {
+  local what="$1" pid="$2" out="$3" err="$4" ticks=$(($5 * 2)) waited=0
+  until grep -q '^READY' "$out"; do
+    kill -0 "$pid" 2>/dev/null || die "$what exited: $(tail -3 "$err")"
+    sleep 0.5; waited=$((waited + 1))
+    [ "$waited" -lt "$ticks" ] || die "$what not ready after $5 s"
+  done
+  ready_after=$((waited / 2))
+}
+
+# The URL printed on OUT's "URL" line, with the simulator's user and password.
+url_in() {
+  local u
+  u="$(awk '$1=="URL"{print $2}' "$1")"
+  echo "${u/https:\/\//https://$sim_user:$sim_pass@}"
+}
+
 # start_proxy SIZE: paced-proxy in front of the running simulator; sets proxy_url.
 start_proxy() {
-  local pout="$work/proxy-$1.out"
+  local pout="$work/proxy-$1.out" perr="$work/proxy-$1.err"
   : >"$pout"
-  "$paced_proxy" --upstream "$sim_base" --rate "$paced_rate" >"$pout" 2>"$work/proxy-$1.err" &
+  "$paced_proxy" --upstream "$sim_base" --rate "$paced_rate" >"$pout" 2>"$perr" &
   proxy_pid=$!
-  local waited=0
-  until grep -q '^READY' "$pout"; do
-    kill -0 "$proxy_pid" 2>/dev/null || die "paced-proxy exited: $(tail -3 "$work/proxy-$1.err")"
-    sleep 0.2; waited=$((waited + 1))
-    [ "$waited" -lt 100 ] || die "paced-proxy not ready after 20 s"
-  done
-  local u
-  u="$(awk '$1=="URL"{print $2}' "$pout")"
-  proxy_url="${u/https:\/\//https://$sim_user:$sim_pass@}"
-  log "paced-proxy at $u, $paced_rate MB/s"
+  wait_ready paced-proxy "$proxy_pid" "$pout" "$perr" 20
+  proxy_url="$(url_in "$pout")"
+  log "paced-proxy at $(awk '$1=="URL"{print $2}' "$pout"), $paced_rate MB/s"
 }
 
 # start_sim TOTAL_VMS: the default vpx model has two VM parents (the cluster's
@@ -177,19 +190,12 @@ start_sim() {
   "$launcher" -tls -listen 127.0.0.1:0 -vm "$per" -watch-stdin=false "$@" \
     >"$simout" 2>"$work/sim-$total.err" &
   sim_pid=$!
-  local waited=0
-  until grep -q '^READY' "$simout"; do
-    kill -0 "$sim_pid" 2>/dev/null || die "simulator exited: $(tail -3 "$work/sim-$total.err")"
-    sleep 0.5; waited=$((waited + 1))
-    [ "$waited" -lt 1200 ] || die "simulator not ready after 600 s"
-  done
-  local u
-  u="$(awk '$1=="URL"{print $2}' "$simout")"
+  wait_ready simulator "$sim_pid" "$simout" "$work/sim-$total.err" 600
+  sim_base="$(awk '$1=="URL"{print $2}' "$simout")"
   sim_user="$(awk '$1=="USERNAME"{print $2}' "$simout")"
   sim_pass="$(awk '$1=="PASSWORD"{print $2}' "$simout")"
-  sim_base="$u"
-  sim_url="${u/https:\/\//https://$sim_user:$sim_pass@}"
-  log "simulator with $((per * 2)) VMs at $u (ready after ~$((waited / 2)) s)"
+  sim_url="$(url_in "$simout")"
+  log "simulator with $((per * 2)) VMs at $sim_base (ready after ~$ready_after s)"
 }
 
 # measure SIZE CLIENT MODE RUN CMD...: runs CMD under GNU time, keeps its stdout

@@ -237,27 +237,6 @@ impl Proxy {
     }
 }
 
-fn tls_acceptor() -> Result<tokio_rustls::TlsAcceptor, String> {
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .map_err(|e| format!("certificate: {e}"))?;
-    params
-        .subject_alt_names
-        .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
-    let key = rcgen::KeyPair::generate().map_err(|e| format!("key: {e}"))?;
-    let cert = params
-        .self_signed(&key)
-        .map_err(|e| format!("certificate: {e}"))?;
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS settings: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key)
-        .map_err(|e| format!("certificate and key: {e}"))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
-
 impl PacedProxy {
     /// Binds `listen` (a loopback address; port 0 picks a free one) and makes the
     /// certificate and the upstream client.
@@ -283,7 +262,10 @@ impl PacedProxy {
             cache_min: config.cache_min,
             cache: Mutex::new(HashMap::new()),
         });
-        let acceptor = tls_acceptor()?;
+        // A fresh self-signed certificate for localhost and 127.0.0.1.
+        let pair = crate::vch::cert::generate("paced-proxy", &[]).map_err(|e| e.to_string())?;
+        let acceptor =
+            crate::vch::cert::acceptor(pair.cert_pem.as_bytes(), pair.key_pem.as_bytes())?;
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| format!("listen on {listen}: {e}"))?;

@@ -17,21 +17,9 @@ impl Drop for Front {
     }
 }
 
+/// `vm-inventory --full` at `url`: what it prints.
 fn inventory(url: &str, extra: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_vm-inventory"))
-        .args(["--url", url, "--full"])
-        .args(extra)
-        .env_remove("GOVC_URL")
-        .env_remove("GOVC_INSECURE")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    crate::vm_inventory::inventory(url, &[&["--full"][..], extra].concat()).0
 }
 
 #[test]

@@ -3,11 +3,11 @@
 use std::process::Command;
 use test_support::{Simulator, SimulatorConfig};
 
-fn run(sim: &Simulator, extra: &[&str]) -> (String, String) {
+/// `vm-inventory --url URL EXTRA…` (the `GOVC_*` settings of the environment left
+/// out): its standard output and error; it must succeed.
+pub(crate) fn inventory(url: &str, extra: &[&str]) -> (String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_vm-inventory"))
-        .arg("--url")
-        .arg(sim.url_with_credentials())
-        .args(["--thumbprint", sim.sha256_thumbprint().unwrap()])
+        .args(["--url", url])
         .args(extra)
         .env_remove("GOVC_URL")
         .env_remove("GOVC_INSECURE")
@@ -17,6 +17,14 @@ fn run(sim: &Simulator, extra: &[&str]) -> (String, String) {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stdout}{stderr}");
     (stdout, stderr)
+}
+
+fn run(sim: &Simulator, extra: &[&str]) -> (String, String) {
+    let thumbprint = ["--thumbprint", sim.sha256_thumbprint().unwrap()];
+    inventory(
+        &sim.url_with_credentials(),
+        &[&thumbprint[..], extra].concat(),
+    )
 }
 
 #[test]

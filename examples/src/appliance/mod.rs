@@ -288,8 +288,6 @@ async fn port_layer(
 
 /// The TLS acceptor with the VCH's certificate and key.
 fn tls_acceptor(vch: &FoundVch) -> Result<tokio_rustls::TlsAcceptor, VchError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let host = vch
         .config
         .certificate
@@ -302,21 +300,8 @@ fn tls_acceptor(vch: &FoundVch) -> Result<tokio_rustls::TlsAcceptor, VchError> {
             vch.name
         ))
     })?;
-    let bad = |what: &str, e: &dyn std::fmt::Display| {
-        VchError::Invalid(format!("VCH {}'s docker {what}: {e}", vch.name))
-    };
-    let certs = CertificateDer::pem_slice_iter(&host.cert)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad("certificate", &e))?;
-    let key = PrivateKeyDer::from_pem_slice(key.expose()).map_err(|e| bad("key", &e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad("TLS settings", &e))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| bad("certificate and key", &e))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    crate::vch::cert::acceptor(&host.cert, key.expose())
+        .map_err(|m| VchError::Invalid(format!("VCH {}'s docker {m}", vch.name)))
 }
 
 async fn accept_loop(

@@ -45,6 +45,26 @@ pub fn generate(name: &str, addresses: &[IpAddr]) -> Result<CertPair, VchError> 
     })
 }
 
+/// A TLS acceptor serving the PEM certificate (chain) `cert_pem` with the PEM private
+/// key `key_pem`. An error says which part is wrong (`certificate: …`, `key: …`,
+/// `TLS settings: …`, `certificate and key: …`); it never holds the key.
+pub fn acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("key: {e}"))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS settings: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate and key: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
 /// `DIR/NAME-cert.pem` and `DIR/NAME-key.pem`.
 pub fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (
